@@ -1,0 +1,33 @@
+//! Klairr's Stripe connector.
+//!
+//! Built for `wasm32-wasip2` this crate is a WebAssembly component exporting `klairr:connector/connector`
+//! (see `wit/`). Everything except [`component`] is a pure core with no wasi types — keys, the query DSL,
+//! Stripe request building, row projection, paging and retries — so it is unit-tested natively. The core
+//! talks to the world only through [`transport::Transport`].
+//!
+//! Map of the modules:
+//! - [`key`]: restricted-key checks that run before any request, and a key holder that never shows the key.
+//! - [`schema`]: the five canonical tables, their columns and filters (what `describe` returns).
+//! - [`dsl`]: the JSON query language, validated against the schema.
+//! - [`stripe`]: the pinned API version, list request paths, Stripe's error bodies.
+//! - [`rows`]: typed serde structs for Stripe's objects at the pinned version, projected to rows.
+//! - [`retry`]: which failures are retried, and how long to wait.
+//! - [`pager`]: follows `starting_after` up to the row target, with guards against loops.
+//! - [`verify`]: setup's read and over-permission probes.
+//! - [`connection`]: ties it together: open, verify, query.
+//! - `component` (wasm32 only): the wit-bindgen exports and the wasi:http transport.
+
+pub mod connection;
+pub mod dsl;
+pub mod error;
+pub mod key;
+pub mod pager;
+pub mod retry;
+pub mod rows;
+pub mod schema;
+pub mod stripe;
+pub mod transport;
+pub mod verify;
+
+#[cfg(target_arch = "wasm32")]
+mod component;
