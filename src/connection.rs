@@ -1,1 +1,168 @@
+//! A connection: one validated key plus its limits, and the three things a caller does with it —
+//! verify the key at setup, canonicalise a query for the host's cache, and run a query.
 
+use crate::dsl::{self, Query};
+use crate::error::ConnectorError;
+use crate::key::{ApiKey, Mode};
+use crate::pager;
+use crate::retry::{RetryPolicy, Retrier};
+use crate::schema::{self, Cell, ColumnSpec, Table, TableSpec};
+use crate::stripe;
+use crate::transport::Transport;
+use crate::verify::{self, VerifyReport};
+
+/// Results hold customer PII: the host may cache them for at most an hour (the setup page's promise).
+/// A connection may lower this, never raise it.
+pub const DEFAULT_CACHE_TTL_SECONDS: u32 = 3600;
+
+/// What `describe` returns: everything an LLM needs to write valid queries.
+pub struct ConnectorInfo {
+    pub name: &'static str,
+    pub api_version: &'static str,
+    pub default_cache_ttl_seconds: u32,
+    pub default_max_rows: u32,
+    pub max_rows_limit: u32,
+    pub query_doc: &'static str,
+    pub tables: &'static [TableSpec],
+}
+
+/// How a query is written, for `describe`.
+pub const QUERY_DOC: &str = "A query is one JSON object: {\"list\": TABLE, \"filters\": {KEY: VALUE, ...}, \"limit\": N}. \
+`list` is required and names one of the tables; `filters` and `limit` are optional; no other key exists (the language is read-only). \
+Each table accepts only its own filters. Ranges (created, arrival_date) are an integer of unix seconds for an exact match, or an object of gt/gte/lt/lte \
+whose values are unix seconds or RFC 3339 dates (\"2026-01-01\") or date-times (\"2026-01-01T00:00:00Z\"). \
+`limit` is an integer >= 1; a query returns at most min(limit, max_rows) rows, newest first, and says when it was truncated. \
+Example: {\"list\": \"subscriptions\", \"filters\": {\"status\": \"active\"}, \"limit\": 100}";
+
+pub fn describe() -> ConnectorInfo {
+    ConnectorInfo {
+        name: "stripe",
+        api_version: stripe::API_VERSION,
+        default_cache_ttl_seconds: DEFAULT_CACHE_TTL_SECONDS,
+        default_max_rows: dsl::DEFAULT_MAX_ROWS,
+        max_rows_limit: dsl::MAX_ROWS_LIMIT,
+        query_doc: QUERY_DOC,
+        tables: schema::tables(),
+    }
+}
+
+/// What may be remembered about a result across conversations: never a row value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shape {
+    pub table: Table,
+    pub columns: &'static [ColumnSpec],
+    pub row_count: u64,
+    pub filter_keys: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueryResult {
+    pub table: Table,
+    pub columns: &'static [ColumnSpec],
+    pub rows: Vec<Vec<Cell>>,
+    pub truncated: bool,
+    pub cache_ttl_seconds: u32,
+    pub shape: Shape,
+    pub requests: u32,
+    pub scan_note: Option<String>,
+}
+
+/// An open connection. Holding one means the key passed every offline check for its mode.
+#[derive(Debug)]
+pub struct Connection {
+    key: ApiKey,
+    max_rows: u32,
+    cache_ttl_seconds: u32,
+    retry: RetryPolicy,
+}
+
+impl Connection {
+    /// Offline checks only: the key's form and mode, and the limits. Makes no request.
+    pub fn open(
+        api_key: &str,
+        mode: Mode,
+        max_rows: Option<u32>,
+        cache_ttl_seconds: Option<u32>,
+    ) -> Result<Connection, ConnectorError> {
+        let key = ApiKey::parse(api_key, mode)?;
+        let max_rows = match max_rows {
+            None => dsl::DEFAULT_MAX_ROWS,
+            Some(n) if (1..=dsl::MAX_ROWS_LIMIT).contains(&n) => n,
+            Some(n) => {
+                return Err(ConnectorError::invalid_query(format!(
+                    "max-rows {n} is out of range: use a value from 1 to {}",
+                    dsl::MAX_ROWS_LIMIT
+                )))
+            }
+        };
+        Ok(Connection {
+            key,
+            max_rows,
+            // Lowering is allowed (0 = do not cache); raising above the default is not.
+            cache_ttl_seconds: cache_ttl_seconds
+                .unwrap_or(DEFAULT_CACHE_TTL_SECONDS)
+                .min(DEFAULT_CACHE_TTL_SECONDS),
+            retry: RetryPolicy::default(),
+        })
+    }
+
+    /// Use another retry policy (tests shorten the waits).
+    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Connection {
+        self.retry = retry;
+        self
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.key.mode()
+    }
+
+    pub fn max_rows(&self) -> u32 {
+        self.max_rows
+    }
+
+    pub fn cache_ttl_seconds(&self) -> u32 {
+        self.cache_ttl_seconds
+    }
+
+    /// Setup: prove the key can read all five tables and cannot write.
+    pub fn verify<T: Transport + ?Sized>(
+        &self,
+        transport: &mut T,
+    ) -> Result<VerifyReport, ConnectorError> {
+        let mut retrier = Retrier::new(self.retry.clone(), transport);
+        verify::verify(transport, &self.key, &mut retrier)
+    }
+
+    /// The canonical text of a query (for the host's cache key). Makes no request.
+    pub fn canonical_query(&self, dsl_text: &str) -> Result<String, ConnectorError> {
+        Ok(dsl::parse(dsl_text, self.max_rows)?.canonical())
+    }
+
+    /// Parse, page through Stripe up to the row target, and project typed rows.
+    pub fn query<T: Transport + ?Sized>(
+        &self,
+        transport: &mut T,
+        dsl_text: &str,
+    ) -> Result<QueryResult, ConnectorError> {
+        let query: Query = dsl::parse(dsl_text, self.max_rows)?;
+        let mut retrier = Retrier::new(self.retry.clone(), transport);
+        let fetched = pager::fetch(transport, &self.key, &query, &mut retrier)?;
+        let columns = schema::table_spec(query.table).columns;
+        let row_count = fetched.rows.len() as u64;
+        Ok(QueryResult {
+            table: query.table,
+            columns,
+            rows: fetched.rows,
+            truncated: fetched.truncated,
+            cache_ttl_seconds: self.cache_ttl_seconds,
+            shape: Shape {
+                table: query.table,
+                columns,
+                row_count,
+                filter_keys: query.filter_keys,
+            },
+            requests: fetched.requests,
+            scan_note: fetched.scan_note,
+        })
+    }
+}

@@ -125,8 +125,11 @@ impl ApiKey {
 
     /// `rk_test_…abcd`: enough to tell keys apart, useless to an attacker.
     pub fn redacted(&self) -> String {
+        // The key is ASCII (checked in `parse`), so any byte offset is a char boundary; `get` keeps this
+        // panic-free regardless.
         let tail_start = self.secret.len().saturating_sub(4);
-        format!("rk_{}_…{}", self.mode.as_str(), &self.secret[tail_start..])
+        let tail = self.secret.get(tail_start..).unwrap_or_default();
+        format!("rk_{}_…{tail}", self.mode.as_str())
     }
 }
 
@@ -162,16 +165,31 @@ mod tests {
         let k = ApiKey::parse(TEST_KEY, Mode::Test).expect("valid");
         for shown in [format!("{k:?}"), format!("{k}"), k.redacted()] {
             assert!(!shown.contains(TEST_KEY), "{shown}");
-            assert!(shown.ends_with("0123") || shown.ends_with("0123)"), "{shown}");
+            assert!(
+                shown.ends_with("0123") || shown.ends_with("0123)"),
+                "{shown}"
+            );
         }
     }
 
     #[test]
     fn rejections_have_the_right_kind() {
         let cases: &[(&str, Mode, &str)] = &[
-            ("sk_test_51AbCdEfGhIjKlMnOpQrSt", Mode::Test, "secret-key-rejected"),
-            ("sk_live_51AbCdEfGhIjKlMnOpQrSt", Mode::Live, "secret-key-rejected"),
-            ("sk_org_live_51AbCdEfGhIjKlMnOp", Mode::Live, "secret-key-rejected"),
+            (
+                "sk_test_51AbCdEfGhIjKlMnOpQrSt",
+                Mode::Test,
+                "secret-key-rejected",
+            ),
+            (
+                "sk_live_51AbCdEfGhIjKlMnOpQrSt",
+                Mode::Live,
+                "secret-key-rejected",
+            ),
+            (
+                "sk_org_live_51AbCdEfGhIjKlMnOp",
+                Mode::Live,
+                "secret-key-rejected",
+            ),
             ("pk_test_51AbCdEfGhIjKlMnOpQrSt", Mode::Test, "invalid-key"),
             ("whsec_51AbCdEfGhIjKlMnOpQrSt", Mode::Test, "invalid-key"),
             ("", Mode::Test, "invalid-key"),
@@ -182,7 +200,11 @@ mod tests {
             ("rk_prod_51AbCdEfGhIjKlMnOpQrSt", Mode::Test, "invalid-key"),
             ("hello", Mode::Test, "invalid-key"),
             (TEST_KEY, Mode::Live, "mode-mismatch"),
-            ("rk_live_51AbCdEfGhIjKlMnOpQrSt", Mode::Test, "mode-mismatch"),
+            (
+                "rk_live_51AbCdEfGhIjKlMnOpQrSt",
+                Mode::Test,
+                "mode-mismatch",
+            ),
         ];
         for (raw, mode, kind) in cases {
             let err = ApiKey::parse(raw, *mode).expect_err(raw);
@@ -197,6 +219,149 @@ mod tests {
     fn secret_key_message_says_how_to_fix_it() {
         let err = ApiKey::parse("sk_live_51AbCdEfGhIjKlMnOpQrSt", Mode::Live).expect_err("secret");
         let msg = err.to_string();
-        assert!(msg.contains("Create restricted key") && msg.contains("Read on Customers"), "{msg}");
+        assert!(
+            msg.contains("Create restricted key") && msg.contains("Read on Customers"),
+            "{msg}"
+        );
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn mode() -> impl Strategy<Value = Mode> {
+            prop_oneof![Just(Mode::Test), Just(Mode::Live)]
+        }
+
+        fn other(mode: Mode) -> Mode {
+            match mode {
+                Mode::Test => Mode::Live,
+                Mode::Live => Mode::Test,
+            }
+        }
+
+        /// Whitespace a paste may carry around a key.
+        fn padding() -> impl Strategy<Value = String> {
+            "[ \t\r\n]{0,3}"
+        }
+
+        /// Prefixes of every kind of Stripe secret, and some near misses.
+        fn prefix() -> impl Strategy<Value = &'static str> {
+            prop::sample::select(vec![
+                "rk_test_",
+                "rk_live_",
+                "sk_test_",
+                "sk_live_",
+                "sk_org_live_",
+                "sk_org_test_",
+                "pk_test_",
+                "pk_live_",
+                "whsec_",
+                "rk_prod_",
+                "rk_",
+                "sk_",
+                "rk_test",
+                "RK_TEST_",
+                "",
+            ])
+        }
+
+        /// A key body: mostly letters and digits, sometimes with a character no key has.
+        fn body() -> impl Strategy<Value = String> {
+            prop_oneof![
+                3 => "[0-9A-Za-z]{1,120}",
+                1 => "[0-9A-Za-z]{1,40}[_\\- '\"é\u{0}\u{202e}][0-9A-Za-z]{1,40}",
+            ]
+        }
+
+        fn shown(err: &ConnectorError) -> [String; 2] {
+            [err.to_string(), format!("{err:?}")]
+        }
+
+        proptest! {
+            #[test]
+            fn parse_never_panics_on_any_string(raw in any::<String>(), mode in mode()) {
+                let _ = ApiKey::parse(&raw, mode);
+            }
+
+            #[test]
+            fn parse_never_panics_on_key_like_strings(
+                pad in padding(), prefix in prefix(), body in body(), mode in mode()
+            ) {
+                let _ = ApiKey::parse(&format!("{pad}{prefix}{body}{pad}"), mode);
+            }
+
+            #[test]
+            fn errors_never_echo_a_plausible_key(
+                pad in padding(), prefix in prefix(), body in body(), mode in mode()
+            ) {
+                let raw = format!("{pad}{prefix}{body}{pad}");
+                let trimmed = raw.trim();
+                if let Err(err) = ApiKey::parse(&raw, mode) {
+                    for text in shown(&err) {
+                        if trimmed.len() >= 8 {
+                            prop_assert!(!text.contains(trimmed), "{text}");
+                        }
+                        if body.len() >= 8 {
+                            prop_assert!(!text.contains(&body), "{text}");
+                        }
+                    }
+                }
+            }
+
+            #[test]
+            fn errors_never_echo_any_input(raw in "\\PC{8,64}", mode in mode()) {
+                let trimmed = raw.trim();
+                if let Err(err) = ApiKey::parse(&raw, mode) {
+                    for text in shown(&err) {
+                        prop_assert!(trimmed.len() < 8 || !text.contains(trimmed), "{text}");
+                    }
+                }
+            }
+
+            #[test]
+            fn accepted_keys_round_trip(
+                pad in padding(), body in "[0-9A-Za-z]{16,120}", mode in mode()
+            ) {
+                let key_text = format!("rk_{mode}_{body}");
+                let key = ApiKey::parse(&format!("{pad}{key_text}{pad}"), mode)
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert_eq!(key.expose(), key_text.as_str());
+                prop_assert_eq!(key.mode(), mode);
+                let again = ApiKey::parse(key.expose(), mode)
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert_eq!(&again, &key);
+                // The same key offered for the other mode is a mode mismatch, never accepted.
+                let err = ApiKey::parse(&key_text, other(mode)).map(|_| ()).unwrap_err();
+                prop_assert_eq!(err.kind(), "mode-mismatch");
+            }
+
+            #[test]
+            fn debug_and_display_never_show_the_key(body in "[0-9A-Za-z]{16,120}", mode in mode()) {
+                let key_text = format!("rk_{mode}_{body}");
+                let key = ApiKey::parse(&key_text, mode)
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let tail = &body[body.len() - 4..];
+                for text in [format!("{key:?}"), format!("{key}"), key.redacted(), format!("{:?}", Some(&key))] {
+                    prop_assert!(!text.contains(&key_text), "{text}");
+                    prop_assert!(!text.contains(&body[..body.len() - 4]), "{text}");
+                    prop_assert!(text.contains(tail), "{text}");
+                }
+            }
+
+            #[test]
+            fn short_bodies_are_rejected(body in "[0-9A-Za-z]{0,15}", mode in mode()) {
+                let err = ApiKey::parse(&format!("rk_{mode}_{body}"), mode).map(|_| ()).unwrap_err();
+                prop_assert_eq!(err.kind(), "invalid-key");
+            }
+
+            #[test]
+            fn secret_keys_are_always_refused(
+                pad in padding(), rest in "(test_|live_|org_live_|org_test_)?[0-9A-Za-z]{0,60}", mode in mode()
+            ) {
+                let err = ApiKey::parse(&format!("{pad}sk_{rest}{pad}"), mode).map(|_| ()).unwrap_err();
+                prop_assert_eq!(err.kind(), "secret-key-rejected");
+            }
+        }
     }
 }

@@ -107,3 +107,472 @@ pub struct TableSpec {
     pub columns: &'static [ColumnSpec],
     pub filters: &'static [FilterSpec],
 }
+
+impl TableSpec {
+    /// The filter spec for `key`, if this table accepts it.
+    pub fn filter(&self, key: &str) -> Option<&'static FilterSpec> {
+        self.filters.iter().find(|f| f.key == key)
+    }
+
+    /// Position of the column called `name` in every row of this table.
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == name)
+    }
+
+    /// `created, customer, …`: the filter keys, for messages that list what is allowed.
+    pub fn filter_list(&self) -> String {
+        let keys: Vec<&str> = self.filters.iter().map(|f| f.key).collect();
+        keys.join(", ")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Enumerations accepted by the filters (api-facts.md). The `accepts` texts below spell the same values
+// out as literals; a test keeps the two in step.
+
+/// Values of the subscriptions `status` filter (Stripe's list parameter, which adds `all` and `ended`).
+pub const SUBSCRIPTION_STATUSES: &[&str] = &[
+    "active",
+    "all",
+    "canceled",
+    "ended",
+    "incomplete",
+    "incomplete_expired",
+    "past_due",
+    "paused",
+    "trialing",
+    "unpaid",
+];
+/// Values of the invoices `status` filter.
+pub const INVOICE_STATUSES: &[&str] = &["draft", "open", "paid", "uncollectible", "void"];
+/// Values of the `collection_method` filter (subscriptions and invoices).
+pub const COLLECTION_METHODS: &[&str] = &["charge_automatically", "send_invoice"];
+/// Values of the charges `status` filter (applied by the connector, not by Stripe).
+pub const CHARGE_STATUSES: &[&str] = &["succeeded", "pending", "failed"];
+/// Values of the payouts `status` filter.
+pub const PAYOUT_STATUSES: &[&str] = &["paid", "pending", "in_transit", "canceled", "failed"];
+
+/// The enumeration a filter accepts, or `None` for filters that are ranges or ids.
+pub fn filter_values(table: Table, key: &str) -> Option<&'static [&'static str]> {
+    match (table, key) {
+        (Table::Subscriptions, "status") => Some(SUBSCRIPTION_STATUSES),
+        (Table::Invoices, "status") => Some(INVOICE_STATUSES),
+        (Table::Charges, "status") => Some(CHARGE_STATUSES),
+        (Table::Payouts, "status") => Some(PAYOUT_STATUSES),
+        (Table::Subscriptions | Table::Invoices, "collection_method") => Some(COLLECTION_METHODS),
+        _ => None,
+    }
+}
+
+/// What a timestamp range filter (`created`, `arrival_date`) accepts.
+pub const RANGE_ACCEPTS: &str = "integer unix seconds (exact match), or an object with one or more of gt, gte, lt, lte \
+(not gt with gte, nor lt with lte), each an integer ≥ 0 of unix seconds or an RFC 3339 date (2026-01-01, UTC midnight) \
+or date-time with offset (2026-01-01T10:00:00Z, 2026-01-01T10:00:00+02:00)";
+
+const CUSTOMER_ID_ACCEPTS: &str =
+    "a customer id: cus_ followed by letters and digits only (e.g. cus_QXg1o8vcGmoR32)";
+const SUBSCRIPTION_ID_ACCEPTS: &str =
+    "a subscription id: sub_ followed by letters and digits only (e.g. sub_1Pgc6rB7WZ01zgkWNy0Cn5nw)";
+const COLLECTION_METHOD_ACCEPTS: &str = "one of: charge_automatically, send_invoice";
+
+const fn col(name: &'static str, kind: ColumnType, nullable: bool, doc: &'static str) -> ColumnSpec {
+    ColumnSpec {
+        name,
+        kind,
+        nullable,
+        doc,
+    }
+}
+
+const fn filter(key: &'static str, accepts: &'static str, doc: &'static str) -> FilterSpec {
+    FilterSpec { key, accepts, doc }
+}
+
+use ColumnType::{Amount, Boolean, Currency, Id, Integer, Text, Timestamp};
+
+const LIVEMODE_DOC: &str = "True for live-mode data, false for test-mode (sandbox) data.";
+
+const CUSTOMER_COLUMNS: &[ColumnSpec] = &[
+    col("id", Id, false, "Customer id (cus_…)."),
+    col("created", Timestamp, false, "When the customer was created, unix seconds (UTC)."),
+    col("email", Text, true, "The customer's email address."),
+    col("name", Text, true, "The customer's full name or business name."),
+    col("description", Text, true, "Free-text description the account attached to the customer."),
+    col(
+        "currency",
+        Currency,
+        true,
+        "Currency the customer is billed in (lower-case ISO code, e.g. usd); null until first billed.",
+    ),
+    col(
+        "balance",
+        Amount,
+        true,
+        "Customer balance in minor units of currency (cents for usd): negative is credit owed to the customer, positive is added to the next invoice.",
+    ),
+    col(
+        "delinquent",
+        Boolean,
+        true,
+        "True when the customer's latest invoice or charge failed and is still unpaid.",
+    ),
+    col(
+        "address_country",
+        Text,
+        true,
+        "Two-letter ISO country code of the customer's address (address.country).",
+    ),
+    col("tax_exempt", Text, true, "Tax exemption: none, exempt or reverse."),
+    col("livemode", Boolean, false, LIVEMODE_DOC),
+];
+
+const SUBSCRIPTION_COLUMNS: &[ColumnSpec] = &[
+    col("id", Id, false, "Subscription id (sub_…)."),
+    col("customer", Id, true, "Id of the customer (cus_…) who is subscribed."),
+    col(
+        "status",
+        Text,
+        false,
+        "One of incomplete, incomplete_expired, trialing, active, past_due, canceled, unpaid, paused.",
+    ),
+    col(
+        "collection_method",
+        Text,
+        false,
+        "charge_automatically (card charged) or send_invoice (customer pays an emailed invoice).",
+    ),
+    col("currency", Currency, false, "Currency of the subscription (lower-case ISO code, e.g. usd)."),
+    col("created", Timestamp, false, "When the subscription was created, unix seconds (UTC)."),
+    col("start_date", Timestamp, false, "When the subscription started, unix seconds (may precede created for backdated subscriptions)."),
+    col(
+        "current_period_start",
+        Timestamp,
+        true,
+        "Start of the current billing period: the latest start among the subscription's items; null without items.",
+    ),
+    col(
+        "current_period_end",
+        Timestamp,
+        true,
+        "End of the current billing period: the earliest end among the subscription's items; null without items.",
+    ),
+    col("trial_end", Timestamp, true, "When the trial ends (or ended), unix seconds; null without a trial."),
+    col(
+        "cancel_at_period_end",
+        Boolean,
+        false,
+        "True when the subscription is set to cancel at the end of the current period.",
+    ),
+    col("cancel_at", Timestamp, true, "When the subscription is scheduled to cancel, unix seconds."),
+    col("canceled_at", Timestamp, true, "When cancellation was requested, unix seconds."),
+    col("ended_at", Timestamp, true, "When the subscription ended, unix seconds; null while it runs."),
+    col("item_count", Integer, false, "Number of items (prices) on the subscription as listed with it."),
+    col(
+        "mrr",
+        Amount,
+        true,
+        "Monthly recurring revenue in minor units of currency: list price × quantity of every item normalised to one month (year ÷ 12, week × 52 ÷ 12, day × 365 ÷ 12), before discounts and tax; null when an item has no fixed unit price or no recurring interval.",
+    ),
+    col("livemode", Boolean, false, LIVEMODE_DOC),
+];
+
+const INVOICE_COLUMNS: &[ColumnSpec] = &[
+    col("id", Id, false, "Invoice id (in_…)."),
+    col("number", Text, true, "Human-readable invoice number; null until the invoice is finalized."),
+    col("customer", Id, true, "Id of the billed customer (cus_…)."),
+    col(
+        "subscription",
+        Id,
+        true,
+        "Id of the subscription (sub_…) that produced the invoice (parent.subscription_details.subscription); null for one-off invoices.",
+    ),
+    col("status", Text, true, "One of draft, open, paid, uncollectible, void."),
+    col("collection_method", Text, false, "charge_automatically or send_invoice."),
+    col(
+        "billing_reason",
+        Text,
+        true,
+        "Why the invoice was created, e.g. subscription_create, subscription_cycle, subscription_update, manual.",
+    ),
+    col("currency", Currency, false, "Currency of the invoice (lower-case ISO code, e.g. usd)."),
+    col("total", Amount, false, "Total after discounts and tax, in minor units of currency."),
+    col("amount_due", Amount, false, "Amount the customer owes, in minor units of currency."),
+    col("amount_paid", Amount, false, "Amount paid so far, in minor units of currency."),
+    col("amount_remaining", Amount, false, "Amount still to be paid, in minor units of currency."),
+    col("created", Timestamp, false, "When the invoice was created, unix seconds (UTC)."),
+    col("due_date", Timestamp, true, "When payment is due (send_invoice invoices), unix seconds."),
+    col(
+        "paid_at",
+        Timestamp,
+        true,
+        "When the invoice was paid (status_transitions.paid_at), unix seconds; null unless paid.",
+    ),
+    col("period_start", Timestamp, false, "Start of the usage period the invoice covers, unix seconds."),
+    col("period_end", Timestamp, false, "End of the usage period the invoice covers, unix seconds."),
+    col("attempt_count", Integer, false, "Number of payment attempts made so far."),
+    col("livemode", Boolean, false, LIVEMODE_DOC),
+];
+
+const CHARGE_COLUMNS: &[ColumnSpec] = &[
+    col("id", Id, false, "Charge id (ch_… or py_…)."),
+    col("customer", Id, true, "Id of the customer charged (cus_…), if any."),
+    col("payment_intent", Id, true, "Id of the PaymentIntent (pi_…) that created the charge, if any."),
+    col("created", Timestamp, false, "When the charge was created, unix seconds (UTC)."),
+    col("amount", Amount, false, "Amount charged, in minor units of currency (cents for usd)."),
+    col("amount_captured", Amount, false, "Amount captured, in minor units of currency."),
+    col("amount_refunded", Amount, false, "Amount refunded, in minor units of currency."),
+    col("currency", Currency, false, "Currency of the charge (lower-case ISO code, e.g. usd)."),
+    col("status", Text, false, "One of succeeded, pending, failed."),
+    col("paid", Boolean, false, "True when the charge succeeded or was authorized for later capture."),
+    col("captured", Boolean, false, "True when the charge was captured."),
+    col("refunded", Boolean, false, "True when the charge was fully refunded."),
+    col("disputed", Boolean, false, "True when the charge is disputed."),
+    col("failure_code", Text, true, "Stripe's error code when the charge failed, e.g. card_declined."),
+    col("failure_message", Text, true, "Human-readable reason when the charge failed."),
+    col(
+        "outcome_type",
+        Text,
+        true,
+        "Outcome (outcome.type): authorized, manual_review, issuer_declined, blocked or invalid.",
+    ),
+    col(
+        "balance_transaction",
+        Id,
+        true,
+        "Id of the balance transaction (txn_…) that moved the funds; null until captured.",
+    ),
+    col("livemode", Boolean, false, LIVEMODE_DOC),
+];
+
+const PAYOUT_COLUMNS: &[ColumnSpec] = &[
+    col("id", Id, false, "Payout id (po_…)."),
+    col("created", Timestamp, false, "When the payout was created, unix seconds (UTC)."),
+    col(
+        "arrival_date",
+        Timestamp,
+        false,
+        "When the payout is expected to arrive (or arrived) in the bank, unix seconds.",
+    ),
+    col("amount", Amount, false, "Amount paid out, in minor units of currency (cents for usd)."),
+    col("currency", Currency, false, "Currency of the payout (lower-case ISO code, e.g. usd)."),
+    col("status", Text, false, "One of paid, pending, in_transit, canceled, failed."),
+    col("type", Text, false, "Destination kind: bank_account or card."),
+    col("method", Text, false, "standard or instant."),
+    col(
+        "automatic",
+        Boolean,
+        false,
+        "True when Stripe created the payout on the automatic schedule, false when made by hand or API.",
+    ),
+    col("failure_code", Text, true, "Stripe's error code when the payout failed, e.g. account_closed."),
+    col(
+        "reconciliation_status",
+        Text,
+        true,
+        "Whether the payout's balance transactions are reconciled: completed, in_progress or not_applicable.",
+    ),
+    col(
+        "balance_transaction",
+        Id,
+        true,
+        "Id of the balance transaction (txn_…) that moved the funds.",
+    ),
+    col("destination", Id, true, "Id of the bank account (ba_…) or card (card_…) paid out to."),
+    col("livemode", Boolean, false, LIVEMODE_DOC),
+];
+
+const CUSTOMER_FILTERS: &[FilterSpec] = &[filter(
+    "created",
+    RANGE_ACCEPTS,
+    "When the customer was created.",
+)];
+
+const SUBSCRIPTION_FILTERS: &[FilterSpec] = &[
+    filter("created", RANGE_ACCEPTS, "When the subscription was created."),
+    filter("customer", CUSTOMER_ID_ACCEPTS, "Only this customer's subscriptions."),
+    filter(
+        "status",
+        "one of: active, all, canceled, ended, incomplete, incomplete_expired, past_due, paused, trialing, unpaid",
+        "Subscription status. With no status filter every status is returned, canceled ones included \
+         (the connector sends status=all; Stripe on its own would leave canceled subscriptions out).",
+    ),
+    filter(
+        "collection_method",
+        COLLECTION_METHOD_ACCEPTS,
+        "How the subscription is paid: card charged automatically, or invoices sent to the customer.",
+    ),
+];
+
+const INVOICE_FILTERS: &[FilterSpec] = &[
+    filter("created", RANGE_ACCEPTS, "When the invoice was created."),
+    filter("customer", CUSTOMER_ID_ACCEPTS, "Only this customer's invoices."),
+    filter(
+        "subscription",
+        SUBSCRIPTION_ID_ACCEPTS,
+        "Only invoices produced by this subscription.",
+    ),
+    filter(
+        "status",
+        "one of: draft, open, paid, uncollectible, void",
+        "Invoice status.",
+    ),
+    filter(
+        "collection_method",
+        COLLECTION_METHOD_ACCEPTS,
+        "How the invoice is paid: card charged automatically, or sent to the customer.",
+    ),
+];
+
+const CHARGE_FILTERS: &[FilterSpec] = &[
+    filter("created", RANGE_ACCEPTS, "When the charge was created."),
+    filter("customer", CUSTOMER_ID_ACCEPTS, "Only this customer's charges."),
+    filter(
+        "status",
+        "one of: succeeded, pending, failed",
+        "Charge status, applied by the connector after fetching (Stripe's charges list has no status parameter): \
+         charges are read newest first and the others skipped, so combine it with created to keep it fast.",
+    ),
+];
+
+const PAYOUT_FILTERS: &[FilterSpec] = &[
+    filter("created", RANGE_ACCEPTS, "When the payout was created."),
+    filter(
+        "arrival_date",
+        RANGE_ACCEPTS,
+        "When the payout is expected to arrive (or arrived) in the bank.",
+    ),
+    filter(
+        "status",
+        "one of: paid, pending, in_transit, canceled, failed",
+        "Payout status.",
+    ),
+];
+
+static TABLES: [TableSpec; 5] = [
+    TableSpec {
+        table: Table::Customers,
+        doc: "Customers of the Stripe account, newest first: contact details, billing currency, credit balance, delinquency.",
+        columns: CUSTOMER_COLUMNS,
+        filters: CUSTOMER_FILTERS,
+    },
+    TableSpec {
+        table: Table::Subscriptions,
+        doc: "Subscriptions of every status (canceled included unless filtered), newest first, with billing period and list-price monthly recurring revenue (mrr).",
+        columns: SUBSCRIPTION_COLUMNS,
+        filters: SUBSCRIPTION_FILTERS,
+    },
+    TableSpec {
+        table: Table::Invoices,
+        doc: "Invoices, newest first: amounts due/paid/remaining, status, the subscription that produced them, when paid.",
+        columns: INVOICE_COLUMNS,
+        filters: INVOICE_FILTERS,
+    },
+    TableSpec {
+        table: Table::Charges,
+        doc: "Charges (card and other payments), newest first: amounts charged/captured/refunded, status, failure reason, dispute flag.",
+        columns: CHARGE_COLUMNS,
+        filters: CHARGE_FILTERS,
+    },
+    TableSpec {
+        table: Table::Payouts,
+        doc: "Payouts from the Stripe balance to bank accounts or cards, newest first: amount, status, expected arrival date.",
+        columns: PAYOUT_COLUMNS,
+        filters: PAYOUT_FILTERS,
+    },
+];
+
+/// The whole catalogue, in [`Table::ALL`] order.
+pub fn tables() -> &'static [TableSpec] {
+    &TABLES
+}
+
+/// The spec of one table.
+pub fn table_spec(t: Table) -> &'static TableSpec {
+    // TABLES is in Table::ALL order, which is the enum's declaration order (checked by a test).
+    &TABLES[t as usize]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalogue_follows_table_order_and_design() {
+        assert_eq!(tables().len(), Table::ALL.len());
+        for (i, t) in Table::ALL.into_iter().enumerate() {
+            assert_eq!(tables()[i].table, t);
+            assert_eq!(table_spec(t).table, t);
+            let spec = table_spec(t);
+            assert_eq!(spec.columns[0].name, "id", "{}", t.name());
+            assert_eq!(spec.columns[0].kind, ColumnType::Id);
+            assert!(!spec.columns[0].nullable);
+            assert_eq!(spec.columns.last().map(|c| c.name), Some("livemode"));
+            assert!(!spec.doc.is_empty());
+            let mut names: Vec<&str> = spec.columns.iter().map(|c| c.name).collect();
+            for c in spec.columns {
+                assert!(!c.doc.is_empty(), "{}.{}", t.name(), c.name);
+                if c.kind == ColumnType::Amount {
+                    assert!(c.doc.contains("minor units of currency"), "{}.{}", t.name(), c.name);
+                }
+            }
+            names.sort_unstable();
+            names.dedup();
+            assert_eq!(names.len(), spec.columns.len(), "duplicate column in {}", t.name());
+            for f in spec.filters {
+                assert!(!f.accepts.is_empty() && !f.doc.is_empty());
+                if let Some(values) = filter_values(t, f.key) {
+                    let listed = f.accepts.trim_start_matches("one of: ");
+                    assert_eq!(listed, values.join(", "), "{}.{}", t.name(), f.key);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn column_names_are_exactly_the_design() {
+        let names = |t: Table| -> String {
+            let v: Vec<&str> = table_spec(t).columns.iter().map(|c| c.name).collect();
+            v.join(", ")
+        };
+        assert_eq!(
+            names(Table::Customers),
+            "id, created, email, name, description, currency, balance, delinquent, address_country, tax_exempt, livemode"
+        );
+        assert_eq!(
+            names(Table::Subscriptions),
+            "id, customer, status, collection_method, currency, created, start_date, current_period_start, \
+             current_period_end, trial_end, cancel_at_period_end, cancel_at, canceled_at, ended_at, item_count, mrr, livemode"
+        );
+        assert_eq!(
+            names(Table::Invoices),
+            "id, number, customer, subscription, status, collection_method, billing_reason, currency, total, \
+             amount_due, amount_paid, amount_remaining, created, due_date, paid_at, period_start, period_end, \
+             attempt_count, livemode"
+        );
+        assert_eq!(
+            names(Table::Charges),
+            "id, customer, payment_intent, created, amount, amount_captured, amount_refunded, currency, status, \
+             paid, captured, refunded, disputed, failure_code, failure_message, outcome_type, balance_transaction, livemode"
+        );
+        assert_eq!(
+            names(Table::Payouts),
+            "id, created, arrival_date, amount, currency, status, type, method, automatic, failure_code, \
+             reconciliation_status, balance_transaction, destination, livemode"
+        );
+    }
+
+    #[test]
+    fn filters_are_exactly_the_design() {
+        let keys = |t: Table| table_spec(t).filter_list();
+        assert_eq!(keys(Table::Customers), "created");
+        assert_eq!(keys(Table::Subscriptions), "created, customer, status, collection_method");
+        assert_eq!(keys(Table::Invoices), "created, customer, subscription, status, collection_method");
+        assert_eq!(keys(Table::Charges), "created, customer, status");
+        assert_eq!(keys(Table::Payouts), "created, arrival_date, status");
+        let sub_status = table_spec(Table::Subscriptions).filter("status").map(|f| f.doc);
+        assert!(sub_status.is_some_and(|d| d.contains("status=all")));
+        let charge_status = table_spec(Table::Charges).filter("status").map(|f| f.doc);
+        assert!(charge_status.is_some_and(|d| d.contains("applied by the connector")));
+        assert_eq!(table_spec(Table::Charges).column_index("status"), Some(8));
+    }
+}

@@ -1,1 +1,794 @@
+//! Setup's proof that a key can read what Klairr needs and cannot write anything (design.md §7, Step 2
+//! of the setup page).
+//!
+//! [`verify`] fails closed: it returns a [`VerifyReport`] only when every probe proved what it must.
+//!
+//! 1. **Read probes**, `GET /v1/<table>?limit=1` for customers (the one the setup page names), then
+//!    subscriptions, invoices, charges and payouts. `401` → [`ConnectorError::InvalidKey`] at once. Every
+//!    `403` is collected; after all five reads, any missing Read is reported as *one*
+//!    [`ConnectorError::MissingPermission`] naming every resource to grant. Each returned object's
+//!    `livemode` must agree with the key's mode ([`ConnectorError::ModeMismatch`] otherwise).
+//! 2. **Over-permission probes**, one write per resource ([`WRITE_PROBES`]) on an id that cannot exist:
+//!    its body after the prefix contains `_`, which no Stripe id does, so a write-capable key gets
+//!    `404 resource_missing` and nothing is ever changed. `403` = refused, as a read-only key must;
+//!    `2xx` or `404 resource_missing` = the key can write, collected into one
+//!    [`ConnectorError::OverPermissioned`]; `401` → [`ConnectorError::InvalidKey`].
+//!
+//! Anything else — any other status, a body that is not a Stripe list, retries given up on (a 5xx or 429
+//! storm) — means verification could not prove the key safe: [`ConnectorError::Upstream`] whose message
+//! starts `verification failed:` and names the probe, status and `Request-Id` (a transport failure stays
+//! [`ConnectorError::Network`], with the same prefix). Nothing here ever quotes the key, nor Stripe's
+//! 401/403 messages (which mention a masked key).
 
+use crate::error::{ConnectorError, UpstreamError};
+use crate::key::{ApiKey, Mode, CREATE_RESTRICTED_KEY};
+use crate::retry::Retrier;
+use crate::schema::Table;
+use crate::stripe;
+use crate::transport::{Counting, Method, Request, Response, Transport};
+use serde::Deserialize;
+
+/// What setup proved about a key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// The key's mode; every object Stripe returned agreed with it.
+    pub mode: Mode,
+    /// Tables the key can list (all five, in [`Table::ALL`] order, when verification succeeds).
+    pub readable: Vec<Table>,
+    /// The write probes Stripe refused with 403, as `"DELETE /v1/customers/{id}"`.
+    pub write_probes_refused: Vec<String>,
+    /// Requests sent, retries included.
+    pub requests: u32,
+}
+
+/// One over-permission probe: a write on `{prefix}{id}{suffix}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WriteProbe {
+    pub table: Table,
+    pub method: Method,
+    /// Path up to the id, e.g. `/v1/customers/`.
+    pub prefix: &'static str,
+    /// An id that cannot exist: Stripe's prefix, then a body containing `_` (real ids are
+    /// `<prefix>_<letters and digits>`).
+    pub id: &'static str,
+    /// Path after the id, e.g. `/capture`.
+    pub suffix: &'static str,
+}
+
+impl WriteProbe {
+    /// The request path.
+    pub fn path(&self) -> String {
+        format!("{}{}{}", self.prefix, self.id, self.suffix)
+    }
+
+    /// How the probe is shown to users: `DELETE /v1/customers/{id}`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} {}{{id}}{}",
+            self.method.as_str(),
+            self.prefix,
+            self.suffix
+        )
+    }
+}
+
+/// The over-permission probes, one per table, in [`Table::ALL`] order. `DELETE /v1/customers/{id}` is the
+/// "synthetic delete" the setup page promises.
+pub const WRITE_PROBES: [WriteProbe; 5] = [
+    WriteProbe {
+        table: Table::Customers,
+        method: Method::Delete,
+        prefix: "/v1/customers/",
+        id: "cus_klairr_probe_never_exists",
+        suffix: "",
+    },
+    WriteProbe {
+        table: Table::Subscriptions,
+        method: Method::Delete,
+        prefix: "/v1/subscriptions/",
+        id: "sub_klairr_probe_never_exists",
+        suffix: "",
+    },
+    WriteProbe {
+        table: Table::Invoices,
+        method: Method::Delete,
+        prefix: "/v1/invoices/",
+        id: "in_klairr_probe_never_exists",
+        suffix: "",
+    },
+    WriteProbe {
+        table: Table::Charges,
+        method: Method::Post,
+        prefix: "/v1/charges/",
+        id: "ch_klairr_probe_never_exists",
+        suffix: "/capture",
+    },
+    WriteProbe {
+        table: Table::Payouts,
+        method: Method::Post,
+        prefix: "/v1/payouts/",
+        id: "po_klairr_probe_never_exists",
+        suffix: "/cancel",
+    },
+];
+
+/// Just enough of a list page to check `livemode`; every object of the five resources has it.
+#[derive(Deserialize)]
+struct ProbePage {
+    data: Vec<LiveFlag>,
+}
+
+#[derive(Deserialize)]
+struct LiveFlag {
+    livemode: bool,
+}
+
+/// Stripe's error code, when the body is an error object.
+#[derive(Deserialize)]
+struct ErrorCode {
+    error: ErrorCodeInner,
+}
+
+#[derive(Deserialize)]
+struct ErrorCodeInner {
+    code: Option<String>,
+}
+
+fn error_code(response: &Response) -> Option<String> {
+    serde_json::from_slice::<ErrorCode>(&response.body)
+        .ok()
+        .and_then(|e| e.error.code)
+}
+
+/// Run setup's probes with `key` (see the module docs). Every request goes through `retrier`.
+pub fn verify<T: Transport + ?Sized>(
+    transport: &mut T,
+    key: &ApiKey,
+    retrier: &mut Retrier,
+) -> Result<VerifyReport, ConnectorError> {
+    let mut transport = Counting::new(transport);
+    let mode = key.mode();
+
+    // 1. Reads: customers first, then the other four; 403s collected.
+    let mut readable = Vec::with_capacity(Table::ALL.len());
+    let mut missing = Vec::new();
+    for table in Table::ALL {
+        let probe = format!("GET {}?limit=1", table.list_path());
+        let request = Request {
+            method: Method::Get,
+            path_and_query: stripe::list_path(table, &[], 1, None),
+            api_key: key,
+        };
+        let response = send(retrier, &mut transport, &request, &probe)?;
+        match response.status {
+            200..=299 => {
+                check_livemode(table, mode, &response, &probe)?;
+                readable.push(table);
+            }
+            401 => return Err(invalid_key(&response)),
+            403 => missing.push(table.name().to_owned()),
+            _ => {
+                return Err(failed(
+                    &probe,
+                    &response,
+                    "unexpected answer to a read probe",
+                ))
+            }
+        }
+    }
+    if !missing.is_empty() {
+        return Err(ConnectorError::MissingPermission(missing));
+    }
+
+    // 2. Writes on ids that cannot exist: each must be refused.
+    let mut refused = Vec::with_capacity(WRITE_PROBES.len());
+    let mut can_write = Vec::new();
+    for probe in &WRITE_PROBES {
+        let shown = probe.describe();
+        let request = Request {
+            method: probe.method,
+            path_and_query: probe.path(),
+            api_key: key,
+        };
+        let response = send(retrier, &mut transport, &request, &shown)?;
+        match response.status {
+            403 => refused.push(shown),
+            401 => return Err(invalid_key(&response)),
+            200..=299 => can_write.push(probe.table.name().to_owned()),
+            404 if error_code(&response).as_deref() == Some("resource_missing") => {
+                can_write.push(probe.table.name().to_owned())
+            }
+            _ => {
+                return Err(failed(
+                    &shown,
+                    &response,
+                    "a write probe must be refused with HTTP 403 by a read-only key",
+                ))
+            }
+        }
+    }
+    if !can_write.is_empty() {
+        return Err(ConnectorError::OverPermissioned(can_write));
+    }
+
+    Ok(VerifyReport {
+        mode,
+        readable,
+        write_probes_refused: refused,
+        requests: transport.sent(),
+    })
+}
+
+/// Send one probe; retries given up on become "verification failed" naming the probe.
+fn send<T: Transport + ?Sized>(
+    retrier: &mut Retrier,
+    transport: &mut T,
+    request: &Request<'_>,
+    probe: &str,
+) -> Result<Response, ConnectorError> {
+    retrier.send(transport, request).map_err(|err| match err {
+        ConnectorError::RateLimited(up) | ConnectorError::Upstream(up) => {
+            ConnectorError::Upstream(UpstreamError {
+                message: format!("verification failed: {probe}: {}", up.message),
+                ..up
+            })
+        }
+        ConnectorError::Network(msg) => {
+            ConnectorError::Network(format!("verification failed: {probe}: {msg}"))
+        }
+        other => other,
+    })
+}
+
+fn check_livemode(
+    table: Table,
+    mode: Mode,
+    response: &Response,
+    probe: &str,
+) -> Result<(), ConnectorError> {
+    let page: ProbePage = serde_json::from_slice(&response.body).map_err(|_| {
+        failed(
+            probe,
+            response,
+            "the answer is not a Stripe list whose objects carry livemode",
+        )
+    })?;
+    if let Some(obj) = page
+        .data
+        .iter()
+        .find(|o| !mode.matches_livemode(o.livemode))
+    {
+        let theirs = if obj.livemode { Mode::Live } else { Mode::Test };
+        return Err(ConnectorError::ModeMismatch(format!(
+            "Stripe returned {theirs}-mode {} to a key configured for {mode} mode: use an rk_{mode}_… key \
+             from the {mode}-mode Dashboard, or set the mode to {theirs}",
+            table.name()
+        )));
+    }
+    Ok(())
+}
+
+/// Stripe's 401. Its own message names a masked key; it is not passed on.
+fn invalid_key(response: &Response) -> ConnectorError {
+    let request = response
+        .request_id
+        .as_deref()
+        .map(|id| format!(", request {id}"))
+        .unwrap_or_default();
+    ConnectorError::InvalidKey(format!(
+        "Stripe did not accept this key (HTTP 401{request}): it may have been revoked, rolled or mistyped. \
+         {CREATE_RESTRICTED_KEY}."
+    ))
+}
+
+/// A probe whose answer proves nothing: verification fails closed.
+fn failed(probe: &str, response: &Response, why: &str) -> ConnectorError {
+    let up = stripe::upstream_error(response);
+    // Stripe's 403/401 messages quote a masked key; other messages are safe and useful.
+    let stripe_says = if matches!(response.status, 401 | 403) {
+        String::new()
+    } else {
+        format!(" Stripe said: {}", up.message)
+    };
+    ConnectorError::Upstream(UpstreamError {
+        // Status, code and Request-Id follow in UpstreamError's Display.
+        message: format!(
+            "verification failed: {probe} returned HTTP {}: {why}.{stripe_says}",
+            response.status
+        ),
+        ..up
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::retry::RetryPolicy;
+    use crate::transport::TransportError;
+    use std::collections::BTreeSet;
+    use std::time::Duration;
+
+    const TEST_KEY: &str = "rk_test_51AbCdEfGhIjKlMnOpQrStUvWxYz0123";
+    const LIVE_KEY: &str = "rk_live_51AbCdEfGhIjKlMnOpQrStUvWxYz4567";
+
+    /// A fake Stripe account as seen through one restricted key.
+    struct Account {
+        read: BTreeSet<Table>,
+        write: BTreeSet<Table>,
+        /// `livemode` of the objects Stripe returns.
+        livemode: bool,
+        /// Whether Stripe knows the key at all.
+        known: bool,
+        /// Paths answered with this status forever (a storm), with these headers.
+        storm: Option<(&'static str, u16)>,
+        /// Every request, as `METHOD path`.
+        requests: Vec<String>,
+        clock: Duration,
+        sleeps: Vec<Duration>,
+        next_id: u32,
+    }
+
+    impl Account {
+        fn read_only() -> Self {
+            Account {
+                read: Table::ALL.into_iter().collect(),
+                write: BTreeSet::new(),
+                livemode: false,
+                known: true,
+                storm: None,
+                requests: Vec::new(),
+                clock: Duration::ZERO,
+                sleeps: Vec::new(),
+                next_id: 0,
+            }
+        }
+
+        fn table_of(path: &str) -> Option<Table> {
+            let rest = path.strip_prefix("/v1/")?;
+            let name = rest.split(['/', '?']).next()?;
+            Table::from_name(name)
+        }
+
+        fn answer(&mut self, status: u16, body: String) -> Result<Response, TransportError> {
+            self.next_id += 1;
+            Ok(Response {
+                status,
+                request_id: Some(format!("req_{:04}", self.next_id)),
+                body: body.into_bytes(),
+                ..Default::default()
+            })
+        }
+    }
+
+    fn forbidden_body(perm: &str) -> String {
+        // Stripe's real wording: it quotes a masked key, which must never be passed on.
+        format!(
+            r#"{{"error":{{"type":"invalid_request_error","message":"The provided key 'rk_test_********************0123' does not have the required permissions for this endpoint on account 'acct_1'. Having the '{perm}' permission would allow this request to continue."}}}}"#
+        )
+    }
+
+    impl Transport for Account {
+        fn send(&mut self, request: &Request<'_>) -> Result<Response, TransportError> {
+            let path = request.path_and_query.clone();
+            self.requests
+                .push(format!("{} {}", request.method.as_str(), path));
+            if let Some((prefix, status)) = self.storm {
+                if path.starts_with(prefix) {
+                    let body = if status == 429 {
+                        r#"{"error":{"type":"invalid_request_error","code":"rate_limit","message":"Testmode request rate limit exceeded."}}"#
+                    } else {
+                        r#"{"error":{"type":"api_error","message":"An unknown error occurred"}}"#
+                    };
+                    return self.answer(status, body.to_owned());
+                }
+            }
+            if !self.known {
+                return self.answer(
+                    401,
+                    r#"{"error":{"type":"invalid_request_error","message":"Invalid API Key provided: rk_test_****0123"}}"#.to_owned(),
+                );
+            }
+            let Some(table) = Account::table_of(&path) else {
+                return self.answer(404, r#"{"error":{"type":"invalid_request_error","message":"Unrecognized request URL"}}"#.to_owned());
+            };
+            let singular = &table.name()[..table.name().len() - 1];
+            match request.method {
+                Method::Get => {
+                    if !self.read.contains(&table) && !self.write.contains(&table) {
+                        return self.answer(403, forbidden_body(&format!("rak_{singular}_read")));
+                    }
+                    let body = format!(
+                        r#"{{"object":"list","url":"{}","has_more":true,"data":[{{"id":"x_1","object":"{singular}","livemode":{}}}]}}"#,
+                        table.list_path(),
+                        self.livemode
+                    );
+                    self.answer(200, body)
+                }
+                Method::Delete | Method::Post => {
+                    if !self.write.contains(&table) {
+                        return self.answer(403, forbidden_body(&format!("rak_{singular}_write")));
+                    }
+                    let id = path.rsplit('/').find(|s| s.contains('_')).unwrap_or("?");
+                    let body = format!(
+                        r#"{{"error":{{"type":"invalid_request_error","code":"resource_missing","param":"id","message":"No such {singular}: '{id}'"}}}}"#
+                    );
+                    self.answer(404, body)
+                }
+            }
+        }
+        fn sleep(&mut self, duration: Duration) {
+            self.sleeps.push(duration);
+            self.clock += duration;
+        }
+        fn now(&mut self) -> Duration {
+            self.clock
+        }
+        fn random_u64(&mut self) -> u64 {
+            u64::MAX / 3
+        }
+    }
+
+    fn run(
+        account: &mut Account,
+        raw_key: &str,
+        mode: Mode,
+    ) -> Result<VerifyReport, ConnectorError> {
+        let key = ApiKey::parse(raw_key, mode).expect("valid key");
+        let mut retrier = Retrier::new(RetryPolicy::default(), account);
+        let result = verify(account, &key, &mut retrier);
+        // Whatever happened, the key never shows.
+        let shown = format!("{result:?}");
+        assert!(!shown.contains(raw_key), "{shown}");
+        if let Err(e) = &result {
+            assert!(!e.to_string().contains(raw_key), "{e}");
+            // Stripe's masked-key messages are not passed on either.
+            assert!(!e.to_string().contains("****"), "{e}");
+        }
+        result
+    }
+
+    fn names(tables: &[Table]) -> Vec<String> {
+        tables.iter().map(|t| t.name().to_owned()).collect()
+    }
+
+    #[test]
+    fn read_only_test_key_is_accepted() {
+        let mut account = Account::read_only();
+        let report = run(&mut account, TEST_KEY, Mode::Test).expect("accepted");
+        assert_eq!(report.mode, Mode::Test);
+        assert_eq!(report.readable, Table::ALL.to_vec());
+        assert_eq!(
+            report.write_probes_refused,
+            vec![
+                "DELETE /v1/customers/{id}",
+                "DELETE /v1/subscriptions/{id}",
+                "DELETE /v1/invoices/{id}",
+                "POST /v1/charges/{id}/capture",
+                "POST /v1/payouts/{id}/cancel",
+            ]
+        );
+        assert_eq!(report.requests, 10);
+        assert_eq!(account.requests.len(), 10);
+        assert_eq!(account.requests[0], "GET /v1/customers?limit=1");
+        assert_eq!(
+            account.requests[5],
+            "DELETE /v1/customers/cus_klairr_probe_never_exists"
+        );
+        assert!(account.sleeps.is_empty());
+    }
+
+    #[test]
+    fn read_only_live_key_in_live_mode_is_accepted() {
+        let mut account = Account::read_only();
+        account.livemode = true;
+        let report = run(&mut account, LIVE_KEY, Mode::Live).expect("accepted");
+        assert_eq!(report.mode, Mode::Live);
+        assert_eq!(report.readable.len(), 5);
+        assert_eq!(report.write_probes_refused.len(), 5);
+        assert_eq!(report.requests, 10);
+    }
+
+    #[test]
+    fn missing_reads_are_reported_together() {
+        let mut account = Account::read_only();
+        account.read.remove(&Table::Invoices);
+        account.read.remove(&Table::Payouts);
+        let err = run(&mut account, TEST_KEY, Mode::Test).expect_err("missing");
+        assert_eq!(
+            err,
+            ConnectorError::MissingPermission(names(&[Table::Invoices, Table::Payouts]))
+        );
+        // All five reads were tried; no write probe was sent.
+        assert_eq!(account.requests.len(), 5);
+        assert!(account.requests.iter().all(|r| r.starts_with("GET ")));
+    }
+
+    #[test]
+    fn missing_read_on_customers_is_included() {
+        let mut account = Account::read_only();
+        account.read.remove(&Table::Customers);
+        account.read.remove(&Table::Charges);
+        let err = run(&mut account, TEST_KEY, Mode::Test).expect_err("missing");
+        assert_eq!(
+            err,
+            ConnectorError::MissingPermission(names(&[Table::Customers, Table::Charges]))
+        );
+    }
+
+    #[test]
+    fn write_on_customers_is_over_permissioned() {
+        let mut account = Account::read_only();
+        account.write.insert(Table::Customers);
+        let err = run(&mut account, TEST_KEY, Mode::Test).expect_err("writes");
+        assert_eq!(
+            err,
+            ConnectorError::OverPermissioned(names(&[Table::Customers]))
+        );
+        assert_eq!(err.kind(), "over-permissioned");
+        assert_eq!(
+            account.requests.len(),
+            10,
+            "every probe runs so all writes are named"
+        );
+    }
+
+    #[test]
+    fn write_on_invoices_only_is_over_permissioned() {
+        let mut account = Account::read_only();
+        account.write.insert(Table::Invoices);
+        let err = run(&mut account, TEST_KEY, Mode::Test).expect_err("writes");
+        assert_eq!(
+            err,
+            ConnectorError::OverPermissioned(names(&[Table::Invoices]))
+        );
+    }
+
+    #[test]
+    fn a_secret_key_like_account_names_every_writable_resource() {
+        let mut account = Account::read_only();
+        account.write = Table::ALL.into_iter().collect();
+        let err = run(&mut account, TEST_KEY, Mode::Test).expect_err("writes");
+        assert_eq!(err, ConnectorError::OverPermissioned(names(&Table::ALL)));
+    }
+
+    #[test]
+    fn successful_write_is_over_permissioned() {
+        // A 2xx to a write probe (whatever the reason) means the key can write.
+        struct Yes(Account);
+        impl Transport for Yes {
+            fn send(&mut self, r: &Request<'_>) -> Result<Response, TransportError> {
+                let mut resp = self.0.send(r)?;
+                if r.method == Method::Post {
+                    resp.status = 200;
+                    resp.body = br#"{"id":"po_1","object":"payout","livemode":false}"#.to_vec();
+                }
+                Ok(resp)
+            }
+            fn sleep(&mut self, d: Duration) {
+                self.0.sleep(d)
+            }
+            fn now(&mut self) -> Duration {
+                self.0.now()
+            }
+            fn random_u64(&mut self) -> u64 {
+                0
+            }
+        }
+        let key = ApiKey::parse(TEST_KEY, Mode::Test).expect("valid");
+        let mut t = Yes(Account::read_only());
+        let mut retrier = Retrier::new(RetryPolicy::default(), &mut t);
+        let err = verify(&mut t, &key, &mut retrier).expect_err("writes");
+        assert_eq!(
+            err,
+            ConnectorError::OverPermissioned(names(&[Table::Charges, Table::Payouts]))
+        );
+    }
+
+    #[test]
+    fn unknown_key_is_invalid() {
+        let mut account = Account::read_only();
+        account.known = false;
+        let err = run(&mut account, TEST_KEY, Mode::Test).expect_err("401");
+        assert_eq!(err.kind(), "invalid-key");
+        let msg = err.to_string();
+        assert!(msg.starts_with("Stripe did not accept this key"), "{msg}");
+        assert!(msg.contains("req_0001"), "{msg}");
+        assert!(!msg.contains("0123"), "not even the masked tail: {msg}");
+        assert_eq!(account.requests.len(), 1);
+    }
+
+    #[test]
+    fn livemode_contradiction_is_a_mode_mismatch() {
+        let mut account = Account::read_only();
+        account.livemode = true;
+        let err = run(&mut account, TEST_KEY, Mode::Test).expect_err("mismatch");
+        assert_eq!(err.kind(), "mode-mismatch");
+        assert!(err.to_string().contains("live-mode customers"), "{err}");
+        assert_eq!(account.requests.len(), 1);
+
+        let mut account = Account::read_only();
+        account.livemode = false;
+        let err = run(&mut account, LIVE_KEY, Mode::Live).expect_err("mismatch");
+        assert_eq!(err.kind(), "mode-mismatch");
+    }
+
+    #[test]
+    fn an_unreadable_list_fails_closed() {
+        struct Garbage(Account);
+        impl Transport for Garbage {
+            fn send(&mut self, r: &Request<'_>) -> Result<Response, TransportError> {
+                let mut resp = self.0.send(r)?;
+                if r.path_and_query.starts_with("/v1/charges?") {
+                    resp.body = br#"{"object":"list","data":[{"id":"ch_1"}]}"#.to_vec();
+                }
+                Ok(resp)
+            }
+            fn sleep(&mut self, d: Duration) {
+                self.0.sleep(d)
+            }
+            fn now(&mut self) -> Duration {
+                self.0.now()
+            }
+            fn random_u64(&mut self) -> u64 {
+                0
+            }
+        }
+        let key = ApiKey::parse(TEST_KEY, Mode::Test).expect("valid");
+        let mut t = Garbage(Account::read_only());
+        let mut retrier = Retrier::new(RetryPolicy::default(), &mut t);
+        let err = verify(&mut t, &key, &mut retrier).expect_err("fails closed");
+        assert_eq!(err.kind(), "upstream");
+        assert!(
+            err.to_string()
+                .starts_with("Stripe error: verification failed: GET /v1/charges?limit=1"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn storms_during_verification_are_never_accepted() {
+        for (prefix, status) in [
+            ("/v1/customers?", 500),
+            ("/v1/payouts?", 429),
+            ("/v1/invoices/", 503),
+            ("/v1/charges/", 429),
+            ("/v1/payouts/", 502),
+        ] {
+            let mut account = Account::read_only();
+            account.storm = Some((prefix, status));
+            let err = run(&mut account, TEST_KEY, Mode::Test).expect_err("must not accept");
+            assert_eq!(err.kind(), "upstream", "{prefix} {status}: {err}");
+            let ConnectorError::Upstream(up) = &err else {
+                unreachable!()
+            };
+            assert_eq!(up.status, Some(status));
+            assert!(up.request_id.is_some());
+            let msg = err.to_string();
+            assert!(
+                msg.starts_with("Stripe error: verification failed: "),
+                "{msg}"
+            );
+            assert!(msg.contains(&format!("HTTP {status}")), "{msg}");
+            assert!(msg.contains("gave up after 5 attempts"), "{msg}");
+            assert!(!account.sleeps.is_empty());
+        }
+    }
+
+    #[test]
+    fn unexpected_write_answers_fail_closed() {
+        // A 400 (or a 404 that is not resource_missing) proves nothing about write permission.
+        for (status, body) in [
+            (
+                400,
+                r#"{"error":{"type":"invalid_request_error","code":"parameter_unknown","message":"Received unknown parameter"}}"#,
+            ),
+            (
+                404,
+                r#"{"error":{"type":"invalid_request_error","message":"Unrecognized request URL (DELETE: /v1/invoices/x)"}}"#,
+            ),
+            (500, r#"{"error":{"type":"api_error","message":"boom"}}"#),
+        ] {
+            struct Odd(Account, u16, &'static str);
+            impl Transport for Odd {
+                fn send(&mut self, r: &Request<'_>) -> Result<Response, TransportError> {
+                    let mut resp = self.0.send(r)?;
+                    if r.path_and_query.starts_with("/v1/invoices/") {
+                        resp.status = self.1;
+                        resp.body = self.2.as_bytes().to_vec();
+                        resp.should_retry = Some(false);
+                    }
+                    Ok(resp)
+                }
+                fn sleep(&mut self, d: Duration) {
+                    self.0.sleep(d)
+                }
+                fn now(&mut self) -> Duration {
+                    self.0.now()
+                }
+                fn random_u64(&mut self) -> u64 {
+                    0
+                }
+            }
+            let key = ApiKey::parse(TEST_KEY, Mode::Test).expect("valid");
+            let mut t = Odd(Account::read_only(), status, body);
+            let mut retrier = Retrier::new(RetryPolicy::default(), &mut t);
+            let err = verify(&mut t, &key, &mut retrier).expect_err("fails closed");
+            let msg = err.to_string();
+            assert_eq!(err.kind(), "upstream", "{msg}");
+            assert!(
+                msg.contains("verification failed: DELETE /v1/invoices/{id} returned HTTP"),
+                "{msg}"
+            );
+            assert!(msg.contains("request req_"), "{msg}");
+        }
+    }
+
+    #[test]
+    fn network_failures_fail_closed() {
+        struct Down;
+        impl Transport for Down {
+            fn send(&mut self, _: &Request<'_>) -> Result<Response, TransportError> {
+                Err(TransportError::Denied(
+                    "api.stripe.com is not in the allowlist".into(),
+                ))
+            }
+            fn sleep(&mut self, _: Duration) {}
+            fn now(&mut self) -> Duration {
+                Duration::ZERO
+            }
+            fn random_u64(&mut self) -> u64 {
+                0
+            }
+        }
+        let key = ApiKey::parse(TEST_KEY, Mode::Test).expect("valid");
+        let mut retrier = Retrier::new(RetryPolicy::default(), &mut Down);
+        let err = verify(&mut Down, &key, &mut retrier).expect_err("down");
+        assert_eq!(err.kind(), "network");
+        assert!(
+            err.to_string()
+                .contains("verification failed: GET /v1/customers?limit=1"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn probe_ids_can_never_be_real_ids() {
+        let prefixes = ["cus_", "sub_", "in_", "ch_", "po_"];
+        for (probe, prefix) in WRITE_PROBES.iter().zip(prefixes) {
+            assert_ne!(probe.method, Method::Get);
+            let body = probe
+                .id
+                .strip_prefix(prefix)
+                .expect("Stripe's id prefix for the table");
+            assert!(body.contains('_'), "{} could be a real id", probe.id);
+            assert!(!body.is_empty());
+            // The id is a whole path segment of the request and nothing else varies.
+            let path = probe.path();
+            assert!(path.contains(&format!("/{}", probe.id)), "{path}");
+            assert!(path.starts_with(probe.table.list_path()), "{path}");
+        }
+        let tables: Vec<Table> = WRITE_PROBES.iter().map(|p| p.table).collect();
+        assert_eq!(tables, Table::ALL.to_vec(), "one probe per table");
+    }
+
+    #[test]
+    fn every_write_path_sent_has_an_impossible_id() {
+        let mut account = Account::read_only();
+        account.write = Table::ALL.into_iter().collect();
+        let _ = run(&mut account, TEST_KEY, Mode::Test);
+        let writes: Vec<&String> = account
+            .requests
+            .iter()
+            .filter(|r| !r.starts_with("GET "))
+            .collect();
+        assert_eq!(writes.len(), 5);
+        for w in writes {
+            let id = w
+                .split('/')
+                .find(|seg| seg.contains('_'))
+                .expect("an id segment");
+            let (_, body) = id.split_once('_').expect("prefix");
+            assert!(body.contains('_'), "{w}");
+        }
+    }
+}

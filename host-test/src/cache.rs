@@ -1,0 +1,232 @@
+//! The host's result cache: query results live at most their `cache-ttl-seconds` (an hour at most for
+//! Stripe), keyed by a connection fingerprint and the connector's canonical form of the query.
+//!
+//! The fingerprint is an HMAC-SHA256 of the connector name, mode and key under a secret drawn at process
+//! start: it tells connections apart without being the key, and it cannot be reversed or precomputed.
+//! Equivalent queries (key order, dates vs unix seconds) share an entry because the connector
+//! canonicalises them; different keys never share one.
+
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// A source of "now", injectable so tests can move time.
+pub trait Clock {
+    fn now(&self) -> Instant;
+}
+
+/// The real monotonic clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+}
+
+/// Identifies a connection (connector, mode, credential) without containing the credential.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fingerprint([u8; 32]);
+
+impl std::fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Fingerprint({:02x}{:02x}{:02x}{:02x}…)", self.0[0], self.0[1], self.0[2], self.0[3])
+    }
+}
+
+/// Makes fingerprints under one secret.
+pub struct Fingerprinter {
+    secret: [u8; 32],
+}
+
+impl Fingerprinter {
+    /// A fingerprinter with a fresh random secret (per process).
+    pub fn random() -> Fingerprinter {
+        let mut secret = [0u8; 32];
+        // If the OS cannot give randomness, fall back to a hash of the time and address; fingerprints then
+        // still never contain the key, they are only guessable by someone who can already read memory.
+        if getrandom::fill(&mut secret).is_err() {
+            let seed = format!("{:?}{:p}", Instant::now(), &secret);
+            secret = Sha256::digest(seed.as_bytes()).into();
+        }
+        Fingerprinter { secret }
+    }
+
+    /// A fingerprinter with a fixed secret (tests).
+    pub fn with_secret(secret: [u8; 32]) -> Fingerprinter {
+        Fingerprinter { secret }
+    }
+
+    pub fn fingerprint(&self, connector: &str, mode: &str, credential: &str) -> Fingerprint {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.secret)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+        for part in [connector, mode, credential] {
+            mac.update(&(part.len() as u64).to_le_bytes());
+            mac.update(part.as_bytes());
+        }
+        Fingerprint(mac.finalize().into_bytes().into())
+    }
+}
+
+/// Where an entry lives: a hash of the fingerprint and the canonical query.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+struct EntryKey([u8; 32]);
+
+impl EntryKey {
+    fn new(fingerprint: &Fingerprint, canonical_query: &str) -> EntryKey {
+        let mut h = Sha256::new();
+        h.update(fingerprint.0);
+        h.update(canonical_query.as_bytes());
+        EntryKey(h.finalize().into())
+    }
+}
+
+struct Entry<V> {
+    value: V,
+    expires: Instant,
+}
+
+/// A TTL cache of query results.
+pub struct ResultCache<V, C: Clock = SystemClock> {
+    entries: HashMap<EntryKey, Entry<V>>,
+    clock: C,
+    max_entries: usize,
+}
+
+/// What a lookup found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    Hit,
+    Miss,
+    Expired,
+}
+
+impl<V: Clone> ResultCache<V, SystemClock> {
+    pub fn new(max_entries: usize) -> Self {
+        ResultCache::with_clock(max_entries, SystemClock)
+    }
+}
+
+impl<V: Clone, C: Clock> ResultCache<V, C> {
+    pub fn with_clock(max_entries: usize, clock: C) -> Self {
+        ResultCache { entries: HashMap::new(), clock, max_entries: max_entries.max(1) }
+    }
+
+    /// The cached value, if present and not expired (expired entries are dropped).
+    pub fn get(&mut self, fingerprint: &Fingerprint, canonical_query: &str) -> (Lookup, Option<V>) {
+        let key = EntryKey::new(fingerprint, canonical_query);
+        let now = self.clock.now();
+        match self.entries.get(&key) {
+            Some(e) if now < e.expires => (Lookup::Hit, Some(e.value.clone())),
+            Some(_) => {
+                self.entries.remove(&key);
+                (Lookup::Expired, None)
+            }
+            None => (Lookup::Miss, None),
+        }
+    }
+
+    /// Store `value` for `ttl` (a zero TTL stores nothing).
+    pub fn put(&mut self, fingerprint: &Fingerprint, canonical_query: &str, value: V, ttl: Duration) {
+        if ttl.is_zero() {
+            return;
+        }
+        let now = self.clock.now();
+        if self.entries.len() >= self.max_entries {
+            self.entries.retain(|_, e| now < e.expires);
+            if self.entries.len() >= self.max_entries {
+                // Still full of live entries: drop the one closest to expiry.
+                if let Some(k) = self.entries.iter().min_by_key(|(_, e)| e.expires).map(|(k, _)| *k) {
+                    self.entries.remove(&k);
+                }
+            }
+        }
+        let key = EntryKey::new(fingerprint, canonical_query);
+        self.entries.insert(key, Entry { value, expires: now + ttl });
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    #[derive(Clone)]
+    struct FakeClock {
+        start: Instant,
+        offset: Rc<Cell<Duration>>,
+    }
+    impl Clock for FakeClock {
+        fn now(&self) -> Instant {
+            self.start + self.offset.get()
+        }
+    }
+
+    const KEY_A: &str = "rk_test_51KlairrEmulatorReadOnlyAllFive0000";
+    const KEY_B: &str = "rk_test_51KlairrEmulatorWritesCustomers000";
+
+    #[test]
+    fn hit_miss_and_expiry_at_the_ttl() {
+        let offset = Rc::new(Cell::new(Duration::ZERO));
+        let clock = FakeClock { start: Instant::now(), offset: offset.clone() };
+        let mut cache = ResultCache::with_clock(16, clock);
+        let fp = Fingerprinter::with_secret([7; 32]).fingerprint("stripe", "test", KEY_A);
+        assert_eq!(cache.get(&fp, "q").0, Lookup::Miss);
+        cache.put(&fp, "q", 42u32, Duration::from_secs(3600));
+        offset.set(Duration::from_secs(3599));
+        assert_eq!(cache.get(&fp, "q"), (Lookup::Hit, Some(42)));
+        offset.set(Duration::from_secs(3600));
+        assert_eq!(cache.get(&fp, "q"), (Lookup::Expired, None));
+        assert_eq!(cache.get(&fp, "q").0, Lookup::Miss);
+    }
+
+    #[test]
+    fn different_keys_never_share_entries() {
+        let f = Fingerprinter::with_secret([1; 32]);
+        let a = f.fingerprint("stripe", "test", KEY_A);
+        let b = f.fingerprint("stripe", "test", KEY_B);
+        let a_live = f.fingerprint("stripe", "live", KEY_A);
+        assert_ne!(a, b);
+        assert_ne!(a, a_live);
+        let mut cache = ResultCache::new(16);
+        cache.put(&a, "q", "rows of A", Duration::from_secs(60));
+        assert_eq!(cache.get(&b, "q").0, Lookup::Miss);
+        assert_eq!(cache.get(&a_live, "q").0, Lookup::Miss);
+        assert_eq!(cache.get(&a, "q").0, Lookup::Hit);
+    }
+
+    #[test]
+    fn fingerprints_never_show_the_key_and_depend_on_the_secret() {
+        let fp = Fingerprinter::with_secret([1; 32]).fingerprint("stripe", "test", KEY_A);
+        assert!(!format!("{fp:?}").contains(KEY_A));
+        assert!(!format!("{fp:?}").contains("0000"));
+        assert_ne!(fp, Fingerprinter::with_secret([2; 32]).fingerprint("stripe", "test", KEY_A));
+        assert_ne!(
+            Fingerprinter::random().fingerprint("stripe", "test", KEY_A),
+            Fingerprinter::random().fingerprint("stripe", "test", KEY_A)
+        );
+    }
+
+    #[test]
+    fn zero_ttl_is_not_cached_and_capacity_is_bounded() {
+        let fp = Fingerprinter::with_secret([3; 32]).fingerprint("stripe", "test", KEY_A);
+        let mut cache = ResultCache::new(2);
+        cache.put(&fp, "zero", 1, Duration::ZERO);
+        assert!(cache.is_empty());
+        for q in ["a", "b", "c"] {
+            cache.put(&fp, q, 1, Duration::from_secs(60));
+        }
+        assert_eq!(cache.len(), 2);
+    }
+}

@@ -1,0 +1,137 @@
+//! `demo` and `emulator`: the whole product on one machine, with no key and no network.
+//!
+//! `demo` starts the built-in Stripe emulator on loopback, points the connector's api.stripe.com requests
+//! at it through the host policy's loopback redirect, verifies the emulator's read-only demo key the way
+//! setup verifies a real one, and runs a few analyst questions — the last one a repeat, served from the
+//! result cache. Everything goes through the sandboxed component exactly as it would against Stripe.
+
+use crate::cli::{Cli, Failure, Format};
+use crate::emulator::{keys, Emulator, EmulatorConfig};
+use crate::memory::MemoryFile;
+use crate::output;
+use crate::policy::LoopbackBase;
+use crate::registry::ConnectorEntry;
+use crate::sandbox::{wit, Sandbox, SandboxLimits};
+use crate::service::Service;
+use serde::Serialize;
+use std::io::Write;
+
+/// The questions the demo asks, as an LLM would write them.
+pub const DEMO_QUERIES: &[(&str, &str)] = &[
+    ("Newest customers", r#"{"list":"customers","limit":5}"#),
+    (
+        "Active subscriptions and their list-price MRR",
+        r#"{"list":"subscriptions","filters":{"status":"active"},"limit":5}"#,
+    ),
+    ("Open invoices", r#"{"list":"invoices","filters":{"status":"open"},"limit":5}"#),
+    ("Failed charges", r#"{"list":"charges","filters":{"status":"failed"},"limit":5}"#),
+    ("Payouts", r#"{"list":"payouts","limit":5}"#),
+    // Same as the first, written differently: equivalent queries share a cache entry.
+    ("Newest customers, asked again", r#"{"limit":5,"list":"customers"}"#),
+];
+
+#[derive(Serialize)]
+struct DemoJson {
+    emulator: String,
+    setup: serde_json::Value,
+    queries: Vec<DemoQueryJson>,
+}
+
+#[derive(Serialize)]
+struct DemoQueryJson {
+    title: &'static str,
+    query: &'static str,
+    result: serde_json::Value,
+}
+
+pub fn run(cli: &Cli, entry: &ConnectorEntry, component: &[u8], stdout: &mut dyn Write) -> Result<(), Failure> {
+    let emulator = Emulator::start(EmulatorConfig::default())
+        .map_err(|e| Failure::new("network", format!("could not start the Stripe emulator on loopback: {e}")))?;
+    let base = LoopbackBase::parse(&emulator.base_url()).map_err(|e| Failure::new("sandbox", e.to_string()))?;
+    let sandbox = Sandbox::load(component, entry.policy().redirect_to(base), SandboxLimits::default())?;
+    let service = Service::new(entry.name, sandbox, cli.memory_file.as_ref().map(MemoryFile::new));
+    let config = wit::Config {
+        api_key: keys::TEST_READ_ONLY.to_owned(),
+        mode: wit::Mode::Test,
+        max_rows: cli.max_rows,
+        cache_ttl_seconds: cli.cache_ttl,
+    };
+    let io_err = |e: std::io::Error| Failure::new("sandbox", format!("could not write the output: {e}"));
+
+    let mut session = service.open(&config)?;
+    let report = session.verify()?;
+    let mut answers = Vec::new();
+    for (title, query) in DEMO_QUERIES {
+        answers.push((*title, *query, session.query(query)?));
+    }
+
+    if cli.format == Format::Json {
+        let parse = |s: String| serde_json::from_str(&s).unwrap_or(serde_json::Value::Null);
+        let doc = DemoJson {
+            emulator: emulator.base_url(),
+            setup: parse(output::setup_json(&report)),
+            queries: answers
+                .iter()
+                .map(|(title, query, a)| DemoQueryJson {
+                    title,
+                    query,
+                    result: parse(output::query_json(&a.result, a.cached)),
+                })
+                .collect(),
+        };
+        let text = serde_json::to_string(&doc).map_err(|e| Failure::new("sandbox", e.to_string()))?;
+        return writeln!(stdout, "{text}").map_err(io_err);
+    }
+
+    let mut out = String::new();
+    out.push_str(&format!(
+        "Klairr Stripe connector demo: the sandboxed component talks to the built-in Stripe emulator at {}\n\
+         (the host redirects https://api.stripe.com there; the component cannot reach anything else).\n\n",
+        emulator.base_url()
+    ));
+    out.push_str(&format!("$ klairr-host setup   # with the emulator's read-only key {}\n", redact(keys::TEST_READ_ONLY)));
+    out.push_str(&output::setup_text(&report));
+    match service.open(&wit::Config { api_key: keys::TEST_SECRET.to_owned(), ..config.clone() }) {
+        Err(e) => out.push_str(&format!("and a secret key is refused before any request: {e}\n")),
+        Ok(_) => out.push_str("warning: a secret key was not refused\n"),
+    }
+    for (title, query, answer) in &answers {
+        out.push_str(&format!("\n## {title}\n$ klairr-host query '{query}'\n"));
+        out.push_str(&output::query_text(&answer.result, answer.cached));
+    }
+    out.push_str("\nWhat Klairr may remember across conversations (shapes only, never row values):\n");
+    for shape in service.remembered() {
+        out.push_str(&format!(
+            "  {}: {} rows × {} columns, filters [{}]\n",
+            shape.table,
+            shape.row_count,
+            shape.columns.len(),
+            shape.filter_keys.join(", ")
+        ));
+    }
+    stdout.write_all(out.as_bytes()).map_err(io_err)
+}
+
+fn redact(key: &str) -> String {
+    let tail = &key[key.len().saturating_sub(4)..];
+    format!("{}…{tail}", &key[..8.min(key.len())])
+}
+
+/// `emulator --port N`: serve until killed.
+pub fn serve_emulator(port: u16, format: Format, stdout: &mut dyn Write) -> Result<(), Failure> {
+    let emulator = Emulator::start(EmulatorConfig { port, ..EmulatorConfig::default() })
+        .map_err(|e| Failure::new("network", format!("could not listen on 127.0.0.1:{port}: {e}")))?;
+    let keys: Vec<String> = keys::all().iter().map(|g| g.key.clone()).collect();
+    let text = match format {
+        Format::Json => serde_json::json!({ "base_url": emulator.base_url(), "keys": keys }).to_string(),
+        Format::Table => format!(
+            "Stripe emulator listening on {}\nuse: klairr-host --stripe-base {} setup   (with STRIPE_API_KEY set to one of its made-up keys)\nkeys:\n  {}",
+            emulator.base_url(),
+            emulator.base_url(),
+            keys.join("\n  ")
+        ),
+    };
+    writeln!(stdout, "{text}").and_then(|()| stdout.flush()).map_err(|e| Failure::new("sandbox", e.to_string()))?;
+    emulator.wait();
+    Ok(())
+}

@@ -1,0 +1,82 @@
+//! Long-term memory of query results: shapes only.
+//!
+//! What a conversation may remember about a Stripe result is its shape — table, column names and types,
+//! how many rows, which filter keys were used — never a row value (ids, emails, names, amounts). The
+//! record type below has no field that could hold one, so the guarantee is structural, and a test feeds
+//! it real results and greps the file for their values.
+
+use crate::sandbox::wit;
+use serde::Serialize;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// One remembered shape. Deliberately built from `wit::Shape`'s column metadata and counts only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ShapeRecord {
+    pub connector: String,
+    pub table: String,
+    pub columns: Vec<ShapeColumn>,
+    pub row_count: u64,
+    pub filter_keys: Vec<String>,
+    /// Unix seconds when recorded.
+    pub recorded_at: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ShapeColumn {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+}
+
+impl ShapeRecord {
+    pub fn from_shape(connector: &str, shape: &wit::Shape) -> ShapeRecord {
+        ShapeRecord {
+            connector: connector.to_owned(),
+            table: shape.table.clone(),
+            columns: shape
+                .columns
+                .iter()
+                .map(|c| ShapeColumn { name: c.name.clone(), kind: column_type_name(c.kind) })
+                .collect(),
+            row_count: shape.row_count,
+            filter_keys: shape.filter_keys.clone(),
+            recorded_at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+        }
+    }
+}
+
+pub fn column_type_name(kind: wit::ColumnType) -> &'static str {
+    match kind {
+        wit::ColumnType::Id => "id",
+        wit::ColumnType::Text => "text",
+        wit::ColumnType::Integer => "integer",
+        wit::ColumnType::Boolean => "boolean",
+        wit::ColumnType::Timestamp => "timestamp",
+        wit::ColumnType::Amount => "amount",
+        wit::ColumnType::Currency => "currency",
+    }
+}
+
+/// Appends shape records as JSON lines to a file (`--memory-file PATH`).
+#[derive(Clone, Debug)]
+pub struct MemoryFile {
+    path: PathBuf,
+}
+
+impl MemoryFile {
+    pub fn new(path: impl AsRef<Path>) -> MemoryFile {
+        MemoryFile { path: path.as_ref().to_owned() }
+    }
+
+    pub fn append(&self, record: &ShapeRecord) -> std::io::Result<()> {
+        let mut line = serde_json::to_vec(record).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        let mut file = OpenOptions::new().create(true).append(true).open(&self.path)?;
+        file.write_all(&line)
+    }
+}

@@ -1,0 +1,318 @@
+//! The component's edge: wit-bindgen exports of `klairr:connector`, and the one [`Transport`] that talks
+//! wasi:http. Everything here converts between WIT types and the core's types; no decision is made here.
+
+use crate::connection::{self, Connection, QueryResult};
+use crate::error::{ConnectorError, UpstreamError};
+use crate::key::Mode;
+use crate::schema::{Cell, ColumnSpec, ColumnType, TableSpec};
+use crate::stripe;
+use crate::transport::{self, Method, Request, Response, Transport, TransportError};
+use crate::verify::VerifyReport;
+use std::time::Duration;
+
+wit_bindgen::generate!({
+    path: "wit",
+    world: "klairr:connector/plugin",
+    // Reuse the `wasi` crate's bindings for the wasi:http world we import, instead of a second copy.
+    with: {
+        "wasi:http/types@0.2.12": wasi::http::types,
+        "wasi:http/outgoing-handler@0.2.12": wasi::http::outgoing_handler,
+        "wasi:io/error@0.2.12": wasi::io::error,
+        "wasi:io/poll@0.2.12": wasi::io::poll,
+        "wasi:io/streams@0.2.12": wasi::io::streams,
+        "wasi:clocks/monotonic-clock@0.2.12": wasi::clocks::monotonic_clock,
+    },
+});
+
+use exports::klairr::connector::connector as wit_connector;
+use klairr::connector::types as wit;
+
+struct StripeConnector;
+
+export!(StripeConnector);
+
+impl wit_connector::Guest for StripeConnector {
+    type Connection = ConnectionResource;
+
+    fn describe() -> wit::ConnectorInfo {
+        let info = connection::describe();
+        wit::ConnectorInfo {
+            name: info.name.into(),
+            api_version: info.api_version.into(),
+            default_cache_ttl_seconds: info.default_cache_ttl_seconds,
+            default_max_rows: info.default_max_rows,
+            max_rows_limit: info.max_rows_limit,
+            query_doc: info.query_doc.into(),
+            tables: info.tables.iter().map(table_spec).collect(),
+        }
+    }
+}
+
+struct ConnectionResource {
+    inner: Connection,
+}
+
+impl wit_connector::GuestConnection for ConnectionResource {
+    fn open(config: wit::Config) -> Result<wit_connector::Connection, wit::ConnectorError> {
+        let mode = match config.mode {
+            wit::Mode::Live => Mode::Live,
+            wit::Mode::Test => Mode::Test,
+        };
+        let inner = Connection::open(&config.api_key, mode, config.max_rows, config.cache_ttl_seconds)
+            .map_err(error)?;
+        Ok(wit_connector::Connection::new(ConnectionResource { inner }))
+    }
+
+    fn verify(&self) -> Result<wit::VerifyReport, wit::ConnectorError> {
+        self.inner
+            .verify(&mut WasiHttp)
+            .map(verify_report)
+            .map_err(error)
+    }
+
+    fn canonical_query(&self, query: String) -> Result<String, wit::ConnectorError> {
+        self.inner.canonical_query(&query).map_err(error)
+    }
+
+    fn query(&self, query: String) -> Result<wit::QueryResult, wit::ConnectorError> {
+        self.inner
+            .query(&mut WasiHttp, &query)
+            .map(query_result)
+            .map_err(error)
+    }
+}
+
+// ---- wasi:http transport -------------------------------------------------------------------------
+
+/// Requests go to `https://api.stripe.com` through the host's `wasi:http/outgoing-handler`; the host's
+/// policy decides whether (and where) they are delivered.
+struct WasiHttp;
+
+impl Transport for WasiHttp {
+    fn send(&mut self, request: &Request<'_>) -> Result<Response, TransportError> {
+        use wasi::http::outgoing_handler;
+        use wasi::http::types::{Fields, OutgoingBody, OutgoingRequest, RequestOptions, Scheme};
+
+        let bearer = format!("Bearer {}", request.api_key.expose());
+        let mut headers: Vec<(String, Vec<u8>)> = vec![
+            ("authorization".into(), bearer.into_bytes()),
+            ("stripe-version".into(), stripe::API_VERSION.as_bytes().to_vec()),
+            ("accept".into(), b"application/json".to_vec()),
+            ("user-agent".into(), b"klairr-stripe-connector/0.1".to_vec()),
+        ];
+        let has_body = request.method != Method::Get;
+        if has_body {
+            headers.push(("content-length".into(), b"0".to_vec()));
+        }
+        let fields = Fields::from_list(&headers)
+            .map_err(|e| TransportError::Connection(format!("could not build request headers: {e:?}")))?;
+        let outgoing = OutgoingRequest::new(fields);
+        let method = match request.method {
+            Method::Get => wasi::http::types::Method::Get,
+            Method::Post => wasi::http::types::Method::Post,
+            Method::Delete => wasi::http::types::Method::Delete,
+        };
+        let set = [
+            outgoing.set_method(&method).is_ok(),
+            outgoing.set_scheme(Some(&Scheme::Https)).is_ok(),
+            outgoing.set_authority(Some(stripe::API_HOST)).is_ok(),
+            outgoing.set_path_with_query(Some(&request.path_and_query)).is_ok(),
+        ];
+        if set.contains(&false) {
+            return Err(TransportError::Connection("the host refused the request line".into()));
+        }
+        let body = if has_body { outgoing.body().ok() } else { None };
+
+        // The host clamps these further; they bound how long the guest itself is willing to wait.
+        let options = RequestOptions::new();
+        let _ = options.set_connect_timeout(Some(10_000_000_000));
+        let _ = options.set_first_byte_timeout(Some(60_000_000_000));
+        let _ = options.set_between_bytes_timeout(Some(30_000_000_000));
+
+        let pending = outgoing_handler::handle(outgoing, Some(options)).map_err(transport_error)?;
+        if let Some(body) = body {
+            OutgoingBody::finish(body, None).map_err(transport_error)?;
+        }
+        let ready = pending.subscribe();
+        ready.block();
+        drop(ready);
+        let response = match pending.get() {
+            Some(Ok(Ok(response))) => response,
+            Some(Ok(Err(code))) => return Err(transport_error(code)),
+            Some(Err(())) | None => {
+                return Err(TransportError::Connection("the response was already taken".into()))
+            }
+        };
+        drop(pending);
+
+        let status = response.status();
+        let headers = response.headers();
+        let header = |name: &str| -> Option<String> {
+            headers
+                .get(name)
+                .into_iter()
+                .next()
+                .and_then(|v| String::from_utf8(v).ok())
+        };
+        let request_id = header("request-id");
+        let should_retry = header("stripe-should-retry").map(|v| v.trim() == "true");
+        let retry_after = header("retry-after")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let declared_len = header("content-length").and_then(|v| v.trim().parse::<usize>().ok());
+        drop(headers);
+        if declared_len.is_some_and(|n| n > transport::MAX_BODY_BYTES) {
+            return Err(TransportError::BodyTooLarge { limit: transport::MAX_BODY_BYTES });
+        }
+
+        let incoming = response
+            .consume()
+            .map_err(|()| TransportError::Connection("the response body was already taken".into()))?;
+        let stream = incoming
+            .stream()
+            .map_err(|()| TransportError::Connection("the response body stream was already taken".into()))?;
+        let mut body = Vec::with_capacity(declared_len.unwrap_or(16 * 1024));
+        loop {
+            match stream.blocking_read(64 * 1024) {
+                Ok(chunk) => {
+                    if body.len() + chunk.len() > transport::MAX_BODY_BYTES {
+                        return Err(TransportError::BodyTooLarge { limit: transport::MAX_BODY_BYTES });
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Err(wasi::io::streams::StreamError::Closed) => break,
+                Err(wasi::io::streams::StreamError::LastOperationFailed(e)) => {
+                    return Err(TransportError::Connection(format!(
+                        "reading the response body failed: {}",
+                        e.to_debug_string()
+                    )))
+                }
+            }
+        }
+        drop(stream);
+        let _ = wasi::http::types::IncomingBody::finish(incoming);
+        drop(response);
+
+        Ok(Response { status, request_id, should_retry, retry_after, body })
+    }
+
+    fn sleep(&mut self, duration: Duration) {
+        let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+        wasi::clocks::monotonic_clock::subscribe_duration(nanos).block();
+    }
+
+    fn now(&mut self) -> Duration {
+        Duration::from_nanos(wasi::clocks::monotonic_clock::now())
+    }
+
+    fn random_u64(&mut self) -> u64 {
+        wasi::random::random::get_random_u64()
+    }
+}
+
+fn transport_error(code: wasi::http::types::ErrorCode) -> TransportError {
+    use wasi::http::types::ErrorCode as E;
+    match code {
+        E::HttpRequestDenied => TransportError::Denied(
+            "this connector may only reach https://api.stripe.com".into(),
+        ),
+        E::ConnectionTimeout | E::ConnectionReadTimeout | E::HttpResponseTimeout | E::DnsTimeout => {
+            TransportError::Timeout(format!("{code:?}"))
+        }
+        other => TransportError::Connection(format!("{other:?}")),
+    }
+}
+
+// ---- core → WIT conversions ----------------------------------------------------------------------
+
+fn mode(m: Mode) -> wit::Mode {
+    match m {
+        Mode::Live => wit::Mode::Live,
+        Mode::Test => wit::Mode::Test,
+    }
+}
+
+fn column(c: &ColumnSpec) -> wit::Column {
+    wit::Column {
+        name: c.name.into(),
+        kind: match c.kind {
+            ColumnType::Id => wit::ColumnType::Id,
+            ColumnType::Text => wit::ColumnType::Text,
+            ColumnType::Integer => wit::ColumnType::Integer,
+            ColumnType::Boolean => wit::ColumnType::Boolean,
+            ColumnType::Timestamp => wit::ColumnType::Timestamp,
+            ColumnType::Amount => wit::ColumnType::Amount,
+            ColumnType::Currency => wit::ColumnType::Currency,
+        },
+        nullable: c.nullable,
+        doc: c.doc.into(),
+    }
+}
+
+fn table_spec(t: &TableSpec) -> wit::TableSpec {
+    wit::TableSpec {
+        name: t.table.name().into(),
+        doc: t.doc.into(),
+        columns: t.columns.iter().map(column).collect(),
+        filters: t
+            .filters
+            .iter()
+            .map(|f| wit::FilterSpec { key: f.key.into(), accepts: f.accepts.into(), doc: f.doc.into() })
+            .collect(),
+    }
+}
+
+fn cell(c: Cell) -> wit::Cell {
+    match c {
+        Cell::Null => wit::Cell::Null,
+        Cell::Text(s) => wit::Cell::Text(s),
+        Cell::Integer(i) => wit::Cell::Integer(i),
+        Cell::Boolean(b) => wit::Cell::Boolean(b),
+    }
+}
+
+fn query_result(r: QueryResult) -> wit::QueryResult {
+    let columns: Vec<wit::Column> = r.columns.iter().map(column).collect();
+    wit::QueryResult {
+        table: r.table.name().into(),
+        shape: wit::Shape {
+            table: r.shape.table.name().into(),
+            columns: columns.clone(),
+            row_count: r.shape.row_count,
+            filter_keys: r.shape.filter_keys,
+        },
+        columns,
+        rows: r.rows.into_iter().map(|row| row.into_iter().map(cell).collect()).collect(),
+        truncated: r.truncated,
+        cache_ttl_seconds: r.cache_ttl_seconds,
+        requests: r.requests,
+        scan_note: r.scan_note,
+    }
+}
+
+fn verify_report(r: VerifyReport) -> wit::VerifyReport {
+    wit::VerifyReport {
+        mode: mode(r.mode),
+        readable: r.readable.iter().map(|t| t.name().to_owned()).collect(),
+        write_probes_refused: r.write_probes_refused,
+        requests: r.requests,
+    }
+}
+
+fn upstream(e: UpstreamError) -> wit::UpstreamError {
+    wit::UpstreamError { status: e.status, code: e.code, message: e.message, request_id: e.request_id }
+}
+
+fn error(e: ConnectorError) -> wit::ConnectorError {
+    match e {
+        ConnectorError::SecretKeyRejected(m) => wit::ConnectorError::SecretKeyRejected(m),
+        ConnectorError::InvalidKey(m) => wit::ConnectorError::InvalidKey(m),
+        ConnectorError::ModeMismatch(m) => wit::ConnectorError::ModeMismatch(m),
+        ConnectorError::OverPermissioned(r) => wit::ConnectorError::OverPermissioned(r),
+        ConnectorError::MissingPermission(r) => wit::ConnectorError::MissingPermission(r),
+        ConnectorError::InvalidQuery(m) => wit::ConnectorError::InvalidQuery(m),
+        ConnectorError::RateLimited(u) => wit::ConnectorError::RateLimited(upstream(u)),
+        ConnectorError::Upstream(u) => wit::ConnectorError::Upstream(upstream(u)),
+        ConnectorError::Network(m) => wit::ConnectorError::Network(m),
+    }
+}
