@@ -12,7 +12,10 @@ const GUEST_TARGET: &str = "wasm32-wasip2";
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
-    let root = manifest_dir.parent().expect("host-test lives inside the workspace").to_path_buf();
+    let root = manifest_dir
+        .parent()
+        .expect("host-test lives inside the workspace")
+        .to_path_buf();
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo"));
 
     for watched in ["src", "wit", "Cargo.toml", "Cargo.lock"] {
@@ -34,7 +37,14 @@ fn main() {
 
     let mut cmd = Command::new(&cargo);
     cmd.current_dir(&root)
-        .args(["build", "--package", "klairr-stripe", "--lib", "--target", GUEST_TARGET])
+        .args([
+            "build",
+            "--package",
+            "klairr-stripe",
+            "--lib",
+            "--target",
+            GUEST_TARGET,
+        ])
         .arg("--profile")
         .arg(&profile)
         .arg("--manifest-path")
@@ -53,14 +63,23 @@ fn main() {
     ] {
         cmd.env_remove(var);
     }
-    let status = cmd.status().expect("could not run cargo to build the guest component");
+    let status = cmd
+        .status()
+        .expect("could not run cargo to build the guest component");
     if !status.success() {
         panic!(
             "building the Stripe connector component (cargo build -p klairr-stripe --target {GUEST_TARGET}) failed; see the errors above"
         );
     }
-    let profile_dir = if profile == "dev" { "debug" } else { profile.as_str() };
-    let built = guest_target_dir.join(GUEST_TARGET).join(profile_dir).join("klairr_stripe.wasm");
+    let profile_dir = if profile == "dev" {
+        "debug"
+    } else {
+        profile.as_str()
+    };
+    let built = guest_target_dir
+        .join(GUEST_TARGET)
+        .join(profile_dir)
+        .join("klairr_stripe.wasm");
     let embedded = out_dir.join("klairr_stripe.wasm");
     std::fs::copy(&built, &embedded)
         .unwrap_or_else(|e| panic!("the built component {} is missing: {e}", built.display()));

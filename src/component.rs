@@ -58,8 +58,13 @@ impl wit_connector::GuestConnection for ConnectionResource {
             wit::Mode::Live => Mode::Live,
             wit::Mode::Test => Mode::Test,
         };
-        let inner = Connection::open(&config.api_key, mode, config.max_rows, config.cache_ttl_seconds)
-            .map_err(error)?;
+        let inner = Connection::open(
+            &config.api_key,
+            mode,
+            config.max_rows,
+            config.cache_ttl_seconds,
+        )
+        .map_err(error)?;
         Ok(wit_connector::Connection::new(ConnectionResource { inner }))
     }
 
@@ -96,7 +101,10 @@ impl Transport for WasiHttp {
         let bearer = format!("Bearer {}", request.api_key.expose());
         let mut headers: Vec<(String, Vec<u8>)> = vec![
             ("authorization".into(), bearer.into_bytes()),
-            ("stripe-version".into(), stripe::API_VERSION.as_bytes().to_vec()),
+            (
+                "stripe-version".into(),
+                stripe::API_VERSION.as_bytes().to_vec(),
+            ),
             ("accept".into(), b"application/json".to_vec()),
             ("user-agent".into(), b"klairr-stripe-connector/0.1".to_vec()),
         ];
@@ -104,8 +112,9 @@ impl Transport for WasiHttp {
         if has_body {
             headers.push(("content-length".into(), b"0".to_vec()));
         }
-        let fields = Fields::from_list(&headers)
-            .map_err(|e| TransportError::Connection(format!("could not build request headers: {e:?}")))?;
+        let fields = Fields::from_list(&headers).map_err(|e| {
+            TransportError::Connection(format!("could not build request headers: {e:?}"))
+        })?;
         let outgoing = OutgoingRequest::new(fields);
         let method = match request.method {
             Method::Get => wasi::http::types::Method::Get,
@@ -116,10 +125,14 @@ impl Transport for WasiHttp {
             outgoing.set_method(&method).is_ok(),
             outgoing.set_scheme(Some(&Scheme::Https)).is_ok(),
             outgoing.set_authority(Some(stripe::API_HOST)).is_ok(),
-            outgoing.set_path_with_query(Some(&request.path_and_query)).is_ok(),
+            outgoing
+                .set_path_with_query(Some(&request.path_and_query))
+                .is_ok(),
         ];
         if set.contains(&false) {
-            return Err(TransportError::Connection("the host refused the request line".into()));
+            return Err(TransportError::Connection(
+                "the host refused the request line".into(),
+            ));
         }
         let body = if has_body { outgoing.body().ok() } else { None };
 
@@ -140,7 +153,9 @@ impl Transport for WasiHttp {
             Some(Ok(Ok(response))) => response,
             Some(Ok(Err(code))) => return Err(transport_error(code)),
             Some(Err(())) | None => {
-                return Err(TransportError::Connection("the response was already taken".into()))
+                return Err(TransportError::Connection(
+                    "the response was already taken".into(),
+                ))
             }
         };
         drop(pending);
@@ -162,21 +177,25 @@ impl Transport for WasiHttp {
         let declared_len = header("content-length").and_then(|v| v.trim().parse::<usize>().ok());
         drop(headers);
         if declared_len.is_some_and(|n| n > transport::MAX_BODY_BYTES) {
-            return Err(TransportError::BodyTooLarge { limit: transport::MAX_BODY_BYTES });
+            return Err(TransportError::BodyTooLarge {
+                limit: transport::MAX_BODY_BYTES,
+            });
         }
 
-        let incoming = response
-            .consume()
-            .map_err(|()| TransportError::Connection("the response body was already taken".into()))?;
-        let stream = incoming
-            .stream()
-            .map_err(|()| TransportError::Connection("the response body stream was already taken".into()))?;
+        let incoming = response.consume().map_err(|()| {
+            TransportError::Connection("the response body was already taken".into())
+        })?;
+        let stream = incoming.stream().map_err(|()| {
+            TransportError::Connection("the response body stream was already taken".into())
+        })?;
         let mut body = Vec::with_capacity(declared_len.unwrap_or(16 * 1024));
         loop {
             match stream.blocking_read(64 * 1024) {
                 Ok(chunk) => {
                     if body.len() + chunk.len() > transport::MAX_BODY_BYTES {
-                        return Err(TransportError::BodyTooLarge { limit: transport::MAX_BODY_BYTES });
+                        return Err(TransportError::BodyTooLarge {
+                            limit: transport::MAX_BODY_BYTES,
+                        });
                     }
                     body.extend_from_slice(&chunk);
                 }
@@ -193,7 +212,13 @@ impl Transport for WasiHttp {
         let _ = wasi::http::types::IncomingBody::finish(incoming);
         drop(response);
 
-        Ok(Response { status, request_id, should_retry, retry_after, body })
+        Ok(Response {
+            status,
+            request_id,
+            should_retry,
+            retry_after,
+            body,
+        })
     }
 
     fn sleep(&mut self, duration: Duration) {
@@ -213,12 +238,13 @@ impl Transport for WasiHttp {
 fn transport_error(code: wasi::http::types::ErrorCode) -> TransportError {
     use wasi::http::types::ErrorCode as E;
     match code {
-        E::HttpRequestDenied => TransportError::Denied(
-            "this connector may only reach https://api.stripe.com".into(),
-        ),
-        E::ConnectionTimeout | E::ConnectionReadTimeout | E::HttpResponseTimeout | E::DnsTimeout => {
-            TransportError::Timeout(format!("{code:?}"))
+        E::HttpRequestDenied => {
+            TransportError::Denied("this connector may only reach https://api.stripe.com".into())
         }
+        E::ConnectionTimeout
+        | E::ConnectionReadTimeout
+        | E::HttpResponseTimeout
+        | E::DnsTimeout => TransportError::Timeout(format!("{code:?}")),
         other => TransportError::Connection(format!("{other:?}")),
     }
 }
@@ -257,7 +283,11 @@ fn table_spec(t: &TableSpec) -> wit::TableSpec {
         filters: t
             .filters
             .iter()
-            .map(|f| wit::FilterSpec { key: f.key.into(), accepts: f.accepts.into(), doc: f.doc.into() })
+            .map(|f| wit::FilterSpec {
+                key: f.key.into(),
+                accepts: f.accepts.into(),
+                doc: f.doc.into(),
+            })
             .collect(),
     }
 }
@@ -282,7 +312,11 @@ fn query_result(r: QueryResult) -> wit::QueryResult {
             filter_keys: r.shape.filter_keys,
         },
         columns,
-        rows: r.rows.into_iter().map(|row| row.into_iter().map(cell).collect()).collect(),
+        rows: r
+            .rows
+            .into_iter()
+            .map(|row| row.into_iter().map(cell).collect())
+            .collect(),
         truncated: r.truncated,
         cache_ttl_seconds: r.cache_ttl_seconds,
         requests: r.requests,
@@ -300,7 +334,12 @@ fn verify_report(r: VerifyReport) -> wit::VerifyReport {
 }
 
 fn upstream(e: UpstreamError) -> wit::UpstreamError {
-    wit::UpstreamError { status: e.status, code: e.code, message: e.message, request_id: e.request_id }
+    wit::UpstreamError {
+        status: e.status,
+        code: e.code,
+        message: e.message,
+        request_id: e.request_id,
+    }
 }
 
 fn error(e: ConnectorError) -> wit::ConnectorError {

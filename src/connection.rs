@@ -5,7 +5,7 @@ use crate::dsl::{self, Query};
 use crate::error::ConnectorError;
 use crate::key::{ApiKey, Mode};
 use crate::pager;
-use crate::retry::{RetryPolicy, Retrier};
+use crate::retry::{Retrier, RetryPolicy};
 use crate::schema::{self, Cell, ColumnSpec, Table, TableSpec};
 use crate::stripe;
 use crate::transport::Transport;

@@ -172,9 +172,9 @@ pub fn parse(dsl: &str, max_rows: u32) -> Result<Query, ConnectorError> {
     let table = match list {
         None => {
             return Err(invalid(format!(
-                "the query has no 'list' key: name the table to read, one of: {}. Example: {EXAMPLE}",
-                table_names()
-            )))
+            "the query has no 'list' key: name the table to read, one of: {}. Example: {EXAMPLE}",
+            table_names()
+        )))
         }
         Some(Json::Str(name)) => Table::from_name(&name).ok_or_else(|| {
             invalid(format!(
@@ -259,7 +259,12 @@ impl Range {
         if let Some(v) = self.exact {
             params.push((key.to_owned(), v.to_string()));
         }
-        for (op, v) in [("gt", self.gt), ("gte", self.gte), ("lt", self.lt), ("lte", self.lte)] {
+        for (op, v) in [
+            ("gt", self.gt),
+            ("gte", self.gte),
+            ("lt", self.lt),
+            ("lte", self.lte),
+        ] {
             if let Some(v) = v {
                 params.push((format!("{key}[{op}]"), v.to_string()));
             }
@@ -283,9 +288,23 @@ fn apply_filters(query: &mut Query, entries: Vec<(String, Json)>) -> Result<(), 
         match filter.key {
             "created" => f.created = Some(range(table, "created", &value)?),
             "arrival_date" => f.arrival_date = Some(range(table, "arrival_date", &value)?),
-            "customer" => f.customer = Some(object_id(table, "customer", "cus_", filter.accepts, &value)?),
+            "customer" => {
+                f.customer = Some(object_id(
+                    table,
+                    "customer",
+                    "cus_",
+                    filter.accepts,
+                    &value,
+                )?)
+            }
             "subscription" => {
-                f.subscription = Some(object_id(table, "subscription", "sub_", filter.accepts, &value)?)
+                f.subscription = Some(object_id(
+                    table,
+                    "subscription",
+                    "sub_",
+                    filter.accepts,
+                    &value,
+                )?)
             }
             key @ ("status" | "collection_method") => {
                 let allowed = schema::filter_values(table, key).unwrap_or(&[]);
@@ -354,8 +373,9 @@ fn object_id(
 ) -> Result<String, ConnectorError> {
     if let Json::Str(s) = value {
         let valid = s.len() <= MAX_ID_LEN
-            && s.strip_prefix(prefix)
-                .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric()));
+            && s.strip_prefix(prefix).is_some_and(|rest| {
+                !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric())
+            });
         if valid {
             return Ok(s.clone());
         }
@@ -377,17 +397,27 @@ fn range(table: Table, key: &str, value: &Json) -> Result<Range, ConnectorError>
     };
     let entries = match value {
         Json::Int(_) => {
-            let exact = timestamp(value).map_err(|why| wrong(format!("{} {why}", describe(value))))?;
+            let exact =
+                timestamp(value).map_err(|why| wrong(format!("{} {why}", describe(value))))?;
             return Ok(Range {
                 exact: Some(exact),
                 ..Range::default()
             });
         }
         Json::Object(entries) => entries,
+        Json::Str(_) => {
+            return Err(wrong(format!(
+                "got {}; a date goes inside a range object, e.g. for one whole day \
+                 {{\"gte\": \"2026-01-01\", \"lt\": \"2026-01-02\"}}",
+                describe(value)
+            )))
+        }
         other => return Err(wrong(format!("got {}", describe(other)))),
     };
     if entries.is_empty() {
-        return Err(wrong("the range object is empty: give at least one of gt, gte, lt, lte".into()));
+        return Err(wrong(
+            "the range object is empty: give at least one of gt, gte, lt, lte".into(),
+        ));
     }
     let mut r = Range::default();
     for (op, bound) in entries {
@@ -403,14 +433,19 @@ fn range(table: Table, key: &str, value: &Json) -> Result<Range, ConnectorError>
                 )))
             }
         };
-        let v = timestamp(bound).map_err(|why| wrong(format!("'{op}' is {} {why}", describe(bound))))?;
+        let v = timestamp(bound)
+            .map_err(|why| wrong(format!("'{op}' is {} {why}", describe(bound))))?;
         *slot = Some(v);
     }
     if r.gt.is_some() && r.gte.is_some() {
-        return Err(wrong("gt and gte together: give only one lower bound".into()));
+        return Err(wrong(
+            "gt and gte together: give only one lower bound".into(),
+        ));
     }
     if r.lt.is_some() && r.lte.is_some() {
-        return Err(wrong("lt and lte together: give only one upper bound".into()));
+        return Err(wrong(
+            "lt and lte together: give only one upper bound".into(),
+        ));
     }
     // Inclusive bounds over integer seconds ≥ 0; an empty interval matches nothing and is surely a mistake.
     let lo = r.gt.map(|v| v + 1).or(r.gte).unwrap_or(0);
@@ -448,8 +483,9 @@ fn parse_rfc3339(s: &str) -> Result<i64, String> {
     let b = s.as_bytes();
     let digits = |from: usize, len: usize| -> Option<i64> {
         let part = b.get(from..from + len)?;
-        part.iter()
-            .try_fold(0i64, |acc, &c| c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0')))
+        part.iter().try_fold(0i64, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
+        })
     };
     let expected = "expected YYYY-MM-DD (e.g. 2026-01-01) or YYYY-MM-DDTHH:MM:SS with Z or an offset (e.g. 2026-01-01T10:00:00Z)";
     let (Some(year), Some(month), Some(day)) = (digits(0, 4), digits(5, 2), digits(8, 2)) else {
@@ -463,7 +499,9 @@ fn parse_rfc3339(s: &str) -> Result<i64, String> {
     }
     let last_day = days_in_month(year, month);
     if !(1..=last_day).contains(&day) {
-        return Err(format!("day {day:02} is not 01-{last_day:02} for {year:04}-{month:02}"));
+        return Err(format!(
+            "day {day:02} is not 01-{last_day:02} for {year:04}-{month:02}"
+        ));
     }
     let midnight = days_from_civil(year, month, day) * 86_400;
     let seconds = if b.len() == 10 {
@@ -472,7 +510,9 @@ fn parse_rfc3339(s: &str) -> Result<i64, String> {
         if !matches!(b.get(10), Some(b'T' | b't')) {
             return Err(expected.into());
         }
-        let (Some(hour), Some(minute), Some(second)) = (digits(11, 2), digits(14, 2), digits(17, 2)) else {
+        let (Some(hour), Some(minute), Some(second)) =
+            (digits(11, 2), digits(14, 2), digits(17, 2))
+        else {
             return Err(expected.into());
         };
         if b.get(13) != Some(&b':') || b.get(16) != Some(&b':') {
@@ -485,7 +525,12 @@ fn parse_rfc3339(s: &str) -> Result<i64, String> {
         }
         let mut i = 19;
         if b.get(i) == Some(&b'.') {
-            let frac = b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+            let frac = b
+                .get(i + 1..)
+                .unwrap_or(&[])
+                .iter()
+                .take_while(|c| c.is_ascii_digit())
+                .count();
             if frac == 0 {
                 return Err("a '.' must be followed by digits of a second".into());
             }
@@ -493,12 +538,14 @@ fn parse_rfc3339(s: &str) -> Result<i64, String> {
         }
         let offset = match b.get(i) {
             Some(b'Z' | b'z') if b.len() == i + 1 => 0,
-            Some(&sign @ (b'+' | b'-')) if b.len() == i + 6 && b[i + 3] == b':' => {
+            Some(&sign @ (b'+' | b'-')) if b.len() == i + 6 && b.get(i + 3) == Some(&b':') => {
                 let (Some(oh), Some(om)) = (digits(i + 1, 2), digits(i + 4, 2)) else {
                     return Err("the offset must be ±HH:MM, e.g. +02:00".into());
                 };
                 if oh > 23 || om > 59 {
-                    return Err(format!("offset {oh:02}:{om:02} is out of range (at most 23:59)"));
+                    return Err(format!(
+                        "offset {oh:02}:{om:02} is out of range (at most 23:59)"
+                    ));
                 }
                 let o = oh * 3600 + om * 60;
                 if sign == b'+' {
@@ -598,13 +645,17 @@ enum Json {
 
 fn read_json(text: &str) -> Result<Json, ConnectorError> {
     let mut de = serde_json::Deserializer::from_str(text);
-    let parsed = Node { depth: 1 }.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
+    let parsed = Node { depth: 1 }
+        .deserialize(&mut de)
+        .and_then(|v| de.end().map(|()| v));
     parsed.map_err(|e| {
         if e.is_data() {
             // Our own refusals (depth, duplicates); serde_json appends the position.
             invalid(e.to_string())
         } else {
-            invalid(format!("the query is not valid JSON ({e}); a query looks like {EXAMPLE}"))
+            invalid(format!(
+                "the query is not valid JSON ({e}); a query looks like {EXAMPLE}"
+            ))
         }
     })
 }
@@ -616,7 +667,7 @@ struct Node {
 
 impl Node {
     fn enter<E: de::Error>(&self) -> Result<Node, E> {
-        if self.depth >= MAX_DEPTH + 1 {
+        if self.depth > MAX_DEPTH {
             return Err(E::custom(format!(
                 "the query nests objects or arrays too deeply: the DSL needs at most {MAX_DEPTH} levels \
                  (query object → filters object → range object such as {{\"gte\": \"2026-01-01\"}})"
@@ -668,7 +719,10 @@ impl<'de> Visitor<'de> for Node {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
         // Elements are read (the depth check must see them) and dropped: no DSL value is an array.
         let child = self.enter()?;
-        while seq.next_element_seed(Node { depth: child.depth })?.is_some() {}
+        while seq
+            .next_element_seed(Node { depth: child.depth })?
+            .is_some()
+        {}
         Ok(Json::Array)
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
@@ -702,7 +756,11 @@ mod tests {
     /// What a table-driven case expects.
     enum Want {
         /// params, charge_status, row_target
-        Ok(&'static [(&'static str, &'static str)], Option<&'static str>, u32),
+        Ok(
+            &'static [(&'static str, &'static str)],
+            Option<&'static str>,
+            u32,
+        ),
         /// invalid-query whose message contains this
         Err(&'static str),
     }
@@ -712,9 +770,15 @@ mod tests {
 
     #[test]
     fn table_of_queries() {
-        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
-        let big = format!(r#"{{"list":"customers","x":"{}"}}"#, "a".repeat(MAX_DSL_BYTES));
-        let long_id = format!(r#"{{"list":"charges","filters":{{"customer":"cus_{}"}}}}"#, "a".repeat(300));
+        let deep = format!("{}{}", "[".repeat(8000), "]".repeat(8000));
+        let big = format!(
+            r#"{{"list":"customers","x":"{}"}}"#,
+            "a".repeat(MAX_DSL_BYTES)
+        );
+        let long_id = format!(
+            r#"{{"list":"charges","filters":{{"customer":"cus_{}"}}}}"#,
+            "a".repeat(300)
+        );
         let cases: Vec<(&str, Want)> = vec![
             // --- valid ---
             (r#"{"list":"customers"}"#, O(&[], None, 1000)),
@@ -902,7 +966,8 @@ mod tests {
             (r#"{"list":"customers","filters":{"created":{"gte":"1970-01-01T00:00:00+00:01"}}}"#, E("before 1970-01-01")),
             (r#"{"list":"customers","filters":{"created":{"gte":"2026-01-01Z"}}}"#, E("expected YYYY-MM-DD")),
             (r#"{"list":"customers","filters":{"created":{"gte":null}}}"#, E("neither an integer nor a date")),
-            (r#"{"list":"customers","filters":{"created":{"gte":[1]}}}"#, E("neither an integer nor a date")),
+            (r#"{"list":"customers","filters":{"created":{"gte":true}}}"#, E("'gte' is the boolean true is neither")),
+            (r#"{"list":"customers","filters":{"created":{"gte":[1]}}}"#, E("too deeply")),
             (r#"{"list":"payouts","filters":{"arrival_date":{"lte":"soon"}}}"#, E("filter 'arrival_date' for table payouts")),
         ];
         assert!(cases.len() >= 60);
@@ -911,8 +976,10 @@ mod tests {
             let shown = &dsl[..dsl.len().min(120)];
             match (want, got) {
                 (O(params, status, rows), Ok(q)) => {
-                    let expected: Vec<(String, String)> =
-                        params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+                    let expected: Vec<(String, String)> = params
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect();
                     assert_eq!(q.params, expected, "{shown}");
                     assert_eq!(q.charge_status.as_deref(), *status, "{shown}");
                     assert_eq!(q.row_target, *rows, "{shown}");
@@ -920,12 +987,30 @@ mod tests {
                 (E(fragment), Err(e)) => {
                     assert_eq!(e.kind(), "invalid-query", "{shown}");
                     let msg = e.to_string();
-                    assert!(msg.contains(fragment), "{shown}\n  message: {msg}\n  wanted: {fragment}");
+                    assert!(
+                        msg.contains(fragment),
+                        "{shown}\n  message: {msg}\n  wanted: {fragment}"
+                    );
                 }
                 (O(..), Err(e)) => panic!("{shown}: expected Ok, got {e}"),
                 (E(fragment), Ok(q)) => panic!("{shown}: expected error {fragment:?}, got {q:?}"),
             }
         }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_at_the_fourth_level_whatever_the_length() {
+        // Past the size limit on purpose: the depth check alone must stop this without recursing.
+        let deep = format!("{}{}", "[".repeat(1_000_000), "]".repeat(1_000_000));
+        let err = read_json(&deep).unwrap_err();
+        assert!(err.to_string().contains("too deeply"), "{err}");
+        let unclosed = "{\"a\":".repeat(1_000_000);
+        assert!(read_json(&unclosed)
+            .unwrap_err()
+            .to_string()
+            .contains("too deeply"));
+        assert!(read_json(r#"{"a":{"b":{"c":1}}}"#).is_ok());
+        assert!(read_json(r#"{"a":{"b":{"c":[]}}}"#).is_err());
     }
 
     #[test]
@@ -947,13 +1032,18 @@ mod tests {
         .unwrap();
         assert_eq!(q.filter_keys, vec!["created", "customer", "status"]);
         let q = parse(r#"{"list":"subscriptions"}"#, 10).unwrap();
-        assert!(q.filter_keys.is_empty(), "the implicit status=all is not a DSL key");
+        assert!(
+            q.filter_keys.is_empty(),
+            "the implicit status=all is not a DSL key"
+        );
     }
 
     #[test]
     fn keeps_filters_charges_by_status_only() {
         let q = parse(r#"{"list":"charges","filters":{"status":"failed"}}"#, 10).unwrap();
-        let idx = schema::table_spec(Table::Charges).column_index("status").unwrap();
+        let idx = schema::table_spec(Table::Charges)
+            .column_index("status")
+            .unwrap();
         let mut row = vec![Cell::Null; schema::table_spec(Table::Charges).columns.len()];
         assert!(!q.keeps(&row));
         row[idx] = Cell::Text("failed".into());
@@ -992,7 +1082,11 @@ mod tests {
         for year in 1970..2400 {
             for month in 1..=12 {
                 for day in 1..=days_in_month(year, month) {
-                    assert_eq!(days_from_civil(year, month, day), expected, "{year}-{month}-{day}");
+                    assert_eq!(
+                        days_from_civil(year, month, day),
+                        expected,
+                        "{year}-{month}-{day}"
+                    );
                     expected += 1;
                 }
             }
@@ -1019,9 +1113,18 @@ mod tests {
                 r#"{"list":"customers","filters":{"created":{"lt":10}}}"#,
                 r#"{"list":"customers","filters":{"created":{"lte":9}}}"#,
             ),
-            (r#"{"list":"subscriptions"}"#, r#"{"list":"subscriptions","filters":{"status":"all"}}"#),
-            (r#"{"list":"customers"}"#, r#"{"list":"customers","limit":1000}"#),
-            (r#"{"list":"customers","limit":1000}"#, r#"{"list":"customers","limit":5000}"#),
+            (
+                r#"{"list":"subscriptions"}"#,
+                r#"{"list":"subscriptions","filters":{"status":"all"}}"#,
+            ),
+            (
+                r#"{"list":"customers"}"#,
+                r#"{"list":"customers","limit":1000}"#,
+            ),
+            (
+                r#"{"list":"customers","limit":1000}"#,
+                r#"{"list":"customers","limit":5000}"#,
+            ),
             (
                 r#"{"list":"subscriptions","filters":{"status":"active","customer":"cus_1"}}"#,
                 r#"{"filters":{"customer":"cus_1","status":"active"},"list":"subscriptions"}"#,
@@ -1032,7 +1135,10 @@ mod tests {
         }
         let different = [
             (r#"{"list":"customers"}"#, r#"{"list":"charges"}"#),
-            (r#"{"list":"customers"}"#, r#"{"list":"customers","limit":10}"#),
+            (
+                r#"{"list":"customers"}"#,
+                r#"{"list":"customers","limit":10}"#,
+            ),
             (
                 r#"{"list":"customers","filters":{"created":{"gte":5}}}"#,
                 r#"{"list":"customers","filters":{"created":{"gt":5}}}"#,
@@ -1045,7 +1151,10 @@ mod tests {
                 r#"{"list":"payouts","filters":{"created":{"gte":5}}}"#,
                 r#"{"list":"payouts","filters":{"arrival_date":{"gte":5}}}"#,
             ),
-            (r#"{"list":"charges"}"#, r#"{"list":"charges","filters":{"status":"failed"}}"#),
+            (
+                r#"{"list":"charges"}"#,
+                r#"{"list":"charges","filters":{"status":"failed"}}"#,
+            ),
             (
                 r#"{"list":"charges","filters":{"status":"pending"}}"#,
                 r#"{"list":"charges","filters":{"status":"failed"}}"#,
@@ -1077,15 +1186,40 @@ mod tests {
             any::<f64>().prop_map(Value::from),
             "\\PC{0,12}".prop_map(Value::String),
             prop::sample::select(vec![
-                "customers", "subscriptions", "charges", "created", "status", "gte", "lt", "cus_1", "sub_2",
-                "2026-01-01", "active", "paid", "failed", "all",
+                "customers",
+                "subscriptions",
+                "charges",
+                "created",
+                "status",
+                "gte",
+                "lt",
+                "cus_1",
+                "sub_2",
+                "2026-01-01",
+                "active",
+                "paid",
+                "failed",
+                "all",
             ])
             .prop_map(|s| Value::String(s.to_owned())),
         ];
         leaf.prop_recursive(5, 48, 6, |inner| {
             let key = prop::sample::select(vec![
-                "list", "filters", "limit", "created", "arrival_date", "customer", "subscription", "status",
-                "collection_method", "gt", "gte", "lt", "lte", "delete", "x",
+                "list",
+                "filters",
+                "limit",
+                "created",
+                "arrival_date",
+                "customer",
+                "subscription",
+                "status",
+                "collection_method",
+                "gt",
+                "gte",
+                "lt",
+                "lte",
+                "delete",
+                "x",
             ]);
             prop_oneof![
                 prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
@@ -1107,7 +1241,9 @@ mod tests {
             _ => &["created"],
         };
         let plain: &[&str] = match table {
-            Table::Customers | Table::Charges => &["customer"][..usize::from(table == Table::Charges)],
+            Table::Customers | Table::Charges => {
+                &["customer"][..usize::from(table == Table::Charges)]
+            }
             Table::Subscriptions => &["customer", "status", "collection_method"],
             Table::Invoices => &["customer", "subscription", "status", "collection_method"],
             Table::Payouts => &["status"],
@@ -1126,7 +1262,9 @@ mod tests {
                 .is_some_and(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_alphanumeric()))
         };
         match base {
-            "created" | "arrival_date" => value.parse::<i64>().is_ok_and(|v| (0..=MAX_TIMESTAMP).contains(&v)),
+            "created" | "arrival_date" => value
+                .parse::<i64>()
+                .is_ok_and(|v| (0..=MAX_TIMESTAMP).contains(&v)),
             "customer" => id("cus_"),
             "subscription" => id("sub_"),
             "status" | "collection_method" => {
@@ -1148,16 +1286,36 @@ mod tests {
             Just(r#""cus_Ab12""#.to_owned()),
             Just(r#""sub_Xy9""#.to_owned()),
             prop::sample::select(vec![
-                "active", "all", "canceled", "paid", "open", "void", "succeeded", "failed", "in_transit", "pending",
-                "send_invoice", "charge_automatically", "unknown",
+                "active",
+                "all",
+                "canceled",
+                "paid",
+                "open",
+                "void",
+                "succeeded",
+                "failed",
+                "in_transit",
+                "pending",
+                "send_invoice",
+                "charge_automatically",
+                "unknown",
             ])
             .prop_map(|s| format!("\"{s}\"")),
         ];
         let key = prop::sample::select(vec![
-            "created", "arrival_date", "customer", "subscription", "status", "collection_method",
+            "created",
+            "arrival_date",
+            "customer",
+            "subscription",
+            "status",
+            "collection_method",
         ]);
-        (table, prop::collection::vec((key, value), 0..5), prop::option::of(0u64..3000)).prop_map(
-            |(t, filters, limit)| {
+        (
+            table,
+            prop::collection::vec((key, value), 0..5),
+            prop::option::of(0u64..3000),
+        )
+            .prop_map(|(t, filters, limit)| {
                 let mut seen = Vec::new();
                 let body: Vec<String> = filters
                     .into_iter()
@@ -1168,10 +1326,15 @@ mod tests {
                     })
                     .map(|(k, v)| format!("\"{k}\":{v}"))
                     .collect();
-                let limit = limit.map(|l| format!(r#","limit":{l}"#)).unwrap_or_default();
-                format!(r#"{{"list":"{}","filters":{{{}}}{limit}}}"#, t.name(), body.join(","))
-            },
-        )
+                let limit = limit
+                    .map(|l| format!(r#","limit":{l}"#))
+                    .unwrap_or_default();
+                format!(
+                    r#"{{"list":"{}","filters":{{{}}}{limit}}}"#,
+                    t.name(),
+                    body.join(",")
+                )
+            })
     }
 
     proptest! {
@@ -1229,8 +1392,14 @@ mod tests {
 
     fn canonical_model() -> impl Strategy<Value = Model> {
         // Days keep the date spelling possible; small offsets make neighbouring values collide often.
-        let bound = prop::option::of((0i64..3, 0i64..3).prop_map(|(d, s)| 1_767_225_600 + d * 86_400 + s));
-        (prop::sample::select(vec![Table::Customers, Table::Charges]), bound.clone(), bound, 999u32..1002)
+        let bound =
+            prop::option::of((0i64..3, 0i64..3).prop_map(|(d, s)| 1_767_225_600 + d * 86_400 + s));
+        (
+            prop::sample::select(vec![Table::Customers, Table::Charges]),
+            bound.clone(),
+            bound,
+            999u32..1002,
+        )
             .prop_filter("non-empty range", |(_, lo, hi, _)| match (lo, hi) {
                 (Some(l), Some(h)) => l <= h,
                 _ => true,
@@ -1251,10 +1420,18 @@ mod tests {
         };
         let mut range = Vec::new();
         if let Some(lo) = lo {
-            range.push(if how[1] { format!(r#""gt":{}"#, lo - 1) } else { format!(r#""gte":{}"#, ts(lo)) });
+            range.push(if how[1] {
+                format!(r#""gt":{}"#, lo - 1)
+            } else {
+                format!(r#""gte":{}"#, ts(lo))
+            });
         }
         if let Some(hi) = hi {
-            range.push(if how[2] { format!(r#""lt":{}"#, hi + 1) } else { format!(r#""lte":{}"#, ts(hi)) });
+            range.push(if how[2] {
+                format!(r#""lt":{}"#, hi + 1)
+            } else {
+                format!(r#""lte":{}"#, ts(hi))
+            });
         }
         if how[0] {
             range.reverse();

@@ -17,12 +17,11 @@
 //! - [`connection`]: ties it together: open, verify, query.
 //! - `component` (wasm32 only): the wit-bindgen exports and the wasi:http transport.
 
-// TEMP(lead): enabled once dsl.rs and rows.rs land
-// pub mod connection;
+pub mod connection;
 pub mod dsl;
 pub mod error;
 pub mod key;
-// pub mod pager;
+pub mod pager;
 pub mod retry;
 pub mod rows;
 pub mod schema;

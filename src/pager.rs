@@ -173,13 +173,20 @@ pub fn fetch<T: Transport + ?Sized>(
 }
 
 fn guard_error(response: &Response, message: String) -> ConnectorError {
-    ConnectorError::upstream(message, Some(response.status), response.request_id.as_deref())
+    ConnectorError::upstream(
+        message,
+        Some(response.status),
+        response.request_id.as_deref(),
+    )
 }
 
 fn page_error(table: Table, response: &Response, error: RowError) -> ConnectorError {
     let detail = match error {
         RowError::Malformed(m) => format!("Stripe's {} page could not be read: {m}", table.name()),
-        RowError::WrongType(m) => format!("Stripe's {} page has an unexpected field: {m}", table.name()),
+        RowError::WrongType(m) => format!(
+            "Stripe's {} page has an unexpected field: {m}",
+            table.name()
+        ),
     };
     guard_error(response, detail)
 }

@@ -175,7 +175,12 @@ const SUBSCRIPTION_ID_ACCEPTS: &str =
     "a subscription id: sub_ followed by letters and digits only (e.g. sub_1Pgc6rB7WZ01zgkWNy0Cn5nw)";
 const COLLECTION_METHOD_ACCEPTS: &str = "one of: charge_automatically, send_invoice";
 
-const fn col(name: &'static str, kind: ColumnType, nullable: bool, doc: &'static str) -> ColumnSpec {
+const fn col(
+    name: &'static str,
+    kind: ColumnType,
+    nullable: bool,
+    doc: &'static str,
+) -> ColumnSpec {
     ColumnSpec {
         name,
         kind,
@@ -315,20 +320,85 @@ const INVOICE_COLUMNS: &[ColumnSpec] = &[
 
 const CHARGE_COLUMNS: &[ColumnSpec] = &[
     col("id", Id, false, "Charge id (ch_… or py_…)."),
-    col("customer", Id, true, "Id of the customer charged (cus_…), if any."),
-    col("payment_intent", Id, true, "Id of the PaymentIntent (pi_…) that created the charge, if any."),
-    col("created", Timestamp, false, "When the charge was created, unix seconds (UTC)."),
-    col("amount", Amount, false, "Amount charged, in minor units of currency (cents for usd)."),
-    col("amount_captured", Amount, false, "Amount captured, in minor units of currency."),
-    col("amount_refunded", Amount, false, "Amount refunded, in minor units of currency."),
-    col("currency", Currency, false, "Currency of the charge (lower-case ISO code, e.g. usd)."),
+    col(
+        "customer",
+        Id,
+        true,
+        "Id of the customer charged (cus_…), if any.",
+    ),
+    col(
+        "payment_intent",
+        Id,
+        true,
+        "Id of the PaymentIntent (pi_…) that created the charge, if any.",
+    ),
+    col(
+        "created",
+        Timestamp,
+        false,
+        "When the charge was created, unix seconds (UTC).",
+    ),
+    col(
+        "amount",
+        Amount,
+        false,
+        "Amount charged, in minor units of currency (cents for usd).",
+    ),
+    col(
+        "amount_captured",
+        Amount,
+        false,
+        "Amount captured, in minor units of currency.",
+    ),
+    col(
+        "amount_refunded",
+        Amount,
+        false,
+        "Amount refunded, in minor units of currency.",
+    ),
+    col(
+        "currency",
+        Currency,
+        false,
+        "Currency of the charge (lower-case ISO code, e.g. usd).",
+    ),
     col("status", Text, false, "One of succeeded, pending, failed."),
-    col("paid", Boolean, false, "True when the charge succeeded or was authorized for later capture."),
-    col("captured", Boolean, false, "True when the charge was captured."),
-    col("refunded", Boolean, false, "True when the charge was fully refunded."),
-    col("disputed", Boolean, false, "True when the charge is disputed."),
-    col("failure_code", Text, true, "Stripe's error code when the charge failed, e.g. card_declined."),
-    col("failure_message", Text, true, "Human-readable reason when the charge failed."),
+    col(
+        "paid",
+        Boolean,
+        false,
+        "True when the charge succeeded or was authorized for later capture.",
+    ),
+    col(
+        "captured",
+        Boolean,
+        false,
+        "True when the charge was captured.",
+    ),
+    col(
+        "refunded",
+        Boolean,
+        false,
+        "True when the charge was fully refunded.",
+    ),
+    col(
+        "disputed",
+        Boolean,
+        false,
+        "True when the charge is disputed.",
+    ),
+    col(
+        "failure_code",
+        Text,
+        true,
+        "Stripe's error code when the charge failed, e.g. card_declined.",
+    ),
+    col(
+        "failure_message",
+        Text,
+        true,
+        "Human-readable reason when the charge failed.",
+    ),
     col(
         "outcome_type",
         Text,
@@ -405,7 +475,11 @@ const SUBSCRIPTION_FILTERS: &[FilterSpec] = &[
 
 const INVOICE_FILTERS: &[FilterSpec] = &[
     filter("created", RANGE_ACCEPTS, "When the invoice was created."),
-    filter("customer", CUSTOMER_ID_ACCEPTS, "Only this customer's invoices."),
+    filter(
+        "customer",
+        CUSTOMER_ID_ACCEPTS,
+        "Only this customer's invoices.",
+    ),
     filter(
         "subscription",
         SUBSCRIPTION_ID_ACCEPTS,
@@ -512,12 +586,22 @@ mod tests {
             for c in spec.columns {
                 assert!(!c.doc.is_empty(), "{}.{}", t.name(), c.name);
                 if c.kind == ColumnType::Amount {
-                    assert!(c.doc.contains("minor units of currency"), "{}.{}", t.name(), c.name);
+                    assert!(
+                        c.doc.contains("minor units of currency"),
+                        "{}.{}",
+                        t.name(),
+                        c.name
+                    );
                 }
             }
             names.sort_unstable();
             names.dedup();
-            assert_eq!(names.len(), spec.columns.len(), "duplicate column in {}", t.name());
+            assert_eq!(
+                names.len(),
+                spec.columns.len(),
+                "duplicate column in {}",
+                t.name()
+            );
             for f in spec.filters {
                 assert!(!f.accepts.is_empty() && !f.doc.is_empty());
                 if let Some(values) = filter_values(t, f.key) {
@@ -565,11 +649,19 @@ mod tests {
     fn filters_are_exactly_the_design() {
         let keys = |t: Table| table_spec(t).filter_list();
         assert_eq!(keys(Table::Customers), "created");
-        assert_eq!(keys(Table::Subscriptions), "created, customer, status, collection_method");
-        assert_eq!(keys(Table::Invoices), "created, customer, subscription, status, collection_method");
+        assert_eq!(
+            keys(Table::Subscriptions),
+            "created, customer, status, collection_method"
+        );
+        assert_eq!(
+            keys(Table::Invoices),
+            "created, customer, subscription, status, collection_method"
+        );
         assert_eq!(keys(Table::Charges), "created, customer, status");
         assert_eq!(keys(Table::Payouts), "created, arrival_date, status");
-        let sub_status = table_spec(Table::Subscriptions).filter("status").map(|f| f.doc);
+        let sub_status = table_spec(Table::Subscriptions)
+            .filter("status")
+            .map(|f| f.doc);
         assert!(sub_status.is_some_and(|d| d.contains("status=all")));
         let charge_status = table_spec(Table::Charges).filter("status").map(|f| f.doc);
         assert!(charge_status.is_some_and(|d| d.contains("applied by the connector")));

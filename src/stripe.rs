@@ -48,7 +48,11 @@ pub fn list_path(
     for (name, value) in params {
         push(&mut out, name, value);
     }
-    push(&mut out, "limit", &limit.clamp(1, MAX_PAGE_SIZE).to_string());
+    push(
+        &mut out,
+        "limit",
+        &limit.clamp(1, MAX_PAGE_SIZE).to_string(),
+    );
     if let Some(id) = starting_after {
         push(&mut out, "starting_after", id);
     }
@@ -111,10 +115,16 @@ mod tests {
             list_path(Table::Subscriptions, &params, 250, Some("sub_123")),
             "/v1/subscriptions?created%5Bgte%5D=1767225600&status=all&limit=100&starting_after=sub_123"
         );
-        assert_eq!(list_path(Table::Customers, &[], 0, None), "/v1/customers?limit=1");
+        assert_eq!(
+            list_path(Table::Customers, &[], 0, None),
+            "/v1/customers?limit=1"
+        );
         let nasty = vec![("x".to_owned(), "a&b=c/../d?e#f g".to_owned())];
         let path = list_path(Table::Charges, &nasty, 10, None);
-        assert_eq!(path, "/v1/charges?x=a%26b%3Dc%2F..%2Fd%3Fe%23f%20g&limit=10");
+        assert_eq!(
+            path,
+            "/v1/charges?x=a%26b%3Dc%2F..%2Fd%3Fe%23f%20g&limit=10"
+        );
     }
 
     #[test]
@@ -131,7 +141,11 @@ mod tests {
         assert_eq!(e.request_id.as_deref(), Some("req_abc"));
         assert_eq!(e.message, "Request rate limit exceeded.");
 
-        let broken = Response { status: 502, body: b"<html>".to_vec(), ..Default::default() };
+        let broken = Response {
+            status: 502,
+            body: b"<html>".to_vec(),
+            ..Default::default()
+        };
         let e = upstream_error(&broken);
         assert!(e.message.contains("HTTP 502"), "{}", e.message);
     }

@@ -81,7 +81,10 @@ pub enum TransportError {
 impl TransportError {
     /// Whether trying again could help.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, TransportError::Timeout(_) | TransportError::Connection(_))
+        matches!(
+            self,
+            TransportError::Timeout(_) | TransportError::Connection(_)
+        )
     }
 }
 

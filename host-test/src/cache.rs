@@ -32,7 +32,11 @@ pub struct Fingerprint([u8; 32]);
 
 impl std::fmt::Debug for Fingerprint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Fingerprint({:02x}{:02x}{:02x}{:02x}…)", self.0[0], self.0[1], self.0[2], self.0[3])
+        write!(
+            f,
+            "Fingerprint({:02x}{:02x}{:02x}{:02x}…)",
+            self.0[0], self.0[1], self.0[2], self.0[3]
+        )
     }
 }
 
@@ -111,7 +115,11 @@ impl<V: Clone> ResultCache<V, SystemClock> {
 
 impl<V: Clone, C: Clock> ResultCache<V, C> {
     pub fn with_clock(max_entries: usize, clock: C) -> Self {
-        ResultCache { entries: HashMap::new(), clock, max_entries: max_entries.max(1) }
+        ResultCache {
+            entries: HashMap::new(),
+            clock,
+            max_entries: max_entries.max(1),
+        }
     }
 
     /// The cached value, if present and not expired (expired entries are dropped).
@@ -129,7 +137,13 @@ impl<V: Clone, C: Clock> ResultCache<V, C> {
     }
 
     /// Store `value` for `ttl` (a zero TTL stores nothing).
-    pub fn put(&mut self, fingerprint: &Fingerprint, canonical_query: &str, value: V, ttl: Duration) {
+    pub fn put(
+        &mut self,
+        fingerprint: &Fingerprint,
+        canonical_query: &str,
+        value: V,
+        ttl: Duration,
+    ) {
         if ttl.is_zero() {
             return;
         }
@@ -138,13 +152,24 @@ impl<V: Clone, C: Clock> ResultCache<V, C> {
             self.entries.retain(|_, e| now < e.expires);
             if self.entries.len() >= self.max_entries {
                 // Still full of live entries: drop the one closest to expiry.
-                if let Some(k) = self.entries.iter().min_by_key(|(_, e)| e.expires).map(|(k, _)| *k) {
+                if let Some(k) = self
+                    .entries
+                    .iter()
+                    .min_by_key(|(_, e)| e.expires)
+                    .map(|(k, _)| *k)
+                {
                     self.entries.remove(&k);
                 }
             }
         }
         let key = EntryKey::new(fingerprint, canonical_query);
-        self.entries.insert(key, Entry { value, expires: now + ttl });
+        self.entries.insert(
+            key,
+            Entry {
+                value,
+                expires: now + ttl,
+            },
+        );
     }
 
     pub fn len(&self) -> usize {
@@ -179,7 +204,10 @@ mod tests {
     #[test]
     fn hit_miss_and_expiry_at_the_ttl() {
         let offset = Rc::new(Cell::new(Duration::ZERO));
-        let clock = FakeClock { start: Instant::now(), offset: offset.clone() };
+        let clock = FakeClock {
+            start: Instant::now(),
+            offset: offset.clone(),
+        };
         let mut cache = ResultCache::with_clock(16, clock);
         let fp = Fingerprinter::with_secret([7; 32]).fingerprint("stripe", "test", KEY_A);
         assert_eq!(cache.get(&fp, "q").0, Lookup::Miss);
@@ -211,7 +239,10 @@ mod tests {
         let fp = Fingerprinter::with_secret([1; 32]).fingerprint("stripe", "test", KEY_A);
         assert!(!format!("{fp:?}").contains(KEY_A));
         assert!(!format!("{fp:?}").contains("0000"));
-        assert_ne!(fp, Fingerprinter::with_secret([2; 32]).fingerprint("stripe", "test", KEY_A));
+        assert_ne!(
+            fp,
+            Fingerprinter::with_secret([2; 32]).fingerprint("stripe", "test", KEY_A)
+        );
         assert_ne!(
             Fingerprinter::random().fingerprint("stripe", "test", KEY_A),
             Fingerprinter::random().fingerprint("stripe", "test", KEY_A)

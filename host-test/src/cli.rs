@@ -87,14 +87,21 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(kind: &str, message: impl Into<String>) -> Failure {
-        Failure { kind: kind.to_owned(), message: message.into() }
+        Failure {
+            kind: kind.to_owned(),
+            message: message.into(),
+        }
     }
 
     /// 2 when the key or the query was rejected, 1 for anything else.
     pub fn exit_code(&self) -> i32 {
         match self.kind.as_str() {
-            "secret-key-rejected" | "invalid-key" | "mode-mismatch" | "over-permissioned"
-            | "missing-permission" | "invalid-query" => 2,
+            "secret-key-rejected"
+            | "invalid-key"
+            | "mode-mismatch"
+            | "over-permissioned"
+            | "missing-permission"
+            | "invalid-query" => 2,
             _ => 1,
         }
     }
@@ -138,7 +145,11 @@ where
         Err(failure) => {
             match format {
                 Format::Json => {
-                    let _ = writeln!(io.stdout, "{}", output::error_json(&failure.kind, &failure.message));
+                    let _ = writeln!(
+                        io.stdout,
+                        "{}",
+                        output::error_json(&failure.kind, &failure.message)
+                    );
                 }
                 Format::Table => {
                     let _ = writeln!(io.stderr, "error ({}): {}", failure.kind, failure.message);
@@ -159,7 +170,13 @@ fn execute(
     let write = |stdout: &mut dyn Write, text: String| {
         stdout
             .write_all(text.as_bytes())
-            .and_then(|()| if text.ends_with('\n') { Ok(()) } else { stdout.write_all(b"\n") })
+            .and_then(|()| {
+                if text.ends_with('\n') {
+                    Ok(())
+                } else {
+                    stdout.write_all(b"\n")
+                }
+            })
             .map_err(|e| Failure::new("sandbox", format!("could not write the output: {e}")))
     };
     match &cli.command {
@@ -183,7 +200,11 @@ fn execute(
             }
         }
         Command::Query { dsl } => {
-            let dsl = if dsl == "-" { read_query(stdin)? } else { dsl.clone() };
+            let dsl = if dsl == "-" {
+                read_query(stdin)?
+            } else {
+                dsl.clone()
+            };
             let config = config(cli, &entry, api_key)?;
             let service = Service::new(entry.name, load_sandbox(cli, &entry)?, memory(cli));
             let answer = service.open(&config)?.query(&dsl)?;
@@ -198,14 +219,20 @@ fn execute(
 /// Read a query from standard input; anything past 1 MiB is not a query (the connector caps at 16 KiB).
 fn read_query(stdin: &mut dyn Read) -> Result<String, Failure> {
     let mut text = String::new();
-    stdin
-        .take(1 << 20)
-        .read_to_string(&mut text)
-        .map_err(|e| Failure::new("invalid-query", format!("could not read the query from standard input: {e}")))?;
+    stdin.take(1 << 20).read_to_string(&mut text).map_err(|e| {
+        Failure::new(
+            "invalid-query",
+            format!("could not read the query from standard input: {e}"),
+        )
+    })?;
     Ok(text)
 }
 
-fn config(cli: &Cli, entry: &ConnectorEntry, api_key: Option<String>) -> Result<wit::Config, Failure> {
+fn config(
+    cli: &Cli,
+    entry: &ConnectorEntry,
+    api_key: Option<String>,
+) -> Result<wit::Config, Failure> {
     let Some(api_key) = api_key.filter(|k| !k.trim().is_empty()) else {
         return Err(Failure::new(
             "invalid-key",
@@ -235,7 +262,10 @@ pub fn load_component(cli: &Cli, entry: &ConnectorEntry) -> Result<Vec<u8>, Fail
     match &cli.component {
         None => Ok(entry.component.to_vec()),
         Some(path) => std::fs::read(path).map_err(|e| {
-            Failure::new("sandbox", format!("cannot read the component {}: {e}", path.display()))
+            Failure::new(
+                "sandbox",
+                format!("cannot read the component {}: {e}", path.display()),
+            )
         }),
     }
 }

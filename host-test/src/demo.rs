@@ -23,11 +23,20 @@ pub const DEMO_QUERIES: &[(&str, &str)] = &[
         "Active subscriptions and their list-price MRR",
         r#"{"list":"subscriptions","filters":{"status":"active"},"limit":5}"#,
     ),
-    ("Open invoices", r#"{"list":"invoices","filters":{"status":"open"},"limit":5}"#),
-    ("Failed charges", r#"{"list":"charges","filters":{"status":"failed"},"limit":5}"#),
+    (
+        "Open invoices",
+        r#"{"list":"invoices","filters":{"status":"open"},"limit":5}"#,
+    ),
+    (
+        "Failed charges",
+        r#"{"list":"charges","filters":{"status":"failed"},"limit":5}"#,
+    ),
     ("Payouts", r#"{"list":"payouts","limit":5}"#),
     // Same as the first, written differently: equivalent queries share a cache entry.
-    ("Newest customers, asked again", r#"{"limit":5,"list":"customers"}"#),
+    (
+        "Newest customers, asked again",
+        r#"{"limit":5,"list":"customers"}"#,
+    ),
 ];
 
 #[derive(Serialize)]
@@ -44,19 +53,38 @@ struct DemoQueryJson {
     result: serde_json::Value,
 }
 
-pub fn run(cli: &Cli, entry: &ConnectorEntry, component: &[u8], stdout: &mut dyn Write) -> Result<(), Failure> {
-    let emulator = Emulator::start(EmulatorConfig::default())
-        .map_err(|e| Failure::new("network", format!("could not start the Stripe emulator on loopback: {e}")))?;
-    let base = LoopbackBase::parse(&emulator.base_url()).map_err(|e| Failure::new("sandbox", e.to_string()))?;
-    let sandbox = Sandbox::load(component, entry.policy().redirect_to(base), SandboxLimits::default())?;
-    let service = Service::new(entry.name, sandbox, cli.memory_file.as_ref().map(MemoryFile::new));
+pub fn run(
+    cli: &Cli,
+    entry: &ConnectorEntry,
+    component: &[u8],
+    stdout: &mut dyn Write,
+) -> Result<(), Failure> {
+    let emulator = Emulator::start(EmulatorConfig::default()).map_err(|e| {
+        Failure::new(
+            "network",
+            format!("could not start the Stripe emulator on loopback: {e}"),
+        )
+    })?;
+    let base = LoopbackBase::parse(&emulator.base_url())
+        .map_err(|e| Failure::new("sandbox", e.to_string()))?;
+    let sandbox = Sandbox::load(
+        component,
+        entry.policy().redirect_to(base),
+        SandboxLimits::default(),
+    )?;
+    let service = Service::new(
+        entry.name,
+        sandbox,
+        cli.memory_file.as_ref().map(MemoryFile::new),
+    );
     let config = wit::Config {
         api_key: keys::TEST_READ_ONLY.to_owned(),
         mode: wit::Mode::Test,
         max_rows: cli.max_rows,
         cache_ttl_seconds: cli.cache_ttl,
     };
-    let io_err = |e: std::io::Error| Failure::new("sandbox", format!("could not write the output: {e}"));
+    let io_err =
+        |e: std::io::Error| Failure::new("sandbox", format!("could not write the output: {e}"));
 
     let mut session = service.open(&config)?;
     let report = session.verify()?;
@@ -79,7 +107,8 @@ pub fn run(cli: &Cli, entry: &ConnectorEntry, component: &[u8], stdout: &mut dyn
                 })
                 .collect(),
         };
-        let text = serde_json::to_string(&doc).map_err(|e| Failure::new("sandbox", e.to_string()))?;
+        let text =
+            serde_json::to_string(&doc).map_err(|e| Failure::new("sandbox", e.to_string()))?;
         return writeln!(stdout, "{text}").map_err(io_err);
     }
 
@@ -89,17 +118,27 @@ pub fn run(cli: &Cli, entry: &ConnectorEntry, component: &[u8], stdout: &mut dyn
          (the host redirects https://api.stripe.com there; the component cannot reach anything else).\n\n",
         emulator.base_url()
     ));
-    out.push_str(&format!("$ klairr-host setup   # with the emulator's read-only key {}\n", redact(keys::TEST_READ_ONLY)));
+    out.push_str(&format!(
+        "$ klairr-host setup   # with the emulator's read-only key {}\n",
+        redact(keys::TEST_READ_ONLY)
+    ));
     out.push_str(&output::setup_text(&report));
-    match service.open(&wit::Config { api_key: keys::TEST_SECRET.to_owned(), ..config.clone() }) {
-        Err(e) => out.push_str(&format!("and a secret key is refused before any request: {e}\n")),
+    match service.open(&wit::Config {
+        api_key: keys::TEST_SECRET.to_owned(),
+        ..config.clone()
+    }) {
+        Err(e) => out.push_str(&format!(
+            "and a secret key is refused before any request: {e}\n"
+        )),
         Ok(_) => out.push_str("warning: a secret key was not refused\n"),
     }
     for (title, query, answer) in &answers {
         out.push_str(&format!("\n## {title}\n$ klairr-host query '{query}'\n"));
         out.push_str(&output::query_text(&answer.result, answer.cached));
     }
-    out.push_str("\nWhat Klairr may remember across conversations (shapes only, never row values):\n");
+    out.push_str(
+        "\nWhat Klairr may remember across conversations (shapes only, never row values):\n",
+    );
     for shape in service.remembered() {
         out.push_str(&format!(
             "  {}: {} rows × {} columns, filters [{}]\n",
@@ -119,8 +158,16 @@ fn redact(key: &str) -> String {
 
 /// `emulator --port N`: serve until killed.
 pub fn serve_emulator(port: u16, format: Format, stdout: &mut dyn Write) -> Result<(), Failure> {
-    let emulator = Emulator::start(EmulatorConfig { port, ..EmulatorConfig::default() })
-        .map_err(|e| Failure::new("network", format!("could not listen on 127.0.0.1:{port}: {e}")))?;
+    let emulator = Emulator::start(EmulatorConfig {
+        port,
+        ..EmulatorConfig::default()
+    })
+    .map_err(|e| {
+        Failure::new(
+            "network",
+            format!("could not listen on 127.0.0.1:{port}: {e}"),
+        )
+    })?;
     let keys: Vec<String> = keys::all().iter().map(|g| g.key.clone()).collect();
     let text = match format {
         Format::Json => serde_json::json!({ "base_url": emulator.base_url(), "keys": keys }).to_string(),
@@ -131,7 +178,9 @@ pub fn serve_emulator(port: u16, format: Format, stdout: &mut dyn Write) -> Resu
             keys.join("\n  ")
         ),
     };
-    writeln!(stdout, "{text}").and_then(|()| stdout.flush()).map_err(|e| Failure::new("sandbox", e.to_string()))?;
+    writeln!(stdout, "{text}")
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Failure::new("sandbox", e.to_string()))?;
     emulator.wait();
     Ok(())
 }

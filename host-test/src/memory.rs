@@ -38,7 +38,10 @@ impl ShapeRecord {
             columns: shape
                 .columns
                 .iter()
-                .map(|c| ShapeColumn { name: c.name.clone(), kind: column_type_name(c.kind) })
+                .map(|c| ShapeColumn {
+                    name: c.name.clone(),
+                    kind: column_type_name(c.kind),
+                })
                 .collect(),
             row_count: shape.row_count,
             filter_keys: shape.filter_keys.clone(),
@@ -70,13 +73,18 @@ pub struct MemoryFile {
 
 impl MemoryFile {
     pub fn new(path: impl AsRef<Path>) -> MemoryFile {
-        MemoryFile { path: path.as_ref().to_owned() }
+        MemoryFile {
+            path: path.as_ref().to_owned(),
+        }
     }
 
     pub fn append(&self, record: &ShapeRecord) -> std::io::Result<()> {
         let mut line = serde_json::to_vec(record).map_err(std::io::Error::other)?;
         line.push(b'\n');
-        let mut file = OpenOptions::new().create(true).append(true).open(&self.path)?;
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
         file.write_all(&line)
     }
 }

@@ -73,7 +73,11 @@ pub fn describe_json(info: &wit::ConnectorInfo) -> String {
                 filters: t
                     .filters
                     .iter()
-                    .map(|f| FilterJson { key: &f.key, accepts: &f.accepts, doc: &f.doc })
+                    .map(|f| FilterJson {
+                        key: &f.key,
+                        accepts: &f.accepts,
+                        doc: &f.doc,
+                    })
                     .collect(),
             })
             .collect(),
@@ -168,7 +172,10 @@ struct QueryJson<'a> {
 fn shape_columns(columns: &[wit::Column]) -> Vec<ShapeColumnJson<'_>> {
     columns
         .iter()
-        .map(|c| ShapeColumnJson { name: &c.name, kind: column_type_name(c.kind) })
+        .map(|c| ShapeColumnJson {
+            name: &c.name,
+            kind: column_type_name(c.kind),
+        })
         .collect()
 }
 
@@ -203,7 +210,9 @@ struct ErrorBody<'a> {
 }
 
 pub fn error_json(kind: &str, message: &str) -> String {
-    to_json(&ErrorJson { error: ErrorBody { kind, message } })
+    to_json(&ErrorJson {
+        error: ErrorBody { kind, message },
+    })
 }
 
 fn to_json<T: Serialize>(value: &T) -> String {
@@ -217,7 +226,8 @@ fn to_json<T: Serialize>(value: &T) -> String {
 
 fn new_table() -> Table {
     let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic);
     t
 }
 
@@ -270,7 +280,11 @@ pub fn query_text(result: &wit::QueryResult, cached: bool) -> String {
     let mut t = new_table();
     t.set_header(result.columns.iter().map(|c| c.name.clone()));
     for row in &result.rows {
-        t.add_row(row.iter().zip(&result.columns).map(|(cell, col)| cell_text(cell, col.kind)));
+        t.add_row(
+            row.iter()
+                .zip(&result.columns)
+                .map(|(cell, col)| cell_text(cell, col.kind)),
+        );
     }
     let source = if cached {
         "served from the result cache, 0 requests".to_owned()
@@ -281,7 +295,10 @@ pub fn query_text(result: &wit::QueryResult, cached: bool) -> String {
     if result.truncated {
         out.push_str(" (truncated: more rows matched; raise limit or --max-rows)");
     }
-    out.push_str(&format!("; {source}; cache TTL {} s\n", result.cache_ttl_seconds));
+    out.push_str(&format!(
+        "; {source}; cache TTL {} s\n",
+        result.cache_ttl_seconds
+    ));
     if let Some(note) = &result.scan_note {
         out.push_str(&format!("note: {note}\n"));
     }
@@ -312,7 +329,11 @@ pub fn utc_datetime(secs: i64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}", rem / 3600, rem % 3600 / 60)
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60
+    )
 }
 
 #[cfg(test)]
@@ -329,7 +350,8 @@ mod tests {
 
     #[test]
     fn error_object_shape() {
-        let v: serde_json::Value = serde_json::from_str(&error_json("invalid-key", "no \"key\"")).expect("json");
+        let v: serde_json::Value =
+            serde_json::from_str(&error_json("invalid-key", "no \"key\"")).expect("json");
         assert_eq!(v["error"]["kind"], "invalid-key");
         assert_eq!(v["error"]["message"], "no \"key\"");
     }

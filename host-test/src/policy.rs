@@ -167,7 +167,8 @@ impl TimeoutCeilings {
         first_byte: Option<Duration>,
         between_bytes: Option<Duration>,
     ) -> Timeouts {
-        let pick = |asked: Option<Duration>, ceiling: Duration| asked.map_or(ceiling, |a| a.min(ceiling));
+        let pick =
+            |asked: Option<Duration>, ceiling: Duration| asked.map_or(ceiling, |a| a.min(ceiling));
         Timeouts {
             connect: pick(connect, self.connect),
             first_byte: pick(first_byte, self.first_byte),
@@ -195,7 +196,11 @@ pub struct NetworkPolicy {
 
 impl NetworkPolicy {
     pub fn new(allowed: Vec<Origin>) -> NetworkPolicy {
-        NetworkPolicy { allowed, redirect: None, timeouts: TimeoutCeilings::default() }
+        NetworkPolicy {
+            allowed,
+            redirect: None,
+            timeouts: TimeoutCeilings::default(),
+        }
     }
 
     /// Deliver requests for the allowed origins to `base` instead (tests, the demo).
@@ -240,7 +245,9 @@ mod tests {
     use super::*;
 
     fn stripe() -> NetworkPolicy {
-        NetworkPolicy::new(vec![Origin::parse("https://api.stripe.com:443").expect("valid")])
+        NetworkPolicy::new(vec![
+            Origin::parse("https://api.stripe.com:443").expect("valid")
+        ])
     }
 
     #[test]
@@ -248,9 +255,21 @@ mod tests {
         let policy = stripe();
         let cases: &[(Option<&str>, Option<&str>, Option<&str>)] = &[
             // (scheme, authority, Some(origin it is sent to) or None for denied)
-            (Some("https"), Some("api.stripe.com"), Some("https://api.stripe.com:443")),
-            (Some("https"), Some("api.stripe.com:443"), Some("https://api.stripe.com:443")),
-            (Some("HTTPS"), Some("API.Stripe.com"), Some("https://api.stripe.com:443")),
+            (
+                Some("https"),
+                Some("api.stripe.com"),
+                Some("https://api.stripe.com:443"),
+            ),
+            (
+                Some("https"),
+                Some("api.stripe.com:443"),
+                Some("https://api.stripe.com:443"),
+            ),
+            (
+                Some("HTTPS"),
+                Some("API.Stripe.com"),
+                Some("https://api.stripe.com:443"),
+            ),
             (Some("http"), Some("api.stripe.com"), None),
             (Some("http"), Some("api.stripe.com:443"), None),
             (Some("https"), Some("api.stripe.com:8443"), None),
@@ -273,7 +292,10 @@ mod tests {
                     Decision::Send(Origin::parse(origin).expect("valid")),
                     "{scheme:?} {authority:?}"
                 ),
-                None => assert!(matches!(got, Decision::Deny(_)), "{scheme:?} {authority:?} → {got:?}"),
+                None => assert!(
+                    matches!(got, Decision::Deny(_)),
+                    "{scheme:?} {authority:?} → {got:?}"
+                ),
             }
         }
     }
@@ -282,10 +304,19 @@ mod tests {
     fn redirect_applies_only_to_allowed_origins() {
         let base = LoopbackBase::parse("http://127.0.0.1:12111").expect("loopback");
         let policy = stripe().redirect_to(base.clone());
-        assert_eq!(policy.decide(Some("https"), Some("api.stripe.com")), Decision::Send(base.origin().clone()));
-        assert!(matches!(policy.decide(Some("https"), Some("example.com")), Decision::Deny(_)));
+        assert_eq!(
+            policy.decide(Some("https"), Some("api.stripe.com")),
+            Decision::Send(base.origin().clone())
+        );
+        assert!(matches!(
+            policy.decide(Some("https"), Some("example.com")),
+            Decision::Deny(_)
+        ));
         // The loopback target itself is not addressable by the guest.
-        assert!(matches!(policy.decide(Some("http"), Some("127.0.0.1:12111")), Decision::Deny(_)));
+        assert!(matches!(
+            policy.decide(Some("http"), Some("127.0.0.1:12111")),
+            Decision::Deny(_)
+        ));
     }
 
     #[test]
@@ -325,7 +356,11 @@ mod tests {
     #[test]
     fn timeouts_are_clamped_to_ceilings() {
         let c = TimeoutCeilings::default();
-        let t = c.clamp(Some(Duration::from_secs(600)), None, Some(Duration::from_millis(5)));
+        let t = c.clamp(
+            Some(Duration::from_secs(600)),
+            None,
+            Some(Duration::from_millis(5)),
+        );
         assert_eq!(t.connect, c.connect);
         assert_eq!(t.first_byte, c.first_byte);
         assert_eq!(t.between_bytes, Duration::from_millis(5));

@@ -7,7 +7,8 @@ use crate::policy::{NetworkPolicy, Origin};
 
 /// The Stripe connector built from this repository (`cargo build -p klairr-stripe --target wasm32-wasip2`,
 /// run by this crate's build script), embedded so `klairr-host` needs no path to run it.
-pub static STRIPE_COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/klairr_stripe.wasm"));
+pub static STRIPE_COMPONENT: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/klairr_stripe.wasm"));
 
 /// One registered connector.
 #[derive(Clone, Copy, Debug)]
@@ -50,7 +51,13 @@ mod tests {
     #[test]
     fn stripe_entry_allows_exactly_api_stripe_com() {
         let policy = stripe().policy();
-        assert_eq!(policy.allowed(), &[Origin::parse("https://api.stripe.com:443").expect("valid")]);
-        assert!(STRIPE_COMPONENT.starts_with(b"\0asm"), "the embedded component is a wasm binary");
+        assert_eq!(
+            policy.allowed(),
+            &[Origin::parse("https://api.stripe.com:443").expect("valid")]
+        );
+        assert!(
+            STRIPE_COMPONENT.starts_with(b"\0asm"),
+            "the embedded component is a wasm binary"
+        );
     }
 }

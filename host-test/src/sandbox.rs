@@ -48,6 +48,7 @@ mod bindings {
             "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
         },
         require_store_data_send: true,
+        additional_derives: [PartialEq],
     });
 }
 
@@ -219,14 +220,19 @@ impl Sandbox {
         config.wasm_component_model(true);
         config.epoch_interruption(true);
         let engine = Engine::new(&config).map_err(|e| SandboxError::Load(format!("{e:#}")))?;
-        let component = Component::new(&engine, component).map_err(|e| {
-            SandboxError::Load(format!("not a valid WebAssembly component: {e:#}"))
-        })?;
+        let component = Component::new(&engine, component)
+            .map_err(|e| SandboxError::Load(format!("not a valid WebAssembly component: {e:#}")))?;
 
         let ty = component.component_type();
-        let imports: Vec<String> = ty.imports(&engine).map(|(name, _)| name.to_owned()).collect();
+        let imports: Vec<String> = ty
+            .imports(&engine)
+            .map(|(name, _)| name.to_owned())
+            .collect();
         check_imports(imports.iter().map(String::as_str))?;
-        if !ty.exports(&engine).any(|(name, _)| name == CONNECTOR_EXPORT) {
+        if !ty
+            .exports(&engine)
+            .any(|(name, _)| name == CONNECTOR_EXPORT)
+        {
             return Err(SandboxError::NotAConnector);
         }
 
@@ -238,7 +244,14 @@ impl Sandbox {
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_epoch_ticker(engine.clone(), ticker_stop.clone());
-        Ok(Sandbox { engine, pre, policy: Arc::new(policy), limits, imports, ticker_stop })
+        Ok(Sandbox {
+            engine,
+            pre,
+            policy: Arc::new(policy),
+            limits,
+            imports,
+            ticker_stop,
+        })
     }
 
     /// The component's imports, as checked at load.
@@ -253,7 +266,10 @@ impl Sandbox {
     /// Call `describe` in a throwaway store.
     pub fn describe(&self) -> Result<wit::ConnectorInfo, SandboxError> {
         let (mut store, plugin) = self.instantiate()?;
-        plugin.klairr_connector_connector().call_describe(&mut store).map_err(trap)
+        plugin
+            .klairr_connector_connector()
+            .call_describe(&mut store)
+            .map_err(trap)
     }
 
     /// Open a connection (offline checks only) in a fresh store.
@@ -265,7 +281,12 @@ impl Sandbox {
             .call_open(&mut store, config)
             .map_err(trap)?
             .map_err(|e| SandboxError::Connector(ConnectorFailure(e)))?;
-        Ok(Connection { store, plugin, handle: opened, call_timeout: self.limits.call_timeout })
+        Ok(Connection {
+            store,
+            plugin,
+            handle: opened,
+            call_timeout: self.limits.call_timeout,
+        })
     }
 
     fn instantiate(&self) -> Result<(Store<StoreState>, bindings::Plugin), SandboxError> {
@@ -286,7 +307,9 @@ impl Sandbox {
             table,
             hooks: PolicyHooks {
                 policy: self.policy.clone(),
-                in_flight: Arc::new(tokio::sync::Semaphore::new(self.limits.max_concurrent_requests)),
+                in_flight: Arc::new(tokio::sync::Semaphore::new(
+                    self.limits.max_concurrent_requests,
+                )),
                 denied: Arc::default(),
             },
             limits: StoreLimitsBuilder::new()
@@ -356,7 +379,13 @@ impl Connection {
 
     /// Requests the policy denied on this connection, with the reason (for the host's log).
     pub fn denied_requests(&self) -> Vec<String> {
-        self.store.data().hooks.denied.lock().map(|d| d.clone()).unwrap_or_default()
+        self.store
+            .data()
+            .hooks
+            .denied
+            .lock()
+            .map(|d| d.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -435,13 +464,20 @@ struct StoreState {
 
 impl WasiView for StoreState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
 impl WasiHttpView for StoreState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
     }
 }
 
@@ -492,7 +528,11 @@ impl WasiHttpHooks for PolicyHooks {
                 Error::ConnectionLimitReached,
             );
         };
-        let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_owned();
+        let path_and_query = uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+            .to_owned();
         let rewritten = http::Uri::builder()
             .scheme(target.scheme.as_str())
             .authority(format!("{}:{}", target.host, target.port))
@@ -500,7 +540,12 @@ impl WasiHttpHooks for PolicyHooks {
             .build();
         match rewritten {
             Ok(u) => *request.uri_mut() = u,
-            Err(e) => return self.deny(format!("could not address {target}: {e}"), Error::HttpRequestUriInvalid),
+            Err(e) => {
+                return self.deny(
+                    format!("could not address {target}: {e}"),
+                    Error::HttpRequestUriInvalid,
+                )
+            }
         }
         let t = self.policy.timeouts.clamp(
             options.and_then(|o| o.connect_timeout),
@@ -514,7 +559,8 @@ impl WasiHttpHooks for PolicyHooks {
         };
         Box::new(async move {
             use http_body_util::BodyExt;
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+            let (response, io) =
+                wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
             let io: Box<dyn std::future::Future<Output = wasmtime_wasi_http::Result<()>> + Send> =
                 Box::new(async move {
                     let result = io.await;
@@ -552,7 +598,9 @@ mod tests {
             "wasi:iox/poll@0.2.0",
         ] {
             match check_imports(["wasi:io/poll@0.2.12", bad]) {
-                Err(SandboxError::ForbiddenImports(names)) => assert_eq!(names, vec![bad.to_owned()]),
+                Err(SandboxError::ForbiddenImports(names)) => {
+                    assert_eq!(names, vec![bad.to_owned()])
+                }
                 other => panic!("{bad}: {other:?}"),
             }
         }

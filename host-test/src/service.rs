@@ -50,14 +50,23 @@ impl Service {
             wit::Mode::Live => "live",
             wit::Mode::Test => "test",
         };
-        let fingerprint = self.fingerprinter.fingerprint(&self.name, mode, &config.api_key);
+        let fingerprint = self
+            .fingerprinter
+            .fingerprint(&self.name, mode, &config.api_key);
         let connection = self.sandbox.open(config)?;
-        Ok(Session { service: self, connection, fingerprint })
+        Ok(Session {
+            service: self,
+            connection,
+            fingerprint,
+        })
     }
 
     /// Shapes recorded so far in this process.
     pub fn remembered(&self) -> Vec<ShapeRecord> {
-        self.remembered.lock().map(|r| r.clone()).unwrap_or_default()
+        self.remembered
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -77,7 +86,10 @@ impl Session<'_> {
         let canonical = self.connection.canonical_query(dsl)?;
         if let Ok(mut cache) = self.service.cache.lock() {
             if let (Lookup::Hit, Some(result)) = cache.get(&self.fingerprint, &canonical) {
-                return Ok(Answer { result, cached: true });
+                return Ok(Answer {
+                    result,
+                    cached: true,
+                });
             }
         }
         let result = self.connection.query(dsl)?;
@@ -95,7 +107,10 @@ impl Session<'_> {
         if let Ok(mut remembered) = self.service.remembered.lock() {
             remembered.push(record);
         }
-        Ok(Answer { result, cached: false })
+        Ok(Answer {
+            result,
+            cached: false,
+        })
     }
 
     pub fn connection(&self) -> &Connection {

@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde_json::{json, Value};
+use crate::jsonw::{j, Raw};
 
 use crate::rng::Rng;
 use crate::{EmulatorConfig, Resource};
@@ -68,12 +68,12 @@ impl Store {
     }
 }
 
-fn finish(mut v: Vec<(String, i64, Value, Fields)>, with_customer: bool) -> Table {
+fn finish(mut v: Vec<(String, i64, Raw, Fields)>, with_customer: bool) -> Table {
     v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| b.0.cmp(&a.0)));
     let mut objs = Vec::with_capacity(v.len());
     let mut index = HashMap::with_capacity(v.len());
     for (i, (id, created, value, f)) in v.into_iter().enumerate() {
-        let json = serde_json::to_string(&value).unwrap_or_default();
+        let json = value.0;
         let live_at = json
             .match_indices("\"livemode\":false")
             .map(|(at, m)| at + m.len() - "false".len())
@@ -133,8 +133,11 @@ fn add_months(ts: i64, months: i64) -> i64 {
     let (y, m, d) = civil_from_days(days);
     let total = y * 12 + (m - 1) + months;
     let (ny, nm) = (total.div_euclid(12), total.rem_euclid(12) + 1);
-    let dim = days_from_civil(if nm == 12 { ny + 1 } else { ny }, if nm == 12 { 1 } else { nm + 1 }, 1)
-        - days_from_civil(ny, nm, 1);
+    let dim = days_from_civil(
+        if nm == 12 { ny + 1 } else { ny },
+        if nm == 12 { 1 } else { nm + 1 },
+        1,
+    ) - days_from_civil(ny, nm, 1);
     days_from_civil(ny, nm, d.min(dim)) * DAY + secs
 }
 
@@ -180,8 +183,25 @@ const FIRST: &[&str] = &[
     "Wen", "Yusuf", "Zoe",
 ];
 const LAST: &[&str] = &[
-    "Lovelace", "Okafor", "Martin", "Garcia", "Rossi", "Haddad", "Schmidt", "Tanaka", "Petrov",
-    "Berg", "Nakamura", "Murphy", "Kaur", "Silva", "Novak", "Shah", "Dubois", "Moreau", "Khan",
+    "Lovelace",
+    "Okafor",
+    "Martin",
+    "Garcia",
+    "Rossi",
+    "Haddad",
+    "Schmidt",
+    "Tanaka",
+    "Petrov",
+    "Berg",
+    "Nakamura",
+    "Murphy",
+    "Kaur",
+    "Silva",
+    "Novak",
+    "Shah",
+    "Dubois",
+    "Moreau",
+    "Khan",
     "Lindqvist",
 ];
 const COMPANIES: &[&str] = &[
@@ -208,7 +228,15 @@ const CURRENCIES: &[(&str, u64)] = &[
 ];
 
 /// (country, city, state, postal_code, line1) per currency.
-fn places(currency: &str) -> &'static [(&'static str, &'static str, &'static str, &'static str, &'static str)] {
+fn places(
+    currency: &str,
+) -> &'static [(
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+)] {
     match currency {
         "eur" => &[
             ("DE", "Berlin", "", "10115", "Invalidenstrasse 12"),
@@ -265,8 +293,8 @@ struct Price {
 }
 
 impl Price {
-    fn json(&self) -> Value {
-        json!({
+    fn json(&self) -> Raw {
+        j!({
             "id": self.id, "object": "price", "active": true,
             "billing_scheme": if self.unit_amount.is_some() { "per_unit" } else { "tiered" },
             "created": self.created, "currency": self.currency, "custom_unit_amount": null,
@@ -278,7 +306,7 @@ impl Price {
                 "usage_type": if self.unit_amount.is_some() { "licensed" } else { "metered" },
             },
             "tax_behavior": "unspecified",
-            "tiers_mode": if self.unit_amount.is_some() { Value::Null } else { json!("graduated") },
+            "tiers_mode": if self.unit_amount.is_some() { Raw::null() } else { j!("graduated") },
             "transform_quantity": null, "type": "recurring", "unit_amount": self.unit_amount,
             "unit_amount_decimal": self.unit_amount.map(|a| a.to_string()),
         })
@@ -292,7 +320,7 @@ struct Cust {
     email: Option<String>,
     name: Option<String>,
     description: Option<&'static str>,
-    address: Option<Value>,
+    address: Option<Raw>,
     balance: i64,
     delinquent: bool,
     tax_exempt: &'static str,
@@ -309,7 +337,9 @@ struct SubItem {
 
 struct Sub {
     id: String,
-    customer: usize,
+    /// Index into the customers, None when there are no customers.
+    customer: Option<usize>,
+    customer_id: String,
     created: i64,
     currency: &'static str,
     collection_method: &'static str,
@@ -362,7 +392,7 @@ impl Gen {
         if i < weights.len() {
             weights[i].0
         } else {
-            self.rng.weighted(weights)
+            *self.rng.weighted(weights)
         }
     }
 
@@ -420,10 +450,10 @@ impl Gen {
             );
             let address = if self.rng.chance(80) {
                 let (country, city, state, postal, line1) = *self.rng.pick(places(cur));
-                Some(json!({
+                Some(j!({
                     "city": city, "country": country, "line1": line1,
-                    "line2": if self.rng.chance(20) { json!(format!("Suite {}", self.rng.range(2, 900))) } else { Value::Null },
-                    "postal_code": postal, "state": if state.is_empty() { Value::Null } else { json!(state) },
+                    "line2": if self.rng.chance(20) { j!(format!("Suite {}", self.rng.range(2, 900))) } else { Raw::null() },
+                    "postal_code": postal, "state": if state.is_empty() { Raw::null() } else { j!(state) },
                 }))
             } else {
                 None
@@ -437,7 +467,11 @@ impl Gen {
                 id,
                 created,
                 currency: if self.rng.chance(12) { None } else { Some(cur) },
-                email: if self.rng.chance(5) { None } else { Some(email) },
+                email: if self.rng.chance(5) {
+                    None
+                } else {
+                    Some(email)
+                },
                 name: if self.rng.chance(3) { None } else { Some(name) },
                 description: match self.rng.below(8) {
                     0 => Some("Enterprise account"),
@@ -448,7 +482,9 @@ impl Gen {
                 address,
                 balance,
                 delinquent: false,
-                tax_exempt: *self.rng.weighted(&[("none", 90), ("exempt", 5), ("reverse", 5)]),
+                tax_exempt: *self
+                    .rng
+                    .weighted(&[("none", 90), ("exempt", 5), ("reverse", 5)]),
                 invoice_prefix: format!("{:08X}", self.rng.next_u64() as u32),
                 next_seq: 1,
                 locale: match cur {
@@ -497,7 +533,10 @@ impl Gen {
                 }
             };
             prev = Some(created);
-            let had_trial = status == "trialing" || (status != "incomplete" && status != "incomplete_expired" && self.rng.chance(15));
+            let had_trial = status == "trialing"
+                || (status != "incomplete"
+                    && status != "incomplete_expired"
+                    && self.rng.chance(15));
             let (trial_start, trial_end) = if had_trial {
                 let len = if self.rng.chance(70) { 14 } else { 30 };
                 (Some(created), Some(created + len * DAY))
@@ -512,7 +551,11 @@ impl Gen {
             };
             // Items: prices of the subscription's currency, distinct.
             let n_items = *self.rng.weighted(&[(1usize, 75), (2, 18), (3, 7)]);
-            let base = CURRENCIES.iter().position(|(c, _)| *c == currency).unwrap_or(0) * PRICES.len();
+            let base = CURRENCIES
+                .iter()
+                .position(|(c, _)| *c == currency)
+                .unwrap_or(0)
+                * PRICES.len();
             let mut chosen: Vec<usize> = Vec::new();
             while chosen.len() < n_items {
                 let p = base + self.rng.below(PRICES.len() as u64) as usize;
@@ -524,14 +567,18 @@ impl Gen {
             let mut ended_at = None;
             let mut cancel_at = None;
             let mut cancel_at_period_end = false;
-            let mut reason = Value::Null;
+            let mut reason = Raw::null();
             match status {
                 "canceled" => {
                     let at = self.rng.range(created + DAY, NOW - HOUR);
                     canceled_at = Some(at);
                     ended_at = Some(at);
                     cancel_at = if self.rng.chance(30) { Some(at) } else { None };
-                    reason = json!(*self.rng.pick(&["cancellation_requested", "payment_failed", "payment_disputed"]));
+                    reason = j!(*self.rng.pick(&[
+                        "cancellation_requested",
+                        "payment_failed",
+                        "payment_disputed"
+                    ]));
                 }
                 "incomplete_expired" => ended_at = Some(created + 23 * HOUR),
                 _ => {}
@@ -558,7 +605,7 @@ impl Gen {
                     self.rng.range(2, 20)
                 };
                 let si = self.uid("si", 14);
-                item_json.push(json!({
+                item_json.push(j!({
                     "id": si, "object": "subscription_item", "billing_thresholds": null,
                     "created": created, "current_period_end": pe, "current_period_start": ps,
                     "discounts": [], "metadata": {}, "price": price.json(), "quantity": quantity,
@@ -575,18 +622,20 @@ impl Gen {
                     cancel_at_period_end = true;
                     cancel_at = Some(min_end);
                     canceled_at = Some(self.rng.range(max_start, NOW - 60));
-                    reason = json!("cancellation_requested");
+                    reason = j!("cancellation_requested");
                 } else if self.rng.chance(4) {
                     cancel_at = Some(NOW + self.rng.range(5 * DAY, 200 * DAY));
                 }
             }
-            let mixed = chosen
-                .iter()
-                .any(|&p| (prices[p].interval, prices[p].count) != (prices[chosen[0]].interval, prices[chosen[0]].count));
-            let customer = custs
-                .get(ci)
-                .map_or_else(|| format!("cus_{}", crate::rng::base62(self.rng.next_u64(), 14)), |c| c.id.clone());
-            let value = json!({
+            let mixed = chosen.iter().any(|&p| {
+                (prices[p].interval, prices[p].count)
+                    != (prices[chosen[0]].interval, prices[chosen[0]].count)
+            });
+            let customer = custs.get(ci).map_or_else(
+                || format!("cus_{}", crate::rng::base62(self.rng.next_u64(), 14)),
+                |c| c.id.clone(),
+            );
+            let value = j!({
                 "id": id, "object": "subscription", "application": null, "application_fee_percent": null,
                 "automatic_tax": {"disabled_reason": null, "enabled": false, "liability": null},
                 "billing_cycle_anchor": anchor,
@@ -595,9 +644,9 @@ impl Gen {
                 "canceled_at": canceled_at,
                 "cancellation_details": {"comment": null, "feedback": null, "reason": reason},
                 "collection_method": collection_method, "created": created, "currency": currency,
-                "customer": customer, "customer_account": null,
-                "days_until_due": if collection_method == "send_invoice" { json!(30) } else { Value::Null },
-                "default_payment_method": if collection_method == "charge_automatically" { json!(self.uid("pm", 24)) } else { Value::Null },
+                "customer": customer.clone(), "customer_account": null,
+                "days_until_due": if collection_method == "send_invoice" { j!(30) } else { Raw::null() },
+                "default_payment_method": if collection_method == "charge_automatically" { j!(self.uid("pm", 24)) } else { Raw::null() },
                 "default_source": null, "default_tax_rates": [], "description": null, "discounts": [],
                 "ended_at": ended_at,
                 "invoice_settings": {"account_tax_ids": null, "issuer": {"type": "self"}},
@@ -612,7 +661,7 @@ impl Gen {
                 "trial_start": trial_start,
             });
             let f = Fields {
-                customer: Some(customer),
+                customer: Some(customer.clone()),
                 status: status.to_string(),
                 collection_method: Some(collection_method.to_string()),
                 current_period_start: Some(max_start),
@@ -628,7 +677,8 @@ impl Gen {
             }
             subs.push(Sub {
                 id,
-                customer: ci,
+                customer: (ci < custs.len()).then_some(ci),
+                customer_id: customer.clone(),
                 created,
                 currency,
                 collection_method,
@@ -653,7 +703,18 @@ impl Gen {
             let id = self.uid("in", 24);
             let status = self.status(i, inv_statuses);
             let from_sub = !subs.is_empty() && (custs.is_empty() || self.rng.chance(75));
-            let (ci, currency, collection_method, mut created, period_start, period_end, reason, total, sub_ref) = if from_sub {
+            let mut orphan_customer = None;
+            let (
+                ci,
+                currency,
+                collection_method,
+                mut created,
+                period_start,
+                period_end,
+                reason,
+                total,
+                sub_ref,
+            ) = if from_sub {
                 let s = &subs[self.rng.below(subs.len() as u64) as usize];
                 let first = &prices[s.items[0].price];
                 let at = s.ended_at.unwrap_or(NOW).max(s.anchor);
@@ -661,11 +722,24 @@ impl Gen {
                 let k = self.rng.range(0, kmax);
                 let created = step(s.anchor, first.interval, first.count, k);
                 let (ps, reason) = if k == 0 {
-                    (if s.anchor > s.created { s.created } else { created }, "subscription_create")
+                    (
+                        if s.anchor > s.created {
+                            s.created
+                        } else {
+                            created
+                        },
+                        "subscription_create",
+                    )
                 } else if self.rng.chance(10) {
-                    (step(s.anchor, first.interval, first.count, k - 1), "subscription_update")
+                    (
+                        step(s.anchor, first.interval, first.count, k - 1),
+                        "subscription_update",
+                    )
                 } else {
-                    (step(s.anchor, first.interval, first.count, k - 1), "subscription_cycle")
+                    (
+                        step(s.anchor, first.interval, first.count, k - 1),
+                        "subscription_cycle",
+                    )
                 };
                 let trial_invoice = k == 0 && s.anchor > s.created;
                 let created = if trial_invoice { s.created } else { created };
@@ -674,28 +748,68 @@ impl Gen {
                 } else {
                     s.items
                         .iter()
-                        .map(|it| prices[it.price].unit_amount.unwrap_or_else(|| scale(self.rng.range(1000, 50_000), s.currency)) * it.quantity)
+                        .map(|it| {
+                            prices[it.price]
+                                .unit_amount
+                                .unwrap_or_else(|| scale(self.rng.range(1000, 50_000), s.currency))
+                                * it.quantity
+                        })
                         .sum()
                 };
-                let sub_ref = Some((s.id.clone(), s.items[0].id.clone(), s.items[0].price, s.items[0].quantity, s.status));
-                (Some(s.customer), s.currency, s.collection_method, created, ps, created, reason, total, sub_ref)
+                let sub_ref = Some((
+                    s.id.clone(),
+                    s.items[0].id.clone(),
+                    s.items[0].price,
+                    s.items[0].quantity,
+                    s.status,
+                ));
+                if s.customer.is_none() {
+                    orphan_customer = Some(s.customer_id.clone());
+                }
+                (
+                    s.customer,
+                    s.currency,
+                    s.collection_method,
+                    created,
+                    ps,
+                    created,
+                    reason,
+                    total,
+                    sub_ref,
+                )
             } else {
-                let ci = if custs.is_empty() { None } else { Some(self.rng.below(custs.len() as u64) as usize) };
-                let (lo, cur) = ci.map_or((NOW - 730 * DAY, None), |c| (custs[c].created + 60, custs[c].currency));
+                let ci = if custs.is_empty() {
+                    None
+                } else {
+                    Some(self.rng.below(custs.len() as u64) as usize)
+                };
+                let (lo, cur) = ci.map_or((NOW - 730 * DAY, None), |c| {
+                    (custs[c].created + 60, custs[c].currency)
+                });
                 let currency = cur.unwrap_or("usd");
                 if let Some(c) = ci {
                     custs[c].currency = Some(currency);
                 }
                 let created = self.rng.range(lo, NOW - 60);
-                let cm = if self.rng.chance(40) { "send_invoice" } else { "charge_automatically" };
+                let cm = if self.rng.chance(40) {
+                    "send_invoice"
+                } else {
+                    "charge_automatically"
+                };
                 let total = scale(self.rng.range(5, 2500) * 100, currency);
-                (ci, currency, cm, created, created, created, "manual", total, None)
+                (
+                    ci, currency, cm, created, created, created, "manual", total, None,
+                )
             };
             if status == "draft" {
                 created = clamp(NOW - self.rng.range(HOUR, 3 * DAY), created, NOW - 60);
             }
             created = created.min(NOW - 60);
-            let customer = ci.map_or_else(|| format!("cus_{}", crate::rng::base62(self.rng.next_u64(), 14)), |c| custs[c].id.clone());
+            let customer = match (ci, orphan_customer) {
+                (Some(c), _) => custs[c].id.clone(),
+                (None, Some(id)) => id,
+                (None, None) => format!("cus_{}", crate::rng::base62(self.rng.next_u64(), 14)),
+            };
             let number = if status == "draft" {
                 None
             } else {
@@ -705,61 +819,98 @@ impl Gen {
                     n
                 })
             };
-            let finalized_at = if status == "draft" { None } else { Some((created + HOUR).min(NOW - 30)) };
+            let finalized_at = if status == "draft" {
+                None
+            } else {
+                Some((created + HOUR).min(NOW - 30))
+            };
             let due_date = (collection_method == "send_invoice").then_some(created + 30 * DAY);
             let paid_at = (status == "paid").then(|| {
-                let window = if collection_method == "send_invoice" { 25 * DAY } else { 2 * HOUR };
+                let window = if collection_method == "send_invoice" {
+                    25 * DAY
+                } else {
+                    2 * HOUR
+                };
                 clamp(created + HOUR + self.rng.range(0, window), created, NOW - 1)
             });
-            let later = |r: &mut Rng| clamp(created + r.range(2 * DAY, 40 * DAY), created + HOUR, NOW - 1);
+            let later = |r: &mut Rng| {
+                clamp(
+                    created + r.range(2 * DAY, 40 * DAY),
+                    created + HOUR,
+                    NOW - 1,
+                )
+            };
             let voided_at = (status == "void").then(|| later(&mut self.rng));
             let uncollectible_at = (status == "uncollectible").then(|| later(&mut self.rng));
             let attempt_count = match (status, collection_method) {
                 ("draft", _) => 0,
                 ("paid", "send_invoice") => 1,
                 (_, "send_invoice") => 0,
-                ("paid", _) => if self.rng.chance(10) { 2 } else { 1 },
+                ("paid", _) => {
+                    if self.rng.chance(10) {
+                        2
+                    } else {
+                        1
+                    }
+                }
                 ("open", _) => self.rng.range(1, 3),
                 ("uncollectible", _) => 4,
                 _ => self.rng.range(0, 1),
             };
             let amount_paid = if status == "paid" { total } else { 0 };
-            let (c_email, c_name, c_addr, c_tax) = ci.map_or((None, None, Value::Null, "none"), |c| {
-                let c = &custs[c];
-                (c.email.clone(), c.name.clone(), c.address.clone().unwrap_or(Value::Null), c.tax_exempt)
-            });
+            let (c_email, c_name, c_addr, c_tax) =
+                ci.map_or((None, None, Raw::null(), "none"), |c| {
+                    let c = &custs[c];
+                    (
+                        c.email.clone(),
+                        c.name.clone(),
+                        c.address.clone().unwrap_or(Raw::null()),
+                        c.tax_exempt,
+                    )
+                });
             let (parent, line_parent, line_desc, line_qty, line_price) = match &sub_ref {
                 Some((sid, si, p, q, _)) => (
-                    json!({"quote_details": null, "subscription_details": {"metadata": {}, "subscription": sid}, "type": "subscription_details"}),
-                    json!({"invoice_item_details": null, "subscription_item_details": {"invoice_item": null, "proration": reason == "subscription_update", "proration_details": {"credited_items": null}, "subscription": sid, "subscription_item": si}, "type": "subscription_item_details"}),
-                    format!("{q} × {} (at {} / {})", prices[*p].nickname, prices[*p].unit_amount.unwrap_or(0), prices[*p].interval),
+                    j!({"quote_details": null, "subscription_details": {"metadata": {}, "subscription": sid}, "type": "subscription_details"}),
+                    j!({"invoice_item_details": null, "subscription_item_details": {"invoice_item": null, "proration": reason == "subscription_update", "proration_details": {"credited_items": null}, "subscription": sid, "subscription_item": si}, "type": "subscription_item_details"}),
+                    format!(
+                        "{q} × {} (at {} / {})",
+                        prices[*p].nickname,
+                        prices[*p].unit_amount.unwrap_or(0),
+                        prices[*p].interval
+                    ),
                     *q,
                     Some(*p),
                 ),
                 None => (
-                    Value::Null,
-                    json!({"invoice_item_details": {"invoice_item": self.uid("ii", 24), "proration": false, "proration_details": {"credited_items": null}, "subscription": null}, "subscription_item_details": null, "type": "invoice_item_details"}),
-                    (*self.rng.pick(&["Consulting services", "Onboarding package", "Hardware", "Annual support retainer"])).to_string(),
+                    Raw::null(),
+                    j!({"invoice_item_details": {"invoice_item": self.uid("ii", 24), "proration": false, "proration_details": {"credited_items": null}, "subscription": null}, "subscription_item_details": null, "type": "invoice_item_details"}),
+                    (*self.rng.pick(&[
+                        "Consulting services",
+                        "Onboarding package",
+                        "Hardware",
+                        "Annual support retainer",
+                    ]))
+                    .to_string(),
                     1,
                     None,
                 ),
             };
-            let line = json!({
+            let line = j!({
                 "id": self.uid("il", 24), "object": "line_item", "amount": total, "currency": currency,
                 "description": line_desc, "discount_amounts": [], "discountable": true, "discounts": [],
                 "invoice": id, "livemode": false, "metadata": {}, "parent": line_parent,
                 "period": {"end": period_end, "start": period_start}, "pretax_credit_amounts": [],
-                "pricing": {"price_details": line_price.map(|p| json!({"price": prices[p].id, "product": prices[p].product})),
+                "pricing": {"price_details": line_price.map(|p| j!({"price": prices[p].id, "product": prices[p].product})),
                             "type": "price_details", "unit_amount_decimal": line_price.and_then(|p| prices[p].unit_amount).map(|a| a.to_string())},
                 "quantity": line_qty, "subtotal": total, "taxes": [],
             });
-            let value = json!({
+            let value = j!({
                 "id": id, "object": "invoice", "account_country": "US", "account_name": "Klairr Emulator Demo Co",
                 "account_tax_ids": null, "amount_due": total, "amount_overpaid": 0, "amount_paid": amount_paid,
                 "amount_remaining": total - amount_paid, "amount_shipping": 0, "application": null,
                 "attempt_count": attempt_count, "attempted": attempt_count > 0, "auto_advance": status == "draft" || status == "open",
                 "automatic_tax": {"disabled_reason": null, "enabled": false, "liability": null, "provider": null, "status": null},
-                "automatically_finalizes_at": if status == "draft" { json!(created + HOUR) } else { Value::Null },
+                "automatically_finalizes_at": if status == "draft" { j!(created + HOUR) } else { Raw::null() },
                 "billing_reason": reason, "collection_method": collection_method, "created": created,
                 "currency": currency, "custom_fields": null, "customer": customer, "customer_account": null,
                 "customer_address": c_addr, "customer_email": c_email, "customer_name": c_name,
@@ -772,7 +923,7 @@ impl Gen {
                 "invoice_pdf": null, "issuer": {"type": "self"}, "last_finalization_error": null,
                 "latest_revision": null, "livemode": false, "metadata": {},
                 "lines": {"object": "list", "data": [line], "has_more": false, "total_count": 1, "url": format!("/v1/invoices/{id}/lines")},
-                "next_payment_attempt": if status == "open" && collection_method == "charge_automatically" { json!(NOW + self.rng.range(DAY, 5 * DAY)) } else { Value::Null },
+                "next_payment_attempt": if status == "open" && collection_method == "charge_automatically" { j!(NOW + self.rng.range(DAY, 5 * DAY)) } else { Raw::null() },
                 "number": number, "on_behalf_of": null, "parent": parent,
                 "payment_settings": {"default_mandate": null, "payment_method_options": null, "payment_method_types": null},
                 "period_end": period_end, "period_start": period_start,
@@ -803,7 +954,8 @@ impl Gen {
         for i in 0..cfg.charges {
             let id = self.uid("ch", 24);
             let status = self.status(i, ch_statuses);
-            let ci = (!custs.is_empty() && self.rng.chance(85)).then(|| self.rng.below(custs.len() as u64) as usize);
+            let ci = (!custs.is_empty() && self.rng.chance(85))
+                .then(|| self.rng.below(custs.len() as u64) as usize);
             let lo = ci.map_or(NOW - 730 * DAY, |c| custs[c].created + 60);
             let created = if status == "pending" {
                 clamp(NOW - self.rng.range(60, 2 * DAY), lo, NOW - 30)
@@ -829,17 +981,33 @@ impl Gen {
             let disputed = succeeded && captured && self.rng.chance(2);
             let (failure_code, failure_message, outcome) = if status == "failed" {
                 let (code, msg, reason) = *self.rng.pick(&[
-                    ("card_declined", "Your card was declined.", "generic_decline"),
-                    ("insufficient_funds", "Your card has insufficient funds.", "insufficient_funds"),
+                    (
+                        "card_declined",
+                        "Your card was declined.",
+                        "generic_decline",
+                    ),
+                    (
+                        "insufficient_funds",
+                        "Your card has insufficient funds.",
+                        "insufficient_funds",
+                    ),
                     ("expired_card", "Your card has expired.", "expired_card"),
-                    ("incorrect_cvc", "Your card's security code is incorrect.", "incorrect_cvc"),
-                    ("card_declined", "Your card was declined.", "highest_risk_level"),
+                    (
+                        "incorrect_cvc",
+                        "Your card's security code is incorrect.",
+                        "incorrect_cvc",
+                    ),
+                    (
+                        "card_declined",
+                        "Your card was declined.",
+                        "highest_risk_level",
+                    ),
                 ]);
                 let blocked = reason == "highest_risk_level";
                 (
                     Some(code),
                     Some(msg),
-                    json!({"advice_code": null, "network_advice_code": null, "network_decline_code": null,
+                    j!({"advice_code": null, "network_advice_code": null, "network_decline_code": null,
                            "network_status": if blocked { "not_sent_to_network" } else { "declined_by_network" },
                            "reason": reason, "risk_level": if blocked { "highest" } else { "normal" },
                            "risk_score": if blocked { 91 } else { self.rng.range(5, 60) },
@@ -851,8 +1019,8 @@ impl Gen {
                 (
                     None,
                     None,
-                    json!({"advice_code": null, "network_advice_code": null, "network_decline_code": null,
-                           "network_status": "approved_by_network", "reason": if review { json!("elevated_risk_level") } else { Value::Null },
+                    j!({"advice_code": null, "network_advice_code": null, "network_decline_code": null,
+                           "network_status": "approved_by_network", "reason": if review { j!("elevated_risk_level") } else { Raw::null() },
                            "risk_level": if review { "elevated" } else { "normal" }, "risk_score": self.rng.range(0, if review { 75 } else { 40 }),
                            "seller_message": if review { "Stripe evaluated this payment as having elevated risk, and placed it in your manual review queue." } else { "Payment complete." },
                            "type": if review { "manual_review" } else { "authorized" }}),
@@ -860,19 +1028,26 @@ impl Gen {
             };
             let bank = status == "pending";
             let pmd = if bank {
-                json!({"type": "us_bank_account", "us_bank_account": {"account_holder_type": "company", "account_type": "checking", "bank_name": "STRIPE TEST BANK", "last4": "6789", "routing_number": "110000000"}})
+                j!({"type": "us_bank_account", "us_bank_account": {"account_holder_type": "company", "account_type": "checking", "bank_name": "STRIPE TEST BANK", "last4": "6789", "routing_number": "110000000"}})
             } else {
-                let (brand, last4) = *self.rng.pick(&[("visa", "4242"), ("mastercard", "4444"), ("amex", "8431"), ("visa", "1881")]);
-                json!({"type": "card", "card": {"brand": brand, "country": "US", "exp_month": self.rng.range(1, 12), "exp_year": self.rng.range(2026, 2031), "funding": "credit", "last4": last4, "network": brand}})
+                let (brand, last4) = *self.rng.pick(&[
+                    ("visa", "4242"),
+                    ("mastercard", "4444"),
+                    ("amex", "8431"),
+                    ("visa", "1881"),
+                ]);
+                j!({"type": "card", "card": {"brand": brand, "country": "US", "exp_month": self.rng.range(1, 12), "exp_year": self.rng.range(2026, 2031), "funding": "credit", "last4": last4, "network": brand}})
             };
             let payment_intent = self.rng.chance(92).then(|| self.uid("pi", 24));
             let customer = ci.map(|c| custs[c].id.clone());
-            let (b_email, b_name) = ci.map_or((None, None), |c| (custs[c].email.clone(), custs[c].name.clone()));
-            let value = json!({
+            let (b_email, b_name) = ci.map_or((None, None), |c| {
+                (custs[c].email.clone(), custs[c].name.clone())
+            });
+            let value = j!({
                 "id": id, "object": "charge", "amount": amount,
                 "amount_captured": if captured { amount } else { 0 }, "amount_refunded": amount_refunded,
                 "application": null, "application_fee": null, "application_fee_amount": null,
-                "balance_transaction": if captured { json!(self.uid("txn", 24)) } else { Value::Null },
+                "balance_transaction": if captured { j!(self.uid("txn", 24)) } else { Raw::null() },
                 "billing_details": {"address": {"city": null, "country": null, "line1": null, "line2": null, "postal_code": null, "state": null}, "email": b_email, "name": b_name, "phone": null, "tax_id": null},
                 "calculated_statement_descriptor": "KLAIRR DEMO", "captured": captured, "created": created,
                 "currency": currency, "customer": customer, "description": null, "disputed": disputed,
@@ -918,14 +1093,22 @@ impl Gen {
             };
             prev = Some(created);
             let to_card = self.rng.chance(10);
-            let method = if to_card && self.rng.chance(60) { "instant" } else { "standard" };
+            let method = if to_card && self.rng.chance(60) {
+                "instant"
+            } else {
+                "standard"
+            };
             let automatic = method == "standard" && self.rng.chance(90);
             let arrival_date = if method == "instant" {
                 created + 30 * 60
             } else {
                 (created.div_euclid(DAY) + 2) * DAY
             };
-            let destination = if to_card { card.clone() } else { banks[self.rng.below(2) as usize].clone() };
+            let destination = if to_card {
+                card.clone()
+            } else {
+                banks[self.rng.below(2) as usize].clone()
+            };
             let currency = if self.rng.chance(90) { "usd" } else { "eur" };
             let (failure_code, failure_message) = if status == "failed" {
                 let (c, m) = *self.rng.pick(&[
@@ -943,12 +1126,12 @@ impl Gen {
                 (_, "paid") => "completed",
                 _ => "in_progress",
             };
-            let value = json!({
+            let value = j!({
                 "id": id, "object": "payout", "amount": scale(self.rng.range(100, 50_000) * 100, currency),
                 "application_fee": null, "application_fee_amount": null, "arrival_date": arrival_date,
                 "automatic": automatic, "balance_transaction": self.uid("txn", 24), "created": created,
                 "currency": currency, "description": "STRIPE PAYOUT", "destination": destination,
-                "failure_balance_transaction": if status == "failed" { json!(self.uid("txn", 24)) } else { Value::Null },
+                "failure_balance_transaction": if status == "failed" { j!(self.uid("txn", 24)) } else { Raw::null() },
                 "failure_code": failure_code, "failure_message": failure_message, "livemode": false,
                 "metadata": {}, "method": method, "original_payout": null, "payout_method": null,
                 "reconciliation_status": reconciliation, "reversed_by": null, "source_type": "card",
@@ -969,7 +1152,7 @@ impl Gen {
         let cus_rows = custs
             .into_iter()
             .map(|c| {
-                let value = json!({
+                let value = j!({
                     "id": c.id, "object": "customer", "address": c.address, "balance": c.balance,
                     "created": c.created, "currency": c.currency, "customer_account": null,
                     "default_source": null, "delinquent": c.delinquent, "description": c.description,
@@ -1011,14 +1194,23 @@ mod tests {
         }
         // 2026-01-31 + 1 month = 2026-02-28
         let jan31 = days_from_civil(2026, 1, 31) * DAY + 3600;
-        assert_eq!(add_months(jan31, 1), days_from_civil(2026, 2, 28) * DAY + 3600);
+        assert_eq!(
+            add_months(jan31, 1),
+            days_from_civil(2026, 2, 28) * DAY + 3600
+        );
         assert_eq!(NOW, days_from_civil(2026, 4, 15) * DAY);
     }
 
     #[test]
     fn period_contains_the_instant() {
         let anchor = days_from_civil(2025, 1, 31) * DAY;
-        for (interval, count) in [("day", 1), ("week", 2), ("month", 1), ("month", 3), ("year", 1)] {
+        for (interval, count) in [
+            ("day", 1),
+            ("week", 2),
+            ("month", 1),
+            ("month", 3),
+            ("year", 1),
+        ] {
             let (_, s, e) = period_at(anchor, interval, count, NOW);
             assert!(s <= NOW && NOW < e, "{interval}");
         }

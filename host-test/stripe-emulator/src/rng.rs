@@ -14,7 +14,9 @@ const ALNUM: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstu
 
 impl Rng {
     pub(crate) fn new(seed: u64, stream: u64) -> Rng {
-        Rng(splitmix(seed ^ splitmix(stream.wrapping_mul(0xA24B_AED4_963E_E407))))
+        Rng(splitmix(
+            seed ^ splitmix(stream.wrapping_mul(0xA24B_AED4_963E_E407)),
+        ))
     }
 
     pub(crate) fn next_u64(&mut self) -> u64 {

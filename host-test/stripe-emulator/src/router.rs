@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Map};
 
 use crate::data::{Obj, Store, Table};
 use crate::{Fault, KeyGrant, RecordedRequest, Resource};
@@ -52,7 +52,10 @@ fn error(status: u16, typ: &str, code: Option<&str>, message: &str, param: Optio
         e.insert("code".into(), json!(code));
         e.insert(
             "doc_url".into(),
-            json!(format!("https://stripe.com/docs/error-codes/{}", code.replace('_', "-"))),
+            json!(format!(
+                "https://stripe.com/docs/error-codes/{}",
+                code.replace('_', "-")
+            )),
         );
     }
     e.insert("message".into(), json!(message));
@@ -260,9 +263,13 @@ fn one_of(list: &[&str]) -> String {
 }
 
 fn parse_int(value: &str, param: &str) -> Result<i64, Resp> {
-    value
-        .parse::<i64>()
-        .map_err(|_| bad(Some("parameter_invalid_integer"), &format!("Invalid integer: {value}"), param))
+    value.parse::<i64>().map_err(|_| {
+        bad(
+            Some("parameter_invalid_integer"),
+            &format!("Invalid integer: {value}"),
+            param,
+        )
+    })
 }
 
 struct ListQuery {
@@ -289,7 +296,14 @@ fn expand_value(r: Resource, value: &str, key: &str, list: bool) -> Result<bool,
         Some(value)
     };
     match path {
-        Some("customer") if matches!(r, Resource::Subscriptions | Resource::Invoices | Resource::Charges) => Ok(true),
+        Some("customer")
+            if matches!(
+                r,
+                Resource::Subscriptions | Resource::Invoices | Resource::Charges
+            ) =>
+        {
+            Ok(true)
+        }
         _ => Err(bad(
             None,
             &format!("This property cannot be expanded ({value})."),
@@ -352,7 +366,8 @@ fn parse_list_query(r: Resource, query: &str) -> Result<ListQuery, Resp> {
                 Some("lte") => Op::Lte,
                 Some(_) => return Err(unknown(key)),
             };
-            q.filters.push(Filter::Range(field, op, parse_int(value, key)?));
+            q.filters
+                .push(Filter::Range(field, op, parse_int(value, key)?));
             continue;
         }
         if r == Resource::Subscriptions && base == "automatic_tax" {
@@ -531,7 +546,10 @@ fn route_of(method: &str, path: &str) -> Option<Route> {
         ("GET", [_, id]) if id_ok(id) => Some(Route::Retrieve(res, (*id).to_string())),
         ("DELETE", [_, id])
             if id_ok(id)
-                && matches!(res, Resource::Customers | Resource::Subscriptions | Resource::Invoices) =>
+                && matches!(
+                    res,
+                    Resource::Customers | Resource::Subscriptions | Resource::Invoices
+                ) =>
         {
             Some(Route::Write(res, (*id).to_string()))
         }
@@ -654,7 +672,13 @@ impl Router {
             Err(e) => return e,
         };
         let table = self.store.table(r);
-        let pos = |id: &str, param: &str| table.index.get(id).copied().ok_or_else(|| missing(r, id, param, 400));
+        let pos = |id: &str, param: &str| {
+            table
+                .index
+                .get(id)
+                .copied()
+                .ok_or_else(|| missing(r, id, param, 400))
+        };
         if mode.loop_page {
             q.starting_after = None;
             q.ending_before = None;
@@ -697,7 +721,9 @@ impl Router {
         if q.ending_before.is_some() {
             page.reverse();
         }
-        let customers = q.expand_customer.then(|| self.store.table(Resource::Customers));
+        let customers = q
+            .expand_customer
+            .then(|| self.store.table(Resource::Customers));
         let size: usize = page.iter().map(|&i| table.objs[i].json.len() + 1).sum();
         let mut out = Vec::with_capacity(size + 96);
         out.extend_from_slice(b"{\"object\":\"list\",\"data\":[");
@@ -759,8 +785,10 @@ impl Shared {
     }
 
     pub(crate) fn set_latency(&self, d: Duration) {
-        self.latency_ns
-            .store(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
+        self.latency_ns.store(
+            u64::try_from(d.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
     }
 
     pub(crate) fn requests(&self) -> Vec<RecordedRequest> {
@@ -774,7 +802,10 @@ impl Shared {
     /// A unique `req_…` id (SplitMix64 is a bijection, so distinct counters give distinct ids).
     pub(crate) fn request_id(&self) -> String {
         let n = self.next_id.fetch_add(1, Ordering::Relaxed);
-        format!("req_{}", crate::rng::base62(crate::rng::splitmix(n ^ self.salt), 14))
+        format!(
+            "req_{}",
+            crate::rng::base62(crate::rng::splitmix(n ^ self.salt), 14)
+        )
     }
 
     fn take_fault(&self, path: &str) -> Option<Fault> {
@@ -802,7 +833,10 @@ impl Shared {
             Some(Fault::HasMoreLoop) => self.router.route(req, ListMode { loop_page: true }),
             Some(Fault::EmptyPageHasMore) => {
                 let url = serde_json::to_string(&req.path).unwrap_or_else(|_| "\"\"".into());
-                Resp::ok(format!("{{\"object\":\"list\",\"data\":[],\"has_more\":true,\"url\":{url}}}").into_bytes())
+                Resp::ok(
+                    format!("{{\"object\":\"list\",\"data\":[],\"has_more\":true,\"url\":{url}}}")
+                        .into_bytes(),
+                )
             }
             Some(Fault::BrokenJson) => {
                 let full = self.router.route(req, ListMode::default());
@@ -834,10 +868,15 @@ impl Shared {
                 scrub(&mut resp.body, k);
             }
         }
+        // Path and query are logged as received, except that a key pasted into them is masked.
+        let clean = |s: &str| match key.filter(|k| k.len() >= 8 && s.contains(*k)) {
+            Some(k) => s.replace(k, &mask(k, "****")),
+            None => s.to_string(),
+        };
         lock(&self.log).push(RecordedRequest {
             method: req.method.clone(),
-            path: req.path.clone(),
-            query: req.query.clone(),
+            path: clean(&req.path),
+            query: clean(&req.query),
             host: req.host.clone(),
             stripe_version: req.stripe_version.clone(),
             key_hint: key.map(|k| mask(k, "…")),

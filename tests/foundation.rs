@@ -1,0 +1,457 @@
+//! The foundation end to end: the built component, loaded by the host, lists Stripe rows from the
+//! emulator through the host's network policy; the sandbox refuses what a connector must not have.
+
+use klairr_e2e::{config, emulator, keys, run_cli, sandbox};
+use klairr_host::emulator::Emulator;
+use klairr_host::policy::{NetworkPolicy, Origin};
+use klairr_host::registry;
+use klairr_host::sandbox::{wit, Sandbox, SandboxError, SandboxLimits, ALLOWED_IMPORT_PREFIXES};
+
+#[test]
+fn customers_are_listed_through_the_component_from_the_emulator() {
+    let emu = emulator();
+    let sandbox = sandbox(&emu);
+    let mut conn = sandbox
+        .open(&config(keys::TEST_READ_ONLY, wit::Mode::Test))
+        .expect("open");
+    let result = conn
+        .query(r#"{"list":"customers","limit":3}"#)
+        .expect("query");
+
+    assert_eq!(result.table, "customers");
+    assert_eq!(result.rows.len(), 3);
+    assert!(result.truncated, "the emulator has more than 3 customers");
+    let names: Vec<&str> = result.columns.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "id",
+            "created",
+            "email",
+            "name",
+            "description",
+            "currency",
+            "balance",
+            "delinquent",
+            "address_country",
+            "tax_exempt",
+            "livemode"
+        ]
+    );
+    for row in &result.rows {
+        assert_eq!(row.len(), names.len());
+        match &row[0] {
+            wit::Cell::Text(id) => assert!(id.starts_with("cus_"), "{id}"),
+            other => panic!("id cell {other:?}"),
+        }
+        assert_eq!(
+            row[10],
+            wit::Cell::Boolean(false),
+            "test-mode key → livemode false"
+        );
+    }
+    // Newest first, as Stripe lists.
+    let created: Vec<i64> = result
+        .rows
+        .iter()
+        .map(|r| match r[1] {
+            wit::Cell::Integer(t) => t,
+            ref c => panic!("created {c:?}"),
+        })
+        .collect();
+    assert!(created.windows(2).all(|w| w[0] >= w[1]), "{created:?}");
+
+    let seen = emu.requests();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    let req = &seen[0];
+    assert_eq!(req.method, "GET");
+    assert_eq!(req.path, "/v1/customers");
+    assert_eq!(req.query, "limit=3");
+    assert_eq!(req.host.as_deref(), Some("api.stripe.com"));
+    assert_eq!(req.stripe_version.as_deref(), Some("2026-04-22.dahlia"));
+    assert!(
+        req.key_hint
+            .as_deref()
+            .is_some_and(|k| k.starts_with("rk_test_")),
+        "{req:?}"
+    );
+}
+
+#[test]
+fn requests_to_origins_outside_the_allowlist_are_denied() {
+    let emu = emulator();
+    // Register the Stripe component with an allowlist that does not include api.stripe.com.
+    let policy = NetworkPolicy::new(vec![
+        Origin::parse("https://example.com:443").expect("origin")
+    ]);
+    let sandbox = Sandbox::load(
+        registry::stripe().component,
+        policy,
+        SandboxLimits::default(),
+    )
+    .expect("load");
+    let mut conn = sandbox
+        .open(&config(keys::TEST_READ_ONLY, wit::Mode::Test))
+        .expect("open");
+    let err = conn
+        .query(r#"{"list":"customers","limit":1}"#)
+        .expect_err("denied");
+    match &err {
+        SandboxError::Connector(f) => assert_eq!(f.kind(), "network", "{err}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(err.to_string().contains("refused"), "{err}");
+    let denied = conn.denied_requests();
+    assert_eq!(denied.len(), 1, "denied once, never retried: {denied:?}");
+    assert!(
+        denied[0].contains("https://api.stripe.com:443 is not allowed"),
+        "{denied:?}"
+    );
+    assert!(emu.requests().is_empty(), "nothing reached any server");
+}
+
+#[test]
+fn a_component_importing_wasi_filesystem_is_refused_at_load() {
+    let wat = r#"(component
+        (import "wasi:filesystem/preopens@0.2.12" (instance))
+        (import "wasi:io/poll@0.2.12" (instance))
+    )"#;
+    let err = Sandbox::load(
+        wat.as_bytes(),
+        registry::stripe().policy(),
+        SandboxLimits::default(),
+    )
+    .err()
+    .expect("refused");
+    match &err {
+        SandboxError::ForbiddenImports(names) => {
+            assert_eq!(names, &["wasi:filesystem/preopens@0.2.12".to_owned()])
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        err.to_string().contains("wasi:filesystem/preopens@0.2.12"),
+        "{err}"
+    );
+
+    let sockets = r#"(component (import "wasi:sockets/tcp@0.2.12" (instance)))"#;
+    assert!(matches!(
+        Sandbox::load(
+            sockets.as_bytes(),
+            registry::stripe().policy(),
+            SandboxLimits::default()
+        ),
+        Err(SandboxError::ForbiddenImports(_))
+    ));
+}
+
+#[test]
+fn a_component_that_is_not_a_connector_is_refused() {
+    let empty = "(component)";
+    assert!(matches!(
+        Sandbox::load(
+            empty.as_bytes(),
+            registry::stripe().policy(),
+            SandboxLimits::default()
+        ),
+        Err(SandboxError::NotAConnector)
+    ));
+    assert!(matches!(
+        Sandbox::load(
+            b"not wasm at all",
+            registry::stripe().policy(),
+            SandboxLimits::default()
+        ),
+        Err(SandboxError::Load(_))
+    ));
+}
+
+#[test]
+fn the_built_component_imports_only_allowed_wasi_interfaces() {
+    let sandbox = Sandbox::load(
+        registry::stripe().component,
+        registry::stripe().policy(),
+        SandboxLimits::default(),
+    )
+    .expect("load");
+    let imports = sandbox.imports();
+    for name in imports {
+        assert!(
+            ALLOWED_IMPORT_PREFIXES.iter().any(|p| name.starts_with(p)),
+            "unexpected import {name}"
+        );
+        assert!(
+            !name.starts_with("wasi:filesystem") && !name.starts_with("wasi:sockets"),
+            "{name}"
+        );
+    }
+    assert!(
+        imports
+            .iter()
+            .any(|n| n.starts_with("wasi:http/outgoing-handler@0.2.")),
+        "{imports:?}"
+    );
+    let packages: std::collections::BTreeSet<&str> =
+        imports.iter().filter_map(|n| n.split('/').next()).collect();
+    for p in &packages {
+        assert!(
+            [
+                "wasi:io",
+                "wasi:clocks",
+                "wasi:random",
+                "wasi:cli",
+                "wasi:http",
+                "klairr:connector"
+            ]
+            .contains(p),
+            "{p}"
+        );
+    }
+}
+
+#[test]
+fn describe_json_matches_the_contract() {
+    let run = run_cli(&["--format", "json", "describe"], None);
+    assert_eq!(run.code, 0, "{run:?}");
+    let v = run.json();
+    assert_eq!(v["connector"], "stripe");
+    assert_eq!(v["api_version"], "2026-04-22.dahlia");
+    assert_eq!(v["default_cache_ttl_seconds"], 3600);
+    let tables: Vec<&str> = v["tables"]
+        .as_array()
+        .expect("tables")
+        .iter()
+        .map(|t| t["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(
+        tables,
+        [
+            "customers",
+            "subscriptions",
+            "invoices",
+            "charges",
+            "payouts"
+        ]
+    );
+    for t in v["tables"].as_array().expect("tables") {
+        for c in t["columns"].as_array().expect("columns") {
+            assert!(
+                c["name"].is_string() && c["type"].is_string() && c["nullable"].is_boolean(),
+                "{c}"
+            );
+        }
+        assert!(
+            t["filters"].as_array().is_some_and(|f| !f.is_empty()),
+            "{t}"
+        );
+    }
+}
+
+fn query_via_cli(emu: &Emulator, dsl: &str) -> serde_json::Value {
+    let run = run_cli(
+        &[
+            "--format",
+            "json",
+            "--stripe-base",
+            &emu.base_url(),
+            "query",
+            dsl,
+        ],
+        Some(keys::TEST_READ_ONLY),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    run.json()
+}
+
+#[test]
+fn query_json_matches_the_contract() {
+    let emu = emulator();
+    let v = query_via_cli(&emu, r#"{"list":"customers","limit":2}"#);
+    assert_eq!(v["table"], "customers");
+    let columns = v["columns"].as_array().expect("columns");
+    let rows = v["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 2);
+    for row in rows {
+        let cells = row.as_array().expect("row array");
+        assert_eq!(cells.len(), columns.len());
+        for (cell, col) in cells.iter().zip(columns) {
+            let ok = match col["type"].as_str().expect("type") {
+                "id" | "text" | "currency" => cell.is_string() || cell.is_null(),
+                "integer" | "amount" | "timestamp" => cell.is_i64() || cell.is_null(),
+                "boolean" => cell.is_boolean() || cell.is_null(),
+                other => panic!("unknown type {other}"),
+            };
+            assert!(ok, "{} = {cell}", col["name"]);
+        }
+    }
+    assert_eq!(v["truncated"], true);
+    assert_eq!(v["cache_ttl_seconds"], 3600);
+    assert_eq!(v["requests"], 1);
+    assert_eq!(v["memory_shape"]["table"], "customers");
+    assert_eq!(v["memory_shape"]["row_count"], 2);
+
+    // The same through standard input.
+    let run = klairr_e2e::run_cli_with_stdin(
+        &[
+            "--format",
+            "json",
+            "--stripe-base",
+            &emu.base_url(),
+            "query",
+            "-",
+        ],
+        Some(keys::TEST_READ_ONLY),
+        r#"{"list":"customers","limit":1}"#,
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["rows"].as_array().map(Vec::len), Some(1));
+}
+
+#[test]
+fn setup_json_reports_a_read_only_key() {
+    let emu = emulator();
+    let run = run_cli(
+        &[
+            "--format",
+            "json",
+            "--stripe-base",
+            &emu.base_url(),
+            "setup",
+        ],
+        Some(keys::TEST_READ_ONLY),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let v = run.json();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["mode"], "test");
+}
+
+/// Each bad input gives one clear line (or the JSON error object), a non-zero exit, never a panic.
+#[test]
+fn bad_input_fails_with_one_clear_error() {
+    let emu = emulator();
+    let base = emu.base_url();
+    let cases: Vec<(Vec<&str>, Option<&str>, &str, i32)> = vec![
+        (
+            vec!["query", r#"{"list":"customers"}"#],
+            None,
+            "invalid-key",
+            2,
+        ),
+        (vec!["setup"], Some("  "), "invalid-key", 2),
+        (
+            vec!["--stripe-base", &base, "setup"],
+            Some(keys::TEST_SECRET),
+            "secret-key-rejected",
+            2,
+        ),
+        (
+            vec!["--stripe-base", "http://10.0.0.1:80", "setup"],
+            Some(keys::TEST_READ_ONLY),
+            "sandbox",
+            1,
+        ),
+        (
+            vec!["--stripe-base", "http://api.stripe.com", "setup"],
+            Some(keys::TEST_READ_ONLY),
+            "sandbox",
+            1,
+        ),
+        (
+            vec!["--component", "/nonexistent/connector.wasm", "describe"],
+            None,
+            "sandbox",
+            1,
+        ),
+        (
+            vec!["--stripe-base", &base, "query", r#"{"delete":"customers"}"#],
+            Some(keys::TEST_READ_ONLY),
+            "invalid-query",
+            2,
+        ),
+    ];
+    for (args, key, kind, code) in cases {
+        let mut json_args = vec!["--format", "json"];
+        json_args.extend(&args);
+        let run = run_cli(&json_args, key);
+        assert_eq!(run.code, code, "{args:?}: {run:?}");
+        let v = run.json();
+        assert_eq!(v["error"]["kind"], kind, "{args:?}: {run:?}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{run:?}"
+        );
+
+        let run = run_cli(&args, key);
+        assert_eq!(run.code, code, "{args:?}: {run:?}");
+        assert!(run.stdout.is_empty(), "{run:?}");
+        assert_eq!(run.stderr.lines().count(), 1, "one line: {run:?}");
+        assert!(
+            run.stderr.starts_with(&format!("error ({kind}): ")),
+            "{run:?}"
+        );
+    }
+    assert!(
+        emu.requests().is_empty(),
+        "none of these reached Stripe: {:?}",
+        emu.requests()
+    );
+}
+
+#[test]
+fn an_unreachable_stripe_base_is_a_network_error() {
+    // Bind and drop a listener to find a loopback port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let run = run_cli(
+        &[
+            "--format",
+            "json",
+            "--stripe-base",
+            &base,
+            "query",
+            r#"{"list":"customers","limit":1}"#,
+        ],
+        Some(keys::TEST_READ_ONLY),
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(run.json()["error"]["kind"], "network", "{run:?}");
+}
+
+#[test]
+fn a_component_with_forbidden_imports_is_refused_by_the_cli() {
+    let dir = std::env::temp_dir().join(format!("klairr-e2e-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("fs-connector.wat");
+    std::fs::write(
+        &path,
+        r#"(component (import "wasi:filesystem/types@0.2.12" (instance)))"#,
+    )
+    .expect("write");
+    let run = run_cli(
+        &[
+            "--format",
+            "json",
+            "--component",
+            path.to_str().expect("utf-8"),
+            "describe",
+        ],
+        None,
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    let v = run.json();
+    assert_eq!(v["error"]["kind"], "sandbox");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("wasi:filesystem/types@0.2.12")),
+        "{v}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
