@@ -135,7 +135,20 @@ impl Connection {
 
     /// The canonical text of a query (for the host's cache key). Makes no request.
     pub fn canonical_query(&self, dsl_text: &str) -> Result<String, ConnectorError> {
-        Ok(dsl::parse(dsl_text, self.max_rows)?.canonical())
+        Ok(self.parse(dsl_text)?.canonical())
+    }
+
+    /// Parse a query. Rejections quote the offending key or value, so a key pasted into a query by
+    /// mistake would come straight back in the message: it is redacted there (design.md §7).
+    fn parse(&self, dsl_text: &str) -> Result<Query, ConnectorError> {
+        dsl::parse(dsl_text, self.max_rows).map_err(|err| match err {
+            ConnectorError::InvalidQuery(message) if message.contains(self.key.expose()) => {
+                ConnectorError::InvalidQuery(
+                    message.replace(self.key.expose(), &self.key.redacted()),
+                )
+            }
+            other => other,
+        })
     }
 
     /// Parse, page through Stripe up to the row target, and project typed rows.
@@ -144,7 +157,7 @@ impl Connection {
         transport: &mut T,
         dsl_text: &str,
     ) -> Result<QueryResult, ConnectorError> {
-        let query: Query = dsl::parse(dsl_text, self.max_rows)?;
+        let query: Query = self.parse(dsl_text)?;
         let mut retrier = Retrier::new(self.retry.clone(), transport);
         let fetched = pager::fetch(transport, &self.key, &query, &mut retrier)?;
         let columns = schema::table_spec(query.table).columns;
@@ -164,5 +177,50 @@ impl Connection {
             requests: fetched.requests,
             scan_note: fetched.scan_note,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::{Request, Response, TransportError};
+    use std::time::Duration;
+
+    /// A query rejected while parsing never reaches the transport.
+    struct NoTransport;
+
+    impl Transport for NoTransport {
+        fn send(&mut self, _: &Request<'_>) -> Result<Response, TransportError> {
+            panic!("an invalid query made a request")
+        }
+        fn sleep(&mut self, _: Duration) {}
+        fn now(&mut self) -> Duration {
+            Duration::ZERO
+        }
+        fn random_u64(&mut self) -> u64 {
+            0
+        }
+    }
+
+    #[test]
+    fn a_key_pasted_into_a_query_is_not_echoed_in_the_rejection() {
+        let key = "rk_test_51AbCdEfGhIjKlMnOpQrStUvWxYz0123";
+        let conn = Connection::open(key, Mode::Test, None, None).expect("open");
+        for dsl in [
+            format!(r#"{{"list":"{key}"}}"#),
+            format!(r#"{{"list":"customers","{key}":1}}"#),
+            format!(r#"{{"list":"customers","filters":{{"{key}":1}}}}"#),
+            format!(r#"{{"list":"subscriptions","filters":{{"status":"{key}"}}}}"#),
+        ] {
+            for err in [
+                conn.canonical_query(&dsl).expect_err("invalid"),
+                conn.query(&mut NoTransport, &dsl).expect_err("invalid"),
+            ] {
+                assert_eq!(err.kind(), "invalid-query", "{err}");
+                let shown = format!("{err} {err:?}");
+                assert!(!shown.contains(key), "{shown}");
+                assert!(!shown.contains(&key[8..]), "{shown}");
+            }
+        }
     }
 }

@@ -61,9 +61,29 @@ pub enum Command {
     Demo,
     /// Serve the built-in Stripe emulator on loopback until interrupted.
     Emulator {
+        /// Port on 127.0.0.1 (0 picks a free one; the chosen base URL is printed).
         #[arg(long, default_value_t = 12111)]
         port: u16,
+        #[command(flatten)]
+        data: EmulatorData,
     },
+}
+
+/// The emulator's data set: deterministic for a seed and counts.
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct EmulatorData {
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 40)]
+    pub customers: usize,
+    #[arg(long, default_value_t = 60)]
+    pub subscriptions: usize,
+    #[arg(long, default_value_t = 120)]
+    pub invoices: usize,
+    #[arg(long, default_value_t = 150)]
+    pub charges: usize,
+    #[arg(long, default_value_t = 30)]
+    pub payouts: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -180,7 +200,7 @@ fn execute(
             .map_err(|e| Failure::new("sandbox", format!("could not write the output: {e}")))
     };
     match &cli.command {
-        Command::Emulator { port } => demo::serve_emulator(*port, cli.format, stdout),
+        Command::Emulator { port, data } => demo::serve_emulator(*port, data, cli.format, stdout),
         Command::Demo => demo::run(cli, &entry, load_component(cli, &entry)?.as_slice(), stdout),
         Command::Describe => {
             let sandbox = load_sandbox(cli, &entry)?;

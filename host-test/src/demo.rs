@@ -5,7 +5,7 @@
 //! setup verifies a real one, and runs a few analyst questions — the last one a repeat, served from the
 //! result cache. Everything goes through the sandboxed component exactly as it would against Stripe.
 
-use crate::cli::{Cli, Failure, Format};
+use crate::cli::{Cli, EmulatorData, Failure, Format};
 use crate::emulator::{keys, Emulator, EmulatorConfig};
 use crate::memory::MemoryFile;
 use crate::output;
@@ -157,16 +157,24 @@ fn redact(key: &str) -> String {
 }
 
 /// `emulator --port N`: serve until killed.
-pub fn serve_emulator(port: u16, format: Format, stdout: &mut dyn Write) -> Result<(), Failure> {
-    let emulator = Emulator::start(EmulatorConfig {
+pub fn serve_emulator(
+    port: u16,
+    data: &EmulatorData,
+    format: Format,
+    stdout: &mut dyn Write,
+) -> Result<(), Failure> {
+    let config = EmulatorConfig {
         port,
+        seed: data.seed,
+        customers: data.customers,
+        subscriptions: data.subscriptions,
+        invoices: data.invoices,
+        charges: data.charges,
+        payouts: data.payouts,
         ..EmulatorConfig::default()
-    })
-    .map_err(|e| {
-        Failure::new(
-            "network",
-            format!("could not listen on 127.0.0.1:{port}: {e}"),
-        )
+    };
+    let emulator = Emulator::start(config).map_err(|e| {
+        Failure::new("network", format!("could not listen on 127.0.0.1:{port}: {e}"))
     })?;
     let keys: Vec<String> = keys::all().iter().map(|g| g.key.clone()).collect();
     let text = match format {

@@ -70,6 +70,20 @@ pub const ALLOWED_IMPORT_PREFIXES: &[&str] = &[
 /// The export every connector must provide.
 pub const CONNECTOR_EXPORT: &str = "klairr:connector/connector@0.1.0";
 
+/// Where requests that pass the policy are delivered.
+#[derive(Clone, Default)]
+pub enum Upstream {
+    /// Over the network with wasmtime-wasi-http's sender (TLS for https). The default.
+    #[default]
+    Network,
+    /// To an in-process handler, with no socket at all: benchmarks use it to measure the guest's own work.
+    InProcess(InProcessHandler),
+}
+
+/// Answers a request in-process: gets the request line and headers, returns the whole response.
+pub type InProcessHandler =
+    Arc<dyn Fn(&http::request::Parts) -> http::Response<bytes::Bytes> + Send + Sync>;
+
 /// Resource limits of one connection's store.
 #[derive(Clone, Debug)]
 pub struct SandboxLimits {
@@ -198,6 +212,7 @@ pub struct Sandbox {
     engine: Engine,
     pre: PluginPre<StoreState>,
     policy: Arc<NetworkPolicy>,
+    upstream: Upstream,
     limits: SandboxLimits,
     imports: Vec<String>,
     ticker_stop: Arc<AtomicBool>,
@@ -215,6 +230,16 @@ impl Sandbox {
         component: &[u8],
         policy: NetworkPolicy,
         limits: SandboxLimits,
+    ) -> Result<Sandbox, SandboxError> {
+        Sandbox::load_with_upstream(component, policy, limits, Upstream::Network)
+    }
+
+    /// [`Sandbox::load`], delivering allowed requests to `upstream`.
+    pub fn load_with_upstream(
+        component: &[u8],
+        policy: NetworkPolicy,
+        limits: SandboxLimits,
+        upstream: Upstream,
     ) -> Result<Sandbox, SandboxError> {
         let mut config = EngineConfig::new();
         config.wasm_component_model(true);
@@ -248,6 +273,7 @@ impl Sandbox {
             engine,
             pre,
             policy: Arc::new(policy),
+            upstream,
             limits,
             imports,
             ticker_stop,
@@ -307,6 +333,7 @@ impl Sandbox {
             table,
             hooks: PolicyHooks {
                 policy: self.policy.clone(),
+                upstream: self.upstream.clone(),
                 in_flight: Arc::new(tokio::sync::Semaphore::new(
                     self.limits.max_concurrent_requests,
                 )),
@@ -484,6 +511,7 @@ impl WasiHttpView for StoreState {
 /// wasi:http hooks: every outgoing request passes the network policy and the concurrency cap.
 struct PolicyHooks {
     policy: Arc<NetworkPolicy>,
+    upstream: Upstream,
     in_flight: Arc<tokio::sync::Semaphore>,
     denied: Arc<Mutex<Vec<String>>>,
 }
@@ -557,6 +585,21 @@ impl WasiHttpHooks for PolicyHooks {
             first_byte_timeout: Some(t.first_byte),
             between_bytes_timeout: Some(t.between_bytes),
         };
+        if let Upstream::InProcess(handler) = &self.upstream {
+            use http_body_util::BodyExt;
+            let (parts, _body) = request.into_parts();
+            let response = handler(&parts).map(|b| {
+                http_body_util::Full::new(b).map_err(|never| match never {}).boxed_unsync()
+            });
+            return Box::new(async move {
+                let done: Box<dyn std::future::Future<Output = wasmtime_wasi_http::Result<()>> + Send> =
+                    Box::new(async move {
+                        drop(permit);
+                        Ok(())
+                    });
+                Ok((response, done))
+            });
+        }
         Box::new(async move {
             use http_body_util::BodyExt;
             let (response, io) =

@@ -45,6 +45,8 @@ impl Service {
     }
 
     /// Open a connection; the credential is fingerprinted here and then only lives in the guest.
+    /// Surrounding whitespace is never part of a credential (the Stripe connector trims it), so the
+    /// fingerprint ignores it too: one key, however it was pasted, is one cache identity.
     pub fn open(&self, config: &wit::Config) -> Result<Session<'_>, SandboxError> {
         let mode = match config.mode {
             wit::Mode::Live => "live",
@@ -52,7 +54,7 @@ impl Service {
         };
         let fingerprint = self
             .fingerprinter
-            .fingerprint(&self.name, mode, &config.api_key);
+            .fingerprint(&self.name, mode, config.api_key.trim());
         let connection = self.sandbox.open(config)?;
         Ok(Session {
             service: self,

@@ -392,7 +392,7 @@ impl Gen {
         if i < weights.len() {
             weights[i].0
         } else {
-            *self.rng.weighted(weights)
+            self.rng.weighted(weights)
         }
     }
 
@@ -432,7 +432,7 @@ impl Gen {
             let created = NOW - self.rng.range(HOUR, 730 * DAY);
             let created = self.maybe_tie(created, prev);
             prev = Some(created);
-            let cur = *self.rng.weighted(CURRENCIES);
+            let cur = self.rng.weighted(CURRENCIES);
             let company = self.rng.chance(35);
             let first = *self.rng.pick(FIRST);
             let last = *self.rng.pick(LAST);
@@ -482,7 +482,7 @@ impl Gen {
                 address,
                 balance,
                 delinquent: false,
-                tax_exempt: *self
+                tax_exempt: self
                     .rng
                     .weighted(&[("none", 90), ("exempt", 5), ("reverse", 5)]),
                 invoice_prefix: format!("{:08X}", self.rng.next_u64() as u32),
@@ -550,7 +550,7 @@ impl Gen {
                 "send_invoice"
             };
             // Items: prices of the subscription's currency, distinct.
-            let n_items = *self.rng.weighted(&[(1usize, 75), (2, 18), (3, 7)]);
+            let n_items = self.rng.weighted(&[(1usize, 75), (2, 18), (3, 7)]);
             let base = CURRENCIES
                 .iter()
                 .position(|(c, _)| *c == currency)

@@ -150,6 +150,7 @@ macro_rules! j {
             first = false;
             $crate::jsonw::J::put(&$e, &mut out);
         )*
+        let _ = first;
         out.push(']');
         $crate::jsonw::Raw(out)
     }};
@@ -164,7 +165,6 @@ pub(crate) use j;
 
 #[cfg(test)]
 mod tests {
-    use super::*;
 
     #[test]
     fn renders_like_serde_json() {

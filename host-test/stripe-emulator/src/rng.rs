@@ -53,16 +53,16 @@ impl Rng {
     }
 
     /// Pick by integer weights; `items` must be non-empty.
-    pub(crate) fn weighted<'a, T>(&mut self, items: &'a [(T, u64)]) -> &'a T {
+    pub(crate) fn weighted<T: Copy>(&mut self, items: &[(T, u64)]) -> T {
         let total: u64 = items.iter().map(|(_, w)| *w).sum();
         let mut x = self.below(total);
         for (item, w) in items {
             if x < *w {
-                return item;
+                return *item;
             }
             x -= *w;
         }
-        &items[items.len() - 1].0
+        items[items.len() - 1].0
     }
 
     pub(crate) fn alnum(&mut self, len: usize) -> String {

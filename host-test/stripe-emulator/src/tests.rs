@@ -205,7 +205,7 @@ fn generates_ten_thousand_per_table_quickly() {
     let took = t.elapsed();
     assert_eq!(s.table(Resource::Charges).objs.len(), 10_000);
     // < 1 s in release; the unoptimised test build gets more room.
-    let budget = if cfg!(debug_assertions) { 20.0 } else { 1.0 };
+    let budget = if cfg!(debug_assertions) { 10.0 } else { 1.0 };
     assert!(took.as_secs_f64() < budget, "generation took {took:?}");
     // A page of 100 is a splice of pre-serialised strings.
     let sh = Shared::new(

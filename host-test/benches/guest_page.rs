@@ -1,0 +1,125 @@
+//! The guest's work per 100-row page — parse the JSON, project typed rows, hand them to the caller — run
+//! natively (the core as an rlib with an in-memory transport) and inside the component (the same page
+//! delivered by an in-process upstream, so no socket is involved), plus the cost of a fresh instance.
+//!
+//! `cargo bench -p klairr-host --bench guest_page`; the README reports the figures and the ratio.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use klairr_host::emulator::{keys, Emulator, EmulatorConfig};
+use klairr_host::policy::NetworkPolicy;
+use klairr_host::registry;
+use klairr_host::sandbox::{wit, Sandbox, SandboxLimits, Upstream};
+use klairr_stripe::connection::Connection;
+use klairr_stripe::key::Mode;
+use klairr_stripe::transport::{Request, Response, Transport, TransportError};
+use std::hint::black_box;
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One real 100-object page from the emulator, fetched once over loopback.
+fn page(emulator: &Emulator, table: &str) -> Vec<u8> {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", emulator.port())).expect("connect");
+    write!(
+        stream,
+        "GET /v1/{table}?limit=100{} HTTP/1.1\r\nHost: api.stripe.com\r\nAuthorization: Bearer {}\r\nStripe-Version: 2026-04-22.dahlia\r\nConnection: close\r\n\r\n",
+        if table == "subscriptions" { "&status=all" } else { "" },
+        keys::TEST_READ_ONLY
+    )
+    .expect("write");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read");
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("headers end") + 4;
+    let body = raw[split..].to_vec();
+    assert!(body.starts_with(b"{"), "a JSON body (not chunked): {}", String::from_utf8_lossy(&body[..40.min(body.len())]));
+    body
+}
+
+/// The native stand-in for wasi:http: always the same page, with `has_more: false`.
+struct Canned(Vec<u8>);
+
+impl Transport for Canned {
+    fn send(&mut self, _request: &Request<'_>) -> Result<Response, TransportError> {
+        Ok(Response { status: 200, request_id: Some("req_bench".into()), body: self.0.clone(), ..Default::default() })
+    }
+    fn sleep(&mut self, _duration: Duration) {}
+    fn now(&mut self) -> Duration {
+        Duration::ZERO
+    }
+    fn random_u64(&mut self) -> u64 {
+        0
+    }
+}
+
+fn without_has_more(mut body: Vec<u8>) -> Vec<u8> {
+    let text = String::from_utf8(std::mem::take(&mut body)).expect("utf-8");
+    // The page is served as the only page, so one query reads exactly these 100 rows.
+    text.replace("\"has_more\":true", "\"has_more\":false").replace("\"has_more\": true", "\"has_more\": false").into_bytes()
+}
+
+fn bench_pages(c: &mut Criterion) {
+    let emulator = Emulator::start(EmulatorConfig { customers: 200, subscriptions: 200, ..EmulatorConfig::default() })
+        .expect("emulator");
+    for (table, dsl) in [
+        ("customers", r#"{"list":"customers","limit":100}"#),
+        ("subscriptions", r#"{"list":"subscriptions","limit":100}"#),
+    ] {
+        let body = without_has_more(page(&emulator, table));
+
+        let native = Connection::open(keys::TEST_READ_ONLY, Mode::Test, None, None).expect("open");
+        let mut transport = Canned(body.clone());
+        let check = native.query(&mut transport, dsl).expect("native query");
+        assert_eq!(check.rows.len(), 100);
+        c.bench_function(&format!("page_100_{table}/native"), |b| {
+            b.iter(|| black_box(native.query(&mut transport, black_box(dsl)).expect("query")))
+        });
+
+        let served = Arc::new(body);
+        let upstream = Upstream::InProcess(Arc::new(move |_parts| {
+            http::Response::builder()
+                .status(200)
+                .header("request-id", "req_bench")
+                .header("content-type", "application/json")
+                .body(bytes::Bytes::from(served.as_ref().clone()))
+                .expect("response")
+        }));
+        let sandbox = Sandbox::load_with_upstream(
+            registry::stripe().component,
+            registry::stripe().policy(),
+            SandboxLimits::default(),
+            upstream,
+        )
+        .expect("load");
+        let mut conn = sandbox.open(&config()).expect("open");
+        assert_eq!(conn.query(dsl).expect("component query").rows.len(), 100);
+        c.bench_function(&format!("page_100_{table}/component"), |b| {
+            b.iter(|| black_box(conn.query(black_box(dsl)).expect("query")))
+        });
+    }
+}
+
+fn config() -> wit::Config {
+    wit::Config { api_key: keys::TEST_READ_ONLY.into(), mode: wit::Mode::Test, max_rows: None, cache_ttl_seconds: None }
+}
+
+fn bench_instantiate(c: &mut Criterion) {
+    let sandbox = Sandbox::load(registry::stripe().component, NetworkPolicy::new(vec![]), SandboxLimits::default())
+        .expect("load");
+    c.bench_function("instantiate_and_open", |b| b.iter(|| black_box(sandbox.open(&config()).expect("open"))));
+    c.bench_function("compile_component", |b| {
+        b.iter(|| {
+            black_box(
+                Sandbox::load(registry::stripe().component, NetworkPolicy::new(vec![]), SandboxLimits::default())
+                    .expect("load"),
+            )
+        })
+    });
+    println!("component size: {:.1} KiB", registry::stripe().component.len() as f64 / 1024.0);
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(4)).sample_size(30);
+    targets = bench_pages, bench_instantiate
+}
+criterion_main!(benches);

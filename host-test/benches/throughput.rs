@@ -1,0 +1,83 @@
+//! End-to-end throughput: the host, the sandboxed component and the emulator (in a separate
+//! `klairr-host emulator` process, so the figures are the host's alone), with no added latency.
+//! Reports rows/s for 10,000 customers and 10,000 subscriptions, and the host's peak resident memory.
+//!
+//! `cargo bench -p klairr-host --bench throughput` (add `-- --rows N` to change the size).
+
+use klairr_host::emulator::keys;
+use klairr_host::policy::LoopbackBase;
+use klairr_host::registry;
+use klairr_host::sandbox::{wit, Sandbox, SandboxLimits};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+const RUNS: usize = 5;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let rows: usize = args
+        .iter()
+        .position(|a| a == "--rows")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(10_000);
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_klairr-host"))
+        .args(["--format", "json", "emulator", "--port", "0"])
+        .args(["--customers", &rows.to_string(), "--subscriptions", &rows.to_string()])
+        .args(["--invoices", "10", "--charges", "10", "--payouts", "10"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the emulator process");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the emulator prints its base URL");
+    let info: serde_json::Value = serde_json::from_str(&line).expect("emulator JSON");
+    let base = info["base_url"].as_str().expect("base_url").to_owned();
+
+    let entry = registry::stripe();
+    let policy = entry.policy().redirect_to(LoopbackBase::parse(&base).expect("loopback"));
+    let sandbox = Sandbox::load(entry.component, policy, SandboxLimits::default()).expect("load");
+    let config = wit::Config {
+        api_key: keys::TEST_READ_ONLY.into(),
+        mode: wit::Mode::Test,
+        max_rows: Some(rows as u32),
+        cache_ttl_seconds: None,
+    };
+
+    println!("| table | rows | requests | median time | rows/s |");
+    println!("|---|---:|---:|---:|---:|");
+    for table in ["customers", "subscriptions"] {
+        let dsl = format!(r#"{{"list":"{table}","limit":{rows}}}"#);
+        let mut times = Vec::new();
+        let mut requests = 0;
+        for _ in 0..RUNS {
+            let mut conn = sandbox.open(&config).expect("open");
+            let start = Instant::now();
+            let result = conn.query(&dsl).expect("query");
+            times.push(start.elapsed());
+            assert_eq!(result.rows.len(), rows, "{table}");
+            requests = result.requests;
+        }
+        times.sort();
+        let median = times[RUNS / 2];
+        println!(
+            "| {table} | {rows} | {requests} | {:.1} ms | {:.0} |",
+            median.as_secs_f64() * 1e3,
+            rows as f64 / median.as_secs_f64()
+        );
+    }
+    println!("\nhost peak RSS: {}", peak_rss().unwrap_or_else(|| "unknown".into()));
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// VmHWM from /proc (Linux): the process's peak resident set size.
+fn peak_rss() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(format!("{:.1} MiB", kb / 1024.0))
+}

@@ -1,0 +1,970 @@
+//! Issue 3 end to end: which keys the built Stripe component accepts, what setup verification sends to
+//! (the emulated) Stripe to prove a key is read-only, and that the key never leaks into anything a user,
+//! a log or an LLM could see.
+
+use klairr_e2e::{
+    assert_no_key, config, emulator, emulator_with, error_kind, keys, run_cli, sandbox, temp_dir,
+    upstream_of, CliRun, TABLES,
+};
+use klairr_host::emulator::{Emulator, EmulatorConfig, Fault, KeyGrant, Resource};
+use klairr_host::policy::LoopbackBase;
+use klairr_host::registry;
+use klairr_host::sandbox::{wit, ConnectorFailure, Sandbox, SandboxError, SandboxLimits};
+use std::time::{Duration, Instant};
+
+/// The write probes as setup reports them, in table order.
+const PROBES_SHOWN: [&str; 5] = [
+    "DELETE /v1/customers/{id}",
+    "DELETE /v1/subscriptions/{id}",
+    "DELETE /v1/invoices/{id}",
+    "POST /v1/charges/{id}/capture",
+    "POST /v1/payouts/{id}/cancel",
+];
+
+/// (method, path before the id, id prefix, path after the id) of each write probe.
+const PROBES_SENT: [(&str, &str, &str, &str); 5] = [
+    ("DELETE", "/v1/customers/", "cus_", ""),
+    ("DELETE", "/v1/subscriptions/", "sub_", ""),
+    ("DELETE", "/v1/invoices/", "in_", ""),
+    ("POST", "/v1/charges/", "ch_", "/capture"),
+    ("POST", "/v1/payouts/", "po_", "/cancel"),
+];
+
+/// A well-formed restricted test key the emulator does not know.
+const UNKNOWN_TEST_KEY: &str = "rk_test_51KlairrMadeUpNotRegisteredKey0001";
+/// A well-formed restricted live key the emulator does not know.
+const UNKNOWN_LIVE_KEY: &str = "rk_live_51KlairrMadeUpNotRegisteredKey0002";
+/// A test-mode key whose account (wrongly) serves livemode objects: Stripe-side mode confusion.
+const LIVEMODE_OBJECTS_TEST_KEY: &str = "rk_test_51KlairrMadeUpServesLiveObjects003";
+
+fn open_err(sandbox: &Sandbox, key: &str, mode: wit::Mode) -> SandboxError {
+    match sandbox.open(&config(key, mode)) {
+        Ok(_) => panic!("{key:?} in {mode:?} mode was accepted by open"),
+        Err(e) => e,
+    }
+}
+
+fn verify_err(sandbox: &Sandbox, key: &str, mode: wit::Mode) -> SandboxError {
+    let mut conn = sandbox.open(&config(key, mode)).expect("open");
+    conn.verify().expect_err("verification must fail")
+}
+
+/// An emulator that also knows [`LIVEMODE_OBJECTS_TEST_KEY`].
+fn emulator_with_livemode_confusion() -> Emulator {
+    let mut keys = keys::all();
+    keys.push(KeyGrant {
+        key: LIVEMODE_OBJECTS_TEST_KEY.to_owned(),
+        livemode: true,
+        read: Resource::ALL.into_iter().collect(),
+        write: Default::default(),
+    });
+    emulator_with(EmulatorConfig {
+        keys,
+        ..EmulatorConfig::default()
+    })
+}
+
+#[test]
+fn a_read_only_test_key_is_accepted_after_five_reads_and_five_refused_writes() {
+    let emu = emulator();
+    let sandbox = sandbox(&emu);
+    let mut conn = sandbox
+        .open(&config(keys::TEST_READ_ONLY, wit::Mode::Test))
+        .expect("open");
+    assert!(emu.requests().is_empty(), "open is offline");
+
+    let report = conn.verify().expect("a read-only key passes setup");
+    assert_eq!(report.mode, wit::Mode::Test);
+    assert_eq!(report.readable, TABLES);
+    assert_eq!(report.write_probes_refused, PROBES_SHOWN);
+    assert_eq!(report.requests, 10);
+
+    let seen = emu.requests();
+    assert_eq!(seen.len(), 10, "{seen:#?}");
+    for (req, table) in seen[..5].iter().zip(TABLES) {
+        assert_eq!(req.method, "GET", "{req:?}");
+        assert_eq!(req.path, format!("/v1/{table}"), "{req:?}");
+        assert_eq!(req.query, "limit=1", "{req:?}");
+        assert_eq!(req.status, 200, "{req:?}");
+    }
+    for (req, (method, before, id_prefix, after)) in seen[5..].iter().zip(PROBES_SENT) {
+        assert_eq!(req.method, method, "{req:?}");
+        assert!(req.query.is_empty(), "{req:?}");
+        let id = req
+            .path
+            .strip_prefix(before)
+            .and_then(|rest| rest.strip_suffix(after))
+            .unwrap_or_else(|| panic!("{req:?} is not {method} {before}{{id}}{after}"));
+        let body = id
+            .strip_prefix(id_prefix)
+            .unwrap_or_else(|| panic!("probe id {id} lacks {id_prefix}"));
+        assert!(
+            body.contains('_'),
+            "probe id {id} could exist: no '_' after {id_prefix}"
+        );
+        assert_eq!(req.status, 403, "a read-only key is refused: {req:?}");
+    }
+    for req in &seen {
+        assert_eq!(req.key_hint.as_deref(), Some("rk_test_…0000"), "{req:?}");
+    }
+}
+
+#[test]
+fn a_read_only_live_key_is_accepted_in_live_mode_and_reads_livemode_objects() {
+    let emu = emulator();
+    let sandbox = sandbox(&emu);
+    let mut conn = sandbox
+        .open(&config(keys::LIVE_READ_ONLY, wit::Mode::Live))
+        .expect("open");
+    let report = conn.verify().expect("a live read-only key passes setup");
+    assert_eq!(report.mode, wit::Mode::Live);
+    assert_eq!(report.readable, TABLES);
+    assert_eq!(report.write_probes_refused, PROBES_SHOWN);
+    assert_eq!(report.requests, 10);
+
+    for table in TABLES {
+        let result = conn
+            .query(&format!(r#"{{"list":"{table}","limit":3}}"#))
+            .expect(table);
+        assert_eq!(result.rows.len(), 3, "{table}");
+        let livemode = klairr_e2e::column_index(&result.columns, "livemode");
+        for row in &result.rows {
+            assert_eq!(row[livemode], wit::Cell::Boolean(true), "{table}: {row:?}");
+        }
+    }
+}
+
+/// Keys refused before any request: the kind, and not one request reaches Stripe.
+#[test]
+fn malformed_secret_and_wrong_mode_keys_are_refused_offline() {
+    use wit::Mode::{Live, Test};
+    let cases: &[(&str, wit::Mode, &str)] = &[
+        (keys::TEST_SECRET, Test, "secret-key-rejected"),
+        (keys::LIVE_SECRET, Live, "secret-key-rejected"),
+        // A secret key is refused as such whatever the configured mode.
+        (keys::LIVE_SECRET, Test, "secret-key-rejected"),
+        (
+            "sk_org_live_51KlairrMadeUpOrgKey000000000",
+            Live,
+            "secret-key-rejected",
+        ),
+        (
+            "  sk_test_51KlairrMadeUpSecretKey00000000\n",
+            Test,
+            "secret-key-rejected",
+        ),
+        (
+            "pk_test_51KlairrMadeUpPublishableKey0000",
+            Test,
+            "invalid-key",
+        ),
+        (
+            "pk_live_51KlairrMadeUpPublishableKey0000",
+            Live,
+            "invalid-key",
+        ),
+        (
+            "whsec_51KlairrMadeUpWebhookSecret00000",
+            Test,
+            "invalid-key",
+        ),
+        ("", Test, "invalid-key"),
+        (" \t\n", Live, "invalid-key"),
+        // Truncated: the prefix and a few characters.
+        ("rk_test_", Test, "invalid-key"),
+        ("rk_test_51KlairrEmu", Test, "invalid-key"),
+        ("rk_live_51Kla", Live, "invalid-key"),
+        // Junk characters: a hyphen, inner spaces, quotes, a non-ASCII letter, a zero-width space.
+        (
+            "rk_test_51KlairrEmulator-ReadOnlyAllFive0000",
+            Test,
+            "invalid-key",
+        ),
+        (
+            "rk_test_51Klairr Emulator ReadOnly0000",
+            Test,
+            "invalid-key",
+        ),
+        (
+            "\"rk_test_51KlairrEmulatorReadOnlyAllFive0000\"",
+            Test,
+            "invalid-key",
+        ),
+        (
+            "rk_test_51KlairrÉmulatorReadOnlyAllFive0000",
+            Test,
+            "invalid-key",
+        ),
+        (
+            "rk_test_51KlairrEmulatorReadOnlyAllFive0000\u{200b}",
+            Test,
+            "invalid-key",
+        ),
+        ("rk_51KlairrMadeUpNoModeInTheKey000000", Test, "invalid-key"),
+        (
+            "Bearer rk_test_51KlairrEmulatorReadOnlyAllFive0000",
+            Test,
+            "invalid-key",
+        ),
+        // Mode mismatch, both ways.
+        (keys::TEST_READ_ONLY, Live, "mode-mismatch"),
+        (keys::LIVE_READ_ONLY, Test, "mode-mismatch"),
+    ];
+    let emu = emulator();
+    let sandbox = sandbox(&emu);
+    for &(key, mode, kind) in cases {
+        let err = open_err(&sandbox, key, mode);
+        assert_eq!(error_kind(&err), kind, "{key:?} in {mode:?}: {err}");
+        let message = err.to_string();
+        assert!(!message.is_empty(), "{key:?}");
+        if kind == "secret-key-rejected" {
+            assert!(
+                message.contains("restricted"),
+                "says what to use: {message}"
+            );
+        }
+        if kind == "mode-mismatch" {
+            assert!(
+                message.contains("test") && message.contains("live"),
+                "{message}"
+            );
+        }
+    }
+    assert!(
+        emu.requests().is_empty(),
+        "offline checks made requests: {:?}",
+        emu.requests()
+    );
+
+    // Surrounding whitespace is trimmed, not a reason to refuse.
+    let padded = format!("  {}\n", keys::TEST_READ_ONLY);
+    let mut conn = sandbox
+        .open(&config(&padded, Test))
+        .expect("a padded key opens");
+    assert_eq!(conn.verify().expect("verify").requests, 10);
+}
+
+#[test]
+fn a_key_that_cannot_read_invoices_and_payouts_gets_one_missing_permission_naming_both() {
+    let emu = emulator();
+    let sandbox = sandbox(&emu);
+    let err = verify_err(&sandbox, keys::TEST_NO_INVOICES_PAYOUTS, wit::Mode::Test);
+    match &err {
+        SandboxError::Connector(ConnectorFailure(wit::ConnectorError::MissingPermission(r))) => {
+            assert_eq!(r, &["invoices", "payouts"])
+        }
+        other => panic!("{other:?}"),
+    }
+    let message = err.to_string();
+    assert!(
+        message.contains("invoices") && message.contains("payouts") && message.contains("Read"),
+        "{message}"
+    );
+    // All five reads were probed (so both gaps are named at once); no write was tried.
+    let seen = emu.requests();
+    let statuses: Vec<(&str, &str, u16)> = seen
+        .iter()
+        .map(|r| (r.method.as_str(), r.path.as_str(), r.status))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("GET", "/v1/customers", 200),
+            ("GET", "/v1/subscriptions", 200),
+            ("GET", "/v1/invoices", 403),
+            ("GET", "/v1/charges", 200),
+            ("GET", "/v1/payouts", 403),
+        ]
+    );
+}
+
+#[test]
+fn keys_that_can_write_are_over_permissioned_naming_what_they_can_write() {
+    let emu = emulator();
+    let sandbox = sandbox(&emu);
+    for (key, writable, write_path) in [
+        (keys::TEST_WRITE_CUSTOMERS, "customers", "/v1/customers/"),
+        (keys::TEST_WRITE_INVOICES, "invoices", "/v1/invoices/"),
+    ] {
+        emu.clear_requests();
+        let err = verify_err(&sandbox, key, wit::Mode::Test);
+        match &err {
+            SandboxError::Connector(ConnectorFailure(wit::ConnectorError::OverPermissioned(r))) => {
+                assert_eq!(r, &[writable], "{key}")
+            }
+            other => panic!("{key}: {other:?}"),
+        }
+        let message = err.to_string();
+        assert!(message.contains(writable), "{message}");
+        for other in TABLES.iter().filter(|t| **t != writable) {
+            assert!(!message.contains(other), "names only {writable}: {message}");
+        }
+        // Every probe was sent; the write-capable one got 404 on an id that cannot exist, the rest 403.
+        let seen = emu.requests();
+        assert_eq!(seen.len(), 10, "{seen:#?}");
+        for req in &seen[5..] {
+            let expected = if req.path.starts_with(write_path) {
+                404
+            } else {
+                403
+            };
+            assert_eq!(req.status, expected, "{req:?}");
+        }
+    }
+}
+
+#[test]
+fn a_well_formed_key_stripe_does_not_know_is_invalid_after_one_request() {
+    let emu = emulator();
+    let sandbox = sandbox(&emu);
+    for (key, mode) in [
+        (UNKNOWN_TEST_KEY, wit::Mode::Test),
+        (UNKNOWN_LIVE_KEY, wit::Mode::Live),
+    ] {
+        emu.clear_requests();
+        let err = verify_err(&sandbox, key, mode);
+        assert_eq!(error_kind(&err), "invalid-key", "{err}");
+        assert!(err.to_string().contains("401"), "{err}");
+        let seen = emu.requests();
+        assert_eq!(seen.len(), 1, "stops at the first 401: {seen:#?}");
+        assert_eq!(
+            (
+                seen[0].method.as_str(),
+                seen[0].path.as_str(),
+                seen[0].status
+            ),
+            ("GET", "/v1/customers", 401)
+        );
+    }
+}
+
+#[test]
+fn objects_of_the_other_mode_fail_verification_as_mode_mismatch() {
+    let emu = emulator_with_livemode_confusion();
+    let sandbox = sandbox(&emu);
+    let err = verify_err(&sandbox, LIVEMODE_OBJECTS_TEST_KEY, wit::Mode::Test);
+    assert_eq!(error_kind(&err), "mode-mismatch", "{err}");
+    assert_eq!(emu.requests().len(), 1, "{:?}", emu.requests());
+}
+
+/// Runs a fault storm on every request during verification: it must fail, never pass, and stop in time.
+fn storm_fails_verification(status: u16, code: Option<&str>) {
+    let emu = emulator();
+    let sandbox = sandbox(&emu);
+    emu.push_fault(
+        "/v1/",
+        Fault::Status {
+            status,
+            should_retry: None,
+            retry_after: None,
+            code: code.map(str::to_owned),
+        },
+        1000,
+    );
+    let mut conn = sandbox
+        .open(&config(keys::TEST_READ_ONLY, wit::Mode::Test))
+        .expect("open");
+    let started = Instant::now();
+    let err = conn
+        .verify()
+        .expect_err("a storm must never pass verification");
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    let kind = error_kind(&err);
+    assert!(
+        kind == "upstream" || kind == "rate-limited",
+        "{kind}: {err}"
+    );
+    let up = upstream_of(&err);
+    assert_eq!(up.status, Some(status), "{err}");
+    let request_id = up.request_id.as_deref().expect("quotes the Request-Id");
+    assert!(request_id.starts_with("req_"), "{request_id}");
+    let message = err.to_string();
+    assert!(message.contains("verification failed"), "{message}");
+    assert!(message.contains(request_id), "{message}");
+    assert_no_key(keys::TEST_READ_ONLY, &message, "storm error");
+    assert_no_key(
+        keys::TEST_READ_ONLY,
+        &format!("{err:?}"),
+        "storm error Debug",
+    );
+    assert_no_key(keys::TEST_READ_ONLY, &conn.guest_output(), "guest output");
+
+    // Retried (the first probe was sent more than once), within the attempt bound, and nothing after it.
+    let seen = emu.requests();
+    assert!((2..=5).contains(&seen.len()), "{seen:#?}");
+    for req in &seen {
+        assert_eq!(
+            (req.method.as_str(), req.path.as_str(), req.status),
+            ("GET", "/v1/customers", status)
+        );
+    }
+}
+
+#[test]
+fn a_5xx_storm_during_verification_is_not_accepted() {
+    storm_fails_verification(503, None);
+}
+
+#[test]
+fn a_429_storm_during_verification_is_not_accepted() {
+    storm_fails_verification(429, Some("rate_limit"));
+}
+
+#[test]
+fn verification_fails_closed_on_an_unexpected_answer_and_survives_a_transient_one() {
+    let emu = emulator();
+    let sandbox = sandbox(&emu);
+
+    // A write probe answered 500 "do not retry" proves nothing: fail, naming the probe.
+    emu.push_fault(
+        "/v1/payouts/",
+        Fault::Status {
+            status: 500,
+            should_retry: Some(false),
+            retry_after: None,
+            code: None,
+        },
+        1,
+    );
+    let err = verify_err(&sandbox, keys::TEST_READ_ONLY, wit::Mode::Test);
+    assert_eq!(error_kind(&err), "upstream", "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains("verification failed") && message.contains("POST /v1/payouts/{id}/cancel"),
+        "{message}"
+    );
+    assert_eq!(
+        emu.requests().len(),
+        10,
+        "not retried: {:?}",
+        emu.requests()
+    );
+
+    // A read probe answered with a body that is not a list proves nothing either.
+    emu.clear_requests();
+    emu.push_fault("/v1/charges", Fault::BrokenJson, 1);
+    let err = verify_err(&sandbox, keys::TEST_READ_ONLY, wit::Mode::Test);
+    assert_eq!(error_kind(&err), "upstream", "{err}");
+    assert!(err.to_string().contains("GET /v1/charges"), "{err}");
+
+    // Two 503s on one probe are retried away; the report counts the retries.
+    emu.clear_requests();
+    emu.push_fault(
+        "/v1/invoices",
+        Fault::Status {
+            status: 503,
+            should_retry: None,
+            retry_after: None,
+            code: None,
+        },
+        2,
+    );
+    let mut conn = sandbox
+        .open(&config(keys::TEST_READ_ONLY, wit::Mode::Test))
+        .expect("open");
+    let report = conn.verify().expect("transient failures are retried");
+    assert_eq!(report.requests, 12);
+    assert_eq!(emu.requests().len(), 12);
+}
+
+// ---- the CLI ----------------------------------------------------------------------------------------
+
+fn cli(emu: &Emulator, format: &str, extra: &[&str], key: &str) -> CliRun {
+    let base = emu.base_url();
+    let mut args = vec!["--format", format, "--stripe-base", &base];
+    args.extend_from_slice(extra);
+    run_cli(&args, Some(key))
+}
+
+#[test]
+fn cli_setup_exits_0_for_a_read_only_key_and_reports_it() {
+    let emu = emulator();
+    let run = cli(&emu, "json", &["setup"], keys::TEST_READ_ONLY);
+    assert_eq!(run.code, 0, "{run:?}");
+    let v = run.json();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["mode"], "test");
+    assert_eq!(v["readable"], serde_json::json!(TABLES));
+    assert_eq!(v["write_probes_refused"], serde_json::json!(PROBES_SHOWN));
+    assert_eq!(v["requests"], 10);
+
+    let run = cli(
+        &emu,
+        "table",
+        &["--mode", "live", "setup"],
+        keys::LIVE_READ_ONLY,
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.is_empty(), "{run:?}");
+    assert!(run.stdout.contains("live"), "{run:?}");
+    assert_eq!(emu.requests().len(), 20);
+}
+
+// ---- the key never leaks ----------------------------------------------------------------------------
+
+/// Every way the connector can fail, driven through the sandbox with known keys: no output of any kind
+/// (the error's Display and Debug, the guest's stdout/stderr, what the emulator recorded) holds the key.
+#[test]
+fn the_key_never_leaks_from_any_connector_failure() {
+    use wit::Mode::{Live, Test};
+    let emu = emulator_with_livemode_confusion();
+    let sandbox = sandbox(&emu);
+    let status = |status: u16, should_retry: Option<bool>| Fault::Status {
+        status,
+        should_retry,
+        retry_after: None,
+        code: None,
+    };
+    enum Act {
+        Open,
+        Verify,
+        Query(String),
+    }
+    let q = |s: &str| Act::Query(s.to_owned());
+    let customers = r#"{"list":"customers","limit":150}"#;
+    // (key, mode, fault to inject first, what to do, the kind expected)
+    type Case<'a> = (&'a str, wit::Mode, Option<(&'a str, Fault)>, Act, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            keys::TEST_SECRET,
+            Test,
+            None,
+            Act::Open,
+            "secret-key-rejected",
+        ),
+        (
+            keys::LIVE_SECRET,
+            Live,
+            None,
+            Act::Open,
+            "secret-key-rejected",
+        ),
+        (
+            "sk_test_51KlairrMadeUpSecretKey00000000",
+            Test,
+            None,
+            Act::Open,
+            "secret-key-rejected",
+        ),
+        (
+            "sk_org_live_51KlairrMadeUpOrgKey0000000",
+            Live,
+            None,
+            Act::Open,
+            "secret-key-rejected",
+        ),
+        (
+            "pk_test_51KlairrMadeUpPublishableKey0000",
+            Test,
+            None,
+            Act::Open,
+            "invalid-key",
+        ),
+        (
+            "rk_test_51KlairrMadeUp-JunkCharacter00000",
+            Test,
+            None,
+            Act::Open,
+            "invalid-key",
+        ),
+        (
+            "rk_test_51KlairrMadeUp\"Quote\"000000000",
+            Test,
+            None,
+            Act::Open,
+            "invalid-key",
+        ),
+        (
+            "rk_tset_51KlairrMadeUpTypoInPrefix00000",
+            Test,
+            None,
+            Act::Open,
+            "invalid-key",
+        ),
+        (keys::TEST_READ_ONLY, Live, None, Act::Open, "mode-mismatch"),
+        (keys::LIVE_READ_ONLY, Test, None, Act::Open, "mode-mismatch"),
+        (UNKNOWN_TEST_KEY, Test, None, Act::Verify, "invalid-key"),
+        (UNKNOWN_LIVE_KEY, Live, None, Act::Verify, "invalid-key"),
+        (
+            keys::TEST_NO_INVOICES_PAYOUTS,
+            Test,
+            None,
+            Act::Verify,
+            "missing-permission",
+        ),
+        (
+            keys::TEST_WRITE_CUSTOMERS,
+            Test,
+            None,
+            Act::Verify,
+            "over-permissioned",
+        ),
+        (
+            keys::TEST_WRITE_INVOICES,
+            Test,
+            None,
+            Act::Verify,
+            "over-permissioned",
+        ),
+        (
+            LIVEMODE_OBJECTS_TEST_KEY,
+            Test,
+            None,
+            Act::Verify,
+            "mode-mismatch",
+        ),
+        (
+            keys::TEST_READ_ONLY,
+            Test,
+            Some(("/v1/customers", status(500, Some(false)))),
+            Act::Verify,
+            "upstream",
+        ),
+        (
+            keys::LIVE_READ_ONLY,
+            Live,
+            Some(("/v1/charges/", status(500, Some(false)))),
+            Act::Verify,
+            "upstream",
+        ),
+        (
+            keys::TEST_READ_ONLY,
+            Test,
+            Some(("/v1/subscriptions", status(400, None))),
+            Act::Verify,
+            "upstream",
+        ),
+        (
+            keys::TEST_READ_ONLY,
+            Test,
+            Some(("/v1/invoices", Fault::BrokenJson)),
+            Act::Verify,
+            "upstream",
+        ),
+        (
+            keys::TEST_READ_ONLY,
+            Test,
+            None,
+            q(r#"{"list":"customers","filters":{"email":"a@b.c"}}"#),
+            "invalid-query",
+        ),
+        (
+            keys::TEST_READ_ONLY,
+            Test,
+            None,
+            q(r#"{"delete":"customers"}"#),
+            "invalid-query",
+        ),
+        (
+            keys::TEST_READ_ONLY,
+            Test,
+            None,
+            q("not json"),
+            "invalid-query",
+        ),
+        (UNKNOWN_TEST_KEY, Test, None, q(customers), "invalid-key"),
+        (
+            keys::TEST_NO_INVOICES_PAYOUTS,
+            Test,
+            None,
+            q(r#"{"list":"payouts"}"#),
+            "missing-permission",
+        ),
+        (
+            LIVEMODE_OBJECTS_TEST_KEY,
+            Test,
+            None,
+            q(customers),
+            "mode-mismatch",
+        ),
+        (
+            keys::TEST_READ_ONLY,
+            Test,
+            Some(("/v1/customers", status(429, Some(false)))),
+            q(customers),
+            "rate-limited",
+        ),
+        (
+            keys::LIVE_READ_ONLY,
+            Live,
+            Some(("/v1/customers", status(500, Some(false)))),
+            q(customers),
+            "upstream",
+        ),
+        (
+            keys::TEST_READ_ONLY,
+            Test,
+            Some(("/v1/customers", status(400, None))),
+            q(customers),
+            "upstream",
+        ),
+        (
+            keys::TEST_READ_ONLY,
+            Test,
+            Some(("/v1/customers", Fault::BrokenJson)),
+            q(customers),
+            "upstream",
+        ),
+        (
+            keys::TEST_READ_ONLY,
+            Test,
+            Some(("/v1/customers", Fault::EmptyPageHasMore)),
+            q(customers),
+            "upstream",
+        ),
+        (
+            keys::TEST_READ_ONLY,
+            Test,
+            Some(("/v1/customers", Fault::HasMoreLoop)),
+            q(customers),
+            "upstream",
+        ),
+        (
+            keys::TEST_READ_ONLY,
+            Test,
+            Some(("/v1/customers", Fault::OversizedBody(9 << 20))),
+            q(customers),
+            "network",
+        ),
+    ];
+    for (key, mode, fault, act, kind) in cases {
+        emu.clear_requests();
+        if let Some((prefix, fault)) = fault {
+            // HasMoreLoop needs the looping page twice to be caught; the others are consumed once.
+            let times = if fault == Fault::HasMoreLoop { 2 } else { 1 };
+            emu.push_fault(prefix, fault, times);
+        }
+        let (err, guest_output) = match act {
+            Act::Open => (open_err(&sandbox, key, mode), String::new()),
+            Act::Verify | Act::Query(_) => {
+                let mut conn = sandbox.open(&config(key, mode)).expect("open");
+                let err = match &act {
+                    Act::Verify => conn.verify().expect_err("verify fails"),
+                    Act::Query(dsl) => conn.query(dsl).expect_err("query fails"),
+                    Act::Open => unreachable!(),
+                };
+                (err, conn.guest_output())
+            }
+        };
+        assert_eq!(error_kind(&err), kind, "{key}: {err}");
+        assert_no_key(key, &err.to_string(), "error message");
+        assert_no_key(key, &format!("{err:?}"), "error Debug");
+        assert_no_key(key, &format!("{err:#?}"), "error pretty Debug");
+        assert_no_key(key, &guest_output, "guest output");
+        for req in emu.requests() {
+            assert_no_key(key, &format!("{req:?}"), "emulator record");
+            assert_ne!(req.key_hint.as_deref(), Some(key.trim()), "{req:?}");
+        }
+    }
+
+    // A key pasted into a query by mistake is not echoed back in the rejection.
+    let mut conn = sandbox
+        .open(&config(keys::TEST_READ_ONLY, Test))
+        .expect("open");
+    for dsl in [
+        format!(
+            r#"{{"list":"customers","filters":{{"customer":"{}"}}}}"#,
+            keys::TEST_READ_ONLY
+        ),
+        format!(r#"{{"list":"{}"}}"#, keys::TEST_READ_ONLY),
+        format!(r#"{{"list":"customers","{}":1}}"#, keys::TEST_READ_ONLY),
+    ] {
+        let err = conn.query(&dsl).expect_err("invalid");
+        assert_eq!(error_kind(&err), "invalid-query", "{err}");
+        assert_no_key(
+            keys::TEST_READ_ONLY,
+            &err.to_string(),
+            "invalid-query message",
+        );
+        assert_no_key(
+            keys::TEST_READ_ONLY,
+            &format!("{err:?}"),
+            "invalid-query Debug",
+        );
+    }
+}
+
+/// A network failure (nothing listens on the Stripe base) does not leak the key either.
+#[test]
+fn the_key_never_leaks_from_a_network_failure() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let base = LoopbackBase::parse(&format!("http://127.0.0.1:{port}")).expect("base");
+    let sandbox = Sandbox::load(
+        registry::stripe().component,
+        registry::stripe().policy().redirect_to(base),
+        SandboxLimits::default(),
+    )
+    .expect("load");
+    let mut conn = sandbox
+        .open(&config(keys::TEST_READ_ONLY, wit::Mode::Test))
+        .expect("open");
+    // Connection errors are retried (about 5 s of backoff), so one call: verify's message wraps the
+    // transport's, the query path builds the same one.
+    let err = conn.verify().expect_err("unreachable");
+    assert_eq!(error_kind(&err), "network", "{err}");
+    assert!(err.to_string().contains("verification failed"), "{err}");
+    assert_no_key(keys::TEST_READ_ONLY, &err.to_string(), "network error");
+    assert_no_key(
+        keys::TEST_READ_ONLY,
+        &format!("{err:?}"),
+        "network error Debug",
+    );
+    assert_no_key(keys::TEST_READ_ONLY, &conn.guest_output(), "guest output");
+}
+
+/// Every CLI failure in JSON: the exit status and error kind, and the key in none of stdout, stderr or
+/// the memory file.
+#[test]
+fn the_cli_reports_every_key_failure_as_json_with_its_kind_and_never_the_key() {
+    cli_failures_never_show_the_key("json");
+}
+
+/// The same failures as one `error (kind): message` line on stderr.
+#[test]
+fn the_cli_reports_every_key_failure_as_a_line_with_its_kind_and_never_the_key() {
+    cli_failures_never_show_the_key("table");
+}
+
+/// (Two tests, one per format, so that their CLI runs — each compiles the component — run in parallel.)
+fn cli_failures_never_show_the_key(format: &str) {
+    let emu = emulator_with_livemode_confusion();
+    let base = emu.base_url();
+    let dir = temp_dir(&format!("keys-cli-{format}"));
+    let memory = dir.join("memory.jsonl");
+    let memory = memory.to_str().expect("utf-8 path");
+    let dont_retry = |status: u16| Fault::Status {
+        status,
+        should_retry: Some(false),
+        retry_after: None,
+        code: None,
+    };
+    let setup: &[&str] = &["setup"];
+    let setup_live: &[&str] = &["--mode", "live", "setup"];
+    let customers: &[&str] = &["query", r#"{"list":"customers","limit":5}"#];
+    // (args after --stripe-base and --memory-file, key, fault, kind, exit status)
+    type Case<'a> = (
+        &'a [&'a str],
+        &'a str,
+        Option<(&'a str, Fault)>,
+        &'a str,
+        i32,
+    );
+    // One case per kind (the CLI formats every failure the same way): every CLI run compiles the
+    // component, so this list stays short. The sandbox tests above cover every path
+    // (network failures included: foundation.rs checks the CLI's `network` kind).
+    let cases: Vec<Case> = vec![
+        (setup, keys::TEST_SECRET, None, "secret-key-rejected", 2),
+        (
+            setup,
+            "rk_test_51KlairrMadeUp Junk Key 0000000",
+            None,
+            "invalid-key",
+            2,
+        ),
+        (setup_live, keys::TEST_READ_ONLY, None, "mode-mismatch", 2),
+        (setup, UNKNOWN_TEST_KEY, None, "invalid-key", 2),
+        (
+            setup,
+            keys::TEST_NO_INVOICES_PAYOUTS,
+            None,
+            "missing-permission",
+            2,
+        ),
+        (
+            setup,
+            keys::TEST_WRITE_CUSTOMERS,
+            None,
+            "over-permissioned",
+            2,
+        ),
+        (
+            setup,
+            keys::TEST_READ_ONLY,
+            Some(("/v1/customers/", dont_retry(500))),
+            "upstream",
+            1,
+        ),
+        (
+            &["query", r#"{"list":"customers","filters":{"name":"x"}}"#],
+            keys::TEST_READ_ONLY,
+            None,
+            "invalid-query",
+            2,
+        ),
+        (
+            customers,
+            keys::TEST_READ_ONLY,
+            Some(("/v1/customers", dont_retry(429))),
+            "rate-limited",
+            1,
+        ),
+    ];
+    for (args, key, fault, kind, code) in cases {
+        if let Some((prefix, fault)) = &fault {
+            emu.push_fault(prefix, fault.clone(), 1);
+        }
+        let mut all = vec![
+            "--format",
+            format,
+            "--memory-file",
+            memory,
+            "--stripe-base",
+            &base,
+        ];
+        all.extend_from_slice(args);
+        let run = run_cli(&all, Some(key));
+        assert_eq!(run.code, code, "{args:?} {key}: {run:?}");
+        if format == "json" {
+            let v = run.json();
+            assert_eq!(v["error"]["kind"], kind, "{args:?} {key}: {run:?}");
+            assert!(v["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()));
+        } else {
+            assert!(run.stdout.is_empty(), "{run:?}");
+            assert!(
+                run.stderr.starts_with(&format!("error ({kind}): ")),
+                "{args:?} {key}: {run:?}"
+            );
+        }
+        assert_no_key(key, &run.stdout, "CLI stdout");
+        assert_no_key(key, &run.stderr, "CLI stderr");
+    }
+    // A successful query, to give the memory file something to hold.
+    let run = cli(
+        &emu,
+        "json",
+        &[
+            "--memory-file",
+            memory,
+            "query",
+            r#"{"list":"charges","limit":3}"#,
+        ],
+        keys::TEST_READ_ONLY,
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let remembered = std::fs::read_to_string(memory).expect("memory file written");
+    assert_eq!(
+        remembered.lines().count(),
+        1,
+        "failures remember nothing: {remembered}"
+    );
+    for key in [
+        keys::TEST_READ_ONLY,
+        keys::TEST_NO_INVOICES_PAYOUTS,
+        UNKNOWN_TEST_KEY,
+    ] {
+        assert_no_key(key, &remembered, "memory file");
+    }
+    for req in emu.requests() {
+        for key in keys::all() {
+            assert_no_key(&key.key, &format!("{req:?}"), "emulator record");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,598 @@
+//! Issue 5 end to end: paging up to the row cap, retries that survive Stripe's rate limiter and stop in
+//! time, guards against pages that would loop, the result cache and the shape-only memory — the built
+//! component in the host's sandbox against the loopback emulator.
+
+use klairr_e2e::{
+    column_index, config, emulator, emulator_with, error_kind, keys, param, run_cli, sandbox,
+    temp_dir, text, upstream_of, TABLES,
+};
+use klairr_host::emulator::{Emulator, EmulatorConfig, Fault, Resource};
+use klairr_host::sandbox::{wit, SandboxError};
+use klairr_host::service::Service;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+const API_VERSION: &str = "2026-04-22.dahlia";
+
+/// Every request the emulator saw carried the pinned Stripe-Version and Host: api.stripe.com (the
+/// redirect to loopback changes where a request goes, not what it says).
+fn assert_pinned(emu: &Emulator) {
+    let seen = emu.requests();
+    assert!(!seen.is_empty(), "no request to check");
+    for req in &seen {
+        assert_eq!(req.stripe_version.as_deref(), Some(API_VERSION), "{req:?}");
+        assert_eq!(req.host.as_deref(), Some("api.stripe.com"), "{req:?}");
+    }
+}
+
+fn ids(result: &wit::QueryResult) -> Vec<String> {
+    let id = column_index(&result.columns, "id");
+    result
+        .rows
+        .iter()
+        .map(|r| text(&r[id]).to_owned())
+        .collect()
+}
+
+fn status_fault(status: u16, should_retry: Option<bool>, code: Option<&str>) -> Fault {
+    Fault::Status {
+        status,
+        should_retry,
+        retry_after: None,
+        code: code.map(str::to_owned),
+    }
+}
+
+#[test]
+fn large_lists_are_paged_by_100_up_to_the_row_cap() {
+    let emu = emulator_with(EmulatorConfig {
+        customers: 1234,
+        ..EmulatorConfig::default()
+    });
+    let all_ids = emu.ids(Resource::Customers);
+    assert_eq!(all_ids.len(), 1234);
+    let sandbox = sandbox(&emu);
+    let mut conn = sandbox
+        .open(&wit::Config {
+            max_rows: Some(500),
+            ..config(keys::TEST_READ_ONLY, wit::Mode::Test)
+        })
+        .expect("open");
+
+    // limit 1000, max_rows 500 → 500 rows in 5 pages of 100, each after the previous page's last id.
+    let result = conn
+        .query(r#"{"list":"customers","limit":1000}"#)
+        .expect("query");
+    assert_eq!(result.rows.len(), 500);
+    assert!(result.truncated);
+    assert_eq!(result.requests, 5);
+    assert_eq!(ids(&result), all_ids[..500], "newest first, each once");
+    let seen = emu.requests();
+    assert_eq!(seen.len(), 5, "{seen:#?}");
+    for (n, req) in seen.iter().enumerate() {
+        assert_eq!(
+            (req.method.as_str(), req.path.as_str()),
+            ("GET", "/v1/customers")
+        );
+        assert_eq!(param(&req.query, "limit"), Some("100"), "{req:?}");
+        let after = (n > 0).then(|| all_ids[n * 100 - 1].as_str());
+        assert_eq!(param(&req.query, "starting_after"), after, "{req:?}");
+    }
+    assert_pinned(&emu);
+
+    // limit 250 → 100, 100, 50.
+    emu.clear_requests();
+    let result = conn
+        .query(r#"{"list":"customers","limit":250}"#)
+        .expect("query");
+    assert_eq!(ids(&result), all_ids[..250]);
+    assert!(result.truncated);
+    assert_eq!(result.requests, 3);
+    let seen = emu.requests();
+    let limits: Vec<&str> = seen
+        .iter()
+        .map(|r| param(&r.query, "limit").expect("limit"))
+        .collect();
+    assert_eq!(limits, ["100", "100", "50"]);
+    assert_eq!(
+        param(&seen[2].query, "starting_after"),
+        Some(all_ids[199].as_str())
+    );
+    assert_pinned(&emu);
+
+    // The whole table: 13 pages, the last one short, not truncated, every id once.
+    let mut conn = sandbox
+        .open(&wit::Config {
+            max_rows: Some(5000),
+            ..config(keys::TEST_READ_ONLY, wit::Mode::Test)
+        })
+        .expect("open");
+    emu.clear_requests();
+    let result = conn
+        .query(r#"{"list":"customers","limit":5000}"#)
+        .expect("query");
+    assert!(!result.truncated);
+    assert_eq!(result.requests, 13);
+    let got = ids(&result);
+    assert_eq!(got, all_ids);
+    assert_eq!(got.iter().collect::<BTreeSet<_>>().len(), 1234, "unique");
+    assert_eq!(emu.requests().len(), 13);
+    assert_pinned(&emu);
+}
+
+#[test]
+fn leading_429s_marked_retryable_are_retried_to_success() {
+    let emu = emulator();
+    let sandbox = sandbox(&emu);
+    let mut conn = sandbox
+        .open(&config(keys::TEST_READ_ONLY, wit::Mode::Test))
+        .expect("open");
+    emu.push_fault(
+        "/v1/invoices",
+        status_fault(429, Some(true), Some("rate_limit")),
+        3,
+    );
+    let started = Instant::now();
+    let result = conn
+        .query(r#"{"list":"invoices","limit":7}"#)
+        .expect("three 429s are survived");
+    let took = started.elapsed();
+    assert_eq!(result.rows.len(), 7);
+    assert_eq!(result.requests, 4, "retries are counted");
+    let statuses: Vec<u16> = emu.requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [429, 429, 429, 200]);
+    // Three backoffs of 0.5 s doubling with equal jitter: at least 1.5 s, at most 3.5 s (plus slack).
+    assert!(
+        took >= Duration::from_millis(1500) && took < Duration::from_secs(10),
+        "{took:?}"
+    );
+    assert_pinned(&emu);
+}
+
+#[test]
+fn should_retry_false_is_obeyed_and_the_error_quotes_status_and_request_id() {
+    let emu = emulator();
+    let sandbox = sandbox(&emu);
+    let mut conn = sandbox
+        .open(&config(keys::TEST_READ_ONLY, wit::Mode::Test))
+        .expect("open");
+    emu.push_fault("/v1/charges", status_fault(500, Some(false), None), 1);
+    let err = conn
+        .query(r#"{"list":"charges","limit":3}"#)
+        .expect_err("a 500 that must not be retried");
+    assert_eq!(error_kind(&err), "upstream", "{err}");
+    let up = upstream_of(&err);
+    assert_eq!(up.status, Some(500));
+    let request_id = up.request_id.clone().expect("Request-Id");
+    assert!(request_id.starts_with("req_"), "{request_id}");
+    let message = err.to_string();
+    assert!(
+        message.contains("500") && message.contains(&request_id),
+        "{message}"
+    );
+    assert_eq!(emu.requests().len(), 1, "not retried: {:?}", emu.requests());
+    assert_eq!(emu.requests()[0].status, 500);
+    assert_pinned(&emu);
+}
+
+#[test]
+fn a_429_storm_ends_rate_limited_within_the_retry_bound() {
+    let emu = emulator();
+    let sandbox = sandbox(&emu);
+    let mut conn = sandbox
+        .open(&config(keys::TEST_READ_ONLY, wit::Mode::Test))
+        .expect("open");
+    emu.push_fault("/v1/", status_fault(429, None, Some("rate_limit")), 1000);
+    let started = Instant::now();
+    let err = conn
+        .query(r#"{"list":"payouts","limit":10}"#)
+        .expect_err("the storm does not end");
+    let took = started.elapsed();
+    assert_eq!(error_kind(&err), "rate-limited", "{err}");
+    let up = upstream_of(&err);
+    assert_eq!(up.status, Some(429));
+    assert_eq!(up.code.as_deref(), Some("rate_limit"));
+    assert!(
+        up.request_id
+            .as_deref()
+            .is_some_and(|id| err.to_string().contains(id)),
+        "{err}"
+    );
+    // The default policy: 5 attempts. Retried (more than one), bounded (no more than five).
+    let seen = emu.requests();
+    assert!((2..=5).contains(&seen.len()), "{seen:#?}");
+    assert!(seen.iter().all(|r| r.status == 429));
+    assert!(took < Duration::from_secs(15), "{took:?}");
+    assert_pinned(&emu);
+}
+
+#[test]
+fn pages_that_would_loop_or_cannot_be_read_are_upstream_errors_not_hangs_or_traps() {
+    let emu = emulator();
+    let sandbox = sandbox(&emu);
+    let mut conn = sandbox
+        .open(&config(keys::TEST_READ_ONLY, wit::Mode::Test))
+        .expect("open");
+    let customers = r#"{"list":"customers","limit":500}"#;
+    let started = Instant::now();
+
+    // data:[] with has_more:true.
+    emu.push_fault("/v1/customers", Fault::EmptyPageHasMore, 1);
+    let err = conn.query(customers).expect_err("empty page, has_more");
+    assert_eq!(error_kind(&err), "upstream", "{err}");
+    assert!(upstream_of(&err).request_id.is_some(), "{err:?}");
+    assert_eq!(emu.requests().len(), 1);
+
+    // Truncated JSON: an upstream error naming the Request-Id.
+    emu.clear_requests();
+    emu.push_fault("/v1/customers", Fault::BrokenJson, 1);
+    let err = conn.query(customers).expect_err("broken JSON");
+    assert_eq!(error_kind(&err), "upstream", "{err}");
+    let request_id = upstream_of(&err).request_id.clone().expect("Request-Id");
+    assert!(err.to_string().contains(&request_id), "{err}");
+    assert_eq!(emu.requests().len(), 1);
+
+    // A body over the 8 MiB cap: a connector error, not a trap, and the connection still works.
+    emu.clear_requests();
+    emu.push_fault("/v1/customers", Fault::OversizedBody(9 << 20), 1);
+    let err = conn.query(customers).expect_err("oversized body");
+    assert!(
+        matches!(err, SandboxError::Connector(_)),
+        "not a trap: {err:?}"
+    );
+    assert_eq!(emu.requests().len(), 1, "not retried");
+    let result = conn
+        .query(r#"{"list":"customers","limit":2}"#)
+        .expect("the connection survives");
+    assert_eq!(result.rows.len(), 2);
+
+    // The same page again and again with has_more:true: stopped at the repeated cursor.
+    emu.clear_requests();
+    emu.push_fault("/v1/customers", Fault::HasMoreLoop, 1000);
+    let err = conn.query(customers).expect_err("cursor loop");
+    assert_eq!(error_kind(&err), "upstream", "{err}");
+    assert!(upstream_of(&err).request_id.is_some(), "{err:?}");
+    let n = emu.requests().len();
+    assert!((2..=3).contains(&n), "stops at once: {n} requests");
+
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_pinned(&emu);
+}
+
+#[test]
+fn the_charges_status_filter_is_applied_by_the_connector_after_fetching() {
+    let emu = emulator();
+    // The truth, from the emulator's data, newest first.
+    let statuses: Vec<(String, String)> = emu
+        .ids(Resource::Charges)
+        .into_iter()
+        .map(|id| {
+            let status = emu.object(Resource::Charges, &id).expect("charge")["status"]
+                .as_str()
+                .expect("status")
+                .to_owned();
+            (id, status)
+        })
+        .collect();
+    let sandbox = sandbox(&emu);
+    let mut conn = sandbox
+        .open(&config(keys::TEST_READ_ONLY, wit::Mode::Test))
+        .expect("open");
+    for (status, limit) in [("failed", 5usize), ("succeeded", 40), ("pending", 2)] {
+        let matching: Vec<&str> = statuses
+            .iter()
+            .filter(|(_, s)| s == status)
+            .map(|(id, _)| id.as_str())
+            .collect();
+        assert!(
+            matching.len() > 1,
+            "the data set has {status} charges: {matching:?}"
+        );
+        let result = conn
+            .query(&format!(
+                r#"{{"list":"charges","filters":{{"status":"{status}"}},"limit":{limit}}}"#
+            ))
+            .expect(status);
+        let status_col = column_index(&result.columns, "status");
+        assert!(result
+            .rows
+            .iter()
+            .all(|r| r[status_col] == wit::Cell::Text(status.to_owned())));
+        let want = limit.min(matching.len());
+        assert_eq!(
+            ids(&result),
+            matching[..want],
+            "{status}: counted after filtering"
+        );
+        assert_eq!(result.shape.row_count, want as u64);
+        assert_eq!(result.truncated, matching.len() > limit, "{status}");
+        assert_eq!(result.shape.filter_keys, ["status"]);
+    }
+    for req in emu.requests() {
+        assert_eq!(req.path, "/v1/charges", "{req:?}");
+        assert_eq!(param(&req.query, "status"), None, "{req:?}");
+        assert_eq!(param(&req.query, "limit"), Some("100"), "{req:?}");
+    }
+    assert_pinned(&emu);
+}
+
+#[test]
+fn results_are_cached_per_key_and_canonical_query() {
+    let emu = emulator();
+    let service = Service::new("stripe", sandbox(&emu), None);
+    let mut test = service
+        .open(&config(keys::TEST_READ_ONLY, wit::Mode::Test))
+        .expect("open");
+    let by_date = r#"{"list":"customers","filters":{"created":{"gte":"2026-01-01"}},"limit":5}"#;
+    let by_seconds = r#"{"limit":5,"filters":{"created":{"gte":1767225600}},"list":"customers"}"#;
+
+    let first = test.query(by_date).expect("query");
+    assert!(!first.cached);
+    assert_eq!(emu.requests().len(), 1);
+    let sent = &emu.requests()[0].query;
+    assert_eq!(
+        param(sent, "created%5Bgte%5D").or(param(sent, "created[gte]")),
+        Some("1767225600"),
+        "{sent}"
+    );
+    assert_pinned(&emu);
+
+    // The same query again, and equivalent spellings of it: served from the cache, no request.
+    emu.clear_requests();
+    for dsl in [by_date, by_seconds] {
+        let again = test.query(dsl).expect("query");
+        assert!(again.cached, "{dsl}");
+        assert_eq!(again.result, first.result, "{dsl}");
+    }
+    // A new session with the same key shares the entry.
+    let mut same_key = service
+        .open(&config(
+            &format!(" {} ", keys::TEST_READ_ONLY),
+            wit::Mode::Test,
+        ))
+        .expect("open");
+    assert!(same_key.query(by_seconds).expect("query").cached);
+    assert!(emu.requests().is_empty(), "{:?}", emu.requests());
+
+    // A different query is not a hit.
+    let other = test
+        .query(r#"{"list":"customers","filters":{"created":{"gte":"2026-01-01"}},"limit":6}"#)
+        .expect("query");
+    assert!(!other.cached);
+    assert_eq!(emu.requests().len(), 1);
+
+    // Another key — live, or another test key — never sees the test key's entry.
+    for (key, mode, hint) in [
+        (keys::LIVE_READ_ONLY, wit::Mode::Live, "rk_live_"),
+        (keys::TEST_WRITE_CUSTOMERS, wit::Mode::Test, "rk_test_"),
+    ] {
+        emu.clear_requests();
+        let mut session = service.open(&config(key, mode)).expect("open");
+        let answer = session.query(by_seconds).expect("query");
+        assert!(!answer.cached, "{key}");
+        let seen = emu.requests();
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert!(
+            seen[0]
+                .key_hint
+                .as_deref()
+                .is_some_and(|h| h.starts_with(hint)),
+            "{seen:?}"
+        );
+        assert_pinned(&emu);
+        // ...and its own entry is served to it next time.
+        emu.clear_requests();
+        assert!(session.query(by_date).expect("query").cached);
+        assert!(emu.requests().is_empty());
+    }
+}
+
+#[test]
+fn cache_ttl_defaults_to_an_hour_and_can_be_lowered_never_raised() {
+    let emu = emulator();
+    let sandbox = sandbox(&emu);
+    for (configured, expected) in [(None, 3600), (Some(60), 60), (Some(7200), 3600)] {
+        let mut conn = sandbox
+            .open(&wit::Config {
+                cache_ttl_seconds: configured,
+                ..config(keys::TEST_READ_ONLY, wit::Mode::Test)
+            })
+            .expect("open");
+        let result = conn
+            .query(r#"{"list":"payouts","limit":1}"#)
+            .expect("query");
+        assert_eq!(result.cache_ttl_seconds, expected, "{configured:?}");
+    }
+    assert_eq!(
+        sandbox
+            .describe()
+            .expect("describe")
+            .default_cache_ttl_seconds,
+        3600
+    );
+    assert_pinned(&emu);
+}
+
+/// Words a shape record holds by design: its own field names, table and column names, column types,
+/// filter keys. A row value that happens to be part of one of these (a tax_exempt of "exempt", an
+/// invoice status "paid") cannot be told apart from the shape, so it is not checked.
+fn shape_vocabulary(describe: &serde_json::Value) -> Vec<String> {
+    let mut words: Vec<String> = [
+        "connector",
+        "stripe",
+        "table",
+        "columns",
+        "name",
+        "type",
+        "row_count",
+        "filter_keys",
+        "recorded_at",
+        "id",
+        "text",
+        "integer",
+        "boolean",
+        "timestamp",
+        "amount",
+        "currency",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    for t in describe["tables"].as_array().expect("tables") {
+        words.push(t["name"].as_str().expect("name").to_owned());
+        for c in t["columns"].as_array().expect("columns") {
+            words.push(c["name"].as_str().expect("name").to_owned());
+        }
+        for f in t["filters"].as_array().expect("filters") {
+            words.push(f["key"].as_str().expect("key").to_owned());
+        }
+    }
+    words
+}
+
+#[test]
+fn the_memory_file_holds_shapes_and_never_a_row_value() {
+    let emu = emulator();
+    let base = emu.base_url();
+    let dir = temp_dir("memory");
+    let path = dir.join("memory.jsonl");
+    let memory = path.to_str().expect("utf-8 path");
+    let queries: [(&str, &[&str]); 5] = [
+        (r#"{"list":"customers","limit":40}"#, &[]),
+        (
+            r#"{"list":"subscriptions","filters":{"status":"active","collection_method":"charge_automatically"},"limit":60}"#,
+            &["collection_method", "status"],
+        ),
+        (
+            r#"{"list":"invoices","filters":{"created":{"gte":"2024-01-01"}},"limit":100}"#,
+            &["created"],
+        ),
+        (
+            r#"{"list":"charges","filters":{"status":"succeeded"},"limit":100}"#,
+            &["status"],
+        ),
+        (r#"{"list":"payouts","limit":30}"#, &[]),
+    ];
+    let describe = run_cli(&["--format", "json", "describe"], None).json();
+    let vocabulary = shape_vocabulary(&describe);
+
+    let mut strings = BTreeSet::new();
+    let mut integers = BTreeSet::new();
+    let mut row_counts = Vec::new();
+    for (dsl, _) in &queries {
+        let run = run_cli(
+            &[
+                "--format",
+                "json",
+                "--stripe-base",
+                &base,
+                "--memory-file",
+                memory,
+                "query",
+                dsl,
+            ],
+            Some(keys::TEST_READ_ONLY),
+        );
+        assert_eq!(run.code, 0, "{run:?}");
+        let v = run.json();
+        let rows = v["rows"].as_array().expect("rows");
+        assert!(!rows.is_empty(), "{dsl}");
+        row_counts.push(rows.len() as u64);
+        for cell in rows.iter().flat_map(|r| r.as_array().expect("row")) {
+            match cell {
+                serde_json::Value::String(s)
+                    if s.len() >= 4 && !vocabulary.iter().any(|w| w.contains(s.as_str())) =>
+                {
+                    strings.insert(s.clone());
+                }
+                serde_json::Value::Number(n) if n.as_i64().is_some_and(|i| i.abs() >= 1000) => {
+                    integers.insert(n.as_i64().expect("i64").abs());
+                }
+                _ => {}
+            }
+        }
+    }
+    // Enough values that the check means something: ids, emails, names, amounts, timestamps.
+    assert!(strings.len() > 300, "{} strings", strings.len());
+    assert!(integers.len() > 300, "{} integers", integers.len());
+    assert!(
+        strings.iter().any(|s| s.contains('@')),
+        "emails are checked"
+    );
+    assert!(strings.contains("active"), "filter values are checked too");
+
+    let file = std::fs::read_to_string(&path).expect("memory file");
+    let lines: Vec<&str> = file.lines().collect();
+    assert_eq!(lines.len(), queries.len(), "{file}");
+    let mut without_time = String::new();
+    for ((line, (_, filter_keys)), (table, row_count)) in lines
+        .iter()
+        .zip(&queries)
+        .zip(TABLES.iter().zip(&row_counts))
+    {
+        let mut record: serde_json::Value = serde_json::from_str(line).expect("JSON line");
+        assert_eq!(record["table"], *table, "{line}");
+        assert_eq!(record["row_count"], *row_count, "{line}");
+        let mut keys: Vec<&str> = record["filter_keys"]
+            .as_array()
+            .expect("filter_keys")
+            .iter()
+            .map(|k| k.as_str().expect("key"))
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(keys, *filter_keys, "{line}");
+        let columns = record["columns"].as_array().expect("columns");
+        assert!(!columns.is_empty());
+        for c in columns {
+            assert!(c["name"].is_string() && c["type"].is_string(), "{c}");
+            assert_eq!(c.as_object().map(|o| o.len()), Some(2), "{c}");
+        }
+        let fields: BTreeSet<&str> = record
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            fields,
+            BTreeSet::from([
+                "connector",
+                "table",
+                "columns",
+                "row_count",
+                "filter_keys",
+                "recorded_at"
+            ]),
+            "{line}"
+        );
+        // recorded_at is the time of writing, not a row value: left out of the number check.
+        record
+            .as_object_mut()
+            .expect("object")
+            .remove("recorded_at");
+        without_time.push_str(&record.to_string());
+        without_time.push('\n');
+    }
+
+    for s in &strings {
+        let escaped = serde_json::to_string(s).expect("json");
+        assert!(
+            !file.contains(s.as_str()) && !file.contains(&escaped[1..escaped.len() - 1]),
+            "row value {s:?} is in the memory file"
+        );
+    }
+    let numbers: BTreeSet<i64> = without_time
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|t| !t.is_empty())
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    for n in &integers {
+        assert!(!numbers.contains(n), "row value {n} is in the memory file");
+    }
+    assert_no_key_in(&file);
+    assert_pinned(&emu);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn assert_no_key_in(text: &str) {
+    klairr_e2e::assert_no_key(keys::TEST_READ_ONLY, text, "memory file");
+}
