@@ -96,7 +96,7 @@ struct WasiHttp;
 impl Transport for WasiHttp {
     fn send(&mut self, request: &Request<'_>) -> Result<Response, TransportError> {
         use wasi::http::outgoing_handler;
-        use wasi::http::types::{Fields, OutgoingBody, OutgoingRequest, RequestOptions, Scheme};
+        use wasi::http::types::{Fields, OutgoingBody, OutgoingRequest, Scheme};
 
         let bearer = format!("Bearer {}", request.api_key.expose());
         let mut headers: Vec<(String, Vec<u8>)> = vec![
@@ -136,13 +136,10 @@ impl Transport for WasiHttp {
         }
         let body = if has_body { outgoing.body().ok() } else { None };
 
-        // The host clamps these further; they bound how long the guest itself is willing to wait.
-        let options = RequestOptions::new();
-        let _ = options.set_connect_timeout(Some(10_000_000_000));
-        let _ = options.set_first_byte_timeout(Some(60_000_000_000));
-        let _ = options.set_between_bytes_timeout(Some(30_000_000_000));
-
-        let pending = outgoing_handler::handle(outgoing, Some(options)).map_err(transport_error)?;
+        // No request-options: the host applies its own timeout ceilings to every request. (Passing a
+        // `request-options` resource also leaks one table slot per request in wasmtime-wasi-http 48's
+        // `handle`, which never deletes it; a long-lived connection would run out of handles.)
+        let pending = outgoing_handler::handle(outgoing, None).map_err(transport_error)?;
         if let Some(body) = body {
             OutgoingBody::finish(body, None).map_err(transport_error)?;
         }
