@@ -29,9 +29,17 @@ fn page(emulator: &Emulator, table: &str) -> Vec<u8> {
     .expect("write");
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).expect("read");
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("headers end") + 4;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("headers end")
+        + 4;
     let body = raw[split..].to_vec();
-    assert!(body.starts_with(b"{"), "a JSON body (not chunked): {}", String::from_utf8_lossy(&body[..40.min(body.len())]));
+    assert!(
+        body.starts_with(b"{"),
+        "a JSON body (not chunked): {}",
+        String::from_utf8_lossy(&body[..40.min(body.len())])
+    );
     body
 }
 
@@ -40,7 +48,12 @@ struct Canned(Vec<u8>);
 
 impl Transport for Canned {
     fn send(&mut self, _request: &Request<'_>) -> Result<Response, TransportError> {
-        Ok(Response { status: 200, request_id: Some("req_bench".into()), body: self.0.clone(), ..Default::default() })
+        Ok(Response {
+            status: 200,
+            request_id: Some("req_bench".into()),
+            body: self.0.clone(),
+            ..Default::default()
+        })
     }
     fn sleep(&mut self, _duration: Duration) {}
     fn now(&mut self) -> Duration {
@@ -54,12 +67,18 @@ impl Transport for Canned {
 fn without_has_more(mut body: Vec<u8>) -> Vec<u8> {
     let text = String::from_utf8(std::mem::take(&mut body)).expect("utf-8");
     // The page is served as the only page, so one query reads exactly these 100 rows.
-    text.replace("\"has_more\":true", "\"has_more\":false").replace("\"has_more\": true", "\"has_more\": false").into_bytes()
+    text.replace("\"has_more\":true", "\"has_more\":false")
+        .replace("\"has_more\": true", "\"has_more\": false")
+        .into_bytes()
 }
 
 fn bench_pages(c: &mut Criterion) {
-    let emulator = Emulator::start(EmulatorConfig { customers: 200, subscriptions: 200, ..EmulatorConfig::default() })
-        .expect("emulator");
+    let emulator = Emulator::start(EmulatorConfig {
+        customers: 200,
+        subscriptions: 200,
+        ..EmulatorConfig::default()
+    })
+    .expect("emulator");
     for (table, dsl) in [
         ("customers", r#"{"list":"customers","limit":100}"#),
         ("subscriptions", r#"{"list":"subscriptions","limit":100}"#),
@@ -99,22 +118,40 @@ fn bench_pages(c: &mut Criterion) {
 }
 
 fn config() -> wit::Config {
-    wit::Config { api_key: keys::TEST_READ_ONLY.into(), mode: wit::Mode::Test, max_rows: None, cache_ttl_seconds: None }
+    wit::Config {
+        api_key: keys::TEST_READ_ONLY.into(),
+        mode: wit::Mode::Test,
+        max_rows: None,
+        cache_ttl_seconds: None,
+    }
 }
 
 fn bench_instantiate(c: &mut Criterion) {
-    let sandbox = Sandbox::load(registry::stripe().component, NetworkPolicy::new(vec![]), SandboxLimits::default())
-        .expect("load");
-    c.bench_function("instantiate_and_open", |b| b.iter(|| black_box(sandbox.open(&config()).expect("open"))));
+    let sandbox = Sandbox::load(
+        registry::stripe().component,
+        NetworkPolicy::new(vec![]),
+        SandboxLimits::default(),
+    )
+    .expect("load");
+    c.bench_function("instantiate_and_open", |b| {
+        b.iter(|| black_box(sandbox.open(&config()).expect("open")))
+    });
     c.bench_function("compile_component", |b| {
         b.iter(|| {
             black_box(
-                Sandbox::load(registry::stripe().component, NetworkPolicy::new(vec![]), SandboxLimits::default())
-                    .expect("load"),
+                Sandbox::load(
+                    registry::stripe().component,
+                    NetworkPolicy::new(vec![]),
+                    SandboxLimits::default(),
+                )
+                .expect("load"),
             )
         })
     });
-    println!("component size: {:.1} KiB", registry::stripe().component.len() as f64 / 1024.0);
+    println!(
+        "component size: {:.1} KiB",
+        registry::stripe().component.len() as f64 / 1024.0
+    );
 }
 
 criterion_group! {

@@ -25,7 +25,12 @@ fn main() {
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_klairr-host"))
         .args(["--format", "json", "emulator", "--port", "0"])
-        .args(["--customers", &rows.to_string(), "--subscriptions", &rows.to_string()])
+        .args([
+            "--customers",
+            &rows.to_string(),
+            "--subscriptions",
+            &rows.to_string(),
+        ])
         .args(["--invoices", "10", "--charges", "10", "--payouts", "10"])
         .stdout(Stdio::piped())
         .spawn()
@@ -38,7 +43,9 @@ fn main() {
     let base = info["base_url"].as_str().expect("base_url").to_owned();
 
     let entry = registry::stripe();
-    let policy = entry.policy().redirect_to(LoopbackBase::parse(&base).expect("loopback"));
+    let policy = entry
+        .policy()
+        .redirect_to(LoopbackBase::parse(&base).expect("loopback"));
     let sandbox = Sandbox::load(entry.component, policy, SandboxLimits::default()).expect("load");
     let config = wit::Config {
         api_key: keys::TEST_READ_ONLY.into(),
@@ -69,7 +76,10 @@ fn main() {
             rows as f64 / median.as_secs_f64()
         );
     }
-    println!("\nhost peak RSS: {}", peak_rss().unwrap_or_else(|| "unknown".into()));
+    println!(
+        "\nhost peak RSS: {}",
+        peak_rss().unwrap_or_else(|| "unknown".into())
+    );
     let _ = child.kill();
     let _ = child.wait();
 }

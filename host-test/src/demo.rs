@@ -174,7 +174,10 @@ pub fn serve_emulator(
         ..EmulatorConfig::default()
     };
     let emulator = Emulator::start(config).map_err(|e| {
-        Failure::new("network", format!("could not listen on 127.0.0.1:{port}: {e}"))
+        Failure::new(
+            "network",
+            format!("could not listen on 127.0.0.1:{port}: {e}"),
+        )
     })?;
     let keys: Vec<String> = keys::all().iter().map(|g| g.key.clone()).collect();
     let text = match format {

@@ -589,14 +589,17 @@ impl WasiHttpHooks for PolicyHooks {
             use http_body_util::BodyExt;
             let (parts, _body) = request.into_parts();
             let response = handler(&parts).map(|b| {
-                http_body_util::Full::new(b).map_err(|never| match never {}).boxed_unsync()
+                http_body_util::Full::new(b)
+                    .map_err(|never| match never {})
+                    .boxed_unsync()
             });
             return Box::new(async move {
-                let done: Box<dyn std::future::Future<Output = wasmtime_wasi_http::Result<()>> + Send> =
-                    Box::new(async move {
-                        drop(permit);
-                        Ok(())
-                    });
+                let done: Box<
+                    dyn std::future::Future<Output = wasmtime_wasi_http::Result<()>> + Send,
+                > = Box::new(async move {
+                    drop(permit);
+                    Ok(())
+                });
                 Ok((response, done))
             });
         }
