@@ -117,6 +117,35 @@ fn bench_pages(c: &mut Criterion) {
     }
 }
 
+/// The fixed cost of one request through the sandbox — wasi:http plumbing, the host hook, an empty page
+/// and an empty result — so the per-row work can be told apart from the round trip.
+fn bench_empty_page(c: &mut Criterion) {
+    let empty = br#"{"object":"list","url":"/v1/customers","has_more":false,"data":[]}"#.to_vec();
+    let dsl = r#"{"list":"customers","limit":100}"#;
+    let native = Connection::open(keys::TEST_READ_ONLY, Mode::Test, None, None).expect("open");
+    let mut transport = Canned(empty.clone());
+    c.bench_function("page_0/native", |b| {
+        b.iter(|| black_box(native.query(&mut transport, black_box(dsl)).expect("query")))
+    });
+    let upstream = Upstream::InProcess(Arc::new(move |_parts| {
+        http::Response::builder()
+            .status(200)
+            .body(bytes::Bytes::from(empty.clone()))
+            .expect("response")
+    }));
+    let sandbox = Sandbox::load_with_upstream(
+        registry::stripe().component,
+        registry::stripe().policy(),
+        SandboxLimits::default(),
+        upstream,
+    )
+    .expect("load");
+    let mut conn = sandbox.open(&config()).expect("open");
+    c.bench_function("page_0/component", |b| {
+        b.iter(|| black_box(conn.query(black_box(dsl)).expect("query")))
+    });
+}
+
 fn config() -> wit::Config {
     wit::Config {
         api_key: keys::TEST_READ_ONLY.into(),
@@ -157,6 +186,6 @@ fn bench_instantiate(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(4)).sample_size(30);
-    targets = bench_pages, bench_instantiate
+    targets = bench_pages, bench_empty_page, bench_instantiate
 }
 criterion_main!(benches);

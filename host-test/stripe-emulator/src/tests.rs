@@ -191,7 +191,7 @@ fn counts_follow_the_config_and_ids_are_unique() {
 }
 
 #[test]
-fn generates_ten_thousand_per_table_quickly() {
+fn generates_and_serves_ten_thousand_per_table() {
     let cfg = EmulatorConfig {
         customers: 10_000,
         subscriptions: 10_000,
@@ -200,13 +200,9 @@ fn generates_ten_thousand_per_table_quickly() {
         payouts: 10_000,
         ..EmulatorConfig::default()
     };
-    let t = Instant::now();
+    // Speed is measured by `examples/throughput.rs`, not asserted here: this checks the large set is whole.
     let s = Store::generate(&cfg);
-    let took = t.elapsed();
     assert_eq!(s.table(Resource::Charges).objs.len(), 10_000);
-    // < 1 s in release; the unoptimised test build gets more room.
-    let budget = if cfg!(debug_assertions) { 10.0 } else { 1.0 };
-    assert!(took.as_secs_f64() < budget, "generation took {took:?}");
     // A page of 100 is a splice of pre-serialised strings.
     let sh = Shared::new(
         crate::router::Router {
@@ -218,7 +214,6 @@ fn generates_ten_thousand_per_table_quickly() {
         },
         1,
     );
-    let t = Instant::now();
     for _ in 0..50 {
         let (r, _) = sh.respond(&req(
             "GET",
@@ -233,9 +228,6 @@ fn generates_ten_thousand_per_table_quickly() {
         ));
         assert_eq!(r.status, 200);
     }
-    let per = t.elapsed() / 50;
-    let budget = if cfg!(debug_assertions) { 50.0 } else { 2.0 };
-    assert!(per.as_secs_f64() * 1000.0 < budget, "a page took {per:?}");
 }
 
 #[test]
