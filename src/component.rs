@@ -176,6 +176,8 @@ impl Transport for WasiHttp {
         if declared_len.is_some_and(|n| n > transport::MAX_BODY_BYTES) {
             return Err(TransportError::BodyTooLarge {
                 limit: transport::MAX_BODY_BYTES,
+                status,
+                request_id,
             });
         }
 
@@ -192,6 +194,8 @@ impl Transport for WasiHttp {
                     if body.len() + chunk.len() > transport::MAX_BODY_BYTES {
                         return Err(TransportError::BodyTooLarge {
                             limit: transport::MAX_BODY_BYTES,
+                            status,
+                            request_id,
                         });
                     }
                     body.extend_from_slice(&chunk);

@@ -4,8 +4,9 @@
 //! [`Retrier::send`]. It retries:
 //!
 //! - transport failures that may be transient ([`TransportError::Timeout`], [`TransportError::Connection`]);
-//!   a request the host refused ([`TransportError::Denied`]) or a body over the cap
-//!   ([`TransportError::BodyTooLarge`]) fails at once as [`ConnectorError::Network`];
+//!   a request the host refused ([`TransportError::Denied`]) fails at once as [`ConnectorError::Network`],
+//!   a body over the cap ([`TransportError::BodyTooLarge`]) at once as [`ConnectorError::Upstream`]
+//!   quoting the status and `Request-Id`;
 //! - `409 Conflict`, every `429` (`rate_limit`, `lock_timeout` or no code at all) and every `5xx`;
 //! - any other non-2xx response that Stripe marks `Stripe-Should-Retry: true`.
 //!
@@ -176,6 +177,30 @@ impl Retrier {
             };
             match (verdict, outcome) {
                 (Verdict::Final, Ok(response)) => return Ok(response),
+                (
+                    Verdict::Final,
+                    Err(TransportError::BodyTooLarge {
+                        limit,
+                        status,
+                        request_id,
+                    }),
+                ) => {
+                    return Err(ConnectorError::Upstream(UpstreamError {
+                        status: Some(status),
+                        code: None,
+                        message: format!(
+                            "{} {}: {} (not retried)",
+                            request.method.as_str(),
+                            endpoint(request),
+                            TransportError::BodyTooLarge {
+                                limit,
+                                status,
+                                request_id: None
+                            }
+                        ),
+                        request_id,
+                    }))
+                }
                 (Verdict::Final, Err(err)) => {
                     return Err(ConnectorError::Network(format!(
                         "{} {}: {err} (not retried: trying again cannot help)",
@@ -626,13 +651,29 @@ mod tests {
 
     #[test]
     fn denied_and_oversized_bodies_are_final() {
-        for e in [
-            TransportError::Denied("api.stripe.com is not allowed".into()),
-            TransportError::BodyTooLarge { limit: 8 },
+        for (e, kind) in [
+            (
+                TransportError::Denied("api.stripe.com is not allowed".into()),
+                "network",
+            ),
+            (
+                TransportError::BodyTooLarge {
+                    limit: 8,
+                    status: 200,
+                    request_id: Some("req_big".into()),
+                },
+                "upstream",
+            ),
         ] {
             let mut s = Script::new(vec![Err(e), Ok(resp(200))]);
             let err = run(&mut s, &RetryPolicy::default()).expect_err("final");
-            assert_eq!(err.kind(), "network");
+            assert_eq!(err.kind(), kind);
+            if kind == "upstream" {
+                assert!(
+                    matches!(&err, ConnectorError::Upstream(u) if u.request_id.as_deref() == Some("req_big") && u.status == Some(200)),
+                    "{err:?}"
+                );
+            }
             assert_eq!(s.sends, 1);
             assert!(s.sleeps.is_empty());
             assert!(err.to_string().contains("not retried"), "{err}");

@@ -73,9 +73,14 @@ pub enum TransportError {
     /// The connection failed or broke. Retried.
     #[error("connection failed: {0}")]
     Connection(String),
-    /// The response body exceeded the connector's cap. Never retried.
-    #[error("response body larger than {limit} bytes")]
-    BodyTooLarge { limit: usize },
+    /// The response body exceeded the connector's cap. Never retried; reported as an `upstream` error
+    /// with the response's status and `Request-Id`.
+    #[error("Stripe's response body is larger than the connector's {limit}-byte cap")]
+    BodyTooLarge {
+        limit: usize,
+        status: u16,
+        request_id: Option<String>,
+    },
 }
 
 impl TransportError {

@@ -240,6 +240,10 @@ fn pages_that_would_loop_or_cannot_be_read_are_upstream_errors_not_hangs_or_trap
         matches!(err, SandboxError::Connector(_)),
         "not a trap: {err:?}"
     );
+    assert_eq!(error_kind(&err), "upstream", "{err}");
+    let request_id = upstream_of(&err).request_id.clone().expect("Request-Id");
+    assert!(err.to_string().contains(&request_id), "{err}");
+    assert!(err.to_string().contains("byte cap"), "{err}");
     assert_eq!(emu.requests().len(), 1, "not retried");
     let result = conn
         .query(r#"{"list":"customers","limit":2}"#)
