@@ -725,7 +725,7 @@ fn the_key_never_leaks_from_any_connector_failure() {
             Test,
             Some(("/v1/customers", Fault::OversizedBody(9 << 20))),
             q(customers),
-            "network",
+            "upstream",
         ),
     ];
     for (key, mode, fault, act, kind) in cases {

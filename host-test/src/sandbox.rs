@@ -652,3 +652,114 @@ mod tests {
         }
     }
 }
+
+/// The wasi:http hook on its own, driven like wasmtime-wasi-http drives it, without a component.
+#[cfg(test)]
+mod hook_tests {
+    use super::*;
+    use crate::policy::LoopbackBase;
+    use http_body_util::BodyExt;
+
+    type Sent = Arc<Mutex<Vec<String>>>;
+
+    fn hooks(policy: NetworkPolicy, max_in_flight: usize) -> (PolicyHooks, Sent) {
+        let seen: Sent = Arc::default();
+        let record = seen.clone();
+        let upstream = Upstream::InProcess(Arc::new(move |parts: &http::request::Parts| {
+            if let Ok(mut s) = record.lock() {
+                s.push(parts.uri.to_string());
+            }
+            http::Response::new(bytes::Bytes::from_static(b"{}"))
+        }));
+        let hooks = PolicyHooks {
+            policy: Arc::new(policy),
+            upstream,
+            in_flight: Arc::new(tokio::sync::Semaphore::new(max_in_flight)),
+            denied: Arc::default(),
+        };
+        (hooks, seen)
+    }
+
+    fn request(uri: &str) -> http::Request<wasmtime_wasi_http::WasiBody> {
+        let body = http_body_util::Empty::<bytes::Bytes>::new()
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        http::Request::get(uri).body(body).expect("request")
+    }
+
+    fn send(hooks: &mut PolicyHooks, uri: &str) -> ResponseFuture {
+        hooks.send_request(request(uri), None, Box::new(async { Ok(()) }))
+    }
+
+    fn run<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(f)
+    }
+
+    fn stripe_policy() -> NetworkPolicy {
+        NetworkPolicy::new(vec![
+            Origin::parse("https://api.stripe.com:443").expect("origin")
+        ])
+    }
+
+    #[test]
+    fn other_hosts_are_denied_before_anything_is_sent() {
+        let (mut hooks, seen) = hooks(stripe_policy(), 4);
+        for uri in [
+            "https://evil.example/v1/customers",
+            "http://api.stripe.com/v1/customers",
+            "https://api.stripe.com:8443/v1/customers",
+            "https://127.0.0.1/v1/customers",
+        ] {
+            let outcome = run(Box::into_pin(send(&mut hooks, uri)));
+            assert!(
+                matches!(outcome, Err(wasmtime_wasi_http::Error::HttpRequestDenied)),
+                "{uri}"
+            );
+        }
+        assert!(seen.lock().expect("lock").is_empty(), "nothing was sent");
+        assert_eq!(hooks.denied.lock().expect("lock").len(), 4);
+    }
+
+    #[test]
+    fn allowed_requests_are_redirected_to_the_loopback_base_only() {
+        let base = LoopbackBase::parse("http://127.0.0.1:12111").expect("base");
+        let (mut hooks, seen) = hooks(stripe_policy().redirect_to(base), 4);
+        let outcome = run(Box::into_pin(send(
+            &mut hooks,
+            "https://api.stripe.com/v1/customers?limit=1",
+        )));
+        assert!(outcome.is_ok());
+        assert_eq!(
+            seen.lock().expect("lock").as_slice(),
+            ["http://127.0.0.1:12111/v1/customers?limit=1"]
+        );
+    }
+
+    #[test]
+    fn concurrent_requests_beyond_the_cap_are_refused_until_one_finishes() {
+        let (mut hooks, _seen) = hooks(stripe_policy(), 2);
+        let uri = "https://api.stripe.com/v1/customers";
+        let first = send(&mut hooks, uri);
+        let second = send(&mut hooks, uri);
+        let third = send(&mut hooks, uri);
+        let (first, _second, third) = run(async {
+            (
+                Box::into_pin(first).await,
+                Box::into_pin(second).await,
+                Box::into_pin(third).await,
+            )
+        });
+        assert!(matches!(
+            third,
+            Err(wasmtime_wasi_http::Error::ConnectionLimitReached)
+        ));
+        // Finishing the first request's body releases its slot.
+        let (_response, done) = first.expect("first is sent");
+        run(Box::into_pin(done)).expect("body done");
+        let fourth = run(Box::into_pin(send(&mut hooks, uri)));
+        assert!(fourth.is_ok(), "a slot was freed");
+    }
+}
