@@ -22,6 +22,7 @@ fn main() {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     println!("cargo:rerun-if-env-changed=KLAIRR_GUEST_PROFILE");
+    println!("cargo:rerun-if-env-changed=CARGO_PROFILE_GUEST_OPT_LEVEL");
 
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
@@ -33,7 +34,7 @@ fn main() {
         .nth(4)
         .map(|t| t.join("klairr-guest"))
         .unwrap_or_else(|| out_dir.join("klairr-guest"));
-    let profile = env::var("KLAIRR_GUEST_PROFILE").unwrap_or_else(|_| "release".into());
+    let profile = env::var("KLAIRR_GUEST_PROFILE").unwrap_or_else(|_| "guest".into());
 
     let mut cmd = Command::new(&cargo);
     cmd.current_dir(&root)

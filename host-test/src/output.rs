@@ -268,12 +268,20 @@ pub fn describe_text(info: &wit::ConnectorInfo) -> String {
 
 pub fn setup_text(report: &wit::VerifyReport) -> String {
     format!(
-        "✔ key accepted ({} mode): reads {}; every write probe was refused ({}); {} requests\n",
+        "✔ key accepted ({} mode): reads {}; every write probe was refused ({}); {}\n",
         mode_name(report.mode),
         report.readable.join(", "),
         report.write_probes_refused.join(", "),
-        report.requests
+        plural(u64::from(report.requests), "request")
     )
+}
+
+fn plural(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 pub fn query_text(result: &wit::QueryResult, cached: bool) -> String {
@@ -289,9 +297,13 @@ pub fn query_text(result: &wit::QueryResult, cached: bool) -> String {
     let source = if cached {
         "served from the result cache, 0 requests".to_owned()
     } else {
-        format!("{} requests", result.requests)
+        plural(u64::from(result.requests), "request")
     };
-    let mut out = format!("{t}\n{} rows from {}", result.rows.len(), result.table);
+    let mut out = format!(
+        "{t}\n{} from {}",
+        plural(result.rows.len() as u64, "row"),
+        result.table
+    );
     if result.truncated {
         out.push_str(" (truncated: more rows matched; raise limit or --max-rows)");
     }
