@@ -1,0 +1,108 @@
+//! The sandbox's limits hold against the real component: a guest that needs more linear memory than the
+//! host allows, or runs past its call deadline, is stopped with a typed sandbox error — the host survives.
+
+use klairr_e2e::{config, emulator, emulator_with, keys};
+use klairr_host::emulator::EmulatorConfig;
+use klairr_host::policy::LoopbackBase;
+use klairr_host::registry;
+use klairr_host::sandbox::{wit, Sandbox, SandboxError, SandboxLimits};
+use std::time::Duration;
+
+fn sandbox_with(emu: &klairr_host::emulator::Emulator, limits: SandboxLimits) -> Sandbox {
+    let entry = registry::stripe();
+    let base = LoopbackBase::parse(&emu.base_url()).expect("loopback base");
+    Sandbox::load(entry.component, entry.policy().redirect_to(base), limits).expect("load")
+}
+
+#[test]
+fn a_guest_that_outgrows_its_memory_cap_is_stopped() {
+    let emu = emulator_with(EmulatorConfig {
+        customers: 3_000,
+        ..EmulatorConfig::default()
+    });
+    let limits = SandboxLimits {
+        memory_bytes: 2 << 20,
+        ..SandboxLimits::default()
+    };
+    let sandbox = sandbox_with(&emu, limits);
+    let three_thousand = wit::Config {
+        max_rows: Some(3000),
+        ..config(keys::TEST_READ_ONLY, wit::Mode::Test)
+    };
+    let mut conn = sandbox.open(&three_thousand).expect("open fits in 2 MiB");
+    match conn.query(r#"{"list":"customers","limit":3000}"#) {
+        Err(SandboxError::Trap(_)) => {}
+        Err(other) => panic!("expected a sandbox trap, got {other}"),
+        Ok(result) => panic!("3,000 customers fit in 2 MiB? {} rows", result.rows.len()),
+    }
+
+    // The same query with the default cap succeeds: the limit, not the query, stopped it.
+    let roomy = sandbox_with(&emu, SandboxLimits::default());
+    let mut conn = roomy.open(&three_thousand).expect("open");
+    let result = conn
+        .query(r#"{"list":"customers","limit":3000}"#)
+        .expect("fits in the default cap");
+    assert_eq!(result.rows.len(), 3000);
+}
+
+#[test]
+fn a_call_past_its_deadline_is_interrupted() {
+    let emu = emulator();
+    // Every response takes 400 ms; the call may take 100 ms. The epoch deadline fires as soon as the
+    // guest runs again after the slow response.
+    emu.set_latency(Duration::from_millis(400));
+    let limits = SandboxLimits {
+        call_timeout: Duration::from_millis(100),
+        ..SandboxLimits::default()
+    };
+    let sandbox = sandbox_with(&emu, limits);
+    let mut conn = sandbox
+        .open(&config(keys::TEST_READ_ONLY, wit::Mode::Test))
+        .expect("open is quick");
+    let err = conn
+        .query(r#"{"list":"customers","limit":1}"#)
+        .expect_err("deadline");
+    assert!(matches!(err, SandboxError::Trap(_)), "{err:?}");
+    assert!(err.to_string().contains("sandbox limit"), "{err}");
+
+    // A fresh connection with room to spare completes.
+    emu.set_latency(Duration::ZERO);
+    let sandbox = sandbox_with(&emu, SandboxLimits::default());
+    let mut conn = sandbox
+        .open(&config(keys::TEST_READ_ONLY, wit::Mode::Test))
+        .expect("open");
+    assert_eq!(
+        conn.query(r#"{"list":"customers","limit":1}"#)
+            .expect("query")
+            .rows
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn connections_do_not_share_state() {
+    let emu = emulator();
+    let sandbox = sandbox_with(&emu, SandboxLimits::default());
+    let mut live = sandbox
+        .open(&config(keys::LIVE_READ_ONLY, wit::Mode::Live))
+        .expect("live");
+    let mut test = sandbox
+        .open(&config(keys::TEST_READ_ONLY, wit::Mode::Test))
+        .expect("test");
+    let q = r#"{"list":"customers","limit":1}"#;
+    let live_row = live.query(q).expect("live query");
+    let test_row = test.query(q).expect("test query");
+    assert_eq!(live_row.rows[0][10], wit::Cell::Boolean(true));
+    assert_eq!(test_row.rows[0][10], wit::Cell::Boolean(false));
+    let hints: Vec<String> = emu
+        .requests()
+        .into_iter()
+        .filter_map(|r| r.key_hint)
+        .collect();
+    assert_eq!(hints.len(), 2);
+    assert!(
+        hints[0].starts_with("rk_live_") && hints[1].starts_with("rk_test_"),
+        "{hints:?}"
+    );
+}
