@@ -159,19 +159,22 @@ impl Transport for WasiHttp {
 
         let status = response.status();
         let headers = response.headers();
-        let header = |name: &str| -> Option<String> {
-            headers
-                .get(name)
-                .into_iter()
-                .next()
-                .and_then(|v| String::from_utf8(v).ok())
-        };
-        let request_id = header("request-id");
-        let should_retry = header("stripe-should-retry").map(|v| v.trim() == "true");
-        let retry_after = header("retry-after")
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let declared_len = header("content-length").and_then(|v| v.trim().parse::<usize>().ok());
+        // One call for all headers (names arrive lower-cased); only four of them matter here.
+        let (mut request_id, mut should_retry, mut retry_after, mut declared_len) =
+            (None, None, None, None);
+        for (name, value) in headers.entries() {
+            let Ok(value) = std::str::from_utf8(&value) else {
+                continue;
+            };
+            let value = value.trim();
+            match name.as_str() {
+                "request-id" => request_id = Some(value.to_owned()),
+                "stripe-should-retry" => should_retry = Some(value == "true"),
+                "retry-after" => retry_after = value.parse::<u64>().ok().map(Duration::from_secs),
+                "content-length" => declared_len = value.parse::<usize>().ok(),
+                _ => {}
+            }
+        }
         drop(headers);
         if declared_len.is_some_and(|n| n > transport::MAX_BODY_BYTES) {
             return Err(TransportError::BodyTooLarge {
@@ -189,7 +192,7 @@ impl Transport for WasiHttp {
         })?;
         let mut body = Vec::with_capacity(declared_len.unwrap_or(16 * 1024));
         loop {
-            match stream.blocking_read(64 * 1024) {
+            match stream.blocking_read(1 << 20) {
                 Ok(chunk) => {
                     if body.len() + chunk.len() > transport::MAX_BODY_BYTES {
                         return Err(TransportError::BodyTooLarge {

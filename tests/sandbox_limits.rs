@@ -1,18 +1,10 @@
 //! The sandbox's limits hold against the real component: a guest that needs more linear memory than the
 //! host allows, or runs past its call deadline, is stopped with a typed sandbox error — the host survives.
 
-use klairr_e2e::{config, emulator, emulator_with, keys};
+use klairr_e2e::{config, emulator, emulator_with, keys, sandbox_with};
 use klairr_host::emulator::EmulatorConfig;
-use klairr_host::policy::LoopbackBase;
-use klairr_host::registry;
-use klairr_host::sandbox::{wit, Sandbox, SandboxError, SandboxLimits};
+use klairr_host::sandbox::{wit, SandboxError, SandboxLimits};
 use std::time::Duration;
-
-fn sandbox_with(emu: &klairr_host::emulator::Emulator, limits: SandboxLimits) -> Sandbox {
-    let entry = registry::stripe();
-    let base = LoopbackBase::parse(&emu.base_url()).expect("loopback base");
-    Sandbox::load(entry.component, entry.policy().redirect_to(base), limits).expect("load")
-}
 
 #[test]
 fn a_guest_that_outgrows_its_memory_cap_is_stopped() {

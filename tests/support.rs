@@ -21,14 +21,15 @@ pub fn emulator_with(config: EmulatorConfig) -> Emulator {
 
 /// The built-in Stripe component, with api.stripe.com redirected to `emulator`.
 pub fn sandbox(emulator: &Emulator) -> Sandbox {
+    sandbox_with(emulator, SandboxLimits::default())
+}
+
+/// [`sandbox`] with other limits.
+pub fn sandbox_with(emulator: &Emulator, limits: SandboxLimits) -> Sandbox {
     let entry = registry::stripe();
     let base = LoopbackBase::parse(&emulator.base_url()).expect("loopback base");
-    Sandbox::load(
-        entry.component,
-        entry.policy().redirect_to(base),
-        SandboxLimits::default(),
-    )
-    .expect("the Stripe component loads")
+    Sandbox::load(entry.component, entry.policy().redirect_to(base), limits)
+        .expect("the Stripe component loads")
 }
 
 pub fn config(key: &str, mode: wit::Mode) -> wit::Config {

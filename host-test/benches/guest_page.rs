@@ -93,22 +93,7 @@ fn bench_pages(c: &mut Criterion) {
             b.iter(|| black_box(native.query(&mut transport, black_box(dsl)).expect("query")))
         });
 
-        let served = Arc::new(body);
-        let upstream = Upstream::InProcess(Arc::new(move |_parts| {
-            http::Response::builder()
-                .status(200)
-                .header("request-id", "req_bench")
-                .header("content-type", "application/json")
-                .body(bytes::Bytes::from(served.as_ref().clone()))
-                .expect("response")
-        }));
-        let sandbox = Sandbox::load_with_upstream(
-            registry::stripe().component,
-            registry::stripe().policy(),
-            SandboxLimits::default(),
-            upstream,
-        )
-        .expect("load");
+        let sandbox = serving(body);
         let mut conn = sandbox.open(&config()).expect("open");
         assert_eq!(conn.query(dsl).expect("component query").rows.len(), 100);
         c.bench_function(&format!("page_100_{table}/component"), |b| {
@@ -127,23 +112,31 @@ fn bench_empty_page(c: &mut Criterion) {
     c.bench_function("page_0/native", |b| {
         b.iter(|| black_box(native.query(&mut transport, black_box(dsl)).expect("query")))
     });
+    let sandbox = serving(empty);
+    let mut conn = sandbox.open(&config()).expect("open");
+    c.bench_function("page_0/component", |b| {
+        b.iter(|| black_box(conn.query(black_box(dsl)).expect("query")))
+    });
+}
+
+/// The Stripe component whose every allowed request is answered in-process with `body` (no socket).
+fn serving(body: Vec<u8>) -> Sandbox {
+    let body = bytes::Bytes::from(body);
     let upstream = Upstream::InProcess(Arc::new(move |_parts| {
         http::Response::builder()
             .status(200)
-            .body(bytes::Bytes::from(empty.clone()))
+            .header("request-id", "req_bench")
+            .header("content-type", "application/json")
+            .body(body.clone())
             .expect("response")
     }));
-    let sandbox = Sandbox::load_with_upstream(
+    Sandbox::load_with_upstream(
         registry::stripe().component,
         registry::stripe().policy(),
         SandboxLimits::default(),
         upstream,
     )
-    .expect("load");
-    let mut conn = sandbox.open(&config()).expect("open");
-    c.bench_function("page_0/component", |b| {
-        b.iter(|| black_box(conn.query(black_box(dsl)).expect("query")))
-    });
+    .expect("load")
 }
 
 fn config() -> wit::Config {
