@@ -261,8 +261,15 @@ fn plural(attempts: u32) -> &'static str {
     }
 }
 
+/// `d` in seconds with one decimal, e.g. "2.5 s", rounded half up. Integer arithmetic on u64s: formatting
+/// an `f64` with a precision (or a u128) would link more formatting code into the component for one message.
 fn seconds(d: Duration) -> String {
-    format!("{:.1} s", d.as_secs_f64())
+    let tenths = (d.subsec_nanos() + 50_000_000) / 100_000_000; // 0..=10
+    format!(
+        "{}.{} s",
+        d.as_secs().saturating_add(u64::from(tenths / 10)),
+        tenths % 10
+    )
 }
 
 /// The path without its query string: names the endpoint without repeating filter values.
@@ -316,6 +323,21 @@ mod tests {
     use std::collections::VecDeque;
 
     const KEY: &str = "rk_test_51AbCdEfGhIjKlMnOpQrStUvWxYz0123";
+
+    #[test]
+    fn seconds_show_one_decimal() {
+        let ms = Duration::from_millis;
+        assert_eq!(seconds(Duration::ZERO), "0.0 s");
+        assert_eq!(seconds(ms(500)), "0.5 s");
+        assert_eq!(seconds(ms(2_449)), "2.4 s");
+        assert_eq!(seconds(ms(2_450)), "2.5 s");
+        assert_eq!(seconds(ms(9_960)), "10.0 s");
+        assert_eq!(seconds(Duration::from_secs(60)), "60.0 s");
+        assert_eq!(
+            seconds(Duration::new(u64::MAX, 0)),
+            "18446744073709551615.0 s"
+        );
+    }
 
     /// A scripted transport: queued outcomes, a fake clock advanced by `sleep` (and optionally by each
     /// send), recorded sleeps and a fixed or scripted sequence of random numbers.

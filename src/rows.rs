@@ -13,13 +13,13 @@
 //!   expanded object ([`Expandable`]);
 //! - enum-like fields (`status`, `type`, …) are open strings: values added by later versions pass through.
 //!
-//! Parsing is one pass of serde over the body. Only when it fails is the body read a second time, as a
-//! generic JSON value, to find out which field of which object is wrong (see [`diagnose`]).
+//! Parsing is one pass of serde over the body. Only when it fails is the body read a second time, object
+//! by object and with the same structs, to find out which field of which object is wrong (see
+//! [`diagnose`]); no generic JSON tree is ever built.
 
 use crate::schema::{Cell, Table};
 use serde::de::{self, DeserializeOwned, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
-use serde_json::Value;
 use std::fmt;
 
 /// One page of a Stripe list, projected.
@@ -66,36 +66,142 @@ trait Project: DeserializeOwned {
     fn into_row(self) -> Vec<Cell>;
 }
 
-#[derive(Deserialize)]
-struct Envelope<T> {
-    /// `"list"` when present; checked so that a single object or an error body is never read as a page.
-    object: Option<String>,
-    data: Vec<T>,
-    has_more: bool,
+/// Declares a struct read from a JSON object, with the `Deserialize` impl `#[derive(Deserialize)]` would
+/// write minus what a JSON object never uses: reading the struct from an array, field by position (that
+/// code was a sizeable share of the component). Behaviour is serde's: unknown keys are skipped, a key
+/// given twice is a "duplicate field" error, a missing `Option` field is `None` and any other missing
+/// field a "missing field" error unless a default is given (`has_more: bool = false`), and anything but
+/// an object is "invalid type: …, expected struct Name". `kind as "type": Option<String>` renames.
+macro_rules! json_object {
+    (@key $field:ident) => { stringify!($field) };
+    (@key $field:ident $key:literal) => { $key };
+    (@absent $ty:ty, $key:expr, $error:ty) => { $crate::rows::absent::<$ty, $error>($key)? };
+    (@absent $ty:ty, $key:expr, $error:ty, $default:expr) => { $default };
+    (
+        $(#[$meta:meta])*
+        struct $name:ident $(<$param:ident>)? {
+            $(
+                $(#[$field_meta:meta])*
+                $field:ident $(as $key:literal)? : $ty:ty $(= $default:expr)?
+            ),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        struct $name $(<$param>)? {
+            $($(#[$field_meta])* $field: $ty,)*
+        }
+
+        impl<'de $(, $param: serde::Deserialize<'de>)?> serde::Deserialize<'de> for $name $(<$param>)? {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                #[allow(non_camel_case_types)]
+                enum Field {
+                    $($field,)*
+                    __other,
+                }
+                impl<'de> serde::Deserialize<'de> for Field {
+                    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                        struct V;
+                        impl serde::de::Visitor<'_> for V {
+                            type Value = Field;
+                            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                                f.write_str("field identifier")
+                            }
+                            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Field, E> {
+                                Ok(match v {
+                                    $(json_object!(@key $field $($key)?) => Field::$field,)*
+                                    _ => Field::__other,
+                                })
+                            }
+                        }
+                        deserializer.deserialize_identifier(V)
+                    }
+                }
+                struct V $(<$param>)? (std::marker::PhantomData<($($param,)?)>);
+                impl<'de $(, $param: serde::Deserialize<'de>)?> serde::de::Visitor<'de> for V $(<$param>)? {
+                    type Value = $name $(<$param>)?;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str(concat!("struct ", stringify!($name)))
+                    }
+                    fn visit_map<A: serde::de::MapAccess<'de>>(
+                        self,
+                        mut map: A,
+                    ) -> Result<Self::Value, A::Error> {
+                        $(let mut $field: Option<$ty> = None;)*
+                        while let Some(key) = map.next_key::<Field>()? {
+                            match key {
+                                $(Field::$field => {
+                                    if $field.is_some() {
+                                        return Err(<A::Error as serde::de::Error>::duplicate_field(
+                                            json_object!(@key $field $($key)?),
+                                        ));
+                                    }
+                                    $field = Some(map.next_value()?);
+                                })*
+                                Field::__other => {
+                                    map.next_value::<serde::de::IgnoredAny>()?;
+                                }
+                            }
+                        }
+                        Ok($name {
+                            $($field: match $field {
+                                Some(value) => value,
+                                None => json_object!(
+                                    @absent $ty, json_object!(@key $field $($key)?), A::Error $(, $default)?
+                                ),
+                            },)*
+                        })
+                    }
+                }
+                deserializer.deserialize_map(V(std::marker::PhantomData))
+            }
+        }
+    };
+}
+pub(crate) use json_object;
+
+/// The value of a field that is absent from its object: `None` for an `Option`, else serde's
+/// "missing field" error (what `#[derive(Deserialize)]` does).
+pub(crate) fn absent<'de, T: Deserialize<'de>, E: de::Error>(key: &'static str) -> Result<T, E> {
+    struct Absent<E>(&'static str, std::marker::PhantomData<E>);
+    impl<'de, E: de::Error> Deserializer<'de> for Absent<E> {
+        type Error = E;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, E> {
+            Err(E::missing_field(self.0))
+        }
+        fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
+            visitor.visit_none()
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf unit
+            unit_struct newtype_struct seq tuple tuple_struct map struct enum identifier ignored_any
+        }
+    }
+    T::deserialize(Absent(key, std::marker::PhantomData))
+}
+
+json_object! {
+    struct Envelope<T> {
+        /// `"list"` when present; checked so that a single object or an error body is never read as a page.
+        object: Option<String>,
+        data: Vec<T>,
+        has_more: bool,
+    }
 }
 
 fn page<T: Project>(table: Table, body: &[u8]) -> Result<Page, RowError> {
     let envelope: Envelope<T> = match serde_json::from_slice(body) {
         Ok(envelope) => envelope,
-        Err(e) => return Err(diagnose::<T>(table, body, &e)),
+        Err(e) => return Err(diagnose(table, body, &e, check::<T>)),
     };
     if let Some(object) = envelope.object.as_deref().filter(|o| *o != "list") {
-        return Err(RowError::Malformed(format!(
-            "{}: expected a list (\"object\": \"list\"), got \"object\": {object:?}",
-            table.name()
-        )));
+        return Err(not_a_list(table, object));
     }
     let mut livemode = None;
     for obj in &envelope.data {
         match livemode {
             None => livemode = Some(obj.livemode()),
             Some(mode) if mode != obj.livemode() => {
-                return Err(RowError::Malformed(format!(
-                    "{}: the page mixes live-mode and test-mode objects ({} has livemode {})",
-                    table.name(),
-                    obj.id(),
-                    obj.livemode()
-                )))
+                return Err(mixed_modes(table, obj.id(), obj.livemode()))
             }
             Some(_) => {}
         }
@@ -108,6 +214,32 @@ fn page<T: Project>(table: Table, body: &[u8]) -> Result<Page, RowError> {
         last_id,
         livemode,
     })
+}
+
+// The error paths below are shared by the five tables rather than copied into each `page::<T>`: every KB
+// of the component ships in every load.
+
+#[cold]
+#[inline(never)]
+fn not_a_list(table: Table, object: &str) -> RowError {
+    RowError::Malformed(format!(
+        "{}: expected a list (\"object\": \"list\"), got \"object\": {object:?}",
+        table.name()
+    ))
+}
+
+#[cold]
+#[inline(never)]
+fn mixed_modes(table: Table, id: &str, livemode: bool) -> RowError {
+    RowError::Malformed(format!(
+        "{}: the page mixes live-mode and test-mode objects ({id} has livemode {livemode})",
+        table.name()
+    ))
+}
+
+/// Whether one object of the page parses as a `T` (the diagnosis's question, asked per object).
+fn check<T: Project>(object: &[u8]) -> Result<(), serde_json::Error> {
+    serde_json::from_slice::<T>(object).map(drop)
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -187,24 +319,26 @@ impl<'de> Deserialize<'de> for Key {
 // ---------------------------------------------------------------------------------------------------
 // customers
 
-#[derive(Deserialize)]
-struct Customer {
-    id: String,
-    created: i64,
-    email: Option<String>,
-    name: Option<String>,
-    description: Option<String>,
-    currency: Option<String>,
-    balance: Option<i64>,
-    delinquent: Option<bool>,
-    address: Option<Address>,
-    tax_exempt: Option<String>,
-    livemode: bool,
+json_object! {
+    struct Customer {
+        id: String,
+        created: i64,
+        email: Option<String>,
+        name: Option<String>,
+        description: Option<String>,
+        currency: Option<String>,
+        balance: Option<i64>,
+        delinquent: Option<bool>,
+        address: Option<Address>,
+        tax_exempt: Option<String>,
+        livemode: bool,
+    }
 }
 
-#[derive(Deserialize)]
-struct Address {
-    country: Option<String>,
+json_object! {
+    struct Address {
+        country: Option<String>,
+    }
 }
 
 impl Project for Customer {
@@ -234,50 +368,54 @@ impl Project for Customer {
 // ---------------------------------------------------------------------------------------------------
 // subscriptions
 
-#[derive(Deserialize)]
-struct Subscription {
-    id: String,
-    customer: Option<Expandable>,
-    status: String,
-    collection_method: String,
-    currency: String,
-    created: i64,
-    start_date: i64,
-    trial_end: Option<i64>,
-    cancel_at_period_end: bool,
-    cancel_at: Option<i64>,
-    canceled_at: Option<i64>,
-    ended_at: Option<i64>,
-    items: Option<ItemList>,
-    livemode: bool,
+json_object! {
+    struct Subscription {
+        id: String,
+        customer: Option<Expandable>,
+        status: String,
+        collection_method: String,
+        currency: String,
+        created: i64,
+        start_date: i64,
+        trial_end: Option<i64>,
+        cancel_at_period_end: bool,
+        cancel_at: Option<i64>,
+        canceled_at: Option<i64>,
+        ended_at: Option<i64>,
+        items: Option<ItemList>,
+        livemode: bool,
+    }
 }
 
-#[derive(Deserialize)]
-struct ItemList {
-    data: Vec<Item>,
-    /// Stripe embeds only the first items of a long subscription; then the sum below would be partial.
-    #[serde(default)]
-    has_more: bool,
+json_object! {
+    struct ItemList {
+        data: Vec<Item>,
+        /// Stripe embeds only the first items of a long subscription; then the sum below would be partial.
+        has_more: bool = false,
+    }
 }
 
-#[derive(Deserialize)]
-struct Item {
-    current_period_start: Option<i64>,
-    current_period_end: Option<i64>,
-    quantity: Option<i64>,
-    price: Option<Price>,
+json_object! {
+    struct Item {
+        current_period_start: Option<i64>,
+        current_period_end: Option<i64>,
+        quantity: Option<i64>,
+        price: Option<Price>,
+    }
 }
 
-#[derive(Deserialize)]
-struct Price {
-    unit_amount: Option<i64>,
-    recurring: Option<Recurring>,
+json_object! {
+    struct Price {
+        unit_amount: Option<i64>,
+        recurring: Option<Recurring>,
+    }
 }
 
-#[derive(Deserialize)]
-struct Recurring {
-    interval: Interval,
-    interval_count: Option<i64>,
+json_object! {
+    struct Recurring {
+        interval: Interval,
+        interval_count: Option<i64>,
+    }
 }
 
 /// A recurring price's interval. Unknown values (a later API version) make `mrr` null, not the page fail.
@@ -410,44 +548,48 @@ fn gcd(a: i128, b: i128) -> i128 {
 // ---------------------------------------------------------------------------------------------------
 // invoices
 
-#[derive(Deserialize)]
-struct Invoice {
-    id: String,
-    number: Option<String>,
-    customer: Option<Expandable>,
-    // The top-level `subscription` key still present in some payloads is not part of the schema since
-    // basil; the subscription is read from `parent` only.
-    parent: Option<InvoiceParent>,
-    status: Option<String>,
-    collection_method: String,
-    billing_reason: Option<String>,
-    currency: String,
-    total: i64,
-    amount_due: i64,
-    amount_paid: i64,
-    amount_remaining: i64,
-    created: i64,
-    due_date: Option<i64>,
-    status_transitions: Option<StatusTransitions>,
-    period_start: i64,
-    period_end: i64,
-    attempt_count: i64,
-    livemode: bool,
+json_object! {
+    struct Invoice {
+        id: String,
+        number: Option<String>,
+        customer: Option<Expandable>,
+        // The top-level `subscription` key still present in some payloads is not part of the schema since
+        // basil; the subscription is read from `parent` only.
+        parent: Option<InvoiceParent>,
+        status: Option<String>,
+        collection_method: String,
+        billing_reason: Option<String>,
+        currency: String,
+        total: i64,
+        amount_due: i64,
+        amount_paid: i64,
+        amount_remaining: i64,
+        created: i64,
+        due_date: Option<i64>,
+        status_transitions: Option<StatusTransitions>,
+        period_start: i64,
+        period_end: i64,
+        attempt_count: i64,
+        livemode: bool,
+    }
 }
 
-#[derive(Deserialize)]
-struct InvoiceParent {
-    subscription_details: Option<SubscriptionDetails>,
+json_object! {
+    struct InvoiceParent {
+        subscription_details: Option<SubscriptionDetails>,
+    }
 }
 
-#[derive(Deserialize)]
-struct SubscriptionDetails {
-    subscription: Option<Expandable>,
+json_object! {
+    struct SubscriptionDetails {
+        subscription: Option<Expandable>,
+    }
 }
 
-#[derive(Deserialize)]
-struct StatusTransitions {
-    paid_at: Option<i64>,
+json_object! {
+    struct StatusTransitions {
+        paid_at: Option<i64>,
+    }
 }
 
 impl Project for Invoice {
@@ -489,32 +631,33 @@ impl Project for Invoice {
 // ---------------------------------------------------------------------------------------------------
 // charges
 
-#[derive(Deserialize)]
-struct Charge {
-    id: String,
-    customer: Option<Expandable>,
-    payment_intent: Option<Expandable>,
-    created: i64,
-    amount: i64,
-    amount_captured: i64,
-    amount_refunded: i64,
-    currency: String,
-    status: String,
-    paid: bool,
-    captured: bool,
-    refunded: bool,
-    disputed: bool,
-    failure_code: Option<String>,
-    failure_message: Option<String>,
-    outcome: Option<Outcome>,
-    balance_transaction: Option<Expandable>,
-    livemode: bool,
+json_object! {
+    struct Charge {
+        id: String,
+        customer: Option<Expandable>,
+        payment_intent: Option<Expandable>,
+        created: i64,
+        amount: i64,
+        amount_captured: i64,
+        amount_refunded: i64,
+        currency: String,
+        status: String,
+        paid: bool,
+        captured: bool,
+        refunded: bool,
+        disputed: bool,
+        failure_code: Option<String>,
+        failure_message: Option<String>,
+        outcome: Option<Outcome>,
+        balance_transaction: Option<Expandable>,
+        livemode: bool,
+    }
 }
 
-#[derive(Deserialize)]
-struct Outcome {
-    #[serde(rename = "type")]
-    kind: Option<String>,
+json_object! {
+    struct Outcome {
+        kind as "type": Option<String>,
+    }
 }
 
 impl Project for Charge {
@@ -551,23 +694,23 @@ impl Project for Charge {
 // ---------------------------------------------------------------------------------------------------
 // payouts
 
-#[derive(Deserialize)]
-struct Payout {
-    id: String,
-    created: i64,
-    arrival_date: i64,
-    amount: i64,
-    currency: String,
-    status: String,
-    #[serde(rename = "type")]
-    kind: String,
-    method: String,
-    automatic: bool,
-    failure_code: Option<String>,
-    reconciliation_status: Option<String>,
-    balance_transaction: Option<Expandable>,
-    destination: Option<Expandable>,
-    livemode: bool,
+json_object! {
+    struct Payout {
+        id: String,
+        created: i64,
+        arrival_date: i64,
+        amount: i64,
+        currency: String,
+        status: String,
+        kind as "type": String,
+        method: String,
+        automatic: bool,
+        failure_code: Option<String>,
+        reconciliation_status: Option<String>,
+        balance_transaction: Option<Expandable>,
+        destination: Option<Expandable>,
+        livemode: bool,
+    }
 }
 
 impl Project for Payout {
@@ -600,55 +743,89 @@ impl Project for Payout {
 // ---------------------------------------------------------------------------------------------------
 // Diagnosis: the slow path, taken only when the one-pass parse failed.
 
-/// Explain why `body` did not parse as a page of `T`. serde's errors do not say which field failed, so the
-/// body is read again as a generic value: first the envelope is checked, then each object is parsed on
-/// its own, and in the first one that fails the culprit is found by removing keys one at a time
-/// ([`culprit`]).
-fn diagnose<T: Project>(table: Table, body: &[u8], original: &serde_json::Error) -> RowError {
+/// Explain why `body` did not parse as a page of `T`. serde's errors do not say which field failed, but
+/// serde_json's say where: the envelope is checked, then each object is parsed on its own (with the same
+/// typed structs as the fast path), and in the first one that fails the error's position is mapped back
+/// to the dotted path of the value that starts or ends there ([`locate`]). The body is never built into
+/// a tree; a small scanner ([`span`], [`members`], [`elements`]) walks text serde_json has accepted.
+#[cold]
+#[inline(never)]
+fn diagnose(
+    table: Table,
+    body: &[u8],
+    original: &serde_json::Error,
+    check: fn(&[u8]) -> Result<(), serde_json::Error>,
+) -> RowError {
     let t = table.name();
-    let root: Value = match serde_json::from_slice(body) {
-        Ok(v) => v,
-        Err(e) => return RowError::Malformed(format!("{t}: the response body is not JSON ({e})")),
-    };
-    let Some(envelope) = root.as_object() else {
+    if let Err(e) = serde_json::from_slice::<IgnoredAny>(body) {
+        return RowError::Malformed(format!("{t}: the response body is not JSON ({e})"));
+    }
+    let root = span(body, skip_ws(body, 0));
+    if body.get(root.0) != Some(&b'{') {
         return RowError::Malformed(format!("{t}: the response body is not a JSON object"));
-    };
-    let Some(data) = envelope.get("data").and_then(Value::as_array) else {
+    }
+    // Like a JSON object read into a map, the last copy of a repeated key wins.
+    let envelope = members(body, root);
+    let member = |name: &str| envelope.iter().rev().find(|(k, _)| k == name).map(|m| m.1);
+    let Some(data) = member("data").filter(|s| body.get(s.0) == Some(&b'[')) else {
         return RowError::Malformed(format!(
             "{t}: the response has no \"data\" array: it is not a Stripe list"
         ));
     };
-    if !envelope.get("has_more").is_some_and(Value::is_boolean) {
+    if !member("has_more").is_some_and(|s| matches!(&body[s.0..s.1], b"true" | b"false")) {
         return RowError::Malformed(format!(
             "{t}: the response has no boolean \"has_more\": it is not a Stripe list"
         ));
     }
-    for (i, object) in data.iter().enumerate() {
-        let Err(err) = check::<T>(object) else {
+    for (i, object) in elements(body, data).into_iter().enumerate() {
+        let text = &body[object.0..object.1];
+        let Err(err) = check(text) else {
             continue;
         };
-        let name = object
-            .get("id")
-            .and_then(Value::as_str)
-            .map_or_else(|| format!("data[{i}]"), str::to_owned);
-        if !object.is_object() {
+        let is_object = text.first() == Some(&b'{');
+        let fields = if is_object {
+            members(text, (0, text.len()))
+        } else {
+            Vec::new()
+        };
+        let name = fields
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "id")
+            .and_then(|(_, s)| string(&text[s.0..s.1]))
+            .unwrap_or_else(|| format!("data[{i}]"));
+        if !is_object {
             return RowError::WrongType(format!("{t}: data[{i}] is not an object"));
         }
-        if let Some(field) = missing_field(&err).filter(|f| object.get(*f).is_none()) {
+        let message = without_position(&err);
+        let path =
+            offset(text, err.line(), err.column()).map_or_else(Vec::new, |at| locate(text, at));
+        if let Some(field) = missing_field(&message).filter(|_| path.is_empty()) {
             return RowError::WrongType(format!(
                 "{t}: {name} has no '{field}' field, which Stripe always sends at this API version"
             ));
         }
-        return RowError::WrongType(match culprit::<T>(object) {
-            Some(path) => format!("{t}: field '{path}' of {name} {}", plain(&err)),
-            None => format!("{t}: {name} has a field of the wrong type ({err})"),
+        return RowError::WrongType(if path.is_empty() {
+            format!("{t}: {name} has a field of the wrong type ({message})")
+        } else {
+            format!(
+                "{t}: field '{}' of {name} {}",
+                path.join("."),
+                plain(&message)
+            )
         });
     }
     RowError::Malformed(format!("{t}: {original}"))
 }
 
-fn check<T: Project>(object: &Value) -> Result<(), String> {
-    T::deserialize(object).map(drop).map_err(|e| e.to_string())
+/// serde_json's message without its " at line L column C" suffix.
+fn without_position(err: &serde_json::Error) -> String {
+    let full = err.to_string();
+    let suffix = format!(" at line {} column {}", err.line(), err.column());
+    match full.strip_suffix(&suffix) {
+        Some(message) => message.to_owned(),
+        None => full,
+    }
 }
 
 /// `missing field `x`` → `x`.
@@ -656,69 +833,159 @@ fn missing_field(err: &str) -> Option<&str> {
     err.strip_prefix("missing field `")?.split('`').next()
 }
 
-/// The dotted path of the field that makes `object` fail, found by removing one key at a time: removing
-/// the culprit makes the parse succeed, or fail only because that (required) key is now missing. serde
-/// reports a wrong type while walking the object and a missing field only at its end, so a "missing" error
-/// after the removal means nothing else on the way was wrong.
-fn culprit<T: Project>(object: &Value) -> Option<String> {
-    let mut path: Vec<String> = Vec::new();
-    'descend: loop {
-        let node = lookup(object, &path)?;
-        let keys: Vec<String> = match node {
-            Value::Object(map) => map.keys().cloned().collect(),
-            Value::Array(items) => (0..items.len()).map(|i| i.to_string()).collect(),
-            _ => return (!path.is_empty()).then(|| path.join(".")),
+/// The byte offset of serde_json's (1-based line, 0-based byte column) position in `text`.
+fn offset(text: &[u8], line: usize, column: usize) -> Option<usize> {
+    let line_start = match line {
+        0 => return None,
+        1 => 0,
+        n => {
+            text.iter()
+                .enumerate()
+                .filter(|(_, c)| **c == b'\n')
+                .nth(n - 2)?
+                .0
+                + 1
+        }
+    };
+    Some(line_start + column)
+}
+
+/// The path (object keys and array indices) from the root of `text` to the value that starts or ends at
+/// byte `at`: serde_json reports a wrong type just after the scalar it read, or at the `[`/`{` it did not
+/// expect, and a missing field just after the object's `}`. Empty for the root itself.
+fn locate(text: &[u8], at: usize) -> Vec<String> {
+    let mut path = Vec::new();
+    let mut node = (0, text.len());
+    'descend: while node.0 != at && node.1 != at {
+        let children: Vec<(String, (usize, usize))> = match text.get(node.0) {
+            Some(b'{') => members(text, node),
+            Some(b'[') => elements(text, node)
+                .into_iter()
+                .enumerate()
+                .map(|(i, s)| (i.to_string(), s))
+                .collect(),
+            _ => break,
         };
-        for key in keys {
-            let mut trial = object.clone();
-            remove(&mut trial, &path, &key);
-            let fixed = match check::<T>(&trial) {
-                Ok(()) => true,
-                Err(e) => missing_field(&e) == Some(key.as_str()),
-            };
-            if fixed {
+        for (key, child) in children {
+            if child.0 <= at && at <= child.1 {
                 path.push(key);
+                node = child;
                 continue 'descend;
             }
         }
-        // No single key below here is to blame (e.g. the node itself has the wrong type).
-        return (!path.is_empty()).then(|| path.join("."));
+        break;
     }
+    path
 }
 
-fn lookup<'v>(root: &'v Value, path: &[String]) -> Option<&'v Value> {
-    path.iter().try_fold(root, |v, seg| match v {
-        Value::Object(map) => map.get(seg),
-        Value::Array(items) => seg.parse::<usize>().ok().and_then(|i| items.get(i)),
-        _ => None,
-    })
+// A scanner for JSON text that serde_json has already accepted: it finds where values start and end and
+// never validates. Spans are `(start, end)` byte offsets, end exclusive. It keeps no stack, so nesting
+// depth costs nothing.
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while matches!(b.get(i), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+        i += 1;
+    }
+    i
 }
 
-fn remove(root: &mut Value, path: &[String], key: &str) {
-    let mut node = root;
-    for seg in path {
-        node = match node {
-            Value::Object(map) => match map.get_mut(seg) {
-                Some(v) => v,
-                None => return,
-            },
-            Value::Array(items) => match seg.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
-                Some(v) => v,
-                None => return,
-            },
-            _ => return,
-        };
-    }
-    match node {
-        Value::Object(map) => {
-            map.remove(key);
+/// The end of the string whose opening quote is at `i`.
+fn string_end(b: &[u8], mut i: usize) -> usize {
+    i += 1;
+    while let Some(&c) = b.get(i) {
+        i += 1;
+        match c {
+            b'\\' => i += 1,
+            b'"' => break,
+            _ => {}
         }
-        Value::Array(items) => {
-            if let Some(i) = key.parse::<usize>().ok().filter(|i| *i < items.len()) {
-                items.remove(i);
+    }
+    i.min(b.len())
+}
+
+/// The span of the value that starts at `i`.
+fn span(b: &[u8], start: usize) -> (usize, usize) {
+    let mut i = start;
+    let mut depth = 0usize;
+    loop {
+        match b.get(i) {
+            None => break,
+            Some(b'"') => i = string_end(b, i),
+            Some(b'{' | b'[') => {
+                depth += 1;
+                i += 1;
+            }
+            Some(b'}' | b']') => {
+                depth = depth.saturating_sub(1);
+                i += 1;
+            }
+            Some(_) if depth > 0 => i += 1,
+            Some(_) => {
+                while !matches!(
+                    b.get(i),
+                    None | Some(b',' | b']' | b'}' | b' ' | b'\n' | b'\r' | b'\t')
+                ) {
+                    i += 1;
+                }
             }
         }
-        _ => {}
+        if depth == 0 {
+            break;
+        }
+    }
+    (start, i)
+}
+
+/// The values of the array at `array`, in order.
+fn elements(b: &[u8], array: (usize, usize)) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut i = skip_ws(b, array.0 + 1);
+    while i < array.1 && b[i] != b']' {
+        let value = span(b, i);
+        if value.1 == i {
+            break; // not JSON after all; never loop
+        }
+        out.push(value);
+        i = skip_ws(b, value.1);
+        if b.get(i) == Some(&b',') {
+            i = skip_ws(b, i + 1);
+        }
+    }
+    out
+}
+
+/// The keys (unescaped) and value spans of the object at `object`, in document order.
+fn members(b: &[u8], object: (usize, usize)) -> Vec<(String, (usize, usize))> {
+    let mut out = Vec::new();
+    let mut i = skip_ws(b, object.0 + 1);
+    while i < object.1 && b[i] == b'"' {
+        let key_end = string_end(b, i);
+        let key = string(&b[i..key_end]).unwrap_or_default();
+        i = skip_ws(b, key_end);
+        if b.get(i) == Some(&b':') {
+            i = skip_ws(b, i + 1);
+        }
+        let value = span(b, i);
+        if value.1 == i {
+            break; // not JSON after all; never loop
+        }
+        out.push((key, value));
+        i = skip_ws(b, value.1);
+        if b.get(i) == Some(&b',') {
+            i = skip_ws(b, i + 1);
+        }
+    }
+    out
+}
+
+/// The text of a JSON string literal (quotes included), unescaped; `None` if it is not a string.
+fn string(literal: &[u8]) -> Option<String> {
+    match literal {
+        [b'"', inner @ .., b'"'] if !inner.contains(&b'\\') => {
+            std::str::from_utf8(inner).ok().map(str::to_owned)
+        }
+        [b'"', ..] => serde_json::from_slice(literal).ok(),
+        _ => None,
     }
 }
 
@@ -753,7 +1020,7 @@ fn plain(err: &str) -> String {
 mod tests {
     use super::*;
     use crate::schema::table_spec;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn list(objects: Vec<Value>) -> Vec<u8> {
         json!({"object": "list", "url": "/v1/x", "has_more": false, "data": objects})
@@ -1270,12 +1537,84 @@ mod tests {
             (Table::Payouts, json!(42), "payouts: data[1] is not an object"),
         ];
         for (table, object, want) in cases {
-            match parse_page(table, &list(vec![payout_safe(table), object])) {
-                Err(RowError::WrongType(msg)) => {
-                    assert!(msg.contains(want), "got: {msg}\nwanted: {want}")
+            let objects = vec![payout_safe(table), object];
+            // Compact, as in the other tests, and pretty-printed: positions on later lines map back too.
+            let pretty = serde_json::to_vec_pretty(
+                &json!({"object": "list", "url": "/v1/x", "has_more": false, "data": objects}),
+            )
+            .unwrap();
+            for body in [list(objects.clone()), pretty] {
+                match parse_page(table, &body) {
+                    Err(RowError::WrongType(msg)) => {
+                        assert!(msg.contains(want), "got: {msg}\nwanted: {want}")
+                    }
+                    other => panic!("{want}: got {other:?}"),
                 }
-                other => panic!("{want}: got {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn json_objects_read_like_derived_structs() {
+        // An array where an object belongs is a wrong type, not a struct read by position.
+        let mut c = customer();
+        c["address"] = json!(["DE"]);
+        match parse_page(Table::Customers, &list(vec![c])) {
+            Err(RowError::WrongType(msg)) => assert!(
+                msg.contains(
+                    "field 'address' of cus_QXg1o8vcGmoR32 is not an object (got sequence)"
+                ),
+                "{msg}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        // A key given twice is refused, as serde's derive refuses it.
+        let body = br#"{"object":"list","has_more":false,"data":[{"id":"cus_1","created":1,"created":2,"livemode":false}]}"#;
+        match parse_page(Table::Customers, body) {
+            Err(RowError::WrongType(msg)) => {
+                assert!(msg.contains("duplicate field `created`"), "{msg}")
+            }
+            other => panic!("{other:?}"),
+        }
+        // `has_more` of embedded items defaults to false; renamed keys are read by their JSON name.
+        let mut sub = subscription(vec![item(0, 1, json!(700), None, "month", 1)]);
+        sub["items"].as_object_mut().unwrap().remove("has_more");
+        let row = one(Table::Subscriptions, sub);
+        assert_eq!(cell(Table::Subscriptions, &row, "mrr"), Cell::Integer(700));
+        let mut ch = charge();
+        ch["outcome"] = json!({"kind": "ignored", "type": "manual_review"});
+        let row = one(Table::Charges, ch);
+        assert_eq!(
+            cell(Table::Charges, &row, "outcome_type"),
+            t("manual_review")
+        );
+    }
+
+    #[test]
+    fn nested_missing_fields_and_escaped_keys_are_named() {
+        let mut sub = subscription(vec![item(0, 1, json!(100), None, "month", 1)]);
+        sub["items"]["data"][0]["price"]["recurring"]
+            .as_object_mut()
+            .unwrap()
+            .remove("interval");
+        match parse_page(Table::Subscriptions, &list(vec![sub])) {
+            Err(RowError::WrongType(msg)) => assert!(
+                msg.contains(
+                    "field 'items.data.0.price.recurring' of sub_1Pgc6rB7WZ01zgkWNy0Cn5nw is an object \
+                     without 'interval'"
+                ),
+                "{msg}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        // Escaped keys and ids are read as JSON reads them.
+        let body = br#"{"object":"list","has_more":false,"data":[{"\u0069d":"cus_\u0041","created":1,"livemode":false,"n\u0061me":7}]}"#;
+        match parse_page(Table::Customers, body) {
+            Err(RowError::WrongType(msg)) => assert!(
+                msg.contains("customers: field 'name' of cus_A is not a string (got integer `7`)"),
+                "{msg}"
+            ),
+            other => panic!("{other:?}"),
         }
     }
 

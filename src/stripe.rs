@@ -2,10 +2,10 @@
 //! pinned version, how list requests are spelled, and how Stripe's error bodies read.
 
 use crate::error::UpstreamError;
+use crate::rows::json_object;
 use crate::schema::Table;
 use crate::transport::Response;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use serde::Deserialize;
 
 /// Every request carries `Stripe-Version: API_VERSION`; object shapes are parsed for this version only.
 pub const API_VERSION: &str = "2026-04-22.dahlia";
@@ -59,17 +59,18 @@ pub fn list_path(
     out
 }
 
-#[derive(Deserialize)]
-struct ErrorEnvelope {
-    error: ErrorObject,
+json_object! {
+    struct ErrorEnvelope {
+        error: ErrorObject,
+    }
 }
 
-#[derive(Deserialize)]
-struct ErrorObject {
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    code: Option<String>,
-    message: Option<String>,
+json_object! {
+    struct ErrorObject {
+        kind as "type": Option<String>,
+        code: Option<String>,
+        message: Option<String>,
+    }
 }
 
 /// Read Stripe's error body (`{"error":{"type","code","message",…}}`) into an [`UpstreamError`]. A body

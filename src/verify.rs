@@ -23,10 +23,10 @@
 use crate::error::{ConnectorError, UpstreamError};
 use crate::key::{ApiKey, Mode, CREATE_RESTRICTED_KEY};
 use crate::retry::Retrier;
+use crate::rows::json_object;
 use crate::schema::Table;
 use crate::stripe;
 use crate::transport::{Counting, Method, Request, Response, Transport};
-use serde::Deserialize;
 
 /// What setup proved about a key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -112,26 +112,30 @@ pub const WRITE_PROBES: [WriteProbe; 5] = [
     },
 ];
 
-/// Just enough of a list page to check `livemode`; every object of the five resources has it.
-#[derive(Deserialize)]
-struct ProbePage {
-    data: Vec<LiveFlag>,
+json_object! {
+    /// Just enough of a list page to check `livemode`; every object of the five resources has it.
+    struct ProbePage {
+        data: Vec<LiveFlag>,
+    }
 }
 
-#[derive(Deserialize)]
-struct LiveFlag {
-    livemode: bool,
+json_object! {
+    struct LiveFlag {
+        livemode: bool,
+    }
 }
 
-/// Stripe's error code, when the body is an error object.
-#[derive(Deserialize)]
-struct ErrorCode {
-    error: ErrorCodeInner,
+json_object! {
+    /// Stripe's error code, when the body is an error object.
+    struct ErrorCode {
+        error: ErrorCodeInner,
+    }
 }
 
-#[derive(Deserialize)]
-struct ErrorCodeInner {
-    code: Option<String>,
+json_object! {
+    struct ErrorCodeInner {
+        code: Option<String>,
+    }
 }
 
 fn error_code(response: &Response) -> Option<String> {
