@@ -40,11 +40,12 @@ fn a_guest_that_outgrows_its_memory_cap_is_stopped() {
 #[test]
 fn a_call_past_its_deadline_is_interrupted() {
     let emu = emulator();
-    // Every response takes 400 ms; the call may take 100 ms. The epoch deadline fires as soon as the
-    // guest runs again after the slow response.
-    emu.set_latency(Duration::from_millis(400));
+    // Every response takes 1.5 s; a call may take 300 ms (opening, which makes no request, fits with
+    // room to spare even on a loaded machine). The epoch deadline fires as soon as the guest runs again
+    // after the slow response.
+    emu.set_latency(Duration::from_millis(1500));
     let limits = SandboxLimits {
-        call_timeout: Duration::from_millis(100),
+        call_timeout: Duration::from_millis(300),
         ..SandboxLimits::default()
     };
     let sandbox = sandbox_with(&emu, limits);
