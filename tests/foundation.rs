@@ -455,3 +455,52 @@ fn a_component_with_forbidden_imports_is_refused_by_the_cli() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn demo_runs_without_a_key_and_answers_the_repeated_question_from_the_cache() {
+    let run = run_cli(&["--format", "json", "demo"], None);
+    assert_eq!(run.code, 0, "{run:?}");
+    let v = run.json();
+    assert_eq!(v["setup"]["ok"], true);
+    assert_eq!(v["setup"]["requests"], 10);
+    let queries = v["queries"].as_array().expect("queries");
+    assert_eq!(queries.len(), klairr_host::demo::DEMO_QUERIES.len());
+    let first = &queries[0]["result"];
+    let last = &queries[queries.len() - 1]["result"];
+    assert_eq!(first["cached"], false);
+    assert_eq!(first["requests"], 1);
+    assert_eq!(
+        last["cached"], true,
+        "the repeated question is served from the cache"
+    );
+    assert_eq!(last["requests"], 0);
+    assert_eq!(last["rows"], first["rows"]);
+    for q in queries {
+        assert!(
+            q["result"]["rows"]
+                .as_array()
+                .is_some_and(|r| !r.is_empty()),
+            "{}",
+            q["title"]
+        );
+    }
+
+    let text = run_cli(&["demo"], None);
+    assert_eq!(text.code, 0, "{text:?}");
+    assert!(
+        text.stdout.contains("key accepted (test mode)"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout.contains("served from the result cache"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout
+            .contains("secret key is refused before any request"),
+        "{}",
+        text.stdout
+    );
+}

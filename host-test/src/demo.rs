@@ -40,17 +40,17 @@ pub const DEMO_QUERIES: &[(&str, &str)] = &[
 ];
 
 #[derive(Serialize)]
-struct DemoJson {
+struct DemoJson<'a> {
     emulator: String,
-    setup: serde_json::Value,
-    queries: Vec<DemoQueryJson>,
+    setup: output::SetupJson<'a>,
+    queries: Vec<DemoQueryJson<'a>>,
 }
 
 #[derive(Serialize)]
-struct DemoQueryJson {
+struct DemoQueryJson<'a> {
     title: &'static str,
     query: &'static str,
-    result: serde_json::Value,
+    result: output::QueryJson<'a>,
 }
 
 pub fn run(
@@ -94,16 +94,15 @@ pub fn run(
     }
 
     if cli.format == Format::Json {
-        let parse = |s: String| serde_json::from_str(&s).unwrap_or(serde_json::Value::Null);
         let doc = DemoJson {
             emulator: emulator.base_url(),
-            setup: parse(output::setup_json(&report)),
+            setup: output::setup_doc(&report),
             queries: answers
                 .iter()
                 .map(|(title, query, a)| DemoQueryJson {
                     title,
                     query,
-                    result: parse(output::query_json(&a.result, a.cached)),
+                    result: output::query_doc(&a.result, a.cached),
                 })
                 .collect(),
         };

@@ -86,7 +86,8 @@ pub fn describe_json(info: &wit::ConnectorInfo) -> String {
 }
 
 #[derive(Serialize)]
-struct SetupJson<'a> {
+/// The setup report as `--format json` prints it.
+pub struct SetupJson<'a> {
     ok: bool,
     mode: &'static str,
     readable: &'a [String],
@@ -101,14 +102,18 @@ pub fn mode_name(mode: wit::Mode) -> &'static str {
     }
 }
 
-pub fn setup_json(report: &wit::VerifyReport) -> String {
-    to_json(&SetupJson {
+pub fn setup_doc(report: &wit::VerifyReport) -> SetupJson<'_> {
+    SetupJson {
         ok: true,
         mode: mode_name(report.mode),
         readable: &report.readable,
         write_probes_refused: &report.write_probes_refused,
         requests: report.requests,
-    })
+    }
+}
+
+pub fn setup_json(report: &wit::VerifyReport) -> String {
+    to_json(&setup_doc(report))
 }
 
 /// Rows serialised straight from the WIT result, without an intermediate JSON tree.
@@ -156,7 +161,8 @@ struct ShapeJson<'a> {
 }
 
 #[derive(Serialize)]
-struct QueryJson<'a> {
+/// A query result as `--format json` prints it (rows streamed from the WIT result, no JSON tree).
+pub struct QueryJson<'a> {
     table: &'a str,
     columns: Vec<ShapeColumnJson<'a>>,
     rows: RowsJson<'a>,
@@ -180,7 +186,11 @@ fn shape_columns(columns: &[wit::Column]) -> Vec<ShapeColumnJson<'_>> {
 }
 
 pub fn query_json(result: &wit::QueryResult, cached: bool) -> String {
-    to_json(&QueryJson {
+    to_json(&query_doc(result, cached))
+}
+
+pub fn query_doc(result: &wit::QueryResult, cached: bool) -> QueryJson<'_> {
+    QueryJson {
         table: &result.table,
         columns: shape_columns(&result.columns),
         rows: RowsJson(&result.rows),
@@ -196,7 +206,7 @@ pub fn query_json(result: &wit::QueryResult, cached: bool) -> String {
         requests: if cached { 0 } else { result.requests },
         cached,
         scan_note: result.scan_note.as_deref(),
-    })
+    }
 }
 
 #[derive(Serialize)]
