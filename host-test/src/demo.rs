@@ -16,6 +16,59 @@ use crate::service::Service;
 use serde::Serialize;
 use std::io::Write;
 
+/// The columns the demo prints per table, so its tables fit a terminal (queries still return them all).
+fn demo_columns(table: &str) -> Option<&'static [&'static str]> {
+    Some(match table {
+        "customers" => &[
+            "id",
+            "created",
+            "email",
+            "name",
+            "currency",
+            "balance",
+            "address_country",
+        ],
+        "subscriptions" => &[
+            "id",
+            "customer",
+            "status",
+            "current_period_end",
+            "item_count",
+            "mrr",
+            "currency",
+        ],
+        "invoices" => &[
+            "id",
+            "number",
+            "customer",
+            "status",
+            "total",
+            "amount_due",
+            "currency",
+            "due_date",
+        ],
+        "charges" => &[
+            "id",
+            "customer",
+            "created",
+            "amount",
+            "currency",
+            "status",
+            "failure_code",
+            "outcome_type",
+        ],
+        "payouts" => &[
+            "id",
+            "arrival_date",
+            "amount",
+            "currency",
+            "status",
+            "method",
+        ],
+        _ => return None,
+    })
+}
+
 /// The questions the demo asks, as an LLM would write them.
 pub const DEMO_QUERIES: &[(&str, &str)] = &[
     ("Newest customers", r#"{"list":"customers","limit":5}"#),
@@ -133,7 +186,11 @@ pub fn run(
     }
     for (title, query, answer) in &answers {
         out.push_str(&format!("\n## {title}\n$ klairr-host query '{query}'\n"));
-        out.push_str(&output::query_text(&answer.result, answer.cached));
+        out.push_str(&output::query_text_columns(
+            &answer.result,
+            answer.cached,
+            demo_columns(&answer.result.table),
+        ));
     }
     out.push_str(
         "\nWhat Klairr may remember across conversations (shapes only, never row values):\n",
@@ -193,4 +250,23 @@ pub fn serve_emulator(
         .map_err(|e| Failure::new("sandbox", e.to_string()))?;
     emulator.wait();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::demo_columns;
+
+    #[test]
+    fn demo_columns_exist_in_the_connector_schema() {
+        for spec in klairr_stripe::schema::tables() {
+            let shown = demo_columns(spec.table.name()).expect("every table has demo columns");
+            for name in shown {
+                assert!(
+                    spec.columns.iter().any(|c| c.name == *name),
+                    "{}: no column {name}",
+                    spec.table.name()
+                );
+            }
+        }
+    }
 }

@@ -295,14 +295,30 @@ fn plural(n: u64, noun: &str) -> String {
 }
 
 pub fn query_text(result: &wit::QueryResult, cached: bool) -> String {
+    query_text_columns(result, cached, None)
+}
+
+/// [`query_text`] showing only the named columns (in that order) when `only` is given; the footer says
+/// how many columns were left out.
+pub fn query_text_columns(
+    result: &wit::QueryResult,
+    cached: bool,
+    only: Option<&[&str]>,
+) -> String {
+    let shown: Vec<usize> = match only {
+        None => (0..result.columns.len()).collect(),
+        Some(names) => names
+            .iter()
+            .filter_map(|n| result.columns.iter().position(|c| c.name == *n))
+            .collect(),
+    };
     let mut t = new_table();
-    t.set_header(result.columns.iter().map(|c| c.name.clone()));
+    t.set_header(shown.iter().map(|&i| result.columns[i].name.clone()));
     for row in &result.rows {
-        t.add_row(
-            row.iter()
-                .zip(&result.columns)
-                .map(|(cell, col)| cell_text(cell, col.kind)),
-        );
+        t.add_row(shown.iter().map(|&i| match row.get(i) {
+            Some(cell) => cell_text(cell, result.columns[i].kind),
+            None => String::new(),
+        }));
     }
     let source = if cached {
         "served from the result cache, 0 requests".to_owned()
@@ -321,6 +337,13 @@ pub fn query_text(result: &wit::QueryResult, cached: bool) -> String {
         "; {source}; cache TTL {} s\n",
         result.cache_ttl_seconds
     ));
+    if shown.len() < result.columns.len() {
+        out.push_str(&format!(
+            "({} of {} columns shown; `klairr-host query` prints them all)\n",
+            shown.len(),
+            result.columns.len()
+        ));
+    }
     if let Some(note) = &result.scan_note {
         out.push_str(&format!("note: {note}\n"));
     }
