@@ -433,8 +433,8 @@ fn range(table: Table, key: &str, value: &Json) -> Result<Range, ConnectorError>
                 )))
             }
         };
-        let v = timestamp(bound)
-            .map_err(|why| wrong(format!("'{op}' is {} {why}", describe(bound))))?;
+        let v =
+            timestamp(bound).map_err(|why| wrong(format!("'{op}': {} {why}", describe(bound))))?;
         *slot = Some(v);
     }
     if r.gt.is_some() && r.gte.is_some() {
@@ -966,8 +966,8 @@ mod tests {
             (r#"{"list":"customers","filters":{"created":{"gte":10,"lt":10}}}"#, E("the range is empty")),
             (r#"{"list":"customers","filters":{"created":{"gt":"2026-02-01","lte":"2026-01-01"}}}"#, E("the range is empty")),
             (r#"{"list":"customers","filters":{"created":{"lt":0}}}"#, E("the range is empty")),
-            (r#"{"list":"customers","filters":{"created":{"gte":-3}}}"#, E("'gte' is the integer -3 is negative")),
-            (r#"{"list":"customers","filters":{"created":{"gte":1.0}}}"#, E("'gte' is the number 1.0 is not a whole number")),
+            (r#"{"list":"customers","filters":{"created":{"gte":-3}}}"#, E("'gte': the integer -3 is negative")),
+            (r#"{"list":"customers","filters":{"created":{"gte":1.0}}}"#, E("'gte': the number 1.0 is not a whole number")),
             (r#"{"list":"customers","filters":{"created":{"gte":1767225600000000}}}"#, E("not milliseconds")),
             (r#"{"list":"customers","filters":{"created":{"gte":"yesterday"}}}"#, E("'yesterday' is not a valid date")),
             (r#"{"list":"customers","filters":{"created":{"gte":"2026-13-01"}}}"#, E("month 13 is not 01-12")),
@@ -987,7 +987,7 @@ mod tests {
             (r#"{"list":"customers","filters":{"created":{"gte":"1970-01-01T00:00:00+00:01"}}}"#, E("before 1970-01-01")),
             (r#"{"list":"customers","filters":{"created":{"gte":"2026-01-01Z"}}}"#, E("expected YYYY-MM-DD")),
             (r#"{"list":"customers","filters":{"created":{"gte":null}}}"#, E("neither an integer nor a date")),
-            (r#"{"list":"customers","filters":{"created":{"gte":true}}}"#, E("'gte' is the boolean true is neither")),
+            (r#"{"list":"customers","filters":{"created":{"gte":true}}}"#, E("'gte': the boolean true is neither")),
             (r#"{"list":"customers","filters":{"created":{"gte":[1]}}}"#, E("too deeply")),
             (r#"{"list":"payouts","filters":{"arrival_date":{"lte":"soon"}}}"#, E("filter 'arrival_date' for table payouts")),
         ];
