@@ -371,6 +371,26 @@ mod tests {
         )
     }
 
+    /// An [`Account`] whose answers `tamper` may rewrite: for the odd replies a real account never gives.
+    struct Tampered<F: FnMut(&Request<'_>, &mut Response)>(Account, F);
+
+    impl<F: FnMut(&Request<'_>, &mut Response)> Transport for Tampered<F> {
+        fn send(&mut self, r: &Request<'_>) -> Result<Response, TransportError> {
+            let mut resp = self.0.send(r)?;
+            (self.1)(r, &mut resp);
+            Ok(resp)
+        }
+        fn sleep(&mut self, d: Duration) {
+            self.0.sleep(d)
+        }
+        fn now(&mut self) -> Duration {
+            self.0.now()
+        }
+        fn random_u64(&mut self) -> u64 {
+            0
+        }
+    }
+
     impl Transport for Account {
         fn send(&mut self, request: &Request<'_>) -> Result<Response, TransportError> {
             let path = request.path_and_query.clone();
@@ -558,28 +578,14 @@ mod tests {
     #[test]
     fn successful_write_is_over_permissioned() {
         // A 2xx to a write probe (whatever the reason) means the key can write.
-        struct Yes(Account);
-        impl Transport for Yes {
-            fn send(&mut self, r: &Request<'_>) -> Result<Response, TransportError> {
-                let mut resp = self.0.send(r)?;
-                if r.method == Method::Post {
-                    resp.status = 200;
-                    resp.body = br#"{"id":"po_1","object":"payout","livemode":false}"#.to_vec();
-                }
-                Ok(resp)
+        let yes = |r: &Request<'_>, resp: &mut Response| {
+            if r.method == Method::Post {
+                resp.status = 200;
+                resp.body = br#"{"id":"po_1","object":"payout","livemode":false}"#.to_vec();
             }
-            fn sleep(&mut self, d: Duration) {
-                self.0.sleep(d)
-            }
-            fn now(&mut self) -> Duration {
-                self.0.now()
-            }
-            fn random_u64(&mut self) -> u64 {
-                0
-            }
-        }
+        };
         let key = ApiKey::parse(TEST_KEY, Mode::Test).expect("valid");
-        let mut t = Yes(Account::read_only());
+        let mut t = Tampered(Account::read_only(), yes);
         let mut retrier = Retrier::new(RetryPolicy::default(), &mut t);
         let err = verify(&mut t, &key, &mut retrier).expect_err("writes");
         assert_eq!(
@@ -618,27 +624,13 @@ mod tests {
 
     #[test]
     fn an_unreadable_list_fails_closed() {
-        struct Garbage(Account);
-        impl Transport for Garbage {
-            fn send(&mut self, r: &Request<'_>) -> Result<Response, TransportError> {
-                let mut resp = self.0.send(r)?;
-                if r.path_and_query.starts_with("/v1/charges?") {
-                    resp.body = br#"{"object":"list","data":[{"id":"ch_1"}]}"#.to_vec();
-                }
-                Ok(resp)
+        let garbage = |r: &Request<'_>, resp: &mut Response| {
+            if r.path_and_query.starts_with("/v1/charges?") {
+                resp.body = br#"{"object":"list","data":[{"id":"ch_1"}]}"#.to_vec();
             }
-            fn sleep(&mut self, d: Duration) {
-                self.0.sleep(d)
-            }
-            fn now(&mut self) -> Duration {
-                self.0.now()
-            }
-            fn random_u64(&mut self) -> u64 {
-                0
-            }
-        }
+        };
         let key = ApiKey::parse(TEST_KEY, Mode::Test).expect("valid");
-        let mut t = Garbage(Account::read_only());
+        let mut t = Tampered(Account::read_only(), garbage);
         let mut retrier = Retrier::new(RetryPolicy::default(), &mut t);
         let err = verify(&mut t, &key, &mut retrier).expect_err("fails closed");
         assert_eq!(err.kind(), "upstream");
@@ -692,29 +684,15 @@ mod tests {
             ),
             (500, r#"{"error":{"type":"api_error","message":"boom"}}"#),
         ] {
-            struct Odd(Account, u16, &'static str);
-            impl Transport for Odd {
-                fn send(&mut self, r: &Request<'_>) -> Result<Response, TransportError> {
-                    let mut resp = self.0.send(r)?;
-                    if r.path_and_query.starts_with("/v1/invoices/") {
-                        resp.status = self.1;
-                        resp.body = self.2.as_bytes().to_vec();
-                        resp.should_retry = Some(false);
-                    }
-                    Ok(resp)
+            let odd = move |r: &Request<'_>, resp: &mut Response| {
+                if r.path_and_query.starts_with("/v1/invoices/") {
+                    resp.status = status;
+                    resp.body = body.as_bytes().to_vec();
+                    resp.should_retry = Some(false);
                 }
-                fn sleep(&mut self, d: Duration) {
-                    self.0.sleep(d)
-                }
-                fn now(&mut self) -> Duration {
-                    self.0.now()
-                }
-                fn random_u64(&mut self) -> u64 {
-                    0
-                }
-            }
+            };
             let key = ApiKey::parse(TEST_KEY, Mode::Test).expect("valid");
-            let mut t = Odd(Account::read_only(), status, body);
+            let mut t = Tampered(Account::read_only(), odd);
             let mut retrier = Retrier::new(RetryPolicy::default(), &mut t);
             let err = verify(&mut t, &key, &mut retrier).expect_err("fails closed");
             let msg = err.to_string();
