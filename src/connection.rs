@@ -73,7 +73,6 @@ pub struct Connection {
     key: ApiKey,
     max_rows: u32,
     cache_ttl_seconds: u32,
-    retry: RetryPolicy,
 }
 
 impl Connection {
@@ -102,26 +101,11 @@ impl Connection {
             cache_ttl_seconds: cache_ttl_seconds
                 .unwrap_or(DEFAULT_CACHE_TTL_SECONDS)
                 .min(DEFAULT_CACHE_TTL_SECONDS),
-            retry: RetryPolicy::default(),
         })
-    }
-
-    /// Use another retry policy (tests shorten the waits).
-    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Connection {
-        self.retry = retry;
-        self
     }
 
     pub fn mode(&self) -> Mode {
         self.key.mode()
-    }
-
-    pub fn max_rows(&self) -> u32 {
-        self.max_rows
-    }
-
-    pub fn cache_ttl_seconds(&self) -> u32 {
-        self.cache_ttl_seconds
     }
 
     /// Setup: prove the key can read all five tables and cannot write.
@@ -129,7 +113,7 @@ impl Connection {
         &self,
         transport: &mut T,
     ) -> Result<VerifyReport, ConnectorError> {
-        let mut retrier = Retrier::new(self.retry.clone(), transport);
+        let mut retrier = Retrier::new(RetryPolicy::default(), transport);
         verify::verify(transport, &self.key, &mut retrier)
     }
 
@@ -158,7 +142,7 @@ impl Connection {
         dsl_text: &str,
     ) -> Result<QueryResult, ConnectorError> {
         let query: Query = self.parse(dsl_text)?;
-        let mut retrier = Retrier::new(self.retry.clone(), transport);
+        let mut retrier = Retrier::new(RetryPolicy::default(), transport);
         let fetched = pager::fetch(transport, &self.key, &query, &mut retrier)?;
         let columns = schema::table_spec(query.table).columns;
         let row_count = fetched.rows.len() as u64;
