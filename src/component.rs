@@ -1,9 +1,16 @@
-//! The component's edge: wit-bindgen exports of `klairr:connector`, and the one [`Transport`] that talks
-//! wasi:http. Everything here converts between WIT types and the core's types; no decision is made here.
+//! The component's edge: wit-bindgen exports of `klairr:connector@0.2.0`, and the one [`Transport`] that
+//! talks wasi:http.
+//!
+//! The exports convert between WIT types and the core's types: `check-credential` is
+//! [`crate::key::ApiKey::parse`], the connection methods are [`Connection`]'s. The transport does a little
+//! more: it sets the fixed request headers (`stripe-version` pinned to [`stripe::API_VERSION`], `accept`,
+//! `user-agent`, and `content-length: 0` on the write probes, which have no body), never `authorization`
+//! (the host attaches the key itself and refuses that header from a guest), reads the four response
+//! headers the core uses, and caps the response body at [`transport::MAX_BODY_BYTES`].
 
 use crate::connection::{self, Connection, QueryResult};
 use crate::error::{ConnectorError, UpstreamError};
-use crate::key::Mode;
+use crate::key::{ApiKey, Mode};
 use crate::schema::{Cell, ColumnSpec, ColumnType, TableSpec};
 use crate::stripe;
 use crate::transport::{self, Method, Request, Response, Transport, TransportError};
@@ -11,7 +18,7 @@ use crate::verify::VerifyReport;
 use std::time::Duration;
 
 wit_bindgen::generate!({
-    path: "wit",
+    path: "wit/connector-0.2.0",
     world: "klairr:connector/plugin",
     // Reuse the `wasi` crate's bindings for the wasi:http world we import, instead of a second copy.
     with: {
@@ -46,6 +53,12 @@ impl wit_connector::Guest for StripeConnector {
             tables: info.tables.iter().map(table_spec).collect(),
         }
     }
+
+    fn check_credential(credential: String, mode: wit::Mode) -> Result<(), wit::ConnectorError> {
+        ApiKey::parse(&credential, core_mode(mode))
+            .map(|_| ())
+            .map_err(error)
+    }
 }
 
 struct ConnectionResource {
@@ -54,13 +67,9 @@ struct ConnectionResource {
 
 impl wit_connector::GuestConnection for ConnectionResource {
     fn open(config: wit::Config) -> Result<wit_connector::Connection, wit::ConnectorError> {
-        let mode = match config.mode {
-            wit::Mode::Live => Mode::Live,
-            wit::Mode::Test => Mode::Test,
-        };
         let inner = Connection::open(
-            &config.api_key,
-            mode,
+            core_mode(config.mode),
+            &config.credential_hint,
             config.max_rows,
             config.cache_ttl_seconds,
         )
@@ -90,23 +99,21 @@ impl wit_connector::GuestConnection for ConnectionResource {
 // ---- wasi:http transport -------------------------------------------------------------------------
 
 /// Requests go to `https://api.stripe.com` through the host's `wasi:http/outgoing-handler`; the host's
-/// policy decides whether (and where) they are delivered.
+/// policy decides whether (and where) they are delivered, and adds the key to those it delivers.
 struct WasiHttp;
 
 impl Transport for WasiHttp {
-    fn send(&mut self, request: &Request<'_>) -> Result<Response, TransportError> {
+    fn send(&mut self, request: &Request) -> Result<Response, TransportError> {
         use wasi::http::outgoing_handler;
         use wasi::http::types::{Fields, OutgoingBody, OutgoingRequest, Scheme};
 
-        let bearer = format!("Bearer {}", request.api_key.expose());
         let mut headers: Vec<(String, Vec<u8>)> = vec![
-            ("authorization".into(), bearer.into_bytes()),
             (
                 "stripe-version".into(),
                 stripe::API_VERSION.as_bytes().to_vec(),
             ),
             ("accept".into(), b"application/json".to_vec()),
-            ("user-agent".into(), b"klairr-stripe-connector/0.1".to_vec()),
+            ("user-agent".into(), b"klairr-stripe-connector/0.2".to_vec()),
         ];
         let has_body = request.method != Method::Get;
         if has_body {
@@ -242,9 +249,9 @@ impl Transport for WasiHttp {
 fn transport_error(code: wasi::http::types::ErrorCode) -> TransportError {
     use wasi::http::types::ErrorCode as E;
     match code {
-        E::HttpRequestDenied => {
-            TransportError::Denied("this connector may only reach https://api.stripe.com".into())
-        }
+        E::HttpRequestDenied => TransportError::Denied(
+            "the host's policy refused the request (its log says why)".into(),
+        ),
         E::ConnectionTimeout
         | E::ConnectionReadTimeout
         | E::HttpResponseTimeout
@@ -253,7 +260,14 @@ fn transport_error(code: wasi::http::types::ErrorCode) -> TransportError {
     }
 }
 
-// ---- core → WIT conversions ----------------------------------------------------------------------
+// ---- WIT ↔ core conversions ----------------------------------------------------------------------
+
+fn core_mode(m: wit::Mode) -> Mode {
+    match m {
+        wit::Mode::Live => Mode::Live,
+        wit::Mode::Test => Mode::Test,
+    }
+}
 
 fn mode(m: Mode) -> wit::Mode {
     match m {

@@ -1,9 +1,14 @@
-//! A connection: one validated key plus its limits, and the three things a caller does with it —
-//! verify the key at setup, canonicalise a query for the host's cache, and run a query.
+//! A connection: a mode, the host's hint of its key, and its limits; and the three things a caller does
+//! with it — verify the key at setup, canonicalise a query for the host's cache, and run a query.
+//!
+//! The key itself never reaches a connection (WIT `klairr:connector@0.2.0`): the host checks it with
+//! `check-credential` ([`crate::key::ApiKey::parse`]) in a throwaway instance, and attaches it to every
+//! request it allows. So nothing here can echo it, and a key pasted into a query is the host's to redact
+//! (it redacts any 12-character run of the credential from everything a component returns).
 
 use crate::dsl::{self, Query};
 use crate::error::ConnectorError;
-use crate::key::{ApiKey, Mode};
+use crate::key::{KeyHint, Mode};
 use crate::pager;
 use crate::retry::{Retrier, RetryPolicy};
 use crate::schema::{self, Cell, ColumnSpec, Table, TableSpec};
@@ -67,23 +72,24 @@ pub struct QueryResult {
     pub scan_note: Option<String>,
 }
 
-/// An open connection. Holding one means the key passed every offline check for its mode.
+/// An open connection. The host has already checked its key for this mode (`check-credential`).
 #[derive(Debug)]
 pub struct Connection {
-    key: ApiKey,
+    key: KeyHint,
     max_rows: u32,
     cache_ttl_seconds: u32,
 }
 
 impl Connection {
-    /// Offline checks only: the key's form and mode, and the limits. Makes no request.
+    /// Offline checks of the limits only; makes no request. `credential_hint` is the host's
+    /// `rk_test_…abcd`, used to say which key a message is about (see [`KeyHint::new`]).
     pub fn open(
-        api_key: &str,
         mode: Mode,
+        credential_hint: &str,
         max_rows: Option<u32>,
         cache_ttl_seconds: Option<u32>,
     ) -> Result<Connection, ConnectorError> {
-        let key = ApiKey::parse(api_key, mode)?;
+        let key = KeyHint::new(mode, credential_hint);
         let max_rows = match max_rows {
             None => dsl::DEFAULT_MAX_ROWS,
             Some(n) if (1..=dsl::MAX_ROWS_LIMIT).contains(&n) => n,
@@ -119,20 +125,7 @@ impl Connection {
 
     /// The canonical text of a query (for the host's cache key). Makes no request.
     pub fn canonical_query(&self, dsl_text: &str) -> Result<String, ConnectorError> {
-        Ok(self.parse(dsl_text)?.canonical())
-    }
-
-    /// Parse a query. Rejections quote the offending key or value, so a key pasted into a query by
-    /// mistake would come straight back in the message: it is redacted there (design.md §7).
-    fn parse(&self, dsl_text: &str) -> Result<Query, ConnectorError> {
-        dsl::parse(dsl_text, self.max_rows).map_err(|err| match err {
-            ConnectorError::InvalidQuery(message) if message.contains(self.key.expose()) => {
-                ConnectorError::InvalidQuery(
-                    message.replace(self.key.expose(), &self.key.redacted()),
-                )
-            }
-            other => other,
-        })
+        Ok(dsl::parse(dsl_text, self.max_rows)?.canonical())
     }
 
     /// Parse, page through Stripe up to the row target, and project typed rows.
@@ -141,7 +134,7 @@ impl Connection {
         transport: &mut T,
         dsl_text: &str,
     ) -> Result<QueryResult, ConnectorError> {
-        let query: Query = self.parse(dsl_text)?;
+        let query: Query = dsl::parse(dsl_text, self.max_rows)?;
         let mut retrier = Retrier::new(RetryPolicy::default(), transport);
         let fetched = pager::fetch(transport, &self.key, &query, &mut retrier)?;
         let columns = schema::table_spec(query.table).columns;
@@ -174,7 +167,7 @@ mod tests {
     struct NoTransport;
 
     impl Transport for NoTransport {
-        fn send(&mut self, _: &Request<'_>) -> Result<Response, TransportError> {
+        fn send(&mut self, _: &Request) -> Result<Response, TransportError> {
             panic!("an invalid query made a request")
         }
         fn sleep(&mut self, _: Duration) {}
@@ -187,23 +180,54 @@ mod tests {
     }
 
     #[test]
-    fn a_key_pasted_into_a_query_is_not_echoed_in_the_rejection() {
-        let key = "rk_test_51AbCdEfGhIjKlMnOpQrStUvWxYz0123";
-        let conn = Connection::open(key, Mode::Test, None, None).expect("open");
+    fn open_checks_the_limits_offline() {
+        let conn = Connection::open(Mode::Live, "rk_live_…abcd", None, None).expect("defaults");
+        assert_eq!(conn.mode(), Mode::Live);
+        assert_eq!(conn.max_rows, dsl::DEFAULT_MAX_ROWS);
+        assert_eq!(conn.cache_ttl_seconds, DEFAULT_CACHE_TTL_SECONDS);
+        assert_eq!(conn.key.the_key(), "the key rk_live_…abcd");
+
+        let conn = Connection::open(
+            Mode::Test,
+            "rk_test_…0123",
+            Some(dsl::MAX_ROWS_LIMIT),
+            Some(0),
+        )
+        .expect("limits at their bounds");
+        assert_eq!(conn.max_rows, dsl::MAX_ROWS_LIMIT);
+        assert_eq!(conn.cache_ttl_seconds, 0, "lowering the TTL is allowed");
+
+        // The TTL can never be raised above the default (customer PII).
+        let conn = Connection::open(Mode::Test, "", None, Some(u32::MAX)).expect("clamped");
+        assert_eq!(conn.cache_ttl_seconds, DEFAULT_CACHE_TTL_SECONDS);
+
+        for bad in [0, dsl::MAX_ROWS_LIMIT + 1, u32::MAX] {
+            let err = Connection::open(Mode::Test, "rk_test_…0123", Some(bad), None)
+                .expect_err("out of range");
+            assert_eq!(err.kind(), "invalid-query", "{err}");
+            assert!(
+                err.to_string()
+                    .contains(&format!("max-rows {bad} is out of range")),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_invalid_query_is_refused_before_any_request() {
+        let conn = Connection::open(Mode::Test, "rk_test_…0123", None, None).expect("open");
         for dsl in [
-            format!(r#"{{"list":"{key}"}}"#),
-            format!(r#"{{"list":"customers","{key}":1}}"#),
-            format!(r#"{{"list":"customers","filters":{{"{key}":1}}}}"#),
-            format!(r#"{{"list":"subscriptions","filters":{{"status":"{key}"}}}}"#),
+            r#"{"list":"balance_transactions"}"#,
+            r#"{"list":"customers","expand":["data.default_source"]}"#,
+            r#"{"list":"customers","filters":{"status":"active"}}"#,
+            r#"{"list":"charges","limit":0}"#,
+            "not json",
         ] {
             for err in [
-                conn.canonical_query(&dsl).expect_err("invalid"),
-                conn.query(&mut NoTransport, &dsl).expect_err("invalid"),
+                conn.canonical_query(dsl).expect_err("invalid"),
+                conn.query(&mut NoTransport, dsl).expect_err("invalid"),
             ] {
-                assert_eq!(err.kind(), "invalid-query", "{err}");
-                let shown = format!("{err} {err:?}");
-                assert!(!shown.contains(key), "{shown}");
-                assert!(!shown.contains(&key[8..]), "{shown}");
+                assert_eq!(err.kind(), "invalid-query", "{dsl}: {err}");
             }
         }
     }

@@ -1,8 +1,8 @@
 //! The connector's typed errors, one variant per `connector-error` case of the WIT contract.
 //!
-//! Every message here is shown to a user (and to an LLM). Messages never contain the API key: the key
-//! only ever lives in [`crate::key::ApiKey`], whose `Debug`/`Display` redact it, and no error is built
-//! from a raw key string.
+//! Every message here is shown to a user (and to an LLM). Messages never contain the API key: only
+//! `check-credential` sees it, as a [`crate::key::ApiKey`] whose `Debug`/`Display` redact it, no error is
+//! built from a raw key string, and connections name a key only by the host's hint (`rk_test_…abcd`).
 
 use std::fmt;
 

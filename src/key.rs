@@ -1,8 +1,13 @@
-//! Restricted API keys: offline checks that run before any request, and a holder that never shows the key.
+//! Restricted API keys: offline checks that run before any request, and what a connection knows of its key.
 //!
 //! Only `rk_test_…` and `rk_live_…` keys are accepted. Secret keys (`sk_…`, including organisation keys
 //! `sk_org…`) are refused with instructions to create a restricted key; everything else is `invalid-key`.
 //! None of these checks makes a request.
+//!
+//! The key belongs to the host (WIT `klairr:connector@0.2.0`): the host runs [`ApiKey::parse`] through
+//! `check-credential` in a throwaway instance without network, and attaches `Authorization: Bearer …` to
+//! requests itself. A connection only gets the mode and the host's hint (`rk_test_…abcd`), held in a
+//! [`KeyHint`] for messages.
 
 use crate::error::ConnectorError;
 use std::fmt;
@@ -43,9 +48,8 @@ and use the rk_live_… (or rk_test_…) value";
 /// (often 100+ characters); anything this short is truncated or made up.
 pub const MIN_KEY_BODY_LEN: usize = 16;
 
-/// A validated restricted key. `Debug` and `Display` show only the prefix and the last four characters
-/// (`rk_test_…abcd`); the full value is reachable only through [`ApiKey::expose`], which the transport
-/// calls to write the `Authorization` header.
+/// A validated restricted key: the verdict of `check-credential`. `Debug` and `Display` show only the
+/// prefix and the last four characters (`rk_test_…abcd`); nothing reads the full value back out.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ApiKey {
     secret: String,
@@ -118,11 +122,6 @@ impl ApiKey {
         self.mode
     }
 
-    /// The full key, for the `Authorization` header only.
-    pub fn expose(&self) -> &str {
-        &self.secret
-    }
-
     /// `rk_test_…abcd`: enough to tell keys apart, useless to an attacker.
     pub fn redacted(&self) -> String {
         // The key is ASCII (checked in `parse`), so any byte offset is a char boundary; `get` keeps this
@@ -145,6 +144,55 @@ impl fmt::Display for ApiKey {
     }
 }
 
+/// The longest hint prefix shown (`rk_test_` is 8 characters).
+const MAX_HINT_PREFIX: usize = 16;
+/// The most characters of the key's end a hint may show (the WIT contract says four).
+const MAX_HINT_TAIL: usize = 4;
+
+/// What a connection knows about its key: the mode, and the host's hint (`rk_live_…abcd`, WIT
+/// `config.credential-hint`) to say which key a message is about. Never the key itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyHint {
+    mode: Mode,
+    hint: Option<String>,
+}
+
+impl KeyHint {
+    /// The hint is kept only in the form `PREFIX…TAIL` — PREFIX at most 16 lower-case letters and `_`,
+    /// TAIL at most 4 letters and digits — which is what [`ApiKey::redacted`] and the host produce.
+    /// Anything else (empty, or a whole key passed by mistake) is dropped and messages say "this key":
+    /// the hint only decorates messages, so a bad one is no reason to refuse the connection, and a
+    /// whole key must never be echoed.
+    pub fn new(mode: Mode, hint: &str) -> KeyHint {
+        let hint = hint.trim();
+        let usable = hint.split_once('…').is_some_and(|(prefix, tail)| {
+            !prefix.is_empty()
+                && prefix.len() <= MAX_HINT_PREFIX
+                && prefix.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                && !tail.is_empty()
+                && tail.len() <= MAX_HINT_TAIL
+                && tail.bytes().all(|b| b.is_ascii_alphanumeric())
+        });
+        KeyHint {
+            mode,
+            hint: usable.then(|| hint.to_owned()),
+        }
+    }
+
+    /// The configured mode (the host has checked that the key belongs to it).
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// How messages name the key: `the key rk_test_…abcd`, or `this key` without a usable hint.
+    pub fn the_key(&self) -> String {
+        match &self.hint {
+            Some(hint) => format!("the key {hint}"),
+            None => "this key".to_owned(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,7 +202,7 @@ mod tests {
     #[test]
     fn accepts_restricted_keys_in_their_mode() {
         let k = ApiKey::parse(&format!("  {TEST_KEY}\n"), Mode::Test).expect("valid");
-        assert_eq!(k.expose(), TEST_KEY);
+        assert_eq!(k.secret, TEST_KEY);
         assert_eq!(k.mode(), Mode::Test);
         let live = TEST_KEY.replace("rk_test_", "rk_live_");
         assert!(ApiKey::parse(&live, Mode::Live).is_ok());
@@ -223,6 +271,89 @@ mod tests {
             msg.contains("Create restricted key") && msg.contains("Read on Customers"),
             "{msg}"
         );
+    }
+
+    /// Every 12-character run of `key`: the host redacts any such run of the credential, and the
+    /// issue's leak scans fail on one, so that is the bar here too.
+    fn runs_of_12(key: &str) -> impl Iterator<Item = &str> {
+        (0..=key.len().saturating_sub(12)).filter_map(move |i| key.get(i..i + 12))
+    }
+
+    /// What used to be the connection's redaction of a key pasted into a query: the connection no longer
+    /// holds the key, so the one place a key still reaches the connector is `check-credential`, i.e.
+    /// `ApiKey::parse`. None of its rejections may quote any part of a real-length key.
+    #[test]
+    fn parse_rejections_never_echo_a_real_length_key() {
+        let body = "51KlairrMadeUpTestKeyBody0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ9876543210ZyXwVuTs";
+        let test_key = format!("rk_test_{body}");
+        assert!(test_key.len() >= 100, "a real-length key");
+        let cases: Vec<(String, Mode, &str)> = vec![
+            (test_key.clone(), Mode::Live, "mode-mismatch"),
+            (format!("rk_live_{body}"), Mode::Test, "mode-mismatch"),
+            (format!("sk_test_{body}"), Mode::Test, "secret-key-rejected"),
+            (format!("sk_live_{body}"), Mode::Live, "secret-key-rejected"),
+            (format!("pk_test_{body}"), Mode::Test, "invalid-key"),
+            (format!("whsec_{body}"), Mode::Test, "invalid-key"),
+            (format!("rk_prod_{body}"), Mode::Test, "invalid-key"),
+            (format!("\"{test_key}\""), Mode::Test, "invalid-key"),
+            (format!("{test_key} trailing"), Mode::Test, "invalid-key"),
+            (
+                format!("rk_test_{}-{}", &body[..50], &body[50..]),
+                Mode::Test,
+                "invalid-key",
+            ),
+            (body.to_owned(), Mode::Test, "invalid-key"),
+        ];
+        for (raw, mode, kind) in &cases {
+            let err = ApiKey::parse(raw, *mode).expect_err(raw);
+            assert_eq!(err.kind(), *kind, "{raw} in {mode}: {err}");
+            let shown = format!("{err} {err:?}");
+            for run in runs_of_12(raw).chain(runs_of_12(body)) {
+                assert!(!shown.contains(run), "{run:?} echoed in: {shown}");
+            }
+        }
+        // And an accepted key shows only its prefix and last four characters.
+        let key = ApiKey::parse(&test_key, Mode::Test).expect("valid");
+        for shown in [format!("{key}"), format!("{key:?}")] {
+            assert!(shown.contains("rk_test_…VuTs"), "{shown}");
+            assert!(
+                runs_of_12(&test_key).all(|run| !shown.contains(run)),
+                "{shown}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_hint_names_the_key_without_showing_it() {
+        let key = ApiKey::parse(TEST_KEY, Mode::Test).expect("valid");
+        let hint = KeyHint::new(Mode::Test, &key.redacted());
+        assert_eq!(hint.mode(), Mode::Test);
+        assert_eq!(hint.the_key(), "the key rk_test_…0123");
+        assert_eq!(
+            KeyHint::new(Mode::Live, "  rk_live_…abcd\n").the_key(),
+            "the key rk_live_…abcd"
+        );
+    }
+
+    #[test]
+    fn an_unusable_hint_is_dropped_never_echoed() {
+        // A whole key passed as the hint (a host bug) must not come back in messages.
+        for bad in [
+            "",
+            "   ",
+            TEST_KEY,
+            "rk_test_51AbCdEfGhIjKl…0123",
+            "rk_test_…51AbCdEfGhIjKlMnOp",
+            "…0123",
+            "rk_test_…",
+            "rk_test_…01\u{1b}[2J",
+            "rk_test_ …0123",
+            "rk_test_...0123",
+        ] {
+            let hint = KeyHint::new(Mode::Test, bad);
+            assert_eq!(hint.the_key(), "this key", "{bad:?}");
+            assert_eq!(hint.mode(), Mode::Test);
+        }
     }
 
     mod properties {
@@ -326,9 +457,9 @@ mod tests {
                 let key_text = format!("rk_{mode}_{body}");
                 let key = ApiKey::parse(&format!("{pad}{key_text}{pad}"), mode)
                     .map_err(|e| TestCaseError::fail(e.to_string()))?;
-                prop_assert_eq!(key.expose(), key_text.as_str());
+                prop_assert_eq!(key.secret.as_str(), key_text.as_str());
                 prop_assert_eq!(key.mode(), mode);
-                let again = ApiKey::parse(key.expose(), mode)
+                let again = ApiKey::parse(&key.secret, mode)
                     .map_err(|e| TestCaseError::fail(e.to_string()))?;
                 prop_assert_eq!(&again, &key);
                 // The same key offered for the other mode is a mode mismatch, never accepted.

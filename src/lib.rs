@@ -1,12 +1,14 @@
 //! Klairr's Stripe connector.
 //!
-//! Built for `wasm32-wasip2` this crate is a WebAssembly component exporting `klairr:connector/connector`
-//! (see `wit/`). Everything except [`component`] is a pure core with no wasi types — keys, the query DSL,
-//! Stripe request building, row projection, paging and retries — so it is unit-tested natively. The core
-//! talks to the world only through [`transport::Transport`].
+//! Built for `wasm32-wasip2` this crate is a WebAssembly component exporting
+//! `klairr:connector/connector@0.2.0` (see `wit/connector-0.2.0/`). Everything except [`component`] is a
+//! pure core with no wasi types — keys, the query DSL, Stripe request building, row projection, paging and
+//! retries — so it is unit-tested natively. The core talks to the world only through
+//! [`transport::Transport`].
 //!
 //! Map of the modules:
-//! - [`key`]: restricted-key checks that run before any request, and a key holder that never shows the key.
+//! - [`key`]: restricted-key checks that run before any request (the host runs them through
+//!   `check-credential`; connections never see the key), and the hint that names a key in messages.
 //! - [`schema`]: the five canonical tables, their columns and filters (what `describe` returns).
 //! - [`dsl`]: the JSON query language, validated against the schema.
 //! - [`stripe`]: the pinned API version, list request paths, Stripe's error bodies.

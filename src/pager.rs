@@ -11,7 +11,7 @@
 
 use crate::dsl::Query;
 use crate::error::{ConnectorError, UpstreamError};
-use crate::key::ApiKey;
+use crate::key::KeyHint;
 use crate::retry::Retrier;
 use crate::rows::{self, RowError};
 use crate::schema::{Cell, Table};
@@ -49,7 +49,7 @@ fn page_bound(query: &Query) -> u64 {
 /// Fetch up to `query.row_target` rows.
 pub fn fetch<T: Transport + ?Sized>(
     transport: &mut T,
-    key: &ApiKey,
+    key: &KeyHint,
     query: &Query,
     retrier: &mut Retrier,
 ) -> Result<Fetched, ConnectorError> {
@@ -84,12 +84,11 @@ pub fn fetch<T: Transport + ?Sized>(
                 page_size,
                 cursor.as_deref(),
             ),
-            api_key: key,
         };
         let response = retrier.send(&mut transport, &request)?;
         pages += 1;
         if !(200..300).contains(&response.status) {
-            return Err(status_error(query.table, &response));
+            return Err(status_error(query.table, key, &response));
         }
         let page = rows::parse_page(query.table, &response.body)
             .map_err(|e| page_error(query.table, &response, e))?;
@@ -193,11 +192,12 @@ fn page_error(table: Table, response: &Response, error: RowError) -> ConnectorEr
 }
 
 /// A non-2xx answer to a list request that the retrier did not retry (or gave back).
-fn status_error(table: Table, response: &Response) -> ConnectorError {
+fn status_error(table: Table, key: &KeyHint, response: &Response) -> ConnectorError {
     let upstream: UpstreamError = stripe::upstream_error(response);
     match response.status {
         401 => ConnectorError::InvalidKey(format!(
-            "Stripe did not accept this key (HTTP 401{}): it may have been revoked or rolled; create a new restricted key",
+            "Stripe did not accept {} (HTTP 401{}): it may have been revoked or rolled; create a new restricted key",
+            key.the_key(),
             upstream
                 .request_id
                 .as_deref()
@@ -207,5 +207,87 @@ fn status_error(table: Table, response: &Response) -> ConnectorError {
         403 => ConnectorError::MissingPermission(vec![table.name().to_owned()]),
         429 => ConnectorError::RateLimited(upstream),
         _ => ConnectorError::Upstream(upstream),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dsl;
+    use crate::key::Mode;
+    use crate::retry::RetryPolicy;
+    use crate::transport::TransportError;
+    use std::time::Duration;
+
+    /// Answers every request with one status and body, and records the paths asked for.
+    struct Fixed {
+        status: u16,
+        body: &'static str,
+        paths: Vec<String>,
+    }
+
+    impl Transport for Fixed {
+        fn send(&mut self, request: &Request) -> Result<Response, TransportError> {
+            self.paths.push(request.path_and_query.clone());
+            Ok(Response {
+                status: self.status,
+                request_id: Some("req_pager".into()),
+                body: self.body.as_bytes().to_vec(),
+                ..Response::default()
+            })
+        }
+        fn sleep(&mut self, _: Duration) {}
+        fn now(&mut self) -> Duration {
+            Duration::ZERO
+        }
+        fn random_u64(&mut self) -> u64 {
+            0
+        }
+    }
+
+    fn fetch_customers(t: &mut Fixed, key: &KeyHint) -> Result<Fetched, ConnectorError> {
+        let query = dsl::parse(r#"{"list":"customers","limit":3}"#, 100).expect("valid query");
+        let mut retrier = Retrier::new(RetryPolicy::default(), t);
+        fetch(t, key, &query, &mut retrier)
+    }
+
+    #[test]
+    fn a_401_names_the_key_by_its_hint_only() {
+        let mut t = Fixed {
+            status: 401,
+            body: r#"{"error":{"type":"invalid_request_error","message":"Invalid API Key provided: rk_test_****0123"}}"#,
+            paths: Vec::new(),
+        };
+        let err =
+            fetch_customers(&mut t, &KeyHint::new(Mode::Test, "rk_test_…0123")).expect_err("401");
+        assert_eq!(err.kind(), "invalid-key");
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with(
+                "Stripe did not accept the key rk_test_…0123 (HTTP 401, request req_pager)"
+            ),
+            "{msg}"
+        );
+        assert!(
+            !msg.contains("****"),
+            "Stripe's masked key is not passed on: {msg}"
+        );
+        assert_eq!(t.paths, ["/v1/customers?limit=3"]);
+    }
+
+    #[test]
+    fn objects_of_the_other_mode_are_a_mode_mismatch() {
+        let mut t = Fixed {
+            status: 200,
+            body: r#"{"object":"list","has_more":false,"data":[{"id":"cus_1","object":"customer","created":1767225600,"email":null,"name":null,"description":null,"currency":null,"balance":0,"delinquent":false,"address":null,"tax_exempt":"none","livemode":true}]}"#,
+            paths: Vec::new(),
+        };
+        let err = fetch_customers(&mut t, &KeyHint::new(Mode::Test, "rk_test_…0123"))
+            .expect_err("livemode=true in test mode");
+        assert_eq!(err.kind(), "mode-mismatch", "{err}");
+        assert!(
+            err.to_string().contains("to a test-mode connection"),
+            "{err}"
+        );
     }
 }

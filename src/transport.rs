@@ -5,8 +5,6 @@
 //! a scripted fake. Sleeping, the clock and randomness (for retry jitter) go through the same trait so that
 //! tests control time and the component sleeps through `wasi:clocks` instead of spinning.
 
-use crate::key::ApiKey;
-use std::fmt;
 use std::time::Duration;
 
 /// The HTTP methods the connector ever uses. Writes exist only for setup's over-permission probes.
@@ -28,24 +26,14 @@ impl Method {
 }
 
 /// A request to the Stripe API. The scheme and authority are fixed (`https://api.stripe.com`, see
-/// [`crate::stripe`]); only the path and query vary, and only the core builds them.
-#[derive(Clone)]
-pub struct Request<'k> {
+/// [`crate::stripe`]); only the path and query vary, and only the core builds them. There is no credential
+/// here: the host holds the key and attaches `Authorization: Bearer …` to each request its manifest allows
+/// (WIT `klairr:connector@0.2.0`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
     pub method: Method,
     /// Path and percent-encoded query, e.g. `/v1/customers?limit=100`.
     pub path_and_query: String,
-    /// Sent as `Authorization: Bearer …` by the transport; redacted in `Debug`.
-    pub api_key: &'k ApiKey,
-}
-
-impl fmt::Debug for Request<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Request")
-            .field("method", &self.method)
-            .field("path_and_query", &self.path_and_query)
-            .field("api_key", &self.api_key)
-            .finish()
-    }
 }
 
 /// What came back: status, the headers the core reads, and the body.
@@ -64,8 +52,9 @@ pub struct Response {
 /// A request that did not produce a response.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TransportError {
-    /// The host's network policy refused the request. Never retried.
-    #[error("the host refused the request: {0}")]
+    /// The host's policy refused the request (`HttpRequestDenied`); the message says so, and the host's
+    /// log says why. Never retried.
+    #[error("{0}")]
     Denied(String),
     /// Connecting, or waiting for the response, took too long. Retried.
     #[error("timed out: {0}")]
@@ -96,7 +85,7 @@ impl TransportError {
 /// Moves requests and measures time. Implemented over wasi:http in the component and by fakes in tests.
 pub trait Transport {
     /// Send one request and read the whole response (up to [`MAX_BODY_BYTES`]).
-    fn send(&mut self, request: &Request<'_>) -> Result<Response, TransportError>;
+    fn send(&mut self, request: &Request) -> Result<Response, TransportError>;
     /// Block for `duration` (wasi:clocks in the component).
     fn sleep(&mut self, duration: Duration);
     /// A monotonic clock reading; only differences matter.
@@ -128,7 +117,7 @@ impl<'t, T: Transport + ?Sized> Counting<'t, T> {
 }
 
 impl<T: Transport + ?Sized> Transport for Counting<'_, T> {
-    fn send(&mut self, request: &Request<'_>) -> Result<Response, TransportError> {
+    fn send(&mut self, request: &Request) -> Result<Response, TransportError> {
         self.sent = self.sent.saturating_add(1);
         self.inner.send(request)
     }

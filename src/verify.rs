@@ -17,11 +17,12 @@
 //! Anything else — any other status, a body that is not a Stripe list, retries given up on (a 5xx or 429
 //! storm) — means verification could not prove the key safe: [`ConnectorError::Upstream`] whose message
 //! starts `verification failed:` and names the probe, status and `Request-Id` (a transport failure stays
-//! [`ConnectorError::Network`], with the same prefix). Nothing here ever quotes the key, nor Stripe's
-//! 401/403 messages (which mention a masked key).
+//! [`ConnectorError::Network`], with the same prefix). Nothing here holds the key (the host attaches it to
+//! each request); a 401 names it by the host's hint (`rk_test_…abcd`), and Stripe's 401/403 messages
+//! (which mention a masked key) are never quoted.
 
 use crate::error::{ConnectorError, UpstreamError};
-use crate::key::{ApiKey, Mode, CREATE_RESTRICTED_KEY};
+use crate::key::{KeyHint, Mode, CREATE_RESTRICTED_KEY};
 use crate::retry::Retrier;
 use crate::rows::json_object;
 use crate::schema::Table;
@@ -144,10 +145,11 @@ fn error_code(response: &Response) -> Option<String> {
         .and_then(|e| e.error.code)
 }
 
-/// Run setup's probes with `key` (see the module docs). Every request goes through `retrier`.
+/// Run setup's probes for the connection's key (see the module docs; the host attaches the key itself).
+/// Every request goes through `retrier`.
 pub fn verify<T: Transport + ?Sized>(
     transport: &mut T,
-    key: &ApiKey,
+    key: &KeyHint,
     retrier: &mut Retrier,
 ) -> Result<VerifyReport, ConnectorError> {
     let mut transport = Counting::new(transport);
@@ -161,7 +163,6 @@ pub fn verify<T: Transport + ?Sized>(
         let request = Request {
             method: Method::Get,
             path_and_query: stripe::list_path(table, &[], 1, None),
-            api_key: key,
         };
         let response = send(retrier, &mut transport, &request, &probe)?;
         match response.status {
@@ -169,7 +170,7 @@ pub fn verify<T: Transport + ?Sized>(
                 check_livemode(table, mode, &response, &probe)?;
                 readable.push(table);
             }
-            401 => return Err(invalid_key(&response)),
+            401 => return Err(invalid_key(key, &response)),
             403 => missing.push(table.name().to_owned()),
             _ => {
                 return Err(failed(
@@ -192,12 +193,11 @@ pub fn verify<T: Transport + ?Sized>(
         let request = Request {
             method: probe.method,
             path_and_query: probe.path(),
-            api_key: key,
         };
         let response = send(retrier, &mut transport, &request, &shown)?;
         match response.status {
             403 => refused.push(shown),
-            401 => return Err(invalid_key(&response)),
+            401 => return Err(invalid_key(key, &response)),
             200..=299 => can_write.push(probe.table.name().to_owned()),
             404 if error_code(&response).as_deref() == Some("resource_missing") => {
                 can_write.push(probe.table.name().to_owned())
@@ -227,7 +227,7 @@ pub fn verify<T: Transport + ?Sized>(
 fn send<T: Transport + ?Sized>(
     retrier: &mut Retrier,
     transport: &mut T,
-    request: &Request<'_>,
+    request: &Request,
     probe: &str,
 ) -> Result<Response, ConnectorError> {
     retrier.send(transport, request).map_err(|err| match err {
@@ -272,16 +272,18 @@ fn check_livemode(
     Ok(())
 }
 
-/// Stripe's 401. Its own message names a masked key; it is not passed on.
-fn invalid_key(response: &Response) -> ConnectorError {
+/// Stripe's 401, naming the key by the host's hint. Stripe's own message names a masked key; it is not
+/// passed on.
+fn invalid_key(key: &KeyHint, response: &Response) -> ConnectorError {
     let request = response
         .request_id
         .as_deref()
         .map(|id| format!(", request {id}"))
         .unwrap_or_default();
     ConnectorError::InvalidKey(format!(
-        "Stripe did not accept this key (HTTP 401{request}): it may have been revoked, rolled or mistyped. \
-         {CREATE_RESTRICTED_KEY}."
+        "Stripe did not accept {} (HTTP 401{request}): it may have been revoked, rolled or mistyped. \
+         {CREATE_RESTRICTED_KEY}.",
+        key.the_key()
     ))
 }
 
@@ -307,6 +309,7 @@ fn failed(probe: &str, response: &Response, why: &str) -> ConnectorError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::key::ApiKey;
     use crate::retry::RetryPolicy;
     use crate::transport::TransportError;
     use std::collections::BTreeSet;
@@ -372,10 +375,10 @@ mod tests {
     }
 
     /// An [`Account`] whose answers `tamper` may rewrite: for the odd replies a real account never gives.
-    struct Tampered<F: FnMut(&Request<'_>, &mut Response)>(Account, F);
+    struct Tampered<F: FnMut(&Request, &mut Response)>(Account, F);
 
-    impl<F: FnMut(&Request<'_>, &mut Response)> Transport for Tampered<F> {
-        fn send(&mut self, r: &Request<'_>) -> Result<Response, TransportError> {
+    impl<F: FnMut(&Request, &mut Response)> Transport for Tampered<F> {
+        fn send(&mut self, r: &Request) -> Result<Response, TransportError> {
             let mut resp = self.0.send(r)?;
             (self.1)(r, &mut resp);
             Ok(resp)
@@ -392,7 +395,7 @@ mod tests {
     }
 
     impl Transport for Account {
-        fn send(&mut self, request: &Request<'_>) -> Result<Response, TransportError> {
+        fn send(&mut self, request: &Request) -> Result<Response, TransportError> {
             let path = request.path_and_query.clone();
             self.requests
                 .push(format!("{} {}", request.method.as_str(), path));
@@ -452,12 +455,18 @@ mod tests {
         }
     }
 
+    /// What the host hands a connection for `raw_key`: the mode and the key's redacted form.
+    fn hint(raw_key: &str, mode: Mode) -> KeyHint {
+        let key = ApiKey::parse(raw_key, mode).expect("valid key");
+        KeyHint::new(mode, &key.redacted())
+    }
+
     fn run(
         account: &mut Account,
         raw_key: &str,
         mode: Mode,
     ) -> Result<VerifyReport, ConnectorError> {
-        let key = ApiKey::parse(raw_key, mode).expect("valid key");
+        let key = hint(raw_key, mode);
         let mut retrier = Retrier::new(RetryPolicy::default(), account);
         let result = verify(account, &key, &mut retrier);
         // Whatever happened, the key never shows.
@@ -578,13 +587,13 @@ mod tests {
     #[test]
     fn successful_write_is_over_permissioned() {
         // A 2xx to a write probe (whatever the reason) means the key can write.
-        let yes = |r: &Request<'_>, resp: &mut Response| {
+        let yes = |r: &Request, resp: &mut Response| {
             if r.method == Method::Post {
                 resp.status = 200;
                 resp.body = br#"{"id":"po_1","object":"payout","livemode":false}"#.to_vec();
             }
         };
-        let key = ApiKey::parse(TEST_KEY, Mode::Test).expect("valid");
+        let key = hint(TEST_KEY, Mode::Test);
         let mut t = Tampered(Account::read_only(), yes);
         let mut retrier = Retrier::new(RetryPolicy::default(), &mut t);
         let err = verify(&mut t, &key, &mut retrier).expect_err("writes");
@@ -601,10 +610,27 @@ mod tests {
         let err = run(&mut account, TEST_KEY, Mode::Test).expect_err("401");
         assert_eq!(err.kind(), "invalid-key");
         let msg = err.to_string();
-        assert!(msg.starts_with("Stripe did not accept this key"), "{msg}");
-        assert!(msg.contains("req_0001"), "{msg}");
-        assert!(!msg.contains("0123"), "not even the masked tail: {msg}");
+        assert!(
+            msg.starts_with(
+                "Stripe did not accept the key rk_test_…0123 (HTTP 401, request req_0001)"
+            ),
+            "{msg}"
+        );
+        assert!(msg.contains("Create restricted key"), "{msg}");
         assert_eq!(account.requests.len(), 1);
+
+        // Without a usable hint from the host, the message still says what to do.
+        let mut account = Account::read_only();
+        account.known = false;
+        let key = KeyHint::new(Mode::Test, TEST_KEY);
+        let mut retrier = Retrier::new(RetryPolicy::default(), &mut account);
+        let err = verify(&mut account, &key, &mut retrier).expect_err("401");
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("Stripe did not accept this key (HTTP 401"),
+            "{msg}"
+        );
+        assert!(!msg.contains(&TEST_KEY[8..20]), "{msg}");
     }
 
     #[test]
@@ -624,12 +650,12 @@ mod tests {
 
     #[test]
     fn an_unreadable_list_fails_closed() {
-        let garbage = |r: &Request<'_>, resp: &mut Response| {
+        let garbage = |r: &Request, resp: &mut Response| {
             if r.path_and_query.starts_with("/v1/charges?") {
                 resp.body = br#"{"object":"list","data":[{"id":"ch_1"}]}"#.to_vec();
             }
         };
-        let key = ApiKey::parse(TEST_KEY, Mode::Test).expect("valid");
+        let key = hint(TEST_KEY, Mode::Test);
         let mut t = Tampered(Account::read_only(), garbage);
         let mut retrier = Retrier::new(RetryPolicy::default(), &mut t);
         let err = verify(&mut t, &key, &mut retrier).expect_err("fails closed");
@@ -684,14 +710,14 @@ mod tests {
             ),
             (500, r#"{"error":{"type":"api_error","message":"boom"}}"#),
         ] {
-            let odd = move |r: &Request<'_>, resp: &mut Response| {
+            let odd = move |r: &Request, resp: &mut Response| {
                 if r.path_and_query.starts_with("/v1/invoices/") {
                     resp.status = status;
                     resp.body = body.as_bytes().to_vec();
                     resp.should_retry = Some(false);
                 }
             };
-            let key = ApiKey::parse(TEST_KEY, Mode::Test).expect("valid");
+            let key = hint(TEST_KEY, Mode::Test);
             let mut t = Tampered(Account::read_only(), odd);
             let mut retrier = Retrier::new(RetryPolicy::default(), &mut t);
             let err = verify(&mut t, &key, &mut retrier).expect_err("fails closed");
@@ -709,9 +735,9 @@ mod tests {
     fn network_failures_fail_closed() {
         struct Down;
         impl Transport for Down {
-            fn send(&mut self, _: &Request<'_>) -> Result<Response, TransportError> {
+            fn send(&mut self, _: &Request) -> Result<Response, TransportError> {
                 Err(TransportError::Denied(
-                    "api.stripe.com is not in the allowlist".into(),
+                    "the host's policy refused the request (its log says why)".into(),
                 ))
             }
             fn sleep(&mut self, _: Duration) {}
@@ -722,7 +748,7 @@ mod tests {
                 0
             }
         }
-        let key = ApiKey::parse(TEST_KEY, Mode::Test).expect("valid");
+        let key = hint(TEST_KEY, Mode::Test);
         let mut retrier = Retrier::new(RetryPolicy::default(), &mut Down);
         let err = verify(&mut Down, &key, &mut retrier).expect_err("down");
         assert_eq!(err.kind(), "network");

@@ -3,9 +3,9 @@
 
 use klairr_e2e::{config, emulator, keys, run_cli, sandbox};
 use klairr_host::emulator::Emulator;
-use klairr_host::policy::{NetworkPolicy, Origin};
+use klairr_host::policy::origin::Origin;
 use klairr_host::registry;
-use klairr_host::sandbox::{wit, Sandbox, SandboxError, SandboxLimits, ALLOWED_IMPORT_PREFIXES};
+use klairr_host::sandbox::{wit, Sandbox, SandboxError, SandboxOptions, ALLOWED_IMPORT_PREFIXES};
 
 #[test]
 fn customers_are_listed_through_the_component_from_the_emulator() {
@@ -80,16 +80,12 @@ fn customers_are_listed_through_the_component_from_the_emulator() {
 #[test]
 fn requests_to_origins_outside_the_allowlist_are_denied() {
     let emu = emulator();
-    // Register the Stripe component with an allowlist that does not include api.stripe.com.
-    let policy = NetworkPolicy::new(vec![
-        Origin::parse("https://example.com:443").expect("origin")
-    ]);
-    let sandbox = Sandbox::load(
-        registry::stripe().component,
-        policy,
-        SandboxLimits::default(),
-    )
-    .expect("load");
+    // Run the Stripe component under a manifest whose allowlist does not include api.stripe.com.
+    let stripe = registry::stripe();
+    let mut manifest = stripe.manifest;
+    manifest.network.origins = vec![Origin::parse("https://example.com:443").expect("origin")];
+    let sandbox =
+        Sandbox::load(stripe.component, manifest, SandboxOptions::default()).expect("load");
     let mut conn = sandbox
         .open(&config(keys::TEST_READ_ONLY, wit::Mode::Test))
         .expect("open");
@@ -118,8 +114,8 @@ fn a_component_importing_wasi_filesystem_is_refused_at_load() {
     )"#;
     let err = Sandbox::load(
         wat.as_bytes(),
-        registry::stripe().policy(),
-        SandboxLimits::default(),
+        registry::stripe().manifest,
+        SandboxOptions::default(),
     )
     .err()
     .expect("refused");
@@ -138,8 +134,8 @@ fn a_component_importing_wasi_filesystem_is_refused_at_load() {
     assert!(matches!(
         Sandbox::load(
             sockets.as_bytes(),
-            registry::stripe().policy(),
-            SandboxLimits::default()
+            registry::stripe().manifest,
+            SandboxOptions::default()
         ),
         Err(SandboxError::ForbiddenImports(_))
     ));
@@ -151,16 +147,16 @@ fn a_component_that_is_not_a_connector_is_refused() {
     assert!(matches!(
         Sandbox::load(
             empty.as_bytes(),
-            registry::stripe().policy(),
-            SandboxLimits::default()
+            registry::stripe().manifest,
+            SandboxOptions::default()
         ),
-        Err(SandboxError::NotAConnector)
+        Err(SandboxError::NotAConnector(_))
     ));
     assert!(matches!(
         Sandbox::load(
             b"not wasm at all",
-            registry::stripe().policy(),
-            SandboxLimits::default()
+            registry::stripe().manifest,
+            SandboxOptions::default()
         ),
         Err(SandboxError::Load(_))
     ));
@@ -170,8 +166,8 @@ fn a_component_that_is_not_a_connector_is_refused() {
 fn the_built_component_imports_only_allowed_wasi_interfaces() {
     let sandbox = Sandbox::load(
         registry::stripe().component,
-        registry::stripe().policy(),
-        SandboxLimits::default(),
+        registry::stripe().manifest,
+        SandboxOptions::default(),
     )
     .expect("load");
     let imports = sandbox.imports();

@@ -7,9 +7,9 @@ use klairr_e2e::{
     upstream_of, CliRun, TABLES,
 };
 use klairr_host::emulator::{Emulator, EmulatorConfig, Fault, KeyGrant, Resource};
-use klairr_host::policy::LoopbackBase;
+use klairr_host::policy::origin::LoopbackBase;
 use klairr_host::registry;
-use klairr_host::sandbox::{wit, ConnectorFailure, Sandbox, SandboxError, SandboxLimits};
+use klairr_host::sandbox::{wit, ConnectorFailure, Sandbox, SandboxError, SandboxOptions};
 use std::time::{Duration, Instant};
 
 /// The write probes as setup reports them, in table order.
@@ -794,12 +794,12 @@ fn the_key_never_leaks_from_a_network_failure() {
         .expect("addr")
         .port();
     let base = LoopbackBase::parse(&format!("http://127.0.0.1:{port}")).expect("base");
-    let sandbox = Sandbox::load(
-        registry::stripe().component,
-        registry::stripe().policy().redirect_to(base),
-        SandboxLimits::default(),
-    )
-    .expect("load");
+    let stripe = registry::stripe();
+    let options = SandboxOptions {
+        redirect: Some(base),
+        ..SandboxOptions::default()
+    };
+    let sandbox = Sandbox::load(stripe.component, stripe.manifest, options).expect("load");
     let mut conn = sandbox
         .open(&config(keys::TEST_READ_ONLY, wit::Mode::Test))
         .expect("open");

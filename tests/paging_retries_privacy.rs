@@ -7,6 +7,7 @@ use klairr_e2e::{
     temp_dir, text, upstream_of, TABLES,
 };
 use klairr_host::emulator::{Emulator, EmulatorConfig, Fault, Resource};
+use klairr_host::sandbox::ConnectionConfig;
 use klairr_host::sandbox::{wit, SandboxError};
 use klairr_host::service::Service;
 use std::collections::BTreeSet;
@@ -53,7 +54,7 @@ fn large_lists_are_paged_by_100_up_to_the_row_cap() {
     assert_eq!(all_ids.len(), 1234);
     let sandbox = sandbox(&emu);
     let mut conn = sandbox
-        .open(&wit::Config {
+        .open(&ConnectionConfig {
             max_rows: Some(500),
             ..config(keys::TEST_READ_ONLY, wit::Mode::Test)
         })
@@ -102,7 +103,7 @@ fn large_lists_are_paged_by_100_up_to_the_row_cap() {
 
     // The whole table: 13 pages, the last one short, not truncated, every id once.
     let mut conn = sandbox
-        .open(&wit::Config {
+        .open(&ConnectionConfig {
             max_rows: Some(5000),
             ..config(keys::TEST_READ_ONLY, wit::Mode::Test)
         })
@@ -323,7 +324,7 @@ fn the_charges_status_filter_is_applied_by_the_connector_after_fetching() {
 #[test]
 fn results_are_cached_per_key_and_canonical_query() {
     let emu = emulator();
-    let service = Service::new("stripe", sandbox(&emu), None);
+    let service = Service::new(sandbox(&emu), None);
     let mut test = service
         .open(&config(keys::TEST_READ_ONLY, wit::Mode::Test))
         .expect("open");
@@ -397,7 +398,7 @@ fn cache_ttl_defaults_to_an_hour_and_can_be_lowered_never_raised() {
     let sandbox = sandbox(&emu);
     for (configured, expected) in [(None, 3600), (Some(60), 60), (Some(7200), 3600)] {
         let mut conn = sandbox
-            .open(&wit::Config {
+            .open(&ConnectionConfig {
                 cache_ttl_seconds: configured,
                 ..config(keys::TEST_READ_ONLY, wit::Mode::Test)
             })

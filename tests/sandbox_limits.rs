@@ -3,7 +3,7 @@
 
 use klairr_e2e::{config, emulator, emulator_with, keys, sandbox_with};
 use klairr_host::emulator::EmulatorConfig;
-use klairr_host::sandbox::{wit, SandboxError, SandboxLimits};
+use klairr_host::sandbox::{wit, ConnectionConfig, SandboxError, SandboxLimits};
 use std::time::Duration;
 
 #[test]
@@ -17,7 +17,7 @@ fn a_guest_that_outgrows_its_memory_cap_is_stopped() {
         ..SandboxLimits::default()
     };
     let sandbox = sandbox_with(&emu, limits);
-    let three_thousand = wit::Config {
+    let three_thousand = ConnectionConfig {
         max_rows: Some(3000),
         ..config(keys::TEST_READ_ONLY, wit::Mode::Test)
     };
@@ -55,8 +55,8 @@ fn a_call_past_its_deadline_is_interrupted() {
     let err = conn
         .query(r#"{"list":"customers","limit":1}"#)
         .expect_err("deadline");
-    assert!(matches!(err, SandboxError::Trap(_)), "{err:?}");
-    assert!(err.to_string().contains("sandbox limit"), "{err}");
+    assert!(matches!(err, SandboxError::Deadline { .. }), "{err:?}");
+    assert!(err.to_string().contains("deadline"), "{err}");
 
     // A fresh connection with room to spare completes.
     emu.set_latency(Duration::ZERO);

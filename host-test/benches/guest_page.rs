@@ -6,9 +6,8 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use klairr_host::emulator::{keys, Emulator, EmulatorConfig};
-use klairr_host::policy::NetworkPolicy;
 use klairr_host::registry;
-use klairr_host::sandbox::{wit, Sandbox, SandboxLimits, Upstream};
+use klairr_host::sandbox::{wit, ConnectionConfig, Sandbox, SandboxOptions, Upstream};
 use klairr_stripe::connection::Connection;
 use klairr_stripe::key::Mode;
 use klairr_stripe::transport::{Request, Response, Transport, TransportError};
@@ -47,7 +46,7 @@ fn page(emulator: &Emulator, table: &str) -> Vec<u8> {
 struct Canned(Vec<u8>);
 
 impl Transport for Canned {
-    fn send(&mut self, _request: &Request<'_>) -> Result<Response, TransportError> {
+    fn send(&mut self, _request: &Request) -> Result<Response, TransportError> {
         Ok(Response {
             status: 200,
             request_id: Some("req_bench".into()),
@@ -85,7 +84,7 @@ fn bench_pages(c: &mut Criterion) {
     ] {
         let body = without_has_more(page(&emulator, table));
 
-        let native = Connection::open(keys::TEST_READ_ONLY, Mode::Test, None, None).expect("open");
+        let native = Connection::open(Mode::Test, "rk_test_…0000", None, None).expect("open");
         let mut transport = Canned(body.clone());
         let check = native.query(&mut transport, dsl).expect("native query");
         assert_eq!(check.rows.len(), 100);
@@ -107,7 +106,7 @@ fn bench_pages(c: &mut Criterion) {
 fn bench_empty_page(c: &mut Criterion) {
     let empty = br#"{"object":"list","url":"/v1/customers","has_more":false,"data":[]}"#.to_vec();
     let dsl = r#"{"list":"customers","limit":100}"#;
-    let native = Connection::open(keys::TEST_READ_ONLY, Mode::Test, None, None).expect("open");
+    let native = Connection::open(Mode::Test, "rk_test_…0000", None, None).expect("open");
     let mut transport = Canned(empty.clone());
     c.bench_function("page_0/native", |b| {
         b.iter(|| black_box(native.query(&mut transport, black_box(dsl)).expect("query")))
@@ -130,29 +129,27 @@ fn serving(body: Vec<u8>) -> Sandbox {
             .body(body.clone())
             .expect("response")
     }));
-    Sandbox::load_with_upstream(
-        registry::stripe().component,
-        registry::stripe().policy(),
-        SandboxLimits::default(),
+    let stripe = registry::stripe();
+    // The guest's work is measured, not Stripe's rate limit: the budget is raised out of the way.
+    let mut manifest = stripe.manifest;
+    manifest.budget.per_endpoint = 100_000;
+    manifest.budget.per_credential_test = 100_000;
+    let options = SandboxOptions {
         upstream,
-    )
-    .expect("load")
+        ..SandboxOptions::default()
+    };
+    Sandbox::load(stripe.component, manifest, options).expect("load")
 }
 
-fn config() -> wit::Config {
-    wit::Config {
-        api_key: keys::TEST_READ_ONLY.into(),
-        mode: wit::Mode::Test,
-        max_rows: None,
-        cache_ttl_seconds: None,
-    }
+fn config() -> ConnectionConfig {
+    ConnectionConfig::new(keys::TEST_READ_ONLY, wit::Mode::Test)
 }
 
 fn bench_instantiate(c: &mut Criterion) {
     let sandbox = Sandbox::load(
         registry::stripe().component,
-        NetworkPolicy::new(vec![]),
-        SandboxLimits::default(),
+        registry::stripe().manifest,
+        SandboxOptions::default(),
     )
     .expect("load");
     c.bench_function("instantiate_and_open", |b| {
@@ -163,8 +160,8 @@ fn bench_instantiate(c: &mut Criterion) {
             black_box(
                 Sandbox::load(
                     registry::stripe().component,
-                    NetworkPolicy::new(vec![]),
-                    SandboxLimits::default(),
+                    registry::stripe().manifest,
+                    SandboxOptions::default(),
                 )
                 .expect("load"),
             )

@@ -5,9 +5,9 @@
 //! `cargo bench -p klairr-host --bench throughput` (add `-- --rows N` to change the size).
 
 use klairr_host::emulator::keys;
-use klairr_host::policy::LoopbackBase;
+use klairr_host::policy::origin::LoopbackBase;
 use klairr_host::registry;
-use klairr_host::sandbox::{wit, Sandbox, SandboxLimits};
+use klairr_host::sandbox::{wit, ConnectionConfig, Sandbox, SandboxOptions};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -42,13 +42,19 @@ fn main() {
     let info: serde_json::Value = serde_json::from_str(&line).expect("emulator JSON");
     let base = info["base_url"].as_str().expect("base_url").to_owned();
 
-    let entry = registry::stripe();
-    let policy = entry
-        .policy()
-        .redirect_to(LoopbackBase::parse(&base).expect("loopback"));
-    let sandbox = Sandbox::load(entry.component, policy, SandboxLimits::default()).expect("load");
-    let config = wit::Config {
-        api_key: keys::TEST_READ_ONLY.into(),
+    let stripe = registry::stripe();
+    // This measures the host and the component, not Stripe's rate limit: the budget is raised far above
+    // what the loopback emulator can be asked for.
+    let mut manifest = stripe.manifest;
+    manifest.budget.per_endpoint = 1000;
+    manifest.budget.per_credential_test = 1000;
+    let options = SandboxOptions {
+        redirect: Some(LoopbackBase::parse(&base).expect("loopback")),
+        ..SandboxOptions::default()
+    };
+    let sandbox = Sandbox::load(stripe.component, manifest, options).expect("load");
+    let config = ConnectionConfig {
+        credential: keys::TEST_READ_ONLY.into(),
         mode: wit::Mode::Test,
         max_rows: Some(rows as u32),
         cache_ttl_seconds: None,

@@ -30,6 +30,13 @@ impl Clock for SystemClock {
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Fingerprint([u8; 32]);
 
+impl Fingerprint {
+    /// The raw HMAC: an identity for budgets and gates, never the credential.
+    pub fn bytes(&self) -> [u8; 32] {
+        self.0
+    }
+}
+
 impl std::fmt::Debug for Fingerprint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -90,13 +97,16 @@ impl EntryKey {
 struct Entry<V> {
     value: V,
     expires: Instant,
+    bytes: usize,
 }
 
-/// A TTL cache of query results.
+/// A TTL cache of query results, bounded in entries and in bytes (as weighed by the caller).
 pub struct ResultCache<V, C: Clock = SystemClock> {
     entries: HashMap<EntryKey, Entry<V>>,
     clock: C,
     max_entries: usize,
+    max_bytes: usize,
+    bytes: usize,
 }
 
 /// What a lookup found.
@@ -108,17 +118,19 @@ pub enum Lookup {
 }
 
 impl<V: Clone> ResultCache<V, SystemClock> {
-    pub fn new(max_entries: usize) -> Self {
-        ResultCache::with_clock(max_entries, SystemClock)
+    pub fn new(max_entries: usize, max_bytes: usize) -> Self {
+        ResultCache::with_clock(max_entries, max_bytes, SystemClock)
     }
 }
 
 impl<V: Clone, C: Clock> ResultCache<V, C> {
-    pub fn with_clock(max_entries: usize, clock: C) -> Self {
+    pub fn with_clock(max_entries: usize, max_bytes: usize, clock: C) -> Self {
         ResultCache {
             entries: HashMap::new(),
             clock,
             max_entries: max_entries.max(1),
+            max_bytes,
+            bytes: 0,
         }
     }
 
@@ -129,47 +141,73 @@ impl<V: Clone, C: Clock> ResultCache<V, C> {
         match self.entries.get(&key) {
             Some(e) if now < e.expires => (Lookup::Hit, Some(e.value.clone())),
             Some(_) => {
-                self.entries.remove(&key);
+                self.remove(&key);
                 (Lookup::Expired, None)
             }
             None => (Lookup::Miss, None),
         }
     }
 
-    /// Store `value` for `ttl` (a zero TTL stores nothing).
+    /// Store `value`, which weighs `bytes`, for `ttl`. A zero TTL stores nothing; neither does a value
+    /// heavier than the whole cache. Room is made by dropping expired entries, then the ones closest to
+    /// expiry.
     pub fn put(
         &mut self,
         fingerprint: &Fingerprint,
         canonical_query: &str,
         value: V,
         ttl: Duration,
+        bytes: usize,
     ) {
-        if ttl.is_zero() {
+        if ttl.is_zero() || bytes > self.max_bytes {
             return;
         }
+        let key = EntryKey::new(fingerprint, canonical_query);
+        self.remove(&key);
         let now = self.clock.now();
-        if self.entries.len() >= self.max_entries {
-            self.entries.retain(|_, e| now < e.expires);
-            if self.entries.len() >= self.max_entries {
-                // Still full of live entries: drop the one closest to expiry.
-                if let Some(k) = self
-                    .entries
-                    .iter()
-                    .min_by_key(|(_, e)| e.expires)
-                    .map(|(k, _)| *k)
-                {
-                    self.entries.remove(&k);
-                }
+        let full = |c: &Self| c.entries.len() >= c.max_entries || c.bytes + bytes > c.max_bytes;
+        if full(self) {
+            let expired: Vec<EntryKey> = self
+                .entries
+                .iter()
+                .filter(|(_, e)| now >= e.expires)
+                .map(|(k, _)| *k)
+                .collect();
+            for k in expired {
+                self.remove(&k);
             }
         }
-        let key = EntryKey::new(fingerprint, canonical_query);
+        while full(self) {
+            let Some(k) = self
+                .entries
+                .iter()
+                .min_by_key(|(_, e)| e.expires)
+                .map(|(k, _)| *k)
+            else {
+                break;
+            };
+            self.remove(&k);
+        }
+        self.bytes += bytes;
         self.entries.insert(
             key,
             Entry {
                 value,
                 expires: now + ttl,
+                bytes,
             },
         );
+    }
+
+    fn remove(&mut self, key: &EntryKey) {
+        if let Some(e) = self.entries.remove(key) {
+            self.bytes -= e.bytes;
+        }
+    }
+
+    /// Bytes held, as weighed by the callers of [`ResultCache::put`].
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     pub fn len(&self) -> usize {
@@ -208,10 +246,10 @@ mod tests {
             start: Instant::now(),
             offset: offset.clone(),
         };
-        let mut cache = ResultCache::with_clock(16, clock);
+        let mut cache = ResultCache::with_clock(16, 1 << 20, clock);
         let fp = Fingerprinter::with_secret([7; 32]).fingerprint("stripe", "test", KEY_A);
         assert_eq!(cache.get(&fp, "q").0, Lookup::Miss);
-        cache.put(&fp, "q", 42u32, Duration::from_secs(3600));
+        cache.put(&fp, "q", 42u32, Duration::from_secs(3600), 4);
         offset.set(Duration::from_secs(3599));
         assert_eq!(cache.get(&fp, "q"), (Lookup::Hit, Some(42)));
         offset.set(Duration::from_secs(3600));
@@ -227,8 +265,8 @@ mod tests {
         let a_live = f.fingerprint("stripe", "live", KEY_A);
         assert_ne!(a, b);
         assert_ne!(a, a_live);
-        let mut cache = ResultCache::new(16);
-        cache.put(&a, "q", "rows of A", Duration::from_secs(60));
+        let mut cache = ResultCache::new(16, 1 << 20);
+        cache.put(&a, "q", "rows of A", Duration::from_secs(60), 9);
         assert_eq!(cache.get(&b, "q").0, Lookup::Miss);
         assert_eq!(cache.get(&a_live, "q").0, Lookup::Miss);
         assert_eq!(cache.get(&a, "q").0, Lookup::Hit);
@@ -252,12 +290,34 @@ mod tests {
     #[test]
     fn zero_ttl_is_not_cached_and_capacity_is_bounded() {
         let fp = Fingerprinter::with_secret([3; 32]).fingerprint("stripe", "test", KEY_A);
-        let mut cache = ResultCache::new(2);
-        cache.put(&fp, "zero", 1, Duration::ZERO);
+        let mut cache = ResultCache::new(2, 1 << 20);
+        cache.put(&fp, "zero", 1, Duration::ZERO, 1);
         assert!(cache.is_empty());
         for q in ["a", "b", "c"] {
-            cache.put(&fp, q, 1, Duration::from_secs(60));
+            cache.put(&fp, q, 1, Duration::from_secs(60), 1);
         }
         assert_eq!(cache.len(), 2);
+    }
+
+    #[test]
+    fn bytes_are_bounded_and_accounted() {
+        let fp = Fingerprinter::with_secret([4; 32]).fingerprint("stripe", "test", KEY_A);
+        let mut cache = ResultCache::new(100, 1000);
+        cache.put(&fp, "too big", 1, Duration::from_secs(60), 1001);
+        assert!(
+            cache.is_empty(),
+            "a value heavier than the cache is not stored"
+        );
+        cache.put(&fp, "a", 1, Duration::from_secs(10), 600);
+        cache.put(&fp, "b", 2, Duration::from_secs(60), 300);
+        assert_eq!(cache.bytes(), 900);
+        // 300 more do not fit: the entry closest to expiry (a) makes room.
+        cache.put(&fp, "c", 3, Duration::from_secs(60), 300);
+        assert_eq!(cache.bytes(), 600);
+        assert_eq!(cache.get(&fp, "a").0, Lookup::Miss);
+        assert_eq!(cache.get(&fp, "b").0, Lookup::Hit);
+        // Replacing an entry does not count it twice.
+        cache.put(&fp, "b", 4, Duration::from_secs(60), 300);
+        assert_eq!(cache.bytes(), 600);
     }
 }

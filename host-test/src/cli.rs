@@ -1,16 +1,19 @@
-//! `klairr-host`: the command line (design.md §4). `main` only gathers the arguments, the key from the
-//! environment and the real stdout/stderr and calls [`run`], so tests drive the very same code in-process.
+//! `klairr-host`: the command line (the README's CLI section). `main` only gathers the arguments, the key
+//! from the environment and the real stdout/stderr and calls [`run`], so tests drive the very same code
+//! in-process.
 
 use crate::demo;
 use crate::memory::MemoryFile;
 use crate::output;
-use crate::policy::LoopbackBase;
-use crate::registry::{self, ConnectorEntry};
-use crate::sandbox::{wit, Sandbox, SandboxError, SandboxLimits};
+use crate::policy::origin::LoopbackBase;
+use crate::policy::redact::{cap, strip_control, MESSAGE_CAP};
+use crate::registry::{self, Connector};
+use crate::sandbox::{wit, ConnectionConfig, Sandbox, SandboxError, SandboxLimits, SandboxOptions};
 use crate::service::Service;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::{Read, Write};
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -21,7 +24,8 @@ use std::path::PathBuf;
                   Exit status: 0 ok, 2 key or query rejected, 1 any other failure."
 )]
 pub struct Cli {
-    /// Load this connector component instead of the built-in Stripe connector.
+    /// Load this connector component instead of the built-in Stripe connector (it runs under the
+    /// Stripe manifest: its rules, not more).
     #[arg(long, global = true, value_name = "PATH")]
     pub component: Option<PathBuf>,
     /// Which Stripe data the key must address.
@@ -39,6 +43,9 @@ pub struct Cli {
     /// Send the connector's api.stripe.com requests to this loopback base instead (tests, the emulator).
     #[arg(long, global = true, value_name = "http://127.0.0.1:PORT")]
     pub stripe_base: Option<String>,
+    /// Stop any call into the connector after this many seconds, waits for the network included.
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub call_timeout: u64,
     /// Append the shape of every query result (never its rows) to this file as JSON lines.
     #[arg(long, global = true, value_name = "PATH")]
     pub memory_file: Option<PathBuf>,
@@ -129,11 +136,7 @@ impl Failure {
 
 impl From<SandboxError> for Failure {
     fn from(e: SandboxError) -> Failure {
-        let kind = match &e {
-            SandboxError::Connector(f) => f.kind(),
-            _ => "sandbox",
-        };
-        Failure::new(kind, e.to_string())
+        Failure::new(e.kind(), e.to_string())
     }
 }
 
@@ -160,19 +163,22 @@ where
         }
     };
     let format = cli.format;
-    match execute(&cli, io.api_key, io.stdin, io.stdout) {
+    match execute(&cli, io.api_key, io.stdin, io.stdout, io.stderr) {
         Ok(()) => 0,
         Err(failure) => {
+            // Messages quote what upstreams and components said: bounded, and never a terminal escape.
+            let message = cap(&failure.message, MESSAGE_CAP);
             match format {
                 Format::Json => {
-                    let _ = writeln!(
-                        io.stdout,
-                        "{}",
-                        output::error_json(&failure.kind, &failure.message)
-                    );
+                    let _ = writeln!(io.stdout, "{}", output::error_json(&failure.kind, &message));
                 }
                 Format::Table => {
-                    let _ = writeln!(io.stderr, "error ({}): {}", failure.kind, failure.message);
+                    let _ = writeln!(
+                        io.stderr,
+                        "error ({}): {}",
+                        failure.kind,
+                        strip_control(&message)
+                    );
                 }
             }
             failure.exit_code()
@@ -185,8 +191,9 @@ fn execute(
     api_key: Option<String>,
     stdin: &mut dyn Read,
     stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
 ) -> Result<(), Failure> {
-    let entry = registry::stripe();
+    let connector = registry::stripe();
     let write = |stdout: &mut dyn Write, text: String| {
         stdout
             .write_all(text.as_bytes())
@@ -201,9 +208,14 @@ fn execute(
     };
     match &cli.command {
         Command::Emulator { port, data } => demo::serve_emulator(*port, data, cli.format, stdout),
-        Command::Demo => demo::run(cli, &entry, load_component(cli, &entry)?.as_slice(), stdout),
+        Command::Demo => demo::run(
+            cli,
+            &connector,
+            load_component(cli, &connector)?.as_slice(),
+            stdout,
+        ),
         Command::Describe => {
-            let sandbox = load_sandbox(cli, &entry)?;
+            let sandbox = load_sandbox(cli, &connector)?;
             let info = sandbox.describe()?;
             match cli.format {
                 Format::Json => write(stdout, output::describe_json(&info)),
@@ -211,9 +223,12 @@ fn execute(
             }
         }
         Command::Setup => {
-            let config = config(cli, &entry, api_key)?;
-            let service = Service::new(entry.name, load_sandbox(cli, &entry)?, memory(cli));
-            let report = service.open(&config)?.verify()?;
+            let config = config(cli, &connector, api_key)?;
+            let service = Service::new(load_sandbox(cli, &connector)?, memory(cli));
+            let mut session = service.open(&config)?;
+            let report = session.verify();
+            log_denials(stderr, &session.denied_requests());
+            let report = report?;
             match cli.format {
                 Format::Json => write(stdout, output::setup_json(&report)),
                 Format::Table => write(stdout, output::setup_text(&report)),
@@ -225,14 +240,24 @@ fn execute(
             } else {
                 dsl.clone()
             };
-            let config = config(cli, &entry, api_key)?;
-            let service = Service::new(entry.name, load_sandbox(cli, &entry)?, memory(cli));
-            let answer = service.open(&config)?.query(&dsl)?;
+            let config = config(cli, &connector, api_key)?;
+            let service = Service::new(load_sandbox(cli, &connector)?, memory(cli));
+            let mut session = service.open(&config)?;
+            let answer = session.query(&dsl);
+            log_denials(stderr, &session.denied_requests());
+            let answer = answer?;
             match cli.format {
                 Format::Json => write(stdout, output::query_json(&answer.result, answer.cached)),
                 Format::Table => write(stdout, output::query_text(&answer.result, answer.cached)),
             }
         }
+    }
+}
+
+/// The host's log of what its policy refused (already redacted), one line each on stderr.
+fn log_denials(stderr: &mut dyn Write, denied: &[String]) {
+    for reason in denied {
+        let _ = writeln!(stderr, "klairr-host: denied {}", strip_control(reason));
     }
 }
 
@@ -250,20 +275,22 @@ fn read_query(stdin: &mut dyn Read) -> Result<String, Failure> {
 
 fn config(
     cli: &Cli,
-    entry: &ConnectorEntry,
+    connector: &Connector,
     api_key: Option<String>,
-) -> Result<wit::Config, Failure> {
-    let Some(api_key) = api_key.filter(|k| !k.trim().is_empty()) else {
+) -> Result<ConnectionConfig, Failure> {
+    let env = &connector.manifest.credential.env;
+    let Some(credential) = api_key.filter(|k| !k.trim().is_empty()) else {
+        let credential = &connector.manifest.credential;
         return Err(Failure::new(
             "invalid-key",
             format!(
-                "{} is not set: export your restricted key (rk_test_… or rk_live_…) in {}; keys are never taken from arguments",
-                entry.key_env, entry.key_env
+                "{env} is not set: export your credential ({}… or {}…) in {env}; credentials are never taken from arguments",
+                credential.test_prefix, credential.live_prefix
             ),
         ));
     };
-    Ok(wit::Config {
-        api_key,
+    Ok(ConnectionConfig {
+        credential,
         mode: match cli.mode {
             ModeArg::Test => wit::Mode::Test,
             ModeArg::Live => wit::Mode::Live,
@@ -278,9 +305,9 @@ fn memory(cli: &Cli) -> Option<MemoryFile> {
 }
 
 /// The component bytes: `--component PATH`, or the built-in Stripe connector.
-pub fn load_component(cli: &Cli, entry: &ConnectorEntry) -> Result<Vec<u8>, Failure> {
+pub fn load_component(cli: &Cli, connector: &Connector) -> Result<Vec<u8>, Failure> {
     match &cli.component {
-        None => Ok(entry.component.to_vec()),
+        None => Ok(connector.component.to_vec()),
         Some(path) => std::fs::read(path).map_err(|e| {
             Failure::new(
                 "sandbox",
@@ -290,13 +317,30 @@ pub fn load_component(cli: &Cli, entry: &ConnectorEntry) -> Result<Vec<u8>, Fail
     }
 }
 
-/// Load the component with the entry's policy, redirected to `--stripe-base` when given.
-pub fn load_sandbox(cli: &Cli, entry: &ConnectorEntry) -> Result<Sandbox, Failure> {
-    let mut policy = entry.policy();
-    if let Some(base) = &cli.stripe_base {
-        let base = LoopbackBase::parse(base).map_err(|e| Failure::new("sandbox", e.to_string()))?;
-        policy = policy.redirect_to(base);
-    }
-    let bytes = load_component(cli, entry)?;
-    Ok(Sandbox::load(&bytes, policy, SandboxLimits::default())?)
+/// The sandbox options the flags ask for: the loopback redirect and the call deadline.
+pub fn sandbox_options(cli: &Cli) -> Result<SandboxOptions, Failure> {
+    let redirect = match &cli.stripe_base {
+        Some(base) => {
+            Some(LoopbackBase::parse(base).map_err(|e| Failure::new("sandbox", e.to_string()))?)
+        }
+        None => None,
+    };
+    Ok(SandboxOptions {
+        redirect,
+        limits: SandboxLimits {
+            call_timeout: Duration::from_secs(cli.call_timeout),
+            ..SandboxLimits::default()
+        },
+        ..SandboxOptions::default()
+    })
+}
+
+/// Load the component under the connector's manifest, with the flags' options.
+pub fn load_sandbox(cli: &Cli, connector: &Connector) -> Result<Sandbox, Failure> {
+    let bytes = load_component(cli, connector)?;
+    Ok(Sandbox::load(
+        &bytes,
+        connector.manifest.clone(),
+        sandbox_options(cli)?,
+    )?)
 }

@@ -9,9 +9,9 @@ use crate::cli::{Cli, EmulatorData, Failure, Format};
 use crate::emulator::{keys, Emulator, EmulatorConfig};
 use crate::memory::MemoryFile;
 use crate::output;
-use crate::policy::LoopbackBase;
-use crate::registry::ConnectorEntry;
-use crate::sandbox::{wit, Sandbox, SandboxLimits};
+use crate::policy::origin::LoopbackBase;
+use crate::registry::Connector;
+use crate::sandbox::{wit, ConnectionConfig, Sandbox};
 use crate::service::Service;
 use serde::Serialize;
 use std::io::Write;
@@ -108,7 +108,7 @@ struct DemoQueryJson<'a> {
 
 pub fn run(
     cli: &Cli,
-    entry: &ConnectorEntry,
+    connector: &Connector,
     component: &[u8],
     stdout: &mut dyn Write,
 ) -> Result<(), Failure> {
@@ -120,18 +120,12 @@ pub fn run(
     })?;
     let base = LoopbackBase::parse(&emulator.base_url())
         .map_err(|e| Failure::new("sandbox", e.to_string()))?;
-    let sandbox = Sandbox::load(
-        component,
-        entry.policy().redirect_to(base),
-        SandboxLimits::default(),
-    )?;
-    let service = Service::new(
-        entry.name,
-        sandbox,
-        cli.memory_file.as_ref().map(MemoryFile::new),
-    );
-    let config = wit::Config {
-        api_key: keys::TEST_READ_ONLY.to_owned(),
+    let mut options = crate::cli::sandbox_options(cli)?;
+    options.redirect = Some(base);
+    let sandbox = Sandbox::load(component, connector.manifest.clone(), options)?;
+    let service = Service::new(sandbox, cli.memory_file.as_ref().map(MemoryFile::new));
+    let config = ConnectionConfig {
+        credential: keys::TEST_READ_ONLY.to_owned(),
         mode: wit::Mode::Test,
         max_rows: cli.max_rows,
         cache_ttl_seconds: cli.cache_ttl,
@@ -175,8 +169,8 @@ pub fn run(
         redact(keys::TEST_READ_ONLY)
     ));
     out.push_str(&output::setup_text(&report));
-    match service.open(&wit::Config {
-        api_key: keys::TEST_SECRET.to_owned(),
+    match service.open(&ConnectionConfig {
+        credential: keys::TEST_SECRET.to_owned(),
         ..config.clone()
     }) {
         Err(e) => out.push_str(&format!(

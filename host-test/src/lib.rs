@@ -1,15 +1,19 @@
 //! Klairr's plugin host for connector components, with the Stripe connector built in.
 //!
-//! A connector is a WebAssembly component exporting `klairr:connector` (see `wit/`). The host compiles it
-//! once, refuses it if it imports anything but wasi:io/clocks/random/cli/http, and runs each connection in
-//! a fresh store with memory, time and concurrency limits. The component's HTTP requests go through
-//! [`policy`]: only the origins its [`registry`] entry allows, optionally redirected to a loopback
-//! emulator. Around it, [`service`] adds the result cache ([`cache`]) and shape-only memory ([`memory`]).
+//! A connector is a manifest plus a WebAssembly component exporting `klairr:connector@0.2.0` (see
+//! `wit/connector-0.2.0/`). The host compiles the component once, refuses it if it imports anything but
+//! wasi:io/clocks/random/cli/http or exports another contract version, and runs each connection in a
+//! fresh, limited store. Everything the component does outside its own memory is decided by the host from
+//! the manifest ([`policy`]): which requests leave, with which credential, how fast, until when; and what
+//! comes back is checked ([`returned`]). Around it, [`service`] adds the result cache ([`cache`]) and
+//! shape-only memory ([`memory`]).
 //!
 //! Map:
-//! - [`policy`]: pure network policy (allowlist, loopback redirect, timeout ceilings), table-tested.
-//! - [`registry`]: the known connectors, their components and allowlists.
-//! - [`sandbox`]: the wasmtime embedding: import checks, linker, limits, wasi:http hooks.
+//! - [`policy`] (the `klairr-policy` crate): manifests, request rules, credentials, budget, redaction —
+//!   pure and table-tested.
+//! - [`registry`]: the known connectors (manifest + component).
+//! - [`sandbox`]: the wasmtime embedding: import/export checks, linker, limits, deadlines, wasi:http hooks.
+//! - [`returned`]: checks and redaction of everything a component returns.
 //! - [`cache`], [`memory`], [`service`]: result cache, shape memory, and the two around a connection.
 //! - [`cli`], [`output`], [`demo`]: the `klairr-host` command line.
 //! - [`emulator`]: the built-in loopback Stripe emulator (re-exported crate).
@@ -19,9 +23,10 @@ pub mod cli;
 pub mod demo;
 pub mod memory;
 pub mod output;
-pub mod policy;
 pub mod registry;
+pub mod returned;
 pub mod sandbox;
 pub mod service;
 
+pub use klairr_policy as policy;
 pub use klairr_stripe_emulator as emulator;

@@ -1,10 +1,15 @@
-//! Rendering for the CLI: the `--format json` contract (design.md §4) and human tables.
+//! Rendering for the CLI: the `--format json` contract (the README's CLI section) and human tables.
+//!
+//! Table mode is for terminals: every string that came from a component or an upstream (names, docs,
+//! notes, probe descriptions) has its control characters stripped, so no escape sequence reaches the
+//! terminal. JSON escapes them by construction.
 //!
 //! JSON: exactly one object on stdout. Rows are arrays aligned with `columns`; ids, text and currencies
 //! are strings; integers, amounts and timestamps (unix seconds) are JSON integers; booleans are booleans;
 //! missing values are null. Failures are `{"error":{"kind":"…","message":"…"}}`.
 
 use crate::memory::column_type_name;
+use crate::policy::redact::strip_control;
 use crate::sandbox::wit;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 use serde::ser::{SerializeSeq, Serializer};
@@ -241,26 +246,31 @@ fn new_table() -> Table {
     t
 }
 
+/// A string from a component or upstream, safe for a terminal.
+fn clean(text: &str) -> String {
+    strip_control(text).into_owned()
+}
+
 pub fn describe_text(info: &wit::ConnectorInfo) -> String {
     let mut out = format!(
-        "connector {}  ·  Stripe API {}  ·  results cached at most {} s  ·  max rows {} (up to {})\n\n{}\n",
-        info.name,
-        info.api_version,
+        "connector {}  ·  API {}  ·  results cached at most {} s  ·  max rows {} (up to {})\n\n{}\n",
+        clean(&info.name),
+        clean(&info.api_version),
         info.default_cache_ttl_seconds,
         info.default_max_rows,
         info.max_rows_limit,
-        info.query_doc
+        clean(&info.query_doc)
     );
     for t in &info.tables {
-        out.push_str(&format!("\n{} — {}\n", t.name, t.doc));
+        out.push_str(&format!("\n{} — {}\n", clean(&t.name), clean(&t.doc)));
         let mut cols = new_table();
         cols.set_header(["column", "type", "nullable", "doc"]);
         for c in &t.columns {
             cols.add_row([
-                c.name.clone(),
+                clean(&c.name),
                 column_type_name(c.kind).to_owned(),
                 if c.nullable { "yes" } else { "no" }.to_owned(),
-                c.doc.clone(),
+                clean(&c.doc),
             ]);
         }
         out.push_str(&cols.to_string());
@@ -268,7 +278,7 @@ pub fn describe_text(info: &wit::ConnectorInfo) -> String {
         let mut filters = new_table();
         filters.set_header(["filter", "accepts", "doc"]);
         for f in &t.filters {
-            filters.add_row([f.key.clone(), f.accepts.clone(), f.doc.clone()]);
+            filters.add_row([clean(&f.key), clean(&f.accepts), clean(&f.doc)]);
         }
         out.push_str(&filters.to_string());
         out.push('\n');
@@ -280,8 +290,8 @@ pub fn setup_text(report: &wit::VerifyReport) -> String {
     format!(
         "✔ key accepted ({} mode): reads {}; every write probe was refused ({}); {}\n",
         mode_name(report.mode),
-        report.readable.join(", "),
-        report.write_probes_refused.join(", "),
+        clean(&report.readable.join(", ")),
+        clean(&report.write_probes_refused.join(", ")),
         plural(u64::from(report.requests), "request")
     )
 }
@@ -313,7 +323,7 @@ pub fn query_text_columns(
             .collect(),
     };
     let mut t = new_table();
-    t.set_header(shown.iter().map(|&i| result.columns[i].name.clone()));
+    t.set_header(shown.iter().map(|&i| clean(&result.columns[i].name)));
     for row in &result.rows {
         t.add_row(shown.iter().map(|&i| match row.get(i) {
             Some(cell) => cell_text(cell, result.columns[i].kind),
@@ -328,7 +338,7 @@ pub fn query_text_columns(
     let mut out = format!(
         "{t}\n{} from {}",
         plural(result.rows.len() as u64, "row"),
-        result.table
+        clean(&result.table)
     );
     if result.truncated {
         out.push_str(" (truncated: more rows matched; raise limit or --max-rows)");
@@ -345,7 +355,7 @@ pub fn query_text_columns(
         ));
     }
     if let Some(note) = &result.scan_note {
-        out.push_str(&format!("note: {note}\n"));
+        out.push_str(&format!("note: {}\n", clean(note)));
     }
     out
 }
@@ -354,7 +364,7 @@ pub fn query_text_columns(
 pub fn cell_text(cell: &wit::Cell, kind: wit::ColumnType) -> String {
     match cell {
         wit::Cell::Null => String::new(),
-        wit::Cell::Text(t) => t.clone(),
+        wit::Cell::Text(t) => clean(t),
         wit::Cell::Boolean(b) => b.to_string(),
         wit::Cell::Integer(i) if kind == wit::ColumnType::Timestamp => utc_datetime(*i),
         wit::Cell::Integer(i) => i.to_string(),

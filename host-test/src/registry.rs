@@ -1,60 +1,43 @@
-//! The host's connector registry: which components it knows, and what each may reach.
+//! The host's connectors: each is a manifest (what it may do) and a component (what it is).
 //!
-//! The allowlist lives here, in the host, not in the guest: a component cannot widen its own network
-//! access, and the same component can be registered with a different policy by another host.
+//! The rules live here, in the host, not in the guest: a component cannot widen its own access, and the
+//! same component runs under whatever manifest the host gives it (`--component PATH` runs under Stripe's).
 
-use crate::policy::{NetworkPolicy, Origin};
+use klairr_policy::manifest::Manifest;
 
 /// The Stripe connector built from this repository (`cargo build -p klairr-stripe --target wasm32-wasip2`,
 /// run by this crate's build script), embedded so `klairr-host` needs no path to run it.
 pub static STRIPE_COMPONENT: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/klairr_stripe.wasm"));
 
-/// One registered connector.
-#[derive(Clone, Copy, Debug)]
-pub struct ConnectorEntry {
-    pub name: &'static str,
-    /// The component's bytes (a path given with `--component` replaces these).
+/// One connector: its manifest and its component's bytes.
+#[derive(Clone, Debug)]
+pub struct Connector {
+    pub manifest: Manifest,
     pub component: &'static [u8],
-    /// The only origins the component's requests may go to, as `scheme://host:port`.
-    pub allowed_origins: &'static [&'static str],
-    /// The environment variable the CLI reads the credential from (never an argument).
-    pub key_env: &'static str,
 }
 
-impl ConnectorEntry {
-    /// The connector's network policy: its allowlist, default timeouts, no redirect.
-    pub fn policy(&self) -> NetworkPolicy {
-        NetworkPolicy::new(
-            self.allowed_origins
-                .iter()
-                .filter_map(|o| Origin::parse(o).ok())
-                .collect(),
-        )
-    }
-}
-
-/// The Stripe connector: `https://api.stripe.com:443` and nothing else.
-pub fn stripe() -> ConnectorEntry {
-    ConnectorEntry {
-        name: "stripe",
+/// The built-in Stripe connector under its built-in manifest (`host-test/connectors/stripe.toml`).
+pub fn stripe() -> Connector {
+    Connector {
+        manifest: Manifest::stripe(),
         component: STRIPE_COMPONENT,
-        allowed_origins: &["https://api.stripe.com:443"],
-        key_env: "STRIPE_API_KEY",
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use klairr_policy::origin::Origin;
 
     #[test]
-    fn stripe_entry_allows_exactly_api_stripe_com() {
-        let policy = stripe().policy();
+    fn stripe_reaches_exactly_api_stripe_com() {
+        let stripe = stripe();
         assert_eq!(
-            policy.allowed(),
+            stripe.manifest.network.policy().allowed(),
             &[Origin::parse("https://api.stripe.com:443").expect("valid")]
         );
+        assert_eq!(stripe.manifest.credential.env, "STRIPE_API_KEY");
         assert!(
             STRIPE_COMPONENT.starts_with(b"\0asm"),
             "the embedded component is a wasm binary"

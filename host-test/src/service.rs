@@ -1,21 +1,23 @@
 //! A connector as the rest of Klairr uses it: the sandbox plus the result cache and the shape memory.
 //!
 //! `open` gives a [`Session`]; each `query` first asks the connector for the query's canonical form, serves
-//! a live cache entry when there is one, and otherwise runs the query, caches the result for the TTL the
-//! connector set, and records its shape (never its rows) in memory.
+//! a live cache entry when there is one, and otherwise runs the query, caches the (checked) result for its
+//! TTL, and records its shape (never its rows) in memory.
 
-use crate::cache::{Fingerprint, Fingerprinter, Lookup, ResultCache};
+use crate::cache::{Fingerprint, Lookup, ResultCache};
 use crate::memory::{MemoryFile, ShapeRecord};
-use crate::sandbox::{wit, Connection, Sandbox, SandboxError};
+use crate::sandbox::{wit, Connection, ConnectionConfig, Sandbox, SandboxError};
 use std::sync::Mutex;
 use std::time::Duration;
 
+/// The result cache's bounds: entries, and bytes of row data (a 100,000-row result is ~20 MB).
+const CACHE_ENTRIES: usize = 1024;
+const CACHE_BYTES: usize = 256 << 20;
+
 /// One connector, loaded once, with the process's cache and memory.
 pub struct Service {
-    name: String,
     sandbox: Sandbox,
     cache: Mutex<ResultCache<wit::QueryResult>>,
-    fingerprinter: Fingerprinter,
     memory: Option<MemoryFile>,
     /// Every shape recorded in this process, for display (`demo`) and tests.
     remembered: Mutex<Vec<ShapeRecord>>,
@@ -29,29 +31,24 @@ pub struct Answer {
 }
 
 impl Service {
-    pub fn new(name: &str, sandbox: Sandbox, memory: Option<MemoryFile>) -> Service {
+    pub fn new(sandbox: Sandbox, memory: Option<MemoryFile>) -> Service {
         Service {
-            name: name.to_owned(),
             sandbox,
-            cache: Mutex::new(ResultCache::new(1024)),
-            fingerprinter: Fingerprinter::random(),
+            cache: Mutex::new(ResultCache::new(CACHE_ENTRIES, CACHE_BYTES)),
             memory,
             remembered: Mutex::default(),
         }
     }
 
-    /// Open a connection; the credential is fingerprinted here and then only lives in the guest.
-    /// Surrounding whitespace is never part of a credential (the Stripe connector trims it), so the
-    /// fingerprint ignores it too: one key, however it was pasted, is one cache identity.
-    pub fn open(&self, config: &wit::Config) -> Result<Session<'_>, SandboxError> {
-        let mode = match config.mode {
-            wit::Mode::Live => "live",
-            wit::Mode::Test => "test",
-        };
-        let fingerprint = self
-            .fingerprinter
-            .fingerprint(&self.name, mode, config.api_key.trim());
+    pub fn sandbox(&self) -> &Sandbox {
+        &self.sandbox
+    }
+
+    /// Open a connection. The credential stays in the host; the cache knows the connection by its
+    /// fingerprint only.
+    pub fn open(&self, config: &ConnectionConfig) -> Result<Session<'_>, SandboxError> {
         let connection = self.sandbox.open(config)?;
+        let fingerprint = connection.fingerprint();
         Ok(Session {
             service: self,
             connection,
@@ -95,9 +92,15 @@ impl Session<'_> {
         let result = self.connection.query(dsl)?;
         if let Ok(mut cache) = self.service.cache.lock() {
             let ttl = Duration::from_secs(u64::from(result.cache_ttl_seconds));
-            cache.put(&self.fingerprint, &canonical, result.clone(), ttl);
+            cache.put(
+                &self.fingerprint,
+                &canonical,
+                result.clone(),
+                ttl,
+                weight(&result),
+            );
         }
-        let record = ShapeRecord::from_shape(&self.service.name, &result.shape);
+        let record = ShapeRecord::from_shape(&self.service.sandbox.manifest().name, &result.shape);
         if let Some(memory) = &self.service.memory {
             // Memory is best-effort: a full disk must not fail the user's query, but it must be visible.
             if let Err(e) = memory.append(&record) {
@@ -113,7 +116,30 @@ impl Session<'_> {
         })
     }
 
-    pub fn connection(&self) -> &Connection {
-        &self.connection
+    /// Requests the host's policy denied on this connection, with the reason.
+    pub fn denied_requests(&self) -> Vec<String> {
+        self.connection.denied_requests()
     }
+
+    /// What the component printed (capped, redacted).
+    pub fn guest_output(&self) -> String {
+        self.connection.guest_output()
+    }
+}
+
+/// Roughly what a result holds in memory: its text plus a fixed cost per cell.
+fn weight(result: &wit::QueryResult) -> usize {
+    let cells: usize = result
+        .rows
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|c| match c {
+                    wit::Cell::Text(t) => 32 + t.len(),
+                    _ => 32,
+                })
+                .sum::<usize>()
+        })
+        .sum();
+    cells + 1024
 }

@@ -1,0 +1,511 @@
+//! How fast a connector may call upstream: request *starts* per second, per credential and per
+//! (credential, endpoint). Over budget a request is not refused; it is handed a later start and waits.
+//!
+//! Both limits are sliding windows: at most N starts in *any* one-second interval `[t, t + 1 s)`, not per
+//! calendar second (a fixed bucket would allow 2N starts across a bucket edge). Stripe's own limits are
+//! per account and per endpoint, which is why there are two kinds of window; a credential is identified
+//! by the host's fingerprint of it ([`CredentialId`]), so the credential itself never sits in this table.
+//!
+//! Pure: the caller passes the time in and sleeps until the instant it gets back, so every rule here is
+//! tested with made-up clocks.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use klairr_policy::budget::{Limits, RequestBudget};
+//!
+//! let budget = RequestBudget::new();
+//! let limits = Limits { per_endpoint: 2, per_credential: 25 };
+//! let credential = [7u8; 32]; // the host's fingerprint of the credential
+//! let now = Instant::now();
+//! assert_eq!(budget.reserve(credential, limits, "GET /v1/customers", now), now);
+//! // Another endpoint has its own window (and shares the roomy credential one).
+//! assert_eq!(budget.reserve(credential, limits, "GET /v1/invoices", now), now);
+//! assert_eq!(budget.reserve(credential, limits, "GET /v1/customers", now), now);
+//! // A third start on customers would make three there in one second: it waits a second.
+//! let third = budget.reserve(credential, limits, "GET /v1/customers", now);
+//! assert_eq!(third, now + Duration::from_secs(1));
+//! // First come, first served within the credential: a later request on any endpoint starts no
+//! // earlier than one already waiting.
+//! assert_eq!(budget.reserve(credential, limits, "GET /v1/invoices", now), third);
+//! ```
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// The host's HMAC fingerprint of a credential, never the credential itself.
+pub type CredentialId = [u8; 32];
+
+/// The length of every window: the limits are starts per second.
+pub const WINDOW: Duration = Duration::from_secs(1);
+
+/// How long a window must have been idle before it is dropped. Past one second a window no longer
+/// constrains anything (see [`RequestBudget::reserve`]); the extra second keeps that true for a caller
+/// whose `now` was read a little before another caller's.
+const IDLE: Duration = Duration::from_secs(2);
+
+/// Starts per second for one credential. The manifest's `[budget]` gives them (`per_endpoint`, and
+/// `per_credential_test`/`per_credential_live` by the credential's mode). A limit of 0 is treated as 1:
+/// the manifest refuses 0, and a request must be able to start eventually.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Starts per second on one endpoint (`"GET /v1/customers"`) with one credential.
+    pub per_endpoint: u32,
+    /// Starts per second with one credential, all endpoints together.
+    pub per_credential: u32,
+}
+
+/// The starts handed out in one window: the most recent ones only (at most the limit), in non-decreasing
+/// order because starts are handed out first come, first served.
+#[derive(Default)]
+struct Window {
+    starts: VecDeque<Instant>,
+}
+
+impl Window {
+    /// The earliest start this window allows next: no earlier than its latest start (FIFO), and at least
+    /// one second after the `limit`-th most recent start, so that no one-second interval holds more than
+    /// `limit` starts. With fewer than `limit` starts recorded every older start is at least a second
+    /// before the latest (see [`Window::record`]), so there is nothing more to check.
+    fn earliest(&self, limit: usize) -> Option<Instant> {
+        let latest = self.starts.back().copied()?;
+        let nth = self
+            .starts
+            .len()
+            .checked_sub(limit)
+            .and_then(|i| self.starts.get(i))
+            // `Instant + 1 s` only overflows for an instant centuries ahead, which no clock hands out.
+            .and_then(|nth| nth.checked_add(WINDOW));
+        Some(nth.map_or(latest, |nth| nth.max(latest)))
+    }
+
+    /// Record a start (>= every start already here) and forget all but the `limit` most recent: each one
+    /// forgotten is the previous `limit`-th most recent, which is at least a second before `start`, so it
+    /// can share no one-second interval with this or any later start.
+    fn record(&mut self, start: Instant, limit: usize) {
+        self.starts.push_back(start);
+        while self.starts.len() > limit {
+            self.starts.pop_front();
+        }
+    }
+
+    /// Idle long enough that it no longer constrains any start from `now` on.
+    fn is_idle(&self, now: Instant) -> bool {
+        self.starts.back().is_none_or(|&latest| {
+            now.checked_duration_since(latest)
+                .is_some_and(|d| d >= IDLE)
+        })
+    }
+}
+
+/// One credential's windows: all its starts, and its starts per endpoint.
+#[derive(Default)]
+struct CredentialWindows {
+    all: Window,
+    endpoints: HashMap<String, Window>,
+}
+
+struct State {
+    credentials: HashMap<CredentialId, CredentialWindows>,
+    /// When the next sweep of idle windows is due (at most one sweep per second, so its cost is
+    /// amortised over the requests that created the windows).
+    next_prune: Option<Instant>,
+}
+
+impl State {
+    fn prune(&mut self, now: Instant) {
+        if self.next_prune.is_some_and(|due| now < due) {
+            return;
+        }
+        self.credentials.retain(|_, windows| {
+            // Every start is recorded in `all` too, so an idle credential has only idle endpoints.
+            if windows.all.is_idle(now) {
+                return false;
+            }
+            windows.endpoints.retain(|_, window| !window.is_idle(now));
+            true
+        });
+        self.next_prune = now.checked_add(WINDOW);
+    }
+}
+
+/// The request budget of one host: shared by every connector instance it runs (`&self` methods behind a
+/// mutex; wrap it in an `Arc`). Memory stays bounded on a long-running host: windows idle for more than a
+/// couple of seconds are dropped, and each window keeps at most its limit of starts.
+pub struct RequestBudget {
+    state: Mutex<State>,
+}
+
+impl Default for RequestBudget {
+    fn default() -> Self {
+        RequestBudget::new()
+    }
+}
+
+impl fmt::Debug for RequestBudget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (credentials, endpoints) = self.tracked();
+        f.debug_struct("RequestBudget")
+            .field("credentials", &credentials)
+            .field("endpoint_windows", &endpoints)
+            .finish()
+    }
+}
+
+impl RequestBudget {
+    /// An empty budget: nothing has started yet.
+    pub fn new() -> RequestBudget {
+        RequestBudget {
+            state: Mutex::new(State {
+                credentials: HashMap::new(),
+                next_prune: None,
+            }),
+        }
+    }
+
+    /// Reserve the earliest start >= `now` at which one more request on `endpoint` keeps both windows
+    /// (the credential's, and the credential's on this endpoint) within their limits: at most N starts in
+    /// ANY 1-second window. Record it and return it; the caller sleeps until then (a request reserved and
+    /// then abandoned still counts, which only errs on the slow side). Starts within a window are handed
+    /// out in non-decreasing order (FIFO: a later caller never overtakes one already waiting), so checking
+    /// the N-th previous start suffices. Windows idle for more than a second are pruned (bounded memory).
+    ///
+    /// `endpoint` is the rule's endpoint, `"GET /v1/customers"` (`RequestRule::endpoint`), not the concrete
+    /// path, so `/v1/customers/cus_1` and `/v1/customers/cus_2` share a window.
+    pub fn reserve(
+        &self,
+        credential: CredentialId,
+        limits: Limits,
+        endpoint: &str,
+        now: Instant,
+    ) -> Instant {
+        let per_credential = limit(limits.per_credential);
+        let per_endpoint = limit(limits.per_endpoint);
+        // The state is consistent between statements (nothing here panics midway), so a poisoned lock
+        // — another thread panicked while holding it — still guards valid data.
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.prune(now);
+        let windows = state.credentials.entry(credential).or_default();
+        let endpoint = windows.endpoints.entry(endpoint.to_owned()).or_default();
+        let start = [
+            windows.all.earliest(per_credential),
+            endpoint.earliest(per_endpoint),
+        ]
+        .into_iter()
+        .flatten()
+        .fold(now, Instant::max);
+        endpoint.record(start, per_endpoint);
+        windows.all.record(start, per_credential);
+        start
+    }
+
+    /// (credentials, endpoint windows) currently tracked: for the host's diagnostics and the tests.
+    pub fn tracked(&self) -> (usize, usize) {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let endpoints = state.credentials.values().map(|c| c.endpoints.len()).sum();
+        (state.credentials.len(), endpoints)
+    }
+}
+
+fn limit(n: u32) -> usize {
+    usize::try_from(n.max(1)).unwrap_or(usize::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::sync::Arc;
+
+    const A: CredentialId = [1; 32];
+    const B: CredentialId = [2; 32];
+    const CUSTOMERS: &str = "GET /v1/customers";
+    const INVOICES: &str = "GET /v1/invoices";
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn limits(per_endpoint: u32, per_credential: u32) -> Limits {
+        Limits {
+            per_endpoint,
+            per_credential,
+        }
+    }
+
+    #[test]
+    fn twenty_five_at_once_with_twenty_per_endpoint() {
+        let budget = RequestBudget::new();
+        let t0 = Instant::now();
+        let starts: Vec<Duration> = (0..25)
+            .map(|_| budget.reserve(A, limits(20, 100), CUSTOMERS, t0) - t0)
+            .collect();
+        assert_eq!(starts[..20], [Duration::ZERO; 20]);
+        // The 21st starts exactly one second after the first, and so do the rest of that burst.
+        assert_eq!(starts[20..], [WINDOW; 5]);
+    }
+
+    #[test]
+    fn endpoints_share_the_credential_window() {
+        let budget = RequestBudget::new();
+        let t0 = Instant::now();
+        let l = limits(10, 3);
+        let got: Vec<Duration> = [CUSTOMERS, INVOICES, CUSTOMERS, INVOICES, CUSTOMERS]
+            .iter()
+            .map(|e| budget.reserve(A, l, e, t0) - t0)
+            .collect();
+        assert_eq!(got, [ms(0), ms(0), ms(0), ms(1000), ms(1000)]);
+    }
+
+    #[test]
+    fn endpoints_have_their_own_windows() {
+        let budget = RequestBudget::new();
+        let t0 = Instant::now();
+        let l = limits(2, 10);
+        let got: Vec<Duration> = [
+            CUSTOMERS, CUSTOMERS, INVOICES, INVOICES, CUSTOMERS, INVOICES,
+        ]
+        .iter()
+        .map(|e| budget.reserve(A, l, e, t0) - t0)
+        .collect();
+        assert_eq!(got, [ms(0), ms(0), ms(0), ms(0), ms(1000), ms(1000)]);
+    }
+
+    #[test]
+    fn credentials_are_independent() {
+        let budget = RequestBudget::new();
+        let t0 = Instant::now();
+        let l = limits(1, 1);
+        assert_eq!(budget.reserve(A, l, CUSTOMERS, t0), t0);
+        assert_eq!(budget.reserve(B, l, CUSTOMERS, t0), t0);
+        assert_eq!(budget.reserve(A, l, CUSTOMERS, t0), t0 + WINDOW);
+        assert_eq!(budget.reserve(B, l, INVOICES, t0), t0 + WINDOW);
+    }
+
+    #[test]
+    fn credential_limit_below_endpoint_limit() {
+        let budget = RequestBudget::new();
+        let t0 = Instant::now();
+        let l = limits(20, 5);
+        let got: Vec<Duration> = (0..12)
+            .map(|i| {
+                let endpoint = if i % 2 == 0 { CUSTOMERS } else { INVOICES };
+                budget.reserve(A, l, endpoint, t0) - t0
+            })
+            .collect();
+        let want: Vec<Duration> = [0; 5]
+            .into_iter()
+            .chain([1000; 5])
+            .chain([2000; 2])
+            .map(ms)
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn windows_slide_rather_than_reset_each_second() {
+        let budget = RequestBudget::new();
+        let t0 = Instant::now();
+        let l = limits(2, 100);
+        let at = |arrival: u64| budget.reserve(A, l, CUSTOMERS, t0 + ms(arrival)) - t0;
+        assert_eq!(at(0), ms(0));
+        assert_eq!(at(500), ms(500));
+        assert_eq!(at(900), ms(1000)); // the 2nd most recent start is at 0
+        assert_eq!(at(1200), ms(1500)); // ... at 500
+        assert_eq!(at(1600), ms(2000)); // ... at 1000
+        assert_eq!(at(3100), ms(3100)); // idle: no wait
+    }
+
+    #[test]
+    fn no_idle_gaps_under_budget() {
+        let budget = RequestBudget::new();
+        let t0 = Instant::now();
+        let l = limits(10, 10);
+        // One every 100 ms is exactly 10 per second: never a wait.
+        for i in 0..50 {
+            let arrival = t0 + ms(100 * i);
+            assert_eq!(
+                budget.reserve(A, l, CUSTOMERS, arrival),
+                arrival,
+                "request {i}"
+            );
+        }
+        // Twice that rate: the 11th of a burst waits for the first to leave the window, no longer.
+        let t1 = t0 + Duration::from_secs(10);
+        let got: Vec<Duration> = (0..14)
+            .map(|i| budget.reserve(A, l, CUSTOMERS, t1 + ms(50 * i)) - t1)
+            .collect();
+        let want: Vec<Duration> = (0..10)
+            .map(|i| ms(50 * i))
+            .chain((0..4).map(|i| ms(1000 + 50 * i)))
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn later_arrivals_queue_behind_waiting_ones() {
+        let budget = RequestBudget::new();
+        let t0 = Instant::now();
+        let l = limits(1, 1);
+        assert_eq!(budget.reserve(A, l, CUSTOMERS, t0), t0);
+        assert_eq!(budget.reserve(A, l, CUSTOMERS, t0), t0 + WINDOW);
+        assert_eq!(budget.reserve(A, l, CUSTOMERS, t0 + ms(500)), t0 + ms(2000));
+        // With room in the window, a later arrival still never starts before one already waiting.
+        let budget = RequestBudget::new();
+        let l = limits(1, 5);
+        assert_eq!(budget.reserve(A, l, CUSTOMERS, t0), t0);
+        assert_eq!(budget.reserve(A, l, CUSTOMERS, t0), t0 + WINDOW);
+        assert_eq!(budget.reserve(A, l, INVOICES, t0 + ms(10)), t0 + WINDOW);
+    }
+
+    #[test]
+    fn zero_limits_are_treated_as_one() {
+        let budget = RequestBudget::new();
+        let t0 = Instant::now();
+        assert_eq!(budget.reserve(A, limits(0, 0), CUSTOMERS, t0), t0);
+        assert_eq!(budget.reserve(A, limits(0, 0), CUSTOMERS, t0), t0 + WINDOW);
+    }
+
+    #[test]
+    fn idle_windows_are_pruned() {
+        let budget = RequestBudget::new();
+        let t0 = Instant::now();
+        let l = limits(5, 10);
+        for i in 0..2000u32 {
+            let mut credential = [0u8; 32];
+            credential[..4].copy_from_slice(&i.to_le_bytes());
+            budget.reserve(credential, l, CUSTOMERS, t0);
+            budget.reserve(credential, l, INVOICES, t0);
+        }
+        assert_eq!(budget.tracked(), (2000, 4000));
+        // Still within the idle margin: kept.
+        budget.reserve(A, l, CUSTOMERS, t0 + ms(1500));
+        assert_eq!(budget.tracked(), (2001, 4001));
+        // Long idle: only the credential in use now remains.
+        budget.reserve(B, l, CUSTOMERS, t0 + ms(3600));
+        assert_eq!(budget.tracked(), (1, 1));
+        // Within a live credential, an idle endpoint window goes too.
+        let t1 = t0 + ms(3600);
+        budget.reserve(B, l, INVOICES, t1 + ms(1500));
+        assert_eq!(budget.tracked(), (1, 2));
+        budget.reserve(B, l, INVOICES, t1 + ms(2500));
+        assert_eq!(budget.tracked(), (1, 1));
+    }
+
+    #[test]
+    fn windows_with_future_starts_are_not_pruned() {
+        let budget = RequestBudget::new();
+        let t0 = Instant::now();
+        let l = limits(1, 1);
+        for i in 0..5 {
+            assert_eq!(budget.reserve(A, l, CUSTOMERS, t0), t0 + WINDOW * i);
+        }
+        // Queue reaches t0 + 4 s; a sweep at t0 + 3 s must keep it.
+        budget.reserve(B, l, CUSTOMERS, t0 + ms(3000));
+        assert_eq!(
+            budget.reserve(A, l, CUSTOMERS, t0 + ms(3000)),
+            t0 + ms(5000)
+        );
+    }
+
+    #[test]
+    fn shared_across_threads() {
+        let budget = Arc::new(RequestBudget::new());
+        let t0 = Instant::now();
+        let l = limits(5, 5);
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let budget = Arc::clone(&budget);
+                std::thread::spawn(move || {
+                    (0..10)
+                        .map(|_| budget.reserve(A, l, CUSTOMERS, t0))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for handle in handles {
+            match handle.join() {
+                Ok(starts) => all.extend(starts),
+                Err(_) => panic!("a reserving thread panicked"),
+            }
+        }
+        all.sort();
+        let want: Vec<Instant> = (0..8).flat_map(|s| [t0 + WINDOW * s; 5]).collect();
+        assert_eq!(all, want);
+    }
+
+    #[test]
+    fn debug_shows_counts() {
+        let budget = RequestBudget::default();
+        budget.reserve(A, limits(1, 1), CUSTOMERS, Instant::now());
+        assert_eq!(
+            format!("{budget:?}"),
+            "RequestBudget { credentials: 1, endpoint_windows: 1 }"
+        );
+    }
+
+    /// At most `limit` of `starts` in any one-second interval; it suffices to look at the intervals that
+    /// begin at a start.
+    fn max_in_any_window(starts: &[Duration]) -> usize {
+        starts
+            .iter()
+            .map(|&s| starts.iter().filter(|&&t| t >= s && t < s + WINDOW).count())
+            .max()
+            .unwrap_or(0)
+    }
+
+    proptest! {
+        #[test]
+        fn starts_respect_both_windows_and_are_earliest(
+            per_endpoint in 1u32..6,
+            per_credential in 1u32..8,
+            mut arrivals in proptest::collection::vec((0u64..4000, 0usize..2, 0usize..3), 1..60),
+        ) {
+            const ENDPOINTS: [&str; 3] = [CUSTOMERS, INVOICES, "GET /v1/charges"];
+            arrivals.sort_by_key(|a| a.0);
+            let budget = RequestBudget::new();
+            let t0 = Instant::now();
+            let l = limits(per_endpoint, per_credential);
+            // (credential, endpoint, start) as offsets from t0.
+            let mut done: Vec<(usize, usize, Duration)> = Vec::new();
+            for &(arrival, cred, ep) in &arrivals {
+                let arrival = ms(arrival);
+                let mut credential = [0u8; 32];
+                credential[0] = u8::try_from(cred).unwrap_or(u8::MAX);
+                let start = budget.reserve(credential, l, ENDPOINTS[ep], t0 + arrival) - t0;
+                prop_assert!(start >= arrival);
+
+                // Brute-force oracle: the earliest instant that is no earlier than the arrival and the
+                // latest start in either window, and finds fewer than the limit of starts in the second
+                // before it (inclusive), in both windows. It is one of the arrival, a start, or a start + 1 s.
+                let same_cred: Vec<Duration> =
+                    done.iter().filter(|d| d.0 == cred).map(|d| d.2).collect();
+                let same_ep: Vec<Duration> =
+                    done.iter().filter(|d| d.0 == cred && d.1 == ep).map(|d| d.2).collect();
+                let fits = |c: Duration, prior: &[Duration], limit: u32| {
+                    prior.iter().all(|&s| s <= c)
+                        && prior.iter().filter(|&&s| s + WINDOW > c).count() < limit as usize
+                };
+                let oracle = std::iter::once(arrival)
+                    .chain(same_cred.iter().flat_map(|&s| [s, s + WINDOW]))
+                    .filter(|&c| c >= arrival)
+                    .filter(|&c| fits(c, &same_cred, per_credential) && fits(c, &same_ep, per_endpoint))
+                    .min();
+                prop_assert_eq!(Some(start), oracle);
+                done.push((cred, ep, start));
+            }
+            for cred in 0..2 {
+                let starts: Vec<Duration> = done.iter().filter(|d| d.0 == cred).map(|d| d.2).collect();
+                prop_assert!(starts.windows(2).all(|w| w[0] <= w[1]), "FIFO per credential");
+                prop_assert!(max_in_any_window(&starts) <= per_credential as usize);
+                for ep in 0..3 {
+                    let starts: Vec<Duration> =
+                        done.iter().filter(|d| d.0 == cred && d.1 == ep).map(|d| d.2).collect();
+                    prop_assert!(max_in_any_window(&starts) <= per_endpoint as usize);
+                }
+            }
+        }
+    }
+}

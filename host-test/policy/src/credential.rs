@@ -1,0 +1,538 @@
+//! The credential is the host's: it reads it, judges it against the manifest's [`CredentialSpec`], and
+//! attaches it to allowed requests itself. A component never decides whether a key is acceptable, and
+//! nothing here ever puts the credential into a message: every refusal is built from the manifest's own
+//! text (prefixes, the environment variable, the refused prefixes' messages) and lengths.
+//!
+//! Two steps (the numbering follows the setup flow in the README):
+//! - [`CredentialSpec::refused`], before any component runs: a refused prefix (`sk_…` for Stripe) or a blank
+//!   value ends setup at once, with zero requests, whatever a component would have said.
+//! - [`CredentialSpec::accept`], after the component's offline check said yes: the host's own verdict on
+//!   charset, mode prefix and length, which yields the [`Credential`] the host keeps.
+
+use crate::manifest::CredentialSpec;
+use std::fmt;
+
+/// Test or live data; a credential belongs to exactly one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mode {
+    Test,
+    Live,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Test => "test",
+            Mode::Live => "live",
+        }
+    }
+
+    /// The other mode: a credential of this one offered for a connection of the other is a mismatch.
+    pub fn other(self) -> Mode {
+        match self {
+            Mode::Test => Mode::Live,
+            Mode::Live => Mode::Test,
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The error kind a refusal maps to; the strings are the contract's error kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RefusalKind {
+    SecretKeyRejected,
+    InvalidKey,
+    ModeMismatch,
+}
+
+impl RefusalKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefusalKind::SecretKeyRejected => "secret-key-rejected",
+            RefusalKind::InvalidKey => "invalid-key",
+            RefusalKind::ModeMismatch => "mode-mismatch",
+        }
+    }
+
+    /// The kind named by `text` (`"secret-key-rejected"`, …), if any.
+    pub fn parse(text: &str) -> Option<RefusalKind> {
+        [
+            RefusalKind::SecretKeyRejected,
+            RefusalKind::InvalidKey,
+            RefusalKind::ModeMismatch,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == text)
+    }
+}
+
+impl fmt::Display for RefusalKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a credential was refused. The message says what to do and never contains the credential.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Refusal {
+    pub kind: RefusalKind,
+    pub message: String,
+}
+
+/// A credential the host accepted. Deliberately neither `Clone` nor `Display`-able as the secret: `Debug`
+/// and `Display` show only the hint, and [`Credential::expose`] is the one way to the value (the header
+/// writer and the redaction of output use it).
+pub struct Credential {
+    secret: String,
+    mode: Mode,
+    hint: String,
+}
+
+impl Credential {
+    /// The full credential, for the header the host attaches and for redaction. Never for messages.
+    pub fn expose(&self) -> &str {
+        &self.secret
+    }
+
+    /// `rk_live_…abcd`: the mode's prefix, `…`, and the last 4 characters (fewer for a short key: at most
+    /// a quarter of what follows the prefix).
+    pub fn hint(&self) -> &str {
+        &self.hint
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Credential({}, {})", self.hint, self.mode)
+    }
+}
+
+impl fmt::Display for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.hint)
+    }
+}
+
+/// `prefix…tail`: tail is the last 4 characters after the prefix, fewer when what follows the prefix is
+/// short (at most a quarter of it), so a hint never gives away most of a short credential.
+fn hint(secret: &str, prefix: &str) -> String {
+    let body = secret.get(prefix.len()..).unwrap_or_default();
+    let shown = (body.len() / 4).min(4);
+    // The credential is ASCII (checked before a hint is made), so any byte offset is a char boundary;
+    // `get` keeps this panic-free regardless.
+    let tail = body.get(body.len() - shown..).unwrap_or_default();
+    format!("{prefix}…{tail}")
+}
+
+impl CredentialSpec {
+    /// The accepted prefix of `mode`.
+    pub fn prefix(&self, mode: Mode) -> &str {
+        match mode {
+            Mode::Test => &self.test_prefix,
+            Mode::Live => &self.live_prefix,
+        }
+    }
+
+    /// What a valid credential looks like, for messages: `rk_test_… (test mode) or rk_live_… (live mode)`.
+    fn expected(&self) -> String {
+        format!(
+            "{}… (test mode) or {}… (live mode)",
+            self.test_prefix, self.live_prefix
+        )
+    }
+
+    /// Step 1, before any component runs: a refused prefix (e.g. `sk_` → secret-key-rejected with the
+    /// manifest's message); also an empty/blank credential → invalid-key. The longest matching refused
+    /// prefix wins, so a manifest can refuse `sk_` and say something more specific about `sk_org_`.
+    pub fn refused(&self, raw: &str) -> Option<Refusal> {
+        let key = raw.trim();
+        if key.is_empty() {
+            return Some(Refusal {
+                kind: RefusalKind::InvalidKey,
+                message: format!(
+                    "no credential was given: set {} to a key that starts with {}",
+                    self.env,
+                    self.expected()
+                ),
+            });
+        }
+        self.refused
+            .iter()
+            .filter(|r| key.starts_with(r.prefix.as_str()))
+            .max_by_key(|r| r.prefix.len())
+            .map(|r| Refusal {
+                kind: r.kind,
+                message: r.message.clone(),
+            })
+    }
+
+    /// Step 3, after the component's own offline check said yes: the host's own verdict, whatever the
+    /// component said. Trims surrounding whitespace; refused prefixes again; only `[A-Za-z0-9_]` (a
+    /// header-safe charset; the message does not echo the value); must start with the prefix of `mode`
+    /// (the other mode's prefix → ModeMismatch naming both modes; anything else → InvalidKey saying what a
+    /// valid credential looks like); at least `min_length` characters.
+    pub fn accept(&self, raw: &str, mode: Mode) -> Result<Credential, Refusal> {
+        if let Some(refusal) = self.refused(raw) {
+            return Err(refusal);
+        }
+        let key = raw.trim();
+        let invalid = |message: String| Refusal {
+            kind: RefusalKind::InvalidKey,
+            message,
+        };
+        if !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(invalid(format!(
+                "the credential in {} contains characters no valid key has (only letters, digits and '_'): \
+                 check that it was copied whole, without quotes, spaces or line breaks inside it",
+                self.env
+            )));
+        }
+        let prefix = self.prefix(mode);
+        if !key.starts_with(prefix) {
+            let other = mode.other();
+            if key.starts_with(self.prefix(other)) {
+                return Err(Refusal {
+                    kind: RefusalKind::ModeMismatch,
+                    message: format!(
+                        "this is a {other}-mode key ({}…) but the connection is configured for {mode} mode: \
+                         use a {prefix}… key or set the mode to {other}",
+                        self.prefix(other)
+                    ),
+                });
+            }
+            return Err(invalid(format!(
+                "this does not look like a key this connector accepts: expected one that starts with {}",
+                self.expected()
+            )));
+        }
+        if key.len() < self.min_length {
+            return Err(invalid(format!(
+                "the key is {} characters long, but valid keys have at least {}: it looks truncated, copy the \
+                 whole value again",
+                key.len(),
+                self.min_length
+            )));
+        }
+        Ok(Credential {
+            hint: hint(key, prefix),
+            secret: key.to_owned(),
+            mode,
+        })
+    }
+
+    /// The header the host attaches: (name, value), e.g. `("authorization", "Bearer rk_…")`; with an empty
+    /// scheme the value is the credential alone.
+    pub fn header(&self, credential: &Credential) -> (String, String) {
+        let value = if self.scheme.is_empty() {
+            credential.expose().to_owned()
+        } else {
+            format!("{} {}", self.scheme, credential.expose())
+        };
+        (self.header.clone(), value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::{Manifest, RefusedPrefix};
+
+    /// A made-up key of real length (Stripe's are ~107 characters).
+    fn long_key(mode: Mode) -> String {
+        let body: String = (0..100)
+            .map(|i| {
+                char::from(
+                    b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"[i * 7 % 62],
+                )
+            })
+            .collect();
+        format!("rk_{mode}_{body}")
+    }
+
+    fn spec() -> CredentialSpec {
+        Manifest::stripe().credential
+    }
+
+    fn shown(r: &Refusal) -> [String; 2] {
+        [r.to_string(), format!("{r:?}")]
+    }
+
+    #[test]
+    fn mode_and_kind_names() {
+        assert_eq!(Mode::Test.to_string(), "test");
+        assert_eq!(Mode::Live.as_str(), "live");
+        assert_eq!(Mode::Live.other(), Mode::Test);
+        for kind in [
+            RefusalKind::SecretKeyRejected,
+            RefusalKind::InvalidKey,
+            RefusalKind::ModeMismatch,
+        ] {
+            assert_eq!(RefusalKind::parse(kind.as_str()), Some(kind));
+            assert_eq!(kind.to_string(), kind.as_str());
+        }
+        assert_eq!(RefusalKind::parse("Invalid-Key"), None);
+    }
+
+    #[test]
+    fn accepts_keys_of_the_configured_mode() {
+        let spec = spec();
+        for mode in [Mode::Test, Mode::Live] {
+            let key = long_key(mode);
+            let cred = spec.accept(&format!(" \t{key}\r\n"), mode).expect("valid");
+            assert_eq!(cred.expose(), key);
+            assert_eq!(cred.mode(), mode);
+            assert_eq!(cred.hint(), format!("rk_{mode}_…{}", &key[key.len() - 4..]));
+            assert_eq!(spec.refused(&key), None);
+            assert_eq!(
+                spec.header(&cred),
+                ("authorization".to_owned(), format!("Bearer {key}"))
+            );
+        }
+        // Exactly min_length (24 = "rk_test_" + 16) is enough.
+        let shortest = "rk_test_0123456789abcdef";
+        assert_eq!(shortest.len(), spec.min_length);
+        let cred = spec.accept(shortest, Mode::Test).expect("min length");
+        assert_eq!(cred.hint(), "rk_test_…cdef");
+    }
+
+    #[test]
+    fn hint_never_shows_most_of_a_short_key() {
+        assert_eq!(hint("rk_live_abcdefgh", "rk_live_"), "rk_live_…gh");
+        assert_eq!(hint("rk_live_abc", "rk_live_"), "rk_live_…");
+        assert_eq!(hint("rk_live_", "rk_live_"), "rk_live_…");
+        assert_eq!(hint("tok_0123456789abcdefXYZW", "tok_"), "tok_…XYZW");
+    }
+
+    #[test]
+    fn debug_and_display_show_only_the_hint() {
+        let key = long_key(Mode::Live);
+        let cred = spec().accept(&key, Mode::Live).expect("valid");
+        for text in [
+            format!("{cred:?}"),
+            cred.to_string(),
+            format!("{:?}", Some(&cred)),
+        ] {
+            assert!(!text.contains(&key[8..20]), "{text}");
+            assert!(text.contains(cred.hint()), "{text}");
+        }
+    }
+
+    #[test]
+    fn every_refusal_branch() {
+        let spec = spec();
+        let key = long_key(Mode::Test);
+        let body = &key[8..];
+        // (raw, mode, kind, a phrase of the message)
+        let cases: Vec<(String, Mode, RefusalKind, &str)> = vec![
+            (
+                String::new(),
+                Mode::Test,
+                RefusalKind::InvalidKey,
+                "set STRIPE_API_KEY",
+            ),
+            (
+                " \n\t".into(),
+                Mode::Live,
+                RefusalKind::InvalidKey,
+                "rk_test_… (test mode) or rk_live_…",
+            ),
+            (
+                format!("sk_test_{body}"),
+                Mode::Test,
+                RefusalKind::SecretKeyRejected,
+                "Create restricted key",
+            ),
+            (
+                format!("sk_live_{body}"),
+                Mode::Live,
+                RefusalKind::SecretKeyRejected,
+                "secret keys (sk_…) are refused",
+            ),
+            (
+                format!("sk_org_live_{body}"),
+                Mode::Live,
+                RefusalKind::SecretKeyRejected,
+                "Read on Customers",
+            ),
+            (
+                format!("pk_live_{body}"),
+                Mode::Live,
+                RefusalKind::InvalidKey,
+                "publishable key",
+            ),
+            (
+                format!("whsec_{body}"),
+                Mode::Test,
+                RefusalKind::InvalidKey,
+                "webhook signing secret",
+            ),
+            (
+                format!("rk_test_{}-x", &body[..30]),
+                Mode::Test,
+                RefusalKind::InvalidKey,
+                "only letters, digits and '_'",
+            ),
+            (
+                format!("\"{key}\""),
+                Mode::Test,
+                RefusalKind::InvalidKey,
+                "without quotes",
+            ),
+            (
+                format!("rk_test_{} {}", &body[..20], &body[20..]),
+                Mode::Test,
+                RefusalKind::InvalidKey,
+                "spaces",
+            ),
+            (
+                format!("rk_test_{}é", &body[..20]),
+                Mode::Test,
+                RefusalKind::InvalidKey,
+                "copied whole",
+            ),
+            (
+                key.clone(),
+                Mode::Live,
+                RefusalKind::ModeMismatch,
+                "test-mode key (rk_test_…) but the connection is configured for live mode",
+            ),
+            (
+                long_key(Mode::Live),
+                Mode::Test,
+                RefusalKind::ModeMismatch,
+                "use a rk_test_… key or set the mode to live",
+            ),
+            (
+                format!("rk_prod_{body}"),
+                Mode::Test,
+                RefusalKind::InvalidKey,
+                "starts with rk_test_… (test mode) or rk_live_… (live mode)",
+            ),
+            (
+                format!("RK_TEST_{body}"),
+                Mode::Test,
+                RefusalKind::InvalidKey,
+                "does not look like",
+            ),
+            (
+                "rk_test_0123456789abcde".into(),
+                Mode::Test,
+                RefusalKind::InvalidKey,
+                "23 characters long, but valid keys have at least 24",
+            ),
+            (
+                "rk_live_".into(),
+                Mode::Live,
+                RefusalKind::InvalidKey,
+                "truncated",
+            ),
+        ];
+        for (raw, mode, kind, phrase) in &cases {
+            let refusal = spec.accept(raw, *mode).expect_err(raw);
+            assert_eq!(refusal.kind, *kind, "{raw:?} in {mode}: {refusal}");
+            for text in shown(&refusal) {
+                assert!(text.contains(phrase), "{raw:?}: {text}");
+                assert!(!text.contains(&body[..12]), "{text}");
+                if raw.trim().len() > 8 {
+                    assert!(!text.contains(raw.trim()), "{text}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn step_one_refuses_prefixes_and_blank_only() {
+        let spec = spec();
+        let key = long_key(Mode::Test);
+        let refused = spec
+            .refused(&format!("  sk_live_{}", &key[8..]))
+            .expect("refused");
+        assert_eq!(refused.kind, RefusalKind::SecretKeyRejected);
+        assert_eq!(
+            refused.message,
+            "secret keys (sk_…) are refused: Klairr only ever reads, so it accepts restricted keys only. \
+             In the Stripe Dashboard go to Developers → API keys → Create restricted key, grant Read on \
+             Customers, Subscriptions, Invoices, Charges and Payouts, leave everything else at None, and \
+             use the rk_live_… (or rk_test_…) value."
+        );
+        assert_eq!(
+            spec.refused("").map(|r| r.kind),
+            Some(RefusalKind::InvalidKey)
+        );
+        // Step 1 judges prefixes only: malformed, short and mismatched keys wait for step 3.
+        for raw in ["rk_test_x", "hello world", "rk_live_abc", "pk"] {
+            assert_eq!(spec.refused(raw), None, "{raw}");
+        }
+    }
+
+    #[test]
+    fn longest_refused_prefix_wins_and_empty_scheme_sends_the_key_alone() {
+        let mut spec = spec();
+        spec.refused.push(RefusedPrefix {
+            prefix: "sk_org_".into(),
+            kind: RefusalKind::InvalidKey,
+            message: "organisation keys cannot be used here".into(),
+        });
+        let r = spec.refused("sk_org_live_1234").expect("refused");
+        assert_eq!(r.message, "organisation keys cannot be used here");
+        assert_eq!(
+            spec.refused("sk_live_1234").map(|r| r.kind),
+            Some(RefusalKind::SecretKeyRejected)
+        );
+
+        spec.scheme = String::new();
+        spec.header = "x-api-key".into();
+        let key = long_key(Mode::Test);
+        let cred = spec.accept(&key, Mode::Test).expect("valid");
+        assert_eq!(spec.header(&cred), ("x-api-key".to_owned(), key));
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn mode() -> impl Strategy<Value = Mode> {
+            prop_oneof![Just(Mode::Test), Just(Mode::Live)]
+        }
+
+        proptest! {
+            #[test]
+            fn refusals_never_echo_the_input(
+                prefix in prop::sample::select(vec!["rk_test_", "rk_live_", "sk_live_", "pk_test_", "whsec_", "rk_", ""]),
+                body in "[0-9A-Za-z_ \"'é-]{0,120}",
+                mode in mode(),
+            ) {
+                let spec = spec();
+                let raw = format!("{prefix}{body}");
+                if let Err(r) = spec.accept(&raw, mode) {
+                    for text in shown(&r) {
+                        let body = body.trim();
+                        prop_assert!(body.len() < 12 || !text.contains(body), "{text}");
+                    }
+                }
+            }
+
+            #[test]
+            fn accepted_credentials_have_the_mode_prefix(body in "[0-9A-Za-z]{16,120}", mode in mode()) {
+                let spec = spec();
+                let raw = format!("rk_{mode}_{body}");
+                let cred = spec.accept(&raw, mode).map_err(|e| TestCaseError::fail(e.message))?;
+                prop_assert_eq!(cred.expose(), raw.as_str());
+                prop_assert!(cred.hint().starts_with(spec.prefix(mode)));
+                prop_assert!(cred.hint().ends_with(&body[body.len() - 4..]));
+                let err = spec.accept(&raw, mode.other()).map(|_| ()).unwrap_err();
+                prop_assert_eq!(err.kind, RefusalKind::ModeMismatch);
+            }
+        }
+    }
+}

@@ -1,0 +1,538 @@
+//! Validating what a connector may send: its credential spec, its header lists and its request rules
+//! (method, path template with anchored parameter patterns, query names, phase). See [`super::validate`]
+//! for the conventions of the messages.
+
+use super::raw::{RawCredential, RawHeaders, RawRequest};
+use super::validate::{int, show, Cx};
+use super::{
+    CredentialSpec, During, HeaderRules, ManifestError, PathTemplate, RefusedPrefix, RequestRule,
+    Segment,
+};
+use crate::credential::RefusalKind;
+use regex::RegexBuilder;
+use std::collections::BTreeMap;
+
+/// The methods a rule may name, in the spelling that goes on the wire.
+pub(crate) const METHODS: &[&str] = &["GET", "POST", "DELETE", "PUT", "PATCH", "HEAD"];
+
+/// Headers the HTTP client owns (framing, hop-by-hop, the proxy credential): no manifest list may allow or
+/// pin them, and the credential cannot travel in them.
+pub(crate) const CLIENT_OWNED_HEADERS: &[&str] = &[
+    "host",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authorization",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "http2-settings",
+];
+
+/// A compiled parameter pattern may take this much memory; a larger one is a mistake, not a path rule.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// A credential prefix: what a key starts with, in the credential's own charset.
+fn key_prefix(cx: &Cx<'_>, field: &str, value: &str) -> Result<(), ManifestError> {
+    if !value.is_empty()
+        && value.len() <= 32
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        return Ok(());
+    }
+    Err(cx.err(
+        field,
+        format!(
+            "{} is not a key prefix: write 1 to 32 letters, digits or '_' (e.g. \"rk_test_\")",
+            show(value)
+        ),
+    ))
+}
+
+pub(super) fn credential(cx: &Cx<'_>, raw: RawCredential) -> Result<CredentialSpec, ManifestError> {
+    let mut env = raw.env.bytes();
+    let env_ok = raw.env.len() <= 128
+        && env.next().is_some_and(|b| b.is_ascii_uppercase())
+        && env.all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+    if !env_ok {
+        return Err(cx.err(
+            "credential.env",
+            format!(
+                "{} is not an environment variable name: write upper-case letters, digits and '_', a letter \
+                 first (e.g. \"STRIPE_API_KEY\")",
+                show(&raw.env)
+            ),
+        ));
+    }
+    header_name(cx, "credential.header", &raw.header)?;
+    if raw.header == "content-length" || CLIENT_OWNED_HEADERS.contains(&raw.header.as_str()) {
+        return Err(cx.err(
+            "credential.header",
+            format!(
+                "{} is a header the HTTP client itself writes: the credential needs a header of its own, \
+                 e.g. \"authorization\"",
+                show(&raw.header)
+            ),
+        ));
+    }
+    let mut scheme = raw.scheme.bytes();
+    let scheme_ok = raw.scheme.is_empty()
+        || (raw.scheme.len() <= 32
+            && scheme.next().is_some_and(|b| b.is_ascii_alphabetic())
+            && scheme.all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+    if !scheme_ok {
+        return Err(cx.err(
+            "credential.scheme",
+            format!(
+                "{} is not an authentication scheme: write one word such as \"Bearer\", or \"\" to send the \
+                 credential alone",
+                show(&raw.scheme)
+            ),
+        ));
+    }
+    key_prefix(cx, "credential.test_prefix", &raw.test_prefix)?;
+    key_prefix(cx, "credential.live_prefix", &raw.live_prefix)?;
+    if raw.live_prefix.starts_with(&raw.test_prefix)
+        || raw.test_prefix.starts_with(&raw.live_prefix)
+    {
+        return Err(cx.err(
+            "credential.live_prefix",
+            format!(
+                "{} and credential.test_prefix {} overlap, so a key's mode could not be told from its \
+                 prefix: write two prefixes neither of which starts the other (e.g. \"rk_test_\" and \"rk_live_\")",
+                show(&raw.live_prefix),
+                show(&raw.test_prefix)
+            ),
+        ));
+    }
+    let longest = raw.test_prefix.len().max(raw.live_prefix.len());
+    let min_length = int::<usize>(
+        cx,
+        "credential.min_length",
+        raw.min_length,
+        (longest as i64 + 1)..=4096,
+        " (characters, prefix included: longer than the prefixes)",
+    )?;
+    let mut refused: Vec<RefusedPrefix> = Vec::with_capacity(raw.refused.len());
+    for (i, r) in raw.refused.into_iter().enumerate() {
+        let field = |name: &str| format!("credential.refused[{i}].{name}");
+        key_prefix(cx, &field("prefix"), &r.prefix)?;
+        for accepted in [&raw.test_prefix, &raw.live_prefix] {
+            if accepted.starts_with(&r.prefix) {
+                return Err(cx.err(
+                    field("prefix"),
+                    format!(
+                        "{} would refuse every key that starts with {} too: refuse a prefix that no accepted \
+                         key has (e.g. \"sk_\")",
+                        show(&r.prefix),
+                        show(accepted)
+                    ),
+                ));
+            }
+        }
+        if let Some(j) = refused.iter().position(|o| o.prefix == r.prefix) {
+            return Err(cx.err(
+                field("prefix"),
+                format!(
+                    "{} is already credential.refused[{j}]: refuse each prefix once",
+                    show(&r.prefix)
+                ),
+            ));
+        }
+        let kind = match RefusalKind::parse(&r.kind) {
+            Some(k @ (RefusalKind::SecretKeyRejected | RefusalKind::InvalidKey)) => k,
+            _ => {
+                return Err(cx.err(
+                    field("kind"),
+                    format!(
+                        "{} is not a refusal kind: write \"secret-key-rejected\" (a key with more rights than \
+                         the connector may hold) or \"invalid-key\" (not a usable key at all)",
+                        show(&r.kind)
+                    ),
+                ))
+            }
+        };
+        if r.message.trim().is_empty()
+            || r.message.len() > 1024
+            || r.message.chars().any(char::is_control)
+        {
+            return Err(cx.err(
+                field("message"),
+                "must say in one line (at most 1024 bytes, no control characters) why the key is refused \
+                 and which key to use instead",
+            ));
+        }
+        refused.push(RefusedPrefix {
+            prefix: r.prefix,
+            kind,
+            message: r.message,
+        });
+    }
+    Ok(CredentialSpec {
+        env: raw.env,
+        header: raw.header,
+        scheme: raw.scheme,
+        test_prefix: raw.test_prefix,
+        live_prefix: raw.live_prefix,
+        min_length,
+        refused,
+    })
+}
+
+/// A lower-case HTTP header name (RFC 9110 token characters).
+fn header_name(cx: &Cx<'_>, field: &str, value: &str) -> Result<(), ManifestError> {
+    const TOKEN_EXTRA: &[u8] = b"!#$%&'*+-.^_`|~";
+    let token = !value.is_empty()
+        && value.len() <= 64
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || TOKEN_EXTRA.contains(&b));
+    if token && !value.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Ok(());
+    }
+    let problem = if token {
+        format!(
+            "{} has upper-case letters: header names are written in lower case here, write {}",
+            show(value),
+            show(&value.to_ascii_lowercase())
+        )
+    } else {
+        format!(
+            "{} is not a header name: use lower-case letters, digits and '-' (e.g. \"stripe-version\")",
+            show(value)
+        )
+    };
+    Err(cx.err(field, problem))
+}
+
+pub(super) fn headers(
+    cx: &Cx<'_>,
+    raw: RawHeaders,
+    credential_header: &str,
+) -> Result<HeaderRules, ManifestError> {
+    // Every name once, in one list; the credential header and the client's own headers in none of them.
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    let mut claim = |field: String, name: &str, guest_may_send: bool| {
+        header_name(cx, &field, name)?;
+        if name == credential_header {
+            return Err(cx.err(
+                field,
+                format!(
+                    "{} is credential.header: only the host sets it, so it may not appear in any headers list",
+                    show(name)
+                ),
+            ));
+        }
+        if guest_may_send && CLIENT_OWNED_HEADERS.contains(&name) {
+            return Err(cx.err(
+                field,
+                format!(
+                    "{} is written by the HTTP client itself: remove it (the host always refuses it from a component)",
+                    show(name)
+                ),
+            ));
+        }
+        if let Some(first) = seen.get(name) {
+            return Err(cx.err(
+                field,
+                format!(
+                    "{} is already {first}: name each header in one list, once",
+                    show(name)
+                ),
+            ));
+        }
+        seen.insert(name.to_owned(), field);
+        Ok(())
+    };
+    let mut pinned = Vec::with_capacity(raw.pinned.len());
+    for (name, value) in raw.pinned {
+        let field = format!("headers.pinned.{name}");
+        claim(field.clone(), &name, true)?;
+        let printable = value.bytes().all(|b| (0x20..0x7f).contains(&b));
+        if value.is_empty() || value.len() > 1024 || !printable || value.trim() != value {
+            return Err(cx.err(
+                field,
+                "must be a header value of 1 to 1024 printable ASCII characters without surrounding spaces",
+            ));
+        }
+        pinned.push((name, value));
+    }
+    for (i, name) in raw.allowed.iter().enumerate() {
+        claim(format!("headers.allowed[{i}]"), name, true)?;
+    }
+    for (i, name) in raw.refused.iter().enumerate() {
+        claim(format!("headers.refused[{i}]"), name, false)?;
+    }
+    Ok(HeaderRules {
+        pinned,
+        allowed: raw.allowed,
+        refused: raw.refused,
+    })
+}
+
+pub(super) fn requests(
+    cx: &Cx<'_>,
+    raw: Vec<RawRequest>,
+) -> Result<Vec<RequestRule>, ManifestError> {
+    if raw.is_empty() {
+        return Err(cx.err(
+            "requests",
+            "lists no request: add at least one [[requests]] rule with a method and a path",
+        ));
+    }
+    let mut rules: Vec<RequestRule> = Vec::with_capacity(raw.len());
+    // (method, path with parameter names blanked): two rules with the same key match the same requests.
+    let mut shapes: Vec<(String, String)> = Vec::with_capacity(raw.len());
+    for (i, r) in raw.into_iter().enumerate() {
+        let rule = request(cx, i, r)?;
+        let shape = (rule.method.clone(), shape(&rule.path));
+        if let Some(j) = shapes.iter().position(|s| *s == shape) {
+            return Err(cx.err(
+                format!("requests[{i}]"),
+                format!(
+                    "{} matches the same requests as requests[{j}] ({}): merge them into one rule (alternatives \
+                     of a parameter go into one pattern, a|b)",
+                    rule.endpoint(),
+                    rules[j].endpoint()
+                ),
+            ));
+        }
+        shapes.push(shape);
+        rules.push(rule);
+    }
+    Ok(rules)
+}
+
+/// `/v1/customers/{}`: the template with parameter names left out.
+fn shape(template: &PathTemplate) -> String {
+    template
+        .segments()
+        .iter()
+        .map(|s| match s {
+            Segment::Literal(l) => format!("/{l}"),
+            Segment::Param { .. } => "/{}".to_owned(),
+        })
+        .collect()
+}
+
+fn request(cx: &Cx<'_>, i: usize, raw: RawRequest) -> Result<RequestRule, ManifestError> {
+    let field = |name: &str| format!("requests[{i}].{name}");
+    if !METHODS.contains(&raw.method.as_str()) {
+        let upper = raw.method.to_ascii_uppercase();
+        let problem = if METHODS.contains(&upper.as_str()) {
+            format!(
+                "{} must be written in upper case, as it goes on the wire: write \"{upper}\"",
+                show(&raw.method)
+            )
+        } else {
+            format!(
+                "{} is not a method a rule may allow: write one of {}",
+                show(&raw.method),
+                METHODS.join(", ")
+            )
+        };
+        return Err(cx.err(field("method"), problem));
+    }
+    let path = template(cx, i, &raw.path, &raw.params)?;
+    let mut query: Vec<String> = Vec::with_capacity(raw.query.len());
+    for (j, name) in raw.query.into_iter().enumerate() {
+        let ok = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !b"&=#%?+".contains(&b));
+        if !ok {
+            return Err(cx.err(
+                format!("requests[{i}].query[{j}]"),
+                format!(
+                    "{} is not a query parameter name: write it as the server decodes it, 1 to 64 printable \
+                     characters without spaces or &=#%?+ (e.g. \"created[gte]\")",
+                    show(&name)
+                ),
+            ));
+        }
+        if let Some(k) = query.iter().position(|q| *q == name) {
+            return Err(cx.err(
+                format!("requests[{i}].query[{j}]"),
+                format!(
+                    "{} is already query[{k}]: list each parameter once",
+                    show(&name)
+                ),
+            ));
+        }
+        query.push(name);
+    }
+    let during = match raw.during.as_deref() {
+        None | Some("always") => During::Always,
+        Some("verify") => During::Verify,
+        Some(other) => {
+            return Err(cx.err(
+                field("during"),
+                format!(
+                    "{} is not a phase: write \"always\" (the default: queries and verification) or \"verify\" \
+                     (only while a credential is verified)",
+                    show(other)
+                ),
+            ))
+        }
+    };
+    Ok(RequestRule {
+        method: raw.method,
+        path,
+        query,
+        during,
+        body: raw.body,
+    })
+}
+
+/// Parse `path` into segments; every `{name}` needs `params.name`, and every param a `{name}`.
+fn template(
+    cx: &Cx<'_>,
+    i: usize,
+    path: &str,
+    params: &BTreeMap<String, String>,
+) -> Result<PathTemplate, ManifestError> {
+    let field = format!("requests[{i}].path");
+    let Some(rest) = path.strip_prefix('/') else {
+        return Err(cx.err(
+            field,
+            format!("{} must start with '/', e.g. \"/v1/customers\"", show(path)),
+        ));
+    };
+    let mut segments: Vec<Segment> = Vec::new();
+    for text in rest.split('/') {
+        if text.is_empty() {
+            return Err(cx.err(
+                field,
+                format!(
+                    "{} has an empty segment ('//', a trailing '/' or just '/'): write \"/v1/customers\", \
+                     not \"/v1/customers/\"",
+                    show(path)
+                ),
+            ));
+        }
+        if let Some(name) = text.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
+            let mut bytes = name.bytes();
+            let name_ok = name.len() <= 32
+                && bytes
+                    .next()
+                    .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
+                && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if !name_ok {
+                return Err(cx.err(
+                    field,
+                    format!(
+                        "{} is not a parameter: write {{name}} with a lower-case name of letters, digits and \
+                         '_' (e.g. {{id}})",
+                        show(text)
+                    ),
+                ));
+            }
+            if segments
+                .iter()
+                .any(|s| matches!(s, Segment::Param { name: n, .. } if n == name))
+            {
+                return Err(cx.err(
+                    field,
+                    format!("{{{name}}} appears twice: give each parameter its own name"),
+                ));
+            }
+            let Some(pattern) = params.get(name) else {
+                return Err(cx.err(
+                    format!("requests[{i}].params"),
+                    format!(
+                        "the path's {{{name}}} has no pattern: add params = {{ {name} = \"…\" }}, a regular \
+                         expression for the values the segment may take (e.g. \"cus_[A-Za-z0-9]+\")"
+                    ),
+                ));
+            };
+            let pattern = param_pattern(cx, &format!("requests[{i}].params.{name}"), pattern)?;
+            segments.push(Segment::Param {
+                name: name.to_owned(),
+                pattern,
+            });
+            continue;
+        }
+        let literal_ok = text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+            && text != "."
+            && text != "..";
+        if !literal_ok {
+            return Err(cx.err(
+                field,
+                format!(
+                    "segment {} is neither a literal (letters, digits, '_', '.', '-'; not . or ..) nor a whole-\
+                     segment parameter such as {{id}}: rewrite it as one of the two",
+                    show(text)
+                ),
+            ));
+        }
+        segments.push(Segment::Literal(text.to_owned()));
+    }
+    for name in params.keys() {
+        let used = segments
+            .iter()
+            .any(|s| matches!(s, Segment::Param { name: n, .. } if n == name));
+        if !used {
+            return Err(cx.err(
+                format!("requests[{i}].params.{name}"),
+                format!(
+                    "the path {} has no {{{name}}}: remove this pattern or use the parameter in the path",
+                    show(path)
+                ),
+            ));
+        }
+    }
+    Ok(PathTemplate {
+        text: path.to_owned(),
+        segments,
+    })
+}
+
+/// Compile `pattern` on its own first (so `a)|(.*` cannot break out of the anchoring group), then anchored
+/// as `^(?:pattern)$`.
+fn param_pattern(cx: &Cx<'_>, field: &str, pattern: &str) -> Result<regex::Regex, ManifestError> {
+    let compile = |p: &str| {
+        RegexBuilder::new(p)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .build()
+            .map_err(|e| {
+                let first = e.to_string();
+                let reason = first
+                    .lines()
+                    .rfind(|l| l.starts_with("error:"))
+                    .unwrap_or(first.lines().next().unwrap_or("invalid"))
+                    .to_owned();
+                cx.err(
+                    field,
+                    format!(
+                        "{} is not a valid regular expression ({reason}): write one in Rust regex syntax for \
+                         the whole segment, e.g. \"cus_[A-Za-z0-9]+\"",
+                        show(pattern)
+                    ),
+                )
+            })
+    };
+    if pattern.is_empty() {
+        return Err(cx.err(
+            field,
+            "is empty, and a path segment never is: write the pattern of the segment's values, e.g. \"cus_[A-Za-z0-9]+\"",
+        ));
+    }
+    compile(pattern)?;
+    let anchored = compile(&format!("^(?:{pattern})$"))?;
+    if anchored.is_match("") {
+        return Err(cx.err(
+            field,
+            format!(
+                "{} matches an empty segment: use + rather than * so a value is required",
+                show(pattern)
+            ),
+        ));
+    }
+    Ok(anchored)
+}

@@ -1,0 +1,373 @@
+//! What comes back from a component is checked before anyone sees it — the host does not take the
+//! guest's word for anything it prints, caches or remembers.
+//!
+//! - Results: every column a catalogue identifier, one cell per column of the column's type (null only
+//!   where the column is nullable), no more rows than the connection asked for; the request count is the
+//!   host's own; the cache TTL clamped to the manifest's ceiling and the connection's setting.
+//! - Memory shapes: only catalogue identifiers (`[a-z][a-z0-9_]{0,63}`) and counts; anything else dropped.
+//! - Every string a component hands back (cells, notes, errors, upstream messages, reports) has the
+//!   credential — any 12-character run of it — redacted, and messages are capped at 1 KiB.
+//!
+//! A result that breaks the contract is refused as a whole (`Malformed`): fail closed.
+
+use crate::sandbox::{wit, SandboxError};
+use klairr_policy::redact::{cap, is_identifier, SecretRuns, MESSAGE_CAP};
+
+/// What a query's result is checked against.
+pub struct Expect<'a> {
+    /// The most rows the connection may return.
+    pub max_rows: u32,
+    /// The most seconds the result may be cached.
+    pub ttl_ceiling: u32,
+    /// Requests the host sent for this call.
+    pub requests: u32,
+    pub runs: &'a SecretRuns,
+}
+
+/// The most columns a table may have; far above any real catalogue, low enough to bound the checks.
+const MAX_COLUMNS: usize = 512;
+/// Catalogue docs are long-form text meant for an LLM; bounded all the same.
+const DOC_CAP: usize = 4096;
+
+fn text(s: String, runs: Option<&SecretRuns>, limit: usize) -> String {
+    let redacted = match runs {
+        Some(r) => r.redact(&s).into_owned(),
+        None => s,
+    };
+    match cap(&redacted, limit) {
+        std::borrow::Cow::Borrowed(_) => redacted,
+        std::borrow::Cow::Owned(capped) => capped,
+    }
+}
+
+fn malformed(message: String) -> SandboxError {
+    SandboxError::Malformed(message)
+}
+
+fn identifier(what: &str, name: &str) -> Result<(), SandboxError> {
+    if is_identifier(name) {
+        Ok(())
+    } else {
+        Err(malformed(format!(
+            "{what} {:?} is not an identifier ([a-z][a-z0-9_]{{0,63}})",
+            cap(name, 80)
+        )))
+    }
+}
+
+fn check_columns(columns: &mut [wit::Column]) -> Result<(), SandboxError> {
+    if columns.len() > MAX_COLUMNS {
+        return Err(malformed(format!(
+            "{} columns, more than {MAX_COLUMNS}",
+            columns.len()
+        )));
+    }
+    for c in columns.iter_mut() {
+        identifier("column", &c.name)?;
+        c.doc = text(std::mem::take(&mut c.doc), None, DOC_CAP);
+    }
+    Ok(())
+}
+
+/// The catalogue from `describe`: identifiers for names, docs capped.
+pub fn check_info(mut info: wit::ConnectorInfo) -> Result<wit::ConnectorInfo, SandboxError> {
+    identifier("connector name", &info.name)?;
+    info.api_version = text(std::mem::take(&mut info.api_version), None, 64);
+    info.query_doc = text(std::mem::take(&mut info.query_doc), None, DOC_CAP);
+    for t in &mut info.tables {
+        identifier("table", &t.name)?;
+        t.doc = text(std::mem::take(&mut t.doc), None, DOC_CAP);
+        check_columns(&mut t.columns)?;
+        for f in &mut t.filters {
+            identifier("filter", &f.key)?;
+            f.accepts = text(std::mem::take(&mut f.accepts), None, DOC_CAP);
+            f.doc = text(std::mem::take(&mut f.doc), None, DOC_CAP);
+        }
+    }
+    Ok(info)
+}
+
+/// A connector's error: every message redacted and capped; resource lists keep identifiers only.
+pub fn check_error(e: wit::ConnectorError, runs: Option<&SecretRuns>) -> wit::ConnectorError {
+    use wit::ConnectorError as E;
+    let m = |s: String| text(s, runs, MESSAGE_CAP);
+    let names = |list: Vec<String>| -> Vec<String> {
+        list.into_iter()
+            .filter(|n| is_identifier(n))
+            .take(64)
+            .collect()
+    };
+    let upstream = |u: wit::UpstreamError| wit::UpstreamError {
+        status: u.status,
+        code: u.code.map(|c| text(c, runs, 128)),
+        message: m(u.message),
+        request_id: u.request_id.map(|r| text(r, runs, 128)),
+    };
+    match e {
+        E::SecretKeyRejected(s) => E::SecretKeyRejected(m(s)),
+        E::InvalidKey(s) => E::InvalidKey(m(s)),
+        E::ModeMismatch(s) => E::ModeMismatch(m(s)),
+        E::InvalidQuery(s) => E::InvalidQuery(m(s)),
+        E::Network(s) => E::Network(m(s)),
+        E::OverPermissioned(list) => E::OverPermissioned(names(list)),
+        E::MissingPermission(list) => E::MissingPermission(names(list)),
+        E::RateLimited(u) => E::RateLimited(upstream(u)),
+        E::Upstream(u) => E::Upstream(upstream(u)),
+    }
+}
+
+/// The setup report: readable tables are identifiers; probe descriptions redacted and capped; the
+/// request count is the host's.
+pub fn check_report(
+    mut report: wit::VerifyReport,
+    runs: &SecretRuns,
+    requests: u32,
+) -> Result<wit::VerifyReport, SandboxError> {
+    for table in &report.readable {
+        identifier("readable table", table)?;
+    }
+    report.write_probes_refused = report
+        .write_probes_refused
+        .into_iter()
+        .take(64)
+        .map(|p| text(p, Some(runs), 256))
+        .collect();
+    report.requests = requests;
+    Ok(report)
+}
+
+/// A canonical query is a cache key: redacted and bounded (the cache hashes it; it is never printed).
+pub fn check_canonical(canonical: String, runs: &SecretRuns) -> Result<String, SandboxError> {
+    if canonical.len() > 64 << 10 {
+        return Err(malformed(format!(
+            "a canonical query of {} bytes (at most 64 KiB)",
+            canonical.len()
+        )));
+    }
+    Ok(runs.redact(&canonical).into_owned())
+}
+
+fn cell_fits(cell: &wit::Cell, column: &wit::Column) -> bool {
+    use wit::{Cell, ColumnType as T};
+    match (cell, column.kind) {
+        (Cell::Null, _) => column.nullable,
+        (Cell::Text(_), T::Id | T::Text | T::Currency) => true,
+        (Cell::Integer(_), T::Integer | T::Timestamp | T::Amount) => true,
+        (Cell::Boolean(_), T::Boolean) => true,
+        _ => false,
+    }
+}
+
+fn cell_kind(cell: &wit::Cell) -> &'static str {
+    match cell {
+        wit::Cell::Null => "null",
+        wit::Cell::Text(_) => "text",
+        wit::Cell::Integer(_) => "an integer",
+        wit::Cell::Boolean(_) => "a boolean",
+    }
+}
+
+/// A query result, checked and redacted (see the module docs).
+pub fn check_query(
+    mut result: wit::QueryResult,
+    expect: &Expect<'_>,
+) -> Result<wit::QueryResult, SandboxError> {
+    identifier("table", &result.table)?;
+    check_columns(&mut result.columns)?;
+    if result.rows.len() as u64 > u64::from(expect.max_rows) {
+        return Err(malformed(format!(
+            "{} rows, more than the {} the connection asked for",
+            result.rows.len(),
+            expect.max_rows
+        )));
+    }
+    for (r, row) in result.rows.iter_mut().enumerate() {
+        if row.len() != result.columns.len() {
+            return Err(malformed(format!(
+                "row {r} has {} cells for {} columns",
+                row.len(),
+                result.columns.len()
+            )));
+        }
+        for (cell, column) in row.iter_mut().zip(&result.columns) {
+            if !cell_fits(cell, column) {
+                return Err(malformed(format!(
+                    "row {r}, column {}: {} in a{} {} column",
+                    column.name,
+                    cell_kind(cell),
+                    if column.nullable { "" } else { " non-nullable" },
+                    crate::memory::column_type_name(column.kind)
+                )));
+            }
+            if let wit::Cell::Text(t) = cell {
+                if let std::borrow::Cow::Owned(clean) = expect.runs.redact(t) {
+                    *t = clean;
+                }
+            }
+        }
+    }
+    result.scan_note = result
+        .scan_note
+        .map(|n| text(n, Some(expect.runs), MESSAGE_CAP));
+    result.cache_ttl_seconds = result.cache_ttl_seconds.min(expect.ttl_ceiling);
+    result.requests = expect.requests;
+    // The shape is rebuilt from what the host checked: identifiers and counts only.
+    result.shape = wit::Shape {
+        table: result.table.clone(),
+        columns: result
+            .columns
+            .iter()
+            .map(|c| wit::Column {
+                doc: String::new(),
+                ..c.clone()
+            })
+            .collect(),
+        row_count: result.rows.len() as u64,
+        filter_keys: std::mem::take(&mut result.shape.filter_keys)
+            .into_iter()
+            .filter(|k| is_identifier(k))
+            .take(64)
+            .collect(),
+    };
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "rk_live_51QxTestOnlyNotARealKey0000aaaaBBBBccccDDDDeeeeFFFFgggghhhhIIIIjjjjKKKKllllMMMMnnnnOOOOpppp1234";
+
+    fn column(name: &str, kind: wit::ColumnType, nullable: bool) -> wit::Column {
+        wit::Column {
+            name: name.into(),
+            kind,
+            nullable,
+            doc: String::new(),
+        }
+    }
+
+    fn result(rows: Vec<Vec<wit::Cell>>) -> wit::QueryResult {
+        let columns = vec![
+            column("id", wit::ColumnType::Id, false),
+            column("name", wit::ColumnType::Text, true),
+            column("balance", wit::ColumnType::Amount, true),
+        ];
+        wit::QueryResult {
+            table: "customers".into(),
+            columns: columns.clone(),
+            rows,
+            truncated: false,
+            cache_ttl_seconds: u32::MAX,
+            shape: wit::Shape {
+                table: "email=someone@example.com".into(),
+                columns,
+                row_count: 99,
+                filter_keys: vec!["created".into(), format!("email={KEY}")],
+            },
+            requests: 0,
+            scan_note: Some(format!("note with {}", &KEY[20..40])),
+        }
+    }
+
+    fn expect(runs: &SecretRuns) -> Expect<'_> {
+        Expect {
+            max_rows: 2,
+            ttl_ceiling: 3600,
+            requests: 3,
+            runs,
+        }
+    }
+
+    fn row(name: wit::Cell) -> Vec<wit::Cell> {
+        vec![wit::Cell::Text("cus_1".into()), name, wit::Cell::Integer(5)]
+    }
+
+    #[test]
+    fn a_good_result_is_redacted_clamped_and_its_shape_rebuilt() {
+        let runs = SecretRuns::new(KEY);
+        let leak = format!("name {}", &KEY[30..50]);
+        let checked = check_query(
+            result(vec![row(wit::Cell::Text(leak)), row(wit::Cell::Null)]),
+            &expect(&runs),
+        )
+        .expect("valid");
+        assert_eq!(checked.cache_ttl_seconds, 3600);
+        assert_eq!(checked.requests, 3);
+        assert_eq!(checked.shape.table, "customers");
+        assert_eq!(checked.shape.row_count, 2);
+        assert_eq!(checked.shape.filter_keys, vec!["created".to_owned()]);
+        let shown = format!("{:?}", checked);
+        for start in 0..KEY.len() - 12 {
+            assert!(!shown.contains(&KEY[start..start + 12]), "{shown}");
+        }
+    }
+
+    #[test]
+    fn results_that_break_the_contract_are_refused() {
+        let runs = SecretRuns::new(KEY);
+        let cases: Vec<(wit::QueryResult, &str)> = vec![
+            (
+                result(vec![row(wit::Cell::Null); 3]),
+                "more than the 2 the connection asked for",
+            ),
+            (
+                result(vec![vec![wit::Cell::Text("cus_1".into())]]),
+                "1 cells for 3 columns",
+            ),
+            (
+                result(vec![row(wit::Cell::Integer(1))]),
+                "an integer in a text column",
+            ),
+            (
+                result(vec![vec![
+                    wit::Cell::Null,
+                    wit::Cell::Null,
+                    wit::Cell::Null,
+                ]]),
+                "null in a non-nullable id column",
+            ),
+            (
+                wit::QueryResult {
+                    table: "Customers; DROP".into(),
+                    ..result(vec![])
+                },
+                "not an identifier",
+            ),
+        ];
+        for (bad, why) in cases {
+            match check_query(bad, &expect(&runs)) {
+                Err(SandboxError::Malformed(m)) => assert!(m.contains(why), "{m} / {why}"),
+                other => panic!("{why}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn errors_are_redacted_and_capped() {
+        let runs = SecretRuns::new(KEY);
+        let huge = "x".repeat(200_000);
+        let e = check_error(
+            wit::ConnectorError::Upstream(wit::UpstreamError {
+                status: Some(500),
+                code: Some(KEY.into()),
+                message: format!("{huge} {KEY}"),
+                request_id: None,
+            }),
+            Some(&runs),
+        );
+        let wit::ConnectorError::Upstream(u) = e else {
+            panic!("kind kept")
+        };
+        assert!(u.message.len() <= MESSAGE_CAP + 64, "{}", u.message.len());
+        assert!(!u.code.unwrap_or_default().contains(&KEY[8..20]));
+        let e = check_error(
+            wit::ConnectorError::OverPermissioned(vec!["customers".into(), KEY.into()]),
+            Some(&runs),
+        );
+        assert_eq!(
+            e,
+            wit::ConnectorError::OverPermissioned(vec!["customers".into()])
+        );
+    }
+}

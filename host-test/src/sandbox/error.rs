@@ -1,0 +1,121 @@
+//! Everything that can go wrong around a connector, as the host reports it. Every message is safe to
+//! print: what a component returns is redacted and capped before it is wrapped here (see
+//! [`crate::returned`]), and the host's own messages never quote a credential.
+
+use super::wit;
+use klairr_policy::credential::Refusal;
+
+/// Why a call into a connector did not give a result.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// The component could not be compiled or linked.
+    #[error("could not load the connector component: {0}")]
+    Load(String),
+    /// It imports interfaces a connector may not use.
+    #[error("the component imports {}, which connectors may not use (allowed: wasi:io, wasi:clocks, wasi:random, wasi:cli, wasi:http/types, wasi:http/outgoing-handler)", .0.join(", "))]
+    ForbiddenImports(Vec<String>),
+    /// It exports the connector interface of another contract version.
+    #[error("the component exports {found}, but this host speaks {expected}: rebuild the connector against wit/connector-0.2.0")]
+    ContractVersion { found: String, expected: String },
+    /// It exports no connector interface at all.
+    #[error("the component does not export {0}: it is not a Klairr connector")]
+    NotAConnector(String),
+    /// The host refused the credential itself (its manifest's rules), before or after the component's check.
+    #[error("{0}")]
+    Credential(Refusal),
+    /// The component trapped: a panic, a stack overflow, a memory or table limit, an output flood.
+    #[error("the connector crashed or hit a sandbox limit: {0}")]
+    Trap(String),
+    /// The call ran past its deadline (waiting in the host included); the instance was discarded.
+    #[error("the connector did not finish within the call deadline of {seconds} s; the call was stopped and its instance discarded (raise --call-timeout, or narrow the query)")]
+    Deadline { seconds: u64 },
+    /// The call tried to make more upstream requests than it can need (for a query: the pages of its row
+    /// target plus retries).
+    #[error("the connector tried to make more than {ceiling} requests for {call}, more than it can need (pages plus retries); it was stopped")]
+    RequestCeiling { ceiling: u32, call: String },
+    /// The component returned something that breaks the contract (wrong types, too many rows, …).
+    #[error("the connector returned a malformed result: {0}")]
+    Malformed(String),
+    /// A previous trap or deadline discarded this connection's instance.
+    #[error(
+        "this connection's instance was discarded after an earlier failure: open a new connection"
+    )]
+    Discarded,
+    /// The connector's own typed error (redacted and capped by the host).
+    #[error("{0}")]
+    Connector(ConnectorFailure),
+}
+
+impl SandboxError {
+    /// The stable kind name the CLI and JSON output use.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SandboxError::Connector(f) => f.kind(),
+            SandboxError::Credential(r) => r.kind.as_str(),
+            _ => "sandbox",
+        }
+    }
+}
+
+/// A `connector-error` returned by the guest, with its stable kind name.
+#[derive(Debug, Clone)]
+pub struct ConnectorFailure(pub wit::ConnectorError);
+
+impl ConnectorFailure {
+    pub fn kind(&self) -> &'static str {
+        use wit::ConnectorError as E;
+        match &self.0 {
+            E::SecretKeyRejected(_) => "secret-key-rejected",
+            E::InvalidKey(_) => "invalid-key",
+            E::ModeMismatch(_) => "mode-mismatch",
+            E::OverPermissioned(_) => "over-permissioned",
+            E::MissingPermission(_) => "missing-permission",
+            E::InvalidQuery(_) => "invalid-query",
+            E::RateLimited(_) => "rate-limited",
+            E::Upstream(_) => "upstream",
+            E::Network(_) => "network",
+        }
+    }
+}
+
+impl std::fmt::Display for ConnectorFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use wit::ConnectorError as E;
+        let upstream = |f: &mut std::fmt::Formatter<'_>, prefix: &str, u: &wit::UpstreamError| {
+            write!(f, "{prefix}{}", u.message)?;
+            let mut details = Vec::new();
+            if let Some(s) = u.status {
+                details.push(format!("HTTP {s}"));
+            }
+            if let Some(c) = &u.code {
+                details.push(format!("code {c}"));
+            }
+            if let Some(r) = &u.request_id {
+                details.push(format!("request {r}"));
+            }
+            if !details.is_empty() {
+                write!(f, " ({})", details.join(", "))?;
+            }
+            Ok(())
+        };
+        match &self.0 {
+            E::SecretKeyRejected(m)
+            | E::InvalidKey(m)
+            | E::ModeMismatch(m)
+            | E::InvalidQuery(m)
+            | E::Network(m) => f.write_str(m),
+            E::OverPermissioned(r) => write!(
+                f,
+                "this key can write to {}: Klairr only accepts read-only keys; create a restricted key with Read on the five resources and None everywhere else",
+                r.join(", ")
+            ),
+            E::MissingPermission(r) => write!(
+                f,
+                "this key is missing Read permission on {}: edit the restricted key in the Stripe Dashboard and grant Read on them",
+                r.join(", ")
+            ),
+            E::RateLimited(u) => upstream(f, "rate limited: ", u),
+            E::Upstream(u) => upstream(f, "", u),
+        }
+    }
+}

@@ -1,0 +1,397 @@
+//! The line the host holds: every request a component makes through `wasi:http/outgoing-handler` comes
+//! here, and only what the connector's manifest allows leaves — for any component, hostile ones included.
+//!
+//! In order, before a byte is sent:
+//! 1. the call's phase: `describe`, `check-credential`, `open` and `canonical-query` may make no request;
+//! 2. the origin (scheme, host, port) against the manifest's allowlist, with the loopback redirect;
+//! 3. method, canonical path, query parameters, headers and body against the manifest's request rules
+//!    (`klairr_policy::request_rules`), the credential never in the URL or a header the guest set;
+//! 4. the per-call request ceiling derived from the row target.
+//!
+//! Then the host attaches the pinned headers and the credential itself (the guest cannot set the
+//! credential header: it is forbidden to it, like `proxy-authorization`), waits for an in-flight slot and
+//! for the request budget (waiting, never failing), and sends with timeouts clamped to the manifest's
+//! ceilings and to the time left before the call's deadline — the TLS handshake included. Response bodies
+//! are capped at the manifest's size. A denied request gets `HttpRequestDenied`; the reason goes to the
+//! connection's log, redacted.
+
+use klairr_policy::budget::{CredentialId, Limits, RequestBudget};
+use klairr_policy::credential::Credential;
+use klairr_policy::manifest::Manifest;
+use klairr_policy::origin::{Decision, NetworkPolicy, Origin};
+use klairr_policy::redact::SecretRuns;
+use klairr_policy::request_rules::{self, Phase, RequestView};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use wasmtime_wasi_http::{Error, ForbiddenHeaderFilter, WasiBody, WasiHttpHooks};
+
+/// Where requests that pass the policy are delivered.
+#[derive(Clone, Default)]
+pub enum Upstream {
+    /// Over the network with wasmtime-wasi-http's sender (TLS for https). The default.
+    #[default]
+    Network,
+    /// To an in-process handler, with no socket at all: benchmarks use it to measure the guest's own work.
+    InProcess(InProcessHandler),
+}
+
+/// Answers a request in-process: gets the request line and headers, returns the whole response.
+pub type InProcessHandler =
+    Arc<dyn Fn(&http::request::Parts) -> http::Response<bytes::Bytes> + Send + Sync>;
+
+/// What one sandbox's stores share on purpose: the request budget and the in-flight gates, both per
+/// credential. In the CLI one sandbox is one host process, so the budget is per host process.
+#[derive(Default)]
+pub struct SharedGates {
+    budget: RequestBudget,
+    in_flight: Mutex<HashMap<CredentialId, Arc<tokio::sync::Semaphore>>>,
+}
+
+impl SharedGates {
+    fn in_flight(&self, id: CredentialId, limit: usize) -> Arc<tokio::sync::Semaphore> {
+        let Ok(mut gates) = self.in_flight.lock() else {
+            // A poisoned lock means a panic elsewhere; a fresh gate still bounds this request.
+            return Arc::new(tokio::sync::Semaphore::new(limit));
+        };
+        // Gates nobody holds any more are dropped, so a long-running host stays bounded.
+        gates.retain(|_, gate| Arc::strong_count(gate) > 1);
+        gates
+            .entry(id)
+            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(limit)))
+            .clone()
+    }
+}
+
+/// The credential of one connection, as the hooks need it.
+pub(crate) struct ConnectionCredential {
+    pub(crate) credential: Credential,
+    pub(crate) runs: SecretRuns,
+    pub(crate) id: CredentialId,
+}
+
+/// What the hooks know about the call in progress; the connection resets it before each call.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CallState {
+    pub(crate) phase: Phase,
+    pub(crate) deadline: Instant,
+    /// Most requests this call may make.
+    pub(crate) ceiling: u32,
+    /// Requests this call made (allowed ones; denied ones are not sent).
+    pub(crate) sent: u32,
+    pub(crate) ceiling_hit: bool,
+}
+
+impl CallState {
+    pub(crate) fn new(phase: Phase, timeout: Duration, ceiling: u32) -> CallState {
+        CallState {
+            phase,
+            deadline: Instant::now() + timeout,
+            ceiling,
+            sent: 0,
+            ceiling_hit: false,
+        }
+    }
+}
+
+/// wasi:http hooks of one store.
+pub(crate) struct PolicyHooks {
+    manifest: Arc<Manifest>,
+    network: Arc<NetworkPolicy>,
+    upstream: Upstream,
+    credential: Option<Arc<ConnectionCredential>>,
+    gates: Arc<SharedGates>,
+    forbidden: ForbiddenHeaderFilter,
+    pub(crate) call: CallState,
+    /// Why requests were denied, for the host's log (redacted).
+    pub(crate) log: Vec<String>,
+}
+
+/// The most denial reasons kept per store: a guest looping on denied requests cannot grow the log.
+const MAX_LOG_LINES: usize = 64;
+
+type BodyDone = Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>;
+type ResponseFuture = Box<
+    dyn Future<Output = wasmtime_wasi_http::Result<(http::Response<WasiBody>, BodyDone)>> + Send,
+>;
+
+impl PolicyHooks {
+    pub(crate) fn new(
+        manifest: Arc<Manifest>,
+        network: Arc<NetworkPolicy>,
+        upstream: Upstream,
+        credential: Option<Arc<ConnectionCredential>>,
+        gates: Arc<SharedGates>,
+    ) -> PolicyHooks {
+        let mut names: Vec<http::HeaderName> = [
+            manifest.credential.header.as_str(),
+            "authorization",
+            "proxy-authorization",
+        ]
+        .into_iter()
+        .chain(manifest.headers.refused.iter().map(String::as_str))
+        .filter_map(|n| http::HeaderName::from_bytes(n.as_bytes()).ok())
+        .collect();
+        names.dedup();
+        let forbidden: ForbiddenHeaderFilter = Arc::new(move |name| {
+            wasmtime_wasi_http::DEFAULT_FORBIDDEN_HEADERS.contains(name) || names.contains(name)
+        });
+        PolicyHooks {
+            manifest,
+            network,
+            upstream,
+            credential,
+            gates,
+            forbidden,
+            call: CallState::new(Phase::Offline, Duration::from_secs(1), 0),
+            log: Vec::new(),
+        }
+    }
+
+    fn deny(&mut self, reason: String) -> ResponseFuture {
+        let reason = match &self.credential {
+            Some(c) => c.runs.redact(&reason).into_owned(),
+            None => reason,
+        };
+        if self.log.len() < MAX_LOG_LINES {
+            self.log
+                .push(klairr_policy::redact::cap(&reason, 1024).into_owned());
+        }
+        Box::new(async { Err(Error::HttpRequestDenied) })
+    }
+
+    /// Everything that decides whether the request may leave; `Ok` carries what sending needs.
+    fn admit(
+        &mut self,
+        request: &http::Request<WasiBody>,
+    ) -> Result<(Origin, String, bool), String> {
+        let uri = request.uri();
+        let shown = format!("{} {}", request.method(), uri);
+        if self.call.phase == Phase::Offline {
+            return Err(format!(
+                "{shown}: this call may make no request (only verify and query reach the network)"
+            ));
+        }
+        let target = match self
+            .network
+            .decide(uri.scheme_str(), uri.authority().map(|a| a.as_str()))
+        {
+            Decision::Send(origin) => origin,
+            Decision::Deny(reason) => return Err(format!("{shown}: {reason}")),
+        };
+        let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
+        let headers: Vec<(&str, &[u8])> = request
+            .headers()
+            .iter()
+            .filter(|(name, _)| *name != http::header::HOST)
+            .map(|(name, value)| (name.as_str(), value.as_bytes()))
+            .collect();
+        let content_length = match request.headers().get(http::header::CONTENT_LENGTH) {
+            None => None,
+            Some(v) => Some(
+                v.to_str()
+                    .ok()
+                    .and_then(|s| s.trim().parse::<u64>().ok())
+                    .ok_or_else(|| format!("{shown}: unreadable content-length"))?,
+            ),
+        };
+        let view = RequestView {
+            method: request.method().as_str(),
+            path_and_query,
+            headers: &headers,
+            content_length,
+        };
+        let credential = self.credential.as_ref().map(|c| &c.credential);
+        let allowed = request_rules::check(&self.manifest, &view, self.call.phase, credential)
+            .map_err(|denial| format!("{shown}: {denial}"))?;
+        if self.call.sent >= self.call.ceiling {
+            self.call.ceiling_hit = true;
+            return Err(format!(
+                "{shown}: the call's ceiling of {} requests is reached",
+                self.call.ceiling
+            ));
+        }
+        self.call.sent += 1;
+        Ok((target, allowed.endpoint, allowed.rule.body))
+    }
+}
+
+impl WasiHttpHooks for PolicyHooks {
+    fn forbidden_header_filter(&mut self) -> ForbiddenHeaderFilter {
+        self.forbidden.clone()
+    }
+
+    fn send_request(
+        &mut self,
+        mut request: http::Request<WasiBody>,
+        options: Option<wasmtime_wasi_http::RequestOptions>,
+        _fut: BodyDone,
+    ) -> ResponseFuture {
+        let (target, endpoint, body_allowed) = match self.admit(&request) {
+            Ok(admitted) => admitted,
+            Err(reason) => return self.deny(reason),
+        };
+        let Some(credential) = self.credential.clone() else {
+            return self.deny("no credential is attached to this instance".into());
+        };
+
+        // Address the target (the requested origin, or its loopback stand-in); Host stays the original.
+        let path_and_query = request
+            .uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_owned();
+        match http::Uri::builder()
+            .scheme(target.scheme.as_str())
+            .authority(format!("{}:{}", target.host, target.port))
+            .path_and_query(path_and_query)
+            .build()
+        {
+            Ok(uri) => *request.uri_mut() = uri,
+            Err(e) => return self.deny(format!("could not address {target}: {e}")),
+        }
+        for (name, value) in request_rules::host_headers(&self.manifest, &credential.credential) {
+            let (Ok(name), Ok(value)) = (
+                http::HeaderName::from_bytes(name.as_bytes()),
+                http::HeaderValue::from_str(&value),
+            ) else {
+                return self.deny(format!("the manifest's header {name} cannot be sent"));
+            };
+            request.headers_mut().insert(name, value);
+        }
+        if !body_allowed {
+            // A rule without a body sends none, whatever the guest streams.
+            use http_body_util::BodyExt;
+            *request.body_mut() = http_body_util::Empty::new()
+                .map_err(|never| match never {})
+                .boxed_unsync();
+        }
+
+        let gates = self.gates.clone();
+        let limits = Limits {
+            per_endpoint: self.manifest.budget.per_endpoint,
+            per_credential: self
+                .manifest
+                .budget
+                .per_credential(credential.credential.mode()),
+        };
+        let max_in_flight = self.manifest.network.max_in_flight;
+        let max_body = self.manifest.network.max_response_bytes;
+        let deadline = self.call.deadline;
+        let ceilings = self.network.timeouts;
+        let upstream = self.upstream.clone();
+        Box::new(async move {
+            // The slot first, then the budget: a request that waited for a slot cannot start in a second
+            // the budget already filled.
+            let permit = gates
+                .in_flight(credential.id, max_in_flight)
+                .acquire_owned()
+                .await
+                .map_err(|_| Error::InternalError(Some("in-flight gate closed".into())))?;
+            let start = gates
+                .budget
+                .reserve(credential.id, limits, &endpoint, Instant::now());
+            tokio::time::sleep_until(start.into()).await;
+
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(Error::ConnectionTimeout);
+            }
+            let t = ceilings.clamp(
+                options.and_then(|o| o.connect_timeout),
+                options.and_then(|o| o.first_byte_timeout),
+                options.and_then(|o| o.between_bytes_timeout),
+            );
+            let options = wasmtime_wasi_http::RequestOptions {
+                connect_timeout: Some(t.connect.min(remaining)),
+                first_byte_timeout: Some(t.first_byte.min(remaining)),
+                between_bytes_timeout: Some(t.between_bytes.min(remaining)),
+            };
+            let (response, io): (http::Response<WasiBody>, BodyDone) = match upstream {
+                Upstream::InProcess(handler) => {
+                    use http_body_util::BodyExt;
+                    let (parts, _body) = request.into_parts();
+                    let response = handler(&parts).map(|b| {
+                        http_body_util::Full::new(b)
+                            .map_err(|never| match never {})
+                            .boxed_unsync()
+                    });
+                    (response, Box::new(async { Ok(()) }))
+                }
+                Upstream::Network => {
+                    use http_body_util::BodyExt;
+                    // Connect, TLS handshake and the response head together: bounded here, because the
+                    // sender's own connect timeout stops at TCP.
+                    let head = (t.connect + t.first_byte).min(remaining);
+                    let sent = tokio::time::timeout(
+                        head,
+                        wasmtime_wasi_http::default_send_request(request, Some(options)),
+                    )
+                    .await
+                    .map_err(|_| Error::ConnectionTimeout)??;
+                    let (response, io) = sent;
+                    (response.map(BodyExt::boxed_unsync), Box::new(io))
+                }
+            };
+            let io: BodyDone = Box::new(async move {
+                let result = Box::into_pin(io).await;
+                drop(permit);
+                result
+            });
+            use http_body_util::BodyExt;
+            let response = response.map(|body| {
+                CappedBody {
+                    inner: body,
+                    limit: max_body,
+                    seen: 0,
+                }
+                .boxed_unsync()
+            });
+            Ok((response, io))
+        })
+    }
+}
+
+/// A response body that fails once it exceeds the manifest's size, whatever the upstream declared.
+struct CappedBody {
+    inner: WasiBody,
+    limit: u64,
+    seen: u64,
+}
+
+impl http_body::Body for CappedBody {
+    type Data = bytes::Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.seen = this.seen.saturating_add(data.len() as u64);
+                    if this.seen > this.limit {
+                        return Poll::Ready(Some(Err(Error::HttpResponseBodySize(Some(
+                            this.limit,
+                        )))));
+                    }
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            other => other,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}

