@@ -31,11 +31,11 @@ const PROBES_SENT: [(&str, &str, &str, &str); 5] = [
 ];
 
 /// A well-formed restricted test key the emulator does not know.
-const UNKNOWN_TEST_KEY: &str = "rk_test_51KlairrMadeUpNotRegisteredKey0001";
+const UNKNOWN_TEST_KEY: &str = "rk_test_51KlairrMadeUpNotRegisteredKey0001FpKxkb6Cy6IBnMrQFGdd3q5S7kFImW3pEUyC16F2IpzX1E0OuCmyUOSvW9UEh0001";
 /// A well-formed restricted live key the emulator does not know.
-const UNKNOWN_LIVE_KEY: &str = "rk_live_51KlairrMadeUpNotRegisteredKey0002";
+const UNKNOWN_LIVE_KEY: &str = "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";
 /// A test-mode key whose account (wrongly) serves livemode objects: Stripe-side mode confusion.
-const LIVEMODE_OBJECTS_TEST_KEY: &str = "rk_test_51KlairrMadeUpServesLiveObjects003";
+const LIVEMODE_OBJECTS_TEST_KEY: &str = "rk_test_51KlairrMadeUpServesLiveObjects003IwcDs4clqnSa07blr5v7Xsktf3Xv2xhLTRr8e1I11Rfogiy7gSzNkhZxI0fpes003";
 
 fn open_err(sandbox: &Sandbox, key: &str, mode: wit::Mode) -> SandboxError {
     match sandbox.open(&config(key, mode)) {
@@ -186,7 +186,7 @@ fn malformed_secret_and_wrong_mode_keys_are_refused_offline() {
             "invalid-key",
         ),
         (
-            "\"rk_test_51KlairrEmulatorReadOnlyAllFive0000\"",
+            "\"rk_test_51KlairrEmulatorReadOnlyAllFive0000OX9YIMtCFIPzgNZpBdfdYfkM51ZFfOwBsRhae56YuHqQG0EYn1YGqDVPsFf50000\"",
             Test,
             "invalid-key",
         ),
@@ -196,13 +196,13 @@ fn malformed_secret_and_wrong_mode_keys_are_refused_offline() {
             "invalid-key",
         ),
         (
-            "rk_test_51KlairrEmulatorReadOnlyAllFive0000\u{200b}",
+            "rk_test_51KlairrEmulatorReadOnlyAllFive0000OX9YIMtCFIPzgNZpBdfdYfkM51ZFfOwBsRhae56YuHqQG0EYn1YGqDVPsFf50000\u{200b}",
             Test,
             "invalid-key",
         ),
         ("rk_51KlairrMadeUpNoModeInTheKey000000", Test, "invalid-key"),
         (
-            "Bearer rk_test_51KlairrEmulatorReadOnlyAllFive0000",
+            "Bearer rk_test_51KlairrEmulatorReadOnlyAllFive0000OX9YIMtCFIPzgNZpBdfdYfkM51ZFfOwBsRhae56YuHqQG0EYn1YGqDVPsFf50000",
             Test,
             "invalid-key",
         ),

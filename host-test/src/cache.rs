@@ -236,8 +236,8 @@ mod tests {
         }
     }
 
-    const KEY_A: &str = "rk_test_51KlairrEmulatorReadOnlyAllFive0000";
-    const KEY_B: &str = "rk_test_51KlairrEmulatorWritesCustomers000";
+    const KEY_A: &str = "rk_test_51KlairrEmulatorReadOnlyAllFive0000OX9YIMtCFIPzgNZpBdfdYfkM51ZFfOwBsRhae56YuHqQG0EYn1YGqDVPsFf50000";
+    const KEY_B: &str = "rk_test_51KlairrEmulatorWritesCustomers000siOWP6ASVORCbQYT1t5aLqZHK7q2BMxKTHAywYV1Kkb5OIakcaaFlEStGCFqGs000";
 
     #[test]
     fn hit_miss_and_expiry_at_the_ttl() {

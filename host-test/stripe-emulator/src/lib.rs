@@ -126,19 +126,19 @@ pub mod keys {
     use std::collections::BTreeSet;
 
     /// Restricted, test mode: read all five.
-    pub const TEST_READ_ONLY: &str = "rk_test_51KlairrEmulatorReadOnlyAllFive0000";
+    pub const TEST_READ_ONLY: &str = "rk_test_51KlairrEmulatorReadOnlyAllFive0000OX9YIMtCFIPzgNZpBdfdYfkM51ZFfOwBsRhae56YuHqQG0EYn1YGqDVPsFf50000";
     /// Restricted, live mode: read all five.
-    pub const LIVE_READ_ONLY: &str = "rk_live_51KlairrEmulatorReadOnlyAllFive0000";
+    pub const LIVE_READ_ONLY: &str = "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";
     /// Restricted, test mode: read all five and write customers.
-    pub const TEST_WRITE_CUSTOMERS: &str = "rk_test_51KlairrEmulatorWritesCustomers000";
+    pub const TEST_WRITE_CUSTOMERS: &str = "rk_test_51KlairrEmulatorWritesCustomers000siOWP6ASVORCbQYT1t5aLqZHK7q2BMxKTHAywYV1Kkb5OIakcaaFlEStGCFqGs000";
     /// Restricted, test mode: read all five and write invoices.
-    pub const TEST_WRITE_INVOICES: &str = "rk_test_51KlairrEmulatorWritesInvoices0000";
+    pub const TEST_WRITE_INVOICES: &str = "rk_test_51KlairrEmulatorWritesInvoices0000whhXJz7gftJmEMB6IVYqkHvTWU9XAp1fND4nC493wz0lLLVbcHFMmOfzeyJYH0000";
     /// Restricted, test mode: read customers, subscriptions and charges only.
-    pub const TEST_NO_INVOICES_PAYOUTS: &str = "rk_test_51KlairrEmulatorNoInvoicesPayouts";
+    pub const TEST_NO_INVOICES_PAYOUTS: &str = "rk_test_51KlairrEmulatorNoInvoicesPayoutsGlucpIucguFt7ekZ0XdODMDcHGNuAtmn6BpX1bhF9vwmg0tkMgOUhYvhpMASnSouts";
     /// Secret, test mode: full read and write, as Stripe would.
-    pub const TEST_SECRET: &str = "sk_test_51KlairrEmulatorSecretKeyFullAccess00";
+    pub const TEST_SECRET: &str = "sk_test_51KlairrEmulatorSecretKeyFullAccess006FvU76ZOoSFjavXz8v2UhTo19Wy5Sp2GMfXY9l26TNSZnY16rh7suW0rmlss00";
     /// Secret, live mode: full read and write.
-    pub const LIVE_SECRET: &str = "sk_live_51KlairrEmulatorSecretKeyFullAccess00";
+    pub const LIVE_SECRET: &str = "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";
 
     fn set(rs: &[Resource]) -> BTreeSet<Resource> {
         rs.iter().copied().collect()
