@@ -99,3 +99,40 @@ fn connections_do_not_share_state() {
         "{hints:?}"
     );
 }
+
+/// The memory cap is a cap, not a squeeze: the largest result a connection may ask for (100,000 rows,
+/// the most `--max-rows` allows) fits in the default 256 MiB with the real component. The budget is
+/// raised here only so the test does not wait 50 s on Stripe's rate limit against a loopback emulator.
+#[test]
+fn a_hundred_thousand_row_result_fits_in_the_default_limits() {
+    let emu = emulator_with(EmulatorConfig {
+        customers: 100_000,
+        subscriptions: 1,
+        invoices: 1,
+        charges: 1,
+        payouts: 1,
+        ..EmulatorConfig::default()
+    });
+    let stripe = klairr_host::registry::stripe();
+    let mut manifest = stripe.manifest;
+    manifest.budget.per_endpoint = 1000;
+    manifest.budget.per_credential_test = 1000;
+    let sandbox = klairr_host::sandbox::Sandbox::load(
+        stripe.component,
+        manifest,
+        klairr_e2e::redirect_to(&emu, SandboxLimits::default()),
+    )
+    .expect("load");
+    let mut conn = sandbox
+        .open(&ConnectionConfig {
+            max_rows: Some(100_000),
+            ..config(keys::TEST_READ_ONLY, wit::Mode::Test)
+        })
+        .expect("open");
+    let result = conn
+        .query(r#"{"list":"customers","limit":100000}"#)
+        .expect("100,000 rows fit");
+    assert_eq!(result.rows.len(), 100_000);
+    assert!(!result.truncated);
+    assert_eq!(result.requests, 1000);
+}

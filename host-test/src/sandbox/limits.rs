@@ -27,7 +27,8 @@ pub struct SandboxLimits {
     pub max_resources: usize,
     /// Component-model handles live at once in the store.
     pub component_handles: usize,
-    /// Bytes a guest may hand the host in one host call (strings, lists).
+    /// Bytes a guest may hand the host in one call (strings, lists; a result it returns included). 64 MiB
+    /// carries a 100,000-row result.
     pub hostcall_fuel: usize,
 }
 
@@ -43,7 +44,7 @@ impl Default for SandboxLimits {
             guest_output_bytes: 64 << 10,
             max_resources: 10_000,
             component_handles: 10_000,
-            hostcall_fuel: 16 << 20,
+            hostcall_fuel: 64 << 20,
         }
     }
 }
