@@ -153,6 +153,9 @@ impl PolicyHooks {
 
     fn deny(&mut self, reason: String) -> ResponseFuture {
         let reason = match &self.credential {
+            Some(c) if reveals(&c.runs, &reason) => {
+                "a request carrying the credential in an encoded form (not shown)".to_owned()
+            }
             Some(c) => c.runs.redact(&reason).into_owned(),
             None => reason,
         };
@@ -168,13 +171,16 @@ impl PolicyHooks {
         &mut self,
         request: &http::Request<WasiBody>,
     ) -> Result<(Origin, String, bool), String> {
+        if self.call.phase == Phase::Offline {
+            // Quote nothing of the request: while the component judges a credential it holds one the
+            // host has not accepted yet, and may have put it in the URL.
+            return Err(
+                "a request during a call that may make none (only verify and query reach the network)"
+                    .into(),
+            );
+        }
         let uri = request.uri();
         let shown = format!("{} {}", request.method(), uri);
-        if self.call.phase == Phase::Offline {
-            return Err(format!(
-                "{shown}: this call may make no request (only verify and query reach the network)"
-            ));
-        }
         let target = match self
             .network
             .decide(uri.scheme_str(), uri.authority().map(|a| a.as_str()))
@@ -355,6 +361,25 @@ impl WasiHttpHooks for PolicyHooks {
     }
 }
 
+/// Whether `text` holds a run of the credential once percent-decoded (up to three times, as the request
+/// rules decode): such a reason cannot be redacted in place, so it is not logged at all.
+fn reveals(runs: &SecretRuns, text: &str) -> bool {
+    let mut decoded = text.to_owned();
+    for _ in 0..3 {
+        let next = percent_encoding::percent_decode_str(&decoded)
+            .decode_utf8_lossy()
+            .into_owned();
+        if next == decoded {
+            break;
+        }
+        if runs.contains(&next) {
+            return true;
+        }
+        decoded = next;
+    }
+    false
+}
+
 /// A response body that fails once it exceeds the manifest's size, whatever the upstream declared.
 struct CappedBody {
     inner: WasiBody,
@@ -393,5 +418,227 @@ impl http_body::Body for CappedBody {
 
     fn size_hint(&self) -> http_body::SizeHint {
         self.inner.size_hint()
+    }
+}
+
+/// The hook on its own, driven the way wasmtime-wasi-http drives it, without a component.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+    use klairr_policy::credential::Mode;
+    use klairr_policy::origin::LoopbackBase;
+
+    const KEY: &str = "rk_test_51KlairrHookTestKeyXq7Lm2Nv9Rt4Wp8Zs3Bk6Yd1Hf5Jc0Gu2Ea7Ti9Oq4Vx6Ln3Mr8Sw1Pz5Kb0Dy7Fh2Cg9Uj4Qe6Ia1000";
+
+    type Seen = Arc<Mutex<Vec<http::request::Parts>>>;
+
+    fn hooks_with(manifest: Manifest, redirect: Option<&str>) -> (PolicyHooks, Seen) {
+        let seen: Seen = Arc::default();
+        let record = seen.clone();
+        let upstream = Upstream::InProcess(Arc::new(move |parts: &http::request::Parts| {
+            if let Ok(mut s) = record.lock() {
+                s.push(parts.clone());
+            }
+            http::Response::new(bytes::Bytes::from_static(b"{}"))
+        }));
+        let mut network = manifest.network.policy();
+        if let Some(base) = redirect {
+            network = network.redirect_to(LoopbackBase::parse(base).expect("base"));
+        }
+        let credential = manifest
+            .credential
+            .accept(KEY, Mode::Test)
+            .expect("a valid test key");
+        let attached = Arc::new(ConnectionCredential {
+            credential,
+            runs: SecretRuns::new(KEY),
+            id: [7; 32],
+        });
+        let mut hooks = PolicyHooks::new(
+            Arc::new(manifest),
+            Arc::new(network),
+            upstream,
+            Some(attached),
+            Arc::default(),
+        );
+        hooks.call = CallState::new(Phase::Query, Duration::from_secs(30), 100);
+        (hooks, seen)
+    }
+
+    fn hooks() -> (PolicyHooks, Seen) {
+        hooks_with(Manifest::stripe(), None)
+    }
+
+    fn request(method: &str, uri: &str, headers: &[(&str, &str)]) -> http::Request<WasiBody> {
+        let body = http_body_util::Full::new(bytes::Bytes::from_static(b"email=x@evil.example"))
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        let mut builder = http::Request::builder().method(method).uri(uri);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(body).expect("request")
+    }
+
+    fn send(hooks: &mut PolicyHooks, request: http::Request<WasiBody>) -> ResponseFuture {
+        hooks.send_request(request, None, Box::new(async { Ok(()) }))
+    }
+
+    fn run<T>(f: impl Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime")
+            .block_on(f)
+    }
+
+    fn outcome(hooks: &mut PolicyHooks, request: http::Request<WasiBody>) -> bool {
+        run(Box::into_pin(send(hooks, request))).is_ok()
+    }
+
+    const LIST: &str = "https://api.stripe.com/v1/customers?limit=1";
+
+    #[test]
+    fn denied_requests_never_reach_the_upstream_and_the_log_says_why() {
+        let (mut hooks, seen) = hooks();
+        let cases = [
+            ("POST", "https://api.stripe.com/v1/customers"),
+            (
+                "DELETE",
+                "https://api.stripe.com/v1/customers/cus_RealId123",
+            ),
+            ("GET", "https://evil.example/v1/customers"),
+            ("GET", "http://api.stripe.com/v1/customers"),
+            (
+                "GET",
+                "https://api.stripe.com/v1/customers?expand%5B%5D=data",
+            ),
+            ("GET", "https://api.stripe.com/v1/../v1/customers"),
+        ];
+        for (method, uri) in cases {
+            assert!(
+                !outcome(&mut hooks, request(method, uri, &[])),
+                "{method} {uri}"
+            );
+        }
+        assert!(seen.lock().expect("lock").is_empty(), "nothing was sent");
+        assert_eq!(hooks.log.len(), cases.len(), "{:?}", hooks.log);
+        assert_eq!(hooks.call.sent, 0);
+    }
+
+    #[test]
+    fn the_host_attaches_the_credential_and_pinned_headers_at_the_redirected_origin() {
+        let (mut hooks, seen) = hooks_with(Manifest::stripe(), Some("http://127.0.0.1:12111"));
+        assert!(outcome(&mut hooks, request("GET", LIST, &[])));
+        let sent = seen.lock().expect("lock");
+        let parts = &sent[0];
+        assert_eq!(
+            parts.uri.to_string(),
+            "http://127.0.0.1:12111/v1/customers?limit=1"
+        );
+        assert_eq!(
+            parts
+                .headers
+                .get_all("authorization")
+                .iter()
+                .collect::<Vec<_>>(),
+            [format!("Bearer {KEY}").as_str()]
+        );
+        assert_eq!(parts.headers["stripe-version"], "2026-04-22.dahlia");
+        assert_eq!(hooks.call.sent, 1);
+    }
+
+    #[test]
+    fn the_guest_cannot_set_the_credential_header() {
+        let (mut hooks, _seen) = hooks();
+        let forbidden = hooks.forbidden_header_filter();
+        for name in [
+            "authorization",
+            "proxy-authorization",
+            "stripe-account",
+            "host",
+        ] {
+            let name = http::HeaderName::from_static(name);
+            assert!(forbidden(&name), "{name}");
+        }
+        assert!(!forbidden(&http::HeaderName::from_static("accept")));
+    }
+
+    #[test]
+    fn offline_calls_may_send_nothing_and_their_log_quotes_nothing() {
+        let (mut hooks, seen) = hooks();
+        hooks.call = CallState::new(Phase::Offline, Duration::from_secs(5), 100);
+        let leak = format!("https://api.stripe.com/v1/customers?leak={KEY}");
+        assert!(!outcome(&mut hooks, request("GET", &leak, &[])));
+        assert!(seen.lock().expect("lock").is_empty());
+        assert!(!hooks.log[0].contains("leak"), "{:?}", hooks.log);
+    }
+
+    #[test]
+    fn a_credential_in_the_url_is_denied_and_not_logged_even_encoded() {
+        let (mut hooks, seen) = hooks();
+        let encoded: String = KEY.bytes().map(|b| format!("%{b:02X}")).collect();
+        for uri in [
+            format!("https://api.stripe.com/v1/customers?starting_after={KEY}"),
+            format!("https://api.stripe.com/v1/customers?starting_after={encoded}"),
+        ] {
+            assert!(!outcome(&mut hooks, request("GET", &uri, &[])), "{uri}");
+        }
+        assert!(seen.lock().expect("lock").is_empty());
+        for line in &hooks.log {
+            for start in 0..KEY.len() - 12 {
+                assert!(!line.contains(&KEY[start..start + 12]), "{line}");
+            }
+            assert!(!line.contains(&encoded[..36]), "{line}");
+        }
+    }
+
+    #[test]
+    fn the_per_call_ceiling_stops_the_next_request() {
+        let (mut hooks, seen) = hooks();
+        hooks.call = CallState::new(Phase::Query, Duration::from_secs(30), 2);
+        assert!(outcome(&mut hooks, request("GET", LIST, &[])));
+        assert!(outcome(&mut hooks, request("GET", LIST, &[])));
+        assert!(!outcome(&mut hooks, request("GET", LIST, &[])));
+        assert!(hooks.call.ceiling_hit);
+        assert_eq!(seen.lock().expect("lock").len(), 2);
+    }
+
+    #[test]
+    fn over_the_in_flight_limit_a_request_waits_until_a_slot_frees() {
+        let mut manifest = Manifest::stripe();
+        manifest.network.max_in_flight = 1;
+        let (mut hooks, seen) = hooks_with(manifest, None);
+        let first = send(&mut hooks, request("GET", LIST, &[]));
+        let second = send(&mut hooks, request("GET", LIST, &[]));
+        run(async move {
+            let (_response, done) = Box::into_pin(first).await.expect("first is sent");
+            let mut second = Box::into_pin(second);
+            // The second waits while the first's body is not done …
+            let waited = tokio::time::timeout(Duration::from_millis(200), second.as_mut()).await;
+            assert!(waited.is_err(), "the second request waited for a slot");
+            // … and goes once it is.
+            Box::into_pin(done).await.expect("first done");
+            second.await.expect("the second is sent, not refused");
+        });
+        assert_eq!(seen.lock().expect("lock").len(), 2);
+    }
+
+    #[test]
+    fn over_budget_a_request_waits_for_the_next_second() {
+        let mut manifest = Manifest::stripe();
+        manifest.budget.per_endpoint = 2;
+        let (mut hooks, seen) = hooks_with(manifest, None);
+        let started = Instant::now();
+        for _ in 0..3 {
+            assert!(outcome(&mut hooks, request("GET", LIST, &[])));
+        }
+        assert!(
+            started.elapsed() >= Duration::from_millis(990),
+            "the third of 2/s waited: {:?}",
+            started.elapsed()
+        );
+        assert_eq!(seen.lock().expect("lock").len(), 3);
     }
 }
