@@ -222,8 +222,9 @@ fn page<T: Project>(table: Table, body: &[u8]) -> Result<Page, RowError> {
 #[cold]
 #[inline(never)]
 fn not_a_list(table: Table, object: &str) -> RowError {
+    let object = safe_id(object).unwrap_or("something else");
     RowError::Malformed(format!(
-        "{}: expected a list (\"object\": \"list\"), got \"object\": {object:?}",
+        "{}: expected a list (\"object\": \"list\"), got \"object\": \"{object}\"",
         table.name()
     ))
 }
@@ -231,10 +232,60 @@ fn not_a_list(table: Table, object: &str) -> RowError {
 #[cold]
 #[inline(never)]
 fn mixed_modes(table: Table, id: &str, livemode: bool) -> RowError {
+    let id = safe_id(id).unwrap_or("an object");
     RowError::Malformed(format!(
         "{}: the page mixes live-mode and test-mode objects ({id} has livemode {livemode})",
         table.name()
     ))
+}
+
+/// Messages quote an object's id only when it looks like one (a Stripe id: letters, digits and `_`,
+/// at most 64 characters). Anything else in a response — control characters, megabytes, a customer's
+/// email where an id should be — never reaches a message.
+fn safe_id(id: &str) -> Option<&str> {
+    (!id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        .then_some(id)
+}
+
+/// serde's message without the values it quotes: strings (`string "jenny@example.com"` → `string`) and
+/// numbers go; a backticked field or variant name that reads like one (`missing field \`interval\``)
+/// stays. Row values never reach an error message.
+fn unquoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len().min(200));
+    let mut rest = message;
+    while let Some(c) = rest.chars().next() {
+        if c == '"' || c == '`' {
+            let inner = &rest[1..];
+            let (value, after) = match inner.find(c) {
+                Some(end) => (&inner[..end], &inner[end + 1..]),
+                None => (inner, ""),
+            };
+            let name_like = c == '`'
+                && value.len() <= 64
+                && value.starts_with(|f: char| f.is_ascii_alphabetic() || f == '_')
+                && value
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
+            if name_like {
+                out.push('`');
+                out.push_str(value);
+                out.push('`');
+            } else if out.ends_with(' ') {
+                // `string "x"` reads as `string`.
+                out.pop();
+            }
+            rest = after;
+        } else {
+            if !c.is_control() {
+                out.push(c);
+            }
+            rest = &rest[c.len_utf8()..];
+        }
+        if out.len() >= 200 {
+            break;
+        }
+    }
+    out
 }
 
 /// Whether one object of the page parses as a `T` (the diagnosis's question, asked per object).
@@ -793,11 +844,12 @@ fn diagnose(
             .rev()
             .find(|(k, _)| k == "id")
             .and_then(|(_, s)| string(&text[s.0..s.1]))
+            .filter(|id| safe_id(id).is_some())
             .unwrap_or_else(|| format!("data[{i}]"));
         if !is_object {
             return RowError::WrongType(format!("{t}: data[{i}] is not an object"));
         }
-        let message = without_position(&err);
+        let message = unquoted(&without_position(&err));
         let path =
             offset(text, err.line(), err.column()).map_or_else(Vec::new, |at| locate(text, at));
         if let Some(field) = missing_field(&message).filter(|_| path.is_empty()) {
@@ -815,7 +867,7 @@ fn diagnose(
             )
         });
     }
-    RowError::Malformed(format!("{t}: {original}"))
+    RowError::Malformed(format!("{t}: {}", unquoted(&original.to_string())))
 }
 
 /// serde_json's message without its " at line L column C" suffix.
@@ -989,7 +1041,8 @@ fn string(literal: &[u8]) -> Option<String> {
     }
 }
 
-/// serde's "invalid type: string \"x\", expected i64" as "is not an integer (got string \"x\")".
+/// serde's "invalid type: string, expected i64" (values already dropped by [`unquoted`]) as "is not an
+/// integer (got string)".
 fn plain(err: &str) -> String {
     if let Some(field) = missing_field(err) {
         return format!("is an object without '{field}'");
@@ -1611,7 +1664,7 @@ mod tests {
         let body = br#"{"object":"list","has_more":false,"data":[{"\u0069d":"cus_\u0041","created":1,"livemode":false,"n\u0061me":7}]}"#;
         match parse_page(Table::Customers, body) {
             Err(RowError::WrongType(msg)) => assert!(
-                msg.contains("customers: field 'name' of cus_A is not a string (got integer `7`)"),
+                msg.contains("customers: field 'name' of cus_A is not a string (got integer)"),
                 "{msg}"
             ),
             other => panic!("{other:?}"),
@@ -1719,5 +1772,29 @@ mod tests {
             cell(Table::Subscriptions, &sub.rows[0], "mrr"),
             Cell::Integer(2000)
         );
+    }
+
+    /// Found by fuzzing: messages quoted response text whole — escape sequences, kilobytes, a customer's
+    /// email where an integer belongs. They now quote ids only when they look like ids, and no values.
+    #[test]
+    fn messages_never_quote_row_values_control_characters_or_long_text() {
+        let long = "x".repeat(1500);
+        let cases = [
+            json!({"id": "cus_\u{1b}[2J\u{1b}]0;pwned\u{7}", "created": "x", "livemode": false}),
+            json!({"id": long, "created": "x", "livemode": false}),
+            json!({"id": "cus_1", "created": 1, "livemode": false, "balance": "jenny.rosen@example.com"}),
+        ];
+        for object in cases {
+            let body = list(vec![object]);
+            let err = parse_page(Table::Customers, &body).expect_err("wrong types");
+            let message = err.to_string();
+            assert!(message.len() < 300, "{message}");
+            assert!(!message.chars().any(char::is_control), "{message:?}");
+            assert!(!message.contains("jenny"), "{message}");
+            assert!(!message.contains("xxxxxxxxxx"), "{message}");
+        }
+        let not_a_list = format!(r#"{{"object":"{long}","has_more":false,"data":[]}}"#);
+        let err = parse_page(Table::Customers, not_a_list.as_bytes()).expect_err("not a list");
+        assert!(err.to_string().len() < 300, "{err}");
     }
 }
