@@ -212,10 +212,20 @@ impl Transport for WasiHttp {
                 }
                 Err(wasi::io::streams::StreamError::Closed) => break,
                 Err(wasi::io::streams::StreamError::LastOperationFailed(e)) => {
+                    // The host cut a body over its manifest's size: as final as our own cap.
+                    if let Some(wasi::http::types::ErrorCode::HttpResponseBodySize(_)) =
+                        wasi::http::types::http_error_code(&e)
+                    {
+                        return Err(TransportError::BodyTooLarge {
+                            limit: transport::MAX_BODY_BYTES,
+                            status,
+                            request_id,
+                        });
+                    }
                     return Err(TransportError::Connection(format!(
                         "reading the response body failed: {}",
                         e.to_debug_string()
-                    )))
+                    )));
                 }
             }
         }

@@ -40,10 +40,14 @@ pub type CredentialId = [u8; 32];
 /// The length of every window: the limits are starts per second.
 pub const WINDOW: Duration = Duration::from_secs(1);
 
-/// How long a window must have been idle before it is dropped. Past one second a window no longer
-/// constrains anything (see [`RequestBudget::reserve`]); the extra second keeps that true for a caller
-/// whose `now` was read a little before another caller's.
+/// How long a window must have been idle before it is dropped. Past one span (a second plus the margin) a
+/// window no longer constrains anything (see [`RequestBudget::reserve`]); the extra second keeps that true
+/// for a caller whose `now` was read a little before another caller's.
 const IDLE: Duration = Duration::from_secs(2);
+
+/// The largest margin [`RequestBudget::with_margin`] takes: a window plus its margin must stay within
+/// [`IDLE`], with room to spare.
+pub const MAX_MARGIN: Duration = Duration::from_millis(500);
 
 /// Starts per second for one credential. The manifest's `[budget]` gives them (`per_endpoint`, and
 /// `per_credential_test`/`per_credential_live` by the credential's mode). A limit of 0 is treated as 1:
@@ -65,10 +69,10 @@ struct Window {
 
 impl Window {
     /// The earliest start this window allows next: no earlier than its latest start (FIFO), and at least
-    /// one second after the `limit`-th most recent start, so that no one-second interval holds more than
-    /// `limit` starts. With fewer than `limit` starts recorded every older start is at least a second
+    /// `span` (a second, plus the budget's margin) after the `limit`-th most recent start, so that no
+    /// one-second interval holds more than `limit` starts. With fewer than `limit` starts recorded every older start is at least a second
     /// before the latest (see [`Window::record`]), so there is nothing more to check.
-    fn earliest(&self, limit: usize) -> Option<Instant> {
+    fn earliest(&self, limit: usize, span: Duration) -> Option<Instant> {
         let latest = self.starts.back().copied()?;
         let nth = self
             .starts
@@ -76,7 +80,7 @@ impl Window {
             .checked_sub(limit)
             .and_then(|i| self.starts.get(i))
             // `Instant + 1 s` only overflows for an instant centuries ahead, which no clock hands out.
-            .and_then(|nth| nth.checked_add(WINDOW));
+            .and_then(|nth| nth.checked_add(span));
         Some(nth.map_or(latest, |nth| nth.max(latest)))
     }
 
@@ -135,6 +139,8 @@ impl State {
 /// couple of seconds are dropped, and each window keeps at most its limit of starts.
 pub struct RequestBudget {
     state: Mutex<State>,
+    /// [`WINDOW`] plus the margin: how far apart a start and the `limit`-th start after it are.
+    span: Duration,
 }
 
 impl Default for RequestBudget {
@@ -156,11 +162,20 @@ impl fmt::Debug for RequestBudget {
 impl RequestBudget {
     /// An empty budget: nothing has started yet.
     pub fn new() -> RequestBudget {
+        RequestBudget::with_margin(Duration::ZERO)
+    }
+
+    /// An empty budget that keeps `margin` (at most [`MAX_MARGIN`]) more than a second between a start and
+    /// the `limit`-th start after it. The limits hold for the instants the caller starts at; the upstream
+    /// sees each request a little later, by a delay that varies (scheduling, connection setup). The margin
+    /// absorbs that variation, so the upstream's own one-second windows also hold at most the limit.
+    pub fn with_margin(margin: Duration) -> RequestBudget {
         RequestBudget {
             state: Mutex::new(State {
                 credentials: HashMap::new(),
                 next_prune: None,
             }),
+            span: WINDOW + margin.min(MAX_MARGIN),
         }
     }
 
@@ -189,8 +204,8 @@ impl RequestBudget {
         let windows = state.credentials.entry(credential).or_default();
         let endpoint = windows.endpoints.entry(endpoint.to_owned()).or_default();
         let start = [
-            windows.all.earliest(per_credential),
-            endpoint.earliest(per_endpoint),
+            windows.all.earliest(per_credential, self.span),
+            endpoint.earliest(per_endpoint, self.span),
         ]
         .into_iter()
         .flatten()
@@ -244,6 +259,24 @@ mod tests {
         assert_eq!(starts[..20], [Duration::ZERO; 20]);
         // The 21st starts exactly one second after the first, and so do the rest of that burst.
         assert_eq!(starts[20..], [WINDOW; 5]);
+    }
+
+    #[test]
+    fn a_margin_keeps_the_next_burst_that_much_later() {
+        let budget = RequestBudget::with_margin(ms(100));
+        let t0 = Instant::now();
+        let starts: Vec<Duration> = (0..25)
+            .map(|_| budget.reserve(A, limits(20, 100), CUSTOMERS, t0) - t0)
+            .collect();
+        assert_eq!(starts[..20], [Duration::ZERO; 20]);
+        assert_eq!(starts[20..], [ms(1100); 5]);
+        // The margin is bounded, so windows are still dropped once idle.
+        let wide = RequestBudget::with_margin(Duration::from_secs(10));
+        wide.reserve(A, limits(1, 1), CUSTOMERS, t0);
+        assert_eq!(
+            wide.reserve(A, limits(1, 1), CUSTOMERS, t0),
+            t0 + WINDOW + MAX_MARGIN
+        );
     }
 
     #[test]

@@ -416,7 +416,7 @@ impl Instance {
                     Err(self.deadline_error())
                 } else {
                     Err(SandboxError::Trap(
-                        klairr_policy::redact::cap(&format!("{trap:#}"), 1024).into_owned(),
+                        klairr_policy::redact::cap(&trap_message(&trap), 1024).into_owned(),
                     ))
                 }
             }
@@ -565,6 +565,20 @@ impl Connection {
                 )))
             })
     }
+}
+
+/// A trap's chain of causes without its wasm backtrace: a stack overflow's backtrace alone fills the
+/// message cap and hides the cause, and its frames (`<wasm function 109>`) tell a user nothing.
+fn trap_message(trap: &wasmtime::Error) -> String {
+    let backtrace = trap
+        .downcast_ref::<wasmtime::WasmBacktrace>()
+        .map(ToString::to_string);
+    let causes: Vec<String> = trap
+        .chain()
+        .map(ToString::to_string)
+        .filter(|cause| Some(cause) != backtrace.as_ref())
+        .collect();
+    causes.join(": ")
 }
 
 /// Host errors quote guest text (trap messages): redact the credential from them.

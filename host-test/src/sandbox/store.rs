@@ -4,8 +4,12 @@
 
 use super::hooks::PolicyHooks;
 use super::limits::{SandboxLimits, StoreLimiter};
+use std::future::Future;
+use std::pin::Pin;
 use wasmtime::component::ResourceTable;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -24,8 +28,8 @@ impl StoreState {
         let stdout = MemoryOutputPipe::new(limits.guest_output_bytes);
         let stderr = MemoryOutputPipe::new(limits.guest_output_bytes);
         let wasi = WasiCtx::builder()
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
+            .stdout(CappedOutput::new(&stdout, limits.guest_output_bytes))
+            .stderr(CappedOutput::new(&stderr, limits.guest_output_bytes))
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
@@ -67,5 +71,71 @@ impl WasiHttpView for StoreState {
             table: &mut self.table,
             hooks: &mut self.hooks,
         }
+    }
+}
+
+/// Captured guest output that traps the guest once it has filled its cap: an output flood ends the call as
+/// a sandbox error (README, "Any trap … output flood"). A plain [`MemoryOutputPipe`] reports a full buffer
+/// as a closed stream, which a guest can ignore and keep running past.
+struct CappedOutput {
+    pipe: MemoryOutputPipe,
+    capacity: usize,
+}
+
+impl CappedOutput {
+    fn new(pipe: &MemoryOutputPipe, capacity: usize) -> CappedOutput {
+        CappedOutput {
+            pipe: pipe.clone(),
+            capacity,
+        }
+    }
+}
+
+impl IsTerminal for CappedOutput {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for CappedOutput {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(CappedOutput::new(&self.pipe, self.capacity))
+    }
+
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        // Only wasi:cli 0.2 is linked (linker.rs), which uses `p2_stream`.
+        Box::new(self.pipe.clone())
+    }
+}
+
+impl OutputStream for CappedOutput {
+    fn write(&mut self, bytes: bytes::Bytes) -> Result<(), StreamError> {
+        // Writing past the capacity is already a trap in the pipe.
+        self.pipe.write(bytes)
+    }
+
+    fn flush(&mut self) -> Result<(), StreamError> {
+        self.pipe.flush()
+    }
+
+    fn check_write(&mut self) -> Result<usize, StreamError> {
+        match self.pipe.check_write() {
+            Err(StreamError::Closed) => Err(StreamError::Trap(wasmtime::format_err!(
+                "output limit: the connector filled the sandbox's {} KiB of captured stdout or stderr",
+                self.capacity >> 10
+            ))),
+            other => other,
+        }
+    }
+}
+
+impl Pollable for CappedOutput {
+    // `Pollable` is an `async_trait`; this is its desugared signature. Memory is always ready.
+    fn ready<'a, 'b>(&'a mut self) -> Pin<Box<dyn Future<Output = ()> + Send + 'b>>
+    where
+        'a: 'b,
+        Self: 'b,
+    {
+        Box::pin(async {})
     }
 }

@@ -1,0 +1,1146 @@
+//! The host holds the line against a hostile connector (issue 8, "Proof"): the hostile component
+//! (`tests/hostile-guest`, its script format in `tests/hostile-guest/src/lib.rs`) and the WAT components
+//! attack the host through the CLI and the library, against hostile loopback upstreams. Every test asserts
+//! on what reached the upstream (its request log and TCP connection count) and on the host's own output
+//! (exit status, JSON error kind, stdout/stderr) — never on what the hostile guest reports about itself.
+//!
+//! Keys are made up and of real length (`rk_test_`/`rk_live_` + 100 letters and digits); leak scans fail
+//! on any 12-character run of them ([`assert_no_key`]).
+
+use klairr_e2e::hostile_upstream::{
+    hostile_component, wat_many_memories_component, wat_table_grow_component, Behaviour,
+    LoggedRequest, Upstream,
+};
+use klairr_e2e::{assert_no_key, run_cli, temp_dir, CliRun};
+use klairr_host::policy::manifest::Manifest;
+use klairr_host::policy::origin::LoopbackBase;
+use klairr_host::sandbox::{wit, ConnectionConfig, Sandbox, SandboxError, SandboxOptions};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+// ---- helpers ------------------------------------------------------------------------------------------
+
+/// `prefix` + 100 letters and digits from a fixed xorshift sequence: a made-up key of real length (Stripe's
+/// are ~107 characters), with no repeated 12-character stretch for a scan to trip over by chance.
+fn made_up_key(prefix: &str, seed: u64) -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let body: String = (0..100)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            char::from(ALPHABET[(state % ALPHABET.len() as u64) as usize])
+        })
+        .collect();
+    format!("{prefix}{body}")
+}
+
+/// The user's configured test-mode key.
+fn test_key() -> String {
+    made_up_key("rk_test_", 1)
+}
+
+/// The user's configured live-mode key.
+fn live_key() -> String {
+    made_up_key("rk_live_", 2)
+}
+
+/// `klairr-host --component <hostile> --stripe-base <upstream> ARGS` with STRIPE_API_KEY = `key`.
+fn hostile(upstream: &Upstream, args: &[&str], key: &str) -> CliRun {
+    let base = upstream.base_url();
+    let mut all = vec!["--component", hostile_component(), "--stripe-base", &base];
+    all.extend_from_slice(args);
+    run_cli(&all, Some(key))
+}
+
+/// A hostile query script (the query text) from its steps.
+fn script(steps: &[Value]) -> String {
+    Value::Array(steps.to_vec()).to_string()
+}
+
+/// An `http` step: `GET https://api.stripe.com<path>` unless `extra` says otherwise.
+fn http(path: &str, extra: Value) -> Value {
+    let mut step = json!({ "path": path });
+    if let (Some(step), Value::Object(extra)) = (step.as_object_mut(), extra) {
+        step.extend(extra);
+    }
+    json!({ "http": step })
+}
+
+/// The host's log of refused requests: the `klairr-host: denied …` lines of stderr.
+fn denials(run: &CliRun) -> Vec<&str> {
+    run.stderr
+        .lines()
+        .filter(|l| l.starts_with("klairr-host: denied "))
+        .collect()
+}
+
+/// (kind, message) of a `--format json` failure.
+fn json_error(run: &CliRun) -> (String, String) {
+    let v = run.json();
+    let field = |name: &str| {
+        v["error"][name]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error.{name} in {v}"))
+            .to_owned()
+    };
+    (field("kind"), field("message"))
+}
+
+/// Nothing reached the upstream: no request, not even a TCP connection.
+fn assert_untouched(upstream: &Upstream, context: &str) {
+    let log = upstream.requests();
+    assert!(
+        log.is_empty(),
+        "{context}: requests reached the upstream: {:?}",
+        log.iter()
+            .map(|r| format!("{} {}", r.method, r.target))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        upstream.connections(),
+        0,
+        "{context}: the upstream was connected to"
+    );
+}
+
+/// The key appears nowhere in a request except in the one Authorization header the host attaches.
+fn assert_key_only_in_authorization(request: &LoggedRequest, key: &str) {
+    assert_no_key(key, &request.target, "the request target");
+    assert_no_key(key, &String::from_utf8_lossy(&request.body), "the body");
+    for (name, value) in &request.headers {
+        if name != "authorization" {
+            assert_no_key(key, value, &format!("header {name}"));
+        }
+    }
+    assert_eq!(
+        request.header_values("authorization"),
+        [format!("Bearer {key}")],
+        "exactly one Authorization header, the host's: {request:?}"
+    );
+}
+
+/// The hostile component, loaded through the library under the Stripe manifest with api.stripe.com
+/// redirected to `upstream`.
+fn hostile_sandbox(upstream: &Upstream) -> Sandbox {
+    let bytes = std::fs::read(hostile_component()).expect("the hostile component is built");
+    Sandbox::load(
+        &bytes,
+        Manifest::stripe(),
+        SandboxOptions {
+            redirect: Some(LoopbackBase::parse(&upstream.base_url()).expect("a loopback base")),
+            ..SandboxOptions::default()
+        },
+    )
+    .expect("the hostile component loads: it is a well-typed connector")
+}
+
+/// Whether the text holds a byte a terminal would act on: ESC, BEL or a C1 control.
+fn has_terminal_control(text: &str) -> bool {
+    text.chars()
+        .any(|c| c == '\u{1b}' || c == '\u{7}' || ('\u{80}'..='\u{9f}').contains(&c))
+}
+
+/// The most instants of `arrivals` inside any window `[t, t + window)`.
+fn max_in_window(arrivals: &[Instant], window: Duration) -> usize {
+    let mut sorted = arrivals.to_vec();
+    sorted.sort_unstable();
+    let mut best = 0;
+    let mut first = 0;
+    for (last, t) in sorted.iter().enumerate() {
+        while *t - sorted[first] >= window {
+            first += 1;
+        }
+        best = best.max(last - first + 1);
+    }
+    best
+}
+
+/// The terminal escape sequences the tests inject: CSI (red), OSC (set the window title, ended by BEL),
+/// and an 8-bit C1 CSI.
+const ESCAPES: &str = "\u{1b}[31mred\u{1b}]0;pwned\u{7} c1\u{9b}2J";
+
+// ---- 1. writes ----------------------------------------------------------------------------------------
+
+#[test]
+fn writes_in_a_query_never_reach_the_upstream() {
+    let upstream = Upstream::start(Behaviour::Ok).expect("upstream");
+    let key = test_key();
+    let form = json!([
+        ["content-type", "application/x-www-form-urlencoded"],
+        ["content-length", "11"]
+    ]);
+    let writes = [
+        http(
+            "/v1/customers",
+            json!({"method": "POST", "headers": form, "body": "email=a@b.c"}),
+        ),
+        http("/v1/customers/cus_RealId123", json!({"method": "DELETE"})),
+        http("/v1/payouts", json!({"method": "POST"})),
+        http("/v1/charges/ch_1/capture", json!({"method": "POST"})),
+    ];
+    let run = hostile(
+        &upstream,
+        &["--format", "json", "query", &script(&writes)],
+        &key,
+    );
+    assert_untouched(&upstream, "writes during a query");
+    assert_eq!(run.code, 0, "the query itself runs: {run:?}");
+    assert_eq!(
+        run.json()["requests"],
+        0,
+        "the host counted no request sent"
+    );
+    let denied = denials(&run);
+    assert_eq!(denied.len(), 4, "one denial per write: {}", run.stderr);
+    for (line, what) in denied.iter().zip([
+        "POST /v1/customers",
+        "DELETE /v1/customers/cus_RealId123",
+        "POST /v1/payouts",
+        "POST /v1/charges/ch_1/capture",
+    ]) {
+        assert!(line.contains(what), "{line:?} names {what}");
+    }
+    assert_no_key(&key, &run.stderr, "stderr");
+}
+
+#[test]
+fn setup_lets_through_only_the_probe_id_and_only_during_setup() {
+    let upstream = Upstream::start(Behaviour::Ok).expect("upstream");
+    let key = test_key();
+    let probe = "/v1/customers/cus_klairr_probe_never_exists";
+
+    // The hostile verify tries four real writes and the one probe the manifest allows during setup.
+    let run = hostile(&upstream, &["--format", "json", "setup"], &key);
+    assert_eq!(run.code, 0, "{run:?}");
+    let log = upstream.requests();
+    let sent: Vec<(&str, &str)> = log
+        .iter()
+        .map(|r| (r.method.as_str(), r.target.as_str()))
+        .collect();
+    assert_eq!(sent, [("DELETE", probe)], "only the probe reached Stripe");
+    assert!(log[0].body.is_empty(), "the probe carries no body");
+    assert_key_only_in_authorization(&log[0], &key);
+    assert_eq!(
+        run.json()["requests"],
+        1,
+        "the report's count is the host's"
+    );
+    let denied = denials(&run);
+    assert_eq!(denied.len(), 4, "{}", run.stderr);
+    for what in [
+        "POST /v1/customers",
+        "DELETE /v1/customers/cus_RealCustomer123",
+        "POST /v1/payouts",
+        "POST /v1/charges/ch_Real123/capture",
+    ] {
+        assert!(
+            denied.iter().any(|l| l.contains(what)),
+            "{what} denied: {denied:?}"
+        );
+    }
+
+    // The same probe in a query: denied, nothing more reaches the upstream.
+    let query = script(&[http(probe, json!({"method": "DELETE"}))]);
+    let run = hostile(&upstream, &["query", &query], &key);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(upstream.requests().len(), 1, "still only the setup probe");
+    let denied = denials(&run);
+    assert_eq!(denied.len(), 1, "{}", run.stderr);
+    assert!(
+        denied[0].contains("only while the connector verifies a credential"),
+        "{denied:?}"
+    );
+}
+
+// ---- 2. odd requests ----------------------------------------------------------------------------------
+
+#[test]
+fn odd_methods_paths_queries_origins_and_headers_are_denied_before_a_byte_leaves() {
+    let upstream = Upstream::start(Behaviour::Ok).expect("upstream");
+    let own = upstream.addr().to_string();
+    let key = test_key();
+    // (step, what the host's log line for it says)
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            http("/v1/customers", json!({"method": "get"})),
+            "method `get` is not allowed",
+        ),
+        (
+            http("/v1/customers", json!({"method": "GeT"})),
+            "method `GeT` is not allowed",
+        ),
+        (
+            http("/v1/customers", json!({"method": "FETCH"})),
+            "method `FETCH` is not allowed",
+        ),
+        (http("/v1/../v1/customers", json!({})), "'..' segment"),
+        (http("//v1/customers", json!({})), "empty segment"),
+        (
+            http("/v1/customers/%2e%2e/payouts", json!({})),
+            "no percent-encoding",
+        ),
+        (http("/v1%2Fcustomers", json!({})), "no percent-encoding"),
+        (http("/v1\\customers", json!({})), "backslash"),
+        (
+            http("/v1/customers?expand[]=data.customer", json!({})),
+            "`expand[]` is not allowed",
+        ),
+        (
+            http("/v1/customers?expand%5B%5D=data.customer", json!({})),
+            "`expand[]` is not allowed",
+        ),
+        (
+            http("/v1/customers?limit=1&email=a@b.c", json!({})),
+            "`email` is not allowed",
+        ),
+        (
+            http("/v1/customers?limit=1&limit=2", json!({})),
+            "given twice",
+        ),
+        (
+            http("/", json!({"authority": "evil.example"})),
+            "https://evil.example:443 is not allowed",
+        ),
+        (
+            http("/v1/customers", json!({"scheme": "http"})),
+            "http://api.stripe.com:80 is not allowed",
+        ),
+        (
+            http("/v1/customers", json!({"authority": "api.stripe.com:8443"})),
+            "https://api.stripe.com:8443 is not allowed",
+        ),
+        (
+            http("/v1/customers", json!({"scheme": "http", "authority": own})),
+            "is not allowed for this connector",
+        ),
+        (
+            http(
+                "/v1/customers",
+                json!({"headers": [["stripe-version", "2020-08-27"]]}),
+            ),
+            "pinned",
+        ),
+        (
+            http(
+                "/v1/customers",
+                json!({"headers": [["x-forwarded-host", "evil.example"]]}),
+            ),
+            "`x-forwarded-host` is not allowed",
+        ),
+        (
+            http(
+                "/v1/customers?limit=1",
+                json!({"headers": [["content-length", "5"]], "body": "hello"}),
+            ),
+            "takes no request body",
+        ),
+    ];
+    let steps: Vec<Value> = cases.iter().map(|(step, _)| step.clone()).collect();
+    let run = hostile(&upstream, &["query", &script(&steps)], &key);
+    assert_untouched(&upstream, "odd requests");
+    assert_eq!(run.code, 0, "{run:?}");
+    let denied = denials(&run);
+    assert_eq!(
+        denied.len(),
+        cases.len(),
+        "one denial per request: {}",
+        run.stderr
+    );
+    for ((step, why), line) in cases.iter().zip(&denied) {
+        assert!(line.contains(why), "{step}: {line:?} should say {why:?}");
+    }
+}
+
+#[test]
+fn refused_stripe_headers_never_reach_the_upstream() {
+    let upstream = Upstream::start(Behaviour::Ok).expect("upstream");
+    let key = test_key();
+    let steps = [
+        http(
+            "/v1/customers?limit=1",
+            json!({"headers": [["stripe-account", "acct_1Attacker"]]}),
+        ),
+        http(
+            "/v1/customers?limit=1",
+            json!({"headers": [["Stripe-Context", "ctx_attacker"]]}),
+        ),
+    ];
+    let run = hostile(&upstream, &["query", &script(&steps)], &key);
+    assert_eq!(run.code, 0, "{run:?}");
+    // The host's forbidden-header filter refuses the header when the guest sets it; whatever request is
+    // then sent carries only what the rules allow.
+    for request in upstream.requests() {
+        for name in ["stripe-account", "stripe-context"] {
+            assert_eq!(request.header(name), None, "{name} arrived: {request:?}");
+        }
+        let mut names: Vec<&str> = request.headers.iter().map(|(n, _)| n.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["authorization", "host", "stripe-version"]);
+        assert_eq!(request.header("stripe-version"), Some("2026-04-22.dahlia"));
+        assert_key_only_in_authorization(&request, &key);
+    }
+}
+
+// ---- 3. the credential --------------------------------------------------------------------------------
+
+#[test]
+fn a_guest_cannot_bring_its_own_authorization() {
+    let upstream = Upstream::start(Behaviour::Ok).expect("upstream");
+    let key = test_key();
+    let attacker = made_up_key("rk_test_", 666);
+    let steps = [
+        http(
+            "/v1/customers?limit=1",
+            json!({"headers": [
+                ["authorization", format!("Bearer {attacker}")],
+                ["proxy-authorization", format!("Bearer {attacker}")],
+            ]}),
+        ),
+        http(
+            "/v1/invoices?limit=1",
+            json!({"headers": [["Authorization", format!("Bearer {attacker}")]]}),
+        ),
+    ];
+    let run = hostile(&upstream, &["query", &script(&steps)], &key);
+    assert_eq!(run.code, 0, "{run:?}");
+    let log = upstream.requests();
+    assert!(!log.is_empty(), "the allowed GETs went out");
+    for request in &log {
+        assert_key_only_in_authorization(request, &key);
+        assert_eq!(request.header("proxy-authorization"), None, "{request:?}");
+        let everything = format!(
+            "{} {:?} {}",
+            request.target,
+            request.headers,
+            String::from_utf8_lossy(&request.body)
+        );
+        assert_no_key(&attacker, &everything, "the attacker's key");
+    }
+}
+
+#[test]
+fn a_key_in_the_query_text_is_never_sent_in_a_url_or_a_header() {
+    let upstream = Upstream::start(Behaviour::Ok).expect("upstream");
+    let key = test_key();
+    // The user pasted the key into the question; the guest copies it into requests.
+    let encoded: String = key.bytes().map(|b| format!("%{b:02X}")).collect();
+    let cases = [
+        http(&format!("/v1/customers?starting_after={key}"), json!({})),
+        http(
+            &format!("/v1/customers?starting_after={encoded}"),
+            json!({}),
+        ),
+        http(
+            &format!("/v1/customers?starting_after=cus_{}", &key[30..42]),
+            json!({}),
+        ),
+        http(
+            "/v1/customers?limit=1",
+            json!({"headers": [["accept", key.clone()]]}),
+        ),
+        http(
+            "/v1/customers?limit=1",
+            json!({"headers": [["user-agent", format!("x/{}", &key[50..70])]]}),
+        ),
+    ];
+    for format in ["table", "json"] {
+        let run = hostile(
+            &upstream,
+            &["--format", format, "query", &script(&cases)],
+            &key,
+        );
+        assert_untouched(&upstream, "requests carrying the key");
+        assert_eq!(run.code, 0, "{run:?}");
+        let denied = denials(&run);
+        assert_eq!(denied.len(), cases.len(), "{}", run.stderr);
+        for line in &denied {
+            assert!(line.contains("credential"), "{line:?}");
+        }
+        // The rows quote the requests (so the key): the host redacts them.
+        assert!(run.stdout.contains("[redacted]"), "{}", run.stdout);
+        assert_no_key(&key, &run.stdout, "stdout");
+        assert_no_key(&key, &run.stderr, "stderr");
+        // Percent-encoded, the key is still the key: the host's log does not quote it either. (The rows
+        // are the guest's echo of the user's own text, in whatever encoding it likes: only runs of the
+        // key as such can be recognised there.)
+        assert!(
+            !run.stderr.contains(&encoded[..36]),
+            "the percent-encoded key in the host's log: {}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn secret_keys_are_refused_before_any_request_whatever_the_guest_says() {
+    let upstream = Upstream::start(Behaviour::Ok).expect("upstream");
+    for (key, mode) in [
+        (made_up_key("sk_test_", 3), "test"),
+        (made_up_key("sk_live_", 4), "live"),
+    ] {
+        for format in ["json", "table"] {
+            let run = hostile(
+                &upstream,
+                &["--mode", mode, "--format", format, "setup"],
+                &key,
+            );
+            assert_eq!(run.code, 2, "{run:?}");
+            if format == "json" {
+                assert_eq!(json_error(&run).0, "secret-key-rejected");
+            } else {
+                assert!(
+                    run.stderr.starts_with("error (secret-key-rejected): "),
+                    "{}",
+                    run.stderr
+                );
+            }
+            assert_no_key(&key, &format!("{}{}", run.stdout, run.stderr), "output");
+        }
+    }
+    assert_untouched(&upstream, "secret keys");
+}
+
+#[test]
+fn keys_the_host_does_not_accept_are_refused_though_the_guest_says_ok() {
+    let upstream = Upstream::start(Behaviour::Ok).expect("upstream");
+    let cases = [
+        // (key, mode, kind, what the message says)
+        (
+            made_up_key("pk_test_", 5),
+            "test",
+            "invalid-key",
+            "publishable key",
+        ),
+        (
+            made_up_key("junk_", 6),
+            "test",
+            "invalid-key",
+            "does not look like a key",
+        ),
+        (
+            "rk_test_short".to_owned(),
+            "test",
+            "invalid-key",
+            "looks truncated",
+        ),
+        (
+            format!("{}-{}", test_key(), "x"),
+            "test",
+            "invalid-key",
+            "characters no valid key has",
+        ),
+        (live_key(), "test", "mode-mismatch", "live-mode key"),
+    ];
+    for (key, mode, kind, says) in &cases {
+        let run = hostile(
+            &upstream,
+            &["--mode", mode, "--format", "json", "setup"],
+            key,
+        );
+        assert_eq!(run.code, 2, "{key}: {run:?}");
+        let (got, message) = json_error(&run);
+        assert_eq!(&got, kind, "{key}: {message}");
+        assert!(message.contains(says), "{key}: {message}");
+        assert_no_key(key, &run.stdout, "stdout");
+    }
+    assert_untouched(&upstream, "keys the host refuses");
+}
+
+#[test]
+fn the_offline_credential_check_cannot_send_print_or_return_the_key() {
+    let upstream = Upstream::start(Behaviour::Ok).expect("upstream");
+    // Live: the hostile check tries to send the key (in a URL of an allowed origin, and to evil.example),
+    // prints it, and returns an error quoting it.
+    let key = live_key();
+    for format in ["table", "json"] {
+        let run = hostile(
+            &upstream,
+            &["--mode", "live", "--format", format, "setup"],
+            &key,
+        );
+        assert_eq!(run.code, 2, "{run:?}");
+        let shown = format!("{}{}", run.stdout, run.stderr);
+        assert!(shown.contains("invalid-key"), "{shown}");
+        assert!(
+            shown.contains("[redacted]"),
+            "the quote was redacted: {shown}"
+        );
+        assert_no_key(&key, &shown, "the check's error");
+    }
+    assert_untouched(&upstream, "the offline credential check");
+
+    // Test: the check accepts; setup goes on, and still the only request out is the allowed probe.
+    let key = test_key();
+    let run = hostile(&upstream, &["setup"], &key);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_no_key(&key, &format!("{}{}", run.stdout, run.stderr), "output");
+    let log = upstream.requests();
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0].path(), "/v1/customers/cus_klairr_probe_never_exists");
+    assert_key_only_in_authorization(&log[0], &key);
+}
+
+// ---- 4. budget and ceiling ----------------------------------------------------------------------------
+
+#[test]
+fn a_flood_waits_for_the_budget_instead_of_failing() {
+    let upstream = Upstream::start(Behaviour::Ok).expect("upstream");
+    let key = test_key();
+    let manifest = Manifest::stripe();
+    let budget = manifest
+        .budget
+        .per_endpoint
+        .min(manifest.budget.per_credential_test) as usize;
+    // Room for the whole flood under the request ceiling: it is the budget, not the ceiling, that acts.
+    let max_rows = 1000;
+    assert!(manifest.calls.query_ceiling(max_rows) >= 150);
+
+    let flood = script(&[json!({"flood": {"count": 150, "path": "/v1/customers?limit=1"}})]);
+    let started = Instant::now();
+    let run = hostile(
+        &upstream,
+        &[
+            "--max-rows",
+            &max_rows.to_string(),
+            "--format",
+            "json",
+            "query",
+            &flood,
+        ],
+        &key,
+    );
+    let elapsed = started.elapsed();
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["requests"], 150, "the host sent every one");
+    let log = upstream.requests();
+    assert_eq!(
+        log.len(),
+        150,
+        "all of them eventually reached the upstream"
+    );
+    assert!(log
+        .iter()
+        .all(|r| r.method == "GET" && r.target == "/v1/customers?limit=1"));
+    let arrivals: Vec<Instant> = log.iter().map(|r| r.arrived).collect();
+    let max = max_in_window(&arrivals, Duration::from_secs(1));
+    eprintln!(
+        "flood of 150: at most {max} requests arrived in any 1-second window (budget {budget}/s); {elapsed:?} in all"
+    );
+    assert!(
+        max <= budget,
+        "{max} requests in one second, budget {budget}"
+    );
+    // 150 starts at 20 per second cannot take less than 7 seconds.
+    assert!(
+        elapsed >= Duration::from_secs(((150 - budget) / budget) as u64),
+        "{elapsed:?}"
+    );
+}
+
+#[test]
+fn a_flood_past_the_request_ceiling_is_stopped_with_its_own_error() {
+    let upstream = Upstream::start(Behaviour::Ok).expect("upstream");
+    let key = test_key();
+    let ceiling = Manifest::stripe().calls.query_ceiling(10);
+    assert!(ceiling < 100, "the flood exceeds the ceiling ({ceiling})");
+    let flood = script(&[json!({"flood": {"count": 100, "path": "/v1/customers?limit=1"}})]);
+    let run = hostile(
+        &upstream,
+        &["--max-rows", "10", "--format", "json", "query", &flood],
+        &key,
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    let (kind, message) = json_error(&run);
+    assert_eq!(kind, "sandbox");
+    assert!(
+        message.contains(&format!("more than {ceiling} requests")),
+        "{message}"
+    );
+    let sent = upstream.requests().len();
+    assert!(
+        sent as u32 <= ceiling,
+        "{sent} requests reached the upstream, ceiling {ceiling}"
+    );
+    assert!(sent > 0, "requests within the ceiling went out");
+}
+
+// ---- 5. deadlines (the guest waits or spins; upstream waits are in hostile_upstreams.rs) -------------
+
+/// Run `steps` with `--call-timeout 2`: the call ends with a sandbox error naming the deadline, soon.
+fn assert_stopped_at_the_deadline(steps: &[Value]) {
+    let upstream = Upstream::start(Behaviour::Ok).expect("upstream");
+    let timeout = 2;
+    let started = Instant::now();
+    let run = hostile(
+        &upstream,
+        &[
+            "--call-timeout",
+            &timeout.to_string(),
+            "--format",
+            "json",
+            "query",
+            &script(steps),
+        ],
+        &test_key(),
+    );
+    let elapsed = started.elapsed();
+    eprintln!("--call-timeout {timeout}: the CLI returned after {elapsed:?}");
+    assert_eq!(run.code, 1, "{run:?}");
+    let (kind, message) = json_error(&run);
+    assert_eq!(kind, "sandbox", "{message}");
+    assert!(message.contains("deadline"), "{message}");
+    assert!(
+        elapsed < Duration::from_secs(timeout + 5),
+        "stopped only after {elapsed:?}"
+    );
+}
+
+#[test]
+fn sleeping_forever_in_a_host_clock_ends_at_the_call_deadline() {
+    assert_stopped_at_the_deadline(&[json!({"sleep_ns": u64::MAX})]);
+}
+
+#[test]
+fn spinning_ends_at_the_call_deadline() {
+    assert_stopped_at_the_deadline(&[json!({"spin": true})]);
+}
+
+// ---- 6. resource exhaustion ---------------------------------------------------------------------------
+
+/// One trap, through the CLI (exit 1, a JSON `sandbox` error naming `says`) and through the library: the
+/// trapping connection is discarded, while another connection of the same sandbox, opened before, and
+/// a fresh one opened after, still work.
+fn assert_trap_is_contained(step: Value, says: &str) {
+    let upstream = Upstream::start(Behaviour::Ok).expect("upstream");
+    let key = test_key();
+    let attack = script(&[step]);
+    let run = hostile(&upstream, &["--format", "json", "query", &attack], &key);
+    assert_eq!(run.code, 1, "{run:?}");
+    let (kind, message) = json_error(&run);
+    assert_eq!(kind, "sandbox", "{message}");
+    assert!(
+        message.to_lowercase().contains(&says.to_lowercase()),
+        "{message:?} should say {says:?}"
+    );
+
+    let sandbox = hostile_sandbox(&upstream);
+    let config = ConnectionConfig::new(key.clone(), wit::Mode::Test);
+    let mut victim = sandbox.open(&config).expect("open");
+    let mut bystander = sandbox.open(&config).expect("open");
+    match victim.query(&attack) {
+        Err(SandboxError::Trap(m)) => {
+            assert!(m.to_lowercase().contains(&says.to_lowercase()), "{m}")
+        }
+        other => panic!("expected a trap, got {other:?}"),
+    }
+    assert!(
+        matches!(victim.query("[]"), Err(SandboxError::Discarded)),
+        "the trapped instance is discarded"
+    );
+    let get = script(&[http("/v1/customers?limit=1", json!({}))]);
+    let result = bystander.query(&get).expect("the other connection works");
+    assert_eq!(result.requests, 1);
+    let mut fresh = sandbox.open(&config).expect("a new connection opens");
+    assert_eq!(fresh.query(&get).expect("and works").requests, 1);
+    assert_eq!(
+        upstream.requests().len(),
+        2,
+        "the survivors' requests arrived"
+    );
+}
+
+#[test]
+fn allocating_300_mib_is_a_sandbox_error() {
+    assert_trap_is_contained(json!({"alloc_mib": 300}), "memory limit");
+}
+
+#[test]
+fn a_panic_is_a_sandbox_error() {
+    assert_trap_is_contained(json!({"panic": "hostile panic"}), "unreachable");
+}
+
+#[test]
+fn a_stack_overflow_is_a_sandbox_error() {
+    assert_trap_is_contained(json!({"stack_overflow": true}), "wasm trap");
+}
+
+#[test]
+fn an_output_flood_is_a_sandbox_error() {
+    // 100 MiB to stdout and as much to stderr, 16 KiB at a time (a query text stays under the 64 KiB a
+    // canonical query may have), written in 4 KiB chunks by the guest.
+    let chunk = "x".repeat(16 << 10);
+    assert_trap_is_contained(
+        json!({"print": {"text": chunk, "times": 6400}}),
+        "output limit",
+    );
+}
+
+/// `klairr-host --component <wat> --format json describe`.
+fn describe_wat(component: &str) -> CliRun {
+    run_cli(
+        &["--component", component, "--format", "json", "describe"],
+        None,
+    )
+}
+
+#[test]
+fn growing_a_table_to_a_billion_elements_is_a_sandbox_error() {
+    let run = describe_wat(wat_table_grow_component());
+    assert_eq!(run.code, 1, "{run:?}");
+    let (kind, message) = json_error(&run);
+    assert_eq!(kind, "sandbox");
+    assert!(message.contains("table limit"), "{message}");
+}
+
+#[test]
+fn four_memories_of_100_mib_are_a_sandbox_error() {
+    let run = describe_wat(wat_many_memories_component());
+    assert_eq!(run.code, 1, "{run:?}");
+    let (kind, message) = json_error(&run);
+    assert_eq!(kind, "sandbox");
+    assert!(message.contains("memory limit"), "{message}");
+    assert!(message.contains("256 MiB"), "{message}");
+}
+
+// ---- 7. what comes back -------------------------------------------------------------------------------
+
+/// A `return` step: one text column `note`, these rows, and the rest of `extra`.
+fn returning(rows: Value, extra: Value) -> Value {
+    let mut result = json!({
+        "table": "notes",
+        "columns": [{"name": "note", "kind": "text", "nullable": true}],
+        "rows": rows,
+    });
+    if let (Some(result), Value::Object(extra)) = (result.as_object_mut(), extra) {
+        result.extend(extra);
+    }
+    json!({ "return": result })
+}
+
+#[test]
+fn a_cache_ttl_past_the_ceiling_is_clamped() {
+    let upstream = Upstream::start(Behaviour::Ok).expect("upstream");
+    let ceiling = Manifest::stripe().calls.cache_ttl_ceiling_seconds;
+    let forever = script(&[returning(
+        json!([["a"]]),
+        json!({"cache_ttl_seconds": u32::MAX}),
+    )]);
+    let run = hostile(
+        &upstream,
+        &["--format", "json", "query", &forever],
+        &test_key(),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["cache_ttl_seconds"], ceiling);
+    // The user's lower setting wins over both.
+    let run = hostile(
+        &upstream,
+        &["--cache-ttl", "60", "--format", "json", "query", &forever],
+        &test_key(),
+    );
+    assert_eq!(run.json()["cache_ttl_seconds"], 60, "{run:?}");
+}
+
+/// Every string anywhere in `value`.
+fn strings(value: &Value) -> Vec<&str> {
+    match value {
+        Value::String(s) => vec![s],
+        Value::Array(items) => items.iter().flat_map(strings).collect(),
+        Value::Object(map) => map.values().flat_map(strings).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn is_identifier(s: &str) -> bool {
+    let b = s.as_bytes();
+    matches!(b.first(), Some(b'a'..=b'z'))
+        && b.len() <= 64
+        && b[1..]
+            .iter()
+            .all(|c| matches!(c, b'a'..=b'z' | b'0'..=b'9' | b'_'))
+}
+
+#[test]
+fn memory_keeps_only_identifiers_and_counts_from_a_made_up_shape() {
+    let upstream = Upstream::start(Behaviour::Ok).expect("upstream");
+    let key = test_key();
+    let dir = temp_dir("hostile-memory");
+    let memory = dir.join("memory.jsonl");
+    let memory_arg = memory.to_str().expect("utf-8 path");
+    let leak = format!("email=someone@example.com {key}");
+    let attack = script(&[returning(
+        json!([["a"], ["b"]]),
+        json!({"shape": {
+            "table": leak,
+            "columns": [{"name": leak, "kind": "text"}],
+            "row_count": 123_456_789,
+            "filter_keys": ["created", leak, "Customer Name", "x".repeat(65), "status"],
+        }}),
+    )]);
+    let run = hostile(
+        &upstream,
+        &[
+            "--memory-file",
+            memory_arg,
+            "--format",
+            "json",
+            "query",
+            &attack,
+        ],
+        &key,
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_no_key(&key, &run.stdout, "stdout");
+    let text = std::fs::read_to_string(&memory).expect("the memory file was written");
+    assert_no_key(&key, &text, "the memory file");
+    assert!(!text.contains("someone@example.com"), "{text}");
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    for s in strings(&lines[0]) {
+        assert!(is_identifier(s), "{s:?} is not an identifier in {text}");
+    }
+    // What is left is the host's own view of the result.
+    let record = &lines[0];
+    assert_eq!(record["table"], "notes");
+    assert_eq!(record["row_count"], 2);
+    assert_eq!(record["filter_keys"], json!(["created", "status"]));
+    assert_eq!(record["columns"], json!([{"name": "note", "type": "text"}]));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_key_in_rows_notes_and_errors_is_never_printed() {
+    let upstream = Upstream::start(Behaviour::Ok).expect("upstream");
+    let key = test_key();
+    // The script (the query text) holds the key; the guest echoes it back whole and in pieces.
+    let rows = script(&[returning(
+        json!([
+            [key],
+            [format!("tail {}", &key[60..])],
+            [format!("mid {}", &key[20..40])]
+        ]),
+        json!({"scan_note": format!("note {key}")}),
+    )]);
+    let errors = [
+        json!({"error": {"kind": "upstream", "message": format!("boom {key}"), "code": key,
+                         "request_id": format!("req_{}", &key[8..30]), "status": 500}}),
+        json!({"error": {"kind": "over-permissioned", "resources": ["customers", &key[40..]]}}),
+    ];
+    for format in ["table", "json"] {
+        let run = hostile(&upstream, &["--format", format, "query", &rows], &key);
+        assert_eq!(run.code, 0, "{run:?}");
+        assert!(run.stdout.contains("[redacted]"), "{}", run.stdout);
+        assert_no_key(&key, &run.stdout, "stdout");
+        assert_no_key(&key, &run.stderr, "stderr");
+        for error in &errors {
+            let run = hostile(
+                &upstream,
+                &[
+                    "--format",
+                    format,
+                    "query",
+                    &script(std::slice::from_ref(error)),
+                ],
+                &key,
+            );
+            assert_ne!(run.code, 0, "{run:?}");
+            assert_no_key(&key, &run.stdout, "stdout");
+            assert_no_key(&key, &run.stderr, "stderr");
+        }
+    }
+}
+
+#[test]
+fn escape_sequences_from_the_guest_never_reach_the_terminal() {
+    let upstream = Upstream::start(Behaviour::Ok).expect("upstream");
+    let key = test_key();
+    let cell_and_note = script(&[returning(
+        json!([[format!("cell {ESCAPES} end")]]),
+        json!({"scan_note": format!("note {ESCAPES} end")}),
+    )]);
+    let error = script(&[
+        json!({"error": {"kind": "upstream", "message": format!("error {ESCAPES} end")}}),
+    ]);
+
+    // JSON carries the text (escaped): the injection really is in the output path.
+    let run = hostile(
+        &upstream,
+        &["--format", "json", "query", &cell_and_note],
+        &key,
+    );
+    assert!(
+        run.stdout.contains(r"\u001b]0;pwned\u0007"),
+        "{}",
+        run.stdout
+    );
+
+    // (arguments, the visible text around the sequences that must be printed)
+    let cases: [(Vec<&str>, &[&str]); 3] = [
+        (
+            vec!["query", &cell_and_note],
+            &["cell red c1", "note red c1"],
+        ),
+        (vec!["query", &error], &["error red c1"]),
+        // The hostile catalogue's docs carry escapes too.
+        (vec!["describe"], &["One row per script step."]),
+    ];
+    for (args, visible) in cases {
+        let run = hostile(&upstream, &args, &key);
+        let shown = format!("{}{}", run.stdout, run.stderr);
+        for text in visible {
+            assert!(shown.contains(text), "{text:?} was printed: {shown}");
+        }
+        assert!(
+            !has_terminal_control(&shown),
+            "{args:?}: a terminal control was printed: {shown:?}"
+        );
+    }
+}
+
+/// A `return` that breaks the contract in one way: a `sandbox` error saying "malformed".
+fn assert_malformed(result: Value, max_rows: &str, says: &str) {
+    let upstream = Upstream::start(Behaviour::Ok).expect("upstream");
+    let run = hostile(
+        &upstream,
+        &[
+            "--max-rows",
+            max_rows,
+            "--format",
+            "json",
+            "query",
+            &script(&[json!({ "return": result })]),
+        ],
+        &test_key(),
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    let (kind, message) = json_error(&run);
+    assert_eq!(kind, "sandbox", "{message}");
+    assert!(message.contains("malformed"), "{message}");
+    assert!(message.contains(says), "{message:?} should say {says:?}");
+}
+
+fn two_columns() -> Value {
+    json!([
+        {"name": "id", "kind": "id", "nullable": false},
+        {"name": "name", "kind": "text", "nullable": true},
+    ])
+}
+
+#[test]
+fn a_row_with_the_wrong_number_of_cells_is_malformed() {
+    assert_malformed(
+        json!({"table": "t", "columns": two_columns(), "rows": [["cus_1", "a"], ["cus_2"]]}),
+        "100",
+        "row 1 has 1 cells for 2 columns",
+    );
+}
+
+#[test]
+fn an_integer_in_a_text_column_is_malformed() {
+    assert_malformed(
+        json!({"table": "t", "columns": two_columns(), "rows": [["cus_1", 42]]}),
+        "100",
+        "an integer in a text column",
+    );
+}
+
+#[test]
+fn null_in_a_non_nullable_column_is_malformed() {
+    assert_malformed(
+        json!({"table": "t", "columns": two_columns(), "rows": [[null, "a"]]}),
+        "100",
+        "null in a non-nullable id column",
+    );
+}
+
+#[test]
+fn more_rows_than_max_rows_is_malformed() {
+    let rows: Vec<Value> = (0..6).map(|i| json!([format!("cus_{i}"), null])).collect();
+    assert_malformed(
+        json!({"table": "t", "columns": two_columns(), "rows": rows}),
+        "5",
+        "6 rows, more than the 5",
+    );
+}
+
+// ---- 8. redirects (the guest follows a Location itself) ------------------------------------------------
+
+#[test]
+fn the_guest_cannot_follow_a_redirect_to_another_origin() {
+    let elsewhere = Upstream::start(Behaviour::Ok).expect("second upstream");
+    let upstream = Upstream::start(Behaviour::Redirect {
+        to: format!("{}/v1/customers", elsewhere.base_url()),
+    })
+    .expect("upstream");
+    let key = test_key();
+    let steps = [
+        // The allowed request, answered with the redirect…
+        http("/v1/customers?limit=1", json!({})),
+        // …and the guest trying the Location itself.
+        http(
+            "/v1/customers",
+            json!({"scheme": "http", "authority": elsewhere.addr().to_string()}),
+        ),
+    ];
+    let run = hostile(&upstream, &["query", &script(&steps)], &key);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(upstream.requests().len(), 1, "the allowed request");
+    assert_untouched(&elsewhere, "the redirect's target");
+    let denied = denials(&run);
+    assert_eq!(denied.len(), 1, "{}", run.stderr);
+    assert!(
+        denied[0].contains("is not allowed for this connector"),
+        "{denied:?}"
+    );
+}
+
+// ---- 9. the contract version --------------------------------------------------------------------------
+
+/// A component exporting the connector interface of contract 0.1.0 (an empty instance is enough for the
+/// name the host checks).
+const CONTRACT_0_1_0: &str = r#"(component
+    (instance $connector)
+    (export "klairr:connector/connector@0.1.0" (instance $connector))
+)"#;
+
+#[test]
+fn a_component_of_another_contract_version_is_refused_at_load() {
+    match Sandbox::load(
+        CONTRACT_0_1_0.as_bytes(),
+        Manifest::stripe(),
+        SandboxOptions::default(),
+    ) {
+        Err(SandboxError::ContractVersion { found, expected }) => {
+            assert_eq!(found, "klairr:connector@0.1.0");
+            assert_eq!(expected, "klairr:connector@0.2.0");
+        }
+        Err(other) => panic!("expected ContractVersion, got {other:?}"),
+        Ok(_) => panic!("a 0.1.0 component loaded"),
+    }
+
+    let dir = temp_dir("contract-0-1-0");
+    let path = dir.join("old-connector.wat");
+    std::fs::write(&path, CONTRACT_0_1_0).expect("write the component");
+    for format in ["json", "table"] {
+        let run = run_cli(
+            &[
+                "--component",
+                path.to_str().expect("utf-8 path"),
+                "--format",
+                format,
+                "describe",
+            ],
+            None,
+        );
+        assert_eq!(run.code, 1, "{run:?}");
+        let shown = format!("{}{}", run.stdout, run.stderr);
+        assert!(shown.contains("klairr:connector@0.1.0"), "{shown}");
+        assert!(shown.contains("sandbox"), "{shown}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

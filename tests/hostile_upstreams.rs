@@ -1,0 +1,390 @@
+//! The host holds the line against a hostile upstream (issue 8, "Proof"): loopback servers that drip,
+//! stall a TLS handshake, send 9 MiB without a length or a megabyte of headers, inject terminal escape
+//! sequences, send huge or key-echoing messages, or redirect to another origin — met by the real Stripe
+//! component (built in, `--stripe-base` pointing at the upstream) and by the hostile component. Every test
+//! asserts on what reached the upstreams and on the host's output (exit status, JSON error kind,
+//! stdout/stderr), never on what a guest reports about itself.
+
+use klairr_e2e::hostile_upstream::{hostile_component, Behaviour, Upstream, NINE_MIB};
+use klairr_e2e::{assert_no_key, emulator, run_cli, CliRun};
+use klairr_host::emulator::Resource;
+use klairr_host::policy::manifest::Manifest;
+use klairr_host::policy::redact::MESSAGE_CAP;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+// ---- helpers ------------------------------------------------------------------------------------------
+
+/// `rk_test_` + 100 letters and digits from a fixed xorshift sequence: a made-up key of real length.
+fn test_key() -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+    let body: String = (0..100)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            char::from(ALPHABET[(state % ALPHABET.len() as u64) as usize])
+        })
+        .collect();
+    format!("rk_test_{body}")
+}
+
+/// The one customers query the Stripe component runs in these tests.
+const ONE_CUSTOMER: &str = r#"{"list":"customers","limit":1}"#;
+
+/// `klairr-host --stripe-base <base> ARGS` (the built-in Stripe component) with the test key.
+fn stripe(base: &str, args: &[&str]) -> CliRun {
+    let mut all = vec!["--stripe-base", base];
+    all.extend_from_slice(args);
+    run_cli(&all, Some(&test_key()))
+}
+
+/// `klairr-host --component <hostile> --stripe-base <upstream> ARGS` with the test key.
+fn hostile(upstream: &Upstream, args: &[&str]) -> CliRun {
+    let base = upstream.base_url();
+    let mut all = vec!["--component", hostile_component(), "--stripe-base", &base];
+    all.extend_from_slice(args);
+    run_cli(&all, Some(&test_key()))
+}
+
+/// (kind, message) of a `--format json` failure.
+fn json_error(run: &CliRun) -> (String, String) {
+    let v = run.json();
+    let field = |name: &str| {
+        v["error"][name]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error.{name} in {v}"))
+            .to_owned()
+    };
+    (field("kind"), field("message"))
+}
+
+/// Whether the text holds a character a terminal would act on: ESC, BEL or a C1 control.
+fn has_terminal_control(text: &str) -> bool {
+    text.chars()
+        .any(|c| c == '\u{1b}' || c == '\u{7}' || ('\u{80}'..='\u{9f}').contains(&c))
+}
+
+/// The terminal escape sequences the upstreams inject: CSI (red), OSC (set the window title, ended by
+/// BEL), and an 8-bit C1 CSI.
+const ESCAPES: &str = "\u{1b}[31mred\u{1b}]0;pwned\u{7} c1\u{9b}2J";
+
+// ---- deadlines: waits on the network end with the call ------------------------------------------------
+
+/// The call timeout of the deadline tests.
+const TIMEOUT: u64 = 3;
+
+/// A failure that is the call deadline: exit 1, a `sandbox` error saying so, within a few seconds of it.
+fn assert_deadline(run: &CliRun, elapsed: Duration) {
+    eprintln!("--call-timeout {TIMEOUT}: the CLI returned after {elapsed:?}");
+    assert_eq!(run.code, 1, "{run:?}");
+    let (kind, message) = json_error(run);
+    assert_eq!(kind, "sandbox", "{message}");
+    assert!(message.contains("deadline"), "{message}");
+    assert!(
+        elapsed < Duration::from_secs(TIMEOUT + 5),
+        "stopped only after {elapsed:?}"
+    );
+}
+
+#[test]
+fn the_stripe_component_on_a_dripping_upstream_ends_at_the_call_deadline() {
+    let drip = Upstream::start(Behaviour::Drip {
+        every: Duration::from_secs(2),
+    })
+    .expect("upstream");
+    let started = Instant::now();
+    let run = stripe(
+        &drip.base_url(),
+        &[
+            "--call-timeout",
+            &TIMEOUT.to_string(),
+            "--format",
+            "json",
+            "query",
+            ONE_CUSTOMER,
+        ],
+    );
+    assert_deadline(&run, started.elapsed());
+    assert!(!drip.requests().is_empty(), "the request did go out");
+}
+
+#[test]
+fn the_stripe_component_on_a_stalled_tls_handshake_ends_at_the_call_deadline() {
+    let silent = Upstream::start(Behaviour::AcceptThenSilence).expect("upstream");
+    let started = Instant::now();
+    let run = stripe(
+        &silent.https_base_url(),
+        &[
+            "--call-timeout",
+            &TIMEOUT.to_string(),
+            "--format",
+            "json",
+            "query",
+            ONE_CUSTOMER,
+        ],
+    );
+    assert_deadline(&run, started.elapsed());
+    assert!(silent.connections() >= 1, "the handshake was started");
+    assert!(
+        silent.requests().is_empty(),
+        "no HTTP request can pass a handshake that never completes"
+    );
+}
+
+#[test]
+fn the_hostile_guest_reading_a_dripping_body_ends_at_the_call_deadline() {
+    let drip = Upstream::start(Behaviour::Drip {
+        every: Duration::from_secs(2),
+    })
+    .expect("upstream");
+    let read = json!([{"http": {"path": "/v1/customers?limit=1"}}]).to_string();
+    let started = Instant::now();
+    let run = hostile(
+        &drip,
+        &[
+            "--call-timeout",
+            &TIMEOUT.to_string(),
+            "--format",
+            "json",
+            "query",
+            &read,
+        ],
+    );
+    assert_deadline(&run, started.elapsed());
+    assert_eq!(drip.requests().len(), 1);
+}
+
+// ---- responses too big for the host -------------------------------------------------------------------
+
+/// A response the host refuses to take whole: the call fails with a typed connector error, promptly, and
+/// the host carries on (these tests run the CLI in-process: a crash would take the test down).
+fn assert_refused_response(upstream: &Upstream) -> String {
+    let started = Instant::now();
+    let run = stripe(
+        &upstream.base_url(),
+        &[
+            "--call-timeout",
+            "60",
+            "--format",
+            "json",
+            "query",
+            ONE_CUSTOMER,
+        ],
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    let (kind, message) = json_error(&run);
+    assert!(
+        kind == "upstream" || kind == "network",
+        "a typed error about the response, got {kind}: {message}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(message.len() <= MESSAGE_CAP + 64, "{}", message.len());
+    message
+}
+
+#[test]
+fn a_nine_mib_body_without_a_length_is_an_error_not_a_crash() {
+    let huge = Upstream::start(Behaviour::HugeChunked { bytes: NINE_MIB }).expect("upstream");
+    let message = assert_refused_response(&huge);
+    assert!(
+        message.contains("8388608") || message.contains("8 MiB"),
+        "the message names the limit: {message}"
+    );
+    // The Stripe component retries a body the host cut off as a broken connection: a few attempts, each
+    // cut at the cap, never more than the call's request ceiling (the default 1,000 rows).
+    let attempts = huge.requests().len();
+    let ceiling = Manifest::stripe().calls.query_ceiling(1000);
+    assert!(
+        (1..=ceiling as usize).contains(&attempts),
+        "{attempts} attempts"
+    );
+    eprintln!("9 MiB chunked body: {attempts} attempts, each cut at the 8 MiB cap");
+}
+
+#[test]
+fn a_megabyte_of_response_headers_is_an_error_not_a_crash() {
+    let huge = Upstream::start(Behaviour::HugeHeaders).expect("upstream");
+    assert_refused_response(&huge);
+    assert!(!huge.requests().is_empty());
+}
+
+// ---- what upstreams say, as the host prints it --------------------------------------------------------
+
+#[test]
+fn escape_sequences_in_an_upstream_error_never_reach_the_terminal() {
+    let upstream = Upstream::start(Behaviour::StripeError {
+        status: 400,
+        message: format!("No such customer {ESCAPES} end"),
+    })
+    .expect("upstream");
+    let run = stripe(&upstream.base_url(), &["query", ONE_CUSTOMER]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.contains("No such customer") && run.stderr.contains("end"),
+        "the message was printed: {run:?}"
+    );
+    for (name, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
+        assert!(
+            !has_terminal_control(text),
+            "a terminal control on {name}: {text:?}"
+        );
+    }
+}
+
+#[test]
+fn escape_sequences_in_a_customer_name_never_reach_the_terminal() {
+    // A real customer object (the emulator's), served by a hostile upstream with a poisoned name.
+    let emu = emulator();
+    let id = emu.ids(Resource::Customers)[0].clone();
+    let mut customer = emu
+        .object(Resource::Customers, &id)
+        .expect("the emulator's customer");
+    let name = format!("Mallory {ESCAPES} end");
+    customer["name"] = Value::String(name.clone());
+    let page =
+        json!({"object": "list", "url": "/v1/customers", "has_more": false, "data": [customer]});
+    let upstream = Upstream::start(Behaviour::Json {
+        status: 200,
+        body: page.to_string(),
+    })
+    .expect("upstream");
+
+    // JSON keeps the data as it is (escaped by JSON itself): the name really is in the output path.
+    let run = stripe(
+        &upstream.base_url(),
+        &["--format", "json", "query", ONE_CUSTOMER],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let v = run.json();
+    let rows = v["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 1, "{v}");
+    assert!(
+        rows[0]
+            .as_array()
+            .expect("a row")
+            .contains(&Value::String(name)),
+        "{v}"
+    );
+
+    let run = stripe(&upstream.base_url(), &["query", ONE_CUSTOMER]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.contains("Mallory") && run.stdout.contains(&id),
+        "the row was printed: {}",
+        run.stdout
+    );
+    for (name, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
+        assert!(
+            !has_terminal_control(text),
+            "a terminal control on {name}: {text:?}"
+        );
+    }
+}
+
+#[test]
+fn a_200_kb_upstream_message_is_printed_capped() {
+    let upstream = Upstream::start(Behaviour::StripeError {
+        status: 400,
+        message: format!("Invalid request: {}", "x".repeat(200_000)),
+    })
+    .expect("upstream");
+    let run = stripe(
+        &upstream.base_url(),
+        &["--format", "json", "query", ONE_CUSTOMER],
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    let (kind, message) = json_error(&run);
+    assert_eq!(kind, "upstream", "{message}");
+    assert!(message.starts_with("Invalid request"), "{message}");
+    assert!(
+        message.len() <= MESSAGE_CAP + 100,
+        "{} bytes printed",
+        message.len()
+    );
+
+    let run = stripe(&upstream.base_url(), &["query", ONE_CUSTOMER]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.len() <= MESSAGE_CAP + 100,
+        "{} bytes printed: {}",
+        run.stderr.len(),
+        &run.stderr[..200.min(run.stderr.len())]
+    );
+}
+
+#[test]
+fn an_upstream_echoing_the_key_is_redacted() {
+    let key = test_key();
+    // A 400 (a 401 becomes the component's own invalid-key message, which quotes nothing upstream said).
+    let upstream = Upstream::start(Behaviour::StripeError {
+        status: 400,
+        message: format!(
+            "Invalid API Key provided: {key} (or, in part, {})",
+            &key[40..60]
+        ),
+    })
+    .expect("upstream");
+    for format in ["table", "json"] {
+        let run = stripe(
+            &upstream.base_url(),
+            &["--format", format, "query", ONE_CUSTOMER],
+        );
+        assert_ne!(run.code, 0, "{run:?}");
+        let shown = format!("{}{}", run.stdout, run.stderr);
+        assert!(
+            shown.contains("Invalid API Key provided") && shown.contains("[redacted]"),
+            "the message was printed, redacted: {run:?}"
+        );
+        assert_no_key(&key, &run.stdout, "stdout");
+        assert_no_key(&key, &run.stderr, "stderr");
+    }
+}
+
+// ---- redirects ----------------------------------------------------------------------------------------
+
+#[test]
+fn a_redirect_to_another_origin_is_never_followed() {
+    let elsewhere = Upstream::start(Behaviour::Ok).expect("second upstream");
+    let redirect = Upstream::start(Behaviour::Redirect {
+        to: format!("{}/v1/customers?limit=1", elsewhere.base_url()),
+    })
+    .expect("upstream");
+    let run = stripe(
+        &redirect.base_url(),
+        &["--format", "json", "query", ONE_CUSTOMER],
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    let (kind, message) = json_error(&run);
+    assert_eq!(kind, "upstream", "a typed error: {message}");
+    assert!(message.contains("302"), "{message}");
+    assert!(!redirect.requests().is_empty());
+    assert!(
+        elsewhere.requests().is_empty(),
+        "{:?}",
+        elsewhere.requests()
+    );
+    assert_eq!(
+        elsewhere.connections(),
+        0,
+        "the redirect's target was never contacted"
+    );
+}
+
+/// The control: against a well-behaved upstream the same command succeeds, so the failures above are the
+/// hostile behaviours', not something about loopback upstreams or the made-up key.
+#[test]
+fn a_well_behaved_upstream_answers_the_same_query() {
+    let ok = Upstream::start(Behaviour::Ok).expect("upstream");
+    let run = stripe(&ok.base_url(), &["--format", "json", "query", ONE_CUSTOMER]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["rows"], json!([]));
+    let log = ok.requests();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].path(), "/v1/customers");
+}
