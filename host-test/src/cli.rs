@@ -8,6 +8,7 @@ use crate::output;
 use crate::policy::origin::LoopbackBase;
 use crate::policy::redact::{cap, strip_control, MESSAGE_CAP};
 use crate::registry::{self, Connector};
+use crate::sandbox::CompileCache;
 use crate::sandbox::{wit, ConnectionConfig, Sandbox, SandboxError, SandboxLimits, SandboxOptions};
 use crate::service::Service;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -49,6 +50,10 @@ pub struct Cli {
     /// Append the shape of every query result (never its rows) to this file as JSON lines.
     #[arg(long, global = true, value_name = "PATH")]
     pub memory_file: Option<PathBuf>,
+    /// Cache compiled components in DIR (yours, mode 0700; refused otherwise), or `off`. Default:
+    /// $XDG_CACHE_HOME/klairr/components, else ~/.cache/klairr/components (skipped with a warning if unsafe).
+    #[arg(long, global = true, env = "KLAIRR_CACHE_DIR", value_name = "DIR|off", value_parser = CompileCache::parse_setting)]
+    pub compile_cache: Option<CompileCache>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -91,6 +96,20 @@ pub struct EmulatorData {
     pub charges: usize,
     #[arg(long, default_value_t = 30)]
     pub payouts: usize,
+    /// Wait this long before every response, like real Stripe (~250–700 ms a list page);
+    /// requests in flight wait together.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Irregular creation times, like a real account: bursts, single seconds holding hundreds of
+    /// objects, quiet weeks.
+    #[arg(long)]
+    pub irregular: bool,
+    /// Answer Stripe's 429 above 25 request starts per endpoint in any second.
+    #[arg(long)]
+    pub rate_limit: bool,
+    /// Also Stripe's account-wide limits: 25 starts per second in test mode, 100 in live mode.
+    #[arg(long)]
+    pub account_rate_limit: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -331,6 +350,10 @@ pub fn sandbox_options(cli: &Cli) -> Result<SandboxOptions, Failure> {
             call_timeout: Duration::from_secs(cli.call_timeout),
             ..SandboxLimits::default()
         },
+        compile_cache: cli
+            .compile_cache
+            .clone()
+            .unwrap_or_else(CompileCache::default_location),
         ..SandboxOptions::default()
     })
 }

@@ -206,7 +206,8 @@ fn redact(key: &str) -> String {
     format!("{}…{tail}", &key[..8.min(key.len())])
 }
 
-/// `emulator --port N`: serve until killed.
+/// `emulator --port N [--latency-ms MS] [--irregular] [--rate-limit] [--account-rate-limit]`:
+/// serve until killed.
 pub fn serve_emulator(
     port: u16,
     data: &EmulatorData,
@@ -221,6 +222,19 @@ pub fn serve_emulator(
         invoices: data.invoices,
         charges: data.charges,
         payouts: data.payouts,
+        timeline: if data.irregular {
+            crate::emulator::Timeline::Irregular
+        } else {
+            crate::emulator::Timeline::Regular
+        },
+        latency: std::time::Duration::from_millis(data.latency_ms),
+        rate_limit: if data.account_rate_limit {
+            Some(crate::emulator::RateLimit::STRIPE)
+        } else if data.rate_limit {
+            Some(crate::emulator::RateLimit::ENDPOINT)
+        } else {
+            None
+        },
         ..EmulatorConfig::default()
     };
     let emulator = Emulator::start(config).map_err(|e| {

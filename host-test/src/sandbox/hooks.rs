@@ -10,9 +10,10 @@
 //!
 //! Then the host attaches the pinned headers and the credential itself (the guest cannot set the
 //! credential header: it is forbidden to it, like `proxy-authorization`), waits for an in-flight slot and
-//! for the request budget (waiting, never failing), and sends with timeouts clamped to the manifest's
-//! ceilings and to the time left before the call's deadline — the TLS handshake included. Response bodies
-//! are capped at the manifest's size. A denied request gets `HttpRequestDenied`; the reason goes to the
+//! for the request budget (waiting, never failing), and sends through the sandbox's keep-alive pool
+//! (`pool.rs`) with timeouts clamped to the manifest's ceilings and to the time left before the call's
+//! deadline — the TLS handshake included. Response bodies are capped at the manifest's size; the slot is
+//! held until the body is done. A denied request gets `HttpRequestDenied`; the reason goes to the
 //! connection's log, redacted.
 
 use klairr_policy::budget::{CredentialId, Limits, RequestBudget};
@@ -29,10 +30,12 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use wasmtime_wasi_http::{Error, ForbiddenHeaderFilter, WasiBody, WasiHttpHooks};
 
+use super::pool::Pool;
+
 /// Where requests that pass the policy are delivered.
 #[derive(Clone, Default)]
 pub enum Upstream {
-    /// Over the network with wasmtime-wasi-http's sender (TLS for https). The default.
+    /// Over the network through the sandbox's keep-alive connection pool (TLS for https). The default.
     #[default]
     Network,
     /// To an in-process handler, with no socket at all: benchmarks use it to measure the guest's own work.
@@ -119,6 +122,8 @@ pub(crate) struct PolicyHooks {
     upstream: Upstream,
     credential: Option<Arc<ConnectionCredential>>,
     gates: Arc<SharedGates>,
+    /// The sandbox's connections, shared by all its stores like the gates.
+    pool: Pool,
     forbidden: ForbiddenHeaderFilter,
     pub(crate) call: CallState,
     /// Why requests were denied, for the host's log (redacted).
@@ -140,6 +145,7 @@ impl PolicyHooks {
         upstream: Upstream,
         credential: Option<Arc<ConnectionCredential>>,
         gates: Arc<SharedGates>,
+        pool: Pool,
     ) -> PolicyHooks {
         let mut names: Vec<http::HeaderName> = [
             manifest.credential.header.as_str(),
@@ -160,6 +166,7 @@ impl PolicyHooks {
             upstream,
             credential,
             gates,
+            pool,
             forbidden,
             call: CallState::new(Phase::Offline, Duration::from_secs(1), 0),
             log: Vec::new(),
@@ -304,6 +311,7 @@ impl WasiHttpHooks for PolicyHooks {
         let deadline = self.call.deadline;
         let ceilings = self.network.timeouts;
         let upstream = self.upstream.clone();
+        let pool = self.pool.clone();
         Box::new(async move {
             // The slot first, then the budget: a request that waited for a slot cannot start in a second
             // the budget already filled.
@@ -344,17 +352,18 @@ impl WasiHttpHooks for PolicyHooks {
                 }
                 Upstream::Network => {
                     use http_body_util::BodyExt;
-                    // Connect, TLS handshake and the response head together: bounded here, because the
-                    // sender's own connect timeout stops at TCP.
+                    // Connect, TLS handshake and the response head together (a resent request
+                    // included): bounded here as a whole, on top of the pool's per-step timeouts.
                     let head = (t.connect + t.first_byte).min(remaining);
-                    let sent = tokio::time::timeout(
-                        head,
-                        wasmtime_wasi_http::default_send_request(request, Some(options)),
-                    )
-                    .await
-                    .map_err(|_| Error::ConnectionTimeout)??;
-                    let (response, io) = sent;
-                    (response.map(BodyExt::boxed_unsync), Box::new(io))
+                    let (response, done) =
+                        tokio::time::timeout(head, pool.send(request, Some(options)))
+                            .await
+                            .map_err(|_| Error::ConnectionTimeout)??;
+                    let done: BodyDone = Box::new(async move {
+                        done.await;
+                        Ok(())
+                    });
+                    (response.map(BodyExt::boxed_unsync), done)
                 }
             };
             let io: BodyDone = Box::new(async move {
@@ -439,6 +448,8 @@ impl http_body::Body for CappedBody {
 /// The hook on its own, driven the way wasmtime-wasi-http drives it, without a component.
 #[cfg(test)]
 mod tests {
+    use super::super::pool::test_server::{Behaviour, Server};
+    use super::super::pool::PoolOptions;
     use super::*;
     use http_body_util::BodyExt;
     use klairr_policy::credential::Mode;
@@ -457,6 +468,16 @@ mod tests {
             }
             http::Response::new(bytes::Bytes::from_static(b"{}"))
         }));
+        let pool = Pool::new(PoolOptions::default()).expect("pool");
+        (hooks_on(manifest, redirect, upstream, pool), seen)
+    }
+
+    fn hooks_on(
+        manifest: Manifest,
+        redirect: Option<&str>,
+        upstream: Upstream,
+        pool: Pool,
+    ) -> PolicyHooks {
         let mut network = manifest.network.policy();
         if let Some(base) = redirect {
             network = network.redirect_to(LoopbackBase::parse(base).expect("base"));
@@ -476,9 +497,10 @@ mod tests {
             upstream,
             Some(attached),
             Arc::default(),
+            pool,
         );
         hooks.call = CallState::new(Phase::Query, Duration::from_secs(30), 100);
-        (hooks, seen)
+        hooks
     }
 
     fn hooks() -> (PolicyHooks, Seen) {
@@ -656,5 +678,138 @@ mod tests {
             started.elapsed()
         );
         assert_eq!(seen.lock().expect("lock").len(), 3);
+    }
+
+    // ---- over the network, through the pool -------------------------------------------------------
+
+    /// Hooks sending over the network to `server` (the Stripe origin redirected to its https base), with
+    /// a pool trusting the server's certificate.
+    fn network_hooks(manifest: Manifest, server: &Server) -> (PolicyHooks, Pool) {
+        let pool = Pool::new(PoolOptions {
+            extra_roots: vec![server.root.clone()],
+            ..PoolOptions::default()
+        })
+        .expect("pool");
+        let hooks = hooks_on(
+            manifest,
+            Some(&server.base()),
+            Upstream::Network,
+            pool.clone(),
+        );
+        (hooks, pool)
+    }
+
+    /// A page request as wasmtime-wasi-http hands it over: Host set to the guest's authority.
+    fn page() -> http::Request<WasiBody> {
+        request("GET", LIST, &[("host", "api.stripe.com")])
+    }
+
+    /// Drive a request the way wasmtime-wasi-http does: the head, the body-done future on a task of its
+    /// own, then the body.
+    async fn exchange(sent: ResponseFuture) -> Result<bytes::Bytes, Error> {
+        let (response, done) = Box::into_pin(sent).await?;
+        let done = tokio::spawn(Box::into_pin(done));
+        let body = response.into_body().collect().await?.to_bytes();
+        let _ = done.await;
+        Ok(body)
+    }
+
+    const SMALL: Behaviour = Behaviour::KeepAlive {
+        delay: Duration::ZERO,
+        body: 2,
+    };
+
+    #[tokio::test]
+    async fn pages_share_one_tls_connection_to_the_redirected_origin_with_the_original_host() {
+        let server = Server::start(SMALL).await;
+        let (mut hooks, pool) = network_hooks(Manifest::stripe(), &server);
+        for _ in 0..10 {
+            let body = exchange(send(&mut hooks, page())).await.expect("answered");
+            assert_eq!(&body[..], b"xx");
+        }
+        assert_eq!(server.accepts(), 1, "TCP connections");
+        assert_eq!(server.handshakes(), 1, "TLS handshakes");
+        assert_eq!(pool.stats().reused, 9);
+        let seen = server.requests();
+        assert_eq!(seen.len(), 10);
+        let bearer = format!("Bearer {KEY}");
+        for request in seen {
+            assert_eq!(request.target, "/v1/customers?limit=1");
+            assert_eq!(request.host.as_deref(), Some("api.stripe.com"));
+            assert_eq!(request.authorization.as_deref(), Some(bearer.as_str()));
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_pages_open_at_most_the_in_flight_count_of_connections_then_reuse_them() {
+        let server = Server::start(Behaviour::KeepAlive {
+            delay: Duration::from_millis(50),
+            body: 2,
+        })
+        .await;
+        let mut manifest = Manifest::stripe();
+        manifest.network.max_in_flight = 3;
+        let (mut hooks, pool) = network_hooks(manifest, &server);
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..9 {
+            set.spawn(exchange(send(&mut hooks, page())));
+        }
+        while let Some(joined) = set.join_next().await {
+            joined.expect("task").expect("answered");
+        }
+        assert_eq!(server.requests().len(), 9);
+        assert_eq!(server.accepts(), 3, "one connection per in-flight slot");
+        assert_eq!(server.handshakes(), 3);
+        assert_eq!(pool.stats().reused, 6);
+    }
+
+    #[tokio::test]
+    async fn the_body_cap_holds_on_pooled_connections_and_a_cut_body_frees_its_slot() {
+        // Many frames, so the cap cuts the body before its end (a body whose last frame arrived
+        // whole leaves its connection clean and reusable, whatever the cap says about it).
+        let server = Server::start(Behaviour::KeepAlive {
+            delay: Duration::ZERO,
+            body: 256 * 1024,
+        })
+        .await;
+        let mut manifest = Manifest::stripe();
+        manifest.network.max_response_bytes = 1024;
+        manifest.network.max_in_flight = 1;
+        let (mut hooks, _pool) = network_hooks(manifest, &server);
+        for attempt in 0..2 {
+            // The second waits for the only slot: it gets it because the cut body is done.
+            let result =
+                tokio::time::timeout(Duration::from_secs(5), exchange(send(&mut hooks, page())))
+                    .await
+                    .unwrap_or_else(|_| panic!("attempt {attempt} got no slot"));
+            assert!(
+                matches!(result, Err(Error::HttpResponseBodySize(Some(1024)))),
+                "{result:?}"
+            );
+        }
+        assert_eq!(server.accepts(), 2, "a cut connection is not reused");
+    }
+
+    #[tokio::test]
+    async fn a_stalled_tls_handshake_ends_at_the_manifests_connect_ceiling() {
+        let server = Server::start(Behaviour::SilentHandshake).await;
+        let mut manifest = Manifest::stripe();
+        manifest.network.timeouts.connect = Duration::from_millis(300);
+        let (mut hooks, _pool) = network_hooks(manifest, &server);
+        let started = Instant::now();
+        let result =
+            tokio::time::timeout(Duration::from_secs(10), exchange(send(&mut hooks, page())))
+                .await
+                .expect("no hang");
+        assert!(
+            matches!(result, Err(Error::ConnectionTimeout)),
+            "{result:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(server.handshakes(), 0);
     }
 }

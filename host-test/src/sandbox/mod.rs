@@ -31,16 +31,20 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod compile_cache;
 mod error;
 mod hooks;
 mod limits;
 mod linker;
+pub mod pool;
 mod store;
 
+pub use compile_cache::CompileCache;
 pub use error::{ConnectorFailure, SandboxError};
 pub use hooks::{InProcessHandler, SharedGates, Upstream};
 pub use limits::SandboxLimits;
 pub use linker::{check_exports, check_imports, ALLOWED_IMPORT_PREFIXES, CONNECTOR_EXPORT};
+pub use pool::{Pool, PoolOptions};
 
 use crate::cache::{Fingerprint, Fingerprinter};
 use crate::returned;
@@ -55,7 +59,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use store::StoreState;
-use wasmtime::component::{Component, ResourceAny};
+use wasmtime::component::ResourceAny;
 use wasmtime::{Config as EngineConfig, Engine, Store, UpdateDeadline};
 
 mod bindings {
@@ -91,6 +95,10 @@ pub struct SandboxOptions {
     pub redirect: Option<LoopbackBase>,
     pub limits: SandboxLimits,
     pub upstream: Upstream,
+    /// The keep-alive connection pool's settings ([`pool`]); extra TLS roots only for tests and benches.
+    pub pool: PoolOptions,
+    /// Where compiled components are cached ([`compile_cache`]); off unless asked for.
+    pub compile_cache: CompileCache,
 }
 
 /// What a caller opens a connection with. The credential stays in the host.
@@ -134,6 +142,7 @@ pub struct Sandbox {
     limits: SandboxLimits,
     imports: Vec<String>,
     gates: Arc<SharedGates>,
+    pool: Pool,
     fingerprinter: Fingerprinter,
     runtime: Arc<tokio::runtime::Runtime>,
     info: OnceLock<wit::ConnectorInfo>,
@@ -157,8 +166,7 @@ impl Sandbox {
         config.wasm_component_model(true);
         config.epoch_interruption(true);
         let engine = Engine::new(&config).map_err(|e| SandboxError::Load(format!("{e:#}")))?;
-        let component = Component::new(&engine, component)
-            .map_err(|e| SandboxError::Load(format!("not a valid WebAssembly component: {e:#}")))?;
+        let component = options.compile_cache.load_or_compile(&engine, component)?;
 
         let ty = component.component_type();
         let imports: Vec<String> = ty
@@ -190,6 +198,7 @@ impl Sandbox {
         if let Some(base) = options.redirect {
             network = network.redirect_to(base);
         }
+        let pool = Pool::new(options.pool).map_err(|e| SandboxError::Load(e.to_string()))?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_epoch_ticker(engine.clone(), ticker_stop.clone());
         Ok(Sandbox {
@@ -201,6 +210,7 @@ impl Sandbox {
             limits: options.limits,
             imports,
             gates: Arc::default(),
+            pool,
             fingerprinter: Fingerprinter::random(),
             runtime: Arc::new(runtime),
             info: OnceLock::new(),
@@ -351,6 +361,7 @@ impl Sandbox {
             self.upstream.clone(),
             credential,
             self.gates.clone(),
+            self.pool.clone(),
         );
         let mut store = Store::new(&self.engine, StoreState::new(&self.limits, hooks));
         store.limiter(|s| &mut s.limiter);

@@ -1,12 +1,13 @@
 //! Rough numbers: data generation time and rows/s served to one sequential client paging with
-//! `starting_after` (a new connection per page, as a worst case).
+//! `starting_after` (a new connection per page, as a worst case); an irregular data set's
+//! generation time; and the wall time of n requests at once with 250 ms latency each.
 //! `cargo run --release -p klairr-stripe-emulator --example throughput`
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use klairr_stripe_emulator::{keys, Emulator, EmulatorConfig};
+use klairr_stripe_emulator::{keys, Emulator, EmulatorConfig, Timeline};
 
 fn get(port: u16, target: &str) -> std::io::Result<Vec<u8>> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
@@ -65,6 +66,36 @@ fn main() -> std::io::Result<()> {
             rows as f64 / s,
             rows as f64 / fetch
         );
+    }
+    drop(emu);
+
+    let t = Instant::now();
+    let emu = Emulator::start(EmulatorConfig {
+        customers: 30_000,
+        timeline: Timeline::Irregular,
+        latency: Duration::from_millis(250),
+        ..EmulatorConfig::default()
+    })?;
+    println!(
+        "generated 30,000 customers on an irregular timeline and listening in {:?}",
+        t.elapsed()
+    );
+    let port = emu.port();
+    for n in [1, 8, 10, 25] {
+        let t = Instant::now();
+        let clients: Vec<_> = (0..n)
+            .map(|_| std::thread::spawn(move || get(port, "/v1/customers?limit=100")))
+            .collect();
+        for c in clients {
+            c.join()
+                .map_err(|_| std::io::Error::other("client panicked"))??;
+        }
+        println!(
+            "{n} requests at once, 250 ms latency each: {:?} (peak in flight {})",
+            t.elapsed(),
+            emu.peak_in_flight()
+        );
+        emu.clear_requests();
     }
     Ok(())
 }

@@ -6,7 +6,9 @@
 //! (with the key redacted) and can inject faults ([`Fault`]).
 //!
 //! It binds `127.0.0.1` only, serves on its own thread with its own tokio runtime (callers are
-//! plain sync code), and reads or writes nothing else.
+//! plain sync code), and reads or writes nothing else. Every connection is served by its own
+//! task, with HTTP/1.1 keep-alive; latency is an asynchronous wait, so requests in flight wait
+//! together (8 requests at 250 ms on 8 connections take about 250 ms, not 2 s).
 //!
 //! ```no_run
 //! use klairr_stripe_emulator::{keys, Emulator, EmulatorConfig};
@@ -19,6 +21,14 @@
 //! Behaviour worth knowing:
 //! - Lists are newest first by `created`, ties broken by `id` descending; `starting_after` /
 //!   `ending_before` are positions in that order, so a cursor walk returns every object once.
+//!   Filters (`created[gte]`, `created[lt]`, ...) only skip objects in that one order, so the
+//!   objects of one second come in the same order with or without a `created` filter: paging
+//!   whole-second `created` windows newest first and concatenating them gives exactly the plain
+//!   cursor's list. [`Timeline::Irregular`] makes seconds that hold hundreds of objects.
+//! - Rate limits ([`RateLimit`], off by default) answer Stripe's 429 `rate_limit` error with a
+//!   `Stripe-Rate-Limited-Reason` header; the request log ([`RecordedRequest`]) keeps each
+//!   request's start time, endpoint and status, so tests can count starts per window
+//!   ([`Emulator::max_starts_in_any_window`]).
 //! - Subscriptions without `status` leave out `canceled` ones (like Stripe); `status=ended`
 //!   means `canceled` or `incomplete_expired`; `status=all` means every status.
 //! - `expand[]=data.customer` (lists of subscriptions, invoices, charges) and `expand[]=customer`
@@ -29,12 +39,12 @@
 
 #![recursion_limit = "512"]
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -44,13 +54,19 @@ use hyper::{Request, Response, StatusCode};
 
 mod data;
 mod jsonw;
+mod limiter;
 mod rng;
 mod router;
+mod shared;
 
 #[cfg(test)]
 mod tests;
 
-use router::{Req, Router, Shared};
+use router::{Req, Router};
+use shared::Shared;
+
+pub use data::Timeline;
+pub use limiter::{max_in_any_window, RateLimit};
 
 /// The five Stripe resources the connector reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -184,6 +200,12 @@ pub struct EmulatorConfig {
     pub invoices: usize,
     pub charges: usize,
     pub payouts: usize,
+    /// How creation times spread over the two years ([`Timeline::Regular`] by default).
+    pub timeline: Timeline,
+    /// Latency added to every response (see [`Emulator::set_latency`]); none by default.
+    pub latency: Duration,
+    /// Stripe's rate limits to enforce (see [`Emulator::set_rate_limit`]); none by default.
+    pub rate_limit: Option<RateLimit>,
     /// The keys the emulator accepts; any other is a 401.
     pub keys: Vec<KeyGrant>,
     /// Port on 127.0.0.1; 0 picks a free one.
@@ -199,6 +221,9 @@ impl Default for EmulatorConfig {
             invoices: 120,
             charges: 150,
             payouts: 30,
+            timeline: Timeline::Regular,
+            latency: Duration::ZERO,
+            rate_limit: None,
             keys: keys::all(),
             port: 0,
         }
@@ -208,6 +233,11 @@ impl Default for EmulatorConfig {
 /// One request as the emulator saw it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecordedRequest {
+    /// When its head arrived: the instant the rate limiter counted it at.
+    pub arrived: Instant,
+    /// The endpoint as Stripe's rate limits count it, e.g. `GET /v1/customers` or
+    /// `GET /v1/customers/{id}`; None for a URL that names no endpoint.
+    pub endpoint: Option<String>,
     pub method: String,
     pub path: String,
     /// raw query string after '?', exactly as received (may be empty)
@@ -266,7 +296,10 @@ fn build_shared(config: &EmulatorConfig, salt: u64) -> Shared {
         .iter()
         .map(|g| (g.key.clone(), g.clone()))
         .collect();
-    Shared::new(Router { store, keys }, salt)
+    let shared = Shared::new(Router { store, keys }, salt);
+    shared.set_latency(config.latency);
+    shared.set_rate_limit(config.rate_limit);
+    shared
 }
 
 impl Emulator {
@@ -326,13 +359,57 @@ impl Emulator {
         self.addr.port()
     }
 
-    /// Every request so far, in order.
+    /// Every request so far, in the order they were answered (their starts are in
+    /// [`RecordedRequest::arrived`]).
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.shared.requests()
     }
 
+    /// Forget the requests so far (and the in-flight peak).
     pub fn clear_requests(&self) {
         self.shared.clear_requests()
+    }
+
+    /// The most request starts in any window of `window` among the logged requests whose
+    /// endpoint starts with `endpoint_prefix`: `"GET /v1/customers"` counts that list endpoint
+    /// together with `GET /v1/customers/{id}` (a stricter count than Stripe's, which counts
+    /// them apart); `""` counts every request. Refused requests count too: they were started.
+    pub fn max_starts_in_any_window(&self, endpoint_prefix: &str, window: Duration) -> usize {
+        let starts: Vec<Instant> = self
+            .requests()
+            .iter()
+            .filter(|r| match &r.endpoint {
+                Some(e) => e.starts_with(endpoint_prefix),
+                None => endpoint_prefix.is_empty(),
+            })
+            .map(|r| r.arrived)
+            .collect();
+        max_in_any_window(&starts, window)
+    }
+
+    /// For every endpoint in the log, the most request starts in any window of `window`.
+    pub fn max_starts_per_endpoint(&self, window: Duration) -> BTreeMap<String, usize> {
+        let mut starts: BTreeMap<String, Vec<Instant>> = BTreeMap::new();
+        for r in self.requests() {
+            if let Some(e) = r.endpoint {
+                starts.entry(e).or_default().push(r.arrived);
+            }
+        }
+        starts
+            .into_iter()
+            .map(|(e, t)| (e, max_in_any_window(&t, window)))
+            .collect()
+    }
+
+    /// The most requests in flight at once over the sockets (from a request's start until its
+    /// response is handed to the connection), since the start or [`Emulator::clear_requests`].
+    pub fn peak_in_flight(&self) -> usize {
+        self.shared.peak_in_flight()
+    }
+
+    /// Enforce `limit` from now on (`None`: no limits), with empty windows.
+    pub fn set_rate_limit(&self, limit: Option<RateLimit>) {
+        self.shared.set_rate_limit(limit)
     }
 
     /// Apply `fault` to the next `times` requests whose path starts with `path_prefix` ("" = any).
@@ -344,6 +421,19 @@ impl Emulator {
     /// Latency added to every response from now on (`Duration::ZERO` to stop).
     pub fn set_latency(&self, d: Duration) {
         self.shared.set_latency(d)
+    }
+
+    /// The ids of one table with their `created`, newest first (the order the list endpoint
+    /// serves them in): tests find crowded seconds and window edges here.
+    pub fn created(&self, resource: Resource) -> Vec<(String, i64)> {
+        self.shared
+            .router
+            .store
+            .table(resource)
+            .objs
+            .iter()
+            .map(|o| (o.id.clone(), o.created))
+            .collect()
     }
 
     /// The ids of one table, newest first (the order the list endpoint serves them in).
@@ -420,9 +510,13 @@ async fn handle(
         stripe_version: header(&req, "stripe-version"),
         authorization: header(&req, "authorization"),
     };
+    // The request starts when its head arrives; it is in flight until its response is handed
+    // over, latency included.
+    let _in_flight = shared.in_flight();
+    let admission = shared.admit(&r);
     // Read (and ignore) any form body, so keep-alive connections stay in step.
     let _ = Limited::new(req.into_body(), 1 << 20).collect().await;
-    let (resp, delay) = shared.respond(&r);
+    let (resp, delay) = shared.answer(&r, admission);
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
@@ -447,6 +541,9 @@ async fn handle(
     }
     if let Some(s) = resp.retry_after {
         set("retry-after", s.to_string());
+    }
+    if let Some(reason) = resp.rate_limited {
+        set("stripe-rate-limited-reason", reason.to_string());
     }
     Ok(out)
 }

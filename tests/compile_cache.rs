@@ -1,0 +1,172 @@
+//! The compile cache through the CLI (`klairr-host --compile-cache DIR`, in-process): the first call
+//! compiles and stores the component, the second deserializes that very entry (same file, its
+//! modification time bumped, nothing rewritten) and prints the same thing; a damaged entry is recompiled;
+//! a directory open to others is refused with the command that fixes it.
+
+use klairr_e2e::run_cli;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// A fresh directory under the system's temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let path = std::env::temp_dir().join(format!(
+            "klairr-e2e-compile-cache-{name}-{}",
+            std::process::id()
+        ));
+        let _ = fs::remove_dir_all(&path);
+        TempDir(path)
+    }
+
+    fn cache(&self) -> PathBuf {
+        self.0.join("components")
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn describe(cache: &Path) -> klairr_e2e::CliRun {
+    let dir = cache.to_str().expect("a UTF-8 temp dir");
+    run_cli(
+        &["--compile-cache", dir, "--format", "json", "describe"],
+        None,
+    )
+}
+
+fn the_entry(cache: &Path) -> PathBuf {
+    let entries: Vec<PathBuf> = fs::read_dir(cache)
+        .expect("the cache directory exists")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(entries.len(), 1, "one compiled component: {entries:?}");
+    assert_eq!(
+        entries[0].extension().and_then(|e| e.to_str()),
+        Some("cwasm")
+    );
+    entries[0].clone()
+}
+
+fn age(path: &Path) -> SystemTime {
+    let old = SystemTime::UNIX_EPOCH + Duration::from_secs(86_400);
+    fs::File::options()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_modified(old))
+        .expect("set the entry's modification time");
+    old
+}
+
+#[test]
+fn the_second_describe_deserializes_the_cached_component() {
+    let tmp = TempDir::new("warm");
+    let cache = tmp.cache();
+
+    let first = describe(&cache);
+    assert_eq!(first.code, 0, "{first:?}");
+    assert_eq!(first.json()["connector"], "stripe");
+    let meta = fs::metadata(&cache).expect("the cache directory was created");
+    assert_eq!(meta.mode() & 0o777, 0o700, "created with mode 0700");
+    let entry = the_entry(&cache);
+    let stored = fs::read(&entry).expect("read the entry");
+    let inode = fs::metadata(&entry).expect("entry").ino();
+    // Only the hit path sets an entry's modification time without rewriting it: age it to see that.
+    let old = age(&entry);
+
+    let second = describe(&cache);
+    assert_eq!(second.code, 0, "{second:?}");
+    assert_eq!(
+        second.stdout, first.stdout,
+        "describe prints the same thing"
+    );
+    assert_eq!(the_entry(&cache), entry);
+    let after = fs::metadata(&entry).expect("entry");
+    assert_eq!(
+        after.ino(),
+        inode,
+        "the entry was not rewritten (a store renames a new file in)"
+    );
+    assert_eq!(fs::read(&entry).expect("read"), stored);
+    assert!(
+        after.modified().expect("mtime") > old,
+        "the second call read the entry and bumped its modification time (a cache hit)"
+    );
+
+    // And without the cache, the very same output.
+    let off = run_cli(
+        &["--compile-cache", "off", "--format", "json", "describe"],
+        None,
+    );
+    assert_eq!(off.code, 0, "{off:?}");
+    assert_eq!(off.stdout, first.stdout);
+}
+
+#[test]
+fn a_damaged_entry_is_recompiled_not_trusted() {
+    let tmp = TempDir::new("damaged");
+    let cache = tmp.cache();
+    let first = describe(&cache);
+    assert_eq!(first.code, 0, "{first:?}");
+    let entry = the_entry(&cache);
+    let good = fs::read(&entry).expect("read");
+
+    // One flipped bit deep in the compiled code; the header (and its hash) untouched.
+    let mut flipped = good.clone();
+    let at = good.len() * 2 / 3;
+    flipped[at] ^= 0x01;
+    fs::write(&entry, &flipped).expect("flip a bit");
+    let inode = fs::metadata(&entry).expect("entry").ino();
+
+    let second = describe(&cache);
+    assert_eq!(second.code, 0, "{second:?}");
+    assert_eq!(second.stdout, first.stdout);
+    assert_ne!(
+        fs::metadata(&entry).expect("entry").ino(),
+        inode,
+        "the entry was replaced"
+    );
+    assert_eq!(fs::read(&entry).expect("read"), good, "by a good one");
+
+    // Truncated to half.
+    fs::write(&entry, &good[..good.len() / 2]).expect("truncate");
+    let third = describe(&cache);
+    assert_eq!(third.code, 0, "{third:?}");
+    assert_eq!(third.stdout, first.stdout);
+    assert_eq!(fs::read(&entry).expect("read"), good);
+}
+
+#[test]
+fn a_cache_directory_open_to_others_is_refused() {
+    let tmp = TempDir::new("shared");
+    let cache = tmp.cache();
+    fs::create_dir_all(&cache).expect("mkdir");
+    fs::set_permissions(&cache, fs::Permissions::from_mode(0o755)).expect("chmod");
+
+    let run = describe(&cache);
+    assert_eq!(run.code, 1, "{run:?}");
+    let error = run.json();
+    assert_eq!(error["error"]["kind"], "sandbox");
+    let message = error["error"]["message"].as_str().expect("message");
+    assert!(
+        message.contains(&format!("run `chmod 700 {}`", cache.display())),
+        "the message says what to run: {message}"
+    );
+    assert!(message.contains("0755"), "{message}");
+    assert_eq!(
+        fs::read_dir(&cache).expect("list").count(),
+        0,
+        "nothing written"
+    );
+
+    fs::set_permissions(&cache, fs::Permissions::from_mode(0o700)).expect("chmod");
+    let fixed = describe(&cache);
+    assert_eq!(fixed.code, 0, "{fixed:?}");
+    the_entry(&cache);
+}
