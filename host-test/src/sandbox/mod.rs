@@ -32,34 +32,36 @@
 //! ```
 
 pub mod compile_cache;
+mod connection;
 mod error;
 mod hooks;
+mod instance;
 mod limits;
 mod linker;
 pub mod pool;
 mod store;
 
 pub use compile_cache::CompileCache;
+pub use connection::Connection;
 pub use error::{ConnectorFailure, SandboxError};
 pub use hooks::{InProcessHandler, SharedGates, Upstream};
 pub use limits::SandboxLimits;
 pub use linker::{check_exports, check_imports, ALLOWED_IMPORT_PREFIXES, CONNECTOR_EXPORT};
 pub use pool::{Pool, PoolOptions};
 
-use crate::cache::{Fingerprint, Fingerprinter};
+use crate::cache::Fingerprinter;
 use crate::returned;
-use hooks::{CallState, ConnectionCredential, PolicyHooks};
+use hooks::{ConnectionCredential, PolicyHooks};
+use instance::{redact_error, Instance};
 use klairr_policy::credential::Mode as PolicyMode;
 use klairr_policy::manifest::Manifest;
 use klairr_policy::origin::{LoopbackBase, NetworkPolicy};
 use klairr_policy::redact::SecretRuns;
 use klairr_policy::request_rules::Phase;
-use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use store::StoreState;
-use wasmtime::component::ResourceAny;
 use wasmtime::{Config as EngineConfig, Engine, Store, UpdateDeadline};
 
 mod bindings {
@@ -387,217 +389,6 @@ impl Sandbox {
         })?;
         instance.plugin = Some(Arc::new(plugin));
         Ok(instance)
-    }
-}
-
-/// One instance in its own store, and the way every call into it is made.
-struct Instance {
-    store: Store<StoreState>,
-    plugin: Option<Arc<bindings::Plugin>>,
-    runtime: Arc<tokio::runtime::Runtime>,
-    timeout: Duration,
-    discarded: bool,
-}
-
-type CallFuture<'a, R> = std::pin::Pin<Box<dyn Future<Output = wasmtime::Result<R>> + 'a>>;
-
-impl Instance {
-    /// Run one call under the deadline. A trap or a deadline discards the instance.
-    fn call<R>(
-        &mut self,
-        phase: Phase,
-        ceiling: u32,
-        f: impl for<'a> FnOnce(&'a mut Store<StoreState>) -> CallFuture<'a, R>,
-    ) -> Result<R, SandboxError> {
-        if self.discarded {
-            return Err(SandboxError::Discarded);
-        }
-        self.store.data_mut().hooks.call = CallState::new(phase, self.timeout, ceiling);
-        let deadline = self.store.data().hooks.call.deadline;
-        let runtime = self.runtime.clone();
-        let outcome = {
-            let fut = f(&mut self.store);
-            runtime.block_on(async move { tokio::time::timeout_at(deadline.into(), fut).await })
-        };
-        match outcome {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(trap)) => {
-                self.discarded = true;
-                if Instant::now() >= deadline {
-                    Err(self.deadline_error())
-                } else {
-                    Err(SandboxError::Trap(
-                        klairr_policy::redact::cap(&trap_message(&trap), 1024).into_owned(),
-                    ))
-                }
-            }
-            Err(_elapsed) => {
-                self.discarded = true;
-                Err(self.deadline_error())
-            }
-        }
-    }
-
-    fn plugin(&self) -> Result<Arc<bindings::Plugin>, SandboxError> {
-        self.plugin.clone().ok_or(SandboxError::Discarded)
-    }
-
-    fn deadline_error(&self) -> SandboxError {
-        SandboxError::Deadline {
-            seconds: self.timeout.as_secs(),
-        }
-    }
-}
-
-/// One open connection: its own store, instance and `connection` resource, and the credential the host
-/// attaches to its requests.
-pub struct Connection {
-    instance: Instance,
-    handle: ResourceAny,
-    credential: Arc<ConnectionCredential>,
-    fingerprint: Fingerprint,
-    row_target: u32,
-    ttl_ceiling: u32,
-    manifest: Arc<Manifest>,
-}
-
-impl Connection {
-    /// Setup verification: the write-probe rules of the manifest apply during this call only.
-    pub fn verify(&mut self) -> Result<wit::VerifyReport, SandboxError> {
-        let plugin = self.instance.plugin()?;
-        let handle = self.handle;
-        let ceiling = self.manifest.calls.verify_requests;
-        let outcome = self.instance.call(Phase::Verify, ceiling, move |store| {
-            Box::pin(async move {
-                plugin
-                    .klairr_connector_connector()
-                    .connection()
-                    .call_verify(store, handle)
-                    .await
-            })
-        });
-        let report = self.finish(outcome, "setup verification")?;
-        returned::check_report(report, &self.credential.runs, self.sent())
-    }
-
-    /// The canonical form of a query (for the result cache). Makes no request.
-    pub fn canonical_query(&mut self, query: &str) -> Result<String, SandboxError> {
-        let plugin = self.instance.plugin()?;
-        let handle = self.handle;
-        let query = query.to_owned();
-        let outcome = self.instance.call(Phase::Offline, 0, move |store| {
-            Box::pin(async move {
-                plugin
-                    .klairr_connector_connector()
-                    .connection()
-                    .call_canonical_query(store, handle, &query)
-                    .await
-            })
-        });
-        let canonical = self.finish(outcome, "canonical-query")?;
-        returned::check_canonical(canonical, &self.credential.runs)
-    }
-
-    /// Run a query; the result is checked against the contract and redacted.
-    pub fn query(&mut self, query: &str) -> Result<wit::QueryResult, SandboxError> {
-        let plugin = self.instance.plugin()?;
-        let handle = self.handle;
-        let ceiling = self.manifest.calls.query_ceiling(self.row_target);
-        let query = query.to_owned();
-        let outcome = self.instance.call(Phase::Query, ceiling, move |store| {
-            Box::pin(async move {
-                plugin
-                    .klairr_connector_connector()
-                    .connection()
-                    .call_query(store, handle, &query)
-                    .await
-            })
-        });
-        let what = format!("a query of at most {} rows", self.row_target);
-        let result = self.finish(outcome, &what)?;
-        returned::check_query(
-            result,
-            &returned::Expect {
-                max_rows: self.row_target,
-                ttl_ceiling: self.ttl_ceiling,
-                requests: self.sent(),
-                runs: &self.credential.runs,
-            },
-        )
-    }
-
-    /// The connection's identity for the result cache: an HMAC of connector, mode and credential under a
-    /// per-process secret, never the credential.
-    pub fn fingerprint(&self) -> Fingerprint {
-        self.fingerprint
-    }
-
-    /// The credential's hint (`rk_live_…abcd`).
-    pub fn credential_hint(&self) -> &str {
-        self.credential.credential.hint()
-    }
-
-    /// What the guest wrote to stdout and stderr (capped, credential redacted).
-    pub fn guest_output(&self) -> String {
-        let out = self.instance.store.data().output();
-        self.credential.runs.redact(&out).into_owned()
-    }
-
-    /// Requests the policy denied on this connection, with the reason (for the host's log).
-    pub fn denied_requests(&self) -> Vec<String> {
-        self.instance.store.data().hooks.log.clone()
-    }
-
-    /// Requests the last call sent.
-    fn sent(&self) -> u32 {
-        self.instance.store.data().hooks.call.sent
-    }
-
-    /// The ceiling explains a failure first (the guest may have failed because it was hit, or ignored
-    /// the denial); then traps and deadlines; then the connector's own error, redacted.
-    fn finish<R>(
-        &self,
-        outcome: Result<Result<R, wit::ConnectorError>, SandboxError>,
-        what: &str,
-    ) -> Result<R, SandboxError> {
-        let call = self.instance.store.data().hooks.call;
-        if call.ceiling_hit {
-            return Err(SandboxError::RequestCeiling {
-                ceiling: call.ceiling,
-                call: what.to_owned(),
-            });
-        }
-        outcome
-            .map_err(|e| redact_error(e, &self.credential.runs))?
-            .map_err(|e| {
-                SandboxError::Connector(ConnectorFailure(returned::check_error(
-                    e,
-                    Some(&self.credential.runs),
-                )))
-            })
-    }
-}
-
-/// A trap's chain of causes without its wasm backtrace: a stack overflow's backtrace alone fills the
-/// message cap and hides the cause, and its frames (`<wasm function 109>`) tell a user nothing.
-fn trap_message(trap: &wasmtime::Error) -> String {
-    let backtrace = trap
-        .downcast_ref::<wasmtime::WasmBacktrace>()
-        .map(ToString::to_string);
-    let causes: Vec<String> = trap
-        .chain()
-        .map(ToString::to_string)
-        .filter(|cause| Some(cause) != backtrace.as_ref())
-        .collect();
-    causes.join(": ")
-}
-
-/// Host errors quote guest text (trap messages): redact the credential from them.
-fn redact_error(e: SandboxError, runs: &SecretRuns) -> SandboxError {
-    match e {
-        SandboxError::Trap(m) => SandboxError::Trap(runs.redact(&m).into_owned()),
-        SandboxError::Malformed(m) => SandboxError::Malformed(runs.redact(&m).into_owned()),
-        other => other,
     }
 }
 

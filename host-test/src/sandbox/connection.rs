@@ -1,0 +1,142 @@
+//! An open connection: calls into its instance (verify, canonical-query, query) with the manifest's
+//! phase and request ceiling, and what comes back checked and redacted before anyone sees it.
+
+use super::error::{ConnectorFailure, SandboxError};
+use super::hooks::ConnectionCredential;
+use super::instance::{redact_error, Instance};
+use super::wit;
+use crate::cache::Fingerprint;
+use crate::returned;
+use klairr_policy::manifest::Manifest;
+use klairr_policy::request_rules::Phase;
+use std::sync::Arc;
+use wasmtime::component::ResourceAny;
+
+/// One open connection: its own store, instance and `connection` resource, and the credential the host
+/// attaches to its requests.
+pub struct Connection {
+    pub(super) instance: Instance,
+    pub(super) handle: ResourceAny,
+    pub(super) credential: Arc<ConnectionCredential>,
+    pub(super) fingerprint: Fingerprint,
+    pub(super) row_target: u32,
+    pub(super) ttl_ceiling: u32,
+    pub(super) manifest: Arc<Manifest>,
+}
+
+impl Connection {
+    /// Setup verification: the write-probe rules of the manifest apply during this call only.
+    pub fn verify(&mut self) -> Result<wit::VerifyReport, SandboxError> {
+        let plugin = self.instance.plugin()?;
+        let handle = self.handle;
+        let ceiling = self.manifest.calls.verify_requests;
+        let outcome = self.instance.call(Phase::Verify, ceiling, move |store| {
+            Box::pin(async move {
+                plugin
+                    .klairr_connector_connector()
+                    .connection()
+                    .call_verify(store, handle)
+                    .await
+            })
+        });
+        let report = self.finish(outcome, "setup verification")?;
+        returned::check_report(report, &self.credential.runs, self.sent())
+    }
+
+    /// The canonical form of a query (for the result cache). Makes no request.
+    pub fn canonical_query(&mut self, query: &str) -> Result<String, SandboxError> {
+        let plugin = self.instance.plugin()?;
+        let handle = self.handle;
+        let query = query.to_owned();
+        let outcome = self.instance.call(Phase::Offline, 0, move |store| {
+            Box::pin(async move {
+                plugin
+                    .klairr_connector_connector()
+                    .connection()
+                    .call_canonical_query(store, handle, &query)
+                    .await
+            })
+        });
+        let canonical = self.finish(outcome, "canonical-query")?;
+        returned::check_canonical(canonical, &self.credential.runs)
+    }
+
+    /// Run a query; the result is checked against the contract and redacted.
+    pub fn query(&mut self, query: &str) -> Result<wit::QueryResult, SandboxError> {
+        let plugin = self.instance.plugin()?;
+        let handle = self.handle;
+        let ceiling = self.manifest.calls.query_ceiling(self.row_target);
+        let query = query.to_owned();
+        let outcome = self.instance.call(Phase::Query, ceiling, move |store| {
+            Box::pin(async move {
+                plugin
+                    .klairr_connector_connector()
+                    .connection()
+                    .call_query(store, handle, &query)
+                    .await
+            })
+        });
+        let what = format!("a query of at most {} rows", self.row_target);
+        let result = self.finish(outcome, &what)?;
+        returned::check_query(
+            result,
+            &returned::Expect {
+                max_rows: self.row_target,
+                ttl_ceiling: self.ttl_ceiling,
+                requests: self.sent(),
+                runs: &self.credential.runs,
+            },
+        )
+    }
+
+    /// The connection's identity for the result cache: an HMAC of connector, mode and credential under a
+    /// per-process secret, never the credential.
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.fingerprint
+    }
+
+    /// The credential's hint (`rk_live_…abcd`).
+    pub fn credential_hint(&self) -> &str {
+        self.credential.credential.hint()
+    }
+
+    /// What the guest wrote to stdout and stderr (capped, credential redacted).
+    pub fn guest_output(&self) -> String {
+        let out = self.instance.store.data().output();
+        self.credential.runs.redact(&out).into_owned()
+    }
+
+    /// Requests the policy denied on this connection, with the reason (for the host's log).
+    pub fn denied_requests(&self) -> Vec<String> {
+        self.instance.store.data().hooks.log.clone()
+    }
+
+    /// Requests the last call sent.
+    fn sent(&self) -> u32 {
+        self.instance.store.data().hooks.call.sent
+    }
+
+    /// The ceiling explains a failure first (the guest may have failed because it was hit, or ignored
+    /// the denial); then traps and deadlines; then the connector's own error, redacted.
+    fn finish<R>(
+        &self,
+        outcome: Result<Result<R, wit::ConnectorError>, SandboxError>,
+        what: &str,
+    ) -> Result<R, SandboxError> {
+        let call = self.instance.store.data().hooks.call;
+        if call.ceiling_hit {
+            return Err(SandboxError::RequestCeiling {
+                ceiling: call.ceiling,
+                call: what.to_owned(),
+            });
+        }
+        outcome
+            .map_err(|e| redact_error(e, &self.credential.runs))?
+            .map_err(|e| {
+                SandboxError::Connector(ConnectorFailure(returned::check_error(
+                    e,
+                    Some(&self.credential.runs),
+                )))
+            })
+    }
+}

@@ -1,0 +1,96 @@
+//! One instance in its own store, and the way every call into it is made: under the call's deadline,
+//! with a trap or a deadline discarding the instance, and trap messages reduced to their cause.
+
+use super::bindings;
+use super::error::SandboxError;
+use super::hooks::CallState;
+use super::store::StoreState;
+use klairr_policy::redact::SecretRuns;
+use klairr_policy::request_rules::Phase;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::Store;
+
+/// One instance in its own store, and the way every call into it is made.
+pub(super) struct Instance {
+    pub(super) store: Store<StoreState>,
+    pub(super) plugin: Option<Arc<bindings::Plugin>>,
+    pub(super) runtime: Arc<tokio::runtime::Runtime>,
+    pub(super) timeout: Duration,
+    pub(super) discarded: bool,
+}
+
+pub(super) type CallFuture<'a, R> =
+    std::pin::Pin<Box<dyn Future<Output = wasmtime::Result<R>> + 'a>>;
+
+impl Instance {
+    /// Run one call under the deadline. A trap or a deadline discards the instance.
+    pub(super) fn call<R>(
+        &mut self,
+        phase: Phase,
+        ceiling: u32,
+        f: impl for<'a> FnOnce(&'a mut Store<StoreState>) -> CallFuture<'a, R>,
+    ) -> Result<R, SandboxError> {
+        if self.discarded {
+            return Err(SandboxError::Discarded);
+        }
+        self.store.data_mut().hooks.call = CallState::new(phase, self.timeout, ceiling);
+        let deadline = self.store.data().hooks.call.deadline;
+        let runtime = self.runtime.clone();
+        let outcome = {
+            let fut = f(&mut self.store);
+            runtime.block_on(async move { tokio::time::timeout_at(deadline.into(), fut).await })
+        };
+        match outcome {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(trap)) => {
+                self.discarded = true;
+                if Instant::now() >= deadline {
+                    Err(self.deadline_error())
+                } else {
+                    Err(SandboxError::Trap(
+                        klairr_policy::redact::cap(&trap_message(&trap), 1024).into_owned(),
+                    ))
+                }
+            }
+            Err(_elapsed) => {
+                self.discarded = true;
+                Err(self.deadline_error())
+            }
+        }
+    }
+
+    pub(super) fn plugin(&self) -> Result<Arc<bindings::Plugin>, SandboxError> {
+        self.plugin.clone().ok_or(SandboxError::Discarded)
+    }
+
+    fn deadline_error(&self) -> SandboxError {
+        SandboxError::Deadline {
+            seconds: self.timeout.as_secs(),
+        }
+    }
+}
+
+/// A trap's chain of causes without its wasm backtrace: a stack overflow's backtrace alone fills the
+/// message cap and hides the cause, and its frames (`<wasm function 109>`) tell a user nothing.
+fn trap_message(trap: &wasmtime::Error) -> String {
+    let backtrace = trap
+        .downcast_ref::<wasmtime::WasmBacktrace>()
+        .map(ToString::to_string);
+    let causes: Vec<String> = trap
+        .chain()
+        .map(ToString::to_string)
+        .filter(|cause| Some(cause) != backtrace.as_ref())
+        .collect();
+    causes.join(": ")
+}
+
+/// Host errors quote guest text (trap messages): redact the credential from them.
+pub(super) fn redact_error(e: SandboxError, runs: &SecretRuns) -> SandboxError {
+    match e {
+        SandboxError::Trap(m) => SandboxError::Trap(runs.redact(&m).into_owned()),
+        SandboxError::Malformed(m) => SandboxError::Malformed(runs.redact(&m).into_owned()),
+        other => other,
+    }
+}
