@@ -366,11 +366,11 @@ impl WasiHttpHooks for PolicyHooks {
                     (response.map(BodyExt::boxed_unsync), done)
                 }
             };
-            let io: BodyDone = Box::new(async move {
-                let result = Box::into_pin(io).await;
-                drop(permit);
-                result
-            });
+            // The request is no longer in flight once its answer has begun: the slot goes back now, not
+            // when the guest has read the body, so a guest that waits for every head before reading any
+            // body (a legitimate fan-out) cannot wedge its own later requests. Bodies stay bounded by the
+            // cap, the between-bytes timeout and the call's deadline.
+            drop(permit);
             use http_body_util::BodyExt;
             let response = response.map(|body| {
                 CappedBody {
@@ -647,18 +647,35 @@ mod tests {
         let mut manifest = Manifest::stripe();
         manifest.network.max_in_flight = 1;
         let (mut hooks, seen) = hooks_with(manifest, None);
+        // Another request of the same credential holds the only slot.
+        let gate = hooks.gates.in_flight([7; 32], 1);
+        let held = gate.clone().try_acquire_owned().expect("the slot");
+        let waiting = send(&mut hooks, request("GET", LIST, &[]));
+        run(async move {
+            let mut waiting = Box::into_pin(waiting);
+            let waited = tokio::time::timeout(Duration::from_millis(200), waiting.as_mut()).await;
+            assert!(waited.is_err(), "the request waited for a slot");
+            drop(held);
+            waiting
+                .await
+                .expect("sent once the slot is free, not refused");
+        });
+        assert_eq!(seen.lock().expect("lock").len(), 1);
+    }
+
+    #[test]
+    fn a_slot_frees_when_the_answer_begins_not_when_the_body_is_read() {
+        let mut manifest = Manifest::stripe();
+        manifest.network.max_in_flight = 1;
+        let (mut hooks, seen) = hooks_with(manifest, None);
         let first = send(&mut hooks, request("GET", LIST, &[]));
         let second = send(&mut hooks, request("GET", LIST, &[]));
         run(async move {
-            let (_response, done) = Box::into_pin(first).await.expect("first is sent");
-            let mut second = Box::into_pin(second);
-            // The second waits while the first's body is not done …
-            let waited = tokio::time::timeout(Duration::from_millis(200), second.as_mut()).await;
-            assert!(waited.is_err(), "the second request waited for a slot");
-            // … and goes once it is.
-            Box::into_pin(done).await.expect("first done");
-            let (_response, done) = second.await.expect("the second is sent, not refused");
-            Box::into_pin(done).await.expect("second done");
+            // The first's head is in, its body unread: the second still goes (a fan-out that waits for
+            // every head before reading any body must not wedge itself).
+            let (_first, _first_body) = Box::into_pin(first).await.expect("first is sent");
+            let second = tokio::time::timeout(Duration::from_secs(5), Box::into_pin(second)).await;
+            assert!(matches!(second, Ok(Ok(_))), "the second was sent");
         });
         assert_eq!(seen.lock().expect("lock").len(), 2);
     }
