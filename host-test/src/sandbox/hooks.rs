@@ -656,7 +656,7 @@ mod tests {
             let waited = tokio::time::timeout(Duration::from_millis(200), waiting.as_mut()).await;
             assert!(waited.is_err(), "the request waited for a slot");
             drop(held);
-            waiting
+            let (_response, _body_done) = waiting
                 .await
                 .expect("sent once the slot is free, not refused");
         });
