@@ -1,0 +1,179 @@
+//! Directory and file safety (this user's own, mode 0700, no symlinks followed), and eviction with the
+//! cleanup of temporary files left behind.
+
+use super::entry::is_entry_name;
+use super::{shell_quote, CompileCacheError, DirCache};
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+/// Temporary files being written are `.tmp-…`: never read, and deleted once older than [`STALE_TEMP`]
+/// (left behind by a process that died while writing).
+pub(super) const TEMP_PREFIX: &str = ".tmp-";
+const STALE_TEMP: Duration = Duration::from_secs(3600);
+
+impl DirCache<'_> {
+    /// Keep the newest `keep` entries; delete temporary files left by processes that died writing.
+    /// Best effort: another process may be evicting the same files.
+    pub(super) fn evict(&self) {
+        let Ok(listing) = fs::read_dir(self.dir) else {
+            return;
+        };
+        let now = SystemTime::now();
+        let mut entries = Vec::new();
+        for item in listing.flatten() {
+            let name = item.file_name();
+            let Some(name) = name.to_str() else { continue };
+            // `DirEntry::metadata` does not follow symlinks.
+            let Ok(meta) = item.metadata() else { continue };
+            let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+            if is_entry_name(name) {
+                entries.push((modified, name.to_owned()));
+            } else if name.starts_with(TEMP_PREFIX)
+                && now.duration_since(modified).unwrap_or_default() > STALE_TEMP
+            {
+                let _ = fs::remove_file(item.path());
+            }
+        }
+        entries.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        for (_, name) in entries.into_iter().skip(self.keep) {
+            let _ = fs::remove_file(self.dir.join(name));
+        }
+    }
+}
+
+/// Create `dir` (mode 0700) if it does not exist, then [`check_dir`] it.
+pub(super) fn prepare_dir(dir: &Path) -> Result<(), CompileCacheError> {
+    let io_error = |source| CompileCacheError::Io {
+        path: dir.to_owned(),
+        source,
+    };
+    match fs::metadata(dir) {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            create_dir_private(dir).map_err(io_error)?
+        }
+        Err(e) => return Err(io_error(e)),
+    }
+    // Checked after creating too: another process may have created it first, with other permissions.
+    check_dir(dir, &fs::metadata(dir).map_err(io_error)?)
+}
+
+#[cfg(unix)]
+fn create_dir_private(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+#[cfg(unix)]
+pub(super) fn create_private(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+}
+
+#[cfg(unix)]
+pub(super) fn open_no_follow(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .read(true)
+        // Opened for reading only; the hit path then sets the modification time, which the owner may do
+        // through any descriptor.
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)
+}
+
+/// The directory must be this user's own and closed to group and others (mode 0700).
+#[cfg(unix)]
+fn check_dir(dir: &Path, meta: &fs::Metadata) -> Result<(), CompileCacheError> {
+    use std::os::unix::fs::MetadataExt;
+    if !meta.is_dir() {
+        return Err(CompileCacheError::NotADirectory {
+            path: dir.to_owned(),
+        });
+    }
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me {
+        return Err(CompileCacheError::UnsafeDir {
+            path: dir.to_owned(),
+            why: format!(
+                "belongs to user id {}, not to you (user id {me})",
+                meta.uid()
+            ),
+            fix: format!(
+                "its owner (or root) may run `chown {me} {dir} && chmod 700 {dir}`",
+                dir = shell_quote(dir)
+            ),
+        });
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err(CompileCacheError::UnsafeDir {
+            path: dir.to_owned(),
+            why: format!("has mode {mode:04o}, open to other users (it must be 0700)"),
+            fix: format!("run `chmod 700 {}`", shell_quote(dir)),
+        });
+    }
+    Ok(())
+}
+
+/// An entry must be a regular file of this user's that nobody else may write.
+#[cfg(unix)]
+pub(super) fn check_entry_file(meta: &fs::Metadata) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    if !meta.is_file() {
+        return Err("it is not a regular file".to_owned());
+    }
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me {
+        return Err(format!("it belongs to user id {}, not to you", meta.uid()));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "it is writable by other users (mode {:04o})",
+            meta.mode() & 0o7777
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn create_dir_private(_dir: &Path) -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "the compile cache needs Unix permissions",
+    ))
+}
+
+#[cfg(not(unix))]
+pub(super) fn create_private(_path: &Path) -> io::Result<File> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "the compile cache needs Unix permissions",
+    ))
+}
+
+#[cfg(not(unix))]
+pub(super) fn open_no_follow(_path: &Path) -> io::Result<File> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "the compile cache needs Unix permissions",
+    ))
+}
+
+#[cfg(not(unix))]
+fn check_dir(_dir: &Path, _meta: &fs::Metadata) -> Result<(), CompileCacheError> {
+    Err(CompileCacheError::Unsupported)
+}
+
+#[cfg(not(unix))]
+pub(super) fn check_entry_file(_meta: &fs::Metadata) -> Result<(), String> {
+    Err("the compile cache needs Unix permissions".to_owned())
+}

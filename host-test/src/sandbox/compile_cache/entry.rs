@@ -1,0 +1,153 @@
+//! The on-disk entry format: its key and name, its header, the checks before a payload is trusted, and
+//! the write-then-rename that stores one.
+
+use super::dir::{check_entry_file, create_private, open_no_follow, TEMP_PREFIX};
+use super::DirCache;
+use sha2::{Digest, Sha256};
+use std::fs::{self, File};
+use std::hash::{Hash, Hasher};
+use std::io::{self, Read, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
+use wasmtime::Engine;
+
+/// The first bytes of an entry; the number is the entry format's version.
+const MAGIC: &[u8; 8] = b"KLRRCC01";
+/// Magic, key, payload length, payload SHA-256.
+pub(super) const HEADER_LEN: usize = MAGIC.len() + 32 + 8 + 32;
+/// Entries are `<64 hex digits>.cwasm`.
+const ENTRY_EXT: &str = "cwasm";
+/// No compiled component of a connector comes near this; a bigger file is not an entry.
+const MAX_ENTRY_BYTES: u64 = 1 << 30;
+
+impl DirCache<'_> {
+    /// Write the entry to a temporary file in the directory and rename it into place: readers see the
+    /// old entry, the new one, or none, never a part. Not synced: an entry lost or torn by a crash fails
+    /// its hash check and is recompiled.
+    pub(super) fn store(&self, path: &Path, key: &[u8; 32], payload: &[u8]) -> io::Result<()> {
+        static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let temp = self.dir.join(format!(
+            "{TEMP_PREFIX}{}-{nanos}-{}",
+            std::process::id(),
+            SEQUENCE.fetch_add(1, Ordering::Relaxed)
+        ));
+        let written = create_private(&temp).and_then(|mut file| {
+            file.write_all(&header(key, payload))?;
+            file.write_all(payload)?;
+            drop(file);
+            fs::rename(&temp, path)
+        });
+        if written.is_err() {
+            let _ = fs::remove_file(&temp);
+        }
+        written
+    }
+}
+
+/// The entry's key: SHA-256 over the format, the component's SHA-256 and the engine's compatibility hash.
+pub(super) fn entry_key(engine: &Engine, component: &[u8]) -> [u8; 32] {
+    let mut compat = Sha256Hasher(Sha256::new());
+    engine.precompile_compatibility_hash().hash(&mut compat);
+    let mut key = Sha256::new();
+    key.update(MAGIC);
+    key.update(Sha256::digest(component));
+    key.update(compat.0.finalize());
+    key.finalize().into()
+}
+
+/// Feeds what a [`Hash`] implementation writes into SHA-256 (the compatibility hash is only offered as a
+/// `Hash`; its `write_*` calls are deterministic for one build of the host on one machine).
+struct Sha256Hasher(Sha256);
+
+impl Hasher for Sha256Hasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    fn finish(&self) -> u64 {
+        let digest = self.0.clone().finalize();
+        let mut first = [0; 8];
+        first.copy_from_slice(&digest[..8]);
+        u64::from_le_bytes(first)
+    }
+}
+
+pub(super) fn entry_name(key: &[u8; 32]) -> String {
+    let mut name = String::with_capacity(64 + 1 + ENTRY_EXT.len());
+    for byte in key {
+        name.push_str(&format!("{byte:02x}"));
+    }
+    name.push('.');
+    name.push_str(ENTRY_EXT);
+    name
+}
+
+pub(super) fn is_entry_name(name: &str) -> bool {
+    name.strip_suffix(ENTRY_EXT)
+        .and_then(|stem| stem.strip_suffix('.'))
+        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+pub(super) fn header(key: &[u8; 32], payload: &[u8]) -> Vec<u8> {
+    let mut header = Vec::with_capacity(HEADER_LEN);
+    header.extend_from_slice(MAGIC);
+    header.extend_from_slice(key);
+    header.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    header.extend_from_slice(&Sha256::digest(payload));
+    header
+}
+
+/// The entry's payload if it is present and whole; `Ok(None)` if there is none; `Err(why)` if it is there
+/// but not to be trusted. The open file comes back too (to bump its modification time on a hit).
+pub(super) fn read_entry(path: &Path, key: &[u8; 32]) -> Result<Option<(File, Vec<u8>)>, String> {
+    let mut file = match open_no_follow(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("it could not be opened ({e})")),
+    };
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("it could not be inspected ({e})"))?;
+    check_entry_file(&meta)?;
+    let len = meta.len();
+    if len < HEADER_LEN as u64 {
+        return Err(format!("it is truncated ({len} bytes)"));
+    }
+    if len > MAX_ENTRY_BYTES {
+        return Err(format!("it is too large to be an entry ({len} bytes)"));
+    }
+    let mut data = Vec::with_capacity(len as usize);
+    file.read_to_end(&mut data)
+        .map_err(|e| format!("it could not be read ({e})"))?;
+    let (head, payload) = data.split_at(HEADER_LEN.min(data.len()));
+    if head.len() < HEADER_LEN {
+        return Err(format!("it is truncated ({} bytes)", data.len()));
+    }
+    let (magic, rest) = head.split_at(MAGIC.len());
+    let (stored_key, rest) = rest.split_at(32);
+    let (stored_len, stored_hash) = rest.split_at(8);
+    if magic != MAGIC {
+        return Err("it is not a cache entry of this format".to_owned());
+    }
+    if stored_key != key {
+        return Err("it holds another component or engine configuration".to_owned());
+    }
+    let mut len_bytes = [0; 8];
+    len_bytes.copy_from_slice(stored_len);
+    let declared = u64::from_le_bytes(len_bytes);
+    if declared != payload.len() as u64 {
+        return Err(format!(
+            "it is truncated or padded ({} bytes of compiled code, the header says {declared})",
+            payload.len()
+        ));
+    }
+    if Sha256::digest(payload).as_slice() != stored_hash {
+        return Err("its compiled code does not match the SHA-256 in its header".to_owned());
+    }
+    let payload = payload.to_vec();
+    Ok(Some((file, payload)))
+}

@@ -1,0 +1,283 @@
+//! The on-disk cache of compiled components, so that a `klairr-host` call deserializes the connector's
+//! machine code (a few milliseconds) instead of compiling it with Cranelift (a few hundred).
+//!
+//! An entry is keyed by the SHA-256 of the component's bytes and wasmtime's precompile compatibility hash
+//! ([`Engine::precompile_compatibility_hash`]: target, compiler flags, tunables, features and wasmtime's
+//! version), so another component, another engine configuration or another wasmtime never finds it.
+//!
+//! Deserializing compiled code is `unsafe`: wasmtime runs what the entry says. An entry is therefore only
+//! loaded when
+//! - its directory is this user's own with mode 0700 (checked on every load, `check_dir`), and the entry
+//!   is a regular file of this user's that nobody else may write (not a symlink);
+//! - its header names this very key, and the SHA-256 of its payload matches the header, so a torn write,
+//!   a truncated file or a flipped bit is caught before wasmtime sees it;
+//! - and wasmtime accepts it (it checks its own version and the engine's configuration in the artifact).
+//!
+//! Anything else (corrupt, truncated, stale, foreign) is recompiled and rewritten, never trusted. Entries
+//! are written to a temporary file in the same directory and renamed into place, so readers see a whole
+//! entry or none; the newest [`KEEP_ENTRIES`] entries (by modification time, bumped on every hit) are kept.
+//!
+//! Where the cache lives ([`CompileCache`]): nowhere by default in the library; the CLI uses
+//! `--compile-cache DIR|off`, else `$KLAIRR_CACHE_DIR`, else [`CompileCache::default_location`]
+//! (`$XDG_CACHE_HOME/klairr/components`, else `$HOME/.cache/klairr/components`). A directory the user
+//! named that is not safe is refused with the command that fixes it; the default location, if not safe or
+//! not usable, is skipped with a warning on stderr and the component is compiled in memory.
+//!
+//! The trust boundary: whoever can write files as this user can forge an entry (with a matching hash), but
+//! could equally replace the `klairr-host` binary; the checks keep out other users, and damage.
+
+mod dir;
+mod entry;
+#[cfg(all(test, unix))]
+mod tests;
+
+use super::SandboxError;
+use dir::prepare_dir;
+use entry::{entry_key, entry_name, read_entry};
+use std::ffi::OsString;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+use wasmtime::component::Component;
+use wasmtime::Engine;
+
+/// How many entries a cache directory keeps (the newest by modification time); older ones are deleted
+/// whenever an entry is written.
+pub const KEEP_ENTRIES: usize = 16;
+
+/// Where compiled components are cached.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum CompileCache {
+    /// Compile in memory on every load (the library's default, so embedders and tests touch no disk
+    /// unless they ask to).
+    #[default]
+    Off,
+    /// A directory the user named (`--compile-cache DIR`, `KLAIRR_CACHE_DIR`): created with mode 0700 if
+    /// missing; if it is not this user's own with mode 0700, loading fails with the command that fixes it.
+    Dir(PathBuf),
+    /// The default location ([`CompileCache::default_location`]): created with mode 0700 if missing; if it
+    /// is not safe or not usable, a warning goes to stderr and the component is compiled in memory.
+    DefaultDir(PathBuf),
+}
+
+/// Why a component could not be loaded through the cache.
+#[derive(Debug, thiserror::Error)]
+pub enum CompileCacheError {
+    /// The component itself does not compile (this is not about the cache).
+    #[error("not a valid WebAssembly component: {0}")]
+    Compile(String),
+    /// The cache directory is someone else's or open to others: compiled code from it could be anyone's.
+    #[error("the compile cache directory {} {why}, so the host will not load compiled code from it: {fix}, or choose another directory with --compile-cache DIR (or --compile-cache off)", path.display())]
+    UnsafeDir {
+        path: PathBuf,
+        why: String,
+        fix: String,
+    },
+    /// The cache path exists but is not a directory.
+    #[error("the compile cache path {} is not a directory: remove it, or choose another directory with --compile-cache DIR (or --compile-cache off)", path.display())]
+    NotADirectory { path: PathBuf },
+    /// The cache directory could not be created or inspected.
+    #[error("cannot use the compile cache directory {}: {source}; create it with `mkdir -p -m 700 {}`, or choose another with --compile-cache DIR (or --compile-cache off)", path.display(), shell_quote(path))]
+    Io { path: PathBuf, source: io::Error },
+    /// This platform cannot check who owns a directory.
+    #[error(
+        "the compile cache needs Unix file ownership and permissions; pass --compile-cache off"
+    )]
+    Unsupported,
+}
+
+impl From<CompileCacheError> for SandboxError {
+    fn from(e: CompileCacheError) -> SandboxError {
+        SandboxError::Load(e.to_string())
+    }
+}
+
+/// A loaded component and how it was obtained.
+pub struct Loaded {
+    pub component: Component,
+    pub outcome: Outcome,
+}
+
+/// How [`CompileCache::load`] obtained the component.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The cache is off: compiled in memory.
+    Off,
+    /// Deserialized from a valid entry.
+    Hit,
+    /// No entry: compiled, and stored unless writing failed (a warning then went to stderr).
+    Miss { stored: bool },
+    /// An entry existed but was not trusted (`reason`): compiled, and stored over it unless writing failed.
+    Rejected { reason: String, stored: bool },
+    /// The default location is not usable (`reason`, also warned on stderr): compiled in memory.
+    Unusable { reason: String },
+}
+
+impl CompileCache {
+    /// The value of `--compile-cache` or `KLAIRR_CACHE_DIR`: `off`, or a directory (write `./off` for a
+    /// directory of that name).
+    pub fn parse_setting(value: &str) -> Result<CompileCache, String> {
+        match value {
+            "" => Err(
+                "an empty value: give a directory, or `off` (an empty KLAIRR_CACHE_DIR counts: unset it)"
+                    .to_owned(),
+            ),
+            "off" => Ok(CompileCache::Off),
+            dir => Ok(CompileCache::Dir(PathBuf::from(dir))),
+        }
+    }
+
+    /// `$XDG_CACHE_HOME/klairr/components` (when it is an absolute path), else
+    /// `$HOME/.cache/klairr/components`, as [`CompileCache::DefaultDir`]; [`CompileCache::Off`] without
+    /// either.
+    pub fn default_location() -> CompileCache {
+        default_dir(std::env::var_os("XDG_CACHE_HOME"), std::env::var_os("HOME"))
+            .map_or(CompileCache::Off, CompileCache::DefaultDir)
+    }
+
+    /// The compiled `component` (binary or text), from the cache when it holds a valid entry, else
+    /// compiled (and stored). This is what [`super::Sandbox::load`] calls.
+    pub fn load_or_compile(
+        &self,
+        engine: &Engine,
+        component: &[u8],
+    ) -> Result<Component, SandboxError> {
+        Ok(self.load(engine, component)?.component)
+    }
+
+    /// [`CompileCache::load_or_compile`], saying how the component was obtained.
+    pub fn load(&self, engine: &Engine, component: &[u8]) -> Result<Loaded, CompileCacheError> {
+        let (dir, explicit) = match self {
+            CompileCache::Off => {
+                return Ok(Loaded {
+                    component: compile(engine, component)?,
+                    outcome: Outcome::Off,
+                })
+            }
+            CompileCache::Dir(dir) => (dir, true),
+            CompileCache::DefaultDir(dir) => (dir, false),
+        };
+        if let Err(e) = prepare_dir(dir) {
+            if explicit {
+                return Err(e);
+            }
+            warn(&format!("{e}; compiling the component in memory instead"));
+            return Ok(Loaded {
+                component: compile(engine, component)?,
+                outcome: Outcome::Unusable {
+                    reason: e.to_string(),
+                },
+            });
+        }
+        DirCache {
+            dir,
+            keep: KEEP_ENTRIES,
+        }
+        .load(engine, component)
+    }
+}
+
+/// One checked cache directory.
+struct DirCache<'a> {
+    dir: &'a Path,
+    keep: usize,
+}
+
+impl DirCache<'_> {
+    fn load(&self, engine: &Engine, bytes: &[u8]) -> Result<Loaded, CompileCacheError> {
+        let key = entry_key(engine, bytes);
+        let path = self.dir.join(entry_name(&key));
+        let rejected = match read_entry(&path, &key) {
+            Ok(None) => None,
+            Ok(Some((file, payload))) => {
+                // SAFETY: `Component::deserialize` must only be given what `Component::serialize` (or
+                // `Engine::precompile_component`) of this wasmtime produced, unmodified. `payload` is:
+                // - from a directory `check_dir` proved is this user's own and closed to everyone else
+                //   (0700), read from a regular file (opened without following symlinks) owned by this
+                //   user that nobody else may write: only this user's processes (running this code,
+                //   which writes nothing but `Component::serialize` output) or root can have written it;
+                // - exactly the bytes `store` wrote: `read_entry` checked the header's key (these
+                //   component bytes under this engine's compatibility hash) and the payload's SHA-256,
+                //   so a torn write, a truncation or a flipped bit never reaches this call;
+                // - checked again by wasmtime, which refuses (with an error, not undefined behaviour)
+                //   artifacts of another wasmtime version or engine configuration;
+                // - our own heap copy: the file changing after the read cannot change it, and
+                //   `deserialize` copies it into a fresh mapping.
+                match unsafe { Component::deserialize(engine, &payload) } {
+                    Ok(component) => {
+                        // The eviction order is by modification time: a hit keeps its entry young.
+                        // Best effort: the entry is valid whether or not its time could be set.
+                        let _ = file.set_modified(SystemTime::now());
+                        return Ok(Loaded {
+                            component,
+                            outcome: Outcome::Hit,
+                        });
+                    }
+                    Err(e) => Some(format!("wasmtime refused it ({e:#})")),
+                }
+            }
+            Err(reason) => Some(reason),
+        };
+
+        let component = compile(engine, bytes)?;
+        let stored = match component
+            .serialize()
+            .map_err(|e| io::Error::other(format!("{e:#}")))
+            .and_then(|payload| self.store(&path, &key, &payload))
+        {
+            Ok(()) => {
+                self.evict();
+                true
+            }
+            Err(e) => {
+                warn(&format!(
+                    "could not write the compiled component to the cache ({}): {e}; it was compiled in memory",
+                    path.display()
+                ));
+                false
+            }
+        };
+        Ok(Loaded {
+            component,
+            outcome: match rejected {
+                None => Outcome::Miss { stored },
+                Some(reason) => Outcome::Rejected { reason, stored },
+            },
+        })
+    }
+}
+
+fn compile(engine: &Engine, bytes: &[u8]) -> Result<Component, CompileCacheError> {
+    Component::new(engine, bytes).map_err(|e| CompileCacheError::Compile(format!("{e:#}")))
+}
+
+fn warn(message: &str) {
+    eprintln!("klairr-host: warning: {message}");
+}
+
+/// `$XDG_CACHE_HOME/klairr/components` if it is absolute (the XDG spec ignores relative values), else
+/// `$HOME/.cache/klairr/components`.
+fn default_dir(xdg_cache_home: Option<OsString>, home: Option<OsString>) -> Option<PathBuf> {
+    let xdg = xdg_cache_home
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute());
+    let base = match xdg {
+        Some(base) => base,
+        None => PathBuf::from(home.filter(|h| !h.is_empty())?).join(".cache"),
+    };
+    Some(base.join("klairr").join("components"))
+}
+
+/// A path as a shell word, for the commands the errors suggest.
+fn shell_quote(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    if !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+~,=:@".contains(&b))
+    {
+        text.into_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}

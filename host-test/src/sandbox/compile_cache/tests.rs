@@ -1,0 +1,415 @@
+use super::dir::{prepare_dir, TEMP_PREFIX};
+use super::entry::{entry_key, entry_name, header, is_entry_name, read_entry, HEADER_LEN};
+use super::*;
+use std::fs::{self, File};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use wasmtime::component::Linker;
+use wasmtime::{Config, Store};
+
+/// A component that answers 42 (so "it works" means instantiated and called), varied by `salt`.
+/// In the text format, which the cache (like `Component::new`) accepts and keys on as given.
+fn component(salt: u32) -> Vec<u8> {
+    format!(
+        r#"(component
+             (core module $m
+               (func (export "answer") (result i32) i32.const 42)
+               (func (export "salt") (result i32) i32.const {salt}))
+             (core instance $i (instantiate $m))
+             (func (export "answer") (result u32) (canon lift (core func $i "answer"))))"#
+    )
+    .into_bytes()
+}
+
+/// The host's engine configuration (`Sandbox::load`).
+fn engine() -> Engine {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    Engine::new(&config).expect("engine")
+}
+
+fn answer(engine: &Engine, component: &Component) -> u32 {
+    let mut store = Store::new(engine, ());
+    store.set_epoch_deadline(u64::MAX / 2);
+    let instance = Linker::<()>::new(engine)
+        .instantiate(&mut store, component)
+        .expect("instantiate");
+    let f = instance
+        .get_typed_func::<(), (u32,)>(&mut store, "answer")
+        .expect("answer export");
+    f.call(&mut store, ()).expect("call").0
+}
+
+/// A fresh directory under the system's temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "klairr-compile-cache-{name}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = fs::remove_dir_all(&path);
+        TempDir(path)
+    }
+
+    /// The cache directory inside (not yet created).
+    fn cache(&self) -> PathBuf {
+        self.0.join("cache")
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn entries(dir: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = fs::read_dir(dir)
+        .expect("list")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(is_entry_name)
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+fn load(cache: &CompileCache, engine: &Engine, bytes: &[u8]) -> (Component, Outcome) {
+    let loaded = cache.load(engine, bytes).expect("load");
+    (loaded.component, loaded.outcome)
+}
+
+#[test]
+fn compile_cache_hit_after_miss() {
+    let tmp = TempDir::new("hit");
+    let cache = CompileCache::Dir(tmp.cache());
+    let engine = engine();
+    let bytes = component(1);
+
+    let (first, outcome) = load(&cache, &engine, &bytes);
+    assert_eq!(outcome, Outcome::Miss { stored: true });
+    assert_eq!(answer(&engine, &first), 42);
+    let meta = fs::metadata(tmp.cache()).expect("created");
+    assert_eq!(meta.mode() & 0o777, 0o700, "created with mode 0700");
+    let stored = entries(&tmp.cache());
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        fs::metadata(&stored[0]).expect("entry").mode() & 0o777,
+        0o600
+    );
+
+    // Age the entry: a hit must bump its modification time (the eviction order).
+    let old = SystemTime::UNIX_EPOCH + Duration::from_secs(86_400);
+    File::options()
+        .write(true)
+        .open(&stored[0])
+        .and_then(|f| f.set_modified(old))
+        .expect("age the entry");
+    let (second, outcome) = load(&cache, &engine, &bytes);
+    assert_eq!(outcome, Outcome::Hit);
+    assert_eq!(answer(&engine, &second), 42);
+    assert_eq!(entries(&tmp.cache()), stored, "no new entry");
+    let touched = fs::metadata(&stored[0])
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    assert!(touched > old, "a hit bumps the entry's modification time");
+
+    // The same engine configuration in another `Engine` (another process) finds it too.
+    assert_eq!(load(&cache, &self::engine(), &bytes).1, Outcome::Hit);
+    // Another component does not.
+    assert_eq!(
+        load(&cache, &engine, &component(2)).1,
+        Outcome::Miss { stored: true }
+    );
+}
+
+#[test]
+fn compile_cache_corrupt_or_truncated_entries_are_recompiled() {
+    let tmp = TempDir::new("corrupt");
+    let cache = CompileCache::Dir(tmp.cache());
+    let engine = engine();
+    let bytes = component(3);
+    load(&cache, &engine, &bytes);
+    let entry = entries(&tmp.cache()).remove(0);
+    let good = fs::read(&entry).expect("read");
+
+    let damaged: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("garbage", b"not a cache entry at all, but long enough to hold a header................................".to_vec(), "not a cache entry"),
+        ("empty", Vec::new(), "truncated"),
+        ("header only", good[..HEADER_LEN].to_vec(), "truncated"),
+        ("cut", good[..good.len() - 100].to_vec(), "truncated"),
+        ("padded", [good.as_slice(), b"xx"].concat(), "truncated or padded"),
+    ];
+    for (what, bytes_on_disk, why) in damaged {
+        fs::write(&entry, &bytes_on_disk).expect("damage");
+        let (component, outcome) = load(&cache, &engine, &bytes);
+        match outcome {
+            Outcome::Rejected { reason, stored } => {
+                assert!(reason.contains(why), "{what}: {reason}");
+                assert!(stored, "{what}");
+            }
+            other => panic!("{what}: {other:?}"),
+        }
+        assert_eq!(answer(&engine, &component), 42, "{what}");
+        assert_eq!(fs::read(&entry).expect("read"), good, "{what}: rewritten");
+        assert_eq!(load(&cache, &engine, &bytes).1, Outcome::Hit, "{what}");
+    }
+}
+
+#[test]
+fn compile_cache_bit_flip_under_an_unchanged_header_is_detected() {
+    let tmp = TempDir::new("flip");
+    let cache = CompileCache::Dir(tmp.cache());
+    let engine = engine();
+    let bytes = component(4);
+    load(&cache, &engine, &bytes);
+    let entry = entries(&tmp.cache()).remove(0);
+    let good = fs::read(&entry).expect("read");
+
+    // Flip one bit in the compiled code, in the middle and at the last byte; the header (with its
+    // hash of the original code) is left as it was.
+    for at in [HEADER_LEN + (good.len() - HEADER_LEN) / 2, good.len() - 1] {
+        let mut flipped = good.clone();
+        flipped[at] ^= 0x10;
+        fs::write(&entry, &flipped).expect("flip");
+        assert_eq!(
+            read_entry(&entry, &entry_key(&engine, &bytes))
+                .err()
+                .as_deref(),
+            Some("its compiled code does not match the SHA-256 in its header")
+        );
+        let (compiled, outcome) = load(&cache, &engine, &bytes);
+        assert!(
+            matches!(&outcome, Outcome::Rejected { reason, .. } if reason.contains("SHA-256")),
+            "{outcome:?}"
+        );
+        assert_eq!(answer(&engine, &compiled), 42);
+        assert_eq!(fs::read(&entry).expect("read"), good);
+    }
+
+    // A payload the hash vouches for but wasmtime refuses (what a stale entry looks like) is
+    // recompiled too.
+    let junk = vec![0x7f; 4096];
+    let key = entry_key(&engine, &bytes);
+    fs::write(&entry, [header(&key, &junk), junk].concat()).expect("stale");
+    let (compiled, outcome) = load(&cache, &engine, &bytes);
+    assert!(
+        matches!(&outcome, Outcome::Rejected { reason, stored: true } if reason.contains("wasmtime refused")),
+        "{outcome:?}"
+    );
+    assert_eq!(answer(&engine, &compiled), 42);
+
+    // An entry renamed onto another key is refused by its header.
+    let other = component(5);
+    load(&cache, &engine, &other);
+    let other_entry = tmp.cache().join(entry_name(&entry_key(&engine, &other)));
+    fs::copy(&entry, &other_entry).expect("copy");
+    assert!(matches!(
+        load(&cache, &engine, &other).1,
+        Outcome::Rejected { reason, .. } if reason.contains("another component")
+    ));
+}
+
+#[test]
+fn compile_cache_wrong_permissions_are_refused() {
+    let tmp = TempDir::new("perms");
+    let dir = tmp.cache();
+    fs::create_dir_all(&dir).expect("mkdir");
+    let engine = engine();
+    let bytes = component(6);
+    for mode in [0o755, 0o750, 0o701, 0o777] {
+        fs::set_permissions(&dir, fs::Permissions::from_mode(mode)).expect("chmod");
+        let err = CompileCache::Dir(dir.clone())
+            .load(&engine, &bytes)
+            .err()
+            .expect("an explicit directory open to others is refused");
+        let text = err.to_string();
+        assert!(matches!(err, CompileCacheError::UnsafeDir { .. }), "{text}");
+        assert!(
+            text.contains(&format!("chmod 700 {}", dir.display())),
+            "{text}"
+        );
+        assert!(text.contains(&format!("{mode:04o}")), "{text}");
+        assert!(
+            SandboxError::from(err).to_string().contains("chmod 700"),
+            "the sandbox error keeps the fix"
+        );
+
+        // The default location is skipped instead: compiled in memory, nothing written.
+        let (component, outcome) = load(&CompileCache::DefaultDir(dir.clone()), &engine, &bytes);
+        assert!(
+            matches!(&outcome, Outcome::Unusable { reason } if reason.contains("chmod 700")),
+            "{outcome:?}"
+        );
+        assert_eq!(answer(&engine, &component), 42);
+        assert!(entries(&dir).is_empty());
+    }
+
+    // A file where the directory should be.
+    let file = tmp.0.join("file");
+    fs::write(&file, b"x").expect("write");
+    assert!(matches!(
+        CompileCache::Dir(file).load(&engine, &bytes).err(),
+        Some(CompileCacheError::NotADirectory { .. })
+    ));
+
+    // Fixed as told: it works.
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).expect("chmod");
+    assert_eq!(
+        load(&CompileCache::Dir(dir.clone()), &engine, &bytes).1,
+        Outcome::Miss { stored: true }
+    );
+
+    // An entry others may write, or a symlink, is not trusted (and is replaced).
+    let entry = entries(&dir).remove(0);
+    fs::set_permissions(&entry, fs::Permissions::from_mode(0o666)).expect("chmod");
+    assert!(matches!(
+        load(&CompileCache::Dir(dir.clone()), &engine, &bytes).1,
+        Outcome::Rejected { reason, .. } if reason.contains("writable by other users")
+    ));
+    let elsewhere = tmp.0.join("elsewhere");
+    fs::rename(&entry, &elsewhere).expect("move");
+    std::os::unix::fs::symlink(&elsewhere, &entry).expect("symlink");
+    assert!(matches!(
+        load(&CompileCache::Dir(dir.clone()), &engine, &bytes).1,
+        Outcome::Rejected { .. }
+    ));
+    assert!(fs::symlink_metadata(&entry).expect("entry").is_file());
+}
+
+#[test]
+fn compile_cache_another_engine_config_is_another_key() {
+    let tmp = TempDir::new("config");
+    let cache = CompileCache::Dir(tmp.cache());
+    let bytes = component(7);
+    let host = engine();
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    // Without epoch interruption the compiled code has no epoch checks: it must not be reused.
+    config.epoch_interruption(false);
+    let other = Engine::new(&config).expect("engine");
+
+    assert_ne!(entry_key(&host, &bytes), entry_key(&other, &bytes));
+    assert_eq!(entry_key(&host, &bytes), entry_key(&engine(), &bytes));
+    assert_eq!(
+        load(&cache, &host, &bytes).1,
+        Outcome::Miss { stored: true }
+    );
+    let (component, outcome) = load(&cache, &other, &bytes);
+    assert_eq!(outcome, Outcome::Miss { stored: true });
+    assert_eq!(answer(&other, &component), 42);
+    assert_eq!(entries(&tmp.cache()).len(), 2);
+    assert_eq!(load(&cache, &host, &bytes).1, Outcome::Hit);
+    assert_eq!(load(&cache, &other, &bytes).1, Outcome::Hit);
+}
+
+#[test]
+fn compile_cache_eviction_keeps_the_newest() {
+    let tmp = TempDir::new("evict");
+    let dir = tmp.cache();
+    let engine = engine();
+    let keep = 3;
+    let cache = DirCache { dir: &dir, keep };
+    prepare_dir(&dir).expect("dir");
+
+    // A stale temporary file (a writer that died) and a fresh one (a writer at work).
+    let stale = dir.join(format!("{TEMP_PREFIX}dead"));
+    let fresh = dir.join(format!("{TEMP_PREFIX}busy"));
+    for (path, age) in [(&stale, 7200), (&fresh, 10)] {
+        File::create(path)
+            .and_then(|f| f.set_modified(SystemTime::now() - Duration::from_secs(age)))
+            .expect("temp file");
+    }
+
+    // Entries with distinct, increasing modification times (component 10 is the oldest).
+    let mut names = Vec::new();
+    for (i, salt) in (10..16).enumerate() {
+        let bytes = component(salt);
+        let outcome = cache.load(&engine, &bytes).expect("load").outcome;
+        assert_eq!(outcome, Outcome::Miss { stored: true });
+        let name = dir.join(entry_name(&entry_key(&engine, &bytes)));
+        File::options()
+            .write(true)
+            .open(&name)
+            .and_then(|f| {
+                f.set_modified(SystemTime::now() - Duration::from_secs(1000 - i as u64 * 10))
+            })
+            .expect("set mtime");
+        names.push(name);
+    }
+    // The last write evicted down to `keep`; the newest survive.
+    let mut newest: Vec<PathBuf> = names[names.len() - keep..].to_vec();
+    newest.sort();
+    assert_eq!(entries(&dir), newest);
+    assert!(!stale.exists(), "a stale temporary file is deleted");
+    assert!(
+        fresh.exists(),
+        "a temporary file being written is left alone"
+    );
+
+    // A hit makes the oldest survivor the newest: the next write evicts another one.
+    let survivor = component(13);
+    assert_eq!(
+        cache.load(&engine, &survivor).expect("load").outcome,
+        Outcome::Hit
+    );
+    cache.load(&engine, &component(20)).expect("load");
+    let left = entries(&dir);
+    assert_eq!(left.len(), keep);
+    assert!(left.contains(&dir.join(entry_name(&entry_key(&engine, &survivor)))));
+    assert!(!left.contains(&names[4]), "the oldest after the hit went");
+
+    assert_eq!(KEEP_ENTRIES, 16);
+}
+
+#[test]
+fn compile_cache_settings_and_default_location() {
+    assert_eq!(CompileCache::parse_setting("off"), Ok(CompileCache::Off));
+    assert_eq!(
+        CompileCache::parse_setting("./off"),
+        Ok(CompileCache::Dir(PathBuf::from("./off")))
+    );
+    assert!(CompileCache::parse_setting("").is_err());
+    let os = |s: &str| Some(OsString::from(s));
+    assert_eq!(
+        default_dir(os("/x/cache"), os("/home/u")),
+        Some(PathBuf::from("/x/cache/klairr/components"))
+    );
+    assert_eq!(
+        default_dir(os("relative"), os("/home/u")),
+        Some(PathBuf::from("/home/u/.cache/klairr/components"))
+    );
+    assert_eq!(
+        default_dir(None, os("/home/u")),
+        Some(PathBuf::from("/home/u/.cache/klairr/components"))
+    );
+    assert_eq!(default_dir(None, os("")), None);
+    assert_eq!(default_dir(None, None), None);
+    assert_eq!(shell_quote(Path::new("/a/b-c.d")), "/a/b-c.d");
+    assert_eq!(shell_quote(Path::new("/a b/it's")), r"'/a b/it'\''s'");
+}
+
+#[test]
+fn compile_cache_off_and_invalid_components() {
+    let engine = engine();
+    let (component, outcome) = load(&CompileCache::Off, &engine, &component(8));
+    assert_eq!(outcome, Outcome::Off);
+    assert_eq!(answer(&engine, &component), 42);
+
+    let tmp = TempDir::new("invalid");
+    let err = CompileCache::Dir(tmp.cache())
+        .load(&engine, b"\0asm not really")
+        .err()
+        .expect("invalid bytes are an error");
+    assert!(matches!(err, CompileCacheError::Compile(_)), "{err}");
+    assert!(entries(&tmp.cache()).is_empty(), "nothing stored");
+}
