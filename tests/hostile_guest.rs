@@ -7,6 +7,9 @@
 //! Keys are made up and of real length (`rk_test_`/`rk_live_` + 100 letters and digits); leak scans fail
 //! on any 12-character run of them ([`assert_no_key`]).
 
+use klairr_e2e::hostile_support::{
+    assert_ends_at_the_deadline, has_terminal_control, hostile, json_error, xorshift_key, ESCAPES,
+};
 use klairr_e2e::hostile_upstream::{
     hostile_component, wat_many_memories_component, wat_table_grow_component, Behaviour,
     LoggedRequest, Upstream,
@@ -23,17 +26,7 @@ use std::time::{Duration, Instant};
 /// `prefix` + 100 letters and digits from a fixed xorshift sequence: a made-up key of real length (Stripe's
 /// are ~107 characters), with no repeated 12-character stretch for a scan to trip over by chance.
 fn made_up_key(prefix: &str, seed: u64) -> String {
-    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let body: String = (0..100)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            char::from(ALPHABET[(state % ALPHABET.len() as u64) as usize])
-        })
-        .collect();
-    format!("{prefix}{body}")
+    xorshift_key(prefix, seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
 }
 
 /// The user's configured test-mode key.
@@ -44,14 +37,6 @@ fn test_key() -> String {
 /// The user's configured live-mode key.
 fn live_key() -> String {
     made_up_key("rk_live_", 2)
-}
-
-/// `klairr-host --component <hostile> --stripe-base <upstream> ARGS` with STRIPE_API_KEY = `key`.
-fn hostile(upstream: &Upstream, args: &[&str], key: &str) -> CliRun {
-    let base = upstream.base_url();
-    let mut all = vec!["--component", hostile_component(), "--stripe-base", &base];
-    all.extend_from_slice(args);
-    run_cli(&all, Some(key))
 }
 
 /// A hostile query script (the query text) from its steps.
@@ -74,18 +59,6 @@ fn denials(run: &CliRun) -> Vec<&str> {
         .lines()
         .filter(|l| l.starts_with("klairr-host: denied "))
         .collect()
-}
-
-/// (kind, message) of a `--format json` failure.
-fn json_error(run: &CliRun) -> (String, String) {
-    let v = run.json();
-    let field = |name: &str| {
-        v["error"][name]
-            .as_str()
-            .unwrap_or_else(|| panic!("no error.{name} in {v}"))
-            .to_owned()
-    };
-    (field("kind"), field("message"))
 }
 
 /// Nothing reached the upstream: no request, not even a TCP connection.
@@ -136,12 +109,6 @@ fn hostile_sandbox(upstream: &Upstream) -> Sandbox {
     .expect("the hostile component loads: it is a well-typed connector")
 }
 
-/// Whether the text holds a byte a terminal would act on: ESC, BEL or a C1 control.
-fn has_terminal_control(text: &str) -> bool {
-    text.chars()
-        .any(|c| c == '\u{1b}' || c == '\u{7}' || ('\u{80}'..='\u{9f}').contains(&c))
-}
-
 /// The most instants of `arrivals` inside any window `[t, t + window)`.
 fn max_in_window(arrivals: &[Instant], window: Duration) -> usize {
     let mut sorted = arrivals.to_vec();
@@ -156,10 +123,6 @@ fn max_in_window(arrivals: &[Instant], window: Duration) -> usize {
     }
     best
 }
-
-/// The terminal escape sequences the tests inject: CSI (red), OSC (set the window title, ended by BEL),
-/// and an 8-bit C1 CSI.
-const ESCAPES: &str = "\u{1b}[31mred\u{1b}]0;pwned\u{7} c1\u{9b}2J";
 
 // ---- 1. writes ----------------------------------------------------------------------------------------
 
@@ -671,30 +634,9 @@ fn a_flood_past_the_request_ceiling_is_stopped_with_its_own_error() {
 /// Run `steps` with `--call-timeout 2`: the call ends with a sandbox error naming the deadline, soon.
 fn assert_stopped_at_the_deadline(steps: &[Value]) {
     let upstream = Upstream::start(Behaviour::Ok).expect("upstream");
-    let timeout = 2;
-    let started = Instant::now();
-    let run = hostile(
-        &upstream,
-        &[
-            "--call-timeout",
-            &timeout.to_string(),
-            "--format",
-            "json",
-            "query",
-            &script(steps),
-        ],
-        &test_key(),
-    );
-    let elapsed = started.elapsed();
-    eprintln!("--call-timeout {timeout}: the CLI returned after {elapsed:?}");
-    assert_eq!(run.code, 1, "{run:?}");
-    let (kind, message) = json_error(&run);
-    assert_eq!(kind, "sandbox", "{message}");
-    assert!(message.contains("deadline"), "{message}");
-    assert!(
-        elapsed < Duration::from_secs(timeout + 5),
-        "stopped only after {elapsed:?}"
-    );
+    assert_ends_at_the_deadline(2, &script(steps), |args| {
+        hostile(&upstream, args, &test_key())
+    });
 }
 
 #[test]

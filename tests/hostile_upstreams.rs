@@ -5,7 +5,11 @@
 //! asserts on what reached the upstreams and on the host's output (exit status, JSON error kind,
 //! stdout/stderr), never on what a guest reports about itself.
 
-use klairr_e2e::hostile_upstream::{hostile_component, Behaviour, Upstream, NINE_MIB};
+use klairr_e2e::hostile_support::{
+    assert_ends_at_the_deadline, assert_no_terminal_control, hostile, json_error, xorshift_key,
+    ESCAPES,
+};
+use klairr_e2e::hostile_upstream::{Behaviour, Upstream, NINE_MIB};
 use klairr_e2e::{assert_no_key, emulator, run_cli, CliRun};
 use klairr_host::emulator::Resource;
 use klairr_host::policy::manifest::Manifest;
@@ -17,17 +21,7 @@ use std::time::{Duration, Instant};
 
 /// `rk_test_` + 100 letters and digits from a fixed xorshift sequence: a made-up key of real length.
 fn test_key() -> String {
-    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    let mut state: u64 = 0x2545_F491_4F6C_DD1D;
-    let body: String = (0..100)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            char::from(ALPHABET[(state % ALPHABET.len() as u64) as usize])
-        })
-        .collect();
-    format!("rk_test_{body}")
+    xorshift_key("rk_test_", 0x2545_F491_4F6C_DD1D)
 }
 
 /// The one customers query the Stripe component runs in these tests.
@@ -40,53 +34,10 @@ fn stripe(base: &str, args: &[&str]) -> CliRun {
     run_cli(&all, Some(&test_key()))
 }
 
-/// `klairr-host --component <hostile> --stripe-base <upstream> ARGS` with the test key.
-fn hostile(upstream: &Upstream, args: &[&str]) -> CliRun {
-    let base = upstream.base_url();
-    let mut all = vec!["--component", hostile_component(), "--stripe-base", &base];
-    all.extend_from_slice(args);
-    run_cli(&all, Some(&test_key()))
-}
-
-/// (kind, message) of a `--format json` failure.
-fn json_error(run: &CliRun) -> (String, String) {
-    let v = run.json();
-    let field = |name: &str| {
-        v["error"][name]
-            .as_str()
-            .unwrap_or_else(|| panic!("no error.{name} in {v}"))
-            .to_owned()
-    };
-    (field("kind"), field("message"))
-}
-
-/// Whether the text holds a character a terminal would act on: ESC, BEL or a C1 control.
-fn has_terminal_control(text: &str) -> bool {
-    text.chars()
-        .any(|c| c == '\u{1b}' || c == '\u{7}' || ('\u{80}'..='\u{9f}').contains(&c))
-}
-
-/// The terminal escape sequences the upstreams inject: CSI (red), OSC (set the window title, ended by
-/// BEL), and an 8-bit C1 CSI.
-const ESCAPES: &str = "\u{1b}[31mred\u{1b}]0;pwned\u{7} c1\u{9b}2J";
-
 // ---- deadlines: waits on the network end with the call ------------------------------------------------
 
 /// The call timeout of the deadline tests.
 const TIMEOUT: u64 = 3;
-
-/// A failure that is the call deadline: exit 1, a `sandbox` error saying so, within a few seconds of it.
-fn assert_deadline(run: &CliRun, elapsed: Duration) {
-    eprintln!("--call-timeout {TIMEOUT}: the CLI returned after {elapsed:?}");
-    assert_eq!(run.code, 1, "{run:?}");
-    let (kind, message) = json_error(run);
-    assert_eq!(kind, "sandbox", "{message}");
-    assert!(message.contains("deadline"), "{message}");
-    assert!(
-        elapsed < Duration::from_secs(TIMEOUT + 5),
-        "stopped only after {elapsed:?}"
-    );
-}
 
 #[test]
 fn the_stripe_component_on_a_dripping_upstream_ends_at_the_call_deadline() {
@@ -94,38 +45,16 @@ fn the_stripe_component_on_a_dripping_upstream_ends_at_the_call_deadline() {
         every: Duration::from_secs(2),
     })
     .expect("upstream");
-    let started = Instant::now();
-    let run = stripe(
-        &drip.base_url(),
-        &[
-            "--call-timeout",
-            &TIMEOUT.to_string(),
-            "--format",
-            "json",
-            "query",
-            ONE_CUSTOMER,
-        ],
-    );
-    assert_deadline(&run, started.elapsed());
+    assert_ends_at_the_deadline(TIMEOUT, ONE_CUSTOMER, |args| stripe(&drip.base_url(), args));
     assert!(!drip.requests().is_empty(), "the request did go out");
 }
 
 #[test]
 fn the_stripe_component_on_a_stalled_tls_handshake_ends_at_the_call_deadline() {
     let silent = Upstream::start(Behaviour::AcceptThenSilence).expect("upstream");
-    let started = Instant::now();
-    let run = stripe(
-        &silent.https_base_url(),
-        &[
-            "--call-timeout",
-            &TIMEOUT.to_string(),
-            "--format",
-            "json",
-            "query",
-            ONE_CUSTOMER,
-        ],
-    );
-    assert_deadline(&run, started.elapsed());
+    assert_ends_at_the_deadline(TIMEOUT, ONE_CUSTOMER, |args| {
+        stripe(&silent.https_base_url(), args)
+    });
     assert!(silent.connections() >= 1, "the handshake was started");
     assert!(
         silent.requests().is_empty(),
@@ -140,19 +69,7 @@ fn the_hostile_guest_reading_a_dripping_body_ends_at_the_call_deadline() {
     })
     .expect("upstream");
     let read = json!([{"http": {"path": "/v1/customers?limit=1"}}]).to_string();
-    let started = Instant::now();
-    let run = hostile(
-        &drip,
-        &[
-            "--call-timeout",
-            &TIMEOUT.to_string(),
-            "--format",
-            "json",
-            "query",
-            &read,
-        ],
-    );
-    assert_deadline(&run, started.elapsed());
+    assert_ends_at_the_deadline(TIMEOUT, &read, |args| hostile(&drip, args, &test_key()));
     assert_eq!(drip.requests().len(), 1);
 }
 
@@ -229,12 +146,7 @@ fn escape_sequences_in_an_upstream_error_never_reach_the_terminal() {
         run.stderr.contains("No such customer") && run.stderr.contains("end"),
         "the message was printed: {run:?}"
     );
-    for (name, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
-        assert!(
-            !has_terminal_control(text),
-            "a terminal control on {name}: {text:?}"
-        );
-    }
+    assert_no_terminal_control(&run);
 }
 
 #[test]
@@ -279,12 +191,7 @@ fn escape_sequences_in_a_customer_name_never_reach_the_terminal() {
         "the row was printed: {}",
         run.stdout
     );
-    for (name, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
-        assert!(
-            !has_terminal_control(text),
-            "a terminal control on {name}: {text:?}"
-        );
-    }
+    assert_no_terminal_control(&run);
 }
 
 #[test]

@@ -14,6 +14,10 @@ pub use klairr_host::emulator::keys;
 #[path = "hostile_upstream.rs"]
 pub mod hostile_upstream;
 
+/// Helpers shared by the security tests (keys, CLI runs, the deadline and terminal-control checks).
+#[path = "hostile_support.rs"]
+pub mod hostile_support;
+
 /// An emulator with the default data set.
 pub fn emulator() -> Emulator {
     emulator_with(EmulatorConfig::default())
