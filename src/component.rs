@@ -1,5 +1,5 @@
-//! The component's edge: wit-bindgen exports of `klairr:connector@0.2.0`, and the one [`Transport`] that
-//! talks wasi:http.
+//! The component's edge: wit-bindgen exports of `klairr:connector@0.2.0`, and the [`Http`] and [`Clock`]
+//! that talk wasi:http and wasi:clocks.
 //!
 //! The exports convert between WIT types and the core's types: `check-credential` is
 //! [`crate::key::ApiKey::parse`], the connection methods are [`Connection`]'s. The transport does a little
@@ -13,7 +13,9 @@ use crate::error::{ConnectorError, UpstreamError};
 use crate::key::{ApiKey, Mode};
 use crate::schema::{Cell, ColumnSpec, ColumnType, TableSpec};
 use crate::stripe;
-use crate::transport::{self, Method, Request, Response, Transport, TransportError};
+use crate::transport::{
+    self, Clock, Completion, Http, Method, Request, Response, Ticket, TransportError,
+};
 use crate::verify::VerifyReport;
 use std::time::Duration;
 
@@ -79,7 +81,7 @@ impl wit_connector::GuestConnection for ConnectionResource {
 
     fn verify(&self) -> Result<wit::VerifyReport, wit::ConnectorError> {
         self.inner
-            .verify(&mut WasiHttp)
+            .verify(&mut WasiHttp::default(), &mut WasiClock)
             .map(verify_report)
             .map_err(error)
     }
@@ -90,158 +92,231 @@ impl wit_connector::GuestConnection for ConnectionResource {
 
     fn query(&self, query: String) -> Result<wit::QueryResult, wit::ConnectorError> {
         self.inner
-            .query(&mut WasiHttp, &query)
+            .query(&mut WasiHttp::default(), &mut WasiClock, &query)
             .map(query_result)
             .map_err(error)
     }
 }
 
-// ---- wasi:http transport -------------------------------------------------------------------------
+// ---- wasi:http and wasi:clocks ------------------------------------------------------------------
+
+use wasi::http::types::FutureIncomingResponse;
+use wasi::io::poll::Pollable;
 
 /// Requests go to `https://api.stripe.com` through the host's `wasi:http/outgoing-handler`; the host's
-/// policy decides whether (and where) they are delivered, and adds the key to those it delivers.
-struct WasiHttp;
+/// policy decides whether (and where) they are delivered, and adds the key to those it delivers. Several
+/// may be outstanding: each is a wasi:http future, and [`Http::wait_any`] polls them all at once.
+#[derive(Default)]
+struct WasiHttp {
+    next: u32,
+    /// In the order they were started.
+    pending: Vec<Pending>,
+    /// Outcomes known as soon as the request was started: the host refused it outright.
+    refused: Vec<Completion>,
+}
 
-impl Transport for WasiHttp {
-    fn send(&mut self, request: &Request) -> Result<Response, TransportError> {
-        use wasi::http::outgoing_handler;
-        use wasi::http::types::{Fields, OutgoingBody, OutgoingRequest, Scheme};
+/// One outstanding request. Fields drop in order: the pollable is a child of the future and must go
+/// first (wasmtime refuses to drop a resource that still has children).
+struct Pending {
+    ticket: Ticket,
+    ready: Pollable,
+    future: FutureIncomingResponse,
+}
 
-        let mut headers: Vec<(String, Vec<u8>)> = vec![
-            (
-                "stripe-version".into(),
-                stripe::API_VERSION.as_bytes().to_vec(),
-            ),
-            ("accept".into(), b"application/json".to_vec()),
-            ("user-agent".into(), b"klairr-stripe-connector/0.2".to_vec()),
-        ];
-        let has_body = request.method != Method::Get;
-        if has_body {
-            headers.push(("content-length".into(), b"0".to_vec()));
+impl Http for WasiHttp {
+    fn start(&mut self, request: &Request) -> Ticket {
+        self.next = self.next.wrapping_add(1);
+        let ticket = Ticket(self.next);
+        match start(request) {
+            Ok(future) => self.pending.push(Pending {
+                ticket,
+                ready: future.subscribe(),
+                future,
+            }),
+            Err(err) => self.refused.push((ticket, Err(err))),
         }
-        let fields = Fields::from_list(&headers).map_err(|e| {
-            TransportError::Connection(format!("could not build request headers: {e:?}"))
-        })?;
-        let outgoing = OutgoingRequest::new(fields);
-        let method = match request.method {
-            Method::Get => wasi::http::types::Method::Get,
-            Method::Post => wasi::http::types::Method::Post,
-            Method::Delete => wasi::http::types::Method::Delete,
-        };
-        let set = [
-            outgoing.set_method(&method).is_ok(),
-            outgoing.set_scheme(Some(&Scheme::Https)).is_ok(),
-            outgoing.set_authority(Some(stripe::API_HOST)).is_ok(),
-            outgoing
-                .set_path_with_query(Some(&request.path_and_query))
-                .is_ok(),
-        ];
-        if set.contains(&false) {
-            return Err(TransportError::Connection(
-                "the host refused the request line".into(),
-            ));
-        }
-        let body = if has_body { outgoing.body().ok() } else { None };
-
-        // No request-options: the host applies its own timeout ceilings to every request. (Passing a
-        // `request-options` resource also leaks one table slot per request in wasmtime-wasi-http 48's
-        // `handle`, which never deletes it; a long-lived connection would run out of handles.)
-        let pending = outgoing_handler::handle(outgoing, None).map_err(transport_error)?;
-        if let Some(body) = body {
-            OutgoingBody::finish(body, None).map_err(transport_error)?;
-        }
-        let ready = pending.subscribe();
-        ready.block();
-        drop(ready);
-        let response = match pending.get() {
-            Some(Ok(Ok(response))) => response,
-            Some(Ok(Err(code))) => return Err(transport_error(code)),
-            Some(Err(())) | None => {
-                return Err(TransportError::Connection(
-                    "the response was already taken".into(),
-                ))
-            }
-        };
-        drop(pending);
-
-        let status = response.status();
-        let headers = response.headers();
-        // One call for all headers (names arrive lower-cased); only four of them matter here.
-        let (mut request_id, mut should_retry, mut retry_after, mut declared_len) =
-            (None, None, None, None);
-        for (name, value) in headers.entries() {
-            let Ok(value) = std::str::from_utf8(&value) else {
-                continue;
-            };
-            let value = value.trim();
-            match name.as_str() {
-                "request-id" => request_id = Some(value.to_owned()),
-                "stripe-should-retry" => should_retry = Some(value == "true"),
-                "retry-after" => retry_after = value.parse::<u64>().ok().map(Duration::from_secs),
-                "content-length" => declared_len = value.parse::<usize>().ok(),
-                _ => {}
-            }
-        }
-        drop(headers);
-        if declared_len.is_some_and(|n| n > transport::MAX_BODY_BYTES) {
-            return Err(TransportError::BodyTooLarge {
-                limit: transport::MAX_BODY_BYTES,
-                status,
-                request_id,
-            });
-        }
-
-        let incoming = response.consume().map_err(|()| {
-            TransportError::Connection("the response body was already taken".into())
-        })?;
-        let stream = incoming.stream().map_err(|()| {
-            TransportError::Connection("the response body stream was already taken".into())
-        })?;
-        let mut body = Vec::with_capacity(declared_len.unwrap_or(16 * 1024));
-        loop {
-            match stream.blocking_read(1 << 20) {
-                Ok(chunk) => {
-                    if body.len() + chunk.len() > transport::MAX_BODY_BYTES {
-                        return Err(TransportError::BodyTooLarge {
-                            limit: transport::MAX_BODY_BYTES,
-                            status,
-                            request_id,
-                        });
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                Err(wasi::io::streams::StreamError::Closed) => break,
-                Err(wasi::io::streams::StreamError::LastOperationFailed(e)) => {
-                    // The host cut a body over its manifest's size: as final as our own cap.
-                    if let Some(wasi::http::types::ErrorCode::HttpResponseBodySize(_)) =
-                        wasi::http::types::http_error_code(&e)
-                    {
-                        return Err(TransportError::BodyTooLarge {
-                            limit: transport::MAX_BODY_BYTES,
-                            status,
-                            request_id,
-                        });
-                    }
-                    return Err(TransportError::Connection(format!(
-                        "reading the response body failed: {}",
-                        e.to_debug_string()
-                    )));
-                }
-            }
-        }
-        drop(stream);
-        let _ = wasi::http::types::IncomingBody::finish(incoming);
-        drop(response);
-
-        Ok(Response {
-            status,
-            request_id,
-            should_retry,
-            retry_after,
-            body,
-        })
+        ticket
     }
 
+    fn wait_any(&mut self, timeout: Option<Duration>) -> Option<Completion> {
+        if let Some(done) = self.refused.pop() {
+            return Some(done);
+        }
+        if self.pending.is_empty() {
+            return None;
+        }
+        let timer = timeout.map(|t| {
+            wasi::clocks::monotonic_clock::subscribe_duration(
+                u64::try_from(t.as_nanos()).unwrap_or(u64::MAX),
+            )
+        });
+        let mut list: Vec<&Pollable> = self.pending.iter().map(|p| &p.ready).collect();
+        list.extend(timer.as_ref());
+        // The first ready request in start order; only the timer ready: the timeout passed.
+        let ready = wasi::io::poll::poll(&list)
+            .into_iter()
+            .map(|i| i as usize)
+            .filter(|&i| i < self.pending.len())
+            .min()?;
+        let Pending {
+            ticket,
+            ready: _,
+            future,
+        } = self.pending.remove(ready);
+        Some((ticket, finish(future)))
+    }
+
+    fn cancel(&mut self, ticket: Ticket) {
+        self.pending.retain(|p| p.ticket != ticket);
+    }
+}
+
+/// Build `request` and hand it to the host.
+fn start(request: &Request) -> Result<FutureIncomingResponse, TransportError> {
+    use wasi::http::outgoing_handler;
+    use wasi::http::types::{Fields, OutgoingBody, OutgoingRequest, Scheme};
+
+    let mut headers: Vec<(String, Vec<u8>)> = vec![
+        (
+            "stripe-version".into(),
+            stripe::API_VERSION.as_bytes().to_vec(),
+        ),
+        ("accept".into(), b"application/json".to_vec()),
+        ("user-agent".into(), b"klairr-stripe-connector/0.2".to_vec()),
+    ];
+    let has_body = request.method != Method::Get;
+    if has_body {
+        headers.push(("content-length".into(), b"0".to_vec()));
+    }
+    let fields = Fields::from_list(&headers).map_err(|e| {
+        TransportError::Connection(format!("could not build request headers: {e:?}"))
+    })?;
+    let outgoing = OutgoingRequest::new(fields);
+    let method = match request.method {
+        Method::Get => wasi::http::types::Method::Get,
+        Method::Post => wasi::http::types::Method::Post,
+        Method::Delete => wasi::http::types::Method::Delete,
+    };
+    let set = [
+        outgoing.set_method(&method).is_ok(),
+        outgoing.set_scheme(Some(&Scheme::Https)).is_ok(),
+        outgoing.set_authority(Some(stripe::API_HOST)).is_ok(),
+        outgoing
+            .set_path_with_query(Some(&request.path_and_query))
+            .is_ok(),
+    ];
+    if set.contains(&false) {
+        return Err(TransportError::Connection(
+            "the host refused the request line".into(),
+        ));
+    }
+    let body = if has_body { outgoing.body().ok() } else { None };
+
+    // No request-options: the host applies its own timeout ceilings to every request. (Passing a
+    // `request-options` resource also leaks one table slot per request in wasmtime-wasi-http 48's
+    // `handle`, which never deletes it; a long-lived connection would run out of handles.)
+    let pending = outgoing_handler::handle(outgoing, None).map_err(transport_error)?;
+    if let Some(body) = body {
+        OutgoingBody::finish(body, None).map_err(transport_error)?;
+    }
+    Ok(pending)
+}
+
+/// Read a completed request's response: the four headers the core uses and the body, capped.
+fn finish(pending: FutureIncomingResponse) -> Result<Response, TransportError> {
+    let response = match pending.get() {
+        Some(Ok(Ok(response))) => response,
+        Some(Ok(Err(code))) => return Err(transport_error(code)),
+        Some(Err(())) | None => {
+            return Err(TransportError::Connection(
+                "the response was already taken".into(),
+            ))
+        }
+    };
+    drop(pending);
+
+    let status = response.status();
+    let headers = response.headers();
+    // One call for all headers (names arrive lower-cased); only four of them matter here.
+    let (mut request_id, mut should_retry, mut retry_after, mut declared_len) =
+        (None, None, None, None);
+    for (name, value) in headers.entries() {
+        let Ok(value) = std::str::from_utf8(&value) else {
+            continue;
+        };
+        let value = value.trim();
+        match name.as_str() {
+            "request-id" => request_id = Some(value.to_owned()),
+            "stripe-should-retry" => should_retry = Some(value == "true"),
+            "retry-after" => retry_after = value.parse::<u64>().ok().map(Duration::from_secs),
+            "content-length" => declared_len = value.parse::<usize>().ok(),
+            _ => {}
+        }
+    }
+    drop(headers);
+    if declared_len.is_some_and(|n| n > transport::MAX_BODY_BYTES) {
+        return Err(TransportError::BodyTooLarge {
+            limit: transport::MAX_BODY_BYTES,
+            status,
+            request_id,
+        });
+    }
+
+    let incoming = response
+        .consume()
+        .map_err(|()| TransportError::Connection("the response body was already taken".into()))?;
+    let stream = incoming.stream().map_err(|()| {
+        TransportError::Connection("the response body stream was already taken".into())
+    })?;
+    let mut body = Vec::with_capacity(declared_len.unwrap_or(16 * 1024));
+    loop {
+        match stream.blocking_read(1 << 20) {
+            Ok(chunk) => {
+                if body.len() + chunk.len() > transport::MAX_BODY_BYTES {
+                    return Err(TransportError::BodyTooLarge {
+                        limit: transport::MAX_BODY_BYTES,
+                        status,
+                        request_id,
+                    });
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Err(wasi::io::streams::StreamError::Closed) => break,
+            Err(wasi::io::streams::StreamError::LastOperationFailed(e)) => {
+                // The host cut a body over its manifest's size: as final as our own cap.
+                if let Some(wasi::http::types::ErrorCode::HttpResponseBodySize(_)) =
+                    wasi::http::types::http_error_code(&e)
+                {
+                    return Err(TransportError::BodyTooLarge {
+                        limit: transport::MAX_BODY_BYTES,
+                        status,
+                        request_id,
+                    });
+                }
+                return Err(TransportError::Connection(format!(
+                    "reading the response body failed: {}",
+                    e.to_debug_string()
+                )));
+            }
+        }
+    }
+    drop(stream);
+    let _ = wasi::http::types::IncomingBody::finish(incoming);
+    drop(response);
+
+    Ok(Response {
+        status,
+        request_id,
+        should_retry,
+        retry_after,
+        body,
+    })
+}
+
+/// Sleeps through `wasi:clocks` (never a busy loop) and draws jitter from `wasi:random`.
+struct WasiClock;
+
+impl Clock for WasiClock {
     fn sleep(&mut self, duration: Duration) {
         let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
         wasi::clocks::monotonic_clock::subscribe_duration(nanos).block();

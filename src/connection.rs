@@ -13,7 +13,7 @@ use crate::pager;
 use crate::retry::{Retrier, RetryPolicy};
 use crate::schema::{self, Cell, ColumnSpec, Table, TableSpec};
 use crate::stripe;
-use crate::transport::Transport;
+use crate::transport::{Clock, Http};
 use crate::verify::{self, VerifyReport};
 
 /// Results hold customer PII: the host may cache them for at most an hour (the setup page's promise).
@@ -115,12 +115,13 @@ impl Connection {
     }
 
     /// Setup: prove the key can read all five tables and cannot write.
-    pub fn verify<T: Transport + ?Sized>(
+    pub fn verify<H: Http + ?Sized, C: Clock + ?Sized>(
         &self,
-        transport: &mut T,
+        http: &mut H,
+        clock: &mut C,
     ) -> Result<VerifyReport, ConnectorError> {
-        let mut retrier = Retrier::new(RetryPolicy::default(), transport);
-        verify::verify(transport, &self.key, &mut retrier)
+        let mut retrier = Retrier::new(RetryPolicy::default());
+        verify::verify(http, clock, &self.key, &mut retrier)
     }
 
     /// The canonical text of a query (for the host's cache key). Makes no request.
@@ -129,14 +130,15 @@ impl Connection {
     }
 
     /// Parse, page through Stripe up to the row target, and project typed rows.
-    pub fn query<T: Transport + ?Sized>(
+    pub fn query<H: Http + ?Sized, C: Clock + ?Sized>(
         &self,
-        transport: &mut T,
+        http: &mut H,
+        clock: &mut C,
         dsl_text: &str,
     ) -> Result<QueryResult, ConnectorError> {
         let query: Query = dsl::parse(dsl_text, self.max_rows)?;
-        let mut retrier = Retrier::new(RetryPolicy::default(), transport);
-        let fetched = pager::fetch(transport, &self.key, &query, &mut retrier)?;
+        let mut retrier = Retrier::new(RetryPolicy::default());
+        let fetched = pager::fetch(http, clock, &self.key, &query, &mut retrier)?;
         let columns = schema::table_spec(query.table).columns;
         let row_count = fetched.rows.len() as u64;
         Ok(QueryResult {
@@ -160,23 +162,12 @@ impl Connection {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{FakeClock, Replies};
     use crate::transport::{Request, Response, TransportError};
-    use std::time::Duration;
 
     /// A query rejected while parsing never reaches the transport.
-    struct NoTransport;
-
-    impl Transport for NoTransport {
-        fn send(&mut self, _: &Request) -> Result<Response, TransportError> {
-            panic!("an invalid query made a request")
-        }
-        fn sleep(&mut self, _: Duration) {}
-        fn now(&mut self) -> Duration {
-            Duration::ZERO
-        }
-        fn random_u64(&mut self) -> u64 {
-            0
-        }
+    fn no_transport(_: &Request) -> Result<Response, TransportError> {
+        panic!("an invalid query made a request")
     }
 
     #[test]
@@ -225,7 +216,8 @@ mod tests {
         ] {
             for err in [
                 conn.canonical_query(dsl).expect_err("invalid"),
-                conn.query(&mut NoTransport, dsl).expect_err("invalid"),
+                conn.query(&mut Replies::new(no_transport), &mut FakeClock::new(), dsl)
+                    .expect_err("invalid"),
             ] {
                 assert_eq!(err.kind(), "invalid-query", "{dsl}: {err}");
             }

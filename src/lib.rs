@@ -4,7 +4,7 @@
 //! `klairr:connector/connector@0.2.0` (see `wit/connector-0.2.0/`). Everything except [`component`] is a
 //! pure core with no wasi types — keys, the query DSL, Stripe request building, row projection, paging and
 //! retries — so it is unit-tested natively. The core talks to the world only through
-//! [`transport::Transport`].
+//! [`transport::Http`] and [`transport::Clock`].
 //!
 //! Map of the modules:
 //! - [`key`]: restricted-key checks that run before any request (the host runs them through
@@ -14,7 +14,8 @@
 //! - [`stripe`]: the pinned API version, list request paths, Stripe's error bodies.
 //! - [`rows`]: typed serde structs for Stripe's objects at the pinned version, projected to rows.
 //! - [`retry`]: which failures are retried, and how long to wait.
-//! - [`pager`]: follows `starting_after` up to the row target, with guards against loops.
+//! - [`pager`]: reads a list up to the row target through several `created` windows at once, exactly as
+//!   one `starting_after` cursor would, with guards against loops.
 //! - [`verify`]: setup's read and over-permission probes.
 //! - [`connection`]: ties it together: open, verify, query.
 //! - `component` (wasm32 only): the wit-bindgen exports and the wasi:http transport.
@@ -28,6 +29,8 @@ pub mod retry;
 pub mod rows;
 pub mod schema;
 pub mod stripe;
+#[cfg(test)]
+mod testing;
 pub mod transport;
 pub mod verify;
 

@@ -22,7 +22,8 @@
 //! jitter*: `base/2 + random(0..=base/2)`, and never less than `initial_backoff`. With the defaults
 //! (0.5 s, 5 s cap) that is 0.5 s, 0.5–1 s, 1–2 s, 2–4 s, 2.5–5 s. A `Retry-After` header raises the wait
 //! to at least its value, capped at [`RetryPolicy::max_retry_after`]. Sleeping goes through
-//! [`Transport::sleep`] (wasi:clocks in the component): never a busy loop.
+//! [`Clock::sleep`] (wasi:clocks in the component) or, in the pager, by
+//! doing other work meanwhile: never a busy loop.
 //!
 //! # Giving up
 //! - After [`RetryPolicy::max_attempts`] attempts of one request.
@@ -44,10 +45,10 @@
 
 use crate::error::{ConnectorError, UpstreamError};
 use crate::stripe::upstream_error;
-use crate::transport::{Request, Response, Transport, TransportError};
+use crate::transport::{Clock, Http, Request, Response, TransportError};
 use std::time::Duration;
 
-/// How hard to try. [`Default`] follows design.md §8.
+/// How hard to try.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Attempts per request, the first one included (so 5 = up to 4 retries). 0 is treated as 1.
@@ -138,9 +139,8 @@ fn verdict_for_response(response: &Response) -> Verdict {
 }
 
 impl Retrier {
-    /// A retrier for one query. The transport is taken for symmetry with [`Retrier::send`] (and so a
-    /// later policy may read the clock at creation); the budget starts empty.
-    pub fn new<T: Transport + ?Sized>(policy: RetryPolicy, _transport: &mut T) -> Self {
+    /// A retrier for one query (or one `verify`); its budget starts empty.
+    pub fn new(policy: RetryPolicy) -> Self {
         Retrier {
             policy,
             spent: Duration::ZERO,
@@ -159,64 +159,79 @@ impl Retrier {
 
     /// Send `request`, retrying as described in the module docs. `Ok` for every response that is not
     /// retried (check its status); `Err` when retries are exhausted or the failure is final.
-    pub fn send<T: Transport + ?Sized>(
+    pub fn send<H: Http + ?Sized, C: Clock + ?Sized>(
         &mut self,
-        transport: &mut T,
+        http: &mut H,
+        clock: &mut C,
         request: &Request,
     ) -> Result<Response, ConnectorError> {
-        let max_attempts = self.policy.max_attempts.max(1);
         let mut attempts: u32 = 0;
         loop {
             attempts += 1;
-            let started = transport.now();
-            let outcome = transport.send(request);
-            let verdict = match &outcome {
-                Ok(response) => verdict_for_response(response),
-                Err(err) if err.is_retryable() => Verdict::Retry,
-                Err(_) => Verdict::Final,
-            };
-            match (verdict, outcome) {
-                (Verdict::Final, Ok(response)) => return Ok(response),
-                (
-                    Verdict::Final,
-                    Err(TransportError::BodyTooLarge {
+            let started = clock.now();
+            let outcome = http.send(request);
+            let took = clock.now().saturating_sub(started);
+            match self.judge(clock, request, attempts, took, outcome) {
+                Attempt::Done(result) => return result,
+                Attempt::RetryAfter(wait) => clock.sleep(wait),
+            }
+        }
+    }
+
+    /// Judge attempt number `attempts` (1-based) of `request`, which took `took` and ended in `outcome`:
+    /// hand it to the caller, or retry it after a wait (already charged to the budget: the caller only
+    /// waits, by sleeping or by doing other work, and then starts the request again). The pager judges
+    /// each of its overlapping requests here; [`Retrier::send`] is the one-at-a-time loop.
+    pub fn judge<C: Clock + ?Sized>(
+        &mut self,
+        clock: &mut C,
+        request: &Request,
+        attempts: u32,
+        took: Duration,
+        outcome: Result<Response, TransportError>,
+    ) -> Attempt {
+        let verdict = match &outcome {
+            Ok(response) => verdict_for_response(response),
+            Err(err) if err.is_retryable() => Verdict::Retry,
+            Err(_) => Verdict::Final,
+        };
+        let result = match (verdict, outcome) {
+            (Verdict::Final, Ok(response)) => Ok(response),
+            (
+                Verdict::Final,
+                Err(TransportError::BodyTooLarge {
+                    limit,
+                    status,
+                    request_id,
+                }),
+            ) => Err(ConnectorError::Upstream(UpstreamError {
+                status: Some(status),
+                code: None,
+                message: format!(
+                    "{} {}: {} (not retried)",
+                    request.method.as_str(),
+                    endpoint(request),
+                    TransportError::BodyTooLarge {
                         limit,
                         status,
-                        request_id,
-                    }),
-                ) => {
-                    return Err(ConnectorError::Upstream(UpstreamError {
-                        status: Some(status),
-                        code: None,
-                        message: format!(
-                            "{} {}: {} (not retried)",
-                            request.method.as_str(),
-                            endpoint(request),
-                            TransportError::BodyTooLarge {
-                                limit,
-                                status,
-                                request_id: None
-                            }
-                        ),
-                        request_id,
-                    }))
-                }
-                (Verdict::Final, Err(err)) => {
-                    return Err(ConnectorError::Network(format!(
-                        "{} {}: {err} (not retried: trying again cannot help)",
-                        request.method.as_str(),
-                        endpoint(request)
-                    )))
-                }
-                (Verdict::Retry, outcome) => {
-                    let finished = transport.now();
-                    self.charge(finished.saturating_sub(started));
-                    if attempts >= max_attempts {
-                        let why = format!("gave up after {attempts} {}", plural(attempts));
-                        return Err(exhausted(request, &outcome, &why));
+                        request_id: None
                     }
+                ),
+                request_id,
+            })),
+            (Verdict::Final, Err(err)) => Err(ConnectorError::Network(format!(
+                "{} {}: {err} (not retried: trying again cannot help)",
+                request.method.as_str(),
+                endpoint(request)
+            ))),
+            (Verdict::Retry, outcome) => {
+                self.charge(took);
+                if attempts >= self.policy.max_attempts.max(1) {
+                    let why = format!("gave up after {attempts} {}", plural(attempts));
+                    Err(exhausted(request, &outcome, &why))
+                } else {
                     let retry_after = outcome.as_ref().ok().and_then(|r| r.retry_after);
-                    let wait = self.wait_before_retry(attempts, retry_after, transport);
+                    let wait = self.wait_before_retry(attempts, retry_after, clock);
                     let remaining = self.policy.total_budget.saturating_sub(self.spent);
                     if wait > remaining {
                         let why = format!(
@@ -225,23 +240,25 @@ impl Retrier {
                             seconds(wait),
                             seconds(self.policy.total_budget)
                         );
-                        return Err(exhausted(request, &outcome, &why));
+                        Err(exhausted(request, &outcome, &why))
+                    } else {
+                        self.charge(wait);
+                        return Attempt::RetryAfter(wait);
                     }
-                    transport.sleep(wait);
-                    self.charge(wait);
                 }
             }
-        }
+        };
+        Attempt::Done(result)
     }
 
     /// The wait before retry number `retry`: jittered backoff, raised to a (capped) `Retry-After`.
-    fn wait_before_retry<T: Transport + ?Sized>(
+    fn wait_before_retry<C: Clock + ?Sized>(
         &self,
         retry: u32,
         retry_after: Option<Duration>,
-        transport: &mut T,
+        clock: &mut C,
     ) -> Duration {
-        let backoff = self.policy.backoff(retry, transport.random_u64());
+        let backoff = self.policy.backoff(retry, clock.random_u64());
         match retry_after {
             Some(after) => backoff.max(after.min(self.policy.max_retry_after)),
             None => backoff,
@@ -251,6 +268,15 @@ impl Retrier {
     fn charge(&mut self, lost: Duration) {
         self.spent = self.spent.saturating_add(lost);
     }
+}
+
+/// What [`Retrier::judge`] decided about one attempt.
+#[derive(Debug)]
+pub enum Attempt {
+    /// Final: a response that is not retried (check its status), or the error retrying ended in.
+    Done(Result<Response, ConnectorError>),
+    /// Start the request again after this wait.
+    RetryAfter(Duration),
 }
 
 fn plural(attempts: u32) -> &'static str {
@@ -317,6 +343,7 @@ pub fn error_for_response(response: &Response) -> ConnectorError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{FakeClock, Replies, Serve};
     use crate::transport::Method;
     use proptest::prelude::*;
     use std::collections::VecDeque;
@@ -336,59 +363,44 @@ mod tests {
         );
     }
 
-    /// A scripted transport: queued outcomes, a fake clock advanced by `sleep` (and optionally by each
-    /// send), recorded sleeps and a fixed or scripted sequence of random numbers.
-    struct Script {
-        outcomes: VecDeque<Result<Response, TransportError>>,
-        /// Returned once the queue is empty (a storm).
+    /// Queued outcomes, then one outcome forever (a storm).
+    struct Outcomes {
+        queue: VecDeque<Result<Response, TransportError>>,
         then: Option<Result<Response, TransportError>>,
-        clock: Duration,
-        send_latency: Duration,
-        sleeps: Vec<Duration>,
-        sends: u32,
-        /// Random numbers handed out first, then `random` forever.
-        randoms: VecDeque<u64>,
-        random: u64,
+    }
+
+    impl Serve for Outcomes {
+        fn serve(&mut self, _request: &Request) -> Result<Response, TransportError> {
+            match self.queue.pop_front() {
+                Some(o) => o,
+                None => self.then.clone().expect("script ran out of responses"),
+            }
+        }
+    }
+
+    /// A scripted upstream and the shared fake clock (advanced by sleeps and, optionally, by each send).
+    struct Script {
+        http: Replies<Outcomes>,
+        clock: FakeClock,
     }
 
     impl Script {
         fn new(outcomes: Vec<Result<Response, TransportError>>) -> Self {
             Script {
-                outcomes: outcomes.into(),
-                then: None,
-                clock: Duration::from_secs(1000),
-                send_latency: Duration::ZERO,
-                sleeps: Vec::new(),
-                sends: 0,
-                randoms: VecDeque::new(),
-                random: u64::MAX / 2,
+                http: Replies::new(Outcomes {
+                    queue: outcomes.into(),
+                    then: None,
+                }),
+                clock: FakeClock::new(),
             }
         }
         fn storm(outcome: Result<Response, TransportError>) -> Self {
             let mut s = Script::new(Vec::new());
-            s.then = Some(outcome);
+            s.http.serve.then = Some(outcome);
             s
         }
-    }
-
-    impl Transport for Script {
-        fn send(&mut self, _request: &Request) -> Result<Response, TransportError> {
-            self.sends += 1;
-            self.clock += self.send_latency;
-            match self.outcomes.pop_front() {
-                Some(o) => o,
-                None => self.then.clone().expect("script ran out of responses"),
-            }
-        }
-        fn sleep(&mut self, duration: Duration) {
-            self.sleeps.push(duration);
-            self.clock += duration;
-        }
-        fn now(&mut self) -> Duration {
-            self.clock
-        }
-        fn random_u64(&mut self) -> u64 {
-            self.randoms.pop_front().unwrap_or(self.random)
+        fn send_latency(&mut self, latency: Duration) {
+            self.http.latency = Some((self.clock.time.clone(), latency));
         }
     }
 
@@ -420,8 +432,8 @@ mod tests {
     }
 
     fn run(script: &mut Script, policy: &RetryPolicy) -> Result<Response, ConnectorError> {
-        let mut retrier = Retrier::new(policy.clone(), script);
-        retrier.send(script, &get())
+        let mut retrier = Retrier::new(policy.clone());
+        retrier.send(&mut script.http, &mut script.clock, &get())
     }
 
     fn assert_sleeps_in_bounds(policy: &RetryPolicy, sleeps: &[Duration]) {
@@ -462,10 +474,10 @@ mod tests {
         let policy = RetryPolicy::default();
         let got = run(&mut s, &policy).expect("success after retries");
         assert_eq!(got.status, 200);
-        assert_eq!(s.sends, 4);
-        assert_eq!(s.sleeps.len(), 3);
-        assert_sleeps_in_bounds(&policy, &s.sleeps);
-        assert_eq!(s.sleeps[0], Duration::from_millis(500));
+        assert_eq!(s.http.started, 4);
+        assert_eq!(s.clock.sleeps.len(), 3);
+        assert_sleeps_in_bounds(&policy, &s.clock.sleeps);
+        assert_eq!(s.clock.sleeps[0], Duration::from_millis(500));
     }
 
     #[test]
@@ -481,8 +493,8 @@ mod tests {
                 got.request_id.as_deref(),
                 Some(format!("req_{status}").as_str())
             );
-            assert_eq!(s.sends, 1);
-            assert!(s.sleeps.is_empty());
+            assert_eq!(s.http.started, 1);
+            assert!(s.clock.sleeps.is_empty());
             let err = error_for_response(&got);
             assert_eq!(
                 err.kind(),
@@ -503,7 +515,7 @@ mod tests {
             run(&mut s, &RetryPolicy::default()).expect("ok").status,
             200
         );
-        assert_eq!(s.sends, 2);
+        assert_eq!(s.http.started, 2);
     }
 
     #[test]
@@ -513,7 +525,7 @@ mod tests {
             run(&mut s, &RetryPolicy::default()).expect("ok").status,
             200
         );
-        assert_eq!(s.sends, 1);
+        assert_eq!(s.http.started, 1);
     }
 
     #[test]
@@ -524,7 +536,7 @@ mod tests {
                 run(&mut s, &RetryPolicy::default()).expect("ok").status,
                 status
             );
-            assert_eq!(s.sends, 1);
+            assert_eq!(s.http.started, 1);
         }
     }
 
@@ -532,12 +544,12 @@ mod tests {
     fn rate_limit_storm_gives_up_within_attempts_and_budget() {
         let policy = RetryPolicy::default();
         let mut s = Script::storm(Ok(resp(429)));
-        s.send_latency = Duration::from_millis(200);
-        let start = s.clock;
+        s.send_latency(Duration::from_millis(200));
+        let start = s.clock.time.get();
         let err = run(&mut s, &policy).expect_err("storm");
-        assert_eq!(s.sends, policy.max_attempts);
-        assert_eq!(s.sleeps.len() as u32, policy.max_attempts - 1);
-        assert!(s.clock - start <= policy.total_budget);
+        assert_eq!(s.http.started, policy.max_attempts);
+        assert_eq!(s.clock.sleeps.len() as u32, policy.max_attempts - 1);
+        assert!(s.clock.time.get() - start <= policy.total_budget);
         let ConnectorError::RateLimited(up) = &err else {
             panic!("{err:?}")
         };
@@ -563,7 +575,7 @@ mod tests {
             run(&mut s, &RetryPolicy::default()).expect("ok").status,
             200
         );
-        assert_eq!(s.sends, 3);
+        assert_eq!(s.http.started, 3);
     }
 
     #[test]
@@ -572,21 +584,21 @@ mod tests {
         r.retry_after = Some(Duration::from_secs(7));
         let mut s = Script::new(vec![Ok(r), Ok(resp(200))]);
         run(&mut s, &RetryPolicy::default()).expect("ok");
-        assert_eq!(s.sleeps, vec![Duration::from_secs(7)]);
+        assert_eq!(s.clock.sleeps, vec![Duration::from_secs(7)]);
 
         let mut r = resp(503);
         r.retry_after = Some(Duration::from_secs(3600));
         let mut s = Script::new(vec![Ok(r), Ok(resp(200))]);
         run(&mut s, &RetryPolicy::default()).expect("ok");
-        assert_eq!(s.sleeps, vec![Duration::from_secs(30)]);
+        assert_eq!(s.clock.sleeps, vec![Duration::from_secs(30)]);
 
         // A Retry-After shorter than the backoff does not shorten the backoff.
         let mut r = resp(429);
         r.retry_after = Some(Duration::from_millis(1));
         let mut s = Script::new(vec![Ok(resp(429)), Ok(r), Ok(resp(200))]);
-        s.random = u64::MAX;
+        s.clock.random = u64::MAX;
         run(&mut s, &RetryPolicy::default()).expect("ok");
-        assert_eq!(s.sleeps[1], Duration::from_secs(1));
+        assert_eq!(s.clock.sleeps[1], Duration::from_secs(1));
     }
 
     #[test]
@@ -599,9 +611,9 @@ mod tests {
         r.retry_after = Some(Duration::from_secs(25));
         let mut s = Script::storm(Ok(r));
         let err = run(&mut s, &policy).expect_err("over budget");
-        assert_eq!(s.sends, 1);
+        assert_eq!(s.http.started, 1);
         assert!(
-            s.sleeps.is_empty(),
+            s.clock.sleeps.is_empty(),
             "must not sleep into a wait it cannot finish"
         );
         assert_eq!(err.kind(), "rate-limited");
@@ -619,14 +631,14 @@ mod tests {
             run(&mut s, &RetryPolicy::default()).expect("ok").status,
             200
         );
-        assert_eq!(s.sends, 3);
-        assert_eq!(s.sleeps.len(), 2);
+        assert_eq!(s.http.started, 3);
+        assert_eq!(s.clock.sleeps.len(), 2);
     }
 
     #[test]
     fn server_error_storm_is_upstream_with_the_last_request_id() {
         let mut s = Script::new(vec![Ok(resp(500)), Ok(resp(500)), Ok(resp(500))]);
-        s.then = Some(Ok(resp(503)));
+        s.http.serve.then = Some(Ok(resp(503)));
         let err = run(&mut s, &RetryPolicy::default()).expect_err("storm");
         let ConnectorError::Upstream(up) = &err else {
             panic!("{err:?}")
@@ -650,7 +662,7 @@ mod tests {
             run(&mut s, &RetryPolicy::default()).expect("ok").status,
             200
         );
-        assert_eq!(s.sends, 3);
+        assert_eq!(s.http.started, 3);
 
         let mut s = Script::storm(Err(TransportError::Connection("refused".into())));
         let err = run(&mut s, &RetryPolicy::default()).expect_err("storm");
@@ -686,8 +698,8 @@ mod tests {
                     "{err:?}"
                 );
             }
-            assert_eq!(s.sends, 1);
-            assert!(s.sleeps.is_empty());
+            assert_eq!(s.http.started, 1);
+            assert!(s.clock.sleeps.is_empty());
             assert!(err.to_string().contains("not retried"), "{err}");
         }
     }
@@ -700,7 +712,7 @@ mod tests {
         };
         let mut s = Script::storm(Ok(resp(500)));
         let err = run(&mut s, &policy).expect_err("one attempt");
-        assert_eq!(s.sends, 1);
+        assert_eq!(s.http.started, 1);
         assert!(err.to_string().contains("gave up after 1 attempt"), "{err}");
     }
 
@@ -714,14 +726,26 @@ mod tests {
         // Every page needs three retries first: 0.5 + 1 + 2 = 3.5 s (random = max) of waiting each.
         let page = || vec![Ok(resp(429)), Ok(resp(429)), Ok(resp(429)), Ok(resp(200))];
         let mut s = Script::new(page().into_iter().chain(page()).chain(page()).collect());
-        s.random = u64::MAX;
-        s.send_latency = Duration::from_millis(100);
-        let start = s.clock;
-        let mut retrier = Retrier::new(policy.clone(), &mut s);
-        assert_eq!(retrier.send(&mut s, &req).expect("page 1").status, 200);
-        assert_eq!(retrier.send(&mut s, &req).expect("page 2").status, 200);
+        s.clock.random = u64::MAX;
+        s.send_latency(Duration::from_millis(100));
+        let start = s.clock.time.get();
+        let mut retrier = Retrier::new(policy.clone());
+        assert_eq!(
+            retrier
+                .send(&mut s.http, &mut s.clock, &req)
+                .expect("page 1")
+                .status,
+            200
+        );
+        assert_eq!(
+            retrier
+                .send(&mut s.http, &mut s.clock, &req)
+                .expect("page 2")
+                .status,
+            200
+        );
         let err = retrier
-            .send(&mut s, &req)
+            .send(&mut s.http, &mut s.clock, &req)
             .expect_err("page 3 runs out of budget");
         assert_eq!(err.kind(), "rate-limited");
         assert!(
@@ -729,10 +753,10 @@ mod tests {
             "{:?}",
             retrier.spent()
         );
-        let slept: Duration = s.sleeps.iter().sum();
+        let slept: Duration = s.clock.sleeps.iter().sum();
         assert!(slept <= policy.total_budget, "{slept:?}");
         // Only the failed attempts and waits are charged, not the successful pages.
-        assert!(s.clock - start > retrier.spent());
+        assert!(s.clock.time.get() - start > retrier.spent());
     }
 
     #[test]
@@ -743,10 +767,10 @@ mod tests {
         };
         let req = get();
         let mut s = Script::storm(Ok(resp(200)));
-        s.send_latency = Duration::from_secs(5);
-        let mut retrier = Retrier::new(policy.clone(), &mut s);
+        s.send_latency(Duration::from_secs(5));
+        let mut retrier = Retrier::new(policy.clone());
         for _ in 0..20 {
-            retrier.send(&mut s, &req).expect("ok");
+            retrier.send(&mut s.http, &mut s.clock, &req).expect("ok");
         }
         assert_eq!(retrier.spent(), Duration::ZERO);
     }
@@ -782,11 +806,11 @@ mod tests {
         fn every_sleep_is_a_jittered_backoff(randoms in proptest::collection::vec(any::<u64>(), 4)) {
             let policy = RetryPolicy::default();
             let mut s = Script::storm(Ok(resp(500)));
-            s.randoms = randoms.clone().into();
+            s.clock.randoms = randoms.clone().into();
             let err = run(&mut s, &policy);
             prop_assert!(err.is_err());
-            prop_assert_eq!(s.sleeps.len(), 4);
-            for (i, d) in s.sleeps.iter().enumerate() {
+            prop_assert_eq!(s.clock.sleeps.len(), 4);
+            for (i, d) in s.clock.sleeps.iter().enumerate() {
                 let retry = i as u32 + 1;
                 let (lo, hi) = policy.backoff_bounds(retry);
                 prop_assert!(lo <= *d && *d <= hi);

@@ -1,9 +1,12 @@
-//! The one seam between the pure core and the outside world.
+//! The seams between the pure core and the outside world: [`Http`] moves requests, [`Clock`] tells and
+//! passes time.
 //!
-//! The core builds [`Request`]s and reads [`Response`]s; an implementation of [`Transport`] moves them.
-//! In the component that is `wasi:http/outgoing-handler` (see `component.rs`); in native unit tests it is
-//! a scripted fake. Sleeping, the clock and randomness (for retry jitter) go through the same trait so that
-//! tests control time and the component sleeps through `wasi:clocks` instead of spinning.
+//! The core builds [`Request`]s and reads [`Response`]s. An [`Http`] starts requests and hands back the
+//! next one that completes, so several can be outstanding at once (the pager overlaps pages, see
+//! `pager/run.rs`); a plain [`Http::send`] does one at a time on top of that. A [`Clock`] sleeps, reads a
+//! monotonic clock and draws random numbers (retry jitter), so tests control time and the component
+//! sleeps through `wasi:clocks` instead of spinning. In the component both are wasi (see
+//! `component.rs`); in native unit tests they are the shared fakes of `testing.rs`.
 
 use std::time::Duration;
 
@@ -82,11 +85,49 @@ impl TransportError {
     }
 }
 
-/// Moves requests and measures time. Implemented over wasi:http in the component and by fakes in tests.
-pub trait Transport {
-    /// Send one request and read the whole response (up to [`MAX_BODY_BYTES`]).
-    fn send(&mut self, request: &Request) -> Result<Response, TransportError>;
-    /// Block for `duration` (wasi:clocks in the component).
+/// Names one started request until its outcome has been collected with [`Http::wait_any`]. Chosen by
+/// the [`Http`] implementation; unique among the requests it has outstanding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ticket(pub u32);
+
+/// One outcome of a started request.
+pub type Completion = (Ticket, Result<Response, TransportError>);
+
+/// Starts requests and collects their outcomes, in whatever order they complete. Implemented over
+/// wasi:http in the component and by fakes in tests.
+pub trait Http {
+    /// Start `request`. A failure to start (the host refusing it, say) is not returned here: it is the
+    /// ticket's outcome, collected by [`Http::wait_any`] like any other.
+    fn start(&mut self, request: &Request) -> Ticket;
+
+    /// Wait until a started request completes and return its outcome with the whole body (up to
+    /// [`MAX_BODY_BYTES`]). `None` when nothing is outstanding, or when `timeout` passed first.
+    fn wait_any(&mut self, timeout: Option<Duration>) -> Option<Completion>;
+
+    /// Give up on an outstanding request; its outcome is never returned.
+    fn cancel(&mut self, ticket: Ticket);
+
+    /// Send one request and wait for its outcome. Only for callers with nothing else outstanding.
+    fn send(&mut self, request: &Request) -> Result<Response, TransportError> {
+        let ticket = self.start(request);
+        loop {
+            match self.wait_any(None) {
+                Some((done, outcome)) if done == ticket => return outcome,
+                // Another caller's request: not ours to take, and there is no other caller.
+                Some(_) => continue,
+                None => {
+                    return Err(TransportError::Connection(
+                        "the request was lost before it completed".into(),
+                    ))
+                }
+            }
+        }
+    }
+}
+
+/// Time and randomness for retries: wasi:clocks and wasi:random in the component, a fake in tests.
+pub trait Clock {
+    /// Block for `duration`.
     fn sleep(&mut self, duration: Duration);
     /// A monotonic clock reading; only differences matter.
     fn now(&mut self) -> Duration;
@@ -98,36 +139,33 @@ pub trait Transport {
 /// 1 MiB at the pinned version; 8 MiB leaves room for expanded objects and still bounds guest memory.
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
-/// Counts the requests that went out through a transport: reported to users (`requests` in results and
-/// the setup report) and asserted on by tests.
-pub struct Counting<'t, T: Transport + ?Sized> {
-    inner: &'t mut T,
+/// Counts the requests started through an [`Http`]: reported to users (`requests` in results and the
+/// setup report) and asserted on by tests.
+pub struct Counting<'t, H: Http + ?Sized> {
+    inner: &'t mut H,
     sent: u32,
 }
 
-impl<'t, T: Transport + ?Sized> Counting<'t, T> {
-    pub fn new(inner: &'t mut T) -> Self {
+impl<'t, H: Http + ?Sized> Counting<'t, H> {
+    pub fn new(inner: &'t mut H) -> Self {
         Counting { inner, sent: 0 }
     }
 
-    /// Requests sent so far, retries included.
+    /// Requests started so far, retries included.
     pub fn sent(&self) -> u32 {
         self.sent
     }
 }
 
-impl<T: Transport + ?Sized> Transport for Counting<'_, T> {
-    fn send(&mut self, request: &Request) -> Result<Response, TransportError> {
+impl<H: Http + ?Sized> Http for Counting<'_, H> {
+    fn start(&mut self, request: &Request) -> Ticket {
         self.sent = self.sent.saturating_add(1);
-        self.inner.send(request)
+        self.inner.start(request)
     }
-    fn sleep(&mut self, duration: Duration) {
-        self.inner.sleep(duration)
+    fn wait_any(&mut self, timeout: Option<Duration>) -> Option<Completion> {
+        self.inner.wait_any(timeout)
     }
-    fn now(&mut self) -> Duration {
-        self.inner.now()
-    }
-    fn random_u64(&mut self) -> u64 {
-        self.inner.random_u64()
+    fn cancel(&mut self, ticket: Ticket) {
+        self.inner.cancel(ticket)
     }
 }

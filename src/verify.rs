@@ -27,7 +27,7 @@ use crate::retry::Retrier;
 use crate::rows::json_object;
 use crate::schema::Table;
 use crate::stripe;
-use crate::transport::{Counting, Method, Request, Response, Transport};
+use crate::transport::{Clock, Counting, Http, Method, Request, Response};
 
 /// What setup proved about a key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -147,12 +147,13 @@ fn error_code(response: &Response) -> Option<String> {
 
 /// Run setup's probes for the connection's key (see the module docs; the host attaches the key itself).
 /// Every request goes through `retrier`.
-pub fn verify<T: Transport + ?Sized>(
-    transport: &mut T,
+pub fn verify<H: Http + ?Sized, C: Clock + ?Sized>(
+    http: &mut H,
+    clock: &mut C,
     key: &KeyHint,
     retrier: &mut Retrier,
 ) -> Result<VerifyReport, ConnectorError> {
-    let mut transport = Counting::new(transport);
+    let mut http = Counting::new(http);
     let mode = key.mode();
 
     // 1. Reads: customers first, then the other four; 403s collected.
@@ -164,7 +165,7 @@ pub fn verify<T: Transport + ?Sized>(
             method: Method::Get,
             path_and_query: stripe::list_path(table, &[], 1, None),
         };
-        let response = send(retrier, &mut transport, &request, &probe)?;
+        let response = send(retrier, &mut http, clock, &request, &probe)?;
         match response.status {
             200..=299 => {
                 check_livemode(table, mode, &response, &probe)?;
@@ -194,7 +195,7 @@ pub fn verify<T: Transport + ?Sized>(
             method: probe.method,
             path_and_query: probe.path(),
         };
-        let response = send(retrier, &mut transport, &request, &shown)?;
+        let response = send(retrier, &mut http, clock, &request, &shown)?;
         match response.status {
             403 => refused.push(shown),
             401 => return Err(invalid_key(key, &response)),
@@ -219,18 +220,19 @@ pub fn verify<T: Transport + ?Sized>(
         mode,
         readable,
         write_probes_refused: refused,
-        requests: transport.sent(),
+        requests: http.sent(),
     })
 }
 
 /// Send one probe; retries given up on become "verification failed" naming the probe.
-fn send<T: Transport + ?Sized>(
+fn send<H: Http + ?Sized, C: Clock + ?Sized>(
     retrier: &mut Retrier,
-    transport: &mut T,
+    http: &mut H,
+    clock: &mut C,
     request: &Request,
     probe: &str,
 ) -> Result<Response, ConnectorError> {
-    retrier.send(transport, request).map_err(|err| match err {
+    retrier.send(http, clock, request).map_err(|err| match err {
         ConnectorError::RateLimited(up) | ConnectorError::Upstream(up) => {
             ConnectorError::Upstream(UpstreamError {
                 message: format!("verification failed: {probe}: {}", up.message),
@@ -311,6 +313,7 @@ mod tests {
     use super::*;
     use crate::key::ApiKey;
     use crate::retry::RetryPolicy;
+    use crate::testing::{FakeClock, Replies, Serve};
     use crate::transport::TransportError;
     use std::collections::BTreeSet;
     use std::time::Duration;
@@ -330,7 +333,7 @@ mod tests {
         storm: Option<(&'static str, u16)>,
         /// Every request, as `METHOD path`.
         requests: Vec<String>,
-        clock: Duration,
+        /// What the retrier slept, copied from the clock after a run.
         sleeps: Vec<Duration>,
         next_id: u32,
     }
@@ -344,7 +347,6 @@ mod tests {
                 known: true,
                 storm: None,
                 requests: Vec::new(),
-                clock: Duration::ZERO,
                 sleeps: Vec::new(),
                 next_id: 0,
             }
@@ -377,25 +379,16 @@ mod tests {
     /// An [`Account`] whose answers `tamper` may rewrite: for the odd replies a real account never gives.
     struct Tampered<F: FnMut(&Request, &mut Response)>(Account, F);
 
-    impl<F: FnMut(&Request, &mut Response)> Transport for Tampered<F> {
-        fn send(&mut self, r: &Request) -> Result<Response, TransportError> {
-            let mut resp = self.0.send(r)?;
+    impl<F: FnMut(&Request, &mut Response)> Serve for Tampered<F> {
+        fn serve(&mut self, r: &Request) -> Result<Response, TransportError> {
+            let mut resp = self.0.serve(r)?;
             (self.1)(r, &mut resp);
             Ok(resp)
         }
-        fn sleep(&mut self, d: Duration) {
-            self.0.sleep(d)
-        }
-        fn now(&mut self) -> Duration {
-            self.0.now()
-        }
-        fn random_u64(&mut self) -> u64 {
-            0
-        }
     }
 
-    impl Transport for Account {
-        fn send(&mut self, request: &Request) -> Result<Response, TransportError> {
+    impl Serve for Account {
+        fn serve(&mut self, request: &Request) -> Result<Response, TransportError> {
             let path = request.path_and_query.clone();
             self.requests
                 .push(format!("{} {}", request.method.as_str(), path));
@@ -443,16 +436,30 @@ mod tests {
                 }
             }
         }
-        fn sleep(&mut self, duration: Duration) {
-            self.sleeps.push(duration);
-            self.clock += duration;
-        }
-        fn now(&mut self) -> Duration {
-            self.clock
-        }
-        fn random_u64(&mut self) -> u64 {
-            u64::MAX / 3
-        }
+    }
+
+    /// Run setup's probes against `serve` with a fake clock; gives `serve` back, and what was slept.
+    fn verify_with<S: Serve>(
+        serve: S,
+        key: &KeyHint,
+    ) -> (Result<VerifyReport, ConnectorError>, S, Vec<Duration>) {
+        let mut http = Replies::new(serve);
+        let mut clock = FakeClock::new();
+        clock.random = u64::MAX / 3;
+        let mut retrier = Retrier::new(RetryPolicy::default());
+        let result = verify(&mut http, &mut clock, key, &mut retrier);
+        (result, http.serve, clock.sleeps)
+    }
+
+    fn verify_account(
+        account: &mut Account,
+        key: &KeyHint,
+    ) -> Result<VerifyReport, ConnectorError> {
+        let (result, back, sleeps) =
+            verify_with(std::mem::replace(account, Account::read_only()), key);
+        *account = back;
+        account.sleeps = sleeps;
+        result
     }
 
     /// What the host hands a connection for `raw_key`: the mode and the key's redacted form.
@@ -467,8 +474,7 @@ mod tests {
         mode: Mode,
     ) -> Result<VerifyReport, ConnectorError> {
         let key = hint(raw_key, mode);
-        let mut retrier = Retrier::new(RetryPolicy::default(), account);
-        let result = verify(account, &key, &mut retrier);
+        let result = verify_account(account, &key);
         // Whatever happened, the key never shows.
         let shown = format!("{result:?}");
         assert!(!shown.contains(raw_key), "{shown}");
@@ -594,9 +600,8 @@ mod tests {
             }
         };
         let key = hint(TEST_KEY, Mode::Test);
-        let mut t = Tampered(Account::read_only(), yes);
-        let mut retrier = Retrier::new(RetryPolicy::default(), &mut t);
-        let err = verify(&mut t, &key, &mut retrier).expect_err("writes");
+        let t = Tampered(Account::read_only(), yes);
+        let err = verify_with(t, &key).0.expect_err("writes");
         assert_eq!(
             err,
             ConnectorError::OverPermissioned(names(&[Table::Charges, Table::Payouts]))
@@ -623,8 +628,7 @@ mod tests {
         let mut account = Account::read_only();
         account.known = false;
         let key = KeyHint::new(Mode::Test, TEST_KEY);
-        let mut retrier = Retrier::new(RetryPolicy::default(), &mut account);
-        let err = verify(&mut account, &key, &mut retrier).expect_err("401");
+        let err = verify_account(&mut account, &key).expect_err("401");
         let msg = err.to_string();
         assert!(
             msg.starts_with("Stripe did not accept this key (HTTP 401"),
@@ -656,9 +660,8 @@ mod tests {
             }
         };
         let key = hint(TEST_KEY, Mode::Test);
-        let mut t = Tampered(Account::read_only(), garbage);
-        let mut retrier = Retrier::new(RetryPolicy::default(), &mut t);
-        let err = verify(&mut t, &key, &mut retrier).expect_err("fails closed");
+        let t = Tampered(Account::read_only(), garbage);
+        let err = verify_with(t, &key).0.expect_err("fails closed");
         assert_eq!(err.kind(), "upstream");
         assert!(
             err.to_string()
@@ -718,9 +721,8 @@ mod tests {
                 }
             };
             let key = hint(TEST_KEY, Mode::Test);
-            let mut t = Tampered(Account::read_only(), odd);
-            let mut retrier = Retrier::new(RetryPolicy::default(), &mut t);
-            let err = verify(&mut t, &key, &mut retrier).expect_err("fails closed");
+            let t = Tampered(Account::read_only(), odd);
+            let err = verify_with(t, &key).0.expect_err("fails closed");
             let msg = err.to_string();
             assert_eq!(err.kind(), "upstream", "{msg}");
             assert!(
@@ -733,24 +735,13 @@ mod tests {
 
     #[test]
     fn network_failures_fail_closed() {
-        struct Down;
-        impl Transport for Down {
-            fn send(&mut self, _: &Request) -> Result<Response, TransportError> {
-                Err(TransportError::Denied(
-                    "the host's policy refused the request (its log says why)".into(),
-                ))
-            }
-            fn sleep(&mut self, _: Duration) {}
-            fn now(&mut self) -> Duration {
-                Duration::ZERO
-            }
-            fn random_u64(&mut self) -> u64 {
-                0
-            }
-        }
+        let down = |_: &Request| {
+            Err(TransportError::Denied(
+                "the host's policy refused the request (its log says why)".into(),
+            ))
+        };
         let key = hint(TEST_KEY, Mode::Test);
-        let mut retrier = Retrier::new(RetryPolicy::default(), &mut Down);
-        let err = verify(&mut Down, &key, &mut retrier).expect_err("down");
+        let err = verify_with(down, &key).0.expect_err("down");
         assert_eq!(err.kind(), "network");
         assert!(
             err.to_string()

@@ -6,7 +6,7 @@ use klairr_e2e::{
     column_index, config, emulator, emulator_with, error_kind, keys, param, run_cli, sandbox,
     temp_dir, text, upstream_of, TABLES,
 };
-use klairr_host::emulator::{Emulator, EmulatorConfig, Fault, Resource};
+use klairr_host::emulator::{Emulator, EmulatorConfig, Fault, RecordedRequest, Resource};
 use klairr_host::sandbox::ConnectionConfig;
 use klairr_host::sandbox::{wit, SandboxError};
 use klairr_host::service::Service;
@@ -60,28 +60,33 @@ fn large_lists_are_paged_by_100_up_to_the_row_cap() {
         })
         .expect("open");
 
-    // limit 1000, max_rows 500 → 500 rows in 5 pages of 100, each after the previous page's last id.
+    // limit 1000, max_rows 500 → 500 rows. One cursor takes 5 pages of 100; the concurrent pager takes
+    // 6: the first page (the one cursor's, unchanged) shows 400 more are wanted, so the rest is split
+    // at one second into two `created` windows read at once (the newer one after the first page's
+    // last id, 100 + 14 objects; the older one 100 + 100 + 86).
     let result = conn
         .query(r#"{"list":"customers","limit":1000}"#)
         .expect("query");
     assert_eq!(result.rows.len(), 500);
     assert!(result.truncated);
-    assert_eq!(result.requests, 5);
+    assert_eq!(result.requests, 6);
     assert_eq!(ids(&result), all_ids[..500], "newest first, each once");
     let seen = emu.requests();
-    assert_eq!(seen.len(), 5, "{seen:#?}");
-    for (n, req) in seen.iter().enumerate() {
-        assert_eq!(
-            (req.method.as_str(), req.path.as_str()),
-            ("GET", "/v1/customers")
-        );
-        assert_eq!(param(&req.query, "limit"), Some("100"), "{req:?}");
-        let after = (n > 0).then(|| all_ids[n * 100 - 1].as_str());
-        assert_eq!(param(&req.query, "starting_after"), after, "{req:?}");
-    }
+    assert_eq!(seen.len(), 6, "{seen:#?}");
+    assert_windows(&seen, &all_ids);
+    let split: BTreeSet<&str> = seen[1..]
+        .iter()
+        .filter_map(|r| param(&r.query, "created%5Bgte%5D").or(param(&r.query, "created%5Blt%5D")))
+        .collect();
+    assert_eq!(
+        split.len(),
+        1,
+        "two windows, split at one second: {seen:#?}"
+    );
     assert_pinned(&emu);
 
-    // limit 250 → 100, 100, 50.
+    // limit 250 → 100, 100, 50: a query whose rest fits in less than four pages is not split, and is
+    // exactly the one cursor's.
     emu.clear_requests();
     let result = conn
         .query(r#"{"list":"customers","limit":250}"#)
@@ -101,7 +106,8 @@ fn large_lists_are_paged_by_100_up_to_the_row_cap() {
     );
     assert_pinned(&emu);
 
-    // The whole table: 13 pages, the last one short, not truncated, every id once.
+    // The whole table: one cursor takes 13 pages, the concurrent pager 14 (its windows' last pages
+    // are short); not truncated, every id once.
     let mut conn = sandbox
         .open(&ConnectionConfig {
             max_rows: Some(5000),
@@ -113,12 +119,41 @@ fn large_lists_are_paged_by_100_up_to_the_row_cap() {
         .query(r#"{"list":"customers","limit":5000}"#)
         .expect("query");
     assert!(!result.truncated);
-    assert_eq!(result.requests, 13);
+    assert_eq!(result.requests, 14);
     let got = ids(&result);
     assert_eq!(got, all_ids);
     assert_eq!(got.iter().collect::<BTreeSet<_>>().len(), 1234, "unique");
-    assert_eq!(emu.requests().len(), 13);
+    let seen = emu.requests();
+    assert_eq!(seen.len(), 14);
+    assert_windows(&seen, &all_ids);
     assert_pinned(&emu);
+}
+
+/// The requests of a query read through `created` windows: the first is the one cursor's first page
+/// (`limit=100`, nothing else); every other reads a window (`created[gte]` and/or `created[lt]`) in pages
+/// of at most 100, after an id Stripe returned.
+fn assert_windows(seen: &[RecordedRequest], ids: &[String]) {
+    assert_eq!(seen[0].query, "limit=100", "{seen:#?}");
+    for req in seen {
+        assert_eq!(
+            (req.method.as_str(), req.path.as_str()),
+            ("GET", "/v1/customers")
+        );
+        let limit: u32 = param(&req.query, "limit")
+            .and_then(|l| l.parse().ok())
+            .expect("a limit");
+        assert!((1..=100).contains(&limit), "{req:?}");
+        if let Some(after) = param(&req.query, "starting_after") {
+            assert!(ids.iter().any(|id| id == after), "{req:?}");
+        }
+    }
+    for req in &seen[1..] {
+        assert!(
+            param(&req.query, "created%5Bgte%5D").is_some()
+                || param(&req.query, "created%5Blt%5D").is_some(),
+            "{req:?}"
+        );
+    }
 }
 
 #[test]

@@ -134,5 +134,10 @@ fn a_hundred_thousand_row_result_fits_in_the_default_limits() {
         .expect("100,000 rows fit");
     assert_eq!(result.rows.len(), 100_000);
     assert!(!result.truncated);
-    assert_eq!(result.requests, 1000);
+    // A sequential cursor needs 1,000 pages; the concurrent pager may speculate up to 25% (+2) more.
+    assert!(
+        (1000..=1252).contains(&result.requests),
+        "{} requests",
+        result.requests
+    );
 }

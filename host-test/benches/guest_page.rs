@@ -10,7 +10,7 @@ use klairr_host::registry;
 use klairr_host::sandbox::{wit, ConnectionConfig, Sandbox, SandboxOptions, Upstream};
 use klairr_stripe::connection::Connection;
 use klairr_stripe::key::Mode;
-use klairr_stripe::transport::{Request, Response, Transport, TransportError};
+use klairr_stripe::transport::{Clock, Completion, Http, Request, Response, Ticket};
 use std::hint::black_box;
 use std::io::{Read, Write};
 use std::sync::Arc;
@@ -43,17 +43,34 @@ fn page(emulator: &Emulator, table: &str) -> Vec<u8> {
 }
 
 /// The native stand-in for wasi:http: always the same page, with `has_more: false`.
-struct Canned(Vec<u8>);
+struct Canned(Vec<u8>, Option<Ticket>);
 
-impl Transport for Canned {
-    fn send(&mut self, _request: &Request) -> Result<Response, TransportError> {
-        Ok(Response {
-            status: 200,
-            request_id: Some("req_bench".into()),
-            body: self.0.clone(),
-            ..Default::default()
-        })
+impl Http for Canned {
+    fn start(&mut self, _request: &Request) -> Ticket {
+        self.1 = Some(Ticket(1));
+        Ticket(1)
     }
+    fn wait_any(&mut self, _timeout: Option<Duration>) -> Option<Completion> {
+        let ticket = self.1.take()?;
+        Some((
+            ticket,
+            Ok(Response {
+                status: 200,
+                request_id: Some("req_bench".into()),
+                body: self.0.clone(),
+                ..Default::default()
+            }),
+        ))
+    }
+    fn cancel(&mut self, _ticket: Ticket) {
+        self.1 = None;
+    }
+}
+
+/// No retries happen against a canned page: time stands still.
+struct Still;
+
+impl Clock for Still {
     fn sleep(&mut self, _duration: Duration) {}
     fn now(&mut self) -> Duration {
         Duration::ZERO
@@ -85,11 +102,19 @@ fn bench_pages(c: &mut Criterion) {
         let body = without_has_more(page(&emulator, table));
 
         let native = Connection::open(Mode::Test, "rk_test_…0000", None, None).expect("open");
-        let mut transport = Canned(body.clone());
-        let check = native.query(&mut transport, dsl).expect("native query");
+        let mut transport = Canned(body.clone(), None);
+        let check = native
+            .query(&mut transport, &mut Still, dsl)
+            .expect("native query");
         assert_eq!(check.rows.len(), 100);
         c.bench_function(&format!("page_100_{table}/native"), |b| {
-            b.iter(|| black_box(native.query(&mut transport, black_box(dsl)).expect("query")))
+            b.iter(|| {
+                black_box(
+                    native
+                        .query(&mut transport, &mut Still, black_box(dsl))
+                        .expect("query"),
+                )
+            })
         });
 
         let sandbox = serving(body);
@@ -107,9 +132,15 @@ fn bench_empty_page(c: &mut Criterion) {
     let empty = br#"{"object":"list","url":"/v1/customers","has_more":false,"data":[]}"#.to_vec();
     let dsl = r#"{"list":"customers","limit":100}"#;
     let native = Connection::open(Mode::Test, "rk_test_…0000", None, None).expect("open");
-    let mut transport = Canned(empty.clone());
+    let mut transport = Canned(empty.clone(), None);
     c.bench_function("page_0/native", |b| {
-        b.iter(|| black_box(native.query(&mut transport, black_box(dsl)).expect("query")))
+        b.iter(|| {
+            black_box(
+                native
+                    .query(&mut transport, &mut Still, black_box(dsl))
+                    .expect("query"),
+            )
+        })
     });
     let sandbox = serving(empty);
     let mut conn = sandbox.open(&config()).expect("open");

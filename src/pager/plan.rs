@@ -1,0 +1,990 @@
+//! Planning a concurrent read of one Stripe list through disjoint `created` windows. Pure: no I/O and no
+//! Stripe types, so it is unit-tested natively; `run.rs` executes the plan.
+//!
+//! # Windows
+//! A window is a range of whole seconds `[lo, hi)` read newest first by its own cursor. The windows
+//! partition the user's `created` range and are kept newest first, so reading them one after the other
+//! is reading the list: every second belongs to exactly one window, and inside a window Stripe keeps its
+//! own order (a `created`-filtered cursor preserves it). So objects that share a second — hundreds of
+//! them, even — are neither lost nor repeated at a boundary, and a burst in one second is simply read
+//! by the one cursor whose window holds that second.
+//!
+//! The first request is the sequential cursor's first page, unchanged. What it shows sizes the rest: a
+//! window estimated to hold [`MIN_PAGES`] × 2 pages or more of what is still needed is split. Its cursor
+//! keeps going with a raised lower bound over about a quarter of the work left (at least [`MIN_PAGES`]
+//! pages' worth of seconds, aimed a little low: a window that runs a few objects over costs a whole extra
+//! request, one that runs a few under costs nothing), and a new window takes every second below. The
+//! oldest window is open-ended down to the user's lower bound, so whatever the estimates say, nothing is
+//! left out. A window may be split while its request is on the way: the page is cut at the new bound
+//! and the window is done there. Estimates use each window's last page: its objects per distinct second
+//! over the median gap between those seconds, which a quiet week inside the page or a burst at its
+//! edge does not distort; a new window starts with its parent's.
+//!
+//! # How much to ask
+//! Windows are asked newest first. A window past the point where the estimates say the target is
+//! reached is not asked again, except the first unfinished window, which the sequential cursor needs too.
+//! At most [`MAX_IN_FLIGHT`] requests are outstanding. `S`, a lower bound of the sequential cursor's
+//! requests, is `ceil(min(objects seen + 1 if more exist, objects it must read) / 100)`: every object seen
+//! is one of the list's, so the sequential cursor reads at least that many or stops at its target.
+//! Requests start only while the total stays within `S + S/5 + SLACK`, and windows number at most
+//! `2 + S/5`: speculation and the partial last pages of windows are paid from what has been proven
+//! necessary, with a twentieth of it kept back for the pages the first unfinished window still needs when
+//! an estimate was wrong. When nothing is outstanding and the verdict is still open, that window is asked
+//! anyway. This is a plan, not a proof: no plan can know how many objects an unread second holds. What
+//! `pager/tests.rs` measures is the result: within `S + S/4 + SLACK` requests on irregular accounts.
+//!
+//! # Verdict
+//! Rows are the kept objects (all of them, or the charges whose status matches) in window order, up to
+//! the target. The verdict reads the finished windows in order and is reached when the target-th kept
+//! object is known, or (for a post-filtered scan) the scan bound's last object, and it is known whether
+//! any object follows — exactly what the sequential cursor's `has_more` tells it. A scan bound counts
+//! the sequential cursor's pages of 100, so `truncated` and the scan note are the same as its. A window
+//! whose request failed fails the query only if the verdict needs that window.
+
+use super::rate::{isqrt, typical_rate, Rate};
+
+/// Requests outstanding at once at most: the manifest's in-flight limit for Stripe.
+pub const MAX_IN_FLIGHT: usize = 8;
+/// Stripe's largest page.
+pub const PAGE: u64 = 100;
+/// The fewest pages a split leaves to a window's cursor: a window costs up to one partial page at its
+/// end, so windows much shorter than this would spend the 25% on their last pages alone.
+const MIN_PAGES: u64 = 2;
+/// A split gives the cursor about `1/SHARES` of the work left: short enough that no cursor becomes the
+/// one long chain everything waits for, long enough that windows stay few.
+const SHARES: u64 = 4;
+/// Requests allowed beyond 125% of the proven need: two, so that the first page can be followed by two
+/// overlapping requests (25% of a list of up to seven pages is less than one request).
+pub const SLACK: u64 = 2;
+
+/// Whole unix seconds `[lo, hi)`; `hi` is `None` for no upper bound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    pub lo: i64,
+    pub hi: Option<i64>,
+}
+
+/// One object of a page, as the plan needs it.
+pub struct Entry<R> {
+    pub created: i64,
+    /// Whether the object is a row of the result (false: a charge of another status, skipped).
+    pub keep: bool,
+    pub row: R,
+}
+
+/// One request to start: a page of `window`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ask {
+    pub window: u32,
+    pub span: Span,
+    pub after: Option<String>,
+    pub limit: u32,
+}
+
+/// Why a page cannot be used; the query fails with it if the verdict needs this window.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Guard {
+    /// `data: []` with `has_more: true`.
+    EmptyWithMore,
+    /// `has_more` with a last object already used as a cursor.
+    CursorRepeat(String),
+    /// An object outside the window or newer than the one before it.
+    Disorder(i64),
+    /// More pages than the query can need.
+    TooManyPages(u64),
+}
+
+/// Where the query stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Pending,
+    /// The window whose failure the verdict needs.
+    Failed(u32),
+    Done(Done),
+}
+
+/// The result's extent: rows up to object `at` of window number `window` (all of them when `window` is
+/// past the last), whether more objects follow, and, when a scan stopped at its bound, how many
+/// objects the sequential cursor would have read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Done {
+    window: usize,
+    at: u64,
+    pub truncated: bool,
+    pub scanned: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Created by a split, not asked yet.
+    Idle,
+    /// A request is outstanding.
+    Busy,
+    /// Has more after its cursor.
+    More,
+    Done,
+    Failed,
+}
+
+struct Kept<R> {
+    /// Position within the window.
+    at: u64,
+    row: R,
+}
+
+struct Window<R> {
+    id: u32,
+    lo: i64,
+    /// `lo` when the outstanding request was asked (a split may raise `lo` meanwhile).
+    asked_lo: i64,
+    hi: Option<i64>,
+    after: Option<String>,
+    newest: Option<i64>,
+    oldest: Option<i64>,
+    fetched: u64,
+    kept: Vec<Kept<R>>,
+    /// The last page said `has_more`.
+    more: bool,
+    state: State,
+    /// The parent's rate, for a window without pages of its own.
+    inherited: Rate,
+    /// The last page's [`typical_rate`]: where the cursor is now.
+    typical: Rate,
+}
+
+impl<R> Window<R> {
+    fn new(id: u32, lo: i64, hi: Option<i64>, inherited: Rate) -> Self {
+        Window {
+            id,
+            lo,
+            asked_lo: lo,
+            hi,
+            after: None,
+            newest: None,
+            oldest: None,
+            fetched: 0,
+            kept: Vec::new(),
+            more: false,
+            state: State::Idle,
+            inherited,
+            typical: Rate::UNKNOWN,
+        }
+    }
+
+    /// The newest second this window stands for: its upper bound, or its newest object when it has
+    /// none (the first window of an open range).
+    fn top(&self) -> Option<i64> {
+        self.hi.map(|h| h - 1).or(self.newest)
+    }
+
+    /// Seconds read so far and the objects in them; `None` before the first page.
+    fn seen(&self) -> Option<Rate> {
+        let top = self.top()?;
+        let bottom = if self.state == State::Done {
+            self.lo
+        } else {
+            self.oldest?
+        };
+        let seconds = u64::try_from(top - bottom + 1).ok()?;
+        Some(Rate {
+            objects: self.fetched,
+            seconds,
+        })
+    }
+
+    /// Objects per second expected below the cursor.
+    fn rate(&self, average: Rate) -> Rate {
+        if self.typical.known() {
+            self.typical
+        } else if self.inherited.known() {
+            self.inherited
+        } else {
+            average
+        }
+    }
+
+    /// The second the cursor stands in (it may hold more objects) or, before any page, the window's
+    /// top: the newest second still to read.
+    fn next_second(&self) -> Option<i64> {
+        self.oldest.or(self.hi.map(|h| h - 1))
+    }
+}
+
+/// What the estimates say at one moment.
+struct Estimate {
+    /// A lower bound of the sequential cursor's requests.
+    proven: u64,
+    /// Objects of each window (in order) estimated to be needed still.
+    needed: Vec<u64>,
+    /// Objects per second over everything read so far: the rate of last resort.
+    average: Rate,
+}
+
+/// The plan of one query; `R` is a row.
+pub struct Plan<R> {
+    target: u64,
+    /// For a post-filtered scan, the objects the sequential cursor reads at most (its scan bound rounded
+    /// up to whole pages).
+    scan_cap: Option<u64>,
+    max_pages: u64,
+    windows: Vec<Window<R>>,
+    issued: u64,
+    pages: u64,
+    cursors: Vec<String>,
+    next_id: u32,
+}
+
+impl<R> Plan<R> {
+    /// A plan for `target` rows of the list in `span`; `scan_cap` for a post-filtered scan; `max_pages`
+    /// pages at most (more is a [`Guard::TooManyPages`]).
+    pub fn new(target: u64, scan_cap: Option<u64>, span: Span, max_pages: u64) -> Self {
+        Plan {
+            target: target.max(1),
+            scan_cap,
+            max_pages,
+            windows: vec![Window::new(0, span.lo, span.hi, Rate::UNKNOWN)],
+            issued: 0,
+            pages: 0,
+            cursors: Vec::new(),
+            next_id: 1,
+        }
+    }
+
+    /// Requests asked for so far (retries are not the plan's business).
+    #[cfg(test)]
+    pub fn issued(&self) -> u64 {
+        self.issued
+    }
+
+    /// The next request to start now, with `outstanding` requests (asked for, not yet handed to
+    /// [`Plan::page`] or [`Plan::fail`]) in flight; `None` when nothing should start now.
+    pub fn next(&mut self, outstanding: usize) -> Option<Ask> {
+        if outstanding >= MAX_IN_FLIGHT || self.verdict() != Verdict::Pending {
+            return None;
+        }
+        // Each split adds a window that wants a request, so a few rounds fill the free slots; the bound
+        // only guards against estimates that would keep splitting.
+        let mut splits = 0;
+        loop {
+            let est = self.estimate();
+            let head = self.windows.iter().position(|w| w.state != State::Done)?;
+            // The windows that want a request now: the first unfinished one, and those the estimates
+            // say the result still needs.
+            let mut wants = (0..self.windows.len()).filter(|&i| {
+                matches!(self.windows[i].state, State::Idle | State::More)
+                    && (i == head || est.needed[i] > 0)
+            });
+            let first = wants.next()?;
+            let wanting = 1 + wants.count();
+            let allowed = est.proven + est.proven / 5 + SLACK;
+            let headroom = usize::try_from(allowed.saturating_sub(self.issued)).unwrap_or(0);
+            let free = (MAX_IN_FLIGHT - outstanding).min(headroom);
+            if free == 0 {
+                // Nothing may be speculated, but a query must progress: the first unfinished window is
+                // needed by the sequential cursor too.
+                return (outstanding == 0 && first == head).then(|| self.ask(head));
+            }
+            if splits < MAX_IN_FLIGHT
+                && free > wanting
+                && (self.windows.len() as u64) < 2 + est.proven / 5
+                && self.split(&est)
+            {
+                splits += 1;
+                continue;
+            }
+            return Some(self.ask(first));
+        }
+    }
+
+    fn ask(&mut self, i: usize) -> Ask {
+        let before: u64 = self.windows[..i].iter().map(|w| w.fetched).sum();
+        let bound = self.scan_cap.unwrap_or(self.target);
+        let w = &mut self.windows[i];
+        // Never more than the result can use: the rows still wanted, or the scan bound's rest. At least
+        // one, which tells whether anything follows.
+        let limit = bound.saturating_sub(before + w.fetched).clamp(1, PAGE) as u32;
+        w.state = State::Busy;
+        w.asked_lo = w.lo;
+        self.issued += 1;
+        Ask {
+            window: w.id,
+            span: Span { lo: w.lo, hi: w.hi },
+            after: w.after.clone(),
+            limit,
+        }
+    }
+
+    fn estimate(&self) -> Estimate {
+        let seen: u64 = self.windows.iter().map(|w| w.fetched).sum();
+        let kept: u64 = self.windows.iter().map(|w| w.kept.len() as u64).sum();
+        let more = u64::from(self.windows.iter().any(|w| w.more));
+        // Objects the sequential cursor reads: the target, or for a scan the target at the share of
+        // matches seen so far (+1/+2: a first page without a match does not make it infinite), within
+        // the scan bound.
+        let must_read = match self.scan_cap {
+            None => self.target,
+            Some(cap) => {
+                let at_share = self.target.saturating_mul(seen + 2) / (kept + 1);
+                cap.min(self.target.max(at_share))
+            }
+        };
+        let proven = (seen + more).min(must_read).div_ceil(PAGE).max(1);
+        let average = self
+            .windows
+            .iter()
+            .filter_map(Window::seen)
+            .fold(Rate::UNKNOWN, |sum, r| Rate {
+                objects: sum.objects + r.objects,
+                seconds: sum.seconds + r.seconds,
+            });
+        let mut before = 0u64;
+        let needed = self
+            .windows
+            .iter()
+            .map(|w| {
+                let rest = match (w.state, w.next_second()) {
+                    (State::Done, _) => 0,
+                    // Nothing to go by yet: the whole list, for all we know.
+                    (_, None) => u64::MAX / 4,
+                    (_, Some(top)) => {
+                        let seconds = u64::try_from(top - w.lo + 1).unwrap_or(0);
+                        let est = w.rate(average).objects_in(seconds);
+                        if w.more {
+                            est.max(1)
+                        } else {
+                            est
+                        }
+                    }
+                };
+                let needed = rest.min(must_read.saturating_sub(before + w.fetched));
+                before = before.saturating_add(w.fetched).saturating_add(rest);
+                needed
+            })
+            .collect();
+        Estimate {
+            proven,
+            needed,
+            average,
+        }
+    }
+
+    /// Split the window with the most still needed (at least `2 × MIN_PAGES` pages): its cursor keeps
+    /// about a quarter of the work left, a new window takes the seconds below. False when no window can
+    /// be split.
+    fn split(&mut self, est: &Estimate) -> bool {
+        let left: u64 = est.needed.iter().sum();
+        let share = left.div_ceil(PAGE).div_ceil(SHARES).max(MIN_PAGES);
+        let mut best: Option<(usize, i64, Rate)> = None;
+        let mut best_needed = 0;
+        for (i, w) in self.windows.iter().enumerate() {
+            let needed = est.needed[i];
+            // A window with a request on its way may be split too: its page is cut at the new bound.
+            if !matches!(w.state, State::More | State::Busy)
+                || w.fetched == 0
+                || needed < 2 * MIN_PAGES * PAGE
+                || needed <= best_needed
+            {
+                continue;
+            }
+            let Some(top) = w.next_second() else {
+                continue;
+            };
+            let rate = w.rate(est.average);
+            let pages = share.min(needed.div_ceil(PAGE) / 2).max(MIN_PAGES);
+            // Aim below a whole number of pages by two standard deviations of a Poisson count.
+            let aim = pages * PAGE - 2 * isqrt(pages * PAGE);
+            let Some(seconds) = rate.seconds_for(aim) else {
+                continue;
+            };
+            let at = i64::try_from(seconds)
+                .ok()
+                .and_then(|s| (top + 1).checked_sub(s));
+            if let Some(m) = at.filter(|m| *m > w.lo) {
+                best = Some((i, m, rate));
+                best_needed = needed;
+            }
+        }
+        let Some((i, at, rate)) = best else {
+            return false;
+        };
+        let lo = self.windows[i].lo;
+        self.windows[i].lo = at;
+        let id = self.next_id;
+        self.next_id += 1;
+        self.windows
+            .insert(i + 1, Window::new(id, lo, Some(at), rate));
+        true
+    }
+
+    fn index(&self, window: u32) -> Option<usize> {
+        self.windows.iter().position(|w| w.id == window)
+    }
+
+    /// A page of `window` arrived.
+    pub fn page(
+        &mut self,
+        window: u32,
+        mut entries: Vec<Entry<R>>,
+        mut has_more: bool,
+        last_id: Option<String>,
+    ) -> Result<(), Guard> {
+        let Some(i) = self.index(window) else {
+            return Ok(());
+        };
+        self.pages += 1;
+        let w = &self.windows[i];
+        if has_more && entries.is_empty() {
+            return Err(Guard::EmptyWithMore);
+        }
+        let mut prev = w.oldest;
+        let mut cut = None;
+        for (n, e) in entries.iter().enumerate() {
+            let inside = e.created >= w.asked_lo && w.hi.is_none_or(|h| e.created < h);
+            if !inside || prev.is_some_and(|p| e.created > p) {
+                return Err(Guard::Disorder(e.created));
+            }
+            if e.created < w.lo {
+                cut = cut.or(Some(n));
+            } else {
+                prev = Some(e.created);
+            }
+        }
+        if let Some(n) = cut {
+            // The window was split while this page was on its way: what lies below its new lower bound
+            // belongs to the new window, which reads it itself; this window is done.
+            entries.truncate(n);
+            has_more = false;
+        }
+        if has_more {
+            let Some(next) = &last_id else {
+                return Err(Guard::EmptyWithMore);
+            };
+            if self.cursors.contains(next) {
+                return Err(Guard::CursorRepeat(next.clone()));
+            }
+            if self.pages >= self.max_pages {
+                return Err(Guard::TooManyPages(self.pages));
+            }
+            self.cursors.push(next.clone());
+        }
+        let typical = typical_rate(entries.iter().map(|e| e.created));
+        let w = &mut self.windows[i];
+        if w.newest.is_none() {
+            w.newest = entries.first().map(|e| e.created);
+        }
+        if typical.known() {
+            w.typical = typical;
+        }
+        w.oldest = prev;
+        for e in entries {
+            if e.keep {
+                w.kept.push(Kept {
+                    at: w.fetched,
+                    row: e.row,
+                });
+            }
+            w.fetched += 1;
+        }
+        w.more = has_more;
+        w.after = last_id;
+        w.state = if has_more { State::More } else { State::Done };
+        Ok(())
+    }
+
+    /// The request for `window` failed for good.
+    pub fn fail(&mut self, window: u32) {
+        if let Some(i) = self.index(window) {
+            self.windows[i].state = State::Failed;
+        }
+    }
+
+    /// Where the query stands now.
+    pub fn verdict(&self) -> Verdict {
+        let (mut pos, mut matched) = (0u64, 0u64);
+        for (i, w) in self.windows.iter().enumerate() {
+            let kept = w.kept.len() as u64;
+            let mut stop = None;
+            if matched + kept >= self.target {
+                let at = w.kept[(self.target - matched - 1) as usize].at;
+                if self.scan_cap.is_none_or(|cap| pos + at < cap) {
+                    stop = Some((at, None));
+                }
+            }
+            if let (None, Some(cap)) = (stop, self.scan_cap) {
+                if pos + w.fetched >= cap {
+                    stop = Some((cap - pos - 1, Some(cap)));
+                }
+            }
+            if let Some((at, cap)) = stop {
+                return match self.follows(i, at) {
+                    Some(Ok(more)) => Verdict::Done(Done {
+                        window: i,
+                        at,
+                        truncated: more,
+                        scanned: cap.filter(|_| more),
+                    }),
+                    Some(Err(id)) => Verdict::Failed(id),
+                    None => Verdict::Pending,
+                };
+            }
+            match w.state {
+                State::Done => {}
+                State::Failed => return Verdict::Failed(w.id),
+                _ => return Verdict::Pending,
+            }
+            pos += w.fetched;
+            matched += kept;
+        }
+        Verdict::Done(Done {
+            window: self.windows.len(),
+            at: 0,
+            truncated: false,
+            scanned: None,
+        })
+    }
+
+    /// Whether any object follows object `at` of window `i`: `None` while unknown, `Err` when only a
+    /// failed window could tell.
+    fn follows(&self, i: usize, at: u64) -> Option<Result<bool, u32>> {
+        let w = &self.windows[i];
+        if at + 1 < w.fetched || w.more {
+            return Some(Ok(true));
+        }
+        for v in &self.windows[i + 1..] {
+            if v.fetched > 0 {
+                return Some(Ok(true));
+            }
+            match v.state {
+                State::Done => {}
+                State::Failed => return Some(Err(v.id)),
+                _ => return None,
+            }
+        }
+        Some(Ok(false))
+    }
+
+    /// The rows of a [`Verdict::Done`], in list order.
+    pub fn into_rows(self, done: &Done) -> Vec<R> {
+        let mut rows = Vec::new();
+        for (i, w) in self.windows.into_iter().enumerate() {
+            if i > done.window {
+                break;
+            }
+            for k in w.kept {
+                if i == done.window && k.at > done.at {
+                    break;
+                }
+                rows.push(k.row);
+            }
+        }
+        rows
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// One object of a test list: id, created, whether it is kept (a matching charge).
+    type Obj = (u32, i64, bool);
+
+    const OPEN: Span = Span { lo: 0, hi: None };
+
+    /// What Stripe answers to `ask` over `list` (newest first): the objects after the cursor inside the
+    /// window, `limit` of them, and whether more follow.
+    fn serve(list: &[Obj], ask: &Ask) -> (Vec<Entry<u32>>, bool, Option<String>) {
+        let start = match &ask.after {
+            None => 0,
+            Some(id) => {
+                let id: u32 = id.parse().expect("a test id");
+                list.iter().position(|o| o.0 == id).expect("a known cursor") + 1
+            }
+        };
+        let inside = |o: &&Obj| o.1 >= ask.span.lo && ask.span.hi.is_none_or(|h| o.1 < h);
+        let mut page: Vec<&Obj> = list[start..]
+            .iter()
+            .filter(inside)
+            .take(ask.limit as usize + 1)
+            .collect();
+        let has_more = page.len() > ask.limit as usize;
+        page.truncate(ask.limit as usize);
+        let last = page.last().map(|o| o.0.to_string());
+        let entries = page
+            .into_iter()
+            .map(|o| Entry {
+                created: o.1,
+                keep: o.2,
+                row: o.0,
+            })
+            .collect();
+        (entries, has_more, last)
+    }
+
+    /// What the sequential cursor returns over `list`: rows, truncated, the objects its scan note
+    /// counts, and its requests. Its loop, object by object: pages of `min(100, rows still wanted)`
+    /// (100 when post-filtered) after the last object, stopping at the target, at the end, or after
+    /// the page that reaches the scan bound.
+    fn sequential(
+        list: &[Obj],
+        target: u64,
+        scan_bound: Option<u64>,
+    ) -> (Vec<u32>, bool, Option<u64>, u64) {
+        let (mut rows, mut at, mut requests, mut scanned) = (Vec::new(), 0usize, 0u64, 0u64);
+        loop {
+            let wanted = target - rows.len() as u64;
+            let size = if scan_bound.is_some() {
+                PAGE
+            } else {
+                wanted.min(PAGE)
+            } as usize;
+            let page = &list[at.min(list.len())..(at + size).min(list.len())];
+            let has_more = at + size < list.len();
+            requests += 1;
+            scanned += page.len() as u64;
+            at += page.len();
+            for (n, o) in page.iter().enumerate() {
+                if o.2 || scan_bound.is_none() {
+                    rows.push(o.0);
+                }
+                if rows.len() as u64 == target {
+                    return (rows, n + 1 < page.len() || has_more, None, requests);
+                }
+            }
+            if !has_more {
+                return (rows, false, None, requests);
+            }
+            if scan_bound.is_some_and(|b| scanned >= b) {
+                return (rows, true, Some(scanned), requests);
+            }
+        }
+    }
+
+    struct Run {
+        rows: Vec<u32>,
+        truncated: bool,
+        scanned: Option<u64>,
+        asks: u64,
+        most_outstanding: usize,
+    }
+
+    /// Drive `plan` over `list`, completing outstanding requests in the order `pick` chooses.
+    fn drive(mut plan: Plan<u32>, list: &[Obj], mut pick: impl FnMut(usize) -> usize) -> Run {
+        let mut out: Vec<Ask> = Vec::new();
+        let mut most = 0;
+        loop {
+            while let Some(ask) = plan.next(out.len()) {
+                out.push(ask);
+            }
+            most = most.max(out.len());
+            match plan.verdict() {
+                Verdict::Done(done) => {
+                    let asks = plan.issued();
+                    return Run {
+                        truncated: done.truncated,
+                        scanned: done.scanned,
+                        rows: plan.into_rows(&done),
+                        asks,
+                        most_outstanding: most,
+                    };
+                }
+                Verdict::Failed(w) => panic!("window {w} failed"),
+                Verdict::Pending => {}
+            }
+            assert!(!out.is_empty(), "stalled with nothing outstanding");
+            let ask = out.remove(pick(out.len()));
+            let (entries, more, last) = serve(list, &ask);
+            plan.page(ask.window, entries, more, last)
+                .expect("a good page");
+        }
+    }
+
+    /// `n` objects, newest first, `per_second` of them in each second, `gap` seconds apart.
+    fn steady(n: u32, per_second: u32, gap: i64) -> Vec<Obj> {
+        (0..n)
+            .map(|i| (i, 1_800_000_000 - i64::from(i / per_second) * gap, true))
+            .collect()
+    }
+
+    #[test]
+    fn the_first_request_is_the_sequential_cursors_first_page() {
+        for (target, scan, limit) in [(250, None, 100), (30, None, 30), (5, Some(1000), 100)] {
+            let mut plan: Plan<u32> = Plan::new(target, scan, OPEN, 100);
+            let ask = plan.next(0).expect("a first request");
+            assert_eq!(
+                ask,
+                Ask {
+                    window: 0,
+                    span: OPEN,
+                    after: None,
+                    limit
+                }
+            );
+            assert_eq!(plan.next(1), None, "nothing else before the first page");
+        }
+    }
+
+    #[test]
+    fn a_short_list_is_one_request() {
+        let list = steady(42, 1, 60);
+        let run = drive(Plan::new(100, None, OPEN, 100), &list, |_| 0);
+        assert_eq!(run.rows, (0..42).collect::<Vec<_>>());
+        assert!(!run.truncated);
+        assert_eq!(run.asks, 1);
+    }
+
+    #[test]
+    fn windows_overlap_and_return_the_list_in_order() {
+        let list = steady(5000, 1, 60);
+        let run = drive(Plan::new(3000, None, OPEN, 200), &list, |n| n - 1);
+        assert_eq!(run.rows, (0..3000).collect::<Vec<_>>());
+        assert!(run.truncated);
+        assert!(run.most_outstanding > 4, "{}", run.most_outstanding);
+        assert!(run.most_outstanding <= MAX_IN_FLIGHT);
+        assert!(run.asks <= 30 + 30 / 4 + SLACK, "{}", run.asks);
+    }
+
+    #[test]
+    fn hundreds_of_objects_in_one_second_are_read_across_window_edges() {
+        // 300 objects in every tenth second, one in each other: every window edge lands next to, or
+        // in, a burst.
+        let mut list = Vec::new();
+        let mut t = 1_800_000_000;
+        for i in 0..6000u32 {
+            list.push((i, t, true));
+            let burst = (t / 10) % 10 == 0 && list.iter().rev().take(300).all(|o| o.1 == t);
+            if !burst || list.iter().rev().take_while(|o| o.1 == t).count() >= 300 {
+                t -= 7;
+            }
+        }
+        for target in [150, 999, 2500, 5999, 6000, 7000] {
+            let want = sequential(&list, target, None);
+            let run = drive(Plan::new(target, None, OPEN, 500), &list, |n| n / 2);
+            assert_eq!(
+                (run.rows, run.truncated),
+                (want.0, want.1),
+                "target {target}"
+            );
+        }
+    }
+
+    #[test]
+    fn truncated_is_known_only_once_the_next_window_has_answered() {
+        // Exactly 200 objects, target 200: the 200th object closes its window; whether anything
+        // follows is the next window's answer.
+        let list = steady(200, 1, 3600);
+        let mut plan: Plan<u32> = Plan::new(200, None, OPEN, 100);
+        let first = plan.next(0).expect("first");
+        let (e, m, l) = serve(&list, &first);
+        plan.page(first.window, e, m, l).expect("page");
+        let mut out = Vec::new();
+        while let Some(ask) = plan.next(out.len()) {
+            out.push(ask);
+        }
+        while let Some(ask) = out.pop() {
+            let (e, m, l) = serve(&list, &ask);
+            plan.page(ask.window, e, m, l).expect("page");
+            while let Some(ask) = plan.next(out.len()) {
+                out.push(ask);
+            }
+        }
+        let Verdict::Done(done) = plan.verdict() else {
+            panic!("{:?}", plan.verdict())
+        };
+        assert!(!done.truncated);
+        assert_eq!(plan.into_rows(&done).len(), 200);
+    }
+
+    #[test]
+    fn a_scan_stops_at_its_bound_like_the_sequential_cursor() {
+        // One match in 50: a target of 100 is never reached within a 1,050-object bound, which the
+        // sequential cursor reads as 11 pages of 100.
+        let list: Vec<Obj> = (0..4000)
+            .map(|i| (i, 1_800_000_000 - i64::from(i) * 30, i % 50 == 0))
+            .collect();
+        let want = sequential(&list, 100, Some(1050));
+        assert_eq!(want.2, Some(1100));
+        let run = drive(Plan::new(100, Some(1100), OPEN, 100), &list, |n| n - 1);
+        assert_eq!(
+            (run.rows, run.truncated, run.scanned),
+            (want.0, want.1, want.2)
+        );
+    }
+
+    #[test]
+    fn a_window_split_while_its_page_is_out_is_cut_at_the_new_bound() {
+        let list = steady(3000, 1, 60);
+        let mut plan: Plan<u32> = Plan::new(3000, None, OPEN, 500);
+        let first = plan.next(0).expect("first");
+        let (e, m, l) = serve(&list, &first);
+        plan.page(first.window, e, m, l).expect("page");
+        let cont = plan.next(0).expect("the first window goes on");
+        assert_eq!(cont.window, 0);
+        // While it is out, raise its lower bound above what the request asked for.
+        let lo = 1_800_000_000 - 150 * 60;
+        plan.windows[0].lo = lo;
+        let (e, m, l) = serve(&list, &cont);
+        assert!(m && e.len() == 100);
+        plan.page(cont.window, e, m, l).expect("page");
+        let w = &plan.windows[0];
+        assert_eq!((w.state, w.fetched, w.oldest), (State::Done, 151, Some(lo)));
+    }
+
+    #[test]
+    fn pages_that_would_loop_or_mislead_are_refused() {
+        let entry = |id: u32, created: i64| Entry {
+            created,
+            keep: true,
+            row: id,
+        };
+        let fresh = |max_pages| {
+            let mut plan: Plan<u32> = Plan::new(
+                500,
+                None,
+                Span {
+                    lo: 100,
+                    hi: Some(1000),
+                },
+                max_pages,
+            );
+            plan.next(0).expect("first");
+            plan
+        };
+        let mut plan = fresh(10);
+        assert_eq!(
+            plan.page(0, Vec::new(), true, None),
+            Err(Guard::EmptyWithMore)
+        );
+        // Outside the window, on either side, or newer than the object before.
+        assert_eq!(
+            plan.page(0, vec![entry(1, 1000)], true, Some("1".into())),
+            Err(Guard::Disorder(1000))
+        );
+        assert_eq!(
+            plan.page(0, vec![entry(1, 99)], true, Some("1".into())),
+            Err(Guard::Disorder(99))
+        );
+        assert_eq!(
+            plan.page(
+                0,
+                vec![entry(1, 500), entry(2, 501)],
+                true,
+                Some("2".into())
+            ),
+            Err(Guard::Disorder(501))
+        );
+        assert_eq!(
+            plan.page(0, vec![entry(1, 500)], true, Some("1".into())),
+            Ok(())
+        );
+        // The same last object again, or an object newer than the cursor's.
+        assert_eq!(
+            plan.page(0, vec![entry(1, 500)], true, Some("1".into())),
+            Err(Guard::CursorRepeat("1".into()))
+        );
+        assert_eq!(
+            plan.page(0, vec![entry(3, 501)], true, Some("3".into())),
+            Err(Guard::Disorder(501))
+        );
+
+        let mut plan = fresh(2);
+        assert_eq!(
+            plan.page(0, vec![entry(1, 500)], true, Some("1".into())),
+            Ok(())
+        );
+        assert_eq!(
+            plan.page(0, vec![entry(2, 499)], true, Some("2".into())),
+            Err(Guard::TooManyPages(2))
+        );
+        // The last page of a list is never too many.
+        assert_eq!(
+            plan.page(0, vec![entry(2, 499)], false, Some("2".into())),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn with_nothing_outstanding_the_first_unfinished_window_is_always_asked() {
+        let list = steady(2000, 1, 60);
+        let mut plan: Plan<u32> = Plan::new(2000, None, OPEN, 500);
+        plan.issued = 1_000; // as if speculation had spent every request allowed
+        let ask = plan.next(0).expect("asked anyway");
+        assert_eq!(plan.next(1), None, "but nothing more");
+        let (e, m, l) = serve(&list, &ask);
+        plan.page(ask.window, e, m, l).expect("page");
+        assert!(plan.next(0).is_some());
+    }
+
+    /// A list with bursts, ties and quiet stretches, from proptest's choices.
+    fn timeline() -> impl Strategy<Value = Vec<Obj>> {
+        let step = (
+            0u32..400,
+            prop_oneof![Just(1u32), 1u32..300],
+            0i64..100_000,
+            any::<bool>(),
+        );
+        proptest::collection::vec(step, 1..120).prop_map(|steps| {
+            let mut list = Vec::new();
+            let mut t = 1_800_000_000i64;
+            for (n, burst, gap, keep) in steps {
+                for i in 0..n {
+                    let same = if i % 5 == 0 { burst } else { 1 };
+                    for _ in 0..same.min(3000) {
+                        let id = list.len() as u32;
+                        list.push((id, t, keep ^ id.is_multiple_of(3)));
+                    }
+                    t -= 1 + gap % 3600;
+                }
+                t -= gap * 7;
+            }
+            list
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 64,
+            failure_persistence: None,
+            rng_seed: proptest::test_runner::RngSeed::Fixed(9),
+            ..ProptestConfig::default()
+        })]
+
+        #[test]
+        fn any_order_of_completions_gives_the_sequential_result(
+            list in timeline(),
+            target in 1u64..4000,
+            scan in any::<bool>(),
+            span in (0u8..4, any::<u16>(), any::<u16>()),
+            order in any::<u64>(),
+        ) {
+            // The user's own range: none, a lower bound, an upper bound, or both, on the list's seconds.
+            let at = |k: u16| list[k as usize % list.len()].1;
+            let span = match span.0 {
+                0 => OPEN,
+                1 => Span { lo: at(span.1), hi: None },
+                2 => Span { lo: 0, hi: Some(at(span.2)) },
+                _ => Span { lo: at(span.1).min(at(span.2)), hi: Some(at(span.1).max(at(span.2)) + 1) },
+            };
+            let visible: Vec<Obj> = list
+                .iter()
+                .copied()
+                .filter(|o| o.1 >= span.lo && span.hi.is_none_or(|h| o.1 < h))
+                .map(|o| (o.0, o.1, o.2 || !scan))
+                .collect();
+            let bound = scan.then(|| (target * 10).clamp(1000, 100_000));
+            let cap = bound.map(|b| b.div_ceil(PAGE) * PAGE);
+            let want = sequential(&visible, target, bound);
+            let mut rng = order | 1;
+            let run = drive(Plan::new(target, cap, span, 1_000_000), &visible, |n| {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                (rng % n as u64) as usize
+            });
+            prop_assert_eq!(&run.rows, &want.0);
+            prop_assert_eq!(run.truncated, want.1);
+            prop_assert_eq!(run.scanned, want.2);
+            prop_assert!(run.most_outstanding <= MAX_IN_FLIGHT);
+        }
+    }
+}
