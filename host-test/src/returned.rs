@@ -34,10 +34,7 @@ fn text(s: String, runs: Option<&SecretRuns>, limit: usize) -> String {
         Some(r) => r.redact(&s).into_owned(),
         None => s,
     };
-    match cap(&redacted, limit) {
-        std::borrow::Cow::Borrowed(_) => redacted,
-        std::borrow::Cow::Owned(capped) => capped,
-    }
+    cap(&redacted, limit).into_owned()
 }
 
 fn malformed(message: String) -> SandboxError {
