@@ -35,12 +35,15 @@ pub fn build_guest(build: &GuestBuild<'_>, out_dir: &Path) -> PathBuf {
     let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
     ensure_target_installed(&rustc);
 
-    // OUT_DIR is <target>/<profile>/build/<crate>-<hash>/out: share one guest build per target dir.
+    // OUT_DIR is <target>/<profile>/build/<crate>-<hash>/out: share one guest build per target dir and
+    // checkout. Two checkouts sharing a target dir (CI's clone and a working tree) get a directory each,
+    // so one never copies out the other's component when both build at once.
+    let nested = format!("{}-{:016x}", build.nested_target, checkout_key(build.root));
     let guest_target_dir = out_dir
         .ancestors()
         .nth(4)
-        .map(|t| t.join(build.nested_target))
-        .unwrap_or_else(|| out_dir.join(build.nested_target));
+        .map(|t| t.join(&nested))
+        .unwrap_or_else(|| out_dir.join(&nested));
 
     let mut cmd = Command::new(&cargo);
     cmd.current_dir(build.root)
@@ -110,4 +113,15 @@ fn ensure_target_installed(rustc: &OsStr) {
             );
         }
     }
+}
+
+/// A stable key for a checkout's location (FNV-1a of its path): std's hashers are not stable across
+/// Rust releases, and the key names a directory that outlives one build.
+fn checkout_key(root: &Path) -> u64 {
+    root.as_os_str()
+        .as_encoded_bytes()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+            (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+        })
 }
