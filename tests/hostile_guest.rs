@@ -595,7 +595,7 @@ fn a_flood_waits_for_the_budget_instead_of_failing() {
         max <= budget,
         "{max} requests in one second, budget {budget}"
     );
-    // 150 starts at 20 per second cannot take less than 7 seconds.
+    // 150 starts at `budget` per second cannot take less than (150 - budget) / budget seconds.
     assert!(
         elapsed >= Duration::from_secs(((150 - budget) / budget) as u64),
         "{elapsed:?}"

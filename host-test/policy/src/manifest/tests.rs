@@ -119,13 +119,13 @@ fn builtin_stripe_manifest() {
     assert_eq!(
         m.budget,
         Budget {
-            per_endpoint: 20,
-            per_credential_test: 20,
+            per_endpoint: 24,
+            per_credential_test: 24,
             per_credential_live: 50
         }
     );
     assert_eq!(m.budget.per_credential(Mode::Live), 50);
-    assert_eq!(m.budget.per_credential(Mode::Test), 20);
+    assert_eq!(m.budget.per_credential(Mode::Test), 24);
     assert_eq!(
         m.calls,
         CallLimits {

@@ -1,0 +1,270 @@
+//! Concurrent paging end to end: the built component pages through several `created` windows at once
+//! against the loopback emulator with real Stripe's latency, irregular creation times and Stripe's rate
+//! limiter — and returns exactly what one sequential cursor returns, inside the budget.
+//!
+//! The sequential cursor's answer is the emulator's own list order (`Emulator::ids`: `created`
+//! descending, Stripe's order within a second), which is what `starting_after` paging returns. How fast
+//! this is lives in the `paging` benchmark (README, "Benchmarks"), not here.
+
+use klairr_e2e::{column_index, config, emulator_with, keys, param, sandbox, text};
+use klairr_host::emulator::{
+    max_in_any_window, Emulator, EmulatorConfig, RateLimit, RecordedRequest, Resource, Timeline,
+};
+use klairr_host::sandbox::{wit, ConnectionConfig};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const LATENCY: Duration = Duration::from_millis(250);
+const SECOND: Duration = Duration::from_secs(1);
+
+fn ids(result: &wit::QueryResult) -> Vec<String> {
+    let id = column_index(&result.columns, "id");
+    result
+        .rows
+        .iter()
+        .map(|r| text(&r[id]).to_owned())
+        .collect()
+}
+
+/// An account like a real one (bursts, crowded seconds, quiet weeks) behind Stripe's latency and its
+/// rate limiter (25 starts/s per endpoint; 25/s per test account, 100/s per live one).
+fn irregular_stripe(customers: usize) -> Emulator {
+    emulator_with(EmulatorConfig {
+        customers,
+        subscriptions: 1500,
+        invoices: 2500,
+        charges: 3000,
+        payouts: 600,
+        timeline: Timeline::Irregular,
+        latency: LATENCY,
+        rate_limit: Some(RateLimit::STRIPE),
+        ..EmulatorConfig::default()
+    })
+}
+
+/// The `created` bounds of one request, e.g. `(Some(gte), Some(lt))`.
+fn bounds(r: &RecordedRequest) -> (Option<i64>, Option<i64>) {
+    let int = |name| param(&r.query, name).and_then(|v: &str| v.parse().ok());
+    (int("created%5Bgte%5D"), int("created%5Blt%5D"))
+}
+
+/// Nothing refused: not one 429 (nor any other failure) from Stripe's limiter, and by the arrival time
+/// of every request the emulator saw, never more than 25 starts on one endpoint — nor on the account —
+/// in any one-second window.
+fn assert_inside_the_budget(emu: &Emulator, account_limit: usize) {
+    let seen = emu.requests();
+    let refused: Vec<&RecordedRequest> = seen.iter().filter(|r| r.status != 200).collect();
+    assert!(refused.is_empty(), "refused: {refused:#?}");
+    for (endpoint, most) in emu.max_starts_per_endpoint(SECOND) {
+        assert!(most <= 25, "{endpoint}: {most} starts in one second");
+    }
+    let all: Vec<_> = seen.iter().map(|r| r.arrived).collect();
+    let most = max_in_any_window(&all, SECOND);
+    assert!(most <= account_limit, "{most} starts in one second");
+}
+
+#[test]
+fn ten_thousand_irregular_customers_read_like_one_cursor_inside_stripes_budget() {
+    for (mode, key, account_limit) in [
+        (wit::Mode::Test, keys::TEST_READ_ONLY, 25),
+        (wit::Mode::Live, keys::LIVE_READ_ONLY, 100),
+    ] {
+        let emu = irregular_stripe(10_000);
+        let want = emu.ids(Resource::Customers);
+        let sandbox = sandbox(&emu);
+        let mut conn = sandbox
+            .open(&ConnectionConfig {
+                max_rows: Some(10_000),
+                ..config(key, mode)
+            })
+            .expect("open");
+        let result = conn
+            .query(r#"{"list":"customers","limit":10000}"#)
+            .expect("query");
+        assert_eq!(
+            ids(&result),
+            want,
+            "{mode:?}: every customer once, in order"
+        );
+        assert!(!result.truncated);
+        // One cursor takes 100 requests; at most 25% more (+2 for lists too short for a quarter).
+        assert!(result.requests <= 127, "{mode:?}: {}", result.requests);
+        assert_eq!(result.requests as usize, emu.requests().len());
+        assert_inside_the_budget(&emu, account_limit);
+        // Pages really overlapped (one cursor never has two in flight), within the manifest's 8.
+        let peak = emu.peak_in_flight();
+        assert!((4..=8).contains(&peak), "{mode:?}: peak in flight {peak}");
+        // Several disjoint windows: more than one distinct lower bound was asked for.
+        let lows: std::collections::BTreeSet<i64> =
+            emu.requests().iter().filter_map(|r| bounds(r).0).collect();
+        assert!(lows.len() >= 3, "{mode:?}: windows {lows:?}");
+    }
+}
+
+#[test]
+fn a_limit_of_2500_takes_at_most_32_requests_and_says_truncated() {
+    let emu = irregular_stripe(10_000);
+    let want = emu.ids(Resource::Customers);
+    let sandbox = sandbox(&emu);
+    let mut conn = sandbox
+        .open(&ConnectionConfig {
+            max_rows: Some(10_000),
+            ..config(keys::TEST_READ_ONLY, wit::Mode::Test)
+        })
+        .expect("open");
+    let result = conn
+        .query(r#"{"list":"customers","limit":2500}"#)
+        .expect("query");
+    assert_eq!(ids(&result), want[..2500]);
+    assert!(result.truncated, "7,500 more customers matched");
+    assert!(result.requests <= 32, "{} requests", result.requests);
+    assert_inside_the_budget(&emu, 25);
+
+    // The connection's row cap truncates the same way: 1,234 of 10,000, newest first.
+    let mut capped = sandbox
+        .open(&ConnectionConfig {
+            max_rows: Some(1234),
+            ..config(keys::TEST_READ_ONLY, wit::Mode::Test)
+        })
+        .expect("open");
+    let result = capped
+        .query(r#"{"list":"customers","limit":5000}"#)
+        .expect("query");
+    assert_eq!(ids(&result), want[..1234]);
+    assert!(result.truncated);
+}
+
+/// Seconds that hold more than one object of `resource`, with how many.
+fn crowded_seconds(emu: &Emulator, resource: Resource) -> BTreeMap<i64, usize> {
+    let mut per_second: BTreeMap<i64, usize> = BTreeMap::new();
+    for (_, created) in emu.created(resource) {
+        *per_second.entry(created).or_default() += 1;
+    }
+    per_second.retain(|_, n| *n > 1);
+    per_second
+}
+
+#[test]
+fn every_table_reads_like_one_cursor_on_irregular_data() {
+    let emu = irregular_stripe(2000);
+    let sandbox = sandbox(&emu);
+    let mut conn = sandbox
+        .open(&ConnectionConfig {
+            max_rows: Some(10_000),
+            ..config(keys::TEST_READ_ONLY, wit::Mode::Test)
+        })
+        .expect("open");
+    for resource in Resource::ALL {
+        let name = resource.name();
+        let crowded = crowded_seconds(&emu, resource);
+        assert!(
+            crowded.values().any(|&n| n >= 30),
+            "{name}: the irregular data has seconds holding many objects"
+        );
+        // Subscriptions without a status filter leave canceled ones out (as Stripe does): ask for all.
+        let filters = if resource == Resource::Subscriptions {
+            r#"{"status":"all"}"#
+        } else {
+            "{}"
+        };
+        emu.clear_requests();
+        let result = conn
+            .query(&format!(
+                r#"{{"list":"{name}","filters":{filters},"limit":10000}}"#
+            ))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(ids(&result), emu.ids(resource), "{name}");
+        assert!(!result.truncated, "{name}");
+        assert_inside_the_budget(&emu, 25);
+    }
+}
+
+#[test]
+fn a_window_edge_on_a_crowded_second_keeps_every_object_of_that_second_once() {
+    let emu = irregular_stripe(4000);
+    let all = emu.created(Resource::Customers);
+    // The most crowded second, as the lower bound of the user's range and as its (exclusive) upper one.
+    let crowded = crowded_seconds(&emu, Resource::Customers);
+    let (&second, &count) = crowded
+        .iter()
+        .max_by_key(|(_, n)| **n)
+        .expect("a crowded second");
+    assert!(count >= 100, "{count}");
+    let sandbox = sandbox(&emu);
+    let mut conn = sandbox
+        .open(&ConnectionConfig {
+            max_rows: Some(10_000),
+            ..config(keys::TEST_READ_ONLY, wit::Mode::Test)
+        })
+        .expect("open");
+    for (filter, keep) in [
+        (
+            format!(r#"{{"gte":{second}}}"#),
+            Box::new(move |c: i64| c >= second) as Box<dyn Fn(i64) -> bool>,
+        ),
+        (
+            format!(r#"{{"lt":{second}}}"#),
+            Box::new(move |c: i64| c < second),
+        ),
+        (
+            format!(r#"{{"gte":{},"lte":{second}}}"#, second - 86_400 * 30),
+            Box::new(move |c: i64| c >= second - 86_400 * 30 && c <= second),
+        ),
+    ] {
+        let want: Vec<String> = all
+            .iter()
+            .filter(|(_, c)| keep(*c))
+            .map(|(id, _)| id.clone())
+            .collect();
+        let result = conn
+            .query(&format!(
+                r#"{{"list":"customers","filters":{{"created":{filter}}},"limit":10000}}"#
+            ))
+            .expect("query");
+        assert_eq!(ids(&result), want, "created {filter}");
+        // The user's bound is a window edge: some request asked for exactly that second as a bound.
+        assert!(
+            emu.requests().iter().any(|r| {
+                let (gte, lt) = bounds(r);
+                gte == Some(second) || lt == Some(second) || lt == Some(second + 1)
+            }),
+            "created {filter}: no window edge on the crowded second"
+        );
+        emu.clear_requests();
+    }
+}
+
+#[test]
+fn the_charges_status_scan_pages_concurrently_and_finds_what_one_cursor_finds() {
+    let emu = irregular_stripe(2000);
+    let sandbox = sandbox(&emu);
+    let mut conn = sandbox
+        .open(&ConnectionConfig {
+            max_rows: Some(10_000),
+            ..config(keys::TEST_READ_ONLY, wit::Mode::Test)
+        })
+        .expect("open");
+    let failed: Vec<String> = emu
+        .ids(Resource::Charges)
+        .into_iter()
+        .filter(|id| {
+            emu.object(Resource::Charges, id)
+                .and_then(|o| {
+                    o.get("status")
+                        .and_then(|s| s.as_str())
+                        .map(|s| s == "failed")
+                })
+                .unwrap_or(false)
+        })
+        .collect();
+    assert!(failed.len() > 10, "{} failed charges", failed.len());
+    let result = conn
+        .query(r#"{"list":"charges","filters":{"status":"failed"},"limit":10000}"#)
+        .expect("query");
+    assert_eq!(ids(&result), failed);
+    assert!(!result.truncated);
+    // 3,000 charges are 30 pages for one cursor.
+    assert!(result.requests <= 30 + 30 / 4 + 2, "{}", result.requests);
+    assert!(emu.peak_in_flight() > 1, "the scan overlapped pages");
+    assert_inside_the_budget(&emu, 25);
+}
