@@ -124,6 +124,10 @@ struct Pending {
 }
 
 impl Http for WasiHttp {
+    fn progress(&mut self, requests: u32, rows: u64) {
+        klairr::connector::progress::report(requests, rows);
+    }
+
     fn start(&mut self, request: &Request) -> Ticket {
         self.next = self.next.wrapping_add(1);
         let ticket = Ticket(self.next);

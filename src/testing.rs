@@ -143,6 +143,8 @@ pub struct FakeStripe {
     pub times: Vec<(Duration, Duration)>,
     pub max_in_flight: usize,
     pub fault: Option<Fault>,
+    /// Every progress report the pager made: requests so far, rows found so far.
+    pub progress: Vec<(u32, u64)>,
     outstanding: Vec<(Ticket, Duration, Result<Response, TransportError>)>,
     next: u32,
     rng: u64,
@@ -163,6 +165,7 @@ impl FakeStripe {
             times: Vec::new(),
             max_in_flight: 0,
             fault: None,
+            progress: Vec::new(),
             outstanding: Vec::new(),
             next: 0,
             rng: 0x9E37_79B9_7F4A_7C15,
@@ -258,6 +261,10 @@ impl FakeStripe {
 }
 
 impl Http for FakeStripe {
+    fn progress(&mut self, requests: u32, rows: u64) {
+        self.progress.push((requests, rows));
+    }
+
     fn start(&mut self, request: &Request) -> Ticket {
         let n = self.requests.len() as u32;
         let path = request.path_and_query.clone();

@@ -107,6 +107,10 @@ pub trait Http {
     /// Give up on an outstanding request; its outcome is never returned.
     fn cancel(&mut self, ticket: Ticket);
 
+    /// Tell whoever watches the call how far it has got: requests made, rows found. Only shown to a
+    /// person (the host's progress bar); nothing by default.
+    fn progress(&mut self, _requests: u32, _rows: u64) {}
+
     /// Send one request and wait for its outcome. Only for callers with nothing else outstanding.
     fn send(&mut self, request: &Request) -> Result<Response, TransportError> {
         let ticket = self.start(request);

@@ -6,12 +6,13 @@
 //! descending, Stripe's order within a second), which is what `starting_after` paging returns. How fast
 //! this is lives in the `paging` benchmark (README, "Benchmarks"), not here.
 
-use klairr_e2e::{column_index, config, emulator_with, keys, param, sandbox, text};
+use klairr_e2e::{column_index, config, emulator_with, keys, param, run_cli, sandbox, text};
 use klairr_host::emulator::{
     max_in_any_window, Emulator, EmulatorConfig, RateLimit, RecordedRequest, Resource, Timeline,
 };
-use klairr_host::sandbox::{wit, ConnectionConfig};
+use klairr_host::sandbox::{wit, ConnectionConfig, Progress};
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const LATENCY: Duration = Duration::from_millis(250);
@@ -267,4 +268,58 @@ fn the_charges_status_scan_pages_concurrently_and_finds_what_one_cursor_finds() 
     assert!(result.requests <= 30 + 30 / 4 + 2, "{}", result.requests);
     assert!(emu.peak_in_flight() > 1, "the scan overlapped pages");
     assert_inside_the_budget(&emu, 25);
+}
+
+#[test]
+fn the_component_reports_progress_to_the_host_as_pages_arrive() {
+    let emu = irregular_stripe(2000);
+    let sandbox = sandbox(&emu);
+    let mut conn = sandbox
+        .open(&ConnectionConfig {
+            max_rows: Some(10_000),
+            ..config(keys::TEST_READ_ONLY, wit::Mode::Test)
+        })
+        .expect("open");
+    let reports: Arc<Mutex<Vec<Progress>>> = Arc::default();
+    let seen = Arc::clone(&reports);
+    conn.watch(Some(Arc::new(move |p| {
+        seen.lock().expect("reports").push(p)
+    })));
+    let result = conn
+        .query(r#"{"list":"customers","limit":10000}"#)
+        .expect("query");
+    let reports = reports.lock().expect("reports").clone();
+    // One report per page, never going back, the last one the whole call.
+    assert_eq!(reports.len(), result.requests as usize, "{reports:?}");
+    assert!(reports
+        .windows(2)
+        .all(|p| p[0].requests <= p[1].requests && p[0].rows <= p[1].rows));
+    assert_eq!(
+        reports.last(),
+        Some(&Progress {
+            requests: result.requests,
+            rows: 2000
+        })
+    );
+}
+
+#[test]
+fn no_progress_is_drawn_for_a_program_reading_stderr() {
+    let emu = irregular_stripe(2000);
+    let base = emu.base_url();
+    let run = run_cli(
+        &[
+            "--stripe-base",
+            &base,
+            "--compile-cache",
+            "off",
+            "--max-rows",
+            "2000",
+            "query",
+            r#"{"list":"customers","limit":2000}"#,
+        ],
+        Some(keys::TEST_READ_ONLY),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.is_empty(), "{:?}", run.stderr);
 }

@@ -93,6 +93,7 @@ pub fn run_cli_with_stdin(args: &[&str], key: Option<&str>, stdin: &str) -> CliR
             stdin: &mut input,
             stdout: &mut stdout,
             stderr: &mut stderr,
+            stderr_is_terminal: false,
         },
     );
     CliRun {

@@ -7,6 +7,7 @@ use crate::memory::MemoryFile;
 use crate::output;
 use crate::policy::origin::LoopbackBase;
 use crate::policy::redact::{cap, strip_control, MESSAGE_CAP};
+use crate::progress_bar::Spinner;
 use crate::registry::{self, Connector};
 use crate::sandbox::CompileCache;
 use crate::sandbox::{wit, ConnectionConfig, Sandbox, SandboxError, SandboxLimits, SandboxOptions};
@@ -166,6 +167,8 @@ pub struct Io<'a> {
     pub stdin: &'a mut dyn Read,
     pub stdout: &'a mut dyn Write,
     pub stderr: &'a mut dyn Write,
+    /// stderr is a terminal: long queries in table format show their progress there.
+    pub stderr_is_terminal: bool,
 }
 
 /// Parse `args` (including the program name) and run; returns the exit status.
@@ -182,7 +185,15 @@ where
         }
     };
     let format = cli.format;
-    match execute(&cli, io.api_key, io.stdin, io.stdout, io.stderr) {
+    let show_progress = io.stderr_is_terminal && format == Format::Table;
+    match execute(
+        &cli,
+        io.api_key,
+        io.stdin,
+        io.stdout,
+        io.stderr,
+        show_progress,
+    ) {
         Ok(()) => 0,
         Err(failure) => {
             // Messages quote what upstreams and components said: bounded, and never a terminal escape.
@@ -211,6 +222,7 @@ fn execute(
     stdin: &mut dyn Read,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
+    show_progress: bool,
 ) -> Result<(), Failure> {
     let connector = registry::stripe();
     let write = |stdout: &mut dyn Write, text: String| {
@@ -262,7 +274,10 @@ fn execute(
             let config = config(cli, &connector, api_key)?;
             let service = Service::new(load_sandbox(cli, &connector)?, memory(cli));
             let mut session = service.open(&config)?;
+            let spinner = Spinner::on_stderr(show_progress);
+            session.watch(spinner.as_ref().map(Spinner::sink));
             let answer = session.query(&dsl);
+            drop(spinner);
             log_denials(stderr, &session.denied_requests());
             let answer = answer?;
             match cli.format {

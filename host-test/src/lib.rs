@@ -23,6 +23,7 @@ pub mod cli;
 pub mod demo;
 pub mod memory;
 pub mod output;
+pub mod progress_bar;
 pub mod registry;
 pub mod returned;
 pub mod sandbox;

@@ -1,14 +1,19 @@
 //! `klairr-host`: see `klairr_host::cli` for the commands.
 
+use std::io::IsTerminal;
+
 fn main() {
     let api_key = std::env::var("STRIPE_API_KEY").ok();
+    let stderr_is_terminal = std::io::stderr().is_terminal();
     let code = klairr_host::cli::run(
         std::env::args_os(),
         klairr_host::cli::Io {
             api_key,
             stdin: &mut std::io::stdin().lock(),
             stdout: &mut std::io::stdout().lock(),
-            stderr: &mut std::io::stderr().lock(),
+            // Not locked for the whole run: the progress spinner draws on stderr from its own thread.
+            stderr: &mut std::io::stderr(),
+            stderr_is_terminal,
         },
     );
     std::process::exit(code);

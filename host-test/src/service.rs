@@ -77,6 +77,11 @@ impl Session<'_> {
         self.connection.verify()
     }
 
+    /// Let `sink` watch this session's calls (see [`crate::sandbox::Connection::watch`]).
+    pub fn watch(&mut self, sink: Option<crate::sandbox::ProgressSink>) {
+        self.connection.watch(sink);
+    }
+
     pub fn query(&mut self, dsl: &str) -> Result<Answer, SandboxError> {
         // The connector parses the query twice (here for the cache key, then to run it): microseconds,
         // and a cache hit costs no request and no paging.

@@ -250,6 +250,12 @@ impl<R> Plan<R> {
         }
     }
 
+    /// Rows found so far in every window (the result's, and any a later window holds past its end):
+    /// for progress reports only.
+    pub fn found(&self) -> u64 {
+        self.windows.iter().map(|w| w.kept.len() as u64).sum()
+    }
+
     /// Requests asked for so far (retries are not the plan's business).
     #[cfg(test)]
     pub fn issued(&self) -> u64 {

@@ -101,6 +101,7 @@ pub(super) fn run<H: Http + ?Sized, C: Clock + ?Sized>(
                 plan.fail(window);
                 failures.push((window, err));
             }
+            http.progress(sent, plan.found());
             continue;
         }
 

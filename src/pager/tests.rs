@@ -286,6 +286,27 @@ fn ten_thousand_irregular_customers_overlap_eight_pages_at_a_time() {
 }
 
 #[test]
+fn progress_is_reported_as_pages_arrive() {
+    let objects = irregular(3000, 3).objects("cus");
+    let mut clock = FakeClock::new();
+    let mut stripe = FakeStripe::new(Table::Customers, objects, &clock.time)
+        .with_latency(MS_250, Duration::ZERO);
+    let fetched = concurrent(
+        &mut stripe,
+        &mut clock,
+        &query(r#"{"list":"customers","limit":3000}"#),
+    )
+    .expect("fetch");
+    // One report per page handed over, requests and rows never going back, the last one the whole call.
+    assert_eq!(stripe.progress.len(), stripe.requests.len());
+    assert!(stripe
+        .progress
+        .windows(2)
+        .all(|p| p[0].0 <= p[1].0 && p[0].1 <= p[1].1));
+    assert_eq!(stripe.progress.last(), Some(&(fetched.requests, 3000)));
+}
+
+#[test]
 fn limit_2500_of_10000_irregular_customers_takes_at_most_32_requests() {
     for seed in 1..=5 {
         let objects = irregular(10_000, seed).objects("cus");

@@ -25,6 +25,13 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// Let `sink` watch this connection's calls from now on (`None`: nobody). It is called with what the
+    /// connector reports as pages arrive (see [`super::Progress`]); it runs on the call's thread, so it
+    /// must be quick.
+    pub fn watch(&mut self, sink: Option<super::ProgressSink>) {
+        self.instance.store.data_mut().progress = sink;
+    }
+
     /// Setup verification: the write-probe rules of the manifest apply during this call only.
     pub fn verify(&mut self) -> Result<wit::VerifyReport, SandboxError> {
         let plugin = self.instance.plugin()?;

@@ -23,6 +23,7 @@ pub const ALLOWED_IMPORT_PREFIXES: &[&str] = &[
     "wasi:http/types@",
     "wasi:http/outgoing-handler@",
     "klairr:connector/types@0.2.0",
+    "klairr:connector/progress@0.2.0",
 ];
 
 /// The export every connector of this contract version provides.
@@ -100,6 +101,7 @@ pub fn connector_linker(engine: &Engine) -> wasmtime::Result<Linker<StoreState>>
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(l)?;
     // klairr:connector/types has no functions; the instance only carries types.
     l.instance(TYPES_IMPORT)?;
+    super::progress::add_to_linker(l)?;
     Ok(linker)
 }
 

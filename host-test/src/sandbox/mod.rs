@@ -39,6 +39,7 @@ mod instance;
 mod limits;
 mod linker;
 pub mod pool;
+mod progress;
 mod store;
 
 pub use compile_cache::CompileCache;
@@ -48,6 +49,7 @@ pub use hooks::{InProcessHandler, SharedGates, Upstream};
 pub use limits::SandboxLimits;
 pub use linker::{check_exports, check_imports, ALLOWED_IMPORT_PREFIXES, CONNECTOR_EXPORT};
 pub use pool::{Pool, PoolOptions};
+pub use progress::{Progress, ProgressSink};
 
 use crate::cache::Fingerprinter;
 use crate::returned;

@@ -21,6 +21,8 @@ pub(crate) struct StoreState {
     pub(crate) limiter: StoreLimiter,
     pub(crate) stdout: MemoryOutputPipe,
     pub(crate) stderr: MemoryOutputPipe,
+    /// Who watches this instance's calls, if anyone.
+    pub(crate) progress: Option<super::progress::ProgressSink>,
 }
 
 impl StoreState {
@@ -44,6 +46,7 @@ impl StoreState {
             limiter: StoreLimiter::new(limits),
             stdout,
             stderr,
+            progress: None,
         }
     }
 
