@@ -25,6 +25,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const SIZES: [usize; 2] = [2_000, 30_000];
+
+/// One way to read `rows` customers from the emulator at a base URL; returns the median time.
+type Client = fn(&str, usize) -> Duration;
 const RUNS: usize = 5;
 
 struct Emulator {
@@ -183,8 +186,7 @@ fn native(base: &str, rows: usize) -> Duration {
 }
 
 fn main() {
-    let clients: [(&str, fn(&str, usize) -> Duration); 3] =
-        [("klairr", klairr), ("python", python), ("native", native)];
+    let clients: [(&str, Client); 3] = [("klairr", klairr), ("python", python), ("native", native)];
     let mut medians = vec![Vec::new(); clients.len()];
     for rows in SIZES {
         let emulator = Emulator::start(rows);
