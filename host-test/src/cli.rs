@@ -4,7 +4,7 @@
 
 use crate::demo;
 use crate::memory::MemoryFile;
-use crate::output;
+use crate::output::{self, Selection};
 use crate::policy::origin::LoopbackBase;
 use crate::policy::redact::{cap, strip_control, MESSAGE_CAP};
 use crate::progress_bar::Spinner;
@@ -39,9 +39,14 @@ pub struct Cli {
     /// Lower the result-cache TTL in seconds (at most 3600, which is also the default).
     #[arg(long, global = true, value_parser = clap::value_parser!(u32).range(0..=3600))]
     pub cache_ttl: Option<u32>,
-    /// Output format.
+    /// Output format: `table` for people; `json` (one object), `csv` (RFC 4180, query results) and
+    /// `ndjson` (one object per row, query results) for programs and spreadsheets.
     #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Print only these columns of a query result, in this order (every format), e.g.
+    /// `--columns id,amount,created`. An unknown column is an error naming the table's columns.
+    #[arg(long, global = true, value_name = "A,B,C", value_delimiter = ',')]
+    pub columns: Option<Vec<String>>,
     /// Send the connector's api.stripe.com requests to this loopback base instead (tests, the emulator).
     #[arg(long, global = true, value_name = "http://127.0.0.1:PORT")]
     pub stripe_base: Option<String>,
@@ -123,6 +128,24 @@ pub enum ModeArg {
 pub enum Format {
     Table,
     Json,
+    Csv,
+    Ndjson,
+}
+
+impl Format {
+    /// For output that is one document rather than rows (describe, setup, demo, the emulator's
+    /// banner): JSON (`true`) or text (`false`). NDJSON's one line is that JSON document; CSV has no
+    /// shape for it and is refused, saying what to use.
+    pub fn document_is_json(self, what: &str) -> Result<bool, Failure> {
+        match self {
+            Format::Table => Ok(false),
+            Format::Json | Format::Ndjson => Ok(true),
+            Format::Csv => Err(Failure::new(
+                "usage",
+                format!("--format csv prints query results; {what} prints --format table or json"),
+            )),
+        }
+    }
 }
 
 /// A failure as the CLI reports it: a stable kind and one line of text.
@@ -148,7 +171,8 @@ impl Failure {
             | "mode-mismatch"
             | "over-permissioned"
             | "missing-permission"
-            | "invalid-query" => 2,
+            | "invalid-query"
+            | "usage" => 2,
             _ => 1,
         }
     }
@@ -202,7 +226,7 @@ where
                 Format::Json => {
                     let _ = writeln!(io.stdout, "{}", output::error_json(&failure.kind, &message));
                 }
-                Format::Table => {
+                Format::Table | Format::Csv | Format::Ndjson => {
                     let _ = writeln!(
                         io.stderr,
                         "error ({}): {}",
@@ -248,9 +272,10 @@ fn execute(
         Command::Describe => {
             let sandbox = load_sandbox(cli, &connector)?;
             let info = sandbox.describe()?;
-            match cli.format {
-                Format::Json => write(stdout, output::describe_json(&info)),
-                Format::Table => write(stdout, output::describe_text(&info)),
+            if cli.format.document_is_json("describe")? {
+                write(stdout, output::describe_json(&info))
+            } else {
+                write(stdout, output::describe_text(&info))
             }
         }
         Command::Setup => {
@@ -260,9 +285,10 @@ fn execute(
             let report = session.verify();
             log_denials(stderr, &session.denied_requests());
             let report = report?;
-            match cli.format {
-                Format::Json => write(stdout, output::setup_json(&report)),
-                Format::Table => write(stdout, output::setup_text(&report)),
+            if cli.format.document_is_json("setup")? {
+                write(stdout, output::setup_json(&report))
+            } else {
+                write(stdout, output::setup_text(&report))
             }
         }
         Command::Query { dsl } => {
@@ -280,12 +306,59 @@ fn execute(
             drop(spinner);
             log_denials(stderr, &session.denied_requests());
             let answer = answer?;
-            match cli.format {
-                Format::Json => write(stdout, output::query_json(&answer.result, answer.cached)),
-                Format::Table => write(stdout, output::query_text(&answer.result, answer.cached)),
-            }
+            print_result(cli, &answer.result, answer.cached, stdout, stderr)
         }
     }
+}
+
+/// A query result in the chosen format and columns. Machine formats other than JSON carry no footer:
+/// truncation and the scan note go to stderr.
+fn print_result(
+    cli: &Cli,
+    result: &wit::QueryResult,
+    cached: bool,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> Result<(), Failure> {
+    let selection = match &cli.columns {
+        None => Selection::all(result),
+        Some(names) => {
+            Selection::choose(result, names).map_err(|e| Failure::new("usage", e.to_string()))?
+        }
+    };
+    let rendering =
+        |e: String| Failure::new("sandbox", format!("could not render the result: {e}"));
+    let mut text = match cli.format {
+        Format::Table => output::query_text_selected(result, cached, &selection),
+        Format::Json => match &cli.columns {
+            None => output::query_json(result, cached),
+            Some(_) => output::query_json(&selection.project(result), cached),
+        },
+        Format::Csv => {
+            let selection = selection.with_currency_beside_amounts(result);
+            output::query_csv(result, &selection).map_err(rendering)?
+        }
+        Format::Ndjson => output::query_ndjson(result, &selection).map_err(rendering)?,
+    };
+    if matches!(cli.format, Format::Table | Format::Json) && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    if matches!(cli.format, Format::Csv | Format::Ndjson) {
+        if result.truncated {
+            let _ = writeln!(
+                stderr,
+                "klairr-host: truncated: more rows matched than the {} printed; raise limit or --max-rows",
+                result.rows.len()
+            );
+        }
+        if let Some(note) = &result.scan_note {
+            let _ = writeln!(stderr, "klairr-host: note: {}", strip_control(note));
+        }
+    }
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Failure::new("sandbox", format!("could not write the output: {e}")))
 }
 
 /// The host's log of what its policy refused (already redacted), one line each on stderr.

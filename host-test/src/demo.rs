@@ -140,7 +140,7 @@ pub fn run(
         answers.push((*title, *query, session.query(query)?));
     }
 
-    if cli.format == Format::Json {
+    if cli.format.document_is_json("demo")? {
         let doc = DemoJson {
             emulator: emulator.base_url(),
             setup: output::setup_doc(&report),
@@ -180,11 +180,10 @@ pub fn run(
     }
     for (title, query, answer) in &answers {
         out.push_str(&format!("\n## {title}\n$ klairr-host query '{query}'\n"));
-        out.push_str(&output::query_text_columns(
-            &answer.result,
-            answer.cached,
-            demo_columns(&answer.result.table),
-        ));
+        out.push_str(&match demo_columns(&answer.result.table) {
+            Some(only) => output::query_text_columns(&answer.result, answer.cached, only),
+            None => output::query_text(&answer.result, answer.cached),
+        });
     }
     out.push_str(
         "\nWhat Klairr may remember across conversations (shapes only, never row values):\n",
@@ -245,7 +244,7 @@ pub fn serve_emulator(
     })?;
     let keys: Vec<String> = keys::all().iter().map(|g| g.key.clone()).collect();
     let text = match format {
-        Format::Json => serde_json::json!({ "base_url": emulator.base_url(), "keys": keys }).to_string(),
+        Format::Json | Format::Ndjson | Format::Csv => serde_json::json!({ "base_url": emulator.base_url(), "keys": keys }).to_string(),
         Format::Table => format!(
             "Stripe emulator listening on {}\nuse: klairr-host --stripe-base {} setup   (with STRIPE_API_KEY set to one of its made-up keys)\nkeys:\n  {}",
             emulator.base_url(),

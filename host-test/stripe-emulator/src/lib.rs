@@ -208,6 +208,9 @@ pub struct EmulatorConfig {
     pub rate_limit: Option<RateLimit>,
     /// The keys the emulator accepts; any other is a 401.
     pub keys: Vec<KeyGrant>,
+    /// Customers added to the generated ones, exactly as given (tests of what a name or an amount
+    /// can do to an output format); none by default, so generated data sets stay as they are.
+    pub fixture_customers: Vec<FixtureCustomer>,
     /// Port on 127.0.0.1; 0 picks a free one.
     pub port: u16,
 }
@@ -225,9 +228,22 @@ impl Default for EmulatorConfig {
             latency: Duration::ZERO,
             rate_limit: None,
             keys: keys::all(),
+            fixture_customers: Vec::new(),
             port: 0,
         }
     }
+}
+
+/// A customer with the name, currency and balance a test needs. Its id is `cus_fixture_NNNN` (its
+/// position in [`EmulatorConfig::fixture_customers`]) and the fixtures are the newest customers, in the
+/// order given (each a minute older than the one before).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FixtureCustomer {
+    pub name: String,
+    /// Lowercase ISO code, as Stripe writes it; `None` for a customer never billed.
+    pub currency: Option<String>,
+    /// Minor units of `currency`.
+    pub balance: i64,
 }
 
 /// One request as the emulator saw it.

@@ -120,3 +120,25 @@ pub(super) fn rows(custs: Vec<Cust>) -> Vec<Row> {
         })
         .collect()
 }
+
+/// The fixture customers of the config (see `FixtureCustomer`): newer than every generated one.
+pub(super) fn fixtures(list: &[crate::FixtureCustomer]) -> Vec<Row> {
+    list.iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let id = format!("cus_fixture_{i:04}");
+            let created = NOW - i as i64 * 60;
+            let value = j!({
+                "id": id.clone(), "object": "customer", "address": null, "balance": c.balance,
+                "created": created, "currency": c.currency.clone(), "customer_account": null,
+                "default_source": null, "delinquent": false, "description": null,
+                "discount": null, "email": null, "invoice_prefix": format!("FIX{i:05}"),
+                "invoice_settings": {"custom_fields": null, "default_payment_method": null, "footer": null, "rendering_options": null},
+                "livemode": false, "metadata": {}, "name": c.name.clone(), "next_invoice_sequence": 1,
+                "phone": null, "preferred_locales": ["en"], "shipping": null,
+                "tax_exempt": "none", "test_clock": null,
+            });
+            (id, created, value, Fields::default())
+        })
+        .collect()
+}

@@ -95,7 +95,8 @@ impl Store {
         let inv_rows = invoices::generate(&mut g, cfg.invoices, &mut custs, &subs, &prices);
         let ch_rows = charges::generate(&mut g, cfg.charges, &custs);
         let po_rows = payouts::generate(&mut g, cfg.payouts);
-        let cus_rows = customers::rows(custs);
+        let mut cus_rows = customers::rows(custs);
+        cus_rows.extend(customers::fixtures(&cfg.fixture_customers));
         Store {
             tables: vec![
                 finish(cus_rows, false),

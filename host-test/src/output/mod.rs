@@ -9,11 +9,23 @@
 //! missing values are null. Failures are `{"error":{"kind":"…","message":"…"}}`.
 
 use crate::memory::column_type_name;
-use crate::policy::redact::strip_control;
 use crate::sandbox::wit;
-use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 use serde::ser::{SerializeSeq, Serializer};
 use serde::Serialize;
+
+mod csv;
+mod human;
+pub mod money;
+mod ndjson;
+mod select;
+
+pub use self::csv::query_csv;
+pub use human::{
+    cell_text, describe_text, query_text, query_text_columns, query_text_selected, setup_text,
+    utc_datetime,
+};
+pub use ndjson::query_ndjson;
+pub use select::{Selection, UnknownColumn};
 
 #[derive(Serialize)]
 struct ColumnJson<'a> {
@@ -230,73 +242,8 @@ pub fn error_json(kind: &str, message: &str) -> String {
     })
 }
 
-fn to_json<T: Serialize>(value: &T) -> String {
-    // Serialising these types cannot fail (no maps with non-string keys, no failing Serialize impls).
-    serde_json::to_string(value).unwrap_or_else(|e| {
-        format!(r#"{{"error":{{"kind":"sandbox","message":"could not render JSON: {e}"}}}}"#)
-    })
-}
-
-// ---- human output --------------------------------------------------------------------------------
-
-fn new_table() -> Table {
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic);
-    t
-}
-
-/// A string from a component or upstream, safe for a terminal.
-fn clean(text: &str) -> String {
-    strip_control(text).into_owned()
-}
-
-pub fn describe_text(info: &wit::ConnectorInfo) -> String {
-    let mut out = format!(
-        "connector {}  ·  API {}  ·  results cached at most {} s  ·  max rows {} (up to {})\n\n{}\n",
-        clean(&info.name),
-        clean(&info.api_version),
-        info.default_cache_ttl_seconds,
-        info.default_max_rows,
-        info.max_rows_limit,
-        clean(&info.query_doc)
-    );
-    for t in &info.tables {
-        out.push_str(&format!("\n{} — {}\n", clean(&t.name), clean(&t.doc)));
-        let mut cols = new_table();
-        cols.set_header(["column", "type", "nullable", "doc"]);
-        for c in &t.columns {
-            cols.add_row([
-                clean(&c.name),
-                column_type_name(c.kind).to_owned(),
-                if c.nullable { "yes" } else { "no" }.to_owned(),
-                clean(&c.doc),
-            ]);
-        }
-        out.push_str(&cols.to_string());
-        out.push('\n');
-        let mut filters = new_table();
-        filters.set_header(["filter", "accepts", "doc"]);
-        for f in &t.filters {
-            filters.add_row([clean(&f.key), clean(&f.accepts), clean(&f.doc)]);
-        }
-        out.push_str(&filters.to_string());
-        out.push('\n');
-    }
-    out
-}
-
-pub fn setup_text(report: &wit::VerifyReport) -> String {
-    format!(
-        "✔ key accepted ({} mode): reads {}; every write probe was refused ({}); {}\n",
-        mode_name(report.mode),
-        clean(&report.readable.join(", ")),
-        clean(&report.write_probes_refused.join(", ")),
-        plural(u64::from(report.requests), "request")
-    )
-}
-
-fn plural(n: u64, noun: &str) -> String {
+/// `1 row`, `2 rows`.
+pub(crate) fn plural(n: u64, noun: &str) -> String {
     if n == 1 {
         format!("1 {noun}")
     } else {
@@ -304,104 +251,16 @@ fn plural(n: u64, noun: &str) -> String {
     }
 }
 
-pub fn query_text(result: &wit::QueryResult, cached: bool) -> String {
-    query_text_columns(result, cached, None)
-}
-
-/// [`query_text`] showing only the named columns (in that order) when `only` is given; the footer says
-/// how many columns were left out.
-pub fn query_text_columns(
-    result: &wit::QueryResult,
-    cached: bool,
-    only: Option<&[&str]>,
-) -> String {
-    let shown: Vec<usize> = match only {
-        None => (0..result.columns.len()).collect(),
-        Some(names) => names
-            .iter()
-            .filter_map(|n| result.columns.iter().position(|c| c.name == *n))
-            .collect(),
-    };
-    let mut t = new_table();
-    t.set_header(shown.iter().map(|&i| clean(&result.columns[i].name)));
-    for row in &result.rows {
-        t.add_row(shown.iter().map(|&i| match row.get(i) {
-            Some(cell) => cell_text(cell, result.columns[i].kind),
-            None => String::new(),
-        }));
-    }
-    let source = if cached {
-        "served from the result cache, 0 requests".to_owned()
-    } else {
-        plural(u64::from(result.requests), "request")
-    };
-    let mut out = format!(
-        "{t}\n{} from {}",
-        plural(result.rows.len() as u64, "row"),
-        clean(&result.table)
-    );
-    if result.truncated {
-        out.push_str(" (truncated: more rows matched; raise limit or --max-rows)");
-    }
-    out.push_str(&format!(
-        "; {source}; cache TTL {} s\n",
-        result.cache_ttl_seconds
-    ));
-    if shown.len() < result.columns.len() {
-        out.push_str(&format!(
-            "({} of {} columns shown; `klairr-host query` prints them all)\n",
-            shown.len(),
-            result.columns.len()
-        ));
-    }
-    if let Some(note) = &result.scan_note {
-        out.push_str(&format!("note: {}\n", clean(note)));
-    }
-    out
-}
-
-/// Cells for humans: timestamps as UTC date-times, the rest as is.
-pub fn cell_text(cell: &wit::Cell, kind: wit::ColumnType) -> String {
-    match cell {
-        wit::Cell::Null => String::new(),
-        wit::Cell::Text(t) => clean(t),
-        wit::Cell::Boolean(b) => b.to_string(),
-        wit::Cell::Integer(i) if kind == wit::ColumnType::Timestamp => utc_datetime(*i),
-        wit::Cell::Integer(i) => i.to_string(),
-    }
-}
-
-/// `YYYY-MM-DD HH:MM` (UTC) for unix seconds, via the civil-from-days algorithm.
-pub fn utc_datetime(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60
-    )
+fn to_json<T: Serialize>(value: &T) -> String {
+    // Serialising these types cannot fail (no maps with non-string keys, no failing Serialize impls).
+    serde_json::to_string(value).unwrap_or_else(|e| {
+        format!(r#"{{"error":{{"kind":"sandbox","message":"could not render JSON: {e}"}}}}"#)
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn utc_datetimes() {
-        assert_eq!(utc_datetime(0), "1970-01-01 00:00");
-        assert_eq!(utc_datetime(1_767_225_600), "2026-01-01 00:00");
-        assert_eq!(utc_datetime(951_782_400), "2000-02-29 00:00");
-        assert_eq!(utc_datetime(1_767_225_600 + 3_660), "2026-01-01 01:01");
-    }
 
     #[test]
     fn error_object_shape() {

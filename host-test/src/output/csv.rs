@@ -1,0 +1,140 @@
+//! `--format csv`: RFC 4180 with a header row, for spreadsheets. Amounts are plain decimal major units
+//! (`4211.00`: no separators, no code) with the currency column beside them; timestamps RFC 3339 UTC;
+//! booleans `true`/`false`; nulls empty. The `csv` crate quotes what needs quoting (separators, quotes,
+//! newlines).
+//!
+//! A spreadsheet runs a cell that starts with `=`, `+`, `-` or `@` as a formula (OWASP, "CSV
+//! Injection"): text cells starting with one of those, or with a tab or carriage return, get a leading
+//! `'`, which spreadsheets show as text. Numbers are written as numbers and never changed, so a
+//! negative amount stays a number. Control characters other than newlines are stripped from text, as
+//! in every other human format.
+
+use super::money;
+use super::select::Selection;
+use crate::policy::redact::strip_control;
+use crate::sandbox::wit;
+
+/// The result as CSV (header row, then one record per row).
+pub fn query_csv(result: &wit::QueryResult, selection: &Selection) -> Result<String, String> {
+    let mut out = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    let header: Vec<String> = selection
+        .shown
+        .iter()
+        .map(|&i| text_field(&result.columns[i].name))
+        .collect();
+    out.write_record(&header).map_err(|e| e.to_string())?;
+    for row in &result.rows {
+        let currency = selection.currency_of(row);
+        let record: Vec<String> = selection
+            .shown
+            .iter()
+            .map(|&i| match row.get(i) {
+                Some(cell) => field(cell, result.columns[i].kind, currency),
+                None => String::new(),
+            })
+            .collect();
+        out.write_record(&record).map_err(|e| e.to_string())?;
+    }
+    let bytes = out.into_inner().map_err(|e| e.to_string())?;
+    String::from_utf8(bytes).map_err(|e| e.to_string())
+}
+
+fn field(cell: &wit::Cell, kind: wit::ColumnType, currency: Option<&str>) -> String {
+    match cell {
+        wit::Cell::Null => String::new(),
+        wit::Cell::Boolean(b) => b.to_string(),
+        wit::Cell::Integer(i) if kind == wit::ColumnType::Timestamp => rfc3339(*i),
+        // An amount in a currency Stripe's table does not know (or without one) stays in minor units:
+        // the currency column beside it says which.
+        wit::Cell::Integer(i) if kind == wit::ColumnType::Amount => {
+            match currency.and_then(money::decimals) {
+                Some(d) => money::major_units(*i, d, false),
+                None => i.to_string(),
+            }
+        }
+        wit::Cell::Integer(i) => i.to_string(),
+        wit::Cell::Text(t) => text_field(t),
+    }
+}
+
+/// Text safe for a spreadsheet: control characters stripped (newlines kept: the writer quotes them),
+/// a formula trigger at the start neutralised.
+fn text_field(text: &str) -> String {
+    let kept: String = text
+        .split('\n')
+        .map(|line| strip_control(line).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n");
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{kept}")
+    } else {
+        kept
+    }
+}
+
+/// `2026-01-01T00:00:00Z` for unix seconds.
+fn rfc3339(secs: i64) -> String {
+    // `utc_datetime` gives `YYYY-MM-DD HH:MM`; seconds are added here.
+    let minutes = super::utc_datetime(secs);
+    format!(
+        "{}T{}:{:02}Z",
+        &minutes[..10],
+        &minutes[11..],
+        secs.rem_euclid(60)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::select::tests::charges;
+
+    #[test]
+    fn amounts_are_decimal_major_units_beside_their_currency() {
+        let mut r = charges();
+        r.rows.push(vec![
+            wit::Cell::Text("ch_2".into()),
+            wit::Cell::Integer(-1234),
+            wit::Cell::Text("usd".into()),
+            wit::Cell::Text("succeeded".into()),
+        ]);
+        let csv = query_csv(&r, &Selection::all(&r)).expect("csv");
+        assert_eq!(
+            csv,
+            "id,amount,currency,status\r\nch_1,4211.00,eur,failed\r\nch_2,-12.34,usd,succeeded\r\n"
+        );
+    }
+
+    #[test]
+    fn formulas_are_neutralised_and_numbers_left_alone() {
+        for (text, want) in [
+            ("=HYPERLINK(\"x\")", "'=HYPERLINK(\"x\")"),
+            ("+1", "'+1"),
+            ("-2", "'-2"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("a\u{1b}[31mb", "ab"),
+            ("two\nlines", "two\nlines"),
+            ("plain", "plain"),
+        ] {
+            assert_eq!(text_field(text), want, "{text:?}");
+        }
+        // A leading tab or carriage return: neutralised, and no control character left.
+        for text in ["\tx", "\rx"] {
+            let field = text_field(text);
+            assert!(field.starts_with('\''), "{field:?}");
+            assert!(!field.chars().any(char::is_control), "{field:?}");
+        }
+        assert_eq!(
+            field(&wit::Cell::Integer(-5), wit::ColumnType::Integer, None),
+            "-5"
+        );
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_767_225_600 + 3_661), "2026-01-01T01:01:01Z");
+    }
+}

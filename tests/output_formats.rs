@@ -1,0 +1,310 @@
+//! Output formats end to end: the CLI (in-process, exactly what the binary runs) against the emulator,
+//! with customers whose names and balances try to mislead or break each format — zero- and
+//! three-decimal currencies, an unknown code, no currency, a comma, a quote, a newline, a terminal
+//! escape and a spreadsheet formula.
+
+use klairr_e2e::{emulator_with, keys, run_cli, CliRun};
+use klairr_host::emulator::{Emulator, EmulatorConfig, FixtureCustomer};
+
+const ESC: char = '\u{1b}';
+
+/// Name, currency, balance (minor units) of the five newest customers, newest first.
+const FIXTURES: [(&str, Option<&str>, i64); 5] = [
+    ("Acme, Inc. \"Quoted\"", Some("jpy"), 1200),
+    (
+        "=HYPERLINK(\"http://evil.example\",\"x\")",
+        Some("kwd"),
+        1_234_567,
+    ),
+    ("Line one\nLine two", Some("usd"), -1234),
+    ("Esc \u{1b}[31mred\u{1b}[0m", None, 500),
+    ("Unknown Currency Co", Some("xyz"), 500),
+];
+
+fn emulator() -> Emulator {
+    emulator_with(EmulatorConfig {
+        fixture_customers: FIXTURES
+            .iter()
+            .map(|(name, currency, balance)| FixtureCustomer {
+                name: (*name).to_owned(),
+                currency: currency.map(str::to_owned),
+                balance: *balance,
+            })
+            .collect(),
+        ..EmulatorConfig::default()
+    })
+}
+
+const FIVE_NEWEST: &str = r#"{"list":"customers","limit":5}"#;
+
+fn query(emu: &Emulator, args: &[&str], dsl: &str) -> CliRun {
+    let base = emu.base_url();
+    let mut all = vec!["--stripe-base", base.as_str(), "--compile-cache", "off"];
+    all.extend_from_slice(args);
+    all.extend(["query", dsl]);
+    run_cli(&all, Some(keys::TEST_READ_ONLY))
+}
+
+#[test]
+fn the_table_shows_amounts_in_major_units_with_their_currency() {
+    let emu = emulator();
+    let run = query(&emu, &[], FIVE_NEWEST);
+    assert_eq!(run.code, 0, "{run:?}");
+    for cell in [
+        "1,200 JPY",
+        "1,234.567 KWD",
+        "-12.34 USD",
+        "500 (no currency)",
+        "500 XYZ (minor units)",
+    ] {
+        assert!(run.stdout.contains(cell), "{cell}: {}", run.stdout);
+    }
+    assert!(!run.stdout.contains("1234567"), "{}", run.stdout);
+    assert!(!run.stdout.contains(ESC), "no escape reaches the terminal");
+    // Right-aligned: the JPY cell ends where the KWD cell ends.
+    let end = |cell: &str| {
+        run.stdout
+            .lines()
+            .find_map(|l| l.find(cell).map(|at| l[..at + cell.len()].chars().count()))
+            .expect("cell")
+    };
+    assert_eq!(end("1,200 JPY"), end("1,234.567 KWD"), "{}", run.stdout);
+}
+
+fn read_csv(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header = reader
+        .headers()
+        .expect("header")
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let rows = reader
+        .records()
+        .map(|r| r.expect("record").iter().map(str::to_owned).collect())
+        .collect();
+    (header, rows)
+}
+
+#[test]
+fn csv_round_trips_through_a_csv_parser_and_neutralises_formulas() {
+    let emu = emulator();
+    let run = query(&emu, &["--format", "csv"], FIVE_NEWEST);
+    assert_eq!(run.code, 0, "{run:?}");
+    // 45 customers matched, 5 were asked for: said on stderr, never inside the CSV.
+    assert!(run.stderr.contains("truncated"), "{}", run.stderr);
+    let (header, rows) = read_csv(&run.stdout);
+    let col = |name: &str| header.iter().position(|h| h == name).expect(name);
+    assert_eq!(rows.len(), 5);
+    let (name, balance, currency, created) =
+        (col("name"), col("balance"), col("currency"), col("created"));
+    let got: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .map(|r| (r[name].as_str(), r[balance].as_str(), r[currency].as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("Acme, Inc. \"Quoted\"", "1200", "jpy"),
+            (
+                "'=HYPERLINK(\"http://evil.example\",\"x\")",
+                "1234.567",
+                "kwd"
+            ),
+            ("Line one\nLine two", "-12.34", "usd"),
+            ("Esc red", "500", ""),
+            ("Unknown Currency Co", "500", "xyz"),
+        ]
+    );
+    for row in &rows {
+        assert_eq!(row.len(), header.len());
+        // RFC 3339 UTC.
+        let at = &row[created];
+        assert!(
+            at.len() == 20 && at.ends_with('Z') && at.as_bytes()[10] == b'T',
+            "{at}"
+        );
+    }
+    assert!(!run.stdout.contains(ESC));
+}
+
+#[test]
+fn csv_keeps_the_currency_beside_an_amount_the_columns_left_alone() {
+    let emu = emulator();
+    let run = query(
+        &emu,
+        &["--format", "csv", "--columns", "name,balance,id"],
+        FIVE_NEWEST,
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let (header, rows) = read_csv(&run.stdout);
+    assert_eq!(header, ["name", "balance", "currency", "id"]);
+    assert_eq!(rows[1][1..3], ["1234.567".to_owned(), "kwd".to_owned()]);
+}
+
+#[test]
+fn ndjson_is_one_typed_object_per_row() {
+    let emu = emulator();
+    let run = query(
+        &emu,
+        &[
+            "--format",
+            "ndjson",
+            "--columns",
+            "id,name,balance,currency,delinquent",
+        ],
+        FIVE_NEWEST,
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!run.stdout.contains(ESC), "JSON escapes control characters");
+    let lines: Vec<(&str, serde_json::Value)> = run
+        .stdout
+        .lines()
+        .map(|l| {
+            (
+                l,
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")),
+            )
+        })
+        .collect();
+    assert_eq!(lines.len(), 5);
+    for ((text, line), (name, currency, balance)) in lines.iter().zip(FIXTURES) {
+        let obj = line.as_object().expect("object");
+        assert_eq!(obj.len(), 5);
+        // Keys in the order --columns gave them.
+        let at: Vec<usize> = [
+            "\"id\":",
+            "\"name\":",
+            "\"balance\":",
+            "\"currency\":",
+            "\"delinquent\":",
+        ]
+        .iter()
+        .map(|k| text.find(k).expect("key"))
+        .collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "{text}");
+        assert_eq!(obj["name"], name, "the name exactly as Stripe holds it");
+        assert_eq!(obj["balance"], balance, "minor units, as in --format json");
+        assert_eq!(obj["currency"].as_str(), currency);
+        assert_eq!(obj["delinquent"], false);
+    }
+}
+
+#[test]
+fn truncation_and_notes_go_to_stderr_in_row_formats() {
+    let emu = emulator();
+    for format in ["csv", "ndjson"] {
+        let run = query(&emu, &["--format", format, "--max-rows", "3"], FIVE_NEWEST);
+        assert_eq!(run.code, 0, "{run:?}");
+        assert!(run.stderr.contains("truncated"), "{format}: {}", run.stderr);
+        assert!(
+            !run.stdout.contains("truncated"),
+            "{format}: {}",
+            run.stdout
+        );
+    }
+    // All 45 customers: nothing more matched, nothing said.
+    let run = query(
+        &emu,
+        &["--format", "csv"],
+        r#"{"list":"customers","limit":1000}"#,
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.is_empty(), "{}", run.stderr);
+    assert_eq!(read_csv(&run.stdout).1.len(), 45);
+}
+
+#[test]
+fn columns_choose_and_order_what_every_format_prints() {
+    let emu = emulator();
+    let run = query(
+        &emu,
+        &["--format", "json", "--columns", "balance,id"],
+        FIVE_NEWEST,
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let doc = run.json();
+    let names: Vec<&str> = doc["columns"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .map(|c| c["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ["balance", "id"]);
+    assert_eq!(
+        doc["rows"][0],
+        serde_json::json!([1200, "cus_fixture_0000"])
+    );
+
+    let run = query(&emu, &["--columns", "id,balance"], FIVE_NEWEST);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("1,200 JPY"), "{}", run.stdout);
+    assert!(!run.stdout.contains("Acme"), "{}", run.stdout);
+}
+
+#[test]
+fn an_unknown_column_is_a_usage_error_naming_the_tables_columns() {
+    let emu = emulator();
+    for format in ["table", "csv", "ndjson", "json"] {
+        let run = query(
+            &emu,
+            &["--format", format, "--columns", "id,amount_due"],
+            FIVE_NEWEST,
+        );
+        assert_eq!(run.code, 2, "{format}: {run:?}");
+        let message = if format == "json" {
+            run.json()["error"]["message"]
+                .as_str()
+                .expect("message")
+                .to_owned()
+        } else {
+            assert!(run.stdout.is_empty(), "{format}: {}", run.stdout);
+            run.stderr.clone()
+        };
+        assert!(message.contains("no column \"amount_due\""), "{message}");
+        assert!(
+            message.contains("the customers table's columns are: id, created, email, name"),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn csv_is_for_query_results_only() {
+    let emu = emulator();
+    let base = emu.base_url();
+    let run = run_cli(
+        &[
+            "--stripe-base",
+            &base,
+            "--compile-cache",
+            "off",
+            "--format",
+            "csv",
+            "describe",
+        ],
+        None,
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("--format csv prints query results"),
+        "{}",
+        run.stderr
+    );
+    // NDJSON's one line is the JSON document.
+    let run = run_cli(
+        &[
+            "--stripe-base",
+            &base,
+            "--compile-cache",
+            "off",
+            "--format",
+            "ndjson",
+            "describe",
+        ],
+        None,
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.stdout.lines().count(), 1);
+    assert!(run.json()["tables"].is_array());
+}
