@@ -22,9 +22,9 @@
 //! (which mention a masked key) are never quoted.
 
 use crate::error::{ConnectorError, UpstreamError};
+use crate::json_object::json_object;
 use crate::key::{KeyHint, Mode, CREATE_RESTRICTED_KEY};
 use crate::retry::Retrier;
-use crate::rows::json_object;
 use crate::schema::Table;
 use crate::stripe;
 use crate::transport::{Clock, Counting, Http, Method, Request, Response};
