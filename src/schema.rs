@@ -561,9 +561,35 @@ pub fn tables() -> &'static [TableSpec] {
 }
 
 /// The spec of one table.
-pub fn table_spec(t: Table) -> &'static TableSpec {
+pub const fn table_spec(t: Table) -> &'static TableSpec {
     // TABLES is in Table::ALL order, which is the enum's declaration order (checked by a test).
     &TABLES[t as usize]
+}
+
+/// Whether `names` are `table`'s column names, in order. A `const fn` so that each projection in
+/// [`crate::rows`] is checked against the catalogue when the crate compiles: the column order is declared
+/// here once, and a row that names its cells differently does not build.
+pub(crate) const fn columns_are(table: Table, names: &[&str]) -> bool {
+    let columns = table_spec(table).columns;
+    if columns.len() != names.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < names.len() {
+        let (a, b) = (columns[i].name.as_bytes(), names[i].as_bytes());
+        if a.len() != b.len() {
+            return false;
+        }
+        let mut j = 0;
+        while j < a.len() {
+            if a[j] != b[j] {
+                return false;
+            }
+            j += 1;
+        }
+        i += 1;
+    }
+    true
 }
 
 #[cfg(test)]
@@ -610,6 +636,25 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn columns_are_compares_names_in_order() {
+        for t in Table::ALL {
+            let names: Vec<&str> = table_spec(t).columns.iter().map(|c| c.name).collect();
+            assert!(columns_are(t, &names), "{}", t.name());
+            let mut swapped = names.clone();
+            swapped.swap(0, 1);
+            assert!(!columns_are(t, &swapped), "{}", t.name());
+            assert!(!columns_are(t, &names[..names.len() - 1]), "{}", t.name());
+            let mut longer = names.clone();
+            longer.push("extra");
+            assert!(!columns_are(t, &longer), "{}", t.name());
+            let mut renamed = names.clone();
+            renamed[1] = "createe";
+            assert!(!columns_are(t, &renamed), "{}", t.name());
+        }
+        assert!(!columns_are(Table::Customers, &[]));
     }
 
     #[test]
@@ -665,6 +710,12 @@ mod tests {
         assert!(sub_status.is_some_and(|d| d.contains("status=all")));
         let charge_status = table_spec(Table::Charges).filter("status").map(|f| f.doc);
         assert!(charge_status.is_some_and(|d| d.contains("applied by the connector")));
-        assert_eq!(table_spec(Table::Charges).column_index("status"), Some(8));
+        for t in Table::ALL {
+            let spec = table_spec(t);
+            for (i, column) in spec.columns.iter().enumerate() {
+                assert_eq!(spec.column_index(column.name), Some(i));
+            }
+            assert_eq!(spec.column_index("no_such_column"), None);
+        }
     }
 }

@@ -1,8 +1,8 @@
 //! charges: the fields of a Stripe charge that its row needs, and the projection.
 
-use super::{id, text, Expandable, Project};
+use super::{id, row, text, Expandable, Project};
 use crate::json_object::json_object;
-use crate::schema::Cell;
+use crate::schema::{Cell, Table};
 
 json_object! {
     pub(super) struct Charge {
@@ -41,25 +41,25 @@ impl Project for Charge {
         self.livemode
     }
     fn into_row(self) -> Vec<Cell> {
-        vec![
-            Cell::Text(self.id),
-            id(self.customer),
-            id(self.payment_intent),
-            Cell::Integer(self.created),
-            Cell::Integer(self.amount),
-            Cell::Integer(self.amount_captured),
-            Cell::Integer(self.amount_refunded),
-            Cell::Text(self.currency),
-            Cell::Text(self.status),
-            Cell::Boolean(self.paid),
-            Cell::Boolean(self.captured),
-            Cell::Boolean(self.refunded),
-            Cell::Boolean(self.disputed),
-            text(self.failure_code),
-            text(self.failure_message),
-            text(self.outcome.and_then(|o| o.kind)),
-            id(self.balance_transaction),
-            Cell::Boolean(self.livemode),
+        row![Table::Charges;
+            "id" => Cell::Text(self.id),
+            "customer" => id(self.customer),
+            "payment_intent" => id(self.payment_intent),
+            "created" => Cell::Integer(self.created),
+            "amount" => Cell::Integer(self.amount),
+            "amount_captured" => Cell::Integer(self.amount_captured),
+            "amount_refunded" => Cell::Integer(self.amount_refunded),
+            "currency" => Cell::Text(self.currency),
+            "status" => Cell::Text(self.status),
+            "paid" => Cell::Boolean(self.paid),
+            "captured" => Cell::Boolean(self.captured),
+            "refunded" => Cell::Boolean(self.refunded),
+            "disputed" => Cell::Boolean(self.disputed),
+            "failure_code" => text(self.failure_code),
+            "failure_message" => text(self.failure_message),
+            "outcome_type" => text(self.outcome.and_then(|o| o.kind)),
+            "balance_transaction" => id(self.balance_transaction),
+            "livemode" => Cell::Boolean(self.livemode),
         ]
     }
 }

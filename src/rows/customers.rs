@@ -1,8 +1,8 @@
 //! customers: the fields of a Stripe customer that its row needs, and the projection.
 
-use super::{boolean, int, text, Project};
+use super::{boolean, int, row, text, Project};
 use crate::json_object::json_object;
-use crate::schema::Cell;
+use crate::schema::{Cell, Table};
 
 json_object! {
     pub(super) struct Customer {
@@ -34,18 +34,18 @@ impl Project for Customer {
         self.livemode
     }
     fn into_row(self) -> Vec<Cell> {
-        vec![
-            Cell::Text(self.id),
-            Cell::Integer(self.created),
-            text(self.email),
-            text(self.name),
-            text(self.description),
-            text(self.currency),
-            int(self.balance),
-            boolean(self.delinquent),
-            text(self.address.and_then(|a| a.country)),
-            text(self.tax_exempt),
-            Cell::Boolean(self.livemode),
+        row![Table::Customers;
+            "id" => Cell::Text(self.id),
+            "created" => Cell::Integer(self.created),
+            "email" => text(self.email),
+            "name" => text(self.name),
+            "description" => text(self.description),
+            "currency" => text(self.currency),
+            "balance" => int(self.balance),
+            "delinquent" => boolean(self.delinquent),
+            "address_country" => text(self.address.and_then(|a| a.country)),
+            "tax_exempt" => text(self.tax_exempt),
+            "livemode" => Cell::Boolean(self.livemode),
         ]
     }
 }

@@ -1,8 +1,8 @@
 //! invoices: the fields of a Stripe invoice that its row needs, and the projection.
 
-use super::{id, int, text, Expandable, Project};
+use super::{id, int, row, text, Expandable, Project};
 use crate::json_object::json_object;
-use crate::schema::Cell;
+use crate::schema::{Cell, Table};
 
 json_object! {
     pub(super) struct Invoice {
@@ -60,26 +60,26 @@ impl Project for Invoice {
             .parent
             .and_then(|p| p.subscription_details)
             .and_then(|d| d.subscription);
-        vec![
-            Cell::Text(self.id),
-            text(self.number),
-            id(self.customer),
-            id(subscription),
-            text(self.status),
-            Cell::Text(self.collection_method),
-            text(self.billing_reason),
-            Cell::Text(self.currency),
-            Cell::Integer(self.total),
-            Cell::Integer(self.amount_due),
-            Cell::Integer(self.amount_paid),
-            Cell::Integer(self.amount_remaining),
-            Cell::Integer(self.created),
-            int(self.due_date),
-            int(self.status_transitions.and_then(|s| s.paid_at)),
-            Cell::Integer(self.period_start),
-            Cell::Integer(self.period_end),
-            Cell::Integer(self.attempt_count),
-            Cell::Boolean(self.livemode),
+        row![Table::Invoices;
+            "id" => Cell::Text(self.id),
+            "number" => text(self.number),
+            "customer" => id(self.customer),
+            "subscription" => id(subscription),
+            "status" => text(self.status),
+            "collection_method" => Cell::Text(self.collection_method),
+            "billing_reason" => text(self.billing_reason),
+            "currency" => Cell::Text(self.currency),
+            "total" => Cell::Integer(self.total),
+            "amount_due" => Cell::Integer(self.amount_due),
+            "amount_paid" => Cell::Integer(self.amount_paid),
+            "amount_remaining" => Cell::Integer(self.amount_remaining),
+            "created" => Cell::Integer(self.created),
+            "due_date" => int(self.due_date),
+            "paid_at" => int(self.status_transitions.and_then(|s| s.paid_at)),
+            "period_start" => Cell::Integer(self.period_start),
+            "period_end" => Cell::Integer(self.period_end),
+            "attempt_count" => Cell::Integer(self.attempt_count),
+            "livemode" => Cell::Boolean(self.livemode),
         ]
     }
 }

@@ -1,8 +1,8 @@
 //! payouts: the fields of a Stripe payout that its row needs, and the projection.
 
-use super::{id, text, Expandable, Project};
+use super::{id, row, text, Expandable, Project};
 use crate::json_object::json_object;
-use crate::schema::Cell;
+use crate::schema::{Cell, Table};
 
 json_object! {
     pub(super) struct Payout {
@@ -31,21 +31,21 @@ impl Project for Payout {
         self.livemode
     }
     fn into_row(self) -> Vec<Cell> {
-        vec![
-            Cell::Text(self.id),
-            Cell::Integer(self.created),
-            Cell::Integer(self.arrival_date),
-            Cell::Integer(self.amount),
-            Cell::Text(self.currency),
-            Cell::Text(self.status),
-            Cell::Text(self.kind),
-            Cell::Text(self.method),
-            Cell::Boolean(self.automatic),
-            text(self.failure_code),
-            text(self.reconciliation_status),
-            id(self.balance_transaction),
-            id(self.destination),
-            Cell::Boolean(self.livemode),
+        row![Table::Payouts;
+            "id" => Cell::Text(self.id),
+            "created" => Cell::Integer(self.created),
+            "arrival_date" => Cell::Integer(self.arrival_date),
+            "amount" => Cell::Integer(self.amount),
+            "currency" => Cell::Text(self.currency),
+            "status" => Cell::Text(self.status),
+            "type" => Cell::Text(self.kind),
+            "method" => Cell::Text(self.method),
+            "automatic" => Cell::Boolean(self.automatic),
+            "failure_code" => text(self.failure_code),
+            "reconciliation_status" => text(self.reconciliation_status),
+            "balance_transaction" => id(self.balance_transaction),
+            "destination" => id(self.destination),
+            "livemode" => Cell::Boolean(self.livemode),
         ]
     }
 }

@@ -1,9 +1,9 @@
 //! subscriptions: the fields of a Stripe subscription that its row needs, the projection, and the
 //! list-price monthly recurring revenue (`mrr`) worked out exactly from the items.
 
-use super::{id, int, Expandable, Project};
+use super::{id, int, row, Expandable, Project};
 use crate::json_object::json_object;
-use crate::schema::Cell;
+use crate::schema::{Cell, Table};
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer};
 use std::fmt;
@@ -104,24 +104,24 @@ impl Project for Subscription {
         let period_end = items.iter().filter_map(|i| i.current_period_end).min();
         let partial = self.items.as_ref().is_some_and(|l| l.has_more);
         let mrr = if partial { None } else { mrr(items) };
-        vec![
-            Cell::Text(self.id),
-            id(self.customer),
-            Cell::Text(self.status),
-            Cell::Text(self.collection_method),
-            Cell::Text(self.currency),
-            Cell::Integer(self.created),
-            Cell::Integer(self.start_date),
-            int(period_start),
-            int(period_end),
-            int(self.trial_end),
-            Cell::Boolean(self.cancel_at_period_end),
-            int(self.cancel_at),
-            int(self.canceled_at),
-            int(self.ended_at),
-            Cell::Integer(i64::try_from(items.len()).unwrap_or(i64::MAX)),
-            int(mrr),
-            Cell::Boolean(self.livemode),
+        row![Table::Subscriptions;
+            "id" => Cell::Text(self.id),
+            "customer" => id(self.customer),
+            "status" => Cell::Text(self.status),
+            "collection_method" => Cell::Text(self.collection_method),
+            "currency" => Cell::Text(self.currency),
+            "created" => Cell::Integer(self.created),
+            "start_date" => Cell::Integer(self.start_date),
+            "current_period_start" => int(period_start),
+            "current_period_end" => int(period_end),
+            "trial_end" => int(self.trial_end),
+            "cancel_at_period_end" => Cell::Boolean(self.cancel_at_period_end),
+            "cancel_at" => int(self.cancel_at),
+            "canceled_at" => int(self.canceled_at),
+            "ended_at" => int(self.ended_at),
+            "item_count" => Cell::Integer(i64::try_from(items.len()).unwrap_or(i64::MAX)),
+            "mrr" => int(mrr),
+            "livemode" => Cell::Boolean(self.livemode),
         ]
     }
 }
