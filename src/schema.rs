@@ -48,12 +48,33 @@ pub struct ColumnSpec {
     pub doc: &'static str,
 }
 
+/// A filter of one table: everything the DSL ([`crate::dsl`]) needs to read it and write it as Stripe list
+/// parameters, and what `describe` says about it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FilterSpec {
     pub key: &'static str,
+    pub kind: FilterKind,
     /// What values are accepted, e.g. `"one of: active, canceled, …"` or a range description.
     pub accepts: &'static str,
     pub doc: &'static str,
+    /// Applied by the connector to the projected rows instead of being sent to Stripe, whose list has no
+    /// such parameter (charges `status` only; the query carries it as `charge_status`).
+    pub by_connector: bool,
+    /// Sent to Stripe when the query has no such filter (subscriptions `status=all`: Stripe on its own
+    /// would leave canceled subscriptions out).
+    pub default: Option<&'static str>,
+}
+
+/// How a filter's value is read and sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FilterKind {
+    /// A timestamp ([`RANGE_ACCEPTS`]): integer unix seconds for an exact match, sent as `key=N`, or an
+    /// object of `gt`/`gte`/`lt`/`lte` bounds, sent as `key[gte]=N` and so on.
+    Range,
+    /// A Stripe object id: `prefix` then letters and digits only.
+    Id { prefix: &'static str },
+    /// One of these values, sent as given.
+    OneOf(&'static [&'static str]),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -127,40 +148,57 @@ impl TableSpec {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Enumerations accepted by the filters (api-facts.md). The `accepts` texts below spell the same values
-// out as literals; a test keeps the two in step.
+// Enumerations accepted by the filters: the values of Stripe's list parameters at the pinned version
+// (README, "Filters"). Each list is written once; its `accepts` text is made from it when compiled.
 
-/// Values of the subscriptions `status` filter (Stripe's list parameter, which adds `all` and `ended`).
-pub const SUBSCRIPTION_STATUSES: &[&str] = &[
-    "active",
-    "all",
-    "canceled",
-    "ended",
-    "incomplete",
-    "incomplete_expired",
-    "past_due",
-    "paused",
-    "trialing",
-    "unpaid",
-];
-/// Values of the invoices `status` filter.
-pub const INVOICE_STATUSES: &[&str] = &["draft", "open", "paid", "uncollectible", "void"];
-/// Values of the `collection_method` filter (subscriptions and invoices).
-pub const COLLECTION_METHODS: &[&str] = &["charge_automatically", "send_invoice"];
-/// Values of the charges `status` filter (applied by the connector, not by Stripe).
-pub const CHARGE_STATUSES: &[&str] = &["succeeded", "pending", "failed"];
-/// Values of the payouts `status` filter.
-pub const PAYOUT_STATUSES: &[&str] = &["paid", "pending", "in_transit", "canceled", "failed"];
+/// Declares the values a filter accepts (`pub const VALUES`) and the filter's kind with its `accepts`
+/// text listing them (`const KIND = (OneOf(VALUES), "one of: a, b, …")`), from one list of literals.
+macro_rules! enumeration {
+    ($(#[$doc:meta])* $values:ident, $kind:ident = [$first:literal $(, $rest:literal)* $(,)?]) => {
+        $(#[$doc])*
+        pub const $values: &[&str] = &[$first $(, $rest)*];
+        const $kind: (FilterKind, &str) =
+            (FilterKind::OneOf($values), concat!("one of: ", $first $(, ", ", $rest)*));
+    };
+}
+
+enumeration! {
+    /// Values of the subscriptions `status` filter (Stripe's list parameter, which adds `all` and `ended`).
+    SUBSCRIPTION_STATUSES, SUBSCRIPTION_STATUS = [
+        "active",
+        "all",
+        "canceled",
+        "ended",
+        "incomplete",
+        "incomplete_expired",
+        "past_due",
+        "paused",
+        "trialing",
+        "unpaid",
+    ]
+}
+enumeration! {
+    /// Values of the invoices `status` filter.
+    INVOICE_STATUSES, INVOICE_STATUS = ["draft", "open", "paid", "uncollectible", "void"]
+}
+enumeration! {
+    /// Values of the `collection_method` filter (subscriptions and invoices).
+    COLLECTION_METHODS, COLLECTION_METHOD = ["charge_automatically", "send_invoice"]
+}
+enumeration! {
+    /// Values of the charges `status` filter (applied by the connector, not by Stripe).
+    CHARGE_STATUSES, CHARGE_STATUS = ["succeeded", "pending", "failed"]
+}
+enumeration! {
+    /// Values of the payouts `status` filter.
+    PAYOUT_STATUSES, PAYOUT_STATUS = ["paid", "pending", "in_transit", "canceled", "failed"]
+}
 
 /// The enumeration a filter accepts, or `None` for filters that are ranges or ids.
 pub fn filter_values(table: Table, key: &str) -> Option<&'static [&'static str]> {
-    match (table, key) {
-        (Table::Subscriptions, "status") => Some(SUBSCRIPTION_STATUSES),
-        (Table::Invoices, "status") => Some(INVOICE_STATUSES),
-        (Table::Charges, "status") => Some(CHARGE_STATUSES),
-        (Table::Payouts, "status") => Some(PAYOUT_STATUSES),
-        (Table::Subscriptions | Table::Invoices, "collection_method") => Some(COLLECTION_METHODS),
-        _ => None,
+    match table_spec(table).filter(key)?.kind {
+        FilterKind::OneOf(values) => Some(values),
+        FilterKind::Range | FilterKind::Id { .. } => None,
     }
 }
 
@@ -169,11 +207,28 @@ pub const RANGE_ACCEPTS: &str = "integer unix seconds (exact match), or an objec
 (not gt with gte, nor lt with lte), each an integer ≥ 0 of unix seconds or an RFC 3339 date (2026-01-01, UTC midnight) \
 or date-time with offset (2026-01-01T10:00:00Z, 2026-01-01T10:00:00+02:00)";
 
-const CUSTOMER_ID_ACCEPTS: &str =
-    "a customer id: cus_ followed by letters and digits only (e.g. cus_QXg1o8vcGmoR32)";
-const SUBSCRIPTION_ID_ACCEPTS: &str =
-    "a subscription id: sub_ followed by letters and digits only (e.g. sub_1Pgc6rB7WZ01zgkWNy0Cn5nw)";
-const COLLECTION_METHOD_ACCEPTS: &str = "one of: charge_automatically, send_invoice";
+/// The `accepts` text of an id filter: `a <what> id: <prefix> followed by …`, from the prefix given once.
+macro_rules! id_filter {
+    ($what:literal, $prefix:literal, $example:literal) => {
+        (
+            FilterKind::Id { prefix: $prefix },
+            concat!(
+                "a ",
+                $what,
+                " id: ",
+                $prefix,
+                " followed by letters and digits only (e.g. ",
+                $prefix,
+                $example,
+                ")"
+            ),
+        )
+    };
+}
+
+const CUSTOMER_ID: (FilterKind, &str) = id_filter!("customer", "cus_", "QXg1o8vcGmoR32");
+const SUBSCRIPTION_ID: (FilterKind, &str) =
+    id_filter!("subscription", "sub_", "1Pgc6rB7WZ01zgkWNy0Cn5nw");
 
 const fn col(
     name: &'static str,
@@ -189,8 +244,41 @@ const fn col(
     }
 }
 
-const fn filter(key: &'static str, accepts: &'static str, doc: &'static str) -> FilterSpec {
-    FilterSpec { key, accepts, doc }
+/// A filter sent to Stripe as given, with no default.
+const fn filter(
+    key: &'static str,
+    (kind, accepts): (FilterKind, &'static str),
+    doc: &'static str,
+) -> FilterSpec {
+    FilterSpec {
+        key,
+        kind,
+        accepts,
+        doc,
+        by_connector: false,
+        default: None,
+    }
+}
+
+/// A timestamp filter.
+const RANGE: (FilterKind, &str) = (FilterKind::Range, RANGE_ACCEPTS);
+
+impl FilterSpec {
+    /// Applied by the connector after fetching, not sent to Stripe.
+    const fn by_connector(self) -> FilterSpec {
+        FilterSpec {
+            by_connector: true,
+            ..self
+        }
+    }
+
+    /// Sent to Stripe as `key=value` when the query has no such filter.
+    const fn default(self, value: &'static str) -> FilterSpec {
+        FilterSpec {
+            default: Some(value),
+            ..self
+        }
+    }
 }
 
 use ColumnType::{Amount, Boolean, Currency, Id, Integer, Text, Timestamp};
@@ -451,75 +539,62 @@ const PAYOUT_COLUMNS: &[ColumnSpec] = &[
     col("livemode", Boolean, false, LIVEMODE_DOC),
 ];
 
-const CUSTOMER_FILTERS: &[FilterSpec] = &[filter(
-    "created",
-    RANGE_ACCEPTS,
-    "When the customer was created.",
-)];
+const CUSTOMER_FILTERS: &[FilterSpec] =
+    &[filter("created", RANGE, "When the customer was created.")];
 
 const SUBSCRIPTION_FILTERS: &[FilterSpec] = &[
-    filter("created", RANGE_ACCEPTS, "When the subscription was created."),
-    filter("customer", CUSTOMER_ID_ACCEPTS, "Only this customer's subscriptions."),
+    filter("created", RANGE, "When the subscription was created."),
+    filter("customer", CUSTOMER_ID, "Only this customer's subscriptions."),
     filter(
         "status",
-        "one of: active, all, canceled, ended, incomplete, incomplete_expired, past_due, paused, trialing, unpaid",
+        SUBSCRIPTION_STATUS,
         "Subscription status. With no status filter every status is returned, canceled ones included \
          (the connector sends status=all; Stripe on its own would leave canceled subscriptions out).",
-    ),
+    )
+    .default("all"),
     filter(
         "collection_method",
-        COLLECTION_METHOD_ACCEPTS,
+        COLLECTION_METHOD,
         "How the subscription is paid: card charged automatically, or invoices sent to the customer.",
     ),
 ];
 
 const INVOICE_FILTERS: &[FilterSpec] = &[
-    filter("created", RANGE_ACCEPTS, "When the invoice was created."),
-    filter(
-        "customer",
-        CUSTOMER_ID_ACCEPTS,
-        "Only this customer's invoices.",
-    ),
+    filter("created", RANGE, "When the invoice was created."),
+    filter("customer", CUSTOMER_ID, "Only this customer's invoices."),
     filter(
         "subscription",
-        SUBSCRIPTION_ID_ACCEPTS,
+        SUBSCRIPTION_ID,
         "Only invoices produced by this subscription.",
     ),
-    filter(
-        "status",
-        "one of: draft, open, paid, uncollectible, void",
-        "Invoice status.",
-    ),
+    filter("status", INVOICE_STATUS, "Invoice status."),
     filter(
         "collection_method",
-        COLLECTION_METHOD_ACCEPTS,
+        COLLECTION_METHOD,
         "How the invoice is paid: card charged automatically, or sent to the customer.",
     ),
 ];
 
 const CHARGE_FILTERS: &[FilterSpec] = &[
-    filter("created", RANGE_ACCEPTS, "When the charge was created."),
-    filter("customer", CUSTOMER_ID_ACCEPTS, "Only this customer's charges."),
+    filter("created", RANGE, "When the charge was created."),
+    filter("customer", CUSTOMER_ID, "Only this customer's charges."),
     filter(
         "status",
-        "one of: succeeded, pending, failed",
+        CHARGE_STATUS,
         "Charge status, applied by the connector after fetching (Stripe's charges list has no status parameter): \
          charges are read newest first and the others skipped, so combine it with created to keep it fast.",
-    ),
+    )
+    .by_connector(),
 ];
 
 const PAYOUT_FILTERS: &[FilterSpec] = &[
-    filter("created", RANGE_ACCEPTS, "When the payout was created."),
+    filter("created", RANGE, "When the payout was created."),
     filter(
         "arrival_date",
-        RANGE_ACCEPTS,
+        RANGE,
         "When the payout is expected to arrive (or arrived) in the bank.",
     ),
-    filter(
-        "status",
-        "one of: paid, pending, in_transit, canceled, failed",
-        "Payout status.",
-    ),
+    filter("status", PAYOUT_STATUS, "Payout status."),
 ];
 
 static TABLES: [TableSpec; 5] = [
@@ -710,6 +785,53 @@ mod tests {
         assert!(sub_status.is_some_and(|d| d.contains("status=all")));
         let charge_status = table_spec(Table::Charges).filter("status").map(|f| f.doc);
         assert!(charge_status.is_some_and(|d| d.contains("applied by the connector")));
+    }
+
+    #[test]
+    fn filter_kinds_say_how_each_filter_is_read_and_sent() {
+        let mut by_connector = Vec::new();
+        let mut defaults = Vec::new();
+        for t in Table::ALL {
+            for f in table_spec(t).filters {
+                let name = format!("{}.{}", t.name(), f.key);
+                match f.kind {
+                    FilterKind::Range => {
+                        assert_eq!(f.accepts, RANGE_ACCEPTS, "{name}");
+                        assert_eq!(filter_values(t, f.key), None, "{name}");
+                    }
+                    FilterKind::Id { prefix } => {
+                        assert_eq!(filter_values(t, f.key), None, "{name}");
+                        assert!(prefix.ends_with('_'), "{name}");
+                        let what = f.key;
+                        let start = format!("a {what} id: {prefix} followed by letters and digits");
+                        assert!(f.accepts.starts_with(&start), "{name}: {}", f.accepts);
+                    }
+                    FilterKind::OneOf(values) => {
+                        assert_eq!(filter_values(t, f.key), Some(values), "{name}");
+                        assert_eq!(f.accepts, format!("one of: {}", values.join(", ")));
+                    }
+                }
+                if f.by_connector {
+                    by_connector.push(name.clone());
+                }
+                if let Some(value) = f.default {
+                    assert!(
+                        filter_values(t, f.key).is_some_and(|v| v.contains(&value)),
+                        "{name}"
+                    );
+                    defaults.push(format!("{name}={value}"));
+                }
+            }
+        }
+        // dsl::Query carries the one connector-side filter as `charge_status`.
+        assert_eq!(by_connector, ["charges.status"]);
+        assert_eq!(defaults, ["subscriptions.status=all"]);
+        assert_eq!(filter_values(Table::Customers, "created"), None);
+        assert_eq!(filter_values(Table::Customers, "status"), None);
+    }
+
+    #[test]
+    fn column_index_finds_every_column() {
         for t in Table::ALL {
             let spec = table_spec(t);
             for (i, column) in spec.columns.iter().enumerate() {

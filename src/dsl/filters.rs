@@ -5,20 +5,16 @@ use super::json::Json;
 use super::time::{parse_rfc3339, MAX_TIMESTAMP};
 use super::{describe, invalid, quote, sort_few, Query};
 use crate::error::ConnectorError;
-use crate::schema::{self, Table};
+use crate::schema::{self, FilterKind, Table};
 
 /// Longest id accepted for `customer` / `subscription` (Stripe ids are far shorter).
 const MAX_ID_LEN: usize = 255;
 
-/// Validated filters of one query, gathered before the parameters are written in canonical order.
-#[derive(Default)]
-struct Filters {
-    created: Option<Range>,
-    arrival_date: Option<Range>,
-    customer: Option<String>,
-    subscription: Option<String>,
-    status: Option<&'static str>,
-    collection_method: Option<&'static str>,
+/// One validated filter value, kept until the parameters are written in canonical order.
+enum Given {
+    Range(Range),
+    Id(String),
+    Value(&'static str),
 }
 
 /// A timestamp filter: an exact second, or bounds.
@@ -49,15 +45,19 @@ impl Range {
     }
 }
 
+/// Reads the `filters` object of a query of `query.table`: each key must be one of the table's filters in
+/// the catalogue, whose [`FilterKind`] says how its value is read. The parameters are then written in the
+/// catalogue's filter order, which is the canonical order of [`Query::params`].
 pub(super) fn apply_filters(
     query: &mut Query,
     entries: Vec<(String, Json)>,
 ) -> Result<(), ConnectorError> {
     let table = query.table;
     let spec = schema::table_spec(table);
-    let mut f = Filters::default();
+    // One slot per filter of the table, in the catalogue's order; the JSON reader refuses repeated keys.
+    let mut given: Vec<Option<Given>> = spec.filters.iter().map(|_| None).collect();
     for (key, value) in entries {
-        let Some(filter) = spec.filter(&key) else {
+        let Some(slot) = spec.filters.iter().position(|f| f.key == key) else {
             return Err(invalid(format!(
                 "unknown filter {} for table {}: allowed filters are: {}",
                 quote(&key),
@@ -65,83 +65,64 @@ pub(super) fn apply_filters(
                 spec.filter_list()
             )));
         };
-        match filter.key {
-            "created" => f.created = Some(range(table, "created", &value)?),
-            "arrival_date" => f.arrival_date = Some(range(table, "arrival_date", &value)?),
-            "customer" => {
-                f.customer = Some(object_id(
-                    table,
-                    "customer",
-                    "cus_",
-                    filter.accepts,
-                    &value,
-                )?)
-            }
-            "subscription" => {
-                f.subscription = Some(object_id(
-                    table,
-                    "subscription",
-                    "sub_",
-                    filter.accepts,
-                    &value,
-                )?)
-            }
-            key @ ("status" | "collection_method") => {
-                let allowed = schema::filter_values(table, key).unwrap_or(&[]);
+        let filter = &spec.filters[slot];
+        given[slot] = Some(match filter.kind {
+            FilterKind::Range => Given::Range(range(table, filter.key, &value)?),
+            FilterKind::Id { prefix } => Given::Id(object_id(
+                table,
+                filter.key,
+                prefix,
+                filter.accepts,
+                &value,
+            )?),
+            FilterKind::OneOf(allowed) => {
                 let chosen = match &value {
                     Json::Str(s) => allowed.iter().copied().find(|a| *a == s),
                     _ => None,
                 };
                 let Some(chosen) = chosen else {
                     return Err(invalid(format!(
-                        "filter '{key}' for table {} must be one of: {}; got {}",
+                        "filter '{}' for table {} must be {}; got {}",
+                        filter.key,
                         table.name(),
-                        allowed.join(", "),
+                        filter.accepts,
                         describe(&value)
                     )));
                 };
-                if key == "status" {
-                    f.status = Some(chosen);
-                } else {
-                    f.collection_method = Some(chosen);
-                }
+                Given::Value(chosen)
             }
-            // The catalogue has no other filter keys (tested); refuse rather than ignore if one appears.
-            other => {
-                return Err(invalid(format!(
-                    "filter '{other}' for table {} is not supported by this connector version",
-                    table.name()
-                )))
-            }
-        }
+        });
         query.filter_keys.push(filter.key.to_owned());
     }
     sort_few(&mut query.filter_keys);
 
-    let params = &mut query.params;
-    if let Some(r) = &f.created {
-        r.push_params("created", params);
-    }
-    if let Some(r) = &f.arrival_date {
-        r.push_params("arrival_date", params);
-    }
-    if let Some(id) = f.customer {
-        params.push(("customer".to_owned(), id));
-    }
-    if let Some(id) = f.subscription {
-        params.push(("subscription".to_owned(), id));
-    }
-    if let Some(status) = f.status {
-        if table == Table::Charges {
-            query.charge_status = Some(status.to_owned());
-        } else {
-            params.push(("status".to_owned(), status.to_owned()));
+    for (filter, value) in spec.filters.iter().zip(given) {
+        let key = filter.key;
+        match value {
+            None => {}
+            Some(Given::Range(r)) => r.push_params(key, &mut query.params),
+            Some(Given::Id(id)) => query.params.push((key.to_owned(), id)),
+            // The catalogue's one connector-side filter is charges `status` (a schema test says so).
+            Some(Given::Value(v)) if filter.by_connector => {
+                query.charge_status = Some(v.to_owned())
+            }
+            Some(Given::Value(v)) => query.params.push((key.to_owned(), v.to_owned())),
         }
     }
-    if let Some(method) = f.collection_method {
-        params.push(("collection_method".to_owned(), method.to_owned()));
-    }
     Ok(())
+}
+
+/// Sends the catalogue's defaults for filters the query does not give (subscriptions `status=all`:
+/// Stripe's own default leaves canceled subscriptions out; "no status filter" means every status here).
+/// Written after the given filters' parameters.
+pub(super) fn apply_defaults(query: &mut Query) {
+    for filter in schema::table_spec(query.table).filters {
+        if let Some(value) = filter.default {
+            if !query.params.iter().any(|(k, _)| k == filter.key) {
+                query.params.push((filter.key.to_owned(), value.to_owned()));
+            }
+        }
+    }
 }
 
 fn object_id(

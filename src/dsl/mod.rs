@@ -30,7 +30,7 @@ mod time;
 
 use crate::error::ConnectorError;
 use crate::schema::{self, Table};
-use filters::apply_filters;
+use filters::{apply_defaults, apply_filters};
 use json::{read_json, Json};
 
 pub use query::Query;
@@ -136,10 +136,7 @@ pub fn parse(dsl: &str, max_rows: u32) -> Result<Query, ConnectorError> {
             )))
         }
     }
-    if table == Table::Subscriptions && !query.params.iter().any(|(k, _)| k == "status") {
-        // Stripe's default leaves canceled subscriptions out; "no status filter" means every status here.
-        query.params.push(("status".to_owned(), "all".to_owned()));
-    }
+    apply_defaults(&mut query);
     Ok(query)
 }
 

@@ -1,7 +1,7 @@
 //! The validated query and its canonical text (the result cache's key).
 
 use super::sort_few;
-use crate::schema::{self, Cell, Table};
+use crate::schema::{self, Cell, FilterKind, Table};
 
 /// A validated query, ready for the pager.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,7 +36,7 @@ impl Query {
                 .filter(|(_, op)| matches!(*op, "gt" | "gte" | "lt" | "lte"));
             let (base, op) = match bound {
                 Some((base, op)) => (base, op),
-                None if RANGE_KEYS.contains(&name.as_str()) => (name.as_str(), "eq"),
+                None if is_range_filter(name) => (name.as_str(), "eq"),
                 None => {
                     parts.push(format!("{name}={value}"));
                     continue;
@@ -95,5 +95,11 @@ impl Query {
     }
 }
 
-/// Filters that are timestamp ranges.
-const RANGE_KEYS: &[&str] = &["created", "arrival_date"];
+/// Whether `key` is a timestamp filter of any table in the catalogue (`created`, `arrival_date`), whose
+/// exact value `key=N` reads as the range `[N,N]`.
+fn is_range_filter(key: &str) -> bool {
+    schema::tables()
+        .iter()
+        .flat_map(|t| t.filters)
+        .any(|f| f.key == key && f.kind == FilterKind::Range)
+}
