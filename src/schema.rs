@@ -672,7 +672,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn catalogue_follows_table_order_and_design() {
+    fn catalogue_follows_table_order_and_readme() {
         assert_eq!(tables().len(), Table::ALL.len());
         for (i, t) in Table::ALL.into_iter().enumerate() {
             assert_eq!(tables()[i].table, t);
@@ -733,7 +733,7 @@ mod tests {
     }
 
     #[test]
-    fn column_names_are_exactly_the_design() {
+    fn column_names_are_exactly_the_readme_tables() {
         let names = |t: Table| -> String {
             let v: Vec<&str> = table_spec(t).columns.iter().map(|c| c.name).collect();
             v.join(", ")
@@ -766,7 +766,7 @@ mod tests {
     }
 
     #[test]
-    fn filters_are_exactly_the_design() {
+    fn filters_are_exactly_the_readme_tables() {
         let keys = |t: Table| table_spec(t).filter_list();
         assert_eq!(keys(Table::Customers), "created");
         assert_eq!(
