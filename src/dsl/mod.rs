@@ -12,14 +12,14 @@
 //! ids of `[0-9A-Za-z]`, enum members), so nothing an LLM writes can reach a URL path or a header — only
 //! query values, which [`crate::stripe::list_path`] percent-encodes anyway.
 //!
-//! Parsing reads the text into a small tree with a depth-limited `DeserializeSeed` ([`json`]): deeper than the DSL
+//! Parsing reads the text into a small tree with a depth-limited `DeserializeSeed` (`json.rs`): deeper than the DSL
 //! ever needs (top object → filters object → range object) is refused as soon as it is seen, so
 //! `[[[[…` costs nothing, and a key repeated in one object is refused rather than silently resolved (JSON
 //! parsers disagree on which copy wins, and a query must mean one thing).
 //!
-//! Here: `parse` (the top-level keys) and the messages' wording; [`query`]: the [`Query`] and its canonical
-//! text; [`filters`]: the `filters` object and timestamp ranges; [`time`]: RFC 3339 dates and the
-//! calendar; [`json`]: the JSON tree reader.
+//! Here: `parse` (the top-level keys) and the messages' wording; `query.rs`: the [`Query`] and its canonical
+//! text; `filters.rs`: the `filters` object and timestamp ranges; `time.rs`: RFC 3339 dates and the
+//! calendar; `json.rs`: the JSON tree reader.
 
 mod filters;
 mod json;

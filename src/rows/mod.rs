@@ -3,7 +3,7 @@
 //! One `#[derive(Deserialize)]` struct per table names exactly the fields a row needs; everything else in
 //! Stripe's (large) objects is skipped by serde without being built, and unknown fields are ignored so
 //! that additions to the API never break a page. Column order is [`crate::schema`]'s: each projection names
-//! its cells after the catalogue's columns ([`row!`]), checked when the crate compiles.
+//! its cells after the catalogue's columns (`row!`), checked when the crate compiles.
 //!
 //! Rules that hold for every table:
 //! - a field the catalogue marks nullable may be absent or `null` → [`Cell::Null`];
@@ -11,14 +11,14 @@
 //!   type, and a wrong-typed nullable field, make the page fail with [`RowError::WrongType`] naming the
 //!   table, the field and the object;
 //! - expandable references (`customer`, `payment_intent`, …) give the id whether Stripe sent the id or the
-//!   expanded object ([`Expandable`]);
+//!   expanded object (`expandable.rs`);
 //! - enum-like fields (`status`, `type`, …) are open strings: values added by later versions pass through.
 //!
 //! Parsing is one pass of serde over the body. Only when it fails is the body read a second time, object
 //! by object and with the same structs, to find out which field of which object is wrong (see
-//! [`diagnose`]); no generic JSON tree is ever built.
+//! `diagnose.rs`); no generic JSON tree is ever built.
 //!
-//! One file per table ([`customers`], [`subscriptions`], [`invoices`], [`charges`], [`payouts`]): the
+//! One file per table (`customers.rs`, `subscriptions.rs`, `invoices.rs`, `charges.rs`, `payouts.rs`): the
 //! fields read and the projection to a row.
 
 mod charges;

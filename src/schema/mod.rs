@@ -1,7 +1,7 @@
 //! The connector's catalogue: the five canonical tables, their typed columns and their filters.
 //! `describe` returns exactly this, so an LLM can write valid queries from it alone.
 //!
-//! Here: the types, the tables and lookups; [`columns`]: each table's columns; [`filters`]: each table's
+//! Here: the types, the tables and lookups; `columns.rs`: each table's columns; `filters.rs`: each table's
 //! filters and the values they accept.
 
 mod columns;
