@@ -16,7 +16,8 @@ use crate::stripe;
 use crate::transport::{Clock, Http};
 use crate::verify::{self, VerifyReport};
 
-/// Results hold customer PII: the host may cache them for at most an hour (the setup page's promise).
+/// Results hold customer PII: the host may cache them for at most an hour (README, "Privacy: result cache
+/// and memory").
 /// A connection may lower this, never raise it.
 pub const DEFAULT_CACHE_TTL_SECONDS: u32 = 3600;
 

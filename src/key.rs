@@ -39,7 +39,8 @@ impl fmt::Display for Mode {
     }
 }
 
-/// How Step 1 of the setup page reads, in one sentence: every key rejection points here.
+/// How to create a restricted key, in one sentence (README, "Keys and setup": a rejected `sk_…` key gets
+/// this recipe): every key rejection points here.
 pub const CREATE_RESTRICTED_KEY: &str = "In the Stripe Dashboard go to Developers → API keys → Create restricted key, \
 grant Read on Customers, Subscriptions, Invoices, Charges and Payouts, leave everything else at None, \
 and use the rk_live_… (or rk_test_…) value";

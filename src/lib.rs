@@ -12,6 +12,8 @@
 //! - [`schema`]: the five canonical tables, their columns and filters (what `describe` returns).
 //! - [`dsl`]: the JSON query language, validated against the schema.
 //! - [`stripe`]: the pinned API version, list request paths, Stripe's error bodies.
+//! - `json_object`: the `json_object!` macro, typed structs read from JSON objects with a small
+//!   `Deserialize` impl.
 //! - [`rows`]: typed serde structs for Stripe's objects at the pinned version, projected to rows.
 //! - [`retry`]: which failures are retried, and how long to wait.
 //! - [`pager`]: reads a list up to the row target through several `created` windows at once, exactly as
@@ -23,6 +25,7 @@
 pub mod connection;
 pub mod dsl;
 pub mod error;
+mod json_object;
 pub mod key;
 pub mod pager;
 pub mod retry;

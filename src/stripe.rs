@@ -2,7 +2,7 @@
 //! pinned version, how list requests are spelled, and how Stripe's error bodies read.
 
 use crate::error::UpstreamError;
-use crate::rows::json_object;
+use crate::json_object::json_object;
 use crate::schema::Table;
 use crate::transport::Response;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};

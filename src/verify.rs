@@ -1,9 +1,9 @@
-//! Setup's proof that a key can read what Klairr needs and cannot write anything (design.md §7, Step 2
-//! of the setup page).
+//! Setup's proof that a key can read what Klairr needs and cannot write anything (README, "Keys and
+//! setup", which lists the same probes for users).
 //!
 //! [`verify`] fails closed: it returns a [`VerifyReport`] only when every probe proved what it must.
 //!
-//! 1. **Read probes**, `GET /v1/<table>?limit=1` for customers (the one the setup page names), then
+//! 1. **Read probes**, `GET /v1/<table>?limit=1` first for customers, then
 //!    subscriptions, invoices, charges and payouts. `401` → [`ConnectorError::InvalidKey`] at once. Every
 //!    `403` is collected; after all five reads, any missing Read is reported as *one*
 //!    [`ConnectorError::MissingPermission`] naming every resource to grant. Each returned object's
@@ -22,9 +22,9 @@
 //! (which mention a masked key) are never quoted.
 
 use crate::error::{ConnectorError, UpstreamError};
+use crate::json_object::json_object;
 use crate::key::{KeyHint, Mode, CREATE_RESTRICTED_KEY};
 use crate::retry::Retrier;
-use crate::rows::json_object;
 use crate::schema::Table;
 use crate::stripe;
 use crate::transport::{Clock, Counting, Http, Method, Request, Response};
@@ -73,8 +73,8 @@ impl WriteProbe {
     }
 }
 
-/// The over-permission probes, one per table, in [`Table::ALL`] order. `DELETE /v1/customers/{id}` is the
-/// "synthetic delete" the setup page promises.
+/// The over-permission probes, one per table, in [`Table::ALL`] order, as README's "Keys and setup" lists
+/// them (step 3); `DELETE /v1/customers/{id}` is the one it names first.
 pub const WRITE_PROBES: [WriteProbe; 5] = [
     WriteProbe {
         table: Table::Customers,

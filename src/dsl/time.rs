@@ -1,0 +1,159 @@
+//! Timestamps written as RFC 3339 dates: the proleptic Gregorian calendar, in unix seconds.
+
+/// 9999-12-31T23:59:59Z: the last second an RFC 3339 date can name; larger integers are refused too.
+pub const MAX_TIMESTAMP: i64 = 253_402_300_799;
+
+/// flooring fractional seconds. Leap seconds (`:60`) are refused: unix time cannot name them.
+pub(super) fn parse_rfc3339(s: &str) -> Result<i64, String> {
+    let b = s.as_bytes();
+    let digits = |from: usize, len: usize| -> Option<i64> {
+        let part = b.get(from..from + len)?;
+        part.iter().try_fold(0i64, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
+        })
+    };
+    let expected = "expected YYYY-MM-DD (e.g. 2026-01-01) or YYYY-MM-DDTHH:MM:SS with Z or an offset (e.g. 2026-01-01T10:00:00Z)";
+    let (Some(year), Some(month), Some(day)) = (digits(0, 4), digits(5, 2), digits(8, 2)) else {
+        return Err(expected.into());
+    };
+    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+        return Err(expected.into());
+    }
+    if !(1..=12).contains(&month) {
+        return Err(format!("month {month:02} is not 01-12"));
+    }
+    let last_day = days_in_month(year, month);
+    if !(1..=last_day).contains(&day) {
+        return Err(format!(
+            "day {day:02} is not 01-{last_day:02} for {year:04}-{month:02}"
+        ));
+    }
+    let midnight = days_from_civil(year, month, day) * 86_400;
+    let seconds = if b.len() == 10 {
+        midnight
+    } else {
+        if !matches!(b.get(10), Some(b'T' | b't')) {
+            return Err(expected.into());
+        }
+        let (Some(hour), Some(minute), Some(second)) =
+            (digits(11, 2), digits(14, 2), digits(17, 2))
+        else {
+            return Err(expected.into());
+        };
+        if b.get(13) != Some(&b':') || b.get(16) != Some(&b':') {
+            return Err(expected.into());
+        }
+        if hour > 23 || minute > 59 || second > 59 {
+            return Err(format!(
+                "time {hour:02}:{minute:02}:{second:02} is out of range (hours 00-23, minutes and seconds 00-59)"
+            ));
+        }
+        let mut i = 19;
+        if b.get(i) == Some(&b'.') {
+            let frac = b
+                .get(i + 1..)
+                .unwrap_or(&[])
+                .iter()
+                .take_while(|c| c.is_ascii_digit())
+                .count();
+            if frac == 0 {
+                return Err("a '.' must be followed by digits of a second".into());
+            }
+            i += 1 + frac; // floored: the fraction only ever adds less than one second
+        }
+        let offset = match b.get(i) {
+            Some(b'Z' | b'z') if b.len() == i + 1 => 0,
+            Some(&sign @ (b'+' | b'-')) if b.len() == i + 6 && b.get(i + 3) == Some(&b':') => {
+                let (Some(oh), Some(om)) = (digits(i + 1, 2), digits(i + 4, 2)) else {
+                    return Err("the offset must be ±HH:MM, e.g. +02:00".into());
+                };
+                if oh > 23 || om > 59 {
+                    return Err(format!(
+                        "offset {oh:02}:{om:02} is out of range (at most 23:59)"
+                    ));
+                }
+                let o = oh * 3600 + om * 60;
+                if sign == b'+' {
+                    o
+                } else {
+                    -o
+                }
+            }
+            None => return Err("a date-time needs a UTC offset: end it with Z or ±HH:MM".into()),
+            Some(_) => return Err(expected.into()),
+        };
+        midnight + hour * 3600 + minute * 60 + second - offset
+    };
+    if seconds < 0 {
+        return Err("it is before 1970-01-01T00:00:00Z, where unix seconds start".into());
+    }
+    if seconds > MAX_TIMESTAMP {
+        return Err("it is after 9999-12-31T23:59:59Z".into());
+    }
+    Ok(seconds)
+}
+
+fn is_leap(year: i64) -> bool {
+    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if is_leap(year) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400); // [0, 399]
+    let mp = (month + 9) % 12; // March = 0
+    let doy = (153 * mp + 2) / 5 + day - 1; // [0, 365]
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy; // [0, 146096]
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn date_arithmetic_matches_known_instants() {
+        let cases = [
+            ("1970-01-01", 0),
+            ("1970-01-02", 86_400),
+            ("2000-01-01", 946_684_800),
+            ("2000-03-01", 951_868_800),
+            ("2026-01-01", 1_767_225_600),
+            ("2026-04-22T12:34:56Z", 1_776_861_296),
+            ("2038-01-19T03:14:07Z", 2_147_483_647),
+            ("2100-03-01", 4_107_542_400),
+            ("9999-12-31T23:59:59Z", MAX_TIMESTAMP),
+            ("2026-01-01T00:00:00.5Z", 1_767_225_600),
+            ("2026-01-01T01:00:00+01:00", 1_767_225_600),
+            ("2025-12-31T23:00:00-01:00", 1_767_225_600),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_rfc3339(text), Ok(want), "{text}");
+        }
+        // Every day of four centuries round-trips through consecutive day numbers.
+        let mut expected = days_from_civil(1970, 1, 1);
+        assert_eq!(expected, 0);
+        for year in 1970..2400 {
+            for month in 1..=12 {
+                for day in 1..=days_in_month(year, month) {
+                    assert_eq!(
+                        days_from_civil(year, month, day),
+                        expected,
+                        "{year}-{month}-{day}"
+                    );
+                    expected += 1;
+                }
+            }
+        }
+    }
+}

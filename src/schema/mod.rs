@@ -1,0 +1,246 @@
+//! The connector's catalogue: the five canonical tables, their typed columns and their filters.
+//! `describe` returns exactly this, so an LLM can write valid queries from it alone.
+//!
+//! Here: the types, the tables and lookups; `columns.rs`: each table's columns; `filters.rs`: each table's
+//! filters and the values they accept.
+
+mod columns;
+mod filters;
+#[cfg(test)]
+mod tests;
+
+use columns::{
+    CHARGE_COLUMNS, CUSTOMER_COLUMNS, INVOICE_COLUMNS, PAYOUT_COLUMNS, SUBSCRIPTION_COLUMNS,
+};
+use filters::{
+    CHARGE_FILTERS, CUSTOMER_FILTERS, INVOICE_FILTERS, PAYOUT_FILTERS, SUBSCRIPTION_FILTERS,
+};
+
+pub use filters::{
+    CHARGE_STATUSES, COLLECTION_METHODS, INVOICE_STATUSES, PAYOUT_STATUSES, RANGE_ACCEPTS,
+    SUBSCRIPTION_STATUSES,
+};
+
+/// A column's type. Mirrors `klairr:connector/types.column-type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ColumnType {
+    /// A Stripe object id (`cus_…`), as text.
+    Id,
+    Text,
+    Integer,
+    Boolean,
+    /// Unix seconds.
+    Timestamp,
+    /// Integer minor units of the row's `currency`.
+    Amount,
+    /// Lower-case ISO 4217 code.
+    Currency,
+}
+
+impl ColumnType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ColumnType::Id => "id",
+            ColumnType::Text => "text",
+            ColumnType::Integer => "integer",
+            ColumnType::Boolean => "boolean",
+            ColumnType::Timestamp => "timestamp",
+            ColumnType::Amount => "amount",
+            ColumnType::Currency => "currency",
+        }
+    }
+}
+
+/// One typed value of a row. Mirrors `klairr:connector/types.cell`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cell {
+    Null,
+    Text(String),
+    Integer(i64),
+    Boolean(bool),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ColumnSpec {
+    pub name: &'static str,
+    pub kind: ColumnType,
+    pub nullable: bool,
+    pub doc: &'static str,
+}
+
+/// A filter of one table: everything the DSL ([`crate::dsl`]) needs to read it and write it as Stripe list
+/// parameters, and what `describe` says about it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FilterSpec {
+    pub key: &'static str,
+    pub kind: FilterKind,
+    /// What values are accepted, e.g. `"one of: active, canceled, …"` or a range description.
+    pub accepts: &'static str,
+    pub doc: &'static str,
+    /// Applied by the connector to the projected rows instead of being sent to Stripe, whose list has no
+    /// such parameter (charges `status` only; the query carries it as `charge_status`).
+    pub by_connector: bool,
+    /// Sent to Stripe when the query has no such filter (subscriptions `status=all`: Stripe on its own
+    /// would leave canceled subscriptions out).
+    pub default: Option<&'static str>,
+}
+
+/// How a filter's value is read and sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FilterKind {
+    /// A timestamp ([`RANGE_ACCEPTS`]): integer unix seconds for an exact match, sent as `key=N`, or an
+    /// object of `gt`/`gte`/`lt`/`lte` bounds, sent as `key[gte]=N` and so on.
+    Range,
+    /// A Stripe object id: `prefix` then letters and digits only.
+    Id { prefix: &'static str },
+    /// One of these values, sent as given.
+    OneOf(&'static [&'static str]),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Table {
+    Customers,
+    Subscriptions,
+    Invoices,
+    Charges,
+    Payouts,
+}
+
+impl Table {
+    pub const ALL: [Table; 5] = [
+        Table::Customers,
+        Table::Subscriptions,
+        Table::Invoices,
+        Table::Charges,
+        Table::Payouts,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Customers => "customers",
+            Table::Subscriptions => "subscriptions",
+            Table::Invoices => "invoices",
+            Table::Charges => "charges",
+            Table::Payouts => "payouts",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Table> {
+        Table::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// The Stripe list endpoint, e.g. `/v1/customers`.
+    pub fn list_path(self) -> &'static str {
+        match self {
+            Table::Customers => "/v1/customers",
+            Table::Subscriptions => "/v1/subscriptions",
+            Table::Invoices => "/v1/invoices",
+            Table::Charges => "/v1/charges",
+            Table::Payouts => "/v1/payouts",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TableSpec {
+    pub table: Table,
+    pub doc: &'static str,
+    pub columns: &'static [ColumnSpec],
+    pub filters: &'static [FilterSpec],
+}
+
+impl TableSpec {
+    /// The filter spec for `key`, if this table accepts it.
+    pub fn filter(&self, key: &str) -> Option<&'static FilterSpec> {
+        self.filters.iter().find(|f| f.key == key)
+    }
+
+    /// Position of the column called `name` in every row of this table.
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == name)
+    }
+
+    /// `created, customer, …`: the filter keys, for messages that list what is allowed.
+    pub fn filter_list(&self) -> String {
+        let keys: Vec<&str> = self.filters.iter().map(|f| f.key).collect();
+        keys.join(", ")
+    }
+}
+
+/// The enumeration a filter accepts, or `None` for filters that are ranges or ids.
+pub fn filter_values(table: Table, key: &str) -> Option<&'static [&'static str]> {
+    match table_spec(table).filter(key)?.kind {
+        FilterKind::OneOf(values) => Some(values),
+        FilterKind::Range | FilterKind::Id { .. } => None,
+    }
+}
+
+static TABLES: [TableSpec; 5] = [
+    TableSpec {
+        table: Table::Customers,
+        doc: "Customers of the Stripe account, newest first: contact details, billing currency, credit balance, delinquency.",
+        columns: CUSTOMER_COLUMNS,
+        filters: CUSTOMER_FILTERS,
+    },
+    TableSpec {
+        table: Table::Subscriptions,
+        doc: "Subscriptions of every status (canceled included unless filtered), newest first, with billing period and list-price monthly recurring revenue (mrr).",
+        columns: SUBSCRIPTION_COLUMNS,
+        filters: SUBSCRIPTION_FILTERS,
+    },
+    TableSpec {
+        table: Table::Invoices,
+        doc: "Invoices, newest first: amounts due/paid/remaining, status, the subscription that produced them, when paid.",
+        columns: INVOICE_COLUMNS,
+        filters: INVOICE_FILTERS,
+    },
+    TableSpec {
+        table: Table::Charges,
+        doc: "Charges (card and other payments), newest first: amounts charged/captured/refunded, status, failure reason, dispute flag.",
+        columns: CHARGE_COLUMNS,
+        filters: CHARGE_FILTERS,
+    },
+    TableSpec {
+        table: Table::Payouts,
+        doc: "Payouts from the Stripe balance to bank accounts or cards, newest first: amount, status, expected arrival date.",
+        columns: PAYOUT_COLUMNS,
+        filters: PAYOUT_FILTERS,
+    },
+];
+
+/// The whole catalogue, in [`Table::ALL`] order.
+pub fn tables() -> &'static [TableSpec] {
+    &TABLES
+}
+
+/// The spec of one table.
+pub const fn table_spec(t: Table) -> &'static TableSpec {
+    // TABLES is in Table::ALL order, which is the enum's declaration order (checked by a test).
+    &TABLES[t as usize]
+}
+
+/// Whether `names` are `table`'s column names, in order. A `const fn` so that each projection in
+/// [`crate::rows`] is checked against the catalogue when the crate compiles: the column order is declared
+/// here once, and a row that names its cells differently does not build.
+pub(crate) const fn columns_are(table: Table, names: &[&str]) -> bool {
+    let columns = table_spec(table).columns;
+    if columns.len() != names.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < names.len() {
+        let (a, b) = (columns[i].name.as_bytes(), names[i].as_bytes());
+        if a.len() != b.len() {
+            return false;
+        }
+        let mut j = 0;
+        while j < a.len() {
+            if a[j] != b[j] {
+                return false;
+            }
+            j += 1;
+        }
+        i += 1;
+    }
+    true
+}
