@@ -610,7 +610,7 @@ fn unknown_parameters_are_rejected() {
             "{target}"
         );
     }
-    // Every parameter api-facts.md lists is accepted.
+    // Every list parameter Stripe documents for these endpoints is accepted.
     for target in [
         "/v1/customers?created=1&email=x@example.com&test_clock=clock_1",
         "/v1/subscriptions?created[gt]=1&current_period_start[gte]=1&current_period_end[lt]=2000000000&customer=cus_a&customer_account=acct_1&plan=price_a&price=price_a&test_clock=clock_1&automatic_tax[enabled]=false&collection_method=send_invoice&status=all",
@@ -1177,7 +1177,7 @@ fn permission_model_for_every_key() {
             }
         }
     }
-    // The setup page's matrix, spelled out.
+    // The README's key matrix ("Keys and setup"), spelled out.
     let status = |k: &str, t: &str, m: &str| call(&s, m, Some(k), t).0.status;
     assert_eq!(
         status(keys::TEST_READ_ONLY, "/v1/customers/cus_x", "DELETE"),
