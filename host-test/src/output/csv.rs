@@ -76,14 +76,8 @@ fn text_field(text: &str) -> String {
 
 /// `2026-01-01T00:00:00Z` for unix seconds.
 fn rfc3339(secs: i64) -> String {
-    // `utc_datetime` gives `YYYY-MM-DD HH:MM`; seconds are added here.
-    let minutes = super::utc_datetime(secs);
-    format!(
-        "{}T{}:{:02}Z",
-        &minutes[..10],
-        &minutes[11..],
-        secs.rem_euclid(60)
-    )
+    let (year, month, day, hour, minute, second) = klairr_calendar::civil_from_unix(secs);
+    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z")
 }
 
 #[cfg(test)]

@@ -3,28 +3,7 @@
 
 use super::DAY;
 
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
+use klairr_calendar::{civil_from_days, days_from_civil, days_in_month};
 
 fn add_months(ts: i64, months: i64) -> i64 {
     let days = ts.div_euclid(DAY);
@@ -32,12 +11,7 @@ fn add_months(ts: i64, months: i64) -> i64 {
     let (y, m, d) = civil_from_days(days);
     let total = y * 12 + (m - 1) + months;
     let (ny, nm) = (total.div_euclid(12), total.rem_euclid(12) + 1);
-    let dim = days_from_civil(
-        if nm == 12 { ny + 1 } else { ny },
-        if nm == 12 { 1 } else { nm + 1 },
-        1,
-    ) - days_from_civil(ny, nm, 1);
-    days_from_civil(ny, nm, d.min(dim)) * DAY + secs
+    days_from_civil(ny, nm, d.min(days_in_month(ny, nm))) * DAY + secs
 }
 
 pub(super) fn step(anchor: i64, interval: &str, count: i64, k: i64) -> i64 {
