@@ -2,6 +2,7 @@
 //! from the environment and the real stdout/stderr and calls [`run`], so tests drive the very same code
 //! in-process.
 
+#[cfg(feature = "demo")]
 use crate::demo;
 use crate::memory::MemoryFile;
 use crate::output::{self, Selection};
@@ -76,8 +77,10 @@ pub enum Command {
         dsl: String,
     },
     /// Start the built-in Stripe emulator, verify its demo key and run a few queries (no key, no network).
+    #[cfg(feature = "demo")]
     Demo,
     /// Serve the built-in Stripe emulator on loopback until interrupted.
+    #[cfg(feature = "demo")]
     Emulator {
         /// Port on 127.0.0.1 (0 picks a free one; the chosen base URL is printed).
         #[arg(long, default_value_t = 12111)]
@@ -262,7 +265,9 @@ fn execute(
             .map_err(|e| Failure::new("sandbox", format!("could not write the output: {e}")))
     };
     match &cli.command {
+        #[cfg(feature = "demo")]
         Command::Emulator { port, data } => demo::serve_emulator(*port, data, cli.format, stdout),
+        #[cfg(feature = "demo")]
         Command::Demo => demo::run(
             cli,
             &connector,

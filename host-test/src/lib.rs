@@ -16,10 +16,12 @@
 //! - [`returned`]: checks and redaction of everything a component returns.
 //! - [`cache`], [`memory`], [`service`]: result cache, shape memory, and the two around a connection.
 //! - [`cli`], [`output`], [`demo`]: the `klairr-host` command line.
-//! - [`emulator`]: the built-in loopback Stripe emulator (re-exported crate).
+//! - [`emulator`]: the built-in loopback Stripe emulator (re-exported crate; with the default `demo`
+//!   feature, like [`demo`]).
 
 pub mod cache;
 pub mod cli;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod memory;
 pub mod output;
@@ -30,4 +32,5 @@ pub mod sandbox;
 pub mod service;
 
 pub use klairr_policy as policy;
+#[cfg(feature = "demo")]
 pub use klairr_stripe_emulator as emulator;
