@@ -1,8 +1,9 @@
 //! Facts about the Stripe API that the connector depends on, each defined once: where it lives, the
 //! pinned version, how list requests are spelled, and how Stripe's error bodies read.
 
-use crate::error::UpstreamError;
+use crate::error::{ConnectorError, UpstreamError};
 use crate::json_object::json_object;
+use crate::key::{KeyHint, CREATE_RESTRICTED_KEY};
 use crate::schema::Table;
 use crate::transport::Response;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -100,6 +101,21 @@ pub fn upstream_error(response: &Response) -> UpstreamError {
         message,
         request_id: response.request_id.clone(),
     }
+}
+
+/// Stripe's 401 to this key, for setup and queries alike, naming the key by the host's hint. Stripe's own message names a masked key; it is not
+/// passed on.
+pub fn invalid_key(key: &KeyHint, response: &Response) -> ConnectorError {
+    let request = response
+        .request_id
+        .as_deref()
+        .map(|id| format!(", request {id}"))
+        .unwrap_or_default();
+    ConnectorError::InvalidKey(format!(
+        "Stripe did not accept {} (HTTP 401{request}): it may have been revoked, rolled or mistyped. \
+         {CREATE_RESTRICTED_KEY}.",
+        key.the_key()
+    ))
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@
 
 use crate::error::{ConnectorError, UpstreamError};
 use crate::json_object::json_object;
-use crate::key::{KeyHint, Mode, CREATE_RESTRICTED_KEY};
+use crate::key::{KeyHint, Mode};
 use crate::retry::Retrier;
 use crate::schema::Table;
 use crate::stripe;
@@ -171,7 +171,7 @@ pub fn verify<H: Http + ?Sized, C: Clock + ?Sized>(
                 check_livemode(table, mode, &response, &probe)?;
                 readable.push(table);
             }
-            401 => return Err(invalid_key(key, &response)),
+            401 => return Err(stripe::invalid_key(key, &response)),
             403 => missing.push(table.name().to_owned()),
             _ => {
                 return Err(failed(
@@ -198,7 +198,7 @@ pub fn verify<H: Http + ?Sized, C: Clock + ?Sized>(
         let response = send(retrier, &mut http, clock, &request, &shown)?;
         match response.status {
             403 => refused.push(shown),
-            401 => return Err(invalid_key(key, &response)),
+            401 => return Err(stripe::invalid_key(key, &response)),
             200..=299 => can_write.push(probe.table.name().to_owned()),
             404 if error_code(&response).as_deref() == Some("resource_missing") => {
                 can_write.push(probe.table.name().to_owned())
@@ -272,21 +272,6 @@ fn check_livemode(
         )));
     }
     Ok(())
-}
-
-/// Stripe's 401, naming the key by the host's hint. Stripe's own message names a masked key; it is not
-/// passed on.
-fn invalid_key(key: &KeyHint, response: &Response) -> ConnectorError {
-    let request = response
-        .request_id
-        .as_deref()
-        .map(|id| format!(", request {id}"))
-        .unwrap_or_default();
-    ConnectorError::InvalidKey(format!(
-        "Stripe did not accept {} (HTTP 401{request}): it may have been revoked, rolled or mistyped. \
-         {CREATE_RESTRICTED_KEY}.",
-        key.the_key()
-    ))
 }
 
 /// A probe whose answer proves nothing: verification fails closed.

@@ -609,6 +609,30 @@ proptest! {
     }
 }
 
+/// `accepted_params_are_what_stripe_accepts` checks what parses; this checks that a good share of what
+/// it generates does parse (about a quarter: the generator also writes values a filter refuses), so that
+/// property is about accepted queries and could not pass by refusing them all.
+#[test]
+fn a_quarter_of_plausible_queries_are_accepted() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{Config, TestRunner};
+    let mut runner = TestRunner::new(Config {
+        rng_seed: proptest::test_runner::RngSeed::Fixed(20260422),
+        ..Config::default()
+    });
+    let strategy = arb_plausible_dsl();
+    let mut accepted = 0;
+    for _ in 0..1000 {
+        let dsl = strategy.new_tree(&mut runner).expect("a value").current();
+        accepted += usize::from(parse(&dsl, 1000).is_ok());
+    }
+    println!("{accepted} of 1000 plausible queries accepted");
+    assert!(
+        accepted >= 200,
+        "only {accepted} of 1000 plausible queries were accepted"
+    );
+}
+
 type Model = (Table, Option<i64>, Option<i64>, u32);
 
 fn canonical_model() -> impl Strategy<Value = Model> {

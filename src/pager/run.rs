@@ -301,15 +301,7 @@ fn page_error(table: Table, response: &Response, error: RowError) -> ConnectorEr
 fn status_error(table: Table, key: &KeyHint, response: &Response) -> ConnectorError {
     let upstream: UpstreamError = stripe::upstream_error(response);
     match response.status {
-        401 => ConnectorError::InvalidKey(format!(
-            "Stripe did not accept {} (HTTP 401{}): it may have been revoked or rolled; create a new restricted key",
-            key.the_key(),
-            upstream
-                .request_id
-                .as_deref()
-                .map(|id| format!(", request {id}"))
-                .unwrap_or_default()
-        )),
+        401 => stripe::invalid_key(key, response),
         403 => ConnectorError::MissingPermission(vec![table.name().to_owned()]),
         429 => ConnectorError::RateLimited(upstream),
         _ => ConnectorError::Upstream(upstream),
