@@ -10,8 +10,8 @@ use crate::policy::origin::LoopbackBase;
 use crate::policy::redact::{cap, strip_control, MESSAGE_CAP};
 use crate::progress_bar::Spinner;
 use crate::registry::{self, Connector};
-use crate::sandbox::CompileCache;
 use crate::sandbox::{wit, ConnectionConfig, Sandbox, SandboxError, SandboxLimits, SandboxOptions};
+use crate::sandbox::{CompileCache, REFUSALS};
 use crate::service::Service;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::{Read, Write};
@@ -167,16 +167,12 @@ impl Failure {
     }
 
     /// 2 when the key or the query was rejected, 1 for anything else.
+    /// 2 when the input was refused (the key, the query, the command line), 1 for anything else.
     pub fn exit_code(&self) -> i32 {
-        match self.kind.as_str() {
-            "secret-key-rejected"
-            | "invalid-key"
-            | "mode-mismatch"
-            | "over-permissioned"
-            | "missing-permission"
-            | "invalid-query"
-            | "usage" => 2,
-            _ => 1,
+        if self.kind == "usage" || REFUSALS.contains(&self.kind.as_str()) {
+            2
+        } else {
+            1
         }
     }
 }

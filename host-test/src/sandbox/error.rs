@@ -57,6 +57,18 @@ impl SandboxError {
     }
 }
 
+/// The kinds that mean the caller's input was refused — the key or the query — rather than that
+/// something failed: the CLI exits 2 for them (README, "CLI"). Names as [`ConnectorFailure::kind`]
+/// gives them.
+pub const REFUSALS: &[&str] = &[
+    "secret-key-rejected",
+    "invalid-key",
+    "mode-mismatch",
+    "over-permissioned",
+    "missing-permission",
+    "invalid-query",
+];
+
 /// A `connector-error` returned by the guest, with its stable kind name.
 #[derive(Debug, Clone)]
 pub struct ConnectorFailure(pub wit::ConnectorError);
@@ -117,5 +129,23 @@ impl std::fmt::Display for ConnectorFailure {
             E::RateLimited(u) => upstream(f, "rate limited: ", u),
             E::Upstream(u) => upstream(f, "", u),
         }
+    }
+}
+
+#[cfg(test)]
+mod refusal_tests {
+    use super::*;
+
+    #[test]
+    fn refusals_are_the_key_and_query_kinds() {
+        use wit::ConnectorError as E;
+        let refused = |e: E| REFUSALS.contains(&ConnectorFailure(e).kind());
+        assert!(refused(E::InvalidKey(String::new())));
+        assert!(refused(E::InvalidQuery(String::new())));
+        assert!(refused(E::SecretKeyRejected(String::new())));
+        assert!(refused(E::ModeMismatch(String::new())));
+        assert!(refused(E::OverPermissioned(vec![])));
+        assert!(refused(E::MissingPermission(vec![])));
+        assert!(!refused(E::Network(String::new())));
     }
 }
