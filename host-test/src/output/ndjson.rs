@@ -30,7 +30,10 @@ impl Serialize for RowObject<'_> {
     }
 }
 
-/// One line per row, each a JSON object (serde_json escapes every control character).
+/// One line per row, each a JSON object. serde_json escapes the C0 controls; DEL, the C1 controls (one of
+/// them, U+009B, starts an escape sequence in some terminals) and the bidirectional overrides are
+/// escaped here too, so streaming the output to a terminal cannot drive it or reorder what it shows.
+/// The values are the same: `\u009b` is what a JSON reader reads back.
 pub fn query_ndjson(result: &wit::QueryResult, selection: &Selection) -> Result<String, String> {
     let mut out = String::new();
     for row in &result.rows {
@@ -40,16 +43,41 @@ pub fn query_ndjson(result: &wit::QueryResult, selection: &Selection) -> Result<
             row,
         })
         .map_err(|e| e.to_string())?;
-        out.push_str(&line);
+        escape_terminal_controls(&line, &mut out);
         out.push('\n');
     }
     Ok(out)
+}
+
+/// Copy JSON text, writing the characters a terminal would act on as `\uXXXX` escapes. Outside string
+/// literals JSON text has none of them, so every one is inside a string, where the escape means the same.
+fn escape_terminal_controls(json: &str, out: &mut String) {
+    for c in json.chars() {
+        if matches!(c, '\u{7f}'..='\u{9f}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::output::select::tests::charges;
+
+    #[test]
+    fn terminal_controls_are_escaped_and_read_back_the_same() {
+        let mut r = charges();
+        let hostile = "a\u{9b}31mb\u{202e}c\u{7f}d";
+        r.rows[0][3] = wit::Cell::Text(hostile.into());
+        let s = Selection::choose(&r, &["status".to_owned()]).expect("valid");
+        let line = query_ndjson(&r, &s).expect("ndjson");
+        assert_eq!(line, "{\"status\":\"a\\u009b31mb\\u202ec\\u007fd\"}\n");
+        let back: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+        assert_eq!(back["status"], hostile);
+    }
 
     #[test]
     fn one_typed_object_per_row_in_the_chosen_order() {
