@@ -10,7 +10,7 @@ use klairr_e2e::{column_index, config, emulator_with, keys, param, run_cli, sand
 use klairr_host::emulator::{
     max_in_any_window, Emulator, EmulatorConfig, RateLimit, RecordedRequest, Resource, Timeline,
 };
-use klairr_host::sandbox::{wit, ConnectionConfig, Progress};
+use klairr_host::sandbox::{wit, Connection, ConnectionConfig, Progress, Sandbox};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -43,6 +43,16 @@ fn irregular_stripe(customers: usize) -> Emulator {
     })
 }
 
+/// A connection with the given key and mode that returns up to `max_rows` rows.
+fn open(sandbox: &Sandbox, key: &str, mode: wit::Mode, max_rows: u32) -> Connection {
+    sandbox
+        .open(&ConnectionConfig {
+            max_rows: Some(max_rows),
+            ..config(key, mode)
+        })
+        .expect("open")
+}
+
 /// The `created` bounds of one request, e.g. `(Some(gte), Some(lt))`.
 fn bounds(r: &RecordedRequest) -> (Option<i64>, Option<i64>) {
     let int = |name| param(&r.query, name).and_then(|v: &str| v.parse().ok());
@@ -73,12 +83,7 @@ fn ten_thousand_irregular_customers_read_like_one_cursor_inside_stripes_budget()
         let emu = irregular_stripe(10_000);
         let want = emu.ids(Resource::Customers);
         let sandbox = sandbox(&emu);
-        let mut conn = sandbox
-            .open(&ConnectionConfig {
-                max_rows: Some(10_000),
-                ..config(key, mode)
-            })
-            .expect("open");
+        let mut conn = open(&sandbox, key, mode, 10_000);
         let result = conn
             .query(r#"{"list":"customers","limit":10000}"#)
             .expect("query");
@@ -107,12 +112,7 @@ fn a_limit_of_2500_takes_at_most_32_requests_and_says_truncated() {
     let emu = irregular_stripe(10_000);
     let want = emu.ids(Resource::Customers);
     let sandbox = sandbox(&emu);
-    let mut conn = sandbox
-        .open(&ConnectionConfig {
-            max_rows: Some(10_000),
-            ..config(keys::TEST_READ_ONLY, wit::Mode::Test)
-        })
-        .expect("open");
+    let mut conn = open(&sandbox, keys::TEST_READ_ONLY, wit::Mode::Test, 10_000);
     let result = conn
         .query(r#"{"list":"customers","limit":2500}"#)
         .expect("query");
@@ -122,12 +122,7 @@ fn a_limit_of_2500_takes_at_most_32_requests_and_says_truncated() {
     assert_inside_the_budget(&emu, 25);
 
     // The connection's row cap truncates the same way: 1,234 of 10,000, newest first.
-    let mut capped = sandbox
-        .open(&ConnectionConfig {
-            max_rows: Some(1234),
-            ..config(keys::TEST_READ_ONLY, wit::Mode::Test)
-        })
-        .expect("open");
+    let mut capped = open(&sandbox, keys::TEST_READ_ONLY, wit::Mode::Test, 1234);
     let result = capped
         .query(r#"{"list":"customers","limit":5000}"#)
         .expect("query");
@@ -149,12 +144,7 @@ fn crowded_seconds(emu: &Emulator, resource: Resource) -> BTreeMap<i64, usize> {
 fn every_table_reads_like_one_cursor_on_irregular_data() {
     let emu = irregular_stripe(2000);
     let sandbox = sandbox(&emu);
-    let mut conn = sandbox
-        .open(&ConnectionConfig {
-            max_rows: Some(10_000),
-            ..config(keys::TEST_READ_ONLY, wit::Mode::Test)
-        })
-        .expect("open");
+    let mut conn = open(&sandbox, keys::TEST_READ_ONLY, wit::Mode::Test, 10_000);
     for resource in Resource::ALL {
         let name = resource.name();
         let crowded = crowded_seconds(&emu, resource);
@@ -192,12 +182,7 @@ fn a_window_edge_on_a_crowded_second_keeps_every_object_of_that_second_once() {
         .expect("a crowded second");
     assert!(count >= 100, "{count}");
     let sandbox = sandbox(&emu);
-    let mut conn = sandbox
-        .open(&ConnectionConfig {
-            max_rows: Some(10_000),
-            ..config(keys::TEST_READ_ONLY, wit::Mode::Test)
-        })
-        .expect("open");
+    let mut conn = open(&sandbox, keys::TEST_READ_ONLY, wit::Mode::Test, 10_000);
     for (filter, keep) in [
         (
             format!(r#"{{"gte":{second}}}"#),
@@ -239,12 +224,7 @@ fn a_window_edge_on_a_crowded_second_keeps_every_object_of_that_second_once() {
 fn the_charges_status_scan_pages_concurrently_and_finds_what_one_cursor_finds() {
     let emu = irregular_stripe(2000);
     let sandbox = sandbox(&emu);
-    let mut conn = sandbox
-        .open(&ConnectionConfig {
-            max_rows: Some(10_000),
-            ..config(keys::TEST_READ_ONLY, wit::Mode::Test)
-        })
-        .expect("open");
+    let mut conn = open(&sandbox, keys::TEST_READ_ONLY, wit::Mode::Test, 10_000);
     let failed: Vec<String> = emu
         .ids(Resource::Charges)
         .into_iter()
@@ -274,12 +254,7 @@ fn the_charges_status_scan_pages_concurrently_and_finds_what_one_cursor_finds() 
 fn the_component_reports_progress_to_the_host_as_pages_arrive() {
     let emu = irregular_stripe(2000);
     let sandbox = sandbox(&emu);
-    let mut conn = sandbox
-        .open(&ConnectionConfig {
-            max_rows: Some(10_000),
-            ..config(keys::TEST_READ_ONLY, wit::Mode::Test)
-        })
-        .expect("open");
+    let mut conn = open(&sandbox, keys::TEST_READ_ONLY, wit::Mode::Test, 10_000);
     let reports: Arc<Mutex<Vec<Progress>>> = Arc::default();
     let seen = Arc::clone(&reports);
     conn.watch(Some(Arc::new(move |p| {

@@ -4,13 +4,14 @@
 //!
 //! `cargo bench -p klairr-host --bench throughput` (add `-- --rows N` to change the size).
 
+mod support;
+
 use klairr_host::emulator::keys;
 use klairr_host::policy::origin::LoopbackBase;
 use klairr_host::registry;
 use klairr_host::sandbox::{wit, ConnectionConfig, Sandbox, SandboxOptions};
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::Instant;
+use support::EmulatorProcess;
 
 const RUNS: usize = 5;
 
@@ -23,24 +24,8 @@ fn main() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(10_000);
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_klairr-host"))
-        .args(["--format", "json", "emulator", "--port", "0"])
-        .args([
-            "--customers",
-            &rows.to_string(),
-            "--subscriptions",
-            &rows.to_string(),
-        ])
-        .args(["--invoices", "10", "--charges", "10", "--payouts", "10"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the emulator process");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("the emulator prints its base URL");
-    let info: serde_json::Value = serde_json::from_str(&line).expect("emulator JSON");
-    let base = info["base_url"].as_str().expect("base_url").to_owned();
+    let emulator = EmulatorProcess::start(rows, rows);
+    let base = emulator.base.clone();
 
     let stripe = registry::stripe();
     // This measures the host and the component, not Stripe's rate limit: the budget is raised far above
@@ -86,8 +71,6 @@ fn main() {
         "\nhost peak RSS: {}",
         peak_rss().unwrap_or_else(|| "unknown".into())
     );
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// VmHWM from /proc (Linux): the process's peak resident set size.

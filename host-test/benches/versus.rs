@@ -12,6 +12,8 @@
 //!
 //! `cargo bench -p klairr-host --bench versus` (needs `python3` with `requests`).
 
+mod support;
+
 use klairr_host::emulator::keys;
 use klairr_host::output;
 use klairr_host::policy::origin::LoopbackBase;
@@ -20,54 +22,15 @@ use klairr_host::sandbox::{wit, ConnectionConfig, Sandbox, SandboxOptions};
 use klairr_stripe::rows::parse_page;
 use klairr_stripe::schema::{Cell, Table};
 use serde::ser::{SerializeSeq, Serializer};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
+use support::EmulatorProcess;
 
 const SIZES: [usize; 2] = [2_000, 30_000];
 
 /// One way to read `rows` customers from the emulator at a base URL; returns the median time.
 type Client = fn(&str, usize) -> Duration;
 const RUNS: usize = 5;
-
-struct Emulator {
-    child: Child,
-    base: String,
-}
-
-impl Emulator {
-    fn start(customers: usize) -> Emulator {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_klairr-host"))
-            .args(["--format", "json", "emulator", "--port", "0"])
-            .args(["--customers", &customers.to_string()])
-            .args([
-                "--subscriptions",
-                "10",
-                "--invoices",
-                "10",
-                "--charges",
-                "10",
-            ])
-            .args(["--payouts", "10"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the emulator process");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("the emulator prints its base URL");
-        let info: serde_json::Value = serde_json::from_str(&line).expect("emulator JSON");
-        let base = info["base_url"].as_str().expect("base_url").to_owned();
-        Emulator { child, base }
-    }
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn median(mut times: Vec<Duration>) -> Duration {
     times.sort();
@@ -189,7 +152,7 @@ fn main() {
     let clients: [(&str, Client); 3] = [("klairr", klairr), ("python", python), ("native", native)];
     let mut medians = vec![Vec::new(); clients.len()];
     for rows in SIZES {
-        let emulator = Emulator::start(rows);
+        let emulator = EmulatorProcess::start(rows, 10);
         for (i, (name, run)) in clients.iter().enumerate() {
             let took = run(&emulator.base, rows);
             println!(
