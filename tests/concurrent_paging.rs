@@ -6,7 +6,7 @@
 //! descending, Stripe's order within a second), which is what `starting_after` paging returns. How fast
 //! this is lives in the `paging` benchmark (README, "Benchmarks"), not here.
 
-use klairr_e2e::{column_index, config, emulator_with, keys, param, run_cli, sandbox, text};
+use klairr_e2e::{config, emulator_with, ids, keys, param, run_cli, sandbox};
 use klairr_host::emulator::{
     max_in_any_window, Emulator, EmulatorConfig, RateLimit, RecordedRequest, Resource, Timeline,
 };
@@ -17,15 +17,6 @@ use std::time::Duration;
 
 const LATENCY: Duration = Duration::from_millis(250);
 const SECOND: Duration = Duration::from_secs(1);
-
-fn ids(result: &wit::QueryResult) -> Vec<String> {
-    let id = column_index(&result.columns, "id");
-    result
-        .rows
-        .iter()
-        .map(|r| text(&r[id]).to_owned())
-        .collect()
-}
 
 /// An account like a real one (bursts, crowded seconds, quiet weeks) behind Stripe's latency and its
 /// rate limiter (25 starts/s per endpoint; 25/s per test account, 100/s per live one).

@@ -3,8 +3,8 @@
 //! component in the host's sandbox against the loopback emulator.
 
 use klairr_e2e::{
-    column_index, config, emulator, emulator_with, error_kind, keys, param, run_cli, sandbox,
-    temp_dir, text, upstream_of, TABLES,
+    column_index, config, emulator, emulator_with, error_kind, ids, keys, param, run_cli, sandbox,
+    temp_dir, upstream_of, TABLES,
 };
 use klairr_host::emulator::{Emulator, EmulatorConfig, Fault, RecordedRequest, Resource};
 use klairr_host::sandbox::ConnectionConfig;
@@ -24,15 +24,6 @@ fn assert_pinned(emu: &Emulator) {
         assert_eq!(req.stripe_version.as_deref(), Some(API_VERSION), "{req:?}");
         assert_eq!(req.host.as_deref(), Some("api.stripe.com"), "{req:?}");
     }
-}
-
-fn ids(result: &wit::QueryResult) -> Vec<String> {
-    let id = column_index(&result.columns, "id");
-    result
-        .rows
-        .iter()
-        .map(|r| text(&r[id]).to_owned())
-        .collect()
 }
 
 fn status_fault(status: u16, should_retry: Option<bool>, code: Option<&str>) -> Fault {

@@ -152,6 +152,16 @@ pub fn query_params(query: &str) -> Vec<(&str, &str)> {
 }
 
 /// The position of column `name`.
+/// The `id` column of a result, in order.
+pub fn ids(result: &wit::QueryResult) -> Vec<String> {
+    let id = column_index(&result.columns, "id");
+    result
+        .rows
+        .iter()
+        .map(|r| text(&r[id]).to_owned())
+        .collect()
+}
+
 pub fn column_index(columns: &[wit::Column], name: &str) -> usize {
     columns
         .iter()
