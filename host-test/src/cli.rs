@@ -247,6 +247,14 @@ fn execute(
     stderr: &mut dyn Write,
     show_progress: bool,
 ) -> Result<(), Failure> {
+    // A flag that would be ignored is refused instead: describe, setup, demo and the emulator print
+    // no query result for `--columns` to choose from.
+    if cli.columns.is_some() && !matches!(cli.command, Command::Query { .. }) {
+        return Err(Failure::new(
+            "usage",
+            "--columns chooses the columns of a query result; only `query` prints one",
+        ));
+    }
     let connector = registry::stripe();
     let write = |stdout: &mut dyn Write, text: String| {
         stdout
@@ -329,6 +337,8 @@ fn print_result(
     };
     let rendering =
         |e: String| Failure::new("sandbox", format!("could not render the result: {e}"));
+    // A warning of the format's own, for stderr: CSV's amounts left in minor units.
+    let mut format_note = None;
     let mut text = match cli.format {
         Format::Table => output::query_text_selected(result, cached, &selection),
         Format::Json => match &cli.columns {
@@ -337,6 +347,7 @@ fn print_result(
         },
         Format::Csv => {
             let selection = selection.with_currency_beside_amounts(result);
+            format_note = output::minor_units_note(result, &selection);
             output::query_csv(result, &selection).map_err(rendering)?
         }
         Format::Ndjson => output::query_ndjson(result, &selection).map_err(rendering)?,
@@ -354,6 +365,9 @@ fn print_result(
         }
         if let Some(note) = &result.scan_note {
             let _ = writeln!(stderr, "klairr-host: note: {}", strip_control(note));
+        }
+        if let Some(note) = &format_note {
+            let _ = writeln!(stderr, "klairr-host: note: {note}");
         }
     }
     stdout

@@ -5,9 +5,13 @@
 //!
 //! A spreadsheet runs a cell that starts with `=`, `+`, `-` or `@` as a formula (OWASP, "CSV
 //! Injection"): text cells starting with one of those, or with a tab or carriage return, get a leading
-//! `'`, which spreadsheets show as text. Numbers are written as numbers and never changed, so a
-//! negative amount stays a number. Control characters other than newlines are stripped from text, as
-//! in every other human format.
+//! `'`, which spreadsheets show as text (a trigger behind stripped controls or leading whitespace
+//! counts: see `formula_like`). Numbers are written as numbers and never changed, so a negative amount
+//! stays a number. Control characters other than newlines are stripped from text, as in every other
+//! human format.
+//!
+//! An amount whose currency's decimals are unknown, or whose row has no currency, stays in minor units;
+//! a number cannot say so, so [`minor_units_note`] does, on stderr.
 
 use super::money;
 use super::select::Selection;
@@ -41,6 +45,65 @@ pub fn query_csv(result: &wit::QueryResult, selection: &Selection) -> Result<Str
     String::from_utf8(bytes).map_err(|e| e.to_string())
 }
 
+/// How many unknown currency codes [`minor_units_note`] names before it stops listing them.
+const CODES_NAMED: usize = 5;
+
+/// What the cells cannot say: amounts written in minor units because the table in `money.rs` does not
+/// know their currency's decimals, or because their row has no currency (the table format says so in
+/// each cell; a CSV number has no room for it). `None` when every printed amount is in major units.
+pub fn minor_units_note(result: &wit::QueryResult, selection: &Selection) -> Option<String> {
+    let amounts: Vec<usize> = selection
+        .shown
+        .iter()
+        .copied()
+        .filter(|&i| result.columns[i].kind == wit::ColumnType::Amount)
+        .collect();
+    let mut unknown: Vec<String> = Vec::new();
+    let mut without_currency = 0usize;
+    for row in &result.rows {
+        // Zero is zero in any unit: only other amounts can be misread.
+        if !amounts
+            .iter()
+            .any(|&i| matches!(row.get(i), Some(wit::Cell::Integer(n)) if *n != 0))
+        {
+            continue;
+        }
+        match selection.currency_of(row) {
+            None => without_currency += 1,
+            Some(code) if money::decimals(code).is_none() => {
+                // A component's text: no control characters, and short, whatever it holds.
+                let code: String = strip_control(code).chars().take(12).collect();
+                if !unknown.contains(&code) {
+                    unknown.push(code);
+                }
+            }
+            Some(_) => {}
+        }
+    }
+    let mut parts = Vec::new();
+    if !unknown.is_empty() {
+        let mut named = unknown
+            .iter()
+            .take(CODES_NAMED)
+            .map(|c| format!("{c:?}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if unknown.len() > CODES_NAMED {
+            named.push_str(&format!(" and {} more", unknown.len() - CODES_NAMED));
+        }
+        parts.push(format!(
+            "amounts in {named} are in minor units (their currencies' decimals are not known)"
+        ));
+    }
+    if without_currency > 0 {
+        parts.push(format!(
+            "amounts in {without_currency} row{} without a currency are in minor units",
+            if without_currency == 1 { "" } else { "s" }
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
 fn field(cell: &wit::Cell, kind: wit::ColumnType, currency: Option<&str>) -> String {
     match cell {
         wit::Cell::Null => String::new(),
@@ -67,11 +130,20 @@ fn text_field(text: &str) -> String {
         .map(|line| strip_control(line).into_owned())
         .collect::<Vec<_>>()
         .join("\n");
-    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    if formula_like(text, &kept) {
         format!("'{kept}")
     } else {
         kept
     }
+}
+
+/// Whether a spreadsheet could run the cell as a formula. The trigger is looked for in what is written
+/// (`kept`), not only in what came in: stripping a leading escape sequence or DEL must not uncover an
+/// `=`; and past leading whitespace, since importers may trim it (Google Sheets does by default). A tab
+/// or carriage return at the start of the original is a trigger of its own (OWASP), though stripping
+/// turns it into a space.
+fn formula_like(original: &str, kept: &str) -> bool {
+    original.starts_with(['\t', '\r']) || kept.trim_start().starts_with(['=', '+', '-', '@'])
 }
 
 /// `2026-01-01T00:00:00Z` for unix seconds.
@@ -102,6 +174,35 @@ mod tests {
     }
 
     #[test]
+    fn amounts_left_in_minor_units_are_said() {
+        let mut r = charges();
+        assert_eq!(minor_units_note(&r, &Selection::all(&r)), None);
+        for currency in [
+            wit::Cell::Text("xyz".into()),
+            wit::Cell::Text("xyz".into()),
+            wit::Cell::Text("a\u{1b}[31mbc".into()),
+            wit::Cell::Null,
+        ] {
+            let mut row = r.rows[0].clone();
+            row[2] = currency;
+            r.rows.push(row);
+        }
+        let note = minor_units_note(&r, &Selection::all(&r)).expect("said");
+        assert_eq!(
+            note,
+            "amounts in \"xyz\", \"abc\" are in minor units (their currencies' decimals are not \
+             known); amounts in 1 row without a currency are in minor units"
+        );
+        // Only printed amounts count, and zero in any currency is zero.
+        let s = Selection::choose(&r, &["id".to_owned(), "currency".to_owned()]).expect("valid");
+        assert_eq!(minor_units_note(&r, &s), None);
+        for row in &mut r.rows {
+            row[1] = wit::Cell::Integer(0);
+        }
+        assert_eq!(minor_units_note(&r, &Selection::all(&r)), None);
+    }
+
+    #[test]
     fn formulas_are_neutralised_and_numbers_left_alone() {
         for (text, want) in [
             ("=HYPERLINK(\"x\")", "'=HYPERLINK(\"x\")"),
@@ -111,6 +212,17 @@ mod tests {
             ("a\u{1b}[31mb", "ab"),
             ("two\nlines", "two\nlines"),
             ("plain", "plain"),
+        ] {
+            assert_eq!(text_field(text), want, "{text:?}");
+        }
+        // A trigger behind what is stripped or trimmed: still neutralised.
+        for (text, want) in [
+            ("\u{1b}[0m=HYPERLINK(\"x\")", "'=HYPERLINK(\"x\")"),
+            ("\u{7f}=1+1", "'=1+1"),
+            ("\u{202e}@SUM(A1)", "'@SUM(A1)"),
+            ("  =1+1", "'  =1+1"),
+            ("\n-2", "'\n-2"),
+            ("a=1", "a=1"),
         ] {
             assert_eq!(text_field(text), want, "{text:?}");
         }

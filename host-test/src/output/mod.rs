@@ -19,7 +19,7 @@ pub mod money;
 mod ndjson;
 mod select;
 
-pub use self::csv::query_csv;
+pub use self::csv::{minor_units_note, query_csv};
 pub use human::{
     cell_text, describe_text, query_text, query_text_columns, query_text_selected, setup_text,
     utc_datetime,
