@@ -81,11 +81,15 @@ fn customers_are_listed_through_the_component_from_the_emulator() {
 fn requests_to_origins_outside_the_allowlist_are_denied() {
     let emu = emulator();
     // Run the Stripe component under a manifest whose allowlist does not include api.stripe.com.
-    let stripe = registry::stripe();
+    let stripe = registry::Connector::stripe();
     let mut manifest = stripe.manifest;
     manifest.network.origins = vec![Origin::parse("https://example.com:443").expect("origin")];
-    let sandbox =
-        Sandbox::load(stripe.component, manifest, SandboxOptions::default()).expect("load");
+    let sandbox = Sandbox::load(
+        registry::STRIPE_COMPONENT,
+        manifest,
+        SandboxOptions::default(),
+    )
+    .expect("load");
     let mut conn = sandbox
         .open(&config(keys::TEST_READ_ONLY, wit::Mode::Test))
         .expect("open");
@@ -114,7 +118,7 @@ fn a_component_importing_wasi_filesystem_is_refused_at_load() {
     )"#;
     let err = Sandbox::load(
         wat.as_bytes(),
-        registry::stripe().manifest,
+        registry::Connector::stripe().manifest,
         SandboxOptions::default(),
     )
     .err()
@@ -134,7 +138,7 @@ fn a_component_importing_wasi_filesystem_is_refused_at_load() {
     assert!(matches!(
         Sandbox::load(
             sockets.as_bytes(),
-            registry::stripe().manifest,
+            registry::Connector::stripe().manifest,
             SandboxOptions::default()
         ),
         Err(SandboxError::ForbiddenImports(_))
@@ -147,7 +151,7 @@ fn a_component_that_is_not_a_connector_is_refused() {
     assert!(matches!(
         Sandbox::load(
             empty.as_bytes(),
-            registry::stripe().manifest,
+            registry::Connector::stripe().manifest,
             SandboxOptions::default()
         ),
         Err(SandboxError::NotAConnector(_))
@@ -155,7 +159,7 @@ fn a_component_that_is_not_a_connector_is_refused() {
     assert!(matches!(
         Sandbox::load(
             b"not wasm at all",
-            registry::stripe().manifest,
+            registry::Connector::stripe().manifest,
             SandboxOptions::default()
         ),
         Err(SandboxError::Load(_))
@@ -165,8 +169,8 @@ fn a_component_that_is_not_a_connector_is_refused() {
 #[test]
 fn the_built_component_imports_only_allowed_wasi_interfaces() {
     let sandbox = Sandbox::load(
-        registry::stripe().component,
-        registry::stripe().manifest,
+        registry::STRIPE_COMPONENT,
+        registry::Connector::stripe().manifest,
         SandboxOptions::default(),
     )
     .expect("load");

@@ -794,12 +794,13 @@ fn the_key_never_leaks_from_a_network_failure() {
         .expect("addr")
         .port();
     let base = LoopbackBase::parse(&format!("http://127.0.0.1:{port}")).expect("base");
-    let stripe = registry::stripe();
+    let stripe = registry::Connector::stripe();
     let options = SandboxOptions {
         redirect: Some(base),
         ..SandboxOptions::default()
     };
-    let sandbox = Sandbox::load(stripe.component, stripe.manifest, options).expect("load");
+    let sandbox =
+        Sandbox::load(registry::STRIPE_COMPONENT, stripe.manifest, options).expect("load");
     let mut conn = sandbox
         .open(&config(keys::TEST_READ_ONLY, wit::Mode::Test))
         .expect("open");

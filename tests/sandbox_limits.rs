@@ -113,12 +113,12 @@ fn a_hundred_thousand_row_result_fits_in_the_default_limits() {
         payouts: 1,
         ..EmulatorConfig::default()
     });
-    let stripe = klairr_host::registry::stripe();
+    let stripe = klairr_host::registry::Connector::stripe();
     let mut manifest = stripe.manifest;
     manifest.budget.per_endpoint = 1000;
     manifest.budget.per_credential_test = 1000;
     let sandbox = klairr_host::sandbox::Sandbox::load(
-        stripe.component,
+        klairr_host::registry::STRIPE_COMPONENT,
         manifest,
         klairr_e2e::redirect_to(&emu, SandboxLimits::default()),
     )

@@ -34,9 +34,9 @@ pub fn sandbox(emulator: &Emulator) -> Sandbox {
 
 /// [`sandbox`] with other limits.
 pub fn sandbox_with(emulator: &Emulator, limits: SandboxLimits) -> Sandbox {
-    let stripe = registry::stripe();
+    let stripe = registry::Connector::stripe();
     Sandbox::load(
-        stripe.component,
+        registry::STRIPE_COMPONENT,
         stripe.manifest,
         redirect_to(emulator, limits),
     )
@@ -83,13 +83,24 @@ pub fn run_cli(args: &[&str], key: Option<&str>) -> CliRun {
 }
 
 pub fn run_cli_with_stdin(args: &[&str], key: Option<&str>, stdin: &str) -> CliRun {
+    let env: Vec<(&str, &str)> = key.map(|k| ("STRIPE_API_KEY", k)).into_iter().collect();
+    run_cli_with_env(args, &env, stdin)
+}
+
+/// Run `klairr-host ARGS` in-process with exactly these environment variables visible to it.
+pub fn run_cli_with_env(args: &[&str], env: &[(&str, &str)], stdin: &str) -> CliRun {
+    let lookup = |name: &str| {
+        env.iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| (*v).to_owned())
+    };
     let mut stdout = Vec::new();
     let mut stderr = Vec::new();
     let mut input = stdin.as_bytes();
     let code = cli::run(
         std::iter::once("klairr-host").chain(args.iter().copied()),
         Io {
-            api_key: key.map(str::to_owned),
+            env: &lookup,
             stdin: &mut input,
             stdout: &mut stdout,
             stderr: &mut stderr,

@@ -160,7 +160,7 @@ fn serving(body: Vec<u8>) -> Sandbox {
             .body(body.clone())
             .expect("response")
     }));
-    let stripe = registry::stripe();
+    let stripe = registry::Connector::stripe();
     // The guest's work is measured, not Stripe's rate limit: the budget is raised out of the way.
     let mut manifest = stripe.manifest;
     manifest.budget.per_endpoint = 100_000;
@@ -169,7 +169,7 @@ fn serving(body: Vec<u8>) -> Sandbox {
         upstream,
         ..SandboxOptions::default()
     };
-    Sandbox::load(stripe.component, manifest, options).expect("load")
+    Sandbox::load(registry::STRIPE_COMPONENT, manifest, options).expect("load")
 }
 
 fn config() -> ConnectionConfig {
@@ -178,8 +178,8 @@ fn config() -> ConnectionConfig {
 
 fn bench_instantiate(c: &mut Criterion) {
     let sandbox = Sandbox::load(
-        registry::stripe().component,
-        registry::stripe().manifest,
+        registry::STRIPE_COMPONENT,
+        registry::Connector::stripe().manifest,
         SandboxOptions::default(),
     )
     .expect("load");
@@ -190,8 +190,8 @@ fn bench_instantiate(c: &mut Criterion) {
         b.iter(|| {
             black_box(
                 Sandbox::load(
-                    registry::stripe().component,
-                    registry::stripe().manifest,
+                    registry::STRIPE_COMPONENT,
+                    registry::Connector::stripe().manifest,
                     SandboxOptions::default(),
                 )
                 .expect("load"),
@@ -200,7 +200,7 @@ fn bench_instantiate(c: &mut Criterion) {
     });
     println!(
         "component size: {:.1} KiB",
-        registry::stripe().component.len() as f64 / 1024.0
+        registry::STRIPE_COMPONENT.len() as f64 / 1024.0
     );
 }
 

@@ -43,14 +43,14 @@ fn main() {
         ("sequential (1 in flight)", 1),
         ("concurrent (8 in flight)", 8),
     ] {
-        let stripe = registry::stripe();
+        let stripe = registry::Connector::stripe();
         let mut manifest = stripe.manifest;
         manifest.network.max_in_flight = in_flight;
         let options = SandboxOptions {
             redirect: Some(LoopbackBase::parse(&emulator.base_url()).expect("loopback")),
             ..SandboxOptions::default()
         };
-        let sandbox = Sandbox::load(stripe.component, manifest, options).expect("load");
+        let sandbox = Sandbox::load(registry::STRIPE_COMPONENT, manifest, options).expect("load");
         for mode in [wit::Mode::Test, wit::Mode::Live] {
             let key = match mode {
                 wit::Mode::Test => keys::TEST_READ_ONLY,

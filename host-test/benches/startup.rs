@@ -106,7 +106,7 @@ fn breakdown(cache: &Path, runs: usize) {
         ..SandboxOptions::default()
     };
     let mut parts: [(&str, Vec<Duration>); 6] = [
-        ("registry::stripe() (manifest parsed)", Vec::new()),
+        ("Connector::stripe() (manifest parsed)", Vec::new()),
         ("Engine::new", Vec::new()),
         ("SHA-256 of the component and of the entry", Vec::new()),
         (
@@ -118,7 +118,7 @@ fn breakdown(cache: &Path, runs: usize) {
     ];
     for _ in 0..runs.max(2) {
         let start = Instant::now();
-        let stripe = registry::stripe();
+        let stripe = registry::Connector::stripe();
         parts[0].1.push(start.elapsed());
 
         let start = Instant::now();
@@ -127,20 +127,20 @@ fn breakdown(cache: &Path, runs: usize) {
 
         let stored = std::fs::read(&entry).expect("read the entry");
         let start = Instant::now();
-        black_box(Sha256::digest(stripe.component));
+        black_box(Sha256::digest(registry::STRIPE_COMPONENT));
         black_box(Sha256::digest(&stored));
         parts[2].1.push(start.elapsed());
 
         let start = Instant::now();
         let loaded = CompileCache::Dir(cache.to_path_buf())
-            .load(&engine, stripe.component)
+            .load(&engine, registry::STRIPE_COMPONENT)
             .expect("cache");
         parts[3].1.push(start.elapsed());
         assert_eq!(loaded.outcome, Outcome::Hit);
 
         let start = Instant::now();
-        let sandbox =
-            Sandbox::load(stripe.component, stripe.manifest, options.clone()).expect("load");
+        let sandbox = Sandbox::load(registry::STRIPE_COMPONENT, stripe.manifest, options.clone())
+            .expect("load");
         parts[4].1.push(start.elapsed());
 
         let start = Instant::now();
@@ -149,7 +149,7 @@ fn breakdown(cache: &Path, runs: usize) {
     }
     println!(
         "component {:.0} KiB, cache entry {:.0} KiB",
-        registry::stripe().component.len() as f64 / 1024.0,
+        registry::STRIPE_COMPONENT.len() as f64 / 1024.0,
         stored_len(&entry) as f64 / 1024.0
     );
     println!(

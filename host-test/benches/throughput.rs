@@ -27,7 +27,7 @@ fn main() {
     let emulator = EmulatorProcess::start(rows, rows);
     let base = emulator.base.clone();
 
-    let stripe = registry::stripe();
+    let stripe = registry::Connector::stripe();
     // This measures the host and the component, not Stripe's rate limit: the budget is raised far above
     // what the loopback emulator can be asked for.
     let mut manifest = stripe.manifest;
@@ -37,7 +37,7 @@ fn main() {
         redirect: Some(LoopbackBase::parse(&base).expect("loopback")),
         ..SandboxOptions::default()
     };
-    let sandbox = Sandbox::load(stripe.component, manifest, options).expect("load");
+    let sandbox = Sandbox::load(registry::STRIPE_COMPONENT, manifest, options).expect("load");
     let config = ConnectionConfig {
         credential: keys::TEST_READ_ONLY.into(),
         mode: wit::Mode::Test,

@@ -38,7 +38,7 @@ fn median(mut times: Vec<Duration>) -> Duration {
 }
 
 fn klairr(base: &str, rows: usize) -> Duration {
-    let stripe = registry::stripe();
+    let stripe = registry::Connector::stripe();
     let mut manifest = stripe.manifest;
     manifest.budget.per_endpoint = 1000;
     manifest.budget.per_credential_test = 1000;
@@ -46,7 +46,7 @@ fn klairr(base: &str, rows: usize) -> Duration {
         redirect: Some(LoopbackBase::parse(base).expect("loopback")),
         ..SandboxOptions::default()
     };
-    let sandbox = Sandbox::load(stripe.component, manifest, options).expect("load");
+    let sandbox = Sandbox::load(registry::STRIPE_COMPONENT, manifest, options).expect("load");
     let config = ConnectionConfig {
         max_rows: Some(rows as u32),
         ..ConnectionConfig::new(keys::TEST_READ_ONLY, wit::Mode::Test)

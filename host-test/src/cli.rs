@@ -6,12 +6,13 @@
 use crate::demo;
 use crate::memory::MemoryFile;
 use crate::output::{self, Selection};
-use crate::policy::origin::LoopbackBase;
+use crate::policy::origin::{LoopbackBase, Redirect};
 use crate::policy::redact::{cap, strip_control, MESSAGE_CAP};
 use crate::progress_bar::Spinner;
-use crate::registry::{self, Connector};
+use crate::registry::{Connector, Registry, RegistryError, DEFAULT_CONNECTOR};
 use crate::sandbox::{wit, ConnectionConfig, Sandbox, SandboxError, SandboxLimits, SandboxOptions};
-use crate::sandbox::{CompileCache, REFUSALS};
+use crate::sandbox::{CompileCache, SharedHost, REFUSALS};
+use crate::serve::{ConnectionLimits, ServeOptions, Server, Token, TOKEN_ENV};
 use crate::service::Service;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::{Read, Write};
@@ -22,16 +23,24 @@ use std::time::Duration;
 #[command(
     name = "klairr-host",
     version,
-    about = "Run Klairr's Stripe connector in a sandboxed WebAssembly host",
-    after_help = "The API key is read from the STRIPE_API_KEY environment variable, never from arguments.\n\
-                  Exit status: 0 ok, 2 key or query rejected, 1 any other failure."
+    about = "Run Klairr's connectors (Stripe built in) in a sandboxed WebAssembly host",
+    after_help = "A connector's credential is read from the environment variable its manifest names \
+                  (STRIPE_API_KEY for stripe), never from arguments.\n\
+                  Exit status: 0 ok, 2 credential, query or command line rejected, 1 any other failure."
 )]
 pub struct Cli {
-    /// Load this connector component instead of the built-in Stripe connector (it runs under the
-    /// Stripe manifest: its rules, not more).
+    /// Add the connector manifests (*.toml) of this directory to the built-in Stripe connector; each
+    /// manifest's component path is relative to the manifest.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub connectors: Option<PathBuf>,
+    /// The connector to run (see `klairr-host connectors`).
+    #[arg(long, global = true, value_name = "NAME", default_value = DEFAULT_CONNECTOR)]
+    pub connector: String,
+    /// Load this component instead of the connector's own (it runs under the connector's manifest: its
+    /// rules, not more).
     #[arg(long, global = true, value_name = "PATH")]
     pub component: Option<PathBuf>,
-    /// Which Stripe data the key must address.
+    /// Which data the credential must address: the source's sandbox (`test`) or production (`live`).
     #[arg(long, global = true, value_enum, default_value_t = ModeArg::Test)]
     pub mode: ModeArg,
     /// The most rows one query returns (1 to 100000; default 1000).
@@ -48,7 +57,11 @@ pub struct Cli {
     /// `--columns id,amount,created`. An unknown column is an error naming the table's columns.
     #[arg(long, global = true, value_name = "A,B,C", value_delimiter = ',')]
     pub columns: Option<Vec<String>>,
-    /// Send the connector's api.stripe.com requests to this loopback base instead (tests, the emulator).
+    /// Deliver a connector's requests for ORIGIN to a loopback server instead (tests, emulators), e.g.
+    /// `--redirect https://api.stripe.com=http://127.0.0.1:12111`; repeat for more origins.
+    #[arg(long, global = true, value_name = "ORIGIN=http://127.0.0.1:PORT", value_parser = parse_redirect)]
+    pub redirect: Vec<Redirect>,
+    /// Shorthand for `--redirect` of the built-in Stripe connector's origin to this loopback base.
     #[arg(long, global = true, value_name = "http://127.0.0.1:PORT")]
     pub stripe_base: Option<String>,
     /// Stop any call into the connector after this many seconds, waits for the network included.
@@ -67,14 +80,32 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// List the connectors: name, version, contract, origins and tables (no credential, no request).
+    Connectors,
     /// List the tables, columns and filters (no key, no request).
     Describe,
-    /// Verify the key: it must read all five tables and be refused every write.
+    /// Verify the credential: it must read every table and be refused every write.
     Setup,
     /// Run one query, e.g. '{"list":"customers","limit":10}' ('-' reads it from standard input).
     Query {
         #[arg(value_name = "DSL")]
         dsl: String,
+    },
+    /// Serve every connector over HTTP on a loopback address until SIGTERM (README, "serve"); needs
+    /// KLAIRR_HOST_TOKEN. SIGHUP reloads every connector.
+    Serve {
+        /// The loopback address to listen on (port 0 picks a free one; the address is printed).
+        #[arg(long, default_value = "127.0.0.1:8787")]
+        listen: std::net::SocketAddr,
+        /// Connections open at once; more are refused until one closes or expires.
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
+        max_connections: u32,
+        /// Close a connection unused for this many seconds.
+        #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        idle_seconds: u64,
+        /// On SIGTERM, wait at most this long for calls in flight.
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=3600))]
+        drain_seconds: u64,
     },
     /// Start the built-in Stripe emulator, verify its demo key and run a few queries (no key, no network).
     #[cfg(feature = "demo")]
@@ -185,8 +216,9 @@ impl From<SandboxError> for Failure {
 
 /// Everything `run` needs from the outside world.
 pub struct Io<'a> {
-    /// The value of STRIPE_API_KEY, if set.
-    pub api_key: Option<String>,
+    /// The environment: the selected connector's credential is read from the variable its manifest
+    /// names (and nothing else is read through this).
+    pub env: &'a dyn Fn(&str) -> Option<String>,
     pub stdin: &'a mut dyn Read,
     pub stdout: &'a mut dyn Write,
     pub stderr: &'a mut dyn Write,
@@ -209,14 +241,7 @@ where
     };
     let format = cli.format;
     let show_progress = io.stderr_is_terminal && format == Format::Table;
-    match execute(
-        &cli,
-        io.api_key,
-        io.stdin,
-        io.stdout,
-        io.stderr,
-        show_progress,
-    ) {
+    match execute(&cli, io.env, io.stdin, io.stdout, io.stderr, show_progress) {
         Ok(()) => 0,
         Err(failure) => {
             // Messages quote what upstreams and components said: bounded, and never a terminal escape.
@@ -241,7 +266,7 @@ where
 
 fn execute(
     cli: &Cli,
-    api_key: Option<String>,
+    env: &dyn Fn(&str) -> Option<String>,
     stdin: &mut dyn Read,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
@@ -255,7 +280,8 @@ fn execute(
             "--columns chooses the columns of a query result; only `query` prints one",
         ));
     }
-    let connector = registry::stripe();
+    let registry = registry(cli)?;
+    let connector = registry.get(&cli.connector).map_err(usage_or_config)?;
     let write = |stdout: &mut dyn Write, text: String| {
         stdout
             .write_all(text.as_bytes())
@@ -272,14 +298,66 @@ fn execute(
         #[cfg(feature = "demo")]
         Command::Emulator { port, data } => demo::serve_emulator(*port, data, cli.format, stdout),
         #[cfg(feature = "demo")]
-        Command::Demo => demo::run(
-            cli,
-            &connector,
-            load_component(cli, &connector)?.as_slice(),
-            stdout,
-        ),
+        Command::Demo => {
+            if connector.name() != DEFAULT_CONNECTOR {
+                return Err(Failure::new(
+                    "usage",
+                    format!("the demo runs the built-in {DEFAULT_CONNECTOR} connector on its emulator: leave out --connector"),
+                ));
+            }
+            demo::run(
+                cli,
+                connector,
+                load_component(cli, connector)?.as_slice(),
+                stdout,
+            )
+        }
+        Command::Serve {
+            listen,
+            max_connections,
+            idle_seconds,
+            drain_seconds,
+        } => {
+            let token =
+                Token::from_env_value(env(TOKEN_ENV)).map_err(|m| Failure::new("usage", m))?;
+            let mut options = ServeOptions::new(*listen, token);
+            options.connections = ConnectionLimits {
+                max_open: *max_connections as usize,
+                idle: Duration::from_secs(*idle_seconds),
+            };
+            options.memory = memory(cli);
+            options.sandbox = sandbox_options(cli)?;
+            let server =
+                Server::start(&registry, options).map_err(|e| Failure::new(&e.kind, e.message))?;
+            write(
+                stdout,
+                format!(
+                    "klairr-host: serving {} on http://{}",
+                    registry.names().join(", "),
+                    server.addr()
+                ),
+            )?;
+            let _ = stdout.flush();
+            server
+                .run_until_signal(Duration::from_secs(*drain_seconds), stderr)
+                .map_err(|e| Failure::new("sandbox", format!("could not write the log: {e}")))?;
+            Ok(())
+        }
+        Command::Connectors => {
+            let shared = SharedHost::new(Default::default())?;
+            let mut listed = Vec::new();
+            for connector in registry.iter() {
+                let sandbox = load_sandbox_in(&shared, cli, connector, false)?;
+                listed.push((connector.manifest.clone(), sandbox.describe()?));
+            }
+            if cli.format.document_is_json("connectors")? {
+                write(stdout, output::connectors_json(&listed))
+            } else {
+                write(stdout, output::connectors_text(&listed))
+            }
+        }
         Command::Describe => {
-            let sandbox = load_sandbox(cli, &connector)?;
+            let sandbox = load_sandbox(cli, connector)?;
             let info = sandbox.describe()?;
             if cli.format.document_is_json("describe")? {
                 write(stdout, output::describe_json(&info))
@@ -288,8 +366,8 @@ fn execute(
             }
         }
         Command::Setup => {
-            let config = config(cli, &connector, api_key)?;
-            let service = Service::new(load_sandbox(cli, &connector)?, memory(cli));
+            let config = config(cli, connector, env)?;
+            let service = Service::new(load_sandbox(cli, connector)?, memory(cli));
             let mut session = service.open(&config)?;
             let report = session.verify();
             log_denials(stderr, &session.denied_requests());
@@ -306,8 +384,8 @@ fn execute(
             } else {
                 dsl.clone()
             };
-            let config = config(cli, &connector, api_key)?;
-            let service = Service::new(load_sandbox(cli, &connector)?, memory(cli));
+            let config = config(cli, connector, env)?;
+            let service = Service::new(load_sandbox(cli, connector)?, memory(cli));
             let mut session = service.open(&config)?;
             let spinner = Spinner::on_stderr(show_progress);
             session.watch(spinner.as_ref().map(Spinner::sink));
@@ -398,10 +476,10 @@ fn read_query(stdin: &mut dyn Read) -> Result<String, Failure> {
 fn config(
     cli: &Cli,
     connector: &Connector,
-    api_key: Option<String>,
+    environment: &dyn Fn(&str) -> Option<String>,
 ) -> Result<ConnectionConfig, Failure> {
     let env = &connector.manifest.credential.env;
-    let Some(credential) = api_key.filter(|k| !k.trim().is_empty()) else {
+    let Some(credential) = environment(env).filter(|k| !k.trim().is_empty()) else {
         let credential = &connector.manifest.credential;
         return Err(Failure::new(
             "invalid-key",
@@ -426,10 +504,56 @@ fn memory(cli: &Cli) -> Option<MemoryFile> {
     cli.memory_file.as_ref().map(MemoryFile::new)
 }
 
-/// The component bytes: `--component PATH`, or the built-in Stripe connector.
+/// The built-in connectors plus `--connectors DIR`, with the redirects checked against their origins.
+pub fn registry(cli: &Cli) -> Result<Registry, Failure> {
+    let registry = match &cli.connectors {
+        None => Registry::builtin(),
+        Some(dir) => Registry::with_dir(dir).map_err(usage_or_config)?,
+    };
+    registry
+        .check_redirects(&redirects(cli)?)
+        .map_err(usage_or_config)?;
+    Ok(registry)
+}
+
+/// A name or redirect the command line got wrong is a usage error (exit 2); a manifest or component
+/// that cannot be used is the host's configuration failing (exit 1).
+fn usage_or_config(e: RegistryError) -> Failure {
+    let kind = match e {
+        RegistryError::Unknown { .. } | RegistryError::UnusedRedirect { .. } => "usage",
+        _ => "connector-config",
+    };
+    Failure::new(kind, e.to_string())
+}
+
+fn parse_redirect(text: &str) -> Result<Redirect, String> {
+    Redirect::parse(text).map_err(|e| e.to_string())
+}
+
+/// `--redirect`s, and `--stripe-base` as the redirect of each of the built-in Stripe connector's
+/// origins.
+fn redirects(cli: &Cli) -> Result<Vec<Redirect>, Failure> {
+    let mut redirects = Vec::new();
+    if let Some(base) = &cli.stripe_base {
+        let base = LoopbackBase::parse(base).map_err(|e| Failure::new("usage", e.to_string()))?;
+        for origin in &Connector::stripe().manifest.network.origins {
+            redirects.push(Redirect {
+                origin: origin.clone(),
+                base: base.clone(),
+            });
+        }
+    }
+    redirects.extend(cli.redirect.iter().cloned());
+    Ok(redirects)
+}
+
+/// The component bytes: `--component PATH`, or the connector's own.
 pub fn load_component(cli: &Cli, connector: &Connector) -> Result<Vec<u8>, Failure> {
     match &cli.component {
-        None => Ok(connector.component.to_vec()),
+        None => connector
+            .component()
+            .map(|bytes| bytes.into_owned())
+            .map_err(usage_or_config),
         Some(path) => std::fs::read(path).map_err(|e| {
             Failure::new(
                 "sandbox",
@@ -439,16 +563,10 @@ pub fn load_component(cli: &Cli, connector: &Connector) -> Result<Vec<u8>, Failu
     }
 }
 
-/// The sandbox options the flags ask for: the loopback redirect and the call deadline.
+/// The sandbox options the flags ask for: the loopback redirects and the call deadline.
 pub fn sandbox_options(cli: &Cli) -> Result<SandboxOptions, Failure> {
-    let redirect = match &cli.stripe_base {
-        Some(base) => {
-            Some(LoopbackBase::parse(base).map_err(|e| Failure::new("sandbox", e.to_string()))?)
-        }
-        None => None,
-    };
     Ok(SandboxOptions {
-        redirect,
+        redirects: redirects(cli)?,
         limits: SandboxLimits {
             call_timeout: Duration::from_secs(cli.call_timeout),
             ..SandboxLimits::default()
@@ -465,6 +583,29 @@ pub fn sandbox_options(cli: &Cli) -> Result<SandboxOptions, Failure> {
 pub fn load_sandbox(cli: &Cli, connector: &Connector) -> Result<Sandbox, Failure> {
     let bytes = load_component(cli, connector)?;
     Ok(Sandbox::load(
+        &bytes,
+        connector.manifest.clone(),
+        sandbox_options(cli)?,
+    )?)
+}
+
+/// [`load_sandbox`] into a shared host; `--component` applies only to the selected connector.
+pub fn load_sandbox_in(
+    shared: &SharedHost,
+    cli: &Cli,
+    connector: &Connector,
+    override_component: bool,
+) -> Result<Sandbox, Failure> {
+    let bytes = if override_component || connector.name() == cli.connector {
+        load_component(cli, connector)?
+    } else {
+        connector
+            .component()
+            .map(|bytes| bytes.into_owned())
+            .map_err(usage_or_config)?
+    };
+    Ok(Sandbox::load_in(
+        shared,
         &bytes,
         connector.manifest.clone(),
         sandbox_options(cli)?,

@@ -11,10 +11,12 @@
 //! Map:
 //! - [`policy`] (the `klairr-policy` crate): manifests, request rules, credentials, budget, redaction —
 //!   pure and table-tested.
-//! - [`registry`]: the known connectors (manifest + component).
+//! - [`registry`]: the known connectors: the built-in Stripe one and `--connectors DIR` manifests.
 //! - [`sandbox`]: the wasmtime embedding: import/export checks, linker, limits, deadlines, wasi:http hooks.
 //! - [`returned`]: checks and redaction of everything a component returns.
 //! - [`cache`], [`memory`], [`service`]: result cache, shape memory, and the two around a connection.
+//! - [`serve`]: the long-running host: many connectors, one shared engine and cache, an HTTP API, hot
+//!   swap, metrics.
 //! - [`cli`], [`output`], [`demo`]: the `klairr-host` command line.
 //! - [`emulator`]: the built-in loopback Stripe emulator (re-exported crate; with the default `demo`
 //!   feature, like [`demo`]).
@@ -29,6 +31,7 @@ pub mod progress_bar;
 pub mod registry;
 pub mod returned;
 pub mod sandbox;
+pub mod serve;
 pub mod service;
 
 pub use klairr_policy as policy;

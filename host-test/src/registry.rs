@@ -1,46 +1,252 @@
 //! The host's connectors: each is a manifest (what it may do) and a component (what it is).
 //!
 //! The rules live here, in the host, not in the guest: a component cannot widen its own access, and the
-//! same component runs under whatever manifest the host gives it (`--component PATH` runs under Stripe's).
+//! same component runs under whatever manifest the host gives it. The registry holds the built-in Stripe
+//! connector and every `*.toml` manifest of `--connectors DIR` (README, "Connectors"): connectors are
+//! data, and the host's code knows none of them by name except the built-in one's default.
+//!
+//! A manifest names its component as `builtin:NAME` (compiled into the host) or a path relative to the
+//! manifest's directory, read when a sandbox is loaded, so a reload picks up a rebuilt file.
 
-use klairr_policy::manifest::Manifest;
+use klairr_policy::manifest::{ComponentSource, Manifest, ManifestError};
+use klairr_policy::origin::Redirect;
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
 
 /// The Stripe connector built from this repository (`cargo build -p klairr-stripe --target wasm32-wasip2`,
 /// run by this crate's build script), embedded so `klairr-host` needs no path to run it.
 pub static STRIPE_COMPONENT: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/klairr_stripe.wasm"));
 
-/// One connector: its manifest and its component's bytes.
+/// The connector `--connector` selects when none is named.
+pub const DEFAULT_CONNECTOR: &str = "stripe";
+
+/// The largest component file read: the Stripe component is well under 1 MiB; this is a wrong path.
+pub const MAX_COMPONENT_BYTES: u64 = 64 << 20;
+
+/// Components compiled into the host, by the name `builtin:NAME` gives.
+const BUILTINS: &[(&str, &[u8])] = &[("stripe", STRIPE_COMPONENT)];
+
+/// Why the registry could not be built or could not give a connector. Each says what to change.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("{0}")]
+    Manifest(#[from] ManifestError),
+    #[error(
+        "cannot list the connectors directory {dir}: {error}: give a directory of *.toml manifests"
+    )]
+    Directory { dir: String, error: String },
+    #[error("two connector manifests are named {name:?}: {first} and {second}: rename one (`name = ...`)")]
+    Duplicate {
+        name: String,
+        first: String,
+        second: String,
+    },
+    #[error("no connector is named {name:?}: the connectors are {}", known.join(", "))]
+    Unknown { name: String, known: Vec<String> },
+    #[error("connector manifest {manifest}: `component`: there is no built-in component {name:?}: use builtin:stripe or a path relative to the manifest")]
+    UnknownBuiltin { manifest: String, name: String },
+    #[error("cannot read the component {path}: {error}: check the manifest's `component` path (relative to the manifest) or build the component")]
+    Component { path: String, error: String },
+    #[error("--redirect {origin}: no connector reaches that origin (their origins: {}): redirect one of them", known.join(", "))]
+    UnusedRedirect { origin: String, known: Vec<String> },
+}
+
+/// One connector: its manifest and where its component comes from.
 #[derive(Clone, Debug)]
 pub struct Connector {
     pub manifest: Manifest,
-    pub component: &'static [u8],
 }
 
-/// The built-in Stripe connector under its built-in manifest (`host-test/connectors/stripe.toml`).
-pub fn stripe() -> Connector {
-    Connector {
-        manifest: Manifest::stripe(),
-        component: STRIPE_COMPONENT,
+impl Connector {
+    /// The built-in Stripe connector under its built-in manifest (`host-test/connectors/stripe.toml`).
+    pub fn stripe() -> Connector {
+        Connector {
+            manifest: Manifest::stripe(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.manifest.name
+    }
+
+    /// The component's bytes: the built-in ones, or the file read now (a reload reads it again).
+    pub fn component(&self) -> Result<Cow<'static, [u8]>, RegistryError> {
+        match &self.manifest.component {
+            ComponentSource::Builtin(name) => {
+                builtin(name)
+                    .map(Cow::Borrowed)
+                    .ok_or_else(|| RegistryError::UnknownBuiltin {
+                        manifest: self.manifest.source.clone(),
+                        name: name.clone(),
+                    })
+            }
+            ComponentSource::Path(path) => read_component(path).map(Cow::Owned),
+        }
+    }
+
+    /// This connector as its manifest file says now (a built-in manifest does not change).
+    pub fn reread(&self) -> Result<Connector, RegistryError> {
+        if self.manifest.source == klairr_policy::manifest::BUILTIN_SOURCE {
+            return Ok(self.clone());
+        }
+        let manifest = Manifest::load(Path::new(&self.manifest.source))?;
+        if manifest.name != self.manifest.name {
+            return Err(RegistryError::Manifest(ManifestError {
+                manifest: self.manifest.source.clone(),
+                field: "name".into(),
+                problem: format!(
+                    "changed from {:?} to {:?} since the host started: a reload keeps the name; restart the host to rename",
+                    self.manifest.name, manifest.name
+                ),
+            }));
+        }
+        Ok(Connector { manifest })
+    }
+}
+
+fn builtin(name: &str) -> Option<&'static [u8]> {
+    BUILTINS
+        .iter()
+        .find(|(builtin, _)| *builtin == name)
+        .map(|(_, bytes)| *bytes)
+}
+
+fn read_component(path: &Path) -> Result<Vec<u8>, RegistryError> {
+    let fail = |error: String| RegistryError::Component {
+        path: path.display().to_string(),
+        error,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| fail(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(fail("not a file".into()));
+    }
+    if meta.len() > MAX_COMPONENT_BYTES {
+        return Err(fail(format!(
+            "{} bytes is more than the {MAX_COMPONENT_BYTES} a component may have",
+            meta.len()
+        )));
+    }
+    std::fs::read(path).map_err(|e| fail(e.to_string()))
+}
+
+/// The known connectors, by name.
+#[derive(Clone, Debug)]
+pub struct Registry {
+    /// Sorted by name; names are unique.
+    connectors: Vec<Connector>,
+}
+
+impl Registry {
+    /// The built-in connectors only.
+    pub fn builtin() -> Registry {
+        Registry {
+            connectors: vec![Connector::stripe()],
+        }
+    }
+
+    /// The built-in connectors plus every `*.toml` manifest directly in `dir` (in name order). Any
+    /// manifest that does not validate, a component path that does not exist, or two manifests with one
+    /// name refuse the whole directory: a platform never starts with half its connectors.
+    pub fn with_dir(dir: &Path) -> Result<Registry, RegistryError> {
+        let directory = |error: std::io::Error| RegistryError::Directory {
+            dir: dir.display().to_string(),
+            error: error.to_string(),
+        };
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(directory)?
+            .map(|entry| entry.map(|e| e.path()))
+            .collect::<Result<_, _>>()
+            .map_err(directory)?;
+        paths.retain(|p| p.extension().is_some_and(|e| e == "toml") && p.is_file());
+        paths.sort();
+        let mut registry = Registry::builtin();
+        for path in paths {
+            let connector = Connector {
+                manifest: Manifest::load(&path)?,
+            };
+            // Fail at start, not at the first call: the component must be there.
+            if let ComponentSource::Path(component) = &connector.manifest.component {
+                let meta = std::fs::metadata(component).map_err(|e| RegistryError::Component {
+                    path: component.display().to_string(),
+                    error: e.to_string(),
+                })?;
+                if !meta.is_file() {
+                    return Err(RegistryError::Component {
+                        path: component.display().to_string(),
+                        error: "not a file".into(),
+                    });
+                }
+            } else {
+                connector.component()?;
+            }
+            registry.add(connector)?;
+        }
+        Ok(registry)
+    }
+
+    fn add(&mut self, connector: Connector) -> Result<(), RegistryError> {
+        if let Some(existing) = self
+            .connectors
+            .iter()
+            .find(|c| c.manifest.name == connector.manifest.name)
+        {
+            return Err(RegistryError::Duplicate {
+                name: connector.manifest.name.clone(),
+                first: existing.manifest.source.clone(),
+                second: connector.manifest.source.clone(),
+            });
+        }
+        self.connectors.push(connector);
+        self.connectors
+            .sort_by(|a, b| a.manifest.name.cmp(&b.manifest.name));
+        Ok(())
+    }
+
+    /// The connector named `name`, or an error listing the names there are.
+    pub fn get(&self, name: &str) -> Result<&Connector, RegistryError> {
+        self.connectors
+            .iter()
+            .find(|c| c.manifest.name == name)
+            .ok_or_else(|| RegistryError::Unknown {
+                name: name.to_owned(),
+                known: self.names(),
+            })
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.connectors
+            .iter()
+            .map(|c| c.manifest.name.clone())
+            .collect()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Connector> {
+        self.connectors.iter()
+    }
+
+    /// Every redirect must move an origin some connector reaches: a redirect that changes nothing is a
+    /// typo that would otherwise send tests to the real service.
+    pub fn check_redirects(&self, redirects: &[Redirect]) -> Result<(), RegistryError> {
+        let origins: Vec<_> = self
+            .connectors
+            .iter()
+            .flat_map(|c| c.manifest.network.origins.iter().cloned())
+            .collect();
+        for redirect in redirects {
+            if !origins.contains(&redirect.origin) {
+                let mut known: Vec<String> = origins.iter().map(ToString::to_string).collect();
+                known.sort();
+                known.dedup();
+                return Err(RegistryError::UnusedRedirect {
+                    origin: redirect.origin.to_string(),
+                    known,
+                });
+            }
+        }
+        Ok(())
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use klairr_policy::origin::Origin;
-
-    #[test]
-    fn stripe_reaches_exactly_api_stripe_com() {
-        let stripe = stripe();
-        assert_eq!(
-            stripe.manifest.network.policy().allowed(),
-            &[Origin::parse("https://api.stripe.com:443").expect("valid")]
-        );
-        assert_eq!(stripe.manifest.credential.env, "STRIPE_API_KEY");
-        assert!(
-            STRIPE_COMPONENT.starts_with(b"\0asm"),
-            "the embedded component is a wasm binary"
-        );
-    }
-}
+mod tests;

@@ -1,26 +1,33 @@
 //! A connector as the rest of Klairr uses it: the sandbox plus the result cache and the shape memory.
 //!
-//! `open` gives a [`Session`]; each `query` first asks the connector for the query's canonical form, serves
-//! a live cache entry when there is one, and otherwise runs the query, caches the (checked) result for its
-//! TTL, and records its shape (never its rows) in memory.
+//! [`Answers`] is the one way a query is answered: ask the connector for the query's canonical form,
+//! serve a live cache entry when there is one, and otherwise run the query, cache the (checked) result
+//! for its TTL, and record its shape (never its rows) in memory. The CLI makes one [`Service`] per call;
+//! `serve` shares one `Answers` between every connector and connection of the process.
+//!
+//! A cache entry is keyed by the connection's fingerprint (connector, mode, credential under a
+//! per-process secret), the component's SHA-256 (a swapped component never serves its predecessor's
+//! results), the connection's max-rows and the canonical query.
 
 use crate::cache::{Fingerprint, Lookup, ResultCache};
 use crate::memory::{MemoryFile, ShapeRecord};
 use crate::sandbox::{wit, Connection, ConnectionConfig, Sandbox, SandboxError};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// The result cache's bounds: entries, and bytes of row data (a 100,000-row result is ~20 MB).
-const CACHE_ENTRIES: usize = 1024;
-const CACHE_BYTES: usize = 256 << 20;
+/// The result cache's default bounds: entries, and bytes of row data (a 100,000-row result is ~20 MB).
+pub const CACHE_ENTRIES: usize = 1024;
+pub const CACHE_BYTES: usize = 256 << 20;
 
-/// One connector, loaded once, with the process's cache and memory.
-pub struct Service {
-    sandbox: Sandbox,
+/// The result cache and the shape memory, shareable across connectors and connections.
+pub struct Answers {
     cache: Mutex<ResultCache<wit::QueryResult>>,
     memory: Option<MemoryFile>,
     /// Every shape recorded in this process, for display (`demo`) and tests.
     remembered: Mutex<Vec<ShapeRecord>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
 }
 
 /// A query result and whether it came from the cache.
@@ -30,13 +37,104 @@ pub struct Answer {
     pub cached: bool,
 }
 
+impl Answers {
+    /// A cache of at most `max_entries` results and `max_bytes` of row data; shapes appended to `memory`.
+    pub fn new(memory: Option<MemoryFile>, max_entries: usize, max_bytes: usize) -> Answers {
+        Answers {
+            cache: Mutex::new(ResultCache::new(max_entries, max_bytes)),
+            memory,
+            remembered: Mutex::default(),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    /// Answer `dsl` on `connection`, a connection of `sandbox`.
+    pub fn query(
+        &self,
+        sandbox: &Sandbox,
+        connection: &mut Connection,
+        dsl: &str,
+    ) -> Result<Answer, SandboxError> {
+        // The connector parses the query twice (here for the cache key, then to run it): microseconds,
+        // and a cache hit costs no request and no paging.
+        let canonical = connection.canonical_query(dsl)?;
+        let key = cache_key(sandbox, connection, &canonical);
+        let fingerprint: Fingerprint = connection.fingerprint();
+        if let Ok(mut cache) = self.cache.lock() {
+            if let (Lookup::Hit, Some(result)) = cache.get(&fingerprint, &key) {
+                self.hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(Answer {
+                    result,
+                    cached: true,
+                });
+            }
+        }
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        let result = connection.query(dsl)?;
+        if let Ok(mut cache) = self.cache.lock() {
+            let ttl = Duration::from_secs(u64::from(result.cache_ttl_seconds));
+            cache.put(&fingerprint, &key, result.clone(), ttl, weight(&result));
+        }
+        let record = ShapeRecord::from_shape(&sandbox.manifest().name, &result.shape);
+        if let Some(memory) = &self.memory {
+            // Memory is best-effort: a full disk must not fail the user's query, but it must be visible.
+            if let Err(e) = memory.append(&record) {
+                eprintln!("klairr-host: could not record the result's shape in memory: {e}");
+            }
+        }
+        if let Ok(mut remembered) = self.remembered.lock() {
+            remembered.push(record);
+        }
+        Ok(Answer {
+            result,
+            cached: false,
+        })
+    }
+
+    /// Shapes recorded so far in this process.
+    pub fn remembered(&self) -> Vec<ShapeRecord> {
+        self.remembered
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default()
+    }
+
+    /// (cache hits, cache misses) so far.
+    pub fn hits_and_misses(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Bytes of results the cache holds now.
+    pub fn cached_bytes(&self) -> usize {
+        self.cache.lock().map(|c| c.bytes()).unwrap_or(0)
+    }
+}
+
+/// The cache key besides the fingerprint: component hash, max-rows, canonical query.
+fn cache_key(sandbox: &Sandbox, connection: &Connection, canonical: &str) -> String {
+    let hash: String = sandbox
+        .component_sha256()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("{hash}\n{}\n{canonical}", connection.row_target())
+}
+
+/// One connector, loaded once, with its own cache and memory (one CLI call).
+pub struct Service {
+    sandbox: Sandbox,
+    answers: Arc<Answers>,
+}
+
 impl Service {
     pub fn new(sandbox: Sandbox, memory: Option<MemoryFile>) -> Service {
         Service {
             sandbox,
-            cache: Mutex::new(ResultCache::new(CACHE_ENTRIES, CACHE_BYTES)),
-            memory,
-            remembered: Mutex::default(),
+            answers: Arc::new(Answers::new(memory, CACHE_ENTRIES, CACHE_BYTES)),
         }
     }
 
@@ -48,20 +146,15 @@ impl Service {
     /// fingerprint only.
     pub fn open(&self, config: &ConnectionConfig) -> Result<Session<'_>, SandboxError> {
         let connection = self.sandbox.open(config)?;
-        let fingerprint = connection.fingerprint();
         Ok(Session {
             service: self,
             connection,
-            fingerprint,
         })
     }
 
     /// Shapes recorded so far in this process.
     pub fn remembered(&self) -> Vec<ShapeRecord> {
-        self.remembered
-            .lock()
-            .map(|r| r.clone())
-            .unwrap_or_default()
+        self.answers.remembered()
     }
 }
 
@@ -69,7 +162,6 @@ impl Service {
 pub struct Session<'s> {
     service: &'s Service,
     connection: Connection,
-    fingerprint: Fingerprint,
 }
 
 impl Session<'_> {
@@ -83,42 +175,9 @@ impl Session<'_> {
     }
 
     pub fn query(&mut self, dsl: &str) -> Result<Answer, SandboxError> {
-        // The connector parses the query twice (here for the cache key, then to run it): microseconds,
-        // and a cache hit costs no request and no paging.
-        let canonical = self.connection.canonical_query(dsl)?;
-        if let Ok(mut cache) = self.service.cache.lock() {
-            if let (Lookup::Hit, Some(result)) = cache.get(&self.fingerprint, &canonical) {
-                return Ok(Answer {
-                    result,
-                    cached: true,
-                });
-            }
-        }
-        let result = self.connection.query(dsl)?;
-        if let Ok(mut cache) = self.service.cache.lock() {
-            let ttl = Duration::from_secs(u64::from(result.cache_ttl_seconds));
-            cache.put(
-                &self.fingerprint,
-                &canonical,
-                result.clone(),
-                ttl,
-                weight(&result),
-            );
-        }
-        let record = ShapeRecord::from_shape(&self.service.sandbox.manifest().name, &result.shape);
-        if let Some(memory) = &self.service.memory {
-            // Memory is best-effort: a full disk must not fail the user's query, but it must be visible.
-            if let Err(e) = memory.append(&record) {
-                eprintln!("klairr-host: could not record the result's shape in memory: {e}");
-            }
-        }
-        if let Ok(mut remembered) = self.service.remembered.lock() {
-            remembered.push(record);
-        }
-        Ok(Answer {
-            result,
-            cached: false,
-        })
+        self.service
+            .answers
+            .query(&self.service.sandbox, &mut self.connection, dsl)
     }
 
     /// Requests the host's policy denied on this connection, with the reason.

@@ -2,9 +2,10 @@
 //!
 //! A connector may only reach the origins its registry entry lists (for Stripe: `https://api.stripe.com:443`).
 //! Everything else — another host, another port, plain `http`, a missing authority — is denied before any
-//! connection is made. For tests and the demo, `--stripe-base http://127.0.0.1:PORT` redirects an allowed
-//! origin to a loopback server; nothing but loopback is accepted as a redirect target, so no flag can turn
-//! the host into a way out to an arbitrary address.
+//! connection is made. For tests and the demo, `--redirect ORIGIN=http://127.0.0.1:PORT` (or
+//! `--stripe-base`, its shorthand for Stripe's origin) delivers an allowed origin's requests to a loopback
+//! server; nothing but loopback is accepted as a redirect target, so no flag can turn the host into a way
+//! out to an arbitrary address, and a redirect never widens the allowlist.
 //!
 //! Timeouts asked for by the guest are clamped to the host's ceilings, and missing ones get the ceiling.
 
@@ -54,10 +55,12 @@ pub enum PolicyError {
     Malformed(String),
     #[error("scheme '{0}' is not allowed: use http or https")]
     Scheme(String),
-    #[error("'{0}' is not a loopback address: --stripe-base only accepts http://127.0.0.1:PORT, http://[::1]:PORT or http://localhost:PORT")]
+    #[error("'{0}' is not a loopback address: a redirect target is only http://127.0.0.1:PORT, http://[::1]:PORT or http://localhost:PORT")]
     NotLoopback(String),
-    #[error("--stripe-base must be a bare origin such as http://127.0.0.1:12111, without a path, query or credentials: got '{0}'")]
+    #[error("'{0}' is not a bare origin such as http://127.0.0.1:12111: write it without a path, query or credentials")]
     NotBare(String),
+    #[error("'{0}' is not a redirect: write ORIGIN=LOOPBACK_BASE, e.g. https://api.stripe.com=http://127.0.0.1:12111")]
+    NotARedirect(String),
 }
 
 impl Origin {
@@ -115,7 +118,7 @@ fn split_host_port(authority: &str, default_port: u16) -> Option<(String, u16)> 
     Some((host.to_ascii_lowercase(), port))
 }
 
-/// A loopback server that stands in for the allowed origins (`--stripe-base`).
+/// A loopback server that stands in for an allowed origin (`--redirect`, `--stripe-base`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LoopbackBase(Origin);
 
@@ -131,6 +134,26 @@ impl LoopbackBase {
 
     pub fn origin(&self) -> &Origin {
         &self.0
+    }
+}
+
+/// `--redirect ORIGIN=LOOPBACK_BASE`: deliver what a connector sends to ORIGIN to a loopback server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Redirect {
+    pub origin: Origin,
+    pub base: LoopbackBase,
+}
+
+impl Redirect {
+    /// `https://api.stripe.com=http://127.0.0.1:12111` (the origin's port may be left out).
+    pub fn parse(text: &str) -> Result<Redirect, PolicyError> {
+        let (origin, base) = text
+            .split_once('=')
+            .ok_or_else(|| PolicyError::NotARedirect(text.to_owned()))?;
+        Ok(Redirect {
+            origin: Origin::parse(origin.trim())?,
+            base: LoopbackBase::parse(base)?,
+        })
     }
 }
 
@@ -186,11 +209,12 @@ pub enum Decision {
     Deny(String),
 }
 
-/// One connector's network policy: its allowlist and an optional loopback redirect.
+/// One connector's network policy: its allowlist and the loopback redirects of some of its origins.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NetworkPolicy {
     allowed: Vec<Origin>,
-    redirect: Option<LoopbackBase>,
+    /// (allowed origin, where its requests go instead).
+    redirects: Vec<(Origin, LoopbackBase)>,
     pub timeouts: TimeoutCeilings,
 }
 
@@ -198,14 +222,30 @@ impl NetworkPolicy {
     pub fn new(allowed: Vec<Origin>) -> NetworkPolicy {
         NetworkPolicy {
             allowed,
-            redirect: None,
+            redirects: Vec::new(),
             timeouts: TimeoutCeilings::default(),
         }
     }
 
-    /// Deliver requests for the allowed origins to `base` instead (tests, the demo).
+    /// Deliver requests for every allowed origin to `base` instead (tests, the demo).
     pub fn redirect_to(mut self, base: LoopbackBase) -> NetworkPolicy {
-        self.redirect = Some(base);
+        self.redirects = self
+            .allowed
+            .iter()
+            .map(|origin| (origin.clone(), base.clone()))
+            .collect();
+        self
+    }
+
+    /// Deliver requests for `redirect.origin` to its base instead; a redirect of an origin this connector
+    /// may not reach changes nothing (it never widens the allowlist). The last redirect of an origin wins.
+    pub fn redirect(mut self, redirect: &Redirect) -> NetworkPolicy {
+        if self.allowed.contains(&redirect.origin) {
+            self.redirects
+                .retain(|(origin, _)| *origin != redirect.origin);
+            self.redirects
+                .push((redirect.origin.clone(), redirect.base.clone()));
+        }
         self
     }
 
@@ -213,8 +253,9 @@ impl NetworkPolicy {
         &self.allowed
     }
 
-    pub fn redirect(&self) -> Option<&LoopbackBase> {
-        self.redirect.as_ref()
+    /// Whether `origin` is one this connector may reach.
+    pub fn allows(&self, origin: &Origin) -> bool {
+        self.allowed.contains(origin)
     }
 
     /// Decide for a request the guest addressed to `scheme://authority`.
@@ -233,8 +274,12 @@ impl NetworkPolicy {
                 allowed.join(", ")
             ));
         }
-        match &self.redirect {
-            Some(base) => Decision::Send(base.origin().clone()),
+        match self
+            .redirects
+            .iter()
+            .find(|(origin, _)| *origin == requested)
+        {
+            Some((_, base)) => Decision::Send(base.origin().clone()),
             None => Decision::Send(requested),
         }
     }
@@ -317,6 +362,60 @@ mod tests {
             policy.decide(Some("http"), Some("127.0.0.1:12111")),
             Decision::Deny(_)
         ));
+    }
+
+    #[test]
+    fn a_redirect_moves_one_origin_and_never_widens_the_allowlist() {
+        let two = NetworkPolicy::new(vec![
+            Origin::parse("https://api.stripe.com").expect("valid"),
+            Origin::parse("https://files.stripe.com").expect("valid"),
+        ]);
+        let api = Redirect::parse("https://api.stripe.com=http://127.0.0.1:9001").expect("valid");
+        let elsewhere =
+            Redirect::parse("https://api.ledger.example:443=http://127.0.0.1:9002").expect("valid");
+        let policy = two.redirect(&api).redirect(&elsewhere);
+        assert_eq!(
+            policy.decide(Some("https"), Some("api.stripe.com")),
+            Decision::Send(api.base.origin().clone())
+        );
+        // Not redirected: sent where it was addressed.
+        assert_eq!(
+            policy.decide(Some("https"), Some("files.stripe.com")),
+            Decision::Send(Origin::parse("https://files.stripe.com:443").expect("valid"))
+        );
+        // A redirect of an origin the connector may not reach does not let it reach it.
+        assert!(matches!(
+            policy.decide(Some("https"), Some("api.ledger.example")),
+            Decision::Deny(_)
+        ));
+        // The last redirect of an origin wins.
+        let again = Redirect::parse("https://api.stripe.com=http://127.0.0.1:9003").expect("valid");
+        assert_eq!(
+            policy
+                .redirect(&again)
+                .decide(Some("https"), Some("api.stripe.com")),
+            Decision::Send(again.base.origin().clone())
+        );
+    }
+
+    #[test]
+    fn redirects_parse_or_say_what_to_write() {
+        let refused: &[(&str, &str)] = &[
+            ("http://127.0.0.1:9001", "ORIGIN=LOOPBACK_BASE"),
+            (
+                "https://api.stripe.com=http://10.0.0.1:80",
+                "not a loopback",
+            ),
+            ("api.stripe.com=http://127.0.0.1:80", "not a URL"),
+            (
+                "https://api.stripe.com=http://127.0.0.1:80/v1",
+                "bare origin",
+            ),
+        ];
+        for (text, why) in refused {
+            let err = Redirect::parse(text).expect_err(text);
+            assert!(err.to_string().contains(why), "{text}: {err}");
+        }
     }
 
     #[test]

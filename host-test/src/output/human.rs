@@ -10,7 +10,7 @@ use crate::policy::redact::strip_control;
 use crate::sandbox::wit;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, CellAlignment, ContentArrangement, Table};
 
-fn new_table() -> Table {
+pub(super) fn new_table() -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic);
@@ -18,7 +18,7 @@ fn new_table() -> Table {
 }
 
 /// A string from a component or upstream, safe for a terminal.
-fn clean(text: &str) -> String {
+pub(super) fn clean(text: &str) -> String {
     strip_control(text).into_owned()
 }
 

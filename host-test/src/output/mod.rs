@@ -13,6 +13,7 @@ use crate::sandbox::wit;
 use serde::ser::{SerializeSeq, Serializer};
 use serde::Serialize;
 
+mod connectors;
 mod csv;
 mod human;
 pub mod money;
@@ -20,6 +21,7 @@ mod ndjson;
 mod select;
 
 pub use self::csv::{minor_units_note, query_csv};
+pub use connectors::{connectors_json, connectors_text, Listed};
 pub use human::{
     cell_text, describe_text, query_text, query_text_columns, query_text_selected, setup_text,
     utc_datetime,

@@ -102,6 +102,11 @@ impl Connection {
         self.fingerprint
     }
 
+    /// The most rows one query on this connection returns (its max-rows setting, or the default).
+    pub fn row_target(&self) -> u32 {
+        self.row_target
+    }
+
     /// The credential's hint (`rk_live_…abcd`).
     pub fn credential_hint(&self) -> &str {
         self.credential.credential.hint()

@@ -118,12 +118,12 @@ impl std::fmt::Display for ConnectorFailure {
             | E::Network(m) => f.write_str(m),
             E::OverPermissioned(r) => write!(
                 f,
-                "this key can write to {}: Klairr only accepts read-only keys; create a restricted key with Read on the five resources and None everywhere else",
+                "this credential can write to {}: Klairr only accepts read-only credentials; create one that can read the connector's tables and write nothing",
                 r.join(", ")
             ),
             E::MissingPermission(r) => write!(
                 f,
-                "this key is missing Read permission on {}: edit the restricted key in the Stripe Dashboard and grant Read on them",
+                "this credential cannot read {}: grant it read access to them (the connector's setup explains how)",
                 r.join(", ")
             ),
             E::RateLimited(u) => upstream(f, "rate limited: ", u),

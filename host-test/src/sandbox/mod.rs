@@ -21,8 +21,8 @@
 //! use klairr_host::sandbox::{ConnectionConfig, Sandbox, SandboxOptions};
 //! use klairr_host::sandbox::wit::Mode;
 //!
-//! let stripe = registry::stripe();
-//! let sandbox = Sandbox::load(stripe.component, stripe.manifest, SandboxOptions::default())?;
+//! let stripe = registry::Connector::stripe();
+//! let sandbox = Sandbox::load(registry::STRIPE_COMPONENT, stripe.manifest, SandboxOptions::default())?;
 //! let info = sandbox.describe()?;
 //! println!("{} pinned to {}", info.name, info.api_version);
 //! let mut conn = sandbox.open(&ConnectionConfig::new(std::env::var("STRIPE_API_KEY")?, Mode::Test))?;
@@ -40,6 +40,7 @@ mod limits;
 mod linker;
 pub mod pool;
 mod progress;
+mod shared;
 mod store;
 
 pub use compile_cache::CompileCache;
@@ -50,21 +51,21 @@ pub use limits::SandboxLimits;
 pub use linker::{check_exports, check_imports, ALLOWED_IMPORT_PREFIXES, CONNECTOR_EXPORT};
 pub use pool::{Pool, PoolOptions};
 pub use progress::{Progress, ProgressSink};
+pub use shared::SharedHost;
 
-use crate::cache::Fingerprinter;
 use crate::returned;
 use hooks::{ConnectionCredential, PolicyHooks};
 use instance::{redact_error, Instance};
 use klairr_policy::credential::Mode as PolicyMode;
 use klairr_policy::manifest::Manifest;
-use klairr_policy::origin::{LoopbackBase, NetworkPolicy};
+use klairr_policy::origin::{LoopbackBase, NetworkPolicy, Redirect};
 use klairr_policy::redact::SecretRuns;
 use klairr_policy::request_rules::Phase;
-use std::sync::atomic::{AtomicBool, Ordering};
+use sha2::{Digest, Sha256};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use store::StoreState;
-use wasmtime::{Config as EngineConfig, Engine, Store, UpdateDeadline};
+use wasmtime::{Store, UpdateDeadline};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -85,24 +86,28 @@ mod bindings {
 pub use bindings::klairr::connector::types as wit;
 use bindings::PluginPre;
 
-/// How often the epoch advances: the granularity at which a spinning guest yields and is checked
-/// against its deadline.
-const EPOCH_TICK: Duration = Duration::from_millis(50);
-
 /// The most rows the host lets one query return, whatever a component's catalogue claims.
 pub const ROW_TARGET_LIMIT: u32 = 100_000;
 
 /// How a sandbox is set up besides its component and manifest.
 #[derive(Clone, Default)]
 pub struct SandboxOptions {
-    /// Deliver requests for the manifest's origins to this loopback server instead (tests, the demo).
+    /// Deliver requests for every one of the manifest's origins to this loopback server instead (tests,
+    /// the demo).
     pub redirect: Option<LoopbackBase>,
+    /// Deliver one origin's requests to a loopback server (`--redirect ORIGIN=BASE`); redirects of
+    /// origins the manifest does not allow change nothing.
+    pub redirects: Vec<Redirect>,
     pub limits: SandboxLimits,
     pub upstream: Upstream,
     /// The keep-alive connection pool's settings ([`pool`]); extra TLS roots only for tests and benches.
+    /// Used by [`Sandbox::load`]; a sandbox loaded into a [`SharedHost`] uses the host's pool.
     pub pool: PoolOptions,
     /// Where compiled components are cached ([`compile_cache`]); off unless asked for.
     pub compile_cache: CompileCache,
+    /// The request budget and in-flight gates to run under: a reloaded version of a connector keeps its
+    /// predecessor's so a swap never resets the budget. `None`: fresh ones.
+    pub gates: Option<Arc<SharedGates>>,
 }
 
 /// What a caller opens a connection with. The credential stays in the host.
@@ -138,7 +143,7 @@ impl std::fmt::Debug for ConnectionConfig {
 
 /// A loaded, checked and pre-linked connector under its manifest. Compile once; open many connections.
 pub struct Sandbox {
-    engine: Engine,
+    shared: SharedHost,
     pre: PluginPre<StoreState>,
     manifest: Arc<Manifest>,
     network: Arc<NetworkPolicy>,
@@ -146,80 +151,87 @@ pub struct Sandbox {
     limits: SandboxLimits,
     imports: Vec<String>,
     gates: Arc<SharedGates>,
-    pool: Pool,
-    fingerprinter: Fingerprinter,
-    runtime: Arc<tokio::runtime::Runtime>,
+    component_sha256: [u8; 32],
     info: OnceLock<wit::ConnectorInfo>,
-    ticker_stop: Arc<AtomicBool>,
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        self.ticker_stop.store(true, Ordering::Relaxed);
-    }
 }
 
 impl Sandbox {
-    /// Compile `component` (binary or text), check its imports and exports, and link it under `manifest`.
+    /// Compile `component` (binary or text), check its imports and exports, and link it under `manifest`,
+    /// in a [`SharedHost`] of its own.
     pub fn load(
         component: &[u8],
         manifest: Manifest,
         options: SandboxOptions,
     ) -> Result<Sandbox, SandboxError> {
-        let mut config = EngineConfig::new();
-        config.wasm_component_model(true);
-        config.epoch_interruption(true);
-        let engine = Engine::new(&config).map_err(|e| SandboxError::Load(format!("{e:#}")))?;
-        let component = options.compile_cache.load_or_compile(&engine, component)?;
+        let shared = SharedHost::new(options.pool.clone())?;
+        Sandbox::load_in(&shared, component, manifest, options)
+    }
+
+    /// [`Sandbox::load`] into `shared`: its engine, epoch ticker, runtime, pool and fingerprint secret.
+    pub fn load_in(
+        shared: &SharedHost,
+        component: &[u8],
+        manifest: Manifest,
+        options: SandboxOptions,
+    ) -> Result<Sandbox, SandboxError> {
+        let engine = shared.engine();
+        let component_sha256: [u8; 32] = Sha256::digest(component).into();
+        let component = options.compile_cache.load_or_compile(engine, component)?;
 
         let ty = component.component_type();
         let imports: Vec<String> = ty
-            .imports(&engine)
+            .imports(engine)
             .map(|(name, _)| name.to_owned())
             .collect();
         check_imports(imports.iter().map(String::as_str))?;
         let exports: Vec<String> = ty
-            .exports(&engine)
+            .exports(engine)
             .map(|(name, _)| name.to_owned())
             .collect();
         check_exports(exports.iter().map(String::as_str))?;
 
         let linker =
-            linker::connector_linker(&engine).map_err(|e| SandboxError::Load(format!("{e:#}")))?;
+            linker::connector_linker(engine).map_err(|e| SandboxError::Load(format!("{e:#}")))?;
         let pre = linker
             .instantiate_pre(&component)
             .and_then(PluginPre::new)
             .map_err(|e| SandboxError::Load(format!("{e:#}")))?;
 
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("klairr-host")
-            .enable_all()
-            .build()
-            .map_err(|e| SandboxError::Load(format!("could not start the host's runtime: {e}")))?;
-
         let mut network = manifest.network.policy();
         if let Some(base) = options.redirect {
             network = network.redirect_to(base);
         }
-        let pool = Pool::new(options.pool).map_err(|e| SandboxError::Load(e.to_string()))?;
-        let ticker_stop = Arc::new(AtomicBool::new(false));
-        spawn_epoch_ticker(engine.clone(), ticker_stop.clone());
+        for redirect in &options.redirects {
+            network = network.redirect(redirect);
+        }
         Ok(Sandbox {
-            engine,
+            shared: shared.clone(),
             pre,
             manifest: Arc::new(manifest),
             network: Arc::new(network),
             upstream: options.upstream,
             limits: options.limits,
             imports,
-            gates: Arc::default(),
-            pool,
-            fingerprinter: Fingerprinter::random(),
-            runtime: Arc::new(runtime),
+            gates: options.gates.unwrap_or_default(),
+            component_sha256,
             info: OnceLock::new(),
-            ticker_stop,
         })
+    }
+
+    /// The shared host this sandbox runs in.
+    pub fn shared(&self) -> &SharedHost {
+        &self.shared
+    }
+
+    /// The budget and in-flight gates of this sandbox's connections (a reload passes them on).
+    pub fn gates(&self) -> Arc<SharedGates> {
+        self.gates.clone()
+    }
+
+    /// The SHA-256 of the component's bytes as loaded: part of every result-cache key, so a swapped
+    /// component never serves its predecessor's results.
+    pub fn component_sha256(&self) -> [u8; 32] {
+        self.component_sha256
     }
 
     /// The component's imports, as checked at load.
@@ -262,9 +274,11 @@ impl Sandbox {
             .map_err(SandboxError::Credential)?;
 
         let row_target = self.row_target(config.max_rows)?;
-        let fingerprint =
-            self.fingerprinter
-                .fingerprint(&self.manifest.name, mode.as_str(), credential.expose());
+        let fingerprint = self.shared.fingerprinter().fingerprint(
+            &self.manifest.name,
+            mode.as_str(),
+            credential.expose(),
+        );
         let guest_config = wit::Config {
             mode: config.mode,
             credential_hint: credential.hint().to_owned(),
@@ -365,9 +379,9 @@ impl Sandbox {
             self.upstream.clone(),
             credential,
             self.gates.clone(),
-            self.pool.clone(),
+            self.shared.pool().clone(),
         );
-        let mut store = Store::new(&self.engine, StoreState::new(&self.limits, hooks));
+        let mut store = Store::new(self.shared.engine(), StoreState::new(&self.limits, hooks));
         store.limiter(|s| &mut s.limiter);
         store.set_hostcall_fuel(self.limits.hostcall_fuel);
         store.set_max_component_handles(self.limits.component_handles);
@@ -381,7 +395,7 @@ impl Sandbox {
         let mut instance = Instance {
             store,
             plugin: None,
-            runtime: self.runtime.clone(),
+            runtime: self.shared.runtime().clone(),
             timeout: self.limits.call_timeout,
             discarded: false,
         };
@@ -399,16 +413,4 @@ fn policy_mode(mode: wit::Mode) -> PolicyMode {
         wit::Mode::Live => PolicyMode::Live,
         wit::Mode::Test => PolicyMode::Test,
     }
-}
-
-fn spawn_epoch_ticker(engine: Engine, stop: Arc<AtomicBool>) {
-    std::thread::Builder::new()
-        .name("klairr-epoch".into())
-        .spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(EPOCH_TICK);
-                engine.increment_epoch();
-            }
-        })
-        .ok();
 }

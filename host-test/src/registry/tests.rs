@@ -1,0 +1,172 @@
+use super::*;
+use klairr_policy::manifest::STRIPE_TOML;
+use klairr_policy::origin::Origin;
+
+/// A fresh directory under the system temp dir, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!(
+            "klairr-registry-{tag}-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, text).expect("write");
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Stripe's manifest under another name, with its component at `component`.
+fn manifest(name: &str, component: &str) -> String {
+    STRIPE_TOML
+        .replace("name = \"stripe\"", &format!("name = \"{name}\""))
+        .replace(
+            "component = \"builtin:stripe\"",
+            &format!("component = \"{component}\""),
+        )
+}
+
+#[test]
+fn stripe_reaches_exactly_api_stripe_com() {
+    let stripe = Connector::stripe();
+    assert_eq!(
+        stripe.manifest.network.policy().allowed(),
+        &[Origin::parse("https://api.stripe.com:443").expect("valid")]
+    );
+    assert_eq!(stripe.manifest.credential.env, "STRIPE_API_KEY");
+    let bytes = stripe.component().expect("built in");
+    assert!(
+        bytes.starts_with(b"\0asm"),
+        "the embedded component is a wasm binary"
+    );
+    assert_eq!(Registry::builtin().names(), vec!["stripe"]);
+}
+
+#[test]
+fn a_directory_adds_its_manifests_with_components_relative_to_them() {
+    let dir = TempDir::new("adds");
+    std::fs::create_dir_all(dir.0.join("build")).expect("dir");
+    std::fs::write(dir.0.join("build/other.wasm"), b"\0asm fake").expect("write");
+    dir.write("other.toml", &manifest("other", "build/other.wasm"));
+    dir.write("strict.toml", &manifest("stripe-strict", "builtin:stripe"));
+    dir.write("README.md", "not a manifest");
+    let registry = Registry::with_dir(&dir.0).expect("valid");
+    assert_eq!(registry.names(), vec!["other", "stripe", "stripe-strict"]);
+    let other = registry.get("other").expect("there");
+    assert_eq!(other.component().expect("read").as_ref(), b"\0asm fake");
+    // Read when asked: a rebuilt file is what a reload gets.
+    std::fs::write(dir.0.join("build/other.wasm"), b"\0asm newer").expect("write");
+    assert_eq!(other.component().expect("read").as_ref(), b"\0asm newer");
+}
+
+#[test]
+fn two_manifests_with_one_name_are_refused_naming_both_files() {
+    let dir = TempDir::new("dup");
+    let a = dir.write("a.toml", &manifest("ledger", "builtin:stripe"));
+    let b = dir.write("b.toml", &manifest("ledger", "builtin:stripe"));
+    let err = Registry::with_dir(&dir.0).expect_err("duplicate");
+    let text = err.to_string();
+    assert!(matches!(err, RegistryError::Duplicate { .. }), "{text}");
+    assert!(text.contains(&a.display().to_string()), "{text}");
+    assert!(text.contains(&b.display().to_string()), "{text}");
+
+    // The built-in name too.
+    let dir = TempDir::new("dup-builtin");
+    let path = dir.write("stripe.toml", &manifest("stripe", "builtin:stripe"));
+    let text = Registry::with_dir(&dir.0).expect_err("dup").to_string();
+    assert!(text.contains("built-in"), "{text}");
+    assert!(text.contains(&path.display().to_string()), "{text}");
+}
+
+#[test]
+fn a_broken_directory_is_refused_saying_what_to_change() {
+    let missing = TempDir::new("missing-component");
+    missing.write("x.toml", &manifest("x", "nowhere/x.wasm"));
+    let text = Registry::with_dir(&missing.0)
+        .expect_err("missing")
+        .to_string();
+    assert!(
+        text.contains("nowhere/x.wasm") && text.contains("build the component"),
+        "{text}"
+    );
+
+    let unknown = TempDir::new("unknown-builtin");
+    unknown.write("x.toml", &manifest("x", "builtin:ledger"));
+    let text = Registry::with_dir(&unknown.0)
+        .expect_err("builtin")
+        .to_string();
+    assert!(text.contains("builtin:stripe"), "{text}");
+
+    let invalid = TempDir::new("invalid");
+    invalid.write("x.toml", "name = \"x\"\n");
+    let text = Registry::with_dir(&invalid.0)
+        .expect_err("invalid")
+        .to_string();
+    assert!(text.contains("x.toml"), "{text}");
+
+    let text = Registry::with_dir(&invalid.0.join("absent"))
+        .expect_err("no dir")
+        .to_string();
+    assert!(text.contains("directory"), "{text}");
+}
+
+#[test]
+fn an_unknown_name_lists_the_known_ones() {
+    let text = Registry::builtin()
+        .get("ledger")
+        .expect_err("unknown")
+        .to_string();
+    assert!(
+        text.contains("\"ledger\"") && text.contains("stripe"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_redirect_must_move_an_origin_some_connector_reaches() {
+    let registry = Registry::builtin();
+    let stripe = Redirect::parse("https://api.stripe.com=http://127.0.0.1:9").expect("valid");
+    registry
+        .check_redirects(&[stripe])
+        .expect("stripe's origin");
+    let typo = Redirect::parse("https://api.strip.com=http://127.0.0.1:9").expect("valid");
+    let text = registry
+        .check_redirects(&[typo])
+        .expect_err("unused")
+        .to_string();
+    assert!(text.contains("https://api.stripe.com:443"), "{text}");
+}
+
+#[test]
+fn a_reread_keeps_the_name() {
+    let dir = TempDir::new("reread");
+    let path = dir.write("x.toml", &manifest("x", "builtin:stripe"));
+    let registry = Registry::with_dir(&dir.0).expect("valid");
+    let x = registry.get("x").expect("there").clone();
+    std::fs::write(&path, manifest("y", "builtin:stripe")).expect("write");
+    let text = x.reread().expect_err("renamed").to_string();
+    assert!(text.contains("restart the host"), "{text}");
+    std::fs::write(
+        &path,
+        manifest("x", "builtin:stripe").replace("per_endpoint = 24", "per_endpoint = 10"),
+    )
+    .expect("write");
+    assert_eq!(
+        x.reread().expect("same name").manifest.budget.per_endpoint,
+        10
+    );
+}

@@ -1,0 +1,102 @@
+//! What every connector in one host process shares: one wasmtime [`Engine`] with its epoch ticker, one
+//! async runtime for the guests' HTTP, one keep-alive connection pool, and one fingerprint secret (so the
+//! shared result cache knows a credential by the same fingerprint whichever connector version ran).
+//!
+//! A [`super::Sandbox`] loaded on its own makes a `SharedHost` of its own; a platform (`serve`, the
+//! `connectors` command) makes one and loads every connector, and every reloaded version, into it.
+
+use super::error::SandboxError;
+use super::pool::{Pool, PoolOptions};
+use crate::cache::Fingerprinter;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::{Config as EngineConfig, Engine};
+
+/// How often the epoch advances: the granularity at which a spinning guest yields and is checked
+/// against its deadline.
+const EPOCH_TICK: Duration = Duration::from_millis(50);
+
+/// The process-wide parts of the wasmtime embedding; cheap to clone.
+#[derive(Clone)]
+pub struct SharedHost {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Engine,
+    runtime: Arc<tokio::runtime::Runtime>,
+    pool: Pool,
+    fingerprinter: Fingerprinter,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl SharedHost {
+    /// One engine (component model, epoch interruption), its ticker thread, a two-thread runtime and a
+    /// connection pool with `pool`'s settings.
+    pub fn new(pool: PoolOptions) -> Result<SharedHost, SandboxError> {
+        let mut config = EngineConfig::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config).map_err(|e| SandboxError::Load(format!("{e:#}")))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("klairr-host")
+            .enable_all()
+            .build()
+            .map_err(|e| SandboxError::Load(format!("could not start the host's runtime: {e}")))?;
+        let pool = Pool::new(pool).map_err(|e| SandboxError::Load(e.to_string()))?;
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        spawn_epoch_ticker(engine.clone(), ticker_stop.clone());
+        Ok(SharedHost {
+            inner: Arc::new(Inner {
+                engine,
+                runtime: Arc::new(runtime),
+                pool,
+                fingerprinter: Fingerprinter::random(),
+                ticker_stop,
+            }),
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    pub(super) fn runtime(&self) -> &Arc<tokio::runtime::Runtime> {
+        &self.inner.runtime
+    }
+
+    pub(super) fn pool(&self) -> &Pool {
+        &self.inner.pool
+    }
+
+    pub(super) fn fingerprinter(&self) -> &Fingerprinter {
+        &self.inner.fingerprinter
+    }
+
+    /// Whether two handles are the same shared host (tests: one engine for all connectors).
+    pub fn same_as(&self, other: &SharedHost) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+/// The ticker holds only a clone of the engine and a stop flag: it ends within one tick of the last
+/// `SharedHost` handle going away.
+fn spawn_epoch_ticker(engine: Engine, stop: Arc<AtomicBool>) {
+    std::thread::Builder::new()
+        .name("klairr-epoch".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(EPOCH_TICK);
+                engine.increment_epoch();
+            }
+        })
+        .ok();
+}

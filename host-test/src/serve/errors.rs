@@ -1,0 +1,103 @@
+//! Every error `serve` answers with, as `{"error":{"kind","message"}}`, and the one table from kind to
+//! HTTP status (the README's "serve" section lists the same table; `tests/serve.rs` checks it).
+
+use crate::sandbox::SandboxError;
+use hyper::StatusCode;
+
+/// (kind, status): the whole mapping. A kind not here is a connector-side failure: 502.
+pub const STATUS_BY_KIND: &[(&str, u16)] = &[
+    ("invalid-request", 400),
+    ("invalid-query", 400),
+    ("unauthorized", 401),
+    ("not-found", 404),
+    ("unknown-connector", 404),
+    ("unknown-connection", 404),
+    ("method-not-allowed", 405),
+    ("body-too-large", 413),
+    ("secret-key-rejected", 422),
+    ("invalid-key", 422),
+    ("mode-mismatch", 422),
+    ("over-permissioned", 422),
+    ("missing-permission", 422),
+    ("reload-refused", 422),
+    ("rate-limited", 429),
+    ("upstream", 502),
+    ("network", 502),
+    ("sandbox", 502),
+    ("too-many-connections", 503),
+    ("shutting-down", 503),
+    ("deadline", 504),
+];
+
+/// An error as `serve` answers it.
+#[derive(Debug)]
+pub struct ApiError {
+    pub kind: String,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(kind: &str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            kind: kind.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        let code = STATUS_BY_KIND
+            .iter()
+            .find(|(kind, _)| *kind == self.kind)
+            .map_or(502, |(_, code)| *code);
+        StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY)
+    }
+}
+
+/// A sandbox error's kind as the API names it: the CLI's kinds, with the deadline told apart (504).
+pub fn api_kind(e: &SandboxError) -> &'static str {
+    match e {
+        SandboxError::Deadline { .. } => "deadline",
+        other => other.kind(),
+    }
+}
+
+impl From<SandboxError> for ApiError {
+    fn from(e: SandboxError) -> ApiError {
+        ApiError::new(api_kind(&e), e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_are_unique_and_map_to_their_status() {
+        for (i, (kind, _)) in STATUS_BY_KIND.iter().enumerate() {
+            assert!(
+                STATUS_BY_KIND[i + 1..].iter().all(|(k, _)| k != kind),
+                "{kind} twice"
+            );
+        }
+        assert_eq!(ApiError::new("invalid-key", "").status().as_u16(), 422);
+        assert_eq!(ApiError::new("invalid-query", "").status().as_u16(), 400);
+        assert_eq!(
+            ApiError::new("unknown-connection", "").status().as_u16(),
+            404
+        );
+        assert_eq!(ApiError::new("rate-limited", "").status().as_u16(), 429);
+        assert_eq!(ApiError::new("deadline", "").status().as_u16(), 504);
+        assert_eq!(ApiError::new("shutting-down", "").status().as_u16(), 503);
+        assert_eq!(ApiError::new("something-new", "").status().as_u16(), 502);
+        let deadline: ApiError = SandboxError::Deadline { seconds: 3 }.into();
+        assert_eq!(deadline.kind, "deadline");
+    }
+
+    #[test]
+    fn every_connector_refusal_is_a_422_or_400() {
+        for kind in crate::sandbox::REFUSALS {
+            let status = ApiError::new(kind, "").status().as_u16();
+            assert!(status == 422 || status == 400, "{kind} → {status}");
+        }
+    }
+}

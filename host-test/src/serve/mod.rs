@@ -1,0 +1,271 @@
+//! `klairr-host serve`: a long-running host for many connectors behind a small HTTP/1.1 + JSON API on a
+//! loopback address (README, "serve").
+//!
+//! - [`auth`]: the bearer token (`KLAIRR_HOST_TOKEN`), compared in constant time.
+//! - [`platform`]: the connectors (one shared engine, hot swap) and the open connections.
+//! - [`routes`]: the HTTP API, one function per route.
+//! - [`errors`]: the error body and the one table from kind to status.
+//! - [`metrics`]: Prometheus text.
+//!
+//! ```no_run
+//! use klairr_host::registry::Registry;
+//! use klairr_host::serve::{Server, ServeOptions, Token};
+//!
+//! let token = Token::from_env_value(std::env::var("KLAIRR_HOST_TOKEN").ok())?;
+//! let server = Server::start(&Registry::builtin(), ServeOptions::new("127.0.0.1:0".parse()?, token))
+//!     .map_err(|e| e.message)?;
+//! println!("listening on http://{}", server.addr());
+//! server.drain(std::time::Duration::from_secs(30));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod auth;
+pub mod errors;
+pub mod metrics;
+pub mod platform;
+mod routes;
+
+pub use auth::{Token, TOKEN_ENV};
+pub use errors::{ApiError, STATUS_BY_KIND};
+pub use platform::{ConnectionLimits, Platform};
+
+use crate::memory::MemoryFile;
+use crate::registry::Registry;
+use crate::sandbox::SandboxOptions;
+use crate::service::{Answers, CACHE_ENTRIES};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use routes::State;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+/// How `serve` runs.
+pub struct ServeOptions {
+    /// A loopback address (`127.0.0.1:PORT`; port 0 picks one).
+    pub listen: SocketAddr,
+    pub token: Token,
+    /// Request bodies above this are refused (413); a query is at most 16 KiB.
+    pub max_body_bytes: usize,
+    pub connections: ConnectionLimits,
+    /// The shared result cache's bound in bytes of row data.
+    pub cache_bytes: usize,
+    pub memory: Option<MemoryFile>,
+    /// Redirects, limits, compile cache: as for the CLI's other commands.
+    pub sandbox: SandboxOptions,
+}
+
+impl ServeOptions {
+    pub fn new(listen: SocketAddr, token: Token) -> ServeOptions {
+        ServeOptions {
+            listen,
+            token,
+            max_body_bytes: 64 * 1024,
+            connections: ConnectionLimits::default(),
+            cache_bytes: 256 << 20,
+            memory: None,
+            sandbox: SandboxOptions::default(),
+        }
+    }
+}
+
+/// A running server.
+pub struct Server {
+    addr: SocketAddr,
+    state: Arc<State>,
+    stop_accepting: Arc<Notify>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Server {
+    /// Load every connector, bind, and start serving on a runtime of its own.
+    pub fn start(registry: &Registry, options: ServeOptions) -> Result<Server, ApiError> {
+        if !options.listen.ip().is_loopback() {
+            return Err(ApiError::new(
+                "invalid-request",
+                format!(
+                    "serve listens on loopback only (got {}): use --listen 127.0.0.1:PORT and put a TLS proxy in front for other hosts",
+                    options.listen
+                ),
+            ));
+        }
+        let answers = Arc::new(Answers::new(
+            options.memory,
+            CACHE_ENTRIES,
+            options.cache_bytes,
+        ));
+        let platform = Arc::new(Platform::load(
+            registry,
+            options.sandbox,
+            answers,
+            options.connections,
+        )?);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("klairr-serve")
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                ApiError::new(
+                    "sandbox",
+                    format!("could not start the server's runtime: {e}"),
+                )
+            })?;
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind(options.listen))
+            .map_err(|e| {
+                ApiError::new(
+                    "invalid-request",
+                    format!("cannot listen on {}: {e}", options.listen),
+                )
+            })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| ApiError::new("sandbox", e.to_string()))?;
+        let state = Arc::new(State {
+            platform,
+            token: options.token,
+            max_body_bytes: options.max_body_bytes,
+            draining: AtomicBool::new(false),
+            in_flight: AtomicUsize::new(0),
+        });
+        let stop_accepting = Arc::new(Notify::new());
+        runtime.spawn(accept(listener, state.clone(), stop_accepting.clone()));
+        let expiring = state.platform.clone();
+        let every = (options.connections.idle / 4).max(Duration::from_millis(100));
+        runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                expiring.expire_idle();
+            }
+        });
+        Ok(Server {
+            addr,
+            state,
+            stop_accepting,
+            runtime,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn platform(&self) -> &Arc<Platform> {
+        &self.state.platform
+    }
+
+    /// Stop taking calls, wait up to `wait` for the calls in flight, then stop. True when every call
+    /// in flight finished.
+    pub fn drain(self, wait: Duration) -> bool {
+        self.state.draining.store(true, Ordering::SeqCst);
+        self.stop_accepting.notify_one();
+        let deadline = Instant::now() + wait;
+        while self.state.in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let drained = self.state.in_flight.load(Ordering::SeqCst) == 0;
+        self.runtime.shutdown_timeout(Duration::from_millis(100));
+        drained
+    }
+
+    /// Serve until SIGTERM or SIGINT (then drain for up to `drain`); SIGHUP reloads every connector.
+    /// What happens is logged on `log`.
+    pub fn run_until_signal(self, drain: Duration, log: &mut dyn Write) -> std::io::Result<bool> {
+        let platform = self.state.platform.clone();
+        let (tx, rx) = std::sync::mpsc::channel::<Signal>();
+        self.runtime.spawn(signals(tx));
+        while let Ok(signal) = rx.recv() {
+            match signal {
+                Signal::Reload => {
+                    for (name, outcome) in platform.reload_all() {
+                        match outcome {
+                            Ok(r) => writeln!(
+                                log,
+                                "klairr-host: reloaded {name}: version {}",
+                                r.version
+                            )?,
+                            Err(e) => writeln!(
+                                log,
+                                "klairr-host: reload of {name} refused: {}",
+                                e.message
+                            )?,
+                        }
+                    }
+                }
+                Signal::Stop => break,
+            }
+        }
+        writeln!(log, "klairr-host: draining (at most {} s)", drain.as_secs())?;
+        let drained = self.drain(drain);
+        writeln!(
+            log,
+            "klairr-host: {}",
+            if drained {
+                "drained; exiting"
+            } else {
+                "drain wait over; exiting with calls unfinished"
+            }
+        )?;
+        Ok(drained)
+    }
+}
+
+enum Signal {
+    Reload,
+    Stop,
+}
+
+#[cfg(unix)]
+async fn signals(tx: std::sync::mpsc::Sender<Signal>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        let _ = tx.send(Signal::Stop);
+        return;
+    };
+    loop {
+        let signal = tokio::select! {
+            _ = term.recv() => Signal::Stop,
+            _ = int.recv() => Signal::Stop,
+            _ = hup.recv() => Signal::Reload,
+        };
+        let stop = matches!(signal, Signal::Stop);
+        if tx.send(signal).is_err() || stop {
+            return;
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn signals(tx: std::sync::mpsc::Sender<Signal>) {
+    let _ = tokio::signal::ctrl_c().await;
+    let _ = tx.send(Signal::Stop);
+}
+
+async fn accept(listener: tokio::net::TcpListener, state: Arc<State>, stop: Arc<Notify>) {
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                // Out of file descriptors and the like: wait a little rather than spin.
+                Err(_) => { tokio::time::sleep(Duration::from_millis(50)).await; continue; }
+            },
+            _ = stop.notified() => return,
+        };
+        let state = state.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| routes::handle(state.clone(), request));
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}

@@ -1,0 +1,418 @@
+//! The connectors of one `serve` process and their open connections.
+//!
+//! Each connector sits in a [`Slot`] holding its current loaded version. A call takes the version that
+//! is current when it starts and finishes on it; a reload compiles, checks, pre-instantiates and
+//! describes the new version first and only then swaps it in, so a broken version is refused while the
+//! old one keeps serving. Connections remember the version their instance belongs to and reopen on the
+//! current one (an offline `open`, no request) at their next call after a swap.
+//!
+//! Every connector loads into one [`SharedHost`] (one engine and epoch ticker) and answers through one
+//! [`Answers`] (the shared result cache); each keeps its own request budget across versions.
+
+use super::errors::ApiError;
+use super::metrics::{labels, Metrics};
+use crate::registry::{Connector, Registry};
+use crate::sandbox::SharedHost;
+use crate::sandbox::{wit, Connection, ConnectionConfig, Sandbox, SandboxError, SandboxOptions};
+use crate::service::{Answer, Answers};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+/// Limits of the connection table.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionLimits {
+    /// Connections open at once (each may hold up to the sandbox's memory limit).
+    pub max_open: usize,
+    /// A connection unused this long is closed.
+    pub idle: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            max_open: 64,
+            idle: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// One loaded version of a connector.
+pub struct Loaded {
+    pub sandbox: Sandbox,
+    /// Counts from 1 per connector; bumped by every successful reload.
+    pub version: u64,
+    pub info: wit::ConnectorInfo,
+}
+
+struct Slot {
+    connector: Mutex<Connector>,
+    current: RwLock<Arc<Loaded>>,
+    /// One reload at a time per connector.
+    reloading: Mutex<()>,
+}
+
+impl Slot {
+    fn current(&self) -> Arc<Loaded> {
+        match self.current.read() {
+            Ok(current) => current.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+}
+
+/// An open connection of the API.
+struct Open {
+    connector: String,
+    config: ConnectionConfig,
+    /// The instance, with the version it belongs to; `None` after a trap (reopened at the next call).
+    /// The mutex queues concurrent calls on one connection.
+    instance: Mutex<Option<(u64, Connection)>>,
+    last_used: Mutex<Instant>,
+}
+
+/// What a reload did.
+#[derive(Debug)]
+pub struct Reloaded {
+    pub connector: String,
+    pub version: u64,
+    pub component_sha256: [u8; 32],
+}
+
+pub struct Platform {
+    shared: SharedHost,
+    options: SandboxOptions,
+    slots: BTreeMap<String, Slot>,
+    answers: Arc<Answers>,
+    open: Mutex<HashMap<String, Arc<Open>>>,
+    limits: ConnectionLimits,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Platform {
+    /// Load every connector of `registry` into one shared host. Any that fails to load fails the start.
+    pub fn load(
+        registry: &Registry,
+        options: SandboxOptions,
+        answers: Arc<Answers>,
+        limits: ConnectionLimits,
+    ) -> Result<Platform, ApiError> {
+        let shared = SharedHost::new(options.pool.clone())?;
+        let mut slots = BTreeMap::new();
+        for connector in registry.iter() {
+            let loaded = load_version(&shared, connector, &options, None, 1)?;
+            slots.insert(
+                connector.name().to_owned(),
+                Slot {
+                    connector: Mutex::new(connector.clone()),
+                    current: RwLock::new(Arc::new(loaded)),
+                    reloading: Mutex::new(()),
+                },
+            );
+        }
+        Ok(Platform {
+            shared,
+            options,
+            slots,
+            answers,
+            open: Mutex::default(),
+            limits,
+            metrics: Arc::default(),
+        })
+    }
+
+    pub fn shared(&self) -> &SharedHost {
+        &self.shared
+    }
+
+    pub fn answers(&self) -> &Answers {
+        &self.answers
+    }
+
+    fn slot(&self, name: &str) -> Result<&Slot, ApiError> {
+        self.slots.get(name).ok_or_else(|| {
+            let known: Vec<&str> = self.slots.keys().map(String::as_str).collect();
+            ApiError::new(
+                "unknown-connector",
+                format!(
+                    "no connector is named {name:?}: the connectors are {}",
+                    known.join(", ")
+                ),
+            )
+        })
+    }
+
+    /// Each connector's current version.
+    pub fn connectors(&self) -> Vec<Arc<Loaded>> {
+        self.slots.values().map(Slot::current).collect()
+    }
+
+    /// The current version of `name`.
+    pub fn current(&self, name: &str) -> Result<Arc<Loaded>, ApiError> {
+        Ok(self.slot(name)?.current())
+    }
+
+    /// Load `name` again from its manifest and swap it in if it loads, checks and describes; otherwise
+    /// keep the old one and say why.
+    pub fn reload(&self, name: &str) -> Result<Reloaded, ApiError> {
+        let slot = self.slot(name)?;
+        let _one_at_a_time = slot.reloading.lock().unwrap_or_else(|p| p.into_inner());
+        let old = slot.current();
+        let refused = |e: String| {
+            self.metrics.add(
+                "klairr_reloads_total",
+                labels(&[("connector", name), ("outcome", "refused")]),
+                1,
+            );
+            ApiError::new(
+                "reload-refused",
+                format!(
+                    "the new version of {name} was not swapped in; version {} keeps serving: {e}",
+                    old.version
+                ),
+            )
+        };
+        let connector = {
+            let current = slot.connector.lock().unwrap_or_else(|p| p.into_inner());
+            current.reread().map_err(|e| refused(e.to_string()))?
+        };
+        let loaded = load_version(
+            &self.shared,
+            &connector,
+            &self.options,
+            Some(old.sandbox.gates()),
+            old.version + 1,
+        )
+        .map_err(|e| refused(e.message))?;
+        let reloaded = Reloaded {
+            connector: name.to_owned(),
+            version: loaded.version,
+            component_sha256: loaded.sandbox.component_sha256(),
+        };
+        *slot.connector.lock().unwrap_or_else(|p| p.into_inner()) = connector;
+        *slot.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(loaded);
+        self.metrics.add(
+            "klairr_reloads_total",
+            labels(&[("connector", name), ("outcome", "swapped")]),
+            1,
+        );
+        Ok(reloaded)
+    }
+
+    /// Reload every connector; the outcome of each.
+    pub fn reload_all(&self) -> Vec<(String, Result<Reloaded, ApiError>)> {
+        self.slots
+            .keys()
+            .map(|name| (name.clone(), self.reload(name)))
+            .collect()
+    }
+
+    /// Open a connection and verify it (setup). Nothing is kept when either fails.
+    pub fn connect(
+        &self,
+        connector: &str,
+        config: ConnectionConfig,
+    ) -> Result<(String, wit::VerifyReport), ApiError> {
+        let loaded = self.current(connector)?;
+        self.expire_idle();
+        {
+            let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+            if open.len() >= self.limits.max_open {
+                return Err(ApiError::new(
+                    "too-many-connections",
+                    format!(
+                        "{} connections are open, the most this host keeps: close one (DELETE /v1/connections/ID) or wait for idle ones to expire",
+                        open.len()
+                    ),
+                ));
+            }
+        }
+        let mut connection = loaded.sandbox.open(&config)?;
+        let report = connection.verify();
+        self.count_call(connector, &connection, 0, &report);
+        let report = report?;
+        self.metrics.add(
+            "klairr_upstream_requests_total",
+            labels(&[("connector", connector)]),
+            u64::from(report.requests),
+        );
+        let id = connection_id();
+        let entry = Arc::new(Open {
+            connector: connector.to_owned(),
+            config,
+            instance: Mutex::new(Some((loaded.version, connection))),
+            last_used: Mutex::new(Instant::now()),
+        });
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.insert(id.clone(), entry);
+        self.metrics
+            .set("klairr_open_connections", String::new(), open.len() as u64);
+        Ok((id, report))
+    }
+
+    /// Close a connection; false when there was none with that id.
+    pub fn disconnect(&self, id: &str) -> bool {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let removed = open.remove(id).is_some();
+        self.metrics
+            .set("klairr_open_connections", String::new(), open.len() as u64);
+        removed
+    }
+
+    /// Run `dsl` on connection `id`: queued behind any call already running on it, on the connector's
+    /// current version (reopening the instance after a swap or a trap), through the shared cache.
+    pub fn query(&self, id: &str, dsl: &str) -> Result<Answer, ApiError> {
+        let entry = self
+            .open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::new(
+                    "unknown-connection",
+                    "no open connection has this id (closed, expired, or never opened): open one with POST /v1/connections",
+                )
+            })?;
+        let started = Instant::now();
+        let mut instance = entry.instance.lock().unwrap_or_else(|p| p.into_inner());
+        *entry.last_used.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        let loaded = self.current(&entry.connector)?;
+        let stale = !matches!(&*instance, Some((version, _)) if *version == loaded.version);
+        if stale {
+            *instance = None;
+            let connection = loaded.sandbox.open(&entry.config)?;
+            *instance = Some((loaded.version, connection));
+        }
+        let Some((_, connection)) = instance.as_mut() else {
+            return Err(ApiError::new("sandbox", "the connection has no instance"));
+        };
+        let denied_before = connection.denied_requests().len();
+        let answer = self.answers.query(&loaded.sandbox, connection, dsl);
+        self.count_call(&entry.connector, connection, denied_before, &answer);
+        if matches!(
+            answer,
+            Err(SandboxError::Trap(_) | SandboxError::Deadline { .. } | SandboxError::Discarded)
+        ) {
+            // The instance is gone; the connection is not: the next call opens a fresh one.
+            *instance = None;
+        }
+        let connector = entry.connector.as_str();
+        let outcome = match &answer {
+            Ok(_) => "ok".to_owned(),
+            Err(e) => super::errors::api_kind(e).to_owned(),
+        };
+        self.metrics.add(
+            "klairr_queries_total",
+            labels(&[("connector", connector), ("outcome", &outcome)]),
+            1,
+        );
+        self.metrics.observe(
+            "klairr_query_duration_seconds",
+            labels(&[("connector", connector)]),
+            started.elapsed(),
+        );
+        let answer = answer?;
+        let cache = if answer.cached {
+            "klairr_cache_hits_total"
+        } else {
+            "klairr_cache_misses_total"
+        };
+        self.metrics
+            .add(cache, labels(&[("connector", connector)]), 1);
+        if !answer.cached {
+            self.metrics.add(
+                "klairr_upstream_requests_total",
+                labels(&[("connector", connector)]),
+                u64::from(answer.result.requests),
+            );
+        }
+        Ok(answer)
+    }
+
+    /// Denials and traps of the call just made on `connection`.
+    fn count_call<T>(
+        &self,
+        connector: &str,
+        connection: &Connection,
+        denied_before: usize,
+        outcome: &Result<T, SandboxError>,
+    ) {
+        let denied = connection
+            .denied_requests()
+            .len()
+            .saturating_sub(denied_before) as u64;
+        if denied > 0 {
+            self.metrics.add(
+                "klairr_denials_total",
+                labels(&[("connector", connector)]),
+                denied,
+            );
+        }
+        if matches!(
+            outcome,
+            Err(SandboxError::Trap(_) | SandboxError::Deadline { .. })
+        ) {
+            self.metrics
+                .add("klairr_traps_total", labels(&[("connector", connector)]), 1);
+        }
+    }
+
+    /// Close connections idle longer than the limit.
+    pub fn expire_idle(&self) {
+        let idle = self.limits.idle;
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.retain(|_, entry| {
+            entry
+                .last_used
+                .lock()
+                .map(|t| t.elapsed() < idle)
+                .unwrap_or(false)
+        });
+        self.metrics
+            .set("klairr_open_connections", String::new(), open.len() as u64);
+    }
+
+    /// How many connections are open.
+    pub fn open_connections(&self) -> usize {
+        self.open.lock().map(|o| o.len()).unwrap_or(0)
+    }
+}
+
+/// Compile, check, pre-instantiate and describe one version: a version that cannot describe itself is
+/// refused before it serves anyone.
+fn load_version(
+    shared: &SharedHost,
+    connector: &Connector,
+    options: &SandboxOptions,
+    gates: Option<Arc<crate::sandbox::SharedGates>>,
+    version: u64,
+) -> Result<Loaded, ApiError> {
+    let bytes = connector
+        .component()
+        .map_err(|e| ApiError::new("sandbox", e.to_string()))?;
+    let mut options = options.clone();
+    options.gates = gates;
+    let sandbox = Sandbox::load_in(shared, &bytes, connector.manifest.clone(), options)?;
+    let info = sandbox.describe()?;
+    Ok(Loaded {
+        sandbox,
+        version,
+        info,
+    })
+}
+
+/// A random 128-bit id, as 32 hex digits.
+fn connection_id() -> String {
+    static FALLBACK: AtomicU64 = AtomicU64::new(0);
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        // Never expected; still unique within the process, and ids are not secrets (the token is).
+        let n = FALLBACK.fetch_add(1, Ordering::Relaxed);
+        bytes[..8].copy_from_slice(&n.to_le_bytes());
+        let t = Instant::now().elapsed().as_nanos() as u64;
+        bytes[8..].copy_from_slice(&t.to_le_bytes());
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,299 @@
+//! The HTTP API of `serve`, one function per route. Calls into connectors block (they run their own
+//! runtime), so they run on tokio's blocking pool and never on the server's event loop.
+
+use super::auth::Token;
+use super::errors::ApiError;
+use super::metrics::labels;
+use super::platform::Platform;
+use crate::output;
+use crate::sandbox::{wit, ConnectionConfig};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use serde::Deserialize;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// What every request handler shares.
+pub struct State {
+    pub platform: Arc<Platform>,
+    pub token: Token,
+    pub max_body_bytes: usize,
+    /// Set when a drain begins: new calls are refused with `shutting-down`.
+    pub draining: AtomicBool,
+    /// Requests being handled now (the drain waits for them).
+    pub in_flight: AtomicUsize,
+}
+
+pub type Reply = Response<Full<Bytes>>;
+
+fn json(status: StatusCode, body: String) -> Reply {
+    let mut reply = Response::new(Full::new(Bytes::from(body)));
+    *reply.status_mut() = status;
+    reply.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    reply
+}
+
+fn error(e: &ApiError) -> Reply {
+    let message = klairr_policy::redact::cap(&e.message, klairr_policy::redact::MESSAGE_CAP);
+    json(e.status(), output::error_json(&e.kind, &message))
+}
+
+/// The body of `POST /v1/connections`. The credential is never echoed, logged or shown by `Debug`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewConnection {
+    connector: String,
+    credential: String,
+    #[serde(default = "default_mode")]
+    mode: String,
+    #[serde(default)]
+    max_rows: Option<u32>,
+    #[serde(default)]
+    cache_ttl_seconds: Option<u32>,
+}
+
+fn default_mode() -> String {
+    "test".into()
+}
+
+/// Answer one request; the route's name and status are counted.
+pub async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Reply, hyper::Error> {
+    state.in_flight.fetch_add(1, Ordering::SeqCst);
+    let (route, reply) = route(&state, request).await;
+    state.in_flight.fetch_sub(1, Ordering::SeqCst);
+    let reply = reply.unwrap_or_else(|e| error(&e));
+    state.platform.metrics.add(
+        "klairr_http_requests_total",
+        labels(&[("route", route), ("status", reply.status().as_str())]),
+        1,
+    );
+    Ok(reply)
+}
+
+async fn route(
+    state: &Arc<State>,
+    request: Request<Incoming>,
+) -> (&'static str, Result<Reply, ApiError>) {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    if segments == ["healthz"] {
+        let reply = if method == Method::GET {
+            Ok(json(StatusCode::OK, r#"{"ok":true}"#.into()))
+        } else {
+            Err(not_allowed())
+        };
+        return ("/healthz", reply);
+    }
+    let authorization = request
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .map(|v| v.as_bytes().to_vec());
+    if !state.token.admits(authorization.as_deref()) {
+        return (
+            "unauthorized",
+            Err(ApiError::new(
+                "unauthorized",
+                "send Authorization: Bearer $KLAIRR_HOST_TOKEN",
+            )),
+        );
+    }
+    if state.draining.load(Ordering::SeqCst) && segments != ["metrics"] {
+        return (
+            "shutting-down",
+            Err(ApiError::new("shutting-down", "the host is draining and stops taking calls: retry on another replica or after the restart")),
+        );
+    }
+    match (method.clone(), segments.as_slice()) {
+        (Method::GET, ["metrics"]) => ("/metrics", Ok(metrics(state))),
+        (Method::GET, ["v1", "connectors"]) => ("/v1/connectors", Ok(connectors(state))),
+        (Method::POST, ["v1", "connectors", name, "reload"]) => {
+            let name = (*name).to_owned();
+            let platform = state.platform.clone();
+            ("/v1/connectors/{name}/reload", blocking(move || reload(&platform, &name)).await)
+        }
+        (Method::POST, ["v1", "connections"]) => {
+            let body = match read_body(state, request).await {
+                Ok(body) => body,
+                Err(e) => return ("/v1/connections", Err(e)),
+            };
+            let platform = state.platform.clone();
+            ("/v1/connections", blocking(move || connect(&platform, &body)).await)
+        }
+        (Method::POST, ["v1", "connections", id, "query"]) => {
+            let id = (*id).to_owned();
+            let body = match read_body(state, request).await {
+                Ok(body) => body,
+                Err(e) => return ("/v1/connections/{id}/query", Err(e)),
+            };
+            let platform = state.platform.clone();
+            ("/v1/connections/{id}/query", blocking(move || query(&platform, &id, &body)).await)
+        }
+        (Method::DELETE, ["v1", "connections", id]) => {
+            let reply = if state.platform.disconnect(id) {
+                Ok(json(StatusCode::NO_CONTENT, String::new()))
+            } else {
+                Err(ApiError::new("unknown-connection", "no open connection has this id"))
+            };
+            ("/v1/connections/{id}", reply)
+        }
+        (_, ["metrics"] | ["v1", "connectors"] | ["v1", "connections"])
+        | (_, ["v1", "connectors", _, "reload"] | ["v1", "connections", _] | ["v1", "connections", _, "query"]) => {
+            ("method-not-allowed", Err(not_allowed()))
+        }
+        _ => (
+            "not-found",
+            Err(ApiError::new(
+                "not-found",
+                "no such route: see GET /v1/connectors, POST /v1/connections, POST /v1/connections/ID/query",
+            )),
+        ),
+    }
+}
+
+fn not_allowed() -> ApiError {
+    ApiError::new("method-not-allowed", "this route does not take that method")
+}
+
+/// Run a connector call on the blocking pool.
+async fn blocking(
+    f: impl FnOnce() -> Result<Reply, ApiError> + Send + 'static,
+) -> Result<Reply, ApiError> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        Err(ApiError::new(
+            "sandbox",
+            format!("the call failed inside the host: {e}"),
+        ))
+    })
+}
+
+/// The body, at most `max_body_bytes`, as UTF-8.
+async fn read_body(state: &State, request: Request<Incoming>) -> Result<String, ApiError> {
+    let limit = state.max_body_bytes;
+    let collected = Limited::new(request.into_body(), limit)
+        .collect()
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                "body-too-large",
+                format!("request bodies are at most {limit} bytes"),
+            )
+        })?;
+    String::from_utf8(collected.to_bytes().to_vec())
+        .map_err(|_| ApiError::new("invalid-request", "the body is not UTF-8 text"))
+}
+
+fn metrics(state: &State) -> Reply {
+    let (hits, misses) = state.platform.answers().hits_and_misses();
+    let mut text = state.platform.metrics.render();
+    text.push_str(&format!(
+        "# HELP klairr_cache_lookups_total Result-cache lookups of all connectors, by result.\n# TYPE klairr_cache_lookups_total counter\nklairr_cache_lookups_total{{result=\"hit\"}} {hits}\nklairr_cache_lookups_total{{result=\"miss\"}} {misses}\n# HELP klairr_cache_bytes Bytes of results the shared cache holds.\n# TYPE klairr_cache_bytes gauge\nklairr_cache_bytes {}\n",
+        state.platform.answers().cached_bytes()
+    ));
+    let mut reply = Response::new(Full::new(Bytes::from(text)));
+    reply.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    reply
+}
+
+fn connectors(state: &State) -> Reply {
+    let described: Vec<String> = state
+        .platform
+        .connectors()
+        .iter()
+        .map(|loaded| output::describe_json(&loaded.info))
+        .collect();
+    json(
+        StatusCode::OK,
+        format!("{{\"connectors\":[{}]}}", described.join(",")),
+    )
+}
+
+fn reload(platform: &Platform, name: &str) -> Result<Reply, ApiError> {
+    let reloaded = platform.reload(name)?;
+    let hash: String = reloaded
+        .component_sha256
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok(json(
+        StatusCode::OK,
+        format!(
+            "{{\"connector\":{},\"version\":{},\"component_sha256\":\"{hash}\"}}",
+            serde_json::Value::String(reloaded.connector),
+            reloaded.version
+        ),
+    ))
+}
+
+fn connect(platform: &Platform, body: &str) -> Result<Reply, ApiError> {
+    let request: NewConnection = serde_json::from_str(body).map_err(|e| {
+        // serde's message may quote the input near the error: never the credential's value.
+        ApiError::new(
+            "invalid-request",
+            format!(
+                "the body must be {{\"connector\":\"NAME\",\"credential\":\"…\",\"mode\":\"test|live\"}} (optional max_rows, cache_ttl_seconds): {}",
+                error_without_input(&e)
+            ),
+        )
+    })?;
+    let mode = match request.mode.as_str() {
+        "test" => wit::Mode::Test,
+        "live" => wit::Mode::Live,
+        _ => {
+            return Err(ApiError::new(
+                "invalid-request",
+                "mode must be \"test\" or \"live\"",
+            ))
+        }
+    };
+    let loaded = platform.current(&request.connector)?;
+    let limit = loaded
+        .info
+        .max_rows_limit
+        .min(crate::sandbox::ROW_TARGET_LIMIT);
+    if request.max_rows.is_some_and(|n| n == 0 || n > limit) {
+        return Err(ApiError::new(
+            "invalid-request",
+            format!("max_rows must be 1 to {limit}"),
+        ));
+    }
+    let config = ConnectionConfig {
+        credential: request.credential,
+        mode,
+        max_rows: request.max_rows,
+        cache_ttl_seconds: request.cache_ttl_seconds,
+    };
+    let (id, report) = platform.connect(&request.connector, config)?;
+    let setup = output::setup_json(&report);
+    Ok(json(
+        StatusCode::CREATED,
+        format!("{{\"id\":\"{id}\",\"setup\":{}}}", setup.trim_end()),
+    ))
+}
+
+/// serde_json's error without the text it quotes: its category and position only.
+fn error_without_input(e: &serde_json::Error) -> String {
+    let what = match e.classify() {
+        serde_json::error::Category::Io => "could not be read",
+        serde_json::error::Category::Syntax => "is not valid JSON",
+        serde_json::error::Category::Data => "has a missing, unknown or mistyped field",
+        serde_json::error::Category::Eof => "ends too early",
+    };
+    format!("the body {what} (line {}, column {})", e.line(), e.column())
+}
+
+fn query(platform: &Platform, id: &str, dsl: &str) -> Result<Reply, ApiError> {
+    let answer = platform.query(id, dsl)?;
+    Ok(json(
+        StatusCode::OK,
+        output::query_json(&answer.result, answer.cached),
+    ))
+}
