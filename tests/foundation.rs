@@ -348,14 +348,14 @@ fn bad_input_fails_with_one_clear_error() {
         (
             vec!["--stripe-base", "http://10.0.0.1:80", "setup"],
             Some(keys::TEST_READ_ONLY),
-            "sandbox",
-            1,
+            "usage",
+            2,
         ),
         (
             vec!["--stripe-base", "http://api.stripe.com", "setup"],
             Some(keys::TEST_READ_ONLY),
-            "sandbox",
-            1,
+            "usage",
+            2,
         ),
         (
             vec!["--component", "/nonexistent/connector.wasm", "describe"],

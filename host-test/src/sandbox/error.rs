@@ -123,7 +123,7 @@ impl std::fmt::Display for ConnectorFailure {
             ),
             E::MissingPermission(r) => write!(
                 f,
-                "this credential cannot read {}: grant it read access to them (the connector's setup explains how)",
+                "this credential lacks Read permission on {}: grant it Read on them (and nothing more) where the credential was created",
                 r.join(", ")
             ),
             E::RateLimited(u) => upstream(f, "rate limited: ", u),

@@ -16,7 +16,7 @@ use wasmtime::Store;
 pub(super) struct Instance {
     pub(super) store: Store<StoreState>,
     pub(super) plugin: Option<Arc<bindings::Plugin>>,
-    pub(super) runtime: Arc<tokio::runtime::Runtime>,
+    pub(super) runtime: Arc<super::shared::GuestRuntime>,
     pub(super) timeout: Duration,
     pub(super) discarded: bool,
 }

@@ -25,7 +25,7 @@ pub struct SharedHost {
 
 struct Inner {
     engine: Engine,
-    runtime: Arc<tokio::runtime::Runtime>,
+    runtime: Arc<GuestRuntime>,
     pool: Pool,
     fingerprinter: Fingerprinter,
     ticker_stop: Arc<AtomicBool>,
@@ -57,7 +57,7 @@ impl SharedHost {
         Ok(SharedHost {
             inner: Arc::new(Inner {
                 engine,
-                runtime: Arc::new(runtime),
+                runtime: Arc::new(GuestRuntime(Some(runtime))),
                 pool,
                 fingerprinter: Fingerprinter::random(),
                 ticker_stop,
@@ -69,7 +69,7 @@ impl SharedHost {
         &self.inner.engine
     }
 
-    pub(super) fn runtime(&self) -> &Arc<tokio::runtime::Runtime> {
+    pub(super) fn runtime(&self) -> &Arc<GuestRuntime> {
         &self.inner.runtime
     }
 
@@ -84,6 +84,29 @@ impl SharedHost {
     /// Whether two handles are the same shared host (tests: one engine for all connectors).
     pub fn same_as(&self, other: &SharedHost) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+/// The runtime the guests' HTTP runs on. Dropping it never blocks: its last handle may go away on a
+/// thread of another runtime (`serve`'s), where tokio refuses a blocking shutdown. Nothing runs on it
+/// between calls, so there is nothing to wait for.
+pub(super) struct GuestRuntime(Option<tokio::runtime::Runtime>);
+
+impl GuestRuntime {
+    pub(super) fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        match &self.0 {
+            Some(runtime) => runtime.block_on(future),
+            // Only `drop` empties it, and nothing can call this after.
+            None => unreachable!("the guest runtime is used after drop"),
+        }
+    }
+}
+
+impl Drop for GuestRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 

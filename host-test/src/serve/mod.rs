@@ -36,13 +36,13 @@ use crate::service::{Answers, CACHE_ENTRIES};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
 use routes::State;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tokio::sync::Notify;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// How `serve` runs.
 pub struct ServeOptions {
@@ -77,7 +77,9 @@ impl ServeOptions {
 pub struct Server {
     addr: SocketAddr,
     state: Arc<State>,
-    stop_accepting: Arc<Notify>,
+    /// Tells the accept loop to stop and drain for the given time; it answers whether every
+    /// connection finished.
+    stop: Mutex<Option<tokio::sync::oneshot::Sender<DrainRequest>>>,
     runtime: tokio::runtime::Runtime,
 }
 
@@ -133,8 +135,8 @@ impl Server {
             draining: AtomicBool::new(false),
             in_flight: AtomicUsize::new(0),
         });
-        let stop_accepting = Arc::new(Notify::new());
-        runtime.spawn(accept(listener, state.clone(), stop_accepting.clone()));
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        runtime.spawn(accept(listener, state.clone(), stopped));
         let expiring = state.platform.clone();
         let every = (options.connections.idle / 4).max(Duration::from_millis(100));
         runtime.spawn(async move {
@@ -146,7 +148,7 @@ impl Server {
         Ok(Server {
             addr,
             state,
-            stop_accepting,
+            stop: Mutex::new(Some(stop)),
             runtime,
         })
     }
@@ -163,12 +165,14 @@ impl Server {
     /// in flight finished.
     pub fn drain(self, wait: Duration) -> bool {
         self.state.draining.store(true, Ordering::SeqCst);
-        self.stop_accepting.notify_one();
-        let deadline = Instant::now() + wait;
-        while self.state.in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let drained = self.state.in_flight.load(Ordering::SeqCst) == 0;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stop = self.stop.lock().ok().and_then(|mut s| s.take());
+        let sent = stop.is_some_and(|stop| stop.send((wait, tx)).is_ok());
+        // The accept loop answers within `wait`; a little more covers its scheduling.
+        let drained = sent
+            && rx
+                .recv_timeout(wait + Duration::from_secs(1))
+                .unwrap_or(false);
         self.runtime.shutdown_timeout(Duration::from_millis(100));
         drained
     }
@@ -215,6 +219,9 @@ impl Server {
     }
 }
 
+/// How long to drain, and where to say whether every connection finished.
+type DrainRequest = (Duration, std::sync::mpsc::Sender<bool>);
+
 enum Signal {
     Reload,
     Stop,
@@ -250,22 +257,38 @@ async fn signals(tx: std::sync::mpsc::Sender<Signal>) {
     let _ = tx.send(Signal::Stop);
 }
 
-async fn accept(listener: tokio::net::TcpListener, state: Arc<State>, stop: Arc<Notify>) {
-    loop {
+/// Accept connections until told to stop; then close the listener, let every connection finish the
+/// request it is in (responses written) and close the idle ones, for at most the drain wait.
+async fn accept(
+    listener: tokio::net::TcpListener,
+    state: Arc<State>,
+    mut stop: tokio::sync::oneshot::Receiver<DrainRequest>,
+) {
+    let graceful = GracefulShutdown::new();
+    let (wait, answer) = loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
                 // Out of file descriptors and the like: wait a little rather than spin.
                 Err(_) => { tokio::time::sleep(Duration::from_millis(50)).await; continue; }
             },
-            _ = stop.notified() => return,
+            stopped = &mut stop => match stopped {
+                Ok(request) => break request,
+                // The server was dropped without a drain: stop at once.
+                Err(_) => return,
+            },
         };
         let state = state.clone();
+        let service = service_fn(move |request| routes::handle(state.clone(), request));
+        let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+        let watched = graceful.watch(connection);
         tokio::spawn(async move {
-            let service = service_fn(move |request| routes::handle(state.clone(), request));
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let _ = watched.await;
         });
-    }
+    };
+    drop(listener);
+    let drained = tokio::time::timeout(wait, graceful.shutdown())
+        .await
+        .is_ok();
+    let _ = answer.send(drained);
 }

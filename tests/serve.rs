@@ -1,0 +1,465 @@
+//! `klairr-host serve` end to end, in-process: the HTTP API over loopback, with the built Stripe
+//! component (and the hostile one as a "new version") against the emulator. What a client relies on:
+//! the token, setup, queries equal to the CLI's JSON, the shared cache (a repeated question makes zero
+//! upstream requests), concurrent clients on one connection, hot swap (good and broken), drain.
+
+use klairr_e2e::{emulator, keys, redirect_to, run_cli, temp_dir};
+use klairr_host::emulator::Emulator;
+use klairr_host::policy::manifest::STRIPE_TOML;
+use klairr_host::registry::{Registry, STRIPE_COMPONENT};
+use klairr_host::sandbox::SandboxLimits;
+use klairr_host::serve::{ServeOptions, Server, Token};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const TOKEN: &str = "test-token-0123456789abcdef";
+
+/// A client of one server.
+struct Api {
+    agent: ureq::Agent,
+    base: String,
+}
+
+impl Api {
+    fn new(server: &Server) -> Api {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        Api {
+            agent,
+            base: format!("http://{}", server.addr()),
+        }
+    }
+
+    /// (status, body) of METHOD PATH with `token` (None: no Authorization header).
+    fn call_as(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        token: Option<&str>,
+    ) -> (u16, String) {
+        let url = format!("{}{path}", self.base);
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let response = match (method, body) {
+            ("GET", _) => {
+                let mut r = self.agent.get(&url);
+                if let Some(a) = &auth {
+                    r = r.header("Authorization", a);
+                }
+                r.call()
+            }
+            ("PUT", body) => {
+                let mut r = self.agent.put(&url);
+                if let Some(a) = &auth {
+                    r = r.header("Authorization", a);
+                }
+                r.send(body.unwrap_or(""))
+            }
+            ("DELETE", _) => {
+                let mut r = self.agent.delete(&url);
+                if let Some(a) = &auth {
+                    r = r.header("Authorization", a);
+                }
+                r.call()
+            }
+            (_, body) => {
+                let mut r = self.agent.post(&url);
+                if let Some(a) = &auth {
+                    r = r.header("Authorization", a);
+                }
+                r.send(body.unwrap_or(""))
+            }
+        };
+        let mut response = response.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        (status, text)
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+        self.call_as(method, path, body, Some(TOKEN))
+    }
+
+    fn json(&self, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+        let (status, text) = self.call(method, path, body);
+        let value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text:?}"));
+        (status, value)
+    }
+
+    /// Open a connection to `connector` with `credential`; its id.
+    fn connect(&self, connector: &str, credential: &str) -> String {
+        let body =
+            serde_json::json!({"connector": connector, "credential": credential, "mode": "test"});
+        let (status, value) = self.json("POST", "/v1/connections", Some(&body.to_string()));
+        assert_eq!(status, 201, "{value}");
+        value["id"].as_str().expect("id").to_owned()
+    }
+
+    fn query(&self, id: &str, dsl: &str) -> (u16, Value) {
+        self.json("POST", &format!("/v1/connections/{id}/query"), Some(dsl))
+    }
+}
+
+fn options(emu: &Emulator) -> ServeOptions {
+    let mut options = ServeOptions::new(
+        "127.0.0.1:0".parse().expect("addr"),
+        Token::from_env_value(Some(TOKEN.into())).expect("token"),
+    );
+    options.sandbox = redirect_to(emu, SandboxLimits::default());
+    options
+}
+
+fn kind(value: &Value) -> &str {
+    value["error"]["kind"].as_str().unwrap_or("")
+}
+
+/// A connectors directory with a copy of Stripe's manifest named `name`, its component at
+/// `<dir>/<name>.wasm` holding `component`.
+fn connectors_dir(label: &str, name: &str, component: &[u8]) -> (PathBuf, PathBuf) {
+    let dir = temp_dir(label);
+    let wasm = dir.join(format!("{name}.wasm"));
+    std::fs::write(&wasm, component).expect("write component");
+    let manifest = STRIPE_TOML
+        .replace("name = \"stripe\"", &format!("name = \"{name}\""))
+        .replace(
+            "component = \"builtin:stripe\"",
+            &format!("component = \"{name}.wasm\""),
+        );
+    std::fs::write(dir.join(format!("{name}.toml")), manifest).expect("write manifest");
+    (dir, wasm)
+}
+
+fn hostile_component() -> Vec<u8> {
+    std::fs::read(env!("KLAIRR_HOSTILE_COMPONENT")).expect("the hostile component is built")
+}
+
+#[test]
+fn the_token_guards_everything_but_healthz() {
+    let emu = emulator();
+    let server = Server::start(&Registry::builtin(), options(&emu)).expect("starts");
+    let api = Api::new(&server);
+    assert_eq!(api.call_as("GET", "/healthz", None, None).0, 200);
+    for path in ["/v1/connectors", "/metrics"] {
+        assert_eq!(
+            api.call_as("GET", path, None, None).0,
+            401,
+            "{path} without a token"
+        );
+        assert_eq!(
+            api.call_as("GET", path, None, Some("test-token-0123456789abcdeX"))
+                .0,
+            401,
+            "{path} with a wrong token"
+        );
+    }
+    let body = format!(
+        r#"{{"connector":"stripe","credential":"{}"}}"#,
+        keys::TEST_READ_ONLY
+    );
+    let (status, text) = api.call_as("POST", "/v1/connections", Some(&body), None);
+    assert_eq!(status, 401);
+    assert!(!text.contains(keys::TEST_READ_ONLY));
+    assert!(emu.requests().is_empty(), "nothing reached the upstream");
+
+    let (status, value) = api.json("GET", "/v1/connectors", None);
+    assert_eq!(status, 200);
+    assert_eq!(value["connectors"][0]["connector"], "stripe");
+    assert_eq!(api.json("GET", "/v1/nothing", None).0, 404);
+    assert_eq!(api.json("PUT", "/v1/connections", Some("{}")).0, 405);
+    let big = "x".repeat(100 * 1024);
+    let (status, value) = api.json("POST", "/v1/connections", Some(&big));
+    assert_eq!((status, kind(&value)), (413, "body-too-large"));
+    server.drain(Duration::from_secs(1));
+}
+
+#[test]
+fn setup_query_and_a_cached_repeat_that_makes_no_request() {
+    let emu = emulator();
+    let server = Server::start(&Registry::builtin(), options(&emu)).expect("starts");
+    let api = Api::new(&server);
+
+    // A refused credential: 422, never echoed, no request.
+    let body = format!(
+        r#"{{"connector":"stripe","credential":"{}","mode":"test"}}"#,
+        keys::TEST_SECRET
+    );
+    let (status, text) = api.call("POST", "/v1/connections", Some(&body));
+    assert_eq!(status, 422, "{text}");
+    assert!(text.contains("secret-key-rejected"), "{text}");
+    assert!(!text.contains(keys::TEST_SECRET), "{text}");
+    assert!(emu.requests().is_empty());
+    let (status, value) = api.json(
+        "POST",
+        "/v1/connections",
+        Some(r#"{"connector":"nope","credential":"x"}"#),
+    );
+    assert_eq!((status, kind(&value)), (404, "unknown-connector"));
+    let (status, value) = api.json("POST", "/v1/connections", Some("{not json"));
+    assert_eq!((status, kind(&value)), (400, "invalid-request"));
+
+    // Setup: 201, a 128-bit id, the report; the credential never comes back.
+    let body = format!(
+        r#"{{"connector":"stripe","credential":"{}","mode":"test"}}"#,
+        keys::TEST_READ_ONLY
+    );
+    let (status, text) = api.call("POST", "/v1/connections", Some(&body));
+    assert_eq!(status, 201, "{text}");
+    assert!(!text.contains(keys::TEST_READ_ONLY), "{text}");
+    let created: Value = serde_json::from_str(&text).expect("json");
+    let id = created["id"].as_str().expect("id");
+    assert_eq!(id.len(), 32);
+    assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_eq!(created["setup"]["ok"], true);
+    assert_eq!(
+        created["setup"]["readable"].as_array().map(Vec::len),
+        Some(5)
+    );
+
+    // The same JSON as `klairr-host --format json query`.
+    let dsl = r#"{"list":"charges","limit":7}"#;
+    let (status, served) = api.query(id, dsl);
+    assert_eq!(status, 200, "{served}");
+    let cli = run_cli(
+        &[
+            "--stripe-base",
+            &emu.base_url(),
+            "--format",
+            "json",
+            "query",
+            dsl,
+        ],
+        Some(keys::TEST_READ_ONLY),
+    );
+    assert_eq!(cli.code, 0, "{}", cli.stderr);
+    assert_eq!(served, cli.json());
+    assert_eq!(served["cached"], false);
+
+    // The repeat (an equivalent spelling) is served from the shared cache: zero upstream requests.
+    let before = emu.requests().len();
+    let (status, again) = api.query(id, r#"{ "limit": 7, "list": "charges" }"#);
+    assert_eq!(status, 200);
+    assert_eq!(again["cached"], true);
+    assert_eq!(again["rows"], served["rows"]);
+    assert_eq!(emu.requests().len(), before, "a cache hit makes no request");
+    // …also for a second connection with the same credential.
+    let other = api.connect("stripe", keys::TEST_READ_ONLY);
+    let before = emu.requests().len();
+    let (_, third) = api.query(&other, dsl);
+    assert_eq!(third["cached"], true);
+    assert_eq!(emu.requests().len(), before);
+
+    let (status, value) = api.query(id, r#"{"list":"nope"}"#);
+    assert_eq!((status, kind(&value)), (400, "invalid-query"));
+    assert_eq!(
+        api.call("DELETE", &format!("/v1/connections/{id}"), None).0,
+        204
+    );
+    let (status, value) = api.query(id, dsl);
+    assert_eq!((status, kind(&value)), (404, "unknown-connection"));
+
+    let (status, metrics) = api.call("GET", "/metrics", None);
+    assert_eq!(status, 200);
+    for line in [
+        "klairr_cache_hits_total{connector=\"stripe\"} 2",
+        "klairr_cache_misses_total{connector=\"stripe\"} 1",
+        "klairr_queries_total{connector=\"stripe\",outcome=\"invalid-query\"} 1",
+        "klairr_open_connections 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
+    assert!(
+        !metrics.contains(id) && !metrics.contains(&other),
+        "no connection id as a label"
+    );
+    assert!(!metrics.contains("rk_test_"), "no credential");
+    server.drain(Duration::from_secs(1));
+}
+
+#[test]
+fn concurrent_clients_on_one_connection_are_all_served() {
+    let emu = emulator();
+    let server = Server::start(&Registry::builtin(), options(&emu)).expect("starts");
+    let api = Api::new(&server);
+    let id = api.connect("stripe", keys::TEST_READ_ONLY);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (1..=8)
+            .map(|client| {
+                let (api, id) = (&api, &id);
+                scope.spawn(move || {
+                    for round in 0..4 {
+                        let limit = client * 4 + round;
+                        let (status, value) =
+                            api.query(id, &format!(r#"{{"list":"invoices","limit":{limit}}}"#));
+                        assert_eq!(status, 200, "{value}");
+                        assert_eq!(value["rows"].as_array().map(Vec::len), Some(limit));
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().expect("client");
+        }
+    });
+    server.drain(Duration::from_secs(1));
+}
+
+/// Hot swap: a good new version serves every later call, on existing connections too; a broken one is
+/// refused and the old keeps serving; a call in flight finishes on the version it started on.
+#[test]
+fn reload_swaps_atomically_and_refuses_a_broken_version() {
+    let emu = emulator();
+    let (dir, wasm) = connectors_dir("serve-reload", "swap", STRIPE_COMPONENT);
+    let registry = Registry::with_dir(&dir).expect("registry");
+    let server = Server::start(&registry, options(&emu)).expect("starts");
+    let api = Api::new(&server);
+    let id = api.connect("swap", keys::TEST_READ_ONLY);
+    let (status, rows) = api.query(&id, r#"{"list":"customers","limit":2}"#);
+    assert_eq!(status, 200, "{rows}");
+
+    // A good new version (the hostile test component: it answers a query with its script's outcome).
+    std::fs::write(&wasm, hostile_component()).expect("write");
+    let (status, reloaded) = api.json("POST", "/v1/connectors/swap/reload", None);
+    assert_eq!(status, 200, "{reloaded}");
+    assert_eq!(reloaded["version"], 2);
+    let (_, listed) = api.json("GET", "/v1/connectors", None);
+    let names: Vec<&str> = listed["connectors"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|c| c["connector"].as_str())
+        .collect();
+    assert!(names.contains(&"hostile"), "{names:?}");
+    // The existing connection now runs the new version.
+    let (status, value) = api.query(&id, r#"{"list":"customers","limit":2}"#);
+    assert_eq!((status, kind(&value)), (400, "invalid-query"), "{value}");
+    assert!(
+        value["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("hostile script"),
+        "{value}"
+    );
+
+    // A broken version is refused; version 2 keeps serving.
+    std::fs::write(&wasm, b"this is not a component").expect("write");
+    let (status, refused) = api.json("POST", "/v1/connectors/swap/reload", None);
+    assert_eq!(
+        (status, kind(&refused)),
+        (422, "reload-refused"),
+        "{refused}"
+    );
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("version 2 keeps serving"),
+        "{refused}"
+    );
+    let (status, value) = api.query(&id, r#"{"sleep_ns": 1000}"#);
+    assert_eq!(status, 200, "{value}");
+
+    // A call in flight finishes on the version it started on, while the swap back to Stripe happens.
+    std::fs::write(&wasm, STRIPE_COMPONENT).expect("write");
+    std::thread::scope(|scope| {
+        let slow = scope.spawn(|| api.query(&id, r#"{"sleep_ns": 800000000}"#));
+        std::thread::sleep(Duration::from_millis(200));
+        let (status, reloaded) = api.json("POST", "/v1/connectors/swap/reload", None);
+        assert_eq!(status, 200, "{reloaded}");
+        assert_eq!(reloaded["version"], 3);
+        let (status, value) = slow.join().expect("slow call");
+        assert_eq!(status, 200, "{value}");
+        assert!(
+            value.to_string().contains("slept"),
+            "finished on the hostile version: {value}"
+        );
+    });
+    let (status, value) = api.query(&id, r#"{"list":"customers","limit":2}"#);
+    assert_eq!(status, 200, "{value}");
+    assert_eq!(value["rows"], rows["rows"]);
+    server.drain(Duration::from_secs(1));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_trap_leaves_the_connection_and_the_other_connectors_serving() {
+    let emu = emulator();
+    let (dir, _) = connectors_dir("serve-trap", "crashy", &hostile_component());
+    let registry = Registry::with_dir(&dir).expect("registry");
+    let server = Server::start(&registry, options(&emu)).expect("starts");
+    let api = Api::new(&server);
+    let crashy = api.connect("crashy", keys::TEST_READ_ONLY);
+    let stripe = api.connect("stripe", keys::TEST_READ_ONLY);
+    let (status, value) = api.query(&crashy, r#"{"panic":"boom"}"#);
+    assert_eq!((status, kind(&value)), (502, "sandbox"), "{value}");
+    assert_eq!(api.query(&stripe, r#"{"list":"payouts","limit":3}"#).0, 200);
+    // The crashed connection gets a fresh instance at its next call.
+    assert_eq!(api.query(&crashy, r#"{"sleep_ns": 1}"#).0, 200);
+    let (_, metrics) = api.call("GET", "/metrics", None);
+    assert!(
+        metrics.contains("klairr_traps_total{connector=\"crashy\"} 1"),
+        "{metrics}"
+    );
+    server.drain(Duration::from_secs(1));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn drain_lets_the_call_in_flight_finish_and_refuses_new_ones() {
+    let emu = emulator();
+    let (dir, _) = connectors_dir("serve-drain", "slow", &hostile_component());
+    let registry = Registry::with_dir(Path::new(&dir)).expect("registry");
+    let server = Server::start(&registry, options(&emu)).expect("starts");
+    let api = Api::new(&server);
+    let id = api.connect("slow", keys::TEST_READ_ONLY);
+    let addr = server.addr();
+    std::thread::scope(|scope| {
+        let slow = scope.spawn(|| api.query(&id, r#"{"sleep_ns": 700000000}"#));
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(server_drain(server), "drained within the wait");
+        let (status, value) = slow.join().expect("slow call");
+        assert_eq!(status, 200, "the call in flight finished: {value}");
+    });
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "a drained server takes no new connection"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn server_drain(server: Server) -> bool {
+    server.drain(Duration::from_secs(10))
+}
+
+/// The README's status table is the one in the code (`STATUS_BY_KIND`), row for row.
+#[test]
+fn the_readme_status_table_matches_the_code() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .expect("README.md");
+    let section = readme
+        .split("### Errors and statuses")
+        .nth(1)
+        .expect("README.md has an \"### Errors and statuses\" section under serve");
+    let rows: Vec<(String, u16)> = section
+        .lines()
+        .skip_while(|l| !l.starts_with("| kind"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| {
+            let cells: Vec<&str> = l.trim_matches('|').split('|').map(str::trim).collect();
+            (cells[0].to_owned(), cells[1].parse().expect("a status"))
+        })
+        .collect();
+    let code: Vec<(String, u16)> = klairr_host::serve::STATUS_BY_KIND
+        .iter()
+        .map(|(k, s)| ((*k).to_owned(), *s))
+        .collect();
+    assert_eq!(
+        rows, code,
+        "README.md's status table differs from serve/errors.rs STATUS_BY_KIND"
+    );
+}
