@@ -327,8 +327,15 @@ fn execute(
             };
             options.memory = memory(cli);
             options.sandbox = sandbox_options(cli)?;
-            let server =
-                Server::start(&registry, options).map_err(|e| Failure::new(&e.kind, e.message))?;
+            let server = Server::start(&registry, options).map_err(|e| {
+                // A listen address the server refuses is the command line's mistake.
+                let kind = if e.kind == "invalid-request" {
+                    "usage"
+                } else {
+                    e.kind.as_str()
+                };
+                Failure::new(kind, e.message)
+            })?;
             write(
                 stdout,
                 format!(

@@ -1,0 +1,162 @@
+//! The command line of the platform: `connectors`, `--connector`, `--connectors DIR`, `--redirect`,
+//! and credentials read from the variable each manifest names.
+
+use klairr_e2e::{emulator, keys, run_cli, run_cli_with_env, temp_dir};
+use klairr_host::policy::manifest::STRIPE_TOML;
+use std::path::PathBuf;
+
+/// A directory with Stripe's manifest renamed to `name`, its credential read from `env`.
+fn alt_dir(label: &str, name: &str, env: &str) -> PathBuf {
+    let dir = temp_dir(label);
+    let manifest = STRIPE_TOML
+        .replace("name = \"stripe\"", &format!("name = \"{name}\""))
+        .replace("env = \"STRIPE_API_KEY\"", &format!("env = \"{env}\""));
+    std::fs::write(dir.join(format!("{name}.toml")), manifest).expect("write");
+    dir
+}
+
+#[test]
+fn connectors_lists_each_connector_with_its_manifest_facts_and_tables() {
+    let dir = alt_dir("cli-list", "stripe-alt", "ALT_STRIPE_KEY");
+    let dir_arg = dir.display().to_string();
+    let run = run_cli(
+        &["--connectors", &dir_arg, "--format", "json", "connectors"],
+        None,
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let listed = run.json();
+    let connectors = listed["connectors"].as_array().expect("a list");
+    let names: Vec<&str> = connectors
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(names, ["stripe", "stripe-alt"]);
+    let alt = &connectors[1];
+    assert_eq!(alt["contract"], "klairr:connector@0.2.0");
+    assert_eq!(alt["origins"][0], "https://api.stripe.com:443");
+    assert_eq!(alt["credential_env"], "ALT_STRIPE_KEY");
+    assert_eq!(alt["tables"].as_array().map(Vec::len), Some(5));
+    assert!(alt["manifest"]
+        .as_str()
+        .unwrap_or("")
+        .ends_with("stripe-alt.toml"));
+
+    let table = run_cli(&["--connectors", &dir_arg, "connectors"], None);
+    assert_eq!(table.code, 0, "{table:?}");
+    assert!(
+        table.stdout.contains("stripe-alt") && table.stdout.contains("$ALT_STRIPE_KEY"),
+        "{}",
+        table.stdout
+    );
+}
+
+#[test]
+fn the_credential_comes_from_the_variable_the_manifest_names() {
+    let emu = emulator();
+    let dir = alt_dir("cli-env", "stripe-alt", "ALT_STRIPE_KEY");
+    let dir_arg = dir.display().to_string();
+    let redirect = format!("https://api.stripe.com={}", emu.base_url());
+    let args = [
+        "--connectors",
+        &dir_arg,
+        "--connector",
+        "stripe-alt",
+        "--redirect",
+        &redirect,
+        "--format",
+        "json",
+        "setup",
+    ];
+    let ok = run_cli_with_env(&args, &[("ALT_STRIPE_KEY", keys::TEST_READ_ONLY)], "");
+    assert_eq!(ok.code, 0, "{ok:?}");
+    assert_eq!(ok.json()["ok"], true);
+    // STRIPE_API_KEY is not this connector's variable.
+    let wrong = run_cli_with_env(&args, &[("STRIPE_API_KEY", keys::TEST_READ_ONLY)], "");
+    assert_eq!(wrong.code, 2, "{wrong:?}");
+    let message = wrong.json()["error"]["message"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    assert!(message.contains("ALT_STRIPE_KEY is not set"), "{message}");
+}
+
+#[test]
+fn command_line_mistakes_are_usage_errors_naming_what_exists() {
+    let run = run_cli(
+        &["--connector", "ledgr", "--format", "json", "describe"],
+        None,
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    let v = run.json();
+    assert_eq!(v["error"]["kind"], "usage");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("stripe"),
+        "{v}"
+    );
+
+    let run = run_cli(
+        &[
+            "--redirect",
+            "https://api.strip.com=http://127.0.0.1:9",
+            "--format",
+            "json",
+            "describe",
+        ],
+        None,
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.json()["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("https://api.stripe.com:443"),
+        "{run:?}"
+    );
+
+    let run = run_cli(
+        &[
+            "--redirect",
+            "https://api.stripe.com=http://10.1.1.1:80",
+            "describe",
+        ],
+        None,
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("not a loopback"), "{run:?}");
+
+    let run = run_cli_with_env(&["serve", "--listen", "127.0.0.1:0"], &[], "");
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("KLAIRR_HOST_TOKEN is not set"),
+        "{run:?}"
+    );
+    let run = run_cli_with_env(
+        &["serve", "--listen", "0.0.0.0:0"],
+        &[("KLAIRR_HOST_TOKEN", "0123456789abcdef0")],
+        "",
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("loopback only"), "{run:?}");
+}
+
+#[test]
+fn a_connectors_directory_that_cannot_be_used_is_refused_naming_the_files() {
+    let dir = alt_dir("cli-dup", "stripe-alt", "ALT_STRIPE_KEY");
+    std::fs::copy(dir.join("stripe-alt.toml"), dir.join("again.toml")).expect("copy");
+    let dir_arg = dir.display().to_string();
+    let run = run_cli(
+        &["--connectors", &dir_arg, "--format", "json", "describe"],
+        None,
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    let v = run.json();
+    assert_eq!(v["error"]["kind"], "connector-config");
+    let message = v["error"]["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("again.toml") && message.contains("stripe-alt.toml"),
+        "{message}"
+    );
+}
