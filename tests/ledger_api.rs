@@ -589,3 +589,207 @@ async fn handle(
     }
     Ok(response)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    /// One request over a fresh connection; (status, request id, body).
+    fn get(
+        api: &LedgerApi,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, String, serde_json::Value) {
+        let mut stream = std::net::TcpStream::connect(api.addr).expect("connect");
+        let mut request = format!(
+            "{method} {target} HTTP/1.1\r\nhost: api.ledger.example\r\nconnection: close\r\n"
+        );
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        stream.write_all(request.as_bytes()).expect("write");
+        let mut raw = String::new();
+        stream.read_to_string(&mut raw).expect("read");
+        let (head, body) = raw.split_once("\r\n\r\n").expect("a response");
+        let status = head[9..12].parse().expect("status");
+        let id = head
+            .lines()
+            .find_map(|l| l.strip_prefix("x-request-id: "))
+            .unwrap_or_default()
+            .to_owned();
+        (status, id, serde_json::from_str(body).expect("JSON body"))
+    }
+
+    fn authorized(key: &str) -> [(&str, &str); 2] {
+        [(KEY_HEADER, key), ("ledger-version", API_VERSION)]
+    }
+
+    #[test]
+    fn pages_walk_the_whole_table_once_in_order() {
+        let api = LedgerApi::start(LedgerApiConfig::default()).expect("start");
+        let key = test_key();
+        let mut target = "/v1/entries?limit=100".to_owned();
+        let mut seen: Vec<String> = Vec::new();
+        loop {
+            let (status, _, page) = get(&api, "GET", &target, &authorized(&key));
+            assert_eq!(status, 200, "{page}");
+            assert_eq!(page["livemode"], false);
+            for e in page["data"].as_array().expect("data") {
+                seen.push(e["id"].as_str().expect("id").to_owned());
+            }
+            match page["next_cursor"].as_str() {
+                Some(c) => target = format!("/v1/entries?limit=100&cursor={c}"),
+                None => break,
+            }
+        }
+        let all: Vec<String> = api.entries().iter().map(|e| e.id.clone()).collect();
+        assert_eq!(seen, all);
+        assert_eq!(all.len(), 230);
+        assert!(api
+            .entries()
+            .windows(2)
+            .all(|w| (w[0].created, &w[0].id) > (w[1].created, &w[1].id)));
+        assert!(
+            api.entries()
+                .windows(2)
+                .any(|w| w[0].created == w[1].created),
+            "some seconds hold two"
+        );
+        assert_eq!(api.request_count(), 3);
+        assert_eq!(api.seen_credentials(), vec![Some(key); 3]);
+    }
+
+    #[test]
+    fn filters_select_and_the_live_key_sees_live_data() {
+        let api = LedgerApi::start(LedgerApiConfig::default()).expect("start");
+        let account = api.accounts()[1].id.clone();
+        let (status, _, page) = get(
+            &api,
+            "GET",
+            &format!(
+                "/v1/entries?limit=100&account={account}&currency={}",
+                api.accounts()[1].currency
+            ),
+            &authorized(&live_key()),
+        );
+        assert_eq!(status, 200);
+        assert_eq!(page["livemode"], true);
+        let got: Vec<&str> = page["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .map(|e| e["id"].as_str().unwrap_or(""))
+            .collect();
+        let want: Vec<&str> = api
+            .entries()
+            .iter()
+            .filter(|e| e.account == account)
+            .map(|e| e.id.as_str())
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn mistakes_get_the_api_s_errors() {
+        let api = LedgerApi::start(LedgerApiConfig::default()).expect("start");
+        let key = test_key();
+        let cases: Vec<(&str, &str, Vec<(&str, &str)>, u16, &str)> = vec![
+            (
+                "GET",
+                "/v1/entries?limit=1",
+                vec![("ledger-version", API_VERSION)],
+                401,
+                "unauthorized",
+            ),
+            (
+                "GET",
+                "/v1/entries?limit=1",
+                vec![
+                    (KEY_HEADER, "lk_test_nope"),
+                    ("ledger-version", API_VERSION),
+                ],
+                401,
+                "unauthorized",
+            ),
+            (
+                "GET",
+                "/v1/entries?limit=1",
+                vec![(KEY_HEADER, key.as_str())],
+                400,
+                "bad_version",
+            ),
+            (
+                "GET",
+                "/v1/entries?limit=0",
+                authorized(&key).to_vec(),
+                400,
+                "bad_parameter",
+            ),
+            (
+                "GET",
+                "/v1/entries?limit=5&expand=x",
+                authorized(&key).to_vec(),
+                400,
+                "bad_parameter",
+            ),
+            (
+                "GET",
+                "/v1/entries?limit=5&limit=6",
+                authorized(&key).to_vec(),
+                400,
+                "bad_parameter",
+            ),
+            (
+                "GET",
+                "/v1/entries?limit=5&cursor=c3_0",
+                authorized(&key).to_vec(),
+                400,
+                "bad_parameter",
+            ),
+            (
+                "GET",
+                "/v1/accounts?limit=5&account=acc_1",
+                authorized(&key).to_vec(),
+                400,
+                "bad_parameter",
+            ),
+            (
+                "POST",
+                "/v1/entries",
+                authorized(&key).to_vec(),
+                405,
+                "method_not_allowed",
+            ),
+            (
+                "GET",
+                "/v1/customers?limit=1",
+                authorized(&key).to_vec(),
+                404,
+                "not_found",
+            ),
+        ];
+        for (i, (method, target, headers, status, code)) in cases.into_iter().enumerate() {
+            let (got, id, body) = get(&api, method, target, &headers);
+            assert_eq!(
+                (got, body["error"]["code"].as_str()),
+                (status, Some(code)),
+                "{method} {target}"
+            );
+            assert_eq!(id, format!("req_{}", i + 1));
+        }
+        api.fail_next(503, 1);
+        assert_eq!(
+            get(&api, "GET", "/v1/accounts?limit=1", &authorized(&key)).0,
+            503
+        );
+        assert_eq!(
+            get(&api, "GET", "/v1/accounts?limit=1", &authorized(&key)).0,
+            200
+        );
+        let statuses: Vec<u16> = api.requests().iter().map(|r| r.status).collect();
+        assert_eq!(statuses[statuses.len() - 2..], [503, 200]);
+    }
+}
