@@ -623,6 +623,8 @@ mod tests {
         (status, id, serde_json::from_str(body).expect("JSON body"))
     }
 
+    type Headers<'a> = Vec<(&'a str, &'a str)>;
+
     fn authorized(key: &str) -> [(&str, &str); 2] {
         [(KEY_HEADER, key), ("ledger-version", API_VERSION)]
     }
@@ -696,7 +698,7 @@ mod tests {
     fn mistakes_get_the_api_s_errors() {
         let api = LedgerApi::start(LedgerApiConfig::default()).expect("start");
         let key = test_key();
-        let cases: Vec<(&str, &str, Vec<(&str, &str)>, u16, &str)> = vec![
+        let cases: Vec<(&str, &str, Headers, u16, &str)> = vec![
             (
                 "GET",
                 "/v1/entries?limit=1",
