@@ -1,4 +1,5 @@
-//! Builds the attackers of the host's security tests and tells the tests where they are:
+//! Builds the components the tests load and tells the tests where they are:
+//! - the ledger connector (`connectors/ledger`, for `wasm32-wasip2`) → `env!("KLAIRR_LEDGER_COMPONENT")`;
 //! - the hostile connector (`tests/hostile-guest`, for `wasm32-wasip2`) →
 //!   `env!("KLAIRR_HOSTILE_COMPONENT")`;
 //! - components from hand-written core modules for what Rust cannot do (`tests/wat/*.wat`, wrapped with
@@ -32,6 +33,8 @@ fn main() {
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo"));
 
     for watched in [
+        "connectors/ledger",
+        "calendar",
         "tests/hostile-guest",
         "tests/wat",
         WIT_DIR,
@@ -59,6 +62,22 @@ fn main() {
     println!(
         "cargo:rustc-env=KLAIRR_HOSTILE_COMPONENT={}",
         hostile.display()
+    );
+
+    let ledger = guest_build::build_guest(
+        &guest_build::GuestBuild {
+            root: &root,
+            package: "klairr-ledger",
+            artifact: "klairr_ledger.wasm",
+            nested_target: "klairr-guest",
+            profile: &profile,
+            what: "the ledger connector component (connectors/ledger)",
+        },
+        &out_dir,
+    );
+    println!(
+        "cargo:rustc-env=KLAIRR_LEDGER_COMPONENT={}",
+        ledger.display()
     );
 
     for (file, var) in WAT_COMPONENTS {

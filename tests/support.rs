@@ -1,6 +1,7 @@
 //! Shared helpers for the end-to-end tests: the built Stripe component, loaded by the klairr host, talking
-//! over loopback HTTP to the built-in emulator. Host tests are plain `#[test]`s: wasmtime-wasi-http's
-//! sync bindings run their own tokio runtime and must not be called from inside another one.
+//! over loopback HTTP to the built-in emulator; the ledger connector and its loopback API. Host tests are
+//! plain `#[test]`s: wasmtime-wasi-http's sync bindings run their own tokio runtime and must not be called
+//! from inside another one.
 
 use klairr_host::cli::{self, Io};
 use klairr_host::emulator::{Emulator, EmulatorConfig};
@@ -17,6 +18,30 @@ pub mod hostile_upstream;
 /// Helpers shared by the security tests (keys, CLI runs, the deadline and terminal-control checks).
 #[path = "hostile_support.rs"]
 pub mod hostile_support;
+
+/// The loopback ledger API the ledger connector (`connectors/ledger`) reads in tests.
+#[path = "ledger_api.rs"]
+pub mod ledger_api;
+
+/// The built ledger connector component (`connectors/ledger`, for `wasm32-wasip2`).
+pub fn ledger_component() -> &'static str {
+    env!("KLAIRR_LEDGER_COMPONENT")
+}
+
+/// The ledger connector's manifest in the repository (`connectors/ledger/ledger.toml`).
+pub fn ledger_manifest_source() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../connectors/ledger/ledger.toml")
+}
+
+/// A fresh connectors directory holding a copy of `ledger.toml` and the built `klairr_ledger.wasm` it
+/// names, as a user would install them: what `--connectors DIR` and `Manifest::load` read.
+pub fn ledger_connectors_dir() -> std::path::PathBuf {
+    let dir = temp_dir("connectors");
+    std::fs::copy(ledger_manifest_source(), dir.join("ledger.toml")).expect("copy ledger.toml");
+    std::fs::copy(ledger_component(), dir.join("klairr_ledger.wasm"))
+        .expect("copy the ledger component");
+    dir
+}
 
 /// An emulator with the default data set.
 pub fn emulator() -> Emulator {
