@@ -3,11 +3,13 @@
 //! the token, setup, queries equal to the CLI's JSON, the shared cache (a repeated question makes zero
 //! upstream requests), concurrent clients on one connection, hot swap (good and broken), drain.
 
-use klairr_e2e::{emulator, keys, redirect_to, run_cli, temp_dir};
+use klairr_e2e::ledger_api::{self, LedgerApi, LedgerApiConfig};
+use klairr_e2e::{emulator, keys, ledger_connectors_dir, redirect_to, run_cli, temp_dir};
 use klairr_host::emulator::Emulator;
 use klairr_host::policy::manifest::STRIPE_TOML;
+use klairr_host::policy::origin::Redirect;
 use klairr_host::registry::{Registry, STRIPE_COMPONENT};
-use klairr_host::sandbox::SandboxLimits;
+use klairr_host::sandbox::{SandboxLimits, SandboxOptions};
 use klairr_host::serve::{ServeOptions, Server, Token};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -462,4 +464,98 @@ fn the_readme_status_table_matches_the_code() {
         rows, code,
         "README.md's status table differs from serve/errors.rs STATUS_BY_KIND"
     );
+}
+
+/// Stripe and the ledger in one process, each with its own origin, credential, cache and budget.
+#[test]
+fn two_connectors_in_one_process_stay_apart() {
+    let emu = emulator();
+    let ledger = LedgerApi::start(LedgerApiConfig::default()).expect("ledger API");
+    let dir = ledger_connectors_dir();
+    let registry = Registry::with_dir(&dir).expect("registry");
+    let mut options = options(&emu);
+    options.sandbox = SandboxOptions {
+        redirects: vec![
+            Redirect::parse(&format!("https://api.stripe.com={}", emu.base_url()))
+                .expect("redirect"),
+            Redirect::parse(&format!("https://api.ledger.example={}", ledger.base_url()))
+                .expect("redirect"),
+        ],
+        ..SandboxOptions::default()
+    };
+    let server = Server::start(&registry, options).expect("starts");
+    let api = Api::new(&server);
+    let (_, listed) = api.json("GET", "/v1/connectors", None);
+    let names: Vec<&str> = listed["connectors"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|c| c["connector"].as_str())
+        .collect();
+    assert_eq!(names, ["ledger", "stripe"]);
+    let ledger_key = ledger_api::test_key();
+
+    // Neither takes the other's credential: refused before any request reaches either server.
+    for (connector, credential) in [
+        ("ledger", keys::TEST_READ_ONLY.to_owned()),
+        ("stripe", ledger_key.clone()),
+    ] {
+        let body = serde_json::json!({"connector": connector, "credential": credential});
+        let (status, text) = api.call("POST", "/v1/connections", Some(&body.to_string()));
+        assert_eq!(
+            status, 422,
+            "{connector} with the other's credential: {text}"
+        );
+        assert!(!text.contains(&credential), "{text}");
+    }
+    assert_eq!(emu.requests().len(), 0);
+    assert_eq!(ledger.request_count(), 0);
+
+    let stripe = api.connect("stripe", keys::TEST_READ_ONLY);
+    let books = api.connect("ledger", &ledger_key);
+    let (status, entries) = api.query(&books, r#"{"list":"entries","limit":150}"#);
+    assert_eq!(status, 200, "{entries}");
+    assert_eq!(entries["rows"].as_array().map(Vec::len), Some(150));
+    let (status, charges) = api.query(&stripe, r#"{"list":"charges","limit":5}"#);
+    assert_eq!(status, 200, "{charges}");
+
+    // Each origin saw only its own connector's credential.
+    for seen in ledger.seen_credentials() {
+        assert_eq!(seen.as_deref(), Some(ledger_key.as_str()));
+    }
+    for request in emu.requests() {
+        let hint = request.key_hint.unwrap_or_default();
+        assert!(
+            hint.starts_with("rk_test_"),
+            "only Stripe's key reaches the emulator: {hint}"
+        );
+        assert_eq!(request.host.as_deref(), Some("api.stripe.com"));
+    }
+
+    // Separate caches: each repeat is a hit for its own connector only; TTLs are each manifest's.
+    let (_, again) = api.query(&books, r#"{"list":"entries","limit":150}"#);
+    assert_eq!(again["cached"], true);
+    assert!(
+        again["cache_ttl_seconds"].as_u64().unwrap_or(u64::MAX) <= 900,
+        "{again}"
+    );
+    assert!(
+        charges["cache_ttl_seconds"].as_u64().unwrap_or(0) > 900,
+        "{charges}"
+    );
+    let (_, metrics) = api.call("GET", "/metrics", None);
+    assert!(
+        metrics.contains("klairr_cache_hits_total{connector=\"ledger\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("klairr_cache_hits_total{connector=\"stripe\"}"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains(&ledger_key) && !metrics.contains("rk_test_"),
+        "no credential in metrics"
+    );
+    server.drain(Duration::from_secs(1));
+    let _ = std::fs::remove_dir_all(&dir);
 }
