@@ -32,7 +32,7 @@ pub use platform::{ConnectionLimits, Platform};
 use crate::memory::MemoryFile;
 use crate::registry::Registry;
 use crate::sandbox::SandboxOptions;
-use crate::service::{Answers, CACHE_ENTRIES};
+use crate::service::Answers;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -52,8 +52,9 @@ pub struct ServeOptions {
     /// Request bodies above this are refused (413); a query is at most 16 KiB.
     pub max_body_bytes: usize,
     pub connections: ConnectionLimits,
-    /// The shared result cache's bound in bytes of row data.
+    /// The shared result cache's bounds: bytes of row data, and entries (many small results).
     pub cache_bytes: usize,
+    pub cache_entries: usize,
     pub memory: Option<MemoryFile>,
     /// Redirects, limits, compile cache: as for the CLI's other commands.
     pub sandbox: SandboxOptions,
@@ -67,6 +68,7 @@ impl ServeOptions {
             max_body_bytes: 64 * 1024,
             connections: ConnectionLimits::default(),
             cache_bytes: 256 << 20,
+            cache_entries: 1 << 16,
             memory: None,
             sandbox: SandboxOptions::default(),
         }
@@ -97,7 +99,7 @@ impl Server {
         }
         let answers = Arc::new(Answers::new(
             options.memory,
-            CACHE_ENTRIES,
+            options.cache_entries,
             options.cache_bytes,
         ));
         let platform = Arc::new(Platform::load(
