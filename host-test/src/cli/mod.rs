@@ -2,19 +2,23 @@
 //! from the environment and the real stdout/stderr and calls [`run`], so tests drive the very same code
 //! in-process.
 
+mod load;
+
 #[cfg(feature = "demo")]
 use crate::demo;
 use crate::memory::MemoryFile;
 use crate::output::{self, Selection};
-use crate::policy::origin::{LoopbackBase, Redirect};
+use crate::policy::origin::Redirect;
 use crate::policy::redact::{cap, strip_control, MESSAGE_CAP};
 use crate::progress_bar::Spinner;
-use crate::registry::{Connector, Registry, RegistryError, DEFAULT_CONNECTOR};
-use crate::sandbox::{wit, ConnectionConfig, Sandbox, SandboxError, SandboxLimits, SandboxOptions};
+use crate::registry::{Connector, DEFAULT_CONNECTOR};
+use crate::sandbox::{wit, ConnectionConfig, SandboxError};
 use crate::sandbox::{CompileCache, SharedHost, REFUSALS};
 use crate::serve::{ConnectionLimits, ServeOptions, Server, Token, TOKEN_ENV};
 use crate::service::Service;
 use clap::{Parser, Subcommand, ValueEnum};
+pub use load::{load_component, load_sandbox, load_sandbox_in, registry, sandbox_options};
+use load::{parse_redirect, usage_or_config};
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -509,112 +513,4 @@ fn config(
 
 fn memory(cli: &Cli) -> Option<MemoryFile> {
     cli.memory_file.as_ref().map(MemoryFile::new)
-}
-
-/// The built-in connectors plus `--connectors DIR`, with the redirects checked against their origins.
-pub fn registry(cli: &Cli) -> Result<Registry, Failure> {
-    let registry = match &cli.connectors {
-        None => Registry::builtin(),
-        Some(dir) => Registry::with_dir(dir).map_err(usage_or_config)?,
-    };
-    registry
-        .check_redirects(&redirects(cli)?)
-        .map_err(usage_or_config)?;
-    Ok(registry)
-}
-
-/// A name or redirect the command line got wrong is a usage error (exit 2); a manifest or component
-/// that cannot be used is the host's configuration failing (exit 1).
-fn usage_or_config(e: RegistryError) -> Failure {
-    let kind = match e {
-        RegistryError::Unknown { .. } | RegistryError::UnusedRedirect { .. } => "usage",
-        _ => "connector-config",
-    };
-    Failure::new(kind, e.to_string())
-}
-
-fn parse_redirect(text: &str) -> Result<Redirect, String> {
-    Redirect::parse(text).map_err(|e| e.to_string())
-}
-
-/// `--redirect`s, and `--stripe-base` as the redirect of each of the built-in Stripe connector's
-/// origins.
-fn redirects(cli: &Cli) -> Result<Vec<Redirect>, Failure> {
-    let mut redirects = Vec::new();
-    if let Some(base) = &cli.stripe_base {
-        let base = LoopbackBase::parse(base).map_err(|e| Failure::new("usage", e.to_string()))?;
-        for origin in &Connector::stripe().manifest.network.origins {
-            redirects.push(Redirect {
-                origin: origin.clone(),
-                base: base.clone(),
-            });
-        }
-    }
-    redirects.extend(cli.redirect.iter().cloned());
-    Ok(redirects)
-}
-
-/// The component bytes: `--component PATH`, or the connector's own.
-pub fn load_component(cli: &Cli, connector: &Connector) -> Result<Vec<u8>, Failure> {
-    match &cli.component {
-        None => connector
-            .component()
-            .map(|bytes| bytes.into_owned())
-            .map_err(usage_or_config),
-        Some(path) => std::fs::read(path).map_err(|e| {
-            Failure::new(
-                "sandbox",
-                format!("cannot read the component {}: {e}", path.display()),
-            )
-        }),
-    }
-}
-
-/// The sandbox options the flags ask for: the loopback redirects and the call deadline.
-pub fn sandbox_options(cli: &Cli) -> Result<SandboxOptions, Failure> {
-    Ok(SandboxOptions {
-        redirects: redirects(cli)?,
-        limits: SandboxLimits {
-            call_timeout: Duration::from_secs(cli.call_timeout),
-            ..SandboxLimits::default()
-        },
-        compile_cache: cli
-            .compile_cache
-            .clone()
-            .unwrap_or_else(CompileCache::default_location),
-        ..SandboxOptions::default()
-    })
-}
-
-/// Load the component under the connector's manifest, with the flags' options.
-pub fn load_sandbox(cli: &Cli, connector: &Connector) -> Result<Sandbox, Failure> {
-    let bytes = load_component(cli, connector)?;
-    Ok(Sandbox::load(
-        &bytes,
-        connector.manifest.clone(),
-        sandbox_options(cli)?,
-    )?)
-}
-
-/// [`load_sandbox`] into a shared host; `--component` applies only to the selected connector.
-pub fn load_sandbox_in(
-    shared: &SharedHost,
-    cli: &Cli,
-    connector: &Connector,
-    override_component: bool,
-) -> Result<Sandbox, Failure> {
-    let bytes = if override_component || connector.name() == cli.connector {
-        load_component(cli, connector)?
-    } else {
-        connector
-            .component()
-            .map(|bytes| bytes.into_owned())
-            .map_err(usage_or_config)?
-    };
-    Ok(Sandbox::load_in(
-        shared,
-        &bytes,
-        connector.manifest.clone(),
-        sandbox_options(cli)?,
-    )?)
 }
