@@ -10,7 +10,7 @@ use klairr_host::policy::manifest::STRIPE_TOML;
 use klairr_host::policy::origin::Redirect;
 use klairr_host::registry::{Registry, STRIPE_COMPONENT};
 use klairr_host::sandbox::{SandboxLimits, SandboxOptions};
-use klairr_host::serve::{ServeOptions, Server, Token};
+use klairr_host::serve::{ConnectionLimits, ServeOptions, Server, Token};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -484,6 +484,13 @@ fn two_connectors_in_one_process_stay_apart() {
         ..SandboxOptions::default()
     };
     let server = Server::start(&registry, options).expect("starts");
+    let platform = server.platform();
+    for loaded in platform.connectors() {
+        assert!(
+            loaded.sandbox.shared().same_as(platform.shared()),
+            "one engine and ticker for all"
+        );
+    }
     let api = Api::new(&server);
     let (_, listed) = api.json("GET", "/v1/connectors", None);
     let names: Vec<&str> = listed["connectors"]
@@ -558,4 +565,41 @@ fn two_connectors_in_one_process_stay_apart() {
     );
     server.drain(Duration::from_secs(1));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn connections_are_capped_and_idle_ones_expire() {
+    let emu = emulator();
+    let mut options = options(&emu);
+    options.connections = ConnectionLimits {
+        max_open: 1,
+        idle: Duration::from_millis(600),
+    };
+    let server = Server::start(&Registry::builtin(), options).expect("starts");
+    let api = Api::new(&server);
+    let first = api.connect("stripe", keys::TEST_READ_ONLY);
+    let body = format!(
+        r#"{{"connector":"stripe","credential":"{}"}}"#,
+        keys::TEST_READ_ONLY
+    );
+    let before = emu.requests().len();
+    let (status, value) = api.json("POST", "/v1/connections", Some(&body));
+    assert_eq!(
+        (status, kind(&value)),
+        (503, "too-many-connections"),
+        "{value}"
+    );
+    assert_eq!(emu.requests().len(), before, "refused before setup");
+    // Used, it stays; unused past the idle limit, it is closed and its slot is free again.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(api.query(&first, r#"{"list":"payouts","limit":1}"#).0, 200);
+    std::thread::sleep(Duration::from_millis(1200));
+    let (status, value) = api.query(&first, r#"{"list":"payouts","limit":1}"#);
+    assert_eq!(
+        (status, kind(&value)),
+        (404, "unknown-connection"),
+        "{value}"
+    );
+    api.connect("stripe", keys::TEST_READ_ONLY);
+    server.drain(Duration::from_secs(1));
 }

@@ -364,7 +364,12 @@ impl Platform {
         let idle = self.limits.idle;
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         open.retain(|_, entry| {
-            entry
+            // A connection with a call running (its instance locked) is in use, however long it takes.
+            let busy = matches!(
+                entry.instance.try_lock(),
+                Err(std::sync::TryLockError::WouldBlock)
+            );
+            busy || entry
                 .last_used
                 .lock()
                 .map(|t| t.elapsed() < idle)
