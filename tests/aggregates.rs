@@ -971,3 +971,53 @@ fn equivalent_aggregates_are_one_cache_entry() {
         .expect("measures in another order");
     assert!(!other.cached, "the measures' order is the columns' order");
 }
+
+#[test]
+fn the_demo_answers_active_mrr_by_currency() {
+    let run = run_cli(&["--format", "json", "demo"], None);
+    assert_eq!(run.code, 0, "{run:?}");
+    let v = run.json();
+    let answer = v["queries"]
+        .as_array()
+        .expect("queries")
+        .iter()
+        .find(|q| q["title"] == "Active MRR by currency")
+        .expect("the demo asks for active MRR by currency");
+    let result = &answer["result"];
+    assert_eq!(result["aggregate"]["partial"], false);
+    // The demo's emulator is the default one: the same data, listed and added up here.
+    let emu = emulator_with(EmulatorConfig::default());
+    let sandbox = klairr_e2e::sandbox(&emu);
+    let mut conn = sandbox
+        .open(&connection(Some(100_000), None))
+        .expect("open");
+    let list = conn
+        .query(r#"{"list":"subscriptions","filters":{"status":"active"}}"#)
+        .expect("list");
+    let spec = Spec {
+        table: "subscriptions",
+        filters: r#"{"status":"active"}"#,
+        group_by: &[("currency", None)],
+        measures: &[
+            ("subscriptions", "count", None),
+            ("mrr", "sum", Some("mrr")),
+        ],
+        limit: None,
+    };
+    let want: Vec<serde_json::Value> = expected(&spec, &list.columns, &list.rows)
+        .iter()
+        .map(|row| {
+            serde_json::Value::Array(
+                row.iter()
+                    .map(|c| match c {
+                        wit::Cell::Text(s) => serde_json::json!(s),
+                        wit::Cell::Integer(i) => serde_json::json!(i),
+                        other => panic!("{other:?}"),
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    assert!(want.len() >= 2, "several currencies");
+    assert_eq!(result["rows"], serde_json::Value::Array(want));
+}
