@@ -94,12 +94,12 @@ fn group_keys(table: Table, items: Vec<Json>) -> Result<Vec<GroupKey>, Connector
     for item in items {
         let key = match item {
             Json::Str(name) => GroupKey {
-                column: column(table, &name, "group_by")?,
+                column: column_of(table, &name, "group_by")?,
                 bucket: None,
             },
             Json::Object(mut entries) if entries.len() == 1 => {
                 let (name, bucket) = entries.remove(0);
-                let column = column(table, &name, "group_by")?;
+                let column = column_of(table, &name, "group_by")?;
                 if column.kind != ColumnType::Timestamp {
                     return Err(invalid(format!(
                         "group_by: {} is a {} column; buckets apply to timestamp columns only ({}). Group by \
@@ -194,7 +194,7 @@ fn measure_list(
                         describe(&column_name)
                     )));
                 };
-                let column = column(table, &column_name, func.name())?;
+                let column = column_of(table, &column_name, func.name())?;
                 if !func.accepts(column.kind) {
                     return Err(invalid(format!(
                         "measure {}: {} takes {}; {} is a {} column. Columns of {} it accepts: {}",
@@ -234,7 +234,7 @@ fn is_output_name(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
 }
 
-fn column(table: Table, name: &str, what: &str) -> Result<&'static ColumnSpec, ConnectorError> {
+fn column_of(table: Table, name: &str, what: &str) -> Result<&'static ColumnSpec, ConnectorError> {
     let spec = schema::table_spec(table);
     spec.columns.iter().find(|c| c.name == name).ok_or_else(|| {
         let names: Vec<&str> = spec.columns.iter().map(|c| c.name).collect();
