@@ -8,10 +8,11 @@
 //! (the host attaches the key itself and refuses that header from a guest), reads the four response
 //! headers the core uses, and caps the response body at [`transport::MAX_BODY_BYTES`].
 
+use crate::aggregate::{self, Bucket};
 use crate::connection::{self, Connection, QueryResult};
 use crate::error::{ConnectorError, UpstreamError};
 use crate::key::{ApiKey, Mode};
-use crate::schema::{Cell, ColumnSpec, ColumnType, TableSpec};
+use crate::schema::{Cell, Column, ColumnType, TableSpec};
 use crate::stripe;
 use crate::transport::{
     self, Clock, Completion, Http, Method, Request, Response, Ticket, TransportError,
@@ -53,6 +54,12 @@ impl wit_connector::Guest for StripeConnector {
             max_rows_limit: info.max_rows_limit,
             query_doc: info.query_doc.into(),
             tables: info.tables.iter().map(table_spec).collect(),
+            aggregates: Some(wit::AggregateInfo {
+                doc: info.aggregate_doc.into(),
+                buckets: Bucket::ALL.iter().map(|b| b.name().into()).collect(),
+                default_max_scan: info.default_max_scan,
+                max_scan_limit: info.max_scan_limit,
+            }),
         }
     }
 
@@ -74,6 +81,7 @@ impl wit_connector::GuestConnection for ConnectionResource {
             &config.credential_hint,
             config.max_rows,
             config.cache_ttl_seconds,
+            config.max_scan,
         )
         .map_err(error)?;
         Ok(wit_connector::Connection::new(ConnectionResource { inner }))
@@ -365,9 +373,9 @@ fn mode(m: Mode) -> wit::Mode {
     }
 }
 
-fn column(c: &ColumnSpec) -> wit::Column {
+fn column(c: Column) -> wit::Column {
     wit::Column {
-        name: c.name.into(),
+        name: c.name,
         kind: match c.kind {
             ColumnType::Id => wit::ColumnType::Id,
             ColumnType::Text => wit::ColumnType::Text,
@@ -378,15 +386,33 @@ fn column(c: &ColumnSpec) -> wit::Column {
             ColumnType::Currency => wit::ColumnType::Currency,
         },
         nullable: c.nullable,
-        doc: c.doc.into(),
+        doc: c.doc,
     }
 }
 
+fn names(list: Vec<&'static str>) -> Vec<String> {
+    list.into_iter().map(String::from).collect()
+}
+
 fn table_spec(t: &TableSpec) -> wit::TableSpec {
+    let aggregates = aggregate::table_aggregates(t.table);
     wit::TableSpec {
         name: t.table.name().into(),
         doc: t.doc.into(),
-        columns: t.columns.iter().map(column).collect(),
+        columns: t.columns.iter().map(|c| column(c.into())).collect(),
+        aggregate: Some(wit::AggregateSpec {
+            group_by: names(aggregates.group_by),
+            bucket_by: names(aggregates.bucket_by),
+            measures: aggregates
+                .measures
+                .into_iter()
+                .map(|(func, columns)| wit::MeasureSpec {
+                    name: func.name().into(),
+                    columns: names(columns),
+                    doc: func.doc().into(),
+                })
+                .collect(),
+        }),
         filters: t
             .filters
             .iter()
@@ -409,7 +435,7 @@ fn cell(c: Cell) -> wit::Cell {
 }
 
 fn query_result(r: QueryResult) -> wit::QueryResult {
-    let columns: Vec<wit::Column> = r.columns.iter().map(column).collect();
+    let columns: Vec<wit::Column> = r.columns.into_iter().map(column).collect();
     wit::QueryResult {
         table: r.table.name().into(),
         shape: wit::Shape {
@@ -417,6 +443,17 @@ fn query_result(r: QueryResult) -> wit::QueryResult {
             columns: columns.clone(),
             row_count: r.shape.row_count,
             filter_keys: r.shape.filter_keys,
+            aggregate: r.shape.aggregate.map(|a| wit::AggregateShape {
+                group_by: a.group_by,
+                measures: a
+                    .measures
+                    .into_iter()
+                    .map(|(name, kind)| wit::MeasureShape {
+                        name,
+                        kind: kind.into(),
+                    })
+                    .collect(),
+            }),
         },
         columns,
         rows: r
@@ -428,6 +465,11 @@ fn query_result(r: QueryResult) -> wit::QueryResult {
         cache_ttl_seconds: r.cache_ttl_seconds,
         requests: r.requests,
         scan_note: r.scan_note,
+        aggregate: r.aggregate.map(|a| wit::AggregateStats {
+            rows_scanned: a.rows_scanned,
+            partial: a.partial,
+            groups: a.groups,
+        }),
     }
 }
 

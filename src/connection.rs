@@ -6,12 +6,13 @@
 //! request it allows. So nothing here can echo it, and a key pasted into a query is the host's to redact
 //! (it redacts any 12-character run of the credential from everything a component returns).
 
+use crate::aggregate::{self, Aggregate, AggregateShape, Folder};
 use crate::dsl::{self, Query};
 use crate::error::ConnectorError;
 use crate::key::{KeyHint, Mode};
 use crate::pager;
 use crate::retry::{Retrier, RetryPolicy};
-use crate::schema::{self, Cell, ColumnSpec, Table, TableSpec};
+use crate::schema::{self, Cell, Column, Table, TableSpec};
 use crate::stripe;
 use crate::transport::{Clock, Http};
 use crate::verify::{self, VerifyReport};
@@ -30,6 +31,10 @@ pub struct ConnectorInfo {
     pub max_rows_limit: u32,
     pub query_doc: &'static str,
     pub tables: &'static [TableSpec],
+    /// How aggregates are written ([`aggregate::AGGREGATE_DOC`]) and bounded.
+    pub aggregate_doc: &'static str,
+    pub default_max_scan: u32,
+    pub max_scan_limit: u32,
 }
 
 /// How a query is written, for `describe`.
@@ -38,7 +43,8 @@ pub const QUERY_DOC: &str = "A query is one JSON object: {\"list\": TABLE, \"fil
 Each table accepts only its own filters. Ranges (created, arrival_date) are an integer of unix seconds for an exact match, or an object of gt/gte/lt/lte \
 whose values are unix seconds or RFC 3339 dates (\"2026-01-01\") or date-times (\"2026-01-01T00:00:00Z\"). \
 `limit` is an integer >= 1; a query returns at most min(limit, max_rows) rows, newest first, and says when it was truncated. \
-Example: {\"list\": \"subscriptions\", \"filters\": {\"status\": \"active\"}, \"limit\": 100}";
+Example: {\"list\": \"subscriptions\", \"filters\": {\"status\": \"active\"}, \"limit\": 100}. \
+With \"measures\" (and optionally \"group_by\") a query is an aggregate: see the aggregate doc.";
 
 pub fn describe() -> ConnectorInfo {
     ConnectorInfo {
@@ -49,28 +55,43 @@ pub fn describe() -> ConnectorInfo {
         max_rows_limit: dsl::MAX_ROWS_LIMIT,
         query_doc: QUERY_DOC,
         tables: schema::tables(),
+        aggregate_doc: aggregate::AGGREGATE_DOC,
+        default_max_scan: aggregate::DEFAULT_MAX_SCAN,
+        max_scan_limit: aggregate::MAX_SCAN_LIMIT,
     }
 }
 
-/// What may be remembered about a result across conversations: never a row value.
+/// What may be remembered about a result across conversations: never a row value. The columns are
+/// the result's (`QueryResult::columns`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Shape {
     pub table: Table,
-    pub columns: &'static [ColumnSpec],
+    /// Rows of the result: for an aggregate, its groups.
     pub row_count: u64,
     pub filter_keys: Vec<String>,
+    pub aggregate: Option<AggregateShape>,
+}
+
+/// How an aggregate's scan went (WIT `aggregate-stats`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AggregateStats {
+    pub rows_scanned: u64,
+    pub partial: bool,
+    /// Groups found before `limit`.
+    pub groups: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueryResult {
     pub table: Table,
-    pub columns: &'static [ColumnSpec],
+    pub columns: Vec<Column>,
     pub rows: Vec<Vec<Cell>>,
     pub truncated: bool,
     pub cache_ttl_seconds: u32,
     pub shape: Shape,
     pub requests: u32,
     pub scan_note: Option<String>,
+    pub aggregate: Option<AggregateStats>,
 }
 
 /// An open connection. The host has already checked its key for this mode (`check-credential`).
@@ -78,6 +99,7 @@ pub struct QueryResult {
 pub struct Connection {
     key: KeyHint,
     max_rows: u32,
+    max_scan: u32,
     cache_ttl_seconds: u32,
 }
 
@@ -89,6 +111,7 @@ impl Connection {
         credential_hint: &str,
         max_rows: Option<u32>,
         cache_ttl_seconds: Option<u32>,
+        max_scan: Option<u32>,
     ) -> Result<Connection, ConnectorError> {
         let key = KeyHint::new(mode, credential_hint);
         let max_rows = match max_rows {
@@ -101,9 +124,20 @@ impl Connection {
                 )))
             }
         };
+        let max_scan = match max_scan {
+            None => aggregate::DEFAULT_MAX_SCAN,
+            Some(n) if (1..=aggregate::MAX_SCAN_LIMIT).contains(&n) => n,
+            Some(n) => {
+                return Err(ConnectorError::invalid_query(format!(
+                    "max-scan {n} is out of range: use a value from 1 to {}",
+                    aggregate::MAX_SCAN_LIMIT
+                )))
+            }
+        };
         Ok(Connection {
             key,
             max_rows,
+            max_scan,
             // Lowering is allowed (0 = do not cache); raising above the default is not.
             cache_ttl_seconds: cache_ttl_seconds
                 .unwrap_or(DEFAULT_CACHE_TTL_SECONDS)
@@ -127,7 +161,7 @@ impl Connection {
 
     /// The canonical text of a query (for the host's cache key). Makes no request.
     pub fn canonical_query(&self, dsl_text: &str) -> Result<String, ConnectorError> {
-        Ok(dsl::parse(dsl_text, self.max_rows)?.canonical())
+        Ok(dsl::parse_with(dsl_text, self.max_rows, self.max_scan)?.canonical())
     }
 
     /// Parse, page through Stripe up to the row target, and project typed rows.
@@ -137,10 +171,17 @@ impl Connection {
         clock: &mut C,
         dsl_text: &str,
     ) -> Result<QueryResult, ConnectorError> {
-        let query: Query = dsl::parse(dsl_text, self.max_rows)?;
+        let mut query: Query = dsl::parse_with(dsl_text, self.max_rows, self.max_scan)?;
         let mut retrier = Retrier::new(RetryPolicy::default());
+        if let Some(aggregate) = query.aggregate.take() {
+            return self.aggregate(http, clock, query, &aggregate, &mut retrier);
+        }
         let fetched = pager::fetch(http, clock, &self.key, &query, &mut retrier)?;
-        let columns = schema::table_spec(query.table).columns;
+        let columns = schema::table_spec(query.table)
+            .columns
+            .iter()
+            .map(Column::from)
+            .collect();
         let row_count = fetched.rows.len() as u64;
         Ok(QueryResult {
             table: query.table,
@@ -150,12 +191,69 @@ impl Connection {
             cache_ttl_seconds: self.cache_ttl_seconds,
             shape: Shape {
                 table: query.table,
-                columns,
                 row_count,
                 filter_keys: query.filter_keys,
+                aggregate: None,
             },
             requests: fetched.requests,
             scan_note: fetched.scan_note,
+            aggregate: None,
+        })
+    }
+
+    /// An aggregate query: every matching row up to the scan bound, folded into groups as it arrives;
+    /// only the groups are returned.
+    fn aggregate<H: Http + ?Sized, C: Clock + ?Sized>(
+        &self,
+        http: &mut H,
+        clock: &mut C,
+        query: Query,
+        aggregate: &Aggregate,
+        retrier: &mut Retrier,
+    ) -> Result<QueryResult, ConnectorError> {
+        let used = aggregate.used();
+        let mut folder = Folder::new(aggregate, &used);
+        let scanned = pager::scan(
+            http,
+            clock,
+            &self.key,
+            &query,
+            aggregate,
+            retrier,
+            &mut |row| folder.fold(row),
+        )?;
+        let grouped = folder.finish(query.row_target);
+        let returned = grouped.rows.len() as u64;
+        let scan_note = scanned.partial.then(|| {
+            format!(
+                "partial: the scan stopped at its bound of {} {} read (max-scan), newest first, and more matched; \
+                 every measure covers those {} only. Narrow the query with a created range, or raise --max-scan \
+                 (at most {})",
+                aggregate.max_scan,
+                query.table.name(),
+                scanned.rows_scanned,
+                aggregate::MAX_SCAN_LIMIT
+            )
+        });
+        Ok(QueryResult {
+            table: query.table,
+            columns: aggregate.columns(),
+            truncated: scanned.partial || grouped.groups > returned,
+            rows: grouped.rows,
+            cache_ttl_seconds: self.cache_ttl_seconds,
+            shape: Shape {
+                table: query.table,
+                row_count: returned,
+                filter_keys: query.filter_keys,
+                aggregate: Some(aggregate.shape()),
+            },
+            requests: scanned.requests,
+            scan_note,
+            aggregate: Some(AggregateStats {
+                rows_scanned: scanned.rows_scanned,
+                partial: scanned.partial,
+                groups: grouped.groups,
+            }),
         })
     }
 }
@@ -173,7 +271,8 @@ mod tests {
 
     #[test]
     fn open_checks_the_limits_offline() {
-        let conn = Connection::open(Mode::Live, "rk_live_…abcd", None, None).expect("defaults");
+        let conn =
+            Connection::open(Mode::Live, "rk_live_…abcd", None, None, None).expect("defaults");
         assert_eq!(conn.mode(), Mode::Live);
         assert_eq!(conn.max_rows, dsl::DEFAULT_MAX_ROWS);
         assert_eq!(conn.cache_ttl_seconds, DEFAULT_CACHE_TTL_SECONDS);
@@ -184,17 +283,18 @@ mod tests {
             "rk_test_…0123",
             Some(dsl::MAX_ROWS_LIMIT),
             Some(0),
+            Some(aggregate::MAX_SCAN_LIMIT),
         )
         .expect("limits at their bounds");
         assert_eq!(conn.max_rows, dsl::MAX_ROWS_LIMIT);
         assert_eq!(conn.cache_ttl_seconds, 0, "lowering the TTL is allowed");
 
         // The TTL can never be raised above the default (customer PII).
-        let conn = Connection::open(Mode::Test, "", None, Some(u32::MAX)).expect("clamped");
+        let conn = Connection::open(Mode::Test, "", None, Some(u32::MAX), None).expect("clamped");
         assert_eq!(conn.cache_ttl_seconds, DEFAULT_CACHE_TTL_SECONDS);
 
         for bad in [0, dsl::MAX_ROWS_LIMIT + 1, u32::MAX] {
-            let err = Connection::open(Mode::Test, "rk_test_…0123", Some(bad), None)
+            let err = Connection::open(Mode::Test, "rk_test_…0123", Some(bad), None, None)
                 .expect_err("out of range");
             assert_eq!(err.kind(), "invalid-query", "{err}");
             assert!(
@@ -203,17 +303,108 @@ mod tests {
                 "{err}"
             );
         }
+        for bad in [0, aggregate::MAX_SCAN_LIMIT + 1] {
+            let err = Connection::open(Mode::Test, "rk_test_…0123", None, None, Some(bad))
+                .expect_err("out of range");
+            assert!(
+                err.to_string().contains(&format!(
+                    "max-scan {bad} is out of range: use a value from 1 to 1000000"
+                )),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_aggregate_returns_its_groups_and_what_it_scanned() {
+        use crate::testing::{FakeStripe, Obj};
+        let statuses = ["succeeded", "failed", "pending"];
+        let objects: Vec<Obj> = (0..750)
+            .map(|i| Obj {
+                id: format!("ch_{i:04}"),
+                created: 1_780_000_000 - i64::from(i) * 977,
+                status: statuses[(i % 7 % 3) as usize],
+            })
+            .collect();
+        let want =
+            |status: &str, of: &[Obj]| of.iter().filter(|o| o.status == status).count() as i64;
+        let dsl = r#"{"list":"charges","group_by":["status","currency"],
+            "measures":{"n":"count","amount":{"sum":"amount"},"ids":{"count_distinct":"id"}},"limit":2}"#;
+        for (max_scan, partial) in [(None, false), (Some(300), true)] {
+            let conn = Connection::open(Mode::Test, "rk_test_…0123", None, Some(60), max_scan)
+                .expect("open");
+            let clock = FakeClock::new();
+            let mut stripe = FakeStripe::new(Table::Charges, objects.clone(), &clock.time);
+            let read = stripe.objects[..max_scan.map_or(750, |n| n as usize)].to_vec();
+            let r = conn
+                .query(&mut stripe, &mut FakeClock::new(), dsl)
+                .expect("an aggregate");
+            let names: Vec<&str> = r.columns.iter().map(|c| c.name.as_str()).collect();
+            assert_eq!(names, ["status", "currency", "n", "amount", "ids"]);
+            // Groups in order (failed, pending, succeeded), the first two of three.
+            let (failed, pending) = (want("failed", &read), want("pending", &read));
+            let usd = || Cell::Text("usd".into());
+            assert_eq!(
+                r.rows,
+                vec![
+                    vec![
+                        Cell::Text("failed".into()),
+                        usd(),
+                        Cell::Integer(failed),
+                        Cell::Integer(failed * 100),
+                        Cell::Integer(failed)
+                    ],
+                    vec![
+                        Cell::Text("pending".into()),
+                        usd(),
+                        Cell::Integer(pending),
+                        Cell::Integer(pending * 100),
+                        Cell::Integer(pending)
+                    ],
+                ]
+            );
+            assert_eq!(
+                r.aggregate,
+                Some(AggregateStats {
+                    rows_scanned: read.len() as u64,
+                    partial,
+                    groups: 3
+                })
+            );
+            assert!(r.truncated, "more groups than the limit");
+            assert_eq!(r.scan_note.is_some(), partial, "{:?}", r.scan_note);
+            assert_eq!(r.cache_ttl_seconds, 60);
+            assert_eq!(r.requests as usize, stripe.requests.len());
+            assert_eq!(r.shape.row_count, 2);
+            let shape = r.shape.aggregate.expect("an aggregate shape");
+            assert_eq!(shape.group_by, ["status", "currency"]);
+            assert_eq!(
+                shape.measures,
+                vec![
+                    ("n".to_owned(), "count"),
+                    ("amount".to_owned(), "sum"),
+                    ("ids".to_owned(), "count_distinct")
+                ]
+            );
+            if let Some(note) = r.scan_note {
+                assert!(note.contains("bound of 300 charges"), "{note}");
+                assert!(note.contains("--max-scan"), "{note}");
+            }
+        }
     }
 
     #[test]
     fn an_invalid_query_is_refused_before_any_request() {
-        let conn = Connection::open(Mode::Test, "rk_test_…0123", None, None).expect("open");
+        let conn = Connection::open(Mode::Test, "rk_test_…0123", None, None, None).expect("open");
         for dsl in [
             r#"{"list":"balance_transactions"}"#,
             r#"{"list":"customers","expand":["data.default_source"]}"#,
             r#"{"list":"customers","filters":{"status":"active"}}"#,
             r#"{"list":"charges","limit":0}"#,
             "not json",
+            r#"{"list":"charges","measures":{"total":{"sum":"amount"}}}"#,
+            r#"{"list":"customers","group_by":["email"],"measures":{"n":"count"}}"#,
+            r#"{"list":"charges","group_by":["status"]}"#,
         ] {
             for err in [
                 conn.canonical_query(dsl).expect_err("invalid"),

@@ -11,6 +11,7 @@
 //!   `check-credential`; connections never see the key), and the hint that names a key in messages.
 //! - [`schema`]: the five canonical tables, their columns and filters (what `describe` returns).
 //! - [`dsl`]: the JSON query language, validated against the schema.
+//! - [`aggregate`]: group-by and measures computed inside the component, so only group rows leave it.
 //! - [`stripe`]: the pinned API version, list request paths, Stripe's error bodies.
 //! - `json_object`: the `json_object!` macro, typed structs read from JSON objects with a small
 //!   `Deserialize` impl.
@@ -22,6 +23,7 @@
 //! - [`connection`]: ties it together: open, verify, query.
 //! - `component` (wasm32 only): the wit-bindgen exports and the wasi:http transport.
 
+pub mod aggregate;
 pub mod connection;
 pub mod dsl;
 pub mod error;

@@ -20,11 +20,17 @@
 //! Charges have no `status` parameter at Stripe, so that filter is applied here, after fetching. Rows are
 //! counted after filtering, and the scan is bounded by [`scan_bound`] objects: when the bound is hit the
 //! result is marked truncated and carries a note saying how much was scanned and what to narrow.
+//!
+//! An aggregate ([`scan`]) reads the list the same way with its scan bound as the target: every matching
+//! row up to `max-scan` objects read. Its rows are cut to the columns it uses as they arrive and handed
+//! to its fold as soon as they are sure to be in the result, so it holds only the rows of windows that
+//! finished ahead of an unfinished one.
 
 mod plan;
 mod rate;
 mod run;
 
+use crate::aggregate::Aggregate;
 use crate::dsl::Query;
 use crate::error::ConnectorError;
 use crate::key::KeyHint;
@@ -84,7 +90,7 @@ pub fn fetch<H: Http + ?Sized, C: Clock + ?Sized>(
         run::user_span(&query.params),
         page_bound(query),
     );
-    let (done, requests) = run::run(http, clock, retrier, key, query, &mut plan)?;
+    let (done, requests) = run::run(http, clock, retrier, key, query, &mut plan, None)?;
     let rows = plan.into_rows(&done);
     let scan_note = done.scanned.map(|scanned| {
         format!(
@@ -101,6 +107,53 @@ pub fn fetch<H: Http + ?Sized, C: Clock + ?Sized>(
         truncated: done.truncated,
         requests,
         scan_note,
+    })
+}
+
+/// What an aggregate's scan read.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Scanned {
+    /// Objects of the list read into the result (matching the filters or, for a filter the connector
+    /// applies itself, looked at).
+    pub rows_scanned: u64,
+    /// The scan stopped at its bound while more objects followed.
+    pub partial: bool,
+    /// Requests started, retries included.
+    pub requests: u32,
+}
+
+/// Read every row `query` matches, up to `aggregate.max_scan` objects, newest first, and hand each one —
+/// cut down to the columns the aggregate uses ([`Aggregate::used`], in that order) — to `fold`, in list
+/// order.
+pub fn scan<H: Http + ?Sized, C: Clock + ?Sized>(
+    http: &mut H,
+    clock: &mut C,
+    key: &KeyHint,
+    query: &Query,
+    aggregate: &Aggregate,
+    retrier: &mut Retrier,
+    fold: &mut dyn FnMut(Vec<Cell>) -> Result<(), ConnectorError>,
+) -> Result<Scanned, ConnectorError> {
+    let used = aggregate.used();
+    let bound = u64::from(aggregate.max_scan);
+    // Without a filter of its own every object read is a row: the bound is the target. With one, it
+    // bounds the objects looked at.
+    let scan_cap = query.charge_status.is_some().then_some(bound);
+    let page = u64::from(MAX_PAGE_SIZE);
+    let max_pages = 2 * (2 * bound.div_ceil(page) + 1) + plan::MAX_IN_FLIGHT as u64;
+    let mut plan = plan::Plan::new(bound, scan_cap, run::user_span(&query.params), max_pages);
+    let settle = run::Settle {
+        used: &used,
+        sink: &mut *fold,
+    };
+    let (done, requests) = run::run(http, clock, retrier, key, query, &mut plan, Some(settle))?;
+    for row in plan.into_rows(&done) {
+        fold(row)?;
+    }
+    Ok(Scanned {
+        rows_scanned: done.read,
+        partial: done.truncated,
+        requests,
     })
 }
 

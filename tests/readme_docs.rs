@@ -9,7 +9,17 @@
 //!   a word of the DSL, or a value describe's filters accept, so the prose names nothing that is gone;
 //! - every query in a ```json block of the section is accepted by the component and runs on the emulator.
 //!
-//! On a mismatch the failure prints the block to paste, generated from describe by [`table_block`].
+//! And README.md's "## Aggregates" section against describe's aggregate catalogue:
+//! - its table (`| table | group by every column but | buckets on | sum, avg | min, max |`) lists, per
+//!   table in describe's order, the columns that are no group key, the bucketable columns and the columns
+//!   each measure accepts (describe's `count` takes none and `count_distinct` every column, as its prose
+//!   says, and `sum`/`avg` and `min`/`max` accept the same columns, which is what lets one cell hold both);
+//! - every lone `snake_case` word in backticks is a table, column, filter, measure, bucket, bucket column
+//!   (`created_month`) or word of the DSL or its result;
+//! - every query in its ```json blocks runs on the emulator as an aggregate.
+//!
+//! On a mismatch the failure prints the block to paste, generated from describe by [`table_block`] or
+//! [`aggregate_rows`].
 
 use klairr_e2e::{config, emulator, keys, run_cli, sandbox};
 use klairr_host::sandbox::wit;
@@ -17,12 +27,13 @@ use serde_json::Value;
 use std::collections::BTreeSet;
 
 const HEADING: &str = "## Query language and tables";
+const AGGREGATES: &str = "## Aggregates";
 /// Words of the query language (and of its result) that the section may put in backticks besides
 /// describe's names: the DSL's keys and range operators, keys it refuses, the result's `truncated`, and
 /// the column types.
 #[rustfmt::skip]
 const DSL_WORDS: &[&str] = &[
-    "list", "filters", "limit", "gt", "gte", "lt", "lte", // the DSL
+    "list", "filters", "limit", "gt", "gte", "lt", "lte", "group_by", "measures", // the DSL
     "expand", "select", "delete", // refused keys
     "truncated", // the result
     "id", "text", "integer", "boolean", "timestamp", "amount", "currency", // column types
@@ -35,13 +46,17 @@ fn readme() -> String {
 
 /// The section's text: from its heading to the next `## ` heading (or the end).
 fn section(readme: &str) -> &str {
-    let start = readme.find(&format!("\n{HEADING}\n")).unwrap_or_else(|| {
-        panic!("README.md has no {HEADING:?} section; add it after the CLI section")
+    section_named(readme, HEADING)
+}
+
+fn section_named<'r>(readme: &'r str, heading: &str) -> &'r str {
+    let start = readme.find(&format!("\n{heading}\n")).unwrap_or_else(|| {
+        panic!("README.md has no {heading:?} section; add it after the CLI section")
     }) + 1;
-    let rest = &readme[start + HEADING.len()..];
+    let rest = &readme[start + heading.len()..];
     let end = rest
         .find("\n## ")
-        .map_or(readme.len(), |i| start + HEADING.len() + i + 1);
+        .map_or(readme.len(), |i| start + heading.len() + i + 1);
     &readme[start..end]
 }
 
@@ -333,10 +348,8 @@ fn readme_prose_names_only_what_describe_has() {
     );
 }
 
-#[test]
-fn readme_example_queries_run() {
-    let readme = readme();
-    let section = section(&readme);
+/// The queries of the ```json blocks of `section`, one per line.
+fn json_examples(section: &str) -> Vec<String> {
     let mut examples = Vec::new();
     let mut in_json = false;
     for line in section.lines() {
@@ -347,6 +360,14 @@ fn readme_example_queries_run() {
             _ => {}
         }
     }
+    examples
+}
+
+#[test]
+fn readme_example_queries_run() {
+    let readme = readme();
+    let section = section(&readme);
+    let examples = json_examples(section);
     assert!(
         examples.len() >= 3,
         "README.md section {HEADING:?} should show example queries in a ```json block, one per line: {examples:?}"
@@ -399,4 +420,256 @@ fn the_checker_catches_a_stale_readme() {
         backticked_words("`a_b` and `created[gte]` or `c` `X` `2.5`"),
         BTreeSet::from(["a_b", "c"])
     );
+}
+
+// ---- the Aggregates section ------------------------------------------------------------------------
+
+/// A table's `aggregate` from describe.
+fn aggregate_of(t: &Value) -> &Value {
+    let a = &t["aggregate"];
+    assert!(
+        a.is_object(),
+        "describe's table {} has no aggregate",
+        s(t, "name")
+    );
+    a
+}
+
+fn names(list: &[Value]) -> Vec<String> {
+    list.iter()
+        .map(|v| v.as_str().expect("a name").to_owned())
+        .collect()
+}
+
+/// The columns describe says `measure` accepts on table `t`.
+fn measure_columns(t: &Value, measure: &str) -> Vec<String> {
+    let m = list(aggregate_of(t), "measures")
+        .iter()
+        .find(|m| m["name"] == measure)
+        .unwrap_or_else(|| panic!("table {}: no measure {measure}", s(t, "name")));
+    names(list(m, "columns"))
+}
+
+/// One row of the README's aggregate table, as cells of names: table, not group keys, buckets, sum/avg,
+/// min/max.
+type AggregateRow = (String, Vec<String>, Vec<String>, Vec<String>, Vec<String>);
+
+/// The rows describe makes: what the README's table should hold.
+fn expected_aggregates(describe: &Value) -> Vec<AggregateRow> {
+    tables(describe)
+        .iter()
+        .map(|t| {
+            let a = aggregate_of(t);
+            let columns: Vec<String> = list(t, "columns")
+                .iter()
+                .map(|c| s(c, "name").to_owned())
+                .collect();
+            let group_by = names(list(a, "group_by"));
+            let not_keys = columns
+                .iter()
+                .filter(|c| !group_by.contains(c))
+                .cloned()
+                .collect();
+            // What lets the README state these in its prose and merge them in one cell.
+            assert!(measure_columns(t, "count").is_empty());
+            assert_eq!(measure_columns(t, "count_distinct"), columns);
+            assert_eq!(measure_columns(t, "sum"), measure_columns(t, "avg"));
+            assert_eq!(measure_columns(t, "min"), measure_columns(t, "max"));
+            (
+                s(t, "name").to_owned(),
+                not_keys,
+                names(list(a, "bucket_by")),
+                measure_columns(t, "sum"),
+                measure_columns(t, "min"),
+            )
+        })
+        .collect()
+}
+
+/// The markdown rows of the README's aggregate table, generated from describe.
+fn aggregate_rows(describe: &Value) -> String {
+    let cell = |names: &[String]| {
+        if names.is_empty() {
+            "—".to_owned()
+        } else {
+            names
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    expected_aggregates(describe)
+        .iter()
+        .map(|(t, not_keys, buckets, sums, mins)| {
+            format!(
+                "| `{t}` | {} | {} | {} | {} |\n",
+                cell(not_keys),
+                cell(buckets),
+                cell(sums),
+                cell(mins)
+            )
+        })
+        .collect()
+}
+
+/// The rows of the section's `| table | group by every column but | …` table.
+fn parse_aggregates(section: &str) -> Result<Vec<AggregateRow>, String> {
+    let header = "| table | group by every column but | buckets on | sum, avg | min, max |";
+    let at = section
+        .find(header)
+        .ok_or_else(|| format!("the section has no `{header}` table"))?;
+    let cells = |cell: &str| -> Vec<String> {
+        if cell.trim() == "—" {
+            return Vec::new();
+        }
+        cell.split(", ")
+            .map(|c| c.trim().trim_matches('`').to_owned())
+            .collect()
+    };
+    let mut rows = Vec::new();
+    for line in section[at..].lines().skip(2) {
+        if !line.starts_with('|') {
+            break;
+        }
+        let parts: Vec<&str> = line.trim().trim_matches('|').split(" | ").collect();
+        let [table, not_keys, buckets, sums, mins] = parts[..] else {
+            return Err(format!(
+                "a row of the aggregate table needs five cells: {line:?}"
+            ));
+        };
+        rows.push((
+            table.trim().trim_matches('`').to_owned(),
+            cells(not_keys),
+            cells(buckets),
+            cells(sums),
+            cells(mins),
+        ));
+    }
+    Ok(rows)
+}
+
+#[test]
+fn readme_aggregate_table_matches_describe() {
+    let describe = describe();
+    let readme = readme();
+    let section = section_named(&readme, AGGREGATES);
+    let fix = |what: String| {
+        format!(
+            "README.md section {AGGREGATES:?} is out of date with `klairr-host --format json describe`: {what}.\n\
+             Fix: the table's rows, generated from describe:\n\n{}",
+            aggregate_rows(describe)
+        )
+    };
+    let written = parse_aggregates(section).unwrap_or_else(|e| panic!("{}", fix(e)));
+    let want = expected_aggregates(describe);
+    if let Some(d) = first_difference(&written, &want) {
+        panic!("{}", fix(format!("row {d}")));
+    }
+    // Describe's buckets are the README's, and its default and highest scan bound too.
+    let aggregates = &describe["aggregates"];
+    assert_eq!(
+        names(list(aggregates, "buckets")),
+        ["day", "week", "month", "quarter", "year"]
+    );
+    assert!(section.contains("BUCKET = day | week | month | quarter | year"));
+    assert_eq!(aggregates["default_max_scan"], 100_000);
+    assert_eq!(aggregates["max_scan_limit"], 1_000_000);
+    let prose = section.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        prose.contains("100,000 unless the connection sets `--max-scan N` (1 to 1,000,000"),
+        "README.md section {AGGREGATES:?} must state describe's default and highest max-scan"
+    );
+}
+
+#[test]
+fn readme_aggregates_prose_names_only_what_describe_has() {
+    let describe = describe();
+    let readme = readme();
+    let section = section_named(&readme, AGGREGATES);
+    // The words of the result and its stats, and the WIT records the contract paragraph names, besides
+    // the DSL's.
+    let mut known: BTreeSet<String> = DSL_WORDS
+        .iter()
+        .chain(&[
+            "aggregate",
+            "aggregates",
+            "partial",
+            "rows_scanned",
+            "groups",
+        ])
+        .chain(&["config", "shape"])
+        .map(|w| (*w).to_owned())
+        .collect();
+    let buckets = names(list(&describe["aggregates"], "buckets"));
+    known.extend(buckets.iter().cloned());
+    for t in tables(describe) {
+        known.insert(s(t, "name").to_owned());
+        for c in list(t, "columns") {
+            known.insert(s(c, "name").to_owned());
+        }
+        for f in list(t, "filters") {
+            known.insert(s(f, "key").to_owned());
+        }
+        let a = aggregate_of(t);
+        for m in list(a, "measures") {
+            known.insert(s(m, "name").to_owned());
+        }
+        for c in names(list(a, "bucket_by")) {
+            known.extend(buckets.iter().map(|b| format!("{c}_{b}")));
+        }
+    }
+    let unknown: Vec<&str> = backticked_words(section)
+        .into_iter()
+        .filter(|w| !known.contains(*w))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "README.md section {AGGREGATES:?} names {unknown:?} in backticks, which describe has as no table, \
+         column, filter, measure or bucket. Fix: remove or rename them in the README"
+    );
+}
+
+#[test]
+fn readme_aggregate_examples_run_as_aggregates() {
+    let readme = readme();
+    let examples = json_examples(section_named(&readme, AGGREGATES));
+    assert!(examples.len() >= 3, "{examples:?}");
+    let emu = emulator();
+    let sandbox = sandbox(&emu);
+    let mut conn = sandbox
+        .open(&config(keys::TEST_READ_ONLY, wit::Mode::Test))
+        .expect("open");
+    for q in &examples {
+        match conn.query(q) {
+            Ok(r) => assert!(
+                r.aggregate.is_some(),
+                "README.md section {AGGREGATES:?}: {q} is not an aggregate"
+            ),
+            Err(e) => panic!("README.md section {AGGREGATES:?}: the example {q} fails: {e}"),
+        }
+    }
+}
+
+#[test]
+fn the_aggregate_checker_catches_a_stale_table() {
+    let describe = describe();
+    let rows = aggregate_rows(describe);
+    let good = format!(
+        "{AGGREGATES}\n\n| table | group by every column but | buckets on | sum, avg | min, max |\n|---|---|---|---|---|\n{rows}"
+    );
+    let want = expected_aggregates(describe);
+    assert_eq!(parse_aggregates(&good).expect("parses"), want);
+    for (from, to) in [
+        ("`email`, `name`, `description`", "`email`, `name`"),
+        ("| `item_count`, `mrr` |", "| `item_count` |"),
+        (
+            "| `created`, `arrival_date` | `amount` |",
+            "| `created` | `amount` |",
+        ),
+    ] {
+        assert!(good.contains(from), "{from}");
+        let stale = parse_aggregates(&good.replacen(from, to, 1)).expect("parses");
+        assert_ne!(stale, want, "{from} → {to}");
+    }
 }

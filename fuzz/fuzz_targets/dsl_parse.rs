@@ -42,8 +42,8 @@ fuzz_target!(|data: &[u8]| {
             check_query(text, &q, DEFAULT_MAX_ROWS);
             check_query(text, &r, max_rows);
             assert_eq!(
-                (q.table, &q.params, &q.charge_status, &q.filter_keys),
-                (r.table, &r.params, &r.charge_status, &r.filter_keys),
+                (q.table, &q.params, &q.charge_status, &q.filter_keys, &q.aggregate),
+                (r.table, &r.params, &r.charge_status, &r.filter_keys, &r.aggregate),
                 "max-rows {max_rows} changed the query {text:?}"
             );
             let bound = max_rows.clamp(1, MAX_ROWS_LIMIT);
@@ -76,6 +76,8 @@ const STARTS: &[&str] = &[
     r#"{"list":"charges","filters":{"status":"failed","created":{"gte":"2026-03-01","lt":"2026-04-01"}}}"#,
     r#"{"list":"payouts","filters":{"arrival_date":{"gte":"2026-04-01T00:00:00Z"},"status":"in_transit"}}"#,
     r#"{"limit":10,"list":"invoices","filters":{"subscription":"sub_9","created":1767225600}}"#,
+    r#"{"list":"subscriptions","filters":{"status":"active"},"group_by":["currency"],"measures":{"subscriptions":"count","mrr":{"sum":"mrr"}}}"#,
+    r#"{"list":"charges","filters":{"status":"failed"},"group_by":[{"created":"month"},"currency"],"measures":{"n":"count","amount":{"sum":"amount"}}}"#,
 ];
 
 fuzz_mutator!(|data: &mut [u8], size: usize, max_size: usize, seed: u32| {
@@ -138,8 +140,8 @@ fn check_query(text: &str, q: &Query, max_rows: u32) {
     want.sort();
     got.sort();
     assert_eq!(
-        (q.table, want, &q.charge_status, q.row_target),
-        (again.table, got, &again.charge_status, again.row_target),
+        (q.table, want, &q.charge_status, q.row_target, &q.aggregate),
+        (again.table, got, &again.charge_status, again.row_target, &again.aggregate),
         "{text:?} → {rebuilt:?} is another query"
     );
     assert_eq!(

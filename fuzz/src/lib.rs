@@ -100,7 +100,7 @@ pub fn check_message(what: &str, message: &str, input: &[u8]) {
 }
 
 /// The DSL text of a validated query: `parse(dsl_of(q), m)` must give `q` back (same table, parameters,
-/// charge status and row target). [`Query::canonical`] is a cache key (`customers?created=[5,*]#…`), not
+/// charge status, row target and aggregate). [`Query::canonical`] is a cache key (`customers?created=[5,*]#…`), not
 /// DSL, so the round trip goes through this instead.
 ///
 /// Only called after the target checked that every parameter value is `[0-9A-Za-z_]`, so no value needs
@@ -128,8 +128,32 @@ pub fn dsl_of(q: &Query) -> String {
     if let Some(status) = &q.charge_status {
         filters.push(format!("\"status\":\"{status}\""));
     }
+    // Names in an aggregate are catalogue names and `[a-z][a-z0-9_]*` output names: no escaping.
+    let aggregate = q.aggregate.as_ref().map_or_else(String::new, |a| {
+        let groups: Vec<String> = a
+            .group_by
+            .iter()
+            .map(|g| match g.bucket {
+                None => format!("\"{}\"", g.column.name),
+                Some(b) => format!("{{\"{}\":\"{}\"}}", g.column.name, b.name()),
+            })
+            .collect();
+        let measures: Vec<String> = a
+            .measures
+            .iter()
+            .map(|m| match m.column {
+                None => format!("\"{}\":\"{}\"", m.name, m.func.name()),
+                Some(c) => format!("\"{}\":{{\"{}\":\"{}\"}}", m.name, m.func.name(), c.name),
+            })
+            .collect();
+        format!(
+            ",\"group_by\":[{}],\"measures\":{{{}}}",
+            groups.join(","),
+            measures.join(",")
+        )
+    });
     format!(
-        "{{\"list\":\"{}\",\"filters\":{{{}}},\"limit\":{}}}",
+        "{{\"list\":\"{}\",\"filters\":{{{}}},\"limit\":{}{aggregate}}}",
         q.table.name(),
         filters.join(","),
         q.row_target
@@ -212,6 +236,36 @@ const FILTERS: &[&str] = &[
     r#"{"collection_method":"send_invoice"}"#,
     r#"{"arrival_date":{"gte":"2026-01-01"}}"#,
 ];
+const GROUP_BYS: &[&str] = &[
+    "[]",
+    r#"["currency"]"#,
+    r#"["status","currency"]"#,
+    r#"[{"created":"month"},"currency"]"#,
+    r#"[{"created":"week"}]"#,
+    r#"[{"paid_at":"quarter"},"customer"]"#,
+    r#"[{"arrival_date":"year"},"method"]"#,
+    r#"["email"]"#,
+    r#"[{"currency":"day"}]"#,
+];
+const MEASURES: &[&str] = &[
+    r#"{"n":"count"}"#,
+    r#"{"n":"count","amount":{"sum":"amount"}}"#,
+    r#"{"mrr":{"sum":"mrr"},"subscriptions":"count"}"#,
+    r#"{"mean":{"avg":"total"},"first":{"min":"created"},"last":{"max":"paid_at"}}"#,
+    r#"{"customers":{"count_distinct":"customer"}}"#,
+    r#"{"balance":{"sum":"balance"}}"#,
+    r#"{"x":{"median":"amount"}}"#,
+    "{}",
+];
+const MEASURE_NAMES: &[&str] = &[
+    r#""count""#,
+    r#"{"sum":"amount"}"#,
+    r#"{"avg":"mrr"}"#,
+    r#"{"min":"created"}"#,
+    r#"{"max":"total"}"#,
+    r#"{"count_distinct":"status"}"#,
+    r#"{"sum":"status"}"#,
+];
 const LIMITS: &[&str] = &[
     "1",
     "5",
@@ -242,6 +296,12 @@ pub const DSL_TOKENS: Tokens = Tokens {
         "lte",
         "expand",
         "email",
+        "group_by",
+        "measures",
+        "n",
+        "amount",
+        "sum",
+        "count_distinct",
         "",
     ],
     values: &[
@@ -267,6 +327,10 @@ pub const DSL_TOKENS: Tokens = Tokens {
         "{}",
         r#"{"gte":"2026-01-01"}"#,
         r#"{"status":"active"}"#,
+        r#"["currency"]"#,
+        r#"{"n":"count"}"#,
+        r#""month""#,
+        r#""count""#,
     ],
     fits: &[
         ("list", TABLES),
@@ -282,6 +346,12 @@ pub const DSL_TOKENS: Tokens = Tokens {
         ("gte", BOUNDS),
         ("lt", BOUNDS),
         ("lte", BOUNDS),
+        ("group_by", GROUP_BYS),
+        ("measures", MEASURES),
+        ("n", MEASURE_NAMES),
+        ("amount", MEASURE_NAMES),
+        ("sum", &[r#""amount""#, r#""mrr""#, r#""total""#, r#""status""#]),
+        ("count_distinct", &[r#""customer""#, r#""email""#]),
     ],
     text: true,
 };

@@ -43,6 +43,7 @@ fn main() {
         mode: wit::Mode::Test,
         max_rows: Some(rows as u32),
         cache_ttl_seconds: None,
+        max_scan: None,
     };
 
     println!("| table | rows | requests | median time | rows/s |");

@@ -85,6 +85,11 @@ pub const DEMO_QUERIES: &[(&str, &str)] = &[
         r#"{"list":"charges","filters":{"status":"failed"},"limit":5}"#,
     ),
     ("Payouts", r#"{"list":"payouts","limit":5}"#),
+    // A metric, computed inside the component: only the group rows leave it.
+    (
+        "Active MRR by currency",
+        r#"{"list":"subscriptions","filters":{"status":"active"},"group_by":["currency"],"measures":{"subscriptions":"count","mrr":{"sum":"mrr"}}}"#,
+    ),
     // Same as the first, written differently: equivalent queries share a cache entry.
     (
         "Newest customers, asked again",
@@ -129,6 +134,7 @@ pub fn run(
         mode: wit::Mode::Test,
         max_rows: cli.max_rows,
         cache_ttl_seconds: cli.cache_ttl,
+        max_scan: cli.max_scan,
     };
     let io_err =
         |e: std::io::Error| Failure::new("sandbox", format!("could not write the output: {e}"));
@@ -180,7 +186,9 @@ pub fn run(
     }
     for (title, query, answer) in &answers {
         out.push_str(&format!("\n## {title}\n$ klairr-host query '{query}'\n"));
-        out.push_str(&match demo_columns(&answer.result.table) {
+        // An aggregate's columns are its own: all of them are shown.
+        let only = demo_columns(&answer.result.table).filter(|_| answer.result.aggregate.is_none());
+        out.push_str(&match only {
             Some(only) => output::query_text_columns(&answer.result, answer.cached, only),
             None => output::query_text(&answer.result, answer.cached),
         });
@@ -189,11 +197,25 @@ pub fn run(
         "\nWhat Klairr may remember across conversations (shapes only, never row values):\n",
     );
     for shape in service.remembered() {
+        let what = match &shape.aggregate {
+            None => format!("{} rows × {} columns", shape.row_count, shape.columns.len()),
+            Some(a) => {
+                let measures: Vec<String> = a
+                    .measures
+                    .iter()
+                    .map(|m| format!("{} ({})", m.name, m.kind))
+                    .collect();
+                format!(
+                    "{} groups by [{}], measures {}",
+                    shape.row_count,
+                    a.group_by.join(", "),
+                    measures.join(", ")
+                )
+            }
+        };
         out.push_str(&format!(
-            "  {}: {} rows × {} columns, filters [{}]\n",
+            "  {}: {what}, filters [{}]\n",
             shape.table,
-            shape.row_count,
-            shape.columns.len(),
             shape.filter_keys.join(", ")
         ));
     }

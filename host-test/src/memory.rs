@@ -1,9 +1,11 @@
 //! Long-term memory of query results: shapes only.
 //!
 //! What a conversation may remember about a Stripe result is its shape — table, column names and types,
-//! how many rows, which filter keys were used — never a row value (ids, emails, names, amounts). The
-//! record type below has no field that could hold one, so the guarantee is structural, and a test feeds
-//! it real results and greps the file for their values.
+//! how many rows, which filter keys were used, and for an aggregate its group columns and measures
+//! (names and kinds; the row count is then the number of groups) — never a row value (ids, emails,
+//! names, amounts, group values, measure values). The record type below has no field that could hold
+//! one, so the guarantee is structural, and a test feeds it real results and greps the file for their
+//! values.
 
 use crate::sandbox::wit;
 use serde::Serialize;
@@ -19,8 +21,25 @@ pub struct ShapeRecord {
     pub columns: Vec<ShapeColumn>,
     pub row_count: u64,
     pub filter_keys: Vec<String>,
+    /// An aggregate's group columns and measures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aggregate: Option<ShapeAggregate>,
     /// Unix seconds when recorded.
     pub recorded_at: u64,
+}
+
+/// The aggregate part of a shape: column names and measure kinds only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ShapeAggregate {
+    pub group_by: Vec<String>,
+    pub measures: Vec<ShapeMeasure>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ShapeMeasure {
+    pub name: String,
+    /// One of the contract's measure kinds ([`crate::returned::MEASURE_KINDS`]).
+    pub kind: &'static str,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -45,6 +64,22 @@ impl ShapeRecord {
                 .collect(),
             row_count: shape.row_count,
             filter_keys: shape.filter_keys.clone(),
+            aggregate: shape.aggregate.as_ref().map(|a| ShapeAggregate {
+                group_by: a.group_by.clone(),
+                measures: a
+                    .measures
+                    .iter()
+                    .filter_map(|m| {
+                        let kind = crate::returned::MEASURE_KINDS
+                            .into_iter()
+                            .find(|k| *k == m.kind)?;
+                        Some(ShapeMeasure {
+                            name: m.name.clone(),
+                            kind,
+                        })
+                    })
+                    .collect(),
+            }),
             recorded_at: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs())

@@ -4,6 +4,9 @@
 //! - Results: every column a catalogue identifier, one cell per column of the column's type (null only
 //!   where the column is nullable), no more rows than the connection asked for; the request count is the
 //!   host's own; the cache TTL clamped to the manifest's ceiling and the connection's setting.
+//! - Aggregate results: the columns are the shape's group columns then its measures, each measure one of
+//!   the contract's kinds, no more rows than groups found; `truncated` set whenever the scan was partial
+//!   or groups were left out.
 //! - Memory shapes: only catalogue identifiers (`[a-z][a-z0-9_]{0,63}`) and counts; anything else dropped.
 //! - Every string a component hands back (cells, notes, errors, upstream messages, reports) has the
 //!   credential — any 12-character run of it — redacted, and messages are capped at 1 KiB.
@@ -66,7 +69,11 @@ fn check_columns(columns: &mut [wit::Column]) -> Result<(), SandboxError> {
     Ok(())
 }
 
-/// The catalogue from `describe`: identifiers for names, docs capped.
+/// The measures the contract knows (`measure-shape.kind`).
+pub const MEASURE_KINDS: [&str; 6] = ["count", "sum", "avg", "min", "max", "count_distinct"];
+
+/// The catalogue from `describe`: identifiers for names, docs capped; an aggregate spec names only its
+/// table's columns.
 pub fn check_info(mut info: wit::ConnectorInfo) -> Result<wit::ConnectorInfo, SandboxError> {
     identifier("connector name", &info.name)?;
     info.api_version = text(std::mem::take(&mut info.api_version), None, 64);
@@ -79,6 +86,32 @@ pub fn check_info(mut info: wit::ConnectorInfo) -> Result<wit::ConnectorInfo, Sa
             identifier("filter", &f.key)?;
             f.accepts = text(std::mem::take(&mut f.accepts), None, DOC_CAP);
             f.doc = text(std::mem::take(&mut f.doc), None, DOC_CAP);
+        }
+        if let Some(spec) = &mut t.aggregate {
+            let columns: Vec<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
+            let of_table = |what: &str, names: &[String]| -> Result<(), SandboxError> {
+                match names.iter().find(|n| !columns.contains(&n.as_str())) {
+                    Some(n) => Err(malformed(format!(
+                        "table {}: {what} names {:?}, not one of its columns",
+                        t.name,
+                        cap(n, 80)
+                    ))),
+                    None => Ok(()),
+                }
+            };
+            of_table("group-by", &spec.group_by)?;
+            of_table("bucket-by", &spec.bucket_by)?;
+            for m in &mut spec.measures {
+                identifier("measure", &m.name)?;
+                of_table(&format!("measure {}", m.name), &m.columns)?;
+                m.doc = text(std::mem::take(&mut m.doc), None, DOC_CAP);
+            }
+        }
+    }
+    if let Some(aggregates) = &mut info.aggregates {
+        aggregates.doc = text(std::mem::take(&mut aggregates.doc), None, 2 * DOC_CAP);
+        for bucket in &aggregates.buckets {
+            identifier("bucket", bucket)?;
         }
     }
     Ok(info)
@@ -208,6 +241,7 @@ pub fn check_query(
         .map(|n| text(n, Some(expect.runs), MESSAGE_CAP));
     result.cache_ttl_seconds = result.cache_ttl_seconds.min(expect.ttl_ceiling);
     result.requests = expect.requests;
+    let aggregate = check_aggregate(&mut result)?;
     // The shape is rebuilt from what the host checked: identifiers and counts only.
     result.shape = wit::Shape {
         table: result.table.clone(),
@@ -225,8 +259,67 @@ pub fn check_query(
             .filter(|k| is_identifier(k))
             .take(64)
             .collect(),
+        aggregate,
     };
     Ok(result)
+}
+
+/// An aggregate result's stats and shape, against its columns and rows: both present or both absent;
+/// the columns exactly the group columns then the measures; measure kinds the contract's; no more rows
+/// than groups. `truncated` is set when the scan was partial or groups were left out. Returns the
+/// shape's aggregate part, rebuilt from checked names.
+fn check_aggregate(
+    result: &mut wit::QueryResult,
+) -> Result<Option<wit::AggregateShape>, SandboxError> {
+    let (stats, shape) = match (result.aggregate, result.shape.aggregate.take()) {
+        (None, None) => return Ok(None),
+        (Some(stats), Some(shape)) => (stats, shape),
+        (Some(_), None) => {
+            return Err(malformed(
+                "an aggregate result without the aggregate part of its shape".into(),
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(malformed(
+                "a shape with an aggregate part on a result without aggregate stats".into(),
+            ))
+        }
+    };
+    let written: Vec<&str> = shape
+        .group_by
+        .iter()
+        .map(String::as_str)
+        .chain(shape.measures.iter().map(|m| m.name.as_str()))
+        .collect();
+    let columns: Vec<&str> = result.columns.iter().map(|c| c.name.as_str()).collect();
+    if written != columns {
+        return Err(malformed(format!(
+            "an aggregate's columns {:?} are not its group columns then its measures {:?}",
+            cap(&columns.join(","), 200),
+            cap(&written.join(","), 200)
+        )));
+    }
+    if let Some(m) = shape
+        .measures
+        .iter()
+        .find(|m| !MEASURE_KINDS.contains(&m.kind.as_str()))
+    {
+        return Err(malformed(format!(
+            "measure {} is of kind {:?}, not one of {}",
+            m.name,
+            cap(&m.kind, 40),
+            MEASURE_KINDS.join(", ")
+        )));
+    }
+    let returned = result.rows.len() as u64;
+    if stats.groups < returned {
+        return Err(malformed(format!(
+            "an aggregate of {} groups returned {returned} rows",
+            stats.groups
+        )));
+    }
+    result.truncated |= stats.partial || stats.groups > returned;
+    Ok(Some(shape))
 }
 
 #[cfg(test)]
@@ -261,9 +354,117 @@ mod tests {
                 columns,
                 row_count: 99,
                 filter_keys: vec!["created".into(), format!("email={KEY}")],
+                aggregate: None,
             },
             requests: 0,
             scan_note: Some(format!("note with {}", &KEY[20..40])),
+            aggregate: None,
+        }
+    }
+
+    /// An aggregate of charges by currency: `n` rows, `groups` groups found.
+    fn aggregate(n: usize, groups: u64, partial: bool) -> wit::QueryResult {
+        let columns = vec![
+            column("currency", wit::ColumnType::Currency, false),
+            column("n", wit::ColumnType::Integer, false),
+            column("amount", wit::ColumnType::Amount, false),
+        ];
+        let row = vec![
+            wit::Cell::Text("usd".into()),
+            wit::Cell::Integer(3),
+            wit::Cell::Integer(300),
+        ];
+        wit::QueryResult {
+            table: "charges".into(),
+            columns: columns.clone(),
+            rows: vec![row; n],
+            truncated: false,
+            cache_ttl_seconds: 60,
+            shape: wit::Shape {
+                table: "charges".into(),
+                columns,
+                row_count: 0,
+                filter_keys: Vec::new(),
+                aggregate: Some(wit::AggregateShape {
+                    group_by: vec!["currency".into()],
+                    measures: vec![
+                        wit::MeasureShape {
+                            name: "n".into(),
+                            kind: "count".into(),
+                        },
+                        wit::MeasureShape {
+                            name: "amount".into(),
+                            kind: "sum".into(),
+                        },
+                    ],
+                }),
+            },
+            requests: 0,
+            scan_note: None,
+            aggregate: Some(wit::AggregateStats {
+                rows_scanned: 1000,
+                partial,
+                groups,
+            }),
+        }
+    }
+
+    #[test]
+    fn aggregate_results_are_checked_and_truncated_says_what_was_left_out() {
+        let runs = SecretRuns::new(KEY);
+        for (rows, groups, partial, truncated) in [
+            (2, 2, false, false),
+            (2, 5, false, true),
+            (2, 2, true, true),
+            (0, 0, false, false),
+        ] {
+            let checked =
+                check_query(aggregate(rows, groups, partial), &expect(&runs)).expect("valid");
+            assert_eq!(
+                checked.truncated, truncated,
+                "{rows} of {groups}, partial {partial}"
+            );
+            assert_eq!(checked.shape.row_count, rows as u64);
+            let shape = checked.shape.aggregate.expect("kept");
+            assert_eq!(shape.group_by, ["currency"]);
+            assert_eq!(shape.measures.len(), 2);
+            assert_eq!(checked.aggregate.map(|a| a.groups), Some(groups));
+        }
+        let mut no_shape = aggregate(1, 1, false);
+        no_shape.shape.aggregate = None;
+        let mut no_stats = aggregate(1, 1, false);
+        no_stats.aggregate = None;
+        let mut odd_kind = aggregate(1, 1, false);
+        if let Some(a) = &mut odd_kind.shape.aggregate {
+            a.measures[1].kind = "median; DROP".into();
+        }
+        let mut hidden_value = aggregate(1, 1, false);
+        if let Some(a) = &mut hidden_value.shape.aggregate {
+            a.group_by = vec!["usd".into()];
+        }
+        let mut reordered = aggregate(1, 1, false);
+        if let Some(a) = &mut reordered.shape.aggregate {
+            a.measures.reverse();
+        }
+        let cases = [
+            (
+                aggregate(2, 1, false),
+                "an aggregate of 1 groups returned 2 rows",
+            ),
+            (no_shape, "without the aggregate part of its shape"),
+            (no_stats, "on a result without aggregate stats"),
+            (
+                odd_kind,
+                "not one of count, sum, avg, min, max, count_distinct",
+            ),
+            (hidden_value, "are not its group columns then its measures"),
+            (reordered, "are not its group columns then its measures"),
+        ];
+        for (bad, why) in cases {
+            match check_query(bad, &expect(&runs)) {
+                Err(SandboxError::Malformed(m)) => assert!(m.contains(why), "{m} / {why}"),
+                other => panic!("{why}: {other:?}"),
+            }
         }
     }
 

@@ -5,12 +5,15 @@ use crate::error::ConnectorError;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::fmt;
 
-/// Containers nest at most this deep: top-level object (1) → filters object (2) → range object (3).
+/// Containers nest at most this deep: top-level object (1) → filters object (2) → range object (3), or
+/// top-level object → `group_by` array → bucket object, or top-level object → `measures` object → measure
+/// object.
 const MAX_DEPTH: usize = 3;
-/// No DSL object has more keys than this; more is refused before any duplicate check.
+/// No DSL object has more keys, and no DSL array more elements, than this; more is refused before any
+/// duplicate check.
 const MAX_KEYS_PER_OBJECT: usize = 32;
 
-/// Just enough of a JSON value for the DSL. Arrays are never valid, so their contents are not kept.
+/// Just enough of a JSON value for the DSL.
 #[derive(Debug)]
 pub(super) enum Json {
     Null,
@@ -20,7 +23,8 @@ pub(super) enum Json {
     /// A number with a fraction or exponent (`10.0`, `1e3`), or too large for 64 bits.
     Float(f64),
     Str(String),
-    Array,
+    /// Elements in document order (`group_by` is the DSL's one array).
+    Array(Vec<Json>),
     /// Entries in document order, keys unique.
     Object(Vec<(String, Json)>),
 }
@@ -100,13 +104,18 @@ impl<'de> Visitor<'de> for Node {
         Ok(Json::Str(v))
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
-        // Elements are read (the depth check must see them) and dropped: no DSL value is an array.
         let child = self.enter()?;
-        while seq
-            .next_element_seed(Node { depth: child.depth })?
-            .is_some()
-        {}
-        Ok(Json::Array)
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(Node { depth: child.depth })? {
+            if items.len() == MAX_KEYS_PER_OBJECT {
+                return Err(de::Error::custom(format!(
+                    "an array in the query has more than {MAX_KEYS_PER_OBJECT} elements; the DSL's one array, \
+                     group_by, has at most a handful"
+                )));
+            }
+            items.push(item);
+        }
+        Ok(Json::Array(items))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
         let child = self.enter()?;
@@ -148,5 +157,27 @@ mod tests {
             .contains("too deeply"));
         assert!(read_json(r#"{"a":{"b":{"c":1}}}"#).is_ok());
         assert!(read_json(r#"{"a":{"b":{"c":[]}}}"#).is_err());
+        assert!(read_json(r#"{"a":[{"b":1}]}"#).is_ok());
+        assert!(read_json(r#"{"a":[[1]]}"#).is_ok());
+        assert!(read_json(r#"{"a":[[[1]]]}"#).is_err());
+    }
+
+    #[test]
+    fn arrays_keep_their_elements_in_order_and_are_bounded() {
+        let Ok(Json::Object(entries)) = read_json(r#"{"g":["a",{"b":"c"},3]}"#) else {
+            panic!("an object")
+        };
+        let Json::Array(items) = &entries[0].1 else {
+            panic!("an array: {entries:?}")
+        };
+        assert!(
+            matches!(&items[..], [Json::Str(a), Json::Object(b), Json::Int(3)] if a == "a" && b.len() == 1)
+        );
+        let long = format!(
+            "{{\"g\":[{}]}}",
+            vec!["1"; MAX_KEYS_PER_OBJECT + 1].join(",")
+        );
+        let err = read_json(&long).unwrap_err();
+        assert!(err.to_string().contains("more than 32 elements"), "{err}");
     }
 }

@@ -5,8 +5,10 @@
 //! ```
 //!
 //! `list` (required) names one of the five tables; `filters` (optional) is an object of allow-listed keys
-//! per table; `limit` (optional) is an integer ≥ 1. Nothing else exists: there is no verb to write, expand
-//! or select with, so the grammar itself keeps the connector read-only.
+//! per table; `limit` (optional) is an integer ≥ 1; `measures` (optional) makes the query an aggregate,
+//! with `group_by` (optional) its group columns (`aggregate.rs`, README "Aggregates"). Nothing else
+//! exists: there is no verb to write, expand or select with, so the grammar itself keeps the connector
+//! read-only.
 //!
 //! What comes out is a [`Query`]: Stripe list parameters whose values have all been validated (integers,
 //! ids of `[0-9A-Za-z]`, enum members), so nothing an LLM writes can reach a URL path or a header — only
@@ -18,9 +20,10 @@
 //! parsers disagree on which copy wins, and a query must mean one thing).
 //!
 //! Here: `parse` (the top-level keys) and the messages' wording; `query.rs`: the [`Query`] and its canonical
-//! text; `filters.rs`: the `filters` object and timestamp ranges; `time.rs`: RFC 3339 dates and the
-//! calendar; `json.rs`: the JSON tree reader.
+//! text; `filters.rs`: the `filters` object and timestamp ranges; `aggregate.rs`: `group_by` and
+//! `measures`; `time.rs`: RFC 3339 dates and the calendar; `json.rs`: the JSON tree reader.
 
+mod aggregate;
 mod filters;
 mod json;
 mod query;
@@ -28,6 +31,7 @@ mod query;
 mod tests;
 mod time;
 
+use crate::aggregate::{DEFAULT_MAX_SCAN, MAX_SCAN_LIMIT};
 use crate::error::ConnectorError;
 use crate::schema::{self, Table};
 use filters::{apply_defaults, apply_filters};
@@ -43,12 +47,19 @@ pub const DEFAULT_MAX_ROWS: u32 = 1000;
 /// The highest `max-rows` a configuration may set.
 pub const MAX_ROWS_LIMIT: u32 = 100_000;
 
-const TOP_LEVEL_KEYS: &str = "list, filters, limit";
+const TOP_LEVEL_KEYS: &str = "list, filters, limit, group_by, measures";
 const EXAMPLE: &str = r#"{"list": "subscriptions", "filters": {"status": "active"}, "limit": 100}"#;
 
 /// Validate `dsl` against the catalogue. `max_rows` is the configuration's limit (already validated by
-/// the caller; clamped to 1..=[`MAX_ROWS_LIMIT`] here all the same).
+/// the caller; clamped to 1..=[`MAX_ROWS_LIMIT`] here all the same). An aggregate reads at most
+/// [`DEFAULT_MAX_SCAN`] rows ([`parse_with`] sets another bound).
 pub fn parse(dsl: &str, max_rows: u32) -> Result<Query, ConnectorError> {
+    parse_with(dsl, max_rows, DEFAULT_MAX_SCAN)
+}
+
+/// [`parse`] for a connection whose aggregates read at most `max_scan` rows (clamped to
+/// 1..=[`MAX_SCAN_LIMIT`]).
+pub fn parse_with(dsl: &str, max_rows: u32, max_scan: u32) -> Result<Query, ConnectorError> {
     if dsl.len() > MAX_DSL_BYTES {
         return Err(invalid(format!(
             "the query is {} bytes long; at most {MAX_DSL_BYTES} bytes are accepted. A query looks like {EXAMPLE}",
@@ -64,11 +75,14 @@ pub fn parse(dsl: &str, max_rows: u32) -> Result<Query, ConnectorError> {
     };
 
     let (mut list, mut filters, mut limit) = (None, None, None);
+    let (mut group_by, mut measures) = (None, None);
     for (key, value) in entries {
         match key.as_str() {
             "list" => list = Some(value),
             "filters" => filters = Some(value),
             "limit" => limit = Some(value),
+            "group_by" => group_by = Some(value),
+            "measures" => measures = Some(value),
             other => {
                 return Err(invalid(format!(
                     "unknown key {} in the query: allowed keys are {TOP_LEVEL_KEYS}. The DSL is read-only: it can \
@@ -122,6 +136,7 @@ pub fn parse(dsl: &str, max_rows: u32) -> Result<Query, ConnectorError> {
         charge_status: None,
         row_target,
         filter_keys: Vec::new(),
+        aggregate: None,
     };
     match filters {
         None => {}
@@ -137,6 +152,22 @@ pub fn parse(dsl: &str, max_rows: u32) -> Result<Query, ConnectorError> {
         }
     }
     apply_defaults(&mut query);
+    query.aggregate = match (measures, group_by) {
+        (Some(measures), group_by) => Some(aggregate::aggregate(
+            table,
+            group_by,
+            measures,
+            max_scan.clamp(1, MAX_SCAN_LIMIT),
+        )?),
+        (None, Some(_)) => {
+            return Err(invalid(format!(
+                "'group_by' needs 'measures': say what to compute per group, e.g. \
+                 {{\"list\": \"{}\", \"group_by\": [\"currency\"], \"measures\": {{\"n\": \"count\"}}}}",
+                table.name()
+            )))
+        }
+        (None, None) => None,
+    };
     Ok(query)
 }
 
@@ -188,7 +219,7 @@ fn describe(value: &Json) -> String {
             None => "a number that is not finite".into(),
         },
         Json::Str(s) => format!("the string {}", quote(s)),
-        Json::Array => "an array".into(),
+        Json::Array(_) => "an array".into(),
         Json::Object(_) => "an object".into(),
     }
 }

@@ -1,6 +1,7 @@
 //! The validated query and its canonical text (the result cache's key).
 
 use super::sort_few;
+use crate::aggregate::Aggregate;
 use crate::schema::{self, Cell, FilterKind, Table};
 
 /// A validated query, ready for the pager.
@@ -13,17 +14,19 @@ pub struct Query {
     pub params: Vec<(String, String)>,
     /// charges only: status applied by the connector after fetching (Stripe has no such parameter).
     pub charge_status: Option<String>,
-    /// rows wanted = min(limit, max_rows); limit defaults to max_rows.
+    /// rows wanted = min(limit, max_rows); limit defaults to max_rows. For an aggregate: groups.
     pub row_target: u32,
     /// The DSL filter keys used, sorted (goes into the privacy-safe memory shape).
     pub filter_keys: Vec<String>,
+    /// Set when the query has `measures`: the rows are read up to its scan bound and folded into groups.
+    pub aggregate: Option<Aggregate>,
 }
 
 impl Query {
     /// Canonical text: equal for equivalent queries (key order, `"2026-01-01"` vs `1767225600`, a bound
     /// written as a date or an integer, `gt: N` vs `gte: N+1`, an exact `created` vs an equal gte/lte
-    /// pair), different otherwise; includes table, params, charge_status and row_target. Used as a cache
-    /// key. Timestamp ranges are written as inclusive `[lo,hi]` (`*` for open), which is what makes
+    /// pair), different otherwise; includes table, params, charge_status and row_target, and an
+    /// aggregate's group columns, measures and scan bound. Used as a cache key. Timestamp ranges are written as inclusive `[lo,hi]` (`*` for open), which is what makes
     /// equivalent spellings meet.
     pub fn canonical(&self) -> String {
         // (name, lo, hi) for range parameters; plain "name=value" for the others.
@@ -75,11 +78,14 @@ impl Query {
         }
         sort_few(&mut parts);
         format!(
-            "{}?{}#charge_status={};rows={}",
+            "{}?{}#charge_status={};rows={}{}",
             self.table.name(),
             parts.join("&"),
             self.charge_status.as_deref().unwrap_or("*"),
-            self.row_target
+            self.row_target,
+            self.aggregate
+                .as_ref()
+                .map_or_else(String::new, Aggregate::canonical)
         )
     }
 

@@ -41,7 +41,10 @@
 //! the sequential cursor's pages of 100, so `truncated` and the scan note are the same as its. A window
 //! whose request failed fails the query only if the verdict needs that window.
 
+mod window;
+
 use super::rate::{isqrt, typical_rate, Rate};
+use window::{Kept, State, Window};
 
 /// Requests outstanding at once at most: the manifest's in-flight limit for Stripe.
 pub const MAX_IN_FLIGHT: usize = 8;
@@ -112,102 +115,9 @@ pub struct Done {
     at: u64,
     pub truncated: bool,
     pub scanned: Option<u64>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum State {
-    /// Created by a split, not asked yet.
-    Idle,
-    /// A request is outstanding.
-    Busy,
-    /// Has more after its cursor.
-    More,
-    Done,
-    Failed,
-}
-
-struct Kept<R> {
-    /// Position within the window.
-    at: u64,
-    row: R,
-}
-
-struct Window<R> {
-    id: u32,
-    lo: i64,
-    /// `lo` when the outstanding request was asked (a split may raise `lo` meanwhile).
-    asked_lo: i64,
-    hi: Option<i64>,
-    after: Option<String>,
-    newest: Option<i64>,
-    oldest: Option<i64>,
-    fetched: u64,
-    kept: Vec<Kept<R>>,
-    /// The last page said `has_more`.
-    more: bool,
-    state: State,
-    /// The parent's rate, for a window without pages of its own.
-    inherited: Rate,
-    /// The last page's [`typical_rate`]: where the cursor is now.
-    typical: Rate,
-}
-
-impl<R> Window<R> {
-    fn new(id: u32, lo: i64, hi: Option<i64>, inherited: Rate) -> Self {
-        Window {
-            id,
-            lo,
-            asked_lo: lo,
-            hi,
-            after: None,
-            newest: None,
-            oldest: None,
-            fetched: 0,
-            kept: Vec::new(),
-            more: false,
-            state: State::Idle,
-            inherited,
-            typical: Rate::UNKNOWN,
-        }
-    }
-
-    /// The newest second this window stands for: its upper bound, or its newest object when it has
-    /// none (the first window of an open range).
-    fn top(&self) -> Option<i64> {
-        self.hi.map(|h| h - 1).or(self.newest)
-    }
-
-    /// Seconds read so far and the objects in them; `None` before the first page.
-    fn seen(&self) -> Option<Rate> {
-        let top = self.top()?;
-        let bottom = if self.state == State::Done {
-            self.lo
-        } else {
-            self.oldest?
-        };
-        let seconds = u64::try_from(top - bottom + 1).ok()?;
-        Some(Rate {
-            objects: self.fetched,
-            seconds,
-        })
-    }
-
-    /// Objects per second expected below the cursor.
-    fn rate(&self, average: Rate) -> Rate {
-        if self.typical.known() {
-            self.typical
-        } else if self.inherited.known() {
-            self.inherited
-        } else {
-            average
-        }
-    }
-
-    /// The second the cursor stands in (it may hold more objects) or, before any page, the window's
-    /// top: the newest second still to read.
-    fn next_second(&self) -> Option<i64> {
-        self.oldest.or(self.hi.map(|h| h - 1))
-    }
+    /// Objects of the list up to the result's last one (kept or not): what the sequential cursor
+    /// looked at to produce the result.
+    pub read: u64,
 }
 
 /// What the estimates say at one moment.
@@ -253,7 +163,7 @@ impl<R> Plan<R> {
     /// Rows found so far in every window (the result's, and any a later window holds past its end):
     /// for progress reports only.
     pub fn found(&self) -> u64 {
-        self.windows.iter().map(|w| w.kept.len() as u64).sum()
+        self.windows.iter().map(Window::kept_count).sum()
     }
 
     /// Requests asked for so far (retries are not the plan's business).
@@ -322,7 +232,7 @@ impl<R> Plan<R> {
 
     fn estimate(&self) -> Estimate {
         let seen: u64 = self.windows.iter().map(|w| w.fetched).sum();
-        let kept: u64 = self.windows.iter().map(|w| w.kept.len() as u64).sum();
+        let kept: u64 = self.windows.iter().map(Window::kept_count).sum();
         let more = u64::from(self.windows.iter().any(|w| w.more));
         // Objects the sequential cursor reads: the target, or for a scan the target at the share of
         // matches seen so far (+1/+2: a first page without a match does not make it infinite), within
@@ -508,10 +418,12 @@ impl<R> Plan<R> {
     pub fn verdict(&self) -> Verdict {
         let (mut pos, mut matched) = (0u64, 0u64);
         for (i, w) in self.windows.iter().enumerate() {
-            let kept = w.kept.len() as u64;
+            let kept = w.kept_count();
             let mut stop = None;
             if matched + kept >= self.target {
-                let at = w.kept[(self.target - matched - 1) as usize].at;
+                // Never a settled row: `settle` leaves every window the result may end in.
+                let nth = (self.target - matched - 1).saturating_sub(w.settled) as usize;
+                let at = w.kept.get(nth).map_or(0, |k| k.at);
                 if self.scan_cap.is_none_or(|cap| pos + at < cap) {
                     stop = Some((at, None));
                 }
@@ -528,6 +440,7 @@ impl<R> Plan<R> {
                         at,
                         truncated: more,
                         scanned: cap.filter(|_| more),
+                        read: pos + at + 1,
                     }),
                     Some(Err(id)) => Verdict::Failed(id),
                     None => Verdict::Pending,
@@ -546,7 +459,31 @@ impl<R> Plan<R> {
             at: 0,
             truncated: false,
             scanned: None,
+            read: pos,
         })
+    }
+
+    /// Hand `sink` every kept row that is sure to be in the result, in list order, and forget it: the
+    /// rows of the finished windows at the front of the list, as long as the target and the scan bound
+    /// lie beyond them (so the result cannot end inside them). [`Plan::into_rows`] then gives the rest.
+    /// An aggregate folds rows this way as they arrive instead of holding them all.
+    pub fn settle<E>(&mut self, sink: &mut dyn FnMut(R) -> Result<(), E>) -> Result<(), E> {
+        let (mut pos, mut matched) = (0u64, 0u64);
+        for w in &mut self.windows {
+            let kept = w.kept_count();
+            let within = matched + kept < self.target
+                && self.scan_cap.is_none_or(|cap| pos + w.fetched < cap);
+            if w.state != State::Done || !within {
+                break;
+            }
+            for k in w.kept.drain(..) {
+                w.settled += 1;
+                sink(k.row)?;
+            }
+            pos += w.fetched;
+            matched += kept;
+        }
+        Ok(())
     }
 
     /// Whether any object follows object `at` of window `i`: `None` while unknown, `Err` when only a
@@ -670,14 +607,29 @@ mod tests {
         rows: Vec<u32>,
         truncated: bool,
         scanned: Option<u64>,
+        read: u64,
         asks: u64,
         most_outstanding: usize,
+        /// Rows handed over by `settle` before the verdict.
+        settled: usize,
     }
 
     /// Drive `plan` over `list`, completing outstanding requests in the order `pick` chooses.
-    fn drive(mut plan: Plan<u32>, list: &[Obj], mut pick: impl FnMut(usize) -> usize) -> Run {
+    fn drive(plan: Plan<u32>, list: &[Obj], pick: impl FnMut(usize) -> usize) -> Run {
+        drive_settling(plan, list, pick, false)
+    }
+
+    /// [`drive`], with `settle` after every page when `settling`: the rows are what it handed over, then
+    /// what `into_rows` gives.
+    fn drive_settling(
+        mut plan: Plan<u32>,
+        list: &[Obj],
+        mut pick: impl FnMut(usize) -> usize,
+        settling: bool,
+    ) -> Run {
         let mut out: Vec<Ask> = Vec::new();
         let mut most = 0;
+        let mut settled: Vec<u32> = Vec::new();
         loop {
             while let Some(ask) = plan.next(out.len()) {
                 out.push(ask);
@@ -686,12 +638,16 @@ mod tests {
             match plan.verdict() {
                 Verdict::Done(done) => {
                     let asks = plan.issued();
+                    let count = settled.len();
+                    settled.extend(plan.into_rows(&done));
                     return Run {
                         truncated: done.truncated,
                         scanned: done.scanned,
-                        rows: plan.into_rows(&done),
+                        read: done.read,
+                        rows: settled,
                         asks,
                         most_outstanding: most,
+                        settled: count,
                     };
                 }
                 Verdict::Failed(w) => panic!("window {w} failed"),
@@ -702,6 +658,13 @@ mod tests {
             let (entries, more, last) = serve(list, &ask);
             plan.page(ask.window, entries, more, last)
                 .expect("a good page");
+            if settling {
+                plan.settle(&mut |row| {
+                    settled.push(row);
+                    Ok::<(), ()>(())
+                })
+                .expect("the sink never fails");
+            }
         }
     }
 
@@ -815,6 +778,35 @@ mod tests {
             (run.rows, run.truncated, run.scanned),
             (want.0, want.1, want.2)
         );
+    }
+
+    #[test]
+    fn settling_hands_over_finished_windows_before_the_verdict() {
+        // 5,000 objects read to the end: every window but the last to finish is settled on the way.
+        let list = steady(5000, 1, 60);
+        let run = drive_settling(Plan::new(10_000, None, OPEN, 500), &list, |n| n - 1, true);
+        assert_eq!(run.rows, (0..5000).collect::<Vec<_>>());
+        assert!(!run.truncated);
+        assert_eq!(run.read, 5000);
+        assert!(run.settled >= 4000, "{} rows settled early", run.settled);
+        // With a target inside the list, the window the result ends in is never settled early.
+        let run = drive_settling(Plan::new(2500, None, OPEN, 500), &list, |n| n / 2, true);
+        assert_eq!(run.rows, (0..2500).collect::<Vec<_>>());
+        assert!(run.truncated);
+        assert_eq!(run.read, 2500);
+        assert!(run.settled < 2500);
+        // The scan bound of a post-filtered scan is respected the same way.
+        let list: Vec<Obj> = (0..4000)
+            .map(|i| (i, 1_800_000_000 - i64::from(i) * 30, i % 3 == 0))
+            .collect();
+        let want = sequential(&list, 4000, Some(1500));
+        let run = drive_settling(
+            Plan::new(4000, Some(1500), OPEN, 500),
+            &list,
+            |n| n - 1,
+            true,
+        );
+        assert_eq!((&run.rows, run.truncated, run.read), (&want.0, true, 1500));
     }
 
     #[test]
@@ -962,6 +954,7 @@ mod tests {
             scan in any::<bool>(),
             span in (0u8..4, any::<u16>(), any::<u16>()),
             order in any::<u64>(),
+            settling in any::<bool>(),
         ) {
             // The user's own range: none, a lower bound, an upper bound, or both, on the list's seconds.
             let at = |k: u16| list[k as usize % list.len()].1;
@@ -981,13 +974,23 @@ mod tests {
             let cap = bound.map(|b| b.div_ceil(PAGE) * PAGE);
             let want = sequential(&visible, target, bound);
             let mut rng = order | 1;
-            let run = drive(Plan::new(target, cap, span, 1_000_000), &visible, |n| {
+            let run = drive_settling(Plan::new(target, cap, span, 1_000_000), &visible, |n| {
                 rng ^= rng << 13;
                 rng ^= rng >> 7;
                 rng ^= rng << 17;
                 (rng % n as u64) as usize
-            });
+            }, settling);
             prop_assert_eq!(&run.rows, &want.0);
+            // What the sequential cursor looked at for its rows: through its last row, or all of it.
+            let looked = match (want.1, want.2) {
+                (_, Some(scanned)) => scanned.min(visible.len() as u64),
+                (true, None) => visible.iter().position(|o| Some(&o.0) == want.0.last()).map_or(0, |i| i as u64 + 1),
+                (false, None) => visible.len() as u64,
+            };
+            prop_assert_eq!(run.read, looked);
+            if !settling {
+                prop_assert_eq!(run.settled, 0);
+            }
             prop_assert_eq!(run.truncated, want.1);
             prop_assert_eq!(run.scanned, want.2);
             prop_assert!(run.most_outstanding <= MAX_IN_FLIGHT);

@@ -35,8 +35,16 @@ struct Slot {
     result: Option<Result<Response, ConnectorError>>,
 }
 
+/// A caller's hook for rows that are sure to be in the result ([`Plan::settle`]), with the table columns
+/// rows are cut down to before the plan keeps them.
+pub(super) struct Settle<'s> {
+    pub used: &'s [usize],
+    pub sink: &'s mut dyn FnMut(Vec<Cell>) -> Result<(), ConnectorError>,
+}
+
 /// Run `plan` for `query` until its verdict. Returns the verdict and the requests started, retries and
-/// cancelled requests included.
+/// cancelled requests included. With `settle`, rows are cut to its columns and handed to its sink as soon
+/// as they are sure to be in the result (the rest stay in the plan for [`Plan::into_rows`]).
 pub(super) fn run<H: Http + ?Sized, C: Clock + ?Sized>(
     http: &mut H,
     clock: &mut C,
@@ -44,8 +52,10 @@ pub(super) fn run<H: Http + ?Sized, C: Clock + ?Sized>(
     key: &KeyHint,
     query: &Query,
     plan: &mut Plan<Vec<Cell>>,
+    mut settle: Option<Settle<'_>>,
 ) -> Result<(Done, u32), ConnectorError> {
     let user = user_span(&query.params);
+    let used = settle.as_ref().map(|s| s.used);
     // In the order the plan asked for them.
     let mut slots: Vec<Slot> = Vec::new();
     let mut failures: Vec<(u32, ConnectorError)> = Vec::new();
@@ -96,12 +106,18 @@ pub(super) fn run<H: Http + ?Sized, C: Clock + ?Sized>(
             ..
         }) = next.map(|i| slots.remove(i))
         {
-            let handed = result.and_then(|response| hand_over(plan, key, query, window, response));
+            let handed =
+                result.and_then(|response| hand_over(plan, key, query, used, window, response));
             if let Err(err) = handed {
                 plan.fail(window);
                 failures.push((window, err));
             }
             http.progress(sent, plan.found());
+            if let Some(settle) = settle.as_mut() {
+                if let Err(err) = plan.settle(settle.sink) {
+                    break Err(err);
+                }
+            }
             continue;
         }
 
@@ -166,6 +182,7 @@ fn hand_over(
     plan: &mut Plan<Vec<Cell>>,
     key: &KeyHint,
     query: &Query,
+    used: Option<&[usize]>,
     window: u32,
     response: Response,
 ) -> Result<(), ConnectorError> {
@@ -196,9 +213,16 @@ fn hand_over(
                 ),
             ));
         };
+        let keep = query.keeps(&row);
+        // An aggregate keeps only the cells it reads, and nothing of a row it skips.
+        let row = match used {
+            Some(used) if keep => crate::aggregate::project(used, row),
+            Some(_) => Vec::new(),
+            None => row,
+        };
         entries.push(Entry {
             created: at,
-            keep: query.keeps(&row),
+            keep,
             row,
         });
     }

@@ -754,3 +754,121 @@ fn overhead_survey() {
         );
     }
 }
+
+/// An aggregate's scan of `objects` with `dsl` (which counts distinct ids, so the rows it folds are
+/// ids): the ids folded, in order, and what the scan says it read.
+fn scan_ids(
+    table: Table,
+    objects: Vec<Obj>,
+    dsl: &str,
+    max_scan: u32,
+) -> (Vec<String>, Scanned, FakeStripe) {
+    let mut clock = FakeClock::new();
+    let mut stripe = FakeStripe::new(table, objects, &clock.time)
+        .with_latency(MS_250, Duration::from_millis(80));
+    let mut query = dsl::parse_with(dsl, dsl::MAX_ROWS_LIMIT, max_scan).expect("valid");
+    let aggregate = query.aggregate.take().expect("an aggregate");
+    let mut folded = Vec::new();
+    let scanned = scan(
+        &mut stripe,
+        &mut clock,
+        &test_key(),
+        &query,
+        &aggregate,
+        &mut Retrier::new(RetryPolicy::default()),
+        &mut |row| {
+            folded.push(row);
+            Ok(())
+        },
+    )
+    .expect("scan");
+    (ids(&folded), scanned, stripe)
+}
+
+#[test]
+fn an_aggregate_scan_folds_every_row_up_to_its_bound_in_list_order() {
+    let objects = irregular(6000, 41).objects("ch");
+    let newest_first = {
+        let stripe = FakeStripe::new(Table::Charges, objects.clone(), &FakeClock::new().time);
+        stripe.objects
+    };
+    let dsl = r#"{"list":"charges","measures":{"n":{"count_distinct":"id"}}}"#;
+    for (bound, partial) in [(6000, false), (100_000, false), (2345, true), (1, true)] {
+        let (folded, scanned, stripe) = scan_ids(Table::Charges, objects.clone(), dsl, bound);
+        let read = (bound as usize).min(newest_first.len());
+        let want: Vec<String> = newest_first[..read].iter().map(|o| o.id.clone()).collect();
+        assert_eq!(folded, want, "bound {bound}");
+        assert_eq!(
+            scanned.rows_scanned, read as u64,
+            "bound {bound}: rows scanned"
+        );
+        assert_eq!(scanned.partial, partial, "bound {bound}");
+        assert_eq!(scanned.requests as usize, stripe.requests.len());
+        // Within what one cursor reading those rows needs (pages of 100, one more to learn the end).
+        let one_cursor = (read as u32).div_ceil(100) + 1;
+        assert!(
+            scanned.requests <= allowed(one_cursor),
+            "bound {bound}: {} requests",
+            scanned.requests
+        );
+        assert!(stripe.max_in_flight <= plan::MAX_IN_FLIGHT);
+    }
+}
+
+#[test]
+fn an_aggregate_with_a_status_filter_bounds_the_objects_it_looks_at() {
+    let mut shape = irregular(3000, 43);
+    shape.failed_per_mille = 150;
+    let objects = shape.objects("ch");
+    let newest_first =
+        FakeStripe::new(Table::Charges, objects.clone(), &FakeClock::new().time).objects;
+    let dsl = r#"{"list":"charges","filters":{"status":"failed"},"measures":{"n":{"count_distinct":"id"}}}"#;
+    for (bound, partial) in [(3000, false), (5000, false), (1234, true)] {
+        let (folded, scanned, _) = scan_ids(Table::Charges, objects.clone(), dsl, bound);
+        let read = (bound as usize).min(newest_first.len());
+        let want: Vec<String> = newest_first[..read]
+            .iter()
+            .filter(|o| o.status == "failed")
+            .map(|o| o.id.clone())
+            .collect();
+        assert!(!want.is_empty());
+        assert_eq!(folded, want, "bound {bound}");
+        assert_eq!(scanned.rows_scanned, read as u64, "bound {bound}");
+        assert_eq!(scanned.partial, partial, "bound {bound}");
+    }
+}
+
+#[test]
+fn a_fold_that_fails_stops_the_scan_with_its_error() {
+    let objects = irregular(3000, 47).objects("cus");
+    let mut clock = FakeClock::new();
+    let mut stripe = FakeStripe::new(Table::Customers, objects, &clock.time)
+        .with_latency(MS_250, Duration::from_millis(80));
+    let mut query =
+        dsl::parse(r#"{"list":"customers","measures":{"n":"count"}}"#, 1000).expect("valid");
+    let aggregate = query.aggregate.take().expect("an aggregate");
+    let mut seen = 0;
+    let err = scan(
+        &mut stripe,
+        &mut clock,
+        &test_key(),
+        &query,
+        &aggregate,
+        &mut Retrier::new(RetryPolicy::default()),
+        &mut |_| {
+            seen += 1;
+            if seen == 250 {
+                Err(ConnectorError::invalid_query("stop here"))
+            } else {
+                Ok(())
+            }
+        },
+    )
+    .expect_err("the fold's error");
+    assert_eq!(err.to_string(), "stop here");
+    assert!(
+        stripe.requests.len() < 30,
+        "stopped early: {} requests",
+        stripe.requests.len()
+    );
+}

@@ -14,6 +14,15 @@ const fn col(
         kind,
         nullable,
         doc,
+        personal: false,
+    }
+}
+
+/// `column`, marked as free text about a person ([`ColumnSpec::personal`]).
+const fn personal(column: ColumnSpec) -> ColumnSpec {
+    ColumnSpec {
+        personal: true,
+        ..column
     }
 }
 
@@ -24,9 +33,14 @@ const LIVEMODE_DOC: &str = "True for live-mode data, false for test-mode (sandbo
 pub(super) const CUSTOMER_COLUMNS: &[ColumnSpec] = &[
     col("id", Id, false, "Customer id (cus_…)."),
     col("created", Timestamp, false, "When the customer was created, unix seconds (UTC)."),
-    col("email", Text, true, "The customer's email address."),
-    col("name", Text, true, "The customer's full name or business name."),
-    col("description", Text, true, "Free-text description the account attached to the customer."),
+    personal(col("email", Text, true, "The customer's email address.")),
+    personal(col("name", Text, true, "The customer's full name or business name.")),
+    personal(col(
+        "description",
+        Text,
+        true,
+        "Free-text description the account attached to the customer.",
+    )),
     col(
         "currency",
         Currency,

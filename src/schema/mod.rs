@@ -52,8 +52,9 @@ impl ColumnType {
 }
 
 /// One typed value of a row. Mirrors `klairr:connector/types.cell`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum Cell {
+    #[default]
     Null,
     Text(String),
     Integer(i64),
@@ -66,6 +67,30 @@ pub struct ColumnSpec {
     pub kind: ColumnType,
     pub nullable: bool,
     pub doc: &'static str,
+    /// Free text about a person (an email, a name, a description someone typed): never a group key of
+    /// an aggregate ([`crate::dsl`]), whose group values leave the component as they are.
+    pub personal: bool,
+}
+
+/// A column of a query's result: one of its table's columns, or an aggregate's group column or measure
+/// (named by the query). Mirrors `klairr:connector/types.column`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Column {
+    pub name: String,
+    pub kind: ColumnType,
+    pub nullable: bool,
+    pub doc: String,
+}
+
+impl From<&ColumnSpec> for Column {
+    fn from(c: &ColumnSpec) -> Column {
+        Column {
+            name: c.name.to_owned(),
+            kind: c.kind,
+            nullable: c.nullable,
+            doc: c.doc.to_owned(),
+        }
+    }
 }
 
 /// A filter of one table: everything the DSL ([`crate::dsl`]) needs to read it and write it as Stripe list

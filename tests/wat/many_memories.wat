@@ -18,7 +18,8 @@
   (memory $extra2 0)
   (memory $extra3 0)
 
-  ;; `describe`'s return area at 256, a connector-info record (canonical ABI, 44 bytes):
+  ;; `describe`'s return area at 256, a connector-info record (canonical ABI, 72 bytes; the last 28, the
+  ;; `aggregates` option, are zeros: none):
   ;;   name (ptr 512, len 17), api-version (ptr 544, len 17), default-cache-ttl-seconds 3600,
   ;;   default-max-rows 100, max-rows-limit 1000, query-doc (ptr 576, len 4), tables (ptr 592, len 0).
   (data (i32.const 256)
@@ -51,7 +52,7 @@
     (param i32 i32 i32) (result i32)
     unreachable)
   (func (export "klairr:connector/connector@0.2.0#[static]connection.open")
-    (param i32 i32 i32 i32 i32 i32 i32) (result i32)
+    (param i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)
     unreachable)
   (func (export "klairr:connector/connector@0.2.0#[method]connection.verify")
     (param i32) (result i32)

@@ -53,6 +53,8 @@ impl wit_connector::Guest for LedgerConnector {
             max_rows_limit: info.max_rows_limit,
             query_doc: info.query_doc.into(),
             tables: info.tables.iter().map(table_spec).collect(),
+            // The ledger computes no aggregates: its queries list rows.
+            aggregates: None,
         }
     }
 
@@ -291,6 +293,7 @@ fn table_spec(t: &TableSpec) -> wit::TableSpec {
                 doc: f.doc.into(),
             })
             .collect(),
+        aggregate: None,
     }
 }
 
@@ -311,6 +314,7 @@ fn query_result(r: QueryResult) -> wit::QueryResult {
             columns: columns.clone(),
             row_count: r.shape.row_count,
             filter_keys: r.shape.filter_keys,
+            aggregate: None,
         },
         columns,
         rows: r
@@ -323,6 +327,7 @@ fn query_result(r: QueryResult) -> wit::QueryResult {
         requests: r.requests,
         // The connector filters nothing itself, so no scan ever stops at a bound.
         scan_note: None,
+        aggregate: None,
     }
 }
 

@@ -108,6 +108,8 @@ pub struct CallLimits {
     /// Upstream rows the connector may read per row it returns (filters it applies itself).
     pub scan_factor: u32,
     pub min_scan_rows: u32,
+    /// The most upstream rows one query may read: a list query's scan, or an aggregate's (the
+    /// connection's `max-scan`, see [`CallLimits::scan_ceiling`]).
     pub max_scan_rows: u32,
     /// Extra requests allowed for retries, as a share of the pages.
     pub retry_share_percent: u32,
@@ -130,6 +132,18 @@ impl CallLimits {
                 u64::from(self.max_scan_rows.max(self.min_scan_rows)),
             )
             .max(target);
+        self.ceiling_for(scanned)
+    }
+
+    /// The most upstream requests one query may make when it reads up to `scan_rows` rows itself (an
+    /// aggregate of a connection whose `max-scan` is `scan_rows`): scanned = min(scan_rows,
+    /// max_scan_rows), then pages, retries and the allowance as in [`CallLimits::query_ceiling`]. 0 rows:
+    /// the allowance alone.
+    pub fn scan_ceiling(&self, scan_rows: u32) -> u32 {
+        self.ceiling_for(u64::from(scan_rows.min(self.max_scan_rows)))
+    }
+
+    fn ceiling_for(&self, scanned: u64) -> u32 {
         let pages = scanned.div_ceil(u64::from(self.page_size.max(1)));
         let retries = (pages * u64::from(self.retry_share_percent)).div_ceil(100);
         let total = pages + retries + u64::from(self.extra_requests);

@@ -53,6 +53,34 @@ pub fn describe_text(info: &wit::ConnectorInfo) -> String {
         }
         out.push_str(&filters.to_string());
         out.push('\n');
+        if let Some(a) = &t.aggregate {
+            out.push_str(&format!(
+                "aggregates: group_by {}; buckets on {}\n",
+                clean(&a.group_by.join(", ")),
+                clean(&a.bucket_by.join(", "))
+            ));
+            let mut measures = new_table();
+            measures.set_header(["measure", "columns", "doc"]);
+            for m in &a.measures {
+                let columns = if m.columns.is_empty() {
+                    "(none)".to_owned()
+                } else {
+                    m.columns.join(", ")
+                };
+                measures.add_row([clean(&m.name), clean(&columns), clean(&m.doc)]);
+            }
+            out.push_str(&measures.to_string());
+            out.push('\n');
+        }
+    }
+    if let Some(a) = &info.aggregates {
+        out.push_str(&format!(
+            "\nAggregates (buckets: {}; max-scan {} by default, up to {}):\n{}\n",
+            clean(&a.buckets.join(", ")),
+            a.default_max_scan,
+            a.max_scan_limit,
+            clean(&a.doc)
+        ));
     }
     out
 }
@@ -114,14 +142,39 @@ pub fn query_text_selected(
     } else {
         plural(u64::from(result.requests), "request")
     };
-    let mut out = format!(
-        "{t}\n{} from {}",
-        plural(result.rows.len() as u64, "row"),
-        clean(&result.table)
-    );
-    if result.truncated {
-        out.push_str(" (truncated: more rows matched; raise limit or --max-rows)");
-    }
+    let returned = result.rows.len() as u64;
+    let mut out = match result.aggregate {
+        None => {
+            let mut out = format!(
+                "{t}\n{} from {}",
+                plural(returned, "row"),
+                clean(&result.table)
+            );
+            if result.truncated {
+                out.push_str(" (truncated: more rows matched; raise limit or --max-rows)");
+            }
+            out
+        }
+        // An aggregate says apart what it left out: groups past `limit`, rows past its scan bound.
+        Some(a) => {
+            let mut out = format!(
+                "{t}\n{} from {}, {} scanned",
+                plural(returned, "group"),
+                clean(&result.table),
+                plural(a.rows_scanned, "row")
+            );
+            if a.groups > returned {
+                out.push_str(&format!(
+                    " (truncated: {} found; raise limit or --max-rows)",
+                    plural(a.groups, "group")
+                ));
+            }
+            if a.partial {
+                out.push_str(" (partial: the scan stopped at its bound, see the note)");
+            }
+            out
+        }
+    };
     out.push_str(&format!(
         "; {source}; cache TTL {} s\n",
         result.cache_ttl_seconds

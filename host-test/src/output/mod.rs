@@ -56,11 +56,36 @@ struct FilterJson<'a> {
 }
 
 #[derive(Serialize)]
+struct MeasureJson<'a> {
+    name: &'a str,
+    columns: &'a [String],
+    doc: &'a str,
+}
+
+/// What an aggregate may do with one table: `group_by` and `bucket_by` columns, and each measure's.
+#[derive(Serialize)]
+struct TableAggregateJson<'a> {
+    group_by: &'a [String],
+    bucket_by: &'a [String],
+    measures: Vec<MeasureJson<'a>>,
+}
+
+#[derive(Serialize)]
 struct TableJson<'a> {
     name: &'a str,
     doc: &'a str,
     columns: Vec<ColumnJson<'a>>,
     filters: Vec<FilterJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aggregate: Option<TableAggregateJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct AggregatesJson<'a> {
+    doc: &'a str,
+    buckets: &'a [String],
+    default_max_scan: u32,
+    max_scan_limit: u32,
 }
 
 #[derive(Serialize)]
@@ -72,6 +97,8 @@ struct DescribeJson<'a> {
     max_rows_limit: u32,
     query_doc: &'a str,
     tables: Vec<TableJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aggregates: Option<AggregatesJson<'a>>,
 }
 
 pub fn describe_json(info: &wit::ConnectorInfo) -> String {
@@ -98,8 +125,27 @@ pub fn describe_json(info: &wit::ConnectorInfo) -> String {
                         doc: &f.doc,
                     })
                     .collect(),
+                aggregate: t.aggregate.as_ref().map(|a| TableAggregateJson {
+                    group_by: &a.group_by,
+                    bucket_by: &a.bucket_by,
+                    measures: a
+                        .measures
+                        .iter()
+                        .map(|m| MeasureJson {
+                            name: &m.name,
+                            columns: &m.columns,
+                            doc: &m.doc,
+                        })
+                        .collect(),
+                }),
             })
             .collect(),
+        aggregates: info.aggregates.as_ref().map(|a| AggregatesJson {
+            doc: &a.doc,
+            buckets: &a.buckets,
+            default_max_scan: a.default_max_scan,
+            max_scan_limit: a.max_scan_limit,
+        }),
     };
     to_json(&doc)
 }
@@ -172,11 +218,33 @@ struct ShapeColumnJson<'a> {
 }
 
 #[derive(Serialize)]
+struct MeasureShapeJson<'a> {
+    name: &'a str,
+    kind: &'a str,
+}
+
+#[derive(Serialize)]
+struct AggregateShapeJson<'a> {
+    group_by: &'a [String],
+    measures: Vec<MeasureShapeJson<'a>>,
+}
+
+#[derive(Serialize)]
 struct ShapeJson<'a> {
     table: &'a str,
     columns: Vec<ShapeColumnJson<'a>>,
     row_count: u64,
     filter_keys: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aggregate: Option<AggregateShapeJson<'a>>,
+}
+
+/// An aggregate's stats as `--format json` prints them.
+#[derive(Serialize)]
+struct AggregateJson {
+    rows_scanned: u64,
+    partial: bool,
+    groups: u64,
 }
 
 #[derive(Serialize)]
@@ -192,6 +260,8 @@ pub struct QueryJson<'a> {
     cached: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     scan_note: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aggregate: Option<AggregateJson>,
 }
 
 fn shape_columns(columns: &[wit::Column]) -> Vec<ShapeColumnJson<'_>> {
@@ -220,11 +290,27 @@ pub fn query_doc(result: &wit::QueryResult, cached: bool) -> QueryJson<'_> {
             columns: shape_columns(&result.shape.columns),
             row_count: result.shape.row_count,
             filter_keys: &result.shape.filter_keys,
+            aggregate: result.shape.aggregate.as_ref().map(|a| AggregateShapeJson {
+                group_by: &a.group_by,
+                measures: a
+                    .measures
+                    .iter()
+                    .map(|m| MeasureShapeJson {
+                        name: &m.name,
+                        kind: &m.kind,
+                    })
+                    .collect(),
+            }),
         },
         // A cached answer made no request now.
         requests: if cached { 0 } else { result.requests },
         cached,
         scan_note: result.scan_note.as_deref(),
+        aggregate: result.aggregate.map(|a| AggregateJson {
+            rows_scanned: a.rows_scanned,
+            partial: a.partial,
+            groups: a.groups,
+        }),
     }
 }
 

@@ -158,9 +158,11 @@ pub(crate) mod tests {
                 columns: vec![],
                 row_count: 1,
                 filter_keys: vec![],
+                aggregate: None,
             },
             requests: 1,
             scan_note: None,
+            aggregate: None,
         }
     }
 

@@ -20,6 +20,8 @@ pub struct Connection {
     pub(super) credential: Arc<ConnectionCredential>,
     pub(super) fingerprint: Fingerprint,
     pub(super) row_target: u32,
+    /// Rows an aggregate may read (its `max-scan`): its pages bound the request ceiling too.
+    pub(super) scan_rows: u32,
     pub(super) ttl_ceiling: u32,
     pub(super) manifest: Arc<Manifest>,
 }
@@ -72,7 +74,11 @@ impl Connection {
     pub fn query(&mut self, query: &str) -> Result<wit::QueryResult, SandboxError> {
         let plugin = self.instance.plugin()?;
         let handle = self.handle;
-        let ceiling = self.manifest.calls.query_ceiling(self.row_target);
+        // The host cannot tell a list query from an aggregate: the ceiling allows either.
+        let calls = &self.manifest.calls;
+        let ceiling = calls
+            .query_ceiling(self.row_target)
+            .max(calls.scan_ceiling(self.scan_rows));
         let query = query.to_owned();
         let outcome = self.instance.call(Phase::Query, ceiling, move |store| {
             Box::pin(async move {

@@ -117,6 +117,8 @@ pub struct ConnectionConfig {
     pub mode: wit::Mode,
     pub max_rows: Option<u32>,
     pub cache_ttl_seconds: Option<u32>,
+    /// The most rows an aggregate query reads (the connector's default when `None`).
+    pub max_scan: Option<u32>,
 }
 
 impl ConnectionConfig {
@@ -126,6 +128,7 @@ impl ConnectionConfig {
             mode,
             max_rows: None,
             cache_ttl_seconds: None,
+            max_scan: None,
         }
     }
 }
@@ -137,6 +140,7 @@ impl std::fmt::Debug for ConnectionConfig {
             .field("mode", &self.mode)
             .field("max_rows", &self.max_rows)
             .field("cache_ttl_seconds", &self.cache_ttl_seconds)
+            .field("max_scan", &self.max_scan)
             .finish()
     }
 }
@@ -274,6 +278,7 @@ impl Sandbox {
             .map_err(SandboxError::Credential)?;
 
         let row_target = self.row_target(config.max_rows)?;
+        let scan_rows = self.scan_rows(config.max_scan)?;
         let fingerprint = self.shared.fingerprinter().fingerprint(
             &self.manifest.name,
             mode.as_str(),
@@ -284,6 +289,7 @@ impl Sandbox {
             credential_hint: credential.hint().to_owned(),
             max_rows: config.max_rows,
             cache_ttl_seconds: config.cache_ttl_seconds,
+            max_scan: config.max_scan,
         };
         let attached = Arc::new(ConnectionCredential {
             credential,
@@ -320,6 +326,7 @@ impl Sandbox {
             credential: attached,
             fingerprint,
             row_target,
+            scan_rows,
             ttl_ceiling,
             manifest: self.manifest.clone(),
         })
@@ -356,17 +363,31 @@ impl Sandbox {
     fn row_target(&self, max_rows: Option<u32>) -> Result<u32, SandboxError> {
         let target = match max_rows {
             Some(n) => n,
-            None => match self.info.get() {
-                Some(info) => info.default_max_rows,
-                None => {
-                    let info = self.describe()?;
-                    let n = info.default_max_rows;
-                    let _ = self.info.set(info);
-                    n
-                }
-            },
+            None => self.info()?.default_max_rows,
         };
         Ok(target.clamp(1, ROW_TARGET_LIMIT))
+    }
+
+    /// The rows one aggregate may read: the connection's max-scan, else the catalogue's default; 0 for a
+    /// connector that computes no aggregates. The request ceiling is derived from it too.
+    fn scan_rows(&self, max_scan: Option<u32>) -> Result<u32, SandboxError> {
+        Ok(match max_scan {
+            Some(n) => n,
+            None => self
+                .info()?
+                .aggregates
+                .as_ref()
+                .map_or(0, |a| a.default_max_scan),
+        })
+    }
+
+    /// The catalogue, from `describe` once per sandbox.
+    fn info(&self) -> Result<&wit::ConnectorInfo, SandboxError> {
+        if let Some(info) = self.info.get() {
+            return Ok(info);
+        }
+        let info = self.describe()?;
+        Ok(self.info.get_or_init(|| info))
     }
 
     fn instantiate(

@@ -55,6 +55,8 @@ struct NewConnection {
     max_rows: Option<u32>,
     #[serde(default)]
     cache_ttl_seconds: Option<u32>,
+    #[serde(default)]
+    max_scan: Option<u32>,
 }
 
 fn default_mode() -> String {
@@ -239,7 +241,7 @@ fn connect(platform: &Platform, body: &str) -> Result<Reply, ApiError> {
         ApiError::new(
             "invalid-request",
             format!(
-                "the body must be {{\"connector\":\"NAME\",\"credential\":\"…\",\"mode\":\"test|live\"}} (optional max_rows, cache_ttl_seconds): {}",
+                "the body must be {{\"connector\":\"NAME\",\"credential\":\"…\",\"mode\":\"test|live\"}} (optional max_rows, max_scan, cache_ttl_seconds): {}",
                 error_without_input(&e)
             ),
         )
@@ -270,6 +272,7 @@ fn connect(platform: &Platform, body: &str) -> Result<Reply, ApiError> {
         mode,
         max_rows: request.max_rows,
         cache_ttl_seconds: request.cache_ttl_seconds,
+        max_scan: request.max_scan,
     };
     let (id, report) = platform.connect(&request.connector, config)?;
     let setup = output::setup_json(&report);

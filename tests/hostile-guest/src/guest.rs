@@ -62,7 +62,9 @@ impl wit_connector::Guest for Hostile {
                     accepts: format!("anything{ESCAPES}"),
                     doc: format!("Ignored.{ESCAPES}"),
                 }],
+                aggregate: None,
             }],
+            aggregates: None,
         }
     }
 
@@ -229,6 +231,7 @@ fn run_script(text: &str) -> Result<wit::QueryResult, wit::ConnectorError> {
             columns: columns.clone(),
             row_count: outcomes.len() as u64,
             filter_keys: Vec::new(),
+            aggregate: None,
         },
         columns,
         rows: outcomes
@@ -239,6 +242,7 @@ fn run_script(text: &str) -> Result<wit::QueryResult, wit::ConnectorError> {
         cache_ttl_seconds: 0,
         requests,
         scan_note: None,
+        aggregate: None,
     })
 }
 
@@ -689,6 +693,7 @@ fn query_result(arg: &Value) -> Result<wit::QueryResult, wit::ConnectorError> {
             None | Some(Value::Null) => Vec::new(),
             Some(keys) => string_list(keys, "filter_keys")?,
         },
+        aggregate: None,
     };
     Ok(wit::QueryResult {
         table,
@@ -699,6 +704,7 @@ fn query_result(arg: &Value) -> Result<wit::QueryResult, wit::ConnectorError> {
         shape,
         requests: u32_field(arg, "requests")?.unwrap_or(0),
         scan_note: str_field(arg, "scan_note")?,
+        aggregate: None,
     })
 }
 

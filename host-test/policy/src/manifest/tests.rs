@@ -133,7 +133,7 @@ fn builtin_stripe_manifest() {
             page_size: 100,
             scan_factor: 10,
             min_scan_rows: 1000,
-            max_scan_rows: 100_000,
+            max_scan_rows: 1_000_000,
             retry_share_percent: 100,
             extra_requests: 30,
             verify_requests: 60,
@@ -237,18 +237,30 @@ fn network_policy_and_query_ceiling() {
     ));
 
     let limits = m.calls;
-    // (row target, ceiling): scanned rows clamp to [1000, 100000] and never below the target.
+    // (row target, ceiling): scanned rows clamp to [1000, 1000000] and never below the target.
     for (target, ceiling) in [
         (0, 10 + 10 + 30),
         (1, 10 + 10 + 30),
         (100, 10 + 10 + 30),
         (101, 11 + 11 + 30),
         (1000, 100 + 100 + 30),
-        (100_000, 1000 + 1000 + 30),
-        (250_000, 2500 + 2500 + 30),
+        (10_000, 1000 + 1000 + 30),
+        (100_000, 10_000 + 10_000 + 30),
+        (2_000_000, 20_000 + 20_000 + 30),
         (u32::MAX, 42_949_673 * 2 + 30),
     ] {
         assert_eq!(limits.query_ceiling(target), ceiling, "row target {target}");
+    }
+    // (scan bound, ceiling): an aggregate's pages for the rows it may read, at most max_scan_rows.
+    for (scan, ceiling) in [
+        (0, 30),
+        (1, 1 + 1 + 30),
+        (1000, 10 + 10 + 30),
+        (100_000, 1000 + 1000 + 30),
+        (1_000_000, 10_000 + 10_000 + 30),
+        (u32::MAX, 10_000 + 10_000 + 30),
+    ] {
+        assert_eq!(limits.scan_ceiling(scan), ceiling, "scan bound {scan}");
     }
     let tight = CallLimits {
         retry_share_percent: 33,

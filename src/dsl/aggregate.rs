@@ -1,0 +1,273 @@
+//! `group_by` and `measures`: an aggregate query's two keys, checked against the table's catalogue entry
+//! into an [`Aggregate`] (README, "Aggregates"). Everything is refused here, before any request.
+
+use super::json::Json;
+use super::{describe, invalid, quote};
+use crate::aggregate::{
+    self, Aggregate, Bucket, Func, GroupKey, Measure, MAX_GROUP_COLUMNS, MAX_MEASURES,
+};
+use crate::error::ConnectorError;
+use crate::schema::{self, ColumnSpec, ColumnType, Table};
+
+const MEASURE_EXAMPLE: &str = r#"{"n": "count", "amount": {"sum": "amount"}}"#;
+const GROUP_EXAMPLE: &str = r#"["currency", {"created": "month"}]"#;
+
+/// The aggregate of a query of `table` with these `group_by` and `measures` values (`measures` given:
+/// it is what makes a query an aggregate).
+pub(super) fn aggregate(
+    table: Table,
+    group_by: Option<Json>,
+    measures: Json,
+    max_scan: u32,
+) -> Result<Aggregate, ConnectorError> {
+    let group_by = match group_by {
+        None => Vec::new(),
+        Some(Json::Array(items)) => group_keys(table, items)?,
+        Some(other) => {
+            return Err(invalid(format!(
+                "'group_by' must be an array of column names or {{COLUMN: BUCKET}} objects, e.g. {GROUP_EXAMPLE}; \
+                 got {}",
+                describe(&other)
+            )))
+        }
+    };
+    let measures = match measures {
+        Json::Object(entries) => measure_list(table, entries)?,
+        other => {
+            return Err(invalid(format!(
+            "'measures' must be an object of output name → measure, e.g. {MEASURE_EXAMPLE}; got {}",
+            describe(&other)
+        )))
+        }
+    };
+    for m in &measures {
+        if group_by.iter().any(|g| g.name() == m.name) {
+            return Err(invalid(format!(
+                "the measure name {} is also a group column of the result: give the measure another name",
+                quote(&m.name)
+            )));
+        }
+    }
+    let needing = group_by
+        .iter()
+        .filter(|g| g.bucket.is_none())
+        .map(|g| (None, g.column))
+        .chain(
+            measures
+                .iter()
+                .filter_map(|m| Some((Some(m.func), m.column?))),
+        )
+        .find(|(func, column)| aggregate::needs_currency(*func, column));
+    if let (Some((func, column)), Some(currency)) = (needing, aggregate::currency_column(table)) {
+        if !group_by
+            .iter()
+            .any(|g| g.bucket.is_none() && g.column.name == currency.name)
+        {
+            let what = match func {
+                Some(f) => format!("{} of the amount column {}", f.name(), column.name),
+                None => format!("grouping by the amount column {}", column.name),
+            };
+            return Err(invalid(format!(
+                "{what} would mix currencies: money is never added or compared across currencies. Add \"{}\" \
+                 to group_by (one row per currency)",
+                currency.name
+            )));
+        }
+    }
+    Ok(Aggregate {
+        table,
+        group_by,
+        measures,
+        max_scan,
+    })
+}
+
+/// The `group_by` array: column names, or `{COLUMN: BUCKET}` for a timestamp column.
+fn group_keys(table: Table, items: Vec<Json>) -> Result<Vec<GroupKey>, ConnectorError> {
+    if items.len() > MAX_GROUP_COLUMNS {
+        return Err(invalid(format!(
+            "'group_by' has {} columns; at most {MAX_GROUP_COLUMNS} are accepted",
+            items.len()
+        )));
+    }
+    let mut keys: Vec<GroupKey> = Vec::with_capacity(items.len());
+    for item in items {
+        let key = match item {
+            Json::Str(name) => GroupKey {
+                column: column_of(table, &name, "group_by")?,
+                bucket: None,
+            },
+            Json::Object(mut entries) if entries.len() == 1 => {
+                let (name, bucket) = entries.remove(0);
+                let column = column_of(table, &name, "group_by")?;
+                if column.kind != ColumnType::Timestamp {
+                    return Err(invalid(format!(
+                        "group_by: {} is a {} column; buckets apply to timestamp columns only ({}). Group by \
+                         \"{}\" as it is instead",
+                        quote(&name),
+                        column.kind.as_str(),
+                        timestamp_columns(table),
+                        column.name
+                    )));
+                }
+                let bucket = match &bucket {
+                    Json::Str(b) => Bucket::from_name(b),
+                    _ => None,
+                };
+                let Some(bucket) = bucket else {
+                    return Err(invalid(format!(
+                        "group_by: the bucket of {} must be one of: {}",
+                        quote(&name),
+                        bucket_names()
+                    )));
+                };
+                GroupKey {
+                    column,
+                    bucket: Some(bucket),
+                }
+            }
+            other => {
+                return Err(invalid(format!(
+                    "each group_by entry is a column name or one {{COLUMN: BUCKET}}, e.g. {GROUP_EXAMPLE}; got {}",
+                    describe(&other)
+                )))
+            }
+        };
+        if key.bucket.is_none() && key.column.personal {
+            return Err(invalid(format!(
+                "group_by: {} is free text about a person and cannot be a group key (its values would leave the \
+                 connector); count it with {{\"count_distinct\": \"{}\"}} instead",
+                key.column.name, key.column.name
+            )));
+        }
+        let name = key.name();
+        if keys.iter().any(|k| k.name() == name) {
+            return Err(invalid(format!(
+                "group_by names {} twice: give each group column once",
+                quote(&name)
+            )));
+        }
+        keys.push(key);
+    }
+    Ok(keys)
+}
+
+/// The `measures` object: output name → measure, in the order written.
+fn measure_list(
+    table: Table,
+    entries: Vec<(String, Json)>,
+) -> Result<Vec<Measure>, ConnectorError> {
+    if entries.is_empty() {
+        return Err(invalid(format!(
+            "'measures' is empty: give at least one, e.g. {MEASURE_EXAMPLE}"
+        )));
+    }
+    if entries.len() > MAX_MEASURES {
+        return Err(invalid(format!(
+            "'measures' has {} entries; at most {MAX_MEASURES} are accepted",
+            entries.len()
+        )));
+    }
+    // The JSON reader refuses a name given twice.
+    let mut measures = Vec::with_capacity(entries.len());
+    for (name, value) in entries {
+        if !is_output_name(&name) {
+            return Err(invalid(format!(
+                "the measure name {} must match [a-z][a-z0-9_]{{0,63}} (lower-case letters, digits, underscores; \
+                 a letter first)",
+                quote(&name)
+            )));
+        }
+        let (func, column) = match value {
+            Json::Str(s) if s == "count" => (Func::Count, None),
+            Json::Object(mut entries) if entries.len() == 1 => {
+                let (func_name, column_name) = entries.remove(0);
+                let func = Func::from_name(&func_name)
+                    .filter(|f| *f != Func::Count)
+                    .ok_or_else(|| unknown_measure(&name, &quote(&func_name)))?;
+                let Json::Str(column_name) = column_name else {
+                    return Err(invalid(format!(
+                        "measure {}: {} takes a column name, e.g. {{\"{}\": \"amount\"}}; got {}",
+                        quote(&name),
+                        func.name(),
+                        func.name(),
+                        describe(&column_name)
+                    )));
+                };
+                let column = column_of(table, &column_name, func.name())?;
+                if !func.accepts(column.kind) {
+                    return Err(invalid(format!(
+                        "measure {}: {} takes {}; {} is a {} column. Columns of {} it accepts: {}",
+                        quote(&name),
+                        func.name(),
+                        func.accepts_text(),
+                        column.name,
+                        column.kind.as_str(),
+                        table.name(),
+                        accepted_columns(table, func)
+                    )));
+                }
+                (func, Some(column))
+            }
+            other => return Err(unknown_measure(&name, &describe(&other))),
+        };
+        measures.push(Measure { name, func, column });
+    }
+    Ok(measures)
+}
+
+fn unknown_measure(name: &str, got: &str) -> ConnectorError {
+    let funcs: Vec<&str> = Func::ALL[1..].iter().map(|f| f.name()).collect();
+    invalid(format!(
+        "measure {}: expected \"count\" or {{MEASURE: COLUMN}} with MEASURE one of {}; got {got}",
+        quote(name),
+        funcs.join(", ")
+    ))
+}
+
+/// An output name: `[a-z][a-z0-9_]{0,63}`.
+fn is_output_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    (1..=64).contains(&b.len())
+        && b[0].is_ascii_lowercase()
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
+}
+
+fn column_of(table: Table, name: &str, what: &str) -> Result<&'static ColumnSpec, ConnectorError> {
+    let spec = schema::table_spec(table);
+    spec.columns.iter().find(|c| c.name == name).ok_or_else(|| {
+        let names: Vec<&str> = spec.columns.iter().map(|c| c.name).collect();
+        invalid(format!(
+            "{what}: unknown column {} for table {}: its columns are: {}",
+            quote(name),
+            table.name(),
+            names.join(", ")
+        ))
+    })
+}
+
+fn accepted_columns(table: Table, func: Func) -> String {
+    let names: Vec<&str> = schema::table_spec(table)
+        .columns
+        .iter()
+        .filter(|c| func.accepts(c.kind))
+        .map(|c| c.name)
+        .collect();
+    names.join(", ")
+}
+
+fn timestamp_columns(table: Table) -> String {
+    let names: Vec<&str> = schema::table_spec(table)
+        .columns
+        .iter()
+        .filter(|c| c.kind == ColumnType::Timestamp)
+        .map(|c| c.name)
+        .collect();
+    names.join(", ")
+}
+
+fn bucket_names() -> String {
+    let names: Vec<&str> = Bucket::ALL.iter().map(|b| b.name()).collect();
+    names.join(", ")
+}
