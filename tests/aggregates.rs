@@ -895,6 +895,27 @@ fn every_format_prints_aggregates_with_amounts_in_their_currency() {
     assert!(partial.stdout.contains("partial"), "{}", partial.stdout);
     let partial_csv = cli(&w, &["--max-scan", "5", "--format", "csv"], MRR_BY_CURRENCY);
     assert!(partial_csv.stderr.contains("--max-scan"), "{partial_csv:?}");
+    assert!(
+        partial_csv
+            .stderr
+            .contains("klairr-host: partial: the scan stopped after 5 rows"),
+        "{partial_csv:?}"
+    );
+    assert!(
+        !partial_csv.stderr.contains("more rows matched"),
+        "{partial_csv:?}"
+    );
+    // Groups left out are told apart from a partial scan.
+    let one_group = MRR_BY_CURRENCY.replacen('{', r#"{"limit":1,"#, 1);
+    let cut = cli(&w, &["--format", "ndjson"], &one_group);
+    assert_eq!(cut.code, 0, "{cut:?}");
+    assert_eq!(cut.stdout.lines().count(), 1);
+    assert!(
+        cut.stderr
+            .contains(&format!("{} groups found, the first 1 printed", rows.len())),
+        "{cut:?}"
+    );
+    assert!(!cut.stderr.contains("partial"), "{cut:?}");
 }
 
 fn group_thousands(n: i64) -> String {

@@ -449,12 +449,33 @@ fn print_result(
         text.push('\n');
     }
     if matches!(cli.format, Format::Csv | Format::Ndjson) {
-        if result.truncated {
-            let _ = writeln!(
-                stderr,
-                "klairr-host: truncated: more rows matched than the {} printed; raise limit or --max-rows",
-                result.rows.len()
-            );
+        match &result.aggregate {
+            // An aggregate is cut short in two ways, told apart: groups left out, and a partial scan.
+            Some(stats) => {
+                if stats.groups > result.rows.len() as u64 {
+                    let _ = writeln!(
+                        stderr,
+                        "klairr-host: truncated: {} groups found, the first {} printed; raise limit",
+                        stats.groups,
+                        result.rows.len()
+                    );
+                }
+                if stats.partial {
+                    let _ = writeln!(
+                        stderr,
+                        "klairr-host: partial: the scan stopped after {} rows, so every measure covers those rows only; narrow the filters or raise --max-scan",
+                        stats.rows_scanned
+                    );
+                }
+            }
+            None if result.truncated => {
+                let _ = writeln!(
+                    stderr,
+                    "klairr-host: truncated: more rows matched than the {} printed; raise limit or --max-rows",
+                    result.rows.len()
+                );
+            }
+            None => {}
         }
         if let Some(note) = &result.scan_note {
             let _ = writeln!(stderr, "klairr-host: note: {}", strip_control(note));
