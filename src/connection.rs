@@ -6,7 +6,7 @@
 //! request it allows. So nothing here can echo it, and a key pasted into a query is the host's to redact
 //! (it redacts any 12-character run of the credential from everything a component returns).
 
-use crate::aggregate::{self, Aggregate, AggregateShape, Folder};
+use crate::aggregate::{self, Aggregate, AggregateShape, Bucket, Folder};
 use crate::dsl::{self, Query};
 use crate::error::ConnectorError;
 use crate::key::{KeyHint, Mode};
@@ -16,6 +16,7 @@ use crate::schema::{self, Cell, Column, Table, TableSpec};
 use crate::stripe;
 use crate::transport::{Clock, Http};
 use crate::verify::{self, VerifyReport};
+use klairr_connector_sdk::catalogue::AggregateInfo;
 
 /// Results hold customer PII: the host may cache them for at most an hour (README, "Privacy: result cache
 /// and memory").
@@ -23,19 +24,7 @@ use crate::verify::{self, VerifyReport};
 pub const DEFAULT_CACHE_TTL_SECONDS: u32 = 3600;
 
 /// What `describe` returns: everything an LLM needs to write valid queries.
-pub struct ConnectorInfo {
-    pub name: &'static str,
-    pub api_version: &'static str,
-    pub default_cache_ttl_seconds: u32,
-    pub default_max_rows: u32,
-    pub max_rows_limit: u32,
-    pub query_doc: &'static str,
-    pub tables: &'static [TableSpec],
-    /// How aggregates are written ([`aggregate::AGGREGATE_DOC`]) and bounded.
-    pub aggregate_doc: &'static str,
-    pub default_max_scan: u32,
-    pub max_scan_limit: u32,
-}
+pub type ConnectorInfo = klairr_connector_sdk::catalogue::ConnectorInfo<TableSpec>;
 
 /// How a query is written, for `describe`.
 pub const QUERY_DOC: &str = "A query is one JSON object: {\"list\": TABLE, \"filters\": {KEY: VALUE, ...}, \"limit\": N}. \
@@ -55,9 +44,13 @@ pub fn describe() -> ConnectorInfo {
         max_rows_limit: dsl::MAX_ROWS_LIMIT,
         query_doc: QUERY_DOC,
         tables: schema::tables(),
-        aggregate_doc: aggregate::AGGREGATE_DOC,
-        default_max_scan: aggregate::DEFAULT_MAX_SCAN,
-        max_scan_limit: aggregate::MAX_SCAN_LIMIT,
+        // How aggregates are written ([`aggregate::AGGREGATE_DOC`]) and bounded.
+        aggregates: Some(AggregateInfo {
+            doc: aggregate::AGGREGATE_DOC,
+            buckets: Bucket::ALL.iter().map(|b| b.name()).collect(),
+            default_max_scan: aggregate::DEFAULT_MAX_SCAN,
+            max_scan_limit: aggregate::MAX_SCAN_LIMIT,
+        }),
     }
 }
 

@@ -8,7 +8,7 @@
 
 use crate::api;
 use crate::error::ConnectorError;
-use crate::key::Mode;
+use crate::key::{self, Mode};
 use crate::pager;
 use crate::query;
 use crate::retry::{Caller, RetryPolicy};
@@ -22,15 +22,7 @@ pub const DEFAULT_MAX_ROWS: u32 = 1000;
 pub const MAX_ROWS_LIMIT: u32 = 100_000;
 
 /// What `describe` returns.
-pub struct ConnectorInfo {
-    pub name: &'static str,
-    pub api_version: &'static str,
-    pub default_cache_ttl_seconds: u32,
-    pub default_max_rows: u32,
-    pub max_rows_limit: u32,
-    pub query_doc: &'static str,
-    pub tables: &'static [TableSpec],
-}
+pub type ConnectorInfo = klairr_connector_sdk::catalogue::ConnectorInfo<TableSpec>;
 
 pub fn describe() -> ConnectorInfo {
     ConnectorInfo {
@@ -41,6 +33,8 @@ pub fn describe() -> ConnectorInfo {
         max_rows_limit: MAX_ROWS_LIMIT,
         query_doc: query::QUERY_DOC,
         tables: schema::tables(),
+        // The ledger computes no aggregates: its queries list rows.
+        aggregates: None,
     }
 }
 
@@ -107,7 +101,7 @@ impl Connection {
         let hint = if hint_ok && !credential_hint.is_empty() {
             credential_hint.to_owned()
         } else {
-            format!("{}…", mode.prefix())
+            format!("{}…", key::prefix(mode))
         };
         Ok(Connection {
             mode,
@@ -194,7 +188,7 @@ mod tests {
     use crate::testing::{FakeClock, FakeLedger};
 
     fn conn(mode: Mode) -> Connection {
-        Connection::open(mode, &format!("{}…wxyz", mode.prefix()), None, None).expect("open")
+        Connection::open(mode, &format!("{}…wxyz", key::prefix(mode)), None, None).expect("open")
     }
 
     #[test]
