@@ -2,7 +2,7 @@
 //! and wasi transport ([`klairr_connector_sdk::component`]).
 //!
 //! `check-credential` is [`crate::key::ApiKey::parse`], the connection methods are [`Connection`]'s. The
-//! transport is the SDK's [`WasiHttp`] to [`STRIPE`]: the fixed request headers (`stripe-version` pinned to
+//! transport is the SDK's wasi:http to [`STRIPE`]: the fixed request headers (`stripe-version` pinned to
 //! [`stripe::API_VERSION`], `accept`, `user-agent`, and `content-length: 0` on the write probes, which have
 //! no body), never `authorization` (the host attaches the key itself and refuses that header from a
 //! guest), the four response headers the core uses, and the body capped at [`transport::MAX_BODY_BYTES`].
@@ -15,7 +15,8 @@ use crate::schema::TableSpec;
 use crate::stripe;
 use crate::transport;
 use crate::verify::VerifyReport;
-use klairr_connector_sdk::component::{self as sdk, Api, Connector, WasiClock, WasiHttp};
+use klairr_connector_sdk::component::{self as sdk, Api, Connector, Wasi};
+use klairr_connector_sdk::config::Config;
 
 use klairr_connector_sdk::component::types as wit;
 
@@ -34,8 +35,7 @@ static STRIPE: Api = Api {
 
 struct StripeConnector;
 
-type Exported = klairr_connector_sdk::component::Exported<StripeConnector>;
-klairr_connector_sdk::component::export_connector!(Exported);
+klairr_connector_sdk::export!(StripeConnector);
 
 impl Connector for StripeConnector {
     type Wording = Stripe;
@@ -50,22 +50,17 @@ impl Connector for StripeConnector {
         ApiKey::parse(credential, mode).map(|_| ())
     }
 
-    fn open(config: wit::Config) -> Result<Connection, ConnectorError> {
-        Connection::open(
-            sdk::core_mode(config.mode),
-            &config.credential_hint,
-            config.max_rows,
-            config.cache_ttl_seconds,
-            config.max_scan,
-        )
+    fn open(config: &Config) -> Result<Connection, ConnectorError> {
+        Connection::open(config)
     }
 
     fn verify(
         connection: &Connection,
-        http: &mut WasiHttp,
-        clock: &mut WasiClock,
+        wasi: &mut Wasi,
     ) -> Result<wit::VerifyReport, ConnectorError> {
-        connection.verify(http, clock).map(verify_report)
+        connection
+            .verify(&mut wasi.http, &mut wasi.clock)
+            .map(verify_report)
     }
 
     fn canonical_query(connection: &Connection, query: &str) -> Result<String, ConnectorError> {
@@ -74,11 +69,12 @@ impl Connector for StripeConnector {
 
     fn query(
         connection: &Connection,
-        http: &mut WasiHttp,
-        clock: &mut WasiClock,
+        wasi: &mut Wasi,
         query: &str,
     ) -> Result<wit::QueryResult, ConnectorError> {
-        connection.query(http, clock, query).map(query_result)
+        connection
+            .query(&mut wasi.http, &mut wasi.clock, query)
+            .map(query_result)
     }
 }
 

@@ -106,6 +106,27 @@ pub trait Filter: 'static {
     fn doc(&self) -> &'static str;
 }
 
+/// A filter that needs nothing beyond what `describe` says of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FilterSpec {
+    pub key: &'static str,
+    /// What values are accepted, in words an LLM can act on.
+    pub accepts: &'static str,
+    pub doc: &'static str,
+}
+
+impl Filter for FilterSpec {
+    fn key(&self) -> &'static str {
+        self.key
+    }
+    fn accepts(&self) -> &'static str {
+        self.accepts
+    }
+    fn doc(&self) -> &'static str {
+        self.doc
+    }
+}
+
 /// One table of the catalogue: `T` names it, `F` is the connector's filter spec.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TableSpec<T: 'static, F: 'static> {

@@ -1,6 +1,6 @@
 //! What every component shares at its edge (wasm32 only): the `klairr:connector@0.2.0` bindings,
 //! generated here once (a connector implements [`Connector`] and exports it with
-//! [`export_connector!`]), the conversions from the core types, and the [`Http`] and [`Clock`]
+//! [`crate::export!`]), the conversions from the core types, and the [`Http`] and [`Clock`]
 //! that talk wasi:http, wasi:clocks and wasi:random.
 //!
 //! The transport sends every request to one [`Api`]: `https://{authority}` with the connector's fixed
@@ -11,6 +11,7 @@
 use crate::catalogue::{
     Cell, Column, ColumnSpec, ColumnType, ConnectorInfo, Filter, Table, TableSpec,
 };
+use crate::config::Config;
 use crate::error::{ConnectorError, UpstreamError};
 use crate::key::Mode;
 use crate::transport::{
@@ -22,7 +23,7 @@ use wasi::http::types::FutureIncomingResponse;
 use wasi::io::poll::Pollable;
 
 /// The `klairr:connector@0.2.0` bindings, generated once for every connector: a connector implements
-/// [`Connector`] and exports it with [`export_connector!`].
+/// [`Connector`] and exports it with [`crate::export!`].
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
@@ -43,7 +44,8 @@ pub mod bindings {
     });
 }
 
-/// Exports a connector: `export_connector!(Exported)`, where `type Exported = Exported<MyConnector>;`.
+/// wit-bindgen's export macro, for [`crate::export!`].
+#[doc(hidden)]
 pub use bindings::export_connector;
 use bindings::exports::klairr::connector::connector as wit_connector;
 use bindings::klairr::connector::progress;
@@ -54,7 +56,8 @@ pub use bindings::klairr::connector::types;
 
 /// One connector's side of the contract: the core behind each export, in the core's types where they
 /// are shared (a [`Mode`], a [`ConnectorError`]) and in WIT's where they are the connector's own. The
-/// SDK does the rest: [`Exported`] converts, and gives each call a [`WasiHttp`] to [`Connector::API`].
+/// SDK does the rest: [`Exported`] converts, and gives each call a [`Wasi`] whose [`WasiHttp`] talks to
+/// [`Connector::API`]. A component exports its connector with [`crate::export!`].
 pub trait Connector: 'static {
     /// The connector's [`crate::error::Wording`].
     type Wording: 'static;
@@ -65,11 +68,10 @@ pub trait Connector: 'static {
 
     fn describe() -> types::ConnectorInfo;
     fn check_credential(credential: &str, mode: Mode) -> Result<(), ConnectorError<Self::Wording>>;
-    fn open(config: types::Config) -> Result<Self::Connection, ConnectorError<Self::Wording>>;
+    fn open(config: &Config) -> Result<Self::Connection, ConnectorError<Self::Wording>>;
     fn verify(
         connection: &Self::Connection,
-        http: &mut WasiHttp,
-        clock: &mut WasiClock,
+        wasi: &mut Wasi,
     ) -> Result<types::VerifyReport, ConnectorError<Self::Wording>>;
     fn canonical_query(
         connection: &Self::Connection,
@@ -77,14 +79,37 @@ pub trait Connector: 'static {
     ) -> Result<String, ConnectorError<Self::Wording>>;
     fn query(
         connection: &Self::Connection,
-        http: &mut WasiHttp,
-        clock: &mut WasiClock,
+        wasi: &mut Wasi,
         query: &str,
     ) -> Result<types::QueryResult, ConnectorError<Self::Wording>>;
 }
 
-/// The exports of connector `C`: name it with a type alias and hand that to
-/// [`export_connector!`] (`type Exported = Exported<MyConnector>; export_connector!(Exported);`).
+/// What one call may use outside the component: requests to the connector's [`Api`], and time.
+pub struct Wasi {
+    pub http: WasiHttp,
+    pub clock: WasiClock,
+}
+
+impl Wasi {
+    fn to(api: &'static Api) -> Wasi {
+        Wasi {
+            http: WasiHttp::new(api),
+            clock: WasiClock,
+        }
+    }
+}
+
+/// Exports connector `C` (a type implementing [`Connector`]) as this component's
+/// `klairr:connector/connector@0.2.0`.
+#[macro_export]
+macro_rules! export {
+    ($connector:ty) => {
+        type __KlairrExported = $crate::component::Exported<$connector>;
+        $crate::component::export_connector!(__KlairrExported);
+    };
+}
+
+/// The exports of connector `C`, as [`crate::export!`] hands them to wit-bindgen.
 pub struct Exported<C>(PhantomData<C>);
 
 /// A connection resource of connector `C`.
@@ -107,12 +132,19 @@ impl<C: Connector> wit_connector::Guest for Exported<C> {
 
 impl<C: Connector> wit_connector::GuestConnection for ConnectionOf<C> {
     fn open(config: types::Config) -> Result<wit_connector::Connection, types::ConnectorError> {
-        let inner = C::open(config).map_err(error)?;
+        let config = Config {
+            mode: core_mode(config.mode),
+            credential_hint: config.credential_hint,
+            max_rows: config.max_rows,
+            cache_ttl_seconds: config.cache_ttl_seconds,
+            max_scan: config.max_scan,
+        };
+        let inner = C::open(&config).map_err(error)?;
         Ok(wit_connector::Connection::new(ConnectionOf::<C>(inner)))
     }
 
     fn verify(&self) -> Result<types::VerifyReport, types::ConnectorError> {
-        C::verify(&self.0, &mut WasiHttp::new(C::API), &mut WasiClock).map_err(error)
+        C::verify(&self.0, &mut Wasi::to(C::API)).map_err(error)
     }
 
     fn canonical_query(&self, query: String) -> Result<String, types::ConnectorError> {
@@ -120,13 +152,13 @@ impl<C: Connector> wit_connector::GuestConnection for ConnectionOf<C> {
     }
 
     fn query(&self, query: String) -> Result<types::QueryResult, types::ConnectorError> {
-        C::query(&self.0, &mut WasiHttp::new(C::API), &mut WasiClock, &query).map_err(error)
+        C::query(&self.0, &mut Wasi::to(C::API), &query).map_err(error)
     }
 }
 
 // ---- WIT ↔ core conversions ----------------------------------------------------------------------
 
-pub fn core_mode(m: types::Mode) -> Mode {
+fn core_mode(m: types::Mode) -> Mode {
     match m {
         types::Mode::Live => Mode::Live,
         types::Mode::Test => Mode::Test,

@@ -5,12 +5,14 @@
 //!   outside world, and what crosses them;
 //! - [`catalogue`]: columns, cells and table specs, what `describe` returns;
 //! - [`key`]: the mode a key and a connection run in;
+//! - [`config`]: what a connection is opened with, and how its limits are read;
 //! - `component` (wasm32 only): the `klairr:connector@0.2.0` types generated once, the conversions from
 //!   the core types above, and the wasi:http / wasi:clocks implementations of the seams.
 //!
 //! No dependencies beyond `std` natively: every byte here ships in every component.
 
 pub mod catalogue;
+pub mod config;
 pub mod error;
 pub mod key;
 pub mod transport;

@@ -2,7 +2,7 @@
 //! and wasi transport ([`klairr_connector_sdk::component`]).
 //!
 //! `check-credential` is [`key::check`], the
-//! connection methods are [`Connection`]'s. The transport is the SDK's [`WasiHttp`] to [`LEDGER`]: `GET
+//! connection methods are [`Connection`]'s. The transport is the SDK's wasi:http to [`LEDGER`]: `GET
 //! https://api.ledger.example…` with three fixed headers (`ledger-version` pinned to [`API_VERSION`],
 //! `accept`, `user-agent`) and never the credential (the host attaches it in the manifest's header and
 //! refuses that header from a guest); it reads `x-request-id`, `retry-after` and `content-length`, and
@@ -15,7 +15,8 @@ use crate::connection::{self, Connection};
 use crate::error::{ConnectorError, Ledger};
 use crate::key::{self, Mode};
 use crate::transport::{API_AUTHORITY, API_VERSION, MAX_BODY_BYTES};
-use klairr_connector_sdk::component::{self as sdk, Api, Connector, WasiClock, WasiHttp};
+use klairr_connector_sdk::component::{self as sdk, Api, Connector, Wasi};
+use klairr_connector_sdk::config::Config;
 
 use klairr_connector_sdk::component::types as wit;
 
@@ -34,8 +35,7 @@ static LEDGER: Api = Api {
 
 struct LedgerConnector;
 
-type Exported = klairr_connector_sdk::component::Exported<LedgerConnector>;
-klairr_connector_sdk::component::export_connector!(Exported);
+klairr_connector_sdk::export!(LedgerConnector);
 
 impl Connector for LedgerConnector {
     type Wording = Ledger;
@@ -51,23 +51,15 @@ impl Connector for LedgerConnector {
         key::check(credential, mode)
     }
 
-    fn open(config: wit::Config) -> Result<Connection, ConnectorError> {
-        // `max_scan` bounds aggregates, which the ledger does not compute.
-        let mode = sdk::core_mode(config.mode);
-        Connection::open(
-            mode,
-            &config.credential_hint,
-            config.max_rows,
-            config.cache_ttl_seconds,
-        )
+    fn open(config: &Config) -> Result<Connection, ConnectorError> {
+        Connection::open(config)
     }
 
     fn verify(
         connection: &Connection,
-        http: &mut WasiHttp,
-        clock: &mut WasiClock,
+        wasi: &mut Wasi,
     ) -> Result<wit::VerifyReport, ConnectorError> {
-        let report = connection.verify(http, clock)?;
+        let report = connection.verify(&mut wasi.http, &mut wasi.clock)?;
         Ok(wit::VerifyReport {
             mode: sdk::mode(report.mode),
             readable: report
@@ -87,11 +79,10 @@ impl Connector for LedgerConnector {
 
     fn query(
         connection: &Connection,
-        http: &mut WasiHttp,
-        clock: &mut WasiClock,
+        wasi: &mut Wasi,
         query: &str,
     ) -> Result<wit::QueryResult, ConnectorError> {
-        let r = connection.query(http, clock, query)?;
+        let r = connection.query(&mut wasi.http, &mut wasi.clock, query)?;
         let columns: Vec<wit::Column> = r.columns.iter().map(sdk::column_spec).collect();
         Ok(wit::QueryResult {
             table: r.table.name().into(),

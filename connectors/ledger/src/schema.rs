@@ -38,34 +38,14 @@ impl Table {
     }
 }
 
-pub use klairr_connector_sdk::catalogue::{Cell, ColumnSpec, ColumnType};
+pub use klairr_connector_sdk::catalogue::{Cell, ColumnSpec, ColumnType, FilterSpec};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FilterSpec {
-    pub key: &'static str,
-    /// What values are accepted, in words an LLM can act on.
-    pub accepts: &'static str,
-    pub doc: &'static str,
-}
-
-/// One table of the catalogue: its columns and its filters.
+/// A table of the ledger: its columns and the filters it takes.
 pub type TableSpec = klairr_connector_sdk::catalogue::TableSpec<Table, FilterSpec>;
 
 impl klairr_connector_sdk::catalogue::Table for Table {
     fn name(self) -> &'static str {
         Table::name(self)
-    }
-}
-
-impl klairr_connector_sdk::catalogue::Filter for FilterSpec {
-    fn key(&self) -> &'static str {
-        self.key
-    }
-    fn accepts(&self) -> &'static str {
-        self.accepts
-    }
-    fn doc(&self) -> &'static str {
-        self.doc
     }
 }
 
