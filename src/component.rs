@@ -9,14 +9,13 @@
 
 use crate::aggregate;
 use crate::connection::{self, Connection, QueryResult};
-use crate::error::{ConnectorError, Stripe};
+use crate::error::ConnectorError;
 use crate::key::{ApiKey, Mode};
 use crate::schema::TableSpec;
 use crate::stripe;
 use crate::transport;
 use crate::verify::VerifyReport;
 use klairr_connector_sdk::component::{self as sdk, Api, Connector, Wasi};
-use klairr_connector_sdk::config::Config;
 
 use klairr_connector_sdk::component::types as wit;
 
@@ -33,13 +32,9 @@ static STRIPE: Api = Api {
     max_body_bytes: transport::MAX_BODY_BYTES,
 };
 
-struct StripeConnector;
+klairr_connector_sdk::export!(Connection);
 
-klairr_connector_sdk::export!(StripeConnector);
-
-impl Connector for StripeConnector {
-    type Wording = Stripe;
-    type Connection = Connection;
+impl Connector for Connection {
     const API: &'static Api = &STRIPE;
 
     fn describe() -> wit::ConnectorInfo {
@@ -50,31 +45,12 @@ impl Connector for StripeConnector {
         ApiKey::parse(credential, mode).map(|_| ())
     }
 
-    fn open(config: &Config) -> Result<Connection, ConnectorError> {
-        Connection::open(config)
+    fn verify(&self, io: &mut Wasi) -> Result<wit::VerifyReport, ConnectorError> {
+        Connection::verify(self, &mut io.http, &mut io.clock).map(verify_report)
     }
 
-    fn verify(
-        connection: &Connection,
-        wasi: &mut Wasi,
-    ) -> Result<wit::VerifyReport, ConnectorError> {
-        connection
-            .verify(&mut wasi.http, &mut wasi.clock)
-            .map(verify_report)
-    }
-
-    fn canonical_query(connection: &Connection, query: &str) -> Result<String, ConnectorError> {
-        connection.canonical_query(query)
-    }
-
-    fn query(
-        connection: &Connection,
-        wasi: &mut Wasi,
-        query: &str,
-    ) -> Result<wit::QueryResult, ConnectorError> {
-        connection
-            .query(&mut wasi.http, &mut wasi.clock, query)
-            .map(query_result)
+    fn query(&self, io: &mut Wasi, query: &str) -> Result<wit::QueryResult, ConnectorError> {
+        Connection::query(self, &mut io.http, &mut io.clock, query).map(query_result)
     }
 }
 

@@ -8,7 +8,7 @@
 
 use crate::aggregate::{self, Aggregate, AggregateShape, Bucket, Folder};
 use crate::dsl::{self, Query};
-use crate::error::ConnectorError;
+use crate::error::{ConnectorError, Stripe};
 use crate::key::{KeyHint, Mode};
 use crate::pager;
 use crate::retry::{Retrier, RetryPolicy};
@@ -17,7 +17,7 @@ use crate::stripe;
 use crate::transport::{Clock, Http};
 use crate::verify::{self, VerifyReport};
 use klairr_connector_sdk::catalogue::AggregateInfo;
-use klairr_connector_sdk::config::{self as limits, Config};
+use klairr_connector_sdk::config::{self as limits, Config, Connect};
 
 /// Results hold customer PII: the host may cache them for at most an hour (README, "Privacy: result cache
 /// and memory").
@@ -97,10 +97,12 @@ pub struct Connection {
     cache_ttl_seconds: u32,
 }
 
-impl Connection {
+impl Connect for Connection {
+    type Wording = Stripe;
+
     /// Offline checks of the limits only; makes no request. The config's `credential_hint` is the host's
     /// `rk_test_…abcd`, used to say which key a message is about (see [`KeyHint::new`]).
-    pub fn open(config: &Config) -> Result<Connection, ConnectorError> {
+    fn open(config: &Config) -> Result<Connection, ConnectorError> {
         let key = KeyHint::new(config.mode, &config.credential_hint);
         let max_rows = limits::within(
             "max-rows",
@@ -128,6 +130,13 @@ impl Connection {
         })
     }
 
+    /// The canonical text of a query (for the host's cache key). Makes no request.
+    fn canonical_query(&self, dsl_text: &str) -> Result<String, ConnectorError> {
+        Ok(dsl::parse_with(dsl_text, self.max_rows, self.max_scan)?.canonical())
+    }
+}
+
+impl Connection {
     pub fn mode(&self) -> Mode {
         self.key.mode()
     }
@@ -140,11 +149,6 @@ impl Connection {
     ) -> Result<VerifyReport, ConnectorError> {
         let mut retrier = Retrier::new(RetryPolicy::default());
         verify::verify(http, clock, &self.key, &mut retrier)
-    }
-
-    /// The canonical text of a query (for the host's cache key). Makes no request.
-    pub fn canonical_query(&self, dsl_text: &str) -> Result<String, ConnectorError> {
-        Ok(dsl::parse_with(dsl_text, self.max_rows, self.max_scan)?.canonical())
     }
 
     /// Parse, page through Stripe up to the row target, and project typed rows.

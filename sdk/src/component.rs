@@ -11,7 +11,7 @@
 use crate::catalogue::{
     Cell, Column, ColumnSpec, ColumnType, ConnectorInfo, Filter, Table, TableSpec,
 };
-use crate::config::Config;
+use crate::config::{Config, Connect};
 use crate::error::{ConnectorError, UpstreamError};
 use crate::key::Mode;
 use crate::transport::{
@@ -54,35 +54,24 @@ pub use bindings::klairr::connector::types;
 
 // ---- the exports ---------------------------------------------------------------------------------
 
-/// One connector's side of the contract: the core behind each export, in the core's types where they
-/// are shared (a [`Mode`], a [`ConnectorError`]) and in WIT's where they are the connector's own. The
+/// One connector's side of the contract, implemented by its connection type: the core behind each export
+/// that does I/O or speaks of the connector's own results (opening a connection and canonical queries
+/// are its [`Connect`]), in the core's types where they are shared (a [`Mode`], a [`ConnectorError`])
+/// and in WIT's elsewhere. The
 /// SDK does the rest: [`Exported`] converts, and gives each call a [`Wasi`] whose [`WasiHttp`] talks to
 /// [`Connector::API`]. A component exports its connector with [`crate::export!`].
-pub trait Connector: 'static {
-    /// The connector's [`crate::error::Wording`].
-    type Wording: 'static;
-    /// An open connection.
-    type Connection: 'static;
+pub trait Connector: Connect {
     /// The one API the connector talks to.
     const API: &'static Api;
 
     fn describe() -> types::ConnectorInfo;
-    fn check_credential(credential: &str, mode: Mode) -> Result<(), ConnectorError<Self::Wording>>;
-    fn open(config: &Config) -> Result<Self::Connection, ConnectorError<Self::Wording>>;
-    fn verify(
-        connection: &Self::Connection,
-        wasi: &mut Wasi,
-    ) -> Result<types::VerifyReport, ConnectorError<Self::Wording>>;
-    fn canonical_query(
-        connection: &Self::Connection,
-        query: &str,
-    ) -> Result<String, ConnectorError<Self::Wording>>;
-    fn query(
-        connection: &Self::Connection,
-        wasi: &mut Wasi,
-        query: &str,
-    ) -> Result<types::QueryResult, ConnectorError<Self::Wording>>;
+    fn check_credential(credential: &str, mode: Mode) -> Result<(), ErrorOf<Self>>;
+    fn verify(&self, io: &mut Wasi) -> Result<types::VerifyReport, ErrorOf<Self>>;
+    fn query(&self, io: &mut Wasi, query: &str) -> Result<types::QueryResult, ErrorOf<Self>>;
 }
+
+/// The error type of connector `C`.
+pub type ErrorOf<C> = ConnectorError<<C as Connect>::Wording>;
 
 /// What one call may use outside the component: requests to the connector's [`Api`], and time.
 pub struct Wasi {
@@ -99,7 +88,7 @@ impl Wasi {
     }
 }
 
-/// Exports connector `C` (a type implementing [`Connector`]) as this component's
+/// Exports connector `C` (its connection type, implementing [`Connector`]) as this component's
 /// `klairr:connector/connector@0.2.0`.
 #[macro_export]
 macro_rules! export {
@@ -113,7 +102,7 @@ macro_rules! export {
 pub struct Exported<C>(PhantomData<C>);
 
 /// A connection resource of connector `C`.
-pub struct ConnectionOf<C: Connector>(C::Connection);
+pub struct ConnectionOf<C: Connector>(C);
 
 impl<C: Connector> wit_connector::Guest for Exported<C> {
     type Connection = ConnectionOf<C>;
@@ -144,15 +133,15 @@ impl<C: Connector> wit_connector::GuestConnection for ConnectionOf<C> {
     }
 
     fn verify(&self) -> Result<types::VerifyReport, types::ConnectorError> {
-        C::verify(&self.0, &mut Wasi::to(C::API)).map_err(error)
+        self.0.verify(&mut Wasi::to(C::API)).map_err(error)
     }
 
     fn canonical_query(&self, query: String) -> Result<String, types::ConnectorError> {
-        C::canonical_query(&self.0, &query).map_err(error)
+        self.0.canonical_query(&query).map_err(error)
     }
 
     fn query(&self, query: String) -> Result<types::QueryResult, types::ConnectorError> {
-        C::query(&self.0, &mut Wasi::to(C::API), &query).map_err(error)
+        self.0.query(&mut Wasi::to(C::API), &query).map_err(error)
     }
 }
 

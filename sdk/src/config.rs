@@ -1,7 +1,21 @@
 //! A connection's [`Config`] from the host, and how `open` reads its limits (`max-rows`, `max-scan`,
 //! `cache-ttl-seconds`).
 
+use crate::error::ConnectorError;
 use crate::key::Mode;
+
+/// A connector's connection, as far as it needs no I/O: opened from the host's [`Config`], and the
+/// canonical form of a query (the host's cache key). Implemented by each connector's pure core.
+pub trait Connect: Sized + 'static {
+    /// The connector's [`crate::error::Wording`].
+    type Wording: 'static;
+
+    /// Offline checks of the config; makes no request.
+    fn open(config: &Config) -> Result<Self, ConnectorError<Self::Wording>>;
+
+    /// The query, parsed and written in its one canonical form, or why it is not valid.
+    fn canonical_query(&self, query: &str) -> Result<String, ConnectorError<Self::Wording>>;
+}
 
 /// What the host opens a connection with. Mirrors `klairr:connector/types.config`.
 #[derive(Clone, Debug, PartialEq, Eq)]

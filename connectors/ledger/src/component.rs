@@ -9,14 +9,13 @@
 //! caps the body at [`MAX_BODY_BYTES`].
 //!
 //! Records the contract may grow with optional fields (a result's aggregate, say) are built in
-//! [`LedgerConnector`]'s `query` only: each new field is one `field: None` line there.
+//! [`Connector::query`] only: each new field is one `field: None` line there.
 
 use crate::connection::{self, Connection};
-use crate::error::{ConnectorError, Ledger};
+use crate::error::ConnectorError;
 use crate::key::{self, Mode};
 use crate::transport::{API_AUTHORITY, API_VERSION, MAX_BODY_BYTES};
 use klairr_connector_sdk::component::{self as sdk, Api, Connector, Wasi};
-use klairr_connector_sdk::config::Config;
 
 use klairr_connector_sdk::component::types as wit;
 
@@ -33,13 +32,9 @@ static LEDGER: Api = Api {
     max_body_bytes: MAX_BODY_BYTES,
 };
 
-struct LedgerConnector;
+klairr_connector_sdk::export!(Connection);
 
-klairr_connector_sdk::export!(LedgerConnector);
-
-impl Connector for LedgerConnector {
-    type Wording = Ledger;
-    type Connection = Connection;
+impl Connector for Connection {
     const API: &'static Api = &LEDGER;
 
     fn describe() -> wit::ConnectorInfo {
@@ -51,15 +46,8 @@ impl Connector for LedgerConnector {
         key::check(credential, mode)
     }
 
-    fn open(config: &Config) -> Result<Connection, ConnectorError> {
-        Connection::open(config)
-    }
-
-    fn verify(
-        connection: &Connection,
-        wasi: &mut Wasi,
-    ) -> Result<wit::VerifyReport, ConnectorError> {
-        let report = connection.verify(&mut wasi.http, &mut wasi.clock)?;
+    fn verify(&self, io: &mut Wasi) -> Result<wit::VerifyReport, ConnectorError> {
+        let report = Connection::verify(self, &mut io.http, &mut io.clock)?;
         Ok(wit::VerifyReport {
             mode: sdk::mode(report.mode),
             readable: report
@@ -73,16 +61,8 @@ impl Connector for LedgerConnector {
         })
     }
 
-    fn canonical_query(connection: &Connection, query: &str) -> Result<String, ConnectorError> {
-        connection.canonical_query(query)
-    }
-
-    fn query(
-        connection: &Connection,
-        wasi: &mut Wasi,
-        query: &str,
-    ) -> Result<wit::QueryResult, ConnectorError> {
-        let r = connection.query(&mut wasi.http, &mut wasi.clock, query)?;
+    fn query(&self, io: &mut Wasi, query: &str) -> Result<wit::QueryResult, ConnectorError> {
+        let r = Connection::query(self, &mut io.http, &mut io.clock, query)?;
         let columns: Vec<wit::Column> = r.columns.iter().map(sdk::column_spec).collect();
         Ok(wit::QueryResult {
             table: r.table.name().into(),

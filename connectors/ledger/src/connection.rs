@@ -7,14 +7,14 @@
 //! manifest allows, in the header the manifest names.
 
 use crate::api;
-use crate::error::ConnectorError;
+use crate::error::{ConnectorError, Ledger};
 use crate::key::{self, Mode};
 use crate::pager;
 use crate::query;
 use crate::retry::{Caller, RetryPolicy};
 use crate::schema::{self, Cell, ColumnSpec, Table, TableSpec};
 use crate::transport::{Clock, Http, API_VERSION};
-use klairr_connector_sdk::config::{self as limits, Config};
+use klairr_connector_sdk::config::{self as limits, Config, Connect};
 
 /// Ledger rows are financial records: the host may cache a result for at most 15 minutes (the manifest's
 /// ceiling says the same). A connection may lower it, never raise it.
@@ -76,10 +76,12 @@ pub struct Connection {
     cache_ttl_seconds: u32,
 }
 
-impl Connection {
+impl Connect for Connection {
+    type Wording = Ledger;
+
     /// Offline checks of the limits; makes no request. The config's `credential_hint` (`lk_test_…abcd`)
     /// names the key in messages.
-    pub fn open(config: &Config) -> Result<Connection, ConnectorError> {
+    fn open(config: &Config) -> Result<Connection, ConnectorError> {
         let Config {
             mode,
             ref credential_hint,
@@ -108,6 +110,13 @@ impl Connection {
         })
     }
 
+    /// The canonical text of a query (the host's cache key). Makes no request.
+    fn canonical_query(&self, text: &str) -> Result<String, ConnectorError> {
+        Ok(query::parse(text, self.max_rows)?.canonical())
+    }
+}
+
+impl Connection {
     pub fn mode(&self) -> Mode {
         self.mode
     }
@@ -142,11 +151,6 @@ impl Connection {
             readable,
             requests: caller.requests,
         })
-    }
-
-    /// The canonical text of a query (the host's cache key). Makes no request.
-    pub fn canonical_query(&self, text: &str) -> Result<String, ConnectorError> {
-        Ok(query::parse(text, self.max_rows)?.canonical())
     }
 
     /// Parse, page through the API up to the row target, and return typed rows.
