@@ -17,7 +17,9 @@ use crate::stripe;
 use crate::transport::{Clock, Http};
 use crate::verify::{self, VerifyReport};
 use klairr_connector_sdk::catalogue::AggregateInfo;
-use klairr_connector_sdk::config::{self as limits, Config, Connect};
+use klairr_connector_sdk::config as limits;
+/// What a connection is opened with, and how (the SDK's).
+pub use klairr_connector_sdk::config::{Config, Connect};
 
 /// Results hold customer PII: the host may cache them for at most an hour (README, "Privacy: result cache
 /// and memory").

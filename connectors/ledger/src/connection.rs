@@ -189,7 +189,7 @@ mod tests {
     fn conn(mode: Mode) -> Connection {
         Connection::open(&Config::with(
             mode,
-            &format!("{}…wxyz", key::prefix(mode)),
+            format!("{}…wxyz", key::prefix(mode)),
             None,
             None,
             None,
