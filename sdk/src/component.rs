@@ -57,9 +57,9 @@ pub use bindings::klairr::connector::types;
 /// One connector's side of the contract, implemented by its connection type: the core behind each export
 /// that does I/O or speaks of the connector's own results (opening a connection and canonical queries
 /// are its [`Connect`]), in the core's types where they are shared (a [`Mode`], a [`ConnectorError`])
-/// and in WIT's elsewhere. The
-/// SDK does the rest: [`Exported`] converts, and gives each call a [`Wasi`] whose [`WasiHttp`] talks to
-/// [`Connector::API`]. A component exports its connector with [`crate::export!`].
+/// and in WIT's elsewhere. The SDK does the rest: [`Exported`] converts, and gives each call a [`Wasi`]
+/// whose [`WasiHttp`] talks to [`Connector::API`]. A component exports its connector with
+/// [`crate::export!`].
 pub trait Connector: Connect {
     /// The one API the connector talks to.
     const API: &'static Api;
