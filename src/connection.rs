@@ -6,9 +6,9 @@
 //! request it allows. So nothing here can echo it, and a key pasted into a query is the host's to redact
 //! (it redacts any 12-character run of the credential from everything a component returns).
 
-use crate::aggregate::{self, Aggregate, AggregateShape, Folder};
+use crate::aggregate::{self, Aggregate, AggregateShape, Bucket, Folder};
 use crate::dsl::{self, Query};
-use crate::error::ConnectorError;
+use crate::error::{ConnectorError, Stripe};
 use crate::key::{KeyHint, Mode};
 use crate::pager;
 use crate::retry::{Retrier, RetryPolicy};
@@ -16,6 +16,10 @@ use crate::schema::{self, Cell, Column, Table, TableSpec};
 use crate::stripe;
 use crate::transport::{Clock, Http};
 use crate::verify::{self, VerifyReport};
+use klairr_connector_sdk::catalogue::AggregateInfo;
+use klairr_connector_sdk::config as limits;
+/// What a connection is opened with, and how (the SDK's).
+pub use klairr_connector_sdk::config::{Config, Connect};
 
 /// Results hold customer PII: the host may cache them for at most an hour (README, "Privacy: result cache
 /// and memory").
@@ -23,19 +27,7 @@ use crate::verify::{self, VerifyReport};
 pub const DEFAULT_CACHE_TTL_SECONDS: u32 = 3600;
 
 /// What `describe` returns: everything an LLM needs to write valid queries.
-pub struct ConnectorInfo {
-    pub name: &'static str,
-    pub api_version: &'static str,
-    pub default_cache_ttl_seconds: u32,
-    pub default_max_rows: u32,
-    pub max_rows_limit: u32,
-    pub query_doc: &'static str,
-    pub tables: &'static [TableSpec],
-    /// How aggregates are written ([`aggregate::AGGREGATE_DOC`]) and bounded.
-    pub aggregate_doc: &'static str,
-    pub default_max_scan: u32,
-    pub max_scan_limit: u32,
-}
+pub type ConnectorInfo = klairr_connector_sdk::catalogue::ConnectorInfo<TableSpec>;
 
 /// How a query is written, for `describe`.
 pub const QUERY_DOC: &str = "A query is one JSON object: {\"list\": TABLE, \"filters\": {KEY: VALUE, ...}, \"limit\": N}. \
@@ -55,9 +47,13 @@ pub fn describe() -> ConnectorInfo {
         max_rows_limit: dsl::MAX_ROWS_LIMIT,
         query_doc: QUERY_DOC,
         tables: schema::tables(),
-        aggregate_doc: aggregate::AGGREGATE_DOC,
-        default_max_scan: aggregate::DEFAULT_MAX_SCAN,
-        max_scan_limit: aggregate::MAX_SCAN_LIMIT,
+        // How aggregates are written ([`aggregate::AGGREGATE_DOC`]) and bounded.
+        aggregates: Some(AggregateInfo {
+            doc: aggregate::AGGREGATE_DOC,
+            buckets: Bucket::ALL.iter().map(|b| b.name()).collect(),
+            default_max_scan: aggregate::DEFAULT_MAX_SCAN,
+            max_scan_limit: aggregate::MAX_SCAN_LIMIT,
+        }),
     }
 }
 
@@ -103,48 +99,46 @@ pub struct Connection {
     cache_ttl_seconds: u32,
 }
 
-impl Connection {
-    /// Offline checks of the limits only; makes no request. `credential_hint` is the host's
+impl Connect for Connection {
+    type Wording = Stripe;
+
+    /// Offline checks of the limits only; makes no request. The config's `credential_hint` is the host's
     /// `rk_test_…abcd`, used to say which key a message is about (see [`KeyHint::new`]).
-    pub fn open(
-        mode: Mode,
-        credential_hint: &str,
-        max_rows: Option<u32>,
-        cache_ttl_seconds: Option<u32>,
-        max_scan: Option<u32>,
-    ) -> Result<Connection, ConnectorError> {
-        let key = KeyHint::new(mode, credential_hint);
-        let max_rows = match max_rows {
-            None => dsl::DEFAULT_MAX_ROWS,
-            Some(n) if (1..=dsl::MAX_ROWS_LIMIT).contains(&n) => n,
-            Some(n) => {
-                return Err(ConnectorError::invalid_query(format!(
-                    "max-rows {n} is out of range: use a value from 1 to {}",
-                    dsl::MAX_ROWS_LIMIT
-                )))
-            }
-        };
-        let max_scan = match max_scan {
-            None => aggregate::DEFAULT_MAX_SCAN,
-            Some(n) if (1..=aggregate::MAX_SCAN_LIMIT).contains(&n) => n,
-            Some(n) => {
-                return Err(ConnectorError::invalid_query(format!(
-                    "max-scan {n} is out of range: use a value from 1 to {}",
-                    aggregate::MAX_SCAN_LIMIT
-                )))
-            }
-        };
+    fn open(config: &Config) -> Result<Connection, ConnectorError> {
+        let key = KeyHint::new(config.mode, &config.credential_hint);
+        let max_rows = limits::within(
+            "max-rows",
+            config.max_rows,
+            dsl::DEFAULT_MAX_ROWS,
+            dsl::MAX_ROWS_LIMIT,
+        )
+        .map_err(ConnectorError::InvalidQuery)?;
+        let max_scan = limits::within(
+            "max-scan",
+            config.max_scan,
+            aggregate::DEFAULT_MAX_SCAN,
+            aggregate::MAX_SCAN_LIMIT,
+        )
+        .map_err(ConnectorError::InvalidQuery)?;
         Ok(Connection {
             key,
             max_rows,
             max_scan,
             // Lowering is allowed (0 = do not cache); raising above the default is not.
-            cache_ttl_seconds: cache_ttl_seconds
-                .unwrap_or(DEFAULT_CACHE_TTL_SECONDS)
-                .min(DEFAULT_CACHE_TTL_SECONDS),
+            cache_ttl_seconds: limits::cache_ttl(
+                config.cache_ttl_seconds,
+                DEFAULT_CACHE_TTL_SECONDS,
+            ),
         })
     }
 
+    /// The canonical text of a query (for the host's cache key). Makes no request.
+    fn canonical_query(&self, dsl_text: &str) -> Result<String, ConnectorError> {
+        Ok(dsl::parse_with(dsl_text, self.max_rows, self.max_scan)?.canonical())
+    }
+}
+
+impl Connection {
     pub fn mode(&self) -> Mode {
         self.key.mode()
     }
@@ -157,11 +151,6 @@ impl Connection {
     ) -> Result<VerifyReport, ConnectorError> {
         let mut retrier = Retrier::new(RetryPolicy::default());
         verify::verify(http, clock, &self.key, &mut retrier)
-    }
-
-    /// The canonical text of a query (for the host's cache key). Makes no request.
-    pub fn canonical_query(&self, dsl_text: &str) -> Result<String, ConnectorError> {
-        Ok(dsl::parse_with(dsl_text, self.max_rows, self.max_scan)?.canonical())
     }
 
     /// Parse, page through Stripe up to the row target, and project typed rows.
@@ -271,31 +260,38 @@ mod tests {
 
     #[test]
     fn open_checks_the_limits_offline() {
-        let conn =
-            Connection::open(Mode::Live, "rk_live_…abcd", None, None, None).expect("defaults");
+        let conn = Connection::open(&Config::with(Mode::Live, "rk_live_…abcd", None, None, None))
+            .expect("defaults");
         assert_eq!(conn.mode(), Mode::Live);
         assert_eq!(conn.max_rows, dsl::DEFAULT_MAX_ROWS);
         assert_eq!(conn.cache_ttl_seconds, DEFAULT_CACHE_TTL_SECONDS);
         assert_eq!(conn.key.the_key(), "the key rk_live_…abcd");
 
-        let conn = Connection::open(
+        let conn = Connection::open(&Config::with(
             Mode::Test,
             "rk_test_…0123",
             Some(dsl::MAX_ROWS_LIMIT),
             Some(0),
             Some(aggregate::MAX_SCAN_LIMIT),
-        )
+        ))
         .expect("limits at their bounds");
         assert_eq!(conn.max_rows, dsl::MAX_ROWS_LIMIT);
         assert_eq!(conn.cache_ttl_seconds, 0, "lowering the TTL is allowed");
 
         // The TTL can never be raised above the default (customer PII).
-        let conn = Connection::open(Mode::Test, "", None, Some(u32::MAX), None).expect("clamped");
+        let conn = Connection::open(&Config::with(Mode::Test, "", None, Some(u32::MAX), None))
+            .expect("clamped");
         assert_eq!(conn.cache_ttl_seconds, DEFAULT_CACHE_TTL_SECONDS);
 
         for bad in [0, dsl::MAX_ROWS_LIMIT + 1, u32::MAX] {
-            let err = Connection::open(Mode::Test, "rk_test_…0123", Some(bad), None, None)
-                .expect_err("out of range");
+            let err = Connection::open(&Config::with(
+                Mode::Test,
+                "rk_test_…0123",
+                Some(bad),
+                None,
+                None,
+            ))
+            .expect_err("out of range");
             assert_eq!(err.kind(), "invalid-query", "{err}");
             assert!(
                 err.to_string()
@@ -304,8 +300,14 @@ mod tests {
             );
         }
         for bad in [0, aggregate::MAX_SCAN_LIMIT + 1] {
-            let err = Connection::open(Mode::Test, "rk_test_…0123", None, None, Some(bad))
-                .expect_err("out of range");
+            let err = Connection::open(&Config::with(
+                Mode::Test,
+                "rk_test_…0123",
+                None,
+                None,
+                Some(bad),
+            ))
+            .expect_err("out of range");
             assert!(
                 err.to_string().contains(&format!(
                     "max-scan {bad} is out of range: use a value from 1 to 1000000"
@@ -331,8 +333,14 @@ mod tests {
         let dsl = r#"{"list":"charges","group_by":["status","currency"],
             "measures":{"n":"count","amount":{"sum":"amount"},"ids":{"count_distinct":"id"}},"limit":2}"#;
         for (max_scan, partial) in [(None, false), (Some(300), true)] {
-            let conn = Connection::open(Mode::Test, "rk_test_…0123", None, Some(60), max_scan)
-                .expect("open");
+            let conn = Connection::open(&Config::with(
+                Mode::Test,
+                "rk_test_…0123",
+                None,
+                Some(60),
+                max_scan,
+            ))
+            .expect("open");
             let clock = FakeClock::new();
             let mut stripe = FakeStripe::new(Table::Charges, objects.clone(), &clock.time);
             let read = stripe.objects[..max_scan.map_or(750, |n| n as usize)].to_vec();
@@ -395,7 +403,8 @@ mod tests {
 
     #[test]
     fn an_invalid_query_is_refused_before_any_request() {
-        let conn = Connection::open(Mode::Test, "rk_test_…0123", None, None, None).expect("open");
+        let conn = Connection::open(&Config::with(Mode::Test, "rk_test_…0123", None, None, None))
+            .expect("open");
         for dsl in [
             r#"{"list":"balance_transactions"}"#,
             r#"{"list":"customers","expand":["data.default_source"]}"#,

@@ -12,32 +12,7 @@
 use crate::error::ConnectorError;
 use std::fmt;
 
-/// Test or live data. Mirrors `klairr:connector/types.mode`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Mode {
-    Test,
-    Live,
-}
-
-impl Mode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Test => "test",
-            Mode::Live => "live",
-        }
-    }
-
-    /// Whether Stripe's `livemode` flag on an object agrees with this mode.
-    pub fn matches_livemode(self, livemode: bool) -> bool {
-        livemode == (self == Mode::Live)
-    }
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use klairr_connector_sdk::key::Mode;
 
 /// How to create a restricted key, in one sentence (README, "Keys and setup": a rejected `sk_…` key gets
 /// this recipe): every key rejection points here.

@@ -21,7 +21,8 @@
 //!   one `starting_after` cursor would, with guards against loops.
 //! - [`verify`]: setup's read and over-permission probes.
 //! - [`connection`]: ties it together: open, verify, query.
-//! - `component` (wasm32 only): the wit-bindgen exports and the wasi:http transport.
+//! - `component` (wasm32 only): the exports, through the guest SDK's bindings and wasi:http transport
+//!   (`klairr_connector_sdk::component`).
 
 pub mod aggregate;
 pub mod connection;

@@ -208,14 +208,10 @@ impl Retrier {
                 status: Some(status),
                 code: None,
                 message: format!(
-                    "{} {}: {} (not retried)",
+                    "{} {}: Stripe's response body is larger than the connector's {limit}-byte cap \
+                     (not retried)",
                     request.method.as_str(),
                     endpoint(request),
-                    TransportError::BodyTooLarge {
-                        limit,
-                        status,
-                        request_id: None
-                    }
                 ),
                 request_id,
             })),

@@ -95,12 +95,7 @@ pub fn upstream_error(response: &Response) -> UpstreamError {
             ),
         ),
     };
-    UpstreamError {
-        status: Some(response.status),
-        code,
-        message,
-        request_id: response.request_id.clone(),
-    }
+    UpstreamError::of_response(response, code, message)
 }
 
 /// Stripe's 401 to this key, for setup and queries alike, naming the key by the host's hint. Stripe's own message names a masked key; it is not

@@ -34,6 +34,7 @@ fn main() {
 
     for watched in [
         "connectors/ledger",
+        "sdk",
         "calendar",
         "tests/hostile-guest",
         "tests/wat",

@@ -8,7 +8,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use klairr_host::emulator::{keys, Emulator, EmulatorConfig};
 use klairr_host::registry;
 use klairr_host::sandbox::{wit, ConnectionConfig, Sandbox, SandboxOptions, Upstream};
-use klairr_stripe::connection::Connection;
+use klairr_stripe::connection::{Config, Connect, Connection};
 use klairr_stripe::key::Mode;
 use klairr_stripe::transport::{Clock, Completion, Http, Request, Response, Ticket};
 use std::hint::black_box;
@@ -101,7 +101,8 @@ fn bench_pages(c: &mut Criterion) {
     ] {
         let body = without_has_more(page(&emulator, table));
 
-        let native = Connection::open(Mode::Test, "rk_test_…0000", None, None, None).expect("open");
+        let native = Connection::open(&Config::with(Mode::Test, "rk_test_…0000", None, None, None))
+            .expect("open");
         let mut transport = Canned(body.clone(), None);
         let check = native
             .query(&mut transport, &mut Still, dsl)
@@ -131,7 +132,8 @@ fn bench_pages(c: &mut Criterion) {
 fn bench_empty_page(c: &mut Criterion) {
     let empty = br#"{"object":"list","url":"/v1/customers","has_more":false,"data":[]}"#.to_vec();
     let dsl = r#"{"list":"customers","limit":100}"#;
-    let native = Connection::open(Mode::Test, "rk_test_…0000", None, None, None).expect("open");
+    let native = Connection::open(&Config::with(Mode::Test, "rk_test_…0000", None, None, None))
+        .expect("open");
     let mut transport = Canned(empty.clone(), None);
     c.bench_function("page_0/native", |b| {
         b.iter(|| {

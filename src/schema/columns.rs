@@ -3,21 +3,6 @@
 
 use super::{ColumnSpec, ColumnType};
 
-const fn col(
-    name: &'static str,
-    kind: ColumnType,
-    nullable: bool,
-    doc: &'static str,
-) -> ColumnSpec {
-    ColumnSpec {
-        name,
-        kind,
-        nullable,
-        doc,
-        personal: false,
-    }
-}
-
 /// `column`, marked as free text about a person ([`ColumnSpec::personal`]).
 const fn personal(column: ColumnSpec) -> ColumnSpec {
     ColumnSpec {
@@ -31,260 +16,260 @@ use ColumnType::{Amount, Boolean, Currency, Id, Integer, Text, Timestamp};
 const LIVEMODE_DOC: &str = "True for live-mode data, false for test-mode (sandbox) data.";
 
 pub(super) const CUSTOMER_COLUMNS: &[ColumnSpec] = &[
-    col("id", Id, false, "Customer id (cus_…)."),
-    col("created", Timestamp, false, "When the customer was created, unix seconds (UTC)."),
-    personal(col("email", Text, true, "The customer's email address.")),
-    personal(col("name", Text, true, "The customer's full name or business name.")),
-    personal(col(
+    ColumnSpec::new("id", Id, false, "Customer id (cus_…)."),
+    ColumnSpec::new("created", Timestamp, false, "When the customer was created, unix seconds (UTC)."),
+    personal(ColumnSpec::new("email", Text, true, "The customer's email address.")),
+    personal(ColumnSpec::new("name", Text, true, "The customer's full name or business name.")),
+    personal(ColumnSpec::new(
         "description",
         Text,
         true,
         "Free-text description the account attached to the customer.",
     )),
-    col(
+    ColumnSpec::new(
         "currency",
         Currency,
         true,
         "Currency the customer is billed in (lower-case ISO code, e.g. usd); null until first billed.",
     ),
-    col(
+    ColumnSpec::new(
         "balance",
         Amount,
         true,
         "Customer balance in minor units of currency (cents for usd): negative is credit owed to the customer, positive is added to the next invoice.",
     ),
-    col(
+    ColumnSpec::new(
         "delinquent",
         Boolean,
         true,
         "True when the customer's latest invoice or charge failed and is still unpaid.",
     ),
-    col(
+    ColumnSpec::new(
         "address_country",
         Text,
         true,
         "Two-letter ISO country code of the customer's address (address.country).",
     ),
-    col("tax_exempt", Text, true, "Tax exemption: none, exempt or reverse."),
-    col("livemode", Boolean, false, LIVEMODE_DOC),
+    ColumnSpec::new("tax_exempt", Text, true, "Tax exemption: none, exempt or reverse."),
+    ColumnSpec::new("livemode", Boolean, false, LIVEMODE_DOC),
 ];
 
 pub(super) const SUBSCRIPTION_COLUMNS: &[ColumnSpec] = &[
-    col("id", Id, false, "Subscription id (sub_…)."),
-    col("customer", Id, true, "Id of the customer (cus_…) who is subscribed."),
-    col(
+    ColumnSpec::new("id", Id, false, "Subscription id (sub_…)."),
+    ColumnSpec::new("customer", Id, true, "Id of the customer (cus_…) who is subscribed."),
+    ColumnSpec::new(
         "status",
         Text,
         false,
         "One of incomplete, incomplete_expired, trialing, active, past_due, canceled, unpaid, paused.",
     ),
-    col(
+    ColumnSpec::new(
         "collection_method",
         Text,
         false,
         "charge_automatically (card charged) or send_invoice (customer pays an emailed invoice).",
     ),
-    col("currency", Currency, false, "Currency of the subscription (lower-case ISO code, e.g. usd)."),
-    col("created", Timestamp, false, "When the subscription was created, unix seconds (UTC)."),
-    col("start_date", Timestamp, false, "When the subscription started, unix seconds (may precede created for backdated subscriptions)."),
-    col(
+    ColumnSpec::new("currency", Currency, false, "Currency of the subscription (lower-case ISO code, e.g. usd)."),
+    ColumnSpec::new("created", Timestamp, false, "When the subscription was created, unix seconds (UTC)."),
+    ColumnSpec::new("start_date", Timestamp, false, "When the subscription started, unix seconds (may precede created for backdated subscriptions)."),
+    ColumnSpec::new(
         "current_period_start",
         Timestamp,
         true,
         "Start of the current billing period: the latest start among the subscription's items; null without items.",
     ),
-    col(
+    ColumnSpec::new(
         "current_period_end",
         Timestamp,
         true,
         "End of the current billing period: the earliest end among the subscription's items; null without items.",
     ),
-    col("trial_end", Timestamp, true, "When the trial ends (or ended), unix seconds; null without a trial."),
-    col(
+    ColumnSpec::new("trial_end", Timestamp, true, "When the trial ends (or ended), unix seconds; null without a trial."),
+    ColumnSpec::new(
         "cancel_at_period_end",
         Boolean,
         false,
         "True when the subscription is set to cancel at the end of the current period.",
     ),
-    col("cancel_at", Timestamp, true, "When the subscription is scheduled to cancel, unix seconds."),
-    col("canceled_at", Timestamp, true, "When cancellation was requested, unix seconds."),
-    col("ended_at", Timestamp, true, "When the subscription ended, unix seconds; null while it runs."),
-    col("item_count", Integer, false, "Number of items (prices) on the subscription as listed with it."),
-    col(
+    ColumnSpec::new("cancel_at", Timestamp, true, "When the subscription is scheduled to cancel, unix seconds."),
+    ColumnSpec::new("canceled_at", Timestamp, true, "When cancellation was requested, unix seconds."),
+    ColumnSpec::new("ended_at", Timestamp, true, "When the subscription ended, unix seconds; null while it runs."),
+    ColumnSpec::new("item_count", Integer, false, "Number of items (prices) on the subscription as listed with it."),
+    ColumnSpec::new(
         "mrr",
         Amount,
         true,
         "Monthly recurring revenue in minor units of currency: list price × quantity of every item normalised to one month (year ÷ 12, week × 52 ÷ 12, day × 365 ÷ 12), before discounts and tax; null when an item has no fixed unit price or no recurring interval.",
     ),
-    col("livemode", Boolean, false, LIVEMODE_DOC),
+    ColumnSpec::new("livemode", Boolean, false, LIVEMODE_DOC),
 ];
 
 pub(super) const INVOICE_COLUMNS: &[ColumnSpec] = &[
-    col("id", Id, false, "Invoice id (in_…)."),
-    col("number", Text, true, "Human-readable invoice number; null until the invoice is finalized."),
-    col("customer", Id, true, "Id of the billed customer (cus_…)."),
-    col(
+    ColumnSpec::new("id", Id, false, "Invoice id (in_…)."),
+    ColumnSpec::new("number", Text, true, "Human-readable invoice number; null until the invoice is finalized."),
+    ColumnSpec::new("customer", Id, true, "Id of the billed customer (cus_…)."),
+    ColumnSpec::new(
         "subscription",
         Id,
         true,
         "Id of the subscription (sub_…) that produced the invoice (parent.subscription_details.subscription); null for one-off invoices.",
     ),
-    col("status", Text, true, "One of draft, open, paid, uncollectible, void."),
-    col("collection_method", Text, false, "charge_automatically or send_invoice."),
-    col(
+    ColumnSpec::new("status", Text, true, "One of draft, open, paid, uncollectible, void."),
+    ColumnSpec::new("collection_method", Text, false, "charge_automatically or send_invoice."),
+    ColumnSpec::new(
         "billing_reason",
         Text,
         true,
         "Why the invoice was created, e.g. subscription_create, subscription_cycle, subscription_update, manual.",
     ),
-    col("currency", Currency, false, "Currency of the invoice (lower-case ISO code, e.g. usd)."),
-    col("total", Amount, false, "Total after discounts and tax, in minor units of currency."),
-    col("amount_due", Amount, false, "Amount the customer owes, in minor units of currency."),
-    col("amount_paid", Amount, false, "Amount paid so far, in minor units of currency."),
-    col("amount_remaining", Amount, false, "Amount still to be paid, in minor units of currency."),
-    col("created", Timestamp, false, "When the invoice was created, unix seconds (UTC)."),
-    col("due_date", Timestamp, true, "When payment is due (send_invoice invoices), unix seconds."),
-    col(
+    ColumnSpec::new("currency", Currency, false, "Currency of the invoice (lower-case ISO code, e.g. usd)."),
+    ColumnSpec::new("total", Amount, false, "Total after discounts and tax, in minor units of currency."),
+    ColumnSpec::new("amount_due", Amount, false, "Amount the customer owes, in minor units of currency."),
+    ColumnSpec::new("amount_paid", Amount, false, "Amount paid so far, in minor units of currency."),
+    ColumnSpec::new("amount_remaining", Amount, false, "Amount still to be paid, in minor units of currency."),
+    ColumnSpec::new("created", Timestamp, false, "When the invoice was created, unix seconds (UTC)."),
+    ColumnSpec::new("due_date", Timestamp, true, "When payment is due (send_invoice invoices), unix seconds."),
+    ColumnSpec::new(
         "paid_at",
         Timestamp,
         true,
         "When the invoice was paid (status_transitions.paid_at), unix seconds; null unless paid.",
     ),
-    col("period_start", Timestamp, false, "Start of the usage period the invoice covers, unix seconds."),
-    col("period_end", Timestamp, false, "End of the usage period the invoice covers, unix seconds."),
-    col("attempt_count", Integer, false, "Number of payment attempts made so far."),
-    col("livemode", Boolean, false, LIVEMODE_DOC),
+    ColumnSpec::new("period_start", Timestamp, false, "Start of the usage period the invoice covers, unix seconds."),
+    ColumnSpec::new("period_end", Timestamp, false, "End of the usage period the invoice covers, unix seconds."),
+    ColumnSpec::new("attempt_count", Integer, false, "Number of payment attempts made so far."),
+    ColumnSpec::new("livemode", Boolean, false, LIVEMODE_DOC),
 ];
 
 pub(super) const CHARGE_COLUMNS: &[ColumnSpec] = &[
-    col("id", Id, false, "Charge id (ch_… or py_…)."),
-    col(
+    ColumnSpec::new("id", Id, false, "Charge id (ch_… or py_…)."),
+    ColumnSpec::new(
         "customer",
         Id,
         true,
         "Id of the customer charged (cus_…), if any.",
     ),
-    col(
+    ColumnSpec::new(
         "payment_intent",
         Id,
         true,
         "Id of the PaymentIntent (pi_…) that created the charge, if any.",
     ),
-    col(
+    ColumnSpec::new(
         "created",
         Timestamp,
         false,
         "When the charge was created, unix seconds (UTC).",
     ),
-    col(
+    ColumnSpec::new(
         "amount",
         Amount,
         false,
         "Amount charged, in minor units of currency (cents for usd).",
     ),
-    col(
+    ColumnSpec::new(
         "amount_captured",
         Amount,
         false,
         "Amount captured, in minor units of currency.",
     ),
-    col(
+    ColumnSpec::new(
         "amount_refunded",
         Amount,
         false,
         "Amount refunded, in minor units of currency.",
     ),
-    col(
+    ColumnSpec::new(
         "currency",
         Currency,
         false,
         "Currency of the charge (lower-case ISO code, e.g. usd).",
     ),
-    col("status", Text, false, "One of succeeded, pending, failed."),
-    col(
+    ColumnSpec::new("status", Text, false, "One of succeeded, pending, failed."),
+    ColumnSpec::new(
         "paid",
         Boolean,
         false,
         "True when the charge succeeded or was authorized for later capture.",
     ),
-    col(
+    ColumnSpec::new(
         "captured",
         Boolean,
         false,
         "True when the charge was captured.",
     ),
-    col(
+    ColumnSpec::new(
         "refunded",
         Boolean,
         false,
         "True when the charge was fully refunded.",
     ),
-    col(
+    ColumnSpec::new(
         "disputed",
         Boolean,
         false,
         "True when the charge is disputed.",
     ),
-    col(
+    ColumnSpec::new(
         "failure_code",
         Text,
         true,
         "Stripe's error code when the charge failed, e.g. card_declined.",
     ),
-    col(
+    ColumnSpec::new(
         "failure_message",
         Text,
         true,
         "Human-readable reason when the charge failed.",
     ),
-    col(
+    ColumnSpec::new(
         "outcome_type",
         Text,
         true,
         "Outcome (outcome.type): authorized, manual_review, issuer_declined, blocked or invalid.",
     ),
-    col(
+    ColumnSpec::new(
         "balance_transaction",
         Id,
         true,
         "Id of the balance transaction (txn_…) that moved the funds; null until captured.",
     ),
-    col("livemode", Boolean, false, LIVEMODE_DOC),
+    ColumnSpec::new("livemode", Boolean, false, LIVEMODE_DOC),
 ];
 
 pub(super) const PAYOUT_COLUMNS: &[ColumnSpec] = &[
-    col("id", Id, false, "Payout id (po_…)."),
-    col("created", Timestamp, false, "When the payout was created, unix seconds (UTC)."),
-    col(
+    ColumnSpec::new("id", Id, false, "Payout id (po_…)."),
+    ColumnSpec::new("created", Timestamp, false, "When the payout was created, unix seconds (UTC)."),
+    ColumnSpec::new(
         "arrival_date",
         Timestamp,
         false,
         "When the payout is expected to arrive (or arrived) in the bank, unix seconds.",
     ),
-    col("amount", Amount, false, "Amount paid out, in minor units of currency (cents for usd)."),
-    col("currency", Currency, false, "Currency of the payout (lower-case ISO code, e.g. usd)."),
-    col("status", Text, false, "One of paid, pending, in_transit, canceled, failed."),
-    col("type", Text, false, "Destination kind: bank_account or card."),
-    col("method", Text, false, "standard or instant."),
-    col(
+    ColumnSpec::new("amount", Amount, false, "Amount paid out, in minor units of currency (cents for usd)."),
+    ColumnSpec::new("currency", Currency, false, "Currency of the payout (lower-case ISO code, e.g. usd)."),
+    ColumnSpec::new("status", Text, false, "One of paid, pending, in_transit, canceled, failed."),
+    ColumnSpec::new("type", Text, false, "Destination kind: bank_account or card."),
+    ColumnSpec::new("method", Text, false, "standard or instant."),
+    ColumnSpec::new(
         "automatic",
         Boolean,
         false,
         "True when Stripe created the payout on the automatic schedule, false when made by hand or API.",
     ),
-    col("failure_code", Text, true, "Stripe's error code when the payout failed, e.g. account_closed."),
-    col(
+    ColumnSpec::new("failure_code", Text, true, "Stripe's error code when the payout failed, e.g. account_closed."),
+    ColumnSpec::new(
         "reconciliation_status",
         Text,
         true,
         "Whether the payout's balance transactions are reconciled: completed, in_progress or not_applicable.",
     ),
-    col(
+    ColumnSpec::new(
         "balance_transaction",
         Id,
         true,
         "Id of the balance transaction (txn_…) that moved the funds.",
     ),
-    col("destination", Id, true, "Id of the bank account (ba_…) or card (card_…) paid out to."),
-    col("livemode", Boolean, false, LIVEMODE_DOC),
+    ColumnSpec::new("destination", Id, true, "Id of the bank account (ba_…) or card (card_…) paid out to."),
+    ColumnSpec::new("livemode", Boolean, false, LIVEMODE_DOC),
 ];

@@ -21,77 +21,7 @@ pub use filters::{
     SUBSCRIPTION_STATUSES,
 };
 
-/// A column's type. Mirrors `klairr:connector/types.column-type`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ColumnType {
-    /// A Stripe object id (`cus_…`), as text.
-    Id,
-    Text,
-    Integer,
-    Boolean,
-    /// Unix seconds.
-    Timestamp,
-    /// Integer minor units of the row's `currency`.
-    Amount,
-    /// Lower-case ISO 4217 code.
-    Currency,
-}
-
-impl ColumnType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ColumnType::Id => "id",
-            ColumnType::Text => "text",
-            ColumnType::Integer => "integer",
-            ColumnType::Boolean => "boolean",
-            ColumnType::Timestamp => "timestamp",
-            ColumnType::Amount => "amount",
-            ColumnType::Currency => "currency",
-        }
-    }
-}
-
-/// One typed value of a row. Mirrors `klairr:connector/types.cell`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum Cell {
-    #[default]
-    Null,
-    Text(String),
-    Integer(i64),
-    Boolean(bool),
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ColumnSpec {
-    pub name: &'static str,
-    pub kind: ColumnType,
-    pub nullable: bool,
-    pub doc: &'static str,
-    /// Free text about a person (an email, a name, a description someone typed): never a group key of
-    /// an aggregate ([`crate::dsl`]), whose group values leave the component as they are.
-    pub personal: bool,
-}
-
-/// A column of a query's result: one of its table's columns, or an aggregate's group column or measure
-/// (named by the query). Mirrors `klairr:connector/types.column`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Column {
-    pub name: String,
-    pub kind: ColumnType,
-    pub nullable: bool,
-    pub doc: String,
-}
-
-impl From<&ColumnSpec> for Column {
-    fn from(c: &ColumnSpec) -> Column {
-        Column {
-            name: c.name.to_owned(),
-            kind: c.kind,
-            nullable: c.nullable,
-            doc: c.doc.to_owned(),
-        }
-    }
-}
+pub use klairr_connector_sdk::catalogue::{Cell, Column, ColumnSpec, ColumnType};
 
 /// A filter of one table: everything the DSL ([`crate::dsl`]) needs to read it and write it as Stripe list
 /// parameters, and what `describe` says about it.
@@ -166,29 +96,24 @@ impl Table {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TableSpec {
-    pub table: Table,
-    pub doc: &'static str,
-    pub columns: &'static [ColumnSpec],
-    pub filters: &'static [FilterSpec],
+/// One table of the catalogue: its columns and its filters.
+pub type TableSpec = klairr_connector_sdk::catalogue::TableSpec<Table, FilterSpec>;
+
+impl klairr_connector_sdk::catalogue::Table for Table {
+    fn name(self) -> &'static str {
+        Table::name(self)
+    }
 }
 
-impl TableSpec {
-    /// The filter spec for `key`, if this table accepts it.
-    pub fn filter(&self, key: &str) -> Option<&'static FilterSpec> {
-        self.filters.iter().find(|f| f.key == key)
+impl klairr_connector_sdk::catalogue::Filter for FilterSpec {
+    fn key(&self) -> &'static str {
+        self.key
     }
-
-    /// Position of the column called `name` in every row of this table.
-    pub fn column_index(&self, name: &str) -> Option<usize> {
-        self.columns.iter().position(|c| c.name == name)
+    fn accepts(&self) -> &'static str {
+        self.accepts
     }
-
-    /// `created, customer, …`: the filter keys, for messages that list what is allowed.
-    pub fn filter_list(&self) -> String {
-        let keys: Vec<&str> = self.filters.iter().map(|f| f.key).collect();
-        keys.join(", ")
+    fn doc(&self) -> &'static str {
+        self.doc
     }
 }
 

@@ -217,12 +217,7 @@ pub fn upstream_error(response: &Response) -> UpstreamError {
             ),
         ),
     };
-    UpstreamError {
-        status: Some(response.status),
-        code,
-        message,
-        request_id: response.request_id.clone(),
-    }
+    UpstreamError::of_response(response, code, message)
 }
 
 #[cfg(test)]

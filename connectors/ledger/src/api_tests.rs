@@ -4,6 +4,7 @@ fn ok(body: &str) -> Response {
     Response {
         status: 200,
         request_id: Some("req_1".into()),
+        should_retry: None,
         retry_after: None,
         body: body.as_bytes().to_vec(),
     }
@@ -129,6 +130,7 @@ fn errors_keep_the_api_s_code_message_and_request_id() {
     let response = |status: u16, body: &str| Response {
         status,
         request_id: Some("req_9".into()),
+        should_retry: None,
         retry_after: None,
         body: body.as_bytes().to_vec(),
     };

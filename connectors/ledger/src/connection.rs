@@ -7,13 +7,14 @@
 //! manifest allows, in the header the manifest names.
 
 use crate::api;
-use crate::error::ConnectorError;
-use crate::key::Mode;
+use crate::error::{ConnectorError, Ledger};
+use crate::key::{self, Mode};
 use crate::pager;
 use crate::query;
 use crate::retry::{Caller, RetryPolicy};
 use crate::schema::{self, Cell, ColumnSpec, Table, TableSpec};
 use crate::transport::{Clock, Http, API_VERSION};
+use klairr_connector_sdk::config::{self as limits, Config, Connect};
 
 /// Ledger rows are financial records: the host may cache a result for at most 15 minutes (the manifest's
 /// ceiling says the same). A connection may lower it, never raise it.
@@ -22,15 +23,7 @@ pub const DEFAULT_MAX_ROWS: u32 = 1000;
 pub const MAX_ROWS_LIMIT: u32 = 100_000;
 
 /// What `describe` returns.
-pub struct ConnectorInfo {
-    pub name: &'static str,
-    pub api_version: &'static str,
-    pub default_cache_ttl_seconds: u32,
-    pub default_max_rows: u32,
-    pub max_rows_limit: u32,
-    pub query_doc: &'static str,
-    pub tables: &'static [TableSpec],
-}
+pub type ConnectorInfo = klairr_connector_sdk::catalogue::ConnectorInfo<TableSpec>;
 
 pub fn describe() -> ConnectorInfo {
     ConnectorInfo {
@@ -41,6 +34,8 @@ pub fn describe() -> ConnectorInfo {
         max_rows_limit: MAX_ROWS_LIMIT,
         query_doc: query::QUERY_DOC,
         tables: schema::tables(),
+        // The ledger computes no aggregates: its queries list rows.
+        aggregates: None,
     }
 }
 
@@ -81,24 +76,22 @@ pub struct Connection {
     cache_ttl_seconds: u32,
 }
 
-impl Connection {
-    /// Offline checks of the limits; makes no request. `credential_hint` (`lk_test_…abcd`) names the key
-    /// in messages.
-    pub fn open(
-        mode: Mode,
-        credential_hint: &str,
-        max_rows: Option<u32>,
-        cache_ttl_seconds: Option<u32>,
-    ) -> Result<Connection, ConnectorError> {
-        let max_rows = match max_rows {
-            None => DEFAULT_MAX_ROWS,
-            Some(n) if (1..=MAX_ROWS_LIMIT).contains(&n) => n,
-            Some(n) => {
-                return Err(ConnectorError::invalid_query(format!(
-                    "max-rows {n} is out of range: use a value from 1 to {MAX_ROWS_LIMIT}"
-                )))
-            }
-        };
+impl Connect for Connection {
+    type Wording = Ledger;
+
+    /// Offline checks of the limits; makes no request. The config's `credential_hint` (`lk_test_…abcd`)
+    /// names the key in messages.
+    fn open(config: &Config) -> Result<Connection, ConnectorError> {
+        let Config {
+            mode,
+            ref credential_hint,
+            max_rows,
+            cache_ttl_seconds,
+            // Bounds aggregates, which the ledger does not compute.
+            max_scan: _,
+        } = *config;
+        let max_rows = limits::within("max-rows", max_rows, DEFAULT_MAX_ROWS, MAX_ROWS_LIMIT)
+            .map_err(ConnectorError::InvalidQuery)?;
         // Only a hint of the form the host makes is quoted back; anything else is replaced.
         let hint_ok = credential_hint.chars().count() <= 40
             && credential_hint
@@ -107,18 +100,23 @@ impl Connection {
         let hint = if hint_ok && !credential_hint.is_empty() {
             credential_hint.to_owned()
         } else {
-            format!("{}…", mode.prefix())
+            format!("{}…", key::prefix(mode))
         };
         Ok(Connection {
             mode,
             hint,
             max_rows,
-            cache_ttl_seconds: cache_ttl_seconds
-                .unwrap_or(DEFAULT_CACHE_TTL_SECONDS)
-                .min(DEFAULT_CACHE_TTL_SECONDS),
+            cache_ttl_seconds: limits::cache_ttl(cache_ttl_seconds, DEFAULT_CACHE_TTL_SECONDS),
         })
     }
 
+    /// The canonical text of a query (the host's cache key). Makes no request.
+    fn canonical_query(&self, text: &str) -> Result<String, ConnectorError> {
+        Ok(query::parse(text, self.max_rows)?.canonical())
+    }
+}
+
+impl Connection {
     pub fn mode(&self) -> Mode {
         self.mode
     }
@@ -155,11 +153,6 @@ impl Connection {
         })
     }
 
-    /// The canonical text of a query (the host's cache key). Makes no request.
-    pub fn canonical_query(&self, text: &str) -> Result<String, ConnectorError> {
-        Ok(query::parse(text, self.max_rows)?.canonical())
-    }
-
     /// Parse, page through the API up to the row target, and return typed rows.
     pub fn query<H: Http + ?Sized, C: Clock + ?Sized>(
         &self,
@@ -194,23 +187,39 @@ mod tests {
     use crate::testing::{FakeClock, FakeLedger};
 
     fn conn(mode: Mode) -> Connection {
-        Connection::open(mode, &format!("{}…wxyz", mode.prefix()), None, None).expect("open")
+        Connection::open(&Config::with(
+            mode,
+            format!("{}…wxyz", key::prefix(mode)),
+            None,
+            None,
+            None,
+        ))
+        .expect("open")
     }
 
     #[test]
     fn open_checks_limits_offline() {
         let c = conn(Mode::Live);
         assert_eq!((c.max_rows, c.cache_ttl_seconds), (DEFAULT_MAX_ROWS, 900));
-        let c = Connection::open(Mode::Test, "lk_test_…0123", Some(MAX_ROWS_LIMIT), Some(60))
-            .expect("limits");
+        let c = Connection::open(&Config::with(
+            Mode::Test,
+            "lk_test_…0123",
+            Some(MAX_ROWS_LIMIT),
+            Some(60),
+            None,
+        ))
+        .expect("limits");
         assert_eq!((c.max_rows, c.cache_ttl_seconds), (MAX_ROWS_LIMIT, 60));
-        let c = Connection::open(Mode::Test, "", None, Some(u32::MAX)).expect("ttl clamped");
+        let c = Connection::open(&Config::with(Mode::Test, "", None, Some(u32::MAX), None))
+            .expect("ttl clamped");
         assert_eq!(c.cache_ttl_seconds, DEFAULT_CACHE_TTL_SECONDS);
         assert_eq!(c.hint, "lk_test_…", "a missing hint is replaced");
-        let c = Connection::open(Mode::Test, "\u{1b}[31m", None, None).expect("odd hint");
+        let c = Connection::open(&Config::with(Mode::Test, "\u{1b}[31m", None, None, None))
+            .expect("odd hint");
         assert_eq!(c.hint, "lk_test_…", "an odd hint is never quoted back");
         for bad in [0, MAX_ROWS_LIMIT + 1] {
-            let e = Connection::open(Mode::Test, "", Some(bad), None).expect_err("range");
+            let e = Connection::open(&Config::with(Mode::Test, "", Some(bad), None, None))
+                .expect_err("range");
             assert_eq!(e.kind(), "invalid-query");
         }
     }
@@ -254,7 +263,14 @@ mod tests {
     #[test]
     fn a_query_returns_typed_rows_its_shape_and_its_request_count() {
         let mut ledger = FakeLedger::new(3, 120);
-        let c = Connection::open(Mode::Test, "lk_test_…0123", Some(110), Some(30)).expect("open");
+        let c = Connection::open(&Config::with(
+            Mode::Test,
+            "lk_test_…0123",
+            Some(110),
+            Some(30),
+            None,
+        ))
+        .expect("open");
         let result = c
             .query(
                 &mut ledger,

@@ -9,34 +9,13 @@
 
 use crate::error::ConnectorError;
 
-/// Which data a key addresses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    Test,
-    Live,
-}
+pub use klairr_connector_sdk::key::Mode;
 
-impl Mode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Test => "test",
-            Mode::Live => "live",
-        }
-    }
-
-    fn other(self) -> Mode {
-        match self {
-            Mode::Test => Mode::Live,
-            Mode::Live => Mode::Test,
-        }
-    }
-
-    /// The prefix of this mode's keys.
-    pub fn prefix(self) -> &'static str {
-        match self {
-            Mode::Test => TEST_PREFIX,
-            Mode::Live => LIVE_PREFIX,
-        }
+/// The prefix of `mode`'s keys.
+pub fn prefix(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Test => TEST_PREFIX,
+        Mode::Live => LIVE_PREFIX,
     }
 }
 
@@ -72,16 +51,16 @@ pub fn check(credential: &str, mode: Mode) -> Result<(), ConnectorError> {
                 .into(),
         ));
     }
-    if !key.starts_with(mode.prefix()) {
+    if !key.starts_with(prefix(mode)) {
         let other = mode.other();
-        if key.starts_with(other.prefix()) {
+        if key.starts_with(prefix(other)) {
             return Err(ConnectorError::ModeMismatch(format!(
                 "this is a {}-mode key ({}…) but the connection is for {} mode: use a {}… key or switch the \
                  mode to {}",
                 other.as_str(),
-                other.prefix(),
+                prefix(other),
                 mode.as_str(),
-                mode.prefix(),
+                prefix(mode),
                 other.as_str()
             )));
         }

@@ -15,7 +15,8 @@
 //! - [`retry`]: one request with retries, and what a final failure means.
 //! - [`pager`]: reads a list up to the row target by following `next_cursor`.
 //! - [`connection`]: ties it together: describe, open, verify, canonical-query, query.
-//! - `component` (wasm32 only): the wit-bindgen exports and the wasi:http transport.
+//! - `component` (wasm32 only): the exports, through the guest SDK's bindings and wasi:http transport
+//!   (`klairr_connector_sdk::component`).
 
 pub mod api;
 pub mod connection;

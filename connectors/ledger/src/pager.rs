@@ -7,7 +7,7 @@
 
 use crate::api::{self, DecodedPage};
 use crate::error::ConnectorError;
-use crate::key::Mode;
+use crate::key::{self, Mode};
 use crate::query::Query;
 use crate::retry::Caller;
 use crate::schema::{Cell, Table};
@@ -125,7 +125,7 @@ pub fn check_mode(
                 table.name(),
                 mode.as_str(),
                 response.request_id.as_deref().unwrap_or("without an id"),
-                mode.prefix()
+                key::prefix(mode)
             )))
         }
         _ => Ok(()),
@@ -246,6 +246,7 @@ mod tests {
         Ok(Response {
             status: 200,
             request_id: Some("req_x".into()),
+            should_retry: None,
             retry_after: None,
             body: body.as_bytes().to_vec(),
         })

@@ -64,9 +64,7 @@ impl<'a, H: Http + ?Sized, C: Clock + ?Sized> Caller<'a, H, C> {
 
     /// GET `path_and_query` (a list of `table`) until it succeeds, retries run out, or it fails for good.
     pub fn get(&mut self, table: Table, path_and_query: &str) -> Result<Response, ConnectorError> {
-        let request = Request {
-            path_and_query: path_and_query.to_owned(),
-        };
+        let request = Request::get(path_and_query);
         let mut attempt = 1;
         loop {
             self.requests = self.requests.saturating_add(1);
@@ -129,9 +127,15 @@ fn transport(e: &TransportError) -> ConnectorError {
         TransportError::Denied(m) => ConnectorError::Network(format!(
             "{m}: the request is outside this connector's manifest"
         )),
-        TransportError::BodyTooLarge { status, request_id } => {
-            ConnectorError::upstream(e.to_string(), Some(*status), request_id.as_deref())
-        }
+        TransportError::BodyTooLarge {
+            limit,
+            status,
+            request_id,
+        } => ConnectorError::upstream(
+            format!("the ledger's response body is larger than the connector's {limit}-byte cap"),
+            Some(*status),
+            request_id.as_deref(),
+        ),
         TransportError::Timeout(_) | TransportError::Connection(_) => {
             ConnectorError::Network(format!("the ledger could not be reached: {e}"))
         }
@@ -142,11 +146,13 @@ fn transport(e: &TransportError) -> ConnectorError {
 mod tests {
     use super::*;
     use crate::testing::{FakeClock, Scripted};
+    use crate::transport::MAX_BODY_BYTES;
 
     fn reply(status: u16) -> Result<Response, TransportError> {
         Ok(Response {
             status,
             request_id: Some(format!("req_{status}")),
+            should_retry: None,
             retry_after: None,
             body: br#"{"data":[],"next_cursor":null}"#.to_vec(),
         })
@@ -262,10 +268,15 @@ mod tests {
         assert_eq!(out.map_err(|e| e.kind()), Err("network"));
         assert_eq!(requests, 1, "a denial is never retried");
         let big = Err(TransportError::BodyTooLarge {
+            limit: MAX_BODY_BYTES,
             status: 200,
-            request_id: None,
+            request_id: Some("req_big".into()),
         });
-        let (out, _, _) = run(vec![big, reply(200)]);
-        assert_eq!(out.map_err(|e| e.kind()), Err("upstream"));
+        let (out, requests, _) = run(vec![big, reply(200)]);
+        assert_eq!(
+            out.map_err(|e| e.to_string()),
+            Err("ledger error: the ledger's response body is larger than the connector's 4194304-byte cap (HTTP 200, request req_big)".into())
+        );
+        assert_eq!(requests, 1, "a body over the cap is never retried");
     }
 }

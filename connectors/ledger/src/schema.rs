@@ -38,70 +38,14 @@ impl Table {
     }
 }
 
-/// The WIT `column-type`s this connector uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ColumnType {
-    Id,
-    Text,
-    Timestamp,
-    Amount,
-    Currency,
-}
+pub use klairr_connector_sdk::catalogue::{Cell, ColumnSpec, ColumnType, FilterSpec};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ColumnSpec {
-    pub name: &'static str,
-    pub kind: ColumnType,
-    pub nullable: bool,
-    pub doc: &'static str,
-}
+/// A table of the ledger: its columns and the filters it takes.
+pub type TableSpec = klairr_connector_sdk::catalogue::TableSpec<Table, FilterSpec>;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FilterSpec {
-    pub key: &'static str,
-    /// What values are accepted, in words an LLM can act on.
-    pub accepts: &'static str,
-    pub doc: &'static str,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TableSpec {
-    pub table: Table,
-    pub doc: &'static str,
-    pub columns: &'static [ColumnSpec],
-    pub filters: &'static [FilterSpec],
-}
-
-impl TableSpec {
-    pub fn has_filter(&self, key: &str) -> bool {
-        self.filters.iter().any(|f| f.key == key)
-    }
-
-    pub fn filter_keys(&self) -> Vec<&'static str> {
-        self.filters.iter().map(|f| f.key).collect()
-    }
-}
-
-/// One typed value of a row (the WIT `cell`): ids, text and currencies are text; amounts and timestamps
-/// integers; a missing value null.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Cell {
-    Null,
-    Text(String),
-    Integer(i64),
-}
-
-const fn col(
-    name: &'static str,
-    kind: ColumnType,
-    nullable: bool,
-    doc: &'static str,
-) -> ColumnSpec {
-    ColumnSpec {
-        name,
-        kind,
-        nullable,
-        doc,
+impl klairr_connector_sdk::catalogue::Table for Table {
+    fn name(self) -> &'static str {
+        Table::name(self)
     }
 }
 
@@ -123,16 +67,16 @@ static TABLES: [TableSpec; 2] = [
         table: Table::Accounts,
         doc: "Ledger accounts (one per currency and purpose) with their current balance, newest first.",
         columns: &[
-            col("id", ColumnType::Id, false, "The account's id, acc_…"),
-            col("name", ColumnType::Text, false, "The account's name."),
-            col("currency", ColumnType::Currency, false, "The account's currency."),
-            col(
+            ColumnSpec::new("id", ColumnType::Id, false, "The account's id, acc_…"),
+            ColumnSpec::new("name", ColumnType::Text, false, "The account's name."),
+            ColumnSpec::new("currency", ColumnType::Currency, false, "The account's currency."),
+            ColumnSpec::new(
                 "balance",
                 ColumnType::Amount,
                 false,
                 "The current balance in minor units of the currency (cents for eur); negative when overdrawn.",
             ),
-            col("created", ColumnType::Timestamp, false, "When the account was opened."),
+            ColumnSpec::new("created", ColumnType::Timestamp, false, "When the account was opened."),
         ],
         filters: &[CURRENCY, CREATED],
     },
@@ -140,17 +84,17 @@ static TABLES: [TableSpec; 2] = [
         table: Table::Entries,
         doc: "Ledger entries (postings to one account), newest first.",
         columns: &[
-            col("id", ColumnType::Id, false, "The entry's id, ent_…"),
-            col("account", ColumnType::Id, false, "The account posted to, acc_…"),
-            col(
+            ColumnSpec::new("id", ColumnType::Id, false, "The entry's id, ent_…"),
+            ColumnSpec::new("account", ColumnType::Id, false, "The account posted to, acc_…"),
+            ColumnSpec::new(
                 "amount",
                 ColumnType::Amount,
                 false,
                 "Minor units of the currency: positive credits, negative debits.",
             ),
-            col("currency", ColumnType::Currency, false, "The entry's currency."),
-            col("created", ColumnType::Timestamp, false, "When the entry was posted."),
-            col("memo", ColumnType::Text, true, "Free text from whoever posted it; null when none."),
+            ColumnSpec::new("currency", ColumnType::Currency, false, "The entry's currency."),
+            ColumnSpec::new("created", ColumnType::Timestamp, false, "When the entry was posted."),
+            ColumnSpec::new("memo", ColumnType::Text, true, "Free text from whoever posted it; null when none."),
         ],
         filters: &[
             FilterSpec {

@@ -1,7 +1,8 @@
 //! Fakes for the native unit tests: a clock that only records, a transport that replays a script, and an
 //! in-memory ledger API that serves real pages (filters, `limit`, `cursor`, `livemode`) from a data set.
 
-use crate::transport::{Clock, Http, Request, Response, TransportError};
+use crate::transport::{Clock, Completion, Http, Request, Response, Ticket, TransportError};
+use klairr_connector_sdk::transport::Immediate;
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -16,6 +17,10 @@ impl Clock for FakeClock {
     fn sleep(&mut self, duration: Duration) {
         self.slept.push(duration);
     }
+    /// The time slept so far.
+    fn now(&mut self) -> Duration {
+        self.slept.iter().sum()
+    }
     fn random_u64(&mut self) -> u64 {
         self.next = self
             .next
@@ -29,6 +34,7 @@ impl Clock for FakeClock {
 pub struct Scripted {
     replies: VecDeque<Result<Response, TransportError>>,
     pub sent: Vec<String>,
+    answered: Immediate,
 }
 
 impl Scripted {
@@ -36,16 +42,25 @@ impl Scripted {
         Scripted {
             replies: replies.into(),
             sent: Vec::new(),
+            answered: Immediate::default(),
         }
     }
 }
 
 impl Http for Scripted {
-    fn send(&mut self, request: &Request) -> Result<Response, TransportError> {
+    fn start(&mut self, request: &Request) -> Ticket {
         self.sent.push(request.path_and_query.clone());
-        self.replies
+        let reply = self
+            .replies
             .pop_front()
-            .unwrap_or_else(|| panic!("no reply scripted for {}", request.path_and_query))
+            .unwrap_or_else(|| panic!("no reply scripted for {}", request.path_and_query));
+        self.answered.answer(reply)
+    }
+    fn wait_any(&mut self, _timeout: Option<Duration>) -> Option<Completion> {
+        self.answered.wait_any()
+    }
+    fn cancel(&mut self, ticket: Ticket) {
+        self.answered.cancel(ticket)
     }
 }
 
@@ -80,6 +95,7 @@ pub struct FakeLedger {
     pub forbidden: Vec<&'static str>,
     pub sent: Vec<String>,
     pub progress: Vec<(u32, u64)>,
+    answered: Immediate,
 }
 
 impl FakeLedger {
@@ -121,6 +137,7 @@ impl FakeLedger {
             forbidden: Vec::new(),
             sent: Vec::new(),
             progress: Vec::new(),
+            answered: Immediate::default(),
         }
     }
 
@@ -188,7 +205,25 @@ impl FakeLedger {
 }
 
 impl Http for FakeLedger {
-    fn send(&mut self, request: &Request) -> Result<Response, TransportError> {
+    fn start(&mut self, request: &Request) -> Ticket {
+        let reply = self.reply(request);
+        self.answered.answer(reply)
+    }
+    fn wait_any(&mut self, _timeout: Option<Duration>) -> Option<Completion> {
+        self.answered.wait_any()
+    }
+    fn cancel(&mut self, ticket: Ticket) {
+        self.answered.cancel(ticket)
+    }
+
+    fn progress(&mut self, requests: u32, rows: u64) {
+        self.progress.push((requests, rows));
+    }
+}
+
+impl FakeLedger {
+    /// The page (or error) the ledger API would answer `request` with.
+    fn reply(&mut self, request: &Request) -> Result<Response, TransportError> {
         self.sent.push(request.path_and_query.clone());
         let (path, query) = request
             .path_and_query
@@ -218,12 +253,8 @@ impl Http for FakeLedger {
         Ok(Response {
             status,
             request_id: Some(format!("req_{}", self.sent.len())),
-            retry_after: None,
             body: body.into_bytes(),
+            ..Response::default()
         })
-    }
-
-    fn progress(&mut self, requests: u32, rows: u64) {
-        self.progress.push((requests, rows));
     }
 }

@@ -1,0 +1,539 @@
+//! What every component shares at its edge (wasm32 only): the `klairr:connector@0.2.0` bindings,
+//! generated here once (a connector implements [`Connector`] and exports it with
+//! [`crate::export!`]), the conversions from the core types, and the [`Http`] and [`Clock`]
+//! that talk wasi:http, wasi:clocks and wasi:random.
+//!
+//! The transport sends every request to one [`Api`]: `https://{authority}` with the connector's fixed
+//! headers (and `content-length: 0` on the bodiless writes), never a credential (the host attaches it and
+//! refuses that header from a guest); it reads the headers [`Response`] holds and caps the body at the
+//! connector's limit.
+
+use crate::catalogue::{
+    Cell, Column, ColumnSpec, ColumnType, ConnectorInfo, Filter, Table, TableSpec,
+};
+use crate::config::{Config, Connect};
+use crate::error::{ConnectorError, UpstreamError};
+use crate::key::Mode;
+use crate::transport::{
+    Clock, Completion, Http, Method, Request, Response, Ticket, TransportError,
+};
+use std::marker::PhantomData;
+use std::time::Duration;
+use wasi::http::types::FutureIncomingResponse;
+use wasi::io::poll::Pollable;
+
+/// The `klairr:connector@0.2.0` bindings, generated once for every connector: a connector implements
+/// [`Connector`] and exports it with [`crate::export!`].
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit/connector-0.2.0",
+        world: "klairr:connector/plugin",
+        // Reuse the `wasi` crate's bindings for the wasi:http world we import, instead of a second copy.
+        with: {
+            "wasi:http/types@0.2.12": wasi::http::types,
+            "wasi:http/outgoing-handler@0.2.12": wasi::http::outgoing_handler,
+            "wasi:io/error@0.2.12": wasi::io::error,
+            "wasi:io/poll@0.2.12": wasi::io::poll,
+            "wasi:io/streams@0.2.12": wasi::io::streams,
+            "wasi:clocks/monotonic-clock@0.2.12": wasi::clocks::monotonic_clock,
+        },
+        pub_export_macro: true,
+        export_macro_name: "export_connector",
+        default_bindings_module: "klairr_connector_sdk::component::bindings",
+    });
+}
+
+/// wit-bindgen's export macro, for [`crate::export!`].
+#[doc(hidden)]
+pub use bindings::export_connector;
+use bindings::exports::klairr::connector::connector as wit_connector;
+use bindings::klairr::connector::progress;
+/// `klairr:connector/types`: what a connector's [`Connector`] methods return.
+pub use bindings::klairr::connector::types;
+
+// ---- the exports ---------------------------------------------------------------------------------
+
+/// One connector's side of the contract, implemented by its connection type: the core behind each export
+/// that does I/O or speaks of the connector's own results (opening a connection and canonical queries
+/// are its [`Connect`]), in the core's types where they are shared (a [`Mode`], a [`ConnectorError`])
+/// and in WIT's elsewhere. The SDK does the rest: [`Exported`] converts, and gives each call a [`Wasi`]
+/// whose [`WasiHttp`] talks to [`Connector::API`]. A component exports its connector with
+/// [`crate::export!`].
+pub trait Connector: Connect {
+    /// The one API the connector talks to.
+    const API: &'static Api;
+
+    fn describe() -> types::ConnectorInfo;
+    fn check_credential(credential: &str, mode: Mode) -> Result<(), ErrorOf<Self>>;
+    fn verify(&self, io: &mut Wasi) -> Result<types::VerifyReport, ErrorOf<Self>>;
+    fn query(&self, io: &mut Wasi, query: &str) -> Result<types::QueryResult, ErrorOf<Self>>;
+}
+
+/// The error type of connector `C`.
+pub type ErrorOf<C> = ConnectorError<<C as Connect>::Wording>;
+
+/// What one call may use outside the component: requests to the connector's [`Api`], and time.
+pub struct Wasi {
+    pub http: WasiHttp,
+    pub clock: WasiClock,
+}
+
+impl Wasi {
+    fn to(api: &'static Api) -> Wasi {
+        Wasi {
+            http: WasiHttp::new(api),
+            clock: WasiClock,
+        }
+    }
+}
+
+/// Exports connector `C` (its connection type, implementing [`Connector`]) as this component's
+/// `klairr:connector/connector@0.2.0`.
+#[macro_export]
+macro_rules! export {
+    ($connector:ty) => {
+        type __KlairrExported = $crate::component::Exported<$connector>;
+        $crate::component::export_connector!(__KlairrExported);
+    };
+}
+
+/// The exports of connector `C`, as [`crate::export!`] hands them to wit-bindgen.
+pub struct Exported<C>(PhantomData<C>);
+
+/// A connection resource of connector `C`.
+pub struct ConnectionOf<C: Connector>(C);
+
+impl<C: Connector> wit_connector::Guest for Exported<C> {
+    type Connection = ConnectionOf<C>;
+
+    fn describe() -> types::ConnectorInfo {
+        C::describe()
+    }
+
+    fn check_credential(
+        credential: String,
+        mode: types::Mode,
+    ) -> Result<(), types::ConnectorError> {
+        C::check_credential(&credential, core_mode(mode)).map_err(error)
+    }
+}
+
+impl<C: Connector> wit_connector::GuestConnection for ConnectionOf<C> {
+    fn open(config: types::Config) -> Result<wit_connector::Connection, types::ConnectorError> {
+        let config = Config {
+            mode: core_mode(config.mode),
+            credential_hint: config.credential_hint,
+            max_rows: config.max_rows,
+            cache_ttl_seconds: config.cache_ttl_seconds,
+            max_scan: config.max_scan,
+        };
+        let inner = C::open(&config).map_err(error)?;
+        Ok(wit_connector::Connection::new(ConnectionOf::<C>(inner)))
+    }
+
+    fn verify(&self) -> Result<types::VerifyReport, types::ConnectorError> {
+        self.0.verify(&mut Wasi::to(C::API)).map_err(error)
+    }
+
+    fn canonical_query(&self, query: String) -> Result<String, types::ConnectorError> {
+        self.0.canonical_query(&query).map_err(error)
+    }
+
+    fn query(&self, query: String) -> Result<types::QueryResult, types::ConnectorError> {
+        self.0.query(&mut Wasi::to(C::API), &query).map_err(error)
+    }
+}
+
+// ---- WIT ↔ core conversions ----------------------------------------------------------------------
+
+fn core_mode(m: types::Mode) -> Mode {
+    match m {
+        types::Mode::Live => Mode::Live,
+        types::Mode::Test => Mode::Test,
+    }
+}
+
+pub fn mode(m: Mode) -> types::Mode {
+    match m {
+        Mode::Live => types::Mode::Live,
+        Mode::Test => types::Mode::Test,
+    }
+}
+
+fn column_type(kind: ColumnType) -> types::ColumnType {
+    match kind {
+        ColumnType::Id => types::ColumnType::Id,
+        ColumnType::Text => types::ColumnType::Text,
+        ColumnType::Integer => types::ColumnType::Integer,
+        ColumnType::Boolean => types::ColumnType::Boolean,
+        ColumnType::Timestamp => types::ColumnType::Timestamp,
+        ColumnType::Amount => types::ColumnType::Amount,
+        ColumnType::Currency => types::ColumnType::Currency,
+    }
+}
+
+pub fn column(c: Column) -> types::Column {
+    types::Column {
+        name: c.name,
+        kind: column_type(c.kind),
+        nullable: c.nullable,
+        doc: c.doc,
+    }
+}
+
+pub fn column_spec(c: &ColumnSpec) -> types::Column {
+    column(c.into())
+}
+
+/// A table of the catalogue; `aggregate` says what aggregates it takes, `None` for a connector
+/// without aggregates.
+pub fn table_spec<T: Table, F: Filter>(
+    t: &TableSpec<T, F>,
+    aggregate: Option<types::AggregateSpec>,
+) -> types::TableSpec {
+    types::TableSpec {
+        name: t.table.name().into(),
+        doc: t.doc.into(),
+        columns: t.columns.iter().map(column_spec).collect(),
+        filters: t
+            .filters
+            .iter()
+            .map(|f| types::FilterSpec {
+                key: f.key().into(),
+                accepts: f.accepts().into(),
+                doc: f.doc().into(),
+            })
+            .collect(),
+        aggregate,
+    }
+}
+
+/// `describe`'s answer; `table` converts each table spec.
+pub fn connector_info<S>(
+    info: ConnectorInfo<S>,
+    table: impl Fn(&S) -> types::TableSpec,
+) -> types::ConnectorInfo {
+    types::ConnectorInfo {
+        name: info.name.into(),
+        api_version: info.api_version.into(),
+        default_cache_ttl_seconds: info.default_cache_ttl_seconds,
+        default_max_rows: info.default_max_rows,
+        max_rows_limit: info.max_rows_limit,
+        query_doc: info.query_doc.into(),
+        tables: info.tables.iter().map(table).collect(),
+        aggregates: info.aggregates.map(|a| types::AggregateInfo {
+            doc: a.doc.into(),
+            buckets: a.buckets.into_iter().map(String::from).collect(),
+            default_max_scan: a.default_max_scan,
+            max_scan_limit: a.max_scan_limit,
+        }),
+    }
+}
+
+pub fn cell(c: Cell) -> types::Cell {
+    match c {
+        Cell::Null => types::Cell::Null,
+        Cell::Text(s) => types::Cell::Text(s),
+        Cell::Integer(i) => types::Cell::Integer(i),
+        Cell::Boolean(b) => types::Cell::Boolean(b),
+    }
+}
+
+pub fn rows(rows: Vec<Vec<Cell>>) -> Vec<Vec<types::Cell>> {
+    rows.into_iter()
+        .map(|row| row.into_iter().map(cell).collect())
+        .collect()
+}
+
+fn upstream(e: UpstreamError) -> types::UpstreamError {
+    types::UpstreamError {
+        status: e.status,
+        code: e.code,
+        message: e.message,
+        request_id: e.request_id,
+    }
+}
+
+fn error<W>(e: ConnectorError<W>) -> types::ConnectorError {
+    match e {
+        ConnectorError::SecretKeyRejected(m) => types::ConnectorError::SecretKeyRejected(m),
+        ConnectorError::InvalidKey(m) => types::ConnectorError::InvalidKey(m),
+        ConnectorError::ModeMismatch(m) => types::ConnectorError::ModeMismatch(m),
+        ConnectorError::OverPermissioned(r) => types::ConnectorError::OverPermissioned(r),
+        ConnectorError::MissingPermission(r) => types::ConnectorError::MissingPermission(r),
+        ConnectorError::InvalidQuery(m) => types::ConnectorError::InvalidQuery(m),
+        ConnectorError::RateLimited(u) => types::ConnectorError::RateLimited(upstream(u)),
+        ConnectorError::Upstream(u) => types::ConnectorError::Upstream(upstream(u)),
+        ConnectorError::Network(m) => types::ConnectorError::Network(m),
+        ConnectorError::_Wording(never, _) => match never {},
+    }
+}
+
+// ---- wasi:http, wasi:clocks, wasi:random ---------------------------------------------------------
+
+/// The one API a connector talks to, and how.
+pub struct Api {
+    /// Every request goes to `https://{authority}`; the host's policy decides whether (and where) it is
+    /// delivered.
+    pub authority: &'static str,
+    /// Sent on every request (the version pin, `accept`, `user-agent`).
+    pub headers: &'static [(&'static str, &'static str)],
+    /// The response header read into [`Response::request_id`] (lower case).
+    pub request_id_header: &'static str,
+    /// The response header read into [`Response::should_retry`] (lower case), if the API has one.
+    pub should_retry_header: Option<&'static str>,
+    /// The largest response body read; a larger one is [`TransportError::BodyTooLarge`].
+    pub max_body_bytes: usize,
+}
+
+/// Requests through the host's `wasi:http/outgoing-handler`; the host's policy decides whether (and
+/// where) they are delivered, and adds the credential to those it delivers. Several may be outstanding:
+/// each is a wasi:http future, and [`Http::wait_any`] polls them all at once.
+pub struct WasiHttp {
+    api: &'static Api,
+    next: u32,
+    /// In the order they were started.
+    pending: Vec<Pending>,
+    /// Outcomes known as soon as the request was started: the host refused it outright.
+    refused: Vec<Completion>,
+}
+
+impl WasiHttp {
+    pub fn new(api: &'static Api) -> WasiHttp {
+        WasiHttp {
+            api,
+            next: 0,
+            pending: Vec::new(),
+            refused: Vec::new(),
+        }
+    }
+}
+
+/// One outstanding request. Fields drop in order: the pollable is a child of the future and must go
+/// first (wasmtime refuses to drop a resource that still has children).
+struct Pending {
+    ticket: Ticket,
+    ready: Pollable,
+    future: FutureIncomingResponse,
+}
+
+impl Http for WasiHttp {
+    fn progress(&mut self, requests: u32, rows: u64) {
+        progress::report(requests, rows);
+    }
+
+    fn start(&mut self, request: &Request) -> Ticket {
+        self.next = self.next.wrapping_add(1);
+        let ticket = Ticket(self.next);
+        match start(self.api, request) {
+            Ok(future) => self.pending.push(Pending {
+                ticket,
+                ready: future.subscribe(),
+                future,
+            }),
+            Err(err) => self.refused.push((ticket, Err(err))),
+        }
+        ticket
+    }
+
+    fn wait_any(&mut self, timeout: Option<Duration>) -> Option<Completion> {
+        if let Some(done) = self.refused.pop() {
+            return Some(done);
+        }
+        if self.pending.is_empty() {
+            return None;
+        }
+        let timer = timeout.map(|t| {
+            wasi::clocks::monotonic_clock::subscribe_duration(
+                u64::try_from(t.as_nanos()).unwrap_or(u64::MAX),
+            )
+        });
+        let mut list: Vec<&Pollable> = self.pending.iter().map(|p| &p.ready).collect();
+        list.extend(timer.as_ref());
+        // The first ready request in start order; only the timer ready: the timeout passed.
+        let ready = wasi::io::poll::poll(&list)
+            .into_iter()
+            .map(|i| i as usize)
+            .filter(|&i| i < self.pending.len())
+            .min()?;
+        let Pending {
+            ticket,
+            ready: _,
+            future,
+        } = self.pending.remove(ready);
+        Some((ticket, finish(self.api, future)))
+    }
+
+    fn cancel(&mut self, ticket: Ticket) {
+        self.pending.retain(|p| p.ticket != ticket);
+    }
+}
+
+/// Build `request` and hand it to the host.
+fn start(api: &Api, request: &Request) -> Result<FutureIncomingResponse, TransportError> {
+    use wasi::http::outgoing_handler;
+    use wasi::http::types::{Fields, OutgoingBody, OutgoingRequest, Scheme};
+
+    let mut headers: Vec<(String, Vec<u8>)> = api
+        .headers
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), value.as_bytes().to_vec()))
+        .collect();
+    let has_body = request.method != Method::Get;
+    if has_body {
+        headers.push(("content-length".into(), b"0".to_vec()));
+    }
+    let fields = Fields::from_list(&headers).map_err(|e| {
+        TransportError::Connection(format!("could not build request headers: {e:?}"))
+    })?;
+    let outgoing = OutgoingRequest::new(fields);
+    let method = match request.method {
+        Method::Get => wasi::http::types::Method::Get,
+        Method::Post => wasi::http::types::Method::Post,
+        Method::Delete => wasi::http::types::Method::Delete,
+    };
+    let set = [
+        outgoing.set_method(&method).is_ok(),
+        outgoing.set_scheme(Some(&Scheme::Https)).is_ok(),
+        outgoing.set_authority(Some(api.authority)).is_ok(),
+        outgoing
+            .set_path_with_query(Some(&request.path_and_query))
+            .is_ok(),
+    ];
+    if set.contains(&false) {
+        return Err(TransportError::Connection(
+            "the host refused the request line".into(),
+        ));
+    }
+    let body = if has_body { outgoing.body().ok() } else { None };
+
+    // No request-options: the host applies its own timeout ceilings to every request. (Passing a
+    // `request-options` resource also leaks one table slot per request in wasmtime-wasi-http 48's
+    // `handle`, which never deletes it; a long-lived connection would run out of handles.)
+    let pending = outgoing_handler::handle(outgoing, None).map_err(transport_error)?;
+    if let Some(body) = body {
+        OutgoingBody::finish(body, None).map_err(transport_error)?;
+    }
+    Ok(pending)
+}
+
+/// Read a completed request's response: the headers [`Response`] holds and the body, capped.
+fn finish(api: &Api, pending: FutureIncomingResponse) -> Result<Response, TransportError> {
+    let response = match pending.get() {
+        Some(Ok(Ok(response))) => response,
+        Some(Ok(Err(code))) => return Err(transport_error(code)),
+        Some(Err(())) | None => {
+            return Err(TransportError::Connection(
+                "the response was already taken".into(),
+            ))
+        }
+    };
+    drop(pending);
+
+    let status = response.status();
+    let headers = response.headers();
+    // One call for all headers (names arrive lower-cased); only a few of them matter here.
+    let (mut request_id, mut should_retry, mut retry_after, mut declared_len) =
+        (None, None, None, None);
+    for (name, value) in headers.entries() {
+        let Ok(value) = std::str::from_utf8(&value) else {
+            continue;
+        };
+        let value = value.trim();
+        let name = name.as_str();
+        if name == api.request_id_header {
+            request_id = Some(value.to_owned());
+        } else if Some(name) == api.should_retry_header {
+            should_retry = Some(value == "true");
+        } else if name == "retry-after" {
+            retry_after = value.parse::<u64>().ok().map(Duration::from_secs);
+        } else if name == "content-length" {
+            declared_len = value.parse::<usize>().ok();
+        }
+    }
+    drop(headers);
+    let limit = api.max_body_bytes;
+    let too_large = |request_id: Option<String>| TransportError::BodyTooLarge {
+        limit,
+        status,
+        request_id,
+    };
+    if declared_len.is_some_and(|n| n > limit) {
+        return Err(too_large(request_id));
+    }
+
+    let incoming = response
+        .consume()
+        .map_err(|()| TransportError::Connection("the response body was already taken".into()))?;
+    let stream = incoming.stream().map_err(|()| {
+        TransportError::Connection("the response body stream was already taken".into())
+    })?;
+    let mut body = Vec::with_capacity(declared_len.unwrap_or(16 * 1024));
+    loop {
+        match stream.blocking_read(1 << 20) {
+            Ok(chunk) => {
+                if body.len() + chunk.len() > limit {
+                    return Err(too_large(request_id));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Err(wasi::io::streams::StreamError::Closed) => break,
+            Err(wasi::io::streams::StreamError::LastOperationFailed(e)) => {
+                // The host cut a body over its manifest's size: as final as our own cap.
+                if let Some(wasi::http::types::ErrorCode::HttpResponseBodySize(_)) =
+                    wasi::http::types::http_error_code(&e)
+                {
+                    return Err(too_large(request_id));
+                }
+                return Err(TransportError::Connection(format!(
+                    "reading the response body failed: {}",
+                    e.to_debug_string()
+                )));
+            }
+        }
+    }
+    drop(stream);
+    let _ = wasi::http::types::IncomingBody::finish(incoming);
+    drop(response);
+
+    Ok(Response {
+        status,
+        request_id,
+        should_retry,
+        retry_after,
+        body,
+    })
+}
+
+/// Sleeps through `wasi:clocks` (never a busy loop) and draws jitter from `wasi:random`.
+pub struct WasiClock;
+
+impl Clock for WasiClock {
+    fn sleep(&mut self, duration: Duration) {
+        let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+        wasi::clocks::monotonic_clock::subscribe_duration(nanos).block();
+    }
+
+    fn now(&mut self) -> Duration {
+        Duration::from_nanos(wasi::clocks::monotonic_clock::now())
+    }
+
+    fn random_u64(&mut self) -> u64 {
+        wasi::random::random::get_random_u64()
+    }
+}
+
+fn transport_error(code: wasi::http::types::ErrorCode) -> TransportError {
+    use wasi::http::types::ErrorCode as E;
+    match code {
+        E::HttpRequestDenied => TransportError::Denied(
+            "the host's policy refused the request (its log says why)".into(),
+        ),
+        E::ConnectionTimeout
+        | E::ConnectionReadTimeout
+        | E::HttpResponseTimeout
+        | E::DnsTimeout => TransportError::Timeout(format!("{code:?}")),
+        other => TransportError::Connection(format!("{other:?}")),
+    }
+}
