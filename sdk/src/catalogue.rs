@@ -100,10 +100,8 @@ pub trait Table: Copy + 'static {
 /// What `describe` says of one filter of a table; each connector's filter spec adds what it needs to
 /// read and send it.
 pub trait Filter: 'static {
-    fn key(&self) -> &'static str;
-    /// What values are accepted, in words an LLM can act on.
-    fn accepts(&self) -> &'static str;
-    fn doc(&self) -> &'static str;
+    /// The filter as `describe` shows it: key, accepted values, doc.
+    fn described(&self) -> FilterSpec;
 }
 
 /// A filter that needs nothing beyond what `describe` says of it.
@@ -116,14 +114,8 @@ pub struct FilterSpec {
 }
 
 impl Filter for FilterSpec {
-    fn key(&self) -> &'static str {
-        self.key
-    }
-    fn accepts(&self) -> &'static str {
-        self.accepts
-    }
-    fn doc(&self) -> &'static str {
-        self.doc
+    fn described(&self) -> FilterSpec {
+        *self
     }
 }
 
@@ -139,7 +131,7 @@ pub struct TableSpec<T: 'static, F: 'static> {
 impl<T, F: Filter> TableSpec<T, F> {
     /// The filter spec for `key`, if this table accepts it.
     pub fn filter(&self, key: &str) -> Option<&'static F> {
-        self.filters.iter().find(|f| f.key() == key)
+        self.filters.iter().find(|f| f.described().key == key)
     }
 
     pub fn has_filter(&self, key: &str) -> bool {
@@ -148,7 +140,7 @@ impl<T, F: Filter> TableSpec<T, F> {
 
     /// The filter keys, in catalogue order.
     pub fn filter_keys(&self) -> Vec<&'static str> {
-        self.filters.iter().map(|f| f.key()).collect()
+        self.filters.iter().map(|f| f.described().key).collect()
     }
 
     /// `created, customer, …`: the filter keys, for messages that list what is allowed.
@@ -194,14 +186,12 @@ mod tests {
     struct Flt(&'static str);
 
     impl Filter for Flt {
-        fn key(&self) -> &'static str {
-            self.0
-        }
-        fn accepts(&self) -> &'static str {
-            "anything"
-        }
-        fn doc(&self) -> &'static str {
-            "a filter"
+        fn described(&self) -> FilterSpec {
+            FilterSpec {
+                key: self.0,
+                accepts: "anything",
+                doc: "a filter",
+            }
         }
     }
 

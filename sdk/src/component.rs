@@ -199,10 +199,13 @@ pub fn table_spec<T: Table, F: Filter>(
         filters: t
             .filters
             .iter()
-            .map(|f| types::FilterSpec {
-                key: f.key().into(),
-                accepts: f.accepts().into(),
-                doc: f.doc().into(),
+            .map(|f| {
+                let described = f.described();
+                types::FilterSpec {
+                    key: described.key.into(),
+                    accepts: described.accepts.into(),
+                    doc: described.doc.into(),
+                }
             })
             .collect(),
         aggregate,

@@ -106,14 +106,12 @@ impl klairr_connector_sdk::catalogue::Table for Table {
 }
 
 impl klairr_connector_sdk::catalogue::Filter for FilterSpec {
-    fn key(&self) -> &'static str {
-        self.key
-    }
-    fn accepts(&self) -> &'static str {
-        self.accepts
-    }
-    fn doc(&self) -> &'static str {
-        self.doc
+    /// What `describe` shows; the rest (kind, post-filter, default) is how this connector reads it.
+    fn described(&self) -> klairr_connector_sdk::catalogue::FilterSpec {
+        let FilterSpec {
+            key, accepts, doc, ..
+        } = *self;
+        klairr_connector_sdk::catalogue::FilterSpec { key, accepts, doc }
     }
 }
 
