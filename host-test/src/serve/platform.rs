@@ -219,13 +219,7 @@ impl Platform {
         {
             let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
             if open.len() >= self.limits.max_open {
-                return Err(ApiError::new(
-                    "too-many-connections",
-                    format!(
-                        "{} connections are open, the most this host keeps: close one (DELETE /v1/connections/ID) or wait for idle ones to expire",
-                        open.len()
-                    ),
-                ));
+                return Err(too_many(open.len()));
             }
         }
         let mut connection = loaded.sandbox.open(&config)?;
@@ -245,6 +239,10 @@ impl Platform {
             last_used: Mutex::new(Instant::now()),
         });
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        // Checked again: setups running at once may have filled the table since the first check.
+        if open.len() >= self.limits.max_open {
+            return Err(too_many(open.len()));
+        }
         open.insert(id.clone(), entry);
         self.metrics
             .set("klairr_open_connections", String::new(), open.len() as u64);
@@ -406,6 +404,15 @@ fn load_version(
         version,
         info,
     })
+}
+
+fn too_many(open: usize) -> ApiError {
+    ApiError::new(
+        "too-many-connections",
+        format!(
+            "{open} connections are open, the most this host keeps: close one (DELETE /v1/connections/ID) or wait for idle ones to expire"
+        ),
+    )
 }
 
 /// A random 128-bit id, as 32 hex digits.
