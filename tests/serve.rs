@@ -44,39 +44,19 @@ impl Api {
         body: Option<&str>,
         token: Option<&str>,
     ) -> (u16, String) {
-        let url = format!("{}{path}", self.base);
-        let auth = token.map(|t| format!("Bearer {t}"));
-        let response = match (method, body) {
-            ("GET", _) => {
-                let mut r = self.agent.get(&url);
-                if let Some(a) = &auth {
-                    r = r.header("Authorization", a);
-                }
-                r.call()
-            }
-            ("PUT", body) => {
-                let mut r = self.agent.put(&url);
-                if let Some(a) = &auth {
-                    r = r.header("Authorization", a);
-                }
-                r.send(body.unwrap_or(""))
-            }
-            ("DELETE", _) => {
-                let mut r = self.agent.delete(&url);
-                if let Some(a) = &auth {
-                    r = r.header("Authorization", a);
-                }
-                r.call()
-            }
-            (_, body) => {
-                let mut r = self.agent.post(&url);
-                if let Some(a) = &auth {
-                    r = r.header("Authorization", a);
-                }
-                r.send(body.unwrap_or(""))
-            }
+        let mut request = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        let sent = match body {
+            Some(body) => self
+                .agent
+                .run(request.body(body.to_owned()).expect("a request")),
+            None => self.agent.run(request.body(()).expect("a request")),
         };
-        let mut response = response.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let mut response = sent.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
         let status = response.status().as_u16();
         let text = response.body_mut().read_to_string().unwrap_or_default();
         (status, text)

@@ -47,6 +47,18 @@ impl std::fmt::Debug for Fingerprint {
     }
 }
 
+/// Lower-case hex of `bytes`: component hashes in cache keys and API answers, connection ids, compile-cache
+/// entry names.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
+}
+
 /// Makes fingerprints under one secret.
 pub struct Fingerprinter {
     secret: [u8; 32],

@@ -116,12 +116,11 @@ impl Answers {
 
 /// The cache key besides the fingerprint: component hash, max-rows, canonical query.
 fn cache_key(sandbox: &Sandbox, connection: &Connection, canonical: &str) -> String {
-    let hash: String = sandbox
-        .component_sha256()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("{hash}\n{}\n{canonical}", connection.row_target())
+    format!(
+        "{}\n{}\n{canonical}",
+        crate::cache::hex(&sandbox.component_sha256()),
+        connection.row_target()
+    )
 }
 
 /// One connector, loaded once, with its own cache and memory (one CLI call).

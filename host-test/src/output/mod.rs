@@ -88,8 +88,9 @@ struct AggregatesJson<'a> {
     max_scan_limit: u32,
 }
 
+/// A connector's catalogue as `--format json describe` (and `serve`'s `GET /v1/connectors`) prints it.
 #[derive(Serialize)]
-struct DescribeJson<'a> {
+pub struct DescribeJson<'a> {
     connector: &'a str,
     api_version: &'a str,
     default_cache_ttl_seconds: u32,
@@ -102,7 +103,11 @@ struct DescribeJson<'a> {
 }
 
 pub fn describe_json(info: &wit::ConnectorInfo) -> String {
-    let doc = DescribeJson {
+    to_json(&describe_doc(info))
+}
+
+pub fn describe_doc(info: &wit::ConnectorInfo) -> DescribeJson<'_> {
+    DescribeJson {
         connector: &info.name,
         api_version: &info.api_version,
         default_cache_ttl_seconds: info.default_cache_ttl_seconds,
@@ -146,8 +151,7 @@ pub fn describe_json(info: &wit::ConnectorInfo) -> String {
             default_max_scan: a.default_max_scan,
             max_scan_limit: a.max_scan_limit,
         }),
-    };
-    to_json(&doc)
+    }
 }
 
 #[derive(Serialize)]

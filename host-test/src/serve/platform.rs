@@ -16,7 +16,6 @@ use crate::sandbox::SharedHost;
 use crate::sandbox::{wit, Connection, ConnectionConfig, Sandbox, SandboxError, SandboxOptions};
 use crate::service::{Answer, Answers};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -231,7 +230,7 @@ impl Platform {
             labels(&[("connector", connector)]),
             u64::from(report.requests),
         );
-        let id = connection_id();
+        let id = connection_id()?;
         let entry = Arc::new(Open {
             connector: connector.to_owned(),
             config,
@@ -415,16 +414,15 @@ fn too_many(open: usize) -> ApiError {
     )
 }
 
-/// A random 128-bit id, as 32 hex digits.
-fn connection_id() -> String {
-    static FALLBACK: AtomicU64 = AtomicU64::new(0);
+/// A random 128-bit id, as 32 hex digits. Without the OS's randomness no id is made (fail closed: an id
+/// must not be guessable).
+fn connection_id() -> Result<String, ApiError> {
     let mut bytes = [0u8; 16];
-    if getrandom::fill(&mut bytes).is_err() {
-        // Never expected; still unique within the process, and ids are not secrets (the token is).
-        let n = FALLBACK.fetch_add(1, Ordering::Relaxed);
-        bytes[..8].copy_from_slice(&n.to_le_bytes());
-        let t = Instant::now().elapsed().as_nanos() as u64;
-        bytes[8..].copy_from_slice(&t.to_le_bytes());
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    getrandom::fill(&mut bytes).map_err(|e| {
+        ApiError::new(
+            "sandbox",
+            format!("could not draw a random connection id from the OS: {e}"),
+        )
+    })?;
+    Ok(crate::cache::hex(&bytes))
 }

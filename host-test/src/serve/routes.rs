@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -36,6 +36,38 @@ fn json(status: StatusCode, body: String) -> Reply {
         hyper::header::HeaderValue::from_static("application/json"),
     );
     reply
+}
+
+/// A typed body as JSON. Serialising these types cannot fail (no maps with non-string keys).
+fn typed<T: Serialize>(status: StatusCode, body: &T) -> Reply {
+    match serde_json::to_string(body) {
+        Ok(text) => json(status, text),
+        Err(e) => error(&ApiError::new(
+            "sandbox",
+            format!("could not render JSON: {e}"),
+        )),
+    }
+}
+
+/// `GET /v1/connectors`: each connector's `describe`, as `--format json describe` prints it.
+#[derive(Serialize)]
+struct Connectors<'a> {
+    connectors: Vec<output::DescribeJson<'a>>,
+}
+
+/// `201` of `POST /v1/connections`: the new id and the setup report (never the credential).
+#[derive(Serialize)]
+struct Created<'a> {
+    id: &'a str,
+    setup: output::SetupJson<'a>,
+}
+
+/// `POST /v1/connectors/{name}/reload`: which version now serves.
+#[derive(Serialize)]
+struct Reloaded<'a> {
+    connector: &'a str,
+    version: u64,
+    component_sha256: String,
 }
 
 fn error(e: &ApiError) -> Reply {
@@ -206,33 +238,24 @@ fn metrics(state: &State) -> Reply {
 }
 
 fn connectors(state: &State) -> Reply {
-    let described: Vec<String> = state
-        .platform
-        .connectors()
-        .iter()
-        .map(|loaded| output::describe_json(&loaded.info))
-        .collect();
-    json(
-        StatusCode::OK,
-        format!("{{\"connectors\":[{}]}}", described.join(",")),
-    )
+    let loaded = state.platform.connectors();
+    let body = Connectors {
+        connectors: loaded
+            .iter()
+            .map(|l| output::describe_doc(&l.info))
+            .collect(),
+    };
+    typed(StatusCode::OK, &body)
 }
 
 fn reload(platform: &Platform, name: &str) -> Result<Reply, ApiError> {
     let reloaded = platform.reload(name)?;
-    let hash: String = reloaded
-        .component_sha256
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    Ok(json(
-        StatusCode::OK,
-        format!(
-            "{{\"connector\":{},\"version\":{},\"component_sha256\":\"{hash}\"}}",
-            serde_json::Value::String(reloaded.connector),
-            reloaded.version
-        ),
-    ))
+    let body = Reloaded {
+        connector: &reloaded.connector,
+        version: reloaded.version,
+        component_sha256: crate::cache::hex(&reloaded.component_sha256),
+    };
+    Ok(typed(StatusCode::OK, &body))
 }
 
 fn connect(platform: &Platform, body: &str) -> Result<Reply, ApiError> {
@@ -275,11 +298,11 @@ fn connect(platform: &Platform, body: &str) -> Result<Reply, ApiError> {
         max_scan: request.max_scan,
     };
     let (id, report) = platform.connect(&request.connector, config)?;
-    let setup = output::setup_json(&report);
-    Ok(json(
-        StatusCode::CREATED,
-        format!("{{\"id\":\"{id}\",\"setup\":{}}}", setup.trim_end()),
-    ))
+    let body = Created {
+        id: &id,
+        setup: output::setup_doc(&report),
+    };
+    Ok(typed(StatusCode::CREATED, &body))
 }
 
 /// serde_json's error without the text it quotes: its category and position only.

@@ -77,13 +77,7 @@ impl Hasher for Sha256Hasher {
 }
 
 pub(super) fn entry_name(key: &[u8; 32]) -> String {
-    let mut name = String::with_capacity(64 + 1 + ENTRY_EXT.len());
-    for byte in key {
-        name.push_str(&format!("{byte:02x}"));
-    }
-    name.push('.');
-    name.push_str(ENTRY_EXT);
-    name
+    format!("{}.{ENTRY_EXT}", crate::cache::hex(key))
 }
 
 pub(super) fn is_entry_name(name: &str) -> bool {
