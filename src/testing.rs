@@ -142,6 +142,9 @@ pub struct FakeStripe {
     /// When each request started, and when its answer was due.
     pub times: Vec<(Duration, Duration)>,
     pub max_in_flight: usize,
+    /// The host's rate budget, when set: at most this many request starts in any one second (a request
+    /// the budget holds back starts later, as the host delays it).
+    pub budget: Option<usize>,
     pub fault: Option<Fault>,
     /// Every progress report the pager made: requests so far, rows found so far.
     pub progress: Vec<(u32, u64)>,
@@ -164,6 +167,7 @@ impl FakeStripe {
             requests: Vec::new(),
             times: Vec::new(),
             max_in_flight: 0,
+            budget: None,
             fault: None,
             progress: Vec::new(),
             outstanding: Vec::new(),
@@ -176,6 +180,12 @@ impl FakeStripe {
     pub fn with_latency(mut self, latency: Duration, jitter: Duration) -> Self {
         self.latency = latency;
         self.jitter = jitter;
+        self
+    }
+
+    /// At most `per_second` request starts in any one second, as the host's budget paces them.
+    pub fn with_budget(mut self, per_second: usize) -> Self {
+        self.budget = Some(per_second);
         self
     }
 
@@ -277,8 +287,21 @@ impl Http for FakeStripe {
             0 => 0,
             j => self.random() % j,
         };
-        let done_at = self.time.get() + self.latency + Duration::from_nanos(jitter);
-        self.times.push((self.time.get(), done_at));
+        // The budget: the start waits until the request `per_second` starts back is a second old.
+        let starts_at = match self.budget {
+            Some(per_second) if self.times.len() >= per_second => {
+                let earlier = self.times[self.times.len() - per_second].0;
+                self.time.get().max(earlier + Duration::from_secs(1))
+            }
+            _ => self.time.get(),
+        };
+        // First come, first started: the host's budget queue keeps the order.
+        let starts_at = self
+            .times
+            .last()
+            .map_or(starts_at, |(last, _)| starts_at.max(*last));
+        let done_at = starts_at + self.latency + Duration::from_nanos(jitter);
+        self.times.push((starts_at, done_at));
         self.next += 1;
         let ticket = Ticket(self.next);
         self.outstanding.push((ticket, done_at, outcome));

@@ -872,3 +872,52 @@ fn a_fold_that_fails_stops_the_scan_with_its_error() {
         stripe.requests.len()
     );
 }
+
+/// The paging bench's job, simulated: 10,000 realistic customers at 250–350 ms a page under the host's
+/// budget of 24 starts a second, over twenty accounts. Prints each one's requests and fake wall time.
+/// `cargo test --release -p klairr-stripe --lib ten_thousand_customers_under_the_budget -- --ignored
+/// --nocapture`
+#[test]
+#[ignore]
+fn ten_thousand_customers_under_the_budget() {
+    let mut took_all = Vec::new();
+    for seed in 1..=20u64 {
+        let mut clock = FakeClock::new();
+        let mut stripe = FakeStripe::new(
+            Table::Customers,
+            irregular(10_000, seed).objects("cus"),
+            &clock.time,
+        )
+        .with_latency(MS_250, Duration::from_millis(100))
+        .with_budget(24);
+        let q = query(r#"{"list":"customers","limit":10000}"#);
+        let start = clock.time.get();
+        let fetched = concurrent(&mut stripe, &mut clock, &q).expect("fetch");
+        let took = (clock.time.get() - start).as_secs_f64();
+        let busiest = stripe
+            .times
+            .iter()
+            .map(|(at, _)| {
+                stripe
+                    .times
+                    .iter()
+                    .filter(|(t, _)| *t >= *at && *t < *at + Duration::from_secs(1))
+                    .count()
+            })
+            .max()
+            .unwrap_or(0);
+        println!(
+            "seed {seed}: {} requests, {took:.2} s, busiest second {busiest} starts",
+            fetched.requests
+        );
+        assert!(busiest <= 24, "seed {seed}");
+        took_all.push(took);
+    }
+    took_all.sort_by(f64::total_cmp);
+    println!(
+        "median {:.2} s, best {:.2} s, worst {:.2} s",
+        took_all[took_all.len() / 2],
+        took_all[0],
+        took_all[took_all.len() - 1]
+    );
+}
