@@ -10,6 +10,7 @@
 //!   charset, mode prefix and length, which yields the [`Credential`] the host keeps.
 
 use crate::manifest::CredentialSpec;
+use crate::redact::SecretRuns;
 use std::fmt;
 
 /// Test or live data; a credential belongs to exactly one.
@@ -92,12 +93,19 @@ pub struct Credential {
     secret: String,
     mode: Mode,
     hint: String,
+    /// Every run of the secret, indexed once: every request the component makes is searched for them.
+    runs: SecretRuns,
 }
 
 impl Credential {
     /// The full credential, for the header the host attaches and for redaction. Never for messages.
     pub fn expose(&self) -> &str {
         &self.secret
+    }
+
+    /// The runs of the secret that count as the secret (see [`SecretRuns`]).
+    pub fn runs(&self) -> &SecretRuns {
+        &self.runs
     }
 
     /// `rk_live_…abcd`: the mode's prefix, `…`, and the last 4 characters (fewer for a short key: at most
@@ -225,6 +233,7 @@ impl CredentialSpec {
         }
         Ok(Credential {
             hint: hint(key, prefix),
+            runs: SecretRuns::new(key),
             secret: key.to_owned(),
             mode,
         })

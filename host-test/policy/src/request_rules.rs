@@ -146,7 +146,7 @@ fn refuse_credential_runs(
     credential: &Credential,
     credential_header: &str,
 ) -> Result<(), Denial> {
-    let runs = SecretRuns::new(credential.expose());
+    let runs = credential.runs();
     let found = |place: String| {
         Err(Denial(format!(
             "request refused: {place} contains the credential (or a {MIN_RUN}-character run of it); the \
@@ -156,16 +156,16 @@ fn refuse_credential_runs(
     if runs.contains(req.method) {
         return found("the method".into());
     }
-    match carries_runs(&runs, req.path_and_query.as_bytes()) {
+    match carries_runs(runs, req.path_and_query.as_bytes()) {
         Some(0) => return found("the URL".into()),
         Some(_) => return found("the URL, once percent-decoded,".into()),
         None => {}
     }
     for (name, value) in req.headers {
-        if carries_runs(&runs, name.as_bytes()).is_some() {
+        if carries_runs(runs, name.as_bytes()).is_some() {
             return found("a header name".into());
         }
-        if carries_runs(&runs, value).is_some() {
+        if carries_runs(runs, value).is_some() {
             return found(format!("the value of header {}", quoted(name)));
         }
     }
