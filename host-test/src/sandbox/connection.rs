@@ -49,7 +49,7 @@ impl Connection {
             })
         });
         let report = self.finish(outcome, "setup verification")?;
-        returned::check_report(report, &self.credential.runs, self.sent())
+        returned::check_report(report, self.credential.runs(), self.sent())
     }
 
     /// The canonical form of a query (for the result cache). Makes no request.
@@ -67,7 +67,7 @@ impl Connection {
             })
         });
         let canonical = self.finish(outcome, "canonical-query")?;
-        returned::check_canonical(canonical, &self.credential.runs)
+        returned::check_canonical(canonical, self.credential.runs())
     }
 
     /// Run a query; the result is checked against the contract and redacted.
@@ -97,7 +97,7 @@ impl Connection {
                 max_rows: self.row_target,
                 ttl_ceiling: self.ttl_ceiling,
                 requests: self.sent(),
-                runs: &self.credential.runs,
+                runs: self.credential.runs(),
             },
         )
     }
@@ -121,7 +121,7 @@ impl Connection {
     /// What the guest wrote to stdout and stderr (capped, credential redacted).
     pub fn guest_output(&self) -> String {
         let out = self.instance.store.data().output();
-        self.credential.runs.redact(&out).into_owned()
+        self.credential.runs().redact(&out).into_owned()
     }
 
     /// Requests the policy denied on this connection, with the reason (for the host's log).
@@ -149,11 +149,11 @@ impl Connection {
             });
         }
         outcome
-            .map_err(|e| redact_error(e, &self.credential.runs))?
+            .map_err(|e| redact_error(e, self.credential.runs()))?
             .map_err(|e| {
                 SandboxError::Connector(ConnectorFailure(returned::check_error(
                     e,
-                    Some(&self.credential.runs),
+                    Some(self.credential.runs()),
                 )))
             })
     }

@@ -87,8 +87,14 @@ impl SharedGates {
 /// The credential of one connection, as the hooks need it.
 pub(crate) struct ConnectionCredential {
     pub(crate) credential: Credential,
-    pub(crate) runs: SecretRuns,
     pub(crate) id: CredentialId,
+}
+
+impl ConnectionCredential {
+    /// The runs of the credential that count as the credential, indexed once when it was accepted.
+    pub(crate) fn runs(&self) -> &SecretRuns {
+        self.credential.runs()
+    }
 }
 
 /// What the hooks know about the call in progress; the connection resets it before each call.
@@ -175,10 +181,10 @@ impl PolicyHooks {
 
     fn deny(&mut self, reason: String) -> ResponseFuture {
         let reason = match &self.credential {
-            Some(c) if reveals(&c.runs, &reason) => {
+            Some(c) if reveals(c.runs(), &reason) => {
                 "a request carrying the credential in an encoded form (not shown)".to_owned()
             }
-            Some(c) => c.runs.redact(&reason).into_owned(),
+            Some(c) => c.runs().redact(&reason).into_owned(),
             None => reason,
         };
         if self.log.len() < MAX_LOG_LINES {
@@ -491,7 +497,6 @@ mod tests {
             .expect("a valid test key");
         let attached = Arc::new(ConnectionCredential {
             credential,
-            runs: SecretRuns::new(KEY),
             id: [7; 32],
         });
         let mut hooks = PolicyHooks::new(

@@ -271,11 +271,19 @@ impl Sandbox {
             return Err(SandboxError::Credential(refusal));
         }
         let mode = policy_mode(config.mode);
-        let runs = SecretRuns::new(config.credential.trim());
-        self.check_credential(&config.credential, config.mode, &runs)?;
-        let credential = spec
-            .accept(&config.credential, mode)
-            .map_err(SandboxError::Credential)?;
+        // Accepted (and its runs indexed) first, refused only after the component's own check, so that
+        // the component's message comes first either way; the runs are indexed once (~0.6 ms).
+        let accepted = spec.accept(&config.credential, mode);
+        let refused_runs;
+        let runs = match &accepted {
+            Ok(credential) => credential.runs(),
+            Err(_) => {
+                refused_runs = SecretRuns::new(config.credential.trim());
+                &refused_runs
+            }
+        };
+        self.check_credential(&config.credential, config.mode, runs)?;
+        let credential = accepted.map_err(SandboxError::Credential)?;
 
         let row_target = self.row_target(config.max_rows)?;
         let scan_rows = self.scan_rows(config.max_scan)?;
@@ -293,7 +301,6 @@ impl Sandbox {
         };
         let attached = Arc::new(ConnectionCredential {
             credential,
-            runs,
             id: fingerprint.bytes(),
         });
         let mut instance = self.instantiate(Some(attached.clone()))?;
@@ -308,11 +315,11 @@ impl Sandbox {
                         .await
                 })
             })
-            .map_err(|e| redact_error(e, &attached.runs))?;
+            .map_err(|e| redact_error(e, attached.runs()))?;
         let handle = opened.map_err(|e| {
             SandboxError::Connector(ConnectorFailure(returned::check_error(
                 e,
-                Some(&attached.runs),
+                Some(attached.runs()),
             )))
         })?;
         let ttl_ceiling = self
