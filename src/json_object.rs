@@ -1,20 +1,25 @@
 //! `json_object!`: typed structs read from JSON objects (Stripe's list pages, error bodies and the setup
-//! probes' answers), with less code in the component than `#[derive(Deserialize)]`.
+//! probes' answers) by [`crate::json`]'s reader.
 
-use serde::de::{self, Visitor};
-use serde::{Deserialize, Deserializer};
-
-/// Declares a struct read from a JSON object, with the `Deserialize` impl `#[derive(Deserialize)]` would
-/// write minus what a JSON object never uses: reading the struct from an array, field by position (that
-/// code was a sizeable share of the component). Behaviour is serde's: unknown keys are skipped, a key
-/// given twice is a "duplicate field" error, a missing `Option` field is `None` and any other missing
-/// field a "missing field" error unless a default is given (`has_more: bool = false`), and anything but
-/// an object is "invalid type: …, expected struct Name". `kind as "type": Option<String>` renames.
+/// Declares a struct read from a JSON object and its [`crate::json::Decode`] impl, which reads what
+/// `#[derive(Deserialize)]` with serde_json would: unknown keys are skipped, a key given twice is a
+/// [`Kind::Duplicate`](crate::json::Kind::Duplicate) error, a missing `Option` field is `None` and any
+/// other missing field a [`Kind::Missing`](crate::json::Kind::Missing) error unless a default is given
+/// (`has_more: bool = false`), and anything but an object is a wrong type ("an object").
+/// `kind as "type": Option<String>` renames.
+///
+/// In tests the struct also derives serde's `Deserialize` (renames and defaults included), the
+/// reference the reader is proved equal to (`json/tests.rs`).
 macro_rules! json_object {
     (@key $field:ident) => { stringify!($field) };
     (@key $field:ident $key:literal) => { $key };
-    (@absent $ty:ty, $key:expr, $error:ty) => { $crate::json_object::absent::<$ty, $error>($key)? };
-    (@absent $ty:ty, $key:expr, $error:ty, $default:expr) => { $default };
+    (@absent $ty:ty, $key:expr, $reader:expr, $end:expr) => {
+        match <$ty as $crate::json::Decode>::absent() {
+            Some(value) => value,
+            None => return Err($reader.error($end, $crate::json::Kind::Missing($key))),
+        }
+    };
+    (@absent $ty:ty, $key:expr, $reader:expr, $end:expr, $default:expr) => { $default };
     (
         $(#[$meta:meta])*
         $vis:vis struct $name:ident $(<$param:ident>)? {
@@ -25,94 +30,43 @@ macro_rules! json_object {
         }
     ) => {
         $(#[$meta])*
+        #[cfg_attr(test, derive(serde::Deserialize))]
         $vis struct $name $(<$param>)? {
-            $($(#[$field_meta])* $field: $ty,)*
+            $(
+                $(#[$field_meta])*
+                $(#[cfg_attr(test, serde(rename = $key))])?
+                $(#[cfg_attr(test, serde(default))] #[cfg_attr(any(), doc = stringify!($default))])?
+                $field: $ty,
+            )*
         }
 
-        impl<'de $(, $param: serde::Deserialize<'de>)?> serde::Deserialize<'de> for $name $(<$param>)? {
-            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                #[allow(non_camel_case_types)]
-                enum Field {
-                    $($field,)*
-                    __other,
-                }
-                impl<'de> serde::Deserialize<'de> for Field {
-                    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                        struct V;
-                        impl serde::de::Visitor<'_> for V {
-                            type Value = Field;
-                            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                                f.write_str("field identifier")
+        impl $(<$param: $crate::json::Decode>)? $crate::json::Decode for $name $(<$param>)? {
+            fn decode(reader: &mut $crate::json::Reader<'_>) -> Result<Self, $crate::json::Error> {
+                $(let mut $field: Option<$ty> = None;)*
+                #[allow(unused_variables)]
+                let end = reader.object(&mut |reader, key| {
+                    Ok(match key {
+                        $(json_object!(@key $field $($key)?) => {
+                            if $field.is_some() {
+                                $crate::json::Field::Repeated(json_object!(@key $field $($key)?))
+                            } else {
+                                $field = Some(<$ty as $crate::json::Decode>::decode(reader)?);
+                                $crate::json::Field::Read
                             }
-                            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Field, E> {
-                                Ok(match v {
-                                    $(json_object!(@key $field $($key)?) => Field::$field,)*
-                                    _ => Field::__other,
-                                })
-                            }
-                        }
-                        deserializer.deserialize_identifier(V)
-                    }
-                }
-                struct V $(<$param>)? (std::marker::PhantomData<($($param,)?)>);
-                impl<'de $(, $param: serde::Deserialize<'de>)?> serde::de::Visitor<'de> for V $(<$param>)? {
-                    type Value = $name $(<$param>)?;
-                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                        f.write_str(concat!("struct ", stringify!($name)))
-                    }
-                    fn visit_map<A: serde::de::MapAccess<'de>>(
-                        self,
-                        mut map: A,
-                    ) -> Result<Self::Value, A::Error> {
-                        $(let mut $field: Option<$ty> = None;)*
-                        while let Some(key) = map.next_key::<Field>()? {
-                            match key {
-                                $(Field::$field => {
-                                    if $field.is_some() {
-                                        return Err(<A::Error as serde::de::Error>::duplicate_field(
-                                            json_object!(@key $field $($key)?),
-                                        ));
-                                    }
-                                    $field = Some(map.next_value()?);
-                                })*
-                                Field::__other => {
-                                    map.next_value::<serde::de::IgnoredAny>()?;
-                                }
-                            }
-                        }
-                        Ok($name {
-                            $($field: match $field {
-                                Some(value) => value,
-                                None => json_object!(
-                                    @absent $ty, json_object!(@key $field $($key)?), A::Error $(, $default)?
-                                ),
-                            },)*
-                        })
-                    }
-                }
-                deserializer.deserialize_map(V(std::marker::PhantomData))
+                        })*
+                        _ => $crate::json::Field::Unknown,
+                    })
+                })?;
+                Ok($name {
+                    $($field: match $field {
+                        Some(value) => value,
+                        None => json_object!(
+                            @absent $ty, json_object!(@key $field $($key)?), reader, end $(, $default)?
+                        ),
+                    },)*
+                })
             }
         }
     };
 }
 pub(crate) use json_object;
-
-/// The value of a field that is absent from its object: `None` for an `Option`, else serde's
-/// "missing field" error (what `#[derive(Deserialize)]` does).
-pub(crate) fn absent<'de, T: Deserialize<'de>, E: de::Error>(key: &'static str) -> Result<T, E> {
-    struct Absent<E>(&'static str, std::marker::PhantomData<E>);
-    impl<'de, E: de::Error> Deserializer<'de> for Absent<E> {
-        type Error = E;
-        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, E> {
-            Err(E::missing_field(self.0))
-        }
-        fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
-            visitor.visit_none()
-        }
-        serde::forward_to_deserialize_any! {
-            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf unit
-            unit_struct newtype_struct seq tuple tuple_struct map struct enum identifier ignored_any
-        }
-    }
-    T::deserialize(Absent(key, std::marker::PhantomData))
-}

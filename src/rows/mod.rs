@@ -1,7 +1,7 @@
 //! Stripe list pages at the pinned version (2026-04-22.dahlia) projected to typed rows.
 //!
-//! One `#[derive(Deserialize)]` struct per table names exactly the fields a row needs; everything else in
-//! Stripe's (large) objects is skipped by serde without being built, and unknown fields are ignored so
+//! One `json_object!` struct per table names exactly the fields a row needs; everything else in
+//! Stripe's (large) objects is skipped by the reader ([`crate::json`]) without being built, and unknown fields are ignored so
 //! that additions to the API never break a page. Column order is [`crate::schema`]'s: each projection names
 //! its cells after the catalogue's columns (`row!`), checked when the crate compiles.
 //!
@@ -14,7 +14,7 @@
 //!   expanded object (`expandable.rs`);
 //! - enum-like fields (`status`, `type`, …) are open strings: values added by later versions pass through.
 //!
-//! Parsing is one pass of serde over the body. Only when it fails is the body read a second time, object
+//! Parsing is one pass of the reader over the body. Only when it fails is the body read a second time, object
 //! by object and with the same structs, to find out which field of which object is wrong (see
 //! `diagnose.rs`); no generic JSON tree is ever built.
 //!
@@ -39,7 +39,6 @@ use diagnose::diagnose;
 use expandable::Expandable;
 use invoices::Invoice;
 use payouts::Payout;
-use serde::de::DeserializeOwned;
 use subscriptions::Subscription;
 
 /// One page of a Stripe list, projected.
@@ -80,7 +79,7 @@ pub fn parse_page(table: Table, body: &[u8]) -> Result<Page, RowError> {
 }
 
 /// A Stripe object that becomes one row.
-trait Project: DeserializeOwned {
+trait Project: crate::json::Decode {
     fn id(&self) -> &str;
     fn livemode(&self) -> bool;
     fn into_row(self) -> Vec<Cell>;
@@ -96,7 +95,7 @@ json_object! {
 }
 
 fn page<T: Project>(table: Table, body: &[u8]) -> Result<Page, RowError> {
-    let envelope: Envelope<T> = match serde_json::from_slice(body) {
+    let envelope: Envelope<T> = match crate::json::from_slice(body) {
         Ok(envelope) => envelope,
         Err(e) => return Err(diagnose(table, body, &e, check::<T>)),
     };
@@ -155,8 +154,8 @@ fn safe_id(id: &str) -> Option<&str> {
 }
 
 /// Whether one object of the page parses as a `T` (the diagnosis's question, asked per object).
-fn check<T: Project>(object: &[u8]) -> Result<(), serde_json::Error> {
-    serde_json::from_slice::<T>(object).map(drop)
+fn check<T: Project>(object: &[u8]) -> Result<(), crate::json::Error> {
+    crate::json::from_slice::<T>(object).map(drop)
 }
 
 // ---------------------------------------------------------------------------------------------------

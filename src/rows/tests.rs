@@ -579,7 +579,7 @@ fn json_objects_read_like_derived_structs() {
     c["address"] = json!(["DE"]);
     match parse_page(Table::Customers, &list(vec![c])) {
         Err(RowError::WrongType(msg)) => assert!(
-            msg.contains("field 'address' of cus_QXg1o8vcGmoR32 is not an object (got sequence)"),
+            msg.contains("field 'address' of cus_QXg1o8vcGmoR32 is not an object (got array)"),
             "{msg}"
         ),
         other => panic!("{other:?}"),

@@ -1,0 +1,623 @@
+//! The component's one JSON reader: a pull reader over a byte slice, for Stripe's bodies
+//! ([`crate::json_object`], [`crate::rows`]) and the DSL's query text (`dsl/json.rs`).
+//!
+//! Why not serde and serde_json: every KB of the component ships in every load, and serde's generic
+//! machinery (visitors, monomorphised deserializers, its error formatting with float printing) was
+//! about half of the component's code. This reader is what the connector needs and no more: it reads
+//! values in document order, decodes strings (all escapes, surrogate pairs) and integers, skips what it
+//! is not asked for, and says where and why it stopped ([`Error`]) without quoting any of the text.
+//!
+//! It accepts and refuses exactly what `serde_json::from_slice` does for the same targets (proved by
+//! the property tests in `json/tests.rs` against serde_json, a dev-dependency):
+//! - a skipped value ([`Reader::skip`]) is checked for grammar, control characters in strings and escape
+//!   syntax only, like serde_json's `IgnoredAny`: its strings may hold invalid UTF-8 or lone surrogates,
+//!   and its nesting is unlimited (skipped iteratively, never recursively);
+//! - a decoded string ([`Reader::string`]) must also be valid UTF-8 and pair its surrogates;
+//! - an integer is a JSON number without fraction or exponent that fits an `i64` (negative) or a
+//!   `u64`; `-0` is not one (serde_json reads it as a float).
+//!
+//! Numbers that are not integers are never evaluated: a caller gets their text ([`Number::text`]).
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// Why reading stopped: what (never quoting the text) and where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Error {
+    /// Byte offset in the text: the start of a value of the wrong type, the start of a repeated key,
+    /// just past the `}` of an object without a required field, or where the text stopped being JSON.
+    pub at: usize,
+    pub kind: Kind,
+    /// 1-based line and column (in bytes) of `at`, for messages.
+    line: usize,
+    column: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// The text is not JSON: what was wrong ("expected `:`").
+    Syntax(&'static str),
+    /// A value of another type than the one `expected` ("an integer"); `got` names its type
+    /// ("string"), never its text.
+    Type {
+        expected: &'static str,
+        got: &'static str,
+    },
+    /// An object without a field its struct requires.
+    Missing(&'static str),
+    /// An object that gives a field of its struct twice.
+    Duplicate(&'static str),
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Kind::Syntax(message) => f.write_str(message),
+            Kind::Type { expected, got } => write!(f, "invalid type: {got}, expected {expected}"),
+            Kind::Missing(field) => write!(f, "missing field `{field}`"),
+            Kind::Duplicate(field) => write!(f, "duplicate field `{field}`"),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} at line {} column {}",
+            self.kind, self.line, self.column
+        )
+    }
+}
+
+/// A number's text and, when it is an integer (see the module docs), its value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Number<'a> {
+    pub text: &'a str,
+    pub integer: Option<i128>,
+}
+
+/// What [`Reader::object`]'s callback did with a key.
+pub enum Field {
+    /// A field of the struct: its value has been read.
+    Read,
+    /// Not a field of the struct: the reader skips the value.
+    Unknown,
+    /// A field already read (named): an error.
+    Repeated(&'static str),
+}
+
+/// Reads one JSON text from its start. Methods that read a value expect the cursor before it
+/// (whitespace is skipped); on `Err` the reader is not to be used further.
+pub struct Reader<'a> {
+    text: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(text: &'a [u8]) -> Self {
+        Reader { text, at: 0 }
+    }
+
+    /// An error of `kind` at byte `at`.
+    #[cold]
+    #[inline(never)]
+    pub fn error(&self, at: usize, kind: Kind) -> Error {
+        let before = self.text.get(..at).unwrap_or(self.text);
+        let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        Error {
+            at,
+            kind,
+            line,
+            column: at - line_start + 1,
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn syntax(&self, message: &'static str) -> Error {
+        self.error(self.at, Kind::Syntax(message))
+    }
+
+    fn byte(&self) -> Option<u8> {
+        self.text.get(self.at).copied()
+    }
+
+    /// The next byte after whitespace (not consumed), `None` at the end of the text.
+    pub fn peek(&mut self) -> Option<u8> {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.byte() {
+            self.at += 1;
+        }
+        self.byte()
+    }
+
+    /// The first byte of the next value (not consumed); the end of the text is an error.
+    pub fn peek_value(&mut self) -> Result<u8, Error> {
+        self.peek()
+            .ok_or_else(|| self.syntax("EOF while parsing a value"))
+    }
+
+    /// Where the next value starts (whitespace skipped).
+    pub fn offset(&mut self) -> usize {
+        self.peek();
+        self.at
+    }
+
+    /// The end of the text: only whitespace may follow the value read.
+    pub fn finish(&mut self) -> Result<(), Error> {
+        match self.peek() {
+            None => Ok(()),
+            Some(_) => Err(self.syntax("trailing characters")),
+        }
+    }
+
+    /// The error for the value at the cursor when `expected` was wanted: its type, or why it is not JSON.
+    #[cold]
+    #[inline(never)]
+    pub fn wrong_type(&mut self, expected: &'static str) -> Error {
+        let at = self.offset();
+        let got = match self.byte() {
+            Some(b'n') => "null",
+            Some(b't' | b'f') => "boolean",
+            Some(b'"') => "string",
+            Some(b'[') => "array",
+            Some(b'{') => "object",
+            Some(b'-' | b'0'..=b'9') => match self.number() {
+                Ok(Number {
+                    integer: Some(_), ..
+                }) => "integer",
+                Ok(Number { text, .. }) if text != "-0" && !text.contains(['.', 'e', 'E']) => {
+                    "integer beyond 64 bits"
+                }
+                Ok(_) => "number",
+                Err(e) => return e,
+            },
+            _ => return self.syntax("expected value"),
+        };
+        self.error(at, Kind::Type { expected, got })
+    }
+
+    /// Reads `null`, `true` or `false` (`word`), whose first byte is at the cursor.
+    pub fn literal(&mut self, word: &'static [u8]) -> Result<(), Error> {
+        for &want in word {
+            match self.byte() {
+                Some(b) if b == want => self.at += 1,
+                Some(_) => return Err(self.syntax("expected ident")),
+                None => return Err(self.syntax("EOF while parsing a value")),
+            }
+        }
+        Ok(())
+    }
+
+    /// In the array or object opened by `open` (`[` or `{`), just after the opening bracket (`first`) or
+    /// after a member: `true` when a member follows (its `,` consumed), `false` at the end (the closing
+    /// bracket consumed).
+    pub fn more(&mut self, open: u8, first: bool) -> Result<bool, Error> {
+        // `]` is `[` + 2 in ASCII, and `}` is `{` + 2.
+        let close = open + 2;
+        let in_object = open == b'{';
+        match self.peek() {
+            Some(b) if b == close => {
+                self.at += 1;
+                Ok(false)
+            }
+            Some(b',') if !first => {
+                self.at += 1;
+                match self.peek() {
+                    Some(b) if b == close => Err(self.syntax("trailing comma")),
+                    _ => Ok(true),
+                }
+            }
+            Some(_) if first => Ok(true),
+            Some(_) if in_object => Err(self.syntax("expected `,` or `}`")),
+            Some(_) => Err(self.syntax("expected `,` or `]`")),
+            None if in_object => Err(self.syntax("EOF while parsing an object")),
+            None => Err(self.syntax("EOF while parsing a list")),
+        }
+    }
+
+    /// Consumes the `{` at the cursor, or says that the value there is not `expected`.
+    pub fn begin(&mut self, open: u8, expected: &'static str) -> Result<(), Error> {
+        if self.peek_value()? == open {
+            self.at += 1;
+            Ok(())
+        } else {
+            Err(self.wrong_type(expected))
+        }
+    }
+
+    /// An object's key (decoded) and the `:` after it; with the key's offset.
+    pub fn key(&mut self) -> Result<(Cow<'a, str>, usize), Error> {
+        let at = self.offset();
+        if self.byte() != Some(b'"') {
+            return Err(self.syntax("key must be a string"));
+        }
+        let key = self.string()?;
+        self.colon()?;
+        Ok((key, at))
+    }
+
+    fn colon(&mut self) -> Result<(), Error> {
+        match self.peek() {
+            Some(b':') => {
+                self.at += 1;
+                Ok(())
+            }
+            Some(_) => Err(self.syntax("expected `:`")),
+            None => Err(self.syntax("EOF while parsing an object")),
+        }
+    }
+
+    /// Reads the object at the cursor member by member: `field` reads the value of each key it knows
+    /// and says so; unknown keys' values are skipped, and a repeated field is an error at its key.
+    /// Anything but an object is a wrong type ("an object"). Returns the offset just past the `}`.
+    ///
+    /// One loop for every struct of [`crate::json_object`] (a `dyn` callback, not a generic): each
+    /// struct adds only its `match` on the keys to the component.
+    #[inline(never)]
+    pub fn object(
+        &mut self,
+        field: &mut dyn FnMut(&mut Reader<'a>, &str) -> Result<Field, Error>,
+    ) -> Result<usize, Error> {
+        self.begin(b'{', "an object")?;
+        let mut first = true;
+        while self.more(b'{', first)? {
+            first = false;
+            let (key, at) = self.key()?;
+            match field(self, &key)? {
+                Field::Read => {}
+                Field::Unknown => self.skip()?,
+                Field::Repeated(name) => return Err(self.error(at, Kind::Duplicate(name))),
+            }
+        }
+        Ok(self.at)
+    }
+
+    /// The string whose opening quote is at the cursor, unescaped. Refused: control characters, unknown
+    /// escapes, lone surrogates, invalid UTF-8.
+    pub fn string(&mut self) -> Result<Cow<'a, str>, Error> {
+        self.at += 1;
+        let mut run = self.at;
+        let mut owned: Option<Vec<u8>> = None;
+        loop {
+            match self.byte() {
+                None => return Err(self.syntax("EOF while parsing a string")),
+                Some(b'"') => break,
+                Some(b'\\') => {
+                    let buf = owned.get_or_insert_with(Vec::new);
+                    buf.extend_from_slice(&self.text[run..self.at]);
+                    self.at += 1;
+                    self.escape(buf)?;
+                    run = self.at;
+                }
+                Some(0..=0x1f) => return Err(self.control()),
+                Some(_) => self.at += 1,
+            }
+        }
+        let tail = &self.text[run..self.at];
+        self.at += 1;
+        let text = match owned {
+            None => std::str::from_utf8(tail).map(Cow::Borrowed).ok(),
+            Some(mut buf) => {
+                buf.extend_from_slice(tail);
+                String::from_utf8(buf).map(Cow::Owned).ok()
+            }
+        };
+        text.ok_or_else(|| self.syntax("invalid unicode code point"))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn control(&mut self) -> Error {
+        self.at += 1;
+        self.syntax("control character (\\u0000-\\u001F) found while parsing a string")
+    }
+
+    /// The escape after a `\` (consumed), appended to `out` as UTF-8.
+    fn escape(&mut self, out: &mut Vec<u8>) -> Result<(), Error> {
+        let c = self.escape_char()?;
+        let decoded = match c {
+            b'"' | b'\\' | b'/' => c,
+            b'b' => 0x08,
+            b'f' => 0x0c,
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b't' => b'\t',
+            _ => {
+                // `u`: escape_char read its four hex digits.
+                let n = self.hex4()?;
+                let code = match n {
+                    0xDC00..=0xDFFF => {
+                        return Err(self.syntax("lone leading surrogate in hex escape"))
+                    }
+                    0xD800..=0xDBFF => {
+                        for want in [b'\\', b'u'] {
+                            match self.byte() {
+                                Some(b) if b == want => self.at += 1,
+                                Some(_) => {
+                                    self.at += 1;
+                                    return Err(self.syntax("unexpected end of hex escape"));
+                                }
+                                None => return Err(self.syntax("EOF while parsing a string")),
+                            }
+                        }
+                        let low = self.hex4()?;
+                        if !(0xDC00..=0xDFFF).contains(&low) {
+                            return Err(self.syntax("lone leading surrogate in hex escape"));
+                        }
+                        0x1_0000 + ((u32::from(n) - 0xD800) << 10 | (u32::from(low) - 0xDC00))
+                    }
+                    n => u32::from(n),
+                };
+                // Surrogates are excluded above, so this is a char.
+                let c = char::from_u32(code).unwrap_or(char::REPLACEMENT_CHARACTER);
+                out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+                return Ok(());
+            }
+        };
+        out.push(decoded);
+        Ok(())
+    }
+
+    /// The character after a `\` (consumed), checked to start a valid escape.
+    fn escape_char(&mut self) -> Result<u8, Error> {
+        match self.byte() {
+            None => Err(self.syntax("EOF while parsing a string")),
+            Some(c @ (b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' | b'u')) => {
+                self.at += 1;
+                Ok(c)
+            }
+            Some(_) => {
+                self.at += 1;
+                Err(self.syntax("invalid escape"))
+            }
+        }
+    }
+
+    /// Four hex digits of a `\u` escape.
+    fn hex4(&mut self) -> Result<u16, Error> {
+        let mut n = 0u16;
+        for _ in 0..4 {
+            let Some(b) = self.byte() else {
+                return Err(self.syntax("EOF while parsing a string"));
+            };
+            self.at += 1;
+            let digit = match b {
+                b'0'..=b'9' => b - b'0',
+                b'a'..=b'f' => b - b'a' + 10,
+                b'A'..=b'F' => b - b'A' + 10,
+                _ => return Err(self.syntax("invalid escape")),
+            };
+            n = n << 4 | u16::from(digit);
+        }
+        Ok(n)
+    }
+
+    /// Skips the string whose opening quote is at the cursor, checking only what serde_json checks of
+    /// a string it does not build: control characters and the escapes' syntax.
+    fn skip_string(&mut self) -> Result<(), Error> {
+        self.at += 1;
+        loop {
+            match self.byte() {
+                None => return Err(self.syntax("EOF while parsing a string")),
+                Some(b'"') => {
+                    self.at += 1;
+                    return Ok(());
+                }
+                Some(b'\\') => {
+                    self.at += 1;
+                    if self.escape_char()? == b'u' {
+                        self.hex4()?;
+                    }
+                }
+                Some(0..=0x1f) => return Err(self.control()),
+                Some(_) => self.at += 1,
+            }
+        }
+    }
+
+    /// The number whose first byte (`-` or a digit) is at the cursor.
+    pub fn number(&mut self) -> Result<Number<'a>, Error> {
+        let start = self.at;
+        let negative = self.byte() == Some(b'-');
+        if negative {
+            self.at += 1;
+        }
+        let mut value: Option<u64> = Some(0);
+        match self.byte() {
+            Some(b'0') => {
+                self.at += 1;
+                if let Some(b'0'..=b'9') = self.byte() {
+                    return Err(self.syntax("invalid number"));
+                }
+            }
+            Some(b'1'..=b'9') => {
+                while let Some(d @ b'0'..=b'9') = self.byte() {
+                    self.at += 1;
+                    value = value
+                        .and_then(|v| v.checked_mul(10))
+                        .and_then(|v| v.checked_add(u64::from(d - b'0')));
+                }
+            }
+            Some(_) => return Err(self.syntax("invalid number")),
+            None => return Err(self.syntax("EOF while parsing a value")),
+        }
+        let mut integer = true;
+        if self.byte() == Some(b'.') {
+            self.at += 1;
+            integer = false;
+            self.digits()?;
+        }
+        if let Some(b'e' | b'E') = self.byte() {
+            self.at += 1;
+            integer = false;
+            if let Some(b'+' | b'-') = self.byte() {
+                self.at += 1;
+            }
+            self.digits()?;
+        }
+        let text = std::str::from_utf8(&self.text[start..self.at]).unwrap_or("0");
+        let integer = match value.filter(|_| integer) {
+            Some(v) if !negative => Some(i128::from(v)),
+            // -0 is a float for serde_json, and so are integers below i64::MIN.
+            Some(v) if v != 0 && v <= 1 << 63 => Some(-i128::from(v)),
+            _ => None,
+        };
+        Ok(Number { text, integer })
+    }
+
+    /// One or more digits (of a fraction or an exponent).
+    fn digits(&mut self) -> Result<(), Error> {
+        match self.byte() {
+            Some(b'0'..=b'9') => {}
+            Some(_) => return Err(self.syntax("invalid number")),
+            None => return Err(self.syntax("EOF while parsing a value")),
+        }
+        while let Some(b'0'..=b'9') = self.byte() {
+            self.at += 1;
+        }
+        Ok(())
+    }
+
+    /// Skips one value of any type and nesting, checked as serde_json checks a value it ignores.
+    pub fn skip(&mut self) -> Result<(), Error> {
+        // The opening bracket of every container the value is inside; a heap stack, so that any depth
+        // costs memory in proportion to the text and never the call stack.
+        let mut open: Vec<u8> = Vec::new();
+        loop {
+            match self.peek_value()? {
+                c @ (b'[' | b'{') => {
+                    self.at += 1;
+                    if self.more(c, true)? {
+                        open.push(c);
+                        if c == b'{' {
+                            self.skip_key()?;
+                        }
+                        continue;
+                    }
+                }
+                b'"' => self.skip_string()?,
+                b'-' | b'0'..=b'9' => {
+                    self.number()?;
+                }
+                b'n' => self.literal(b"null")?,
+                b't' => self.literal(b"true")?,
+                b'f' => self.literal(b"false")?,
+                _ => return Err(self.syntax("expected value")),
+            }
+            // A value ended: close what ends after it, up to a container with another member.
+            loop {
+                let Some(&c) = open.last() else {
+                    return Ok(());
+                };
+                if self.more(c, false)? {
+                    if c == b'{' {
+                        self.skip_key()?;
+                    }
+                    break;
+                }
+                open.pop();
+            }
+        }
+    }
+
+    fn skip_key(&mut self) -> Result<(), Error> {
+        if self.peek() != Some(b'"') {
+            return Err(self.syntax("key must be a string"));
+        }
+        self.skip_string()?;
+        self.colon()
+    }
+}
+
+/// Checks that `text` is one JSON value (serde_json's `from_slice::<IgnoredAny>`).
+pub fn validate(text: &[u8]) -> Result<(), Error> {
+    let mut reader = Reader::new(text);
+    reader.skip()?;
+    reader.finish()
+}
+
+/// A type read from JSON by [`from_slice`]: the decoders of [`crate::json_object`]'s structs and of
+/// the few field types they use.
+pub trait Decode: Sized {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, Error>;
+
+    /// The value of a field absent from its object: `None` for an `Option`; for any other type the
+    /// field is required.
+    fn absent() -> Option<Self> {
+        None
+    }
+}
+
+/// Reads `text` as one `T` (serde_json's `from_slice`).
+pub fn from_slice<T: Decode>(text: &[u8]) -> Result<T, Error> {
+    let mut reader = Reader::new(text);
+    let value = T::decode(&mut reader)?;
+    reader.finish()?;
+    Ok(value)
+}
+
+impl Decode for i64 {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, Error> {
+        if let b'-' | b'0'..=b'9' = reader.peek_value()? {
+            let at = reader.at;
+            if let Some(n) = reader.number()?.integer.and_then(|n| i64::try_from(n).ok()) {
+                return Ok(n);
+            }
+            reader.at = at;
+        }
+        Err(reader.wrong_type("an integer"))
+    }
+}
+
+impl Decode for bool {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, Error> {
+        match reader.peek_value()? {
+            b't' => reader.literal(b"true").map(|()| true),
+            b'f' => reader.literal(b"false").map(|()| false),
+            _ => Err(reader.wrong_type("a boolean")),
+        }
+    }
+}
+
+impl Decode for String {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, Error> {
+        match reader.peek_value()? {
+            b'"' => reader.string().map(Cow::into_owned),
+            _ => Err(reader.wrong_type("a string")),
+        }
+    }
+}
+
+impl<T: Decode> Decode for Option<T> {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, Error> {
+        if reader.peek() == Some(b'n') {
+            reader.literal(b"null").map(|()| None)
+        } else {
+            T::decode(reader).map(Some)
+        }
+    }
+    fn absent() -> Option<Self> {
+        Some(None)
+    }
+}
+
+impl<T: Decode> Decode for Vec<T> {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, Error> {
+        reader.begin(b'[', "an array")?;
+        let mut items = Vec::new();
+        let mut first = true;
+        while reader.more(b'[', first)? {
+            first = false;
+            items.push(T::decode(reader)?);
+        }
+        Ok(items)
+    }
+}
+
+#[cfg(test)]
+mod tests;
