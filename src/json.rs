@@ -543,14 +543,13 @@ pub fn validate(text: &[u8]) -> Result<(), Error> {
 
 /// A type read from JSON by [`from_slice`]: the decoders of [`crate::json_object`]'s structs and of
 /// the few field types they use.
-pub trait Decode: Sized {
+///
+/// `Default` is the value of an absent field that is not required: `None` for an `Option`.
+pub trait Decode: Sized + Default {
     fn decode(reader: &mut Reader<'_>) -> Result<Self, Error>;
 
-    /// The value of a field absent from its object: `None` for an `Option`; for any other type the
-    /// field is required.
-    fn absent() -> Option<Self> {
-        None
-    }
+    /// Whether a field of this type must be present in its object (every type but `Option`).
+    const REQUIRED: bool = true;
 }
 
 /// Reads `text` as one `T` (serde_json's `from_slice`).
@@ -562,6 +561,7 @@ pub fn from_slice<T: Decode>(text: &[u8]) -> Result<T, Error> {
 }
 
 impl Decode for i64 {
+    #[inline(never)]
     fn decode(reader: &mut Reader<'_>) -> Result<Self, Error> {
         if let b'-' | b'0'..=b'9' = reader.peek_value()? {
             let at = reader.at;
@@ -575,6 +575,7 @@ impl Decode for i64 {
 }
 
 impl Decode for bool {
+    #[inline(never)]
     fn decode(reader: &mut Reader<'_>) -> Result<Self, Error> {
         match reader.peek_value()? {
             b't' => reader.literal(b"true").map(|()| true),
@@ -585,6 +586,7 @@ impl Decode for bool {
 }
 
 impl Decode for String {
+    #[inline(never)]
     fn decode(reader: &mut Reader<'_>) -> Result<Self, Error> {
         match reader.peek_value()? {
             b'"' => reader.string().map(Cow::into_owned),
@@ -594,6 +596,7 @@ impl Decode for String {
 }
 
 impl<T: Decode> Decode for Option<T> {
+    #[inline(never)]
     fn decode(reader: &mut Reader<'_>) -> Result<Self, Error> {
         if reader.peek() == Some(b'n') {
             reader.literal(b"null").map(|()| None)
@@ -601,12 +604,11 @@ impl<T: Decode> Decode for Option<T> {
             T::decode(reader).map(Some)
         }
     }
-    fn absent() -> Option<Self> {
-        Some(None)
-    }
+    const REQUIRED: bool = false;
 }
 
 impl<T: Decode> Decode for Vec<T> {
+    #[inline(never)]
     fn decode(reader: &mut Reader<'_>) -> Result<Self, Error> {
         reader.begin(b'[', "an array")?;
         let mut items = Vec::new();

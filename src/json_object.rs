@@ -13,13 +13,10 @@
 macro_rules! json_object {
     (@key $field:ident) => { stringify!($field) };
     (@key $field:ident $key:literal) => { $key };
-    (@absent $ty:ty, $key:expr, $reader:expr, $end:expr) => {
-        match <$ty as $crate::json::Decode>::absent() {
-            Some(value) => value,
-            None => return Err($reader.error($end, $crate::json::Kind::Missing($key))),
-        }
-    };
-    (@absent $ty:ty, $key:expr, $reader:expr, $end:expr, $default:expr) => { $default };
+    (@required $ty:ty) => { <$ty as $crate::json::Decode>::REQUIRED };
+    (@required $ty:ty, $default:expr) => { false };
+    (@or $default:expr) => { $default };
+    (@or) => { Default::default() };
     (
         $(#[$meta:meta])*
         $vis:vis struct $name:ident $(<$param:ident>)? {
@@ -30,6 +27,7 @@ macro_rules! json_object {
         }
     ) => {
         $(#[$meta])*
+        #[derive(Default)]
         #[cfg_attr(test, derive(serde::Deserialize))]
         $vis struct $name $(<$param>)? {
             $(
@@ -42,27 +40,45 @@ macro_rules! json_object {
 
         impl $(<$param: $crate::json::Decode>)? $crate::json::Decode for $name $(<$param>)? {
             fn decode(reader: &mut $crate::json::Reader<'_>) -> Result<Self, $crate::json::Error> {
-                $(let mut $field: Option<$ty> = None;)*
-                #[allow(unused_variables)]
+                // The fields read so far, in one value: an early return drops it with one call, not
+                // one per field (which, per return, made the code grow with the square of the fields).
+                #[allow(non_camel_case_types)]
+                #[derive(Default)]
+                struct Read $(<$param>)? {
+                    $($field: Option<$ty>,)*
+                }
+                let mut read = Read::default();
                 let end = reader.object(&mut |reader, key| {
                     Ok(match key {
                         $(json_object!(@key $field $($key)?) => {
-                            if $field.is_some() {
+                            if read.$field.is_some() {
                                 $crate::json::Field::Repeated(json_object!(@key $field $($key)?))
                             } else {
-                                $field = Some(<$ty as $crate::json::Decode>::decode(reader)?);
+                                read.$field = Some(<$ty as $crate::json::Decode>::decode(reader)?);
                                 $crate::json::Field::Read
                             }
                         })*
                         _ => $crate::json::Field::Unknown,
                     })
                 })?;
+                // The first required field (in declaration order) that is absent, as serde's derive.
+                let mut missing = None;
+                $(
+                    if missing.is_none()
+                        && read.$field.is_none()
+                        && json_object!(@required $ty $(, $default)?)
+                    {
+                        missing = Some(json_object!(@key $field $($key)?));
+                    }
+                )*
+                if let Some(field) = missing {
+                    return Err(reader.error(end, $crate::json::Kind::Missing(field)));
+                }
+                // Every field without a value is optional (`None`) or has its default.
                 Ok($name {
-                    $($field: match $field {
+                    $($field: match read.$field {
                         Some(value) => value,
-                        None => json_object!(
-                            @absent $ty, json_object!(@key $field $($key)?), reader, end $(, $default)?
-                        ),
+                        None => json_object!(@or $($default)?),
                     },)*
                 })
             }

@@ -4,6 +4,7 @@ use crate::json::{Decode, Error, Field, Kind, Reader};
 
 /// An expandable reference: Stripe sends the id (`"cus_123"`) or, when expanded, the object
 /// (`{"id": "cus_123", …}`). Either way this is the id.
+#[derive(Default)]
 pub(super) struct Expandable(pub(super) String);
 
 impl Decode for Expandable {

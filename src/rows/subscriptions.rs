@@ -57,11 +57,13 @@ json_object! {
 }
 
 /// A recurring price's interval. Unknown values (a later API version) make `mrr` null, not the page fail.
+#[derive(Default)]
 enum Interval {
     Day,
     Week,
     Month,
     Year,
+    #[default]
     Other,
 }
 
