@@ -160,25 +160,30 @@ impl<'a> Reader<'a> {
     #[inline(never)]
     pub fn wrong_type(&mut self, expected: &'static str) -> Error {
         let at = self.offset();
+        // Read as serde_json reads it before it names the type: a broken literal, string or number is
+        // not JSON.
         let got = match self.byte() {
-            Some(b'n') => "null",
-            Some(b't' | b'f') => "boolean",
-            Some(b'"') => "string",
-            Some(b'[') => "array",
-            Some(b'{') => "object",
-            Some(b'-' | b'0'..=b'9') => match self.number() {
-                Ok(Number {
+            Some(b'n') => self.literal(b"null").map(|()| "null"),
+            Some(b't') => self.literal(b"true").map(|()| "boolean"),
+            Some(b'f') => self.literal(b"false").map(|()| "boolean"),
+            Some(b'"') => self.string().map(|_| "string"),
+            Some(b'[') => Ok("array"),
+            Some(b'{') => Ok("object"),
+            Some(b'-' | b'0'..=b'9') => self.number().map(|n| match n {
+                Number {
                     integer: Some(_), ..
-                }) => "integer",
-                Ok(Number { text, .. }) if text != "-0" && !text.contains(['.', 'e', 'E']) => {
+                } => "integer",
+                Number { text, .. } if text != "-0" && !text.contains(['.', 'e', 'E']) => {
                     "integer beyond 64 bits"
                 }
-                Ok(_) => "number",
-                Err(e) => return e,
-            },
-            _ => return self.syntax("expected value"),
+                _ => "number",
+            }),
+            _ => Err(self.syntax("expected value")),
         };
-        self.error(at, Kind::Type { expected, got })
+        match got {
+            Ok(got) => self.error(at, Kind::Type { expected, got }),
+            Err(e) => e,
+        }
     }
 
     /// Reads `null`, `true` or `false` (`word`), whose first byte is at the cursor.
@@ -230,18 +235,25 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// An object's key (decoded) and the `:` after it; with the key's offset.
+    /// An object's key (decoded), with its offset. The `:` after it is read with the value
+    /// ([`Reader::member`]) or by [`Reader::colon`]: serde_json refuses a repeated key before it looks
+    /// for the colon, and so does the reader.
     pub fn key(&mut self) -> Result<(Cow<'a, str>, usize), Error> {
         let at = self.offset();
         if self.byte() != Some(b'"') {
             return Err(self.syntax("key must be a string"));
         }
-        let key = self.string()?;
-        self.colon()?;
-        Ok((key, at))
+        Ok((self.string()?, at))
     }
 
-    fn colon(&mut self) -> Result<(), Error> {
+    /// The `:` and the value after a key.
+    pub fn member<T: Decode>(&mut self) -> Result<T, Error> {
+        self.colon()?;
+        T::decode(self)
+    }
+
+    /// The `:` after a key.
+    pub fn colon(&mut self) -> Result<(), Error> {
         match self.peek() {
             Some(b':') => {
                 self.at += 1;
@@ -253,7 +265,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads the object at the cursor member by member: `field` reads the value of each key it knows
-    /// and says so; unknown keys' values are skipped, and a repeated field is an error at its key.
+    /// ([`Reader::member`]) and says so; unknown keys' values are skipped, and a repeated field is an error at its key.
     /// Anything but an object is a wrong type ("an object"). Returns the offset just past the `}`.
     ///
     /// One loop for every struct of [`crate::json_object`] (a `dyn` callback, not a generic): each
@@ -270,7 +282,10 @@ impl<'a> Reader<'a> {
             let (key, at) = self.key()?;
             match field(self, &key)? {
                 Field::Read => {}
-                Field::Unknown => self.skip()?,
+                Field::Unknown => {
+                    self.colon()?;
+                    self.skip()?;
+                }
                 Field::Repeated(name) => return Err(self.error(at, Kind::Duplicate(name))),
             }
         }
@@ -622,4 +637,4 @@ impl<T: Decode> Decode for Vec<T> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -100,6 +100,7 @@ fn container(reader: &mut Reader<'_>, open: u8, depth: usize) -> Result<Json, Co
                 quote(&key)
             )));
         }
+        reader.colon().map_err(not_json)?;
         let value = node(reader, depth + 1)?;
         entries.push((key.into_owned(), value));
     }

@@ -55,6 +55,7 @@ fn node(reader: &mut Reader<'_>, depth: usize) -> Result<serde_json::Value, Erro
                     items.push(node(reader, depth + 1)?);
                 } else {
                     let (key, _) = reader.key()?;
+                    reader.colon()?;
                     let value = node(reader, depth + 1)?;
                     map.insert(key.into_owned(), value);
                 }
@@ -99,7 +100,10 @@ fn check_all(text: &[u8]) {
         validate(text)
     );
     // The tree built from the primitives is serde_json's Value.
-    match (tree(text), serde_json::from_slice::<serde_json::Value>(text)) {
+    match (
+        tree(text),
+        serde_json::from_slice::<serde_json::Value>(text),
+    ) {
         (Ok(a), Ok(b)) => assert!(same(&a, &b), "tree: {shown:?}: {a:?} != {b:?}"),
         (Err(_), Err(_)) => {}
         (a, b) => panic!("tree: {shown:?}: reader {a:?}, serde_json {b:?}"),
@@ -252,7 +256,10 @@ fn errors_say_where_and_never_quote_the_text() {
         "invalid type: string, expected an integer at line 2 column 3"
     );
     let err = from_slice::<i64>(b"1.5").unwrap_err();
-    assert_eq!(err.to_string(), "invalid type: number, expected an integer at line 1 column 1");
+    assert_eq!(
+        err.to_string(),
+        "invalid type: number, expected an integer at line 1 column 1"
+    );
     let err = from_slice::<i64>(b"99999999999999999999").unwrap_err();
     assert!(err.to_string().contains("integer beyond 64 bits"), "{err}");
     let err = validate(b"[1,\n2,]").unwrap_err();
@@ -309,8 +316,10 @@ pub(crate) fn json_text() -> impl Strategy<Value = String> {
     leaf.prop_recursive(4, 48, 5, |inner| {
         prop_oneof![
             prop::collection::vec((ws(), inner.clone(), ws()), 0..5).prop_map(|items| {
-                let items: Vec<String> =
-                    items.into_iter().map(|(a, v, b)| format!("{a}{v}{b}")).collect();
+                let items: Vec<String> = items
+                    .into_iter()
+                    .map(|(a, v, b)| format!("{a}{v}{b}"))
+                    .collect();
                 format!("[{}]", items.join(","))
             }),
             prop::collection::vec(
@@ -322,8 +331,10 @@ pub(crate) fn json_text() -> impl Strategy<Value = String> {
                 0..5
             )
             .prop_map(|members| {
-                let members: Vec<String> =
-                    members.into_iter().map(|(k, w, v)| format!("{k}{w}:{w}{v}")).collect();
+                let members: Vec<String> = members
+                    .into_iter()
+                    .map(|(k, w, v)| format!("{k}{w}:{w}{v}"))
+                    .collect();
                 format!("{{{}}}", members.join(","))
             }),
         ]
@@ -332,7 +343,7 @@ pub(crate) fn json_text() -> impl Strategy<Value = String> {
 
 /// A text broken in a few places: bytes deleted, replaced or inserted (JSON's punctuation, letters,
 /// control characters, and bytes that are not UTF-8).
-fn broken(text: String, edits: Vec<(usize, u8, u8)>) -> Vec<u8> {
+pub(crate) fn broken(text: String, edits: Vec<(usize, u8, u8)>) -> Vec<u8> {
     const BYTES: &[u8] = b"{}[]:,\"\\ -+.eE0123456789untrfalsu\x00\x1f\x7f\x80\xbf\xc3\xed\xf0\xff";
     let mut bytes = text.into_bytes();
     for (at, op, b) in edits {

@@ -1,8 +1,8 @@
 //! Diagnosis: the slow path, taken only when the one-pass parse of a page failed.
 
 use super::{safe_id, RowError};
-use crate::schema::Table;
 use crate::json::{self, Kind};
+use crate::schema::Table;
 
 /// Explain why `body` did not parse as a page of `T`. The reader's errors say what and where, but not in
 /// which object: the envelope is checked, then each object is read on its own (with the same typed

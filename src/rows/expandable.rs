@@ -18,7 +18,7 @@ impl Decode for Expandable {
         let mut id = None;
         let end = reader.object(&mut |reader, key| {
             Ok(if key == "id" {
-                id = Some(String::decode(reader)?);
+                id = Some(reader.member::<String>()?);
                 Field::Read
             } else {
                 Field::Unknown

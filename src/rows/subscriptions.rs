@@ -2,9 +2,9 @@
 //! list-price monthly recurring revenue (`mrr`) worked out exactly from the items.
 
 use super::{id, int, row, Expandable, Project};
+use crate::json::{Decode, Error, Reader};
 use crate::json_object::json_object;
 use crate::schema::{Cell, Table};
-use crate::json::{Decode, Error, Reader};
 
 json_object! {
     pub(super) struct Subscription {
