@@ -70,14 +70,14 @@ fn node(reader: &mut Reader<'_>, depth: usize) -> Result<serde_json::Value, Erro
     })
 }
 
-/// Equal trees, numbers that are not integers within one unit in the last place (serde_json without
-/// `float_roundtrip` may round differently from the standard library).
+/// Equal trees, numbers that are not integers within a few units in the last place (serde_json
+/// without `float_roundtrip` is not always correctly rounded, the standard library is).
 fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
     use serde_json::Value;
     match (a, b) {
         (Value::Number(x), Value::Number(y)) if x.is_f64() && y.is_f64() => {
             let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
-            x == y || (x.to_bits().abs_diff(y.to_bits()) <= 1 && x.signum() == y.signum())
+            x == y || (x.to_bits().abs_diff(y.to_bits()) <= 16 && x.signum() == y.signum())
         }
         (Value::Array(x), Value::Array(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same(x, y))
