@@ -112,18 +112,11 @@ macro_rules! json_object {
                     $($field: Option<$ty>,)*
                 }
                 let mut read = Read::default();
-                let end = reader.object(&mut |reader, key| {
-                    Ok(match key {
-                        $(json_object!(@key $field $($key)?) => {
-                            if read.$field.is_some() {
-                                $crate::json::Field::Repeated(json_object!(@key $field $($key)?))
-                            } else {
-                                read.$field = Some(reader.member::<$ty>()?);
-                                $crate::json::Field::Read
-                            }
-                        })*
-                        _ => $crate::json::Field::Unknown,
-                    })
+                let end = reader.object(&mut |reader, key| match key {
+                    $(json_object!(@key $field $($key)?) => {
+                        reader.field(&mut read.$field, json_object!(@key $field $($key)?))
+                    })*
+                    _ => Ok($crate::json::Field::Unknown),
                 })?;
                 // The first required field (in declaration order) that is absent, as serde's derive.
                 let mut missing = None;
