@@ -312,6 +312,22 @@ impl<'a> Reader<'a> {
         Ok(self.at)
     }
 
+    /// Reads the array at the cursor, each element with `element`; anything but an array is a wrong
+    /// type ("an array"). One loop for every `Vec<T>`, as [`Reader::object`] is for every struct.
+    #[inline(never)]
+    pub fn array(
+        &mut self,
+        element: &mut dyn FnMut(&mut Reader<'a>) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        self.begin(b'[', "an array")?;
+        let mut first = true;
+        while self.more(b'[', first)? {
+            first = false;
+            element(self)?;
+        }
+        Ok(())
+    }
+
     /// The string whose opening quote is at the cursor, unescaped. Refused: control characters, unknown
     /// escapes, lone surrogates, invalid UTF-8.
     pub fn string(&mut self) -> Result<Cow<'a, str>, Error> {
@@ -643,15 +659,12 @@ impl<T: Decode> Decode for Option<T> {
 }
 
 impl<T: Decode> Decode for Vec<T> {
-    #[inline(never)]
     fn decode(reader: &mut Reader<'_>) -> Result<Self, Error> {
-        reader.begin(b'[', "an array")?;
         let mut items = Vec::new();
-        let mut first = true;
-        while reader.more(b'[', first)? {
-            first = false;
+        reader.array(&mut |reader| {
             items.push(T::decode(reader)?);
-        }
+            Ok(())
+        })?;
         Ok(items)
     }
 }
