@@ -7,8 +7,10 @@
 //! values in document order, decodes strings (all escapes, surrogate pairs) and integers, skips what it
 //! is not asked for, and says where and why it stopped ([`Error`]) without quoting any of the text.
 //!
-//! It accepts and refuses exactly what `serde_json::from_slice` does for the same targets (proved by
-//! the property tests in `json/tests.rs` against serde_json, a dev-dependency):
+//! It accepts and refuses exactly what `serde_json::from_slice` does for the same targets, and decodes
+//! the same values: proved by property and table tests against serde_json, a dev-dependency
+//! (`json/tests.rs`: the primitives; `rows/tests.rs`: the Stripe structs against the serde impls the
+//! component had before; `dsl/json.rs`: the DSL's tree against its former serde reader). Details:
 //! - a skipped value ([`Reader::skip`]) is checked for grammar, control characters in strings and escape
 //!   syntax only, like serde_json's `IgnoredAny`: its strings may hold invalid UTF-8 or lone surrogates,
 //!   and its nesting is unlimited (skipped iteratively, never recursively);
@@ -16,7 +18,10 @@
 //! - an integer is a JSON number without fraction or exponent that fits an `i64` (negative) or a
 //!   `u64`; `-0` is not one (serde_json reads it as a float).
 //!
-//! Numbers that are not integers are never evaluated: a caller gets their text ([`Number::text`]).
+//! Numbers that are not integers are never evaluated: a caller gets their text ([`Number::text`]). So
+//! the one difference from serde_json: it refuses a number beyond `f64` (`1e999`) as out of range
+//! where it evaluates numbers (the DSL's tree, an integer field); the reader gives the DSL the text,
+//! which the DSL refuses as not an integer, and an integer field refuses it as a wrong type.
 
 use std::borrow::Cow;
 use std::fmt;
