@@ -26,9 +26,21 @@
 use std::borrow::Cow;
 use std::fmt;
 
-/// Why reading stopped: what (never quoting the text) and where.
+/// Why reading stopped ([`Details`]). Boxed, as serde_json's: every `Result` the reader returns
+/// stays two words, which keeps the successful path fast.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Error {
+pub struct Error(Box<Details>);
+
+impl std::ops::Deref for Error {
+    type Target = Details;
+    fn deref(&self) -> &Details {
+        &self.0
+    }
+}
+
+/// What stopped the reader (never quoting the text) and where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Details {
     /// Byte offset in the text: the start of a value of the wrong type, the start of a repeated key,
     /// just past the `}` of an object without a required field, or where the text stopped being JSON.
     pub at: usize,
@@ -78,7 +90,8 @@ impl fmt::Display for Error {
 /// A number's text and, when it is an integer (see the module docs), its value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Number<'a> {
-    pub text: &'a str,
+    /// ASCII: a sign, digits, `.`, `e`/`E`, `+`.
+    pub text: &'a [u8],
     pub integer: Option<i128>,
 }
 
@@ -114,12 +127,12 @@ impl<'a> Reader<'a> {
             .iter()
             .rposition(|&b| b == b'\n')
             .map_or(0, |i| i + 1);
-        Error {
+        Error(Box::new(Details {
             at,
             kind,
             line,
             column: at - line_start + 1,
-        }
+        }))
     }
 
     #[cold]
@@ -182,7 +195,9 @@ impl<'a> Reader<'a> {
                 Number {
                     integer: Some(_), ..
                 } => "integer",
-                Number { text, .. } if text != "-0" && !text.contains(['.', 'e', 'E']) => {
+                Number { text, .. }
+                    if text != b"-0" && !text.iter().any(|b| matches!(b, b'.' | b'e' | b'E')) =>
+                {
                     "integer beyond 64 bits"
                 }
                 _ => "number",
@@ -340,6 +355,7 @@ impl<'a> Reader<'a> {
         let mut run = self.at;
         let mut owned: Option<Vec<u8>> = None;
         loop {
+            self.plain_bytes();
             match self.byte() {
                 None => return Err(self.syntax("EOF while parsing a string")),
                 Some(b'"') => break,
@@ -364,6 +380,17 @@ impl<'a> Reader<'a> {
             }
         };
         text.ok_or_else(|| self.syntax("invalid unicode code point"))
+    }
+
+    /// Moves past the bytes of a string that need no attention (all but `"`, `\` and control
+    /// characters), the loop strings spend their time in.
+    #[inline(always)]
+    fn plain_bytes(&mut self) {
+        let rest = self.text.get(self.at..).unwrap_or_default();
+        self.at += rest
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+            .unwrap_or(rest.len());
     }
 
     #[cold]
@@ -458,6 +485,7 @@ impl<'a> Reader<'a> {
     fn skip_string(&mut self) -> Result<(), Error> {
         self.at += 1;
         loop {
+            self.plain_bytes();
             match self.byte() {
                 None => return Err(self.syntax("EOF while parsing a string")),
                 Some(b'"') => {
@@ -516,7 +544,7 @@ impl<'a> Reader<'a> {
             }
             self.digits()?;
         }
-        let text = std::str::from_utf8(&self.text[start..self.at]).unwrap_or("0");
+        let text = &self.text[start..self.at];
         let integer = match value.filter(|_| integer) {
             Some(v) if !negative => Some(i128::from(v)),
             // -0 is a float for serde_json, and so are integers below i64::MIN.
@@ -541,15 +569,13 @@ impl<'a> Reader<'a> {
 
     /// Skips one value of any type and nesting, checked as serde_json checks a value it ignores.
     pub fn skip(&mut self) -> Result<(), Error> {
-        // The opening bracket of every container the value is inside; a heap stack, so that any depth
-        // costs memory in proportion to the text and never the call stack.
-        let mut open: Vec<u8> = Vec::new();
+        let mut open = Brackets::default();
         loop {
             match self.peek_value()? {
                 c @ (b'[' | b'{') => {
                     self.at += 1;
                     if self.more(c, true)? {
-                        open.push(c);
+                        open.push(c == b'{');
                         if c == b'{' {
                             self.skip_key()?;
                         }
@@ -567,11 +593,12 @@ impl<'a> Reader<'a> {
             }
             // A value ended: close what ends after it, up to a container with another member.
             loop {
-                let Some(&c) = open.last() else {
+                let Some(object) = open.last() else {
                     return Ok(());
                 };
+                let c = if object { b'{' } else { b'[' };
                 if self.more(c, false)? {
-                    if c == b'{' {
+                    if object {
                         self.skip_key()?;
                     }
                     break;
@@ -587,6 +614,44 @@ impl<'a> Reader<'a> {
         }
         self.skip_string()?;
         self.colon()
+    }
+}
+
+/// The containers a skipped value is inside (`true`: an object), innermost last: the first 64 in a
+/// word, deeper ones on the heap, so that skipping allocates nothing for the nesting of real pages and
+/// any depth costs memory in proportion to the text, never the call stack.
+#[derive(Default)]
+struct Brackets {
+    bits: u64,
+    depth: usize,
+    deeper: Vec<bool>,
+}
+
+impl Brackets {
+    fn push(&mut self, object: bool) {
+        if self.depth < 64 {
+            self.bits = self.bits << 1 | u64::from(object);
+        } else {
+            self.deeper.push(object);
+        }
+        self.depth += 1;
+    }
+
+    fn last(&self) -> Option<bool> {
+        match self.depth {
+            0 => None,
+            1..=64 => Some(self.bits & 1 == 1),
+            _ => self.deeper.last().copied(),
+        }
+    }
+
+    fn pop(&mut self) {
+        if self.depth > 64 {
+            self.deeper.pop();
+        } else {
+            self.bits >>= 1;
+        }
+        self.depth = self.depth.saturating_sub(1);
     }
 }
 

@@ -55,7 +55,7 @@ fn node(reader: &mut Reader<'_>, depth: usize) -> Result<Json, ConnectorError> {
         b'"' => reader.string().map(|s| Json::Str(s.into_owned())),
         b'-' | b'0'..=b'9' => reader.number().map(|n| match n.integer {
             Some(n) => Json::Int(n),
-            None => Json::Float(n.text.to_owned()),
+            None => Json::Float(String::from_utf8_lossy(n.text).into_owned()),
         }),
         b'[' | b'{' => return container(reader, first, depth),
         _ => Err(reader.wrong_type("a JSON value")),

@@ -32,7 +32,7 @@ fn node(reader: &mut Reader<'_>, depth: usize) -> Result<serde_json::Value, Erro
                 Some(i) if i < 0 => Value::from(i64::try_from(i).unwrap()),
                 Some(i) => Value::from(u64::try_from(i).unwrap()),
                 None => {
-                    let f: f64 = n.text.parse().unwrap();
+                    let f: f64 = std::str::from_utf8(n.text).unwrap().parse().unwrap();
                     if !f.is_finite() {
                         return Err(reader.error(at, Kind::Syntax("number out of range")));
                     }
