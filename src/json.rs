@@ -682,7 +682,6 @@ pub fn from_slice<T: Decode>(text: &[u8]) -> Result<T, Error> {
 }
 
 impl Decode for i64 {
-    #[inline(never)]
     fn decode(reader: &mut Reader<'_>) -> Result<Self, Error> {
         if let b'-' | b'0'..=b'9' = reader.peek_value()? {
             let at = reader.at;
@@ -696,7 +695,6 @@ impl Decode for i64 {
 }
 
 impl Decode for bool {
-    #[inline(never)]
     fn decode(reader: &mut Reader<'_>) -> Result<Self, Error> {
         match reader.peek_value()? {
             b't' => reader.literal(b"true").map(|()| true),
@@ -707,7 +705,6 @@ impl Decode for bool {
 }
 
 impl Decode for String {
-    #[inline(never)]
     fn decode(reader: &mut Reader<'_>) -> Result<Self, Error> {
         match reader.peek_value()? {
             b'"' => reader.string().map(Cow::into_owned),
@@ -717,7 +714,6 @@ impl Decode for String {
 }
 
 impl<T: Decode> Decode for Option<T> {
-    #[inline(never)]
     fn decode(reader: &mut Reader<'_>) -> Result<Self, Error> {
         if reader.peek() == Some(b'n') {
             reader.literal(b"null").map(|()| None)
