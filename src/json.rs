@@ -225,6 +225,7 @@ impl<'a> Reader<'a> {
     /// In the array or object opened by `open` (`[` or `{`), just after the opening bracket (`first`) or
     /// after a member: `true` when a member follows (its `,` consumed), `false` at the end (the closing
     /// bracket consumed).
+    #[inline(always)]
     pub fn more(&mut self, open: u8, first: bool) -> Result<bool, Error> {
         // `]` is `[` + 2 in ASCII, and `}` is `{` + 2.
         let close = open + 2;
@@ -292,7 +293,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The `:` after a key.
-    #[inline(never)]
+    #[inline(always)]
     pub fn colon(&mut self) -> Result<(), Error> {
         match self.peek() {
             Some(b':') => {
