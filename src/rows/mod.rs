@@ -80,7 +80,6 @@ pub fn parse_page(table: Table, body: &[u8]) -> Result<Page, RowError> {
 
 /// A Stripe object that becomes one row.
 trait Project: crate::json::Decode {
-    fn id(&self) -> &str;
     fn livemode(&self) -> bool;
     fn into_row(self) -> Vec<Cell>;
 }
@@ -99,27 +98,49 @@ fn page<T: Project>(table: Table, body: &[u8]) -> Result<Page, RowError> {
         Ok(envelope) => envelope,
         Err(e) => return Err(diagnose(table, body, &e, check::<T>)),
     };
-    if let Some(object) = envelope.object.as_deref().filter(|o| *o != "list") {
+    // Only this much is per table; the checks below are one function for all five.
+    let objects = envelope
+        .data
+        .into_iter()
+        .map(|o| (o.livemode(), o.into_row()))
+        .collect();
+    assemble(table, envelope.object, objects, envelope.has_more)
+}
+
+/// The page from its objects, each as (livemode, row): the envelope's and the objects' checks.
+fn assemble(
+    table: Table,
+    object: Option<String>,
+    objects: Vec<(bool, Vec<Cell>)>,
+    has_more: bool,
+) -> Result<Page, RowError> {
+    if let Some(object) = object.as_deref().filter(|o| *o != "list") {
         return Err(not_a_list(table, object));
     }
     let mut livemode = None;
-    for obj in &envelope.data {
+    for (mode, row) in &objects {
         match livemode {
-            None => livemode = Some(obj.livemode()),
-            Some(mode) if mode != obj.livemode() => {
-                return Err(mixed_modes(table, obj.id(), obj.livemode()))
-            }
+            None => livemode = Some(*mode),
+            Some(first) if first != *mode => return Err(mixed_modes(table, row_id(row), *mode)),
             Some(_) => {}
         }
     }
-    let last_id = envelope.data.last().map(|o| o.id().to_owned());
-    let rows = envelope.data.into_iter().map(Project::into_row).collect();
+    let last_id = objects.last().map(|(_, row)| row_id(row).to_owned());
+    let rows = objects.into_iter().map(|(_, row)| row).collect();
     Ok(Page {
         rows,
-        has_more: envelope.has_more,
+        has_more,
         last_id,
         livemode,
     })
+}
+
+/// A row's id: its first cell, the `id` column of every table.
+fn row_id(row: &[Cell]) -> &str {
+    match row.first() {
+        Some(Cell::Text(id)) => id,
+        _ => "",
+    }
 }
 
 // The error paths below are shared by the five tables rather than copied into each `page::<T>`: every KB

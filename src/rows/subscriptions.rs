@@ -97,9 +97,6 @@ impl<'de> serde::Deserialize<'de> for Interval {
 }
 
 impl Project for Subscription {
-    fn id(&self) -> &str {
-        &self.id
-    }
     fn livemode(&self) -> bool {
         self.livemode
     }
