@@ -212,6 +212,11 @@ impl<'a> Reader<'a> {
 
     /// Reads `null`, `true` or `false` (`word`), whose first byte is at the cursor.
     pub fn literal(&mut self, word: &'static [u8]) -> Result<(), Error> {
+        if self.text.get(self.at..self.at + word.len()) == Some(word) {
+            self.at += word.len();
+            return Ok(());
+        }
+        // Not the word: where it stops being it, for the error.
         for &want in word {
             match self.byte() {
                 Some(b) if b == want => self.at += 1,
@@ -508,6 +513,23 @@ impl<'a> Reader<'a> {
     /// The number whose first byte (`-` or a digit) is at the cursor.
     pub fn number(&mut self) -> Result<Number<'a>, Error> {
         let start = self.at;
+        let (negative, magnitude) = self.scan_number()?;
+        let integer = match magnitude {
+            Some(v) if !negative => Some(i128::from(v)),
+            // -0 is a float for serde_json, and so are integers below i64::MIN.
+            Some(v) if v != 0 && v <= 1 << 63 => Some(-i128::from(v)),
+            _ => None,
+        };
+        Ok(Number {
+            text: &self.text[start..self.at],
+            integer,
+        })
+    }
+
+    /// Reads the number at the cursor: whether it is negative, and its magnitude when it is an integer
+    /// (no fraction, no exponent) below 2^64. The loop every number goes through, kept in 64 bits.
+    #[inline(always)]
+    fn scan_number(&mut self) -> Result<(bool, Option<u64>), Error> {
         let negative = self.byte() == Some(b'-');
         if negative {
             self.at += 1;
@@ -531,28 +553,20 @@ impl<'a> Reader<'a> {
             Some(_) => return Err(self.syntax("invalid number")),
             None => return Err(self.syntax("EOF while parsing a value")),
         }
-        let mut integer = true;
         if self.byte() == Some(b'.') {
             self.at += 1;
-            integer = false;
+            value = None;
             self.digits()?;
         }
         if let Some(b'e' | b'E') = self.byte() {
             self.at += 1;
-            integer = false;
+            value = None;
             if let Some(b'+' | b'-') = self.byte() {
                 self.at += 1;
             }
             self.digits()?;
         }
-        let text = &self.text[start..self.at];
-        let integer = match value.filter(|_| integer) {
-            Some(v) if !negative => Some(i128::from(v)),
-            // -0 is a float for serde_json, and so are integers below i64::MIN.
-            Some(v) if v != 0 && v <= 1 << 63 => Some(-i128::from(v)),
-            _ => None,
-        };
-        Ok(Number { text, integer })
+        Ok((negative, value))
     }
 
     /// One or more digits (of a fraction or an exponent).
@@ -585,7 +599,7 @@ impl<'a> Reader<'a> {
                 }
                 b'"' => self.skip_string()?,
                 b'-' | b'0'..=b'9' => {
-                    self.number()?;
+                    self.scan_number()?;
                 }
                 b'n' => self.literal(b"null")?,
                 b't' => self.literal(b"true")?,
@@ -686,10 +700,14 @@ impl Decode for i64 {
     fn decode(reader: &mut Reader<'_>) -> Result<Self, Error> {
         if let b'-' | b'0'..=b'9' = reader.peek_value()? {
             let at = reader.at;
-            if let Some(n) = reader.number()?.integer.and_then(|n| i64::try_from(n).ok()) {
-                return Ok(n);
+            match reader.scan_number()? {
+                (false, Some(v)) if v <= i64::MAX.unsigned_abs() => return Ok(v as i64),
+                // -0 is not an integer (as in serde_json); -2^63 is i64::MIN.
+                (true, Some(v)) if v != 0 && v <= i64::MIN.unsigned_abs() => {
+                    return Ok((v as i64).wrapping_neg())
+                }
+                _ => reader.at = at,
             }
-            reader.at = at;
         }
         Err(reader.wrong_type("an integer"))
     }
