@@ -1,20 +1,24 @@
 //! `json_object!`: typed structs read from JSON objects (Stripe's list pages, error bodies and the setup
-//! probes' answers), with less code in the component than `#[derive(Deserialize)]`.
+//! probes' answers) by [`crate::json`]'s reader.
 
-use serde::de::{self, Visitor};
-use serde::{Deserialize, Deserializer};
-
-/// Declares a struct read from a JSON object, with the `Deserialize` impl `#[derive(Deserialize)]` would
-/// write minus what a JSON object never uses: reading the struct from an array, field by position (that
-/// code was a sizeable share of the component). Behaviour is serde's: unknown keys are skipped, a key
-/// given twice is a "duplicate field" error, a missing `Option` field is `None` and any other missing
-/// field a "missing field" error unless a default is given (`has_more: bool = false`), and anything but
-/// an object is "invalid type: …, expected struct Name". `kind as "type": Option<String>` renames.
+/// Declares a struct read from a JSON object and its [`crate::json::Decode`] impl, which reads what
+/// `#[derive(Deserialize)]` with serde_json would: unknown keys are skipped, a key given twice is a
+/// [`Kind::Duplicate`](crate::json::Kind::Duplicate) error, a missing `Option` field is `None` and any
+/// other missing field a [`Kind::Missing`](crate::json::Kind::Missing) error unless a default is given
+/// (`has_more: bool = false`), and anything but an object is a wrong type ("an object").
+/// `kind as "type": Option<String>` renames.
+///
+/// In tests the struct also has the serde `Deserialize` impl this macro wrote before (what the
+/// component ran with serde_json), the reference the reader is proved equal to (`rows/tests.rs`).
 macro_rules! json_object {
     (@key $field:ident) => { stringify!($field) };
     (@key $field:ident $key:literal) => { $key };
-    (@absent $ty:ty, $key:expr, $error:ty) => { $crate::json_object::absent::<$ty, $error>($key)? };
-    (@absent $ty:ty, $key:expr, $error:ty, $default:expr) => { $default };
+    (@required $ty:ty) => { <$ty as $crate::json::Decode>::REQUIRED };
+    (@required $ty:ty, $default:expr) => { false };
+    (@or $default:expr) => { $default };
+    (@or) => { Default::default() };
+    (@serde_absent $ty:ty, $key:expr, $error:ty) => { $crate::json_object::absent::<$ty, $error>($key)? };
+    (@serde_absent $ty:ty, $key:expr, $error:ty, $default:expr) => { $default };
     (
         $(#[$meta:meta])*
         $vis:vis struct $name:ident $(<$param:ident>)? {
@@ -25,10 +29,14 @@ macro_rules! json_object {
         }
     ) => {
         $(#[$meta])*
+        #[derive(Default)]
         $vis struct $name $(<$param>)? {
             $($(#[$field_meta])* $field: $ty,)*
         }
 
+        // The serde impl this macro wrote before the reader existed: the reference the reader is
+        // tested against (`rows/tests.rs`), in tests only.
+        #[cfg(test)]
         impl<'de $(, $param: serde::Deserialize<'de>)?> serde::Deserialize<'de> for $name $(<$param>)? {
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
                 #[allow(non_camel_case_types)]
@@ -84,7 +92,7 @@ macro_rules! json_object {
                             $($field: match $field {
                                 Some(value) => value,
                                 None => json_object!(
-                                    @absent $ty, json_object!(@key $field $($key)?), A::Error $(, $default)?
+                                    @serde_absent $ty, json_object!(@key $field $($key)?), A::Error $(, $default)?
                                 ),
                             },)*
                         })
@@ -93,10 +101,53 @@ macro_rules! json_object {
                 deserializer.deserialize_map(V(std::marker::PhantomData))
             }
         }
+
+        impl $(<$param: $crate::json::Decode>)? $crate::json::Decode for $name $(<$param>)? {
+            fn decode(reader: &mut $crate::json::Reader<'_>) -> Result<Self, $crate::json::Error> {
+                // The fields read so far, in one value: an early return drops it with one call, not
+                // one per field (which, per return, made the code grow with the square of the fields).
+                #[allow(non_camel_case_types)]
+                #[derive(Default)]
+                struct Read $(<$param>)? {
+                    $($field: Option<$ty>,)*
+                }
+                let mut read = Read::default();
+                let end = reader.object(&mut |reader, key| match key {
+                    $(json_object!(@key $field $($key)?) => {
+                        reader.field(&mut read.$field, json_object!(@key $field $($key)?))
+                    })*
+                    _ => Ok($crate::json::Field::Unknown),
+                })?;
+                // The first required field (in declaration order) that is absent, as serde's derive.
+                let mut missing = None;
+                $(
+                    if missing.is_none()
+                        && read.$field.is_none()
+                        && json_object!(@required $ty $(, $default)?)
+                    {
+                        missing = Some(json_object!(@key $field $($key)?));
+                    }
+                )*
+                if let Some(field) = missing {
+                    return Err(reader.error(end, $crate::json::Kind::Missing(field)));
+                }
+                // Every field without a value is optional (`None`) or has its default.
+                Ok($name {
+                    $($field: match read.$field {
+                        Some(value) => value,
+                        None => json_object!(@or $($default)?),
+                    },)*
+                })
+            }
+        }
     };
 }
 pub(crate) use json_object;
 
+#[cfg(test)]
+use serde::{de, de::Visitor, Deserialize, Deserializer};
+
+#[cfg(test)]
 /// The value of a field that is absent from its object: `None` for an `Option`, else serde's
 /// "missing field" error (what `#[derive(Deserialize)]` does).
 pub(crate) fn absent<'de, T: Deserialize<'de>, E: de::Error>(key: &'static str) -> Result<T, E> {

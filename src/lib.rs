@@ -13,9 +13,9 @@
 //! - [`dsl`]: the JSON query language, validated against the schema.
 //! - [`aggregate`]: group-by and measures computed inside the component, so only group rows leave it.
 //! - [`stripe`]: the pinned API version, list request paths, Stripe's error bodies.
-//! - `json_object`: the `json_object!` macro, typed structs read from JSON objects with a small
-//!   `Deserialize` impl.
-//! - [`rows`]: typed serde structs for Stripe's objects at the pinned version, projected to rows.
+//! - `json`: the component's one JSON reader (a small pull reader; serde_json is only a test reference).
+//! - `json_object`: the `json_object!` macro, typed structs read from JSON objects by that reader.
+//! - [`rows`]: typed structs for Stripe's objects at the pinned version, projected to rows.
 //! - [`retry`]: which failures are retried, and how long to wait.
 //! - [`pager`]: reads a list up to the row target through several `created` windows at once, exactly as
 //!   one `starting_after` cursor would, with guards against loops.
@@ -28,6 +28,7 @@ pub mod aggregate;
 pub mod connection;
 pub mod dsl;
 pub mod error;
+mod json;
 mod json_object;
 pub mod key;
 pub mod pager;

@@ -78,7 +78,7 @@ json_object! {
 /// that is not Stripe's shape still gives a useful error: the status and the request id. Stripe's own
 /// messages mask keys (`rk_test_****abcd`), so they are safe to pass on.
 pub fn upstream_error(response: &Response) -> UpstreamError {
-    let parsed = serde_json::from_slice::<ErrorEnvelope>(&response.body).ok();
+    let parsed = crate::json::from_slice::<ErrorEnvelope>(&response.body).ok();
     let (code, message) = match parsed {
         Some(ErrorEnvelope { error }) => {
             let message = error

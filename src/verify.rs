@@ -140,7 +140,7 @@ json_object! {
 }
 
 fn error_code(response: &Response) -> Option<String> {
-    serde_json::from_slice::<ErrorCode>(&response.body)
+    crate::json::from_slice::<ErrorCode>(&response.body)
         .ok()
         .and_then(|e| e.error.code)
 }
@@ -252,7 +252,7 @@ fn check_livemode(
     response: &Response,
     probe: &str,
 ) -> Result<(), ConnectorError> {
-    let page: ProbePage = serde_json::from_slice(&response.body).map_err(|_| {
+    let page: ProbePage = crate::json::from_slice(&response.body).map_err(|_| {
         failed(
             probe,
             response,

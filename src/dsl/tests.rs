@@ -398,7 +398,7 @@ fn canonical_identifies_equivalent_queries() {
 // ---------------------------------------------------------------------------------------------
 // Property tests.
 
-fn arb_json() -> impl Strategy<Value = serde_json::Value> {
+pub(super) fn arb_json() -> impl Strategy<Value = serde_json::Value> {
     use serde_json::Value;
     let leaf = prop_oneof![
         Just(Value::Null),

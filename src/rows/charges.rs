@@ -34,9 +34,6 @@ json_object! {
 }
 
 impl Project for Charge {
-    fn id(&self) -> &str {
-        &self.id
-    }
     fn livemode(&self) -> bool {
         self.livemode
     }

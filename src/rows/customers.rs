@@ -27,9 +27,6 @@ json_object! {
 }
 
 impl Project for Customer {
-    fn id(&self) -> &str {
-        &self.id
-    }
     fn livemode(&self) -> bool {
         self.livemode
     }

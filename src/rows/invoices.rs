@@ -49,9 +49,6 @@ json_object! {
 }
 
 impl Project for Invoice {
-    fn id(&self) -> &str {
-        &self.id
-    }
     fn livemode(&self) -> bool {
         self.livemode
     }

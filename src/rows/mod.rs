@@ -1,7 +1,7 @@
 //! Stripe list pages at the pinned version (2026-04-22.dahlia) projected to typed rows.
 //!
-//! One `#[derive(Deserialize)]` struct per table names exactly the fields a row needs; everything else in
-//! Stripe's (large) objects is skipped by serde without being built, and unknown fields are ignored so
+//! One `json_object!` struct per table names exactly the fields a row needs; everything else in
+//! Stripe's (large) objects is skipped by the reader ([`crate::json`]) without being built, and unknown fields are ignored so
 //! that additions to the API never break a page. Column order is [`crate::schema`]'s: each projection names
 //! its cells after the catalogue's columns (`row!`), checked when the crate compiles.
 //!
@@ -14,7 +14,7 @@
 //!   expanded object (`expandable.rs`);
 //! - enum-like fields (`status`, `type`, …) are open strings: values added by later versions pass through.
 //!
-//! Parsing is one pass of serde over the body. Only when it fails is the body read a second time, object
+//! Parsing is one pass of the reader over the body. Only when it fails is the body read a second time, object
 //! by object and with the same structs, to find out which field of which object is wrong (see
 //! `diagnose.rs`); no generic JSON tree is ever built.
 //!
@@ -39,7 +39,6 @@ use diagnose::diagnose;
 use expandable::Expandable;
 use invoices::Invoice;
 use payouts::Payout;
-use serde::de::DeserializeOwned;
 use subscriptions::Subscription;
 
 /// One page of a Stripe list, projected.
@@ -80,8 +79,7 @@ pub fn parse_page(table: Table, body: &[u8]) -> Result<Page, RowError> {
 }
 
 /// A Stripe object that becomes one row.
-trait Project: DeserializeOwned {
-    fn id(&self) -> &str;
+trait Project: crate::json::Decode {
     fn livemode(&self) -> bool;
     fn into_row(self) -> Vec<Cell>;
 }
@@ -96,31 +94,53 @@ json_object! {
 }
 
 fn page<T: Project>(table: Table, body: &[u8]) -> Result<Page, RowError> {
-    let envelope: Envelope<T> = match serde_json::from_slice(body) {
+    let envelope: Envelope<T> = match crate::json::from_slice(body) {
         Ok(envelope) => envelope,
         Err(e) => return Err(diagnose(table, body, &e, check::<T>)),
     };
-    if let Some(object) = envelope.object.as_deref().filter(|o| *o != "list") {
+    // Only this much is per table; the checks below are one function for all five.
+    let objects = envelope
+        .data
+        .into_iter()
+        .map(|o| (o.livemode(), o.into_row()))
+        .collect();
+    assemble(table, envelope.object, objects, envelope.has_more)
+}
+
+/// The page from its objects, each as (livemode, row): the envelope's and the objects' checks.
+fn assemble(
+    table: Table,
+    object: Option<String>,
+    objects: Vec<(bool, Vec<Cell>)>,
+    has_more: bool,
+) -> Result<Page, RowError> {
+    if let Some(object) = object.as_deref().filter(|o| *o != "list") {
         return Err(not_a_list(table, object));
     }
     let mut livemode = None;
-    for obj in &envelope.data {
+    for (mode, row) in &objects {
         match livemode {
-            None => livemode = Some(obj.livemode()),
-            Some(mode) if mode != obj.livemode() => {
-                return Err(mixed_modes(table, obj.id(), obj.livemode()))
-            }
+            None => livemode = Some(*mode),
+            Some(first) if first != *mode => return Err(mixed_modes(table, row_id(row), *mode)),
             Some(_) => {}
         }
     }
-    let last_id = envelope.data.last().map(|o| o.id().to_owned());
-    let rows = envelope.data.into_iter().map(Project::into_row).collect();
+    let last_id = objects.last().map(|(_, row)| row_id(row).to_owned());
+    let rows = objects.into_iter().map(|(_, row)| row).collect();
     Ok(Page {
         rows,
-        has_more: envelope.has_more,
+        has_more,
         last_id,
         livemode,
     })
+}
+
+/// A row's id: its first cell, the `id` column of every table.
+fn row_id(row: &[Cell]) -> &str {
+    match row.first() {
+        Some(Cell::Text(id)) => id,
+        _ => "",
+    }
 }
 
 // The error paths below are shared by the five tables rather than copied into each `page::<T>`: every KB
@@ -155,8 +175,8 @@ fn safe_id(id: &str) -> Option<&str> {
 }
 
 /// Whether one object of the page parses as a `T` (the diagnosis's question, asked per object).
-fn check<T: Project>(object: &[u8]) -> Result<(), serde_json::Error> {
-    serde_json::from_slice::<T>(object).map(drop)
+fn check<T: Project>(object: &[u8]) -> Result<(), crate::json::Error> {
+    crate::json::from_slice::<T>(object).map(drop)
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -24,9 +24,6 @@ json_object! {
 }
 
 impl Project for Payout {
-    fn id(&self) -> &str {
-        &self.id
-    }
     fn livemode(&self) -> bool {
         self.livemode
     }

@@ -2,11 +2,9 @@
 //! list-price monthly recurring revenue (`mrr`) worked out exactly from the items.
 
 use super::{id, int, row, Expandable, Project};
+use crate::json::{Decode, Error, Reader};
 use crate::json_object::json_object;
 use crate::schema::{Cell, Table};
-use serde::de::{self, Visitor};
-use serde::{Deserialize, Deserializer};
-use std::fmt;
 
 json_object! {
     pub(super) struct Subscription {
@@ -59,40 +57,46 @@ json_object! {
 }
 
 /// A recurring price's interval. Unknown values (a later API version) make `mrr` null, not the page fail.
+#[derive(Default)]
 enum Interval {
     Day,
     Week,
     Month,
     Year,
+    #[default]
     Other,
 }
 
-impl<'de> Deserialize<'de> for Interval {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Interval;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string (day, week, month or year)")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Interval, E> {
-                Ok(match v {
-                    "day" => Interval::Day,
-                    "week" => Interval::Week,
-                    "month" => Interval::Month,
-                    "year" => Interval::Year,
-                    _ => Interval::Other,
-                })
-            }
+impl Decode for Interval {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, Error> {
+        if reader.peek_value()? != b'"' {
+            return Err(reader.wrong_type("a string (day, week, month or year)"));
         }
-        deserializer.deserialize_str(V)
+        Ok(match &*reader.string()? {
+            "day" => Interval::Day,
+            "week" => Interval::Week,
+            "month" => Interval::Month,
+            "year" => Interval::Year,
+            _ => Interval::Other,
+        })
+    }
+}
+
+/// serde's reading of an interval, the reference the reader is tested against.
+#[cfg(test)]
+impl<'de> serde::Deserialize<'de> for Interval {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(match String::deserialize(deserializer)?.as_str() {
+            "day" => Interval::Day,
+            "week" => Interval::Week,
+            "month" => Interval::Month,
+            "year" => Interval::Year,
+            _ => Interval::Other,
+        })
     }
 }
 
 impl Project for Subscription {
-    fn id(&self) -> &str {
-        &self.id
-    }
     fn livemode(&self) -> bool {
         self.livemode
     }
