@@ -319,13 +319,17 @@ impl<'a> Reader<'a> {
     #[inline(never)]
     pub fn object(
         &mut self,
-        field: &mut dyn FnMut(&mut Reader<'a>, &str) -> Result<Field, Error>,
+        field: &mut dyn FnMut(&mut Reader<'a>, &[u8]) -> Result<Field, Error>,
     ) -> Result<usize, Error> {
         self.begin(b'{', "an object")?;
         let mut first = true;
         while self.more(b'{', first)? {
             first = false;
-            let (key, at) = self.key()?;
+            let at = self.offset();
+            if self.byte() != Some(b'"') {
+                return Err(self.syntax("key must be a string"));
+            }
+            let key = self.key_bytes()?;
             match field(self, &key)? {
                 Field::Read => {}
                 Field::Unknown => {
@@ -357,11 +361,35 @@ impl<'a> Reader<'a> {
     /// The string whose opening quote is at the cursor, unescaped. Refused: control characters, unknown
     /// escapes, lone surrogates, invalid UTF-8.
     pub fn string(&mut self) -> Result<Cow<'a, str>, Error> {
+        let (bytes, _) = self.unescaped()?;
+        let text = match bytes {
+            Cow::Borrowed(b) => std::str::from_utf8(b).map(Cow::Borrowed).ok(),
+            Cow::Owned(buf) => String::from_utf8(buf).map(Cow::Owned).ok(),
+        };
+        text.ok_or_else(|| self.syntax("invalid unicode code point"))
+    }
+
+    /// An object's key as bytes, for comparing with field names: refused exactly as [`Reader::string`]
+    /// refuses it, but a key of ASCII bytes (every key Stripe sends) is not run through the UTF-8
+    /// check, which for the dozens of short keys of each object cost more than scanning them.
+    fn key_bytes(&mut self) -> Result<Cow<'a, [u8]>, Error> {
+        let (bytes, ascii) = self.unescaped()?;
+        if !ascii && std::str::from_utf8(&bytes).is_err() {
+            return Err(self.syntax("invalid unicode code point"));
+        }
+        Ok(bytes)
+    }
+
+    /// The bytes of the string whose opening quote is at the cursor, escapes decoded, the cursor left
+    /// past its closing quote; and whether they are all ASCII without escapes (so UTF-8). Not yet
+    /// checked to be UTF-8 otherwise.
+    fn unescaped(&mut self) -> Result<(Cow<'a, [u8]>, bool), Error> {
         self.at += 1;
         let mut run = self.at;
         let mut owned: Option<Vec<u8>> = None;
+        let mut ascii = true;
         loop {
-            self.plain_bytes();
+            ascii &= self.plain_bytes();
             match self.byte() {
                 None => return Err(self.syntax("EOF while parsing a string")),
                 Some(b'"') => break,
@@ -378,25 +406,58 @@ impl<'a> Reader<'a> {
         }
         let tail = &self.text[run..self.at];
         self.at += 1;
-        let text = match owned {
-            None => std::str::from_utf8(tail).map(Cow::Borrowed).ok(),
+        Ok(match owned {
+            None => (Cow::Borrowed(tail), ascii),
             Some(mut buf) => {
                 buf.extend_from_slice(tail);
-                String::from_utf8(buf).map(Cow::Owned).ok()
+                (Cow::Owned(buf), false)
             }
-        };
-        text.ok_or_else(|| self.syntax("invalid unicode code point"))
+        })
     }
 
     /// Moves past the bytes of a string that need no attention (all but `"`, `\` and control
-    /// characters), the loop strings spend their time in.
+    /// characters), the loop strings spend their time in: eight bytes at a time in one 64-bit word
+    /// (the component's `usize` is 32 bits, so the word is spelled out), the last few one by one.
+    /// Returns whether every byte it passed is ASCII.
     #[inline(always)]
-    fn plain_bytes(&mut self) {
+    fn plain_bytes(&mut self) -> bool {
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGH: u64 = 0x8080_8080_8080_8080;
         let rest = self.text.get(self.at..).unwrap_or_default();
-        self.at += rest
+        let mut passed = 0;
+        let mut high = 0u64;
+        while let Some(word) = rest
+            .get(passed..passed + 8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        {
+            let w = u64::from_le_bytes(word);
+            // The high bit of each byte that is `"` or `\` (the "has a zero byte" test on `w` xor the
+            // byte) or below 0x20 (the "has a byte less than n" test). A borrow can mark a byte after
+            // a true one, never before it, so the lowest mark is exact.
+            let quote = w ^ (ONES * u64::from(b'"'));
+            let backslash = w ^ (ONES * u64::from(b'\\'));
+            let marks = (quote.wrapping_sub(ONES) & !quote
+                | backslash.wrapping_sub(ONES) & !backslash
+                | w.wrapping_sub(ONES * 0x20) & !w)
+                & HIGH;
+            if marks != 0 {
+                let first = (marks.trailing_zeros() / 8) as usize;
+                // Only the bytes before the first mark were passed (`first` < 8).
+                high |= w & HIGH & ((1u64 << (8 * first)) - 1);
+                self.at += passed + first;
+                return high == 0;
+            }
+            high |= w & HIGH;
+            passed += 8;
+        }
+        let tail = rest.get(passed..).unwrap_or_default();
+        let more = tail
             .iter()
             .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-            .unwrap_or(rest.len());
+            .unwrap_or(tail.len());
+        let ascii = high == 0 && tail[..more].is_ascii();
+        self.at += passed + more;
+        ascii
     }
 
     #[cold]
@@ -543,11 +604,15 @@ impl<'a> Reader<'a> {
                 }
             }
             Some(b'1'..=b'9') => {
+                // Overflow found by comparing with u64::MAX's own digits, not by `checked_mul`: in
+                // the component (32-bit wasm) that is a 128-bit multiplication per digit.
+                const MAX_TENTH: u64 = u64::MAX / 10;
+                const MAX_LAST: u64 = u64::MAX % 10;
                 while let Some(d @ b'0'..=b'9') = self.byte() {
                     self.at += 1;
-                    value = value
-                        .and_then(|v| v.checked_mul(10))
-                        .and_then(|v| v.checked_add(u64::from(d - b'0')));
+                    let d = u64::from(d - b'0');
+                    value = value.filter(|&v| v < MAX_TENTH || v == MAX_TENTH && d <= MAX_LAST);
+                    value = value.map(|v| v * 10 + d);
                 }
             }
             Some(_) => return Err(self.syntax("invalid number")),

@@ -112,8 +112,9 @@ macro_rules! json_object {
                     $($field: Option<$ty>,)*
                 }
                 let mut read = Read::default();
+                // Keys come as bytes (see `Reader::object`); field names are ASCII.
                 let end = reader.object(&mut |reader, key| match key {
-                    $(json_object!(@key $field $($key)?) => {
+                    $(key if key == json_object!(@key $field $($key)?).as_bytes() => {
                         reader.field(&mut read.$field, json_object!(@key $field $($key)?))
                     })*
                     _ => Ok($crate::json::Field::Unknown),

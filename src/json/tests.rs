@@ -4,6 +4,7 @@
 //! `rows/tests.rs`, the DSL's tree in `dsl/json.rs`.
 
 use super::*;
+use crate::json_object::json_object;
 use proptest::prelude::*;
 use serde::de::IgnoredAny;
 
@@ -391,5 +392,57 @@ proptest! {
         edits in prop::collection::vec((any::<usize>(), any::<u8>(), any::<u8>()), 0..2),
     ) {
         check_all(&broken(text, edits));
+    }
+}
+
+json_object! {
+    /// Keys read through `Reader::object` (as bytes), against the serde impl the macro writes for tests.
+    #[derive(Debug, PartialEq)]
+    struct Keyed {
+        id: Option<i64>,
+        naive as "naïve": Option<i64>,
+    }
+}
+
+/// Bytes of a string's body: plain ASCII runs longer and shorter than the 8-byte words strings are
+/// scanned in, quotes, backslashes and escapes, control characters, valid multi-byte characters and
+/// stray high bytes, at every offset.
+fn string_body() -> impl Strategy<Value = Vec<u8>> {
+    let piece = prop_oneof![
+        6 => "[a-z]{1,11}".prop_map(String::into_bytes),
+        1 => Just(b"id".to_vec()),
+        1 => Just("naïve".as_bytes().to_vec()),
+        1 => Just(b"\\u0069d".to_vec()),
+        1 => Just(b"\"".to_vec()),
+        1 => Just(b"\\".to_vec()),
+        1 => prop::sample::select(vec![b"\\n".to_vec(), b"\\\"".to_vec(), b"\\\\".to_vec()]),
+        1 => (0u8..0x20).prop_map(|b| vec![b]),
+        1 => Just(vec![0x7f]),
+        1 => (0x80u8..=0xff).prop_map(|b| vec![b]),
+        1 => Just("é€😀".as_bytes().to_vec()),
+    ];
+    prop::collection::vec(piece, 0..6).prop_map(|pieces| pieces.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    #[test]
+    fn strings_and_keys_of_any_bytes_read_as_serde_json_reads_them(body in string_body()) {
+        let mut string = vec![b'"'];
+        string.extend(&body);
+        string.push(b'"');
+        check_all(&string);
+        let mut object = b"{\"".to_vec();
+        object.extend(&body);
+        object.extend(b"\": 1}");
+        check_all(&object);
+        let ours = from_slice::<Keyed>(&object);
+        let theirs = serde_json::from_slice::<Keyed>(&object);
+        match (&ours, &theirs) {
+            (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
+            (Err(_), Err(_)) => {}
+            _ => prop_assert!(false, "{:?}: reader {ours:?}, serde_json {theirs:?}", String::from_utf8_lossy(&object)),
+        }
     }
 }

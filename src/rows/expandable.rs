@@ -17,7 +17,7 @@ impl Decode for Expandable {
         // Like serde's derive for a map: a repeated `id` is not refused, the last one wins.
         let mut id = None;
         let end = reader.object(&mut |reader, key| {
-            Ok(if key == "id" {
+            Ok(if key == b"id" {
                 id = Some(reader.member::<String>()?);
                 Field::Read
             } else {
