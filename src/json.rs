@@ -95,6 +95,9 @@ pub struct Number<'a> {
     pub integer: Option<i128>,
 }
 
+/// [`Reader::object`]'s callback: given each key (as bytes), reads its value or says why not.
+pub type OnKey<'r, 'a> = dyn FnMut(&mut Reader<'a>, &[u8]) -> Result<Field, Error> + 'r;
+
 /// What [`Reader::object`]'s callback did with a key.
 pub enum Field {
     /// A field of the struct: its value has been read.
@@ -317,10 +320,7 @@ impl<'a> Reader<'a> {
     /// One loop for every struct of [`crate::json_object`] (a `dyn` callback, not a generic): each
     /// struct adds only its `match` on the keys to the component.
     #[inline(never)]
-    pub fn object(
-        &mut self,
-        field: &mut dyn FnMut(&mut Reader<'a>, &[u8]) -> Result<Field, Error>,
-    ) -> Result<usize, Error> {
+    pub fn object(&mut self, field: &mut OnKey<'_, 'a>) -> Result<usize, Error> {
         self.begin(b'{', "an object")?;
         let mut first = true;
         while self.more(b'{', first)? {
