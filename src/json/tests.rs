@@ -7,6 +7,7 @@ use super::*;
 use crate::json_object::json_object;
 use proptest::prelude::*;
 use serde::de::IgnoredAny;
+use std::fmt;
 
 /// A tree read with the reader's primitives only, as a `serde_json::Value` (objects: last key wins, as
 /// in `Value`), with serde_json's recursion limit. Non-integers are evaluated here, in the test, with
