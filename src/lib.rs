@@ -1,7 +1,7 @@
 //! Klairr's Stripe connector.
 //!
 //! Built for `wasm32-wasip2` this crate is a WebAssembly component exporting
-//! `klairr:connector/connector@0.2.0` (see `wit/connector-0.2.0/`). Everything except [`component`] is a
+//! `klairr:connector/connector@0.2.0` (see `wit/connector-0.2.0/`). Everything except `component` is a
 //! pure core with no wasi types — keys, the query DSL, Stripe request building, row projection, paging and
 //! retries — so it is unit-tested natively. The core talks to the world only through
 //! [`transport::Http`] and [`transport::Clock`].

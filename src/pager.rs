@@ -5,10 +5,10 @@
 //! several disjoint `created` windows at once (`plan.rs`: which windows, how big, when to stop;
 //! `run.rs`: the requests, their retries, in-order hand-over) and returns exactly what one cursor asking
 //! for `min(100, rows still wanted)` per page returns: the same rows in the same order, the same
-//! `truncated`, the same scan note. Only the requests differ: up to [`plan::MAX_IN_FLIGHT`] of them
+//! `truncated`, the same scan note. Only the requests differ: up to `plan::MAX_IN_FLIGHT` of them
 //! outstanding, and speculation bounded to a fifth of what the one cursor is proven to need. The result
 //! is measured, not guaranteed (no plan can know what an unread second holds): within 25% more requests
-//! than the one cursor (plus two, see [`plan::SLACK`]) on every steady and realistic account of
+//! than the one cursor (plus two, see `plan::SLACK`) on every steady and realistic account of
 //! `pager/tests.rs`'s survey, on all but 1 in 1,000 random ones and 14 in 1,000 bursty ones (three
 //! objects in four in bursts), which go up to 1.64x. A query that fits one page is the one cursor's
 //! single request, unchanged.

@@ -1,7 +1,7 @@
 //! Stripe list pages at the pinned version (2026-04-22.dahlia) projected to typed rows.
 //!
 //! One `json_object!` struct per table names exactly the fields a row needs; everything else in
-//! Stripe's (large) objects is skipped by the reader ([`crate::json`]) without being built, and unknown fields are ignored so
+//! Stripe's (large) objects is skipped by the reader (`crate::json`) without being built, and unknown fields are ignored so
 //! that additions to the API never break a page. Column order is [`crate::schema`]'s: each projection names
 //! its cells after the catalogue's columns (`row!`), checked when the crate compiles.
 //!
