@@ -214,11 +214,17 @@ impl<'a> Reader<'a> {
     /// ([`Reader::member`]) or by [`Reader::colon`]: serde_json refuses a repeated key before it looks
     /// for the colon, and so does the reader.
     pub fn key(&mut self) -> Result<(Cow<'a, str>, usize), Error> {
+        let at = self.key_start()?;
+        Ok((self.string()?, at))
+    }
+
+    /// The offset of the key at the cursor (whitespace skipped), checked to open with a quote.
+    fn key_start(&mut self) -> Result<usize, Error> {
         let at = self.offset();
         if self.byte() != Some(b'"') {
             return Err(self.syntax("key must be a string"));
         }
-        Ok((self.string()?, at))
+        Ok(at)
     }
 
     /// The `:` and the value after a key.
@@ -267,10 +273,7 @@ impl<'a> Reader<'a> {
         let mut first = true;
         while self.more(b'{', first)? {
             first = false;
-            let at = self.offset();
-            if self.byte() != Some(b'"') {
-                return Err(self.syntax("key must be a string"));
-            }
+            let at = self.key_start()?;
             let key = self.key_bytes()?;
             match field(self, &key)? {
                 Field::Read => {}
@@ -342,9 +345,7 @@ impl<'a> Reader<'a> {
     }
 
     fn skip_key(&mut self) -> Result<(), Error> {
-        if self.peek() != Some(b'"') {
-            return Err(self.syntax("key must be a string"));
-        }
+        self.key_start()?;
         self.skip_string()?;
         self.colon()
     }

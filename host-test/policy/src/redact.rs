@@ -32,7 +32,6 @@ pub const REDACTED: &str = "[redacted]";
 /// `Debug` shows only how many runs it holds, never the secret.
 pub struct SecretRuns {
     matcher: Matcher,
-    runs: usize,
 }
 
 enum Matcher {
@@ -48,7 +47,7 @@ enum Matcher {
 impl fmt::Debug for SecretRuns {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SecretRuns")
-            .field("runs", &self.runs)
+            .field("runs", &self.runs())
             .finish_non_exhaustive()
     }
 }
@@ -79,9 +78,14 @@ impl SecretRuns {
                 .build(&runs)
                 .map_or(Matcher::Everything, Matcher::Runs)
         };
-        SecretRuns {
-            matcher,
-            runs: runs.len(),
+        SecretRuns { matcher }
+    }
+
+    /// How many distinct runs it searches for (for `Debug`).
+    fn runs(&self) -> usize {
+        match &self.matcher {
+            Matcher::Nothing | Matcher::Everything => 0,
+            Matcher::Runs(m) => m.patterns_len(),
         }
     }
 
