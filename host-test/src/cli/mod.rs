@@ -13,7 +13,7 @@ use crate::policy::redact::{cap, strip_control, MESSAGE_CAP};
 use crate::progress_bar::Spinner;
 use crate::registry::{Connector, DEFAULT_CONNECTOR};
 use crate::sandbox::{wit, ConnectionConfig, SandboxError};
-use crate::sandbox::{CompileCache, SharedHost, REFUSALS};
+use crate::sandbox::{Callers, CompileCache, SharedHost, REFUSALS};
 use crate::serve::{ConnectionLimits, ServeOptions, Server, Token, TOKEN_ENV};
 use crate::service::Service;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -359,7 +359,7 @@ fn execute(
             Ok(())
         }
         Command::Connectors => {
-            let shared = SharedHost::new(Default::default())?;
+            let shared = SharedHost::new(Default::default(), Callers::One)?;
             let mut listed = Vec::new();
             for connector in registry.iter() {
                 let sandbox = load_sandbox_in(&shared, cli, connector, false)?;

@@ -51,7 +51,7 @@ pub use limits::SandboxLimits;
 pub use linker::{check_exports, check_imports, ALLOWED_IMPORT_PREFIXES, CONNECTOR_EXPORT};
 pub use pool::{Pool, PoolOptions};
 pub use progress::{Progress, ProgressSink};
-pub use shared::SharedHost;
+pub use shared::{Callers, SharedHost};
 
 use crate::returned;
 use hooks::{ConnectionCredential, PolicyHooks};
@@ -167,7 +167,7 @@ impl Sandbox {
         manifest: Manifest,
         options: SandboxOptions,
     ) -> Result<Sandbox, SandboxError> {
-        let shared = SharedHost::new(options.pool.clone())?;
+        let shared = SharedHost::new(options.pool.clone(), Callers::One)?;
         Sandbox::load_in(&shared, component, manifest, options)
     }
 

@@ -4,6 +4,17 @@
 //!
 //! A [`super::Sandbox`] loaded on its own makes a `SharedHost` of its own; a platform (`serve`, the
 //! `connectors` command) makes one and loads every connector, and every reloaded version, into it.
+//!
+//! # Who drives the guests' HTTP
+//! A call runs its guest on the calling thread, inside the runtime's `block_on`. Where the HTTP runs
+//! (the pool's connections, wasi:http's send tasks) depends on [`Callers`]:
+//! - [`Callers::One`] (a command, a test, a benchmark): a current-thread runtime, so the calling thread
+//!   drives the connections itself whenever the guest waits. A request then costs no hand-off between
+//!   threads: an empty page's round trip through the sandbox is ~17 µs instead of ~72 µs with worker
+//!   threads (`--bench guest_page`, `page_0/component`). Calls from several threads still work, one
+//!   thread driving the HTTP at a time.
+//! - [`Callers::Many`] (`serve`): two worker threads drive every call's connections, so a guest busy
+//!   decoding a large page on one thread never holds up another call's requests.
 
 use super::error::SandboxError;
 use super::pool::{Pool, PoolOptions};
@@ -37,20 +48,35 @@ impl Drop for Inner {
     }
 }
 
+/// Who calls into the guests of a [`SharedHost`]: see the module docs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Callers {
+    /// One call at a time: the calling thread drives the guest's HTTP itself.
+    #[default]
+    One,
+    /// Calls from many threads at once: worker threads drive the HTTP.
+    Many,
+}
+
 impl SharedHost {
-    /// One engine (component model, epoch interruption), its ticker thread, a two-thread runtime and a
-    /// connection pool with `pool`'s settings.
-    pub fn new(pool: PoolOptions) -> Result<SharedHost, SandboxError> {
+    /// One engine (component model, epoch interruption), its ticker thread, a runtime for `callers`
+    /// and a connection pool with `pool`'s settings.
+    pub fn new(pool: PoolOptions, callers: Callers) -> Result<SharedHost, SandboxError> {
         let mut config = EngineConfig::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
         let engine = Engine::new(&config).map_err(|e| SandboxError::Load(format!("{e:#}")))?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("klairr-host")
-            .enable_all()
-            .build()
-            .map_err(|e| SandboxError::Load(format!("could not start the host's runtime: {e}")))?;
+        let runtime = match callers {
+            Callers::One => tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build(),
+            Callers::Many => tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("klairr-host")
+                .enable_all()
+                .build(),
+        }
+        .map_err(|e| SandboxError::Load(format!("could not start the host's runtime: {e}")))?;
         let pool = Pool::new(pool).map_err(|e| SandboxError::Load(e.to_string()))?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_epoch_ticker(engine.clone(), ticker_stop.clone());

@@ -12,8 +12,8 @@
 use super::errors::ApiError;
 use super::metrics::{labels, Metrics};
 use crate::registry::{Connector, Registry};
-use crate::sandbox::SharedHost;
 use crate::sandbox::{wit, Connection, ConnectionConfig, Sandbox, SandboxError, SandboxOptions};
+use crate::sandbox::{Callers, SharedHost};
 use crate::service::{Answer, Answers};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
@@ -97,7 +97,7 @@ impl Platform {
         answers: Arc<Answers>,
         limits: ConnectionLimits,
     ) -> Result<Platform, ApiError> {
-        let shared = SharedHost::new(options.pool.clone())?;
+        let shared = SharedHost::new(options.pool.clone(), Callers::Many)?;
         let mut slots = BTreeMap::new();
         for connector in registry.iter() {
             let loaded = load_version(&shared, connector, &options, None, 1)?;
