@@ -479,7 +479,12 @@ fn finish(api: &Api, pending: FutureIncomingResponse) -> Result<Response, Transp
                 if body.len() + chunk.len() > limit {
                     return Err(too_large(request_id));
                 }
-                body.extend_from_slice(&chunk);
+                if body.is_empty() && chunk.len() >= declared_len.unwrap_or(usize::MAX) {
+                    // The whole body in one read (the usual case): keep it rather than copy it.
+                    body = chunk;
+                } else {
+                    body.extend_from_slice(&chunk);
+                }
             }
             Err(wasi::io::streams::StreamError::Closed) => break,
             Err(wasi::io::streams::StreamError::LastOperationFailed(e)) => {
