@@ -30,7 +30,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use wasmtime_wasi_http::{Error, ForbiddenHeaderFilter, WasiBody, WasiHttpHooks};
 
-use super::pool::Pool;
+use super::pool::{Pool, Ready};
 
 /// Where requests that pass the policy are delivered.
 #[derive(Clone, Default)]
@@ -40,6 +40,12 @@ pub enum Upstream {
     Network,
     /// To an in-process handler, with no socket at all: benchmarks use it to measure the guest's own work.
     InProcess(InProcessHandler),
+}
+
+/// Where one allowed request goes: the in-process handler, or a pooled connection already made.
+enum Route {
+    InProcess(InProcessHandler),
+    Network(Ready),
 }
 
 /// Answers a request in-process: gets the request line and headers, returns the whole response.
@@ -54,10 +60,11 @@ pub struct SharedGates {
 }
 
 /// How much more than a second the budget keeps between a start and the N-th start after it. The budget
-/// counts the instants requests start at; the upstream sees them later, by a delay that varies with
-/// scheduling and connection setup (tens of milliseconds for a burst, more on a loaded machine). Without
-/// the margin, a burst of N and the next burst a second later can land in one of the upstream's seconds
-/// (a flood of 150 showed up to 28 arrivals in one second under a budget of 20).
+/// counts the instants requests are ready to go on the wire (their connection made, TLS included); the
+/// upstream sees them later, by a delay that varies with scheduling and the network (tens of
+/// milliseconds for a burst, more on a loaded machine). Without the margin, a burst of N and the next
+/// burst a second later can land in one of the upstream's seconds (a flood of 150 showed up to 28
+/// arrivals in one second under a budget of 20).
 const ARRIVAL_MARGIN: Duration = Duration::from_millis(100);
 
 impl Default for SharedGates {
@@ -319,13 +326,37 @@ impl WasiHttpHooks for PolicyHooks {
         let upstream = self.upstream.clone();
         let pool = self.pool.clone();
         Box::new(async move {
-            // The slot first, then the budget: a request that waited for a slot cannot start in a second
-            // the budget already filled.
+            // The slot first, then the connection, then the budget: a request that waited for a slot
+            // cannot start in a second the budget already filled, and the budget counts the instant
+            // the request can go on the wire, not one before a TLS handshake of unknown length (with a
+            // handshake counted in, the first requests of a burst would reach the upstream late and
+            // crowd into the same second as the next burst).
             let permit = gates
                 .in_flight(credential.id, max_in_flight)
                 .acquire_owned()
                 .await
                 .map_err(|_| Error::InternalError(Some("in-flight gate closed".into())))?;
+            let t = ceilings.clamp(
+                options.and_then(|o| o.connect_timeout),
+                options.and_then(|o| o.first_byte_timeout),
+                options.and_then(|o| o.between_bytes_timeout),
+            );
+            let left = || match deadline.saturating_duration_since(Instant::now()) {
+                remaining if remaining.is_zero() => Err(Error::ConnectionTimeout),
+                remaining => Ok(remaining),
+            };
+            let route = match upstream {
+                Upstream::InProcess(handler) => Route::InProcess(handler),
+                Upstream::Network => {
+                    // TCP and TLS within the connect timeout, bounded here as a whole too.
+                    let connect = t.connect.min(left()?);
+                    let ready =
+                        tokio::time::timeout(connect, pool.ready(request.uri(), Some(connect)))
+                            .await
+                            .map_err(|_| Error::ConnectionTimeout)??;
+                    Route::Network(ready)
+                }
+            };
             let now = Instant::now();
             let start = gates.budget.reserve(credential.id, limits, &endpoint, now);
             // Only a request over budget waits: a timer for an instant already past still waits for
@@ -334,22 +365,14 @@ impl WasiHttpHooks for PolicyHooks {
                 tokio::time::sleep_until(start.into()).await;
             }
 
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            if remaining.is_zero() {
-                return Err(Error::ConnectionTimeout);
-            }
-            let t = ceilings.clamp(
-                options.and_then(|o| o.connect_timeout),
-                options.and_then(|o| o.first_byte_timeout),
-                options.and_then(|o| o.between_bytes_timeout),
-            );
+            let remaining = left()?;
             let options = wasmtime_wasi_http::RequestOptions {
                 connect_timeout: Some(t.connect.min(remaining)),
                 first_byte_timeout: Some(t.first_byte.min(remaining)),
                 between_bytes_timeout: Some(t.between_bytes.min(remaining)),
             };
-            let (response, io): (http::Response<WasiBody>, BodyDone) = match upstream {
-                Upstream::InProcess(handler) => {
+            let (response, io): (http::Response<WasiBody>, BodyDone) = match route {
+                Route::InProcess(handler) => {
                     use http_body_util::BodyExt;
                     let (parts, _body) = request.into_parts();
                     let response = handler(&parts).map(|b| {
@@ -359,13 +382,13 @@ impl WasiHttpHooks for PolicyHooks {
                     });
                     (response, Box::new(async { Ok(()) }))
                 }
-                Upstream::Network => {
+                Route::Network(ready) => {
                     use http_body_util::BodyExt;
-                    // Connect, TLS handshake and the response head together (a resent request
-                    // included): bounded here as a whole, on top of the pool's per-step timeouts.
+                    // The response head (a resent request on a fresh connection included): bounded
+                    // here as a whole, on top of the pool's per-step timeouts.
                     let head = (t.connect + t.first_byte).min(remaining);
                     let (response, done) =
-                        tokio::time::timeout(head, pool.send(request, Some(options)))
+                        tokio::time::timeout(head, ready.send(request, Some(options)))
                             .await
                             .map_err(|_| Error::ConnectionTimeout)??;
                     let done: BodyDone = Box::new(async move {
@@ -743,6 +766,35 @@ mod tests {
         delay: Duration::ZERO,
         body: 2,
     };
+
+    /// The budget counts a request when it can go on the wire. Three pages at once under a budget of
+    /// two a second, to a server whose TLS handshakes take 600 ms: counted before the handshake, the
+    /// first two would reach the server at ~0.6 s and the third (counted at 1.1 s, on a connection
+    /// they freed) at ~1.1 s, three in one of the server's seconds.
+    #[tokio::test]
+    async fn the_budget_counts_a_start_once_its_connection_is_ready() {
+        let server = Server::start(Behaviour::SlowHandshake {
+            delay: Duration::from_millis(600),
+        })
+        .await;
+        let mut manifest = Manifest::stripe();
+        manifest.budget.per_endpoint = 2;
+        let (mut hooks, _pool) = network_hooks(manifest, &server);
+        let pages: Vec<_> = (0..3)
+            .map(|_| tokio::spawn(exchange(send(&mut hooks, page()))))
+            .collect();
+        for page in pages {
+            assert_eq!(&page.await.expect("joined").expect("answered")[..], b"xx");
+        }
+        let mut arrived: Vec<Instant> = server.requests().iter().map(|r| r.at).collect();
+        arrived.sort();
+        assert_eq!(arrived.len(), 3);
+        let spread = arrived[2] - arrived[0];
+        assert!(
+            spread >= Duration::from_secs(1),
+            "three arrivals within {spread:?} under a budget of two a second"
+        );
+    }
 
     #[tokio::test]
     async fn pages_share_one_tls_connection_to_the_redirected_origin_with_the_original_host() {

@@ -229,6 +229,7 @@ impl Pool {
     /// Send `request` (an absolute `http` or `https` URI) on an idle connection to its origin, or a new
     /// one, with `options`' timeouts (600 s each when unset, as the default sender). The response head
     /// comes back with its body, and a [`BodyDone`] that resolves once the body is done.
+    /// [`Pool::ready`] then [`Ready::send`], for a caller with nothing to do in between.
     ///
     /// Runs in a tokio runtime: each connection's I/O is a task of the runtime this is called in.
     pub async fn send(
@@ -236,11 +237,69 @@ impl Pool {
         request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
     ) -> Result<(http::Response<PooledBody>, BodyDone), Error> {
-        let key = Key::of(request.uri())?;
+        let ready = self
+            .ready(request.uri(), options.and_then(|o| o.connect_timeout))
+            .await?;
+        ready.send(request, options).await
+    }
+
+    /// A connection to `uri`'s origin ready for one request: an idle one, or a new one (TCP, and TLS
+    /// for https, within `connect_timeout`). The hooks take the request budget's start only once they
+    /// hold one, so that a slow handshake does not push the request's arrival past the start the
+    /// budget counted.
+    pub async fn ready(
+        &self,
+        uri: &http::Uri,
+        connect_timeout: Option<Duration>,
+    ) -> Result<Ready, Error> {
+        let key = Key::of(uri)?;
+        let connect_timeout = connect_timeout.unwrap_or(UNSET_TIMEOUT);
+        let (conn, reused) = match self.shared.take_ready(&key, connect_timeout).await {
+            Some(conn) => (conn, true),
+            None => (self.shared.connect(&key, connect_timeout).await?, false),
+        };
+        Ok(Ready {
+            shared: self.shared.clone(),
+            key,
+            conn,
+            reused,
+            connect_timeout,
+        })
+    }
+}
+
+/// A connection of the pool, ready for one request (see [`Pool::ready`]).
+pub struct Ready {
+    shared: Arc<Shared>,
+    key: Key,
+    conn: Conn,
+    /// It served an earlier request (so the server may have closed it since).
+    reused: bool,
+    /// For the fresh connection a resent request goes on.
+    connect_timeout: Duration,
+}
+
+impl Ready {
+    /// Send `request` on this connection, to this connection's origin (the request's own authority is
+    /// used only for its Host header), with `options`' first-byte and between-bytes timeouts.
+    pub async fn send(
+        self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+    ) -> Result<(http::Response<PooledBody>, BodyDone), Error> {
         let pick = |t: Option<Duration>| t.unwrap_or(UNSET_TIMEOUT);
-        let connect_timeout = pick(options.and_then(|o| o.connect_timeout));
         let first_byte_timeout = pick(options.and_then(|o| o.first_byte_timeout));
         let between_bytes_timeout = pick(options.and_then(|o| o.between_bytes_timeout));
+        let Ready {
+            shared,
+            key,
+            mut conn,
+            reused,
+            connect_timeout,
+        } = self;
+        if reused {
+            shared.reused.fetch_add(1, Ordering::Relaxed);
+        }
 
         let (mut parts, body) = request.into_parts();
         if !parts.headers.contains_key(http::header::HOST) {
@@ -269,18 +328,6 @@ impl Pool {
         // connection has likely closed the others of the same age.
         let mut resent = false;
         loop {
-            let idle = match resent {
-                true => None,
-                false => self.shared.take_ready(&key, connect_timeout).await,
-            };
-            let reused = idle.is_some();
-            let mut conn = match idle {
-                Some(conn) => {
-                    self.shared.reused.fetch_add(1, Ordering::Relaxed);
-                    conn
-                }
-                None => self.shared.connect(&key, connect_timeout).await?,
-            };
             let (unsent, error) = match tokio::time::timeout(
                 first_byte_timeout,
                 conn.sender.try_send_request(request),
@@ -289,11 +336,7 @@ impl Pool {
             {
                 Err(_) => return Err(Error::ConnectionReadTimeout),
                 Ok(Ok(response)) => {
-                    let home = Home {
-                        shared: self.shared.clone(),
-                        key,
-                        conn,
-                    };
+                    let home = Home { shared, key, conn };
                     return Ok(PooledBody::wrap(response, home, between_bytes_timeout));
                 }
                 Ok(Err(mut failed)) => (failed.take_message(), failed.into_error()),
@@ -309,9 +352,10 @@ impl Pool {
                     _ => None,
                 };
                 if let Some(again) = again {
-                    self.shared.retried.fetch_add(1, Ordering::Relaxed);
+                    shared.retried.fetch_add(1, Ordering::Relaxed);
                     request = again;
                     resent = true;
+                    conn = shared.connect(&key, connect_timeout).await?;
                     continue;
                 }
             }

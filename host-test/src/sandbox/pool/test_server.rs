@@ -24,6 +24,9 @@ pub(crate) enum Behaviour {
     DropSecondRequest,
     /// Accepts TCP connections and never answers the TLS handshake.
     SilentHandshake,
+    /// Answers the TLS handshake `delay` after the TCP accept (a server far away, or busy), then serves
+    /// every request at once with 2 bytes on the kept-alive connection.
+    SlowHandshake { delay: Duration },
     /// Completes TLS, reads the request, never answers.
     SilentAfterRequest,
     /// Sends a head announcing 100 bytes, 10 of them, then nothing.
@@ -37,6 +40,8 @@ pub(crate) struct Seen {
     pub(crate) target: String,
     pub(crate) host: Option<String>,
     pub(crate) authorization: Option<String>,
+    /// When the server had the request head.
+    pub(crate) at: std::time::Instant,
 }
 
 #[derive(Default)]
@@ -100,6 +105,9 @@ impl Server {
                         let _tcp = tcp;
                         return std::future::pending::<()>().await;
                     }
+                    if let Behaviour::SlowHandshake { delay } = behaviour {
+                        tokio::time::sleep(delay).await;
+                    }
                     let Ok(tls) = acceptor.accept(tcp).await else {
                         return;
                     };
@@ -143,6 +151,13 @@ type Tls = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
 const ANSWER: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}";
 
 async fn serve(behaviour: Behaviour, mut tls: Tls, counts: Arc<Counts>) {
+    let behaviour = match behaviour {
+        Behaviour::SlowHandshake { .. } => Behaviour::KeepAlive {
+            delay: Duration::ZERO,
+            body: 2,
+        },
+        other => other,
+    };
     match behaviour {
         Behaviour::KeepAlive { delay, body } => {
             let service = hyper::service::service_fn(move |request: http::Request<_>| {
@@ -160,6 +175,7 @@ async fn serve(behaviour: Behaviour, mut tls: Tls, counts: Arc<Counts>) {
                         target: request.uri().to_string(),
                         host: header(http::header::HOST),
                         authorization: header(http::header::AUTHORIZATION),
+                        at: std::time::Instant::now(),
                     });
                     tokio::time::sleep(delay).await;
                     let body = http_body_util::Full::new(Bytes::from(vec![b'x'; body]));
@@ -185,7 +201,7 @@ async fn serve(behaviour: Behaviour, mut tls: Tls, counts: Arc<Counts>) {
                 }
             }
         }
-        Behaviour::SilentHandshake => {}
+        Behaviour::SilentHandshake | Behaviour::SlowHandshake { .. } => {}
         Behaviour::SilentAfterRequest => {
             if read_request(&mut tls, &counts).await {
                 std::future::pending::<()>().await;
@@ -229,6 +245,7 @@ async fn read_request(tls: &mut Tls, counts: &Counts) -> bool {
         target,
         host: header("host"),
         authorization: header("authorization"),
+        at: std::time::Instant::now(),
     });
     true
 }
