@@ -1,0 +1,330 @@
+use super::*;
+use proptest::prelude::*;
+
+/// A made-up restricted key: `rk_live_` and 99 alphanumerics, 107 characters. Not a real key.
+const KEY: &str = concat!(
+    "rk_live_",
+    "ox9yimTcfipZGnzPbDFDyFKm51zfFoWbSrHAE56yUhQqg0eyN1",
+    "ygQdvpSfF5PH5nLZjMeI8cFSmj83LDUL4CsJw24BikWMgISuS"
+);
+
+fn brute_force_contains_run(text: &str, secret: &str) -> bool {
+    let s = secret.as_bytes();
+    let t = text.as_bytes();
+    if s.len() < MIN_RUN {
+        return !s.is_empty() && t.windows(s.len()).any(|w| w == s);
+    }
+    s.windows(MIN_RUN)
+        .any(|run| t.windows(MIN_RUN).any(|w| w == run))
+}
+
+/// `redact` spelled out the slow way: mark every byte any occurrence of any run covers (widened to
+/// whole characters), then replace each maximal marked stretch.
+fn brute_force_redact(text: &str, secret: &str) -> String {
+    let (s, t) = (secret.as_bytes(), text.as_bytes());
+    let runs: Vec<&[u8]> = if s.len() < MIN_RUN {
+        vec![s]
+    } else {
+        s.windows(MIN_RUN).collect()
+    };
+    let mut covered = vec![false; t.len()];
+    for run in runs.iter().filter(|r| !r.is_empty()) {
+        for at in 0..=t.len().saturating_sub(run.len()) {
+            if t.len() >= run.len() && &t[at..at + run.len()] == *run {
+                let start = floor_char_boundary(text, at);
+                let end = ceil_char_boundary(text, at + run.len());
+                covered[start..end].iter_mut().for_each(|c| *c = true);
+            }
+        }
+    }
+    let mut out = String::new();
+    for (i, c) in text.char_indices() {
+        if !covered[i] {
+            out.push(c);
+        } else if i == 0 || !covered[i - 1] {
+            out.push_str(REDACTED);
+        }
+    }
+    out
+}
+
+#[test]
+fn key_shape() {
+    assert_eq!(KEY.len(), 107);
+    assert!(KEY[8..].bytes().all(|b| b.is_ascii_alphanumeric()));
+}
+
+#[test]
+fn whole_key_is_redacted() {
+    let runs = SecretRuns::new(KEY);
+    assert!(runs.contains(KEY));
+    assert_eq!(runs.redact(KEY), REDACTED);
+}
+
+#[test]
+fn every_twelve_char_run_is_found_at_any_offset() {
+    let runs = SecretRuns::new(KEY);
+    for start in 0..=KEY.len() - MIN_RUN {
+        let run = &KEY[start..start + MIN_RUN];
+        for prefix in ["", "-", "a-b ", "é"] {
+            let text = format!("{prefix}{run}!");
+            assert!(runs.contains(&text), "run at {start} after {prefix:?}");
+            assert_eq!(runs.redact(&text), format!("{prefix}{REDACTED}!"));
+        }
+    }
+}
+
+#[test]
+fn key_inside_text() {
+    let runs = SecretRuns::new(KEY);
+    let text = format!("upstream said: invalid key {KEY} (check your settings)");
+    assert_eq!(
+        runs.redact(&text),
+        format!("upstream said: invalid key {REDACTED} (check your settings)")
+    );
+}
+
+#[test]
+fn two_fragments_in_one_text() {
+    let runs = SecretRuns::new(KEY);
+    let text = format!("a={} b={}.", &KEY[3..20], &KEY[60..90]);
+    assert_eq!(runs.redact(&text), format!("a={REDACTED} b={REDACTED}."));
+}
+
+#[test]
+fn overlapping_and_adjacent_runs_merge() {
+    let runs = SecretRuns::new(KEY);
+    // Two fragments back to back: adjacent occurrences make one stretch.
+    let text = format!("[{}{}]", &KEY[0..12], &KEY[50..62]);
+    assert_eq!(runs.redact(&text), format!("[{REDACTED}]"));
+    // The same fragment twice, overlapping with itself through the key.
+    let text = format!("<{}{}>", &KEY[10..40], &KEY[30..50]);
+    assert_eq!(runs.redact(&text), format!("<{REDACTED}>"));
+}
+
+#[test]
+fn eleven_chars_are_not_a_run() {
+    let runs = SecretRuns::new(KEY);
+    for start in 0..=KEY.len() - 11 {
+        let text = format!("-{}!", &KEY[start..start + 11]);
+        assert!(!runs.contains(&text));
+        assert!(matches!(runs.redact(&text), Cow::Borrowed(_)));
+    }
+    // Runs of 11 separated by one foreign byte stay too.
+    let text = format!("{}-{}", &KEY[0..11], &KEY[11..22]);
+    assert!(!runs.contains(&text));
+}
+
+#[test]
+fn percent_encoded_key_is_not_matched_here() {
+    // Encoding every byte breaks every run; request_rules decodes before it checks.
+    let runs = SecretRuns::new(KEY);
+    let encoded: String = KEY.bytes().map(|b| format!("%{b:02X}")).collect();
+    assert!(!runs.contains(&encoded));
+    assert!(matches!(runs.redact(&encoded), Cow::Borrowed(_)));
+}
+
+#[test]
+fn short_secret_is_matched_whole() {
+    let runs = SecretRuns::new("short_key");
+    assert!(runs.contains("the short_key here"));
+    assert!(!runs.contains("the short_ke here"));
+    assert_eq!(runs.redact("ashort_keyshort_key!"), format!("a{REDACTED}!"));
+    let empty = SecretRuns::new("");
+    assert!(!empty.contains("anything"));
+    assert!(matches!(empty.redact("anything"), Cow::Borrowed(_)));
+}
+
+#[test]
+fn non_ascii_secret_never_splits_a_char() {
+    // The secret's run ends inside `é` (2 bytes) as it occurs in this text; the stretch widens.
+    let secret = "ééééééé"; // 14 bytes
+    let runs = SecretRuns::new(secret);
+    let text = "aéééééééb";
+    assert_eq!(runs.redact(text), format!("a{REDACTED}b"));
+    // A secret window that starts and ends inside characters of the text: `ά` ends in byte 0xAC like
+    // `€`, and `₂` starts with 0xE2 0x82 like `€`; the match covers only parts of both.
+    let secret = "€€€€€"; // 15 bytes
+    let runs = SecretRuns::new(secret);
+    let text = "xά€€€₂y";
+    assert!(runs.contains(text));
+    assert_eq!(runs.redact(text), format!("x{REDACTED}y"));
+}
+
+#[test]
+fn debug_does_not_show_the_secret() {
+    let shown = format!("{:?}", SecretRuns::new(KEY));
+    assert!(!brute_force_contains_run(&shown, KEY), "{shown}");
+    assert!(shown.contains("pieces: 17"), "{shown}");
+}
+
+#[test]
+fn a_key_is_searched_with_simd_where_the_cpu_has_it() {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("ssse3") {
+        let runs = SecretRuns::new(KEY);
+        assert!(
+            matches!(&runs.matcher, Matcher::Pieces(p) if matches!(p.finder, Finder::Packed(_)))
+        );
+    }
+    let runs = SecretRuns::portable(KEY);
+    assert!(matches!(&runs.matcher, Matcher::Pieces(p) if matches!(p.finder, Finder::Portable(_))));
+}
+
+#[test]
+fn strip_control_removes_escape_sequences() {
+    assert_eq!(strip_control("\x1b[31mred\x1b[0m"), "red");
+    assert_eq!(strip_control("a\x1b]0;title\x07b"), "ab");
+    assert_eq!(
+        strip_control("a\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\b"),
+        "alinkb"
+    );
+    assert_eq!(strip_control("a\u{9b}2Jb"), "ab");
+    assert_eq!(strip_control("a\x1b(Bb"), "ab");
+    assert_eq!(strip_control("a\x1bcb"), "ab");
+    // Malformed or unterminated: the introducer goes, the rest is plain text.
+    assert_eq!(strip_control("a\x1b]0;no end"), "a]0;no end");
+    assert_eq!(strip_control("a\x1b"), "a");
+}
+
+#[test]
+fn strip_control_table() {
+    let cases: &[(&str, &str)] = &[
+        ("plain text", "plain text"),
+        ("tab\there", "tab here"),
+        ("two\nlines\r\n", "two lines  "),
+        ("bell\x07 nul\0 del\x7f bs\x08", "bell nul del bs"),
+        ("c1\u{85}\u{9c}", "c1"),
+        ("admin\u{202e}txt.exe", "admintxt.exe"),
+        ("\u{2066}iso\u{2069}\u{202a}", "iso"),
+        ("Ünïcødé 日本語 🙂 عربي", "Ünïcødé 日本語 🙂 عربي"),
+        ("line\u{2028}sep", "line sep"),
+    ];
+    for (input, want) in cases {
+        assert_eq!(strip_control(input), *want, "{input:?}");
+    }
+    assert!(matches!(strip_control("Ünïcødé 🙂"), Cow::Borrowed(_)));
+}
+
+#[test]
+fn cap_cuts_on_char_boundaries() {
+    assert!(matches!(cap("short", 10), Cow::Borrowed("short")));
+    assert!(matches!(cap("exactly", 7), Cow::Borrowed(_)));
+    assert_eq!(cap("abcdef", 4), "abcd… [2 more bytes]");
+    // "é" is 2 bytes: a cut at 3 would split the second é.
+    assert_eq!(cap("éééé", 3), "é… [6 more bytes]");
+    assert_eq!(cap("🙂🙂", 5), "🙂… [4 more bytes]");
+    assert_eq!(cap("🙂", 0), "… [4 more bytes]");
+    let long = "日本".repeat(1000);
+    let capped = cap(&long, MESSAGE_CAP);
+    assert!(capped.len() <= MESSAGE_CAP + "… [6000 more bytes]".len());
+    assert!(capped.starts_with("日本日"));
+}
+
+#[test]
+fn identifier_shape() {
+    for ok in [
+        "a",
+        "customers",
+        "mrr_2024",
+        &format!("a{}", "b".repeat(63)),
+    ] {
+        assert!(is_identifier(ok), "{ok}");
+    }
+    for bad in [
+        "",
+        "A",
+        "1abc",
+        "_x",
+        "has-dash",
+        "has space",
+        "é",
+        &format!("a{}", "b".repeat(64)),
+    ] {
+        assert!(!is_identifier(bad), "{bad}");
+    }
+}
+
+proptest! {
+    #[test]
+    fn no_run_survives_redaction(
+        before in "[ -~é日🙂]{0,40}",
+        after in "[ -~é日🙂]{0,40}",
+        start in 0usize..KEY.len() - MIN_RUN,
+        len in MIN_RUN..=KEY.len(),
+    ) {
+        let end = (start + len).min(KEY.len());
+        let start = start.min(end - MIN_RUN);
+        let text = format!("{before}{}{after}", &KEY[start..end]);
+        let runs = SecretRuns::new(KEY);
+        prop_assert!(runs.contains(&text));
+        let out = runs.redact(&text);
+        prop_assert!(!brute_force_contains_run(&out, KEY), "{out}");
+        prop_assert!(out.contains(REDACTED));
+    }
+
+    #[test]
+    fn text_without_runs_is_borrowed(text in "[ -~é日🙂]{0,200}") {
+        let runs = SecretRuns::new(KEY);
+        prop_assume!(!brute_force_contains_run(&text, KEY));
+        prop_assert!(!runs.contains(&text));
+        prop_assert!(matches!(runs.redact(&text), Cow::Borrowed(t) if t == text));
+    }
+
+    #[test]
+    fn contains_agrees_with_brute_force(text in "[a-zA-Z0-9_]{0,60}", secret in "[a-zA-Z0-9_é]{0,20}") {
+        for runs in [SecretRuns::new(&secret), SecretRuns::portable(&secret)] {
+            prop_assert_eq!(runs.contains(&text), brute_force_contains_run(&text, &secret));
+            let out = runs.redact(&text);
+            prop_assert!(!brute_force_contains_run(&out, &secret) || secret.len() < MIN_RUN && REDACTED.contains(secret.as_str()));
+        }
+    }
+
+    #[test]
+    fn redact_agrees_with_brute_force(
+        parts in proptest::collection::vec((any::<bool>(), "[a-z0-9_é]{0,8}", 0usize..107, 0usize..30), 0..5),
+        secret_len in 0usize..40,
+    ) {
+        // Keys both long (every 12-byte window counts) and short (only the whole of it).
+        let secret = if secret_len == 0 { KEY } else { &KEY[..secret_len] };
+        let mut text = String::new();
+        for (from_key, noise, at, len) in parts {
+            if from_key {
+                let at = at.min(secret.len());
+                text.push_str(&secret[at..(at + len).min(secret.len())]);
+            } else {
+                text.push_str(&noise);
+            }
+        }
+        for runs in [SecretRuns::new(secret), SecretRuns::portable(secret)] {
+            prop_assert_eq!(runs.redact(&text).into_owned(), brute_force_redact(&text, secret));
+            prop_assert_eq!(runs.contains(&text), brute_force_contains_run(&text, secret));
+        }
+    }
+
+    #[test]
+    fn strip_control_output_is_clean(text in "(?s:.){0,30}|[\\x00-\\x7f\u{80}-\u{9f}\u{202a}-\u{202e}\u{2066}-\u{2069}a-z]{0,60}") {
+        let out = strip_control(&text);
+        prop_assert!(out.chars().all(|c| matches!(classify(c), Shown::Keep)), "{out:?}");
+    }
+
+    #[test]
+    fn cap_is_a_prefix_on_a_boundary(text in "(?s:.){0,50}", max in 0usize..80) {
+        let out = cap(&text, max);
+        if text.len() <= max {
+            prop_assert_eq!(out.as_ref(), text.as_str());
+        } else {
+            // The longest whole-char prefix within `max` bytes, counted independently.
+            let kept = text
+                .char_indices()
+                .map(|(i, c)| i + c.len_utf8())
+                .take_while(|&end| end <= max)
+                .last()
+                .unwrap_or(0);
+            prop_assert_eq!(
+                out.as_ref(),
+                format!("{}… [{} more bytes]", &text[..kept], text.len() - kept)
+            );
+        }
+    }
+}
