@@ -103,6 +103,31 @@ fn overlapping_and_adjacent_runs_merge() {
 }
 
 #[test]
+fn a_secret_whose_pieces_repeat_is_matched_at_every_alignment() {
+    // Every piece is "ab" × 3, standing at every offset that is a multiple of six.
+    let secret = "ab".repeat(30);
+    for runs in [SecretRuns::new(&secret), SecretRuns::portable(&secret)] {
+        for text in [
+            "xxbababababababyy",
+            "ababababababa",
+            "-abababababab-",
+            "babababababa",
+        ] {
+            assert_eq!(
+                runs.contains(text),
+                brute_force_contains_run(text, &secret),
+                "{text}"
+            );
+            assert_eq!(
+                runs.redact(text),
+                brute_force_redact(text, &secret),
+                "{text}"
+            );
+        }
+    }
+}
+
+#[test]
 fn eleven_chars_are_not_a_run() {
     let runs = SecretRuns::new(KEY);
     for start in 0..=KEY.len() - 11 {
