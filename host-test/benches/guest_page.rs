@@ -95,11 +95,25 @@ fn bench_pages(c: &mut Criterion) {
         ..EmulatorConfig::default()
     })
     .expect("emulator");
-    for (table, dsl) in [
-        ("customers", r#"{"list":"customers","limit":100}"#),
-        ("subscriptions", r#"{"list":"subscriptions","limit":100}"#),
+    for (table, dsl, pretty) in [
+        ("customers", r#"{"list":"customers","limit":100}"#, false),
+        (
+            "subscriptions",
+            r#"{"list":"subscriptions","limit":100}"#,
+            false,
+        ),
+        ("customers", r#"{"list":"customers","limit":100}"#, true),
     ] {
         let body = without_has_more(page(&emulator, table));
+        // Stripe itself answers with indented JSON (two spaces, a space after each colon); the emulator
+        // answers compactly. The `pretty` page is the same page as Stripe would lay it out.
+        let (body, table) = if pretty {
+            let value: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+            let body = serde_json::to_vec_pretty(&value).expect("pretty");
+            (body, format!("{table}_as_stripe_indents"))
+        } else {
+            (body, table.to_owned())
+        };
 
         let native = Connection::open(&Config::with(Mode::Test, "rk_test_…0000", None, None, None))
             .expect("open");

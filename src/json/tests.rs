@@ -302,8 +302,20 @@ fn number_text() -> impl Strategy<Value = String> {
     ]
 }
 
+/// Whitespace between tokens: none, short, and long runs like Stripe's indentation.
 fn ws() -> impl Strategy<Value = &'static str> {
-    prop::sample::select(vec!["", "", "", " ", "\n", "\t ", "\r\n"])
+    prop::sample::select(vec![
+        "",
+        "",
+        "",
+        " ",
+        "\n",
+        "\t ",
+        "\r\n",
+        "\n      ",
+        "\n          ",
+        " \t\r\n \t\r\n \t",
+    ])
 }
 
 /// Random JSON text: every type, nested, with whitespace between tokens and repeated keys.
@@ -346,7 +358,9 @@ pub(crate) fn json_text() -> impl Strategy<Value = String> {
 /// A text broken in a few places: bytes deleted, replaced or inserted (JSON's punctuation, letters,
 /// control characters, and bytes that are not UTF-8).
 pub(crate) fn broken(text: String, edits: Vec<(usize, u8, u8)>) -> Vec<u8> {
-    const BYTES: &[u8] = b"{}[]:,\"\\ -+.eE0123456789untrfalsu\x00\x1f\x7f\x80\xbf\xc3\xed\xf0\xff";
+    // Near misses of whitespace too: `!`, 0x0b, 0x0c and 0x08 are whitespace bytes with the low bit
+    // flipped, 0xa0 and 0x8a with the high bit set.
+    const BYTES: &[u8] = b"{}[]:,\"\\ -+.eE0123456789untrfalsu\x00\x1f\x7f\x80\xbf\xc3\xed\xf0\xff!\x0b\x0c\x08\xa0\x8a\n";
     let mut bytes = text.into_bytes();
     for (at, op, b) in edits {
         let at = at % (bytes.len() + 1);
