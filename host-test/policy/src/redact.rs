@@ -168,7 +168,7 @@ impl SecretRuns {
     /// non-ASCII secret) is widened to whole characters. Percent-encoded or otherwise transformed text is
     /// not decoded here: callers that accept encoded input decode it first (see `request_rules::check`).
     pub fn redact<'t>(&self, text: &'t str) -> Cow<'t, str> {
-        let found: Vec<(usize, usize)> = match &self.matcher {
+        let mut found: Vec<(usize, usize)> = match &self.matcher {
             Matcher::Nothing => return Cow::Borrowed(text),
             Matcher::Pieces(p) => p.stretches(text.as_bytes()).collect(),
             Matcher::Everything => vec![(0, text.len())],
@@ -178,7 +178,6 @@ impl SecretRuns {
         }
         // Stretches come in order of the piece they were found by, which need not be their start's:
         // sort, widen to whole characters and merge what overlaps or touches.
-        let mut found = found;
         found.sort_unstable();
         let mut stretches: Vec<(usize, usize)> = Vec::new();
         for (start, end) in found {

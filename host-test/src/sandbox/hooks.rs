@@ -9,12 +9,13 @@
 //! 4. the per-call request ceiling derived from the row target.
 //!
 //! Then the host attaches the pinned headers and the credential itself (the guest cannot set the
-//! credential header: it is forbidden to it, like `proxy-authorization`), waits for an in-flight slot and
-//! for the request budget (waiting, never failing), and sends through the sandbox's keep-alive pool
-//! (`pool.rs`) with timeouts clamped to the manifest's ceilings and to the time left before the call's
-//! deadline — the TLS handshake included. Response bodies are capped at the manifest's size; the slot is
-//! held until the body is done. A denied request gets `HttpRequestDenied`; the reason goes to the
-//! connection's log, redacted.
+//! credential header: it is forbidden to it, like `proxy-authorization`), waits for an in-flight slot,
+//! takes a connection from the sandbox's keep-alive pool (`pool.rs`; a new one's TLS handshake
+//! included), waits for the request budget (waiting, never failing: the budget counts the request once
+//! it can go on the wire), and sends, with timeouts clamped to the manifest's ceilings and to the time
+//! left before the call's deadline. Response bodies are capped at the manifest's size; the slot goes
+//! back when the response head arrives. A denied request gets `HttpRequestDenied`; the reason goes to
+//! the connection's log, redacted.
 
 use klairr_policy::budget::{CredentialId, Limits, RequestBudget};
 use klairr_policy::credential::Credential;
