@@ -1,13 +1,16 @@
 //! Builds the Stripe connector component from this repository (the workspace root crate) for
 //! `wasm32-wasip2`, so that `klairr-host` embeds it and runs it without being told a path.
 //!
-//! The nested cargo build itself lives in `guest_build.rs`, shared with `tests/build.rs`.
+//! The nested cargo build itself lives in `guest_build.rs`, shared with `tests/build.rs`; Binaryen's
+//! optimiser then shrinks the component (`guest_optimize.rs`).
 
 use std::env;
 use std::path::PathBuf;
 
 #[path = "guest_build.rs"]
 mod guest_build;
+#[path = "guest_optimize.rs"]
+mod guest_optimize;
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
@@ -25,7 +28,7 @@ fn main() {
 
     let profile = env::var("KLAIRR_GUEST_PROFILE").unwrap_or_else(|_| "guest".into());
     // Embedded by the host as `$OUT_DIR/klairr_stripe.wasm`.
-    guest_build::build_guest(
+    let component = guest_build::build_guest(
         &guest_build::GuestBuild {
             root: &root,
             package: "klairr-stripe",
@@ -36,4 +39,10 @@ fn main() {
         },
         &out_dir,
     );
+    // The dev profile's component stays as rustc made it (names for debugging, a quicker build).
+    if profile != "dev" {
+        if let Err(e) = guest_optimize::optimize_component(&component, &out_dir) {
+            panic!("optimising the Stripe connector component failed: {e}");
+        }
+    }
 }
