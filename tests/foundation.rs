@@ -421,7 +421,11 @@ fn an_unreachable_stripe_base_is_a_network_error() {
         Some(keys::TEST_READ_ONLY),
     );
     assert_eq!(run.code, 1, "{run:?}");
-    assert_eq!(run.json()["error"]["kind"], "network", "{run:?}");
+    let json = run.json();
+    assert_eq!(json["error"]["kind"], "network", "{run:?}");
+    // The user reads what failed, in wasi:http's words.
+    let message = json["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("connection-refused"), "{message}");
 }
 
 #[test]

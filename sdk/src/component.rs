@@ -541,7 +541,57 @@ fn transport_error(code: wasi::http::types::ErrorCode) -> TransportError {
         E::ConnectionTimeout
         | E::ConnectionReadTimeout
         | E::HttpResponseTimeout
-        | E::DnsTimeout => TransportError::Timeout(format!("{code:?}")),
-        other => TransportError::Connection(format!("{other:?}")),
+        | E::DnsTimeout => TransportError::Timeout(error_code_name(&code).into()),
+        E::InternalError(Some(message)) => {
+            TransportError::Connection(format!("internal-error: {message}"))
+        }
+        other => TransportError::Connection(error_code_name(&other).into()),
+    }
+}
+
+/// The code's name in wasi:http's WIT (`connection-refused`), for messages. Written out rather than
+/// `{:?}`: the derived `Debug` of the enum and its payloads costs the component kilobytes of code.
+fn error_code_name(code: &wasi::http::types::ErrorCode) -> &'static str {
+    use wasi::http::types::ErrorCode as E;
+    match code {
+        E::DnsTimeout => "dns-timeout",
+        E::DnsError(_) => "dns-error",
+        E::DestinationNotFound => "destination-not-found",
+        E::DestinationUnavailable => "destination-unavailable",
+        E::DestinationIpProhibited => "destination-ip-prohibited",
+        E::DestinationIpUnroutable => "destination-ip-unroutable",
+        E::ConnectionRefused => "connection-refused",
+        E::ConnectionTerminated => "connection-terminated",
+        E::ConnectionTimeout => "connection-timeout",
+        E::ConnectionReadTimeout => "connection-read-timeout",
+        E::ConnectionWriteTimeout => "connection-write-timeout",
+        E::ConnectionLimitReached => "connection-limit-reached",
+        E::TlsProtocolError => "tls-protocol-error",
+        E::TlsCertificateError => "tls-certificate-error",
+        E::TlsAlertReceived(_) => "tls-alert-received",
+        E::HttpRequestDenied => "http-request-denied",
+        E::HttpRequestLengthRequired => "http-request-length-required",
+        E::HttpRequestBodySize(_) => "http-request-body-size",
+        E::HttpRequestMethodInvalid => "http-request-method-invalid",
+        E::HttpRequestUriInvalid => "http-request-uri-invalid",
+        E::HttpRequestUriTooLong => "http-request-uri-too-long",
+        E::HttpRequestHeaderSectionSize(_) => "http-request-header-section-size",
+        E::HttpRequestHeaderSize(_) => "http-request-header-size",
+        E::HttpRequestTrailerSectionSize(_) => "http-request-trailer-section-size",
+        E::HttpRequestTrailerSize(_) => "http-request-trailer-size",
+        E::HttpResponseIncomplete => "http-response-incomplete",
+        E::HttpResponseHeaderSectionSize(_) => "http-response-header-section-size",
+        E::HttpResponseHeaderSize(_) => "http-response-header-size",
+        E::HttpResponseBodySize(_) => "http-response-body-size",
+        E::HttpResponseTrailerSectionSize(_) => "http-response-trailer-section-size",
+        E::HttpResponseTrailerSize(_) => "http-response-trailer-size",
+        E::HttpResponseTransferCoding(_) => "http-response-transfer-coding",
+        E::HttpResponseContentCoding(_) => "http-response-content-coding",
+        E::HttpResponseTimeout => "http-response-timeout",
+        E::HttpUpgradeFailed => "http-upgrade-failed",
+        E::HttpProtocolError => "http-protocol-error",
+        E::LoopDetected => "loop-detected",
+        E::ConfigurationError => "configuration-error",
+        E::InternalError(_) => "internal-error",
     }
 }

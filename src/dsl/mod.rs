@@ -192,16 +192,26 @@ fn table_names() -> String {
     names.join(", ")
 }
 
-/// `'key'`, shortened and escaped so that odd input cannot make a message unreadable.
+/// `'key'`, shortened, with control characters, quotes and backslashes escaped (`\u{1b}`, `\'`) so that
+/// odd input cannot make a message unreadable. Not `{:?}`: `str`'s `Debug` brings Unicode tables into
+/// the component for nothing a user needs here.
 fn quote(s: &str) -> String {
     const MAX: usize = 64;
-    let short: String = s.chars().take(MAX).collect();
-    let ellipsis = if short.len() < s.len() { "…" } else { "" };
-    if short.chars().all(|c| !c.is_control() && c != '\'') {
-        format!("'{short}{ellipsis}'")
-    } else {
-        format!("{short:?}{ellipsis}")
+    let mut quoted = String::with_capacity(s.len().min(MAX) + 8);
+    quoted.push('\'');
+    let mut chars = s.chars();
+    for c in chars.by_ref().take(MAX) {
+        if c.is_control() || c == '\'' || c == '\\' {
+            quoted.extend(c.escape_default());
+        } else {
+            quoted.push(c);
+        }
     }
+    if chars.next().is_some() {
+        quoted.push('…');
+    }
+    quoted.push('\'');
+    quoted
 }
 
 fn describe(value: &Json) -> String {

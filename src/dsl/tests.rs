@@ -250,6 +250,23 @@ fn table_of_queries() {
 }
 
 #[test]
+fn quote_keeps_names_readable_and_escapes_what_would_not_be() {
+    for (raw, shown) in [
+        ("amount", "'amount'"),
+        ("montant_reçu", "'montant_reçu'"),
+        ("it's", r"'it\'s'"),
+        (r"a\b", r"'a\\b'"),
+        ("\u{1b}[31mred", r"'\u{1b}[31mred'"),
+        ("line\nbreak", r"'line\nbreak'"),
+    ] {
+        assert_eq!(quote(raw), shown, "{raw:?}");
+    }
+    let long = "x".repeat(100);
+    assert_eq!(quote(&long), format!("'{}…'", "x".repeat(64)));
+    assert_eq!(quote(&"x".repeat(64)), format!("'{}'", "x".repeat(64)));
+}
+
+#[test]
 fn max_rows_is_clamped_and_limit_applies() {
     let q = |dsl: &str, max: u32| parse(dsl, max).map(|q| q.row_target);
     assert_eq!(q(r#"{"list":"customers"}"#, 0), Ok(1));
