@@ -89,10 +89,10 @@ fn top_level_sections(component: &[u8]) -> Result<Vec<Section>, String> {
     for payload in Parser::new(0).parse_all(component) {
         let payload = payload.map_err(|e| format!("reading the component: {e}"))?;
         match &payload {
-            Payload::Version { encoding, .. } if depth == 0 => {
-                if *encoding != wasmparser::Encoding::Component {
-                    return Err("expected a component, found a core module".into());
-                }
+            Payload::Version { encoding, .. }
+                if depth == 0 && *encoding != wasmparser::Encoding::Component =>
+            {
+                return Err("expected a component, found a core module".into());
             }
             Payload::End(_) => {
                 depth = depth.saturating_sub(1);

@@ -170,3 +170,19 @@ fn a_reread_keeps_the_name() {
         10
     );
 }
+
+/// The component ships in every load: growth beyond the budget is a decision, not an accident. The
+/// budget is the README's size ("Component size") plus a little room; lower it as the component shrinks.
+#[test]
+fn the_shipped_stripe_component_stays_within_its_size_budget() {
+    const BUDGET_BYTES: usize = 296 * 1024;
+    if env!("KLAIRR_STRIPE_COMPONENT_PROFILE") != "guest" {
+        return; // a debugging build (KLAIRR_GUEST_PROFILE) is not what ships
+    }
+    assert!(
+        STRIPE_COMPONENT.len() <= BUDGET_BYTES,
+        "the Stripe component is {} bytes, over its budget of {BUDGET_BYTES}: see the README's \
+         \"Component size\" for what it is made of",
+        STRIPE_COMPONENT.len()
+    );
+}
