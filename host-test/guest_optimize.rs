@@ -39,8 +39,8 @@ pub fn optimize_component(path: &Path, scratch: &Path) -> Result<(), String> {
         .enable_feature(Feature::TruncSat)
         .enable_feature(Feature::Multivalue)
         .enable_feature(Feature::ReferenceTypes)
-        // The guest's data starts above address 1024 and nothing reads below it: Binaryen may fold
-        // small constant offsets into addresses.
+        // rustc puts the stack and the data above the first KiB, which nothing reads or writes:
+        // Binaryen may fold constant offsets into loads and stores.
         .low_memory_unused(true)
         .debug_info(false)
         .add_pass(Pass::StripDebug)
@@ -50,17 +50,16 @@ pub fn optimize_component(path: &Path, scratch: &Path) -> Result<(), String> {
         .map_err(|e| format!("wasm-opt on the component's core module: {e}"))?;
     let optimized =
         std::fs::read(&after).map_err(|e| format!("reading {}: {e}", after.display()))?;
+    for scratch_file in [&before, &after] {
+        let _ = std::fs::remove_file(scratch_file);
+    }
 
     let mut component = Component::new();
     for (index, section) in sections.iter().enumerate() {
-        let data = &original[section.range.clone()];
-        if section.custom_name.as_deref() == Some(COMPONENT_NAME_SECTION) {
-            continue;
-        }
         let data = if index == main_module {
             &optimized[..]
         } else {
-            data
+            &original[section.range.clone()]
         };
         component.section(&RawSection {
             id: section.id,
@@ -79,9 +78,9 @@ struct Section {
     id: u8,
     /// The section's contents, without its id and size.
     range: std::ops::Range<usize>,
-    custom_name: Option<String>,
 }
 
+/// The component's own sections, in order, but for the `component-name` custom section.
 fn top_level_sections(component: &[u8]) -> Result<Vec<Section>, String> {
     let mut sections = Vec::new();
     // Payloads of nested modules and components come between their section and its `End`.
@@ -100,17 +99,14 @@ fn top_level_sections(component: &[u8]) -> Result<Vec<Section>, String> {
             }
             _ => {}
         }
-        if depth == 0 {
+        let dropped =
+            matches!(&payload, Payload::CustomSection(c) if c.name() == COMPONENT_NAME_SECTION);
+        if depth == 0 && !dropped {
             if let Some((id, range)) = payload.as_section() {
-                let custom_name = match &payload {
-                    Payload::CustomSection(custom) => Some(custom.name().to_owned()),
-                    _ => None,
-                };
                 sections.push(Section {
                     id,
                     range: usize::try_from(range.start).map_err(|e| e.to_string())?
                         ..usize::try_from(range.end).map_err(|e| e.to_string())?,
-                    custom_name,
                 });
             }
         }
