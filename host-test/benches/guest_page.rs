@@ -3,6 +3,8 @@
 //! delivered by an in-process upstream, so no socket is involved), plus the cost of a fresh instance.
 //!
 //! `cargo bench -p klairr-host --bench guest_page`; the README reports the figures and the ratio.
+//! `KLAIRR_BENCH_COMPONENT=PATH` runs the component pages on another build of the Stripe component than
+//! the embedded one, e.g. rustc's output before Binaryen (README, "Component size").
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use klairr_host::emulator::{keys, Emulator, EmulatorConfig};
@@ -13,8 +15,21 @@ use klairr_stripe::key::Mode;
 use klairr_stripe::transport::{Clock, Completion, Http, Request, Response, Ticket};
 use std::hint::black_box;
 use std::io::{Read, Write};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+/// The component the component pages run: `KLAIRR_BENCH_COMPONENT` if set, else the embedded one.
+fn component_under_test() -> &'static [u8] {
+    static COMPONENT: OnceLock<Vec<u8>> = OnceLock::new();
+    match std::env::var_os("KLAIRR_BENCH_COMPONENT") {
+        None => registry::STRIPE_COMPONENT,
+        Some(path) => COMPONENT.get_or_init(|| {
+            std::fs::read(&path).unwrap_or_else(|e| {
+                panic!("KLAIRR_BENCH_COMPONENT={}: {e}", path.to_string_lossy())
+            })
+        }),
+    }
+}
 
 /// One real 100-object page from the emulator, fetched once over loopback.
 fn page(emulator: &Emulator, table: &str) -> Vec<u8> {
@@ -185,7 +200,7 @@ fn serving(body: Vec<u8>) -> Sandbox {
         upstream,
         ..SandboxOptions::default()
     };
-    Sandbox::load(registry::STRIPE_COMPONENT, manifest, options).expect("load")
+    Sandbox::load(component_under_test(), manifest, options).expect("load")
 }
 
 fn config() -> ConnectionConfig {
