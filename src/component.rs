@@ -11,6 +11,7 @@ use crate::aggregate;
 use crate::connection::{self, Connection, QueryResult};
 use crate::error::ConnectorError;
 use crate::key::{ApiKey, Mode};
+use crate::prelude::*;
 use crate::schema::TableSpec;
 use crate::stripe;
 use crate::transport;
@@ -33,6 +34,119 @@ static STRIPE: Api = Api {
 };
 
 klairr_connector_sdk::export!(Connection);
+
+/// The component is built without `std` (see the crate docs), so it names its allocator itself: wasi-libc's
+/// `malloc` (dlmalloc), the one `std` uses on WASI, called as `std` calls it. Being C outside the Rust
+/// build's LTO, it is called, never inlined into every `drop` (a Rust allocator was ~8 KB bigger so).
+struct WasiLibcMalloc;
+
+// wasi-libc: `std` would link it; here it is named, for `malloc` and for the memory builtins LLVM calls
+// (`memcmp`, `memcpy`, `memset`). Nothing of it that would import an interface (stdio, environment,
+// files) is pulled in.
+#[link(name = "c")]
+extern "C" {
+    fn malloc(size: usize) -> *mut u8;
+    fn aligned_alloc(align: usize, size: usize) -> *mut u8;
+    fn realloc(ptr: *mut u8, size: usize) -> *mut u8;
+    fn free(ptr: *mut u8);
+}
+
+/// The alignment wasi-libc's `malloc` always gives on wasm32 (`std`'s `MIN_ALIGN` there).
+const MALLOC_ALIGN: usize = 8;
+
+// SAFETY: every method keeps `GlobalAlloc`'s contract by the C functions' own: `malloc` and `realloc`
+// return blocks aligned to `MALLOC_ALIGN`, so they serve layouts that need no more (and are not smaller
+// than their alignment, as `std` also requires); `aligned_alloc` serves the rest; `free` takes what
+// either returned; a null return is passed on as the allocation failure it is.
+unsafe impl core::alloc::GlobalAlloc for WasiLibcMalloc {
+    unsafe fn alloc(&self, layout: core::alloc::Layout) -> *mut u8 {
+        // SAFETY: see the impl.
+        unsafe {
+            if layout.align() <= MALLOC_ALIGN && layout.align() <= layout.size() {
+                malloc(layout.size())
+            } else {
+                aligned_alloc(layout.align(), layout.size())
+            }
+        }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, _: core::alloc::Layout) {
+        // SAFETY: see the impl.
+        unsafe { free(ptr) }
+    }
+
+    unsafe fn realloc(
+        &self,
+        ptr: *mut u8,
+        layout: core::alloc::Layout,
+        new_size: usize,
+    ) -> *mut u8 {
+        // SAFETY: see the impl; a larger alignment is served by a new block and a copy.
+        unsafe {
+            if layout.align() <= MALLOC_ALIGN && layout.align() <= new_size {
+                realloc(ptr, new_size)
+            } else {
+                let new = core::alloc::Layout::from_size_align_unchecked(new_size, layout.align());
+                let fresh = self.alloc(new);
+                if !fresh.is_null() {
+                    core::ptr::copy_nonoverlapping(ptr, fresh, layout.size().min(new_size));
+                    self.dealloc(ptr, layout);
+                }
+                fresh
+            }
+        }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: WasiLibcMalloc = WasiLibcMalloc;
+
+/// The canonical ABI's `cabi_realloc`: how the host allocates in the component's memory (the strings and
+/// lists it passes in), through the global allocator above, so that the component frees them with the
+/// same allocator. wasi-libc has one too, but nothing pulls it in without `std`; this one is
+/// wit-bindgen's (`wit_bindgen::rt::cabi_realloc`, compiled there only for WASI preview 1).
+///
+/// # Safety
+/// Called by the host only, with arguments as the canonical ABI specifies: `old` allocated by this
+/// function with `old_len` and `align` (or `old_len` 0), `align` a power of two, `new_len` not 0 when
+/// `old_len` is not.
+#[no_mangle]
+pub unsafe extern "C" fn cabi_realloc(
+    old: *mut u8,
+    old_len: usize,
+    align: usize,
+    new_len: usize,
+) -> *mut u8 {
+    use alloc::alloc::{alloc, realloc, Layout};
+    if new_len == 0 {
+        // A zero-sized value: any well-aligned pointer, never dereferenced.
+        return align as *mut u8;
+    }
+    // SAFETY: the canonical ABI's contract above makes the layout valid and `old` this allocator's.
+    let ptr = unsafe {
+        if old_len == 0 {
+            alloc(Layout::from_size_align_unchecked(new_len, align))
+        } else {
+            realloc(
+                old,
+                Layout::from_size_align_unchecked(old_len, align),
+                new_len,
+            )
+        }
+    };
+    if ptr.is_null() {
+        // Out of memory (the host's limit): trap, as `std` would abort.
+        core::arch::wasm32::unreachable();
+    }
+    ptr
+}
+
+/// A panic (a bug: the connector is written not to panic on any input) traps, and the host reports the
+/// call as a `sandbox` error. Without `std` there is no stderr to print its message to.
+#[panic_handler]
+fn on_panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    core::arch::wasm32::unreachable()
+}
 
 impl Connector for Connection {
     const API: &'static Api = &STRIPE;

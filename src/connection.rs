@@ -11,6 +11,7 @@ use crate::dsl::{self, Query};
 use crate::error::{ConnectorError, Stripe};
 use crate::key::{KeyHint, Mode};
 use crate::pager;
+use crate::prelude::*;
 use crate::retry::{Retrier, RetryPolicy};
 use crate::schema::{self, Cell, Column, Table, TableSpec};
 use crate::stripe;

@@ -5,7 +5,7 @@
 //! `check-credential` sees it, as a [`crate::key::ApiKey`] whose `Debug`/`Display` redact it, no error is
 //! built from a raw key string, and connections name a key only by the host's hint (`rk_test_…abcd`).
 
-use std::fmt;
+use core::fmt;
 
 pub use klairr_connector_sdk::error::{UpstreamError, Wording};
 

@@ -26,6 +26,7 @@
 //! Here: the [`Reader`], its containers and skipping. `strings.rs`: scanning, escapes and UTF-8;
 //! `numbers.rs`: numbers; `error.rs`: [`Error`]; `decode.rs`: [`Decode`] for the field types.
 
+use crate::prelude::*;
 mod decode;
 mod error;
 mod numbers;
@@ -35,7 +36,7 @@ pub use decode::{from_slice, Decode};
 pub use error::{Details, Error, Kind};
 pub use numbers::Number;
 
-use std::borrow::Cow;
+use alloc::borrow::Cow;
 
 /// [`Reader::object`]'s callback: given each key (as bytes), reads its value or says why not.
 pub type OnKey<'r, 'a> = dyn FnMut(&mut Reader<'a>, &[u8]) -> Result<Field, Error> + 'r;

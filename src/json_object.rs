@@ -49,7 +49,7 @@ macro_rules! json_object {
                         struct V;
                         impl serde::de::Visitor<'_> for V {
                             type Value = Field;
-                            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                            fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
                                 f.write_str("field identifier")
                             }
                             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Field, E> {
@@ -62,10 +62,10 @@ macro_rules! json_object {
                         deserializer.deserialize_identifier(V)
                     }
                 }
-                struct V $(<$param>)? (std::marker::PhantomData<($($param,)?)>);
+                struct V $(<$param>)? (core::marker::PhantomData<($($param,)?)>);
                 impl<'de $(, $param: serde::Deserialize<'de>)?> serde::de::Visitor<'de> for V $(<$param>)? {
                     type Value = $name $(<$param>)?;
-                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
                         f.write_str(concat!("struct ", stringify!($name)))
                     }
                     fn visit_map<A: serde::de::MapAccess<'de>>(
@@ -98,7 +98,7 @@ macro_rules! json_object {
                         })
                     }
                 }
-                deserializer.deserialize_map(V(std::marker::PhantomData))
+                deserializer.deserialize_map(V(core::marker::PhantomData))
             }
         }
 
@@ -152,7 +152,7 @@ use serde::{de, de::Visitor, Deserialize, Deserializer};
 /// The value of a field that is absent from its object: `None` for an `Option`, else serde's
 /// "missing field" error (what `#[derive(Deserialize)]` does).
 pub(crate) fn absent<'de, T: Deserialize<'de>, E: de::Error>(key: &'static str) -> Result<T, E> {
-    struct Absent<E>(&'static str, std::marker::PhantomData<E>);
+    struct Absent<E>(&'static str, core::marker::PhantomData<E>);
     impl<'de, E: de::Error> Deserializer<'de> for Absent<E> {
         type Error = E;
         fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, E> {
@@ -166,5 +166,5 @@ pub(crate) fn absent<'de, T: Deserialize<'de>, E: de::Error>(key: &'static str) 
             unit_struct newtype_struct seq tuple tuple_struct map struct enum identifier ignored_any
         }
     }
-    T::deserialize(Absent(key, std::marker::PhantomData))
+    T::deserialize(Absent(key, core::marker::PhantomData))
 }

@@ -10,7 +10,8 @@
 //! [`KeyHint`] for messages.
 
 use crate::error::ConnectorError;
-use std::fmt;
+use crate::prelude::*;
+use core::fmt;
 
 pub use klairr_connector_sdk::key::Mode;
 

@@ -26,6 +26,7 @@
 //! to its fold as soon as they are sure to be in the result, so it holds only the rows of windows that
 //! finished ahead of an unfinished one.
 
+use crate::prelude::*;
 mod plan;
 mod rate;
 mod run;

@@ -44,9 +44,10 @@
 //!   message says how many attempts were made.
 
 use crate::error::{ConnectorError, UpstreamError};
+use crate::prelude::*;
 use crate::stripe::upstream_error;
 use crate::transport::{Clock, Http, Request, Response, TransportError};
-use std::time::Duration;
+use core::time::Duration;
 
 /// How hard to try.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -341,8 +342,8 @@ mod tests {
     use super::*;
     use crate::testing::{FakeClock, Replies, Serve};
     use crate::transport::Method;
+    use alloc::collections::VecDeque;
     use proptest::prelude::*;
-    use std::collections::VecDeque;
 
     #[test]
     fn seconds_show_one_decimal() {

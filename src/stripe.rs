@@ -4,6 +4,7 @@
 use crate::error::{ConnectorError, UpstreamError};
 use crate::json_object::json_object;
 use crate::key::{KeyHint, CREATE_RESTRICTED_KEY};
+use crate::prelude::*;
 use crate::schema::Table;
 use crate::transport::Response;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};

@@ -24,6 +24,7 @@
 use crate::error::{ConnectorError, UpstreamError};
 use crate::json_object::json_object;
 use crate::key::{KeyHint, Mode};
+use crate::prelude::*;
 use crate::retry::Retrier;
 use crate::schema::Table;
 use crate::stripe;
@@ -300,8 +301,8 @@ mod tests {
     use crate::retry::RetryPolicy;
     use crate::testing::{FakeClock, Replies, Serve};
     use crate::transport::TransportError;
-    use std::collections::BTreeSet;
-    use std::time::Duration;
+    use alloc::collections::BTreeSet;
+    use core::time::Duration;
 
     const TEST_KEY: &str = "rk_test_51AbCdEfGhIjKlMnOpQrStUvWxYz0123";
     const LIVE_KEY: &str = "rk_live_51AbCdEfGhIjKlMnOpQrStUvWxYz4567";
@@ -441,7 +442,7 @@ mod tests {
         key: &KeyHint,
     ) -> Result<VerifyReport, ConnectorError> {
         let (result, back, sleeps) =
-            verify_with(std::mem::replace(account, Account::read_only()), key);
+            verify_with(core::mem::replace(account, Account::read_only()), key);
         *account = back;
         account.sleeps = sleeps;
         result

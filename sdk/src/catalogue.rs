@@ -1,6 +1,7 @@
 //! The catalogue types: what `describe` returns about a connector and its tables, and the typed values
 //! of a row. Each connector lists its own tables, columns and filters with these.
 
+use crate::prelude::*;
 /// A column's type. Mirrors `klairr:connector/types.column-type`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ColumnType {

@@ -14,11 +14,12 @@ use crate::catalogue::{
 use crate::config::{Config, Connect};
 use crate::error::{ConnectorError, UpstreamError};
 use crate::key::Mode;
+use crate::prelude::*;
 use crate::transport::{
     Clock, Completion, Http, Method, Request, Response, Ticket, TransportError,
 };
-use std::marker::PhantomData;
-use std::time::Duration;
+use core::marker::PhantomData;
+use core::time::Duration;
 use wasi::http::types::FutureIncomingResponse;
 use wasi::io::poll::Pollable;
 
@@ -440,7 +441,7 @@ fn finish(api: &Api, pending: FutureIncomingResponse) -> Result<Response, Transp
     let (mut request_id, mut should_retry, mut retry_after, mut declared_len) =
         (None, None, None, None);
     for (name, value) in headers.entries() {
-        let Ok(value) = std::str::from_utf8(&value) else {
+        let Ok(value) = core::str::from_utf8(&value) else {
             continue;
         };
         let value = value.trim();

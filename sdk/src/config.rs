@@ -3,6 +3,7 @@
 
 use crate::error::ConnectorError;
 use crate::key::Mode;
+use crate::prelude::*;
 
 /// A connector's connection, as far as it needs no I/O: opened from the host's [`Config`], and the
 /// canonical form of a query (the host's cache key). Implemented by each connector's pure core.

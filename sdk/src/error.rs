@@ -6,10 +6,11 @@
 //! error type once, e.g. `pub type ConnectorError = klairr_connector_sdk::error::ConnectorError<Stripe>;`.
 //! Nothing here ever holds a credential: connections name a key only by the host's hint.
 
+use crate::prelude::*;
 use crate::transport::Response;
-use std::convert::Infallible;
-use std::fmt;
-use std::marker::PhantomData;
+use core::convert::Infallible;
+use core::fmt;
+use core::marker::PhantomData;
 
 /// An error the upstream API reported (or a response the connector could not read), with what its
 /// support needs to find the request.
@@ -154,7 +155,7 @@ impl<W: Wording> fmt::Display for ConnectorError<W> {
     }
 }
 
-impl<W: Wording + fmt::Debug> std::error::Error for ConnectorError<W> {}
+impl<W: Wording + fmt::Debug> core::error::Error for ConnectorError<W> {}
 
 #[cfg(test)]
 mod tests {

@@ -1,7 +1,7 @@
 //! The mode a key addresses and a connection runs in. Each connector checks its own key format (its
 //! prefixes, lengths and the words that say how to make a good key); the mode is the contract's.
 
-use std::fmt;
+use core::fmt;
 
 /// Test or live data. Mirrors `klairr:connector/types.mode`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

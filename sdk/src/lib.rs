@@ -9,7 +9,20 @@
 //! - `component` (wasm32 only): the `klairr:connector@0.2.0` types generated once, the conversions from
 //!   the core types above, and the wasi:http / wasi:clocks implementations of the seams.
 //!
-//! No dependencies beyond `std` natively: every byte here ships in every component.
+//! No dependencies natively: every byte here ships in every component.
+#![cfg_attr(target_arch = "wasm32", no_std)]
+
+extern crate alloc;
+
+/// What `std`'s prelude brings, from `alloc`: for `wasm32` this crate is built without `std`, so that a
+/// connector built without it (the Stripe one) can use it; one built with `std` (the ledger) links it as
+/// usual.
+mod prelude {
+    pub use alloc::borrow::ToOwned;
+    pub use alloc::format;
+    pub use alloc::string::{String, ToString};
+    pub use alloc::vec::Vec;
+}
 
 pub mod catalogue;
 pub mod config;

@@ -7,8 +7,9 @@
 //! jitter), so tests control time and the component sleeps through `wasi:clocks` instead of spinning. In
 //! a component both are wasi (`component.rs`); in native unit tests they are each connector's fakes.
 
-use std::fmt;
-use std::time::Duration;
+use crate::prelude::*;
+use core::fmt;
+use core::time::Duration;
 
 /// The HTTP methods a connector uses. Writes exist only for setup's over-permission probes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,7 +105,7 @@ impl fmt::Display for TransportError {
     }
 }
 
-impl std::error::Error for TransportError {}
+impl core::error::Error for TransportError {}
 
 /// Names one started request until its outcome has been collected with [`Http::wait_any`]. Chosen by
 /// the [`Http`] implementation; unique among the requests it has outstanding.
@@ -196,7 +197,7 @@ impl<H: Http + ?Sized> Http for Counting<'_, H> {
 #[derive(Default)]
 pub struct Immediate {
     next: u32,
-    done: std::collections::VecDeque<Completion>,
+    done: alloc::collections::VecDeque<Completion>,
 }
 
 impl Immediate {

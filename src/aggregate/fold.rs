@@ -3,8 +3,9 @@
 
 use super::{Aggregate, Func, MAX_GROUPS};
 use crate::error::ConnectorError;
+use crate::prelude::*;
 use crate::schema::Cell;
-use std::collections::{BTreeMap, BTreeSet};
+use alloc::collections::{BTreeMap, BTreeSet};
 
 /// One group value. The derived order is the result's: within a column every value has the same
 /// variant (the column's type) or is null, and `Null` comes last. Text compares as bytes (UTF-8 byte

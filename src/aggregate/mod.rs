@@ -7,6 +7,7 @@
 //! belongs to the result (`fold.rs`, [`Folder`]). Here: the measures, the group keys and the result's
 //! columns; `bucket.rs`: calendar buckets of timestamps.
 
+use crate::prelude::*;
 mod bucket;
 mod fold;
 #[cfg(test)]
@@ -253,7 +254,7 @@ impl Aggregate {
 /// ascending, each once), in that order.
 pub fn project(used: &[usize], mut row: Vec<Cell>) -> Vec<Cell> {
     used.iter()
-        .map(|&i| row.get_mut(i).map_or(Cell::Null, std::mem::take))
+        .map(|&i| row.get_mut(i).map_or(Cell::Null, core::mem::take))
         .collect()
 }
 

@@ -7,6 +7,7 @@ use crate::aggregate::{
     self, Aggregate, Bucket, Func, GroupKey, Measure, MAX_GROUP_COLUMNS, MAX_MEASURES,
 };
 use crate::error::ConnectorError;
+use crate::prelude::*;
 use crate::schema::{self, ColumnSpec, ColumnType, Table};
 
 const MEASURE_EXAMPLE: &str = r#"{"n": "count", "amount": {"sum": "amount"}}"#;

@@ -5,6 +5,7 @@ use super::json::Json;
 use super::time::{parse_rfc3339, MAX_TIMESTAMP};
 use super::{describe, invalid, quote, sort_few, Query};
 use crate::error::ConnectorError;
+use crate::prelude::*;
 use crate::schema::{self, FilterKind, Table};
 
 /// Longest id accepted for `customer` / `subscription` (Stripe ids are far shorter).

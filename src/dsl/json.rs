@@ -3,6 +3,7 @@
 use super::{invalid, quote, EXAMPLE, TOP_LEVEL_KEYS};
 use crate::error::ConnectorError;
 use crate::json::{self, Reader};
+use crate::prelude::*;
 
 /// Containers nest at most this deep: top-level object (1) → filters object (2) → range object (3), or
 /// top-level object → `group_by` array → bucket object, or top-level object → `measures` object → measure
@@ -261,7 +262,7 @@ mod tests {
         ) {
             let bytes = crate::json::tests::broken(text, edits);
             // The DSL comes as a WIT string: UTF-8 only.
-            if let Ok(text) = std::str::from_utf8(&bytes) {
+            if let Ok(text) = core::str::from_utf8(&bytes) {
                 compare(text);
             }
         }

@@ -23,6 +23,7 @@
 //! text; `filters.rs`: the `filters` object and timestamp ranges; `aggregate.rs`: `group_by` and
 //! `measures`; `time.rs`: RFC 3339 dates and the calendar; `json.rs`: the JSON tree reader.
 
+use crate::prelude::*;
 mod aggregate;
 mod filters;
 mod json;

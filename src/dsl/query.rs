@@ -2,6 +2,7 @@
 
 use super::sort_few;
 use crate::aggregate::Aggregate;
+use crate::prelude::*;
 use crate::schema::{self, Cell, FilterKind, Table};
 
 /// A validated query, ready for the pager.

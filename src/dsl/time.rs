@@ -1,5 +1,6 @@
 //! Timestamps written as RFC 3339 dates: the proleptic Gregorian calendar, in unix seconds.
 
+use crate::prelude::*;
 use klairr_calendar::{days_from_civil, days_in_month};
 
 /// 9999-12-31T23:59:59Z: the last second an RFC 3339 date can name; larger integers are refused too.

@@ -2,7 +2,8 @@
 //! types Stripe's structs use.
 
 use super::{Error, Reader};
-use std::borrow::Cow;
+use crate::prelude::*;
+use alloc::borrow::Cow;
 
 /// A type read from JSON by [`from_slice`]: the decoders of [`crate::json_object`]'s structs and of
 /// the few field types they use.

@@ -1,13 +1,14 @@
 //! Why the reader stopped: what and where, never quoting the text.
 
-use std::fmt;
+use crate::prelude::*;
+use core::fmt;
 
 /// Why reading stopped ([`Details`]). Boxed, as serde_json's: every `Result` the reader returns
 /// stays two words, which keeps the successful path fast.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Error(pub(super) Box<Details>);
 
-impl std::ops::Deref for Error {
+impl core::ops::Deref for Error {
     type Target = Details;
     fn deref(&self) -> &Details {
         &self.0

@@ -1,7 +1,8 @@
 //! Strings: scanned eight bytes at a time, escapes decoded, UTF-8 checked only where it can fail.
 
 use super::{Error, Reader};
-use std::borrow::Cow;
+use crate::prelude::*;
+use alloc::borrow::Cow;
 
 impl<'a> Reader<'a> {
     /// The string whose opening quote is at the cursor, unescaped. Refused: control characters, unknown
@@ -9,7 +10,7 @@ impl<'a> Reader<'a> {
     pub fn string(&mut self) -> Result<Cow<'a, str>, Error> {
         let (bytes, _) = self.unescaped()?;
         let text = match bytes {
-            Cow::Borrowed(b) => std::str::from_utf8(b).map(Cow::Borrowed).ok(),
+            Cow::Borrowed(b) => core::str::from_utf8(b).map(Cow::Borrowed).ok(),
             Cow::Owned(buf) => String::from_utf8(buf).map(Cow::Owned).ok(),
         };
         text.ok_or_else(|| self.syntax("invalid unicode code point"))
@@ -20,7 +21,7 @@ impl<'a> Reader<'a> {
     /// check, which for the dozens of short keys of each object cost more than scanning them.
     pub(super) fn key_bytes(&mut self) -> Result<Cow<'a, [u8]>, Error> {
         let (bytes, ascii) = self.unescaped()?;
-        if !ascii && std::str::from_utf8(&bytes).is_err() {
+        if !ascii && core::str::from_utf8(&bytes).is_err() {
             return Err(self.syntax("invalid unicode code point"));
         }
         Ok(bytes)

@@ -41,6 +41,7 @@
 //! the sequential cursor's pages of 100, so `truncated` and the scan note are the same as its. A window
 //! whose request failed fails the query only if the verdict needs that window.
 
+use crate::prelude::*;
 mod window;
 
 use super::rate::{isqrt, typical_rate, Rate};

@@ -1,6 +1,7 @@
 //! Estimates of how many objects a stretch of seconds holds, for `plan.rs`: rates as exact fractions
 //! (no floating point), and a page's typical rate.
 
+use crate::prelude::*;
 /// Objects per second, as a fraction.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Rate {

@@ -16,12 +16,13 @@ use super::plan::{Ask, Done, Entry, Guard, Plan, Span, Verdict};
 use crate::dsl::Query;
 use crate::error::{ConnectorError, UpstreamError};
 use crate::key::KeyHint;
+use crate::prelude::*;
 use crate::retry::{Attempt, Retrier};
 use crate::rows::{self, RowError};
 use crate::schema::{self, Cell, Table};
 use crate::stripe;
 use crate::transport::{Clock, Http, Method, Request, Response, Ticket};
-use std::time::Duration;
+use core::time::Duration;
 
 /// One request of the plan, from its first attempt until its page is handed over.
 struct Slot {

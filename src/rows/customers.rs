@@ -2,6 +2,7 @@
 
 use super::{boolean, int, row, text, Project};
 use crate::json_object::json_object;
+use crate::prelude::*;
 use crate::schema::{Cell, Table};
 
 json_object! {

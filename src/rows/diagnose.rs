@@ -2,6 +2,7 @@
 
 use super::{safe_id, RowError};
 use crate::json::{self, Kind};
+use crate::prelude::*;
 use crate::schema::Table;
 
 /// Explain why `body` did not parse as a page of `T`. The reader's errors say what and where, but not in
@@ -212,7 +213,7 @@ fn members(b: &[u8], object: (usize, usize)) -> Vec<(String, (usize, usize))> {
 fn string(literal: &[u8]) -> Option<String> {
     match literal {
         [b'"', inner @ .., b'"'] if !inner.contains(&b'\\') => {
-            std::str::from_utf8(inner).ok().map(str::to_owned)
+            core::str::from_utf8(inner).ok().map(str::to_owned)
         }
         [b'"', ..] => json::from_slice(literal).ok(),
         _ => None,

@@ -1,6 +1,7 @@
 //! Expandable references (`customer`, `payment_intent`, …): the id whether Stripe sent it or the object.
 
 use crate::json::{Decode, Error, Field, Kind, Reader};
+use crate::prelude::*;
 
 /// An expandable reference: Stripe sends the id (`"cus_123"`) or, when expanded, the object
 /// (`{"id": "cus_123", …}`). Either way this is the id.
@@ -39,7 +40,7 @@ impl<'de> serde::Deserialize<'de> for Expandable {
         struct V;
         impl<'de> Visitor<'de> for V {
             type Value = Expandable;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
                 f.write_str("an id string or an expanded object with an id")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Expandable, E> {

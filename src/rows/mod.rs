@@ -21,6 +21,7 @@
 //! One file per table (`customers.rs`, `subscriptions.rs`, `invoices.rs`, `charges.rs`, `payouts.rs`): the
 //! fields read and the projection to a row.
 
+use crate::prelude::*;
 mod charges;
 mod customers;
 mod diagnose;

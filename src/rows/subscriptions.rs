@@ -4,6 +4,7 @@
 use super::{id, int, row, Expandable, Project};
 use crate::json::{Decode, Error, Reader};
 use crate::json_object::json_object;
+use crate::prelude::*;
 use crate::schema::{Cell, Table};
 
 json_object! {

@@ -2,6 +2,7 @@
 //! read so far and the rows it keeps.
 
 use super::super::rate::Rate;
+use crate::prelude::*;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum State {
