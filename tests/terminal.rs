@@ -104,16 +104,22 @@ struct Run {
     stdout: String,
 }
 
-/// `klairr-host ARGS` with STRIPE_API_KEY = `key`, stderr on a pseudo terminal, stdout as asked.
-fn on_terminal(args: &[&str], key: &str, stdout: Stdout) -> Run {
-    let pty = Pty::open();
+/// `klairr-host ARGS` with STRIPE_API_KEY = `key`, as a person's shell would start it (a `TERM`, no input).
+fn host(args: &[&str], key: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_klairr-host-under-test"));
     command
         .args(args)
         .env("STRIPE_API_KEY", key)
         .env("TERM", "xterm-256color")
-        .stdin(Stdio::null())
-        .stderr(pty.slave());
+        .stdin(Stdio::null());
+    command
+}
+
+/// [`host`] with stderr on a pseudo terminal, stdout as asked.
+fn on_terminal(args: &[&str], key: &str, stdout: Stdout) -> Run {
+    let pty = Pty::open();
+    let mut command = host(args, key);
+    command.stderr(pty.slave());
     command.stdout(match stdout {
         Stdout::Terminal => pty.slave(),
         Stdout::Piped => Stdio::piped(),
@@ -245,11 +251,7 @@ fn machine_formats_and_a_piped_stderr_get_no_progress() {
     }
 
     // Table format with stderr piped (a script capturing it): no spinner either.
-    let out = Command::new(env!("CARGO_BIN_EXE_klairr-host-under-test"))
-        .args(query_args(&base, "table", &dsl))
-        .env("STRIPE_API_KEY", keys::TEST_READ_ONLY)
-        .env("TERM", "xterm-256color")
-        .stdin(Stdio::null())
+    let out = host(&query_args(&base, "table", &dsl), keys::TEST_READ_ONLY)
         .output()
         .expect("klairr-host runs");
     assert!(out.status.success());
