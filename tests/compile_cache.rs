@@ -149,10 +149,11 @@ fn a_cache_directory_open_to_others_is_refused() {
     fs::create_dir_all(&cache).expect("mkdir");
     fs::set_permissions(&cache, fs::Permissions::from_mode(0o755)).expect("chmod");
 
+    // The directory was the caller's choice: a usage error, exit 2.
     let run = describe(&cache);
-    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(run.code, 2, "{run:?}");
     let error = run.json();
-    assert_eq!(error["error"]["kind"], "sandbox");
+    assert_eq!(error["error"]["kind"], "usage");
     let message = error["error"]["message"].as_str().expect("message");
     assert!(
         message.contains(&format!("run `chmod 700 {}`", cache.display())),

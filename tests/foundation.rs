@@ -162,7 +162,7 @@ fn a_component_that_is_not_a_connector_is_refused() {
             registry::Connector::stripe().manifest,
             SandboxOptions::default()
         ),
-        Err(SandboxError::Load(_))
+        Err(SandboxError::InvalidComponent(_))
     ));
 }
 
@@ -360,8 +360,8 @@ fn bad_input_fails_with_one_clear_error() {
         (
             vec!["--component", "/nonexistent/connector.wasm", "describe"],
             None,
-            "sandbox",
-            1,
+            "usage",
+            2,
         ),
         (
             vec!["--stripe-base", &base, "query", r#"{"delete":"customers"}"#],
@@ -398,6 +398,86 @@ fn bad_input_fails_with_one_clear_error() {
         "none of these reached Stripe: {:?}",
         emu.requests()
     );
+}
+
+/// A program that asked for JSON gets JSON even when clap refused the command line itself: kind `usage`,
+/// exit 2, and clap's one-line reason. Help and version stay text on stdout, exit 0.
+#[test]
+fn command_line_errors_are_json_under_format_json() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--format", "json", "--redirect", "bad", "describe"],
+            "is not a redirect",
+        ),
+        (
+            &["--format=json", "--max-rows", "0", "describe"],
+            "0 is not in 1..=100000",
+        ),
+        (
+            &["--format", "json", "describe", "extra"],
+            "unexpected argument 'extra'",
+        ),
+        (
+            &["nosuch", "--format", "json"],
+            "unrecognized subcommand 'nosuch'",
+        ),
+        (
+            &["--format", "json", "query"],
+            "required arguments were not provided",
+        ),
+    ];
+    for (args, says) in cases {
+        let run = run_cli(args, None);
+        assert_eq!(run.code, 2, "{args:?}: {run:?}");
+        assert!(run.stderr.is_empty(), "{args:?}: {run:?}");
+        let v = run.json();
+        assert_eq!(v["error"]["kind"], "usage", "{args:?}: {run:?}");
+        let message = v["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{args:?}: {message}");
+        assert!(!message.starts_with("error:"), "{message}");
+        assert_eq!(run.stdout.lines().count(), 1, "one JSON line: {run:?}");
+    }
+
+    // Other formats keep clap's own text on stderr; `--format` after `--` is not a flag.
+    for args in [
+        &["--format", "table", "--redirect", "bad", "describe"][..],
+        &["query", "--", "--format", "json", "extra"][..],
+    ] {
+        let run = run_cli(args, None);
+        assert_eq!(run.code, 2, "{args:?}: {run:?}");
+        assert!(run.stdout.is_empty(), "{args:?}: {run:?}");
+        assert!(run.stderr.starts_with("error: "), "{args:?}: {run:?}");
+    }
+    for args in [
+        &["--format", "json", "--help"][..],
+        &["--format", "json", "--version"][..],
+    ] {
+        let run = run_cli(args, None);
+        assert_eq!(run.code, 0, "{args:?}: {run:?}");
+        assert!(
+            serde_json::from_str::<serde_json::Value>(&run.stdout).is_err(),
+            "{run:?}"
+        );
+    }
+}
+
+/// `--format csv` cannot print setup's report: refused before a single request, the key unchecked.
+#[test]
+fn a_format_setup_cannot_print_is_refused_before_any_request() {
+    let emu = emulator();
+    for command in ["setup", "describe", "connectors"] {
+        let run = run_cli(
+            &["--format", "csv", "--stripe-base", &emu.base_url(), command],
+            Some(keys::TEST_READ_ONLY),
+        );
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(
+            run.stderr
+                .starts_with("error (usage): --format csv prints query results"),
+            "{run:?}"
+        );
+    }
+    assert!(emu.requests().is_empty(), "{:?}", emu.requests());
 }
 
 #[test]
@@ -450,7 +530,7 @@ fn a_component_with_forbidden_imports_is_refused_by_the_cli() {
     );
     assert_eq!(run.code, 1, "{run:?}");
     let v = run.json();
-    assert_eq!(v["error"]["kind"], "sandbox");
+    assert_eq!(v["error"]["kind"], "connector-config");
     assert!(
         v["error"]["message"]
             .as_str()

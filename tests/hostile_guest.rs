@@ -1082,7 +1082,7 @@ fn a_component_of_another_contract_version_is_refused_at_load() {
         assert_eq!(run.code, 1, "{run:?}");
         let shown = format!("{}{}", run.stdout, run.stderr);
         assert!(shown.contains("klairr:connector@0.1.0"), "{shown}");
-        assert!(shown.contains("sandbox"), "{shown}");
+        assert!(shown.contains("connector-config"), "{shown}");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -117,6 +117,8 @@ pub fn run(
     component: &[u8],
     stdout: &mut dyn Write,
 ) -> Result<(), Failure> {
+    // Refused before the emulator starts.
+    let json = cli.format.document_is_json("demo")?;
     let emulator = Emulator::start(EmulatorConfig::default()).map_err(|e| {
         Failure::new(
             "network",
@@ -146,7 +148,7 @@ pub fn run(
         answers.push((*title, *query, session.query(query)?));
     }
 
-    if cli.format.document_is_json("demo")? {
+    if json {
         let doc = DemoJson {
             emulator: emulator.base_url(),
             setup: output::setup_doc(&report),

@@ -57,9 +57,10 @@ pub fn load_component(cli: &Cli, connector: &Connector) -> Result<Vec<u8>, Failu
             .component()
             .map(|bytes| bytes.into_owned())
             .map_err(usage_or_config),
+        // The path on the command line is the caller's to fix.
         Some(path) => std::fs::read(path).map_err(|e| {
             Failure::new(
-                "sandbox",
+                "usage",
                 format!("cannot read the component {}: {e}", path.display()),
             )
         }),

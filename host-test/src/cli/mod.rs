@@ -261,8 +261,22 @@ where
     I: IntoIterator<Item = S>,
     S: Into<std::ffi::OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
+        Err(e) if e.use_stderr() && asks_for_json(&args) => {
+            // A program that asked for JSON gets its failure as JSON too, even when the command line
+            // itself is what failed: the first line of clap's message, without its `error: `.
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or_default();
+            let message = first.strip_prefix("error: ").unwrap_or(first);
+            let _ = writeln!(
+                io.stdout,
+                "{}",
+                output::error_json("usage", &cap(message, MESSAGE_CAP))
+            );
+            return e.exit_code();
+        }
         Err(e) => {
             let _ = write!(io.stderr, "{e}");
             return e.exit_code();
@@ -291,6 +305,26 @@ where
             failure.exit_code()
         }
     }
+}
+
+/// Whether a command line clap could not parse still says `--format json` (or `--format=json`; the last
+/// `--format` wins, as it would have; nothing after `--` is a flag).
+fn asks_for_json(args: &[std::ffi::OsString]) -> bool {
+    let mut format = None;
+    let mut args = args.iter().skip(1).map(|a| a.to_str());
+    while let Some(arg) = args.next() {
+        match arg {
+            Some("--") => break,
+            Some("--format") => format = args.next().flatten(),
+            Some(arg) => {
+                if let Some(value) = arg.strip_prefix("--format=") {
+                    format = Some(value);
+                }
+            }
+            None => {}
+        }
+    }
+    format == Some("json")
 }
 
 fn execute(
@@ -380,35 +414,39 @@ fn execute(
             Ok(())
         }
         Command::Connectors => {
+            let json = cli.format.document_is_json("connectors")?;
             let shared = SharedHost::new(Default::default(), Callers::One)?;
             let mut listed = Vec::new();
             for connector in registry.iter() {
                 let sandbox = load_sandbox_in(&shared, cli, connector, false)?;
                 listed.push((connector.manifest.clone(), sandbox.describe()?));
             }
-            if cli.format.document_is_json("connectors")? {
+            if json {
                 write(stdout, output::connectors_json(&listed))
             } else {
                 write(stdout, output::connectors_text(&listed))
             }
         }
         Command::Describe => {
+            let json = cli.format.document_is_json("describe")?;
             let sandbox = load_sandbox(cli, connector)?;
             let info = sandbox.describe()?;
-            if cli.format.document_is_json("describe")? {
+            if json {
                 write(stdout, output::describe_json(&info))
             } else {
                 write(stdout, output::describe_text(&info))
             }
         }
         Command::Setup => {
+            // Refused before any request is made.
+            let json = cli.format.document_is_json("setup")?;
             let config = config(cli, connector, env)?;
             let service = Service::new(load_sandbox(cli, connector)?, memory(cli));
             let mut session = service.open(&config)?;
             let report = session.verify();
             log_denials(stderr, &session.denied_requests());
             let report = report?;
-            if cli.format.document_is_json("setup")? {
+            if json {
                 write(stdout, output::setup_json(&report))
             } else {
                 write(stdout, output::setup_text(&report))

@@ -8,13 +8,43 @@ use super::{mode_name, plural};
 use crate::memory::column_type_name;
 use crate::policy::redact::strip_control;
 use crate::sandbox::wit;
-use comfy_table::{presets::UTF8_FULL_CONDENSED, CellAlignment, ContentArrangement, Table};
+use comfy_table::{
+    presets::UTF8_FULL_CONDENSED, CellAlignment, ColumnConstraint, ContentArrangement, Table, Width,
+};
 
+/// A table that fits the terminal by wrapping only the columns [`keep_whole`] leaves free.
 pub(super) fn new_table() -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic);
     t
+}
+
+/// Never wrap column `at`: an id, an amount or a date split over two lines is misread (or cannot be
+/// copied), so such a column keeps its width even when the table then runs past the terminal's edge;
+/// only free text (names, emails, docs) wraps.
+fn keep_whole(t: &mut Table, at: usize) {
+    if let Some(column) = t.column_mut(at) {
+        column.set_constraint(ColumnConstraint::ContentWidth);
+    }
+}
+
+/// The narrowest a wrapping column gets: text squeezed to a few characters a line is unreadable, so
+/// past this the table runs wider than the terminal instead (and says so).
+const NARROWEST_TEXT: u16 = 16;
+
+/// Let free-text column `at` wrap, but not below [`NARROWEST_TEXT`].
+fn wrap_text(t: &mut Table, at: usize) {
+    if let Some(column) = t.column_mut(at) {
+        column.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(
+            NARROWEST_TEXT,
+        )));
+    }
+}
+
+/// Whether the rendered table runs past the width it was laid out for.
+fn wider_than(table: &str, width: Option<u16>) -> bool {
+    width.is_some_and(|w| table.lines().any(|l| l.chars().count() > usize::from(w)))
 }
 
 /// A string from a component or upstream, safe for a terminal.
@@ -44,6 +74,9 @@ pub fn describe_text(info: &wit::ConnectorInfo) -> String {
                 clean(&c.doc),
             ]);
         }
+        for at in 0..3 {
+            keep_whole(&mut cols, at);
+        }
         out.push_str(&cols.to_string());
         out.push('\n');
         let mut filters = new_table();
@@ -51,6 +84,7 @@ pub fn describe_text(info: &wit::ConnectorInfo) -> String {
         for f in &t.filters {
             filters.add_row([clean(&f.key), clean(&f.accepts), clean(&f.doc)]);
         }
+        keep_whole(&mut filters, 0);
         out.push_str(&filters.to_string());
         out.push('\n');
         if let Some(a) = &t.aggregate {
@@ -69,6 +103,7 @@ pub fn describe_text(info: &wit::ConnectorInfo) -> String {
                 };
                 measures.add_row([clean(&m.name), clean(&columns), clean(&m.doc)]);
             }
+            keep_whole(&mut measures, 0);
             out.push_str(&measures.to_string());
             out.push('\n');
         }
@@ -116,6 +151,17 @@ pub fn query_text_selected(
     cached: bool,
     selection: &Selection,
 ) -> String {
+    query_text_within(result, cached, selection, None)
+}
+
+/// [`query_text_selected`] laid out for a terminal `width` columns wide (`None`: the real terminal's
+/// width when stdout is one, else unbounded).
+fn query_text_within(
+    result: &wit::QueryResult,
+    cached: bool,
+    selection: &Selection,
+    width: Option<u16>,
+) -> String {
     let shown = &selection.shown;
     let mut t = new_table();
     t.set_header(shown.iter().map(|&i| clean(&result.columns[i].name)));
@@ -126,17 +172,25 @@ pub fn query_text_selected(
             None => String::new(),
         }));
     }
-    // Numbers line up on the right, as in a ledger.
     for (at, &i) in shown.iter().enumerate() {
-        if matches!(
-            result.columns[i].kind,
-            wit::ColumnType::Amount | wit::ColumnType::Integer
-        ) {
+        let kind = result.columns[i].kind;
+        // Numbers line up on the right, as in a ledger.
+        if matches!(kind, wit::ColumnType::Amount | wit::ColumnType::Integer) {
             if let Some(column) = t.column_mut(at) {
                 column.set_cell_alignment(CellAlignment::Right);
             }
         }
+        if kind == wit::ColumnType::Text {
+            wrap_text(&mut t, at);
+        } else {
+            keep_whole(&mut t, at);
+        }
     }
+    if let Some(width) = width {
+        t.set_width(width);
+    }
+    let table = t.to_string();
+    let too_wide = wider_than(&table, t.width());
     let source = if cached {
         "served from the result cache, 0 requests".to_owned()
     } else {
@@ -146,7 +200,7 @@ pub fn query_text_selected(
     let mut out = match result.aggregate {
         None => {
             let mut out = format!(
-                "{t}\n{} from {}",
+                "{table}\n{} from {}",
                 plural(returned, "row"),
                 clean(&result.table)
             );
@@ -158,7 +212,7 @@ pub fn query_text_selected(
         // An aggregate says apart what it left out: groups past `limit`, rows past its scan bound.
         Some(a) => {
             let mut out = format!(
-                "{t}\n{} from {}, {} scanned",
+                "{table}\n{} from {}, {} scanned",
                 plural(returned, "group"),
                 clean(&result.table),
                 plural(a.rows_scanned, "row")
@@ -185,6 +239,11 @@ pub fn query_text_selected(
             shown.len(),
             result.columns.len()
         ));
+    }
+    if too_wide {
+        out.push_str(
+            "(wider than the terminal: ids, amounts and dates are never wrapped; `--columns` chooses fewer columns)\n",
+        );
     }
     if let Some(note) = &result.scan_note {
         out.push_str(&format!("note: {}\n", clean(note)));
@@ -234,5 +293,69 @@ mod tests {
         assert!(text.contains("4,211.00 EUR"), "{text}");
         assert!(!text.contains("421100"), "{text}");
         assert!(text.contains("(2 of 4 columns shown"), "{text}");
+    }
+
+    #[test]
+    fn in_a_narrow_terminal_only_free_text_wraps() {
+        use wit::ColumnType::*;
+        let mut r = charges();
+        let column = |name: &str, kind| wit::Column {
+            name: name.into(),
+            kind,
+            nullable: true,
+            doc: String::new(),
+        };
+        r.columns = vec![
+            column("id", Id),
+            column("amount", Amount),
+            column("currency", Currency),
+            column("created", Timestamp),
+            column("description", Text),
+            column("customer", Id),
+        ];
+        r.rows = vec![vec![
+            wit::Cell::Text("ch_3PqRsTuVwXyZ012345678901".into()),
+            wit::Cell::Integer(123_456_789),
+            wit::Cell::Text("usd".into()),
+            wit::Cell::Integer(1_767_225_600),
+            wit::Cell::Text("Annual plan for the whole finance team, billed yearly".into()),
+            wit::Cell::Text("cus_QwErTyUiOpAsDfGh".into()),
+        ]];
+        let text = query_text_within(&r, false, &Selection::all(&r), Some(80));
+        assert!(text.contains("wider than the terminal"), "{text}");
+        for whole in [
+            "ch_3PqRsTuVwXyZ012345678901",
+            "1,234,567.89 USD",
+            "2026-01-01 00:00",
+            "cus_QwErTyUiOpAsDfGh",
+        ] {
+            assert!(text.contains(whole), "{whole} is split:\n{text}");
+        }
+        assert!(
+            !text.contains("Annual plan for the whole finance team, billed yearly"),
+            "the description is the column that wraps:\n{text}"
+        );
+        assert!(
+            text.contains("for the whole"),
+            "but not to a few letters a line:\n{text}"
+        );
+
+        // The same row with fewer columns fits: nothing is said, and still only the text wraps.
+        let s = Selection::choose(
+            &r,
+            &[
+                "id".to_owned(),
+                "amount".to_owned(),
+                "description".to_owned(),
+            ],
+        )
+        .expect("valid");
+        let text = query_text_within(&r, false, &s, Some(80));
+        assert!(!text.contains("wider than the terminal"), "{text}");
+        assert!(text.contains("1,234,567.89 USD"), "{text}");
+        assert!(!text.contains("the whole finance team"), "{text}");
+        assert!(text.contains("finance team, billed yearly"), "{text}");
+        let widest = text.lines().map(|l| l.chars().count()).max();
+        assert!(widest <= Some(80), "{text}");
     }
 }

@@ -2,12 +2,12 @@
 //! USD, yen for JPY, fils for KWD); tables and CSV show major units with the decimals Stripe's API uses
 //! for that currency.
 //!
-//! Stripe's exponents are its own, not ISO 4217's, for a few codes (Stripe's "Supported currencies"
-//! page, https://docs.stripe.com/currencies, sections "Zero-decimal currencies", "Three-decimal
-//! currencies" and "Special cases"):
+//! Stripe's exponents are its own (Stripe's "Supported currencies" page,
+//! https://docs.stripe.com/currencies, sections "Zero-decimal currencies", "Three-decimal currencies"
+//! and "Special cases"), and they differ from ISO 4217's for one code:
 //! - ISK is zero-decimal in ISO 4217, but Stripe's API keeps it two-decimal (`100` is 1 króna);
-//! - UGX is two-decimal in ISO 4217, but zero-decimal in Stripe's API;
-//! - HUF and TWD are two-decimal in the API (Stripe only requires whole units for their payouts).
+//! - UGX is zero-decimal in both;
+//! - HUF and TWD are two-decimal in both (Stripe only requires whole units for their payouts).
 //!
 //! A code not in this table is shown in minor units and says so: a wrong exponent would misstate the
 //! amount by a power of ten, which is worse than an unformatted number.

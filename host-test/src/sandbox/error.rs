@@ -8,9 +8,17 @@ use klairr_policy::credential::Refusal;
 /// Why a call into a connector did not give a result.
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
-    /// The component could not be compiled or linked.
+    /// The host could not prepare to run components (its engine, runtime or pool).
     #[error("could not load the connector component: {0}")]
     Load(String),
+    /// The bytes are not a component this host can compile, or it cannot be linked against the imports
+    /// the host provides.
+    #[error("could not load the connector component: {0}")]
+    InvalidComponent(String),
+    /// A setting the caller chose cannot be used: a compile cache directory that is not safe or not
+    /// usable. The message says what to change.
+    #[error("{0}")]
+    Setting(String),
     /// It imports interfaces a connector may not use.
     #[error("the component imports {}, which connectors may not use (allowed: wasi:io, wasi:clocks, wasi:random, wasi:cli, wasi:http/types, wasi:http/outgoing-handler)", .0.join(", "))]
     ForbiddenImports(Vec<String>),
@@ -52,7 +60,19 @@ impl SandboxError {
         match self {
             SandboxError::Connector(f) => f.kind(),
             SandboxError::Credential(r) => r.kind.as_str(),
-            _ => "sandbox",
+            // The caller's own setting (the CLI's `--compile-cache`, `KLAIRR_CACHE_DIR`): exit 2.
+            SandboxError::Setting(_) => "usage",
+            // A component that cannot be used, whatever it would do: the configuration's failure.
+            SandboxError::InvalidComponent(_)
+            | SandboxError::ForbiddenImports(_)
+            | SandboxError::ContractVersion { .. }
+            | SandboxError::NotAConnector(_) => "connector-config",
+            SandboxError::Load(_)
+            | SandboxError::Trap(_)
+            | SandboxError::Deadline { .. }
+            | SandboxError::RequestCeiling { .. }
+            | SandboxError::Malformed(_)
+            | SandboxError::Discarded => "sandbox",
         }
     }
 }

@@ -199,7 +199,7 @@ impl Sandbox {
         let pre = linker
             .instantiate_pre(&component)
             .and_then(PluginPre::new)
-            .map_err(|e| SandboxError::Load(format!("{e:#}")))?;
+            .map_err(|e| SandboxError::InvalidComponent(format!("{e:#}")))?;
 
         let mut network = manifest.network.policy();
         if let Some(base) = options.redirect {

@@ -88,7 +88,13 @@ pub enum CompileCacheError {
 
 impl From<CompileCacheError> for SandboxError {
     fn from(e: CompileCacheError) -> SandboxError {
-        SandboxError::Load(e.to_string())
+        match e {
+            CompileCacheError::Compile(_) => SandboxError::InvalidComponent(e.to_string()),
+            CompileCacheError::UnsafeDir { .. }
+            | CompileCacheError::NotADirectory { .. }
+            | CompileCacheError::Io { .. }
+            | CompileCacheError::Unsupported => SandboxError::Setting(e.to_string()),
+        }
     }
 }
 
