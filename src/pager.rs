@@ -79,12 +79,12 @@ pub fn fetch<H: Http + ?Sized, C: Clock + ?Sized>(
     query: &Query,
     retrier: &mut Retrier,
 ) -> Result<Fetched, ConnectorError> {
-    let page = u64::from(MAX_PAGE_SIZE);
-    // The sequential scan stops after the page that reaches its bound: whole pages of 100.
+    // A post-filtered scan reads exactly its bound, so the note's figures agree: pages of 100, the last
+    // one asking only for the rest.
     let scan_cap = query
         .charge_status
         .is_some()
-        .then(|| scan_bound(query.row_target).div_ceil(page) * page);
+        .then(|| scan_bound(query.row_target));
     let mut plan = plan::Plan::new(
         u64::from(query.row_target),
         scan_cap,

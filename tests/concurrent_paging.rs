@@ -241,6 +241,50 @@ fn the_charges_status_scan_pages_concurrently_and_finds_what_one_cursor_finds() 
     assert_inside_the_budget(&emu, 25);
 }
 
+/// A status scan that does not find its rows stops at exactly its bound (10 charges per wanted row): the
+/// rows are the matches among that many newest charges, and the note's figures agree with each other.
+#[test]
+fn the_charges_status_scan_stops_at_exactly_its_bound() {
+    let emu = irregular_stripe(100);
+    let sandbox = sandbox(&emu);
+    let mut conn = open(&sandbox, keys::TEST_READ_ONLY, wit::Mode::Test, 10_000);
+    let is_pending = |id: &String| {
+        emu.object(Resource::Charges, id)
+            .and_then(|o| {
+                o.get("status")
+                    .and_then(|s| s.as_str())
+                    .map(|s| s == "pending")
+            })
+            .unwrap_or(false)
+    };
+    // A limit of 239 bounds the scan at 2,390 charges: not a whole number of pages. Pending charges
+    // are the emulator's newest few (5%), so fewer than 239 are found.
+    let newest: Vec<String> = emu.ids(Resource::Charges).into_iter().take(2390).collect();
+    let pending: Vec<String> = newest.iter().filter(|id| is_pending(id)).cloned().collect();
+    assert!(
+        (1..239).contains(&pending.len()),
+        "{} pending charges among the newest 2,390: the bound must be what stops the scan",
+        pending.len()
+    );
+    let result = conn
+        .query(r#"{"list":"charges","filters":{"status":"pending"},"limit":239}"#)
+        .expect("query");
+    assert_eq!(ids(&result), pending);
+    assert!(result.truncated);
+    assert_eq!(
+        result.scan_note.as_deref(),
+        Some(
+            format!(
+                "scanned 2390 charges and found {} with status pending; stopped at the scan bound of 2390 objects. \
+                 Narrow the query with a created range to see older ones",
+                pending.len()
+            )
+            .as_str()
+        )
+    );
+    assert_inside_the_budget(&emu, 25);
+}
+
 #[test]
 fn the_component_reports_progress_to_the_host_as_pages_arrive() {
     let emu = irregular_stripe(2000);

@@ -134,8 +134,8 @@ struct Estimate {
 /// The plan of one query; `R` is a row.
 pub struct Plan<R> {
     target: u64,
-    /// For a post-filtered scan, the objects the sequential cursor reads at most (its scan bound rounded
-    /// up to whole pages).
+    /// For a post-filtered scan, the objects the sequential cursor reads at most: its scan bound (the
+    /// last page asks for the rest only).
     scan_cap: Option<u64>,
     max_pages: u64,
     windows: Vec<Window<R>>,
@@ -567,8 +567,8 @@ mod tests {
 
     /// What the sequential cursor returns over `list`: rows, truncated, the objects its scan note
     /// counts, and its requests. Its loop, object by object: pages of `min(100, rows still wanted)`
-    /// (100 when post-filtered) after the last object, stopping at the target, at the end, or after
-    /// the page that reaches the scan bound.
+    /// (when post-filtered, `min(100, objects left to the scan bound)`) after the last object, stopping
+    /// at the target, at the end, or at the scan bound.
     fn sequential(
         list: &[Obj],
         target: u64,
@@ -577,10 +577,9 @@ mod tests {
         let (mut rows, mut at, mut requests, mut scanned) = (Vec::new(), 0usize, 0u64, 0u64);
         loop {
             let wanted = target - rows.len() as u64;
-            let size = if scan_bound.is_some() {
-                PAGE
-            } else {
-                wanted.min(PAGE)
+            let size = match scan_bound {
+                Some(bound) => (bound - scanned).min(PAGE),
+                None => wanted.min(PAGE),
             } as usize;
             let page = &list[at.min(list.len())..(at + size).min(list.len())];
             let has_more = at + size < list.len();
@@ -768,13 +767,13 @@ mod tests {
     #[test]
     fn a_scan_stops_at_its_bound_like_the_sequential_cursor() {
         // One match in 50: a target of 100 is never reached within a 1,050-object bound, which the
-        // sequential cursor reads as 11 pages of 100.
+        // sequential cursor reads as 10 pages of 100 and one of 50: exactly the bound.
         let list: Vec<Obj> = (0..4000)
             .map(|i| (i, 1_800_000_000 - i64::from(i) * 30, i % 50 == 0))
             .collect();
         let want = sequential(&list, 100, Some(1050));
-        assert_eq!(want.2, Some(1100));
-        let run = drive(Plan::new(100, Some(1100), OPEN, 100), &list, |n| n - 1);
+        assert_eq!((want.2, want.3), (Some(1050), 11));
+        let run = drive(Plan::new(100, Some(1050), OPEN, 100), &list, |n| n - 1);
         assert_eq!(
             (run.rows, run.truncated, run.scanned),
             (want.0, want.1, want.2)

@@ -110,7 +110,8 @@ fn ids(rows: &[Vec<Cell>]) -> Vec<String> {
 }
 
 /// The sequential cursor this pager replaces, kept as the oracle: one page at a time after the last
-/// object's id, `min(100, rows still wanted)` objects a page (100 for the post-filtered charges scan),
+/// object's id, `min(100, rows still wanted)` objects a page (for the post-filtered charges scan,
+/// `min(100, objects left to the scan bound)`),
 /// stopping at the target, at the end of the list, or at the scan bound with its note. Returns what it
 /// returned and the requests it made.
 fn sequential(stripe: &FakeStripe, query: &Query) -> (Outcome, u32) {
@@ -122,7 +123,7 @@ fn sequential(stripe: &FakeStripe, query: &Query) -> (Outcome, u32) {
     loop {
         let wanted = (target - rows.len()) as u32;
         let size = if post_filtered {
-            MAX_PAGE_SIZE
+            (scan_limit - scanned).min(u64::from(MAX_PAGE_SIZE)) as u32
         } else {
             wanted.min(MAX_PAGE_SIZE)
         };
