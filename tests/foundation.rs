@@ -305,6 +305,33 @@ fn query_json_matches_the_contract() {
     );
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.json()["rows"].as_array().map(Vec::len), Some(1));
+
+    // A file saved by an editor: a byte-order mark before, a newline after. And a query of exactly
+    // the 16 KiB cap (padded with spaces inside the object) followed by its newline still fits.
+    let padded = format!(
+        r#"{{"list":"customers",{}"limit":1}}"#,
+        " ".repeat(16 * 1024 - r#"{"list":"customers","limit":1}"#.len())
+    );
+    assert_eq!(padded.len(), 16 * 1024);
+    for text in [
+        "\u{feff}{\"list\":\"customers\",\"limit\":1}\r\n".to_owned(),
+        format!("{padded}\n"),
+    ] {
+        let run = klairr_e2e::run_cli_with_stdin(
+            &[
+                "--format",
+                "json",
+                "--stripe-base",
+                &emu.base_url(),
+                "query",
+                "-",
+            ],
+            Some(keys::TEST_READ_ONLY),
+            &text,
+        );
+        assert_eq!(run.code, 0, "{run:?}");
+        assert_eq!(run.json()["rows"].as_array().map(Vec::len), Some(1));
+    }
 }
 
 #[test]

@@ -230,6 +230,17 @@ fn malformed_secret_and_wrong_mode_keys_are_refused_offline() {
             );
         }
     }
+    // A key that is only a published prefix holds no secret: its refusal keeps the advice that names
+    // the prefixes, unmasked.
+    for (key, says) in [
+        ("rk_", "expected a restricted key rk_test_…"),
+        ("rk_test_", "after rk_test_ Stripe keys have at least 16"),
+        (" rk_live_\n", "after rk_live_ Stripe keys have at least 16"),
+    ] {
+        let message = open_err(&sandbox, key, Test).to_string();
+        assert!(message.contains(says), "{key:?}: {message}");
+        assert!(!message.contains("[redacted]"), "{key:?}: {message}");
+    }
     assert!(
         emu.requests().is_empty(),
         "offline checks made requests: {:?}",

@@ -117,7 +117,7 @@ pub fn run_cli_with_env(args: &[&str], env: &[(&str, &str)], stdin: &str) -> Cli
     let lookup = |name: &str| {
         env.iter()
             .find(|(n, _)| *n == name)
-            .map(|(_, v)| (*v).to_owned())
+            .map(|(_, v)| std::ffi::OsString::from(v))
     };
     let mut stdout = Vec::new();
     let mut stderr = Vec::new();

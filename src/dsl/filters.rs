@@ -157,8 +157,10 @@ fn range(table: Table, key: &str, value: &Json) -> Result<Range, ConnectorError>
             schema::RANGE_ACCEPTS
         ))
     };
+    // A whole number is an exact second (beyond 64 bits too: `timestamp` then refuses it for its size).
+    let whole = matches!(value, Json::Int(_)) || value.huge_integer().is_some();
     let entries = match value {
-        Json::Int(_) => {
+        _ if whole => {
             let exact =
                 timestamp(value).map_err(|why| wrong(format!("{} {why}", describe(value))))?;
             return Ok(Range {
@@ -234,7 +236,13 @@ fn timestamp(value: &Json) -> Result<i64, String> {
         // In range, so the conversion cannot fail; the fallback keeps this path panic-free anyway.
         Json::Int(n) => i64::try_from(*n).map_err(|_| "is out of range".into()),
         Json::Str(s) => parse_rfc3339(s).map_err(|why| format!("is not a valid date: {why}")),
-        Json::Float(_) => Err("is not a whole number: unix seconds are integers".into()),
+        Json::Float(_) => match value.huge_integer() {
+            Some(true) => Err("is negative: unix seconds start at 0 (1970-01-01)".into()),
+            Some(false) => Err(format!(
+                "is after 9999-12-31T23:59:59Z ({MAX_TIMESTAMP}): give unix seconds, not milliseconds"
+            )),
+            None => Err("is not a whole number: unix seconds are integers".into()),
+        },
         _ => Err("is neither an integer nor a date string".into()),
     }
 }

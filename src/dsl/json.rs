@@ -30,6 +30,20 @@ pub(super) enum Json {
     Object(Vec<(String, Json)>),
 }
 
+impl Json {
+    /// For a whole number too large for 64 bits (a `Float` written with 19 digits or more and no point or
+    /// exponent), whether it is negative; `None` for anything else. Such a number is refused or clamped
+    /// for its size, not called "not a whole number".
+    pub(super) fn huge_integer(&self) -> Option<bool> {
+        let Json::Float(text) = self else {
+            return None;
+        };
+        let digits = text.strip_prefix('-').unwrap_or(text);
+        (digits.len() >= 19 && digits.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| text.starts_with('-'))
+    }
+}
+
 pub(super) fn read_json(text: &str) -> Result<Json, ConnectorError> {
     let mut reader = Reader::new(text.as_bytes());
     let value = node(&mut reader, 1)?;

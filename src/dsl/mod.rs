@@ -122,6 +122,8 @@ pub fn parse_with(dsl: &str, max_rows: u32, max_scan: u32) -> Result<Query, Conn
         None => max_rows,
         // `n` ≥ 1 here, and the minimum with a u32 fits a u32.
         Some(Json::Int(n)) if n >= 1 => u32::try_from(n.min(i128::from(max_rows))).unwrap_or(max_rows),
+        // A whole number beyond 64 bits is larger than max-rows too.
+        Some(ref big) if big.huge_integer() == Some(false) => max_rows,
         Some(other) => {
             return Err(invalid(format!(
                 "'limit' must be a whole number ≥ 1 written without a decimal point or exponent (rows returned = \

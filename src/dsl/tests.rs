@@ -155,6 +155,7 @@ fn table_of_queries() {
         (r#"{"list":"customers","limit":"10"}"#, E("got the string '10'")),
         (r#"{"list":"customers","limit":true}"#, E("got the boolean true")),
         (r#"{"list":"customers","limit":null}"#, E("'limit' must be a whole number")),
+        (r#"{"list":"customers","limit":-100000000000000000000000}"#, E("got the number -1000000000000000000000")),
         // --- invalid: filters ---
         (r#"{"list":"customers","filters":[]}"#, E("'filters' must be an object")),
         (r#"{"list":"customers","filters":null}"#, E("'filters' must be an object")),
@@ -199,6 +200,9 @@ fn table_of_queries() {
         (r#"{"list":"customers","filters":{"created":{"gte":-3}}}"#, E("'gte': the integer -3 is negative")),
         (r#"{"list":"customers","filters":{"created":{"gte":1.0}}}"#, E("'gte': the number 1.0 is not a whole number")),
         (r#"{"list":"customers","filters":{"created":{"gte":1767225600000000}}}"#, E("not milliseconds")),
+        // Beyond 64 bits, still whole numbers: too late or negative, not "not a whole number".
+        (r#"{"list":"customers","filters":{"created":{"gte":176722560000000000000000}}}"#, E("is after 9999-12-31T23:59:59Z")),
+        (r#"{"list":"customers","filters":{"created":-176722560000000000000000}}"#, E("is negative")),
         (r#"{"list":"customers","filters":{"created":{"gte":"yesterday"}}}"#, E("'yesterday' is not a valid date")),
         (r#"{"list":"customers","filters":{"created":{"gte":"2026-13-01"}}}"#, E("month 13 is not 01-12")),
         (r#"{"list":"customers","filters":{"created":{"gte":"2026-00-10"}}}"#, E("month 00 is not 01-12")),
@@ -274,6 +278,22 @@ fn max_rows_is_clamped_and_limit_applies() {
     assert_eq!(q(r#"{"list":"customers"}"#, u32::MAX), Ok(MAX_ROWS_LIMIT));
     assert_eq!(q(r#"{"list":"customers","limit":7}"#, 5), Ok(5));
     assert_eq!(q(r#"{"list":"customers","limit":7}"#, 50), Ok(7));
+    // Any whole number above max-rows is max-rows, however many digits it has.
+    assert_eq!(
+        q(r#"{"list":"customers","limit":18446744073709551615}"#, 50),
+        Ok(50)
+    );
+    assert_eq!(
+        q(r#"{"list":"customers","limit":18446744073709551616}"#, 50),
+        Ok(50)
+    );
+    assert_eq!(
+        q(
+            &format!(r#"{{"list":"customers","limit":{}}}"#, "9".repeat(400)),
+            50
+        ),
+        Ok(50)
+    );
 }
 
 #[test]

@@ -184,6 +184,18 @@ impl CredentialSpec {
             })
     }
 
+    /// Whether `raw` (trimmed) is nothing but the start of a prefix the manifest itself publishes (`rk_`,
+    /// `rk_test_`, a refused `sk_`): a value like that holds no secret, so a refusal's advice, which names
+    /// those prefixes, need not be redacted for it.
+    pub fn is_bare_prefix(&self, raw: &str) -> bool {
+        let key = raw.trim();
+        !key.is_empty()
+            && [&self.test_prefix, &self.live_prefix]
+                .into_iter()
+                .chain(self.refused.iter().map(|r| &r.prefix))
+                .any(|prefix| prefix.starts_with(key))
+    }
+
     /// Step 3, after the component's own offline check said yes: the host's own verdict, whatever the
     /// component said. Trims surrounding whitespace; refused prefixes again; only `[A-Za-z0-9_]` (a
     /// header-safe charset; the message does not echo the value); must start with the prefix of `mode`
@@ -274,6 +286,25 @@ mod tests {
 
     fn shown(r: &Refusal) -> [String; 2] {
         [r.to_string(), format!("{r:?}")]
+    }
+
+    #[test]
+    fn only_the_start_of_a_published_prefix_is_bare() {
+        let spec = spec();
+        for bare in ["r", "rk_", "rk_test_", " rk_live_\n", "sk_", "whsec"] {
+            assert!(spec.is_bare_prefix(bare), "{bare:?}");
+        }
+        for not_bare in [
+            "",
+            "  ",
+            "rk_test_a",
+            "rk_test_51Kla",
+            "xk_",
+            "rk_test__",
+            "sk_te",
+        ] {
+            assert!(!spec.is_bare_prefix(not_bare), "{not_bare:?}");
+        }
     }
 
     #[test]

@@ -19,6 +19,7 @@ use crate::service::Service;
 use clap::{Parser, Subcommand, ValueEnum};
 pub use load::{load_component, load_sandbox, load_sandbox_in, registry, sandbox_options};
 use load::{parse_redirect, usage_or_config};
+use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -75,7 +76,8 @@ pub struct Cli {
     /// Stop any call into the connector after this many seconds, waits for the network included.
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub call_timeout: u64,
-    /// Append the shape of every query result (never its rows) to this file as JSON lines.
+    /// Append the shape of every query result fetched from the source (never its rows) to this file as
+    /// JSON lines; an answer from the result cache was recorded when it was fetched.
     #[arg(long, global = true, value_name = "PATH")]
     pub memory_file: Option<PathBuf>,
     /// Cache compiled components in DIR (yours, mode 0700; refused otherwise), or `off`. Default:
@@ -226,7 +228,7 @@ impl From<SandboxError> for Failure {
 pub struct Io<'a> {
     /// The environment: the selected connector's credential is read from the variable its manifest
     /// names (and nothing else is read through this).
-    pub env: &'a dyn Fn(&str) -> Option<String>,
+    pub env: &'a dyn Fn(&str) -> Option<OsString>,
     pub stdin: &'a mut dyn Read,
     pub stdout: &'a mut dyn Write,
     pub stderr: &'a mut dyn Write,
@@ -240,7 +242,7 @@ pub struct Io<'a> {
 pub fn main() -> i32 {
     use std::io::IsTerminal;
     // Only the variable the selected connector's manifest names is ever read through this.
-    let env = |name: &str| std::env::var(name).ok();
+    let env = |name: &str| std::env::var_os(name);
     let stderr_is_terminal = std::io::stderr().is_terminal();
     run(
         std::env::args_os(),
@@ -259,9 +261,9 @@ pub fn main() -> i32 {
 pub fn run<I, S>(args: I, io: Io<'_>) -> i32
 where
     I: IntoIterator<Item = S>,
-    S: Into<std::ffi::OsString> + Clone,
+    S: Into<OsString> + Clone,
 {
-    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) if e.use_stderr() && asks_for_json(&args) => {
@@ -309,7 +311,7 @@ where
 
 /// Whether a command line clap could not parse still says `--format json` (or `--format=json`; the last
 /// `--format` wins, as it would have; nothing after `--` is a flag).
-fn asks_for_json(args: &[std::ffi::OsString]) -> bool {
+fn asks_for_json(args: &[OsString]) -> bool {
     let mut format = None;
     let mut args = args.iter().skip(1).map(|a| a.to_str());
     while let Some(arg) = args.next() {
@@ -329,7 +331,7 @@ fn asks_for_json(args: &[std::ffi::OsString]) -> bool {
 
 fn execute(
     cli: &Cli,
-    env: &dyn Fn(&str) -> Option<String>,
+    env: &dyn Fn(&str) -> Option<OsString>,
     stdin: &mut dyn Read,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
@@ -381,8 +383,8 @@ fn execute(
             idle_seconds,
             drain_seconds,
         } => {
-            let token =
-                Token::from_env_value(env(TOKEN_ENV)).map_err(|m| Failure::new("usage", m))?;
+            let token = Token::from_env_value(utf8_env(env, TOKEN_ENV, "usage")?)
+                .map_err(|m| Failure::new("usage", m))?;
             let mut options = ServeOptions::new(*listen, token);
             options.connections = ConnectionLimits {
                 max_open: *max_connections as usize,
@@ -557,6 +559,9 @@ fn log_denials(stderr: &mut dyn Write, denied: &[String]) {
 }
 
 /// Read a query from standard input; anything past 1 MiB is not a query (the connector caps at 16 KiB).
+/// What editors add around a file's text is not the query's: a leading byte-order mark and the trailing
+/// newline (or any trailing whitespace) are dropped, so they neither break the JSON nor count toward
+/// the cap.
 fn read_query(stdin: &mut dyn Read) -> Result<String, Failure> {
     let mut text = String::new();
     stdin.take(1 << 20).read_to_string(&mut text).map_err(|e| {
@@ -565,16 +570,18 @@ fn read_query(stdin: &mut dyn Read) -> Result<String, Failure> {
             format!("could not read the query from standard input: {e}"),
         )
     })?;
-    Ok(text)
+    let query = text.strip_prefix('\u{feff}').unwrap_or(&text).trim_end();
+    Ok(query.to_owned())
 }
 
 fn config(
     cli: &Cli,
     connector: &Connector,
-    environment: &dyn Fn(&str) -> Option<String>,
+    environment: &dyn Fn(&str) -> Option<OsString>,
 ) -> Result<ConnectionConfig, Failure> {
     let env = &connector.manifest.credential.env;
-    let Some(credential) = environment(env).filter(|k| !k.trim().is_empty()) else {
+    let credential = utf8_env(environment, env, "invalid-key")?;
+    let Some(credential) = credential.filter(|k| !k.trim().is_empty()) else {
         let credential = &connector.manifest.credential;
         return Err(Failure::new(
             "invalid-key",
@@ -596,6 +603,78 @@ fn config(
     })
 }
 
+/// The variable `name`, if set; a value that is not UTF-8 is refused as `kind` (saying so, never quoting
+/// it: it may be a credential) rather than taken for unset.
+fn utf8_env(
+    environment: &dyn Fn(&str) -> Option<OsString>,
+    name: &str,
+    kind: &str,
+) -> Result<Option<String>, Failure> {
+    environment(name)
+        .map(|value| {
+            value.into_string().map_err(|_| {
+                Failure::new(
+                    kind,
+                    format!("{name} is set but is not valid UTF-8: export it again as plain text"),
+                )
+            })
+        })
+        .transpose()
+}
+
 fn memory(cli: &Cli) -> Option<MemoryFile> {
     cli.memory_file.as_ref().map(MemoryFile::new)
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::ffi::OsStringExt;
+
+    /// Run with one environment variable set to `value`; (exit status, stdout).
+    fn run_with(name: &'static str, value: OsString, args: &[&str]) -> (i32, String) {
+        let env = move |n: &str| (n == name).then(|| value.clone());
+        let mut stdout = Vec::new();
+        let code = run(
+            std::iter::once("klairr-host").chain(args.iter().copied()),
+            Io {
+                env: &env,
+                stdin: &mut std::io::empty(),
+                stdout: &mut stdout,
+                stderr: &mut std::io::sink(),
+                stderr_is_terminal: false,
+            },
+        );
+        (code, String::from_utf8_lossy(&stdout).into_owned())
+    }
+
+    #[test]
+    fn a_credential_that_is_not_utf8_is_refused_as_such_not_taken_for_unset() {
+        let mut bytes = b"rk_test_51Secret".to_vec();
+        bytes.push(0xff);
+        let (code, out) = run_with(
+            "STRIPE_API_KEY",
+            OsString::from_vec(bytes),
+            &["--format", "json", "query", r#"{"list":"customers"}"#],
+        );
+        assert_eq!(code, 2, "{out}");
+        assert!(out.contains(r#""kind":"invalid-key""#), "{out}");
+        assert!(
+            out.contains("STRIPE_API_KEY is set but is not valid UTF-8"),
+            "{out}"
+        );
+        assert!(!out.contains("51Secret"), "never quoted: {out}");
+    }
+
+    #[test]
+    fn a_serve_token_that_is_not_utf8_is_a_usage_error() {
+        let (code, out) = run_with(
+            TOKEN_ENV,
+            OsString::from_vec(vec![b'a'; 40].into_iter().chain([0xfe]).collect()),
+            &["--format", "json", "serve", "--listen", "127.0.0.1:0"],
+        );
+        assert_eq!(code, 2, "{out}");
+        assert!(out.contains(r#""kind":"usage""#), "{out}");
+        assert!(out.contains("is set but is not valid UTF-8"), "{out}");
+    }
 }

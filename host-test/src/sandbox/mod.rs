@@ -278,7 +278,13 @@ impl Sandbox {
         let runs = match &accepted {
             Ok(credential) => credential.runs(),
             Err(_) => {
-                refused_runs = SecretRuns::new(config.credential.trim());
+                // A bare `rk_test_` holds no secret: masking it would mask the advice that names it.
+                let secret = if spec.is_bare_prefix(&config.credential) {
+                    ""
+                } else {
+                    config.credential.trim()
+                };
+                refused_runs = SecretRuns::new(secret);
                 &refused_runs
             }
         };
