@@ -96,10 +96,14 @@ fn requests_to_origins_outside_the_allowlist_are_denied() {
     let err = conn
         .query(r#"{"list":"customers","limit":1}"#)
         .expect_err("denied");
+    // The component saw a network error; the host says why: its own refusal, with the reason.
     match &err {
-        SandboxError::Connector(f) => assert_eq!(f.kind(), "network", "{err}"),
+        SandboxError::RequestDenied { reason } => {
+            assert!(reason.contains("api.stripe.com"), "{reason}")
+        }
         other => panic!("{other:?}"),
     }
+    assert_eq!(err.kind(), "request-denied");
     assert!(err.to_string().contains("refused"), "{err}");
     let denied = conn.denied_requests();
     assert_eq!(denied.len(), 1, "denied once, never retried: {denied:?}");

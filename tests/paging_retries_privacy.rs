@@ -627,3 +627,42 @@ fn the_memory_file_holds_shapes_and_never_a_row_value() {
 fn assert_no_key_in(text: &str) {
     klairr_e2e::assert_no_key(keys::TEST_READ_ONLY, text, "memory file");
 }
+
+/// A key pasted into a filter would leave in the URL: the host refuses that request before it is sent,
+/// and the query fails as `request-denied` with the host's reason (not `network`, which reads as worth
+/// retrying), the key masked everywhere — JSON, the table format's stderr, the denial log line.
+#[test]
+fn a_key_pasted_into_a_filter_never_leaves_and_the_refusal_says_why() {
+    let emu = emulator();
+    let key = keys::TEST_READ_ONLY;
+    let pasted = format!(
+        r#"{{"list":"charges","filters":{{"customer":"cus_{}"}}}}"#,
+        &key["rk_test_".len().."rk_test_".len() + 20]
+    );
+    for format in ["json", "table"] {
+        let run = run_cli(
+            &[
+                "--format",
+                format,
+                "--stripe-base",
+                &emu.base_url(),
+                "query",
+                &pasted,
+            ],
+            Some(key),
+        );
+        assert_eq!(run.code, 1, "{run:?}");
+        let shown = format!("{}{}", run.stdout, run.stderr);
+        assert!(shown.contains("request-denied"), "{shown}");
+        assert!(
+            shown.contains("the URL contains the credential"),
+            "the reason: {shown}"
+        );
+        klairr_e2e::assert_no_key(key, &shown, format);
+    }
+    assert!(
+        emu.requests().iter().all(|r| !r.query.contains("customer")),
+        "the request carrying it was never sent: {:?}",
+        emu.requests()
+    );
+}

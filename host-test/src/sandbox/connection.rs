@@ -135,7 +135,8 @@ impl Connection {
     }
 
     /// The ceiling explains a failure first (the guest may have failed because it was hit, or ignored
-    /// the denial); then traps and deadlines; then the connector's own error, redacted.
+    /// the denial); then traps and deadlines; then a policy refusal, when the connector's error is a
+    /// network one and this call had a request refused; then the connector's own error, redacted.
     fn finish<R>(
         &self,
         outcome: Result<Result<R, wit::ConnectorError>, SandboxError>,
@@ -148,13 +149,22 @@ impl Connection {
                 call: what.to_owned(),
             });
         }
-        outcome
+        let failure = outcome
             .map_err(|e| redact_error(e, self.credential.runs()))?
-            .map_err(|e| {
-                SandboxError::Connector(ConnectorFailure(returned::check_error(
-                    e,
-                    Some(self.credential.runs()),
-                )))
-            })
+            .map_err(|e| returned::check_error(e, Some(self.credential.runs())));
+        match failure {
+            // A network error after a denial is the denial's doing: retrying, as "network" suggests,
+            // cannot help, and the reason says what to change.
+            Err(wit::ConnectorError::Network(_)) if call.denied > 0 => {
+                let data = self.instance.store.data();
+                let reason = call
+                    .first_denial
+                    .and_then(|i| data.hooks.log.get(i).cloned())
+                    .unwrap_or_else(|| "(the host's log of refusals was full)".to_owned());
+                Err(SandboxError::RequestDenied { reason })
+            }
+            Err(e) => Err(SandboxError::Connector(ConnectorFailure(e))),
+            Ok(r) => Ok(r),
+        }
     }
 }

@@ -41,6 +41,10 @@ pub enum SandboxError {
     /// target plus retries).
     #[error("the connector tried to make more than {ceiling} requests for {call}, more than it can need (pages plus retries); it was stopped")]
     RequestCeiling { ceiling: u32, call: String },
+    /// The call failed with a network error after the host's policy refused one of its requests: the
+    /// refusal, not the network, is why (`reason` is the host's log line, redacted).
+    #[error("the host's policy refused a request of this call, so it failed: {reason}")]
+    RequestDenied { reason: String },
     /// The component returned something that breaks the contract (wrong types, too many rows, …).
     #[error("the connector returned a malformed result: {0}")]
     Malformed(String),
@@ -67,6 +71,7 @@ impl SandboxError {
             | SandboxError::ForbiddenImports(_)
             | SandboxError::ContractVersion { .. }
             | SandboxError::NotAConnector(_) => "connector-config",
+            SandboxError::RequestDenied { .. } => "request-denied",
             SandboxError::Load(_)
             | SandboxError::Trap(_)
             | SandboxError::Deadline { .. }

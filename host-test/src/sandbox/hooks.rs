@@ -115,6 +115,10 @@ pub(crate) struct CallState {
     /// Requests this call made (allowed ones; denied ones are not sent).
     pub(crate) sent: u32,
     pub(crate) ceiling_hit: bool,
+    /// Requests of this call the policy refused, and the first one's line in the log (when the log had
+    /// room for it).
+    pub(crate) denied: u32,
+    pub(crate) first_denial: Option<usize>,
 }
 
 impl CallState {
@@ -125,6 +129,8 @@ impl CallState {
             ceiling,
             sent: 0,
             ceiling_hit: false,
+            denied: 0,
+            first_denial: None,
         }
     }
 }
@@ -196,9 +202,13 @@ impl PolicyHooks {
             None => reason,
         };
         if self.log.len() < MAX_LOG_LINES {
+            if self.call.denied == 0 {
+                self.call.first_denial = Some(self.log.len());
+            }
             self.log
                 .push(klairr_policy::redact::cap(&reason, 1024).into_owned());
         }
+        self.call.denied = self.call.denied.saturating_add(1);
         Box::new(async { Err(Error::HttpRequestDenied) })
     }
 

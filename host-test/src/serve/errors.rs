@@ -23,6 +23,7 @@ pub const STATUS_BY_KIND: &[(&str, u16)] = &[
     ("rate-limited", 429),
     ("upstream", 502),
     ("network", 502),
+    ("request-denied", 502),
     ("sandbox", 502),
     ("too-many-connections", 503),
     ("shutting-down", 503),
