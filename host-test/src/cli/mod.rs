@@ -207,7 +207,6 @@ impl Failure {
         }
     }
 
-    /// 2 when the key or the query was rejected, 1 for anything else.
     /// 2 when the input was refused (the key, the query, the command line), 1 for anything else.
     pub fn exit_code(&self) -> i32 {
         if self.kind == "usage" || REFUSALS.contains(&self.kind.as_str()) {
