@@ -980,3 +980,37 @@ fn cli_failures_never_show_the_key(format: &str) {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A key pasted where the command line wants a name or a path is refused by a message that would quote
+/// it: the CLI masks every connector's credential in what it prints, as the sandbox does in what
+/// components say.
+#[test]
+fn a_key_pasted_into_a_flag_is_never_quoted_back() {
+    let key = keys::TEST_READ_ONLY;
+    let emu = emulator();
+    let base = emu.base_url();
+    let component = format!("/tmp/{key}.wasm");
+    for args in [
+        vec!["--connector", key, "describe"],
+        vec![
+            "--stripe-base",
+            &base,
+            "--columns",
+            key,
+            "query",
+            r#"{"list":"charges","limit":1}"#,
+        ],
+        vec!["--component", component.as_str(), "describe"],
+        vec!["--max-rows", key, "describe"],
+    ] {
+        for format in ["json", "table"] {
+            let mut all = vec!["--format", format];
+            all.extend(&args);
+            let run = run_cli(&all, Some(key));
+            assert_eq!(run.code, 2, "{args:?}: {run:?}");
+            let shown = format!("{}{}", run.stdout, run.stderr);
+            assert!(shown.contains("[redacted]"), "{shown}");
+            klairr_e2e::assert_no_key(key, &shown, "a pasted flag");
+        }
+    }
+}

@@ -261,6 +261,117 @@ fn setup_query_and_a_cached_repeat_that_makes_no_request() {
     server.drain(Duration::from_secs(1));
 }
 
+/// `POST /v1/connections` says exactly what is wrong with a body, never quotes the credential back
+/// (even pasted as the connector's name), refuses settings out of range as the request's fault, and a
+/// connection that lowered its cache TTL never gets an answer cached for longer.
+#[test]
+fn connection_bodies_are_checked_and_a_lowered_ttl_is_honoured_by_the_shared_cache() {
+    let emu = emulator();
+    let server = Server::start(&Registry::builtin(), options(&emu)).expect("starts");
+    let api = Api::new(&server);
+    let key = keys::TEST_READ_ONLY;
+
+    let pasted = serde_json::json!({"connector": key, "credential": key}).to_string();
+    let (status, text) = api.call("POST", "/v1/connections", Some(&pasted));
+    assert_eq!(status, 404, "{text}");
+    assert!(text.contains("unknown-connector"), "{text}");
+    klairr_e2e::assert_no_key(key, &text, "unknown connector");
+
+    for (body, says) in [
+        (
+            serde_json::json!({"connector": "stripe"}),
+            "has no \"credential\" field",
+        ),
+        (
+            serde_json::json!({"connector": "stripe", "credential": key, key: 1}),
+            "has a field this route does not know (the fields are connector, credential, mode",
+        ),
+        (
+            serde_json::json!({"connector": "stripe", "credential": 123}),
+            "has a field of the wrong type",
+        ),
+        (
+            serde_json::json!({"connector": "stripe", "credential": key, "max_scan": 0}),
+            "max_scan must be 1 to 1000000",
+        ),
+        (
+            serde_json::json!({"connector": "stripe", "credential": key, "cache_ttl_seconds": 3601}),
+            "cache_ttl_seconds must be 0 to 3600 for connector stripe",
+        ),
+    ] {
+        let (status, text) = api.call("POST", "/v1/connections", Some(&body.to_string()));
+        assert_eq!(status, 400, "{body}: {text}");
+        let value: Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(kind(&value), "invalid-request", "{text}");
+        let message = value["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{body}: {message}");
+        klairr_e2e::assert_no_key(key, &text, "a bad body");
+    }
+    assert!(emu.requests().is_empty(), "none of these made a request");
+
+    // One connection at the default TTL fills the cache; one at 5 s does not use that entry (it would
+    // be older than 5 s soon, and say 3600), but its own repeat is a hit that says 5.
+    let long = api.connect("stripe", key);
+    let dsl = r#"{"list":"charges","limit":3}"#;
+    let (_, first) = api.query(&long, dsl);
+    assert_eq!(
+        (first["cached"].clone(), first["cache_ttl_seconds"].clone()),
+        (false.into(), 3600.into())
+    );
+    let body =
+        serde_json::json!({"connector": "stripe", "credential": key, "cache_ttl_seconds": 5});
+    let (status, created) = api.json("POST", "/v1/connections", Some(&body.to_string()));
+    assert_eq!(status, 201, "{created}");
+    let short = created["id"].as_str().expect("id");
+    let (_, fresh) = api.query(short, dsl);
+    assert_eq!(
+        (fresh["cached"].clone(), fresh["cache_ttl_seconds"].clone()),
+        (false.into(), 5.into())
+    );
+    let (_, repeat) = api.query(short, dsl);
+    assert_eq!(
+        (
+            repeat["cached"].clone(),
+            repeat["cache_ttl_seconds"].clone()
+        ),
+        (true.into(), 5.into())
+    );
+    let (_, again) = api.query(&long, dsl);
+    assert_eq!(
+        (again["cached"].clone(), again["cache_ttl_seconds"].clone()),
+        (true.into(), 3600.into())
+    );
+    server.drain(Duration::from_secs(1));
+}
+
+/// Flags that set up one connection or one component cannot be honoured by `serve` for all of them:
+/// refused, saying where each setting goes, rather than accepted and ignored.
+#[test]
+fn serve_refuses_the_flags_of_one_connection() {
+    for flag in [
+        &["--max-rows", "5"][..],
+        &["--cache-ttl", "7"][..],
+        &["--max-scan", "20"][..],
+        &["--mode", "live"][..],
+        &["--connector", "stripe"][..],
+        &["--component", "/nonexistent.wasm"][..],
+    ] {
+        let mut args = vec!["--format", "json"];
+        args.extend(flag);
+        args.extend(["serve", "--listen", "127.0.0.1:0"]);
+        let run = klairr_e2e::run_cli_with_env(&args, &[("KLAIRR_HOST_TOKEN", TOKEN)], "");
+        assert_eq!(run.code, 2, "{flag:?}: {run:?}");
+        let v = run.json();
+        assert_eq!(v["error"]["kind"], "usage", "{run:?}");
+        let message = v["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(&format!("leave out {}", flag[0])),
+            "{message}"
+        );
+        assert!(message.contains("POST /v1/connections"), "{message}");
+    }
+}
+
 #[test]
 fn concurrent_clients_on_one_connection_are_all_served() {
     let emu = emulator();

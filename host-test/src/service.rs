@@ -114,12 +114,15 @@ impl Answers {
     }
 }
 
-/// The cache key besides the fingerprint: component hash, max-rows, canonical query.
+/// The cache key besides the fingerprint: component hash, max-rows, cache TTL, canonical query. The
+/// TTL is part of it so that a connection that lowered its TTL never gets an answer older than that
+/// from a connection that did not (nor reports the other's TTL).
 fn cache_key(sandbox: &Sandbox, connection: &Connection, canonical: &str) -> String {
     format!(
-        "{}\n{}\n{canonical}",
+        "{}\n{}\n{}\n{canonical}",
         crate::cache::hex(&sandbox.component_sha256()),
-        connection.row_target()
+        connection.row_target(),
+        connection.cache_ttl()
     )
 }
 

@@ -100,7 +100,7 @@ pub fn load_sandbox_in(
     connector: &Connector,
     override_component: bool,
 ) -> Result<Sandbox, Failure> {
-    let bytes = if override_component || connector.name() == cli.connector {
+    let bytes = if override_component || connector.name() == cli.connector_name() {
         load_component(cli, connector)?
     } else {
         connector

@@ -9,9 +9,9 @@ use crate::demo;
 use crate::memory::MemoryFile;
 use crate::output::{self, Selection};
 use crate::policy::origin::Redirect;
-use crate::policy::redact::{cap, strip_control, MESSAGE_CAP};
+use crate::policy::redact::{cap, strip_control, SecretRuns, MESSAGE_CAP};
 use crate::progress_bar::Spinner;
-use crate::registry::{Connector, DEFAULT_CONNECTOR};
+use crate::registry::{Connector, Registry, DEFAULT_CONNECTOR};
 use crate::sandbox::{wit, ConnectionConfig, SandboxError};
 use crate::sandbox::{Callers, CompileCache, SharedHost, REFUSALS};
 use crate::serve::{ConnectionLimits, ServeOptions, Server, Token, TOKEN_ENV};
@@ -38,16 +38,17 @@ pub struct Cli {
     /// manifest's component path is relative to the manifest.
     #[arg(long, global = true, value_name = "DIR")]
     pub connectors: Option<PathBuf>,
-    /// The connector to run (see `klairr-host connectors`).
-    #[arg(long, global = true, value_name = "NAME", default_value = DEFAULT_CONNECTOR)]
-    pub connector: String,
+    /// The connector to run (see `klairr-host connectors`) [default: stripe].
+    #[arg(long, global = true, value_name = "NAME")]
+    pub connector: Option<String>,
     /// Load this component instead of the connector's own (it runs under the connector's manifest: its
     /// rules, not more).
     #[arg(long, global = true, value_name = "PATH")]
     pub component: Option<PathBuf>,
-    /// Which data the credential must address: the source's sandbox (`test`) or production (`live`).
-    #[arg(long, global = true, value_enum, default_value_t = ModeArg::Test)]
-    pub mode: ModeArg,
+    /// Which data the credential must address: the source's sandbox (`test`) or production (`live`)
+    /// [default: test].
+    #[arg(long, global = true, value_enum)]
+    pub mode: Option<ModeArg>,
     /// The most rows one query returns (1 to 100000; default 1000).
     #[arg(long, global = true, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_rows: Option<u32>,
@@ -86,6 +87,30 @@ pub struct Cli {
     pub compile_cache: Option<CompileCache>,
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// The selected connector's name: `--connector`, else the built-in Stripe connector.
+    pub fn connector_name(&self) -> &str {
+        self.connector.as_deref().unwrap_or(DEFAULT_CONNECTOR)
+    }
+
+    /// Flags that set up one connection or one component, which `serve` cannot honour for all of its
+    /// connectors and connections at once: it refuses them rather than ignore them.
+    fn per_connection_flags(&self) -> Vec<&'static str> {
+        [
+            ("--connector", self.connector.is_some()),
+            ("--component", self.component.is_some()),
+            ("--mode", self.mode.is_some()),
+            ("--max-rows", self.max_rows.is_some()),
+            ("--max-scan", self.max_scan.is_some()),
+            ("--cache-ttl", self.cache_ttl.is_some()),
+            ("--columns", self.columns.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(flag, given)| given.then_some(flag))
+        .collect()
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -271,11 +296,17 @@ where
             let text = e.to_string();
             let first = text.lines().next().unwrap_or_default();
             let message = first.strip_prefix("error: ").unwrap_or(first);
+            let message = redact_credentials(&Registry::builtin(), io.env, message);
             let _ = writeln!(
                 io.stdout,
                 "{}",
-                output::error_json("usage", &cap(message, MESSAGE_CAP))
+                output::error_json("usage", &cap(&message, MESSAGE_CAP))
             );
+            return e.exit_code();
+        }
+        Err(e) if e.use_stderr() => {
+            let text = redact_credentials(&Registry::builtin(), io.env, &e.to_string());
+            let _ = write!(io.stderr, "{text}");
             return e.exit_code();
         }
         Err(e) => {
@@ -288,8 +319,13 @@ where
     match execute(&cli, io.env, io.stdin, io.stdout, io.stderr, show_progress) {
         Ok(()) => 0,
         Err(failure) => {
+            // A credential pasted where a name or path goes (`--connector`, `--columns`, …) would be
+            // quoted back by the message that refuses it: every connector's credential is masked, as
+            // the sandbox masks them in what components say.
+            let connectors = registry(&cli).unwrap_or_else(|_| Registry::builtin());
+            let message = redact_credentials(&connectors, io.env, &failure.message);
             // Messages quote what upstreams and components said: bounded, and never a terminal escape.
-            let message = cap(&failure.message, MESSAGE_CAP);
+            let message = cap(&message, MESSAGE_CAP);
             match format {
                 Format::Json => {
                     let _ = writeln!(io.stdout, "{}", output::error_json(&failure.kind, &message));
@@ -306,6 +342,28 @@ where
             failure.exit_code()
         }
     }
+}
+
+/// `text` with any run of any of `connectors`' credentials (as set in the environment) masked. A value
+/// that is only a published prefix (`rk_test_`) holds no secret and is left alone, so that advice naming
+/// the prefixes stays readable.
+fn redact_credentials(
+    connectors: &Registry,
+    env: &dyn Fn(&str) -> Option<OsString>,
+    text: &str,
+) -> String {
+    let mut text = text.to_owned();
+    for connector in connectors.iter() {
+        let spec = &connector.manifest.credential;
+        let value = env(&spec.env).and_then(|v| v.into_string().ok());
+        if let Some(credential) = value.filter(|c| !c.trim().is_empty() && !spec.is_bare_prefix(c))
+        {
+            text = SecretRuns::new(credential.trim())
+                .redact(&text)
+                .into_owned();
+        }
+    }
+    text
 }
 
 /// Whether a command line clap could not parse still says `--format json` (or `--format=json`; the last
@@ -345,7 +403,21 @@ fn execute(
         ));
     }
     let registry = registry(cli)?;
-    let connector = registry.get(&cli.connector).map_err(usage_or_config)?;
+    if matches!(cli.command, Command::Serve { .. }) {
+        let flags = cli.per_connection_flags();
+        if !flags.is_empty() {
+            return Err(Failure::new(
+                "usage",
+                format!(
+                    "serve runs every connector with its own component, and each connection brings its settings:                      leave out {} (a connection's mode, max_rows, max_scan and cache_ttl_seconds go in the body                      of POST /v1/connections; another component is installed with --connectors DIR and swapped                      in with a reload)",
+                    flags.join(", ")
+                ),
+            ));
+        }
+    }
+    let connector = registry
+        .get(cli.connector_name())
+        .map_err(usage_or_config)?;
     let write = |stdout: &mut dyn Write, text: String| {
         stdout
             .write_all(text.as_bytes())
@@ -592,7 +664,7 @@ fn config(
     };
     Ok(ConnectionConfig {
         credential,
-        mode: match cli.mode {
+        mode: match cli.mode.unwrap_or(ModeArg::Test) {
             ModeArg::Test => wit::Mode::Test,
             ModeArg::Live => wit::Mode::Live,
         },

@@ -22,6 +22,8 @@ pub struct Connection {
     pub(super) row_target: u32,
     /// Rows an aggregate may read (its `max-scan`): its pages bound the request ceiling too.
     pub(super) scan_rows: u32,
+    /// The longest this connection's results may be cached: its own TTL setting within the
+    /// manifest's ceiling.
     pub(super) ttl_ceiling: u32,
     pub(super) manifest: Arc<Manifest>,
 }
@@ -111,6 +113,13 @@ impl Connection {
     /// The most rows one query on this connection returns (its max-rows setting, or the default).
     pub fn row_target(&self) -> u32 {
         self.row_target
+    }
+
+    /// The longest a result of this connection may be cached (seconds): the connection's own TTL
+    /// setting, within the manifest's ceiling. A cached answer older than that is not this connection's
+    /// to use.
+    pub fn cache_ttl(&self) -> u32 {
+        self.ttl_ceiling
     }
 
     /// The credential's hint (`rk_live_…abcd`).

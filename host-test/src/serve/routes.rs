@@ -6,6 +6,7 @@ use super::errors::ApiError;
 use super::metrics::labels;
 use super::platform::Platform;
 use crate::output;
+use crate::policy::redact::SecretRuns;
 use crate::sandbox::{wit, ConnectionConfig};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -279,7 +280,14 @@ fn connect(platform: &Platform, body: &str) -> Result<Reply, ApiError> {
             ))
         }
     };
-    let loaded = platform.current(&request.connector)?;
+    // The credential may have been pasted into another field too (the connector's name, say): no
+    // message quotes it back.
+    let runs = SecretRuns::new(request.credential.trim());
+    let masked = |e: ApiError| ApiError {
+        message: runs.redact(&e.message).into_owned(),
+        ..e
+    };
+    let loaded = platform.current(&request.connector).map_err(masked)?;
     let limit = loaded
         .info
         .max_rows_limit
@@ -290,14 +298,46 @@ fn connect(platform: &Platform, body: &str) -> Result<Reply, ApiError> {
             format!("max_rows must be 1 to {limit}"),
         ));
     }
+    if let Some(n) = request.max_scan {
+        match &loaded.info.aggregates {
+            None => {
+                return Err(ApiError::new(
+                    "invalid-request",
+                    format!(
+                        "max_scan bounds aggregate queries, which connector {} does not answer: leave it out",
+                        request.connector
+                    ),
+                ))
+            }
+            Some(a) if n == 0 || n > a.max_scan_limit => {
+                return Err(ApiError::new(
+                    "invalid-request",
+                    format!("max_scan must be 1 to {}", a.max_scan_limit),
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    let ceiling = loaded.sandbox.manifest().calls.cache_ttl_ceiling_seconds;
+    if request.cache_ttl_seconds.is_some_and(|t| t > ceiling) {
+        return Err(ApiError::new(
+            "invalid-request",
+            format!(
+                "cache_ttl_seconds must be 0 to {ceiling} for connector {}: a connection may lower the cache TTL, never raise it",
+                request.connector
+            ),
+        ));
+    }
     let config = ConnectionConfig {
-        credential: request.credential,
+        credential: request.credential.clone(),
         mode,
         max_rows: request.max_rows,
         cache_ttl_seconds: request.cache_ttl_seconds,
         max_scan: request.max_scan,
     };
-    let (id, report) = platform.connect(&request.connector, config)?;
+    let (id, report) = platform
+        .connect(&request.connector, config)
+        .map_err(masked)?;
     let body = Created {
         id: &id,
         setup: output::setup_doc(&report),
@@ -305,13 +345,41 @@ fn connect(platform: &Platform, body: &str) -> Result<Reply, ApiError> {
     Ok(typed(StatusCode::CREATED, &body))
 }
 
-/// serde_json's error without the text it quotes: its category and position only.
+/// The fields of `POST /v1/connections`, for messages.
+const CONNECTION_FIELDS: &[&str] = &[
+    "connector",
+    "credential",
+    "mode",
+    "max_rows",
+    "cache_ttl_seconds",
+    "max_scan",
+];
+
+/// serde_json's error without the text it quotes (which may be the credential): its category and
+/// position, and the field when it is one of ours (serde names a missing field; an unknown one is the
+/// caller's text, so it is not repeated).
 fn error_without_input(e: &serde_json::Error) -> String {
+    let text = e.to_string();
     let what = match e.classify() {
-        serde_json::error::Category::Io => "could not be read",
-        serde_json::error::Category::Syntax => "is not valid JSON",
-        serde_json::error::Category::Data => "has a missing, unknown or mistyped field",
-        serde_json::error::Category::Eof => "ends too early",
+        serde_json::error::Category::Io => "could not be read".to_owned(),
+        serde_json::error::Category::Syntax => "is not valid JSON".to_owned(),
+        serde_json::error::Category::Eof => "ends too early".to_owned(),
+        serde_json::error::Category::Data => {
+            let ours = CONNECTION_FIELDS
+                .iter()
+                .find(|f| text.starts_with(&format!("missing field `{f}`")));
+            if let Some(field) = ours {
+                format!("has no {field:?} field, which is required")
+            } else if text.starts_with("unknown field") {
+                format!(
+                    "has a field this route does not know (the fields are {})",
+                    CONNECTION_FIELDS.join(", ")
+                )
+            } else {
+                "has a field of the wrong type (connector, credential and mode are strings; max_rows, cache_ttl_seconds and max_scan whole numbers ≥ 0)"
+                    .to_owned()
+            }
+        }
     };
     format!("the body {what} (line {}, column {})", e.line(), e.column())
 }
