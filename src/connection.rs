@@ -216,9 +216,9 @@ impl Connection {
         let returned = grouped.rows.len() as u64;
         let scan_note = scanned.partial.then(|| {
             format!(
-                "partial: the scan stopped at its bound of {} {} read (max-scan), newest first, and more matched; \
-                 every measure covers those {} only. Narrow the query with a created range, or raise --max-scan \
-                 (at most {})",
+                "partial: the scan stopped at its bound (max-scan {}) with more {} following, newest first; \
+                 every measure covers the {} rows read only. Narrow the query with a created range, or raise \
+                 --max-scan (at most {})",
                 aggregate.max_scan,
                 query.table.name(),
                 scanned.rows_scanned,

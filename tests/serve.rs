@@ -62,6 +62,25 @@ impl Api {
         (status, text)
     }
 
+    /// The `Allow` header of METHOD PATH's answer (with the token, no body).
+    fn allow(&self, method: &str, path: &str) -> Option<String> {
+        let request = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base))
+            .header("Authorization", format!("Bearer {TOKEN}"))
+            .body(())
+            .expect("a request");
+        let response = self
+            .agent
+            .run(request)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        response
+            .headers()
+            .get("allow")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+
     fn call(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
         self.call_as(method, path, body, Some(TOKEN))
     }
@@ -151,7 +170,22 @@ fn the_token_guards_everything_but_healthz() {
     assert_eq!(status, 200);
     assert_eq!(value["connectors"][0]["connector"], "stripe");
     assert_eq!(api.json("GET", "/v1/nothing", None).0, 404);
-    assert_eq!(api.json("PUT", "/v1/connections", Some("{}")).0, 405);
+    let (status, value) = api.json("PUT", "/v1/connections", Some("{}"));
+    assert_eq!((status, kind(&value)), (405, "method-not-allowed"));
+    assert_eq!(value["error"]["message"], "this route takes POST only");
+    for (method, path, allow) in [
+        ("PUT", "/v1/connections", "POST"),
+        ("GET", "/v1/connections/abc/query", "POST"),
+        ("POST", "/v1/connectors", "GET"),
+        ("GET", "/v1/connections/abc", "DELETE"),
+        ("POST", "/healthz", "GET"),
+    ] {
+        assert_eq!(
+            api.allow(method, path).as_deref(),
+            Some(allow),
+            "{method} {path}"
+        );
+    }
     let big = "x".repeat(100 * 1024);
     let (status, value) = api.json("POST", "/v1/connections", Some(&big));
     assert_eq!((status, kind(&value)), (413, "body-too-large"));

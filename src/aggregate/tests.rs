@@ -502,7 +502,9 @@ fn invalid_aggregates_are_refused_saying_what_to_change() {
     let cases: Vec<(String, &str)> = vec![
         (r#"{"list":"charges","measures":{"n":"counts"}}"#.into(), "expected \"count\" or {MEASURE: COLUMN}"),
         (r#"{"list":"charges","measures":{"n":{"median":"amount"}}}"#.into(), "'median'"),
-        (r#"{"list":"charges","measures":{"n":{"count":"amount"}}}"#.into(), "'count'"),
+        (r#"{"list":"charges","measures":{"n":{"count":"amount"}}}"#.into(), "count takes no column (it counts rows): write {\"n\": \"count\"}"),
+        (r#"{"list":"charges","measures":{"x":{"sum":["amount"]}}}"#.into(), "query → measures → a measure such as {\"sum\": \"amount\"}"),
+        (r#"{"list":"charges","group_by":[{"created":{"month":1}}],"measures":{"n":"count"}}"#.into(), "query → group_by → a bucket"),
         (r#"{"list":"charges","measures":{"n":{"sum":"amount","max":"amount"}}}"#.into(), "expected"),
         (r#"{"list":"charges","measures":{"n":{"sum":"nope"}}}"#.into(), "unknown column 'nope' for table charges"),
         (r#"{"list":"charges","measures":{"n":{"sum":3}}}"#.into(), "takes a column name"),

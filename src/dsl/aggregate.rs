@@ -183,6 +183,13 @@ fn measure_list(
             Json::Str(s) if s == "count" => (Func::Count, None),
             Json::Object(mut entries) if entries.len() == 1 => {
                 let (func_name, column_name) = entries.remove(0);
+                if func_name == "count" {
+                    // The name passed the output-name check above: safe to show as is.
+                    return Err(invalid(format!(
+                        "measure '{name}': count takes no column (it counts rows): write {{\"{name}\": \"count\"}}; \
+                         to count the distinct values of a column use {{\"count_distinct\": COLUMN}}"
+                    )));
+                }
                 let func = Func::from_name(&func_name)
                     .filter(|f| *f != Func::Count)
                     .ok_or_else(|| unknown_measure(&name, &quote(&func_name)))?;

@@ -83,7 +83,9 @@ fn container(reader: &mut Reader<'_>, open: u8, depth: usize) -> Result<Json, Co
     if depth > MAX_DEPTH {
         return Err(invalid(format!(
             "the query nests objects or arrays too deeply: the DSL needs at most {MAX_DEPTH} levels \
-             (query object → filters object → range object such as {{\"gte\": \"2026-01-01\"}})"
+             (query → filters → a range such as {{\"gte\": \"2026-01-01\"}}; query → group_by → a bucket \
+             such as {{\"created\": \"month\"}}; query → measures → a measure such as {{\"sum\": \"amount\"}}): \
+             a range's bounds, a bucket's size and a measure's column are single values"
         )));
     }
     let mut items = Vec::new();

@@ -116,9 +116,19 @@ pub fn parse(text: &str, max_rows: u32) -> Result<Query, ConnectorError> {
         )));
     }
     let raw: RawQuery = serde_json::from_str(text).map_err(|e| {
+        let said = e.to_string();
+        if ["group_by", "measures"]
+            .iter()
+            .any(|key| said.starts_with(&format!("unknown field `{key}`")))
+        {
+            return ConnectorError::invalid_query(
+                "this connector answers list queries only: it computes no aggregates (no group_by, no \
+                 measures); list the rows and total them, e.g. {\"list\": \"entries\", \"limit\": 1000}",
+            );
+        }
         ConnectorError::invalid_query(format!(
             "not a valid query: {}. Write {{\"list\": \"entries\", \"filters\": {{…}}, \"limit\": N}}",
-            e.to_string().replace("expected i64", "expected a whole number")
+            said.replace("expected i64", "expected a whole number")
         ))
     })?;
     let table = Table::from_name(&raw.list).ok_or_else(|| {
@@ -373,8 +383,14 @@ impl<'de> Deserialize<'de> for TimeFilter {
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<TimeFilter, E> {
                 PointVisitor.visit_u64(v).map(TimeFilter::exact)
             }
+            // A date alone would mean its first second only, and quietly match almost nothing: a
+            // date goes inside a range, as with Stripe's connector.
             fn visit_str<E: de::Error>(self, v: &str) -> Result<TimeFilter, E> {
-                PointVisitor.visit_str(v).map(TimeFilter::exact)
+                Err(E::custom(format!(
+                    "created {:?}: a single value is one exact second in unix seconds; a date goes inside a range, \
+                     e.g. for one whole day {{\"gte\": \"2026-01-01\", \"lt\": \"2026-01-02\"}}",
+                    shown(v)
+                )))
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TimeFilter, A::Error> {
                 let mut out = TimeFilter::default();

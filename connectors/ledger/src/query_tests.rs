@@ -176,6 +176,19 @@ fn mistakes_are_refused_saying_what_to_write() {
             "unix seconds",
         ),
         (r#"{"list":"entries","filters":[]}"#, "an object of filters"),
+        // A date alone is not a day: it would match its first second only.
+        (
+            r#"{"list":"entries","filters":{"created":"2026-01-01"}}"#,
+            "a date goes inside a range, e.g. for one whole day",
+        ),
+        (
+            r#"{"list":"entries","group_by":["currency"],"measures":{"n":"count"}}"#,
+            "this connector answers list queries only: it computes no aggregates",
+        ),
+        (
+            r#"{"list":"entries","measures":{"n":"count"}}"#,
+            "no group_by, no measures",
+        ),
     ];
     for (text, says) in cases {
         let message = refused(text);

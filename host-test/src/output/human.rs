@@ -121,11 +121,18 @@ pub fn describe_text(info: &wit::ConnectorInfo) -> String {
 }
 
 pub fn setup_text(report: &wit::VerifyReport) -> String {
+    let probes = if report.write_probes_refused.is_empty() {
+        "no write probes (this connector's setup makes none)".to_owned()
+    } else {
+        format!(
+            "every write probe was refused ({})",
+            clean(&report.write_probes_refused.join(", "))
+        )
+    };
     format!(
-        "✔ key accepted ({} mode): reads {}; every write probe was refused ({}); {}\n",
+        "✔ key accepted ({} mode): reads {}; {probes}; {}\n",
         mode_name(report.mode),
         clean(&report.readable.join(", ")),
-        clean(&report.write_probes_refused.join(", ")),
         plural(u64::from(report.requests), "request")
     )
 }
@@ -293,6 +300,23 @@ mod tests {
         assert!(text.contains("4,211.00 EUR"), "{text}");
         assert!(!text.contains("421100"), "{text}");
         assert!(text.contains("(2 of 4 columns shown"), "{text}");
+    }
+
+    #[test]
+    fn setup_says_which_write_probes_were_refused_or_that_there_were_none() {
+        let mut report = wit::VerifyReport {
+            mode: wit::Mode::Test,
+            readable: vec!["entries".into(), "accounts".into()],
+            write_probes_refused: vec![],
+            requests: 2,
+        };
+        assert_eq!(
+            setup_text(&report),
+            "✔ key accepted (test mode): reads entries, accounts; no write probes (this connector's setup makes none); 2 requests\n"
+        );
+        report.write_probes_refused = vec!["DELETE /v1/customers/cus_x_y".into()];
+        assert!(setup_text(&report)
+            .contains("every write probe was refused (DELETE /v1/customers/cus_x_y)"));
     }
 
     #[test]

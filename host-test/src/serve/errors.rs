@@ -35,6 +35,8 @@ pub const STATUS_BY_KIND: &[(&str, u16)] = &[
 pub struct ApiError {
     pub kind: String,
     pub message: String,
+    /// For `method-not-allowed`: the methods the route takes, sent as the `Allow` header.
+    pub allow: Option<&'static str>,
 }
 
 impl ApiError {
@@ -42,6 +44,7 @@ impl ApiError {
         ApiError {
             kind: kind.to_owned(),
             message: message.into(),
+            allow: None,
         }
     }
 

@@ -73,7 +73,14 @@ struct Reloaded<'a> {
 
 fn error(e: &ApiError) -> Reply {
     let message = klairr_policy::redact::cap(&e.message, klairr_policy::redact::MESSAGE_CAP);
-    json(e.status(), output::error_json(&e.kind, &message))
+    let mut reply = json(e.status(), output::error_json(&e.kind, &message));
+    if let Some(allow) = e.allow {
+        reply.headers_mut().insert(
+            hyper::header::ALLOW,
+            hyper::header::HeaderValue::from_static(allow),
+        );
+    }
+    reply
 }
 
 /// The body of `POST /v1/connections`. The credential is never echoed, logged or shown by `Debug`.
@@ -121,7 +128,7 @@ async fn route(
         let reply = if method == Method::GET {
             Ok(json(StatusCode::OK, r#"{"ok":true}"#.into()))
         } else {
-            Err(not_allowed())
+            Err(not_allowed("GET"))
         };
         return ("/healthz", reply);
     }
@@ -177,10 +184,11 @@ async fn route(
             };
             ("/v1/connections/{id}", reply)
         }
-        (_, ["metrics"] | ["v1", "connectors"] | ["v1", "connections"])
-        | (_, ["v1", "connectors", _, "reload"] | ["v1", "connections", _] | ["v1", "connections", _, "query"]) => {
-            ("method-not-allowed", Err(not_allowed()))
+        (_, ["metrics"] | ["v1", "connectors"]) => ("method-not-allowed", Err(not_allowed("GET"))),
+        (_, ["v1", "connections"] | ["v1", "connectors", _, "reload"] | ["v1", "connections", _, "query"]) => {
+            ("method-not-allowed", Err(not_allowed("POST")))
         }
+        (_, ["v1", "connections", _]) => ("method-not-allowed", Err(not_allowed("DELETE"))),
         _ => (
             "not-found",
             Err(ApiError::new(
@@ -191,8 +199,15 @@ async fn route(
     }
 }
 
-fn not_allowed() -> ApiError {
-    ApiError::new("method-not-allowed", "this route does not take that method")
+/// 405, saying (and sending as `Allow`) the one method the route takes.
+fn not_allowed(allow: &'static str) -> ApiError {
+    ApiError {
+        allow: Some(allow),
+        ..ApiError::new(
+            "method-not-allowed",
+            format!("this route takes {allow} only"),
+        )
+    }
 }
 
 /// Run a connector call on the blocking pool.

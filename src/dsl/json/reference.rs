@@ -51,7 +51,9 @@ impl Node {
         if self.depth > MAX_DEPTH {
             return Err(E::custom(format!(
                 "the query nests objects or arrays too deeply: the DSL needs at most {MAX_DEPTH} levels \
-                 (query object → filters object → range object such as {{\"gte\": \"2026-01-01\"}})"
+                 (query → filters → a range such as {{\"gte\": \"2026-01-01\"}}; query → group_by → a bucket \
+                 such as {{\"created\": \"month\"}}; query → measures → a measure such as {{\"sum\": \"amount\"}}): \
+                 a range's bounds, a bucket's size and a measure's column are single values"
             )));
         }
         Ok(Node {
