@@ -728,3 +728,46 @@ fn connections_are_capped_and_idle_ones_expire() {
     api.connect("stripe", keys::TEST_READ_ONLY);
     server.drain(Duration::from_secs(1));
 }
+
+/// A client that stalls mid-request holds nothing open: a head that does not arrive in time closes the
+/// connection, a body that does not is answered 408.
+#[test]
+fn stalled_requests_time_out() {
+    use std::io::{Read, Write};
+    let emu = emulator();
+    let mut options = options(&emu);
+    options.request_timeout = Duration::from_millis(800);
+    let server = Server::start(&Registry::builtin(), options).expect("starts");
+    let read_all = |stream: &mut std::net::TcpStream| {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut answer = Vec::new();
+        let started = std::time::Instant::now();
+        let _ = stream.read_to_end(&mut answer);
+        (
+            String::from_utf8_lossy(&answer).into_owned(),
+            started.elapsed(),
+        )
+    };
+
+    let mut half_head = std::net::TcpStream::connect(server.addr()).expect("connect");
+    half_head
+        .write_all(b"POST /v1/connections HTTP/1.1\r\nHost: x\r\n")
+        .expect("write");
+    let (answer, took) = read_all(&mut half_head);
+    assert!(!answer.contains("201"), "{answer}");
+    assert!(took < Duration::from_secs(5), "closed after {took:?}");
+
+    let mut short_body = std::net::TcpStream::connect(server.addr()).expect("connect");
+    write!(
+        short_body,
+        "POST /v1/connections HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 100\r\n\r\n{{"
+    )
+    .expect("write");
+    let (answer, took) = read_all(&mut short_body);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"kind\":\"request-timeout\""), "{answer}");
+    assert!(took < Duration::from_secs(5), "answered after {took:?}");
+    server.drain(Duration::from_secs(1));
+}

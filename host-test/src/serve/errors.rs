@@ -13,6 +13,7 @@ pub const STATUS_BY_KIND: &[(&str, u16)] = &[
     ("unknown-connector", 404),
     ("unknown-connection", 404),
     ("method-not-allowed", 405),
+    ("request-timeout", 408),
     ("body-too-large", 413),
     ("secret-key-rejected", 422),
     ("invalid-key", 422),

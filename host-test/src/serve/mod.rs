@@ -35,7 +35,7 @@ use crate::sandbox::SandboxOptions;
 use crate::service::Answers;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use routes::State;
 use std::io::Write;
@@ -51,6 +51,10 @@ pub struct ServeOptions {
     pub token: Token,
     /// Request bodies above this are refused (413); a query is at most 16 KiB.
     pub max_body_bytes: usize,
+    /// The longest a request's head, or its body, may take to arrive: a slower head closes the
+    /// connection (as does an idle keep-alive connection that long), a slower body is answered 408. So
+    /// a client that stalls mid-request cannot hold a connection open for ever.
+    pub request_timeout: Duration,
     pub connections: ConnectionLimits,
     /// The shared result cache's bounds: bytes of row data, and entries (many small results).
     pub cache_bytes: usize,
@@ -66,6 +70,7 @@ impl ServeOptions {
             listen,
             token,
             max_body_bytes: 64 * 1024,
+            request_timeout: Duration::from_secs(30),
             connections: ConnectionLimits::default(),
             cache_bytes: 256 << 20,
             cache_entries: 1 << 16,
@@ -134,6 +139,7 @@ impl Server {
             platform,
             token: options.token,
             max_body_bytes: options.max_body_bytes,
+            request_timeout: options.request_timeout,
             draining: AtomicBool::new(false),
             in_flight: AtomicUsize::new(0),
         });
@@ -280,9 +286,13 @@ async fn accept(
                 Err(_) => return,
             },
         };
+        let head_timeout = state.request_timeout;
         let state = state.clone();
         let service = service_fn(move |request| routes::handle(state.clone(), request));
-        let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+        let connection = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(head_timeout)
+            .serve_connection(TokioIo::new(stream), service);
         let watched = graceful.watch(connection);
         tokio::spawn(async move {
             let _ = watched.await;

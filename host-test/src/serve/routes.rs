@@ -21,6 +21,8 @@ pub struct State {
     pub platform: Arc<Platform>,
     pub token: Token,
     pub max_body_bytes: usize,
+    /// How long a request's body may take to arrive (the head's limit is hyper's, set to the same).
+    pub request_timeout: std::time::Duration,
     /// Set when a drain begins: new calls are refused with `shutting-down`.
     pub draining: AtomicBool,
     /// Requests being handled now (the drain waits for them).
@@ -225,9 +227,18 @@ async fn blocking(
 /// The body, at most `max_body_bytes`, as UTF-8.
 async fn read_body(state: &State, request: Request<Incoming>) -> Result<String, ApiError> {
     let limit = state.max_body_bytes;
-    let collected = Limited::new(request.into_body(), limit)
-        .collect()
+    let wait = state.request_timeout;
+    let collected = tokio::time::timeout(wait, Limited::new(request.into_body(), limit).collect())
         .await
+        .map_err(|_| {
+            ApiError::new(
+                "request-timeout",
+                format!(
+                    "the body did not arrive within {} s: send it whole, with a Content-Length that matches it",
+                    wait.as_secs()
+                ),
+            )
+        })?
         .map_err(|_| {
             ApiError::new(
                 "body-too-large",
