@@ -217,11 +217,12 @@ impl Connection {
         let scan_note = scanned.partial.then(|| {
             format!(
                 "partial: the scan stopped at its bound (max-scan {}) with more {} following, newest first; \
-                 every measure covers the {} rows read only. Narrow the query with a created range, or raise \
+                 every measure covers the {} {} read only. Narrow the query with a created range, or raise \
                  --max-scan (at most {})",
                 aggregate.max_scan,
                 query.table.name(),
                 scanned.rows_scanned,
+                if scanned.rows_scanned == 1 { "row" } else { "rows" },
                 aggregate::MAX_SCAN_LIMIT
             )
         });

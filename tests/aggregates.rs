@@ -686,7 +686,12 @@ fn the_scan_bound_makes_a_partial_result_over_the_newest_rows() {
         assert!(r.truncated);
         let note = r.scan_note.expect("a note");
         assert!(
-            note.contains(&format!("bound of {bound} charges")) && note.contains("created range"),
+            note.contains(&format!(
+                "its bound (max-scan {bound}) with more charges following"
+            )) && note.contains(&format!(
+                "covers the {bound} {} read only",
+                if bound == 1 { "row" } else { "rows" }
+            )) && note.contains("created range"),
             "{note}"
         );
         // About what one cursor reading that many rows needs.

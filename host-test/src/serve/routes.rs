@@ -6,7 +6,7 @@ use super::errors::ApiError;
 use super::metrics::labels;
 use super::platform::Platform;
 use crate::output;
-use crate::policy::redact::SecretRuns;
+use crate::policy::redact::{strip_control, SecretRuns};
 use crate::sandbox::{wit, ConnectionConfig};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -275,8 +275,20 @@ fn connectors(state: &State) -> Reply {
     typed(StatusCode::OK, &body)
 }
 
+/// A reload over HTTP is logged on stderr as a SIGHUP reload is (`serve`'s log is the process's stderr).
 fn reload(platform: &Platform, name: &str) -> Result<Reply, ApiError> {
-    let reloaded = platform.reload(name)?;
+    let reloaded = platform.reload(name).inspect_err(|e| {
+        if e.kind == "reload-refused" {
+            eprintln!(
+                "klairr-host: reload of {name} refused: {}",
+                strip_control(&e.message)
+            );
+        }
+    })?;
+    eprintln!(
+        "klairr-host: reloaded {name}: version {} (POST /v1/connectors/{name}/reload)",
+        reloaded.version
+    );
     let body = Reloaded {
         connector: &reloaded.connector,
         version: reloaded.version,
