@@ -397,7 +397,10 @@ mod tests {
                 ]
             );
             if let Some(note) = r.scan_note {
-                assert!(note.contains("bound of 300 charges"), "{note}");
+                assert!(
+                    note.contains("its bound (max-scan 300) with more charges following"),
+                    "{note}"
+                );
                 assert!(note.contains("--max-scan"), "{note}");
             }
         }
