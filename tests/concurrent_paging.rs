@@ -211,24 +211,27 @@ fn a_window_edge_on_a_crowded_second_keeps_every_object_of_that_second_once() {
     }
 }
 
-#[test]
-fn the_charges_status_scan_pages_concurrently_and_finds_what_one_cursor_finds() {
-    let emu = irregular_stripe(2000);
-    let sandbox = sandbox(&emu);
-    let mut conn = open(&sandbox, keys::TEST_READ_ONLY, wit::Mode::Test, 10_000);
-    let failed: Vec<String> = emu
-        .ids(Resource::Charges)
-        .into_iter()
+/// The charges among `ids` (in their order) whose status is `status`, from the emulator's own objects.
+fn charges_with_status(emu: &Emulator, ids: Vec<String>, status: &str) -> Vec<String> {
+    ids.into_iter()
         .filter(|id| {
             emu.object(Resource::Charges, id)
                 .and_then(|o| {
                     o.get("status")
                         .and_then(|s| s.as_str())
-                        .map(|s| s == "failed")
+                        .map(|s| s == status)
                 })
                 .unwrap_or(false)
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn the_charges_status_scan_pages_concurrently_and_finds_what_one_cursor_finds() {
+    let emu = irregular_stripe(2000);
+    let sandbox = sandbox(&emu);
+    let mut conn = open(&sandbox, keys::TEST_READ_ONLY, wit::Mode::Test, 10_000);
+    let failed = charges_with_status(&emu, emu.ids(Resource::Charges), "failed");
     assert!(failed.len() > 10, "{} failed charges", failed.len());
     let result = conn
         .query(r#"{"list":"charges","filters":{"status":"failed"},"limit":10000}"#)
@@ -248,19 +251,10 @@ fn the_charges_status_scan_stops_at_exactly_its_bound() {
     let emu = irregular_stripe(100);
     let sandbox = sandbox(&emu);
     let mut conn = open(&sandbox, keys::TEST_READ_ONLY, wit::Mode::Test, 10_000);
-    let is_pending = |id: &String| {
-        emu.object(Resource::Charges, id)
-            .and_then(|o| {
-                o.get("status")
-                    .and_then(|s| s.as_str())
-                    .map(|s| s == "pending")
-            })
-            .unwrap_or(false)
-    };
     // A limit of 239 bounds the scan at 2,390 charges: not a whole number of pages. Pending charges
     // are the emulator's newest few (5%), so fewer than 239 are found.
     let newest: Vec<String> = emu.ids(Resource::Charges).into_iter().take(2390).collect();
-    let pending: Vec<String> = newest.iter().filter(|id| is_pending(id)).cloned().collect();
+    let pending = charges_with_status(&emu, newest, "pending");
     assert!(
         (1..239).contains(&pending.len()),
         "{} pending charges among the newest 2,390: the bound must be what stops the scan",

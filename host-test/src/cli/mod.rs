@@ -2,251 +2,34 @@
 //! key from the environment and the real stdout/stderr and calls [`run`], so tests drive the very same
 //! code in-process — or, where a real terminal matters (the progress spinner), as a process.
 
+mod args;
+mod failure;
 mod load;
+mod print;
 
 #[cfg(feature = "demo")]
 use crate::demo;
 use crate::memory::MemoryFile;
-use crate::output::{self, Selection};
-use crate::policy::origin::Redirect;
-use crate::policy::redact::{cap, strip_control, SecretRuns, MESSAGE_CAP};
+use crate::output;
+use crate::policy::redact::{cap, strip_control, MESSAGE_CAP};
 use crate::progress_bar::Spinner;
-use crate::registry::{Connector, Registry, DEFAULT_CONNECTOR};
-use crate::sandbox::{wit, ConnectionConfig, SandboxError};
-use crate::sandbox::{Callers, CompileCache, SharedHost, REFUSALS};
+#[cfg(feature = "demo")]
+use crate::registry::DEFAULT_CONNECTOR;
+use crate::registry::{Connector, Registry};
+use crate::sandbox::{wit, ConnectionConfig};
+use crate::sandbox::{Callers, SharedHost};
 use crate::serve::{ConnectionLimits, ServeOptions, Server, Token, TOKEN_ENV};
 use crate::service::Service;
-use clap::{Parser, Subcommand, ValueEnum};
+pub use args::{Cli, Command, EmulatorData, Format, ModeArg};
+use clap::Parser;
+pub use failure::Failure;
+use failure::{asks_for_json, redact_credentials};
+use load::usage_or_config;
 pub use load::{load_component, load_sandbox, load_sandbox_in, registry, sandbox_options};
-use load::{parse_redirect, usage_or_config};
+use print::{log_denials, print_result};
 use std::ffi::OsString;
 use std::io::{Read, Write};
-use std::path::PathBuf;
 use std::time::Duration;
-
-#[derive(Parser, Debug)]
-#[command(
-    name = "klairr-host",
-    version,
-    about = "Run Klairr's connectors (Stripe built in) in a sandboxed WebAssembly host",
-    after_help = "A connector's credential is read from the environment variable its manifest names \
-                  (STRIPE_API_KEY for stripe), never from arguments.\n\
-                  Exit status: 0 ok, 2 credential, query or command line rejected, 1 any other failure."
-)]
-pub struct Cli {
-    /// Add the connector manifests (*.toml) of this directory to the built-in Stripe connector; each
-    /// manifest's component path is relative to the manifest.
-    #[arg(long, global = true, value_name = "DIR")]
-    pub connectors: Option<PathBuf>,
-    /// The connector to run (see `klairr-host connectors`) [default: stripe].
-    #[arg(long, global = true, value_name = "NAME")]
-    pub connector: Option<String>,
-    /// Load this component instead of the connector's own (it runs under the connector's manifest: its
-    /// rules, not more).
-    #[arg(long, global = true, value_name = "PATH")]
-    pub component: Option<PathBuf>,
-    /// Which data the credential must address: the source's sandbox (`test`) or production (`live`)
-    /// [default: test].
-    #[arg(long, global = true, value_enum)]
-    pub mode: Option<ModeArg>,
-    /// The most rows one query returns (1 to 100000; default 1000).
-    #[arg(long, global = true, value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    pub max_rows: Option<u32>,
-    /// The most rows an aggregate query reads before its result is partial (1 to 1000000; default
-    /// 100000). At Stripe's pace of about 25 requests a second, 100,000 rows take at least 40 s.
-    #[arg(long, global = true, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-    pub max_scan: Option<u32>,
-    /// Lower the result-cache TTL in seconds (at most 3600, which is also the default).
-    #[arg(long, global = true, value_parser = clap::value_parser!(u32).range(0..=3600))]
-    pub cache_ttl: Option<u32>,
-    /// Output format: `table` for people; `json` (one object), `csv` (RFC 4180, query results) and
-    /// `ndjson` (one object per row, query results) for programs and spreadsheets.
-    #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
-    /// Print only these columns of a query result, in this order (every format), e.g.
-    /// `--columns id,amount,created`. An unknown column is an error naming the table's columns.
-    #[arg(long, global = true, value_name = "A,B,C", value_delimiter = ',')]
-    pub columns: Option<Vec<String>>,
-    /// Deliver a connector's requests for ORIGIN to a loopback server instead (tests, emulators), e.g.
-    /// `--redirect https://api.stripe.com=http://127.0.0.1:12111`; repeat for more origins.
-    #[arg(long, global = true, value_name = "ORIGIN=http://127.0.0.1:PORT", value_parser = parse_redirect)]
-    pub redirect: Vec<Redirect>,
-    /// Shorthand for `--redirect` of the built-in Stripe connector's origin to this loopback base.
-    #[arg(long, global = true, value_name = "http://127.0.0.1:PORT")]
-    pub stripe_base: Option<String>,
-    /// Stop any call into the connector after this many seconds, waits for the network included.
-    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
-    pub call_timeout: u64,
-    /// Append the shape of every query result fetched from the source (never its rows) to this file as
-    /// JSON lines; an answer from the result cache was recorded when it was fetched.
-    #[arg(long, global = true, value_name = "PATH")]
-    pub memory_file: Option<PathBuf>,
-    /// Cache compiled components in DIR (yours, mode 0700; refused otherwise), or `off`. Default:
-    /// $XDG_CACHE_HOME/klairr/components, else ~/.cache/klairr/components (skipped with a warning if unsafe).
-    #[arg(long, global = true, env = "KLAIRR_CACHE_DIR", value_name = "DIR|off", value_parser = CompileCache::parse_setting)]
-    pub compile_cache: Option<CompileCache>,
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-impl Cli {
-    /// The selected connector's name: `--connector`, else the built-in Stripe connector.
-    pub fn connector_name(&self) -> &str {
-        self.connector.as_deref().unwrap_or(DEFAULT_CONNECTOR)
-    }
-
-    /// Flags that set up one connection or one component, which `serve` cannot honour for all of its
-    /// connectors and connections at once: it refuses them rather than ignore them.
-    fn per_connection_flags(&self) -> Vec<&'static str> {
-        [
-            ("--connector", self.connector.is_some()),
-            ("--component", self.component.is_some()),
-            ("--mode", self.mode.is_some()),
-            ("--max-rows", self.max_rows.is_some()),
-            ("--max-scan", self.max_scan.is_some()),
-            ("--cache-ttl", self.cache_ttl.is_some()),
-            ("--columns", self.columns.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(flag, given)| given.then_some(flag))
-        .collect()
-    }
-}
-
-#[derive(Subcommand, Debug)]
-pub enum Command {
-    /// List the connectors: name, version, contract, origins and tables (no credential, no request).
-    Connectors,
-    /// List the tables, columns and filters (no key, no request).
-    Describe,
-    /// Verify the credential: it must read every table and be refused every write.
-    Setup,
-    /// Run one query, e.g. '{"list":"customers","limit":10}' ('-' reads it from standard input).
-    Query {
-        #[arg(value_name = "DSL")]
-        dsl: String,
-    },
-    /// Serve every connector over HTTP on a loopback address until SIGTERM (README, "serve"); needs
-    /// KLAIRR_HOST_TOKEN. SIGHUP reloads every connector.
-    Serve {
-        /// The loopback address to listen on (port 0 picks a free one; the address is printed).
-        #[arg(long, default_value = "127.0.0.1:8787")]
-        listen: std::net::SocketAddr,
-        /// Connections open at once; more are refused until one closes or expires.
-        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
-        max_connections: u32,
-        /// Close a connection unused for this many seconds.
-        #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=86_400))]
-        idle_seconds: u64,
-        /// On SIGTERM, wait at most this long for calls in flight.
-        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=3600))]
-        drain_seconds: u64,
-    },
-    /// Start the built-in Stripe emulator, verify its demo key and run a few queries (no key, no network).
-    #[cfg(feature = "demo")]
-    Demo,
-    /// Serve the built-in Stripe emulator on loopback until interrupted.
-    #[cfg(feature = "demo")]
-    Emulator {
-        /// Port on 127.0.0.1 (0 picks a free one; the chosen base URL is printed).
-        #[arg(long, default_value_t = 12111)]
-        port: u16,
-        #[command(flatten)]
-        data: EmulatorData,
-    },
-}
-
-/// The emulator's data set: deterministic for a seed and counts.
-#[derive(clap::Args, Debug, Clone, Copy)]
-pub struct EmulatorData {
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-    #[arg(long, default_value_t = 40)]
-    pub customers: usize,
-    #[arg(long, default_value_t = 60)]
-    pub subscriptions: usize,
-    #[arg(long, default_value_t = 120)]
-    pub invoices: usize,
-    #[arg(long, default_value_t = 150)]
-    pub charges: usize,
-    #[arg(long, default_value_t = 30)]
-    pub payouts: usize,
-    /// Wait this long before every response, like real Stripe (~250–700 ms a list page);
-    /// requests in flight wait together.
-    #[arg(long, value_name = "MS", default_value_t = 0)]
-    pub latency_ms: u64,
-    /// Irregular creation times, like a real account: bursts, single seconds holding hundreds of
-    /// objects, quiet weeks.
-    #[arg(long)]
-    pub irregular: bool,
-    /// Answer Stripe's 429 above 25 request starts per endpoint in any second.
-    #[arg(long)]
-    pub rate_limit: bool,
-    /// Also Stripe's account-wide limits: 25 starts per second in test mode, 100 in live mode.
-    #[arg(long)]
-    pub account_rate_limit: bool,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ModeArg {
-    Test,
-    Live,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Table,
-    Json,
-    Csv,
-    Ndjson,
-}
-
-impl Format {
-    /// For output that is one document rather than rows (describe, setup, demo, the emulator's
-    /// banner): JSON (`true`) or text (`false`). NDJSON's one line is that JSON document; CSV has no
-    /// shape for it and is refused, saying what to use.
-    pub fn document_is_json(self, what: &str) -> Result<bool, Failure> {
-        match self {
-            Format::Table => Ok(false),
-            Format::Json | Format::Ndjson => Ok(true),
-            Format::Csv => Err(Failure::new(
-                "usage",
-                format!("--format csv prints query results; {what} prints --format table or json"),
-            )),
-        }
-    }
-}
-
-/// A failure as the CLI reports it: a stable kind and one line of text.
-#[derive(Debug)]
-pub struct Failure {
-    pub kind: String,
-    pub message: String,
-}
-
-impl Failure {
-    pub fn new(kind: &str, message: impl Into<String>) -> Failure {
-        Failure {
-            kind: kind.to_owned(),
-            message: message.into(),
-        }
-    }
-
-    /// 2 when the input was refused (the key, the query, the command line), 1 for anything else.
-    pub fn exit_code(&self) -> i32 {
-        if self.kind == "usage" || REFUSALS.contains(&self.kind.as_str()) {
-            2
-        } else {
-            1
-        }
-    }
-}
-
-impl From<SandboxError> for Failure {
-    fn from(e: SandboxError) -> Failure {
-        Failure::new(e.kind(), e.to_string())
-    }
-}
 
 /// Everything `run` needs from the outside world.
 pub struct Io<'a> {
@@ -342,48 +125,6 @@ where
             failure.exit_code()
         }
     }
-}
-
-/// `text` with any run of any of `connectors`' credentials (as set in the environment) masked. A value
-/// that is only a published prefix (`rk_test_`) holds no secret and is left alone, so that advice naming
-/// the prefixes stays readable.
-fn redact_credentials(
-    connectors: &Registry,
-    env: &dyn Fn(&str) -> Option<OsString>,
-    text: &str,
-) -> String {
-    let mut text = text.to_owned();
-    for connector in connectors.iter() {
-        let spec = &connector.manifest.credential;
-        let value = env(&spec.env).and_then(|v| v.into_string().ok());
-        if let Some(credential) = value.filter(|c| !c.trim().is_empty() && !spec.is_bare_prefix(c))
-        {
-            text = SecretRuns::new(credential.trim())
-                .redact(&text)
-                .into_owned();
-        }
-    }
-    text
-}
-
-/// Whether a command line clap could not parse still says `--format json` (or `--format=json`; the last
-/// `--format` wins, as it would have; nothing after `--` is a flag).
-fn asks_for_json(args: &[OsString]) -> bool {
-    let mut format = None;
-    let mut args = args.iter().skip(1).map(|a| a.to_str());
-    while let Some(arg) = args.next() {
-        match arg {
-            Some("--") => break,
-            Some("--format") => format = args.next().flatten(),
-            Some(arg) => {
-                if let Some(value) = arg.strip_prefix("--format=") {
-                    format = Some(value);
-                }
-            }
-            None => {}
-        }
-    }
-    format == Some("json")
 }
 
 fn execute(
@@ -542,90 +283,6 @@ fn execute(
             let answer = answer?;
             print_result(cli, &answer.result, answer.cached, stdout, stderr)
         }
-    }
-}
-
-/// A query result in the chosen format and columns. Machine formats other than JSON carry no footer:
-/// truncation and the scan note go to stderr.
-fn print_result(
-    cli: &Cli,
-    result: &wit::QueryResult,
-    cached: bool,
-    stdout: &mut dyn Write,
-    stderr: &mut dyn Write,
-) -> Result<(), Failure> {
-    let selection = match &cli.columns {
-        None => Selection::all(result),
-        Some(names) => {
-            Selection::choose(result, names).map_err(|e| Failure::new("usage", e.to_string()))?
-        }
-    };
-    let rendering =
-        |e: String| Failure::new("sandbox", format!("could not render the result: {e}"));
-    // A warning of the format's own, for stderr: CSV's amounts left in minor units.
-    let mut format_note = None;
-    let mut text = match cli.format {
-        Format::Table => output::query_text_selected(result, cached, &selection),
-        Format::Json => match &cli.columns {
-            None => output::query_json(result, cached),
-            Some(_) => output::query_json(&selection.project(result), cached),
-        },
-        Format::Csv => {
-            let selection = selection.with_currency_beside_amounts(result);
-            format_note = output::minor_units_note(result, &selection);
-            output::query_csv(result, &selection).map_err(rendering)?
-        }
-        Format::Ndjson => output::query_ndjson(result, &selection).map_err(rendering)?,
-    };
-    if matches!(cli.format, Format::Table | Format::Json) && !text.ends_with('\n') {
-        text.push('\n');
-    }
-    if matches!(cli.format, Format::Csv | Format::Ndjson) {
-        match &result.aggregate {
-            // An aggregate is cut short in two ways, told apart: groups left out, and a partial scan.
-            Some(stats) => {
-                if stats.groups > result.rows.len() as u64 {
-                    let _ = writeln!(
-                        stderr,
-                        "klairr-host: truncated: {} groups found, the first {} printed; raise limit",
-                        stats.groups,
-                        result.rows.len()
-                    );
-                }
-                if stats.partial {
-                    let _ = writeln!(
-                        stderr,
-                        "klairr-host: partial: the scan stopped after {} rows, so every measure covers those rows only; narrow the filters or raise --max-scan",
-                        stats.rows_scanned
-                    );
-                }
-            }
-            None if result.truncated => {
-                let _ = writeln!(
-                    stderr,
-                    "klairr-host: truncated: more rows matched than the {} printed; raise limit or --max-rows",
-                    result.rows.len()
-                );
-            }
-            None => {}
-        }
-        if let Some(note) = &result.scan_note {
-            let _ = writeln!(stderr, "klairr-host: note: {}", strip_control(note));
-        }
-        if let Some(note) = &format_note {
-            let _ = writeln!(stderr, "klairr-host: note: {note}");
-        }
-    }
-    stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-        .map_err(|e| Failure::new("sandbox", format!("could not write the output: {e}")))
-}
-
-/// The host's log of what its policy refused (already redacted), one line each on stderr.
-fn log_denials(stderr: &mut dyn Write, denied: &[String]) {
-    for reason in denied {
-        let _ = writeln!(stderr, "klairr-host: denied {}", strip_control(reason));
     }
 }
 

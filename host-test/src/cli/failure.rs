@@ -1,0 +1,80 @@
+//! A failure as the CLI reports it: its kind, its exit status, and the text it prints, with every
+//! connector's credential masked (a key pasted into a flag is quoted by the message that refuses it).
+
+use crate::policy::redact::SecretRuns;
+use crate::registry::Registry;
+use crate::sandbox::{SandboxError, REFUSALS};
+use std::ffi::OsString;
+
+/// A failure as the CLI reports it: a stable kind and one line of text.
+#[derive(Debug)]
+pub struct Failure {
+    pub kind: String,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(kind: &str, message: impl Into<String>) -> Failure {
+        Failure {
+            kind: kind.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    /// 2 when the input was refused (the key, the query, the command line), 1 for anything else.
+    pub fn exit_code(&self) -> i32 {
+        if self.kind == "usage" || REFUSALS.contains(&self.kind.as_str()) {
+            2
+        } else {
+            1
+        }
+    }
+}
+
+impl From<SandboxError> for Failure {
+    fn from(e: SandboxError) -> Failure {
+        Failure::new(e.kind(), e.to_string())
+    }
+}
+
+/// `text` with any run of any of `connectors`' credentials (as set in the environment) masked. A value
+/// that is only a published prefix (`rk_test_`) holds no secret and is left alone, so that advice naming
+/// the prefixes stays readable.
+pub(super) fn redact_credentials(
+    connectors: &Registry,
+    env: &dyn Fn(&str) -> Option<OsString>,
+    text: &str,
+) -> String {
+    let mut text = text.to_owned();
+    for connector in connectors.iter() {
+        let spec = &connector.manifest.credential;
+        let value = env(&spec.env).and_then(|v| v.into_string().ok());
+        if let Some(credential) = value.filter(|c| !c.trim().is_empty() && !spec.is_bare_prefix(c))
+        {
+            text = SecretRuns::new(credential.trim())
+                .redact(&text)
+                .into_owned();
+        }
+    }
+    text
+}
+
+/// Whether a command line clap could not parse still says `--format json` (or `--format=json`; the last
+/// `--format` wins, as it would have; nothing after `--` is a flag).
+pub(super) fn asks_for_json(args: &[OsString]) -> bool {
+    let mut format = None;
+    let mut args = args.iter().skip(1).map(|a| a.to_str());
+    while let Some(arg) = args.next() {
+        match arg {
+            Some("--") => break,
+            Some("--format") => format = args.next().flatten(),
+            Some(arg) => {
+                if let Some(value) = arg.strip_prefix("--format=") {
+                    format = Some(value);
+                }
+            }
+            None => {}
+        }
+    }
+    format == Some("json")
+}

@@ -1,0 +1,92 @@
+//! Printing a query result in the chosen format and columns, and the host's log of refused requests.
+
+use super::args::{Cli, Format};
+use super::failure::Failure;
+use crate::output::{self, Selection};
+use crate::policy::redact::strip_control;
+use crate::sandbox::wit;
+use std::io::Write;
+
+/// A query result in the chosen format and columns. Machine formats other than JSON carry no footer:
+/// truncation and the scan note go to stderr.
+pub(super) fn print_result(
+    cli: &Cli,
+    result: &wit::QueryResult,
+    cached: bool,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> Result<(), Failure> {
+    let selection = match &cli.columns {
+        None => Selection::all(result),
+        Some(names) => {
+            Selection::choose(result, names).map_err(|e| Failure::new("usage", e.to_string()))?
+        }
+    };
+    let rendering =
+        |e: String| Failure::new("sandbox", format!("could not render the result: {e}"));
+    // A warning of the format's own, for stderr: CSV's amounts left in minor units.
+    let mut format_note = None;
+    let mut text = match cli.format {
+        Format::Table => output::query_text_selected(result, cached, &selection),
+        Format::Json => match &cli.columns {
+            None => output::query_json(result, cached),
+            Some(_) => output::query_json(&selection.project(result), cached),
+        },
+        Format::Csv => {
+            let selection = selection.with_currency_beside_amounts(result);
+            format_note = output::minor_units_note(result, &selection);
+            output::query_csv(result, &selection).map_err(rendering)?
+        }
+        Format::Ndjson => output::query_ndjson(result, &selection).map_err(rendering)?,
+    };
+    if matches!(cli.format, Format::Table | Format::Json) && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    if matches!(cli.format, Format::Csv | Format::Ndjson) {
+        match &result.aggregate {
+            // An aggregate is cut short in two ways, told apart: groups left out, and a partial scan.
+            Some(stats) => {
+                if stats.groups > result.rows.len() as u64 {
+                    let _ = writeln!(
+                        stderr,
+                        "klairr-host: truncated: {} groups found, the first {} printed; raise limit",
+                        stats.groups,
+                        result.rows.len()
+                    );
+                }
+                if stats.partial {
+                    let _ = writeln!(
+                        stderr,
+                        "klairr-host: partial: the scan stopped after {} rows, so every measure covers those rows only; narrow the filters or raise --max-scan",
+                        stats.rows_scanned
+                    );
+                }
+            }
+            None if result.truncated => {
+                let _ = writeln!(
+                    stderr,
+                    "klairr-host: truncated: more rows matched than the {} printed; raise limit or --max-rows",
+                    result.rows.len()
+                );
+            }
+            None => {}
+        }
+        if let Some(note) = &result.scan_note {
+            let _ = writeln!(stderr, "klairr-host: note: {}", strip_control(note));
+        }
+        if let Some(note) = &format_note {
+            let _ = writeln!(stderr, "klairr-host: note: {note}");
+        }
+    }
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Failure::new("sandbox", format!("could not write the output: {e}")))
+}
+
+/// The host's log of what its policy refused (already redacted), one line each on stderr.
+pub(super) fn log_denials(stderr: &mut dyn Write, denied: &[String]) {
+    for reason in denied {
+        let _ = writeln!(stderr, "klairr-host: denied {}", strip_control(reason));
+    }
+}
