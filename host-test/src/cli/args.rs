@@ -81,7 +81,8 @@ impl Cli {
     }
 
     /// Flags that set up one connection or one component, which `serve` cannot honour for all of its
-    /// connectors and connections at once: it refuses them rather than ignore them.
+    /// connectors and connections at once: it refuses them rather than ignore them. (`--columns` is
+    /// refused for every command but `query` before this is asked.)
     pub(super) fn per_connection_flags(&self) -> Vec<&'static str> {
         [
             ("--connector", self.connector.is_some()),
@@ -90,7 +91,6 @@ impl Cli {
             ("--max-rows", self.max_rows.is_some()),
             ("--max-scan", self.max_scan.is_some()),
             ("--cache-ttl", self.cache_ttl.is_some()),
-            ("--columns", self.columns.is_some()),
         ]
         .into_iter()
         .filter_map(|(flag, given)| given.then_some(flag))

@@ -367,7 +367,7 @@ fn connect(platform: &Platform, body: &str) -> Result<Reply, ApiError> {
         ));
     }
     let config = ConnectionConfig {
-        credential: request.credential.clone(),
+        credential: request.credential,
         mode,
         max_rows: request.max_rows,
         cache_ttl_seconds: request.cache_ttl_seconds,
