@@ -339,8 +339,19 @@ struct TimeFilter {
 }
 
 impl TimeFilter {
-    /// `[gte, lt)` in unix seconds; the tighter bound wins when several are given.
+    /// `[gte, lt)` in unix seconds. Two lower (or two upper) bounds are refused, as Stripe's connector
+    /// refuses them: one of them is surely not what was meant.
     fn range(&self) -> Result<(Option<i64>, Option<i64>), ConnectorError> {
+        if self.gt.is_some() && self.gte.is_some() {
+            return Err(ConnectorError::invalid_query(
+                "filter created: gt and gte together: give only one lower bound",
+            ));
+        }
+        if self.lt.is_some() && self.lte.is_some() {
+            return Err(ConnectorError::invalid_query(
+                "filter created: lt and lte together: give only one upper bound",
+            ));
+        }
         let mut lo: Option<i64> = None;
         let mut hi: Option<i64> = None;
         let mut raise = |v: i64| lo = Some(lo.map_or(v, |cur| cur.max(v)));

@@ -254,7 +254,33 @@ impl DirCache<'_> {
 }
 
 fn compile(engine: &Engine, bytes: &[u8]) -> Result<Component, CompileCacheError> {
-    Component::new(engine, bytes).map_err(|e| CompileCacheError::Compile(format!("{e:#}")))
+    Component::new(engine, bytes).map_err(|e| CompileCacheError::Compile(compile_error(bytes, &e)))
+}
+
+/// What is wrong with a component that does not compile, in one line. Bytes that are not the binary
+/// format are parsed as component text (tests write components that way), and the text parser's error
+/// quotes the offending line of the file: a file given by mistake (`--component .env`) would have its
+/// first line — a key, perhaps — printed and logged. So for text only the parser's first line and the
+/// position are kept.
+fn compile_error(bytes: &[u8], error: &wasmtime::Error) -> String {
+    let full = format!("{error:#}");
+    if bytes.starts_with(b"\0asm") {
+        return full;
+    }
+    let mut lines = full.lines();
+    let what = lines.next().unwrap_or_default().trim();
+    // The position line reads `--> <anon>:LINE:COLUMN`.
+    let at = lines
+        .find_map(|l| l.trim().strip_prefix("--> "))
+        .map(|place| place.rsplitn(3, ':').collect::<Vec<_>>())
+        .and_then(|parts| match parts[..] {
+            [column, line, _] => Some(format!(" (line {line}, column {column})")),
+            _ => None,
+        })
+        .unwrap_or_default();
+    format!(
+        "the file is not a binary component (which starts with the bytes \\0asm), nor component text: {what}{at}"
+    )
 }
 
 fn warn(message: &str) {

@@ -413,3 +413,20 @@ fn compile_cache_off_and_invalid_components() {
     assert!(matches!(err, CompileCacheError::Compile(_)), "{err}");
     assert!(entries(&tmp.cache()).is_empty(), "nothing stored");
 }
+
+#[test]
+fn a_text_file_given_as_a_component_is_not_quoted_back() {
+    let engine = engine();
+    let secret = "STRIPE_API_KEY=rk_live_51NotReallyAKeyButLongEnough";
+    let err = CompileCache::Off
+        .load(&engine, format!("{secret}\nmore\n").as_bytes())
+        .err()
+        .expect("text that is not a component is an error");
+    let message = err.to_string();
+    assert!(!message.contains("rk_live_"), "{message}");
+    assert!(!message.contains('\n'), "one line: {message}");
+    assert!(
+        message.ends_with("nor component text: expected `(` (line 1, column 1)"),
+        "{message}"
+    );
+}
