@@ -21,54 +21,90 @@ use std::path::PathBuf;
 pub struct Cli {
     /// Add the connector manifests (*.toml) of this directory to the built-in Stripe connector; each
     /// manifest's component path is relative to the manifest.
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Connector and sandbox options",
+        value_name = "DIR"
+    )]
     pub connectors: Option<PathBuf>,
     /// The connector to run (see `klairr-host connectors`) [default: stripe].
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Connector and sandbox options",
+        value_name = "NAME"
+    )]
     pub connector: Option<String>,
     /// Load this component instead of the connector's own (it runs under the connector's manifest: its
     /// rules, not more).
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Connector and sandbox options",
+        value_name = "PATH"
+    )]
     pub component: Option<PathBuf>,
     /// Which data the credential must address: the source's sandbox (`test`) or production (`live`)
     /// [default: test].
-    #[arg(long, global = true, value_enum)]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Connector and sandbox options",
+        value_enum
+    )]
     pub mode: Option<ModeArg>,
     /// The most rows one query returns (1 to 100000; default 1000).
-    #[arg(long, global = true, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    #[arg(long, global = true, help_heading = "Connector and sandbox options", value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_rows: Option<u32>,
     /// The most rows an aggregate query reads before its result is partial (1 to 1000000; default
     /// 100000). At Stripe's pace of about 25 requests a second, 100,000 rows take at least 40 s.
-    #[arg(long, global = true, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    #[arg(long, global = true, help_heading = "Connector and sandbox options", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_scan: Option<u32>,
     /// Lower the result-cache TTL in seconds (at most 3600, which is also the default).
-    #[arg(long, global = true, value_parser = clap::value_parser!(u32).range(0..=3600))]
+    #[arg(long, global = true, help_heading = "Connector and sandbox options", value_parser = clap::value_parser!(u32).range(0..=3600))]
     pub cache_ttl: Option<u32>,
     /// Output format: `table` for people; `json` (one object), `csv` (RFC 4180, query results) and
     /// `ndjson` (one object per row, query results) for programs and spreadsheets.
-    #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
+    #[arg(long, global = true, help_heading = "Output options", value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Print only these columns of a query result, in this order (every format), e.g.
     /// `--columns id,amount,created`. An unknown column is an error naming the table's columns.
-    #[arg(long, global = true, value_name = "A,B,C", value_delimiter = ',')]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Output options",
+        value_name = "A,B,C",
+        value_delimiter = ','
+    )]
     pub columns: Option<Vec<String>>,
     /// Deliver a connector's requests for ORIGIN to a loopback server instead (tests, emulators), e.g.
     /// `--redirect https://api.stripe.com=http://127.0.0.1:12111`; repeat for more origins.
-    #[arg(long, global = true, value_name = "ORIGIN=http://127.0.0.1:PORT", value_parser = parse_redirect)]
+    #[arg(long, global = true, help_heading = "Connector and sandbox options", value_name = "ORIGIN=http://127.0.0.1:PORT", value_parser = parse_redirect)]
     pub redirect: Vec<Redirect>,
     /// Shorthand for `--redirect` of the built-in Stripe connector's origin to this loopback base.
-    #[arg(long, global = true, value_name = "http://127.0.0.1:PORT")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Connector and sandbox options",
+        value_name = "http://127.0.0.1:PORT"
+    )]
     pub stripe_base: Option<String>,
     /// Stop any call into the connector after this many seconds, waits for the network included.
-    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    #[arg(long, global = true, help_heading = "Connector and sandbox options", value_name = "SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub call_timeout: u64,
     /// Append the shape of every query result fetched from the source (never its rows) to this file as
     /// JSON lines; an answer from the result cache was recorded when it was fetched.
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Connector and sandbox options",
+        value_name = "PATH"
+    )]
     pub memory_file: Option<PathBuf>,
     /// Cache compiled components in DIR (yours, mode 0700; refused otherwise), or `off`. Default:
     /// $XDG_CACHE_HOME/klairr/components, else ~/.cache/klairr/components (skipped with a warning if unsafe).
-    #[arg(long, global = true, env = "KLAIRR_CACHE_DIR", value_name = "DIR|off", value_parser = CompileCache::parse_setting)]
+    #[arg(long, global = true, help_heading = "Connector and sandbox options", env = "KLAIRR_CACHE_DIR", value_name = "DIR|off", value_parser = CompileCache::parse_setting)]
     pub compile_cache: Option<CompileCache>,
     #[command(subcommand)]
     pub command: Command,
@@ -144,16 +180,22 @@ pub enum Command {
 /// The emulator's data set: deterministic for a seed and counts.
 #[derive(clap::Args, Debug, Clone, Copy)]
 pub struct EmulatorData {
+    /// The data set's seed: the same seed and counts give the same objects, ids and times.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// How many customers the account holds.
     #[arg(long, default_value_t = 40)]
     pub customers: usize,
+    /// How many subscriptions (of those customers).
     #[arg(long, default_value_t = 60)]
     pub subscriptions: usize,
+    /// How many invoices.
     #[arg(long, default_value_t = 120)]
     pub invoices: usize,
+    /// How many charges.
     #[arg(long, default_value_t = 150)]
     pub charges: usize,
+    /// How many payouts.
     #[arg(long, default_value_t = 30)]
     pub payouts: usize,
     /// Wait this long before every response, like real Stripe (~250–700 ms a list page);
