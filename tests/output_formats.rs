@@ -297,6 +297,40 @@ fn columns_is_refused_where_no_query_result_is_printed() {
 }
 
 #[test]
+fn the_emulator_refuses_the_flags_of_a_connector_it_does_not_run() {
+    for flags in [
+        &["--max-rows", "5"][..],
+        &["--stripe-base", "http://127.0.0.1:9"],
+        &[
+            "--mode",
+            "live",
+            "--memory-file",
+            "/tmp/klairr-never-written",
+        ],
+    ] {
+        let mut args = vec!["--compile-cache", "off"];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&["emulator", "--port", "0"]);
+        let run = run_cli(&args, None);
+        assert_eq!(run.code, 2, "{flags:?}: {run:?}");
+        assert!(run.stdout.is_empty(), "nothing served: {}", run.stdout);
+        let named: Vec<&str> = flags
+            .iter()
+            .copied()
+            .filter(|f| f.starts_with("--"))
+            .collect();
+        assert!(
+            run.stderr.contains(&format!(
+                "error (usage): the emulator stands in for Stripe's API and runs no connector: leave out {}",
+                named.join(", ")
+            )),
+            "{}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
 fn columns_choose_and_order_what_every_format_prints() {
     let emu = emulator();
     let run = query(

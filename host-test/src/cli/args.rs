@@ -132,6 +132,23 @@ impl Cli {
         .filter_map(|(flag, given)| given.then_some(flag))
         .collect()
     }
+
+    /// Flags about running a connector, which the emulator (a stand-in for Stripe's API, no connector
+    /// in it) would ignore: it refuses them rather than ignore them.
+    pub(super) fn connector_flags(&self) -> Vec<&'static str> {
+        let mut flags = self.per_connection_flags();
+        flags.extend(
+            [
+                ("--connectors", self.connectors.is_some()),
+                ("--redirect", !self.redirect.is_empty()),
+                ("--stripe-base", self.stripe_base.is_some()),
+                ("--memory-file", self.memory_file.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(flag, given)| given.then_some(flag)),
+        );
+        flags
+    }
 }
 
 #[derive(Subcommand, Debug)]

@@ -143,6 +143,19 @@ fn execute(
             "--columns chooses the columns of a query result; only `query` prints one",
         ));
     }
+    if matches!(cli.command, Command::Emulator { .. }) {
+        let flags = cli.connector_flags();
+        if !flags.is_empty() {
+            return Err(Failure::new(
+                "usage",
+                format!(
+                    "the emulator stands in for Stripe's API and runs no connector: leave out {} (give them \
+                     to the command that queries it, e.g. `klairr-host --stripe-base http://127.0.0.1:PORT query …`)",
+                    flags.join(", ")
+                ),
+            ));
+        }
+    }
     let registry = registry(cli)?;
     if matches!(cli.command, Command::Serve { .. }) {
         let flags = cli.per_connection_flags();
