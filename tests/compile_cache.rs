@@ -124,9 +124,21 @@ fn a_damaged_entry_is_recompiled_not_trusted() {
     fs::write(&entry, &flipped).expect("flip a bit");
     let inode = fs::metadata(&entry).expect("entry").ino();
 
-    let second = describe(&cache);
-    assert_eq!(second.code, 0, "{second:?}");
-    assert_eq!(second.stdout, first.stdout);
+    // As a process: the cache's warnings go to the process's own stderr.
+    let second = std::process::Command::new(env!("CARGO_BIN_EXE_klairr-host-under-test"))
+        .args(["--compile-cache", cache.to_str().expect("UTF-8")])
+        .args(["--format", "json", "describe"])
+        .output()
+        .expect("klairr-host runs");
+    assert!(second.status.success(), "{second:?}");
+    assert_eq!(String::from_utf8_lossy(&second.stdout), first.stdout);
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains(
+            "was not used: its compiled code does not match the SHA-256 in its header; the component is compiled again"
+        ),
+        "the rejection is said: {stderr}"
+    );
     assert_ne!(
         fs::metadata(&entry).expect("entry").ino(),
         inode,

@@ -14,9 +14,13 @@ pub(super) const TEMP_PREFIX: &str = ".tmp-";
 const STALE_TEMP: Duration = Duration::from_secs(3600);
 
 impl DirCache<'_> {
-    /// Keep the newest `keep` entries; delete temporary files left by processes that died writing.
-    /// Best effort: another process may be evicting the same files.
-    pub(super) fn evict(&self) {
+    /// Keep the newest `keep` entries, and always `just_written`; delete temporary files left by
+    /// processes that died writing. Only what this code writes is ever deleted: regular files named as
+    /// an entry (lower-case hex) or as one of its temporary files — a file of the user's own in a
+    /// directory given as the cache stays. A modification time in the future (a clock set back, a
+    /// directory copied from another machine) counts as the oldest, so such entries cannot crowd out
+    /// the ones in use. Best effort: another process may be evicting the same files.
+    pub(super) fn evict(&self, just_written: &str) {
         let Ok(listing) = fs::read_dir(self.dir) else {
             return;
         };
@@ -27,28 +31,45 @@ impl DirCache<'_> {
             let Some(name) = name.to_str() else { continue };
             // `DirEntry::metadata` does not follow symlinks.
             let Ok(meta) = item.metadata() else { continue };
-            let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+            if !meta.is_file() {
+                continue;
+            }
+            let modified = meta
+                .modified()
+                .ok()
+                .filter(|m| *m <= now)
+                .unwrap_or(SystemTime::UNIX_EPOCH);
             if is_entry_name(name) {
-                entries.push((modified, name.to_owned()));
-            } else if name.starts_with(TEMP_PREFIX)
+                if name != just_written {
+                    entries.push((modified, name.to_owned()));
+                }
+            } else if is_temp_name(name)
                 && now.duration_since(modified).unwrap_or_default() > STALE_TEMP
             {
                 let _ = fs::remove_file(item.path());
             }
         }
         entries.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-        for (_, name) in entries.into_iter().skip(self.keep) {
+        for (_, name) in entries.into_iter().skip(self.keep.saturating_sub(1)) {
             let _ = fs::remove_file(self.dir.join(name));
         }
     }
 }
 
+/// A temporary file's name as `DirCache::store` makes it: `.tmp-<pid>-<nanoseconds>-<sequence>`.
+pub(super) fn is_temp_name(name: &str) -> bool {
+    name.strip_prefix(TEMP_PREFIX).is_some_and(|rest| {
+        let parts: Vec<&str> = rest.split('-').collect();
+        parts.len() == 3
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    })
+}
+
 /// Create `dir` (mode 0700) if it does not exist, then [`check_dir`] it.
 pub(super) fn prepare_dir(dir: &Path) -> Result<(), CompileCacheError> {
-    let io_error = |source| CompileCacheError::Io {
-        path: dir.to_owned(),
-        source,
-    };
+    let io_error = |source| CompileCacheError::io(dir, source);
     match fs::metadata(dir) {
         Ok(_) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -86,7 +107,9 @@ pub(super) fn open_no_follow(path: &Path) -> io::Result<File> {
         .read(true)
         // Opened for reading only; the hit path then sets the modification time, which the owner may do
         // through any descriptor.
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        // Non-blocking: a FIFO planted under an entry's name would otherwise block the open until a
+        // writer came; it is then refused as not a regular file. (Regular files ignore the flag.)
+        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
         .open(path)
 }
 

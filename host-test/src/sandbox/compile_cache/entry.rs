@@ -83,7 +83,12 @@ pub(super) fn entry_name(key: &[u8; 32]) -> String {
 pub(super) fn is_entry_name(name: &str) -> bool {
     name.strip_suffix(ENTRY_EXT)
         .and_then(|stem| stem.strip_suffix('.'))
-        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        .is_some_and(|hex| {
+            hex.len() == 64
+                && hex
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
 }
 
 pub(super) fn header(key: &[u8; 32], payload: &[u8]) -> Vec<u8> {
@@ -114,13 +119,10 @@ pub(super) fn read_entry(path: &Path, key: &[u8; 32]) -> Result<Option<(File, Ve
     if len > MAX_ENTRY_BYTES {
         return Err(format!("it is too large to be an entry ({len} bytes)"));
     }
-    let mut data = Vec::with_capacity(len as usize);
-    file.read_to_end(&mut data)
+    // The header first: a file that is not this entry is refused after reading 80 bytes, not all of it.
+    let mut head = [0u8; HEADER_LEN];
+    file.read_exact(&mut head)
         .map_err(|e| format!("it could not be read ({e})"))?;
-    let (head, payload) = data.split_at(HEADER_LEN.min(data.len()));
-    if head.len() < HEADER_LEN {
-        return Err(format!("it is truncated ({} bytes)", data.len()));
-    }
     let (magic, rest) = head.split_at(MAGIC.len());
     let (stored_key, rest) = rest.split_at(32);
     let (stored_len, stored_hash) = rest.split_at(8);
@@ -133,15 +135,23 @@ pub(super) fn read_entry(path: &Path, key: &[u8; 32]) -> Result<Option<(File, Ve
     let mut len_bytes = [0; 8];
     len_bytes.copy_from_slice(stored_len);
     let declared = u64::from_le_bytes(len_bytes);
-    if declared != payload.len() as u64 {
+    let present = len - HEADER_LEN as u64;
+    if declared != present {
         return Err(format!(
-            "it is truncated or padded ({} bytes of compiled code, the header says {declared})",
+            "it is truncated or padded ({present} bytes of compiled code, the header says {declared})"
+        ));
+    }
+    let mut payload = Vec::with_capacity(present as usize);
+    file.read_to_end(&mut payload)
+        .map_err(|e| format!("it could not be read ({e})"))?;
+    if payload.len() as u64 != declared {
+        return Err(format!(
+            "it changed while it was read ({} bytes of compiled code, the header says {declared})",
             payload.len()
         ));
     }
-    if Sha256::digest(payload).as_slice() != stored_hash {
+    if Sha256::digest(&payload).as_slice() != stored_hash {
         return Err("its compiled code does not match the SHA-256 in its header".to_owned());
     }
-    let payload = payload.to_vec();
     Ok(Some((file, payload)))
 }

@@ -32,18 +32,24 @@ mod entry;
 mod tests;
 
 use super::SandboxError;
+use crate::policy::redact::strip_control;
 use dir::prepare_dir;
 use entry::{entry_key, entry_name, read_entry};
+use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::SystemTime;
 use wasmtime::component::Component;
 use wasmtime::Engine;
 
 /// How many entries a cache directory keeps (the newest by modification time); older ones are deleted
 /// whenever an entry is written.
-pub const KEEP_ENTRIES: usize = 16;
+/// Each entry is about four times its component (~1 MB for Stripe's), and a `serve` with many
+/// connectors loads them all at every start and reload: fewer than its connectors would recompile them
+/// all every time.
+pub const KEEP_ENTRIES: usize = 64;
 
 /// Where compiled components are cached.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -77,13 +83,39 @@ pub enum CompileCacheError {
     #[error("the compile cache path {} is not a directory: remove it, or choose another directory with --compile-cache DIR (or --compile-cache off)", path.display())]
     NotADirectory { path: PathBuf },
     /// The cache directory could not be created or inspected.
-    #[error("cannot use the compile cache directory {}: {source}; create it with `mkdir -p -m 700 {}`, or choose another with --compile-cache DIR (or --compile-cache off)", path.display(), shell_quote(path))]
-    Io { path: PathBuf, source: io::Error },
+    #[error("cannot use the compile cache directory {}: {source}; {fix}choose another with --compile-cache DIR (or KLAIRR_CACHE_DIR=DIR), or turn the cache off with --compile-cache off (or KLAIRR_CACHE_DIR=off)", path.display())]
+    Io {
+        path: PathBuf,
+        source: io::Error,
+        /// What might mend it, ending in ", or " (empty when only another directory will do).
+        fix: String,
+    },
     /// This platform cannot check who owns a directory.
     #[error(
         "the compile cache needs Unix file ownership and permissions; pass --compile-cache off"
     )]
     Unsupported,
+}
+
+impl CompileCacheError {
+    fn io(path: &Path, source: io::Error) -> CompileCacheError {
+        let quoted = shell_quote(path);
+        let fix = match source.kind() {
+            io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied => {
+                format!("create it with `mkdir -p -m 700 {quoted}`, or ")
+            }
+            // A dangling symlink, or a file where a directory of the path should be.
+            io::ErrorKind::AlreadyExists | io::ErrorKind::NotADirectory => {
+                format!("remove what stands in the way of the directory {quoted} (a dangling symlink or a file), or ")
+            }
+            _ => String::new(),
+        };
+        CompileCacheError::Io {
+            path: path.to_owned(),
+            source,
+            fix,
+        }
+    }
 }
 
 impl From<CompileCacheError> for SandboxError {
@@ -224,6 +256,12 @@ impl DirCache<'_> {
             }
             Err(reason) => Some(reason),
         };
+        if let Some(reason) = &rejected {
+            warn(&format!(
+                "the compile cache entry {} was not used: {reason}; the component is compiled again",
+                path.display()
+            ));
+        }
 
         let component = compile(engine, bytes)?;
         let stored = match component
@@ -232,7 +270,7 @@ impl DirCache<'_> {
             .and_then(|payload| self.store(&path, &key, &payload))
         {
             Ok(()) => {
-                self.evict();
+                self.evict(&entry_name(&key));
                 true
             }
             Err(e) => {
@@ -283,19 +321,31 @@ fn compile_error(bytes: &[u8], error: &wasmtime::Error) -> String {
     )
 }
 
+/// On stderr, control characters removed: a path from the environment could hold a terminal's escape
+/// sequences.
+/// Each message once per process: a `serve` loading many connectors from one unusable directory says so
+/// once, not once per connector.
 fn warn(message: &str) {
-    eprintln!("klairr-host: warning: {message}");
+    static WARNED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+    let mut warned = WARNED.lock().unwrap_or_else(|p| p.into_inner());
+    if warned.insert(message.to_owned()) {
+        eprintln!("klairr-host: warning: {}", strip_control(message));
+    }
 }
 
 /// `$XDG_CACHE_HOME/klairr/components` if it is absolute (the XDG spec ignores relative values), else
-/// `$HOME/.cache/klairr/components`.
+/// `$HOME/.cache/klairr/components` if that is absolute.
 fn default_dir(xdg_cache_home: Option<OsString>, home: Option<OsString>) -> Option<PathBuf> {
     let xdg = xdg_cache_home
         .map(PathBuf::from)
         .filter(|p| p.is_absolute());
     let base = match xdg {
         Some(base) => base,
-        None => PathBuf::from(home.filter(|h| !h.is_empty())?).join(".cache"),
+        // A relative HOME is ignored like a relative XDG_CACHE_HOME: it would put the cache wherever
+        // the command happens to run.
+        None => Some(PathBuf::from(home?))
+            .filter(|h| h.is_absolute())?
+            .join(".cache"),
     };
     Some(base.join("klairr").join("components"))
 }

@@ -322,12 +322,22 @@ fn compile_cache_eviction_keeps_the_newest() {
     prepare_dir(&dir).expect("dir");
 
     // A stale temporary file (a writer that died) and a fresh one (a writer at work).
-    let stale = dir.join(format!("{TEMP_PREFIX}dead"));
-    let fresh = dir.join(format!("{TEMP_PREFIX}busy"));
-    for (path, age) in [(&stale, 7200), (&fresh, 10)] {
+    let stale = dir.join(format!("{TEMP_PREFIX}4242-17-0"));
+    let fresh = dir.join(format!("{TEMP_PREFIX}4242-18-1"));
+    // Files the cache never wrote, however old, are never deleted: the directory may be the user's.
+    let upper = "AB".repeat(32);
+    let foreign = [
+        dir.join("notes.txt"),
+        dir.join(format!("{TEMP_PREFIX}my-own-file")),
+        dir.join(format!("{upper}.cwasm")),
+    ];
+    for (path, age) in [(&stale, 7200), (&fresh, 10)]
+        .into_iter()
+        .chain(foreign.iter().map(|p| (p, 1_000_000)))
+    {
         File::create(path)
             .and_then(|f| f.set_modified(SystemTime::now() - Duration::from_secs(age)))
-            .expect("temp file");
+            .expect("file");
     }
 
     // Entries with distinct, increasing modification times (component 10 is the oldest).
@@ -355,6 +365,9 @@ fn compile_cache_eviction_keeps_the_newest() {
         fresh.exists(),
         "a temporary file being written is left alone"
     );
+    for path in &foreign {
+        assert!(path.exists(), "{} was not the cache's", path.display());
+    }
 
     // A hit makes the oldest survivor the newest: the next write evicts another one.
     let survivor = component(13);
@@ -368,7 +381,84 @@ fn compile_cache_eviction_keeps_the_newest() {
     assert!(left.contains(&dir.join(entry_name(&entry_key(&engine, &survivor)))));
     assert!(!left.contains(&names[4]), "the oldest after the hit went");
 
-    assert_eq!(KEEP_ENTRIES, 16);
+    assert_eq!(KEEP_ENTRIES, 64);
+}
+
+#[test]
+fn entries_dated_in_the_future_do_not_crowd_out_the_ones_in_use() {
+    let tmp = TempDir::new("future");
+    let dir = tmp.cache();
+    let engine = engine();
+    let cache = DirCache { dir: &dir, keep: 3 };
+    prepare_dir(&dir).expect("dir");
+    // Three valid entries dated 2099 (a clock set back, a directory copied from elsewhere).
+    for salt in 30..33 {
+        let bytes = component(salt);
+        cache.load(&engine, &bytes).expect("load");
+        File::options()
+            .write(true)
+            .open(dir.join(entry_name(&entry_key(&engine, &bytes))))
+            .and_then(|f| {
+                f.set_modified(SystemTime::now() + Duration::from_secs(70 * 365 * 86_400))
+            })
+            .expect("set mtime");
+    }
+    // Components in use now are stored and hit, one after the other.
+    for salt in 40..43 {
+        let bytes = component(salt);
+        assert_eq!(
+            cache.load(&engine, &bytes).expect("load").outcome,
+            Outcome::Miss { stored: true }
+        );
+        assert_eq!(
+            cache.load(&engine, &bytes).expect("load").outcome,
+            Outcome::Hit,
+            "component {salt} was kept"
+        );
+    }
+    assert_eq!(entries(&dir).len(), 3);
+}
+
+#[test]
+fn a_fifo_or_a_huge_file_under_an_entrys_name_is_refused_without_waiting_or_reading_it() {
+    let tmp = TempDir::new("fifo");
+    let dir = tmp.cache();
+    let engine = engine();
+    prepare_dir(&dir).expect("dir");
+    let bytes = component(50);
+    let path = dir.join(entry_name(&entry_key(&engine, &bytes)));
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .expect("mkfifo");
+    // Without a writer, opening the FIFO for reading would block for ever.
+    let outcome = CompileCache::Dir(dir.clone())
+        .load(&engine, &bytes)
+        .expect("load")
+        .outcome;
+    assert!(
+        matches!(&outcome, Outcome::Rejected { reason, stored: true } if reason.contains("not a regular file")),
+        "{outcome:?}"
+    );
+
+    // A 64 MiB sparse file of zeros: refused on its header.
+    let other = component(51);
+    let path = dir.join(entry_name(&entry_key(&engine, &other)));
+    File::create(&path)
+        .and_then(|f| f.set_len(64 << 20))
+        .expect("sparse file");
+    let outcome = CompileCache::Dir(dir.clone())
+        .load(&engine, &other)
+        .expect("load")
+        .outcome;
+    assert!(
+        matches!(&outcome, Outcome::Rejected { reason, .. } if reason.contains("not a cache entry of this format")),
+        "{outcome:?}"
+    );
 }
 
 #[test]
@@ -393,6 +483,7 @@ fn compile_cache_settings_and_default_location() {
         Some(PathBuf::from("/home/u/.cache/klairr/components"))
     );
     assert_eq!(default_dir(None, os("")), None);
+    assert_eq!(default_dir(None, os("relhome")), None, "a relative HOME");
     assert_eq!(default_dir(None, None), None);
     assert_eq!(shell_quote(Path::new("/a/b-c.d")), "/a/b-c.d");
     assert_eq!(shell_quote(Path::new("/a b/it's")), r"'/a b/it'\''s'");
