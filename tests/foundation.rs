@@ -322,6 +322,32 @@ fn query_json_matches_the_contract() {
         assert_eq!(run.code, 0, "{run:?}");
         assert_eq!(run.json()["rows"].as_array().map(Vec::len), Some(1));
     }
+
+    // More than the 1 MiB standard input is read to: refused whole, never cut to a valid query.
+    let long = format!(
+        "{}{}this is not json",
+        r#"{"list":"customers","limit":1}"#,
+        " ".repeat(1 << 20)
+    );
+    let run = klairr_e2e::run_cli_with_stdin(
+        &[
+            "--format",
+            "json",
+            "--stripe-base",
+            &emu.base_url(),
+            "query",
+            "-",
+        ],
+        Some(keys::TEST_READ_ONLY),
+        &long,
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    assert_eq!(run.json()["error"]["kind"], "invalid-query");
+    assert!(
+        run.stdout.contains("standard input holds more than 1 MiB"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -440,7 +466,7 @@ fn command_line_errors_are_json_under_format_json() {
         ),
         (
             &["--format", "json", "query"],
-            "required arguments were not provided",
+            "required arguments were not provided: <DSL>",
         ),
     ];
     for (args, says) in cases {
@@ -471,6 +497,8 @@ fn command_line_errors_are_json_under_format_json() {
     ] {
         let run = run_cli(args, None);
         assert_eq!(run.code, 0, "{args:?}: {run:?}");
+        assert!(run.stderr.is_empty(), "{run:?}");
+        assert!(run.stdout.contains("klairr-host"), "{run:?}");
         assert!(
             serde_json::from_str::<serde_json::Value>(&run.stdout).is_err(),
             "{run:?}"
@@ -604,4 +632,35 @@ fn demo_runs_without_a_key_and_answers_the_repeated_question_from_the_cache() {
         "{}",
         text.stdout
     );
+}
+
+/// One origin redirected twice is a mistake whichever redirect would win: refused, naming the origin.
+#[test]
+fn an_origin_redirected_twice_is_refused() {
+    for args in [
+        &[
+            "--redirect",
+            "https://api.stripe.com=http://127.0.0.1:9",
+            "--redirect",
+            "https://api.stripe.com=http://127.0.0.1:10",
+        ][..],
+        &[
+            "--stripe-base",
+            "http://127.0.0.1:9",
+            "--redirect",
+            "https://api.stripe.com=http://127.0.0.1:10",
+        ],
+    ] {
+        let mut args = args.to_vec();
+        args.extend(["--format", "json", "setup"]);
+        let run = run_cli(&args, Some(keys::TEST_READ_ONLY));
+        assert_eq!(run.code, 2, "{args:?}: {run:?}");
+        let v = run.json();
+        assert_eq!(v["error"]["kind"], "usage", "{run:?}");
+        let message = v["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.starts_with("https://api.stripe.com:443 is redirected twice"),
+            "{message}"
+        );
+    }
 }

@@ -46,7 +46,24 @@ fn redirects(cli: &Cli) -> Result<Vec<Redirect>, Failure> {
             });
         }
     }
-    redirects.extend(cli.redirect.iter().cloned());
+    for redirect in &cli.redirect {
+        // Two places for one origin: whichever won, the other was ignored without a word.
+        if redirects.iter().any(|r| r.origin == redirect.origin) {
+            return Err(Failure::new(
+                "usage",
+                format!(
+                    "{} is redirected twice (by --redirect{}): give one loopback base per origin",
+                    redirect.origin,
+                    if cli.stripe_base.is_some() {
+                        " or --stripe-base"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
+        redirects.push(redirect.clone());
+    }
     Ok(redirects)
 }
 

@@ -75,10 +75,16 @@ where
         Ok(cli) => cli,
         Err(e) if e.use_stderr() && asks_for_json(&args) => {
             // A program that asked for JSON gets its failure as JSON too, even when the command line
-            // itself is what failed: the first line of clap's message, without its `error: `.
+            // itself is what failed: clap's message up to its usage lines, on one line, without its
+            // `error: ` (what is missing is on the lines after the first).
             let text = e.to_string();
-            let first = text.lines().next().unwrap_or_default();
-            let message = first.strip_prefix("error: ").unwrap_or(first);
+            let said: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .take_while(|line| !line.is_empty())
+                .collect();
+            let joined = said.join(" ");
+            let message = joined.strip_prefix("error: ").unwrap_or(&joined);
             let message = redact_credentials(&Registry::builtin(), io.env, message);
             let _ = writeln!(
                 io.stdout,
@@ -93,7 +99,8 @@ where
             return e.exit_code();
         }
         Err(e) => {
-            let _ = write!(io.stderr, "{e}");
+            // `--help` and `--version`: what was asked for, so on stdout (`klairr-host --help | less`).
+            let _ = write!(io.stdout, "{e}");
             return e.exit_code();
         }
     };
@@ -163,7 +170,10 @@ fn execute(
             return Err(Failure::new(
                 "usage",
                 format!(
-                    "serve runs every connector with its own component, and each connection brings its settings:                      leave out {} (a connection's mode, max_rows, max_scan and cache_ttl_seconds go in the body                      of POST /v1/connections; another component is installed with --connectors DIR and swapped                      in with a reload)",
+                    "serve runs every connector with its own component, and each connection brings its settings: \
+                     leave out {} (a connection's mode, max_rows, max_scan and cache_ttl_seconds go in the body \
+                     of POST /v1/connections; another component is installed with --connectors DIR and swapped \
+                     in with a reload)",
                     flags.join(", ")
                 ),
             ));
@@ -304,13 +314,24 @@ fn execute(
 /// newline (or any trailing whitespace) are dropped, so they neither break the JSON nor count toward
 /// the cap.
 fn read_query(stdin: &mut dyn Read) -> Result<String, Failure> {
+    const MAX_STDIN: u64 = 1 << 20;
     let mut text = String::new();
-    stdin.take(1 << 20).read_to_string(&mut text).map_err(|e| {
-        Failure::new(
+    stdin
+        .take(MAX_STDIN + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| {
+            Failure::new(
+                "invalid-query",
+                format!("could not read the query from standard input: {e}"),
+            )
+        })?;
+    // Refused, not cut: what follows the first MiB could turn a valid query into none.
+    if text.len() as u64 > MAX_STDIN {
+        return Err(Failure::new(
             "invalid-query",
-            format!("could not read the query from standard input: {e}"),
-        )
-    })?;
+            "standard input holds more than 1 MiB: a query is one JSON object of at most 16 KiB",
+        ));
+    }
     let query = text.strip_prefix('\u{feff}').unwrap_or(&text).trim_end();
     Ok(query.to_owned())
 }
