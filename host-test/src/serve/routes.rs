@@ -304,7 +304,7 @@ fn connect(platform: &Platform, body: &str) -> Result<Reply, ApiError> {
             "invalid-request",
             format!(
                 "the body must be {{\"connector\":\"NAME\",\"credential\":\"…\",\"mode\":\"test|live\"}} (optional max_rows, max_scan, cache_ttl_seconds): {}",
-                error_without_input(&e)
+                error_without_input(&e, body)
             ),
         )
     })?;
@@ -396,7 +396,7 @@ const CONNECTION_FIELDS: &[&str] = &[
 /// serde_json's error without the text it quotes (which may be the credential): its category and
 /// position, and the field when it is one of ours (serde names a missing field; an unknown one is the
 /// caller's text, so it is not repeated).
-fn error_without_input(e: &serde_json::Error) -> String {
+fn error_without_input(e: &serde_json::Error, body: &str) -> String {
     let text = e.to_string();
     let what = match e.classify() {
         serde_json::error::Category::Io => "could not be read".to_owned(),
@@ -406,8 +406,22 @@ fn error_without_input(e: &serde_json::Error) -> String {
             let ours = CONNECTION_FIELDS
                 .iter()
                 .find(|f| text.starts_with(&format!("missing field `{f}`")));
+            let duplicate = CONNECTION_FIELDS
+                .iter()
+                .find(|f| text.starts_with(&format!("duplicate field `{f}`")));
             if let Some(field) = ours {
                 format!("has no {field:?} field, which is required")
+            } else if let Some(field) = duplicate {
+                format!("has the field {field:?} twice")
+            } else if !body.trim_start().starts_with('{') {
+                "is not a JSON object".to_owned()
+            } else if let Some(field) = mistyped_field(body) {
+                let expected = if ["connector", "credential", "mode"].contains(&field) {
+                    "a string"
+                } else {
+                    "a whole number from 0 to 4294967295"
+                };
+                format!("has a field {field:?} that is not {expected}")
             } else if text.starts_with("unknown field") {
                 format!(
                     "has a field this route does not know (the fields are {})",
@@ -420,6 +434,18 @@ fn error_without_input(e: &serde_json::Error) -> String {
         }
     };
     format!("the body {what} (line {}, column {})", e.line(), e.column())
+}
+
+/// The first of our fields whose value has the wrong type, read again as a plain object (serde's own
+/// message names the value, not the field).
+fn mistyped_field(body: &str) -> Option<&'static str> {
+    let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(body).ok()?;
+    CONNECTION_FIELDS.iter().copied().find(|field| {
+        object.get(*field).is_some_and(|value| match *field {
+            "connector" | "credential" | "mode" => !value.is_string(),
+            _ => !value.is_null() && value.as_u64().is_none_or(|n| u32::try_from(n).is_err()),
+        })
+    })
 }
 
 fn query(platform: &Platform, id: &str, dsl: &str) -> Result<Reply, ApiError> {
