@@ -239,6 +239,7 @@ fn setup_query_and_a_cached_repeat_that_makes_no_request() {
     let dsl = r#"{"list":"charges","limit":7}"#;
     let (status, served) = api.query(id, dsl);
     assert_eq!(status, 200, "{served}");
+    let cli_before = emu.requests().len();
     let cli = run_cli(
         &[
             "--stripe-base",
@@ -251,6 +252,7 @@ fn setup_query_and_a_cached_repeat_that_makes_no_request() {
         Some(keys::TEST_READ_ONLY),
     );
     assert_eq!(cli.code, 0, "{}", cli.stderr);
+    let cli_sent = emu.requests().len() - cli_before;
     assert_eq!(served, cli.json());
     assert_eq!(served["cached"], false);
 
@@ -277,8 +279,17 @@ fn setup_query_and_a_cached_repeat_that_makes_no_request() {
     let (status, value) = api.query(id, dsl);
     assert_eq!((status, kind(&value)), (404, "unknown-connection"));
 
+    // A key that can write fails setup after its probes: those requests were sent all the same.
+    let body = serde_json::json!({"connector": "stripe", "credential": keys::TEST_WRITE_CUSTOMERS});
+    let (status, text) = api.call("POST", "/v1/connections", Some(&body.to_string()));
+    assert_ne!(status, 201, "{text}");
+
     let (status, metrics) = api.call("GET", "/metrics", None);
     assert_eq!(status, 200);
+    // Every request the emulator saw from the server, counted by the host.
+    let sent = emu.requests().len() - cli_sent;
+    let upstream = format!("klairr_upstream_requests_total{{connector=\"stripe\"}} {sent}");
+    assert!(metrics.contains(&upstream), "{upstream} in\n{metrics}");
     for line in [
         "klairr_cache_hits_total{connector=\"stripe\"} 2",
         "klairr_cache_misses_total{connector=\"stripe\"} 1",

@@ -138,6 +138,12 @@ impl Connection {
         self.instance.store.data().hooks.log.clone()
     }
 
+    /// Requests the last call on this connection sent upstream, as the host counted them (denied ones
+    /// are not sent): for metrics, whatever the call's outcome.
+    pub fn requests_sent(&self) -> u32 {
+        self.sent()
+    }
+
     /// Requests the last call sent.
     fn sent(&self) -> u32 {
         self.instance.store.data().hooks.call.sent

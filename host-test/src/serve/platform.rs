@@ -225,11 +225,6 @@ impl Platform {
         let report = connection.verify();
         self.count_call(connector, &connection, 0, &report);
         let report = report?;
-        self.metrics.add(
-            "klairr_upstream_requests_total",
-            labels(&[("connector", connector)]),
-            u64::from(report.requests),
-        );
         let id = connection_id()?;
         let entry = Arc::new(Open {
             connector: connector.to_owned(),
@@ -318,17 +313,12 @@ impl Platform {
         };
         self.metrics
             .add(cache, labels(&[("connector", connector)]), 1);
-        if !answer.cached {
-            self.metrics.add(
-                "klairr_upstream_requests_total",
-                labels(&[("connector", connector)]),
-                u64::from(answer.result.requests),
-            );
-        }
         Ok(answer)
     }
 
-    /// Denials and traps of the call just made on `connection`.
+    /// Requests, denials and traps of the call just made on `connection`. Requests as the host sent
+    /// them, failed calls included (a setup refused for a key that can write still sent its probes); a
+    /// cache hit sent none (its last call, `canonical-query`, sends nothing).
     fn count_call<T>(
         &self,
         connector: &str,
@@ -336,6 +326,17 @@ impl Platform {
         denied_before: usize,
         outcome: &Result<T, SandboxError>,
     ) {
+        // A discarded instance made no call: its count is the one before.
+        if !matches!(outcome, Err(SandboxError::Discarded)) {
+            let sent = connection.requests_sent();
+            if sent > 0 {
+                self.metrics.add(
+                    "klairr_upstream_requests_total",
+                    labels(&[("connector", connector)]),
+                    u64::from(sent),
+                );
+            }
+        }
         let denied = connection
             .denied_requests()
             .len()
