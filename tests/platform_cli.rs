@@ -160,3 +160,53 @@ fn a_connectors_directory_that_cannot_be_used_is_refused_naming_the_files() {
         "{message}"
     );
 }
+
+/// `--cache-ttl` above the connector's ceiling is refused, as `serve` refuses it in a connection's body,
+/// before any request; at the ceiling it is taken.
+#[test]
+fn a_cache_ttl_above_the_connectors_ceiling_is_refused() {
+    let emu = emulator();
+    let dir = temp_dir("cli-ttl");
+    let manifest = STRIPE_TOML
+        .replace("name = \"stripe\"", "name = \"stripe-short\"")
+        .replace(
+            "cache_ttl_ceiling_seconds = 3600",
+            "cache_ttl_ceiling_seconds = 900",
+        );
+    assert!(manifest.contains("cache_ttl_ceiling_seconds = 900"));
+    std::fs::write(dir.join("stripe-short.toml"), manifest).expect("write");
+    let dir_arg = dir.display().to_string();
+    let redirect = format!("https://api.stripe.com={}", emu.base_url());
+    let query = |ttl: &str| {
+        run_cli(
+            &[
+                "--connectors",
+                &dir_arg,
+                "--connector",
+                "stripe-short",
+                "--redirect",
+                &redirect,
+                "--cache-ttl",
+                ttl,
+                "--format",
+                "json",
+                "query",
+                r#"{"list":"payouts","limit":1}"#,
+            ],
+            Some(keys::TEST_READ_ONLY),
+        )
+    };
+    let run = query("901");
+    assert_eq!(run.code, 2, "{run:?}");
+    assert_eq!(run.json()["error"]["kind"], "usage");
+    assert!(
+        run.stdout
+            .contains("--cache-ttl 901 is above connector stripe-short's ceiling of 900 s"),
+        "{}",
+        run.stdout
+    );
+    assert!(emu.requests().is_empty(), "refused before any request");
+    let run = query("900");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["cache_ttl_seconds"], 900);
+}

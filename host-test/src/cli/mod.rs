@@ -353,6 +353,18 @@ fn config(
             ),
         ));
     };
+    // As `serve` refuses it in a connection's body: a TTL above the connector's ceiling is a mistake,
+    // not a wish to be quietly lowered.
+    let ceiling = connector.manifest.calls.cache_ttl_ceiling_seconds;
+    if let Some(ttl) = cli.cache_ttl.filter(|t| *t > ceiling) {
+        return Err(Failure::new(
+            "usage",
+            format!(
+                "--cache-ttl {ttl} is above connector {}'s ceiling of {ceiling} s: a call may lower the cache TTL, never raise it",
+                connector.name()
+            ),
+        ));
+    }
     Ok(ConnectionConfig {
         credential,
         mode: match cli.mode.unwrap_or(ModeArg::Test) {
