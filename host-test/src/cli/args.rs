@@ -135,6 +135,7 @@ impl Cli {
 
     /// Flags about running a connector, which the emulator (a stand-in for Stripe's API, no connector
     /// in it) would ignore: it refuses them rather than ignore them.
+    #[cfg(feature = "demo")]
     pub(super) fn connector_flags(&self) -> Vec<&'static str> {
         let mut flags = self.per_connection_flags();
         flags.extend(

@@ -150,6 +150,7 @@ fn execute(
             "--columns chooses the columns of a query result; only `query` prints one",
         ));
     }
+    #[cfg(feature = "demo")]
     if matches!(cli.command, Command::Emulator { .. }) {
         let flags = cli.connector_flags();
         if !flags.is_empty() {
