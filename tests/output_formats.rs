@@ -331,6 +331,31 @@ fn the_emulator_refuses_the_flags_of_a_connector_it_does_not_run() {
 }
 
 #[test]
+fn the_demo_refuses_the_flags_of_an_emulator_and_key_of_your_own() {
+    let run = run_cli(
+        &[
+            "--compile-cache",
+            "off",
+            "--mode",
+            "live",
+            "--stripe-base",
+            "http://127.0.0.1:9",
+            "demo",
+        ],
+        None,
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stdout.is_empty(), "no demo ran: {}", run.stdout);
+    assert!(
+        run.stderr.contains(
+            "error (usage): the demo starts its own emulator and reads it with its test key: leave out --mode, --stripe-base"
+        ),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn columns_choose_and_order_what_every_format_prints() {
     let emu = emulator();
     let run = query(

@@ -78,6 +78,34 @@ fn the_credential_comes_from_the_variable_the_manifest_names() {
         .unwrap_or("")
         .to_owned();
     assert!(message.contains("ALT_STRIPE_KEY is not set"), "{message}");
+    // Set but empty (or blank) is said as such.
+    let empty = run_cli_with_env(&args, &[("ALT_STRIPE_KEY", " ")], "");
+    assert_eq!(empty.code, 2, "{empty:?}");
+    assert!(
+        empty
+            .stdout
+            .contains("ALT_STRIPE_KEY is empty: export your credential"),
+        "{}",
+        empty.stdout
+    );
+    // A --stripe-base that is not a loopback base names the flag.
+    let run = run_cli_with_env(
+        &[
+            "--stripe-base",
+            "http://127.0.0.1:99999",
+            "--format",
+            "json",
+            "setup",
+        ],
+        &[("STRIPE_API_KEY", keys::TEST_READ_ONLY)],
+        "",
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stdout.contains("\"message\":\"--stripe-base: "),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]

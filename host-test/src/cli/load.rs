@@ -38,7 +38,8 @@ pub(super) fn parse_redirect(text: &str) -> Result<Redirect, String> {
 fn redirects(cli: &Cli) -> Result<Vec<Redirect>, Failure> {
     let mut redirects = Vec::new();
     if let Some(base) = &cli.stripe_base {
-        let base = LoopbackBase::parse(base).map_err(|e| Failure::new("usage", e.to_string()))?;
+        let base = LoopbackBase::parse(base)
+            .map_err(|e| Failure::new("usage", format!("--stripe-base: {e}")))?;
         for origin in &Connector::stripe().manifest.network.origins {
             redirects.push(Redirect {
                 origin: origin.clone(),

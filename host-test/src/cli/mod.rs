@@ -206,6 +206,24 @@ fn execute(
                     format!("the demo runs the built-in {DEFAULT_CONNECTOR} connector on its emulator: leave out --connector"),
                 ));
             }
+            let ignored: Vec<&str> = [
+                ("--mode", cli.mode.is_some()),
+                ("--redirect", !cli.redirect.is_empty()),
+                ("--stripe-base", cli.stripe_base.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(flag, given)| given.then_some(flag))
+            .collect();
+            if !ignored.is_empty() {
+                return Err(Failure::new(
+                    "usage",
+                    format!(
+                        "the demo starts its own emulator and reads it with its test key: leave out {} \
+                         (to query an emulator of your own, run `klairr-host emulator` and `query`)",
+                        ignored.join(", ")
+                    ),
+                ));
+            }
             demo::run(
                 cli,
                 connector,
@@ -344,13 +362,16 @@ fn config(
 ) -> Result<ConnectionConfig, Failure> {
     let env = &connector.manifest.credential.env;
     let credential = utf8_env(environment, env, "invalid-key")?;
+    let blank = credential.as_ref().is_some_and(|k| k.trim().is_empty());
     let Some(credential) = credential.filter(|k| !k.trim().is_empty()) else {
         let credential = &connector.manifest.credential;
         return Err(Failure::new(
             "invalid-key",
             format!(
-                "{env} is not set: export your credential ({}… or {}…) in {env}; credentials are never taken from arguments",
-                credential.test_prefix, credential.live_prefix
+                "{env} is {}: export your credential ({}… or {}…) in {env}; credentials are never taken from arguments",
+                if blank { "empty" } else { "not set" },
+                credential.test_prefix,
+                credential.live_prefix
             ),
         ));
     };
