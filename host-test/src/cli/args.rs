@@ -9,6 +9,10 @@ use crate::sandbox::CompileCache;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+/// Where `--help` lists the flags every command shares, after the command's own.
+const CONNECTOR_OPTIONS: &str = "Connector and sandbox options";
+const OUTPUT_OPTIONS: &str = "Output options";
+
 #[derive(Parser, Debug)]
 #[command(
     name = "klairr-host",
@@ -24,7 +28,7 @@ pub struct Cli {
     #[arg(
         long,
         global = true,
-        help_heading = "Connector and sandbox options",
+        help_heading = CONNECTOR_OPTIONS,
         value_name = "DIR"
     )]
     pub connectors: Option<PathBuf>,
@@ -32,7 +36,7 @@ pub struct Cli {
     #[arg(
         long,
         global = true,
-        help_heading = "Connector and sandbox options",
+        help_heading = CONNECTOR_OPTIONS,
         value_name = "NAME"
     )]
     pub connector: Option<String>,
@@ -41,7 +45,7 @@ pub struct Cli {
     #[arg(
         long,
         global = true,
-        help_heading = "Connector and sandbox options",
+        help_heading = CONNECTOR_OPTIONS,
         value_name = "PATH"
     )]
     pub component: Option<PathBuf>,
@@ -50,61 +54,61 @@ pub struct Cli {
     #[arg(
         long,
         global = true,
-        help_heading = "Connector and sandbox options",
+        help_heading = CONNECTOR_OPTIONS,
         value_enum
     )]
     pub mode: Option<ModeArg>,
     /// The most rows one query returns (1 to 100000; default 1000).
-    #[arg(long, global = true, help_heading = "Connector and sandbox options", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    #[arg(long, global = true, help_heading = CONNECTOR_OPTIONS, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_rows: Option<u32>,
     /// The most rows an aggregate query reads before its result is partial (1 to 1000000; default
     /// 100000). At Stripe's pace of about 25 requests a second, 100,000 rows take at least 40 s.
-    #[arg(long, global = true, help_heading = "Connector and sandbox options", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    #[arg(long, global = true, help_heading = CONNECTOR_OPTIONS, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_scan: Option<u32>,
     /// Lower the result-cache TTL in seconds (at most 3600, which is also the default).
-    #[arg(long, global = true, help_heading = "Connector and sandbox options", value_parser = clap::value_parser!(u32).range(0..=3600))]
+    #[arg(long, global = true, help_heading = CONNECTOR_OPTIONS, value_parser = clap::value_parser!(u32).range(0..=3600))]
     pub cache_ttl: Option<u32>,
     /// Output format: `table` for people; `json` (one object), `csv` (RFC 4180, query results) and
     /// `ndjson` (one object per row, query results) for programs and spreadsheets.
-    #[arg(long, global = true, help_heading = "Output options", value_enum, default_value_t = Format::Table)]
+    #[arg(long, global = true, help_heading = OUTPUT_OPTIONS, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Print only these columns of a query result, in this order (every format), e.g.
     /// `--columns id,amount,created`. An unknown column is an error naming the table's columns.
     #[arg(
         long,
         global = true,
-        help_heading = "Output options",
+        help_heading = OUTPUT_OPTIONS,
         value_name = "A,B,C",
         value_delimiter = ','
     )]
     pub columns: Option<Vec<String>>,
     /// Deliver a connector's requests for ORIGIN to a loopback server instead (tests, emulators), e.g.
     /// `--redirect https://api.stripe.com=http://127.0.0.1:12111`; repeat for more origins.
-    #[arg(long, global = true, help_heading = "Connector and sandbox options", value_name = "ORIGIN=http://127.0.0.1:PORT", value_parser = parse_redirect)]
+    #[arg(long, global = true, help_heading = CONNECTOR_OPTIONS, value_name = "ORIGIN=http://127.0.0.1:PORT", value_parser = parse_redirect)]
     pub redirect: Vec<Redirect>,
     /// Shorthand for `--redirect` of the built-in Stripe connector's origin to this loopback base.
     #[arg(
         long,
         global = true,
-        help_heading = "Connector and sandbox options",
+        help_heading = CONNECTOR_OPTIONS,
         value_name = "http://127.0.0.1:PORT"
     )]
     pub stripe_base: Option<String>,
     /// Stop any call into the connector after this many seconds, waits for the network included.
-    #[arg(long, global = true, help_heading = "Connector and sandbox options", value_name = "SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    #[arg(long, global = true, help_heading = CONNECTOR_OPTIONS, value_name = "SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub call_timeout: u64,
     /// Append the shape of every query result fetched from the source (never its rows) to this file as
     /// JSON lines; an answer from the result cache was recorded when it was fetched.
     #[arg(
         long,
         global = true,
-        help_heading = "Connector and sandbox options",
+        help_heading = CONNECTOR_OPTIONS,
         value_name = "PATH"
     )]
     pub memory_file: Option<PathBuf>,
     /// Cache compiled components in DIR (yours, mode 0700; refused otherwise), or `off`. Default:
     /// $XDG_CACHE_HOME/klairr/components, else ~/.cache/klairr/components (skipped with a warning if unsafe).
-    #[arg(long, global = true, help_heading = "Connector and sandbox options", env = "KLAIRR_CACHE_DIR", value_name = "DIR|off", value_parser = CompileCache::parse_setting)]
+    #[arg(long, global = true, help_heading = CONNECTOR_OPTIONS, env = "KLAIRR_CACHE_DIR", value_name = "DIR|off", value_parser = CompileCache::parse_setting)]
     pub compile_cache: Option<CompileCache>,
     #[command(subcommand)]
     pub command: Command,
@@ -120,17 +124,14 @@ impl Cli {
     /// connectors and connections at once: it refuses them rather than ignore them. (`--columns` is
     /// refused for every command but `query` before this is asked.)
     pub(super) fn per_connection_flags(&self) -> Vec<&'static str> {
-        [
+        given([
             ("--connector", self.connector.is_some()),
             ("--component", self.component.is_some()),
             ("--mode", self.mode.is_some()),
             ("--max-rows", self.max_rows.is_some()),
             ("--max-scan", self.max_scan.is_some()),
             ("--cache-ttl", self.cache_ttl.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(flag, given)| given.then_some(flag))
-        .collect()
+        ])
     }
 
     /// Flags about running a connector, which the emulator (a stand-in for Stripe's API, no connector
@@ -138,18 +139,32 @@ impl Cli {
     #[cfg(feature = "demo")]
     pub(super) fn connector_flags(&self) -> Vec<&'static str> {
         let mut flags = self.per_connection_flags();
-        flags.extend(
-            [
-                ("--connectors", self.connectors.is_some()),
-                ("--redirect", !self.redirect.is_empty()),
-                ("--stripe-base", self.stripe_base.is_some()),
-                ("--memory-file", self.memory_file.is_some()),
-            ]
-            .into_iter()
-            .filter_map(|(flag, given)| given.then_some(flag)),
-        );
+        flags.extend(given([
+            ("--connectors", self.connectors.is_some()),
+            ("--redirect", !self.redirect.is_empty()),
+            ("--stripe-base", self.stripe_base.is_some()),
+            ("--memory-file", self.memory_file.is_some()),
+        ]));
         flags
     }
+
+    /// Flags that would point the demo at another emulator or key than its own: it refuses them.
+    #[cfg(feature = "demo")]
+    pub(super) fn demo_refused_flags(&self) -> Vec<&'static str> {
+        given([
+            ("--mode", self.mode.is_some()),
+            ("--redirect", !self.redirect.is_empty()),
+            ("--stripe-base", self.stripe_base.is_some()),
+        ])
+    }
+}
+
+/// The flags of `flags` that were given.
+fn given<const N: usize>(flags: [(&'static str, bool); N]) -> Vec<&'static str> {
+    flags
+        .into_iter()
+        .filter_map(|(flag, given)| given.then_some(flag))
+        .collect()
 }
 
 #[derive(Subcommand, Debug)]

@@ -206,14 +206,7 @@ fn execute(
                     format!("the demo runs the built-in {DEFAULT_CONNECTOR} connector on its emulator: leave out --connector"),
                 ));
             }
-            let ignored: Vec<&str> = [
-                ("--mode", cli.mode.is_some()),
-                ("--redirect", !cli.redirect.is_empty()),
-                ("--stripe-base", cli.stripe_base.is_some()),
-            ]
-            .into_iter()
-            .filter_map(|(flag, given)| given.then_some(flag))
-            .collect();
+            let ignored = cli.demo_refused_flags();
             if !ignored.is_empty() {
                 return Err(Failure::new(
                     "usage",
