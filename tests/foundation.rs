@@ -302,23 +302,20 @@ fn query_json_matches_the_contract() {
         " ".repeat(16 * 1024 - r#"{"list":"customers","limit":1}"#.len())
     );
     assert_eq!(padded.len(), 16 * 1024);
+    let base = emu.base_url();
+    let from_stdin = |text: &str| {
+        klairr_e2e::run_cli_with_stdin(
+            &["--format", "json", "--stripe-base", &base, "query", "-"],
+            Some(keys::TEST_READ_ONLY),
+            text,
+        )
+    };
     for text in [
         r#"{"list":"customers","limit":1}"#.to_owned(),
         "\u{feff}{\"list\":\"customers\",\"limit\":1}\r\n".to_owned(),
         format!("{padded}\n"),
     ] {
-        let run = klairr_e2e::run_cli_with_stdin(
-            &[
-                "--format",
-                "json",
-                "--stripe-base",
-                &emu.base_url(),
-                "query",
-                "-",
-            ],
-            Some(keys::TEST_READ_ONLY),
-            &text,
-        );
+        let run = from_stdin(&text);
         assert_eq!(run.code, 0, "{run:?}");
         assert_eq!(run.json()["rows"].as_array().map(Vec::len), Some(1));
     }
@@ -329,18 +326,7 @@ fn query_json_matches_the_contract() {
         r#"{"list":"customers","limit":1}"#,
         " ".repeat(1 << 20)
     );
-    let run = klairr_e2e::run_cli_with_stdin(
-        &[
-            "--format",
-            "json",
-            "--stripe-base",
-            &emu.base_url(),
-            "query",
-            "-",
-        ],
-        Some(keys::TEST_READ_ONLY),
-        &long,
-    );
+    let run = from_stdin(&long);
     assert_eq!(run.code, 2, "{run:?}");
     assert_eq!(run.json()["error"]["kind"], "invalid-query");
     assert!(

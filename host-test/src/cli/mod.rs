@@ -152,33 +152,23 @@ fn execute(
     }
     #[cfg(feature = "demo")]
     if matches!(cli.command, Command::Emulator { .. }) {
-        let flags = cli.connector_flags();
-        if !flags.is_empty() {
-            return Err(Failure::new(
-                "usage",
-                format!(
-                    "the emulator stands in for Stripe's API and runs no connector: leave out {} (give them \
-                     to the command that queries it, e.g. `klairr-host --stripe-base http://127.0.0.1:PORT query …`)",
-                    flags.join(", ")
-                ),
-            ));
-        }
+        refuse_given(cli.connector_flags(), |flags| {
+            format!(
+                "the emulator stands in for Stripe's API and runs no connector: leave out {flags} (give them \
+                 to the command that queries it, e.g. `klairr-host --stripe-base http://127.0.0.1:PORT query …`)"
+            )
+        })?;
     }
     let registry = registry(cli)?;
     if matches!(cli.command, Command::Serve { .. }) {
-        let flags = cli.per_connection_flags();
-        if !flags.is_empty() {
-            return Err(Failure::new(
-                "usage",
-                format!(
-                    "serve runs every connector with its own component, and each connection brings its settings: \
-                     leave out {} (a connection's mode, max_rows, max_scan and cache_ttl_seconds go in the body \
-                     of POST /v1/connections; another component is installed with --connectors DIR and swapped \
-                     in with a reload)",
-                    flags.join(", ")
-                ),
-            ));
-        }
+        refuse_given(cli.per_connection_flags(), |flags| {
+            format!(
+                "serve runs every connector with its own component, and each connection brings its settings: \
+                 leave out {flags} (a connection's mode, max_rows, max_scan and cache_ttl_seconds go in the body \
+                 of POST /v1/connections; another component is installed with --connectors DIR and swapped \
+                 in with a reload)"
+            )
+        })?;
     }
     let connector = registry
         .get(cli.connector_name())
@@ -206,17 +196,12 @@ fn execute(
                     format!("the demo runs the built-in {DEFAULT_CONNECTOR} connector on its emulator: leave out --connector"),
                 ));
             }
-            let ignored = cli.demo_refused_flags();
-            if !ignored.is_empty() {
-                return Err(Failure::new(
-                    "usage",
-                    format!(
-                        "the demo starts its own emulator and reads it with its test key: leave out {} \
-                         (to query an emulator of your own, run `klairr-host emulator` and `query`)",
-                        ignored.join(", ")
-                    ),
-                ));
-            }
+            refuse_given(cli.demo_refused_flags(), |flags| {
+                format!(
+                    "the demo starts its own emulator and reads it with its test key: leave out {flags} \
+                     (to query an emulator of your own, run `klairr-host emulator` and `query`)"
+                )
+            })?;
             demo::run(
                 cli,
                 connector,
@@ -318,6 +303,15 @@ fn execute(
             let answer = answer?;
             print_result(cli, &answer.result, answer.cached, stdout, stderr)
         }
+    }
+}
+
+/// A flag the command would ignore is refused instead: `usage`, the message naming every such flag given.
+fn refuse_given(flags: Vec<&str>, message: impl FnOnce(&str) -> String) -> Result<(), Failure> {
+    if flags.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::new("usage", message(&flags.join(", "))))
     }
 }
 
