@@ -61,6 +61,8 @@ pub enum PolicyError {
     NotBare(String),
     #[error("'{0}' is not a redirect: write ORIGIN=LOOPBACK_BASE, e.g. https://api.stripe.com=http://127.0.0.1:12111")]
     NotARedirect(String),
+    #[error("'{0}' has no usable port: write a port from 1 to 65535 after the host, e.g. :12111")]
+    Port(String),
 }
 
 impl Origin {
@@ -83,6 +85,12 @@ impl Origin {
         }
         let (host, port) = split_host_port(authority, scheme.default_port())
             .ok_or_else(|| PolicyError::Malformed(url.to_owned()))?;
+        // Port 0 is not a place to connect to; a port past 65535 is not a port at all.
+        let port = port
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| PolicyError::Port(url.to_owned()))?;
         Ok(Origin { scheme, host, port })
     }
 
@@ -96,23 +104,28 @@ impl Origin {
     }
 }
 
-/// Split `host[:port]` / `[v6][:port]`; `None` when the port is not a number or the host is empty.
-fn split_host_port(authority: &str, default_port: u16) -> Option<(String, u16)> {
+/// Split `host[:port]` / `[v6][:port]` into the host and the port's text (`default_port` when none is
+/// written); `None` when the host is empty or something other than a port follows it.
+fn split_host_port(authority: &str, default_port: u16) -> Option<(String, String)> {
     let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
         let (v6, after) = rest.split_once(']')?;
         let port = match after.strip_prefix(':') {
-            Some(p) => p.parse().ok()?,
-            None if after.is_empty() => default_port,
+            Some(p) => p.to_owned(),
+            None if after.is_empty() => default_port.to_string(),
             None => return None,
         };
         (format!("[{v6}]"), port)
     } else {
         match authority.rsplit_once(':') {
-            Some((h, p)) => (h.to_owned(), p.parse().ok()?),
-            None => (authority.to_owned(), default_port),
+            Some((h, p)) => (h.to_owned(), p.to_owned()),
+            None => (authority.to_owned(), default_port.to_string()),
         }
     };
-    if host.is_empty() || host == "[]" {
+    if host.is_empty()
+        || host == "[]"
+        || !port.bytes().all(|b| b.is_ascii_digit())
+        || port.is_empty()
+    {
         return None;
     }
     Some((host.to_ascii_lowercase(), port))
@@ -441,7 +454,14 @@ mod tests {
             ("http://localhost.evil.example:80", "not a loopback"),
             ("ftp://127.0.0.1:21", "scheme"),
             ("127.0.0.1:8080", "not a URL"),
-            ("http://127.0.0.1:99999", "not a URL"),
+            (
+                "http://127.0.0.1:99999",
+                "no usable port: write a port from 1 to 65535",
+            ),
+            ("http://127.0.0.1:0", "no usable port"),
+            ("http://[::1]:70000", "no usable port"),
+            ("http://127.0.0.1:", "not a URL"),
+            ("http://127.0.0.1:80x", "not a URL"),
             ("http://127.0.0.1:80/v1", "bare origin"),
             ("http://user@127.0.0.1:80", "bare origin"),
             ("http://", "not a URL"),
