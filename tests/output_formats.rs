@@ -298,24 +298,26 @@ fn columns_is_refused_where_no_query_result_is_printed() {
 
 #[test]
 fn the_emulator_refuses_the_flags_of_a_connector_it_does_not_run() {
-    for flags in [
-        &["--max-rows", "5"][..],
-        &["--stripe-base", "http://127.0.0.1:9"],
-        &[
-            "--mode",
-            "live",
-            "--memory-file",
-            "/tmp/klairr-never-written",
-        ],
+    // Before the command or after it: the same flags, the same refusal.
+    for (before, after) in [
+        (&["--max-rows", "5"][..], &[][..]),
+        (&[], &["--max-rows", "5"]),
+        (&["--stripe-base", "http://127.0.0.1:9"], &[]),
+        (
+            &["--mode", "live"],
+            &["--memory-file", "/tmp/klairr-never-written"],
+        ),
     ] {
         let mut args = vec!["--compile-cache", "off"];
-        args.extend_from_slice(flags);
+        args.extend_from_slice(before);
         args.extend_from_slice(&["emulator", "--port", "0"]);
+        args.extend_from_slice(after);
         let run = run_cli(&args, None);
-        assert_eq!(run.code, 2, "{flags:?}: {run:?}");
+        assert_eq!(run.code, 2, "{args:?}: {run:?}");
         assert!(run.stdout.is_empty(), "nothing served: {}", run.stdout);
-        let named: Vec<&str> = flags
+        let named: Vec<&str> = before
             .iter()
+            .chain(after)
             .copied()
             .filter(|f| f.starts_with("--"))
             .collect();
@@ -327,6 +329,89 @@ fn the_emulator_refuses_the_flags_of_a_connector_it_does_not_run() {
             "{}",
             run.stderr
         );
+    }
+}
+
+/// The long flags `klairr-host <args> --help` lists.
+fn flags_in_help(args: &[&str]) -> Vec<String> {
+    let mut args = args.to_vec();
+    args.push("--help");
+    let run = run_cli(&args, None);
+    assert_eq!(run.code, 0, "{run:?}");
+    run.stdout
+        .split_whitespace()
+        .filter(|word| word.starts_with("--"))
+        .map(|word| word.trim_end_matches([',', '.']).to_owned())
+        .collect()
+}
+
+#[test]
+fn each_commands_help_lists_only_the_shared_flags_it_takes() {
+    let query = flags_in_help(&["query"]);
+    for flag in [
+        "--max-rows",
+        "--mode",
+        "--stripe-base",
+        "--columns",
+        "--format",
+    ] {
+        assert!(
+            query.iter().any(|f| f == flag),
+            "query takes {flag}: {query:?}"
+        );
+    }
+    // (command, flags it refuses, flags it takes)
+    let cases: [(&str, &[&str], &[&str]); 4] = [
+        (
+            "emulator",
+            &[
+                "--max-rows",
+                "--mode",
+                "--stripe-base",
+                "--redirect",
+                "--memory-file",
+                "--columns",
+            ],
+            &["--port", "--latency-ms", "--format"],
+        ),
+        (
+            "serve",
+            &[
+                "--connector",
+                "--component",
+                "--mode",
+                "--max-rows",
+                "--max-scan",
+                "--cache-ttl",
+                "--columns",
+            ],
+            &["--listen", "--connectors", "--stripe-base", "--memory-file"],
+        ),
+        (
+            "demo",
+            &["--mode", "--stripe-base", "--redirect", "--columns"],
+            &["--max-rows", "--format"],
+        ),
+        (
+            "describe",
+            &["--columns"],
+            &["--connector", "--component", "--format"],
+        ),
+    ];
+    for (command, refused, taken) in cases {
+        let listed = flags_in_help(&[command]);
+        for flag in refused {
+            assert!(
+                !listed.iter().any(|f| f == flag),
+                "{command} --help lists {flag}: {listed:?}"
+            );
+        }
+        for flag in taken {
+            assert!(
+                listed.iter().any(|f| f == flag),
+                "{command} --help leaves out {flag}: {listed:?}"
+            );
+        }
     }
 }
 

@@ -6,7 +6,9 @@ use super::load::parse_redirect;
 use crate::policy::origin::Redirect;
 use crate::registry::DEFAULT_CONNECTOR;
 use crate::sandbox::CompileCache;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 /// Where `--help` lists the flags every command shares, after the command's own.
@@ -119,52 +121,77 @@ impl Cli {
     pub fn connector_name(&self) -> &str {
         self.connector.as_deref().unwrap_or(DEFAULT_CONNECTOR)
     }
+}
 
-    /// Flags that set up one connection or one component, which `serve` cannot honour for all of its
-    /// connectors and connections at once: it refuses them rather than ignore them. (`--columns` is
-    /// refused for every command but `query` before this is asked.)
-    pub(super) fn per_connection_flags(&self) -> Vec<&'static str> {
-        given([
-            ("--connector", self.connector.is_some()),
-            ("--component", self.component.is_some()),
-            ("--mode", self.mode.is_some()),
-            ("--max-rows", self.max_rows.is_some()),
-            ("--max-scan", self.max_scan.is_some()),
-            ("--cache-ttl", self.cache_ttl.is_some()),
-        ])
-    }
+/// Flags that set up one connection or one component, which `serve` cannot honour for all of its
+/// connectors and connections at once (clap's ids: the fields' names).
+const PER_CONNECTION: &[&str] = &[
+    "connector",
+    "component",
+    "mode",
+    "max_rows",
+    "max_scan",
+    "cache_ttl",
+];
+/// Flags about running a connector, which the emulator (a stand-in for Stripe's API, no connector in
+/// it) has no use for.
+#[cfg(feature = "demo")]
+const RUNS_A_CONNECTOR: &[&str] = &["connectors", "redirect", "stripe_base", "memory_file"];
+/// Flags that would point the demo at another emulator or key than its own.
+#[cfg(feature = "demo")]
+const DEMO_OWN: &[&str] = &["mode", "redirect", "stripe_base"];
 
-    /// Flags about running a connector, which the emulator (a stand-in for Stripe's API, no connector
-    /// in it) would ignore: it refuses them rather than ignore them.
-    #[cfg(feature = "demo")]
-    pub(super) fn connector_flags(&self) -> Vec<&'static str> {
-        let mut flags = self.per_connection_flags();
-        flags.extend(given([
-            ("--connectors", self.connectors.is_some()),
-            ("--redirect", !self.redirect.is_empty()),
-            ("--stripe-base", self.stripe_base.is_some()),
-            ("--memory-file", self.memory_file.is_some()),
-        ]));
-        flags
-    }
-
-    /// Flags that would point the demo at another emulator or key than its own: it refuses them.
-    #[cfg(feature = "demo")]
-    pub(super) fn demo_refused_flags(&self) -> Vec<&'static str> {
-        given([
-            ("--mode", self.mode.is_some()),
-            ("--redirect", !self.redirect.is_empty()),
-            ("--stripe-base", self.stripe_base.is_some()),
-        ])
+/// The shared flags the command `name` refuses rather than ignore; its `--help` leaves them out.
+/// (`--columns`, which only `query` uses, is refused by the others on its own, with its own message.)
+fn refused_by(name: &str) -> Vec<&'static str> {
+    match name {
+        "serve" => PER_CONNECTION.to_vec(),
+        #[cfg(feature = "demo")]
+        "emulator" => [PER_CONNECTION, RUNS_A_CONNECTOR].concat(),
+        #[cfg(feature = "demo")]
+        "demo" => DEMO_OWN.to_vec(),
+        _ => Vec::new(),
     }
 }
 
-/// The flags of `flags` that were given.
-fn given<const N: usize>(flags: [(&'static str, bool); N]) -> Vec<&'static str> {
-    flags
-        .into_iter()
-        .filter_map(|(flag, given)| given.then_some(flag))
-        .collect()
+/// clap's command for [`Cli`], with each command's `--help` listing only the shared flags it takes.
+fn command() -> clap::Command {
+    let mut cli = Cli::command();
+    let names: Vec<String> = cli
+        .get_subcommands()
+        .map(|c| c.get_name().to_owned())
+        .collect();
+    for name in names {
+        let mut hidden = refused_by(&name);
+        if name != "query" {
+            hidden.push("columns");
+        }
+        // A command's own copy of a global flag takes the global's place in it (clap propagates a
+        // global only where no flag of its id is), so it parses as before and is hidden there alone.
+        let copies: Vec<clap::Arg> = cli
+            .get_arguments()
+            .filter(|arg| hidden.contains(&arg.get_id().as_str()))
+            .map(|arg| arg.clone().hide(true))
+            .collect();
+        cli = cli.mut_subcommand(&name, |sub| sub.args(copies));
+    }
+    cli
+}
+
+/// Parse the command line (including the program name): the flags, and those given that the command
+/// refuses (`--max-rows`, …; none when it takes them all).
+pub(super) fn parse(args: &[OsString]) -> Result<(Cli, Vec<String>), clap::Error> {
+    let matches = command().try_get_matches_from(args)?;
+    let cli = Cli::from_arg_matches(&matches)?;
+    let refused = match matches.subcommand() {
+        Some((name, command)) => refused_by(name)
+            .into_iter()
+            .filter(|id| command.value_source(id) == Some(ValueSource::CommandLine))
+            .map(|id| format!("--{}", id.replace('_', "-")))
+            .collect(),
+        None => Vec::new(),
+    };
+    Ok((cli, refused))
 }
 
 #[derive(Subcommand, Debug)]

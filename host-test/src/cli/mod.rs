@@ -21,7 +21,6 @@ use crate::sandbox::{Callers, SharedHost};
 use crate::serve::{ConnectionLimits, ServeOptions, Server, Token, TOKEN_ENV};
 use crate::service::Service;
 pub use args::{Cli, Command, EmulatorData, Format, ModeArg};
-use clap::Parser;
 pub use failure::Failure;
 use failure::{asks_for_json, redact_credentials};
 use load::usage_or_config;
@@ -71,8 +70,8 @@ where
     S: Into<OsString> + Clone,
 {
     let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
-    let cli = match Cli::try_parse_from(&args) {
-        Ok(cli) => cli,
+    let (cli, refused) = match args::parse(&args) {
+        Ok(parsed) => parsed,
         Err(e) if e.use_stderr() && asks_for_json(&args) => {
             // A program that asked for JSON gets its failure as JSON too, even when the command line
             // itself is what failed: clap's message up to its usage lines, on one line, without its
@@ -106,7 +105,15 @@ where
     };
     let format = cli.format;
     let show_progress = io.stderr_is_terminal && format == Format::Table;
-    match execute(&cli, io.env, io.stdin, io.stdout, io.stderr, show_progress) {
+    match execute(
+        &cli,
+        &refused,
+        io.env,
+        io.stdin,
+        io.stdout,
+        io.stderr,
+        show_progress,
+    ) {
         Ok(()) => 0,
         Err(failure) => {
             // A credential pasted where a name or path goes (`--connector`, `--columns`, …) would be
@@ -134,8 +141,10 @@ where
     }
 }
 
+/// Run the parsed command; `refused` are the flags given that it refuses (see `args::parse`).
 fn execute(
     cli: &Cli,
+    refused: &[String],
     env: &dyn Fn(&str) -> Option<OsString>,
     stdin: &mut dyn Read,
     stdout: &mut dyn Write,
@@ -152,7 +161,7 @@ fn execute(
     }
     #[cfg(feature = "demo")]
     if matches!(cli.command, Command::Emulator { .. }) {
-        refuse_given(cli.connector_flags(), |flags| {
+        refuse_given(refused, |flags| {
             format!(
                 "the emulator stands in for Stripe's API and runs no connector: leave out {flags} (give them \
                  to the command that queries it, e.g. `klairr-host --stripe-base http://127.0.0.1:PORT query …`)"
@@ -161,7 +170,7 @@ fn execute(
     }
     let registry = registry(cli)?;
     if matches!(cli.command, Command::Serve { .. }) {
-        refuse_given(cli.per_connection_flags(), |flags| {
+        refuse_given(refused, |flags| {
             format!(
                 "serve runs every connector with its own component, and each connection brings its settings: \
                  leave out {flags} (a connection's mode, max_rows, max_scan and cache_ttl_seconds go in the body \
@@ -196,7 +205,7 @@ fn execute(
                     format!("the demo runs the built-in {DEFAULT_CONNECTOR} connector on its emulator: leave out --connector"),
                 ));
             }
-            refuse_given(cli.demo_refused_flags(), |flags| {
+            refuse_given(refused, |flags| {
                 format!(
                     "the demo starts its own emulator and reads it with its test key: leave out {flags} \
                      (to query an emulator of your own, run `klairr-host emulator` and `query`)"
@@ -307,7 +316,7 @@ fn execute(
 }
 
 /// A flag the command would ignore is refused instead: `usage`, the message naming every such flag given.
-fn refuse_given(flags: Vec<&str>, message: impl FnOnce(&str) -> String) -> Result<(), Failure> {
+fn refuse_given(flags: &[String], message: impl FnOnce(&str) -> String) -> Result<(), Failure> {
     if flags.is_empty() {
         Ok(())
     } else {
