@@ -89,7 +89,36 @@ const HELP: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// Each connector's series that exist from the start, at zero, so a dashboard's `rate()` sees their
+/// first increase and an alert on a missing series means a missing connector. (Series by outcome kind
+/// or route appear with their first event: there are too many to list.)
+const PER_CONNECTOR: &[(&str, Option<(&str, &str)>)] = &[
+    ("klairr_queries_total", Some(("outcome", "ok"))),
+    ("klairr_cache_hits_total", None),
+    ("klairr_cache_misses_total", None),
+    ("klairr_upstream_requests_total", None),
+    ("klairr_denials_total", None),
+    ("klairr_traps_total", None),
+    ("klairr_reloads_total", Some(("outcome", "swapped"))),
+    ("klairr_reloads_total", Some(("outcome", "refused"))),
+];
+
 impl Metrics {
+    /// Metrics for a platform serving `connectors`: their per-connector series and the open
+    /// connections' gauge at zero.
+    pub fn starting_at_zero<'a>(connectors: impl IntoIterator<Item = &'a str>) -> Metrics {
+        let metrics = Metrics::default();
+        for connector in connectors {
+            for (name, extra) in PER_CONNECTOR {
+                let mut pairs = vec![("connector", connector)];
+                pairs.extend(extra);
+                metrics.add(name, labels(&pairs), 0);
+            }
+        }
+        metrics.set("klairr_open_connections", String::new(), 0);
+        metrics
+    }
+
     pub fn add(&self, name: &'static str, labels: String, n: u64) {
         if let Ok(mut counters) = self.counters.lock() {
             *counters.entry((name, labels)).or_default() += n;
@@ -155,6 +184,25 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_connectors_counters_exist_from_the_start_at_zero() {
+        let text = Metrics::starting_at_zero(["ledger", "stripe"]).render();
+        for connector in ["ledger", "stripe"] {
+            for line in [
+                format!("klairr_queries_total{{connector=\"{connector}\",outcome=\"ok\"}} 0"),
+                format!("klairr_cache_hits_total{{connector=\"{connector}\"}} 0"),
+                format!("klairr_cache_misses_total{{connector=\"{connector}\"}} 0"),
+                format!("klairr_upstream_requests_total{{connector=\"{connector}\"}} 0"),
+                format!("klairr_denials_total{{connector=\"{connector}\"}} 0"),
+                format!("klairr_traps_total{{connector=\"{connector}\"}} 0"),
+                format!("klairr_reloads_total{{connector=\"{connector}\",outcome=\"refused\"}} 0"),
+            ] {
+                assert!(text.contains(&line), "{line} in\n{text}");
+            }
+        }
+        assert!(text.contains("\nklairr_open_connections 0\n"), "{text}");
+    }
 
     #[test]
     fn renders_counters_and_cumulative_buckets() {

@@ -110,6 +110,7 @@ impl Platform {
                 },
             );
         }
+        let metrics = Metrics::starting_at_zero(slots.keys().map(String::as_str));
         Ok(Platform {
             shared,
             options,
@@ -117,7 +118,7 @@ impl Platform {
             answers,
             open: Mutex::default(),
             limits,
-            metrics: Arc::default(),
+            metrics: Arc::new(metrics),
         })
     }
 
