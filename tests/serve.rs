@@ -176,9 +176,9 @@ fn the_token_guards_everything_but_healthz() {
     for (method, path, allow) in [
         ("PUT", "/v1/connections", "POST"),
         ("GET", "/v1/connections/abc/query", "POST"),
-        ("POST", "/v1/connectors", "GET"),
+        ("POST", "/v1/connectors", "GET, HEAD"),
         ("GET", "/v1/connections/abc", "DELETE"),
-        ("POST", "/healthz", "GET"),
+        ("POST", "/healthz", "GET, HEAD"),
     ] {
         assert_eq!(
             api.allow(method, path).as_deref(),
@@ -186,6 +186,16 @@ fn the_token_guards_everything_but_healthz() {
             "{method} {path}"
         );
     }
+    // HEAD is GET without a body, as load balancers' probes expect.
+    assert_eq!(
+        api.call_as("HEAD", "/healthz", None, None),
+        (200, String::new())
+    );
+    assert_eq!(api.call("HEAD", "/metrics", None), (200, String::new()));
+    assert_eq!(api.call_as("HEAD", "/metrics", None, None).0, 401);
+    // A trailing slash names no route, rather than a connection without an id.
+    let (status, value) = api.json("POST", "/v1/connections/", Some("{}"));
+    assert_eq!((status, kind(&value)), (404, "not-found"));
     let big = "x".repeat(100 * 1024);
     let (status, value) = api.json("POST", "/v1/connections", Some(&big));
     assert_eq!((status, kind(&value)), (413, "body-too-large"));

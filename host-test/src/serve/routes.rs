@@ -123,14 +123,18 @@ async fn route(
     state: &Arc<State>,
     request: Request<Incoming>,
 ) -> (&'static str, Result<Reply, ApiError>) {
-    let method = request.method().clone();
+    // HEAD is GET without the body (hyper leaves it out): load balancers probe with it.
+    let method = match request.method() {
+        &Method::HEAD => Method::GET,
+        other => other.clone(),
+    };
     let path = request.uri().path().to_owned();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     if segments == ["healthz"] {
         let reply = if method == Method::GET {
             Ok(json(StatusCode::OK, r#"{"ok":true}"#.into()))
         } else {
-            Err(not_allowed("GET"))
+            Err(not_allowed(GET))
         };
         return ("/healthz", reply);
     }
@@ -186,7 +190,15 @@ async fn route(
             };
             ("/v1/connections/{id}", reply)
         }
-        (_, ["metrics"] | ["v1", "connectors"]) => ("method-not-allowed", Err(not_allowed("GET"))),
+        // An empty segment (`/v1/connections/`, `//query`) names no connection or connector.
+        _ if segments.contains(&"") => (
+            "not-found",
+            Err(ApiError::new(
+                "not-found",
+                "no such route: see GET /v1/connectors, POST /v1/connections, POST /v1/connections/ID/query",
+            )),
+        ),
+        (_, ["metrics"] | ["v1", "connectors"]) => ("method-not-allowed", Err(not_allowed(GET))),
         (_, ["v1", "connections"] | ["v1", "connectors", _, "reload"] | ["v1", "connections", _, "query"]) => {
             ("method-not-allowed", Err(not_allowed("POST")))
         }
@@ -201,13 +213,16 @@ async fn route(
     }
 }
 
-/// 405, saying (and sending as `Allow`) the one method the route takes.
+/// What a route that reads takes, as `Allow` says it.
+const GET: &str = "GET, HEAD";
+
+/// 405, saying (and sending as `Allow`) the methods the route takes.
 fn not_allowed(allow: &'static str) -> ApiError {
     ApiError {
         allow: Some(allow),
         ..ApiError::new(
             "method-not-allowed",
-            format!("this route takes {allow} only"),
+            format!("this route takes {} only", allow.replace(", ", " or ")),
         )
     }
 }
