@@ -1,7 +1,8 @@
 //! Which failures are retried, how long to wait, and when to give up.
 //!
 //! One [`Retrier`] is created per query (or per `verify`) and every request of that query goes through
-//! [`Retrier::send`]. It retries:
+//! it: [`Retrier::send`] one at a time, [`Retrier::send_all`] several at once (setup's probes), the
+//! pager's overlapping pages through [`Retrier::judge`]. It retries:
 //!
 //! - transport failures that may be transient ([`TransportError::Timeout`], [`TransportError::Connection`]);
 //!   a request the host refused ([`TransportError::Denied`]) fails at once as [`ConnectorError::Network`],
@@ -46,7 +47,7 @@
 use crate::error::{ConnectorError, UpstreamError};
 use crate::prelude::*;
 use crate::stripe::upstream_error;
-use crate::transport::{Clock, Http, Request, Response, TransportError};
+use crate::transport::{Clock, Http, Request, Response, Ticket, TransportError};
 use core::time::Duration;
 
 /// How hard to try.
@@ -160,29 +161,72 @@ impl Retrier {
 
     /// Send `request`, retrying as described in the module docs. `Ok` for every response that is not
     /// retried (check its status); `Err` when retries are exhausted or the failure is final.
+    /// [`Retrier::send_all`] of one request.
     pub fn send<H: Http + ?Sized, C: Clock + ?Sized>(
         &mut self,
         http: &mut H,
         clock: &mut C,
         request: &Request,
     ) -> Result<Response, ConnectorError> {
-        let mut attempts: u32 = 0;
-        loop {
-            attempts += 1;
+        self.send_all(http, clock, core::slice::from_ref(request))
+            .pop()
+            .unwrap_or_else(|| Err(lost()))
+    }
+
+    /// Send every one of `requests` at once, each retried as [`Retrier::send`] retries one, in rounds:
+    /// those a round's answers say to retry go out again together after the longest of their waits.
+    /// The outcomes, in the order of `requests`.
+    pub fn send_all<H: Http + ?Sized, C: Clock + ?Sized>(
+        &mut self,
+        http: &mut H,
+        clock: &mut C,
+        requests: &[Request],
+    ) -> Vec<Result<Response, ConnectorError>> {
+        let mut outcomes: Vec<Option<Result<Response, ConnectorError>>> =
+            requests.iter().map(|_| None).collect();
+        // (request, attempts made) of those to send in the next round: all of them first.
+        let mut round: Vec<(usize, u32)> = (0..requests.len()).map(|i| (i, 0)).collect();
+        while !round.is_empty() {
             let started = clock.now();
-            let outcome = http.send(request);
-            let took = clock.now().saturating_sub(started);
-            match self.judge(clock, request, attempts, took, outcome) {
-                Attempt::Done(result) => return result,
-                Attempt::RetryAfter(wait) => clock.sleep(wait),
+            let mut flying: Vec<(Ticket, usize, u32)> = round
+                .drain(..)
+                .map(|(i, attempts)| (http.start(&requests[i]), i, attempts + 1))
+                .collect();
+            let mut wait = Duration::ZERO;
+            while !flying.is_empty() {
+                // None: the transport lost what was outstanding (each is then a network error).
+                let Some((ticket, outcome)) = http.wait_any(None) else {
+                    break;
+                };
+                let Some(at) = flying.iter().position(|f| f.0 == ticket) else {
+                    continue;
+                };
+                let (_, i, attempts) = flying.swap_remove(at);
+                let took = clock.now().saturating_sub(started);
+                match self.judge(clock, &requests[i], attempts, took, outcome) {
+                    Attempt::Done(result) => outcomes[i] = Some(result),
+                    Attempt::RetryAfter(w) => {
+                        wait = wait.max(w);
+                        round.push((i, attempts));
+                    }
+                }
+            }
+            if !round.is_empty() {
+                clock.sleep(wait);
             }
         }
+        outcomes
+            .into_iter()
+            .map(|outcome| outcome.unwrap_or_else(|| Err(lost())))
+            .collect()
     }
 
     /// Judge attempt number `attempts` (1-based) of `request`, which took `took` and ended in `outcome`:
     /// hand it to the caller, or retry it after a wait (already charged to the budget: the caller only
     /// waits, by sleeping or by doing other work, and then starts the request again). The pager judges
-    /// each of its overlapping requests here; [`Retrier::send`] is the one-at-a-time loop.
+    /// each of its overlapping requests here, [`Retrier::send_all`] each of its rounds' answers. Never
+    /// inlined: its callers share one copy in the component.
+    #[inline(never)]
     pub fn judge<C: Clock + ?Sized>(
         &mut self,
         clock: &mut C,
@@ -265,6 +309,11 @@ impl Retrier {
     fn charge(&mut self, lost: Duration) {
         self.spent = self.spent.saturating_add(lost);
     }
+}
+
+/// A request whose outcome the transport never gave back.
+fn lost() -> ConnectorError {
+    ConnectorError::Network("the request was lost before it completed".into())
 }
 
 /// What [`Retrier::judge`] decided about one attempt.
@@ -441,6 +490,59 @@ mod tests {
                 "sleep {i}: {s:?} not in {lo:?}..={hi:?}"
             );
         }
+    }
+
+    #[test]
+    fn send_all_starts_every_request_at_once_and_keeps_their_order() {
+        // Three endpoints: one fine, one refused once with 429 then fine, one in a 503 storm.
+        let mut refused_once = false;
+        let serve = move |r: &Request| {
+            Ok(match r.path_and_query.as_str() {
+                "/v1/payouts?limit=1" if !refused_once => {
+                    refused_once = true;
+                    resp(429)
+                }
+                "/v1/charges?limit=1" => resp(503),
+                _ => resp(200),
+            })
+        };
+        let mut http = Replies::new(serve);
+        let mut clock = FakeClock::new();
+        let requests: Vec<Request> = ["customers", "charges", "payouts"]
+            .iter()
+            .map(|table| Request {
+                method: Method::Get,
+                path_and_query: format!("/v1/{table}?limit=1"),
+            })
+            .collect();
+        let mut retrier = Retrier::new(RetryPolicy::default());
+        let outcomes = retrier.send_all(&mut http, &mut clock, &requests);
+        assert_eq!(outcomes.len(), 3);
+        assert_eq!(outcomes[0].as_ref().map(|r| r.status), Ok(200));
+        let storm = outcomes[1].as_ref().expect_err("the storm is given up on");
+        assert!(
+            storm
+                .to_string()
+                .contains("GET /v1/charges; gave up after 5 attempts"),
+            "{storm}"
+        );
+        assert_eq!(outcomes[2].as_ref().map(|r| r.status), Ok(200));
+        // All three were out at once; then 1 + 4 retries of charges and 1 of payouts.
+        assert_eq!(http.most_outstanding, 3);
+        assert_eq!(http.started, 3 + 4 + 1);
+        // The retries' waits overlap: payouts' retry went out with charges' first, so the clock slept
+        // only charges' four waits.
+        assert_eq!(clock.sleeps.len(), 4, "{:?}", clock.sleeps);
+        assert_sleeps_in_bounds(&RetryPolicy::default(), &clock.sleeps);
+    }
+
+    #[test]
+    fn send_all_of_nothing_sends_nothing() {
+        let mut http = Replies::new(|_: &Request| Ok(resp(200)));
+        let mut clock = FakeClock::new();
+        let mut retrier = Retrier::new(RetryPolicy::default());
+        assert!(retrier.send_all(&mut http, &mut clock, &[]).is_empty());
+        assert_eq!(http.started, 0);
     }
 
     #[test]

@@ -68,6 +68,8 @@ pub struct Replies<S> {
     next: u32,
     /// Each outcome advances this time by this much when it is collected.
     pub latency: Option<(Time, Duration)>,
+    /// The most requests ever started and not yet collected at once.
+    pub most_outstanding: usize,
 }
 
 impl<S: Serve> Replies<S> {
@@ -78,6 +80,7 @@ impl<S: Serve> Replies<S> {
             done: VecDeque::new(),
             next: 0,
             latency: None,
+            most_outstanding: 0,
         }
     }
 }
@@ -89,6 +92,7 @@ impl<S: Serve> Http for Replies<S> {
         let ticket = Ticket(self.next);
         let outcome = self.serve.serve(request);
         self.done.push_back((ticket, outcome));
+        self.most_outstanding = self.most_outstanding.max(self.done.len());
         ticket
     }
     fn wait_any(&mut self, _timeout: Option<Duration>) -> Option<Completion> {

@@ -6,7 +6,7 @@ use klairr_e2e::{
     assert_no_key, config, emulator, emulator_with, error_kind, keys, run_cli, sandbox, temp_dir,
     upstream_of, CliRun, TABLES,
 };
-use klairr_host::emulator::{Emulator, EmulatorConfig, Fault, KeyGrant, Resource};
+use klairr_host::emulator::{Emulator, EmulatorConfig, Fault, KeyGrant, RecordedRequest, Resource};
 use klairr_host::policy::origin::LoopbackBase;
 use klairr_host::registry;
 use klairr_host::sandbox::{wit, ConnectorFailure, Sandbox, SandboxError, SandboxOptions};
@@ -81,6 +81,18 @@ fn a_read_only_test_key_is_accepted_after_five_reads_and_five_refused_writes() {
 
     let seen = emu.requests();
     assert_eq!(seen.len(), 10, "{seen:#?}");
+    // Customers alone first, then the other four reads at once, then the five writes at once: within
+    // a group the order is the network's, so each group is put in table order to be checked.
+    let mut seen: Vec<&RecordedRequest> = seen.iter().collect();
+    let table_of = |req: &&RecordedRequest| {
+        TABLES.iter().position(|t| {
+            req.path
+                .strip_prefix("/v1/")
+                .is_some_and(|p| p.starts_with(t))
+        })
+    };
+    seen[1..5].sort_by_key(table_of);
+    seen[5..].sort_by_key(table_of);
     for (req, table) in seen[..5].iter().zip(TABLES) {
         assert_eq!(req.method, "GET", "{req:?}");
         assert_eq!(req.path, format!("/v1/{table}"), "{req:?}");
@@ -107,6 +119,55 @@ fn a_read_only_test_key_is_accepted_after_five_reads_and_five_refused_writes() {
     for req in &seen {
         assert_eq!(req.key_hint.as_deref(), Some("rk_test_…0000"), "{req:?}");
     }
+}
+
+#[test]
+fn setup_sends_its_probes_together_in_three_round_trips() {
+    // At Stripe's latency ten probes one after the other take seconds; setup makes three round trips:
+    // the customers read alone (an unknown key is told by one request), the other four reads at once,
+    // then the five writes at once.
+    let emu = emulator_with(EmulatorConfig {
+        latency: Duration::from_millis(150),
+        ..EmulatorConfig::default()
+    });
+    let sandbox = sandbox(&emu);
+    let mut conn = sandbox
+        .open(&config(keys::TEST_READ_ONLY, wit::Mode::Test))
+        .expect("open");
+    let report = conn.verify().expect("a read-only key passes setup");
+    assert_eq!(report.requests, 10);
+    assert_eq!(
+        emu.peak_in_flight(),
+        5,
+        "the five write probes were out at once"
+    );
+    let seen = emu.requests();
+    let at = |path: &str| {
+        seen.iter()
+            .find(|r| r.path.starts_with(path))
+            .map(|r| r.arrived)
+            .unwrap_or_else(|| panic!("no request for {path}: {seen:#?}"))
+    };
+    let customers = at("/v1/customers");
+    let reads: Vec<_> = TABLES[1..]
+        .iter()
+        .map(|t| at(&format!("/v1/{t}")))
+        .collect();
+    let writes: Vec<_> = seen[5..].iter().map(|r| r.arrived).collect();
+    // Each group starts after the one before has been answered, and is sent all at once.
+    let latency = Duration::from_millis(150);
+    for read in &reads {
+        assert!(
+            *read >= customers + latency,
+            "a read went out before customers was answered"
+        );
+    }
+    let last_read = reads.iter().max().copied().unwrap_or(customers);
+    let first_write = writes.iter().min().copied().unwrap_or(last_read);
+    assert!(
+        first_write >= last_read + latency,
+        "a write went out before the reads were answered"
+    );
 }
 
 #[test]
