@@ -212,15 +212,20 @@ fn range(table: Table, key: &str, value: &Json) -> Result<Range, ConnectorError>
         ));
     }
     // Inclusive bounds over integer seconds ≥ 0; an empty interval matches nothing and is surely a mistake.
+    // Without an upper bound the last second a bound may name is the limit: `gt` of it is empty too.
     let lo = r.gt.map(|v| v + 1).or(r.gte).unwrap_or(0);
     let hi = r.lt.map(|v| v - 1).or(r.lte);
-    if let Some(hi) = hi {
-        if lo > hi {
-            return Err(wrong(format!(
+    if lo > hi.unwrap_or(MAX_TIMESTAMP) {
+        return Err(wrong(match hi {
+            Some(hi) => format!(
                 "the range is empty: no unix second is both ≥ {lo} and ≤ {hi}; check that the lower bound \
                  (gt/gte) is below the upper bound (lt/lte)"
-            )));
-        }
+            ),
+            None => format!(
+                "the range is empty: no second is later than 9999-12-31T23:59:59Z ({MAX_TIMESTAMP}), the \
+                 last one a bound may name"
+            ),
+        }));
     }
     Ok(r)
 }

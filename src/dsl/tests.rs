@@ -197,6 +197,8 @@ fn table_of_queries() {
         (r#"{"list":"customers","filters":{"created":{"gte":10,"lt":10}}}"#, E("the range is empty")),
         (r#"{"list":"customers","filters":{"created":{"gt":"2026-02-01","lte":"2026-01-01"}}}"#, E("the range is empty")),
         (r#"{"list":"customers","filters":{"created":{"lt":0}}}"#, E("the range is empty")),
+        (r#"{"list":"customers","filters":{"created":{"gt":"9999-12-31T23:59:59Z"}}}"#, E("the range is empty: no second is later than 9999-12-31T23:59:59Z")),
+        (r#"{"list":"customers","filters":{"created":{"gt":253402300799}}}"#, E("the range is empty")),
         (r#"{"list":"customers","filters":{"created":{"gte":-3}}}"#, E("'gte': the integer -3 is negative")),
         (r#"{"list":"customers","filters":{"created":{"gte":1.0}}}"#, E("'gte': the number 1.0 is not a whole number")),
         (r#"{"list":"customers","filters":{"created":{"gte":1767225600000000}}}"#, E("not milliseconds")),
