@@ -352,7 +352,8 @@ fn refused_stripe_headers_never_reach_the_upstream() {
 fn a_guest_cannot_bring_its_own_authorization() {
     let upstream = Upstream::start(Behaviour::Ok).expect("upstream");
     let key = test_key();
-    let attacker = made_up_key("rk_test_", 666);
+    // Short enough to be a value of a query (a whole key is refused before any guest runs).
+    let attacker: String = made_up_key("rk_test_", 666).chars().take(40).collect();
     let steps = [
         http(
             "/v1/customers?limit=1",
@@ -408,29 +409,22 @@ fn a_key_in_the_query_text_is_never_sent_in_a_url_or_a_header() {
             json!({"headers": [["user-agent", format!("x/{}", &key[50..70])]]}),
         ),
     ];
-    for format in ["table", "json"] {
-        let run = hostile(
-            &upstream,
-            &["--format", format, "query", &script(&cases)],
-            &key,
-        );
+    // The query holds the key (whole, or percent-encoded): refused before the guest runs, so nothing
+    // of it can go out in a URL or a header, and the refusal does not quote it.
+    let queries = [script(&cases), script(&cases[1..2]), script(&cases[3..4])];
+    for (format, query) in ["table", "json"]
+        .into_iter()
+        .flat_map(|f| queries.iter().map(move |q| (f, q)))
+    {
+        let run = hostile(&upstream, &["--format", format, "query", query], &key);
         assert_untouched(&upstream, "requests carrying the key");
-        assert_eq!(run.code, 0, "{run:?}");
-        let denied = denials(&run);
-        assert_eq!(denied.len(), cases.len(), "{}", run.stderr);
-        for line in &denied {
-            assert!(line.contains("credential"), "{line:?}");
-        }
-        // The rows quote the requests (so the key): the host redacts them.
-        assert!(run.stdout.contains("[redacted]"), "{}", run.stdout);
-        assert_no_key(&key, &run.stdout, "stdout");
-        assert_no_key(&key, &run.stderr, "stderr");
-        // Percent-encoded, the key is still the key: the host's log does not quote it either. (The rows
-        // are the guest's echo of the user's own text, in whatever encoding it likes: only runs of the
-        // key as such can be recognised there.)
+        assert_eq!(run.code, 2, "{run:?}");
+        let shown = format!("{}{}", run.stdout, run.stderr);
+        assert!(shown.contains("invalid-query"), "{shown}");
+        assert_no_key(&key, &shown, "the refusal");
         assert!(
-            !run.stderr.contains(&encoded[..36]),
-            "the percent-encoded key in the host's log: {}",
+            denials(&run).is_empty(),
+            "nothing was even tried: {}",
             run.stderr
         );
     }
@@ -712,7 +706,7 @@ fn a_stack_overflow_is_a_sandbox_error() {
 fn an_output_flood_is_a_sandbox_error() {
     // 100 MiB to stdout and as much to stderr, 16 KiB at a time (a query text stays under the 64 KiB a
     // canonical query may have), written in 4 KiB chunks by the guest.
-    let chunk = "x".repeat(16 << 10);
+    let chunk = "x ".repeat(8 << 10);
     assert_trap_is_contained(
         json!({"print": {"text": chunk, "times": 6400}}),
         "output limit",
@@ -811,14 +805,14 @@ fn memory_keeps_only_identifiers_and_counts_from_a_made_up_shape() {
     let dir = temp_dir("hostile-memory");
     let memory = dir.join("memory.jsonl");
     let memory_arg = memory.to_str().expect("utf-8 path");
-    let leak = format!("email=someone@example.com {key}");
+    let leak = format!("email=someone@example.com {}", &key[..36]);
     let attack = script(&[returning(
         json!([["a"], ["b"]]),
         json!({"shape": {
             "table": leak,
             "columns": [{"name": leak, "kind": "text"}],
             "row_count": 123_456_789,
-            "filter_keys": ["created", leak, "Customer Name", "x".repeat(65), "status"],
+            "filter_keys": ["created", leak, "Customer Name", "x_".repeat(33), "status"],
         }}),
     )]);
     let run = hostile(
@@ -856,16 +850,13 @@ fn memory_keeps_only_identifiers_and_counts_from_a_made_up_shape() {
 }
 
 #[test]
-fn the_key_in_rows_notes_and_errors_is_never_printed() {
+fn a_query_holding_the_key_never_reaches_the_guest_and_its_pieces_are_the_callers() {
     let upstream = Upstream::start(Behaviour::Ok).expect("upstream");
     let key = test_key();
-    // The script (the query text) holds the key; the guest echoes it back whole and in pieces.
+    // A script (the query text) holding the whole key, for the guest to echo back in rows, a note and
+    // errors: refused before the guest runs, the key quoted nowhere.
     let rows = script(&[returning(
-        json!([
-            [key],
-            [format!("tail {}", &key[60..])],
-            [format!("mid {}", &key[20..40])]
-        ]),
+        json!([[key], [format!("tail {}", &key[60..])]]),
         json!({"scan_note": format!("note {key}")}),
     )]);
     let errors = [
@@ -874,27 +865,32 @@ fn the_key_in_rows_notes_and_errors_is_never_printed() {
         json!({"error": {"kind": "over-permissioned", "resources": ["customers", &key[40..]]}}),
     ];
     for format in ["table", "json"] {
-        let run = hostile(&upstream, &["--format", format, "query", &rows], &key);
-        assert_eq!(run.code, 0, "{run:?}");
-        assert!(run.stdout.contains("[redacted]"), "{}", run.stdout);
-        assert_no_key(&key, &run.stdout, "stdout");
-        assert_no_key(&key, &run.stderr, "stderr");
-        for error in &errors {
-            let run = hostile(
-                &upstream,
-                &[
-                    "--format",
-                    format,
-                    "query",
-                    &script(std::slice::from_ref(error)),
-                ],
-                &key,
-            );
-            assert_ne!(run.code, 0, "{run:?}");
-            assert_no_key(&key, &run.stdout, "stdout");
-            assert_no_key(&key, &run.stderr, "stderr");
+        for query in std::iter::once(rows.clone())
+            .chain(errors.iter().map(|e| script(std::slice::from_ref(e))))
+        {
+            let run = hostile(&upstream, &["--format", format, "query", &query], &key);
+            assert_eq!(run.code, 2, "{run:?}");
+            let shown = format!("{}{}", run.stdout, run.stderr);
+            assert!(shown.contains("invalid-query"), "{shown}");
+            assert_no_key(&key, &shown, "the refusal");
         }
     }
+    assert_untouched(&upstream, "a query holding the key");
+    // Pieces of the key short enough to be values are the caller's own text: echoed as written, like
+    // any other text — redacting them only when they match would tell the caller its guess was right.
+    let piece = &key[20..40];
+    let run = hostile(
+        &upstream,
+        &[
+            "--format",
+            "json",
+            "query",
+            &script(&[returning(json!([[piece]]), json!({}))]),
+        ],
+        &key,
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains(piece), "{}", run.stdout);
 }
 
 #[test]

@@ -628,16 +628,16 @@ fn assert_no_key_in(text: &str) {
     klairr_e2e::assert_no_key(keys::TEST_READ_ONLY, text, "memory file");
 }
 
-/// A key pasted into a filter would leave in the URL: the host refuses that request before it is sent,
-/// and the query fails as `request-denied` with the host's reason (not `network`, which reads as worth
-/// retrying), the key masked everywhere — JSON, the table format's stderr, the denial log line.
+/// A key pasted into a filter would leave in the URL: the host refuses the query before the component
+/// sees it (no id or value is that long), as `invalid-query`, saying why without quoting it — JSON, the
+/// table format's stderr.
 #[test]
 fn a_key_pasted_into_a_filter_never_leaves_and_the_refusal_says_why() {
     let emu = emulator();
     let key = keys::TEST_READ_ONLY;
     let pasted = format!(
         r#"{{"list":"charges","filters":{{"customer":"cus_{}"}}}}"#,
-        &key["rk_test_".len().."rk_test_".len() + 20]
+        &key["rk_test_".len()..]
     );
     for format in ["json", "table"] {
         let run = run_cli(
@@ -651,18 +651,61 @@ fn a_key_pasted_into_a_filter_never_leaves_and_the_refusal_says_why() {
             ],
             Some(key),
         );
-        assert_eq!(run.code, 1, "{run:?}");
+        assert_eq!(run.code, 2, "{run:?}");
         let shown = format!("{}{}", run.stdout, run.stderr);
-        assert!(shown.contains("request-denied"), "{shown}");
+        assert!(shown.contains("invalid-query"), "{shown}");
         assert!(
-            shown.contains("the URL contains the credential"),
+            shown.contains("letters and digits in a row, more than any id or value has"),
             "the reason: {shown}"
         );
         klairr_e2e::assert_no_key(key, &shown, format);
     }
     assert!(
-        emu.requests().iter().all(|r| !r.query.contains("customer")),
-        "the request carrying it was never sent: {:?}",
+        emu.requests().is_empty(),
+        "nothing was sent: {:?}",
         emu.requests()
     );
+}
+
+/// Whoever writes queries (an LLM, say) must not learn the key by guessing: a guess of twelve of its
+/// characters — as an unknown table the connector quotes back, or as a customer id that goes into the
+/// URL — is treated exactly like a wrong guess. (Redacting or refusing only the right guesses would
+/// answer "is this part of the key?", and the key would come out a character at a time.)
+#[test]
+fn a_guess_at_part_of_the_key_is_answered_like_any_other_text() {
+    let emu = emulator();
+    let key = keys::TEST_READ_ONLY;
+    let right = &key[12..24];
+    let wrong = "KlairrZZZZZZ";
+    assert!(!key.contains(wrong));
+    let sandbox = sandbox(&emu);
+    let mut conn = sandbox.open(&config(key, wit::Mode::Test)).expect("open");
+    let mut answers = Vec::new();
+    for guess in [right, wrong] {
+        let echoed = conn
+            .query(&format!(r#"{{"list":"{guess}"}}"#))
+            .expect_err("not a table")
+            .to_string()
+            .replace(guess, "GUESS");
+        let in_url = conn
+            .query(&format!(
+                r#"{{"list":"charges","filters":{{"customer":"cus_{guess}"}}}}"#
+            ))
+            .map(|r| r.rows.len())
+            .map_err(|e| error_kind(&e).to_owned());
+        answers.push((echoed, in_url));
+    }
+    assert_eq!(answers[0], answers[1], "right and wrong guesses alike");
+    assert!(
+        answers[0].0.contains("GUESS"),
+        "quoted as written: {}",
+        answers[0].0
+    );
+    let seen = emu.requests();
+    let sent: Vec<&str> = seen
+        .iter()
+        .filter_map(|r| r.query.split('&').find(|p| p.starts_with("customer=cus_")))
+        .map(|p| &p["customer=cus_".len()..])
+        .collect();
+    assert_eq!(sent, [right, wrong], "both went out as written");
 }

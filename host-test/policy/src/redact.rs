@@ -3,7 +3,10 @@
 //! - [`SecretRuns`]: any [`MIN_RUN`]-byte run of the credential is treated as the credential. A component
 //!   (or an upstream error body echoing a request) can leak a fragment as easily as the whole key, so the
 //!   host refuses requests carrying such a run (see `request_rules::check`) and rewrites it out of every
-//!   message it shows ([`SecretRuns::redact`]).
+//!   message it shows ([`SecretRuns::redact`]). Except what the caller wrote itself
+//!   ([`SecretRuns::caller_wrote`]): treating the caller's own text differently when it happens to match
+//!   the key would answer "does this guess match?" — an oracle that gives the key away a character at a
+//!   time to whoever writes queries.
 //! - [`strip_control`]: text a component produced goes to a terminal; escape sequences, C1 controls and
 //!   bidi overrides could recolour, retitle or visually reorder what the user reads.
 //! - [`cap`]: a component's message is capped at [`MESSAGE_CAP`] bytes before it is shown.
@@ -12,6 +15,7 @@
 use aho_corasick::{packed, AhoCorasick};
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::RwLock;
 
 /// The shortest run of the secret that counts as the secret. Twelve characters of a Stripe key's random
 /// part are far too specific to occur by chance, and short enough that a component cannot slip a key out
@@ -38,6 +42,26 @@ const GRAM: usize = MIN_RUN / 2;
 /// `Debug` shows only how many pieces it searches for, never the secret.
 pub struct SecretRuns {
     matcher: Matcher,
+    /// For the call in progress, which bytes of the secret the caller's own text holds (empty: none):
+    /// stretches made of those bytes only are the caller's, not a leak. See [`SecretRuns::caller_wrote`].
+    caller_knows: RwLock<Box<[bool]>>,
+}
+
+/// While alive, [`SecretRuns`] leaves alone what the caller wrote (see [`SecretRuns::caller_wrote`]);
+/// dropping it forgets that.
+#[must_use = "the caller's text is exempt only while this lives"]
+pub struct CallerWrote<'a> {
+    runs: &'a SecretRuns,
+}
+
+impl Drop for CallerWrote<'_> {
+    fn drop(&mut self) {
+        *self
+            .runs
+            .caller_knows
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Box::default();
+    }
 }
 
 enum Matcher {
@@ -112,6 +136,7 @@ impl SecretRuns {
         if bytes.is_empty() {
             return SecretRuns {
                 matcher: Matcher::Nothing,
+                caller_knows: RwLock::default(),
             };
         }
         let (need, gram) = if bytes.len() < MIN_RUN {
@@ -148,14 +173,47 @@ impl SecretRuns {
             }),
             None => Matcher::Everything,
         };
-        SecretRuns { matcher }
+        SecretRuns {
+            matcher,
+            caller_knows: RwLock::default(),
+        }
+    }
+
+    /// For one call, exempt what the caller wrote in `texts` (a query, and the strings it decodes to):
+    /// every byte of the secret that a run in them covers is the caller's to see, so a stretch of output
+    /// (or of a request's URL) made only of such bytes is neither redacted nor refused. Whatever the
+    /// caller writes is then treated the same whether or not it matches the key: no answer depends on
+    /// a guess being right. A stretch holding even one byte the caller did not write is still the
+    /// credential. Until the returned guard is dropped.
+    pub fn caller_wrote(&self, texts: &[&str]) -> CallerWrote<'_> {
+        if let Matcher::Pieces(p) = &self.matcher {
+            let mut knows = vec![false; p.secret.len()];
+            for text in texts {
+                for (start, end, at) in p.stretches(text.as_bytes()) {
+                    knows[at..at + (end - start)].fill(true);
+                }
+            }
+            *self.caller_knows.write().unwrap_or_else(|e| e.into_inner()) = knows.into();
+        }
+        CallerWrote { runs: self }
+    }
+
+    /// The stretches of `text` that are the secret's and not the caller's (see [`Self::caller_wrote`]).
+    fn leaks(&self, p: &Pieces, text: &[u8]) -> Vec<(usize, usize)> {
+        let knows = self.caller_knows.read().unwrap_or_else(|e| e.into_inner());
+        p.stretches(text)
+            .filter(|&(start, end, at)| {
+                knows.is_empty() || !knows[at..at + (end - start)].iter().all(|k| *k)
+            })
+            .map(|(start, end, _)| (start, end))
+            .collect()
     }
 
     /// Whether any [`MIN_RUN`]-byte run of the secret (the whole secret, if it is shorter) occurs in `text`.
     pub fn contains(&self, text: &str) -> bool {
         match &self.matcher {
             Matcher::Nothing => false,
-            Matcher::Pieces(p) => p.stretches(text.as_bytes()).next().is_some(),
+            Matcher::Pieces(p) => !self.leaks(p, text.as_bytes()).is_empty(),
             Matcher::Everything => true,
         }
     }
@@ -170,7 +228,7 @@ impl SecretRuns {
     pub fn redact<'t>(&self, text: &'t str) -> Cow<'t, str> {
         let mut found: Vec<(usize, usize)> = match &self.matcher {
             Matcher::Nothing => return Cow::Borrowed(text),
-            Matcher::Pieces(p) => p.stretches(text.as_bytes()).collect(),
+            Matcher::Pieces(p) => self.leaks(p, text.as_bytes()),
             Matcher::Everything => vec![(0, text.len())],
         };
         if found.is_empty() {
@@ -202,13 +260,14 @@ impl SecretRuns {
 
 impl Pieces {
     /// Every stretch of `text` that agrees with the secret over at least `need` bytes around an
-    /// occurrence of a piece, as byte ranges (possibly overlapping, possibly repeated). Their union is
+    /// occurrence of a piece, as byte ranges (possibly overlapping, possibly repeated) with the offset
+    /// in the secret where each starts. Their union is
     /// exactly the bytes covered by occurrences of runs: a run at text offset `t`, secret offset `s`,
     /// holds the piece at the next multiple of `GRAM` from `s`, found at the same alignment, whose
     /// stretch then covers the run; and every `need` bytes of a stretch are a run.
-    fn stretches<'a>(&'a self, text: &'a [u8]) -> impl Iterator<Item = (usize, usize)> + 'a {
+    fn stretches<'a>(&'a self, text: &'a [u8]) -> impl Iterator<Item = (usize, usize, usize)> + 'a {
         let mut from = 0;
-        let mut pending: Vec<(usize, usize)> = Vec::new();
+        let mut pending: Vec<(usize, usize, usize)> = Vec::new();
         std::iter::from_fn(move || loop {
             if let Some(found) = pending.pop() {
                 return Some(found);
@@ -233,7 +292,7 @@ impl Pieces {
                     .take_while(|(a, b)| a == b)
                     .count();
                 if before + len + after >= self.need {
-                    pending.push((at - before, at + len + after));
+                    pending.push((at - before, at + len + after, s - before));
                 }
             }
         })

@@ -1,6 +1,7 @@
 //! An open connection: calls into its instance (verify, canonical-query, query) with the manifest's
 //! phase and request ceiling, and what comes back checked and redacted before anyone sees it.
 
+use super::caller_text;
 use super::error::{ConnectorFailure, SandboxError};
 use super::hooks::ConnectionCredential;
 use super::instance::{redact_error, Instance};
@@ -8,6 +9,7 @@ use super::wit;
 use crate::cache::Fingerprint;
 use crate::returned;
 use klairr_policy::manifest::Manifest;
+use klairr_policy::redact::CallerWrote;
 use klairr_policy::request_rules::Phase;
 use std::sync::Arc;
 use wasmtime::component::ResourceAny;
@@ -54,8 +56,26 @@ impl Connection {
         returned::check_report(report, self.credential.runs(), self.sent())
     }
 
+    /// What the caller wrote in `query`, exempt from the credential's redaction for this call (see
+    /// `caller_text`); a query holding what can only be a pasted key is refused first.
+    fn exempt<'c>(
+        credential: &'c ConnectionCredential,
+        query: &str,
+    ) -> Result<CallerWrote<'c>, SandboxError> {
+        let texts = caller_text::caller_texts(query);
+        if let Some(len) = caller_text::overlong_token(&texts) {
+            return Err(SandboxError::Connector(ConnectorFailure(
+                wit::ConnectorError::InvalidQuery(caller_text::overlong_message(len)),
+            )));
+        }
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        Ok(credential.runs().caller_wrote(&texts))
+    }
+
     /// The canonical form of a query (for the result cache). Makes no request.
     pub fn canonical_query(&mut self, query: &str) -> Result<String, SandboxError> {
+        let credential = self.credential.clone();
+        let _caller = Self::exempt(&credential, query)?;
         let plugin = self.instance.plugin()?;
         let handle = self.handle;
         let query = query.to_owned();
@@ -74,6 +94,8 @@ impl Connection {
 
     /// Run a query; the result is checked against the contract and redacted.
     pub fn query(&mut self, query: &str) -> Result<wit::QueryResult, SandboxError> {
+        let credential = self.credential.clone();
+        let _caller = Self::exempt(&credential, query)?;
         let plugin = self.instance.plugin()?;
         let handle = self.handle;
         // The host cannot tell a list query from an aggregate: the ceiling allows either.

@@ -353,3 +353,52 @@ proptest! {
         }
     }
 }
+
+/// The oracle this closes: a query writer guesses the key twelve characters at a time (say, as an
+/// unknown table name the component quotes back) and watches whether the answer comes back redacted.
+#[test]
+fn what_the_caller_wrote_is_treated_alike_whether_or_not_it_matches_the_key() {
+    let runs = SecretRuns::new(KEY);
+    let right = &KEY[20..32];
+    let wrong = "QQQQQQQQQQQQ";
+    for guess in [right, wrong] {
+        let query = format!(r#"{{"list":"{guess}"}}"#);
+        let echo = format!("unknown table '{guess}'");
+        let url = format!("/v1/customers?customer=cus_{guess}");
+        let _wrote = runs.caller_wrote(&[&query]);
+        assert_eq!(
+            runs.redact(&echo),
+            echo,
+            "the caller's own text comes back as written"
+        );
+        assert!(!runs.contains(&url), "nor is it refused in a URL");
+    }
+    // Once the call is over, the same text is the credential again.
+    assert_eq!(runs.redact(right), REDACTED);
+}
+
+#[test]
+fn a_stretch_holding_one_byte_the_caller_did_not_write_is_still_the_key() {
+    let runs = SecretRuns::new(KEY);
+    let written = &KEY[20..40];
+    let _wrote = runs.caller_wrote(&[written]);
+    // Exactly what was written (or any part of it of a run's length): the caller's.
+    assert_eq!(runs.redact(written), written);
+    assert_eq!(runs.redact(&KEY[25..37]), &KEY[25..37]);
+    // One more byte of the key than was written: a leak, redacted whole.
+    assert_eq!(runs.redact(&KEY[20..41]), REDACTED);
+    assert_eq!(runs.redact(&KEY[19..40]), REDACTED);
+    // Elsewhere in the key: never written, always redacted.
+    assert_eq!(
+        runs.redact(&format!("x {} y", &KEY[60..80])),
+        format!("x {REDACTED} y")
+    );
+    assert!(runs.contains(&KEY[60..72]));
+}
+
+#[test]
+fn text_matching_no_run_exempts_nothing() {
+    let runs = SecretRuns::new(KEY);
+    let _wrote = runs.caller_wrote(&["nothing of the key here", ""]);
+    assert_eq!(runs.redact(KEY), REDACTED);
+}

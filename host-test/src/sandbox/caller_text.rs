@@ -1,0 +1,111 @@
+//! What the caller of a query wrote: the text the credential's redaction must treat alike whether or
+//! not it matches the key (see `klairr_policy::redact::SecretRuns::caller_wrote`), and the refusal of a
+//! query that holds what can only be a pasted credential.
+//!
+//! A component quotes the query's values back in its errors and writes its filters into request URLs.
+//! If the host redacted (or refused) those only when they matched the key, whoever writes queries could
+//! test guesses twelve characters at a time and read the key out. So the caller's own text is exempt —
+//! JSON escapes and percent-encoding decoded (a guess spelled `\u0061` or `%61` is still the caller's) —
+//! and a query holding a token too long to be any id or value, a pasted key, is refused before the
+//! component sees it, without being quoted: a rule about lengths, which says nothing about the key.
+
+use serde_json::Value;
+
+/// Letters and digits in a row that no query needs: Stripe's longest ids have 24 after their prefix,
+/// a restricted key's random part has 99.
+pub const MAX_TOKEN: usize = 40;
+
+/// The query's text as written, every string and object key it decodes to (when it is JSON), and
+/// what percent-decoding makes of each (as the request rules decode a URL, up to three times).
+pub fn caller_texts(query: &str) -> Vec<String> {
+    let mut texts = vec![query.to_owned()];
+    if let Ok(value) = serde_json::from_str::<Value>(query) {
+        collect(&value, &mut texts);
+    }
+    let mut decoded = Vec::new();
+    for text in &texts {
+        let mut current = text.clone();
+        for _ in 0..3 {
+            let next = percent_encoding::percent_decode_str(&current)
+                .decode_utf8_lossy()
+                .into_owned();
+            if next == current {
+                break;
+            }
+            decoded.push(next.clone());
+            current = next;
+        }
+    }
+    texts.extend(decoded);
+    texts
+}
+
+fn collect(value: &Value, texts: &mut Vec<String>) {
+    match value {
+        Value::String(s) => texts.push(s.clone()),
+        Value::Array(items) => items.iter().for_each(|v| collect(v, texts)),
+        Value::Object(entries) => {
+            for (key, v) in entries {
+                texts.push(key.clone());
+                collect(v, texts);
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+/// The length of the longest run of ASCII letters and digits in `texts`, when it is over [`MAX_TOKEN`].
+pub fn overlong_token(texts: &[String]) -> Option<usize> {
+    texts
+        .iter()
+        .flat_map(|t| t.split(|c: char| !c.is_ascii_alphanumeric()))
+        .map(str::len)
+        .max()
+        .filter(|&len| len > MAX_TOKEN)
+}
+
+/// The refusal of a query holding an overlong token; it never quotes the token.
+pub fn overlong_message(len: usize) -> String {
+    format!(
+        "the query holds {len} letters and digits in a row, more than any id or value has \
+         ({MAX_TOKEN} at most): if that is an API key, it was not run or sent anywhere — take it out \
+         (and rotate the key if it was pasted somewhere shared)"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_callers_text_includes_what_its_json_escapes_spell() {
+        let texts = caller_texts(r#"{"list":"\u0061bc","filters":{"k\u0065y":["x"]}}"#);
+        for want in ["abc", "key", "x", "filters"] {
+            assert!(texts.iter().any(|t| t == want), "{want} in {texts:?}");
+        }
+        // Not JSON: the text as written is all there is.
+        assert_eq!(caller_texts("{oops"), vec!["{oops".to_owned()]);
+    }
+
+    #[test]
+    fn only_tokens_longer_than_any_id_are_refused() {
+        let longest_id = r#"{"list":"subscriptions","filters":{"customer":"cus_NffrFeUfNV2Hib"},"x":"sub_1MowQVLkdIwHu7ixeRlqHVzs"}"#;
+        assert_eq!(overlong_token(&caller_texts(longest_id)), None);
+        let pasted = format!(r#"{{"list":"rk_live_{}"}}"#, "a1".repeat(50));
+        assert_eq!(overlong_token(&caller_texts(&pasted)), Some(100));
+        // Escaped, it is the same token once decoded.
+        let escaped = format!(r#"{{"list":"{}\u0061{}"}}"#, "b".repeat(30), "c".repeat(30));
+        assert_eq!(overlong_token(&caller_texts(&escaped)), Some(61));
+        // Percent-encoded, too: `%61` is an `a` once a URL is decoded.
+        let encoded: String = "d"
+            .repeat(45)
+            .bytes()
+            .map(|b| format!("%{b:02X}"))
+            .collect();
+        assert_eq!(
+            overlong_token(&caller_texts(&format!(r#"{{"list":"{encoded}"}}"#))),
+            Some(45)
+        );
+        assert!(!overlong_message(100).contains("a1a1"));
+    }
+}
