@@ -759,7 +759,14 @@ fn connections_are_capped_and_idle_ones_expire() {
         (404, "unknown-connection"),
         "{value}"
     );
-    api.connect("stripe", keys::TEST_READ_ONLY);
+    let second = api.connect("stripe", keys::TEST_READ_ONLY);
+    // A call longer than the idle limit: idle counts from its end, so the next query finds it open.
+    emu.set_latency(Duration::from_millis(900));
+    assert_eq!(api.query(&second, r#"{"list":"payouts","limit":2}"#).0, 200);
+    emu.set_latency(Duration::ZERO);
+    // Past two sweeps of the idle check, still within the limit of the call's end.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(api.query(&second, r#"{"list":"payouts","limit":3}"#).0, 200);
     server.drain(Duration::from_secs(1));
 }
 

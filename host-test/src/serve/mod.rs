@@ -195,18 +195,7 @@ impl Server {
             match signal {
                 Signal::Reload => {
                     for (name, outcome) in platform.reload_all() {
-                        match outcome {
-                            Ok(r) => writeln!(
-                                log,
-                                "klairr-host: reloaded {name}: version {}",
-                                r.version
-                            )?,
-                            Err(e) => writeln!(
-                                log,
-                                "klairr-host: reload of {name} refused: {}",
-                                e.message
-                            )?,
-                        }
+                        writeln!(log, "{}", reload_log_line(&name, &outcome))?;
                     }
                 }
                 Signal::Stop => break,
@@ -303,4 +292,33 @@ async fn accept(
         .await
         .is_ok();
     let _ = answer.send(drained);
+}
+
+/// One line of the log for a reload: why it was refused quotes the manifest and the component (paths,
+/// parse errors), which must neither move the terminal nor start a forged line of their own.
+fn reload_log_line(name: &str, outcome: &Result<platform::Reloaded, errors::ApiError>) -> String {
+    let line = match outcome {
+        Ok(r) => format!("klairr-host: reloaded {name}: version {}", r.version),
+        Err(e) => format!("klairr-host: reload of {name} refused: {}", e.message),
+    };
+    crate::policy::redact::strip_control(&line).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_reload_is_logged_on_one_clean_line() {
+        let refused = Err(errors::ApiError::new(
+            "reload-refused",
+            "no component at /x/\u{1b}[2J\nklairr-host: reloaded stripe: version 9",
+        ));
+        let line = reload_log_line("ledger", &refused);
+        assert!(!line.contains(['\u{1b}', '\n', '\r']), "{line:?}");
+        assert!(
+            line.starts_with("klairr-host: reload of ledger refused: no component at /x/"),
+            "{line}"
+        );
+    }
 }

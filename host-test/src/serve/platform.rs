@@ -283,6 +283,9 @@ impl Platform {
         };
         let denied_before = connection.denied_requests().len();
         let answer = self.answers.query(&loaded.sandbox, connection, dsl);
+        // Idle is counted from the end of the last call: a call longer than the idle limit does not
+        // leave its connection to expire the moment it returns.
+        *entry.last_used.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
         self.count_call(&entry.connector, connection, denied_before, &answer);
         if matches!(
             answer,
