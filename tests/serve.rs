@@ -770,6 +770,42 @@ fn connections_are_capped_and_idle_ones_expire() {
     server.drain(Duration::from_secs(1));
 }
 
+/// Calls queued on one connection wait on the event loop, not on the threads calls run on: with two of
+/// those, another connection's query is answered while a queue of six waits on the first.
+#[test]
+fn a_queue_of_calls_on_one_connection_holds_up_no_other() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let emu = emulator();
+    let mut options = options(&emu);
+    options.call_threads = 2;
+    let server = Server::start(&Registry::builtin(), options).expect("starts");
+    let api = Api::new(&server);
+    let busy = api.connect("stripe", keys::TEST_READ_ONLY);
+    let other = api.connect("stripe", keys::TEST_READ_ONLY);
+    emu.set_latency(Duration::from_millis(300));
+    let answered = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for limit in 1..=6 {
+            let (server, busy, answered) = (&server, &busy, &answered);
+            scope.spawn(move || {
+                let dsl = format!(r#"{{"list":"payouts","limit":{limit}}}"#);
+                assert_eq!(Api::new(server).query(busy, &dsl).0, 200);
+                answered.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+        std::thread::sleep(Duration::from_millis(150));
+        let (status, value) = api.query(&other, r#"{"list":"charges","limit":1}"#);
+        assert_eq!(status, 200, "{value}");
+        let before = answered.load(Ordering::SeqCst);
+        assert!(
+            before < 4,
+            "the other connection waited for {before} of the queue's six calls"
+        );
+    });
+    assert_eq!(answered.into_inner(), 6);
+    server.drain(Duration::from_secs(1));
+}
+
 /// A client that stalls mid-request holds nothing open: a head that does not arrive in time closes the
 /// connection, a body that does not is answered 408.
 #[test]

@@ -62,6 +62,9 @@ pub struct ServeOptions {
     pub memory: Option<MemoryFile>,
     /// Redirects, limits, compile cache: as for the CLI's other commands.
     pub sandbox: SandboxOptions,
+    /// Threads that run calls into connectors (setups, queries, reloads) at once. A call waiting for
+    /// its connection's turn holds none: it waits on the event loop.
+    pub call_threads: usize,
 }
 
 impl ServeOptions {
@@ -76,6 +79,7 @@ impl ServeOptions {
             cache_entries: 1 << 16,
             memory: None,
             sandbox: SandboxOptions::default(),
+            call_threads: 512,
         }
     }
 }
@@ -115,6 +119,7 @@ impl Server {
         )?);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
+            .max_blocking_threads(options.call_threads.max(1))
             .thread_name("klairr-serve")
             .enable_all()
             .build()

@@ -65,8 +65,9 @@ impl Slot {
 struct Open {
     connector: String,
     config: ConnectionConfig,
+    /// Whose turn it is: calls on one connection queue here, on the event loop (see [`Platform::turn`]).
+    turn: Arc<tokio::sync::Mutex<()>>,
     /// The instance, with the version it belongs to; `None` after a trap (reopened at the next call).
-    /// The mutex queues concurrent calls on one connection.
     instance: Mutex<Option<(u64, Connection)>>,
     last_used: Mutex<Instant>,
 }
@@ -230,6 +231,7 @@ impl Platform {
         let entry = Arc::new(Open {
             connector: connector.to_owned(),
             config,
+            turn: Arc::default(),
             instance: Mutex::new(Some((loaded.version, connection))),
             last_used: Mutex::new(Instant::now()),
         });
@@ -253,8 +255,20 @@ impl Platform {
         removed
     }
 
-    /// Run `dsl` on connection `id`: queued behind any call already running on it, on the connector's
-    /// current version (reopening the instance after a swap or a trap), through the shared cache.
+    /// The queue of connection `id`'s calls: hold its lock to make a call. Awaited on the event loop,
+    /// so that calls queued on one connection hold none of the threads every other connection's calls
+    /// (and opens) run on.
+    pub fn turn(&self, id: &str) -> Result<Arc<tokio::sync::Mutex<()>>, ApiError> {
+        self.open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .map(|entry| entry.turn.clone())
+            .ok_or_else(unknown_connection)
+    }
+
+    /// Run `dsl` on connection `id` (its turn held, see [`Platform::turn`]), on the connector's current
+    /// version (reopening the instance after a swap or a trap), through the shared cache.
     pub fn query(&self, id: &str, dsl: &str) -> Result<Answer, ApiError> {
         let entry = self
             .open
@@ -262,12 +276,7 @@ impl Platform {
             .unwrap_or_else(|p| p.into_inner())
             .get(id)
             .cloned()
-            .ok_or_else(|| {
-                ApiError::new(
-                    "unknown-connection",
-                    "no open connection has this id (closed, expired, or never opened): open one with POST /v1/connections",
-                )
-            })?;
+            .ok_or_else(unknown_connection)?;
         let started = Instant::now();
         let mut instance = entry.instance.lock().unwrap_or_else(|p| p.into_inner());
         *entry.last_used.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
@@ -366,11 +375,8 @@ impl Platform {
         let idle = self.limits.idle;
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         open.retain(|_, entry| {
-            // A connection with a call running (its instance locked) is in use, however long it takes.
-            let busy = matches!(
-                entry.instance.try_lock(),
-                Err(std::sync::TryLockError::WouldBlock)
-            );
+            // A connection with a call running or queued is in use, however long it takes.
+            let busy = entry.turn.try_lock().is_err();
             busy || entry
                 .last_used
                 .lock()
@@ -430,4 +436,11 @@ fn connection_id() -> Result<String, ApiError> {
         )
     })?;
     Ok(crate::cache::hex(&bytes))
+}
+
+fn unknown_connection() -> ApiError {
+    ApiError::new(
+        "unknown-connection",
+        "no open connection has this id (closed, expired, or never opened): open one with POST /v1/connections",
+    )
 }

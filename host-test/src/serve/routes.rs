@@ -180,7 +180,17 @@ async fn route(
                 Err(e) => return ("/v1/connections/{id}/query", Err(e)),
             };
             let platform = state.platform.clone();
-            ("/v1/connections/{id}/query", blocking(move || query(&platform, &id, &body)).await)
+            // The connection's turn is awaited here, on the event loop: a queue of calls on one
+            // connection must not hold the threads that every other connection's calls run on.
+            let turn = match platform.turn(&id) {
+                Ok(turn) => turn.lock_owned().await,
+                Err(e) => return ("/v1/connections/{id}/query", Err(e)),
+            };
+            let call = move || {
+                let _turn = turn;
+                query(&platform, &id, &body)
+            };
+            ("/v1/connections/{id}/query", blocking(call).await)
         }
         (Method::DELETE, ["v1", "connections", id]) => {
             let reply = if state.platform.disconnect(id) {
