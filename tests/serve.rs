@@ -770,6 +770,52 @@ fn connections_are_capped_and_idle_ones_expire() {
     server.drain(Duration::from_secs(1));
 }
 
+/// Opens at once past the limit are refused before their setup: only the opens that get a slot spend
+/// the credential's requests.
+#[test]
+fn opens_at_once_past_the_limit_are_refused_before_their_setup() {
+    let emu = emulator();
+    let mut options = options(&emu);
+    options.connections = ConnectionLimits {
+        max_open: 2,
+        idle: Duration::from_secs(60),
+    };
+    let server = Server::start(&Registry::builtin(), options).expect("starts");
+    emu.set_latency(Duration::from_millis(50));
+    let body = format!(
+        r#"{{"connector":"stripe","credential":"{}"}}"#,
+        keys::TEST_READ_ONLY
+    );
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let opens: Vec<_> = (0..6)
+            .map(|_| {
+                let (server, body) = (&server, &body);
+                scope.spawn(move || {
+                    Api::new(server)
+                        .json("POST", "/v1/connections", Some(body))
+                        .0
+                })
+            })
+            .collect();
+        opens
+            .into_iter()
+            .map(|o| o.join().expect("an open"))
+            .collect()
+    });
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        2,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 503).count(),
+        4,
+        "{statuses:?}"
+    );
+    assert_eq!(emu.requests().len(), 2 * 10, "two setups' probes, no more");
+    server.drain(Duration::from_secs(1));
+}
+
 /// Calls queued on one connection wait on the event loop, not on the threads calls run on: with two of
 /// those, another connection's query is answered while a queue of six waits on the first.
 #[test]

@@ -86,8 +86,20 @@ pub struct Platform {
     slots: BTreeMap<String, Slot>,
     answers: Arc<Answers>,
     open: Mutex<HashMap<String, Arc<Open>>>,
+    /// Opens running their setup now: each holds a slot of `limits.max_open` until it is kept or fails,
+    /// so opens past the limit are refused before their setup spends the credential's budget.
+    opening: std::sync::atomic::AtomicUsize,
     limits: ConnectionLimits,
     pub metrics: Arc<Metrics>,
+}
+
+/// A slot held by an open during its setup (see [`Platform::opening`]); given back when dropped.
+struct Opening<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Opening<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl Platform {
@@ -118,6 +130,7 @@ impl Platform {
             slots,
             answers,
             open: Mutex::default(),
+            opening: Default::default(),
             limits,
             metrics: Arc::new(metrics),
         })
@@ -217,12 +230,17 @@ impl Platform {
     ) -> Result<(String, wit::VerifyReport), ApiError> {
         let loaded = self.current(connector)?;
         self.expire_idle();
-        {
+        let _slot = {
             let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-            if open.len() >= self.limits.max_open {
-                return Err(too_many(open.len()));
+            let opening = self.opening.load(std::sync::atomic::Ordering::SeqCst);
+            if open.len() + opening >= self.limits.max_open {
+                return Err(too_many(open.len() + opening));
             }
-        }
+            // Taken under the lock of the table: two opens cannot both take the last slot.
+            self.opening
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Opening(&self.opening)
+        };
         let mut connection = loaded.sandbox.open(&config)?;
         let report = connection.verify();
         self.count_call(connector, &connection, 0, &report);
@@ -420,7 +438,7 @@ fn too_many(open: usize) -> ApiError {
     ApiError::new(
         "too-many-connections",
         format!(
-            "{open} connections are open, the most this host keeps: close one (DELETE /v1/connections/ID) or wait for idle ones to expire"
+            "{open} connections are open or being set up, the most this host keeps: close one (DELETE /v1/connections/ID) or wait for idle ones to expire"
         ),
     )
 }
