@@ -116,10 +116,44 @@ impl MemoryFile {
     pub fn append(&self, record: &ShapeRecord) -> std::io::Result<()> {
         let mut line = serde_json::to_vec(record).map_err(std::io::Error::other)?;
         line.push(b'\n');
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)?;
+        let mut options = OpenOptions::new();
+        options.create(true).append(true);
+        // Shapes hold no rows, but which tables and filters a team asks about is its own business: a
+        // file the host creates is readable by its user only (an existing file keeps its mode).
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&self.path)?;
         file.write_all(&line)
+    }
+}
+
+#[cfg(all(test, unix))]
+mod file_tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_memory_file_the_host_creates_is_its_users_only() {
+        let dir = std::env::temp_dir().join(format!("klairr-memory-mode-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a temp dir");
+        let path = dir.join("memory.jsonl");
+        let record = ShapeRecord {
+            connector: "stripe".into(),
+            table: "charges".into(),
+            columns: Vec::new(),
+            row_count: 1,
+            filter_keys: Vec::new(),
+            aggregate: None,
+            recorded_at: 0,
+        };
+        MemoryFile::new(&path).append(&record).expect("written");
+        let mode = std::fs::metadata(&path)
+            .expect("there")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

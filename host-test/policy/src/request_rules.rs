@@ -321,6 +321,15 @@ fn check_query(rule: &RequestRule, query: Option<&str>) -> Result<(), String> {
                     .into(),
             );
         }
+        // Some servers also split parameters on `;`: `limit=1;expand[]=x` could reach one as a second
+        // parameter this check never saw. A value that holds one writes it `%3B`.
+        if part.contains(';') {
+            return Err(
+                "the query contains a raw ';', which some servers read as a parameter separator: \
+                 percent-encode it as %3B"
+                    .into(),
+            );
+        }
         let (raw_name, raw_value) = part.split_once('=').unwrap_or((part, ""));
         let name = percent_decode(raw_name)
             .and_then(|bytes| String::from_utf8(bytes).ok())

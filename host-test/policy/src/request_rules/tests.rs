@@ -290,6 +290,8 @@ fn every_class_of_denial() {
         ("GET", "/v1/customers?limit=1&&starting_after=x".into(), guest(), None, q, "empty parameter"),
         ("GET", "/v1/customers?&limit=1".into(), guest(), None, q, "empty parameter"),
         ("GET", "/v1/customers?limit=1&".into(), guest(), None, q, "empty parameter"),
+        ("GET", "/v1/customers?limit=1;expand[]=x".into(), guest(), None, q, "raw ';'"),
+        ("GET", "/v1/customers?starting_after=cus_1;x".into(), guest(), None, q, "percent-encode it as %3B"),
         ("GET", "/v1/customers?li%6=1".into(), guest(), None, q, "not valid percent-encoded UTF-8"),
         ("GET", "/v1/customers?%ff=1".into(), guest(), None, q, "not valid percent-encoded UTF-8"),
         ("GET", "/v1/customers?limit=%zz".into(), guest(), None, q, "invalid percent-encoding"),
