@@ -175,17 +175,30 @@ fn refuse_credential_runs(
 /// After how many rounds of percent-decoding `text` shows a run of the secret (0: as it is), if it does
 /// within [`DECODE_ROUNDS`]. Decoding is lossy (invalid escapes stay), as a lenient server's would be.
 fn carries_runs(runs: &SecretRuns, text: &[u8]) -> Option<usize> {
-    let mut text = text.to_vec();
-    for round in 0..=DECODE_ROUNDS {
-        if runs.contains(&String::from_utf8_lossy(&text)) {
-            return Some(round);
-        }
-        if !text.contains(&b'%') {
+    let text = String::from_utf8_lossy(text);
+    std::iter::once(text.clone().into_owned())
+        .chain(percent_decodings(&text))
+        .position(|t| runs.contains(&t))
+}
+
+/// What `text` becomes after each round of lossy percent-decoding, up to [`DECODE_ROUNDS`] (fewer when a
+/// round changes nothing): what a lenient server might read in it. The credential scans of URLs, of
+/// the host's log lines and of a caller's own text all look at these.
+pub fn percent_decodings(text: &str) -> Vec<String> {
+    let mut rounds: Vec<String> = Vec::new();
+    let mut current = text.as_bytes().to_vec();
+    for _ in 0..DECODE_ROUNDS {
+        if !current.contains(&b'%') {
             break;
         }
-        text = percent_decode_lossy(&text);
+        let next = percent_decode_lossy(&current);
+        if next == current {
+            break;
+        }
+        rounds.push(String::from_utf8_lossy(&next).into_owned());
+        current = next;
     }
-    None
+    rounds
 }
 
 /// Step 4: the path's segments, or why the path is not canonical.

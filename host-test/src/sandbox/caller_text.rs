@@ -9,6 +9,7 @@
 //! and a query holding a token too long to be any id or value, a pasted key, is refused before the
 //! component sees it, without being quoted: a rule about lengths, which says nothing about the key.
 
+use klairr_policy::request_rules;
 use serde_json::Value;
 
 /// Letters and digits in a row that no query needs: Stripe's longest ids have 24 after their prefix,
@@ -16,26 +17,16 @@ use serde_json::Value;
 pub const MAX_TOKEN: usize = 40;
 
 /// The query's text as written, every string and object key it decodes to (when it is JSON), and
-/// what percent-decoding makes of each (as the request rules decode a URL, up to three times).
+/// what percent-decoding makes of each (as the request rules decode a URL).
 pub fn caller_texts(query: &str) -> Vec<String> {
     let mut texts = vec![query.to_owned()];
     if let Ok(value) = serde_json::from_str::<Value>(query) {
         collect(&value, &mut texts);
     }
-    let mut decoded = Vec::new();
-    for text in &texts {
-        let mut current = text.clone();
-        for _ in 0..3 {
-            let next = percent_encoding::percent_decode_str(&current)
-                .decode_utf8_lossy()
-                .into_owned();
-            if next == current {
-                break;
-            }
-            decoded.push(next.clone());
-            current = next;
-        }
-    }
+    let decoded: Vec<String> = texts
+        .iter()
+        .flat_map(|text| request_rules::percent_decodings(text))
+        .collect();
     texts.extend(decoded);
     texts
 }

@@ -428,23 +428,12 @@ impl WasiHttpHooks for PolicyHooks {
     }
 }
 
-/// Whether `text` holds a run of the credential once percent-decoded (up to three times, as the request
-/// rules decode): such a reason cannot be redacted in place, so it is not logged at all.
+/// Whether `text` holds a run of the credential once percent-decoded (as the request rules decode):
+/// such a reason cannot be redacted in place, so it is not logged at all.
 fn reveals(runs: &SecretRuns, text: &str) -> bool {
-    let mut decoded = text.to_owned();
-    for _ in 0..3 {
-        let next = percent_encoding::percent_decode_str(&decoded)
-            .decode_utf8_lossy()
-            .into_owned();
-        if next == decoded {
-            break;
-        }
-        if runs.contains(&next) {
-            return true;
-        }
-        decoded = next;
-    }
-    false
+    request_rules::percent_decodings(text)
+        .iter()
+        .any(|decoded| runs.contains(decoded))
 }
 
 /// A response body that fails once it exceeds the manifest's size, whatever the upstream declared.
