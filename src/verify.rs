@@ -15,8 +15,8 @@
 //!    [`ConnectorError::OverPermissioned`]; `401` → [`ConnectorError::InvalidKey`].
 //!
 //! Anything else — any other status, a body that is not a Stripe list, retries given up on (a 5xx or 429
-//! storm) — means verification could not prove the key safe: [`ConnectorError::Upstream`] whose message
-//! starts `verification failed:` and names the probe, status and `Request-Id` (a transport failure stays
+//! storm) — means verification could not prove the key safe: [`ConnectorError::Upstream`] (or
+//! [`ConnectorError::RateLimited`] after a 429 storm) whose message starts `verification failed:` and names the probe, status and `Request-Id` (a transport failure stays
 //! [`ConnectorError::Network`], with the same prefix). Nothing here holds the key (the host attaches it to
 //! each request); a 401 names it by the host's hint (`rk_test_…abcd`), and Stripe's 401/403 messages
 //! (which mention a masked key) are never quoted.
@@ -248,13 +248,14 @@ fn read_probe(table: Table) -> String {
 
 /// Retries given up on become "verification failed", naming the probe as users see it.
 fn verification_failed(probe: &str, err: ConnectorError) -> ConnectorError {
+    let named = |up: UpstreamError| UpstreamError {
+        message: format!("verification failed: {probe}: {}", up.message),
+        ..up
+    };
     match err {
-        ConnectorError::RateLimited(up) | ConnectorError::Upstream(up) => {
-            ConnectorError::Upstream(UpstreamError {
-                message: format!("verification failed: {probe}: {}", up.message),
-                ..up
-            })
-        }
+        // Still rate-limited: the caller should try again later, as after a query's 429s.
+        ConnectorError::RateLimited(up) => ConnectorError::RateLimited(named(up)),
+        ConnectorError::Upstream(up) => ConnectorError::Upstream(named(up)),
         ConnectorError::Network(msg) => {
             ConnectorError::Network(format!("verification failed: {probe}: {msg}"))
         }
@@ -705,15 +706,21 @@ mod tests {
             let mut account = Account::read_only();
             account.storm = Some((prefix, status));
             let err = run(&mut account, TEST_KEY, Mode::Test).expect_err("must not accept");
-            assert_eq!(err.kind(), "upstream", "{prefix} {status}: {err}");
-            let ConnectorError::Upstream(up) = &err else {
+            let kind = if status == 429 {
+                "rate-limited"
+            } else {
+                "upstream"
+            };
+            assert_eq!(err.kind(), kind, "{prefix} {status}: {err}");
+            let (ConnectorError::Upstream(up) | ConnectorError::RateLimited(up)) = &err else {
                 unreachable!()
             };
             assert_eq!(up.status, Some(status));
             assert!(up.request_id.is_some());
             let msg = err.to_string();
             assert!(
-                msg.starts_with("Stripe error: verification failed: "),
+                msg.starts_with("Stripe error: verification failed: ")
+                    || msg.starts_with("Stripe rate limit: verification failed: "),
                 "{msg}"
             );
             assert!(msg.contains(&format!("HTTP {status}")), "{msg}");
