@@ -114,6 +114,18 @@ fn options(emu: &Emulator) -> ServeOptions {
     options
 }
 
+/// A server on `emu` keeping at most `max_open` connections, each closed after `idle` unused.
+fn server_with_limits(emu: &Emulator, max_open: usize, idle: Duration) -> Server {
+    let mut options = options(emu);
+    options.connections = ConnectionLimits { max_open, idle };
+    Server::start(&Registry::builtin(), options).expect("starts")
+}
+
+/// The body of `POST /v1/connections` for the built-in Stripe connector with `credential`.
+fn stripe_open_body(credential: &str) -> String {
+    format!(r#"{{"connector":"stripe","credential":"{credential}"}}"#)
+}
+
 fn kind(value: &Value) -> &str {
     value["error"]["kind"].as_str().unwrap_or("")
 }
@@ -157,10 +169,7 @@ fn the_token_guards_everything_but_healthz() {
             "{path} with a wrong token"
         );
     }
-    let body = format!(
-        r#"{{"connector":"stripe","credential":"{}"}}"#,
-        keys::TEST_READ_ONLY
-    );
+    let body = stripe_open_body(keys::TEST_READ_ONLY);
     let (status, text) = api.call_as("POST", "/v1/connections", Some(&body), None);
     assert_eq!(status, 401);
     assert!(!text.contains(keys::TEST_READ_ONLY));
@@ -729,18 +738,10 @@ fn two_connectors_in_one_process_stay_apart() {
 #[test]
 fn connections_are_capped_and_idle_ones_expire() {
     let emu = emulator();
-    let mut options = options(&emu);
-    options.connections = ConnectionLimits {
-        max_open: 1,
-        idle: Duration::from_millis(600),
-    };
-    let server = Server::start(&Registry::builtin(), options).expect("starts");
+    let server = server_with_limits(&emu, 1, Duration::from_millis(600));
     let api = Api::new(&server);
     let first = api.connect("stripe", keys::TEST_READ_ONLY);
-    let body = format!(
-        r#"{{"connector":"stripe","credential":"{}"}}"#,
-        keys::TEST_READ_ONLY
-    );
+    let body = stripe_open_body(keys::TEST_READ_ONLY);
     let before = emu.requests().len();
     let (status, value) = api.json("POST", "/v1/connections", Some(&body));
     assert_eq!(
@@ -775,17 +776,9 @@ fn connections_are_capped_and_idle_ones_expire() {
 #[test]
 fn opens_at_once_past_the_limit_are_refused_before_their_setup() {
     let emu = emulator();
-    let mut options = options(&emu);
-    options.connections = ConnectionLimits {
-        max_open: 2,
-        idle: Duration::from_secs(60),
-    };
-    let server = Server::start(&Registry::builtin(), options).expect("starts");
+    let server = server_with_limits(&emu, 2, Duration::from_secs(60));
     emu.set_latency(Duration::from_millis(50));
-    let body = format!(
-        r#"{{"connector":"stripe","credential":"{}"}}"#,
-        keys::TEST_READ_ONLY
-    );
+    let body = stripe_open_body(keys::TEST_READ_ONLY);
     let statuses: Vec<u16> = std::thread::scope(|scope| {
         let opens: Vec<_> = (0..6)
             .map(|_| {

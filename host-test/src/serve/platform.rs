@@ -16,6 +16,7 @@ use crate::sandbox::{wit, Connection, ConnectionConfig, Sandbox, SandboxError, S
 use crate::sandbox::{Callers, SharedHost};
 use crate::service::{Answer, Answers};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -88,17 +89,17 @@ pub struct Platform {
     open: Mutex<HashMap<String, Arc<Open>>>,
     /// Opens running their setup now: each holds a slot of `limits.max_open` until it is kept or fails,
     /// so opens past the limit are refused before their setup spends the credential's budget.
-    opening: std::sync::atomic::AtomicUsize,
+    opening: AtomicUsize,
     limits: ConnectionLimits,
     pub metrics: Arc<Metrics>,
 }
 
 /// A slot held by an open during its setup (see [`Platform::opening`]); given back when dropped.
-struct Opening<'a>(&'a std::sync::atomic::AtomicUsize);
+struct Opening<'a>(&'a AtomicUsize);
 
 impl Drop for Opening<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -232,13 +233,12 @@ impl Platform {
         self.expire_idle();
         let _slot = {
             let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-            let opening = self.opening.load(std::sync::atomic::Ordering::SeqCst);
+            let opening = self.opening.load(Ordering::SeqCst);
             if open.len() + opening >= self.limits.max_open {
                 return Err(too_many(open.len() + opening));
             }
             // Taken under the lock of the table: two opens cannot both take the last slot.
-            self.opening
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.opening.fetch_add(1, Ordering::SeqCst);
             Opening(&self.opening)
         };
         let mut connection = loaded.sandbox.open(&config)?;

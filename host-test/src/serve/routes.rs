@@ -134,7 +134,7 @@ async fn route(
         let reply = if method == Method::GET {
             Ok(json(StatusCode::OK, r#"{"ok":true}"#.into()))
         } else {
-            Err(not_allowed(GET))
+            Err(not_allowed(READS))
         };
         return ("/healthz", reply);
     }
@@ -208,7 +208,7 @@ async fn route(
                 "no such route: see GET /v1/connectors, POST /v1/connections, POST /v1/connections/ID/query",
             )),
         ),
-        (_, ["metrics"] | ["v1", "connectors"]) => ("method-not-allowed", Err(not_allowed(GET))),
+        (_, ["metrics"] | ["v1", "connectors"]) => ("method-not-allowed", Err(not_allowed(READS))),
         (_, ["v1", "connections"] | ["v1", "connectors", _, "reload"] | ["v1", "connections", _, "query"]) => {
             ("method-not-allowed", Err(not_allowed("POST")))
         }
@@ -224,7 +224,7 @@ async fn route(
 }
 
 /// What a route that reads takes, as `Allow` says it.
-const GET: &str = "GET, HEAD";
+const READS: &str = "GET, HEAD";
 
 /// 405, saying (and sending as `Allow`) the methods the route takes.
 fn not_allowed(allow: &'static str) -> ApiError {
