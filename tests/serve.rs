@@ -887,3 +887,110 @@ fn stalled_requests_time_out() {
     assert!(took < Duration::from_secs(5), "answered after {took:?}");
     server.drain(Duration::from_secs(1));
 }
+
+/// A client that gives up during a setup leaves nothing behind: its connection is not added, so it
+/// holds no slot that nobody could close.
+#[test]
+fn a_client_that_goes_away_during_setup_leaves_no_connection_behind() {
+    use std::io::Write;
+    let emu = emulator();
+    let server = server_with_limits(&emu, 1, Duration::from_secs(600));
+    emu.set_latency(Duration::from_millis(300));
+    let body = stripe_open_body(keys::TEST_READ_ONLY);
+    let mut client = std::net::TcpStream::connect(server.addr()).expect("connect");
+    write!(
+        client,
+        "POST /v1/connections HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    std::thread::sleep(Duration::from_millis(300));
+    drop(client);
+    // The setup (three round trips of 300 ms) ends after the client has gone.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(emu.requests().len() >= 10, "the setup ran to its end");
+    let api = Api::new(&server);
+    let (_, metrics) = api.call("GET", "/metrics", None);
+    assert!(metrics.contains("klairr_open_connections 0"), "{metrics}");
+    emu.set_latency(Duration::ZERO);
+    api.connect("stripe", keys::TEST_READ_ONLY);
+    // Nor does the drain wait for the request nobody waits for.
+    let started = std::time::Instant::now();
+    assert!(server.drain(Duration::from_secs(5)), "drained");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// A full table says when a slot frees (the idle connection's expiry) in `Retry-After`.
+#[test]
+fn a_full_table_says_when_to_retry() {
+    let emu = emulator();
+    let server = server_with_limits(&emu, 1, Duration::from_secs(90));
+    let api = Api::new(&server);
+    api.connect("stripe", keys::TEST_READ_ONLY);
+    let request = ureq::http::Request::builder()
+        .method("POST")
+        .uri(format!("{}/v1/connections", api.base))
+        .header("Authorization", format!("Bearer {TOKEN}"))
+        .body(stripe_open_body(keys::TEST_READ_ONLY))
+        .expect("a request");
+    let response = api.agent.run(request).expect("an answer");
+    assert_eq!(response.status().as_u16(), 503);
+    let retry: u64 = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("a Retry-After in seconds");
+    assert!((85..=90).contains(&retry), "{retry}");
+    server.drain(Duration::from_secs(1));
+}
+
+/// What differs only in form is served: the scheme `BEARER` (schemes are case-insensitive), a body
+/// that starts with a byte order mark. A declared body over the limit is refused before it arrives.
+#[test]
+fn requests_are_read_as_http_and_json_allow_and_refused_early_when_too_large() {
+    use std::io::{Read, Write};
+    let emu = emulator();
+    let server = Server::start(&Registry::builtin(), options(&emu)).expect("starts");
+    let api = Api::new(&server);
+    let (status, _) = api.call_as("GET", "/v1/connectors", None, None);
+    assert_eq!(status, 401);
+    let request = ureq::http::Request::builder()
+        .method("GET")
+        .uri(format!("{}/v1/connectors", api.base))
+        .header("Authorization", format!("BEARER {TOKEN}"))
+        .body(())
+        .expect("a request");
+    assert_eq!(
+        api.agent.run(request).expect("answer").status().as_u16(),
+        200
+    );
+    let with_bom = format!("\u{feff}{}", stripe_open_body(keys::TEST_READ_ONLY));
+    let (status, value) = api.json("POST", "/v1/connections", Some(&with_bom));
+    assert_eq!(status, 201, "{value}");
+
+    let mut huge = std::net::TcpStream::connect(server.addr()).expect("connect");
+    write!(
+        huge,
+        "POST /v1/connections HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 10000000000\r\n\r\n"
+    )
+    .expect("write");
+    huge.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let started = std::time::Instant::now();
+    let mut answer = [0u8; 512];
+    let n = huge.read(&mut answer).expect("an answer");
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("body-too-large"), "{answer}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    server.drain(Duration::from_secs(1));
+}

@@ -39,17 +39,19 @@ impl Token {
         Ok(Token(Sha256::digest(value.as_bytes()).into()))
     }
 
-    /// Whether an `Authorization` header value is `Bearer <this token>`.
+    /// Whether an `Authorization` header value is `Bearer <this token>` (the scheme in any case, as
+    /// RFC 9110 has it).
     pub fn admits(&self, authorization: Option<&[u8]>) -> bool {
+        const SCHEME: &[u8] = b"bearer ";
         let Some(value) = authorization else {
             return false;
         };
-        let Some(presented) = value
-            .strip_prefix(b"Bearer ")
-            .or_else(|| value.strip_prefix(b"bearer "))
-        else {
+        let Some((scheme, presented)) = value.split_at_checked(SCHEME.len()) else {
             return false;
         };
+        if !scheme.eq_ignore_ascii_case(SCHEME) {
+            return false;
+        }
         let digest: [u8; 32] = Sha256::digest(presented).into();
         digest.ct_eq(&self.0).into()
     }
@@ -62,7 +64,10 @@ mod tests {
     #[test]
     fn only_the_exact_bearer_token_is_admitted() {
         let token = Token::from_env_value(Some("s3cret-token-0123456789".into())).expect("valid");
-        assert!(token.admits(Some(b"Bearer s3cret-token-0123456789")));
+        for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+            let header = format!("{scheme} s3cret-token-0123456789");
+            assert!(token.admits(Some(header.as_bytes())), "{header}");
+        }
         for refused in [
             None,
             Some(&b"s3cret-token-0123456789"[..]),
@@ -70,6 +75,9 @@ mod tests {
             Some(b"Bearer s3cret-token-01234567890"),
             Some(b"Basic s3cret-token-0123456789"),
             Some(b"Bearer "),
+            Some(b"Bearer"),
+            Some(b"Bearers3cret-token-0123456789"),
+            Some(b"Bearer S3CRET-TOKEN-0123456789"),
         ] {
             assert!(!token.admits(refused), "{refused:?}");
         }

@@ -38,6 +38,8 @@ pub struct ApiError {
     pub message: String,
     /// For `method-not-allowed`: the methods the route takes, sent as the `Allow` header.
     pub allow: Option<&'static str>,
+    /// Seconds after which trying again may succeed, sent as `Retry-After` (see [`ApiError::retry_after`]).
+    pub retry_in: Option<u64>,
 }
 
 impl ApiError {
@@ -46,7 +48,16 @@ impl ApiError {
             kind: kind.to_owned(),
             message: message.into(),
             allow: None,
+            retry_in: None,
         }
+    }
+
+    /// The `Retry-After` of this answer: when the error says when (`too-many-connections`: the next
+    /// idle connection's expiry), or one second for `rate-limited` (Stripe's limits are per second,
+    /// and the connector has already waited and retried). None where trying again soon cannot help.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_in
+            .or_else(|| (self.kind == "rate-limited").then_some(1))
     }
 
     pub fn status(&self) -> StatusCode {
@@ -96,6 +107,25 @@ mod tests {
         assert_eq!(ApiError::new("something-new", "").status().as_u16(), 502);
         let deadline: ApiError = SandboxError::Deadline { seconds: 3 }.into();
         assert_eq!(deadline.kind, "deadline");
+    }
+
+    #[test]
+    fn a_rate_limit_says_when_to_retry_and_a_refusal_does_not() {
+        assert_eq!(ApiError::new("rate-limited", "").retry_after(), Some(1));
+        let full = ApiError {
+            retry_in: Some(40),
+            ..ApiError::new("too-many-connections", "")
+        };
+        assert_eq!(full.retry_after(), Some(40));
+        for kind in [
+            "invalid-key",
+            "invalid-query",
+            "shutting-down",
+            "upstream",
+            "deadline",
+        ] {
+            assert_eq!(ApiError::new(kind, "").retry_after(), None, "{kind}");
+        }
     }
 
     #[test]

@@ -40,7 +40,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use routes::State;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -146,7 +146,6 @@ impl Server {
             max_body_bytes: options.max_body_bytes,
             request_timeout: options.request_timeout,
             draining: AtomicBool::new(false),
-            in_flight: AtomicUsize::new(0),
         });
         let (stop, stopped) = tokio::sync::oneshot::channel();
         runtime.spawn(accept(listener, state.clone(), stopped));

@@ -16,7 +16,7 @@ use crate::sandbox::{wit, Connection, ConnectionConfig, Sandbox, SandboxError, S
 use crate::sandbox::{Callers, SharedHost};
 use crate::service::{Answer, Answers};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -224,10 +224,14 @@ impl Platform {
     }
 
     /// Open a connection and verify it (setup). Nothing is kept when either fails.
+    /// Set up a connection and add it to the table, unless `abandoned` is set by then: the client that
+    /// asked went away during the setup, and a connection whose id nobody learns would only hold a slot
+    /// until it expired.
     pub fn connect(
         &self,
         connector: &str,
         config: ConnectionConfig,
+        abandoned: &AtomicBool,
     ) -> Result<(String, wit::VerifyReport), ApiError> {
         let loaded = self.current(connector)?;
         self.expire_idle();
@@ -235,7 +239,7 @@ impl Platform {
             let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
             let opening = self.opening.load(Ordering::SeqCst);
             if open.len() + opening >= self.limits.max_open {
-                return Err(too_many(open.len() + opening));
+                return Err(too_many(&open, opening, self.limits.idle));
             }
             // Taken under the lock of the table: two opens cannot both take the last slot.
             self.opening.fetch_add(1, Ordering::SeqCst);
@@ -256,7 +260,13 @@ impl Platform {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         // Checked again: setups running at once may have filled the table since the first check.
         if open.len() >= self.limits.max_open {
-            return Err(too_many(open.len()));
+            return Err(too_many(&open, 0, self.limits.idle));
+        }
+        if abandoned.load(Ordering::SeqCst) {
+            return Err(ApiError::new(
+                "invalid-request",
+                "the client went away during the setup: the connection was closed",
+            ));
         }
         open.insert(id.clone(), entry);
         self.metrics
@@ -434,13 +444,27 @@ fn load_version(
     })
 }
 
-fn too_many(open: usize) -> ApiError {
-    ApiError::new(
-        "too-many-connections",
-        format!(
-            "{open} connections are open or being set up, the most this host keeps: close one (DELETE /v1/connections/ID) or wait for idle ones to expire"
-        ),
-    )
+/// The table is full: `open` connections and `opening` more being set up. `Retry-After` is when the
+/// connection unused longest expires if nobody uses it meanwhile (a second when all are being set up).
+fn too_many(open: &HashMap<String, Arc<Open>>, opening: usize, idle: Duration) -> ApiError {
+    let soonest = open
+        .values()
+        .map(|o| {
+            let used = *o.last_used.lock().unwrap_or_else(|p| p.into_inner());
+            idle.saturating_sub(used.elapsed())
+        })
+        .min()
+        .unwrap_or(Duration::ZERO);
+    ApiError {
+        retry_in: Some(soonest.as_secs_f64().ceil().max(1.0) as u64),
+        ..ApiError::new(
+            "too-many-connections",
+            format!(
+                "{} connections are open or being set up, the most this host keeps: close one (DELETE /v1/connections/ID) or wait for idle ones to expire",
+                open.len() + opening
+            ),
+        )
+    }
 }
 
 /// A random 128-bit id, as 32 hex digits. Without the OS's randomness no id is made (fail closed: an id

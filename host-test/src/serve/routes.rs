@@ -13,7 +13,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// What every request handler shares.
@@ -25,8 +25,6 @@ pub struct State {
     pub request_timeout: std::time::Duration,
     /// Set when a drain begins: new calls are refused with `shutting-down`.
     pub draining: AtomicBool,
-    /// Requests being handled now (the drain waits for them).
-    pub in_flight: AtomicUsize,
 }
 
 pub type Reply = Response<Full<Bytes>>;
@@ -82,6 +80,11 @@ fn error(e: &ApiError) -> Reply {
             hyper::header::HeaderValue::from_static(allow),
         );
     }
+    if let Some(seconds) = e.retry_after() {
+        reply
+            .headers_mut()
+            .insert(hyper::header::RETRY_AFTER, seconds.into());
+    }
     reply
 }
 
@@ -107,9 +110,7 @@ fn default_mode() -> String {
 
 /// Answer one request; the route's name and status are counted.
 pub async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Reply, hyper::Error> {
-    state.in_flight.fetch_add(1, Ordering::SeqCst);
     let (route, reply) = route(&state, request).await;
-    state.in_flight.fetch_sub(1, Ordering::SeqCst);
     let reply = reply.unwrap_or_else(|e| error(&e));
     state.platform.metrics.add(
         "klairr_http_requests_total",
@@ -171,7 +172,13 @@ async fn route(
                 Err(e) => return ("/v1/connections", Err(e)),
             };
             let platform = state.platform.clone();
-            ("/v1/connections", blocking(move || connect(&platform, &body)).await)
+            // Dropped with this future when the client goes away (hyper drops a request's future when
+            // its connection closes): the setup then ends without adding a connection nobody knows of.
+            let client = ClientGone(Arc::new(AtomicBool::new(false)));
+            let gone = client.0.clone();
+            let reply = blocking(move || connect(&platform, &body, &gone)).await;
+            drop(client);
+            ("/v1/connections", reply)
         }
         (Method::POST, ["v1", "connections", id, "query"]) => {
             let id = (*id).to_owned();
@@ -237,6 +244,15 @@ fn not_allowed(allow: &'static str) -> ApiError {
     }
 }
 
+/// Sets its flag when dropped: held by a request's future while its call runs elsewhere.
+struct ClientGone(Arc<AtomicBool>);
+
+impl Drop for ClientGone {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
 /// Run a connector call on the blocking pool.
 async fn blocking(
     f: impl FnOnce() -> Result<Reply, ApiError> + Send + 'static,
@@ -249,10 +265,25 @@ async fn blocking(
     })
 }
 
-/// The body, at most `max_body_bytes`, as UTF-8.
+/// The body, at most `max_body_bytes`, as UTF-8 (a leading byte order mark is dropped, as JSON parsers
+/// may do and the CLI does). A declared length over the limit is refused before any of it is read.
 async fn read_body(state: &State, request: Request<Incoming>) -> Result<String, ApiError> {
     let limit = state.max_body_bytes;
     let wait = state.request_timeout;
+    let too_large = || {
+        ApiError::new(
+            "body-too-large",
+            format!("request bodies are at most {limit} bytes"),
+        )
+    };
+    let declared = request
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
     let collected = tokio::time::timeout(wait, Limited::new(request.into_body(), limit).collect())
         .await
         .map_err(|_| {
@@ -264,13 +295,10 @@ async fn read_body(state: &State, request: Request<Incoming>) -> Result<String, 
                 ),
             )
         })?
-        .map_err(|_| {
-            ApiError::new(
-                "body-too-large",
-                format!("request bodies are at most {limit} bytes"),
-            )
-        })?;
-    String::from_utf8(collected.to_bytes().to_vec())
+        .map_err(|_| too_large())?;
+    let bytes = collected.to_bytes();
+    let text = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&bytes);
+    String::from_utf8(text.to_vec())
         .map_err(|_| ApiError::new("invalid-request", "the body is not UTF-8 text"))
 }
 
@@ -322,7 +350,7 @@ fn reload(platform: &Platform, name: &str) -> Result<Reply, ApiError> {
     Ok(typed(StatusCode::OK, &body))
 }
 
-fn connect(platform: &Platform, body: &str) -> Result<Reply, ApiError> {
+fn connect(platform: &Platform, body: &str, abandoned: &AtomicBool) -> Result<Reply, ApiError> {
     let request: NewConnection = serde_json::from_str(body).map_err(|e| {
         // serde's message may quote the input near the error: never the credential's value.
         ApiError::new(
@@ -399,7 +427,7 @@ fn connect(platform: &Platform, body: &str) -> Result<Reply, ApiError> {
         max_scan: request.max_scan,
     };
     let (id, report) = platform
-        .connect(&request.connector, config)
+        .connect(&request.connector, config, abandoned)
         .map_err(masked)?;
     let body = Created {
         id: &id,
