@@ -709,3 +709,42 @@ fn a_guess_at_part_of_the_key_is_answered_like_any_other_text() {
         .collect();
     assert_eq!(sent, [right, wrong], "both went out as written");
 }
+
+/// A memory file that cannot be written is refused before anything runs (exit 2, saying which and
+/// why), by a query and by `serve`, rather than each shape lost with a warning.
+#[test]
+fn a_memory_file_that_cannot_be_written_is_refused_before_anything_runs() {
+    let emu = emulator();
+    let base = emu.base_url();
+    let dir = temp_dir("memory-unwritable");
+    let missing = dir.join("no-such-dir").join("memory.jsonl");
+    for path in [missing.as_path(), dir.as_path()] {
+        let path = path.to_str().expect("utf-8 path");
+        let run = run_cli(
+            &[
+                "--stripe-base",
+                &base,
+                "--memory-file",
+                path,
+                "query",
+                r#"{"list":"payouts","limit":1}"#,
+            ],
+            Some(keys::TEST_READ_ONLY),
+        );
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(
+            run.stderr.contains("--memory-file") && run.stderr.contains("cannot be written"),
+            "{run:?}"
+        );
+        // A listen address serve refuses: were the memory file not checked first, the run would end
+        // there, with another message (and never serve).
+        let serve = klairr_e2e::run_cli_with_env(
+            &["--memory-file", path, "serve", "--listen", "0.0.0.0:0"],
+            &[("KLAIRR_HOST_TOKEN", "test-token-0123456789abcdef")],
+            "",
+        );
+        assert_eq!(serve.code, 2, "{serve:?}");
+        assert!(serve.stderr.contains("cannot be written"), "{serve:?}");
+    }
+    assert!(emu.requests().is_empty(), "nothing was sent");
+}

@@ -340,6 +340,21 @@ fn connection_bodies_are_checked_and_a_lowered_ttl_is_honoured_by_the_shared_cac
     assert_eq!(status, 404, "{text}");
     assert!(text.contains("unknown-connector"), "{text}");
     klairr_e2e::assert_no_key(key, &text, "unknown connector");
+    // Another key in the connector field (a live secret key, say) is not quoted back either; a name
+    // that could be a connector's is.
+    let other = keys::TEST_SECRET.replace("_test_", "_live_");
+    let pasted = serde_json::json!({"connector": other, "credential": key}).to_string();
+    let (status, text) = api.call("POST", "/v1/connections", Some(&pasted));
+    assert_eq!(status, 404, "{text}");
+    assert!(text.contains("is not a connector's name"), "{text}");
+    klairr_e2e::assert_no_key(&other, &text, "another key as the connector");
+    let typo = serde_json::json!({"connector": "strpe", "credential": key}).to_string();
+    let (status, text) = api.call("POST", "/v1/connections", Some(&typo));
+    assert_eq!(status, 404, "{text}");
+    assert!(
+        text.contains(r#"no connector is named \"strpe\": the connectors are stripe"#),
+        "{text}"
+    );
 
     for (body, says) in [
         (

@@ -113,17 +113,28 @@ impl MemoryFile {
         }
     }
 
+    /// The file at `path`, once it is known that records can be appended to it (it is created if
+    /// missing): a command or a long-running `serve` refuses to start rather than lose every shape.
+    pub fn writable(path: impl AsRef<Path>) -> std::io::Result<MemoryFile> {
+        let file = MemoryFile::new(path);
+        file.open()?;
+        Ok(file)
+    }
+
     pub fn append(&self, record: &ShapeRecord) -> std::io::Result<()> {
         let mut line = serde_json::to_vec(record).map_err(std::io::Error::other)?;
         line.push(b'\n');
+        self.open()?.write_all(&line)
+    }
+
+    fn open(&self) -> std::io::Result<std::fs::File> {
         let mut options = OpenOptions::new();
         options.create(true).append(true);
         // Shapes hold no rows, but which tables and filters a team asks about is its own business: a
         // file the host creates is readable by its user only (an existing file keeps its mode).
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&self.path)?;
-        file.write_all(&line)
+        options.open(&self.path)
     }
 }
 

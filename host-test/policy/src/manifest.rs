@@ -12,6 +12,8 @@ mod raw;
 mod validate;
 mod validate_rules;
 
+pub use validate::is_connector_name;
+
 use crate::credential::{Mode, RefusalKind};
 use crate::origin::{NetworkPolicy, Origin, TimeoutCeilings};
 use regex::Regex;

@@ -231,7 +231,7 @@ fn execute(
                 max_open: *max_connections as usize,
                 idle: Duration::from_secs(*idle_seconds),
             };
-            options.memory = memory(cli);
+            options.memory = memory(cli)?;
             options.sandbox = sandbox_options(cli)?;
             let server = Server::start(&registry, options).map_err(|e| {
                 // A listen address the server refuses is the command line's mistake.
@@ -284,7 +284,7 @@ fn execute(
             // Refused before any request is made.
             let json = cli.format.document_is_json("setup")?;
             let config = config(cli, connector, env)?;
-            let service = Service::new(load_sandbox(cli, connector)?, memory(cli));
+            let service = Service::new(load_sandbox(cli, connector)?, memory(cli)?);
             let mut session = service.open(&config)?;
             let report = session.verify();
             log_denials(stderr, &session.denied_requests());
@@ -302,7 +302,7 @@ fn execute(
                 dsl.clone()
             };
             let config = config(cli, connector, env)?;
-            let service = Service::new(load_sandbox(cli, connector)?, memory(cli));
+            let service = Service::new(load_sandbox(cli, connector)?, memory(cli)?);
             let mut session = service.open(&config)?;
             let spinner = Spinner::on_stderr(show_progress);
             session.watch(spinner.as_ref().map(Spinner::sink));
@@ -414,8 +414,23 @@ fn utf8_env(
         .transpose()
 }
 
-fn memory(cli: &Cli) -> Option<MemoryFile> {
-    cli.memory_file.as_ref().map(MemoryFile::new)
+/// The memory file of `--memory-file`, checked before anything runs: one that cannot be written is the
+/// command line's mistake (exit 2), not shapes lost one warning at a time.
+fn memory(cli: &Cli) -> Result<Option<MemoryFile>, Failure> {
+    cli.memory_file
+        .as_ref()
+        .map(|path| {
+            MemoryFile::writable(path).map_err(|e| {
+                Failure::new(
+                    "usage",
+                    format!(
+                        "--memory-file {}: cannot be written ({e}): give a file in an existing directory you can write to",
+                        path.display()
+                    ),
+                )
+            })
+        })
+        .transpose()
 }
 
 #[cfg(all(test, unix))]

@@ -147,14 +147,18 @@ impl Platform {
 
     fn slot(&self, name: &str) -> Result<&Slot, ApiError> {
         self.slots.get(name).ok_or_else(|| {
-            let known: Vec<&str> = self.slots.keys().map(String::as_str).collect();
-            ApiError::new(
-                "unknown-connector",
+            let known = self.slots.keys().map(String::as_str).collect::<Vec<_>>().join(", ");
+            // Quoted back only when it is a connector's name: what is not may be a key pasted in the
+            // wrong field, and errors end up in clients' and proxies' logs.
+            let message = if klairr_policy::manifest::is_connector_name(name) {
+                format!("no connector is named {name:?}: the connectors are {known}")
+            } else {
                 format!(
-                    "no connector is named {name:?}: the connectors are {}",
-                    known.join(", ")
-                ),
-            )
+                    "the connector field is not a connector's name (1 to 32 characters: a lower-case letter, \
+                     then lower-case letters, digits or '-'): the connectors are {known}"
+                )
+            };
+            ApiError::new("unknown-connector", message)
         })
     }
 

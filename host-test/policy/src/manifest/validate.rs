@@ -135,13 +135,16 @@ pub(super) fn manifest(
     })
 }
 
-/// `[a-z][a-z0-9-]{0,31}`: connector names and built-in component names.
-fn name(cx: &Cx<'_>, field: &str, value: &str) -> Result<(), ManifestError> {
+/// Whether `value` is `[a-z][a-z0-9-]{0,31}`: connector names and built-in component names.
+pub fn is_connector_name(value: &str) -> bool {
     let mut bytes = value.bytes();
-    let ok = value.len() <= 32
+    value.len() <= 32
         && bytes.next().is_some_and(|b| b.is_ascii_lowercase())
-        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if ok {
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+fn name(cx: &Cx<'_>, field: &str, value: &str) -> Result<(), ManifestError> {
+    if is_connector_name(value) {
         return Ok(());
     }
     Err(cx.err(
