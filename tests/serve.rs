@@ -1009,3 +1009,85 @@ fn requests_are_read_as_http_and_json_allow_and_refused_early_when_too_large() {
     );
     server.drain(Duration::from_secs(1));
 }
+
+/// SIGTERM drains; a second one ends the drain at once, saying so, rather than wait out a call.
+#[cfg(unix)]
+#[test]
+fn a_second_stop_signal_ends_the_drain_at_once() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+    let emu = emulator();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_klairr-host-under-test"))
+        .args(["--compile-cache", "off", "--stripe-base", &emu.base_url()])
+        .args(["serve", "--listen", "127.0.0.1:0", "--drain-seconds", "30"])
+        .env("KLAIRR_HOST_TOKEN", TOKEN)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve starts");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("the address line");
+    let addr = line
+        .trim()
+        .rsplit("http://")
+        .next()
+        .expect("an address")
+        .to_owned();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let api = Api {
+        agent,
+        base: format!("http://{addr}"),
+    };
+    let id = api.connect("stripe", keys::TEST_READ_ONLY);
+    // A call that will take 8 s, in flight when the signals come.
+    emu.set_latency(Duration::from_secs(8));
+    let slow = std::thread::spawn(move || {
+        let _ = api.query(&id, r#"{"list":"payouts","limit":2}"#);
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let kill = |pid: u32| {
+        let status = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    };
+    kill(child.id());
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        child.try_wait().expect("wait").is_none(),
+        "the first signal drains: the call in flight is waited for"
+    );
+    let second = std::time::Instant::now();
+    kill(child.id());
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            second.elapsed() < Duration::from_secs(4),
+            "still draining {:?} after the second signal",
+            second.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut log)
+        .expect("the log");
+    assert!(status.code().is_some(), "exited, not killed: {status:?}");
+    assert!(
+        log.contains("signal again to stop at once")
+            && log.contains("stopped again during the drain"),
+        "{log}"
+    );
+    emu.set_latency(Duration::ZERO);
+    let _ = slow.join();
+}

@@ -176,21 +176,41 @@ impl Server {
     /// Stop taking calls, wait up to `wait` for the calls in flight, then stop. True when every call
     /// in flight finished.
     pub fn drain(self, wait: Duration) -> bool {
+        self.drain_unless(wait, &mut || false)
+    }
+
+    /// [`Server::drain`], cut short as soon as `interrupted` says so (it is asked every 50 ms).
+    fn drain_unless(self, wait: Duration, interrupted: &mut dyn FnMut() -> bool) -> bool {
+        use std::sync::mpsc::RecvTimeoutError;
         self.state.draining.store(true, Ordering::SeqCst);
         let (tx, rx) = std::sync::mpsc::channel();
         let stop = self.stop.lock().ok().and_then(|mut s| s.take());
         let sent = stop.is_some_and(|stop| stop.send((wait, tx)).is_ok());
         // The accept loop answers within `wait`; a little more covers its scheduling.
-        let drained = sent
-            && rx
-                .recv_timeout(wait + Duration::from_secs(1))
-                .unwrap_or(false);
+        let until = std::time::Instant::now() + wait + Duration::from_secs(1);
+        let mut drained = false;
+        if sent {
+            loop {
+                match rx.recv_timeout(Duration::from_millis(50)) {
+                    Ok(answer) => {
+                        drained = answer;
+                        break;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                    Err(RecvTimeoutError::Timeout) => {
+                        if interrupted() || std::time::Instant::now() >= until {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
         self.runtime.shutdown_timeout(Duration::from_millis(100));
         drained
     }
 
-    /// Serve until SIGTERM or SIGINT (then drain for up to `drain`); SIGHUP reloads every connector.
-    /// What happens is logged on `log`.
+    /// Serve until SIGTERM or SIGINT (then drain for up to `drain`; a second one ends the drain at
+    /// once); SIGHUP reloads every connector. What happens is logged on `log`.
     pub fn run_until_signal(self, drain: Duration, log: &mut dyn Write) -> std::io::Result<bool> {
         let platform = self.state.platform.clone();
         let (tx, rx) = std::sync::mpsc::channel::<Signal>();
@@ -205,13 +225,23 @@ impl Server {
                 Signal::Stop => break,
             }
         }
-        writeln!(log, "klairr-host: draining (at most {} s)", drain.as_secs())?;
-        let drained = self.drain(drain);
+        writeln!(
+            log,
+            "klairr-host: draining (at most {} s; signal again to stop at once)",
+            drain.as_secs()
+        )?;
+        let mut again = false;
+        let drained = self.drain_unless(drain, &mut || {
+            again = again || rx.try_iter().any(|s| matches!(s, Signal::Stop));
+            again
+        });
         writeln!(
             log,
             "klairr-host: {}",
             if drained {
                 "drained; exiting"
+            } else if again {
+                "stopped again during the drain; exiting with calls unfinished"
             } else {
                 "drain wait over; exiting with calls unfinished"
             }
@@ -245,8 +275,8 @@ async fn signals(tx: std::sync::mpsc::Sender<Signal>) {
             _ = int.recv() => Signal::Stop,
             _ = hup.recv() => Signal::Reload,
         };
-        let stop = matches!(signal, Signal::Stop);
-        if tx.send(signal).is_err() || stop {
+        // After a stop, signals still go through: a second stop ends the drain.
+        if tx.send(signal).is_err() {
             return;
         }
     }
