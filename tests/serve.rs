@@ -1010,22 +1010,22 @@ fn requests_are_read_as_http_and_json_allow_and_refused_early_when_too_large() {
     server.drain(Duration::from_secs(1));
 }
 
-/// SIGTERM drains; a second one ends the drain at once, saying so, rather than wait out a call.
+/// A `klairr-host serve` process on `emu` with `args` before the command (`--connectors DIR`, say): the
+/// process, and a client of it.
 #[cfg(unix)]
-#[test]
-fn a_second_stop_signal_ends_the_drain_at_once() {
-    use std::io::{BufRead, BufReader, Read};
+fn spawn_serve(emu: &Emulator, args: &[&str]) -> (std::process::Child, Api) {
+    use std::io::BufRead;
     use std::process::{Command, Stdio};
-    let emu = emulator();
     let mut child = Command::new(env!("CARGO_BIN_EXE_klairr-host-under-test"))
         .args(["--compile-cache", "off", "--stripe-base", &emu.base_url()])
+        .args(args)
         .args(["serve", "--listen", "127.0.0.1:0", "--drain-seconds", "30"])
         .env("KLAIRR_HOST_TOKEN", TOKEN)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("serve starts");
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
     let mut line = String::new();
     stdout.read_line(&mut line).expect("the address line");
     let addr = line
@@ -1042,6 +1042,40 @@ fn a_second_stop_signal_ends_the_drain_at_once() {
         agent,
         base: format!("http://{addr}"),
     };
+    (child, api)
+}
+
+/// Send SIGTERM to a process.
+#[cfg(unix)]
+fn terminate(child: &std::process::Child) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+/// What a process wrote on stderr, once it has exited.
+#[cfg(unix)]
+fn log_of(mut child: std::process::Child) -> String {
+    use std::io::Read;
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut log)
+        .expect("the log");
+    let _ = child.wait();
+    log
+}
+
+/// SIGTERM drains; a second one ends the drain at once, saying so, rather than wait out a call.
+#[cfg(unix)]
+#[test]
+fn a_second_stop_signal_ends_the_drain_at_once() {
+    let emu = emulator();
+    let (mut child, api) = spawn_serve(&emu, &[]);
     let id = api.connect("stripe", keys::TEST_READ_ONLY);
     // A call that will take 8 s, in flight when the signals come.
     emu.set_latency(Duration::from_secs(8));
@@ -1049,21 +1083,14 @@ fn a_second_stop_signal_ends_the_drain_at_once() {
         let _ = api.query(&id, r#"{"list":"payouts","limit":2}"#);
     });
     std::thread::sleep(Duration::from_millis(500));
-    let kill = |pid: u32| {
-        let status = Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-    };
-    kill(child.id());
+    terminate(&child);
     std::thread::sleep(Duration::from_millis(500));
     assert!(
         child.try_wait().expect("wait").is_none(),
         "the first signal drains: the call in flight is waited for"
     );
     let second = std::time::Instant::now();
-    kill(child.id());
+    terminate(&child);
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait") {
             break status;
@@ -1075,14 +1102,8 @@ fn a_second_stop_signal_ends_the_drain_at_once() {
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    let mut log = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut log)
-        .expect("the log");
     assert!(status.code().is_some(), "exited, not killed: {status:?}");
+    let log = log_of(child);
     assert!(
         log.contains("signal again to stop at once")
             && log.contains("stopped again during the drain"),
@@ -1090,4 +1111,43 @@ fn a_second_stop_signal_ends_the_drain_at_once() {
     );
     emu.set_latency(Duration::ZERO);
     let _ = slow.join();
+}
+
+/// What the policy refuses is logged, as the CLI logs it: a line per request, naming the connector,
+/// never the credential; the metric counts every one. (The hostile component's setup tries writes on
+/// real-looking ids too: refused and logged the same way.)
+#[cfg(unix)]
+#[test]
+fn serve_logs_each_request_its_policy_refuses() {
+    let emu = emulator();
+    let (dir, _) = connectors_dir("serve-denials", "hostile", &hostile_component());
+    let (child, api) = spawn_serve(&emu, &["--connectors", dir.to_str().expect("utf-8")]);
+    let id = api.connect("hostile", keys::TEST_READ_ONLY);
+    let script = r#"[{"http": {"method": "POST", "scheme": "https", "authority": "api.stripe.com", "path": "/v1/customers"}}, {"http": {"method": "GET", "scheme": "https", "authority": "evil.example", "path": "/x"}}]"#;
+    let (status, value) = api.query(&id, script);
+    assert_eq!(status, 200, "{value}");
+    let (_, metrics) = api.call("GET", "/metrics", None);
+    terminate(&child);
+    let log = log_of(child);
+    let denials: Vec<&str> = log
+        .lines()
+        .filter(|l| l.starts_with("klairr-host: denied (hostile) "))
+        .collect();
+    assert!(
+        metrics.contains(&format!(
+            "klairr_denials_total{{connector=\"hostile\"}} {}",
+            denials.len()
+        )),
+        "{metrics}\n{log}"
+    );
+    let [.., post, elsewhere] = denials.as_slice() else {
+        panic!("the query's two refusals are logged: {log}");
+    };
+    assert!(
+        post.contains("POST https://api.stripe.com/v1/customers"),
+        "{log}"
+    );
+    assert!(elsewhere.contains("evil.example"), "{log}");
+    klairr_e2e::assert_no_key(keys::TEST_READ_ONLY, &log, "serve's log");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -166,6 +166,12 @@ impl Connection {
         self.sent()
     }
 
+    /// Requests the policy refused during the last call, all of them (the log of reasons keeps the
+    /// first 64 of a connection's): for metrics.
+    pub fn requests_denied(&self) -> u32 {
+        self.instance.store.data().hooks.call.denied
+    }
+
     /// Requests the last call sent.
     fn sent(&self) -> u32 {
         self.instance.store.data().hooks.call.sent

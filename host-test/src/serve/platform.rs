@@ -11,6 +11,7 @@
 
 use super::errors::ApiError;
 use super::metrics::{labels, Metrics};
+use crate::policy::redact::strip_control;
 use crate::registry::{Connector, Registry};
 use crate::sandbox::{wit, Connection, ConnectionConfig, Sandbox, SandboxError, SandboxOptions};
 use crate::sandbox::{Callers, SharedHost};
@@ -371,26 +372,40 @@ impl Platform {
         denied_before: usize,
         outcome: &Result<T, SandboxError>,
     ) {
-        // A discarded instance made no call: its count is the one before.
-        if !matches!(outcome, Err(SandboxError::Discarded)) {
-            let sent = connection.requests_sent();
-            if sent > 0 {
-                self.metrics.add(
-                    "klairr_upstream_requests_total",
-                    labels(&[("connector", connector)]),
-                    u64::from(sent),
-                );
-            }
+        // A discarded instance made no call: its counts are the one before.
+        if matches!(outcome, Err(SandboxError::Discarded)) {
+            return;
         }
-        let denied = connection
-            .denied_requests()
-            .len()
-            .saturating_sub(denied_before) as u64;
+        let sent = connection.requests_sent();
+        if sent > 0 {
+            self.metrics.add(
+                "klairr_upstream_requests_total",
+                labels(&[("connector", connector)]),
+                u64::from(sent),
+            );
+        }
+        // The log is an audit trail, as the CLI's: one line per refused request (already redacted),
+        // naming the connector, never the connection or the credential.
+        let reasons = connection.denied_requests();
+        let logged = reasons.get(denied_before..).unwrap_or_default();
+        for reason in logged {
+            eprintln!(
+                "klairr-host: denied ({connector}) {}",
+                strip_control(reason)
+            );
+        }
+        let denied = connection.requests_denied();
+        if denied as usize > logged.len() {
+            eprintln!(
+                "klairr-host: denied ({connector}) {} more requests, not logged one by one (a connection's log keeps its first 64)",
+                denied as usize - logged.len()
+            );
+        }
         if denied > 0 {
             self.metrics.add(
                 "klairr_denials_total",
                 labels(&[("connector", connector)]),
-                denied,
+                u64::from(denied),
             );
         }
         if matches!(
