@@ -57,6 +57,10 @@ fn table_of_queries() {
             O(&[("created[gt]", "1767267000")], None, 1000),
         ),
         (
+            r#"{"list":"customers","filters":{"created":{"gte":"2026-01-01t00:00:00z"}}}"#,
+            O(&[("created[gte]", JAN1)], None, 1000),
+        ),
+        (
             r#"{"list":"customers","filters":{"created":{"lte":"2024-02-29"}}}"#,
             O(&[("created[lte]", "1709164800")], None, 1000),
         ),
