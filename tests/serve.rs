@@ -4,15 +4,17 @@
 //! upstream requests), concurrent clients on one connection, hot swap (good and broken), drain.
 
 use klairr_e2e::ledger_api::{self, LedgerApi, LedgerApiConfig};
-use klairr_e2e::{emulator, keys, ledger_connectors_dir, redirect_to, run_cli, temp_dir};
+use klairr_e2e::{
+    emulator, hostile_component, keys, ledger_connectors_dir, redirect_to, run_cli,
+    stripe_copy_connectors_dir,
+};
 use klairr_host::emulator::Emulator;
-use klairr_host::policy::manifest::STRIPE_TOML;
 use klairr_host::policy::origin::Redirect;
 use klairr_host::registry::{Registry, STRIPE_COMPONENT};
 use klairr_host::sandbox::{SandboxLimits, SandboxOptions};
 use klairr_host::serve::{ConnectionLimits, ServeOptions, Server, Token};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 const TOKEN: &str = "test-token-0123456789abcdef";
@@ -128,26 +130,6 @@ fn stripe_open_body(credential: &str) -> String {
 
 fn kind(value: &Value) -> &str {
     value["error"]["kind"].as_str().unwrap_or("")
-}
-
-/// A connectors directory with a copy of Stripe's manifest named `name`, its component at
-/// `<dir>/<name>.wasm` holding `component`.
-fn connectors_dir(label: &str, name: &str, component: &[u8]) -> (PathBuf, PathBuf) {
-    let dir = temp_dir(label);
-    let wasm = dir.join(format!("{name}.wasm"));
-    std::fs::write(&wasm, component).expect("write component");
-    let manifest = STRIPE_TOML
-        .replace("name = \"stripe\"", &format!("name = \"{name}\""))
-        .replace(
-            "component = \"builtin:stripe\"",
-            &format!("component = \"{name}.wasm\""),
-        );
-    std::fs::write(dir.join(format!("{name}.toml")), manifest).expect("write manifest");
-    (dir, wasm)
-}
-
-fn hostile_component() -> Vec<u8> {
-    std::fs::read(env!("KLAIRR_HOSTILE_COMPONENT")).expect("the hostile component is built")
 }
 
 #[test]
@@ -497,7 +479,7 @@ fn concurrent_clients_on_one_connection_are_all_served() {
 #[test]
 fn reload_swaps_atomically_and_refuses_a_broken_version() {
     let emu = emulator();
-    let (dir, wasm) = connectors_dir("serve-reload", "swap", STRIPE_COMPONENT);
+    let (dir, wasm) = stripe_copy_connectors_dir("serve-reload", "swap", STRIPE_COMPONENT);
     let registry = Registry::with_dir(&dir).expect("registry");
     let server = Server::start(&registry, options(&emu)).expect("starts");
     let api = Api::new(&server);
@@ -572,7 +554,7 @@ fn reload_swaps_atomically_and_refuses_a_broken_version() {
 #[test]
 fn a_trap_leaves_the_connection_and_the_other_connectors_serving() {
     let emu = emulator();
-    let (dir, _) = connectors_dir("serve-trap", "crashy", &hostile_component());
+    let (dir, _) = stripe_copy_connectors_dir("serve-trap", "crashy", &hostile_component());
     let registry = Registry::with_dir(&dir).expect("registry");
     let server = Server::start(&registry, options(&emu)).expect("starts");
     let api = Api::new(&server);
@@ -595,7 +577,7 @@ fn a_trap_leaves_the_connection_and_the_other_connectors_serving() {
 #[test]
 fn drain_lets_the_call_in_flight_finish_and_refuses_new_ones() {
     let emu = emulator();
-    let (dir, _) = connectors_dir("serve-drain", "slow", &hostile_component());
+    let (dir, _) = stripe_copy_connectors_dir("serve-drain", "slow", &hostile_component());
     let registry = Registry::with_dir(Path::new(&dir)).expect("registry");
     let server = Server::start(&registry, options(&emu)).expect("starts");
     let api = Api::new(&server);
@@ -1008,146 +990,4 @@ fn requests_are_read_as_http_and_json_allow_and_refused_early_when_too_large() {
         started.elapsed()
     );
     server.drain(Duration::from_secs(1));
-}
-
-/// A `klairr-host serve` process on `emu` with `args` before the command (`--connectors DIR`, say): the
-/// process, and a client of it.
-#[cfg(unix)]
-fn spawn_serve(emu: &Emulator, args: &[&str]) -> (std::process::Child, Api) {
-    use std::io::BufRead;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_klairr-host-under-test"))
-        .args(["--compile-cache", "off", "--stripe-base", &emu.base_url()])
-        .args(args)
-        .args(["serve", "--listen", "127.0.0.1:0", "--drain-seconds", "30"])
-        .env("KLAIRR_HOST_TOKEN", TOKEN)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("serve starts");
-    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    stdout.read_line(&mut line).expect("the address line");
-    let addr = line
-        .trim()
-        .rsplit("http://")
-        .next()
-        .expect("an address")
-        .to_owned();
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let api = Api {
-        agent,
-        base: format!("http://{addr}"),
-    };
-    (child, api)
-}
-
-/// Send SIGTERM to a process.
-#[cfg(unix)]
-fn terminate(child: &std::process::Child) {
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
-}
-
-/// What a process wrote on stderr, once it has exited.
-#[cfg(unix)]
-fn log_of(mut child: std::process::Child) -> String {
-    use std::io::Read;
-    let mut log = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut log)
-        .expect("the log");
-    let _ = child.wait();
-    log
-}
-
-/// SIGTERM drains; a second one ends the drain at once, saying so, rather than wait out a call.
-#[cfg(unix)]
-#[test]
-fn a_second_stop_signal_ends_the_drain_at_once() {
-    let emu = emulator();
-    let (mut child, api) = spawn_serve(&emu, &[]);
-    let id = api.connect("stripe", keys::TEST_READ_ONLY);
-    // A call that will take 8 s, in flight when the signals come.
-    emu.set_latency(Duration::from_secs(8));
-    let slow = std::thread::spawn(move || {
-        let _ = api.query(&id, r#"{"list":"payouts","limit":2}"#);
-    });
-    std::thread::sleep(Duration::from_millis(500));
-    terminate(&child);
-    std::thread::sleep(Duration::from_millis(500));
-    assert!(
-        child.try_wait().expect("wait").is_none(),
-        "the first signal drains: the call in flight is waited for"
-    );
-    let second = std::time::Instant::now();
-    terminate(&child);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(
-            second.elapsed() < Duration::from_secs(4),
-            "still draining {:?} after the second signal",
-            second.elapsed()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.code().is_some(), "exited, not killed: {status:?}");
-    let log = log_of(child);
-    assert!(
-        log.contains("signal again to stop at once")
-            && log.contains("stopped again during the drain"),
-        "{log}"
-    );
-    emu.set_latency(Duration::ZERO);
-    let _ = slow.join();
-}
-
-/// What the policy refuses is logged, as the CLI logs it: a line per request, naming the connector,
-/// never the credential; the metric counts every one. (The hostile component's setup tries writes on
-/// real-looking ids too: refused and logged the same way.)
-#[cfg(unix)]
-#[test]
-fn serve_logs_each_request_its_policy_refuses() {
-    let emu = emulator();
-    let (dir, _) = connectors_dir("serve-denials", "hostile", &hostile_component());
-    let (child, api) = spawn_serve(&emu, &["--connectors", dir.to_str().expect("utf-8")]);
-    let id = api.connect("hostile", keys::TEST_READ_ONLY);
-    let script = r#"[{"http": {"method": "POST", "scheme": "https", "authority": "api.stripe.com", "path": "/v1/customers"}}, {"http": {"method": "GET", "scheme": "https", "authority": "evil.example", "path": "/x"}}]"#;
-    let (status, value) = api.query(&id, script);
-    assert_eq!(status, 200, "{value}");
-    let (_, metrics) = api.call("GET", "/metrics", None);
-    terminate(&child);
-    let log = log_of(child);
-    let denials: Vec<&str> = log
-        .lines()
-        .filter(|l| l.starts_with("klairr-host: denied (hostile) "))
-        .collect();
-    assert!(
-        metrics.contains(&format!(
-            "klairr_denials_total{{connector=\"hostile\"}} {}",
-            denials.len()
-        )),
-        "{metrics}\n{log}"
-    );
-    let [.., post, elsewhere] = denials.as_slice() else {
-        panic!("the query's two refusals are logged: {log}");
-    };
-    assert!(
-        post.contains("POST https://api.stripe.com/v1/customers"),
-        "{log}"
-    );
-    assert!(elsewhere.contains("evil.example"), "{log}");
-    klairr_e2e::assert_no_key(keys::TEST_READ_ONLY, &log, "serve's log");
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -43,6 +43,31 @@ pub fn ledger_connectors_dir() -> std::path::PathBuf {
     dir
 }
 
+/// A fresh connectors directory with a copy of Stripe's manifest named `name`, its component at
+/// `<dir>/<name>.wasm` holding `component`: the directory, and the component's path.
+pub fn stripe_copy_connectors_dir(
+    label: &str,
+    name: &str,
+    component: &[u8],
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = temp_dir(label);
+    let wasm = dir.join(format!("{name}.wasm"));
+    std::fs::write(&wasm, component).expect("write component");
+    let manifest = klairr_host::policy::manifest::STRIPE_TOML
+        .replace("name = \"stripe\"", &format!("name = \"{name}\""))
+        .replace(
+            "component = \"builtin:stripe\"",
+            &format!("component = \"{name}.wasm\""),
+        );
+    std::fs::write(dir.join(format!("{name}.toml")), manifest).expect("write manifest");
+    (dir, wasm)
+}
+
+/// The hostile test component (`tests/hostile-guest`): it does what its query's script says.
+pub fn hostile_component() -> Vec<u8> {
+    std::fs::read(env!("KLAIRR_HOSTILE_COMPONENT")).expect("the hostile component is built")
+}
+
 /// An emulator with the default data set.
 pub fn emulator() -> Emulator {
     emulator_with(EmulatorConfig::default())
