@@ -155,8 +155,8 @@ impl Platform {
                 format!("no connector is named {name:?}: the connectors are {known}")
             } else {
                 format!(
-                    "the connector field is not a connector's name (1 to 32 characters: a lower-case letter, \
-                     then lower-case letters, digits or '-'): the connectors are {known}"
+                    "the name given is not a connector's name (1 to 32 characters: a lower-case letter, then \
+                     lower-case letters, digits or '-'): the connectors are {known}"
                 )
             };
             ApiError::new("unknown-connector", message)
