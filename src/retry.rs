@@ -691,6 +691,13 @@ mod tests {
         run(&mut s, &RetryPolicy::default()).expect("ok");
         assert_eq!(s.clock.sleeps, vec![Duration::from_secs(30)]);
 
+        // Past 64 bits (the transport reads it as the longest wait there is): the cap too.
+        let mut r = resp(503);
+        r.retry_after = klairr_connector_sdk::transport::retry_after("99999999999999999999");
+        let mut s = Script::new(vec![Ok(r), Ok(resp(200))]);
+        run(&mut s, &RetryPolicy::default()).expect("ok");
+        assert_eq!(s.clock.sleeps, vec![Duration::from_secs(30)]);
+
         // A Retry-After shorter than the backoff does not shorten the backoff.
         let mut r = resp(429);
         r.retry_after = Some(Duration::from_millis(1));

@@ -57,9 +57,20 @@ pub struct Response {
     pub request_id: Option<String>,
     /// Whether the API said to retry (Stripe's `Stripe-Should-Retry`), when it said so.
     pub should_retry: Option<bool>,
-    /// `Retry-After`, in seconds, when present and numeric.
+    /// `Retry-After`, in seconds, when present and numeric ([`retry_after`]).
     pub retry_after: Option<Duration>,
     pub body: Vec<u8>,
+}
+
+/// A `Retry-After` header's value as a wait: whole seconds. A number too large for 64 bits is the
+/// longest wait there is (a core caps every wait at its own ceiling), not no wait; anything else
+/// (an HTTP date, a negative number) is no `Retry-After`.
+pub fn retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)))
 }
 
 /// A request that did not produce a response.
@@ -242,6 +253,19 @@ mod tests {
         }
         fn cancel(&mut self, ticket: Ticket) {
             self.0.cancel(ticket)
+        }
+    }
+
+    #[test]
+    fn a_retry_after_is_whole_seconds_and_a_huge_one_the_longest_wait() {
+        assert_eq!(retry_after("7"), Some(Duration::from_secs(7)));
+        assert_eq!(retry_after(" 30 "), Some(Duration::from_secs(30)));
+        assert_eq!(
+            retry_after("99999999999999999999"),
+            Some(Duration::from_secs(u64::MAX))
+        );
+        for ignored in ["", "-5", "1.5", "Wed, 21 Oct 2015 07:28:00 GMT", "+3"] {
+            assert_eq!(retry_after(ignored), None, "{ignored:?}");
         }
     }
 

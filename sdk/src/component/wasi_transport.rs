@@ -191,7 +191,7 @@ fn finish(api: &Api, pending: FutureIncomingResponse) -> Result<Response, Transp
         } else if Some(name) == api.should_retry_header {
             should_retry = Some(value == "true");
         } else if name == "retry-after" {
-            retry_after = value.parse::<u64>().ok().map(Duration::from_secs);
+            retry_after = crate::transport::retry_after(value);
         } else if name == "content-length" {
             declared_len = value.parse::<usize>().ok();
         }
