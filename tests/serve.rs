@@ -903,9 +903,17 @@ fn a_client_that_goes_away_during_setup_leaves_no_connection_behind() {
     .expect("write");
     std::thread::sleep(Duration::from_millis(300));
     drop(client);
-    // The setup (three round trips of 300 ms) ends after the client has gone.
-    std::thread::sleep(Duration::from_millis(1500));
-    assert!(emu.requests().len() >= 10, "the setup ran to its end");
+    // The setup (three round trips of 300 ms) ends after the client has gone: once its ten probes are
+    // answered, a moment for it to finish.
+    let waited = std::time::Instant::now();
+    while emu.requests().len() < 10 {
+        assert!(
+            waited.elapsed() < Duration::from_secs(20),
+            "the setup ran to its end"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
     let api = Api::new(&server);
     let (_, metrics) = api.call("GET", "/metrics", None);
     assert!(metrics.contains("klairr_open_connections 0"), "{metrics}");
