@@ -561,7 +561,7 @@ fn a_hostile_component_under_the_ledger_manifest_reaches_neither_stripe_nor_the_
     assert!(denied[1].contains(&emulator_authority), "{}", denied[1]);
     assert!(denied[2].starts_with("POST"), "{}", denied[2]);
     assert!(denied[3].contains("/v1/customers"), "{}", denied[3]);
-    for line in &denied {
+    for line in denied {
         assert_no_key(keys::TEST_READ_ONLY, line, "the denial log");
         assert_no_key(&key, line, "the denial log");
     }

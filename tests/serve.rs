@@ -128,6 +128,19 @@ fn stripe_open_body(credential: &str) -> String {
     format!(r#"{{"connector":"stripe","credential":"{credential}"}}"#)
 }
 
+/// `POST /v1/connections` with the token, written by hand on a fresh socket: a `Content-Length` of
+/// `declared` and then `body`, whether or not they agree.
+fn raw_open(server: &Server, declared: u64, body: &str) -> std::net::TcpStream {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(server.addr()).expect("connect");
+    write!(
+        stream,
+        "POST /v1/connections HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: {declared}\r\n\r\n{body}"
+    )
+    .expect("write");
+    stream
+}
+
 fn kind(value: &Value) -> &str {
     value["error"]["kind"].as_str().unwrap_or("")
 }
@@ -872,12 +885,7 @@ fn stalled_requests_time_out() {
     assert!(!answer.contains("201"), "{answer}");
     assert!(took < Duration::from_secs(5), "closed after {took:?}");
 
-    let mut short_body = std::net::TcpStream::connect(server.addr()).expect("connect");
-    write!(
-        short_body,
-        "POST /v1/connections HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 100\r\n\r\n{{"
-    )
-    .expect("write");
+    let mut short_body = raw_open(&server, 100, "{");
     let (answer, took) = read_all(&mut short_body);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("\"kind\":\"request-timeout\""), "{answer}");
@@ -889,18 +897,11 @@ fn stalled_requests_time_out() {
 /// holds no slot that nobody could close.
 #[test]
 fn a_client_that_goes_away_during_setup_leaves_no_connection_behind() {
-    use std::io::Write;
     let emu = emulator();
     let server = server_with_limits(&emu, 1, Duration::from_secs(600));
     emu.set_latency(Duration::from_millis(300));
     let body = stripe_open_body(keys::TEST_READ_ONLY);
-    let mut client = std::net::TcpStream::connect(server.addr()).expect("connect");
-    write!(
-        client,
-        "POST /v1/connections HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("write");
+    let client = raw_open(&server, body.len() as u64, &body);
     std::thread::sleep(Duration::from_millis(300));
     drop(client);
     // The setup (three round trips of 300 ms) ends after the client has gone: once its ten probes are
@@ -958,7 +959,7 @@ fn a_full_table_says_when_to_retry() {
 /// that starts with a byte order mark. A declared body over the limit is refused before it arrives.
 #[test]
 fn requests_are_read_as_http_and_json_allow_and_refused_early_when_too_large() {
-    use std::io::{Read, Write};
+    use std::io::Read;
     let emu = emulator();
     let server = Server::start(&Registry::builtin(), options(&emu)).expect("starts");
     let api = Api::new(&server);
@@ -978,12 +979,7 @@ fn requests_are_read_as_http_and_json_allow_and_refused_early_when_too_large() {
     let (status, value) = api.json("POST", "/v1/connections", Some(&with_bom));
     assert_eq!(status, 201, "{value}");
 
-    let mut huge = std::net::TcpStream::connect(server.addr()).expect("connect");
-    write!(
-        huge,
-        "POST /v1/connections HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 10000000000\r\n\r\n"
-    )
-    .expect("write");
+    let mut huge = raw_open(&server, 10_000_000_000, "");
     huge.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
     let started = std::time::Instant::now();

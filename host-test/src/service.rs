@@ -183,7 +183,7 @@ impl Session<'_> {
     }
 
     /// Requests the host's policy denied on this connection, with the reason.
-    pub fn denied_requests(&self) -> Vec<String> {
+    pub fn denied_requests(&self) -> &[String] {
         self.connection.denied_requests()
     }
 

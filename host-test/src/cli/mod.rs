@@ -287,7 +287,7 @@ fn execute(
             let service = Service::new(load_sandbox(cli, connector)?, memory(cli)?);
             let mut session = service.open(&config)?;
             let report = session.verify();
-            log_denials(stderr, &session.denied_requests());
+            log_denials(stderr, session.denied_requests());
             let report = report?;
             if json {
                 write(stdout, output::setup_json(&report))
@@ -308,7 +308,7 @@ fn execute(
             session.watch(spinner.as_ref().map(Spinner::sink));
             let answer = session.query(&dsl);
             drop(spinner);
-            log_denials(stderr, &session.denied_requests());
+            log_denials(stderr, session.denied_requests());
             let answer = answer?;
             print_result(cli, &answer.result, answer.cached, stdout, stderr)
         }

@@ -155,9 +155,9 @@ impl Connection {
         self.credential.runs().redact(&out).into_owned()
     }
 
-    /// Requests the policy denied on this connection, with the reason (for the host's log).
-    pub fn denied_requests(&self) -> Vec<String> {
-        self.instance.store.data().hooks.log.clone()
+    /// Requests the policy denied on this connection, with the reason (for the host's log): the first 64.
+    pub fn denied_requests(&self) -> &[String] {
+        &self.instance.store.data().hooks.log
     }
 
     /// Requests the last call on this connection sent upstream, as the host counted them (denied ones

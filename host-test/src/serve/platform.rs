@@ -386,8 +386,10 @@ impl Platform {
         }
         // The log is an audit trail, as the CLI's: one line per refused request (already redacted),
         // naming the connector, never the connection or the credential.
-        let reasons = connection.denied_requests();
-        let logged = reasons.get(denied_before..).unwrap_or_default();
+        let logged = connection
+            .denied_requests()
+            .get(denied_before..)
+            .unwrap_or_default();
         for reason in logged {
             eprintln!(
                 "klairr-host: denied ({connector}) {}",
