@@ -183,3 +183,35 @@ fn a_cache_directory_open_to_others_is_refused() {
     assert_eq!(fixed.code, 0, "{fixed:?}");
     the_entry(&cache);
 }
+
+/// A warning is advisory: a stderr whose reader has gone away (`2>&1 | head`, a closed log) loses it,
+/// and the command still runs to its end — it used to abort with a panic (exit 101).
+#[test]
+fn a_warning_to_a_closed_stderr_does_not_stop_the_command() {
+    let tmp = TempDir::new("closed-stderr");
+    let cache = tmp.cache();
+    let first = describe(&cache);
+    assert_eq!(first.code, 0, "{first:?}");
+    let entry = the_entry(&cache);
+    let mut damaged = fs::read(&entry).expect("read");
+    let at = damaged.len() * 2 / 3;
+    damaged[at] ^= 0x01;
+    fs::write(&entry, &damaged).expect("flip a bit");
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_klairr-host-under-test"))
+        .args(["--compile-cache", cache.to_str().expect("UTF-8")])
+        .args(["--format", "json", "describe"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("klairr-host runs");
+    // Nobody reads stderr: the warning that the damaged entry was not used meets a broken pipe.
+    drop(child.stderr.take());
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().expect("stdout"), &mut stdout)
+        .expect("read stdout");
+    let status = child.wait().expect("klairr-host ends");
+    assert!(status.success(), "{status:?}");
+    assert_eq!(stdout, first.stdout);
+}

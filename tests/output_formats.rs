@@ -205,7 +205,13 @@ fn truncation_and_notes_go_to_stderr_in_row_formats() {
     for format in ["csv", "ndjson"] {
         let run = query(&emu, &["--format", format, "--max-rows", "3"], FIVE_NEWEST);
         assert_eq!(run.code, 0, "{run:?}");
-        assert!(run.stderr.contains("truncated"), "{format}: {}", run.stderr);
+        assert!(
+            run.stderr.contains(
+                "klairr-host: truncated: the list goes on past the 3 rows printed; raise limit or --max-rows"
+            ),
+            "{format}: {}",
+            run.stderr
+        );
         assert!(
             !run.stdout.contains("truncated"),
             "{format}: {}",
@@ -493,6 +499,24 @@ fn an_unknown_column_is_a_usage_error_naming_the_tables_columns() {
             "{message}"
         );
     }
+}
+
+/// What `--columns` gets wrong on its own — a name twice, an empty name — is refused before the query
+/// runs: not one request. (A name the result lacks can only be known from the result.)
+#[test]
+fn a_repeated_or_empty_column_is_refused_before_any_request() {
+    let emu = emulator();
+    for (columns, problem) in [
+        ("id,id", "\"id\" is named twice"),
+        ("id, id", "\"id\" is named twice"),
+        ("id,,balance", "an empty column name"),
+        ("", "an empty column name"),
+    ] {
+        let run = query(&emu, &["--columns", columns], FIVE_NEWEST);
+        assert_eq!(run.code, 2, "{columns:?}: {run:?}");
+        assert!(run.stderr.contains(problem), "{columns:?}: {}", run.stderr);
+    }
+    assert!(emu.requests().is_empty(), "nothing was sent");
 }
 
 #[test]

@@ -655,7 +655,7 @@ fn a_key_pasted_into_a_filter_never_leaves_and_the_refusal_says_why() {
         let shown = format!("{}{}", run.stdout, run.stderr);
         assert!(shown.contains("invalid-query"), "{shown}");
         assert!(
-            shown.contains("letters and digits in a row, more than any id or value has"),
+            shown.contains("letters and digits in a row, more than the 40 the host accepts"),
             "the reason: {shown}"
         );
         klairr_e2e::assert_no_key(key, &shown, format);
@@ -711,7 +711,8 @@ fn a_guess_at_part_of_the_key_is_answered_like_any_other_text() {
 }
 
 /// A memory file that cannot be written is refused before anything runs (exit 2, saying which and
-/// why), by a query and by `serve`, rather than each shape lost with a warning.
+/// why), by every command that takes the flag and by `serve`, rather than each shape lost with a
+/// warning (or, for describe and connectors, the flag taken and the mistake left for the next query).
 #[test]
 fn a_memory_file_that_cannot_be_written_is_refused_before_anything_runs() {
     let emu = emulator();
@@ -736,6 +737,20 @@ fn a_memory_file_that_cannot_be_written_is_refused_before_anything_runs() {
             run.stderr.contains("--memory-file") && run.stderr.contains("cannot be written"),
             "{run:?}"
         );
+        for command in [
+            &["--stripe-base", &base, "--memory-file", path, "setup"][..],
+            &["--memory-file", path, "describe"],
+            &["--memory-file", path, "connectors"],
+            &["--memory-file", path, "demo"],
+        ] {
+            let run = run_cli(command, Some(keys::TEST_READ_ONLY));
+            assert_eq!(run.code, 2, "{command:?}: {run:?}");
+            assert!(
+                run.stderr.contains("cannot be written"),
+                "{command:?}: {run:?}"
+            );
+            assert!(run.stdout.is_empty(), "{command:?}: nothing ran: {run:?}");
+        }
         // A listen address serve refuses: were the memory file not checked first, the run would end
         // there, with another message (and never serve).
         let serve = klairr_e2e::run_cli_with_env(

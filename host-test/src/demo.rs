@@ -115,6 +115,7 @@ pub fn run(
     cli: &Cli,
     connector: &Connector,
     component: &[u8],
+    memory: Option<MemoryFile>,
     stdout: &mut dyn Write,
 ) -> Result<(), Failure> {
     // Refused before the emulator starts.
@@ -130,7 +131,7 @@ pub fn run(
     let mut options = crate::cli::sandbox_options(cli)?;
     options.redirect = Some(base);
     let sandbox = Sandbox::load(component, connector.manifest.clone(), options)?;
-    let service = Service::new(sandbox, cli.memory_file.as_ref().map(MemoryFile::new));
+    let service = Service::new(sandbox, memory);
     let config = ConnectionConfig {
         credential: keys::TEST_READ_ONLY.to_owned(),
         mode: wit::Mode::Test,

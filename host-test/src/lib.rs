@@ -21,6 +21,14 @@
 //! - [`emulator`]: the built-in loopback Stripe emulator (re-exported crate; with the default `demo`
 //!   feature, like [`demo`]).
 
+/// One line on the process's stderr: a warning, or a line of `serve`'s log. Never panics: a stderr whose
+/// reader went away (`2>&1 | head`) loses the line, where `eprintln!` would abort the command with a
+/// panic.
+pub(crate) fn log_line(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
 pub mod cache;
 pub mod cli;
 #[cfg(feature = "demo")]

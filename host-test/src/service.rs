@@ -80,7 +80,9 @@ impl Answers {
         if let Some(memory) = &self.memory {
             // Memory is best-effort: a full disk must not fail the user's query, but it must be visible.
             if let Err(e) = memory.append(&record) {
-                eprintln!("klairr-host: could not record the result's shape in memory: {e}");
+                crate::log_line(format_args!(
+                    "klairr-host: could not record the result's shape in memory: {e}"
+                ));
             }
         }
         if let Ok(mut remembered) = self.remembered.lock() {

@@ -246,7 +246,10 @@ fn timestamp(value: &Json) -> Result<i64, String> {
             Some(false) => Err(format!(
                 "is after 9999-12-31T23:59:59Z ({MAX_TIMESTAMP}): give unix seconds, not milliseconds"
             )),
-            None => Err("is not a whole number: unix seconds are integers".into()),
+            None => Err(
+                "is not written as an integer: give unix seconds without a decimal point or exponent"
+                    .into(),
+            ),
         },
         _ => Err("is neither an integer nor a date string".into()),
     }

@@ -204,9 +204,10 @@ fn table_of_queries() {
         (r#"{"list":"customers","filters":{"created":{"gt":"9999-12-31T23:59:59Z"}}}"#, E("the range is empty: no second is later than 9999-12-31T23:59:59Z")),
         (r#"{"list":"customers","filters":{"created":{"gt":253402300799}}}"#, E("the range is empty")),
         (r#"{"list":"customers","filters":{"created":{"gte":-3}}}"#, E("'gte': the integer -3 is negative")),
-        (r#"{"list":"customers","filters":{"created":{"gte":1.0}}}"#, E("'gte': the number 1.0 is not a whole number")),
+        (r#"{"list":"customers","filters":{"created":{"gte":1.0}}}"#, E("'gte': the number 1.0 is not written as an integer: give unix seconds without a decimal point or exponent")),
+        (r#"{"list":"customers","filters":{"created":{"lt":1e3}}}"#, E("'lt': the number 1e3 is not written as an integer")),
         (r#"{"list":"customers","filters":{"created":{"gte":1767225600000000}}}"#, E("not milliseconds")),
-        // Beyond 64 bits, still whole numbers: too late or negative, not "not a whole number".
+        // Beyond 64 bits, still whole numbers: too late or negative, not "not written as an integer".
         (r#"{"list":"customers","filters":{"created":{"gte":176722560000000000000000}}}"#, E("is after 9999-12-31T23:59:59Z")),
         (r#"{"list":"customers","filters":{"created":-176722560000000000000000}}"#, E("is negative")),
         (r#"{"list":"customers","filters":{"created":{"gte":"yesterday"}}}"#, E("'yesterday' is not a valid date")),

@@ -298,7 +298,7 @@ impl Format {
             Format::Json | Format::Ndjson => Ok(true),
             Format::Csv => Err(Failure::new(
                 "usage",
-                format!("--format csv prints query results; {what} prints --format table or json"),
+                format!("--format csv prints query results; {what} prints --format table, json or ndjson"),
             )),
         }
     }

@@ -159,6 +159,9 @@ fn execute(
             "--columns chooses the columns of a query result; only `query` prints one",
         ));
     }
+    if let Some(names) = &cli.columns {
+        output::check_names(names).map_err(|m| Failure::new("usage", m))?;
+    }
     #[cfg(feature = "demo")]
     if matches!(cli.command, Command::Emulator { .. }) {
         refuse_given(refused, |flags| {
@@ -168,6 +171,9 @@ fn execute(
             )
         })?;
     }
+    // Every command that takes `--memory-file` checks it before anything runs, even one that records
+    // no shape (describe, connectors): the flag means the same wherever it is accepted.
+    let memory = memory(cli)?;
     let registry = registry(cli)?;
     if matches!(cli.command, Command::Serve { .. }) {
         refuse_given(refused, |flags| {
@@ -215,6 +221,7 @@ fn execute(
                 cli,
                 connector,
                 load_component(cli, connector)?.as_slice(),
+                memory,
                 stdout,
             )
         }
@@ -231,7 +238,7 @@ fn execute(
                 max_open: *max_connections as usize,
                 idle: Duration::from_secs(*idle_seconds),
             };
-            options.memory = memory(cli)?;
+            options.memory = memory;
             options.sandbox = sandbox_options(cli)?;
             let server = Server::start(&registry, options).map_err(|e| {
                 // A listen address the server refuses is the command line's mistake.
@@ -284,7 +291,7 @@ fn execute(
             // Refused before any request is made.
             let json = cli.format.document_is_json("setup")?;
             let config = config(cli, connector, env)?;
-            let service = Service::new(load_sandbox(cli, connector)?, memory(cli)?);
+            let service = Service::new(load_sandbox(cli, connector)?, memory);
             let mut session = service.open(&config)?;
             let report = session.verify();
             log_denials(stderr, session.denied_requests());
@@ -302,7 +309,7 @@ fn execute(
                 dsl.clone()
             };
             let config = config(cli, connector, env)?;
-            let service = Service::new(load_sandbox(cli, connector)?, memory(cli)?);
+            let service = Service::new(load_sandbox(cli, connector)?, memory);
             let mut session = service.open(&config)?;
             let spinner = Spinner::on_stderr(show_progress);
             session.watch(spinner.as_ref().map(Spinner::sink));

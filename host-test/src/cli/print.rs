@@ -49,7 +49,7 @@ pub(super) fn print_result(
                 if stats.groups > result.rows.len() as u64 {
                     let _ = writeln!(
                         stderr,
-                        "klairr-host: truncated: {} groups found, the first {} printed; raise limit",
+                        "klairr-host: truncated: {} groups found, the first {} printed; raise limit or --max-rows",
                         stats.groups,
                         result.rows.len()
                     );
@@ -65,7 +65,7 @@ pub(super) fn print_result(
             None if result.truncated => {
                 let _ = writeln!(
                     stderr,
-                    "klairr-host: truncated: more rows matched than the {} printed; raise limit or --max-rows",
+                    "klairr-host: truncated: the list goes on past the {} rows printed; raise limit or --max-rows",
                     result.rows.len()
                 );
             }

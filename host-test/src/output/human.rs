@@ -212,7 +212,7 @@ fn query_text_within(
                 clean(&result.table)
             );
             if result.truncated {
-                out.push_str(" (truncated: more rows matched; raise limit or --max-rows)");
+                out.push_str(" (truncated: the list goes on; raise limit or --max-rows)");
             }
             out
         }

@@ -27,7 +27,7 @@ pub use human::{
     utc_datetime,
 };
 pub use ndjson::query_ndjson;
-pub use select::{Selection, UnknownColumn};
+pub use select::{check_names, Selection, UnknownColumn};
 
 #[derive(Serialize)]
 struct ColumnJson<'a> {

@@ -23,6 +23,26 @@ pub struct UnknownColumn {
     columns: String,
 }
 
+/// What can be said of `--columns` before the query runs: no name left empty, none named twice. Whether
+/// each name is one of the result's columns is known only from the result (an aggregate names its own
+/// columns), so [`Selection::choose`] says that.
+pub fn check_names(names: &[String]) -> Result<(), String> {
+    let mut seen: Vec<&str> = Vec::with_capacity(names.len());
+    for name in names.iter().map(|n| n.trim()) {
+        if name.is_empty() {
+            return Err(
+                "--columns: an empty column name (a stray comma?): name each column once, e.g. --columns id,amount"
+                    .to_owned(),
+            );
+        }
+        if seen.contains(&name) {
+            return Err(format!("--columns: {name:?} is named twice"));
+        }
+        seen.push(name);
+    }
+    Ok(())
+}
+
 impl Selection {
     /// Every column, in the result's order.
     pub fn all(result: &wit::QueryResult) -> Selection {
@@ -195,6 +215,19 @@ pub(crate) mod tests {
                 text.contains("the charges table's columns are: id, amount, currency, status"),
                 "{text}"
             );
+        }
+    }
+
+    #[test]
+    fn names_are_checked_alone_for_what_needs_no_result() {
+        assert_eq!(check_names(&names(&["id", "amount"])), Ok(()));
+        for (list, problem) in [
+            (&["id", " id "][..], "\"id\" is named twice"),
+            (&["id", ""][..], "an empty column name"),
+            (&[" "][..], "an empty column name"),
+        ] {
+            let err = check_names(&names(list)).expect_err("refused");
+            assert!(err.contains(problem), "{list:?}: {err}");
         }
     }
 

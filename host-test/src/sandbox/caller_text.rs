@@ -58,9 +58,10 @@ pub fn overlong_token(texts: &[String]) -> Option<usize> {
 /// The refusal of a query holding an overlong token; it never quotes the token.
 pub fn overlong_message(len: usize) -> String {
     format!(
-        "the query holds {len} letters and digits in a row, more than any id or value has \
-         ({MAX_TOKEN} at most): if that is an API key, it was not run or sent anywhere — take it out \
-         (and rotate the key if it was pasted somewhere shared)"
+        "the query holds {len} letters and digits in a row, more than the {MAX_TOKEN} the host accepts \
+         (no id or value of a source is that long; a pasted API key is): if that is an API key, it was \
+         not run or sent anywhere — take it out (and rotate the key if it was pasted somewhere shared); \
+         a name of your own that long can be split with `_`"
     )
 }
 

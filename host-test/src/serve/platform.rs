@@ -391,17 +391,17 @@ impl Platform {
             .get(denied_before..)
             .unwrap_or_default();
         for reason in logged {
-            eprintln!(
+            crate::log_line(format_args!(
                 "klairr-host: denied ({connector}) {}",
                 strip_control(reason)
-            );
+            ));
         }
         let denied = connection.requests_denied();
         if denied as usize > logged.len() {
-            eprintln!(
+            crate::log_line(format_args!(
                 "klairr-host: denied ({connector}) {} more requests, not logged one by one (a connection's log keeps its first 64)",
                 denied as usize - logged.len()
-            );
+            ));
         }
         if denied > 0 {
             self.metrics.add(

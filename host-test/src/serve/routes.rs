@@ -332,16 +332,16 @@ fn connectors(state: &State) -> Reply {
 fn reload(platform: &Platform, name: &str) -> Result<Reply, ApiError> {
     let reloaded = platform.reload(name).inspect_err(|e| {
         if e.kind == "reload-refused" {
-            eprintln!(
+            crate::log_line(format_args!(
                 "klairr-host: reload of {name} refused: {}",
                 strip_control(&e.message)
-            );
+            ));
         }
     })?;
-    eprintln!(
+    crate::log_line(format_args!(
         "klairr-host: reloaded {name}: version {} (POST /v1/connectors/{name}/reload)",
         reloaded.version
-    );
+    ));
     let body = Reloaded {
         connector: &reloaded.connector,
         version: reloaded.version,

@@ -329,7 +329,10 @@ fn warn(message: &str) {
     static WARNED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
     let mut warned = WARNED.lock().unwrap_or_else(|p| p.into_inner());
     if warned.insert(message.to_owned()) {
-        eprintln!("klairr-host: warning: {}", strip_control(message));
+        crate::log_line(format_args!(
+            "klairr-host: warning: {}",
+            strip_control(message)
+        ));
     }
 }
 
