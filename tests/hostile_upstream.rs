@@ -76,6 +76,11 @@ pub enum Behaviour {
     StripeError { status: u16, message: String },
     /// This status and this body (`content-type: application/json`) for every request.
     Json { status: u16, body: String },
+    /// `200` declaring `content-length: declared`, then [`EMPTY_LIST`] and nothing more, the connection
+    /// held open until the client goes away: a body announced far over any cap.
+    Declared { declared: u64 },
+    /// `503` Stripe error with `stripe-should-retry: <value>` (as written: `True`, `TRUE`, `1`, …).
+    ShouldRetry { value: String },
     /// `200` [`EMPTY_LIST`]: for counting the requests that got through.
     Ok,
 }
@@ -510,6 +515,27 @@ fn respond(stream: &mut TcpStream, behaviour: &Behaviour, shared: &Shared) -> io
             ))
         }
         Behaviour::Json { status, body } => stream.write_all(&json_response(*status, body, &[])),
+        Behaviour::Declared { declared } => {
+            stream.write_all(&head(
+                200,
+                &[
+                    ("content-type", "application/json".into()),
+                    ("content-length", declared.to_string()),
+                ],
+            ))?;
+            stream.write_all(EMPTY_LIST.as_bytes())?;
+            stream.flush()?;
+            while pause(POLL, shared) {}
+            Ok(())
+        }
+        Behaviour::ShouldRetry { value } => {
+            let body = r#"{"error":{"type":"api_error","message":"try later"}}"#;
+            stream.write_all(&json_response(
+                503,
+                body,
+                &[("stripe-should-retry", value.clone())],
+            ))
+        }
         Behaviour::Ok => stream.write_all(&json_response(200, EMPTY_LIST, &[])),
     }
 }

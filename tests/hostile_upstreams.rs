@@ -117,6 +117,61 @@ fn a_nine_mib_body_without_a_length_is_an_error_not_a_crash() {
     assert!(message.contains("not retried"), "{message}");
 }
 
+/// A length declared past 32 bits (the component's `usize`) is over the cap like any other: refused at
+/// once, not waited for until the body stalls (it used to take the 30 s between-bytes timeout, twice).
+#[test]
+fn a_declared_length_past_32_bits_is_refused_at_once() {
+    for declared in [4_294_967_296u64, 5_000_000_000] {
+        let upstream = Upstream::start(Behaviour::Declared { declared }).expect("upstream");
+        let started = Instant::now();
+        let message = assert_refused_response(&upstream);
+        assert!(message.contains("8388608"), "{declared}: {message}");
+        assert!(message.contains("not retried"), "{declared}: {message}");
+        assert_eq!(upstream.requests().len(), 1, "{declared}: one attempt");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{declared}: at once, not after a timeout: {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+/// `Stripe-Should-Retry: True` is `true`: header values are compared without case. A value that is
+/// neither leaves the decision to the connector's own rules (a 503 is retried either way).
+#[test]
+fn should_retry_is_read_in_any_case() {
+    for value in ["True", "TRUE", "1", "maybe"] {
+        let upstream = Upstream::start(Behaviour::ShouldRetry {
+            value: value.into(),
+        })
+        .expect("upstream");
+        let run = stripe(
+            &upstream.base_url(),
+            &["--format", "json", "query", ONE_CUSTOMER],
+        );
+        assert_eq!(run.code, 1, "{value}: {run:?}");
+        assert!(
+            upstream.requests().len() > 1,
+            "{value}: retried, {} attempt(s)",
+            upstream.requests().len()
+        );
+    }
+    let upstream = Upstream::start(Behaviour::ShouldRetry {
+        value: "FALSE".into(),
+    })
+    .expect("upstream");
+    let run = stripe(
+        &upstream.base_url(),
+        &["--format", "json", "query", ONE_CUSTOMER],
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(
+        upstream.requests().len(),
+        1,
+        "false in any case: one attempt"
+    );
+}
+
 #[test]
 fn a_megabyte_of_response_headers_is_an_error_not_a_crash() {
     let huge = Upstream::start(Behaviour::HugeHeaders).expect("upstream");

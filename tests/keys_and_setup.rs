@@ -1051,6 +1051,10 @@ fn a_key_pasted_into_a_flag_is_never_quoted_back() {
     let emu = emulator();
     let base = emu.base_url();
     let component = format!("/tmp/{key}.wasm");
+    let stripe_base_key = format!("http://{key}:1");
+    let origin_key = format!("https://{key}=http://127.0.0.1:1");
+    let base_key = format!("https://api.stripe.com=http://{key}:1");
+    let scheme_key = format!("{key}://x=http://127.0.0.1:1");
     for args in [
         vec!["--connector", key, "describe"],
         vec![
@@ -1063,6 +1067,18 @@ fn a_key_pasted_into_a_flag_is_never_quoted_back() {
         ],
         vec!["--component", component.as_str(), "describe"],
         vec!["--max-rows", key, "describe"],
+        // URLs: their host (and scheme) are lower-cased when parsed, and must be quoted as written.
+        vec!["--stripe-base", &stripe_base_key, "describe"],
+        vec!["--redirect", &origin_key, "describe"],
+        vec!["--redirect", &base_key, "describe"],
+        vec!["--redirect", &scheme_key, "describe"],
+        vec![
+            "--redirect",
+            &origin_key,
+            "--redirect",
+            &origin_key,
+            "describe",
+        ],
     ] {
         for format in ["json", "table"] {
             let mut all = vec!["--format", format];

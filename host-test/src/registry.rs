@@ -239,7 +239,7 @@ impl Registry {
                 known.sort();
                 known.dedup();
                 return Err(RegistryError::UnusedRedirect {
-                    origin: redirect.origin.to_string(),
+                    origin: redirect.written.clone(),
                     known,
                 });
             }

@@ -73,6 +73,31 @@ pub fn retry_after(value: &str) -> Option<Duration> {
     Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)))
 }
 
+/// A `Content-Length` header's value: the body's declared size in bytes. A number too large for 64 bits
+/// is the largest there is (over any cap), not unknown — and 64 bits, not `usize`: a component's `usize`
+/// is 32 bits, and a declared 5 GB must be refused at once, not waited for.
+pub fn content_length(value: &str) -> Option<u64> {
+    let value = value.trim();
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(value.parse().unwrap_or(u64::MAX))
+}
+
+/// A should-retry header's value (Stripe's `Stripe-Should-Retry`): `true` or `false` in any case (header
+/// values are compared so by every HTTP client); anything else says nothing, and the connector's own
+/// rules decide.
+pub fn should_retry(value: &str) -> Option<bool> {
+    let value = value.trim();
+    if value.eq_ignore_ascii_case("true") {
+        Some(true)
+    } else if value.eq_ignore_ascii_case("false") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
 /// A request that did not produce a response.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TransportError {
@@ -266,6 +291,29 @@ mod tests {
         );
         for ignored in ["", "-5", "1.5", "Wed, 21 Oct 2015 07:28:00 GMT", "+3"] {
             assert_eq!(retry_after(ignored), None, "{ignored:?}");
+        }
+    }
+
+    #[test]
+    fn a_content_length_is_64_bit_and_a_huge_one_the_largest() {
+        assert_eq!(content_length("8388609"), Some(8_388_609));
+        assert_eq!(content_length("5000000000"), Some(5_000_000_000));
+        assert_eq!(content_length("99999999999999999999999"), Some(u64::MAX));
+        for unknown in ["", "-1", "1e3", "12 34", "0x10"] {
+            assert_eq!(content_length(unknown), None, "{unknown:?}");
+        }
+    }
+
+    #[test]
+    fn should_retry_is_true_or_false_in_any_case_and_nothing_else() {
+        for yes in ["true", "True", "TRUE", " true "] {
+            assert_eq!(should_retry(yes), Some(true), "{yes:?}");
+        }
+        for no in ["false", "False", "FALSE"] {
+            assert_eq!(should_retry(no), Some(false), "{no:?}");
+        }
+        for neither in ["", "1", "0", "maybe", "yes"] {
+            assert_eq!(should_retry(neither), None, "{neither:?}");
         }
     }
 

@@ -74,7 +74,8 @@ impl Origin {
         let scheme = match scheme.to_ascii_lowercase().as_str() {
             "http" => Scheme::Http,
             "https" => Scheme::Https,
-            other => return Err(PolicyError::Scheme(other.to_owned())),
+            // Quoted as written: a lower-cased copy of a pasted key would escape the host's redaction.
+            _ => return Err(PolicyError::Scheme(scheme.to_owned())),
         };
         let authority = rest.strip_suffix('/').unwrap_or(rest);
         if authority.is_empty() {
@@ -138,9 +139,11 @@ pub struct LoopbackBase(Origin);
 impl LoopbackBase {
     /// Accepts only `http(s)://` + a loopback host + port, with nothing after it.
     pub fn parse(url: &str) -> Result<LoopbackBase, PolicyError> {
-        let origin = Origin::parse(url.trim())?;
+        let url = url.trim();
+        let origin = Origin::parse(url)?;
         if !origin.is_loopback() {
-            return Err(PolicyError::NotLoopback(origin.host));
+            // The URL as written, not the lower-cased host: see `Redirect::written`.
+            return Err(PolicyError::NotLoopback(url.to_owned()));
         }
         Ok(LoopbackBase(origin))
     }
@@ -155,6 +158,10 @@ impl LoopbackBase {
 pub struct Redirect {
     pub origin: Origin,
     pub base: LoopbackBase,
+    /// The origin as the command line wrote it, for messages that quote it: [`Origin`] lower-cases its
+    /// host, and a lower-cased copy of a key pasted there would escape the host's (case-sensitive)
+    /// redaction of the credential.
+    pub written: String,
 }
 
 impl Redirect {
@@ -166,6 +173,7 @@ impl Redirect {
         Ok(Redirect {
             origin: Origin::parse(origin.trim())?,
             base: LoopbackBase::parse(base)?,
+            written: origin.trim().to_owned(),
         })
     }
 }

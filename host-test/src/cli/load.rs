@@ -44,6 +44,7 @@ fn redirects(cli: &Cli) -> Result<Vec<Redirect>, Failure> {
             redirects.push(Redirect {
                 origin: origin.clone(),
                 base: base.clone(),
+                written: origin.to_string(),
             });
         }
     }
@@ -54,7 +55,7 @@ fn redirects(cli: &Cli) -> Result<Vec<Redirect>, Failure> {
                 "usage",
                 format!(
                     "{} is redirected twice (by --redirect{}): give one loopback base per origin",
-                    redirect.origin,
+                    redirect.written,
                     if cli.stripe_base.is_some() {
                         " or --stripe-base"
                     } else {

@@ -189,11 +189,11 @@ fn finish(api: &Api, pending: FutureIncomingResponse) -> Result<Response, Transp
         if name == api.request_id_header {
             request_id = Some(value.to_owned());
         } else if Some(name) == api.should_retry_header {
-            should_retry = Some(value == "true");
+            should_retry = crate::transport::should_retry(value);
         } else if name == "retry-after" {
             retry_after = crate::transport::retry_after(value);
         } else if name == "content-length" {
-            declared_len = value.parse::<usize>().ok();
+            declared_len = crate::transport::content_length(value);
         }
     }
     drop(headers);
@@ -203,9 +203,11 @@ fn finish(api: &Api, pending: FutureIncomingResponse) -> Result<Response, Transp
         status,
         request_id,
     };
-    if declared_len.is_some_and(|n| n > limit) {
-        return Err(too_large(request_id));
-    }
+    // Within the cap, a declared length fits a `usize`.
+    let declared_len = match declared_len {
+        Some(n) if n > limit as u64 => return Err(too_large(request_id)),
+        n => n.and_then(|n| usize::try_from(n).ok()),
+    };
 
     let incoming = response
         .consume()
