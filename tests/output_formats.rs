@@ -558,3 +558,30 @@ fn csv_is_for_query_results_only() {
     assert_eq!(run.stdout.lines().count(), 1);
     assert!(run.json()["tables"].is_array());
 }
+
+/// Standard output that cannot be written (a full disk) is the `output` kind, exit 1, said on stderr —
+/// under `--format json` too, where the error object would have gone to the stdout that failed.
+#[test]
+fn output_that_cannot_be_written_is_said_on_stderr() {
+    for (format, want) in [
+        ("table", "error (output): could not write the output"),
+        (
+            "json",
+            r#"{"error":{"kind":"output","message":"could not write the output"#,
+        ),
+    ] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full");
+        let run = std::process::Command::new(env!("CARGO_BIN_EXE_klairr-host-under-test"))
+            .args(["--compile-cache", "off", "--format", format, "describe"])
+            .stdin(std::process::Stdio::null())
+            .stdout(full)
+            .output()
+            .expect("klairr-host runs");
+        assert_eq!(run.status.code(), Some(1), "{format}: {run:?}");
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(stderr.contains(want), "{format}: {stderr}");
+    }
+}

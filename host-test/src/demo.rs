@@ -139,8 +139,7 @@ pub fn run(
         cache_ttl_seconds: cli.cache_ttl,
         max_scan: cli.max_scan,
     };
-    let io_err =
-        |e: std::io::Error| Failure::new("sandbox", format!("could not write the output: {e}"));
+    let io_err = Failure::output;
 
     let mut session = service.open(&config)?;
     let report = session.verify()?;

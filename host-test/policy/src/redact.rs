@@ -25,6 +25,11 @@ pub const MIN_RUN: usize = 12;
 /// The most bytes of one component message the host shows (see [`cap`]).
 pub const MESSAGE_CAP: usize = 1024;
 
+/// The bytes a whole error message may hold past [`MESSAGE_CAP`]: the host's own words (the request,
+/// the request id) around a component's or upstream's message, which was capped at `MESSAGE_CAP` already.
+/// Capping the whole at `MESSAGE_CAP` again would cut that message's marker and count the wrong bytes.
+pub const CONTEXT_ROOM: usize = 256;
+
 /// What replaces each stretch of text covered by runs of the secret.
 pub const REDACTED: &str = "[redacted]";
 
@@ -437,16 +442,31 @@ pub fn strip_control(text: &str) -> Cow<'_, str> {
 
 /// At most `max_bytes` bytes of `text`, cut on a char boundary, followed by `… [N more bytes]` saying how
 /// much was cut. Text within the cap comes back borrowed. The marker is added on top of `max_bytes`.
+///
+/// Capping text that already ends in a marker (a component's message capped by the sandbox, then capped
+/// again with the CLI's context around it) cuts the text before that marker and adds its count to the
+/// new one: N stays what was cut from the original.
 pub fn cap(text: &str, max_bytes: usize) -> Cow<'_, str> {
     if text.len() <= max_bytes {
         return Cow::Borrowed(text);
     }
-    let cut = floor_char_boundary(text, max_bytes);
-    Cow::Owned(format!(
-        "{}… [{} more bytes]",
-        &text[..cut],
-        text.len() - cut
-    ))
+    let (body, already_cut) = split_marker(text);
+    let cut = floor_char_boundary(body, max_bytes.min(body.len()));
+    let more = (body.len() - cut).saturating_add(already_cut);
+    Cow::Owned(format!("{}… [{more} more bytes]", &body[..cut]))
+}
+
+/// `text` without a trailing `… [N more bytes]`, and N (0 when there is none).
+fn split_marker(text: &str) -> (&str, usize) {
+    let marked = text.strip_suffix(" more bytes]").and_then(|rest| {
+        let (body, count) = rest.rsplit_once("… [")?;
+        let n = count
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| count.parse::<usize>().ok())??;
+        Some((body, n))
+    });
+    marked.unwrap_or((text, 0))
 }
 
 /// Whether `s` has the shape `[a-z][a-z0-9_]{0,63}`: the only names the host lets a component keep.

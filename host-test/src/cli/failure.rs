@@ -21,6 +21,11 @@ impl Failure {
         }
     }
 
+    /// Standard output could not be written (a full disk, a pipe whose reader went away): kind `output`.
+    pub fn output(e: std::io::Error) -> Failure {
+        Failure::new("output", format!("could not write the output: {e}"))
+    }
+
     /// 2 when the input was refused (the key, the query, the command line), 1 for anything else.
     pub fn exit_code(&self) -> i32 {
         if self.kind == "usage" || REFUSALS.contains(&self.kind.as_str()) {

@@ -11,7 +11,7 @@ mod print;
 use crate::demo;
 use crate::memory::MemoryFile;
 use crate::output;
-use crate::policy::redact::{cap, strip_control, MESSAGE_CAP};
+use crate::policy::redact::{cap, strip_control, CONTEXT_ROOM, MESSAGE_CAP};
 use crate::progress_bar::Spinner;
 #[cfg(feature = "demo")]
 use crate::registry::DEFAULT_CONNECTOR;
@@ -122,10 +122,20 @@ where
             let connectors = registry(&cli).unwrap_or_else(|_| Registry::builtin());
             let message = redact_credentials(&connectors, io.env, &failure.message);
             // Messages quote what upstreams and components said: bounded, and never a terminal escape.
-            let message = cap(&message, MESSAGE_CAP);
+            // What a component or upstream said was capped at MESSAGE_CAP by the sandbox already, its
+            // marker counting what was cut; the room past it is for the host's own words around it
+            // (the request, the request id), so that marker is kept and stays true.
+            let message = cap(&message, MESSAGE_CAP + CONTEXT_ROOM);
             match format {
                 Format::Json => {
-                    let _ = writeln!(io.stdout, "{}", output::error_json(&failure.kind, &message));
+                    let json = output::error_json(&failure.kind, &message);
+                    // When stdout is what failed, the error can only be told on stderr.
+                    if writeln!(io.stdout, "{json}")
+                        .and_then(|()| io.stdout.flush())
+                        .is_err()
+                    {
+                        let _ = writeln!(io.stderr, "{json}");
+                    }
                 }
                 Format::Table | Format::Csv | Format::Ndjson => {
                     let _ = writeln!(
@@ -198,7 +208,7 @@ fn execute(
                     stdout.write_all(b"\n")
                 }
             })
-            .map_err(|e| Failure::new("sandbox", format!("could not write the output: {e}")))
+            .map_err(Failure::output)
     };
     match &cli.command {
         #[cfg(feature = "demo")]
@@ -258,9 +268,7 @@ fn execute(
                 ),
             )?;
             let _ = stdout.flush();
-            server
-                .run_until_signal(Duration::from_secs(*drain_seconds), stderr)
-                .map_err(|e| Failure::new("sandbox", format!("could not write the log: {e}")))?;
+            server.run_until_signal(Duration::from_secs(*drain_seconds), stderr);
             Ok(())
         }
         Command::Connectors => {

@@ -81,7 +81,7 @@ pub(super) fn print_result(
     stdout
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
-        .map_err(|e| Failure::new("sandbox", format!("could not write the output: {e}")))
+        .map_err(Failure::output)
 }
 
 /// The host's log of what its policy refused (already redacted), one line each on stderr.

@@ -72,7 +72,8 @@ struct Reloaded<'a> {
 }
 
 fn error(e: &ApiError) -> Reply {
-    let message = klairr_policy::redact::cap(&e.message, klairr_policy::redact::MESSAGE_CAP);
+    use klairr_policy::redact::{cap, CONTEXT_ROOM, MESSAGE_CAP};
+    let message = cap(&e.message, MESSAGE_CAP + CONTEXT_ROOM);
     let mut reply = json(e.status(), output::error_json(&e.kind, &message));
     if let Some(allow) = e.allow {
         reply.headers_mut().insert(

@@ -240,6 +240,24 @@ fn cap_cuts_on_char_boundaries() {
     assert_eq!(cap("éééé", 3), "é… [6 more bytes]");
     assert_eq!(cap("🙂🙂", 5), "🙂… [4 more bytes]");
     assert_eq!(cap("🙂", 0), "… [4 more bytes]");
+    // Capped twice (a component's message, then that message with context around it): the count is
+    // still what was cut from the original.
+    let message = "x".repeat(10_000);
+    let once = cap(&message, 1024).into_owned();
+    assert_eq!(once, format!("{}… [8976 more bytes]", "x".repeat(1024)));
+    let with_context = format!("GET /v1/customers: Stripe said: {once}");
+    let twice = cap(&with_context, 1024);
+    let kept = 1024 - "GET /v1/customers: Stripe said: ".len();
+    assert_eq!(
+        twice,
+        format!(
+            "GET /v1/customers: Stripe said: {}… [{} more bytes]",
+            "x".repeat(kept),
+            10_000 - kept
+        )
+    );
+    // Something that only looks like a marker, within the cap, is left alone.
+    assert_eq!(cap("ok… [12 more bytes]", 100), "ok… [12 more bytes]");
     let long = "日本".repeat(1000);
     let capped = cap(&long, MESSAGE_CAP);
     assert!(capped.len() <= MESSAGE_CAP + "… [6000 more bytes]".len());
