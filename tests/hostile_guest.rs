@@ -520,11 +520,15 @@ fn the_offline_credential_check_cannot_send_print_or_return_the_key() {
         assert_eq!(run.code, 2, "{run:?}");
         let shown = format!("{}{}", run.stdout, run.stderr);
         assert!(shown.contains("invalid-key"), "{shown}");
+        // What the check held and quoted was the key's form — its prefix, then x, X and 0 — not the key.
+        let form = klairr_host::policy::credential::form(&key);
         assert!(
-            shown.contains("[redacted]"),
-            "the quote was redacted: {shown}"
+            form.starts_with("rk_live_") && shown.contains(&form),
+            "the check was given the form: {shown}"
         );
         assert_no_key(&key, &shown, "the check's error");
+        let reversed: String = key.chars().rev().collect();
+        assert_no_key(&reversed, &shown, "the check's error, reversed");
     }
     assert_untouched(&upstream, "the offline credential check");
 

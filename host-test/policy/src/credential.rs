@@ -263,10 +263,69 @@ impl CredentialSpec {
     }
 }
 
+/// What a component's `check-credential` is given in place of the credential: its form. The leading
+/// prefix words (`rk_test_`, `whsec_`, `lkw_live_`: up to two runs of at most eight lower-case letters,
+/// each ending in `_`) as written, then every ASCII letter and digit replaced by one of its class (`x`,
+/// `X`, `0`); everything else (`_`, spaces, quotes, other characters) kept. That is all a check of a
+/// credential's form, kind and mode reads — the prefix, the length, which characters occur where — so the
+/// verdict is the same, and the component, which could otherwise encode the key into its message in a
+/// way no redaction recognises (lower-cased, reversed, spelled out), never holds any of it.
+pub fn form(credential: &str) -> String {
+    let bytes = credential.as_bytes();
+    let mut prefix = 0;
+    for _ in 0..2 {
+        let letters = bytes[prefix..]
+            .iter()
+            .take_while(|b| b.is_ascii_lowercase())
+            .count();
+        if (1..=8).contains(&letters) && bytes.get(prefix + letters) == Some(&b'_') {
+            prefix += letters + 1;
+        } else {
+            break;
+        }
+    }
+    let (kept, rest) = credential.split_at(prefix);
+    let mut out = String::with_capacity(credential.len());
+    out.push_str(kept);
+    out.extend(rest.chars().map(|c| match c {
+        'a'..='z' => 'x',
+        'A'..='Z' => 'X',
+        '0'..='9' => '0',
+        other => other,
+    }));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::manifest::{Manifest, RefusedPrefix};
+
+    #[test]
+    fn a_credentials_form_keeps_its_prefix_length_and_character_classes_only() {
+        for (credential, want) in [
+            ("rk_test_51KlairrAb9", "rk_test_00XxxxxxXx0"),
+            ("rk_live_", "rk_live_"),
+            ("sk_live_Zz09", "sk_live_Xx00"),
+            ("whsec_abc", "whsec_xxx"),
+            ("lkw_live_k3y", "lkw_live_x0x"),
+            ("pk_test_a_b", "pk_test_x_x"),
+            // A third word is the key's own, and so is anything past eight letters.
+            ("rk_test_abc_def", "rk_test_xxx_xxx"),
+            ("abcdefghi_jk", "xxxxxxxxx_xx"),
+            ("RK_TEST_ab", "XX_XXXX_xx"),
+            // What no key has stays, so a check refuses it for the same reason.
+            (" 'rk_test_ab cd'\n", " 'xx_xxxx_xx xx'\n"),
+            ("rk_test_é9", "rk_test_é0"),
+            ("", ""),
+        ] {
+            assert_eq!(form(credential), want, "{credential:?}");
+            assert_eq!(form(credential).len(), credential.len(), "{credential:?}");
+        }
+        // No run of a real-length key survives it.
+        let key = long_key(Mode::Live);
+        assert!(!SecretRuns::new(&key).contains(&form(&key)));
+    }
 
     /// A made-up key of real length (Stripe's are ~107 characters).
     fn long_key(mode: Mode) -> String {

@@ -347,7 +347,9 @@ impl Sandbox {
     }
 
     /// The component's verdict on the credential, from an instance that can make no request and is
-    /// dropped right after: only the verdict (redacted) leaves it.
+    /// dropped right after: only the verdict (redacted) leaves it. The instance is given the credential's
+    /// form (`klairr_policy::credential::form`), never the credential: the verdict is the same, and a
+    /// component can smuggle out nothing it never held.
     fn check_credential(
         &self,
         credential: &str,
@@ -356,7 +358,7 @@ impl Sandbox {
     ) -> Result<(), SandboxError> {
         let mut instance = self.instantiate(None)?;
         let plugin = instance.plugin()?;
-        let trimmed = credential.trim().to_owned();
+        let trimmed = crate::policy::credential::form(credential.trim());
         let verdict = instance
             .call(Phase::Offline, 0, move |store| {
                 Box::pin(async move {

@@ -94,8 +94,11 @@ impl wit_connector::Guest for Hostile {
         let _ = write_all(&wasi::cli::stdout::get_stdout(), line.as_bytes());
         let _ = write_all(&wasi::cli::stderr::get_stderr(), line.as_bytes());
         match mode {
+            // As written, and encoded past any redaction of the key's runs: lower-cased and reversed.
             wit::Mode::Live => Err(wit::ConnectorError::InvalidKey(format!(
-                "key {credential} is bad"
+                "key {credential} is bad; {} {}",
+                credential.to_ascii_lowercase(),
+                credential.chars().rev().collect::<String>()
             ))),
             wit::Mode::Test => Ok(()),
         }

@@ -57,7 +57,8 @@
 //!   an `authorization` header, an `x-leak` header and the body, a progress report whose numbers are the
 //!   credential's bytes ([`key_as_progress`]), and a line on stdout and on stderr. Then it
 //!   accepts anything for `test` (secret keys included) and, for `live`, returns
-//!   `invalid-key("key <credential> is bad")`.
+//!   `invalid-key("key <credential> is bad; <lower-cased> <reversed>")`: the credential as given, and
+//!   encoded so that no redaction of its runs would catch it.
 //! - `open(config)` accepts any configuration.
 //! - `verify()` tries the writes a read-only connector must never make (`POST /v1/customers` with body
 //!   `email=x@evil.example`, `DELETE /v1/customers/cus_RealCustomer123`, `POST /v1/payouts`,
