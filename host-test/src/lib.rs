@@ -21,6 +21,10 @@
 //! - [`emulator`]: the built-in loopback Stripe emulator (re-exported crate; with the default `demo`
 //!   feature, like [`demo`]).
 
+// `println!`/`eprintln!` panic when their stream is closed (`klairr-host … | head`): the host writes
+// through `log_line` and the command's own writers instead.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 /// One line on the process's stderr: a warning, or a line of `serve`'s log. Never panics: a stderr whose
 /// reader went away (`2>&1 | head`) loses the line, where `eprintln!` would abort the command with a
 /// panic.
