@@ -619,3 +619,36 @@ fn the_ledger_component_cannot_run_under_stripe_s_manifest() {
     assert_eq!(api.request_count(), 0);
     assert!(stripe.requests().is_empty());
 }
+
+/// A ledger key pasted into a flag that refuses it is masked like a Stripe key: the CLI masks the
+/// credentials of every manifest in `--connectors DIR`, even when the command fails before (or because)
+/// that directory is loaded, and even when clap refuses the command line itself.
+#[test]
+fn a_ledger_key_pasted_into_a_flag_is_never_quoted_back() {
+    let key = made_up_key("lk_test_", 7);
+    let dir = ledger_connectors_dir().display().to_string();
+    let redirect_origin = format!("https://{key}.example=http://127.0.0.1:1");
+    let stripe_base = format!("http://{key}:1");
+    for args in [
+        &["--redirect", redirect_origin.as_str(), "describe"][..],
+        &["--stripe-base", stripe_base.as_str(), "describe"],
+        &["--max-rows", key.as_str(), "describe"],
+    ] {
+        for format in ["json", "table"] {
+            let mut all = vec![
+                "--connectors",
+                dir.as_str(),
+                "--connector",
+                "ledger",
+                "--format",
+                format,
+            ];
+            all.extend(args);
+            let run = klairr_e2e::run_cli_with_env(&all, &[("LEDGER_API_KEY", key.as_str())], "");
+            assert_eq!(run.code, 2, "{args:?}: {run:?}");
+            let shown = format!("{}{}", run.stdout, run.stderr);
+            assert!(shown.contains("[redacted]"), "{args:?}: {shown}");
+            assert_no_key(&key, &shown, "a pasted ledger key");
+        }
+    }
+}

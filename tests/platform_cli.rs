@@ -189,6 +189,29 @@ fn a_connectors_directory_that_cannot_be_used_is_refused_naming_the_files() {
     );
 }
 
+/// A manifest that reads another connector's credential variable (here the built-in Stripe one's) is
+/// refused, naming both manifests: no manifest dropped into a directory can take the Stripe key to the
+/// origins it lists.
+#[test]
+fn a_manifest_reading_another_connectors_credential_is_refused() {
+    let dir = alt_dir("cli-shared-env", "stripe-alt", "STRIPE_API_KEY");
+    let dir_arg = dir.display().to_string();
+    let run = run_cli(
+        &["--connectors", &dir_arg, "--format", "json", "connectors"],
+        Some(keys::TEST_READ_ONLY),
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    let v = run.json();
+    assert_eq!(v["error"]["kind"], "connector-config");
+    let message = v["error"]["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("$STRIPE_API_KEY")
+            && message.contains("stripe-alt.toml")
+            && message.contains("change `credential.env`"),
+        "{message}"
+    );
+}
+
 /// `--cache-ttl` above the connector's ceiling is refused, as `serve` refuses it in a connection's body,
 /// before any request; at the ceiling it is taken.
 #[test]
@@ -197,6 +220,7 @@ fn a_cache_ttl_above_the_connectors_ceiling_is_refused() {
     let dir = temp_dir("cli-ttl");
     let manifest = STRIPE_TOML
         .replace("name = \"stripe\"", "name = \"stripe-short\"")
+        .replace("env = \"STRIPE_API_KEY\"", "env = \"SHORT_STRIPE_KEY\"")
         .replace(
             "cache_ttl_ceiling_seconds = 3600",
             "cache_ttl_ceiling_seconds = 900",
@@ -206,7 +230,7 @@ fn a_cache_ttl_above_the_connectors_ceiling_is_refused() {
     let dir_arg = dir.display().to_string();
     let redirect = format!("https://api.stripe.com={}", emu.base_url());
     let query = |ttl: &str| {
-        run_cli(
+        run_cli_with_env(
             &[
                 "--connectors",
                 &dir_arg,
@@ -221,7 +245,8 @@ fn a_cache_ttl_above_the_connectors_ceiling_is_refused() {
                 "query",
                 r#"{"list":"payouts","limit":1}"#,
             ],
-            Some(keys::TEST_READ_ONLY),
+            &[("SHORT_STRIPE_KEY", keys::TEST_READ_ONLY)],
+            "",
         )
     };
     let run = query("901");
@@ -237,4 +262,103 @@ fn a_cache_ttl_above_the_connectors_ceiling_is_refused() {
     let run = query("900");
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.json()["cache_ttl_seconds"], 900);
+}
+
+/// A manifest whose component is not one (here an empty core module) refuses the directory with a
+/// message naming the connector, the file and its manifest.
+#[test]
+fn a_component_that_will_not_load_is_named_with_its_connector_and_file() {
+    let dir = alt_dir("cli-core-module", "stripe-alt", "ALT_STRIPE_KEY");
+    let manifest = std::fs::read_to_string(dir.join("stripe-alt.toml")).expect("read");
+    let manifest = manifest.replace(
+        "component = \"builtin:stripe\"",
+        "component = \"core.wasm\"",
+    );
+    std::fs::write(dir.join("stripe-alt.toml"), manifest).expect("write");
+    std::fs::write(dir.join("core.wasm"), b"\0asm\x01\0\0\0").expect("write");
+    let dir_arg = dir.display().to_string();
+    let run = run_cli(
+        &["--connectors", &dir_arg, "--format", "json", "connectors"],
+        None,
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    let message = run.json()["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        message.starts_with("connector stripe-alt, component ")
+            && message.contains("core.wasm")
+            && message.contains("stripe-alt.toml"),
+        "{message}"
+    );
+}
+
+/// `--component` must be a component file: a FIFO (which would block the read forever) or a directory
+/// is refused at once as the command line's mistake.
+#[test]
+fn a_component_path_that_is_not_a_file_is_refused_at_once() {
+    let dir = temp_dir("cli-fifo");
+    let fifo = dir.join("component.wasm");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    for path in [fifo.as_path(), dir.as_path()] {
+        let path = path.display().to_string();
+        let run = run_cli(
+            &["--component", &path, "--format", "json", "describe"],
+            None,
+        );
+        assert_eq!(run.code, 2, "{run:?}");
+        let v = run.json();
+        assert_eq!(v["error"]["kind"], "usage", "{run:?}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("not a file")),
+            "{run:?}"
+        );
+    }
+}
+
+/// `describe` says what the host will do, not what a component claims: the manifest's connector name,
+/// and a cache TTL no longer than the manifest's ceiling (here the hostile component, which calls itself
+/// `hostile` and asks for an hour, under a manifest whose ceiling is 900 s).
+#[test]
+fn describe_tells_the_manifests_name_and_ceiling_not_the_components_claims() {
+    let dir = temp_dir("cli-claims");
+    let manifest = STRIPE_TOML
+        .replace("name = \"stripe\"", "name = \"stripe-short\"")
+        .replace("env = \"STRIPE_API_KEY\"", "env = \"SHORT_STRIPE_KEY\"")
+        .replace(
+            "cache_ttl_ceiling_seconds = 3600",
+            "cache_ttl_ceiling_seconds = 900",
+        );
+    std::fs::write(dir.join("stripe-short.toml"), manifest).expect("write");
+    let dir_arg = dir.display().to_string();
+    let run = run_cli(
+        &[
+            "--connectors",
+            &dir_arg,
+            "--connector",
+            "stripe-short",
+            "--component",
+            env!("KLAIRR_HOSTILE_COMPONENT"),
+            "--format",
+            "json",
+            "describe",
+        ],
+        None,
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let v = run.json();
+    assert_eq!(v["connector"], "stripe-short", "{v}");
+    assert!(
+        v["default_cache_ttl_seconds"]
+            .as_u64()
+            .is_some_and(|ttl| ttl <= 900),
+        "{v}"
+    );
 }

@@ -55,6 +55,14 @@ pub fn stripe_copy_connectors_dir(
     std::fs::write(&wasm, component).expect("write component");
     let manifest = klairr_host::policy::manifest::STRIPE_TOML
         .replace("name = \"stripe\"", &format!("name = \"{name}\""))
+        // Each connector reads a credential variable of its own.
+        .replace(
+            "env = \"STRIPE_API_KEY\"",
+            &format!(
+                "env = \"{}_API_KEY\"",
+                name.to_ascii_uppercase().replace('-', "_")
+            ),
+        )
         .replace(
             "component = \"builtin:stripe\"",
             &format!("component = \"{name}.wasm\""),

@@ -42,6 +42,12 @@ pub enum RegistryError {
         first: String,
         second: String,
     },
+    #[error("connector manifests {first} and {second} both read their credential from ${env}: each connector reads its own variable, so that no manifest can take another connector's key to its own origins: change `credential.env` in {second}")]
+    SharedCredential {
+        env: String,
+        first: String,
+        second: String,
+    },
     #[error("no connector is named {name:?}: the connectors are {}", known.join(", "))]
     Unknown { name: String, known: Vec<String> },
     #[error("connector manifest {manifest}: `component`: there is no built-in component {name:?}: use builtin:stripe or a path relative to the manifest")]
@@ -112,7 +118,9 @@ fn builtin(name: &str) -> Option<&'static [u8]> {
         .map(|(_, bytes)| *bytes)
 }
 
-fn read_component(path: &Path) -> Result<Vec<u8>, RegistryError> {
+/// A component file: a regular file (not a FIFO, which would block the read, or a device) of at most
+/// [`MAX_COMPONENT_BYTES`], read whole.
+pub(crate) fn read_component(path: &Path) -> Result<Vec<u8>, RegistryError> {
     let fail = |error: String| RegistryError::Component {
         path: path.display().to_string(),
         error,
@@ -193,6 +201,17 @@ impl Registry {
         {
             return Err(RegistryError::Duplicate {
                 name: connector.manifest.name.clone(),
+                first: existing.manifest.source.clone(),
+                second: connector.manifest.source.clone(),
+            });
+        }
+        if let Some(existing) = self
+            .connectors
+            .iter()
+            .find(|c| c.manifest.credential.env == connector.manifest.credential.env)
+        {
+            return Err(RegistryError::SharedCredential {
+                env: connector.manifest.credential.env.clone(),
                 first: existing.manifest.source.clone(),
                 second: connector.manifest.source.clone(),
             });

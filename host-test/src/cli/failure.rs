@@ -1,10 +1,12 @@
 //! A failure as the CLI reports it: its kind, its exit status, and the text it prints, with every
 //! connector's credential masked (a key pasted into a flag is quoted by the message that refuses it).
 
+use crate::policy::manifest::{CredentialSpec, Manifest};
 use crate::policy::redact::SecretRuns;
 use crate::registry::Registry;
 use crate::sandbox::{SandboxError, REFUSALS};
 use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 
 /// A failure as the CLI reports it: a stable kind and one line of text.
 #[derive(Debug)]
@@ -42,17 +44,56 @@ impl From<SandboxError> for Failure {
     }
 }
 
-/// `text` with any run of any of `connectors`' credentials (as set in the environment) masked. A value
-/// that is only a published prefix (`rk_test_`) holds no secret and is left alone, so that advice naming
-/// the prefixes stays readable.
+/// The credentials a failure's message must not show: the built-in connectors', and those of every
+/// manifest in `--connectors DIR` that parses — whether or not the directory as a whole can be used (a
+/// command can fail because of it, and its message still must not quote a key of it).
+pub(super) fn credential_specs(connectors_dir: Option<&Path>) -> Vec<CredentialSpec> {
+    let mut specs: Vec<CredentialSpec> = Registry::builtin()
+        .iter()
+        .map(|c| c.manifest.credential.clone())
+        .collect();
+    if let Some(Ok(entries)) = connectors_dir.map(std::fs::read_dir) {
+        for path in entries.flatten().map(|e| e.path()) {
+            if path.extension().is_some_and(|e| e == "toml") {
+                if let Ok(manifest) = Manifest::load(&path) {
+                    specs.push(manifest.credential);
+                }
+            }
+        }
+    }
+    specs
+}
+
+/// `--connectors DIR` as written in a command line clap could not parse (`--connectors=DIR` too;
+/// nothing after `--` is a flag).
+pub(super) fn connectors_dir_in(args: &[OsString]) -> Option<PathBuf> {
+    let mut dir = None;
+    let mut args = args.iter().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.to_str() {
+            Some("--") => break,
+            Some("--connectors") => dir = args.next().map(PathBuf::from),
+            Some(arg) => {
+                if let Some(value) = arg.strip_prefix("--connectors=") {
+                    dir = Some(PathBuf::from(value));
+                }
+            }
+            None => {}
+        }
+    }
+    dir
+}
+
+/// `text` with any run of any of these credentials (as set in the environment) masked. A value that is
+/// only a published prefix (`rk_test_`) holds no secret and is left alone, so that advice naming the
+/// prefixes stays readable.
 pub(super) fn redact_credentials(
-    connectors: &Registry,
+    specs: &[CredentialSpec],
     env: &dyn Fn(&str) -> Option<OsString>,
     text: &str,
 ) -> String {
     let mut text = text.to_owned();
-    for connector in connectors.iter() {
-        let spec = &connector.manifest.credential;
+    for spec in specs {
         let value = env(&spec.env).and_then(|v| v.into_string().ok());
         if let Some(credential) = value.filter(|c| !c.trim().is_empty() && !spec.is_bare_prefix(c))
         {

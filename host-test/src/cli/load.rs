@@ -2,9 +2,12 @@
 //! connector's component (`--component`), and the sandbox options (`--call-timeout`, `--compile-cache`).
 
 use super::{Cli, Failure};
+use crate::policy::manifest::ComponentSource;
 use crate::policy::origin::{LoopbackBase, Redirect};
-use crate::registry::{Connector, Registry, RegistryError};
-use crate::sandbox::{CompileCache, Sandbox, SandboxLimits, SandboxOptions, SharedHost};
+use crate::registry::{read_component, Connector, Registry, RegistryError};
+use crate::sandbox::{
+    CompileCache, Sandbox, SandboxError, SandboxLimits, SandboxOptions, SharedHost,
+};
 use std::time::Duration;
 
 /// The built-in connectors plus `--connectors DIR`, with the redirects checked against their origins.
@@ -76,13 +79,37 @@ pub fn load_component(cli: &Cli, connector: &Connector) -> Result<Vec<u8>, Failu
             .component()
             .map(|bytes| bytes.into_owned())
             .map_err(usage_or_config),
-        // The path on the command line is the caller's to fix.
-        Some(path) => std::fs::read(path).map_err(|e| {
-            Failure::new(
+        // The path on the command line is the caller's to fix; it is held to the rules a manifest's
+        // component is (a regular file, 64 MiB at most), so a FIFO cannot hang the command.
+        Some(path) => read_component(path).map_err(|e| match e {
+            RegistryError::Component { path, error } => Failure::new(
                 "usage",
-                format!("cannot read the component {}: {e}", path.display()),
-            )
+                format!("--component {path}: cannot be read ({error}): give a component file"),
+            ),
+            other => usage_or_config(other),
         }),
+    }
+}
+
+/// A component that would not load, said with which connector and which file it was: a platform with
+/// several connectors cannot leave the user to guess.
+fn loading(cli: &Cli, connector: &Connector) -> impl Fn(SandboxError) -> Failure {
+    let source = match (&cli.component, &connector.manifest.component) {
+        (Some(path), _) if connector.name() == cli.connector_name() => {
+            format!("--component {}", path.display())
+        }
+        (_, ComponentSource::Builtin(name)) => format!("builtin:{name}"),
+        (_, ComponentSource::Path(path)) => {
+            format!("{} (from {})", path.display(), connector.manifest.source)
+        }
+    };
+    let name = connector.name().to_owned();
+    move |e: SandboxError| {
+        let failure = Failure::from(e);
+        Failure::new(
+            &failure.kind,
+            format!("connector {name}, component {source}: {}", failure.message),
+        )
     }
 }
 
@@ -105,11 +132,8 @@ pub fn sandbox_options(cli: &Cli) -> Result<SandboxOptions, Failure> {
 /// Load the component under the connector's manifest, with the flags' options.
 pub fn load_sandbox(cli: &Cli, connector: &Connector) -> Result<Sandbox, Failure> {
     let bytes = load_component(cli, connector)?;
-    Ok(Sandbox::load(
-        &bytes,
-        connector.manifest.clone(),
-        sandbox_options(cli)?,
-    )?)
+    Sandbox::load(&bytes, connector.manifest.clone(), sandbox_options(cli)?)
+        .map_err(loading(cli, connector))
 }
 
 /// [`load_sandbox`] into a shared host; `--component` applies only to the selected connector.
@@ -127,10 +151,11 @@ pub fn load_sandbox_in(
             .map(|bytes| bytes.into_owned())
             .map_err(usage_or_config)?
     };
-    Ok(Sandbox::load_in(
+    Sandbox::load_in(
         shared,
         &bytes,
         connector.manifest.clone(),
         sandbox_options(cli)?,
-    )?)
+    )
+    .map_err(loading(cli, connector))
 }

@@ -13,16 +13,16 @@ use crate::memory::MemoryFile;
 use crate::output;
 use crate::policy::redact::{cap, strip_control, CONTEXT_ROOM, MESSAGE_CAP};
 use crate::progress_bar::Spinner;
+use crate::registry::Connector;
 #[cfg(feature = "demo")]
 use crate::registry::DEFAULT_CONNECTOR;
-use crate::registry::{Connector, Registry};
 use crate::sandbox::{wit, ConnectionConfig};
 use crate::sandbox::{Callers, SharedHost};
 use crate::serve::{ConnectionLimits, ServeOptions, Server, Token, TOKEN_ENV};
 use crate::service::Service;
 pub use args::{Cli, Command, EmulatorData, Format, ModeArg};
 pub use failure::Failure;
-use failure::{asks_for_json, redact_credentials};
+use failure::{asks_for_json, connectors_dir_in, credential_specs, redact_credentials};
 use load::usage_or_config;
 pub use load::{load_component, load_sandbox, load_sandbox_in, registry, sandbox_options};
 use print::{log_denials, print_result};
@@ -84,7 +84,8 @@ where
                 .collect();
             let joined = said.join(" ");
             let message = joined.strip_prefix("error: ").unwrap_or(&joined);
-            let message = redact_credentials(&Registry::builtin(), io.env, message);
+            let specs = credential_specs(connectors_dir_in(&args).as_deref());
+            let message = redact_credentials(&specs, io.env, message);
             let _ = writeln!(
                 io.stdout,
                 "{}",
@@ -93,7 +94,8 @@ where
             return e.exit_code();
         }
         Err(e) if e.use_stderr() => {
-            let text = redact_credentials(&Registry::builtin(), io.env, &e.to_string());
+            let specs = credential_specs(connectors_dir_in(&args).as_deref());
+            let text = redact_credentials(&specs, io.env, &e.to_string());
             let _ = write!(io.stderr, "{text}");
             return e.exit_code();
         }
@@ -119,8 +121,8 @@ where
             // A credential pasted where a name or path goes (`--connector`, `--columns`, …) would be
             // quoted back by the message that refuses it: every connector's credential is masked, as
             // the sandbox masks them in what components say.
-            let connectors = registry(&cli).unwrap_or_else(|_| Registry::builtin());
-            let message = redact_credentials(&connectors, io.env, &failure.message);
+            let specs = credential_specs(cli.connectors.as_deref());
+            let message = redact_credentials(&specs, io.env, &failure.message);
             // Messages quote what upstreams and components said: bounded, and never a terminal escape.
             // What a component or upstream said was capped at MESSAGE_CAP by the sandbox already, its
             // marker counting what was cut; the room past it is for the host's own words around it

@@ -30,10 +30,18 @@ impl Drop for TempDir {
     }
 }
 
-/// Stripe's manifest under another name, with its component at `component`.
+/// Stripe's manifest under another name, reading its own credential variable, with its component at
+/// `component`.
 fn manifest(name: &str, component: &str) -> String {
     STRIPE_TOML
         .replace("name = \"stripe\"", &format!("name = \"{name}\""))
+        .replace(
+            "env = \"STRIPE_API_KEY\"",
+            &format!(
+                "env = \"{}_KEY\"",
+                name.to_ascii_uppercase().replace('-', "_")
+            ),
+        )
         .replace(
             "component = \"builtin:stripe\"",
             &format!("component = \"{component}\""),

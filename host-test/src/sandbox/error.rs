@@ -23,7 +23,7 @@ pub enum SandboxError {
     #[error("the component imports {}, which connectors may not use (allowed: wasi:io, wasi:clocks, wasi:random, wasi:cli, wasi:http/types, wasi:http/outgoing-handler)", .0.join(", "))]
     ForbiddenImports(Vec<String>),
     /// It exports the connector interface of another contract version.
-    #[error("the component exports {found}, but this host speaks {expected}: rebuild the connector against wit/connector-0.2.0")]
+    #[error("the component was built against {found}, but this host speaks {expected}: rebuild the connector against wit/connector-0.2.0")]
     ContractVersion { found: String, expected: String },
     /// It exports no connector interface at all.
     #[error("the component does not export {0}: it is not a Klairr connector")]

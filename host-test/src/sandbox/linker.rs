@@ -32,13 +32,27 @@ pub const CONNECTOR_EXPORT: &str = "klairr:connector/connector@0.2.0";
 /// The types interface of this contract version (an instance with no functions).
 const TYPES_IMPORT: &str = "klairr:connector/types@0.2.0";
 
-/// Refuse imports outside the allowlist, naming every one of them.
+/// Refuse imports outside the allowlist, naming every one of them. A component built against another
+/// version of the contract imports that version's interfaces: it is refused as such, naming the version
+/// (the allowlist's message would only say that `klairr:connector/types@0.3.0` is not allowed).
 pub fn check_imports<'a>(imports: impl IntoIterator<Item = &'a str>) -> Result<(), SandboxError> {
     let forbidden: Vec<String> = imports
         .into_iter()
         .filter(|name| !ALLOWED_IMPORT_PREFIXES.iter().any(|p| name.starts_with(p)))
         .map(str::to_owned)
         .collect();
+    if let Some(found) = forbidden.iter().find_map(|name| {
+        let interface = name.strip_prefix("klairr:connector/")?;
+        Some(match interface.split_once('@') {
+            Some((_, version)) => format!("klairr:connector@{version}"),
+            None => "klairr:connector (without a version)".to_owned(),
+        })
+    }) {
+        return Err(SandboxError::ContractVersion {
+            found,
+            expected: CONTRACT.to_owned(),
+        });
+    }
     if forbidden.is_empty() {
         Ok(())
     } else {
@@ -132,7 +146,6 @@ mod tests {
             "wasi:sockets/tcp@0.2.12",
             "wasi:sockets/ip-name-lookup@0.2.12",
             "wasi:http/incoming-handler@0.2.12",
-            "klairr:connector/types@0.1.0",
             "acme:evil/exfiltrate",
             "wasi:iox/poll@0.2.0",
         ] {
@@ -141,6 +154,37 @@ mod tests {
                     assert_eq!(names, vec![bad.to_owned()])
                 }
                 other => panic!("{bad}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn imports_of_another_contract_version_name_that_version() {
+        for (imports, found) in [
+            (
+                &["klairr:connector/types@0.1.0"][..],
+                "klairr:connector@0.1.0",
+            ),
+            (
+                &[
+                    "wasi:io/poll@0.2.12",
+                    "klairr:connector/progress@0.3.0",
+                    "wasi:sockets/tcp@0.2.12",
+                ],
+                "klairr:connector@0.3.0",
+            ),
+            (
+                &["klairr:connector/types"],
+                "klairr:connector (without a version)",
+            ),
+        ] {
+            match check_imports(imports.iter().copied()) {
+                Err(e @ SandboxError::ContractVersion { .. }) => {
+                    let text = e.to_string();
+                    assert!(text.contains(found), "{text}");
+                    assert!(text.contains("klairr:connector@0.2.0"), "{text}");
+                }
+                other => panic!("{imports:?}: {other:?}"),
             }
         }
     }

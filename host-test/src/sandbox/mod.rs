@@ -261,7 +261,17 @@ impl Sandbox {
                     .await
             })
         })?;
-        returned::check_info(info)
+        let mut info = returned::check_info(info)?;
+        // What the host will do, not what the component claims: it runs as the manifest's connector, its
+        // results are cached no longer than the manifest's ceiling, and no query returns more rows than
+        // the host's limit.
+        info.name = self.manifest.name.clone();
+        info.default_cache_ttl_seconds = info
+            .default_cache_ttl_seconds
+            .min(self.manifest.calls.cache_ttl_ceiling_seconds);
+        info.max_rows_limit = info.max_rows_limit.min(ROW_TARGET_LIMIT);
+        info.default_max_rows = info.default_max_rows.min(info.max_rows_limit);
+        Ok(info)
     }
 
     /// Open a connection: the manifest's credential rules, the component's own offline check in a

@@ -11,6 +11,7 @@
 
 use super::errors::ApiError;
 use super::metrics::{labels, Metrics};
+use crate::policy::manifest::ComponentSource;
 use crate::policy::redact::strip_control;
 use crate::registry::{Connector, Registry};
 use crate::sandbox::{wit, Connection, ConnectionConfig, Sandbox, SandboxError, SandboxOptions};
@@ -456,8 +457,27 @@ fn load_version(
         .map_err(|e| ApiError::new("sandbox", e.to_string()))?;
     let mut options = options.clone();
     options.gates = gates;
-    let sandbox = Sandbox::load_in(shared, &bytes, connector.manifest.clone(), options)?;
-    let info = sandbox.describe()?;
+    // Said with the connector and its file: `serve` loads many, and a reload names only one.
+    let named = |e: SandboxError| {
+        let e = ApiError::from(e);
+        let source = match &connector.manifest.component {
+            ComponentSource::Builtin(name) => format!("builtin:{name}"),
+            ComponentSource::Path(path) => {
+                format!("{} (from {})", path.display(), connector.manifest.source)
+            }
+        };
+        ApiError::new(
+            &e.kind,
+            format!(
+                "connector {}, component {source}: {}",
+                connector.name(),
+                e.message
+            ),
+        )
+    };
+    let sandbox =
+        Sandbox::load_in(shared, &bytes, connector.manifest.clone(), options).map_err(named)?;
+    let info = sandbox.describe().map_err(named)?;
     Ok(Loaded {
         sandbox,
         version,

@@ -6,7 +6,7 @@
 use super::raw::{RawBudget, RawCalls, RawManifest, RawNetwork};
 use super::validate_rules::{credential, headers, requests};
 use super::{Budget, CallLimits, ComponentSource, Manifest, ManifestError, Network, CONTRACT};
-use crate::origin::{Origin, TimeoutCeilings};
+use crate::origin::{Origin, Scheme, TimeoutCeilings};
 use std::ops::RangeInclusive;
 use std::path::{Component, Path};
 use std::time::Duration;
@@ -302,6 +302,29 @@ fn network(cx: &Cx<'_>, raw: RawNetwork) -> Result<Network, ManifestError> {
                 format!("{e}: write scheme://host:port, e.g. \"https://api.stripe.com:443\""),
             )
         })?;
+        // The host attaches the credential to requests for these origins: never in clear text.
+        if origin.scheme != Scheme::Https {
+            return Err(cx.err(
+                &field,
+                format!(
+                    "{} is plain http, and the credential would cross the network readable: write \
+                     https://{}:{} (a loopback test server is reached with --redirect, not by the manifest)",
+                    show(text),
+                    origin.host,
+                    if origin.port == 80 { 443 } else { origin.port }
+                ),
+            ));
+        }
+        if !is_host_name(&origin.host) {
+            return Err(cx.err(
+                &field,
+                format!(
+                    "{} has no usable host: write a DNS name (letters, digits, '-' and '.'; no wildcard \
+                     or space) or an IP address, e.g. \"https://api.stripe.com:443\"",
+                    show(text)
+                ),
+            ));
+        }
         if let Some(j) = origins.iter().position(|o| *o == origin) {
             return Err(cx.err(
                 field,
@@ -334,6 +357,24 @@ fn network(cx: &Cx<'_>, raw: RawNetwork) -> Result<Network, ManifestError> {
             " (bytes; 64 MiB at most)",
         )?,
     })
+}
+
+/// Whether `host` (lower-cased by [`Origin::parse`]) is a DNS name — dot-separated labels of letters,
+/// digits and inner hyphens, 63 bytes each, 253 in all — or an IP address (IPv6 in brackets). What else
+/// a URL parser lets through (`*.example.com`, a space, `[zz]`) can never match a request.
+fn is_host_name(host: &str) -> bool {
+    if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return v6.parse::<std::net::Ipv6Addr>().is_ok();
+    }
+    host.len() <= 253
+        && host.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
 }
 
 fn budget(cx: &Cx<'_>, raw: RawBudget) -> Result<Budget, ManifestError> {
@@ -370,8 +411,8 @@ fn calls(cx: &Cx<'_>, raw: RawCalls) -> Result<CallLimits, ManifestError> {
             cx,
             "calls.cache_ttl_ceiling_seconds",
             raw.cache_ttl_ceiling_seconds,
-            0..=86_400,
-            " (seconds; 0 turns the result cache off, 86400 is a day)",
+            0..=3600,
+            " (seconds; 0 turns the result cache off; the host keeps no result longer than an hour)",
         )?,
         page_size: int(cx, "calls.page_size", raw.page_size, 1..=10_000, " (rows)")?,
         scan_factor: int(cx, "calls.scan_factor", raw.scan_factor, 1..=1000, "")?,
