@@ -369,6 +369,11 @@ fn connection_bodies_are_checked_and_a_lowered_ttl_is_honoured_by_the_shared_cac
             "has a field \"max_rows\" that is not a whole number from 0 to 4294967295",
         ),
         (serde_json::json!([]), "the body is not a JSON object"),
+        // serde reads a struct from an array, field by field: still not a body.
+        (
+            serde_json::json!(["stripe", key, "test"]),
+            "the body is not a JSON object",
+        ),
         (
             serde_json::json!({"connector": "stripe", "credential": key, "max_scan": 0}),
             "max_scan must be 1 to 1000000",
@@ -891,6 +896,93 @@ fn stalled_requests_time_out() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("\"kind\":\"request-timeout\""), "{answer}");
     assert!(took < Duration::from_secs(5), "answered after {took:?}");
+    server.drain(Duration::from_secs(1));
+}
+
+/// What is not a well-formed body is `400 invalid-request`, whatever its size: a JSON array (serde would
+/// read a struct from it field by field), a body that breaks off before its `Content-Length`, and a bad
+/// chunk. Nothing is opened.
+#[test]
+fn malformed_bodies_are_invalid_requests_not_too_large() {
+    use std::io::{Read, Write};
+    let emu = emulator();
+    let server = Server::start(&Registry::builtin(), options(&emu)).expect("starts");
+    let answer = |mut stream: std::net::TcpStream| {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer).into_owned()
+    };
+    let array = format!(r#"["stripe","{}","test"]"#, keys::TEST_READ_ONLY);
+    let mut cases = vec![(
+        "a JSON array",
+        answer(raw_open(&server, array.len() as u64, &array)),
+    )];
+
+    let broken_off = raw_open(&server, 100, "{\"connector\"");
+    broken_off
+        .shutdown(std::net::Shutdown::Write)
+        .expect("half-close");
+    cases.push(("a body that breaks off", answer(broken_off)));
+
+    let mut bad_chunk = std::net::TcpStream::connect(server.addr()).expect("connect");
+    write!(
+        bad_chunk,
+        "POST /v1/connections HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{{}}\r\n0\r\n\r\n"
+    )
+    .expect("write");
+    cases.push(("a bad chunk", answer(bad_chunk)));
+
+    for (what, answer) in cases {
+        assert!(answer.starts_with("HTTP/1.1 400"), "{what}: {answer}");
+        assert!(
+            answer.contains("\"kind\":\"invalid-request\""),
+            "{what}: {answer}"
+        );
+    }
+    assert!(
+        emu.requests().is_empty(),
+        "nothing was opened: no setup ran"
+    );
+    server.drain(Duration::from_secs(1));
+}
+
+/// A connection idle for the limit answers no call, even before the sweep that closes idle ones has
+/// come round (it runs every quarter of the limit).
+#[test]
+fn a_connection_past_its_idle_limit_answers_no_call() {
+    let emu = emulator();
+    let server = server_with_limits(&emu, 4, Duration::from_secs(2));
+    let api = Api::new(&server);
+    let id = api.connect("stripe", keys::TEST_READ_ONLY);
+    std::thread::sleep(Duration::from_millis(2050));
+    let (status, value) = api.query(&id, r#"{"list":"payouts","limit":1}"#);
+    assert_eq!(
+        (status, kind(&value)),
+        (404, "unknown-connection"),
+        "{value}"
+    );
+    server.drain(Duration::from_secs(1));
+}
+
+/// A credential too short to be a key is not masked in the messages about it: masking `e` would turn
+/// every `e` of the message into `[redacted]`.
+#[test]
+fn a_credential_too_short_to_be_a_key_does_not_garble_the_message() {
+    let emu = emulator();
+    let server = Server::start(&Registry::builtin(), options(&emu)).expect("starts");
+    let api = Api::new(&server);
+    let (status, value) = api.json(
+        "POST",
+        "/v1/connections",
+        Some(r#"{"connector":"nosuch","credential":"e"}"#),
+    );
+    assert_eq!(status, 404, "{value}");
+    let message = value["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.starts_with("no connector is named"), "{message}");
+    assert!(!message.contains("[redacted]"), "{message}");
     server.drain(Duration::from_secs(1));
 }
 

@@ -292,13 +292,26 @@ impl Platform {
     /// The queue of connection `id`'s calls: hold its lock to make a call. Awaited on the event loop,
     /// so that calls queued on one connection hold none of the threads every other connection's calls
     /// (and opens) run on.
+    ///
+    /// A connection idle for the limit is closed now, whenever the sweep ([`Platform::expire_idle`],
+    /// every quarter of the limit) would have come: it answers no call past its time.
     pub fn turn(&self, id: &str) -> Result<Arc<tokio::sync::Mutex<()>>, ApiError> {
-        self.open
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(id)
-            .map(|entry| entry.turn.clone())
-            .ok_or_else(unknown_connection)
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = open.get(id).ok_or_else(unknown_connection)?;
+        let busy = entry.turn.try_lock().is_err();
+        let expired = !busy
+            && entry
+                .last_used
+                .lock()
+                .map(|t| t.elapsed() >= self.limits.idle)
+                .unwrap_or(true);
+        if expired {
+            open.remove(id);
+            self.metrics
+                .set("klairr_open_connections", String::new(), open.len() as u64);
+            return Err(unknown_connection());
+        }
+        Ok(entry.turn.clone())
     }
 
     /// Run `dsl` on connection `id` (its turn held, see [`Platform::turn`]), on the connector's current

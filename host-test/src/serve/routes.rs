@@ -6,7 +6,7 @@ use super::errors::ApiError;
 use super::metrics::labels;
 use super::platform::Platform;
 use crate::output;
-use crate::policy::redact::{strip_control, SecretRuns};
+use crate::policy::redact::{strip_control, SecretRuns, MIN_RUN};
 use crate::sandbox::{wit, ConnectionConfig};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -296,7 +296,18 @@ async fn read_body(state: &State, request: Request<Incoming>) -> Result<String, 
                 ),
             )
         })?
-        .map_err(|_| too_large())?;
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                too_large()
+            } else {
+                // A body that broke off or was framed wrongly (a bad chunk, fewer bytes than its
+                // Content-Length): the request's fault, whatever its size.
+                ApiError::new(
+                    "invalid-request",
+                    format!("the request body could not be read ({e}): send it whole, with a Content-Length that matches it"),
+                )
+            }
+        })?;
     let bytes = collected.to_bytes();
     let text = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&bytes);
     String::from_utf8(text.to_vec())
@@ -352,6 +363,13 @@ fn reload(platform: &Platform, name: &str) -> Result<Reply, ApiError> {
 }
 
 fn connect(platform: &Platform, body: &str, abandoned: &AtomicBool) -> Result<Reply, ApiError> {
+    // serde reads a struct from a JSON array too, field by field in order: only an object is a body.
+    if !body.trim_start().starts_with('{') {
+        return Err(ApiError::new(
+            "invalid-request",
+            "the body is not a JSON object: send {\"connector\":\"NAME\",\"credential\":\"…\",\"mode\":\"test|live\"}",
+        ));
+    }
     let request: NewConnection = serde_json::from_str(body).map_err(|e| {
         // serde's message may quote the input near the error: never the credential's value.
         ApiError::new(
@@ -374,10 +392,16 @@ fn connect(platform: &Platform, body: &str, abandoned: &AtomicBool) -> Result<Re
     };
     // The credential may have been pasted into another field too (the connector's name, say): no
     // message quotes it back.
-    let runs = SecretRuns::new(request.credential.trim());
-    let masked = |e: ApiError| ApiError {
-        message: runs.redact(&e.message).into_owned(),
-        ..e
+    // A value too short to be a key (`e`, or a bare `rk_test_`) is not masked: it would only garble the
+    // message (every `e` of it), and the connector's rules refuse it anyway.
+    let credential = request.credential.trim();
+    let runs = (credential.len() >= MIN_RUN).then(|| SecretRuns::new(credential));
+    let masked = |e: ApiError| match &runs {
+        Some(runs) => ApiError {
+            message: runs.redact(&e.message).into_owned(),
+            ..e
+        },
+        None => e,
     };
     let loaded = platform.current(&request.connector).map_err(masked)?;
     let limit = loaded
