@@ -461,3 +461,63 @@ fn policy_mode(mode: wit::Mode) -> PolicyMode {
         wit::Mode::Test => PolicyMode::Test,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use klairr_policy::credential::form;
+    use klairr_stripe::key::{ApiKey, Mode};
+
+    /// The Stripe component's offline check gives the same verdict — the same kind and the same
+    /// message — on a credential's form as on the credential, over every shape a pasted key takes:
+    /// each prefix, bodies short and long, odd characters anywhere. So handing it the form costs
+    /// nothing in what the user is told.
+    #[test]
+    fn the_stripe_check_judges_a_credentials_form_as_it_judges_the_credential() {
+        const PREFIXES: &[&str] = &[
+            "",
+            "rk_test_",
+            "rk_live_",
+            "sk_live_",
+            "sk_test_",
+            "sk_",
+            "pk_test_",
+            "whsec_",
+            "rk_",
+            "rk_tes",
+            "rk_test",
+            "RK_TEST_",
+            "rk_test_rk_live_",
+        ];
+        const BODY: &[u8] = b"abcxyzABCXYZ0189_ '\"-\n\t";
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let prefix = PREFIXES[(next() % PREFIXES.len() as u64) as usize];
+            let len = (next() % 40) as usize;
+            // One in two bodies of letters and digits only: keys that pass, or fail on length or mode.
+            let alphabet = if next() % 2 == 0 { &BODY[..16] } else { BODY };
+            let mut credential = String::from(prefix);
+            for _ in 0..len {
+                credential.push(char::from(
+                    alphabet[(next() % alphabet.len() as u64) as usize],
+                ));
+            }
+            if next() % 16 == 0 {
+                credential.push('é');
+            }
+            let credential = credential.trim();
+            for mode in [Mode::Test, Mode::Live] {
+                assert_eq!(
+                    ApiKey::parse(&form(credential), mode).map(|k| k.mode()),
+                    ApiKey::parse(credential, mode).map(|k| k.mode()),
+                    "{credential:?} in {mode:?} mode"
+                );
+            }
+        }
+    }
+}
