@@ -15,6 +15,21 @@ fn alt_dir(label: &str, name: &str, env: &str) -> PathBuf {
     dir
 }
 
+/// A directory with Stripe's manifest as `stripe-short`: its credential read from `SHORT_STRIPE_KEY`, its
+/// results cached 900 s at most.
+fn short_ttl_dir(label: &str) -> PathBuf {
+    let dir = alt_dir(label, "stripe-short", "SHORT_STRIPE_KEY");
+    let path = dir.join("stripe-short.toml");
+    let manifest = std::fs::read_to_string(&path).expect("read");
+    let manifest = manifest.replace(
+        "cache_ttl_ceiling_seconds = 3600",
+        "cache_ttl_ceiling_seconds = 900",
+    );
+    assert!(manifest.contains("cache_ttl_ceiling_seconds = 900"));
+    std::fs::write(path, manifest).expect("write");
+    dir
+}
+
 #[test]
 fn connectors_lists_each_connector_with_its_manifest_facts_and_tables() {
     let dir = alt_dir("cli-list", "stripe-alt", "ALT_STRIPE_KEY");
@@ -217,16 +232,7 @@ fn a_manifest_reading_another_connectors_credential_is_refused() {
 #[test]
 fn a_cache_ttl_above_the_connectors_ceiling_is_refused() {
     let emu = emulator();
-    let dir = temp_dir("cli-ttl");
-    let manifest = STRIPE_TOML
-        .replace("name = \"stripe\"", "name = \"stripe-short\"")
-        .replace("env = \"STRIPE_API_KEY\"", "env = \"SHORT_STRIPE_KEY\"")
-        .replace(
-            "cache_ttl_ceiling_seconds = 3600",
-            "cache_ttl_ceiling_seconds = 900",
-        );
-    assert!(manifest.contains("cache_ttl_ceiling_seconds = 900"));
-    std::fs::write(dir.join("stripe-short.toml"), manifest).expect("write");
+    let dir = short_ttl_dir("cli-ttl");
     let dir_arg = dir.display().to_string();
     let redirect = format!("https://api.stripe.com={}", emu.base_url());
     let query = |ttl: &str| {
@@ -328,15 +334,7 @@ fn a_component_path_that_is_not_a_file_is_refused_at_once() {
 /// `hostile` and asks for an hour, under a manifest whose ceiling is 900 s).
 #[test]
 fn describe_tells_the_manifests_name_and_ceiling_not_the_components_claims() {
-    let dir = temp_dir("cli-claims");
-    let manifest = STRIPE_TOML
-        .replace("name = \"stripe\"", "name = \"stripe-short\"")
-        .replace("env = \"STRIPE_API_KEY\"", "env = \"SHORT_STRIPE_KEY\"")
-        .replace(
-            "cache_ttl_ceiling_seconds = 3600",
-            "cache_ttl_ceiling_seconds = 900",
-        );
-    std::fs::write(dir.join("stripe-short.toml"), manifest).expect("write");
+    let dir = short_ttl_dir("cli-claims");
     let dir_arg = dir.display().to_string();
     let run = run_cli(
         &[

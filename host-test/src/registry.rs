@@ -91,6 +91,16 @@ impl Connector {
         }
     }
 
+    /// Where its component comes from, for messages: `builtin:stripe`, or the file and its manifest.
+    pub fn component_source(&self) -> String {
+        match &self.manifest.component {
+            ComponentSource::Builtin(name) => format!("builtin:{name}"),
+            ComponentSource::Path(path) => {
+                format!("{} (from {})", path.display(), self.manifest.source)
+            }
+        }
+    }
+
     /// This connector as its manifest file says now (a built-in manifest does not change).
     pub fn reread(&self) -> Result<Connector, RegistryError> {
         if self.manifest.source == klairr_policy::manifest::BUILTIN_SOURCE {

@@ -2,7 +2,6 @@
 //! connector's component (`--component`), and the sandbox options (`--call-timeout`, `--compile-cache`).
 
 use super::{Cli, Failure};
-use crate::policy::manifest::ComponentSource;
 use crate::policy::origin::{LoopbackBase, Redirect};
 use crate::registry::{read_component, Connector, Registry, RegistryError};
 use crate::sandbox::{
@@ -94,14 +93,11 @@ pub fn load_component(cli: &Cli, connector: &Connector) -> Result<Vec<u8>, Failu
 /// A component that would not load, said with which connector and which file it was: a platform with
 /// several connectors cannot leave the user to guess.
 fn loading(cli: &Cli, connector: &Connector) -> impl Fn(SandboxError) -> Failure {
-    let source = match (&cli.component, &connector.manifest.component) {
-        (Some(path), _) if connector.name() == cli.connector_name() => {
+    let source = match &cli.component {
+        Some(path) if connector.name() == cli.connector_name() => {
             format!("--component {}", path.display())
         }
-        (_, ComponentSource::Builtin(name)) => format!("builtin:{name}"),
-        (_, ComponentSource::Path(path)) => {
-            format!("{} (from {})", path.display(), connector.manifest.source)
-        }
+        _ => connector.component_source(),
     };
     let name = connector.name().to_owned();
     move |e: SandboxError| {

@@ -11,7 +11,6 @@
 
 use super::errors::ApiError;
 use super::metrics::{labels, Metrics};
-use crate::policy::manifest::ComponentSource;
 use crate::policy::redact::strip_control;
 use crate::registry::{Connector, Registry};
 use crate::sandbox::{wit, Connection, ConnectionConfig, Sandbox, SandboxError, SandboxOptions};
@@ -73,6 +72,19 @@ struct Open {
     /// The instance, with the version it belongs to; `None` after a trap (reopened at the next call).
     instance: Mutex<Option<(u64, Connection)>>,
     last_used: Mutex<Instant>,
+}
+
+impl Open {
+    /// Unused for `idle` since its last call ended, and no call running or queued on it.
+    fn expired(&self, idle: Duration) -> bool {
+        let busy = self.turn.try_lock().is_err();
+        !busy
+            && self
+                .last_used
+                .lock()
+                .map(|t| t.elapsed() >= idle)
+                .unwrap_or(true)
+    }
 }
 
 /// What a reload did.
@@ -298,14 +310,7 @@ impl Platform {
     pub fn turn(&self, id: &str) -> Result<Arc<tokio::sync::Mutex<()>>, ApiError> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         let entry = open.get(id).ok_or_else(unknown_connection)?;
-        let busy = entry.turn.try_lock().is_err();
-        let expired = !busy
-            && entry
-                .last_used
-                .lock()
-                .map(|t| t.elapsed() >= self.limits.idle)
-                .unwrap_or(true);
-        if expired {
+        if entry.expired(self.limits.idle) {
             open.remove(id);
             self.metrics
                 .set("klairr_open_connections", String::new(), open.len() as u64);
@@ -437,15 +442,8 @@ impl Platform {
     pub fn expire_idle(&self) {
         let idle = self.limits.idle;
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        open.retain(|_, entry| {
-            // A connection with a call running or queued is in use, however long it takes.
-            let busy = entry.turn.try_lock().is_err();
-            busy || entry
-                .last_used
-                .lock()
-                .map(|t| t.elapsed() < idle)
-                .unwrap_or(false)
-        });
+        // A connection with a call running or queued is in use, however long it takes.
+        open.retain(|_, entry| !entry.expired(idle));
         self.metrics
             .set("klairr_open_connections", String::new(), open.len() as u64);
     }
@@ -473,17 +471,12 @@ fn load_version(
     // Said with the connector and its file: `serve` loads many, and a reload names only one.
     let named = |e: SandboxError| {
         let e = ApiError::from(e);
-        let source = match &connector.manifest.component {
-            ComponentSource::Builtin(name) => format!("builtin:{name}"),
-            ComponentSource::Path(path) => {
-                format!("{} (from {})", path.display(), connector.manifest.source)
-            }
-        };
         ApiError::new(
             &e.kind,
             format!(
-                "connector {}, component {source}: {}",
+                "connector {}, component {}: {}",
                 connector.name(),
+                connector.component_source(),
                 e.message
             ),
         )
