@@ -41,6 +41,14 @@ fn describe(cache: &Path) -> klairr_e2e::CliRun {
     )
 }
 
+/// One flipped bit deep in an entry's compiled code; its header (and the hash in it) untouched.
+fn flip_a_bit(entry: &Path) {
+    let mut flipped = fs::read(entry).expect("read");
+    let at = flipped.len() * 2 / 3;
+    flipped[at] ^= 0x01;
+    fs::write(entry, &flipped).expect("flip a bit");
+}
+
 fn the_entry(cache: &Path) -> PathBuf {
     let entries: Vec<PathBuf> = fs::read_dir(cache)
         .expect("the cache directory exists")
@@ -117,11 +125,7 @@ fn a_damaged_entry_is_recompiled_not_trusted() {
     let entry = the_entry(&cache);
     let good = fs::read(&entry).expect("read");
 
-    // One flipped bit deep in the compiled code; the header (and its hash) untouched.
-    let mut flipped = good.clone();
-    let at = good.len() * 2 / 3;
-    flipped[at] ^= 0x01;
-    fs::write(&entry, &flipped).expect("flip a bit");
+    flip_a_bit(&entry);
     let inode = fs::metadata(&entry).expect("entry").ino();
 
     // As a process: the cache's warnings go to the process's own stderr.
@@ -192,11 +196,7 @@ fn a_warning_to_a_closed_stderr_does_not_stop_the_command() {
     let cache = tmp.cache();
     let first = describe(&cache);
     assert_eq!(first.code, 0, "{first:?}");
-    let entry = the_entry(&cache);
-    let mut damaged = fs::read(&entry).expect("read");
-    let at = damaged.len() * 2 / 3;
-    damaged[at] ^= 0x01;
-    fs::write(&entry, &damaged).expect("flip a bit");
+    flip_a_bit(&the_entry(&cache));
 
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_klairr-host-under-test"))
         .args(["--compile-cache", cache.to_str().expect("UTF-8")])
