@@ -212,13 +212,13 @@ impl Connection {
             retrier,
             &mut |row| folder.fold(row),
         )?;
-        let grouped = folder.finish(query.row_target);
+        let grouped = folder.finish(query.row_target)?;
         let returned = grouped.rows.len() as u64;
         let scan_note = scanned.partial.then(|| {
             format!(
                 "partial: the scan stopped at its bound (max-scan {}) with more {} following, newest first; \
                  every measure covers the {} {} read only. Narrow the query with a created range, or raise \
-                 --max-scan (at most {})",
+                 the bound (--max-scan on the command line, max_scan in a serve connection; at most {})",
                 aggregate.max_scan,
                 query.table.name(),
                 scanned.rows_scanned,
@@ -401,7 +401,10 @@ mod tests {
                     note.contains("its bound (max-scan 300) with more charges following"),
                     "{note}"
                 );
-                assert!(note.contains("--max-scan"), "{note}");
+                assert!(
+                    note.contains("--max-scan") && note.contains("max_scan in a serve connection"),
+                    "{note}"
+                );
             }
         }
     }

@@ -208,29 +208,43 @@ pub fn verify<H: Http + ?Sized, C: Clock + ?Sized>(
             path_and_query: probe.path(),
         })
         .collect();
+    //    A write proven on one resource is the answer even when another probe failed: the key must be
+    //    replaced whatever that one would have said, and "try again later" would hide it.
     let answers = retrier.send_all(&mut http, clock, &writes);
     let mut refused = Vec::with_capacity(WRITE_PROBES.len());
     let mut can_write = Vec::new();
+    let mut first_failure = None;
     for (probe, answer) in WRITE_PROBES.iter().zip(answers) {
-        let response = answer.map_err(|e| verification_failed(&probe.describe(), e))?;
-        match response.status {
-            403 => refused.push(probe.describe()),
-            401 => return Err(stripe::invalid_key(key, &response)),
-            200..=299 => can_write.push(probe.table.name().to_owned()),
-            404 if error_code(&response).as_deref() == Some("resource_missing") => {
-                can_write.push(probe.table.name().to_owned())
-            }
-            _ => {
-                return Err(failed(
+        let failure = match answer {
+            Err(e) => verification_failed(&probe.describe(), e),
+            Ok(response) => match response.status {
+                403 => {
+                    refused.push(probe.describe());
+                    continue;
+                }
+                200..=299 => {
+                    can_write.push(probe.table.name().to_owned());
+                    continue;
+                }
+                404 if error_code(&response).as_deref() == Some("resource_missing") => {
+                    can_write.push(probe.table.name().to_owned());
+                    continue;
+                }
+                401 => stripe::invalid_key(key, &response),
+                _ => failed(
                     &probe.describe(),
                     &response,
                     "a write probe must be refused with HTTP 403 by a read-only key",
-                ))
-            }
-        }
+                ),
+            },
+        };
+        first_failure.get_or_insert(failure);
     }
     if !can_write.is_empty() {
         return Err(ConnectorError::OverPermissioned(can_write));
+    }
+    if let Some(failure) = first_failure {
+        return Err(failure);
     }
 
     Ok(VerifyReport {
@@ -283,8 +297,9 @@ fn check_livemode(
     {
         let theirs = if obj.livemode { Mode::Live } else { Mode::Test };
         return Err(ConnectorError::ModeMismatch(format!(
-            "Stripe returned {theirs}-mode {} to a key configured for {mode} mode: use an rk_{mode}_… key \
-             from the {mode}-mode Dashboard, or set the mode to {theirs}",
+            "Stripe returned {theirs}-mode {} to a {mode}-mode key (rk_{mode}_…), which Stripe itself never \
+             does: these answers come from something other than Stripe's API for this key. Check where the \
+             connector's requests go (a proxy or an emulator in between)",
             table.name()
         )));
     }
@@ -294,8 +309,9 @@ fn check_livemode(
 /// A probe whose answer proves nothing: verification fails closed.
 fn failed(probe: &str, response: &Response, why: &str) -> ConnectorError {
     let up = stripe::upstream_error(response);
-    // Stripe's 403/401 messages quote a masked key; other messages are safe and useful.
-    let stripe_says = if matches!(response.status, 401 | 403) {
+    // Stripe's 403/401 messages quote a masked key; other messages are safe and useful. A 2xx carries
+    // no error to quote: `why` says what was wrong with it.
+    let stripe_says = if matches!(response.status, 200..=299 | 401 | 403) {
         String::new()
     } else {
         format!(" Stripe said: {}", up.message)
@@ -692,6 +708,8 @@ mod tests {
                 .starts_with("Stripe error: verification failed: GET /v1/charges?limit=1"),
             "{err}"
         );
+        // A 200 quotes no "Stripe said": there is no error in it to quote.
+        assert!(!err.to_string().contains("Stripe said"), "{err}");
     }
 
     #[test]
@@ -761,6 +779,27 @@ mod tests {
             );
             assert!(msg.contains("request req_"), "{msg}");
         }
+    }
+
+    #[test]
+    fn a_proven_write_is_reported_even_when_another_probe_fails() {
+        let mut account = Account::read_only();
+        account.write.insert(Table::Customers);
+        let broken = |r: &Request, resp: &mut Response| {
+            if r.path_and_query.starts_with("/v1/payouts/") {
+                resp.status = 500;
+                resp.body = br#"{"error":{"type":"api_error","message":"boom"}}"#.to_vec();
+                resp.should_retry = Some(false);
+            }
+        };
+        let key = hint(TEST_KEY, Mode::Test);
+        let err = verify_with(Tampered(account, broken), &key)
+            .0
+            .expect_err("over-permissioned");
+        assert_eq!(
+            err,
+            ConnectorError::OverPermissioned(names(&[Table::Customers]))
+        );
     }
 
     #[test]

@@ -314,6 +314,65 @@ fn an_upstream_echoing_the_key_is_redacted() {
     }
 }
 
+/// The key cut into pieces by characters no one sees, each piece shorter than the run redaction looks for.
+fn key_cut_by(key: &str, unseen: &str) -> String {
+    key.as_bytes()
+        .chunks(6)
+        .map(|c| std::str::from_utf8(c).expect("an ASCII key"))
+        .collect::<Vec<_>>()
+        .join(unseen)
+}
+
+#[test]
+fn a_key_cut_by_unseen_characters_is_redacted_in_every_format() {
+    // Table and CSV output drop control characters: done after redaction, that joined the pieces again
+    // into the whole key. JSON kept them, one invisible character apart.
+    let key = test_key();
+    let emu = emulator();
+    let id = emu.ids(Resource::Customers)[0].clone();
+    for unseen in ["\u{7}", "\x1b[0m", "\u{200b}"] {
+        let mut customer = emu
+            .object(Resource::Customers, &id)
+            .expect("the emulator's customer");
+        customer["name"] = Value::String(format!("Mallory {}", key_cut_by(&key, unseen)));
+        let page = json!({"object": "list", "url": "/v1/customers", "has_more": false, "data": [customer]});
+        let rows = Upstream::start(Behaviour::Json {
+            status: 200,
+            body: page.to_string(),
+        })
+        .expect("upstream");
+        let error = Upstream::start(Behaviour::StripeError {
+            status: 400,
+            message: format!("No such thing: {}", key_cut_by(&key, unseen)),
+        })
+        .expect("upstream");
+        for format in ["table", "csv", "json", "ndjson"] {
+            let run = stripe(
+                &rows.base_url(),
+                &["--format", format, "query", ONE_CUSTOMER],
+            );
+            assert_eq!(run.code, 0, "{unseen:?} {format}: {run:?}");
+            assert!(
+                run.stdout.contains("Mallory") && run.stdout.contains("[redacted]"),
+                "{unseen:?} {format}: the row was printed, its name redacted: {}",
+                run.stdout
+            );
+            assert_no_key(&key, &run.stdout, "stdout");
+            let run = stripe(
+                &error.base_url(),
+                &["--format", format, "query", ONE_CUSTOMER],
+            );
+            assert_eq!(run.code, 1, "{unseen:?} {format}: {run:?}");
+            let shown = format!("{}{}", run.stdout, run.stderr);
+            assert!(
+                shown.contains("No such thing") && shown.contains("[redacted]"),
+                "{unseen:?} {format}: {shown}"
+            );
+            assert_no_key(&key, &shown, "the error");
+        }
+    }
+}
+
 // ---- redirects ----------------------------------------------------------------------------------------
 
 #[test]

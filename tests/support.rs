@@ -274,13 +274,62 @@ pub fn assert_no_key(key: &str, text: &str, context: &str) {
         );
         return;
     }
-    // In any case: a host name is lower-cased on its way into a message, and a key is no safer so.
-    let (key, text) = (key.to_ascii_lowercase(), text.to_ascii_lowercase());
-    for start in 0..=key.len() - 12 {
-        let run = &key[start..start + 12];
-        assert!(
-            !text.contains(run),
-            "{context}: {run:?}, 12 characters of the key (in any case), leaked into {text:?}"
-        );
+    // In any case: a host name is lower-cased on its way into a message, and a key is no safer so. And
+    // as a reader sees it: a key cut by characters no one sees (a BEL, an escape sequence, a zero-width
+    // space, raw or JSON-escaped) reads whole.
+    let key = key.to_ascii_lowercase();
+    for text in [text.to_ascii_lowercase(), seen(text).to_ascii_lowercase()] {
+        for start in 0..=key.len() - 12 {
+            let run = &key[start..start + 12];
+            assert!(
+                !text.contains(run),
+                "{context}: {run:?}, 12 characters of the key (in any case, as a reader sees it), \
+                 leaked into {text:?}"
+            );
+        }
     }
+}
+
+/// `text` as a reader sees it: JSON `\uXXXX` escapes decoded, CSI escape sequences, control characters
+/// and zero-width characters taken out.
+fn seen(text: &str) -> String {
+    let mut decoded = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("\\u") {
+        decoded.push_str(&rest[..at]);
+        let escaped = rest
+            .get(at + 2..at + 6)
+            .and_then(|h| u32::from_str_radix(h, 16).ok());
+        match escaped.and_then(char::from_u32) {
+            Some(c) => {
+                decoded.push(c);
+                rest = &rest[at + 6..];
+            }
+            None => {
+                decoded.push_str("\\u");
+                rest = &rest[at + 2..];
+            }
+        }
+    }
+    decoded.push_str(rest);
+    let invisible = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{ad}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{feff}')
+    };
+    let mut out = String::with_capacity(decoded.len());
+    let mut chars = decoded.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            // CSI: parameters and intermediates, then one final byte.
+            chars.next();
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) {
+                    break;
+                }
+            }
+        } else if !invisible(c) {
+            out.push(c);
+        }
+    }
+    out
 }

@@ -39,7 +39,8 @@ impl Bucket {
         Bucket::ALL.into_iter().find(|b| b.name() == name)
     }
 
-    /// The first second of the bucket holding `seconds`.
+    /// The first second of the bucket holding `seconds`; `i64::MIN` for the bucket holding it when that
+    /// bucket starts earlier still (only timestamps within a year of −2⁶³ s, some 292 billion years BC).
     pub fn start(self, seconds: i64) -> i64 {
         let days = seconds.div_euclid(DAY);
         let first_day = match self {
@@ -56,6 +57,6 @@ impl Bucket {
                 days_from_civil(year, month, 1)
             }
         };
-        first_day * DAY
+        first_day.checked_mul(DAY).unwrap_or(i64::MIN)
     }
 }

@@ -42,7 +42,10 @@ impl Key {
 #[derive(Clone, Debug)]
 enum Acc {
     Count(u64),
-    Sum(i64),
+    /// In 128 bits, whatever order the values come in: only the group's whole sum must fit 64 bits
+    /// (checked by [`Acc::into_cell`]), not each partial sum on the way (1,000,000 rows of 64-bit values
+    /// cannot leave 128 bits).
+    Sum(i128),
     /// The sum in 128 bits: a mean of 64-bit values always fits 64 bits, their sum may not.
     Avg {
         sum: i128,
@@ -65,9 +68,8 @@ impl Acc {
         }
     }
 
-    /// Add one row's value (`Null` for `count`, which counts rows whatever they hold). `Err(())` when
-    /// a sum leaves 64 bits.
-    fn add(&mut self, value: Cell) -> Result<(), ()> {
+    /// Add one row's value (`Null` for `count`, which counts rows whatever they hold).
+    fn add(&mut self, value: Cell) {
         match (self, value) {
             (Acc::Count(n), _) => *n += 1,
             // Nulls are skipped by every other measure.
@@ -75,9 +77,9 @@ impl Acc {
             (Acc::Distinct(set), value) => {
                 set.insert(Key::of(value));
             }
-            (Acc::Sum(sum), Cell::Integer(v)) => *sum = sum.checked_add(v).ok_or(())?,
+            (Acc::Sum(sum), Cell::Integer(v)) => *sum = sum.saturating_add(i128::from(v)),
             (Acc::Avg { sum, n }, Cell::Integer(v)) => {
-                *sum += i128::from(v);
+                *sum = sum.saturating_add(i128::from(v));
                 *n += 1;
             }
             (Acc::Min(m), Cell::Integer(v)) => *m = Some(m.map_or(v, |m| m.min(v))),
@@ -86,20 +88,20 @@ impl Acc {
             // type never gets here (the page decoder refuses it).
             _ => {}
         }
-        Ok(())
     }
 
-    fn into_cell(self) -> Cell {
-        match self {
+    /// The measure's value; `Err(())` for a sum that does not fit 64 bits.
+    fn into_cell(self) -> Result<Cell, ()> {
+        Ok(match self {
             Acc::Count(n) => Cell::Integer(saturate(n)),
-            Acc::Sum(s) => Cell::Integer(s),
+            Acc::Sum(s) => Cell::Integer(i64::try_from(s).map_err(|_| ())?),
             Acc::Avg { sum, n } => match n {
                 0 => Cell::Null,
                 n => Cell::Integer(mean(sum, n)),
             },
             Acc::Min(m) | Acc::Max(m) => m.map_or(Cell::Null, Cell::Integer),
             Acc::Distinct(set) => Cell::Integer(saturate(set.len() as u64)),
-        }
+        })
     }
 }
 
@@ -198,24 +200,17 @@ impl<'a> Folder<'a> {
             .groups
             .entry(key)
             .or_insert_with(|| measures.iter().map(|m| Acc::new(m.func)).collect());
-        for ((acc, slot), measure) in accs.iter_mut().zip(&self.slots.measures).zip(measures) {
-            let value = slot.map_or(Cell::Null, cell);
-            acc.add(value).map_err(|()| {
-                ConnectorError::invalid_query(format!(
-                    "the measure {} (sum of {}) does not fit in 64 bits in one of the groups: narrow the filters \
-                     or group by more columns",
-                    measure.name,
-                    measure.column.map_or("rows", |c| c.name)
-                ))
-            })?;
+        for (acc, slot) in accs.iter_mut().zip(&self.slots.measures) {
+            acc.add(slot.map_or(Cell::Null, cell));
         }
         self.rows += 1;
         Ok(())
     }
 
     /// The result: the first `limit` groups in group order. Without group columns there is always one
-    /// row, of totals, even over no rows.
-    pub fn finish(mut self, limit: u32) -> Grouped {
+    /// row, of totals, even over no rows. An `invalid-query` error when a sum in one of them does not
+    /// fit 64 bits.
+    pub fn finish(mut self, limit: u32) -> Result<Grouped, ConnectorError> {
         if self.aggregate.group_by.is_empty() && self.groups.is_empty() {
             let measures = &self.aggregate.measures;
             self.groups.insert(
@@ -224,21 +219,26 @@ impl<'a> Folder<'a> {
             );
         }
         let groups = self.groups.len() as u64;
-        let rows = self
-            .groups
-            .into_iter()
-            .take(limit as usize)
-            .map(|(key, accs)| {
-                key.into_iter()
-                    .map(Key::into_cell)
-                    .chain(accs.into_iter().map(Acc::into_cell))
-                    .collect()
-            })
-            .collect();
-        Grouped {
+        let measures = &self.aggregate.measures;
+        let mut rows = Vec::with_capacity(self.groups.len().min(limit as usize));
+        for (key, accs) in self.groups.into_iter().take(limit as usize) {
+            let mut row: Vec<Cell> = key.into_iter().map(Key::into_cell).collect();
+            for (acc, measure) in accs.into_iter().zip(measures) {
+                row.push(acc.into_cell().map_err(|()| {
+                    ConnectorError::invalid_query(format!(
+                        "the measure {} (sum of {}) does not fit in 64 bits in one of the groups: narrow the \
+                         filters or group by more columns",
+                        measure.name,
+                        measure.column.map_or("rows", |c| c.name)
+                    ))
+                })?);
+            }
+            rows.push(row);
+        }
+        Ok(Grouped {
             rows,
             groups,
             rows_folded: self.rows,
-        }
+        })
     }
 }

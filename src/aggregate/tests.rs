@@ -51,6 +51,21 @@ fn buckets_start_where_the_calendar_says() {
 }
 
 #[test]
+fn a_bucket_starting_before_the_first_64_bit_second_is_named_by_that_second() {
+    // Its true start is below i64::MIN: never a wrapped number far in the future.
+    for b in Bucket::ALL {
+        assert_eq!(b.start(i64::MIN), i64::MIN, "{b:?}");
+        assert_eq!(b.start(i64::MIN + 1), i64::MIN, "{b:?}");
+        let last = b.start(i64::MAX);
+        assert!(last > i64::MAX - 366 * DAY, "{b:?}: {last}");
+        // Every bucket still starts at or before the second it holds.
+        for t in [i64::MIN, i64::MIN + 86_400 * 400, -1, 0, i64::MAX] {
+            assert!(b.start(t) <= t, "{b:?} {t}");
+        }
+    }
+}
+
+#[test]
 fn iso_weeks_run_monday_to_sunday_across_new_year() {
     // 2026-01-01 is a Thursday: its ISO week (2026-W01) starts on Monday 2025-12-29.
     let monday = at(2025, 12, 29);
@@ -149,7 +164,7 @@ fn fold_rows(dsl: &str, rows: &[Vec<(&str, Cell)>], limit: u32) -> Result<Groupe
             .fold(project(&used, row))
             .map_err(|e| e.to_string())?;
     }
-    Ok(folder.finish(limit))
+    folder.finish(limit).map_err(|e| e.to_string())
 }
 
 fn int(i: i64) -> Cell {
@@ -306,6 +321,17 @@ fn a_sum_past_64_bits_is_an_error_not_a_wrapped_number() {
     )
     .expect_err("below i64::MIN");
     assert!(err.contains("64 bits"), "{err}");
+    // Only the whole sum must fit, in whatever order Stripe lists the values: i64::MAX, 1, -2 sums to
+    // i64::MAX - 1 though its running sum passes i64::MAX on the way.
+    let values = [i64::MAX, 1, -2];
+    for order in [[0, 1, 2], [2, 0, 1], [1, 0, 2], [0, 2, 1]] {
+        let rows: Vec<_> = order
+            .iter()
+            .map(|&i| vec![("status", txt("open")), ("attempt_count", int(values[i]))])
+            .collect();
+        let got = fold_rows(dsl, &rows, 10).expect("the sum fits whatever the order");
+        assert_eq!(got.rows[0][1], int(i64::MAX - 1), "order {order:?}");
+    }
 }
 
 #[test]
@@ -661,7 +687,7 @@ fn used_columns_are_each_read_once_in_table_order() {
     folder
         .fold(vec![int(at(2026, 3, 9) + 5), int(100), txt("usd")])
         .expect("folds");
-    let got = folder.finish(10);
+    let got = folder.finish(10).expect("sums fit");
     assert_eq!(
         got.rows,
         vec![vec![

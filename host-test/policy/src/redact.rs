@@ -6,7 +6,9 @@
 //!   message it shows ([`SecretRuns::redact`]). Except what the caller wrote itself
 //!   ([`SecretRuns::caller_wrote`]): treating the caller's own text differently when it happens to match
 //!   the key would answer "does this guess match?" — an oracle that gives the key away a character at a
-//!   time to whoever writes queries.
+//!   time to whoever writes queries. Runs are looked for in the text as a reader sees it too
+//!   (`terminal::Seen`): a key cut into pieces by control characters, escape sequences or zero-width
+//!   characters reads whole once they are dropped — by a terminal, or by the host's own table output.
 //! - [`strip_control`]: text a component produced goes to a terminal; escape sequences, C1 controls and
 //!   bidi overrides could recolour, retitle or visually reorder what the user reads.
 //! - [`cap`]: a component's message is capped at [`MESSAGE_CAP`] bytes before it is shown.
@@ -16,6 +18,10 @@ use aho_corasick::{packed, AhoCorasick};
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::RwLock;
+
+mod terminal;
+pub use terminal::strip_control;
+use terminal::Seen;
 
 /// The shortest run of the secret that counts as the secret. Twelve characters of a Stripe key's random
 /// part are far too specific to occur by chance, and short enough that a component cannot slip a key out
@@ -194,8 +200,15 @@ impl SecretRuns {
         if let Matcher::Pieces(p) = &self.matcher {
             let mut knows = vec![false; p.secret.len()];
             for text in texts {
-                for (start, end, at) in p.stretches(text.as_bytes()) {
-                    knows[at..at + (end - start)].fill(true);
+                let seen = Seen::of(text);
+                let views = [
+                    Some(text.as_bytes()),
+                    seen.as_ref().map(|s| s.text.as_bytes()),
+                ];
+                for view in views.into_iter().flatten() {
+                    for (start, end, at) in p.stretches(view) {
+                        knows[at..at + (end - start)].fill(true);
+                    }
                 }
             }
             *self.caller_knows.write().unwrap_or_else(|e| e.into_inner()) = knows.into();
@@ -220,11 +233,27 @@ impl SecretRuns {
             .collect()
     }
 
+    /// [`Self::leaks`] in `text` and in the text a reader sees of it ([`Seen`]: control characters,
+    /// escape sequences and invisible characters taken out), as byte ranges of `text`. A secret cut
+    /// into pieces by a BEL or a zero-width space is the secret to whoever reads it.
+    fn found(&self, p: &Pieces, text: &str) -> Vec<(usize, usize)> {
+        let mut found = self.leaks(p, text.as_bytes());
+        if let Some(seen) = Seen::of(text) {
+            let hidden = self.leaks(p, seen.text.as_bytes());
+            found.extend(
+                hidden
+                    .into_iter()
+                    .map(|(start, end)| seen.original(start, end)),
+            );
+        }
+        found
+    }
+
     /// Whether any [`MIN_RUN`]-byte run of the secret (the whole secret, if it is shorter) occurs in `text`.
     pub fn contains(&self, text: &str) -> bool {
         match &self.matcher {
             Matcher::Nothing => false,
-            Matcher::Pieces(p) => !self.leaks(p, text.as_bytes()).is_empty(),
+            Matcher::Pieces(p) => !self.found(p, text).is_empty(),
             Matcher::Everything => true,
         }
     }
@@ -234,12 +263,13 @@ impl SecretRuns {
     /// nothing about how long the leaked part was. Text without such runs comes back borrowed.
     ///
     /// Matching is on bytes; a stretch that would cut a multi-byte character (only possible with a
-    /// non-ASCII secret) is widened to whole characters. Percent-encoded or otherwise transformed text is
-    /// not decoded here: callers that accept encoded input decode it first (see `request_rules::check`).
+    /// non-ASCII secret) is widened to whole characters. Runs interrupted only by characters a reader
+    /// does not see (controls, escape sequences, zero-width characters) count, the interruptions
+    /// redacted with them. Percent-encoded or otherwise transformed text is not decoded here: callers that accept encoded input decode it first (see `request_rules::check`).
     pub fn redact<'t>(&self, text: &'t str) -> Cow<'t, str> {
         let mut found: Vec<(usize, usize)> = match &self.matcher {
             Matcher::Nothing => return Cow::Borrowed(text),
-            Matcher::Pieces(p) => self.leaks(p, text.as_bytes()),
+            Matcher::Pieces(p) => self.found(p, text),
             Matcher::Everything => vec![(0, text.len())],
         };
         if found.is_empty() {
@@ -330,114 +360,6 @@ fn ceil_char_boundary(text: &str, mut at: usize) -> usize {
         at += 1;
     }
     at
-}
-
-/// What happens to one character on its way to a terminal.
-enum Shown {
-    Keep,
-    Space,
-    Drop,
-}
-
-fn classify(c: char) -> Shown {
-    match c {
-        // Line structure is the host's to decide: a component's message is shown on one line.
-        '\t' | '\n' | '\r' | '\u{2028}' | '\u{2029}' => Shown::Space,
-        // C0 controls (ESC, BEL, backspace, …), DEL and the C1 controls (CSI U+009B, NEL, …).
-        '\u{0}'..='\u{1f}' | '\u{7f}' | '\u{80}'..='\u{9f}' => Shown::Drop,
-        // Bidi embeddings/overrides and isolates: they visually reorder what follows (Trojan Source).
-        '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => Shown::Drop,
-        _ => Shown::Keep,
-    }
-}
-
-/// The length in bytes of the escape sequence starting at `rest` (which starts with ESC or C1 CSI/OSC/
-/// DCS/APC/PM/SOS), per ECMA-48, or `None` when it is malformed or unterminated: then only the introducer is
-/// dropped and the rest shows as harmless plain text.
-fn escape_len(rest: &str) -> Option<usize> {
-    let mut chars = rest.char_indices();
-    let (_, first) = chars.next()?;
-    // Normalise the 7-bit form `ESC x` to the C1 meaning of `x`.
-    let (kind, body_start) = if first == '\u{1b}' {
-        let (i, second) = chars.next()?;
-        match second {
-            '[' => ('[', i + 1),
-            ']' | 'P' | 'X' | '^' | '_' => (']', i + 1),
-            // nF: intermediates 0x20–0x2F then one final byte 0x30–0x7E (e.g. ESC ( B).
-            ' '..='/' => {
-                for (j, c) in rest[i..].char_indices() {
-                    match c {
-                        ' '..='/' => continue,
-                        '0'..='~' => return Some(i + j + 1),
-                        _ => return None,
-                    }
-                }
-                return None;
-            }
-            // Fp/Fe/Fs: one final byte (ESC 7, ESC M, ESC c, …).
-            '0'..='~' => return Some(i + 1),
-            _ => return None,
-        }
-    } else if first == '\u{9b}' {
-        ('[', first.len_utf8())
-    } else {
-        (']', first.len_utf8())
-    };
-    let body = &rest[body_start..];
-    if kind == '[' {
-        // CSI: parameter bytes 0x30–0x3F, intermediates 0x20–0x2F, one final byte 0x40–0x7E.
-        for (j, c) in body.char_indices() {
-            match c {
-                '0'..='?' | ' '..='/' => continue,
-                '@'..='~' => return Some(body_start + j + 1),
-                _ => return None,
-            }
-        }
-        None
-    } else {
-        // Control strings (OSC, DCS, SOS, PM, APC): up to BEL, ST (ESC \) or C1 ST.
-        let mut prev_esc = false;
-        for (j, c) in body.char_indices() {
-            match c {
-                '\u{7}' | '\u{9c}' => return Some(body_start + j + c.len_utf8()),
-                '\\' if prev_esc => return Some(body_start + j + 1),
-                _ => prev_esc = c == '\u{1b}',
-            }
-        }
-        None
-    }
-}
-
-/// Make `text` safe for a terminal: whole escape sequences (CSI such as `ESC [31m`, OSC such as
-/// `ESC ]0;title BEL`, …) removed, other C0 controls, DEL, C1 controls and the bidi controls U+202A–U+202E
-/// and U+2066–U+2069 dropped; tab, CR, LF and U+2028/U+2029 become a space. Everything else, including
-/// non-Latin text and emoji, is kept. Text that needs no change comes back borrowed.
-pub fn strip_control(text: &str) -> Cow<'_, str> {
-    let needs_work = text.chars().any(|c| !matches!(classify(c), Shown::Keep));
-    if !needs_work {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut at = 0;
-    while let Some(c) = text[at..].chars().next() {
-        let introduces = matches!(
-            c,
-            '\u{1b}' | '\u{90}' | '\u{98}' | '\u{9b}' | '\u{9d}'..='\u{9f}'
-        );
-        if introduces {
-            if let Some(len) = escape_len(&text[at..]) {
-                at += len;
-                continue;
-            }
-        }
-        match classify(c) {
-            Shown::Keep => out.push(c),
-            Shown::Space => out.push(' '),
-            Shown::Drop => {}
-        }
-        at += c.len_utf8();
-    }
-    Cow::Owned(out)
 }
 
 /// At most `max_bytes` bytes of `text`, cut on a char boundary, followed by `… [N more bytes]` saying how

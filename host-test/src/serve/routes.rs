@@ -494,10 +494,12 @@ fn error_without_input(e: &serde_json::Error, body: &str) -> String {
             } else if !body.trim_start().starts_with('{') {
                 "is not a JSON object".to_owned()
             } else if let Some(field) = mistyped_field(body) {
+                // The numbers' ranges are the connector's (max_scan 1 to its limit, say) and are
+                // named by the check after this one: here only the type.
                 let expected = if ["connector", "credential", "mode"].contains(&field) {
                     "a string"
                 } else {
-                    "a whole number from 0 to 4294967295"
+                    "a whole number"
                 };
                 format!("has a field {field:?} that is not {expected}")
             } else if text.starts_with("unknown field") {
@@ -506,7 +508,7 @@ fn error_without_input(e: &serde_json::Error, body: &str) -> String {
                     CONNECTION_FIELDS.join(", ")
                 )
             } else {
-                "has a field of the wrong type (connector, credential and mode are strings; max_rows, cache_ttl_seconds and max_scan whole numbers ≥ 0)"
+                "has a field of the wrong type (connector, credential and mode are strings; max_rows, cache_ttl_seconds and max_scan whole numbers)"
                     .to_owned()
             }
         }

@@ -1,5 +1,6 @@
 use super::*;
 use proptest::prelude::*;
+use terminal::{classify, Shown};
 
 /// A made-up restricted key: `rk_live_` and 99 alphanumerics, 107 characters. Not a real key.
 const KEY: &str = concat!(
@@ -288,7 +289,104 @@ fn identifier_shape() {
     }
 }
 
+/// Characters a reader does not see: dropped by a terminal or by the host's table output, or drawn as
+/// nothing at all.
+const UNSEEN: [&str; 10] = [
+    "\x07",
+    "\x00",
+    "\x7f",
+    "\u{85}",
+    "\x1b[0m",
+    "\x1b]0;t\x07",
+    "\u{200b}",
+    "\u{ad}",
+    "\u{feff}",
+    "\u{202e}",
+];
+
+/// `text` as a reader sees it, unseen characters taken out the slow way: each of [`UNSEEN`] removed.
+fn seen_slowly(text: &str) -> String {
+    UNSEEN
+        .iter()
+        .fold(text.to_string(), |t, u| t.replace(u, ""))
+}
+
+#[test]
+fn a_key_cut_by_characters_no_one_sees_is_still_the_key() {
+    let runs = SecretRuns::new(KEY);
+    for unseen in UNSEEN {
+        for every in [1, 5, 6, 7, 11] {
+            let cut: String = KEY
+                .as_bytes()
+                .chunks(every)
+                .map(|c| std::str::from_utf8(c).unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join(unseen);
+            let text = format!("name: {cut} (HTTP 400)");
+            assert!(runs.contains(&text), "{unseen:?} every {every}");
+            let out = runs.redact(&text);
+            assert_eq!(
+                out,
+                format!("name: {REDACTED} (HTTP 400)"),
+                "{unseen:?} every {every}"
+            );
+            // What the table output makes of it: still no key.
+            assert!(!brute_force_contains_run(&strip_control(&out), KEY));
+        }
+    }
+}
+
+#[test]
+fn a_visible_separator_is_not_unseen() {
+    let runs = SecretRuns::new(KEY);
+    // Eleven characters, then a space: two pieces a reader sees apart, each shorter than a run.
+    let text = format!("{} {}", &KEY[..11], &KEY[11..22]);
+    assert!(!runs.contains(&text));
+    assert_eq!(runs.redact(&text), text);
+}
+
+#[test]
+fn what_the_caller_wrote_is_exempt_in_the_seen_text_too() {
+    let runs = SecretRuns::new(KEY);
+    let written = format!("{}\x07{}", &KEY[20..30], &KEY[30..40]);
+    let _wrote = runs.caller_wrote(&[&written]);
+    assert_eq!(runs.redact(&written), written);
+    assert!(!runs.contains(&written));
+    // One more byte of the key than the caller wrote is the key.
+    let more = format!("{}\x07{}", &KEY[20..30], &KEY[30..41]);
+    assert!(runs.contains(&more));
+}
+
 proptest! {
+    #[test]
+    fn no_run_survives_redaction_however_unseen_characters_cut_it(
+        before in "[ -~é日🙂]{0,20}",
+        after in "[ -~é日🙂]{0,20}",
+        start in 0usize..KEY.len() - MIN_RUN - 8,
+        cuts in proptest::collection::vec((0usize..KEY.len(), 0usize..UNSEEN.len()), 0..12),
+    ) {
+        let slice = &KEY[start..start + MIN_RUN + 8];
+        let mut cut_at: Vec<(usize, &str)> =
+            cuts.iter().map(|&(at, u)| (at % slice.len(), UNSEEN[u])).collect();
+        cut_at.sort_unstable();
+        let mut text = before.clone();
+        let mut copied = 0;
+        for (at, unseen) in cut_at {
+            text.push_str(&slice[copied..at]);
+            text.push_str(unseen);
+            copied = at;
+        }
+        text.push_str(&slice[copied..]);
+        text.push_str(&after);
+        for runs in [SecretRuns::new(KEY), SecretRuns::portable(KEY)] {
+            prop_assert!(runs.contains(&text));
+            let out = runs.redact(&text);
+            prop_assert!(!brute_force_contains_run(&strip_control(&out), KEY), "{out:?}");
+            prop_assert!(!brute_force_contains_run(&seen_slowly(&out), KEY), "{out:?}");
+            prop_assert!(out.contains(REDACTED));
+        }
+    }
+
     #[test]
     fn no_run_survives_redaction(
         before in "[ -~é日🙂]{0,40}",

@@ -1,0 +1,179 @@
+//! What a terminal makes of text a component or an upstream produced: the control characters and
+//! escape sequences [`strip_control`] takes out before the host prints it, and the text a reader sees
+//! ([`Seen`]), where redaction looks for the credential as well as in the raw text.
+
+use std::borrow::Cow;
+
+/// What happens to one character on its way to a terminal.
+pub(super) enum Shown {
+    Keep,
+    Space,
+    Drop,
+}
+
+pub(super) fn classify(c: char) -> Shown {
+    match c {
+        // Line structure is the host's to decide: a component's message is shown on one line.
+        '\t' | '\n' | '\r' | '\u{2028}' | '\u{2029}' => Shown::Space,
+        // C0 controls (ESC, BEL, backspace, …), DEL and the C1 controls (CSI U+009B, NEL, …).
+        '\u{0}'..='\u{1f}' | '\u{7f}' | '\u{80}'..='\u{9f}' => Shown::Drop,
+        // Bidi embeddings/overrides and isolates: they visually reorder what follows (Trojan Source).
+        '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => Shown::Drop,
+        _ => Shown::Keep,
+    }
+}
+
+/// The length in bytes of the escape sequence starting at `rest` (which starts with ESC or C1 CSI/OSC/
+/// DCS/APC/PM/SOS), per ECMA-48, or `None` when it is malformed or unterminated: then only the introducer is
+/// dropped and the rest shows as harmless plain text.
+fn escape_len(rest: &str) -> Option<usize> {
+    let mut chars = rest.char_indices();
+    let (_, first) = chars.next()?;
+    // Normalise the 7-bit form `ESC x` to the C1 meaning of `x`.
+    let (kind, body_start) = if first == '\u{1b}' {
+        let (i, second) = chars.next()?;
+        match second {
+            '[' => ('[', i + 1),
+            ']' | 'P' | 'X' | '^' | '_' => (']', i + 1),
+            // nF: intermediates 0x20–0x2F then one final byte 0x30–0x7E (e.g. ESC ( B).
+            ' '..='/' => {
+                for (j, c) in rest[i..].char_indices() {
+                    match c {
+                        ' '..='/' => continue,
+                        '0'..='~' => return Some(i + j + 1),
+                        _ => return None,
+                    }
+                }
+                return None;
+            }
+            // Fp/Fe/Fs: one final byte (ESC 7, ESC M, ESC c, …).
+            '0'..='~' => return Some(i + 1),
+            _ => return None,
+        }
+    } else if first == '\u{9b}' {
+        ('[', first.len_utf8())
+    } else {
+        (']', first.len_utf8())
+    };
+    let body = &rest[body_start..];
+    if kind == '[' {
+        // CSI: parameter bytes 0x30–0x3F, intermediates 0x20–0x2F, one final byte 0x40–0x7E.
+        for (j, c) in body.char_indices() {
+            match c {
+                '0'..='?' | ' '..='/' => continue,
+                '@'..='~' => return Some(body_start + j + 1),
+                _ => return None,
+            }
+        }
+        None
+    } else {
+        // Control strings (OSC, DCS, SOS, PM, APC): up to BEL, ST (ESC \) or C1 ST.
+        let mut prev_esc = false;
+        for (j, c) in body.char_indices() {
+            match c {
+                '\u{7}' | '\u{9c}' => return Some(body_start + j + c.len_utf8()),
+                '\\' if prev_esc => return Some(body_start + j + 1),
+                _ => prev_esc = c == '\u{1b}',
+            }
+        }
+        None
+    }
+}
+
+/// Make `text` safe for a terminal: whole escape sequences (CSI such as `ESC [31m`, OSC such as
+/// `ESC ]0;title BEL`, …) removed, other C0 controls, DEL, C1 controls and the bidi controls U+202A–U+202E
+/// and U+2066–U+2069 dropped; tab, CR, LF and U+2028/U+2029 become a space. Everything else, including
+/// non-Latin text and emoji, is kept. Text that needs no change comes back borrowed.
+pub fn strip_control(text: &str) -> Cow<'_, str> {
+    let needs_work = text.chars().any(|c| !matches!(classify(c), Shown::Keep));
+    if !needs_work {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    walk(text, |_, c, shown| match shown {
+        Shown::Keep => out.push(c),
+        Shown::Space => out.push(' '),
+        Shown::Drop => {}
+    });
+    Cow::Owned(out)
+}
+
+/// Every character of `text` outside escape sequences, with its byte offset and what a terminal
+/// rendering does with it (an escape sequence is skipped whole; a malformed one loses its introducer).
+fn walk(text: &str, mut each: impl FnMut(usize, char, Shown)) {
+    let mut at = 0;
+    while let Some(c) = text[at..].chars().next() {
+        let introduces = matches!(
+            c,
+            '\u{1b}' | '\u{90}' | '\u{98}' | '\u{9b}' | '\u{9d}'..='\u{9f}'
+        );
+        if introduces {
+            if let Some(len) = escape_len(&text[at..]) {
+                at += len;
+                continue;
+            }
+        }
+        each(at, c, classify(c));
+        at += c.len_utf8();
+    }
+}
+
+/// Whether `c` is a Unicode default-ignorable code point (zero-width spaces and joiners, the soft
+/// hyphen, variation selectors, tags, fillers, …): drawn as nothing, in a terminal and in a chat alike.
+fn is_default_ignorable(c: char) -> bool {
+    matches!(c,
+        '\u{ad}' | '\u{34f}' | '\u{61c}' | '\u{115f}' | '\u{1160}' | '\u{17b4}' | '\u{17b5}'
+        | '\u{180b}'..='\u{180f}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'
+        | '\u{2060}'..='\u{206f}' | '\u{3164}' | '\u{fe00}'..='\u{fe0f}' | '\u{feff}'
+        | '\u{ffa0}' | '\u{fff0}'..='\u{fff8}' | '\u{1bca0}'..='\u{1bca3}'
+        | '\u{1d173}'..='\u{1d17a}' | '\u{e0000}'..='\u{e0fff}')
+}
+
+/// The text a reader sees of a string: what is left once escape sequences, the characters
+/// [`strip_control`] drops and the default-ignorable ones are taken out. A secret cut into pieces by
+/// such characters reads whole once a terminal (or the host's own table and CSV output) has dropped
+/// them, so redaction looks for it here too, and maps what it finds back to the original bytes.
+pub(super) struct Seen {
+    pub text: String,
+    /// For each byte of `text`, the offset of the byte of the original it came from.
+    origin: Vec<usize>,
+}
+
+impl Seen {
+    /// `None` when nothing would be taken out (the seen text is the text), which the caller then
+    /// searches itself. Real text almost never holds a control or an invisible character, and a byte
+    /// scan tells so without decoding: every such character has a byte below 0x20, 0x7F or a lead byte.
+    pub fn of(text: &str) -> Option<Seen> {
+        if text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            return None;
+        }
+        let unseen = |c: char| matches!(classify(c), Shown::Drop) || is_default_ignorable(c);
+        if !text.chars().any(unseen) {
+            return None;
+        }
+        let mut seen = Seen {
+            text: String::with_capacity(text.len()),
+            origin: Vec::with_capacity(text.len()),
+        };
+        walk(text, |at, c, shown| {
+            if matches!(shown, Shown::Drop) || is_default_ignorable(c) {
+                return;
+            }
+            seen.text.push(c);
+            seen.origin.extend((0..c.len_utf8()).map(|i| at + i));
+        });
+        Some(seen)
+    }
+
+    /// The bytes of the original that `start..end` of the seen text spans, the unseen characters
+    /// between included.
+    pub fn original(&self, start: usize, end: usize) -> (usize, usize) {
+        match (
+            self.origin.get(start),
+            end.checked_sub(1).and_then(|e| self.origin.get(e)),
+        ) {
+            (Some(&from), Some(&last)) if end > start => (from, last + 1),
+            _ => (0, 0),
+        }
+    }
+}
