@@ -570,6 +570,63 @@ fn reload_swaps_atomically_and_refuses_a_broken_version() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A reload is held to what a start checks of the whole set: a manifest that now reads another
+/// connector's credential variable, or moves the only origin a `--redirect` reaches (its requests would
+/// go to the real service), is refused and the old version keeps serving.
+#[test]
+fn a_reload_the_start_would_refuse_is_refused() {
+    let emu = emulator();
+    let ledger = LedgerApi::start(LedgerApiConfig::default()).expect("ledger API");
+    let dir = ledger_connectors_dir();
+    let manifest_path = dir.join("ledger.toml");
+    let original = std::fs::read_to_string(&manifest_path).expect("manifest");
+    let registry = Registry::with_dir(&dir).expect("registry");
+    let mut options = options(&emu);
+    options.sandbox.redirects.push(
+        Redirect::parse(&format!("https://api.ledger.example={}", ledger.base_url()))
+            .expect("redirect"),
+    );
+    let server = Server::start(&registry, options).expect("starts");
+    let api = Api::new(&server);
+    let id = api.connect("ledger", &ledger_api::test_key());
+
+    for (changed, why) in [
+        (
+            original.replace("env = \"LEDGER_API_KEY\"", "env = \"STRIPE_API_KEY\""),
+            "both read their credential from $STRIPE_API_KEY",
+        ),
+        (
+            original.replace(
+                "https://api.ledger.example",
+                "https://api.elsewhere.example",
+            ),
+            "no connector reaches that origin",
+        ),
+    ] {
+        assert_ne!(changed, original, "the manifest changed");
+        std::fs::write(&manifest_path, &changed).expect("write");
+        let (status, refused) = api.json("POST", "/v1/connectors/ledger/reload", None);
+        assert_eq!(
+            (status, kind(&refused)),
+            (422, "reload-refused"),
+            "{refused}"
+        );
+        let message = refused["error"]["message"].as_str().unwrap_or("");
+        assert!(
+            message.contains(why) && message.contains("version 1 keeps serving"),
+            "{message}"
+        );
+        let (status, value) = api.query(&id, r#"{"list":"entries","limit":1}"#);
+        assert_eq!(status, 200, "version 1 still answers: {value}");
+    }
+    // Put back, it reloads.
+    std::fs::write(&manifest_path, &original).expect("write");
+    let (status, reloaded) = api.json("POST", "/v1/connectors/ledger/reload", None);
+    assert_eq!(status, 200, "{reloaded}");
+    server.drain(Duration::from_secs(1));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn a_trap_leaves_the_connection_and_the_other_connectors_serving() {
     let emu = emulator();

@@ -163,6 +163,18 @@ impl Registry {
         }
     }
 
+    /// Exactly these connectors, held to the rules a set of connectors keeps together (unique names,
+    /// one credential variable each): what a reload must still be, checked as at start.
+    pub fn of(connectors: impl IntoIterator<Item = Connector>) -> Result<Registry, RegistryError> {
+        let mut registry = Registry {
+            connectors: Vec::new(),
+        };
+        for connector in connectors {
+            registry.add(connector)?;
+        }
+        Ok(registry)
+    }
+
     /// The built-in connectors plus every `*.toml` manifest directly in `dir` (in name order). Any
     /// manifest that does not validate, a component path that does not exist, or two manifests with one
     /// name refuse the whole directory: a platform never starts with half its connectors.

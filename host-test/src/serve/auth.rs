@@ -23,35 +23,51 @@ impl std::fmt::Debug for Token {
 }
 
 impl Token {
-    /// The token from the variable's value, or why `serve` refuses to start.
+    /// The token from the variable's value, or why `serve` refuses to start. Surrounding whitespace is
+    /// not part of it; what is left must be something a client can send: printable ASCII, no spaces.
     pub fn from_env_value(value: Option<String>) -> Result<Token, String> {
-        let Some(value) = value.filter(|v| !v.trim().is_empty()) else {
+        let how = format!(
+            "export {TOKEN_ENV} with a random value of at least {MIN_TOKEN_LEN} printable ASCII characters \
+             without spaces (e.g. `openssl rand -hex 32`)"
+        );
+        let Some(value) = value.filter(|v| !v.is_empty()) else {
             return Err(format!(
-                "{TOKEN_ENV} is not set: serve requires a bearer token; export {TOKEN_ENV} with a random value of at least {MIN_TOKEN_LEN} characters (e.g. `openssl rand -hex 32`)"
+                "{TOKEN_ENV} is not set: serve requires a bearer token; {how}"
             ));
         };
         let value = value.trim();
-        if value.chars().count() < MIN_TOKEN_LEN {
+        if value.is_empty() {
+            return Err(format!("{TOKEN_ENV} holds only whitespace: {how}"));
+        }
+        if !value.bytes().all(|b| b.is_ascii_graphic()) {
+            // A control character, a space or a non-ASCII letter: no client could send it in an
+            // Authorization header, so every request would be refused.
             return Err(format!(
-                "{TOKEN_ENV} is shorter than {MIN_TOKEN_LEN} characters: use a random value of at least {MIN_TOKEN_LEN}"
+                "{TOKEN_ENV} holds a character no client can send in an Authorization header: {how}"
+            ));
+        }
+        if value.len() < MIN_TOKEN_LEN {
+            return Err(format!(
+                "{TOKEN_ENV} is shorter than {MIN_TOKEN_LEN} characters: {how}"
             ));
         }
         Ok(Token(Sha256::digest(value.as_bytes()).into()))
     }
 
-    /// Whether an `Authorization` header value is `Bearer <this token>` (the scheme in any case, as
-    /// RFC 9110 has it).
+    /// Whether an `Authorization` header value is `Bearer <this token>`: the scheme in any case (RFC
+    /// 9110), then one or more spaces (RFC 6750).
     pub fn admits(&self, authorization: Option<&[u8]>) -> bool {
-        const SCHEME: &[u8] = b"bearer ";
+        const SCHEME: &[u8] = b"bearer";
         let Some(value) = authorization else {
             return false;
         };
-        let Some((scheme, presented)) = value.split_at_checked(SCHEME.len()) else {
+        let Some((scheme, rest)) = value.split_at_checked(SCHEME.len()) else {
             return false;
         };
-        if !scheme.eq_ignore_ascii_case(SCHEME) {
+        if !scheme.eq_ignore_ascii_case(SCHEME) || rest.first() != Some(&b' ') {
             return false;
         }
+        let presented = rest.trim_ascii_start();
         let digest: [u8; 32] = Sha256::digest(presented).into();
         digest.ct_eq(&self.0).into()
     }
@@ -65,8 +81,10 @@ mod tests {
     fn only_the_exact_bearer_token_is_admitted() {
         let token = Token::from_env_value(Some("s3cret-token-0123456789".into())).expect("valid");
         for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
-            let header = format!("{scheme} s3cret-token-0123456789");
-            assert!(token.admits(Some(header.as_bytes())), "{header}");
+            for spaces in [" ", "  ", "   "] {
+                let header = format!("{scheme}{spaces}s3cret-token-0123456789");
+                assert!(token.admits(Some(header.as_bytes())), "{header}");
+            }
         }
         for refused in [
             None,
@@ -77,6 +95,7 @@ mod tests {
             Some(b"Bearer "),
             Some(b"Bearer"),
             Some(b"Bearers3cret-token-0123456789"),
+            Some(b"Bearer\ts3cret-token-0123456789"),
             Some(b"Bearer S3CRET-TOKEN-0123456789"),
         ] {
             assert!(!token.admits(refused), "{refused:?}");
@@ -92,6 +111,22 @@ mod tests {
             "{missing}"
         );
         let short = Token::from_env_value(Some("short".into())).expect_err("short");
-        assert!(short.contains("at least 16"), "{short}");
+        assert!(short.contains("shorter than 16"), "{short}");
+        let blank = Token::from_env_value(Some("   \n".into())).expect_err("blank");
+        assert!(blank.contains("holds only whitespace"), "{blank}");
+        // Tokens no client can send: every request would be refused, so the start is.
+        for unsendable in [
+            "abcdefghijklmnopqr\u{1}",
+            "abc\ndefghijklmnopq",
+            "abcdefgh ijklmnopqr",
+            "ééééééééééééééééé",
+        ] {
+            let err = Token::from_env_value(Some(unsendable.into())).expect_err(unsendable);
+            assert!(err.contains("no client can send"), "{unsendable:?}: {err}");
+            assert!(!err.contains(unsendable), "not quoted: {err}");
+        }
+        let padded =
+            Token::from_env_value(Some(" s3cret-token-0123456789\n".into())).expect("trimmed");
+        assert!(padded.admits(Some(b"Bearer s3cret-token-0123456789")));
     }
 }

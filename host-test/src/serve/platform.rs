@@ -50,8 +50,6 @@ pub struct Loaded {
 struct Slot {
     connector: Mutex<Connector>,
     current: RwLock<Arc<Loaded>>,
-    /// One reload at a time per connector.
-    reloading: Mutex<()>,
 }
 
 impl Slot {
@@ -99,6 +97,8 @@ pub struct Platform {
     shared: SharedHost,
     options: SandboxOptions,
     slots: BTreeMap<String, Slot>,
+    /// One reload at a time: each is checked against the other connectors' current manifests.
+    reloading: Mutex<()>,
     answers: Arc<Answers>,
     open: Mutex<HashMap<String, Arc<Open>>>,
     /// Opens running their setup now: each holds a slot of `limits.max_open` until it is kept or fails,
@@ -134,7 +134,6 @@ impl Platform {
                 Slot {
                     connector: Mutex::new(connector.clone()),
                     current: RwLock::new(Arc::new(loaded)),
-                    reloading: Mutex::new(()),
                 },
             );
         }
@@ -143,6 +142,7 @@ impl Platform {
             shared,
             options,
             slots,
+            reloading: Mutex::default(),
             answers,
             open: Mutex::default(),
             opening: Default::default(),
@@ -190,7 +190,8 @@ impl Platform {
     /// keep the old one and say why.
     pub fn reload(&self, name: &str) -> Result<Reloaded, ApiError> {
         let slot = self.slot(name)?;
-        let _one_at_a_time = slot.reloading.lock().unwrap_or_else(|p| p.into_inner());
+        // One reload at a time on the whole platform: each is checked against the others' manifests.
+        let _one_at_a_time = self.reloading.lock().unwrap_or_else(|p| p.into_inner());
         let old = slot.current();
         let refused = |e: String| {
             self.metrics.add(
@@ -210,6 +211,22 @@ impl Platform {
             let current = slot.connector.lock().unwrap_or_else(|p| p.into_inner());
             current.reread().map_err(|e| refused(e.to_string()))?
         };
+        // The set the platform would serve must pass what a start checks: a manifest that now reads
+        // another connector's credential variable, or an origin change that leaves a --redirect
+        // pointing at nothing (requests would go to the real service), is refused here as it is there.
+        let others = self
+            .slots
+            .iter()
+            .filter(|(other, _)| *other != name)
+            .map(|(_, s)| {
+                s.connector
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone()
+            });
+        Registry::of(others.chain([connector.clone()]))
+            .and_then(|set| set.check_redirects(&self.options.redirects))
+            .map_err(|e| refused(e.to_string()))?;
         let loaded = load_version(
             &self.shared,
             &connector,
