@@ -1042,19 +1042,15 @@ fn cli_failures_never_show_the_key(format: &str) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A key pasted where the command line wants a name or a path is refused by a message that would quote
-/// it: the CLI masks every connector's credential in what it prints, as the sandbox does in what
-/// components say.
+/// A key pasted where the command line wants a name or a path is never quoted back. A name the caller
+/// writes (`--connector`, `--columns`) is refused by its shape, unquoted, so that right and wrong
+/// guesses read alike; a path or URL is refused by a message that would quote it, and the CLI masks
+/// every connector's credential in what it prints, as the sandbox does in what components say.
 #[test]
 fn a_key_pasted_into_a_flag_is_never_quoted_back() {
     let key = keys::TEST_READ_ONLY;
     let emu = emulator();
     let base = emu.base_url();
-    let component = format!("/tmp/{key}.wasm");
-    let stripe_base_key = format!("http://{key}:1");
-    let origin_key = format!("https://{key}=http://127.0.0.1:1");
-    let base_key = format!("https://api.stripe.com=http://{key}:1");
-    let scheme_key = format!("{key}://x=http://127.0.0.1:1");
     for args in [
         vec!["--connector", key, "describe"],
         vec![
@@ -1065,6 +1061,24 @@ fn a_key_pasted_into_a_flag_is_never_quoted_back() {
             "query",
             r#"{"list":"charges","limit":1}"#,
         ],
+    ] {
+        for format in ["json", "table"] {
+            let mut all = vec!["--format", format];
+            all.extend(&args);
+            let run = run_cli(&all, Some(key));
+            assert_eq!(run.code, 2, "{args:?}: {run:?}");
+            let shown = format!("{}{}", run.stdout, run.stderr);
+            assert!(!shown.contains("[redacted]"), "refused unquoted: {shown}");
+            klairr_e2e::assert_no_key(key, &shown, "a pasted name");
+        }
+    }
+    assert!(emu.requests().is_empty(), "nothing was sent");
+    let component = format!("/tmp/{key}.wasm");
+    let stripe_base_key = format!("http://{key}:1");
+    let origin_key = format!("https://{key}=http://127.0.0.1:1");
+    let base_key = format!("https://api.stripe.com=http://{key}:1");
+    let scheme_key = format!("{key}://x=http://127.0.0.1:1");
+    for args in [
         vec!["--component", component.as_str(), "describe"],
         vec!["--max-rows", key, "describe"],
         // URLs: their host (and scheme) are lower-cased when parsed, and must be quoted as written.

@@ -710,6 +710,61 @@ fn a_guess_at_part_of_the_key_is_answered_like_any_other_text() {
     assert_eq!(sent, [right, wrong], "both went out as written");
 }
 
+/// The same through the command line, whose messages are masked once more before they are printed
+/// (every connector's key, in case one was pasted into a path): what the caller wrote — the query,
+/// `--columns`, `--connector` — still comes back alike whether or not a guess matches the key.
+#[test]
+fn the_command_line_answers_a_right_guess_like_a_wrong_one() {
+    let emu = emulator();
+    let key = keys::TEST_READ_ONLY;
+    let right = &key[..12];
+    let wrong = "rk_test_51Km";
+    assert!(!key.contains(wrong));
+    let base = emu.base_url();
+    let answer = |guess: &str, format: &str, args: &[&str]| {
+        let mut all = vec!["--format", format, "--stripe-base", &base];
+        all.extend_from_slice(args);
+        let run = run_cli(&all, Some(key));
+        (
+            run.code,
+            run.stdout.replace(guess, "GUESS"),
+            run.stderr.replace(guess, "GUESS"),
+        )
+    };
+    for format in ["json", "table"] {
+        let asked = |guess: &str| {
+            let unknown_key = format!(r#"{{"list":"customers","{guess}":1}}"#);
+            let filter_value =
+                format!(r#"{{"list":"subscriptions","filters":{{"status":"{guess}"}}}}"#);
+            [
+                answer(guess, format, &["query", &unknown_key]),
+                answer(guess, format, &["query", &filter_value]),
+                answer(guess, format, &["--connector", guess, "describe"]),
+                answer(
+                    guess,
+                    format,
+                    &[
+                        "--columns",
+                        guess,
+                        "query",
+                        r#"{"list":"customers","limit":1}"#,
+                    ],
+                ),
+            ]
+        };
+        let (rights, wrongs) = (asked(right), asked(wrong));
+        for (r, w) in rights.iter().zip(&wrongs) {
+            assert_eq!(r, w, "{format}: right and wrong guesses alike");
+            assert_ne!(r.0, 0, "each is refused: {r:?}");
+        }
+        assert!(
+            rights[0].1.contains("GUESS") || rights[0].2.contains("GUESS"),
+            "quoted as written: {:?}",
+            rights[0]
+        );
+    }
+}
+
 /// A memory file that cannot be written is refused before anything runs (exit 2, saying which and
 /// why), by every command that takes the flag and by `serve`, rather than each shape lost with a
 /// warning (or, for describe and connectors, the flag taken and the mistake left for the next query).

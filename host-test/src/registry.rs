@@ -48,7 +48,7 @@ pub enum RegistryError {
         first: String,
         second: String,
     },
-    #[error("no connector is named {name:?}: the connectors are {}", known.join(", "))]
+    #[error("{}", unknown_connector(name, known))]
     Unknown { name: String, known: Vec<String> },
     #[error("connector manifest {manifest}: `component`: there is no built-in component {name:?}: use builtin:stripe or a path relative to the manifest")]
     UnknownBuiltin { manifest: String, name: String },
@@ -56,6 +56,24 @@ pub enum RegistryError {
     Component { path: String, error: String },
     #[error("--redirect {origin}: no connector reaches that origin (their origins: {}): redirect one of them", known.join(", "))]
     UnusedRedirect { origin: String, known: Vec<String> },
+}
+
+/// No connector is named `name`. The name is quoted back only when it has a connector name's shape:
+/// anything else may be a key pasted into the wrong place, and a message that hid it only when it
+/// matched the key would tell whoever writes names which guesses match.
+fn unknown_connector(name: &str, known: &[String]) -> String {
+    if crate::policy::manifest::is_connector_name(name) {
+        format!(
+            "no connector is named {name:?}: the connectors are {}",
+            known.join(", ")
+        )
+    } else {
+        format!(
+            "the name given is not a connector's name (1 to 32 characters: a lower-case letter, then \
+             lower-case letters, digits or '-'): the connectors are {}",
+            known.join(", ")
+        )
+    }
 }
 
 /// One connector: its manifest and where its component comes from.

@@ -1,5 +1,8 @@
 //! A failure as the CLI reports it: its kind, its exit status, and the text it prints, with every
-//! connector's credential masked (a key pasted into a flag is quoted by the message that refuses it).
+//! connector's credential masked (a key pasted into a path or URL is quoted by the message that refuses
+//! it) — except where the caller's own text (the query, `--columns`, `--connector`) holds it: that text
+//! is treated alike whether or not it matches a key, as the sandbox treats it, so that no message tells
+//! whoever writes queries whether a guess was right.
 
 use crate::policy::manifest::{CredentialSpec, Manifest};
 use crate::policy::redact::SecretRuns;
@@ -13,6 +16,8 @@ use std::path::{Path, PathBuf};
 pub struct Failure {
     pub kind: String,
     pub message: String,
+    /// What the query's caller wrote that the message may quote (see the module docs).
+    pub caller_wrote: Vec<String>,
 }
 
 impl Failure {
@@ -20,7 +25,14 @@ impl Failure {
         Failure {
             kind: kind.to_owned(),
             message: message.into(),
+            caller_wrote: Vec::new(),
         }
+    }
+
+    /// This failure's message may quote `texts`, the caller's own (see the module docs).
+    pub fn quoting(mut self, texts: Vec<String>) -> Failure {
+        self.caller_wrote.extend(texts);
+        self
     }
 
     /// Standard output could not be written (a full disk, a pipe whose reader went away): kind `output`.
@@ -84,22 +96,24 @@ pub(super) fn connectors_dir_in(args: &[OsString]) -> Option<PathBuf> {
     dir
 }
 
-/// `text` with any run of any of these credentials (as set in the environment) masked. A value that is
-/// only a published prefix (`rk_test_`) holds no secret and is left alone, so that advice naming the
-/// prefixes stays readable.
+/// `text` with any run of any of these credentials (as set in the environment) masked, but for what
+/// the caller wrote (`caller_wrote`: see [`SecretRuns::caller_wrote`]). A value that is only a published
+/// prefix (`rk_test_`) holds no secret and is left alone, so that advice naming the prefixes stays
+/// readable.
 pub(super) fn redact_credentials(
     specs: &[CredentialSpec],
     env: &dyn Fn(&str) -> Option<OsString>,
     text: &str,
+    caller_wrote: &[&str],
 ) -> String {
     let mut text = text.to_owned();
     for spec in specs {
         let value = env(&spec.env).and_then(|v| v.into_string().ok());
         if let Some(credential) = value.filter(|c| !c.trim().is_empty() && !spec.is_bare_prefix(c))
         {
-            text = SecretRuns::new(credential.trim())
-                .redact(&text)
-                .into_owned();
+            let runs = SecretRuns::new(credential.trim());
+            let _exempt = runs.caller_wrote(caller_wrote);
+            text = runs.redact(&text).into_owned();
         }
     }
     text

@@ -85,7 +85,7 @@ where
             let joined = said.join(" ");
             let message = joined.strip_prefix("error: ").unwrap_or(&joined);
             let specs = credential_specs(connectors_dir_in(&args).as_deref());
-            let message = redact_credentials(&specs, io.env, message);
+            let message = redact_credentials(&specs, io.env, message, &[]);
             let _ = writeln!(
                 io.stdout,
                 "{}",
@@ -95,7 +95,7 @@ where
         }
         Err(e) if e.use_stderr() => {
             let specs = credential_specs(connectors_dir_in(&args).as_deref());
-            let text = redact_credentials(&specs, io.env, &e.to_string());
+            let text = redact_credentials(&specs, io.env, &e.to_string(), &[]);
             let _ = write!(io.stderr, "{text}");
             return e.exit_code();
         }
@@ -118,11 +118,15 @@ where
     ) {
         Ok(()) => 0,
         Err(failure) => {
-            // A credential pasted where a name or path goes (`--connector`, `--columns`, …) would be
-            // quoted back by the message that refuses it: every connector's credential is masked, as
-            // the sandbox masks them in what components say.
+            // A credential pasted where a path or URL goes would be quoted back by the message that
+            // refuses it: every connector's credential is masked, as the sandbox masks them in what
+            // components say. Not in what the caller wrote (the query, --columns, --connector): masked
+            // only when it matched, it would answer whether a guess of the key was right.
             let specs = credential_specs(cli.connectors.as_deref());
-            let message = redact_credentials(&specs, io.env, &failure.message);
+            let mut caller: Vec<&str> = failure.caller_wrote.iter().map(String::as_str).collect();
+            caller.extend(cli.connector.as_deref());
+            caller.extend(cli.columns.iter().flatten().map(String::as_str));
+            let message = redact_credentials(&specs, io.env, &failure.message, &caller);
             // Messages quote what upstreams and components said: bounded, and never a terminal escape.
             // What a component or upstream said was capped at MESSAGE_CAP by the sandbox already, its
             // marker counting what was cut; the room past it is for the host's own words around it
@@ -326,7 +330,9 @@ fn execute(
             let answer = session.query(&dsl);
             drop(spinner);
             log_denials(stderr, session.denied_requests());
-            let answer = answer?;
+            let answer = answer.map_err(|e| {
+                Failure::from(e).quoting(crate::sandbox::caller_text::caller_texts(&dsl))
+            })?;
             print_result(cli, &answer.result, answer.cached, stdout, stderr)
         }
     }

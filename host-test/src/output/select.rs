@@ -5,7 +5,7 @@
 //! connector's catalogue; the first one if a connector had several). It is found by type, not name, so
 //! the rule holds for any connector that declares its columns' types.
 
-use crate::sandbox::wit;
+use crate::sandbox::{caller_text, wit};
 
 /// The printed columns (indices into the result's columns) and the row's currency column.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,6 +34,15 @@ pub fn check_names(names: &[String]) -> Result<(), String> {
                 "--columns: an empty column name (a stray comma?): name each column once, e.g. --columns id,amount"
                     .to_owned(),
             );
+        }
+        // A name too long to be any column is refused unquoted, whatever it holds (a pasted key):
+        // a rule about lengths, which says nothing about the key (see `sandbox::caller_text`).
+        if let Some(len) = caller_text::overlong_token(&[name.to_owned()]) {
+            return Err(format!(
+                "--columns: a name holds {len} letters and digits in a row, more than the {} any column \
+                 has: name the result's columns (they are listed by `describe`)",
+                caller_text::MAX_TOKEN
+            ));
         }
         if seen.contains(&name) {
             return Err(format!("--columns: {name:?} is named twice"));
@@ -225,9 +234,14 @@ pub(crate) mod tests {
             (&["id", " id "][..], "\"id\" is named twice"),
             (&["id", ""][..], "an empty column name"),
             (&[" "][..], "an empty column name"),
+            (
+                &["rk_test_51AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcde"][..],
+                "43 letters and digits in a row",
+            ),
         ] {
             let err = check_names(&names(list)).expect_err("refused");
             assert!(err.contains(problem), "{list:?}: {err}");
+            assert!(!err.contains("AbCdEf"), "never quoted: {err}");
         }
     }
 

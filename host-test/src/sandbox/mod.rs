@@ -31,7 +31,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-mod caller_text;
+pub mod caller_text;
 pub mod compile_cache;
 mod connection;
 mod error;
