@@ -218,7 +218,7 @@ impl Connection {
             format!(
                 "partial: the scan stopped at its bound (max-scan {}) with more {} following, newest first; \
                  every measure covers the {} {} read only. Narrow the query with a created range, or raise \
-                 the bound (--max-scan on the command line, max_scan in a serve connection; at most {})",
+                 the bound (--max-scan, or max_scan in serve; at most {})",
                 aggregate.max_scan,
                 query.table.name(),
                 scanned.rows_scanned,
@@ -402,7 +402,7 @@ mod tests {
                     "{note}"
                 );
                 assert!(
-                    note.contains("--max-scan") && note.contains("max_scan in a serve connection"),
+                    note.contains("--max-scan") && note.contains("max_scan in serve"),
                     "{note}"
                 );
             }

@@ -85,8 +85,7 @@ impl ApiKey {
         if key_mode != mode {
             return Err(ConnectorError::ModeMismatch(format!(
                 "this is a {key_mode}-mode key (rk_{key_mode}_…) but the connection is configured for {mode} mode: \
-                 use an rk_{mode}_… key or set the mode to {key_mode} (--mode {key_mode} on the command line, \
-                 \"mode\": \"{key_mode}\" in a serve connection)"
+                 use an rk_{mode}_… key or set the mode to {key_mode} (--mode, or \"mode\" in serve)"
             )));
         }
         Ok(ApiKey {

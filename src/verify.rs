@@ -297,9 +297,8 @@ fn check_livemode(
     {
         let theirs = if obj.livemode { Mode::Live } else { Mode::Test };
         return Err(ConnectorError::ModeMismatch(format!(
-            "Stripe returned {theirs}-mode {} to a {mode}-mode key (rk_{mode}_…), which Stripe itself never \
-             does: these answers come from something other than Stripe's API for this key. Check where the \
-             connector's requests go (a proxy or an emulator in between)",
+            "Stripe returned {theirs}-mode {} to a {mode}-mode key, which Stripe never does: check where \
+             the requests go (a proxy or an emulator in between)",
             table.name()
         )));
     }

@@ -139,7 +139,7 @@ fn a_damaged_entry_is_recompiled_not_trusted() {
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert!(
         stderr.contains(
-            "was not used: its compiled code does not match the SHA-256 in its header; the component is compiled again"
+            "was not used: its compiled code does not match the SHA-256 in its header (corrupt, or another entry's); the component is compiled again"
         ),
         "the rejection is said: {stderr}"
     );
@@ -214,4 +214,31 @@ fn a_warning_to_a_closed_stderr_does_not_stop_the_command() {
     let status = child.wait().expect("klairr-host ends");
     assert!(status.success(), "{status:?}");
     assert_eq!(stdout, first.stdout);
+}
+
+/// A warning quotes the cache's path, and a key can be pasted into a path (or sit in `XDG_CACHE_HOME`):
+/// every connector's credential is masked in warnings as in errors.
+#[test]
+fn a_key_in_the_cache_path_is_masked_in_warnings() {
+    let key = klairr_e2e::keys::TEST_READ_ONLY;
+    let tmp = TempDir::new("key-in-path");
+    let cache = tmp.cache().join(key);
+    let first = describe(&cache);
+    assert_eq!(first.code, 0, "{first:?}");
+    flip_a_bit(&the_entry(&cache));
+
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_klairr-host-under-test"))
+        .args(["--compile-cache", cache.to_str().expect("UTF-8")])
+        .args(["--format", "json", "describe"])
+        .env("STRIPE_API_KEY", key)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("klairr-host runs");
+    assert!(run.status.success(), "{run:?}");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("warning") && stderr.contains("[redacted]"),
+        "the damaged entry was reported, its path masked: {stderr}"
+    );
+    klairr_e2e::assert_no_key(key, &stderr, "a warning");
 }

@@ -853,6 +853,61 @@ fn memory_keeps_only_identifiers_and_counts_from_a_made_up_shape() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A value of the source dressed up as a name — what an upstream sent, returned as the table, a column
+/// or a filter key — is neither in the catalogue (described before any data) nor in the query: the
+/// host refuses such a result, or drops such a key, and memory never holds it.
+#[test]
+fn a_value_from_upstream_dressed_as_a_name_never_reaches_memory() {
+    let upstream = Upstream::start(Behaviour::Json {
+        status: 200,
+        body: "vera_haddad32_example_net".into(),
+    })
+    .expect("upstream");
+    let key = test_key();
+    let dir = temp_dir("hostile-memory-names");
+    let memory = dir.join("memory.jsonl");
+    let memory_arg = memory.to_str().expect("utf-8 path");
+    let fetch = json!({"http": {"path": "/v1/customers?limit=1"}});
+    let outcome = json!([{"name": "outcome", "kind": "text"}]);
+    let run_script = |returned: Value| {
+        hostile(
+            &upstream,
+            &[
+                "--memory-file",
+                memory_arg,
+                "--format",
+                "json",
+                "query",
+                &script(&[fetch.clone(), json!({ "return": returned })]),
+            ],
+            &key,
+        )
+    };
+    for returned in [
+        json!({"table": "$upstream", "columns": outcome, "rows": [["a"]]}),
+        json!({"columns": [{"name": "$upstream", "kind": "text"}], "rows": [["a"]]}),
+    ] {
+        let run = run_script(returned.clone());
+        assert_eq!(run.code, 1, "{returned}: {run:?}");
+        let (kind, message) = json_error(&run);
+        assert_eq!(kind, "sandbox", "{message}");
+        assert!(message.contains("written in the query"), "{message}");
+    }
+    let run = run_script(json!({"columns": outcome, "rows": [["a"]],
+        "shape": {"filter_keys": ["step", "$upstream"]}}));
+    assert_eq!(run.code, 0, "{run:?}");
+    let text = std::fs::read_to_string(&memory).expect("the memory file was written");
+    assert!(!text.contains("vera_haddad32"), "{text}");
+    let record: Value = serde_json::from_str(text.trim()).expect("one record");
+    assert_eq!(record["table"], "outcomes");
+    assert_eq!(
+        record["filter_keys"],
+        json!(["step"]),
+        "the catalogue's filter kept"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn a_query_holding_the_key_never_reaches_the_guest_and_its_pieces_are_the_callers() {
     let upstream = Upstream::start(Behaviour::Ok).expect("upstream");

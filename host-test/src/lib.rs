@@ -28,9 +28,24 @@
 /// One line on the process's stderr: a warning, or a line of `serve`'s log. Never panics: a stderr whose
 /// reader went away (`2>&1 | head`) loses the line, where `eprintln!` would abort the command with a
 /// panic.
+/// Every credential the command's environment holds ([`mask_log_lines`]) is masked in it: a warning may
+/// quote a path or a variable, and a key can be pasted anywhere.
 pub(crate) fn log_line(line: std::fmt::Arguments<'_>) {
     use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "{line}");
+    let mut text = line.to_string();
+    for runs in LOG_MASKS.read().unwrap_or_else(|p| p.into_inner()).iter() {
+        text = runs.redact(&text).into_owned();
+    }
+    let _ = writeln!(std::io::stderr(), "{text}");
+}
+
+/// The credentials [`log_line`] masks, for the rest of the process (the CLI sets them once it has read
+/// its command line).
+static LOG_MASKS: std::sync::RwLock<Vec<klairr_policy::redact::SecretRuns>> =
+    std::sync::RwLock::new(Vec::new());
+
+pub(crate) fn mask_log_lines(credentials: Vec<klairr_policy::redact::SecretRuns>) {
+    *LOG_MASKS.write().unwrap_or_else(|p| p.into_inner()) = credentials;
 }
 
 pub mod cache;

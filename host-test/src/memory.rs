@@ -132,9 +132,21 @@ impl MemoryFile {
         options.create(true).append(true);
         // Shapes hold no rows, but which tables and filters a team asks about is its own business: a
         // file the host creates is readable by its user only (an existing file keeps its mode).
+        // Not blocking: opening a FIFO for writing would wait for a reader forever (and the open is
+        // what checks the file before a command runs).
         #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        options.open(&self.path)
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options
+                .mode(0o600)
+                .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
+        }
+        let file = options.open(&self.path)?;
+        // A FIFO, a terminal or a device (`/dev/full`) takes no file of records.
+        if !file.metadata()?.is_file() {
+            return Err(std::io::Error::other("it is not a regular file"));
+        }
+        Ok(file)
     }
 }
 
@@ -165,6 +177,37 @@ mod file_tests {
             .mode()
             & 0o777;
         assert_eq!(mode, 0o600);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_fifo_or_a_device_is_refused_at_once() {
+        let dir = std::env::temp_dir().join(format!("klairr-memory-fifo-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a temp dir");
+        let fifo = dir.join("memory.fifo");
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+        )
+        .expect("mkfifo");
+        // No reader: the open used to wait for one forever.
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done.send(MemoryFile::writable(&fifo).map(|_| ()));
+        });
+        let refused = finished
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("answered at once, not blocked");
+        assert!(refused.is_err());
+        for device in ["/dev/full", "/dev/null"] {
+            let err = MemoryFile::writable(device).expect_err(device);
+            assert!(
+                err.to_string().contains("not a regular file"),
+                "{device}: {err}"
+            );
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -36,6 +36,8 @@ pub enum RegistryError {
         "cannot list the connectors directory {dir}: {error}: give a directory of *.toml manifests"
     )]
     Directory { dir: String, error: String },
+    #[error("{path} is named as a connector manifest (*.toml) but is not a regular file: remove or rename it")]
+    NotAManifest { path: String },
     #[error("two connector manifests are named {name:?}: {first} and {second}: rename one (`name = ...`)")]
     Duplicate {
         name: String,
@@ -206,8 +208,15 @@ impl Registry {
             .map(|entry| entry.map(|e| e.path()))
             .collect::<Result<_, _>>()
             .map_err(directory)?;
-        paths.retain(|p| p.extension().is_some_and(|e| e == "toml") && p.is_file());
+        paths.retain(|p| p.extension().is_some_and(|e| e == "toml"));
         paths.sort();
+        // Every *.toml is a manifest: one that is a directory or a FIFO is refused, not skipped (and a
+        // FIFO is never opened: reading it would wait for a writer).
+        if let Some(odd) = paths.iter().find(|p| !p.is_file()) {
+            return Err(RegistryError::NotAManifest {
+                path: odd.display().to_string(),
+            });
+        }
         let mut registry = Registry::builtin();
         for path in paths {
             let connector = Connector {

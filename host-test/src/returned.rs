@@ -7,7 +7,10 @@
 //! - Aggregate results: the columns are the shape's group columns then its measures, each measure one of
 //!   the contract's kinds, no more rows than groups found; `truncated` set whenever the scan was partial
 //!   or groups were left out.
-//! - Memory shapes: only catalogue identifiers (`[a-z][a-z0-9_]{0,63}`) and counts; anything else dropped.
+//! - Memory shapes: identifiers (`[a-z][a-z0-9_]{0,63}`) and counts only, and every name one of the
+//!   connector's catalogue ([`CatalogueNames`]) or one the caller wrote in the query (a measure's name):
+//!   a table or column named otherwise refuses the result, a filter key named otherwise is dropped. A
+//!   component sees rows; it cannot dress one up as a name and have the host keep it.
 //! - Every string a component hands back (cells, notes, errors, upstream messages, reports) has the
 //!   credential — any 12-character run of it — redacted, and messages are capped at 1 KiB.
 //!
@@ -15,6 +18,39 @@
 
 use crate::sandbox::{wit, SandboxError};
 use klairr_policy::redact::{cap, is_identifier, SecretRuns, MESSAGE_CAP};
+use std::collections::BTreeSet;
+
+/// The names a connector's catalogue holds: its tables, and its columns, filter keys and bucketed group
+/// columns (`created_month`). `describe` runs before any credential or data reaches a component, so none
+/// of these can carry a value of the source: they are what a memory shape may name, with what the caller
+/// wrote.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CatalogueNames {
+    tables: BTreeSet<String>,
+    names: BTreeSet<String>,
+}
+
+impl CatalogueNames {
+    pub fn of(info: &wit::ConnectorInfo) -> CatalogueNames {
+        let buckets: &[String] = info.aggregates.as_ref().map_or(&[], |a| &a.buckets);
+        let mut known = CatalogueNames::default();
+        for table in &info.tables {
+            known.tables.insert(table.name.clone());
+            known
+                .names
+                .extend(table.columns.iter().map(|c| c.name.clone()));
+            known
+                .names
+                .extend(table.filters.iter().map(|f| f.key.clone()));
+            for column in table.aggregate.iter().flat_map(|a| &a.bucket_by) {
+                known
+                    .names
+                    .extend(buckets.iter().map(|b| format!("{column}_{b}")));
+            }
+        }
+        known
+    }
+}
 
 /// What a query's result is checked against.
 pub struct Expect<'a> {
@@ -25,6 +61,20 @@ pub struct Expect<'a> {
     /// Requests the host sent for this call.
     pub requests: u32,
     pub runs: &'a SecretRuns,
+    /// The names the result and its shape may use besides what the caller wrote.
+    pub catalogue: &'a CatalogueNames,
+    /// What the caller wrote: the query and the strings it decodes to (`sandbox::caller_text`).
+    pub caller_wrote: &'a [String],
+}
+
+impl Expect<'_> {
+    fn wrote(&self, name: &str) -> bool {
+        self.caller_wrote.iter().any(|t| t == name)
+    }
+
+    fn knows(&self, name: &str) -> bool {
+        self.catalogue.names.contains(name) || self.wrote(name)
+    }
 }
 
 /// The most columns a table may have; far above any real catalogue, low enough to bound the checks.
@@ -203,7 +253,19 @@ pub fn check_query(
     expect: &Expect<'_>,
 ) -> Result<wit::QueryResult, SandboxError> {
     identifier("table", &result.table)?;
+    if !expect.catalogue.tables.contains(&result.table) && !expect.wrote(&result.table) {
+        return Err(malformed(format!(
+            "table {:?} is neither one of its catalogue's tables nor written in the query",
+            result.table
+        )));
+    }
     check_columns(&mut result.columns)?;
+    if let Some(c) = result.columns.iter().find(|c| !expect.knows(&c.name)) {
+        return Err(malformed(format!(
+            "column {:?} is neither in its catalogue nor written in the query",
+            c.name
+        )));
+    }
     if result.rows.len() as u64 > u64::from(expect.max_rows) {
         return Err(malformed(format!(
             "{} rows, more than the {} the connection asked for",
@@ -256,7 +318,7 @@ pub fn check_query(
         row_count: result.rows.len() as u64,
         filter_keys: std::mem::take(&mut result.shape.filter_keys)
             .into_iter()
-            .filter(|k| is_identifier(k))
+            .filter(|k| is_identifier(k) && expect.knows(k))
             .take(64)
             .collect(),
         aggregate,
@@ -468,13 +530,67 @@ mod tests {
         }
     }
 
+    /// Customers and charges; the caller wrote a measure named `n`.
     fn expect(runs: &SecretRuns) -> Expect<'_> {
+        let names = |list: &[&str]| list.iter().map(|n| n.to_string()).collect();
+        let catalogue = CatalogueNames {
+            tables: names(&["customers", "charges"]),
+            names: names(&[
+                "id",
+                "name",
+                "balance",
+                "currency",
+                "amount",
+                "created",
+                "created_month",
+            ]),
+        };
         Expect {
             max_rows: 2,
             ttl_ceiling: 3600,
             requests: 3,
             runs,
+            catalogue: Box::leak(Box::new(catalogue)),
+            caller_wrote: Box::leak(Box::new(["{\"n\":\"count\"}".to_owned(), "n".to_owned()])),
         }
+    }
+
+    #[test]
+    fn a_shape_names_only_the_catalogue_and_what_the_caller_wrote() {
+        let runs = SecretRuns::new(KEY);
+        // A row's value dressed up as an identifier: a table, a column, a filter key.
+        let mut as_table = result(vec![]);
+        as_table.table = "vera_haddad32_example_net".into();
+        let mut as_column = aggregate(1, 1, false);
+        as_column.columns[1].name = "cus_piitxlialf6rd8".into();
+        if let Some(a) = as_column.shape.aggregate.as_mut() {
+            a.measures[0].name = "cus_piitxlialf6rd8".into();
+        }
+        for (bad, why) in [
+            (
+                as_table,
+                "neither one of its catalogue's tables nor written in the query",
+            ),
+            (
+                as_column,
+                "neither in its catalogue nor written in the query",
+            ),
+        ] {
+            match check_query(bad, &expect(&runs)) {
+                Err(SandboxError::Malformed(m)) => assert!(m.contains(why), "{m}"),
+                other => panic!("{why}: {other:?}"),
+            }
+        }
+        let mut keys = result(vec![]);
+        keys.shape.filter_keys = vec!["created".into(), "vera_haddad32_example_net".into()];
+        let checked = check_query(keys, &expect(&runs)).expect("valid");
+        assert_eq!(
+            checked.shape.filter_keys,
+            ["created"],
+            "the unknown key dropped"
+        );
+        // The measure `n` is the caller's own name.
+        check_query(aggregate(1, 1, false), &expect(&runs)).expect("n was written");
     }
 
     fn row(name: wit::Cell) -> Vec<wit::Cell> {

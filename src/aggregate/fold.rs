@@ -77,9 +77,10 @@ impl Acc {
             (Acc::Distinct(set), value) => {
                 set.insert(Key::of(value));
             }
-            (Acc::Sum(sum), Cell::Integer(v)) => *sum = sum.saturating_add(i128::from(v)),
+            // No fold reaches 2^64 rows, so 128 bits hold any sum of 64-bit values.
+            (Acc::Sum(sum), Cell::Integer(v)) => *sum += i128::from(v),
             (Acc::Avg { sum, n }, Cell::Integer(v)) => {
-                *sum = sum.saturating_add(i128::from(v));
+                *sum += i128::from(v);
                 *n += 1;
             }
             (Acc::Min(m), Cell::Integer(v)) => *m = Some(m.map_or(v, |m| m.min(v))),
@@ -90,18 +91,23 @@ impl Acc {
         }
     }
 
-    /// The measure's value; `Err(())` for a sum that does not fit 64 bits.
-    fn into_cell(self) -> Result<Cell, ()> {
-        Ok(match self {
+    /// A sum that does not fit 64 bits (which [`Folder::finish`] refuses).
+    fn overflows(&self) -> bool {
+        matches!(self, Acc::Sum(s) if i64::try_from(*s).is_err())
+    }
+
+    fn into_cell(self) -> Cell {
+        match self {
             Acc::Count(n) => Cell::Integer(saturate(n)),
-            Acc::Sum(s) => Cell::Integer(i64::try_from(s).map_err(|_| ())?),
+            // Refused by `finish` when it does not fit (`overflows`).
+            Acc::Sum(s) => Cell::Integer(s as i64),
             Acc::Avg { sum, n } => match n {
                 0 => Cell::Null,
                 n => Cell::Integer(mean(sum, n)),
             },
             Acc::Min(m) | Acc::Max(m) => m.map_or(Cell::Null, Cell::Integer),
             Acc::Distinct(set) => Cell::Integer(saturate(set.len() as u64)),
-        })
+        }
     }
 }
 
@@ -219,21 +225,31 @@ impl<'a> Folder<'a> {
             );
         }
         let groups = self.groups.len() as u64;
-        let measures = &self.aggregate.measures;
-        let mut rows = Vec::with_capacity(self.groups.len().min(limit as usize));
-        for (key, accs) in self.groups.into_iter().take(limit as usize) {
-            let mut row: Vec<Cell> = key.into_iter().map(Key::into_cell).collect();
-            for (acc, measure) in accs.into_iter().zip(measures) {
-                row.push(acc.into_cell().map_err(|()| {
-                    ConnectorError::invalid_query(format!(
-                        "the measure {} (sum of {}) does not fit in 64 bits in one of the groups: narrow the \
-                         filters or group by more columns",
-                        measure.name,
-                        measure.column.map_or("rows", |c| c.name)
-                    ))
-                })?);
-            }
-            rows.push(row);
+        // Noted on the way rather than checked in a pass of its own: the group map is walked once.
+        let mut overflowing = None;
+        let rows = self
+            .groups
+            .into_iter()
+            .take(limit as usize)
+            .map(|(key, accs)| {
+                key.into_iter()
+                    .map(Key::into_cell)
+                    .chain(accs.into_iter().enumerate().map(|(i, acc)| {
+                        if acc.overflows() {
+                            overflowing = Some(i);
+                        }
+                        acc.into_cell()
+                    }))
+                    .collect()
+            })
+            .collect();
+        if let Some(measure) = overflowing.and_then(|i| self.aggregate.measures.get(i)) {
+            return Err(ConnectorError::invalid_query(format!(
+                "the measure {} (sum of {}) does not fit in 64 bits in one of the groups: narrow the filters \
+                 or group by more columns",
+                measure.name,
+                measure.column.map_or("rows", |c| c.name)
+            )));
         }
         Ok(Grouped {
             rows,

@@ -107,16 +107,26 @@ pub(super) fn redact_credentials(
     caller_wrote: &[&str],
 ) -> String {
     let mut text = text.to_owned();
-    for spec in specs {
-        let value = env(&spec.env).and_then(|v| v.into_string().ok());
-        if let Some(credential) = value.filter(|c| !c.trim().is_empty() && !spec.is_bare_prefix(c))
-        {
-            let runs = SecretRuns::new(credential.trim());
-            let _exempt = runs.caller_wrote(caller_wrote);
-            text = runs.redact(&text).into_owned();
-        }
+    for runs in credential_runs(specs, env) {
+        let _exempt = runs.caller_wrote(caller_wrote);
+        text = runs.redact(&text).into_owned();
     }
     text
+}
+
+/// A matcher for each of these credentials set in the environment (not a bare published prefix).
+pub(super) fn credential_runs(
+    specs: &[CredentialSpec],
+    env: &dyn Fn(&str) -> Option<OsString>,
+) -> Vec<SecretRuns> {
+    specs
+        .iter()
+        .filter_map(|spec| {
+            let value = env(&spec.env).and_then(|v| v.into_string().ok())?;
+            (!value.trim().is_empty() && !spec.is_bare_prefix(&value))
+                .then(|| SecretRuns::new(value.trim()))
+        })
+        .collect()
 }
 
 /// Whether a command line clap could not parse still says `--format json` (or `--format=json`; the last

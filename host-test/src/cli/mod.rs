@@ -105,6 +105,11 @@ where
             return e.exit_code();
         }
     };
+    // Warnings on the way (the compile cache's, say) may quote a path a key was pasted into.
+    crate::mask_log_lines(failure::credential_runs(
+        &credential_specs(cli.connectors.as_deref()),
+        io.env,
+    ));
     let format = cli.format;
     let show_progress = io.stderr_is_terminal && format == Format::Table;
     match execute(

@@ -130,6 +130,27 @@ fn a_broken_directory_is_refused_saying_what_to_change() {
         .expect_err("no dir")
         .to_string();
     assert!(text.contains("directory"), "{text}");
+
+    // A *.toml that is a directory or a FIFO is refused, not skipped (and the FIFO never waited on).
+    for (tag, make) in [
+        (
+            "toml-dir",
+            (|p: &Path| std::fs::create_dir(p)) as fn(&Path) -> std::io::Result<()>,
+        ),
+        ("toml-fifo", |p: &Path| {
+            rustix::fs::mkfifoat(rustix::fs::CWD, p, rustix::fs::Mode::from_raw_mode(0o600))
+                .map_err(std::io::Error::from)
+        }),
+    ] {
+        let odd = TempDir::new(tag);
+        let path = odd.0.join("odd.toml");
+        make(&path).expect("made");
+        let text = Registry::with_dir(&odd.0).expect_err(tag).to_string();
+        assert!(
+            text.contains("odd.toml") && text.contains("not a regular file"),
+            "{text}"
+        );
+    }
 }
 
 #[test]

@@ -28,6 +28,8 @@ pub struct Connection {
     /// manifest's ceiling.
     pub(super) ttl_ceiling: u32,
     pub(super) manifest: Arc<Manifest>,
+    /// What a result's shape may name besides the caller's own words.
+    pub(super) catalogue: Arc<crate::returned::CatalogueNames>,
 }
 
 impl Connection {
@@ -57,19 +59,20 @@ impl Connection {
     }
 
     /// What the caller wrote in `query`, exempt from the credential's redaction for this call (see
-    /// `caller_text`); a query holding what can only be a pasted key is refused first.
+    /// `caller_text`), and the texts themselves; a query holding what can only be a pasted key is refused
+    /// first.
     fn exempt<'c>(
         credential: &'c ConnectionCredential,
         query: &str,
-    ) -> Result<CallerWrote<'c>, SandboxError> {
+    ) -> Result<(CallerWrote<'c>, Vec<String>), SandboxError> {
         let texts = caller_text::caller_texts(query);
         if let Some(len) = caller_text::overlong_token(&texts) {
             return Err(SandboxError::Connector(ConnectorFailure(
                 wit::ConnectorError::InvalidQuery(caller_text::overlong_message(len)),
             )));
         }
-        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
-        Ok(credential.runs().caller_wrote(&texts))
+        let borrowed: Vec<&str> = texts.iter().map(String::as_str).collect();
+        Ok((credential.runs().caller_wrote(&borrowed), texts))
     }
 
     /// The canonical form of a query (for the result cache). Makes no request.
@@ -95,7 +98,7 @@ impl Connection {
     /// Run a query; the result is checked against the contract and redacted.
     pub fn query(&mut self, query: &str) -> Result<wit::QueryResult, SandboxError> {
         let credential = self.credential.clone();
-        let _caller = Self::exempt(&credential, query)?;
+        let (_exempt, caller_wrote) = Self::exempt(&credential, query)?;
         let plugin = self.instance.plugin()?;
         let handle = self.handle;
         // The host cannot tell a list query from an aggregate: the ceiling allows either.
@@ -122,6 +125,8 @@ impl Connection {
                 ttl_ceiling: self.ttl_ceiling,
                 requests: self.sent(),
                 runs: self.credential.runs(),
+                catalogue: &self.catalogue,
+                caller_wrote: &caller_wrote,
             },
         )
     }

@@ -158,6 +158,8 @@ pub struct Sandbox {
     gates: Arc<SharedGates>,
     component_sha256: [u8; 32],
     info: OnceLock<wit::ConnectorInfo>,
+    /// The catalogue's names, what a result's shape may name (see [`returned::CatalogueNames`]).
+    names: OnceLock<Arc<returned::CatalogueNames>>,
 }
 
 impl Sandbox {
@@ -220,6 +222,7 @@ impl Sandbox {
             gates: options.gates.unwrap_or_default(),
             component_sha256,
             info: OnceLock::new(),
+            names: OnceLock::new(),
         })
     }
 
@@ -353,6 +356,7 @@ impl Sandbox {
             scan_rows,
             ttl_ceiling,
             manifest: self.manifest.clone(),
+            catalogue: self.catalogue_names()?,
         })
     }
 
@@ -405,6 +409,15 @@ impl Sandbox {
                 .as_ref()
                 .map_or(0, |a| a.default_max_scan),
         })
+    }
+
+    /// The catalogue's names, from `describe` once per sandbox.
+    fn catalogue_names(&self) -> Result<Arc<returned::CatalogueNames>, SandboxError> {
+        if let Some(names) = self.names.get() {
+            return Ok(names.clone());
+        }
+        let names = Arc::new(returned::CatalogueNames::of(self.info()?));
+        Ok(self.names.get_or_init(|| names).clone())
     }
 
     /// The catalogue, from `describe` once per sandbox.

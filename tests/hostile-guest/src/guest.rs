@@ -516,8 +516,27 @@ fn taken(pending: &FutureIncomingResponse) -> Result<IncomingResponse, String> {
     }
 }
 
-/// Read the body to its end (slow bodies must be waited for), counting bytes.
+std::thread_local! {
+    /// The start of the last response body read (at most 4 KiB), for `return`'s [`UPSTREAM`] names.
+    static LAST_BODY: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A name in `return` spelled so stands for the last response body (trimmed): what the upstream sent,
+/// dressed up as a table, column or filter key name.
+const UPSTREAM: &str = "$upstream";
+
+/// `name`, or the last response body if `name` is [`UPSTREAM`].
+fn named(name: String) -> String {
+    if name == UPSTREAM {
+        LAST_BODY.with(|b| String::from_utf8_lossy(&b.borrow()).trim().to_owned())
+    } else {
+        name
+    }
+}
+
+/// Read the body to its end (slow bodies must be waited for), counting bytes; its start is kept.
 fn read_body(response: IncomingResponse) -> Result<u64, String> {
+    LAST_BODY.with(|b| b.borrow_mut().clear());
     let incoming = response
         .consume()
         .map_err(|()| "the response body was already taken".to_owned())?;
@@ -527,7 +546,14 @@ fn read_body(response: IncomingResponse) -> Result<u64, String> {
     let mut total = 0u64;
     loop {
         match stream.blocking_read(1 << 16) {
-            Ok(chunk) => total += chunk.len() as u64,
+            Ok(chunk) => {
+                total += chunk.len() as u64;
+                LAST_BODY.with(|b| {
+                    let mut kept = b.borrow_mut();
+                    let room = 4096usize.saturating_sub(kept.len());
+                    kept.extend_from_slice(&chunk[..room.min(chunk.len())]);
+                });
+            }
             Err(StreamError::Closed) => break,
             Err(StreamError::LastOperationFailed(e)) => {
                 return Err(format!("after {total} bytes: {}", e.to_debug_string()))
@@ -662,7 +688,7 @@ fn columns(value: Option<&Value>) -> Result<Vec<wit::Column>, wit::ConnectorErro
         .iter()
         .map(|c| {
             Ok(wit::Column {
-                name: str_field(c, "name")?.unwrap_or_default(),
+                name: named(str_field(c, "name")?.unwrap_or_default()),
                 kind: column_type(&str_field(c, "kind")?.unwrap_or_else(|| "text".into()))?,
                 nullable: bool_field(c, "nullable", true)?,
                 doc: str_field(c, "doc")?.unwrap_or_default(),
@@ -685,7 +711,7 @@ fn cell(value: &Value) -> Result<wit::Cell, wit::ConnectorError> {
 }
 
 fn query_result(arg: &Value) -> Result<wit::QueryResult, wit::ConnectorError> {
-    let table = str_field(arg, "table")?.unwrap_or_else(|| "outcomes".into());
+    let table = named(str_field(arg, "table")?.unwrap_or_else(|| "outcomes".into()));
     let columns = columns(arg.get("columns"))?;
     let rows: Vec<Vec<wit::Cell>> = match arg.get("rows") {
         None | Some(Value::Null) => Vec::new(),
@@ -703,7 +729,7 @@ fn query_result(arg: &Value) -> Result<wit::QueryResult, wit::ConnectorError> {
     };
     let shape = arg.get("shape").unwrap_or(&Value::Null);
     let shape = wit::Shape {
-        table: str_field(shape, "table")?.unwrap_or_else(|| table.clone()),
+        table: str_field(shape, "table")?.map_or_else(|| table.clone(), named),
         columns: match shape.get("columns") {
             Some(c) => self::columns(Some(c))?,
             None => columns.clone(),
@@ -716,7 +742,10 @@ fn query_result(arg: &Value) -> Result<wit::QueryResult, wit::ConnectorError> {
         },
         filter_keys: match shape.get("filter_keys") {
             None | Some(Value::Null) => Vec::new(),
-            Some(keys) => string_list(keys, "filter_keys")?,
+            Some(keys) => string_list(keys, "filter_keys")?
+                .into_iter()
+                .map(named)
+                .collect(),
         },
         aggregate: None,
     };

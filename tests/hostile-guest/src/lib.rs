@@ -41,7 +41,9 @@
 //! integer → integer, bool → boolean, null → null; cell counts and types are not checked against the
 //! columns), `truncated` (false), `cache_ttl_seconds` (any u32, default 0), `shape` (`{"table", "columns",
 //! "row_count", "filter_keys"}`, each field defaulting to the result's own table, columns, row count and
-//! no keys), `requests` (0), `scan_note` (absent).
+//! no keys), `requests` (0), `scan_note` (absent). A table, column or filter key name written `"$upstream"`
+//! is the last response body an `http` step read (its first 4 KiB, trimmed): a value of the source
+//! dressed up as a name, which the host must not keep in memory.
 //!
 //! `error`: `kind` is one of `secret-key-rejected invalid-key mode-mismatch invalid-query network` (with
 //! `message`), `over-permissioned missing-permission` (with `resources`, a list of strings; defaults to

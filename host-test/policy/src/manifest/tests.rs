@@ -111,7 +111,14 @@ fn builtin_stripe_manifest() {
         m.network.origins,
         [Origin::parse("https://api.stripe.com:443").expect("origin")]
     );
-    assert_eq!(m.network.timeouts, TimeoutCeilings::default());
+    assert_eq!(
+        m.network.timeouts,
+        TimeoutCeilings {
+            connect: Duration::from_secs(10),
+            first_byte: Duration::from_secs(30),
+            between_bytes: Duration::from_secs(30),
+        }
+    );
     assert_eq!(
         (m.network.max_in_flight, m.network.max_response_bytes),
         (8, 8 << 20)

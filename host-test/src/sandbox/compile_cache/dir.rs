@@ -25,6 +25,9 @@ impl DirCache<'_> {
             return;
         };
         let now = SystemTime::now();
+        // Another process may write a file between `now` and its listing: a time that far ahead is
+        // this moment, not a clock set back.
+        let present = now + Duration::from_secs(60);
         let mut entries = Vec::new();
         for item in listing.flatten() {
             let name = item.file_name();
@@ -34,19 +37,28 @@ impl DirCache<'_> {
             if !meta.is_file() {
                 continue;
             }
-            let modified = meta
-                .modified()
-                .ok()
-                .filter(|m| *m <= now)
-                .unwrap_or(SystemTime::UNIX_EPOCH);
+            let Ok(modified) = meta.modified() else {
+                continue;
+            };
             if is_entry_name(name) {
                 if name != just_written {
+                    let modified = if modified <= present {
+                        modified
+                    } else {
+                        SystemTime::UNIX_EPOCH
+                    };
                     entries.push((modified, name.to_owned()));
                 }
-            } else if is_temp_name(name)
-                && now.duration_since(modified).unwrap_or_default() > STALE_TEMP
-            {
-                let _ = fs::remove_file(item.path());
+            } else if is_temp_name(name) {
+                // Stale when written over an hour ago, or dated over an hour ahead; a file another
+                // process is writing right now is neither.
+                let age = match now.duration_since(modified) {
+                    Ok(age) => age,
+                    Err(ahead) => ahead.duration(),
+                };
+                if age > STALE_TEMP {
+                    let _ = fs::remove_file(item.path());
+                }
             }
         }
         entries.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
@@ -163,6 +175,10 @@ pub(super) fn check_entry_file(meta: &fs::Metadata) -> Result<(), String> {
             "it is writable by other users (mode {:04o})",
             meta.mode() & 0o7777
         ));
+    }
+    // Another name for the same file, perhaps outside the cache, could change it behind the checks.
+    if meta.nlink() > 1 {
+        return Err(format!("it has {} names (hard links)", meta.nlink()));
     }
     Ok(())
 }

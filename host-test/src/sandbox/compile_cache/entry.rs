@@ -12,9 +12,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 use wasmtime::Engine;
 
-/// The first bytes of an entry; the number is the entry format's version.
-const MAGIC: &[u8; 8] = b"KLRRCC01";
-/// Magic, key, payload length, payload SHA-256.
+/// The first bytes of an entry; the number is the entry format's version (01 hashed the payload alone).
+const MAGIC: &[u8; 8] = b"KLRRCC02";
+/// Magic, key, payload length, and the SHA-256 of all three with the payload ([`entry_digest`]): an
+/// entry's compiled code is tied to the component and engine it was filed under, so an entry copied
+/// under another's name with its key rewritten fails the check like a corrupt one.
 pub(super) const HEADER_LEN: usize = MAGIC.len() + 32 + 8 + 32;
 /// Entries are `<64 hex digits>.cwasm`.
 const ENTRY_EXT: &str = "cwasm";
@@ -96,8 +98,20 @@ pub(super) fn header(key: &[u8; 32], payload: &[u8]) -> Vec<u8> {
     header.extend_from_slice(MAGIC);
     header.extend_from_slice(key);
     header.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    header.extend_from_slice(&Sha256::digest(payload));
+    header.extend_from_slice(&entry_digest(key, payload));
     header
+}
+
+/// SHA-256 over the format, the entry's key, the payload's length and the payload. A checksum, not a
+/// signature: it finds corruption, truncation and entries filed under the wrong key; whoever can write
+/// the user's own 0700 directory could compute it too (and could as well change the binary).
+fn entry_digest(key: &[u8; 32], payload: &[u8]) -> [u8; 32] {
+    let mut digest = Sha256::new();
+    digest.update(MAGIC);
+    digest.update(key);
+    digest.update((payload.len() as u64).to_le_bytes());
+    digest.update(payload);
+    digest.finalize().into()
 }
 
 /// The entry's payload if it is present and whole; `Ok(None)` if there is none; `Err(why)` if it is there
@@ -150,8 +164,11 @@ pub(super) fn read_entry(path: &Path, key: &[u8; 32]) -> Result<Option<(File, Ve
             payload.len()
         ));
     }
-    if Sha256::digest(&payload).as_slice() != stored_hash {
-        return Err("its compiled code does not match the SHA-256 in its header".to_owned());
+    if entry_digest(key, &payload).as_slice() != stored_hash {
+        return Err(
+            "its compiled code does not match the SHA-256 in its header (corrupt, or another entry's)"
+                .to_owned(),
+        );
     }
     Ok(Some((file, payload)))
 }

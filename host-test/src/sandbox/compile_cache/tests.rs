@@ -185,7 +185,9 @@ fn compile_cache_bit_flip_under_an_unchanged_header_is_detected() {
             read_entry(&entry, &entry_key(&engine, &bytes))
                 .err()
                 .as_deref(),
-            Some("its compiled code does not match the SHA-256 in its header")
+            Some(
+                "its compiled code does not match the SHA-256 in its header (corrupt, or another entry's)"
+            )
         );
         let (compiled, outcome) = load(&cache, &engine, &bytes);
         assert!(
@@ -217,6 +219,58 @@ fn compile_cache_bit_flip_under_an_unchanged_header_is_detected() {
         load(&cache, &engine, &other).1,
         Outcome::Rejected { reason, .. } if reason.contains("another component")
     ));
+    // And with the key in its header rewritten to the name's: the checksum covers the key.
+    let other_key = entry_key(&engine, &other);
+    let mut forged = fs::read(&entry).expect("read");
+    forged[8..40].copy_from_slice(&other_key);
+    fs::write(&other_entry, &forged).expect("forge");
+    let (compiled, outcome) = load(&cache, &engine, &other);
+    assert!(
+        matches!(&outcome, Outcome::Rejected { reason, stored: true } if reason.contains("another entry's")),
+        "{outcome:?}"
+    );
+    assert_eq!(answer(&engine, &compiled), 42, "recompiled");
+}
+
+#[test]
+fn a_hard_linked_entry_is_refused() {
+    let tmp = TempDir::new("hardlink");
+    let cache = CompileCache::Dir(tmp.cache());
+    let engine = engine();
+    let bytes = component(6);
+    load(&cache, &engine, &bytes);
+    let entry = entries(&tmp.cache()).remove(0);
+    let elsewhere = tmp.cache().with_file_name("elsewhere.cwasm");
+    fs::hard_link(&entry, &elsewhere).expect("link");
+    let outcome = load(&cache, &engine, &bytes).1;
+    assert!(
+        matches!(&outcome, Outcome::Rejected { reason, .. } if reason.contains("hard links")),
+        "{outcome:?}"
+    );
+    let _ = fs::remove_file(&elsewhere);
+}
+
+#[test]
+fn eviction_leaves_a_temporary_file_another_process_is_writing() {
+    let tmp = TempDir::new("temp-race");
+    let dir = tmp.cache();
+    let engine = engine();
+    let cache = DirCache { dir: &dir, keep: 3 };
+    prepare_dir(&dir).expect("dir");
+    // Written a moment after the evicting process read its clock, and one left an hour ago.
+    let writing = dir.join(format!("{TEMP_PREFIX}1-2-3"));
+    let left = dir.join(format!("{TEMP_PREFIX}4-5-6"));
+    for (path, at) in [
+        (&writing, SystemTime::now() + Duration::from_secs(2)),
+        (&left, SystemTime::now() - Duration::from_secs(7200)),
+    ] {
+        File::create(path)
+            .and_then(|f| f.set_modified(at))
+            .expect("temp file");
+    }
+    cache.load(&engine, &component(7)).expect("load");
+    assert!(writing.exists(), "a file being written stays");
+    assert!(!left.exists(), "a stale one goes");
 }
 
 #[test]
