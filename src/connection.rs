@@ -32,10 +32,10 @@ pub type ConnectorInfo = klairr_connector_sdk::catalogue::ConnectorInfo<TableSpe
 
 /// How a query is written, for `describe`.
 pub const QUERY_DOC: &str = "A query is one JSON object: {\"list\": TABLE, \"filters\": {KEY: VALUE, ...}, \"limit\": N}. \
-`list` is required and names one of the tables; `filters` and `limit` are optional; no other key exists (the language is read-only). \
+`list` is required and names one of the tables; `filters` and `limit` are optional; only `measures` and `group_by` (below) may join them (the language is read-only). \
 Each table accepts only its own filters. Ranges (created, arrival_date) are an integer of unix seconds for an exact match, or an object of gt/gte/lt/lte \
 whose values are unix seconds or RFC 3339 dates (\"2026-01-01\") or date-times (\"2026-01-01T00:00:00Z\"). \
-`limit` is an integer >= 1; a query returns at most min(limit, max_rows) rows, newest first, and says when it was truncated. \
+`limit` is a whole number >= 1 written without a decimal point or exponent; a query returns at most min(limit, max_rows) rows, newest first, and says when it was truncated. \
 Example: {\"list\": \"subscriptions\", \"filters\": {\"status\": \"active\"}, \"limit\": 100}. \
 With \"measures\" (and optionally \"group_by\") a query is an aggregate: see the aggregate doc.";
 

@@ -516,6 +516,14 @@ fn a_repeated_or_empty_column_is_refused_before_any_request() {
         assert_eq!(run.code, 2, "{columns:?}: {run:?}");
         assert!(run.stderr.contains(problem), "{columns:?}: {}", run.stderr);
     }
+    // Given twice, like any other flag: refused, not merged.
+    let run = query(&emu, &["--columns", "id", "--columns", "name"], FIVE_NEWEST);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("cannot be used multiple times"),
+        "{}",
+        run.stderr
+    );
     assert!(emu.requests().is_empty(), "nothing was sent");
 }
 

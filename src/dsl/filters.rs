@@ -161,8 +161,8 @@ fn range(table: Table, key: &str, value: &Json) -> Result<Range, ConnectorError>
     let whole = matches!(value, Json::Int(_)) || value.huge_integer().is_some();
     let entries = match value {
         _ if whole => {
-            let exact =
-                timestamp(value).map_err(|why| wrong(format!("{} {why}", describe(value))))?;
+            let exact = timestamp(value, false)
+                .map_err(|why| wrong(format!("{} {why}", describe(value))))?;
             return Ok(Range {
                 exact: Some(exact),
                 ..Range::default()
@@ -197,8 +197,9 @@ fn range(table: Table, key: &str, value: &Json) -> Result<Range, ConnectorError>
                 )))
             }
         };
-        let v =
-            timestamp(bound).map_err(|why| wrong(format!("'{op}': {} {why}", describe(bound))))?;
+        // `gte` and `lt` of a date-time with a fraction of a second bound at the next whole second.
+        let v = timestamp(bound, matches!(op.as_str(), "gte" | "lt"))
+            .map_err(|why| wrong(format!("'{op}': {} {why}", describe(bound))))?;
         *slot = Some(v);
     }
     if r.gt.is_some() && r.gte.is_some() {
@@ -230,9 +231,10 @@ fn range(table: Table, key: &str, value: &Json) -> Result<Range, ConnectorError>
     Ok(r)
 }
 
-/// One timestamp value: integer unix seconds or an RFC 3339 date / date-time. `Err` says why not, as the
-/// end of a sentence that starts with the value.
-fn timestamp(value: &Json) -> Result<i64, String> {
+/// One timestamp value: integer unix seconds or an RFC 3339 date / date-time, a fraction of a second
+/// rounded up when `round_up`, else down. `Err` says why not, as the end of a sentence that starts with
+/// the value.
+fn timestamp(value: &Json, round_up: bool) -> Result<i64, String> {
     match value {
         Json::Int(n) if *n < 0 => Err("is negative: unix seconds start at 0 (1970-01-01)".into()),
         Json::Int(n) if *n > i128::from(MAX_TIMESTAMP) => Err(format!(
@@ -240,7 +242,9 @@ fn timestamp(value: &Json) -> Result<i64, String> {
         )),
         // In range, so the conversion cannot fail; the fallback keeps this path panic-free anyway.
         Json::Int(n) => i64::try_from(*n).map_err(|_| "is out of range".into()),
-        Json::Str(s) => parse_rfc3339(s).map_err(|why| format!("is not a valid date: {why}")),
+        Json::Str(s) => {
+            parse_rfc3339(s, round_up).map_err(|why| format!("is not a valid date: {why}"))
+        }
         Json::Float(_) => match value.huge_integer() {
             Some(true) => Err("is negative: unix seconds start at 0 (1970-01-01)".into()),
             Some(false) => Err(format!(

@@ -60,6 +60,24 @@ fn table_of_queries() {
             r#"{"list":"customers","filters":{"created":{"gte":"2026-01-01t00:00:00z"}}}"#,
             O(&[("created[gte]", JAN1)], None, 1000),
         ),
+        // A fraction of a second: `gt` and `lte` round down, `gte` and `lt` up — the whole seconds each
+        // bound admits. No second lies between 00.5 and 00.9.
+        (
+            r#"{"list":"customers","filters":{"created":{"gte":"2026-01-01T00:00:00.5Z","lt":"2026-01-01T00:00:02.9Z"}}}"#,
+            O(&[("created[gte]", "1767225601"), ("created[lt]", "1767225603")], None, 1000),
+        ),
+        (
+            r#"{"list":"customers","filters":{"created":{"gt":"2026-01-01T00:00:00.5Z","lte":"2026-01-01T00:00:02.9Z"}}}"#,
+            O(&[("created[gt]", JAN1), ("created[lte]", "1767225602")], None, 1000),
+        ),
+        (
+            r#"{"list":"customers","filters":{"created":{"gte":"2026-01-01T00:00:00.000Z"}}}"#,
+            O(&[("created[gte]", JAN1)], None, 1000),
+        ),
+        (
+            r#"{"list":"customers","filters":{"created":{"gte":"2026-01-01T00:00:00.5Z","lte":"2026-01-01T00:00:00.9Z"}}}"#,
+            E("the range is empty"),
+        ),
         (
             r#"{"list":"customers","filters":{"created":{"lte":"2024-02-29"}}}"#,
             O(&[("created[lte]", "1709164800")], None, 1000),

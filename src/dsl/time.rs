@@ -6,8 +6,9 @@ use klairr_calendar::{days_from_civil, days_in_month};
 /// 9999-12-31T23:59:59Z: the last second an RFC 3339 date can name; larger integers are refused too.
 pub const MAX_TIMESTAMP: i64 = 253_402_300_799;
 
-/// flooring fractional seconds. Leap seconds (`:60`) are refused: unix time cannot name them.
-pub(super) fn parse_rfc3339(s: &str) -> Result<i64, String> {
+/// A fraction of a second is rounded down, or up when `round_up` (a `gte` or `lt` bound: the first whole
+/// second at or after `00.5` is `01`). Leap seconds (`:60`) are refused: unix time cannot name them.
+pub(super) fn parse_rfc3339(s: &str, round_up: bool) -> Result<i64, String> {
     let b = s.as_bytes();
     let digits = |from: usize, len: usize| -> Option<i64> {
         let part = b.get(from..from + len)?;
@@ -52,6 +53,7 @@ pub(super) fn parse_rfc3339(s: &str) -> Result<i64, String> {
             ));
         }
         let mut i = 19;
+        let mut part = 0;
         if b.get(i) == Some(&b'.') {
             let frac = b
                 .get(i + 1..)
@@ -62,7 +64,9 @@ pub(super) fn parse_rfc3339(s: &str) -> Result<i64, String> {
             if frac == 0 {
                 return Err("a '.' must be followed by digits of a second".into());
             }
-            i += 1 + frac; // floored: the fraction only ever adds less than one second
+            let fraction = &b[i + 1..i + 1 + frac];
+            part = i64::from(round_up && fraction.iter().any(|&d| d != b'0'));
+            i += 1 + frac;
         }
         let offset = match b.get(i) {
             Some(b'Z' | b'z') if b.len() == i + 1 => 0,
@@ -85,7 +89,7 @@ pub(super) fn parse_rfc3339(s: &str) -> Result<i64, String> {
             None => return Err("a date-time needs a UTC offset: end it with Z or ±HH:MM".into()),
             Some(_) => return Err(expected.into()),
         };
-        midnight + hour * 3600 + minute * 60 + second - offset
+        midnight + hour * 3600 + minute * 60 + second + part - offset
     };
     if seconds < 0 {
         return Err("it is before 1970-01-01T00:00:00Z, where unix seconds start".into());
@@ -117,7 +121,7 @@ mod tests {
             ("2025-12-31T23:00:00-01:00", 1_767_225_600),
         ];
         for (text, want) in cases {
-            assert_eq!(parse_rfc3339(text), Ok(want), "{text}");
+            assert_eq!(parse_rfc3339(text, false), Ok(want), "{text}");
         }
     }
 }

@@ -81,7 +81,9 @@ pub struct Cli {
         global = true,
         help_heading = OUTPUT_OPTIONS,
         value_name = "A,B,C",
-        value_delimiter = ','
+        value_delimiter = ',',
+        // Once, like every other flag: a second `--columns` is refused, not merged into the first.
+        action = clap::ArgAction::Set
     )]
     pub columns: Option<Vec<String>>,
     /// Deliver a connector's requests for ORIGIN to a loopback server instead (tests, emulators), e.g.

@@ -65,8 +65,11 @@ pub(super) fn print_result(
             None if result.truncated => {
                 let _ = writeln!(
                     stderr,
-                    "klairr-host: truncated: the list goes on past the {} rows printed; raise limit or --max-rows",
-                    result.rows.len()
+                    "klairr-host: truncated: the list goes on past the {} printed; raise limit or --max-rows",
+                    match result.rows.len() {
+                        1 => "1 row".to_owned(),
+                        n => format!("{n} rows"),
+                    }
                 );
             }
             None => {}

@@ -101,8 +101,10 @@ impl CompileCacheError {
     fn io(path: &Path, source: io::Error) -> CompileCacheError {
         let quoted = shell_quote(path);
         let fix = match source.kind() {
-            io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied => {
-                format!("create it with `mkdir -p -m 700 {quoted}`, or ")
+            io::ErrorKind::NotFound => format!("create it with `mkdir -p -m 700 {quoted}`, or "),
+            // It (or a directory above it) is there but not this user's to read or write.
+            io::ErrorKind::PermissionDenied => {
+                "use a directory of your own (`mkdir -p -m 700 DIR`), or ".to_owned()
             }
             // A dangling symlink, or a file where a directory of the path should be.
             io::ErrorKind::AlreadyExists | io::ErrorKind::NotADirectory => {
