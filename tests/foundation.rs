@@ -454,6 +454,11 @@ fn command_line_errors_are_json_under_format_json() {
             &["--format", "json", "query"],
             "required arguments were not provided: <DSL>",
         ),
+        // JSON asked for once is enough, even when the error is that the format was given twice.
+        (
+            &["--format", "json", "--format", "csv", "describe"],
+            "cannot be used multiple times",
+        ),
     ];
     for (args, says) in cases {
         let run = run_cli(args, None);

@@ -1096,6 +1096,29 @@ fn the_guest_cannot_follow_a_redirect_to_another_origin() {
     );
 }
 
+/// The CLI logs refused requests as `serve` does: named by connector, the first 64 one by one and the
+/// rest as a count — none vanish without a trace.
+#[test]
+fn every_refused_request_is_in_the_log_one_by_one_or_counted() {
+    let upstream = Upstream::start(Behaviour::Ok).expect("upstream");
+    let flood = script(&[json!({"flood": {"count": 100, "path": "/v1/products?limit=1"}})]);
+    let run = hostile(&upstream, &["query", &flood], &test_key());
+    assert_untouched(&upstream, "a refused flood");
+    let denied = denials(&run);
+    assert_eq!(denied.len(), 65, "{}", run.stderr);
+    assert!(
+        denied
+            .iter()
+            .all(|l| l.starts_with("klairr-host: denied (stripe) ")),
+        "{denied:?}"
+    );
+    assert!(
+        denied[64].contains("36 more requests, not logged one by one"),
+        "{}",
+        denied[64]
+    );
+}
+
 // ---- 9. the contract version --------------------------------------------------------------------------
 
 /// A component exporting the connector interface of contract 0.1.0 (an empty instance is enough for the

@@ -189,6 +189,11 @@ impl Session<'_> {
         self.connection.denied_requests()
     }
 
+    /// The log lines of the last call's refused requests (`Connection::denial_log`).
+    pub fn denial_log(&self, connector: &str) -> Vec<String> {
+        self.connection.denial_log(connector, 0)
+    }
+
     /// What the component printed (capped, redacted).
     pub fn guest_output(&self) -> String {
         self.connection.guest_output()

@@ -136,7 +136,7 @@ impl Connection {
             match caller.get(table, &path) {
                 Ok(response) => {
                     let page = api::decode_page(table, &response)?;
-                    pager::check_mode(self.mode, &page, table, &response)?;
+                    pager::check_mode(self.mode, &page, table, &response, true)?;
                     readable.push(table);
                 }
                 Err(ConnectorError::MissingPermission(tables)) => missing.extend(tables),
@@ -258,6 +258,15 @@ mod tests {
             .verify(&mut ledger, &mut FakeClock::default())
             .expect_err("test data for a live key");
         assert_eq!(e.kind(), "mode-mismatch", "{e}");
+
+        // Pages that do not say their mode prove nothing: setup fails closed (paging takes them).
+        let mut ledger = FakeLedger::new(2, 5);
+        ledger.omit_livemode = true;
+        let e = conn(Mode::Test)
+            .verify(&mut ledger, &mut FakeClock::default())
+            .expect_err("no livemode");
+        assert_eq!(e.kind(), "upstream", "{e}");
+        assert!(e.to_string().contains("does not say which mode"), "{e}");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! `upstream` error quoting the request id — never a loop or a wrong answer.
 
 use crate::api::{self, DecodedPage};
-use crate::error::ConnectorError;
+use crate::error::{ConnectorError, UpstreamError};
 use crate::key::{self, Mode};
 use crate::query::Query;
 use crate::retry::Caller;
@@ -86,7 +86,7 @@ fn check_page(
             "is empty but has a next_cursor (the list would never end)",
         ));
     }
-    check_mode(mode, page, table, response)?;
+    check_mode(mode, page, table, response, false)?;
     for (i, (row, created)) in page.rows.iter().zip(&page.created).enumerate() {
         let inside = query.created_gte.is_none_or(|g| *created >= g)
             && query.created_lt.is_none_or(|l| *created < l)
@@ -109,14 +109,27 @@ fn check_page(
     Ok(())
 }
 
-/// A page's `livemode` must match the connection's mode (a page without it is taken as it is).
+/// A page's `livemode` must match the connection's mode. A page without it is taken as it is while
+/// paging, but not by setup (`required`), which must prove the key reads the mode it was given for.
 pub fn check_mode(
     mode: Mode,
     page: &DecodedPage,
     table: Table,
     response: &Response,
+    required: bool,
 ) -> Result<(), ConnectorError> {
     match page.livemode {
+        None if required => Err(ConnectorError::Upstream(UpstreamError {
+            status: Some(response.status),
+            code: None,
+            message: format!(
+                "the ledger's answer to the {} probe does not say which mode its data is in (no \
+                 `livemode`): setup cannot prove the key reads {}-mode data",
+                table.name(),
+                mode.as_str()
+            ),
+            request_id: response.request_id.clone(),
+        })),
         Some(live) if live != (mode == Mode::Live) => {
             let got = if live { "live" } else { "test" };
             Err(ConnectorError::ModeMismatch(format!(

@@ -91,6 +91,8 @@ pub struct FakeLedger {
     pub accounts: Vec<FakeAccount>,
     pub entries: Vec<FakeEntry>,
     pub livemode: bool,
+    /// Pages say nothing of their mode (no `livemode`).
+    pub omit_livemode: bool,
     /// Tables answered with 403.
     pub forbidden: Vec<&'static str>,
     pub sent: Vec<String>,
@@ -134,6 +136,7 @@ impl FakeLedger {
             accounts,
             entries,
             livemode: false,
+            omit_livemode: false,
             forbidden: Vec::new(),
             sent: Vec::new(),
             progress: Vec::new(),
@@ -195,11 +198,15 @@ impl FakeLedger {
             .map(|(_, json)| json.as_str())
             .collect();
         let next = rest.get(limit).map(|(i, _)| format!("\"cur_{i}\""));
+        let livemode = if self.omit_livemode {
+            String::new()
+        } else {
+            format!(r#","livemode":{}"#, self.livemode)
+        };
         Ok(format!(
-            r#"{{"data":[{}],"next_cursor":{},"livemode":{}}}"#,
+            r#"{{"data":[{}],"next_cursor":{}{livemode}}}"#,
             page.join(","),
             next.as_deref().unwrap_or("null"),
-            self.livemode
         ))
     }
 }

@@ -129,22 +129,20 @@ pub(super) fn credential_runs(
         .collect()
 }
 
-/// Whether a command line clap could not parse still says `--format json` (or `--format=json`; the last
-/// `--format` wins, as it would have; nothing after `--` is a flag).
+/// Whether a command line clap could not parse says `--format json` anywhere (`--format=json` too;
+/// nothing after `--` is a flag): a program that asked for JSON once gets its failure as JSON, even when
+/// the failure is that `--format` was given twice.
 pub(super) fn asks_for_json(args: &[OsString]) -> bool {
-    let mut format = None;
+    let mut json = false;
     let mut args = args.iter().skip(1).map(|a| a.to_str());
     while let Some(arg) = args.next() {
-        match arg {
+        let value = match arg {
             Some("--") => break,
-            Some("--format") => format = args.next().flatten(),
-            Some(arg) => {
-                if let Some(value) = arg.strip_prefix("--format=") {
-                    format = Some(value);
-                }
-            }
-            None => {}
-        }
+            Some("--format") => args.next().flatten(),
+            Some(arg) => arg.strip_prefix("--format="),
+            None => None,
+        };
+        json |= value == Some("json");
     }
-    format == Some("json")
+    json
 }

@@ -313,7 +313,7 @@ fn execute(
             let service = Service::new(load_sandbox(cli, connector)?, memory);
             let mut session = service.open(&config)?;
             let report = session.verify();
-            log_denials(stderr, session.denied_requests());
+            log_denials(stderr, session.denial_log(connector.name()));
             let report = report?;
             if json {
                 write(stdout, output::setup_json(&report))
@@ -334,7 +334,7 @@ fn execute(
             session.watch(spinner.as_ref().map(Spinner::sink));
             let answer = session.query(&dsl);
             drop(spinner);
-            log_denials(stderr, session.denied_requests());
+            log_denials(stderr, session.denial_log(connector.name()));
             let answer = answer.map_err(|e| {
                 Failure::from(e).quoting(crate::sandbox::caller_text::caller_texts(&dsl))
             })?;

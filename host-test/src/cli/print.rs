@@ -88,8 +88,8 @@ pub(super) fn print_result(
 }
 
 /// The host's log of what its policy refused (already redacted), one line each on stderr.
-pub(super) fn log_denials(stderr: &mut dyn Write, denied: &[String]) {
-    for reason in denied {
-        let _ = writeln!(stderr, "klairr-host: denied {}", strip_control(reason));
+pub(super) fn log_denials(stderr: &mut dyn Write, lines: Vec<String>) {
+    for line in lines {
+        let _ = writeln!(stderr, "{line}");
     }
 }

@@ -171,6 +171,35 @@ impl Connection {
         self.sent()
     }
 
+    /// The log lines of the requests the policy refused since the connection's log held `logged_before`
+    /// reasons: one per logged reason (already redacted, control characters stripped), then a count of
+    /// the last call's refusals the log had no room for. Naming the connector, never the connection or
+    /// the credential; the CLI and `serve` print the same lines.
+    pub fn denial_log(&self, connector: &str, logged_before: usize) -> Vec<String> {
+        let logged = self
+            .denied_requests()
+            .get(logged_before..)
+            .unwrap_or_default();
+        let mut lines: Vec<String> = logged
+            .iter()
+            .map(|reason| {
+                format!(
+                    "klairr-host: denied ({connector}) {}",
+                    klairr_policy::redact::strip_control(reason)
+                )
+            })
+            .collect();
+        let denied = self.requests_denied() as usize;
+        if denied > logged.len() {
+            lines.push(format!(
+                "klairr-host: denied ({connector}) {} more requests, not logged one by one (a connection's \
+                 log keeps its first 64)",
+                denied - logged.len()
+            ));
+        }
+        lines
+    }
+
     /// Requests the policy refused during the last call, all of them (the log of reasons keeps the
     /// first 64 of a connection's): for metrics.
     pub fn requests_denied(&self) -> u32 {

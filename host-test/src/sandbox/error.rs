@@ -20,7 +20,7 @@ pub enum SandboxError {
     #[error("{0}")]
     Setting(String),
     /// It imports interfaces a connector may not use.
-    #[error("the component imports {}, which connectors may not use (allowed: wasi:io, wasi:clocks, wasi:random, wasi:cli, wasi:http/types, wasi:http/outgoing-handler)", .0.join(", "))]
+    #[error("the component imports {}, which connectors may not use (allowed: {})", .0.join(", "), super::linker::allowed_imports())]
     ForbiddenImports(Vec<String>),
     /// It exports the connector interface of another contract version.
     #[error("the component was built against {found}, but this host speaks {expected}: rebuild the connector against wit/connector-0.2.0")]

@@ -26,6 +26,15 @@ pub const ALLOWED_IMPORT_PREFIXES: &[&str] = &[
     "klairr:connector/progress@0.2.0",
 ];
 
+/// [`ALLOWED_IMPORT_PREFIXES`] as a message names them: `wasi:io`, …, `klairr:connector/progress@0.2.0`.
+pub fn allowed_imports() -> String {
+    ALLOWED_IMPORT_PREFIXES
+        .iter()
+        .map(|p| p.trim_end_matches(['/', '@']))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The export every connector of this contract version provides.
 pub const CONNECTOR_EXPORT: &str = "klairr:connector/connector@0.2.0";
 

@@ -11,7 +11,6 @@
 
 use super::errors::ApiError;
 use super::metrics::{labels, Metrics};
-use crate::policy::redact::strip_control;
 use crate::registry::{Connector, Registry};
 use crate::sandbox::{wit, Connection, ConnectionConfig, Sandbox, SandboxError, SandboxOptions};
 use crate::sandbox::{Callers, SharedHost};
@@ -420,25 +419,11 @@ impl Platform {
                 u64::from(sent),
             );
         }
-        // The log is an audit trail, as the CLI's: one line per refused request (already redacted),
-        // naming the connector, never the connection or the credential.
-        let logged = connection
-            .denied_requests()
-            .get(denied_before..)
-            .unwrap_or_default();
-        for reason in logged {
-            crate::log_line(format_args!(
-                "klairr-host: denied ({connector}) {}",
-                strip_control(reason)
-            ));
+        // The log is an audit trail, as the CLI's (`Connection::denial_log`).
+        for line in connection.denial_log(connector, denied_before) {
+            crate::log_line(format_args!("{line}"));
         }
         let denied = connection.requests_denied();
-        if denied as usize > logged.len() {
-            crate::log_line(format_args!(
-                "klairr-host: denied ({connector}) {} more requests, not logged one by one (a connection's log keeps its first 64)",
-                denied as usize - logged.len()
-            ));
-        }
         if denied > 0 {
             self.metrics.add(
                 "klairr_denials_total",

@@ -307,7 +307,7 @@ fn every_invalid_field_is_named_with_what_to_write() {
         ("\"builtin:demo\"", "\"builtin:\"", "component", "builtin: followed by its name"),
         ("\"builtin:demo\"", "\"builtin:Demo\"", "component", "does not name a built-in"),
         ("\"builtin:demo\"", "\"/opt/demo.wasm\"", "component", "is an absolute path: write it relative"),
-        ("\"builtin:demo\"", "\"../demo.wasm\"", "component", "leaves the manifest's directory"),
+        ("\"builtin:demo\"", "\"../demo.wasm\"", "component", "uses `..`: write the component's path from the manifest's directory down"),
         ("\"builtin:demo\"", "\"sub/../../demo.wasm\"", "component", "without `..`"),
         ("\"builtin:demo\"", "\"file:demo.wasm\"", "component", "only builtin: may use a ':'"),
         ("\"builtin:demo\"", "\"\"", "component", "names no file"),

@@ -224,16 +224,15 @@ fn component(
         match part {
             Component::Normal(_) => depth += 1,
             Component::CurDir => {}
-            Component::ParentDir | Component::RootDir | Component::Prefix(_) => {
-                return Err(cx.err(
-                    FIELD,
-                    format!(
-                        "{} leaves the manifest's directory: put the component in that directory or below \
-                         it and write a path without `..`",
-                        show(value)
-                    ),
-                ))
-            }
+            Component::ParentDir | Component::RootDir | Component::Prefix(_) => return Err(cx
+                .err(
+                FIELD,
+                format!(
+                    "{} uses `..`: write the component's path from the manifest's directory down, \
+                         without `..` (the component in that directory or below it)",
+                    show(value)
+                ),
+            )),
         }
     }
     if depth == 0 {
