@@ -224,15 +224,16 @@ fn component(
         match part {
             Component::Normal(_) => depth += 1,
             Component::CurDir => {}
-            Component::ParentDir | Component::RootDir | Component::Prefix(_) => return Err(cx
-                .err(
-                FIELD,
-                format!(
+            Component::ParentDir | Component::RootDir | Component::Prefix(_) => {
+                return Err(cx.err(
+                    FIELD,
+                    format!(
                     "{} uses `..`: write the component's path from the manifest's directory down, \
                          without `..` (the component in that directory or below it)",
                     show(value)
                 ),
-            )),
+                ))
+            }
         }
     }
     if depth == 0 {

@@ -129,6 +129,27 @@ fn is_default_ignorable(c: char) -> bool {
         | '\u{1d173}'..='\u{1d17a}' | '\u{e0000}'..='\u{e0fff}')
 }
 
+/// Whether every byte is printable ASCII (0x20–0x7E): no control, no DEL, no multi-byte character.
+/// Every text cell of a result is asked, so eight bytes at a time: a byte below 0x20 borrows into its
+/// top bit when 0x20 is taken from it, and one of 0x7F or more carries into (or has) its top bit when 1
+/// is added (a byte with its top bit set already counts).
+pub(super) fn is_printable_ascii(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const TOPS: u64 = 0x8080_8080_8080_8080;
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(word);
+        let w = u64::from_le_bytes(w);
+        let below = w.wrapping_sub(ONES * 0x20) & !w;
+        let above = w.wrapping_add(ONES) | w;
+        if (below | above) & TOPS != 0 {
+            return false;
+        }
+    }
+    words.remainder().iter().all(|b| (0x20..0x7f).contains(b))
+}
+
 /// The text a reader sees of a string: what is left once escape sequences, the characters
 /// [`strip_control`] drops and the default-ignorable ones are taken out. A secret cut into pieces by
 /// such characters reads whole once a terminal (or the host's own table and CSV output) has dropped
@@ -144,7 +165,7 @@ impl Seen {
     /// searches itself. Real text almost never holds a control or an invisible character, and a byte
     /// scan tells so without decoding: every such character has a byte below 0x20, 0x7F or a lead byte.
     pub fn of(text: &str) -> Option<Seen> {
-        if text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        if is_printable_ascii(text.as_bytes()) {
             return None;
         }
         let unseen = |c: char| matches!(classify(c), Shown::Drop) || is_default_ignorable(c);

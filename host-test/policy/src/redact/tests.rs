@@ -388,6 +388,16 @@ proptest! {
     }
 
     #[test]
+    fn printable_ascii_is_told_eight_bytes_at_a_time(
+        bytes in proptest::collection::vec(prop_oneof![30 => 0x20u8..0x7f, 1 => any::<u8>()], 0..40)
+    ) {
+        prop_assert_eq!(
+            terminal::is_printable_ascii(&bytes),
+            bytes.iter().all(|b| (0x20..0x7f).contains(b))
+        );
+    }
+
+    #[test]
     fn no_run_survives_redaction(
         before in "[ -~é日🙂]{0,40}",
         after in "[ -~é日🙂]{0,40}",
