@@ -200,12 +200,11 @@ impl SecretRuns {
         if let Matcher::Pieces(p) = &self.matcher {
             let mut knows = vec![false; p.secret.len()];
             for text in texts {
-                let seen = Seen::of(text);
-                let views = [
-                    Some(text.as_bytes()),
-                    seen.as_ref().map(|s| s.text.as_bytes()),
-                ];
-                for view in views.into_iter().flatten() {
+                let seen = Seen::views(text);
+                let views = [text.as_bytes()]
+                    .into_iter()
+                    .chain(seen.iter().map(|s| s.text.as_bytes()));
+                for view in views {
                     for (start, end, at) in p.stretches(view) {
                         knows[at..at + (end - start)].fill(true);
                     }
@@ -238,7 +237,7 @@ impl SecretRuns {
     /// into pieces by a BEL or a zero-width space is the secret to whoever reads it.
     fn found(&self, p: &Pieces, text: &str) -> Vec<(usize, usize)> {
         let mut found = self.leaks(p, text.as_bytes());
-        if let Some(seen) = Seen::of(text) {
+        for seen in Seen::views(text) {
             let hidden = self.leaks(p, seen.text.as_bytes());
             found.extend(
                 hidden

@@ -90,7 +90,7 @@ pub fn strip_control(text: &str) -> Cow<'_, str> {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len());
-    walk(text, |_, c, shown| match shown {
+    walk(text, false, |_, c, shown| match shown {
         Shown::Keep => out.push(c),
         Shown::Space => out.push(' '),
         Shown::Drop => {}
@@ -100,7 +100,9 @@ pub fn strip_control(text: &str) -> Cow<'_, str> {
 
 /// Every character of `text` outside escape sequences, with its byte offset and what a terminal
 /// rendering does with it (an escape sequence is skipped whole; a malformed one loses its introducer).
-fn walk(text: &str, mut each: impl FnMut(usize, char, Shown)) {
+/// With `lone_finals`, a two-character sequence (`ESC c`) drops only its ESC: redaction's view keeps the
+/// character a terminal would take, so a lone ESC before a key's next character hides nothing.
+fn walk(text: &str, lone_finals: bool, mut each: impl FnMut(usize, char, Shown)) {
     let mut at = 0;
     while let Some(c) = text[at..].chars().next() {
         let introduces = matches!(
@@ -108,9 +110,13 @@ fn walk(text: &str, mut each: impl FnMut(usize, char, Shown)) {
             '\u{1b}' | '\u{90}' | '\u{98}' | '\u{9b}' | '\u{9d}'..='\u{9f}'
         );
         if introduces {
-            if let Some(len) = escape_len(&text[at..]) {
-                at += len;
-                continue;
+            match escape_len(&text[at..]) {
+                Some(2) if lone_finals && c == '\u{1b}' => {}
+                Some(len) => {
+                    at += len;
+                    continue;
+                }
+                None => {}
             }
         }
         each(at, c, classify(c));
@@ -161,13 +167,44 @@ pub(super) struct Seen {
 }
 
 impl Seen {
-    /// `None` when nothing would be taken out (the seen text is the text), which the caller then
-    /// searches itself. Real text almost never holds a control or an invisible character, and a byte
-    /// scan tells so without decoding: every such character has a byte below 0x20, 0x7F or a lead byte.
-    pub fn of(text: &str) -> Option<Seen> {
+    /// The views of `text` redaction searches besides the text itself: as a terminal shows it (escape
+    /// sequences gone whole), and its printable ASCII alone — a key is ASCII letters, digits and `_`, so
+    /// any other character between its pieces (a lone ESC, a braille blank, a no-break space, a private
+    /// use character) only hides it from a matcher, not from a reader. Empty for plain printable ASCII.
+    pub fn views(text: &str) -> Vec<Seen> {
         if is_printable_ascii(text.as_bytes()) {
-            return None;
+            return Vec::new();
         }
+        let raw = Seen {
+            text: text.to_owned(),
+            origin: (0..text.len()).collect(),
+        };
+        let mut views = vec![raw.ascii()];
+        if let Some(terminal) = Self::as_terminal(text) {
+            // Both taken out: an escape sequence and a braille blank side by side.
+            views.push(terminal.ascii());
+            views.push(terminal);
+        }
+        views
+    }
+
+    /// This view's printable ASCII alone, mapped to the same original bytes.
+    fn ascii(&self) -> Seen {
+        let mut ascii = Seen {
+            text: String::with_capacity(self.text.len()),
+            origin: Vec::with_capacity(self.text.len()),
+        };
+        for (at, c) in self.text.char_indices() {
+            if (' '..='~').contains(&c) {
+                ascii.text.push(c);
+                ascii.origin.push(self.origin[at]);
+            }
+        }
+        ascii
+    }
+
+    /// As a terminal shows it; `None` when that is the text itself.
+    fn as_terminal(text: &str) -> Option<Seen> {
         let unseen = |c: char| matches!(classify(c), Shown::Drop) || is_default_ignorable(c);
         if !text.chars().any(unseen) {
             return None;
@@ -176,7 +213,7 @@ impl Seen {
             text: String::with_capacity(text.len()),
             origin: Vec::with_capacity(text.len()),
         };
-        walk(text, |at, c, shown| {
+        walk(text, true, |at, c, shown| {
             if matches!(shown, Shown::Drop) || is_default_ignorable(c) {
                 return;
             }

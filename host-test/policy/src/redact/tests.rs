@@ -291,7 +291,7 @@ fn identifier_shape() {
 
 /// Characters a reader does not see: dropped by a terminal or by the host's table output, or drawn as
 /// nothing at all.
-const UNSEEN: [&str; 10] = [
+const UNSEEN: [&str; 16] = [
     "\x07",
     "\x00",
     "\x7f",
@@ -302,6 +302,14 @@ const UNSEEN: [&str; 10] = [
     "\u{ad}",
     "\u{feff}",
     "\u{202e}",
+    // A lone ESC before the key's next character, a braille blank, an annotation anchor, a hieroglyph
+    // joiner, a no-break space, a private-use character: not letters of any key.
+    "\x1b",
+    "\u{2800}",
+    "\u{fff9}",
+    "\u{13430}",
+    "\u{a0}",
+    "\u{e000}",
 ];
 
 /// `text` as a reader sees it, unseen characters taken out the slow way: each of [`UNSEEN`] removed.
