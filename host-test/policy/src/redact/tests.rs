@@ -441,7 +441,7 @@ proptest! {
 
     #[test]
     fn redact_agrees_with_brute_force(
-        parts in proptest::collection::vec((any::<bool>(), "[a-z0-9_é]{0,8}", 0usize..107, 0usize..30), 0..5),
+        parts in proptest::collection::vec((any::<bool>(), "[a-z0-9_]{0,8}", 0usize..107, 0usize..30), 0..5),
         secret_len in 0usize..40,
     ) {
         // Keys both long (every 12-byte window counts) and short (only the whole of it).
