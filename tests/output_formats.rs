@@ -367,7 +367,7 @@ fn each_commands_help_lists_only_the_shared_flags_it_takes() {
         );
     }
     // (command, flags it refuses, flags it takes)
-    let cases: [(&str, &[&str], &[&str]); 4] = [
+    let cases: [(&str, &[&str], &[&str]); 6] = [
         (
             "emulator",
             &[
@@ -400,8 +400,24 @@ fn each_commands_help_lists_only_the_shared_flags_it_takes() {
         ),
         (
             "describe",
-            &["--columns"],
-            &["--connector", "--component", "--format"],
+            &[
+                "--columns",
+                "--mode",
+                "--max-rows",
+                "--max-scan",
+                "--cache-ttl",
+            ],
+            &["--connector", "--component", "--format", "--call-timeout"],
+        ),
+        (
+            "connectors",
+            &["--columns", "--mode", "--max-rows", "--cache-ttl"],
+            &["--connectors", "--format"],
+        ),
+        (
+            "setup",
+            &["--columns", "--max-rows", "--max-scan", "--cache-ttl"],
+            &["--mode", "--connector", "--stripe-base", "--format"],
         ),
     ];
     for (command, refused, taken) in cases {
@@ -418,6 +434,39 @@ fn each_commands_help_lists_only_the_shared_flags_it_takes() {
                 "{command} --help leaves out {flag}: {listed:?}"
             );
         }
+    }
+}
+
+/// Flags that set up a connection's reads change nothing where no rows are read: refused, named, before
+/// anything is loaded or sent, rather than quietly ignored.
+#[test]
+fn commands_that_read_no_rows_refuse_the_flags_of_reads() {
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["--max-rows", "5", "--mode", "live", "describe"],
+            "error (usage): describe opens no connection, so it has no mode and makes no reads: leave out --mode, --max-rows",
+        ),
+        (
+            &["connectors", "--cache-ttl", "60"],
+            "error (usage): connectors opens no connection, so it has no mode and makes no reads: leave out --cache-ttl",
+        ),
+        (
+            &["--max-scan", "10", "setup", "--max-rows", "3"],
+            "error (usage): setup proves the credential and returns no rows: leave out --max-rows, --max-scan",
+        ),
+    ];
+    for (args, message) in cases {
+        let mut all = vec![
+            "--compile-cache",
+            "off",
+            "--stripe-base",
+            "http://127.0.0.1:9",
+        ];
+        all.extend(args);
+        let run = run_cli(&all, Some("rk_test_51FixtureKeyForRefusalsOnly"));
+        assert_eq!(run.code, 2, "{args:?}: {run:?}");
+        assert!(run.stdout.is_empty(), "{args:?}: {}", run.stdout);
+        assert!(run.stderr.contains(message), "{args:?}: {}", run.stderr);
     }
 }
 

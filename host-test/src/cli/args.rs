@@ -135,6 +135,8 @@ const PER_CONNECTION: &[&str] = &[
     "max_scan",
     "cache_ttl",
 ];
+/// Flags that set up a connection's reads, which only `query` makes (clap's ids).
+const SHAPES_READS: &[&str] = &["max_rows", "max_scan", "cache_ttl"];
 /// Flags about running a connector, which the emulator (a stand-in for Stripe's API, no connector in
 /// it) has no use for.
 #[cfg(feature = "demo")]
@@ -148,6 +150,10 @@ const DEMO_OWN: &[&str] = &["mode", "redirect", "stripe_base"];
 fn refused_by(name: &str) -> Vec<&'static str> {
     match name {
         "serve" => PER_CONNECTION.to_vec(),
+        // No connection at all: no credential, so no mode, and no reads.
+        "describe" | "connectors" => [&["mode"], SHAPES_READS].concat(),
+        // A connection that reads one page of each table to prove the credential, whatever the limits.
+        "setup" => SHAPES_READS.to_vec(),
         #[cfg(feature = "demo")]
         "emulator" => [PER_CONNECTION, RUNS_A_CONNECTOR].concat(),
         #[cfg(feature = "demo")]

@@ -206,6 +206,22 @@ fn execute(
             )
         })?;
     }
+    match cli.command {
+        Command::Describe | Command::Connectors => refuse_given(refused, |flags| {
+            format!(
+                "{} opens no connection, so it has no mode and makes no reads: leave out {flags} (they \
+                 set up the connection of `setup` and `query`)",
+                if matches!(cli.command, Command::Describe) { "describe" } else { "connectors" }
+            )
+        })?,
+        Command::Setup => refuse_given(refused, |flags| {
+            format!(
+                "setup proves the credential and returns no rows: leave out {flags} (they shape the reads \
+                 of `query`)"
+            )
+        })?,
+        _ => {}
+    }
     let connector = registry
         .get(cli.connector_name())
         .map_err(usage_or_config)?;
