@@ -187,8 +187,17 @@ fn serve_logs_each_request_its_policy_refuses() {
     let (child, base) = spawn_serve(&emu, &["--connectors", dir.to_str().expect("utf-8")]);
     let agent = agent();
     let id = connect(&agent, &base, "hostile");
-    let script = r#"[{"http": {"method": "POST", "scheme": "https", "authority": "api.stripe.com", "path": "/v1/customers"}}, {"http": {"method": "GET", "scheme": "https", "authority": "evil.example", "path": "/x"}}]"#;
-    let (status, answer) = post(&agent, &format!("{base}/v1/connections/{id}/query"), script);
+    // The last request carries 36 characters of the key the caller wrote itself: the operator's log
+    // masks them all the same (the caller never reads it, so nothing is answered).
+    let pasted = &keys::TEST_READ_ONLY[8..44];
+    let script = format!(
+        r#"[{{"http": {{"method": "POST", "scheme": "https", "authority": "api.stripe.com", "path": "/v1/customers"}}}}, {{"http": {{"method": "GET", "scheme": "https", "authority": "evil.example", "path": "/x"}}}}, {{"http": {{"path": "/v1/nope?x={pasted}"}}}}]"#
+    );
+    let (status, answer) = post(
+        &agent,
+        &format!("{base}/v1/connections/{id}/query"),
+        &script,
+    );
     assert_eq!(status, 200, "{answer}");
     let mut metrics = String::new();
     agent
@@ -214,9 +223,13 @@ fn serve_logs_each_request_its_policy_refuses() {
         )),
         "{metrics}\n{log}"
     );
-    let [.., post_line, elsewhere] = denials.as_slice() else {
-        panic!("the query's two refusals are logged: {log}");
+    let [.., post_line, elsewhere, pasted_line] = denials.as_slice() else {
+        panic!("the query's three refusals are logged: {log}");
     };
+    assert!(
+        pasted_line.contains("/v1/nope?x=") && pasted_line.contains("[redacted]"),
+        "{log}"
+    );
     assert!(
         post_line.contains("POST https://api.stripe.com/v1/customers"),
         "{log}"

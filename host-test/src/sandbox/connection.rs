@@ -200,6 +200,17 @@ impl Connection {
         lines
     }
 
+    /// [`Self::denial_log`] for a log the caller never reads (`serve`'s, the operator's): the credential
+    /// masked also where the caller wrote it. Whoever wrote the query learns nothing from a log it cannot
+    /// see, so no guess is answered, and the operator's log holds no key material whoever put it there.
+    /// Called between calls, when no caller's text is exempt.
+    pub fn operator_denial_log(&self, connector: &str, logged_before: usize) -> Vec<String> {
+        self.denial_log(connector, logged_before)
+            .into_iter()
+            .map(|line| self.credential.runs().redact(&line).into_owned())
+            .collect()
+    }
+
     /// Requests the policy refused during the last call, all of them (the log of reasons keeps the
     /// first 64 of a connection's): for metrics.
     pub fn requests_denied(&self) -> u32 {
