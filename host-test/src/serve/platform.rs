@@ -419,8 +419,8 @@ impl Platform {
                 u64::from(sent),
             );
         }
-        // The log is an audit trail, as the CLI's (`Connection::denial_log`).
-        for line in connection.denial_log(connector, denied_before) {
+        // The log is an audit trail, as the CLI's (`Connection::denial_log`), for the operator alone.
+        for line in connection.operator_denial_log(connector, denied_before) {
             crate::log_line(format_args!("{line}"));
         }
         let denied = connection.requests_denied();
