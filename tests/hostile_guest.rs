@@ -746,12 +746,15 @@ fn four_memories_of_100_mib_are_a_sandbox_error() {
 
 // ---- 7. what comes back -------------------------------------------------------------------------------
 
-/// A `return` step: one text column `note`, these rows, and the rest of `extra`.
+/// A `return` step: one text column `note`, these rows, and the rest of `extra`. The script writes
+/// `notes` and `note` as names (object keys, which `return` ignores), as a query writes a measure's
+/// name: the host accepts a table or column named so, where a value would be refused.
 fn returning(rows: Value, extra: Value) -> Value {
     let mut result = json!({
         "table": "notes",
         "columns": [{"name": "note", "kind": "text", "nullable": true}],
         "rows": rows,
+        "names": {"notes": null, "note": null},
     });
     if let (Some(result), Value::Object(extra)) = (result.as_object_mut(), extra) {
         result.extend(extra);
@@ -812,11 +815,11 @@ fn memory_keeps_only_identifiers_and_counts_from_a_made_up_shape() {
     let leak = format!("email=someone@example.com {}", &key[..36]);
     let attack = script(&[returning(
         json!([["a"], ["b"]]),
-        json!({"shape": {
+        json!({"table": "outcomes", "shape": {
             "table": leak,
             "columns": [{"name": leak, "kind": "text"}],
             "row_count": 123_456_789,
-            "filter_keys": ["created", leak, "Customer Name", "x_".repeat(33), "status"],
+            "filter_keys": ["created", leak, "Customer Name", "x_".repeat(33), "step"],
         }}),
     )]);
     let run = hostile(
@@ -846,16 +849,19 @@ fn memory_keeps_only_identifiers_and_counts_from_a_made_up_shape() {
     }
     // What is left is the host's own view of the result.
     let record = &lines[0];
-    assert_eq!(record["table"], "notes");
+    assert_eq!(record["table"], "outcomes");
     assert_eq!(record["row_count"], 2);
-    assert_eq!(record["filter_keys"], json!(["created", "status"]));
+    // `step` is the table's filter in the catalogue; `created` is written in the query, as a value.
+    assert_eq!(record["filter_keys"], json!(["step"]));
     assert_eq!(record["columns"], json!([{"name": "note", "type": "text"}]));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A value of the source dressed up as a name — what an upstream sent, returned as the table, a column
-/// or a filter key — is neither in the catalogue (described before any data) nor in the query: the
-/// host refuses such a result, or drops such a key, and memory never holds it.
+/// or a filter key — is neither in the catalogue (described before any data) nor a name the query
+/// wrote: the host refuses such a result, or drops such a key, and memory never holds it. Also when
+/// the query holds the same value as a value (a customer's email in a filter, say): only the query's
+/// object keys are names.
 #[test]
 fn a_value_from_upstream_dressed_as_a_name_never_reaches_memory() {
     let upstream = Upstream::start(Behaviour::Json {
@@ -868,6 +874,8 @@ fn a_value_from_upstream_dressed_as_a_name_never_reaches_memory() {
     let memory = dir.join("memory.jsonl");
     let memory_arg = memory.to_str().expect("utf-8 path");
     let fetch = json!({"http": {"path": "/v1/customers?limit=1"}});
+    // The same value, written by the caller as a value.
+    let as_value = json!({"print": {"text": "vera_haddad32_example_net", "times": 1}});
     let outcome = json!([{"name": "outcome", "kind": "text"}]);
     let run_script = |returned: Value| {
         hostile(
@@ -878,7 +886,11 @@ fn a_value_from_upstream_dressed_as_a_name_never_reaches_memory() {
                 "--format",
                 "json",
                 "query",
-                &script(&[fetch.clone(), json!({ "return": returned })]),
+                &script(&[
+                    fetch.clone(),
+                    as_value.clone(),
+                    json!({ "return": returned }),
+                ]),
             ],
             &key,
         )
@@ -906,6 +918,49 @@ fn a_value_from_upstream_dressed_as_a_name_never_reaches_memory() {
         "the catalogue's filter kept"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A name that is no identifier is quoted in the refusal, escaped so that a reader sees what it holds;
+/// a key an upstream cut with invisible characters in it is redacted before the escaping turns them
+/// into plain ASCII (`\u{200b}`), where the redaction of the finished message could not see it.
+#[test]
+fn a_refused_name_never_quotes_a_key_cut_by_invisible_characters() {
+    let key = test_key();
+    for separator in ["\u{200b}", "\u{7}", "\t", "\u{a0}", "\u{1b}[0m"] {
+        let cut: String = key[8..]
+            .chars()
+            .map(|c| format!("{c}{separator}"))
+            .collect();
+        let upstream = Upstream::start(Behaviour::Json {
+            status: 200,
+            body: cut,
+        })
+        .expect("upstream");
+        let fetch = json!({"http": {"path": "/v1/customers?limit=1"}});
+        let outcome = json!([{"name": "outcome", "kind": "text"}]);
+        for returned in [
+            json!({"table": "$upstream", "columns": outcome, "rows": []}),
+            json!({"columns": [{"name": "$upstream", "kind": "text"}], "rows": []}),
+        ] {
+            for format in ["json", "table"] {
+                let run = hostile(
+                    &upstream,
+                    &[
+                        "--format",
+                        format,
+                        "query",
+                        &script(&[fetch.clone(), json!({ "return": returned })]),
+                    ],
+                    &key,
+                );
+                assert_eq!(run.code, 1, "{separator:?} {returned}: {run:?}");
+                let shown = format!("{}{}", run.stdout, run.stderr);
+                assert!(shown.contains("is not an identifier"), "{shown}");
+                assert!(shown.contains("[redacted]"), "{shown}");
+                assert_no_key(&key, &shown, "a refused name");
+            }
+        }
+    }
 }
 
 #[test]
@@ -1021,6 +1076,11 @@ fn assert_malformed(result: Value, max_rows: &str, says: &str) {
     assert!(message.contains(says), "{message:?} should say {says:?}");
 }
 
+/// `t`, `id` and `name` written as names (see [`returning`]).
+fn names_of_t() -> Value {
+    json!({"t": null, "id": null, "name": null})
+}
+
 fn two_columns() -> Value {
     json!([
         {"name": "id", "kind": "id", "nullable": false},
@@ -1031,7 +1091,7 @@ fn two_columns() -> Value {
 #[test]
 fn a_row_with_the_wrong_number_of_cells_is_malformed() {
     assert_malformed(
-        json!({"table": "t", "columns": two_columns(), "rows": [["cus_1", "a"], ["cus_2"]]}),
+        json!({"table": "t", "names": names_of_t(), "columns": two_columns(), "rows": [["cus_1", "a"], ["cus_2"]]}),
         "100",
         "row 1 has 1 cells for 2 columns",
     );
@@ -1040,7 +1100,7 @@ fn a_row_with_the_wrong_number_of_cells_is_malformed() {
 #[test]
 fn an_integer_in_a_text_column_is_malformed() {
     assert_malformed(
-        json!({"table": "t", "columns": two_columns(), "rows": [["cus_1", 42]]}),
+        json!({"table": "t", "names": names_of_t(), "columns": two_columns(), "rows": [["cus_1", 42]]}),
         "100",
         "an integer in a text column",
     );
@@ -1049,7 +1109,7 @@ fn an_integer_in_a_text_column_is_malformed() {
 #[test]
 fn null_in_a_non_nullable_column_is_malformed() {
     assert_malformed(
-        json!({"table": "t", "columns": two_columns(), "rows": [[null, "a"]]}),
+        json!({"table": "t", "names": names_of_t(), "columns": two_columns(), "rows": [[null, "a"]]}),
         "100",
         "null in a non-nullable id column",
     );
@@ -1059,7 +1119,7 @@ fn null_in_a_non_nullable_column_is_malformed() {
 fn more_rows_than_max_rows_is_malformed() {
     let rows: Vec<Value> = (0..6).map(|i| json!([format!("cus_{i}"), null])).collect();
     assert_malformed(
-        json!({"table": "t", "columns": two_columns(), "rows": rows}),
+        json!({"table": "t", "names": names_of_t(), "columns": two_columns(), "rows": rows}),
         "5",
         "6 rows, more than the 5",
     );

@@ -290,24 +290,46 @@ pub fn assert_no_key(key: &str, text: &str, context: &str) {
     }
 }
 
-/// `text` as a reader sees it: JSON `\uXXXX` escapes decoded, CSI escape sequences, control characters
-/// and zero-width characters taken out.
+/// `text` as a reader sees it: escapes decoded — JSON's (`\uXXXX`, `\t`, …) and Rust's `Debug`
+/// (`\u{200b}`), which a message may quote a component's text in — then CSI escape sequences, control
+/// characters and zero-width characters taken out.
 fn seen(text: &str) -> String {
     let mut decoded = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(at) = rest.find("\\u") {
+    while let Some(at) = rest.find('\\') {
         decoded.push_str(&rest[..at]);
-        let escaped = rest
-            .get(at + 2..at + 6)
-            .and_then(|h| u32::from_str_radix(h, 16).ok());
-        match escaped.and_then(char::from_u32) {
+        let after = &rest[at + 1..];
+        let (c, len) = match after.as_bytes().first() {
+            Some(b'u') if after.as_bytes().get(1) == Some(&b'{') => match after.find('}') {
+                Some(close) => (
+                    u32::from_str_radix(&after[2..close], 16)
+                        .ok()
+                        .and_then(char::from_u32),
+                    close + 1,
+                ),
+                None => (None, 1),
+            },
+            Some(b'u') => (
+                after
+                    .get(1..5)
+                    .and_then(|h| u32::from_str_radix(h, 16).ok())
+                    .and_then(char::from_u32),
+                5,
+            ),
+            Some(b't') => (Some('\t'), 1),
+            Some(b'n') => (Some('\n'), 1),
+            Some(b'r') => (Some('\r'), 1),
+            Some(b'0') => (Some('\0'), 1),
+            _ => (None, 0),
+        };
+        match c {
             Some(c) => {
                 decoded.push(c);
-                rest = &rest[at + 6..];
+                rest = &after[len..];
             }
             None => {
-                decoded.push_str("\\u");
-                rest = &rest[at + 2..];
+                decoded.push('\\');
+                rest = after;
             }
         }
     }

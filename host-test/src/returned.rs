@@ -7,10 +7,12 @@
 //! - Aggregate results: the columns are the shape's group columns then its measures, each measure one of
 //!   the contract's kinds, no more rows than groups found; `truncated` set whenever the scan was partial
 //!   or groups were left out.
-//! - Memory shapes: identifiers (`[a-z][a-z0-9_]{0,63}`) and counts only, and every name one of the
-//!   connector's catalogue ([`CatalogueNames`]) or one the caller wrote in the query (a measure's name):
-//!   a table or column named otherwise refuses the result, a filter key named otherwise is dropped. A
-//!   component sees rows; it cannot dress one up as a name and have the host keep it.
+//! - Memory shapes: identifiers (`[a-z][a-z0-9_]{0,63}`) and counts only. A table or column is one of
+//!   the connector's catalogue ([`CatalogueNames`]) or a name the caller wrote in the query (an object
+//!   key, such as a measure's name; never a string value, which may be a customer's id or email): one
+//!   named otherwise refuses the result. A filter key is one of the result table's catalogue filters;
+//!   any other is dropped. A component sees rows and the query's values; it cannot dress either up as a
+//!   name and have the host keep it.
 //! - Every string a component hands back (cells, notes, errors, upstream messages, reports) has the
 //!   credential — any 12-character run of it — redacted, and messages are capped at 1 KiB.
 //!
@@ -18,7 +20,7 @@
 
 use crate::sandbox::{wit, SandboxError};
 use klairr_policy::redact::{cap, is_identifier, SecretRuns, MESSAGE_CAP};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The names a connector's catalogue holds: its tables, and its columns, filter keys and bucketed group
 /// columns (`created_month`). `describe` runs before any credential or data reaches a component, so none
@@ -28,6 +30,8 @@ use std::collections::BTreeSet;
 pub struct CatalogueNames {
     tables: BTreeSet<String>,
     names: BTreeSet<String>,
+    /// Each table's filter keys.
+    filters: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl CatalogueNames {
@@ -42,6 +46,10 @@ impl CatalogueNames {
             known
                 .names
                 .extend(table.filters.iter().map(|f| f.key.clone()));
+            known.filters.insert(
+                table.name.clone(),
+                table.filters.iter().map(|f| f.key.clone()).collect(),
+            );
             for column in table.aggregate.iter().flat_map(|a| &a.bucket_by) {
                 known
                     .names
@@ -61,19 +69,26 @@ pub struct Expect<'a> {
     /// Requests the host sent for this call.
     pub requests: u32,
     pub runs: &'a SecretRuns,
-    /// The names the result and its shape may use besides what the caller wrote.
+    /// The names the result and its shape may use besides those the caller wrote.
     pub catalogue: &'a CatalogueNames,
-    /// What the caller wrote: the query and the strings it decodes to (`sandbox::caller_text`).
-    pub caller_wrote: &'a [String],
+    /// The names the caller wrote: the query's object keys (`sandbox::caller_text::caller_names`).
+    pub names_written: &'a [String],
 }
 
 impl Expect<'_> {
     fn wrote(&self, name: &str) -> bool {
-        self.caller_wrote.iter().any(|t| t == name)
+        self.names_written.iter().any(|t| t == name)
     }
 
     fn knows(&self, name: &str) -> bool {
         self.catalogue.names.contains(name) || self.wrote(name)
+    }
+
+    fn filters(&self, table: &str, key: &str) -> bool {
+        self.catalogue
+            .filters
+            .get(table)
+            .is_some_and(|keys| keys.contains(key))
     }
 }
 
@@ -94,18 +109,30 @@ fn malformed(message: String) -> SandboxError {
     SandboxError::Malformed(message)
 }
 
-fn identifier(what: &str, name: &str) -> Result<(), SandboxError> {
+/// A component's text quoted in a message, at most `limit` bytes of it: redacted *before* it is escaped.
+/// Escaping writes a zero-width space or a BEL as plain ASCII (`\u{200b}`, `\u{7}`), where the
+/// redaction of the finished message could no longer see the key they cut.
+fn quoted(text: &str, runs: Option<&SecretRuns>, limit: usize) -> String {
+    let redacted = runs.map_or(std::borrow::Cow::Borrowed(text), |r| r.redact(text));
+    format!("{:?}", cap(&redacted, limit))
+}
+
+/// `name` must be an identifier; `runs` once the connection holds a credential (a result, a report).
+fn identifier(what: &str, name: &str, runs: Option<&SecretRuns>) -> Result<(), SandboxError> {
     if is_identifier(name) {
         Ok(())
     } else {
         Err(malformed(format!(
-            "{what} {:?} is not an identifier ([a-z][a-z0-9_]{{0,63}})",
-            cap(name, 80)
+            "{what} {} is not an identifier ([a-z][a-z0-9_]{{0,63}})",
+            quoted(name, runs, 80)
         )))
     }
 }
 
-fn check_columns(columns: &mut [wit::Column]) -> Result<(), SandboxError> {
+fn check_columns(
+    columns: &mut [wit::Column],
+    runs: Option<&SecretRuns>,
+) -> Result<(), SandboxError> {
     if columns.len() > MAX_COLUMNS {
         return Err(malformed(format!(
             "{} columns, more than {MAX_COLUMNS}",
@@ -113,7 +140,7 @@ fn check_columns(columns: &mut [wit::Column]) -> Result<(), SandboxError> {
         )));
     }
     for c in columns.iter_mut() {
-        identifier("column", &c.name)?;
+        identifier("column", &c.name, runs)?;
         c.doc = text(std::mem::take(&mut c.doc), None, DOC_CAP);
     }
     Ok(())
@@ -125,15 +152,15 @@ pub const MEASURE_KINDS: [&str; 6] = ["count", "sum", "avg", "min", "max", "coun
 /// The catalogue from `describe`: identifiers for names, docs capped; an aggregate spec names only its
 /// table's columns.
 pub fn check_info(mut info: wit::ConnectorInfo) -> Result<wit::ConnectorInfo, SandboxError> {
-    identifier("connector name", &info.name)?;
+    identifier("connector name", &info.name, None)?;
     info.api_version = text(std::mem::take(&mut info.api_version), None, 64);
     info.query_doc = text(std::mem::take(&mut info.query_doc), None, DOC_CAP);
     for t in &mut info.tables {
-        identifier("table", &t.name)?;
+        identifier("table", &t.name, None)?;
         t.doc = text(std::mem::take(&mut t.doc), None, DOC_CAP);
-        check_columns(&mut t.columns)?;
+        check_columns(&mut t.columns, None)?;
         for f in &mut t.filters {
-            identifier("filter", &f.key)?;
+            identifier("filter", &f.key, None)?;
             f.accepts = text(std::mem::take(&mut f.accepts), None, DOC_CAP);
             f.doc = text(std::mem::take(&mut f.doc), None, DOC_CAP);
         }
@@ -152,7 +179,7 @@ pub fn check_info(mut info: wit::ConnectorInfo) -> Result<wit::ConnectorInfo, Sa
             of_table("group-by", &spec.group_by)?;
             of_table("bucket-by", &spec.bucket_by)?;
             for m in &mut spec.measures {
-                identifier("measure", &m.name)?;
+                identifier("measure", &m.name, None)?;
                 of_table(&format!("measure {}", m.name), &m.columns)?;
                 m.doc = text(std::mem::take(&mut m.doc), None, DOC_CAP);
             }
@@ -161,7 +188,7 @@ pub fn check_info(mut info: wit::ConnectorInfo) -> Result<wit::ConnectorInfo, Sa
     if let Some(aggregates) = &mut info.aggregates {
         aggregates.doc = text(std::mem::take(&mut aggregates.doc), None, 2 * DOC_CAP);
         for bucket in &aggregates.buckets {
-            identifier("bucket", bucket)?;
+            identifier("bucket", bucket, None)?;
         }
     }
     Ok(info)
@@ -204,7 +231,7 @@ pub fn check_report(
     requests: u32,
 ) -> Result<wit::VerifyReport, SandboxError> {
     for table in &report.readable {
-        identifier("readable table", table)?;
+        identifier("readable table", table, Some(runs))?;
     }
     report.write_probes_refused = report
         .write_probes_refused
@@ -252,14 +279,14 @@ pub fn check_query(
     mut result: wit::QueryResult,
     expect: &Expect<'_>,
 ) -> Result<wit::QueryResult, SandboxError> {
-    identifier("table", &result.table)?;
+    identifier("table", &result.table, Some(expect.runs))?;
     if !expect.catalogue.tables.contains(&result.table) && !expect.wrote(&result.table) {
         return Err(malformed(format!(
             "table {:?} is neither one of its catalogue's tables nor written in the query",
             result.table
         )));
     }
-    check_columns(&mut result.columns)?;
+    check_columns(&mut result.columns, Some(expect.runs))?;
     if let Some(c) = result.columns.iter().find(|c| !expect.knows(&c.name)) {
         return Err(malformed(format!(
             "column {:?} is neither in its catalogue nor written in the query",
@@ -303,7 +330,7 @@ pub fn check_query(
         .map(|n| text(n, Some(expect.runs), MESSAGE_CAP));
     result.cache_ttl_seconds = result.cache_ttl_seconds.min(expect.ttl_ceiling);
     result.requests = expect.requests;
-    let aggregate = check_aggregate(&mut result)?;
+    let aggregate = check_aggregate(&mut result, expect.runs)?;
     // The shape is rebuilt from what the host checked: identifiers and counts only.
     result.shape = wit::Shape {
         table: result.table.clone(),
@@ -318,7 +345,7 @@ pub fn check_query(
         row_count: result.rows.len() as u64,
         filter_keys: std::mem::take(&mut result.shape.filter_keys)
             .into_iter()
-            .filter(|k| is_identifier(k) && expect.knows(k))
+            .filter(|k| expect.filters(&result.table, k))
             .take(64)
             .collect(),
         aggregate,
@@ -332,6 +359,7 @@ pub fn check_query(
 /// shape's aggregate part, rebuilt from checked names.
 fn check_aggregate(
     result: &mut wit::QueryResult,
+    runs: &SecretRuns,
 ) -> Result<Option<wit::AggregateShape>, SandboxError> {
     let (stats, shape) = match (result.aggregate, result.shape.aggregate.take()) {
         (None, None) => return Ok(None),
@@ -356,9 +384,9 @@ fn check_aggregate(
     let columns: Vec<&str> = result.columns.iter().map(|c| c.name.as_str()).collect();
     if written != columns {
         return Err(malformed(format!(
-            "an aggregate's columns {:?} are not its group columns then its measures {:?}",
-            cap(&columns.join(","), 200),
-            cap(&written.join(","), 200)
+            "an aggregate's columns {} are not its group columns then its measures {}",
+            quoted(&columns.join(","), Some(runs), 200),
+            quoted(&written.join(","), Some(runs), 200)
         )));
     }
     if let Some(m) = shape
@@ -367,9 +395,9 @@ fn check_aggregate(
         .find(|m| !MEASURE_KINDS.contains(&m.kind.as_str()))
     {
         return Err(malformed(format!(
-            "measure {} is of kind {:?}, not one of {}",
-            m.name,
-            cap(&m.kind, 40),
+            "measure {} is of kind {}, not one of {}",
+            quoted(&m.name, Some(runs), 80),
+            quoted(&m.kind, Some(runs), 40),
             MEASURE_KINDS.join(", ")
         )));
     }
@@ -543,7 +571,14 @@ mod tests {
                 "amount",
                 "created",
                 "created_month",
+                "email",
+                "customer",
             ]),
+            filters: [
+                ("customers".to_owned(), names(&["created", "email"])),
+                ("charges".to_owned(), names(&["created", "customer"])),
+            ]
+            .into(),
         };
         Expect {
             max_rows: 2,
@@ -551,7 +586,7 @@ mod tests {
             requests: 3,
             runs,
             catalogue: Box::leak(Box::new(catalogue)),
-            caller_wrote: Box::leak(Box::new(["{\"n\":\"count\"}".to_owned(), "n".to_owned()])),
+            names_written: Box::leak(Box::new(["list", "measures", "n"].map(String::from))),
         }
     }
 
@@ -582,12 +617,15 @@ mod tests {
             }
         }
         let mut keys = result(vec![]);
-        keys.shape.filter_keys = vec!["created".into(), "vera_haddad32_example_net".into()];
+        // A value of the source, a name the caller wrote that is no filter, another table's filter.
+        keys.shape.filter_keys = ["created", "vera_haddad32_example_net", "n", "customer"]
+            .map(String::from)
+            .into();
         let checked = check_query(keys, &expect(&runs)).expect("valid");
         assert_eq!(
             checked.shape.filter_keys,
             ["created"],
-            "the unknown key dropped"
+            "only the table's own filters are kept"
         );
         // The measure `n` is the caller's own name.
         check_query(aggregate(1, 1, false), &expect(&runs)).expect("n was written");
@@ -653,6 +691,63 @@ mod tests {
             match check_query(bad, &expect(&runs)) {
                 Err(SandboxError::Malformed(m)) => assert!(m.contains(why), "{m} / {why}"),
                 other => panic!("{why}: {other:?}"),
+            }
+        }
+    }
+
+    /// A name that is not an identifier is quoted in the refusal, escaped; a key cut by invisible
+    /// characters in it is redacted before the escaping could turn them into plain ASCII.
+    #[test]
+    fn a_refused_name_never_shows_a_key_its_invisible_characters_cut() {
+        let runs = SecretRuns::new(KEY);
+        for separator in ["\u{200b}", "\u{7}", "\u{a0}", "\t", "\u{1b}[0m", "\u{e000}"] {
+            let cut: String = KEY[8..60]
+                .chars()
+                .flat_map(|c| [c.to_string(), separator.to_owned()])
+                .collect();
+            let as_table = wit::QueryResult {
+                table: cut.clone(),
+                ..result(vec![])
+            };
+            let mut as_kind = aggregate(1, 1, false);
+            if let Some(a) = as_kind.shape.aggregate.as_mut() {
+                a.measures[0].kind = cut.clone();
+            }
+            let mut as_measure = aggregate(1, 1, false);
+            if let Some(a) = as_measure.shape.aggregate.as_mut() {
+                a.measures[0].name = cut.clone();
+            }
+            let report = wit::VerifyReport {
+                mode: wit::Mode::Test,
+                readable: vec![cut.clone()],
+                write_probes_refused: Vec::new(),
+                requests: 0,
+            };
+            let refusals = [
+                check_query(as_table, &expect(&runs)),
+                check_query(as_kind, &expect(&runs)),
+                check_query(as_measure, &expect(&runs)),
+            ]
+            .into_iter()
+            .map(|r| r.map(|_| ()))
+            .chain([check_report(report, &runs, 0).map(|_| ())]);
+            for refused in refusals {
+                let Err(SandboxError::Malformed(m)) = refused else {
+                    panic!("{separator:?}: refused: {refused:?}");
+                };
+                let seen: String = m
+                    .replace(&format!("{separator:?}").replace('"', ""), "")
+                    .chars()
+                    .filter(char::is_ascii_alphanumeric)
+                    .collect();
+                for start in 0..KEY.len() - 12 {
+                    let run: String = KEY[start..start + 12]
+                        .chars()
+                        .filter(char::is_ascii_alphanumeric)
+                        .collect();
+                    assert!(!seen.contains(&run), "{separator:?}: {m}");
+                }
+                assert!(m.contains("[redacted]"), "{separator:?}: {m}");
             }
         }
     }

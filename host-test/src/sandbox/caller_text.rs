@@ -31,6 +31,29 @@ pub fn caller_texts(query: &str) -> Vec<String> {
     texts
 }
 
+/// The names the caller wrote in `query`: its JSON object keys (a measure's name is one), never its
+/// string values. A value the caller wrote — a customer's id or email in a filter — is data, and a memory
+/// shape holds names only.
+pub fn caller_names(query: &str) -> Vec<String> {
+    fn keys(value: &Value, names: &mut Vec<String>) {
+        match value {
+            Value::Array(items) => items.iter().for_each(|v| keys(v, names)),
+            Value::Object(entries) => {
+                for (key, v) in entries {
+                    names.push(key.clone());
+                    keys(v, names);
+                }
+            }
+            Value::String(_) | Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
+    }
+    let mut names = Vec::new();
+    if let Ok(value) = serde_json::from_str::<Value>(query) {
+        keys(&value, &mut names);
+    }
+    names
+}
+
 fn collect(value: &Value, texts: &mut Vec<String>) {
     match value {
         Value::String(s) => texts.push(s.clone()),
@@ -68,6 +91,15 @@ pub fn overlong_message(len: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_callers_names_are_its_object_keys_never_its_values() {
+        let names = caller_names(
+            r#"{"list":"charges","filters":{"customer":"cus_q7secret"},"measures":{"n\u0031":"count"}}"#,
+        );
+        assert_eq!(names, ["filters", "customer", "list", "measures", "n1"]);
+        assert!(caller_names("{oops").is_empty());
+    }
 
     #[test]
     fn the_callers_text_includes_what_its_json_escapes_spell() {

@@ -59,12 +59,11 @@ impl Connection {
     }
 
     /// What the caller wrote in `query`, exempt from the credential's redaction for this call (see
-    /// `caller_text`), and the texts themselves; a query holding what can only be a pasted key is refused
-    /// first.
+    /// `caller_text`); a query holding what can only be a pasted key is refused first.
     fn exempt<'c>(
         credential: &'c ConnectionCredential,
         query: &str,
-    ) -> Result<(CallerWrote<'c>, Vec<String>), SandboxError> {
+    ) -> Result<CallerWrote<'c>, SandboxError> {
         let texts = caller_text::caller_texts(query);
         if let Some(len) = caller_text::overlong_token(&texts) {
             return Err(SandboxError::Connector(ConnectorFailure(
@@ -72,7 +71,7 @@ impl Connection {
             )));
         }
         let borrowed: Vec<&str> = texts.iter().map(String::as_str).collect();
-        Ok((credential.runs().caller_wrote(&borrowed), texts))
+        Ok(credential.runs().caller_wrote(&borrowed))
     }
 
     /// The canonical form of a query (for the result cache). Makes no request.
@@ -98,7 +97,8 @@ impl Connection {
     /// Run a query; the result is checked against the contract and redacted.
     pub fn query(&mut self, query: &str) -> Result<wit::QueryResult, SandboxError> {
         let credential = self.credential.clone();
-        let (_exempt, caller_wrote) = Self::exempt(&credential, query)?;
+        let _exempt = Self::exempt(&credential, query)?;
+        let names_written = caller_text::caller_names(query);
         let plugin = self.instance.plugin()?;
         let handle = self.handle;
         // The host cannot tell a list query from an aggregate: the ceiling allows either.
@@ -126,7 +126,7 @@ impl Connection {
                 requests: self.sent(),
                 runs: self.credential.runs(),
                 catalogue: &self.catalogue,
-                caller_wrote: &caller_wrote,
+                names_written: &names_written,
             },
         )
     }

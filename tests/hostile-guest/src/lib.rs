@@ -35,7 +35,9 @@
 //! request still goes. `body` is written after `handle`, whether or not the script set a `content-length`
 //! header; without `body` the request has none.
 //!
-//! `return` (no validation, so it may be malformed on purpose): `table` (default `"outcomes"`), `columns`
+//! `return` (no validation, so it may be malformed on purpose; fields it does not know are ignored, so a
+//! test can write the names its result uses as the keys of one, `"names": {"notes": null}`, as a query
+//! writes a measure's name): `table` (default `"outcomes"`), `columns`
 //! (`[{"name", "kind", "nullable", "doc"}]`, kind one of `id text integer boolean timestamp amount
 //! currency`; `nullable` defaults to true, `doc` to ""), `rows` (arrays of JSON values: string → text,
 //! integer → integer, bool → boolean, null → null; cell counts and types are not checked against the
