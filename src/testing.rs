@@ -344,7 +344,7 @@ fn decode(s: &str) -> String {
 }
 
 /// The smallest object of `table` the connector reads at the pinned version.
-fn object_json(table: Table, o: &Obj) -> String {
+pub fn object_json(table: Table, o: &Obj) -> String {
     let (id, c) = (&o.id, o.created);
     match table {
         Table::Customers => {

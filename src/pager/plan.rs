@@ -71,9 +71,20 @@ pub struct Span {
 /// One object of a page, as the plan needs it.
 pub struct Entry<R> {
     pub created: i64,
+    /// A hash of the object's id ([`id_hash`]): the same object twice in one second is refused.
+    pub id: u64,
     /// Whether the object is a row of the result (false: a charge of another status, skipped).
     pub keep: bool,
     pub row: R,
+}
+
+/// FNV-1a over an object's id: what [`Plan::page`] compares to find an object sent twice. Two ids of one
+/// second sharing a hash (about 1 in 10^13 for a second of a thousand objects) would be taken for a
+/// repeat and stop the query; never the other way round.
+pub fn id_hash(id: &str) -> u64 {
+    id.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// One request to start: a page of `window`.
@@ -94,6 +105,9 @@ pub enum Guard {
     CursorRepeat(String),
     /// An object outside the window or newer than the one before it.
     Disorder(i64),
+    /// An object already read, again in the same second (within a page, or the cursor's object at the
+    /// start of the next one).
+    Repeat(i64),
     /// More pages than the query can need.
     TooManyPages(u64),
 }
@@ -355,6 +369,10 @@ impl<R> Plan<R> {
         }
         let mut prev = w.oldest;
         let mut cut = None;
+        // The ids of the window's oldest second so far: ties are the only place an object can come
+        // back without being out of order.
+        let mut second = core::mem::take(&mut self.windows[i].oldest_ids);
+        let w = &self.windows[i];
         for (n, e) in entries.iter().enumerate() {
             let inside = e.created >= w.asked_lo && w.hi.is_none_or(|h| e.created < h);
             if !inside || prev.is_some_and(|p| e.created > p) {
@@ -363,9 +381,16 @@ impl<R> Plan<R> {
             if e.created < w.lo {
                 cut = cut.or(Some(n));
             } else {
+                if prev != Some(e.created) {
+                    second.clear();
+                } else if second.contains(&e.id) {
+                    return Err(Guard::Repeat(e.created));
+                }
+                second.push(e.id);
                 prev = Some(e.created);
             }
         }
+        self.windows[i].oldest_ids = second;
         if let Some(n) = cut {
             // The window was split while this page was on its way: what lies below its new lower bound
             // belongs to the new window, which reads it itself; this window is done.
@@ -558,6 +583,7 @@ mod tests {
             .into_iter()
             .map(|o| Entry {
                 created: o.1,
+                id: u64::from(o.0),
                 keep: o.2,
                 row: o.0,
             })
@@ -832,6 +858,7 @@ mod tests {
     fn pages_that_would_loop_or_mislead_are_refused() {
         let entry = |id: u32, created: i64| Entry {
             created,
+            id: u64::from(id),
             keep: true,
             row: id,
         };
@@ -875,14 +902,35 @@ mod tests {
             plan.page(0, vec![entry(1, 500)], true, Some("1".into())),
             Ok(())
         );
-        // The same last object again, or an object newer than the cursor's.
+        // The same last object again, a cursor that comes back, or an object newer than the cursor's.
         assert_eq!(
             plan.page(0, vec![entry(1, 500)], true, Some("1".into())),
+            Err(Guard::Repeat(500))
+        );
+        assert_eq!(
+            plan.page(0, vec![entry(4, 500)], true, Some("1".into())),
             Err(Guard::CursorRepeat("1".into()))
         );
         assert_eq!(
             plan.page(0, vec![entry(3, 501)], true, Some("3".into())),
             Err(Guard::Disorder(501))
+        );
+
+        // An object twice in one page; the same id in another second is not a repeat of it.
+        let mut plan = fresh(9);
+        assert_eq!(
+            plan.page(
+                0,
+                vec![entry(5, 500), entry(6, 500), entry(5, 500)],
+                true,
+                Some("5".into())
+            ),
+            Err(Guard::Repeat(500))
+        );
+        let mut plan = fresh(9);
+        assert_eq!(
+            plan.page(0, vec![entry(5, 500), entry(5, 499)], false, None),
+            Ok(())
         );
 
         let mut plan = fresh(2);

@@ -12,7 +12,7 @@
 //! nothing else is outstanding, asleep. Once the plan's verdict is in, requests still outstanding are
 //! cancelled: their pages could not change the result.
 
-use super::plan::{Ask, Done, Entry, Guard, Plan, Span, Verdict};
+use super::plan::{id_hash, Ask, Done, Entry, Guard, Plan, Span, Verdict};
 use crate::dsl::Query;
 use crate::error::{ConnectorError, UpstreamError};
 use crate::key::KeyHint;
@@ -202,18 +202,23 @@ fn hand_over(
             )));
         }
     }
-    let created = schema::table_spec(table).column_index("created");
+    let spec = schema::table_spec(table);
+    let (created, id) = (spec.column_index("created"), spec.column_index("id"));
     let mut entries = Vec::with_capacity(page.rows.len());
     for row in page.rows {
-        let Some(&Cell::Integer(at)) = created.and_then(|i| row.get(i)) else {
+        let (Some(&Cell::Integer(at)), Some(Cell::Text(id))) = (
+            created.and_then(|i| row.get(i)),
+            id.and_then(|i| row.get(i)),
+        ) else {
             return Err(guard_error(
                 &response,
                 format!(
-                    "Stripe's {} page has an object without created",
+                    "Stripe's {} page has an object without id or created",
                     table.name()
                 ),
             ));
         };
+        let id = id_hash(id);
         let keep = query.keeps(&row);
         // An aggregate keeps only the cells it reads, and nothing of a row it skips.
         let row = match used {
@@ -223,6 +228,7 @@ fn hand_over(
         };
         entries.push(Entry {
             created: at,
+            id,
             keep,
             row,
         });
@@ -243,6 +249,10 @@ fn guard_message(table: Table, query: &Query, guard: Guard) -> String {
         Guard::Disorder(created) => format!(
             "Stripe returned {name} out of order or outside the requested created range (an object created at \
              {created}); stopping rather than returning rows twice or out of order"
+        ),
+        Guard::Repeat(created) => format!(
+            "Stripe returned an object of its {name} list twice (created at {created}); stopping rather \
+             than returning rows twice"
         ),
         Guard::TooManyPages(pages) => format!(
             "Stripe kept returning {name} pages after {pages} requests, more than {} rows can need; stopping",

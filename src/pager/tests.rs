@@ -6,7 +6,9 @@ use crate::retry::RetryPolicy;
 use crate::rows;
 use crate::schema::{Cell, Table};
 use crate::stripe;
-use crate::testing::{response, FakeClock, FakeStripe, Irregular, Obj, Replies, Serve};
+use crate::testing::{
+    object_json, response, FakeClock, FakeStripe, Irregular, Obj, Replies, Serve,
+};
 use crate::transport::{Request, Response, TransportError};
 use proptest::prelude::*;
 use std::time::Duration;
@@ -594,6 +596,24 @@ fn rewrite(at: u32, body: &'static str) -> crate::testing::Fault {
     Box::new(move |n, _| (n == at).then(|| Ok(response(200, body, n))))
 }
 
+/// A fault that answers honestly, except that every page after a cursor starts with the cursor's own
+/// object again: each object is in order, none newer than the one before, and the cursor advances.
+fn repeat_the_cursor_object(objects: &[Obj]) -> crate::testing::Fault {
+    let honest = FakeStripe::new(Table::Customers, objects.to_vec(), &FakeClock::new().time);
+    let objects = objects.to_vec();
+    Box::new(move |n, path| {
+        let (_, after) = path.split_once("starting_after=")?;
+        let after = after.split('&').next()?.to_owned();
+        let mut page: serde_json::Value = serde_json::from_slice(&honest.answer(path).body).ok()?;
+        let object = objects.iter().find(|o| o.id == after)?;
+        let object = serde_json::from_str(&object_json(Table::Customers, object)).ok()?;
+        let data = page["data"].as_array_mut()?;
+        data.insert(0, object);
+        data.pop();
+        Some(Ok(response(200, &page.to_string(), n)))
+    })
+}
+
 #[test]
 fn pages_that_would_loop_or_mislead_are_upstream_errors() {
     let objects = irregular(3000, 71).objects("cus");
@@ -615,6 +635,10 @@ fn pages_that_would_loop_or_mislead_are_upstream_errors() {
                 })
             }),
             "out of order or outside the requested created range",
+        ),
+        (
+            repeat_the_cursor_object(&objects),
+            "returned an object of its customers list twice",
         ),
     ];
     for (fault, message) in cases {

@@ -42,6 +42,8 @@ pub(super) struct Window<R> {
     pub(super) inherited: Rate,
     /// The last page's typical rate (`rate.rs`): where the cursor is now.
     pub(super) typical: Rate,
+    /// [`super::id_hash`]es of the objects read in the oldest second so far.
+    pub(super) oldest_ids: Vec<u64>,
 }
 
 impl<R> Window<R> {
@@ -61,6 +63,7 @@ impl<R> Window<R> {
             state: State::Idle,
             inherited,
             typical: Rate::UNKNOWN,
+            oldest_ids: Vec::new(),
         }
     }
 
