@@ -139,8 +139,16 @@ fn check_columns(
             columns.len()
         )));
     }
-    for c in columns.iter_mut() {
-        identifier("column", &c.name, runs)?;
+    for i in 0..columns.len() {
+        identifier("column", &columns[i].name, runs)?;
+        // A name is how a reader, `--columns` and memory tell the columns apart.
+        if columns[..i].iter().any(|c| c.name == columns[i].name) {
+            return Err(malformed(format!(
+                "column {} is named twice",
+                columns[i].name
+            )));
+        }
+        let c = &mut columns[i];
         c.doc = text(std::mem::take(&mut c.doc), None, DOC_CAP);
     }
     Ok(())
@@ -685,6 +693,17 @@ mod tests {
                     ..result(vec![])
                 },
                 "not an identifier",
+            ),
+            (
+                wit::QueryResult {
+                    columns: vec![
+                        column("id", wit::ColumnType::Id, false),
+                        column("name", wit::ColumnType::Text, true),
+                        column("name", wit::ColumnType::Text, true),
+                    ],
+                    ..result(vec![])
+                },
+                "column name is named twice",
             ),
         ];
         for (bad, why) in cases {
