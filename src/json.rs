@@ -138,9 +138,10 @@ impl<'a> Reader<'a> {
             Some(b'[') => Ok("array"),
             Some(b'{') => Ok("object"),
             Some(b'-' | b'0'..=b'9') => self.number().map(|n| match n {
+                // Only what fits an `i64` is an integer to the decoders: 2^64 - 1 is beyond them too.
                 Number {
-                    integer: Some(_), ..
-                } => "integer",
+                    integer: Some(v), ..
+                } if i64::try_from(v).is_ok() => "integer",
                 Number { text, .. }
                     if text != b"-0" && !text.iter().any(|b| matches!(b, b'.' | b'e' | b'E')) =>
                 {

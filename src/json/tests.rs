@@ -262,8 +262,14 @@ fn errors_say_where_and_never_quote_the_text() {
         err.to_string(),
         "invalid type: number, expected an integer at line 1 column 1"
     );
-    let err = from_slice::<i64>(b"99999999999999999999").unwrap_err();
-    assert!(err.to_string().contains("integer beyond 64 bits"), "{err}");
+    for beyond in [
+        "99999999999999999999",
+        "18446744073709551615",
+        "9223372036854775808",
+    ] {
+        let err = from_slice::<i64>(beyond.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("integer beyond 64 bits"), "{err}");
+    }
     let err = validate(b"[1,\n2,]").unwrap_err();
     assert_eq!(err.to_string(), "trailing comma at line 2 column 3");
     let err = validate(b"\"secret\x01\"").unwrap_err();

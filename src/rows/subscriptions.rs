@@ -54,6 +54,8 @@ json_object! {
     struct Recurring {
         interval: Interval,
         interval_count: Option<i64>,
+        /// `licensed` (a fixed price per unit) or `metered` (billed by usage: no fixed monthly amount).
+        usage_type: Option<String> = None,
     }
 }
 
@@ -137,14 +139,18 @@ impl Project for Subscription {
 ///
 /// Computed exactly: every term is `unit_amount × quantity × k / (12 n)` with k = 12, 1, 52 or 365, summed
 /// as a reduced fraction of i128s, then rounded half away from zero once. `None` when any item lacks a
-/// price, a unit_amount, a recurring interval (or has an unknown one, or interval_count < 1), or when the
-/// arithmetic would overflow (no real subscription comes near).
+/// price, a unit_amount, a recurring interval (or has an unknown one, or interval_count < 1), bills
+/// metered usage (its unit_amount is per unit used, not per month), or when the arithmetic would
+/// overflow (no real subscription comes near).
 fn mrr(items: &[Item]) -> Option<i64> {
     let (mut num, mut den) = (0i128, 1i128);
     for item in items {
         let price = item.price.as_ref()?;
         let unit = i128::from(price.unit_amount?);
         let recurring = price.recurring.as_ref()?;
+        if !matches!(recurring.usage_type.as_deref(), None | Some("licensed")) {
+            return None;
+        }
         let n = i128::from(recurring.interval_count?);
         if n < 1 {
             return None;

@@ -294,7 +294,27 @@ fn mrr_normalises_intervals_and_rounds_half_away_from_zero() {
         mrr_of(vec![item(0, 1, json!(0), Some(0), "month", 1)]),
         Cell::Integer(0)
     );
-    // null when a price cannot be normalised
+    // null when a price cannot be normalised: a metered price bills usage, not a monthly amount (an
+    // unknown usage type counts as not fixed too); a price without a usage type is licensed.
+    let with_usage = |usage: Value| {
+        let mut it = item(0, 1, json!(1000), None, "month", 1);
+        it["price"]["recurring"]["usage_type"] = usage;
+        it
+    };
+    assert_eq!(
+        mrr_of(vec![
+            item(0, 1, json!(500), None, "month", 1),
+            with_usage(json!("metered"))
+        ]),
+        Cell::Null
+    );
+    assert_eq!(mrr_of(vec![with_usage(json!("by_the_ton"))]), Cell::Null);
+    assert_eq!(mrr_of(vec![with_usage(Value::Null)]), Cell::Integer(1000));
+    let mut without = item(0, 1, json!(1000), None, "month", 1);
+    if let Some(r) = without["price"]["recurring"].as_object_mut() {
+        r.remove("usage_type");
+    }
+    assert_eq!(mrr_of(vec![without]), Cell::Integer(1000));
     assert_eq!(
         mrr_of(vec![item(0, 1, Value::Null, None, "month", 1)]),
         Cell::Null
