@@ -139,7 +139,8 @@ impl Selection {
     /// The row's currency code, if the table has a currency column and the row a value in it.
     pub fn currency_of<'r>(&self, row: &'r [wit::Cell]) -> Option<&'r str> {
         match self.currency.and_then(|i| row.get(i)) {
-            Some(wit::Cell::Text(code)) => Some(code),
+            // An empty code names no currency: "(no currency)", not "7  (minor units)".
+            Some(wit::Cell::Text(code)) if !code.trim().is_empty() => Some(code),
             _ => None,
         }
     }
@@ -208,6 +209,23 @@ pub(crate) mod tests {
         let p = s.project(&r);
         assert_eq!(p.columns[0].name, "status");
         assert_eq!(p.rows[0][1], wit::Cell::Text("ch_1".into()));
+    }
+
+    #[test]
+    fn a_blank_currency_is_no_currency() {
+        let r = charges();
+        let s = Selection::choose(&r, &names(&["amount"])).expect("valid");
+        let row = |code: &str| {
+            vec![
+                wit::Cell::Text("ch_1".into()),
+                wit::Cell::Integer(7),
+                wit::Cell::Text(code.into()),
+                wit::Cell::Null,
+            ]
+        };
+        assert_eq!(s.currency_of(&row("eur")), Some("eur"));
+        assert_eq!(s.currency_of(&row("")), None);
+        assert_eq!(s.currency_of(&row("  ")), None);
     }
 
     #[test]
