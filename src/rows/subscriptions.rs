@@ -54,8 +54,7 @@ json_object! {
     struct Recurring {
         interval: Interval,
         interval_count: Option<i64>,
-        /// `licensed` (a fixed price per unit) or `metered` (billed by usage: no fixed monthly amount).
-        usage_type: Option<String> = None,
+        usage_type: Option<Usage> = None,
     }
 }
 
@@ -81,6 +80,35 @@ impl Decode for Interval {
             "month" => Interval::Month,
             "year" => Interval::Year,
             _ => Interval::Other,
+        })
+    }
+}
+
+/// A recurring price's `usage_type`: `licensed` (a fixed price per unit) or anything else — `metered`
+/// (billed by usage, no fixed monthly amount) or a later API version's — which makes `mrr` null. Read
+/// without keeping the text: every item of every subscription has one.
+#[derive(Default)]
+struct Usage {
+    licensed: bool,
+}
+
+impl Decode for Usage {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, Error> {
+        if reader.peek_value()? != b'"' {
+            return Err(reader.wrong_type("a string (licensed or metered)"));
+        }
+        Ok(Usage {
+            licensed: &*reader.string()? == "licensed",
+        })
+    }
+}
+
+/// serde's reading of a usage type, the reference the reader is tested against.
+#[cfg(test)]
+impl<'de> serde::Deserialize<'de> for Usage {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Usage {
+            licensed: String::deserialize(deserializer)? == "licensed",
         })
     }
 }
@@ -148,7 +176,7 @@ fn mrr(items: &[Item]) -> Option<i64> {
         let price = item.price.as_ref()?;
         let unit = i128::from(price.unit_amount?);
         let recurring = price.recurring.as_ref()?;
-        if !matches!(recurring.usage_type.as_deref(), None | Some("licensed")) {
+        if recurring.usage_type.as_ref().is_some_and(|u| !u.licensed) {
             return None;
         }
         let n = i128::from(recurring.interval_count?);
