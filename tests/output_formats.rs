@@ -377,6 +377,8 @@ fn each_commands_help_lists_only_the_shared_flags_it_takes() {
                 "--redirect",
                 "--memory-file",
                 "--columns",
+                "--call-timeout",
+                "--compile-cache",
             ],
             &["--port", "--latency-ms", "--format"],
         ),
@@ -407,12 +409,19 @@ fn each_commands_help_lists_only_the_shared_flags_it_takes() {
                 "--max-scan",
                 "--cache-ttl",
             ],
-            &["--connector", "--component", "--format", "--call-timeout"],
+            &[
+                "--connector",
+                "--component",
+                "--format",
+                "--call-timeout",
+                "--stripe-base",
+                "--memory-file",
+            ],
         ),
         (
             "connectors",
             &["--columns", "--mode", "--max-rows", "--cache-ttl"],
-            &["--connectors", "--format"],
+            &["--connectors", "--format", "--redirect"],
         ),
         (
             "setup",
@@ -441,18 +450,22 @@ fn each_commands_help_lists_only_the_shared_flags_it_takes() {
 /// anything is loaded or sent, rather than quietly ignored.
 #[test]
 fn commands_that_read_no_rows_refuse_the_flags_of_reads() {
-    let cases: [(&[&str], &str); 3] = [
+    let cases: [(&[&str], &str); 4] = [
         (
             &["--max-rows", "5", "--mode", "live", "describe"],
-            "error (usage): describe opens no connection, so it has no mode and makes no reads: leave out --mode, --max-rows",
+            "error (usage): describe opens no connection (no mode, no rows): leave out --mode, --max-rows; only `setup` and `query` take such flags",
         ),
         (
             &["connectors", "--cache-ttl", "60"],
-            "error (usage): connectors opens no connection, so it has no mode and makes no reads: leave out --cache-ttl",
+            "error (usage): connectors opens no connection (no mode, no rows): leave out --cache-ttl; only `setup` and `query` take such flags",
         ),
         (
             &["--max-scan", "10", "setup", "--max-rows", "3"],
-            "error (usage): setup proves the credential and returns no rows: leave out --max-rows, --max-scan",
+            "error (usage): setup proves the credential and returns no rows: leave out --max-rows, --max-scan; only `query` takes such flags",
+        ),
+        (
+            &["--format", "csv", "serve"],
+            "error (usage): --format csv prints query results; serve prints --format table, json or ndjson",
         ),
     ];
     for (args, message) in cases {

@@ -5,7 +5,7 @@
 //! setup verifies a real one, and runs a few analyst questions — the last one a repeat, served from the
 //! result cache. Everything goes through the sandboxed component exactly as it would against Stripe.
 
-use crate::cli::{Cli, EmulatorData, Failure, Format};
+use crate::cli::{Cli, EmulatorData, Failure};
 use crate::emulator::{keys, Emulator, EmulatorConfig};
 use crate::memory::MemoryFile;
 use crate::output;
@@ -234,7 +234,7 @@ fn redact(key: &str) -> String {
 pub fn serve_emulator(
     port: u16,
     data: &EmulatorData,
-    format: Format,
+    json: bool,
     stdout: &mut dyn Write,
 ) -> Result<(), Failure> {
     let config = EmulatorConfig {
@@ -267,14 +267,15 @@ pub fn serve_emulator(
         )
     })?;
     let keys: Vec<String> = keys::all().iter().map(|g| g.key.clone()).collect();
-    let text = match format {
-        Format::Json | Format::Ndjson | Format::Csv => serde_json::json!({ "base_url": emulator.base_url(), "keys": keys }).to_string(),
-        Format::Table => format!(
+    let text = if json {
+        serde_json::json!({ "base_url": emulator.base_url(), "keys": keys }).to_string()
+    } else {
+        format!(
             "Stripe emulator listening on {}\nuse: klairr-host --stripe-base {} setup   (with STRIPE_API_KEY set to one of its made-up keys)\nkeys:\n  {}",
             emulator.base_url(),
             emulator.base_url(),
             keys.join("\n  ")
-        ),
+        )
     };
     writeln!(stdout, "{text}")
         .and_then(|()| stdout.flush())

@@ -55,7 +55,7 @@ pub fn check(credential: &str, mode: Mode) -> Result<(), ConnectorError> {
         let other = mode.other();
         if key.starts_with(prefix(other)) {
             return Err(ConnectorError::ModeMismatch(format!(
-                "this is a {}-mode key ({}…) but the connection is for {} mode: use a {}… key or switch the \
+                "this is a {}-mode key ({}…) but the connection is for {} mode: use an {}… key or switch the \
                  mode to {}",
                 other.as_str(),
                 prefix(other),

@@ -135,7 +135,10 @@ const PER_CONNECTION: &[&str] = &[
     "max_scan",
     "cache_ttl",
 ];
-/// Flags that set up a connection's reads, which only `query` makes (clap's ids).
+/// Flags that shape a connection's reads, which only `query` (and `demo`) make (clap's ids). Refused
+/// where nothing is read, since a value there suggests an effect it cannot have. Flags about where
+/// requests go and what is recorded (`--stripe-base`, `--memory-file`, …) are taken by every command
+/// that loads a connector, so that one set of flags serves them all.
 const SHAPES_READS: &[&str] = &["max_rows", "max_scan", "cache_ttl"];
 /// Flags about running a connector, which the emulator (a stand-in for Stripe's API, no connector in
 /// it) has no use for.
@@ -155,7 +158,12 @@ fn refused_by(name: &str) -> Vec<&'static str> {
         // A connection that reads one page of each table to prove the credential, whatever the limits.
         "setup" => SHAPES_READS.to_vec(),
         #[cfg(feature = "demo")]
-        "emulator" => [PER_CONNECTION, RUNS_A_CONNECTOR].concat(),
+        "emulator" => [
+            PER_CONNECTION,
+            RUNS_A_CONNECTOR,
+            &["call_timeout", "compile_cache"],
+        ]
+        .concat(),
         #[cfg(feature = "demo")]
         "demo" => DEMO_OWN.to_vec(),
         _ => Vec::new(),

@@ -192,8 +192,23 @@ fn execute(
             )
         })?;
     }
+    match cli.command {
+        Command::Describe | Command::Connectors => refuse_given(refused, |flags| {
+            format!(
+                "{} opens no connection (no mode, no rows): leave out {flags}; only `setup` and `query` \
+                 take such flags",
+                if matches!(cli.command, Command::Describe) { "describe" } else { "connectors" }
+            )
+        })?,
+        Command::Setup => refuse_given(refused, |flags| {
+            format!(
+                "setup proves the credential and returns no rows: leave out {flags}; only `query` takes such flags"
+            )
+        })?,
+        _ => {}
+    }
     // Every command that takes `--memory-file` checks it before anything runs, even one that records
-    // no shape (describe, connectors): the flag means the same wherever it is accepted.
+    // no shape (describe, connectors, setup): the flag means the same wherever it is accepted.
     let memory = memory(cli)?;
     let registry = registry(cli)?;
     if matches!(cli.command, Command::Serve { .. }) {
@@ -205,22 +220,6 @@ fn execute(
                  in with a reload)"
             )
         })?;
-    }
-    match cli.command {
-        Command::Describe | Command::Connectors => refuse_given(refused, |flags| {
-            format!(
-                "{} opens no connection, so it has no mode and makes no reads: leave out {flags} (they \
-                 set up the connection of `setup` and `query`)",
-                if matches!(cli.command, Command::Describe) { "describe" } else { "connectors" }
-            )
-        })?,
-        Command::Setup => refuse_given(refused, |flags| {
-            format!(
-                "setup proves the credential and returns no rows: leave out {flags} (they shape the reads \
-                 of `query`)"
-            )
-        })?,
-        _ => {}
     }
     let connector = registry
         .get(cli.connector_name())
@@ -239,7 +238,10 @@ fn execute(
     };
     match &cli.command {
         #[cfg(feature = "demo")]
-        Command::Emulator { port, data } => demo::serve_emulator(*port, data, cli.format, stdout),
+        Command::Emulator { port, data } => {
+            let json = cli.format.document_is_json("the emulator")?;
+            demo::serve_emulator(*port, data, json, stdout)
+        }
         #[cfg(feature = "demo")]
         Command::Demo => {
             if connector.name() != DEFAULT_CONNECTOR {
@@ -268,6 +270,7 @@ fn execute(
             idle_seconds,
             drain_seconds,
         } => {
+            cli.format.document_is_json("serve")?;
             let token = Token::from_env_value(utf8_env(env, TOKEN_ENV, "usage")?)
                 .map_err(|m| Failure::new("usage", m))?;
             let mut options = ServeOptions::new(*listen, token);

@@ -508,10 +508,15 @@ fn too_many(open: &HashMap<String, Arc<Open>>, opening: usize, idle: Duration) -
         retry_in: Some(soonest.as_secs_f64().ceil().max(1.0) as u64),
         ..ApiError::new(
             "too-many-connections",
-            format!(
-                "{} connections are open or being set up, the most this host keeps: close one (DELETE /v1/connections/ID) or wait for idle ones to expire",
-                open.len() + opening
-            ),
+            match open.len() + opening {
+                1 => "1 connection is open or being set up, the most this host keeps (--max-connections 1): \
+                      close it (DELETE /v1/connections/ID) or wait for it to expire"
+                    .to_owned(),
+                n => format!(
+                    "{n} connections are open or being set up, the most this host keeps: close one (DELETE \
+                     /v1/connections/ID) or wait for idle ones to expire"
+                ),
+            },
         )
     }
 }
