@@ -33,9 +33,14 @@ fn keep_whole(t: &mut Table, at: usize) {
 /// past this the table runs wider than the terminal instead (and says so).
 const NARROWEST_TEXT: u16 = 16;
 
-/// Let free-text column `at` wrap, but not below [`NARROWEST_TEXT`].
+/// Let free-text column `at` wrap, but not below [`NARROWEST_TEXT`]. A column whose header and cells
+/// are all that narrow already is kept whole instead: a lower boundary is also a width, and would pad a
+/// column of country codes to sixteen characters.
 fn wrap_text(t: &mut Table, at: usize) {
-    if let Some(column) = t.column_mut(at) {
+    let widest = t.column_max_content_widths().get(at).copied().unwrap_or(0);
+    if widest <= NARROWEST_TEXT {
+        keep_whole(t, at);
+    } else if let Some(column) = t.column_mut(at) {
         column.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(
             NARROWEST_TEXT,
         )));
@@ -381,5 +386,31 @@ mod tests {
         assert!(text.contains("finance team, billed yearly"), "{text}");
         let widest = text.lines().map(|l| l.chars().count()).max();
         assert!(widest <= Some(80), "{text}");
+    }
+
+    #[test]
+    fn short_text_columns_are_neither_padded_nor_split() {
+        use wit::ColumnType::*;
+        let mut r = charges();
+        let column = |name: &str, kind| wit::Column {
+            name: name.into(),
+            kind,
+            nullable: true,
+            doc: String::new(),
+        };
+        r.columns = vec![
+            column("id", Id),
+            column("address_country", Text),
+            column("tax_exempt", Text),
+        ];
+        r.rows = vec![vec![
+            wit::Cell::Text("cus_QwErTyUiOpAsDfGh".into()),
+            wit::Cell::Text("US".into()),
+            wit::Cell::Text("none".into()),
+        ]];
+        let text = query_text_within(&r, false, &Selection::all(&r), Some(60));
+        assert!(text.contains("┆ address_country ┆ tax_exempt │"), "{text}");
+        assert!(text.contains("┆ US              ┆ none       │"), "{text}");
+        assert!(!text.contains("wider than the terminal"), "{text}");
     }
 }
