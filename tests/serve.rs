@@ -433,6 +433,18 @@ fn connection_bodies_are_checked_and_a_lowered_ttl_is_honoured_by_the_shared_cac
         (again["cached"].clone(), again["cache_ttl_seconds"].clone()),
         (true.into(), 3600.into())
     );
+    // An optional field's `null` is its absence: test mode, the default TTL (so the first entry is used).
+    let body = serde_json::json!({"connector": "stripe", "credential": key, "mode": null,
+        "max_rows": null, "max_scan": null, "cache_ttl_seconds": null});
+    let (status, created) = api.json("POST", "/v1/connections", Some(&body.to_string()));
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["setup"]["mode"], "test", "{created}");
+    let nulls = created["id"].as_str().expect("id");
+    let (_, hit) = api.query(nulls, dsl);
+    assert_eq!(
+        (hit["cached"].clone(), hit["cache_ttl_seconds"].clone()),
+        (true.into(), 3600.into())
+    );
     server.drain(Duration::from_secs(1));
 }
 

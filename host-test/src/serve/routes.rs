@@ -95,18 +95,15 @@ fn error(e: &ApiError) -> Reply {
 struct NewConnection {
     connector: String,
     credential: String,
-    #[serde(default = "default_mode")]
-    mode: String,
+    /// `test` when absent or `null`, as every optional field's `null` is its absence.
+    #[serde(default)]
+    mode: Option<String>,
     #[serde(default)]
     max_rows: Option<u32>,
     #[serde(default)]
     cache_ttl_seconds: Option<u32>,
     #[serde(default)]
     max_scan: Option<u32>,
-}
-
-fn default_mode() -> String {
-    "test".into()
 }
 
 /// Answer one request; the route's name and status are counted.
@@ -380,7 +377,7 @@ fn connect(platform: &Platform, body: &str, abandoned: &AtomicBool) -> Result<Re
             ),
         )
     })?;
-    let mode = match request.mode.as_str() {
+    let mode = match request.mode.as_deref().unwrap_or("test") {
         "test" => wit::Mode::Test,
         "live" => wit::Mode::Live,
         _ => {
@@ -522,7 +519,8 @@ fn mistyped_field(body: &str) -> Option<&'static str> {
     let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(body).ok()?;
     CONNECTION_FIELDS.iter().copied().find(|field| {
         object.get(*field).is_some_and(|value| match *field {
-            "connector" | "credential" | "mode" => !value.is_string(),
+            "connector" | "credential" => !value.is_string(),
+            "mode" => !value.is_null() && !value.is_string(),
             _ => !value.is_null() && value.as_u64().is_none_or(|n| u32::try_from(n).is_err()),
         })
     })
