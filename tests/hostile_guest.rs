@@ -926,7 +926,7 @@ fn a_value_from_upstream_dressed_as_a_name_never_reaches_memory() {
 #[test]
 fn a_refused_name_never_quotes_a_key_cut_by_invisible_characters() {
     let key = test_key();
-    for separator in ["\u{200b}", "\u{7}", "\t", "\u{a0}", "\u{1b}[0m"] {
+    for separator in ["\u{200b}", "\u{7}", "\t", "\u{a0}", "\u{1b}[0m", "\u{1b}7"] {
         let cut: String = key[8..]
             .chars()
             .map(|c| format!("{c}{separator}"))

@@ -330,7 +330,9 @@ fn a_key_cut_by_unseen_characters_is_redacted_in_every_format() {
     let key = test_key();
     let emu = emulator();
     let id = emu.ids(Resource::Customers)[0].clone();
-    for unseen in ["\u{7}", "\x1b[0m", "\u{200b}", "\x1b", "\u{2800}"] {
+    for unseen in [
+        "\u{7}", "\x1b[0m", "\u{200b}", "\x1b", "\u{2800}", "\x1b7", "\x1b=",
+    ] {
         let mut customer = emu
             .object(Resource::Customers, &id)
             .expect("the emulator's customer");

@@ -189,9 +189,15 @@ fn serve_logs_each_request_its_policy_refuses() {
     let id = connect(&agent, &base, "hostile");
     // The last request carries 36 characters of the key the caller wrote itself: the operator's log
     // masks them all the same (the caller never reads it, so nothing is answered).
+    // Also cut by a zero-width space, which the log line escapes (`\u{200b}`).
     let pasted = &keys::TEST_READ_ONLY[8..44];
+    let cut = keys::TEST_READ_ONLY.as_bytes()[8..44]
+        .chunks(6)
+        .map(|c| std::str::from_utf8(c).expect("an ASCII key"))
+        .collect::<Vec<_>>()
+        .join("\u{200b}");
     let script = format!(
-        r#"[{{"http": {{"method": "POST", "scheme": "https", "authority": "api.stripe.com", "path": "/v1/customers"}}}}, {{"http": {{"method": "GET", "scheme": "https", "authority": "evil.example", "path": "/x"}}}}, {{"http": {{"path": "/v1/nope?x={pasted}"}}}}]"#
+        r#"[{{"http": {{"method": "POST", "scheme": "https", "authority": "api.stripe.com", "path": "/v1/customers"}}}}, {{"http": {{"method": "GET", "scheme": "https", "authority": "evil.example", "path": "/x"}}}}, {{"http": {{"path": "/v1/customers?limit=1&junk={cut}"}}}}, {{"http": {{"path": "/v1/nope?x={pasted}"}}}}]"#
     );
     let (status, answer) = post(
         &agent,
@@ -223,9 +229,13 @@ fn serve_logs_each_request_its_policy_refuses() {
         )),
         "{metrics}\n{log}"
     );
-    let [.., post_line, elsewhere, pasted_line] = denials.as_slice() else {
-        panic!("the query's three refusals are logged: {log}");
+    let [.., post_line, elsewhere, cut_line, pasted_line] = denials.as_slice() else {
+        panic!("the query's four refusals are logged: {log}");
     };
+    assert!(
+        cut_line.contains("junk=") && cut_line.contains("[redacted]"),
+        "{log}"
+    );
     assert!(
         pasted_line.contains("/v1/nope?x=") && pasted_line.contains("[redacted]"),
         "{log}"

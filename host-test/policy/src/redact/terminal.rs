@@ -124,6 +124,23 @@ fn walk(text: &str, lone_finals: bool, mut each: impl FnMut(usize, char, Shown))
     }
 }
 
+/// The character an escape at the start of `rest` (a backslash) stands for, and the escape's length.
+fn escape_at(rest: &str) -> Option<(char, usize)> {
+    let bytes = rest.as_bytes();
+    match bytes.get(1)? {
+        b't' => Some(('\t', 2)),
+        b'n' => Some(('\n', 2)),
+        b'r' => Some(('\r', 2)),
+        b'0' => Some(('\0', 2)),
+        b'u' if bytes.get(2) == Some(&b'{') => {
+            let close = rest.get(3..)?.find('}')? + 3;
+            let code = u32::from_str_radix(rest.get(3..close)?, 16).ok()?;
+            Some((char::from_u32(code)?, close + 1))
+        }
+        _ => None,
+    }
+}
+
 /// Whether `c` is a Unicode default-ignorable code point (zero-width spaces and joiners, the soft
 /// hyphen, variation selectors, tags, fillers, …): drawn as nothing, in a terminal and in a chat alike.
 fn is_default_ignorable(c: char) -> bool {
@@ -170,22 +187,38 @@ impl Seen {
     /// The views of `text` redaction searches besides the text itself: as a terminal shows it (escape
     /// sequences gone whole), and its printable ASCII alone — a key is ASCII letters, digits and `_`, so
     /// any other character between its pieces (a lone ESC, a braille blank, a no-break space, a private
-    /// use character) only hides it from a matcher, not from a reader. Empty for plain printable ASCII.
+    /// use character) only hides it from a matcher, not from a reader. And, for text that quotes such
+    /// characters escaped (`\u{200b}`, `\t`, as a log line or a `Debug` quote writes them), the same
+    /// views of it unescaped. Empty for plain printable ASCII without a backslash.
     pub fn views(text: &str) -> Vec<Seen> {
-        if is_printable_ascii(text.as_bytes()) {
-            return Vec::new();
+        let mut views = Vec::new();
+        if !is_printable_ascii(text.as_bytes()) {
+            let raw = Seen {
+                text: text.to_owned(),
+                origin: (0..text.len()).collect(),
+            };
+            raw.add_views(&mut views);
         }
-        let raw = Seen {
-            text: text.to_owned(),
-            origin: (0..text.len()).collect(),
-        };
-        let mut views = vec![raw.ascii()];
-        if let Some(terminal) = Self::as_terminal(text) {
-            // Both taken out: an escape sequence and a braille blank side by side.
-            views.push(terminal.ascii());
-            views.push(terminal);
+        if let Some(unescaped) = Self::unescaped(text) {
+            views.push(unescaped.ascii());
+            unescaped.add_views(&mut views);
         }
         views
+    }
+
+    /// This view's printable ASCII and what terminals show of it (each mapped to the original).
+    fn add_views(&self, views: &mut Vec<Seen>) {
+        views.push(self.ascii());
+        // A terminal takes `ESC c` (and `ESC 7`, `ESC =`, …) as one sequence: dropped whole, as the host's
+        // own output drops it, it hides an `ESC 7` put between a key's characters; kept as the `c` a
+        // lone ESC stands before, it hides nothing of a key whose next character is `c`. Both are read.
+        for lone_finals in [true, false] {
+            if let Some(terminal) = self.as_terminal(lone_finals) {
+                // Both taken out: an escape sequence and a braille blank side by side.
+                views.push(terminal.ascii());
+                views.push(terminal);
+            }
+        }
     }
 
     /// This view's printable ASCII alone, mapped to the same original bytes.
@@ -203,24 +236,58 @@ impl Seen {
         ascii
     }
 
-    /// As a terminal shows it; `None` when that is the text itself.
-    fn as_terminal(text: &str) -> Option<Seen> {
+    /// This view as a terminal shows it (see [`walk`] for `lone_finals`); `None` when that is the view
+    /// itself.
+    fn as_terminal(&self, lone_finals: bool) -> Option<Seen> {
         let unseen = |c: char| matches!(classify(c), Shown::Drop) || is_default_ignorable(c);
-        if !text.chars().any(unseen) {
+        if !self.text.chars().any(unseen) {
+            return None;
+        }
+        let mut seen = Seen {
+            text: String::with_capacity(self.text.len()),
+            origin: Vec::with_capacity(self.text.len()),
+        };
+        walk(&self.text, lone_finals, |at, c, shown| {
+            if matches!(shown, Shown::Drop) || is_default_ignorable(c) {
+                return;
+            }
+            seen.text.push(c);
+            seen.origin
+                .extend((0..c.len_utf8()).map(|i| self.origin[at + i]));
+        });
+        Some(seen)
+    }
+
+    /// `text` with the escapes a quote writes (`\u{…}`, `\t`, `\n`, `\r`, `\0`, as Rust's
+    /// `escape_default` and `Debug` do) decoded, each character mapped to its whole escape; `None` when
+    /// `text` holds none.
+    fn unescaped(text: &str) -> Option<Seen> {
+        if !text.contains('\\') {
             return None;
         }
         let mut seen = Seen {
             text: String::with_capacity(text.len()),
             origin: Vec::with_capacity(text.len()),
         };
-        walk(text, true, |at, c, shown| {
-            if matches!(shown, Shown::Drop) || is_default_ignorable(c) {
-                return;
-            }
+        let mut decoded = false;
+        let mut at = 0;
+        while let Some(c) = text[at..].chars().next() {
+            let escape = if c == '\\' {
+                escape_at(&text[at..])
+            } else {
+                None
+            };
+            decoded |= escape.is_some();
+            let (c, len) = escape.unwrap_or((c, c.len_utf8()));
+            // Every byte of the decoded character stands for the escape's first byte, and its last
+            // for the escape's last, so that a stretch found maps to whole escapes.
+            let width = c.len_utf8();
             seen.text.push(c);
-            seen.origin.extend((0..c.len_utf8()).map(|i| at + i));
-        });
-        Some(seen)
+            seen.origin
+                .extend((0..width).map(|i| if i + 1 == width { at + len - 1 } else { at }));
+            at += len;
+        }
+        decoded.then_some(seen)
     }
 
     /// The bytes of the original that `start..end` of the seen text spans, the unseen characters
