@@ -286,9 +286,17 @@ fn setup_query_and_a_cached_repeat_that_makes_no_request() {
 
     let (status, value) = api.query(id, r#"{"list":"nope"}"#);
     assert_eq!((status, kind(&value)), (400, "invalid-query"));
-    assert_eq!(
-        api.call("DELETE", &format!("/v1/connections/{id}"), None).0,
-        204
+    let closed = ureq::http::Request::builder()
+        .method("DELETE")
+        .uri(format!("{}/v1/connections/{id}", api.base))
+        .header("Authorization", format!("Bearer {TOKEN}"))
+        .body(())
+        .expect("a request");
+    let answer = api.agent.run(closed).expect("answer");
+    assert_eq!(answer.status().as_u16(), 204);
+    assert!(
+        answer.headers().get("content-type").is_none(),
+        "no body, no content type"
     );
     let (status, value) = api.query(id, dsl);
     assert_eq!((status, kind(&value)), (404, "unknown-connection"));
@@ -1127,6 +1135,21 @@ fn requests_are_read_as_http_and_json_allow_and_refused_early_when_too_large() {
     let api = Api::new(&server);
     let (status, _) = api.call_as("GET", "/v1/connectors", None, None);
     assert_eq!(status, 401);
+    // A 401 names the scheme it wants.
+    let anonymous = ureq::http::Request::builder()
+        .method("GET")
+        .uri(format!("{}/v1/connectors", api.base))
+        .body(())
+        .expect("a request");
+    let answer = api.agent.run(anonymous).expect("answer");
+    assert_eq!(answer.status().as_u16(), 401);
+    assert_eq!(
+        answer
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.as_bytes()),
+        Some(&b"Bearer realm=\"klairr-host\""[..])
+    );
     let request = ureq::http::Request::builder()
         .method("GET")
         .uri(format!("{}/v1/connectors", api.base))

@@ -86,6 +86,20 @@ fn error(e: &ApiError) -> Reply {
             .headers_mut()
             .insert(hyper::header::RETRY_AFTER, seconds.into());
     }
+    // RFC 9110: a 401 names the scheme it wants (RFC 6750's, for the bearer token).
+    if e.kind == "unauthorized" {
+        reply.headers_mut().insert(
+            hyper::header::WWW_AUTHENTICATE,
+            hyper::header::HeaderValue::from_static("Bearer realm=\"klairr-host\""),
+        );
+    }
+    reply
+}
+
+/// `204 No Content`: no body, so no content type either.
+fn no_content() -> Reply {
+    let mut reply = Response::new(Full::new(Bytes::new()));
+    *reply.status_mut() = StatusCode::NO_CONTENT;
     reply
 }
 
@@ -199,7 +213,7 @@ async fn route(
         }
         (Method::DELETE, ["v1", "connections", id]) => {
             let reply = if state.platform.disconnect(id) {
-                Ok(json(StatusCode::NO_CONTENT, String::new()))
+                Ok(no_content())
             } else {
                 Err(ApiError::new("unknown-connection", "no open connection has this id"))
             };
