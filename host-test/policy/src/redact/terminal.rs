@@ -153,10 +153,16 @@ fn is_default_ignorable(c: char) -> bool {
 }
 
 /// Whether every byte is printable ASCII (0x20–0x7E): no control, no DEL, no multi-byte character.
-/// Every text cell of a result is asked, so eight bytes at a time: a byte below 0x20 borrows into its
-/// top bit when 0x20 is taken from it, and one of 0x7F or more carries into (or has) its top bit when 1
-/// is added (a byte with its top bit set already counts).
 pub(super) fn is_printable_ascii(bytes: &[u8]) -> bool {
+    plain(bytes, false)
+}
+
+/// Whether every byte is printable ASCII and, with `no_backslash`, none is `\`: text with nothing
+/// hidden in it and no escape that could write something hidden. Every text cell of a result is asked,
+/// so eight bytes at a time: a byte below 0x20 borrows into its top bit when 0x20 is taken from it, one
+/// of 0x7F or more carries into (or has) its top bit when 1 is added (a byte with its top bit set
+/// already counts), and a backslash is the byte that XOR 0x5C makes zero (zero borrows when 1 is taken).
+pub(super) fn plain(bytes: &[u8], no_backslash: bool) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const TOPS: u64 = 0x8080_8080_8080_8080;
     let mut words = bytes.chunks_exact(8);
@@ -166,11 +172,19 @@ pub(super) fn is_printable_ascii(bytes: &[u8]) -> bool {
         let w = u64::from_le_bytes(w);
         let below = w.wrapping_sub(ONES * 0x20) & !w;
         let above = w.wrapping_add(ONES) | w;
-        if (below | above) & TOPS != 0 {
+        let mut odd = below | above;
+        if no_backslash {
+            let x = w ^ (ONES * b'\\' as u64);
+            odd |= x.wrapping_sub(ONES) & !x;
+        }
+        if odd & TOPS != 0 {
             return false;
         }
     }
-    words.remainder().iter().all(|b| (0x20..0x7f).contains(b))
+    words
+        .remainder()
+        .iter()
+        .all(|&b| (0x20..0x7f).contains(&b) && !(no_backslash && b == b'\\'))
 }
 
 /// The text a reader sees of a string: what is left once escape sequences, the characters
@@ -192,6 +206,9 @@ impl Seen {
     /// views of it unescaped. Empty for plain printable ASCII without a backslash.
     pub fn views(text: &str) -> Vec<Seen> {
         let mut views = Vec::new();
+        if plain(text.as_bytes(), true) {
+            return views;
+        }
         if !is_printable_ascii(text.as_bytes()) {
             let raw = Seen {
                 text: text.to_owned(),
@@ -212,9 +229,15 @@ impl Seen {
         // A terminal takes `ESC c` (and `ESC 7`, `ESC =`, …) as one sequence: dropped whole, as the host's
         // own output drops it, it hides an `ESC 7` put between a key's characters; kept as the `c` a
         // lone ESC stands before, it hides nothing of a key whose next character is `c`. Both are read.
-        for lone_finals in [true, false] {
-            if let Some(terminal) = self.as_terminal(lone_finals) {
-                // Both taken out: an escape sequence and a braille blank side by side.
+        let Some(terminal) = self.as_terminal(true) else {
+            return; // nothing a terminal hides
+        };
+        // Both taken out: an escape sequence and a braille blank side by side.
+        views.push(terminal.ascii());
+        views.push(terminal);
+        // The two readings differ only where an ESC is.
+        if self.text.contains('\u{1b}') {
+            if let Some(terminal) = self.as_terminal(false) {
                 views.push(terminal.ascii());
                 views.push(terminal);
             }

@@ -405,6 +405,12 @@ proptest! {
         let mut text = before.clone();
         let mut copied = 0;
         for (at, unseen) in cut_at {
+            // A lone ESC before `P`, `X`, `^`, `_`, `[` or `]` opens a control string or sequence: a
+            // terminal hides what follows up to its end (a later BEL), so that text shows no key to
+            // anyone, and is no case for this property.
+            if unseen == "\x1b" && slice[at..].starts_with(['P', 'X', '^', '_', '[', ']']) {
+                continue;
+            }
             text.push_str(&slice[copied..at]);
             text.push_str(unseen);
             copied = at;
@@ -422,11 +428,15 @@ proptest! {
 
     #[test]
     fn printable_ascii_is_told_eight_bytes_at_a_time(
-        bytes in proptest::collection::vec(prop_oneof![30 => 0x20u8..0x7f, 1 => any::<u8>()], 0..40)
+        bytes in proptest::collection::vec(prop_oneof![30 => 0x20u8..0x7f, 1 => any::<u8>(), 1 => Just(b'\\')], 0..40)
     ) {
         prop_assert_eq!(
             terminal::is_printable_ascii(&bytes),
             bytes.iter().all(|b| (0x20..0x7f).contains(b))
+        );
+        prop_assert_eq!(
+            terminal::plain(&bytes, true),
+            bytes.iter().all(|b| (0x20..0x7f).contains(b) && *b != b'\\')
         );
     }
 
