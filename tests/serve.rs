@@ -64,20 +64,30 @@ impl Api {
         (status, text)
     }
 
-    /// The `Allow` header of METHOD PATH's answer (with the token, no body).
-    fn allow(&self, method: &str, path: &str) -> Option<String> {
-        let request = ureq::http::Request::builder()
+    /// The status and headers of METHOD PATH's answer (no body sent), with `token` (None: none).
+    fn head_of(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+    ) -> (u16, ureq::http::HeaderMap) {
+        let mut request = ureq::http::Request::builder()
             .method(method)
-            .uri(format!("{}{path}", self.base))
-            .header("Authorization", format!("Bearer {TOKEN}"))
-            .body(())
-            .expect("a request");
+            .uri(format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
         let response = self
             .agent
-            .run(request)
+            .run(request.body(()).expect("a request"))
             .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        response
-            .headers()
+        (response.status().as_u16(), response.headers().clone())
+    }
+
+    /// The `Allow` header of METHOD PATH's answer (with the token, no body).
+    fn allow(&self, method: &str, path: &str) -> Option<String> {
+        let (_, headers) = self.head_of(method, path, Some(TOKEN));
+        headers
             .get("allow")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
@@ -286,16 +296,10 @@ fn setup_query_and_a_cached_repeat_that_makes_no_request() {
 
     let (status, value) = api.query(id, r#"{"list":"nope"}"#);
     assert_eq!((status, kind(&value)), (400, "invalid-query"));
-    let closed = ureq::http::Request::builder()
-        .method("DELETE")
-        .uri(format!("{}/v1/connections/{id}", api.base))
-        .header("Authorization", format!("Bearer {TOKEN}"))
-        .body(())
-        .expect("a request");
-    let answer = api.agent.run(closed).expect("answer");
-    assert_eq!(answer.status().as_u16(), 204);
+    let (status, headers) = api.head_of("DELETE", &format!("/v1/connections/{id}"), Some(TOKEN));
+    assert_eq!(status, 204);
     assert!(
-        answer.headers().get("content-type").is_none(),
+        headers.get("content-type").is_none(),
         "no body, no content type"
     );
     let (status, value) = api.query(id, dsl);
@@ -1136,18 +1140,10 @@ fn requests_are_read_as_http_and_json_allow_and_refused_early_when_too_large() {
     let (status, _) = api.call_as("GET", "/v1/connectors", None, None);
     assert_eq!(status, 401);
     // A 401 names the scheme it wants.
-    let anonymous = ureq::http::Request::builder()
-        .method("GET")
-        .uri(format!("{}/v1/connectors", api.base))
-        .body(())
-        .expect("a request");
-    let answer = api.agent.run(anonymous).expect("answer");
-    assert_eq!(answer.status().as_u16(), 401);
+    let (status, headers) = api.head_of("GET", "/v1/connectors", None);
+    assert_eq!(status, 401);
     assert_eq!(
-        answer
-            .headers()
-            .get("www-authenticate")
-            .map(|v| v.as_bytes()),
+        headers.get("www-authenticate").map(|v| v.as_bytes()),
         Some(&b"Bearer realm=\"klairr-host\""[..])
     );
     let request = ureq::http::Request::builder()

@@ -324,16 +324,20 @@ mod tests {
             .contains("every write probe was refused (DELETE /v1/customers/cus_x_y)"));
     }
 
-    #[test]
-    fn in_a_narrow_terminal_only_free_text_wraps() {
-        use wit::ColumnType::*;
-        let mut r = charges();
-        let column = |name: &str, kind| wit::Column {
+    /// A nullable column of the result.
+    fn column(name: &str, kind: wit::ColumnType) -> wit::Column {
+        wit::Column {
             name: name.into(),
             kind,
             nullable: true,
             doc: String::new(),
-        };
+        }
+    }
+
+    #[test]
+    fn in_a_narrow_terminal_only_free_text_wraps() {
+        use wit::ColumnType::*;
+        let mut r = charges();
         r.columns = vec![
             column("id", Id),
             column("amount", Amount),
@@ -392,12 +396,6 @@ mod tests {
     fn short_text_columns_are_neither_padded_nor_split() {
         use wit::ColumnType::*;
         let mut r = charges();
-        let column = |name: &str, kind| wit::Column {
-            name: name.into(),
-            kind,
-            nullable: true,
-            doc: String::new(),
-        };
         r.columns = vec![
             column("id", Id),
             column("address_country", Text),
