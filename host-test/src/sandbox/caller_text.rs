@@ -16,52 +16,54 @@ use serde_json::Value;
 /// a restricted key's random part has 99.
 pub const MAX_TOKEN: usize = 40;
 
-/// The query's text as written, every string and object key it decodes to (when it is JSON), and
-/// what percent-decoding makes of each (as the request rules decode a URL).
-pub fn caller_texts(query: &str) -> Vec<String> {
-    let mut texts = vec![query.to_owned()];
+/// What the caller wrote in a query, read once.
+pub struct Written {
+    /// The query's text as written, every string and object key it decodes to (when it is JSON), and
+    /// what percent-decoding makes of each (as the request rules decode a URL): exempt from redaction.
+    pub texts: Vec<String>,
+    /// Its JSON object keys (a measure's name is one), never its string values: a value the caller
+    /// wrote — a customer's id or email in a filter — is data, and a memory shape holds names only.
+    pub names: Vec<String>,
+}
+
+/// What the caller wrote in `query`: its texts and its names (see [`Written`]).
+pub fn written(query: &str) -> Written {
+    let mut written = Written {
+        texts: vec![query.to_owned()],
+        names: Vec::new(),
+    };
     if let Ok(value) = serde_json::from_str::<Value>(query) {
-        collect(&value, &mut texts);
+        collect(&value, &mut written);
     }
-    let decoded: Vec<String> = texts
+    let decoded: Vec<String> = written
+        .texts
         .iter()
         .flat_map(|text| request_rules::percent_decodings(text))
         .collect();
-    texts.extend(decoded);
-    texts
+    written.texts.extend(decoded);
+    written
 }
 
-/// The names the caller wrote in `query`: its JSON object keys (a measure's name is one), never its
-/// string values. A value the caller wrote — a customer's id or email in a filter — is data, and a memory
-/// shape holds names only.
-pub fn caller_names(query: &str) -> Vec<String> {
-    fn keys(value: &Value, names: &mut Vec<String>) {
-        match value {
-            Value::Array(items) => items.iter().for_each(|v| keys(v, names)),
-            Value::Object(entries) => {
-                for (key, v) in entries {
-                    names.push(key.clone());
-                    keys(v, names);
-                }
-            }
-            Value::String(_) | Value::Null | Value::Bool(_) | Value::Number(_) => {}
-        }
-    }
-    let mut names = Vec::new();
-    if let Ok(value) = serde_json::from_str::<Value>(query) {
-        keys(&value, &mut names);
-    }
-    names
+/// [`Written::texts`] of `query`.
+pub fn caller_texts(query: &str) -> Vec<String> {
+    written(query).texts
 }
 
-fn collect(value: &Value, texts: &mut Vec<String>) {
+/// [`Written::names`] of `query`.
+#[cfg(test)]
+fn caller_names(query: &str) -> Vec<String> {
+    written(query).names
+}
+
+fn collect(value: &Value, written: &mut Written) {
     match value {
-        Value::String(s) => texts.push(s.clone()),
-        Value::Array(items) => items.iter().for_each(|v| collect(v, texts)),
+        Value::String(s) => written.texts.push(s.clone()),
+        Value::Array(items) => items.iter().for_each(|v| collect(v, written)),
         Value::Object(entries) => {
             for (key, v) in entries {
-                texts.push(key.clone());
-                collect(v, texts);
+                written.texts.push(key.clone());
+                written.names.push(key.clone());
+                collect(v, written);
             }
         }
         Value::Null | Value::Bool(_) | Value::Number(_) => {}

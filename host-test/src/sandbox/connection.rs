@@ -58,14 +58,13 @@ impl Connection {
         returned::check_report(report, self.credential.runs(), self.sent())
     }
 
-    /// What the caller wrote in `query`, exempt from the credential's redaction for this call (see
-    /// `caller_text`); a query holding what can only be a pasted key is refused first.
+    /// The caller's `texts` (`caller_text::Written::texts`), exempt from the credential's redaction for
+    /// this call; a query holding what can only be a pasted key is refused first.
     fn exempt<'c>(
         credential: &'c ConnectionCredential,
-        query: &str,
+        texts: &[String],
     ) -> Result<CallerWrote<'c>, SandboxError> {
-        let texts = caller_text::caller_texts(query);
-        if let Some(len) = caller_text::overlong_token(&texts) {
+        if let Some(len) = caller_text::overlong_token(texts) {
             return Err(SandboxError::Connector(ConnectorFailure(
                 wit::ConnectorError::InvalidQuery(caller_text::overlong_message(len)),
             )));
@@ -77,7 +76,7 @@ impl Connection {
     /// The canonical form of a query (for the result cache). Makes no request.
     pub fn canonical_query(&mut self, query: &str) -> Result<String, SandboxError> {
         let credential = self.credential.clone();
-        let _caller = Self::exempt(&credential, query)?;
+        let _caller = Self::exempt(&credential, &caller_text::caller_texts(query))?;
         let plugin = self.instance.plugin()?;
         let handle = self.handle;
         let query = query.to_owned();
@@ -97,8 +96,8 @@ impl Connection {
     /// Run a query; the result is checked against the contract and redacted.
     pub fn query(&mut self, query: &str) -> Result<wit::QueryResult, SandboxError> {
         let credential = self.credential.clone();
-        let _exempt = Self::exempt(&credential, query)?;
-        let names_written = caller_text::caller_names(query);
+        let written = caller_text::written(query);
+        let _exempt = Self::exempt(&credential, &written.texts)?;
         let plugin = self.instance.plugin()?;
         let handle = self.handle;
         // The host cannot tell a list query from an aggregate: the ceiling allows either.
@@ -126,7 +125,7 @@ impl Connection {
                 requests: self.sent(),
                 runs: self.credential.runs(),
                 catalogue: &self.catalogue,
-                names_written: &names_written,
+                names_written: &written.names,
             },
         )
     }
