@@ -216,6 +216,8 @@ fn a_429_storm_ends_rate_limited_within_the_retry_bound() {
         .expect_err("the storm does not end");
     let took = started.elapsed();
     assert_eq!(error_kind(&err), "rate-limited", "{err}");
+    // It tells the user what helps: time, not a changed query or key.
+    assert!(err.to_string().ends_with("try again later"), "{err}");
     let up = upstream_of(&err);
     assert_eq!(up.status, Some(429));
     assert_eq!(up.code.as_deref(), Some("rate_limit"));
