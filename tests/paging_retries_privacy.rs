@@ -820,3 +820,99 @@ fn a_memory_file_that_cannot_be_written_is_refused_before_anything_runs() {
     }
     assert!(emu.requests().is_empty(), "nothing was sent");
 }
+
+/// `klairr-host ARGS` as a process under bash, after `setup` (shell commands: a umask, a file-size
+/// limit), with the emulator's key.
+fn host_under_bash(setup: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("{setup}; exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_klairr-host-under-test"))
+        .args(args)
+        .env("STRIPE_API_KEY", keys::TEST_READ_ONLY)
+        .output()
+        .expect("bash runs")
+}
+
+/// The modes the host promises are its own, whatever the umask: a memory file it creates is 0600 (not
+/// 0400, which would refuse the next record), a compile cache directory it creates is 0700 (not 0600,
+/// which its owner could not enter).
+#[test]
+fn the_files_the_host_creates_have_its_modes_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_dir("umask");
+    let memory = dir.join("memory.jsonl");
+    let cache = dir.join("cache");
+    let args = [
+        "--compile-cache",
+        cache.to_str().expect("utf-8"),
+        "--memory-file",
+        memory.to_str().expect("utf-8"),
+        "--format",
+        "json",
+        "describe",
+    ];
+    for umask in ["0277", "0177"] {
+        for round in ["creates", "uses"] {
+            let run = host_under_bash(&format!("umask {umask}"), &args);
+            let stderr = String::from_utf8_lossy(&run.stderr);
+            assert!(run.status.success(), "umask {umask}, {round}: {run:?}");
+            // No warning: the second run is a cache hit, nothing failed to be read or written.
+            assert!(stderr.is_empty(), "umask {umask}, {round}: {stderr}");
+        }
+        let mode =
+            |p: &std::path::Path| std::fs::metadata(p).expect("there").permissions().mode() & 0o777;
+        assert_eq!(mode(&memory), 0o600, "umask {umask}");
+        assert_eq!(mode(&cache), 0o700, "umask {umask}");
+        std::fs::remove_file(&memory).expect("rm");
+        std::fs::remove_dir_all(&cache).expect("rm");
+    }
+}
+
+/// A disk that fills while a record is written takes no half record into the file: the record is lost
+/// (said on stderr), the file stays whole JSON lines, and the next record is read as one. A file-size
+/// limit stands in for the full disk (its signal ignored, so that the write fails as on a full disk).
+#[test]
+fn a_record_cut_short_by_a_full_disk_is_taken_back() {
+    let emu = emulator();
+    let base = emu.base_url();
+    let dir = temp_dir("memory-full");
+    let memory = dir.join("memory.jsonl");
+    let earlier = format!("{}\n", r#"{"earlier":"record"}"#).repeat(3116);
+    std::fs::write(&memory, &earlier).expect("earlier records");
+    std::fs::set_permissions(&memory, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod");
+    // 100 bytes short of the limit below: the record crosses it.
+    assert_eq!(earlier.len(), 64 * 1024 - 100);
+    let args = [
+        "--stripe-base",
+        &base,
+        "--compile-cache",
+        "off",
+        "--memory-file",
+        memory.to_str().expect("utf-8"),
+        "--format",
+        "json",
+        "query",
+        r#"{"list":"payouts","limit":2}"#,
+    ];
+    // bash counts `ulimit -f` in KiB (wasmtime itself needs a few KiB of file to instantiate).
+    let full = host_under_bash("trap '' XFSZ; ulimit -f 64", &args);
+    assert!(full.status.success(), "the rows still come back: {full:?}");
+    let stderr = String::from_utf8_lossy(&full.stderr);
+    assert!(stderr.contains("could not record"), "{stderr}");
+    let after = std::fs::read_to_string(&memory).expect("read");
+    assert!(
+        after == earlier,
+        "the part written was taken back; the file ends {:?}",
+        &after[after.len().saturating_sub(120)..]
+    );
+
+    let room = host_under_bash("true", &args);
+    assert!(room.status.success(), "{room:?}");
+    let text = std::fs::read_to_string(&memory).expect("read");
+    assert_eq!(text.lines().count(), 3117, "{text}");
+    for line in text.lines() {
+        serde_json::from_str::<serde_json::Value>(line).expect("every line is a record");
+    }
+}

@@ -101,6 +101,12 @@ pub fn column_type_name(kind: wit::ColumnType) -> &'static str {
 }
 
 /// Appends shape records as JSON lines to a file (`--memory-file PATH`).
+///
+/// The file is the user's own: created with mode 0600 whatever the umask, and an existing one must be a
+/// regular file of this user, with one name, closed to other users; a symlink in its place is never
+/// followed. Otherwise another user who can write the directory could point the records at a file of
+/// theirs to read, or at one of the user's own files to grow. Each record is written whole or not at all,
+/// under a lock, on a line of its own.
 #[derive(Clone, Debug)]
 pub struct MemoryFile {
     path: PathBuf,
@@ -124,30 +130,127 @@ impl MemoryFile {
     pub fn append(&self, record: &ShapeRecord) -> std::io::Result<()> {
         let mut line = serde_json::to_vec(record).map_err(std::io::Error::other)?;
         line.push(b'\n');
-        self.open()?.write_all(&line)
+        let mut file = self.open()?;
+        // One writer at a time (another command, or `serve`'s other connections), so that the length
+        // read below is where this record starts.
+        file.lock()?;
+        let before = file.metadata()?.len();
+        // A file whose last line was left unended (by another program) gets this record on a new line.
+        if before > 0 && !ends_with_newline(&file, before)? {
+            line.insert(0, b'\n');
+        }
+        let written = file.write_all(&line);
+        if written.is_err() {
+            // A full disk may take part of the line: take it back, so that the file stays whole lines.
+            let _ = file.set_len(before);
+        }
+        written
     }
 
+    #[cfg(unix)]
     fn open(&self) -> std::io::Result<std::fs::File> {
-        let mut options = OpenOptions::new();
-        options.create(true).append(true);
-        // Shapes hold no rows, but which tables and filters a team asks about is its own business: a
-        // file the host creates is readable by its user only (an existing file keeps its mode).
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
         // Not blocking: opening a FIFO for writing would wait for a reader forever (and the open is
-        // what checks the file before a command runs).
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
+        // what checks the file before a command runs). Never through a symlink.
+        let flags = (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32;
+        let opened = |create: bool| {
+            let mut options = OpenOptions::new();
             options
+                .read(true)
+                .append(true)
+                .create_new(create)
                 .mode(0o600)
-                .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
-        }
-        let file = options.open(&self.path)?;
-        // A FIFO, a terminal or a device (`/dev/full`) takes no file of records.
+                .custom_flags(flags);
+            options.open(&self.path)
+        };
+        // Shapes hold no rows, but which tables and filters a team asks about is its own business.
+        let file = match opened(true) {
+            Ok(file) => {
+                // The umask may have taken bits off 0600 (0400 would refuse the next record).
+                file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+                file
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                opened(false).map_err(|e| refusal(&self.path, e))?
+            }
+            Err(e) => return Err(refusal(&self.path, e)),
+        };
+        check_own_file(&self.path, &file.metadata()?)?;
+        Ok(file)
+    }
+
+    #[cfg(not(unix))]
+    fn open(&self) -> std::io::Result<std::fs::File> {
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&self.path)?;
         if !file.metadata()?.is_file() {
             return Err(std::io::Error::other("it is not a regular file"));
         }
         Ok(file)
     }
+}
+
+fn ends_with_newline(file: &std::fs::File, len: u64) -> std::io::Result<bool> {
+    let mut last = [0u8];
+    #[cfg(unix)]
+    std::os::unix::fs::FileExt::read_exact_at(file, &mut last, len - 1)?;
+    #[cfg(windows)]
+    std::os::windows::fs::FileExt::seek_read(file, &mut last, len - 1)?;
+    Ok(last[0] == b'\n')
+}
+
+/// An open that failed, said the way the user can act on it.
+#[cfg(unix)]
+fn refusal(path: &Path, e: std::io::Error) -> std::io::Error {
+    let errno = e.raw_os_error().map(rustix::io::Errno::from_raw_os_error);
+    if errno == Some(rustix::io::Errno::LOOP) {
+        // O_NOFOLLOW's answer when the last component is a symlink.
+        return std::io::Error::other(
+            "it is a symbolic link, which is not followed: give the path of the file itself",
+        );
+    }
+    // O_NONBLOCK's answer for a FIFO without a reader (a socket gives it too).
+    if errno == Some(rustix::io::Errno::NXIO)
+        || std::fs::symlink_metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
+    {
+        return std::io::Error::other("it is not a regular file");
+    }
+    e
+}
+
+/// What an existing memory file must be: a regular file of this user, one name, closed to others.
+#[cfg(unix)]
+fn check_own_file(path: &Path, meta: &std::fs::Metadata) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    // A FIFO, a terminal or a device (`/dev/full`) takes no file of records.
+    if !meta.is_file() {
+        return Err(std::io::Error::other("it is not a regular file"));
+    }
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me {
+        return Err(std::io::Error::other(format!(
+            "it belongs to user id {}, not to you (user id {me}): give a file of your own",
+            meta.uid()
+        )));
+    }
+    // Another name for the same file, perhaps one another user placed, could be read or changed there.
+    if meta.nlink() > 1 {
+        return Err(std::io::Error::other(format!(
+            "it has {} names (hard links): give a file with one name",
+            meta.nlink()
+        )));
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err(std::io::Error::other(format!(
+            "it has mode {mode:04o}, open to other users: run `chmod 600 {}`",
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(all(test, unix))]
@@ -180,6 +283,112 @@ mod file_tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    fn record() -> ShapeRecord {
+        ShapeRecord {
+            connector: "stripe".into(),
+            table: "charges".into(),
+            columns: Vec::new(),
+            row_count: 1,
+            filter_keys: Vec::new(),
+            aggregate: None,
+            recorded_at: 0,
+        }
+    }
+
+    fn fresh_dir(label: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("klairr-memory-{label}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a temp dir");
+        dir
+    }
+
+    /// Another user who can write the directory (a shared /tmp) must not be able to point the records at
+    /// a file of theirs, or make them grow a file of the user's elsewhere.
+    #[test]
+    fn a_symlink_hard_link_or_file_open_to_others_is_refused_and_left_alone() {
+        let dir = fresh_dir("links");
+        let victim = dir.join("victim.txt");
+        std::fs::write(&victim, "the user's own\n").expect("victim");
+        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+
+        let link = dir.join("memory.jsonl");
+        std::os::unix::fs::symlink(&victim, &link).expect("symlink");
+        let err = MemoryFile::writable(&link).expect_err("a symlink is not followed");
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert!(MemoryFile::new(&link).append(&record()).is_err());
+        assert_eq!(
+            std::fs::read_to_string(&victim).expect("victim"),
+            "the user's own\n"
+        );
+
+        // Dangling: the host would have created the file the link names.
+        let dangling = dir.join("dangling.jsonl");
+        let target = dir.join("created-through-the-link");
+        std::os::unix::fs::symlink(&target, &dangling).expect("symlink");
+        assert!(MemoryFile::writable(&dangling).is_err());
+        assert!(!target.exists(), "nothing created through the link");
+
+        let hard = dir.join("hard.jsonl");
+        std::fs::hard_link(&victim, &hard).expect("hard link");
+        let err = MemoryFile::writable(&hard).expect_err("a second name is refused");
+        assert!(err.to_string().contains("hard links"), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(&victim).expect("victim"),
+            "the user's own\n"
+        );
+
+        let open = dir.join("open.jsonl");
+        std::fs::write(&open, "").expect("file");
+        for mode in [0o644, 0o660, 0o602] {
+            std::fs::set_permissions(&open, std::fs::Permissions::from_mode(mode)).expect("chmod");
+            let err = MemoryFile::writable(&open).expect_err("open to others");
+            assert!(
+                err.to_string().contains(&format!("mode {mode:04o}"))
+                    && err.to_string().contains("chmod 600"),
+                "{err}"
+            );
+        }
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        MemoryFile::new(&open)
+            .append(&record())
+            .expect("fixed as told");
+
+        // Root can make a file another user's: the host refuses to write into it.
+        if rustix::process::geteuid().is_root() {
+            let theirs = dir.join("theirs.jsonl");
+            std::fs::write(&theirs, "").expect("file");
+            std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o600))
+                .expect("chmod");
+            std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).expect("chown");
+            let err = MemoryFile::writable(&theirs).expect_err("another user's file");
+            assert!(
+                err.to_string().contains("belongs to user id 65534"),
+                "{err}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_record_starts_on_a_line_of_its_own() {
+        let dir = fresh_dir("newline");
+        let path = dir.join("memory.jsonl");
+        std::fs::write(&path, "{\"left\":\"unended\"}").expect("file");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let memory = MemoryFile::new(&path);
+        memory.append(&record()).expect("appended");
+        memory.append(&record()).expect("appended");
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert!(text.ends_with('\n'), "{text:?}");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text:?}");
+        for line in lines {
+            serde_json::from_str::<serde_json::Value>(line).expect("each line is JSON");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn a_fifo_or_a_device_is_refused_at_once() {
         let dir = std::env::temp_dir().join(format!("klairr-memory-fifo-{}", std::process::id()));
@@ -200,7 +409,11 @@ mod file_tests {
         let refused = finished
             .recv_timeout(std::time::Duration::from_secs(5))
             .expect("answered at once, not blocked");
-        assert!(refused.is_err());
+        let refused = refused.expect_err("refused");
+        assert!(
+            refused.to_string().contains("not a regular file"),
+            "{refused}"
+        );
         for device in ["/dev/full", "/dev/null"] {
             let err = MemoryFile::writable(device).expect_err(device);
             assert!(

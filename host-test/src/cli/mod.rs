@@ -468,10 +468,17 @@ fn memory(cli: &Cli) -> Result<Option<MemoryFile>, Failure> {
         .as_ref()
         .map(|path| {
             MemoryFile::writable(path).map_err(|e| {
+                // The system's own errors (a missing directory, no permission) get the general advice;
+                // the host's refusals (a symlink, another user's file) say what to do themselves.
+                let advice = if e.raw_os_error().is_some() {
+                    ": give a file in an existing directory you can write to"
+                } else {
+                    ""
+                };
                 Failure::new(
                     "usage",
                     format!(
-                        "--memory-file {}: cannot be written ({e}): give a file in an existing directory you can write to",
+                        "--memory-file {}: cannot be written ({e}){advice}",
                         path.display()
                     ),
                 )

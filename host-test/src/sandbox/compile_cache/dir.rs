@@ -95,11 +95,13 @@ pub(super) fn prepare_dir(dir: &Path) -> Result<(), CompileCacheError> {
 
 #[cfg(unix)]
 fn create_dir_private(dir: &Path) -> io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
-        .create(dir)
+        .create(dir)?;
+    // The umask may have taken bits off 0700 (0600 would make a directory its owner cannot enter).
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
 }
 
 #[cfg(unix)]
@@ -153,6 +155,17 @@ fn check_dir(dir: &Path, meta: &fs::Metadata) -> Result<(), CompileCacheError> {
         return Err(CompileCacheError::UnsafeDir {
             path: dir.to_owned(),
             why: format!("has mode {mode:04o}, open to other users (it must be 0700)"),
+            fix: format!("run `chmod 700 {}`", shell_quote(dir)),
+        });
+    }
+    // Safe but unusable (0600, 0500): every entry would fail to open or to be written, one warning
+    // after another, and the component would be compiled on every call.
+    if mode & 0o700 != 0o700 {
+        return Err(CompileCacheError::UnsafeDir {
+            path: dir.to_owned(),
+            why: format!(
+                "has mode {mode:04o}: you cannot read, write and enter it (it must be 0700)"
+            ),
             fix: format!("run `chmod 700 {}`", shell_quote(dir)),
         });
     }

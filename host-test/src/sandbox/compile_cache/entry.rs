@@ -20,14 +20,31 @@ const MAGIC: &[u8; 8] = b"KLRRCC02";
 pub(super) const HEADER_LEN: usize = MAGIC.len() + 32 + 8 + 32;
 /// Entries are `<64 hex digits>.cwasm`.
 const ENTRY_EXT: &str = "cwasm";
-/// No compiled component of a connector comes near this; a bigger file is not an entry.
-const MAX_ENTRY_BYTES: u64 = 1 << 30;
+/// The largest entry kept for a component of `component_len` bytes. Cranelift's code and its tables
+/// come to ~3.5x the component (0.9 MB for the 268 KiB Stripe component); a file far bigger is not an
+/// entry, and is refused before it is read and hashed (a 200 MB file under an entry's name took 10 s).
+pub(super) fn max_entry_bytes(component_len: usize) -> u64 {
+    (16 << 20) + 16 * component_len as u64
+}
 
 impl DirCache<'_> {
     /// Write the entry to a temporary file in the directory and rename it into place: readers see the
     /// old entry, the new one, or none, never a part. Not synced: an entry lost or torn by a crash fails
     /// its hash check and is recompiled.
-    pub(super) fn store(&self, path: &Path, key: &[u8; 32], payload: &[u8]) -> io::Result<()> {
+    pub(super) fn store(
+        &self,
+        path: &Path,
+        key: &[u8; 32],
+        payload: &[u8],
+        max_len: u64,
+    ) -> io::Result<()> {
+        if (HEADER_LEN + payload.len()) as u64 > max_len {
+            // It would be refused when read: better not written.
+            return Err(io::Error::other(format!(
+                "the compiled component ({} bytes) is larger than the cache keeps for it ({max_len} bytes)",
+                payload.len()
+            )));
+        }
         static SEQUENCE: AtomicU64 = AtomicU64::new(0);
         let nanos = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -116,7 +133,11 @@ fn entry_digest(key: &[u8; 32], payload: &[u8]) -> [u8; 32] {
 
 /// The entry's payload if it is present and whole; `Ok(None)` if there is none; `Err(why)` if it is there
 /// but not to be trusted. The open file comes back too (to bump its modification time on a hit).
-pub(super) fn read_entry(path: &Path, key: &[u8; 32]) -> Result<Option<(File, Vec<u8>)>, String> {
+pub(super) fn read_entry(
+    path: &Path,
+    key: &[u8; 32],
+    max_len: u64,
+) -> Result<Option<(File, Vec<u8>)>, String> {
     let mut file = match open_no_follow(path) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -130,7 +151,7 @@ pub(super) fn read_entry(path: &Path, key: &[u8; 32]) -> Result<Option<(File, Ve
     if len < HEADER_LEN as u64 {
         return Err(format!("it is truncated ({len} bytes)"));
     }
-    if len > MAX_ENTRY_BYTES {
+    if len > max_len {
         return Err(format!("it is too large to be an entry ({len} bytes)"));
     }
     // The header first: a file that is not this entry is refused after reading 80 bytes, not all of it.

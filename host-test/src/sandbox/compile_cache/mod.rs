@@ -34,7 +34,7 @@ mod tests;
 use super::SandboxError;
 use crate::policy::redact::strip_control;
 use dir::prepare_dir;
-use entry::{entry_key, entry_name, read_entry};
+use entry::{entry_key, entry_name, max_entry_bytes, read_entry};
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::io;
@@ -72,7 +72,8 @@ pub enum CompileCacheError {
     /// The component itself does not compile (this is not about the cache).
     #[error("not a valid WebAssembly component: {0}")]
     Compile(String),
-    /// The cache directory is someone else's or open to others: compiled code from it could be anyone's.
+    /// The cache directory is someone else's or open to others (compiled code from it could be anyone's),
+    /// or closed to its owner too (no entry could be read or written).
     #[error("the compile cache directory {} {why}, so the host will not load compiled code from it: {fix}, or choose another directory with --compile-cache DIR (or --compile-cache off)", path.display())]
     UnsafeDir {
         path: PathBuf,
@@ -227,7 +228,8 @@ impl DirCache<'_> {
     fn load(&self, engine: &Engine, bytes: &[u8]) -> Result<Loaded, CompileCacheError> {
         let key = entry_key(engine, bytes);
         let path = self.dir.join(entry_name(&key));
-        let rejected = match read_entry(&path, &key) {
+        let max_len = max_entry_bytes(bytes.len());
+        let rejected = match read_entry(&path, &key, max_len) {
             Ok(None) => None,
             Ok(Some((file, payload))) => {
                 // SAFETY: `Component::deserialize` must only be given what `Component::serialize` (or
@@ -269,7 +271,7 @@ impl DirCache<'_> {
         let stored = match component
             .serialize()
             .map_err(|e| io::Error::other(format!("{e:#}")))
-            .and_then(|payload| self.store(&path, &key, &payload))
+            .and_then(|payload| self.store(&path, &key, &payload, max_len))
         {
             Ok(()) => {
                 self.evict(&entry_name(&key));

@@ -182,7 +182,7 @@ fn compile_cache_bit_flip_under_an_unchanged_header_is_detected() {
         flipped[at] ^= 0x10;
         fs::write(&entry, &flipped).expect("flip");
         assert_eq!(
-            read_entry(&entry, &entry_key(&engine, &bytes))
+            read_entry(&entry, &entry_key(&engine, &bytes), u64::MAX)
                 .err()
                 .as_deref(),
             Some(
@@ -306,6 +306,22 @@ fn compile_cache_wrong_permissions_are_refused() {
         );
         assert_eq!(answer(&engine, &component), 42);
         assert!(entries(&dir).is_empty());
+    }
+
+    // Closed to others but to its owner too: no entry could be read or written there.
+    for mode in [0o600, 0o500, 0o300] {
+        fs::set_permissions(&dir, fs::Permissions::from_mode(mode)).expect("chmod");
+        let err = CompileCache::Dir(dir.clone())
+            .load(&engine, &bytes)
+            .err()
+            .expect("an explicit directory its owner cannot use is refused");
+        let text = err.to_string();
+        assert!(
+            text.contains("you cannot read, write and enter it")
+                && text.contains(&format!("{mode:04o}"))
+                && text.contains("chmod 700"),
+            "{text}"
+        );
     }
 
     // A file where the directory should be.
@@ -499,11 +515,11 @@ fn a_fifo_or_a_huge_file_under_an_entrys_name_is_refused_without_waiting_or_read
         "{outcome:?}"
     );
 
-    // A 64 MiB sparse file of zeros: refused on its header.
+    // An 8 MiB sparse file of zeros (within the size an entry may have): refused on its header.
     let other = component(51);
     let path = dir.join(entry_name(&entry_key(&engine, &other)));
     File::create(&path)
-        .and_then(|f| f.set_len(64 << 20))
+        .and_then(|f| f.set_len(8 << 20))
         .expect("sparse file");
     let outcome = CompileCache::Dir(dir.clone())
         .load(&engine, &other)
@@ -511,6 +527,29 @@ fn a_fifo_or_a_huge_file_under_an_entrys_name_is_refused_without_waiting_or_read
         .outcome;
     assert!(
         matches!(&outcome, Outcome::Rejected { reason, .. } if reason.contains("not a cache entry of this format")),
+        "{outcome:?}"
+    );
+
+    // The right header for this component, declaring 200 MB of compiled code, and that much (sparse):
+    // refused on its size, before anything is read or hashed.
+    let third = component(52);
+    let key = entry_key(&engine, &third);
+    let path = dir.join(entry_name(&key));
+    let declared: u64 = 200 << 20;
+    let mut head = header(&key, b"");
+    head[40..48].copy_from_slice(&declared.to_le_bytes());
+    fs::write(&path, &head).expect("header");
+    File::options()
+        .append(true)
+        .open(&path)
+        .and_then(|f| f.set_len(HEADER_LEN as u64 + declared))
+        .expect("sparse file");
+    let outcome = CompileCache::Dir(dir.clone())
+        .load(&engine, &third)
+        .expect("load")
+        .outcome;
+    assert!(
+        matches!(&outcome, Outcome::Rejected { reason, stored: true } if reason.contains("too large to be an entry")),
         "{outcome:?}"
     );
 }
