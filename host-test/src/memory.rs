@@ -260,20 +260,9 @@ mod file_tests {
 
     #[test]
     fn a_memory_file_the_host_creates_is_its_users_only() {
-        let dir = std::env::temp_dir().join(format!("klairr-memory-mode-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("a temp dir");
+        let dir = fresh_dir("mode");
         let path = dir.join("memory.jsonl");
-        let record = ShapeRecord {
-            connector: "stripe".into(),
-            table: "charges".into(),
-            columns: Vec::new(),
-            row_count: 1,
-            filter_keys: Vec::new(),
-            aggregate: None,
-            recorded_at: 0,
-        };
-        MemoryFile::new(&path).append(&record).expect("written");
+        MemoryFile::new(&path).append(&record()).expect("written");
         let mode = std::fs::metadata(&path)
             .expect("there")
             .permissions()
@@ -391,9 +380,7 @@ mod file_tests {
 
     #[test]
     fn a_fifo_or_a_device_is_refused_at_once() {
-        let dir = std::env::temp_dir().join(format!("klairr-memory-fifo-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("a temp dir");
+        let dir = fresh_dir("fifo");
         let fifo = dir.join("memory.fifo");
         rustix::fs::mkfifoat(
             rustix::fs::CWD,
