@@ -54,6 +54,8 @@ pub mod cli;
 pub mod demo;
 pub mod memory;
 pub mod output;
+#[cfg(unix)]
+mod own_file;
 pub mod progress_bar;
 pub mod registry;
 pub mod returned;

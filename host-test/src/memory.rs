@@ -224,33 +224,16 @@ fn refusal(path: &Path, e: std::io::Error) -> std::io::Error {
 /// What an existing memory file must be: a regular file of this user, one name, closed to others.
 #[cfg(unix)]
 fn check_own_file(path: &Path, meta: &std::fs::Metadata) -> std::io::Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    // A FIFO, a terminal or a device (`/dev/full`) takes no file of records.
-    if !meta.is_file() {
-        return Err(std::io::Error::other("it is not a regular file"));
-    }
-    let me = rustix::process::geteuid().as_raw();
-    if meta.uid() != me {
-        return Err(std::io::Error::other(format!(
-            "it belongs to user id {}, not to you (user id {me}): give a file of your own",
-            meta.uid()
-        )));
-    }
-    // Another name for the same file, perhaps one another user placed, could be read or changed there.
-    if meta.nlink() > 1 {
-        return Err(std::io::Error::other(format!(
-            "it has {} names (hard links): give a file with one name",
-            meta.nlink()
-        )));
-    }
-    let mode = meta.mode() & 0o7777;
-    if mode & 0o077 != 0 {
-        return Err(std::io::Error::other(format!(
-            "it has mode {mode:04o}, open to other users: run `chmod 600 {}`",
-            path.display()
-        )));
-    }
-    Ok(())
+    use crate::own_file::{check, ClosedTo, NotOwn};
+    check(meta, ClosedTo::ReadsAndWrites).map_err(|why| {
+        let advice = match &why {
+            NotOwn::NotRegular => String::new(),
+            NotOwn::Owner { .. } => ": give a file of your own".to_owned(),
+            NotOwn::Links(_) => ": give a file with one name".to_owned(),
+            NotOwn::Mode { .. } => format!(": run `chmod 600 {}`", path.display()),
+        };
+        std::io::Error::other(format!("{why}{advice}"))
+    })
 }
 
 #[cfg(all(test, unix))]

@@ -175,25 +175,7 @@ fn check_dir(dir: &Path, meta: &fs::Metadata) -> Result<(), CompileCacheError> {
 /// An entry must be a regular file of this user's that nobody else may write.
 #[cfg(unix)]
 pub(super) fn check_entry_file(meta: &fs::Metadata) -> Result<(), String> {
-    use std::os::unix::fs::MetadataExt;
-    if !meta.is_file() {
-        return Err("it is not a regular file".to_owned());
-    }
-    let me = rustix::process::geteuid().as_raw();
-    if meta.uid() != me {
-        return Err(format!("it belongs to user id {}, not to you", meta.uid()));
-    }
-    if meta.mode() & 0o022 != 0 {
-        return Err(format!(
-            "it is writable by other users (mode {:04o})",
-            meta.mode() & 0o7777
-        ));
-    }
-    // Another name for the same file, perhaps outside the cache, could change it behind the checks.
-    if meta.nlink() > 1 {
-        return Err(format!("it has {} names (hard links)", meta.nlink()));
-    }
-    Ok(())
+    crate::own_file::check(meta, crate::own_file::ClosedTo::Writes).map_err(|e| e.to_string())
 }
 
 #[cfg(not(unix))]
