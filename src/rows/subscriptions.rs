@@ -47,6 +47,17 @@ json_object! {
     struct Price {
         unit_amount: Option<i64>,
         recurring: Option<Recurring>,
+        /// A package price: `unit_amount` is per package of `divide_by` units, the quantity rounded to
+        /// whole packages (a price of 500 per 1,000 seats, 2,500 seats billed as 3 packages).
+        transform_quantity: Option<TransformQuantity>,
+    }
+}
+
+json_object! {
+    struct TransformQuantity {
+        divide_by: i64,
+        /// `up` or `down`; anything else (a later API version's) makes `mrr` null.
+        round: String,
     }
 }
 
@@ -163,12 +174,14 @@ impl Project for Subscription {
 
 /// List-price monthly recurring revenue, in minor units:
 /// round(Σ unit_amount × quantity × f), f = 1/n (month), 1/(12n) (year), 52/(12n) (week),
-/// 365/(12n) (day), n = interval_count, quantity absent → 1.
+/// 365/(12n) (day), n = interval_count, quantity absent → 1; for a package price (`transform_quantity`)
+/// the quantity is the number of packages Stripe bills: quantity ÷ divide_by rounded up or down.
 ///
 /// Computed exactly: every term is `unit_amount × quantity × k / (12 n)` with k = 12, 1, 52 or 365, summed
 /// as a reduced fraction of i128s, then rounded half away from zero once. `None` when any item lacks a
 /// price, a unit_amount, a recurring interval (or has an unknown one, or interval_count < 1), bills
-/// metered usage (its unit_amount is per unit used, not per month), or when the arithmetic would
+/// metered usage (its unit_amount is per unit used, not per month), has a package size below 1 or a
+/// rounding other than up or down, or when the arithmetic would
 /// overflow (no real subscription comes near).
 fn mrr(items: &[Item]) -> Option<i64> {
     let (mut num, mut den) = (0i128, 1i128);
@@ -190,7 +203,10 @@ fn mrr(items: &[Item]) -> Option<i64> {
             Interval::Day => 365,
             Interval::Other => return None,
         };
-        let quantity = i128::from(item.quantity.unwrap_or(1));
+        let quantity = i128::from(billed_quantity(
+            item.quantity.unwrap_or(1),
+            price.transform_quantity.as_ref(),
+        )?);
         let term_num = unit.checked_mul(quantity)?.checked_mul(k)?;
         let term_den = n.checked_mul(12)?;
         // num/den + term_num/term_den, reduced.
@@ -213,6 +229,21 @@ fn mrr(items: &[Item]) -> Option<i64> {
         -(den.checked_sub(twice_num)? / twice_den)
     };
     i64::try_from(rounded).ok()
+}
+
+/// The quantity a price bills: the item's own, or for a package price the number of packages.
+fn billed_quantity(quantity: i64, transform: Option<&TransformQuantity>) -> Option<i64> {
+    let Some(t) = transform else {
+        return Some(quantity);
+    };
+    if t.divide_by < 1 {
+        return None;
+    }
+    match &*t.round {
+        "down" => Some(quantity.div_euclid(t.divide_by)),
+        "up" => Some(-quantity.checked_neg()?.div_euclid(t.divide_by)),
+        _ => None,
+    }
 }
 
 fn gcd(a: i128, b: i128) -> i128 {

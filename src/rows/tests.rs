@@ -315,6 +315,56 @@ fn mrr_normalises_intervals_and_rounds_half_away_from_zero() {
         r.remove("usage_type");
     }
     assert_eq!(mrr_of(vec![without]), Cell::Integer(1000));
+    // A package price bills whole packages: 500 per 1,000 seats, 2,500 seats → 3 packages rounded
+    // up, 2 rounded down; an exact multiple is the same either way; a size below 1 or an unknown
+    // rounding makes the sum unknown, not a list price × seats that is a thousand times too high.
+    let package = |seats: i64, divide_by: Value, round: &str| {
+        let mut it = item(0, 1, json!(500), Some(seats), "month", 1);
+        it["price"]["billing_scheme"] = json!("per_unit");
+        it["price"]["transform_quantity"] = json!({"divide_by": divide_by, "round": round});
+        it
+    };
+    assert_eq!(
+        mrr_of(vec![package(2_500, json!(1_000), "up")]),
+        Cell::Integer(1_500)
+    );
+    assert_eq!(
+        mrr_of(vec![package(2_500, json!(1_000), "down")]),
+        Cell::Integer(1_000)
+    );
+    assert_eq!(
+        mrr_of(vec![package(3_000, json!(1_000), "up")]),
+        Cell::Integer(1_500)
+    );
+    assert_eq!(
+        mrr_of(vec![package(1, json!(1_000), "up")]),
+        Cell::Integer(500)
+    );
+    assert_eq!(
+        mrr_of(vec![package(999, json!(1_000), "down")]),
+        Cell::Integer(0)
+    );
+    assert_eq!(
+        mrr_of(vec![package(0, json!(1_000), "up")]),
+        Cell::Integer(0)
+    );
+    assert_eq!(mrr_of(vec![package(2_500, json!(0), "up")]), Cell::Null);
+    assert_eq!(mrr_of(vec![package(2_500, json!(-5), "down")]), Cell::Null);
+    assert_eq!(
+        mrr_of(vec![package(2_500, json!(1_000), "nearest")]),
+        Cell::Null
+    );
+    // Packages and plain prices in one subscription, a yearly package normalised like any price.
+    let mut yearly = package(25, json!(10), "up");
+    yearly["price"]["recurring"]["interval"] = json!("year");
+    yearly["price"]["unit_amount"] = json!(1_200);
+    assert_eq!(
+        mrr_of(vec![item(0, 1, json!(2_000), Some(2), "month", 1), yearly]),
+        Cell::Integer(4_300)
+    ); // 2000×2 + 1200×3/12
+    let mut plain = item(0, 1, json!(700), Some(4), "month", 1);
+    plain["price"]["transform_quantity"] = Value::Null;
+    assert_eq!(mrr_of(vec![plain]), Cell::Integer(2_800));
     assert_eq!(
         mrr_of(vec![item(0, 1, Value::Null, None, "month", 1)]),
         Cell::Null
@@ -744,9 +794,11 @@ fn pinned_fixtures_project_without_error() {
         cell(Table::Subscriptions, &sub.rows[0], "current_period_start"),
         Cell::Integer(1896570518)
     );
+    // The example's price is a package price (`transform_quantity`: 1,592,560,163 units a package,
+    // rounded down) at 2000 a package: its one seat bills no package.
     assert_eq!(
         cell(Table::Subscriptions, &sub.rows[0], "mrr"),
-        Cell::Integer(2000)
+        Cell::Integer(0)
     );
 }
 
