@@ -202,6 +202,51 @@ fn describe_returns_the_catalogue_without_a_request() {
 
 // ---- setup and queries --------------------------------------------------------------------------------
 
+/// The ledger answers no aggregates, so a max-scan is a mistake to name, not a setting to ignore: the
+/// sandbox refuses it before anything runs, and so does the CLI, whose refusal names its flag.
+#[test]
+fn a_max_scan_for_a_connector_without_aggregates_is_refused() {
+    let api = api();
+    let sandbox = ledger(&api);
+    let mut config = ConnectionConfig::new(ledger_api::test_key(), wit::Mode::Test);
+    config.max_scan = Some(5);
+    let (k, message) = kind(sandbox.open(&config));
+    assert_eq!(k, "usage", "{message}");
+    assert_eq!(
+        message,
+        "--max-scan bounds aggregate queries, which connector ledger does not answer: leave it out"
+    );
+    assert_eq!(api.request_count(), 0, "refused before any request");
+
+    let dir = ledger_connectors_dir().display().to_string();
+    let key = ledger_api::test_key();
+    let run = klairr_e2e::run_cli_with_env(
+        &[
+            "--connectors",
+            dir.as_str(),
+            "--connector",
+            "ledger",
+            "--max-scan",
+            "5",
+            "--format",
+            "json",
+            "query",
+            r#"{"list":"accounts"}"#,
+        ],
+        &[("LEDGER_API_KEY", key.as_str())],
+        "",
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    let error: serde_json::Value = serde_json::from_str(&run.stdout).expect("a JSON error");
+    assert_eq!(error["error"]["kind"], "usage", "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("which connector ledger does not answer")),
+        "{error}"
+    );
+}
+
 #[test]
 fn setup_reads_each_table_once_with_the_key_the_host_attaches() {
     let api = api();

@@ -388,7 +388,7 @@ fn connection_bodies_are_checked_and_a_lowered_ttl_is_honoured_by_the_shared_cac
         ),
         (
             serde_json::json!({"connector": "stripe", "credential": key, "max_scan": 0}),
-            "max_scan must be 1 to 1000000",
+            "max_scan must be 1 to 1000000 for connector stripe",
         ),
         (
             serde_json::json!({"connector": "stripe", "credential": key, "cache_ttl_seconds": 3601}),

@@ -90,6 +90,22 @@ use bindings::PluginPre;
 /// The most rows the host lets one query return, whatever a component's catalogue claims.
 pub const ROW_TARGET_LIMIT: u32 = 100_000;
 
+/// Why a connection's max-scan of `n` does not suit connector `name`, as the end of a sentence the caller
+/// begins with its own name for the setting (`--max-scan`, `serve`'s `max_scan`); `None` when it does.
+/// The connector's catalogue says whether it answers aggregates and how many rows one may read.
+pub fn max_scan_refusal(info: &wit::ConnectorInfo, name: &str, n: u32) -> Option<String> {
+    match &info.aggregates {
+        None => Some(format!(
+            "bounds aggregate queries, which connector {name} does not answer: leave it out"
+        )),
+        Some(a) if n == 0 || n > a.max_scan_limit => Some(format!(
+            "must be 1 to {} for connector {name}",
+            a.max_scan_limit
+        )),
+        Some(_) => None,
+    }
+}
+
 /// How a sandbox is set up besides its component and manifest.
 #[derive(Clone, Default)]
 pub struct SandboxOptions {
@@ -399,16 +415,17 @@ impl Sandbox {
     }
 
     /// The rows one aggregate may read: the connection's max-scan, else the catalogue's default; 0 for a
-    /// connector that computes no aggregates. The request ceiling is derived from it too.
+    /// connector that computes no aggregates. The request ceiling is derived from it too. A max-scan
+    /// the connector cannot use is refused (`serve` refuses it first, naming its own field).
     fn scan_rows(&self, max_scan: Option<u32>) -> Result<u32, SandboxError> {
-        Ok(match max_scan {
-            Some(n) => n,
-            None => self
-                .info()?
-                .aggregates
-                .as_ref()
-                .map_or(0, |a| a.default_max_scan),
-        })
+        let info = self.info()?;
+        let Some(n) = max_scan else {
+            return Ok(info.aggregates.as_ref().map_or(0, |a| a.default_max_scan));
+        };
+        match max_scan_refusal(info, &self.manifest.name, n) {
+            Some(why) => Err(SandboxError::Setting(format!("--max-scan {why}"))),
+            None => Ok(n),
+        }
     }
 
     /// The catalogue's names, from `describe` once per sandbox.

@@ -7,7 +7,7 @@ use super::metrics::labels;
 use super::platform::Platform;
 use crate::output;
 use crate::policy::redact::{strip_control, SecretRuns, MIN_RUN};
-use crate::sandbox::{wit, ConnectionConfig};
+use crate::sandbox::{max_scan_refusal, wit, ConnectionConfig};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -425,25 +425,11 @@ fn connect(platform: &Platform, body: &str, abandoned: &AtomicBool) -> Result<Re
             format!("max_rows must be 1 to {limit}"),
         ));
     }
-    if let Some(n) = request.max_scan {
-        match &loaded.info.aggregates {
-            None => {
-                return Err(ApiError::new(
-                    "invalid-request",
-                    format!(
-                        "max_scan bounds aggregate queries, which connector {} does not answer: leave it out",
-                        request.connector
-                    ),
-                ))
-            }
-            Some(a) if n == 0 || n > a.max_scan_limit => {
-                return Err(ApiError::new(
-                    "invalid-request",
-                    format!("max_scan must be 1 to {}", a.max_scan_limit),
-                ))
-            }
-            Some(_) => {}
-        }
+    if let Some(why) = request
+        .max_scan
+        .and_then(|n| max_scan_refusal(&loaded.info, &request.connector, n))
+    {
+        return Err(ApiError::new("invalid-request", format!("max_scan {why}")));
     }
     let ceiling = loaded.sandbox.manifest().calls.cache_ttl_ceiling_seconds;
     if request.cache_ttl_seconds.is_some_and(|t| t > ceiling) {
