@@ -36,13 +36,13 @@ pub(super) const CUSTOMER_COLUMNS: &[ColumnSpec] = &[
         "balance",
         Amount,
         true,
-        "Customer balance in minor units of currency (cents for usd): negative is credit owed to the customer, positive is added to the next invoice.",
+        "Customer balance in minor units of currency (the customer's; cents for usd): negative is credit owed to the customer, positive is added to the next invoice; unpaid invoices are not in it.",
     ),
     ColumnSpec::new(
         "delinquent",
         Boolean,
         true,
-        "True when the customer's latest invoice or charge failed and is still unpaid.",
+        "Stripe's flag, set when an invoice's automatic payment fails or its due date passes and cleared when an invoice is paid or marked uncollectible: the latest change wins.",
     ),
     ColumnSpec::new(
         "address_country",
@@ -99,7 +99,7 @@ pub(super) const SUBSCRIPTION_COLUMNS: &[ColumnSpec] = &[
         "mrr",
         Amount,
         true,
-        "Monthly recurring revenue in minor units of currency: list price × quantity of every item (for a package price, the number of packages billed) normalised to one month (year ÷ 12, week × 52 ÷ 12, day × 365 ÷ 12), before discounts and tax; null when an item has no fixed unit price (a metered one bills usage) or no recurring interval, or the sum is beyond 64 bits, or when Stripe embedded only the first of its items (`items.has_more`: a partial sum would be wrong); 0 for a subscription without items.",
+        "Monthly recurring revenue in minor units of currency, whatever the status (a canceled subscription keeps its items: filter status, e.g. active, for current MRR): list price × quantity of every item (for a package price, the number of packages billed) normalised to one month (year ÷ 12, week × 52 ÷ 12, day × 365 ÷ 12), before discounts, with tax only where a price includes it; null when an item has no fixed unit price (a metered one bills usage) or no recurring interval, or the sum is beyond 64 bits, or when Stripe embedded only the first of its items (`items.has_more`: a partial sum would be wrong); 0 for a subscription without items.",
     ),
     ColumnSpec::new("livemode", Boolean, false, LIVEMODE_DOC),
 ];
@@ -124,7 +124,7 @@ pub(super) const INVOICE_COLUMNS: &[ColumnSpec] = &[
     ),
     ColumnSpec::new("currency", Currency, false, "Currency of the invoice (lower-case ISO code, e.g. usd)."),
     ColumnSpec::new("total", Amount, false, "Total after discounts and tax, in minor units of currency."),
-    ColumnSpec::new("amount_due", Amount, false, "Amount the customer owes, in minor units of currency."),
+    ColumnSpec::new("amount_due", Amount, false, "Amount due for the invoice, in minor units of currency; it stays when paid (what is still owed: amount_remaining)."),
     ColumnSpec::new("amount_paid", Amount, false, "Amount paid so far, in minor units of currency."),
     ColumnSpec::new("amount_remaining", Amount, false, "Amount still to be paid, in minor units of currency."),
     ColumnSpec::new("created", Timestamp, false, "When the invoice was created, unix seconds (UTC)."),
@@ -135,9 +135,9 @@ pub(super) const INVOICE_COLUMNS: &[ColumnSpec] = &[
         true,
         "When the invoice was paid (status_transitions.paid_at), unix seconds; null unless paid.",
     ),
-    ColumnSpec::new("period_start", Timestamp, false, "Start of the usage period the invoice covers, unix seconds."),
-    ColumnSpec::new("period_end", Timestamp, false, "End of the usage period the invoice covers, unix seconds."),
-    ColumnSpec::new("attempt_count", Integer, false, "Number of payment attempts made so far."),
+    ColumnSpec::new("period_start", Timestamp, false, "Start of the period in which items were added to the invoice, unix seconds; a subscription invoice looks back one period (its lines hold the service period)."),
+    ColumnSpec::new("period_end", Timestamp, false, "End of the period in which items were added to the invoice, unix seconds."),
+    ColumnSpec::new("attempt_count", Integer, false, "Payment attempts: the first and Stripe's automatic retries (later manual attempts are not counted)."),
     ColumnSpec::new("livemode", Boolean, false, LIVEMODE_DOC),
 ];
 
@@ -165,7 +165,7 @@ pub(super) const CHARGE_COLUMNS: &[ColumnSpec] = &[
         "amount",
         Amount,
         false,
-        "Amount charged, in minor units of currency (cents for usd).",
+        "Amount of the charge, in minor units of currency (cents for usd): what was authorized; collected only once captured (amount_captured).",
     ),
     ColumnSpec::new(
         "amount_captured",
@@ -177,7 +177,7 @@ pub(super) const CHARGE_COLUMNS: &[ColumnSpec] = &[
         "amount_refunded",
         Amount,
         false,
-        "Amount refunded, in minor units of currency.",
+        "Amount refunded, in minor units of currency; disputes are not refunds and are not in it.",
     ),
     ColumnSpec::new(
         "currency",
@@ -246,9 +246,9 @@ pub(super) const PAYOUT_COLUMNS: &[ColumnSpec] = &[
         false,
         "When the payout is expected to arrive (or arrived) in the bank, unix seconds.",
     ),
-    ColumnSpec::new("amount", Amount, false, "Amount paid out, in minor units of currency (cents for usd)."),
+    ColumnSpec::new("amount", Amount, false, "Amount paid out, in minor units of currency (cents for usd); negative for a payout that reverses another or debits the bank account."),
     ColumnSpec::new("currency", Currency, false, "Currency of the payout (lower-case ISO code, e.g. usd)."),
-    ColumnSpec::new("status", Text, false, "One of paid, pending, in_transit, canceled, failed."),
+    ColumnSpec::new("status", Text, false, "One of paid, pending, in_transit, canceled, failed; a payout that fails may show paid first, and one reversed later stays paid."),
     ColumnSpec::new("type", Text, false, "Destination kind: bank_account or card."),
     ColumnSpec::new("method", Text, false, "standard or instant."),
     ColumnSpec::new(
