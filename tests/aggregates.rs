@@ -266,7 +266,9 @@ fn expected(
                     })
                     .collect();
                 out.push(match *measure {
-                    "count" => wit::Cell::Integer(members.len() as i64),
+                    "count" if column.is_none() => wit::Cell::Integer(members.len() as i64),
+                    // A column's count: the rows where it is not null.
+                    "count" => wit::Cell::Integer(values.len() as i64),
                     "sum" => wit::Cell::Integer(
                         i64::try_from(ints.iter().map(|&i| i128::from(i)).sum::<i128>())
                             .expect("the test data's sums fit"),
@@ -461,14 +463,15 @@ fn active_mrr_by_currency_has_one_row_per_currency_never_added_across_them() {
 #[test]
 fn totals_without_group_by_and_nulls_skipped() {
     let w = world();
-    // mrr is null for subscriptions with a tiered price: count counts them, sum and avg skip them.
+    // mrr is null for subscriptions with a tiered price: count counts them, sum and avg skip them,
+    // and a count of mrr says how many rows a measure of mrr covered.
     let (columns, rows) = w.list("subscriptions", "{}");
     let mrr = columns.iter().position(|c| c.name == "mrr").expect("mrr");
     assert!(
         rows.iter().any(|r| r[mrr] == wit::Cell::Null),
         "the data has null mrr"
     );
-    check(
+    let r = check(
         &w,
         &Spec {
             table: "subscriptions",
@@ -476,13 +479,23 @@ fn totals_without_group_by_and_nulls_skipped() {
             group_by: &[],
             measures: &[
                 ("n", "count", None),
-                ("with_mrr", "count_distinct", Some("id")),
+                ("with_mrr", "count", Some("mrr")),
+                ("ids", "count_distinct", Some("id")),
                 ("mrr", "count_distinct", Some("mrr")),
                 ("trial_ends", "min", Some("trial_end")),
                 ("items", "sum", Some("item_count")),
             ],
             limit: None,
         },
+    );
+    let non_null = rows.iter().filter(|r| r[mrr] != wit::Cell::Null).count();
+    assert!(non_null < rows.len() && non_null > 0);
+    assert_eq!(
+        r.rows[0][..2],
+        [
+            wit::Cell::Integer(rows.len() as i64),
+            wit::Cell::Integer(non_null as i64)
+        ]
     );
     // A nullable group column: customers never billed have no currency, their group comes last.
     let r = check(

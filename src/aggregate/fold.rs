@@ -68,12 +68,13 @@ impl Acc {
         }
     }
 
-    /// Add one row's value (`Null` for `count`, which counts rows whatever they hold).
+    /// Add one row's value ([`ROW`] for a `count` of no column).
     fn add(&mut self, value: Cell) {
         match (self, value) {
-            (Acc::Count(n), _) => *n += 1,
-            // Nulls are skipped by every other measure.
+            // Nulls are skipped by every measure: `{"count": COLUMN}` counts the values a measure of
+            // COLUMN covers.
             (_, Cell::Null) => {}
+            (Acc::Count(n), _) => *n += 1,
             (Acc::Distinct(set), value) => {
                 set.insert(Key::of(value));
             }
@@ -127,11 +128,14 @@ pub(super) fn mean(sum: i128, n: u64) -> i64 {
     i64::try_from(q).unwrap_or(if q < 0 { i64::MIN } else { i64::MAX })
 }
 
+/// What a `count` of no column sees of each row: a value, so every row counts.
+const ROW: Cell = Cell::Boolean(true);
+
 /// Where the aggregate's values are in a projected row ([`super::project`]).
 struct Slots {
     /// Per group column: its position, and its bucket.
     groups: Vec<(usize, Option<super::Bucket>)>,
-    /// Per measure: its position (none for `count`).
+    /// Per measure: its position (none for a `count` of no column).
     measures: Vec<Option<usize>>,
 }
 
@@ -207,7 +211,7 @@ impl<'a> Folder<'a> {
             .entry(key)
             .or_insert_with(|| measures.iter().map(|m| Acc::new(m.func)).collect());
         for (acc, slot) in accs.iter_mut().zip(&self.slots.measures) {
-            acc.add(slot.map_or(Cell::Null, cell));
+            acc.add(slot.map_or(ROW, cell));
         }
         self.rows += 1;
         Ok(())

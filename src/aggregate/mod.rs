@@ -32,13 +32,13 @@ pub const MAX_GROUPS: usize = 100_000;
 
 /// How aggregate queries are written, for `describe`.
 pub const AGGREGATE_DOC: &str = "An aggregate query is a list query with \"measures\": {NAME: MEASURE, ...} and optionally \
-\"group_by\": [COLUMN or {TIMESTAMP_COLUMN: BUCKET}, ...]. MEASURE is \"count\" (rows) or {\"sum\"|\"avg\"|\"min\"|\"max\"|\"count_distinct\": COLUMN}; \
+\"group_by\": [COLUMN or {TIMESTAMP_COLUMN: BUCKET}, ...]. MEASURE is \"count\" (rows) or {\"count\"|\"sum\"|\"avg\"|\"min\"|\"max\"|\"count_distinct\": COLUMN}; \
 each table lists the columns every measure accepts. NAME matches [a-z][a-z0-9_]{0,63} and differs from the group columns. \
 A bucket column is named COLUMN_BUCKET (created_month) and holds the unix second its bucket starts at (UTC; weeks are ISO weeks from Monday). \
 Money is never added across currencies: sum, avg, min and max of an amount column (and an amount column as group key) need the table's currency column in group_by. \
-Nulls are skipped; over no values count, count_distinct and sum are 0, avg, min and max null; avg is an integer rounded half away from zero; a sum over 64 bits is an error. \
+Nulls are skipped ({\"count\": COLUMN} counts the rows a measure of COLUMN covers); over no values count, count_distinct and sum are 0, avg, min and max null; avg is an integer rounded half away from zero; a sum over 64 bits is an error. \
 The result has the group columns in group_by order, then the measures in the order written; one row per group ordered by the group values ascending \
-(text in UTF-8 byte order, nulls last), one row of totals without group_by; limit caps the groups. \
+(text in UTF-8 byte order, false before true, nulls last), one row of totals without group_by; limit keeps the first groups in that order, not the largest. \
 The connector reads every matching row itself, at most max-scan rows (default 100000); a scan that stops there is partial and says so. \
 At most 8 measures and 4 group columns. Example: {\"list\": \"subscriptions\", \"filters\": {\"status\": \"active\"}, \"group_by\": [\"currency\"], \
 \"measures\": {\"subscriptions\": \"count\", \"mrr\": {\"sum\": \"mrr\"}}}";
@@ -79,21 +79,20 @@ impl Func {
         Func::ALL.into_iter().find(|f| f.name() == name)
     }
 
-    /// Whether this measure takes a column of type `kind` (`count` takes none).
+    /// Whether this measure takes a column of type `kind` (`count` takes any, or none).
     pub fn accepts(self, kind: ColumnType) -> bool {
         use ColumnType::{Amount, Integer, Timestamp};
         match self {
-            Func::Count => false,
+            Func::Count | Func::CountDistinct => true,
             Func::Sum | Func::Avg => matches!(kind, Integer | Amount),
             Func::Min | Func::Max => matches!(kind, Integer | Amount | Timestamp),
-            Func::CountDistinct => true,
         }
     }
 
     /// What the columns it accepts are, in words (for messages).
     pub fn accepts_text(self) -> &'static str {
         match self {
-            Func::Count => "no column (write \"count\")",
+            Func::Count => "any column, or none (write \"count\")",
             Func::Sum | Func::Avg => "an integer or amount column",
             Func::Min | Func::Max => "an integer, amount or timestamp column",
             Func::CountDistinct => "any column",
@@ -102,7 +101,7 @@ impl Func {
 
     pub fn doc(self) -> &'static str {
         match self {
-            Func::Count => "Rows in the group, written \"count\" (takes no column).",
+            Func::Count => "Rows in the group, written \"count\"; {\"count\": COLUMN} counts those where COLUMN is not null.",
             Func::Sum => "Sum of the column's values; 0 over no values; over 64 bits is an error.",
             Func::Avg => "Mean of the column's values, an integer rounded half away from zero; null over no values.",
             Func::Min => "Smallest value of the column; null over no values.",

@@ -178,7 +178,7 @@ fn txt(s: &str) -> Cell {
 fn every_measure_skips_nulls_and_has_its_value_over_nothing() {
     let dsl = r#"{"list":"subscriptions","group_by":["currency"],"measures":{
         "n":"count","total":{"sum":"mrr"},"mean":{"avg":"mrr"},"low":{"min":"mrr"},"high":{"max":"mrr"},
-        "customers":{"count_distinct":"customer"}}}"#;
+        "customers":{"count_distinct":"customer"},"priced":{"count":"mrr"}}}"#;
     let rows: Vec<Vec<(&str, Cell)>> = vec![
         vec![
             ("currency", txt("usd")),
@@ -195,7 +195,7 @@ fn every_measure_skips_nulls_and_has_its_value_over_nothing() {
             ("mrr", Cell::Null),
             ("customer", txt("cus_B")),
         ],
-        // Only nulls: count counts the rows, the others see no value.
+        // Only nulls: count counts the rows, the others (a count of mrr too) see no value.
         vec![
             ("currency", txt("eur")),
             ("mrr", Cell::Null),
@@ -220,9 +220,10 @@ fn every_measure_skips_nulls_and_has_its_value_over_nothing() {
                 Cell::Null,
                 Cell::Null,
                 Cell::Null,
+                int(0),
                 int(0)
             ],
-            // avg of 1000 and 2001 is 1500.5: 1501.
+            // avg of 1000 and 2001 is 1500.5: 1501; two of the three rows have an mrr.
             vec![
                 txt("usd"),
                 int(3),
@@ -230,6 +231,7 @@ fn every_measure_skips_nulls_and_has_its_value_over_nothing() {
                 int(1501),
                 int(1000),
                 int(2001),
+                int(2),
                 int(2)
             ],
         ]
@@ -528,7 +530,10 @@ fn invalid_aggregates_are_refused_saying_what_to_change() {
     let cases: Vec<(String, &str)> = vec![
         (r#"{"list":"charges","measures":{"n":"counts"}}"#.into(), "expected \"count\" or {MEASURE: COLUMN}"),
         (r#"{"list":"charges","measures":{"n":{"median":"amount"}}}"#.into(), "'median'"),
-        (r#"{"list":"charges","measures":{"n":{"count":"amount"}}}"#.into(), "count takes no column (it counts rows): write {\"n\": \"count\"}"),
+        // The result's name of a bucket, written as a column: how a bucket is written.
+        (r#"{"list":"charges","group_by":["created_month"],"measures":{"n":"count"}}"#.into(), "unknown column 'created_month' for table charges: its columns are: id, customer, payment_intent, created, "),
+        (r#"{"list":"charges","group_by":["created_month"],"measures":{"n":"count"}}"#.into(), "; a bucket of created is written {\"created\": BUCKET} in group_by"),
+        (r#"{"list":"charges","group_by":["currency_month"],"measures":{"n":"count"}}"#.into(), "its columns are: id"),
         (r#"{"list":"charges","measures":{"x":{"sum":["amount"]}}}"#.into(), "query → measures → a measure such as {\"sum\": \"amount\"}"),
         (r#"{"list":"charges","group_by":[{"created":{"month":1}}],"measures":{"n":"count"}}"#.into(), "query → group_by → a bucket"),
         (r#"{"list":"charges","measures":{"n":{"sum":"amount","max":"amount"}}}"#.into(), "expected"),
@@ -568,6 +573,10 @@ fn invalid_aggregates_are_refused_saying_what_to_change() {
         assert!(message.contains(want), "{dsl}: {message}");
         assert!(message.len() <= 1024, "{dsl}: {} bytes", message.len());
     }
+    // Only a timestamp column has buckets to point at.
+    let not_a_bucket =
+        refusal(r#"{"list":"charges","group_by":["currency_month"],"measures":{"n":"count"}}"#);
+    assert!(!not_a_bucket.contains("a bucket of"), "{not_a_bucket}");
 }
 
 #[test]
@@ -594,7 +603,6 @@ fn count_distinct_takes_any_column_and_personal_ones_are_not_group_keys() {
         .iter()
         .find(|(f, _)| *f == Func::Count)
         .expect("count");
-    assert!(count.1.is_empty());
     let distinct = spec
         .measures
         .iter()
@@ -604,6 +612,8 @@ fn count_distinct_takes_any_column_and_personal_ones_are_not_group_keys() {
         distinct.1.len(),
         schema::table_spec(Table::Customers).columns.len()
     );
+    // A count takes any column too (the rows where it is not null).
+    assert_eq!(count.1, distinct.1);
 }
 
 #[test]
@@ -642,6 +652,7 @@ fn equivalent_aggregates_share_one_canonical_form_and_others_do_not() {
         r#"{"list":"charges","filters":{"created":{"gte":"2026-01-01"}},"group_by":[{"created":"week"},"currency"],"measures":{"n":"count","amount":{"sum":"amount"}}}"#,
         r#"{"list":"charges","filters":{"created":{"gte":"2026-01-01"}},"group_by":[{"created":"month"},"currency"],"measures":{"n":"count","amount":{"sum":"amount"}},"limit":5}"#,
         r#"{"list":"charges","filters":{"created":{"gte":"2026-01-01"}},"group_by":[{"created":"month"},"currency"],"measures":{"n":"count","amount":{"sum":"amount_refunded"}}}"#,
+        r#"{"list":"charges","filters":{"created":{"gte":"2026-01-01"}},"group_by":[{"created":"month"},"currency"],"measures":{"n":{"count":"customer"},"amount":{"sum":"amount"}}}"#,
         r#"{"list":"charges","filters":{"created":{"gte":"2026-01-01"}}}"#,
     ] {
         assert_ne!(canon(other), a, "{other}");

@@ -183,15 +183,7 @@ fn measure_list(
             Json::Str(s) if s == "count" => (Func::Count, None),
             Json::Object(mut entries) if entries.len() == 1 => {
                 let (func_name, column_name) = entries.remove(0);
-                if func_name == "count" {
-                    // The name passed the output-name check above: safe to show as is.
-                    return Err(invalid(format!(
-                        "measure '{name}': count takes no column (it counts rows): write {{\"{name}\": \"count\"}}; \
-                         to count the distinct values of a column use {{\"count_distinct\": COLUMN}}"
-                    )));
-                }
                 let func = Func::from_name(&func_name)
-                    .filter(|f| *f != Func::Count)
                     .ok_or_else(|| unknown_measure(&name, &quote(&func_name)))?;
                 let Json::Str(column_name) = column_name else {
                     return Err(invalid(format!(
@@ -225,7 +217,7 @@ fn measure_list(
 }
 
 fn unknown_measure(name: &str, got: &str) -> ConnectorError {
-    let funcs: Vec<&str> = Func::ALL[1..].iter().map(|f| f.name()).collect();
+    let funcs: Vec<&str> = Func::ALL.iter().map(|f| f.name()).collect();
     invalid(format!(
         "measure {}: expected \"count\" or {{MEASURE: COLUMN}} with MEASURE one of {}; got {got}",
         quote(name),
@@ -246,8 +238,19 @@ fn column_of(table: Table, name: &str, what: &str) -> Result<&'static ColumnSpec
     let spec = schema::table_spec(table);
     spec.columns.iter().find(|c| c.name == name).ok_or_else(|| {
         let names: Vec<&str> = spec.columns.iter().map(|c| c.name).collect();
+        // `created_month` is a bucket's name in the result, not a column: say how a bucket is written.
+        let bucket = name
+            .rsplit_once('_')
+            .and_then(|(column, _)| spec.columns.iter().find(|c| c.name == column))
+            .filter(|c| c.kind == ColumnType::Timestamp)
+            .map_or(String::new(), |c| {
+                format!(
+                    "; a bucket of {0} is written {{\"{0}\": BUCKET}} in group_by",
+                    c.name
+                )
+            });
         invalid(format!(
-            "{what}: unknown column {} for table {}: its columns are: {}",
+            "{what}: unknown column {} for table {}: its columns are: {}{bucket}",
             quote(name),
             table.name(),
             names.join(", ")

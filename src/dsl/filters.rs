@@ -243,7 +243,9 @@ fn timestamp(value: &Json, round_up: bool) -> Result<i64, String> {
         // In range, so the conversion cannot fail; the fallback keeps this path panic-free anyway.
         Json::Int(n) => i64::try_from(*n).map_err(|_| "is out of range".into()),
         Json::Str(s) => {
-            parse_rfc3339(s, round_up).map_err(|why| format!("is not a valid date: {why}"))
+            parse_rfc3339(s, round_up).map_err(|why| {
+                format!("is not a valid date: {why}; dates are absolute (for \"30 days ago\" give that day's date)")
+            })
         }
         Json::Float(_) => match value.huge_integer() {
             Some(true) => Err("is negative: unix seconds start at 0 (1970-01-01)".into()),

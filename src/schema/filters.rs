@@ -124,8 +124,8 @@ pub(super) const SUBSCRIPTION_FILTERS: &[FilterSpec] = &[
     filter(
         "status",
         SUBSCRIPTION_STATUS,
-        "Subscription status. With no status filter every status is returned, canceled ones included \
-         (the connector sends status=all; Stripe on its own would leave canceled subscriptions out).",
+        "Subscription status; ended is canceled or incomplete_expired. With no status filter every status is returned, \
+         canceled ones included (the connector sends status=all; Stripe on its own would leave canceled subscriptions out).",
     )
     .default("all"),
     filter(
