@@ -78,15 +78,21 @@ fn node(reader: &mut Reader<'_>, depth: usize) -> Result<Json, ConnectorError> {
     value.map_err(not_json)
 }
 
+/// The refusal of a query nested deeper than [`MAX_DEPTH`], saying where each shape's levels end.
+fn too_deep() -> String {
+    format!(
+        "the query nests objects or arrays too deeply: the DSL needs at most {MAX_DEPTH} levels \
+         (query → filters → a range such as {{\"gte\": \"2026-01-01\"}}; query → group_by → a bucket \
+         such as {{\"created\": \"month\"}}; query → measures → a measure such as {{\"sum\": \"amount\"}}): \
+         a range's bounds, a bucket's size and a measure's column are single values, and a measure \
+         takes no condition (put it in filters, or group by its column)"
+    )
+}
+
 fn container(reader: &mut Reader<'_>, open: u8, depth: usize) -> Result<Json, ConnectorError> {
     reader.begin(open, "a JSON value").map_err(not_json)?;
     if depth > MAX_DEPTH {
-        return Err(invalid(format!(
-            "the query nests objects or arrays too deeply: the DSL needs at most {MAX_DEPTH} levels \
-             (query → filters → a range such as {{\"gte\": \"2026-01-01\"}}; query → group_by → a bucket \
-             such as {{\"created\": \"month\"}}; query → measures → a measure such as {{\"sum\": \"amount\"}}): \
-             a range's bounds, a bucket's size and a measure's column are single values"
-        )));
+        return Err(invalid(too_deep()));
     }
     let mut items = Vec::new();
     let mut entries: Vec<(String, Json)> = Vec::new();

@@ -152,6 +152,11 @@ fn table_of_queries() {
             r#"{"list":"customers","filters":{"created":{"gte":{"x":1}}}}"#,
             E("nests objects or arrays too deeply"),
         ),
+        // A condition inside a measure, as SQL's FILTER (WHERE …) would have it: where it goes instead.
+        (
+            r#"{"list":"charges","measures":{"paid":{"sum":"amount","where":{"status":"succeeded"}}}}"#,
+            E("a measure takes no condition (put it in filters, or group by its column)"),
+        ),
         (&big, E("at most 16384 bytes")),
         (r#"{"list":"customers","list":"charges"}"#, E("duplicate key 'list'")),
         (

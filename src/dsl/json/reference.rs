@@ -49,12 +49,7 @@ struct Node {
 impl Node {
     fn enter<E: de::Error>(&self) -> Result<Node, E> {
         if self.depth > MAX_DEPTH {
-            return Err(E::custom(format!(
-                "the query nests objects or arrays too deeply: the DSL needs at most {MAX_DEPTH} levels \
-                 (query → filters → a range such as {{\"gte\": \"2026-01-01\"}}; query → group_by → a bucket \
-                 such as {{\"created\": \"month\"}}; query → measures → a measure such as {{\"sum\": \"amount\"}}): \
-                 a range's bounds, a bucket's size and a measure's column are single values"
-            )));
+            return Err(E::custom(super::too_deep()));
         }
         Ok(Node {
             depth: self.depth + 1,

@@ -21,7 +21,7 @@ pub(super) const HEADER_LEN: usize = MAGIC.len() + 32 + 8 + 32;
 /// Entries are `<64 hex digits>.cwasm`.
 const ENTRY_EXT: &str = "cwasm";
 /// The largest entry kept for a component of `component_len` bytes. Cranelift's code and its tables
-/// come to ~3.5x the component (0.9 MB for the 271 KiB Stripe component); a file far bigger is not an
+/// come to ~3.5x the component (0.9 MB for the 272 KiB Stripe component); a file far bigger is not an
 /// entry, and is refused before it is read and hashed (a 200 MB file under an entry's name took 10 s).
 pub(super) fn max_entry_bytes(component_len: usize) -> u64 {
     (16 << 20) + 16 * component_len as u64
