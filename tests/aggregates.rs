@@ -1065,3 +1065,53 @@ fn the_demo_answers_active_mrr_by_currency() {
     assert!(want.len() >= 2, "several currencies");
     assert_eq!(result["rows"], serde_json::Value::Array(want));
 }
+
+#[test]
+fn order_by_with_limit_answers_a_top_n_question() {
+    // "Our five biggest customers by charge volume": sorted inside the component over every group, then
+    // cut to five; compared with the oracle's groups sorted here (a stable sort: ties keep group order).
+    let w = world();
+    let spec = Spec {
+        table: "charges",
+        filters: "{}",
+        group_by: &[("currency", None), ("customer", None)],
+        measures: &[("volume", "sum", Some("amount")), ("n", "count", None)],
+        limit: None,
+    };
+    let (columns, rows) = w.list(spec.table, spec.filters);
+    let mut want = expected(&spec, &columns, &rows);
+    want.sort_by(|a, b| match (value(&a[2]), value(&b[2])) {
+        (V::Int(x), V::Int(y)) => y.cmp(&x),
+        (x, y) => order(&x, &y),
+    });
+    assert!(want.len() > 5, "enough groups to cut: {}", want.len());
+    let base = spec.dsl();
+    let dsl = format!(
+        r#"{},"order_by":[{{"volume":"desc"}}],"limit":5}}"#,
+        &base[..base.len() - 1]
+    );
+    let (r, _) = w.aggregate(&dsl, None);
+    assert_eq!(r.rows, want[..5].to_vec(), "{dsl}");
+    assert!(r.truncated, "more groups than five");
+    let stats = r.aggregate.expect("stats");
+    assert_eq!(stats.groups, want.len() as u64);
+    assert!(!stats.partial);
+    // Without order_by the same limit keeps the first five in group order: another answer.
+    let unordered = format!(r#"{},"limit":5}}"#, &base[..base.len() - 1]);
+    let (plain, _) = w.aggregate(&unordered, None);
+    assert_ne!(plain.rows, r.rows);
+
+    // Ascending, by a group column then a measure, through the CLI's JSON: the same oracle.
+    let dsl = format!(
+        r#"{},"order_by":[{{"currency":"desc"}},{{"n":"asc"}}]}}"#,
+        &base[..base.len() - 1]
+    );
+    let (r, _) = w.aggregate(&dsl, None);
+    let mut want = expected(&spec, &columns, &rows);
+    want.sort_by(|a, b| {
+        order(&value(&b[0]), &value(&a[0])).then_with(|| order(&value(&a[3]), &value(&b[3])))
+    });
+    // A null currency stays last although currency is sorted descending.
+    want.sort_by_key(|row| matches!(row[0], wit::Cell::Null));
+    assert_eq!(r.rows, want, "{dsl}");
+}

@@ -1,20 +1,25 @@
 //! Folding rows into groups: one accumulator per measure per group, groups kept in their result order
 //! (a `BTreeMap` on the group values), and the result rows made from them.
 
-use super::{Aggregate, Func, MAX_GROUPS};
+use super::{Aggregate, Func, ResultColumn, MAX_GROUPS};
 use crate::error::ConnectorError;
 use crate::prelude::*;
 use crate::schema::Cell;
 use alloc::collections::{BTreeMap, BTreeSet};
+use core::cmp::Reverse;
 
 /// One group value. The derived order is the result's: within a column every value has the same
 /// variant (the column's type) or is null, and `Null` comes last. Text compares as bytes (UTF-8 byte
-/// order), booleans false before true.
+/// order), booleans false before true. The `Rev…` variants hold the values of a descending `order_by`
+/// key, so that sorting the groups is the group map again ([`Folder::finish`]), its nulls still last.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Key {
     Int(i64),
     Bool(bool),
     Text(String),
+    RevInt(Reverse<i64>),
+    RevBool(Reverse<bool>),
+    RevText(Reverse<String>),
     Null,
 }
 
@@ -33,7 +38,9 @@ impl Key {
             Key::Null => Cell::Null,
             Key::Text(s) => Cell::Text(s),
             Key::Int(i) => Cell::Integer(i),
-            Key::Bool(b) => Cell::Boolean(b),
+            Key::Bool(b) | Key::RevBool(Reverse(b)) => Cell::Boolean(b),
+            Key::RevInt(Reverse(i)) => Cell::Integer(i),
+            Key::RevText(Reverse(s)) => Cell::Text(s),
         }
     }
 }
@@ -43,7 +50,7 @@ impl Key {
 enum Acc {
     Count(u64),
     /// In 128 bits, whatever order the values come in: only the group's whole sum must fit 64 bits
-    /// (checked by [`Acc::into_cell`]), not each partial sum on the way (1,000,000 rows of 64-bit values
+    /// (checked by [`Acc::cell`]'s callers), not each partial sum on the way (1,000,000 rows of 64-bit values
     /// cannot leave 128 bits).
     Sum(i128),
     /// The sum in 128 bits: a mean of 64-bit values always fits 64 bits, their sum may not.
@@ -97,8 +104,8 @@ impl Acc {
         matches!(self, Acc::Sum(s) if i64::try_from(*s).is_err())
     }
 
-    fn into_cell(self) -> Cell {
-        match self {
+    fn cell(&self) -> Cell {
+        match *self {
             Acc::Count(n) => Cell::Integer(saturate(n)),
             // Refused by `finish` when it does not fit (`overflows`).
             Acc::Sum(s) => Cell::Integer(s as i64),
@@ -107,7 +114,7 @@ impl Acc {
                 n => Cell::Integer(mean(sum, n)),
             },
             Acc::Min(m) | Acc::Max(m) => m.map_or(Cell::Null, Cell::Integer),
-            Acc::Distinct(set) => Cell::Integer(saturate(set.len() as u64)),
+            Acc::Distinct(ref set) => Cell::Integer(saturate(set.len() as u64)),
         }
     }
 }
@@ -217,9 +224,9 @@ impl<'a> Folder<'a> {
         Ok(())
     }
 
-    /// The result: the first `limit` groups in group order. Without group columns there is always one
-    /// row, of totals, even over no rows. An `invalid-query` error when a sum in one of them does not
-    /// fit 64 bits.
+    /// The result: the first `limit` groups in the aggregate's order (`order_by`, then group order).
+    /// Without group columns there is always one row, of totals, even over no rows. An `invalid-query`
+    /// error when a sum in one of them (in any group, with `order_by`) does not fit 64 bits.
     pub fn finish(mut self, limit: u32) -> Result<Grouped, ConnectorError> {
         if self.aggregate.group_by.is_empty() && self.groups.is_empty() {
             let measures = &self.aggregate.measures;
@@ -229,20 +236,55 @@ impl<'a> Folder<'a> {
             );
         }
         let groups = self.groups.len() as u64;
-        // Noted on the way rather than checked in a pass of its own: the group map is walked once.
+        // Noted on the way rather than checked in a pass of its own: the group map is walked once
+        // (twice with `order_by`).
         let mut overflowing = None;
-        let rows = self
-            .groups
+        let order_by = &self.aggregate.order_by;
+        let sorted = if order_by.is_empty() {
+            self.groups
+        } else {
+            // The same map, keyed by the sort values first and the group values after them (ties in
+            // group order): no sort of its own in the component. Every group is ordered, so a sum too
+            // big for 64 bits is refused in whichever group it is.
+            let mut sorted = BTreeMap::new();
+            for (key, accs) in self.groups {
+                if let Some(i) = accs.iter().position(Acc::overflows) {
+                    overflowing = Some(i);
+                }
+                let mut by: Vec<Key> = order_by
+                    .iter()
+                    .map(|order| {
+                        let value = match order.column {
+                            ResultColumn::Group(i) => key.get(i).cloned(),
+                            ResultColumn::Measure(i) => accs.get(i).map(|a| Key::of(a.cell())),
+                        };
+                        match value.unwrap_or(Key::Null) {
+                            Key::Int(i) if order.descending => Key::RevInt(Reverse(i)),
+                            Key::Bool(b) if order.descending => Key::RevBool(Reverse(b)),
+                            Key::Text(s) if order.descending => Key::RevText(Reverse(s)),
+                            value => value,
+                        }
+                    })
+                    .collect();
+                by.extend(key);
+                // Keys are unique (they end in the group's); `entry` is the code the fold already has.
+                sorted.entry(by).or_insert(accs);
+            }
+            sorted
+        };
+        let sort_keys = order_by.len();
+        let rows = sorted
             .into_iter()
             .take(limit as usize)
             .map(|(key, accs)| {
                 key.into_iter()
+                    .skip(sort_keys)
                     .map(Key::into_cell)
                     .chain(accs.into_iter().enumerate().map(|(i, acc)| {
                         if acc.overflows() {
                             overflowing = Some(i);
                         }
-                        acc.into_cell()
+                        acc.cell()
                     }))
                     .collect()
             })

@@ -38,10 +38,12 @@ A bucket column is named COLUMN_BUCKET (created_month) and holds the unix second
 Money is never added across currencies: sum, avg, min and max of an amount column (and an amount column as group key) need the table's currency column in group_by. \
 Nulls are skipped ({\"count\": COLUMN} counts the rows a measure of COLUMN covers); over no values count, count_distinct and sum are 0, avg, min and max null; avg is an integer rounded half away from zero; a sum over 64 bits is an error. \
 The result has the group columns in group_by order, then the measures in the order written; one row per group ordered by the group values ascending \
-(text in UTF-8 byte order, false before true, nulls last), one row of totals without group_by; limit keeps the first groups in that order, not the largest. \
+(text in UTF-8 byte order, false before true, nulls last), one row of totals without group_by. \
+\"order_by\": [{COLUMN: \"asc\"|\"desc\"}, ...] sorts the groups by result columns (measures or group columns) instead, first key first, nulls last either way, ties in group order. \
+limit keeps the first groups in the result's order: the ten largest are order_by [{NAME: \"desc\"}] with limit 10 (without order_by, limit keeps the first in group order, not the largest). \
 The connector reads every matching row itself, at most max-scan rows (default 100000); a scan that stops there is partial and says so. \
 At most 8 measures and 4 group columns. Example: {\"list\": \"subscriptions\", \"filters\": {\"status\": \"active\"}, \"group_by\": [\"currency\"], \
-\"measures\": {\"subscriptions\": \"count\", \"mrr\": {\"sum\": \"mrr\"}}}";
+\"measures\": {\"subscriptions\": \"count\", \"mrr\": {\"sum\": \"mrr\"}}, \"order_by\": [{\"mrr\": \"desc\"}]}";
 
 /// What a measure computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -142,6 +144,20 @@ pub struct Measure {
     pub column: Option<&'static ColumnSpec>,
 }
 
+/// One key of `order_by`: a column of the result, and which way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Order {
+    pub column: ResultColumn,
+    pub descending: bool,
+}
+
+/// A column of an aggregate's result: a group column or a measure, by position.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResultColumn {
+    Group(usize),
+    Measure(usize),
+}
+
 /// A validated aggregate of one table's matching rows.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Aggregate {
@@ -149,6 +165,9 @@ pub struct Aggregate {
     pub group_by: Vec<GroupKey>,
     /// In the order the query wrote them.
     pub measures: Vec<Measure>,
+    /// How the groups are sorted before `limit`, first key first; ties (and an empty list) in group
+    /// order.
+    pub order_by: Vec<Order>,
     /// Rows read at most ([`DEFAULT_MAX_SCAN`] or the connection's `max-scan`).
     pub max_scan: u32,
 }
@@ -210,7 +229,7 @@ impl Aggregate {
     }
 
     /// The aggregate's part of the query's canonical text: group columns and measures in their order
-    /// (both are the result's column order), and the scan bound.
+    /// (both are the result's column order), the scan bound, and the sort when there is one.
     pub fn canonical(&self) -> String {
         let groups: Vec<String> = self
             .group_by
@@ -228,12 +247,25 @@ impl Aggregate {
                 Some(c) => format!("{}:{}({})", m.name, m.func.name(), c.name),
             })
             .collect();
-        format!(
+        let mut text = format!(
             ";group={};measures={};scan={}",
             groups.join(","),
             measures.join(","),
             self.max_scan
-        )
+        );
+        // By position (`m0` the first measure, `g1` the second group column), as the result has them.
+        for (i, order) in self.order_by.iter().enumerate() {
+            text.push_str(if i == 0 { ";order=" } else { "," });
+            let (kind, at) = match order.column {
+                ResultColumn::Group(at) => ('g', at),
+                ResultColumn::Measure(at) => ('m', at),
+            };
+            text.push(kind);
+            // One digit: at most MAX_MEASURES measures and MAX_GROUP_COLUMNS group columns.
+            text.push(char::from_digit(at as u32, 10).unwrap_or('?'));
+            text.push(if order.descending { '-' } else { '+' });
+        }
+        text
     }
 
     /// The measure names and what each computes, for the memory shape.

@@ -711,3 +711,222 @@ fn used_columns_are_each_read_once_in_table_order() {
         ]]
     );
 }
+
+// ---- order_by -----------------------------------------------------------------------------------
+
+/// Charges of four customers in two currencies: usd 700 (cus_b), 300 (cus_a), 300 (cus_c), nothing
+/// refunded for cus_d's 50 eur.
+fn charges_of_customers() -> Vec<Vec<(&'static str, Cell)>> {
+    let charge = |customer: &str, currency: &str, amount: i64| {
+        vec![
+            ("customer", txt(customer)),
+            ("currency", txt(currency)),
+            ("amount", int(amount)),
+        ]
+    };
+    vec![
+        charge("cus_a", "usd", 100),
+        charge("cus_b", "usd", 700),
+        charge("cus_a", "usd", 200),
+        charge("cus_c", "usd", 300),
+        charge("cus_d", "eur", 50),
+        vec![("currency", txt("usd")), ("amount", int(999))],
+    ]
+}
+
+#[test]
+fn order_by_a_measure_descending_with_limit_gives_the_largest_groups() {
+    let dsl = |order: &str| {
+        format!(
+            r#"{{"list":"charges","group_by":["currency","customer"],"measures":{{"paid":{{"sum":"amount"}},"n":"count"}},"order_by":{order}}}"#
+        )
+    };
+    let rows = charges_of_customers();
+    let top = fold_rows(&dsl(r#"[{"paid":"desc"}]"#), &rows, 2).expect("folds");
+    assert_eq!(
+        top.rows,
+        vec![
+            vec![txt("usd"), Cell::Null, int(999), int(1)],
+            vec![txt("usd"), txt("cus_b"), int(700), int(1)],
+        ],
+        "the two largest, not the first two in group order"
+    );
+    assert_eq!(top.groups, 5, "every group is counted before limit");
+    // Ties (cus_a and cus_c both 300) keep group order, in either direction.
+    let all = fold_rows(&dsl(r#"[{"paid":"desc"}]"#), &rows, 100).expect("folds");
+    let customers: Vec<Cell> = all.rows.iter().map(|r| r[1].clone()).collect();
+    assert_eq!(
+        customers,
+        vec![
+            Cell::Null,
+            txt("cus_b"),
+            txt("cus_a"),
+            txt("cus_c"),
+            txt("cus_d")
+        ]
+    );
+    let ascending = fold_rows(&dsl(r#"[{"paid":"asc"}]"#), &rows, 100).expect("folds");
+    let customers: Vec<Cell> = ascending.rows.iter().map(|r| r[1].clone()).collect();
+    assert_eq!(
+        customers,
+        vec![
+            txt("cus_d"),
+            txt("cus_a"),
+            txt("cus_c"),
+            txt("cus_b"),
+            Cell::Null
+        ]
+    );
+    // A second key breaks the first's ties: by count, then by currency descending.
+    let keyed = fold_rows(
+        &dsl(r#"[{"n":"desc"},{"currency":"desc"},{"paid":"asc"}]"#),
+        &rows,
+        100,
+    )
+    .expect("folds");
+    let firsts: Vec<(Cell, Cell)> = keyed
+        .rows
+        .iter()
+        .map(|r| (r[0].clone(), r[2].clone()))
+        .collect();
+    assert_eq!(
+        firsts,
+        vec![
+            (txt("usd"), int(300)),
+            (txt("usd"), int(300)),
+            (txt("usd"), int(700)),
+            (txt("usd"), int(999)),
+            (txt("eur"), int(50)),
+        ]
+    );
+}
+
+#[test]
+fn order_by_puts_nulls_last_in_both_directions() {
+    // The mean of a group without values is null: last whether the largest or the smallest come first.
+    let dsl = |dir: &str| {
+        format!(
+            r#"{{"list":"invoices","group_by":["status"],"measures":{{"mean":{{"avg":"attempt_count"}}}},"order_by":[{{"mean":"{dir}"}}]}}"#
+        )
+    };
+    let rows = vec![
+        vec![("status", txt("open")), ("attempt_count", int(1))],
+        vec![("status", txt("draft"))],
+        vec![("status", txt("paid")), ("attempt_count", int(4))],
+    ];
+    for (dir, want) in [
+        ("desc", ["paid", "open", "draft"]),
+        ("asc", ["open", "paid", "draft"]),
+    ] {
+        let got = fold_rows(&dsl(dir), &rows, 10).expect("folds");
+        let statuses: Vec<Cell> = got.rows.iter().map(|r| r[0].clone()).collect();
+        assert_eq!(statuses, want.map(txt).to_vec(), "{dir}");
+    }
+    // A group column sorted descending keeps its null group last too.
+    let by_currency = r#"{"list":"charges","group_by":["currency"],"measures":{"n":"count"},"order_by":[{"currency":"desc"}]}"#;
+    let got = fold_rows(
+        by_currency,
+        &[
+            vec![("currency", txt("eur"))],
+            vec![("amount", int(1))],
+            vec![("currency", txt("usd"))],
+        ],
+        10,
+    )
+    .expect("folds");
+    let currencies: Vec<Cell> = got.rows.iter().map(|r| r[0].clone()).collect();
+    assert_eq!(currencies, vec![txt("usd"), txt("eur"), Cell::Null]);
+}
+
+#[test]
+fn with_order_by_a_sum_past_64_bits_is_refused_in_any_group() {
+    // Without order_by the groups past `limit` are never made; with it every group is ordered, so an
+    // overflow anywhere would put a wrapped number in the order.
+    let rows = vec![
+        vec![("status", txt("draft")), ("attempt_count", int(1))],
+        vec![("status", txt("paid")), ("attempt_count", int(i64::MAX))],
+        vec![("status", txt("paid")), ("attempt_count", int(1))],
+    ];
+    let plain =
+        r#"{"list":"invoices","group_by":["status"],"measures":{"tries":{"sum":"attempt_count"}}}"#;
+    assert!(fold_rows(plain, &rows, 1).is_ok(), "draft alone fits");
+    let ordered = r#"{"list":"invoices","group_by":["status"],"measures":{"tries":{"sum":"attempt_count"}},"order_by":[{"status":"asc"}]}"#;
+    let err = fold_rows(ordered, &rows, 1).expect_err("paid overflows");
+    assert!(err.contains("does not fit in 64 bits"), "{err}");
+}
+
+#[test]
+fn order_by_is_refused_saying_what_to_write() {
+    let base = r#""list":"charges","group_by":["currency"],"measures":{"n":"count","paid":{"sum":"amount"}}"#;
+    // One message for every way of writing it wrongly: the form, the result's columns, what was written.
+    let form = r#"'order_by' is a non-empty array of {COLUMN: "asc" or "desc"} objects ("desc": largest first), each a column of the result (n, paid, currency) at most once, e.g. [{"revenue": "desc"}]; got "#;
+    for (order_by, got) in [
+        (r#"{"paid":"desc"}"#, "an object"),
+        (r#"[]"#, "[]"),
+        (r#""paid desc""#, "the string 'paid desc'"),
+        (r#"["paid"]"#, "the string 'paid'"),
+        (r#"[{"paid":"desc","n":"asc"}]"#, "an object"),
+        (
+            r#"[{"paid":"descending"}]"#,
+            "{'paid': the string 'descending'}",
+        ),
+        (r#"[{"paid":-1}]"#, "{'paid': the integer -1}"),
+        (r#"[{"amount":"desc"}]"#, "{'amount': the string 'desc'}"),
+        (
+            r#"[{"paid":"desc"},{"paid":"asc"}]"#,
+            "{'paid': the string 'asc'}",
+        ),
+    ] {
+        let err = refusal(&format!("{{{base},\"order_by\":{order_by}}}"));
+        assert!(err.ends_with(&format!("{form}{got}")), "{order_by}: {err}");
+    }
+    // Only an aggregate has groups to sort.
+    let err = refusal(r#"{"list":"charges","order_by":[{"created":"desc"}]}"#);
+    assert!(
+        err.contains("'order_by' sorts the groups of an aggregate, so it needs 'measures'"),
+        "{err}"
+    );
+    // A bucket is named in order_by as in the result.
+    let bucketed = aggregate_of(
+        r#"{"list":"charges","group_by":[{"created":"month"}],"measures":{"n":"count"},"order_by":[{"created_month":"desc"}]}"#,
+    );
+    assert_eq!(
+        bucketed.order_by,
+        vec![Order {
+            column: ResultColumn::Group(0),
+            descending: true
+        }]
+    );
+}
+
+#[test]
+fn order_by_is_part_of_the_canonical_form() {
+    let canon = |order: &str| {
+        parse(
+            &format!(
+                r#"{{"list":"charges","group_by":["currency"],"measures":{{"n":"count","paid":{{"sum":"amount"}}}}{order}}}"#
+            ),
+            1000,
+        )
+        .expect("valid")
+        .canonical()
+    };
+    let none = canon("");
+    assert!(!none.contains("order"), "{none}");
+    let desc = canon(r#","order_by":[{"paid":"desc"}]"#);
+    assert!(desc.ends_with(";order=m1-"), "{desc}");
+    let two = canon(r#","order_by":[{"paid":"desc"},{"currency":"asc"}]"#);
+    assert!(two.ends_with(";order=m1-,g0+"), "{two}");
+    let forms = [
+        none,
+        desc,
+        two,
+        canon(r#","order_by":[{"paid":"asc"}]"#),
+        canon(r#","order_by":[{"currency":"asc"},{"paid":"desc"}]"#),
+    ];
+    for (i, a) in forms.iter().enumerate() {
+        for b in &forms[i + 1..] {
+            assert_ne!(a, b);
+        }
+    }
+}

@@ -4,7 +4,8 @@
 use super::json::Json;
 use super::{describe, invalid, quote};
 use crate::aggregate::{
-    self, Aggregate, Bucket, Func, GroupKey, Measure, MAX_GROUP_COLUMNS, MAX_MEASURES,
+    self, Aggregate, Bucket, Func, GroupKey, Measure, Order, ResultColumn, MAX_GROUP_COLUMNS,
+    MAX_MEASURES,
 };
 use crate::error::ConnectorError;
 use crate::prelude::*;
@@ -12,13 +13,15 @@ use crate::schema::{self, ColumnSpec, ColumnType, Table};
 
 const MEASURE_EXAMPLE: &str = r#"{"n": "count", "amount": {"sum": "amount"}}"#;
 const GROUP_EXAMPLE: &str = r#"["currency", {"created": "month"}]"#;
+const ORDER_EXAMPLE: &str = r#"[{"revenue": "desc"}]"#;
 
-/// The aggregate of a query of `table` with these `group_by` and `measures` values (`measures` given:
-/// it is what makes a query an aggregate).
+/// The aggregate of a query of `table` with these `group_by`, `measures` and `order_by` values
+/// (`measures` given: it is what makes a query an aggregate).
 pub(super) fn aggregate(
     table: Table,
     group_by: Option<Json>,
     measures: Json,
+    order_by: Option<Json>,
     max_scan: u32,
 ) -> Result<Aggregate, ConnectorError> {
     let group_by = match group_by {
@@ -75,12 +78,91 @@ pub(super) fn aggregate(
             )));
         }
     }
+    let order_by = match order_by {
+        None => Vec::new(),
+        Some(value) => order_keys(&group_by, &measures, value)?,
+    };
     Ok(Aggregate {
         table,
         group_by,
         measures,
+        order_by,
         max_scan,
     })
+}
+
+/// The `order_by` array: `{NAME: "asc" | "desc"}` objects naming the result's columns (measures and
+/// group columns), each once. Whatever is wrong, the one message shows the form and the columns.
+fn order_keys(
+    group_by: &[GroupKey],
+    measures: &[Measure],
+    value: Json,
+) -> Result<Vec<Order>, ConnectorError> {
+    let Json::Array(items) = value else {
+        return Err(order_error(group_by, measures, describe(&value)));
+    };
+    let mut keys: Vec<Order> = Vec::with_capacity(items.len());
+    for item in &items {
+        let key = match item {
+            Json::Object(entries) => match entries.as_slice() {
+                [(name, Json::Str(direction))] if direction == "asc" || direction == "desc" => {
+                    measures
+                        .iter()
+                        .position(|m| m.name == *name)
+                        .map(ResultColumn::Measure)
+                        .or_else(|| {
+                            group_by
+                                .iter()
+                                .position(|g| g.name() == *name)
+                                .map(ResultColumn::Group)
+                        })
+                        .map(|column| Order {
+                            column,
+                            descending: direction == "desc",
+                        })
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+        match key {
+            Some(key) if !keys.iter().any(|k| k.column == key.column) => keys.push(key),
+            _ => return Err(order_error(group_by, measures, entry(item))),
+        }
+    }
+    if keys.is_empty() {
+        return Err(order_error(group_by, measures, "[]".into()));
+    }
+    Ok(keys)
+}
+
+#[cold]
+#[inline(never)]
+fn order_error(group_by: &[GroupKey], measures: &[Measure], got: String) -> ConnectorError {
+    let columns: Vec<String> = measures
+        .iter()
+        .map(|m| m.name.clone())
+        .chain(group_by.iter().map(GroupKey::name))
+        .collect();
+    invalid(format!(
+        "'order_by' is a non-empty array of {{COLUMN: \"asc\" or \"desc\"}} objects (\"desc\": largest first), each \
+         a column of the result ({}) at most once, e.g. {ORDER_EXAMPLE}; got {}",
+        columns.join(", "),
+        got
+    ))
+}
+
+/// An `order_by` entry in a message: a one-key object as `{'name': the string 'up'}`.
+#[cold]
+#[inline(never)]
+fn entry(item: &Json) -> String {
+    match item {
+        Json::Object(entries) => match entries.as_slice() {
+            [(name, direction)] => format!("{{{}: {}}}", quote(name), describe(direction)),
+            _ => describe(item),
+        },
+        other => describe(other),
+    }
 }
 
 /// The `group_by` array: column names, or `{COLUMN: BUCKET}` for a timestamp column.

@@ -48,7 +48,7 @@ pub const DEFAULT_MAX_ROWS: u32 = 1000;
 /// The highest `max-rows` a configuration may set.
 pub const MAX_ROWS_LIMIT: u32 = 100_000;
 
-const TOP_LEVEL_KEYS: &str = "list, filters, limit, group_by, measures";
+const TOP_LEVEL_KEYS: &str = "list, filters, limit, group_by, measures, order_by";
 const EXAMPLE: &str = r#"{"list": "subscriptions", "filters": {"status": "active"}, "limit": 100}"#;
 
 /// Validate `dsl` against the catalogue. `max_rows` is the configuration's limit (already validated by
@@ -76,7 +76,7 @@ pub fn parse_with(dsl: &str, max_rows: u32, max_scan: u32) -> Result<Query, Conn
     };
 
     let (mut list, mut filters, mut limit) = (None, None, None);
-    let (mut group_by, mut measures) = (None, None);
+    let (mut group_by, mut measures, mut order_by) = (None, None, None);
     for (key, value) in entries {
         match key.as_str() {
             "list" => list = Some(value),
@@ -84,6 +84,7 @@ pub fn parse_with(dsl: &str, max_rows: u32, max_scan: u32) -> Result<Query, Conn
             "limit" => limit = Some(value),
             "group_by" => group_by = Some(value),
             "measures" => measures = Some(value),
+            "order_by" => order_by = Some(value),
             other => {
                 return Err(invalid(format!(
                     "unknown key {} in the query: allowed keys are {TOP_LEVEL_KEYS}. The DSL is read-only: it can \
@@ -155,21 +156,30 @@ pub fn parse_with(dsl: &str, max_rows: u32, max_scan: u32) -> Result<Query, Conn
         }
     }
     apply_defaults(&mut query);
-    query.aggregate = match (measures, group_by) {
-        (Some(measures), group_by) => Some(aggregate::aggregate(
+    query.aggregate = match (measures, group_by, order_by) {
+        (Some(measures), group_by, order_by) => Some(aggregate::aggregate(
             table,
             group_by,
             measures,
+            order_by,
             max_scan.clamp(1, MAX_SCAN_LIMIT),
         )?),
-        (None, Some(_)) => {
+        (None, Some(_), _) => {
             return Err(invalid(format!(
                 "'group_by' needs 'measures': say what to compute per group, e.g. \
                  {{\"list\": \"{}\", \"group_by\": [\"currency\"], \"measures\": {{\"n\": \"count\"}}}}",
                 table.name()
             )))
         }
-        (None, None) => None,
+        (None, None, Some(_)) => {
+            return Err(invalid(format!(
+                "'order_by' sorts the groups of an aggregate, so it needs 'measures', e.g. {{\"list\": \"{}\", \
+                 \"group_by\": [\"currency\"], \"measures\": {{\"n\": \"count\"}}, \"order_by\": [{{\"n\": \"desc\"}}]}}; \
+                 the rows of a list come newest first, as Stripe lists them",
+                table.name()
+            )))
+        }
+        (None, None, None) => None,
     };
     Ok(query)
 }
