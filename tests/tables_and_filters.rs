@@ -346,6 +346,46 @@ fn subscriptions_filters() {
         }),
     );
 
+    // current_period_end, as Stripe filters it (the earliest item end, the column's value): the renewals
+    // due before a cutoff among active subscriptions, and a second bound. A subscription without items
+    // has no period and never matches.
+    let mut ends: Vec<i64> = subs.iter().filter_map(period_end).collect();
+    ends.sort_unstable();
+    let cutoff = ends[ends.len() / 2];
+    let ran = w.query(&format!(
+        r#"{{"list":"subscriptions","filters":{{"status":"active","current_period_end":{{"lt":{cutoff}}}}}}}"#
+    ));
+    assert_eq!(
+        ran.queries,
+        [format!(
+            "current_period_end%5Blt%5D={cutoff}&status=active&limit=100"
+        )]
+    );
+    ran.all_int("current_period_end", |t| t < cutoff);
+    assert_rows(
+        &ran,
+        &w.expected(Resource::Subscriptions, |s| {
+            str_of(s, "status") == Some("active") && period_end(s).is_some_and(|t| t < cutoff)
+        }),
+    );
+    let starts: Vec<i64> = subs.iter().filter_map(period_start).collect();
+    let from = starts[starts.len() / 3];
+    let ran = w.query(&format!(
+        r#"{{"list":"subscriptions","filters":{{"current_period_start":{{"gte":{from}}},"current_period_end":{{"gte":{cutoff}}}}}}}"#
+    ));
+    assert_eq!(
+        ran.queries,
+        [format!(
+            "current_period_start%5Bgte%5D={from}&current_period_end%5Bgte%5D={cutoff}&status=all&limit=100"
+        )]
+    );
+    assert_rows(
+        &ran,
+        &w.expected(Resource::Subscriptions, |s| {
+            period_start(s).is_some_and(|t| t >= from) && period_end(s).is_some_and(|t| t >= cutoff)
+        }),
+    );
+
     // All four at once, written in another order: sent in the canonical order.
     let s = subs
         .iter()
@@ -378,6 +418,24 @@ fn subscriptions_filters() {
                 && str_of(x, "collection_method") == Some(cm)
         }),
     );
+}
+
+/// A subscription's current period from its items, as Stripe's list filters read it: the latest item
+/// start and the earliest item end (`None` without items).
+fn period_start(sub: &Value) -> Option<i64> {
+    item_times(sub, "current_period_start").max()
+}
+
+fn period_end(sub: &Value) -> Option<i64> {
+    item_times(sub, "current_period_end").min()
+}
+
+fn item_times<'a>(sub: &'a Value, key: &'a str) -> impl Iterator<Item = i64> + 'a {
+    sub["items"]["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(move |item| item[key].as_i64())
 }
 
 /// `parent.subscription_details.subscription` of an invoice: the subscription that produced it.
@@ -457,6 +515,47 @@ fn invoices_filters() {
         &ran,
         &w.expected(Resource::Invoices, |i| {
             str_of(i, "collection_method") == Some("send_invoice")
+        }),
+    );
+
+    // due_date: the overdue invoices (open, due before a date). Only send_invoice invoices have a due
+    // date; the others never match a range.
+    let open_dues: Vec<i64> = invoices
+        .iter()
+        .filter(|i| str_of(i, "status") == Some("open"))
+        .filter_map(|i| i["due_date"].as_i64())
+        .collect();
+    assert!(
+        invoices.iter().any(|i| i["due_date"].is_null()),
+        "some invoices have no due date"
+    );
+    let today = open_dues
+        .iter()
+        .max()
+        .expect("an open invoice with a due date")
+        + 1;
+    let ran = w.query(&format!(
+        r#"{{"list":"invoices","filters":{{"status":"open","due_date":{{"lt":{today}}}}}}}"#
+    ));
+    assert_eq!(
+        ran.queries,
+        [format!("due_date%5Blt%5D={today}&status=open&limit=100")]
+    );
+    ran.all_text("status", "open");
+    ran.all_int("due_date", |t| t < today);
+    assert_rows(
+        &ran,
+        &w.expected(Resource::Invoices, |i| {
+            str_of(i, "status") == Some("open") && i["due_date"].as_i64().is_some_and(|d| d < today)
+        }),
+    );
+    // A date as the bound, every status.
+    let ran = w.query(r#"{"list":"invoices","filters":{"due_date":{"gte":"2026-03-01"}}}"#);
+    assert_eq!(ran.queries, ["due_date%5Bgte%5D=1772323200&limit=100"]);
+    assert_rows(
+        &ran,
+        &w.expected(Resource::Invoices, |i| {
+            i["due_date"].as_i64().is_some_and(|d| d >= MAR_1_2026)
         }),
     );
 

@@ -120,6 +120,18 @@ pub(super) const CUSTOMER_FILTERS: &[FilterSpec] =
 
 pub(super) const SUBSCRIPTION_FILTERS: &[FilterSpec] = &[
     filter("created", RANGE, "When the subscription was created."),
+    filter(
+        "current_period_start",
+        RANGE,
+        "Start of the current billing period as Stripe filters it: the latest start among the subscription's items \
+         (the column's value); a subscription without items has none and never matches.",
+    ),
+    filter(
+        "current_period_end",
+        RANGE,
+        "End of the current billing period as Stripe filters it: the earliest end among the items (the column's \
+         value), e.g. the renewals of the next 30 days; a subscription without items never matches.",
+    ),
     filter("customer", CUSTOMER_ID, "Only this customer's subscriptions."),
     filter(
         "status",
@@ -137,6 +149,12 @@ pub(super) const SUBSCRIPTION_FILTERS: &[FilterSpec] = &[
 
 pub(super) const INVOICE_FILTERS: &[FilterSpec] = &[
     filter("created", RANGE, "When the invoice was created."),
+    filter(
+        "due_date",
+        RANGE,
+        "When payment is due; only send_invoice invoices have a due date, the others never match. Overdue invoices: \
+         status open and due_date {\"lt\": today's date}.",
+    ),
     filter("customer", CUSTOMER_ID, "Only this customer's invoices."),
     filter(
         "subscription",

@@ -100,11 +100,11 @@ fn filters_are_exactly_the_readme_tables() {
     assert_eq!(keys(Table::Customers), "created");
     assert_eq!(
         keys(Table::Subscriptions),
-        "created, customer, status, collection_method"
+        "created, current_period_start, current_period_end, customer, status, collection_method"
     );
     assert_eq!(
         keys(Table::Invoices),
-        "created, customer, subscription, status, collection_method"
+        "created, due_date, customer, subscription, status, collection_method"
     );
     assert_eq!(keys(Table::Charges), "created, customer, status");
     assert_eq!(keys(Table::Payouts), "created, arrival_date, status");
