@@ -226,7 +226,7 @@ fn expected(t: &Value) -> DocTable {
 fn how_to_fix(what: &str, block: &str) -> String {
     format!(
         "README.md section {HEADING:?} is out of date with `klairr-host --format json describe`: {what}.\n\
-         Fix: make the README say what describe says (or, if the README is right, change src/schema.rs). \
+         Fix: make the README say what describe says (or, if the README is right, change src/schema/). \
          Generated from describe, to paste under `### Tables` (tables in describe's order):\n\n{block}"
     )
 }

@@ -6,6 +6,7 @@
 
 pub mod mutate;
 
+use klairr_stripe::aggregate::ResultColumn;
 use klairr_stripe::dsl::Query;
 use mutate::Tokens;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -116,7 +117,10 @@ pub fn dsl_of(q: &Query) -> String {
                 Some((_, bounds)) => bounds.push(bound),
                 None => ranges.push((base, vec![bound])),
             }
-        } else if matches!(name.as_str(), "created" | "arrival_date") {
+        } else if matches!(
+            name.as_str(),
+            "created" | "arrival_date" | "due_date" | "current_period_start" | "current_period_end"
+        ) {
             filters.push(format!("\"{name}\":{value}"));
         } else {
             filters.push(format!("\"{name}\":\"{value}\""));
@@ -146,8 +150,25 @@ pub fn dsl_of(q: &Query) -> String {
                 Some(c) => format!("\"{}\":{{\"{}\":\"{}\"}}", m.name, m.func.name(), c.name),
             })
             .collect();
+        let order: Vec<String> = a
+            .order_by
+            .iter()
+            .map(|o| {
+                let name = match o.column {
+                    ResultColumn::Group(i) => a.group_by[i].name(),
+                    ResultColumn::Measure(i) => a.measures[i].name.clone(),
+                };
+                let direction = if o.descending { "desc" } else { "asc" };
+                format!("{{\"{name}\":\"{direction}\"}}")
+            })
+            .collect();
+        let order_by = if order.is_empty() {
+            String::new()
+        } else {
+            format!(",\"order_by\":[{}]", order.join(","))
+        };
         format!(
-            ",\"group_by\":[{}],\"measures\":{{{}}}",
+            ",\"group_by\":[{}],\"measures\":{{{}}}{order_by}",
             groups.join(","),
             measures.join(",")
         )
@@ -277,7 +298,7 @@ const LIMITS: &[&str] = &[
     "0",
 ];
 
-/// What DSL queries are made of (src/dsl.rs, src/schema.rs), for [`mutate::mutate_json`]. Some keys and
+/// What DSL queries are made of (src/dsl/, src/schema/), for [`mutate::mutate_json`]. Some keys and
 /// values are wrong on purpose: the refusals need exercising too.
 pub const DSL_TOKENS: Tokens = Tokens {
     keys: &[
@@ -286,6 +307,8 @@ pub const DSL_TOKENS: Tokens = Tokens {
         "limit",
         "created",
         "arrival_date",
+        "due_date",
+        "current_period_end",
         "customer",
         "subscription",
         "status",
@@ -298,6 +321,7 @@ pub const DSL_TOKENS: Tokens = Tokens {
         "email",
         "group_by",
         "measures",
+        "order_by",
         "n",
         "amount",
         "sum",
@@ -331,6 +355,8 @@ pub const DSL_TOKENS: Tokens = Tokens {
         r#"{"n":"count"}"#,
         r#""month""#,
         r#""count""#,
+        r#""desc""#,
+        r#"[{"n":"desc"}]"#,
     ],
     fits: &[
         ("list", TABLES),
@@ -342,12 +368,15 @@ pub const DSL_TOKENS: Tokens = Tokens {
         ("subscription", SUBSCRIPTIONS),
         ("created", RANGES),
         ("arrival_date", RANGES),
+        ("due_date", RANGES),
+        ("current_period_end", RANGES),
         ("gt", BOUNDS),
         ("gte", BOUNDS),
         ("lt", BOUNDS),
         ("lte", BOUNDS),
         ("group_by", GROUP_BYS),
         ("measures", MEASURES),
+        ("order_by", ORDERS),
         ("n", MEASURE_NAMES),
         ("amount", MEASURE_NAMES),
         ("sum", &[r#""amount""#, r#""mrr""#, r#""total""#, r#""status""#]),
@@ -356,6 +385,12 @@ pub const DSL_TOKENS: Tokens = Tokens {
     text: true,
 };
 
+const ORDERS: &[&str] = &[
+    r#"[{"n":"desc"}]"#,
+    r#"[{"amount":"asc"},{"currency":"desc"}]"#,
+    r#"[{"currency":"desc"}]"#,
+    r#"{"n":"desc"}"#,
+];
 const BOOLS: &[&str] = &["true", "false"];
 const INTS: &[&str] = &[
     "0",

@@ -193,7 +193,7 @@ macro_rules! row {
             $crate::schema::columns_are($table, &[$($column),+]),
             concat!(
                 "the cells of ", stringify!($table),
-                " are not named after the catalogue's columns in order (src/schema.rs)"
+                " are not named after the catalogue's columns in order (src/schema/columns.rs)"
             )
         );
         vec![$($cell),+]
