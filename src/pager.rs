@@ -32,7 +32,7 @@ mod rate;
 mod run;
 
 use crate::aggregate::Aggregate;
-use crate::dsl::Query;
+use crate::dsl::{PostFilter, Query};
 use crate::error::ConnectorError;
 use crate::key::KeyHint;
 use crate::retry::Retrier;
@@ -63,7 +63,7 @@ pub fn scan_bound(row_target: u32) -> u64 {
 /// nothing more. The windows may take twice that again, and a page per window they can run at once.
 fn page_bound(query: &Query) -> u64 {
     let page = u64::from(MAX_PAGE_SIZE);
-    let one_cursor = if query.charge_status.is_some() {
+    let one_cursor = if !query.post_filters.is_empty() {
         scan_bound(query.row_target).div_ceil(page)
     } else {
         2 * u64::from(query.row_target).div_ceil(page) + 1
@@ -81,10 +81,7 @@ pub fn fetch<H: Http + ?Sized, C: Clock + ?Sized>(
 ) -> Result<Fetched, ConnectorError> {
     // A post-filtered scan reads exactly its bound, so the note's figures agree: pages of 100, the last
     // one asking only for the rest.
-    let scan_cap = query
-        .charge_status
-        .is_some()
-        .then(|| scan_bound(query.row_target));
+    let scan_cap = (!query.post_filters.is_empty()).then(|| scan_bound(query.row_target));
     let mut plan = plan::Plan::new(
         u64::from(query.row_target),
         scan_cap,
@@ -94,12 +91,13 @@ pub fn fetch<H: Http + ?Sized, C: Clock + ?Sized>(
     let (done, requests) = run::run(http, clock, retrier, key, query, &mut plan, None)?;
     let rows = plan.into_rows(&done);
     let scan_note = done.scanned.map(|scanned| {
+        let kept: Vec<String> = query.post_filters.iter().map(PostFilter::text).collect();
         format!(
-            "scanned {scanned} {} and found {} with status {}; stopped at the scan bound of {} objects. \
+            "scanned {scanned} {} and found {} with {}; stopped at the scan bound of {} objects. \
              Narrow the query with a created range to see older ones",
             query.table.name(),
             rows.len(),
-            query.charge_status.as_deref().unwrap_or("?"),
+            kept.join(" and "),
             scan_bound(query.row_target),
         )
     });
@@ -139,7 +137,7 @@ pub fn scan<H: Http + ?Sized, C: Clock + ?Sized>(
     let bound = u64::from(aggregate.max_scan);
     // Without a filter of its own every object read is a row: the bound is the target. With one, it
     // bounds the objects looked at.
-    let scan_cap = query.charge_status.is_some().then_some(bound);
+    let scan_cap = (!query.post_filters.is_empty()).then_some(bound);
     let page = u64::from(MAX_PAGE_SIZE);
     let max_pages = 2 * (2 * bound.div_ceil(page) + 1) + plan::MAX_IN_FLIGHT as u64;
     let mut plan = plan::Plan::new(bound, scan_cap, run::user_span(&query.params), max_pages);

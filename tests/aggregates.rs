@@ -1080,14 +1080,17 @@ fn order_by_with_limit_answers_a_top_n_question() {
     };
     let (columns, rows) = w.list(spec.table, spec.filters);
     let mut want = expected(&spec, &columns, &rows);
-    want.sort_by(|a, b| match (value(&a[2]), value(&b[2])) {
-        (V::Int(x), V::Int(y)) => y.cmp(&x),
-        (x, y) => order(&x, &y),
+    // Each currency's groups, largest volume first (amounts of two currencies are never compared).
+    want.sort_by(|a, b| {
+        order(&value(&a[0]), &value(&b[0])).then_with(|| match (value(&a[2]), value(&b[2])) {
+            (V::Int(x), V::Int(y)) => y.cmp(&x),
+            (x, y) => order(&x, &y),
+        })
     });
     assert!(want.len() > 5, "enough groups to cut: {}", want.len());
     let base = spec.dsl();
     let dsl = format!(
-        r#"{},"order_by":[{{"volume":"desc"}}],"limit":5}}"#,
+        r#"{},"order_by":[{{"currency":"asc"}},{{"volume":"desc"}}],"limit":5}}"#,
         &base[..base.len() - 1]
     );
     let (r, _) = w.aggregate(&dsl, None);

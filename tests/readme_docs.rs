@@ -33,7 +33,7 @@ const AGGREGATES: &str = "## Aggregates";
 /// the column types.
 #[rustfmt::skip]
 const DSL_WORDS: &[&str] = &[
-    "list", "filters", "limit", "gt", "gte", "lt", "lte", "group_by", "measures", "order_by", // the DSL
+    "list", "filters", "limit", "gt", "gte", "lt", "lte", "group_by", "measures", "order_by", "true", "false", // the DSL
     "expand", "select", "delete", // refused keys
     "truncated", // the result
     "id", "text", "integer", "boolean", "timestamp", "amount", "currency", // column types

@@ -955,3 +955,69 @@ fn every_cell_has_its_columns_declared_type() {
         );
     }
 }
+
+#[test]
+fn boolean_filters_are_applied_by_the_connector() {
+    // delinquent, cancel_at_period_end, refunded and disputed: never sent to Stripe (its lists have no
+    // such parameters); every object is read and the others skipped, so the rows are exactly the
+    // stored objects whose field is that boolean (a null never matches).
+    let w = world();
+    let is = |v: &Value, key: &str, want: bool| v[key].as_bool() == Some(want);
+    let cases: [(&str, Resource, &str, bool); 6] = [
+        ("customers", Resource::Customers, "delinquent", true),
+        ("customers", Resource::Customers, "delinquent", false),
+        (
+            "subscriptions",
+            Resource::Subscriptions,
+            "cancel_at_period_end",
+            false,
+        ),
+        ("charges", Resource::Charges, "refunded", true),
+        ("charges", Resource::Charges, "disputed", true),
+        ("charges", Resource::Charges, "disputed", false),
+    ];
+    for (table, resource, key, want) in cases {
+        let dsl = format!(r#"{{"list":"{table}","filters":{{"{key}":{want}}},"limit":1000}}"#);
+        let ran = w.query(&dsl);
+        for q in &ran.queries {
+            assert!(
+                !q.contains(key),
+                "{dsl}: {key} is not Stripe's parameter: {q}"
+            );
+        }
+        let i = ran.col(key);
+        for row in &ran.result.rows {
+            assert_eq!(row[i], wit::Cell::Boolean(want), "{dsl}");
+        }
+        assert_rows(&ran, &w.expected(resource, |o| is(o, key, want)));
+        assert!(!ran.result.truncated, "{dsl}");
+    }
+
+    // No subscription of this data is set to cancel at period end: none is returned, not an error.
+    let ran = w.query(r#"{"list":"subscriptions","filters":{"cancel_at_period_end":true}}"#);
+    assert!(w
+        .expected(Resource::Subscriptions, |s| is(
+            s,
+            "cancel_at_period_end",
+            true
+        ))
+        .is_empty());
+    assert!(ran.result.rows.is_empty() && !ran.result.truncated);
+
+    // With another filter, both must match: refunded charges that failed are none, succeeded ones some.
+    let ran = w.query(
+        r#"{"list":"charges","filters":{"refunded":true,"status":"succeeded"},"limit":1000}"#,
+    );
+    assert_rows(
+        &ran,
+        &w.expected(Resource::Charges, |c| {
+            is(c, "refunded", true) && str_of(c, "status") == Some("succeeded")
+        }),
+    );
+    // A string is not a boolean.
+    let err = w.invalid(r#"{"list":"customers","filters":{"delinquent":"yes"}}"#);
+    assert!(
+        err.contains("filter 'delinquent' for table customers must be true or false (a JSON boolean); got the string 'yes'"),
+        "{err}"
+    );
+}

@@ -42,8 +42,8 @@ fuzz_target!(|data: &[u8]| {
             check_query(text, &q, DEFAULT_MAX_ROWS);
             check_query(text, &r, max_rows);
             assert_eq!(
-                (q.table, &q.params, &q.charge_status, &q.filter_keys, &q.aggregate),
-                (r.table, &r.params, &r.charge_status, &r.filter_keys, &r.aggregate),
+                (q.table, &q.params, &q.post_filters, &q.filter_keys, &q.aggregate),
+                (r.table, &r.params, &r.post_filters, &r.filter_keys, &r.aggregate),
                 "max-rows {max_rows} changed the query {text:?}"
             );
             let bound = max_rows.clamp(1, MAX_ROWS_LIMIT);
@@ -140,8 +140,8 @@ fn check_query(text: &str, q: &Query, max_rows: u32) {
     want.sort();
     got.sort();
     assert_eq!(
-        (q.table, want, &q.charge_status, q.row_target, &q.aggregate),
-        (again.table, got, &again.charge_status, again.row_target, &again.aggregate),
+        (q.table, want, &q.post_filters, q.row_target, &q.aggregate),
+        (again.table, got, &again.post_filters, again.row_target, &again.aggregate),
         "{text:?} → {rebuilt:?} is another query"
     );
     assert_eq!(

@@ -8,6 +8,7 @@ pub mod mutate;
 
 use klairr_stripe::aggregate::ResultColumn;
 use klairr_stripe::dsl::Query;
+use klairr_stripe::schema::Cell;
 use mutate::Tokens;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Once, OnceLock};
@@ -129,8 +130,12 @@ pub fn dsl_of(q: &Query) -> String {
     for (base, bounds) in ranges {
         filters.push(format!("\"{base}\":{{{}}}", bounds.join(",")));
     }
-    if let Some(status) = &q.charge_status {
-        filters.push(format!("\"status\":\"{status}\""));
+    for f in &q.post_filters {
+        filters.push(match &f.value {
+            Cell::Text(v) => format!("\"{}\":\"{v}\"", f.key),
+            Cell::Boolean(b) => format!("\"{}\":{b}", f.key),
+            other => panic!("the DSL made a post-filter of {other:?}"),
+        });
     }
     // Names in an aggregate are catalogue names and `[a-z][a-z0-9_]*` output names: no escaping.
     let aggregate = q.aggregate.as_ref().map_or_else(String::new, |a| {
@@ -309,6 +314,8 @@ pub const DSL_TOKENS: Tokens = Tokens {
         "arrival_date",
         "due_date",
         "current_period_end",
+        "delinquent",
+        "disputed",
         "customer",
         "subscription",
         "status",
@@ -369,6 +376,8 @@ pub const DSL_TOKENS: Tokens = Tokens {
         ("created", RANGES),
         ("arrival_date", RANGES),
         ("due_date", RANGES),
+        ("delinquent", BOOLS),
+        ("disputed", BOOLS),
         ("current_period_end", RANGES),
         ("gt", BOUNDS),
         ("gte", BOUNDS),

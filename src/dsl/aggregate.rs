@@ -13,7 +13,6 @@ use crate::schema::{self, ColumnSpec, ColumnType, Table};
 
 const MEASURE_EXAMPLE: &str = r#"{"n": "count", "amount": {"sum": "amount"}}"#;
 const GROUP_EXAMPLE: &str = r#"["currency", {"created": "month"}]"#;
-const ORDER_EXAMPLE: &str = r#"[{"revenue": "desc"}]"#;
 
 /// The aggregate of a query of `table` with these `group_by`, `measures` and `order_by` values
 /// (`measures` given: it is what makes a query an aggregate).
@@ -92,7 +91,8 @@ pub(super) fn aggregate(
 }
 
 /// The `order_by` array: `{NAME: "asc" | "desc"}` objects naming the result's columns (measures and
-/// group columns), each once. Whatever is wrong, the one message shows the form and the columns.
+/// group columns), each once; an amount only after the currency, so that no two currencies' amounts
+/// are compared. A form written wrongly is answered with the form and the result's columns.
 fn order_keys(
     group_by: &[GroupKey],
     measures: &[Measure],
@@ -101,12 +101,15 @@ fn order_keys(
     let Json::Array(items) = value else {
         return Err(order_error(group_by, measures, describe(&value)));
     };
+    let currency = group_by
+        .iter()
+        .position(|g| g.bucket.is_none() && g.column.kind == ColumnType::Currency);
     let mut keys: Vec<Order> = Vec::with_capacity(items.len());
     for item in &items {
-        let key = match item {
+        let found = match item {
             Json::Object(entries) => match entries.as_slice() {
                 [(name, Json::Str(direction))] if direction == "asc" || direction == "desc" => {
-                    measures
+                    let column = measures
                         .iter()
                         .position(|m| m.name == *name)
                         .map(ResultColumn::Measure)
@@ -115,20 +118,42 @@ fn order_keys(
                                 .iter()
                                 .position(|g| g.name() == *name)
                                 .map(ResultColumn::Group)
-                        })
-                        .map(|column| Order {
-                            column,
-                            descending: direction == "desc",
-                        })
+                        });
+                    column.map(|column| (name, direction == "desc", column))
                 }
                 _ => None,
             },
             _ => None,
         };
-        match key {
-            Some(key) if !keys.iter().any(|k| k.column == key.column) => keys.push(key),
-            _ => return Err(order_error(group_by, measures, entry(item))),
+        let Some((name, descending, column)) = found else {
+            return Err(order_error(group_by, measures, entry(item)));
+        };
+        if keys.iter().any(|k| k.column == column) {
+            return Err(invalid(format!("order_by names {} twice", quote(name))));
         }
+        let money = match column {
+            ResultColumn::Measure(i) => measures[i]
+                .column
+                .is_some_and(|c| aggregate::needs_currency(Some(measures[i].func), c)),
+            ResultColumn::Group(i) => {
+                group_by[i].bucket.is_none() && aggregate::needs_currency(None, group_by[i].column)
+            }
+        };
+        if let (true, Some(currency)) = (money, currency) {
+            if !keys
+                .iter()
+                .any(|k| k.column == ResultColumn::Group(currency))
+            {
+                let currency = group_by[currency].column.name;
+                // `name` is a column of the result here: letters, digits and `_`.
+                return Err(invalid(format!(
+                    "order_by: {name} is an amount, and amounts of different currencies are never compared: sort \
+                     by {currency} first, e.g. [{{\"{currency}\": \"asc\"}}, {{\"{name}\": \"desc\"}}] (each \
+                     currency's groups, largest first)"
+                )));
+            }
+        }
+        keys.push(Order { column, descending });
     }
     if keys.is_empty() {
         return Err(order_error(group_by, measures, "[]".into()));
@@ -144,9 +169,10 @@ fn order_error(group_by: &[GroupKey], measures: &[Measure], got: String) -> Conn
         .map(|m| m.name.clone())
         .chain(group_by.iter().map(GroupKey::name))
         .collect();
+    let example = measures.first().map_or("n", |m| m.name.as_str());
     invalid(format!(
-        "'order_by' is a non-empty array of {{COLUMN: \"asc\" or \"desc\"}} objects (\"desc\": largest first), each \
-         a column of the result ({}) at most once, e.g. {ORDER_EXAMPLE}; got {}",
+        "'order_by' is a non-empty array of {{COLUMN: \"asc\" or \"desc\"}} objects (lower case; \"desc\": largest \
+         first), each a column of the result ({}), e.g. [{{\"{example}\": \"desc\"}}]; got {}",
         columns.join(", "),
         got
     ))

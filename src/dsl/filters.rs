@@ -3,10 +3,10 @@
 
 use super::json::Json;
 use super::time::{parse_rfc3339, MAX_TIMESTAMP};
-use super::{describe, invalid, quote, sort_few, Query};
+use super::{describe, invalid, quote, sort_few, PostFilter, Query};
 use crate::error::ConnectorError;
 use crate::prelude::*;
-use crate::schema::{self, FilterKind, Table};
+use crate::schema::{self, Cell, FilterKind, Table};
 
 /// Longest id accepted for `customer` / `subscription` (Stripe ids are far shorter).
 const MAX_ID_LEN: usize = 255;
@@ -16,6 +16,7 @@ enum Given {
     Range(Range),
     Id(String),
     Value(&'static str),
+    Boolean(bool),
 }
 
 /// A timestamp filter: an exact second, or bounds.
@@ -92,6 +93,18 @@ pub(super) fn apply_filters(
                 };
                 Given::Value(chosen)
             }
+            FilterKind::Boolean => match value {
+                Json::Bool(b) => Given::Boolean(b),
+                other => {
+                    return Err(invalid(format!(
+                        "filter '{}' for table {} must be {}; got {}",
+                        filter.key,
+                        table.name(),
+                        filter.accepts,
+                        describe(&other)
+                    )))
+                }
+            },
         });
         query.filter_keys.push(filter.key.to_owned());
     }
@@ -103,10 +116,20 @@ pub(super) fn apply_filters(
             None => {}
             Some(Given::Range(r)) => r.push_params(key, &mut query.params),
             Some(Given::Id(id)) => query.params.push((key.to_owned(), id)),
-            // The catalogue's one connector-side filter is charges `status` (a schema test says so).
-            Some(Given::Value(v)) if filter.by_connector => {
-                query.charge_status = Some(v.to_owned())
+            // A connector-side filter names a column of its table (a schema test says so).
+            Some(given) if filter.by_connector => {
+                let value = match given {
+                    Given::Value(v) => Cell::Text(v.to_owned()),
+                    Given::Boolean(b) => Cell::Boolean(b),
+                    Given::Range(_) | Given::Id(_) => Cell::Null,
+                };
+                query.post_filters.push(PostFilter {
+                    key,
+                    column: spec.column_index(key).unwrap_or(usize::MAX),
+                    value,
+                });
             }
+            Some(Given::Boolean(b)) => query.params.push((key.to_owned(), b.to_string())),
             Some(Given::Value(v)) => query.params.push((key.to_owned(), v.to_owned())),
         }
     }

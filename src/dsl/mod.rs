@@ -38,7 +38,7 @@ use crate::schema::{self, Table};
 use filters::{apply_defaults, apply_filters};
 use json::{read_json, Json};
 
-pub use query::Query;
+pub use query::{PostFilter, Query};
 pub use time::MAX_TIMESTAMP;
 
 /// Longest DSL text accepted, in bytes. Real queries are well under 1 KiB.
@@ -137,7 +137,7 @@ pub fn parse_with(dsl: &str, max_rows: u32, max_scan: u32) -> Result<Query, Conn
     let mut query = Query {
         table,
         params: Vec::new(),
-        charge_status: None,
+        post_filters: Vec::new(),
         row_target,
         filter_keys: Vec::new(),
         aggregate: None,

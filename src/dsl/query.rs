@@ -13,8 +13,9 @@ pub struct Query {
     /// encodes), in a canonical order, e.g. `("created[gte]","1767225600")`, `("status","all")`. Never
     /// `limit`/`starting_after`.
     pub params: Vec<(String, String)>,
-    /// charges only: status applied by the connector after fetching (Stripe has no such parameter).
-    pub charge_status: Option<String>,
+    /// Filters the connector applies to the rows after fetching (Stripe's list has no such parameter), in
+    /// the catalogue's filter order: a row is kept when every one matches ([`Query::keeps`]).
+    pub post_filters: Vec<PostFilter>,
     /// rows wanted = min(limit, max_rows); limit defaults to max_rows. For an aggregate: groups.
     pub row_target: u32,
     /// The DSL filter keys used, sorted (goes into the privacy-safe memory shape).
@@ -23,10 +24,33 @@ pub struct Query {
     pub aggregate: Option<Aggregate>,
 }
 
+/// A filter applied by the connector: the row's cell of `column` (the filter's key) must equal `value`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PostFilter {
+    pub key: &'static str,
+    /// The column's index in the table's rows.
+    pub column: usize,
+    pub value: Cell,
+}
+
+impl PostFilter {
+    /// `key value`, e.g. `status failed`, for notes and the canonical text.
+    pub fn text(&self) -> String {
+        let value = match &self.value {
+            Cell::Text(s) => s.as_str(),
+            Cell::Boolean(true) => "true",
+            Cell::Boolean(false) => "false",
+            // The DSL makes text and booleans only.
+            Cell::Integer(_) | Cell::Null => "?",
+        };
+        format!("{} {value}", self.key)
+    }
+}
+
 impl Query {
     /// Canonical text: equal for equivalent queries (key order, `"2026-01-01"` vs `1767225600`, a bound
     /// written as a date or an integer, `gt: N` vs `gte: N+1`, an exact `created` vs an equal gte/lte
-    /// pair), different otherwise; includes table, params, charge_status and row_target, and an
+    /// pair), different otherwise; includes table, params, post-filters and row_target, and an
     /// aggregate's group columns, measures and scan bound. Used as a cache key. Timestamp ranges are written as inclusive `[lo,hi]` (`*` for open), which is what makes
     /// equivalent spellings meet.
     pub fn canonical(&self) -> String {
@@ -78,11 +102,12 @@ impl Query {
             parts.push(format!("{base}=[{},{}]", show(lo), show(hi)));
         }
         sort_few(&mut parts);
+        let kept: Vec<String> = self.post_filters.iter().map(PostFilter::text).collect();
         format!(
-            "{}?{}#charge_status={};rows={}{}",
+            "{}?{}#kept={};rows={}{}",
             self.table.name(),
             parts.join("&"),
-            self.charge_status.as_deref().unwrap_or("*"),
+            kept.join(","),
             self.row_target,
             self.aggregate
                 .as_ref()
@@ -90,19 +115,15 @@ impl Query {
         )
     }
 
-    /// Post-filter for a projected row (charges status); true for other tables.
+    /// Whether a projected row passes the connector's own filters (true without any).
     pub fn keeps(&self, row: &[Cell]) -> bool {
-        match (&self.charge_status, self.table) {
-            (Some(wanted), Table::Charges) => schema::table_spec(Table::Charges)
-                .column_index("status")
-                .and_then(|i| row.get(i))
-                .is_some_and(|cell| matches!(cell, Cell::Text(s) if s == wanted)),
-            _ => true,
-        }
+        self.post_filters
+            .iter()
+            .all(|f| row.get(f.column) == Some(&f.value))
     }
 }
 
-/// Whether `key` is a timestamp filter of any table in the catalogue (`created`, `arrival_date`), whose
+/// Whether `key` is a timestamp filter of any table in the catalogue (`created`, `due_date`, …), whose
 /// exact value `key=N` reads as the range `[N,N]`.
 fn is_range_filter(key: &str) -> bool {
     schema::tables()

@@ -4,7 +4,7 @@ use proptest::prelude::*;
 
 /// What a table-driven case expects.
 enum Want {
-    /// params, charge_status, row_target
+    /// params, the charges status the connector applies itself, row_target
     Ok(
         &'static [(&'static str, &'static str)],
         Option<&'static str>,
@@ -267,7 +267,9 @@ fn table_of_queries() {
                     .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect();
                 assert_eq!(q.params, expected, "{shown}");
-                assert_eq!(q.charge_status.as_deref(), *status, "{shown}");
+                let kept: Vec<String> = q.post_filters.iter().map(PostFilter::text).collect();
+                let want: Vec<String> = status.iter().map(|s| format!("status {s}")).collect();
+                assert_eq!(kept, want, "{shown}");
                 assert_eq!(q.row_target, *rows, "{shown}");
             }
             (E(fragment), Err(e)) => {
@@ -654,7 +656,15 @@ proptest! {
                 prop_assert!(value_is_well_typed(q.table, name, value), "{}={} in {}", name, value, dsl);
             }
             prop_assert!(q.row_target >= 1 && q.row_target <= max);
-            prop_assert_eq!(q.charge_status.is_some(), q.table == Table::Charges && q.filter_keys.iter().any(|k| k == "status"));
+            // Exactly the connector's own filters the query names are applied to the rows, in catalogue order.
+            let own: Vec<&str> = schema::table_spec(q.table)
+                .filters
+                .iter()
+                .filter(|f| f.by_connector && q.filter_keys.iter().any(|k| k == f.key))
+                .map(|f| f.key)
+                .collect();
+            let kept: Vec<&str> = q.post_filters.iter().map(|f| f.key).collect();
+            prop_assert_eq!(kept, own);
             if q.table == Table::Subscriptions {
                 prop_assert_eq!(q.params.iter().filter(|(k, _)| k == "status").count(), 1);
             }
@@ -758,5 +768,78 @@ fn spell(m: &Model, how: [bool; 4]) -> String {
         format!(r#"{{"limit":{limit},{filters}"list":"{}"}}"#, table.name())
     } else {
         format!(r#"{{{filters}"list":"{}","limit":{limit}}}"#, table.name())
+    }
+}
+
+#[test]
+fn boolean_filters_are_applied_by_the_connector_to_the_rows() {
+    let q = parse(
+        r#"{"list":"charges","filters":{"disputed":true,"status":"succeeded","refunded":false}}"#,
+        DEFAULT_MAX_ROWS,
+    )
+    .expect("valid");
+    assert!(
+        q.params.is_empty(),
+        "nothing of them is sent to Stripe: {:?}",
+        q.params
+    );
+    let kept: Vec<String> = q.post_filters.iter().map(PostFilter::text).collect();
+    assert_eq!(
+        kept,
+        ["status succeeded", "refunded false", "disputed true"],
+        "catalogue order"
+    );
+    assert!(q
+        .canonical()
+        .contains("#kept=status succeeded,refunded false,disputed true;"));
+    // A row is kept when every filter matches its cell; a null never matches.
+    let spec = schema::table_spec(Table::Charges);
+    let row = |status: &str, refunded: Cell, disputed: Cell| {
+        let mut row = vec![Cell::Null; spec.columns.len()];
+        for (name, cell) in [
+            ("status", Cell::Text(status.to_owned())),
+            ("refunded", refunded),
+            ("disputed", disputed),
+        ] {
+            row[spec.column_index(name).expect("a column")] = cell;
+        }
+        row
+    };
+    assert!(q.keeps(&row("succeeded", Cell::Boolean(false), Cell::Boolean(true))));
+    assert!(!q.keeps(&row("failed", Cell::Boolean(false), Cell::Boolean(true))));
+    assert!(!q.keeps(&row("succeeded", Cell::Boolean(true), Cell::Boolean(true))));
+    assert!(!q.keeps(&row("succeeded", Cell::Boolean(false), Cell::Null)));
+
+    let delinquent =
+        parse(r#"{"list":"customers","filters":{"delinquent":true}}"#, 10).expect("valid");
+    assert_eq!(delinquent.post_filters.len(), 1);
+    assert_ne!(
+        delinquent.canonical(),
+        parse(r#"{"list":"customers","filters":{"delinquent":false}}"#, 10)
+            .expect("valid")
+            .canonical()
+    );
+    assert_ne!(
+        delinquent.canonical(),
+        parse(r#"{"list":"customers"}"#, 10)
+            .expect("valid")
+            .canonical()
+    );
+    for (value, got) in [
+        (r#""true""#, "the string 'true'"),
+        ("1", "the integer 1"),
+        ("null", "null"),
+    ] {
+        let err = parse(
+            &format!(r#"{{"list":"customers","filters":{{"delinquent":{value}}}}}"#),
+            10,
+        )
+        .expect_err("not a boolean");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "filter 'delinquent' for table customers must be true or false (a JSON boolean); got {got}"
+            )
+        );
     }
 }

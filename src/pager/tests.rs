@@ -118,7 +118,7 @@ fn ids(rows: &[Vec<Cell>]) -> Vec<String> {
 /// returned and the requests it made.
 fn sequential(stripe: &FakeStripe, query: &Query) -> (Outcome, u32) {
     let target = query.row_target as usize;
-    let post_filtered = query.charge_status.is_some();
+    let post_filtered = !query.post_filters.is_empty();
     let scan_limit = scan_bound(query.row_target);
     let (mut rows, mut cursor, mut requests, mut scanned) = (Vec::new(), None::<String>, 0, 0u64);
     let (mut truncated, mut scan_note) = (false, None);
@@ -156,11 +156,11 @@ fn sequential(stripe: &FakeStripe, query: &Query) -> (Outcome, u32) {
         if post_filtered && scanned >= scan_limit {
             truncated = true;
             scan_note = Some(format!(
-                "scanned {scanned} {} and found {} with status {}; stopped at the scan bound of {scan_limit} objects. \
+                "scanned {scanned} {} and found {} with {}; stopped at the scan bound of {scan_limit} objects. \
                  Narrow the query with a created range to see older ones",
                 query.table.name(),
                 rows.len(),
-                query.charge_status.as_deref().unwrap_or("?"),
+                query.post_filters.iter().map(|f| f.text()).collect::<Vec<_>>().join(" and "),
             ));
             break;
         }

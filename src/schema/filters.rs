@@ -50,7 +50,7 @@ enumeration! {
     PAYOUT_STATUSES, PAYOUT_STATUS = ["paid", "pending", "in_transit", "canceled", "failed"]
 }
 
-/// What a timestamp range filter (`created`, `arrival_date`) accepts.
+/// What a timestamp range filter (`created`, `due_date`, …) accepts.
 pub const RANGE_ACCEPTS: &str = "integer unix seconds (exact match), or an object with one or more of gt, gte, lt, lte \
 (not gt with gte, nor lt with lte), each an integer ≥ 0 of unix seconds or an RFC 3339 date (2026-01-01, UTC midnight) \
 or date-time with offset (2026-01-01T10:00:00Z, 2026-01-01T10:00:00+02:00)";
@@ -97,6 +97,11 @@ const fn filter(
 /// A timestamp filter.
 const RANGE: (FilterKind, &str) = (FilterKind::Range, RANGE_ACCEPTS);
 
+/// What a boolean filter accepts.
+pub const BOOLEAN_ACCEPTS: &str = "true or false (a JSON boolean)";
+/// A boolean filter (all of them are the connector's: Stripe's lists filter no boolean).
+const BOOLEAN: (FilterKind, &str) = (FilterKind::Boolean, BOOLEAN_ACCEPTS);
+
 impl FilterSpec {
     /// Applied by the connector after fetching, not sent to Stripe.
     const fn by_connector(self) -> FilterSpec {
@@ -115,8 +120,16 @@ impl FilterSpec {
     }
 }
 
-pub(super) const CUSTOMER_FILTERS: &[FilterSpec] =
-    &[filter("created", RANGE, "When the customer was created.")];
+pub(super) const CUSTOMER_FILTERS: &[FilterSpec] = &[
+    filter("created", RANGE, "When the customer was created."),
+    filter(
+        "delinquent",
+        BOOLEAN,
+        "Stripe's delinquent flag (a customer without one never matches), applied by the connector after fetching \
+         (Stripe's customers list has no such parameter): customers are read newest first and the others skipped.",
+    )
+    .by_connector(),
+];
 
 pub(super) const SUBSCRIPTION_FILTERS: &[FilterSpec] = &[
     filter("created", RANGE, "When the subscription was created."),
@@ -145,6 +158,13 @@ pub(super) const SUBSCRIPTION_FILTERS: &[FilterSpec] = &[
         COLLECTION_METHOD,
         "How the subscription is paid: card charged automatically, or invoices sent to the customer.",
     ),
+    filter(
+        "cancel_at_period_end",
+        BOOLEAN,
+        "Set to cancel at the end of the current period (true), applied by the connector after fetching: \
+         subscriptions are read newest first and the others skipped.",
+    )
+    .by_connector(),
 ];
 
 pub(super) const INVOICE_FILTERS: &[FilterSpec] = &[
@@ -177,6 +197,18 @@ pub(super) const CHARGE_FILTERS: &[FilterSpec] = &[
         CHARGE_STATUS,
         "Charge status, applied by the connector after fetching (Stripe's charges list has no status parameter): \
          charges are read newest first and the others skipped, so combine it with created to keep it fast.",
+    )
+    .by_connector(),
+    filter(
+        "refunded",
+        BOOLEAN,
+        "Fully refunded (true), applied by the connector after fetching like status.",
+    )
+    .by_connector(),
+    filter(
+        "disputed",
+        BOOLEAN,
+        "Disputed by the cardholder (true), applied by the connector after fetching like status.",
     )
     .by_connector(),
 ];

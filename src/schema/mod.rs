@@ -17,8 +17,8 @@ use filters::{
 };
 
 pub use filters::{
-    CHARGE_STATUSES, COLLECTION_METHODS, INVOICE_STATUSES, PAYOUT_STATUSES, RANGE_ACCEPTS,
-    SUBSCRIPTION_STATUSES,
+    BOOLEAN_ACCEPTS, CHARGE_STATUSES, COLLECTION_METHODS, INVOICE_STATUSES, PAYOUT_STATUSES,
+    RANGE_ACCEPTS, SUBSCRIPTION_STATUSES,
 };
 
 pub use klairr_connector_sdk::catalogue::{Cell, Column, ColumnSpec, ColumnType};
@@ -33,7 +33,8 @@ pub struct FilterSpec {
     pub accepts: &'static str,
     pub doc: &'static str,
     /// Applied by the connector to the projected rows instead of being sent to Stripe, whose list has no
-    /// such parameter (charges `status` only; the query carries it as `charge_status`).
+    /// such parameter: the row's cell of the column named like the filter must equal the value (the
+    /// query carries it in [`crate::dsl::Query::post_filters`]).
     pub by_connector: bool,
     /// Sent to Stripe when the query has no such filter (subscriptions `status=all`: Stripe on its own
     /// would leave canceled subscriptions out).
@@ -50,6 +51,8 @@ pub enum FilterKind {
     Id { prefix: &'static str },
     /// One of these values, sent as given.
     OneOf(&'static [&'static str]),
+    /// A JSON boolean (`true` or `false`).
+    Boolean,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -115,11 +118,11 @@ impl klairr_connector_sdk::catalogue::Filter for FilterSpec {
     }
 }
 
-/// The enumeration a filter accepts, or `None` for filters that are ranges or ids.
+/// The enumeration a filter accepts, or `None` for filters that are ranges, ids or booleans.
 pub fn filter_values(table: Table, key: &str) -> Option<&'static [&'static str]> {
     match table_spec(table).filter(key)?.kind {
         FilterKind::OneOf(values) => Some(values),
-        FilterKind::Range | FilterKind::Id { .. } => None,
+        FilterKind::Range | FilterKind::Id { .. } | FilterKind::Boolean => None,
     }
 }
 

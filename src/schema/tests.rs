@@ -97,16 +97,20 @@ fn column_names_are_exactly_the_readme_tables() {
 #[test]
 fn filters_are_exactly_the_readme_tables() {
     let keys = |t: Table| table_spec(t).filter_list();
-    assert_eq!(keys(Table::Customers), "created");
+    assert_eq!(keys(Table::Customers), "created, delinquent");
     assert_eq!(
         keys(Table::Subscriptions),
-        "created, current_period_start, current_period_end, customer, status, collection_method"
+        "created, current_period_start, current_period_end, customer, status, collection_method, \
+         cancel_at_period_end"
     );
     assert_eq!(
         keys(Table::Invoices),
         "created, due_date, customer, subscription, status, collection_method"
     );
-    assert_eq!(keys(Table::Charges), "created, customer, status");
+    assert_eq!(
+        keys(Table::Charges),
+        "created, customer, status, refunded, disputed"
+    );
     assert_eq!(keys(Table::Payouts), "created, arrival_date, status");
     let sub_status = table_spec(Table::Subscriptions)
         .filter("status")
@@ -139,8 +143,25 @@ fn filter_kinds_say_how_each_filter_is_read_and_sent() {
                     assert_eq!(filter_values(t, f.key), Some(values), "{name}");
                     assert_eq!(f.accepts, format!("one of: {}", values.join(", ")));
                 }
+                FilterKind::Boolean => {
+                    assert_eq!(f.accepts, BOOLEAN_ACCEPTS, "{name}");
+                    assert_eq!(filter_values(t, f.key), None, "{name}");
+                    assert!(f.by_connector, "{name}: Stripe's lists filter no boolean");
+                }
             }
             if f.by_connector {
+                // The connector compares the row's cell of the column named like the filter: a text
+                // column for a value of an enumeration, a boolean column for a boolean.
+                let column = table_spec(t)
+                    .columns
+                    .iter()
+                    .find(|c| c.name == f.key)
+                    .unwrap_or_else(|| panic!("{name} names no column"));
+                let want = match f.kind {
+                    FilterKind::Boolean => ColumnType::Boolean,
+                    _ => ColumnType::Text,
+                };
+                assert_eq!(column.kind, want, "{name}");
                 by_connector.push(name.clone());
             }
             if let Some(value) = f.default {
@@ -152,8 +173,16 @@ fn filter_kinds_say_how_each_filter_is_read_and_sent() {
             }
         }
     }
-    // dsl::Query carries the one connector-side filter as `charge_status`.
-    assert_eq!(by_connector, ["charges.status"]);
+    assert_eq!(
+        by_connector,
+        [
+            "customers.delinquent",
+            "subscriptions.cancel_at_period_end",
+            "charges.status",
+            "charges.refunded",
+            "charges.disputed"
+        ]
+    );
     assert_eq!(defaults, ["subscriptions.status=all"]);
     assert_eq!(filter_values(Table::Customers, "created"), None);
     assert_eq!(filter_values(Table::Customers, "status"), None);
