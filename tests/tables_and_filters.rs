@@ -1021,3 +1021,53 @@ fn boolean_filters_are_applied_by_the_connector() {
         "{err}"
     );
 }
+
+#[test]
+fn the_currency_filter_of_every_table_is_applied_by_the_connector() {
+    // No Stripe list filters currency: every object is read and those of other currencies skipped. A
+    // code in any case is read in lower case, as Stripe writes it.
+    let w = world();
+    for (table, resource) in [
+        ("customers", Resource::Customers),
+        ("subscriptions", Resource::Subscriptions),
+        ("invoices", Resource::Invoices),
+        ("charges", Resource::Charges),
+        ("payouts", Resource::Payouts),
+    ] {
+        let ran = w.query(&format!(
+            r#"{{"list":"{table}","filters":{{"currency":"USD"}},"limit":1000}}"#
+        ));
+        for q in &ran.queries {
+            assert!(
+                !q.contains("currency"),
+                "{table}: not Stripe's parameter: {q}"
+            );
+        }
+        ran.all_text("currency", "usd");
+        assert_rows(
+            &ran,
+            &w.expected(resource, |o| str_of(o, "currency") == Some("usd")),
+        );
+    }
+    // With a measure of money: still grouped by currency (one group here), and counted as one.
+    let ran = w.query(
+        r#"{"list":"charges","filters":{"currency":"eur"},"group_by":["currency"],"measures":{"n":"count"}}"#,
+    );
+    let eur = w.expected(Resource::Charges, |c| str_of(c, "currency") == Some("eur"));
+    assert_eq!(
+        ran.result.rows,
+        vec![vec![
+            wit::Cell::Text("eur".into()),
+            wit::Cell::Integer(eur.len() as i64)
+        ]]
+    );
+    for bad in [r#""dollars""#, r#""us""#, "840", r#""€ur""#] {
+        let err = w.invalid(&format!(
+            r#"{{"list":"charges","filters":{{"currency":{bad}}}}}"#
+        ));
+        assert!(
+            err.contains("filter 'currency' for table charges must be a three-letter ISO 4217 currency code, e.g. usd (any case); got"),
+            "{bad}: {err}"
+        );
+    }
+}

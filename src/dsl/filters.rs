@@ -17,6 +17,7 @@ enum Given {
     Id(String),
     Value(&'static str),
     Boolean(bool),
+    Currency(String),
 }
 
 /// A timestamp filter: an exact second, or bounds.
@@ -93,6 +94,22 @@ pub(super) fn apply_filters(
                 };
                 Given::Value(chosen)
             }
+            FilterKind::Currency => match value {
+                Json::Str(code)
+                    if code.len() == 3 && code.bytes().all(|b| b.is_ascii_alphabetic()) =>
+                {
+                    Given::Currency(code.to_ascii_lowercase())
+                }
+                other => {
+                    return Err(invalid(format!(
+                        "filter '{}' for table {} must be {}; got {}",
+                        filter.key,
+                        table.name(),
+                        filter.accepts,
+                        describe(&other)
+                    )))
+                }
+            },
             FilterKind::Boolean => match value {
                 Json::Bool(b) => Given::Boolean(b),
                 other => {
@@ -121,6 +138,7 @@ pub(super) fn apply_filters(
                 let value = match given {
                     Given::Value(v) => Cell::Text(v.to_owned()),
                     Given::Boolean(b) => Cell::Boolean(b),
+                    Given::Currency(code) => Cell::Text(code),
                     Given::Range(_) | Given::Id(_) => Cell::Null,
                 };
                 query.post_filters.push(PostFilter {
@@ -130,6 +148,7 @@ pub(super) fn apply_filters(
                 });
             }
             Some(Given::Boolean(b)) => query.params.push((key.to_owned(), b.to_string())),
+            Some(Given::Currency(code)) => query.params.push((key.to_owned(), code)),
             Some(Given::Value(v)) => query.params.push((key.to_owned(), v.to_owned())),
         }
     }

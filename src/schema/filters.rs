@@ -102,6 +102,17 @@ pub const BOOLEAN_ACCEPTS: &str = "true or false (a JSON boolean)";
 /// A boolean filter (all of them are the connector's: Stripe's lists filter no boolean).
 const BOOLEAN: (FilterKind, &str) = (FilterKind::Boolean, BOOLEAN_ACCEPTS);
 
+/// What the `currency` filter accepts.
+pub const CURRENCY_ACCEPTS: &str = "a three-letter ISO 4217 currency code, e.g. usd (any case)";
+/// The `currency` filter of every table: applied by the connector, as no Stripe list filters currency.
+const CURRENCY: FilterSpec = filter(
+    "currency",
+    (FilterKind::Currency, CURRENCY_ACCEPTS),
+    "Only rows in this currency, applied by the connector after fetching (Stripe's lists have no currency \
+     parameter): the list is read newest first and the others skipped.",
+)
+.by_connector();
+
 impl FilterSpec {
     /// Applied by the connector after fetching, not sent to Stripe.
     const fn by_connector(self) -> FilterSpec {
@@ -129,6 +140,7 @@ pub(super) const CUSTOMER_FILTERS: &[FilterSpec] = &[
          (Stripe's customers list has no such parameter): customers are read newest first and the others skipped.",
     )
     .by_connector(),
+    CURRENCY,
 ];
 
 pub(super) const SUBSCRIPTION_FILTERS: &[FilterSpec] = &[
@@ -165,6 +177,7 @@ pub(super) const SUBSCRIPTION_FILTERS: &[FilterSpec] = &[
          subscriptions are read newest first and the others skipped.",
     )
     .by_connector(),
+    CURRENCY,
 ];
 
 pub(super) const INVOICE_FILTERS: &[FilterSpec] = &[
@@ -187,6 +200,7 @@ pub(super) const INVOICE_FILTERS: &[FilterSpec] = &[
         COLLECTION_METHOD,
         "How the invoice is paid: card charged automatically, or sent to the customer.",
     ),
+    CURRENCY,
 ];
 
 pub(super) const CHARGE_FILTERS: &[FilterSpec] = &[
@@ -211,6 +225,7 @@ pub(super) const CHARGE_FILTERS: &[FilterSpec] = &[
         "Disputed by the cardholder (true), applied by the connector after fetching like status.",
     )
     .by_connector(),
+    CURRENCY,
 ];
 
 pub(super) const PAYOUT_FILTERS: &[FilterSpec] = &[
@@ -221,4 +236,5 @@ pub(super) const PAYOUT_FILTERS: &[FilterSpec] = &[
         "When the payout is expected to arrive (or arrived) in the bank.",
     ),
     filter("status", PAYOUT_STATUS, "Payout status."),
+    CURRENCY,
 ];

@@ -17,8 +17,8 @@ use filters::{
 };
 
 pub use filters::{
-    BOOLEAN_ACCEPTS, CHARGE_STATUSES, COLLECTION_METHODS, INVOICE_STATUSES, PAYOUT_STATUSES,
-    RANGE_ACCEPTS, SUBSCRIPTION_STATUSES,
+    BOOLEAN_ACCEPTS, CHARGE_STATUSES, COLLECTION_METHODS, CURRENCY_ACCEPTS, INVOICE_STATUSES,
+    PAYOUT_STATUSES, RANGE_ACCEPTS, SUBSCRIPTION_STATUSES,
 };
 
 pub use klairr_connector_sdk::catalogue::{Cell, Column, ColumnSpec, ColumnType};
@@ -53,6 +53,8 @@ pub enum FilterKind {
     OneOf(&'static [&'static str]),
     /// A JSON boolean (`true` or `false`).
     Boolean,
+    /// A three-letter ISO 4217 code in any case, read in lower case (how Stripe writes currencies).
+    Currency,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -122,7 +124,9 @@ impl klairr_connector_sdk::catalogue::Filter for FilterSpec {
 pub fn filter_values(table: Table, key: &str) -> Option<&'static [&'static str]> {
     match table_spec(table).filter(key)?.kind {
         FilterKind::OneOf(values) => Some(values),
-        FilterKind::Range | FilterKind::Id { .. } | FilterKind::Boolean => None,
+        FilterKind::Range | FilterKind::Id { .. } | FilterKind::Boolean | FilterKind::Currency => {
+            None
+        }
     }
 }
 

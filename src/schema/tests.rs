@@ -97,21 +97,24 @@ fn column_names_are_exactly_the_readme_tables() {
 #[test]
 fn filters_are_exactly_the_readme_tables() {
     let keys = |t: Table| table_spec(t).filter_list();
-    assert_eq!(keys(Table::Customers), "created, delinquent");
+    assert_eq!(keys(Table::Customers), "created, delinquent, currency");
     assert_eq!(
         keys(Table::Subscriptions),
         "created, current_period_start, current_period_end, customer, status, collection_method, \
-         cancel_at_period_end"
+         cancel_at_period_end, currency"
     );
     assert_eq!(
         keys(Table::Invoices),
-        "created, due_date, customer, subscription, status, collection_method"
+        "created, due_date, customer, subscription, status, collection_method, currency"
     );
     assert_eq!(
         keys(Table::Charges),
-        "created, customer, status, refunded, disputed"
+        "created, customer, status, refunded, disputed, currency"
     );
-    assert_eq!(keys(Table::Payouts), "created, arrival_date, status");
+    assert_eq!(
+        keys(Table::Payouts),
+        "created, arrival_date, status, currency"
+    );
     let sub_status = table_spec(Table::Subscriptions)
         .filter("status")
         .map(|f| f.doc);
@@ -143,6 +146,11 @@ fn filter_kinds_say_how_each_filter_is_read_and_sent() {
                     assert_eq!(filter_values(t, f.key), Some(values), "{name}");
                     assert_eq!(f.accepts, format!("one of: {}", values.join(", ")));
                 }
+                FilterKind::Currency => {
+                    assert_eq!(f.accepts, CURRENCY_ACCEPTS, "{name}");
+                    assert_eq!(filter_values(t, f.key), None, "{name}");
+                    assert!(f.by_connector, "{name}: Stripe's lists filter no currency");
+                }
                 FilterKind::Boolean => {
                     assert_eq!(f.accepts, BOOLEAN_ACCEPTS, "{name}");
                     assert_eq!(filter_values(t, f.key), None, "{name}");
@@ -159,6 +167,7 @@ fn filter_kinds_say_how_each_filter_is_read_and_sent() {
                     .unwrap_or_else(|| panic!("{name} names no column"));
                 let want = match f.kind {
                     FilterKind::Boolean => ColumnType::Boolean,
+                    FilterKind::Currency => ColumnType::Currency,
                     _ => ColumnType::Text,
                 };
                 assert_eq!(column.kind, want, "{name}");
@@ -177,10 +186,15 @@ fn filter_kinds_say_how_each_filter_is_read_and_sent() {
         by_connector,
         [
             "customers.delinquent",
+            "customers.currency",
             "subscriptions.cancel_at_period_end",
+            "subscriptions.currency",
+            "invoices.currency",
             "charges.status",
             "charges.refunded",
-            "charges.disputed"
+            "charges.disputed",
+            "charges.currency",
+            "payouts.currency"
         ]
     );
     assert_eq!(defaults, ["subscriptions.status=all"]);
