@@ -1049,6 +1049,30 @@ fn the_currency_filter_of_every_table_is_applied_by_the_connector() {
             &w.expected(resource, |o| str_of(o, "currency") == Some("usd")),
         );
     }
+    // `truncated` says whether another match follows, not whether other objects do: a limit equal to
+    // the matches is the whole answer (the connector reads on to the list's end to know it).
+    let eur = w.expected(Resource::Payouts, |p| str_of(p, "currency") == Some("eur"));
+    assert!(!eur.is_empty());
+    for (limit, truncated) in [
+        (eur.len(), false),
+        (eur.len() - 1, true),
+        (eur.len() + 5, false),
+    ] {
+        if limit == 0 {
+            continue;
+        }
+        let ran = w.query(&format!(
+            r#"{{"list":"payouts","filters":{{"currency":"eur"}},"limit":{limit}}}"#
+        ));
+        assert_eq!(ran.ids(), eur[..limit.min(eur.len())].to_vec());
+        assert_eq!(
+            ran.result.truncated,
+            truncated,
+            "limit {limit} of {}",
+            eur.len()
+        );
+    }
+
     // With a measure of money: still grouped by currency (one group here), and counted as one.
     let ran = w.query(
         r#"{"list":"charges","filters":{"currency":"eur"},"group_by":["currency"],"measures":{"n":"count"}}"#,

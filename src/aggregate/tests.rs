@@ -862,7 +862,7 @@ fn with_order_by_a_sum_past_64_bits_is_refused_in_any_group() {
 fn order_by_is_refused_saying_what_to_write() {
     let base = r#""list":"charges","group_by":["currency"],"measures":{"n":"count","paid":{"sum":"amount"}}"#;
     // One message for every way of writing it wrongly: the form, the result's columns, what was written.
-    let form = r#"'order_by' is a non-empty array of {COLUMN: "asc" or "desc"} objects (lower case; "desc": largest first), each a column of the result (n, paid, currency), e.g. [{"n": "desc"}]; got "#;
+    let form = r#"'order_by' is a non-empty array of {COLUMN: "asc" or "desc"} objects, one key each (lower case; "desc": largest first), each a column of the result (n, paid, currency), e.g. [{"n": "desc"}]; got "#;
     for (order_by, got) in [
         (r#"{"n":"desc"}"#, "an object"),
         (r#"[]"#, "[]"),
@@ -897,6 +897,19 @@ fn order_by_is_refused_saying_what_to_write() {
     aggregate_of(&format!(
         r#"{{{base},"order_by":[{{"currency":"desc"}},{{"paid":"desc"}}]}}"#
     ));
+    // The example is one the connector accepts: with money only, the currency comes first.
+    let err = refusal(
+        r#"{"list":"charges","group_by":["currency"],"measures":{"vol":{"sum":"amount"}},"order_by":[{"vol":"up"}]}"#,
+    );
+    assert!(
+        err.contains(
+            r#"e.g. [{"currency": "asc"}, {"vol": "desc"}]; got {'vol': the string 'up'}"#
+        ),
+        "{err}"
+    );
+    aggregate_of(
+        r#"{"list":"charges","group_by":["currency"],"measures":{"vol":{"sum":"amount"}},"order_by":[{"currency": "asc"}, {"vol": "desc"}]}"#,
+    );
     // Counts and timestamps are no money.
     aggregate_of(
         r#"{"list":"charges","group_by":["currency"],"measures":{"n":{"count_distinct":"amount"},"last":{"max":"created"}},"order_by":[{"n":"desc"},{"last":"asc"}]}"#,

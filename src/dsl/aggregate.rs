@@ -169,10 +169,29 @@ fn order_error(group_by: &[GroupKey], measures: &[Measure], got: String) -> Conn
         .map(|m| m.name.clone())
         .chain(group_by.iter().map(GroupKey::name))
         .collect();
-    let example = measures.first().map_or("n", |m| m.name.as_str());
+    // An example that is itself accepted: a measure of no money alone, else the currency before one.
+    let money = |m: &Measure| {
+        m.column
+            .is_some_and(|c| aggregate::needs_currency(Some(m.func), c))
+    };
+    let currency = group_by
+        .iter()
+        .find(|g| g.bucket.is_none() && g.column.kind == ColumnType::Currency);
+    let example = match (
+        measures.iter().find(|m| !money(m)),
+        measures.first(),
+        currency,
+    ) {
+        (Some(m), ..) => format!("[{{\"{}\": \"desc\"}}]", m.name),
+        (None, Some(m), Some(c)) => format!(
+            "[{{\"{}\": \"asc\"}}, {{\"{}\": \"desc\"}}]",
+            c.column.name, m.name
+        ),
+        _ => String::from("[{\"n\": \"desc\"}]"),
+    };
     invalid(format!(
-        "'order_by' is a non-empty array of {{COLUMN: \"asc\" or \"desc\"}} objects (lower case; \"desc\": largest \
-         first), each a column of the result ({}), e.g. [{{\"{example}\": \"desc\"}}]; got {}",
+        "'order_by' is a non-empty array of {{COLUMN: \"asc\" or \"desc\"}} objects, one key each (lower case; \
+         \"desc\": largest first), each a column of the result ({}), e.g. {example}; got {}",
         columns.join(", "),
         got
     ))

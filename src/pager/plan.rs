@@ -460,7 +460,13 @@ impl<R> Plan<R> {
                 }
             }
             if let Some((at, cap)) = stop {
-                return match self.follows(i, at) {
+                // A post-filtered result that reached its target is truncated only if another match
+                // follows, which may take reading on; any other stop, if any object follows.
+                let follows = match (cap, self.scan_cap) {
+                    (None, Some(scan_cap)) => self.match_follows(i, at, pos, scan_cap),
+                    _ => self.follows(i, at),
+                };
+                return match follows {
                     Some(Ok(more)) => Verdict::Done(Done {
                         window: i,
                         at,
@@ -527,6 +533,32 @@ impl<R> Plan<R> {
                 State::Done => {}
                 State::Failed => return Some(Err(v.id)),
                 _ => return None,
+            }
+        }
+        Some(Ok(false))
+    }
+
+    /// Whether a kept object follows object `at` of window `i` (which starts at list position `pos`),
+    /// reading no further than the scan bound `cap`: `Ok(true)` as well when the objects up to the bound
+    /// hold none and more follow (unknown, so possibly), `None` while it takes reading on.
+    fn match_follows(&self, i: usize, at: u64, pos: u64, cap: u64) -> Option<Result<bool, u32>> {
+        let w = &self.windows[i];
+        if w.kept.iter().any(|k| k.at > at) {
+            return Some(Ok(true));
+        }
+        let mut seen = pos + w.fetched;
+        if w.more {
+            return (seen >= cap).then_some(Ok(true));
+        }
+        for v in &self.windows[i + 1..] {
+            if !v.kept.is_empty() {
+                return Some(Ok(true));
+            }
+            seen += v.fetched;
+            match v.state {
+                State::Done => {}
+                State::Failed => return Some(Err(v.id)),
+                _ => return (seen >= cap).then_some(Ok(true)),
             }
         }
         Some(Ok(false))
@@ -617,7 +649,16 @@ mod tests {
                     rows.push(o.0);
                 }
                 if rows.len() as u64 == target {
-                    return (rows, n + 1 < page.len() || has_more, None, requests);
+                    let truncated = match scan_bound {
+                        None => n + 1 < page.len() || has_more,
+                        // Post-filtered: another match follows, read on up to the scan bound.
+                        Some(bound) => {
+                            page[n + 1..].iter().any(|o| o.2)
+                                || (has_more
+                                    && match_follows(list, at, scanned, bound, &mut requests))
+                        }
+                    };
+                    return (rows, truncated, None, requests);
                 }
             }
             if !has_more {
@@ -627,6 +668,31 @@ mod tests {
                 return (rows, true, Some(scanned), requests);
             }
         }
+    }
+
+    /// The sequential cursor reading on after its target, from object `at` (`scanned` read so far):
+    /// whether a kept object comes before the list's end, counting a bound reached first as one.
+    fn match_follows(
+        list: &[Obj],
+        mut at: usize,
+        mut scanned: u64,
+        bound: u64,
+        requests: &mut u64,
+    ) -> bool {
+        while scanned < bound {
+            let size = (bound - scanned).min(PAGE) as usize;
+            let page = &list[at.min(list.len())..(at + size).min(list.len())];
+            *requests += 1;
+            scanned += page.len() as u64;
+            at += page.len();
+            if page.iter().any(|o| o.2) {
+                return true;
+            }
+            if at >= list.len() {
+                return false;
+            }
+        }
+        true
     }
 
     struct Run {

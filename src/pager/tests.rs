@@ -114,8 +114,9 @@ fn ids(rows: &[Vec<Cell>]) -> Vec<String> {
 /// The sequential cursor this pager replaces, kept as the oracle: one page at a time after the last
 /// object's id, `min(100, rows still wanted)` objects a page (for the post-filtered charges scan,
 /// `min(100, objects left to the scan bound)`),
-/// stopping at the target, at the end of the list, or at the scan bound with its note. Returns what it
-/// returned and the requests it made.
+/// stopping at the target, at the end of the list, or at the scan bound with its note; a post-filtered
+/// result at its target is truncated when another match follows (read on up to the scan bound) or the
+/// bound leaves it unknown. Returns what it returned and the requests it made.
 fn sequential(stripe: &FakeStripe, query: &Query) -> (Outcome, u32) {
     let target = query.row_target as usize;
     let post_filtered = !query.post_filters.is_empty();
@@ -134,25 +135,43 @@ fn sequential(stripe: &FakeStripe, query: &Query) -> (Outcome, u32) {
         requests += 1;
         let page = rows::parse_page(query.table, &response.body).expect("a page");
         scanned += page.rows.len() as u64;
-        let page_len = page.rows.len();
-        let mut taken = 0;
-        for row in page.rows {
-            if rows.len() == target {
-                break;
-            }
-            taken += 1;
+        let mut left = page.rows.into_iter();
+        for row in left.by_ref() {
             if query.keeps(&row) {
                 rows.push(row);
             }
+            if rows.len() == target {
+                break;
+            }
         }
+        cursor = page.last_id;
         if rows.len() == target {
-            truncated = taken < page_len || page.has_more;
+            let mut left = left.peekable();
+            truncated = if post_filtered {
+                // Another match follows: in this page, or read on up to the scan bound.
+                let mut more = page.has_more;
+                let mut found = left.any(|row| query.keeps(&row));
+                while !found && more && scanned < scan_limit {
+                    let size = (scan_limit - scanned).min(u64::from(MAX_PAGE_SIZE)) as u32;
+                    let path =
+                        stripe::list_path(query.table, &query.params, size, cursor.as_deref());
+                    requests += 1;
+                    let next =
+                        rows::parse_page(query.table, &stripe.answer(&path).body).expect("a page");
+                    scanned += next.rows.len() as u64;
+                    found = next.rows.iter().any(|row| query.keeps(row));
+                    more = next.has_more;
+                    cursor = next.last_id;
+                }
+                found || more
+            } else {
+                left.peek().is_some() || page.has_more
+            };
             break;
         }
         if !page.has_more {
             break;
         }
-        cursor = page.last_id;
         if post_filtered && scanned >= scan_limit {
             truncated = true;
             scan_note = Some(format!(

@@ -155,7 +155,8 @@ pub(super) const SUBSCRIPTION_FILTERS: &[FilterSpec] = &[
         "current_period_end",
         RANGE,
         "End of the current billing period as Stripe filters it: the earliest end among the items (the column's \
-         value), e.g. the renewals of the next 30 days; a subscription without items never matches.",
+         value); every status matches, so for the renewals of the next 30 days add status active and \
+         cancel_at_period_end false. A subscription without items never matches.",
     ),
     filter("customer", CUSTOMER_ID, "Only this customer's subscriptions."),
     filter(
