@@ -69,60 +69,43 @@ pub(super) fn apply_filters(
             )));
         };
         let filter = &spec.filters[slot];
-        given[slot] = Some(match filter.kind {
-            FilterKind::Range => Given::Range(range(table, filter.key, &value)?),
-            FilterKind::Id { prefix } => Given::Id(object_id(
+        // Ranges and ids say themselves what is wrong; the other kinds share one message.
+        let read = match filter.kind {
+            FilterKind::Range => Some(Given::Range(range(table, filter.key, &value)?)),
+            FilterKind::Id { prefix } => Some(Given::Id(object_id(
                 table,
                 filter.key,
                 prefix,
                 filter.accepts,
                 &value,
-            )?),
-            FilterKind::OneOf(allowed) => {
-                let chosen = match &value {
-                    Json::Str(s) => allowed.iter().copied().find(|a| *a == s),
-                    _ => None,
-                };
-                let Some(chosen) = chosen else {
-                    return Err(invalid(format!(
-                        "filter '{}' for table {} must be {}; got {}",
-                        filter.key,
-                        table.name(),
-                        filter.accepts,
-                        describe(&value)
-                    )));
-                };
-                Given::Value(chosen)
-            }
-            FilterKind::Currency => match value {
+            )?)),
+            FilterKind::OneOf(allowed) => match &value {
+                Json::Str(s) => allowed.iter().copied().find(|a| *a == s).map(Given::Value),
+                _ => None,
+            },
+            FilterKind::Currency => match &value {
                 Json::Str(code)
                     if code.len() == 3 && code.bytes().all(|b| b.is_ascii_alphabetic()) =>
                 {
-                    Given::Currency(code.to_ascii_lowercase())
+                    Some(Given::Currency(code.to_ascii_lowercase()))
                 }
-                other => {
-                    return Err(invalid(format!(
-                        "filter '{}' for table {} must be {}; got {}",
-                        filter.key,
-                        table.name(),
-                        filter.accepts,
-                        describe(&other)
-                    )))
-                }
+                _ => None,
             },
             FilterKind::Boolean => match value {
-                Json::Bool(b) => Given::Boolean(b),
-                other => {
-                    return Err(invalid(format!(
-                        "filter '{}' for table {} must be {}; got {}",
-                        filter.key,
-                        table.name(),
-                        filter.accepts,
-                        describe(&other)
-                    )))
-                }
+                Json::Bool(b) => Some(Given::Boolean(b)),
+                _ => None,
             },
-        });
+        };
+        let Some(read) = read else {
+            return Err(invalid(format!(
+                "filter '{}' for table {} must be {}; got {}",
+                filter.key,
+                table.name(),
+                filter.accepts,
+                describe(&value)
+            )));
+        };
+        given[slot] = Some(read);
         query.filter_keys.push(filter.key.to_owned());
     }
     sort_few(&mut query.filter_keys);
