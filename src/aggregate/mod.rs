@@ -128,6 +128,16 @@ pub struct GroupKey {
 }
 
 impl GroupKey {
+    /// The table's currency column as it is (what a measure or an order of money needs first).
+    pub fn is_currency(&self) -> bool {
+        self.bucket.is_none() && self.column.kind == ColumnType::Currency
+    }
+
+    /// An amount column as it is: a group value that is money.
+    pub fn is_money(&self) -> bool {
+        self.bucket.is_none() && needs_currency(None, self.column)
+    }
+
     /// Its column name in the result: the column's, or `created_month` for a bucket.
     pub fn name(&self) -> String {
         match self.bucket {
@@ -157,6 +167,14 @@ pub struct Order {
 pub enum ResultColumn {
     Group(usize),
     Measure(usize),
+}
+
+impl Measure {
+    /// A sum, mean, minimum or maximum of an amount column: a measure of money.
+    pub fn is_money(&self) -> bool {
+        self.column
+            .is_some_and(|c| needs_currency(Some(self.func), c))
+    }
 }
 
 /// A validated aggregate of one table's matching rows.

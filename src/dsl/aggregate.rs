@@ -101,9 +101,7 @@ fn order_keys(
     let Json::Array(items) = value else {
         return Err(order_error(group_by, measures, describe(&value)));
     };
-    let currency = group_by
-        .iter()
-        .position(|g| g.bucket.is_none() && g.column.kind == ColumnType::Currency);
+    let currency = group_by.iter().position(GroupKey::is_currency);
     let mut keys: Vec<Order> = Vec::with_capacity(items.len());
     for item in &items {
         let found = match item {
@@ -132,12 +130,8 @@ fn order_keys(
             return Err(invalid(format!("order_by names {} twice", quote(name))));
         }
         let money = match column {
-            ResultColumn::Measure(i) => measures[i]
-                .column
-                .is_some_and(|c| aggregate::needs_currency(Some(measures[i].func), c)),
-            ResultColumn::Group(i) => {
-                group_by[i].bucket.is_none() && aggregate::needs_currency(None, group_by[i].column)
-            }
+            ResultColumn::Measure(i) => measures[i].is_money(),
+            ResultColumn::Group(i) => group_by[i].is_money(),
         };
         if let (true, Some(currency)) = (money, currency) {
             if !keys
@@ -170,15 +164,9 @@ fn order_error(group_by: &[GroupKey], measures: &[Measure], got: String) -> Conn
         .chain(group_by.iter().map(GroupKey::name))
         .collect();
     // An example that is itself accepted: a measure of no money alone, else the currency before one.
-    let money = |m: &Measure| {
-        m.column
-            .is_some_and(|c| aggregate::needs_currency(Some(m.func), c))
-    };
-    let currency = group_by
-        .iter()
-        .find(|g| g.bucket.is_none() && g.column.kind == ColumnType::Currency);
+    let currency = group_by.iter().find(|g| g.is_currency());
     let example = match (
-        measures.iter().find(|m| !money(m)),
+        measures.iter().find(|m| !m.is_money()),
         measures.first(),
         currency,
     ) {
