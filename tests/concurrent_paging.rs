@@ -279,6 +279,67 @@ fn the_charges_status_scan_stops_at_exactly_its_bound() {
     assert_inside_the_budget(&emu, 25);
 }
 
+/// A limit met by every match there is, found before the scan bound: reading on for one more reaches the
+/// bound first, so whether more match is not known — truncated, and the note and the CLI say why
+/// rather than that the list goes on.
+#[test]
+fn a_limit_met_before_the_scan_bound_says_the_bound_stopped_it() {
+    let emu = irregular_stripe(100);
+    let all = emu.ids(Resource::Charges);
+    let pending = charges_with_status(&emu, all.clone(), "pending");
+    let limit = pending.len();
+    // The bound (10 charges per row wanted) must end before the list does, and hold every match.
+    assert!(
+        (100..all.len() / 10).contains(&limit),
+        "{limit} pending charges of {}",
+        all.len()
+    );
+    let dsl = format!(r#"{{"list":"charges","filters":{{"status":"pending"}},"limit":{limit}}}"#);
+    let sandbox = sandbox(&emu);
+    let mut conn = open(&sandbox, keys::TEST_READ_ONLY, wit::Mode::Test, 10_000);
+    let result = conn.query(&dsl).expect("query");
+    assert_eq!(ids(&result), pending);
+    assert!(result.truncated);
+    let bound = 10 * limit;
+    assert_eq!(
+        result.scan_note.as_deref(),
+        Some(
+            format!(
+                "scanned {bound} charges and found {limit} with status pending; stopped at the scan bound of {bound} objects. \
+                 Narrow the query with a created range to see older ones"
+            )
+            .as_str()
+        )
+    );
+    let base = emu.base_url();
+    for format in ["table", "csv"] {
+        let run = run_cli(
+            &[
+                "--stripe-base",
+                &base,
+                "--compile-cache",
+                "off",
+                "--format",
+                format,
+                "query",
+                &dsl,
+            ],
+            Some(keys::TEST_READ_ONLY),
+        );
+        assert_eq!(run.code, 0, "{run:?}");
+        let said = format!("{}{}", run.stdout, run.stderr);
+        assert!(!said.contains("the list goes on"), "{format}: {said}");
+        assert!(
+            said.contains("the scan stopped at its bound, so more rows may match"),
+            "{format}: {said}"
+        );
+        assert!(
+            said.contains("stopped at the scan bound of"),
+            "{format}: {said}"
+        );
+    }
+}
+
 #[test]
 fn the_component_reports_progress_to_the_host_as_pages_arrive() {
     let emu = irregular_stripe(2000);

@@ -464,14 +464,16 @@ impl<R> Plan<R> {
                 // follows, which may take reading on; any other stop, if any object follows.
                 let follows = match (cap, self.scan_cap) {
                     (None, Some(scan_cap)) => self.match_follows(i, at, pos, scan_cap),
-                    _ => self.follows(i, at),
+                    _ => self
+                        .follows(i, at)
+                        .map(|r| r.map(|more| (more, cap.filter(|_| more)))),
                 };
                 return match follows {
-                    Some(Ok(more)) => Verdict::Done(Done {
+                    Some(Ok((more, scanned))) => Verdict::Done(Done {
                         window: i,
                         at,
                         truncated: more,
-                        scanned: cap.filter(|_| more),
+                        scanned,
                         read: pos + at + 1,
                     }),
                     Some(Err(id)) => Verdict::Failed(id),
@@ -539,29 +541,37 @@ impl<R> Plan<R> {
     }
 
     /// Whether a kept object follows object `at` of window `i` (which starts at list position `pos`),
-    /// reading no further than the scan bound `cap`: `Ok(true)` as well when the objects up to the bound
-    /// hold none and more follow (unknown, so possibly), `None` while it takes reading on.
-    fn match_follows(&self, i: usize, at: u64, pos: u64, cap: u64) -> Option<Result<bool, u32>> {
+    /// reading no further than the scan bound `cap`, and the bound when it is what answers: the objects
+    /// up to it hold none and more follow (unknown, so possibly: truncated, with the scan's note).
+    /// `None` while it takes reading on.
+    fn match_follows(
+        &self,
+        i: usize,
+        at: u64,
+        pos: u64,
+        cap: u64,
+    ) -> Option<Result<(bool, Option<u64>), u32>> {
+        let at_bound = |seen: u64| (seen >= cap).then_some(Ok((true, Some(cap))));
         let w = &self.windows[i];
         if w.kept.iter().any(|k| k.at > at) {
-            return Some(Ok(true));
+            return Some(Ok((true, None)));
         }
         let mut seen = pos + w.fetched;
         if w.more {
-            return (seen >= cap).then_some(Ok(true));
+            return at_bound(seen);
         }
         for v in &self.windows[i + 1..] {
             if !v.kept.is_empty() {
-                return Some(Ok(true));
+                return Some(Ok((true, None)));
             }
             seen += v.fetched;
             match v.state {
                 State::Done => {}
                 State::Failed => return Some(Err(v.id)),
-                _ => return (seen >= cap).then_some(Ok(true)),
+                _ => return at_bound(seen),
             }
         }
-        Some(Ok(false))
+        Some(Ok((false, None)))
     }
 
     /// The rows of a [`Verdict::Done`], in list order.
@@ -650,15 +660,19 @@ mod tests {
                 }
                 if rows.len() as u64 == target {
                     let truncated = match scan_bound {
-                        None => n + 1 < page.len() || has_more,
+                        None => (n + 1 < page.len() || has_more, None),
                         // Post-filtered: another match follows, read on up to the scan bound.
                         Some(bound) => {
-                            page[n + 1..].iter().any(|o| o.2)
-                                || (has_more
-                                    && match_follows(list, at, scanned, bound, &mut requests))
+                            if page[n + 1..].iter().any(|o| o.2) {
+                                (true, None)
+                            } else if has_more {
+                                match_follows(list, at, scanned, bound, &mut requests)
+                            } else {
+                                (false, None)
+                            }
                         }
                     };
-                    return (rows, truncated, None, requests);
+                    return (rows, truncated.0, truncated.1, requests);
                 }
             }
             if !has_more {
@@ -671,14 +685,15 @@ mod tests {
     }
 
     /// The sequential cursor reading on after its target, from object `at` (`scanned` read so far):
-    /// whether a kept object comes before the list's end, counting a bound reached first as one.
+    /// whether a kept object comes before the list's end, counting a bound reached first as one, and
+    /// then the objects scanned (its note's figure).
     fn match_follows(
         list: &[Obj],
         mut at: usize,
         mut scanned: u64,
         bound: u64,
         requests: &mut u64,
-    ) -> bool {
+    ) -> (bool, Option<u64>) {
         while scanned < bound {
             let size = (bound - scanned).min(PAGE) as usize;
             let page = &list[at.min(list.len())..(at + size).min(list.len())];
@@ -686,13 +701,13 @@ mod tests {
             scanned += page.len() as u64;
             at += page.len();
             if page.iter().any(|o| o.2) {
-                return true;
+                return (true, None);
             }
             if at >= list.len() {
-                return false;
+                return (false, None);
             }
         }
-        true
+        (true, Some(scanned))
     }
 
     struct Run {

@@ -123,6 +123,14 @@ fn sequential(stripe: &FakeStripe, query: &Query) -> (Outcome, u32) {
     let scan_limit = scan_bound(query.row_target);
     let (mut rows, mut cursor, mut requests, mut scanned) = (Vec::new(), None::<String>, 0, 0u64);
     let (mut truncated, mut scan_note) = (false, None);
+    let note = |scanned: u64, found: usize| {
+        format!(
+            "scanned {scanned} {} and found {found} with {}; stopped at the scan bound of {scan_limit} objects. \
+             Narrow the query with a created range to see older ones",
+            query.table.name(),
+            query.post_filters.iter().map(|f| f.text()).collect::<Vec<_>>().join(" and "),
+        )
+    };
     loop {
         let wanted = (target - rows.len()) as u32;
         let size = if post_filtered {
@@ -163,6 +171,10 @@ fn sequential(stripe: &FakeStripe, query: &Query) -> (Outcome, u32) {
                     more = next.has_more;
                     cursor = next.last_id;
                 }
+                if !found && more {
+                    // The bound came first: whether another match follows is not known.
+                    scan_note = Some(note(scanned, rows.len()));
+                }
                 found || more
             } else {
                 left.peek().is_some() || page.has_more
@@ -174,13 +186,7 @@ fn sequential(stripe: &FakeStripe, query: &Query) -> (Outcome, u32) {
         }
         if post_filtered && scanned >= scan_limit {
             truncated = true;
-            scan_note = Some(format!(
-                "scanned {scanned} {} and found {} with {}; stopped at the scan bound of {scan_limit} objects. \
-                 Narrow the query with a created range to see older ones",
-                query.table.name(),
-                rows.len(),
-                query.post_filters.iter().map(|f| f.text()).collect::<Vec<_>>().join(" and "),
-            ));
+            scan_note = Some(note(scanned, rows.len()));
             break;
         }
     }
@@ -410,6 +416,49 @@ fn the_charges_status_scan_reads_like_one_cursor() {
         note.starts_with("scanned 1500 charges and found "),
         "{note}"
     );
+}
+
+/// A limit met by the last matches before the scan bound: whether another follows is not known, so
+/// the result is truncated and says why in the note, as when the bound comes before the limit.
+#[test]
+fn a_limit_met_just_before_the_scan_bound_is_truncated_with_the_note() {
+    let mut shape = irregular(4000, 23);
+    shape.failed_per_mille = 20;
+    let charges = shape.objects("ch");
+    let newest_first =
+        FakeStripe::new(Table::Charges, charges.clone(), &FakeClock::new().time).objects;
+    // Every limit up to 100 scans at most 1,000 charges: the failed ones among them are the answer.
+    let within = newest_first[..1000]
+        .iter()
+        .filter(|o| o.status == "failed")
+        .count();
+    assert!((5..=100).contains(&within), "{within}");
+    for (limit, note) in [(within, true), (within + 1, true), (within - 1, false)] {
+        let dsl =
+            format!(r#"{{"list":"charges","filters":{{"status":"failed"}},"limit":{limit}}}"#);
+        // Equal to the sequential cursor, note included…
+        compare(
+            Table::Charges,
+            charges.clone(),
+            &dsl,
+            MS_250,
+            Duration::from_millis(60),
+        );
+        // …which says this.
+        let mut clock = FakeClock::new();
+        let mut stripe = FakeStripe::new(Table::Charges, charges.clone(), &clock.time);
+        let fetched = concurrent(&mut stripe, &mut clock, &query(&dsl)).expect("fetch");
+        assert_eq!(fetched.rows.len(), within.min(limit), "limit {limit}");
+        assert!(fetched.truncated, "limit {limit}");
+        assert_eq!(
+            fetched.scan_note,
+            note.then(|| format!(
+                "scanned 1000 charges and found {within} with status failed; stopped at the scan \
+                 bound of 1000 objects. Narrow the query with a created range to see older ones"
+            )),
+            "limit {limit}"
+        );
+    }
 }
 
 #[test]

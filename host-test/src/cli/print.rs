@@ -62,6 +62,13 @@ pub(super) fn print_result(
                     );
                 }
             }
+            // A scan that stopped at its bound cannot tell whether the list goes on: its note says so.
+            None if result.truncated && result.scan_note.is_some() => {
+                let _ = writeln!(
+                    stderr,
+                    "klairr-host: truncated: the scan stopped at its bound, so more rows may match (see the note)"
+                );
+            }
             None if result.truncated => {
                 let _ = writeln!(
                     stderr,

@@ -217,7 +217,7 @@ fn query_text_within(
                 clean(&result.table)
             );
             if result.truncated {
-                out.push_str(" (truncated: the list goes on; raise limit or --max-rows)");
+                out.push_str(truncated_list(result.scan_note.is_some()));
             }
             out
         }
@@ -261,6 +261,16 @@ fn query_text_within(
         out.push_str(&format!("note: {}\n", clean(note)));
     }
     out
+}
+
+/// The footer's word on a truncated list: the list goes on, or — when a scan stopped at its bound, which
+/// its note explains — more rows may match.
+fn truncated_list(stopped_at_bound: bool) -> &'static str {
+    if stopped_at_bound {
+        " (truncated: the scan stopped at its bound, so more rows may match; see the note)"
+    } else {
+        " (truncated: the list goes on; raise limit or --max-rows)"
+    }
 }
 
 /// Cells for people: timestamps as UTC date-times, amounts in major units with their row's currency
