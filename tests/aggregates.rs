@@ -1044,6 +1044,7 @@ fn the_demo_answers_active_mrr_by_currency() {
         group_by: &[("currency", None)],
         measures: &[
             ("subscriptions", "count", None),
+            ("mrr_known", "count", Some("mrr")),
             ("mrr", "sum", Some("mrr")),
         ],
         limit: None,
@@ -1063,6 +1064,11 @@ fn the_demo_answers_active_mrr_by_currency() {
         })
         .collect();
     assert!(want.len() >= 2, "several currencies");
+    // What the sum leaves out shows: a metered subscription has no mrr.
+    assert!(
+        want.iter().any(|row| row[1] != row[2]),
+        "a group whose mrr_known is below its count: {want:?}"
+    );
     assert_eq!(result["rows"], serde_json::Value::Array(want));
 }
 

@@ -138,7 +138,7 @@ fn csv_round_trips_through_a_csv_parser_and_neutralises_formulas() {
 }
 
 #[test]
-fn csv_keeps_the_currency_beside_an_amount_the_columns_left_alone() {
+fn machine_formats_keep_the_currency_beside_an_amount_the_columns_left_alone() {
     let emu = emulator();
     let run = query(
         &emu,
@@ -149,6 +149,29 @@ fn csv_keeps_the_currency_beside_an_amount_the_columns_left_alone() {
     let (header, rows) = read_csv(&run.stdout);
     assert_eq!(header, ["name", "balance", "currency", "id"]);
     assert_eq!(rows[1][1..3], ["1234.567".to_owned(), "kwd".to_owned()]);
+    // NDJSON as well (JSON: `columns_choose_and_order_what_every_format_prints`); a currency named
+    // elsewhere stays where it was named.
+    let run = query(
+        &emu,
+        &["--format", "ndjson", "--columns", "id,balance"],
+        FIVE_NEWEST,
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let first = run.stdout.lines().next().expect("a row");
+    assert_eq!(
+        first,
+        r#"{"id":"cus_fixture_0000","balance":1200,"currency":"jpy"}"#
+    );
+    let run = query(
+        &emu,
+        &["--format", "ndjson", "--columns", "currency,id,balance"],
+        FIVE_NEWEST,
+    );
+    let first = run.stdout.lines().next().expect("a row");
+    assert_eq!(
+        first,
+        r#"{"currency":"jpy","id":"cus_fixture_0000","balance":1200}"#
+    );
 }
 
 #[test]
@@ -524,10 +547,11 @@ fn columns_choose_and_order_what_every_format_prints() {
         .iter()
         .map(|c| c["name"].as_str().expect("name"))
         .collect();
-    assert_eq!(names, ["balance", "id"]);
+    // The amount's currency, left out, comes right after it: a bare 1200 could be cents or yen.
+    assert_eq!(names, ["balance", "currency", "id"]);
     assert_eq!(
         doc["rows"][0],
-        serde_json::json!([1200, "cus_fixture_0000"])
+        serde_json::json!([1200, "jpy", "cus_fixture_0000"])
     );
 
     let run = query(&emu, &["--columns", "id,balance"], FIVE_NEWEST);

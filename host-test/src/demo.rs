@@ -88,7 +88,7 @@ pub const DEMO_QUERIES: &[(&str, &str)] = &[
     // A metric, computed inside the component: only the group rows leave it.
     (
         "Active MRR by currency",
-        r#"{"list":"subscriptions","filters":{"status":"active"},"group_by":["currency"],"measures":{"subscriptions":"count","mrr":{"sum":"mrr"}}}"#,
+        r#"{"list":"subscriptions","filters":{"status":"active"},"group_by":["currency"],"measures":{"subscriptions":"count","mrr_known":{"count":"mrr"},"mrr":{"sum":"mrr"}}}"#,
     ),
     // Same as the first, written differently: equivalent queries share a cache entry.
     (

@@ -119,11 +119,16 @@ impl MemoryFile {
         }
     }
 
-    /// The file at `path`, once it is known that records can be appended to it (it is created if
-    /// missing): a command or a long-running `serve` refuses to start rather than lose every shape.
+    /// The file at `path`, once it is known that records can be appended to it: a command or a
+    /// long-running `serve` refuses to start rather than lose every shape. A missing file is created to
+    /// prove it can be, then removed: the first record creates it again, so a command refused later (or
+    /// one that records nothing) leaves no empty file behind.
     pub fn writable(path: impl AsRef<Path>) -> std::io::Result<MemoryFile> {
         let file = MemoryFile::new(path);
-        file.open()?;
+        let (_, created) = file.open_new()?;
+        if created {
+            std::fs::remove_file(&file.path)?;
+        }
         Ok(file)
     }
 
@@ -147,8 +152,13 @@ impl MemoryFile {
         written
     }
 
-    #[cfg(unix)]
     fn open(&self) -> std::io::Result<std::fs::File> {
+        self.open_new().map(|(file, _)| file)
+    }
+
+    /// The file opened for appending, and whether this call created it.
+    #[cfg(unix)]
+    fn open_new(&self) -> std::io::Result<(std::fs::File, bool)> {
         use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
         // Not blocking: opening a FIFO for writing would wait for a reader forever (and the open is
         // what checks the file before a command runs). Never through a symlink.
@@ -164,23 +174,24 @@ impl MemoryFile {
             options.open(&self.path)
         };
         // Shapes hold no rows, but which tables and filters a team asks about is its own business.
-        let file = match opened(true) {
+        let (file, created) = match opened(true) {
             Ok(file) => {
                 // The umask may have taken bits off 0600 (0400 would refuse the next record).
                 file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-                file
+                (file, true)
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                opened(false).map_err(|e| refusal(&self.path, e))?
+                (opened(false).map_err(|e| refusal(&self.path, e))?, false)
             }
             Err(e) => return Err(refusal(&self.path, e)),
         };
         check_own_file(&self.path, &file.metadata()?)?;
-        Ok(file)
+        Ok((file, created))
     }
 
     #[cfg(not(unix))]
-    fn open(&self) -> std::io::Result<std::fs::File> {
+    fn open_new(&self) -> std::io::Result<(std::fs::File, bool)> {
+        let created = !self.path.exists();
         let file = OpenOptions::new()
             .read(true)
             .append(true)
@@ -189,7 +200,7 @@ impl MemoryFile {
         if !file.metadata()?.is_file() {
             return Err(std::io::Error::other("it is not a regular file"));
         }
-        Ok(file)
+        Ok((file, created))
     }
 }
 
@@ -339,6 +350,31 @@ mod file_tests {
                 "{err}"
             );
         }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Checking a missing file leaves nothing behind (a command refused after the check, or one that
+    /// records nothing, leaves no empty file); the first record creates it, 0600.
+    #[test]
+    fn a_missing_file_is_checked_without_being_left_behind() {
+        let dir = fresh_dir("probe");
+        let path = dir.join("memory.jsonl");
+        let memory = MemoryFile::writable(&path).expect("writable");
+        assert!(!path.exists(), "the check left the file");
+        memory.append(&record()).expect("appended");
+        let meta = std::fs::metadata(&path).expect("created by the record");
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        // An existing file is checked and kept, records and all.
+        MemoryFile::writable(&path).expect("still writable");
+        assert_eq!(
+            std::fs::read_to_string(&path)
+                .expect("read")
+                .lines()
+                .count(),
+            1
+        );
+        // A directory that does not exist: refused, as before.
+        assert!(MemoryFile::writable(dir.join("no/such/dir.jsonl")).is_err());
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -41,10 +41,12 @@ The result has the group columns in group_by order, then the measures in the ord
 (text in UTF-8 byte order, false before true, nulls last), one row of totals without group_by. \
 \"order_by\": [{COLUMN: \"asc\"|\"desc\"}, ...] sorts the groups by result columns (measures or group columns) instead, first key first, nulls last either way, ties in group order; \
 an amount sorts only after the currency ([{\"currency\": \"asc\"}, {NAME: \"desc\"}]: each currency's groups, largest first). \
-limit keeps the first groups in the result's order: the ten largest are order_by [{NAME: \"desc\"}] with limit 10 (without order_by, limit keeps the first in group order, not the largest). \
+limit keeps the first groups in the result's order: the ten largest are order_by [{NAME: \"desc\"}] with limit 10 (without order_by, limit keeps the first in group order, not the largest); \
+the ten largest amounts of one currency also filter it ({\"currency\": \"usd\"}), as limit would otherwise keep the first currency's. \
 The connector reads every matching row itself, at most max-scan rows (default 100000); a scan that stops there is partial and says so. \
 At most 8 measures and 4 group columns. Example: {\"list\": \"subscriptions\", \"filters\": {\"status\": \"active\"}, \"group_by\": [\"currency\"], \
-\"measures\": {\"subscriptions\": \"count\", \"mrr\": {\"sum\": \"mrr\"}}, \"order_by\": [{\"subscriptions\": \"desc\"}]}";
+\"measures\": {\"subscriptions\": \"count\", \"mrr_known\": {\"count\": \"mrr\"}, \"mrr\": {\"sum\": \"mrr\"}}, \"order_by\": [{\"subscriptions\": \"desc\"}]} \
+(mrr_known: the subscriptions whose mrr is known, so in the sum; a metered one has none).";
 
 /// What a measure computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -22,6 +22,14 @@ pub(super) fn print_result(
             Selection::choose(result, names).map_err(|e| Failure::new("usage", e.to_string()))?
         }
     };
+    // Machine formats print an amount as a bare number, which means nothing without its currency; a
+    // table's amount cell carries the code itself.
+    let selection = match cli.format {
+        Format::Table => selection,
+        Format::Json | Format::Csv | Format::Ndjson => {
+            selection.with_currency_beside_amounts(result)
+        }
+    };
     let rendering =
         |e: String| Failure::new("sandbox", format!("could not render the result: {e}"));
     // A warning of the format's own, for stderr: CSV's amounts left in minor units.
@@ -33,7 +41,6 @@ pub(super) fn print_result(
             Some(_) => output::query_json(&selection.project(result), cached),
         },
         Format::Csv => {
-            let selection = selection.with_currency_beside_amounts(result);
             format_note = output::minor_units_note(result, &selection);
             output::query_csv(result, &selection).map_err(rendering)?
         }

@@ -556,7 +556,13 @@ fn a_fifo_or_a_huge_file_under_an_entrys_name_is_refused_without_waiting_or_read
 
 #[test]
 fn compile_cache_settings_and_default_location() {
-    assert_eq!(CompileCache::parse_setting("off"), Ok(CompileCache::Off));
+    for off in ["off", "OFF", "Off"] {
+        assert_eq!(
+            CompileCache::parse_setting(off),
+            Ok(CompileCache::Off),
+            "{off}"
+        );
+    }
     assert_eq!(
         CompileCache::parse_setting("./off"),
         Ok(CompileCache::Dir(PathBuf::from("./off")))
