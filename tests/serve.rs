@@ -14,6 +14,7 @@ use klairr_host::registry::{Registry, STRIPE_COMPONENT};
 use klairr_host::sandbox::{SandboxLimits, SandboxOptions};
 use klairr_host::serve::{ConnectionLimits, ServeOptions, Server, Token};
 use serde_json::Value;
+use std::io::{Read, Write};
 use std::path::Path;
 use std::time::Duration;
 
@@ -683,10 +684,38 @@ fn drain_lets_the_call_in_flight_finish_and_refuses_new_ones() {
     let api = Api::new(&server);
     let id = api.connect("slow", keys::TEST_READ_ONLY);
     let addr = server.addr();
+    // Requests whose heads are on their way when the drain begins (a keep-alive connection busy with
+    // one): answered 503, /healthz included, so that a load balancer stops sending here.
+    let arriving = |path: &str| {
+        let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n"
+        )
+        .expect("a head, not ended yet");
+        stream
+    };
+    let answer = |mut stream: std::net::TcpStream| {
+        stream.write_all(b"\r\n").expect("the head's end");
+        let mut text = String::new();
+        let _ = stream.read_to_string(&mut text);
+        text
+    };
+    let health = arriving("/healthz");
+    let listing = arriving("/v1/connectors");
     std::thread::scope(|scope| {
         let slow = scope.spawn(|| api.query(&id, r#"{"sleep_ns": 700000000}"#));
         std::thread::sleep(Duration::from_millis(200));
-        assert!(server_drain(server), "drained within the wait");
+        let drained = scope.spawn(move || server_drain(server));
+        std::thread::sleep(Duration::from_millis(150));
+        for (path, stream) in [("/healthz", health), ("/v1/connectors", listing)] {
+            let text = answer(stream);
+            assert!(
+                text.starts_with("HTTP/1.1 503") && text.contains("shutting-down"),
+                "{path}: {text}"
+            );
+        }
+        assert!(drained.join().expect("drain"), "drained within the wait");
         let (status, value) = slow.join().expect("slow call");
         assert_eq!(status, 200, "the call in flight finished: {value}");
     });

@@ -196,8 +196,15 @@ fn serve_logs_each_request_its_policy_refuses() {
         .map(|c| std::str::from_utf8(c).expect("an ASCII key"))
         .collect::<Vec<_>>()
         .join("\u{200b}");
+    // And percent-encoded, in runs short enough for the query to be let through: the operator's log
+    // does not show that request at all (it cannot be redacted in place).
+    let encoded = keys::TEST_READ_ONLY.as_bytes()[8..68]
+        .chunks(20)
+        .map(|c| c.iter().map(|b| format!("%{b:02X}")).collect::<String>())
+        .collect::<Vec<_>>()
+        .join("-");
     let script = format!(
-        r#"[{{"http": {{"method": "POST", "scheme": "https", "authority": "api.stripe.com", "path": "/v1/customers"}}}}, {{"http": {{"method": "GET", "scheme": "https", "authority": "evil.example", "path": "/x"}}}}, {{"http": {{"path": "/v1/customers?limit=1&junk={cut}"}}}}, {{"http": {{"path": "/v1/nope?x={pasted}"}}}}]"#
+        r#"[{{"http": {{"method": "POST", "scheme": "https", "authority": "api.stripe.com", "path": "/v1/customers"}}}}, {{"http": {{"method": "GET", "scheme": "https", "authority": "evil.example", "path": "/x"}}}}, {{"http": {{"path": "/v1/customers?limit=1&junk={cut}"}}}}, {{"http": {{"path": "/v1/nope?x={pasted}"}}}}, {{"http": {{"path": "/v1/evil?x={encoded}"}}}}]"#
     );
     let (status, answer) = post(
         &agent,
@@ -229,9 +236,14 @@ fn serve_logs_each_request_its_policy_refuses() {
         )),
         "{metrics}\n{log}"
     );
-    let [.., post_line, elsewhere, cut_line, pasted_line] = denials.as_slice() else {
-        panic!("the query's four refusals are logged: {log}");
+    let [.., post_line, elsewhere, cut_line, pasted_line, encoded_line] = denials.as_slice() else {
+        panic!("the query's five refusals are logged: {log}");
     };
+    assert!(
+        encoded_line.ends_with("a request carrying the credential in an encoded form (not shown)"),
+        "{log}"
+    );
+    assert!(!log.contains(&encoded[..60]), "{log}");
     assert!(
         cut_line.contains("junk=") && cut_line.contains("[redacted]"),
         "{log}"

@@ -3,7 +3,7 @@
 
 use super::caller_text;
 use super::error::{ConnectorFailure, SandboxError};
-use super::hooks::ConnectionCredential;
+use super::hooks::{self, ConnectionCredential};
 use super::instance::{redact_error, Instance};
 use super::wit;
 use crate::cache::Fingerprint;
@@ -202,11 +202,23 @@ impl Connection {
     /// [`Self::denial_log`] for a log the caller never reads (`serve`'s, the operator's): the credential
     /// masked also where the caller wrote it. Whoever wrote the query learns nothing from a log it cannot
     /// see, so no guess is answered, and the operator's log holds no key material whoever put it there.
-    /// Called between calls, when no caller's text is exempt.
+    /// Called between calls, when no caller's text is exempt. A reason the caller's exemption let
+    /// through percent-encoded (a key pasted into a query as `%72%6B…`) is not shown at all, as a
+    /// component's own encoded credential never is: it cannot be redacted in place.
     pub fn operator_denial_log(&self, connector: &str, logged_before: usize) -> Vec<String> {
+        let runs = self.credential.runs();
         self.denial_log(connector, logged_before)
             .into_iter()
-            .map(|line| self.credential.runs().redact(&line).into_owned())
+            .map(|line| {
+                if hooks::reveals(runs, &line) {
+                    format!(
+                        "klairr-host: denied ({connector}) {}",
+                        hooks::ENCODED_CREDENTIAL
+                    )
+                } else {
+                    runs.redact(&line).into_owned()
+                }
+            })
             .collect()
     }
 

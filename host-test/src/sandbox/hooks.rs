@@ -195,9 +195,7 @@ impl PolicyHooks {
 
     fn deny(&mut self, reason: String) -> ResponseFuture {
         let reason = match &self.credential {
-            Some(c) if reveals(c.runs(), &reason) => {
-                "a request carrying the credential in an encoded form (not shown)".to_owned()
-            }
+            Some(c) if reveals(c.runs(), &reason) => ENCODED_CREDENTIAL.to_owned(),
             Some(c) => c.runs().redact(&reason).into_owned(),
             None => reason,
         };
@@ -428,9 +426,13 @@ impl WasiHttpHooks for PolicyHooks {
     }
 }
 
+/// What the log says of a refused request that [`reveals`] the credential.
+pub(super) const ENCODED_CREDENTIAL: &str =
+    "a request carrying the credential in an encoded form (not shown)";
+
 /// Whether `text` holds a run of the credential once percent-decoded (as the request rules decode):
 /// such a reason cannot be redacted in place, so it is not logged at all.
-fn reveals(runs: &SecretRuns, text: &str) -> bool {
+pub(super) fn reveals(runs: &SecretRuns, text: &str) -> bool {
     request_rules::percent_decodings(text)
         .iter()
         .any(|decoded| runs.contains(decoded))

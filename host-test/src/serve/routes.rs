@@ -132,6 +132,13 @@ pub async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Rep
     Ok(reply)
 }
 
+fn shutting_down() -> ApiError {
+    ApiError::new(
+        "shutting-down",
+        "the host is draining and stops taking calls: retry on another replica or after the restart",
+    )
+}
+
 async fn route(
     state: &Arc<State>,
     request: Request<Incoming>,
@@ -144,10 +151,13 @@ async fn route(
     let path = request.uri().path().to_owned();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     if segments == ["healthz"] {
-        let reply = if method == Method::GET {
-            Ok(json(StatusCode::OK, r#"{"ok":true}"#.into()))
-        } else {
+        let reply = if method != Method::GET {
             Err(not_allowed(READS))
+        } else if state.draining.load(Ordering::SeqCst) {
+            // Not healthy for new work: a load balancer probing here stops sending it.
+            Err(shutting_down())
+        } else {
+            Ok(json(StatusCode::OK, r#"{"ok":true}"#.into()))
         };
         return ("/healthz", reply);
     }
@@ -165,10 +175,7 @@ async fn route(
         );
     }
     if state.draining.load(Ordering::SeqCst) && segments != ["metrics"] {
-        return (
-            "shutting-down",
-            Err(ApiError::new("shutting-down", "the host is draining and stops taking calls: retry on another replica or after the restart")),
-        );
+        return ("shutting-down", Err(shutting_down()));
     }
     match (method.clone(), segments.as_slice()) {
         (Method::GET, ["metrics"]) => ("/metrics", Ok(metrics(state))),
