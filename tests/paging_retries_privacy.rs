@@ -834,23 +834,28 @@ fn host_under_bash(setup: &str, args: &[&str]) -> std::process::Output {
         .expect("bash runs")
 }
 
-/// The modes the host promises are its own, whatever the umask: a memory file it creates is 0600 (not
-/// 0400, which would refuse the next record), a compile cache directory it creates is 0700 (not 0600,
-/// which its owner could not enter).
+/// The modes the host promises are its own, whatever the umask: a memory file it creates (with the
+/// first record: a query's) is 0600 (not 0400, which would refuse the next record), a compile cache
+/// directory it creates is 0700 (not 0600, which its owner could not enter).
 #[test]
 fn the_files_the_host_creates_have_its_modes_whatever_the_umask() {
     use std::os::unix::fs::PermissionsExt;
+    let emu = emulator();
+    let base = emu.base_url();
     let dir = temp_dir("umask");
     let memory = dir.join("memory.jsonl");
     let cache = dir.join("cache");
     let args = [
+        "--stripe-base",
+        base.as_str(),
         "--compile-cache",
         cache.to_str().expect("utf-8"),
         "--memory-file",
         memory.to_str().expect("utf-8"),
         "--format",
         "json",
-        "describe",
+        "query",
+        r#"{"list":"customers","limit":1}"#,
     ];
     for umask in ["0277", "0177"] {
         for round in ["creates", "uses"] {
