@@ -79,7 +79,25 @@ fn table_of_queries() {
             E("the range is empty"),
         ),
         (
+            r#"{"list":"customers","filters":{"created":{"lt":"2024-02-29"}}}"#,
+            O(&[("created[lt]", "1709164800")], None, 1000),
+        ),
+        // A date is its first second: `lte` or `gt` of one would be off by (almost) a day, so it is
+        // refused with the bound to write instead, the next day (across a leap day and a year's end).
+        (
             r#"{"list":"customers","filters":{"created":{"lte":"2024-02-29"}}}"#,
+            E("'lte': the string '2024-02-29' is that day's first second (00:00 UTC), so the rest of the day would be left out; write {\"lt\": \"2024-03-01\"}, the next day, or a date-time"),
+        ),
+        (
+            r#"{"list":"customers","filters":{"created":{"gt":"2025-12-31"}}}"#,
+            E("'gt': the string '2025-12-31' is that day's first second (00:00 UTC), so the rest of the day would be kept; write {\"gte\": \"2026-01-01\"}, the next day, or a date-time"),
+        ),
+        (
+            r#"{"list":"invoices","filters":{"due_date":{"lte":"2026-02-28"}}}"#,
+            E("write {\"lt\": \"2026-03-01\"}"),
+        ),
+        (
+            r#"{"list":"customers","filters":{"created":{"lte":"2024-02-29T00:00:00Z"}}}"#,
             O(&[("created[lte]", "1709164800")], None, 1000),
         ),
         (
@@ -95,7 +113,7 @@ fn table_of_queries() {
             O(&[("created[gte]", "5"), ("created[lte]", "5")], None, 1000),
         ),
         (
-            r#"{"list":"customers","filters":{"created":{"lt":"2026-02-01","gt":"2026-01-01"}}}"#,
+            r#"{"list":"customers","filters":{"created":{"lt":"2026-02-01","gt":"2026-01-01T00:00:00Z"}}}"#,
             O(&[("created[gt]", JAN1), ("created[lt]", "1769904000")], None, 1000),
         ),
         (r#"{"list":"subscriptions"}"#, O(&[("status", "all")], None, 1000)),
@@ -222,7 +240,7 @@ fn table_of_queries() {
         (r#"{"list":"customers","filters":{"created":{"gt":1,"gte":2}}}"#, E("gt and gte together")),
         (r#"{"list":"customers","filters":{"created":{"lt":9,"lte":8}}}"#, E("lt and lte together")),
         (r#"{"list":"customers","filters":{"created":{"gte":10,"lt":10}}}"#, E("the range is empty")),
-        (r#"{"list":"customers","filters":{"created":{"gt":"2026-02-01","lte":"2026-01-01"}}}"#, E("the range is empty")),
+        (r#"{"list":"customers","filters":{"created":{"gte":"2026-02-01","lt":"2026-01-01"}}}"#, E("the range is empty")),
         (r#"{"list":"customers","filters":{"created":{"lt":0}}}"#, E("the range is empty")),
         (r#"{"list":"customers","filters":{"created":{"gt":"9999-12-31T23:59:59Z"}}}"#, E("the range is empty: no second is later than 9999-12-31T23:59:59Z")),
         (r#"{"list":"customers","filters":{"created":{"gt":253402300799}}}"#, E("the range is empty")),

@@ -52,8 +52,8 @@ enumeration! {
 
 /// What a timestamp range filter (`created`, `due_date`, …) accepts.
 pub const RANGE_ACCEPTS: &str = "integer unix seconds (exact match), or an object with one or more of gt, gte, lt, lte \
-(not gt with gte, nor lt with lte), each an integer ≥ 0 of unix seconds or an RFC 3339 date (2026-01-01, UTC midnight) \
-or date-time with offset (2026-01-01T10:00:00Z, 2026-01-01T10:00:00+02:00)";
+(not gt with gte, nor lt with lte), each an integer ≥ 0 of unix seconds or an RFC 3339 date (2026-01-01, UTC midnight: for gte and lt; a whole day is \
+{\"gte\": \"2026-01-01\", \"lt\": \"2026-01-02\"}) or date-time with offset (2026-01-01T10:00:00Z, 2026-01-01T10:00:00+02:00)";
 
 /// The `accepts` text of an id filter: `a <what> id: <prefix> followed by …`, from the prefix given once.
 macro_rules! id_filter {
