@@ -13,6 +13,11 @@ use crate::manifest::CredentialSpec;
 use crate::redact::SecretRuns;
 use std::fmt;
 
+/// The longest credential the host takes, in bytes: the most a manifest's `min_length` may ask for. A
+/// restricted Stripe key has about 110; a value far longer is not a key (a file pasted whole), and
+/// would be sent whole in a header of every request.
+pub const MAX_CREDENTIAL_LENGTH: usize = 4096;
+
 /// Test or live data; a credential belongs to exactly one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Mode {
@@ -160,7 +165,8 @@ impl CredentialSpec {
     }
 
     /// Step 1, before any component runs: a refused prefix (e.g. `sk_` → secret-key-rejected with the
-    /// manifest's message); also an empty/blank credential → invalid-key. The longest matching refused
+    /// manifest's message); also an empty/blank credential, or one longer than [`MAX_CREDENTIAL_LENGTH`]
+    /// (no key is; it would be sent whole in a header) → invalid-key. The longest matching refused
     /// prefix wins, so a manifest can refuse `sk_` and say something more specific about `sk_org_`.
     pub fn refused(&self, raw: &str) -> Option<Refusal> {
         let key = raw.trim();
@@ -171,6 +177,17 @@ impl CredentialSpec {
                     "no credential was given: set {} to a key that starts with {}",
                     self.env,
                     self.expected()
+                ),
+            });
+        }
+        if key.len() > MAX_CREDENTIAL_LENGTH {
+            return Some(Refusal {
+                kind: RefusalKind::InvalidKey,
+                message: format!(
+                    "the credential in {} is {} bytes long, more than the {MAX_CREDENTIAL_LENGTH} any key \
+                     has: set it to the key alone",
+                    self.env,
+                    key.len()
                 ),
             });
         }
@@ -572,6 +589,18 @@ mod tests {
         for raw in ["rk_test_x", "hello world", "rk_live_abc", "pk"] {
             assert_eq!(spec.refused(raw), None, "{raw}");
         }
+        // And a length no key has, before a component is handed its form; the value is not echoed.
+        let at_most = format!("rk_test_{}", "a".repeat(MAX_CREDENTIAL_LENGTH - 8));
+        assert_eq!(spec.refused(&at_most), None);
+        let over = format!("{at_most}a");
+        let r = spec.refused(&over).expect("refused");
+        assert_eq!(r.kind, RefusalKind::InvalidKey);
+        assert!(
+            r.message.contains("is 4097 bytes long, more than the 4096"),
+            "{}",
+            r.message
+        );
+        assert!(!r.message.contains("aaaa"), "{}", r.message);
     }
 
     #[test]

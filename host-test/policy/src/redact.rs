@@ -20,8 +20,8 @@ use std::fmt;
 use std::sync::RwLock;
 
 mod terminal;
-pub use terminal::strip_control;
 use terminal::Seen;
+pub use terminal::{is_default_ignorable, strip_control};
 
 /// The shortest run of the secret that counts as the secret. Twelve characters of a Stripe key's random
 /// part are far too specific to occur by chance, and short enough that a component cannot slip a key out

@@ -15,7 +15,7 @@
 
 use super::money;
 use super::select::Selection;
-use crate::policy::redact::strip_control;
+use crate::policy::redact::{is_default_ignorable, strip_control};
 use crate::sandbox::wit;
 
 /// The result as CSV (header row, then one record per row).
@@ -139,11 +139,15 @@ fn text_field(text: &str) -> String {
 
 /// Whether a spreadsheet could run the cell as a formula. The trigger is looked for in what is written
 /// (`kept`), not only in what came in: stripping a leading escape sequence or DEL must not uncover an
-/// `=`; and past leading whitespace, since importers may trim it (Google Sheets does by default). A tab
-/// or carriage return at the start of the original is a trigger of its own (OWASP), though stripping
-/// turns it into a space.
+/// `=`; and past leading whitespace, since importers may trim it (Google Sheets does by default), and
+/// characters drawn as nothing (a zero-width space, a byte-order mark, a soft hyphen), which a reader
+/// cannot see in front of it. A tab or carriage return at the start of the original is a trigger of its
+/// own (OWASP), though stripping turns it into a space.
 fn formula_like(original: &str, kept: &str) -> bool {
-    original.starts_with(['\t', '\r']) || kept.trim_start().starts_with(['=', '+', '-', '@'])
+    original.starts_with(['\t', '\r'])
+        || kept
+            .trim_start_matches(|c: char| c.is_whitespace() || is_default_ignorable(c))
+            .starts_with(['=', '+', '-', '@'])
 }
 
 /// `2026-01-01T00:00:00Z` for unix seconds.
@@ -222,6 +226,11 @@ mod tests {
             ("\u{202e}@SUM(A1)", "'@SUM(A1)"),
             ("  =1+1", "'  =1+1"),
             ("\n-2", "'\n-2"),
+            // Drawn as nothing: a zero-width space, a byte-order mark, a soft hyphen, a word joiner.
+            ("\u{200b}=1+1", "'\u{200b}=1+1"),
+            ("\u{feff}=1+1", "'\u{feff}=1+1"),
+            ("\u{ad}+1", "'\u{ad}+1"),
+            ("\u{2060} @x", "'\u{2060} @x"),
             ("a=1", "a=1"),
         ] {
             assert_eq!(text_field(text), want, "{text:?}");

@@ -350,6 +350,7 @@ fn every_invalid_field_is_named_with_what_to_write() {
         ("env = \"DEMO_KEY\"", "env = \"demo_key\"", "credential.env", "upper-case letters"),
         ("env = \"DEMO_KEY\"", "env = \"1KEY\"", "credential.env", "a letter first"),
         ("env = \"DEMO_KEY\"", "env = \"DEMO-KEY\"", "credential.env", "e.g. \"STRIPE_API_KEY\""),
+        ("env = \"DEMO_KEY\"", "env = \"KLAIRR_HOST_TOKEN\"", "credential.env", "one of the host's own settings"),
         ("header = \"authorization\"", "header = \"Authorization\"", "credential.header", "write \"authorization\""),
         ("header = \"authorization\"", "header = \"x key\"", "credential.header", "is not a header name"),
         ("header = \"authorization\"", "header = \"\"", "credential.header", "is not a header name"),

@@ -67,6 +67,17 @@ pub(super) fn credential(cx: &Cx<'_>, raw: RawCredential) -> Result<CredentialSp
             ),
         ));
     }
+    // The host's own settings are not a connector's to read and send: `KLAIRR_HOST_TOKEN` guards `serve`.
+    if raw.env.starts_with("KLAIRR_") {
+        return Err(cx.err(
+            "credential.env",
+            format!(
+                "{} is one of the host's own settings (KLAIRR_…), not a credential: name a variable of the \
+                 connector's own (e.g. \"STRIPE_API_KEY\")",
+                show(&raw.env)
+            ),
+        ));
+    }
     header_name(cx, "credential.header", &raw.header)?;
     if raw.header == "content-length" || CLIENT_OWNED_HEADERS.contains(&raw.header.as_str()) {
         return Err(cx.err(
@@ -113,7 +124,7 @@ pub(super) fn credential(cx: &Cx<'_>, raw: RawCredential) -> Result<CredentialSp
         cx,
         "credential.min_length",
         raw.min_length,
-        (longest as i64 + 1)..=4096,
+        (longest as i64 + 1)..=crate::credential::MAX_CREDENTIAL_LENGTH as i64,
         " (characters, prefix included: longer than the prefixes)",
     )?;
     let mut refused: Vec<RefusedPrefix> = Vec::with_capacity(raw.refused.len());

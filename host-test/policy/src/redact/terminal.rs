@@ -143,7 +143,7 @@ fn escape_at(rest: &str) -> Option<(char, usize)> {
 
 /// Whether `c` is a Unicode default-ignorable code point (zero-width spaces and joiners, the soft
 /// hyphen, variation selectors, tags, fillers, …): drawn as nothing, in a terminal and in a chat alike.
-fn is_default_ignorable(c: char) -> bool {
+pub fn is_default_ignorable(c: char) -> bool {
     matches!(c,
         '\u{ad}' | '\u{34f}' | '\u{61c}' | '\u{115f}' | '\u{1160}' | '\u{17b4}' | '\u{17b5}'
         | '\u{180b}'..='\u{180f}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'
