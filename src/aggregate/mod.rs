@@ -39,7 +39,8 @@ Money is never added across currencies: sum, avg, min and max of an amount colum
 Nulls are skipped ({\"count\": COLUMN} counts the rows a measure of COLUMN covers); over no values count, count_distinct and sum are 0, avg, min and max null; avg is an integer rounded half away from zero; a sum over 64 bits is an error. \
 The result has the group columns in group_by order, then the measures in the order written; one row per group ordered by the group values ascending \
 (text in UTF-8 byte order, false before true, nulls last), one row of totals without group_by. \
-\"order_by\": [{COLUMN: \"asc\"|\"desc\"}, ...] sorts the groups by result columns (measures or group columns) instead, first key first, nulls last either way, ties in group order; \
+\"order_by\": [{COLUMN: \"asc\"|\"desc\"}, ...] sorts the groups by result columns (measures or group columns) instead, first key first, nulls last either way, ties in group order \
+(a group whose key is null, such as charges without a customer, ranks like any other); \
 an amount sorts only after the currency ([{\"currency\": \"asc\"}, {NAME: \"desc\"}]: each currency's groups, largest first). \
 limit keeps the first groups in the result's order: the ten largest are order_by [{NAME: \"desc\"}] with limit 10 (without order_by, limit keeps the first in group order, not the largest); \
 the ten largest amounts of one currency also filter it ({\"currency\": \"usd\"}), as limit would otherwise keep the first currency's. \
