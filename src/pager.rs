@@ -93,8 +93,8 @@ pub fn fetch<H: Http + ?Sized, C: Clock + ?Sized>(
     let scan_note = done.scanned.map(|scanned| {
         let kept: Vec<String> = query.post_filters.iter().map(PostFilter::text).collect();
         format!(
-            "scanned {scanned} {} and found {} with {}; stopped at the scan bound of {} objects (10 per row of limit, at least 1000). \
-             Narrow the query with a created range, or raise limit, to see older ones",
+            "scanned {scanned} {} and found {} with {}; stopped at the scan bound of {} objects (10 per row wanted, at least 1000). \
+             Narrow the query with a created range, or raise limit (within max_rows), to see older ones",
             query.table.name(),
             rows.len(),
             kept.join(" and "),

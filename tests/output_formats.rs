@@ -476,11 +476,11 @@ fn commands_that_read_no_rows_refuse_the_flags_of_reads() {
     let cases: [(&[&str], &str); 4] = [
         (
             &["--max-rows", "5", "--mode", "live", "describe"],
-            "error (usage): describe opens no connection (no mode, no rows): leave out --mode, --max-rows; only `setup` and `query` take such flags",
+            "error (usage): describe opens no connection (no mode, no rows): leave out --mode, --max-rows; `query` takes such flags (and `setup` takes --mode)",
         ),
         (
             &["connectors", "--cache-ttl", "60"],
-            "error (usage): connectors opens no connection (no mode, no rows): leave out --cache-ttl; only `setup` and `query` take such flags",
+            "error (usage): connectors opens no connection (no mode, no rows): leave out --cache-ttl; `query` takes such flags (and `setup` takes --mode)",
         ),
         (
             &["--max-scan", "10", "setup", "--max-rows", "3"],

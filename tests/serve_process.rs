@@ -36,6 +36,36 @@ fn spawn_serve(emu: &Emulator, args: &[&str]) -> (Child, String) {
     (child, base)
 }
 
+/// In a machine format the banner is one JSON object, from which a program learns the port that
+/// `--listen 127.0.0.1:0` picked (as `emulator --format json` prints its own).
+#[test]
+fn serve_says_where_it_listens_in_json_when_asked() {
+    let emu = emulator();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_klairr-host-under-test"))
+        .args(["--stripe-base", &emu.base_url(), "--compile-cache", "off"])
+        .args(["--format", "json", "serve", "--listen", "127.0.0.1:0"])
+        .env("KLAIRR_HOST_TOKEN", TOKEN)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("klairr-host starts");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut banner = String::new();
+    stdout.read_line(&mut banner).expect("banner");
+    let banner: serde_json::Value = serde_json::from_str(&banner).expect("one JSON object");
+    assert_eq!(banner["connectors"], serde_json::json!(["stripe"]));
+    let base = banner["base_url"].as_str().expect("base_url");
+    let health = agent()
+        .get(&format!("{base}/healthz"))
+        .call()
+        .expect("the address it printed answers");
+    assert_eq!(health.status().as_u16(), 200);
+    let sent = Instant::now();
+    signal(&child, "TERM");
+    let (exit, _) = exit_and_log(child, sent, Duration::from_secs(20));
+    assert_eq!(exit.code(), Some(0));
+}
+
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)

@@ -228,15 +228,24 @@ fn range(table: Table, key: &str, value: &Json) -> Result<Range, ConnectorError>
         // A date is its first second, so `lte` of a date leaves out the rest of that day and `gt` keeps
         // it: "up to March 31" and "after January 1" written so would be wrong by a day, silently. The
         // whole day is `lt` the next one; after it, `gte` the next one.
-        if matches!(bound, Json::Str(d) if d.len() == 10) && matches!(op.as_str(), "lte" | "gt") {
-            let (y, m, d, ..) = klairr_calendar::civil_from_unix(v.saturating_add(86_400));
-            return Err(wrong(format!(
-                "'{op}': {} is that day's first second (00:00 UTC), so {}; write {{\"{}\": \"{y:04}-{m:02}-{d:02}\"}}, \
-                 the next day, or a date-time",
-                describe(bound),
-                if op == "lte" { "the rest of the day would be left out" } else { "the rest of the day would be kept" },
-                if op == "lte" { "lt" } else { "gte" },
-            )));
+        if let (Json::Str(day), "lte" | "gt") = (bound, op.as_str()) {
+            if day.len() == 10 {
+                let next = v.saturating_add(86_400);
+                let instead = if next > MAX_TIMESTAMP {
+                    // No next day to name: the day's last second.
+                    format!("\"{op}\": \"{day}T23:59:59Z\"")
+                } else {
+                    let (y, m, d, ..) = klairr_calendar::civil_from_unix(next);
+                    let op = if op == "lte" { "lt" } else { "gte" };
+                    format!("\"{op}\": \"{y:04}-{m:02}-{d:02}\"")
+                };
+                return Err(wrong(format!(
+                    "'{op}': {} is that day's first second (00:00 UTC), so the rest of the day would be {}; \
+                     write {{{instead}}} or a date-time",
+                    describe(bound),
+                    if op == "lte" { "left out" } else { "kept" },
+                )));
+            }
         }
         *slot = Some(v);
     }

@@ -86,15 +86,24 @@ fn table_of_queries() {
         // refused with the bound to write instead, the next day (across a leap day and a year's end).
         (
             r#"{"list":"customers","filters":{"created":{"lte":"2024-02-29"}}}"#,
-            E("'lte': the string '2024-02-29' is that day's first second (00:00 UTC), so the rest of the day would be left out; write {\"lt\": \"2024-03-01\"}, the next day, or a date-time"),
+            E("'lte': the string '2024-02-29' is that day's first second (00:00 UTC), so the rest of the day would be left out; write {\"lt\": \"2024-03-01\"} or a date-time"),
         ),
         (
             r#"{"list":"customers","filters":{"created":{"gt":"2025-12-31"}}}"#,
-            E("'gt': the string '2025-12-31' is that day's first second (00:00 UTC), so the rest of the day would be kept; write {\"gte\": \"2026-01-01\"}, the next day, or a date-time"),
+            E("'gt': the string '2025-12-31' is that day's first second (00:00 UTC), so the rest of the day would be kept; write {\"gte\": \"2026-01-01\"} or a date-time"),
         ),
         (
             r#"{"list":"invoices","filters":{"due_date":{"lte":"2026-02-28"}}}"#,
             E("write {\"lt\": \"2026-03-01\"}"),
+        ),
+        // The last day has no next one to name: its last second, which is accepted.
+        (
+            r#"{"list":"customers","filters":{"created":{"lte":"9999-12-31"}}}"#,
+            E("write {\"lte\": \"9999-12-31T23:59:59Z\"} or a date-time"),
+        ),
+        (
+            r#"{"list":"customers","filters":{"created":{"lte":"9999-12-31T23:59:59Z"}}}"#,
+            O(&[("created[lte]", "253402300799")], None, 1000),
         ),
         (
             r#"{"list":"customers","filters":{"created":{"lte":"2024-02-29T00:00:00Z"}}}"#,

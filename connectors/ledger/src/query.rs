@@ -15,7 +15,7 @@ use std::fmt;
 pub const QUERY_DOC: &str = "A query is one JSON object: {\"list\": TABLE, \"filters\": {KEY: VALUE, ...}, \"limit\": N}. \
 `list` is required and names one of the tables; `filters` and `limit` are optional; no other key exists (the language is read-only). \
 Each table accepts only its own filters. `created` is an integer of unix seconds for one exact second, or an object of gt/gte/lt/lte \
-whose values are unix seconds or UTC dates (\"2026-01-01\") or date-times (\"2026-01-01T10:00:00Z\"). \
+whose values are unix seconds or UTC dates (\"2026-01-01\", its first second: for gte and lt) or date-times (\"2026-01-01T10:00:00Z\"). \
 `limit` is an integer >= 1; a query returns at most min(limit, max_rows) rows, newest first, and says when it was truncated. \
 Example: {\"list\": \"entries\", \"filters\": {\"account\": \"acc_1\", \"created\": {\"gte\": \"2026-01-01\"}}, \"limit\": 100}";
 
@@ -299,6 +299,26 @@ impl TimePoint {
             return Err(fail(format!(
                 "{v} is out of range: write unix seconds from 0 to {MAX_TIMESTAMP} (year 9999)"
             )));
+        }
+        // A date is its first second: `lte` of one would leave out the rest of the day and `gt` keep
+        // it, silently (the Stripe connector refuses the same, in the same words).
+        if let (TimePoint::Text(day), "lte" | "gt") = (self, op) {
+            if day.len() == 10 {
+                let next = v + 86_400;
+                let instead = if next > MAX_TIMESTAMP {
+                    format!("\"{op}\": \"{day}T23:59:59Z\"")
+                } else {
+                    let (y, m, d, ..) = klairr_calendar::civil_from_unix(next);
+                    let op = if op == "lte" { "lt" } else { "gte" };
+                    format!("\"{op}\": \"{y:04}-{m:02}-{d:02}\"")
+                };
+                return Err(fail(format!(
+                    "{:?} is that day's first second (00:00 UTC), so the rest of the day would be {}; \
+                     write {{{instead}}} or a date-time",
+                    shown(day),
+                    if op == "lte" { "left out" } else { "kept" },
+                )));
+            }
         }
         Ok(v)
     }

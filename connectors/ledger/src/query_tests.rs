@@ -23,7 +23,7 @@ fn a_plain_list_takes_the_connection_limit() {
 #[test]
 fn filters_become_api_parameters_in_a_fixed_order() {
     let q = ok(
-        r#"{"limit":250,"filters":{"created":{"lte":"2026-01-31","gt":1767225599},"currency":"EUR","account":"acc_9Zq"},"list":"entries"}"#,
+        r#"{"limit":250,"filters":{"created":{"lte":"2026-01-31T00:00:00Z","gt":1767225599},"currency":"EUR","account":"acc_9Zq"},"list":"entries"}"#,
     );
     assert_eq!(q.account.as_deref(), Some("acc_9Zq"));
     assert_eq!(q.currency.as_deref(), Some("eur"), "currency lower-cased");
@@ -196,6 +196,19 @@ fn mistakes_are_refused_saying_what_to_write() {
         (
             r#"{"list":"entries","measures":{"n":"count"}}"#,
             "no group_by, no measures",
+        ),
+        // A date is its first second: lte or gt of one is refused with the bound to write.
+        (
+            r#"{"list":"entries","filters":{"created":{"lte":"2026-01-31"}}}"#,
+            "filter created.lte: \"2026-01-31\" is that day's first second (00:00 UTC), so the rest of the day would be left out; write {\"lt\": \"2026-02-01\"} or a date-time",
+        ),
+        (
+            r#"{"list":"entries","filters":{"created":{"gt":"2024-02-28"}}}"#,
+            "so the rest of the day would be kept; write {\"gte\": \"2024-02-29\"} or a date-time",
+        ),
+        (
+            r#"{"list":"entries","filters":{"created":{"lte":"9999-12-31"}}}"#,
+            "write {\"lte\": \"9999-12-31T23:59:59Z\"} or a date-time",
         ),
     ];
     for (text, says) in cases {

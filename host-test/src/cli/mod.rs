@@ -195,8 +195,8 @@ fn execute(
     match cli.command {
         Command::Describe | Command::Connectors => refuse_given(refused, |flags| {
             format!(
-                "{} opens no connection (no mode, no rows): leave out {flags}; only `setup` and `query` \
-                 take such flags",
+                "{} opens no connection (no mode, no rows): leave out {flags}; `query` takes such flags \
+                 (and `setup` takes --mode)",
                 if matches!(cli.command, Command::Describe) { "describe" } else { "connectors" }
             )
         })?,
@@ -270,7 +270,7 @@ fn execute(
             idle_seconds,
             drain_seconds,
         } => {
-            cli.format.document_is_json("serve")?;
+            let json = cli.format.document_is_json("serve")?;
             let token = Token::from_env_value(utf8_env(env, TOKEN_ENV, "usage")?)
                 .map_err(|m| Failure::new("usage", m))?;
             let mut options = ServeOptions::new(*listen, token);
@@ -289,14 +289,19 @@ fn execute(
                 };
                 Failure::new(kind, e.message)
             })?;
-            write(
-                stdout,
+            // In a machine format, one JSON object a program reads the address from (`--listen
+            // 127.0.0.1:0` picks the port), as `emulator` prints its own.
+            let base_url = format!("http://{}", server.addr());
+            let serving = if json {
+                serde_json::json!({ "base_url": base_url, "connectors": registry.names() })
+                    .to_string()
+            } else {
                 format!(
-                    "klairr-host: serving {} on http://{}",
-                    registry.names().join(", "),
-                    server.addr()
-                ),
-            )?;
+                    "klairr-host: serving {} on {base_url}",
+                    registry.names().join(", ")
+                )
+            };
+            write(stdout, serving)?;
             let _ = stdout.flush();
             server.run_until_signal(Duration::from_secs(*drain_seconds), stderr);
             Ok(())

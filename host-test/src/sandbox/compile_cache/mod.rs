@@ -155,15 +155,17 @@ pub enum Outcome {
 }
 
 impl CompileCache {
-    /// The value of `--compile-cache` or `KLAIRR_CACHE_DIR`: `off` in any case (`OFF` is not taken for
-    /// a directory), or a directory (write `./off` for a directory of that name).
+    /// The value of `--compile-cache` or `KLAIRR_CACHE_DIR`: `off` in any case and with spaces around
+    /// it (`OFF` is not taken for a directory), or a directory (write `./off` for a directory of that
+    /// name).
     pub fn parse_setting(value: &str) -> Result<CompileCache, String> {
         match value {
             "" => Err(
                 "an empty value: give a directory, or `off` (an empty KLAIRR_CACHE_DIR counts: unset it)"
                     .to_owned(),
             ),
-            off if off.eq_ignore_ascii_case("off") => Ok(CompileCache::Off),
+            // Spaces around it too: a directory named " off" is a quoting slip, not a choice.
+            off if off.trim().eq_ignore_ascii_case("off") => Ok(CompileCache::Off),
             dir => Ok(CompileCache::Dir(PathBuf::from(dir))),
         }
     }

@@ -556,7 +556,7 @@ fn a_fifo_or_a_huge_file_under_an_entrys_name_is_refused_without_waiting_or_read
 
 #[test]
 fn compile_cache_settings_and_default_location() {
-    for off in ["off", "OFF", "Off"] {
+    for off in ["off", "OFF", "Off", " off", "off "] {
         assert_eq!(
             CompileCache::parse_setting(off),
             Ok(CompileCache::Off),
