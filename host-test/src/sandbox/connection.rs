@@ -201,7 +201,8 @@ impl Connection {
 
     /// [`Self::denial_log`] for a log the caller never reads (`serve`'s, the operator's): the credential
     /// masked also where the caller wrote it. Whoever wrote the query learns nothing from a log it cannot
-    /// see, so no guess is answered, and the operator's log holds no key material whoever put it there.
+    /// see, so no guess is answered, and the operator's log holds no run of the key redaction finds, whoever
+    /// put it there.
     /// Called between calls, when no caller's text is exempt. A reason the caller's exemption let
     /// through percent-encoded (a key pasted into a query as `%72%6B…`) is not shown at all, as a
     /// component's own encoded credential never is: it cannot be redacted in place.
