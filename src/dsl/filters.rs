@@ -209,6 +209,8 @@ fn range(table: Table, key: &str, value: &Json) -> Result<Range, ConnectorError>
         ));
     }
     let mut r = Range::default();
+    // Said after both bounds of one side are refused together: the bound it names may be the other.
+    let mut bare_date = None;
     for (op, bound) in entries {
         let slot = match op.as_str() {
             "gt" => &mut r.gt,
@@ -239,12 +241,14 @@ fn range(table: Table, key: &str, value: &Json) -> Result<Range, ConnectorError>
                     let op = if op == "lte" { "lt" } else { "gte" };
                     format!("\"{op}\": \"{y:04}-{m:02}-{d:02}\"")
                 };
-                return Err(wrong(format!(
-                    "'{op}': {} is that day's first second (00:00 UTC), so the rest of the day would be {}; \
-                     write {{{instead}}} or a date-time",
-                    describe(bound),
-                    if op == "lte" { "left out" } else { "kept" },
-                )));
+                bare_date.get_or_insert_with(|| {
+                    format!(
+                        "'{op}': {} is that day's first second (00:00 UTC), so the rest of the day would be {}; \
+                         write {{{instead}}} or a date-time",
+                        describe(bound),
+                        if op == "lte" { "left out" } else { "kept" },
+                    )
+                });
             }
         }
         *slot = Some(v);
@@ -258,6 +262,9 @@ fn range(table: Table, key: &str, value: &Json) -> Result<Range, ConnectorError>
         return Err(wrong(
             "lt and lte together: give only one upper bound".into(),
         ));
+    }
+    if let Some(why) = bare_date {
+        return Err(wrong(why));
     }
     // Inclusive bounds over integer seconds ≥ 0; an empty interval matches nothing and is surely a mistake.
     // Without an upper bound the last second a bound may name is the limit: `gt` of it is empty too.
