@@ -10,7 +10,8 @@
 //!    `livemode` must agree with the key's mode ([`ConnectorError::ModeMismatch`] otherwise).
 //! 2. **Over-permission probes**, all at once, one write per resource ([`WRITE_PROBES`]) on an id that
 //!    cannot exist: its body after the prefix contains `_`, which no Stripe id does, so a write-capable key gets
-//!    `404 resource_missing` and nothing is ever changed. `403` = refused, as a read-only key must;
+//!    `404 resource_missing` and nothing is ever changed. `403` with Stripe's error object = refused,
+//!    as a read-only key must (another 403 body is a proxy's page, and fails setup);
 //!    `2xx` or `404 resource_missing` = the key can write, collected into one
 //!    [`ConnectorError::OverPermissioned`]; `401` → [`ConnectorError::InvalidKey`].
 //!
@@ -218,10 +219,16 @@ pub fn verify<H: Http + ?Sized, C: Clock + ?Sized>(
         let failure = match answer {
             Err(e) => verification_failed(&probe.describe(), e),
             Ok(response) => match response.status {
-                403 => {
+                // Stripe's refusal, not a page of a proxy or firewall that never asked Stripe.
+                403 if crate::json::from_slice::<ErrorCode>(&response.body).is_ok() => {
                     refused.push(probe.describe());
                     continue;
                 }
+                403 => failed(
+                    &probe.describe(),
+                    &response,
+                    "a 403 without Stripe's error object is not Stripe's refusal (a proxy in between?)",
+                ),
                 200..=299 => {
                     can_write.push(probe.table.name().to_owned());
                     continue;
@@ -759,6 +766,8 @@ mod tests {
                 r#"{"error":{"type":"invalid_request_error","message":"Unrecognized request URL (DELETE: /v1/invoices/x)"}}"#,
             ),
             (500, r#"{"error":{"type":"api_error","message":"boom"}}"#),
+            // A 403 that is not Stripe's: a proxy's or firewall's page never asked Stripe.
+            (403, "<html>Forbidden</html>"),
         ] {
             let odd = move |r: &Request, resp: &mut Response| {
                 if r.path_and_query.starts_with("/v1/invoices/") {
