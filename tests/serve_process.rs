@@ -14,6 +14,19 @@ const TOKEN: &str = "process-token-0123456789";
 /// A `klairr-host serve` process on `emu`, with `args` before the command (`--connectors DIR`, say):
 /// the process, and its base URL from the line it prints first.
 fn spawn_serve(emu: &Emulator, args: &[&str]) -> (Child, String) {
+    let (child, banner) = serve_with_banner(emu, args);
+    let base = banner
+        .split_whitespace()
+        .last()
+        .expect("an address")
+        .to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "{banner}");
+    (child, base)
+}
+
+/// `serve` on a free loopback port with `args` before the command, and the line it printed once
+/// listening.
+fn serve_with_banner(emu: &Emulator, args: &[&str]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_klairr-host-under-test"))
         .args(["--stripe-base", &emu.base_url(), "--compile-cache", "off"])
         .args(args)
@@ -27,13 +40,7 @@ fn spawn_serve(emu: &Emulator, args: &[&str]) -> (Child, String) {
     let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
     let mut banner = String::new();
     stdout.read_line(&mut banner).expect("banner");
-    let base = banner
-        .split_whitespace()
-        .last()
-        .expect("an address")
-        .to_owned();
-    assert!(base.starts_with("http://127.0.0.1:"), "{banner}");
-    (child, base)
+    (child, banner)
 }
 
 /// In a machine format the banner is one JSON object, from which a program learns the port that
@@ -41,17 +48,7 @@ fn spawn_serve(emu: &Emulator, args: &[&str]) -> (Child, String) {
 #[test]
 fn serve_says_where_it_listens_in_json_when_asked() {
     let emu = emulator();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_klairr-host-under-test"))
-        .args(["--stripe-base", &emu.base_url(), "--compile-cache", "off"])
-        .args(["--format", "json", "serve", "--listen", "127.0.0.1:0"])
-        .env("KLAIRR_HOST_TOKEN", TOKEN)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("klairr-host starts");
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut banner = String::new();
-    stdout.read_line(&mut banner).expect("banner");
+    let (child, banner) = serve_with_banner(&emu, &["--format", "json"]);
     let banner: serde_json::Value = serde_json::from_str(&banner).expect("one JSON object");
     assert_eq!(banner["connectors"], serde_json::json!(["stripe"]));
     let base = banner["base_url"].as_str().expect("base_url");
