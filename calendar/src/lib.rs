@@ -55,9 +55,40 @@ pub const fn civil_from_unix(seconds: i64) -> (i64, i64, i64, i64, i64, i64) {
     (year, month, day, rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
+/// 9999-12-31T23:59:59Z: the last second an RFC 3339 date can name.
+pub const LAST_SECOND: i64 = 253_402_300_799;
+
+/// The civil date `(year, month, day)` of the day after the one holding `seconds`, if RFC 3339 can
+/// name it (not after 9999-12-31): the bound a query writes for "up to and including that day".
+pub const fn day_after(seconds: i64) -> Option<(i64, i64, i64)> {
+    let next = seconds.div_euclid(DAY) + 1;
+    if next * DAY > LAST_SECOND {
+        return None;
+    }
+    Some(civil_from_days(next))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_day_after() {
+        assert_eq!(
+            day_after(days_from_civil(2024, 2, 28) * DAY),
+            Some((2024, 2, 29))
+        );
+        assert_eq!(
+            day_after(days_from_civil(2025, 12, 31) * DAY + 86_399),
+            Some((2026, 1, 1))
+        );
+        assert_eq!(
+            day_after(days_from_civil(9999, 12, 30) * DAY),
+            Some((9999, 12, 31))
+        );
+        assert_eq!(day_after(days_from_civil(9999, 12, 31) * DAY), None);
+        assert_eq!(civil_from_unix(LAST_SECOND), (9999, 12, 31, 23, 59, 59));
+    }
 
     #[test]
     fn known_instants() {

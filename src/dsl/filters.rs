@@ -232,14 +232,13 @@ fn range(table: Table, key: &str, value: &Json) -> Result<Range, ConnectorError>
         // whole day is `lt` the next one; after it, `gte` the next one.
         if let (Json::Str(day), "lte" | "gt") = (bound, op.as_str()) {
             if day.len() == 10 {
-                let next = v.saturating_add(86_400);
-                let instead = if next > MAX_TIMESTAMP {
+                let instead = match klairr_calendar::day_after(v) {
+                    Some((y, m, d)) => {
+                        let op = if op == "lte" { "lt" } else { "gte" };
+                        format!("\"{op}\": \"{y:04}-{m:02}-{d:02}\"")
+                    }
                     // No next day to name: the day's last second.
-                    format!("\"{op}\": \"{day}T23:59:59Z\"")
-                } else {
-                    let (y, m, d, ..) = klairr_calendar::civil_from_unix(next);
-                    let op = if op == "lte" { "lt" } else { "gte" };
-                    format!("\"{op}\": \"{y:04}-{m:02}-{d:02}\"")
+                    None => format!("\"{op}\": \"{day}T23:59:59Z\""),
                 };
                 bare_date.get_or_insert_with(|| {
                     format!(

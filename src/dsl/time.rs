@@ -4,7 +4,7 @@ use crate::prelude::*;
 use klairr_calendar::{days_from_civil, days_in_month};
 
 /// 9999-12-31T23:59:59Z: the last second an RFC 3339 date can name; larger integers are refused too.
-pub const MAX_TIMESTAMP: i64 = 253_402_300_799;
+pub const MAX_TIMESTAMP: i64 = klairr_calendar::LAST_SECOND;
 
 /// A fraction of a second is rounded down, or up when `round_up` (a `gte` or `lt` bound: the first whole
 /// second at or after `00.5` is `01`). Leap seconds (`:60`) are refused: unix time cannot name them.

@@ -23,7 +23,7 @@ Example: {\"list\": \"entries\", \"filters\": {\"account\": \"acc_1\", \"created
 pub const MAX_QUERY_BYTES: usize = 16 * 1024;
 
 /// 9999-12-31T23:59:59Z: the last second a date can name.
-pub const MAX_TIMESTAMP: i64 = 253_402_300_799;
+pub const MAX_TIMESTAMP: i64 = klairr_calendar::LAST_SECOND;
 
 /// A validated query.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -304,13 +304,12 @@ impl TimePoint {
         // it, silently (the Stripe connector refuses the same, in the same words).
         if let (TimePoint::Text(day), "lte" | "gt") = (self, op) {
             if day.len() == 10 {
-                let next = v + 86_400;
-                let instead = if next > MAX_TIMESTAMP {
-                    format!("\"{op}\": \"{day}T23:59:59Z\"")
-                } else {
-                    let (y, m, d, ..) = klairr_calendar::civil_from_unix(next);
-                    let op = if op == "lte" { "lt" } else { "gte" };
-                    format!("\"{op}\": \"{y:04}-{m:02}-{d:02}\"")
+                let instead = match klairr_calendar::day_after(v) {
+                    Some((y, m, d)) => {
+                        let op = if op == "lte" { "lt" } else { "gte" };
+                        format!("\"{op}\": \"{y:04}-{m:02}-{d:02}\"")
+                    }
+                    None => format!("\"{op}\": \"{day}T23:59:59Z\""),
                 };
                 return Err(fail(format!(
                     "{:?} is that day's first second (00:00 UTC), so the rest of the day would be {}; \
