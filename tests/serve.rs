@@ -1185,6 +1185,23 @@ fn requests_are_read_as_http_and_json_allow_and_refused_early_when_too_large() {
         api.agent.run(request).expect("answer").status().as_u16(),
         200
     );
+    // Two Authorization headers, the right token in either: neither is believed (a proxy in front
+    // may read the other one).
+    for pair in [
+        [format!("Bearer {TOKEN}"), "Bearer x".to_owned()],
+        ["Bearer x".to_owned(), format!("Bearer {TOKEN}")],
+    ] {
+        let mut stream = std::net::TcpStream::connect(server.addr()).expect("connect");
+        write!(
+            stream,
+            "GET /v1/connectors HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\nAuthorization: {}\r\nConnection: close\r\n\r\n",
+            pair[0], pair[1]
+        )
+        .expect("a request");
+        let mut text = String::new();
+        let _ = stream.read_to_string(&mut text);
+        assert!(text.starts_with("HTTP/1.1 401"), "{pair:?}: {text}");
+    }
     let with_bom = format!("\u{feff}{}", stripe_open_body(keys::TEST_READ_ONLY));
     let (status, value) = api.json("POST", "/v1/connections", Some(&with_bom));
     assert_eq!(status, 201, "{value}");

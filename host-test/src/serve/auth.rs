@@ -30,11 +30,14 @@ impl Token {
             "export {TOKEN_ENV} with a random value of at least {MIN_TOKEN_LEN} printable ASCII characters \
              without spaces (e.g. `openssl rand -hex 32`)"
         );
-        let Some(value) = value.filter(|v| !v.is_empty()) else {
+        let Some(value) = value else {
             return Err(format!(
                 "{TOKEN_ENV} is not set: serve requires a bearer token; {how}"
             ));
         };
+        if value.is_empty() {
+            return Err(format!("{TOKEN_ENV} is set but empty: {how}"));
+        }
         let value = value.trim();
         if value.is_empty() {
             return Err(format!("{TOKEN_ENV} holds only whitespace: {how}"));
@@ -112,6 +115,11 @@ mod tests {
         );
         let short = Token::from_env_value(Some("short".into())).expect_err("short");
         assert!(short.contains("shorter than 16"), "{short}");
+        let empty = Token::from_env_value(Some(String::new())).expect_err("empty");
+        assert!(
+            empty.contains("KLAIRR_HOST_TOKEN is set but empty"),
+            "{empty}"
+        );
         let blank = Token::from_env_value(Some("   \n".into())).expect_err("blank");
         assert!(blank.contains("holds only whitespace"), "{blank}");
         // Tokens no client can send: every request would be refused, so the start is.

@@ -161,11 +161,17 @@ async fn route(
         };
         return ("/healthz", reply);
     }
-    let authorization = request
+    // Exactly one Authorization header: with two, a proxy in front and this host could each read a
+    // different one, so neither is believed.
+    let mut authorizations = request
         .headers()
-        .get(hyper::header::AUTHORIZATION)
-        .map(|v| v.as_bytes().to_vec());
-    if !state.token.admits(authorization.as_deref()) {
+        .get_all(hyper::header::AUTHORIZATION)
+        .iter();
+    let authorization = match (authorizations.next(), authorizations.next()) {
+        (Some(only), None) => Some(only.as_bytes()),
+        _ => None,
+    };
+    if !state.token.admits(authorization) {
         return (
             "unauthorized",
             Err(ApiError::new(
