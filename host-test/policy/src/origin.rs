@@ -57,7 +57,7 @@ pub enum PolicyError {
     Scheme(String),
     #[error("'{0}' is not a loopback address: a redirect target is only http://127.0.0.1:PORT, http://[::1]:PORT or http://localhost:PORT")]
     NotLoopback(String),
-    #[error("'{0}' is not a bare origin such as http://127.0.0.1:12111: write it without a path, query or credentials")]
+    #[error("'{0}' is not a bare origin (scheme://host:port): write it without a path, query or credentials")]
     NotBare(String),
     #[error("'{0}' is not a redirect: write ORIGIN=LOOPBACK_BASE, e.g. https://api.stripe.com=http://127.0.0.1:12111")]
     NotARedirect(String),

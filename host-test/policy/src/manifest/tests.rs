@@ -319,6 +319,12 @@ fn every_invalid_field_is_named_with_what_to_write() {
         ("\"https://api.example.com:443\"]", "\"api.example.com\"]", "network.origins[0]", "not a URL"),
         (
             "\"https://api.example.com:443\"]",
+            "\"https://user:pw@api.example.com:443\"]",
+            "network.origins[0]",
+            "is not a bare origin (scheme://host:port): write it without a path, query or credentials: write scheme://host:port, e.g. \"https://api.stripe.com:443\"",
+        ),
+        (
+            "\"https://api.example.com:443\"]",
             "\"https://api.example.com:443\", \"https://API.example.com\"]",
             "network.origins[1]",
             "is already network.origins[0]",
