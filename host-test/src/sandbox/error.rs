@@ -151,10 +151,11 @@ impl std::fmt::Display for ConnectorFailure {
                 "this credential lacks Read permission on {}: grant it Read on them (and nothing more) where the credential was created",
                 r.join(", ")
             ),
-            // The connector has already retried (Stripe's: up to 5 attempts): what helps now is time.
+            // The connector has already retried what the source let it retry (Stripe's: up to 5
+            // attempts; none when Stripe said `Stripe-Should-Retry: false`): what helps now is time.
             E::RateLimited(u) => {
                 upstream(f, "rate limited: ", u)?;
-                f.write_str("; the source still refused after the connector's retries: try again later")
+                f.write_str("; the source is refusing requests for now and the connector has retried those it may: try again later")
             }
             E::Upstream(u) => upstream(f, "", u),
         }
