@@ -78,7 +78,7 @@ impl ApiKey {
         };
         if body.len() < MIN_KEY_BODY_LEN || !body.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(ConnectorError::InvalidKey(format!(
-                "the restricted key looks truncated or malformed: after rk_{}_ Stripe keys have at least {MIN_KEY_BODY_LEN} letters and digits; copy the whole value again",
+                "the restricted key looks truncated or malformed: after rk_{}_ Stripe keys have only letters and digits, at least {MIN_KEY_BODY_LEN} of them; copy the whole value again",
                 key_mode.as_str()
             )));
         }
@@ -183,6 +183,25 @@ mod tests {
         assert_eq!(k.mode(), Mode::Test);
         let live = TEST_KEY.replace("rk_test_", "rk_live_");
         assert!(ApiKey::parse(&live, Mode::Live).is_ok());
+    }
+
+    /// A short body and a body with a character no key has (an underscore pasted twice) are both
+    /// named for what a Stripe key's body is, so neither reads as only a length problem.
+    #[test]
+    fn a_malformed_body_says_what_a_key_body_holds() {
+        for key in [
+            "rk_test_51AbCd",
+            "rk_test__51AbCdEfGhIjKlMnOpQrStUvWxYz0123",
+        ] {
+            let err = ApiKey::parse(key, Mode::Test).map(|_| ()).unwrap_err();
+            assert_eq!(err.kind(), "invalid-key");
+            assert!(
+                err.to_string().contains(
+                    "after rk_test_ Stripe keys have only letters and digits, at least 16 of them"
+                ),
+                "{key}: {err}"
+            );
+        }
     }
 
     #[test]
