@@ -242,3 +242,53 @@ fn a_key_in_the_cache_path_is_masked_in_warnings() {
     );
     klairr_e2e::assert_no_key(key, &stderr, "a warning");
 }
+
+/// A file-size limit below an entry's size (`ulimit -f`): the entry cannot be written, which is a
+/// warning, and the command answers from the component compiled in memory. The kernel's SIGXFSZ used
+/// to kill the process with no message (exit 153) on every run, leaving a temporary file behind.
+#[test]
+fn a_file_size_limit_below_an_entry_is_a_warning_not_a_kill() {
+    let tmp = TempDir::new("fsize");
+    let cache = tmp.cache();
+    let reference = run_cli(
+        &["--compile-cache", "off", "--format", "json", "describe"],
+        None,
+    );
+    assert_eq!(reference.code, 0, "{reference:?}");
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_klairr-host-under-test"));
+    command
+        .args(["--compile-cache", cache.to_str().expect("UTF-8")])
+        .args(["--format", "json", "describe"])
+        .stdin(std::process::Stdio::null());
+    // 100 KiB: far below a compiled component.
+    let limit = libc::rlimit {
+        rlim_cur: 100 * 1024,
+        rlim_max: 100 * 1024,
+    };
+    // SAFETY: setrlimit is async-signal-safe, and the closure touches nothing else in the child.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    let run = command.output().expect("klairr-host runs");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{:?}: {stderr}", run.status);
+    assert_eq!(String::from_utf8_lossy(&run.stdout), reference.stdout);
+    assert!(
+        stderr.contains("warning"),
+        "the failed write is reported: {stderr}"
+    );
+    let left: Vec<_> = fs::read_dir(&cache)
+        .expect("the cache directory")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "no entry, no temporary file left: {left:?}"
+    );
+}

@@ -144,10 +144,14 @@ fn check_dir(dir: &Path, meta: &fs::Metadata) -> Result<(), CompileCacheError> {
                 "belongs to user id {}, not to you (user id {me})",
                 meta.uid()
             ),
-            fix: format!(
-                "its owner (or root) may run `chown {me} {dir} && chmod 700 {dir}`",
-                dir = shell_quote(dir)
-            ),
+            fix: if holds_only_cache_files(dir) {
+                format!(
+                    "its owner (or root) may run `chown {me} {dir} && chmod 700 {dir}`",
+                    dir = shell_quote(dir)
+                )
+            } else {
+                NOT_A_CACHE_OF_ITS_OWN.to_owned()
+            },
         });
     }
     let mode = meta.mode() & 0o7777;
@@ -155,7 +159,7 @@ fn check_dir(dir: &Path, meta: &fs::Metadata) -> Result<(), CompileCacheError> {
         return Err(CompileCacheError::UnsafeDir {
             path: dir.to_owned(),
             why: format!("has mode {mode:04o}, open to other users (it must be 0700)"),
-            fix: format!("run `chmod 700 {}`", shell_quote(dir)),
+            fix: chmod_fix(dir),
         });
     }
     // Safe but unusable (0600, 0500): every entry would fail to open or to be written, one warning
@@ -166,10 +170,41 @@ fn check_dir(dir: &Path, meta: &fs::Metadata) -> Result<(), CompileCacheError> {
             why: format!(
                 "has mode {mode:04o}: you cannot read, write and enter it (it must be 0700)"
             ),
-            fix: format!("run `chmod 700 {}`", shell_quote(dir)),
+            fix: chmod_fix(dir),
         });
     }
     Ok(())
+}
+
+/// What to change when a cache directory's permissions are wrong: `chmod 700` only for a directory
+/// that holds nothing but what the cache writes. Any other (`/`, `/tmp`, a home directory typed by
+/// mistake) has other uses, which closing it would break: the cache wants a directory of its own.
+#[cfg(unix)]
+fn chmod_fix(dir: &Path) -> String {
+    if holds_only_cache_files(dir) {
+        format!("run `chmod 700 {}`", shell_quote(dir))
+    } else {
+        NOT_A_CACHE_OF_ITS_OWN.to_owned()
+    }
+}
+
+#[cfg(unix)]
+const NOT_A_CACHE_OF_ITS_OWN: &str = "it holds other files, so it is not a directory for the cache \
+     alone and its permissions are not the cache's to change: choose a new directory (one that does \
+     not exist yet is created with mode 0700)";
+
+/// Whether `dir` is empty or holds only entries and temporary files (an unreadable directory holds
+/// something else as far as anyone can tell).
+#[cfg(unix)]
+fn holds_only_cache_files(dir: &Path) -> bool {
+    let Ok(listing) = fs::read_dir(dir) else {
+        return false;
+    };
+    listing.take(10_000).all(|item| {
+        item.ok()
+            .and_then(|item| item.file_name().into_string().ok())
+            .is_some_and(|name| is_entry_name(&name) || is_temp_name(&name))
+    })
 }
 
 /// An entry must be a regular file of this user's that nobody else may write.

@@ -81,7 +81,7 @@ pub enum CompileCacheError {
         fix: String,
     },
     /// The cache path exists but is not a directory.
-    #[error("the compile cache path {} is not a directory: remove it, or choose another directory with --compile-cache DIR (or --compile-cache off)", path.display())]
+    #[error("the compile cache path {} is not a directory: choose a directory for the cache alone with --compile-cache DIR (or KLAIRR_CACHE_DIR=DIR; one that does not exist yet is created), or turn the cache off with --compile-cache off", path.display())]
     NotADirectory { path: PathBuf },
     /// The cache directory could not be created or inspected.
     #[error("cannot use the compile cache directory {}: {source}; {fix}choose another with --compile-cache DIR (or KLAIRR_CACHE_DIR=DIR), or turn the cache off with --compile-cache off (or KLAIRR_CACHE_DIR=off)", path.display())]
@@ -107,9 +107,10 @@ impl CompileCacheError {
             io::ErrorKind::PermissionDenied => {
                 "use a directory of your own (`mkdir -p -m 700 DIR`), or ".to_owned()
             }
-            // A dangling symlink, or a file where a directory of the path should be.
+            // A dangling symlink, or a file where a directory of the path should be: named, not
+            // offered for removal (it may be anything, `/etc/passwd` in a mistyped path).
             io::ErrorKind::AlreadyExists | io::ErrorKind::NotADirectory => {
-                format!("remove what stands in the way of the directory {quoted} (a dangling symlink or a file), or ")
+                "something that is not a directory (a file or a dangling symlink) stands where a directory of the path should be; ".to_owned()
             }
             _ => String::new(),
         };

@@ -308,6 +308,21 @@ fn compile_cache_wrong_permissions_are_refused() {
         assert!(entries(&dir).is_empty());
     }
 
+    // A directory with other uses (here, a file of the user's own in it: `/`, `/tmp` or a home
+    // directory typed by mistake) is not offered `chmod 700`, which would break them.
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod");
+    fs::write(dir.join("notes.txt"), b"mine").expect("write");
+    let text = CompileCache::Dir(dir.clone())
+        .load(&engine, &bytes)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        !text.contains("chmod") && text.contains("choose a new directory"),
+        "{text}"
+    );
+    fs::remove_file(dir.join("notes.txt")).expect("rm");
+
     // Closed to others but to its owner too: no entry could be read or written there.
     for mode in [0o600, 0o500, 0o300] {
         fs::set_permissions(&dir, fs::Permissions::from_mode(mode)).expect("chmod");
