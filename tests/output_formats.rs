@@ -581,7 +581,7 @@ fn an_unknown_column_is_a_usage_error_naming_the_tables_columns() {
         };
         assert!(message.contains("no column \"amount_due\""), "{message}");
         assert!(
-            message.contains("the customers table's columns are: id, created, email, name"),
+            message.contains("the columns of this customers result are: id, created, email, name"),
             "{message}"
         );
     }

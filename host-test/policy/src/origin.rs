@@ -55,7 +55,7 @@ pub enum PolicyError {
     Malformed(String),
     #[error("scheme '{0}' is not allowed: use http or https")]
     Scheme(String),
-    #[error("'{0}' is not a loopback address: a redirect target is only http://127.0.0.1:PORT, http://[::1]:PORT or http://localhost:PORT")]
+    #[error("'{0}' is not a loopback address: a redirect target is only http://127.0.0.1:PORT, http://[::1]:PORT or http://localhost:PORT (or https:// to a loopback server with TLS)")]
     NotLoopback(String),
     #[error("'{0}' is not a bare origin (scheme://host:port): write it without a path, query or credentials")]
     NotBare(String),

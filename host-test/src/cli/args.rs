@@ -75,7 +75,7 @@ pub struct Cli {
     #[arg(long, global = true, help_heading = OUTPUT_OPTIONS, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Print only these columns of a query result, in this order (every format), e.g.
-    /// `--columns id,amount,created`. An unknown column is an error naming the table's columns.
+    /// `--columns id,amount,created`. An unknown column is an error naming the result's columns.
     #[arg(
         long,
         global = true,

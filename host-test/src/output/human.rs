@@ -47,9 +47,11 @@ fn wrap_text(t: &mut Table, at: usize) {
     }
 }
 
-/// Whether the rendered table runs past the width it was laid out for.
+/// Whether the rendered table runs past the width it was laid out for, in terminal columns as
+/// comfy-table lays them out: a zero-width space takes none, a CJK character two.
 fn wider_than(table: &str, width: Option<u16>) -> bool {
-    width.is_some_and(|w| table.lines().any(|l| l.chars().count() > usize::from(w)))
+    use unicode_width::UnicodeWidthStr;
+    width.is_some_and(|w| table.lines().any(|l| l.width() > usize::from(w)))
 }
 
 /// A string from a component or upstream, safe for a terminal.
@@ -400,6 +402,15 @@ mod tests {
         assert!(text.contains("finance team, billed yearly"), "{text}");
         let widest = text.lines().map(|l| l.chars().count()).max();
         assert!(widest <= Some(80), "{text}");
+
+        // A zero-width space in the text takes no column: a table that fits is not said to be wider
+        // (QA: counted as a character, it made every full-width table "wider than the terminal").
+        r.rows[0][4] = wit::Cell::Text(
+            "Annual plan for the whole\u{200b} finance team, billed yearly, renewed in January"
+                .into(),
+        );
+        let text = query_text_within(&r, false, &s, Some(80));
+        assert!(!text.contains("wider than the terminal"), "{text}");
     }
 
     #[test]

@@ -16,7 +16,7 @@ pub struct Selection {
 
 /// `--columns` named a column the table does not have, or one twice.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("{problem}; the {table} table's columns are: {columns}")]
+#[error("{problem}; the columns of this {table} result are: {columns}")]
 pub struct UnknownColumn {
     problem: String,
     table: String,
@@ -239,7 +239,9 @@ pub(crate) mod tests {
             let text = err.to_string();
             assert!(text.contains(problem), "{text}");
             assert!(
-                text.contains("the charges table's columns are: id, amount, currency, status"),
+                text.contains(
+                    "the columns of this charges result are: id, amount, currency, status"
+                ),
                 "{text}"
             );
         }
