@@ -794,6 +794,13 @@ fn a_memory_file_that_cannot_be_written_is_refused_before_anything_runs() {
             run.stderr.contains("--memory-file") && run.stderr.contains("cannot be written"),
             "{run:?}"
         );
+        if path.contains("no-such-dir") {
+            assert!(
+                run.stderr
+                    .contains("give a file in a directory that exists"),
+                "{run:?}"
+            );
+        }
         for command in [
             &["--stripe-base", &base, "--memory-file", path, "setup"][..],
             &["--memory-file", path, "describe"],

@@ -123,22 +123,48 @@ impl MemoryFile {
     /// long-running `serve` refuses to start rather than lose every shape. A missing file is created to
     /// prove it can be, then removed: the first record creates it again, so a command refused later (or
     /// one that records nothing) leaves no empty file behind.
+    ///
+    /// Another command may append to the file between its creation and its removal: it is removed
+    /// under the records' lock and only while empty, and a record that opened it before is written
+    /// to the file the name holds once it has the lock (see [`MemoryFile::append`]), so none is lost.
     pub fn writable(path: impl AsRef<Path>) -> std::io::Result<MemoryFile> {
         let file = MemoryFile::new(path);
-        let (_, created) = file.open_new()?;
+        let (opened, created) = file.open_new()?;
         if created {
-            std::fs::remove_file(&file.path)?;
+            opened.lock()?;
+            if opened.metadata()?.len() == 0 && still_named(&file.path, &opened)? {
+                std::fs::remove_file(&file.path)?;
+            }
         }
         Ok(file)
     }
 
     pub fn append(&self, record: &ShapeRecord) -> std::io::Result<()> {
+        self.append_to(self.open()?, record)
+    }
+
+    /// Append `record` to `file`, opened at this path, or to the file the path holds once the lock is
+    /// taken if `file` lost its name meanwhile (removed by [`MemoryFile::writable`] of another command).
+    fn append_to(&self, mut file: std::fs::File, record: &ShapeRecord) -> std::io::Result<()> {
         let mut line = serde_json::to_vec(record).map_err(std::io::Error::other)?;
         line.push(b'\n');
-        let mut file = self.open()?;
         // One writer at a time (another command, or `serve`'s other connections), so that the length
         // read below is where this record starts.
         file.lock()?;
+        // Checked under the lock: the name can only go while its holder waits for it. A second look
+        // is enough unless files are removed and created at this path over and over.
+        for _ in 0..3 {
+            if still_named(&self.path, &file)? {
+                break;
+            }
+            file = self.open()?;
+            file.lock()?;
+        }
+        if !still_named(&self.path, &file)? {
+            return Err(std::io::Error::other(
+                "the file was removed again and again while this record waited to be written",
+            ));
+        }
         let before = file.metadata()?.len();
         // A file whose last line was left unended (by another program) gets this record on a new line.
         if before > 0 && !ends_with_newline(&file, before)? {
@@ -202,6 +228,21 @@ impl MemoryFile {
         }
         Ok((file, created))
     }
+}
+
+/// Whether `file` is (still) the file at `path`: not removed or replaced since it was opened.
+#[cfg(unix)]
+fn still_named(path: &Path, file: &std::fs::File) -> std::io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let open = file.metadata()?;
+    Ok(open.nlink() > 0
+        && std::fs::symlink_metadata(path)
+            .is_ok_and(|named| named.dev() == open.dev() && named.ino() == open.ino()))
+}
+
+#[cfg(not(unix))]
+fn still_named(path: &Path, _file: &std::fs::File) -> std::io::Result<bool> {
+    Ok(path.exists())
 }
 
 fn ends_with_newline(file: &std::fs::File, len: u64) -> std::io::Result<bool> {
@@ -375,6 +416,22 @@ mod file_tests {
         );
         // A directory that does not exist: refused, as before.
         assert!(MemoryFile::writable(dir.join("no/such/dir.jsonl")).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Another command's check created the file and removes it while this record waits for the lock
+    /// with the file open: the record goes to the file the name holds afterwards, not to the removed
+    /// one (QA lost a record so, with the removal slowed down).
+    #[test]
+    fn a_record_whose_file_is_removed_while_it_waits_is_not_lost() {
+        let dir = fresh_dir("removed");
+        let path = dir.join("memory.jsonl");
+        let memory = MemoryFile::new(&path);
+        let opened = memory.open().expect("opened (created)");
+        std::fs::remove_file(&path).expect("the other command's check removes it");
+        memory.append_to(opened, &record()).expect("appended");
+        let text = std::fs::read_to_string(&path).expect("the name holds a file again");
+        assert_eq!(text.lines().count(), 1, "{text}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

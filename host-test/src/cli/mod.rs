@@ -488,10 +488,21 @@ fn memory(cli: &Cli) -> Result<Option<MemoryFile>, Failure> {
             MemoryFile::writable(path).map_err(|e| {
                 // The system's own errors (a missing directory, no permission) get the general advice;
                 // the host's refusals (a symlink, another user's file) say what to do themselves.
-                let advice = if e.raw_os_error().is_some() {
-                    ": give a file in an existing directory you can write to"
-                } else {
-                    ""
+                let advice = match e.raw_os_error().map(|_| e.kind()) {
+                    None => String::new(),
+                    // The file is there (checked without following a symlink) but not writable.
+                    Some(std::io::ErrorKind::PermissionDenied)
+                        if std::fs::symlink_metadata(path).is_ok() =>
+                    {
+                        format!(
+                            ": it is not yours to write; if it is your memory file, run `chmod 600 {}`",
+                            path.display()
+                        )
+                    }
+                    Some(std::io::ErrorKind::NotFound) => {
+                        ": give a file in a directory that exists".to_owned()
+                    }
+                    Some(_) => ": give a file in an existing directory you can write to".to_owned(),
                 };
                 Failure::new(
                     "usage",
