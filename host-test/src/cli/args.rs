@@ -112,7 +112,10 @@ pub struct Cli {
     pub memory_file: Option<PathBuf>,
     /// Cache compiled components in DIR (yours, mode 0700; refused otherwise), or `off`. Default:
     /// $XDG_CACHE_HOME/klairr/components, else ~/.cache/klairr/components (skipped with a warning if unsafe).
-    #[arg(long, global = true, help_heading = CONNECTOR_OPTIONS, env = "KLAIRR_CACHE_DIR", value_name = "DIR|off", value_parser = CompileCache::parse_setting)]
+    #[arg(long, global = true, help_heading = CONNECTOR_OPTIONS, env = "KLAIRR_CACHE_DIR", value_name = "DIR|off", value_parser = {
+        use clap::builder::TypedValueParser;
+        clap::builder::OsStringValueParser::new().try_map(CompileCache::parse_os_setting)
+    })]
     pub compile_cache: Option<CompileCache>,
     #[command(subcommand)]
     pub command: Command,

@@ -160,14 +160,20 @@ impl CompileCache {
     /// it (`OFF` is not taken for a directory), or a directory (write `./off` for a directory of that
     /// name).
     pub fn parse_setting(value: &str) -> Result<CompileCache, String> {
-        match value {
-            "" => Err(
+        CompileCache::parse_os_setting(value.into())
+    }
+
+    /// [`CompileCache::parse_setting`] for a value that need not be UTF-8: a directory's path is any
+    /// bytes the system allows.
+    pub fn parse_os_setting(value: std::ffi::OsString) -> Result<CompileCache, String> {
+        match value.to_str() {
+            Some("") => Err(
                 "an empty value: give a directory, or `off` (an empty KLAIRR_CACHE_DIR counts: unset it)"
                     .to_owned(),
             ),
             // Spaces around it too: a directory named " off" is a quoting slip, not a choice.
-            off if off.trim().eq_ignore_ascii_case("off") => Ok(CompileCache::Off),
-            dir => Ok(CompileCache::Dir(PathBuf::from(dir))),
+            Some(off) if off.trim().eq_ignore_ascii_case("off") => Ok(CompileCache::Off),
+            _ => Ok(CompileCache::Dir(PathBuf::from(value))),
         }
     }
 

@@ -583,6 +583,13 @@ fn compile_cache_settings_and_default_location() {
         Ok(CompileCache::Dir(PathBuf::from("./off")))
     );
     assert!(CompileCache::parse_setting("").is_err());
+    // A path is whatever bytes the system allows, UTF-8 or not (clap refused such a KLAIRR_CACHE_DIR
+    // without naming it).
+    let latin1 = std::os::unix::ffi::OsStringExt::from_vec(b"/tmp/caf\xe9".to_vec());
+    assert_eq!(
+        CompileCache::parse_os_setting(OsString::clone(&latin1)),
+        Ok(CompileCache::Dir(PathBuf::from(latin1)))
+    );
     let os = |s: &str| Some(OsString::from(s));
     assert_eq!(
         default_dir(os("/x/cache"), os("/home/u")),
