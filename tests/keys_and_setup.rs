@@ -295,8 +295,14 @@ fn malformed_secret_and_wrong_mode_keys_are_refused_offline() {
     // the prefixes, unmasked.
     for (key, says) in [
         ("rk_", "expected a restricted key rk_test_…"),
-        ("rk_test_", "after rk_test_ Stripe keys have at least 16"),
-        (" rk_live_\n", "after rk_live_ Stripe keys have at least 16"),
+        (
+            "rk_test_",
+            "after rk_test_ Stripe keys have only letters and digits, at least 16",
+        ),
+        (
+            " rk_live_\n",
+            "after rk_live_ Stripe keys have only letters and digits, at least 16",
+        ),
     ] {
         let message = open_err(&sandbox, key, Test).to_string();
         assert!(message.contains(says), "{key:?}: {message}");
