@@ -481,7 +481,8 @@ fn totals_without_group_by_and_nulls_skipped() {
                 ("n", "count", None),
                 ("with_mrr", "count", Some("mrr")),
                 ("ids", "count_distinct", Some("id")),
-                ("mrr", "count_distinct", Some("mrr")),
+                // Nulls skipped by count_distinct too (of mrr it needs the currency: see the DSL's tests).
+                ("trial_end_values", "count_distinct", Some("trial_end")),
                 ("trial_ends", "min", Some("trial_end")),
                 ("items", "sum", Some("item_count")),
             ],

@@ -35,7 +35,7 @@ pub const AGGREGATE_DOC: &str = "An aggregate query is a list query with \"measu
 \"group_by\": [COLUMN or {TIMESTAMP_COLUMN: BUCKET}, ...]. MEASURE is \"count\" (rows) or {\"count\"|\"sum\"|\"avg\"|\"min\"|\"max\"|\"count_distinct\": COLUMN}; \
 each table lists the columns every measure accepts. NAME matches [a-z][a-z0-9_]{0,63} and differs from the group columns. \
 A bucket column is named COLUMN_BUCKET (created_month) and holds the unix second its bucket starts at (UTC; weeks are ISO weeks from Monday). \
-Money is never added across currencies: sum, avg, min and max of an amount column (and an amount column as group key) need the table's currency column in group_by. \
+Money is never added or compared across currencies: sum, avg, min, max and count_distinct of an amount column (and an amount column as group key) need the table's currency column in group_by. \
 Nulls are skipped ({\"count\": COLUMN} counts the rows a measure of COLUMN covers); over no values count, count_distinct and sum are 0, avg, min and max null; avg is an integer rounded half away from zero; a sum over 64 bits is an error. \
 The result has the group columns in group_by order, then the measures in the order written; one row per group ordered by the group values ascending \
 (text in UTF-8 byte order, false before true, nulls last), one row of totals without group_by. \
@@ -116,8 +116,7 @@ impl Func {
         }
     }
 
-    /// Whether the measure of an amount column adds or compares money, so needs the currency as a
-    /// group column.
+    /// Whether the measure of an amount column is itself money (a sum, mean, minimum or maximum).
     fn is_money(self) -> bool {
         matches!(self, Func::Sum | Func::Avg | Func::Min | Func::Max)
     }
@@ -176,7 +175,7 @@ impl Measure {
     /// A sum, mean, minimum or maximum of an amount column: a measure of money.
     pub fn is_money(&self) -> bool {
         self.column
-            .is_some_and(|c| needs_currency(Some(self.func), c))
+            .is_some_and(|c| c.kind == ColumnType::Amount && self.func.is_money())
     }
 }
 
@@ -351,8 +350,9 @@ pub fn currency_column(table: Table) -> Option<&'static ColumnSpec> {
         .find(|c| c.kind == ColumnType::Currency)
 }
 
-/// Whether a measure (or a group column) of `column` deals in money and so needs the currency column
-/// among the group columns.
+/// Whether a measure (or a group column) of `column` adds or compares money and so needs the currency
+/// column among the group columns: any but a count of rows (`count_distinct` compares: 100 usd and
+/// 100 eur are not one value).
 pub fn needs_currency(func: Option<Func>, column: &ColumnSpec) -> bool {
-    column.kind == ColumnType::Amount && func.is_none_or(Func::is_money)
+    column.kind == ColumnType::Amount && func != Some(Func::Count)
 }

@@ -545,6 +545,8 @@ fn invalid_aggregates_are_refused_saying_what_to_change() {
         (r#"{"list":"charges","measures":{"n":{"min":"paid"}}}"#.into(), "min takes an integer, amount or timestamp column"),
         (r#"{"list":"charges","measures":{"n":{"sum":"amount"}}}"#.into(), "Add \"currency\" to group_by"),
         (r#"{"list":"charges","group_by":[{"created":"month"}],"measures":{"n":{"max":"amount"}}}"#.into(), "would mix currencies"),
+        // Counting distinct amounts compares them: 100 usd and 100 eur would be one value.
+        (r#"{"list":"charges","measures":{"n":{"count_distinct":"amount"}}}"#.into(), "count_distinct of the amount column amount would mix currencies"),
         (r#"{"list":"charges","group_by":["amount"],"measures":{"n":"count"}}"#.into(), "grouping by the amount column amount"),
         (r#"{"list":"charges","group_by":[{"currency":"month"}],"measures":{"n":"count"}}"#.into(), "buckets apply to timestamp columns only"),
         (r#"{"list":"charges","group_by":[{"created":"fortnight"}],"measures":{"n":"count"}}"#.into(), "one of: day, week, month, quarter, year"),
