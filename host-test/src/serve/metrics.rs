@@ -54,12 +54,12 @@ const HELP: &[(&str, &str, &str)] = &[
     (
         "klairr_cache_hits_total",
         "counter",
-        "Queries answered from the shared result cache.",
+        "Queries answered from the shared result cache, by connector.",
     ),
     (
         "klairr_cache_misses_total",
         "counter",
-        "Queries that ran against the upstream.",
+        "Queries that ran against the upstream and were answered, by connector (a query that failed is counted by klairr_queries_total's outcome only; klairr_cache_lookups_total counts every lookup).",
     ),
     (
         "klairr_upstream_requests_total",

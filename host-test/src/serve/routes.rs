@@ -342,7 +342,7 @@ fn metrics(state: &State) -> Reply {
     let (hits, misses) = state.platform.answers().hits_and_misses();
     let mut text = state.platform.metrics.render();
     text.push_str(&format!(
-        "# HELP klairr_cache_lookups_total Result-cache lookups of all connectors, by result.\n# TYPE klairr_cache_lookups_total counter\nklairr_cache_lookups_total{{result=\"hit\"}} {hits}\nklairr_cache_lookups_total{{result=\"miss\"}} {misses}\n# HELP klairr_cache_bytes Bytes of results the shared cache holds.\n# TYPE klairr_cache_bytes gauge\nklairr_cache_bytes {}\n",
+        "# HELP klairr_cache_lookups_total Result-cache lookups of all connectors, by result (a miss whose query then failed included).\n# TYPE klairr_cache_lookups_total counter\nklairr_cache_lookups_total{{result=\"hit\"}} {hits}\nklairr_cache_lookups_total{{result=\"miss\"}} {misses}\n# HELP klairr_cache_bytes Bytes of results the shared cache holds.\n# TYPE klairr_cache_bytes gauge\nklairr_cache_bytes {}\n",
         state.platform.answers().cached_bytes()
     ));
     let mut reply = Response::new(Full::new(Bytes::from(text)));
