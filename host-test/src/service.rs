@@ -22,7 +22,9 @@ pub const CACHE_BYTES: usize = 256 << 20;
 
 /// The result cache and the shape memory, shareable across connectors and connections.
 pub struct Answers {
-    cache: Mutex<ResultCache<wit::QueryResult>>,
+    /// Results are shared, not copied: a hit hands out the entry itself, and the answer that fills an
+    /// entry keeps no copy of its own (a 30,000-row result is ~200,000 strings).
+    cache: Mutex<ResultCache<Arc<wit::QueryResult>>>,
     memory: Option<MemoryFile>,
     /// Every shape recorded in this process, for display (`demo`) and tests.
     remembered: Mutex<Vec<ShapeRecord>>,
@@ -33,7 +35,7 @@ pub struct Answers {
 /// A query result and whether it came from the cache.
 #[derive(Clone, Debug)]
 pub struct Answer {
-    pub result: wit::QueryResult,
+    pub result: Arc<wit::QueryResult>,
     pub cached: bool,
 }
 
@@ -71,10 +73,16 @@ impl Answers {
             }
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
-        let result = connection.query(dsl)?;
+        let result = Arc::new(connection.query(dsl)?);
         if let Ok(mut cache) = self.cache.lock() {
             let ttl = Duration::from_secs(u64::from(result.cache_ttl_seconds));
-            cache.put(&fingerprint, &key, result.clone(), ttl, weight(&result));
+            cache.put(
+                &fingerprint,
+                &key,
+                Arc::clone(&result),
+                ttl,
+                weight(&result),
+            );
         }
         let record = ShapeRecord::from_shape(&sandbox.manifest().name, &result.shape);
         if let Some(memory) = &self.memory {
