@@ -132,7 +132,14 @@ impl Selection {
                         .collect()
                 })
                 .collect(),
-            ..result.clone()
+            // Field by field: `..result.clone()` would copy every row only to drop them.
+            table: result.table.clone(),
+            truncated: result.truncated,
+            cache_ttl_seconds: result.cache_ttl_seconds,
+            shape: result.shape.clone(),
+            requests: result.requests,
+            scan_note: result.scan_note.clone(),
+            aggregate: result.aggregate,
         }
     }
 
