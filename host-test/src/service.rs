@@ -12,6 +12,7 @@
 use crate::cache::{Fingerprint, Lookup, ResultCache};
 use crate::memory::{MemoryFile, ShapeRecord};
 use crate::sandbox::{wit, Connection, ConnectionConfig, Sandbox, SandboxError};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,14 +21,18 @@ use std::time::Duration;
 pub const CACHE_ENTRIES: usize = 1024;
 pub const CACHE_BYTES: usize = 256 << 20;
 
+/// How many of the latest shapes [`Answers::remembered`] keeps in memory (the memory file keeps all).
+pub const REMEMBERED_SHAPES: usize = 256;
+
 /// The result cache and the shape memory, shareable across connectors and connections.
 pub struct Answers {
     /// Results are shared, not copied: a hit hands out the entry itself, and the answer that fills an
     /// entry keeps no copy of its own (a 30,000-row result is ~200,000 strings).
     cache: Mutex<ResultCache<Arc<wit::QueryResult>>>,
     memory: Option<MemoryFile>,
-    /// Every shape recorded in this process, for display (`demo`) and tests.
-    remembered: Mutex<Vec<ShapeRecord>>,
+    /// The last [`REMEMBERED_SHAPES`] shapes recorded in this process, for display (`demo`): bounded,
+    /// since `serve` records one for every query it runs, for as long as it runs.
+    remembered: Mutex<VecDeque<ShapeRecord>>,
     hits: AtomicU64,
     misses: AtomicU64,
 }
@@ -94,7 +99,7 @@ impl Answers {
             }
         }
         if let Ok(mut remembered) = self.remembered.lock() {
-            remembered.push(record);
+            remember(&mut remembered, record);
         }
         Ok(Answer {
             result,
@@ -102,11 +107,11 @@ impl Answers {
         })
     }
 
-    /// Shapes recorded so far in this process.
+    /// The latest shapes recorded in this process (at most [`REMEMBERED_SHAPES`]), oldest first.
     pub fn remembered(&self) -> Vec<ShapeRecord> {
         self.remembered
             .lock()
-            .map(|r| r.clone())
+            .map(|r| r.iter().cloned().collect())
             .unwrap_or_default()
     }
 
@@ -164,7 +169,7 @@ impl Service {
         })
     }
 
-    /// Shapes recorded so far in this process.
+    /// The latest shapes recorded in this process (see [`Answers::remembered`]).
     pub fn remembered(&self) -> Vec<ShapeRecord> {
         self.answers.remembered()
     }
@@ -208,6 +213,14 @@ impl Session<'_> {
     }
 }
 
+/// Keep `record` as the latest of at most [`REMEMBERED_SHAPES`], the oldest let go.
+fn remember(remembered: &mut VecDeque<ShapeRecord>, record: ShapeRecord) {
+    if remembered.len() >= REMEMBERED_SHAPES {
+        remembered.pop_front();
+    }
+    remembered.push_back(record);
+}
+
 /// Roughly what a result holds in memory: its text plus a fixed cost per cell.
 fn weight(result: &wit::QueryResult) -> usize {
     let cells: usize = result
@@ -223,4 +236,35 @@ fn weight(result: &wit::QueryResult) -> usize {
         })
         .sum();
     cells + 1024
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A long-running `serve` records a shape for every query it runs: the ones kept in memory are
+    /// the latest, never more than the bound.
+    #[test]
+    fn the_shapes_kept_in_memory_are_the_latest_few() {
+        let shape = |n: u64| wit::Shape {
+            table: "customers".into(),
+            columns: Vec::new(),
+            row_count: n,
+            filter_keys: Vec::new(),
+            aggregate: None,
+        };
+        let mut remembered = VecDeque::new();
+        for n in 0..(REMEMBERED_SHAPES as u64 + 10) {
+            remember(
+                &mut remembered,
+                ShapeRecord::from_shape("stripe", &shape(n)),
+            );
+        }
+        assert_eq!(remembered.len(), REMEMBERED_SHAPES);
+        assert_eq!(remembered.front().map(|r| r.row_count), Some(10));
+        assert_eq!(
+            remembered.back().map(|r| r.row_count),
+            Some(REMEMBERED_SHAPES as u64 + 9)
+        );
+    }
 }
