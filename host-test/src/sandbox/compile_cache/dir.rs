@@ -144,14 +144,13 @@ fn check_dir(dir: &Path, meta: &fs::Metadata) -> Result<(), CompileCacheError> {
                 "belongs to user id {}, not to you (user id {me})",
                 meta.uid()
             ),
-            fix: if holds_only_cache_files(dir) {
+            fix: only_for_a_cache(
+                dir,
                 format!(
                     "its owner (or root) may run `chown {me} {dir} && chmod 700 {dir}`",
                     dir = shell_quote(dir)
-                )
-            } else {
-                NOT_A_CACHE_OF_ITS_OWN.to_owned()
-            },
+                ),
+            ),
         });
     }
     let mode = meta.mode() & 0o7777;
@@ -159,7 +158,7 @@ fn check_dir(dir: &Path, meta: &fs::Metadata) -> Result<(), CompileCacheError> {
         return Err(CompileCacheError::UnsafeDir {
             path: dir.to_owned(),
             why: format!("has mode {mode:04o}, open to other users (it must be 0700)"),
-            fix: chmod_fix(dir),
+            fix: only_for_a_cache(dir, format!("run `chmod 700 {}`", shell_quote(dir))),
         });
     }
     // Safe but unusable (0600, 0500): every entry would fail to open or to be written, one warning
@@ -170,28 +169,26 @@ fn check_dir(dir: &Path, meta: &fs::Metadata) -> Result<(), CompileCacheError> {
             why: format!(
                 "has mode {mode:04o}: you cannot read, write and enter it (it must be 0700)"
             ),
-            fix: chmod_fix(dir),
+            fix: only_for_a_cache(dir, format!("run `chmod 700 {}`", shell_quote(dir))),
         });
     }
     Ok(())
 }
 
-/// What to change when a cache directory's permissions are wrong: `chmod 700` only for a directory
-/// that holds nothing but what the cache writes. Any other (`/`, `/tmp`, a home directory typed by
-/// mistake) has other uses, which closing it would break: the cache wants a directory of its own.
+/// `fix` (a `chmod`, a `chown`) when the directory holds nothing but what the cache writes. Any other
+/// (`/`, `/tmp`, a home directory typed by mistake) has other uses, which closing it would break: the
+/// cache wants a directory of its own.
 #[cfg(unix)]
-fn chmod_fix(dir: &Path) -> String {
+fn only_for_a_cache(dir: &Path, fix: String) -> String {
     if holds_only_cache_files(dir) {
-        format!("run `chmod 700 {}`", shell_quote(dir))
+        fix
     } else {
-        NOT_A_CACHE_OF_ITS_OWN.to_owned()
+        "it holds other files, so it is not a directory for the cache alone and its permissions are \
+         not the cache's to change: choose a new directory (one that does not exist yet is created \
+         with mode 0700)"
+            .to_owned()
     }
 }
-
-#[cfg(unix)]
-const NOT_A_CACHE_OF_ITS_OWN: &str = "it holds other files, so it is not a directory for the cache \
-     alone and its permissions are not the cache's to change: choose a new directory (one that does \
-     not exist yet is created with mode 0700)";
 
 /// Whether `dir` is empty or holds only entries and temporary files (an unreadable directory holds
 /// something else as far as anyone can tell).
