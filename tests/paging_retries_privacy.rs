@@ -825,6 +825,16 @@ fn a_memory_file_that_cannot_be_written_is_refused_before_anything_runs() {
         assert_eq!(serve.code, 2, "{serve:?}");
         assert!(serve.stderr.contains("cannot be written"), "{serve:?}");
     }
+    // `-` is standard output by convention, which holds the result: refused, not a file named `-`.
+    let run = run_cli(
+        &["--memory-file", "-", "describe"],
+        Some(keys::TEST_READ_ONLY),
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("cannot go to standard output"),
+        "{run:?}"
+    );
     assert!(emu.requests().is_empty(), "nothing was sent");
 }
 

@@ -485,6 +485,14 @@ fn memory(cli: &Cli) -> Result<Option<MemoryFile>, Failure> {
     cli.memory_file
         .as_ref()
         .map(|path| {
+            // `-` reads as standard output by convention, which holds the result: a file of that name
+            // written in the working directory would be a surprise.
+            if path.as_os_str() == "-" {
+                return Err(Failure::new(
+                    "usage",
+                    "--memory-file -: the shapes cannot go to standard output, which holds the result: give a file (./- for a file of that name)",
+                ));
+            }
             MemoryFile::writable(path).map_err(|e| {
                 // The system's own errors (a missing directory, no permission) get the general advice;
                 // the host's refusals (a symlink, another user's file) say what to do themselves.
