@@ -292,3 +292,34 @@ fn a_file_size_limit_below_an_entry_is_a_warning_not_a_kill() {
         "no entry, no temporary file left: {left:?}"
     );
 }
+
+#[test]
+fn directories_the_cache_creates_are_0700_whatever_the_umask() {
+    let tmp = TempDir::new("umask");
+    // Three directories to create: the temp dir itself, one between, the cache.
+    let cache = tmp.0.join("between").join("components");
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_klairr-host-under-test"));
+    command
+        .args(["--compile-cache", cache.to_str().expect("UTF-8")])
+        .args(["--format", "json", "describe"])
+        .stdin(std::process::Stdio::null());
+    // SAFETY: umask is async-signal-safe, and the closure touches nothing else in the child.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+            libc::umask(0o777);
+            Ok(())
+        });
+    }
+    let run = command.output().expect("klairr-host runs");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{:?}: {stderr}", run.status);
+    assert!(
+        stderr.is_empty(),
+        "no warning: the cache was usable: {stderr}"
+    );
+    for dir in [&tmp.0, &tmp.0.join("between"), &cache] {
+        let mode = fs::metadata(dir).expect("created").permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o700, "{}", dir.display());
+    }
+    the_entry(&cache);
+}

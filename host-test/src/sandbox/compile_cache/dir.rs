@@ -93,15 +93,26 @@ pub(super) fn prepare_dir(dir: &Path) -> Result<(), CompileCacheError> {
     check_dir(dir, &fs::metadata(dir).map_err(io_error)?)
 }
 
+/// Create `dir` and every missing directory above it, each with mode 0700, whatever the umask: it may
+/// take bits off (0600 is a directory its owner cannot enter, and under umask 0777 a parent created 000
+/// would stop the next one from being created in it). A directory another process creates meanwhile is
+/// left as it is ([`check_dir`] judges the cache's own).
 #[cfg(unix)]
 fn create_dir_private(dir: &Path) -> io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
-    // The umask may have taken bits off 0700 (0600 would make a directory its owner cannot enter).
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+    let missing: Vec<&Path> = dir
+        .ancestors()
+        .filter(|d| !d.as_os_str().is_empty())
+        .take_while(|d| matches!(fs::metadata(d), Err(e) if e.kind() == io::ErrorKind::NotFound))
+        .collect();
+    for d in missing.into_iter().rev() {
+        match fs::DirBuilder::new().mode(0o700).create(d) {
+            Ok(()) => fs::set_permissions(d, fs::Permissions::from_mode(0o700))?,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(unix)]
