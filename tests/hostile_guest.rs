@@ -174,9 +174,19 @@ fn setup_lets_through_only_the_probe_id_and_only_during_setup() {
     let key = test_key();
     let probe = "/v1/customers/cus_klairr_probe_never_exists";
 
-    // The hostile verify tries four real writes and the one probe the manifest allows during setup.
+    // The hostile verify tries four real writes and the one probe the manifest allows during setup,
+    // then reports every probe refused. The upstream answered the probe 200: the host's own verdict is
+    // that the key can write to customers, whatever the component says.
     let run = hostile(&upstream, &["--format", "json", "setup"], &key);
-    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.code, 2, "{run:?}");
+    let error = &run.json()["error"];
+    assert_eq!(error["kind"], "over-permissioned", "{run:?}");
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("this credential can write to customers:")),
+        "{run:?}"
+    );
     let log = upstream.requests();
     let sent: Vec<(&str, &str)> = log
         .iter()
@@ -185,11 +195,6 @@ fn setup_lets_through_only_the_probe_id_and_only_during_setup() {
     assert_eq!(sent, [("DELETE", probe)], "only the probe reached Stripe");
     assert!(log[0].body.is_empty(), "the probe carries no body");
     assert_key_only_in_authorization(&log[0], &key);
-    assert_eq!(
-        run.json()["requests"],
-        1,
-        "the report's count is the host's"
-    );
     let denied = denials(&run);
     assert_eq!(denied.len(), 4, "{}", run.stderr);
     for what in [
@@ -215,6 +220,36 @@ fn setup_lets_through_only_the_probe_id_and_only_during_setup() {
         denied[0].contains("only while the connector verifies a credential"),
         "{denied:?}"
     );
+}
+
+#[test]
+fn setup_passes_only_when_the_host_saw_every_write_probe_refused() {
+    // A read-only key as Stripe answers it: every write refused with 403 and Stripe's error object.
+    let upstream = Upstream::start(Behaviour::StripeError {
+        status: 403,
+        message: "The provided key does not have the required permissions".into(),
+    })
+    .expect("upstream");
+    // The hostile verify sends one of the five probes and reports all five refused: the four it never
+    // sent prove nothing, so setup fails, naming them.
+    let run = hostile(&upstream, &["--format", "json", "setup"], &test_key());
+    assert_eq!(run.code, 1, "{run:?}");
+    let error = &run.json()["error"];
+    assert_eq!(error["kind"], "sandbox", "{run:?}");
+    let message = error["message"].as_str().expect("a message");
+    assert!(message.starts_with("setup cannot pass: the host saw no refusal of the write probe DELETE /v1/subscriptions/{id} (never answered"), "{message}");
+    for probe in [
+        "DELETE /v1/invoices/{id}",
+        "POST /v1/charges/{id}/capture",
+        "POST /v1/payouts/{id}/cancel",
+    ] {
+        assert!(message.contains(probe), "{probe}: {message}");
+    }
+    assert!(
+        !message.contains("DELETE /v1/customers/{id}"),
+        "the one sent was refused: {message}"
+    );
+    assert_eq!(upstream.requests().len(), 1, "{:?}", upstream.requests());
 }
 
 // ---- 2. odd requests ----------------------------------------------------------------------------------
@@ -532,10 +567,12 @@ fn the_offline_credential_check_cannot_send_print_or_return_the_key() {
     }
     assert_untouched(&upstream, "the offline credential check");
 
-    // Test: the check accepts; setup goes on, and still the only request out is the allowed probe.
+    // Test: the check accepts; setup goes on, and still the only request out is the allowed probe
+    // (which this upstream answers 200: the host's verdict is over-permissioned).
     let key = test_key();
     let run = hostile(&upstream, &["setup"], &key);
-    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("error (over-permissioned)"), "{run:?}");
     assert_no_key(&key, &format!("{}{}", run.stdout, run.stderr), "output");
     let log = upstream.requests();
     assert_eq!(log.len(), 1, "{log:?}");

@@ -5,8 +5,8 @@
 
 use klairr_e2e::ledger_api::{self, LedgerApi, LedgerApiConfig};
 use klairr_e2e::{
-    emulator, hostile_component, keys, ledger_connectors_dir, redirect_to, run_cli,
-    stripe_copy_connectors_dir,
+    emulator, hostile_component, hostile_connectors_dir, keys, ledger_connectors_dir, redirect_to,
+    run_cli, stripe_copy_connectors_dir,
 };
 use klairr_host::emulator::Emulator;
 use klairr_host::policy::origin::Redirect;
@@ -655,7 +655,7 @@ fn a_reload_the_start_would_refuse_is_refused() {
 #[test]
 fn a_trap_leaves_the_connection_and_the_other_connectors_serving() {
     let emu = emulator();
-    let (dir, _) = stripe_copy_connectors_dir("serve-trap", "crashy", &hostile_component());
+    let (dir, _) = hostile_connectors_dir("serve-trap", "crashy");
     let registry = Registry::with_dir(&dir).expect("registry");
     let server = Server::start(&registry, options(&emu)).expect("starts");
     let api = Api::new(&server);
@@ -678,7 +678,7 @@ fn a_trap_leaves_the_connection_and_the_other_connectors_serving() {
 #[test]
 fn drain_lets_the_call_in_flight_finish_and_refuses_new_ones() {
     let emu = emulator();
-    let (dir, _) = stripe_copy_connectors_dir("serve-drain", "slow", &hostile_component());
+    let (dir, _) = hostile_connectors_dir("serve-drain", "slow");
     let registry = Registry::with_dir(Path::new(&dir)).expect("registry");
     let server = Server::start(&registry, options(&emu)).expect("starts");
     let api = Api::new(&server);

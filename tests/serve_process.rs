@@ -3,7 +3,7 @@
 //! refused. (The API itself is tested in-process in `tests/serve.rs`.)
 #![cfg(unix)]
 
-use klairr_e2e::{assert_no_key, emulator, hostile_component, keys, stripe_copy_connectors_dir};
+use klairr_e2e::{assert_no_key, emulator, hostile_connectors_dir, keys};
 use klairr_host::emulator::Emulator;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
@@ -210,7 +210,7 @@ fn a_second_stop_signal_ends_the_drain_at_once() {
 #[test]
 fn serve_logs_each_request_its_policy_refuses() {
     let emu = emulator();
-    let (dir, _) = stripe_copy_connectors_dir("serve-denials", "hostile", &hostile_component());
+    let (dir, _) = hostile_connectors_dir("serve-denials", "hostile");
     let (child, base) = spawn_serve(&emu, &["--connectors", dir.to_str().expect("utf-8")]);
     let agent = agent();
     let id = connect(&agent, &base, "hostile");

@@ -50,10 +50,36 @@ pub fn stripe_copy_connectors_dir(
     name: &str,
     component: &[u8],
 ) -> (std::path::PathBuf, std::path::PathBuf) {
+    copy_connectors_dir(
+        label,
+        name,
+        component,
+        klairr_host::policy::manifest::STRIPE_TOML,
+    )
+}
+
+/// [`stripe_copy_connectors_dir`] for the hostile component, whose setup sends one of Stripe's five
+/// write probes: its manifest keeps the probe rules but not their `probe` verdicts, so that opening a
+/// connection (which verifies) succeeds and a test can reach the calls it is about.
+pub fn hostile_connectors_dir(label: &str, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let manifest: String = klairr_host::policy::manifest::STRIPE_TOML
+        .lines()
+        .filter(|line| !line.starts_with("probe = "))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    copy_connectors_dir(label, name, &hostile_component(), &manifest)
+}
+
+fn copy_connectors_dir(
+    label: &str,
+    name: &str,
+    component: &[u8],
+    manifest: &str,
+) -> (std::path::PathBuf, std::path::PathBuf) {
     let dir = temp_dir(label);
     let wasm = dir.join(format!("{name}.wasm"));
     std::fs::write(&wasm, component).expect("write component");
-    let manifest = klairr_host::policy::manifest::STRIPE_TOML
+    let manifest = manifest
         .replace("name = \"stripe\"", &format!("name = \"{name}\""))
         // Each connector reads a credential variable of its own.
         .replace(

@@ -10,6 +10,7 @@
 //! - [`request_rules`]: one outgoing request against the manifest's rules: method, canonical path, query
 //!   parameters, headers, body, the credential never in the URL.
 //! - [`budget`]: request starts per second per credential and endpoint; over budget a request waits.
+//! - [`probes`]: setup's write probes judged from the answers the host saw, not from the component's report.
 //! - [`redact`]: the credential (any 12-character run of it) out of text, control characters out of what a
 //!   terminal shows, long messages capped.
 
@@ -17,5 +18,6 @@ pub mod budget;
 pub mod credential;
 pub mod manifest;
 pub mod origin;
+pub mod probes;
 pub mod redact;
 pub mod request_rules;

@@ -217,6 +217,20 @@ pub struct RequestRule {
     pub during: During,
     /// Whether a request body is allowed; without one a non-zero Content-Length is denied.
     pub body: bool,
+    /// Set for a write probe of setup (`during = "verify"` only): see [`WriteProbe`].
+    pub probe: Option<WriteProbe>,
+}
+
+/// A rule that is one of setup's write probes (`probe = { resource = "customers", refused = [403] }`):
+/// setup passes only if, during the verification, the component sent a request under the rule and the
+/// upstream refused it with one of `refused` — the host checks this itself, whatever the component
+/// reports (`crate::probes`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WriteProbe {
+    /// What a credential that is not refused can write, as setup names it (an identifier).
+    pub resource: String,
+    /// The statuses that mean "this credential may not write here" (4xx, never 429).
+    pub refused: Vec<u16>,
 }
 
 impl RequestRule {

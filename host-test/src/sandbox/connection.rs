@@ -9,6 +9,7 @@ use super::wit;
 use crate::cache::Fingerprint;
 use crate::returned;
 use klairr_policy::manifest::Manifest;
+use klairr_policy::probes::{self, ProbeVerdict};
 use klairr_policy::redact::CallerWrote;
 use klairr_policy::request_rules::Phase;
 use std::sync::Arc;
@@ -55,7 +56,23 @@ impl Connection {
             })
         });
         let report = self.finish(outcome, "setup verification")?;
-        returned::check_report(report, self.credential.runs(), self.sent())
+        let mut report = returned::check_report(report, self.credential.runs(), self.sent())?;
+        // The component's word that the credential cannot write counts for nothing: the host judges the
+        // answers its write probes got.
+        let answers = match self.instance.store.data().hooks.probe_answers.lock() {
+            Ok(answers) => answers.clone(),
+            Err(_) => Vec::new(),
+        };
+        match probes::judge(&self.manifest, &answers) {
+            ProbeVerdict::Refused(endpoints) => {
+                report.write_probes_refused = endpoints;
+                Ok(report)
+            }
+            ProbeVerdict::CanWrite(resources) => Err(SandboxError::Connector(ConnectorFailure(
+                wit::ConnectorError::OverPermissioned(resources),
+            ))),
+            ProbeVerdict::Unproven(probes) => Err(SandboxError::SetupUnproven(probes)),
+        }
     }
 
     /// The caller's `texts` (`caller_text::Written::texts`), exempt from the credential's redaction for

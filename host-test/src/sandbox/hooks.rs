@@ -21,6 +21,7 @@ use klairr_policy::budget::{CredentialId, Limits, RequestBudget};
 use klairr_policy::credential::Credential;
 use klairr_policy::manifest::Manifest;
 use klairr_policy::origin::{Decision, NetworkPolicy, Origin};
+use klairr_policy::probes::ProbeAnswer;
 use klairr_policy::redact::SecretRuns;
 use klairr_policy::request_rules::{self, Phase, RequestView};
 use std::collections::HashMap;
@@ -148,6 +149,9 @@ pub(crate) struct PolicyHooks {
     pub(crate) call: CallState,
     /// Why requests were denied, for the host's log (redacted).
     pub(crate) log: Vec<String>,
+    /// The answers setup's write probes got during this call (a verification), as they came: the host
+    /// judges setup from these, not from the component's report (`klairr_policy::probes`).
+    pub(crate) probe_answers: Arc<Mutex<Vec<ProbeAnswer>>>,
 }
 
 /// The most denial reasons kept per store: a guest looping on denied requests cannot grow the log.
@@ -190,6 +194,7 @@ impl PolicyHooks {
             forbidden,
             call: CallState::new(Phase::Offline, Duration::from_secs(1), 0),
             log: Vec::new(),
+            probe_answers: Arc::default(),
         }
     }
 
@@ -211,10 +216,7 @@ impl PolicyHooks {
     }
 
     /// Everything that decides whether the request may leave; `Ok` carries what sending needs.
-    fn admit(
-        &mut self,
-        request: &http::Request<WasiBody>,
-    ) -> Result<(Origin, String, bool), String> {
+    fn admit(&mut self, request: &http::Request<WasiBody>) -> Result<Admitted, String> {
         if self.call.phase == Phase::Offline {
             // Quote nothing of the request: while the component judges a credential it holds one the
             // host has not accepted yet, and may have put it in the URL.
@@ -265,7 +267,18 @@ impl PolicyHooks {
             ));
         }
         self.call.sent += 1;
-        Ok((target, allowed.endpoint, allowed.rule.body))
+        let probe_rule = allowed.rule.probe.as_ref().and_then(|_| {
+            self.manifest
+                .requests
+                .iter()
+                .position(|r| std::ptr::eq(r, allowed.rule))
+        });
+        Ok(Admitted {
+            target,
+            endpoint: allowed.endpoint,
+            body_allowed: allowed.rule.body,
+            probe_rule,
+        })
     }
 }
 
@@ -280,10 +293,16 @@ impl WasiHttpHooks for PolicyHooks {
         options: Option<wasmtime_wasi_http::RequestOptions>,
         _fut: BodyDone,
     ) -> ResponseFuture {
-        let (target, endpoint, body_allowed) = match self.admit(&request) {
+        let Admitted {
+            target,
+            endpoint,
+            body_allowed,
+            probe_rule,
+        } = match self.admit(&request) {
             Ok(admitted) => admitted,
             Err(reason) => return self.deny(reason),
         };
+        let probe_answers = self.probe_answers.clone();
         let Some(credential) = self.credential.clone() else {
             return self.deny("no credential is attached to this instance".into());
         };
@@ -407,6 +426,14 @@ impl WasiHttpHooks for PolicyHooks {
                     (response.map(BodyExt::boxed_unsync), done)
                 }
             };
+            if let Some(rule) = probe_rule {
+                if let Ok(mut answers) = probe_answers.lock() {
+                    answers.push(ProbeAnswer {
+                        rule,
+                        status: response.status().as_u16(),
+                    });
+                }
+            }
             // The request is no longer in flight once its answer has begun: the slot goes back now, not
             // when the guest has read the body, so a guest that waits for every head before reading any
             // body (a legitimate fan-out) cannot wedge its own later requests. Bodies stay bounded by the
@@ -424,6 +451,16 @@ impl WasiHttpHooks for PolicyHooks {
             Ok((response, io))
         })
     }
+}
+
+/// What [`PolicyHooks::admit`] found out about a request it lets leave.
+struct Admitted {
+    target: Origin,
+    /// The rule's endpoint (`GET /v1/customers`): the budget's unit.
+    endpoint: String,
+    body_allowed: bool,
+    /// The index of the rule in the manifest when it is one of setup's write probes.
+    probe_rule: Option<usize>,
 }
 
 /// What the log says of a refused request that [`reveals`] the credential.

@@ -105,4 +105,13 @@ pub(super) struct RawRequest {
     pub during: Option<String>,
     #[serde(default)]
     pub body: bool,
+    #[serde(default)]
+    pub probe: Option<RawProbe>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawProbe {
+    pub resource: String,
+    pub refused: Vec<i64>,
 }

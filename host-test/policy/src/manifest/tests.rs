@@ -422,6 +422,11 @@ fn every_invalid_field_is_named_with_what_to_write() {
         ("query = [\"limit\"]", "query = [\"limit\", \"limit\"]", "requests[0].query[1]", "is already query[0]"),
         ("during = \"verify\"", "during = \"sometimes\"", "requests[1].during", "\"always\" (the default"),
         ("during = \"verify\"", "during = \"Verify\"", "requests[1].during", "or \"verify\""),
+        ("during = \"verify\"", "during = \"verify\"\nprobe = { resource = \"items\", refused = [403] }\n\n[[requests]]\nmethod = \"POST\"\npath = \"/v1/x\"\nprobe = { resource = \"x\", refused = [403] }", "requests[2].probe", "add during = \"verify\""),
+        ("during = \"verify\"", "during = \"verify\"\nprobe = { resource = \"Items\", refused = [403] }", "requests[1].probe.resource", "not a resource name"),
+        ("during = \"verify\"", "during = \"verify\"\nprobe = { resource = \"items\", refused = [] }", "requests[1].probe.refused", "no status is a refusal"),
+        ("during = \"verify\"", "during = \"verify\"\nprobe = { resource = \"items\", refused = [403, 429] }", "requests[1].probe.refused[1]", "429 is not a refusal"),
+        ("during = \"verify\"", "during = \"verify\"\nprobe = { resource = \"items\", refused = [200] }", "requests[1].probe.refused[0]", "a 4xx status other than 429"),
         (
             "during = \"verify\"",
             "during = \"verify\"\n\n[[requests]]\nmethod = \"DELETE\"\npath = \"/v1/items/{other}\"\nparams = { other = \"x_[a-z]+\" }",
