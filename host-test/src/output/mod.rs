@@ -345,14 +345,59 @@ pub(crate) fn plural(n: u64, noun: &str) -> String {
 
 fn to_json<T: Serialize>(value: &T) -> String {
     // Serialising these types cannot fail (no maps with non-string keys, no failing Serialize impls).
-    serde_json::to_string(value).unwrap_or_else(|e| {
-        format!(r#"{{"error":{{"kind":"sandbox","message":"could not render JSON: {e}"}}}}"#)
-    })
+    serde_json::to_string(value).map_or_else(
+        |e| format!(r#"{{"error":{{"kind":"sandbox","message":"could not render JSON: {e}"}}}}"#),
+        escape_terminal_controls,
+    )
+}
+
+/// JSON text with the characters a terminal would act on written as `\uXXXX` escapes: serde_json escapes
+/// the C0 controls; this escapes DEL and the C1 controls (U+009B starts an escape sequence in some
+/// terminals), the bidirectional marks, embeddings, overrides and isolates (they reorder what a terminal
+/// shows), and the line and paragraph separators. Outside string literals JSON text has none of them, so
+/// every one is inside a string, where the escape means the same: a JSON reader reads the same values.
+pub(crate) fn escape_terminal_controls(json: String) -> String {
+    // In UTF-8 each of them is DEL or starts with one of these bytes: most text has none, and is kept.
+    if !json.bytes().any(|b| matches!(b, 0x7f | 0xc2 | 0xd8 | 0xe2)) {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if matches!(c, '\u{7f}'..='\u{9f}' | '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn terminal_controls_in_json_are_escaped_and_read_back_the_same() {
+        let hostile = "A\u{9b}31mB\u{202e}C\u{85}D\u{2028}E\u{61c}F\u{2066}G\u{7f}H é € —";
+        let text = error_json("upstream", hostile);
+        for c in [
+            '\u{9b}', '\u{202e}', '\u{85}', '\u{2028}', '\u{61c}', '\u{2066}', '\u{7f}',
+        ] {
+            assert!(!text.contains(c), "{c:?} escaped: {text}");
+        }
+        assert!(
+            text.contains(r"A\u009b31mB\u202eC\u0085D\u2028E\u061cF\u2066G\u007fH é € —"),
+            "{text}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(v["error"]["message"], hostile);
+        // Text without them is kept as it is.
+        assert_eq!(
+            escape_terminal_controls("{\"a\":\"é € —\"}".into()),
+            "{\"a\":\"é € —\"}"
+        );
+    }
 
     #[test]
     fn error_object_shape() {

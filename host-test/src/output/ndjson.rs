@@ -3,6 +3,7 @@
 //! in unix seconds numbers; booleans; null), for streaming into other tools. Nothing else goes to
 //! stdout: truncation and notes are the CLI's lines on stderr.
 
+use super::escape_terminal_controls;
 use super::select::Selection;
 use crate::sandbox::wit;
 use serde::ser::{SerializeMap, Serializer};
@@ -30,10 +31,8 @@ impl Serialize for RowObject<'_> {
     }
 }
 
-/// One line per row, each a JSON object. serde_json escapes the C0 controls; DEL, the C1 controls (one of
-/// them, U+009B, starts an escape sequence in some terminals) and the bidirectional overrides are
-/// escaped here too, so streaming the output to a terminal cannot drive it or reorder what it shows.
-/// The values are the same: `\u009b` is what a JSON reader reads back.
+/// One line per row, each a JSON object, terminal controls escaped ([`super::escape_terminal_controls`]):
+/// streaming the output to a terminal cannot drive it or reorder what it shows.
 pub fn query_ndjson(result: &wit::QueryResult, selection: &Selection) -> Result<String, String> {
     let mut out = String::new();
     for row in &result.rows {
@@ -43,23 +42,10 @@ pub fn query_ndjson(result: &wit::QueryResult, selection: &Selection) -> Result<
             row,
         })
         .map_err(|e| e.to_string())?;
-        escape_terminal_controls(&line, &mut out);
+        out.push_str(&escape_terminal_controls(line));
         out.push('\n');
     }
     Ok(out)
-}
-
-/// Copy JSON text, writing the characters a terminal would act on as `\uXXXX` escapes. Outside string
-/// literals JSON text has none of them, so every one is inside a string, where the escape means the same.
-fn escape_terminal_controls(json: &str, out: &mut String) {
-    for c in json.chars() {
-        if matches!(c, '\u{7f}'..='\u{9f}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-        {
-            out.push_str(&format!("\\u{:04x}", u32::from(c)));
-        } else {
-            out.push(c);
-        }
-    }
 }
 
 #[cfg(test)]
