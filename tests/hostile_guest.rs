@@ -17,7 +17,9 @@ use klairr_e2e::hostile_upstream::{
 use klairr_e2e::{assert_no_key, run_cli, temp_dir, CliRun};
 use klairr_host::policy::manifest::Manifest;
 use klairr_host::policy::origin::LoopbackBase;
-use klairr_host::sandbox::{wit, ConnectionConfig, Sandbox, SandboxError, SandboxOptions};
+use klairr_host::sandbox::{
+    wit, ConnectionConfig, Sandbox, SandboxError, SandboxOptions, OPEN_RESPONSES_PER_IN_FLIGHT,
+};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -635,6 +637,40 @@ fn a_flood_waits_for_the_budget_instead_of_failing() {
         elapsed >= Duration::from_secs(((150 - budget) / budget) as u64),
         "{elapsed:?}"
     );
+}
+
+#[test]
+fn responses_held_open_are_bounded_and_later_requests_wait_for_them() {
+    let upstream = Upstream::start(Behaviour::Ok).expect("upstream");
+    let manifest = Manifest::stripe();
+    let open = manifest.network.max_in_flight * OPEN_RESPONSES_PER_IN_FLIGHT;
+    // A component that keeps every response it gets, its body unread (each holds a connection), and
+    // waits for more: the requests past the bound wait for a body to finish, which never happens here,
+    // until the call's deadline.
+    let flood = script(&[
+        json!({"flood": {"count": open + 8, "path": "/v1/customers?limit=1", "hold": true}}),
+    ]);
+    let run = hostile(
+        &upstream,
+        &["--call-timeout", "3", "--format", "json", "query", &flood],
+        &test_key(),
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(json_error(&run).0, "sandbox", "{run:?}");
+    assert_eq!(
+        upstream.requests().len(),
+        open,
+        "only {open} responses may be open at once"
+    );
+    // Dropping each response as it comes frees its slot: the same flood goes through.
+    let flood = script(&[json!({"flood": {"count": open + 8, "path": "/v1/customers?limit=1"}})]);
+    let run = hostile(
+        &upstream,
+        &["--call-timeout", "10", "query", &flood],
+        &test_key(),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(upstream.requests().len(), 2 * open + 8);
 }
 
 #[test]

@@ -54,12 +54,26 @@ enum Route {
 pub type InProcessHandler =
     Arc<dyn Fn(&http::request::Parts) -> http::Response<bytes::Bytes> + Send + Sync>;
 
-/// What one sandbox's stores share on purpose: the request budget and the in-flight gates, both per
-/// credential. In the CLI one sandbox is one host process, so the budget is per host process.
+/// What one sandbox's stores share on purpose: the request budget, the in-flight gates and the
+/// open-response gates, all per credential. In the CLI one sandbox is one host process, so the budget is
+/// per host process.
 pub struct SharedGates {
     budget: RequestBudget,
+    /// Requests from their start until their response head (the manifest's `max_in_flight`).
     in_flight: Mutex<HashMap<CredentialId, Arc<tokio::sync::Semaphore>>>,
+    /// Requests from their start until their response body is read to the end or dropped
+    /// ([`OPEN_RESPONSES_PER_IN_FLIGHT`] times `max_in_flight`).
+    open: Mutex<HashMap<CredentialId, Arc<tokio::sync::Semaphore>>>,
 }
+
+/// How many responses a credential's requests may hold open at once, per request it may have in flight.
+/// A response whose body is not read to the end holds its connection (a socket) until the guest drops
+/// it: without a bound, a component that never reads bodies would open a connection per request, up to
+/// its call's request ceiling (thousands for a large aggregate), and starve the host of file
+/// descriptors. Four times the in-flight limit leaves room for a component that waits for several heads
+/// before reading their bodies; past it, a new request waits for a body to finish, as over the
+/// in-flight limit.
+pub const OPEN_RESPONSES_PER_IN_FLIGHT: usize = 4;
 
 /// How much more than a second the budget keeps between a start and the N-th start after it. The budget
 /// counts the instants requests are ready to go on the wire (their connection made, TLS included); the
@@ -74,13 +88,26 @@ impl Default for SharedGates {
         SharedGates {
             budget: RequestBudget::with_margin(ARRIVAL_MARGIN),
             in_flight: Mutex::default(),
+            open: Mutex::default(),
         }
     }
 }
 
 impl SharedGates {
     fn in_flight(&self, id: CredentialId, limit: usize) -> Arc<tokio::sync::Semaphore> {
-        let Ok(mut gates) = self.in_flight.lock() else {
+        Self::gate(&self.in_flight, id, limit)
+    }
+
+    fn open(&self, id: CredentialId, limit: usize) -> Arc<tokio::sync::Semaphore> {
+        Self::gate(&self.open, id, limit)
+    }
+
+    fn gate(
+        gates: &Mutex<HashMap<CredentialId, Arc<tokio::sync::Semaphore>>>,
+        id: CredentialId,
+        limit: usize,
+    ) -> Arc<tokio::sync::Semaphore> {
+        let Ok(mut gates) = gates.lock() else {
             // A poisoned lock means a panic elsewhere; a fresh gate still bounds this request.
             return Arc::new(tokio::sync::Semaphore::new(limit));
         };
@@ -359,6 +386,16 @@ impl WasiHttpHooks for PolicyHooks {
             // the request can go on the wire, not one before a TLS handshake of unknown length (with a
             // handshake counted in, the first requests of a burst would reach the upstream late and
             // crowd into the same second as the next burst).
+            // A response held open first: a request waits for one to finish before it takes an
+            // in-flight slot, so a component holding every response it gets cannot hold more.
+            let open = gates
+                .open(
+                    credential.id,
+                    max_in_flight.saturating_mul(OPEN_RESPONSES_PER_IN_FLIGHT),
+                )
+                .acquire_owned()
+                .await
+                .map_err(|_| Error::InternalError(Some("open-response gate closed".into())))?;
             let permit = gates
                 .in_flight(credential.id, max_in_flight)
                 .acquire_owned()
@@ -435,9 +472,10 @@ impl WasiHttpHooks for PolicyHooks {
                 }
             }
             // The request is no longer in flight once its answer has begun: the slot goes back now, not
-            // when the guest has read the body, so a guest that waits for every head before reading any
-            // body (a legitimate fan-out) cannot wedge its own later requests. Bodies stay bounded by the
-            // cap, the between-bytes timeout and the call's deadline.
+            // when the guest has read the body, so a guest that waits for several heads before reading
+            // any body (a fan-out) does not wedge its own later requests. The body keeps its
+            // open-response slot until it is read to the end or dropped; it stays bounded by the cap,
+            // the between-bytes timeout and the call's deadline.
             drop(permit);
             use http_body_util::BodyExt;
             let response = response.map(|body| {
@@ -445,6 +483,7 @@ impl WasiHttpHooks for PolicyHooks {
                     inner: body,
                     limit: max_body,
                     seen: 0,
+                    open: Some(open),
                 }
                 .boxed_unsync()
             });
@@ -475,11 +514,13 @@ pub(super) fn reveals(runs: &SecretRuns, text: &str) -> bool {
         .any(|decoded| runs.contains(decoded))
 }
 
-/// A response body that fails once it exceeds the manifest's size, whatever the upstream declared.
+/// A response body that fails once it exceeds the manifest's size, whatever the upstream declared, and
+/// holds its request's open-response slot until it ends (read to the end, failed or dropped).
 struct CappedBody {
     inner: WasiBody,
     limit: u64,
     seen: u64,
+    open: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl http_body::Body for CappedBody {
@@ -496,6 +537,7 @@ impl http_body::Body for CappedBody {
                 if let Some(data) = frame.data_ref() {
                     this.seen = this.seen.saturating_add(data.len() as u64);
                     if this.seen > this.limit {
+                        this.open = None;
                         return Poll::Ready(Some(Err(Error::HttpResponseBodySize(Some(
                             this.limit,
                         )))));
@@ -503,7 +545,12 @@ impl http_body::Body for CappedBody {
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
-            other => other,
+            Poll::Pending => Poll::Pending,
+            ended => {
+                // The end, or an error: no more of this body will be read.
+                this.open = None;
+                ended
+            }
         }
     }
 

@@ -47,7 +47,7 @@ mod store;
 pub use compile_cache::CompileCache;
 pub use connection::Connection;
 pub use error::{ConnectorFailure, SandboxError, REFUSALS};
-pub use hooks::{InProcessHandler, SharedGates, Upstream};
+pub use hooks::{InProcessHandler, SharedGates, Upstream, OPEN_RESPONSES_PER_IN_FLIGHT};
 pub use limits::SandboxLimits;
 pub use linker::{check_exports, check_imports, ALLOWED_IMPORT_PREFIXES, CONNECTOR_EXPORT};
 pub use pool::{Pool, PoolOptions};

@@ -200,7 +200,8 @@ fn run_script(text: &str) -> Result<wit::QueryResult, wit::ConnectorError> {
                 requests = requests.saturating_add(count);
                 let path =
                     str_field(arg, "path")?.unwrap_or_else(|| "/v1/customers?limit=1".into());
-                flood(count, &path)
+                let hold = bool_field(arg, "hold", false)?;
+                flood(count, &path, hold)
             }
             "sleep_ns" => {
                 let nanos = arg
@@ -577,7 +578,7 @@ fn write_all(stream: &OutputStream, bytes: &[u8]) -> Result<(), String> {
 }
 
 /// Start `count` GETs before waiting for any, then wait for all of them.
-fn flood(count: u32, path: &str) -> String {
+fn flood(count: u32, path: &str, hold: bool) -> String {
     let mut refused = 0u32;
     let mut pending = Vec::new();
     for _ in 0..count {
@@ -594,30 +595,38 @@ fn flood(count: u32, path: &str) -> String {
             Err(_) => refused += 1,
         }
     }
-    let pollables: Vec<_> = pending
-        .iter()
-        .map(FutureIncomingResponse::subscribe)
-        .collect();
-    let mut waiting: Vec<usize> = (0..pollables.len()).collect();
-    while !waiting.is_empty() {
-        let refs: Vec<_> = waiting.iter().map(|&i| &pollables[i]).collect();
-        let ready = wasi::io::poll::poll(&refs);
-        let ready: Vec<usize> = ready.iter().map(|&r| waiting[r as usize]).collect();
-        waiting.retain(|i| !ready.contains(i));
-    }
-    drop(pollables);
     let (mut responses, mut ok, mut errors) = (0u32, 0u32, 0u32);
-    for future in &pending {
-        match taken(future) {
-            Ok(response) => {
-                responses += 1;
-                if (200..300).contains(&response.status()) {
-                    ok += 1;
+    // Each response counted and dropped (its body unread) as it comes; held until every head is in
+    // with `hold`.
+    let mut held = Vec::new();
+    {
+        let pollables: Vec<_> = pending
+            .iter()
+            .map(FutureIncomingResponse::subscribe)
+            .collect();
+        let mut waiting: Vec<usize> = (0..pollables.len()).collect();
+        while !waiting.is_empty() {
+            let refs: Vec<_> = waiting.iter().map(|&i| &pollables[i]).collect();
+            let ready = wasi::io::poll::poll(&refs);
+            let ready: Vec<usize> = ready.iter().map(|&r| waiting[r as usize]).collect();
+            waiting.retain(|i| !ready.contains(i));
+            for i in ready {
+                match taken(&pending[i]) {
+                    Ok(response) => {
+                        responses += 1;
+                        if (200..300).contains(&response.status()) {
+                            ok += 1;
+                        }
+                        if hold {
+                            held.push(response);
+                        }
+                    }
+                    Err(_) => errors += 1,
                 }
             }
-            Err(_) => errors += 1,
         }
     }
+    drop(held);
     format!(
         "flood: {count} started, {refused} refused at handle, {responses} responses ({ok} 2xx), {errors} errors"
     )

@@ -16,7 +16,7 @@
 //! | step | what it does | outcome recorded |
 //! |---|---|---|
 //! | `{"http": {"method": "POST", "scheme": "https", "authority": "api.stripe.com", "path": "/v1/customers?x=1", "headers": [["authorization", "Bearer rk_test_evil"], ["stripe-account", "acct_1"]], "body": "email=a@b.c"}}` | one outgoing request, then reads the whole response body | `HTTP 200, 44 body bytes`, `refused at handle: …`, `response error: …`, plus notes on headers or request-line parts the host refused |
-//! | `{"flood": {"count": 150, "path": "/v1/customers?limit=1"}}` | starts `count` GET requests to `https://api.stripe.com` at once (every `handle` first, then waits for all with `wasi:io/poll`) | `flood: 150 started, 0 refused at handle, 150 responses (150 2xx), 0 errors` |
+//! | `{"flood": {"count": 150, "path": "/v1/customers?limit=1", "hold": false}}` | starts `count` GET requests to `https://api.stripe.com` at once (every `handle` first, then waits for all with `wasi:io/poll`), dropping each response as it comes (its body unread), or with `hold` keeping every one until the last has come | `flood: 150 started, 0 refused at handle, 150 responses (150 2xx), 0 errors` |
 //! | `{"sleep_ns": 18446744073709551615}` | `monotonic-clock::subscribe-duration(n).block()` | `slept n ns` |
 //! | `{"spin": true}` | loops forever without a host call | never returns |
 //! | `{"alloc_mib": 300}` | allocates that many MiB and writes every byte (an allocation the host refuses aborts: a trap) | `allocated 300 MiB` |
