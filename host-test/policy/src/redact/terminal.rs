@@ -17,8 +17,11 @@ pub(super) fn classify(c: char) -> Shown {
         '\t' | '\n' | '\r' | '\u{2028}' | '\u{2029}' => Shown::Space,
         // C0 controls (ESC, BEL, backspace, …), DEL and the C1 controls (CSI U+009B, NEL, …).
         '\u{0}'..='\u{1f}' | '\u{7f}' | '\u{80}'..='\u{9f}' => Shown::Drop,
-        // Bidi embeddings/overrides and isolates: they visually reorder what follows (Trojan Source).
-        '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => Shown::Drop,
+        // Bidi embeddings/overrides and isolates: they visually reorder what follows (Trojan Source);
+        // and the marks (LRM, RLM, ALM), which reorder the neutral characters around them.
+        '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{61c}' => {
+            Shown::Drop
+        }
         _ => Shown::Keep,
     }
 }
@@ -81,8 +84,8 @@ fn escape_len(rest: &str) -> Option<usize> {
 }
 
 /// Make `text` safe for a terminal: whole escape sequences (CSI such as `ESC [31m`, OSC such as
-/// `ESC ]0;title BEL`, …) removed, other C0 controls, DEL, C1 controls and the bidi controls U+202A–U+202E
-/// and U+2066–U+2069 dropped; tab, CR, LF and U+2028/U+2029 become a space. Everything else, including
+/// `ESC ]0;title BEL`, …) removed, other C0 controls, DEL, C1 controls and the bidi controls U+202A–U+202E,
+/// U+2066–U+2069 and the marks U+200E, U+200F and U+061C dropped; tab, CR, LF and U+2028/U+2029 become a space. Everything else, including
 /// non-Latin text and emoji, is kept. Text that needs no change comes back borrowed.
 pub fn strip_control(text: &str) -> Cow<'_, str> {
     let needs_work = text.chars().any(|c| !matches!(classify(c), Shown::Keep));

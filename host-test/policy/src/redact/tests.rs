@@ -223,6 +223,7 @@ fn strip_control_table() {
         ("c1\u{85}\u{9c}", "c1"),
         ("admin\u{202e}txt.exe", "admintxt.exe"),
         ("\u{2066}iso\u{2069}\u{202a}", "iso"),
+        ("12\u{200f}34\u{200e}5\u{61c}6", "123456"),
         ("Ünïcødé 日本語 🙂 عربي", "Ünïcødé 日本語 🙂 عربي"),
         ("line\u{2028}sep", "line sep"),
     ];
@@ -497,7 +498,7 @@ proptest! {
     }
 
     #[test]
-    fn strip_control_output_is_clean(text in "(?s:.){0,30}|[\\x00-\\x7f\u{80}-\u{9f}\u{202a}-\u{202e}\u{2066}-\u{2069}a-z]{0,60}") {
+    fn strip_control_output_is_clean(text in "(?s:.){0,30}|[\\x00-\\x7f\u{80}-\u{9f}\u{202a}-\u{202e}\u{2066}-\u{2069}\u{200e}\u{200f}\u{61c}a-z]{0,60}") {
         let out = strip_control(&text);
         prop_assert!(out.chars().all(|c| matches!(classify(c), Shown::Keep)), "{out:?}");
     }
