@@ -676,6 +676,41 @@ fn a_trap_leaves_the_connection_and_the_other_connectors_serving() {
 }
 
 #[test]
+fn a_call_stopped_at_its_ceiling_and_then_its_deadline_leaves_nothing_held() {
+    let emu = emulator();
+    let (dir, _) = hostile_connectors_dir("serve-held", "held");
+    let registry = Registry::with_dir(&dir).expect("registry");
+    let mut options = options(&emu);
+    options.sandbox = redirect_to(
+        &emu,
+        SandboxLimits {
+            call_timeout: Duration::from_secs(2),
+            ..SandboxLimits::default()
+        },
+    );
+    let server = Server::start(&registry, options).expect("starts");
+    let api = Api::new(&server);
+    // Two connections with one key: they share its budget, in-flight and open-response gates.
+    let a = api.connect("held", keys::TEST_READ_ONLY);
+    let b = api.connect("held", keys::TEST_READ_ONLY);
+    // A keeps every response it gets, unread, and asks for more than its call's request ceiling: the
+    // ceiling stops the last ones, the ones past the open-response bound wait, and the call runs into
+    // its deadline, which discards its instance.
+    let flood = r#"{"flood": {"count": 60, "path": "/v1/customers?limit=1", "hold": true}}"#;
+    let (status, value) = api.query(&a, flood);
+    assert_eq!((status, kind(&value)), (502, "sandbox"), "{value}");
+    // The discarded instance is dropped with the responses it held: B's request goes through, and A
+    // gets a fresh instance.
+    let (status, value) = api.query(&b, r#"{"http": {"path": "/v1/customers?limit=1"}}"#);
+    assert_eq!(status, 200, "{value}");
+    assert!(value.to_string().contains("HTTP 200"), "{value}");
+    let (status, value) = api.query(&a, r#"{"sleep_ns": 1}"#);
+    assert_eq!(status, 200, "{value}");
+    server.drain(Duration::from_secs(1));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn drain_lets_the_call_in_flight_finish_and_refuses_new_ones() {
     let emu = emulator();
     let (dir, _) = hostile_connectors_dir("serve-drain", "slow");

@@ -246,6 +246,14 @@ impl Connection {
         self.instance.store.data().hooks.call.denied
     }
 
+    /// Whether a trap or a deadline discarded this connection's instance (whatever error its call
+    /// reported: a call stopped at its request ceiling may then run into its deadline). A discarded
+    /// instance answers no call again; dropping the connection frees what its store still holds (open
+    /// responses among them).
+    pub fn is_discarded(&self) -> bool {
+        self.instance.discarded
+    }
+
     /// Requests the last call sent.
     fn sent(&self) -> u32 {
         self.instance.store.data().hooks.call.sent
@@ -259,6 +267,11 @@ impl Connection {
         outcome: Result<Result<R, wit::ConnectorError>, SandboxError>,
         what: &str,
     ) -> Result<R, SandboxError> {
+        // An instance discarded by an earlier call made no call now: what its last call left in the
+        // hooks' state (a ceiling hit) is not this call's.
+        if let Err(SandboxError::Discarded) = outcome {
+            return Err(SandboxError::Discarded);
+        }
         let call = self.instance.store.data().hooks.call;
         if call.ceiling_hit {
             return Err(SandboxError::RequestCeiling {
