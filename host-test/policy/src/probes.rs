@@ -3,8 +3,8 @@
 //! verification and the upstream refused it.
 //!
 //! The host sees every answer a probe gets (the status of each request sent under a probe rule), so it
-//! needs no word of the component's. Any answer other than a refusal or a temporary failure (401, 429,
-//! 5xx) means the credential may write there ([`ProbeVerdict::CanWrite`]): a success is a write that went
+//! needs no word of the component's. Any answer other than a refusal or a temporary failure (401, 408,
+//! 409, 429, 5xx: [`temporary`]) means the credential may write there ([`ProbeVerdict::CanWrite`]): a success is a write that went
 //! through, and Stripe's 404 `resource_missing` says the credential passed the permission check and only
 //! the object was missing. A probe never answered, or whose last answer is a temporary failure, proves
 //! nothing ([`ProbeVerdict::Unproven`]). A component that reports success over either is overruled.
@@ -62,9 +62,11 @@ enum One {
     Unproven(String),
 }
 
-/// A status that says nothing about permissions: the request may be tried again.
-fn temporary(status: u16) -> bool {
-    status == 429 || status == 401 || status >= 500
+/// A status that says nothing about permissions, after which a request may be tried again: a 401
+/// (the credential was not read), a timeout or a lock conflict (408, 409: Stripe's `lock_timeout`), a
+/// rate limit, a server error. A manifest's `refused` statuses are never one of these.
+pub(crate) fn temporary(status: u16) -> bool {
+    matches!(status, 401 | 408 | 409 | 429 | 500..=599)
 }
 
 fn judge_one(refused: &[u16], statuses: &[u16]) -> One {
@@ -190,6 +192,29 @@ mod tests {
                 vec![404, 403],
                 vec![],
                 ProbeVerdict::CanWrite(RESOURCES.map(String::from).to_vec()),
+            ),
+            // A lock conflict or a timeout, then the refusal: refused.
+            (
+                vec![409, 403],
+                vec![],
+                ProbeVerdict::Refused(endpoints.clone()),
+            ),
+            (
+                vec![408, 403],
+                vec![],
+                ProbeVerdict::Refused(endpoints.clone()),
+            ),
+            // Not a status that says "refused" (a redirect, one no server sends): the write may have
+            // gone through.
+            (
+                vec![403],
+                vec![600],
+                ProbeVerdict::CanWrite(vec!["customers".into()]),
+            ),
+            (
+                vec![403],
+                vec![302],
+                ProbeVerdict::CanWrite(vec!["customers".into()]),
             ),
             // Only temporary failures at the end: nothing proven.
             (

@@ -424,7 +424,7 @@ fn probe(cx: &Cx<'_>, i: usize, raw: RawProbe) -> Result<WriteProbe, ManifestErr
         return Err(cx.err(
             field("resource"),
             format!(
-                "{} is not a resource name: write what setup calls it, lower case letters, digits and _                  (e.g. \"customers\")",
+                "{} is not a resource name: write what setup calls it, lower case letters, digits and _ (e.g. \"customers\")",
                 show(r)
             ),
         ));
@@ -438,13 +438,13 @@ fn probe(cx: &Cx<'_>, i: usize, raw: RawProbe) -> Result<WriteProbe, ManifestErr
     let mut refused = Vec::with_capacity(raw.refused.len());
     for (j, status) in raw.refused.into_iter().enumerate() {
         match u16::try_from(status) {
-            Ok(s) if (400..500).contains(&s) && s != 429 => refused.push(s),
+            Ok(s) if (400..500).contains(&s) && !crate::probes::temporary(s) => refused.push(s),
             _ => {
                 return Err(cx.err(
                     format!("requests[{i}].probe.refused[{j}]"),
                     format!(
-                        "{status} is not a refusal: a refused write is a 4xx status other than 429 (a rate \
-                         limit says nothing about permissions), e.g. 403"
+                        "{status} is not a refusal: a refused write is a 4xx status other than 401, 408, 409 \
+                         and 429 (a temporary failure says nothing about permissions), e.g. 403"
                     ),
                 ))
             }
