@@ -3,20 +3,22 @@
 //! the token, setup, queries equal to the CLI's JSON, the shared cache (a repeated question makes zero
 //! upstream requests), concurrent clients on one connection, hot swap (good and broken), drain.
 
+use klairr_e2e::hostile_upstream::{Behaviour, Upstream};
 use klairr_e2e::ledger_api::{self, LedgerApi, LedgerApiConfig};
 use klairr_e2e::{
     emulator, hostile_component, hostile_connectors_dir, keys, ledger_connectors_dir, redirect_to,
     run_cli, stripe_copy_connectors_dir,
 };
 use klairr_host::emulator::Emulator;
-use klairr_host::policy::origin::Redirect;
+use klairr_host::policy::manifest::Manifest;
+use klairr_host::policy::origin::{LoopbackBase, Redirect};
 use klairr_host::registry::{Registry, STRIPE_COMPONENT};
 use klairr_host::sandbox::{SandboxLimits, SandboxOptions};
 use klairr_host::serve::{ConnectionLimits, ServeOptions, Server, Token};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const TOKEN: &str = "test-token-0123456789abcdef";
 
@@ -706,6 +708,71 @@ fn a_call_stopped_at_its_ceiling_and_then_its_deadline_leaves_nothing_held() {
     assert!(value.to_string().contains("HTTP 200"), "{value}");
     let (status, value) = api.query(&a, r#"{"sleep_ns": 1}"#);
     assert_eq!(status, 200, "{value}");
+    server.drain(Duration::from_secs(1));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The most instants of `arrivals` within any `window`.
+fn max_in_window(arrivals: &[Instant], window: Duration) -> usize {
+    let mut sorted = arrivals.to_vec();
+    sorted.sort_unstable();
+    let mut first = 0;
+    let mut best = 0;
+    for (last, t) in sorted.iter().enumerate() {
+        while *t - sorted[first] >= window {
+            first += 1;
+        }
+        best = best.max(last - first + 1);
+    }
+    best
+}
+
+#[test]
+fn one_key_given_to_two_connectors_is_held_to_one_budget() {
+    let upstream = Upstream::start(Behaviour::Ok).expect("upstream");
+    // Two connectors for one API (two manifests for one Stripe account, say), one key given to both.
+    let (dir, _) = hostile_connectors_dir("serve-one-budget", "first");
+    let first = std::fs::read_to_string(dir.join("first.toml")).expect("manifest");
+    std::fs::write(
+        dir.join("second.toml"),
+        first
+            .replace("name = \"first\"", "name = \"second\"")
+            .replace("FIRST_API_KEY", "SECOND_API_KEY"),
+    )
+    .expect("write");
+    let registry = Registry::with_dir(&dir).expect("registry");
+    let mut options = ServeOptions::new(
+        "127.0.0.1:0".parse().expect("addr"),
+        Token::from_env_value(Some(TOKEN.into())).expect("token"),
+    );
+    options.sandbox = SandboxOptions {
+        redirect: Some(LoopbackBase::parse(&upstream.base_url()).expect("loopback")),
+        ..SandboxOptions::default()
+    };
+    let server = Server::start(&registry, options).expect("starts");
+    let api = Api::new(&server);
+    let a = api.connect("first", keys::TEST_READ_ONLY);
+    let b = api.connect("second", keys::TEST_READ_ONLY);
+    let flood = r#"{"flood": {"count": 40, "path": "/v1/customers?limit=1"}}"#;
+    std::thread::scope(|s| {
+        for id in [&a, &b] {
+            let api = &api;
+            s.spawn(move || assert_eq!(api.query(id, flood).0, 200));
+        }
+    });
+    let arrivals: Vec<Instant> = upstream
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET")
+        .map(|r| r.arrived)
+        .collect();
+    assert_eq!(arrivals.len(), 80);
+    let budget = Manifest::stripe().budget.per_credential_test as usize;
+    let busiest = max_in_window(&arrivals, Duration::from_secs(1));
+    assert!(
+        busiest <= budget,
+        "{busiest} in one second, budget {budget}"
+    );
     server.drain(Duration::from_secs(1));
     let _ = std::fs::remove_dir_all(&dir);
 }

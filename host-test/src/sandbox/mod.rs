@@ -122,8 +122,10 @@ pub struct SandboxOptions {
     pub pool: PoolOptions,
     /// Where compiled components are cached ([`compile_cache`]); off unless asked for.
     pub compile_cache: CompileCache,
-    /// The request budget and in-flight gates to run under: a reloaded version of a connector keeps its
-    /// predecessor's so a swap never resets the budget. `None`: fresh ones.
+    /// The request budget and in-flight gates to run under, keyed by the credential's fingerprint:
+    /// `serve` gives every connector the same ones (a key is held to one budget whichever connector
+    /// uses it), and a reloaded version keeps them, so a swap never resets the budget. `None`: fresh
+    /// ones.
     pub gates: Option<Arc<SharedGates>>,
 }
 
@@ -335,9 +337,16 @@ impl Sandbox {
             cache_ttl_seconds: config.cache_ttl_seconds,
             max_scan: config.max_scan,
         };
+        // The budget's and the gates' key: the credential alone (an empty name, which no connector
+        // has), so a key given to two connectors is held to one budget where they share gates (`serve`).
+        let budget_id = self
+            .shared
+            .fingerprinter()
+            .fingerprint("", mode.as_str(), credential.expose())
+            .bytes();
         let attached = Arc::new(ConnectionCredential {
             credential,
-            id: fingerprint.bytes(),
+            id: budget_id,
         });
         let mut instance = self.instantiate(Some(attached.clone()))?;
         let plugin = instance.plugin()?;
