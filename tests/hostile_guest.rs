@@ -14,7 +14,7 @@ use klairr_e2e::hostile_upstream::{
     hostile_component, wat_many_memories_component, wat_table_grow_component, Behaviour,
     LoggedRequest, Upstream,
 };
-use klairr_e2e::{assert_no_key, run_cli, temp_dir, CliRun};
+use klairr_e2e::{assert_no_key, max_in_window, run_cli, temp_dir, CliRun};
 use klairr_host::policy::manifest::Manifest;
 use klairr_host::policy::origin::LoopbackBase;
 use klairr_host::sandbox::{
@@ -109,21 +109,6 @@ fn hostile_sandbox(upstream: &Upstream) -> Sandbox {
         },
     )
     .expect("the hostile component loads: it is a well-typed connector")
-}
-
-/// The most instants of `arrivals` inside any window `[t, t + window)`.
-fn max_in_window(arrivals: &[Instant], window: Duration) -> usize {
-    let mut sorted = arrivals.to_vec();
-    sorted.sort_unstable();
-    let mut best = 0;
-    let mut first = 0;
-    for (last, t) in sorted.iter().enumerate() {
-        while *t - sorted[first] >= window {
-            first += 1;
-        }
-        best = best.max(last - first + 1);
-    }
-    best
 }
 
 // ---- 1. writes ----------------------------------------------------------------------------------------

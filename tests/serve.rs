@@ -6,8 +6,8 @@
 use klairr_e2e::hostile_upstream::{Behaviour, Upstream};
 use klairr_e2e::ledger_api::{self, LedgerApi, LedgerApiConfig};
 use klairr_e2e::{
-    emulator, hostile_component, hostile_connectors_dir, keys, ledger_connectors_dir, redirect_to,
-    run_cli, stripe_copy_connectors_dir,
+    emulator, hostile_component, hostile_connectors_dir, keys, ledger_connectors_dir,
+    max_in_window, redirect_to, run_cli, stripe_copy_connectors_dir,
 };
 use klairr_host::emulator::Emulator;
 use klairr_host::policy::manifest::Manifest;
@@ -710,21 +710,6 @@ fn a_call_stopped_at_its_ceiling_and_then_its_deadline_leaves_nothing_held() {
     assert_eq!(status, 200, "{value}");
     server.drain(Duration::from_secs(1));
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// The most instants of `arrivals` within any `window`.
-fn max_in_window(arrivals: &[Instant], window: Duration) -> usize {
-    let mut sorted = arrivals.to_vec();
-    sorted.sort_unstable();
-    let mut first = 0;
-    let mut best = 0;
-    for (last, t) in sorted.iter().enumerate() {
-        while *t - sorted[first] >= window {
-            first += 1;
-        }
-        best = best.max(last - first + 1);
-    }
-    best
 }
 
 #[test]

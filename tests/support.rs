@@ -392,3 +392,18 @@ fn seen(text: &str, drop_finals: bool) -> String {
     }
     out
 }
+
+/// The most of `arrivals` within any one `window` (say, request starts in any 1-second window).
+pub fn max_in_window(arrivals: &[std::time::Instant], window: std::time::Duration) -> usize {
+    let mut sorted = arrivals.to_vec();
+    sorted.sort_unstable();
+    let mut first = 0;
+    let mut best = 0;
+    for (last, t) in sorted.iter().enumerate() {
+        while *t - sorted[first] >= window {
+            first += 1;
+        }
+        best = best.max(last - first + 1);
+    }
+    best
+}

@@ -10,6 +10,7 @@
 
 mod raw;
 mod validate;
+mod validate_probe;
 mod validate_rules;
 
 pub use validate::is_connector_name;

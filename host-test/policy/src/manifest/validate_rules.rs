@@ -2,11 +2,11 @@
 //! (method, path template with anchored parameter patterns, query names, phase). See [`super::validate`]
 //! for the conventions of the messages.
 
-use super::raw::{RawCredential, RawHeaders, RawProbe, RawRequest};
+use super::raw::{RawCredential, RawHeaders, RawRequest};
 use super::validate::{int, show, Cx};
 use super::{
     CredentialSpec, During, HeaderRules, ManifestError, PathTemplate, RefusedPrefix, RequestRule,
-    Segment, WriteProbe,
+    Segment,
 };
 use crate::credential::RefusalKind;
 use regex::RegexBuilder;
@@ -398,7 +398,7 @@ fn request(cx: &Cx<'_>, i: usize, raw: RawRequest) -> Result<RequestRule, Manife
                 "a write probe is sent only while a credential is verified: add during = \"verify\" to this rule",
             ))
         }
-        Some(p) => Some(probe(cx, i, p)?),
+        Some(p) => Some(super::validate_probe::probe(cx, i, p)?),
     };
     Ok(RequestRule {
         method: raw.method,
@@ -407,52 +407,6 @@ fn request(cx: &Cx<'_>, i: usize, raw: RawRequest) -> Result<RequestRule, Manife
         during,
         body: raw.body,
         probe,
-    })
-}
-
-/// A write probe: a resource named as an identifier, and the 4xx statuses (never 429, which says
-/// nothing about permissions) that mean the credential may not write there.
-fn probe(cx: &Cx<'_>, i: usize, raw: RawProbe) -> Result<WriteProbe, ManifestError> {
-    let field = |name: &str| format!("requests[{i}].probe.{name}");
-    let r = &raw.resource;
-    let identifier = !r.is_empty()
-        && r.len() <= 64
-        && r.starts_with(|c: char| c.is_ascii_lowercase())
-        && r.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-    if !identifier {
-        return Err(cx.err(
-            field("resource"),
-            format!(
-                "{} is not a resource name: write what setup calls it, lower case letters, digits and _ (e.g. \"customers\")",
-                show(r)
-            ),
-        ));
-    }
-    if raw.refused.is_empty() {
-        return Err(cx.err(
-            field("refused"),
-            "no status is a refusal: list the statuses the upstream refuses a write with (e.g. [403])",
-        ));
-    }
-    let mut refused = Vec::with_capacity(raw.refused.len());
-    for (j, status) in raw.refused.into_iter().enumerate() {
-        match u16::try_from(status) {
-            Ok(s) if (400..500).contains(&s) && !crate::probes::temporary(s) => refused.push(s),
-            _ => {
-                return Err(cx.err(
-                    format!("requests[{i}].probe.refused[{j}]"),
-                    format!(
-                        "{status} is not a refusal: a refused write is a 4xx status other than 401, 408, 409 \
-                         and 429 (a temporary failure says nothing about permissions), e.g. 403"
-                    ),
-                ))
-            }
-        }
-    }
-    Ok(WriteProbe {
-        resource: raw.resource,
-        refused,
     })
 }
 

@@ -1,0 +1,52 @@
+//! Validating a request rule's `probe` (one of setup's write probes, judged by the host:
+//! `crate::probes`): what setup calls its resource, and the statuses that mean "refused".
+
+use super::raw::RawProbe;
+use super::validate::{show, Cx};
+use super::{ManifestError, WriteProbe};
+
+/// A write probe: a resource named as an identifier, and the 4xx statuses (never 429, which says
+/// nothing about permissions) that mean the credential may not write there.
+pub(super) fn probe(cx: &Cx<'_>, i: usize, raw: RawProbe) -> Result<WriteProbe, ManifestError> {
+    let field = |name: &str| format!("requests[{i}].probe.{name}");
+    let r = &raw.resource;
+    let identifier = !r.is_empty()
+        && r.len() <= 64
+        && r.starts_with(|c: char| c.is_ascii_lowercase())
+        && r.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !identifier {
+        return Err(cx.err(
+            field("resource"),
+            format!(
+                "{} is not a resource name: write what setup calls it, lower case letters, digits and _ (e.g. \"customers\")",
+                show(r)
+            ),
+        ));
+    }
+    if raw.refused.is_empty() {
+        return Err(cx.err(
+            field("refused"),
+            "no status is a refusal: list the statuses the upstream refuses a write with (e.g. [403])",
+        ));
+    }
+    let mut refused = Vec::with_capacity(raw.refused.len());
+    for (j, status) in raw.refused.into_iter().enumerate() {
+        match u16::try_from(status) {
+            Ok(s) if (400..500).contains(&s) && !crate::probes::temporary(s) => refused.push(s),
+            _ => {
+                return Err(cx.err(
+                    format!("requests[{i}].probe.refused[{j}]"),
+                    format!(
+                        "{status} is not a refusal: a refused write is a 4xx status other than 401, 408, 409 \
+                         and 429 (a temporary failure says nothing about permissions), e.g. 403"
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(WriteProbe {
+        resource: raw.resource,
+        refused,
+    })
+}
