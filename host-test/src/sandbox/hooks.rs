@@ -385,9 +385,9 @@ impl WasiHttpHooks for PolicyHooks {
             // cannot start in a second the budget already filled, and the budget counts the instant
             // the request can go on the wire, not one before a TLS handshake of unknown length (with a
             // handshake counted in, the first requests of a burst would reach the upstream late and
-            // crowd into the same second as the next burst).
-            // A response held open first: a request waits for one to finish before it takes an
-            // in-flight slot, so a component holding every response it gets cannot hold more.
+            // crowd into the same second as the next burst). Before the slot, an open-response slot: a
+            // request waits for a held response to finish before it takes an in-flight slot, so a
+            // component holding every response it gets cannot hold more.
             let open = gates
                 .open(
                     credential.id,
