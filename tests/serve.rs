@@ -701,6 +701,20 @@ fn a_call_stopped_at_its_ceiling_and_then_its_deadline_leaves_nothing_held() {
     let flood = r#"{"flood": {"count": 60, "path": "/v1/customers?limit=1", "hold": true}}"#;
     let (status, value) = api.query(&a, flood);
     assert_eq!((status, kind(&value)), (502, "sandbox"), "{value}");
+    // While A holds every response it may, B (the same key) is not held up: the bound on open
+    // responses is A's own.
+    std::thread::scope(|s| {
+        s.spawn(|| api.query(&a, flood));
+        std::thread::sleep(Duration::from_millis(500));
+        let started = Instant::now();
+        let (status, value) = api.query(&b, r#"{"http": {"path": "/v1/customers?limit=1"}}"#);
+        assert_eq!(status, 200, "{value}");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "B waited {:?} for A's responses",
+            started.elapsed()
+        );
+    });
     // The discarded instance is dropped with the responses it held: B's request goes through, and A
     // gets a fresh instance.
     let (status, value) = api.query(&b, r#"{"http": {"path": "/v1/customers?limit=1"}}"#);

@@ -54,25 +54,22 @@ enum Route {
 pub type InProcessHandler =
     Arc<dyn Fn(&http::request::Parts) -> http::Response<bytes::Bytes> + Send + Sync>;
 
-/// What one sandbox's stores share on purpose: the request budget, the in-flight gates and the
-/// open-response gates, all per credential. In the CLI one sandbox is one host process, so the budget is
-/// per host process.
+/// What one sandbox's stores share on purpose: the request budget and the in-flight gates, both per
+/// credential. In the CLI one sandbox is one host process, so the budget is per host process.
 pub struct SharedGates {
     budget: RequestBudget,
     /// Requests from their start until their response head (the manifest's `max_in_flight`).
     in_flight: Mutex<HashMap<CredentialId, Arc<tokio::sync::Semaphore>>>,
-    /// Requests from their start until their response body is read to the end or dropped
-    /// ([`OPEN_RESPONSES_PER_IN_FLIGHT`] times `max_in_flight`).
-    open: Mutex<HashMap<CredentialId, Arc<tokio::sync::Semaphore>>>,
 }
 
-/// How many responses a credential's requests may hold open at once, per request it may have in flight.
-/// A response whose body is not read to the end holds its connection (a socket) until the guest drops
-/// it: without a bound, a component that never reads bodies would open a connection per request, up to
-/// its call's request ceiling (thousands for a large aggregate), and starve the host of file
-/// descriptors. Four times the in-flight limit leaves room for a component that waits for several heads
-/// before reading their bodies; past it, a new request waits for a body to finish, as over the
-/// in-flight limit.
+/// How many responses one connection (one store) may hold open at once, per request its connector may
+/// have in flight. A response whose body is not read to the end holds its connection (a socket) until
+/// the guest drops it: without a bound, a component that never reads bodies would open a connection per
+/// request, up to its call's request ceiling (thousands for a large aggregate), and starve the host of
+/// file descriptors. Four times the in-flight limit leaves room for a component that waits for several
+/// heads before reading their bodies; past it, a new request waits for one of its own bodies to finish.
+/// Per connection, not per credential: a component holding its own responses must not stall the other
+/// connections that use the same key.
 pub const OPEN_RESPONSES_PER_IN_FLIGHT: usize = 4;
 
 /// How much more than a second the budget keeps between a start and the N-th start after it. The budget
@@ -88,7 +85,6 @@ impl Default for SharedGates {
         SharedGates {
             budget: RequestBudget::with_margin(ARRIVAL_MARGIN),
             in_flight: Mutex::default(),
-            open: Mutex::default(),
         }
     }
 }
@@ -96,10 +92,6 @@ impl Default for SharedGates {
 impl SharedGates {
     fn in_flight(&self, id: CredentialId, limit: usize) -> Arc<tokio::sync::Semaphore> {
         Self::gate(&self.in_flight, id, limit)
-    }
-
-    fn open(&self, id: CredentialId, limit: usize) -> Arc<tokio::sync::Semaphore> {
-        Self::gate(&self.open, id, limit)
     }
 
     fn gate(
@@ -179,6 +171,8 @@ pub(crate) struct PolicyHooks {
     /// The answers setup's write probes got during this call (a verification), as they came: the host
     /// judges setup from these, not from the component's report (`klairr_policy::probes`).
     pub(crate) probe_answers: Arc<Mutex<Vec<ProbeAnswer>>>,
+    /// This store's responses held open ([`OPEN_RESPONSES_PER_IN_FLIGHT`]).
+    open_responses: Arc<tokio::sync::Semaphore>,
 }
 
 /// The most denial reasons kept per store: a guest looping on denied requests cannot grow the log.
@@ -211,6 +205,12 @@ impl PolicyHooks {
         let forbidden: ForbiddenHeaderFilter = Arc::new(move |name| {
             wasmtime_wasi_http::DEFAULT_FORBIDDEN_HEADERS.contains(name) || names.contains(name)
         });
+        let open_responses = Arc::new(tokio::sync::Semaphore::new(
+            manifest
+                .network
+                .max_in_flight
+                .saturating_mul(OPEN_RESPONSES_PER_IN_FLIGHT),
+        ));
         PolicyHooks {
             manifest,
             network,
@@ -222,6 +222,7 @@ impl PolicyHooks {
             call: CallState::new(Phase::Offline, Duration::from_secs(1), 0),
             log: Vec::new(),
             probe_answers: Arc::default(),
+            open_responses,
         }
     }
 
@@ -330,6 +331,7 @@ impl WasiHttpHooks for PolicyHooks {
             Err(reason) => return self.deny(reason),
         };
         let probe_answers = self.probe_answers.clone();
+        let open_responses = self.open_responses.clone();
         let Some(credential) = self.credential.clone() else {
             return self.deny("no credential is attached to this instance".into());
         };
@@ -386,13 +388,9 @@ impl WasiHttpHooks for PolicyHooks {
             // the request can go on the wire, not one before a TLS handshake of unknown length (with a
             // handshake counted in, the first requests of a burst would reach the upstream late and
             // crowd into the same second as the next burst). Before the slot, an open-response slot: a
-            // request waits for a held response to finish before it takes an in-flight slot, so a
-            // component holding every response it gets cannot hold more.
-            let open = gates
-                .open(
-                    credential.id,
-                    max_in_flight.saturating_mul(OPEN_RESPONSES_PER_IN_FLIGHT),
-                )
+            // request waits for one of its connection's held responses to finish before it takes an
+            // in-flight slot, so a component holding every response it gets cannot hold more.
+            let open = open_responses
                 .acquire_owned()
                 .await
                 .map_err(|_| Error::InternalError(Some("open-response gate closed".into())))?;

@@ -17,7 +17,7 @@
 //! A connection goes back to the pool only once its response body has been read to the end; a body
 //! dropped, cut (the hooks' size cap) or timed out closes its connection. [`BodyDone`] resolves when
 //! the body is done either way. Until then the connection is the request's: the hooks bound how many
-//! such open responses one credential may hold (`hooks::OPEN_RESPONSES_PER_IN_FLIGHT`).
+//! such open responses one connection (one store) may hold (`hooks::OPEN_RESPONSES_PER_IN_FLIGHT`).
 //!
 //! A kept-alive connection can be closed by the server at any moment, and a request can cross the close.
 //! Such a request is resent once on a fresh connection when that is safe: always when hyper hands it

@@ -125,7 +125,7 @@ impl Platform {
         limits: ConnectionLimits,
     ) -> Result<Platform, ApiError> {
         let shared = SharedHost::new(options.pool.clone(), Callers::Many)?;
-        // One budget, one set of in-flight and open-response gates for every connector, each keyed by
+        // One budget and one set of in-flight gates for every connector, each keyed by
         // the credential's fingerprint: a key given to two connectors that reach one API (two
         // manifests for one Stripe account) is still held to one budget, not one per connector.
         let gates = Arc::new(crate::sandbox::SharedGates::default());
