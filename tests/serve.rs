@@ -701,6 +701,13 @@ fn a_call_stopped_at_its_ceiling_and_then_its_deadline_leaves_nothing_held() {
     let flood = r#"{"flood": {"count": 60, "path": "/v1/customers?limit=1", "hold": true}}"#;
     let (status, value) = api.query(&a, flood);
     assert_eq!((status, kind(&value)), (502, "sandbox"), "{value}");
+    // Requests sent are those that went on the wire: the two setups' probe and A's 32, not the 18
+    // admitted requests that waited for an open-response slot until the deadline.
+    let (_, metrics) = api.call("GET", "/metrics", None);
+    assert!(
+        metrics.contains("klairr_upstream_requests_total{connector=\"held\"} 34"),
+        "{metrics}"
+    );
     // While A holds every response it may, B (the same key) is not held up: the bound on open
     // responses is A's own.
     std::thread::scope(|s| {

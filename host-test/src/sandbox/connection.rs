@@ -254,9 +254,15 @@ impl Connection {
         self.instance.discarded
     }
 
-    /// Requests the last call sent.
+    /// Requests the last call sent: those that went on the wire (one admitted but still waiting for a
+    /// slot or the budget when the call ended was never sent).
     fn sent(&self) -> u32 {
-        self.instance.store.data().hooks.call.sent
+        self.instance
+            .store
+            .data()
+            .hooks
+            .on_the_wire
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The ceiling explains a failure first (the guest may have failed because it was hit, or ignored

@@ -173,6 +173,10 @@ pub(crate) struct PolicyHooks {
     pub(crate) probe_answers: Arc<Mutex<Vec<ProbeAnswer>>>,
     /// This store's responses held open ([`OPEN_RESPONSES_PER_IN_FLIGHT`]).
     open_responses: Arc<tokio::sync::Semaphore>,
+    /// Requests of this call that went on the wire. `call.sent` counts those admitted (the ceiling's
+    /// count), some of which may still wait for a slot or the budget when the call ends; this counts
+    /// what the upstream can have seen (reports and metrics).
+    pub(crate) on_the_wire: Arc<std::sync::atomic::AtomicU32>,
 }
 
 /// The most denial reasons kept per store: a guest looping on denied requests cannot grow the log.
@@ -223,6 +227,7 @@ impl PolicyHooks {
             log: Vec::new(),
             probe_answers: Arc::default(),
             open_responses,
+            on_the_wire: Arc::default(),
         }
     }
 
@@ -332,6 +337,7 @@ impl WasiHttpHooks for PolicyHooks {
         };
         let probe_answers = self.probe_answers.clone();
         let open_responses = self.open_responses.clone();
+        let on_the_wire = self.on_the_wire.clone();
         let Some(credential) = self.credential.clone() else {
             return self.deny("no credential is attached to this instance".into());
         };
@@ -429,6 +435,7 @@ impl WasiHttpHooks for PolicyHooks {
             }
 
             let remaining = left()?;
+            on_the_wire.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let options = wasmtime_wasi_http::RequestOptions {
                 connect_timeout: Some(t.connect.min(remaining)),
                 first_byte_timeout: Some(t.first_byte.min(remaining)),

@@ -38,6 +38,7 @@ impl Instance {
         self.store.data_mut().hooks.call = CallState::new(phase, self.timeout, ceiling);
         // A fresh record per call: an answer to an earlier call's request never counts for this one.
         self.store.data_mut().hooks.probe_answers = Default::default();
+        self.store.data_mut().hooks.on_the_wire = Default::default();
         let deadline = self.store.data().hooks.call.deadline;
         let runtime = self.runtime.clone();
         let outcome = {
