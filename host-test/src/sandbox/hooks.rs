@@ -91,15 +91,7 @@ impl Default for SharedGates {
 
 impl SharedGates {
     fn in_flight(&self, id: CredentialId, limit: usize) -> Arc<tokio::sync::Semaphore> {
-        Self::gate(&self.in_flight, id, limit)
-    }
-
-    fn gate(
-        gates: &Mutex<HashMap<CredentialId, Arc<tokio::sync::Semaphore>>>,
-        id: CredentialId,
-        limit: usize,
-    ) -> Arc<tokio::sync::Semaphore> {
-        let Ok(mut gates) = gates.lock() else {
+        let Ok(mut gates) = self.in_flight.lock() else {
             // A poisoned lock means a panic elsewhere; a fresh gate still bounds this request.
             return Arc::new(tokio::sync::Semaphore::new(limit));
         };

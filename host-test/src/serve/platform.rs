@@ -368,14 +368,7 @@ impl Platform {
         // leave its connection to expire the moment it returns.
         *entry.last_used.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
         self.count_call(&entry.connector, connection, denied_before, &answer);
-        if connection.is_discarded()
-            || matches!(
-                answer,
-                Err(SandboxError::Trap(_)
-                    | SandboxError::Deadline { .. }
-                    | SandboxError::Discarded)
-            )
-        {
+        if connection.is_discarded() {
             // The instance is gone (whatever the call reported: a call stopped at its request ceiling
             // may then have run into its deadline); the connection is not: the next call opens a fresh
             // one, and dropping this one frees what its store held (responses left open among them).
