@@ -734,6 +734,86 @@ fn a_call_stopped_at_its_ceiling_and_then_its_deadline_leaves_nothing_held() {
 }
 
 #[test]
+fn closing_a_connection_stops_the_call_running_on_it() {
+    let emu = emulator();
+    let (dir, _) = hostile_connectors_dir("serve-close", "closing");
+    let registry = Registry::with_dir(&dir).expect("registry");
+    let mut options = options(&emu);
+    // A deadline far beyond the test: only closing the connection can end these calls in time.
+    options.sandbox = redirect_to(
+        &emu,
+        SandboxLimits {
+            call_timeout: Duration::from_secs(60),
+            ..SandboxLimits::default()
+        },
+    );
+    let server = Server::start(&registry, options).expect("starts");
+    let api = Api::new(&server);
+    emu.set_latency(Duration::from_millis(150));
+    let one_request = r#"{"http": {"path": "/v1/customers?limit=1"}}"#;
+    let forty_in_a_row = format!("[{}]", [one_request; 40].join(","));
+    let holding_more_than_it_may =
+        r#"{"flood": {"count": 60, "path": "/v1/customers?limit=1", "hold": true}}"#;
+    // A guest spinning without a host call, one waiting for the upstream request after request (6 s of
+    // them), one waiting for an open-response slot that never frees.
+    for script in [
+        r#"{"spin": true}"#,
+        &forty_in_a_row,
+        holding_more_than_it_may,
+    ] {
+        let id = api.connect("closing", keys::TEST_READ_ONLY);
+        std::thread::scope(|s| {
+            let running = s.spawn(|| {
+                let started = Instant::now();
+                (api.query(&id, script), started.elapsed())
+            });
+            std::thread::sleep(Duration::from_millis(700));
+            let (status, _) = api.call("DELETE", &format!("/v1/connections/{id}"), None);
+            assert_eq!(status, 204);
+            let sent_when_closed = emu.requests().len();
+            let ((status, value), took) = running.join().expect("query thread");
+            assert_eq!(
+                (status, kind(&value)),
+                (409, "connection-closed"),
+                "{script}: {value}"
+            );
+            assert!(
+                took < Duration::from_secs(3),
+                "{script}: answered after {took:?}"
+            );
+            // Nothing more leaves for the closed connection.
+            std::thread::sleep(Duration::from_millis(500));
+            assert_eq!(emu.requests().len(), sent_when_closed, "{script}");
+        });
+        let (status, value) = api.query(&id, r#"{"sleep_ns": 1}"#);
+        assert_eq!(
+            (status, kind(&value)),
+            (404, "unknown-connection"),
+            "{value}"
+        );
+    }
+    // The key serves its next connection at once: nothing of the closed ones is held.
+    let next = api.connect("closing", keys::TEST_READ_ONLY);
+    let started = Instant::now();
+    let (status, value) = api.query(&next, one_request);
+    assert_eq!(status, 200, "{value}");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    let (_, metrics) = api.call("GET", "/metrics", None);
+    assert!(
+        metrics.contains(
+            "klairr_queries_total{connector=\"closing\",outcome=\"connection-closed\"} 3"
+        ),
+        "{metrics}"
+    );
+    server.drain(Duration::from_secs(1));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn one_key_given_to_two_connectors_is_held_to_one_budget() {
     let upstream = Upstream::start(Behaviour::Ok).expect("upstream");
     // Two connectors for one API (two manifests for one Stripe account, say), one key given to both.

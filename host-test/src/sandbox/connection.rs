@@ -41,6 +41,14 @@ impl Connection {
         self.instance.store.data_mut().progress = sink;
     }
 
+    /// Stop this connection's calls once `token` is cancelled: the call running then ends at once with
+    /// [`SandboxError::Cancelled`] wherever it is (spinning in the guest, waiting for the upstream, a
+    /// slot or the budget), its instance is discarded, and every later call fails the same way.
+    /// Dropping the connection then frees what its store held (its responses left open among them).
+    pub fn cancel_with(&mut self, token: tokio_util::sync::CancellationToken) {
+        self.instance.cancel = token;
+    }
+
     /// Setup verification: the write-probe rules of the manifest apply during this call only.
     pub fn verify(&mut self) -> Result<wit::VerifyReport, SandboxError> {
         let plugin = self.instance.plugin()?;
@@ -246,8 +254,8 @@ impl Connection {
         self.instance.store.data().hooks.call.denied
     }
 
-    /// Whether a trap or a deadline discarded this connection's instance (whatever error its call
-    /// reported: a call stopped at its request ceiling may then run into its deadline). A discarded
+    /// Whether a trap, a deadline or a cancellation discarded this connection's instance (whatever error
+    /// its call reported: a call stopped at its request ceiling may then run into its deadline). A discarded
     /// instance answers no call again; dropping the connection frees what its store still holds (open
     /// responses among them).
     pub fn is_discarded(&self) -> bool {
@@ -274,9 +282,12 @@ impl Connection {
         what: &str,
     ) -> Result<R, SandboxError> {
         // An instance discarded by an earlier call made no call now: what its last call left in the
-        // hooks' state (a ceiling hit) is not this call's.
-        if let Err(SandboxError::Discarded) = outcome {
-            return Err(SandboxError::Discarded);
+        // hooks' state (a ceiling hit) is not this call's. A cancelled call was stopped from outside:
+        // whatever it was doing then is not why it ended.
+        match outcome {
+            Err(SandboxError::Discarded) => return Err(SandboxError::Discarded),
+            Err(SandboxError::Cancelled) => return Err(SandboxError::Cancelled),
+            _ => {}
         }
         let call = self.instance.store.data().hooks.call;
         if call.ceiling_hit {

@@ -52,6 +52,10 @@ pub enum SandboxError {
     /// The component returned something that breaks the contract (wrong types, too many rows, …).
     #[error("the connector returned a malformed result: {0}")]
     Malformed(String),
+    /// The connection was closed while the call ran (`serve`'s `DELETE /v1/connections/ID`): the call
+    /// was stopped and its instance discarded.
+    #[error("the connection was closed while this call ran: the call was stopped")]
+    Cancelled,
     /// A previous trap or deadline discarded this connection's instance.
     #[error(
         "this connection's instance was discarded after an earlier failure: open a new connection"
@@ -76,6 +80,7 @@ impl SandboxError {
             | SandboxError::ContractVersion { .. }
             | SandboxError::NotAConnector(_) => "connector-config",
             SandboxError::RequestDenied { .. } => "request-denied",
+            SandboxError::Cancelled => "connection-closed",
             SandboxError::Load(_)
             | SandboxError::Trap(_)
             | SandboxError::Deadline { .. }

@@ -1,5 +1,6 @@
-//! One instance in its own store, and the way every call into it is made: under the call's deadline,
-//! with a trap or a deadline discarding the instance, and trap messages reduced to their cause.
+//! One instance in its own store, and the way every call into it is made: under the call's deadline and
+//! its connection's cancellation, with a trap, a deadline or a cancellation discarding the instance, and
+//! trap messages reduced to their cause.
 
 use super::bindings;
 use super::error::SandboxError;
@@ -10,6 +11,7 @@ use klairr_policy::request_rules::Phase;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 use wasmtime::Store;
 
 /// One instance in its own store, and the way every call into it is made.
@@ -19,13 +21,17 @@ pub(super) struct Instance {
     pub(super) runtime: Arc<super::shared::GuestRuntime>,
     pub(super) timeout: Duration,
     pub(super) discarded: bool,
+    /// Cancelled when whoever owns the connection gives it up (`serve`, when it is closed): the call
+    /// running stops at once, wherever it is (spinning in the guest, waiting in the host).
+    pub(super) cancel: CancellationToken,
 }
 
 pub(super) type CallFuture<'a, R> =
     std::pin::Pin<Box<dyn Future<Output = wasmtime::Result<R>> + 'a>>;
 
 impl Instance {
-    /// Run one call under the deadline. A trap or a deadline discards the instance.
+    /// Run one call under the deadline and the cancellation. A trap, a deadline or a cancellation
+    /// discards the instance.
     pub(super) fn call<R>(
         &mut self,
         phase: Phase,
@@ -39,11 +45,31 @@ impl Instance {
         // A fresh record per call: an answer to an earlier call's request never counts for this one.
         self.store.data_mut().hooks.probe_answers = Default::default();
         self.store.data_mut().hooks.on_the_wire = Default::default();
+        // Checked after the reset: a call that never started sent nothing, whatever the last one did.
+        if self.cancel.is_cancelled() {
+            self.discarded = true;
+            return Err(SandboxError::Cancelled);
+        }
         let deadline = self.store.data().hooks.call.deadline;
         let runtime = self.runtime.clone();
+        let cancel = self.cancel.clone();
         let outcome = {
             let fut = f(&mut self.store);
-            runtime.block_on(async move { tokio::time::timeout_at(deadline.into(), fut).await })
+            // Dropping the call's future stops it wherever it is: a spinning guest yields to this
+            // select at every epoch tick (see the store's epoch callback), and a guest waiting in the
+            // host (a clock, an HTTP future, a body) is waiting on this future. Its store cannot be
+            // entered again, so the instance is discarded, as after a deadline.
+            runtime.block_on(async move {
+                tokio::select! {
+                    biased;
+                    () = cancel.cancelled() => None,
+                    outcome = tokio::time::timeout_at(deadline.into(), fut) => Some(outcome),
+                }
+            })
+        };
+        let Some(outcome) = outcome else {
+            self.discarded = true;
+            return Err(SandboxError::Cancelled);
         };
         match outcome {
             Ok(Ok(value)) => Ok(value),

@@ -13,8 +13,10 @@
 //!
 //! Every call runs under one wall-clock deadline ([`SandboxLimits::call_timeout`]) that also ends waits
 //! inside the host (clocks, HTTP futures, TLS handshakes, slow bodies); a guest that spins yields at each
-//! epoch tick and is trapped at the deadline. A trap or a deadline discards the instance. What comes back
-//! is checked and redacted before anyone sees it ([`crate::returned`]).
+//! epoch tick and is trapped at the deadline. Whoever owns a connection may also stop its call at once
+//! ([`Connection::cancel_with`]: `serve`, when the connection is closed). A trap, a deadline or a
+//! cancellation discards the instance. What comes back is checked and redacted before anyone sees it
+//! ([`crate::returned`]).
 //!
 //! ```no_run
 //! use klairr_host::registry;
@@ -484,6 +486,7 @@ impl Sandbox {
             runtime: self.shared.runtime().clone(),
             timeout: self.limits.call_timeout,
             discarded: false,
+            cancel: Default::default(),
         };
         let pre = self.pre.clone();
         let plugin = instance.call(Phase::Offline, 0, move |store| {

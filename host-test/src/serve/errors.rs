@@ -14,6 +14,7 @@ pub const STATUS_BY_KIND: &[(&str, u16)] = &[
     ("unknown-connection", 404),
     ("method-not-allowed", 405),
     ("request-timeout", 408),
+    ("connection-closed", 409),
     ("body-too-large", 413),
     ("secret-key-rejected", 422),
     ("invalid-key", 422),

@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 /// Limits of the connection table.
 #[derive(Clone, Copy, Debug)]
@@ -69,6 +70,9 @@ struct Open {
     /// The instance, with the version it belongs to; `None` after a trap (reopened at the next call).
     instance: Mutex<Option<(u64, Connection)>>,
     last_used: Mutex<Instant>,
+    /// Cancelled when the connection is closed: every instance it opens stops its call then (see
+    /// [`Platform::disconnect`]).
+    closed: CancellationToken,
 }
 
 impl Open {
@@ -284,6 +288,8 @@ impl Platform {
             Opening(&self.opening)
         };
         let mut connection = loaded.sandbox.open(&config)?;
+        let closed = CancellationToken::new();
+        connection.cancel_with(closed.clone());
         let report = connection.verify();
         self.count_call(connector, &connection, 0, &report);
         let report = report?;
@@ -294,6 +300,7 @@ impl Platform {
             turn: Arc::default(),
             instance: Mutex::new(Some((loaded.version, connection))),
             last_used: Mutex::new(Instant::now()),
+            closed,
         });
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         // Checked again: setups running at once may have filled the table since the first check.
@@ -312,13 +319,24 @@ impl Platform {
         Ok((id, report))
     }
 
-    /// Close a connection; false when there was none with that id.
+    /// Close a connection; false when there was none with that id. A call running on it is stopped at
+    /// once (answered `connection-closed`), wherever it is, and what its instance held is freed when
+    /// the call returns: closing a connection is how a client takes back a question it no longer wants
+    /// answered, and the call's budget, slots and open responses must not outlive it. Calls queued
+    /// behind it find no connection (`unknown-connection`).
     pub fn disconnect(&self, id: &str) -> bool {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        let removed = open.remove(id).is_some();
+        let removed = open.remove(id);
         self.metrics
             .set("klairr_open_connections", String::new(), open.len() as u64);
-        removed
+        drop(open);
+        match removed {
+            Some(entry) => {
+                entry.closed.cancel();
+                true
+            }
+            None => false,
+        }
     }
 
     /// The queue of connection `id`'s calls: hold its lock to make a call. Awaited on the event loop,
@@ -356,7 +374,8 @@ impl Platform {
         let stale = !matches!(&*instance, Some((version, _)) if *version == loaded.version);
         if stale {
             *instance = None;
-            let connection = loaded.sandbox.open(&entry.config)?;
+            let mut connection = loaded.sandbox.open(&entry.config)?;
+            connection.cancel_with(entry.closed.clone());
             *instance = Some((loaded.version, connection));
         }
         let Some((_, connection)) = instance.as_mut() else {
