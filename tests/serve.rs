@@ -864,6 +864,70 @@ fn one_key_given_to_two_connectors_is_held_to_one_budget() {
 }
 
 #[test]
+fn connectors_sharing_a_key_each_keep_their_own_in_flight_limit() {
+    let emu = emulator();
+    let latency = Duration::from_millis(300);
+    emu.set_latency(latency);
+    // Stripe's manifest allows 8 requests in flight; "narrow", a copy for the same account, allows 2.
+    let (dir, _) = hostile_connectors_dir("serve-in-flight", "wide");
+    let wide = std::fs::read_to_string(dir.join("wide.toml")).expect("manifest");
+    assert!(wide.contains("max_in_flight = 8"));
+    std::fs::copy(dir.join("wide.wasm"), dir.join("narrow.wasm")).expect("copy");
+    std::fs::write(
+        dir.join("narrow.toml"),
+        wide.replace("name = \"wide\"", "name = \"narrow\"")
+            .replace("WIDE_API_KEY", "NARROW_API_KEY")
+            .replace("wide.wasm", "narrow.wasm")
+            .replace("max_in_flight = 8", "max_in_flight = 2"),
+    )
+    .expect("write");
+    let registry = Registry::with_dir(&dir).expect("registry");
+    let server = Server::start(&registry, options(&emu)).expect("starts");
+    let api = Api::new(&server);
+    let (narrow, wide) = (
+        api.connect("narrow", keys::TEST_READ_ONLY),
+        api.connect("wide", keys::TEST_READ_ONLY),
+    );
+    emu.clear_requests();
+    // The narrow one starts first, then both flood at once with one key: each on its own endpoint.
+    std::thread::scope(|s| {
+        let api = &api;
+        let (narrow, wide) = (&narrow, &wide);
+        s.spawn(move || {
+            let flood = r#"{"flood": {"count": 24, "path": "/v1/payouts?limit=1"}}"#;
+            assert_eq!(api.query(narrow, flood).0, 200);
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        s.spawn(move || {
+            let flood = r#"{"flood": {"count": 40, "path": "/v1/customers?limit=1"}}"#;
+            assert_eq!(api.query(wide, flood).0, 200);
+        });
+    });
+    // Every request waits `latency` at the emulator: those that arrived within less than that of each
+    // other were in flight together.
+    let together = |path: &str| {
+        let arrivals: Vec<Instant> = emu
+            .requests()
+            .iter()
+            .filter(|r| r.path == path)
+            .map(|r| r.arrived)
+            .collect();
+        max_in_window(&arrivals, latency - Duration::from_millis(50))
+    };
+    let (narrow_peak, wide_peak) = (together("/v1/payouts"), together("/v1/customers"));
+    assert!(narrow_peak <= 2, "narrow had {narrow_peak} in flight");
+    // The narrow connector's limit does not become the wide one's; together they stay within 8.
+    assert!(wide_peak >= 5, "wide had at most {wide_peak} in flight");
+    assert!(
+        emu.peak_in_flight() <= 8,
+        "{} in flight",
+        emu.peak_in_flight()
+    );
+    server.drain(Duration::from_secs(1));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn drain_lets_the_call_in_flight_finish_and_refuses_new_ones() {
     let emu = emulator();
     let (dir, _) = hostile_connectors_dir("serve-drain", "slow");

@@ -59,7 +59,57 @@ pub type InProcessHandler =
 pub struct SharedGates {
     budget: RequestBudget,
     /// Requests from their start until their response head (the manifest's `max_in_flight`).
-    in_flight: Mutex<HashMap<CredentialId, Arc<tokio::sync::Semaphore>>>,
+    in_flight: Mutex<HashMap<CredentialId, InFlightGates>>,
+}
+
+/// The in-flight gates of one credential. Connectors given the same key (`serve`) may declare different
+/// limits: each connector's requests take a slot of the gate of its own limit, so none has more in
+/// flight than its manifest allows, and then one of the key's gate, sized by the largest limit asked
+/// for so far, so that together they never have more in flight than any one manifest allows.
+struct InFlightGates {
+    key: Arc<tokio::sync::Semaphore>,
+    key_size: usize,
+    by_limit: HashMap<usize, Arc<tokio::sync::Semaphore>>,
+}
+
+impl InFlightGates {
+    fn new(limit: usize) -> InFlightGates {
+        InFlightGates {
+            key: Arc::new(tokio::sync::Semaphore::new(limit)),
+            key_size: limit,
+            by_limit: HashMap::new(),
+        }
+    }
+
+    /// Whether anyone but this table still holds one of the gates.
+    fn in_use(&self) -> bool {
+        Arc::strong_count(&self.key) > 1 || self.by_limit.values().any(|g| Arc::strong_count(g) > 1)
+    }
+}
+
+/// The two gates a request passes, in this order (every request takes them in the same order, so
+/// none waits for a slot while holding one another is waiting for).
+struct InFlightSlots {
+    own: Arc<tokio::sync::Semaphore>,
+    key: Arc<tokio::sync::Semaphore>,
+}
+
+impl InFlightSlots {
+    /// A slot of both gates; held until the response head.
+    async fn acquire(self) -> Result<InFlightPermit, tokio::sync::AcquireError> {
+        let own = self.own.acquire_owned().await?;
+        let key = self.key.acquire_owned().await?;
+        Ok(InFlightPermit {
+            _own: own,
+            _key: key,
+        })
+    }
+}
+
+/// A request's place in flight: both gates' slots, given back together when dropped.
+struct InFlightPermit {
+    _own: tokio::sync::OwnedSemaphorePermit,
+    _key: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// How many responses one connection (one store) may hold open at once, per request its connector may
@@ -90,17 +140,33 @@ impl Default for SharedGates {
 }
 
 impl SharedGates {
-    fn in_flight(&self, id: CredentialId, limit: usize) -> Arc<tokio::sync::Semaphore> {
+    /// The gates a request of a connector whose manifest allows `limit` in flight passes, for the
+    /// credential `id` (see [`InFlightGates`]).
+    fn in_flight(&self, id: CredentialId, limit: usize) -> InFlightSlots {
         let Ok(mut gates) = self.in_flight.lock() else {
             // A poisoned lock means a panic elsewhere; a fresh gate still bounds this request.
-            return Arc::new(tokio::sync::Semaphore::new(limit));
+            let gate = Arc::new(tokio::sync::Semaphore::new(limit));
+            return InFlightSlots {
+                own: gate.clone(),
+                key: gate,
+            };
         };
         // Gates nobody holds any more are dropped, so a long-running host stays bounded.
-        gates.retain(|_, gate| Arc::strong_count(gate) > 1);
-        gates
-            .entry(id)
+        gates.retain(|_, gates| gates.in_use());
+        let gates = gates.entry(id).or_insert_with(|| InFlightGates::new(limit));
+        if limit > gates.key_size {
+            gates.key.add_permits(limit - gates.key_size);
+            gates.key_size = limit;
+        }
+        let own = gates
+            .by_limit
+            .entry(limit)
             .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(limit)))
-            .clone()
+            .clone();
+        InFlightSlots {
+            own,
+            key: gates.key.clone(),
+        }
     }
 }
 
@@ -394,7 +460,7 @@ impl WasiHttpHooks for PolicyHooks {
                 .map_err(|_| Error::InternalError(Some("open-response gate closed".into())))?;
             let permit = gates
                 .in_flight(credential.id, max_in_flight)
-                .acquire_owned()
+                .acquire()
                 .await
                 .map_err(|_| Error::InternalError(Some("in-flight gate closed".into())))?;
             let t = ceilings.clamp(

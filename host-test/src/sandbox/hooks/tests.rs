@@ -200,7 +200,7 @@ fn over_the_in_flight_limit_a_request_waits_until_a_slot_frees() {
     let (mut hooks, seen) = hooks_with(manifest, None);
     // Another request of the same credential holds the only slot.
     let gate = hooks.gates.in_flight([7; 32], 1);
-    let held = gate.clone().try_acquire_owned().expect("the slot");
+    let held = gate.key.clone().try_acquire_owned().expect("the slot");
     let waiting = send(&mut hooks, request("GET", LIST, &[]));
     run(async move {
         let mut waiting = Box::into_pin(waiting);
@@ -212,6 +212,40 @@ fn over_the_in_flight_limit_a_request_waits_until_a_slot_frees() {
             .expect("sent once the slot is free, not refused");
     });
     assert_eq!(seen.lock().expect("lock").len(), 1);
+}
+
+#[test]
+fn connectors_sharing_a_key_keep_their_own_in_flight_limit_and_the_largest_together() {
+    let gates = SharedGates::default();
+    let key = [9; 32];
+    // The first connector on the key allows 2; a second allows 8.
+    let (narrow, wide) = (gates.in_flight(key, 2), gates.in_flight(key, 8));
+    let take = |slots: &InFlightSlots| {
+        let own = slots.own.clone().try_acquire_owned().ok()?;
+        let key = slots.key.clone().try_acquire_owned().ok()?;
+        Some((own, key))
+    };
+    let narrow_held: Vec<_> = (0..3).filter_map(|_| take(&narrow)).collect();
+    assert_eq!(narrow_held.len(), 2, "the narrow connector's own limit");
+    let wide_held: Vec<_> = (0..8).filter_map(|_| take(&wide)).collect();
+    assert_eq!(
+        wide_held.len(),
+        6,
+        "the key's 8, of which the narrow one holds 2"
+    );
+    drop(narrow_held);
+    let freed: Vec<_> = (0..8).filter_map(|_| take(&wide)).collect();
+    assert_eq!(freed.len(), 2);
+    // The narrow limit asked for again is the same gate; a third connector's 4 grows nothing.
+    let again = gates.in_flight(key, 2);
+    assert!(Arc::ptr_eq(&again.own, &narrow.own) && Arc::ptr_eq(&again.key, &wide.key));
+    let four = gates.in_flight(key, 4);
+    assert_eq!(
+        four.key.available_permits() + wide_held.len() + freed.len(),
+        8
+    );
+    // Another key has gates of its own.
+    assert!(!Arc::ptr_eq(&gates.in_flight([1; 32], 8).key, &wide.key));
 }
 
 #[test]
