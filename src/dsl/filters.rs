@@ -232,18 +232,22 @@ fn range(table: Table, key: &str, value: &Json) -> Result<Range, ConnectorError>
         // whole day is `lt` the next one; after it, `gte` the next one.
         if let (Json::Str(day), "lte" | "gt") = (bound, op.as_str()) {
             if day.len() == 10 {
-                let instead = match klairr_calendar::day_after(v) {
-                    Some((y, m, d)) => {
+                let instead = match (klairr_calendar::day_after(v), op.as_str()) {
+                    (Some((y, m, d)), _) => {
                         let op = if op == "lte" { "lt" } else { "gte" };
-                        format!("\"{op}\": \"{y:04}-{m:02}-{d:02}\"")
+                        format!("write {{\"{op}\": \"{y:04}-{m:02}-{d:02}\"}} or a date-time")
                     }
-                    // No next day to name: the day's last second.
-                    None => format!("\"{op}\": \"{day}T23:59:59Z\""),
+                    // No next day to name: up to the last day is up to its last second, and after it
+                    // there is nothing (a suggestion of an empty range would itself be refused).
+                    (None, "lte") => {
+                        format!("write {{\"lte\": \"{day}T23:59:59Z\"}} or a date-time")
+                    }
+                    (None, _) => "there is no day after it to name: write a date-time".into(),
                 };
                 bare_date.get_or_insert_with(|| {
                     format!(
                         "'{op}': {} is that day's first second (00:00 UTC), so the rest of the day would be {}; \
-                         write {{{instead}}} or a date-time",
+                         {instead}",
                         describe(bound),
                         if op == "lte" { "left out" } else { "kept" },
                     )

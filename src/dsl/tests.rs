@@ -101,6 +101,12 @@ fn table_of_queries() {
             r#"{"list":"customers","filters":{"created":{"lte":"9999-12-31"}}}"#,
             E("write {\"lte\": \"9999-12-31T23:59:59Z\"} or a date-time"),
         ),
+        // Nor one to be after: no bound to suggest (QA: the one suggested, `gt` the last second, was
+        // itself refused as an empty range).
+        (
+            r#"{"list":"customers","filters":{"created":{"gt":"9999-12-31"}}}"#,
+            E("so the rest of the day would be kept; there is no day after it to name: write a date-time"),
+        ),
         (
             r#"{"list":"customers","filters":{"created":{"lte":"9999-12-31T23:59:59Z"}}}"#,
             O(&[("created[lte]", "253402300799")], None, 1000),
