@@ -75,13 +75,32 @@ json_object! {
     }
 }
 
+/// Stripe's error object in `response`'s body, if that is what the body is.
+fn error_object(response: &Response) -> Option<ErrorObject> {
+    crate::json::from_slice::<ErrorEnvelope>(&response.body)
+        .ok()
+        .map(|e| e.error)
+}
+
+/// Stripe's error code in `response`'s body (`resource_missing`), when the body is its error object.
+pub(crate) fn error_code(response: &Response) -> Option<String> {
+    error_object(response).and_then(|e| e.code)
+}
+
+/// Whether `response` is Stripe refusing the request for a permission the key lacks: a 403 whose body is
+/// Stripe's error object of type `invalid_request_error`. Another 403 (a proxy's or firewall's page,
+/// even one that is JSON with an `error` in it) never asked Stripe, so it proves nothing.
+pub(crate) fn is_permission_refusal(response: &Response) -> bool {
+    response.status == 403
+        && error_object(response).and_then(|e| e.kind).as_deref() == Some("invalid_request_error")
+}
+
 /// Read Stripe's error body (`{"error":{"type","code","message",…}}`) into an [`UpstreamError`]. A body
 /// that is not Stripe's shape still gives a useful error: the status and the request id. Stripe's own
 /// messages mask keys (`rk_test_****abcd`), so they are safe to pass on.
 pub fn upstream_error(response: &Response) -> UpstreamError {
-    let parsed = crate::json::from_slice::<ErrorEnvelope>(&response.body).ok();
-    let (code, message) = match parsed {
-        Some(ErrorEnvelope { error }) => {
+    let (code, message) = match error_object(response) {
+        Some(error) => {
             let message = error
                 .message
                 .or(error.kind)

@@ -10,7 +10,7 @@
 //!    `livemode` must agree with the key's mode ([`ConnectorError::ModeMismatch`] otherwise).
 //! 2. **Over-permission probes**, all at once, one write per resource ([`WRITE_PROBES`]) on an id that
 //!    cannot exist: its body after the prefix contains `_`, which no Stripe id does, so a write-capable key gets
-//!    `404 resource_missing` and nothing is ever changed. `403` with Stripe's error object = refused,
+//!    `404 resource_missing` and nothing is ever changed. `403` with Stripe's permission error = refused,
 //!    as a read-only key must (another 403 body is a proxy's page, and fails setup);
 //!    `2xx` or `404 resource_missing` = the key can write, collected into one
 //!    [`ConnectorError::OverPermissioned`]; `401` → [`ConnectorError::InvalidKey`].
@@ -128,25 +128,6 @@ json_object! {
     }
 }
 
-json_object! {
-    /// Stripe's error code, when the body is an error object.
-    struct ErrorCode {
-        error: ErrorCodeInner,
-    }
-}
-
-json_object! {
-    struct ErrorCodeInner {
-        code: Option<String>,
-    }
-}
-
-fn error_code(response: &Response) -> Option<String> {
-    crate::json::from_slice::<ErrorCode>(&response.body)
-        .ok()
-        .and_then(|e| e.error.code)
-}
-
 /// Run setup's probes for the connection's key (see the module docs; the host attaches the key itself).
 /// Every request goes through `retrier`.
 pub fn verify<H: Http + ?Sized, C: Clock + ?Sized>(
@@ -220,20 +201,20 @@ pub fn verify<H: Http + ?Sized, C: Clock + ?Sized>(
             Err(e) => verification_failed(&probe.describe(), e),
             Ok(response) => match response.status {
                 // Stripe's refusal, not a page of a proxy or firewall that never asked Stripe.
-                403 if crate::json::from_slice::<ErrorCode>(&response.body).is_ok() => {
+                403 if stripe::is_permission_refusal(&response) => {
                     refused.push(probe.describe());
                     continue;
                 }
                 403 => failed(
                     &probe.describe(),
                     &response,
-                    "a 403 without Stripe's error object is not Stripe's refusal (a proxy in between?)",
+                    "a 403 without Stripe's permission error (an error object of type invalid_request_error) is not Stripe's refusal (a proxy in between?)",
                 ),
                 200..=299 => {
                     can_write.push(probe.table.name().to_owned());
                     continue;
                 }
-                404 if error_code(&response).as_deref() == Some("resource_missing") => {
+                404 if stripe::error_code(&response).as_deref() == Some("resource_missing") => {
                     can_write.push(probe.table.name().to_owned());
                     continue;
                 }
@@ -766,8 +747,12 @@ mod tests {
                 r#"{"error":{"type":"invalid_request_error","message":"Unrecognized request URL (DELETE: /v1/invoices/x)"}}"#,
             ),
             (500, r#"{"error":{"type":"api_error","message":"boom"}}"#),
-            // A 403 that is not Stripe's: a proxy's or firewall's page never asked Stripe.
+            // A 403 that is not Stripe's: a proxy's or firewall's page never asked Stripe, even one
+            // that is JSON with an `error` in it (QA: these passed setup for a key that can write).
             (403, "<html>Forbidden</html>"),
+            (403, r#"{"error":{}}"#),
+            (403, r#"{"error":{"message":"Forbidden"}}"#),
+            (403, r#"{"error":{"type":"x","message":"Forbidden"}}"#),
         ] {
             let odd = move |r: &Request, resp: &mut Response| {
                 if r.path_and_query.starts_with("/v1/invoices/") {

@@ -183,6 +183,27 @@ fn command_line_mistakes_are_usage_errors_naming_what_exists() {
     );
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("loopback only"), "{run:?}");
+    // A port another process holds is not the command line's mistake: `network`, exit 1, as the
+    // emulator says it (QA: serve said `usage`, exit 2).
+    let held = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = held.local_addr().expect("addr").port().to_string();
+    let listen = format!("127.0.0.1:{port}");
+    let run = run_cli_with_env(
+        &["--format", "json", "serve", "--listen", &listen],
+        &[("KLAIRR_HOST_TOKEN", "0123456789abcdef0")],
+        "",
+    );
+    assert_eq!(
+        (run.code, run.json()["error"]["kind"].as_str()),
+        (1, Some("network")),
+        "{run:?}"
+    );
+    let run = run_cli(&["--format", "json", "emulator", "--port", &port], None);
+    assert_eq!(
+        (run.code, run.json()["error"]["kind"].as_str()),
+        (1, Some("network")),
+        "{run:?}"
+    );
 }
 
 #[test]

@@ -18,6 +18,8 @@
 //!   (`created_month`) or word of the DSL or its result;
 //! - every query in its ```json blocks runs on the emulator as an aggregate.
 //!
+//! And the CLI section's table of the emulator's keys against the keys it accepts.
+//!
 //! On a mismatch the failure prints the block to paste, generated from describe by [`table_block`] or
 //! [`aggregate_rows`].
 
@@ -671,5 +673,34 @@ fn the_aggregate_checker_catches_a_stale_table() {
         assert!(good.contains(from), "{from}");
         let stale = parse_aggregates(&good.replacen(from, to, 1)).expect("parses");
         assert_ne!(stale, want, "{from} → {to}");
+    }
+}
+
+/// The CLI section's table of the emulator's keys names each key it accepts, once, with its mode.
+#[test]
+fn readme_lists_every_emulator_key() {
+    let readme = readme();
+    let rows: Vec<(&str, &str)> = readme
+        .lines()
+        .filter_map(|line| line.trim_start().strip_prefix("| `"))
+        .filter_map(|row| {
+            let (prefix, rest) = row.split_once("` | ")?;
+            let mode = rest.split(' ').next()?;
+            prefix.contains("KlairrEmulator").then_some((prefix, mode))
+        })
+        .collect();
+    let grants = keys::all();
+    assert_eq!(rows.len(), grants.len(), "README rows {rows:?}");
+    for grant in &grants {
+        let matching: Vec<_> = rows
+            .iter()
+            .filter(|(p, _)| grant.key.starts_with(p))
+            .collect();
+        let mode = if grant.livemode { "live" } else { "test" };
+        assert!(
+            matches!(matching.as_slice(), [(_, m)] if *m == mode),
+            "README.md's table of the emulator's keys: {}… ({mode}) is listed {matching:?}",
+            &grant.key[..40]
+        );
     }
 }

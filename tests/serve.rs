@@ -1329,6 +1329,37 @@ fn a_connection_past_its_idle_limit_answers_no_call() {
     server.drain(Duration::from_secs(1));
 }
 
+#[test]
+fn a_refused_credential_is_named_as_the_field_it_came_in() {
+    let emu = emulator();
+    let server = Server::start(&Registry::builtin(), options(&emu)).expect("starts");
+    let api = Api::new(&server);
+    // The CLI's advice (set STRIPE_API_KEY) means nothing to a client of `serve` (QA).
+    let too_long = "rk_test_".to_owned() + &"a".repeat(5000);
+    for (credential, says) in [
+        (
+            "",
+            "no credential was given: send in credential a key that starts with rk_test_",
+        ),
+        ("  ", "no credential was given: send in credential a key"),
+        // (The component's own check of the form comes first, and names no variable either.)
+        (
+            "rk_test_51Klairr-x0000",
+            "contains characters that no Stripe key has",
+        ),
+        (too_long.as_str(), "the credential given is 5008 bytes long"),
+    ] {
+        let body = format!(r#"{{"connector":"stripe","credential":"{credential}"}}"#);
+        let (status, value) = api.json("POST", "/v1/connections", Some(&body));
+        assert_eq!((status, kind(&value)), (422, "invalid-key"), "{value}");
+        let message = value["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{message}");
+        assert!(!message.contains("STRIPE_API_KEY"), "{message}");
+    }
+    assert!(emu.requests().is_empty());
+    server.drain(Duration::from_secs(1));
+}
+
 /// A credential too short to be a key is not masked in the messages about it: masking `e` would turn
 /// every `e` of the message into `[redacted]`.
 #[test]

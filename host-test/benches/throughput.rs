@@ -39,11 +39,8 @@ fn main() {
     };
     let sandbox = Sandbox::load(registry::STRIPE_COMPONENT, manifest, options).expect("load");
     let config = ConnectionConfig {
-        credential: keys::TEST_READ_ONLY.into(),
-        mode: wit::Mode::Test,
         max_rows: Some(rows as u32),
-        cache_ttl_seconds: None,
-        max_scan: None,
+        ..ConnectionConfig::new(keys::TEST_READ_ONLY, wit::Mode::Test)
     };
 
     println!("| table | rows | requests | median time | rows/s |");

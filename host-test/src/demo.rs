@@ -133,11 +133,10 @@ pub fn run(
     let sandbox = Sandbox::load(component, connector.manifest.clone(), options)?;
     let service = Service::new(sandbox, memory);
     let config = ConnectionConfig {
-        credential: keys::TEST_READ_ONLY.to_owned(),
-        mode: wit::Mode::Test,
         max_rows: cli.max_rows,
         cache_ttl_seconds: cli.cache_ttl,
         max_scan: cli.max_scan,
+        ..ConnectionConfig::new(keys::TEST_READ_ONLY, wit::Mode::Test)
     };
     let io_err = Failure::output;
 

@@ -48,6 +48,16 @@ impl fmt::Display for Mode {
     }
 }
 
+/// Where a credential was given, so that a refusal says where to correct it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Given {
+    /// In the manifest's environment variable (`credential.env`): the CLI.
+    #[default]
+    InEnv,
+    /// In a field of a request: `serve`'s `credential`.
+    InField(&'static str),
+}
+
 /// The error kind a refusal maps to; the strings are the contract's error kinds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RefusalKind {
@@ -156,6 +166,14 @@ impl CredentialSpec {
         }
     }
 
+    /// Where the credential was given, as messages name it: `the credential in STRIPE_API_KEY`.
+    fn place(&self, given: Given) -> String {
+        match given {
+            Given::InEnv => format!("the credential in {}", self.env),
+            Given::InField(field) => format!("the {field} given"),
+        }
+    }
+
     /// What a valid credential looks like, for messages: `rk_test_… (test mode) or rk_live_… (live mode)`.
     fn expected(&self) -> String {
         format!(
@@ -169,13 +187,21 @@ impl CredentialSpec {
     /// (no key is; it would be sent whole in a header) → invalid-key. The longest matching refused
     /// prefix wins, so a manifest can refuse `sk_` and say something more specific about `sk_org_`.
     pub fn refused(&self, raw: &str) -> Option<Refusal> {
+        self.refused_given(raw, Given::InEnv)
+    }
+
+    /// [`CredentialSpec::refused`] for a credential given where `given` says, which its messages name.
+    pub fn refused_given(&self, raw: &str, given: Given) -> Option<Refusal> {
         let key = raw.trim();
         if key.is_empty() {
+            let fix = match given {
+                Given::InEnv => format!("set {} to", self.env),
+                Given::InField(field) => format!("send in {field}"),
+            };
             return Some(Refusal {
                 kind: RefusalKind::InvalidKey,
                 message: format!(
-                    "no credential was given: set {} to a key that starts with {}",
-                    self.env,
+                    "no credential was given: {fix} a key that starts with {}",
                     self.expected()
                 ),
             });
@@ -184,9 +210,9 @@ impl CredentialSpec {
             return Some(Refusal {
                 kind: RefusalKind::InvalidKey,
                 message: format!(
-                    "the credential in {} is {} bytes long, more than the {MAX_CREDENTIAL_LENGTH} any key \
-                     has: set it to the key alone",
-                    self.env,
+                    "{} is {} bytes long, more than the {MAX_CREDENTIAL_LENGTH} any key has: give the key \
+                     alone",
+                    self.place(given),
                     key.len()
                 ),
             });
@@ -219,7 +245,12 @@ impl CredentialSpec {
     /// (the other mode's prefix → ModeMismatch naming both modes; anything else → InvalidKey saying what a
     /// valid credential looks like); at least `min_length` characters.
     pub fn accept(&self, raw: &str, mode: Mode) -> Result<Credential, Refusal> {
-        if let Some(refusal) = self.refused(raw) {
+        self.accept_given(raw, mode, Given::InEnv)
+    }
+
+    /// [`CredentialSpec::accept`] for a credential given where `given` says, which its messages name.
+    pub fn accept_given(&self, raw: &str, mode: Mode, given: Given) -> Result<Credential, Refusal> {
+        if let Some(refusal) = self.refused_given(raw, given) {
             return Err(refusal);
         }
         let key = raw.trim();
@@ -229,9 +260,9 @@ impl CredentialSpec {
         };
         if !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
             return Err(invalid(format!(
-                "the credential in {} contains characters no valid key has (only letters, digits and '_'): \
-                 check that it was copied whole, without quotes, spaces or line breaks inside it",
-                self.env
+                "{} contains characters no valid key has (only letters, digits and '_'): check that it \
+                 was copied whole, without quotes, spaces or line breaks inside it",
+                self.place(given)
             )));
         }
         let prefix = self.prefix(mode);
@@ -563,6 +594,40 @@ mod tests {
                     assert!(!text.contains(raw.trim()), "{text}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn a_refusal_names_where_the_credential_was_given() {
+        let spec = spec();
+        let long = "a".repeat(MAX_CREDENTIAL_LENGTH + 1);
+        for (raw, in_env, in_field) in [
+            (
+                "",
+                "set STRIPE_API_KEY to a key",
+                "send in credential a key",
+            ),
+            (
+                long.as_str(),
+                "the credential in STRIPE_API_KEY is",
+                "the credential given is",
+            ),
+            (
+                "rk_test_abc-def_0123456789ab",
+                "the credential in STRIPE_API_KEY contains",
+                "the credential given contains",
+            ),
+        ] {
+            let env = spec.accept(raw, Mode::Test).expect_err("refused").message;
+            assert!(env.contains(in_env), "{env}");
+            let field = spec
+                .accept_given(raw, Mode::Test, Given::InField("credential"))
+                .expect_err("refused")
+                .message;
+            assert!(
+                field.contains(in_field) && !field.contains("STRIPE_API_KEY"),
+                "{field}"
+            );
         }
     }
 

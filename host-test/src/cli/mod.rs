@@ -448,15 +448,15 @@ fn config(
             ),
         ));
     }
+    let mode = match cli.mode.unwrap_or(ModeArg::Test) {
+        ModeArg::Test => wit::Mode::Test,
+        ModeArg::Live => wit::Mode::Live,
+    };
     Ok(ConnectionConfig {
-        credential,
-        mode: match cli.mode.unwrap_or(ModeArg::Test) {
-            ModeArg::Test => wit::Mode::Test,
-            ModeArg::Live => wit::Mode::Live,
-        },
         max_rows: cli.max_rows,
         cache_ttl_seconds: cli.cache_ttl,
         max_scan: cli.max_scan,
+        ..ConnectionConfig::new(credential, mode)
     })
 }
 

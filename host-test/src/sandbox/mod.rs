@@ -59,7 +59,7 @@ pub use shared::{Callers, SharedHost};
 use crate::returned;
 use hooks::{ConnectionCredential, PolicyHooks};
 use instance::{redact_error, Instance};
-use klairr_policy::credential::Mode as PolicyMode;
+use klairr_policy::credential::{Given, Mode as PolicyMode};
 use klairr_policy::manifest::Manifest;
 use klairr_policy::origin::{LoopbackBase, NetworkPolicy, Redirect};
 use klairr_policy::redact::SecretRuns;
@@ -140,6 +140,9 @@ pub struct ConnectionConfig {
     pub cache_ttl_seconds: Option<u32>,
     /// The most rows an aggregate query reads (the connector's default when `None`).
     pub max_scan: Option<u32>,
+    /// Where the credential was given (the manifest's environment variable unless said otherwise), so
+    /// that a refusal says where to correct it.
+    pub credential_given: Given,
 }
 
 impl ConnectionConfig {
@@ -150,6 +153,7 @@ impl ConnectionConfig {
             max_rows: None,
             cache_ttl_seconds: None,
             max_scan: None,
+            credential_given: Given::InEnv,
         }
     }
 }
@@ -162,6 +166,7 @@ impl std::fmt::Debug for ConnectionConfig {
             .field("max_rows", &self.max_rows)
             .field("cache_ttl_seconds", &self.cache_ttl_seconds)
             .field("max_scan", &self.max_scan)
+            .field("credential_given", &self.credential_given)
             .finish()
     }
 }
@@ -301,13 +306,13 @@ impl Sandbox {
     /// throwaway instance, the host's verdict, then `open` in a fresh instance without the credential.
     pub fn open(&self, config: &ConnectionConfig) -> Result<Connection, SandboxError> {
         let spec = &self.manifest.credential;
-        if let Some(refusal) = spec.refused(&config.credential) {
+        if let Some(refusal) = spec.refused_given(&config.credential, config.credential_given) {
             return Err(SandboxError::Credential(refusal));
         }
         let mode = policy_mode(config.mode);
         // Accepted (and its runs indexed) first, refused only after the component's own check, so that
         // the component's message comes first either way; the runs are indexed once (~0.6 ms).
-        let accepted = spec.accept(&config.credential, mode);
+        let accepted = spec.accept_given(&config.credential, mode, config.credential_given);
         let refused_runs;
         let runs = match &accepted {
             Ok(credential) => credential.runs(),

@@ -132,10 +132,14 @@ impl Server {
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind(options.listen))
             .map_err(|e| {
-                ApiError::new(
-                    "invalid-request",
-                    format!("cannot listen on {}: {e}", options.listen),
-                )
+                // An address this machine does not have is the caller's mistake (the CLI's usage); a
+                // port another process holds, or one this user may not bind, is the machine's state,
+                // as the emulator reports it.
+                let kind = match e.kind() {
+                    std::io::ErrorKind::AddrNotAvailable => "invalid-request",
+                    _ => "network",
+                };
+                ApiError::new(kind, format!("cannot listen on {}: {e}", options.listen))
             })?;
         let addr = listener
             .local_addr()

@@ -6,6 +6,7 @@ use super::errors::ApiError;
 use super::metrics::labels;
 use super::platform::Platform;
 use crate::output;
+use crate::policy::credential::Given;
 use crate::policy::redact::{strip_control, SecretRuns, MIN_RUN};
 use crate::sandbox::{max_scan_refusal, wit, ConnectionConfig};
 use bytes::Bytes;
@@ -455,11 +456,12 @@ fn connect(platform: &Platform, body: &str, abandoned: &AtomicBool) -> Result<Re
         ));
     }
     let config = ConnectionConfig {
-        credential: request.credential,
-        mode,
         max_rows: request.max_rows,
         cache_ttl_seconds: request.cache_ttl_seconds,
         max_scan: request.max_scan,
+        // A refusal names the field the key came in, not the CLI's environment variable.
+        credential_given: Given::InField("credential"),
+        ..ConnectionConfig::new(request.credential, mode)
     };
     let (id, report) = platform
         .connect(&request.connector, config, abandoned)
