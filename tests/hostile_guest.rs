@@ -161,9 +161,9 @@ fn setup_lets_through_only_the_probe_id_and_only_during_setup() {
     let key = test_key();
     let probe = "/v1/customers/cus_klairr_probe_never_exists";
 
-    // The hostile verify tries four real writes and the one probe the manifest allows during setup,
-    // then reports every probe refused. The upstream answered the probe 200: the host's own verdict is
-    // that the key can write to customers, whatever the component says.
+    // The hostile verify tries four real writes, the one probe the manifest allows during setup and a
+    // read, then reports every probe refused. The upstream answered the probe 200: the host's own
+    // verdict is that the key can write to customers, whatever the component says.
     let run = hostile(&upstream, &["--format", "json", "setup"], &key);
     assert_eq!(run.code, 2, "{run:?}");
     let error = &run.json()["error"];
@@ -179,7 +179,11 @@ fn setup_lets_through_only_the_probe_id_and_only_during_setup() {
         .iter()
         .map(|r| (r.method.as_str(), r.target.as_str()))
         .collect();
-    assert_eq!(sent, [("DELETE", probe)], "only the probe reached Stripe");
+    assert_eq!(
+        sent,
+        [("DELETE", probe), ("GET", "/v1/customers?limit=1")],
+        "only the probe and the read reached Stripe"
+    );
     assert!(log[0].body.is_empty(), "the probe carries no body");
     assert_key_only_in_authorization(&log[0], &key);
     let denied = denials(&run);
@@ -200,7 +204,11 @@ fn setup_lets_through_only_the_probe_id_and_only_during_setup() {
     let query = script(&[http(probe, json!({"method": "DELETE"}))]);
     let run = hostile(&upstream, &["query", &query], &key);
     assert_eq!(run.code, 0, "{run:?}");
-    assert_eq!(upstream.requests().len(), 1, "still only the setup probe");
+    assert_eq!(
+        upstream.requests().len(),
+        2,
+        "still only the setup's probe and read"
+    );
     let denied = denials(&run);
     assert_eq!(denied.len(), 1, "{}", run.stderr);
     assert!(
@@ -210,33 +218,54 @@ fn setup_lets_through_only_the_probe_id_and_only_during_setup() {
 }
 
 #[test]
-fn setup_passes_only_when_the_host_saw_every_write_probe_refused() {
-    // A read-only key as Stripe answers it: every write refused with 403 and Stripe's error object.
-    let upstream = Upstream::start(Behaviour::StripeError {
-        status: 403,
-        message: "The provided key does not have the required permissions".into(),
-    })
-    .expect("upstream");
-    // The hostile verify sends one of the five probes and reports all five refused: the four it never
-    // sent prove nothing, so setup fails, naming them.
+fn setup_passes_only_when_the_host_saw_every_write_probe_refused_and_every_read_answered() {
+    // A read-only key as Stripe answers it: reads answered, every write refused with 403 and Stripe's
+    // error object.
+    let upstream = Upstream::start(Behaviour::ReadOnlyKey).expect("upstream");
+    // The hostile verify sends one of the five probes and one of the five reads, and reports all five
+    // refused and all five readable: the eight it never sent prove nothing, so setup fails, naming them.
     let run = hostile(&upstream, &["--format", "json", "setup"], &test_key());
     assert_eq!(run.code, 1, "{run:?}");
     let error = &run.json()["error"];
     assert_eq!(error["kind"], "sandbox", "{run:?}");
     let message = error["message"].as_str().expect("a message");
     assert!(message.starts_with("setup cannot pass: the host saw no refusal of the write probe DELETE /v1/subscriptions/{id} (never answered"), "{message}");
-    for probe in [
-        "DELETE /v1/invoices/{id}",
-        "POST /v1/charges/{id}/capture",
-        "POST /v1/payouts/{id}/cancel",
+    for unproven in [
+        "no refusal of the write probe DELETE /v1/invoices/{id}",
+        "no refusal of the write probe POST /v1/charges/{id}/capture",
+        "no refusal of the write probe POST /v1/payouts/{id}/cancel",
+        "no successful read of GET /v1/subscriptions (never answered",
+        "no successful read of GET /v1/invoices",
+        "no successful read of GET /v1/charges",
+        "no successful read of GET /v1/payouts",
     ] {
-        assert!(message.contains(probe), "{probe}: {message}");
+        assert!(message.contains(unproven), "{unproven}: {message}");
     }
+    for proven in ["DELETE /v1/customers/{id}", "GET /v1/customers "] {
+        assert!(
+            !message.contains(proven),
+            "the one sent was answered: {message}"
+        );
+    }
+    assert_eq!(upstream.requests().len(), 2, "{:?}", upstream.requests());
+
+    // Every read refused (a key without Read): the component reports every table readable, the host
+    // says what Stripe said.
+    let upstream = Upstream::start(Behaviour::StripeError {
+        status: 403,
+        message: "The provided key does not have the required permissions".into(),
+    })
+    .expect("upstream");
+    let run = hostile(&upstream, &["--format", "json", "setup"], &test_key());
+    assert_eq!(run.code, 2, "{run:?}");
+    let error = &run.json()["error"];
+    assert_eq!(error["kind"], "missing-permission", "{run:?}");
     assert!(
-        !message.contains("DELETE /v1/customers/{id}"),
-        "the one sent was refused: {message}"
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("this credential lacks Read permission on customers:")),
+        "{run:?}"
     );
-    assert_eq!(upstream.requests().len(), 1, "{:?}", upstream.requests());
 }
 
 // ---- 2. odd requests ----------------------------------------------------------------------------------
@@ -554,17 +583,20 @@ fn the_offline_credential_check_cannot_send_print_or_return_the_key() {
     }
     assert_untouched(&upstream, "the offline credential check");
 
-    // Test: the check accepts; setup goes on, and still the only request out is the allowed probe
-    // (which this upstream answers 200: the host's verdict is over-permissioned).
+    // Test: the check accepts; setup goes on, and still the only requests out are the allowed probe
+    // (which this upstream answers 200: the host's verdict is over-permissioned) and a read.
     let key = test_key();
     let run = hostile(&upstream, &["setup"], &key);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("error (over-permissioned)"), "{run:?}");
     assert_no_key(&key, &format!("{}{}", run.stdout, run.stderr), "output");
     let log = upstream.requests();
-    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log.len(), 2, "{log:?}");
     assert_eq!(log[0].path(), "/v1/customers/cus_klairr_probe_never_exists");
-    assert_key_only_in_authorization(&log[0], &key);
+    assert_eq!(log[1].path(), "/v1/customers");
+    for request in &log {
+        assert_key_only_in_authorization(request, &key);
+    }
 }
 
 // ---- 4. budget and ceiling ----------------------------------------------------------------------------

@@ -83,6 +83,9 @@ pub enum Behaviour {
     ShouldRetry { value: String },
     /// `200` [`EMPTY_LIST`]: for counting the requests that got through.
     Ok,
+    /// What Stripe answers a read-only key: `GET` as [`Behaviour::Ok`], any other method a `403`
+    /// [`Behaviour::StripeError`].
+    ReadOnlyKey,
 }
 
 /// One request as it reached the upstream.
@@ -255,6 +258,15 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
     if request.is_none() {
         return;
     }
+    // A read-only key: reads answered, everything else refused as Stripe refuses it.
+    let behaviour = match (behaviour, &request) {
+        (Behaviour::ReadOnlyKey, Some(r)) if r.method == "GET" => Behaviour::Ok,
+        (Behaviour::ReadOnlyKey, _) => Behaviour::StripeError {
+            status: 403,
+            message: "The provided key does not have the required permissions".into(),
+        },
+        (other, _) => other,
+    };
     // Writes fail when the client gave up: nothing to do about it.
     let _ = respond(&mut stream, &behaviour, shared);
 }
@@ -536,7 +548,9 @@ fn respond(stream: &mut TcpStream, behaviour: &Behaviour, shared: &Shared) -> io
                 &[("stripe-should-retry", value.clone())],
             ))
         }
-        Behaviour::Ok => stream.write_all(&json_response(200, EMPTY_LIST, &[])),
+        Behaviour::Ok | Behaviour::ReadOnlyKey => {
+            stream.write_all(&json_response(200, EMPTY_LIST, &[]))
+        }
     }
 }
 

@@ -701,11 +701,11 @@ fn a_call_stopped_at_its_ceiling_and_then_its_deadline_leaves_nothing_held() {
     let flood = r#"{"flood": {"count": 60, "path": "/v1/customers?limit=1", "hold": true}}"#;
     let (status, value) = api.query(&a, flood);
     assert_eq!((status, kind(&value)), (502, "sandbox"), "{value}");
-    // Requests sent are those that went on the wire: the two setups' probe and A's 32, not the 18
-    // admitted requests that waited for an open-response slot until the deadline.
+    // Requests sent are those that went on the wire: the two setups' probe and read each and A's 32,
+    // not the 18 admitted requests that waited for an open-response slot until the deadline.
     let (_, metrics) = api.call("GET", "/metrics", None);
     assert!(
-        metrics.contains("klairr_upstream_requests_total{connector=\"held\"} 34"),
+        metrics.contains("klairr_upstream_requests_total{connector=\"held\"} 36"),
         "{metrics}"
     );
     // While A holds every response it may, B (the same key) is not held up: the bound on open
@@ -852,7 +852,8 @@ fn one_key_given_to_two_connectors_is_held_to_one_budget() {
         .filter(|r| r.method == "GET")
         .map(|r| r.arrived)
         .collect();
-    assert_eq!(arrivals.len(), 80);
+    // The two floods' 80 and each setup's read.
+    assert_eq!(arrivals.len(), 82);
     let budget = Manifest::stripe().budget.per_credential_test as usize;
     let busiest = max_in_window(&arrivals, Duration::from_secs(1));
     assert!(

@@ -59,12 +59,13 @@ pub fn stripe_copy_connectors_dir(
 }
 
 /// [`stripe_copy_connectors_dir`] for the hostile component, whose setup sends one of Stripe's five
-/// write probes: its manifest keeps the probe rules but not their `probe` verdicts, so that opening a
-/// connection (which verifies) succeeds and a test can reach the calls it is about.
+/// write probes and reads nothing: its manifest keeps the probe rules but not their `probe` verdicts,
+/// nor the list rules' `reads`, so that opening a connection (which verifies) succeeds and a test can
+/// reach the calls it is about.
 pub fn hostile_connectors_dir(label: &str, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
     let manifest: String = klairr_host::policy::manifest::STRIPE_TOML
         .lines()
-        .filter(|line| !line.starts_with("probe = "))
+        .filter(|line| !line.starts_with("probe = ") && !line.starts_with("reads = "))
         .map(|line| format!("{line}\n"))
         .collect();
     copy_connectors_dir(label, name, &hostile_component(), &manifest)

@@ -220,6 +220,10 @@ pub struct RequestRule {
     pub body: bool,
     /// Set for a write probe of setup (`during = "verify"` only): see [`WriteProbe`].
     pub probe: Option<WriteProbe>,
+    /// Set for a rule that reads a resource setup must prove readable (`reads = "customers"`, `GET`
+    /// only): setup passes only if, during the verification, a request under the rule got a success —
+    /// the host checks this itself, whatever the component reports (`crate::probes::judge_reads`).
+    pub reads: Option<String>,
 }
 
 /// A rule that is one of setup's write probes (`probe = { resource = "customers", refused = [403] }`):

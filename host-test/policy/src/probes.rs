@@ -8,6 +8,10 @@
 //! through, and Stripe's 404 `resource_missing` says the credential passed the permission check and only
 //! the object was missing. A probe never answered, or whose last answer is a temporary failure, proves
 //! nothing ([`ProbeVerdict::Unproven`]). A component that reports success over either is overruled.
+//!
+//! Reads alike ([`judge_reads`]): a rule with `reads = "customers"` must have been answered with a
+//! success during the verification. A 403 is the credential refused that read ([`ReadVerdict::CannotRead`]);
+//! never answered, or only with a temporary failure or another status, proves nothing.
 
 use crate::manifest::Manifest;
 
@@ -44,7 +48,10 @@ pub fn judge(manifest: &Manifest, answers: &[ProbeAnswer]) -> ProbeVerdict {
         match judge_one(&probe.refused, &statuses) {
             One::Refused => refused.push(rule.endpoint()),
             One::CanWrite => can_write.push(probe.resource.clone()),
-            One::Unproven(why) => unproven.push(format!("{} ({why})", rule.endpoint())),
+            One::Unproven(why) => unproven.push(format!(
+                "no refusal of the write probe {} ({why})",
+                rule.endpoint()
+            )),
         }
     }
     if !can_write.is_empty() {
@@ -84,6 +91,53 @@ fn judge_one(refused: &[u16], statuses: &[u16]) -> One {
         ),
         Some(s) if refused.contains(s) => One::Refused,
         Some(s) => One::Unproven(format!("last answered HTTP {s}")),
+    }
+}
+
+/// What the answers of one verification prove about its reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReadVerdict {
+    /// Every read rule was answered with a success: their resources, in manifest order.
+    Readable(Vec<String>),
+    /// The upstream refused these resources' reads (403): the credential lacks the permission.
+    CannotRead(Vec<String>),
+    /// These reads proved nothing: each as its endpoint and what it got.
+    Unproven(Vec<String>),
+}
+
+/// Judge the `answers` one verification's read rules (`reads = "…"`) got, in the order they came.
+pub fn judge_reads(manifest: &Manifest, answers: &[ProbeAnswer]) -> ReadVerdict {
+    let (mut readable, mut refused, mut unproven) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, rule) in manifest.requests.iter().enumerate() {
+        let Some(resource) = &rule.reads else {
+            continue;
+        };
+        // One success proves the read; a 403 with none is the permission missing.
+        let (mut read, mut forbidden, mut last) = (false, false, None);
+        for s in answers.iter().filter(|a| a.rule == i).map(|a| a.status) {
+            read |= (200..300).contains(&s);
+            forbidden |= s == 403;
+            last = Some(s);
+        }
+        if read {
+            readable.push(resource.clone());
+        } else if forbidden {
+            refused.push(resource.clone());
+        } else {
+            let why = match last {
+                None => "never answered: the component did not send it, or it failed on the way"
+                    .to_owned(),
+                Some(s) => format!("last answered HTTP {s}"),
+            };
+            unproven.push(format!("no successful read of {} ({why})", rule.endpoint()));
+        }
+    }
+    if !refused.is_empty() {
+        ReadVerdict::CannotRead(refused)
+    } else if !unproven.is_empty() {
+        ReadVerdict::Unproven(unproven)
+    } else {
+        ReadVerdict::Readable(readable)
     }
 }
 
@@ -144,7 +198,9 @@ mod tests {
             .map(|r| m.requests[rule(&m, r)].endpoint())
             .collect();
         let customers_unproven = |why: &str| {
-            ProbeVerdict::Unproven(vec![format!("DELETE /v1/customers/{{id}} ({why})")])
+            ProbeVerdict::Unproven(vec![format!(
+                "no refusal of the write probe DELETE /v1/customers/{{id}} ({why})"
+            )])
         };
         let never = "never answered: the component did not send it, or it failed on the way";
         // (every probe's answers, then more answers of the customers probe) → verdict
@@ -253,7 +309,10 @@ mod tests {
             ProbeVerdict::CanWrite(vec!["payouts".into()])
         );
         assert_eq!(judge(&m, &[]), {
-            let all: Vec<String> = endpoints.iter().map(|e| format!("{e} ({never})")).collect();
+            let all: Vec<String> = endpoints
+                .iter()
+                .map(|e| format!("no refusal of the write probe {e} ({never})"))
+                .collect();
             ProbeVerdict::Unproven(all)
         });
     }
@@ -265,5 +324,113 @@ mod tests {
             r.probe = None;
         }
         assert_eq!(judge(&m, &[]), ProbeVerdict::Refused(vec![]));
+    }
+
+    /// The index of the read rule of `resource` in Stripe's manifest.
+    fn read_rule(m: &Manifest, resource: &str) -> usize {
+        m.requests
+            .iter()
+            .position(|r| r.reads.as_deref() == Some(resource))
+            .expect("a read rule")
+    }
+
+    #[test]
+    fn stripes_manifest_reads_each_table_through_its_list() {
+        let m = stripe();
+        for r in RESOURCES {
+            let rule = &m.requests[read_rule(&m, r)];
+            assert_eq!(rule.endpoint(), format!("GET /v1/{r}"));
+        }
+    }
+
+    #[test]
+    fn the_verdict_of_each_read_is_its_answers() {
+        let m = stripe();
+        let every = |statuses: &[u16]| -> Vec<ProbeAnswer> {
+            statuses
+                .iter()
+                .flat_map(|&status| RESOURCES.iter().map(move |r| (r, status)))
+                .map(|(r, status)| ProbeAnswer {
+                    rule: read_rule(&m, r),
+                    status,
+                })
+                .collect()
+        };
+        let all = || RESOURCES.map(String::from).to_vec();
+        let invoices = |status: u16| ProbeAnswer {
+            rule: read_rule(&m, "invoices"),
+            status,
+        };
+        // (answers) → verdict
+        let table: Vec<(Vec<ProbeAnswer>, ReadVerdict)> = vec![
+            (every(&[200]), ReadVerdict::Readable(all())),
+            // A rate limit or an outage, then the read: readable.
+            (every(&[429, 200]), ReadVerdict::Readable(all())),
+            (every(&[503, 200]), ReadVerdict::Readable(all())),
+            // A success proves the read, whatever came after it.
+            (
+                [every(&[200]), vec![invoices(403)]].concat(),
+                ReadVerdict::Readable(all()),
+            ),
+            // The permission missing on one resource: that one is named.
+            (
+                every(&[200])
+                    .into_iter()
+                    .filter(|a| a.rule != read_rule(&m, "invoices"))
+                    .chain([invoices(403)])
+                    .collect(),
+                ReadVerdict::CannotRead(vec!["invoices".into()]),
+            ),
+            (every(&[403]), ReadVerdict::CannotRead(all())),
+            (every(&[429, 403]), ReadVerdict::CannotRead(all())),
+            // Only temporary failures, or a status that proves nothing: unproven.
+            (
+                every(&[200])
+                    .into_iter()
+                    .filter(|a| a.rule != read_rule(&m, "invoices"))
+                    .chain([invoices(429)])
+                    .collect(),
+                ReadVerdict::Unproven(vec![
+                    "no successful read of GET /v1/invoices (last answered HTTP 429)".into(),
+                ]),
+            ),
+            (
+                every(&[200])
+                    .into_iter()
+                    .filter(|a| a.rule != read_rule(&m, "invoices"))
+                    .chain([invoices(404)])
+                    .collect(),
+                ReadVerdict::Unproven(vec![
+                    "no successful read of GET /v1/invoices (last answered HTTP 404)".into(),
+                ]),
+            ),
+            (
+                every(&[200])
+                    .into_iter()
+                    .filter(|a| a.rule != read_rule(&m, "invoices"))
+                    .collect(),
+                ReadVerdict::Unproven(vec![
+                    "no successful read of GET /v1/invoices (never answered: the component did not send it, or it failed on the way)".into(),
+                ]),
+            ),
+        ];
+        for (answers, want) in table {
+            assert_eq!(judge_reads(&m, &answers), want, "{answers:?}");
+        }
+        // Answers to a write probe say nothing about reads.
+        let probe = ProbeAnswer {
+            rule: rule(&m, "customers"),
+            status: 200,
+        };
+        assert!(matches!(judge_reads(&m, &[probe]), ReadVerdict::Unproven(u) if u.len() == 5));
+    }
+
+    #[test]
+    fn a_manifest_without_reads_has_nothing_to_prove() {
+        let mut m = stripe();
+        for r in &mut m.requests {
+            r.reads = None;
+        }
+        assert_eq!(judge_reads(&m, &[]), ReadVerdict::Readable(vec![]));
     }
 }

@@ -9,7 +9,7 @@ use super::wit;
 use crate::cache::Fingerprint;
 use crate::returned;
 use klairr_policy::manifest::Manifest;
-use klairr_policy::probes::{self, ProbeVerdict};
+use klairr_policy::probes::{self, ProbeVerdict, ReadVerdict};
 use klairr_policy::redact::CallerWrote;
 use klairr_policy::request_rules::Phase;
 use std::sync::Arc;
@@ -49,7 +49,8 @@ impl Connection {
         self.instance.cancel = token;
     }
 
-    /// Setup verification: the write-probe rules of the manifest apply during this call only.
+    /// Setup verification: the write-probe rules of the manifest apply during this call only, and the
+    /// host judges the answers its write probes and reads got itself.
     pub fn verify(&mut self) -> Result<wit::VerifyReport, SandboxError> {
         let plugin = self.instance.plugin()?;
         let handle = self.handle;
@@ -71,16 +72,33 @@ impl Connection {
             Ok(answers) => answers.clone(),
             Err(_) => Vec::new(),
         };
+        // Nor its word that it can read: a write proven first, then a read refused, then whatever
+        // either left unproven.
+        let mut unproven = Vec::new();
         match probes::judge(&self.manifest, &answers) {
-            ProbeVerdict::Refused(endpoints) => {
-                report.write_probes_refused = endpoints;
-                Ok(report)
+            ProbeVerdict::Refused(endpoints) => report.write_probes_refused = endpoints,
+            ProbeVerdict::CanWrite(resources) => {
+                return Err(SandboxError::Connector(ConnectorFailure(
+                    wit::ConnectorError::OverPermissioned(resources),
+                )))
             }
-            ProbeVerdict::CanWrite(resources) => Err(SandboxError::Connector(ConnectorFailure(
-                wit::ConnectorError::OverPermissioned(resources),
-            ))),
-            ProbeVerdict::Unproven(probes) => Err(SandboxError::SetupUnproven(probes)),
+            ProbeVerdict::Unproven(probes) => unproven = probes,
         }
+        match probes::judge_reads(&self.manifest, &answers) {
+            // A manifest that names no reads leaves the readable tables to the component.
+            ReadVerdict::Readable(resources) if resources.is_empty() => {}
+            ReadVerdict::Readable(resources) => report.readable = resources,
+            ReadVerdict::CannotRead(resources) => {
+                return Err(SandboxError::Connector(ConnectorFailure(
+                    wit::ConnectorError::MissingPermission(resources),
+                )))
+            }
+            ReadVerdict::Unproven(reads) => unproven.extend(reads),
+        }
+        if !unproven.is_empty() {
+            return Err(SandboxError::SetupUnproven(unproven));
+        }
+        Ok(report)
     }
 
     /// The caller's `texts` (`caller_text::Written::texts`), exempt from the credential's redaction for

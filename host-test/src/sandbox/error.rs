@@ -45,9 +45,9 @@ pub enum SandboxError {
     /// refusal, not the network, is why (`reason` is the host's log line, redacted).
     #[error("the host's policy refused a request of this call, so it failed: {reason}")]
     RequestDenied { reason: String },
-    /// Setup's verification reported success, but the host saw no refusal of these write probes (each
-    /// with what it got): nothing proves the credential cannot write there.
-    #[error("setup cannot pass: the host saw no refusal of the write probe {}, so nothing proves the credential cannot write there (the connector reported success without it); try setup again, and if it persists the connector is at fault", .0.join(", "))]
+    /// Setup's verification reported success, but the host saw no refusal of these write probes, or no
+    /// successful read of these resources (each with what it got): nothing proves what setup must.
+    #[error("setup cannot pass: the host saw {}, so nothing proves the credential cannot write or can read there (the connector reported success without it); try setup again, and if it persists the connector is at fault", .0.join("; "))]
     SetupUnproven(Vec<String>),
     /// The component returned something that breaks the contract (wrong types, too many rows, …).
     #[error("the connector returned a malformed result: {0}")]

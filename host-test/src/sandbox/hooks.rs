@@ -226,8 +226,8 @@ pub(crate) struct PolicyHooks {
     pub(crate) call: CallState,
     /// Why requests were denied, for the host's log (redacted).
     pub(crate) log: Vec<String>,
-    /// The answers setup's write probes got during this call (a verification), as they came: the host
-    /// judges setup from these, not from the component's report (`klairr_policy::probes`).
+    /// The answers setup's write probes and reads got during this call (a verification), as they came:
+    /// the host judges setup from these, not from the component's report (`klairr_policy::probes`).
     pub(crate) probe_answers: Arc<Mutex<Vec<ProbeAnswer>>>,
     /// This store's responses held open ([`OPEN_RESPONSES_PER_IN_FLIGHT`]).
     open_responses: Arc<tokio::sync::Semaphore>,
@@ -358,12 +358,17 @@ impl PolicyHooks {
             ));
         }
         self.call.sent += 1;
-        let probe_rule = allowed.rule.probe.as_ref().and_then(|_| {
-            self.manifest
-                .requests
-                .iter()
-                .position(|r| std::ptr::eq(r, allowed.rule))
-        });
+        // Setup is judged from the answers of its write probes and, during a verification, of its reads.
+        let judged = allowed.rule.probe.is_some()
+            || (allowed.rule.reads.is_some() && self.call.phase == Phase::Verify);
+        let probe_rule = judged
+            .then(|| {
+                self.manifest
+                    .requests
+                    .iter()
+                    .position(|r| std::ptr::eq(r, allowed.rule))
+            })
+            .flatten();
         Ok(Admitted {
             target,
             endpoint: allowed.endpoint,
@@ -561,7 +566,8 @@ struct Admitted {
     /// The rule's endpoint (`GET /v1/customers`): the budget's unit.
     endpoint: String,
     body_allowed: bool,
-    /// The index of the rule in the manifest when it is one of setup's write probes.
+    /// The index of the rule in the manifest when setup judges its answers (a write probe, or a rule
+    /// that `reads` a resource, during a verification).
     probe_rule: Option<usize>,
 }
 

@@ -117,7 +117,7 @@ impl wit_connector::GuestConnection for HostileConnection {
     }
 
     fn verify(&self) -> Result<wit::VerifyReport, wit::ConnectorError> {
-        let probes: [(&str, &str, Option<&str>); 5] = [
+        let probes: [(&str, &str, Option<&str>); 6] = [
             ("POST", "/v1/customers", Some("email=x@evil.example")),
             ("DELETE", "/v1/customers/cus_RealCustomer123", None),
             ("POST", "/v1/payouts", None),
@@ -127,6 +127,8 @@ impl wit_connector::GuestConnection for HostileConnection {
                 "/v1/customers/cus_klairr_probe_never_exists",
                 None,
             ),
+            // One read, whatever its answer: the report says every table is readable.
+            ("GET", "/v1/customers?limit=1", None),
         ];
         let mut refused = Vec::new();
         for (method, path, body) in probes {

@@ -66,9 +66,10 @@
 //! - `open(config)` accepts any configuration.
 //! - `verify()` tries the writes a read-only connector must never make (`POST /v1/customers` with body
 //!   `email=x@evil.example`, `DELETE /v1/customers/cus_RealCustomer123`, `POST /v1/payouts`,
-//!   `POST /v1/charges/ch_Real123/capture`) and one allowed-looking probe (`DELETE
-//!   /v1/customers/cus_klairr_probe_never_exists`), all to `https://api.stripe.com`, then reports success:
-//!   every table readable, every probe "refused".
+//!   `POST /v1/charges/ch_Real123/capture`), one allowed-looking probe (`DELETE
+//!   /v1/customers/cus_klairr_probe_never_exists`) and one read (`GET /v1/customers?limit=1`), all to
+//!   `https://api.stripe.com`, then reports success whatever they got: every table readable, every
+//!   probe "refused".
 //! - `canonical-query(q)` returns `q`.
 //! - `describe()` returns one table, `outcomes`, whose docs carry terminal escape sequences
 //!   ([`ESCAPES`]).

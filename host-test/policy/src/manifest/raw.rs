@@ -107,6 +107,8 @@ pub(super) struct RawRequest {
     pub body: bool,
     #[serde(default)]
     pub probe: Option<RawProbe>,
+    #[serde(default)]
+    pub reads: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -429,6 +429,9 @@ fn every_invalid_field_is_named_with_what_to_write() {
         ("during = \"verify\"", "during = \"verify\"\nprobe = { resource = \"items\", refused = [200] }", "requests[1].probe.refused[0]", "a 4xx status other than 401, 408, 409 and 429"),
         ("during = \"verify\"", "during = \"verify\"\nprobe = { resource = \"items\", refused = [401] }", "requests[1].probe.refused[0]", "401 is not a refusal"),
         ("during = \"verify\"", "during = \"verify\"\nprobe = { resource = \"items\", refused = [409] }", "requests[1].probe.refused[0]", "409 is not a refusal"),
+        ("query = [\"limit\"]", "query = [\"limit\"]\nreads = \"It ems\"", "requests[0].reads", "digits and _ (e.g. \"customers\")"),
+        ("during = \"verify\"", "during = \"verify\"\nreads = \"items\"", "requests[1].reads", "a DELETE does not read: put reads on the GET rule"),
+        ("query = [\"limit\"]", "query = [\"limit\"]\nreads = \"items\"\n\n[[requests]]\nmethod = \"GET\"\npath = \"/v1/more\"\nreads = \"items\"", "requests[1].reads", "\"items\" is read by requests[0] (GET /v1/items) already"),
         (
             "during = \"verify\"",
             "during = \"verify\"\n\n[[requests]]\nmethod = \"DELETE\"\npath = \"/v1/items/{other}\"\nparams = { other = \"x_[a-z]+\" }",

@@ -1,5 +1,6 @@
 //! Validating a request rule's `probe` (one of setup's write probes, judged by the host:
-//! `crate::probes`): what setup calls its resource, and the statuses that mean "refused".
+//! `crate::probes`): what setup calls its resource, and the statuses that mean "refused"; and its
+//! `reads` (a resource setup must prove readable through it).
 
 use super::raw::RawProbe;
 use super::validate::{show, Cx};
@@ -9,21 +10,7 @@ use super::{ManifestError, WriteProbe};
 /// nothing about permissions) that mean the credential may not write there.
 pub(super) fn probe(cx: &Cx<'_>, i: usize, raw: RawProbe) -> Result<WriteProbe, ManifestError> {
     let field = |name: &str| format!("requests[{i}].probe.{name}");
-    let r = &raw.resource;
-    let identifier = !r.is_empty()
-        && r.len() <= 64
-        && r.starts_with(|c: char| c.is_ascii_lowercase())
-        && r.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-    if !identifier {
-        return Err(cx.err(
-            field("resource"),
-            format!(
-                "{} is not a resource name: write what setup calls it, lower case letters, digits and _ (e.g. \"customers\")",
-                show(r)
-            ),
-        ));
-    }
+    resource_name(cx, field("resource"), &raw.resource)?;
     if raw.refused.is_empty() {
         return Err(cx.err(
             field("refused"),
@@ -49,4 +36,42 @@ pub(super) fn probe(cx: &Cx<'_>, i: usize, raw: RawProbe) -> Result<WriteProbe, 
         resource: raw.resource,
         refused,
     })
+}
+
+/// A rule's `reads`: the resource setup must prove readable through it, named as setup names it. Only a
+/// `GET` reads.
+pub(super) fn reads(
+    cx: &Cx<'_>,
+    i: usize,
+    method: &str,
+    resource: String,
+) -> Result<String, ManifestError> {
+    let field = format!("requests[{i}].reads");
+    resource_name(cx, field.clone(), &resource)?;
+    if method != "GET" {
+        return Err(cx.err(
+            field,
+            format!("a {method} does not read: put reads on the GET rule that lists the resource"),
+        ));
+    }
+    Ok(resource)
+}
+
+/// A resource as setup names it: lower case letters, digits and _, starting with a letter.
+fn resource_name(cx: &Cx<'_>, field: String, r: &str) -> Result<(), ManifestError> {
+    let identifier = !r.is_empty()
+        && r.len() <= 64
+        && r.starts_with(|c: char| c.is_ascii_lowercase())
+        && r.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if identifier {
+        return Ok(());
+    }
+    Err(cx.err(
+        field,
+        format!(
+            "{} is not a resource name: write what setup calls it, lower case letters, digits and _ (e.g. \"customers\")",
+            show(r)
+        ),
+    ))
 }

@@ -311,6 +311,19 @@ pub(super) fn requests(
                 ),
             ));
         }
+        // One rule proves a resource readable: with two, setup could not say which must succeed.
+        if let Some(r) = &rule.reads {
+            if let Some(j) = rules.iter().position(|o| o.reads.as_ref() == Some(r)) {
+                return Err(cx.err(
+                    format!("requests[{i}].reads"),
+                    format!(
+                        "{} is read by requests[{j}] ({}) already: keep reads on one rule per resource",
+                        show(r),
+                        rules[j].endpoint()
+                    ),
+                ));
+            }
+        }
         shapes.push(shape);
         rules.push(rule);
     }
@@ -400,6 +413,10 @@ fn request(cx: &Cx<'_>, i: usize, raw: RawRequest) -> Result<RequestRule, Manife
         }
         Some(p) => Some(super::validate_probe::probe(cx, i, p)?),
     };
+    let reads = match raw.reads {
+        None => None,
+        Some(r) => Some(super::validate_probe::reads(cx, i, &raw.method, r)?),
+    };
     Ok(RequestRule {
         method: raw.method,
         path,
@@ -407,6 +424,7 @@ fn request(cx: &Cx<'_>, i: usize, raw: RawRequest) -> Result<RequestRule, Manife
         during,
         body: raw.body,
         probe,
+        reads,
     })
 }
 
