@@ -650,6 +650,22 @@ fn a_reload_the_start_would_refuse_is_refused() {
     std::fs::write(&manifest_path, &original).expect("write");
     let (status, reloaded) = api.json("POST", "/v1/connectors/ledger/reload", None);
     assert_eq!(status, 200, "{reloaded}");
+    // A version whose credential rules the open connection's key no longer meets is swapped in: its
+    // queries fail, before any request, and are counted as they fail (QA: they were not counted).
+    std::fs::write(
+        &manifest_path,
+        original.replace("min_length = 32", "min_length = 200"),
+    )
+    .expect("write");
+    let (status, reloaded) = api.json("POST", "/v1/connectors/ledger/reload", None);
+    assert_eq!(status, 200, "{reloaded}");
+    let (status, value) = api.query(&id, r#"{"list":"entries","limit":1}"#);
+    assert_eq!((status, kind(&value)), (422, "invalid-key"), "{value}");
+    let (_, metrics) = api.call("GET", "/metrics", None);
+    assert!(
+        metrics.contains("klairr_queries_total{connector=\"ledger\",outcome=\"invalid-key\"} 1"),
+        "{metrics}"
+    );
     server.drain(Duration::from_secs(1));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -53,7 +53,7 @@ impl fmt::Display for Origin {
 pub enum PolicyError {
     #[error("'{0}' is not a URL of the form scheme://host[:port]")]
     Malformed(String),
-    #[error("scheme '{0}' is not allowed: use http or https")]
+    #[error("scheme '{0}' is not allowed: use https (http only for a loopback server)")]
     Scheme(String),
     #[error("'{0}' is not a loopback address: a redirect target is only http://127.0.0.1:PORT, http://[::1]:PORT or http://localhost:PORT (or https:// to a loopback server with TLS)")]
     NotLoopback(String),
@@ -61,7 +61,7 @@ pub enum PolicyError {
     NotBare(String),
     #[error("'{0}' is not a redirect: write ORIGIN=LOOPBACK_BASE, e.g. https://api.stripe.com=http://127.0.0.1:12111")]
     NotARedirect(String),
-    #[error("'{0}' has no usable port: write a port from 1 to 65535 after the host, e.g. :12111")]
+    #[error("'{0}' has no usable port: write a port from 1 to 65535 after the host, e.g. :443")]
     Port(String),
 }
 
@@ -105,6 +105,17 @@ impl Origin {
     }
 }
 
+/// Whether `url` (`scheme://host[:port][/]`) writes a port.
+fn has_port(url: &str) -> bool {
+    let authority = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = authority.strip_suffix('/').unwrap_or(authority);
+    let after_host = match authority.rsplit_once(']') {
+        Some((_, after)) => after,
+        None => authority,
+    };
+    after_host.contains(':')
+}
+
 /// Split `host[:port]` / `[v6][:port]` into the host and the port's text (`default_port` when none is
 /// written); `None` when the host is empty or something other than a port follows it.
 fn split_host_port(authority: &str, default_port: u16) -> Option<(String, String)> {
@@ -144,6 +155,10 @@ impl LoopbackBase {
         if !origin.is_loopback() {
             // The URL as written, not the lower-cased host: see `Redirect::written`.
             return Err(PolicyError::NotLoopback(url.to_owned()));
+        }
+        // A test server's port is never the scheme's default by accident: one left out is a mistake.
+        if !has_port(url) {
+            return Err(PolicyError::Port(url.to_owned()));
         }
         Ok(LoopbackBase(origin))
     }
@@ -467,6 +482,10 @@ mod tests {
                 "no usable port: write a port from 1 to 65535",
             ),
             ("http://127.0.0.1:0", "no usable port"),
+            // No port written: a loopback server is not on port 80 by accident (QA).
+            ("http://127.0.0.1", "no usable port"),
+            ("http://localhost/", "no usable port"),
+            ("http://[::1]", "no usable port"),
             ("http://[::1]:70000", "no usable port"),
             ("http://127.0.0.1:", "not a URL"),
             ("http://127.0.0.1:80x", "not a URL"),

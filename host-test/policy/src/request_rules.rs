@@ -9,8 +9,9 @@
 //! 4. The path, canonical or denied: starts with `/`; no empty segment (`//`, a trailing `/`), no `.` or
 //!    `..`, no `%` at all (so an encoded `.`, `/` or `\` cannot change the resource a server resolves), no
 //!    `\`, `;`, control or non-ASCII characters. Literal segments then match exactly and `{param}` segments
-//!    their anchored pattern. The first rule of this method whose template matches and whose `during`
-//!    applies in this phase decides.
+//!    their anchored pattern. The first rule of this method whose template matches decides; one whose
+//!    `during` does not apply in this phase denies the request (a later rule overlapping it never
+//!    lets a setup-only request through outside setup).
 //! 5. The query: `&`-separated `name=value`; names percent-decoded must be in the rule's list, once each;
 //!    values percent-decoded must be printable ASCII.
 //! 6. Headers: the credential header and `proxy-authorization` are the host's; refused names are denied;
@@ -248,13 +249,12 @@ fn find_rule<'m>(
     phase: Phase,
 ) -> Result<&'m RequestRule, String> {
     let applies = |r: &RequestRule| r.during == During::Always || phase == Phase::Verify;
-    if let Some(rule) = rules_of_method
-        .iter()
-        .find(|r| applies(r) && r.path.matches(segments))
-    {
-        return Ok(rule);
-    }
+    // The first rule whose method and path match decides, whether or not it applies now: a later rule
+    // whose path overlaps never lets a setup-only request through outside setup.
     if let Some(rule) = rules_of_method.iter().find(|r| r.path.matches(segments)) {
+        if applies(rule) {
+            return Ok(rule);
+        }
         return Err(format!(
             "{} is allowed only while the connector verifies a credential (setup), not during a query",
             rule.endpoint()

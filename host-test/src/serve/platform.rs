@@ -374,7 +374,15 @@ impl Platform {
         let stale = !matches!(&*instance, Some((version, _)) if *version == loaded.version);
         if stale {
             *instance = None;
-            let mut connection = loaded.sandbox.open(&entry.config)?;
+            // A version swapped in may refuse what the old one took (its credential rules, say): the
+            // query fails, and is counted as it fails.
+            let mut connection = match loaded.sandbox.open(&entry.config) {
+                Ok(connection) => connection,
+                Err(e) => {
+                    self.record_query(&entry.connector, started, Err(&e));
+                    return Err(e.into());
+                }
+            };
             connection.cancel_with(entry.closed.clone());
             *instance = Some((loaded.version, connection));
         }
@@ -394,20 +402,7 @@ impl Platform {
             *instance = None;
         }
         let connector = entry.connector.as_str();
-        let outcome = match &answer {
-            Ok(_) => "ok".to_owned(),
-            Err(e) => super::errors::api_kind(e).to_owned(),
-        };
-        self.metrics.add(
-            "klairr_queries_total",
-            labels(&[("connector", connector), ("outcome", &outcome)]),
-            1,
-        );
-        self.metrics.observe(
-            "klairr_query_duration_seconds",
-            labels(&[("connector", connector)]),
-            started.elapsed(),
-        );
+        self.record_query(connector, started, answer.as_ref());
         let answer = answer?;
         let cache = if answer.cached {
             "klairr_cache_hits_total"
@@ -417,6 +412,29 @@ impl Platform {
         self.metrics
             .add(cache, labels(&[("connector", connector)]), 1);
         Ok(answer)
+    }
+
+    /// A query's outcome (`ok` or its error's kind) and how long it took.
+    fn record_query(
+        &self,
+        connector: &str,
+        started: Instant,
+        outcome: Result<&Answer, &SandboxError>,
+    ) {
+        let outcome = match outcome {
+            Ok(_) => "ok",
+            Err(e) => super::errors::api_kind(e),
+        };
+        self.metrics.add(
+            "klairr_queries_total",
+            labels(&[("connector", connector), ("outcome", outcome)]),
+            1,
+        );
+        self.metrics.observe(
+            "klairr_query_duration_seconds",
+            labels(&[("connector", connector)]),
+            started.elapsed(),
+        );
     }
 
     /// Requests, denials and traps of the call just made on `connection`. Requests as the host sent

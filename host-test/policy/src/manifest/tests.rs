@@ -314,14 +314,15 @@ fn every_invalid_field_is_named_with_what_to_write() {
         ("\"builtin:demo\"", "\"./\"", "component", "names no file"),
         ("\"builtin:demo\"", "\"demo.wasm\"", "component", "not read from a file"),
         ("origins = [\"https://api.example.com:443\"]", "origins = []", "network.origins", "at least one"),
-        ("\"https://api.example.com:443\"]", "\"ftp://api.example.com\"]", "network.origins[0]", "use http or https"),
-        ("\"https://api.example.com:443\"]", "\"https://api.example.com/v1\"]", "network.origins[0]", "write scheme://host:port"),
+        ("\"https://api.example.com:443\"]", "\"ftp://api.example.com\"]", "network.origins[0]", "use https (http only for a loopback server)"),
+        ("\"https://api.example.com:443\"]", "\"https://api.example.com/v1\"]", "network.origins[0]", "write it without a path, query or credentials"),
         ("\"https://api.example.com:443\"]", "\"api.example.com\"]", "network.origins[0]", "not a URL"),
         (
             "\"https://api.example.com:443\"]",
             "\"https://user:pw@api.example.com:443\"]",
             "network.origins[0]",
-            "is not a bare origin (scheme://host:port): write it without a path, query or credentials: write scheme://host:port, e.g. \"https://api.stripe.com:443\"",
+            // Said once (it used to be followed by the same advice again).
+            "is not a bare origin (scheme://host:port): write it without a path, query or credentials",
         ),
         (
             "\"https://api.example.com:443\"]",
@@ -337,6 +338,7 @@ fn every_invalid_field_is_named_with_what_to_write() {
         ("max_response_bytes = 1048576", "max_response_bytes = 67108865", "network.max_response_bytes", "64 MiB at most"),
         ("max_response_bytes = 1048576", "max_response_bytes = 0", "network.max_response_bytes", "from 1 to 67108864"),
         ("per_endpoint = 5", "per_endpoint = 0", "budget.per_endpoint", "from 1 to 1000"),
+        ("per_endpoint = 5", "per_endpoint = 11", "budget.per_endpoint", "more than the credential's own budget in either mode (at most 10)"),
         ("per_credential_test = 10", "per_credential_test = 1001", "budget.per_credential_test", "request starts per second"),
         ("per_credential_live = 10", "per_credential_live = -5", "budget.per_credential_live", "from 1 to 1000"),
         ("cache_ttl_ceiling_seconds = 60", "cache_ttl_ceiling_seconds = 3601", "calls.cache_ttl_ceiling_seconds", "from 0 to 3600"),
@@ -346,6 +348,19 @@ fn every_invalid_field_is_named_with_what_to_write() {
         ("origins = [\"https://api.example.com:443\"]", "origins = [\"https://api example.com:443\"]", "network.origins[0]", "no usable host"),
         ("origins = [\"https://api.example.com:443\"]", "origins = [\"https://[zz]:443\"]", "network.origins[0]", "no usable host"),
         ("origins = [\"https://api.example.com:443\"]", "origins = [\"https://-api.example.com:443\"]", "network.origins[0]", "no usable host"),
+        ("origins = [\"https://api.example.com:443\"]", "origins = [\"https://127.1:443\"]", "network.origins[0]", "a number a resolver reads as an IPv4 address"),
+        ("origins = [\"https://api.example.com:443\"]", "origins = [\"https://2130706433:443\"]", "network.origins[0]", "a number a resolver reads as an IPv4 address"),
+        ("origins = [\"https://api.example.com:443\"]", "origins = [\"https://0x7f.0.0.1:443\"]", "network.origins[0]", "a number a resolver reads as an IPv4 address"),
+        ("origins = [\"https://api.example.com:443\"]", "origins = [\"https://127.000.000.001:443\"]", "network.origins[0]", "a number a resolver reads as an IPv4 address"),
+        ("origins = [\"https://api.example.com:443\"]", "origins = [\"https://api.1:443\"]", "network.origins[0]", "a number a resolver reads as an IPv4 address"),
+        ("origins = [\"https://api.example.com:443\"]", "origins = [\"https://localhost:443\"]", "network.origins[0]", "on this machine or its link"),
+        ("origins = [\"https://api.example.com:443\"]", "origins = [\"https://127.0.0.1:443\"]", "network.origins[0]", "on this machine or its link"),
+        ("origins = [\"https://api.example.com:443\"]", "origins = [\"https://0.0.0.0:443\"]", "network.origins[0]", "on this machine or its link"),
+        ("origins = [\"https://api.example.com:443\"]", "origins = [\"https://169.254.169.254:443\"]", "network.origins[0]", "a cloud's metadata"),
+        ("origins = [\"https://api.example.com:443\"]", "origins = [\"https://[::1]:443\"]", "network.origins[0]", "reached with --redirect"),
+        ("origins = [\"https://api.example.com:443\"]", "origins = [\"https://[::]:443\"]", "network.origins[0]", "on this machine or its link"),
+        ("origins = [\"https://api.example.com:443\"]", "origins = [\"https://[fe80::1]:443\"]", "network.origins[0]", "on this machine or its link"),
+        ("origins = [\"https://api.example.com:443\"]", "origins = [\"https://[0:0:0:0:0:0:0:1]:443\"]", "network.origins[0]", "write [::1]"),
         ("page_size = 50", "page_size = 0", "calls.page_size", "from 1 to 10000"),
         ("scan_factor = 2", "scan_factor = 0", "calls.scan_factor", "from 1 to 1000"),
         ("min_scan_rows = 100", "min_scan_rows = 1001", "calls.min_scan_rows", "larger than calls.max_scan_rows (1000)"),
@@ -362,7 +377,8 @@ fn every_invalid_field_is_named_with_what_to_write() {
         ("header = \"authorization\"", "header = \"\"", "credential.header", "is not a header name"),
         ("header = \"authorization\"", "header = \"host\"", "credential.header", "needs a header of its own"),
         ("header = \"authorization\"", "header = \"content-length\"", "credential.header", "the HTTP client itself writes"),
-        ("header = \"authorization\"", "header = \"proxy-authorization\"", "credential.header", "the HTTP client itself writes"),
+        ("header = \"authorization\"", "header = \"proxy-authorization\"", "credential.header", "read by a proxy on the way"),
+        ("header = \"authorization\"", "header = \"transfer-encoding\"", "credential.header", "the HTTP client itself writes"),
         ("scheme = \"Bearer\"", "scheme = \"Bearer token\"", "credential.scheme", "one word such as \"Bearer\""),
         ("test_prefix = \"tk_\"", "test_prefix = \"\"", "credential.test_prefix", "1 to 32 letters"),
         ("test_prefix = \"tk_\"", "test_prefix = \"t-k\"", "credential.test_prefix", "letters, digits or '_'"),
@@ -388,6 +404,11 @@ fn every_invalid_field_is_named_with_what_to_write() {
         ("pinned = { \"x-api-version\" = \"2\" }", "pinned = { \"X-Api-Version\" = \"2\" }", "headers.pinned.X-Api-Version", "write \"x-api-version\""),
         ("allowed = [\"accept\"]", "allowed = [\"accept\", \"authorization\"]", "headers.allowed[1]", "may not appear in any headers list"),
         ("allowed = [\"accept\"]", "allowed = [\"accept\", \"accept\"]", "headers.allowed[1]", "is already headers.allowed[0]"),
+        ("pinned = { \"x-api-version\" = \"2\" }", "pinned = { \"x-api-version\" = \"2\", \"content-length\" = \"5\" }", "headers.pinned.content-length", "cannot be pinned"),
+        ("allowed = [\"accept\"]", "allowed = [\"*\"]", "headers.allowed[0]", "there are no wildcards: list each header"),
+        ("allowed = [\"accept\"]", "allowed = [\"x-*\"]", "headers.allowed[0]", "there are no wildcards"),
+        ("allowed = [\"accept\"]", "allowed = [\"proxy-authorization\"]", "headers.allowed[0]", "carries a credential, which only the host attaches"),
+        ("query = [\"limit\"]", "query = [\"*\"]", "requests[0].query[0]", "there are no wildcards: list each name"),
         ("allowed = [\"accept\"]", "allowed = [\"x-api-version\"]", "headers.allowed[0]", "is already headers.pinned.x-api-version"),
         ("allowed = [\"accept\"]", "allowed = [\"transfer-encoding\"]", "headers.allowed[0]", "written by the HTTP client itself"),
         ("allowed = [\"accept\"]", "allowed = [\"host\"]", "headers.allowed[0]", "remove it"),
@@ -618,5 +639,75 @@ mod properties {
                 prop_assert!(!err.problem.contains('\n'), "{err}");
             }
         }
+    }
+}
+
+/// With the credential in a header of the API's own, `authorization` is still a credential's header: a
+/// component may never send it, so a list allowing it says something the host will not do (QA).
+#[test]
+fn authorization_is_never_the_components_to_send() {
+    for (list, field) in [
+        (
+            "allowed = [\"accept\", \"authorization\"]",
+            "headers.allowed[1]",
+        ),
+        (
+            "pinned = { \"x-api-version\" = \"2\", \"authorization\" = \"Basic x\" }",
+            "headers.pinned.authorization",
+        ),
+    ] {
+        let text = edited("header = \"authorization\"", "header = \"x-key\"").replacen(
+            if list.starts_with("allowed") {
+                "allowed = [\"accept\"]"
+            } else {
+                "pinned = { \"x-api-version\" = \"2\" }"
+            },
+            list,
+            1,
+        );
+        let err = parse(&text).expect_err(list);
+        assert_eq!(err.field, field, "{err}");
+        assert!(err.problem.contains("carries a credential"), "{err}");
+    }
+    // Refusing it stays possible.
+    let text = edited("header = \"authorization\"", "header = \"x-key\"").replacen(
+        "refused = [\"x-tenant\"]",
+        "refused = [\"x-tenant\", \"authorization\"]",
+        1,
+    );
+    assert!(parse(&text).is_ok());
+}
+
+/// An API at an address (on-premises, say) is an origin like any other, written as it is compared.
+#[test]
+fn origins_at_an_address_off_this_machine_are_accepted() {
+    for origin in [
+        "https://192.0.2.10:443",
+        "https://10.0.0.5:8443",
+        "https://[2001:db8::1]:443",
+        "https://[2001:DB8::1]:443",
+        "https://api.example.com:443",
+    ] {
+        let text = edited(
+            "origins = [\"https://api.example.com:443\"]",
+            &format!("origins = [\"{origin}\"]"),
+        );
+        assert!(parse(&text).is_ok(), "{origin}: {:?}", parse(&text).err());
+    }
+}
+
+#[test]
+fn a_credential_is_not_read_from_the_processs_own_settings() {
+    for env in [
+        "PATH",
+        "HOME",
+        "XDG_CACHE_HOME",
+        "LD_PRELOAD",
+        "KLAIRR_HOST_TOKEN",
+    ] {
+        let text = edited("env = \"DEMO_KEY\"", &format!("env = \"{env}\""));
+        let err = parse(&text).expect_err(env);
+        assert_eq!(err.field, "credential.env", "{err}");
+        assert!(err.problem.contains("own settings"), "{err}");
     }
 }

@@ -6,13 +6,14 @@
 use super::raw::{RawBudget, RawCalls, RawManifest, RawNetwork};
 use super::validate_rules::{credential, headers, requests};
 use super::{Budget, CallLimits, ComponentSource, Manifest, ManifestError, Network, CONTRACT};
-use crate::origin::{Origin, Scheme, TimeoutCeilings};
+use crate::origin::{Origin, PolicyError, Scheme, TimeoutCeilings};
 use std::ops::RangeInclusive;
 use std::path::{Component, Path};
 use std::time::Duration;
 
 /// Where to look for a complete, commented example.
-const EXAMPLE: &str = "host-test/connectors/stripe.toml shows every field with a comment";
+const EXAMPLE: &str =
+    "the Stripe connector's manifest (host-test/connectors/stripe.toml in the source) shows every field with a comment";
 
 pub(super) struct Cx<'a> {
     source: &'a str,
@@ -297,10 +298,14 @@ fn network(cx: &Cx<'_>, raw: RawNetwork) -> Result<Network, ManifestError> {
     for (i, text) in raw.origins.iter().enumerate() {
         let field = format!("network.origins[{i}]");
         let origin = Origin::parse(text).map_err(|e| {
-            cx.err(
-                &field,
-                format!("{e}: write scheme://host:port, e.g. \"https://api.stripe.com:443\""),
-            )
+            // A message that already says what to write is not told twice.
+            let example = match e {
+                PolicyError::Malformed(_) => {
+                    ": write scheme://host:port, e.g. \"https://api.stripe.com:443\""
+                }
+                _ => "",
+            };
+            cx.err(&field, format!("{e}{example}"))
         })?;
         // The host attaches the credential to requests for these origins: never in clear text.
         if origin.scheme != Scheme::Https {
@@ -315,15 +320,8 @@ fn network(cx: &Cx<'_>, raw: RawNetwork) -> Result<Network, ManifestError> {
                 ),
             ));
         }
-        if !is_host_name(&origin.host) {
-            return Err(cx.err(
-                &field,
-                format!(
-                    "{} has no usable host: write a DNS name (letters, digits, '-' and '.'; no wildcard \
-                     or space) or an IP address, e.g. \"https://api.stripe.com:443\"",
-                    show(text)
-                ),
-            ));
+        if let Err(why) = usable_host(&origin.host) {
+            return Err(cx.err(&field, format!("{} {why}", show(text))));
         }
         if let Some(j) = origins.iter().position(|o| *o == origin) {
             return Err(cx.err(
@@ -359,27 +357,80 @@ fn network(cx: &Cx<'_>, raw: RawNetwork) -> Result<Network, ManifestError> {
     })
 }
 
-/// Whether `host` (lower-cased by [`Origin::parse`]) is a DNS name — dot-separated labels of letters,
-/// digits and inner hyphens, 63 bytes each, 253 in all — or an IP address (IPv6 in brackets). What else
-/// a URL parser lets through (`*.example.com`, a space, `[zz]`) can never match a request.
-fn is_host_name(host: &str) -> bool {
-    if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        return v6.parse::<std::net::Ipv6Addr>().is_ok();
+/// Whether `host` (lower-cased by [`Origin::parse`]) is one an API can be at: a DNS name — dot-separated
+/// labels of letters, digits and inner hyphens, 63 bytes each, 253 in all — or an IP address written the
+/// one way it is compared (IPv6 in brackets), neither on this machine nor on its link. What else a URL
+/// parser lets through (`*.example.com`, a space, `[zz]`) can never match a request; a name whose last
+/// label is a number (`127.1`, `2130706433`, `0x7f.0.0.1`) is an IPv4 address in another spelling to a
+/// resolver. `Err` says what is wrong and what to write, after the origin.
+fn usable_host(host: &str) -> Result<(), String> {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    const WRITE: &str =
+        "write a DNS name (letters, digits, '-' and '.'; no wildcard or space) or an IP \
+                         address, e.g. \"https://api.stripe.com:443\"";
+    let ip: IpAddr = if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        let Ok(ip) = v6.parse::<Ipv6Addr>() else {
+            return Err(format!("has no usable host: {WRITE}"));
+        };
+        if format!("[{ip}]") != host {
+            return Err(format!(
+                "writes an IPv6 address another way than its usual form: write [{ip}]"
+            ));
+        }
+        IpAddr::V6(ip)
+    } else {
+        let last = host.rsplit('.').next().unwrap_or(host);
+        let numeric = !last.is_empty()
+            && (last.bytes().all(|b| b.is_ascii_digit()) || last.starts_with("0x"));
+        if !numeric {
+            let dns = host.len() <= 253
+                && host.split('.').all(|label| {
+                    (1..=63).contains(&label.len())
+                        && label
+                            .bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                        && !label.starts_with('-')
+                        && !label.ends_with('-')
+                });
+            if !dns {
+                return Err(format!("has no usable host: {WRITE}"));
+            }
+            if host == "localhost" || host.ends_with(".localhost") {
+                return Err(LOCAL.to_owned());
+            }
+            return Ok(());
+        }
+        match host.parse::<Ipv4Addr>() {
+            Ok(ip) if ip.to_string() == host => IpAddr::V4(ip),
+            _ => {
+                return Err(
+                    "writes its host as a number a resolver reads as an IPv4 address: write the address as \
+                     four decimal numbers (e.g. 192.0.2.10), or the API's DNS name"
+                        .to_owned(),
+                )
+            }
+        }
+    };
+    let local = match ip {
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_unspecified() || v4.is_link_local(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.is_unspecified() || (v6.segments()[0] & 0xffc0) == 0xfe80
+        }
+    };
+    if local {
+        return Err(LOCAL.to_owned());
     }
-    host.len() <= 253
-        && host.split('.').all(|label| {
-            (1..=63).contains(&label.len())
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        })
+    Ok(())
 }
+
+/// Why an origin on this machine or its link is refused.
+const LOCAL: &str = "is on this machine or its link (loopback, unspecified, link-local: a cloud's metadata \
+                     service is at 169.254.169.254), where no connector's API is: a loopback test server is \
+                     reached with --redirect, not by the manifest";
 
 fn budget(cx: &Cx<'_>, raw: RawBudget) -> Result<Budget, ManifestError> {
     const PER_SECOND: &str = " (request starts per second)";
-    Ok(Budget {
+    let budget = Budget {
         per_endpoint: int(
             cx,
             "budget.per_endpoint",
@@ -401,7 +452,21 @@ fn budget(cx: &Cx<'_>, raw: RawBudget) -> Result<Budget, ManifestError> {
             1..=1000,
             PER_SECOND,
         )?,
-    })
+    };
+    // Every endpoint's starts count toward the credential's too: an endpoint allowed more than either
+    // mode's credential says something the budget will never do.
+    let most = budget.per_credential_test.max(budget.per_credential_live);
+    if budget.per_endpoint > most {
+        return Err(cx.err(
+            "budget.per_endpoint",
+            format!(
+                "{} is more than the credential's own budget in either mode (at most {most}), which every \
+                 endpoint's requests count toward: write at most {most}",
+                budget.per_endpoint
+            ),
+        ));
+    }
+    Ok(budget)
 }
 
 fn calls(cx: &Cx<'_>, raw: RawCalls) -> Result<CallLimits, ManifestError> {

@@ -78,7 +78,33 @@ pub(super) fn credential(cx: &Cx<'_>, raw: RawCredential) -> Result<CredentialSp
             ),
         ));
     }
+    // Nor the process's own: the host reads some of them itself (HOME and XDG_CACHE_HOME place its
+    // compile cache), and none holds a connector's key.
+    let process = [
+        "PATH", "HOME", "USER", "LOGNAME", "SHELL", "PWD", "TMPDIR", "TERM", "LANG",
+    ]
+    .contains(&raw.env.as_str())
+        || ["XDG_", "LD_", "DYLD_", "LC_", "SSL_", "RUST_", "CARGO_"]
+            .iter()
+            .any(|p| raw.env.starts_with(p));
+    if process {
+        return Err(cx.err(
+            "credential.env",
+            format!(
+                "{} is one of the process's own settings, not a credential: name a variable of the \
+                 connector's own (e.g. \"STRIPE_API_KEY\")",
+                show(&raw.env)
+            ),
+        ));
+    }
     header_name(cx, "credential.header", &raw.header)?;
+    if raw.header == "proxy-authorization" {
+        return Err(cx.err(
+            "credential.header",
+            "proxy-authorization is read by a proxy on the way, not by the API: the credential needs the \
+             API's own header, e.g. \"authorization\"",
+        ));
+    }
     if raw.header == "content-length" || CLIENT_OWNED_HEADERS.contains(&raw.header.as_str()) {
         return Err(cx.err(
             "credential.header",
@@ -193,9 +219,10 @@ pub(super) fn credential(cx: &Cx<'_>, raw: RawCredential) -> Result<CredentialSp
     })
 }
 
-/// A lower-case HTTP header name (RFC 9110 token characters).
+/// A lower-case HTTP header name: letters, digits, '-', '_' and '.' (RFC 9110 allows a few more token
+/// characters, `*` among them, which no header is named with and an author may take for a wildcard).
 fn header_name(cx: &Cx<'_>, field: &str, value: &str) -> Result<(), ManifestError> {
-    const TOKEN_EXTRA: &[u8] = b"!#$%&'*+-.^_`|~";
+    const TOKEN_EXTRA: &[u8] = b"-_.";
     let token = !value.is_empty()
         && value.len() <= 64
         && value
@@ -212,7 +239,8 @@ fn header_name(cx: &Cx<'_>, field: &str, value: &str) -> Result<(), ManifestErro
         )
     } else {
         format!(
-            "{} is not a header name: use lower-case letters, digits and '-' (e.g. \"stripe-version\")",
+            "{} is not a header name: use lower-case letters, digits and '-' (e.g. \"stripe-version\"; there \
+             are no wildcards: list each header)",
             show(value)
         )
     };
@@ -233,6 +261,17 @@ pub(super) fn headers(
                 field,
                 format!(
                     "{} is credential.header: only the host sets it, so it may not appear in any headers list",
+                    show(name)
+                ),
+            ));
+        }
+        // Credentials travel only as the host attaches them: a component never sends one.
+        if guest_may_send && ["authorization", "proxy-authorization"].contains(&name) {
+            return Err(cx.err(
+                field,
+                format!(
+                    "{} carries a credential, which only the host attaches (as credential.header): remove it \
+                     (the host always refuses it from a component; it may be listed in refused)",
                     show(name)
                 ),
             ));
@@ -262,6 +301,14 @@ pub(super) fn headers(
     for (name, value) in raw.pinned {
         let field = format!("headers.pinned.{name}");
         claim(field.clone(), &name, true)?;
+        // The size of each request's own body: one value for every request would misframe all of them.
+        if name == "content-length" {
+            return Err(cx.err(
+                field,
+                "the length of each request's own body cannot be pinned: remove it (list content-length in \
+                 allowed for a component that sends it, as a write probe's content-length: 0)",
+            ));
+        }
         let printable = value.bytes().all(|b| (0x20..0x7f).contains(&b));
         if value.is_empty() || value.len() > 1024 || !printable || value.trim() != value {
             return Err(cx.err(
@@ -305,7 +352,8 @@ pub(super) fn requests(
                 format!("requests[{i}]"),
                 format!(
                     "{} matches the same requests as requests[{j}] ({}): merge them into one rule (alternatives \
-                     of a parameter go into one pattern, a|b)",
+                     of a parameter go into one pattern, a|b); one method and path has one rule, so its \
+                     phase, query parameters and body are those of all its requests",
                     rule.endpoint(),
                     rules[j].endpoint()
                 ),
@@ -367,13 +415,14 @@ fn request(cx: &Cx<'_>, i: usize, raw: RawRequest) -> Result<RequestRule, Manife
             && name.len() <= 64
             && name
                 .bytes()
-                .all(|b| b.is_ascii_graphic() && !b"&=#%?+".contains(&b));
+                .all(|b| b.is_ascii_graphic() && !b"&=#%?+*".contains(&b));
         if !ok {
             return Err(cx.err(
                 format!("requests[{i}].query[{j}]"),
                 format!(
                     "{} is not a query parameter name: write it as the server decodes it, 1 to 64 printable \
-                     characters without spaces or &=#%?+ (e.g. \"created[gte]\")",
+                     characters without spaces or &=#%?+* (e.g. \"created[gte]\"; there are no wildcards: \
+                     list each name)",
                     show(&name)
                 ),
             ));

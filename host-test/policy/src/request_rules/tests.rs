@@ -410,6 +410,42 @@ fn offline_denials_quote_nothing() {
 }
 
 #[test]
+fn the_first_matching_rule_decides_even_when_it_applies_only_during_setup() {
+    // A setup-only probe rule, then a broader rule whose path overlaps it (QA: the probe's path went
+    // through the second rule during a query).
+    let text = format!(
+        "{}\n[[requests]]\nmethod = \"DELETE\"\npath = \"/v1/{{kind}}/{{id}}\"\nparams = {{ kind = \"[a-z]+\", id = \"[a-z_]+\" }}\n",
+        crate::manifest::STRIPE_TOML
+    );
+    let m = Manifest::parse(&text, "overlap.toml", None).expect("a valid manifest");
+    let path = "/v1/customers/cus_klairr_probe_never_exists";
+    let denied = check_with(&m, "DELETE", path, PROBE_HEADERS, Some(0), Phase::Query)
+        .expect_err("the probe rule decides");
+    assert!(
+        denied
+            .0
+            .contains("allowed only while the connector verifies"),
+        "{denied}"
+    );
+    assert_eq!(
+        check_with(&m, "DELETE", path, PROBE_HEADERS, Some(0), Phase::Verify),
+        Ok("DELETE /v1/customers/{id}".to_owned())
+    );
+    // Where the probe rule does not match, the broader one decides.
+    assert_eq!(
+        check_with(
+            &m,
+            "DELETE",
+            "/v1/items/x",
+            PROBE_HEADERS,
+            Some(0),
+            Phase::Query
+        ),
+        Ok("DELETE /v1/{kind}/{id}".to_owned())
+    );
+}
+
+#[test]
 fn a_rule_with_a_body_accepts_a_content_length() {
     let mut m = Manifest::stripe();
     let probe = m
