@@ -753,6 +753,14 @@ fn a_call_stopped_at_its_ceiling_and_then_its_deadline_leaves_nothing_held() {
 fn closing_a_connection_stops_the_call_running_on_it() {
     let emu = emulator();
     let (dir, _) = hostile_connectors_dir("serve-close", "closing");
+    // Two in flight, so that most of a flood waits for a slot.
+    let manifest = dir.join("closing.toml");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    std::fs::write(
+        &manifest,
+        text.replace("max_in_flight = 8", "max_in_flight = 2"),
+    )
+    .expect("write");
     let registry = Registry::with_dir(&dir).expect("registry");
     let mut options = options(&emu);
     // A deadline far beyond the test: only closing the connection can end these calls in time.
@@ -765,18 +773,24 @@ fn closing_a_connection_stops_the_call_running_on_it() {
     );
     let server = Server::start(&registry, options).expect("starts");
     let api = Api::new(&server);
-    emu.set_latency(Duration::from_millis(150));
     let one_request = r#"{"http": {"path": "/v1/customers?limit=1"}}"#;
     let forty_in_a_row = format!("[{}]", [one_request; 40].join(","));
     let holding_more_than_it_may =
         r#"{"flood": {"count": 60, "path": "/v1/customers?limit=1", "hold": true}}"#;
+    let waiting_for_slots = r#"{"flood": {"count": 40, "path": "/v1/customers?limit=1"}}"#;
     // A guest spinning without a host call, one waiting for the upstream request after request (6 s of
-    // them), one waiting for an open-response slot that never frees.
-    for script in [
-        r#"{"spin": true}"#,
-        &forty_in_a_row,
-        holding_more_than_it_may,
+    // them), one waiting for an open-response slot that never frees, and one whose requests wait for
+    // the in-flight slots that closing frees (QA: some of those went out after the 204), four times.
+    for (script, latency) in [
+        (r#"{"spin": true}"#, 0),
+        (forty_in_a_row.as_str(), 150),
+        (holding_more_than_it_may, 150),
+        (waiting_for_slots, 1000),
+        (waiting_for_slots, 1000),
+        (waiting_for_slots, 1000),
+        (waiting_for_slots, 1000),
     ] {
+        emu.set_latency(Duration::from_millis(latency));
         let id = api.connect("closing", keys::TEST_READ_ONLY);
         std::thread::scope(|s| {
             let running = s.spawn(|| {
@@ -808,7 +822,17 @@ fn closing_a_connection_stops_the_call_running_on_it() {
             "{value}"
         );
     }
+    // What the host counted as sent is what reached the upstream.
+    let (_, metrics) = api.call("GET", "/metrics", None);
+    let arrived = emu.requests().len();
+    assert!(
+        metrics.contains(&format!(
+            "klairr_upstream_requests_total{{connector=\"closing\"}} {arrived}"
+        )),
+        "{arrived} at the emulator: {metrics}"
+    );
     // The key serves its next connection at once: nothing of the closed ones is held.
+    emu.set_latency(Duration::ZERO);
     let next = api.connect("closing", keys::TEST_READ_ONLY);
     let started = Instant::now();
     let (status, value) = api.query(&next, one_request);
@@ -821,7 +845,7 @@ fn closing_a_connection_stops_the_call_running_on_it() {
     let (_, metrics) = api.call("GET", "/metrics", None);
     assert!(
         metrics.contains(
-            "klairr_queries_total{connector=\"closing\",outcome=\"connection-closed\"} 3"
+            "klairr_queries_total{connector=\"closing\",outcome=\"connection-closed\"} 7"
         ),
         "{metrics}"
     );

@@ -43,10 +43,12 @@ impl Connection {
 
     /// Stop this connection's calls once `token` is cancelled: the call running then ends at once with
     /// [`SandboxError::Cancelled`] wherever it is (spinning in the guest, waiting for the upstream, a
-    /// slot or the budget), its instance is discarded, and every later call fails the same way.
+    /// slot or the budget), none of its requests goes on the wire after that (the host runs them on
+    /// tasks of their own, which check the token last thing before sending), its instance is
+    /// discarded, and every later call fails the same way.
     /// Dropping the connection then frees what its store held (its responses left open among them).
     pub fn cancel_with(&mut self, token: tokio_util::sync::CancellationToken) {
-        self.instance.cancel = token;
+        self.instance.store.data_mut().hooks.cancel = token;
     }
 
     /// Setup verification: the write-probe rules of the manifest apply during this call only, and the

@@ -30,6 +30,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 use wasmtime_wasi_http::{Error, ForbiddenHeaderFilter, WasiBody, WasiHttpHooks};
 
 use super::pool::{Pool, Ready};
@@ -63,13 +64,16 @@ pub struct SharedGates {
 }
 
 /// The in-flight gates of one credential. Connectors given the same key (`serve`) may declare different
-/// limits: each connector's requests take a slot of the gate of its own limit, so none has more in
-/// flight than its manifest allows, and then one of the key's gate, sized by the largest limit asked
-/// for so far, so that together they never have more in flight than any one manifest allows.
+/// limits: each connector's requests take a slot of a gate of its own, sized by its manifest's limit, so
+/// none has more in flight than its manifest allows, and then one of the key's gate, sized by the
+/// largest limit asked for while it is in use, so that together they never have more in flight than
+/// one manifest allows. A reload that changes a connector's limit gives its new version a gate of the
+/// new size (calls of the old version finish on the old one), never another connector's.
 struct InFlightGates {
     key: Arc<tokio::sync::Semaphore>,
     key_size: usize,
-    by_limit: HashMap<usize, Arc<tokio::sync::Semaphore>>,
+    /// By connector name and limit.
+    own: HashMap<(String, usize), Arc<tokio::sync::Semaphore>>,
 }
 
 impl InFlightGates {
@@ -77,13 +81,13 @@ impl InFlightGates {
         InFlightGates {
             key: Arc::new(tokio::sync::Semaphore::new(limit)),
             key_size: limit,
-            by_limit: HashMap::new(),
+            own: HashMap::new(),
         }
     }
 
     /// Whether anyone but this table still holds one of the gates.
     fn in_use(&self) -> bool {
-        Arc::strong_count(&self.key) > 1 || self.by_limit.values().any(|g| Arc::strong_count(g) > 1)
+        Arc::strong_count(&self.key) > 1 || self.own.values().any(|g| Arc::strong_count(g) > 1)
     }
 }
 
@@ -140,9 +144,9 @@ impl Default for SharedGates {
 }
 
 impl SharedGates {
-    /// The gates a request of a connector whose manifest allows `limit` in flight passes, for the
+    /// The gates a request of `connector`, whose manifest allows `limit` in flight, passes for the
     /// credential `id` (see [`InFlightGates`]).
-    fn in_flight(&self, id: CredentialId, limit: usize) -> InFlightSlots {
+    fn in_flight(&self, id: CredentialId, connector: &str, limit: usize) -> InFlightSlots {
         let Ok(mut gates) = self.in_flight.lock() else {
             // A poisoned lock means a panic elsewhere; a fresh gate still bounds this request.
             let gate = Arc::new(tokio::sync::Semaphore::new(limit));
@@ -159,8 +163,8 @@ impl SharedGates {
             gates.key_size = limit;
         }
         let own = gates
-            .by_limit
-            .entry(limit)
+            .own
+            .entry((connector.to_owned(), limit))
             .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(limit)))
             .clone();
         InFlightSlots {
@@ -231,6 +235,9 @@ pub(crate) struct PolicyHooks {
     pub(crate) probe_answers: Arc<Mutex<Vec<ProbeAnswer>>>,
     /// This store's responses held open ([`OPEN_RESPONSES_PER_IN_FLIGHT`]).
     open_responses: Arc<tokio::sync::Semaphore>,
+    /// Cancelled when the connection is given up (`Connection::cancel_with`): a request not yet on the
+    /// wire then never goes, and one waiting for its answer stops waiting.
+    pub(crate) cancel: CancellationToken,
     /// Requests of this call that went on the wire. `call.sent` counts those admitted (the ceiling's
     /// count), some of which may still wait for a slot or the budget when the call ends; this counts
     /// what the upstream can have seen (reports and metrics).
@@ -286,6 +293,7 @@ impl PolicyHooks {
             probe_answers: Arc::default(),
             open_responses,
             on_the_wire: Arc::default(),
+            cancel: CancellationToken::new(),
         }
     }
 
@@ -401,6 +409,7 @@ impl WasiHttpHooks for PolicyHooks {
         let probe_answers = self.probe_answers.clone();
         let open_responses = self.open_responses.clone();
         let on_the_wire = self.on_the_wire.clone();
+        let cancel = self.cancel.clone();
         let Some(credential) = self.credential.clone() else {
             return self.deny("no credential is attached to this instance".into());
         };
@@ -446,12 +455,14 @@ impl WasiHttpHooks for PolicyHooks {
                 .per_credential(credential.credential.mode()),
         };
         let max_in_flight = self.manifest.network.max_in_flight;
+        let connector = self.manifest.name.clone();
         let max_body = self.manifest.network.max_response_bytes;
         let deadline = self.call.deadline;
         let ceilings = self.network.timeouts;
         let upstream = self.upstream.clone();
         let pool = self.pool.clone();
-        Box::new(async move {
+        let stop = cancel.clone();
+        let send = async move {
             // The slot first, then the connection, then the budget: a request that waited for a slot
             // cannot start in a second the budget already filled, and the budget counts the instant
             // the request can go on the wire, not one before a TLS handshake of unknown length (with a
@@ -464,7 +475,7 @@ impl WasiHttpHooks for PolicyHooks {
                 .await
                 .map_err(|_| Error::InternalError(Some("open-response gate closed".into())))?;
             let permit = gates
-                .in_flight(credential.id, max_in_flight)
+                .in_flight(credential.id, &connector, max_in_flight)
                 .acquire()
                 .await
                 .map_err(|_| Error::InternalError(Some("in-flight gate closed".into())))?;
@@ -498,6 +509,10 @@ impl WasiHttpHooks for PolicyHooks {
             }
 
             let remaining = left()?;
+            // Last thing before the wire: a connection closed while this request waited sends nothing.
+            if cancel.is_cancelled() {
+                return Err(closed());
+            }
             on_the_wire.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let options = wasmtime_wasi_http::RequestOptions {
                 connect_timeout: Some(t.connect.min(remaining)),
@@ -556,8 +571,22 @@ impl WasiHttpHooks for PolicyHooks {
                 .boxed_unsync()
             });
             Ok((response, io))
+        };
+        // A request runs on a task of its own, which outlives the call that made it until the store
+        // is dropped: once the connection is closed it stops wherever it waits.
+        Box::new(async move {
+            tokio::select! {
+                biased;
+                () = stop.cancelled() => Err(closed()),
+                sent = send => sent,
+            }
         })
     }
+}
+
+/// What a request of a closed connection fails with (nobody is left to read it).
+fn closed() -> Error {
+    Error::InternalError(Some("the connection was closed".into()))
 }
 
 /// What [`PolicyHooks::admit`] found out about a request it lets leave.

@@ -21,9 +21,6 @@ pub(super) struct Instance {
     pub(super) runtime: Arc<super::shared::GuestRuntime>,
     pub(super) timeout: Duration,
     pub(super) discarded: bool,
-    /// Cancelled when whoever owns the connection gives it up (`serve`, when it is closed): the call
-    /// running stops at once, wherever it is (spinning in the guest, waiting in the host).
-    pub(super) cancel: CancellationToken,
 }
 
 pub(super) type CallFuture<'a, R> =
@@ -46,13 +43,16 @@ impl Instance {
         self.store.data_mut().hooks.probe_answers = Default::default();
         self.store.data_mut().hooks.on_the_wire = Default::default();
         // Checked after the reset: a call that never started sent nothing, whatever the last one did.
-        if self.cancel.is_cancelled() {
+        // Cancelled when whoever owns the connection gives it up (`serve`, when it is closed): the
+        // call running stops at once, wherever it is (spinning in the guest, waiting in the host), and
+        // so do its requests, which the hooks hold to the same token.
+        let cancel: CancellationToken = self.store.data().hooks.cancel.clone();
+        if cancel.is_cancelled() {
             self.discarded = true;
             return Err(SandboxError::Cancelled);
         }
         let deadline = self.store.data().hooks.call.deadline;
         let runtime = self.runtime.clone();
-        let cancel = self.cancel.clone();
         let outcome = {
             let fut = f(&mut self.store);
             // Dropping the call's future stops it wherever it is: a spinning guest yields to this

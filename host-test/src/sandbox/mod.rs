@@ -491,7 +491,6 @@ impl Sandbox {
             runtime: self.shared.runtime().clone(),
             timeout: self.limits.call_timeout,
             discarded: false,
-            cancel: Default::default(),
         };
         let pre = self.pre.clone();
         let plugin = instance.call(Phase::Offline, 0, move |store| {

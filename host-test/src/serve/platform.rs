@@ -319,24 +319,21 @@ impl Platform {
         Ok((id, report))
     }
 
-    /// Close a connection; false when there was none with that id. A call running on it is stopped at
-    /// once (answered `connection-closed`), wherever it is, and what its instance held is freed when
-    /// the call returns: closing a connection is how a client takes back a question it no longer wants
-    /// answered, and the call's budget, slots and open responses must not outlive it. Calls queued
-    /// behind it find no connection (`unknown-connection`).
-    pub fn disconnect(&self, id: &str) -> bool {
+    /// Close a connection; `None` when there was none with that id. A call running on it is stopped at
+    /// once (answered `connection-closed`), wherever it is, and none of its requests goes on the wire
+    /// after: closing a connection is how a client takes back a question it no longer wants answered,
+    /// and the call's slots and open responses must not outlive it. Calls queued behind it find no
+    /// connection (`unknown-connection`). The connection's turn is returned: once it is taken, every
+    /// call of the connection has ended and its instance is gone (what the API's answer waits for).
+    pub fn disconnect(&self, id: &str) -> Option<Arc<tokio::sync::Mutex<()>>> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         let removed = open.remove(id);
         self.metrics
             .set("klairr_open_connections", String::new(), open.len() as u64);
         drop(open);
-        match removed {
-            Some(entry) => {
-                entry.closed.cancel();
-                true
-            }
-            None => false,
-        }
+        let entry = removed?;
+        entry.closed.cancel();
+        Some(entry.turn.clone())
     }
 
     /// The queue of connection `id`'s calls: hold its lock to make a call. Awaited on the event loop,

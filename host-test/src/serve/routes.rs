@@ -226,10 +226,14 @@ async fn route(
             ("/v1/connections/{id}/query", blocking(call).await)
         }
         (Method::DELETE, ["v1", "connections", id]) => {
-            let reply = if state.platform.disconnect(id) {
-                Ok(no_content())
-            } else {
-                Err(ApiError::new("unknown-connection", "no open connection has this id"))
+            let reply = match state.platform.disconnect(id) {
+                // Answered once the call it stopped has ended and its instance is gone: after the 204
+                // nothing of the connection runs (its queued calls, ahead in the queue, find it gone).
+                Some(turn) => {
+                    drop(turn.lock().await);
+                    Ok(no_content())
+                }
+                None => Err(ApiError::new("unknown-connection", "no open connection has this id")),
             };
             ("/v1/connections/{id}", reply)
         }

@@ -199,7 +199,7 @@ fn over_the_in_flight_limit_a_request_waits_until_a_slot_frees() {
     manifest.network.max_in_flight = 1;
     let (mut hooks, seen) = hooks_with(manifest, None);
     // Another request of the same credential holds the only slot.
-    let gate = hooks.gates.in_flight([7; 32], 1);
+    let gate = hooks.gates.in_flight([7; 32], "stripe", 1);
     let held = gate.key.clone().try_acquire_owned().expect("the slot");
     let waiting = send(&mut hooks, request("GET", LIST, &[]));
     run(async move {
@@ -219,7 +219,10 @@ fn connectors_sharing_a_key_keep_their_own_in_flight_limit_and_the_largest_toget
     let gates = SharedGates::default();
     let key = [9; 32];
     // The first connector on the key allows 2; a second allows 8.
-    let (narrow, wide) = (gates.in_flight(key, 2), gates.in_flight(key, 8));
+    let (narrow, wide) = (
+        gates.in_flight(key, "narrow", 2),
+        gates.in_flight(key, "wide", 8),
+    );
     let take = |slots: &InFlightSlots| {
         let own = slots.own.clone().try_acquire_owned().ok()?;
         let key = slots.key.clone().try_acquire_owned().ok()?;
@@ -236,16 +239,26 @@ fn connectors_sharing_a_key_keep_their_own_in_flight_limit_and_the_largest_toget
     drop(narrow_held);
     let freed: Vec<_> = (0..8).filter_map(|_| take(&wide)).collect();
     assert_eq!(freed.len(), 2);
-    // The narrow limit asked for again is the same gate; a third connector's 4 grows nothing.
-    let again = gates.in_flight(key, 2);
+    // The same connector and limit asked for again is the same gate; a third connector's 4 grows
+    // nothing.
+    let again = gates.in_flight(key, "narrow", 2);
     assert!(Arc::ptr_eq(&again.own, &narrow.own) && Arc::ptr_eq(&again.key, &wide.key));
-    let four = gates.in_flight(key, 4);
+    let four = gates.in_flight(key, "third", 4);
     assert_eq!(
         four.key.available_permits() + wide_held.len() + freed.len(),
         8
     );
+    // Another connector with the narrow one's limit has a gate of its own (QA: after a reload, a new
+    // version's 2 shared the old call's 2 of another connector and waited for it).
+    assert!(!Arc::ptr_eq(
+        &gates.in_flight(key, "other", 2).own,
+        &narrow.own
+    ));
     // Another key has gates of its own.
-    assert!(!Arc::ptr_eq(&gates.in_flight([1; 32], 8).key, &wide.key));
+    assert!(!Arc::ptr_eq(
+        &gates.in_flight([1; 32], "wide", 8).key,
+        &wide.key
+    ));
 }
 
 #[test]
