@@ -854,6 +854,53 @@ fn closing_a_connection_stops_the_call_running_on_it() {
 }
 
 #[test]
+fn a_call_past_its_deadline_sends_nothing_more() {
+    let emu = emulator();
+    let (dir, _) = hostile_connectors_dir("serve-deadline", "late");
+    // Two in flight, so that most of a flood waits for a slot when the deadline comes.
+    let manifest = dir.join("late.toml");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    std::fs::write(
+        &manifest,
+        text.replace("max_in_flight = 8", "max_in_flight = 2"),
+    )
+    .expect("write");
+    let registry = Registry::with_dir(&dir).expect("registry");
+    let mut options = options(&emu);
+    options.sandbox = redirect_to(
+        &emu,
+        SandboxLimits {
+            call_timeout: Duration::from_millis(1500),
+            ..SandboxLimits::default()
+        },
+    );
+    let server = Server::start(&registry, options).expect("starts");
+    let api = Api::new(&server);
+    let id = api.connect("late", keys::TEST_READ_ONLY);
+    emu.set_latency(Duration::from_millis(1000));
+    let flood = r#"{"flood": {"count": 40, "path": "/v1/customers?limit=1"}}"#;
+    for _ in 0..3 {
+        let (status, value) = api.query(&id, flood);
+        assert_eq!((status, kind(&value)), (504, "deadline"), "{value}");
+        // The discarded instance's requests still waiting for a slot never go (they took the slots
+        // its requests in flight freed, and went out after the call had failed, uncounted).
+        let sent = emu.requests().len();
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(emu.requests().len(), sent, "sent after the deadline");
+    }
+    let (_, metrics) = api.call("GET", "/metrics", None);
+    let arrived = emu.requests().len();
+    assert!(
+        metrics.contains(&format!(
+            "klairr_upstream_requests_total{{connector=\"late\"}} {arrived}"
+        )),
+        "{arrived} at the emulator: {metrics}"
+    );
+    server.drain(Duration::from_secs(1));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn one_key_given_to_two_connectors_is_held_to_one_budget() {
     let upstream = Upstream::start(Behaviour::Ok).expect("upstream");
     // Two connectors for one API (two manifests for one Stripe account, say), one key given to both.

@@ -48,7 +48,9 @@ impl Connection {
     /// discarded, and every later call fails the same way.
     /// Dropping the connection then frees what its store held (its responses left open among them).
     pub fn cancel_with(&mut self, token: tokio_util::sync::CancellationToken) {
-        self.instance.store.data_mut().hooks.cancel = token;
+        // A child: the instance cancels its own when it is discarded, and the owner's token, which
+        // may serve the connection's next instance, stays as it is.
+        self.instance.store.data_mut().hooks.cancel = token.child_token();
     }
 
     /// Setup verification: the write-probe rules of the manifest apply during this call only, and the

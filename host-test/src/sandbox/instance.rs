@@ -48,7 +48,7 @@ impl Instance {
         // so do its requests, which the hooks hold to the same token.
         let cancel: CancellationToken = self.store.data().hooks.cancel.clone();
         if cancel.is_cancelled() {
-            self.discarded = true;
+            self.discard();
             return Err(SandboxError::Cancelled);
         }
         let deadline = self.store.data().hooks.call.deadline;
@@ -68,13 +68,13 @@ impl Instance {
             })
         };
         let Some(outcome) = outcome else {
-            self.discarded = true;
+            self.discard();
             return Err(SandboxError::Cancelled);
         };
         match outcome {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(trap)) => {
-                self.discarded = true;
+                self.discard();
                 if Instant::now() >= deadline {
                     Err(self.deadline_error())
                 } else {
@@ -84,10 +84,18 @@ impl Instance {
                 }
             }
             Err(_elapsed) => {
-                self.discarded = true;
+                self.discard();
                 Err(self.deadline_error())
             }
         }
+    }
+
+    /// The instance answers no call again, and none of the requests its last call left (on tasks of
+    /// their own until the store is dropped) goes on the wire: a request still waiting for a slot the
+    /// others free as they end would otherwise go out after the call failed, uncounted.
+    fn discard(&mut self) {
+        self.discarded = true;
+        self.store.data().hooks.cancel.cancel();
     }
 
     pub(super) fn plugin(&self) -> Result<Arc<bindings::Plugin>, SandboxError> {
