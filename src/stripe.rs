@@ -91,8 +91,13 @@ pub(crate) fn error_code(response: &Response) -> Option<String> {
 /// Stripe's error object of type `invalid_request_error`. Another 403 (a proxy's or firewall's page,
 /// even one that is JSON with an `error` in it) never asked Stripe, so it proves nothing.
 pub(crate) fn is_permission_refusal(response: &Response) -> bool {
+    // Stripe's permission error has no code; `resource_missing` is its answer to a key that got past
+    // the permission check, whatever status carries it.
     response.status == 403
-        && error_object(response).and_then(|e| e.kind).as_deref() == Some("invalid_request_error")
+        && error_object(response).is_some_and(|e| {
+            e.kind.as_deref() == Some("invalid_request_error")
+                && e.code.as_deref() != Some("resource_missing")
+        })
 }
 
 /// Read Stripe's error body (`{"error":{"type","code","message",…}}`) into an [`UpstreamError`]. A body

@@ -753,6 +753,10 @@ mod tests {
             (403, r#"{"error":{}}"#),
             (403, r#"{"error":{"message":"Forbidden"}}"#),
             (403, r#"{"error":{"type":"x","message":"Forbidden"}}"#),
+            (
+                403,
+                r#"{"error":{"type":"invalid_request_error","code":"resource_missing","message":"No such customer"}}"#,
+            ),
         ] {
             let odd = move |r: &Request, resp: &mut Response| {
                 if r.path_and_query.starts_with("/v1/invoices/") {

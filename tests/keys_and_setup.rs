@@ -1115,3 +1115,31 @@ fn a_key_pasted_into_a_flag_is_never_quoted_back() {
         }
     }
 }
+
+/// A manifest whose `reads` names something that is not one of the connector's tables cannot prove its
+/// tables readable: setup fails closed, naming it (QA: `reads = "widgets"` on the payouts rule passed,
+/// and the report listed a table that does not exist).
+#[test]
+fn a_reads_rule_that_names_no_table_fails_setup() {
+    let emu = emulator();
+    let text = klairr_host::policy::manifest::STRIPE_TOML.replacen(
+        "reads = \"payouts\"",
+        "reads = \"widgets\"",
+        1,
+    );
+    let manifest = klairr_host::policy::manifest::Manifest::parse(&text, "widgets.toml", None)
+        .expect("a valid manifest");
+    let sandbox = Sandbox::load(
+        registry::STRIPE_COMPONENT,
+        manifest,
+        klairr_e2e::redirect_to(&emu, klairr_host::sandbox::SandboxLimits::default()),
+    )
+    .expect("loads");
+    let err = verify_err(&sandbox, keys::TEST_READ_ONLY, wit::Mode::Test);
+    assert_eq!(err.kind(), "connector-config", "{err}");
+    assert!(
+        err.to_string()
+            .contains("reads = \"widgets\" names no table"),
+        "{err}"
+    );
+}

@@ -35,6 +35,11 @@ pub struct CatalogueNames {
 }
 
 impl CatalogueNames {
+    /// Whether `name` is one of the catalogue's tables.
+    pub fn is_table(&self, name: &str) -> bool {
+        self.tables.contains(name)
+    }
+
     pub fn of(info: &wit::ConnectorInfo) -> CatalogueNames {
         let buckets: &[String] = info.aggregates.as_ref().map_or(&[], |a| &a.buckets);
         let mut known = CatalogueNames::default();

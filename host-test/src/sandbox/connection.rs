@@ -89,9 +89,9 @@ impl Connection {
             ProbeVerdict::Unproven(probes) => unproven = probes,
         }
         match probes::judge_reads(&self.manifest, &answers) {
-            // A manifest that names no reads leaves the readable tables to the component.
-            ReadVerdict::Readable(resources) if resources.is_empty() => {}
-            ReadVerdict::Readable(resources) => report.readable = resources,
+            // The readable tables stay the component's list (checked to be identifiers); every table
+            // the manifest has a `reads` rule for was proven just now, whether it lists it or not.
+            ReadVerdict::Readable(_) => {}
             ReadVerdict::CannotRead(resources) => {
                 return Err(SandboxError::Connector(ConnectorFailure(
                     wit::ConnectorError::MissingPermission(resources),
@@ -101,6 +101,20 @@ impl Connection {
         }
         if !unproven.is_empty() {
             return Err(SandboxError::SetupUnproven(unproven));
+        }
+        // Everything proven, but a `reads` that names no table of the connector proved nothing about its
+        // tables (a typo, or another connector's manifest): setup fails closed, saying so.
+        let strangers: Vec<&str> = self
+            .manifest
+            .requests
+            .iter()
+            .filter_map(|r| r.reads.as_deref())
+            .filter(|r| !self.catalogue.is_table(r))
+            .collect();
+        if !strangers.is_empty() {
+            return Err(SandboxError::ReadsNoTable(
+                strangers.into_iter().map(str::to_owned).collect(),
+            ));
         }
         Ok(report)
     }

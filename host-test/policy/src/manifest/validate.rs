@@ -372,6 +372,10 @@ fn usable_host(host: &str) -> Result<(), String> {
         let Ok(ip) = v6.parse::<Ipv6Addr>() else {
             return Err(format!("has no usable host: {WRITE}"));
         };
+        // Where it leads first (an IPv4 address inside is where it leads), then how it is written.
+        if is_local(IpAddr::V6(ip)) {
+            return Err(LOCAL.to_owned());
+        }
         if format!("[{ip}]") != host {
             return Err(format!(
                 "writes an IPv6 address another way than its usual form: write [{ip}]"
@@ -395,7 +399,16 @@ fn usable_host(host: &str) -> Result<(), String> {
             if !dns {
                 return Err(format!("has no usable host: {WRITE}"));
             }
-            if host == "localhost" || host.ends_with(".localhost") {
+            // The names every resolver gives this machine (RFC 6761's, and the usual /etc/hosts ones).
+            const LOCAL_NAMES: &[&str] = &[
+                "localhost",
+                "localhost6",
+                "ip6-localhost",
+                "ip6-loopback",
+                "localhost.localdomain",
+                "localhost6.localdomain6",
+            ];
+            if LOCAL_NAMES.contains(&host) || host.ends_with(".localhost") {
                 return Err(LOCAL.to_owned());
             }
             return Ok(());
@@ -411,16 +424,37 @@ fn usable_host(host: &str) -> Result<(), String> {
             }
         }
     };
-    let local = match ip {
-        IpAddr::V4(v4) => v4.is_loopback() || v4.is_unspecified() || v4.is_link_local(),
-        IpAddr::V6(v6) => {
-            v6.is_loopback() || v6.is_unspecified() || (v6.segments()[0] & 0xffc0) == 0xfe80
-        }
-    };
-    if local {
+    if is_local(ip) {
         return Err(LOCAL.to_owned());
     }
     Ok(())
+}
+
+/// Whether `ip` is on this machine or its link: loopback, unspecified, link-local (IPv6's site-local
+/// too), and an IPv6 address that carries such an IPv4 one (mapped `::ffff:127.0.0.1`, compatible
+/// `::127.0.0.1`, NAT64's `64:ff9b::a9fe:a9fe`), which leads to it.
+fn is_local(ip: std::net::IpAddr) -> bool {
+    use std::net::{IpAddr, Ipv4Addr};
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_unspecified() || v4.is_link_local(),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            let nat64 = s[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
+            let inside = if nat64 {
+                let [.., a, b, c, d] = v6.octets();
+                Some(Ipv4Addr::new(a, b, c, d))
+            } else {
+                // `to_ipv4` reads both the mapped and the (deprecated) compatible forms.
+                v6.to_ipv4()
+                    .filter(|_| !v6.is_loopback() && !v6.is_unspecified())
+            };
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] & 0xffc0) == 0xfec0
+                || inside.is_some_and(|v4| is_local(IpAddr::V4(v4)))
+        }
+    }
 }
 
 /// Why an origin on this machine or its link is refused.

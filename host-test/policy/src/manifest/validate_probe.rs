@@ -4,7 +4,7 @@
 
 use super::raw::RawProbe;
 use super::validate::{show, Cx};
-use super::{ManifestError, WriteProbe};
+use super::{During, ManifestError, WriteProbe};
 
 /// A write probe: a resource named as an identifier, and the 4xx statuses (never 429, which says
 /// nothing about permissions) that mean the credential may not write there.
@@ -44,6 +44,7 @@ pub(super) fn reads(
     cx: &Cx<'_>,
     i: usize,
     method: &str,
+    during: During,
     resource: String,
 ) -> Result<String, ManifestError> {
     let field = format!("requests[{i}].reads");
@@ -52,6 +53,14 @@ pub(super) fn reads(
         return Err(cx.err(
             field,
             format!("a {method} does not read: put reads on the GET rule that lists the resource"),
+        ));
+    }
+    // Setup proves what queries will read: a read allowed only during setup proves nothing of them.
+    if during == During::Verify {
+        return Err(cx.err(
+            field,
+            "this rule applies only while setup runs, so no query reads through it: put reads on the rule \
+             queries use (during = \"always\")",
         ));
     }
     Ok(resource)

@@ -276,6 +276,25 @@ pub(super) fn headers(
                 ),
             ));
         }
+        // A server that honours one of these runs another method than the request's: the rules'
+        // methods would not be what is done.
+        if guest_may_send
+            && [
+                "x-http-method-override",
+                "x-http-method",
+                "x-method-override",
+            ]
+            .contains(&name)
+        {
+            return Err(cx.err(
+                field,
+                format!(
+                    "{} makes servers that honour it run another method than the request's, so the rules' \
+                     methods would not be what is done: remove it (it may be listed in refused)",
+                    show(name)
+                ),
+            ));
+        }
         if guest_may_send && CLIENT_OWNED_HEADERS.contains(&name) {
             return Err(cx.err(
                 field,
@@ -460,11 +479,21 @@ fn request(cx: &Cx<'_>, i: usize, raw: RawRequest) -> Result<RequestRule, Manife
                 "a write probe is sent only while a credential is verified: add during = \"verify\" to this rule",
             ))
         }
+        Some(_) if ["GET", "HEAD"].contains(&raw.method.as_str()) => {
+            return Err(cx.err(
+                field("probe"),
+                format!(
+                    "a {} does not write: put probe on the rule of the write it tries (reads = \"…\" is what \
+                     proves a read)",
+                    raw.method
+                ),
+            ))
+        }
         Some(p) => Some(super::validate_probe::probe(cx, i, p)?),
     };
     let reads = match raw.reads {
         None => None,
-        Some(r) => Some(super::validate_probe::reads(cx, i, &raw.method, r)?),
+        Some(r) => Some(super::validate_probe::reads(cx, i, &raw.method, during, r)?),
     };
     Ok(RequestRule {
         method: raw.method,
