@@ -408,7 +408,11 @@ fn usable_host(host: &str) -> Result<(), String> {
                 "localhost.localdomain",
                 "localhost6.localdomain6",
             ];
-            if LOCAL_NAMES.contains(&host) || host.ends_with(".localhost") {
+            // `.local` is multicast DNS: a name on the link, answered by whoever claims it there.
+            if LOCAL_NAMES.contains(&host)
+                || host.ends_with(".localhost")
+                || host.ends_with(".local")
+            {
                 return Err(LOCAL.to_owned());
             }
             return Ok(());
@@ -430,17 +434,26 @@ fn usable_host(host: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Whether `ip` is on this machine or its link: loopback, unspecified, link-local (IPv6's site-local
-/// too), and an IPv6 address that carries such an IPv4 one (mapped `::ffff:127.0.0.1`, compatible
-/// `::127.0.0.1`, NAT64's `64:ff9b::a9fe:a9fe`), which leads to it.
+/// Whether `ip` is on this machine or its link, or no one host: loopback, 0.0.0.0/8, link-local (IPv6's
+/// site-local too), broadcast, multicast, and an IPv6 address that carries such an IPv4 one (mapped
+/// `::ffff:127.0.0.1`, compatible `::127.0.0.1`, translated `::ffff:0:127.0.0.1`, NAT64's
+/// `64:ff9b::a9fe:a9fe`), which leads to it.
 fn is_local(ip: std::net::IpAddr) -> bool {
     use std::net::{IpAddr, Ipv4Addr};
     match ip {
-        IpAddr::V4(v4) => v4.is_loopback() || v4.is_unspecified() || v4.is_link_local(),
+        IpAddr::V4(v4) => {
+            v4.is_loopback()
+                || v4.octets()[0] == 0
+                || v4.is_link_local()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+        }
         IpAddr::V6(v6) => {
             let s = v6.segments();
-            let nat64 = s[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
-            let inside = if nat64 {
+            // NAT64 (64:ff9b::/96, and the local-use 64:ff9b:1::/48) and SIIT's translated
+            // ::ffff:0:0/96 carry the IPv4 address in their last 32 bits.
+            let translated = (s[0] == 0x64 && s[1] == 0xff9b) || s[..6] == [0, 0, 0, 0, 0xffff, 0];
+            let inside = if translated {
                 let [.., a, b, c, d] = v6.octets();
                 Some(Ipv4Addr::new(a, b, c, d))
             } else {
@@ -452,15 +465,17 @@ fn is_local(ip: std::net::IpAddr) -> bool {
                 || v6.is_unspecified()
                 || (s[0] & 0xffc0) == 0xfe80
                 || (s[0] & 0xffc0) == 0xfec0
+                || v6.is_multicast()
                 || inside.is_some_and(|v4| is_local(IpAddr::V4(v4)))
         }
     }
 }
 
 /// Why an origin on this machine or its link is refused.
-const LOCAL: &str = "is on this machine or its link (loopback, unspecified, link-local: a cloud's metadata \
-                     service is at 169.254.169.254), where no connector's API is: a loopback test server is \
-                     reached with --redirect, not by the manifest";
+const LOCAL: &str = "is on this machine or its link, or is no one host (loopback, 0.0.0.0/8, link-local: \
+                     a cloud's metadata service is at 169.254.169.254; .local names; broadcast, multicast), \
+                     where no connector's API is: a loopback test server is reached with --redirect, not by \
+                     the manifest";
 
 fn budget(cx: &Cx<'_>, raw: RawBudget) -> Result<Budget, ManifestError> {
     const PER_SECOND: &str = " (request starts per second)";

@@ -219,10 +219,11 @@ pub(super) fn credential(cx: &Cx<'_>, raw: RawCredential) -> Result<CredentialSp
     })
 }
 
-/// A lower-case HTTP header name: letters, digits, '-', '_' and '.' (RFC 9110 allows a few more token
-/// characters, `*` among them, which no header is named with and an author may take for a wildcard).
+/// A lower-case HTTP header name: letters, digits and '-'. RFC 9110 allows more token characters, but
+/// `*` reads as a wildcard no rule has, and servers behind CGI-style gateways read `_` as `-`, so a
+/// name allowed with `_` could be another header (`x_http_method_override`) at the server.
 fn header_name(cx: &Cx<'_>, field: &str, value: &str) -> Result<(), ManifestError> {
-    const TOKEN_EXTRA: &[u8] = b"-_.";
+    const TOKEN_EXTRA: &[u8] = b"-";
     let token = !value.is_empty()
         && value.len() <= 64
         && value
@@ -240,7 +241,7 @@ fn header_name(cx: &Cx<'_>, field: &str, value: &str) -> Result<(), ManifestErro
     } else {
         format!(
             "{} is not a header name: use lower-case letters, digits and '-' (e.g. \"stripe-version\"; there \
-             are no wildcards: list each header)",
+             are no wildcards: list each header; '_' is not taken, as gateways read it as '-')",
             show(value)
         )
     };
@@ -283,6 +284,7 @@ pub(super) fn headers(
                 "x-http-method-override",
                 "x-http-method",
                 "x-method-override",
+                "x-original-method",
             ]
             .contains(&name)
         {
