@@ -749,12 +749,15 @@ fn a_call_stopped_at_its_ceiling_and_then_its_deadline_leaves_nothing_held() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[test]
-fn closing_a_connection_stops_the_call_running_on_it() {
-    let emu = emulator();
-    let (dir, _) = hostile_connectors_dir("serve-close", "closing");
-    // Two in flight, so that most of a flood waits for a slot.
-    let manifest = dir.join("closing.toml");
+/// A server on `emu` with the hostile component as connector `name`, allowed two requests in flight
+/// (so that most of a flood waits for a slot), its calls stopped at `call_timeout`.
+fn two_in_flight_server(
+    emu: &Emulator,
+    name: &str,
+    call_timeout: Duration,
+) -> (std::path::PathBuf, Server) {
+    let (dir, _) = hostile_connectors_dir(&format!("serve-{name}"), name);
+    let manifest = dir.join(format!("{name}.toml"));
     let text = std::fs::read_to_string(&manifest).expect("manifest");
     std::fs::write(
         &manifest,
@@ -762,16 +765,22 @@ fn closing_a_connection_stops_the_call_running_on_it() {
     )
     .expect("write");
     let registry = Registry::with_dir(&dir).expect("registry");
-    let mut options = options(&emu);
-    // A deadline far beyond the test: only closing the connection can end these calls in time.
+    let mut options = options(emu);
     options.sandbox = redirect_to(
-        &emu,
+        emu,
         SandboxLimits {
-            call_timeout: Duration::from_secs(60),
+            call_timeout,
             ..SandboxLimits::default()
         },
     );
-    let server = Server::start(&registry, options).expect("starts");
+    (dir, Server::start(&registry, options).expect("starts"))
+}
+
+#[test]
+fn closing_a_connection_stops_the_call_running_on_it() {
+    let emu = emulator();
+    // A deadline far beyond the test: only closing the connection can end these calls in time.
+    let (dir, server) = two_in_flight_server(&emu, "closing", Duration::from_secs(60));
     let api = Api::new(&server);
     let one_request = r#"{"http": {"path": "/v1/customers?limit=1"}}"#;
     let forty_in_a_row = format!("[{}]", [one_request; 40].join(","));
@@ -856,25 +865,7 @@ fn closing_a_connection_stops_the_call_running_on_it() {
 #[test]
 fn a_call_past_its_deadline_sends_nothing_more() {
     let emu = emulator();
-    let (dir, _) = hostile_connectors_dir("serve-deadline", "late");
-    // Two in flight, so that most of a flood waits for a slot when the deadline comes.
-    let manifest = dir.join("late.toml");
-    let text = std::fs::read_to_string(&manifest).expect("manifest");
-    std::fs::write(
-        &manifest,
-        text.replace("max_in_flight = 8", "max_in_flight = 2"),
-    )
-    .expect("write");
-    let registry = Registry::with_dir(&dir).expect("registry");
-    let mut options = options(&emu);
-    options.sandbox = redirect_to(
-        &emu,
-        SandboxLimits {
-            call_timeout: Duration::from_millis(1500),
-            ..SandboxLimits::default()
-        },
-    );
-    let server = Server::start(&registry, options).expect("starts");
+    let (dir, server) = two_in_flight_server(&emu, "late", Duration::from_millis(1500));
     let api = Api::new(&server);
     let id = api.connect("late", keys::TEST_READ_ONLY);
     emu.set_latency(Duration::from_millis(1000));

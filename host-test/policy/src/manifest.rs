@@ -10,6 +10,7 @@
 
 mod raw;
 mod validate;
+mod validate_credential;
 mod validate_probe;
 mod validate_rules;
 

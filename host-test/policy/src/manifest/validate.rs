@@ -4,7 +4,8 @@
 //! escaped and capped (a manifest holds no secrets, but it may hold anything else).
 
 use super::raw::{RawBudget, RawCalls, RawManifest, RawNetwork};
-use super::validate_rules::{credential, headers, requests};
+use super::validate_credential::{credential, headers};
+use super::validate_rules::requests;
 use super::{Budget, CallLimits, ComponentSource, Manifest, ManifestError, Network, CONTRACT};
 use crate::origin::{Origin, PolicyError, Scheme, TimeoutCeilings};
 use std::ops::RangeInclusive;

@@ -223,7 +223,7 @@ fn connectors_sharing_a_key_keep_their_own_in_flight_limit_and_the_largest_toget
         gates.in_flight(key, "narrow", 2),
         gates.in_flight(key, "wide", 8),
     );
-    let take = |slots: &InFlightSlots| {
+    let take = |slots: &gates::InFlightSlots| {
         let own = slots.own.clone().try_acquire_owned().ok()?;
         let key = slots.key.clone().try_acquire_owned().ok()?;
         Some((own, key))
