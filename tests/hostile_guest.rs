@@ -155,6 +155,20 @@ fn writes_in_a_query_never_reach_the_upstream() {
     assert_no_key(&key, &run.stderr, "stderr");
 }
 
+/// `run` (a `--format json` command) refused the key: exit 2, the error of `kind` whose message starts
+/// with `says`.
+fn assert_refused(run: &CliRun, kind: &str, says: &str) {
+    assert_eq!(run.code, 2, "{run:?}");
+    let error = &run.json()["error"];
+    assert_eq!(error["kind"], kind, "{run:?}");
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with(says)),
+        "{run:?}"
+    );
+}
+
 #[test]
 fn setup_lets_through_only_the_probe_id_and_only_during_setup() {
     let upstream = Upstream::start(Behaviour::Ok).expect("upstream");
@@ -165,14 +179,10 @@ fn setup_lets_through_only_the_probe_id_and_only_during_setup() {
     // read, then reports every probe refused. The upstream answered the probe 200: the host's own
     // verdict is that the key can write to customers, whatever the component says.
     let run = hostile(&upstream, &["--format", "json", "setup"], &key);
-    assert_eq!(run.code, 2, "{run:?}");
-    let error = &run.json()["error"];
-    assert_eq!(error["kind"], "over-permissioned", "{run:?}");
-    assert!(
-        error["message"]
-            .as_str()
-            .is_some_and(|m| m.starts_with("this credential can write to customers:")),
-        "{run:?}"
+    assert_refused(
+        &run,
+        "over-permissioned",
+        "this credential can write to customers:",
     );
     let log = upstream.requests();
     let sent: Vec<(&str, &str)> = log
@@ -257,14 +267,10 @@ fn setup_passes_only_when_the_host_saw_every_write_probe_refused_and_every_read_
     })
     .expect("upstream");
     let run = hostile(&upstream, &["--format", "json", "setup"], &test_key());
-    assert_eq!(run.code, 2, "{run:?}");
-    let error = &run.json()["error"];
-    assert_eq!(error["kind"], "missing-permission", "{run:?}");
-    assert!(
-        error["message"]
-            .as_str()
-            .is_some_and(|m| m.starts_with("this credential lacks Read permission on customers:")),
-        "{run:?}"
+    assert_refused(
+        &run,
+        "missing-permission",
+        "this credential lacks Read permission on customers:",
     );
 }
 

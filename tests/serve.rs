@@ -776,6 +776,18 @@ fn two_in_flight_server(
     (dir, Server::start(&registry, options).expect("starts"))
 }
 
+/// `klairr_upstream_requests_total` of `connector` is what reached `emu`, every request of it.
+fn assert_counted_as_arrived(api: &Api, emu: &Emulator, connector: &str) {
+    let (_, metrics) = api.call("GET", "/metrics", None);
+    let arrived = emu.requests().len();
+    assert!(
+        metrics.contains(&format!(
+            "klairr_upstream_requests_total{{connector=\"{connector}\"}} {arrived}"
+        )),
+        "{arrived} at the emulator: {metrics}"
+    );
+}
+
 #[test]
 fn closing_a_connection_stops_the_call_running_on_it() {
     let emu = emulator();
@@ -832,14 +844,7 @@ fn closing_a_connection_stops_the_call_running_on_it() {
         );
     }
     // What the host counted as sent is what reached the upstream.
-    let (_, metrics) = api.call("GET", "/metrics", None);
-    let arrived = emu.requests().len();
-    assert!(
-        metrics.contains(&format!(
-            "klairr_upstream_requests_total{{connector=\"closing\"}} {arrived}"
-        )),
-        "{arrived} at the emulator: {metrics}"
-    );
+    assert_counted_as_arrived(&api, &emu, "closing");
     // The key serves its next connection at once: nothing of the closed ones is held.
     emu.set_latency(Duration::ZERO);
     let next = api.connect("closing", keys::TEST_READ_ONLY);
@@ -879,14 +884,7 @@ fn a_call_past_its_deadline_sends_nothing_more() {
         std::thread::sleep(Duration::from_millis(500));
         assert_eq!(emu.requests().len(), sent, "sent after the deadline");
     }
-    let (_, metrics) = api.call("GET", "/metrics", None);
-    let arrived = emu.requests().len();
-    assert!(
-        metrics.contains(&format!(
-            "klairr_upstream_requests_total{{connector=\"late\"}} {arrived}"
-        )),
-        "{arrived} at the emulator: {metrics}"
-    );
+    assert_counted_as_arrived(&api, &emu, "late");
     server.drain(Duration::from_secs(1));
     let _ = std::fs::remove_dir_all(&dir);
 }

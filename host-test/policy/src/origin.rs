@@ -68,6 +68,11 @@ pub enum PolicyError {
 impl Origin {
     /// Parse `scheme://host[:port]` (a path of `/` at most). Host names are lower-cased; IPv6 stays bracketed.
     pub fn parse(url: &str) -> Result<Origin, PolicyError> {
+        Origin::parse_noting_port(url).map(|(origin, _)| origin)
+    }
+
+    /// [`Origin::parse`], and whether the URL wrote its port (rather than leaving the scheme's default).
+    fn parse_noting_port(url: &str) -> Result<(Origin, bool), PolicyError> {
         let (scheme, rest) = url
             .split_once("://")
             .ok_or_else(|| PolicyError::Malformed(url.to_owned()))?;
@@ -84,15 +89,19 @@ impl Origin {
         if authority.contains(['/', '?', '#', '@']) {
             return Err(PolicyError::NotBare(url.to_owned()));
         }
-        let (host, port) = split_host_port(authority, scheme.default_port())
-            .ok_or_else(|| PolicyError::Malformed(url.to_owned()))?;
+        let (host, port) =
+            split_host_port(authority).ok_or_else(|| PolicyError::Malformed(url.to_owned()))?;
+        let written = port.is_some();
         // Port 0 is not a place to connect to; a port past 65535 is not a port at all.
-        let port = port
-            .parse::<u16>()
-            .ok()
-            .filter(|p| *p != 0)
-            .ok_or_else(|| PolicyError::Port(url.to_owned()))?;
-        Ok(Origin { scheme, host, port })
+        let port = match port {
+            None => scheme.default_port(),
+            Some(port) => port
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| PolicyError::Port(url.to_owned()))?,
+        };
+        Ok((Origin { scheme, host, port }, written))
     }
 
     /// Whether the host is a loopback address (127.0.0.0/8, ::1) or `localhost`.
@@ -105,39 +114,25 @@ impl Origin {
     }
 }
 
-/// Whether `url` (`scheme://host[:port][/]`) writes a port.
-fn has_port(url: &str) -> bool {
-    let authority = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let authority = authority.strip_suffix('/').unwrap_or(authority);
-    let after_host = match authority.rsplit_once(']') {
-        Some((_, after)) => after,
-        None => authority,
-    };
-    after_host.contains(':')
-}
-
-/// Split `host[:port]` / `[v6][:port]` into the host and the port's text (`default_port` when none is
-/// written); `None` when the host is empty or something other than a port follows it.
-fn split_host_port(authority: &str, default_port: u16) -> Option<(String, String)> {
+/// Split `host[:port]` / `[v6][:port]` into the host and the port's text (`None` when none is written);
+/// `None` when the host is empty or something other than a port follows it.
+fn split_host_port(authority: &str) -> Option<(String, Option<&str>)> {
     let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
         let (v6, after) = rest.split_once(']')?;
         let port = match after.strip_prefix(':') {
-            Some(p) => p.to_owned(),
-            None if after.is_empty() => default_port.to_string(),
+            Some(p) => Some(p),
+            None if after.is_empty() => None,
             None => return None,
         };
         (format!("[{v6}]"), port)
     } else {
         match authority.rsplit_once(':') {
-            Some((h, p)) => (h.to_owned(), p.to_owned()),
-            None => (authority.to_owned(), default_port.to_string()),
+            Some((h, p)) => (h.to_owned(), Some(p)),
+            None => (authority.to_owned(), None),
         }
     };
-    if host.is_empty()
-        || host == "[]"
-        || !port.bytes().all(|b| b.is_ascii_digit())
-        || port.is_empty()
-    {
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    if host.is_empty() || host == "[]" || !port_ok {
         return None;
     }
     Some((host.to_ascii_lowercase(), port))
@@ -151,13 +146,13 @@ impl LoopbackBase {
     /// Accepts only `http(s)://` + a loopback host + port, with nothing after it.
     pub fn parse(url: &str) -> Result<LoopbackBase, PolicyError> {
         let url = url.trim();
-        let origin = Origin::parse(url)?;
+        let (origin, port_written) = Origin::parse_noting_port(url)?;
         if !origin.is_loopback() {
             // The URL as written, not the lower-cased host: see `Redirect::written`.
             return Err(PolicyError::NotLoopback(url.to_owned()));
         }
         // A test server's port is never the scheme's default by accident: one left out is a mistake.
-        if !has_port(url) {
+        if !port_written {
             return Err(PolicyError::Port(url.to_owned()));
         }
         Ok(LoopbackBase(origin))
