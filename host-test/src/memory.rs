@@ -435,6 +435,35 @@ mod file_tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// Rotation is a rename (logrotate's default, no `copytruncate`): every record opens the file by
+    /// its name, so the next one starts a new file of the user's own, under `serve` too, and a record
+    /// that opened the old file before the rename follows the name rather than the old file.
+    #[test]
+    fn a_memory_file_renamed_away_is_rotated_at_the_next_record() {
+        let dir = fresh_dir("rotated");
+        let path = dir.join("memory.jsonl");
+        let rotated = dir.join("memory.jsonl.1");
+        let memory = MemoryFile::writable(&path).expect("writable");
+        memory.append(&record()).expect("first record");
+        let waiting = memory.open().expect("a record opens the file");
+        std::fs::rename(&path, &rotated).expect("rotated");
+        memory
+            .append_to(waiting, &record())
+            .expect("the waiting record");
+        memory.append(&record()).expect("the next record");
+        let old = std::fs::read_to_string(&rotated).expect("the rotated file");
+        assert_eq!(
+            old.lines().count(),
+            1,
+            "the rotated file is left as it was: {old}"
+        );
+        let new = std::fs::read_to_string(&path).expect("a new file under the name");
+        assert_eq!(new.lines().count(), 2, "{new}");
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn a_record_starts_on_a_line_of_its_own() {
         let dir = fresh_dir("newline");
