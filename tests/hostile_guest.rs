@@ -679,7 +679,7 @@ fn responses_held_open_are_bounded_and_later_requests_wait_for_them() {
         &test_key(),
     );
     assert_eq!(run.code, 1, "{run:?}");
-    assert_eq!(json_error(&run).0, "sandbox", "{run:?}");
+    assert_eq!(json_error(&run).0, "deadline", "{run:?}");
     assert_eq!(
         upstream.requests().len(),
         open,

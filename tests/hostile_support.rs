@@ -42,7 +42,7 @@ pub fn json_error(run: &CliRun) -> (String, String) {
 }
 
 /// `run` given `--call-timeout <timeout> --format json query <query>` must fail at the call deadline:
-/// exit 1, a `sandbox` error saying so, within a few seconds of it.
+/// exit 1, a `deadline` error saying so, within a few seconds of it.
 pub fn assert_ends_at_the_deadline(timeout: u64, query: &str, run: impl FnOnce(&[&str]) -> CliRun) {
     let started = Instant::now();
     let run = run(&[
@@ -57,7 +57,7 @@ pub fn assert_ends_at_the_deadline(timeout: u64, query: &str, run: impl FnOnce(&
     eprintln!("--call-timeout {timeout}: the CLI returned after {elapsed:?}");
     assert_eq!(run.code, 1, "{run:?}");
     let (kind, message) = json_error(&run);
-    assert_eq!(kind, "sandbox", "{message}");
+    assert_eq!(kind, "deadline", "{message}");
     assert!(message.contains("deadline"), "{message}");
     assert!(
         elapsed < Duration::from_secs(timeout + 5),

@@ -15,7 +15,7 @@ use klairr_host::policy::origin::{LoopbackBase, Redirect};
 use klairr_host::registry::{Registry, STRIPE_COMPONENT};
 use klairr_host::sandbox::{SandboxLimits, SandboxOptions};
 use klairr_host::serve::{ConnectionLimits, ServeOptions, Server, Token};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -593,6 +593,85 @@ fn reload_swaps_atomically_and_refuses_a_broken_version() {
     let (status, value) = api.query(&id, r#"{"list":"customers","limit":2}"#);
     assert_eq!(status, 200, "{value}");
     assert_eq!(value["rows"], rows["rows"]);
+    server.drain(Duration::from_secs(1));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The result cache is keyed by the manifest too: after a reload that takes a table's rule away, its
+/// rows are not served from the cache to any connection (QA got them for the rest of the TTL), while
+/// a reload that changes only comments keeps the cache. `GET /v1/connectors` says which version serves.
+#[test]
+fn a_reload_that_narrows_the_manifest_serves_nothing_fetched_under_the_old_one() {
+    let emu = emulator();
+    let (dir, _wasm) = stripe_copy_connectors_dir("serve-narrow", "narrow", STRIPE_COMPONENT);
+    let manifest_path = dir.join("narrow.toml");
+    let manifest = std::fs::read_to_string(&manifest_path).expect("manifest");
+    let registry = Registry::with_dir(&dir).expect("registry");
+    let server = Server::start(&registry, options(&emu)).expect("starts");
+    let api = Api::new(&server);
+    let id = api.connect("narrow", keys::TEST_READ_ONLY);
+    let other = api.connect("narrow", keys::TEST_READ_ONLY);
+    let question = r#"{"list":"customers","limit":2}"#;
+    let (status, first) = api.query(&id, question);
+    assert_eq!((status, &first["cached"]), (200, &json!(false)), "{first}");
+    let served = |api: &Api| {
+        let (_, listed) = api.json("GET", "/v1/connectors", None);
+        listed["connectors"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .find(|c| c["connector"] == "narrow")
+            .expect("listed")["loaded"]
+            .clone()
+    };
+    let before = served(&api);
+    assert_eq!(before["version"], 1, "{before}");
+
+    // Comments only: the manifest as validated is the same, and so is the cache.
+    std::fs::write(&manifest_path, format!("# reviewed\n{manifest}")).expect("write");
+    let (status, reloaded) = api.json("POST", "/v1/connectors/narrow/reload", None);
+    assert_eq!(status, 200, "{reloaded}");
+    assert_eq!(reloaded["manifest_sha256"], before["manifest_sha256"]);
+    let (status, again) = api.query(&other, question);
+    assert_eq!((status, &again["cached"]), (200, &json!(true)), "{again}");
+
+    // The customers list no longer allowed: neither connection gets its rows, from the cache or not.
+    let narrowed = manifest.replacen(
+        "path = \"/v1/customers\"\n",
+        "path = \"/v1/customers-withdrawn\"\n",
+        1,
+    );
+    assert_ne!(narrowed, manifest, "the customers rule is in the manifest");
+    std::fs::write(&manifest_path, narrowed).expect("write");
+    let (status, reloaded) = api.json("POST", "/v1/connectors/narrow/reload", None);
+    assert_eq!(status, 200, "{reloaded}");
+    assert_eq!(reloaded["version"], 3);
+    assert_eq!(reloaded["component_sha256"], before["component_sha256"]);
+    assert_ne!(reloaded["manifest_sha256"], before["manifest_sha256"]);
+    let after = served(&api);
+    assert_eq!(after["version"], 3, "{after}");
+    assert_eq!(after["manifest_sha256"], reloaded["manifest_sha256"]);
+    for connection in [&id, &other] {
+        let (status, value) = api.query(connection, question);
+        assert_eq!((status, kind(&value)), (502, "request-denied"), "{value}");
+    }
+    server.drain(Duration::from_secs(1));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A setup report names only tables of the connector's own catalogue: the hostile component reports
+/// Stripe's five readable, but its catalogue has one table, `outcomes`, and nothing proved those five.
+#[test]
+fn a_setup_report_names_only_the_connectors_own_tables() {
+    let emu = emulator();
+    let (dir, _) = hostile_connectors_dir("serve-readable", "liar");
+    let registry = Registry::with_dir(&dir).expect("registry");
+    let server = Server::start(&registry, options(&emu)).expect("starts");
+    let api = Api::new(&server);
+    let body = json!({"connector": "liar", "credential": keys::TEST_READ_ONLY, "mode": "test"});
+    let (status, created) = api.json("POST", "/v1/connections", Some(&body.to_string()));
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["setup"]["readable"], json!([]), "{created}");
     server.drain(Duration::from_secs(1));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -129,13 +129,16 @@ impl Answers {
     }
 }
 
-/// The cache key besides the fingerprint: component hash, max-rows, cache TTL, canonical query. The
-/// TTL is part of it so that a connection that lowered its TTL never gets an answer older than that
-/// from a connection that did not (nor reports the other's TTL).
+/// The cache key besides the fingerprint: component and manifest hashes, max-rows, cache TTL,
+/// canonical query. The manifest is part of it so that rows a reloaded manifest no longer lets the
+/// component fetch are not served from before the reload; the TTL, so that a connection that lowered
+/// its TTL never gets an answer older than that from a connection that did not (nor reports the
+/// other's TTL).
 fn cache_key(sandbox: &Sandbox, connection: &Connection, canonical: &str) -> String {
     format!(
-        "{}\n{}\n{}\n{canonical}",
+        "{}\n{}\n{}\n{}\n{canonical}",
         crate::cache::hex(&sandbox.component_sha256()),
+        crate::cache::hex(&sandbox.manifest_sha256()),
         connection.row_target(),
         connection.cache_ttl()
     )

@@ -70,6 +70,11 @@ impl Connection {
         });
         let report = self.finish(outcome, "setup verification")?;
         let mut report = returned::check_report(report, self.credential.runs(), self.sent())?;
+        // A table its catalogue lacks is nothing setup could have proven readable (the component's
+        // word alone, or another connector's names): the report names only the connector's own.
+        report
+            .readable
+            .retain(|table| self.catalogue.is_table(table));
         // The component's word that the credential cannot write counts for nothing: the host judges the
         // answers its write probes got.
         let answers = match self.instance.store.data().hooks.probe_answers.lock() {
@@ -89,7 +94,7 @@ impl Connection {
             ProbeVerdict::Unproven(probes) => unproven = probes,
         }
         match probes::judge_reads(&self.manifest, &answers) {
-            // The readable tables stay the component's list (checked to be identifiers); every table
+            // The readable tables stay the component's list (of its catalogue's tables); every table
             // the manifest has a `reads` rule for was proven just now, whether it lists it or not.
             ReadVerdict::Readable(_) => {}
             ReadVerdict::CannotRead(resources) => {

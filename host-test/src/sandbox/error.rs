@@ -86,9 +86,11 @@ impl SandboxError {
             | SandboxError::NotAConnector(_) => "connector-config",
             SandboxError::RequestDenied { .. } => "request-denied",
             SandboxError::Cancelled => "connection-closed",
+            // Told apart from a trap: the same call may pass with a longer `--call-timeout` (or a
+            // later retry), which no trap does; `serve` answers it 504.
+            SandboxError::Deadline { .. } => "deadline",
             SandboxError::Load(_)
             | SandboxError::Trap(_)
-            | SandboxError::Deadline { .. }
             | SandboxError::RequestCeiling { .. }
             | SandboxError::Malformed(_)
             | SandboxError::SetupUnproven(_)

@@ -182,6 +182,7 @@ pub struct Sandbox {
     imports: Vec<String>,
     gates: Arc<SharedGates>,
     component_sha256: [u8; 32],
+    manifest_sha256: [u8; 32],
     info: OnceLock<wit::ConnectorInfo>,
     /// The catalogue's names, what a result's shape may name (see [`returned::CatalogueNames`]).
     names: OnceLock<Arc<returned::CatalogueNames>>,
@@ -229,6 +230,9 @@ impl Sandbox {
             .and_then(PluginPre::new)
             .map_err(|e| SandboxError::InvalidComponent(format!("{e:#}")))?;
 
+        // The manifest as validated (every field the host enforces, in its derived `Debug` form: stable
+        // within the process, which is as long as a cache entry lives); comments and layout do not count.
+        let manifest_sha256: [u8; 32] = Sha256::digest(format!("{manifest:?}")).into();
         let mut network = manifest.network.policy();
         if let Some(base) = options.redirect {
             network = network.redirect_to(base);
@@ -246,6 +250,7 @@ impl Sandbox {
             imports,
             gates: options.gates.unwrap_or_default(),
             component_sha256,
+            manifest_sha256,
             info: OnceLock::new(),
             names: OnceLock::new(),
         })
@@ -265,6 +270,13 @@ impl Sandbox {
     /// component never serves its predecessor's results.
     pub fn component_sha256(&self) -> [u8; 32] {
         self.component_sha256
+    }
+
+    /// The SHA-256 of the manifest as validated: part of every result-cache key too, so a reload that
+    /// changes a rule (a table's path, an origin, a pinned header) never serves results fetched under
+    /// the old one.
+    pub fn manifest_sha256(&self) -> [u8; 32] {
+        self.manifest_sha256
     }
 
     /// The component's imports, as checked at load.

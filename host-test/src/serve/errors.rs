@@ -70,17 +70,9 @@ impl ApiError {
     }
 }
 
-/// A sandbox error's kind as the API names it: the CLI's kinds, with the deadline told apart (504).
-pub fn api_kind(e: &SandboxError) -> &'static str {
-    match e {
-        SandboxError::Deadline { .. } => "deadline",
-        other => other.kind(),
-    }
-}
-
 impl From<SandboxError> for ApiError {
     fn from(e: SandboxError) -> ApiError {
-        ApiError::new(api_kind(&e), e.to_string())
+        ApiError::new(e.kind(), e.to_string())
     }
 }
 

@@ -94,6 +94,7 @@ pub struct Reloaded {
     pub connector: String,
     pub version: u64,
     pub component_sha256: [u8; 32],
+    pub manifest_sha256: [u8; 32],
 }
 
 pub struct Platform {
@@ -246,6 +247,7 @@ impl Platform {
             connector: name.to_owned(),
             version: loaded.version,
             component_sha256: loaded.sandbox.component_sha256(),
+            manifest_sha256: loaded.sandbox.manifest_sha256(),
         };
         *slot.connector.lock().unwrap_or_else(|p| p.into_inner()) = connector;
         *slot.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(loaded);
@@ -420,7 +422,7 @@ impl Platform {
     ) {
         let outcome = match outcome {
             Ok(_) => "ok",
-            Err(e) => super::errors::api_kind(e),
+            Err(e) => e.kind(),
         };
         self.metrics.add(
             "klairr_queries_total",

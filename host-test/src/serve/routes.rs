@@ -54,7 +54,34 @@ fn typed<T: Serialize>(status: StatusCode, body: &T) -> Reply {
 /// `GET /v1/connectors`: each connector's `describe`, as `--format json describe` prints it.
 #[derive(Serialize)]
 struct Connectors<'a> {
-    connectors: Vec<output::DescribeJson<'a>>,
+    connectors: Vec<Served<'a>>,
+}
+
+/// One connector of `GET /v1/connectors`: its catalogue, and which version of it serves now.
+#[derive(Serialize)]
+struct Served<'a> {
+    #[serde(flatten)]
+    describe: output::DescribeJson<'a>,
+    loaded: LoadedVersion,
+}
+
+/// The version a connector serves: counted from 1, one more at each reload; the SHA-256 of its
+/// component's bytes and of its manifest as validated (both part of every result-cache key).
+#[derive(Serialize)]
+struct LoadedVersion {
+    version: u64,
+    component_sha256: String,
+    manifest_sha256: String,
+}
+
+impl LoadedVersion {
+    fn new(version: u64, component: &[u8; 32], manifest: &[u8; 32]) -> LoadedVersion {
+        LoadedVersion {
+            version,
+            component_sha256: crate::cache::hex(component),
+            manifest_sha256: crate::cache::hex(manifest),
+        }
+    }
 }
 
 /// `201` of `POST /v1/connections`: the new id and the setup report (never the credential).
@@ -68,8 +95,8 @@ struct Created<'a> {
 #[derive(Serialize)]
 struct Reloaded<'a> {
     connector: &'a str,
-    version: u64,
-    component_sha256: String,
+    #[serde(flatten)]
+    loaded: LoadedVersion,
 }
 
 fn error(e: &ApiError) -> Reply {
@@ -363,7 +390,14 @@ fn connectors(state: &State) -> Reply {
     let body = Connectors {
         connectors: loaded
             .iter()
-            .map(|l| output::describe_doc(&l.info))
+            .map(|l| Served {
+                describe: output::describe_doc(&l.info),
+                loaded: LoadedVersion::new(
+                    l.version,
+                    &l.sandbox.component_sha256(),
+                    &l.sandbox.manifest_sha256(),
+                ),
+            })
             .collect(),
     };
     typed(StatusCode::OK, &body)
@@ -385,8 +419,11 @@ fn reload(platform: &Platform, name: &str) -> Result<Reply, ApiError> {
     ));
     let body = Reloaded {
         connector: &reloaded.connector,
-        version: reloaded.version,
-        component_sha256: crate::cache::hex(&reloaded.component_sha256),
+        loaded: LoadedVersion::new(
+            reloaded.version,
+            &reloaded.component_sha256,
+            &reloaded.manifest_sha256,
+        ),
     };
     Ok(typed(StatusCode::OK, &body))
 }
