@@ -7,9 +7,12 @@
 //! The tests share one compiled component and one emulator and take turns through a mutex, so each can
 //! count exactly the requests its queries made.
 
-use klairr_e2e::{emulator_with, keys, run_cli, temp_dir, CliRun};
+use klairr_e2e::{
+    emulator_with, keys, run_cli, run_cli_with_env, stripe_copy_connectors_dir, temp_dir, CliRun,
+};
 use klairr_host::emulator::{Emulator, EmulatorConfig, FixtureCustomer};
 use klairr_host::registry;
+use klairr_host::registry::STRIPE_COMPONENT;
 use klairr_host::sandbox::{wit, ConnectionConfig, Sandbox, SandboxError};
 use klairr_host::service::Service;
 use std::cmp::Ordering;
@@ -742,6 +745,74 @@ fn the_scan_bound_makes_a_partial_result_over_the_newest_rows() {
     assert_eq!(r.rows, expected(&failed, &columns, &looked_at));
     let stats = r.aggregate.expect("stats");
     assert_eq!((stats.rows_scanned, stats.partial), (900, true));
+}
+
+/// A manifest's `max_scan_rows` bounds what an aggregate reads: `--max-scan` above it is refused before
+/// anything runs, `describe` says so, and a connection that gives none reads that many rows at most and
+/// says its answer is partial (QA: a manifest saying 500 let an aggregate read 2,000, unrefused).
+#[test]
+fn a_manifests_max_scan_rows_bounds_what_an_aggregate_reads() {
+    let w = world();
+    let (dir, _) = stripe_copy_connectors_dir("aggregates-max-scan", "narrow", STRIPE_COMPONENT);
+    let manifest = dir.join("narrow.toml");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    let narrowed = text
+        .replace("max_scan_rows = 1000000", "max_scan_rows = 500")
+        .replace("min_scan_rows = 1000", "min_scan_rows = 100");
+    assert_ne!(narrowed, text);
+    std::fs::write(&manifest, narrowed).expect("write");
+    let base = w.emu.base_url();
+    let dir_arg = dir.to_str().expect("utf-8 path");
+    let run = |args: &[&str]| {
+        let mut all = vec![
+            "--connectors",
+            dir_arg,
+            "--connector",
+            "narrow",
+            "--stripe-base",
+            &base,
+            "--compile-cache",
+            "off",
+            "--format",
+            "json",
+        ];
+        all.extend_from_slice(args);
+        run_cli_with_env(&all, &[("NARROW_API_KEY", keys::TEST_READ_ONLY)], "")
+    };
+    let described = run(&["describe"]);
+    assert_eq!(described.code, 0, "{described:?}");
+    let aggregates = &described.json()["aggregates"];
+    assert_eq!(
+        (
+            &aggregates["max_scan_limit"],
+            &aggregates["default_max_scan"]
+        ),
+        (&serde_json::json!(500), &serde_json::json!(500)),
+        "{aggregates}"
+    );
+    let dsl = r#"{"list":"charges","group_by":["currency"],"measures":{"n":"count"}}"#;
+    let refused = run(&["--max-scan", "2000", "query", dsl]);
+    assert_eq!(refused.code, 2, "{refused:?}");
+    let error = &refused.json()["error"];
+    assert_eq!(error["kind"], "usage", "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("must be 1 to 500")),
+        "{error}"
+    );
+    let bounded = run(&["query", dsl]);
+    assert_eq!(bounded.code, 0, "{bounded:?}");
+    let answer = bounded.json();
+    assert_eq!(
+        (
+            &answer["aggregate"]["rows_scanned"],
+            &answer["aggregate"]["partial"]
+        ),
+        (&serde_json::json!(500), &serde_json::json!(true)),
+        "{answer}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

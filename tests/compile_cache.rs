@@ -217,7 +217,7 @@ fn a_warning_to_a_closed_stderr_does_not_stop_the_command() {
 }
 
 /// A warning quotes the cache's path, and a key can be pasted into a path (or sit in `XDG_CACHE_HOME`):
-/// every connector's credential is masked in warnings as in errors.
+/// what looks like a key there is hidden in warnings as in errors.
 #[test]
 fn a_key_in_the_cache_path_is_masked_in_warnings() {
     let key = klairr_e2e::keys::TEST_READ_ONLY;
@@ -237,7 +237,7 @@ fn a_key_in_the_cache_path_is_masked_in_warnings() {
     assert!(run.status.success(), "{run:?}");
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(
-        stderr.contains("warning") && stderr.contains("[redacted]"),
+        stderr.contains("warning") && stderr.contains("[looks like a key: not shown]"),
         "the damaged entry was reported, its path masked: {stderr}"
     );
     klairr_e2e::assert_no_key(key, &stderr, "a warning");
@@ -322,4 +322,33 @@ fn directories_the_cache_creates_are_0700_whatever_the_umask() {
         assert_eq!(mode, 0o700, "{}", dir.display());
     }
     the_entry(&cache);
+}
+
+/// Without a place for the default cache (no absolute `XDG_CACHE_HOME` or `HOME`), every command compiles
+/// again: said once on stderr, as an unsafe default directory is (QA found it silent); not when the
+/// cache was turned off on purpose.
+#[test]
+fn no_place_for_the_default_cache_is_said() {
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_klairr-host-under-test"))
+            .args(args)
+            .env_remove("HOME")
+            .env_remove("XDG_CACHE_HOME")
+            .env_remove("KLAIRR_CACHE_DIR")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("klairr-host runs")
+    };
+    let warned = run(&["--format", "json", "describe"]);
+    assert!(warned.status.success(), "{warned:?}");
+    let stderr = String::from_utf8_lossy(&warned.stderr);
+    assert_eq!(
+        stderr.matches("warning: no compile cache").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(stderr.contains("--compile-cache DIR"), "{stderr}");
+    let quiet = run(&["--compile-cache", "off", "--format", "json", "describe"]);
+    assert!(quiet.status.success(), "{quiet:?}");
+    assert!(quiet.stderr.is_empty(), "{quiet:?}");
 }

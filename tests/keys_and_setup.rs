@@ -322,6 +322,25 @@ fn malformed_secret_and_wrong_mode_keys_are_refused_offline() {
     assert_eq!(conn.verify().expect("verify").requests, 10);
 }
 
+/// A value too short to be a key is refused with advice that can be read: masked whole, `e` garbled
+/// every `e` of the message, and the CLI's second pass masked the `e` of each `[redacted]` (QA).
+#[test]
+fn a_value_too_short_to_be_a_key_is_refused_in_words_that_can_be_read() {
+    for value in ["e", "rk_test_e", "rk_test_5"] {
+        for format in ["json", "table"] {
+            let run = run_cli(
+                &["--format", format, "query", r#"{"list":"charges"}"#],
+                Some(value),
+            );
+            assert_eq!(run.code, 2, "{run:?}");
+            let said = format!("{}{}", run.stdout, run.stderr);
+            assert!(said.contains("invalid-key"), "{said}");
+            assert!(!said.contains("[redacted]"), "{value}: {said}");
+            assert!(said.contains("restricted key"), "{value}: {said}");
+        }
+    }
+}
+
 #[test]
 fn a_key_that_cannot_read_invoices_and_payouts_gets_one_missing_permission_naming_both() {
     let emu = emulator();
@@ -1054,8 +1073,9 @@ fn cli_failures_never_show_the_key(format: &str) {
 
 /// A key pasted where the command line wants a name or a path is never quoted back. A name the caller
 /// writes (`--connector`, `--columns`) is refused by its shape, unquoted, so that right and wrong
-/// guesses read alike; a path or URL is refused by a message that would quote it, and the CLI masks
-/// every connector's credential in what it prints, as the sandbox does in what components say.
+/// guesses read alike; a path or URL is refused by a message that would quote it, and the CLI hides
+/// what on its command line looks like a key (a connector's key prefix, or more than 40 letters and
+/// digits in a row), by its form alone, so that a right guess and a wrong one still read alike.
 #[test]
 fn a_key_pasted_into_a_flag_is_never_quoted_back() {
     let key = keys::TEST_READ_ONLY;
@@ -1110,7 +1130,7 @@ fn a_key_pasted_into_a_flag_is_never_quoted_back() {
             let run = run_cli(&all, Some(key));
             assert_eq!(run.code, 2, "{args:?}: {run:?}");
             let shown = format!("{}{}", run.stdout, run.stderr);
-            assert!(shown.contains("[redacted]"), "{shown}");
+            assert!(shown.contains("[looks like a key: not shown]"), "{shown}");
             klairr_e2e::assert_no_key(key, &shown, "a pasted flag");
         }
     }

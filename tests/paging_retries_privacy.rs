@@ -713,8 +713,10 @@ fn a_guess_at_part_of_the_key_is_answered_like_any_other_text() {
 }
 
 /// The same through the command line, whose messages are masked once more before they are printed
-/// (every connector's key, in case one was pasted into a path): what the caller wrote — the query,
-/// `--columns`, `--connector` — still comes back alike whether or not a guess matches the key.
+/// (every connector's key, in case one was pasted into a path): what the caller wrote — the query and
+/// every argument of the command line — still comes back alike whether or not a guess matches the key
+/// (QA read 30 characters of the key through `--mode`, one guess at a time, when only the query,
+/// `--columns` and `--connector` were).
 #[test]
 fn the_command_line_answers_a_right_guess_like_a_wrong_one() {
     let emu = emulator();
@@ -752,6 +754,38 @@ fn the_command_line_answers_a_right_guess_like_a_wrong_one() {
                         r#"{"list":"customers","limit":1}"#,
                     ],
                 ),
+                answer(guess, format, &["--mode", guess, "setup"]),
+                answer(guess, format, &["--max-rows", guess, "setup"]),
+                answer(guess, format, &["setup", guess]),
+                answer(guess, format, &[guess]),
+                answer(
+                    guess,
+                    format,
+                    &["--component", &format!("/nonexistent/{guess}"), "describe"],
+                ),
+                answer(
+                    guess,
+                    format,
+                    &[
+                        "--memory-file",
+                        &format!("/nonexistent/{guess}"),
+                        "describe",
+                    ],
+                ),
+                answer(
+                    guess,
+                    format,
+                    &["--compile-cache", &format!("/dev/null/{guess}"), "describe"],
+                ),
+                answer(
+                    guess,
+                    format,
+                    &[
+                        "--redirect",
+                        &format!("https://api.stripe.com=http://{guess}:1"),
+                        "describe",
+                    ],
+                ),
             ]
         };
         let (rights, wrongs) = (asked(right), asked(wrong));
@@ -759,11 +793,59 @@ fn the_command_line_answers_a_right_guess_like_a_wrong_one() {
             assert_eq!(r, w, "{format}: right and wrong guesses alike");
             assert_ne!(r.0, 0, "each is refused: {r:?}");
         }
+        // Twelve characters from inside the key, as QA guessed them: `--mode`, the extra argument and
+        // the paths quote a guess back as written, right or wrong (a connector's name is never quoted).
+        let inside = &key[60..72];
+        let (rights, wrongs) = (asked(inside), asked("OX9YIMtCFIPq"));
+        assert!(!key.contains("OX9YIMtCFIPq"));
+        for (r, w) in rights.iter().zip(&wrongs) {
+            assert_eq!(r, w, "{format}: right and wrong guesses alike");
+        }
+        for r in &rights[4..] {
+            assert!(
+                r.1.contains("GUESS") || r.2.contains("GUESS"),
+                "{format}: quoted as written: {r:?}"
+            );
+        }
         assert!(
             rights[0].1.contains("GUESS") || rights[0].2.contains("GUESS"),
             "quoted as written: {:?}",
             rights[0]
         );
+    }
+}
+
+/// A whole key pasted into an argument is never shown back: a run of more than 40 letters and digits
+/// the command line holds is hidden, key or not (so hiding it answers no guess either).
+#[test]
+fn a_key_pasted_into_an_argument_is_not_shown_back() {
+    let key = keys::TEST_READ_ONLY;
+    let body = &key["rk_test_".len()..];
+    let stranger = "Z".repeat(body.len());
+    for pasted in [key.to_owned(), format!("rk_test_{stranger}")] {
+        for args in [
+            vec![
+                "--memory-file".to_owned(),
+                format!("/nonexistent/{pasted}"),
+                "describe".into(),
+            ],
+            vec!["setup".to_owned(), pasted.clone()],
+            vec![
+                "--format".into(),
+                "json".into(),
+                "--mode".into(),
+                pasted.clone(),
+                "setup".into(),
+            ],
+        ] {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let run = run_cli(&args, Some(key));
+            assert_eq!(run.code, 2, "{run:?}");
+            let said = format!("{}{}", run.stdout, run.stderr);
+            let pasted_body = &pasted["rk_test_".len()..];
+            assert!(!said.contains(&pasted_body[..24]), "{said}");
+            assert!(said.contains("not shown"), "{said}");
+        }
     }
 }
 

@@ -381,7 +381,7 @@ fn connection_bodies_are_checked_and_a_lowered_ttl_is_honoured_by_the_shared_cac
         ),
         (
             serde_json::json!({"connector": "stripe", "credential": key, "max_rows": "5"}),
-            "has a field \"max_rows\" that is not a whole number (line",
+            "has a field \"max_rows\" that is not a whole number of 0 or more (line",
         ),
         (serde_json::json!([]), "the body is not a JSON object"),
         // serde reads a struct from an array, field by field: still not a body.

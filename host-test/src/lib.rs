@@ -28,24 +28,46 @@
 /// One line on the process's stderr: a warning, or a line of `serve`'s log. Never panics: a stderr whose
 /// reader went away (`2>&1 | head`) loses the line, where `eprintln!` would abort the command with a
 /// panic.
-/// Every credential the command's environment holds ([`mask_log_lines`]) is masked in it: a warning may
-/// quote a path or a variable, and a key can be pasted anywhere.
+/// Every credential the command's environment holds ([`mask_log_lines`]) is masked in it, but for what
+/// the command line says (`cli::CommandLine`: the caller's own text, shown alike whether or not it
+/// matches): a warning may quote a path or a variable, and a key can be pasted anywhere.
 pub(crate) fn log_line(line: std::fmt::Arguments<'_>) {
     use std::io::Write;
     let mut text = line.to_string();
-    for runs in LOG_MASKS.read().unwrap_or_else(|p| p.into_inner()).iter() {
-        text = runs.redact(&text).into_owned();
+    {
+        // Written, not read: the exemption below is the masks' state until it is dropped, and two lines
+        // at once must not end each other's.
+        let masks = LOG_MASKS.write().unwrap_or_else(|p| p.into_inner());
+        let written: Vec<&str> = masks.written.texts().collect();
+        for runs in &masks.credentials {
+            let _exempt = runs.caller_wrote(&written);
+            text = runs.redact(&text).into_owned();
+        }
+        text = masks.written.hide_key_like(&text);
     }
     let _ = writeln!(std::io::stderr(), "{text}");
 }
 
-/// The credentials [`log_line`] masks, for the rest of the process (the CLI sets them once it has read
-/// its command line).
-static LOG_MASKS: std::sync::RwLock<Vec<klairr_policy::redact::SecretRuns>> =
-    std::sync::RwLock::new(Vec::new());
+/// What [`log_line`] masks: the credentials, and what the command line says.
+struct LogMasks {
+    credentials: Vec<klairr_policy::redact::SecretRuns>,
+    written: cli::CommandLine,
+}
 
-pub(crate) fn mask_log_lines(credentials: Vec<klairr_policy::redact::SecretRuns>) {
-    *LOG_MASKS.write().unwrap_or_else(|p| p.into_inner()) = credentials;
+/// Set by the CLI once it has read its command line, for the rest of the process.
+static LOG_MASKS: std::sync::RwLock<LogMasks> = std::sync::RwLock::new(LogMasks {
+    credentials: Vec::new(),
+    written: cli::CommandLine::empty(),
+});
+
+pub(crate) fn mask_log_lines(
+    credentials: Vec<klairr_policy::redact::SecretRuns>,
+    written: cli::CommandLine,
+) {
+    *LOG_MASKS.write().unwrap_or_else(|p| p.into_inner()) = LogMasks {
+        credentials,
+        written,
+    };
 }
 
 pub mod cache;

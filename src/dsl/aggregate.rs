@@ -218,7 +218,7 @@ fn group_keys(table: Table, items: Vec<Json>) -> Result<Vec<GroupKey>, Connector
                 let column = column_of(table, &name, "group_by")?;
                 if column.kind != ColumnType::Timestamp {
                     return Err(invalid(format!(
-                        "group_by: {} is a {} column; buckets apply to timestamp columns only ({}). Group by \
+                        "group_by: {} has type {}; buckets apply to timestamp columns only ({}). Group by \
                          \"{}\" as it is instead",
                         quote(&name),
                         column.kind.as_str(),
@@ -312,7 +312,7 @@ fn measure_list(
                 let column = column_of(table, &column_name, func.name())?;
                 if !func.accepts(column.kind) {
                     return Err(invalid(format!(
-                        "measure {}: {} takes {}; {} is a {} column. Columns of {} it accepts: {}",
+                        "measure {}: {} takes {}; {} has type {}. Columns of {} it accepts: {}",
                         quote(&name),
                         func.name(),
                         func.accepts_text(),

@@ -136,6 +136,14 @@ impl SecretRuns {
         SecretRuns::build(secret, true)
     }
 
+    /// The runs of a value given as a credential and not (yet) accepted, if it is long enough to be one.
+    /// A value shorter than [`MIN_RUN`] (`e`, a bare `rk_test_`) is refused by every connector's rules
+    /// before it is sent anywhere; masked whole, it would only garble every message (each `e` in it).
+    pub fn of_given(value: &str) -> Option<SecretRuns> {
+        let value = value.trim();
+        (value.len() >= MIN_RUN).then(|| SecretRuns::new(value))
+    }
+
     /// With the portable finder only, so that tests on SIMD machines cover it too.
     #[cfg(test)]
     fn portable(secret: &str) -> SecretRuns {

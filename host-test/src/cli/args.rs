@@ -61,14 +61,14 @@ pub struct Cli {
     )]
     pub mode: Option<ModeArg>,
     /// The most rows one query returns (1 to 100000; default 1000).
-    #[arg(long, global = true, help_heading = CONNECTOR_OPTIONS, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    #[arg(long, global = true, allow_negative_numbers = true, help_heading = CONNECTOR_OPTIONS, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_rows: Option<u32>,
     /// The most rows an aggregate query reads before its result is partial (1 to 1000000; default
     /// 100000). At Stripe's pace of about 25 requests a second, 100,000 rows take at least 40 s.
-    #[arg(long, global = true, help_heading = CONNECTOR_OPTIONS, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    #[arg(long, global = true, allow_negative_numbers = true, help_heading = CONNECTOR_OPTIONS, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_scan: Option<u32>,
     /// Lower the result-cache TTL in seconds (at most 3600, which is also the default).
-    #[arg(long, global = true, help_heading = CONNECTOR_OPTIONS, value_parser = clap::value_parser!(u32).range(0..=3600))]
+    #[arg(long, global = true, allow_negative_numbers = true, help_heading = CONNECTOR_OPTIONS, value_parser = clap::value_parser!(u32).range(0..=3600))]
     pub cache_ttl: Option<u32>,
     /// Output format: `table` for people; `json` (one object), `csv` (RFC 4180, query results) and
     /// `ndjson` (one object per row, query results) for programs and spreadsheets.
@@ -99,8 +99,8 @@ pub struct Cli {
     )]
     pub stripe_base: Option<String>,
     /// Stop any call into the connector after this many seconds, waits for the network included.
-    #[arg(long, global = true, help_heading = CONNECTOR_OPTIONS, value_name = "SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
-    pub call_timeout: u64,
+    #[arg(long, global = true, allow_negative_numbers = true, help_heading = CONNECTOR_OPTIONS, value_name = "SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    pub call_timeout: u32,
     /// Append the shape of every query result fetched from the source (never its rows) to this file as
     /// JSON lines; an answer from the result cache was recorded when it was fetched.
     #[arg(

@@ -114,7 +114,8 @@ pub(super) fn redact_credentials(
     text
 }
 
-/// A matcher for each of these credentials set in the environment (not a bare published prefix).
+/// A matcher for each of these credentials set in the environment (not a bare published prefix, nor a
+/// value too short to be a key: `SecretRuns::of_given`).
 pub(super) fn credential_runs(
     specs: &[CredentialSpec],
     env: &dyn Fn(&str) -> Option<OsString>,
@@ -123,8 +124,10 @@ pub(super) fn credential_runs(
         .iter()
         .filter_map(|spec| {
             let value = env(&spec.env).and_then(|v| v.into_string().ok())?;
-            (!value.trim().is_empty() && !spec.is_bare_prefix(&value))
-                .then(|| SecretRuns::new(value.trim()))
+            if spec.is_bare_prefix(&value) {
+                return None;
+            }
+            SecretRuns::of_given(&value)
         })
         .collect()
 }

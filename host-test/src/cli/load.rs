@@ -114,15 +114,33 @@ pub fn sandbox_options(cli: &Cli) -> Result<SandboxOptions, Failure> {
     Ok(SandboxOptions {
         redirects: redirects(cli)?,
         limits: SandboxLimits {
-            call_timeout: Duration::from_secs(cli.call_timeout),
+            call_timeout: Duration::from_secs(u64::from(cli.call_timeout)),
             ..SandboxLimits::default()
         },
         compile_cache: cli
             .compile_cache
             .clone()
-            .unwrap_or_else(CompileCache::default_location),
+            .unwrap_or_else(default_compile_cache),
         ..SandboxOptions::default()
     })
+}
+
+/// The default compile cache; without a place for it (neither `XDG_CACHE_HOME` nor `HOME` an absolute
+/// path), off, said once: every command then compiles the component again, which is slow for no
+/// visible reason, as an unsafe default directory is said to be.
+fn default_compile_cache() -> CompileCache {
+    let cache = CompileCache::default_location();
+    if matches!(cache, CompileCache::Off) {
+        static SAID: std::sync::Once = std::sync::Once::new();
+        SAID.call_once(|| {
+            crate::log_line(format_args!(
+                "klairr-host: warning: no compile cache: neither XDG_CACHE_HOME nor HOME is an absolute \
+                 path, so each command compiles the component again (~0.2 to 0.6 s); give one with \
+                 --compile-cache DIR or KLAIRR_CACHE_DIR=DIR, or say --compile-cache off"
+            ));
+        });
+    }
+    cache
 }
 
 /// Load the component under the connector's manifest, with the flags' options.

@@ -3,6 +3,7 @@
 //! code in-process — or, where a real terminal matters (the progress spinner), as a process.
 
 mod args;
+mod command_line;
 mod failure;
 mod load;
 mod print;
@@ -21,6 +22,7 @@ use crate::sandbox::{Callers, SharedHost};
 use crate::serve::{ConnectionLimits, ServeOptions, Server, Token, TOKEN_ENV};
 use crate::service::Service;
 pub use args::{Cli, Command, EmulatorData, Format, ModeArg};
+pub(crate) use command_line::CommandLine;
 pub use failure::Failure;
 use failure::{asks_for_json, connectors_dir_in, credential_specs, redact_credentials};
 use load::usage_or_config;
@@ -98,7 +100,7 @@ where
             let joined = said.join(" ");
             let message = joined.strip_prefix("error: ").unwrap_or(&joined);
             let specs = credential_specs(connectors_dir_in(&args).as_deref());
-            let message = redact_credentials(&specs, io.env, message, &[]);
+            let message = shown(&specs, io.env, message, &written(&args, &specs), &[]);
             let _ = writeln!(
                 io.stdout,
                 "{}",
@@ -108,7 +110,7 @@ where
         }
         Err(e) if e.use_stderr() => {
             let specs = credential_specs(connectors_dir_in(&args).as_deref());
-            let text = redact_credentials(&specs, io.env, &e.to_string(), &[]);
+            let text = shown(&specs, io.env, &e.to_string(), &written(&args, &specs), &[]);
             let _ = write!(io.stderr, "{text}");
             return e.exit_code();
         }
@@ -119,10 +121,12 @@ where
         }
     };
     // Warnings on the way (the compile cache's, say) may quote a path a key was pasted into.
-    crate::mask_log_lines(failure::credential_runs(
-        &credential_specs(cli.connectors.as_deref()),
-        io.env,
-    ));
+    let specs = credential_specs(cli.connectors.as_deref());
+    let command_line = written(&args, &specs);
+    crate::mask_log_lines(
+        failure::credential_runs(&specs, io.env),
+        command_line.clone(),
+    );
     let format = cli.format;
     let show_progress = io.stderr_is_terminal && format == Format::Table;
     match execute(
@@ -136,15 +140,8 @@ where
     ) {
         Ok(()) => 0,
         Err(failure) => {
-            // A credential pasted where a path or URL goes would be quoted back by the message that
-            // refuses it: every connector's credential is masked, as the sandbox masks them in what
-            // components say. Not in what the caller wrote (the query, --columns, --connector): masked
-            // only when it matched, it would answer whether a guess of the key was right.
-            let specs = credential_specs(cli.connectors.as_deref());
-            let mut caller: Vec<&str> = failure.caller_wrote.iter().map(String::as_str).collect();
-            caller.extend(cli.connector.as_deref());
-            caller.extend(cli.columns.iter().flatten().map(String::as_str));
-            let message = redact_credentials(&specs, io.env, &failure.message, &caller);
+            let caller: Vec<&str> = failure.caller_wrote.iter().map(String::as_str).collect();
+            let message = shown(&specs, io.env, &failure.message, &command_line, &caller);
             // Messages quote what upstreams and components said: bounded, and never a terminal escape.
             // What a component or upstream said was capped at MESSAGE_CAP by the sandbox already, its
             // marker counting what was cut; the room past it is for the host's own words around it
@@ -173,6 +170,28 @@ where
             failure.exit_code()
         }
     }
+}
+
+/// What the caller wrote on `args` (see [`CommandLine`]), never a credential's variable.
+fn written(args: &[OsString], specs: &[crate::policy::manifest::CredentialSpec]) -> CommandLine {
+    CommandLine::read(args, specs)
+}
+
+/// `message` as the CLI shows it. A credential pasted where a path or URL goes would be quoted back by
+/// the message that refuses it: every connector's credential is masked, as the sandbox masks them in
+/// what components say. Not in what the caller wrote — the command line, and `also` (the query) —
+/// masked only when it matched, it would answer whether a guess of the key was right; but what on the
+/// command line looks like a key is hidden, key or not (see [`CommandLine`]).
+fn shown(
+    specs: &[crate::policy::manifest::CredentialSpec],
+    env: &dyn Fn(&str) -> Option<OsString>,
+    message: &str,
+    command_line: &CommandLine,
+    also: &[&str],
+) -> String {
+    let mut caller: Vec<&str> = command_line.texts().collect();
+    caller.extend_from_slice(also);
+    command_line.hide_key_like(&redact_credentials(specs, env, message, &caller))
 }
 
 /// Run the parsed command; `refused` are the flags given that it refuses (see `args::parse`).

@@ -311,12 +311,26 @@ impl Sandbox {
             .min(self.manifest.calls.cache_ttl_ceiling_seconds);
         info.max_rows_limit = info.max_rows_limit.min(ROW_TARGET_LIMIT);
         info.default_max_rows = info.default_max_rows.min(info.max_rows_limit);
+        // Nor does an aggregate read more than the manifest's `max_scan_rows`: `--max-scan` above it is
+        // refused, and a connection that gives none is told the smaller default (the request ceiling,
+        // `CallLimits::scan_ceiling`, holds a component that reads on regardless).
+        if let Some(aggregates) = info.aggregates.as_mut() {
+            aggregates.max_scan_limit = aggregates
+                .max_scan_limit
+                .min(self.manifest.calls.max_scan_rows);
+            aggregates.default_max_scan =
+                aggregates.default_max_scan.min(aggregates.max_scan_limit);
+        }
         Ok(info)
     }
 
     /// Open a connection: the manifest's credential rules, the component's own offline check in a
     /// throwaway instance, the host's verdict, then `open` in a fresh instance without the credential.
     pub fn open(&self, config: &ConnectionConfig) -> Result<Connection, SandboxError> {
+        // The connection's settings first: refused the same whatever the credential (QA got
+        // `invalid-key` for a `--max-scan` the connector could never take, with a short key).
+        let row_target = self.row_target(config.max_rows)?;
+        let scan_rows = self.scan_rows(config.max_scan)?;
         let spec = &self.manifest.credential;
         if let Some(refusal) = spec.refused_given(&config.credential, config.credential_given) {
             return Err(SandboxError::Credential(refusal));
@@ -329,21 +343,18 @@ impl Sandbox {
         let runs = match &accepted {
             Ok(credential) => credential.runs(),
             Err(_) => {
-                // A bare `rk_test_` holds no secret: masking it would mask the advice that names it.
-                let secret = if spec.is_bare_prefix(&config.credential) {
-                    ""
-                } else {
-                    config.credential.trim()
-                };
-                refused_runs = SecretRuns::new(secret);
+                // A bare `rk_test_` holds no secret: masking it would mask the advice that names it;
+                // nor does a value too short to be a key (`SecretRuns::of_given`).
+                refused_runs = Some(&config.credential)
+                    .filter(|given| !spec.is_bare_prefix(given))
+                    .and_then(|given| SecretRuns::of_given(given))
+                    .unwrap_or_else(|| SecretRuns::new(""));
                 &refused_runs
             }
         };
         self.check_credential(&config.credential, config.mode, runs)?;
         let credential = accepted.map_err(SandboxError::Credential)?;
 
-        let row_target = self.row_target(config.max_rows)?;
-        let scan_rows = self.scan_rows(config.max_scan)?;
         let fingerprint = self.shared.fingerprinter().fingerprint(
             &self.manifest.name,
             mode.as_str(),
@@ -354,7 +365,9 @@ impl Sandbox {
             credential_hint: credential.hint().to_owned(),
             max_rows: config.max_rows,
             cache_ttl_seconds: config.cache_ttl_seconds,
-            max_scan: config.max_scan,
+            // The bound the host holds the connection to, given or the default (which may be the
+            // manifest's, below the component's own).
+            max_scan: (scan_rows > 0).then_some(scan_rows),
         };
         // The budget's and the gates' key: the credential alone (an empty name, which no connector
         // has), so a key given to two connectors is held to one budget where they share gates (`serve`).

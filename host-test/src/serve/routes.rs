@@ -7,7 +7,7 @@ use super::metrics::labels;
 use super::platform::Platform;
 use crate::output;
 use crate::policy::credential::Given;
-use crate::policy::redact::{strip_control, SecretRuns, MIN_RUN};
+use crate::policy::redact::{strip_control, SecretRuns};
 use crate::sandbox::{max_scan_refusal, wit, ConnectionConfig};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -460,8 +460,7 @@ fn connect(platform: &Platform, body: &str, abandoned: &AtomicBool) -> Result<Re
     // message quotes it back.
     // A value too short to be a key (`e`, or a bare `rk_test_`) is not masked: it would only garble the
     // message (every `e` of it), and the connector's rules refuse it anyway.
-    let credential = request.credential.trim();
-    let runs = (credential.len() >= MIN_RUN).then(|| SecretRuns::new(credential));
+    let runs = SecretRuns::of_given(&request.credential);
     let masked = |e: ApiError| match &runs {
         Some(runs) => ApiError {
             message: runs.redact(&e.message).into_owned(),
@@ -552,7 +551,8 @@ fn error_without_input(e: &serde_json::Error, body: &str) -> String {
                 let expected = if ["connector", "credential", "mode"].contains(&field) {
                     "a string"
                 } else {
-                    "a whole number"
+                    // -1 is a whole number too: the type serde wants is one of 0 or more.
+                    "a whole number of 0 or more"
                 };
                 format!("has a field {field:?} that is not {expected}")
             } else if text.starts_with("unknown field") {
