@@ -507,7 +507,7 @@ fn commands_that_read_no_rows_refuse_the_flags_of_reads() {
 }
 
 #[test]
-fn the_demo_refuses_the_flags_of_an_emulator_and_key_of_your_own() {
+fn the_demo_refuses_the_flags_of_an_emulator_key_or_connector_of_your_own() {
     let run = run_cli(
         &[
             "--compile-cache",
@@ -516,6 +516,8 @@ fn the_demo_refuses_the_flags_of_an_emulator_and_key_of_your_own() {
             "live",
             "--stripe-base",
             "http://127.0.0.1:9",
+            "--connector",
+            "stripe",
             "demo",
         ],
         None,
@@ -524,11 +526,24 @@ fn the_demo_refuses_the_flags_of_an_emulator_and_key_of_your_own() {
     assert!(run.stdout.is_empty(), "no demo ran: {}", run.stdout);
     assert!(
         run.stderr.contains(
-            "error (usage): the demo starts its own emulator and reads it with its test key: leave out --mode, --stripe-base"
+            "error (usage): the demo runs the built-in stripe connector on its own emulator and reads it with its test key: leave out --mode, --stripe-base, --connector"
         ),
         "{}",
         run.stderr
     );
+    // Nor does its help offer them (QA read `--connector` there).
+    let help = run_cli(&["demo", "--help"], None);
+    assert_eq!(help.code, 0, "{help:?}");
+    for flag in [
+        "--mode",
+        "--stripe-base",
+        "--redirect",
+        "--connector ",
+        "--connectors",
+    ] {
+        assert!(!help.stdout.contains(flag), "{flag}: {}", help.stdout);
+    }
+    assert!(help.stdout.contains("--component"), "{}", help.stdout);
 }
 
 #[test]

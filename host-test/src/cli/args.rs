@@ -147,9 +147,9 @@ const SHAPES_READS: &[&str] = &["max_rows", "max_scan", "cache_ttl"];
 /// it) has no use for.
 #[cfg(feature = "demo")]
 const RUNS_A_CONNECTOR: &[&str] = &["connectors", "redirect", "stripe_base", "memory_file"];
-/// Flags that would point the demo at another emulator or key than its own.
+/// Flags that would point the demo at another emulator, key or connector than its own.
 #[cfg(feature = "demo")]
-const DEMO_OWN: &[&str] = &["mode", "redirect", "stripe_base"];
+const DEMO_OWN: &[&str] = &["mode", "redirect", "stripe_base", "connector", "connectors"];
 
 /// The shared flags the command `name` refuses rather than ignore; its `--help` leaves them out.
 /// (`--columns`, which only `query` uses, is refused by the others on its own, with its own message.)

@@ -276,16 +276,11 @@ fn execute(
         }
         #[cfg(feature = "demo")]
         Command::Demo => {
-            if connector.name() != DEFAULT_CONNECTOR {
-                return Err(Failure::new(
-                    "usage",
-                    format!("the demo runs the built-in {DEFAULT_CONNECTOR} connector on its emulator: leave out --connector"),
-                ));
-            }
             refuse_given(refused, |flags| {
                 format!(
-                    "the demo starts its own emulator and reads it with its test key: leave out {flags} \
-                     (to query an emulator of your own, run `klairr-host emulator` and `query`)"
+                    "the demo runs the built-in {DEFAULT_CONNECTOR} connector on its own emulator and \
+                     reads it with its test key: leave out {flags} (to query an emulator of your own, \
+                     run `klairr-host emulator` and `query`)"
                 )
             })?;
             demo::run(
