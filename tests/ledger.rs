@@ -245,10 +245,35 @@ fn a_max_scan_for_a_connector_without_aggregates_is_refused() {
             .is_some_and(|m| m.contains("which connector ledger does not answer")),
         "{error}"
     );
-    // Whatever the key: a malformed one does not change which mistake is named (QA got `invalid-key`).
+    // Whatever the key: a malformed or a missing one does not change which mistake is named (QA got
+    // `invalid-key`).
     config.credential = "x".into();
     let (k, message) = kind(sandbox.open(&config));
     assert_eq!(k, "usage", "{message}");
+    for env in [
+        &[][..],
+        &[("LEDGER_API_KEY", "")][..],
+        &[("LEDGER_API_KEY", "x")][..],
+    ] {
+        for flags in [&["--max-scan", "5"][..], &["--cache-ttl", "3600"][..]] {
+            let mut args = vec!["--connectors", dir.as_str(), "--connector", "ledger"];
+            args.extend_from_slice(flags);
+            args.extend(["--format", "json", "query", r#"{"list":"accounts"}"#]);
+            let run = klairr_e2e::run_cli_with_env(&args, env, "");
+            assert_eq!(run.code, 2, "{env:?} {flags:?}: {run:?}");
+            let error: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+            assert_eq!(
+                error["error"]["kind"], "usage",
+                "{env:?} {flags:?}: {error}"
+            );
+            assert!(
+                error["error"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains(flags[0])),
+                "{error}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -815,6 +815,71 @@ fn the_command_line_answers_a_right_guess_like_a_wrong_one() {
     }
 }
 
+/// Nor do the files the command line points at: a manifest's file name or field and a component's import
+/// name quoted by the message that refuses them read alike for a right and a wrong guess (QA read 60
+/// characters of the key in 1,259 runs through a broken manifest named `<guess>.toml` when the CLI
+/// masked such text by the key's value).
+#[test]
+fn files_the_operator_points_at_answer_a_right_guess_like_a_wrong_one() {
+    let key = keys::TEST_READ_ONLY;
+    let right = &key[60..72];
+    let wrong = "OX9YIMtCFIPq";
+    assert!(!key.contains(wrong));
+    let ledger = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../connectors/ledger/ledger.toml"),
+    )
+    .expect("the ledger's manifest");
+    let answer = |guess: &str, case: usize| {
+        // Nothing of a guess is on the command line (each run has a directory of its own).
+        let dir = temp_dir(&format!("oracle-files-{case}"));
+        let args: Vec<String> = match case {
+            0 => {
+                std::fs::write(dir.join(format!("{guess}.toml")), "broken =").expect("write");
+                vec![
+                    "--connectors".into(),
+                    dir.display().to_string(),
+                    "connectors".into(),
+                ]
+            }
+            1 => {
+                let renamed = ledger.replace("name = \"ledger\"", &format!("name = \"{guess}\""));
+                std::fs::write(dir.join("l.toml"), renamed).expect("write");
+                vec![
+                    "--connectors".into(),
+                    dir.display().to_string(),
+                    "connectors".into(),
+                ]
+            }
+            _ => {
+                let wat = format!("(component (import \"a:b/{guess}\" (instance)))");
+                std::fs::write(dir.join("c.wat"), wat).expect("write");
+                vec![
+                    "--compile-cache".into(),
+                    "off".into(),
+                    "--component".into(),
+                    dir.join("c.wat").display().to_string(),
+                    "describe".into(),
+                ]
+            }
+        };
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let run = run_cli(&args, Some(key));
+        let _ = std::fs::remove_dir_all(&dir);
+        let dir = dir.display().to_string();
+        let seen = |text: &str| text.replace(&dir, "DIR").replace(guess, "GUESS");
+        (run.code, seen(&run.stdout), seen(&run.stderr))
+    };
+    for case in 0..3 {
+        let (r, w) = (answer(right, case), answer(wrong, case));
+        assert_eq!(r, w, "case {case}: right and wrong guesses alike");
+        assert_ne!(r.0, 0, "case {case}: refused: {r:?}");
+        assert!(
+            r.1.contains("GUESS") || r.2.contains("GUESS"),
+            "case {case}: quoted as written: {r:?}"
+        );
+    }
+}
+
 /// A whole key pasted into an argument is never shown back: a run of more than 40 letters and digits
 /// the command line holds is hidden, key or not (so hiding it answers no guess either).
 #[test]
@@ -847,6 +912,35 @@ fn a_key_pasted_into_an_argument_is_not_shown_back() {
             assert!(said.contains("not shown"), "{said}");
         }
     }
+}
+
+/// Nor in what a command prints when it succeeds: `connectors` lists each manifest's path, in which what
+/// looks like a key is hidden as in messages (QA: a key pasted as a directory name was listed whole).
+#[test]
+fn the_connectors_listing_hides_a_key_pasted_into_a_path() {
+    let key = keys::TEST_READ_ONLY;
+    let parent = klairr_e2e::ledger_connectors_dir();
+    let dir = parent.join(key);
+    std::fs::create_dir(&dir).expect("a directory named like the key");
+    for file in ["ledger.toml", "klairr_ledger.wasm"] {
+        std::fs::rename(parent.join(file), dir.join(file)).expect("moved");
+    }
+    let dir_arg = dir.display().to_string();
+    for format in ["json", "table"] {
+        let run = run_cli(
+            &["--format", format, "--connectors", &dir_arg, "connectors"],
+            Some(key),
+        );
+        assert_eq!(run.code, 0, "{run:?}");
+        assert!(run.stdout.contains("ledger"), "{}", run.stdout);
+        assert!(
+            run.stdout.contains("[looks like a key: not shown]"),
+            "{}",
+            run.stdout
+        );
+        klairr_e2e::assert_no_key(key, &run.stdout, "the connectors listing");
+    }
+    let _ = std::fs::remove_dir_all(&parent);
 }
 
 /// A memory file that cannot be written is refused before anything runs (exit 2, saying which and

@@ -525,6 +525,16 @@ fn concurrent_clients_on_one_connection_are_all_served() {
 fn reload_swaps_atomically_and_refuses_a_broken_version() {
     let emu = emulator();
     let (dir, wasm) = stripe_copy_connectors_dir("serve-reload", "swap", STRIPE_COMPONENT);
+    // Without `reads` rules, which a version whose catalogue lacks their tables cannot pass (the
+    // hostile component, swapped in below, has one table of its own).
+    let manifest = dir.join("swap.toml");
+    let without_reads: String = std::fs::read_to_string(&manifest)
+        .expect("manifest")
+        .lines()
+        .filter(|line| !line.starts_with("reads = "))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    std::fs::write(&manifest, without_reads).expect("write");
     let registry = Registry::with_dir(&dir).expect("registry");
     let server = Server::start(&registry, options(&emu)).expect("starts");
     let api = Api::new(&server);
@@ -597,17 +607,29 @@ fn reload_swaps_atomically_and_refuses_a_broken_version() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `serve` with a copy of Stripe's manifest named `name` (and Stripe's component): its directory, the
+/// manifest's path and text (for a test to rewrite and reload), and the server.
+fn serve_a_stripe_copy(
+    emu: &Emulator,
+    label: &str,
+    name: &str,
+) -> (std::path::PathBuf, std::path::PathBuf, String, Server) {
+    let (dir, _wasm) = stripe_copy_connectors_dir(label, name, STRIPE_COMPONENT);
+    let manifest_path = dir.join(format!("{name}.toml"));
+    let manifest = std::fs::read_to_string(&manifest_path).expect("manifest");
+    let registry = Registry::with_dir(&dir).expect("registry");
+    let server = Server::start(&registry, options(emu)).expect("starts");
+    (dir, manifest_path, manifest, server)
+}
+
 /// The result cache is keyed by the manifest too: after a reload that takes a table's rule away, its
 /// rows are not served from the cache to any connection (QA got them for the rest of the TTL), while
 /// a reload that changes only comments keeps the cache. `GET /v1/connectors` says which version serves.
 #[test]
 fn a_reload_that_narrows_the_manifest_serves_nothing_fetched_under_the_old_one() {
     let emu = emulator();
-    let (dir, _wasm) = stripe_copy_connectors_dir("serve-narrow", "narrow", STRIPE_COMPONENT);
-    let manifest_path = dir.join("narrow.toml");
-    let manifest = std::fs::read_to_string(&manifest_path).expect("manifest");
-    let registry = Registry::with_dir(&dir).expect("registry");
-    let server = Server::start(&registry, options(&emu)).expect("starts");
+    let (dir, manifest_path, manifest, server) =
+        serve_a_stripe_copy(&emu, "serve-narrow", "narrow");
     let api = Api::new(&server);
     let id = api.connect("narrow", keys::TEST_READ_ONLY);
     let other = api.connect("narrow", keys::TEST_READ_ONLY);
@@ -659,6 +681,60 @@ fn a_reload_that_narrows_the_manifest_serves_nothing_fetched_under_the_old_one()
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A reload that lowers `max_scan_rows` below a connection's `max_scan` carries the connection over
+/// with its bound lowered (QA: every later query of it failed as `usage`, naming `--max-scan`); one
+/// whose `reads` names no table of the connector is refused before it serves.
+#[test]
+fn a_reload_lowering_the_scan_bound_carries_connections_over_and_a_stray_reads_is_refused() {
+    let emu = emulator();
+    let (dir, manifest_path, manifest, server) =
+        serve_a_stripe_copy(&emu, "serve-scan-bound", "bound");
+    let api = Api::new(&server);
+    let body =
+        json!({"connector": "bound", "credential": keys::TEST_READ_ONLY, "max_scan": 100000});
+    let (status, created) = api.json("POST", "/v1/connections", Some(&body.to_string()));
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("id").to_owned();
+
+    let lowered = manifest
+        .replace("max_scan_rows = 1000000", "max_scan_rows = 50")
+        .replace("min_scan_rows = 1000", "min_scan_rows = 10");
+    assert_ne!(lowered, manifest);
+    std::fs::write(&manifest_path, &lowered).expect("write");
+    let (status, reloaded) = api.json("POST", "/v1/connectors/bound/reload", None);
+    assert_eq!(status, 200, "{reloaded}");
+    let (status, value) = api.query(
+        &id,
+        r#"{"list":"charges","group_by":["currency"],"measures":{"n":"count"}}"#,
+    );
+    assert_eq!(status, 200, "{value}");
+    assert_eq!(
+        (
+            &value["aggregate"]["rows_scanned"],
+            &value["aggregate"]["partial"]
+        ),
+        (&json!(50), &json!(true)),
+        "{value}"
+    );
+
+    // `reads` of a table the connector does not have: refused, the version before keeps serving.
+    let stray = lowered.replacen("reads = \"payouts\"", "reads = \"widgets\"", 1);
+    assert_ne!(stray, lowered);
+    std::fs::write(&manifest_path, stray).expect("write");
+    let (status, refused) = api.json("POST", "/v1/connectors/bound/reload", None);
+    assert_eq!(
+        (status, kind(&refused)),
+        (422, "reload-refused"),
+        "{refused}"
+    );
+    let message = refused["error"]["message"].as_str().unwrap_or("");
+    assert!(message.contains("widgets"), "{message}");
+    let (status, value) = api.query(&id, r#"{"list":"payouts","limit":1}"#);
+    assert_eq!(status, 200, "{value}");
+    server.drain(Duration::from_secs(1));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A setup report names only tables of the connector's own catalogue: the hostile component reports
 /// Stripe's five readable, but its catalogue has one table, `outcomes`, and nothing proved those five.
 #[test]
@@ -672,6 +748,42 @@ fn a_setup_report_names_only_the_connectors_own_tables() {
     let (status, created) = api.json("POST", "/v1/connections", Some(&body.to_string()));
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["setup"]["readable"], json!([]), "{created}");
+    server.drain(Duration::from_secs(1));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Why a reload was refused quotes the manifest: what looks like a key there is hidden by its form, as
+/// the CLI hides it (QA pasted an open connection's key into `version` and read ~80 characters of it
+/// back in the 422 and the log).
+#[test]
+fn a_refused_reload_never_quotes_a_key() {
+    let emu = emulator();
+    let dir = ledger_connectors_dir();
+    let registry = Registry::with_dir(&dir).expect("registry");
+    let server = Server::start(&registry, options(&emu)).expect("starts");
+    let api = Api::new(&server);
+    let _id = api.connect("stripe", keys::TEST_READ_ONLY);
+    let manifest = dir.join("ledger.toml");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    let pasted = text.replacen(
+        "version = \"",
+        &format!("version = \"{}", keys::TEST_READ_ONLY),
+        1,
+    );
+    assert_ne!(pasted, text);
+    std::fs::write(&manifest, pasted).expect("write");
+    let (status, refused) = api.json("POST", "/v1/connectors/ledger/reload", None);
+    assert_eq!(
+        (status, kind(&refused)),
+        (422, "reload-refused"),
+        "{refused}"
+    );
+    let message = refused["error"]["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("[looks like a key: not shown]"),
+        "{message}"
+    );
+    klairr_e2e::assert_no_key(keys::TEST_READ_ONLY, message, "a refused reload");
     server.drain(Duration::from_secs(1));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -5,6 +5,8 @@
 //! - [`origin`]: origins (`scheme://host:port`), the loopback redirect, timeout ceilings.
 //! - [`credential`]: the credential is the host's: refused prefixes, the host's own verdict on a key, the
 //!   header it attaches, a hint (`rk_live_…abcd`) that is all anything else ever shows.
+//! - [`key_shapes`]: what looks like a key by its form alone, hidden from text the operator supplies (no
+//!   guess of the key is told right or wrong).
 //! - [`manifest`]: the connector manifest (TOML): what one connector may reach, how, how fast, with which
 //!   credential; validated at load with errors that name the field and what to write.
 //! - [`request_rules`]: one outgoing request against the manifest's rules: method, canonical path, query
@@ -16,6 +18,7 @@
 
 pub mod budget;
 pub mod credential;
+pub mod key_shapes;
 pub mod manifest;
 pub mod origin;
 pub mod probes;

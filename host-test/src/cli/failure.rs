@@ -1,8 +1,6 @@
-//! A failure as the CLI reports it: its kind, its exit status, and the text it prints, with every
-//! connector's credential masked (a key pasted into a path or URL is quoted by the message that refuses
-//! it) — except where the caller's own text (the query, `--columns`, `--connector`) holds it: that text
-//! is treated alike whether or not it matches a key, as the sandbox treats it, so that no message tells
-//! whoever writes queries whether a guess was right.
+//! A failure as the CLI reports it: its kind, its exit status and its text. What the CLI prints of it is
+//! shown with what looks like a key hidden by its form (`command_line`): the sandbox has masked the
+//! credentials, by their value, in what components and upstreams said.
 
 use crate::policy::manifest::{CredentialSpec, Manifest};
 use crate::policy::redact::SecretRuns;
@@ -16,8 +14,10 @@ use std::path::{Path, PathBuf};
 pub struct Failure {
     pub kind: String,
     pub message: String,
-    /// What the query's caller wrote that the message may quote (see the module docs).
-    pub caller_wrote: Vec<String>,
+    /// The message quotes the operator's text (arguments, manifests, components), shown with what
+    /// looks like a key hidden (`command_line`); otherwise it is what a component or an upstream said,
+    /// which the sandbox has masked by the credential's value already.
+    pub operator_text: bool,
 }
 
 impl Failure {
@@ -25,14 +25,8 @@ impl Failure {
         Failure {
             kind: kind.to_owned(),
             message: message.into(),
-            caller_wrote: Vec::new(),
+            operator_text: true,
         }
-    }
-
-    /// This failure's message may quote `texts`, the caller's own (see the module docs).
-    pub fn quoting(mut self, texts: Vec<String>) -> Failure {
-        self.caller_wrote.extend(texts);
-        self
     }
 
     /// Standard output could not be written (a full disk, a pipe whose reader went away): kind `output`.
@@ -52,7 +46,22 @@ impl Failure {
 
 impl From<SandboxError> for Failure {
     fn from(e: SandboxError) -> Failure {
-        Failure::new(e.kind(), e.to_string())
+        // What the operator set up: the settings, the component and the manifest. The rest is what a
+        // call of the component said, masked by the sandbox.
+        let operator_text = matches!(
+            e,
+            SandboxError::Setting(_)
+                | SandboxError::Load(_)
+                | SandboxError::InvalidComponent(_)
+                | SandboxError::ForbiddenImports(_)
+                | SandboxError::ContractVersion { .. }
+                | SandboxError::NotAConnector(_)
+                | SandboxError::ReadsNoTable(_)
+        );
+        Failure {
+            operator_text,
+            ..Failure::new(e.kind(), e.to_string())
+        }
     }
 }
 
@@ -94,24 +103,6 @@ pub(super) fn connectors_dir_in(args: &[OsString]) -> Option<PathBuf> {
         }
     }
     dir
-}
-
-/// `text` with any run of any of these credentials (as set in the environment) masked, but for what
-/// the caller wrote (`caller_wrote`: see [`SecretRuns::caller_wrote`]). A value that is only a published
-/// prefix (`rk_test_`) holds no secret and is left alone, so that advice naming the prefixes stays
-/// readable.
-pub(super) fn redact_credentials(
-    specs: &[CredentialSpec],
-    env: &dyn Fn(&str) -> Option<OsString>,
-    text: &str,
-    caller_wrote: &[&str],
-) -> String {
-    let mut text = text.to_owned();
-    for runs in credential_runs(specs, env) {
-        let _exempt = runs.caller_wrote(caller_wrote);
-        text = runs.redact(&text).into_owned();
-    }
-    text
 }
 
 /// A matcher for each of these credentials set in the environment (not a bare published prefix, nor a

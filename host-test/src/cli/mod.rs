@@ -12,6 +12,7 @@ mod print;
 use crate::demo;
 use crate::memory::MemoryFile;
 use crate::output;
+use crate::policy::key_shapes::KeyShapes;
 use crate::policy::redact::{cap, strip_control, CONTEXT_ROOM, MESSAGE_CAP};
 use crate::progress_bar::Spinner;
 use crate::registry::Connector;
@@ -24,7 +25,7 @@ use crate::service::Service;
 pub use args::{Cli, Command, EmulatorData, Format, ModeArg};
 pub(crate) use command_line::CommandLine;
 pub use failure::Failure;
-use failure::{asks_for_json, connectors_dir_in, credential_specs, redact_credentials};
+use failure::{asks_for_json, connectors_dir_in, credential_specs};
 use load::usage_or_config;
 pub use load::{load_component, load_sandbox, load_sandbox_in, registry, sandbox_options};
 use print::{log_denials, print_result};
@@ -100,7 +101,7 @@ where
             let joined = said.join(" ");
             let message = joined.strip_prefix("error: ").unwrap_or(&joined);
             let specs = credential_specs(connectors_dir_in(&args).as_deref());
-            let message = shown(&specs, io.env, message, &written(&args, &specs), &[]);
+            let message = shown(message, &written(&args, &specs));
             let _ = writeln!(
                 io.stdout,
                 "{}",
@@ -110,7 +111,7 @@ where
         }
         Err(e) if e.use_stderr() => {
             let specs = credential_specs(connectors_dir_in(&args).as_deref());
-            let text = shown(&specs, io.env, &e.to_string(), &written(&args, &specs), &[]);
+            let text = shown(&e.to_string(), &written(&args, &specs));
             let _ = write!(io.stderr, "{text}");
             return e.exit_code();
         }
@@ -140,8 +141,11 @@ where
     ) {
         Ok(()) => 0,
         Err(failure) => {
-            let caller: Vec<&str> = failure.caller_wrote.iter().map(String::as_str).collect();
-            let message = shown(&specs, io.env, &failure.message, &command_line, &caller);
+            let message = if failure.operator_text {
+                shown(&failure.message, &command_line)
+            } else {
+                failure.message.clone()
+            };
             // Messages quote what upstreams and components said: bounded, and never a terminal escape.
             // What a component or upstream said was capped at MESSAGE_CAP by the sandbox already, its
             // marker counting what was cut; the room past it is for the host's own words around it
@@ -177,21 +181,12 @@ fn written(args: &[OsString], specs: &[crate::policy::manifest::CredentialSpec])
     CommandLine::read(args, specs)
 }
 
-/// `message` as the CLI shows it. A credential pasted where a path or URL goes would be quoted back by
-/// the message that refuses it: every connector's credential is masked, as the sandbox masks them in
-/// what components say. Not in what the caller wrote — the command line, and `also` (the query) —
-/// masked only when it matched, it would answer whether a guess of the key was right; but what on the
-/// command line looks like a key is hidden, key or not (see [`CommandLine`]).
-fn shown(
-    specs: &[crate::policy::manifest::CredentialSpec],
-    env: &dyn Fn(&str) -> Option<OsString>,
-    message: &str,
-    command_line: &CommandLine,
-    also: &[&str],
-) -> String {
-    let mut caller: Vec<&str> = command_line.texts().collect();
-    caller.extend_from_slice(also);
-    command_line.hide_key_like(&redact_credentials(specs, env, message, &caller))
+/// `message` as the CLI shows it: what looks like a key hidden by its form (see [`CommandLine`]). The
+/// sandbox has masked every credential, by its value, in what components and upstreams said; what is
+/// left is the operator's own text (arguments, variables, manifests, components), where masking by
+/// value would tell which guess of the key was right.
+fn shown(message: &str, command_line: &CommandLine) -> String {
+    command_line.hide_key_like(message)
 }
 
 /// Run the parsed command; `refused` are the flags given that it refuses (see `args::parse`).
@@ -336,10 +331,14 @@ fn execute(
         Command::Connectors => {
             let json = cli.format.document_is_json("connectors")?;
             let shared = SharedHost::new(Default::default(), Callers::One)?;
+            // A path is the operator's text: what looks like a key in it is hidden, as in messages.
+            let shapes = KeyShapes::of(registry.iter().map(|c| &c.manifest.credential));
             let mut listed = Vec::new();
             for connector in registry.iter() {
                 let sandbox = load_sandbox_in(&shared, cli, connector, false)?;
-                listed.push((connector.manifest.clone(), sandbox.describe()?));
+                let mut manifest = connector.manifest.clone();
+                manifest.source = shapes.hide(&manifest.source);
+                listed.push((manifest, sandbox.describe()?));
             }
             if json {
                 write(stdout, output::connectors_json(&listed))
@@ -378,17 +377,19 @@ fn execute(
             } else {
                 dsl.clone()
             };
+            // The connection's settings are judged before the credential is looked at, so that the
+            // same mistake is named whatever the key (a missing one included).
+            let sandbox = load_sandbox(cli, connector)?;
+            sandbox.check_settings(cli.max_rows, cli.max_scan)?;
             let config = config(cli, connector, env)?;
-            let service = Service::new(load_sandbox(cli, connector)?, memory);
+            let service = Service::new(sandbox, memory);
             let mut session = service.open(&config)?;
             let spinner = Spinner::on_stderr(show_progress);
             session.watch(spinner.as_ref().map(Spinner::sink));
             let answer = session.query(&dsl);
             drop(spinner);
             log_denials(stderr, session.denial_log(connector.name()));
-            let answer = answer.map_err(|e| {
-                Failure::from(e).quoting(crate::sandbox::caller_text::caller_texts(&dsl))
-            })?;
+            let answer = answer?;
             print_result(cli, &answer.result, answer.cached, stdout, stderr)
         }
     }
@@ -435,6 +436,18 @@ fn config(
     connector: &Connector,
     environment: &dyn Fn(&str) -> Option<OsString>,
 ) -> Result<ConnectionConfig, Failure> {
+    // As `serve` refuses it in a connection's body: a TTL above the connector's ceiling is a mistake,
+    // not a wish to be quietly lowered.
+    let ceiling = connector.manifest.calls.cache_ttl_ceiling_seconds;
+    if let Some(ttl) = cli.cache_ttl.filter(|t| *t > ceiling) {
+        return Err(Failure::new(
+            "usage",
+            format!(
+                "--cache-ttl {ttl} is above connector {}'s ceiling of {ceiling} s: a call may lower the cache TTL, never raise it",
+                connector.name()
+            ),
+        ));
+    }
     let env = &connector.manifest.credential.env;
     let credential = utf8_env(environment, env, "invalid-key")?;
     let blank = credential.as_ref().is_some_and(|k| k.trim().is_empty());
@@ -450,18 +463,6 @@ fn config(
             ),
         ));
     };
-    // As `serve` refuses it in a connection's body: a TTL above the connector's ceiling is a mistake,
-    // not a wish to be quietly lowered.
-    let ceiling = connector.manifest.calls.cache_ttl_ceiling_seconds;
-    if let Some(ttl) = cli.cache_ttl.filter(|t| *t > ceiling) {
-        return Err(Failure::new(
-            "usage",
-            format!(
-                "--cache-ttl {ttl} is above connector {}'s ceiling of {ceiling} s: a call may lower the cache TTL, never raise it",
-                connector.name()
-            ),
-        ));
-    }
     let mode = match cli.mode.unwrap_or(ModeArg::Test) {
         ModeArg::Test => wit::Mode::Test,
         ModeArg::Live => wit::Mode::Live,

@@ -109,18 +109,7 @@ impl Connection {
         }
         // Everything proven, but a `reads` that names no table of the connector proved nothing about its
         // tables (a typo, or another connector's manifest): setup fails closed, saying so.
-        let strangers: Vec<&str> = self
-            .manifest
-            .requests
-            .iter()
-            .filter_map(|r| r.reads.as_deref())
-            .filter(|r| !self.catalogue.is_table(r))
-            .collect();
-        if !strangers.is_empty() {
-            return Err(SandboxError::ReadsNoTable(
-                strangers.into_iter().map(str::to_owned).collect(),
-            ));
-        }
+        super::check_reads(&self.manifest, &self.catalogue)?;
         Ok(report)
     }
 

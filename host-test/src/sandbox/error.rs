@@ -35,7 +35,7 @@ pub enum SandboxError {
     #[error("the connector crashed or hit a sandbox limit: {0}")]
     Trap(String),
     /// The call ran past its deadline (waiting in the host included); the instance was discarded.
-    #[error("the connector did not finish within the call deadline of {seconds} s; the call was stopped and its instance discarded (the host's --call-timeout sets it; a query can also be narrowed)")]
+    #[error("the connector did not finish within the call deadline of {seconds} s; the call was stopped and its instance discarded (the host's --call-timeout sets it)")]
     Deadline { seconds: u64 },
     /// The call tried to make more upstream requests than it can need (for a query: the pages of its row
     /// target plus retries).

@@ -60,11 +60,12 @@ use crate::returned;
 use hooks::{ConnectionCredential, PolicyHooks};
 use instance::{redact_error, Instance};
 use klairr_policy::credential::{Given, Mode as PolicyMode};
-use klairr_policy::manifest::Manifest;
+use klairr_policy::manifest::{ComponentSource, Manifest};
 use klairr_policy::origin::{LoopbackBase, NetworkPolicy, Redirect};
 use klairr_policy::redact::SecretRuns;
 use klairr_policy::request_rules::Phase;
 use sha2::{Digest, Sha256};
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 use store::StoreState;
@@ -105,6 +106,39 @@ pub fn max_scan_refusal(info: &wit::ConnectorInfo, name: &str, n: u32) -> Option
             a.max_scan_limit
         )),
         Some(_) => None,
+    }
+}
+
+/// The SHA-256 of what the host enforces of `manifest`: every field as validated, in its derived `Debug`
+/// form (stable within the process, which is as long as a cache entry lives). Comments and layout do not
+/// count, nor where the file is (its path, the component's path: the component's own SHA-256 is the
+/// other half of a cache key), so the same rules give the same digest in any directory.
+fn enforced_sha256(manifest: &Manifest) -> [u8; 32] {
+    let mut enforced = manifest.clone();
+    enforced.source.clear();
+    if let ComponentSource::Path(path) = &mut enforced.component {
+        *path = path.file_name().map(PathBuf::from).unwrap_or_default();
+    }
+    Sha256::digest(format!("{enforced:?}")).into()
+}
+
+/// A `reads` that names no table of the connector proves nothing about its tables (a typo, or another
+/// connector's manifest): [`SandboxError::ReadsNoTable`], naming each.
+fn check_reads(
+    manifest: &Manifest,
+    catalogue: &returned::CatalogueNames,
+) -> Result<(), SandboxError> {
+    let strangers: Vec<String> = manifest
+        .requests
+        .iter()
+        .filter_map(|r| r.reads.as_deref())
+        .filter(|r| !catalogue.is_table(r))
+        .map(str::to_owned)
+        .collect();
+    if strangers.is_empty() {
+        Ok(())
+    } else {
+        Err(SandboxError::ReadsNoTable(strangers))
     }
 }
 
@@ -230,9 +264,7 @@ impl Sandbox {
             .and_then(PluginPre::new)
             .map_err(|e| SandboxError::InvalidComponent(format!("{e:#}")))?;
 
-        // The manifest as validated (every field the host enforces, in its derived `Debug` form: stable
-        // within the process, which is as long as a cache entry lives); comments and layout do not count.
-        let manifest_sha256: [u8; 32] = Sha256::digest(format!("{manifest:?}")).into();
+        let manifest_sha256 = enforced_sha256(&manifest);
         let mut network = manifest.network.policy();
         if let Some(base) = options.redirect {
             network = network.redirect_to(base);
@@ -455,6 +487,40 @@ impl Sandbox {
         Ok(target.clamp(1, ROW_TARGET_LIMIT))
     }
 
+    /// The settings of a connection (`--max-rows`, `--max-scan`) refused as [`Sandbox::open`] refuses
+    /// them, before any credential is looked at: the same mistake is named whatever the key.
+    pub fn check_settings(
+        &self,
+        max_rows: Option<u32>,
+        max_scan: Option<u32>,
+    ) -> Result<(), SandboxError> {
+        self.row_target(max_rows)?;
+        self.scan_rows(max_scan)?;
+        Ok(())
+    }
+
+    /// Whether every `reads` of the manifest names a table of the component's catalogue (see
+    /// [`check_reads`]): `serve` asks at load and at each reload, so that such a version is refused
+    /// before it serves, rather than fail each setup.
+    pub fn check_reads(&self) -> Result<(), SandboxError> {
+        check_reads(&self.manifest, &*self.catalogue_names()?)
+    }
+
+    /// `config` for a connection carried over to this version (`serve`'s hot swap), which was checked
+    /// against the version it was opened on: a max-scan above this one's limit is lowered to it, and
+    /// dropped when this one answers no aggregates — as a cache TTL above a lowered ceiling is clamped —
+    /// rather than fail every later call of the connection.
+    pub fn carried_over(
+        &self,
+        config: &ConnectionConfig,
+    ) -> Result<ConnectionConfig, SandboxError> {
+        let limit = self.info()?.aggregates.as_ref().map(|a| a.max_scan_limit);
+        Ok(ConnectionConfig {
+            max_scan: config.max_scan.and_then(|n| limit.map(|l| n.min(l))),
+            ..config.clone()
+        })
+    }
+
     /// The rows one aggregate may read: the connection's max-scan, else the catalogue's default; 0 for a
     /// connector that computes no aggregates. The request ceiling is derived from it too. A max-scan
     /// the connector cannot use is refused (`serve` refuses it first, naming its own field).
@@ -590,5 +656,25 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The manifest's digest is of what the host enforces: the same rules give the same digest wherever
+    /// the file is (QA found it differ between two directories), a comment changes nothing, a rule does.
+    #[test]
+    fn the_manifest_digest_is_of_its_rules_not_of_where_it_is() {
+        use klairr_policy::manifest::{Manifest, STRIPE_TOML};
+        use std::path::Path;
+        let text = STRIPE_TOML.replace("builtin:stripe", "stripe.wasm");
+        let parse = |text: &str, dir: &str| {
+            let source = format!("{dir}/stripe.toml");
+            Manifest::parse(text, &source, Some(Path::new(dir))).expect("valid")
+        };
+        let here = super::enforced_sha256(&parse(&text, "/srv/a"));
+        assert_eq!(here, super::enforced_sha256(&parse(&text, "/srv/b")));
+        let commented = format!("# reviewed\n{text}");
+        assert_eq!(here, super::enforced_sha256(&parse(&commented, "/srv/a")));
+        let narrowed = text.replace("per_endpoint = 24", "per_endpoint = 20");
+        assert_ne!(narrowed, text);
+        assert_ne!(here, super::enforced_sha256(&parse(&narrowed, "/srv/a")));
     }
 }

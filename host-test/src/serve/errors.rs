@@ -27,6 +27,8 @@ pub const STATUS_BY_KIND: &[(&str, u16)] = &[
     ("network", 502),
     ("request-denied", 502),
     ("sandbox", 502),
+    // The connector cannot be used as its manifest stands (a `reads` naming no table of it, say).
+    ("connector-config", 502),
     ("too-many-connections", 503),
     ("shutting-down", 503),
     ("deadline", 504),

@@ -11,6 +11,8 @@
 
 use super::errors::ApiError;
 use super::metrics::{labels, Metrics};
+use crate::policy::key_shapes::KeyShapes;
+use crate::policy::manifest::CredentialSpec;
 use crate::registry::{Connector, Registry};
 use crate::sandbox::{wit, Connection, ConnectionConfig, Sandbox, SandboxError, SandboxOptions};
 use crate::sandbox::{Callers, SharedHost};
@@ -201,6 +203,22 @@ impl Platform {
         // One reload at a time on the whole platform: each is checked against the others' manifests.
         let _one_at_a_time = self.reloading.lock().unwrap_or_else(|p| p.into_inner());
         let old = slot.current();
+        // Why it was refused quotes the manifest and the component (a field, a path, an import name):
+        // the operator's text, where what looks like a key is hidden by its form, as the CLI hides it
+        // (masked by the open connections' keys, it would tell which guess of one was right).
+        let specs: Vec<CredentialSpec> = self
+            .slots
+            .values()
+            .map(|s| {
+                s.connector
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .manifest
+                    .credential
+                    .clone()
+            })
+            .collect();
+        let shapes = KeyShapes::of(&specs);
         let refused = |e: String| {
             self.metrics.add(
                 "klairr_reloads_total",
@@ -210,8 +228,9 @@ impl Platform {
             ApiError::new(
                 "reload-refused",
                 format!(
-                    "the new version of {name} was not swapped in; version {} keeps serving: {e}",
-                    old.version
+                    "the new version of {name} was not swapped in; version {} keeps serving: {}",
+                    old.version,
+                    shapes.hide(&e)
                 ),
             )
         };
@@ -375,7 +394,11 @@ impl Platform {
             *instance = None;
             // A version swapped in may refuse what the old one took (its credential rules, say): the
             // query fails, and is counted as it fails.
-            let mut connection = match loaded.sandbox.open(&entry.config) {
+            let reopened = loaded
+                .sandbox
+                .carried_over(&entry.config)
+                .and_then(|config| loaded.sandbox.open(&config));
+            let mut connection = match reopened {
                 Ok(connection) => connection,
                 Err(e) => {
                     self.record_query(&entry.connector, started, Err(&e));
@@ -525,6 +548,7 @@ fn load_version(
     let sandbox =
         Sandbox::load_in(shared, &bytes, connector.manifest.clone(), options).map_err(named)?;
     let info = sandbox.describe().map_err(named)?;
+    sandbox.check_reads().map_err(named)?;
     Ok(Loaded {
         sandbox,
         version,
