@@ -943,6 +943,42 @@ fn the_connectors_listing_hides_a_key_pasted_into_a_path() {
     let _ = std::fs::remove_dir_all(&parent);
 }
 
+/// A manifest's refusal message is the operator's text too: a key pasted into it is hidden by its form
+/// when the refusal is shown (QA: a whole key pasted there was printed).
+#[test]
+fn a_key_pasted_into_a_manifests_refusal_message_is_not_shown_back() {
+    let key = keys::TEST_READ_ONLY;
+    let (dir, _) = klairr_e2e::stripe_copy_connectors_dir(
+        "refusal-message",
+        "pasted",
+        klairr_host::registry::STRIPE_COMPONENT,
+    );
+    let manifest = dir.join("pasted.toml");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    let pasted = text.replacen(
+        "message = \"secret keys (sk_…) are refused",
+        &format!("message = \"{key} secret keys (sk_…) are refused"),
+        1,
+    );
+    assert_ne!(pasted, text);
+    std::fs::write(&manifest, pasted).expect("write");
+    let dir_arg = dir.display().to_string();
+    let secret = "sk_test_51KlairrEmulatorSecretKeyFullAccess0000aaaaBBBBccccDDDD";
+    let run = klairr_e2e::run_cli_with_env(
+        &["--connectors", &dir_arg, "--connector", "pasted", "setup"],
+        &[("PASTED_API_KEY", secret)],
+        "",
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("secret-key-rejected"), "{run:?}");
+    assert!(
+        run.stderr.contains("[looks like a key: not shown]"),
+        "{run:?}"
+    );
+    klairr_e2e::assert_no_key(key, &run.stderr, "a refusal message");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A memory file that cannot be written is refused before anything runs (exit 2, saying which and
 /// why), by every command that takes the flag and by `serve`, rather than each shape lost with a
 /// warning (or, for describe and connectors, the flag taken and the mistake left for the next query).

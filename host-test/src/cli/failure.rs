@@ -46,11 +46,13 @@ impl Failure {
 
 impl From<SandboxError> for Failure {
     fn from(e: SandboxError) -> Failure {
-        // What the operator set up: the settings, the component and the manifest. The rest is what a
-        // call of the component said, masked by the sandbox.
+        // What the operator set up: the settings, the component and the manifest (a refused prefix's
+        // message is the manifest's). The rest is what a call of the component said, masked by the
+        // sandbox.
         let operator_text = matches!(
             e,
-            SandboxError::Setting(_)
+            SandboxError::Credential(_)
+                | SandboxError::Setting(_)
                 | SandboxError::Load(_)
                 | SandboxError::InvalidComponent(_)
                 | SandboxError::ForbiddenImports(_)
