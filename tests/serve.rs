@@ -535,8 +535,7 @@ fn reload_swaps_atomically_and_refuses_a_broken_version() {
         .map(|line| format!("{line}\n"))
         .collect();
     std::fs::write(&manifest, without_reads).expect("write");
-    let registry = Registry::with_dir(&dir).expect("registry");
-    let server = Server::start(&registry, options(&emu)).expect("starts");
+    let server = serve_dir(&emu, &dir);
     let api = Api::new(&server);
     let id = api.connect("swap", keys::TEST_READ_ONLY);
     let (status, rows) = api.query(&id, r#"{"list":"customers","limit":2}"#);
@@ -607,6 +606,12 @@ fn reload_swaps_atomically_and_refuses_a_broken_version() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `serve` with the built-in connectors and those of `dir`, against `emu`.
+fn serve_dir(emu: &Emulator, dir: &Path) -> Server {
+    let registry = Registry::with_dir(dir).expect("registry");
+    Server::start(&registry, options(emu)).expect("starts")
+}
+
 /// `serve` with a copy of Stripe's manifest named `name` (and Stripe's component): its directory, the
 /// manifest's path and text (for a test to rewrite and reload), and the server.
 fn serve_a_stripe_copy(
@@ -617,8 +622,7 @@ fn serve_a_stripe_copy(
     let (dir, _wasm) = stripe_copy_connectors_dir(label, name, STRIPE_COMPONENT);
     let manifest_path = dir.join(format!("{name}.toml"));
     let manifest = std::fs::read_to_string(&manifest_path).expect("manifest");
-    let registry = Registry::with_dir(&dir).expect("registry");
-    let server = Server::start(&registry, options(emu)).expect("starts");
+    let server = serve_dir(emu, &dir);
     (dir, manifest_path, manifest, server)
 }
 
@@ -741,8 +745,7 @@ fn a_reload_lowering_the_scan_bound_carries_connections_over_and_a_stray_reads_i
 fn a_setup_report_names_only_the_connectors_own_tables() {
     let emu = emulator();
     let (dir, _) = hostile_connectors_dir("serve-readable", "liar");
-    let registry = Registry::with_dir(&dir).expect("registry");
-    let server = Server::start(&registry, options(&emu)).expect("starts");
+    let server = serve_dir(&emu, &dir);
     let api = Api::new(&server);
     let body = json!({"connector": "liar", "credential": keys::TEST_READ_ONLY, "mode": "test"});
     let (status, created) = api.json("POST", "/v1/connections", Some(&body.to_string()));
@@ -759,8 +762,7 @@ fn a_setup_report_names_only_the_connectors_own_tables() {
 fn a_refused_reload_never_quotes_a_key() {
     let emu = emulator();
     let dir = ledger_connectors_dir();
-    let registry = Registry::with_dir(&dir).expect("registry");
-    let server = Server::start(&registry, options(&emu)).expect("starts");
+    let server = serve_dir(&emu, &dir);
     let api = Api::new(&server);
     let _id = api.connect("stripe", keys::TEST_READ_ONLY);
     let manifest = dir.join("ledger.toml");
@@ -865,8 +867,7 @@ fn a_reload_the_start_would_refuse_is_refused() {
 fn a_trap_leaves_the_connection_and_the_other_connectors_serving() {
     let emu = emulator();
     let (dir, _) = hostile_connectors_dir("serve-trap", "crashy");
-    let registry = Registry::with_dir(&dir).expect("registry");
-    let server = Server::start(&registry, options(&emu)).expect("starts");
+    let server = serve_dir(&emu, &dir);
     let api = Api::new(&server);
     let crashy = api.connect("crashy", keys::TEST_READ_ONLY);
     let stripe = api.connect("stripe", keys::TEST_READ_ONLY);
@@ -1149,8 +1150,7 @@ fn connectors_sharing_a_key_each_keep_their_own_in_flight_limit() {
             .replace("max_in_flight = 8", "max_in_flight = 2"),
     )
     .expect("write");
-    let registry = Registry::with_dir(&dir).expect("registry");
-    let server = Server::start(&registry, options(&emu)).expect("starts");
+    let server = serve_dir(&emu, &dir);
     let api = Api::new(&server);
     let (narrow, wide) = (
         api.connect("narrow", keys::TEST_READ_ONLY),

@@ -35,6 +35,7 @@
 
 pub mod caller_text;
 pub mod compile_cache;
+mod config;
 mod connection;
 mod error;
 mod hooks;
@@ -47,6 +48,7 @@ mod shared;
 mod store;
 
 pub use compile_cache::CompileCache;
+pub use config::{ConnectionConfig, SandboxOptions};
 pub use connection::Connection;
 pub use error::{ConnectorFailure, SandboxError, REFUSALS};
 pub use hooks::{InProcessHandler, SharedGates, Upstream, OPEN_RESPONSES_PER_IN_FLIGHT};
@@ -59,9 +61,9 @@ pub use shared::{Callers, SharedHost};
 use crate::returned;
 use hooks::{ConnectionCredential, PolicyHooks};
 use instance::{redact_error, Instance};
-use klairr_policy::credential::{Given, Mode as PolicyMode};
+use klairr_policy::credential::Mode as PolicyMode;
 use klairr_policy::manifest::{ComponentSource, Manifest};
-use klairr_policy::origin::{LoopbackBase, NetworkPolicy, Redirect};
+use klairr_policy::origin::NetworkPolicy;
 use klairr_policy::redact::SecretRuns;
 use klairr_policy::request_rules::Phase;
 use sha2::{Digest, Sha256};
@@ -139,69 +141,6 @@ fn check_reads(
         Ok(())
     } else {
         Err(SandboxError::ReadsNoTable(strangers))
-    }
-}
-
-/// How a sandbox is set up besides its component and manifest.
-#[derive(Clone, Default)]
-pub struct SandboxOptions {
-    /// Deliver requests for every one of the manifest's origins to this loopback server instead (tests,
-    /// the demo).
-    pub redirect: Option<LoopbackBase>,
-    /// Deliver one origin's requests to a loopback server (`--redirect ORIGIN=BASE`); redirects of
-    /// origins the manifest does not allow change nothing.
-    pub redirects: Vec<Redirect>,
-    pub limits: SandboxLimits,
-    pub upstream: Upstream,
-    /// The keep-alive connection pool's settings ([`pool`]); extra TLS roots only for tests and benches.
-    /// Used by [`Sandbox::load`]; a sandbox loaded into a [`SharedHost`] uses the host's pool.
-    pub pool: PoolOptions,
-    /// Where compiled components are cached ([`compile_cache`]); off unless asked for.
-    pub compile_cache: CompileCache,
-    /// The request budget and in-flight gates to run under, keyed by the credential's fingerprint:
-    /// `serve` gives every connector the same ones (a key is held to one budget whichever connector
-    /// uses it), and a reloaded version keeps them, so a swap never resets the budget. `None`: fresh
-    /// ones.
-    pub gates: Option<Arc<SharedGates>>,
-}
-
-/// What a caller opens a connection with. The credential stays in the host.
-#[derive(Clone)]
-pub struct ConnectionConfig {
-    pub credential: String,
-    pub mode: wit::Mode,
-    pub max_rows: Option<u32>,
-    pub cache_ttl_seconds: Option<u32>,
-    /// The most rows an aggregate query reads (the connector's default when `None`).
-    pub max_scan: Option<u32>,
-    /// Where the credential was given (the manifest's environment variable unless said otherwise), so
-    /// that a refusal says where to correct it.
-    pub credential_given: Given,
-}
-
-impl ConnectionConfig {
-    pub fn new(credential: impl Into<String>, mode: wit::Mode) -> ConnectionConfig {
-        ConnectionConfig {
-            credential: credential.into(),
-            mode,
-            max_rows: None,
-            cache_ttl_seconds: None,
-            max_scan: None,
-            credential_given: Given::InEnv,
-        }
-    }
-}
-
-impl std::fmt::Debug for ConnectionConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConnectionConfig")
-            .field("credential", &"[redacted]")
-            .field("mode", &self.mode)
-            .field("max_rows", &self.max_rows)
-            .field("cache_ttl_seconds", &self.cache_ttl_seconds)
-            .field("max_scan", &self.max_scan)
-            .field("credential_given", &self.credential_given)
-            .finish()
     }
 }
 
