@@ -101,7 +101,7 @@ where
             let joined = said.join(" ");
             let message = joined.strip_prefix("error: ").unwrap_or(&joined);
             let specs = credential_specs(connectors_dir_in(&args).as_deref());
-            let message = shown(message, &written(&args, &specs));
+            let message = CommandLine::read(&args, &specs).hide_key_like(message);
             let _ = writeln!(
                 io.stdout,
                 "{}",
@@ -111,7 +111,7 @@ where
         }
         Err(e) if e.use_stderr() => {
             let specs = credential_specs(connectors_dir_in(&args).as_deref());
-            let text = shown(&e.to_string(), &written(&args, &specs));
+            let text = CommandLine::read(&args, &specs).hide_key_like(&e.to_string());
             let _ = write!(io.stderr, "{text}");
             return e.exit_code();
         }
@@ -123,7 +123,7 @@ where
     };
     // Warnings on the way (the compile cache's, say) may quote a path a key was pasted into.
     let specs = credential_specs(cli.connectors.as_deref());
-    let command_line = written(&args, &specs);
+    let command_line = CommandLine::read(&args, &specs);
     crate::mask_log_lines(
         failure::credential_runs(&specs, io.env),
         command_line.clone(),
@@ -141,8 +141,10 @@ where
     ) {
         Ok(()) => 0,
         Err(failure) => {
+            // The operator's text is shown with what looks like a key hidden by its form, never masked
+            // by the key's value (see `command_line`); what a call said the sandbox has masked.
             let message = if failure.operator_text {
-                shown(&failure.message, &command_line)
+                command_line.hide_key_like(&failure.message)
             } else {
                 failure.message.clone()
             };
@@ -174,19 +176,6 @@ where
             failure.exit_code()
         }
     }
-}
-
-/// What the caller wrote on `args` (see [`CommandLine`]), never a credential's variable.
-fn written(args: &[OsString], specs: &[crate::policy::manifest::CredentialSpec]) -> CommandLine {
-    CommandLine::read(args, specs)
-}
-
-/// `message` as the CLI shows it: what looks like a key hidden by its form (see [`CommandLine`]). The
-/// sandbox has masked every credential, by its value, in what components and upstreams said; what is
-/// left is the operator's own text (arguments, variables, manifests, components), where masking by
-/// value would tell which guess of the key was right.
-fn shown(message: &str, command_line: &CommandLine) -> String {
-    command_line.hide_key_like(message)
 }
 
 /// Run the parsed command; `refused` are the flags given that it refuses (see `args::parse`).
