@@ -546,6 +546,32 @@ fn the_demo_refuses_the_flags_of_an_emulator_key_or_connector_of_your_own() {
     assert!(help.stdout.contains("--component"), "{}", help.stdout);
 }
 
+/// A shared flag given before the command and again after it is refused, as it is given twice on one
+/// side: clap took the last one, so a script passing `--format json` got CSV from `query --format csv`.
+#[test]
+fn a_flag_given_before_and_after_the_command_is_refused() {
+    for args in [
+        &["--format", "json", "query", "--format", "csv", "{}"][..],
+        &["--format=json", "query", "--format=csv", "{}"],
+        &["--columns", "id", "query", "--columns", "name", "{}"],
+        &["--max-rows", "5", "describe", "--max-rows", "6"],
+    ] {
+        let run = run_cli(args, None);
+        assert_eq!(run.code, 2, "{args:?}: {run:?}");
+        let said = format!("{}{}", run.stdout, run.stderr);
+        assert!(
+            said.contains("cannot be used multiple times"),
+            "{args:?}: {said}"
+        );
+    }
+    // Nothing after `--` is a flag: a query may be anything there.
+    let run = run_cli(&["--format", "json", "query", "--", "--format"], None);
+    assert!(
+        !format!("{}{}", run.stdout, run.stderr).contains("multiple times"),
+        "{run:?}"
+    );
+}
+
 #[test]
 fn columns_choose_and_order_what_every_format_prints() {
     let emu = emulator();

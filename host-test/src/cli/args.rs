@@ -201,6 +201,7 @@ fn command() -> clap::Command {
 /// refuses (`--max-rows`, …; none when it takes them all).
 pub(super) fn parse(args: &[OsString]) -> Result<(Cli, Vec<String>), clap::Error> {
     let matches = command().try_get_matches_from(args)?;
+    given_on_both_sides(args)?;
     let cli = Cli::from_arg_matches(&matches)?;
     let refused = match matches.subcommand() {
         Some((name, command)) => refused_by(name)
@@ -211,6 +212,44 @@ pub(super) fn parse(args: &[OsString]) -> Result<(Cli, Vec<String>), clap::Error
         None => Vec::new(),
     };
     Ok((cli, refused))
+}
+
+/// A shared flag given both before and after the command: clap takes the last one (where twice on one
+/// side is refused), so `--format json query … --format csv` printed CSV. Refused the same way. A token
+/// that looks like `--flag` is always a flag here: no value of ours may start with `--`, and nothing
+/// after a bare `--` is counted.
+fn given_on_both_sides(args: &[OsString]) -> Result<(), clap::Error> {
+    let mut command = command();
+    let once: Vec<String> = command
+        .get_arguments()
+        .filter(|arg| arg.is_global_set() && matches!(arg.get_action(), clap::ArgAction::Set))
+        .filter_map(|arg| arg.get_long().map(|long| format!("--{long}")))
+        .collect();
+    let tokens: Vec<&str> = args
+        .iter()
+        .skip(1)
+        .filter_map(|arg| arg.to_str())
+        .take_while(|arg| *arg != "--")
+        .collect();
+    for flag in once {
+        let given = tokens
+            .iter()
+            .filter(|t| {
+                **t == flag
+                    || t.strip_prefix(flag.as_str())
+                        .is_some_and(|r| r.starts_with('='))
+            })
+            .count();
+        if given > 1 {
+            return Err(command.error(
+                clap::error::ErrorKind::ArgumentConflict,
+                format!(
+                    "the argument '{flag}' cannot be used multiple times (it was given before the command and after it: give it once)"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[derive(Subcommand, Debug)]
