@@ -200,8 +200,9 @@ fn command() -> clap::Command {
 /// Parse the command line (including the program name): the flags, and those given that the command
 /// refuses (`--max-rows`, …; none when it takes them all).
 pub(super) fn parse(args: &[OsString]) -> Result<(Cli, Vec<String>), clap::Error> {
-    let matches = command().try_get_matches_from(args)?;
-    given_on_both_sides(args)?;
+    let mut command = command();
+    let matches = command.try_get_matches_from_mut(args)?;
+    given_on_both_sides(&mut command, args)?;
     let cli = Cli::from_arg_matches(&matches)?;
     let refused = match matches.subcommand() {
         Some((name, command)) => refused_by(name)
@@ -218,8 +219,7 @@ pub(super) fn parse(args: &[OsString]) -> Result<(Cli, Vec<String>), clap::Error
 /// side is refused), so `--format json query … --format csv` printed CSV. Refused the same way. A token
 /// that looks like `--flag` is always a flag here: no value of ours may start with `--`, and nothing
 /// after a bare `--` is counted.
-fn given_on_both_sides(args: &[OsString]) -> Result<(), clap::Error> {
-    let mut command = command();
+fn given_on_both_sides(command: &mut clap::Command, args: &[OsString]) -> Result<(), clap::Error> {
     let once: Vec<String> = command
         .get_arguments()
         .filter(|arg| arg.is_global_set() && matches!(arg.get_action(), clap::ArgAction::Set))
