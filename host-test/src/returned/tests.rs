@@ -1,0 +1,375 @@
+use super::*;
+
+const KEY: &str = "rk_live_51QxTestOnlyNotARealKey0000aaaaBBBBccccDDDDeeeeFFFFgggghhhhIIIIjjjjKKKKllllMMMMnnnnOOOOpppp1234";
+
+fn column(name: &str, kind: wit::ColumnType, nullable: bool) -> wit::Column {
+    wit::Column {
+        name: name.into(),
+        kind,
+        nullable,
+        doc: String::new(),
+    }
+}
+
+fn result(rows: Vec<Vec<wit::Cell>>) -> wit::QueryResult {
+    let columns = vec![
+        column("id", wit::ColumnType::Id, false),
+        column("name", wit::ColumnType::Text, true),
+        column("balance", wit::ColumnType::Amount, true),
+    ];
+    wit::QueryResult {
+        table: "customers".into(),
+        columns: columns.clone(),
+        rows,
+        truncated: false,
+        cache_ttl_seconds: u32::MAX,
+        shape: wit::Shape {
+            table: "email=someone@example.com".into(),
+            columns,
+            row_count: 99,
+            filter_keys: vec!["created".into(), format!("email={KEY}")],
+            aggregate: None,
+        },
+        requests: 0,
+        scan_note: Some(format!("note with {}", &KEY[20..40])),
+        aggregate: None,
+    }
+}
+
+/// An aggregate of charges by currency: `n` rows, `groups` groups found.
+fn aggregate(n: usize, groups: u64, partial: bool) -> wit::QueryResult {
+    let columns = vec![
+        column("currency", wit::ColumnType::Currency, false),
+        column("n", wit::ColumnType::Integer, false),
+        column("amount", wit::ColumnType::Amount, false),
+    ];
+    let row = vec![
+        wit::Cell::Text("usd".into()),
+        wit::Cell::Integer(3),
+        wit::Cell::Integer(300),
+    ];
+    wit::QueryResult {
+        table: "charges".into(),
+        columns: columns.clone(),
+        rows: vec![row; n],
+        truncated: false,
+        cache_ttl_seconds: 60,
+        shape: wit::Shape {
+            table: "charges".into(),
+            columns,
+            row_count: 0,
+            filter_keys: Vec::new(),
+            aggregate: Some(wit::AggregateShape {
+                group_by: vec!["currency".into()],
+                measures: vec![
+                    wit::MeasureShape {
+                        name: "n".into(),
+                        kind: "count".into(),
+                    },
+                    wit::MeasureShape {
+                        name: "amount".into(),
+                        kind: "sum".into(),
+                    },
+                ],
+            }),
+        },
+        requests: 0,
+        scan_note: None,
+        aggregate: Some(wit::AggregateStats {
+            rows_scanned: 1000,
+            partial,
+            groups,
+        }),
+    }
+}
+
+#[test]
+fn aggregate_results_are_checked_and_truncated_says_what_was_left_out() {
+    let runs = SecretRuns::new(KEY);
+    for (rows, groups, partial, truncated) in [
+        (2, 2, false, false),
+        (2, 5, false, true),
+        (2, 2, true, true),
+        (0, 0, false, false),
+    ] {
+        let checked = check_query(aggregate(rows, groups, partial), &expect(&runs)).expect("valid");
+        assert_eq!(
+            checked.truncated, truncated,
+            "{rows} of {groups}, partial {partial}"
+        );
+        assert_eq!(checked.shape.row_count, rows as u64);
+        let shape = checked.shape.aggregate.expect("kept");
+        assert_eq!(shape.group_by, ["currency"]);
+        assert_eq!(shape.measures.len(), 2);
+        assert_eq!(checked.aggregate.map(|a| a.groups), Some(groups));
+    }
+    let mut no_shape = aggregate(1, 1, false);
+    no_shape.shape.aggregate = None;
+    let mut no_stats = aggregate(1, 1, false);
+    no_stats.aggregate = None;
+    let mut odd_kind = aggregate(1, 1, false);
+    if let Some(a) = &mut odd_kind.shape.aggregate {
+        a.measures[1].kind = "median; DROP".into();
+    }
+    let mut hidden_value = aggregate(1, 1, false);
+    if let Some(a) = &mut hidden_value.shape.aggregate {
+        a.group_by = vec!["usd".into()];
+    }
+    let mut reordered = aggregate(1, 1, false);
+    if let Some(a) = &mut reordered.shape.aggregate {
+        a.measures.reverse();
+    }
+    let cases = [
+        (
+            aggregate(2, 1, false),
+            "an aggregate of 1 groups returned 2 rows",
+        ),
+        (no_shape, "without the aggregate part of its shape"),
+        (no_stats, "on a result without aggregate stats"),
+        (
+            odd_kind,
+            "not one of count, sum, avg, min, max, count_distinct",
+        ),
+        (hidden_value, "are not its group columns then its measures"),
+        (reordered, "are not its group columns then its measures"),
+    ];
+    for (bad, why) in cases {
+        match check_query(bad, &expect(&runs)) {
+            Err(SandboxError::Malformed(m)) => assert!(m.contains(why), "{m} / {why}"),
+            other => panic!("{why}: {other:?}"),
+        }
+    }
+}
+
+/// Customers and charges; the caller wrote a measure named `n`.
+fn expect(runs: &SecretRuns) -> Expect<'_> {
+    let names = |list: &[&str]| list.iter().map(|n| n.to_string()).collect();
+    let catalogue = CatalogueNames {
+        tables: names(&["customers", "charges"]),
+        names: names(&[
+            "id",
+            "name",
+            "balance",
+            "currency",
+            "amount",
+            "created",
+            "created_month",
+            "email",
+            "customer",
+        ]),
+        filters: [
+            ("customers".to_owned(), names(&["created", "email"])),
+            ("charges".to_owned(), names(&["created", "customer"])),
+        ]
+        .into(),
+    };
+    Expect {
+        max_rows: 2,
+        ttl_ceiling: 3600,
+        requests: 3,
+        runs,
+        catalogue: Box::leak(Box::new(catalogue)),
+        names_written: Box::leak(Box::new(["list", "measures", "n"].map(String::from))),
+    }
+}
+
+#[test]
+fn a_shape_names_only_the_catalogue_and_what_the_caller_wrote() {
+    let runs = SecretRuns::new(KEY);
+    // A row's value dressed up as an identifier: a table, a column, a filter key.
+    let mut as_table = result(vec![]);
+    as_table.table = "vera_haddad32_example_net".into();
+    let mut as_column = aggregate(1, 1, false);
+    as_column.columns[1].name = "cus_piitxlialf6rd8".into();
+    if let Some(a) = as_column.shape.aggregate.as_mut() {
+        a.measures[0].name = "cus_piitxlialf6rd8".into();
+    }
+    for (bad, why) in [
+        (
+            as_table,
+            "neither one of its catalogue's tables nor written in the query",
+        ),
+        (
+            as_column,
+            "neither in its catalogue nor written in the query",
+        ),
+    ] {
+        match check_query(bad, &expect(&runs)) {
+            Err(SandboxError::Malformed(m)) => assert!(m.contains(why), "{m}"),
+            other => panic!("{why}: {other:?}"),
+        }
+    }
+    let mut keys = result(vec![]);
+    // A value of the source, a name the caller wrote that is no filter, another table's filter.
+    keys.shape.filter_keys = ["created", "vera_haddad32_example_net", "n", "customer"]
+        .map(String::from)
+        .into();
+    let checked = check_query(keys, &expect(&runs)).expect("valid");
+    assert_eq!(
+        checked.shape.filter_keys,
+        ["created"],
+        "only the table's own filters are kept"
+    );
+    // The measure `n` is the caller's own name.
+    check_query(aggregate(1, 1, false), &expect(&runs)).expect("n was written");
+}
+
+fn row(name: wit::Cell) -> Vec<wit::Cell> {
+    vec![wit::Cell::Text("cus_1".into()), name, wit::Cell::Integer(5)]
+}
+
+#[test]
+fn a_good_result_is_redacted_clamped_and_its_shape_rebuilt() {
+    let runs = SecretRuns::new(KEY);
+    let leak = format!("name {}", &KEY[30..50]);
+    let checked = check_query(
+        result(vec![row(wit::Cell::Text(leak)), row(wit::Cell::Null)]),
+        &expect(&runs),
+    )
+    .expect("valid");
+    assert_eq!(checked.cache_ttl_seconds, 3600);
+    assert_eq!(checked.requests, 3);
+    assert_eq!(checked.shape.table, "customers");
+    assert_eq!(checked.shape.row_count, 2);
+    assert_eq!(checked.shape.filter_keys, vec!["created".to_owned()]);
+    let shown = format!("{:?}", checked);
+    for start in 0..KEY.len() - 12 {
+        assert!(!shown.contains(&KEY[start..start + 12]), "{shown}");
+    }
+}
+
+#[test]
+fn results_that_break_the_contract_are_refused() {
+    let runs = SecretRuns::new(KEY);
+    let cases: Vec<(wit::QueryResult, &str)> = vec![
+        (
+            result(vec![row(wit::Cell::Null); 3]),
+            "more than the 2 the connection asked for",
+        ),
+        (
+            result(vec![vec![wit::Cell::Text("cus_1".into())]]),
+            "1 cells for 3 columns",
+        ),
+        (
+            result(vec![row(wit::Cell::Integer(1))]),
+            "an integer in a text column",
+        ),
+        (
+            result(vec![vec![
+                wit::Cell::Null,
+                wit::Cell::Null,
+                wit::Cell::Null,
+            ]]),
+            "null in a non-nullable id column",
+        ),
+        (
+            wit::QueryResult {
+                table: "Customers; DROP".into(),
+                ..result(vec![])
+            },
+            "not an identifier",
+        ),
+        (
+            wit::QueryResult {
+                columns: vec![
+                    column("id", wit::ColumnType::Id, false),
+                    column("name", wit::ColumnType::Text, true),
+                    column("name", wit::ColumnType::Text, true),
+                ],
+                ..result(vec![])
+            },
+            "column name is named twice",
+        ),
+    ];
+    for (bad, why) in cases {
+        match check_query(bad, &expect(&runs)) {
+            Err(SandboxError::Malformed(m)) => assert!(m.contains(why), "{m} / {why}"),
+            other => panic!("{why}: {other:?}"),
+        }
+    }
+}
+
+/// A name that is not an identifier is quoted in the refusal, escaped; a key cut by invisible
+/// characters in it is redacted before the escaping could turn them into plain ASCII.
+#[test]
+fn a_refused_name_never_shows_a_key_its_invisible_characters_cut() {
+    let runs = SecretRuns::new(KEY);
+    for separator in ["\u{200b}", "\u{7}", "\u{a0}", "\t", "\u{1b}[0m", "\u{e000}"] {
+        let cut: String = KEY[8..60]
+            .chars()
+            .flat_map(|c| [c.to_string(), separator.to_owned()])
+            .collect();
+        let as_table = wit::QueryResult {
+            table: cut.clone(),
+            ..result(vec![])
+        };
+        let mut as_kind = aggregate(1, 1, false);
+        if let Some(a) = as_kind.shape.aggregate.as_mut() {
+            a.measures[0].kind = cut.clone();
+        }
+        let mut as_measure = aggregate(1, 1, false);
+        if let Some(a) = as_measure.shape.aggregate.as_mut() {
+            a.measures[0].name = cut.clone();
+        }
+        let report = wit::VerifyReport {
+            mode: wit::Mode::Test,
+            readable: vec![cut.clone()],
+            write_probes_refused: Vec::new(),
+            requests: 0,
+        };
+        let refusals = [
+            check_query(as_table, &expect(&runs)),
+            check_query(as_kind, &expect(&runs)),
+            check_query(as_measure, &expect(&runs)),
+        ]
+        .into_iter()
+        .map(|r| r.map(|_| ()))
+        .chain([check_report(report, &runs, 0).map(|_| ())]);
+        for refused in refusals {
+            let Err(SandboxError::Malformed(m)) = refused else {
+                panic!("{separator:?}: refused: {refused:?}");
+            };
+            let seen: String = m
+                .replace(&format!("{separator:?}").replace('"', ""), "")
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .collect();
+            for start in 0..KEY.len() - 12 {
+                let run: String = KEY[start..start + 12]
+                    .chars()
+                    .filter(char::is_ascii_alphanumeric)
+                    .collect();
+                assert!(!seen.contains(&run), "{separator:?}: {m}");
+            }
+            assert!(m.contains("[redacted]"), "{separator:?}: {m}");
+        }
+    }
+}
+
+#[test]
+fn errors_are_redacted_and_capped() {
+    let runs = SecretRuns::new(KEY);
+    let huge = "x".repeat(200_000);
+    let e = check_error(
+        wit::ConnectorError::Upstream(wit::UpstreamError {
+            status: Some(500),
+            code: Some(KEY.into()),
+            message: format!("{huge} {KEY}"),
+            request_id: None,
+        }),
+        Some(&runs),
+    );
+    let wit::ConnectorError::Upstream(u) = e else {
+        panic!("kind kept")
+    };
+    assert!(u.message.len() <= MESSAGE_CAP + 64, "{}", u.message.len());
+    assert!(!u.code.unwrap_or_default().contains(&KEY[8..20]));
+    let e = check_error(
+        wit::ConnectorError::OverPermissioned(vec!["customers".into(), KEY.into()]),
+        Some(&runs),
+    );
+    assert_eq!(
+        e,
+        wit::ConnectorError::OverPermissioned(vec!["customers".into()])
+    );
+}
