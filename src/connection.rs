@@ -220,12 +220,11 @@ impl Connection {
             format!(
                 "partial: the scan stopped at its bound (max-scan {}) with more {} following, newest first; \
                  every measure covers the {} {} read only. Narrow the query with a created range, or raise \
-                 the bound (--max-scan, or max_scan in serve; at most {})",
+                 the bound (--max-scan, or max_scan in serve; up to the max_scan_limit describe gives)",
                 aggregate.max_scan,
                 query.table.name(),
                 scanned.rows_scanned,
                 if scanned.rows_scanned == 1 { "row" } else { "rows" },
-                aggregate::MAX_SCAN_LIMIT
             )
         });
         Ok(QueryResult {

@@ -812,6 +812,18 @@ fn a_manifests_max_scan_rows_bounds_what_an_aggregate_reads() {
         (&serde_json::json!(500), &serde_json::json!(true)),
         "{answer}"
     );
+    // Neither the note nor the doc names a bound of the component's own that this manifest lowers:
+    // the user is pointed at describe's figures, which are the manifest's.
+    let note = answer["scan_note"].as_str().unwrap_or_default();
+    assert!(
+        note.contains("max-scan 500") && note.contains("max_scan_limit") && !note.contains("00000"),
+        "{answer}"
+    );
+    let doc = aggregates["doc"].as_str().unwrap_or_default();
+    assert!(
+        doc.contains("default_max_scan") && !doc.contains("00000"),
+        "{doc}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

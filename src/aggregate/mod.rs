@@ -44,7 +44,7 @@ The result has the group columns in group_by order, then the measures in the ord
 an amount sorts only after the currency ([{\"currency\": \"asc\"}, {NAME: \"desc\"}]: each currency's groups, largest first). \
 limit keeps the first groups in the result's order: the ten largest are order_by [{NAME: \"desc\"}] with limit 10 (without order_by, limit keeps the first in group order, not the largest); \
 the ten largest amounts of one currency also filter it ({\"currency\": \"usd\"}; order_by still starts with the currency), as limit would otherwise keep the first currency's. \
-The connector reads the rows itself, at most max-scan of them (default 100000; with a filter the connector applies, every row it looks at counts); a scan that stops there is partial, says so, and its result is truncated. \
+The connector reads the rows itself, at most max-scan of them (the connection's own, else default_max_scan; up to max_scan_limit; with a filter the connector applies, every row it looks at counts); a scan that stops there is partial, says so, and its result is truncated. \
 At most 8 measures and 4 group columns. Example: {\"list\": \"subscriptions\", \"filters\": {\"status\": \"active\"}, \"group_by\": [\"currency\"], \
 \"measures\": {\"subscriptions\": \"count\", \"mrr_known\": {\"count\": \"mrr\"}, \"mrr\": {\"sum\": \"mrr\"}}, \"order_by\": [{\"subscriptions\": \"desc\"}]} \
 (mrr_known: the subscriptions whose mrr is known, so in the sum; a metered one has none).";
