@@ -388,3 +388,102 @@ fn no_progress_is_drawn_for_a_program_reading_stderr() {
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stderr.is_empty(), "{:?}", run.stderr);
 }
+
+/// `klairr-host emulator --log` prints every request it answers on stderr, so a budget can be checked
+/// from outside: a burst above Stripe's 25 starts/s on one endpoint shows its 429s, each naming the
+/// limit that refused it, and a key pasted into a URL is masked (QA: the emulator printed nothing, so
+/// a client's 429s were hidden in its retries).
+#[cfg(unix)]
+#[test]
+fn the_emulators_log_shows_what_its_rate_limiter_refused() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_klairr-host-under-test"))
+        .args([
+            "--format",
+            "json",
+            "emulator",
+            "--port",
+            "0",
+            "--log",
+            "--rate-limit",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("klairr-host starts");
+    let mut banner = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut banner)
+        .expect("banner");
+    let banner: serde_json::Value = serde_json::from_str(&banner).expect("one JSON object");
+    let address = banner["base_url"]
+        .as_str()
+        .and_then(|u| u.strip_prefix("http://"))
+        .expect("base_url")
+        .to_owned();
+    let get = |target: String| {
+        let address = address.clone();
+        std::thread::spawn(move || {
+            let mut stream = std::net::TcpStream::connect(&address).expect("connect");
+            let request = format!(
+                "GET {target} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+                keys::TEST_READ_ONLY
+            );
+            stream.write_all(request.as_bytes()).expect("send");
+            let mut answer = String::new();
+            let _ = stream.read_to_string(&mut answer);
+        })
+    };
+    // 40 starts at once on one endpoint: at most 25 fit in its second.
+    let burst: Vec<_> = (0..40)
+        .map(|_| get("/v1/customers?limit=1".to_owned()))
+        .collect();
+    for sent in burst {
+        sent.join().expect("request");
+    }
+    get(format!(
+        "/v1/charges?limit=1&customer={}",
+        keys::TEST_READ_ONLY
+    ))
+    .join()
+    .expect("request");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let logged: Vec<serde_json::Value> = (0..41)
+        .map(|_| {
+            let line = lines.next().expect("a line per request").expect("text");
+            serde_json::from_str(&line).expect("one JSON object per line")
+        })
+        .collect();
+    let _ = child.kill();
+    let _ = child.wait();
+    let customers: Vec<_> = logged
+        .iter()
+        .filter(|r| r["path"] == "/v1/customers")
+        .collect();
+    assert_eq!(customers.len(), 40, "{logged:?}");
+    let refused = customers.iter().filter(|r| r["status"] == 429).count();
+    assert!(refused >= 15, "at most 25 of 40 admitted: {logged:?}");
+    for r in &customers {
+        let limited = if r["status"] == 429 {
+            serde_json::json!("endpoint-rate")
+        } else {
+            serde_json::Value::Null
+        };
+        assert_eq!(
+            (&r["rate_limited"], &r["method"]),
+            (&limited, &serde_json::json!("GET")),
+            "{r}"
+        );
+        assert!(r["at_seconds"].as_f64().is_some_and(|s| s >= 0.0), "{r}");
+    }
+    let pasted = logged
+        .iter()
+        .find(|r| r["path"] == "/v1/charges")
+        .expect("logged");
+    let text = pasted.to_string();
+    assert!(!text.contains(keys::TEST_READ_ONLY), "{text}");
+    assert!(
+        pasted["query"].as_str().is_some_and(|q| q.contains("****")),
+        "{text}"
+    );
+}

@@ -6,7 +6,7 @@
 //! result cache. Everything goes through the sandboxed component exactly as it would against Stripe.
 
 use crate::cli::{Cli, EmulatorData, Failure};
-use crate::emulator::{keys, Emulator, EmulatorConfig};
+use crate::emulator::{keys, Emulator, EmulatorConfig, RecordedRequest, RequestLog};
 use crate::memory::MemoryFile;
 use crate::output;
 use crate::policy::origin::LoopbackBase;
@@ -233,9 +233,17 @@ fn redact(key: &str) -> String {
 pub fn serve_emulator(
     port: u16,
     data: &EmulatorData,
+    log: bool,
     json: bool,
     stdout: &mut dyn Write,
 ) -> Result<(), Failure> {
+    // A long-running emulator keeps no request log (it would grow without end); `--log` prints it.
+    let (request_log, answered) = if log {
+        let (to, from) = std::sync::mpsc::channel();
+        (RequestLog::Send(to), Some(from))
+    } else {
+        (RequestLog::Off, None)
+    };
     let config = EmulatorConfig {
         port,
         seed: data.seed,
@@ -257,6 +265,7 @@ pub fn serve_emulator(
         } else {
             None
         },
+        request_log,
         ..EmulatorConfig::default()
     };
     let emulator = Emulator::start(config).map_err(|e| {
@@ -279,13 +288,96 @@ pub fn serve_emulator(
     writeln!(stdout, "{text}")
         .and_then(|()| stdout.flush())
         .map_err(|e| Failure::new("sandbox", e.to_string()))?;
+    if let Some(answered) = answered {
+        let started = std::time::Instant::now();
+        // Ends only if the server's thread does (it holds the sender).
+        for request in answered {
+            // A closed stderr stops the log, not the emulator.
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "{}",
+                request_line(&request, started, json)
+            );
+        }
+    }
     emulator.wait();
     Ok(())
 }
 
+/// One line of `emulator --log`: seconds since the emulator started, the request as received (a key
+/// pasted into it masked), its status and, for a 429 of the rate limits, which limit refused it.
+fn request_line(request: &RecordedRequest, started: std::time::Instant, json: bool) -> String {
+    let at = request
+        .arrived
+        .saturating_duration_since(started)
+        .as_secs_f64();
+    let query = if request.query.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", request.query)
+    };
+    if json {
+        return serde_json::json!({
+            "at_seconds": (at * 1000.0).round() / 1000.0,
+            "method": request.method,
+            "path": request.path,
+            "query": request.query,
+            "key": request.key_hint,
+            "status": request.status,
+            "rate_limited": request.rate_limited,
+        })
+        .to_string();
+    }
+    let mut line = format!(
+        "{at:9.3}s {} {}{query} {}",
+        request.method, request.path, request.status
+    );
+    if let Some(key) = &request.key_hint {
+        line.push_str(&format!(" ({key})"));
+    }
+    if let Some(reason) = request.rate_limited {
+        line.push_str(&format!(" rate limited: {reason}"));
+    }
+    line
+}
+
 #[cfg(test)]
 mod tests {
-    use super::demo_columns;
+    use super::{demo_columns, request_line};
+    use crate::emulator::RecordedRequest;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_log_line_says_when_what_and_which_limit_refused_it() {
+        let started = Instant::now();
+        let request = RecordedRequest {
+            arrived: started + Duration::from_millis(1250),
+            endpoint: Some("GET /v1/customers".into()),
+            method: "GET".into(),
+            path: "/v1/customers".into(),
+            query: "limit=100".into(),
+            host: None,
+            stripe_version: None,
+            key_hint: Some("rk_test_…0000".into()),
+            status: 429,
+            rate_limited: Some("endpoint-rate"),
+        };
+        assert_eq!(
+            request_line(&request, started, false),
+            "    1.250s GET /v1/customers?limit=100 429 (rk_test_…0000) rate limited: endpoint-rate"
+        );
+        let answered = RecordedRequest {
+            query: String::new(),
+            key_hint: None,
+            status: 200,
+            rate_limited: None,
+            ..request
+        };
+        assert_eq!(
+            request_line(&answered, started, false),
+            "    1.250s GET /v1/customers 200"
+        );
+    }
 
     #[test]
     fn demo_columns_exist_in_the_connector_schema() {

@@ -290,6 +290,10 @@ pub enum Command {
         /// Port on 127.0.0.1 (0 picks a free one; the chosen base URL is printed).
         #[arg(long, default_value_t = 12111)]
         port: u16,
+        /// Print every request on stderr as it is answered: seconds since the start, method, path and
+        /// query, status, and which rate limit refused a 429.
+        #[arg(long)]
+        log: bool,
         #[command(flatten)]
         data: EmulatorData,
     },

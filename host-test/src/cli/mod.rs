@@ -254,9 +254,9 @@ fn execute(
     };
     match &cli.command {
         #[cfg(feature = "demo")]
-        Command::Emulator { port, data } => {
+        Command::Emulator { port, log, data } => {
             let json = cli.format.document_is_json("the emulator")?;
-            demo::serve_emulator(*port, data, json, stdout)
+            demo::serve_emulator(*port, data, *log, json, stdout)
         }
         #[cfg(feature = "demo")]
         Command::Demo => {

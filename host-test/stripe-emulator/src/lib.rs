@@ -213,6 +213,21 @@ pub struct EmulatorConfig {
     pub fixture_customers: Vec<FixtureCustomer>,
     /// Port on 127.0.0.1; 0 picks a free one.
     pub port: u16,
+    /// What becomes of each answered request ([`RequestLog::Keep`] by default).
+    pub request_log: RequestLog,
+}
+
+/// What the emulator does with each request it answered.
+#[derive(Clone, Debug, Default)]
+pub enum RequestLog {
+    /// Keep every request for [`Emulator::requests`] and the counts built on it (tests, benches).
+    #[default]
+    Keep,
+    /// Send each one here as it is answered and keep none: a long-running emulator's log would
+    /// otherwise grow without end (`klairr-host emulator --log` prints them).
+    Send(std::sync::mpsc::Sender<RecordedRequest>),
+    /// Keep none and send none.
+    Off,
 }
 
 impl Default for EmulatorConfig {
@@ -230,6 +245,7 @@ impl Default for EmulatorConfig {
             keys: keys::all(),
             fixture_customers: Vec::new(),
             port: 0,
+            request_log: RequestLog::Keep,
         }
     }
 }
@@ -263,6 +279,9 @@ pub struct RecordedRequest {
     /// the redacted form only, e.g. "rk_test_…0000", or None if no Authorization header; never store the full key
     pub key_hint: Option<String>,
     pub status: u16,
+    /// For a 429 of the rate limits: which limit refused it, as Stripe's `Stripe-Rate-Limited-Reason`
+    /// header says (`endpoint-rate`, `global-rate`).
+    pub rate_limited: Option<&'static str>,
 }
 
 /// A fault to inject into the next matching responses.
@@ -312,7 +331,7 @@ fn build_shared(config: &EmulatorConfig, salt: u64) -> Shared {
         .iter()
         .map(|g| (g.key.clone(), g.clone()))
         .collect();
-    let shared = Shared::new(Router { store, keys }, salt);
+    let shared = Shared::new(Router { store, keys }, salt, config.request_log.clone());
     shared.set_latency(config.latency);
     shared.set_rate_limit(config.rate_limit);
     shared

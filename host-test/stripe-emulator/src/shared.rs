@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::limiter::{Limiter, RateLimit, Refusal};
 use crate::router::{bearer, endpoint, error, mask, ListMode, Req, Resp, Router, ACCOUNT};
-use crate::{Fault, RecordedRequest};
+use crate::{Fault, RecordedRequest, RequestLog};
 
 struct FaultEntry {
     prefix: String,
@@ -30,6 +30,7 @@ pub(crate) struct Shared {
     limiter: Mutex<Limiter>,
     faults: Mutex<VecDeque<FaultEntry>>,
     log: Mutex<Vec<RecordedRequest>>,
+    request_log: RequestLog,
     latency_ns: AtomicU64,
     next_id: AtomicU64,
     salt: u64,
@@ -51,12 +52,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Shared {
-    pub(crate) fn new(router: Router, salt: u64) -> Shared {
+    pub(crate) fn new(router: Router, salt: u64, request_log: RequestLog) -> Shared {
         Shared {
             router,
             limiter: Mutex::new(Limiter::default()),
             faults: Mutex::new(VecDeque::new()),
             log: Mutex::new(Vec::new()),
+            request_log,
             latency_ns: AtomicU64::new(0),
             next_id: AtomicU64::new(1),
             salt,
@@ -223,7 +225,7 @@ impl Shared {
             Some(k) => s.replace(k, &mask(k, "****")),
             None => s.to_string(),
         };
-        lock(&self.log).push(RecordedRequest {
+        let recorded = RecordedRequest {
             method: req.method.clone(),
             path: clean(&req.path),
             query: clean(&req.query),
@@ -233,7 +235,14 @@ impl Shared {
             status: resp.status,
             arrived: admission.arrived,
             endpoint: admission.endpoint,
-        });
+            rate_limited: resp.rate_limited,
+        };
+        match &self.request_log {
+            RequestLog::Keep => lock(&self.log).push(recorded),
+            // A watcher that went away stops nothing: the request was answered.
+            RequestLog::Send(to) => drop(to.send(recorded)),
+            RequestLog::Off => {}
+        }
         (resp, delay)
     }
 }

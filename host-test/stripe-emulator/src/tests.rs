@@ -273,6 +273,7 @@ fn generates_and_serves_ten_thousand_per_table() {
                 .collect(),
         },
         1,
+        crate::RequestLog::Keep,
     );
     for _ in 0..50 {
         let (r, _) = sh.respond(&req(
