@@ -702,11 +702,32 @@ fn a_flood_past_the_request_ceiling_is_stopped_with_its_own_error() {
     let key = test_key();
     let ceiling = Manifest::stripe().calls.query_ceiling(10);
     assert!(ceiling < 100, "the flood exceeds the ceiling ({ceiling})");
-    let flood = script(&[json!({"flood": {"count": 100, "path": "/v1/customers?limit=1"}})]);
+    // After its flood the component ignores the refusals and waits forever: the ceiling, not the
+    // call's deadline (a minute here), ends the call, at once (QA: it ran on to its deadline, then said
+    // "it was stopped").
+    let flood = script(&[
+        json!({"flood": {"count": 100, "path": "/v1/customers?limit=1"}}),
+        json!({"sleep_ns": u64::MAX}),
+    ]);
+    let started = Instant::now();
     let run = hostile(
         &upstream,
-        &["--max-rows", "10", "--format", "json", "query", &flood],
+        &[
+            "--max-rows",
+            "10",
+            "--call-timeout",
+            "60",
+            "--format",
+            "json",
+            "query",
+            &flood,
+        ],
         &key,
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "stopped at the ceiling, not at the deadline: {:?}",
+        started.elapsed()
     );
     assert_eq!(run.code, 1, "{run:?}");
     let (kind, message) = json_error(&run);
@@ -720,7 +741,8 @@ fn a_flood_past_the_request_ceiling_is_stopped_with_its_own_error() {
         sent as u32 <= ceiling,
         "{sent} requests reached the upstream, ceiling {ceiling}"
     );
-    assert!(sent > 0, "requests within the ceiling went out");
+    // Stopped at once, the call takes along its admitted requests still waiting for the budget: this
+    // flood asks for all of them before any can leave, so none reaches the upstream.
 }
 
 // ---- 5. deadlines (the guest waits or spins; upstream waits are in hostile_upstreams.rs) -------------

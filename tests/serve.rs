@@ -886,7 +886,7 @@ fn a_trap_leaves_the_connection_and_the_other_connectors_serving() {
 }
 
 #[test]
-fn a_call_stopped_at_its_ceiling_and_then_its_deadline_leaves_nothing_held() {
+fn a_call_holding_its_responses_until_its_deadline_leaves_nothing_held() {
     let emu = emulator();
     let (dir, _) = hostile_connectors_dir("serve-held", "held");
     let registry = Registry::with_dir(&dir).expect("registry");
@@ -903,14 +903,14 @@ fn a_call_stopped_at_its_ceiling_and_then_its_deadline_leaves_nothing_held() {
     // Two connections with one key: they share its budget, in-flight and open-response gates.
     let a = api.connect("held", keys::TEST_READ_ONLY);
     let b = api.connect("held", keys::TEST_READ_ONLY);
-    // A keeps every response it gets, unread, and asks for more than its call's request ceiling: the
-    // ceiling stops the last ones, the ones past the open-response bound wait, and the call runs into
-    // its deadline, which discards its instance.
-    let flood = r#"{"flood": {"count": 60, "path": "/v1/customers?limit=1", "hold": true}}"#;
+    // A keeps every response it gets, unread, and asks for more within its call's request ceiling (50):
+    // the ones past the open-response bound (32) wait, and the call runs into its deadline, which
+    // discards its instance. (Past the ceiling it would be stopped at once: `hostile_guest.rs`.)
+    let flood = r#"{"flood": {"count": 40, "path": "/v1/customers?limit=1", "hold": true}}"#;
     let (status, value) = api.query(&a, flood);
-    assert_eq!((status, kind(&value)), (502, "sandbox"), "{value}");
+    assert_eq!((status, kind(&value)), (504, "deadline"), "{value}");
     // Requests sent are those that went on the wire: the two setups' probe and read each and A's 32,
-    // not the 18 admitted requests that waited for an open-response slot until the deadline.
+    // not the 8 admitted requests that waited for an open-response slot until the deadline.
     let (_, metrics) = api.call("GET", "/metrics", None);
     assert!(
         metrics.contains("klairr_upstream_requests_total{connector=\"held\"} 36"),
@@ -936,6 +936,33 @@ fn a_call_stopped_at_its_ceiling_and_then_its_deadline_leaves_nothing_held() {
     assert_eq!(status, 200, "{value}");
     assert!(value.to_string().contains("HTTP 200"), "{value}");
     let (status, value) = api.query(&a, r#"{"sleep_ns": 1}"#);
+    assert_eq!(status, 200, "{value}");
+    server.drain(Duration::from_secs(1));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A call that asks past its request ceiling is stopped then and there, not at its deadline (a minute
+/// here), whatever it does next; its connection carries on with a fresh instance.
+#[test]
+fn a_call_asking_past_its_ceiling_is_stopped_at_once() {
+    let emu = emulator();
+    let (dir, server) = two_in_flight_server(&emu, "past-ceiling", Duration::from_secs(60));
+    let api = Api::new(&server);
+    let connection = api.connect("past-ceiling", keys::TEST_READ_ONLY);
+    let flood = r#"[{"flood": {"count": 100, "path": "/v1/customers?limit=1"}}, {"sleep_ns": 18446744073709551615}]"#;
+    let started = Instant::now();
+    let (status, value) = api.query(&connection, flood);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "stopped at the deadline: {:?}",
+        started.elapsed()
+    );
+    assert_eq!((status, kind(&value)), (502, "sandbox"), "{value}");
+    assert!(
+        value.to_string().contains("more than 50 requests"),
+        "{value}"
+    );
+    let (status, value) = api.query(&connection, r#"{"sleep_ns": 1}"#);
     assert_eq!(status, 200, "{value}");
     server.drain(Duration::from_secs(1));
     let _ = std::fs::remove_dir_all(&dir);

@@ -122,6 +122,10 @@ pub(crate) struct PolicyHooks {
     /// Cancelled when the connection is given up (`Connection::cancel_with`): a request not yet on the
     /// wire then never goes, and one waiting for its answer stops waiting.
     pub(crate) cancel: CancellationToken,
+    /// Cancelled when this call reaches its request ceiling: the call is then stopped wherever it is
+    /// (a component that ignores the denial and keeps asking, or waits, would otherwise run on until
+    /// its deadline). A fresh one per call.
+    pub(crate) ceiling_reached: CancellationToken,
     /// Requests of this call that went on the wire. `call.sent` counts those admitted (the ceiling's
     /// count), some of which may still wait for a slot or the budget when the call ends; this counts
     /// what the upstream can have seen (reports and metrics).
@@ -178,6 +182,7 @@ impl PolicyHooks {
             open_responses,
             on_the_wire: Arc::default(),
             cancel: CancellationToken::new(),
+            ceiling_reached: CancellationToken::new(),
         }
     }
 
@@ -244,6 +249,7 @@ impl PolicyHooks {
             .map_err(|denial| format!("{shown}: {denial}"))?;
         if self.call.sent >= self.call.ceiling {
             self.call.ceiling_hit = true;
+            self.ceiling_reached.cancel();
             return Err(format!(
                 "{shown}: the call's ceiling of {} requests is reached",
                 self.call.ceiling

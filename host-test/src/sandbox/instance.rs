@@ -1,6 +1,6 @@
-//! One instance in its own store, and the way every call into it is made: under the call's deadline and
-//! its connection's cancellation, with a trap, a deadline or a cancellation discarding the instance, and
-//! trap messages reduced to their cause.
+//! One instance in its own store, and the way every call into it is made: under the call's deadline, its
+//! connection's cancellation and its request ceiling, with a trap, a deadline, a cancellation or a
+//! request past the ceiling discarding the instance, and trap messages reduced to their cause.
 
 use super::bindings;
 use super::error::SandboxError;
@@ -23,6 +23,15 @@ pub(super) struct Instance {
     pub(super) discarded: bool,
 }
 
+/// How a call's run ended: by itself (or at its deadline), or stopped from outside it.
+enum Stopped<T> {
+    Not(T),
+    /// The connection was given up.
+    Cancelled,
+    /// The call asked for a request past its ceiling.
+    AtTheCeiling,
+}
+
 pub(super) type CallFuture<'a, R> =
     std::pin::Pin<Box<dyn Future<Output = wasmtime::Result<R>> + 'a>>;
 
@@ -42,6 +51,8 @@ impl Instance {
         // A fresh record per call: an answer to an earlier call's request never counts for this one.
         self.store.data_mut().hooks.probe_answers = Default::default();
         self.store.data_mut().hooks.on_the_wire = Default::default();
+        self.store.data_mut().hooks.ceiling_reached = CancellationToken::new();
+        let ceiling_reached = self.store.data().hooks.ceiling_reached.clone();
         // Checked after the reset: a call that never started sent nothing, whatever the last one did.
         // Cancelled when whoever owns the connection gives it up (`serve`, when it is closed): the
         // call running stops at once, wherever it is (spinning in the guest, waiting in the host), and
@@ -62,14 +73,26 @@ impl Instance {
             runtime.block_on(async move {
                 tokio::select! {
                     biased;
-                    () = cancel.cancelled() => None,
-                    outcome = tokio::time::timeout_at(deadline.into(), fut) => Some(outcome),
+                    () = cancel.cancelled() => Stopped::Cancelled,
+                    () = ceiling_reached.cancelled() => Stopped::AtTheCeiling,
+                    outcome = tokio::time::timeout_at(deadline.into(), fut) => Stopped::Not(outcome),
                 }
             })
         };
-        let Some(outcome) = outcome else {
-            self.discard();
-            return Err(SandboxError::Cancelled);
+        let outcome = match outcome {
+            Stopped::Not(outcome) => outcome,
+            Stopped::Cancelled => {
+                self.discard();
+                return Err(SandboxError::Cancelled);
+            }
+            // The connection names the ceiling and the call (`Connection::finish`, from the hooks'
+            // `ceiling_hit`); this only says the call did not end by itself.
+            Stopped::AtTheCeiling => {
+                self.discard();
+                return Err(SandboxError::Trap(
+                    "stopped at the call's request ceiling".to_owned(),
+                ));
+            }
         };
         match outcome {
             Ok(Ok(value)) => Ok(value),
