@@ -1162,4 +1162,10 @@ fn a_reads_rule_that_names_no_table_fails_setup() {
             .contains("reads = \"widgets\" names no table"),
         "{err}"
     );
+    // What to write instead is named: the component's own tables.
+    assert!(
+        err.to_string()
+            .contains("its tables: charges, customers, invoices, payouts, subscriptions"),
+        "{err}"
+    );
 }

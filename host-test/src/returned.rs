@@ -40,6 +40,11 @@ impl CatalogueNames {
         self.tables.contains(name)
     }
 
+    /// The catalogue's tables, in name order.
+    pub fn tables(&self) -> impl Iterator<Item = &str> {
+        self.tables.iter().map(String::as_str)
+    }
+
     pub fn of(info: &wit::ConnectorInfo) -> CatalogueNames {
         let buckets: &[String] = info.aggregates.as_ref().map_or(&[], |a| &a.buckets);
         let mut known = CatalogueNames::default();

@@ -58,7 +58,7 @@ impl From<SandboxError> for Failure {
                 | SandboxError::ForbiddenImports(_)
                 | SandboxError::ContractVersion { .. }
                 | SandboxError::NotAConnector(_)
-                | SandboxError::ReadsNoTable(_)
+                | SandboxError::ReadsNoTable { .. }
         );
         Failure {
             operator_text,

@@ -49,10 +49,16 @@ pub enum SandboxError {
     /// successful read of these resources (each with what it got): nothing proves what setup must.
     #[error("setup cannot pass: the host saw {}, so nothing proves the credential cannot write or can read there (the connector reported success without it); try setup again, and if it persists the connector is at fault", .0.join("; "))]
     SetupUnproven(Vec<String>),
-    /// The manifest's `reads` rules name these, which are no table of the connector's catalogue: setup
-    /// cannot prove what it is meant to.
-    #[error("setup cannot pass: the manifest's reads = {} names no table of this connector (its tables are in describe): write the name of the table each rule reads", .0.iter().map(|r| format!("{r:?}")).collect::<Vec<_>>().join(", "))]
-    ReadsNoTable(Vec<String>),
+    /// The manifest's `reads` rules name these, which are no table of the component's catalogue: setup
+    /// cannot prove what it is meant to. `setup` fails so; `serve` refuses such a version at start and
+    /// reload, since each of its connections begins with setup.
+    #[error("the manifest's reads = {} names no table of this component (its tables: {}), so setup cannot pass: write the name of the table each rule reads, or load the component the manifest is for", .reads.iter().map(|r| format!("{r:?}")).collect::<Vec<_>>().join(", "), .tables.join(", "))]
+    ReadsNoTable {
+        /// The `reads` that name no table.
+        reads: Vec<String>,
+        /// The component's tables.
+        tables: Vec<String>,
+    },
     /// The component returned something that breaks the contract (wrong types, too many rows, …).
     #[error("the connector returned a malformed result: {0}")]
     Malformed(String),
@@ -80,7 +86,7 @@ impl SandboxError {
             SandboxError::Setting(_) => "usage",
             // A component that cannot be used, whatever it would do: the configuration's failure.
             SandboxError::InvalidComponent(_)
-            | SandboxError::ReadsNoTable(_)
+            | SandboxError::ReadsNoTable { .. }
             | SandboxError::ForbiddenImports(_)
             | SandboxError::ContractVersion { .. }
             | SandboxError::NotAConnector(_) => "connector-config",

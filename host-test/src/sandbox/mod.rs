@@ -140,7 +140,10 @@ fn check_reads(
     if strangers.is_empty() {
         Ok(())
     } else {
-        Err(SandboxError::ReadsNoTable(strangers))
+        Err(SandboxError::ReadsNoTable {
+            reads: strangers,
+            tables: catalogue.tables().map(str::to_owned).collect(),
+        })
     }
 }
 
