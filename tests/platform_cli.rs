@@ -183,6 +183,22 @@ fn command_line_mistakes_are_usage_errors_naming_what_exists() {
     );
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("loopback only"), "{run:?}");
+    // A host name is not resolved: the message says what to write (QA: "invalid socket address syntax").
+    let run = run_cli_with_env(
+        &["--format", "json", "serve", "--listen", "localhost:8080"],
+        &[("KLAIRR_HOST_TOKEN", "0123456789abcdef0")],
+        "",
+    );
+    assert_eq!(
+        (run.code, run.json()["error"]["kind"].as_str()),
+        (2, Some("usage")),
+        "{run:?}"
+    );
+    let message = run.json()["error"]["message"].to_string();
+    assert!(
+        message.contains("e.g. 127.0.0.1:8080") && message.contains("not resolved"),
+        "{message}"
+    );
     // A port another process holds is not the command line's mistake: `network`, exit 1, as the
     // emulator says it (QA: serve said `usage`, exit 2).
     let held = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -223,6 +239,31 @@ fn a_connectors_directory_that_cannot_be_used_is_refused_naming_the_files() {
         message.contains("again.toml") && message.contains("stripe-alt.toml"),
         "{message}"
     );
+}
+
+/// A `--connectors` path that is no directory (missing, a file) is the command line's mistake: `usage`,
+/// exit 2, naming it (QA: it was `connector-config`, exit 1, as a broken manifest is).
+#[test]
+fn a_connectors_path_that_is_no_directory_is_a_usage_error() {
+    let dir = alt_dir("cli-not-a-dir", "stripe-alt", "ALT_STRIPE_KEY");
+    let file = dir.join("stripe-alt.toml").display().to_string();
+    let missing = dir.join("missing").display().to_string();
+    for path in [&file, &missing] {
+        let run = run_cli(
+            &["--connectors", path, "--format", "json", "connectors"],
+            None,
+        );
+        assert_eq!(run.code, 2, "{run:?}");
+        let v = run.json();
+        assert_eq!(v["error"]["kind"], "usage", "{v}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("cannot list the connectors directory")),
+            "{v}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A manifest that reads another connector's credential variable (here the built-in Stripe one's) is

@@ -381,7 +381,11 @@ fn connection_bodies_are_checked_and_a_lowered_ttl_is_honoured_by_the_shared_cac
         ),
         (
             serde_json::json!({"connector": "stripe", "credential": key, "max_rows": "5"}),
-            "has a field \"max_rows\" that is not a whole number of 0 or more (line",
+            "has a field \"max_rows\" that is not a whole number of 1 or more (line",
+        ),
+        (
+            serde_json::json!({"connector": "stripe", "credential": key, "cache_ttl_seconds": -1}),
+            "has a field \"cache_ttl_seconds\" that is not a whole number of 0 or more (line",
         ),
         (serde_json::json!([]), "the body is not a JSON object"),
         // serde reads a struct from an array, field by field: still not a body.
@@ -1015,8 +1019,9 @@ fn closing_a_connection_stops_the_call_running_on_it() {
     let api = Api::new(&server);
     let one_request = r#"{"http": {"path": "/v1/customers?limit=1"}}"#;
     let forty_in_a_row = format!("[{}]", [one_request; 40].join(","));
+    // Within the request ceiling (50): past it the call would be stopped at once, by the host.
     let holding_more_than_it_may =
-        r#"{"flood": {"count": 60, "path": "/v1/customers?limit=1", "hold": true}}"#;
+        r#"{"flood": {"count": 40, "path": "/v1/customers?limit=1", "hold": true}}"#;
     let waiting_for_slots = r#"{"flood": {"count": 40, "path": "/v1/customers?limit=1"}}"#;
     // A guest spinning without a host call, one waiting for the upstream request after request (6 s of
     // them), one waiting for an open-response slot that never frees, and one whose requests wait for

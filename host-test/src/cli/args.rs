@@ -269,7 +269,7 @@ pub enum Command {
     /// KLAIRR_HOST_TOKEN. SIGHUP reloads every connector.
     Serve {
         /// The loopback address to listen on (port 0 picks a free one; the address is printed).
-        #[arg(long, default_value = "127.0.0.1:8787")]
+        #[arg(long, default_value = "127.0.0.1:8787", value_parser = parse_listen)]
         listen: std::net::SocketAddr,
         /// Connections open at once; more are refused until one closes or expires.
         #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
@@ -297,6 +297,21 @@ pub enum Command {
         #[command(flatten)]
         data: EmulatorData,
     },
+}
+
+/// `--listen`: an IP address and a port. A name (`localhost:8787`) is not resolved, so that the address
+/// served is the one written; the message says what to write instead.
+fn parse_listen(text: &str) -> Result<std::net::SocketAddr, String> {
+    text.parse().map_err(|_| {
+        let port = text
+            .rsplit_once(':')
+            .and_then(|(_, port)| port.parse::<u16>().ok())
+            .unwrap_or(8787);
+        format!(
+            "an IP address and a port, e.g. 127.0.0.1:{port} or [::1]:{port} (a host name such as \
+             localhost is not resolved)"
+        )
+    })
 }
 
 /// The emulator's data set: deterministic for a seed and counts.

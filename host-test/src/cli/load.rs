@@ -21,11 +21,13 @@ pub fn registry(cli: &Cli) -> Result<Registry, Failure> {
     Ok(registry)
 }
 
-/// A name or redirect the command line got wrong is a usage error (exit 2); a manifest or component
-/// that cannot be used is the host's configuration failing (exit 1).
+/// A name, redirect or `--connectors` path the command line got wrong is a usage error (exit 2); a
+/// manifest or component that cannot be used is the host's configuration failing (exit 1).
 pub(super) fn usage_or_config(e: RegistryError) -> Failure {
     let kind = match e {
-        RegistryError::Unknown { .. } | RegistryError::UnusedRedirect { .. } => "usage",
+        RegistryError::Unknown { .. }
+        | RegistryError::UnusedRedirect { .. }
+        | RegistryError::Directory { .. } => "usage",
         _ => "connector-config",
     };
     Failure::new(kind, e.to_string())

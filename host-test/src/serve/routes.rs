@@ -548,11 +548,12 @@ fn error_without_input(e: &serde_json::Error, body: &str) -> String {
             } else if let Some(field) = mistyped_field(body) {
                 // The numbers' ranges are the connector's (max_scan 1 to its limit, say) and are
                 // named by the check after this one: here only the type.
-                let expected = if ["connector", "credential", "mode"].contains(&field) {
-                    "a string"
-                } else {
-                    // -1 is a whole number too: the type serde wants is one of 0 or more.
-                    "a whole number of 0 or more"
+                // -1 is a whole number too: what serde wants is one of 0 or more, and of 1 or more
+                // for the bounds a value of 0 would not pass either (QA).
+                let expected = match field {
+                    "connector" | "credential" | "mode" => "a string",
+                    "cache_ttl_seconds" => "a whole number of 0 or more",
+                    _ => "a whole number of 1 or more",
                 };
                 format!("has a field {field:?} that is not {expected}")
             } else if text.starts_with("unknown field") {

@@ -195,8 +195,7 @@ fn only_for_a_cache(dir: &Path, fix: String) -> String {
         fix
     } else {
         "it holds other files, so it is not a directory for the cache alone and its permissions are \
-         not the cache's to change: choose a new directory (one that does not exist yet is created \
-         with mode 0700)"
+         not the cache's to change"
             .to_owned()
     }
 }

@@ -318,7 +318,9 @@ fn compile_cache_wrong_permissions_are_refused() {
         .expect("refused")
         .to_string();
     assert!(
-        !text.contains("chmod") && text.contains("choose a new directory"),
+        !text.contains("chmod")
+            && text.contains("not the cache's to change; or choose another directory")
+            && text.matches("directory").count() == 3,
         "{text}"
     );
     fs::remove_file(dir.join("notes.txt")).expect("rm");
