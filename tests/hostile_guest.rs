@@ -741,6 +741,13 @@ fn a_flood_past_the_request_ceiling_is_stopped_with_its_own_error() {
         sent as u32 <= ceiling,
         "{sent} requests reached the upstream, ceiling {ceiling}"
     );
+    // What it asked for after the first refusal is refused unlogged: one line says why it stopped.
+    assert_eq!(
+        run.stderr.matches("is reached").count(),
+        1,
+        "{}",
+        run.stderr
+    );
     // Stopped at once, the call takes along its admitted requests still waiting for the budget: this
     // flood asks for all of them before any can leave, so none reaches the upstream.
 }

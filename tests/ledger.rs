@@ -214,7 +214,7 @@ fn a_max_scan_for_a_connector_without_aggregates_is_refused() {
     assert_eq!(k, "usage", "{message}");
     assert_eq!(
         message,
-        "--max-scan bounds aggregate queries, which connector ledger does not answer: leave it out"
+        "--max-scan bounds aggregate queries, which connector ledger's component does not answer (its describe lists no aggregates): leave it out"
     );
     assert_eq!(api.request_count(), 0, "refused before any request");
 
@@ -242,7 +242,7 @@ fn a_max_scan_for_a_connector_without_aggregates_is_refused() {
     assert!(
         error["error"]["message"]
             .as_str()
-            .is_some_and(|m| m.contains("which connector ledger does not answer")),
+            .is_some_and(|m| m.contains("which connector ledger's component does not answer")),
         "{error}"
     );
     // Whatever the key: a malformed or a missing one does not change which mistake is named (QA got

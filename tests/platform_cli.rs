@@ -199,6 +199,18 @@ fn command_line_mistakes_are_usage_errors_naming_what_exists() {
         message.contains("e.g. 127.0.0.1:8080") && message.contains("not resolved"),
         "{message}"
     );
+    let run = run_cli_with_env(
+        &["--format", "json", "serve", "--listen", "127.0.0.1:99999"],
+        &[("KLAIRR_HOST_TOKEN", "0123456789abcdef0")],
+        "",
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.json()["error"]["message"]
+            .to_string()
+            .contains("port 99999 is out of range"),
+        "{run:?}"
+    );
     // A port another process holds is not the command line's mistake: `network`, exit 1, as the
     // emulator says it (QA: serve said `usage`, exit 2).
     let held = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

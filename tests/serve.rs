@@ -384,6 +384,10 @@ fn connection_bodies_are_checked_and_a_lowered_ttl_is_honoured_by_the_shared_cac
             "has a field \"max_rows\" that is not a whole number of 1 or more (line",
         ),
         (
+            serde_json::json!({"connector": "stripe", "credential": key, "max_rows": 4_294_967_296_u64}),
+            "has a field \"max_rows\" beyond 4294967295 (the most",
+        ),
+        (
             serde_json::json!({"connector": "stripe", "credential": key, "cache_ttl_seconds": -1}),
             "has a field \"cache_ttl_seconds\" that is not a whole number of 0 or more (line",
         ),

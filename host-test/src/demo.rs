@@ -9,6 +9,7 @@ use crate::cli::{Cli, EmulatorData, Failure};
 use crate::emulator::{keys, Emulator, EmulatorConfig, RecordedRequest, RequestLog};
 use crate::memory::MemoryFile;
 use crate::output;
+use crate::policy::key_shapes::KeyShapes;
 use crate::policy::origin::LoopbackBase;
 use crate::registry::Connector;
 use crate::sandbox::{wit, ConnectionConfig, Sandbox};
@@ -290,13 +291,16 @@ pub fn serve_emulator(
         .map_err(|e| Failure::new("sandbox", e.to_string()))?;
     if let Some(answered) = answered {
         let started = std::time::Instant::now();
+        // The emulator masks the request's own key; anything else that looks like a key (another
+        // one, or the key cut or encoded) is hidden by its form before it reaches a terminal or a file.
+        let shapes = KeyShapes::of([&Connector::stripe().manifest.credential]);
         // Ends only if the server's thread does (it holds the sender).
         for request in answered {
             // A closed stderr stops the log, not the emulator.
             let _ = writeln!(
                 std::io::stderr().lock(),
                 "{}",
-                request_line(&request, started, json)
+                request_line(&request, started, &shapes, json)
             );
         }
     }
@@ -304,33 +308,40 @@ pub fn serve_emulator(
     Ok(())
 }
 
-/// One line of `emulator --log`: seconds since the emulator started, the request as received (a key
-/// pasted into it masked), its status and, for a 429 of the rate limits, which limit refused it.
-fn request_line(request: &RecordedRequest, started: std::time::Instant, json: bool) -> String {
+/// One line of `emulator --log`: seconds since the emulator started, the request as received (what
+/// looks like a key in it hidden), its status and, for a 429 of the rate limits, which limit refused it.
+fn request_line(
+    request: &RecordedRequest,
+    started: std::time::Instant,
+    shapes: &KeyShapes,
+    json: bool,
+) -> String {
     let at = request
         .arrived
         .saturating_duration_since(started)
         .as_secs_f64();
-    let query = if request.query.is_empty() {
-        String::new()
-    } else {
-        format!("?{}", request.query)
-    };
+    let path = shapes.hide(&request.path);
+    let query = shapes.hide(&request.query);
     if json {
         return serde_json::json!({
             "at_seconds": (at * 1000.0).round() / 1000.0,
             "method": request.method,
-            "path": request.path,
-            "query": request.query,
+            "path": path,
+            "query": query,
             "key": request.key_hint,
             "status": request.status,
             "rate_limited": request.rate_limited,
         })
         .to_string();
     }
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{query}")
+    };
     let mut line = format!(
-        "{at:9.3}s {} {}{query} {}",
-        request.method, request.path, request.status
+        "{at:9.3}s {} {path}{query} {}",
+        request.method, request.status
     );
     if let Some(key) = &request.key_hint {
         line.push_str(&format!(" ({key})"));
@@ -343,7 +354,7 @@ fn request_line(request: &RecordedRequest, started: std::time::Instant, json: bo
 
 #[cfg(test)]
 mod tests {
-    use super::{demo_columns, request_line};
+    use super::{demo_columns, request_line, KeyShapes};
     use crate::emulator::RecordedRequest;
     use std::time::{Duration, Instant};
 
@@ -363,7 +374,7 @@ mod tests {
             rate_limited: Some("endpoint-rate"),
         };
         assert_eq!(
-            request_line(&request, started, false),
+            request_line(&request, started, &KeyShapes::none(), false),
             "    1.250s GET /v1/customers?limit=100 429 (rk_test_…0000) rate limited: endpoint-rate"
         );
         let answered = RecordedRequest {
@@ -374,7 +385,7 @@ mod tests {
             ..request
         };
         assert_eq!(
-            request_line(&answered, started, false),
+            request_line(&answered, started, &KeyShapes::none(), false),
             "    1.250s GET /v1/customers 200"
         );
     }

@@ -290,8 +290,8 @@ pub enum Command {
         /// Port on 127.0.0.1 (0 picks a free one; the chosen base URL is printed).
         #[arg(long, default_value_t = 12111)]
         port: u16,
-        /// Print every request on stderr as it is answered: seconds since the start, method, path and
-        /// query, status, and which rate limit refused a 429.
+        /// Print every request on stderr as it arrives: seconds since the start, method, path and query,
+        /// the status it is answered with, and which rate limit refused a 429.
         #[arg(long)]
         log: bool,
         #[command(flatten)]
@@ -303,6 +303,16 @@ pub enum Command {
 /// served is the one written; the message says what to write instead.
 fn parse_listen(text: &str) -> Result<std::net::SocketAddr, String> {
     text.parse().map_err(|_| {
+        if let Some((_, digits)) = text.rsplit_once(':') {
+            if !digits.is_empty()
+                && digits.bytes().all(|b| b.is_ascii_digit())
+                && digits.parse::<u16>().is_err()
+            {
+                return format!(
+                    "port {digits} is out of range: a port is 0 to 65535 (0 picks a free one)"
+                );
+            }
+        }
         let port = text
             .rsplit_once(':')
             .and_then(|(_, port)| port.parse::<u16>().ok())

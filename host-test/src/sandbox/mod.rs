@@ -101,7 +101,7 @@ pub const ROW_TARGET_LIMIT: u32 = 100_000;
 pub fn max_scan_refusal(info: &wit::ConnectorInfo, name: &str, n: u32) -> Option<String> {
     match &info.aggregates {
         None => Some(format!(
-            "bounds aggregate queries, which connector {name} does not answer: leave it out"
+            "bounds aggregate queries, which connector {name}'s component does not answer (its describe lists no aggregates): leave it out"
         )),
         Some(a) if n == 0 || n > a.max_scan_limit => Some(format!(
             "must be 1 to {} for connector {name}",

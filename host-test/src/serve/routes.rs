@@ -555,7 +555,14 @@ fn error_without_input(e: &serde_json::Error, body: &str) -> String {
                     "cache_ttl_seconds" => "a whole number of 0 or more",
                     _ => "a whole number of 1 or more",
                 };
-                format!("has a field {field:?} that is not {expected}")
+                if beyond_u32(body, field) {
+                    format!(
+                        "has a field {field:?} beyond {} (the most any of its bounds can be)",
+                        u32::MAX
+                    )
+                } else {
+                    format!("has a field {field:?} that is not {expected}")
+                }
             } else if text.starts_with("unknown field") {
                 format!(
                     "has a field this route does not know (the fields are {})",
@@ -568,6 +575,14 @@ fn error_without_input(e: &serde_json::Error, body: &str) -> String {
         }
     };
     format!("the body {what} (line {}, column {})", e.line(), e.column())
+}
+
+/// Whether `field` of `body` is a whole number too large for its type (u32), rather than not one.
+fn beyond_u32(body: &str, field: &str) -> bool {
+    serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(body)
+        .ok()
+        .and_then(|object| object.get(field).and_then(serde_json::Value::as_f64))
+        .is_some_and(|n| n.fract() == 0.0 && n > f64::from(u32::MAX))
 }
 
 /// The first of our fields whose value has the wrong type, read again as a plain object (serde's own
