@@ -20,6 +20,7 @@
 //! ```
 
 pub mod auth;
+mod connection_body;
 pub mod errors;
 pub mod metrics;
 pub mod platform;
