@@ -320,7 +320,7 @@ impl Connection {
             _ => {}
         }
         let call = self.instance.store.data().hooks.call;
-        if call.ceiling_hit {
+        if self.instance.store.data().hooks.ceiling_hit() {
             return Err(SandboxError::RequestCeiling {
                 ceiling: call.ceiling,
                 call: what.to_owned(),

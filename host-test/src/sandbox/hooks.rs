@@ -80,7 +80,6 @@ pub(crate) struct CallState {
     pub(crate) ceiling: u32,
     /// Requests this call made (allowed ones; denied ones are not sent).
     pub(crate) sent: u32,
-    pub(crate) ceiling_hit: bool,
     /// Requests of this call the policy refused, and the first one's line in the log (when the log had
     /// room for it).
     pub(crate) denied: u32,
@@ -94,7 +93,6 @@ impl CallState {
             deadline: Instant::now() + timeout,
             ceiling,
             sent: 0,
-            ceiling_hit: false,
             denied: 0,
             first_denial: None,
         }
@@ -186,6 +184,22 @@ impl PolicyHooks {
         }
     }
 
+    /// Start `call` with a fresh record: an answer to an earlier call's request never counts for this
+    /// one, nor does an earlier call's ceiling. Returns the token cancelled when this call asks past its
+    /// ceiling.
+    pub(crate) fn begin_call(&mut self, call: CallState) -> CancellationToken {
+        self.call = call;
+        self.probe_answers = Default::default();
+        self.on_the_wire = Default::default();
+        self.ceiling_reached = CancellationToken::new();
+        self.ceiling_reached.clone()
+    }
+
+    /// Whether this call asked for a request past its ceiling.
+    pub(crate) fn ceiling_hit(&self) -> bool {
+        self.ceiling_reached.is_cancelled()
+    }
+
     fn deny(&mut self, reason: String) -> ResponseFuture {
         let reason = match &self.credential {
             Some(c) if reveals(c.runs(), &reason) => ENCODED_CREDENTIAL.to_owned(),
@@ -248,7 +262,6 @@ impl PolicyHooks {
         let allowed = request_rules::check(&self.manifest, &view, self.call.phase, credential)
             .map_err(|denial| format!("{shown}: {denial}"))?;
         if self.call.sent >= self.call.ceiling {
-            self.call.ceiling_hit = true;
             self.ceiling_reached.cancel();
             return Err(format!(
                 "{shown}: the call's ceiling of {} requests is reached",
@@ -290,7 +303,7 @@ impl WasiHttpHooks for PolicyHooks {
         // The call is being stopped (it asked past its ceiling; the stop lands at its next wait or epoch
         // tick): what it asks for meanwhile is refused without a word, not logged or counted as a
         // denial each (QA: a flood logged 150).
-        if self.call.ceiling_hit {
+        if self.ceiling_hit() {
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
         let Admitted {

@@ -47,12 +47,11 @@ impl Instance {
         if self.discarded {
             return Err(SandboxError::Discarded);
         }
-        self.store.data_mut().hooks.call = CallState::new(phase, self.timeout, ceiling);
-        // A fresh record per call: an answer to an earlier call's request never counts for this one.
-        self.store.data_mut().hooks.probe_answers = Default::default();
-        self.store.data_mut().hooks.on_the_wire = Default::default();
-        self.store.data_mut().hooks.ceiling_reached = CancellationToken::new();
-        let ceiling_reached = self.store.data().hooks.ceiling_reached.clone();
+        let ceiling_reached =
+            self.store
+                .data_mut()
+                .hooks
+                .begin_call(CallState::new(phase, self.timeout, ceiling));
         // Checked after the reset: a call that never started sent nothing, whatever the last one did.
         // Cancelled when whoever owns the connection gives it up (`serve`, when it is closed): the
         // call running stops at once, wherever it is (spinning in the guest, waiting in the host), and
