@@ -9,8 +9,9 @@ use crate::cli::{Cli, EmulatorData, Failure};
 use crate::emulator::{keys, Emulator, EmulatorConfig, RecordedRequest, RequestLog};
 use crate::memory::MemoryFile;
 use crate::output;
-use crate::policy::key_shapes::KeyShapes;
+use crate::policy::key_shapes::{KeyShapes, HIDDEN};
 use crate::policy::origin::LoopbackBase;
+use crate::policy::request_rules::percent_decodings;
 use crate::registry::Connector;
 use crate::sandbox::{wit, ConnectionConfig, Sandbox};
 use crate::service::Service;
@@ -308,6 +309,17 @@ pub fn serve_emulator(
     Ok(())
 }
 
+/// A path or query for the log: as received, but the whole of it hidden when it, or any
+/// percent-decoding of it, holds what looks like a key (QA: a key written as %72%6B%5F… went through).
+fn shown(text: &str, shapes: &KeyShapes) -> String {
+    let looks_like_a_key = |t: &str| shapes.hide(t) != t;
+    if looks_like_a_key(text) || percent_decodings(text).iter().any(|d| looks_like_a_key(d)) {
+        HIDDEN.to_owned()
+    } else {
+        text.to_owned()
+    }
+}
+
 /// One line of `emulator --log`: seconds since the emulator started, the request as received (what
 /// looks like a key in it hidden), its status and, for a 429 of the rate limits, which limit refused it.
 fn request_line(
@@ -320,8 +332,8 @@ fn request_line(
         .arrived
         .saturating_duration_since(started)
         .as_secs_f64();
-    let path = shapes.hide(&request.path);
-    let query = shapes.hide(&request.query);
+    let path = shown(&request.path, shapes);
+    let query = shown(&request.query, shapes);
     if json {
         return serde_json::json!({
             "at_seconds": (at * 1000.0).round() / 1000.0,
@@ -354,7 +366,28 @@ fn request_line(
 
 #[cfg(test)]
 mod tests {
-    use super::{demo_columns, request_line, KeyShapes};
+    use super::{demo_columns, request_line, shown, KeyShapes, HIDDEN};
+    use crate::registry::Connector;
+
+    #[test]
+    fn the_log_hides_a_key_however_it_is_encoded() {
+        let shapes = KeyShapes::of([&Connector::stripe().manifest.credential]);
+        let key = "rk_test_51QxTestOnlyNotARealKey0000aaaaBBBBccccDDDDeeee";
+        let encoded: String = key.bytes().map(|b| format!("%{b:02X}")).collect();
+        let half = format!("{}{}", &key[..30], &encoded[30 * 3..]);
+        for query in [
+            format!("q={key}"),
+            format!("q={encoded}"),
+            format!("q={half}"),
+            format!("q={}", encoded.replace('%', "%25")),
+        ] {
+            assert_eq!(shown(&query, &shapes), HIDDEN, "{query}");
+        }
+        assert_eq!(
+            shown("limit=100&starting_after=cus_1", &shapes),
+            "limit=100&starting_after=cus_1"
+        );
+    }
     use crate::emulator::RecordedRequest;
     use std::time::{Duration, Instant};
 

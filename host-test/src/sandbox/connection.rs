@@ -170,7 +170,11 @@ impl Connection {
                     .await
             })
         });
-        let what = format!("a query of at most {} rows", self.row_target);
+        let what = format!(
+            "a query of at most {} {}",
+            self.row_target,
+            if self.row_target == 1 { "row" } else { "rows" }
+        );
         let result = self.finish(outcome, &what)?;
         returned::check_query(
             result,

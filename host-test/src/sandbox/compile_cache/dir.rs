@@ -192,13 +192,20 @@ fn check_dir(dir: &Path, meta: &fs::Metadata) -> Result<(), CompileCacheError> {
 #[cfg(unix)]
 fn only_for_a_cache(dir: &Path, fix: String) -> String {
     if holds_only_cache_files(dir) {
-        fix
+        format!("{fix}, or {ELSEWHERE}")
     } else {
-        "it holds other files, so it is not a directory for the cache alone and its permissions are \
-         not the cache's to change"
-            .to_owned()
+        format!(
+            "it holds other files, so it is not a directory for the cache alone and its permissions \
+             are not the cache's to change: {ELSEWHERE}"
+        )
     }
 }
+
+/// The way out of any unsafe directory.
+#[cfg(unix)]
+const ELSEWHERE: &str =
+    "choose another directory with --compile-cache DIR (one that does not exist \
+     yet is created with mode 0700), or --compile-cache off";
 
 /// Whether `dir` is empty or holds only entries and temporary files (an unreadable directory holds
 /// something else as far as anyone can tell).

@@ -74,7 +74,7 @@ pub enum CompileCacheError {
     Compile(String),
     /// The cache directory is someone else's or open to others (compiled code from it could be anyone's),
     /// or closed to its owner too (no entry could be read or written).
-    #[error("the compile cache directory {} {why}, so the host will not load compiled code from it: {fix}; or choose another directory with --compile-cache DIR (one that does not exist yet is created with mode 0700), or --compile-cache off", path.display())]
+    #[error("the compile cache directory {} {why}, so the host will not load compiled code from it: {fix}", path.display())]
     UnsafeDir {
         path: PathBuf,
         why: String,

@@ -319,7 +319,7 @@ fn compile_cache_wrong_permissions_are_refused() {
         .to_string();
     assert!(
         !text.contains("chmod")
-            && text.contains("not the cache's to change; or choose another directory")
+            && text.contains("not the cache's to change: choose another directory")
             && text.matches("directory").count() == 3,
         "{text}"
     );
