@@ -320,6 +320,18 @@ fn shown(text: &str, shapes: &KeyShapes) -> String {
     }
 }
 
+/// One line of `emulator --log --format json`.
+#[derive(Serialize)]
+struct LogLine<'a> {
+    at_seconds: f64,
+    method: &'a str,
+    path: &'a str,
+    query: &'a str,
+    key: Option<&'a str>,
+    status: u16,
+    rate_limited: Option<&'static str>,
+}
+
 /// One line of `emulator --log`: seconds since the emulator started, the request as received (what
 /// looks like a key in it hidden), its status and, for a 429 of the rate limits, which limit refused it.
 fn request_line(
@@ -335,16 +347,16 @@ fn request_line(
     let path = shown(&request.path, shapes);
     let query = shown(&request.query, shapes);
     if json {
-        return serde_json::json!({
-            "at_seconds": (at * 1000.0).round() / 1000.0,
-            "method": request.method,
-            "path": path,
-            "query": query,
-            "key": request.key_hint,
-            "status": request.status,
-            "rate_limited": request.rate_limited,
-        })
-        .to_string();
+        let line = LogLine {
+            at_seconds: (at * 1000.0).round() / 1000.0,
+            method: &request.method,
+            path: &path,
+            query: &query,
+            key: request.key_hint.as_deref(),
+            status: request.status,
+            rate_limited: request.rate_limited,
+        };
+        return serde_json::to_string(&line).unwrap_or_default();
     }
     let query = if query.is_empty() {
         String::new()

@@ -74,7 +74,7 @@ fn error_without_input(e: &serde_json::Error, body: &str) -> String {
                 format!("has the field {field:?} twice")
             } else if !body.trim_start().starts_with('{') {
                 "is not a JSON object".to_owned()
-            } else if let Some(field) = mistyped_field(body) {
+            } else if let Some((field, beyond_u32)) = mistyped_field(body) {
                 // The numbers' ranges are the connector's (max_scan 1 to its limit, say) and are
                 // named by the check after this one: here only the type.
                 // -1 is a whole number too: what serde wants is one of 0 or more, and of 1 or more
@@ -84,7 +84,7 @@ fn error_without_input(e: &serde_json::Error, body: &str) -> String {
                     "cache_ttl_seconds" => "a whole number of 0 or more",
                     _ => "a whole number of 1 or more",
                 };
-                if beyond_u32(body, field) {
+                if beyond_u32 {
                     format!(
                         "has a field {field:?} beyond {} (the most any of its bounds can be)",
                         u32::MAX
@@ -106,23 +106,21 @@ fn error_without_input(e: &serde_json::Error, body: &str) -> String {
     format!("the body {what} (line {}, column {})", e.line(), e.column())
 }
 
-/// Whether `field` of `body` is a whole number too large for its type (u32), rather than not one.
-fn beyond_u32(body: &str, field: &str) -> bool {
-    serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(body)
-        .ok()
-        .and_then(|object| object.get(field).and_then(serde_json::Value::as_f64))
-        .is_some_and(|n| n.fract() == 0.0 && n > f64::from(u32::MAX))
-}
-
 /// The first of our fields whose value has the wrong type, read again as a plain object (serde's own
-/// message names the value, not the field).
-fn mistyped_field(body: &str) -> Option<&'static str> {
+/// message names the value, not the field), and whether it is a whole number too large for its type
+/// (u32) rather than not one.
+fn mistyped_field(body: &str) -> Option<(&'static str, bool)> {
     let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(body).ok()?;
-    CONNECTION_FIELDS.iter().copied().find(|field| {
+    let field = CONNECTION_FIELDS.iter().copied().find(|field| {
         object.get(*field).is_some_and(|value| match *field {
             "connector" | "credential" => !value.is_string(),
             "mode" => !value.is_null() && !value.is_string(),
             _ => !value.is_null() && value.as_u64().is_none_or(|n| u32::try_from(n).is_err()),
         })
-    })
+    })?;
+    let beyond_u32 = object
+        .get(field)
+        .and_then(serde_json::Value::as_f64)
+        .is_some_and(|n| n.fract() == 0.0 && n > f64::from(u32::MAX));
+    Some((field, beyond_u32))
 }
