@@ -6,7 +6,7 @@
 //! result cache. Everything goes through the sandboxed component exactly as it would against Stripe.
 
 use crate::cli::{Cli, EmulatorData, Failure};
-use crate::emulator::{keys, Emulator, EmulatorConfig, RecordedRequest, RequestLog};
+use crate::emulator::{keys, Emulator, EmulatorConfig, LogSender, RecordedRequest, RequestLog};
 use crate::memory::MemoryFile;
 use crate::output;
 use crate::policy::key_shapes::{KeyShapes, HIDDEN};
@@ -17,6 +17,7 @@ use crate::sandbox::{wit, ConnectionConfig, Sandbox};
 use crate::service::Service;
 use serde::Serialize;
 use std::io::Write;
+use std::sync::mpsc::RecvTimeoutError;
 
 /// The columns the demo prints per table, so its tables fit a terminal (queries still return them all).
 fn demo_columns(table: &str) -> Option<&'static [&'static str]> {
@@ -241,7 +242,7 @@ pub fn serve_emulator(
 ) -> Result<(), Failure> {
     // A long-running emulator keeps no request log (it would grow without end); `--log` prints it.
     let (request_log, answered) = if log {
-        let (to, from) = std::sync::mpsc::channel();
+        let (to, from) = LogSender::bounded(LOG_BACKLOG);
         (RequestLog::Send(to), Some(from))
     } else {
         (RequestLog::Off, None)
@@ -295,18 +296,52 @@ pub fn serve_emulator(
         // The emulator masks the request's own key; anything else that looks like a key (another
         // one, or the key cut or encoded) is hidden by its form before it reaches a terminal or a file.
         let shapes = KeyShapes::of([&Connector::stripe().manifest.credential]);
-        // Ends only if the server's thread does (it holds the sender).
-        for request in answered {
+        // What did not fit while stderr was behind is said in its place, never silently lost.
+        let say = |line: String| {
             // A closed stderr stops the log, not the emulator.
-            let _ = writeln!(
-                std::io::stderr().lock(),
-                "{}",
-                request_line(&request, started, &shapes, json)
-            );
+            let _ = writeln!(std::io::stderr().lock(), "{line}");
+        };
+        loop {
+            match answered.recv_timeout(std::time::Duration::from_secs(1)) {
+                Ok(logged) => {
+                    if logged.missed_before > 0 {
+                        say(missed_line(logged.missed_before, json));
+                    }
+                    say(request_line(&logged.request, started, &shapes, json));
+                }
+                // Caught up, and no request since the gap to carry its count.
+                Err(RecvTimeoutError::Timeout) => match answered.missed() {
+                    0 => {}
+                    missed => say(missed_line(missed, json)),
+                },
+                // Only if the server's thread ends (it holds a sender).
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
         }
     }
     emulator.wait();
     Ok(())
+}
+
+/// Requests `emulator --log` holds for a reader that fell behind (a few MB); past them, lines are
+/// counted, not kept, and the count is printed when the reader catches up.
+const LOG_BACKLOG: usize = 10_000;
+
+/// The line that stands for `missed` requests answered while the log's reader was too far behind.
+fn missed_line(missed: u64, json: bool) -> String {
+    let requests = if missed == 1 { "request" } else { "requests" };
+    if json {
+        /// The JSON form: `{"not_logged":N}`.
+        #[derive(Serialize)]
+        struct Missed {
+            not_logged: u64,
+        }
+        serde_json::to_string(&Missed { not_logged: missed }).unwrap_or_default()
+    } else {
+        format!(
+            "… {missed} {requests} answered but not logged: stderr fell {LOG_BACKLOG} lines behind"
+        )
+    }
 }
 
 /// A path or query for the log: as received, but the whole of it hidden when it, or any
@@ -433,6 +468,15 @@ mod tests {
             request_line(&answered, started, &KeyShapes::none(), false),
             "    1.250s GET /v1/customers 200"
         );
+    }
+
+    #[test]
+    fn a_reader_that_fell_behind_reads_how_many_requests_it_missed() {
+        assert_eq!(
+            super::missed_line(1, false),
+            "… 1 request answered but not logged: stderr fell 10000 lines behind"
+        );
+        assert_eq!(super::missed_line(3, true), r#"{"not_logged":3}"#);
     }
 
     #[test]

@@ -239,8 +239,7 @@ impl Shared {
         };
         match &self.request_log {
             RequestLog::Keep => lock(&self.log).push(recorded),
-            // A watcher that went away stops nothing: the request was answered.
-            RequestLog::Send(to) => drop(to.send(recorded)),
+            RequestLog::Send(to) => to.send(recorded),
             RequestLog::Off => {}
         }
         (resp, delay)

@@ -1731,3 +1731,45 @@ fn keep_alive_and_parallel_clients() {
         assert_eq!(w.join().expect("walker"), 1000);
     }
 }
+
+#[test]
+fn a_log_reader_that_falls_behind_is_told_how_many_it_missed() {
+    let (to, from) = crate::LogSender::bounded(2);
+    let sh = Shared::new(
+        crate::router::Router {
+            store: Store::generate(&EmulatorConfig::default()),
+            keys: keys::all()
+                .into_iter()
+                .map(|g| (g.key.clone(), g))
+                .collect(),
+        },
+        1,
+        crate::RequestLog::Send(to),
+    );
+    // Nobody reads while five requests are answered: two wait, three are counted.
+    for _ in 0..5 {
+        let (r, _) = sh.respond(&req(
+            "GET",
+            Some(keys::TEST_READ_ONLY),
+            "/v1/customers?limit=1",
+        ));
+        assert_eq!(r.status, 200, "an answer never waits for its log line");
+    }
+    let waiting: Vec<u64> = from.try_iter().map(|l| l.missed_before).collect();
+    assert_eq!(waiting, [0, 0]);
+    // With room again, the next one carries the count of those that did not fit, in their place.
+    sh.respond(&req("GET", Some(keys::TEST_READ_ONLY), "/v1/customers"));
+    let next: Vec<(u64, String)> = from
+        .try_iter()
+        .map(|l| (l.missed_before, l.request.query))
+        .collect();
+    assert_eq!(next, [(3, String::new())]);
+    assert_eq!(from.missed(), 0, "counted once");
+    // A gap no request follows is there for a reader that caught up to ask.
+    for _ in 0..4 {
+        sh.respond(&req("GET", Some(keys::TEST_READ_ONLY), "/v1/customers"));
+    }
+    assert_eq!(from.try_iter().count(), 2);
+    assert_eq!(from.missed(), 2);
+    assert_eq!(from.missed(), 0);
+}
