@@ -379,12 +379,14 @@ fn request_line(
         .arrived
         .saturating_duration_since(started)
         .as_secs_f64();
+    // The method too: HTTP lets a client send any token there, a key included (QA).
+    let method = shown(&request.method, shapes);
     let path = shown(&request.path, shapes);
     let query = shown(&request.query, shapes);
     if json {
         let line = LogLine {
             at_seconds: (at * 1000.0).round() / 1000.0,
-            method: &request.method,
+            method: &method,
             path: &path,
             query: &query,
             key: request.key_hint.as_deref(),
@@ -398,10 +400,7 @@ fn request_line(
     } else {
         format!("?{query}")
     };
-    let mut line = format!(
-        "{at:9.3}s {} {path}{query} {}",
-        request.method, request.status
-    );
+    let mut line = format!("{at:9.3}s {method} {path}{query} {}", request.status);
     if let Some(key) = &request.key_hint {
         line.push_str(&format!(" ({key})"));
     }
@@ -434,6 +433,24 @@ mod tests {
             shown("limit=100&starting_after=cus_1", &shapes),
             "limit=100&starting_after=cus_1"
         );
+        // A key sent where the method goes is hidden there too.
+        let request = RecordedRequest {
+            arrived: Instant::now(),
+            endpoint: None,
+            method: key.to_owned(),
+            path: "/v1/customers".into(),
+            query: String::new(),
+            host: None,
+            stripe_version: None,
+            key_hint: None,
+            status: 401,
+            rate_limited: None,
+        };
+        for json in [false, true] {
+            let line = request_line(&request, request.arrived, &shapes, json);
+            assert!(!line.contains("rk_test_51"), "{line}");
+            assert!(line.contains(HIDDEN), "{line}");
+        }
     }
     use crate::emulator::RecordedRequest;
     use std::time::{Duration, Instant};
