@@ -7,6 +7,7 @@ mod command_line;
 mod failure;
 mod load;
 mod print;
+mod process;
 
 #[cfg(feature = "demo")]
 use crate::demo;
@@ -50,7 +51,8 @@ pub struct Io<'a> {
 /// copy of the binary (`klairr-host-under-test`).
 pub fn main() -> i32 {
     use std::io::IsTerminal;
-    ignore_file_size_signal();
+    process::ignore_file_size_signal();
+    process::forbid_core_dumps();
     // Only the variable the selected connector's manifest names is ever read through this.
     let env = |name: &str| std::env::var_os(name);
     let stderr_is_terminal = std::io::stderr().is_terminal();
@@ -65,18 +67,6 @@ pub fn main() -> i32 {
             stderr_is_terminal,
         },
     )
-}
-
-/// A write past the file-size limit (`ulimit -f`) fails with `EFBIG` instead of killing the process
-/// with SIGXFSZ: the files the host writes are optional (a compile-cache entry, a memory record), and a
-/// failed write of one is a warning, where the signal ended the command with no word at all.
-fn ignore_file_size_signal() {
-    #[cfg(unix)]
-    // SAFETY: setting a signal's disposition to SIG_IGN installs no handler; it is done before any
-    // thread of the host's starts.
-    unsafe {
-        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-    }
 }
 
 /// Parse `args` (including the program name) and run; returns the exit status.
