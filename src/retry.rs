@@ -29,8 +29,11 @@
 //! # Giving up
 //! - After [`RetryPolicy::max_attempts`] attempts of one request.
 //! - When the next wait would take the query past its [`RetryPolicy::total_budget`]: the time this query
-//!   has lost to failed attempts and waits, summed over every `send` of the same `Retrier`. The check is
-//!   made *before* sleeping, so the retrier stops at once instead of sleeping into a wait it cannot finish.
+//!   has lost to failed attempts and waits, over every `send` of the same `Retrier`. Attempts and waits
+//!   of requests outstanding at once (the pager's, a round of probes) overlap: the query loses their
+//!   union, so eight requests refused together and waiting a second each cost one second, not eight.
+//!   The check is made *before* sleeping, so the retrier stops at once instead of sleeping into a wait
+//!   it cannot finish.
 //!   Successful requests are not charged: a 100 000-row query legitimately takes minutes of paging, and its
 //!   length is bounded by its row cap, not here.
 //!
@@ -118,6 +121,9 @@ pub struct Retrier {
     policy: RetryPolicy,
     /// Time lost so far to failed attempts and waits, over every `send`.
     spent: Duration,
+    /// The clock's time up to which losses are charged: attempts and waits of requests outstanding
+    /// at once overlap, and the query loses their union, not their sum.
+    lost_until: Duration,
 }
 
 /// Whether one outcome is retried.
@@ -146,6 +152,7 @@ impl Retrier {
         Retrier {
             policy,
             spent: Duration::ZERO,
+            lost_until: Duration::ZERO,
         }
     }
 
@@ -266,7 +273,8 @@ impl Retrier {
                 endpoint(request)
             ))),
             (Verdict::Retry, outcome) => {
-                self.charge(took);
+                let now = clock.now();
+                self.charge(now.saturating_sub(took), now);
                 if attempts >= self.policy.max_attempts.max(1) {
                     let why = format!("gave up after {attempts} {}", plural(attempts));
                     Err(exhausted(request, &outcome, &why))
@@ -274,7 +282,9 @@ impl Retrier {
                     let retry_after = outcome.as_ref().ok().and_then(|r| r.retry_after);
                     let wait = self.wait_before_retry(attempts, retry_after, clock);
                     let remaining = self.policy.total_budget.saturating_sub(self.spent);
-                    if wait > remaining {
+                    // Only the part of the wait no other request's wait already covers is lost.
+                    let lost = (now + wait).saturating_sub(now.max(self.lost_until));
+                    if lost > remaining {
                         let why = format!(
                             "gave up after {attempts} {}: waiting {} more would exceed this query's {} retry budget",
                             plural(attempts),
@@ -283,7 +293,7 @@ impl Retrier {
                         );
                         Err(exhausted(request, &outcome, &why))
                     } else {
-                        self.charge(wait);
+                        self.charge(now, now + wait);
                         return Attempt::RetryAfter(wait);
                     }
                 }
@@ -306,8 +316,13 @@ impl Retrier {
         }
     }
 
-    fn charge(&mut self, lost: Duration) {
-        self.spent = self.spent.saturating_add(lost);
+    /// Charge the time from `from` to `to` (the clock's) that is not charged already.
+    fn charge(&mut self, from: Duration, to: Duration) {
+        let from = from.max(self.lost_until);
+        if to > from {
+            self.spent = self.spent.saturating_add(to - from);
+            self.lost_until = to;
+        }
     }
 }
 

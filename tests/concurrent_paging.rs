@@ -494,3 +494,45 @@ fn the_emulators_log_shows_what_its_rate_limiter_refused() {
     klairr_e2e::assert_no_key(keys::LIVE_READ_ONLY, &text, "the emulator's log");
     assert!(!text.contains(&keys::TEST_READ_ONLY[40..]), "{text}");
 }
+
+/// Two hosts reading with one key at once (two `klairr-host query` processes, say) each keep within
+/// their own budget, yet together go past the account's: the upstream answers 429. Each host then
+/// holds its pace down until the 429s stop, and every retry of a query is charged once however many
+/// requests wait together. Both answers come back (QA: of two such queries of 200 pages each, one or
+/// both failed, "gave up after 5 attempts"; so did this test, twice in two runs, before).
+#[test]
+fn two_hosts_sharing_an_account_both_get_their_answers() {
+    let emu = emulator_with(EmulatorConfig {
+        charges: 20_000,
+        timeline: Timeline::Irregular,
+        rate_limit: Some(RateLimit::STRIPE),
+        ..EmulatorConfig::default()
+    });
+    let results: Vec<Result<u32, String>> = std::thread::scope(|scope| {
+        let runs: Vec<_> = ["currency", "status"]
+            .into_iter()
+            .map(|column| {
+                let emu = &emu;
+                scope.spawn(move || {
+                    // A sandbox of its own: its own host, its own budget.
+                    let sandbox = sandbox(emu);
+                    let mut conn = open(&sandbox, keys::TEST_READ_ONLY, wit::Mode::Test, 1000);
+                    let query = format!(
+                        r#"{{"list":"charges","group_by":["{column}"],"measures":{{"n":"count"}}}}"#
+                    );
+                    conn.query(&query)
+                        .map(|r| r.requests)
+                        .map_err(|e| format!("{e:?}"))
+                })
+            })
+            .collect();
+        runs.into_iter()
+            .map(|run| run.join().expect("query thread"))
+            .collect()
+    });
+    for result in &results {
+        assert!(result.is_ok(), "{results:?}");
+    }
+    let refused = emu.requests().iter().filter(|r| r.status == 429).count();
+    assert!(refused > 0, "the two hosts did go past the account's limit");
+}

@@ -536,3 +536,41 @@ proptest! {
         }
     }
 }
+
+/// Requests refused together wait together: the query loses the union of their waits, not the sum
+/// (QA: parallel pages refused for their rate ran out of a 60 s budget after two attempts).
+#[test]
+fn overlapping_waits_are_charged_once() {
+    let policy = RetryPolicy {
+        total_budget: Duration::from_secs(3),
+        ..RetryPolicy::default()
+    };
+    // Eight requests, each refused twice then answered: each waits 0.5 s then 1 s (random = max),
+    // all at once — 1.5 s of the query's time, where the sum of the waits is 12 s.
+    let refused: std::collections::HashMap<String, u32> = Default::default();
+    let refused = std::cell::RefCell::new(refused);
+    let serve = move |r: &Request| {
+        let mut refused = refused.borrow_mut();
+        let n = refused.entry(r.path_and_query.clone()).or_insert(0);
+        *n += 1;
+        Ok(if *n <= 2 { resp(429) } else { resp(200) })
+    };
+    let mut http = Replies::new(serve);
+    let mut clock = FakeClock::new();
+    clock.random = u64::MAX;
+    let requests: Vec<Request> = (0..8)
+        .map(|i| Request {
+            method: Method::Get,
+            path_and_query: format!("/v1/customers?limit=100&starting_after=cus_{i}"),
+        })
+        .collect();
+    let mut retrier = Retrier::new(policy);
+    let outcomes = retrier.send_all(&mut http, &mut clock, &requests);
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| o.as_ref().is_ok_and(|r| r.status == 200)),
+        "{outcomes:?}"
+    );
+    assert_eq!(retrier.spent(), Duration::from_millis(1500));
+}

@@ -108,6 +108,51 @@ impl Window {
 struct CredentialWindows {
     all: Window,
     endpoints: HashMap<String, Window>,
+    /// Set while the upstream has lately refused this credential for its rate.
+    slowdown: Option<Slowdown>,
+}
+
+/// A credential held below its limits because the upstream answered 429 anyway: another process, or
+/// another client of the same account, spends the same upstream budget, which this host cannot see.
+/// Its limits are divided by `divisor` (2, 4, … up to [`MAX_SLOWDOWN`]); the divisor halves again
+/// after each [`RECOVERY`] without a 429, so the pace climbs back step by step (as TCP's does after a
+/// loss), and two hosts sharing an account settle below its limit instead of failing each other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Slowdown {
+    divisor: u32,
+    /// When the divisor halves next, if no 429 comes first.
+    next_step: Instant,
+    /// When it last doubled: 429s of requests started before a second after that do not double it
+    /// again (a burst of requests in flight all refused at once is one signal, not eight, and the
+    /// upstream still counts the starts made at the old pace for a second).
+    doubled: Instant,
+}
+
+/// The most a credential is slowed down: a limit of 25 a second becomes 1.
+pub const MAX_SLOWDOWN: u32 = 32;
+
+/// How long a slowed-down credential goes without a 429 before its pace doubles again.
+pub const RECOVERY: Duration = Duration::from_secs(2);
+
+impl CredentialWindows {
+    /// A pace held down climbs back one step per quiet [`RECOVERY`], however long ago they passed.
+    fn recover(&mut self, now: Instant) {
+        if let Some(slowdown) = self.slowdown.as_mut() {
+            while slowdown.divisor > 1 && now >= slowdown.next_step {
+                slowdown.divisor /= 2;
+                slowdown.next_step += RECOVERY;
+            }
+        }
+        self.slowdown = self.slowdown.filter(|s| s.divisor > 1);
+    }
+}
+
+impl Slowdown {
+    /// `limit` divided by the divisor, never below 1.
+    fn apply(divisor: Option<&Slowdown>, limit: usize) -> usize {
+        let divisor = divisor.map_or(1, |s| usize::try_from(s.divisor).unwrap_or(usize::MAX));
+        (limit / divisor.max(1)).max(1)
+    }
 }
 
 struct State {
@@ -124,7 +169,10 @@ impl State {
         }
         self.credentials.retain(|_, windows| {
             // Every start is recorded in `all` too, so an idle credential has only idle endpoints.
-            if windows.all.is_idle(now) {
+            // A slowdown is kept until it has recovered: a query started after a pause would
+            // otherwise meet the other client at full pace again.
+            windows.recover(now);
+            if windows.all.is_idle(now) && windows.slowdown.is_none() {
                 return false;
             }
             windows.endpoints.retain(|_, window| !window.is_idle(now));
@@ -202,6 +250,9 @@ impl RequestBudget {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         state.prune(now);
         let windows = state.credentials.entry(credential).or_default();
+        windows.recover(now);
+        let per_credential = Slowdown::apply(windows.slowdown.as_ref(), per_credential);
+        let per_endpoint = Slowdown::apply(windows.slowdown.as_ref(), per_endpoint);
         let endpoint = windows.endpoints.entry(endpoint.to_owned()).or_default();
         let start = [
             windows.all.earliest(per_credential, self.span),
@@ -213,6 +264,41 @@ impl RequestBudget {
         endpoint.record(start, per_endpoint);
         windows.all.record(start, per_credential);
         start
+    }
+
+    /// The upstream answered 429 to a request of `credential` started at `started`: halve its pace
+    /// (see [`Slowdown`]), unless it was already halved less than a second before that request started. Starts reserved
+    /// before now keep their instants; the starts reserved from now on are spaced for the lower pace.
+    pub fn rate_limited(&self, credential: CredentialId, started: Instant, now: Instant) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let windows = state.credentials.entry(credential).or_default();
+        match windows.slowdown.as_mut() {
+            // The upstream's one-second windows still hold starts made at the old pace for a
+            // second after the halving: only a 429 to a request started later says it was not enough.
+            Some(slowdown) if started < slowdown.doubled + WINDOW => {}
+            Some(slowdown) => {
+                slowdown.divisor = (slowdown.divisor * 2).min(MAX_SLOWDOWN);
+                slowdown.doubled = now;
+                slowdown.next_step = now + RECOVERY;
+            }
+            None => {
+                windows.slowdown = Some(Slowdown {
+                    divisor: 2,
+                    next_step: now + RECOVERY,
+                    doubled: now,
+                });
+            }
+        }
+    }
+
+    /// How many times slower than its limits `credential` is held now (1: not at all).
+    pub fn slowdown(&self, credential: CredentialId) -> u32 {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state
+            .credentials
+            .get(&credential)
+            .and_then(|w| w.slowdown)
+            .map_or(1, |s| s.divisor)
     }
 
     /// (credentials, endpoint windows) currently tracked: for the host's diagnostics and the tests.
@@ -247,6 +333,66 @@ mod tests {
             per_endpoint,
             per_credential,
         }
+    }
+
+    #[test]
+    fn a_429_halves_the_pace_until_quiet_seconds_restore_it() {
+        let budget = RequestBudget::new();
+        let t0 = Instant::now();
+        let l = limits(20, 100);
+        // Full pace: 20 starts at once.
+        let starts: Vec<Duration> = (0..20)
+            .map(|_| budget.reserve(A, l, CUSTOMERS, t0) - t0)
+            .collect();
+        assert_eq!(starts, [Duration::ZERO; 20]);
+        // All twenty refused for their rate by the upstream: one signal, one halving.
+        for _ in 0..20 {
+            budget.rate_limited(A, t0, t0 + ms(100));
+        }
+        assert_eq!(budget.slowdown(A), 2);
+        assert_eq!(budget.slowdown(B), 1, "another credential is not slowed");
+        // From a fresh second on, ten starts a second on that endpoint.
+        let t1 = t0 + ms(1500);
+        let starts: Vec<Duration> = (0..20)
+            .map(|_| budget.reserve(A, l, CUSTOMERS, t1) - t1)
+            .collect();
+        assert_eq!(starts[..10], [Duration::ZERO; 10]);
+        assert_eq!(starts[10..], [WINDOW; 10]);
+        // A 429 of a request started within a second of the halving is still the old pace's.
+        budget.rate_limited(A, t0 + ms(1000), t1);
+        assert_eq!(budget.slowdown(A), 2);
+        // One started later says the halving was not enough: it halves again.
+        budget.rate_limited(A, t1, t1 + ms(10));
+        assert_eq!(budget.slowdown(A), 4);
+        // Each quiet RECOVERY doubles the pace again, down to none.
+        let mut t = t1 + ms(10);
+        for want in [2, 1] {
+            t += RECOVERY;
+            budget.reserve(A, l, INVOICES, t);
+            assert_eq!(budget.slowdown(A), want);
+        }
+    }
+
+    #[test]
+    fn a_slowdown_has_a_floor_and_outlives_an_idle_pause() {
+        let budget = RequestBudget::new();
+        let mut t = Instant::now();
+        budget.reserve(A, limits(25, 25), CUSTOMERS, t);
+        for _ in 0..10 {
+            t += WINDOW;
+            budget.rate_limited(A, t, t);
+        }
+        assert_eq!(budget.slowdown(A), MAX_SLOWDOWN);
+        // Idle windows are dropped, but a slowdown is not forgotten before it has recovered.
+        let t1 = t + ms(1500);
+        budget.reserve(B, limits(25, 25), CUSTOMERS, t1);
+        assert_eq!(budget.slowdown(A), MAX_SLOWDOWN);
+        // 25 / 32 is still one start a second, never none.
+        assert_eq!(budget.reserve(A, limits(25, 25), CUSTOMERS, t1), t1);
+        assert_eq!(
+            budget.reserve(A, limits(25, 25), CUSTOMERS, t1),
+            t1 + WINDOW
+        );
     }
 
     #[test]

@@ -455,6 +455,13 @@ impl WasiHttpHooks for PolicyHooks {
                     (response.map(BodyExt::boxed_unsync), done)
                 }
             };
+            // Too many requests, though within this host's budget: another client spends the same
+            // upstream budget. The credential's pace is held down until the 429s stop.
+            if response.status() == http::StatusCode::TOO_MANY_REQUESTS {
+                gates
+                    .budget
+                    .rate_limited(credential.id, start, Instant::now());
+            }
             if let Some(rule) = probe_rule {
                 if let Ok(mut answers) = probe_answers.lock() {
                     answers.push(ProbeAnswer {
