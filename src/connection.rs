@@ -7,7 +7,7 @@
 //! (it redacts any 12-character run of the credential from everything a component returns).
 
 use crate::aggregate::{self, Aggregate, AggregateShape, Bucket, Folder};
-use crate::dsl::{self, Query};
+use crate::dsl::{self, PostFilter, Query};
 use crate::error::{ConnectorError, Stripe};
 use crate::key::{KeyHint, Mode};
 use crate::pager;
@@ -217,14 +217,25 @@ impl Connection {
         let grouped = folder.finish(query.row_target)?;
         let returned = grouped.rows.len() as u64;
         let scan_note = scanned.partial.then(|| {
+            let rows = if scanned.rows_scanned == 1 { "row" } else { "rows" };
+            // With a filter the connector applies itself, the rows read are not the rows measured
+            // (QA: "covers the 1000 rows read" of a count of 10).
+            let covered = if query.post_filters.is_empty() {
+                format!("the {} {rows} read", scanned.rows_scanned)
+            } else {
+                let kept: Vec<String> = query.post_filters.iter().map(PostFilter::text).collect();
+                format!(
+                    "the rows with {} among the {} {rows} read",
+                    kept.join(" and "),
+                    scanned.rows_scanned
+                )
+            };
             format!(
                 "partial: the scan stopped at its bound (max-scan {}) with more {} following, newest first; \
-                 every measure covers the {} {} read only. Narrow the query with a created range, or raise \
+                 every measure covers {covered} only. Narrow the query with a created range, or raise \
                  the bound (--max-scan, or max_scan in serve; up to the max_scan_limit describe gives)",
                 aggregate.max_scan,
                 query.table.name(),
-                scanned.rows_scanned,
-                if scanned.rows_scanned == 1 { "row" } else { "rows" },
             )
         });
         Ok(QueryResult {
@@ -406,8 +417,35 @@ mod tests {
                     note.contains("--max-scan") && note.contains("max_scan in serve"),
                     "{note}"
                 );
+                assert!(note.contains("covers the 300 rows read only"), "{note}");
             }
         }
+        // With a filter the connector applies itself, the measures cover the matching rows among
+        // those read, and the note says so rather than naming the rows read as their population.
+        let conn = Connection::open(&Config::with(
+            Mode::Test,
+            "rk_test_…0123",
+            None,
+            None,
+            Some(300),
+        ))
+        .expect("open");
+        let clock = FakeClock::new();
+        let mut stripe = FakeStripe::new(Table::Charges, objects, &clock.time);
+        let r = conn
+            .query(
+                &mut stripe,
+                &mut FakeClock::new(),
+                r#"{"list":"charges","filters":{"status":"failed"},"group_by":["currency"],"measures":{"n":"count"}}"#,
+            )
+            .expect("an aggregate");
+        let note = r.scan_note.expect("partial");
+        assert!(
+            note.contains(
+                "every measure covers the rows with status failed among the 300 rows read only"
+            ),
+            "{note}"
+        );
     }
 
     #[test]

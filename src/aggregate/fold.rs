@@ -52,7 +52,9 @@ enum Acc {
     /// In 128 bits, whatever order the values come in: only the group's whole sum must fit 64 bits
     /// (checked by [`Acc::cell`]'s callers), not each partial sum on the way (1,000,000 rows of 64-bit values
     /// cannot leave 128 bits).
-    Sum(i128),
+    /// None until a value is added: a sum over no values is unknown (null), as SQL's SUM, not 0
+    /// (QA: "0.00 GBP" of MRR for subscriptions whose MRR is unknown read as real zero MRR).
+    Sum(Option<i128>),
     /// The sum in 128 bits: a mean of 64-bit values always fits 64 bits, their sum may not.
     Avg {
         sum: i128,
@@ -67,7 +69,7 @@ impl Acc {
     fn new(func: Func) -> Acc {
         match func {
             Func::Count => Acc::Count(0),
-            Func::Sum => Acc::Sum(0),
+            Func::Sum => Acc::Sum(None),
             Func::Avg => Acc::Avg { sum: 0, n: 0 },
             Func::Min => Acc::Min(None),
             Func::Max => Acc::Max(None),
@@ -86,7 +88,7 @@ impl Acc {
                 set.insert(Key::of(value));
             }
             // No fold reaches 2^64 rows, so 128 bits hold any sum of 64-bit values.
-            (Acc::Sum(sum), Cell::Integer(v)) => *sum += i128::from(v),
+            (Acc::Sum(sum), Cell::Integer(v)) => *sum = Some(sum.unwrap_or(0) + i128::from(v)),
             (Acc::Avg { sum, n }, Cell::Integer(v)) => {
                 *sum += i128::from(v);
                 *n += 1;
@@ -101,14 +103,14 @@ impl Acc {
 
     /// A sum that does not fit 64 bits (which [`Folder::finish`] refuses).
     fn overflows(&self) -> bool {
-        matches!(self, Acc::Sum(s) if i64::try_from(*s).is_err())
+        matches!(self, Acc::Sum(Some(s)) if i64::try_from(*s).is_err())
     }
 
     fn cell(&self) -> Cell {
         match *self {
             Acc::Count(n) => Cell::Integer(saturate(n)),
             // Refused by `finish` when it does not fit (`overflows`).
-            Acc::Sum(s) => Cell::Integer(s as i64),
+            Acc::Sum(s) => s.map_or(Cell::Null, |s| Cell::Integer(s as i64)),
             Acc::Avg { sum, n } => match n {
                 0 => Cell::Null,
                 n => Cell::Integer(mean(sum, n)),

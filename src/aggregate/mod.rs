@@ -36,7 +36,7 @@ pub const AGGREGATE_DOC: &str = "An aggregate query is a list query with \"measu
 each table lists the columns every measure accepts. NAME matches [a-z][a-z0-9_]{0,63} and differs from the group columns. \
 A bucket column is named COLUMN_BUCKET (created_month) and holds the unix second its bucket starts at (UTC; weeks are ISO weeks from Monday). \
 Money is never added or compared across currencies: sum, avg, min, max and count_distinct of an amount column (and an amount column as group key) need the table's currency column in group_by. \
-Nulls are skipped ({\"count\": COLUMN} counts the rows a measure of COLUMN covers); over no values count, count_distinct and sum are 0, avg, min and max null; avg is an integer rounded half away from zero; a sum over 64 bits is an error. \
+Nulls are skipped ({\"count\": COLUMN} counts the rows a measure of COLUMN covers); over no values count and count_distinct are 0, sum, avg, min and max null; avg is an integer rounded half away from zero; a sum over 64 bits is an error. \
 The result has the group columns in group_by order, then the measures in the order written; one row per group ordered by the group values ascending \
 (text in UTF-8 byte order, false before true, nulls last), one row of totals without group_by. \
 \"order_by\": [{COLUMN: \"asc\"|\"desc\"}, ...] sorts the groups by result columns (measures or group columns) instead, first key first, nulls last either way, ties in group order \
@@ -108,7 +108,7 @@ impl Func {
     pub fn doc(self) -> &'static str {
         match self {
             Func::Count => "Rows in the group, written \"count\"; {\"count\": COLUMN} counts those where COLUMN is not null.",
-            Func::Sum => "Sum of the column's values; 0 over no values; over 64 bits is an error.",
+            Func::Sum => "Sum of the column's values; null over no values (every one null); over 64 bits is an error.",
             Func::Avg => "Mean of the column's values, an integer rounded half away from zero; null over no values.",
             Func::Min => "Smallest value of the column; null over no values.",
             Func::Max => "Largest value of the column; null over no values.",
@@ -233,8 +233,7 @@ impl Aggregate {
         let measures = self.measures.iter().map(|m| {
             let (kind, nullable) = match (m.func, m.column) {
                 (Func::Count | Func::CountDistinct, _) | (_, None) => (ColumnType::Integer, false),
-                (Func::Sum, Some(c)) => (c.kind, false),
-                (Func::Avg | Func::Min | Func::Max, Some(c)) => (c.kind, true),
+                (Func::Sum | Func::Avg | Func::Min | Func::Max, Some(c)) => (c.kind, true),
             };
             Column {
                 name: m.name.clone(),

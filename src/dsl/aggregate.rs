@@ -15,13 +15,15 @@ const MEASURE_EXAMPLE: &str = r#"{"n": "count", "amount": {"sum": "amount"}}"#;
 const GROUP_EXAMPLE: &str = r#"["currency", {"created": "month"}]"#;
 
 /// The aggregate of a query of `table` with these `group_by`, `measures` and `order_by` values
-/// (`measures` given: it is what makes a query an aggregate).
+/// (`measures` given: it is what makes a query an aggregate); `currency_filtered` when its filters
+/// name one currency.
 pub(super) fn aggregate(
     table: Table,
     group_by: Option<Json>,
     measures: Json,
     order_by: Option<Json>,
     max_scan: u32,
+    currency_filtered: bool,
 ) -> Result<Aggregate, ConnectorError> {
     let group_by = match group_by {
         None => Vec::new(),
@@ -70,11 +72,21 @@ pub(super) fn aggregate(
                 Some(f) => format!("{} of the amount column {}", f.name(), column.name),
                 None => format!("grouping by the amount column {}", column.name),
             };
-            return Err(invalid(format!(
-                "{what} would mix currencies: money is never added or compared across currencies. Add \"{}\" \
-                 to group_by (one row per currency)",
-                currency.name
-            )));
+            // With one currency filtered nothing could mix; the amount still needs its currency
+            // beside it (QA: "would mix currencies" under a currency filter).
+            return Err(invalid(if currency_filtered {
+                format!(
+                    "{what} needs \"{0}\" in group_by even with a {0} filter: an amount is only ever given \
+                     beside its currency. Add \"{0}\" to group_by (with the filter, one group)",
+                    currency.name
+                )
+            } else {
+                format!(
+                    "{what} would mix currencies: money is never added or compared across currencies. Add \"{}\" \
+                     to group_by (one row per currency)",
+                    currency.name
+                )
+            }));
         }
     }
     let order_by = match order_by {

@@ -139,6 +139,7 @@ pub fn parse_with(dsl: &str, max_rows: u32, max_scan: u32) -> Result<Query, Conn
         params: Vec::new(),
         post_filters: Vec::new(),
         row_target,
+        max_rows,
         filter_keys: Vec::new(),
         aggregate: None,
     };
@@ -163,6 +164,7 @@ pub fn parse_with(dsl: &str, max_rows: u32, max_scan: u32) -> Result<Query, Conn
             measures,
             order_by,
             max_scan.clamp(1, MAX_SCAN_LIMIT),
+            query.filter_keys.iter().any(|k| k == "currency"),
         )?),
         (None, Some(_), _) => {
             return Err(invalid(format!(

@@ -18,6 +18,8 @@ pub struct Query {
     pub post_filters: Vec<PostFilter>,
     /// rows wanted = min(limit, max_rows); limit defaults to max_rows. For an aggregate: groups.
     pub row_target: u32,
+    /// The connection's max_rows (clamped): what a larger `limit` cannot go past.
+    pub max_rows: u32,
     /// The DSL filter keys used, sorted (goes into the privacy-safe memory shape).
     pub filter_keys: Vec<String>,
     /// Set when the query has `measures`: the rows are read up to its scan bound and folded into groups.

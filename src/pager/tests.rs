@@ -418,6 +418,39 @@ fn the_charges_status_scan_reads_like_one_cursor() {
     );
 }
 
+/// A limit at max_rows already: the note does not say to raise it (a larger one finds no more) but
+/// what does help (QA: an LLM kept raising a limit past max_rows).
+#[test]
+fn a_scan_stopped_with_its_limit_at_max_rows_says_what_helps_instead() {
+    let mut shape = irregular(4000, 21);
+    shape.failed_per_mille = 20;
+    let charges = shape.objects("ch");
+    for (limit, max_rows, raise) in [(150, 1000, true), (150, 150, false), (5000, 150, false)] {
+        let mut clock = FakeClock::new();
+        let mut stripe = FakeStripe::new(Table::Charges, charges.clone(), &clock.time);
+        let dsl =
+            format!(r#"{{"list":"charges","filters":{{"status":"failed"}},"limit":{limit}}}"#);
+        let query = dsl::parse(&dsl, max_rows).expect("valid query");
+        let fetched = concurrent(&mut stripe, &mut clock, &query).expect("fetch");
+        let note = fetched.scan_note.expect("the scan bound was hit");
+        assert!(
+            note.starts_with("scanned 1500 charges and found "),
+            "{note}"
+        );
+        assert_eq!(note.contains("raise limit"), raise, "{note}");
+        if !raise {
+            assert!(
+                note.ends_with(
+                    "limit is already at max_rows (150), so a larger one finds no more: narrow the query \
+                     with a created range to see older ones, or count them with the same filters and \
+                     \"measures\": {\"n\": \"count\"} (an aggregate reads up to its own, larger scan bound)"
+                ),
+                "{note}"
+            );
+        }
+    }
+}
+
 /// A limit met by the last matches before the scan bound: whether another follows is not known, so
 /// the result is truncated and says why in the note, as when the bound comes before the limit.
 #[test]
