@@ -347,15 +347,19 @@ fn a_key_that_cannot_read_invoices_and_payouts_gets_one_missing_permission_namin
     let sandbox = sandbox(&emu);
     let err = verify_err(&sandbox, keys::TEST_NO_INVOICES_PAYOUTS, wit::Mode::Test);
     match &err {
-        SandboxError::Connector(ConnectorFailure(wit::ConnectorError::MissingPermission(r))) => {
-            assert_eq!(r, &["invoices", "payouts"])
-        }
+        SandboxError::Permissions {
+            failure: ConnectorFailure(wit::ConnectorError::MissingPermission(r)),
+            ..
+        } => assert_eq!(r, &["invoices", "payouts"]),
         other => panic!("{other:?}"),
     }
-    let message = err.to_string();
-    assert!(
-        message.contains("invoices") && message.contains("payouts") && message.contains("Read"),
-        "{message}"
+    assert_eq!(err.kind(), "missing-permission");
+    // Where to change it and what to set, in the Stripe Dashboard's words (the manifest's `manage`).
+    assert_eq!(
+        err.to_string(),
+        "this credential lacks Read permission on invoices and payouts: In the Stripe Dashboard, go to \
+         Developers → API keys and edit this restricted key (or create a new one): set Invoices and Payouts \
+         to Read (and nothing more), then run setup again"
     );
     // All five reads were probed (so both gaps are named at once); no write was tried. Customers come
     // first, alone; the other four go together, so they may arrive in any order.
@@ -390,13 +394,23 @@ fn keys_that_can_write_are_over_permissioned_naming_what_they_can_write() {
         emu.clear_requests();
         let err = verify_err(&sandbox, key, wit::Mode::Test);
         match &err {
-            SandboxError::Connector(ConnectorFailure(wit::ConnectorError::OverPermissioned(r))) => {
-                assert_eq!(r, &[writable], "{key}")
-            }
+            SandboxError::Permissions {
+                failure: ConnectorFailure(wit::ConnectorError::OverPermissioned(r)),
+                ..
+            } => assert_eq!(r, &[writable], "{key}"),
             other => panic!("{key}: {other:?}"),
         }
+        assert_eq!(err.kind(), "over-permissioned");
         let message = err.to_string();
         assert!(message.contains(writable), "{message}");
+        let shown = format!("{}{}", writable[..1].to_uppercase(), &writable[1..]);
+        assert!(
+            message.contains(&format!(
+                "Developers → API keys and edit this restricted key (or create a new one): set {shown} to Read, \
+                 and every resource Klairr does not read to None, then run setup again"
+            )),
+            "{message}"
+        );
         for other in TABLES.iter().filter(|t| **t != writable) {
             assert!(!message.contains(other), "names only {writable}: {message}");
         }

@@ -214,7 +214,9 @@ pub const TABLES: [&str; 5] = [
 pub fn error_kind(err: &klairr_host::sandbox::SandboxError) -> &'static str {
     use klairr_host::sandbox::SandboxError;
     match err {
-        SandboxError::Connector(_) | SandboxError::Credential(_) => err.kind(),
+        SandboxError::Connector(_)
+        | SandboxError::Permissions { .. }
+        | SandboxError::Credential(_) => err.kind(),
         other => panic!("expected a connector or credential error, got {other:?}"),
     }
 }

@@ -168,6 +168,10 @@ pub struct CredentialSpec {
     pub live_prefix: String,
     /// The shortest credential accepted, prefix included.
     pub min_length: usize,
+    /// Where the user changes what a credential may do, as one sentence that setup's permission
+    /// messages go on from (`… edit the restricted key: set Invoices to Read`); none: "where the
+    /// credential was created".
+    pub manage: Option<String>,
     pub refused: Vec<RefusedPrefix>,
 }
 

@@ -54,8 +54,21 @@ impl Connection {
     }
 
     /// Setup verification: the write-probe rules of the manifest apply during this call only, and the
-    /// host judges the answers its write probes and reads got itself.
+    /// host judges the answers its write probes and reads got itself. A credential that can write, or
+    /// cannot read, is told what to change where its manifest says (`credential.manage`).
     pub fn verify(&mut self) -> Result<wit::VerifyReport, SandboxError> {
+        let manage = self.manifest.credential.manage.clone();
+        self.verify_judged().map_err(|e| match (e, manage) {
+            (SandboxError::Connector(failure), Some(manage))
+                if failure.permission_text(None).is_some() =>
+            {
+                SandboxError::Permissions { failure, manage }
+            }
+            (e, _) => e,
+        })
+    }
+
+    fn verify_judged(&mut self) -> Result<wit::VerifyReport, SandboxError> {
         let plugin = self.instance.plugin()?;
         let handle = self.handle;
         let ceiling = self.manifest.calls.verify_requests;

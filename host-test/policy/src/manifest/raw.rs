@@ -70,6 +70,8 @@ pub(super) struct RawCredential {
     pub live_prefix: String,
     pub min_length: i64,
     #[serde(default)]
+    pub manage: Option<String>,
+    #[serde(default)]
     pub refused: Vec<RawRefused>,
 }
 

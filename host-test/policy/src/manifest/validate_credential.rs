@@ -198,6 +198,16 @@ pub(super) fn credential(cx: &Cx<'_>, raw: RawCredential) -> Result<CredentialSp
             message: r.message,
         });
     }
+    if let Some(manage) = &raw.manage {
+        if manage.trim().is_empty() || manage.len() > 512 || manage.chars().any(char::is_control) {
+            return Err(cx.err(
+                "credential.manage",
+                "must say in one line (at most 512 bytes, no control characters) where a credential's \
+                 permissions are changed, e.g. \"In the Stripe Dashboard, go to Developers → API keys and \
+                 edit the restricted key\"",
+            ));
+        }
+    }
     Ok(CredentialSpec {
         env: raw.env,
         header: raw.header,
@@ -205,6 +215,7 @@ pub(super) fn credential(cx: &Cx<'_>, raw: RawCredential) -> Result<CredentialSp
         test_prefix: raw.test_prefix,
         live_prefix: raw.live_prefix,
         min_length,
+        manage: raw.manage,
         refused,
     })
 }
