@@ -140,8 +140,36 @@ fn escape_at(rest: &str) -> Option<(char, usize)> {
             let code = u32::from_str_radix(rest.get(3..close)?, 16).ok()?;
             Some((char::from_u32(code)?, close + 1))
         }
+        // JSON's and JavaScript's `\u200b`, a supplementary character as its surrogate pair
+        // (`\udb40\udc20`, a tag character), and C's and Python's `\x1b` (QA: a key cut by `\u200b`
+        // written out as text went through).
+        b'u' => {
+            let high = hex(rest.get(2..6)?)?;
+            if let Some(c) = char::from_u32(high) {
+                return Some((c, 6));
+            }
+            let low = rest
+                .get(6..8)
+                .filter(|u| *u == "\\u")
+                .and(rest.get(8..12))?;
+            let low = hex(low)?;
+            let code =
+                0x10000 + ((high.checked_sub(0xd800)? & 0x3ff) << 10) + low.checked_sub(0xdc00)?;
+            ((0xd800..0xdc00).contains(&high) && (0xdc00..0xe000).contains(&low))
+                .then(|| char::from_u32(code))?
+                .map(|c| (c, 12))
+        }
+        b'x' => Some((char::from_u32(hex(rest.get(2..4)?)?)?, 4)),
         _ => None,
     }
+}
+
+/// Exactly these hex digits (no sign, no prefix), as a number.
+fn hex(digits: &str) -> Option<u32> {
+    digits
+        .bytes()
+        .all(|b| b.is_ascii_hexdigit())
+        .then(|| u32::from_str_radix(digits, 16).ok())?
 }
 
 /// Whether `c` is a Unicode default-ignorable code point (zero-width spaces and joiners, the soft

@@ -343,6 +343,29 @@ fn a_key_cut_by_unseen_characters_is_the_key_also_escaped() {
     }
     // A backslash alone, or an escape of nothing hidden, changes nothing.
     assert_eq!(runs.redact(r"C:\tmp\u{41}"), r"C:\tmp\u{41}");
+    // JSON's, JavaScript's, C's and Python's escapes too: `\u200b`, a tag character as a surrogate
+    // pair, `\x1b7` (QA: a key cut by a literal `\u200b` every 5 characters went through).
+    for escape in [r"\u200b", r"\u200B", r"\udb40\udc20", r"\x07", r"\x1b7"] {
+        for every in [1, 5] {
+            let cut = KEY
+                .as_bytes()
+                .chunks(every)
+                .map(|c| std::str::from_utf8(c).unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join(escape);
+            let text = format!("x {cut} (HTTP 400)");
+            assert!(runs.contains(&text), "{escape} every {every}");
+            let out = runs.redact(&text);
+            assert!(
+                !brute_force_contains_run(&out.replace(escape, ""), KEY),
+                "{escape} every {every}: {out}"
+            );
+        }
+    }
+    assert_eq!(
+        runs.redact(r"\u12 \uzzzz \x4 \ud800 \udc00"),
+        r"\u12 \uzzzz \x4 \ud800 \udc00"
+    );
 }
 
 #[test]
