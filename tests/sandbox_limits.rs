@@ -141,3 +141,33 @@ fn a_hundred_thousand_row_result_fits_in_the_default_limits() {
         result.requests
     );
 }
+
+/// A limit of the host process itself — here its file-size limit, which the connector's memory image
+/// counts against — is named as the host's, not reported as the connector crashing (QA).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_limit_of_the_host_process_is_not_blamed_on_the_connector() {
+    let run = std::process::Command::new("sh")
+        .args([
+            "-c",
+            r#"ulimit -f 1; exec "$0" "$@""#,
+            env!("CARGO_BIN_EXE_klairr-host-under-test"),
+            "--compile-cache",
+            "off",
+            "--format",
+            "json",
+            "describe",
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("klairr-host runs");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(1), "{run:?}");
+    assert!(stdout.contains(r#""kind":"sandbox""#), "{stdout}");
+    assert!(
+        stdout.contains("the host could not run the connector: File too large")
+            && stdout.contains("not the connector"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("crashed"), "{stdout}");
+}

@@ -31,6 +31,11 @@ pub enum SandboxError {
     /// The host refused the credential itself (its manifest's rules), before or after the component's check.
     #[error("{0}")]
     Credential(Refusal),
+    /// The host process ran out of something the operating system gives it while setting up or running
+    /// a connector (its memory as a file: a file-size limit, `ulimit -f`, or no shared memory left):
+    /// the host's limit, not the connector's doing.
+    #[error("the host could not run the connector: {0}; a limit of the host process ran out (its file-size limit, ulimit -f, which the connector's memory counts against, or shared memory), not the connector")]
+    HostResources(String),
     /// The component trapped: a panic, a stack overflow, a memory or table limit, an output flood.
     #[error("the connector crashed or hit a sandbox limit: {0}")]
     Trap(String),
@@ -103,6 +108,7 @@ impl SandboxError {
             // later retry), which no trap does; `serve` answers it 504.
             SandboxError::Deadline { .. } => "deadline",
             SandboxError::Load(_)
+            | SandboxError::HostResources(_)
             | SandboxError::Trap(_)
             | SandboxError::RequestCeiling { .. }
             | SandboxError::Malformed(_)

@@ -99,6 +99,14 @@ impl Instance {
                 self.discard();
                 if Instant::now() >= deadline {
                     Err(self.deadline_error())
+                } else if trap.downcast_ref::<wasmtime::Trap>().is_none()
+                    && trap.root_cause().downcast_ref::<std::io::Error>().is_some()
+                {
+                    // The operating system refused the host (QA: under `ulimit -f` the memory
+                    // image could not be made, reported as the connector's crash).
+                    Err(SandboxError::HostResources(
+                        klairr_policy::redact::cap(&trap_message(&trap), 1024).into_owned(),
+                    ))
                 } else {
                     Err(SandboxError::Trap(
                         klairr_policy::redact::cap(&trap_message(&trap), 1024).into_owned(),
