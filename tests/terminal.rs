@@ -305,3 +305,46 @@ fn the_credential_never_reaches_the_terminal_as_progress() {
     }
     klairr_e2e::assert_no_key(&key, &run.terminal, "the terminal");
 }
+
+/// Ctrl-C in the middle of a long query: the spinner's line is erased before the process goes (QA: it
+/// was left on the screen), and the process still ends by the signal, as a shell expects.
+#[test]
+fn an_interrupted_query_erases_its_progress_line() {
+    let emu = Emulator::start(EmulatorConfig {
+        customers: 10_000,
+        latency: Duration::from_millis(600),
+        ..EmulatorConfig::default()
+    })
+    .expect("the emulator starts");
+    let base = emu.base_url();
+    let dsl = r#"{"list":"customers","limit":10000}"#;
+    let pty = Pty::open();
+    let mut command = host(&query_args(&base, "table", dsl), keys::TEST_READ_ONLY);
+    command.stderr(pty.slave()).stdout(pty.slave());
+    let mut child = command.spawn().expect("klairr-host starts");
+    drop(command);
+    let terminal = pty.read_all();
+    // Long enough for several frames, far from the end of 100 pages at 600 ms each.
+    std::thread::sleep(Duration::from_secs(4));
+    let pid = libc::pid_t::try_from(child.id()).expect("a pid");
+    // SAFETY: a signal to the child this test started and has not yet waited for.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let status = child.wait().expect("klairr-host ends");
+    let terminal = terminal.join().expect("the terminal reader");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        status.signal(),
+        Some(libc::SIGINT),
+        "{status:?}: {terminal:?}"
+    );
+    let last_frame = ["so far", "starting"]
+        .iter()
+        .filter_map(|frame| terminal.rfind(frame))
+        .max()
+        .expect("a frame was drawn");
+    assert!(
+        terminal[last_frame..].ends_with("\r\u{1b}[2K"),
+        "the last frame was erased: {:?}",
+        &terminal[last_frame..]
+    );
+}
