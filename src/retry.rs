@@ -115,15 +115,18 @@ fn duration_from_nanos(nanos: u128) -> Duration {
     Duration::new(u64::try_from(secs).unwrap_or(u64::MAX), sub)
 }
 
+/// The most separate stretches of lost time a [`Retrier`] remembers.
+const MAX_STRETCHES: usize = 32;
+
 /// Sends the requests of one query with retries, tracking the query's retry-time budget.
 #[derive(Clone, Debug)]
 pub struct Retrier {
     policy: RetryPolicy,
     /// Time lost so far to failed attempts and waits, over every `send`.
     spent: Duration,
-    /// The clock's time up to which losses are charged: attempts and waits of requests outstanding
-    /// at once overlap, and the query loses their union, not their sum.
-    lost_until: Duration,
+    /// The stretches of the clock's time already charged, apart and in order: attempts and waits of
+    /// requests outstanding at once overlap, and the query loses their union, not their sum.
+    charged: Vec<(Duration, Duration)>,
 }
 
 /// Whether one outcome is retried.
@@ -152,7 +155,7 @@ impl Retrier {
         Retrier {
             policy,
             spent: Duration::ZERO,
-            lost_until: Duration::ZERO,
+            charged: Vec::new(),
         }
     }
 
@@ -282,9 +285,8 @@ impl Retrier {
                     let retry_after = outcome.as_ref().ok().and_then(|r| r.retry_after);
                     let wait = self.wait_before_retry(attempts, retry_after, clock);
                     let remaining = self.policy.total_budget.saturating_sub(self.spent);
-                    // Only the part of the wait no other request's wait already covers is lost.
-                    let lost = (now + wait).saturating_sub(now.max(self.lost_until));
-                    if lost > remaining {
+                    // Only the part of the wait no other request's already covers is lost.
+                    if self.uncharged(now, now + wait) > remaining {
                         let why = format!(
                             "gave up after {attempts} {}: waiting {} more would exceed this query's {} retry budget",
                             plural(attempts),
@@ -316,12 +318,39 @@ impl Retrier {
         }
     }
 
-    /// Charge the time from `from` to `to` (the clock's) that is not charged already.
+    /// How much of the clock's `from..to` is not charged yet.
+    fn uncharged(&self, from: Duration, to: Duration) -> Duration {
+        let covered: Duration = self
+            .charged
+            .iter()
+            .map(|&(a, b)| b.min(to).saturating_sub(a.max(from)))
+            .sum();
+        to.saturating_sub(from).saturating_sub(covered)
+    }
+
+    /// Charge the part of the clock's `from..to` not charged already, and remember it charged.
     fn charge(&mut self, from: Duration, to: Duration) {
-        let from = from.max(self.lost_until);
-        if to > from {
-            self.spent = self.spent.saturating_add(to - from);
-            self.lost_until = to;
+        if to <= from {
+            return;
+        }
+        self.spent = self.spent.saturating_add(self.uncharged(from, to));
+        // Merge it with every stretch it touches; the rest stay apart and in order.
+        let (mut from, mut to) = (from, to);
+        self.charged.retain(|&(a, b)| {
+            let apart = b < from || a > to;
+            if !apart {
+                from = from.min(a);
+                to = to.max(b);
+            }
+            apart
+        });
+        let at = self.charged.partition_point(|&(a, _)| a < from);
+        self.charged.insert(at, (from, to));
+        // A query's retries are few; should they ever leave many gaps, the two oldest stretches
+        // become one (their gap counted as charged: erring towards giving up sooner).
+        if self.charged.len() > MAX_STRETCHES {
+            let (_, end) = self.charged.remove(1);
+            self.charged[0].1 = end;
         }
     }
 }

@@ -574,3 +574,35 @@ fn overlapping_waits_are_charged_once() {
     );
     assert_eq!(retrier.spent(), Duration::from_millis(1500));
 }
+
+/// A request stuck for its whole timeout is charged its time even when another request's wait,
+/// judged first, reaches past its end: the union of what was lost, not a high-water mark (review:
+/// such a stuck page was charged nothing, and could take all its attempts again and again).
+#[test]
+fn a_long_failed_attempt_is_charged_beside_a_short_wait_judged_first() {
+    let mut clock = FakeClock::new();
+    let mut retrier = Retrier::new(RetryPolicy::default());
+    let request = get();
+    let start = clock.time.get();
+    // At 29.5 s a request that took 0.1 s is refused for its rate and waits 0.5 s (random = 0)…
+    clock.time.set(start + Duration::from_millis(29_500));
+    let refused = retrier.judge(
+        &mut clock,
+        &request,
+        1,
+        Duration::from_millis(100),
+        Ok(resp(429)),
+    );
+    assert!(matches!(refused, Attempt::RetryAfter(_)), "{refused:?}");
+    // …then at 30 s one that waited all of its 30 s for a first byte times out.
+    clock.time.set(start + Duration::from_secs(30));
+    let _ = retrier.judge(
+        &mut clock,
+        &request,
+        1,
+        Duration::from_secs(30),
+        Err(TransportError::Timeout("first byte".into())),
+    );
+    // 30 s of attempt and 0.5 s of wait past it, overlapping by 0.5 s: 30.5 s lost, charged once.
+    assert_eq!(retrier.spent(), Duration::from_millis(30_500));
+}
