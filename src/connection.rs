@@ -230,10 +230,16 @@ impl Connection {
                     scanned.rows_scanned
                 )
             };
+            // A bound already at its most cannot be raised (review).
+            let what_helps = if aggregate.max_scan < aggregate::MAX_SCAN_LIMIT {
+                "Narrow the query with a created range, or raise the bound (--max-scan, or max_scan in \
+                 serve; up to the max_scan_limit describe gives)"
+            } else {
+                "Narrow the query with a created range (the bound is at its most)"
+            };
             format!(
                 "partial: the scan stopped at its bound (max-scan {}) with more {} following, newest first; \
-                 every measure covers {covered} only. Narrow the query with a created range, or raise \
-                 the bound (--max-scan, or max_scan in serve; up to the max_scan_limit describe gives)",
+                 every measure covers {covered} only. {what_helps}",
                 aggregate.max_scan,
                 query.table.name(),
             )

@@ -92,16 +92,16 @@ pub fn fetch<H: Http + ?Sized, C: Clock + ?Sized>(
     let rows = plan.into_rows(&done);
     let scan_note = done.scanned.map(|scanned| {
         let kept: Vec<String> = query.post_filters.iter().map(PostFilter::text).collect();
-        // A larger limit widens the bound only below max_rows (QA: the note said to raise a limit
-        // already past it).
-        let what_helps = if query.row_target < query.max_rows {
+        // Only a larger limit that widens the bound helps: below max_rows, and above the bound's floor
+        // and under its cap (QA: the note said to raise a limit already at max_rows).
+        let what_helps = if scan_bound(query.row_target) < scan_bound(query.max_rows) {
             "Narrow the query with a created range, or raise limit (within max_rows), to see older ones"
                 .to_owned()
         } else {
             format!(
-                "limit is already at max_rows ({}), so a larger one finds no more: narrow the query with a created \
-                 range to see older ones, or count them with the same filters and \"measures\": {{\"n\": \"count\"}} \
-                 (an aggregate reads up to its own, larger scan bound)",
+                "A larger limit scans no further (max_rows is {}): narrow the query with a created range to see \
+                 older ones, or count them with the same filters and \"measures\": {{\"n\": \"count\"}} (an \
+                 aggregate reads up to max_scan rows)",
                 query.max_rows
             )
         };

@@ -171,3 +171,35 @@ fn a_limit_of_the_host_process_is_not_blamed_on_the_connector() {
     );
     assert!(!stdout.contains("crashed"), "{stdout}");
 }
+
+/// The process holding the key and the rows leaves no core dump: a long-running one (here the
+/// emulator command, which starts as every command does) has a core-size limit of 0, soft and hard.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_host_process_leaves_no_core_dump() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_klairr-host-under-test"))
+        .args(["--format", "json", "emulator", "--port", "0"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("klairr-host starts");
+    let mut first = String::new();
+    if let Some(stdout) = child.stdout.take() {
+        std::io::BufReader::new(stdout)
+            .read_line(&mut first)
+            .expect("its first line");
+    }
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id()));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(first.contains("base_url"), "{first}");
+    let limits = limits.expect("its limits");
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .expect("a core size line");
+    let fields: Vec<&str> = core.split_whitespace().collect();
+    assert_eq!(fields[4..6], ["0", "0"], "{core}");
+}

@@ -317,31 +317,50 @@ fn an_interrupted_query_erases_its_progress_line() {
     })
     .expect("the emulator starts");
     let base = emu.base_url();
-    let dsl = r#"{"list":"customers","limit":10000}"#;
+    // 50 pages (max-rows 5000) at 600 ms each, 8 at a time: several seconds after the first frame.
+    let dsl = r#"{"list":"customers","limit":5000}"#;
     let pty = Pty::open();
     let mut command = host(&query_args(&base, "table", dsl), keys::TEST_READ_ONLY);
     command.stderr(pty.slave()).stdout(pty.slave());
     let mut child = command.spawn().expect("klairr-host starts");
     drop(command);
-    let terminal = pty.read_all();
-    // Long enough for several frames, far from the end of 100 pages at 600 ms each.
-    std::thread::sleep(Duration::from_secs(4));
+    // What the terminal has shown so far, read as it comes.
+    let shown = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let reader = {
+        let shown = shown.clone();
+        let mut master = pty.master;
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = master.read(&mut buf) {
+                shown
+                    .lock()
+                    .expect("not poisoned")
+                    .extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    let drawn = || String::from_utf8_lossy(&shown.lock().expect("not poisoned")).contains("so far");
+    let waited = std::time::Instant::now();
+    while !drawn() {
+        assert!(
+            waited.elapsed() < Duration::from_secs(60),
+            "no progress was drawn"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let pid = libc::pid_t::try_from(child.id()).expect("a pid");
     // SAFETY: a signal to the child this test started and has not yet waited for.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
     let status = child.wait().expect("klairr-host ends");
-    let terminal = terminal.join().expect("the terminal reader");
+    reader.join().expect("the terminal reader");
+    let terminal = String::from_utf8_lossy(&shown.lock().expect("not poisoned")).into_owned();
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(
         status.signal(),
         Some(libc::SIGINT),
         "{status:?}: {terminal:?}"
     );
-    let last_frame = ["so far", "starting"]
-        .iter()
-        .filter_map(|frame| terminal.rfind(frame))
-        .max()
-        .expect("a frame was drawn");
+    let last_frame = terminal.rfind("so far").expect("a frame was drawn");
     assert!(
         terminal[last_frame..].ends_with("\r\u{1b}[2K"),
         "the last frame was erased: {:?}",

@@ -314,8 +314,13 @@ pub fn serve_emulator(
                     0 => {}
                     missed => say(missed_line(missed, json)),
                 },
-                // Only if the server's thread ends (it holds a sender).
-                Err(RecvTimeoutError::Disconnected) => break,
+                // Only if the server's thread ends (it holds a sender): what it missed last is said.
+                Err(RecvTimeoutError::Disconnected) => {
+                    if let missed @ 1.. = answered.missed() {
+                        say(missed_line(missed, json));
+                    }
+                    break;
+                }
             }
         }
     }

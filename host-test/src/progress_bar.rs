@@ -49,10 +49,19 @@ impl Drop for Spinner {
 
 /// Ctrl-C, or a `kill`, while the spinner is drawn: its line is erased before the process goes, as it
 /// is before a result (QA: an interrupted query left `⠲ 7 requests, 500 rows so far` on the screen).
-/// The process still ends by the signal, as it would without the spinner.
+/// The process still ends by the signal, as it would without the spinner. Only a signal at its
+/// default disposition is taken over: one the process was started ignoring (`nohup`), or one some
+/// other code handles, is never touched.
 mod interrupted {
     #[cfg(unix)]
+    use std::sync::{Mutex, PoisonError};
+
+    #[cfg(unix)]
     const SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+    /// Spinners alive, and the dispositions the first one replaced (to put back when the last goes).
+    #[cfg(unix)]
+    static TAKEN: Mutex<(usize, Vec<(libc::c_int, libc::sigaction)>)> = Mutex::new((0, Vec::new()));
 
     #[cfg(unix)]
     extern "C" fn erase_then_end(signal: libc::c_int) {
@@ -65,33 +74,51 @@ mod interrupted {
         }
     }
 
-    /// From now on a signal that would end the process erases the spinner's line first. A signal
-    /// the process was started ignoring (`nohup`) stays ignored.
+    /// From now on a signal that would end the process erases the spinner's line first.
     pub(super) fn erase_the_line() {
         #[cfg(unix)]
-        for signal in SIGNALS {
-            // SAFETY: the handler only calls async-signal-safe functions; the disposition is read
-            // back and kept when it was not the default.
-            unsafe {
-                let handler = erase_then_end as extern "C" fn(libc::c_int) as libc::sighandler_t;
-                let before = libc::signal(signal, handler);
-                if before != libc::SIG_DFL {
-                    libc::signal(signal, before);
+        {
+            let mut taken = TAKEN.lock().unwrap_or_else(PoisonError::into_inner);
+            taken.0 += 1;
+            if taken.0 > 1 {
+                return;
+            }
+            for signal in SIGNALS {
+                // SAFETY: sigaction reads and writes the structs given; the handler only calls
+                // async-signal-safe functions. The current disposition is read first and replaced
+                // only when it is the default, so an ignored signal is never, even briefly, fatal.
+                unsafe {
+                    let mut before: libc::sigaction = std::mem::zeroed();
+                    if libc::sigaction(signal, std::ptr::null(), &mut before) != 0
+                        || before.sa_sigaction != libc::SIG_DFL
+                    {
+                        continue;
+                    }
+                    let mut ours: libc::sigaction = std::mem::zeroed();
+                    ours.sa_sigaction =
+                        erase_then_end as extern "C" fn(libc::c_int) as libc::sighandler_t;
+                    libc::sigemptyset(&mut ours.sa_mask);
+                    if libc::sigaction(signal, &ours, std::ptr::null_mut()) == 0 {
+                        taken.1.push((signal, before));
+                    }
                 }
             }
         }
     }
 
-    /// The spinner is gone: signals end the process as before.
+    /// A spinner is gone: once none is left, signals end the process as before.
     pub(super) fn leave_the_line() {
         #[cfg(unix)]
-        for signal in SIGNALS {
-            let handler = erase_then_end as extern "C" fn(libc::c_int) as libc::sighandler_t;
-            // SAFETY: only this module's handler is replaced, by the default it replaced.
-            unsafe {
-                let before = libc::signal(signal, libc::SIG_DFL);
-                if before != handler {
-                    libc::signal(signal, before);
+        {
+            let mut taken = TAKEN.lock().unwrap_or_else(PoisonError::into_inner);
+            taken.0 = taken.0.saturating_sub(1);
+            if taken.0 > 0 {
+                return;
+            }
+            for (signal, before) in taken.1.drain(..) {
+                // SAFETY: puts back the disposition read before this module replaced it.
+                unsafe {
+                    libc::sigaction(signal, &before, std::ptr::null_mut());
                 }
             }
         }
@@ -133,5 +160,43 @@ mod tests {
     #[test]
     fn nothing_is_drawn_for_a_program() {
         assert!(Spinner::on_stderr(false).is_none());
+    }
+
+    /// A signal at its default is taken while a spinner shows and given back when the last goes; one
+    /// the process ignores (`nohup`) is never touched (review: it was briefly fatal, and reinstalled
+    /// with `signal`).
+    #[cfg(unix)]
+    #[test]
+    fn only_a_default_disposition_is_taken_and_it_is_given_back() {
+        let disposition = |signal| {
+            // SAFETY: reads the disposition into a zeroed struct.
+            unsafe {
+                let mut now: libc::sigaction = std::mem::zeroed();
+                libc::sigaction(signal, std::ptr::null(), &mut now);
+                now.sa_sigaction
+            }
+        };
+        // SAFETY: this test's process ignores SIGHUP for the test's length, then takes the default back.
+        unsafe { libc::signal(libc::SIGHUP, libc::SIG_IGN) };
+        let int_before = disposition(libc::SIGINT);
+        interrupted::erase_the_line();
+        interrupted::erase_the_line();
+        assert_eq!(disposition(libc::SIGHUP), libc::SIG_IGN);
+        if int_before == libc::SIG_DFL {
+            assert_ne!(disposition(libc::SIGINT), libc::SIG_DFL);
+        }
+        interrupted::leave_the_line();
+        if int_before == libc::SIG_DFL {
+            assert_ne!(
+                disposition(libc::SIGINT),
+                libc::SIG_DFL,
+                "one spinner is left"
+            );
+        }
+        interrupted::leave_the_line();
+        assert_eq!(disposition(libc::SIGINT), int_before);
+        assert_eq!(disposition(libc::SIGHUP), libc::SIG_IGN);
+        // SAFETY: as above.
+        unsafe { libc::signal(libc::SIGHUP, libc::SIG_DFL) };
     }
 }

@@ -157,6 +157,8 @@ impl ConnectorFailure {
     pub fn permission_text(&self, manage: Option<&str>) -> Option<String> {
         use wit::ConnectorError as E;
         let (over, resources) = match &self.0 {
+            // With no resource named (the host drops a name that is no identifier), nothing to set.
+            E::OverPermissioned(r) | E::MissingPermission(r) if r.is_empty() => return None,
             E::OverPermissioned(r) => (true, r),
             E::MissingPermission(r) => (false, r),
             _ => return None,
@@ -233,9 +235,17 @@ impl std::fmt::Display for ConnectorFailure {
             | E::ModeMismatch(m)
             | E::InvalidQuery(m)
             | E::Network(m) => f.write_str(m),
-            E::OverPermissioned(_) | E::MissingPermission(_) => {
-                f.write_str(&self.permission_text(None).unwrap_or_default())
-            }
+            E::OverPermissioned(_) | E::MissingPermission(_) => match self.permission_text(None) {
+                Some(text) => f.write_str(&text),
+                None if matches!(self.0, E::OverPermissioned(_)) => f.write_str(
+                    "this credential can write: Klairr only accepts read-only credentials; create one \
+                     that can read the connector's tables and write nothing",
+                ),
+                None => f.write_str(
+                    "this credential lacks a Read permission the connector needs: grant it Read on the \
+                     connector's tables (and nothing more) where the credential was created",
+                ),
+            },
             // The connector has already retried what the source let it retry (Stripe's: up to 5
             // attempts; none when Stripe said `Stripe-Should-Retry: false`): what helps now is time.
             E::RateLimited(u) => {
@@ -280,6 +290,17 @@ mod refusal_tests {
             ConnectorFailure(E::InvalidQuery("x".into())).permission_text(None),
             None
         );
+        // No resource named (a name the host dropped): no list to fill in, a whole sentence still.
+        assert_eq!(
+            ConnectorFailure(E::MissingPermission(vec![])).permission_text(None),
+            None
+        );
+        assert!(ConnectorFailure(E::MissingPermission(vec![]))
+            .to_string()
+            .starts_with("this credential lacks a Read permission the connector needs: grant"));
+        assert!(ConnectorFailure(E::OverPermissioned(vec![]))
+            .to_string()
+            .starts_with("this credential can write: "));
     }
 
     #[test]

@@ -157,6 +157,8 @@ fn trap_message(trap: &wasmtime::Error) -> String {
 pub(super) fn redact_error(e: SandboxError, runs: &SecretRuns) -> SandboxError {
     match e {
         SandboxError::Trap(m) => SandboxError::Trap(runs.redact(&m).into_owned()),
+        // The same chain of causes as a trap's: redacted the same way.
+        SandboxError::HostResources(m) => SandboxError::HostResources(runs.redact(&m).into_owned()),
         SandboxError::Malformed(m) => SandboxError::Malformed(runs.redact(&m).into_owned()),
         other => other,
     }
