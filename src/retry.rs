@@ -29,9 +29,10 @@
 //! # Giving up
 //! - After [`RetryPolicy::max_attempts`] attempts of one request.
 //! - When the next wait would take the query past its [`RetryPolicy::total_budget`]: the time this query
-//!   has lost to failed attempts and waits, over every `send` of the same `Retrier`. Attempts and waits
-//!   of requests outstanding at once (the pager's, a round of probes) overlap: the query loses their
-//!   union, so eight requests refused together and waiting a second each cost one second, not eight.
+//!   has lost to failed attempts and waits, over every `send` of the same `Retrier`. Waits of requests
+//!   outstanding at once (the pager's, a round of probes) overlap: the query loses their union, so
+//!   eight requests refused together and waiting a second each cost one second, not eight. A failed
+//!   attempt is charged whole.
 //!   The check is made *before* sleeping, so the retrier stops at once instead of sleeping into a wait
 //!   it cannot finish.
 //!   Successful requests are not charged: a 100 000-row query legitimately takes minutes of paging, and its
@@ -115,18 +116,16 @@ fn duration_from_nanos(nanos: u128) -> Duration {
     Duration::new(u64::try_from(secs).unwrap_or(u64::MAX), sub)
 }
 
-/// The most separate stretches of lost time a [`Retrier`] remembers.
-const MAX_STRETCHES: usize = 32;
-
 /// Sends the requests of one query with retries, tracking the query's retry-time budget.
 #[derive(Clone, Debug)]
 pub struct Retrier {
     policy: RetryPolicy,
     /// Time lost so far to failed attempts and waits, over every `send`.
     spent: Duration,
-    /// The stretches of the clock's time already charged, apart and in order: attempts and waits of
-    /// requests outstanding at once overlap, and the query loses their union, not their sum.
-    charged: Vec<(Duration, Duration)>,
+    /// The end of the latest wait charged (the clock's time): requests refused together wait
+    /// together, and the query loses the union of their waits, not their sum. A failed attempt is
+    /// charged whole: a stuck request costs its time whatever else waits meanwhile.
+    waited_until: Duration,
 }
 
 /// Whether one outcome is retried.
@@ -155,7 +154,7 @@ impl Retrier {
         Retrier {
             policy,
             spent: Duration::ZERO,
-            charged: Vec::new(),
+            waited_until: Duration::ZERO,
         }
     }
 
@@ -277,7 +276,7 @@ impl Retrier {
             ))),
             (Verdict::Retry, outcome) => {
                 let now = clock.now();
-                self.charge(now.saturating_sub(took), now);
+                self.spent = self.spent.saturating_add(took);
                 if attempts >= self.policy.max_attempts.max(1) {
                     let why = format!("gave up after {attempts} {}", plural(attempts));
                     Err(exhausted(request, &outcome, &why))
@@ -286,7 +285,7 @@ impl Retrier {
                     let wait = self.wait_before_retry(attempts, retry_after, clock);
                     let remaining = self.policy.total_budget.saturating_sub(self.spent);
                     // Only the part of the wait no other request's already covers is lost.
-                    if self.uncharged(now, now + wait) > remaining {
+                    if self.uncharged_wait(now, wait) > remaining {
                         let why = format!(
                             "gave up after {attempts} {}: waiting {} more would exceed this query's {} retry budget",
                             plural(attempts),
@@ -295,7 +294,7 @@ impl Retrier {
                         );
                         Err(exhausted(request, &outcome, &why))
                     } else {
-                        self.charge(now, now + wait);
+                        self.charge_wait(now, wait);
                         return Attempt::RetryAfter(wait);
                     }
                 }
@@ -318,40 +317,19 @@ impl Retrier {
         }
     }
 
-    /// How much of the clock's `from..to` is not charged yet.
-    fn uncharged(&self, from: Duration, to: Duration) -> Duration {
-        let covered: Duration = self
-            .charged
-            .iter()
-            .map(|&(a, b)| b.min(to).saturating_sub(a.max(from)))
-            .sum();
-        to.saturating_sub(from).saturating_sub(covered)
+    /// Charge a wait from `now`: only the part no earlier wait already covers. Waits are judged in
+    /// the clock's order, so the end of the latest one is all that needs remembering.
+    fn charge_wait(&mut self, now: Duration, wait: Duration) {
+        let end = now + wait;
+        self.spent = self
+            .spent
+            .saturating_add(end.saturating_sub(now.max(self.waited_until)));
+        self.waited_until = self.waited_until.max(end);
     }
 
-    /// Charge the part of the clock's `from..to` not charged already, and remember it charged.
-    fn charge(&mut self, from: Duration, to: Duration) {
-        if to <= from {
-            return;
-        }
-        self.spent = self.spent.saturating_add(self.uncharged(from, to));
-        // Merge it with every stretch it touches; the rest stay apart and in order.
-        let (mut from, mut to) = (from, to);
-        self.charged.retain(|&(a, b)| {
-            let apart = b < from || a > to;
-            if !apart {
-                from = from.min(a);
-                to = to.max(b);
-            }
-            apart
-        });
-        let at = self.charged.partition_point(|&(a, _)| a < from);
-        self.charged.insert(at, (from, to));
-        // A query's retries are few; should they ever leave many gaps, the two oldest stretches
-        // become one (their gap counted as charged: erring towards giving up sooner).
-        if self.charged.len() > MAX_STRETCHES {
-            let (_, end) = self.charged.remove(1);
-            self.charged[0].1 = end;
-        }
+    /// What [`Retrier::charge_wait`] would add.
+    fn uncharged_wait(&self, now: Duration, wait: Duration) -> Duration {
+        (now + wait).saturating_sub(now.max(self.waited_until))
     }
 }
 
