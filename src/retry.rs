@@ -182,9 +182,10 @@ impl Retrier {
             .unwrap_or_else(|| Err(lost()))
     }
 
-    /// Send every one of `requests` at once, each retried as [`Retrier::send`] retries one, in rounds:
-    /// those a round's answers say to retry go out again together after the longest of their waits.
-    /// The outcomes, in the order of `requests`.
+    /// Send every one of `requests` at once, each retried as [`Retrier::send`] retries one, after its
+    /// own jittered wait: retries of requests refused together do not go out together again (QA: four
+    /// setup probes refused by a rate limit another client filled came back in lockstep, and one ran
+    /// out of attempts). The outcomes, in the order of `requests`.
     pub fn send_all<H: Http + ?Sized, C: Clock + ?Sized>(
         &mut self,
         http: &mut H,
@@ -193,35 +194,45 @@ impl Retrier {
     ) -> Vec<Result<Response, ConnectorError>> {
         let mut outcomes: Vec<Option<Result<Response, ConnectorError>>> =
             requests.iter().map(|_| None).collect();
-        // (request, attempts made) of those to send in the next round: all of them first.
-        let mut round: Vec<(usize, u32)> = (0..requests.len()).map(|i| (i, 0)).collect();
-        while !round.is_empty() {
-            let started = clock.now();
-            let mut flying: Vec<(Ticket, usize, u32)> = round
-                .drain(..)
-                .map(|(i, attempts)| (http.start(&requests[i]), i, attempts + 1))
-                .collect();
-            let mut wait = Duration::ZERO;
-            while !flying.is_empty() {
-                // None: the transport lost what was outstanding (each is then a network error).
-                let Some((ticket, outcome)) = http.wait_any(None) else {
-                    break;
-                };
-                let Some(at) = flying.iter().position(|f| f.0 == ticket) else {
-                    continue;
-                };
-                let (_, i, attempts) = flying.swap_remove(at);
-                let took = clock.now().saturating_sub(started);
-                match self.judge(clock, &requests[i], attempts, took, outcome) {
-                    Attempt::Done(result) => outcomes[i] = Some(result),
-                    Attempt::RetryAfter(w) => {
-                        wait = wait.max(w);
-                        round.push((i, attempts));
-                    }
+        // (request, attempts made, not before): all of them at once first.
+        let mut waiting: Vec<(usize, u32, Duration)> = (0..requests.len())
+            .map(|i| (i, 0, Duration::ZERO))
+            .collect();
+        // (ticket, request, attempt number, started).
+        let mut flying: Vec<(Ticket, usize, u32, Duration)> = Vec::new();
+        loop {
+            let now = clock.now();
+            // Those due, in the order they were given or refused.
+            waiting.retain(|&(i, attempts, due)| {
+                let start = due <= now;
+                if start {
+                    flying.push((http.start(&requests[i]), i, attempts + 1, now));
                 }
+                !start
+            });
+            let next = waiting.iter().map(|w| w.2).min();
+            if flying.is_empty() {
+                let Some(due) = next else { break };
+                clock.sleep(due.saturating_sub(now));
+                continue;
             }
-            if !round.is_empty() {
-                clock.sleep(wait);
+            // None: time to start a retry, or the transport lost what was outstanding (each is
+            // then a network error).
+            let Some((ticket, outcome)) = http.wait_any(next.map(|due| due.saturating_sub(now)))
+            else {
+                if next.is_some() {
+                    continue;
+                }
+                break;
+            };
+            let Some(at) = flying.iter().position(|f| f.0 == ticket) else {
+                continue;
+            };
+            let (_, i, attempts, started) = flying.swap_remove(at);
+            let took = clock.now().saturating_sub(started);
+            match self.judge(clock, &requests[i], attempts, took, outcome) {
+                Attempt::Done(result) => outcomes[i] = Some(result),
+                Attempt::RetryAfter(w) => waiting.push((i, attempts, clock.now() + w)),
             }
         }
         outcomes

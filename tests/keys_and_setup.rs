@@ -357,7 +357,7 @@ fn a_key_that_cannot_read_invoices_and_payouts_gets_one_missing_permission_namin
     // Where to change it and what to set, in the Stripe Dashboard's words (the manifest's `manage`).
     assert_eq!(
         err.to_string(),
-        "this credential lacks Read permission on invoices and payouts: In the Stripe Dashboard, go to \
+        "this credential lacks Read permission on invoices and payouts. In the Stripe Dashboard, go to \
          Developers → API keys and edit this restricted key (or create a new one): set Invoices and Payouts \
          to Read (and nothing more), then run setup again"
     );
@@ -380,6 +380,27 @@ fn a_key_that_cannot_read_invoices_and_payouts_gets_one_missing_permission_namin
             ("GET", "/v1/payouts", 403),
             ("GET", "/v1/subscriptions", 200),
         ]
+    );
+}
+
+/// A query that meets a missing Read (a key narrowed after setup) is told what to change as setup
+/// is, in the Dashboard's words (QA: only setup's message said where).
+#[test]
+fn a_query_refused_a_read_says_where_to_grant_it() {
+    let emu = emulator();
+    let sandbox = sandbox(&emu);
+    let mut conn = sandbox
+        .open(&config(keys::TEST_NO_INVOICES_PAYOUTS, wit::Mode::Test))
+        .expect("open");
+    let err = conn
+        .query(r#"{"list":"invoices","limit":1}"#)
+        .expect_err("no Read on invoices");
+    assert_eq!(err.kind(), "missing-permission");
+    assert_eq!(
+        err.to_string(),
+        "this credential lacks Read permission on invoices. In the Stripe Dashboard, go to Developers → \
+         API keys and edit this restricted key (or create a new one): set Invoices to Read (and nothing \
+         more), then run setup again"
     );
 }
 

@@ -287,3 +287,53 @@ fn serve_logs_each_request_its_policy_refuses() {
     assert_no_key(keys::TEST_READ_ONLY, &log, "serve's log");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A `serve` started with SIGINT ignored (a script's `serve &`, which a shell starts so) keeps
+/// ignoring it: a Ctrl-C meant for the foreground job does not stop it (QA). SIGTERM still does.
+#[test]
+fn a_serve_started_ignoring_sigint_keeps_ignoring_it() {
+    let emu = emulator();
+    let mut child = Command::new("sh")
+        .args([
+            "-c",
+            r#"trap '' INT; exec "$0" "$@""#,
+            env!("CARGO_BIN_EXE_klairr-host-under-test"),
+            "--stripe-base",
+            &emu.base_url(),
+            "--compile-cache",
+            "off",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("KLAIRR_HOST_TOKEN", TOKEN)
+        .env_remove("STRIPE_API_KEY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("klairr-host starts");
+    let mut banner = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut banner)
+        .expect("banner");
+    let base = banner
+        .split_whitespace()
+        .last()
+        .expect("an address")
+        .to_owned();
+    signal(&child, "INT");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        child.try_wait().expect("wait").is_none(),
+        "SIGINT stopped it"
+    );
+    let health = agent()
+        .get(&format!("{base}/healthz"))
+        .call()
+        .expect("still serving");
+    assert_eq!(health.status().as_u16(), 200);
+    let sent = Instant::now();
+    signal(&child, "TERM");
+    let (exit, log) = exit_and_log(child, sent, Duration::from_secs(20));
+    assert_eq!(exit.code(), Some(0), "{log}");
+}

@@ -548,7 +548,7 @@ fn invalid_aggregates_are_refused_saying_what_to_change() {
         (r#"{"list":"charges","group_by":[{"created":"month"}],"measures":{"n":{"max":"amount"}}}"#.into(), "would mix currencies"),
         // One currency filtered mixes nothing: the amount still needs its currency beside it.
         (r#"{"list":"payouts","filters":{"currency":"usd"},"group_by":[{"arrival_date":"month"}],"measures":{"t":{"sum":"amount"}}}"#.into(),
-         "sum of the amount column amount needs \"currency\" in group_by even with a currency filter: an amount is only ever given beside its currency. Add \"currency\" to group_by (with the filter, one group)"),
+         "sum of the amount column amount needs \"currency\" in group_by, even with a currency filter: every measure of money does. Add \"currency\" to group_by (with the filter, one group)"),
         // Counting distinct amounts compares them: 100 usd and 100 eur would be one value.
         (r#"{"list":"charges","measures":{"n":{"count_distinct":"amount"}}}"#.into(), "count_distinct of the amount column amount would mix currencies"),
         (r#"{"list":"charges","group_by":["amount"],"measures":{"n":"count"}}"#.into(), "grouping by the amount column amount"),

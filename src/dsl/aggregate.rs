@@ -76,8 +76,8 @@ pub(super) fn aggregate(
             // beside it (QA: "would mix currencies" under a currency filter).
             return Err(invalid(if currency_filtered {
                 format!(
-                    "{what} needs \"{0}\" in group_by even with a {0} filter: an amount is only ever given \
-                     beside its currency. Add \"{0}\" to group_by (with the filter, one group)",
+                    "{what} needs \"{0}\" in group_by, even with a {0} filter: every measure of money \
+                     does. Add \"{0}\" to group_by (with the filter, one group)",
                     currency.name
                 )
             } else {

@@ -607,3 +607,47 @@ fn a_long_failed_attempt_is_charged_beside_a_short_wait_judged_first() {
     // stuck one is not hidden by the wait that reached past its end.
     assert_eq!(retrier.spent(), Duration::from_millis(31_100));
 }
+
+/// Requests refused together are retried each after its own jittered wait, not together after the
+/// longest (QA: setup's four read probes, refused by a rate limit another client filled, came back
+/// in lockstep at the same millisecond, and one ran out of attempts).
+#[test]
+fn requests_refused_together_are_not_retried_in_lockstep() {
+    let mut clock = FakeClock::new();
+    // The first retry always waits 0.5 s; the second draws its jitter: four different ones.
+    clock.randoms = [0, 0, 0, 0, 0, u64::MAX / 3, u64::MAX / 3 * 2, u64::MAX].into();
+    let time = clock.time.clone();
+    let served: std::rc::Rc<std::cell::RefCell<Vec<(String, Duration)>>> = Default::default();
+    let log = served.clone();
+    let mut http = Replies::new(move |r: &Request| {
+        let mut log = log.borrow_mut();
+        log.push((r.path_and_query.clone(), time.get()));
+        let tries = log.iter().filter(|(p, _)| *p == r.path_and_query).count();
+        Ok(if tries <= 2 { resp(429) } else { resp(200) })
+    });
+    let requests: Vec<Request> = ["a", "b", "c", "d"]
+        .iter()
+        .map(|p| Request {
+            method: Method::Get,
+            path_and_query: format!("/v1/{p}"),
+        })
+        .collect();
+    let mut retrier = Retrier::new(RetryPolicy::default());
+    let outcomes = retrier.send_all(&mut http, &mut clock, &requests);
+    assert!(outcomes
+        .iter()
+        .all(|o| o.as_ref().is_ok_and(|r| r.status == 200)));
+    let third: std::collections::BTreeSet<Duration> = requests
+        .iter()
+        .map(|r| {
+            served
+                .borrow()
+                .iter()
+                .filter(|(p, _)| *p == r.path_and_query)
+                .nth(2)
+                .expect("a third attempt")
+                .1
+        })
+        .collect();
+    assert_eq!(third.len(), 4, "each at its own time: {third:?}");
+}

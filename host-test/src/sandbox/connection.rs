@@ -57,15 +57,8 @@ impl Connection {
     /// host judges the answers its write probes and reads got itself. A credential that can write, or
     /// cannot read, is told what to change where its manifest says (`credential.manage`).
     pub fn verify(&mut self) -> Result<wit::VerifyReport, SandboxError> {
-        let manage = self.manifest.credential.manage.clone();
-        self.verify_judged().map_err(|e| match (e, manage) {
-            (SandboxError::Connector(failure), Some(manage))
-                if failure.permission_text(None).is_some() =>
-            {
-                SandboxError::Permissions { failure, manage }
-            }
-            (e, _) => e,
-        })
+        // The host's own verdicts are told as the component's are (`finish`).
+        self.verify_judged().map_err(|e| self.told(e))
     }
 
     fn verify_judged(&mut self) -> Result<wit::VerifyReport, SandboxError> {
@@ -357,8 +350,24 @@ impl Connection {
                     .unwrap_or_else(|| "(the host's log of refusals was full)".to_owned());
                 Err(SandboxError::RequestDenied { reason })
             }
-            Err(e) => Err(SandboxError::Connector(ConnectorFailure(e))),
+            Err(e) => Err(self.told(SandboxError::Connector(ConnectorFailure(e)))),
             Ok(r) => Ok(r),
+        }
+    }
+
+    /// A credential that can write, or cannot read, is told what to change where its manifest says
+    /// (`credential.manage`), whichever call found it: setup, or a query that met a 403 (QA).
+    fn told(&self, e: SandboxError) -> SandboxError {
+        match (e, &self.manifest.credential.manage) {
+            (SandboxError::Connector(failure), Some(manage))
+                if failure.permission_text(None).is_some() =>
+            {
+                SandboxError::Permissions {
+                    failure,
+                    manage: manage.clone(),
+                }
+            }
+            (e, _) => e,
         }
     }
 }

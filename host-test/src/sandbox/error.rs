@@ -178,7 +178,7 @@ impl ConnectorFailure {
                  the connector's tables and write nothing)"
             ),
             (false, Some(manage)) => format!(
-                "this credential lacks Read permission on {names}: {manage}: set {shown} to Read (and \
+                "this credential lacks Read permission on {names}. {manage}: set {shown} to Read (and \
                  nothing more), then run setup again"
             ),
             (false, None) => format!(
@@ -278,7 +278,7 @@ mod refusal_tests {
         );
         assert_eq!(
             text(E::MissingPermission(three()), Some("Edit it at example.com")),
-            "this credential lacks Read permission on a, b and c: Edit it at example.com: set A, B and C to \
+            "this credential lacks Read permission on a, b and c. Edit it at example.com: set A, B and C to \
              Read (and nothing more), then run setup again"
         );
         assert!(

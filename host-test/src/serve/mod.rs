@@ -215,7 +215,7 @@ impl Server {
     }
 
     /// Serve until SIGTERM or SIGINT (then drain for up to `drain`; a second one ends the drain at
-    /// once); SIGHUP reloads every connector. What happens is logged on `log`, best effort: a log that
+    /// once); SIGHUP reloads every connector. A SIGINT ignored when the process started stays ignored. What happens is logged on `log`, best effort: a log that
     /// cannot be written (its reader gone) loses lines, and `serve` goes on serving and drains as usual.
     /// Whether every connection finished.
     pub fn run_until_signal(self, drain: Duration, log: &mut dyn Write) -> bool {
@@ -268,24 +268,53 @@ enum Signal {
 #[cfg(unix)]
 async fn signals(tx: std::sync::mpsc::Sender<Signal>) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+    // A `serve` started with SIGINT ignored (`serve &` from a script: the shell's convention for a
+    // background job) keeps ignoring it, so a Ctrl-C meant for the foreground does not stop it (QA).
+    let int_ignored = ignored(libc::SIGINT);
+    let (Ok(mut term), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
         signal(SignalKind::hangup()),
     ) else {
         let _ = tx.send(Signal::Stop);
         return;
     };
+    let mut int = match int_ignored {
+        true => None,
+        false => match signal(SignalKind::interrupt()) {
+            Ok(int) => Some(int),
+            Err(_) => {
+                let _ = tx.send(Signal::Stop);
+                return;
+            }
+        },
+    };
     loop {
+        let interrupted = async {
+            match int.as_mut() {
+                Some(int) => int.recv().await,
+                None => std::future::pending().await,
+            }
+        };
         let signal = tokio::select! {
             _ = term.recv() => Signal::Stop,
-            _ = int.recv() => Signal::Stop,
+            _ = interrupted => Signal::Stop,
             _ = hup.recv() => Signal::Reload,
         };
         // After a stop, signals still go through: a second stop ends the drain.
         if tx.send(signal).is_err() {
             return;
         }
+    }
+}
+
+/// Whether `signal` is ignored now (as the process was started, before any handler of the host's).
+#[cfg(unix)]
+fn ignored(signal: libc::c_int) -> bool {
+    // SAFETY: sigaction with no new action only reads the current one into the zeroed struct.
+    unsafe {
+        let mut now: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut now) == 0
+            && now.sa_sigaction == libc::SIG_IGN
     }
 }
 
