@@ -128,13 +128,30 @@ fn walk(text: &str, lone_finals: bool, mut each: impl FnMut(usize, char, Shown))
 }
 
 /// The character an escape at the start of `rest` (a backslash) stands for, and the escape's length.
-fn escape_at(rest: &str) -> Option<(char, usize)> {
+fn escape_at(rest: &str, one_digit_x: bool) -> Option<(char, usize)> {
     let bytes = rest.as_bytes();
     match bytes.get(1)? {
         b't' => Some(('\t', 2)),
         b'n' => Some(('\n', 2)),
         b'r' => Some(('\r', 2)),
-        b'0' => Some(('\0', 2)),
+        // The shells' and C's other letters for controls: `\e` ESC, `\a` BEL, `\b`, `\f`, `\v`.
+        b'e' => Some(('\u{1b}', 2)),
+        b'a' => Some(('\u{7}', 2)),
+        b'b' => Some(('\u{8}', 2)),
+        b'f' => Some(('\u{c}', 2)),
+        b'v' => Some(('\u{b}', 2)),
+        // C's octal, one to three digits: `\0`, `\033` (ESC as most often written).
+        b'0'..=b'7' => {
+            let digits = bytes[1..]
+                .iter()
+                .take(3)
+                .take_while(|b| (b'0'..=b'7').contains(*b))
+                .count();
+            let code = u32::from_str_radix(rest.get(1..1 + digits)?, 8).ok()?;
+            Some((char::from_u32(code)?, 1 + digits))
+        }
+        // Python's and C's `\U0000200b`: eight hex digits.
+        b'U' => Some((char::from_u32(hex(rest.get(2..10)?)?)?, 10)),
         b'u' if bytes.get(2) == Some(&b'{') => {
             let close = rest.get(3..)?.find('}')? + 3;
             let code = u32::from_str_radix(rest.get(3..close)?, 16).ok()?;
@@ -159,7 +176,16 @@ fn escape_at(rest: &str) -> Option<(char, usize)> {
                 .then(|| char::from_u32(code))?
                 .map(|c| (c, 12))
         }
-        b'x' => Some((char::from_u32(hex(rest.get(2..4)?)?)?, 4)),
+        // `\x1b`, and C's one-digit `\x7` (read both ways where a hex digit follows: `\x7a` is
+        // BEL then `a` to whoever cut a key with `\x7`).
+        b'x' => {
+            let digits = bytes[2..]
+                .iter()
+                .take(if one_digit_x { 1 } else { 2 })
+                .take_while(|b| b.is_ascii_hexdigit())
+                .count();
+            Some((char::from_u32(hex(rest.get(2..2 + digits)?)?)?, 2 + digits))
+        }
         _ => None,
     }
 }
@@ -224,8 +250,9 @@ pub(super) fn plain(bytes: &[u8], no_backslash: bool) -> bool {
 /// them, so redaction looks for it here too, and maps what it finds back to the original bytes.
 pub(super) struct Seen {
     pub text: String,
-    /// For each byte of `text`, the offset of the byte of the original it came from.
-    origin: Vec<usize>,
+    /// For each byte of `text`, the first and last byte of the original it stands for: itself, or
+    /// the whole escape it was decoded from.
+    origin: Vec<(usize, usize)>,
 }
 
 impl Seen {
@@ -243,13 +270,18 @@ impl Seen {
         if !is_printable_ascii(text.as_bytes()) {
             let raw = Seen {
                 text: text.to_owned(),
-                origin: (0..text.len()).collect(),
+                origin: (0..text.len()).map(|i| (i, i)).collect(),
             };
             raw.add_views(&mut views);
         }
-        if let Some(unescaped) = Self::unescaped(text) {
-            views.push(unescaped.ascii());
-            unescaped.add_views(&mut views);
+        for one_digit_x in [false, true] {
+            if one_digit_x && !text.contains("\\x") {
+                break;
+            }
+            if let Some(unescaped) = Self::unescaped(text, one_digit_x) {
+                views.push(unescaped.ascii());
+                unescaped.add_views(&mut views);
+            }
         }
         views
     }
@@ -312,10 +344,12 @@ impl Seen {
         Some(seen)
     }
 
-    /// `text` with the escapes a quote writes (`\u{…}`, `\t`, `\n`, `\r`, `\0`, as Rust's
-    /// `escape_default` and `Debug` do) decoded, each character mapped to its whole escape; `None` when
+    /// `text` with the escapes a quote writes decoded (Rust's `\u{…}`, JSON's `\uXXXX` and its
+    /// surrogate pairs, C's and the shells' `\t`, `\e`, `\033`, `\x1b`, `\U0000200b`; see
+    /// [`escape_at`]; with `one_digit_x`, `\x` takes one hex digit only), each character mapped to its
+    /// whole escape; `None` when
     /// `text` holds none.
-    fn unescaped(text: &str) -> Option<Seen> {
+    fn unescaped(text: &str, one_digit_x: bool) -> Option<Seen> {
         if !text.contains('\\') {
             return None;
         }
@@ -327,18 +361,18 @@ impl Seen {
         let mut at = 0;
         while let Some(c) = text[at..].chars().next() {
             let escape = if c == '\\' {
-                escape_at(&text[at..])
+                escape_at(&text[at..], one_digit_x)
             } else {
                 None
             };
             decoded |= escape.is_some();
             let (c, len) = escape.unwrap_or((c, c.len_utf8()));
-            // Every byte of the decoded character stands for the escape's first byte, and its last
-            // for the escape's last, so that a stretch found maps to whole escapes.
-            let width = c.len_utf8();
+            // Every byte of the decoded character stands for the whole escape, so that a stretch
+            // found maps to whole escapes at both ends (review: a one-byte character mapped to the
+            // escape's last byte, and a stretch starting there left the escape's head shown).
             seen.text.push(c);
             seen.origin
-                .extend((0..width).map(|i| if i + 1 == width { at + len - 1 } else { at }));
+                .extend((0..c.len_utf8()).map(|_| (at, at + len - 1)));
             at += len;
         }
         decoded.then_some(seen)
@@ -351,7 +385,7 @@ impl Seen {
             self.origin.get(start),
             end.checked_sub(1).and_then(|e| self.origin.get(e)),
         ) {
-            (Some(&from), Some(&last)) if end > start => (from, last + 1),
+            (Some(&(from, _)), Some(&(_, last))) if end > start => (from, last + 1),
             _ => (0, 0),
         }
     }

@@ -345,7 +345,20 @@ fn a_key_cut_by_unseen_characters_is_the_key_also_escaped() {
     assert_eq!(runs.redact(r"C:\tmp\u{41}"), r"C:\tmp\u{41}");
     // JSON's, JavaScript's, C's and Python's escapes too: `\u200b`, a tag character as a surrogate
     // pair, `\x1b7` (QA: a key cut by a literal `\u200b` every 5 characters went through).
-    for escape in [r"\u200b", r"\u200B", r"\udb40\udc20", r"\x07", r"\x1b7"] {
+    for escape in [
+        r"\u200b",
+        r"\u200B",
+        r"\udb40\udc20",
+        r"\x07",
+        r"\x1b7",
+        // QA round 2: octal, the shells' letters, one hex digit, eight.
+        r"\033",
+        r"\0337",
+        r"\e",
+        r"\a",
+        r"\x7",
+        r"\U0000200b",
+    ] {
         for every in [1, 5] {
             let cut = KEY
                 .as_bytes()
@@ -366,6 +379,31 @@ fn a_key_cut_by_unseen_characters_is_the_key_also_escaped() {
         runs.redact(r"\u12 \uzzzz \x4 \ud800 \udc00"),
         r"\u12 \uzzzz \x4 \ud800 \udc00"
     );
+    // A key written wholly in escapes is hidden wholly: no escape's head is left before the mark
+    // (review: `\x7[redacted]`).
+    for escaped in [
+        KEY.bytes()
+            .map(|b| format!("\\x{b:02x}"))
+            .collect::<String>(),
+        KEY.bytes()
+            .map(|b| format!("\\u{b:04x}"))
+            .collect::<String>(),
+    ] {
+        let text = format!("name {escaped} end");
+        assert_eq!(
+            runs.redact(&text),
+            format!("name {REDACTED} end"),
+            "{escaped}"
+        );
+    }
+    // Windows paths and regexes are left as they are.
+    for text in [
+        r"C:\Users\build\new\table\u200b.txt",
+        r"^\d+\x41\s*$",
+        r"\\server\share",
+    ] {
+        assert_eq!(runs.redact(text), text);
+    }
 }
 
 #[test]
