@@ -122,10 +122,10 @@ struct Slowdown {
     divisor: u32,
     /// When the divisor halves next, if no 429 comes first.
     next_step: Instant,
-    /// When it last doubled: 429s of requests started before a second after that do not double it
-    /// again (a burst of requests in flight all refused at once is one signal, not eight, and the
-    /// upstream still counts the starts made at the old pace for a second).
-    doubled: Instant,
+    /// 429s of requests started before this do not double it again: a second after the last start
+    /// reserved at the old pace, when the upstream's one-second windows no longer hold any of them
+    /// (a burst of requests in flight all refused at once is one signal, not eight).
+    settles: Instant,
 }
 
 /// The most a credential is slowed down: a limit of 25 a second becomes 1.
@@ -267,25 +267,30 @@ impl RequestBudget {
     }
 
     /// The upstream answered 429 to a request of `credential` started at `started`: halve its pace
-    /// (see [`Slowdown`]), unless it was already halved less than a second before that request started. Starts reserved
+    /// (see [`Slowdown`]), unless that request started while the upstream still counted starts
+    /// reserved before the last halving. Starts reserved
     /// before now keep their instants; the starts reserved from now on are spaced for the lower pace.
     pub fn rate_limited(&self, credential: CredentialId, started: Instant, now: Instant) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let windows = state.credentials.entry(credential).or_default();
+        // Quiet steps already due count first (review: a stale divisor was doubled).
+        windows.recover(now);
+        // Starts already reserved keep the old pace, however far ahead they are queued.
+        let settles = windows.all.starts.back().map_or(now, |&last| last.max(now)) + WINDOW;
         match windows.slowdown.as_mut() {
-            // The upstream's one-second windows still hold starts made at the old pace for a
-            // second after the halving: only a 429 to a request started later says it was not enough.
-            Some(slowdown) if started < slowdown.doubled + WINDOW => {}
+            // Only a 429 to a request started once the upstream no longer counts the old pace
+            // says the halving was not enough.
+            Some(slowdown) if started < slowdown.settles => {}
             Some(slowdown) => {
                 slowdown.divisor = (slowdown.divisor * 2).min(MAX_SLOWDOWN);
-                slowdown.doubled = now;
+                slowdown.settles = settles;
                 slowdown.next_step = now + RECOVERY;
             }
             None => {
                 windows.slowdown = Some(Slowdown {
                     divisor: 2,
                     next_step: now + RECOVERY,
-                    doubled: now,
+                    settles,
                 });
             }
         }
@@ -371,6 +376,31 @@ mod tests {
             budget.reserve(A, l, INVOICES, t);
             assert_eq!(budget.slowdown(A), want);
         }
+    }
+
+    /// Starts queued at the old pace are the old pace's, however far ahead; a slowdown long quiet
+    /// has recovered before a new 429 counts (review).
+    #[test]
+    fn a_429_counts_against_the_pace_its_request_was_given() {
+        let budget = RequestBudget::new();
+        let t0 = Instant::now();
+        let l = limits(5, 100);
+        // Twenty at once, five a second: queued up to three seconds ahead.
+        let last = (0..20)
+            .map(|_| budget.reserve(A, l, CUSTOMERS, t0))
+            .max()
+            .expect("starts");
+        assert_eq!(last, t0 + 3 * WINDOW);
+        budget.rate_limited(A, t0, t0 + ms(100));
+        assert_eq!(budget.slowdown(A), 2);
+        // Refused at 2 s and at 3.5 s: still the old pace's starts, or the upstream's memory of them.
+        budget.rate_limited(A, t0 + 2 * WINDOW, t0 + ms(2100));
+        budget.rate_limited(A, t0 + ms(3500), t0 + ms(3600));
+        assert_eq!(budget.slowdown(A), 2);
+        // Ten quiet seconds later a 429 finds the pace recovered: halved once, not twice.
+        let later = t0 + 14 * WINDOW;
+        budget.rate_limited(A, later, later);
+        assert_eq!(budget.slowdown(A), 2);
     }
 
     #[test]
