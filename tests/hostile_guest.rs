@@ -270,7 +270,7 @@ fn setup_passes_only_when_the_host_saw_every_write_probe_refused_and_every_read_
     assert_refused(
         &run,
         "missing-permission",
-        "this credential lacks Read permission on customers:",
+        "this credential lacks Read permission on customers. In the Stripe Dashboard",
     );
 }
 
