@@ -98,15 +98,20 @@ pub fn fetch<H: Http + ?Sized, C: Clock + ?Sized>(
             "Narrow the query with a created range, or raise limit (within max_rows), to see older ones"
                 .to_owned()
         } else {
+            // At the cap, max_rows is not what holds it (QA).
+            let why = if scan_bound(query.row_target) >= scan_bound(u32::MAX) {
+                "the bound is at its most".to_owned()
+            } else {
+                format!("max_rows is {}", query.max_rows)
+            };
             format!(
-                "A larger limit scans no further (max_rows is {}): narrow the query with a created range to see \
+                "A larger limit scans no further ({why}): narrow the query with a created range to see \
                  older ones, or count them with the same filters and \"measures\": {{\"n\": \"count\"}} (an \
-                 aggregate reads up to max_scan rows)",
-                query.max_rows
+                 aggregate reads up to max_scan rows)"
             )
         };
         format!(
-            "scanned {scanned} {} and found {} with {}; stopped at the scan bound of {} objects (10 per row wanted, at least 1000). \
+            "scanned {scanned} {} and found {} with {}; stopped at the scan bound of {} objects (10 per row wanted, at least 1000, at most 100000). \
              {what_helps}",
             query.table.name(),
             rows.len(),

@@ -19,9 +19,11 @@
 //! at 25 requests/s in test mode; a connector that pages thousands of rows must survive the rate limiter.
 //!
 //! # Waiting
-//! The n-th retry (n = 1, 2, …) waits `base = min(initial_backoff × 2ⁿ⁻¹, max_backoff)` with *equal
+//! The n-th retry (n = 1, 2, …) waits `base = min(initial_backoff × 2ⁿ, max_backoff)` with *equal
 //! jitter*: `base/2 + random(0..=base/2)`, and never less than `initial_backoff`. With the defaults
-//! (0.5 s, 5 s cap) that is 0.5 s, 0.5–1 s, 1–2 s, 2–4 s, 2.5–5 s. A `Retry-After` header raises the wait
+//! (0.5 s, 5 s cap) that is 0.5–1 s, 1–2 s, 2–4 s, 2.5–5 s, 2.5–5 s: the first retry is jittered too,
+//! so requests refused together are not sent together again (QA: four setup probes refused at once
+//! came back within half a millisecond when the first wait was a flat 0.5 s). A `Retry-After` header raises the wait
 //! to at least its value, capped at [`RetryPolicy::max_retry_after`]. Sleeping goes through
 //! [`Clock::sleep`] (wasi:clocks in the component) or, in the pager, by
 //! doing other work meanwhile: never a busy loop.
@@ -100,9 +102,9 @@ impl RetryPolicy {
         ((base / 2).max(self.initial_backoff.min(base)), base)
     }
 
-    /// `min(initial_backoff × 2^(retry-1), max_backoff)`.
+    /// `min(initial_backoff × 2^retry, max_backoff)`.
     fn base_backoff(&self, retry: u32) -> Duration {
-        let factor = 1u32 << retry.saturating_sub(1).min(31);
+        let factor = 1u32 << retry.min(31);
         self.initial_backoff
             .checked_mul(factor)
             .unwrap_or(Duration::MAX)

@@ -269,7 +269,7 @@ fn the_charges_status_scan_stops_at_exactly_its_bound() {
         result.scan_note.as_deref(),
         Some(
             format!(
-                "scanned 2390 charges and found {} with status pending; stopped at the scan bound of 2390 objects (10 per row wanted, at least 1000). \
+                "scanned 2390 charges and found {} with status pending; stopped at the scan bound of 2390 objects (10 per row wanted, at least 1000, at most 100000). \
                  Narrow the query with a created range, or raise limit (within max_rows), to see older ones",
                 pending.len()
             )
@@ -305,7 +305,7 @@ fn a_limit_met_before_the_scan_bound_says_the_bound_stopped_it() {
         result.scan_note.as_deref(),
         Some(
             format!(
-                "scanned {bound} charges and found {limit} with status pending; stopped at the scan bound of {bound} objects (10 per row wanted, at least 1000). \
+                "scanned {bound} charges and found {limit} with status pending; stopped at the scan bound of {bound} objects (10 per row wanted, at least 1000, at most 100000). \
                  Narrow the query with a created range, or raise limit (within max_rows), to see older ones"
             )
             .as_str()

@@ -357,9 +357,9 @@ fn a_key_that_cannot_read_invoices_and_payouts_gets_one_missing_permission_namin
     // Where to change it and what to set, in the Stripe Dashboard's words (the manifest's `manage`).
     assert_eq!(
         err.to_string(),
-        "this credential lacks Read permission on invoices and payouts. In the Stripe Dashboard, go to \
+        "this credential lacks Read permission on invoices and payouts. In the Stripe Dashboard go to \
          Developers → API keys and edit this restricted key (or create a new one): set Invoices and Payouts \
-         to Read (and nothing more), then run setup again"
+         to Read (and nothing more), then try again."
     );
     // All five reads were probed (so both gaps are named at once); no write was tried. Customers come
     // first, alone; the other four go together, so they may arrive in any order.
@@ -398,9 +398,9 @@ fn a_query_refused_a_read_says_where_to_grant_it() {
     assert_eq!(err.kind(), "missing-permission");
     assert_eq!(
         err.to_string(),
-        "this credential lacks Read permission on invoices. In the Stripe Dashboard, go to Developers → \
+        "this credential lacks Read permission on invoices. In the Stripe Dashboard go to Developers → \
          API keys and edit this restricted key (or create a new one): set Invoices to Read (and nothing \
-         more), then run setup again"
+         more), then try again."
     );
 }
 
@@ -428,7 +428,7 @@ fn keys_that_can_write_are_over_permissioned_naming_what_they_can_write() {
         assert!(
             message.contains(&format!(
                 "Developers → API keys and edit this restricted key (or create a new one): set {shown} to Read, \
-                 and every resource Klairr does not read to None, then run setup again"
+                 and every resource Klairr does not read to None, then try again."
             )),
             "{message}"
         );

@@ -125,7 +125,7 @@ fn sequential(stripe: &FakeStripe, query: &Query) -> (Outcome, u32) {
     let (mut truncated, mut scan_note) = (false, None);
     let note = |scanned: u64, found: usize| {
         format!(
-            "scanned {scanned} {} and found {found} with {}; stopped at the scan bound of {scan_limit} objects (10 per row wanted, at least 1000). \
+            "scanned {scanned} {} and found {found} with {}; stopped at the scan bound of {scan_limit} objects (10 per row wanted, at least 1000, at most 100000). \
              Narrow the query with a created range, or raise limit (within max_rows), to see older ones",
             query.table.name(),
             query.post_filters.iter().map(|f| f.text()).collect::<Vec<_>>().join(" and "),
@@ -490,7 +490,7 @@ fn a_limit_met_just_before_the_scan_bound_is_truncated_with_the_note() {
             fetched.scan_note,
             note.then(|| format!(
                 "scanned 1000 charges and found {within} with status failed; stopped at the scan \
-                 bound of 1000 objects (10 per row wanted, at least 1000). Narrow the query with a created \
+                 bound of 1000 objects (10 per row wanted, at least 1000, at most 100000). Narrow the query with a created \
                  range, or raise limit (within max_rows), to see older ones"
             )),
             "limit {limit}"

@@ -166,10 +166,10 @@ fn default_policy_matches_the_design() {
     assert_eq!(
         bounds,
         vec![
-            ms(500, 500),
             ms(500, 1000),
             ms(1000, 2000),
             ms(2000, 4000),
+            ms(2500, 5000),
             ms(2500, 5000),
             ms(2500, 5000)
         ]
@@ -186,7 +186,12 @@ fn three_leading_429s_with_should_retry_true_then_success() {
     assert_eq!(s.http.started, 4);
     assert_eq!(s.clock.sleeps.len(), 3);
     assert_sleeps_in_bounds(&policy, &s.clock.sleeps);
-    assert_eq!(s.clock.sleeps[0], Duration::from_millis(500));
+    // The first wait is jittered too: half way through 0.5–1 s for a random number half way up.
+    let first = s.clock.sleeps[0];
+    assert!(
+        first > Duration::from_millis(700) && first < Duration::from_millis(800),
+        "{first:?}"
+    );
 }
 
 #[test]
@@ -316,7 +321,7 @@ fn retry_after_is_honoured_and_capped() {
     let mut s = Script::new(vec![Ok(resp(429)), Ok(r), Ok(resp(200))]);
     s.clock.random = u64::MAX;
     run(&mut s, &RetryPolicy::default()).expect("ok");
-    assert_eq!(s.clock.sleeps[1], Duration::from_secs(1));
+    assert_eq!(s.clock.sleeps[1], Duration::from_secs(2));
 }
 
 #[test]
@@ -437,11 +442,11 @@ fn zero_attempts_means_one() {
 #[test]
 fn budget_is_shared_by_every_send_of_a_query() {
     let policy = RetryPolicy {
-        total_budget: Duration::from_secs(10),
+        total_budget: Duration::from_secs(20),
         ..RetryPolicy::default()
     };
     let req = get();
-    // Every page needs three retries first: 0.5 + 1 + 2 = 3.5 s (random = max) of waiting each.
+    // Every page needs three retries first: 1 + 2 + 4 = 7 s (random = max) of waiting each.
     let page = || vec![Ok(resp(429)), Ok(resp(429)), Ok(resp(429)), Ok(resp(200))];
     let mut s = Script::new(page().into_iter().chain(page()).chain(page()).collect());
     s.clock.random = u64::MAX;
@@ -545,8 +550,8 @@ fn overlapping_waits_are_charged_once() {
         total_budget: Duration::from_secs(3),
         ..RetryPolicy::default()
     };
-    // Eight requests, each refused twice then answered: each waits 0.5 s then 1 s (random = max),
-    // all at once — 1.5 s of the query's time, where the sum of the waits is 12 s.
+    // Eight requests, each refused twice then answered: each waits 1 s then 2 s (random = max),
+    // all at once — 3 s of the query's time, where the sum of the waits is 24 s.
     let refused: std::collections::HashMap<String, u32> = Default::default();
     let refused = std::cell::RefCell::new(refused);
     let serve = move |r: &Request| {
@@ -572,7 +577,7 @@ fn overlapping_waits_are_charged_once() {
             .all(|o| o.as_ref().is_ok_and(|r| r.status == 200)),
         "{outcomes:?}"
     );
-    assert_eq!(retrier.spent(), Duration::from_millis(1500));
+    assert_eq!(retrier.spent(), Duration::from_secs(3));
 }
 
 /// A request stuck for its whole timeout is charged its time even when another request's wait,
@@ -581,6 +586,7 @@ fn overlapping_waits_are_charged_once() {
 #[test]
 fn a_long_failed_attempt_is_charged_beside_a_short_wait_judged_first() {
     let mut clock = FakeClock::new();
+    clock.random = 0;
     let mut retrier = Retrier::new(RetryPolicy::default());
     let request = get();
     let start = clock.time.get();
@@ -614,7 +620,7 @@ fn a_long_failed_attempt_is_charged_beside_a_short_wait_judged_first() {
 #[test]
 fn requests_refused_together_are_not_retried_in_lockstep() {
     let mut clock = FakeClock::new();
-    // The first retry always waits 0.5 s; the second draws its jitter: four different ones.
+    // The first retries draw the same jitter here; the second ones four different ones.
     clock.randoms = [0, 0, 0, 0, 0, u64::MAX / 3, u64::MAX / 3 * 2, u64::MAX].into();
     let time = clock.time.clone();
     let served: std::rc::Rc<std::cell::RefCell<Vec<(String, Duration)>>> = Default::default();

@@ -170,7 +170,7 @@ impl ConnectorFailure {
         Some(match (over, manage) {
             (true, Some(manage)) => format!(
                 "this credential can write to {names}: Klairr only accepts read-only credentials. {manage}: \
-                 set {shown} to Read, and every resource Klairr does not read to None, then run setup again"
+                 set {shown} to Read, and every resource Klairr does not read to None, then try again."
             ),
             (true, None) => format!(
                 "this credential can write to {names}: Klairr only accepts read-only credentials; where the \
@@ -179,7 +179,7 @@ impl ConnectorFailure {
             ),
             (false, Some(manage)) => format!(
                 "this credential lacks Read permission on {names}. {manage}: set {shown} to Read (and \
-                 nothing more), then run setup again"
+                 nothing more), then try again."
             ),
             (false, None) => format!(
                 "this credential lacks Read permission on {names}: grant it Read on {it} (and nothing more) \
@@ -279,7 +279,7 @@ mod refusal_tests {
         assert_eq!(
             text(E::MissingPermission(three()), Some("Edit it at example.com")),
             "this credential lacks Read permission on a, b and c. Edit it at example.com: set A, B and C to \
-             Read (and nothing more), then run setup again"
+             Read (and nothing more), then try again."
         );
         assert!(
             text(E::OverPermissioned(three()), None).contains("take its write access to them away")

@@ -203,7 +203,7 @@ pub(super) fn credential(cx: &Cx<'_>, raw: RawCredential) -> Result<CredentialSp
             return Err(cx.err(
                 "credential.manage",
                 "must say in one line (at most 512 bytes, no control characters) where a credential's \
-                 permissions are changed, e.g. \"In the Stripe Dashboard, go to Developers → API keys and \
+                 permissions are changed, e.g. \"In the Stripe Dashboard go to Developers → API keys and \
                  edit the restricted key\"",
             ));
         }

@@ -128,7 +128,7 @@ fn walk(text: &str, lone_finals: bool, mut each: impl FnMut(usize, char, Shown))
 }
 
 /// The character an escape at the start of `rest` (a backslash) stands for, and the escape's length.
-fn escape_at(rest: &str, one_digit_x: bool) -> Option<(char, usize)> {
+fn escape_at(rest: &str, x: XDigits) -> Option<(char, usize)> {
     let bytes = rest.as_bytes();
     match bytes.get(1)? {
         b't' => Some(('\t', 2)),
@@ -176,18 +176,38 @@ fn escape_at(rest: &str, one_digit_x: bool) -> Option<(char, usize)> {
                 .then(|| char::from_u32(code))?
                 .map(|c| (c, 12))
         }
-        // `\x1b`, and C's one-digit `\x7` (read both ways where a hex digit follows: `\x7a` is
-        // BEL then `a` to whoever cut a key with `\x7`).
+        // `\x1b`, and C's one-digit `\x7`, which a hex digit may follow: `\x7a` is BEL then `a`
+        // to whoever cut a key with `\x7`. Read in the three ways of [`XDigits`].
         b'x' => {
-            let digits = bytes[2..]
+            let mut digits = bytes[2..]
                 .iter()
-                .take(if one_digit_x { 1 } else { 2 })
+                .take(if x == XDigits::One { 1 } else { 2 })
                 .take_while(|b| b.is_ascii_hexdigit())
                 .count();
-            Some((char::from_u32(hex(rest.get(2..2 + digits)?)?)?, 2 + digits))
+            let mut code = hex(rest.get(2..2 + digits)?)?;
+            if x == XDigits::ControlFirst && digits == 2 && (0x20..0x80).contains(&code) {
+                digits = 1;
+                code = hex(rest.get(2..3)?)?;
+            }
+            Some((char::from_u32(code)?, 2 + digits))
         }
         _ => None,
     }
+}
+
+/// How many hex digits a `\x` escape takes: C reads two where there are two, but one written to cut a
+/// key (`\x7` before the key's next character, which may be a hex digit) reads as one, and both may
+/// be in one text (`\x1b\x7a…`: QA). Each reading is a view of its own.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum XDigits {
+    /// Two where there are two, as C and Python read them.
+    Two,
+    /// Two only where they make a C0 control or a non-ASCII character, one where two would make a
+    /// printable one or DEL (`\x7f` is BEL then `f` here): what a separator is, in a mix of `\x1b`
+    /// and `\x7`.
+    ControlFirst,
+    /// One always.
+    One,
 }
 
 /// Exactly these hex digits (no sign, no prefix), as a number.
@@ -274,11 +294,11 @@ impl Seen {
             };
             raw.add_views(&mut views);
         }
-        for one_digit_x in [false, true] {
-            if one_digit_x && !text.contains("\\x") {
+        for x in [XDigits::Two, XDigits::ControlFirst, XDigits::One] {
+            if x != XDigits::Two && !text.contains("\\x") {
                 break;
             }
-            if let Some(unescaped) = Self::unescaped(text, one_digit_x) {
+            if let Some(unescaped) = Self::unescaped(text, x) {
                 views.push(unescaped.ascii());
                 unescaped.add_views(&mut views);
             }
@@ -346,10 +366,10 @@ impl Seen {
 
     /// `text` with the escapes a quote writes decoded (Rust's `\u{…}`, JSON's `\uXXXX` and its
     /// surrogate pairs, C's and the shells' `\t`, `\e`, `\033`, `\x1b`, `\U0000200b`; see
-    /// [`escape_at`]; with `one_digit_x`, `\x` takes one hex digit only), each character mapped to its
+    /// [`escape_at`]; `\x` read as `x` says), each character mapped to its
     /// whole escape; `None` when
     /// `text` holds none.
-    fn unescaped(text: &str, one_digit_x: bool) -> Option<Seen> {
+    fn unescaped(text: &str, x: XDigits) -> Option<Seen> {
         if !text.contains('\\') {
             return None;
         }
@@ -361,7 +381,7 @@ impl Seen {
         let mut at = 0;
         while let Some(c) = text[at..].chars().next() {
             let escape = if c == '\\' {
-                escape_at(&text[at..], one_digit_x)
+                escape_at(&text[at..], x)
             } else {
                 None
             };
