@@ -27,7 +27,16 @@ fn spawn_serve(emu: &Emulator, args: &[&str]) -> (Child, String) {
 /// `serve` on a free loopback port with `args` before the command, and the line it printed once
 /// listening.
 fn serve_with_banner(emu: &Emulator, args: &[&str]) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_klairr-host-under-test"))
+    serve_started_by(
+        Command::new(env!("CARGO_BIN_EXE_klairr-host-under-test")),
+        emu,
+        args,
+    )
+}
+
+/// [`serve_with_banner`], the binary started by `command` (itself, or a shell that execs it).
+fn serve_started_by(mut command: Command, emu: &Emulator, args: &[&str]) -> (Child, String) {
+    let mut child = command
         .args(["--stripe-base", &emu.base_url(), "--compile-cache", "off"])
         .args(args)
         .args(["serve", "--listen", "127.0.0.1:0", "--drain-seconds", "20"])
@@ -293,29 +302,13 @@ fn serve_logs_each_request_its_policy_refuses() {
 #[test]
 fn a_serve_started_ignoring_sigint_keeps_ignoring_it() {
     let emu = emulator();
-    let mut child = Command::new("sh")
-        .args([
-            "-c",
-            r#"trap '' INT; exec "$0" "$@""#,
-            env!("CARGO_BIN_EXE_klairr-host-under-test"),
-            "--stripe-base",
-            &emu.base_url(),
-            "--compile-cache",
-            "off",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .env("KLAIRR_HOST_TOKEN", TOKEN)
-        .env_remove("STRIPE_API_KEY")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("klairr-host starts");
-    let mut banner = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut banner)
-        .expect("banner");
+    let mut shell = Command::new("sh");
+    shell.args([
+        "-c",
+        r#"trap '' INT; exec "$0" "$@""#,
+        env!("CARGO_BIN_EXE_klairr-host-under-test"),
+    ]);
+    let (mut child, banner) = serve_started_by(shell, &emu, &[]);
     let base = banner
         .split_whitespace()
         .last()

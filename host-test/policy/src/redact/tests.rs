@@ -326,6 +326,15 @@ fn seen_slowly(text: &str) -> String {
         .fold(text.to_string(), |t, u| t.replace(u, ""))
 }
 
+/// [`KEY`] with `separator` after every `every` characters.
+fn cut_every(every: usize, separator: &str) -> String {
+    KEY.as_bytes()
+        .chunks(every)
+        .map(|c| std::str::from_utf8(c).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join(separator)
+}
+
 /// A quote that escapes what it cannot print (`{:?}`, a log line's `\u{200b}`) writes a key cut by
 /// unseen characters as plain ASCII; read unescaped, it is the key.
 #[test]
@@ -360,12 +369,7 @@ fn a_key_cut_by_unseen_characters_is_the_key_also_escaped() {
         r"\U0000200b",
     ] {
         for every in [1, 5] {
-            let cut = KEY
-                .as_bytes()
-                .chunks(every)
-                .map(|c| std::str::from_utf8(c).unwrap_or_default())
-                .collect::<Vec<_>>()
-                .join(escape);
+            let cut = cut_every(every, escape);
             let text = format!("x {cut} (HTTP 400)");
             assert!(runs.contains(&text), "{escape} every {every}");
             let out = runs.redact(&text);
@@ -400,12 +404,7 @@ fn a_key_cut_by_unseen_characters_is_the_key_also_escaped() {
     // (QA round 3: 47 characters of the key were shown).
     for mixed in [r"\x1b\x7", r"\x07\x7", r"\x1b[0m\x7"] {
         for every in [1, 5, 10] {
-            let cut = KEY
-                .as_bytes()
-                .chunks(every)
-                .map(|c| std::str::from_utf8(c).unwrap_or_default())
-                .collect::<Vec<_>>()
-                .join(mixed);
+            let cut = cut_every(every, mixed);
             let text = format!("D {cut} end");
             let out = runs.redact(&text);
             assert!(
@@ -429,12 +428,7 @@ fn a_key_cut_by_characters_no_one_sees_is_still_the_key() {
     let runs = SecretRuns::new(KEY);
     for unseen in UNSEEN.into_iter().chain(DROPPED_WHOLE) {
         for every in [1, 5, 6, 7, 11] {
-            let cut: String = KEY
-                .as_bytes()
-                .chunks(every)
-                .map(|c| std::str::from_utf8(c).unwrap_or_default())
-                .collect::<Vec<_>>()
-                .join(unseen);
+            let cut = cut_every(every, unseen);
             let text = format!("name: {cut} (HTTP 400)");
             assert!(runs.contains(&text), "{unseen:?} every {every}");
             let out = runs.redact(&text);
