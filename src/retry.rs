@@ -333,11 +333,8 @@ impl Retrier {
     /// Charge a wait from `now`: only the part no earlier wait already covers. Waits are judged in
     /// the clock's order, so the end of the latest one is all that needs remembering.
     fn charge_wait(&mut self, now: Duration, wait: Duration) {
-        let end = now + wait;
-        self.spent = self
-            .spent
-            .saturating_add(end.saturating_sub(now.max(self.waited_until)));
-        self.waited_until = self.waited_until.max(end);
+        self.spent = self.spent.saturating_add(self.uncharged_wait(now, wait));
+        self.waited_until = self.waited_until.max(now + wait);
     }
 
     /// What [`Retrier::charge_wait`] would add.

@@ -84,6 +84,7 @@ pub mod returned;
 pub mod sandbox;
 pub mod serve;
 pub mod service;
+mod signal_action;
 
 pub use klairr_policy as policy;
 #[cfg(feature = "demo")]

@@ -84,16 +84,16 @@ mod interrupted {
                 return;
             }
             for signal in SIGNALS {
-                // SAFETY: sigaction reads and writes the structs given; the handler only calls
-                // async-signal-safe functions. The current disposition is read first and replaced
-                // only when it is the default, so an ignored signal is never, even briefly, fatal.
+                // The current disposition is read first and replaced only when it is the default,
+                // so an ignored signal is never, even briefly, fatal.
+                let Some(before) = crate::signal_action::current(signal)
+                    .filter(|a| a.sa_sigaction == libc::SIG_DFL)
+                else {
+                    continue;
+                };
+                // SAFETY: sigaction reads the struct given; the handler only calls
+                // async-signal-safe functions.
                 unsafe {
-                    let mut before: libc::sigaction = std::mem::zeroed();
-                    if libc::sigaction(signal, std::ptr::null(), &mut before) != 0
-                        || before.sa_sigaction != libc::SIG_DFL
-                    {
-                        continue;
-                    }
                     let mut ours: libc::sigaction = std::mem::zeroed();
                     ours.sa_sigaction =
                         erase_then_end as extern "C" fn(libc::c_int) as libc::sighandler_t;
@@ -169,12 +169,9 @@ mod tests {
     #[test]
     fn only_a_default_disposition_is_taken_and_it_is_given_back() {
         let disposition = |signal| {
-            // SAFETY: reads the disposition into a zeroed struct.
-            unsafe {
-                let mut now: libc::sigaction = std::mem::zeroed();
-                libc::sigaction(signal, std::ptr::null(), &mut now);
-                now.sa_sigaction
-            }
+            crate::signal_action::current(signal)
+                .expect("readable")
+                .sa_sigaction
         };
         // SAFETY: this test's process ignores SIGHUP for the test's length, then takes the default back.
         unsafe { libc::signal(libc::SIGHUP, libc::SIG_IGN) };

@@ -135,6 +135,14 @@ pub const MAX_SLOWDOWN: u32 = 32;
 pub const RECOVERY: Duration = Duration::from_secs(2);
 
 impl CredentialWindows {
+    /// `limit` divided by the slowdown's divisor, never below 1.
+    fn slowed(&self, limit: usize) -> usize {
+        let divisor = self
+            .slowdown
+            .map_or(1, |s| usize::try_from(s.divisor).unwrap_or(usize::MAX));
+        (limit / divisor.max(1)).max(1)
+    }
+
     /// A pace held down climbs back one step per quiet [`RECOVERY`], however long ago they passed.
     fn recover(&mut self, now: Instant) {
         if let Some(slowdown) = self.slowdown.as_mut() {
@@ -144,14 +152,6 @@ impl CredentialWindows {
             }
         }
         self.slowdown = self.slowdown.filter(|s| s.divisor > 1);
-    }
-}
-
-impl Slowdown {
-    /// `limit` divided by the divisor, never below 1.
-    fn apply(divisor: Option<&Slowdown>, limit: usize) -> usize {
-        let divisor = divisor.map_or(1, |s| usize::try_from(s.divisor).unwrap_or(usize::MAX));
-        (limit / divisor.max(1)).max(1)
     }
 }
 
@@ -251,8 +251,8 @@ impl RequestBudget {
         state.prune(now);
         let windows = state.credentials.entry(credential).or_default();
         windows.recover(now);
-        let per_credential = Slowdown::apply(windows.slowdown.as_ref(), per_credential);
-        let per_endpoint = Slowdown::apply(windows.slowdown.as_ref(), per_endpoint);
+        let per_credential = windows.slowed(per_credential);
+        let per_endpoint = windows.slowed(per_endpoint);
         let endpoint = windows.endpoints.entry(endpoint.to_owned()).or_default();
         let start = [
             windows.all.earliest(per_credential, self.span),

@@ -270,7 +270,7 @@ async fn signals(tx: std::sync::mpsc::Sender<Signal>) {
     use tokio::signal::unix::{signal, SignalKind};
     // A `serve` started with SIGINT ignored (`serve &` from a script: the shell's convention for a
     // background job) keeps ignoring it, so a Ctrl-C meant for the foreground does not stop it (QA).
-    let int_ignored = ignored(libc::SIGINT);
+    let int_ignored = crate::signal_action::is_ignored(libc::SIGINT);
     let (Ok(mut term), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::hangup()),
@@ -304,17 +304,6 @@ async fn signals(tx: std::sync::mpsc::Sender<Signal>) {
         if tx.send(signal).is_err() {
             return;
         }
-    }
-}
-
-/// Whether `signal` is ignored now (as the process was started, before any handler of the host's).
-#[cfg(unix)]
-fn ignored(signal: libc::c_int) -> bool {
-    // SAFETY: sigaction with no new action only reads the current one into the zeroed struct.
-    unsafe {
-        let mut now: libc::sigaction = std::mem::zeroed();
-        libc::sigaction(signal, std::ptr::null(), &mut now) == 0
-            && now.sa_sigaction == libc::SIG_IGN
     }
 }
 
