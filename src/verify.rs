@@ -5,8 +5,9 @@
 //!
 //! 1. **Read probes**, `GET /v1/<table>?limit=1` first for customers alone, then for subscriptions,
 //!    invoices, charges and payouts at once. `401` → [`ConnectorError::InvalidKey`] at once. Every
-//!    `403` is collected; after all five reads, any missing Read is reported as *one*
-//!    [`ConnectorError::MissingPermission`] naming every resource to grant. Each returned object's
+//!    `403` is collected: any missing Read is reported as *one* [`ConnectorError::MissingPermission`]
+//!    naming every resource to grant, after the writes are probed (a key with both faults is told of
+//!    its writes, and the host names its missing Reads beside them, in one run). Each returned object's
 //!    `livemode` must agree with the key's mode ([`ConnectorError::ModeMismatch`] otherwise).
 //! 2. **Over-permission probes**, all at once, one write per resource ([`WRITE_PROBES`]) on an id that
 //!    cannot exist: its body after the prefix contains `_`, which no Stripe id does, so a write-capable key gets
@@ -178,11 +179,8 @@ pub fn verify<H: Http + ?Sized, C: Clock + ?Sized>(
     for (&table, answer) in Table::ALL[1..].iter().zip(answers) {
         judge_read(table, answer)?;
     }
-    if !missing.is_empty() {
-        return Err(ConnectorError::MissingPermission(missing));
-    }
-
-    // 2. Writes on ids that cannot exist, all at once: each must be refused.
+    // 2. Writes on ids that cannot exist, all at once: each must be refused. Probed even when a Read
+    //    is missing, so that a key with both faults is told of both in one run, not one per run.
     let writes: Vec<Request> = WRITE_PROBES
         .iter()
         .map(|probe| Request {
@@ -230,6 +228,10 @@ pub fn verify<H: Http + ?Sized, C: Clock + ?Sized>(
     }
     if !can_write.is_empty() {
         return Err(ConnectorError::OverPermissioned(can_write));
+    }
+    // A missing Read must be granted whatever a failed write probe would have said.
+    if !missing.is_empty() {
+        return Err(ConnectorError::MissingPermission(missing));
     }
     if let Some(failure) = first_failure {
         return Err(failure);

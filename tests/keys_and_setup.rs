@@ -9,7 +9,7 @@ use klairr_e2e::{
 use klairr_host::emulator::{Emulator, EmulatorConfig, Fault, KeyGrant, RecordedRequest, Resource};
 use klairr_host::policy::origin::LoopbackBase;
 use klairr_host::registry;
-use klairr_host::sandbox::{wit, ConnectorFailure, Sandbox, SandboxError, SandboxOptions};
+use klairr_host::sandbox::{wit, PermissionFailure, Sandbox, SandboxError, SandboxOptions};
 use std::time::{Duration, Instant};
 
 /// The write probes as setup reports them, in table order.
@@ -348,7 +348,11 @@ fn a_key_that_cannot_read_invoices_and_payouts_gets_one_missing_permission_namin
     let err = verify_err(&sandbox, keys::TEST_NO_INVOICES_PAYOUTS, wit::Mode::Test);
     match &err {
         SandboxError::Permissions {
-            failure: ConnectorFailure(wit::ConnectorError::MissingPermission(r)),
+            failure:
+                PermissionFailure {
+                    can_write: None,
+                    cannot_read: Some(r),
+                },
             ..
         } => assert_eq!(r, &["invoices", "payouts"]),
         other => panic!("{other:?}"),
@@ -361,18 +365,18 @@ fn a_key_that_cannot_read_invoices_and_payouts_gets_one_missing_permission_namin
          Developers → API keys and edit this restricted key (or create a new one): set Invoices and Payouts \
          to Read (and nothing more), then try again."
     );
-    // All five reads were probed (so both gaps are named at once); no write was tried. Customers come
-    // first, alone; the other four go together, so they may arrive in any order.
+    // All five reads were probed (so both gaps are named at once), then the five writes, refused.
+    // Customers come first, alone; the other four go together, so they may arrive in any order.
     let seen = emu.requests();
     let mut statuses: Vec<(&str, &str, u16)> = seen
         .iter()
         .map(|r| (r.method.as_str(), r.path.as_str(), r.status))
         .collect();
-    if let Some(together) = statuses.get_mut(1..) {
+    if let Some(together) = statuses.get_mut(1..5) {
         together.sort_unstable();
     }
     assert_eq!(
-        statuses,
+        statuses[..5],
         [
             ("GET", "/v1/customers", 200),
             ("GET", "/v1/charges", 200),
@@ -381,6 +385,35 @@ fn a_key_that_cannot_read_invoices_and_payouts_gets_one_missing_permission_namin
             ("GET", "/v1/subscriptions", 200),
         ]
     );
+    assert_eq!(seen.len(), 10, "{seen:#?}");
+    assert!(
+        seen[5..]
+            .iter()
+            .all(|r| r.method != "GET" && r.status == 403),
+        "{seen:#?}"
+    );
+}
+
+/// A key that can write and also lacks a Read is told of both in one setup run, with one list of
+/// what to set (QA: it took two runs, the second telling of the writes).
+#[test]
+fn a_key_that_can_write_and_lacks_a_read_is_told_of_both_at_once() {
+    let emu = emulator();
+    let sandbox = sandbox(&emu);
+    let err = verify_err(
+        &sandbox,
+        keys::TEST_WRITE_CUSTOMERS_NO_PAYOUTS,
+        wit::Mode::Test,
+    );
+    assert_eq!(err.kind(), "over-permissioned");
+    assert_eq!(
+        err.to_string(),
+        "this credential can write to customers and lacks Read permission on payouts: Klairr only \
+         accepts read-only credentials that can read what it needs. In the Stripe Dashboard go to \
+         Developers → API keys and edit this restricted key (or create a new one): set Customers and \
+         Payouts to Read, and every resource Klairr does not read to None, then try again."
+    );
+    assert_eq!(emu.requests().len(), 10);
 }
 
 /// A query that meets a missing Read (a key narrowed after setup) is told what to change as setup
@@ -416,7 +449,11 @@ fn keys_that_can_write_are_over_permissioned_naming_what_they_can_write() {
         let err = verify_err(&sandbox, key, wit::Mode::Test);
         match &err {
             SandboxError::Permissions {
-                failure: ConnectorFailure(wit::ConnectorError::OverPermissioned(r)),
+                failure:
+                    PermissionFailure {
+                        can_write: Some(r),
+                        cannot_read: None,
+                    },
                 ..
             } => assert_eq!(r, &[writable], "{key}"),
             other => panic!("{key}: {other:?}"),

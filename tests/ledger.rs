@@ -499,15 +499,24 @@ fn keys_are_judged_by_the_ledger_s_rules() {
     let e = open(&sandbox, &partial, wit::Mode::Test)
         .verify()
         .expect_err("entries forbidden");
-    match e {
-        SandboxError::Connector(f) => {
+    match &e {
+        SandboxError::Permissions { failure, manage } => {
             assert_eq!(
-                f.0,
-                wit::ConnectorError::MissingPermission(vec!["entries".into()])
-            )
+                failure.cannot_read.as_deref(),
+                Some(&["entries".to_owned()][..])
+            );
+            assert_eq!(failure.can_write, None);
+            // The ledger's manifest says nowhere to change it: the message says what to grant.
+            assert_eq!(manage, &None);
         }
         other => panic!("{other:?}"),
     }
+    assert_eq!(e.kind(), "missing-permission");
+    assert_eq!(
+        e.to_string(),
+        "this credential lacks Read permission on entries: grant it Read on it (and nothing more) \
+         where the credential was created"
+    );
     assert_eq!(
         api.seen_credentials(),
         [Some(unknown), Some(partial.clone()), Some(partial)],

@@ -240,9 +240,43 @@ fn missing_reads_are_reported_together() {
         err,
         ConnectorError::MissingPermission(names(&[Table::Invoices, Table::Payouts]))
     );
-    // All five reads were tried; no write probe was sent.
-    assert_eq!(account.requests.len(), 5);
-    assert!(account.requests.iter().all(|r| r.starts_with("GET ")));
+    // All five reads were tried, and the five writes too (refused: the key is told only of its Reads).
+    assert_eq!(account.requests.len(), 10);
+    assert_eq!(
+        account
+            .requests
+            .iter()
+            .filter(|r| r.starts_with("GET "))
+            .count(),
+        5
+    );
+}
+
+#[test]
+fn a_key_that_can_write_and_lacks_a_read_is_told_of_its_writes_in_the_same_run() {
+    let mut account = Account::read_only();
+    account.read.remove(&Table::Payouts);
+    account.write.insert(Table::Customers);
+    let err = run(&mut account, TEST_KEY, Mode::Test).expect_err("both faults");
+    // The writes first: the key must be replaced or edited whatever else it lacks (the host names the
+    // missing Reads beside them, from the answers it saw).
+    assert_eq!(
+        err,
+        ConnectorError::OverPermissioned(names(&[Table::Customers]))
+    );
+    assert_eq!(account.requests.len(), 10);
+}
+
+#[test]
+fn a_missing_read_is_told_before_a_write_probe_that_proved_nothing() {
+    let mut account = Account::read_only();
+    account.read.remove(&Table::Invoices);
+    account.storm = Some(("/v1/payouts/po_klairr_probe_never_exists/cancel", 500));
+    let err = run(&mut account, TEST_KEY, Mode::Test).expect_err("missing");
+    assert_eq!(
+        err,
+        ConnectorError::MissingPermission(names(&[Table::Invoices]))
+    );
 }
 
 #[test]

@@ -5,6 +5,7 @@ use super::caller_text;
 use super::error::{ConnectorFailure, SandboxError};
 use super::hooks::{self, ConnectionCredential};
 use super::instance::{redact_error, Instance};
+use super::permissions::PermissionFailure;
 use super::wit;
 use crate::cache::Fingerprint;
 use crate::returned;
@@ -57,11 +58,6 @@ impl Connection {
     /// host judges the answers its write probes and reads got itself. A credential that can write, or
     /// cannot read, is told what to change where its manifest says (`credential.manage`).
     pub fn verify(&mut self) -> Result<wit::VerifyReport, SandboxError> {
-        // The host's own verdicts are told as the component's are (`finish`).
-        self.verify_judged().map_err(|e| self.told(e))
-    }
-
-    fn verify_judged(&mut self) -> Result<wit::VerifyReport, SandboxError> {
         let plugin = self.instance.plugin()?;
         let handle = self.handle;
         let ceiling = self.manifest.calls.verify_requests;
@@ -74,41 +70,54 @@ impl Connection {
                     .await
             })
         });
-        let report = self.finish(outcome, "setup verification")?;
-        let mut report = returned::check_report(report, self.credential.runs(), self.sent())?;
+        let report = self.finish(outcome, "setup verification");
+        // The connector's own failure comes first (it read the bodies: a proxy's 404 page is no write),
+        // unless it is a permission fault: then the host's verdict is the answer, both faults at once.
+        if let Err(e) = &report {
+            if !matches!(e, SandboxError::Permissions { .. }) {
+                return report;
+            }
+        }
+        // The component's word that the credential cannot write counts for nothing, nor its word that
+        // it can read: the host judges the answers its probes got. A write proven, or a read refused,
+        // is the answer whatever the component said, then whatever the probes left unproven.
+        let answers = match self.instance.store.data().hooks.probe_answers.lock() {
+            Ok(answers) => answers.clone(),
+            Err(_) => Vec::new(),
+        };
+        let (writes, reads) = (
+            probes::judge(&self.manifest, &answers),
+            probes::judge_reads(&self.manifest, &answers),
+        );
+        let found = PermissionFailure {
+            can_write: match &writes {
+                ProbeVerdict::CanWrite(resources) => Some(resources.clone()),
+                _ => None,
+            },
+            cannot_read: match &reads {
+                ReadVerdict::CannotRead(resources) => Some(resources.clone()),
+                _ => None,
+            },
+        };
+        if found.is_some() {
+            return Err(self.permissions(found));
+        }
+        let mut report = returned::check_report(report?, self.credential.runs(), self.sent())?;
         // A table its catalogue lacks is nothing setup could have proven readable (the component's
         // word alone, or another connector's names): the report names only the connector's own.
         report
             .readable
             .retain(|table| self.catalogue.is_table(table));
-        // The component's word that the credential cannot write counts for nothing: the host judges the
-        // answers its write probes got.
-        let answers = match self.instance.store.data().hooks.probe_answers.lock() {
-            Ok(answers) => answers.clone(),
-            Err(_) => Vec::new(),
-        };
-        // Nor its word that it can read: a write proven first, then a read refused, then whatever
-        // either left unproven.
         let mut unproven = Vec::new();
-        match probes::judge(&self.manifest, &answers) {
+        match writes {
             ProbeVerdict::Refused(endpoints) => report.write_probes_refused = endpoints,
-            ProbeVerdict::CanWrite(resources) => {
-                return Err(SandboxError::Connector(ConnectorFailure(
-                    wit::ConnectorError::OverPermissioned(resources),
-                )))
-            }
+            ProbeVerdict::CanWrite(_) => {}
             ProbeVerdict::Unproven(probes) => unproven = probes,
         }
-        match probes::judge_reads(&self.manifest, &answers) {
-            // The readable tables stay the component's list (of its catalogue's tables); every table
-            // the manifest has a `reads` rule for was proven just now, whether it lists it or not.
-            ReadVerdict::Readable(_) => {}
-            ReadVerdict::CannotRead(resources) => {
-                return Err(SandboxError::Connector(ConnectorFailure(
-                    wit::ConnectorError::MissingPermission(resources),
-                )))
-            }
-            ReadVerdict::Unproven(reads) => unproven.extend(reads),
+        // The readable tables stay the component's list (of its catalogue's tables); every table the
+        // manifest has a `reads` rule for was proven just now, whether it lists it or not.
+        if let ReadVerdict::Unproven(reads) = reads {
+            unproven.extend(reads);
         }
         if !unproven.is_empty() {
             return Err(SandboxError::SetupUnproven(unproven));
@@ -358,16 +367,21 @@ impl Connection {
     /// A credential that can write, or cannot read, is told what to change where its manifest says
     /// (`credential.manage`), whichever call found it: setup, or a query that met a 403 (QA).
     fn told(&self, e: SandboxError) -> SandboxError {
-        match (e, &self.manifest.credential.manage) {
-            (SandboxError::Connector(failure), Some(manage))
-                if failure.permission_text(None).is_some() =>
-            {
-                SandboxError::Permissions {
-                    failure,
-                    manage: manage.clone(),
+        match e {
+            SandboxError::Connector(ConnectorFailure(error)) => {
+                match PermissionFailure::of(&error) {
+                    Some(failure) => self.permissions(failure),
+                    None => SandboxError::Connector(ConnectorFailure(error)),
                 }
             }
-            (e, _) => e,
+            e => e,
+        }
+    }
+
+    fn permissions(&self, failure: PermissionFailure) -> SandboxError {
+        SandboxError::Permissions {
+            failure,
+            manage: self.manifest.credential.manage.clone(),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! print: what a component returns is redacted and capped before it is wrapped here (see
 //! [`crate::returned`]), and the host's own messages never quote a credential.
 
+use super::permissions::PermissionFailure;
 use super::wit;
 use klairr_policy::credential::Refusal;
 
@@ -79,12 +80,12 @@ pub enum SandboxError {
     /// The connector's own typed error (redacted and capped by the host).
     #[error("{0}")]
     Connector(ConnectorFailure),
-    /// Setup found the credential able to write, or unable to read, told in the words of the
-    /// connector's manifest: `manage` says where its permissions are changed (`credential.manage`).
-    #[error("{}", .failure.permission_text(Some(.manage)).unwrap_or_else(|| .failure.to_string()))]
+    /// The credential can write, or cannot read what the connector needs, or both: told as what to
+    /// change, and where when the connector's manifest says (`manage`, its `credential.manage`).
+    #[error("{}", .failure.text(.manage.as_deref()))]
     Permissions {
-        failure: ConnectorFailure,
-        manage: String,
+        failure: PermissionFailure,
+        manage: Option<String>,
     },
 }
 
@@ -92,7 +93,8 @@ impl SandboxError {
     /// The stable kind name the CLI and JSON output use.
     pub fn kind(&self) -> &'static str {
         match self {
-            SandboxError::Connector(f) | SandboxError::Permissions { failure: f, .. } => f.kind(),
+            SandboxError::Connector(f) => f.kind(),
+            SandboxError::Permissions { failure, .. } => failure.kind(),
             SandboxError::Credential(r) => r.kind.as_str(),
             // The caller's own setting (the CLI's `--compile-cache`, `KLAIRR_CACHE_DIR`): exit 2.
             SandboxError::Setting(_) => "usage",
@@ -151,64 +153,6 @@ impl ConnectorFailure {
     }
 }
 
-impl ConnectorFailure {
-    /// What to change for an over-permissioned or under-permitted credential, going on from `manage`
-    /// (where its permissions are changed) when the manifest says; `None` for any other failure.
-    pub fn permission_text(&self, manage: Option<&str>) -> Option<String> {
-        use wit::ConnectorError as E;
-        let (over, resources) = match &self.0 {
-            // With no resource named (the host drops a name that is no identifier), nothing to set.
-            E::OverPermissioned(r) | E::MissingPermission(r) if r.is_empty() => return None,
-            E::OverPermissioned(r) => (true, r),
-            E::MissingPermission(r) => (false, r),
-            _ => return None,
-        };
-        let names = in_words(resources.iter().map(String::as_str));
-        // The resources as a permissions page lists them (Stripe's: Customers, Invoices, …).
-        let shown = in_words(resources.iter().map(|r| capitalised(r)));
-        let it = if resources.len() == 1 { "it" } else { "them" };
-        Some(match (over, manage) {
-            (true, Some(manage)) => format!(
-                "this credential can write to {names}: Klairr only accepts read-only credentials. {manage}: \
-                 set {shown} to Read, and every resource Klairr does not read to None, then try again."
-            ),
-            (true, None) => format!(
-                "this credential can write to {names}: Klairr only accepts read-only credentials; where the \
-                 credential was created, take its write access to {it} away (or create one that can read \
-                 the connector's tables and write nothing)"
-            ),
-            (false, Some(manage)) => format!(
-                "this credential lacks Read permission on {names}. {manage}: set {shown} to Read (and \
-                 nothing more), then try again."
-            ),
-            (false, None) => format!(
-                "this credential lacks Read permission on {names}: grant it Read on {it} (and nothing more) \
-                 where the credential was created"
-            ),
-        })
-    }
-}
-
-/// `a`, `a and b`, `a, b and c`.
-fn in_words<S: AsRef<str>>(items: impl Iterator<Item = S>) -> String {
-    let items: Vec<S> = items.collect();
-    match items.split_last() {
-        None => String::new(),
-        Some((last, [])) => last.as_ref().to_owned(),
-        Some((last, rest)) => {
-            let rest: Vec<&str> = rest.iter().map(AsRef::as_ref).collect();
-            format!("{} and {}", rest.join(", "), last.as_ref())
-        }
-    }
-}
-
-fn capitalised(word: &str) -> String {
-    let mut chars = word.chars();
-    chars.next().map_or_else(String::new, |first| {
-        first.to_uppercase().chain(chars).collect()
-    })
-}
-
 impl std::fmt::Display for ConnectorFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         use wit::ConnectorError as E;
@@ -235,17 +179,11 @@ impl std::fmt::Display for ConnectorFailure {
             | E::ModeMismatch(m)
             | E::InvalidQuery(m)
             | E::Network(m) => f.write_str(m),
-            E::OverPermissioned(_) | E::MissingPermission(_) => match self.permission_text(None) {
-                Some(text) => f.write_str(&text),
-                None if matches!(self.0, E::OverPermissioned(_)) => f.write_str(
-                    "this credential can write: Klairr only accepts read-only credentials; create one \
-                     that can read the connector's tables and write nothing",
-                ),
-                None => f.write_str(
-                    "this credential lacks a Read permission the connector needs: grant it Read on the \
-                     connector's tables (and nothing more) where the credential was created",
-                ),
-            },
+            E::OverPermissioned(_) | E::MissingPermission(_) => f.write_str(
+                &PermissionFailure::of(&self.0)
+                    .unwrap_or_default()
+                    .text(None),
+            ),
             // The connector has already retried what the source let it retry (Stripe's: up to 5
             // attempts; none when Stripe said `Stripe-Should-Retry: false`): what helps now is time.
             E::RateLimited(u) => {
@@ -260,48 +198,6 @@ impl std::fmt::Display for ConnectorFailure {
 #[cfg(test)]
 mod refusal_tests {
     use super::*;
-
-    #[test]
-    fn permission_messages_say_what_to_change_and_where() {
-        use wit::ConnectorError as E;
-        let text = |e: E, manage: Option<&str>| {
-            ConnectorFailure(e)
-                .permission_text(manage)
-                .expect("a permission failure")
-        };
-        let one = || vec!["invoices".to_owned()];
-        let three = || vec!["a".to_owned(), "b".to_owned(), "c".to_owned()];
-        assert_eq!(
-            text(E::MissingPermission(one()), None),
-            "this credential lacks Read permission on invoices: grant it Read on it (and nothing more) \
-             where the credential was created"
-        );
-        assert_eq!(
-            text(E::MissingPermission(three()), Some("Edit it at example.com")),
-            "this credential lacks Read permission on a, b and c. Edit it at example.com: set A, B and C to \
-             Read (and nothing more), then try again."
-        );
-        assert!(
-            text(E::OverPermissioned(three()), None).contains("take its write access to them away")
-        );
-        assert!(text(E::OverPermissioned(one()), Some("Edit it"))
-            .contains("Edit it: set Invoices to Read, and every resource"));
-        assert_eq!(
-            ConnectorFailure(E::InvalidQuery("x".into())).permission_text(None),
-            None
-        );
-        // No resource named (a name the host dropped): no list to fill in, a whole sentence still.
-        assert_eq!(
-            ConnectorFailure(E::MissingPermission(vec![])).permission_text(None),
-            None
-        );
-        assert!(ConnectorFailure(E::MissingPermission(vec![]))
-            .to_string()
-            .starts_with("this credential lacks a Read permission the connector needs: grant"));
-        assert!(ConnectorFailure(E::OverPermissioned(vec![]))
-            .to_string()
-            .starts_with("this credential can write: "));
-    }
 
     #[test]
     fn refusals_are_the_key_and_query_kinds() {

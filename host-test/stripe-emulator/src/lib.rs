@@ -153,6 +153,9 @@ pub mod keys {
     pub const TEST_WRITE_INVOICES: &str = "rk_test_51KlairrEmulatorWritesInvoices0000whhXJz7gftJmEMB6IVYqkHvTWU9XAp1fND4nC493wz0lLLVbcHFMmOfzeyJYH0000";
     /// Restricted, test mode: read customers, subscriptions and charges only.
     pub const TEST_NO_INVOICES_PAYOUTS: &str = "rk_test_51KlairrEmulatorNoInvoicesPayoutsGlucpIucguFt7ekZ0XdODMDcHGNuAtmn6BpX1bhF9vwmg0tkMgOUhYvhpMASnSouts";
+    /// Restricted, test mode: write customers (and read them), read subscriptions, invoices and
+    /// charges, not payouts: both of setup's faults at once.
+    pub const TEST_WRITE_CUSTOMERS_NO_PAYOUTS: &str = "rk_test_51KlairrEmulatorNoPayoutsWritesCustomersu8jzPde0IgxLd6GncfBAepfJBd0Kh8oOOL8dKLzdocJ2isAjIhKtJ0R0000";
     /// Secret, test mode: full read and write, as Stripe would.
     pub const TEST_SECRET: &str = "sk_test_51KlairrEmulatorSecretKeyFullAccess006FvU76ZOoSFjavXz8v2UhTo19Wy5Sp2GMfXY9l26TNSZnY16rh7suW0rmlss00";
     /// Secret, live mode: full read and write.
@@ -185,6 +188,12 @@ pub mod keys {
                 false,
                 &[Customers, Subscriptions, Charges],
                 &[],
+            ),
+            grant(
+                TEST_WRITE_CUSTOMERS_NO_PAYOUTS,
+                false,
+                &[Customers, Subscriptions, Invoices, Charges],
+                &[Customers],
             ),
             grant(TEST_SECRET, false, all, all),
             grant(LIVE_SECRET, true, all, all),

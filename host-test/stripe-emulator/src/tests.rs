@@ -20,6 +20,7 @@ const ALL_KEYS: &[&str] = &[
     keys::TEST_WRITE_CUSTOMERS,
     keys::TEST_WRITE_INVOICES,
     keys::TEST_NO_INVOICES_PAYOUTS,
+    keys::TEST_WRITE_CUSTOMERS_NO_PAYOUTS,
     keys::TEST_SECRET,
     keys::LIVE_SECRET,
 ];

@@ -1,0 +1,246 @@
+//! A credential that can do too much or too little for its connector — write, or not read a table the
+//! connector needs, or both — told as what to change, and where when the manifest says
+//! (`credential.manage`). Setup judges both from the answers the host saw, so a credential with both
+//! faults is told of both in one run (README, "Keys and setup").
+
+use super::wit;
+
+/// What a credential was found able to write and unable to read. `None`: no such fault; `Some` with an
+/// empty list: the fault, with no resource the host could name (it drops a name that is no
+/// identifier).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PermissionFailure {
+    /// Resources a write got through to (a write probe's success, or its `404`).
+    pub can_write: Option<Vec<String>>,
+    /// Resources whose Read is missing.
+    pub cannot_read: Option<Vec<String>>,
+}
+
+impl PermissionFailure {
+    /// The permission fault a connector's own error reports, if it is one.
+    pub fn of(error: &wit::ConnectorError) -> Option<Self> {
+        match error {
+            wit::ConnectorError::OverPermissioned(r) => Some(PermissionFailure {
+                can_write: Some(r.clone()),
+                cannot_read: None,
+            }),
+            wit::ConnectorError::MissingPermission(r) => Some(PermissionFailure {
+                can_write: None,
+                cannot_read: Some(r.clone()),
+            }),
+            _ => None,
+        }
+    }
+
+    /// Whether anything was found.
+    pub fn is_some(&self) -> bool {
+        self.can_write.is_some() || self.cannot_read.is_some()
+    }
+
+    /// The stable kind: a credential that can write is `over-permissioned` whatever else it lacks (it
+    /// must be changed first: Klairr never holds a credential that can write).
+    pub fn kind(&self) -> &'static str {
+        if self.can_write.is_some() {
+            "over-permissioned"
+        } else {
+            "missing-permission"
+        }
+    }
+
+    /// What to change, going on from `manage` (where the credential's permissions are changed) when the
+    /// manifest says.
+    pub fn text(&self, manage: Option<&str>) -> String {
+        let named = |list: &Option<Vec<String>>| list.as_ref().filter(|r| !r.is_empty()).cloned();
+        match (named(&self.can_write), named(&self.cannot_read)) {
+            (Some(write), Some(read)) => both(&write, &read, manage),
+            (Some(write), None) => can_write(&write, manage),
+            (None, _) if self.can_write.is_some() => {
+                "this credential can write: Klairr only accepts read-only credentials; create one that \
+                 can read the connector's tables and write nothing"
+                    .to_owned()
+            }
+            (None, Some(read)) => cannot_read(&read, manage),
+            (None, None) => "this credential lacks a Read permission the connector needs: grant it Read on the \
+                  connector's tables (and nothing more) where the credential was created"
+                .to_owned(),
+        }
+    }
+}
+
+fn can_write(resources: &[String], manage: Option<&str>) -> String {
+    let names = in_words(resources);
+    match manage {
+        Some(manage) => format!(
+            "this credential can write to {names}: Klairr only accepts read-only credentials. {manage}: \
+             set {} to Read, and every resource Klairr does not read to None, then try again.",
+            shown(resources)
+        ),
+        None => format!(
+            "this credential can write to {names}: Klairr only accepts read-only credentials; where the \
+             credential was created, take its write access to {} away (or create one that can read the \
+             connector's tables and write nothing)",
+            it(resources)
+        ),
+    }
+}
+
+fn cannot_read(resources: &[String], manage: Option<&str>) -> String {
+    let names = in_words(resources);
+    match manage {
+        Some(manage) => format!(
+            "this credential lacks Read permission on {names}. {manage}: set {} to Read (and nothing \
+             more), then try again.",
+            shown(resources)
+        ),
+        None => format!(
+            "this credential lacks Read permission on {names}: grant it Read on {} (and nothing more) \
+             where the credential was created",
+            it(resources)
+        ),
+    }
+}
+
+fn both(write: &[String], read: &[String], manage: Option<&str>) -> String {
+    let (writes, reads) = (in_words(write), in_words(read));
+    match manage {
+        Some(manage) => {
+            // One list to set to Read: what it writes and what it cannot read, each named once.
+            let mut all: Vec<String> = write.to_vec();
+            all.extend(read.iter().filter(|r| !write.contains(r)).cloned());
+            format!(
+                "this credential can write to {writes} and lacks Read permission on {reads}: Klairr only \
+                 accepts read-only credentials that can read what it needs. {manage}: set {} to Read, \
+                 and every resource Klairr does not read to None, then try again.",
+                shown(&all)
+            )
+        }
+        None => format!(
+            "this credential can write to {writes} and lacks Read permission on {reads}: Klairr only \
+             accepts read-only credentials; where the credential was created, take its write access to \
+             {} away and grant it Read on {} (or create one that can read the connector's tables and \
+             write nothing)",
+            it(write),
+            it(read)
+        ),
+    }
+}
+
+/// `it` for one resource, `them` for more.
+fn it(resources: &[String]) -> &'static str {
+    if resources.len() == 1 {
+        "it"
+    } else {
+        "them"
+    }
+}
+
+/// The resources as a permissions page lists them (Stripe's: Customers, Invoices, …).
+fn shown(resources: &[String]) -> String {
+    let capitalised: Vec<String> = resources.iter().map(|r| capitalised(r)).collect();
+    in_words(&capitalised)
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn in_words<S: AsRef<str>>(items: &[S]) -> String {
+    match items.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.as_ref().to_owned(),
+        Some((last, rest)) => {
+            let rest: Vec<&str> = rest.iter().map(AsRef::as_ref).collect();
+            format!("{} and {}", rest.join(", "), last.as_ref())
+        }
+    }
+}
+
+fn capitalised(word: &str) -> String {
+    let mut chars = word.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(names: &[&str]) -> Option<Vec<String>> {
+        Some(names.iter().map(|n| (*n).to_owned()).collect())
+    }
+
+    fn failure(
+        can_write: Option<Vec<String>>,
+        cannot_read: Option<Vec<String>>,
+    ) -> PermissionFailure {
+        PermissionFailure {
+            can_write,
+            cannot_read,
+        }
+    }
+
+    #[test]
+    fn each_fault_says_what_to_change_and_where() {
+        assert_eq!(
+            failure(None, list(&["invoices"])).text(None),
+            "this credential lacks Read permission on invoices: grant it Read on it (and nothing more) \
+             where the credential was created"
+        );
+        assert_eq!(
+            failure(None, list(&["a", "b", "c"])).text(Some("Edit it at example.com")),
+            "this credential lacks Read permission on a, b and c. Edit it at example.com: set A, B and C to \
+             Read (and nothing more), then try again."
+        );
+        assert!(failure(list(&["a", "b", "c"]), None)
+            .text(None)
+            .contains("take its write access to them away"));
+        assert!(failure(list(&["invoices"]), None)
+            .text(Some("Edit it"))
+            .contains("Edit it: set Invoices to Read, and every resource"));
+    }
+
+    /// A credential with both faults is told of both at once, with one list of what to set to Read.
+    #[test]
+    fn both_faults_are_told_together() {
+        let both = failure(list(&["customers"]), list(&["invoices", "payouts"]));
+        assert_eq!(both.kind(), "over-permissioned");
+        assert_eq!(
+            both.text(Some("Edit the key")),
+            "this credential can write to customers and lacks Read permission on invoices and payouts: \
+             Klairr only accepts read-only credentials that can read what it needs. Edit the key: set \
+             Customers, Invoices and Payouts to Read, and every resource Klairr does not read to None, \
+             then try again."
+        );
+        assert_eq!(
+            both.text(None),
+            "this credential can write to customers and lacks Read permission on invoices and payouts: \
+             Klairr only accepts read-only credentials; where the credential was created, take its write \
+             access to it away and grant it Read on them (or create one that can read the connector's \
+             tables and write nothing)"
+        );
+        // A resource in both lists is named once in what to set.
+        let overlap = failure(list(&["a", "b"]), list(&["b"]));
+        assert!(overlap.text(Some("M")).contains("M: set A and B to Read,"));
+    }
+
+    #[test]
+    fn a_fault_with_no_resource_named_is_still_a_whole_sentence() {
+        assert!(failure(None, list(&[]))
+            .text(Some("M"))
+            .starts_with("this credential lacks a Read permission the connector needs: grant"));
+        assert!(failure(list(&[]), list(&["x"]))
+            .text(None)
+            .starts_with("this credential can write: "));
+        assert_eq!(failure(list(&[]), None).kind(), "over-permissioned");
+        assert_eq!(failure(None, list(&[])).kind(), "missing-permission");
+    }
+
+    #[test]
+    fn only_the_permission_errors_are_permission_faults() {
+        use wit::ConnectorError as E;
+        assert_eq!(PermissionFailure::of(&E::InvalidQuery("x".into())), None);
+        assert_eq!(
+            PermissionFailure::of(&E::OverPermissioned(vec!["a".into()])),
+            Some(failure(list(&["a"]), None))
+        );
+        assert!(!PermissionFailure::default().is_some());
+    }
+}
