@@ -538,7 +538,7 @@ fn invalid_aggregates_are_refused_saying_what_to_change() {
         (r#"{"list":"charges","group_by":["currency_month"],"measures":{"n":"count"}}"#.into(), "its columns are: id"),
         (r#"{"list":"charges","measures":{"x":{"sum":["amount"]}}}"#.into(), "query → measures → a measure such as {\"sum\": \"amount\"}"),
         (r#"{"list":"charges","group_by":[{"created":{"month":1}}],"measures":{"n":"count"}}"#.into(), "query → group_by → a bucket"),
-        (r#"{"list":"charges","measures":{"n":{"sum":"amount","max":"amount"}}}"#.into(), "expected"),
+        (r#"{"list":"charges","measures":{"n":{"sum":"amount","max":"amount"}}}"#.into(), "one measure per name"),
         (r#"{"list":"charges","measures":{"n":{"sum":"nope"}}}"#.into(), "unknown column 'nope' for table charges"),
         (r#"{"list":"charges","measures":{"n":{"sum":3}}}"#.into(), "takes a column name"),
         (r#"{"list":"charges","group_by":["currency"],"measures":{"n":{"sum":"status"}}}"#.into(), "sum takes an integer or amount column; status has type text"),
@@ -878,11 +878,30 @@ fn order_by_is_refused_saying_what_to_write() {
         (r#"[{"n":"descending"}]"#, "{'n': the string 'descending'}"),
         (r#"[{"n":"DESC"}]"#, "{'n': the string 'DESC'}"),
         (r#"[{"n":-1}]"#, "{'n': the integer -1}"),
-        (r#"[{"amount":"desc"}]"#, "{'amount': the string 'desc'}"),
     ] {
         let err = refusal(&format!("{{{base},\"order_by\":{order_by}}}"));
         assert!(err.ends_with(&format!("{form}{got}")), "{order_by}: {err}");
     }
+    // The form right, the name no column of the result (a measure's function, say): named as such.
+    for name in ["amount", "count"] {
+        let err = refusal(&format!(r#"{{{base},"order_by":[{{"{name}":"desc"}}]}}"#));
+        assert!(
+            err.ends_with(&format!(
+                r#"order_by: '{name}' is no column of the result; its columns are n, paid, currency (a measure is sorted by the name it has in measures), e.g. [{{"n": "desc"}}]"#
+            )),
+            "{err}"
+        );
+    }
+    // Two measures under one name: each needs its own.
+    let err = refusal(
+        r#"{"list":"charges","group_by":["currency"],"measures":{"s":{"sum":"amount","count":"id"}}}"#,
+    );
+    assert!(
+        err.ends_with(
+            r#"measure 's': one measure per name, written {MEASURE: COLUMN} with one key; got 2 keys ('sum', 'count'): give each measure a name of its own, e.g. {"n": "count", "amount": {"sum": "amount"}}"#
+        ),
+        "{err}"
+    );
     let err = refusal(&format!(
         r#"{{{base},"order_by":[{{"n":"desc"}},{{"n":"asc"}}]}}"#
     ));

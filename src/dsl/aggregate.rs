@@ -111,7 +111,7 @@ fn order_keys(
     value: Json,
 ) -> Result<Vec<Order>, ConnectorError> {
     let Json::Array(items) = value else {
-        return Err(order_error(group_by, measures, describe(&value)));
+        return Err(order_error(group_by, measures, &value, false));
     };
     let currency = group_by.iter().position(GroupKey::is_currency);
     let mut keys: Vec<Order> = Vec::with_capacity(items.len());
@@ -136,7 +136,7 @@ fn order_keys(
             _ => None,
         };
         let Some((name, descending, column)) = found else {
-            return Err(order_error(group_by, measures, entry(item)));
+            return Err(order_error(group_by, measures, item, true));
         };
         if keys.iter().any(|k| k.column == column) {
             return Err(invalid(format!("order_by names {} twice", quote(name))));
@@ -162,14 +162,25 @@ fn order_keys(
         keys.push(Order { column, descending });
     }
     if keys.is_empty() {
-        return Err(order_error(group_by, measures, "[]".into()));
+        return Err(order_error(
+            group_by,
+            measures,
+            &Json::Array(Vec::new()),
+            true,
+        ));
     }
     Ok(keys)
 }
 
 #[cold]
 #[inline(never)]
-fn order_error(group_by: &[GroupKey], measures: &[Measure], got: String) -> ConnectorError {
+/// `got` is the whole `order_by` value, or one entry of its array when `is_entry`.
+fn order_error(
+    group_by: &[GroupKey],
+    measures: &[Measure],
+    got: &Json,
+    is_entry: bool,
+) -> ConnectorError {
     let columns: Vec<String> = measures
         .iter()
         .map(|m| m.name.clone())
@@ -189,12 +200,25 @@ fn order_error(group_by: &[GroupKey], measures: &[Measure], got: String) -> Conn
         ),
         _ => String::from("[{\"n\": \"desc\"}]"),
     };
-    invalid(format!(
-        "'order_by' is a non-empty array of {{COLUMN: \"asc\" or \"desc\"}} objects, one key each (lower case; \
-         \"desc\": largest first), each a column of the result ({}), e.g. {example}; got {}",
-        columns.join(", "),
-        got
-    ))
+    let columns = columns.join(", ");
+    invalid(match got {
+        // The form is right, the name is not one of the result's columns (a measure's function, say).
+        Json::Object(entries)
+            if is_entry
+                && matches!(entries.as_slice(), [(_, Json::Str(d))] if d == "asc" || d == "desc") =>
+        {
+            format!(
+                "order_by: {} is no column of the result; its columns are {columns} (a measure is sorted by \
+                 the name it has in measures), e.g. {example}",
+                quote(&entries[0].0)
+            )
+        }
+        _ => format!(
+            "'order_by' is a non-empty array of {{COLUMN: \"asc\" or \"desc\"}} objects, one key each (lower \
+             case; \"desc\": largest first), each a column of the result ({columns}), e.g. {example}; got {}",
+            if is_entry { entry(got) } else { describe(got) }
+        ),
+    })
 }
 
 /// An `order_by` entry in a message: a one-key object as `{'name': the string 'up'}`.
@@ -202,6 +226,7 @@ fn order_error(group_by: &[GroupKey], measures: &[Measure], got: String) -> Conn
 #[inline(never)]
 fn entry(item: &Json) -> String {
     match item {
+        Json::Array(items) if items.is_empty() => "[]".into(),
         Json::Object(entries) => match entries.as_slice() {
             [(name, direction)] => format!("{{{}: {}}}", quote(name), describe(direction)),
             _ => describe(item),
@@ -335,6 +360,17 @@ fn measure_list(
                     )));
                 }
                 (func, Some(column))
+            }
+            // Two measures under one name: each needs a name of its own.
+            Json::Object(entries) if entries.len() > 1 => {
+                let keys: Vec<String> = entries.iter().map(|(k, _)| quote(k)).collect();
+                return Err(invalid(format!(
+                    "measure {}: one measure per name, written {{MEASURE: COLUMN}} with one key; got {} keys \
+                     ({}): give each measure a name of its own, e.g. {MEASURE_EXAMPLE}",
+                    quote(&name),
+                    entries.len(),
+                    keys.join(", ")
+                )));
             }
             other => return Err(unknown_measure(&name, &describe(&other))),
         };

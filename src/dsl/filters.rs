@@ -274,7 +274,14 @@ fn range(table: Table, key: &str, value: &Json) -> Result<Range, ConnectorError>
     let lo = r.gt.map(|v| v + 1).or(r.gte).unwrap_or(0);
     let hi = r.lt.map(|v| v - 1).or(r.lte);
     if lo > hi.unwrap_or(MAX_TIMESTAMP) {
+        // Bounds written in order with no whole second between them (gt 5 and lt 6): the order is
+        // not what to check.
+        let in_order = matches!((r.gt.or(r.gte), r.lt.or(r.lte)), (Some(a), Some(b)) if a < b);
         return Err(wrong(match hi {
+            Some(hi) if in_order => format!(
+                "the range is empty: no whole unix second is both ≥ {lo} and ≤ {hi} (gt and lt leave their \
+                 own second out); write gte or lte to keep a bound's own second, or widen the range"
+            ),
             Some(hi) => format!(
                 "the range is empty: no unix second is both ≥ {lo} and ≤ {hi}; check that the lower bound \
                  (gt/gte) is below the upper bound (lt/lte)"

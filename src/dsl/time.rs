@@ -36,17 +36,30 @@ pub(super) fn parse_rfc3339(s: &str, round_up: bool) -> Result<i64, String> {
     let seconds = if b.len() == 10 {
         midnight
     } else {
-        if !matches!(b.get(10), Some(b'T' | b't')) {
-            return Err(expected.into());
+        // The forms near RFC 3339 that an LLM writes, each told what to change.
+        match b.get(10) {
+            Some(b'T' | b't') => {}
+            Some(b' ') => {
+                return Err(
+                    "write T between the date and the time (e.g. 2026-01-01T10:00:00Z)".into(),
+                )
+            }
+            _ => return Err(expected.into()),
         }
-        let (Some(hour), Some(minute), Some(second)) =
-            (digits(11, 2), digits(14, 2), digits(17, 2))
-        else {
+        let (Some(hour), Some(minute)) = (digits(11, 2), digits(14, 2)) else {
             return Err(expected.into());
         };
-        if b.get(13) != Some(&b':') || b.get(16) != Some(&b':') {
+        if b.get(13) != Some(&b':') {
             return Err(expected.into());
         }
+        if b.get(16) != Some(&b':') {
+            return Err(
+                "the seconds are missing: write HH:MM:SS (e.g. 2026-01-01T10:00:00Z)".into(),
+            );
+        }
+        let Some(second) = digits(17, 2) else {
+            return Err(expected.into());
+        };
         if hour > 23 || minute > 59 || second > 59 {
             return Err(format!(
                 "time {hour:02}:{minute:02}:{second:02} is out of range (hours 00-23, minutes and seconds 00-59)"
@@ -85,6 +98,9 @@ pub(super) fn parse_rfc3339(s: &str, round_up: bool) -> Result<i64, String> {
                 } else {
                     -o
                 }
+            }
+            Some(b'+' | b'-') if b.len() == i + 5 && digits(i + 1, 4).is_some() => {
+                return Err("the offset needs a colon: ±HH:MM, e.g. +02:00".into())
             }
             None => return Err("a date-time needs a UTC offset: end it with Z or ±HH:MM".into()),
             Some(_) => return Err(expected.into()),
