@@ -7,6 +7,7 @@ use super::{describe, invalid, quote, sort_few, PostFilter, Query};
 use crate::error::ConnectorError;
 use crate::prelude::*;
 use crate::schema::{self, Cell, FilterKind, Table};
+use alloc::borrow::Cow;
 
 /// Longest id accepted for `customer` / `subscription` (Stripe ids are far shorter).
 const MAX_ID_LEN: usize = 255;
@@ -175,7 +176,7 @@ fn object_id(
 }
 
 fn range(table: Table, key: &str, value: &Json) -> Result<Range, ConnectorError> {
-    let wrong = |what: String| {
+    let wrong = |what: &str| {
         invalid(format!(
             "filter '{key}' for table {}: {what}. Accepted: {}",
             table.name(),
@@ -187,7 +188,7 @@ fn range(table: Table, key: &str, value: &Json) -> Result<Range, ConnectorError>
     let entries = match value {
         _ if whole => {
             let exact = timestamp(value, false)
-                .map_err(|why| wrong(format!("{} {why}", describe(value))))?;
+                .map_err(|why| wrong(&format!("{} {why}", describe(value))))?;
             return Ok(Range {
                 exact: Some(exact),
                 ..Range::default()
@@ -195,17 +196,17 @@ fn range(table: Table, key: &str, value: &Json) -> Result<Range, ConnectorError>
         }
         Json::Object(entries) => entries,
         Json::Str(_) => {
-            return Err(wrong(format!(
+            return Err(wrong(&format!(
                 "got {}; a date goes inside a range object, e.g. for one whole day \
                  {{\"gte\": \"2026-01-01\", \"lt\": \"2026-01-02\"}}",
                 describe(value)
             )))
         }
-        other => return Err(wrong(format!("got {}", describe(other)))),
+        other => return Err(wrong(&format!("got {}", describe(other)))),
     };
     if entries.is_empty() {
         return Err(wrong(
-            "the range object is empty: give at least one of gt, gte, lt, lte".into(),
+            "the range object is empty: give at least one of gt, gte, lt, lte",
         ));
     }
     let mut r = Range::default();
@@ -218,7 +219,7 @@ fn range(table: Table, key: &str, value: &Json) -> Result<Range, ConnectorError>
             "lt" => &mut r.lt,
             "lte" => &mut r.lte,
             other => {
-                return Err(wrong(format!(
+                return Err(wrong(&format!(
                     "unknown range key {}: allowed keys are gt, gte, lt, lte",
                     quote(other)
                 )))
@@ -226,7 +227,7 @@ fn range(table: Table, key: &str, value: &Json) -> Result<Range, ConnectorError>
         };
         // `gte` and `lt` of a date-time with a fraction of a second bound at the next whole second.
         let v = timestamp(bound, matches!(op.as_str(), "gte" | "lt"))
-            .map_err(|why| wrong(format!("'{op}': {} {why}", describe(bound))))?;
+            .map_err(|why| wrong(&format!("'{op}': {} {why}", describe(bound))))?;
         // A date is its first second, so `lte` of a date leaves out the rest of that day and `gt` keeps
         // it: "up to March 31" and "after January 1" written so would be wrong by a day, silently. The
         // whole day is `lt` the next one; after it, `gte` the next one.
@@ -257,17 +258,13 @@ fn range(table: Table, key: &str, value: &Json) -> Result<Range, ConnectorError>
         *slot = Some(v);
     }
     if r.gt.is_some() && r.gte.is_some() {
-        return Err(wrong(
-            "gt and gte together: give only one lower bound".into(),
-        ));
+        return Err(wrong("gt and gte together: give only one lower bound"));
     }
     if r.lt.is_some() && r.lte.is_some() {
-        return Err(wrong(
-            "lt and lte together: give only one upper bound".into(),
-        ));
+        return Err(wrong("lt and lte together: give only one upper bound"));
     }
     if let Some(why) = bare_date {
-        return Err(wrong(why));
+        return Err(wrong(&why));
     }
     // Inclusive bounds over integer seconds ≥ 0; an empty interval matches nothing and is surely a mistake.
     // Without an upper bound the last second a bound may name is the limit: `gt` of it is empty too.
@@ -277,7 +274,7 @@ fn range(table: Table, key: &str, value: &Json) -> Result<Range, ConnectorError>
         // Bounds written in order with no whole second between them (gt 5 and lt 6): the order is
         // not what to check.
         let in_order = matches!((r.gt.or(r.gte), r.lt.or(r.lte)), (Some(a), Some(b)) if a < b);
-        return Err(wrong(match hi {
+        return Err(wrong(&match hi {
             Some(hi) if in_order => format!(
                 "the range is empty: no whole unix second is both ≥ {lo} and ≤ {hi} (gt and lt leave their \
                  own second out); write gte or lte to keep a bound's own second, or widen the range"
@@ -298,24 +295,26 @@ fn range(table: Table, key: &str, value: &Json) -> Result<Range, ConnectorError>
 /// One timestamp value: integer unix seconds or an RFC 3339 date / date-time, a fraction of a second
 /// rounded up when `round_up`, else down. `Err` says why not, as the end of a sentence that starts with
 /// the value.
-fn timestamp(value: &Json, round_up: bool) -> Result<i64, String> {
+fn timestamp(value: &Json, round_up: bool) -> Result<i64, Cow<'static, str>> {
     match value {
         Json::Int(n) if *n < 0 => Err("is negative: unix seconds start at 0 (1970-01-01)".into()),
         Json::Int(n) if *n > i128::from(MAX_TIMESTAMP) => Err(format!(
             "is after 9999-12-31T23:59:59Z ({MAX_TIMESTAMP}): give unix seconds, not milliseconds"
-        )),
+        )
+        .into()),
         // In range, so the conversion cannot fail; the fallback keeps this path panic-free anyway.
         Json::Int(n) => i64::try_from(*n).map_err(|_| "is out of range".into()),
         Json::Str(s) => {
             parse_rfc3339(s, round_up).map_err(|why| {
-                format!("is not a valid date: {why}; dates are absolute (for \"30 days ago\" give that day's date)")
+                format!("is not a valid date: {why}; dates are absolute (for \"30 days ago\" give that day's date)").into()
             })
         }
         Json::Float(_) => match value.huge_integer() {
             Some(true) => Err("is negative: unix seconds start at 0 (1970-01-01)".into()),
             Some(false) => Err(format!(
                 "is after 9999-12-31T23:59:59Z ({MAX_TIMESTAMP}): give unix seconds, not milliseconds"
-            )),
+            )
+            .into()),
             None => Err(
                 "is not written as an integer: give unix seconds without a decimal point or exponent"
                     .into(),

@@ -1,6 +1,7 @@
 //! Timestamps written as RFC 3339 dates: the proleptic Gregorian calendar, in unix seconds.
 
 use crate::prelude::*;
+use alloc::borrow::Cow;
 use klairr_calendar::{days_from_civil, days_in_month};
 
 /// 9999-12-31T23:59:59Z: the last second an RFC 3339 date can name; larger integers are refused too.
@@ -8,7 +9,8 @@ pub const MAX_TIMESTAMP: i64 = klairr_calendar::LAST_SECOND;
 
 /// A fraction of a second is rounded down, or up when `round_up` (a `gte` or `lt` bound: the first whole
 /// second at or after `00.5` is `01`). Leap seconds (`:60`) are refused: unix time cannot name them.
-pub(super) fn parse_rfc3339(s: &str, round_up: bool) -> Result<i64, String> {
+/// `Err` says why not: a fixed text where it can be, so that each refusal is no allocation of its own.
+pub(super) fn parse_rfc3339(s: &str, round_up: bool) -> Result<i64, Cow<'static, str>> {
     let b = s.as_bytes();
     let digits = |from: usize, len: usize| -> Option<i64> {
         let part = b.get(from..from + len)?;
@@ -24,13 +26,13 @@ pub(super) fn parse_rfc3339(s: &str, round_up: bool) -> Result<i64, String> {
         return Err(expected.into());
     }
     if !(1..=12).contains(&month) {
-        return Err(format!("month {month:02} is not 01-12"));
+        return Err(format!("month {month:02} is not 01-12").into());
     }
     let last_day = days_in_month(year, month);
     if !(1..=last_day).contains(&day) {
-        return Err(format!(
-            "day {day:02} is not 01-{last_day:02} for {year:04}-{month:02}"
-        ));
+        return Err(
+            format!("day {day:02} is not 01-{last_day:02} for {year:04}-{month:02}").into(),
+        );
     }
     let midnight = days_from_civil(year, month, day) * 86_400;
     let seconds = if b.len() == 10 {
@@ -63,7 +65,7 @@ pub(super) fn parse_rfc3339(s: &str, round_up: bool) -> Result<i64, String> {
         if hour > 23 || minute > 59 || second > 59 {
             return Err(format!(
                 "time {hour:02}:{minute:02}:{second:02} is out of range (hours 00-23, minutes and seconds 00-59)"
-            ));
+            ).into());
         }
         let mut i = 19;
         let mut part = 0;
@@ -88,9 +90,9 @@ pub(super) fn parse_rfc3339(s: &str, round_up: bool) -> Result<i64, String> {
                     return Err("the offset must be ±HH:MM, e.g. +02:00".into());
                 };
                 if oh > 23 || om > 59 {
-                    return Err(format!(
-                        "offset {oh:02}:{om:02} is out of range (at most 23:59)"
-                    ));
+                    return Err(
+                        format!("offset {oh:02}:{om:02} is out of range (at most 23:59)").into(),
+                    );
                 }
                 let o = oh * 3600 + om * 60;
                 if sign == b'+' {
