@@ -52,7 +52,7 @@ pub const MAX_MARGIN: Duration = Duration::from_millis(500);
 /// Starts per second for one credential. The manifest's `[budget]` gives them (`per_endpoint`, and
 /// `per_credential_test`/`per_credential_live` by the credential's mode). A limit of 0 is treated as 1:
 /// the manifest refuses 0, and a request must be able to start eventually.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Limits {
     /// Starts per second on one endpoint (`"GET /v1/customers"`) with one credential.
     pub per_endpoint: u32,
@@ -103,11 +103,93 @@ impl Window {
     }
 }
 
-/// One credential's windows: all its starts, and its starts per endpoint.
+/// The starts of every connector given one credential, in order of their instants however they were
+/// handed out. A connector held back by its own lower limits reserves starts ahead of time; another
+/// connector's requests may take the free instants before them (first come, first served across
+/// connectors would queue the faster one behind the slower one's waits: QA saw a connector slowed ~5x by
+/// a stricter manifest given the same key).
 #[derive(Default)]
-struct CredentialWindows {
+struct Calendar {
+    /// Sorted; none older than [`IDLE`] before the latest reservation's `now`.
+    starts: VecDeque<Instant>,
+}
+
+impl Calendar {
+    /// The earliest instant >= `from` at which one more start leaves no interval of `span` holding
+    /// more than `limit` starts: every run of `limit + 1` consecutive starts, the new one among them,
+    /// must span at least `span`.
+    fn earliest_from(&self, from: Instant, limit: usize, span: Duration) -> Instant {
+        let starts = &self.starts;
+        let mut t = from;
+        'search: loop {
+            // Where `t` would go: after every start at or before it.
+            let p = starts.partition_point(|&s| s <= t);
+            // The runs that end at `t`: the `limit`-th start before it must be `span` earlier.
+            if let Some(&first) = p.checked_sub(limit).and_then(|i| starts.get(i)) {
+                if let Some(need) = first.checked_add(span).filter(|&need| t < need) {
+                    t = need;
+                    continue 'search;
+                }
+            }
+            // The runs that go on past `t` end at a start after it: too short a run cannot be
+            // mended by moving `t` within its gap, only by moving it past the run's end.
+            for k in (p + 1).saturating_sub(limit)..=p {
+                let Some(&last) = starts.get(k + limit - 1) else {
+                    break;
+                };
+                let first = if k < p { starts[k] } else { t };
+                if last.saturating_duration_since(first) < span {
+                    t = last;
+                    continue 'search;
+                }
+            }
+            return t;
+        }
+    }
+
+    fn insert(&mut self, start: Instant) {
+        let p = self.starts.partition_point(|&s| s <= start);
+        self.starts.insert(p, start);
+    }
+
+    /// Forget the starts that no start from `now` on can share an interval with.
+    fn forget_before(&mut self, now: Instant) {
+        while self
+            .starts
+            .front()
+            .is_some_and(|&s| now.checked_duration_since(s).is_some_and(|d| d >= IDLE))
+        {
+            self.starts.pop_front();
+        }
+    }
+
+    fn is_idle(&self, now: Instant) -> bool {
+        self.starts.back().is_none_or(|&latest| {
+            now.checked_duration_since(latest)
+                .is_some_and(|d| d >= IDLE)
+        })
+    }
+}
+
+/// One connector's own windows under a credential: its manifest's limits hold for its own starts.
+#[derive(Default)]
+struct OwnWindows {
     all: Window,
     endpoints: HashMap<String, Window>,
+}
+
+/// One credential's windows. Connectors given the same key (`serve`) may declare different limits:
+/// each connector's starts keep its own limits in windows of its own, and all of them together keep
+/// the largest limits of the connectors using the key, so that the key never goes faster than one
+/// manifest allows (as the in-flight gates do).
+#[derive(Default)]
+struct CredentialWindows {
+    /// Every connector's starts.
+    all: Calendar,
+    /// Every connector's starts, per endpoint.
+    endpoints: HashMap<String, Calendar>,
+    /// By connector name and its limits (a reload that changes them starts windows of its own).
+    own: HashMap<(String, Limits), OwnWindows>,
     /// Set while the upstream has lately refused this credential for its rate.
     slowdown: Option<Slowdown>,
 }
@@ -176,6 +258,10 @@ impl State {
                 return false;
             }
             windows.endpoints.retain(|_, window| !window.is_idle(now));
+            windows.own.retain(|_, own| {
+                own.endpoints.retain(|_, window| !window.is_idle(now));
+                !own.all.is_idle(now)
+            });
             true
         });
         self.next_prune = now.checked_add(WINDOW);
@@ -243,26 +329,75 @@ impl RequestBudget {
         endpoint: &str,
         now: Instant,
     ) -> Instant {
-        let per_credential = limit(limits.per_credential);
-        let per_endpoint = limit(limits.per_endpoint);
+        self.reserve_for(credential, "", limits, endpoint, now)
+    }
+
+    /// [`RequestBudget::reserve`] for a request of `connector`, whose manifest's limits are `limits`,
+    /// where other connectors may be given the same credential (see [`CredentialWindows`]): the start
+    /// keeps this connector's own limits (first come, first served among its own requests) and, with
+    /// every other connector's starts, the largest limits of the connectors using the credential. A
+    /// connector with lower limits never holds back one with higher limits beyond what they spend
+    /// together.
+    pub fn reserve_for(
+        &self,
+        credential: CredentialId,
+        connector: &str,
+        limits: Limits,
+        endpoint: &str,
+        now: Instant,
+    ) -> Instant {
         // The state is consistent between statements (nothing here panics midway), so a poisoned lock
         // — another thread panicked while holding it — still guards valid data.
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         state.prune(now);
         let windows = state.credentials.entry(credential).or_default();
         windows.recover(now);
-        let per_credential = windows.slowed(per_credential);
-        let per_endpoint = windows.slowed(per_endpoint);
-        let endpoint = windows.endpoints.entry(endpoint.to_owned()).or_default();
-        let start = [
-            windows.all.earliest(per_credential, self.span),
-            endpoint.earliest(per_endpoint, self.span),
+        let largest = windows
+            .own
+            .keys()
+            .map(|(_, l)| *l)
+            .fold(limits, |a, b| Limits {
+                per_endpoint: a.per_endpoint.max(b.per_endpoint),
+                per_credential: a.per_credential.max(b.per_credential),
+            });
+        let own_limits = (
+            windows.slowed(limit(limits.per_credential)),
+            windows.slowed(limit(limits.per_endpoint)),
+        );
+        let key_limits = (
+            windows.slowed(limit(largest.per_credential)),
+            windows.slowed(limit(largest.per_endpoint)),
+        );
+        let own = windows
+            .own
+            .entry((connector.to_owned(), limits))
+            .or_default();
+        let own_endpoint = own.endpoints.entry(endpoint.to_owned()).or_default();
+        let own_start = [
+            own.all.earliest(own_limits.0, self.span),
+            own_endpoint.earliest(own_limits.1, self.span),
         ]
         .into_iter()
         .flatten()
         .fold(now, Instant::max);
-        endpoint.record(start, per_endpoint);
-        windows.all.record(start, per_credential);
+        let key_endpoint = windows.endpoints.entry(endpoint.to_owned()).or_default();
+        windows.all.forget_before(now);
+        key_endpoint.forget_before(now);
+        // The first instant both of the key's windows allow, from the first the connector's own do.
+        let mut start = own_start;
+        loop {
+            let all = windows.all.earliest_from(start, key_limits.0, self.span);
+            let both = key_endpoint.earliest_from(all, key_limits.1, self.span);
+            if both == all {
+                start = both;
+                break;
+            }
+            start = both;
+        }
+        own_endpoint.record(start, own_limits.1);
+        own.all.record(start, own_limits.0);
+        key_endpoint.insert(start);
+        windows.all.insert(start);
         start
     }
 
@@ -714,6 +849,89 @@ mod tests {
                         done.iter().filter(|d| d.0 == cred && d.1 == ep).map(|d| d.2).collect();
                     prop_assert!(max_in_any_window(&starts) <= per_endpoint as usize);
                 }
+            }
+        }
+    }
+
+    /// QA: a second manifest with lower limits, given the same key in `serve`, held the first
+    /// connector behind its own queue (~5x slower). Its requests now wait only for what the key's
+    /// windows hold, at the largest limits of the two.
+    #[test]
+    fn a_stricter_connector_does_not_hold_back_another_given_the_same_key() {
+        let budget = RequestBudget::new();
+        let t0 = Instant::now();
+        let strict = limits(4, 6);
+        let roomy = limits(24, 24);
+        let queued: Vec<Duration> = (0..12)
+            .map(|_| budget.reserve_for(A, "strict", strict, CUSTOMERS, t0) - t0)
+            .collect();
+        // Its own limits: four a second on the endpoint, queued up to two seconds ahead.
+        assert_eq!(queued[..4], [Duration::ZERO; 4]);
+        assert_eq!(queued[11], 2 * WINDOW);
+        // The roomy one starts at once, on the same endpoint and on another, up to the key's 24 a
+        // second with the strict one's starts counted.
+        let later = ms(10);
+        let on_customers: Vec<Duration> = (0..20)
+            .map(|_| budget.reserve_for(A, "roomy", roomy, CUSTOMERS, t0 + later) - t0)
+            .collect();
+        assert_eq!(on_customers, [later; 20]);
+        // 4 + 20 starts in the first second, and the strict one's next four at 1 s: the next start of
+        // the key is a second after the roomy twenty.
+        let next = budget.reserve_for(A, "roomy", roomy, INVOICES, t0 + later) - t0;
+        assert_eq!(next, later + WINDOW);
+    }
+
+    proptest! {
+        /// Two connectors with limits of their own on one credential: each keeps its own limits
+        /// (first come, first served among its own requests), both together the larger limits, and
+        /// every start is the earliest those rules allow.
+        #[test]
+        fn connectors_sharing_a_key_keep_their_own_limits_and_together_the_largest(
+            own in proptest::collection::vec((1u32..6, 1u32..8), 2),
+            mut arrivals in proptest::collection::vec((0u64..1500, 0usize..2, 0usize..2), 1..50),
+        ) {
+            const NAMES: [&str; 2] = ["one", "two"];
+            const ENDPOINTS: [&str; 2] = [CUSTOMERS, INVOICES];
+            arrivals.sort_by_key(|a| a.0);
+            let budget = RequestBudget::new();
+            let t0 = Instant::now();
+            let l: Vec<Limits> = own.iter().map(|&(e, c)| limits(e, c)).collect();
+            // (connector, endpoint, start) as offsets from t0.
+            let mut done: Vec<(usize, usize, Duration)> = Vec::new();
+            let mut seen = [false; 2];
+            for &(arrival, who, ep) in &arrivals {
+                seen[who] = true;
+                let arrival = ms(arrival);
+                let start = budget.reserve_for(A, NAMES[who], l[who], ENDPOINTS[ep], t0 + arrival) - t0;
+                // The key's limits: the largest of the connectors that have asked so far.
+                let key = |f: fn(&Limits) -> u32| {
+                    (0..2).filter(|&i| seen[i]).map(|i| f(&l[i])).max().unwrap_or(1) as usize
+                };
+                let (key_endpoint, key_credential) = (key(|l| l.per_endpoint), key(|l| l.per_credential));
+                let mine: Vec<Duration> = done.iter().filter(|d| d.0 == who).map(|d| d.2).collect();
+                let mine_here: Vec<Duration> =
+                    done.iter().filter(|d| d.0 == who && d.1 == ep).map(|d| d.2).collect();
+                let all: Vec<Duration> = done.iter().map(|d| d.2).collect();
+                let all_here: Vec<Duration> = done.iter().filter(|d| d.1 == ep).map(|d| d.2).collect();
+                let with = |prior: &[Duration], c: Duration| {
+                    let mut v = prior.to_vec();
+                    v.push(c);
+                    v
+                };
+                // Brute force: the earliest candidate (the arrival, a start, a start + 1 s) at or after
+                // the arrival and its own connector's latest start that keeps every limit.
+                let oracle = std::iter::once(arrival)
+                    .chain(all.iter().flat_map(|&s| [s, s + WINDOW]))
+                    .filter(|&c| c >= arrival && mine.iter().all(|&s| s <= c))
+                    .filter(|&c| {
+                        max_in_any_window(&with(&mine, c)) <= l[who].per_credential as usize
+                            && max_in_any_window(&with(&mine_here, c)) <= l[who].per_endpoint as usize
+                            && max_in_any_window(&with(&all, c)) <= key_credential
+                            && max_in_any_window(&with(&all_here, c)) <= key_endpoint
+                    })
+                    .min();
+                prop_assert_eq!(Some(start), oracle);
+                done.push((who, ep, start));
             }
         }
     }

@@ -410,7 +410,9 @@ impl WasiHttpHooks for PolicyHooks {
                 }
             };
             let now = Instant::now();
-            let start = gates.budget.reserve(credential.id, limits, &endpoint, now);
+            let start = gates
+                .budget
+                .reserve_for(credential.id, &connector, limits, &endpoint, now);
             // Only a request over budget waits: a timer for an instant already past still waits for
             // the timer driver's next tick (about a millisecond), on every request.
             if start > now {

@@ -295,6 +295,49 @@ fn over_budget_a_request_waits_for_the_next_second() {
     assert_eq!(seen.lock().expect("lock").len(), 3);
 }
 
+/// QA: a second manifest held to a lower rate, given the same key in `serve`, queued the first
+/// connector's requests behind its own waits (~5x slower). They now take the instants before them.
+#[test]
+fn a_connector_held_to_a_lower_rate_does_not_hold_back_another_given_the_same_key() {
+    let gates: Arc<SharedGates> = Arc::default();
+    let sharing = |manifest: Manifest| {
+        let pool = Pool::new(PoolOptions::default()).expect("pool");
+        let upstream = Upstream::InProcess(Arc::new(|_: &http::request::Parts| {
+            http::Response::new(bytes::Bytes::from_static(b"{}"))
+        }));
+        let mut hooks = hooks_on(manifest, None, upstream, pool);
+        hooks.gates = gates.clone();
+        hooks
+    };
+    let mut strict_manifest = Manifest::stripe();
+    strict_manifest.name = "strict".into();
+    strict_manifest.budget.per_endpoint = 1;
+    strict_manifest.budget.per_credential_test = 1;
+    let mut strict = sharing(strict_manifest);
+    let mut roomy = sharing(Manifest::stripe());
+    run(async move {
+        // The strict connector's three requests: one a second, the last two seconds ahead.
+        let queued: Vec<_> = (0..3)
+            .map(|_| tokio::spawn(Box::into_pin(send(&mut strict, request("GET", LIST, &[])))))
+            .collect();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let started = Instant::now();
+        for _ in 0..3 {
+            let (_response, _body) = Box::into_pin(send(&mut roomy, request("GET", LIST, &[])))
+                .await
+                .expect("sent");
+        }
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "the roomy connector waited {:?} behind the strict one's queue",
+            started.elapsed()
+        );
+        for request in queued {
+            let (_response, _body) = request.await.expect("joined").expect("sent");
+        }
+    });
+}
+
 // ---- over the network, through the pool -------------------------------------------------------
 
 /// Hooks sending over the network to `server` (the Stripe origin redirected to its https base), with
