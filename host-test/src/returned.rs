@@ -107,9 +107,18 @@ const MAX_COLUMNS: usize = 512;
 /// Catalogue docs are long-form text meant for an LLM; bounded all the same.
 const DOC_CAP: usize = 4096;
 
+/// The most bytes of one text cell: far above any value a finance source holds, low enough that
+/// reading it for the credential (several views of it in turn) stays small beside the host.
+pub const MAX_CELL_BYTES: usize = 1 << 20;
+
+/// How much of a long message is read for the credential before it is capped at `limit`: every key
+/// that could show within `limit` bytes lies inside it whole (a credential is at most 4,096 bytes), and
+/// a megabyte of message is not read whole only to be cut to a kilobyte.
+const BEFORE_CAP: usize = 8 << 10;
+
 fn text(s: String, runs: Option<&SecretRuns>, limit: usize) -> String {
     let redacted = match runs {
-        Some(r) => r.redact(&s).into_owned(),
+        Some(r) => r.redact(&cap(&s, limit + BEFORE_CAP)).into_owned(),
         None => s,
     };
     cap(&redacted, limit).into_owned()
@@ -123,7 +132,11 @@ fn malformed(message: String) -> SandboxError {
 /// Escaping writes a zero-width space or a BEL as plain ASCII (`\u{200b}`, `\u{7}`), where the
 /// redaction of the finished message could no longer see the key they cut.
 fn quoted(text: &str, runs: Option<&SecretRuns>, limit: usize) -> String {
-    let redacted = runs.map_or(std::borrow::Cow::Borrowed(text), |r| r.redact(text));
+    let head = cap(text, limit + BEFORE_CAP);
+    let redacted = match runs {
+        Some(r) => std::borrow::Cow::Owned(r.redact(&head).into_owned()),
+        None => head,
+    };
     format!("{:?}", cap(&redacted, limit))
 }
 
@@ -337,6 +350,14 @@ pub fn check_query(
                 )));
             }
             if let wit::Cell::Text(t) = cell {
+                if t.len() > MAX_CELL_BYTES {
+                    return Err(malformed(format!(
+                        "row {r}, column {}: a text of {} bytes, more than the {} a cell may hold",
+                        column.name,
+                        t.len(),
+                        MAX_CELL_BYTES
+                    )));
+                }
                 if let std::borrow::Cow::Owned(clean) = expect.runs.redact(t) {
                     *t = clean;
                 }

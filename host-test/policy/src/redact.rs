@@ -208,15 +208,13 @@ impl SecretRuns {
         if let Matcher::Pieces(p) = &self.matcher {
             let mut knows = vec![false; p.secret.len()];
             for text in texts {
-                let seen = Seen::views(text);
-                let views = [text.as_bytes()]
-                    .into_iter()
-                    .chain(seen.iter().map(|s| s.text.as_bytes()));
-                for view in views {
+                let mut learn = |view: &[u8]| {
                     for (start, end, at) in p.stretches(view) {
                         knows[at..at + (end - start)].fill(true);
                     }
-                }
+                };
+                learn(text.as_bytes());
+                Seen::each_view(text, |seen| learn(seen.text.as_bytes()));
             }
             *self.caller_knows.write().unwrap_or_else(|e| e.into_inner()) = knows.into();
         }
@@ -245,14 +243,14 @@ impl SecretRuns {
     /// into pieces by a BEL or a zero-width space is the secret to whoever reads it.
     fn found(&self, p: &Pieces, text: &str) -> Vec<(usize, usize)> {
         let mut found = self.leaks(p, text.as_bytes());
-        for seen in Seen::views(text) {
+        Seen::each_view(text, |seen| {
             let hidden = self.leaks(p, seen.text.as_bytes());
             found.extend(
                 hidden
                     .into_iter()
                     .map(|(start, end)| seen.original(start, end)),
             );
-        }
+        });
         found
     }
 

@@ -280,6 +280,11 @@ fn results_that_break_the_contract_are_refused() {
             },
             "column name is named twice",
         ),
+        // Review: reading a cell for the credential costs several times its size in the host.
+        (
+            result(vec![row(wit::Cell::Text("x".repeat(MAX_CELL_BYTES + 1)))]),
+            "row 0, column name: a text of 1048577 bytes, more than the 1048576 a cell may hold",
+        ),
     ];
     for (bad, why) in cases {
         match check_query(bad, &expect(&runs)) {
@@ -363,6 +368,22 @@ fn errors_are_redacted_and_capped() {
         panic!("kind kept")
     };
     assert!(u.message.len() <= MESSAGE_CAP + 64, "{}", u.message.len());
+    // The count of what was left out is the whole message's, though only its head was read.
+    assert!(
+        u.message.ends_with(&format!(
+            "[{} more bytes]",
+            huge.len() + 1 + KEY.len() - MESSAGE_CAP
+        )),
+        "{}",
+        &u.message[MESSAGE_CAP - 10..]
+    );
+    // A key at the cut is hidden whole before the cut, as a key within the kept part is.
+    let at_the_cut = format!("{}{KEY}", "y".repeat(MESSAGE_CAP - 20));
+    let e = check_error(wit::ConnectorError::Network(at_the_cut), Some(&runs));
+    let wit::ConnectorError::Network(m) = e else {
+        panic!("kind kept")
+    };
+    assert!(m.contains("[redacted]") && !m.contains(&KEY[..12]), "{m}");
     assert!(!u.code.unwrap_or_default().contains(&KEY[8..20]));
     let e = check_error(
         wit::ConnectorError::OverPermissioned(vec!["customers".into(), KEY.into()]),

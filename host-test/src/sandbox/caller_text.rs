@@ -9,6 +9,7 @@
 //! and a query holding a token too long to be any id or value, a pasted key, is refused before the
 //! component sees it, without being quoted: a rule about lengths, which says nothing about the key.
 
+use klairr_policy::redact::is_default_ignorable;
 use klairr_policy::request_rules;
 use serde_json::Value;
 
@@ -74,16 +75,33 @@ fn collect(value: &Value, written: &mut Written) {
 pub fn overlong_token(texts: &[String]) -> Option<usize> {
     texts
         .iter()
-        .flat_map(|t| t.split(|c: char| !c.is_ascii_alphanumeric()))
-        .map(str::len)
+        .map(|t| longest_run(t))
         .max()
         .filter(|&len| len > MAX_TOKEN)
+}
+
+/// The longest run of ASCII letters and digits in `text`, read through what a reader does not see
+/// between them — control characters (line breaks among them) and zero-width or other
+/// default-ignorable characters — as redaction reads a key: a key wrapped across lines or copied with
+/// a zero-width space in it is still a pasted key (QA: it reached the component and came back).
+fn longest_run(text: &str) -> usize {
+    let (mut longest, mut run) = (0, 0);
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() {
+            run += 1;
+            longest = longest.max(run);
+        } else if !(c.is_control() || is_default_ignorable(c)) {
+            run = 0;
+        }
+    }
+    longest
 }
 
 /// The refusal of a query holding an overlong token; it never quotes the token.
 pub fn overlong_message(len: usize) -> String {
     format!(
-        "the query holds {len} letters and digits in a row, more than the {MAX_TOKEN} the host accepts \
+        "the query holds {len} letters and digits in a row (line breaks and invisible characters between \
+         them do not end a row), more than the {MAX_TOKEN} the host accepts \
          (no id or value of a source is that long; a pasted API key is): if that is an API key, it was \
          not run or sent anywhere — take it out (and rotate the key if it was pasted somewhere shared); \
          a name of your own that long can be split with `_`"
@@ -93,6 +111,23 @@ pub fn overlong_message(len: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_is_read_through_what_a_reader_does_not_see() {
+        let key = "rk_test_51KlairrEmulatorReadOnlyAllFive0000OX9YIMtCFIPzgNZpB";
+        for cut in ["\u{200b}", "\n", "\r\n", "\u{7}", "\u{feff}", "\u{2060}"] {
+            let pasted = format!("{}{cut}{}", &key[..30], &key[30..]);
+            assert_eq!(overlong_token(&[pasted]), Some(key.len() - 8), "{cut:?}");
+        }
+        // Printable characters end a row, as they always did: words, ids and dates stay apart.
+        for apart in [
+            "in_1234567890abcdefghijklmn cus_1234567890abcdefghijklmn",
+            "a-b",
+            "2026-01-01T10:00:00Z",
+        ] {
+            assert_eq!(overlong_token(&[apart.to_owned()]), None, "{apart}");
+        }
+    }
 
     #[test]
     fn the_callers_names_are_its_object_keys_never_its_values() {

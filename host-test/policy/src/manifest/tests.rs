@@ -374,6 +374,12 @@ fn every_invalid_field_is_named_with_what_to_write() {
         ("origins = [\"https://api.example.com:443\"]", "origins = [\"https://[::ffff:0:7f00:1]:443\"]", "network.origins[0]", "on this machine or its link"),
         ("origins = [\"https://api.example.com:443\"]", "origins = [\"https://[::ffff:0:a9fe:a9fe]:443\"]", "network.origins[0]", "a cloud's metadata"),
         ("origins = [\"https://api.example.com:443\"]", "origins = [\"https://[64:ff9b:1::7f00:1]:443\"]", "network.origins[0]", "on this machine or its link"),
+        // 6to4 and Teredo carry an IPv4 address too (QA): loopback, the metadata address, a Teredo
+        // client of loopback (inverted: 80ff:fffe is 127.0.0.1) or a server on the link.
+        ("origins = [\"https://api.example.com:443\"]", "origins = [\"https://[2002:7f00:1::]:443\"]", "network.origins[0]", "on this machine or its link"),
+        ("origins = [\"https://api.example.com:443\"]", "origins = [\"https://[2002:a9fe:a9fe::]:443\"]", "network.origins[0]", "on this machine or its link"),
+        ("origins = [\"https://api.example.com:443\"]", "origins = [\"https://[2001:0:4136:e378:8000:63bf:80ff:fffe]:443\"]", "network.origins[0]", "on this machine or its link"),
+        ("origins = [\"https://api.example.com:443\"]", "origins = [\"https://[2001:0:a9fe:a9fe::1]:443\"]", "network.origins[0]", "on this machine or its link"),
         ("origins = [\"https://api.example.com:443\"]", "origins = [\"https://0.1.2.3:443\"]", "network.origins[0]", "0.0.0.0/8"),
         ("origins = [\"https://api.example.com:443\"]", "origins = [\"https://224.0.0.1:443\"]", "network.origins[0]", "multicast"),
         ("origins = [\"https://api.example.com:443\"]", "origins = [\"https://255.255.255.255:443\"]", "network.origins[0]", "broadcast"),
@@ -711,6 +717,8 @@ fn origins_at_an_address_off_this_machine_are_accepted() {
         "https://[2001:DB8::1]:443",
         "https://[::ffff:192.0.2.10]:443",
         "https://[64:ff9b::c000:20a]:443",
+        "https://[2002:c000:20a::1]:443",
+        "https://[2001:0:c000:20a::3fff:fdf5]:443",
         "https://api.example.com:443",
     ] {
         let text = edited(

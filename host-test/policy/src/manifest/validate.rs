@@ -438,7 +438,8 @@ fn usable_host(host: &str) -> Result<(), String> {
 /// Whether `ip` is on this machine or its link, or no one host: loopback, 0.0.0.0/8, link-local (IPv6's
 /// site-local too), broadcast, multicast, and an IPv6 address that carries such an IPv4 one (mapped
 /// `::ffff:127.0.0.1`, compatible `::127.0.0.1`, translated `::ffff:0:127.0.0.1`, NAT64's
-/// `64:ff9b::a9fe:a9fe`), which leads to it.
+/// `64:ff9b::a9fe:a9fe`, 6to4's `2002:7f00:1::` and Teredo's `2001:0:…`, whose server and (inverted)
+/// client addresses it carries), which leads to it.
 fn is_local(ip: std::net::IpAddr) -> bool {
     use std::net::{IpAddr, Ipv4Addr};
     match ip {
@@ -462,12 +463,24 @@ fn is_local(ip: std::net::IpAddr) -> bool {
                 v6.to_ipv4()
                     .filter(|_| !v6.is_loopback() && !v6.is_unspecified())
             };
+            let o = v6.octets();
+            // 6to4 (2002::/16) carries its IPv4 address in bits 16–47; Teredo (2001:0::/32) its
+            // server's in bits 32–63 and its client's, inverted, in the last 32 (QA).
+            let tunnelled = match (s[0], s[1]) {
+                (0x2002, _) => vec![Ipv4Addr::new(o[2], o[3], o[4], o[5])],
+                (0x2001, 0) => vec![
+                    Ipv4Addr::new(o[4], o[5], o[6], o[7]),
+                    Ipv4Addr::new(!o[12], !o[13], !o[14], !o[15]),
+                ],
+                _ => Vec::new(),
+            };
             v6.is_loopback()
                 || v6.is_unspecified()
                 || (s[0] & 0xffc0) == 0xfe80
                 || (s[0] & 0xffc0) == 0xfec0
                 || v6.is_multicast()
                 || inside.is_some_and(|v4| is_local(IpAddr::V4(v4)))
+                || tunnelled.into_iter().any(|v4| is_local(IpAddr::V4(v4)))
         }
     }
 }

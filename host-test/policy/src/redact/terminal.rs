@@ -83,6 +83,16 @@ fn escape_len(rest: &str) -> Option<usize> {
     }
 }
 
+/// Whether `rest` starts a control string (OSC, DCS, SOS, PM, APC), which runs to a terminator.
+fn is_control_string(rest: &str) -> bool {
+    let mut chars = rest.chars();
+    match chars.next() {
+        Some('\u{90}' | '\u{98}' | '\u{9d}'..='\u{9f}') => true,
+        Some('\u{1b}') => matches!(chars.next(), Some(']' | 'P' | 'X' | '^' | '_')),
+        _ => false,
+    }
+}
+
 /// Make `text` safe for a terminal: whole escape sequences (CSI such as `ESC [31m`, OSC such as
 /// `ESC ]0;title BEL`, …) removed, other C0 controls, DEL, C1 controls and the bidi controls U+202A–U+202E,
 /// U+2066–U+2069 and the marks U+200E, U+200F and U+061C dropped; tab, CR, LF and U+2028/U+2029 become a space. Everything else, including
@@ -107,13 +117,24 @@ pub fn strip_control(text: &str) -> Cow<'_, str> {
 /// character a terminal would take, so a lone ESC before a key's next character hides nothing.
 fn walk(text: &str, lone_finals: bool, mut each: impl FnMut(usize, char, Shown)) {
     let mut at = 0;
+    // Once a control string finds no terminator, none after it can either: they are not looked for
+    // again (review: text of many introducers and no terminator took quadratic time, minutes for a
+    // megabyte, in the host after the call's deadline).
+    let mut unterminated = false;
     while let Some(c) = text[at..].chars().next() {
         let introduces = matches!(
             c,
             '\u{1b}' | '\u{90}' | '\u{98}' | '\u{9b}' | '\u{9d}'..='\u{9f}'
         );
         if introduces {
-            match escape_len(&text[at..]) {
+            let string = is_control_string(&text[at..]);
+            let len = if string && unterminated {
+                None
+            } else {
+                escape_len(&text[at..])
+            };
+            unterminated |= string && len.is_none();
+            match len {
                 Some(2) if lone_finals && c == '\u{1b}' => {}
                 Some(len) => {
                     at += len;
@@ -153,7 +174,9 @@ fn escape_at(rest: &str, x: XDigits) -> Option<(char, usize)> {
         // Python's and C's `\U0000200b`: eight hex digits.
         b'U' => Some((char::from_u32(hex(rest.get(2..10)?)?)?, 10)),
         b'u' if bytes.get(2) == Some(&b'{') => {
-            let close = rest.get(3..)?.find('}')? + 3;
+            // At most six hex digits: the brace is looked for that far only (a search to the end for
+            // each unclosed `\u{` would be quadratic in a text of them).
+            let close = bytes.get(3..)?.iter().take(7).position(|&b| b == b'}')? + 3;
             let code = u32::from_str_radix(rest.get(3..close)?, 16).ok()?;
             Some((char::from_u32(code)?, close + 1))
         }
@@ -271,8 +294,14 @@ pub(super) fn plain(bytes: &[u8], no_backslash: bool) -> bool {
 pub(super) struct Seen {
     pub text: String,
     /// For each byte of `text`, the first and last byte of the original it stands for: itself, or
-    /// the whole escape it was decoded from.
-    origin: Vec<(usize, usize)>,
+    /// the whole escape it was decoded from. In 32 bits (8 bytes a byte, not 16): what a component
+    /// hands the host in one call is far smaller than 4 GiB.
+    origin: Vec<(u32, u32)>,
+}
+
+/// A byte offset of a text redaction reads (far below 4 GiB; see [`Seen::origin`]).
+fn offset(at: usize) -> u32 {
+    u32::try_from(at).unwrap_or(u32::MAX)
 }
 
 impl Seen {
@@ -281,34 +310,34 @@ impl Seen {
     /// any other character between its pieces (a lone ESC, a braille blank, a no-break space, a private
     /// use character) only hides it from a matcher, not from a reader. And, for text that quotes such
     /// characters escaped (`\u{200b}`, `\t`, as a log line or a `Debug` quote writes them), the same
-    /// views of it unescaped. Empty for plain printable ASCII without a backslash.
-    pub fn views(text: &str) -> Vec<Seen> {
-        let mut views = Vec::new();
+    /// views of it unescaped. None for plain printable ASCII without a backslash. Each view is handed
+    /// to `visit` as it is made and dropped after, so that a large text costs a few views at a time,
+    /// not all of them at once (review: some twenty views of a 16 MiB text held ~6 GiB).
+    pub fn each_view(text: &str, mut visit: impl FnMut(&Seen)) {
         if plain(text.as_bytes(), true) {
-            return views;
+            return;
         }
         if !is_printable_ascii(text.as_bytes()) {
             let raw = Seen {
                 text: text.to_owned(),
-                origin: (0..text.len()).map(|i| (i, i)).collect(),
+                origin: (0..text.len()).map(|i| (offset(i), offset(i))).collect(),
             };
-            raw.add_views(&mut views);
+            raw.visit_views(&mut visit);
         }
         for x in [XDigits::Two, XDigits::ControlFirst, XDigits::One] {
             if x != XDigits::Two && !text.contains("\\x") {
                 break;
             }
             if let Some(unescaped) = Self::unescaped(text, x) {
-                views.push(unescaped.ascii());
-                unescaped.add_views(&mut views);
+                visit(&unescaped.ascii());
+                unescaped.visit_views(&mut visit);
             }
         }
-        views
     }
 
     /// This view's printable ASCII and what terminals show of it (each mapped to the original).
-    fn add_views(&self, views: &mut Vec<Seen>) {
-        views.push(self.ascii());
+    fn visit_views(&self, visit: &mut impl FnMut(&Seen)) {
+        visit(&self.ascii());
         // A terminal takes `ESC c` (and `ESC 7`, `ESC =`, …) as one sequence: dropped whole, as the host's
         // own output drops it, it hides an `ESC 7` put between a key's characters; kept as the `c` a
         // lone ESC stands before, it hides nothing of a key whose next character is `c`. Both are read.
@@ -316,13 +345,14 @@ impl Seen {
             return; // nothing a terminal hides
         };
         // Both taken out: an escape sequence and a braille blank side by side.
-        views.push(terminal.ascii());
-        views.push(terminal);
+        visit(&terminal.ascii());
+        visit(&terminal);
+        drop(terminal);
         // The two readings differ only where an ESC is.
         if self.text.contains('\u{1b}') {
             if let Some(terminal) = self.as_terminal(false) {
-                views.push(terminal.ascii());
-                views.push(terminal);
+                visit(&terminal.ascii());
+                visit(&terminal);
             }
         }
     }
@@ -392,7 +422,7 @@ impl Seen {
             // escape's last byte, and a stretch starting there left the escape's head shown).
             seen.text.push(c);
             seen.origin
-                .extend((0..c.len_utf8()).map(|_| (at, at + len - 1)));
+                .extend((0..c.len_utf8()).map(|_| (offset(at), offset(at + len - 1))));
             at += len;
         }
         decoded.then_some(seen)
@@ -405,7 +435,9 @@ impl Seen {
             self.origin.get(start),
             end.checked_sub(1).and_then(|e| self.origin.get(e)),
         ) {
-            (Some(&(from, _)), Some(&(_, last))) if end > start => (from, last + 1),
+            (Some(&(from, _)), Some(&(_, last))) if end > start => {
+                (from as usize, last as usize + 1)
+            }
             _ => (0, 0),
         }
     }

@@ -645,3 +645,25 @@ fn text_matching_no_run_exempts_nothing() {
     let _wrote = runs.caller_wrote(&["nothing of the key here", ""]);
     assert_eq!(runs.redact(KEY), REDACTED);
 }
+
+/// Review: text of many control-string introducers and no terminator (a component's cell, an
+/// upstream's message) was walked to its end once per introducer — quadratic, minutes for a megabyte,
+/// in the host after the call's deadline. Each of these is now one pass: a quarter of a million
+/// introducers are read in well under the seconds the quadratic walk took for a tenth of them.
+#[test]
+fn text_of_unterminated_escapes_is_read_in_one_pass() {
+    let runs = SecretRuns::new(KEY);
+    let cut = format!("{}\u{200b}{}", &KEY[..50], &KEY[50..]);
+    for unit in ["\u{9d}", "\u{1b}]", "\u{1b}P", "\u{90}", "\\u{", "\u{9f}x"] {
+        let text = format!("{}{cut}", unit.repeat(256 << 10));
+        let started = std::time::Instant::now();
+        let redacted = runs.redact(&text);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{unit:?}: {:?}",
+            started.elapsed()
+        );
+        // Still read: the key cut by a zero-width space after them is found.
+        assert!(redacted.ends_with(REDACTED), "{unit:?}");
+    }
+}
