@@ -35,7 +35,7 @@ pub const QUERY_DOC: &str = "A query is one JSON object: {\"list\": TABLE, \"fil
 `list` is required and names one of the tables; `filters` and `limit` are optional; only `measures`, `group_by` and `order_by` (below) may join them (the language is read-only). \
 Each table accepts only its own filters, all of which must match. Timestamp ranges (created, due_date, …) are an integer of unix seconds for an exact match, or an object of gt/gte/lt/lte \
 whose values are unix seconds or RFC 3339 dates (\"2026-01-01\") or date-times (\"2026-01-01T00:00:00Z\"); a null timestamp never matches. \
-A filter applied by the connector (its doc says so) reads the list newest first and skips what does not match, looking at 10 objects per row of limit (at least 1000; a note says when it stopped there, and the result is then truncated: more may match): combine it with a created range on long lists. \
+A filter applied by the connector (its doc says so) reads the list newest first and skips what does not match, looking at 10 objects per row of limit (at least 1000, at most 100000 and max-scan; a note says when it stopped there, and the result is then truncated: more may match): combine it with a created range on long lists. \
 `limit` is a whole number >= 1 written without a decimal point or exponent; a query returns at most min(limit, max_rows) rows (max_rows is the connection's setting, not the query's), newest first, and says when it was truncated. \
 Amounts are integers in the currency's minor unit: cents for usd, but whole yen for jpy and other zero-decimal currencies, thousandths for kwd. \
 Example: {\"list\": \"subscriptions\", \"filters\": {\"status\": \"active\"}, \"limit\": 100}. \
@@ -232,8 +232,7 @@ impl Connection {
             };
             // A bound already at its most cannot be raised (review).
             let what_helps = if aggregate.max_scan < aggregate::MAX_SCAN_LIMIT {
-                "Narrow the query with a created range, or raise the bound (--max-scan, or max_scan in \
-                 serve; up to the max_scan_limit describe gives)"
+                crate::pager::RAISE_MAX_SCAN
             } else {
                 "Narrow the query with a created range (the bound is at its most)"
             };

@@ -27,6 +27,7 @@
 //! finished ahead of an unfinished one.
 
 use crate::prelude::*;
+use alloc::borrow::Cow;
 mod plan;
 mod rate;
 mod run;
@@ -52,6 +53,11 @@ pub struct Fetched {
     pub scan_note: Option<String>,
 }
 
+/// What helps a scan stopped at the connection's max-scan, an aggregate's or a list's.
+pub(crate) const RAISE_MAX_SCAN: &str =
+    "Narrow the query with a created range, or raise the bound \
+     (--max-scan, or max_scan in serve; up to the max_scan_limit describe gives)";
+
 /// How many objects a post-filtered scan may read for a target of `row_target` rows: ten objects per
 /// wanted row, at least 1,000 and at most 100,000 (1,000 requests at Stripe's page size).
 pub fn scan_bound(row_target: u32) -> u64 {
@@ -64,7 +70,7 @@ pub fn scan_bound(row_target: u32) -> u64 {
 fn page_bound(query: &Query) -> u64 {
     let page = u64::from(MAX_PAGE_SIZE);
     let one_cursor = if !query.post_filters.is_empty() {
-        scan_bound(query.row_target).div_ceil(page)
+        query.list_scan_bound().div_ceil(page)
     } else {
         2 * u64::from(query.row_target).div_ceil(page) + 1
     };
@@ -81,7 +87,7 @@ pub fn fetch<H: Http + ?Sized, C: Clock + ?Sized>(
 ) -> Result<Fetched, ConnectorError> {
     // A post-filtered scan reads exactly its bound, so the note's figures agree: pages of 100, the last
     // one asking only for the rest.
-    let scan_cap = (!query.post_filters.is_empty()).then(|| scan_bound(query.row_target));
+    let scan_cap = (!query.post_filters.is_empty()).then(|| query.list_scan_bound());
     let mut plan = plan::Plan::new(
         u64::from(query.row_target),
         scan_cap,
@@ -92,31 +98,46 @@ pub fn fetch<H: Http + ?Sized, C: Clock + ?Sized>(
     let rows = plan.into_rows(&done);
     let scan_note = done.scanned.map(|scanned| {
         let kept: Vec<String> = query.post_filters.iter().map(PostFilter::text).collect();
+        let bound = query.list_scan_bound();
+        let by_max_scan = bound < scan_bound(query.row_target);
         // Only a larger limit that widens the bound helps: below max_rows, and above the bound's floor
-        // and under its cap (QA: the note said to raise a limit already at max_rows).
-        let what_helps = if scan_bound(query.row_target) < scan_bound(query.max_rows) {
-            "Narrow the query with a created range, or raise limit (within max_rows), to see older ones"
-                .to_owned()
+        // and under its cap (QA: the note said to raise a limit already at max_rows); where the
+        // connection's max-scan holds the bound, a larger max-scan.
+        let what_helps: Cow<'static, str> = if by_max_scan {
+            Cow::Borrowed(RAISE_MAX_SCAN)
+        } else if bound < scan_bound(query.max_rows).min(u64::from(query.max_scan)) {
+            Cow::Borrowed(
+                "Narrow the query with a created range, or raise limit (within max_rows), to see older ones",
+            )
         } else {
             // At the cap, max_rows is not what holds it (QA).
-            let why = if scan_bound(query.row_target) >= scan_bound(u32::MAX) {
-                "the bound is at its most".to_owned()
+            let why: Cow<'static, str> = if bound >= scan_bound(u32::MAX) {
+                Cow::Borrowed("the bound is at its most")
             } else {
-                format!("max_rows is {}", query.max_rows)
+                let (setting, value) = if bound >= u64::from(query.max_scan) {
+                    ("max-scan", query.max_scan)
+                } else {
+                    ("max_rows", query.max_rows)
+                };
+                Cow::Owned(format!("{setting} is {value}"))
             };
-            format!(
+            Cow::Owned(format!(
                 "A larger limit scans no further ({why}): narrow the query with a created range to see \
                  older ones, or count them with the same filters and \"measures\": {{\"n\": \"count\"}} (an \
                  aggregate reads up to max_scan rows)"
-            )
+            ))
+        };
+        let rule = if by_max_scan {
+            "the connection's max-scan"
+        } else {
+            "10 per row wanted, at least 1000, at most 100000"
         };
         format!(
-            "scanned {scanned} {} and found {} with {}; stopped at the scan bound of {} objects (10 per row wanted, at least 1000, at most 100000). \
+            "scanned {scanned} {} and found {} with {}; stopped at the scan bound of {bound} objects ({rule}). \
              {what_helps}",
             query.table.name(),
             rows.len(),
             kept.join(" and "),
-            scan_bound(query.row_target),
         )
     });
     Ok(Fetched {

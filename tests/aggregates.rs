@@ -751,9 +751,10 @@ fn the_scan_bound_makes_a_partial_result_over_the_newest_rows() {
 
 /// A manifest's `max_scan_rows` bounds what an aggregate reads: `--max-scan` above it is refused before
 /// anything runs, `describe` says so, and a connection that gives none reads that many rows at most and
-/// says its answer is partial (QA: a manifest saying 500 let an aggregate read 2,000, unrefused).
+/// says its answer is partial (QA: a manifest saying 500 let an aggregate read 2,000, unrefused); so
+/// does a list's scan under a filter the connector applies.
 #[test]
-fn a_manifests_max_scan_rows_bounds_what_an_aggregate_reads() {
+fn a_manifests_max_scan_rows_bounds_what_an_aggregate_or_a_filtered_list_reads() {
     let w = world();
     let (dir, _) = stripe_copy_connectors_dir("aggregates-max-scan", "narrow", STRIPE_COMPONENT);
     let manifest = dir.join("narrow.toml");
@@ -826,6 +827,22 @@ fn a_manifests_max_scan_rows_bounds_what_an_aggregate_reads() {
         doc.contains("default_max_scan") && !doc.contains("00000"),
         "{doc}"
     );
+    // A list under a filter the connector applies stops there too (QA: it read 2.5 times the
+    // manifest's bound, under the request ceiling), with a note that says what holds it.
+    let listed = run(&[
+        "query",
+        r#"{"list":"charges","filters":{"status":"failed"},"limit":100}"#,
+    ]);
+    assert_eq!(listed.code, 0, "{listed:?}");
+    let answer = listed.json();
+    let note = answer["scan_note"].as_str().unwrap_or_default();
+    assert!(
+        note.starts_with("scanned 500 charges and found ")
+            && note
+                .contains("stopped at the scan bound of 500 objects (the connection's max-scan)"),
+        "{answer}"
+    );
+    assert_eq!(answer["truncated"], serde_json::json!(true), "{answer}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

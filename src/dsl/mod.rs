@@ -58,8 +58,8 @@ pub fn parse(dsl: &str, max_rows: u32) -> Result<Query, ConnectorError> {
     parse_with(dsl, max_rows, DEFAULT_MAX_SCAN)
 }
 
-/// [`parse`] for a connection whose aggregates read at most `max_scan` rows (clamped to
-/// 1..=[`MAX_SCAN_LIMIT`]).
+/// [`parse`] for a connection whose scans (an aggregate's, a list's under a filter the connector
+/// applies) read at most `max_scan` rows (clamped to 1..=[`MAX_SCAN_LIMIT`]).
 pub fn parse_with(dsl: &str, max_rows: u32, max_scan: u32) -> Result<Query, ConnectorError> {
     if dsl.len() > MAX_DSL_BYTES {
         return Err(invalid(format!(
@@ -140,6 +140,7 @@ pub fn parse_with(dsl: &str, max_rows: u32, max_scan: u32) -> Result<Query, Conn
         post_filters: Vec::new(),
         row_target,
         max_rows,
+        max_scan: max_scan.clamp(1, MAX_SCAN_LIMIT),
         filter_keys: Vec::new(),
         aggregate: None,
     };

@@ -20,6 +20,9 @@ pub struct Query {
     pub row_target: u32,
     /// The connection's max_rows (clamped): what a larger `limit` cannot go past.
     pub max_rows: u32,
+    /// The connection's max-scan (clamped): the most objects any scan of this query reads, an
+    /// aggregate's or a list's under a filter the connector applies ([`Query::list_scan_bound`]).
+    pub max_scan: u32,
     /// The DSL filter keys used, sorted (goes into the privacy-safe memory shape).
     pub filter_keys: Vec<String>,
     /// Set when the query has `measures`: the rows are read up to its scan bound and folded into groups.
@@ -105,8 +108,15 @@ impl Query {
         }
         sort_few(&mut parts);
         let kept: Vec<String> = self.post_filters.iter().map(PostFilter::text).collect();
+        // A list the connector filters reads up to its scan bound, which the connection's max-scan
+        // may lower: part of what its answer is.
+        let scan = if self.post_filters.is_empty() || self.aggregate.is_some() {
+            0
+        } else {
+            self.list_scan_bound()
+        };
         format!(
-            "{}?{}#kept={};rows={}{}",
+            "{}?{}#kept={};rows={};scan={scan}{}",
             self.table.name(),
             parts.join("&"),
             kept.join(","),
@@ -115,6 +125,13 @@ impl Query {
                 .as_ref()
                 .map_or_else(String::new, Aggregate::canonical)
         )
+    }
+
+    /// How many objects a list read under a filter the connector applies looks at at most: the rule of
+    /// [`crate::pager::scan_bound`] for its row target, within the connection's max-scan (which a
+    /// manifest may lower: QA saw a list read 2.5 times a manifest's `max_scan_rows`).
+    pub fn list_scan_bound(&self) -> u64 {
+        crate::pager::scan_bound(self.row_target).min(u64::from(self.max_scan))
     }
 
     /// Whether a projected row passes the connector's own filters (true without any).

@@ -454,6 +454,55 @@ fn a_scan_stopped_with_its_limit_at_max_rows_says_what_helps_instead() {
     }
 }
 
+/// A connection's max-scan below the rule's bound (a manifest's `max_scan_rows` lowers it) holds a
+/// list's scan under a filter the connector applies too, and the note says so and what raises it (QA:
+/// a list read 5,000 charges under a manifest of 2,000).
+#[test]
+fn a_list_scan_stops_at_the_connections_max_scan() {
+    let mut shape = irregular(4000, 21);
+    shape.failed_per_mille = 20;
+    let charges = shape.objects("ch");
+    // (max_scan, objects read, the note's end): 500 rows want 5,000.
+    for (max_scan, read, rule, helps) in [
+        (2000, 2000, "the connection's max-scan", "raise the bound (--max-scan, or max_scan in serve; up to the max_scan_limit describe gives)"),
+        (100_000, 4000, "", ""),
+        (1000, 1000, "the connection's max-scan", "raise the bound (--max-scan"),
+    ] {
+        let mut clock = FakeClock::new();
+        let mut stripe = FakeStripe::new(Table::Charges, charges.clone(), &clock.time);
+        let dsl = r#"{"list":"charges","filters":{"status":"failed"},"limit":500}"#;
+        let query = dsl::parse_with(dsl, 1000, max_scan).expect("valid query");
+        let fetched = concurrent(&mut stripe, &mut clock, &query).expect("fetch");
+        if rule.is_empty() {
+            assert_eq!(fetched.scan_note, None, "all {read} read");
+            continue;
+        }
+        let note = fetched.scan_note.expect("the bound was hit");
+        assert!(note.starts_with(&format!("scanned {read} charges and found ")), "{note}");
+        assert!(
+            note.contains(&format!("stopped at the scan bound of {read} objects ({rule}). Narrow the query with a created range, or {helps}")),
+            "{note}"
+        );
+        assert!(fetched.truncated);
+    }
+    // Part of what the answer is: a cached one read under another max-scan is not this one.
+    let canonical = |max_scan| {
+        dsl::parse_with(
+            r#"{"list":"charges","filters":{"status":"failed"},"limit":500}"#,
+            1000,
+            max_scan,
+        )
+        .expect("valid")
+        .canonical()
+    };
+    assert_ne!(canonical(2000), canonical(3000));
+    assert_eq!(
+        canonical(5000),
+        canonical(100_000),
+        "both read the rule's 5,000"
+    );
+}
+
 /// A limit met by the last matches before the scan bound: whether another follows is not known, so
 /// the result is truncated and says why in the note, as when the bound comes before the limit.
 #[test]
