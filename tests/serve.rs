@@ -399,7 +399,13 @@ fn connection_bodies_are_checked_and_a_lowered_ttl_is_honoured_by_the_shared_cac
         ),
         (
             serde_json::json!({"connector": "stripe", "credential": key, "max_scan": 0}),
-            "max_scan must be 1 to 1000000 for connector stripe",
+            "max_scan must be 1 to 1000000 for connector stripe (describe's max_scan_limit: the \
+             component's most, or its manifest's [calls] max_scan_rows where that is lower)",
+        ),
+        // Which connector's limit, and where it comes from (QA).
+        (
+            serde_json::json!({"connector": "stripe", "credential": key, "max_rows": 100_001}),
+            "max_rows must be 1 to 100000 for connector stripe (describe's max_rows_limit)",
         ),
         (
             serde_json::json!({"connector": "stripe", "credential": key, "cache_ttl_seconds": 3601}),

@@ -340,11 +340,26 @@ impl fmt::Display for ManifestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.field.is_empty() {
             write!(f, "connector manifest {}: {}", self.manifest, self.problem)
-        } else {
+        } else if self.field.len() <= 200
+            && self
+                .field
+                .bytes()
+                .all(|b| (0x20..0x7f).contains(&b) && b != b'`')
+        {
             write!(
                 f,
                 "connector manifest {}: `{}`: {}",
                 self.manifest, self.field, self.problem
+            )
+        } else {
+            // A key of the manifest's own spelling (an unknown one, a pinned header's name): quoted,
+            // escaped and capped, as the manifest's values are (review: raw and uncapped).
+            write!(
+                f,
+                "connector manifest {}: {}: {}",
+                self.manifest,
+                validate::show(&self.field),
+                self.problem
             )
         }
     }

@@ -53,7 +53,7 @@ impl fmt::Display for Origin {
 pub enum PolicyError {
     #[error("'{0}' is not a URL of the form scheme://host[:port]")]
     Malformed(String),
-    #[error("scheme '{0}' is not allowed: use https (http only for a loopback server)")]
+    #[error("scheme '{0}' is not allowed: use https (only a loopback test server, reached with --redirect, may use http)")]
     Scheme(String),
     #[error("'{0}' is not a loopback address: a redirect target is only http://127.0.0.1:PORT, http://[::1]:PORT or http://localhost:PORT (or https:// to a loopback server with TLS)")]
     NotLoopback(String),

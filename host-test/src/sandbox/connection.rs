@@ -185,10 +185,10 @@ impl Connection {
                     .await
             })
         });
+        // The host does not read the query: what bounds it is the connection's settings.
         let what = format!(
-            "a query of at most {} {}",
-            self.row_target,
-            if self.row_target == 1 { "row" } else { "rows" }
+            "a query of this connection (max_rows {}, max-scan {})",
+            self.row_target, self.scan_rows
         );
         let result = self.finish(outcome, &what)?;
         returned::check_query(

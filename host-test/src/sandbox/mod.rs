@@ -106,7 +106,8 @@ pub fn max_scan_refusal(info: &wit::ConnectorInfo, name: &str, n: u32) -> Option
             "bounds aggregate queries, which connector {name}'s component does not answer (its describe lists no aggregates): leave it out"
         )),
         Some(a) if n == 0 || n > a.max_scan_limit => Some(format!(
-            "must be 1 to {} for connector {name}",
+            "must be 1 to {} for connector {name} (describe's max_scan_limit: the component's most, or \
+             its manifest's [calls] max_scan_rows where that is lower)",
             a.max_scan_limit
         )),
         Some(_) => None,

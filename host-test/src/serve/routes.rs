@@ -444,7 +444,10 @@ fn connect(platform: &Platform, body: &str, abandoned: &AtomicBool) -> Result<Re
     if request.max_rows.is_some_and(|n| n == 0 || n > limit) {
         return Err(ApiError::new(
             "invalid-request",
-            format!("max_rows must be 1 to {limit}"),
+            format!(
+                "max_rows must be 1 to {limit} for connector {} (describe's max_rows_limit)",
+                request.connector
+            ),
         ));
     }
     if let Some(why) = request

@@ -314,7 +314,7 @@ fn every_invalid_field_is_named_with_what_to_write() {
         ("\"builtin:demo\"", "\"./\"", "component", "names no file"),
         ("\"builtin:demo\"", "\"demo.wasm\"", "component", "not read from a file"),
         ("origins = [\"https://api.example.com:443\"]", "origins = []", "network.origins", "at least one"),
-        ("\"https://api.example.com:443\"]", "\"ftp://api.example.com\"]", "network.origins[0]", "use https (http only for a loopback server)"),
+        ("\"https://api.example.com:443\"]", "\"ftp://api.example.com\"]", "network.origins[0]", "use https (only a loopback test server, reached with --redirect, may use http)"),
         ("\"https://api.example.com:443\"]", "\"https://api.example.com/v1\"]", "network.origins[0]", "write it without a path, query or credentials"),
         ("\"https://api.example.com:443\"]", "\"api.example.com\"]", "network.origins[0]", "not a URL"),
         (
@@ -743,4 +743,29 @@ fn a_credential_is_not_read_from_the_processs_own_settings() {
         assert_eq!(err.field, "credential.env", "{err}");
         assert!(err.problem.contains("own settings"), "{err}");
     }
+}
+
+/// A key of the manifest's own spelling is named in the error quoted, escaped and capped, as its
+/// values are (review: an escape sequence or a megabyte in a key was printed as it was).
+#[test]
+fn a_field_named_by_an_odd_key_is_shown_escaped_and_capped() {
+    let text = edited(
+        "name = \"demo\"",
+        "\"x\\u001b]0;t\\u0007\" = 1\nname = \"demo\"",
+    );
+    let shown = parse(&text).expect_err("unknown key").to_string();
+    assert!(
+        !shown.contains('\u{1b}') && !shown.contains('\u{7}'),
+        "{shown:?}"
+    );
+    assert!(shown.contains(r#""x\u{1b}]0;t\u{7}""#), "{shown}");
+    let long = format!("k{}", "y".repeat(5000));
+    let text = edited("name = \"demo\"", &format!("{long} = 1\nname = \"demo\""));
+    let err = parse(&text).expect_err("unknown key");
+    let shown = err.to_string();
+    assert!(
+        shown.len() < 2 * err.problem.len() + 400 && shown.contains('…'),
+        "{} bytes",
+        shown.len()
+    );
 }

@@ -90,6 +90,20 @@ pub(super) fn toml_error(
             format!(" (line {line}, column {column})")
         })
         .unwrap_or_default();
+    // serde's message quotes the manifest's own key as it is: its controls escaped and its length
+    // capped, as every value of the manifest is.
+    let mut shown = String::with_capacity(message.len().min(700));
+    for c in message.chars().take(600) {
+        if c.is_control() {
+            shown.extend(c.escape_default());
+        } else {
+            shown.push(c);
+        }
+    }
+    if message.chars().count() > 600 {
+        shown.push('…');
+    }
+    let message = shown;
     ManifestError {
         manifest: source.to_owned(),
         field,
