@@ -64,11 +64,19 @@ impl KeyShapes {
     }
 
     fn push_word(&self, out: &mut String, word: &str) {
-        if self
+        // A prefix at the word's start, or after one of its `_`s (a key glued to a word,
+        // `old_lk_live_…`: review), hides the word from there on.
+        let glued = self
             .prefixes
             .iter()
-            .any(|p| word.len() > p.len() && word.starts_with(p.as_str()))
-        {
+            .filter_map(|p| {
+                word.match_indices(p.as_str()).map(|(i, _)| i).find(|&i| {
+                    (i == 0 || word.as_bytes()[i - 1] == b'_') && word.len() > i + p.len()
+                })
+            })
+            .min();
+        if let Some(at) = glued {
+            out.push_str(&word[..at]);
             out.push_str(HIDDEN);
             return;
         }
@@ -136,6 +144,13 @@ mod tests {
                 format!("my_{HIDDEN}_file"),
             ),
             ("naïve ünïcode → text".into(), "naïve ünïcode → text".into()),
+            // A key glued to a word after an `_`, whose pieces are each short (review): hidden from
+            // its prefix on; a prefix inside a word's run is no prefix.
+            (
+                "connectors.d/old_rk_live_Ab12Cd34Ef56Gh78Ij90Kl12.toml".into(),
+                format!("connectors.d/old_{HIDDEN}.toml"),
+            ),
+            ("task_test_notes".into(), "task_test_notes".into()),
         ];
         for (text, shown) in cases {
             assert_eq!(stripe().hide(&text), shown, "{text}");

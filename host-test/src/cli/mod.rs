@@ -293,7 +293,7 @@ fn execute(
             // In a machine format, one JSON object a program reads the address from (`--listen
             // 127.0.0.1:0` picks the port), as `emulator` prints its own.
             let base_url = format!("http://{}", server.addr());
-            let serving = if json {
+            let mut serving = if json {
                 serde_json::json!({ "base_url": base_url, "connectors": registry.names() })
                     .to_string()
             } else {
@@ -302,10 +302,14 @@ fn execute(
                     registry.names().join(", ")
                 )
             };
-            write(stdout, serving)?;
-            let _ = stdout.flush();
-            server.run_until_signal(Duration::from_secs(*drain_seconds), stderr);
-            Ok(())
+            // Said once the signals are taken: a SIGTERM sent as soon as this is read drains.
+            let mut said = Ok(());
+            server.run_until_signal(Duration::from_secs(*drain_seconds), stderr, &mut || {
+                said = write(stdout, std::mem::take(&mut serving));
+                let _ = stdout.flush();
+                said.is_ok()
+            });
+            said
         }
         Command::Connectors => {
             let json = cli.format.document_is_json("connectors")?;

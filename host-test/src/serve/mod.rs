@@ -218,11 +218,25 @@ impl Server {
     /// once); SIGHUP reloads every connector. A SIGINT ignored when the process started stays ignored. What happens is logged on `log`, best effort: a log that
     /// cannot be written (its reader gone) loses lines, and `serve` goes on serving and drains as usual.
     /// Whether every connection finished.
-    pub fn run_until_signal(self, drain: Duration, log: &mut dyn Write) -> bool {
+    /// `ready` is called once the signals are taken, before anything is awaited: a caller that says
+    /// where it serves there has a `serve` that a SIGTERM sent the moment it hears drains, never one
+    /// that dies of it (a loaded machine ran the handlers' task after the signal came). When `ready`
+    /// says false (it could not say where), `serve` stops at once, as after a signal.
+    pub fn run_until_signal(
+        self,
+        drain: Duration,
+        log: &mut dyn Write,
+        ready: &mut dyn FnMut() -> bool,
+    ) -> bool {
         let platform = self.state.platform.clone();
         let (tx, rx) = std::sync::mpsc::channel::<Signal>();
-        self.runtime.spawn(signals(tx));
-        while let Ok(signal) = rx.recv() {
+        let taken = {
+            let _in_runtime = self.runtime.enter();
+            take_signals()
+        };
+        self.runtime.spawn(signals(taken, tx));
+        let told = ready();
+        while let Some(Ok(signal)) = told.then(|| rx.recv()) {
             match signal {
                 Signal::Reload => {
                     for (name, outcome) in platform.reload_all() {
@@ -265,28 +279,43 @@ enum Signal {
     Stop,
 }
 
+/// The signals `serve` answers, taken from their default actions (in the runtime's context).
 #[cfg(unix)]
-async fn signals(tx: std::sync::mpsc::Sender<Signal>) {
+struct Taken {
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+    /// None when SIGINT was ignored at start.
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+/// Take SIGTERM, SIGHUP and SIGINT now; `None` when one cannot be (then `serve` stops at once).
+#[cfg(unix)]
+fn take_signals() -> Option<Taken> {
     use tokio::signal::unix::{signal, SignalKind};
     // A `serve` started with SIGINT ignored (`serve &` from a script: the shell's convention for a
     // background job) keeps ignoring it, so a Ctrl-C meant for the foreground does not stop it (QA).
     let int_ignored = crate::signal_action::is_ignored(libc::SIGINT);
-    let (Ok(mut term), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::hangup()),
-    ) else {
+    let int = match int_ignored {
+        true => None,
+        false => Some(signal(SignalKind::interrupt()).ok()?),
+    };
+    Some(Taken {
+        term: signal(SignalKind::terminate()).ok()?,
+        hup: signal(SignalKind::hangup()).ok()?,
+        int,
+    })
+}
+
+#[cfg(unix)]
+async fn signals(taken: Option<Taken>, tx: std::sync::mpsc::Sender<Signal>) {
+    let Some(Taken {
+        mut term,
+        mut hup,
+        mut int,
+    }) = taken
+    else {
         let _ = tx.send(Signal::Stop);
         return;
-    };
-    let mut int = match int_ignored {
-        true => None,
-        false => match signal(SignalKind::interrupt()) {
-            Ok(int) => Some(int),
-            Err(_) => {
-                let _ = tx.send(Signal::Stop);
-                return;
-            }
-        },
     };
     loop {
         let interrupted = async {
@@ -308,7 +337,10 @@ async fn signals(tx: std::sync::mpsc::Sender<Signal>) {
 }
 
 #[cfg(not(unix))]
-async fn signals(tx: std::sync::mpsc::Sender<Signal>) {
+fn take_signals() {}
+
+#[cfg(not(unix))]
+async fn signals(_: (), tx: std::sync::mpsc::Sender<Signal>) {
     let _ = tokio::signal::ctrl_c().await;
     let _ = tx.send(Signal::Stop);
 }
