@@ -53,10 +53,12 @@ pub struct Fetched {
     pub scan_note: Option<String>,
 }
 
-/// What helps a scan stopped at the connection's max-scan, an aggregate's or a list's.
+/// What helps a scan stopped at the connection's max-scan, an aggregate's or a list's. The component
+/// knows its own most, not a manifest's lower one: describe's `max_scan_limit` says which holds (QA:
+/// the note said to raise a bound already at a manifest's most).
 pub(crate) const RAISE_MAX_SCAN: &str =
-    "Narrow the query with a created range, or raise the bound \
-     (--max-scan, or max_scan in serve; up to the max_scan_limit describe gives)";
+    "Narrow the query with a created range, or, where describe's \
+     max_scan_limit is higher than this bound, raise it (--max-scan, or max_scan in serve)";
 
 /// How many objects a post-filtered scan may read for a target of `row_target` rows: ten objects per
 /// wanted row, at least 1,000 and at most 100,000 (1,000 requests at Stripe's page size).

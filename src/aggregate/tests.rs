@@ -868,7 +868,7 @@ fn with_order_by_a_sum_past_64_bits_is_refused_in_any_group() {
 fn order_by_is_refused_saying_what_to_write() {
     let base = r#""list":"charges","group_by":["currency"],"measures":{"n":"count","paid":{"sum":"amount"}}"#;
     // One message for every way of writing it wrongly: the form, the result's columns, what was written.
-    let form = r#"'order_by' is a non-empty array of {COLUMN: "asc" or "desc"} objects, one key each (lower case; "desc": largest first), each a column of the result (n, paid, currency), e.g. [{"n": "desc"}]; got "#;
+    let form = r#"'order_by' is a non-empty array of {COLUMN: "asc" or "desc"} objects, one key each (lower case; "desc": largest first), each a column of the result (currency, n, paid), e.g. [{"n": "desc"}]; got "#;
     for (order_by, got) in [
         (r#"{"n":"desc"}"#, "an object"),
         (r#"[]"#, "[]"),
@@ -887,7 +887,7 @@ fn order_by_is_refused_saying_what_to_write() {
         let err = refusal(&format!(r#"{{{base},"order_by":[{{"{name}":"desc"}}]}}"#));
         assert!(
             err.ends_with(&format!(
-                r#"order_by: '{name}' is no column of the result; its columns are n, paid, currency (a measure is sorted by the name it has in measures), e.g. [{{"n": "desc"}}]"#
+                r#"order_by: '{name}' is no column of the result; its columns are currency, n, paid (a measure is sorted by the name it has in measures), e.g. [{{"n": "desc"}}]"#
             )),
             "{err}"
         );
@@ -898,7 +898,7 @@ fn order_by_is_refused_saying_what_to_write() {
     );
     assert!(
         err.ends_with(
-            r#"measure 's': one measure per name, written {MEASURE: COLUMN} with one key; got 2 keys ('sum', 'count'): give each measure a name of its own, e.g. {"n": "count", "amount": {"sum": "amount"}}"#
+            r#"measure 's': one measure per name, written {MEASURE: COLUMN} with one key; got 2 keys ('sum', 'count'): give each measure a name of its own, e.g. {"s": {"sum": COLUMN}, "n": {"count": COLUMN}}"#
         ),
         "{err}"
     );

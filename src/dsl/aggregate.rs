@@ -181,10 +181,11 @@ fn order_error(
     got: &Json,
     is_entry: bool,
 ) -> ConnectorError {
-    let columns: Vec<String> = measures
+    // In the result's order: the group columns, then the measures.
+    let columns: Vec<String> = group_by
         .iter()
-        .map(|m| m.name.clone())
-        .chain(group_by.iter().map(GroupKey::name))
+        .map(GroupKey::name)
+        .chain(measures.iter().map(|m| m.name.clone()))
         .collect();
     // An example that is itself accepted: a measure of no money alone, else the currency before one.
     let currency = group_by.iter().find(|g| g.is_currency());
@@ -366,7 +367,7 @@ fn measure_list(
                 let keys: Vec<String> = entries.iter().map(|(k, _)| quote(k)).collect();
                 return Err(invalid(format!(
                     "measure {}: one measure per name, written {{MEASURE: COLUMN}} with one key; got {} keys \
-                     ({}): give each measure a name of its own, e.g. {MEASURE_EXAMPLE}",
+                     ({}): give each measure a name of its own, e.g. {{\"s\": {{\"sum\": COLUMN}}, \"n\": {{\"count\": COLUMN}}}}",
                     quote(&name),
                     entries.len(),
                     keys.join(", ")

@@ -212,7 +212,11 @@ fn range(table: Table, key: &str, value: &Json) -> Result<Range, ConnectorError>
     let mut r = Range::default();
     // Said after both bounds of one side are refused together: the bound it names may be the other.
     let mut bare_date = None;
+    // A fraction of a second is rounded to the second inside the range: bounds less than a second
+    // apart may hold no whole one, however they are ordered.
+    let mut fraction = false;
     for (op, bound) in entries {
+        fraction |= matches!(bound, Json::Str(t) if t.contains('.'));
         let slot = match op.as_str() {
             "gt" => &mut r.gt,
             "gte" => &mut r.gte,
@@ -273,11 +277,13 @@ fn range(table: Table, key: &str, value: &Json) -> Result<Range, ConnectorError>
     if lo > hi.unwrap_or(MAX_TIMESTAMP) {
         // Bounds written in order with no whole second between them (gt 5 and lt 6): the order is
         // not what to check.
-        let in_order = matches!((r.gt.or(r.gte), r.lt.or(r.lte)), (Some(a), Some(b)) if a < b);
+        let in_order =
+            fraction || matches!((r.gt.or(r.gte), r.lt.or(r.lte)), (Some(a), Some(b)) if a < b);
         return Err(wrong(&match hi {
             Some(hi) if in_order => format!(
                 "the range is empty: no whole unix second is both ≥ {lo} and ≤ {hi} (gt and lt leave their \
-                 own second out); write gte or lte to keep a bound's own second, or widen the range"
+                 own second out, and a fraction of a second is rounded to the second inside the range); \
+                 widen the range, or bound it with gte and lte of whole seconds to keep them"
             ),
             Some(hi) => format!(
                 "the range is empty: no unix second is both ≥ {lo} and ≤ {hi}; check that the lower bound \

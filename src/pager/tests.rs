@@ -464,9 +464,9 @@ fn a_list_scan_stops_at_the_connections_max_scan() {
     let charges = shape.objects("ch");
     // (max_scan, objects read, the note's end): 500 rows want 5,000.
     for (max_scan, read, rule, helps) in [
-        (2000, 2000, "the connection's max-scan", "raise the bound (--max-scan, or max_scan in serve; up to the max_scan_limit describe gives)"),
+        (2000, 2000, "the connection's max-scan", "where describe's max_scan_limit is higher than this bound, raise it (--max-scan, or max_scan in serve)"),
         (100_000, 4000, "", ""),
-        (1000, 1000, "the connection's max-scan", "raise the bound (--max-scan"),
+        (1000, 1000, "the connection's max-scan", "where describe's max_scan_limit"),
     ] {
         let mut clock = FakeClock::new();
         let mut stripe = FakeStripe::new(Table::Charges, charges.clone(), &clock.time);
@@ -480,7 +480,7 @@ fn a_list_scan_stops_at_the_connections_max_scan() {
         let note = fetched.scan_note.expect("the bound was hit");
         assert!(note.starts_with(&format!("scanned {read} charges and found ")), "{note}");
         assert!(
-            note.contains(&format!("stopped at the scan bound of {read} objects ({rule}). Narrow the query with a created range, or {helps}")),
+            note.contains(&format!("stopped at the scan bound of {read} objects ({rule}). Narrow the query with a created range, or, {helps}")),
             "{note}"
         );
         assert!(fetched.truncated);

@@ -275,12 +275,31 @@ fn truncated_list(stopped_at_bound: bool) -> &'static str {
     }
 }
 
+/// The most characters of one text cell a table shows: a longer one is read whole in json, csv or
+/// ndjson, and laying it out in a table takes time that grows with its square (QA: minutes for a
+/// cell of 100,000 characters).
+pub const TABLE_CELL_CHARS: usize = 2000;
+
+/// `text` cut to [`TABLE_CELL_CHARS`], saying how much was left out.
+fn shortened(text: String) -> String {
+    match text.char_indices().nth(TABLE_CELL_CHARS) {
+        None => text,
+        Some((cut, _)) => {
+            let more = text[cut..].chars().count();
+            format!(
+                "{}… [{more} more characters: --format json shows it whole]",
+                &text[..cut]
+            )
+        }
+    }
+}
+
 /// Cells for people: timestamps as UTC date-times, amounts in major units with their row's currency
 /// (`money.rs`), the rest as is.
 pub fn cell_text(cell: &wit::Cell, kind: wit::ColumnType, currency: Option<&str>) -> String {
     match cell {
         wit::Cell::Null => String::new(),
-        wit::Cell::Text(t) => clean(t),
+        wit::Cell::Text(t) => shortened(clean(t)),
         wit::Cell::Boolean(b) => b.to_string(),
         wit::Cell::Integer(i) if kind == wit::ColumnType::Timestamp => utc_datetime(*i),
         wit::Cell::Integer(i) if kind == wit::ColumnType::Amount => {
@@ -411,6 +430,23 @@ mod tests {
         );
         let text = query_text_within(&r, false, &s, Some(80));
         assert!(!text.contains("wider than the terminal"), "{text}");
+    }
+
+    #[test]
+    fn a_long_text_cell_is_cut_in_a_table_saying_where_it_is_whole() {
+        let long = "b".repeat(200_000);
+        let shown = cell_text(&wit::Cell::Text(long), wit::ColumnType::Text, None);
+        assert!(
+            shown.starts_with(&"b".repeat(TABLE_CELL_CHARS))
+                && shown.ends_with("… [198000 more characters: --format json shows it whole]"),
+            "{}",
+            &shown[TABLE_CELL_CHARS - 5..]
+        );
+        let short = "é".repeat(TABLE_CELL_CHARS);
+        assert_eq!(
+            cell_text(&wit::Cell::Text(short.clone()), wit::ColumnType::Text, None),
+            short
+        );
     }
 
     #[test]

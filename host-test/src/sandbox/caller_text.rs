@@ -81,7 +81,7 @@ pub fn overlong_token(texts: &[String]) -> Option<usize> {
 }
 
 /// The longest run of ASCII letters and digits in `text`, read through what a reader does not see
-/// between them — control characters (line breaks among them) and zero-width or other
+/// between them — control characters and line breaks (U+2028 and U+2029 too) and zero-width or other
 /// default-ignorable characters — as redaction reads a key: a key wrapped across lines or copied with
 /// a zero-width space in it is still a pasted key (QA: it reached the component and came back).
 fn longest_run(text: &str) -> usize {
@@ -90,7 +90,10 @@ fn longest_run(text: &str) -> usize {
         if c.is_ascii_alphanumeric() {
             run += 1;
             longest = longest.max(run);
-        } else if !(c.is_control() || is_default_ignorable(c)) {
+        } else if !(c.is_control()
+            || is_default_ignorable(c)
+            || matches!(c, '\u{2028}' | '\u{2029}'))
+        {
             run = 0;
         }
     }
@@ -115,7 +118,10 @@ mod tests {
     #[test]
     fn a_token_is_read_through_what_a_reader_does_not_see() {
         let key = "rk_test_51KlairrEmulatorReadOnlyAllFive0000OX9YIMtCFIPzgNZpB";
-        for cut in ["\u{200b}", "\n", "\r\n", "\u{7}", "\u{feff}", "\u{2060}"] {
+        for cut in [
+            "\u{200b}", "\n", "\r\n", "\u{7}", "\u{feff}", "\u{2060}", "\u{2028}", "\u{2029}",
+            "\u{85}",
+        ] {
             let pasted = format!("{}{cut}{}", &key[..30], &key[30..]);
             assert_eq!(overlong_token(&[pasted]), Some(key.len() - 8), "{cut:?}");
         }
