@@ -96,11 +96,16 @@ impl Window {
 
     /// Idle long enough that it no longer constrains any start from `now` on.
     fn is_idle(&self, now: Instant) -> bool {
-        self.starts.back().is_none_or(|&latest| {
-            now.checked_duration_since(latest)
-                .is_some_and(|d| d >= IDLE)
-        })
+        idle_after(self.starts.back(), now)
     }
+}
+
+/// Whether a window whose latest start is `latest` no longer constrains any start from `now` on.
+fn idle_after(latest: Option<&Instant>, now: Instant) -> bool {
+    latest.is_none_or(|&latest| {
+        now.checked_duration_since(latest)
+            .is_some_and(|d| d >= IDLE)
+    })
 }
 
 /// The starts of every connector given one credential, in order of their instants however they were
@@ -164,10 +169,7 @@ impl Calendar {
     }
 
     fn is_idle(&self, now: Instant) -> bool {
-        self.starts.back().is_none_or(|&latest| {
-            now.checked_duration_since(latest)
-                .is_some_and(|d| d >= IDLE)
-        })
+        idle_after(self.starts.back(), now)
     }
 }
 

@@ -11,6 +11,7 @@
 mod raw;
 mod validate;
 mod validate_credential;
+mod validate_origin;
 mod validate_probe;
 mod validate_rules;
 
