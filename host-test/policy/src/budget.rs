@@ -272,7 +272,8 @@ impl State {
 
 /// The request budget of one host: shared by every connector instance it runs (`&self` methods behind a
 /// mutex; wrap it in an `Arc`). Memory stays bounded on a long-running host: windows idle for more than a
-/// couple of seconds are dropped, and each window keeps at most its limit of starts.
+/// couple of seconds are dropped, each connector's own window keeps at most its limit of starts, and a
+/// credential's shared windows keep the starts of the last couple of seconds and those reserved ahead.
 pub struct RequestBudget {
     state: Mutex<State>,
     /// [`WINDOW`] plus the margin: how far apart a start and the `limit`-th start after it are.
