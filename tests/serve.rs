@@ -1101,6 +1101,54 @@ fn closing_a_connection_stops_the_call_running_on_it() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A client that hangs up stops its call: nothing more is sent for it, and its connection answers
+/// the next question (QA: the call ran on and spent the key's budget for nobody).
+#[test]
+fn a_client_that_hangs_up_stops_its_call() {
+    use std::io::Write;
+    let emu = emulator();
+    let (dir, server) = two_in_flight_server(&emu, "hangup", Duration::from_secs(60));
+    let api = Api::new(&server);
+    let one_request = r#"{"http": {"path": "/v1/customers?limit=1"}}"#;
+    // Forty requests one after the other, 150 ms each: 6 s of them.
+    let forty_in_a_row = format!("[{}]", [one_request; 40].join(","));
+    emu.set_latency(Duration::from_millis(150));
+    let id = api.connect("hangup", keys::TEST_READ_ONLY);
+    let before = emu.requests().len();
+    let mut client = std::net::TcpStream::connect(server.addr()).expect("connects");
+    write!(
+        client,
+        "POST /v1/connections/{id}/query HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Length: {}\r\n\r\n{forty_in_a_row}",
+        forty_in_a_row.len()
+    )
+    .expect("sends");
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(emu.requests().len() > before, "the call had begun");
+    drop(client);
+    // Whatever was on its way when the client left arrives; then nothing more.
+    std::thread::sleep(Duration::from_millis(500));
+    let after_hang_up = emu.requests().len();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        emu.requests().len(),
+        after_hang_up,
+        "sent after the client left"
+    );
+    assert!(
+        after_hang_up - before < 10,
+        "{} sent",
+        after_hang_up - before
+    );
+    // The connection stays, and answers its next question on a fresh instance.
+    emu.set_latency(Duration::ZERO);
+    let (status, value) = api.query(&id, one_request);
+    assert_eq!(status, 200, "{value}");
+    assert_counted_as_arrived(&api, &emu, "hangup");
+    server.drain(Duration::from_secs(1));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn a_call_past_its_deadline_sends_nothing_more() {
     let emu = emulator();

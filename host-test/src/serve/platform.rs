@@ -278,8 +278,15 @@ impl Platform {
     }
 
     /// Run `dsl` on connection `id` (its turn held, see [`Platform::turn`]), on the connector's current
-    /// version (reopening the instance after a swap or a trap), through the shared cache.
-    pub fn query(&self, id: &str, dsl: &str) -> Result<Answer, ApiError> {
+    /// version (reopening the instance after a swap or a trap), through the shared cache. The call
+    /// stops, as when its connection is closed, once `hung_up` is cancelled (its client went away);
+    /// the connection stays, and its next call opens a fresh instance.
+    pub fn query(
+        &self,
+        id: &str,
+        dsl: &str,
+        hung_up: &CancellationToken,
+    ) -> Result<Answer, ApiError> {
         let entry = self
             .open
             .lock()
@@ -314,7 +321,23 @@ impl Platform {
             return Err(ApiError::new("sandbox", "the connection has no instance"));
         };
         let denied_before = connection.denied_requests().len();
+        // This call's own token: cancelled when the connection is closed or the client hangs up.
+        let call = entry.closed.child_token();
+        connection.cancel_with(call.clone());
+        let watch = tokio::runtime::Handle::try_current().ok().map(|runtime| {
+            let (hung_up, call) = (hung_up.clone(), call.clone());
+            runtime.spawn(async move {
+                tokio::select! {
+                    _ = hung_up.cancelled() => call.cancel(),
+                    _ = call.cancelled() => {}
+                }
+            })
+        });
         let answer = self.answers.query(&loaded.sandbox, connection, dsl);
+        if let Some(watch) = watch {
+            watch.abort();
+        }
+        connection.cancel_with(entry.closed.clone());
         // Idle is counted from the end of the last call: a call longer than the idle limit does not
         // leave its connection to expire the moment it returns.
         *entry.last_used.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();

@@ -230,11 +230,17 @@ async fn route(
                 Ok(turn) => turn.lock_owned().await,
                 Err(e) => return ("/v1/connections/{id}/query", Err(e)),
             };
+            // Cancelled when this future is dropped, as hyper drops it when the client hangs up: the
+            // call then stops and sends nothing more (QA: it ran on and spent the key's budget).
+            let hung_up = tokio_util::sync::CancellationToken::new();
+            let client = hung_up.clone().drop_guard();
             let call = move || {
                 let _turn = turn;
-                query(&platform, &id, &body)
+                query(&platform, &id, &body, &hung_up)
             };
-            ("/v1/connections/{id}/query", blocking(call).await)
+            let reply = blocking(call).await;
+            client.disarm();
+            ("/v1/connections/{id}/query", reply)
         }
         (Method::DELETE, ["v1", "connections", id]) => {
             let reply = match state.platform.disconnect(id) {
@@ -484,8 +490,13 @@ fn connect(platform: &Platform, body: &str, abandoned: &AtomicBool) -> Result<Re
     Ok(typed(StatusCode::CREATED, &body))
 }
 
-fn query(platform: &Platform, id: &str, dsl: &str) -> Result<Reply, ApiError> {
-    let answer = platform.query(id, dsl)?;
+fn query(
+    platform: &Platform,
+    id: &str,
+    dsl: &str,
+    hung_up: &tokio_util::sync::CancellationToken,
+) -> Result<Reply, ApiError> {
+    let answer = platform.query(id, dsl, hung_up)?;
     Ok(json(
         StatusCode::OK,
         output::query_json(&answer.result, answer.cached),
