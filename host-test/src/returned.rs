@@ -117,9 +117,16 @@ pub const MAX_CELL_BYTES: usize = 1 << 20;
 const BEFORE_CAP: usize = 8 << 10;
 
 fn text(s: String, runs: Option<&SecretRuns>, limit: usize) -> String {
+    redacted_head(&s, runs, limit)
+}
+
+/// At most `limit` bytes of `text`, redacted before it is cut (a key across the cut is hidden whole),
+/// reading only the head that can show (see [`BEFORE_CAP`]).
+fn redacted_head(text: &str, runs: Option<&SecretRuns>, limit: usize) -> String {
+    let head = cap(text, limit + BEFORE_CAP);
     let redacted = match runs {
-        Some(r) => r.redact(&cap(&s, limit + BEFORE_CAP)).into_owned(),
-        None => s,
+        Some(r) => std::borrow::Cow::Owned(r.redact(&head).into_owned()),
+        None => head,
     };
     cap(&redacted, limit).into_owned()
 }
@@ -132,12 +139,7 @@ fn malformed(message: String) -> SandboxError {
 /// Escaping writes a zero-width space or a BEL as plain ASCII (`\u{200b}`, `\u{7}`), where the
 /// redaction of the finished message could no longer see the key they cut.
 fn quoted(text: &str, runs: Option<&SecretRuns>, limit: usize) -> String {
-    let head = cap(text, limit + BEFORE_CAP);
-    let redacted = match runs {
-        Some(r) => std::borrow::Cow::Owned(r.redact(&head).into_owned()),
-        None => head,
-    };
-    format!("{:?}", cap(&redacted, limit))
+    format!("{:?}", redacted_head(text, runs, limit))
 }
 
 /// `name` must be an identifier; `runs` once the connection holds a credential (a result, a report).

@@ -19,7 +19,7 @@ use crate::sandbox::{wit, Connection, ConnectionConfig, Sandbox, SandboxError, S
 use crate::sandbox::{Callers, SharedHost};
 use crate::service::{Answer, Answers};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -189,14 +189,14 @@ impl Platform {
     }
 
     /// Open a connection and verify it (setup). Nothing is kept when either fails.
-    /// Set up a connection and add it to the table, unless `abandoned` is set by then: the client that
-    /// asked went away during the setup, and a connection whose id nobody learns would only hold a slot
-    /// until it expired.
+    /// Set up a connection and add it to the table, unless `hung_up` is cancelled by then: the client
+    /// that asked went away during the setup, and a connection whose id nobody learns would only hold
+    /// a slot until it expired.
     pub fn connect(
         &self,
         connector: &str,
         config: ConnectionConfig,
-        abandoned: &AtomicBool,
+        hung_up: &CancellationToken,
     ) -> Result<(String, wit::VerifyReport), ApiError> {
         let loaded = self.current(connector)?;
         self.expire_idle();
@@ -230,7 +230,7 @@ impl Platform {
         if open.len() >= self.limits.max_open {
             return Err(too_many(&open, 0, self.limits.idle));
         }
-        if abandoned.load(Ordering::SeqCst) {
+        if hung_up.is_cancelled() {
             return Err(ApiError::new(
                 "invalid-request",
                 "the client went away during the setup: the connection was closed",

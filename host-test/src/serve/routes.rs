@@ -17,6 +17,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 /// What every request handler shares.
 pub struct State {
@@ -209,12 +210,10 @@ async fn route(
                 Err(e) => return ("/v1/connections", Err(e)),
             };
             let platform = state.platform.clone();
-            // Dropped with this future when the client goes away (hyper drops a request's future when
-            // its connection closes): the setup then ends without adding a connection nobody knows of.
-            let client = ClientGone(Arc::new(AtomicBool::new(false)));
-            let gone = client.0.clone();
-            let reply = blocking(move || connect(&platform, &body, &gone)).await;
-            drop(client);
+            // When the client goes away the setup ends without adding a connection nobody knows of.
+            let (hung_up, client) = hang_up();
+            let reply = blocking(move || connect(&platform, &body, &hung_up)).await;
+            client.disarm();
             ("/v1/connections", reply)
         }
         (Method::POST, ["v1", "connections", id, "query"]) => {
@@ -230,10 +229,9 @@ async fn route(
                 Ok(turn) => turn.lock_owned().await,
                 Err(e) => return ("/v1/connections/{id}/query", Err(e)),
             };
-            // Cancelled when this future is dropped, as hyper drops it when the client hangs up: the
-            // call then stops and sends nothing more (QA: it ran on and spent the key's budget).
-            let hung_up = tokio_util::sync::CancellationToken::new();
-            let client = hung_up.clone().drop_guard();
+            // When the client hangs up the call stops and sends nothing more (QA: it ran on and
+            // spent the key's budget).
+            let (hung_up, client) = hang_up();
             let call = move || {
                 let _turn = turn;
                 query(&platform, &id, &body, &hung_up)
@@ -291,13 +289,13 @@ fn not_allowed(allow: &'static str) -> ApiError {
     }
 }
 
-/// Sets its flag when dropped: held by a request's future while its call runs elsewhere.
-struct ClientGone(Arc<AtomicBool>);
-
-impl Drop for ClientGone {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
+/// A token cancelled when the guard is dropped with a request's future — hyper drops it when the
+/// client's connection closes — while the call it was handed runs elsewhere; the guard is disarmed
+/// once the call has answered.
+fn hang_up() -> (CancellationToken, DropGuard) {
+    let hung_up = CancellationToken::new();
+    let guard = hung_up.clone().drop_guard();
+    (hung_up, guard)
 }
 
 /// Run a connector call on the blocking pool.
@@ -418,7 +416,11 @@ fn reload(platform: &Platform, name: &str) -> Result<Reply, ApiError> {
     Ok(typed(StatusCode::OK, &body))
 }
 
-fn connect(platform: &Platform, body: &str, abandoned: &AtomicBool) -> Result<Reply, ApiError> {
+fn connect(
+    platform: &Platform,
+    body: &str,
+    hung_up: &CancellationToken,
+) -> Result<Reply, ApiError> {
     let request = connection_body::parse(body)?;
     let mode = match request.mode.as_deref().unwrap_or("test") {
         "test" => wit::Mode::Test,
@@ -481,7 +483,7 @@ fn connect(platform: &Platform, body: &str, abandoned: &AtomicBool) -> Result<Re
         ..ConnectionConfig::new(request.credential, mode)
     };
     let (id, report) = platform
-        .connect(&request.connector, config, abandoned)
+        .connect(&request.connector, config, hung_up)
         .map_err(masked)?;
     let body = Created {
         id: &id,
@@ -494,7 +496,7 @@ fn query(
     platform: &Platform,
     id: &str,
     dsl: &str,
-    hung_up: &tokio_util::sync::CancellationToken,
+    hung_up: &CancellationToken,
 ) -> Result<Reply, ApiError> {
     let answer = platform.query(id, dsl, hung_up)?;
     Ok(json(
