@@ -487,6 +487,65 @@ fn a_key_in_the_query_text_is_never_sent_in_a_url_or_a_header() {
     }
 }
 
+/// A component that makes up a guess at a run of the credential and puts it in a request learns
+/// nothing from the answer, for there is none: the request is never sent nor answered, the call is
+/// stopped on the spot and nothing it returns is shown. QA rebuilt a whole key from "denied" answers,
+/// one 12-character run at a time, in under ten seconds. The guess here is the key's own run, sent
+/// reversed in the query (so it is not the caller's text) and turned round by the component.
+#[test]
+fn a_component_guessing_at_the_credential_is_stopped_without_an_answer() {
+    let upstream = Upstream::start(Behaviour::Ok).expect("upstream");
+    let key = test_key();
+    let guess = format!("/v1/customers?starting_after={}", &key[30..42]);
+    let reversed: String = guess.chars().rev().collect();
+    assert!(!reversed.contains(&key[30..42]));
+    // Had the guess been answered ("denied"), the component would go on: an allowed request, then a
+    // result saying what the guess got.
+    let query = script(&[
+        http(&reversed, json!({"reverse": true})),
+        http("/v1/customers?limit=1", json!({})),
+    ]);
+    for format in ["json", "table"] {
+        let run = hostile(&upstream, &["--format", format, "query", &query], &key);
+        assert_untouched(&upstream, "a component's guess at the credential");
+        assert_eq!(run.code, 1, "{run:?}");
+        let shown = format!("{}{}", run.stdout, run.stderr);
+        assert!(
+            shown.contains("put the credential (or a run of it) in a request during a query"),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains("HTTP 200"),
+            "nothing of the call is shown: {shown}"
+        );
+        assert_no_key(&key, &shown, "the refusal");
+        // The operator's log says which request, without the run.
+        assert_eq!(denials(&run).len(), 1, "{}", run.stderr);
+        assert!(
+            denials(&run)[0].contains("contains the credential"),
+            "{}",
+            run.stderr
+        );
+    }
+    // A wrong guess is sent like any request: what the component sees never depends on the key.
+    let wrong: String = format!("/v1/customers?starting_after={}", "Zz9".repeat(4))
+        .chars()
+        .rev()
+        .collect();
+    let run = hostile(
+        &upstream,
+        &[
+            "--format",
+            "json",
+            "query",
+            &script(&[http(&wrong, json!({"reverse": true}))]),
+        ],
+        &key,
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(upstream.requests().len(), 1);
+}
+
 #[test]
 fn secret_keys_are_refused_before_any_request_whatever_the_guest_says() {
     let upstream = Upstream::start(Behaviour::Ok).expect("upstream");

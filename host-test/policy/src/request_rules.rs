@@ -60,8 +60,24 @@ pub struct Allowed<'m> {
 
 /// Why a request was denied, for the host's log. Never contains the credential.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Denial(pub String);
+#[error("{reason}")]
+pub struct Denial {
+    pub reason: String,
+    /// The request carried a run of the credential (step 1). No connector ever needs to send one, and
+    /// whether a request was refused for it depends on the secret: a component told so could guess
+    /// the credential a run at a time. The host stops the call instead of answering.
+    pub carries_credential: bool,
+}
+
+impl Denial {
+    /// A denial for any reason but the credential.
+    pub fn new(reason: String) -> Denial {
+        Denial {
+            reason,
+            carries_credential: false,
+        }
+    }
+}
 
 /// The longest piece of a request quoted in a denial.
 const SHOWN_REQUEST: usize = 200;
@@ -84,7 +100,7 @@ pub fn check<'m>(
     if phase == Phase::Offline {
         // Not quoted: during the offline credential check the component holds a key the host has not
         // accepted yet (so no `credential` was passed to scan for), and the request could carry it.
-        return Err(Denial(
+        return Err(Denial::new(
             "request refused: no request is allowed while the component describes itself, opens a \
              connection or checks a credential offline"
                 .into(),
@@ -95,7 +111,7 @@ pub fn check<'m>(
         printable(req.method, SHOWN_NAME),
         printable(req.path_and_query, SHOWN_REQUEST)
     );
-    let deny = |reason: String| Denial(format!("{line}: {reason}"));
+    let deny = |reason: String| Denial::new(format!("{line}: {reason}"));
     let rules_of_method: Vec<&RequestRule> = manifest
         .requests
         .iter()
@@ -149,10 +165,13 @@ fn refuse_credential_runs(
 ) -> Result<(), Denial> {
     let runs = credential.runs();
     let found = |place: String| {
-        Err(Denial(format!(
-            "request refused: {place} contains the credential (or a {MIN_RUN}-character run of it); the \
-             credential travels only in the {credential_header} header the host attaches itself"
-        )))
+        Err(Denial {
+            reason: format!(
+                "request refused: {place} contains the credential (or a {MIN_RUN}-character run of it); \
+                 the credential travels only in the {credential_header} header the host attaches itself"
+            ),
+            carries_credential: true,
+        })
     };
     if runs.contains(req.method) {
         return found("the method".into());

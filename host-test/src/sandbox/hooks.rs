@@ -23,7 +23,7 @@ use klairr_policy::manifest::Manifest;
 use klairr_policy::origin::{Decision, NetworkPolicy, Origin};
 use klairr_policy::probes::ProbeAnswer;
 use klairr_policy::redact::SecretRuns;
-use klairr_policy::request_rules::{self, Phase, RequestView};
+use klairr_policy::request_rules::{self, Denial, Phase, RequestView};
 
 use std::future::Future;
 use std::pin::Pin;
@@ -120,10 +120,17 @@ pub(crate) struct PolicyHooks {
     /// Cancelled when the connection is given up (`Connection::cancel_with`): a request not yet on the
     /// wire then never goes, and one waiting for its answer stops waiting.
     pub(crate) cancel: CancellationToken,
-    /// Cancelled when this call reaches its request ceiling: the call is then stopped wherever it is
-    /// (a component that ignores the denial and keeps asking, or waits, would otherwise run on until
-    /// its deadline). A fresh one per call.
-    pub(crate) ceiling_reached: CancellationToken,
+    /// This call's own: a child of `cancel`, cancelled when the call returns, however it ends. A request
+    /// a call left behind (its future kept past the call, still waiting for a slot, a connection or the
+    /// budget) never goes on the wire after it: it would go out uncounted, outside the call's phase (a
+    /// write probe after setup) and past what the next call's ceiling allows.
+    call_cancel: CancellationToken,
+    /// Cancelled when the policy stops this call (`stopped_for` says why): it is then stopped wherever
+    /// it is (a component that ignores a denial and keeps asking, or waits, would otherwise run on
+    /// until its deadline). A fresh one per call.
+    pub(crate) policy_stop: CancellationToken,
+    /// Why the policy stopped this call, if it did.
+    stopped_for: Option<PolicyStop>,
     /// Requests of this call that went on the wire. `call.sent` counts those admitted (the ceiling's
     /// count), some of which may still wait for a slot or the budget when the call ends; this counts
     /// what the upstream can have seen (reports and metrics).
@@ -132,6 +139,16 @@ pub(crate) struct PolicyHooks {
 
 /// The most denial reasons kept per store: a guest looping on denied requests cannot grow the log.
 const MAX_LOG_LINES: usize = 64;
+
+/// Why the policy stopped a call before it ended by itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PolicyStop {
+    /// It asked for a request past its ceiling.
+    Ceiling,
+    /// It put a run of the credential in a request: no connector needs to, so the component is faulty
+    /// or hostile, and nothing of the call is returned.
+    CredentialInRequest,
+}
 
 type BodyDone = Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>;
 type ResponseFuture = Box<
@@ -180,27 +197,49 @@ impl PolicyHooks {
             open_responses,
             on_the_wire: Arc::default(),
             cancel: CancellationToken::new(),
-            ceiling_reached: CancellationToken::new(),
+            call_cancel: CancellationToken::new(),
+            policy_stop: CancellationToken::new(),
+            stopped_for: None,
         }
     }
 
     /// Start `call` with a fresh record: an answer to an earlier call's request never counts for this
-    /// one, nor does an earlier call's ceiling. Returns the token cancelled when this call asks past its
-    /// ceiling.
+    /// one, nor does an earlier call's stop. Returns the token cancelled when the policy stops this
+    /// call ([`PolicyHooks::stopped_for`]).
     pub(crate) fn begin_call(&mut self, call: CallState) -> CancellationToken {
         self.call = call;
         self.probe_answers = Default::default();
         self.on_the_wire = Default::default();
-        self.ceiling_reached = CancellationToken::new();
-        self.ceiling_reached.clone()
+        self.policy_stop = CancellationToken::new();
+        self.stopped_for = None;
+        self.call_cancel.cancel();
+        self.call_cancel = self.cancel.child_token();
+        self.policy_stop.clone()
     }
 
-    /// Whether this call asked for a request past its ceiling.
-    pub(crate) fn ceiling_hit(&self) -> bool {
-        self.ceiling_reached.is_cancelled()
+    /// The call has returned: what it asked for and left waiting is not sent (see `call_cancel`).
+    pub(crate) fn end_call(&self) {
+        self.call_cancel.cancel();
     }
 
+    /// Why the policy stopped this call, if it did.
+    pub(crate) fn stopped_for(&self) -> Option<PolicyStop> {
+        self.stopped_for
+    }
+
+    fn stop(&mut self, why: PolicyStop) {
+        self.stopped_for.get_or_insert(why);
+        self.policy_stop.cancel();
+    }
+
+    /// A denied request: logged (the first 64 of a connection's), counted, and failed with
+    /// `HttpRequestDenied`, which the component sees.
     fn deny(&mut self, reason: String) -> ResponseFuture {
+        self.record_denial(reason);
+        Box::new(async { Err(Error::HttpRequestDenied) })
+    }
+
+    fn record_denial(&mut self, reason: String) {
         let reason = match &self.credential {
             Some(c) if reveals(c.runs(), &reason) => ENCODED_CREDENTIAL.to_owned(),
             Some(c) => c.runs().redact(&reason).into_owned(),
@@ -214,18 +253,17 @@ impl PolicyHooks {
                 .push(klairr_policy::redact::cap(&reason, 1024).into_owned());
         }
         self.call.denied = self.call.denied.saturating_add(1);
-        Box::new(async { Err(Error::HttpRequestDenied) })
     }
 
     /// Everything that decides whether the request may leave; `Ok` carries what sending needs.
-    fn admit(&mut self, request: &http::Request<WasiBody>) -> Result<Admitted, String> {
+    fn admit(&mut self, request: &http::Request<WasiBody>) -> Result<Admitted, Denial> {
         if self.call.phase == Phase::Offline {
             // Quote nothing of the request: while the component judges a credential it holds one the
             // host has not accepted yet, and may have put it in the URL.
-            return Err(
+            return Err(Denial::new(
                 "a request during a call that may make none (only verify and query reach the network)"
                     .into(),
-            );
+            ));
         }
         let uri = request.uri();
         let shown = format!("{} {}", request.method(), uri);
@@ -234,7 +272,7 @@ impl PolicyHooks {
             .decide(uri.scheme_str(), uri.authority().map(|a| a.as_str()))
         {
             Decision::Send(origin) => origin,
-            Decision::Deny(reason) => return Err(format!("{shown}: {reason}")),
+            Decision::Deny(reason) => return Err(Denial::new(format!("{shown}: {reason}"))),
         };
         let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
         let headers: Vec<(&str, &[u8])> = request
@@ -249,7 +287,7 @@ impl PolicyHooks {
                 v.to_str()
                     .ok()
                     .and_then(|s| s.trim().parse::<u64>().ok())
-                    .ok_or_else(|| format!("{shown}: unreadable content-length"))?,
+                    .ok_or_else(|| Denial::new(format!("{shown}: unreadable content-length")))?,
             ),
         };
         let view = RequestView {
@@ -260,13 +298,16 @@ impl PolicyHooks {
         };
         let credential = self.credential.as_ref().map(|c| &c.credential);
         let allowed = request_rules::check(&self.manifest, &view, self.call.phase, credential)
-            .map_err(|denial| format!("{shown}: {denial}"))?;
+            .map_err(|denial| Denial {
+                reason: format!("{shown}: {}", denial.reason),
+                ..denial
+            })?;
         if self.call.sent >= self.call.ceiling {
-            self.ceiling_reached.cancel();
-            return Err(format!(
+            self.stop(PolicyStop::Ceiling);
+            return Err(Denial::new(format!(
                 "{shown}: the call's ceiling of {} requests is reached",
                 self.call.ceiling
-            ));
+            )));
         }
         self.call.sent += 1;
         // Setup is judged from the answers of its write probes and, during a verification, of its reads.
@@ -300,11 +341,12 @@ impl WasiHttpHooks for PolicyHooks {
         options: Option<wasmtime_wasi_http::RequestOptions>,
         _fut: BodyDone,
     ) -> ResponseFuture {
-        // The call is being stopped (it asked past its ceiling; the stop lands at its next wait or epoch
-        // tick): what it asks for meanwhile is refused without a word, not logged or counted as a
-        // denial each (QA: a flood logged 150).
-        if self.ceiling_hit() {
-            return Box::new(async { Err(Error::HttpRequestDenied) });
+        // The call is being stopped (the stop lands at its next wait or epoch tick): what it asks for
+        // meanwhile is not sent, nor logged or counted as a denial each (QA: a flood logged 150).
+        match self.stopped_for {
+            Some(PolicyStop::Ceiling) => return Box::new(async { Err(Error::HttpRequestDenied) }),
+            Some(PolicyStop::CredentialInRequest) => return Box::new(std::future::pending()),
+            None => {}
         }
         let Admitted {
             target,
@@ -313,12 +355,21 @@ impl WasiHttpHooks for PolicyHooks {
             probe_rule,
         } = match self.admit(&request) {
             Ok(admitted) => admitted,
-            Err(reason) => return self.deny(reason),
+            // Never answered: an answer would tell the component that its guess was a run of the
+            // credential (QA rebuilt a whole key so, a 12-character run at a time). The request stays
+            // pending, as if on its way, until the call is stopped, and the call's result is dropped.
+            Err(denial) if denial.carries_credential => {
+                self.record_denial(denial.reason);
+                self.stop(PolicyStop::CredentialInRequest);
+                return Box::new(std::future::pending());
+            }
+            Err(denial) => return self.deny(denial.reason),
         };
         let probe_answers = self.probe_answers.clone();
         let open_responses = self.open_responses.clone();
         let on_the_wire = self.on_the_wire.clone();
-        let cancel = self.cancel.clone();
+        let connection_closed = self.cancel.clone();
+        let cancel = self.call_cancel.clone();
         let Some(credential) = self.credential.clone() else {
             return self.deny("no credential is attached to this instance".into());
         };
@@ -420,9 +471,10 @@ impl WasiHttpHooks for PolicyHooks {
             }
 
             let remaining = left()?;
-            // Last thing before the wire: a connection closed while this request waited sends nothing.
+            // Last thing before the wire: a request of a connection closed, or of a call ended, while
+            // it waited sends nothing.
             if cancel.is_cancelled() {
-                return Err(closed());
+                return Err(stopped(&connection_closed));
             }
             on_the_wire.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let options = wasmtime_wasi_http::RequestOptions {
@@ -490,21 +542,27 @@ impl WasiHttpHooks for PolicyHooks {
             });
             Ok((response, io))
         };
-        // A request runs on a task of its own, which outlives the call that made it until the store
-        // is dropped: once the connection is closed it stops wherever it waits.
+        // A request runs on a task of its own, which could outlive the call that made it: once the
+        // call has returned, or the connection is closed, it stops wherever it waits.
+        let closed_for = self.cancel.clone();
         Box::new(async move {
             tokio::select! {
                 biased;
-                () = stop.cancelled() => Err(closed()),
+                () = stop.cancelled() => Err(stopped(&closed_for)),
                 sent = send => sent,
             }
         })
     }
 }
 
-/// What a request of a closed connection fails with (nobody is left to read it).
-fn closed() -> Error {
-    Error::InternalError(Some("the connection was closed".into()))
+/// What a request stopped before its answer fails with: its connection was closed (`connection`
+/// cancelled), or the call that made it returned (a later call holding its future reads this).
+fn stopped(connection: &CancellationToken) -> Error {
+    Error::InternalError(Some(if connection.is_cancelled() {
+        "the connection was closed".into()
+    } else {
+        "the call that made this request had returned".into()
+    }))
 }
 
 /// What [`PolicyHooks::admit`] found out about a request it lets leave.

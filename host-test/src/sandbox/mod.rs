@@ -73,6 +73,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 use store::StoreState;
+use tokio_util::sync::CancellationToken;
 use wasmtime::{Store, UpdateDeadline};
 
 mod bindings {
@@ -268,7 +269,7 @@ impl Sandbox {
 
     /// Call `describe` in a throwaway instance (no request possible); the catalogue is checked.
     pub fn describe(&self) -> Result<wit::ConnectorInfo, SandboxError> {
-        let mut instance = self.instantiate(None)?;
+        let mut instance = self.instantiate(None, &CancellationToken::new())?;
         let plugin = instance.plugin()?;
         let info = instance.call(Phase::Offline, 0, move |store| {
             Box::pin(async move {
@@ -304,6 +305,19 @@ impl Sandbox {
     /// Open a connection: the manifest's credential rules, the component's own offline check in a
     /// throwaway instance, the host's verdict, then `open` in a fresh instance without the credential.
     pub fn open(&self, config: &ConnectionConfig) -> Result<Connection, SandboxError> {
+        self.open_until(config, &CancellationToken::new())
+    }
+
+    /// [`Sandbox::open`], stopped with [`SandboxError::Cancelled`] once `stop` is cancelled, in whichever
+    /// of its calls it is (instantiating, the credential's check, `open`): `serve` passes the token of
+    /// the query or setup that needs the instance, so that closing the connection or hanging up stops
+    /// a component spinning there too. The connection's calls stop with `stop` until
+    /// [`Connection::cancel_with`] gives them another token.
+    pub fn open_until(
+        &self,
+        config: &ConnectionConfig,
+        stop: &CancellationToken,
+    ) -> Result<Connection, SandboxError> {
         // The connection's settings first: refused the same whatever the credential (QA got
         // `invalid-key` for a `--max-scan` the connector could never take, with a short key).
         let row_target = self.row_target(config.max_rows)?;
@@ -329,7 +343,7 @@ impl Sandbox {
                 &refused_runs
             }
         };
-        self.check_credential(&config.credential, config.mode, runs)?;
+        self.check_credential(&config.credential, config.mode, runs, stop)?;
         let credential = accepted.map_err(SandboxError::Credential)?;
 
         let fingerprint = self.shared.fingerprinter().fingerprint(
@@ -357,7 +371,7 @@ impl Sandbox {
             credential,
             id: budget_id,
         });
-        let mut instance = self.instantiate(Some(attached.clone()))?;
+        let mut instance = self.instantiate(Some(attached.clone()), stop)?;
         let plugin = instance.plugin()?;
         let opened = instance
             .call(Phase::Offline, 0, move |store| {
@@ -403,8 +417,9 @@ impl Sandbox {
         credential: &str,
         mode: wit::Mode,
         runs: &SecretRuns,
+        stop: &CancellationToken,
     ) -> Result<(), SandboxError> {
-        let mut instance = self.instantiate(None)?;
+        let mut instance = self.instantiate(None, stop)?;
         let plugin = instance.plugin()?;
         let trimmed = crate::policy::credential::form(credential.trim());
         let verdict = instance
@@ -498,11 +513,13 @@ impl Sandbox {
         Ok(self.info.get_or_init(|| info))
     }
 
+    /// A fresh instance in its own store, its calls stopped once `stop` is cancelled.
     fn instantiate(
         &self,
         credential: Option<Arc<ConnectionCredential>>,
+        stop: &CancellationToken,
     ) -> Result<Instance, SandboxError> {
-        let hooks = PolicyHooks::new(
+        let mut hooks = PolicyHooks::new(
             self.manifest.clone(),
             self.network.clone(),
             self.upstream.clone(),
@@ -510,6 +527,8 @@ impl Sandbox {
             self.gates.clone(),
             self.shared.pool().clone(),
         );
+        // A child: discarding the instance cancels its own token, not the caller's.
+        hooks.cancel = stop.child_token();
         let mut store = Store::new(self.shared.engine(), StoreState::new(&self.limits, hooks));
         store.limiter(|s| &mut s.limiter);
         store.set_hostcall_fuel(self.limits.hostcall_fuel);

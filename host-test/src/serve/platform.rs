@@ -210,10 +210,15 @@ impl Platform {
             self.opening.fetch_add(1, Ordering::SeqCst);
             Opening(&self.opening)
         };
-        let mut connection = loaded.sandbox.open(&config)?;
+        // The connection's own token, and the setup's: a client that hangs up stops the setup wherever
+        // it is (a component spinning in its open included), as it stops a query.
         let closed = CancellationToken::new();
-        connection.cancel_with(closed.clone());
+        let setup = CallToken::new(&closed, hung_up);
+        let mut connection = loaded.sandbox.open_until(&config, &setup.token)?;
+        connection.cancel_with(setup.token.clone());
         let report = connection.verify();
+        connection.cancel_with(closed.clone());
+        drop(setup);
         self.count_call(connector, &connection, 0, &report);
         let report = report?;
         let id = connection_id()?;
@@ -298,6 +303,9 @@ impl Platform {
         let mut instance = entry.instance.lock().unwrap_or_else(|p| p.into_inner());
         *entry.last_used.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
         let loaded = self.current(&entry.connector)?;
+        // This call's own token: cancelled when the connection is closed or the client hangs up, from
+        // the reopening of a stale instance (a component spinning there too) to the call's end.
+        let call = CallToken::new(&entry.closed, hung_up);
         let stale = !matches!(&*instance, Some((version, _)) if *version == loaded.version);
         if stale {
             *instance = None;
@@ -306,7 +314,7 @@ impl Platform {
             let reopened = loaded
                 .sandbox
                 .carried_over(&entry.config)
-                .and_then(|config| loaded.sandbox.open(&config));
+                .and_then(|config| loaded.sandbox.open_until(&config, &call.token));
             let mut connection = match reopened {
                 Ok(connection) => connection,
                 Err(e) => {
@@ -321,22 +329,9 @@ impl Platform {
             return Err(ApiError::new("sandbox", "the connection has no instance"));
         };
         let denied_before = connection.denied_requests().len();
-        // This call's own token: cancelled when the connection is closed or the client hangs up.
-        let call = entry.closed.child_token();
-        connection.cancel_with(call.clone());
-        let watch = tokio::runtime::Handle::try_current().ok().map(|runtime| {
-            let (hung_up, call) = (hung_up.clone(), call.clone());
-            runtime.spawn(async move {
-                tokio::select! {
-                    _ = hung_up.cancelled() => call.cancel(),
-                    _ = call.cancelled() => {}
-                }
-            })
-        });
+        connection.cancel_with(call.token.clone());
         let answer = self.answers.query(&loaded.sandbox, connection, dsl);
-        if let Some(watch) = watch {
-            watch.abort();
-        }
+        drop(call);
         connection.cancel_with(entry.closed.clone());
         // Idle is counted from the end of the last call: a call longer than the idle limit does not
         // leave its connection to expire the moment it returns.
@@ -347,6 +342,13 @@ impl Platform {
             // may then have run into its deadline); the connection is not: the next call opens a fresh
             // one, and dropping this one frees what its store held (responses left open among them).
             *instance = None;
+        }
+        if matches!(answer, Err(SandboxError::CredentialInRequest { .. })) {
+            // No second guess on this connection: each query would tell whoever writes them whether
+            // the component's guess was a run of the credential. Setting up again is the client's
+            // decision, not the query writer's.
+            *instance = None;
+            self.disconnect(id);
         }
         let connector = entry.connector.as_str();
         self.record_query(connector, started, answer.as_ref());
@@ -527,4 +529,35 @@ fn unknown_connection() -> ApiError {
         "unknown-connection",
         "no open connection has this id (closed, expired, or never opened): open one with POST /v1/connections",
     )
+}
+
+/// The token of one call made for a client: cancelled when `parent` is (the connection closed) or when
+/// `hung_up` is (the client went away), by a small task that ends when this is dropped.
+struct CallToken {
+    token: CancellationToken,
+    watch: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl CallToken {
+    fn new(parent: &CancellationToken, hung_up: &CancellationToken) -> CallToken {
+        let token = parent.child_token();
+        let watch = tokio::runtime::Handle::try_current().ok().map(|runtime| {
+            let (hung_up, call) = (hung_up.clone(), token.clone());
+            runtime.spawn(async move {
+                tokio::select! {
+                    _ = hung_up.cancelled() => call.cancel(),
+                    _ = call.cancelled() => {}
+                }
+            })
+        });
+        CallToken { token, watch }
+    }
+}
+
+impl Drop for CallToken {
+    fn drop(&mut self) {
+        if let Some(watch) = self.watch.take() {
+            watch.abort();
+        }
+    }
 }

@@ -203,7 +203,8 @@ fn run_script(text: &str) -> Result<wit::QueryResult, wit::ConnectorError> {
                 let path =
                     str_field(arg, "path")?.unwrap_or_else(|| "/v1/customers?limit=1".into());
                 let hold = bool_field(arg, "hold", false)?;
-                flood(count, &path, hold)
+                let leave = bool_field(arg, "leave", false)?;
+                flood(count, &path, hold, leave)
             }
             "sleep_ns" => {
                 let nanos = arg
@@ -341,6 +342,8 @@ struct HttpStep {
     path: Option<String>,
     headers: Vec<(String, String)>,
     body: Option<String>,
+    /// The path is sent reversed: text the component made, not the caller's.
+    reverse: bool,
 }
 
 impl Default for HttpStep {
@@ -352,6 +355,7 @@ impl Default for HttpStep {
             path: Some("/".into()),
             headers: Vec::new(),
             body: None,
+            reverse: false,
         }
     }
 }
@@ -390,6 +394,7 @@ impl HttpStep {
             path: part("path", defaults.path)?,
             headers,
             body: str_field(arg, "body")?,
+            reverse: bool_field(arg, "reverse", false)?,
         })
     }
 }
@@ -439,7 +444,15 @@ fn build(step: &HttpStep, notes: &mut Vec<String>) -> OutgoingRequest {
     if request.set_authority(step.authority.as_deref()).is_err() {
         notes.push(format!("authority {:?} refused", step.authority));
     }
-    if request.set_path_with_query(step.path.as_deref()).is_err() {
+    let reversed = step
+        .path
+        .as_deref()
+        .filter(|_| step.reverse)
+        .map(|p| p.chars().rev().collect::<String>());
+    if request
+        .set_path_with_query(reversed.as_deref().or(step.path.as_deref()))
+        .is_err()
+    {
         notes.push(format!("path {:?} refused", step.path));
     }
     request
@@ -580,7 +593,7 @@ fn write_all(stream: &OutputStream, bytes: &[u8]) -> Result<(), String> {
 }
 
 /// Start `count` GETs before waiting for any, then wait for all of them.
-fn flood(count: u32, path: &str, hold: bool) -> String {
+fn flood(count: u32, path: &str, hold: bool, leave: bool) -> String {
     let mut refused = 0u32;
     let mut pending = Vec::new();
     for _ in 0..count {
@@ -596,6 +609,13 @@ fn flood(count: u32, path: &str, hold: bool) -> String {
             Ok(future) => pending.push(future),
             Err(_) => refused += 1,
         }
+    }
+    if leave {
+        // The futures are kept (never dropped, which would abort their requests) and the call goes
+        // on without waiting: what the host does with requests a call leaves behind.
+        let left = pending.len();
+        std::mem::forget(pending);
+        return format!("flood: {count} started, {refused} refused at handle, {left} left pending");
     }
     let (mut responses, mut ok, mut errors) = (0u32, 0u32, 0u32);
     // Each response counted and dropped (its body unread) as it comes; held until every head is in

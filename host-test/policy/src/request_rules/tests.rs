@@ -177,7 +177,7 @@ fn the_guests_write_probes_are_allowed_only_while_verifying() {
             check_with(&m, method, path, PROBE_HEADERS, Some(0), Phase::Query).expect_err(path);
         assert!(
             denied
-                .0
+                .reason
                 .contains("is allowed only while the connector verifies a credential"),
             "{denied}"
         );
@@ -185,7 +185,7 @@ fn the_guests_write_probes_are_allowed_only_while_verifying() {
         let real = path.replace("_klairr_probe_never_exists", "_1Pgc6rB7WZ01zgkW");
         let denied =
             check_with(&m, method, &real, PROBE_HEADERS, Some(0), Phase::Verify).expect_err(&real);
-        assert!(denied.0.contains("it must match ^(?:"), "{denied}");
+        assert!(denied.reason.contains("it must match ^(?:"), "{denied}");
     }
 }
 
@@ -344,15 +344,15 @@ fn every_class_of_denial() {
     for (method, pq, headers, length, phase, phrase) in &cases {
         let denial = check_with(&m, method, pq, headers, *length, *phase)
             .expect_err(&format!("{method} {pq} {headers:?} in {phase:?}"));
-        assert!(denial.0.contains(phrase), "{method} {pq}: {denial}");
+        assert!(denial.reason.contains(phrase), "{method} {pq}: {denial}");
         assert!(
-            !runs.contains(&denial.0),
+            !runs.contains(&denial.reason),
             "the denial quotes the credential: {denial}"
         );
-        assert!(denial.0.len() < 1000, "{denial}");
+        assert!(denial.reason.len() < 1000, "{denial}");
         assert!(
             denial
-                .0
+                .reason
                 .chars()
                 .all(|c| c == ' ' || c.is_ascii_graphic() || c == '…' || c == '→'),
             "{denial}"
@@ -397,14 +397,15 @@ fn offline_denials_quote_nothing() {
         content_length: None,
     };
     let denial = check(&m, &req, Phase::Offline, None).expect_err("offline");
+    assert!(!denial.carries_credential);
     assert!(
         denial
-            .0
+            .reason
             .starts_with("request refused: no request is allowed"),
         "{denial}"
     );
     assert!(
-        !denial.0.contains("/v1") && !SecretRuns::new(&key).contains(&denial.0),
+        !denial.reason.contains("/v1") && !SecretRuns::new(&key).contains(&denial.reason),
         "{denial}"
     );
 }
@@ -423,7 +424,7 @@ fn the_first_matching_rule_decides_even_when_it_applies_only_during_setup() {
         .expect_err("the probe rule decides");
     assert!(
         denied
-            .0
+            .reason
             .contains("allowed only while the connector verifies"),
         "{denied}"
     );
@@ -581,9 +582,10 @@ mod properties {
             };
             let headers: Vec<(&str, &[u8])> = vec![("user-agent", ua.as_bytes())];
             let denial = check_with(&m, "GET", &pq, &headers, None, Phase::Query);
-            let denial = denial.map_err(|d| d.0);
+            let denial = denial.map_err(|d| (d.carries_credential, d.reason));
             prop_assert!(denial.is_err(), "{pq} {ua}");
-            let text = denial.unwrap_err();
+            let (carries, text) = denial.unwrap_err();
+            prop_assert!(carries, "told apart from other denials: {text}");
             prop_assert!(text.contains("contains the credential"), "{text}");
             prop_assert!(!SecretRuns::new(&key).contains(&text), "{text}");
         }
