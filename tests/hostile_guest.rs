@@ -999,11 +999,11 @@ fn memory_keeps_only_identifiers_and_counts_from_a_made_up_shape() {
     let leak = format!("email=someone@example.com {}", &key[..36]);
     let attack = script(&[returning(
         json!([["a"], ["b"]]),
-        json!({"table": "outcomes", "shape": {
+        json!({"table": "outcomes", "names": {"notes": null, "note": null, "step": null}, "shape": {
             "table": leak,
             "columns": [{"name": leak, "kind": "text"}],
             "row_count": 123_456_789,
-            "filter_keys": ["created", leak, "Customer Name", "x_".repeat(33), "step"],
+            "filter_keys": ["created", leak, "Customer Name", "x_".repeat(33), "step", "step", "step"],
         }}),
     )]);
     let run = hostile(
@@ -1035,7 +1035,8 @@ fn memory_keeps_only_identifiers_and_counts_from_a_made_up_shape() {
     let record = &lines[0];
     assert_eq!(record["table"], "outcomes");
     assert_eq!(record["row_count"], 2);
-    // `step` is the table's filter in the catalogue; `created` is written in the query, as a value.
+    // `step` is the table's filter in the catalogue, written in the query as a name (an object key),
+    // kept once however often the component repeats it; `created` is written in the query as a value.
     assert_eq!(record["filter_keys"], json!(["step"]));
     assert_eq!(record["columns"], json!([{"name": "note", "type": "text"}]));
     let _ = std::fs::remove_dir_all(&dir);
@@ -1089,8 +1090,10 @@ fn a_value_from_upstream_dressed_as_a_name_never_reaches_memory() {
         assert_eq!(kind, "sandbox", "{message}");
         assert!(message.contains("written in the query"), "{message}");
     }
-    let run = run_script(json!({"columns": outcome, "rows": [["a"]],
-        "shape": {"filter_keys": ["step", "$upstream"]}}));
+    let run = run_script(
+        json!({"columns": outcome, "rows": [["a"]], "names": {"step": null},
+        "shape": {"filter_keys": ["step", "$upstream"]}}),
+    );
     assert_eq!(run.code, 0, "{run:?}");
     let text = std::fs::read_to_string(&memory).expect("the memory file was written");
     assert!(!text.contains("vera_haddad32"), "{text}");

@@ -372,23 +372,30 @@ pub fn check_query(
     result.cache_ttl_seconds = result.cache_ttl_seconds.min(expect.ttl_ceiling);
     result.requests = expect.requests;
     let aggregate = check_aggregate(&mut result, expect.runs)?;
-    // The shape is rebuilt from what the host checked: identifiers and counts only.
+    // The shape is rebuilt from what the host checked: identifiers and counts only, as sets (sorted,
+    // once each) where their order says nothing the memory needs, so that a component cannot spell a
+    // value in the order or the repetition of names it may use (QA wrote an email into memory as a
+    // list of one-letter filter keys). Filter keys are those of the table the caller wrote.
+    let mut columns: Vec<wit::Column> = result
+        .columns
+        .iter()
+        .map(|c| wit::Column {
+            doc: String::new(),
+            ..c.clone()
+        })
+        .collect();
+    columns.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut filter_keys: Vec<String> = std::mem::take(&mut result.shape.filter_keys)
+        .into_iter()
+        .filter(|k| expect.filters(&result.table, k) && expect.wrote(k))
+        .collect();
+    filter_keys.sort();
+    filter_keys.dedup();
     result.shape = wit::Shape {
         table: result.table.clone(),
-        columns: result
-            .columns
-            .iter()
-            .map(|c| wit::Column {
-                doc: String::new(),
-                ..c.clone()
-            })
-            .collect(),
+        columns,
         row_count: result.rows.len() as u64,
-        filter_keys: std::mem::take(&mut result.shape.filter_keys)
-            .into_iter()
-            .filter(|k| expect.filters(&result.table, k))
-            .take(64)
-            .collect(),
+        filter_keys,
         aggregate,
     };
     Ok(result)
@@ -450,6 +457,10 @@ fn check_aggregate(
         )));
     }
     result.truncated |= stats.partial || stats.groups > returned;
+    // A set, as the columns are (`check_query`); the group columns keep their order, which is the
+    // grouping's.
+    let mut shape = shape;
+    shape.measures.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(Some(shape))
 }
 

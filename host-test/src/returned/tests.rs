@@ -169,7 +169,9 @@ fn expect(runs: &SecretRuns) -> Expect<'_> {
         requests: 3,
         runs,
         catalogue: Box::leak(Box::new(catalogue)),
-        names_written: Box::leak(Box::new(["list", "measures", "n"].map(String::from))),
+        names_written: Box::leak(Box::new(
+            ["list", "filters", "created", "measures", "n"].map(String::from),
+        )),
     }
 }
 
@@ -210,6 +212,26 @@ fn a_shape_names_only_the_catalogue_and_what_the_caller_wrote() {
         ["created"],
         "only the table's own filters are kept"
     );
+    // A filter of the table the caller did not write, and the order or repetition of those it did
+    // (QA spelled an email with one-letter filter keys): a sorted set of what the caller wrote.
+    let mut spelled = result(vec![]);
+    spelled.shape.filter_keys = ["email", "created", "created", "email", "created"]
+        .map(String::from)
+        .into();
+    let checked = check_query(spelled, &expect(&runs)).expect("valid");
+    assert_eq!(checked.shape.filter_keys, ["created"]);
+    let mut columns = result(vec![]);
+    columns.columns.reverse();
+    let checked = check_query(columns, &expect(&runs)).expect("valid");
+    let names: Vec<&str> = checked
+        .shape
+        .columns
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted, "the columns as a set, whatever their order");
     // The measure `n` is the caller's own name.
     check_query(aggregate(1, 1, false), &expect(&runs)).expect("n was written");
 }
