@@ -554,6 +554,12 @@ fn reload_swaps_atomically_and_refuses_a_broken_version() {
     let id = api.connect("swap", keys::TEST_READ_ONLY);
     let (status, rows) = api.query(&id, r#"{"list":"customers","limit":2}"#);
     assert_eq!(status, 200, "{rows}");
+    // One opened with more rows than the new version takes (its max_rows_limit is 1000).
+    let body = serde_json::json!({"connector": "swap", "credential": keys::TEST_READ_ONLY,
+        "mode": "test", "max_rows": 5000});
+    let (status, value) = api.json("POST", "/v1/connections", Some(&body.to_string()));
+    assert_eq!(status, 201, "{value}");
+    let many_rows = value["id"].as_str().expect("id").to_owned();
 
     // A good new version (the hostile test component: it answers a query with its script's outcome).
     std::fs::write(&wasm, hostile_component()).expect("write");
@@ -579,6 +585,11 @@ fn reload_swaps_atomically_and_refuses_a_broken_version() {
             .contains("hostile script"),
         "{value}"
     );
+
+    // Its max_rows is lowered to the new version's most, as its max_scan would be (review: every
+    // later query failed with "max-rows 5000 is out of range", blaming the query).
+    let (status, value) = api.query(&many_rows, r#"{"sleep_ns": 1000}"#);
+    assert_eq!(status, 200, "{value}");
 
     // A broken version is refused; version 2 keeps serving.
     std::fs::write(&wasm, b"this is not a component").expect("write");

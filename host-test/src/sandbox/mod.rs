@@ -98,6 +98,15 @@ use bindings::PluginPre;
 /// The most rows the host lets one query return, whatever a component's catalogue claims.
 pub const ROW_TARGET_LIMIT: u32 = 100_000;
 
+/// Why a connection's max-rows `n` cannot be used with connector `name` (described as `info`, the
+/// host's view: at most [`ROW_TARGET_LIMIT`]), if it cannot; `None` when it can. Worded for the
+/// setting's own name in front (`--max-rows`, serve's `max_rows`).
+pub fn max_rows_refusal(info: &wit::ConnectorInfo, name: &str, n: u32) -> Option<String> {
+    let limit = info.max_rows_limit.min(ROW_TARGET_LIMIT);
+    (n == 0 || n > limit)
+        .then(|| format!("must be 1 to {limit} for connector {name} (describe's max_rows_limit)"))
+}
+
 /// Why a connection's max-scan of `n` does not suit connector `name`, as the end of a sentence the caller
 /// begins with its own name for the setting (`--max-scan`, `serve`'s `max_scan`); `None` when it does.
 /// The connector's catalogue says whether it answers aggregates and how many rows one may read.
@@ -437,14 +446,17 @@ impl Sandbox {
         })
     }
 
-    /// The rows one query may return: the connection's max-rows, else the catalogue's default, never more
-    /// than [`ROW_TARGET_LIMIT`].
+    /// The rows one query may return: the connection's max-rows, else the catalogue's default. A max-rows
+    /// the connector cannot take is refused (`serve` refuses it first, naming its own field).
     fn row_target(&self, max_rows: Option<u32>) -> Result<u32, SandboxError> {
-        let target = match max_rows {
-            Some(n) => n,
-            None => self.info()?.default_max_rows,
+        let info = self.info()?;
+        let Some(n) = max_rows else {
+            return Ok(info.default_max_rows.clamp(1, ROW_TARGET_LIMIT));
         };
-        Ok(target.clamp(1, ROW_TARGET_LIMIT))
+        match max_rows_refusal(info, &self.manifest.name, n) {
+            Some(why) => Err(SandboxError::Setting(format!("--max-rows {why}"))),
+            None => Ok(n),
+        }
     }
 
     /// The settings of a connection (`--max-rows`, `--max-scan`) refused as [`Sandbox::open`] refuses
@@ -467,16 +479,19 @@ impl Sandbox {
     }
 
     /// `config` for a connection carried over to this version (`serve`'s hot swap), which was checked
-    /// against the version it was opened on: a max-scan above this one's limit is lowered to it, and
-    /// dropped when this one answers no aggregates — as a cache TTL above a lowered ceiling is clamped —
-    /// rather than fail every later call of the connection.
+    /// against the version it was opened on: a max-rows or a max-scan above this one's limit is lowered
+    /// to it, and a max-scan dropped when this one answers no aggregates — as a cache TTL above a
+    /// lowered ceiling is clamped — rather than fail every later call of the connection.
     pub fn carried_over(
         &self,
         config: &ConnectionConfig,
     ) -> Result<ConnectionConfig, SandboxError> {
-        let limit = self.info()?.aggregates.as_ref().map(|a| a.max_scan_limit);
+        let info = self.info()?;
+        let rows_limit = info.max_rows_limit.min(ROW_TARGET_LIMIT);
+        let scan_limit = info.aggregates.as_ref().map(|a| a.max_scan_limit);
         Ok(ConnectionConfig {
-            max_scan: config.max_scan.and_then(|n| limit.map(|l| n.min(l))),
+            max_rows: config.max_rows.map(|n| n.min(rows_limit)),
+            max_scan: config.max_scan.and_then(|n| scan_limit.map(|l| n.min(l))),
             ..config.clone()
         })
     }

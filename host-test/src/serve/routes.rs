@@ -9,7 +9,7 @@ use super::platform::Platform;
 use crate::output;
 use crate::policy::credential::Given;
 use crate::policy::redact::{strip_control, SecretRuns};
-use crate::sandbox::{max_scan_refusal, wit, ConnectionConfig};
+use crate::sandbox::{max_rows_refusal, max_scan_refusal, wit, ConnectionConfig};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -445,18 +445,11 @@ fn connect(
         None => e,
     };
     let loaded = platform.current(&request.connector).map_err(masked)?;
-    let limit = loaded
-        .info
-        .max_rows_limit
-        .min(crate::sandbox::ROW_TARGET_LIMIT);
-    if request.max_rows.is_some_and(|n| n == 0 || n > limit) {
-        return Err(ApiError::new(
-            "invalid-request",
-            format!(
-                "max_rows must be 1 to {limit} for connector {} (describe's max_rows_limit)",
-                request.connector
-            ),
-        ));
+    if let Some(why) = request
+        .max_rows
+        .and_then(|n| max_rows_refusal(&loaded.info, &request.connector, n))
+    {
+        return Err(ApiError::new("invalid-request", format!("max_rows {why}")));
     }
     if let Some(why) = request
         .max_scan
