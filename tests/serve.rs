@@ -1395,7 +1395,10 @@ fn drain_lets_the_call_in_flight_finish_and_refuses_new_ones() {
     let listing = arriving("/v1/connectors");
     std::thread::scope(|scope| {
         let slow = scope.spawn(|| api.query(&id, r#"{"sleep_ns": 700000000}"#));
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(Duration::from_millis(100));
+        // Queued behind it on the same connection when the drain begins: it starts no call then.
+        let queued = scope.spawn(|| api.query(&id, r#"{"sleep_ns": 1}"#));
+        std::thread::sleep(Duration::from_millis(100));
         let drained = scope.spawn(move || server_drain(server));
         std::thread::sleep(Duration::from_millis(150));
         for (path, stream) in [("/healthz", health), ("/v1/connectors", listing)] {
@@ -1408,6 +1411,12 @@ fn drain_lets_the_call_in_flight_finish_and_refuses_new_ones() {
         assert!(drained.join().expect("drain"), "drained within the wait");
         let (status, value) = slow.join().expect("slow call");
         assert_eq!(status, 200, "the call in flight finished: {value}");
+        let (status, value) = queued.join().expect("queued call");
+        assert_eq!(
+            (status, kind(&value)),
+            (503, "shutting-down"),
+            "the queued query started no call: {value}"
+        );
     });
     assert!(
         std::net::TcpStream::connect(addr).is_err(),

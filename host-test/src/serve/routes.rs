@@ -229,6 +229,11 @@ async fn route(
                 Ok(turn) => turn.lock_owned().await,
                 Err(e) => return ("/v1/connections/{id}/query", Err(e)),
             };
+            // A drain that began while this query waited its turn starts no new call (review: queued
+            // queries each ran a call, spending the key's budget, after the drain had begun).
+            if state.draining.load(Ordering::SeqCst) {
+                return ("/v1/connections/{id}/query", Err(shutting_down()));
+            }
             // When the client hangs up the call stops and sends nothing more (QA: it ran on and
             // spent the key's budget).
             let (hung_up, client) = hang_up();
