@@ -360,11 +360,8 @@ impl Connection {
             // A network error after a denial is the denial's doing: retrying, as "network" suggests,
             // cannot help, and the reason says what to change.
             Err(wit::ConnectorError::Network(_)) if call.denied > 0 => {
-                let data = self.instance.store.data();
-                let reason = call
-                    .first_denial
-                    .and_then(|i| data.hooks.log.get(i).cloned())
-                    .unwrap_or_else(|| "(the host's log of refusals was full)".to_owned());
+                let reason =
+                    (self.instance.store.data().hooks.first_denial.clone()).unwrap_or_default();
                 Err(SandboxError::RequestDenied { reason })
             }
             Err(e) => Err(self.told(SandboxError::Connector(ConnectorFailure(e)))),

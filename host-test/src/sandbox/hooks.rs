@@ -80,10 +80,8 @@ pub(crate) struct CallState {
     pub(crate) ceiling: u32,
     /// Requests this call made (allowed ones; denied ones are not sent).
     pub(crate) sent: u32,
-    /// Requests of this call the policy refused, and the first one's line in the log (when the log had
-    /// room for it).
+    /// Requests of this call the policy refused.
     pub(crate) denied: u32,
-    pub(crate) first_denial: Option<usize>,
 }
 
 impl CallState {
@@ -94,7 +92,6 @@ impl CallState {
             ceiling,
             sent: 0,
             denied: 0,
-            first_denial: None,
         }
     }
 }
@@ -110,8 +107,12 @@ pub(crate) struct PolicyHooks {
     pool: Pool,
     forbidden: ForbiddenHeaderFilter,
     pub(crate) call: CallState,
-    /// Why requests were denied, for the host's log (redacted).
+    /// Why requests were denied, for the host's log (redacted): the first [`MAX_LOG_LINES`] of the
+    /// store's.
     pub(crate) log: Vec<String>,
+    /// Why this call's first refused request was, whether or not the log had room for it: what the
+    /// call's error names (a long-lived `serve` connection fills its log).
+    pub(crate) first_denial: Option<String>,
     /// The answers setup's write probes and reads got during this call (a verification), as they came:
     /// the host judges setup from these, not from the component's report (`klairr_policy::probes`).
     pub(crate) probe_answers: Arc<Mutex<Vec<ProbeAnswer>>>,
@@ -193,6 +194,7 @@ impl PolicyHooks {
             forbidden,
             call: CallState::new(Phase::Offline, Duration::from_secs(1), 0),
             log: Vec::new(),
+            first_denial: None,
             probe_answers: Arc::default(),
             open_responses,
             on_the_wire: Arc::default(),
@@ -209,6 +211,7 @@ impl PolicyHooks {
     pub(crate) fn begin_call(&mut self, call: CallState) -> CancellationToken {
         self.call = call;
         self.probe_answers = Default::default();
+        self.first_denial = None;
         self.on_the_wire = Default::default();
         self.policy_stop = CancellationToken::new();
         self.stopped_for = None;
@@ -245,12 +248,12 @@ impl PolicyHooks {
             Some(c) => c.runs().redact(&reason).into_owned(),
             None => reason,
         };
+        let reason = klairr_policy::redact::cap(&reason, 1024).into_owned();
+        if self.call.denied == 0 {
+            self.first_denial = Some(reason.clone());
+        }
         if self.log.len() < MAX_LOG_LINES {
-            if self.call.denied == 0 {
-                self.call.first_denial = Some(self.log.len());
-            }
-            self.log
-                .push(klairr_policy::redact::cap(&reason, 1024).into_owned());
+            self.log.push(reason);
         }
         self.call.denied = self.call.denied.saturating_add(1);
     }

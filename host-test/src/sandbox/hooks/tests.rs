@@ -548,3 +548,35 @@ async fn a_stalled_tls_handshake_ends_at_the_manifests_connect_ceiling() {
     );
     assert_eq!(server.handshakes(), 0);
 }
+
+/// A long-lived connection fills its log of refusals (the first 64): a later call's error still names
+/// why its own first request was refused (review: it said only that the log was full).
+#[test]
+fn a_calls_first_denial_is_kept_after_the_log_is_full() {
+    let (mut hooks, _seen) = hooks();
+    for _ in 0..70 {
+        hooks.begin_call(CallState::new(Phase::Query, Duration::from_secs(30), 100));
+        assert!(!outcome(
+            &mut hooks,
+            request("POST", "https://api.stripe.com/v1/customers", &[])
+        ));
+    }
+    assert_eq!(hooks.log.len(), super::MAX_LOG_LINES);
+    hooks.begin_call(CallState::new(Phase::Query, Duration::from_secs(30), 100));
+    assert_eq!(hooks.first_denial, None, "a fresh call has none");
+    assert!(!outcome(
+        &mut hooks,
+        request("GET", "https://evil.example/x", &[])
+    ));
+    assert!(!outcome(
+        &mut hooks,
+        request("POST", "https://api.stripe.com/v1/customers", &[])
+    ));
+    let first = hooks.first_denial.clone().expect("the call's first denial");
+    assert!(first.contains("evil.example"), "{first}");
+    assert_eq!(
+        hooks.log.len(),
+        super::MAX_LOG_LINES,
+        "the log stays bounded"
+    );
+}
