@@ -1027,41 +1027,6 @@ fn requests_a_call_leaves_behind_are_not_sent_after_it_returns() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A component that puts a guess at the credential in a request is stopped without an answer, and its
-/// connection is closed: no second guess on it, whoever writes the queries (each query's outcome would
-/// otherwise say whether the last guess was a run of the key).
-#[test]
-fn a_component_guessing_at_the_credential_loses_its_connection() {
-    let emu = emulator();
-    let (dir, server) = two_in_flight_server(&emu, "guessing", Duration::from_secs(60));
-    let api = Api::new(&server);
-    let connection = api.connect("guessing", keys::TEST_READ_ONLY);
-    let before = emu.requests().len();
-    let guess = format!(
-        "/v1/customers?starting_after={}",
-        &keys::TEST_READ_ONLY[40..52]
-    );
-    let reversed: String = guess.chars().rev().collect();
-    let query = serde_json::json!([
-        {"http": {"path": reversed, "reverse": true}},
-        {"http": {"path": "/v1/customers?limit=1"}}
-    ])
-    .to_string();
-    let (status, value) = api.query(&connection, &query);
-    assert_eq!((status, kind(&value)), (502, "sandbox"), "{value}");
-    assert!(
-        value
-            .to_string()
-            .contains("put the credential (or a run of it) in a request"),
-        "{value}"
-    );
-    assert_eq!(emu.requests().len(), before, "nothing was sent");
-    let (status, value) = api.query(&connection, r#"{"sleep_ns": 1}"#);
-    assert_eq!(status, 404, "the connection is closed: {value}");
-    server.drain(Duration::from_secs(1));
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
 /// A server on `emu` with the hostile component as connector `name`, allowed two requests in flight
 /// (so that most of a flood waits for a slot), its calls stopped at `call_timeout`.
 fn two_in_flight_server(

@@ -1,30 +1,33 @@
 //! One outgoing request against the connector manifest's rules, decided before a byte leaves the host.
 //!
 //! [`check`] in order:
-//! 1. With a credential: the method, the raw URL, every header name and value, and their percent-decoded
-//!    forms must not contain any [`MIN_RUN`]-character run of it ([`SecretRuns`]). This comes first, so that no
-//!    later message can quote a request that carries the credential.
-//! 2. [`Phase::Offline`] (describe, open, canonical, the offline credential check): nothing is sent at all.
-//! 3. The method: exactly as a rule spells it (upper-case standard methods; `get`, `GeT`, `GETS` are denied).
-//! 4. The path, canonical or denied: starts with `/`; no empty segment (`//`, a trailing `/`), no `.` or
+//! 1. [`Phase::Offline`] (describe, open, canonical, the offline credential check): nothing is sent at all.
+//! 2. The method: exactly as a rule spells it (upper-case standard methods; `get`, `GeT`, `GETS` are denied).
+//! 3. The path, canonical or denied: starts with `/`; no empty segment (`//`, a trailing `/`), no `.` or
 //!    `..`, no `%` at all (so an encoded `.`, `/` or `\` cannot change the resource a server resolves), no
 //!    `\`, `;`, control or non-ASCII characters. Literal segments then match exactly and `{param}` segments
 //!    their anchored pattern. The first rule of this method whose template matches decides; one whose
 //!    `during` does not apply in this phase denies the request (a later rule overlapping it never
 //!    lets a setup-only request through outside setup).
-//! 5. The query: `&`-separated `name=value`; names percent-decoded must be in the rule's list, once each;
+//! 4. The query: `&`-separated `name=value`; names percent-decoded must be in the rule's list, once each;
 //!    values percent-decoded must be printable ASCII.
-//! 6. Headers: the credential header and `proxy-authorization` are the host's; refused names are denied;
+//! 5. Headers: the credential header and `proxy-authorization` are the host's; refused names are denied;
 //!    pinned names must carry exactly the pinned value; anything else must be allowed. Values are printable.
-//! 7. The body: on a rule without one, a declared non-zero Content-Length is denied (and the host sends no
+//! 6. The body: on a rule without one, a declared non-zero Content-Length is denied (and the host sends no
 //!    body at all: [`Allowed::rule`]`.body`).
 //!
 //! Every denial names what was refused and what the rule allows; it is for the host's log (the component
-//! only learns that the request was denied) and never contains the credential.
+//! only learns that the request was denied), which masks the credential in it.
+//!
+//! The credential is not looked for. The component never holds it (the host attaches it), so a run of it
+//! in a request can only be the component's guess, or text the query's caller wrote; and a decision that
+//! depended on it would answer the guess: QA's hand-made component rebuilt a whole key from denials,
+//! twelve characters at a time, and when such requests were instead left unanswered and their call
+//! stopped, other connections with the same key could tell from the shared cache and budget. Judged by
+//! the rules alone, a right guess and a wrong one go out, or are refused, alike.
 
 use crate::credential::Credential;
 use crate::manifest::{During, Manifest, RequestRule, Segment};
-use crate::redact::{SecretRuns, MIN_RUN};
 
 /// What the component is doing when it makes a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,49 +61,28 @@ pub struct Allowed<'m> {
     pub endpoint: String,
 }
 
-/// Why a request was denied, for the host's log. Never contains the credential.
+/// Why a request was denied, for the host's log (which masks the credential in it).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{reason}")]
-pub struct Denial {
-    pub reason: String,
-    /// The request carried a run of the credential (step 1). No connector ever needs to send one, and
-    /// whether a request was refused for it depends on the secret: a component told so could guess
-    /// the credential a run at a time. The host stops the call instead of answering.
-    pub carries_credential: bool,
-}
-
-impl Denial {
-    /// A denial for any reason but the credential.
-    pub fn new(reason: String) -> Denial {
-        Denial {
-            reason,
-            carries_credential: false,
-        }
-    }
-}
+#[error("{0}")]
+pub struct Denial(pub String);
 
 /// The longest piece of a request quoted in a denial.
 const SHOWN_REQUEST: usize = 200;
 /// The longest name (query parameter, header) quoted in a denial.
 const SHOWN_NAME: usize = 64;
-/// Percent-decoding rounds when looking for the credential in a URL: `%25` makes another round possible.
+/// Percent-decoding rounds when looking for the credential in text: `%25` makes another round possible.
 const DECODE_ROUNDS: usize = 3;
 
-/// Decide whether `req` may be sent. See the module docs for the order of checks. Pass the credential
-/// whenever the host holds one: without it nothing can be scanned for, and denials quote the request.
+/// Decide whether `req` may be sent. See the module docs for the order of checks.
 pub fn check<'m>(
     manifest: &'m Manifest,
     req: &RequestView<'_>,
     phase: Phase,
-    credential: Option<&Credential>,
 ) -> Result<Allowed<'m>, Denial> {
-    if let Some(credential) = credential {
-        refuse_credential_runs(req, credential, &manifest.credential.header)?;
-    }
     if phase == Phase::Offline {
-        // Not quoted: during the offline credential check the component holds a key the host has not
-        // accepted yet (so no `credential` was passed to scan for), and the request could carry it.
-        return Err(Denial::new(
+        // Not quoted: an offline call may make no request at all, so what this one held is beside the
+        // point (and a credential the host has not accepted yet is masked by nothing).
+        return Err(Denial(
             "request refused: no request is allowed while the component describes itself, opens a \
              connection or checks a credential offline"
                 .into(),
@@ -111,7 +93,7 @@ pub fn check<'m>(
         printable(req.method, SHOWN_NAME),
         printable(req.path_and_query, SHOWN_REQUEST)
     );
-    let deny = |reason: String| Denial::new(format!("{line}: {reason}"));
+    let deny = |reason: String| Denial(format!("{line}: {reason}"));
     let rules_of_method: Vec<&RequestRule> = manifest
         .requests
         .iter()
@@ -157,53 +139,9 @@ pub fn host_headers(manifest: &Manifest, credential: &Credential) -> Vec<(String
     headers
 }
 
-/// Step 1: no run of the credential anywhere in the request. The denial names only where it was found.
-fn refuse_credential_runs(
-    req: &RequestView<'_>,
-    credential: &Credential,
-    credential_header: &str,
-) -> Result<(), Denial> {
-    let runs = credential.runs();
-    let found = |place: String| {
-        Err(Denial {
-            reason: format!(
-                "request refused: {place} contains the credential (or a {MIN_RUN}-character run of it); \
-                 the credential travels only in the {credential_header} header the host attaches itself"
-            ),
-            carries_credential: true,
-        })
-    };
-    if runs.contains(req.method) {
-        return found("the method".into());
-    }
-    match carries_runs(runs, req.path_and_query.as_bytes()) {
-        Some(0) => return found("the URL".into()),
-        Some(_) => return found("the URL, once percent-decoded,".into()),
-        None => {}
-    }
-    for (name, value) in req.headers {
-        if carries_runs(runs, name.as_bytes()).is_some() {
-            return found("a header name".into());
-        }
-        if carries_runs(runs, value).is_some() {
-            return found(format!("the value of header {}", quoted(name)));
-        }
-    }
-    Ok(())
-}
-
-/// After how many rounds of percent-decoding `text` shows a run of the secret (0: as it is), if it does
-/// within [`DECODE_ROUNDS`]. Decoding is lossy (invalid escapes stay), as a lenient server's would be.
-fn carries_runs(runs: &SecretRuns, text: &[u8]) -> Option<usize> {
-    let text = String::from_utf8_lossy(text);
-    std::iter::once(text.clone().into_owned())
-        .chain(percent_decodings(&text))
-        .position(|t| runs.contains(&t))
-}
-
 /// What `text` becomes after each round of lossy percent-decoding, up to [`DECODE_ROUNDS`] (fewer when a
-/// round changes nothing): what a lenient server might read in it. The credential scans of URLs, of
-/// the host's log lines and of a caller's own text all look at these.
+/// round changes nothing): what a lenient server might read in it. The credential scans of the host's
+/// log lines and of a caller's own text look at these.
 pub fn percent_decodings(text: &str) -> Vec<String> {
     let mut rounds: Vec<String> = Vec::new();
     let mut current = text.as_bytes().to_vec();
@@ -221,7 +159,7 @@ pub fn percent_decodings(text: &str) -> Vec<String> {
     rounds
 }
 
-/// Step 4: the path's segments, or why the path is not canonical.
+/// Step 3: the path's segments, or why the path is not canonical.
 fn canonical_segments(path: &str) -> Result<Vec<&str>, String> {
     let Some(rest) = path.strip_prefix('/') else {
         return Err("the path must start with '/'".into());
@@ -259,7 +197,7 @@ fn canonical_segments(path: &str) -> Result<Vec<&str>, String> {
     Ok(segments)
 }
 
-/// Step 4: the rule for this method and path in this phase, or a denial that says what is allowed.
+/// Step 3: the rule for this method and path in this phase, or a denial that says what is allowed.
 fn find_rule<'m>(
     manifest: &'m Manifest,
     rules_of_method: &[&'m RequestRule],
@@ -334,7 +272,7 @@ fn param_mismatch<'a>(
     mismatch
 }
 
-/// Step 5.
+/// Step 4.
 fn check_query(rule: &RequestRule, query: Option<&str>) -> Result<(), String> {
     let Some(query) = query.filter(|q| !q.is_empty()) else {
         return Ok(());
@@ -402,7 +340,7 @@ fn check_query(rule: &RequestRule, query: Option<&str>) -> Result<(), String> {
     Ok(())
 }
 
-/// Step 6.
+/// Step 5.
 fn check_headers(
     manifest: &Manifest,
     rule: &RequestRule,

@@ -3,7 +3,7 @@
 
 use super::caller_text;
 use super::error::{ConnectorFailure, SandboxError};
-use super::hooks::{self, ConnectionCredential, PolicyStop};
+use super::hooks::{self, ConnectionCredential};
 use super::instance::{redact_error, Instance};
 use super::permissions::PermissionFailure;
 use super::wit;
@@ -339,19 +339,11 @@ impl Connection {
             _ => {}
         }
         let call = self.instance.store.data().hooks.call;
-        match self.instance.store.data().hooks.stopped_for() {
-            Some(PolicyStop::CredentialInRequest) => {
-                return Err(SandboxError::CredentialInRequest {
-                    call: what.to_owned(),
-                })
-            }
-            Some(PolicyStop::Ceiling) => {
-                return Err(SandboxError::RequestCeiling {
-                    ceiling: call.ceiling,
-                    call: what.to_owned(),
-                })
-            }
-            None => {}
+        if self.instance.store.data().hooks.ceiling_hit() {
+            return Err(SandboxError::RequestCeiling {
+                ceiling: call.ceiling,
+                call: what.to_owned(),
+            });
         }
         let failure = outcome
             .map_err(|e| redact_error(e, self.credential.runs()))?

@@ -47,10 +47,6 @@ pub enum SandboxError {
     /// target plus retries).
     #[error("the connector asked for more than {ceiling} requests for {call}, the most its manifest's [calls] allow (pages plus retries), and was stopped: narrow the query (a created range, say), or, in a manifest of your own, raise its [calls] limits if the connector needs more (scan_factor, min_scan_rows and max_scan_rows size the pages a query may read; retry_share_percent and extra_requests the margin on top)")]
     RequestCeiling { ceiling: u32, call: String },
-    /// The component put the credential (or a run of it) in a request, which no connector needs to do:
-    /// the request was never sent, the call was stopped and nothing it returned is shown.
-    #[error("the connector's component put the credential (or a run of it) in a request during {call}, which no connector needs to do: the request was not sent, the call was stopped and nothing of it is shown. The component is faulty or hostile: load the connector's own (drop --component, or fix the manifest's component) and tell its author")]
-    CredentialInRequest { call: String },
     /// The call failed with a network error after the host's policy refused one of its requests: the
     /// refusal, not the network, is why (`reason` is the host's log line, redacted).
     #[error("the host's policy refused a request of this call, so it failed: {reason}")]
@@ -117,7 +113,6 @@ impl SandboxError {
             | SandboxError::HostResources(_)
             | SandboxError::Trap(_)
             | SandboxError::RequestCeiling { .. }
-            | SandboxError::CredentialInRequest { .. }
             | SandboxError::Malformed(_)
             | SandboxError::SetupUnproven(_)
             | SandboxError::Discarded => "sandbox",

@@ -23,7 +23,7 @@ use klairr_policy::manifest::Manifest;
 use klairr_policy::origin::{Decision, NetworkPolicy, Origin};
 use klairr_policy::probes::ProbeAnswer;
 use klairr_policy::redact::SecretRuns;
-use klairr_policy::request_rules::{self, Denial, Phase, RequestView};
+use klairr_policy::request_rules::{self, Phase, RequestView};
 
 use std::future::Future;
 use std::pin::Pin;
@@ -126,12 +126,10 @@ pub(crate) struct PolicyHooks {
     /// budget) never goes on the wire after it: it would go out uncounted, outside the call's phase (a
     /// write probe after setup) and past what the next call's ceiling allows.
     call_cancel: CancellationToken,
-    /// Cancelled when the policy stops this call (`stopped_for` says why): it is then stopped wherever
-    /// it is (a component that ignores a denial and keeps asking, or waits, would otherwise run on
-    /// until its deadline). A fresh one per call.
-    pub(crate) policy_stop: CancellationToken,
-    /// Why the policy stopped this call, if it did.
-    stopped_for: Option<PolicyStop>,
+    /// Cancelled when this call reaches its request ceiling: the call is then stopped wherever it is
+    /// (a component that ignores the denial and keeps asking, or waits, would otherwise run on until
+    /// its deadline). A fresh one per call.
+    pub(crate) ceiling_reached: CancellationToken,
     /// Requests of this call that went on the wire. `call.sent` counts those admitted (the ceiling's
     /// count), some of which may still wait for a slot or the budget when the call ends; this counts
     /// what the upstream can have seen (reports and metrics).
@@ -140,16 +138,6 @@ pub(crate) struct PolicyHooks {
 
 /// The most denial reasons kept per store: a guest looping on denied requests cannot grow the log.
 const MAX_LOG_LINES: usize = 64;
-
-/// Why the policy stopped a call before it ended by itself.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum PolicyStop {
-    /// It asked for a request past its ceiling.
-    Ceiling,
-    /// It put a run of the credential in a request: no connector needs to, so the component is faulty
-    /// or hostile, and nothing of the call is returned.
-    CredentialInRequest,
-}
 
 type BodyDone = Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>;
 type ResponseFuture = Box<
@@ -200,24 +188,22 @@ impl PolicyHooks {
             on_the_wire: Arc::default(),
             cancel: CancellationToken::new(),
             call_cancel: CancellationToken::new(),
-            policy_stop: CancellationToken::new(),
-            stopped_for: None,
+            ceiling_reached: CancellationToken::new(),
         }
     }
 
     /// Start `call` with a fresh record: an answer to an earlier call's request never counts for this
-    /// one, nor does an earlier call's stop. Returns the token cancelled when the policy stops this
-    /// call ([`PolicyHooks::stopped_for`]).
+    /// one, nor does an earlier call's ceiling. Returns the token cancelled when this call asks past its
+    /// ceiling.
     pub(crate) fn begin_call(&mut self, call: CallState) -> CancellationToken {
         self.call = call;
         self.probe_answers = Default::default();
         self.first_denial = None;
         self.on_the_wire = Default::default();
-        self.policy_stop = CancellationToken::new();
-        self.stopped_for = None;
+        self.ceiling_reached = CancellationToken::new();
         self.call_cancel.cancel();
         self.call_cancel = self.cancel.child_token();
-        self.policy_stop.clone()
+        self.ceiling_reached.clone()
     }
 
     /// The call has returned: what it asked for and left waiting is not sent (see `call_cancel`).
@@ -225,14 +211,9 @@ impl PolicyHooks {
         self.call_cancel.cancel();
     }
 
-    /// Why the policy stopped this call, if it did.
-    pub(crate) fn stopped_for(&self) -> Option<PolicyStop> {
-        self.stopped_for
-    }
-
-    fn stop(&mut self, why: PolicyStop) {
-        self.stopped_for.get_or_insert(why);
-        self.policy_stop.cancel();
+    /// Whether this call asked for a request past its ceiling.
+    pub(crate) fn ceiling_hit(&self) -> bool {
+        self.ceiling_reached.is_cancelled()
     }
 
     /// A denied request: logged (the first 64 of a connection's), counted, and failed with
@@ -259,14 +240,14 @@ impl PolicyHooks {
     }
 
     /// Everything that decides whether the request may leave; `Ok` carries what sending needs.
-    fn admit(&mut self, request: &http::Request<WasiBody>) -> Result<Admitted, Denial> {
+    fn admit(&mut self, request: &http::Request<WasiBody>) -> Result<Admitted, String> {
         if self.call.phase == Phase::Offline {
             // Quote nothing of the request: while the component judges a credential it holds one the
             // host has not accepted yet, and may have put it in the URL.
-            return Err(Denial::new(
+            return Err(
                 "a request during a call that may make none (only verify and query reach the network)"
                     .into(),
-            ));
+            );
         }
         let uri = request.uri();
         let shown = format!("{} {}", request.method(), uri);
@@ -275,7 +256,7 @@ impl PolicyHooks {
             .decide(uri.scheme_str(), uri.authority().map(|a| a.as_str()))
         {
             Decision::Send(origin) => origin,
-            Decision::Deny(reason) => return Err(Denial::new(format!("{shown}: {reason}"))),
+            Decision::Deny(reason) => return Err(format!("{shown}: {reason}")),
         };
         let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
         let headers: Vec<(&str, &[u8])> = request
@@ -290,7 +271,7 @@ impl PolicyHooks {
                 v.to_str()
                     .ok()
                     .and_then(|s| s.trim().parse::<u64>().ok())
-                    .ok_or_else(|| Denial::new(format!("{shown}: unreadable content-length")))?,
+                    .ok_or_else(|| format!("{shown}: unreadable content-length"))?,
             ),
         };
         let view = RequestView {
@@ -299,18 +280,14 @@ impl PolicyHooks {
             headers: &headers,
             content_length,
         };
-        let credential = self.credential.as_ref().map(|c| &c.credential);
-        let allowed = request_rules::check(&self.manifest, &view, self.call.phase, credential)
-            .map_err(|denial| Denial {
-                reason: format!("{shown}: {}", denial.reason),
-                ..denial
-            })?;
+        let allowed = request_rules::check(&self.manifest, &view, self.call.phase)
+            .map_err(|denial| format!("{shown}: {denial}"))?;
         if self.call.sent >= self.call.ceiling {
-            self.stop(PolicyStop::Ceiling);
-            return Err(Denial::new(format!(
+            self.ceiling_reached.cancel();
+            return Err(format!(
                 "{shown}: the call's ceiling of {} requests is reached",
                 self.call.ceiling
-            )));
+            ));
         }
         self.call.sent += 1;
         // Setup is judged from the answers of its write probes and, during a verification, of its reads.
@@ -344,12 +321,11 @@ impl WasiHttpHooks for PolicyHooks {
         options: Option<wasmtime_wasi_http::RequestOptions>,
         _fut: BodyDone,
     ) -> ResponseFuture {
-        // The call is being stopped (the stop lands at its next wait or epoch tick): what it asks for
-        // meanwhile is not sent, nor logged or counted as a denial each (QA: a flood logged 150).
-        match self.stopped_for {
-            Some(PolicyStop::Ceiling) => return Box::new(async { Err(Error::HttpRequestDenied) }),
-            Some(PolicyStop::CredentialInRequest) => return Box::new(std::future::pending()),
-            None => {}
+        // The call is being stopped (it asked past its ceiling; the stop lands at its next wait or epoch
+        // tick): what it asks for meanwhile is refused without a word, not logged or counted as a
+        // denial each (QA: a flood logged 150).
+        if self.ceiling_hit() {
+            return Box::new(async { Err(Error::HttpRequestDenied) });
         }
         let Admitted {
             target,
@@ -358,15 +334,7 @@ impl WasiHttpHooks for PolicyHooks {
             probe_rule,
         } = match self.admit(&request) {
             Ok(admitted) => admitted,
-            // Never answered: an answer would tell the component that its guess was a run of the
-            // credential (QA rebuilt a whole key so, a 12-character run at a time). The request stays
-            // pending, as if on its way, until the call is stopped, and the call's result is dropped.
-            Err(denial) if denial.carries_credential => {
-                self.record_denial(denial.reason);
-                self.stop(PolicyStop::CredentialInRequest);
-                return Box::new(std::future::pending());
-            }
-            Err(denial) => return self.deny(denial.reason),
+            Err(reason) => return self.deny(reason),
         };
         let probe_answers = self.probe_answers.clone();
         let open_responses = self.open_responses.clone();

@@ -4,7 +4,7 @@
 
 use super::bindings;
 use super::error::SandboxError;
-use super::hooks::{CallState, PolicyStop};
+use super::hooks::CallState;
 use super::store::StoreState;
 use klairr_policy::redact::SecretRuns;
 use klairr_policy::request_rules::Phase;
@@ -28,8 +28,8 @@ enum Stopped<T> {
     Not(T),
     /// The connection was given up.
     Cancelled,
-    /// The host's policy stopped it (`PolicyHooks::stopped_for` says why).
-    ByPolicy,
+    /// The call asked for a request past its ceiling.
+    AtTheCeiling,
 }
 
 pub(super) type CallFuture<'a, R> =
@@ -47,7 +47,7 @@ impl Instance {
         if self.discarded {
             return Err(SandboxError::Discarded);
         }
-        let policy_stop =
+        let ceiling_reached =
             self.store
                 .data_mut()
                 .hooks
@@ -73,21 +73,13 @@ impl Instance {
                 tokio::select! {
                     biased;
                     () = cancel.cancelled() => Stopped::Cancelled,
-                    () = policy_stop.cancelled() => Stopped::ByPolicy,
+                    () = ceiling_reached.cancelled() => Stopped::AtTheCeiling,
                     outcome = tokio::time::timeout_at(deadline.into(), fut) => Stopped::Not(outcome),
                 }
             })
         };
         // However it ended, nothing the call left waiting goes out after it (`PolicyHooks::end_call`).
         self.store.data().hooks.end_call();
-        // A call that put the credential in a request is not answered, even if it returned before the
-        // stop reached it: what it returns could say whether its guess was a run of the credential.
-        if self.store.data().hooks.stopped_for() == Some(PolicyStop::CredentialInRequest) {
-            self.discard();
-            return Err(SandboxError::Trap(
-                "stopped: the connector put the credential in a request".to_owned(),
-            ));
-        }
         let outcome = match outcome {
             Stopped::Not(outcome) => outcome,
             Stopped::Cancelled => {
@@ -95,8 +87,8 @@ impl Instance {
                 return Err(SandboxError::Cancelled);
             }
             // The connection names the ceiling and the call (`Connection::finish`, from the hooks'
-            // `stopped_for`); this only says the call did not end by itself.
-            Stopped::ByPolicy => {
+            // `ceiling_hit`); this only says the call did not end by itself.
+            Stopped::AtTheCeiling => {
                 self.discard();
                 return Err(SandboxError::Trap(
                     "stopped at the call's request ceiling".to_owned(),

@@ -343,13 +343,6 @@ impl Platform {
             // one, and dropping this one frees what its store held (responses left open among them).
             *instance = None;
         }
-        if matches!(answer, Err(SandboxError::CredentialInRequest { .. })) {
-            // No second guess on this connection: each query would tell whoever writes them whether
-            // the component's guess was a run of the credential. Setting up again is the client's
-            // decision, not the query writer's.
-            *instance = None;
-            self.disconnect(id);
-        }
         let connector = entry.connector.as_str();
         self.record_query(connector, started, answer.as_ref());
         let answer = answer?;
