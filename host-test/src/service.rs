@@ -6,8 +6,9 @@
 //! `serve` shares one `Answers` between every connector and connection of the process.
 //!
 //! A cache entry is keyed by the connection's fingerprint (connector, mode, credential under a
-//! per-process secret), the component's SHA-256 (a swapped component never serves its predecessor's
-//! results), the connection's max-rows and the canonical query.
+//! per-process secret) and [`cache_key`]'s parts: the component's and the manifest's SHA-256 (a swapped
+//! version never serves its predecessor's results), the connection's max-rows, max-scan and cache TTL,
+//! and the canonical query.
 
 use crate::cache::{Fingerprint, Lookup, ResultCache};
 use crate::memory::{MemoryFile, ShapeRecord};
@@ -129,17 +130,19 @@ impl Answers {
     }
 }
 
-/// The cache key besides the fingerprint: component and manifest hashes, max-rows, cache TTL,
+/// The cache key besides the fingerprint: component and manifest hashes, max-rows, max-scan, cache TTL,
 /// canonical query. The manifest is part of it so that rows a reloaded manifest no longer lets the
-/// component fetch are not served from before the reload; the TTL, so that a connection that lowered
-/// its TTL never gets an answer older than that from a connection that did not (nor reports the
-/// other's TTL).
+/// component fetch are not served from before the reload; max-rows and max-scan, because they bound
+/// what a result holds and the host sets them (a component's canonical form need not say them); the
+/// TTL, so that a connection that lowered its TTL never gets an answer older than that from a
+/// connection that did not (nor reports the other's TTL).
 fn cache_key(sandbox: &Sandbox, connection: &Connection, canonical: &str) -> String {
     format!(
-        "{}\n{}\n{}\n{}\n{canonical}",
+        "{}\n{}\n{}\n{}\n{}\n{canonical}",
         crate::cache::hex(&sandbox.component_sha256()),
         crate::cache::hex(&sandbox.manifest_sha256()),
         connection.row_target(),
+        connection.scan_rows(),
         connection.cache_ttl()
     )
 }

@@ -215,6 +215,12 @@ impl Connection {
         self.row_target
     }
 
+    /// The most rows one aggregate on this connection reads (its max-scan setting, or the default; 0 for
+    /// a connector that answers no aggregates).
+    pub fn scan_rows(&self) -> u32 {
+        self.scan_rows
+    }
+
     /// The longest a result of this connection may be cached (seconds): the connection's own TTL
     /// setting, within the manifest's ceiling. A cached answer older than that is not this connection's
     /// to use.

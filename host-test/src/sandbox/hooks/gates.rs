@@ -104,14 +104,9 @@ impl SharedGates {
         connector: &str,
         limit: usize,
     ) -> InFlightSlots {
-        let Ok(mut gates) = self.in_flight.lock() else {
-            // A poisoned lock means a panic elsewhere; a fresh gate still bounds this request.
-            let gate = Arc::new(tokio::sync::Semaphore::new(limit));
-            return InFlightSlots {
-                own: gate.clone(),
-                key: gate,
-            };
-        };
+        // A panic elsewhere while the lock was held leaves the gates as they were: they are still the
+        // ones every request shares (a fresh gate per request would bound nothing, review).
+        let mut gates = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
         // Gates nobody holds any more are dropped, so a long-running host stays bounded.
         gates.retain(|_, gates| gates.in_use());
         let gates = gates.entry(id).or_insert_with(|| InFlightGates::new(limit));
