@@ -1027,6 +1027,56 @@ fn requests_a_call_leaves_behind_are_not_sent_after_it_returns() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A local process without the token that opens connections and never finishes a request holds at
+/// most `MAX_CLIENT_CONNECTIONS` of them: one more is closed at once (review: each held a descriptor
+/// for 30 s, until the host could open none), and once they go the server answers as before.
+#[test]
+fn connections_past_the_bound_are_closed_at_once() {
+    use std::io::Read;
+    let emu = emulator();
+    let server = Server::start(&Registry::builtin(), options(&emu)).expect("starts");
+    let addr = server.addr();
+    let half_head = |stream: &mut std::net::TcpStream| {
+        let _ = stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n");
+    };
+    let mut held: Vec<std::net::TcpStream> = (0..klairr_host::serve::MAX_CLIENT_CONNECTIONS)
+        .map(|_| {
+            let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+            half_head(&mut stream);
+            stream
+        })
+        .collect();
+    // Let the server accept them all before the next one.
+    std::thread::sleep(Duration::from_millis(500));
+    let mut extra = std::net::TcpStream::connect(addr).expect("the listener still accepts");
+    half_head(&mut extra);
+    extra
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut buf = [0u8; 64];
+    let started = Instant::now();
+    let closed = matches!(extra.read(&mut buf), Ok(0) | Err(_));
+    assert!(
+        closed && started.elapsed() < Duration::from_secs(4),
+        "the connection past the bound was closed at once ({:?})",
+        started.elapsed()
+    );
+    // The ones it holds are still open: each waits for the rest of its head.
+    held[0]
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    assert!(
+        matches!(held[0].read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut),
+        "a held connection is still open"
+    );
+    held.clear();
+    std::thread::sleep(Duration::from_millis(500));
+    let api = Api::new(&server);
+    let (status, _) = api.call("GET", "/v1/connectors", None);
+    assert_eq!(status, 200, "answered once they are gone");
+    server.drain(Duration::from_secs(1));
+}
+
 /// A server on `emu` with the hostile component as connector `name`, allowed two requests in flight
 /// (so that most of a flood waits for a slot), its calls stopped at `call_timeout`.
 fn two_in_flight_server(

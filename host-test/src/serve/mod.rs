@@ -345,6 +345,13 @@ async fn signals(_: (), tx: std::sync::mpsc::Sender<Signal>) {
     let _ = tx.send(Signal::Stop);
 }
 
+/// Client connections open at once at most. One past this is closed as soon as it is accepted: a local
+/// process (no token needed) that opened connections and sent half a head each, again and again, would
+/// otherwise hold a descriptor per connection until the host could open none (review: its upstream
+/// connections, the memory file and the compile cache then failed). Far above what Klairr's own clients
+/// open (`serve_load` runs 50).
+pub const MAX_CLIENT_CONNECTIONS: usize = 256;
+
 /// Accept connections until told to stop; then close the listener, let every connection finish the
 /// request it is in (responses written) and close the idle ones, for at most the drain wait.
 async fn accept(
@@ -353,6 +360,7 @@ async fn accept(
     mut stop: tokio::sync::oneshot::Receiver<DrainRequest>,
 ) {
     let graceful = GracefulShutdown::new();
+    let open = Arc::new(tokio::sync::Semaphore::new(MAX_CLIENT_CONNECTIONS));
     let (wait, answer) = loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -366,6 +374,11 @@ async fn accept(
                 Err(_) => return,
             },
         };
+        // At the bound, closed at once (dropped): the client sees its connection reset or closed.
+        let Ok(slot) = open.clone().try_acquire_owned() else {
+            drop(stream);
+            continue;
+        };
         let head_timeout = state.request_timeout;
         let state = state.clone();
         let service = service_fn(move |request| routes::handle(state.clone(), request));
@@ -376,6 +389,7 @@ async fn accept(
         let watched = graceful.watch(connection);
         tokio::spawn(async move {
             let _ = watched.await;
+            drop(slot);
         });
     };
     drop(listener);
