@@ -919,6 +919,14 @@ fn order_by_is_refused_saying_what_to_write() {
             "{order_by}: {err}"
         );
     }
+    // The example keeps the direction asked for (QA: "asc" was shown "desc", largest first).
+    let err = refusal(&format!("{{{base},\"order_by\":[{{\"paid\":\"asc\"}}]}}"));
+    assert!(
+        err.ends_with(
+            r#"sort by currency first, e.g. [{"currency": "asc"}, {"paid": "asc"}] (each currency's groups, smallest first)"#
+        ),
+        "{err}"
+    );
     aggregate_of(&format!(
         r#"{{{base},"order_by":[{{"currency":"desc"}},{{"paid":"desc"}}]}}"#
     ));

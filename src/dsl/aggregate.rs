@@ -151,11 +151,17 @@ fn order_keys(
                 .any(|k| k.column == ResultColumn::Group(currency))
             {
                 let currency = group_by[currency].column.name;
-                // `name` is a column of the result here: letters, digits and `_`.
+                // `name` is a column of the result here: letters, digits and `_`. The example keeps the
+                // direction asked for (QA: it showed "desc" to a query that asked "asc").
+                let (direction, which) = if descending {
+                    ("desc", "largest")
+                } else {
+                    ("asc", "smallest")
+                };
                 return Err(invalid(format!(
                     "order_by: {name} is an amount, and amounts of different currencies are never compared: sort \
-                     by {currency} first, e.g. [{{\"{currency}\": \"asc\"}}, {{\"{name}\": \"desc\"}}] (each \
-                     currency's groups, largest first)"
+                     by {currency} first, e.g. [{{\"{currency}\": \"asc\"}}, {{\"{name}\": \"{direction}\"}}] \
+                     (each currency's groups, {which} first)"
                 )));
             }
         }
