@@ -140,7 +140,22 @@ impl MemoryFile {
     }
 
     pub fn append(&self, record: &ShapeRecord) -> std::io::Result<()> {
-        self.append_to(self.open()?, record)
+        let (file, created) = self.open_new()?;
+        let appended = self.append_to(file, record);
+        if appended.is_err() && created {
+            // The record that created the file could not be written (a full disk): no empty file is
+            // left behind, as none is when nothing is recorded (QA). Removed only while it is still
+            // this path's and empty: another command's record may have come meanwhile.
+            if let Ok((file, _)) = self.open_new() {
+                if file.lock().is_ok()
+                    && file.metadata().is_ok_and(|m| m.len() == 0)
+                    && still_named(&self.path, &file).unwrap_or(false)
+                {
+                    let _ = std::fs::remove_file(&self.path);
+                }
+            }
+        }
+        appended
     }
 
     /// Append `record` to `file`, opened at this path, or to the file the path holds once the lock is
