@@ -1077,6 +1077,35 @@ fn connections_past_the_bound_are_closed_at_once() {
     server.drain(Duration::from_secs(1));
 }
 
+/// `klairr_denials_total` counts every refusal of a query's answer: its canonical form is a call of its
+/// own (review: a refusal there was logged but not counted, and the log's "more" line mixed the calls).
+#[test]
+fn refusals_in_a_querys_canonical_form_are_counted() {
+    let emu = emulator();
+    let (dir, server) = two_in_flight_server(&emu, "canon", Duration::from_secs(60));
+    let api = Api::new(&server);
+    let connection = api.connect("canon", keys::TEST_READ_ONLY);
+    let denials = || {
+        let (_, metrics) = api.call("GET", "/metrics", None);
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("klairr_denials_total{connector=\"canon\"} "))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let before = denials();
+    let query = r#"[{"print": {"text": "request_in_canonical", "times": 0}}, {"http": {"authority": "evil.example", "path": "/"}}]"#;
+    let (status, value) = api.query(&connection, query);
+    assert_eq!(status, 200, "{value}");
+    assert_eq!(
+        denials() - before,
+        2,
+        "one in the canonical form, one in the query"
+    );
+    server.drain(Duration::from_secs(1));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A server on `emu` with the hostile component as connector `name`, allowed two requests in flight
 /// (so that most of a flood waits for a slot), its calls stopped at `call_timeout`.
 fn two_in_flight_server(

@@ -208,9 +208,11 @@ impl Session<'_> {
         self.connection.denied_requests()
     }
 
-    /// The log lines of the last call's refused requests (`Connection::denial_log`).
+    /// The log lines of the requests refused since the connection opened (`Connection::denial_log`):
+    /// a CLI session answers one command.
     pub fn denial_log(&self, connector: &str) -> Vec<String> {
-        self.connection.denial_log(connector, 0)
+        self.connection
+            .denial_log(connector, crate::sandbox::DenialMark::default())
     }
 
     /// What the component printed (capped, redacted).

@@ -250,14 +250,30 @@ impl Connection {
         self.sent()
     }
 
-    /// The log lines of the requests the policy refused since the connection's log held `logged_before`
-    /// reasons: one per logged reason (already redacted, control characters stripped), then a count of
-    /// the last call's refusals the log had no room for. Naming the connector, never the connection or
-    /// the credential; the CLI and `serve` print the same lines.
-    pub fn denial_log(&self, connector: &str, logged_before: usize) -> Vec<String> {
+    /// Where the connection's refusals stand now: [`Self::denial_log`] and [`Self::denied_since`] count
+    /// from here, over every call made since (a query's answer is two calls: its canonical form, then
+    /// the query).
+    pub fn denial_mark(&self) -> DenialMark {
+        let hooks = &self.instance.store.data().hooks;
+        DenialMark {
+            logged: hooks.log.len(),
+            total: hooks.denied_total,
+        }
+    }
+
+    /// Requests the policy refused since `mark`, all of them (the log of reasons keeps the first 64 of
+    /// a connection's): for metrics.
+    pub fn denied_since(&self, mark: DenialMark) -> u64 {
+        self.instance.store.data().hooks.denied_total - mark.total
+    }
+
+    /// The log lines of the requests the policy refused since `mark`: one per logged reason (already
+    /// redacted, control characters stripped), then a count of those the log had no room for. Naming
+    /// the connector, never the connection or the credential; the CLI and `serve` print the same lines.
+    pub fn denial_log(&self, connector: &str, mark: DenialMark) -> Vec<String> {
         let logged = self
             .denied_requests()
-            .get(logged_before..)
+            .get(mark.logged..)
             .unwrap_or_default();
         let mut lines: Vec<String> = logged
             .iter()
@@ -268,7 +284,7 @@ impl Connection {
                 )
             })
             .collect();
-        let denied = self.requests_denied() as usize;
+        let denied = usize::try_from(self.denied_since(mark)).unwrap_or(usize::MAX);
         if denied > logged.len() {
             lines.push(format!(
                 "klairr-host: denied ({connector}) {} more requests, not logged one by one (a connection's \
@@ -286,9 +302,9 @@ impl Connection {
     /// Called between calls, when no caller's text is exempt. A reason the caller's exemption let
     /// through percent-encoded (a key pasted into a query as `%72%6B…`) is not shown at all, as a
     /// component's own encoded credential never is: it cannot be redacted in place.
-    pub fn operator_denial_log(&self, connector: &str, logged_before: usize) -> Vec<String> {
+    pub fn operator_denial_log(&self, connector: &str, mark: DenialMark) -> Vec<String> {
         let runs = self.credential.runs();
-        self.denial_log(connector, logged_before)
+        self.denial_log(connector, mark)
             .into_iter()
             .map(|line| {
                 if hooks::reveals(runs, &line) {
@@ -301,12 +317,6 @@ impl Connection {
                 }
             })
             .collect()
-    }
-
-    /// Requests the policy refused during the last call, all of them (the log of reasons keeps the
-    /// first 64 of a connection's): for metrics.
-    pub fn requests_denied(&self) -> u32 {
-        self.instance.store.data().hooks.call.denied
     }
 
     /// Whether a trap, a deadline or a cancellation discarded this connection's instance (whatever error
@@ -387,4 +397,11 @@ impl Connection {
             manage: self.manifest.credential.manage.clone(),
         }
     }
+}
+
+/// Where a connection's refusals stood at one moment ([`Connection::denial_mark`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DenialMark {
+    logged: usize,
+    total: u64,
 }

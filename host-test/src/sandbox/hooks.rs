@@ -113,6 +113,9 @@ pub(crate) struct PolicyHooks {
     /// Why this call's first refused request was, whether or not the log had room for it: what the
     /// call's error names (a long-lived `serve` connection fills its log).
     pub(crate) first_denial: Option<String>,
+    /// Requests refused over the store's life, every call's: what metrics and the log's "more" line
+    /// count since a mark (`Connection::denial_mark`), across the calls of one answer.
+    pub(crate) denied_total: u64,
     /// The answers setup's write probes and reads got during this call (a verification), as they came:
     /// the host judges setup from these, not from the component's report (`klairr_policy::probes`).
     pub(crate) probe_answers: Arc<Mutex<Vec<ProbeAnswer>>>,
@@ -183,6 +186,7 @@ impl PolicyHooks {
             call: CallState::new(Phase::Offline, Duration::from_secs(1), 0),
             log: Vec::new(),
             first_denial: None,
+            denied_total: 0,
             probe_answers: Arc::default(),
             open_responses,
             on_the_wire: Arc::default(),
@@ -237,6 +241,7 @@ impl PolicyHooks {
             self.log.push(reason);
         }
         self.call.denied = self.call.denied.saturating_add(1);
+        self.denied_total = self.denied_total.saturating_add(1);
     }
 
     /// Everything that decides whether the request may leave; `Ok` carries what sending needs.

@@ -50,7 +50,7 @@ mod store;
 
 pub use compile_cache::CompileCache;
 pub use config::{ConnectionConfig, SandboxOptions};
-pub use connection::Connection;
+pub use connection::{Connection, DenialMark};
 pub use error::{ConnectorFailure, SandboxError, REFUSALS};
 pub use hooks::{InProcessHandler, SharedGates, Upstream, OPEN_RESPONSES_PER_IN_FLIGHT};
 pub use limits::SandboxLimits;

@@ -15,7 +15,9 @@ pub use reload::Reloaded;
 use super::errors::ApiError;
 use super::metrics::{labels, Metrics};
 use crate::registry::{Connector, Registry};
-use crate::sandbox::{wit, Connection, ConnectionConfig, Sandbox, SandboxError, SandboxOptions};
+use crate::sandbox::{
+    wit, Connection, ConnectionConfig, DenialMark, Sandbox, SandboxError, SandboxOptions,
+};
 use crate::sandbox::{Callers, SharedHost};
 use crate::service::{Answer, Answers};
 use std::collections::{BTreeMap, HashMap};
@@ -219,7 +221,7 @@ impl Platform {
         let report = connection.verify();
         connection.cancel_with(closed.clone());
         drop(setup);
-        self.count_call(connector, &connection, 0, &report);
+        self.count_call(connector, &connection, DenialMark::default(), &report);
         let report = report?;
         let id = connection_id()?;
         let entry = Arc::new(Open {
@@ -328,7 +330,7 @@ impl Platform {
         let Some((_, connection)) = instance.as_mut() else {
             return Err(ApiError::new("sandbox", "the connection has no instance"));
         };
-        let denied_before = connection.denied_requests().len();
+        let denied_before = connection.denial_mark();
         connection.cancel_with(call.token.clone());
         let answer = self.answers.query(&loaded.sandbox, connection, dsl);
         drop(call);
@@ -386,7 +388,7 @@ impl Platform {
         &self,
         connector: &str,
         connection: &Connection,
-        denied_before: usize,
+        denied_before: DenialMark,
         outcome: &Result<T, SandboxError>,
     ) {
         // A discarded instance made no call: its counts are the one before.
@@ -405,12 +407,13 @@ impl Platform {
         for line in connection.operator_denial_log(connector, denied_before) {
             crate::log_line(format_args!("{line}"));
         }
-        let denied = connection.requests_denied();
+        // Every call's since the mark: a query's canonical form is a call of its own.
+        let denied = connection.denied_since(denied_before);
         if denied > 0 {
             self.metrics.add(
                 "klairr_denials_total",
                 labels(&[("connector", connector)]),
-                u64::from(denied),
+                denied,
             );
         }
         if matches!(

@@ -158,6 +158,11 @@ impl wit_connector::GuestConnection for HostileConnection {
     }
 
     fn canonical_query(&self, query: String) -> Result<String, wit::ConnectorError> {
+        // A call that may make no request: one is tried when the query holds this word (in a step
+        // that does nothing else, `{"print": {"text": "request_in_canonical", "times": 0}}`).
+        if query.contains("request_in_canonical") {
+            send(&HttpStep::default());
+        }
         Ok(query)
     }
 

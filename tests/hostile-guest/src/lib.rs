@@ -70,7 +70,7 @@
 //!   /v1/customers/cus_klairr_probe_never_exists`) and one read (`GET /v1/customers?limit=1`), all to
 //!   `https://api.stripe.com`, then reports success whatever they got: every table readable, every
 //!   probe "refused".
-//! - `canonical-query(q)` returns `q`.
+//! - `canonical-query(q)` returns `q`; when `q` holds the word `request_in_canonical` it first tries a request (a call that may make none), e.g. with the step `{"print": {"text": "request_in_canonical", "times": 0}}`.
 //! - `describe()` returns one table, `outcomes`, whose docs carry terminal escape sequences
 //!   ([`ESCAPES`]).
 
