@@ -190,17 +190,18 @@ impl Platform {
         Ok(self.slot(name)?.current())
     }
 
-    /// Open a connection and verify it (setup). Nothing is kept when either fails.
-    /// Set up a connection and add it to the table, unless `hung_up` is cancelled by then: the client
-    /// that asked went away during the setup, and a connection whose id nobody learns would only hold
-    /// a slot until it expired.
+    /// Open a connection on `loaded` (the version its settings were checked against: a reload in
+    /// between must not judge them again, review) and verify it (setup); add it to the table, unless
+    /// `hung_up` is cancelled by then: the client that asked went away during the setup, and a
+    /// connection whose id nobody learns would only hold a slot until it expired. Nothing is kept when
+    /// either fails.
     pub fn connect(
         &self,
         connector: &str,
+        loaded: Arc<Loaded>,
         config: ConnectionConfig,
         hung_up: &CancellationToken,
     ) -> Result<(String, wit::VerifyReport), ApiError> {
-        let loaded = self.current(connector)?;
         self.expire_idle();
         let _slot = {
             let open = self.open.lock().unwrap_or_else(|p| p.into_inner());

@@ -483,7 +483,7 @@ fn connect(
         ..ConnectionConfig::new(request.credential, mode)
     };
     let (id, report) = platform
-        .connect(&request.connector, config, hung_up)
+        .connect(&request.connector, loaded, config, hung_up)
         .map_err(masked)?;
     let body = Created {
         id: &id,
