@@ -565,7 +565,7 @@ fn invalid_aggregates_are_refused_saying_what_to_change() {
         (r#"{"list":"charges","measures":{"N":"count"}}"#.into(), "must match [a-z][a-z0-9_]{0,63}"),
         (r#"{"list":"charges","measures":{"1n":"count"}}"#.into(), "must match"),
         (r#"{"list":"charges","measures":{"n-1":"count"}}"#.into(), "must match"),
-        (format!(r#"{{"list":"charges","measures":{{"{}":"count"}}}}"#, "a".repeat(65)), "must match"),
+        (format!(r#"{{"list":"charges","measures":{{"{}":"count"}}}}"#, "a".repeat(65)), "at most 64 characters"),
         (r#"{"list":"charges","measures":{"n":"count","n":"count"}}"#.into(), "duplicate key 'n'"),
         (r#"{"list":"charges","group_by":["status"],"measures":{"status":"count"}}"#.into(), "also a group column"),
         (r#"{"list":"charges","group_by":[{"created":"month"}],"measures":{"created_month":"count"}}"#.into(), "also a group column"),

@@ -334,7 +334,7 @@ fn measure_list(
         if !is_output_name(&name) {
             return Err(invalid(format!(
                 "the measure name {} must match [a-z][a-z0-9_]{{0,63}} (lower-case letters, digits, underscores; \
-                 a letter first)",
+                 a letter first; at most 64 characters)",
                 quote(&name)
             )));
         }

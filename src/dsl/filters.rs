@@ -310,6 +310,10 @@ fn timestamp(value: &Json, round_up: bool) -> Result<i64, Cow<'static, str>> {
         .into()),
         // In range, so the conversion cannot fail; the fallback keeps this path panic-free anyway.
         Json::Int(n) => i64::try_from(*n).map_err(|_| "is out of range".into()),
+        // Unix seconds in quotes (QA: told only that it was no valid date).
+        Json::Str(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            Err("is unix seconds in quotes: write them as a JSON integer, without quotes".into())
+        }
         Json::Str(s) => {
             parse_rfc3339(s, round_up).map_err(|why| {
                 format!("is not a valid date: {why}; dates are absolute (for \"30 days ago\" give that day's date)").into()

@@ -269,6 +269,7 @@ fn table_of_queries() {
         (r#"{"list":"customers","filters":{"created":{"gte":176722560000000000000000}}}"#, E("is after 9999-12-31T23:59:59Z")),
         (r#"{"list":"customers","filters":{"created":-176722560000000000000000}}"#, E("is negative")),
         (r#"{"list":"customers","filters":{"created":{"gte":"yesterday"}}}"#, E("'yesterday' is not a valid date")),
+        (r#"{"list":"customers","filters":{"created":{"gte":"1767225600"}}}"#, E("'1767225600' is unix seconds in quotes: write them as a JSON integer, without quotes")),
         (r#"{"list":"customers","filters":{"created":{"gte":"now-30d"}}}"#, E("dates are absolute (for \"30 days ago\" give that day's date)")),
         (r#"{"list":"customers","filters":{"created":{"gte":"2026-13-01"}}}"#, E("month 13 is not 01-12")),
         (r#"{"list":"customers","filters":{"created":{"gte":"2026-00-10"}}}"#, E("month 00 is not 01-12")),
