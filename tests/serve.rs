@@ -1971,6 +1971,7 @@ fn requests_are_read_as_http_and_json_allow_and_refused_early_when_too_large() {
         let mut text = String::new();
         let _ = stream.read_to_string(&mut text);
         assert!(text.starts_with("HTTP/1.1 401"), "{pair:?}: {text}");
+        assert!(text.contains("send one Authorization header"), "{text}");
     }
     let with_bom = format!("\u{feff}{}", stripe_open_body(keys::TEST_READ_ONLY));
     let (status, value) = api.json("POST", "/v1/connections", Some(&with_bom));

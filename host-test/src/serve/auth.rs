@@ -46,7 +46,8 @@ impl Token {
             // A control character, a space or a non-ASCII letter: no client could send it in an
             // Authorization header, so every request would be refused.
             return Err(format!(
-                "{TOKEN_ENV} holds a character no client can send in an Authorization header: {how}"
+                "{TOKEN_ENV} holds a space, a control character or a non-ASCII one: a bearer token is one \
+                 word of printable ASCII, which every client sends alike; {how}"
             ));
         }
         if value.len() < MIN_TOKEN_LEN {
@@ -130,7 +131,10 @@ mod tests {
             "ééééééééééééééééé",
         ] {
             let err = Token::from_env_value(Some(unsendable.into())).expect_err(unsendable);
-            assert!(err.contains("no client can send"), "{unsendable:?}: {err}");
+            assert!(
+                err.contains("one word of printable ASCII"),
+                "{unsendable:?}: {err}"
+            );
             assert!(!err.contains(unsendable), "not quoted: {err}");
         }
         let padded =

@@ -180,16 +180,21 @@ async fn route(
         .headers()
         .get_all(hyper::header::AUTHORIZATION)
         .iter();
-    let authorization = match (authorizations.next(), authorizations.next()) {
-        (Some(only), None) => Some(only.as_bytes()),
-        _ => None,
+    let (authorization, twice) = match (authorizations.next(), authorizations.next()) {
+        (Some(only), None) => (Some(only.as_bytes()), false),
+        (Some(_), Some(_)) => (None, true),
+        _ => (None, false),
     };
     if !state.token.admits(authorization) {
         return (
             "unauthorized",
             Err(ApiError::new(
                 "unauthorized",
-                "send Authorization: Bearer $KLAIRR_HOST_TOKEN",
+                if twice {
+                    "send one Authorization header, Authorization: Bearer $KLAIRR_HOST_TOKEN (with two, neither is believed)"
+                } else {
+                    "send Authorization: Bearer $KLAIRR_HOST_TOKEN"
+                },
             )),
         );
     }
