@@ -313,11 +313,13 @@ impl CredentialSpec {
 
 /// What a component's `check-credential` is given in place of the credential: its form. The leading
 /// prefix words (`rk_test_`, `whsec_`, `lkw_live_`: up to two runs of at most eight lower-case letters,
-/// each ending in `_`) as written, then every ASCII letter and digit replaced by one of its class (`x`,
-/// `X`, `0`); everything else (`_`, spaces, quotes, other characters) kept. That is all a check of a
-/// credential's form, kind and mode reads — the prefix, the length, which characters occur where — so the
-/// verdict is the same, and the component, which could otherwise encode the key into its message in a
-/// way no redaction recognises (lower-cased, reversed, spelled out), never holds any of it.
+/// each ending in `_`) as written, then every ASCII letter and digit replaced by `x`; everything else
+/// (`_`, spaces, quotes, other characters) kept. That is all a check of a credential's form, kind and
+/// mode reads — the prefix, the length, which characters occur where — so the verdict is the same, and
+/// the component, which could otherwise encode the key into its message in a way no redaction
+/// recognises (lower-cased, reversed, spelled out), never holds any of it. Not even a character's class
+/// (upper, lower, digit): a hostile check could pass it to the connection's instance by timing (QA
+/// decoded three classes per opening from the wall clock), narrowing each character of the key.
 pub fn form(credential: &str) -> String {
     let bytes = credential.as_bytes();
     let mut prefix = 0;
@@ -336,9 +338,7 @@ pub fn form(credential: &str) -> String {
     let mut out = String::with_capacity(credential.len());
     out.push_str(kept);
     out.extend(rest.chars().map(|c| match c {
-        'a'..='z' => 'x',
-        'A'..='Z' => 'X',
-        '0'..='9' => '0',
+        'a'..='z' | 'A'..='Z' | '0'..='9' => 'x',
         other => other,
     }));
     out
