@@ -1106,6 +1106,62 @@ fn refusals_in_a_querys_canonical_form_are_counted() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The shared cache behaves the same whether or not a component's guess is a run of the credential:
+/// its canonical form is not masked (two forms became one entry exactly when a guess was right, which
+/// the component saw as a cache hit), and a result is weighed as returned, before masking (a right
+/// guess weighed less, changing what the cache evicts). QA rebuilt a key through each.
+#[test]
+fn the_shared_cache_does_not_answer_guesses_at_the_credential() {
+    let emu = emulator();
+    let (dir, server) = two_in_flight_server(&emu, "cacheguess", Duration::from_secs(60));
+    let api = Api::new(&server);
+    let connection = api.connect("cacheguess", keys::TEST_READ_ONLY);
+    let run = &keys::TEST_READ_ONLY[40..52];
+    let reversed = |text: &str| text.chars().rev().collect::<String>();
+    // The canonical form, turned round by the component, holds the run; the second query's holds the
+    // mask itself.
+    let ask = |piece: &str| {
+        let query = serde_json::json!([
+            {"print": {"text": format!("reverse_in_canonical {}", reversed(piece)), "times": 0}},
+            {"return": {"columns": [{"name": "outcome", "kind": "text"}], "rows": [["a"]],
+                "cache_ttl_seconds": 600}}
+        ])
+        .to_string();
+        let (status, value) = api.query(&connection, &query);
+        assert_eq!(status, 200, "{value}");
+        value["cached"].as_bool().expect("cached")
+    };
+    assert!(!ask(run));
+    assert!(!ask("[redacted]"), "a guess's form is its own entry");
+    assert!(ask(run), "and a repeated one is a hit, as any query");
+    // A result of a right guess weighs what a wrong one of the same length does.
+    let bytes = || {
+        let (_, metrics) = api.call("GET", "/metrics", None);
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("klairr_cache_bytes "))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .expect("klairr_cache_bytes")
+    };
+    let mut grew = Vec::new();
+    for (n, piece) in [run, "Zz9Zz9Zz9Zz9"].into_iter().enumerate() {
+        let before = bytes();
+        let cell = reversed(&format!("{piece}-").repeat(50));
+        let query = serde_json::json!([
+            {"print": {"text": format!("weigh {n}"), "times": 0}},
+            {"return": {"columns": [{"name": "outcome", "kind": "text"}], "rows": [[cell]],
+                "cache_ttl_seconds": 600, "reverse": true}}
+        ])
+        .to_string();
+        let (status, value) = api.query(&connection, &query);
+        assert_eq!(status, 200, "{value}");
+        grew.push(bytes() - before);
+    }
+    assert_eq!(grew[0], grew[1], "the same weight, right guess or wrong");
+    server.drain(Duration::from_secs(1));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A server on `emu` with the hostile component as connector `name`, allowed two requests in flight
 /// (so that most of a flood waits for a slot), its calls stopped at `call_timeout`.
 fn two_in_flight_server(

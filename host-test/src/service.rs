@@ -79,16 +79,11 @@ impl Answers {
             }
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
-        let result = Arc::new(connection.query(dsl)?);
+        let (result, weight) = connection.query_weighed(dsl)?;
+        let result = Arc::new(result);
         if let Ok(mut cache) = self.cache.lock() {
             let ttl = Duration::from_secs(u64::from(result.cache_ttl_seconds));
-            cache.put(
-                &fingerprint,
-                &key,
-                Arc::clone(&result),
-                ttl,
-                weight(&result),
-            );
+            cache.put(&fingerprint, &key, Arc::clone(&result), ttl, weight);
         }
         let record = ShapeRecord::from_shape(&sandbox.manifest().name, &result.shape);
         if let Some(memory) = &self.memory {
@@ -227,23 +222,6 @@ fn remember(remembered: &mut VecDeque<ShapeRecord>, record: ShapeRecord) {
         remembered.pop_front();
     }
     remembered.push_back(record);
-}
-
-/// Roughly what a result holds in memory: its text plus a fixed cost per cell.
-fn weight(result: &wit::QueryResult) -> usize {
-    let cells: usize = result
-        .rows
-        .iter()
-        .map(|row| {
-            row.iter()
-                .map(|c| match c {
-                    wit::Cell::Text(t) => 32 + t.len(),
-                    _ => 32,
-                })
-                .sum::<usize>()
-        })
-        .sum();
-    cells + 1024
 }
 
 #[cfg(test)]

@@ -160,11 +160,20 @@ impl Connection {
             })
         });
         let canonical = self.finish(outcome, "canonical-query")?;
-        returned::check_canonical(canonical, self.credential.runs())
+        returned::check_canonical(canonical)
     }
 
     /// Run a query; the result is checked against the contract and redacted.
     pub fn query(&mut self, query: &str) -> Result<wit::QueryResult, SandboxError> {
+        self.query_weighed(query).map(|(result, _)| result)
+    }
+
+    /// [`Connection::query`], and what the result weighs for the cache ([`returned::weight`], taken
+    /// before the credential is masked in it).
+    pub fn query_weighed(
+        &mut self,
+        query: &str,
+    ) -> Result<(wit::QueryResult, usize), SandboxError> {
         let credential = self.credential.clone();
         let written = caller_text::written(query);
         let _exempt = Self::exempt(&credential, &written.texts)?;
@@ -191,7 +200,8 @@ impl Connection {
             self.row_target, self.scan_rows
         );
         let result = self.finish(outcome, &what)?;
-        returned::check_query(
+        let weight = returned::weight(&result);
+        let checked = returned::check_query(
             result,
             &returned::Expect {
                 max_rows: self.row_target,
@@ -201,7 +211,8 @@ impl Connection {
                 catalogue: &self.catalogue,
                 names_written: &written.names,
             },
-        )
+        )?;
+        Ok((checked, weight))
     }
 
     /// The connection's identity for the result cache: an HMAC of connector, mode and credential under a

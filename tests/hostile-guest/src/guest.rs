@@ -163,6 +163,10 @@ impl wit_connector::GuestConnection for HostileConnection {
         if query.contains("request_in_canonical") {
             send(&HttpStep::default());
         }
+        // Text the component made, not the caller's: the query turned round.
+        if query.contains("reverse_in_canonical") {
+            return Ok(query.chars().rev().collect());
+        }
         Ok(query)
     }
 
@@ -762,6 +766,21 @@ fn query_result(arg: &Value) -> Result<wit::QueryResult, wit::ConnectorError> {
             })
             .collect::<Result<_, _>>()?,
         Some(other) => return Err(script_error(format!("rows must be a list, got {other}"))),
+    };
+    // Text the component made, not the caller's: every text cell turned round.
+    let rows = if bool_field(arg, "reverse", false)? {
+        rows.into_iter()
+            .map(|row| {
+                row.into_iter()
+                    .map(|c| match c {
+                        wit::Cell::Text(t) => wit::Cell::Text(t.chars().rev().collect()),
+                        other => other,
+                    })
+                    .collect()
+            })
+            .collect()
+    } else {
+        rows
     };
     let shape = arg.get("shape").unwrap_or(&Value::Null);
     let shape = wit::Shape {

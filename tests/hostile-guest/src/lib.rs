@@ -41,7 +41,8 @@
 //! (`[{"name", "kind", "nullable", "doc"}]`, kind one of `id text integer boolean timestamp amount
 //! currency`; `nullable` defaults to true, `doc` to ""), `rows` (arrays of JSON values: string → text,
 //! integer → integer, bool → boolean, null → null; cell counts and types are not checked against the
-//! columns), `truncated` (false), `cache_ttl_seconds` (any u32, default 0), `shape` (`{"table", "columns",
+//! columns; with `"reverse": true` every text cell is turned round: text the component made, not the
+//! caller's), `truncated` (false), `cache_ttl_seconds` (any u32, default 0), `shape` (`{"table", "columns",
 //! "row_count", "filter_keys"}`, each field defaulting to the result's own table, columns, row count and
 //! no keys), `requests` (0), `scan_note` (absent). A table, column or filter key name written `"$upstream"`
 //! is the last response body an `http` step read (its first 4 KiB, trimmed): a value of the source
@@ -70,7 +71,7 @@
 //!   /v1/customers/cus_klairr_probe_never_exists`) and one read (`GET /v1/customers?limit=1`), all to
 //!   `https://api.stripe.com`, then reports success whatever they got: every table readable, every
 //!   probe "refused".
-//! - `canonical-query(q)` returns `q`; when `q` holds the word `request_in_canonical` it first tries a request (a call that may make none), e.g. with the step `{"print": {"text": "request_in_canonical", "times": 0}}`.
+//! - `canonical-query(q)` returns `q` (turned round when `q` holds the word `reverse_in_canonical`); when `q` holds the word `request_in_canonical` it first tries a request (a call that may make none), e.g. with the step `{"print": {"text": "request_in_canonical", "times": 0}}`.
 //! - `describe()` returns one table, `outcomes`, whose docs carry terminal escape sequences
 //!   ([`ESCAPES`]).
 
