@@ -116,6 +116,9 @@ pub(crate) struct PolicyHooks {
     /// Requests refused over the store's life, every call's: what metrics and the log's "more" line
     /// count since a mark (`Connection::denial_mark`), across the calls of one answer.
     pub(crate) denied_total: u64,
+    /// Lines of `log` masked so far, and whether `first_denial` is ([`PolicyHooks::mask_denials`]).
+    masked: usize,
+    first_masked: bool,
     /// The answers setup's write probes and reads got during this call (a verification), as they came:
     /// the host judges setup from these, not from the component's report (`klairr_policy::probes`).
     pub(crate) probe_answers: Arc<Mutex<Vec<ProbeAnswer>>>,
@@ -141,6 +144,8 @@ pub(crate) struct PolicyHooks {
 
 /// The most denial reasons kept per store: a guest looping on denied requests cannot grow the log.
 const MAX_LOG_LINES: usize = 64;
+/// The longest denial reason shown, in bytes.
+const DENIAL_CAP: usize = 1024;
 
 type BodyDone = Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>;
 type ResponseFuture = Box<
@@ -187,6 +192,8 @@ impl PolicyHooks {
             log: Vec::new(),
             first_denial: None,
             denied_total: 0,
+            masked: 0,
+            first_masked: false,
             probe_answers: Arc::default(),
             open_responses,
             on_the_wire: Arc::default(),
@@ -203,6 +210,7 @@ impl PolicyHooks {
         self.call = call;
         self.probe_answers = Default::default();
         self.first_denial = None;
+        self.first_masked = false;
         self.on_the_wire = Default::default();
         self.ceiling_reached = CancellationToken::new();
         self.call_cancel.cancel();
@@ -227,13 +235,12 @@ impl PolicyHooks {
         Box::new(async { Err(Error::HttpRequestDenied) })
     }
 
+    /// Record why a request was refused, as it is: the credential is masked in it only once the call
+    /// has returned ([`PolicyHooks::mask_denials`]). Masking takes longer where a reason holds a run of
+    /// the credential, and a component timing its refusals read its guesses from that, in the same
+    /// call (QA). Capped here by length alone, with room for a key across the final cap.
     fn record_denial(&mut self, reason: String) {
-        let reason = match &self.credential {
-            Some(c) if reveals(c.runs(), &reason) => ENCODED_CREDENTIAL.to_owned(),
-            Some(c) => c.runs().redact(&reason).into_owned(),
-            None => reason,
-        };
-        let reason = klairr_policy::redact::cap(&reason, 1024).into_owned();
+        let reason = klairr_policy::redact::cap(&reason, DENIAL_CAP + (8 << 10)).into_owned();
         if self.call.denied == 0 {
             self.first_denial = Some(reason.clone());
         }
@@ -242,6 +249,27 @@ impl PolicyHooks {
         }
         self.call.denied = self.call.denied.saturating_add(1);
         self.denied_total = self.denied_total.saturating_add(1);
+    }
+
+    /// Mask the credential in the reasons recorded since the last time, the call's first one included:
+    /// called when a call has returned (`Instance::call`), while its caller's text is still exempt.
+    /// A reason that holds the credential only percent-encoded is not shown at all: it cannot be masked
+    /// in place.
+    pub(crate) fn mask_denials(&mut self) {
+        let runs = self.credential.as_ref().map(|c| c.runs());
+        let mask = |reason: &str| match runs {
+            Some(runs) if reveals(runs, reason) => ENCODED_CREDENTIAL.to_owned(),
+            Some(runs) => klairr_policy::redact::cap(&runs.redact(reason), DENIAL_CAP).into_owned(),
+            None => klairr_policy::redact::cap(reason, DENIAL_CAP).into_owned(),
+        };
+        for line in &mut self.log[self.masked..] {
+            *line = mask(line);
+        }
+        self.masked = self.log.len();
+        if !self.first_masked {
+            self.first_denial = self.first_denial.as_deref().map(mask);
+            self.first_masked = true;
+        }
     }
 
     /// Everything that decides whether the request may leave; `Ok` carries what sending needs.

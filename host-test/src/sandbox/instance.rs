@@ -78,8 +78,10 @@ impl Instance {
                 }
             })
         };
-        // However it ended, nothing the call left waiting goes out after it (`PolicyHooks::end_call`).
+        // However it ended, nothing the call left waiting goes out after it (`PolicyHooks::end_call`);
+        // and its refusals are masked now that the component no longer runs to time them.
         self.store.data().hooks.end_call();
+        self.store.data_mut().hooks.mask_denials();
         let outcome = match outcome {
             Stopped::Not(outcome) => outcome,
             Stopped::Cancelled => {
