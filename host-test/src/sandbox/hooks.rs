@@ -146,6 +146,11 @@ pub(crate) struct PolicyHooks {
 const MAX_LOG_LINES: usize = 64;
 /// The longest denial reason shown, in bytes.
 const DENIAL_CAP: usize = 1024;
+/// What masking the credential in refusal reasons is padded to ([`PolicyHooks::mask_denials`]), per
+/// byte and per line: ten times the slowest text measured (a key cut by zero-width spaces, ~10 ns a
+/// byte on this project's 2-core machine), so 64 full lines take at most ~60 ms.
+pub(crate) const MASK_NS_PER_BYTE: u64 = 100;
+const MASK_NS_PER_LINE: u64 = 20_000;
 
 type BodyDone = Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>;
 type ResponseFuture = Box<
@@ -255,7 +260,21 @@ impl PolicyHooks {
     /// called when a call has returned (`Instance::call`), while its caller's text is still exempt.
     /// A reason that holds the credential only percent-encoded is not shown at all: it cannot be masked
     /// in place.
+    ///
+    /// Masking takes longer where a reason holds runs of the credential, and the connection's next call
+    /// starts only after it: a component whose caller asks again at once could time the gap (QA, 60 of
+    /// 60 right). So the work is padded to a time set by the reasons' length alone
+    /// ([`MASK_NS_PER_BYTE`], ten times the slowest case measured), which only a call whose requests
+    /// were refused pays: a connector that keeps to its manifest has none.
     pub(crate) fn mask_denials(&mut self) {
+        let pending = &self.log[self.masked..];
+        if pending.is_empty() && (self.first_masked || self.first_denial.is_none()) {
+            return;
+        }
+        let started = Instant::now();
+        let bytes: usize = pending.iter().map(String::len).sum::<usize>()
+            + self.first_denial.as_ref().map_or(0, String::len);
+        let lines = pending.len() + 1;
         let runs = self.credential.as_ref().map(|c| c.runs());
         let mask = |reason: &str| match runs {
             Some(runs) if reveals(runs, reason) => ENCODED_CREDENTIAL.to_owned(),
@@ -269,6 +288,12 @@ impl PolicyHooks {
         if !self.first_masked {
             self.first_denial = self.first_denial.as_deref().map(mask);
             self.first_masked = true;
+        }
+        let budget = Duration::from_nanos(
+            (bytes as u64).saturating_mul(MASK_NS_PER_BYTE) + lines as u64 * MASK_NS_PER_LINE,
+        );
+        if let Some(left) = budget.checked_sub(started.elapsed()) {
+            std::thread::sleep(left);
         }
     }
 

@@ -542,3 +542,31 @@ fn a_calls_first_denial_is_kept_after_the_log_is_full() {
         "the log stays bounded"
     );
 }
+
+/// Masking a call's refusals takes a time set by their length alone, whether or not they hold runs of
+/// the credential: a component whose caller asks again at once timed the gap before its next call (QA).
+#[test]
+fn masking_refusals_is_padded_to_their_length() {
+    let run = &KEY[20..32];
+    for piece in [run, "Zz9Zz9Zz9Zz9"] {
+        let (mut hooks, _seen) = hooks();
+        let uri = format!(
+            "https://api.stripe.com/v1/nope?x={}",
+            format!("{piece}-").repeat(300)
+        );
+        for _ in 0..4 {
+            assert!(!outcome(&mut hooks, request("GET", &uri, &[])));
+        }
+        let bytes: usize = hooks.log.iter().map(String::len).sum::<usize>()
+            + hooks.first_denial.as_ref().map_or(0, String::len);
+        let started = std::time::Instant::now();
+        hooks.mask_denials();
+        let took = started.elapsed();
+        let budget = Duration::from_nanos(bytes as u64 * super::MASK_NS_PER_BYTE);
+        assert!(
+            took >= budget,
+            "{piece}: {took:?} for a budget of {budget:?}"
+        );
+        assert!(!hooks.log[0].contains(run), "masked");
+    }
+}
