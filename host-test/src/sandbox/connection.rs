@@ -159,8 +159,17 @@ impl Connection {
                     .await
             })
         });
-        let canonical = self.finish(outcome, "canonical-query")?;
-        returned::check_canonical(canonical)
+        let canonical = self.finish(outcome, "canonical-query");
+        // The query's own call comes next: not before the padded time for this one's refusals.
+        self.wait_out_masking();
+        returned::check_canonical(canonical?)
+    }
+
+    /// Wait until the padded time for the work on the last call's refusals is over (see
+    /// `PolicyHooks::mask_denials`): whoever reads or prints them calls this when done, so that the
+    /// connection's next call does not start sooner for a component whose refused guesses were right.
+    pub fn wait_out_masking(&mut self) {
+        self.instance.store.data_mut().hooks.wait_out_masking();
     }
 
     /// Run a query; the result is checked against the contract and redacted.

@@ -119,6 +119,8 @@ pub(crate) struct PolicyHooks {
     /// Lines of `log` masked so far, and whether `first_denial` is ([`PolicyHooks::mask_denials`]).
     masked: usize,
     first_masked: bool,
+    /// Until when the work on the last call's refusals is padded ([`PolicyHooks::mask_denials`]).
+    pad_until: Option<Instant>,
     /// The answers setup's write probes and reads got during this call (a verification), as they came:
     /// the host judges setup from these, not from the component's report (`klairr_policy::probes`).
     pub(crate) probe_answers: Arc<Mutex<Vec<ProbeAnswer>>>,
@@ -146,10 +148,11 @@ pub(crate) struct PolicyHooks {
 const MAX_LOG_LINES: usize = 64;
 /// The longest denial reason shown, in bytes.
 const DENIAL_CAP: usize = 1024;
-/// What masking the credential in refusal reasons is padded to ([`PolicyHooks::mask_denials`]), per
-/// byte and per line: ten times the slowest text measured (a key cut by zero-width spaces, ~10 ns a
-/// byte on this project's 2-core machine), so 64 full lines take at most ~60 ms.
-pub(crate) const MASK_NS_PER_BYTE: u64 = 100;
+/// What the work on refusal reasons after a call is padded to ([`PolicyHooks::mask_denials`]), per
+/// byte as recorded and per line: masking, masking again for the operator's log and printing take up
+/// to ~10 ns a byte each for the slowest text measured (a key cut by zero-width spaces, on this
+/// project's 2-core machine); this allows several times that, so 64 full lines take at most ~120 ms.
+pub(crate) const MASK_NS_PER_BYTE: u64 = 200;
 const MASK_NS_PER_LINE: u64 = 20_000;
 
 type BodyDone = Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>;
@@ -199,6 +202,7 @@ impl PolicyHooks {
             denied_total: 0,
             masked: 0,
             first_masked: false,
+            pad_until: None,
             probe_answers: Arc::default(),
             open_responses,
             on_the_wire: Arc::default(),
@@ -261,11 +265,14 @@ impl PolicyHooks {
     /// A reason that holds the credential only percent-encoded is not shown at all: it cannot be masked
     /// in place.
     ///
-    /// Masking takes longer where a reason holds runs of the credential, and the connection's next call
-    /// starts only after it: a component whose caller asks again at once could time the gap (QA, 60 of
-    /// 60 right). So the work is padded to a time set by the reasons' length alone
-    /// ([`MASK_NS_PER_BYTE`], ten times the slowest case measured), which only a call whose requests
-    /// were refused pays: a connector that keeps to its manifest has none.
+    /// Masking takes longer where a reason holds runs of the credential, and so does whatever reads the
+    /// masked lines after (they are shorter: the operator's log masks them again and prints them); the
+    /// connection's next call starts only after all that, and a component whose caller asks again at
+    /// once timed the gap (QA, 60 of 60 right, then 39 of 40 with only the masking itself padded). So
+    /// the work from here on is padded to a time set by the reasons' length as recorded
+    /// ([`MASK_NS_PER_BYTE`]): this sets the instant (`pad_until`), and whoever ends the work waits for
+    /// it ([`PolicyHooks::wait_out_masking`]). Only a call whose requests were refused pays it: a
+    /// connector that keeps to its manifest has none.
     pub(crate) fn mask_denials(&mut self) {
         let pending = &self.log[self.masked..];
         if pending.is_empty() && (self.first_masked || self.first_denial.is_none()) {
@@ -292,8 +299,16 @@ impl PolicyHooks {
         let budget = Duration::from_nanos(
             (bytes as u64).saturating_mul(MASK_NS_PER_BYTE) + lines as u64 * MASK_NS_PER_LINE,
         );
-        if let Some(left) = budget.checked_sub(started.elapsed()) {
-            std::thread::sleep(left);
+        self.pad_until = Some(started + budget);
+    }
+
+    /// Wait until the time [`PolicyHooks::mask_denials`] set for the work on a call's refusals, if it
+    /// is still ahead (see there).
+    pub(crate) fn wait_out_masking(&mut self) {
+        if let Some(until) = self.pad_until.take() {
+            if let Some(left) = until.checked_duration_since(Instant::now()) {
+                std::thread::sleep(left);
+            }
         }
     }
 

@@ -223,6 +223,7 @@ impl Platform {
         connection.cancel_with(closed.clone());
         drop(setup);
         self.count_call(connector, &connection, DenialMark::default(), &report);
+        connection.wait_out_masking();
         let report = report?;
         let id = connection_id()?;
         let entry = Arc::new(Open {
@@ -340,6 +341,7 @@ impl Platform {
         // leave its connection to expire the moment it returns.
         *entry.last_used.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
         self.count_call(&entry.connector, connection, denied_before, &answer);
+        connection.wait_out_masking();
         if connection.is_discarded() {
             // The instance is gone (whatever the call reported: a call stopped at its request ceiling
             // may then have run into its deadline); the connection is not: the next call opens a fresh
