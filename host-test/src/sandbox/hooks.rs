@@ -466,6 +466,8 @@ impl WasiHttpHooks for PolicyHooks {
         let upstream = self.upstream.clone();
         let pool = self.pool.clone();
         let stop = cancel.clone();
+        let on_wire = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let put_on_wire = on_wire.clone();
         let send = async move {
             // The slot first, then the connection, then the budget: a request that waited for a slot
             // cannot start in a second the budget already filled, and the budget counts the instant
@@ -520,6 +522,7 @@ impl WasiHttpHooks for PolicyHooks {
             if cancel.is_cancelled() {
                 return Err(stopped(&connection_closed));
             }
+            put_on_wire.store(true, std::sync::atomic::Ordering::Relaxed);
             on_the_wire.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let options = wasmtime_wasi_http::RequestOptions {
                 connect_timeout: Some(t.connect.min(remaining)),
@@ -592,10 +595,26 @@ impl WasiHttpHooks for PolicyHooks {
         Box::new(async move {
             tokio::select! {
                 biased;
-                () = stop.cancelled() => Err(stopped(&closed_for)),
+                () = stopped_before(stop, closed_for.clone(), on_wire) => Err(stopped(&closed_for)),
                 sent = send => sent,
             }
         })
+    }
+}
+
+/// Resolves when a request must stop: once its call has ended, if it is not on the wire yet; once its
+/// connection is closed, whatever it is doing. A request already sent when its call ends is let finish
+/// (its answer unread, its slots given back), so that it reaches the upstream whole and every request
+/// counted as sent is one the upstream saw. Polled in the request's own task, before the request's
+/// future each time, so the flag cannot change between the two.
+async fn stopped_before(
+    call: CancellationToken,
+    connection: CancellationToken,
+    on_wire: Arc<std::sync::atomic::AtomicBool>,
+) {
+    call.cancelled().await;
+    if on_wire.load(std::sync::atomic::Ordering::Relaxed) {
+        connection.cancelled().await;
     }
 }
 
