@@ -523,7 +523,7 @@ fn a_calls_first_denial_is_kept_after_the_log_is_full() {
             request("POST", "https://api.stripe.com/v1/customers", &[])
         ));
     }
-    assert_eq!(hooks.log.len(), super::MAX_LOG_LINES);
+    assert_eq!(hooks.log.len(), super::denials::MAX_LOG_LINES);
     hooks.begin_call(CallState::new(Phase::Query, Duration::from_secs(30), 100));
     assert_eq!(hooks.first_denial, None, "a fresh call has none");
     assert!(!outcome(
@@ -538,7 +538,7 @@ fn a_calls_first_denial_is_kept_after_the_log_is_full() {
     assert!(first.contains("evil.example"), "{first}");
     assert_eq!(
         hooks.log.len(),
-        super::MAX_LOG_LINES,
+        super::denials::MAX_LOG_LINES,
         "the log stays bounded"
     );
 }
@@ -564,7 +564,7 @@ fn masking_refusals_is_padded_to_their_length() {
         hooks.mask_denials();
         hooks.wait_out_masking();
         let took = started.elapsed();
-        let budget = Duration::from_nanos(bytes as u64 * super::MASK_NS_PER_BYTE);
+        let budget = Duration::from_nanos(bytes as u64 * super::denials::MASK_NS_PER_BYTE);
         assert!(
             took >= budget,
             "{piece}: {took:?} for a budget of {budget:?}"
