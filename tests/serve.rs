@@ -1085,14 +1085,7 @@ fn refusals_in_a_querys_canonical_form_are_counted() {
     let (dir, server) = two_in_flight_server(&emu, "canon", Duration::from_secs(60));
     let api = Api::new(&server);
     let connection = api.connect("canon", keys::TEST_READ_ONLY);
-    let denials = || {
-        let (_, metrics) = api.call("GET", "/metrics", None);
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix("klairr_denials_total{connector=\"canon\"} "))
-            .and_then(|n| n.trim().parse::<u64>().ok())
-            .unwrap_or(0)
-    };
+    let denials = || metric(&api, "klairr_denials_total{connector=\"canon\"}").unwrap_or(0);
     let before = denials();
     let query = r#"[{"print": {"text": "request_in_canonical", "times": 0}}, {"http": {"authority": "evil.example", "path": "/"}}]"#;
     let (status, value) = api.query(&connection, query);
@@ -1135,14 +1128,7 @@ fn the_shared_cache_does_not_answer_guesses_at_the_credential() {
     assert!(!ask("[redacted]"), "a guess's form is its own entry");
     assert!(ask(run), "and a repeated one is a hit, as any query");
     // A result of a right guess weighs what a wrong one of the same length does.
-    let bytes = || {
-        let (_, metrics) = api.call("GET", "/metrics", None);
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix("klairr_cache_bytes "))
-            .and_then(|n| n.trim().parse::<u64>().ok())
-            .expect("klairr_cache_bytes")
-    };
+    let bytes = || metric(&api, "klairr_cache_bytes").expect("klairr_cache_bytes");
     let mut grew = Vec::new();
     for (n, piece) in [run, "Zz9Zz9Zz9Zz9"].into_iter().enumerate() {
         let before = bytes();
@@ -1187,6 +1173,15 @@ fn two_in_flight_server(
         },
     );
     (dir, Server::start(&registry, options).expect("starts"))
+}
+
+/// The value of one series of `/metrics` (`name` with its labels), if it is there.
+fn metric(api: &Api, series: &str) -> Option<u64> {
+    let (_, metrics) = api.call("GET", "/metrics", None);
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|n| n.trim().parse::<u64>().ok())
 }
 
 /// `klairr_upstream_requests_total` of `connector` is what reached `emu`, every request of it.

@@ -110,8 +110,9 @@ pub(crate) struct PolicyHooks {
     pool: Pool,
     forbidden: ForbiddenHeaderFilter,
     pub(crate) call: CallState,
-    /// Why requests were denied, for the host's log (redacted): the first [`MAX_LOG_LINES`] of the
-    /// store's.
+    /// Why requests were denied, for the host's log: the first `denials::MAX_LOG_LINES` of the
+    /// store's, recorded as they are during a call and masked once it has returned
+    /// ([`PolicyHooks::mask_denials`]).
     pub(crate) log: Vec<String>,
     /// Why this call's first refused request was, whether or not the log had room for it: what the
     /// call's error names (a long-lived `serve` connection fills its log).
