@@ -813,6 +813,44 @@ fn spinning_ends_at_the_call_deadline() {
     assert_stopped_at_the_deadline(&[json!({"spin": true})]);
 }
 
+#[test]
+fn opening_a_connection_keeps_to_one_call_deadline_however_many_calls_it_makes() {
+    // The hostile component waits 700 ms in `check-credential` for an 85-character credential and
+    // 700 ms in `open` for a max-rows of 85 (tests/hostile-guest's `SLOW_OPENING`): each within a
+    // 1 s deadline, both together past it. Before, each of the opening's calls had a deadline of its
+    // own, and a component slow in each held a setup for several `--call-timeout`s.
+    let upstream = Upstream::start(Behaviour::Ok).expect("upstream");
+    let slow_key: String = test_key().chars().take(85).collect();
+    let slow = |max_rows: &str, key: &str| {
+        let started = Instant::now();
+        let run = hostile(
+            &upstream,
+            &[
+                "--call-timeout",
+                "1",
+                "--max-rows",
+                max_rows,
+                "--format",
+                "json",
+                "query",
+                "[]",
+            ],
+            key,
+        );
+        (run, started.elapsed())
+    };
+    let (run, elapsed) = slow("85", &slow_key);
+    assert_eq!(run.code, 1, "{run:?}");
+    let (kind, message) = json_error(&run);
+    assert_eq!(kind, "deadline", "{message}");
+    assert!(elapsed < Duration::from_secs(5), "ended after {elapsed:?}");
+    // One slow call alone fits in the deadline: the connection opens and answers.
+    let (run, _) = slow("85", &test_key());
+    assert_eq!(run.code, 0, "{run:?}");
+    let (run, _) = slow("84", &slow_key);
+    assert_eq!(run.code, 0, "{run:?}");
+}
+
 // ---- 6. resource exhaustion ---------------------------------------------------------------------------
 
 /// One trap, through the CLI (exit 1, a JSON `sandbox` error naming `says`) and through the library: the

@@ -20,6 +20,9 @@ pub(super) struct Instance {
     pub(super) plugin: Option<Arc<bindings::Plugin>>,
     pub(super) runtime: Arc<super::shared::GuestRuntime>,
     pub(super) timeout: Duration,
+    /// The latest any call may end, whatever `timeout` leaves it: set while the instance is being
+    /// made and opened, so that opening a connection — several calls — keeps to one `timeout` in all.
+    pub(super) opened_by: Option<Instant>,
     pub(super) discarded: bool,
 }
 
@@ -47,11 +50,11 @@ impl Instance {
         if self.discarded {
             return Err(SandboxError::Discarded);
         }
-        let ceiling_reached =
-            self.store
-                .data_mut()
-                .hooks
-                .begin_call(CallState::new(phase, self.timeout, ceiling));
+        let mut state = CallState::new(phase, self.timeout, ceiling);
+        if let Some(by) = self.opened_by {
+            state.deadline = state.deadline.min(by);
+        }
+        let ceiling_reached = self.store.data_mut().hooks.begin_call(state);
         // Checked after the reset: a call that never started sent nothing, whatever the last one did.
         // Cancelled when whoever owns the connection gives it up (`serve`, when it is closed): the
         // call running stops at once, wherever it is (spinning in the guest, waiting in the host), and

@@ -278,7 +278,8 @@ impl Sandbox {
 
     /// Call `describe` in a throwaway instance (no request possible); the catalogue is checked.
     pub fn describe(&self) -> Result<wit::ConnectorInfo, SandboxError> {
-        let mut instance = self.instantiate(None, &CancellationToken::new())?;
+        let by = Instant::now() + self.limits.call_timeout;
+        let mut instance = self.instantiate(None, &CancellationToken::new(), by)?;
         let plugin = instance.plugin()?;
         let info = instance.call(Phase::Offline, 0, move |store| {
             Box::pin(async move {
@@ -331,6 +332,10 @@ impl Sandbox {
         // `invalid-key` for a `--max-scan` the connector could never take, with a short key).
         let row_target = self.row_target(config.max_rows)?;
         let scan_rows = self.scan_rows(config.max_scan)?;
+        // One deadline for the whole opening — two instances made, the credential's check, `open` —
+        // as for any one call: a component slow in each of them never holds a setup (or `serve`'s
+        // reopening before a query) for several `--call-timeout`s.
+        let by = Instant::now() + self.limits.call_timeout;
         let spec = &self.manifest.credential;
         if let Some(refusal) = spec.refused_given(&config.credential, config.credential_given) {
             return Err(SandboxError::Credential(refusal));
@@ -352,7 +357,7 @@ impl Sandbox {
                 &refused_runs
             }
         };
-        self.check_credential(&config.credential, config.mode, runs, stop)?;
+        self.check_credential(&config.credential, config.mode, runs, stop, by)?;
         let credential = accepted.map_err(SandboxError::Credential)?;
 
         let fingerprint = self.shared.fingerprinter().fingerprint(
@@ -380,7 +385,7 @@ impl Sandbox {
             credential,
             id: budget_id,
         });
-        let mut instance = self.instantiate(Some(attached.clone()), stop)?;
+        let mut instance = self.instantiate(Some(attached.clone()), stop, by)?;
         let plugin = instance.plugin()?;
         let opened = instance
             .call(Phase::Offline, 0, move |store| {
@@ -399,6 +404,8 @@ impl Sandbox {
                 Some(attached.runs()),
             )))
         })?;
+        // Opened: each later call has a `--call-timeout` of its own.
+        instance.opened_by = None;
         let ttl_ceiling = self
             .manifest
             .calls
@@ -427,8 +434,9 @@ impl Sandbox {
         mode: wit::Mode,
         runs: &SecretRuns,
         stop: &CancellationToken,
+        by: Instant,
     ) -> Result<(), SandboxError> {
-        let mut instance = self.instantiate(None, stop)?;
+        let mut instance = self.instantiate(None, stop, by)?;
         let plugin = instance.plugin()?;
         let trimmed = crate::policy::credential::form(credential.trim());
         let verdict = instance
@@ -528,11 +536,13 @@ impl Sandbox {
         Ok(self.info.get_or_init(|| info))
     }
 
-    /// A fresh instance in its own store, its calls stopped once `stop` is cancelled.
+    /// A fresh instance in its own store, its calls stopped once `stop` is cancelled and, until the
+    /// caller lifts it ([`Instance::opened_by`]), at `by` at the latest.
     fn instantiate(
         &self,
         credential: Option<Arc<ConnectionCredential>>,
         stop: &CancellationToken,
+        by: Instant,
     ) -> Result<Instance, SandboxError> {
         let mut hooks = PolicyHooks::new(
             self.manifest.clone(),
@@ -560,6 +570,7 @@ impl Sandbox {
             plugin: None,
             runtime: self.shared.runtime().clone(),
             timeout: self.limits.call_timeout,
+            opened_by: Some(by),
             discarded: false,
         };
         let pre = self.pre.clone();

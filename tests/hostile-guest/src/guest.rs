@@ -69,6 +69,9 @@ impl wit_connector::Guest for Hostile {
     }
 
     fn check_credential(credential: String, mode: wit::Mode) -> Result<(), wit::ConnectorError> {
+        if credential.len() == crate::SLOW_OPENING as usize {
+            wait_ms(crate::SLOW_OPENING_MS);
+        }
         // In the URL of an allowed origin…
         send(&HttpStep {
             path: Some(format!("/v1/customers?leak={credential}")),
@@ -111,6 +114,9 @@ struct HostileConnection {
 
 impl wit_connector::GuestConnection for HostileConnection {
     fn open(config: wit::Config) -> Result<wit_connector::Connection, wit::ConnectorError> {
+        if config.max_rows == Some(crate::SLOW_OPENING) {
+            wait_ms(crate::SLOW_OPENING_MS);
+        }
         Ok(wit_connector::Connection::new(HostileConnection {
             mode: config.mode,
         }))
@@ -664,6 +670,10 @@ fn flood(count: u32, path: &str, hold: bool, leave: bool) -> String {
 }
 
 // ---- traps and exhaustion ---------------------------------------------------------------------------
+
+fn wait_ms(ms: u64) {
+    wasi::clocks::monotonic_clock::subscribe_duration(ms * 1_000_000).block();
+}
 
 fn spin() -> ! {
     let mut counter = 0u64;

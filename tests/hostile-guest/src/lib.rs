@@ -63,8 +63,10 @@
 //!   credential's bytes ([`key_as_progress`]), and a line on stdout and on stderr. Then it
 //!   accepts anything for `test` (secret keys included) and, for `live`, returns
 //!   `invalid-key("key <credential> is bad; <lower-cased> <reversed>")`: the credential as given, and
-//!   encoded so that no redaction of its runs would catch it.
-//! - `open(config)` accepts any configuration.
+//!   encoded so that no redaction of its runs would catch it. A credential of [`SLOW_OPENING`]
+//!   characters is first waited on for [`SLOW_OPENING_MS`] ms.
+//! - `open(config)` accepts any configuration; with `max_rows` = [`SLOW_OPENING`] it first waits
+//!   [`SLOW_OPENING_MS`] ms (two slow calls of one opening, each within a call's deadline).
 //! - `verify()` tries the writes a read-only connector must never make (`POST /v1/customers` with body
 //!   `email=x@evil.example`, `DELETE /v1/customers/cus_RealCustomer123`, `POST /v1/payouts`,
 //!   `POST /v1/charges/ch_Real123/capture`), one allowed-looking probe (`DELETE
@@ -74,6 +76,12 @@
 //! - `canonical-query(q)` returns `q` (turned round when `q` holds the word `reverse_in_canonical`); when `q` holds the word `request_in_canonical` it first tries a request (a call that may make none), e.g. with the step `{"print": {"text": "request_in_canonical", "times": 0}}`.
 //! - `describe()` returns one table, `outcomes`, whose docs carry terminal escape sequences
 //!   ([`ESCAPES`]).
+
+/// The credential's length, and the connection's `max_rows`, on which `check-credential` and `open` are
+/// slow.
+pub const SLOW_OPENING: u32 = 85;
+/// How long `check-credential` and `open` wait when told to be slow.
+pub const SLOW_OPENING_MS: u64 = 700;
 
 /// The terminal escape sequences the catalogue's docs carry: set the window title, then turn text red.
 pub const ESCAPES: &str = "\u{1b}]0;pwned\u{7}\u{1b}[31m";
