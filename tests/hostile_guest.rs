@@ -55,12 +55,34 @@ fn http(path: &str, extra: Value) -> Value {
     json!({ "http": step })
 }
 
-/// The host's log of refused requests: the `klairr-host: denied …` lines of stderr.
-fn denials(run: &CliRun) -> Vec<&str> {
+/// How the host's log shows each of the two requests the hostile component's `check-credential` tries
+/// (the key's form in a URL; a POST to evil.example): refused, as every request of a call that may
+/// make none, without quoting it.
+const CREDENTIAL_CHECK_DENIAL: &str =
+    "klairr-host: denied (stripe) a request during a call that may make none";
+
+/// The host's log of refused requests: the `klairr-host: denied …` lines of stderr, all of them.
+fn all_denials(run: &CliRun) -> Vec<&str> {
     run.stderr
         .lines()
         .filter(|l| l.starts_with("klairr-host: denied "))
         .collect()
+}
+
+/// [`all_denials`] but the two of the credential's check, which open every command's log: those of
+/// the command's own calls.
+fn denials(run: &CliRun) -> Vec<&str> {
+    let all = all_denials(run);
+    let checked = all
+        .iter()
+        .take(2)
+        .filter(|l| l.starts_with(CREDENTIAL_CHECK_DENIAL))
+        .count();
+    assert_eq!(
+        checked, 2,
+        "the credential's check is logged first: {all:?}"
+    );
+    all[checked..].to_vec()
 }
 
 /// Nothing reached the upstream: no request, not even a TCP connection.
@@ -1371,16 +1393,22 @@ fn every_refused_request_is_in_the_log_one_by_one_or_counted() {
     let flood = script(&[json!({"flood": {"count": 100, "path": "/v1/products?limit=1"}})]);
     let run = hostile(&upstream, &["query", &flood], &test_key());
     assert_untouched(&upstream, "a refused flood");
-    let denied = denials(&run);
+    // The credential's check's two refusals, then 62 of the flood's one by one, then the rest.
+    let denied = all_denials(&run);
     assert_eq!(denied.len(), 65, "{}", run.stderr);
     assert!(
-        denied
+        denied[..2]
             .iter()
-            .all(|l| l.starts_with("klairr-host: denied (stripe) ")),
+            .all(|l| l.starts_with(CREDENTIAL_CHECK_DENIAL)),
         "{denied:?}"
     );
     assert!(
-        denied[64].contains("36 more requests, not logged one by one"),
+        denied[2..64].iter().all(|l| l
+            .starts_with("klairr-host: denied (stripe) GET https://api.stripe.com/v1/products")),
+        "{denied:?}"
+    );
+    assert!(
+        denied[64].contains("38 more requests, not logged one by one"),
         "{}",
         denied[64]
     );

@@ -1084,8 +1084,11 @@ fn refusals_in_a_querys_canonical_form_are_counted() {
     let emu = emulator();
     let (dir, server) = two_in_flight_server(&emu, "canon", Duration::from_secs(60));
     let api = Api::new(&server);
-    let connection = api.connect("canon", keys::TEST_READ_ONLY);
     let denials = || metric(&api, "klairr_denials_total{connector=\"canon\"}").unwrap_or(0);
+    let connection = api.connect("canon", keys::TEST_READ_ONLY);
+    // The setup's: the two requests of the hostile credential check (an instance thrown away after,
+    // whose refusals the connection takes over) and the four writes of its verify.
+    assert_eq!(denials(), 6, "the credential's check's and verify's");
     let before = denials();
     let query = r#"[{"print": {"text": "request_in_canonical", "times": 0}}, {"http": {"authority": "evil.example", "path": "/"}}]"#;
     let (status, value) = api.query(&connection, query);

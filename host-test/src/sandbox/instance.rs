@@ -50,6 +50,10 @@ impl Instance {
         if self.discarded {
             return Err(SandboxError::Discarded);
         }
+        // Whatever the last call's refusals still owe their padding is waited out before this one
+        // begins, wherever the caller went in between: the component times the gap between its
+        // calls (`PolicyHooks::mask_denials`).
+        self.store.data_mut().hooks.wait_out_masking();
         let mut state = CallState::new(phase, self.timeout, ceiling);
         if let Some(by) = self.opened_by {
             state.deadline = state.deadline.min(by);
@@ -133,6 +137,13 @@ impl Instance {
     fn discard(&mut self) {
         self.discarded = true;
         self.store.data().hooks.cancel.cancel();
+    }
+
+    /// Take over the refusals of `checked`, the throwaway instance of the credential's check, which is
+    /// dropped (see `PolicyHooks::take_over_denials`).
+    pub(super) fn take_over_denials(&mut self, mut checked: Instance) {
+        let from = &mut checked.store.data_mut().hooks;
+        self.store.data_mut().hooks.take_over_denials(from);
     }
 
     pub(super) fn plugin(&self) -> Result<Arc<bindings::Plugin>, SandboxError> {

@@ -357,7 +357,7 @@ impl Sandbox {
                 &refused_runs
             }
         };
-        self.check_credential(&config.credential, config.mode, runs, stop, by)?;
+        let checked = self.check_credential(&config.credential, config.mode, runs, stop, by)?;
         let credential = accepted.map_err(SandboxError::Credential)?;
 
         let fingerprint = self.shared.fingerprinter().fingerprint(
@@ -386,6 +386,7 @@ impl Sandbox {
             id: budget_id,
         });
         let mut instance = self.instantiate(Some(attached.clone()), stop, by)?;
+        instance.take_over_denials(checked);
         let plugin = instance.plugin()?;
         let opened = instance
             .call(Phase::Offline, 0, move |store| {
@@ -425,7 +426,8 @@ impl Sandbox {
     }
 
     /// The component's verdict on the credential, from an instance that can make no request and is
-    /// dropped right after: only the verdict (redacted) leaves it. The instance is given the credential's
+    /// dropped once the connection's instance has taken over its refusals (returned): only the verdict
+    /// (redacted) and the requests it was refused leave it. The instance is given the credential's
     /// form (`klairr_policy::credential::form`), never the credential: the verdict is the same, and a
     /// component can smuggle out nothing it never held.
     fn check_credential(
@@ -435,7 +437,7 @@ impl Sandbox {
         runs: &SecretRuns,
         stop: &CancellationToken,
         by: Instant,
-    ) -> Result<(), SandboxError> {
+    ) -> Result<Instance, SandboxError> {
         let mut instance = self.instantiate(None, stop, by)?;
         let plugin = instance.plugin()?;
         let trimmed = crate::policy::credential::form(credential.trim());
@@ -451,7 +453,8 @@ impl Sandbox {
             .map_err(|e| redact_error(e, runs))?;
         verdict.map_err(|e| {
             SandboxError::Connector(ConnectorFailure(returned::check_error(e, Some(runs))))
-        })
+        })?;
+        Ok(instance)
     }
 
     /// The rows one query may return: the connection's max-rows, else the catalogue's default. A max-rows
@@ -646,6 +649,36 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A call begins only once the padding of the last one's refusals is over, whoever called in
+    /// between: a component timed the gap between `open` (its refusals masked after it) and the call
+    /// after, which the caller does not always wait out (`serve`'s setup calls `verify` at once).
+    #[test]
+    fn a_call_begins_only_after_the_last_ones_refusals_are_padded() {
+        use super::{Sandbox, SandboxOptions};
+        use crate::sandbox::ConnectionConfig;
+        use std::time::{Duration, Instant};
+        let sandbox = Sandbox::load(
+            crate::registry::STRIPE_COMPONENT,
+            klairr_policy::manifest::Manifest::stripe(),
+            SandboxOptions::default(),
+        )
+        .expect("the Stripe component loads");
+        let key = format!("rk_test_{}", "Ab12".repeat(25));
+        let mut connection = sandbox
+            .open(&ConnectionConfig::new(key, super::wit::Mode::Test))
+            .expect("opens offline");
+        let pad = Duration::from_millis(300);
+        connection.instance.store.data_mut().hooks.pad_for(pad);
+        let started = Instant::now();
+        // Refused inside the component, before any request: the call itself takes a millisecond.
+        assert!(connection.query("not a query").is_err());
+        assert!(
+            started.elapsed() >= pad,
+            "began after {:?}",
+            started.elapsed()
+        );
     }
 
     /// The manifest's digest is of what the host enforces: the same rules give the same digest wherever

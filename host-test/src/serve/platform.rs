@@ -332,7 +332,12 @@ impl Platform {
         let Some((_, connection)) = instance.as_mut() else {
             return Err(ApiError::new("sandbox", "the connection has no instance"));
         };
-        let denied_before = connection.denial_mark();
+        // A reopened instance's refusals (its opening's among them) are this query's.
+        let denied_before = if stale {
+            DenialMark::default()
+        } else {
+            connection.denial_mark()
+        };
         connection.cancel_with(call.token.clone());
         let answer = self.answers.query(&loaded.sandbox, connection, dsl);
         drop(call);

@@ -57,6 +57,17 @@ impl PolicyHooks {
         self.denied_total = self.denied_total.saturating_add(1);
     }
 
+    /// The refusals of an instance that was only there to check the credential (given the key's form,
+    /// never the key, and no phase in which a request may go), taken over by the connection's instance
+    /// before its first call: its reasons, as yet unmasked, are masked and padded with that call's
+    /// ([`PolicyHooks::mask_denials`]), and its count goes to the connection's, so that the log of
+    /// refused requests and `serve`'s metrics show what the component tried there too.
+    pub(crate) fn take_over_denials(&mut self, from: &mut PolicyHooks) {
+        let room = MAX_LOG_LINES.saturating_sub(self.log.len());
+        self.log.extend(from.log.drain(..).take(room));
+        self.denied_total = self.denied_total.saturating_add(from.denied_total);
+    }
+
     /// Mask the credential in the reasons recorded since the last time, the call's first one included:
     /// called when a call has returned (`Instance::call`), while its caller's text is still exempt.
     /// A reason that holds the credential only percent-encoded is not shown at all: it cannot be masked
@@ -97,6 +108,12 @@ impl PolicyHooks {
             (bytes as u64).saturating_mul(MASK_NS_PER_BYTE) + lines as u64 * MASK_NS_PER_LINE,
         );
         self.pad_until = Some(started + budget);
+    }
+
+    /// Padding as [`PolicyHooks::mask_denials`] sets it, `left` from now: for tests of who waits it out.
+    #[cfg(test)]
+    pub(crate) fn pad_for(&mut self, left: Duration) {
+        self.pad_until = Some(Instant::now() + left);
     }
 
     /// Wait until the time [`PolicyHooks::mask_denials`] set for the work on a call's refusals, if it
