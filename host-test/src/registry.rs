@@ -8,6 +8,7 @@
 //! A manifest names its component as `builtin:NAME` (compiled into the host) or a path relative to the
 //! manifest's directory, read when a sandbox is loaded, so a reload picks up a rebuilt file.
 
+use klairr_policy::key_shapes::KeyShapes;
 use klairr_policy::manifest::{ComponentSource, Manifest, ManifestError};
 use klairr_policy::origin::Redirect;
 use std::borrow::Cow;
@@ -56,6 +57,12 @@ pub enum RegistryError {
     UnknownBuiltin { manifest: String, name: String },
     #[error("cannot read the component {path}: {error}: check the manifest's `component` path (relative to the manifest) or build the component")]
     Component { path: String, error: String },
+    #[error("connector manifest {manifest}: `{field}` holds what looks like a key ({shown}): this text is shown to whoever sets up a connection, so it says where a key's permissions are changed or which key to use, never a key: remove it")]
+    KeyInShownText {
+        manifest: String,
+        field: String,
+        shown: String,
+    },
     #[error("--redirect {origin}: no connector reaches that origin (their origins: {}): redirect one of them", known.join(", "))]
     UnusedRedirect { origin: String, known: Vec<String> },
 }
@@ -192,7 +199,39 @@ impl Registry {
         for connector in connectors {
             registry.add(connector)?;
         }
+        registry.check_shown_text()?;
         Ok(registry)
+    }
+
+    /// The manifests' text a setup shows its caller (where permissions are changed, why a key is
+    /// refused) holds nothing that looks like any of the set's keys, by form alone (`KeyShapes`): it
+    /// is shown as the operator wrote it, to every caller, so a key there would be handed to each
+    /// (QA), and masking it by the caller's key would tell a caller which guess of it was right.
+    fn check_shown_text(&self) -> Result<(), RegistryError> {
+        let shapes = KeyShapes::of(self.connectors.iter().map(|c| &c.manifest.credential));
+        for connector in &self.connectors {
+            let credential = &connector.manifest.credential;
+            let manage = credential
+                .manage
+                .iter()
+                .map(|text| ("credential.manage".to_owned(), text));
+            let refused = credential
+                .refused
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (format!("credential.refused[{i}].message"), &r.message));
+            for (field, text) in manage.chain(refused) {
+                let shown = shapes.hide(text);
+                if shown != *text {
+                    return Err(RegistryError::KeyInShownText {
+                        manifest: connector.manifest.source.clone(),
+                        field,
+                        shown,
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The built-in connectors plus every `*.toml` manifest directly in `dir` (in name order). Any
@@ -239,6 +278,7 @@ impl Registry {
             }
             registry.add(connector)?;
         }
+        registry.check_shown_text()?;
         Ok(registry)
     }
 

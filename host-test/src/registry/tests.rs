@@ -100,6 +100,56 @@ fn two_manifests_with_one_name_are_refused_naming_both_files() {
     assert!(text.contains(&path.display().to_string()), "{text}");
 }
 
+/// Text a setup shows every caller — where permissions are changed, why a key is refused — is refused
+/// at load when it holds what looks like a key of any connector of the set, by form alone, and the
+/// refusal does not quote it (QA: a key in `credential.manage` was shown to each caller in full).
+#[test]
+fn a_key_in_text_a_setup_shows_is_refused_at_load() {
+    let key = "rk_test_51KlairrEmulatorReadOnlyAllFive0000OX9YIMtCFIPzgNZpBdfdYfkM";
+    let run = "Zq8Wv2Lm4Np6Rt1Xy3Bc5Df7Gh9Jk0Mn2Pq4Rs6Tv8Wx";
+    let manage = "manage = \"In the Stripe Dashboard go to Developers → API keys and edit this restricted key (or create a new one)\"";
+    let refused = "message = \"this is a publishable key (pk_…)";
+    for (field, from, to) in [
+        (
+            "credential.manage",
+            manage,
+            format!("manage = \"ask ops for {key}\""),
+        ),
+        (
+            "credential.manage",
+            manage,
+            format!("manage = \"see https://example.com/{run}\""),
+        ),
+        (
+            "credential.refused[1].message",
+            refused,
+            format!("message = \"use old_{key} (pk_…)"),
+        ),
+    ] {
+        let dir = TempDir::new("key-in-text");
+        let text = manifest("other", "builtin:stripe").replacen(from, &to, 1);
+        assert_ne!(text, manifest("other", "builtin:stripe"), "{field}");
+        let path = dir.write("other.toml", &text);
+        let err = Registry::with_dir(&dir.0).expect_err("a key in shown text");
+        let message = err.to_string();
+        assert!(
+            matches!(err, RegistryError::KeyInShownText { .. }),
+            "{message}"
+        );
+        assert!(message.contains(&format!("`{field}`")), "{message}");
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert!(
+            !message.contains(&key[8..20]) && !message.contains(run),
+            "{message}"
+        );
+    }
+    // The manifests as they ship name key prefixes (`rk_live_…`), which are no key.
+    Registry::with_dir(&TempDir::new("shipped-text").0).expect("the built-in manifest");
+    let dir = TempDir::new("prefixes-in-text");
+    dir.write("other.toml", &manifest("other", "builtin:stripe"));
+    Registry::with_dir(&dir.0).expect("prefixes alone");
+}
+
 #[test]
 fn a_broken_directory_is_refused_saying_what_to_change() {
     let missing = TempDir::new("missing-component");
