@@ -379,6 +379,11 @@ fn connection_bodies_are_checked_and_a_lowered_ttl_is_honoured_by_the_shared_cac
             serde_json::json!({"connector": "stripe", "credential": 123}),
             "has a field \"credential\" that is not a string",
         ),
+        // A null is an optional field's absence: this one is required.
+        (
+            serde_json::json!({"connector": "stripe", "credential": null}),
+            "has \"credential\" null: it is required, a string (line",
+        ),
         (
             serde_json::json!({"connector": "stripe", "credential": key, "max_rows": "5"}),
             "has a field \"max_rows\" that is not a whole number of 1 or more (line",

@@ -247,6 +247,9 @@ fn describe(value: &Json) -> String {
         },
         Json::Str(s) => format!("the string {}", quote(s)),
         Json::Array(_) => "an array".into(),
+        // Its size, which is what an entry of one key each is most often wrong in (QA).
+        Json::Object(o) if o.is_empty() => "an empty object".into(),
+        Json::Object(o) if o.len() > 1 => format!("an object of {} keys", o.len()),
         Json::Object(_) => "an object".into(),
     }
 }

@@ -99,7 +99,7 @@ pub(super) const SUBSCRIPTION_COLUMNS: &[ColumnSpec] = &[
         "mrr",
         Amount,
         true,
-        "Monthly recurring revenue in minor units of currency, whatever the status (a canceled subscription keeps its items: for current MRR group by status and take active and past_due): list price × quantity of every item (for a package price, the number of packages billed) normalised to one month (year ÷ 12, week × 52 ÷ 12, day × 365 ÷ 12), before discounts, with tax only where a price includes it; null when an item has no whole unit price (a metered one bills usage; one priced in fractions of the minor unit has only unit_amount_decimal) or no recurring interval, or the sum is beyond 64 bits, or when Stripe embedded only the first of its items (`items.has_more`: a partial sum would be wrong); 0 for a subscription without items.",
+        "Monthly recurring revenue in minor units of currency, whatever the status (a canceled subscription keeps its items: for current MRR group by status and take active and past_due): list price × quantity of every item (for a package price, the number of packages billed) normalised to one month (year ÷ 12, week × 52 ÷ 12, day × 365 ÷ 12) and rounded to a whole minor unit (half away from zero), before discounts, with tax only where a price includes it; null when an item has no whole unit price (a metered one bills usage; one priced in fractions of the minor unit has only unit_amount_decimal) or no recurring interval, or the sum is beyond 64 bits, or when Stripe embedded only the first of its items (`items.has_more`: a partial sum would be wrong); 0 for a subscription without items.",
     ),
     ColumnSpec::new("livemode", Boolean, false, LIVEMODE_DOC),
 ];

@@ -84,7 +84,12 @@ fn error_without_input(e: &serde_json::Error, body: &str) -> String {
                     "cache_ttl_seconds" => "a whole number of 0 or more",
                     _ => "a whole number of 1 or more",
                 };
-                if beyond_u32 {
+                let required = matches!(field, "connector" | "credential");
+                if required && null_field(body, field) {
+                    // A null is an optional field's absence; these two are required (QA read "not a
+                    // string" as a type the caller had got wrong).
+                    format!("has {field:?} null: it is required, {expected}")
+                } else if beyond_u32 {
                     format!(
                         "has a field {field:?} beyond {} (the most any of its bounds can be)",
                         u32::MAX
@@ -104,6 +109,12 @@ fn error_without_input(e: &serde_json::Error, body: &str) -> String {
         }
     };
     format!("the body {what} (line {}, column {})", e.line(), e.column())
+}
+
+/// Whether `field` is `null` in the body (read again as a plain object).
+fn null_field(body: &str, field: &str) -> bool {
+    serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(body)
+        .is_ok_and(|object| object.get(field).is_some_and(serde_json::Value::is_null))
 }
 
 /// The first of our fields whose value has the wrong type, read again as a plain object (serde's own
