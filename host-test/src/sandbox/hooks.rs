@@ -38,7 +38,7 @@ mod capped_body;
 mod denials;
 mod gates;
 use capped_body::CappedBody;
-pub(crate) use denials::{reveals, ENCODED_CREDENTIAL};
+pub(crate) use denials::{reveals, Refusals, ENCODED_CREDENTIAL};
 pub use gates::{SharedGates, OPEN_RESPONSES_PER_IN_FLIGHT};
 
 /// Where requests that pass the policy are delivered.

@@ -139,13 +139,6 @@ impl Instance {
         self.store.data().hooks.cancel.cancel();
     }
 
-    /// Take over the refusals of `checked`, the throwaway instance of the credential's check, which is
-    /// dropped (see `PolicyHooks::take_over_denials`).
-    pub(super) fn take_over_denials(&mut self, mut checked: Instance) {
-        let from = &mut checked.store.data_mut().hooks;
-        self.store.data_mut().hooks.take_over_denials(from);
-    }
-
     pub(super) fn plugin(&self) -> Result<Arc<bindings::Plugin>, SandboxError> {
         self.plugin.clone().ok_or(SandboxError::Discarded)
     }

@@ -3,8 +3,8 @@
 //! instance given only the key's form, and `open` in a fresh instance that never holds the key — the
 //! whole opening under one call deadline.
 
-use super::hooks::ConnectionCredential;
-use super::instance::{redact_error, Instance};
+use super::hooks::{ConnectionCredential, Refusals};
+use super::instance::redact_error;
 use super::{
     returned, wit, Connection, ConnectionConfig, ConnectorFailure, Sandbox, SandboxError,
     ROW_TARGET_LIMIT,
@@ -117,7 +117,7 @@ impl Sandbox {
             id: budget_id,
         });
         let mut instance = self.instantiate(Some(attached.clone()), stop, by)?;
-        instance.take_over_denials(checked);
+        instance.store.data_mut().hooks.take_over_denials(checked);
         let plugin = instance.plugin()?;
         let opened = instance
             .call(Phase::Offline, 0, move |store| {
@@ -157,8 +157,8 @@ impl Sandbox {
     }
 
     /// The component's verdict on the credential, from an instance that can make no request and is
-    /// dropped once the connection's instance has taken over its refusals (returned): only the verdict
-    /// (redacted) and the requests it was refused leave it. The instance is given the credential's
+    /// dropped right after: only the verdict (redacted) and its refusals (returned, for the connection's
+    /// instance to take over) leave it. The instance is given the credential's
     /// form (`klairr_policy::credential::form`), never the credential: the verdict is the same, and a
     /// component can smuggle out nothing it never held.
     fn check_credential(
@@ -168,7 +168,7 @@ impl Sandbox {
         runs: &SecretRuns,
         stop: &CancellationToken,
         by: Instant,
-    ) -> Result<Instance, SandboxError> {
+    ) -> Result<Refusals, SandboxError> {
         let mut instance = self.instantiate(None, stop, by)?;
         let plugin = instance.plugin()?;
         let trimmed = crate::policy::credential::form(credential.trim());
@@ -185,7 +185,8 @@ impl Sandbox {
         verdict.map_err(|e| {
             SandboxError::Connector(ConnectorFailure(returned::check_error(e, Some(runs))))
         })?;
-        Ok(instance)
+        // Dropped here, whatever it holds (up to a store's memory): only its refusals go on.
+        Ok(instance.store.data_mut().hooks.take_denials())
     }
 
     /// The rows one query may return: the connection's max-rows, else the catalogue's default. A max-rows

@@ -21,6 +21,13 @@ const DENIAL_CAP: usize = 1024;
 pub(crate) const MASK_NS_PER_BYTE: u64 = 200;
 const MASK_NS_PER_LINE: u64 = 20_000;
 
+/// The refusals of a store taken out of it ([`PolicyHooks::take_denials`]): why (the first
+/// [`MAX_LOG_LINES`], unmasked) and how many in all.
+pub(crate) struct Refusals {
+    reasons: Vec<String>,
+    total: u64,
+}
+
 /// What the log says of a refused request that [`reveals`] the credential.
 pub(crate) const ENCODED_CREDENTIAL: &str =
     "a request carrying the credential in an encoded form (not shown)";
@@ -57,15 +64,24 @@ impl PolicyHooks {
         self.denied_total = self.denied_total.saturating_add(1);
     }
 
-    /// The refusals of an instance that was only there to check the credential (given the key's form,
-    /// never the key, and no phase in which a request may go), taken over by the connection's instance
-    /// before its first call: its reasons, as yet unmasked, are masked and padded with that call's
-    /// ([`PolicyHooks::mask_denials`]), and its count goes to the connection's, so that the log of
-    /// refused requests and `serve`'s metrics show what the component tried there too.
-    pub(crate) fn take_over_denials(&mut self, from: &mut PolicyHooks) {
+    /// This store's refusals, taken out of it: those of an instance that was only there to check the
+    /// credential (given the key's form, never the key, in a call that may send nothing), which is
+    /// dropped at once, for the connection's instance to take over ([`PolicyHooks::take_over_denials`]).
+    pub(crate) fn take_denials(&mut self) -> Refusals {
+        Refusals {
+            reasons: std::mem::take(&mut self.log),
+            total: self.denied_total,
+        }
+    }
+
+    /// Take over `refusals` ([`PolicyHooks::take_denials`]) before this store's first call: their
+    /// reasons, as yet unmasked, are masked and padded with that call's ([`PolicyHooks::mask_denials`]),
+    /// and their count joins this store's, so that the log of refused requests and `serve`'s metrics
+    /// show what the component tried there too.
+    pub(crate) fn take_over_denials(&mut self, refusals: Refusals) {
         let room = MAX_LOG_LINES.saturating_sub(self.log.len());
-        self.log.extend(from.log.drain(..).take(room));
-        self.denied_total = self.denied_total.saturating_add(from.denied_total);
+        self.log.extend(refusals.reasons.into_iter().take(room));
+        self.denied_total = self.denied_total.saturating_add(refusals.total);
     }
 
     /// Mask the credential in the reasons recorded since the last time, the call's first one included:
