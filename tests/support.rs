@@ -11,15 +11,12 @@ use klairr_host::sandbox::{wit, ConnectionConfig, Sandbox, SandboxLimits, Sandbo
 
 pub use klairr_host::emulator::keys;
 
-/// The security tests' attackers: hostile components and hostile loopback upstreams.
 #[path = "hostile_upstream.rs"]
 pub mod hostile_upstream;
 
-/// Helpers shared by the security tests (keys, CLI runs, the deadline and terminal-control checks).
 #[path = "hostile_support.rs"]
 pub mod hostile_support;
 
-/// The loopback ledger API the ledger connector (`connectors/ledger`) reads in tests.
 #[path = "ledger_api.rs"]
 pub mod ledger_api;
 

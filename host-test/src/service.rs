@@ -6,7 +6,7 @@
 //! `serve` shares one `Answers` between every connector and connection of the process.
 //!
 //! A cache entry is keyed by the connection's fingerprint (connector, mode, credential under a
-//! per-process secret) and [`cache_key`]'s parts: the component's and the manifest's SHA-256 (a swapped
+//! per-process secret) and `cache_key`'s parts: the component's and the manifest's SHA-256 (a swapped
 //! version never serves its predecessor's results), the connection's max-rows, max-scan and cache TTL,
 //! and the canonical query.
 

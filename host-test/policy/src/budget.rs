@@ -46,7 +46,7 @@ pub const WINDOW: Duration = Duration::from_secs(1);
 const IDLE: Duration = Duration::from_secs(2);
 
 /// The largest margin [`RequestBudget::with_margin`] takes: a window plus its margin must stay within
-/// [`IDLE`], with room to spare.
+/// `IDLE`, with room to spare.
 pub const MAX_MARGIN: Duration = Duration::from_millis(500);
 
 /// Starts per second for one credential. The manifest's `[budget]` gives them (`per_endpoint`, and
@@ -336,7 +336,7 @@ impl RequestBudget {
     }
 
     /// [`RequestBudget::reserve`] for a request of `connector`, whose manifest's limits are `limits`,
-    /// where other connectors may be given the same credential (see [`CredentialWindows`]): the start
+    /// where other connectors may be given the same credential (see `CredentialWindows`): the start
     /// keeps this connector's own limits (first come, first served among its own requests) and, with
     /// every other connector's starts, the largest limits of the connectors using the credential. A
     /// connector with lower limits never holds back one with higher limits beyond what they spend
@@ -405,7 +405,7 @@ impl RequestBudget {
     }
 
     /// The upstream answered 429 to a request of `credential` started at `started`: halve its pace
-    /// (see [`Slowdown`]), unless that request started while the upstream still counted starts
+    /// (see `Slowdown`), unless that request started while the upstream still counted starts
     /// reserved before the last halving. Starts reserved
     /// before now keep their instants; the starts reserved from now on are spaced for the lower pace.
     pub fn rate_limited(&self, credential: CredentialId, started: Instant, now: Instant) {

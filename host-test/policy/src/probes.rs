@@ -4,7 +4,7 @@
 //!
 //! The host sees every answer a probe gets (the status of each request sent under a probe rule), so it
 //! needs no word of the component's. Any answer other than a refusal or a temporary failure (401, 408,
-//! 409, 429, 5xx: [`temporary`]) means the credential may write there ([`ProbeVerdict::CanWrite`]): a success is a write that went
+//! 409, 429, 5xx: `temporary`) means the credential may write there ([`ProbeVerdict::CanWrite`]): a success is a write that went
 //! through, and Stripe's 404 `resource_missing` says the credential passed the permission check and only
 //! the object was missing. A probe never answered, or whose last answer is a temporary failure, proves
 //! nothing ([`ProbeVerdict::Unproven`]). A component that reports success over either is overruled.

@@ -139,7 +139,7 @@ pub fn host_headers(manifest: &Manifest, credential: &Credential) -> Vec<(String
     headers
 }
 
-/// What `text` becomes after each round of lossy percent-decoding, up to [`DECODE_ROUNDS`] (fewer when a
+/// What `text` becomes after each round of lossy percent-decoding, up to `DECODE_ROUNDS` (fewer when a
 /// round changes nothing): what a lenient server might read in it. The credential scans of the host's
 /// log lines and of a caller's own text look at these.
 pub fn percent_decodings(text: &str) -> Vec<String> {

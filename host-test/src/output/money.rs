@@ -3,7 +3,7 @@
 //! for that currency.
 //!
 //! Stripe's exponents are its own (Stripe's "Supported currencies" page,
-//! https://docs.stripe.com/currencies, sections "Zero-decimal currencies", "Three-decimal currencies"
+//! <https://docs.stripe.com/currencies>, sections "Zero-decimal currencies", "Three-decimal currencies"
 //! and "Special cases"), and they differ from ISO 4217's for one code:
 //! - ISK is zero-decimal in ISO 4217, but Stripe's API keeps it two-decimal (`100` is 1 króna);
 //! - UGX is zero-decimal in both;

@@ -31,7 +31,7 @@ impl Serialize for RowObject<'_> {
     }
 }
 
-/// One line per row, each a JSON object, terminal controls escaped ([`super::escape_terminal_controls`]):
+/// One line per row, each a JSON object, terminal controls escaped (`escape_terminal_controls`):
 /// streaming the output to a terminal cannot drive it or reorder what it shows.
 pub fn query_ndjson(result: &wit::QueryResult, selection: &Selection) -> Result<String, String> {
     let mut out = String::new();

@@ -21,10 +21,10 @@ pub struct SandboxOptions {
     pub redirects: Vec<Redirect>,
     pub limits: SandboxLimits,
     pub upstream: Upstream,
-    /// The keep-alive connection pool's settings ([`pool`]); extra TLS roots only for tests and benches.
-    /// Used by [`Sandbox::load`]; a sandbox loaded into a [`SharedHost`] uses the host's pool.
+    /// The keep-alive connection pool's settings ([`super::pool`]); extra TLS roots only for tests and benches.
+    /// Used by [`super::Sandbox::load`]; a sandbox loaded into a [`super::SharedHost`] uses the host's pool.
     pub pool: PoolOptions,
-    /// Where compiled components are cached ([`compile_cache`]); off unless asked for.
+    /// Where compiled components are cached ([`super::compile_cache`]); off unless asked for.
     pub compile_cache: CompileCache,
     /// The request budget and in-flight gates to run under, keyed by the credential's fingerprint:
     /// `serve` gives every connector the same ones (a key is held to one budget whichever connector

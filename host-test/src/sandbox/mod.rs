@@ -4,9 +4,9 @@
 //! What a component gets:
 //! - `wasi:io`, `wasi:clocks`, `wasi:random`, `wasi:cli` (an empty environment, no arguments, no stdin,
 //!   stdout/stderr captured in memory up to [`SandboxLimits::guest_output_bytes`]),
-//! - `wasi:http`, whose every request passes the manifest's rules ([`hooks`]).
+//! - `wasi:http`, whose every request passes the manifest's rules (`hooks`).
 //!
-//! What it does not get: `wasi:filesystem` and `wasi:sockets` are never linked ([`linker`]), and it never
+//! What it does not get: `wasi:filesystem` and `wasi:sockets` are never linked (`linker`), and it never
 //! holds the credential: [`Sandbox::open`] checks the credential against the manifest, lets the component
 //! judge it in a throwaway instance that can make no request, and opens the connection in a fresh
 //! instance that only knows the mode and a hint; the host attaches the credential to allowed requests.
@@ -287,7 +287,7 @@ impl Sandbox {
     }
 
     /// Whether every `reads` of the manifest names a table of the component's catalogue (see
-    /// [`check_reads`]): `serve` asks at load and at each reload, so that such a version is refused
+    /// `check_reads`): `serve` asks at load and at each reload, so that such a version is refused
     /// before it serves, rather than fail each setup.
     pub fn check_reads(&self) -> Result<(), SandboxError> {
         check_reads(&self.manifest, &*self.catalogue_names()?)

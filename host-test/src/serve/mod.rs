@@ -3,7 +3,7 @@
 //!
 //! - [`auth`]: the bearer token (`KLAIRR_HOST_TOKEN`), compared in constant time.
 //! - [`platform`]: the connectors (one shared engine, hot swap) and the open connections.
-//! - [`routes`]: the HTTP API, one function per route.
+//! - `routes`: the HTTP API, one function per route.
 //! - [`errors`]: the error body and the one table from kind to status.
 //! - [`metrics`]: Prometheus text.
 //!

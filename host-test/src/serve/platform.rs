@@ -1,6 +1,6 @@
 //! The connectors of one `serve` process and their open connections.
 //!
-//! Each connector sits in a [`Slot`] holding its current loaded version. A call takes the version that
+//! Each connector sits in a `Slot` holding its current loaded version. A call takes the version that
 //! is current when it starts and finishes on it; a reload compiles, checks, pre-instantiates and
 //! describes the new version first and only then swaps it in, so a broken version is refused while the
 //! old one keeps serving. Connections remember the version their instance belongs to and reopen on the

@@ -33,7 +33,7 @@ pub(super) struct Window<R> {
     pub(super) oldest: Option<i64>,
     pub(super) fetched: u64,
     pub(super) kept: Vec<Kept<R>>,
-    /// Kept rows already handed to [`Plan::settle`]'s caller (they are no longer in `kept`).
+    /// Kept rows already handed to `Plan::settle`'s caller (they are no longer in `kept`).
     pub(super) settled: u64,
     /// The last page said `has_more`.
     pub(super) more: bool,
