@@ -278,7 +278,8 @@ impl<R> Plan<R> {
                     // Nothing to go by yet: the whole list, for all we know.
                     (_, None) => u64::MAX / 4,
                     (_, Some(top)) => {
-                        let seconds = u64::try_from(top - w.lo + 1).unwrap_or(0);
+                        let seconds =
+                            u64::try_from(top.saturating_sub(w.lo).saturating_add(1)).unwrap_or(0);
                         let est = w.rate(average).objects_in(seconds);
                         if w.more {
                             est.max(1)
@@ -329,7 +330,7 @@ impl<R> Plan<R> {
             };
             let at = i64::try_from(seconds)
                 .ok()
-                .and_then(|s| (top + 1).checked_sub(s));
+                .and_then(|s| top.checked_add(1)?.checked_sub(s));
             if let Some(m) = at.filter(|m| *m > w.lo) {
                 best = Some((i, m, rate));
                 best_needed = needed;
@@ -541,9 +542,11 @@ impl<R> Plan<R> {
     }
 
     /// Whether a kept object follows object `at` of window `i` (which starts at list position `pos`),
-    /// reading no further than the scan bound `cap`, and the bound when it is what answers: the objects
-    /// up to it hold none and more follow (unknown, so possibly: truncated, with the scan's note).
-    /// `None` while it takes reading on.
+    /// judged as one cursor judges it, reading no further than the scan bound `cap`; and the bound when
+    /// it is what answers: the objects up to it hold none and more follow (unknown, so possibly:
+    /// truncated, with the scan's note). What windows read past the bound — a match, or the list's
+    /// end — is what the cursor never sees, so it decides nothing (review: it made a result complete,
+    /// or dropped the note). `None` while it takes reading on.
     fn match_follows(
         &self,
         i: usize,
@@ -551,25 +554,27 @@ impl<R> Plan<R> {
         pos: u64,
         cap: u64,
     ) -> Option<Result<(bool, Option<u64>), u32>> {
-        let at_bound = |seen: u64| (seen >= cap).then_some(Ok((true, Some(cap))));
-        let w = &self.windows[i];
-        if w.kept.iter().any(|k| k.at > at) {
-            return Some(Ok((true, None)));
-        }
-        let mut seen = pos + w.fetched;
-        if w.more {
-            return at_bound(seen);
-        }
-        for v in &self.windows[i + 1..] {
-            if !v.kept.is_empty() {
-                return Some(Ok((true, None)));
+        // List position of the current window's first object, and the first index in it to look at.
+        let (mut start, mut from) = (pos, at + 1);
+        for v in &self.windows[i..] {
+            if let Some(k) = v.kept.iter().find(|k| k.at >= from) {
+                // A match follows: within the bound, or only past it (which the cursor never reads).
+                return Some(Ok((true, (start + k.at >= cap).then_some(cap))));
             }
-            seen += v.fetched;
+            if start + v.fetched > cap || (v.more && start + v.fetched >= cap) {
+                // Objects past the bound exist, none of them looked at.
+                return Some(Ok((true, Some(cap))));
+            }
+            if v.more {
+                return None;
+            }
             match v.state {
                 State::Done => {}
                 State::Failed => return Some(Err(v.id)),
-                _ => return at_bound(seen),
+                _ => return None,
             }
+            start += v.fetched;
+            from = 0;
         }
         Some(Ok((false, None)))
     }

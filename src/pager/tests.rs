@@ -1100,3 +1100,108 @@ fn ten_thousand_customers_under_the_budget() {
         took_all[took_all.len() - 1]
     );
 }
+
+// ---- the scan bound decides `truncated` as it does for one cursor (review) ----------------------------
+
+/// Irregular charges, `failed(i)` saying which of them (newest first) failed.
+fn charges_failing(n: usize, seed: u64, failed: impl Fn(usize) -> bool) -> Vec<Obj> {
+    let mut charges = irregular(n, seed).objects("ch");
+    for (i, o) in charges.iter_mut().enumerate() {
+        o.status = if failed(i) { "failed" } else { "succeeded" };
+    }
+    charges
+}
+
+/// The 20th failed charge is the scan bound's last object and more failed ones follow past it: one
+/// cursor, reading no further than the bound, says truncated with the scan's note; windows that read
+/// past it said a match follows, without the note.
+#[test]
+fn matches_past_the_scan_bound_leave_the_note_on() {
+    let charges = charges_failing(4000, 11, |i| match i {
+        0..999 => i % 49 == 0 && i / 49 < 19,
+        999 => true,
+        _ => i % 7 == 0,
+    });
+    let dsl = r#"{"list":"charges","filters":{"status":"failed"},"limit":20}"#;
+    compare(Table::Charges, charges, dsl, MS_250, Duration::ZERO);
+}
+
+/// The same with one charge past the bound, not a failed one: truncated with the note (the cursor
+/// knows only that more follow), not "the list ended".
+#[test]
+fn one_object_past_the_scan_bound_still_truncates() {
+    let charges = charges_failing(1001, 11, |i| {
+        i == 999 || (i < 999 && i % 49 == 0 && i / 49 < 19)
+    });
+    let dsl = r#"{"list":"charges","filters":{"status":"failed"},"limit":20}"#;
+    compare(Table::Charges, charges, dsl, MS_250, Duration::ZERO);
+}
+
+/// The list ends at the scan bound; a window past it, empty, is answered 503 once and waits for its
+/// retry: not truncated, as for one cursor (it said the scan stopped at its bound).
+#[test]
+fn a_list_ending_at_the_scan_bound_is_not_truncated_while_a_window_retries() {
+    let charges = charges_failing(1000, 222, |i| (i + 1) % 50 == 0);
+    let q = query(r#"{"list":"charges","filters":{"status":"failed"},"limit":20}"#);
+    let mut clock = FakeClock::new();
+    let mut stripe = FakeStripe::new(Table::Charges, charges.clone(), &clock.time)
+        .with_latency(MS_250, Duration::ZERO);
+    let (want, _) = sequential(&stripe, &q);
+    assert_eq!(
+        (want.ids.len(), want.truncated, want.scan_note.is_none()),
+        (20, false, true)
+    );
+    let honest = FakeStripe::new(Table::Charges, charges, &FakeClock::new().time);
+    let mut refused: Vec<String> = Vec::new();
+    stripe.fault = Some(Box::new(move |n, path| {
+        let empty = String::from_utf8_lossy(&honest.answer(path).body).contains(r#""data":[]"#);
+        (empty && !refused.iter().any(|p| p == path)).then(|| {
+            refused.push(path.to_owned());
+            Ok(response(
+                503,
+                r#"{"error":{"type":"api_error","message":"Try again."}}"#,
+                n,
+            ))
+        })
+    }));
+    let fetched = concurrent(&mut stripe, &mut clock, &q).expect("retried to success");
+    assert!(
+        stripe
+            .requests
+            .iter()
+            .any(|p| p.contains("created%5Blt%5D")),
+        "windows were used"
+    );
+    assert_eq!(outcome(&fetched), want);
+}
+
+/// An aggregate stopped at its bound with an object unread is partial, whatever windows past the
+/// bound held.
+#[test]
+fn an_aggregate_stopped_at_its_bound_with_more_to_read_is_partial() {
+    let charges = charges_failing(1001, 2, |i| i < 1000);
+    let dsl = r#"{"list":"charges","filters":{"status":"failed"},"measures":{"n":{"count_distinct":"id"}}}"#;
+    let (folded, scanned, _) = scan_ids(Table::Charges, charges, dsl, 1000);
+    assert_eq!((folded.len(), scanned.rows_scanned), (1000, 1000));
+    assert!(
+        scanned.partial,
+        "stopped at max-scan 1000 with charge 1000 unread"
+    );
+}
+
+/// Objects created at the last second there is: the plan's estimates do not overflow.
+#[test]
+fn objects_created_at_the_last_second_do_not_overflow_the_plan() {
+    let objects: Vec<Obj> = (0..150)
+        .map(|i| Obj {
+            id: format!("cus_{i:06}"),
+            created: i64::MAX,
+            status: "succeeded",
+        })
+        .collect();
+    let mut clock = FakeClock::new();
+    let mut stripe = FakeStripe::new(Table::Customers, objects, &clock.time);
+    let q = query(r#"{"list":"customers","limit":150}"#);
+    let fetched = concurrent(&mut stripe, &mut clock, &q).expect("read");
+    assert_eq!(fetched.rows.len(), 150);
+}

@@ -529,3 +529,50 @@ proptest! {
         prop_assert!(run.most_outstanding <= MAX_IN_FLIGHT);
     }
 }
+
+/// Where the scan bound decides `truncated`: the limit-th match a few objects either side of the bound,
+/// the list ending just past it, at it or beyond, another match after it or none — in several orders
+/// of completion. The sequential cursor reads exactly the bound's objects and knows past it only that
+/// more follow; the plan judged "a match follows" from objects past the bound, which speculative
+/// windows had read (review: truncated without the scan's note, or not truncated where the cursor is).
+#[test]
+fn truncated_near_the_scan_bound_is_judged_from_what_the_cursor_reads() {
+    const BOUND: u64 = 1000;
+    for last in 990u32..1006 {
+        for len in [last + 1, last + 2, 1000, 1001, 1010] {
+            if len <= last {
+                continue;
+            }
+            for after in [None, Some(last + 1), Some(999), Some(1000), Some(1004)] {
+                let list: Vec<Obj> = steady(len, 1, 60)
+                    .into_iter()
+                    .map(|(id, created, _)| {
+                        // 99 matches before, the 100th at `last`, maybe one more after it.
+                        let early = id < 990 && id % 10 == 9;
+                        let more = after.is_some_and(|a| a == id && a > last);
+                        (id, created, early || id == last || more)
+                    })
+                    .collect();
+                let want = sequential(&list, 100, Some(BOUND));
+                // The newest request answered first, then orders drawn at random.
+                for seed in 0..5u64 {
+                    let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+                    let plan = Plan::new(100, Some(BOUND), OPEN, 1_000_000);
+                    let run = drive(plan, &list, |n| {
+                        if seed == 0 {
+                            return n - 1;
+                        }
+                        rng ^= rng << 13;
+                        rng ^= rng >> 7;
+                        rng ^= rng << 17;
+                        (rng % n as u64) as usize
+                    });
+                    let case =
+                        format!("last match {last}, {len} objects, then {after:?}, order {seed}");
+                    assert_eq!(run.rows, want.0, "{case}");
+                    assert_eq!((run.truncated, run.scanned), (want.1, want.2), "{case}");
+                }
+            }
+        }
+    }
+}

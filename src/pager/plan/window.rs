@@ -86,7 +86,7 @@ impl<R> Window<R> {
         } else {
             self.oldest?
         };
-        let seconds = u64::try_from(top - bottom + 1).ok()?;
+        let seconds = u64::try_from(top.checked_sub(bottom)?.checked_add(1)?).ok()?;
         Some(Rate {
             objects: self.fetched,
             seconds,
