@@ -1001,3 +1001,50 @@ fn order_by_is_part_of_the_canonical_form() {
         }
     }
 }
+
+/// Groups are ordered by their columns in turn (a top N without `order_by` keeps the first, ties under
+/// one fall back to it): an amount group column before the currency would compare amounts of two
+/// currencies, so it is refused, as the same sort written in `order_by` is (review: 10 usd, 50 jpy,
+/// 100 usd came out in that order and a limit kept the smallest balances whatever their currency).
+#[test]
+fn an_amount_is_grouped_only_after_its_currency() {
+    let err = refusal(
+        r#"{"list":"customers","group_by":["balance","currency"],"measures":{"n":"count"}}"#,
+    );
+    assert_eq!(
+        err,
+        r#"group_by: balance is an amount, and amounts of different currencies are never compared: put currency first, e.g. ["currency", "balance"]"#
+    );
+    let bucketed = refusal(
+        r#"{"list":"charges","group_by":[{"created":"month"},"amount","status","currency"],"measures":{"n":"count"}}"#,
+    );
+    assert!(
+        bucketed.starts_with("group_by: amount is an amount"),
+        "{bucketed}"
+    );
+    // The currency first: each currency's groups together, the amounts ordered within it, and a tie
+    // under a count's order_by keeps that order.
+    let rows = vec![
+        vec![("balance", int(100)), ("currency", txt("usd"))],
+        vec![("balance", int(50)), ("currency", txt("jpy"))],
+        vec![("balance", int(10)), ("currency", txt("usd"))],
+    ];
+    for order_by in ["", r#","order_by":[{"n":"desc"}]"#] {
+        let dsl = format!(
+            r#"{{"list":"customers","group_by":["currency","balance"],"measures":{{"n":"count"}}{order_by}}}"#
+        );
+        let got = fold_rows(&dsl, &rows, 100).expect("folds");
+        assert_eq!(
+            got.rows
+                .iter()
+                .map(|r| (r[0].clone(), r[1].clone()))
+                .collect::<Vec<_>>(),
+            [
+                (txt("jpy"), int(50)),
+                (txt("usd"), int(10)),
+                (txt("usd"), int(100))
+            ],
+            "{dsl}"
+        );
+    }
+}

@@ -64,10 +64,21 @@ pub(super) fn aggregate(
         )
         .find(|(func, column)| aggregate::needs_currency(*func, column));
     if let (Some((func, column)), Some(currency)) = (needing, aggregate::currency_column(table)) {
-        if !group_by
+        let currency_at = group_by
             .iter()
-            .any(|g| g.bucket.is_none() && g.column.name == currency.name)
+            .position(|g| g.bucket.is_none() && g.column.name == currency.name);
+        // Groups are ordered by their columns in turn (what a top N keeps without `order_by`, and
+        // ties under it): an amount before the currency would compare two currencies' amounts, as an
+        // `order_by` written so would (review).
+        if let Some(amount) =
+            currency_at.and_then(|at| group_by[..at].iter().find(|g| g.is_money()))
         {
+            let (name, currency) = (amount.column.name, currency.name);
+            return Err(invalid(format!(
+                "group_by: {name} {NEVER_COMPARED}: put {currency} first, e.g. [\"{currency}\", \"{name}\"]"
+            )));
+        }
+        if currency_at.is_none() {
             let what = match func {
                 Some(f) => format!("{} of the amount column {}", f.name(), column.name),
                 None => format!("grouping by the amount column {}", column.name),
@@ -101,6 +112,9 @@ pub(super) fn aggregate(
         max_scan,
     })
 }
+
+/// Why an amount is refused before its currency, in `group_by` and in `order_by`.
+const NEVER_COMPARED: &str = "is an amount, and amounts of different currencies are never compared";
 
 /// The `order_by` array: `{NAME: "asc" | "desc"}` objects naming the result's columns (measures and
 /// group columns), each once; an amount only after the currency, so that no two currencies' amounts
@@ -159,8 +173,7 @@ fn order_keys(
                     ("asc", "smallest")
                 };
                 return Err(invalid(format!(
-                    "order_by: {name} is an amount, and amounts of different currencies are never compared: sort \
-                     by {currency} first, e.g. [{{\"{currency}\": \"asc\"}}, {{\"{name}\": \"{direction}\"}}] \
+                    "order_by: {name} {NEVER_COMPARED}: sort by {currency} first, e.g. [{{\"{currency}\": \"asc\"}}, {{\"{name}\": \"{direction}\"}}] \
                      (each currency's groups, {which} first)"
                 )));
             }
