@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use wasmtime_wasi_http::{Error, ForbiddenHeaderFilter, WasiBody, WasiHttpHooks};
 
-use super::pool::{Pool, Ready};
+use super::pool::{Pool, Ready, ResendGate};
 
 mod capped_body;
 mod denials;
@@ -424,15 +424,8 @@ impl WasiHttpHooks for PolicyHooks {
                     Route::Network(ready)
                 }
             };
-            let now = Instant::now();
-            let start = gates
-                .budget
-                .reserve_for(credential.id, &connector, limits, &endpoint, now);
-            // Only a request over budget waits: a timer for an instant already past still waits for
-            // the timer driver's next tick (about a millisecond), on every request.
-            if start > now {
-                tokio::time::sleep_until(start.into()).await;
-            }
+            let start = budget_start(&gates, credential.id, &connector, limits, &endpoint).await;
+            let last_start = Arc::new(std::sync::Mutex::new(start));
 
             let remaining = left()?;
             // Last thing before the wire: a request of a connection closed, or of a call ended, while
@@ -460,13 +453,45 @@ impl WasiHttpHooks for PolicyHooks {
                 }
                 Route::Network(ready) => {
                     use http_body_util::BodyExt;
+                    // A request the server closed a kept-alive connection under is resent once on a
+                    // fresh one: a request of its own to the upstream, so it takes a budget start of
+                    // its own, once that connection is ready, and is stopped as any request not on the
+                    // wire yet (review: it went out uncounted, two starts within one second under a
+                    // budget of one).
+                    let resend: ResendGate = {
+                        let (gates, connector, endpoint) =
+                            (gates.clone(), connector.clone(), endpoint.clone());
+                        let (cancel, closed) = (cancel.clone(), connection_closed.clone());
+                        let (on_the_wire, last_start) = (on_the_wire.clone(), last_start.clone());
+                        let id = credential.id;
+                        Box::new(move |maybe_read| {
+                            Box::pin(async move {
+                                let start =
+                                    budget_start(&gates, id, &connector, limits, &endpoint).await;
+                                if Instant::now() >= deadline {
+                                    return Err(Error::ConnectionTimeout);
+                                }
+                                if cancel.is_cancelled() {
+                                    return Err(stopped(&closed));
+                                }
+                                if let Ok(mut last) = last_start.lock() {
+                                    *last = start;
+                                }
+                                // Counted once more only if the upstream may have read the first.
+                                if maybe_read {
+                                    on_the_wire.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                }
+                                Ok(())
+                            })
+                        })
+                    };
                     // The response head (a resent request on a fresh connection included): bounded
                     // here as a whole, on top of the pool's per-step timeouts.
                     let head = (t.connect + t.first_byte).min(remaining);
-                    let (response, done) =
-                        tokio::time::timeout(head, ready.send(request, Some(options)))
-                            .await
-                            .map_err(|_| Error::ConnectionTimeout)??;
+                    let sent = ready.send_gated(request, Some(options), Some(resend));
+                    let (response, done) = tokio::time::timeout(head, sent)
+                        .await
+                        .map_err(|_| Error::ConnectionTimeout)??;
                     let done: BodyDone = Box::new(async move {
                         done.await;
                         Ok(())
@@ -477,6 +502,7 @@ impl WasiHttpHooks for PolicyHooks {
             // Too many requests, though within this host's budget: another client spends the same
             // upstream budget. The credential's pace is held down until the 429s stop.
             if response.status() == http::StatusCode::TOO_MANY_REQUESTS {
+                let start = last_start.lock().map_or(start, |last| *last);
                 gates
                     .budget
                     .rate_limited(credential.id, start, Instant::now());
@@ -518,6 +544,27 @@ impl WasiHttpHooks for PolicyHooks {
             }
         })
     }
+}
+
+/// The instant the budget lets a request of `endpoint` start, waited for: counted when the request
+/// can go on the wire, its connection ready (see `send_request`).
+async fn budget_start(
+    gates: &SharedGates,
+    id: CredentialId,
+    connector: &str,
+    limits: Limits,
+    endpoint: &str,
+) -> Instant {
+    let now = Instant::now();
+    let start = gates
+        .budget
+        .reserve_for(id, connector, limits, endpoint, now);
+    // Only a request over budget waits: a timer for an instant already past still waits for the
+    // timer driver's next tick (about a millisecond), on every request.
+    if start > now {
+        tokio::time::sleep_until(start.into()).await;
+    }
+    start
 }
 
 /// Resolves when a request must stop: once its call has ended, if it is not on the wire yet; once its

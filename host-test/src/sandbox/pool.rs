@@ -280,13 +280,34 @@ pub struct Ready {
     connect_timeout: Duration,
 }
 
+/// What a request resent on a fresh connection waits for once that connection is ready, before it goes
+/// on the wire again: the caller's budget and cancellation, since the upstream counts the resend as a
+/// request of its own. Told whether the server may have read the first try (it closed the connection
+/// before answering) or never got it (the request came back unsent). `Err` sends nothing and is the
+/// send's error.
+pub type ResendGate = Box<
+    dyn FnOnce(bool) -> std::pin::Pin<Box<dyn Future<Output = Result<(), Error>> + Send>> + Send,
+>;
+
 impl Ready {
     /// Send `request` on this connection, to this connection's origin (the request's own authority is
-    /// used only for its Host header), with `options`' first-byte and between-bytes timeouts.
+    /// used only for its Host header), with `options`' first-byte and between-bytes timeouts. A request
+    /// the server closed a kept-alive connection under is resent once on a fresh one, at once.
     pub async fn send(
         self,
         request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
+    ) -> Result<(http::Response<PooledBody>, BodyDone), Error> {
+        self.send_gated(request, options, None).await
+    }
+
+    /// [`Ready::send`], a resend going out only once `before_resend` lets it (the sandbox's hooks: a
+    /// budget start of its own, the connection's cancellation).
+    pub async fn send_gated(
+        self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        mut before_resend: Option<ResendGate>,
     ) -> Result<(http::Response<PooledBody>, BodyDone), Error> {
         let pick = |t: Option<Duration>| t.unwrap_or(UNSET_TIMEOUT);
         let first_byte_timeout = pick(options.and_then(|o| o.first_byte_timeout));
@@ -346,17 +367,20 @@ impl Ready {
             // one failing is the server's answer.
             if reused && !resent {
                 let again = match (unsent, &resendable) {
-                    (Some(unsent), _) => Some(unsent),
+                    (Some(unsent), _) => Some((unsent, false)),
                     (None, Some(parts)) if closed_before_answer(&error) => {
-                        Some(http::Request::from_parts(parts.clone(), empty_body()))
+                        Some((http::Request::from_parts(parts.clone(), empty_body()), true))
                     }
                     _ => None,
                 };
-                if let Some(again) = again {
+                if let Some((again, maybe_read)) = again {
                     shared.retried.fetch_add(1, Ordering::Relaxed);
                     request = again;
                     resent = true;
                     conn = shared.connect(&key, connect_timeout).await?;
+                    if let Some(gate) = before_resend.take() {
+                        gate(maybe_read).await?;
+                    }
                     continue;
                 }
             }

@@ -27,6 +27,9 @@ pub(crate) enum Behaviour {
     /// Answers the TLS handshake `delay` after the TCP accept (a server far away, or busy), then serves
     /// every request at once with 2 bytes on the kept-alive connection.
     SlowHandshake { delay: Duration },
+    /// `DropSecondRequest` behind a TLS handshake answered `delay` after the TCP accept: a resend's
+    /// fresh connection takes that long.
+    SlowHandshakeDropSecond { delay: Duration },
     /// Completes TLS, reads the request, never answers.
     SilentAfterRequest,
     /// Sends a head announcing 100 bytes, 10 of them, then nothing.
@@ -105,7 +108,9 @@ impl Server {
                         let _tcp = tcp;
                         return std::future::pending::<()>().await;
                     }
-                    if let Behaviour::SlowHandshake { delay } = behaviour {
+                    if let Behaviour::SlowHandshake { delay }
+                    | Behaviour::SlowHandshakeDropSecond { delay } = behaviour
+                    {
                         tokio::time::sleep(delay).await;
                     }
                     let Ok(tls) = acceptor.accept(tcp).await else {
@@ -192,7 +197,7 @@ async fn serve(behaviour: Behaviour, mut tls: Tls, counts: Arc<Counts>) {
                 let _ = tls.shutdown().await;
             }
         }
-        Behaviour::DropSecondRequest => {
+        Behaviour::DropSecondRequest | Behaviour::SlowHandshakeDropSecond { .. } => {
             if read_request(&mut tls, &counts).await {
                 let _ = tls.write_all(ANSWER).await;
                 let _ = tls.flush().await;
