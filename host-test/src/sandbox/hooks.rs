@@ -220,6 +220,11 @@ impl PolicyHooks {
         self.ceiling_reached.clone()
     }
 
+    /// The token [`PolicyHooks::end_call`] cancels, for whoever ends the call where it ends.
+    pub(crate) fn call_over(&self) -> CancellationToken {
+        self.call_cancel.clone()
+    }
+
     /// The call has returned: what it asked for and left waiting is not sent (see `call_cancel`).
     pub(crate) fn end_call(&self) {
         self.call_cancel.cancel();

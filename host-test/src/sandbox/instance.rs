@@ -69,6 +69,7 @@ impl Instance {
             return Err(SandboxError::Cancelled);
         }
         let deadline = self.store.data().hooks.call.deadline;
+        let call_over = self.store.data().hooks.call_over();
         let runtime = self.runtime.clone();
         let outcome = {
             let fut = f(&mut self.store);
@@ -77,12 +78,16 @@ impl Instance {
             // host (a clock, an HTTP future, a body) is waiting on this future. Its store cannot be
             // entered again, so the instance is discarded, as after a deadline.
             runtime.block_on(async move {
-                tokio::select! {
+                let stopped = tokio::select! {
                     biased;
                     () = cancel.cancelled() => Stopped::Cancelled,
                     () = ceiling_reached.cancelled() => Stopped::AtTheCeiling,
                     outcome = tokio::time::timeout_at(deadline.into(), fut) => Stopped::Not(outcome),
-                }
+                };
+                // Ended here, before the runtime hands back: `serve`'s requests run on worker threads,
+                // and one whose wait ended between the two would otherwise still go out (review).
+                call_over.cancel();
+                stopped
             })
         };
         // However it ended, nothing the call left waiting goes out after it (`PolicyHooks::end_call`);
