@@ -32,6 +32,9 @@ pub struct CatalogueNames {
     names: BTreeSet<String>,
     /// Each table's filter keys.
     filters: BTreeMap<String, BTreeSet<String>>,
+    /// The types a column of that name has in the catalogue (a name may be a column of several tables);
+    /// `timestamp` for a bucketed group column.
+    kinds: BTreeMap<String, Vec<wit::ColumnType>>,
 }
 
 impl CatalogueNames {
@@ -53,6 +56,9 @@ impl CatalogueNames {
             known
                 .names
                 .extend(table.columns.iter().map(|c| c.name.clone()));
+            for column in &table.columns {
+                known.add_kind(&column.name, column.kind);
+            }
             known
                 .names
                 .extend(table.filters.iter().map(|f| f.key.clone()));
@@ -61,12 +67,21 @@ impl CatalogueNames {
                 table.filters.iter().map(|f| f.key.clone()).collect(),
             );
             for column in table.aggregate.iter().flat_map(|a| &a.bucket_by) {
-                known
-                    .names
-                    .extend(buckets.iter().map(|b| format!("{column}_{b}")));
+                for bucket in buckets {
+                    let name = format!("{column}_{bucket}");
+                    known.add_kind(&name, wit::ColumnType::Timestamp);
+                    known.names.insert(name);
+                }
             }
         }
         known
+    }
+
+    fn add_kind(&mut self, name: &str, kind: wit::ColumnType) {
+        let kinds = self.kinds.entry(name.to_owned()).or_default();
+        if !kinds.contains(&kind) {
+            kinds.push(kind);
+        }
     }
 }
 
@@ -290,24 +305,39 @@ pub fn check_canonical(canonical: String) -> Result<String, SandboxError> {
     Ok(canonical)
 }
 
-/// Roughly what a result holds in memory, for the cache's bound: its text plus a fixed cost per cell.
-/// Weighed as the component returned it, before the credential is masked in it: a weight that shrank
-/// where a guess was a run of the credential would change what the shared cache evicts, which another
-/// call of the component can see (QA read right guesses so).
+/// Roughly what a result holds in memory, for the cache's bound: its text, a cell's and a row's own
+/// size, and its columns (their docs included: review weighed 512 columns of 4 KiB docs, or 100,000
+/// rows of no cells, at 1 KiB). Weighed as the component returned it, before the credential is masked
+/// in it: a weight that shrank where a guess was a run of the credential would change what the shared
+/// cache evicts, which another call of the component can see (QA read right guesses so).
 pub fn weight(result: &wit::QueryResult) -> usize {
-    let cells: usize = result
+    use std::mem::size_of;
+    let rows: usize = result
         .rows
         .iter()
         .map(|row| {
-            row.iter()
-                .map(|c| match c {
-                    wit::Cell::Text(t) => 32 + t.len(),
-                    _ => 32,
-                })
-                .sum::<usize>()
+            size_of::<Vec<wit::Cell>>()
+                + row
+                    .iter()
+                    .map(|c| match c {
+                        wit::Cell::Text(t) => size_of::<wit::Cell>() + t.len(),
+                        _ => size_of::<wit::Cell>(),
+                    })
+                    .sum::<usize>()
         })
         .sum();
-    cells + 1024
+    let columns: usize = result
+        .columns
+        .iter()
+        .map(|c| size_of::<wit::Column>() + c.name.len() + c.doc.len())
+        .sum();
+    // The memory shape repeats the columns, without their docs.
+    let shape: usize = result
+        .columns
+        .iter()
+        .map(|c| size_of::<wit::Column>() + c.name.len())
+        .sum();
+    rows + columns + shape + 1024
 }
 
 fn cell_fits(cell: &wit::Cell, column: &wit::Column) -> bool {
@@ -348,6 +378,32 @@ pub fn check_query(
             "column {:?} is neither in its catalogue nor written in the query",
             c.name
         )));
+    }
+    // A catalogue's column has the catalogue's type: the memory shape keeps types, and a type the
+    // component chose would be a few bits of its choosing in each (review). A name the query wrote
+    // (a measure's) has whatever type its measure gives.
+    for c in result.columns.iter().filter(|c| !expect.wrote(&c.name)) {
+        let kinds = expect
+            .catalogue
+            .kinds
+            .get(&c.name)
+            .map_or(&[][..], Vec::as_slice);
+        if !kinds.contains(&c.kind) {
+            let listed: Vec<&str> = kinds
+                .iter()
+                .map(|k| crate::memory::column_type_name(*k))
+                .collect();
+            return Err(malformed(format!(
+                "column {:?} is {} where its catalogue has {}",
+                c.name,
+                crate::memory::column_type_name(c.kind),
+                if listed.is_empty() {
+                    "no such column".to_owned()
+                } else {
+                    listed.join(" or ")
+                }
+            )));
+        }
     }
     if result.rows.len() as u64 > u64::from(expect.max_rows) {
         return Err(malformed(format!(

@@ -119,9 +119,22 @@ impl Answers {
         )
     }
 
-    /// Bytes of results the cache holds now.
+    /// Bytes of results the cache holds now (expired ones dropped first).
     pub fn cached_bytes(&self) -> usize {
-        self.cache.lock().map(|c| c.bytes()).unwrap_or(0)
+        self.cache
+            .lock()
+            .map(|mut c| {
+                c.drop_expired();
+                c.bytes()
+            })
+            .unwrap_or(0)
+    }
+
+    /// Drop the results past their TTL (`serve` does every second, whether or not anyone asks).
+    pub fn drop_expired(&self) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.drop_expired();
+        }
     }
 }
 

@@ -162,6 +162,22 @@ fn expect(runs: &SecretRuns) -> Expect<'_> {
             ("charges".to_owned(), names(&["created", "customer"])),
         ]
         .into(),
+        kinds: {
+            use wit::ColumnType as T;
+            [
+                ("id", T::Id),
+                ("name", T::Text),
+                ("balance", T::Amount),
+                ("currency", T::Currency),
+                ("amount", T::Amount),
+                ("created", T::Timestamp),
+                ("created_month", T::Timestamp),
+                ("email", T::Text),
+                ("customer", T::Id),
+            ]
+            .map(|(name, kind)| (name.to_owned(), vec![kind]))
+            .into()
+        },
     };
     Expect {
         max_rows: 2,
@@ -415,4 +431,130 @@ fn errors_are_redacted_and_capped() {
         e,
         wit::ConnectorError::OverPermissioned(vec!["customers".into()])
     );
+}
+
+/// The cache's byte bound is kept by `weight`: a row costs its own `Vec` and a column its doc (kept, up
+/// to 4 KiB each, up to 512 columns), or a result that passes `check_query` could hold thousands of times
+/// its weight (review: 1,024 entries of these held ~2 GiB that the cache weighed at ~1 MiB).
+#[test]
+fn a_results_weight_covers_what_it_holds() {
+    let runs = SecretRuns::new(KEY);
+    let names: Vec<String> = (0..MAX_COLUMNS).map(|i| format!("c{i}")).collect();
+    let catalogue = CatalogueNames {
+        tables: ["wide".to_owned()].into(),
+        names: names.iter().cloned().collect(),
+        filters: [("wide".to_owned(), BTreeSet::new())].into(),
+        kinds: names
+            .iter()
+            .map(|n| (n.clone(), vec![wit::ColumnType::Integer]))
+            .collect(),
+    };
+    let columns: Vec<wit::Column> = names
+        .iter()
+        .map(|n| wit::Column {
+            name: n.clone(),
+            kind: wit::ColumnType::Integer,
+            nullable: true,
+            doc: "d".repeat(DOC_CAP),
+        })
+        .collect();
+    let wide = wit::QueryResult {
+        table: "wide".into(),
+        columns: columns.clone(),
+        rows: Vec::new(),
+        truncated: false,
+        cache_ttl_seconds: 3600,
+        shape: wit::Shape {
+            table: "wide".into(),
+            columns,
+            row_count: 0,
+            filter_keys: Vec::new(),
+            aggregate: None,
+        },
+        requests: 0,
+        scan_note: None,
+        aggregate: None,
+    };
+    // And the other way: rows of no column, as many as the connection may return.
+    let tall = wit::QueryResult {
+        table: "wide".into(),
+        columns: Vec::new(),
+        rows: vec![Vec::new(); 100_000],
+        shape: wit::Shape {
+            columns: Vec::new(),
+            ..wide.shape.clone()
+        },
+        ..wide.clone()
+    };
+    let expect = Expect {
+        max_rows: 100_000,
+        ttl_ceiling: 3600,
+        requests: 1,
+        runs: &runs,
+        catalogue: &catalogue,
+        names_written: &[],
+    };
+    let mut short = Vec::new();
+    for (what, result) in [("wide", wide), ("tall", tall)] {
+        let weight = weight(&result);
+        let checked = check_query(result, &expect).expect("passes the contract");
+        let held = checked.columns.iter().map(|c| c.doc.len()).sum::<usize>()
+            + checked.rows.len() * std::mem::size_of::<Vec<wit::Cell>>();
+        if weight < held {
+            short.push(format!(
+                "{what}: weighed {weight} bytes for a cached value holding at least {held}"
+            ));
+        }
+    }
+    assert!(short.is_empty(), "{short:#?}");
+}
+
+/// A catalogue's column comes back with the catalogue's type: the memory shape keeps types, and with no
+/// rows any type fits the cells (review: `email` as `boolean`, `id` as `timestamp`, ~2.8 bits of the
+/// component's choosing per column, beside the choices the README names).
+#[test]
+fn a_shape_keeps_only_the_catalogues_column_types() {
+    let runs = SecretRuns::new(KEY);
+    let info = wit::ConnectorInfo {
+        name: "stripe".into(),
+        api_version: "2024-06-20".into(),
+        default_cache_ttl_seconds: 3600,
+        default_max_rows: 2,
+        max_rows_limit: 2,
+        query_doc: String::new(),
+        tables: vec![wit::TableSpec {
+            name: "customers".into(),
+            doc: String::new(),
+            columns: vec![
+                column("id", wit::ColumnType::Id, false),
+                column("email", wit::ColumnType::Text, true),
+            ],
+            filters: Vec::new(),
+            aggregate: None,
+        }],
+        aggregates: None,
+    };
+    let catalogue = CatalogueNames::of(&info);
+    let expect = Expect {
+        max_rows: 2,
+        ttl_ceiling: 3600,
+        requests: 1,
+        runs: &runs,
+        catalogue: &catalogue,
+        names_written: &[],
+    };
+    let mut lying = result(Vec::new());
+    lying.columns = vec![
+        column("email", wit::ColumnType::Boolean, true),
+        column("id", wit::ColumnType::Timestamp, true),
+    ];
+    lying.shape.filter_keys.clear();
+    match check_query(lying, &expect) {
+        Err(SandboxError::Malformed(_)) => {}
+        Ok(checked) => panic!(
+            "accepted; memory would record {:?}",
+            crate::memory::ShapeRecord::from_shape("stripe", &checked.shape).columns
+        ),
+        Err(e) => panic!("{e:?}"),
+    }
 }

@@ -162,6 +162,14 @@ impl Server {
                 expiring.expire_idle();
             }
         });
+        // Results live no longer than their TTL in memory either, with no query to sweep them.
+        let sweeping = state.platform.clone();
+        runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                sweeping.answers().drop_expired();
+            }
+        });
         Ok(Server {
             addr,
             state,
