@@ -45,6 +45,10 @@ json_object! {
 
 json_object! {
     struct Price {
+        /// The currency of `unit_amount`: a multi-currency price shows its default one here, whatever
+        /// currency the subscription bills in (its others only when expanded, which the connector never
+        /// asks for).
+        currency: Option<String>,
         unit_amount: Option<i64>,
         recurring: Option<Recurring>,
         /// A package price: `unit_amount` is per package of `divide_by` units, the quantity rounded to
@@ -149,7 +153,11 @@ impl Project for Subscription {
         let period_start = items.iter().filter_map(|i| i.current_period_start).max();
         let period_end = items.iter().filter_map(|i| i.current_period_end).min();
         let partial = self.items.as_ref().is_some_and(|l| l.has_more);
-        let mrr = if partial { None } else { mrr(items) };
+        let mrr = if partial {
+            None
+        } else {
+            mrr(items, &self.currency)
+        };
         row![Table::Subscriptions;
             "id" => Cell::Text(self.id),
             "customer" => id(self.customer),
@@ -181,12 +189,16 @@ impl Project for Subscription {
 /// as a reduced fraction of i128s, then rounded half away from zero once. `None` when any item lacks a
 /// price, a unit_amount, a recurring interval (or has an unknown one, or interval_count < 1), bills
 /// metered usage (its unit_amount is per unit used, not per month), has a package size below 1 or a
-/// rounding other than up or down, or when the arithmetic would
-/// overflow (no real subscription comes near).
-fn mrr(items: &[Item]) -> Option<i64> {
+/// rounding other than up or down, is priced in another currency than the subscription's `currency`
+/// (a multi-currency price billed in one of its other currencies: review summed usd cents as yen), or
+/// when the arithmetic would overflow (no real subscription comes near).
+fn mrr(items: &[Item], currency: &str) -> Option<i64> {
     let (mut num, mut den) = (0i128, 1i128);
     for item in items {
         let price = item.price.as_ref()?;
+        if price.currency.as_ref().is_some_and(|c| c != currency) {
+            return None;
+        }
         let unit = i128::from(price.unit_amount?);
         let recurring = price.recurring.as_ref()?;
         if recurring.usage_type.as_ref().is_some_and(|u| !u.licensed) {

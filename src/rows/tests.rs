@@ -1128,3 +1128,23 @@ mod reader_equals_serde {
         }
     }
 }
+
+/// A multi-currency price shows its default currency and amount in the item a subscription embeds,
+/// whatever currency the subscription bills in: a subscription in jpy on a price of usd 20.00 has no
+/// unit price in its own currency, so its mrr is unknown, not 2,000 yen (review: usd cents were summed
+/// as the subscription's minor units).
+#[test]
+fn an_item_priced_in_another_currency_makes_mrr_unknown() {
+    let mut usd_price = item(0, 1, json!(2000), Some(1), "month", 1);
+    usd_price["price"]["currency"] = json!("usd");
+    let mut sub = subscription(vec![usd_price.clone()]);
+    sub["currency"] = json!("jpy");
+    let row = one(Table::Subscriptions, sub);
+    assert_eq!(cell(Table::Subscriptions, &row, "currency"), t("jpy"));
+    assert_eq!(cell(Table::Subscriptions, &row, "mrr"), Cell::Null);
+    // In its own currency, the same item counts.
+    let mut sub = subscription(vec![usd_price]);
+    sub["currency"] = json!("usd");
+    let row = one(Table::Subscriptions, sub);
+    assert_eq!(cell(Table::Subscriptions, &row, "mrr"), Cell::Integer(2000));
+}
