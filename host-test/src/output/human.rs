@@ -468,4 +468,29 @@ mod tests {
         assert!(text.contains("┆ US              ┆ none       │"), "{text}");
         assert!(!text.contains("wider than the terminal"), "{text}");
     }
+
+    /// A text cell is cut at `TABLE_CELL_CHARS` in a table, and so is a row's currency code where the
+    /// row's amount cells repeat it: one long "currency" (a cell may hold 1 MiB) widened the unwrapped
+    /// amount columns to its length and padded every other row to it (review: 30 MB of table for 262 KB
+    /// of text).
+    #[test]
+    fn a_huge_currency_code_does_not_widen_the_amount_columns() {
+        use wit::ColumnType::*;
+        let mut r = charges();
+        r.columns = vec![column("id", Id), column("currency", Currency)];
+        for name in ["total", "amount_due", "amount_paid", "amount_remaining"] {
+            r.columns.push(column(name, Amount));
+        }
+        let row = |code: &str| {
+            let mut row = vec![wit::Cell::Text("in_1".into()), wit::Cell::Text(code.into())];
+            row.extend((0..4).map(|_| wit::Cell::Integer(100)));
+            row
+        };
+        let code = "x".repeat(256 << 10);
+        r.rows = vec![row(&code)];
+        r.rows.extend((0..99).map(|_| row("usd")));
+        let text = query_text_within(&r, false, &Selection::all(&r), Some(120));
+        // The code's first 2,000 characters, wrapped in its own column, and 99 short rows.
+        assert!(text.len() < 1 << 20, "{} bytes of table", text.len());
+    }
 }

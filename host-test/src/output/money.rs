@@ -95,9 +95,21 @@ pub fn amount_cell(minor: i64, currency: Option<&str>) -> String {
                 major_units(minor, d, true),
                 code.to_ascii_uppercase()
             ),
-            None => format!("{minor} {} (minor units)", code.to_ascii_uppercase()),
+            None => format!("{minor} {} (minor units)", short_code(code)),
         },
         None => format!("{minor} (no currency)"),
+    }
+}
+
+/// The most characters of an unknown code an amount cell shows: amount columns are never wrapped, and
+/// one code as long as a cell may be (1 MiB) widened every line of a table to it (review: 30 MB of
+/// table for one such row among a hundred). The currency column itself shows it as any text.
+const CODE_CHARS: usize = 12;
+
+fn short_code(code: &str) -> String {
+    match code.char_indices().nth(CODE_CHARS) {
+        None => code.to_ascii_uppercase(),
+        Some((cut, _)) => format!("{}…", code[..cut].to_ascii_uppercase()),
     }
 }
 
@@ -158,5 +170,14 @@ mod tests {
         assert_eq!(amount_cell(1_234_567, Some("kwd")), "1,234.567 KWD");
         assert_eq!(amount_cell(500, Some("xyz")), "500 XYZ (minor units)");
         assert_eq!(amount_cell(500, None), "500 (no currency)");
+        // An unknown code is cut in an amount cell (review), whatever its length.
+        assert_eq!(
+            amount_cell(7, Some(&"x".repeat(1 << 20))),
+            "7 XXXXXXXXXXXX… (minor units)"
+        );
+        assert_eq!(
+            amount_cell(7, Some("abcdefghijkl")),
+            "7 ABCDEFGHIJKL (minor units)"
+        );
     }
 }

@@ -161,11 +161,13 @@ fn escape_at(rest: &str, x: XDigits) -> Option<(char, usize)> {
         b'b' => Some(('\u{8}', 2)),
         b'f' => Some(('\u{c}', 2)),
         b'v' => Some(('\u{b}', 2)),
-        // C's octal, one to three digits: `\0`, `\033` (ESC as most often written).
+        // C's octal, one to three digits: `\0`, `\033` (ESC as most often written); and, read as
+        // [`XDigits::One`], one digit only: Rust's `Debug` writes a NUL `\0` and the digit after it
+        // as a digit (`"5\01"` is 5, NUL, 1: review read a key cut by NULs past C's reading).
         b'0'..=b'7' => {
             let digits = bytes[1..]
                 .iter()
-                .take(3)
+                .take(if x == XDigits::One { 1 } else { 3 })
                 .take_while(|b| (b'0'..=b'7').contains(*b))
                 .count();
             let code = u32::from_str_radix(rest.get(1..1 + digits)?, 8).ok()?;
@@ -220,7 +222,8 @@ fn escape_at(rest: &str, x: XDigits) -> Option<(char, usize)> {
 
 /// How many hex digits a `\x` escape takes: C reads two where there are two, but one written to cut a
 /// key (`\x7` before the key's next character, which may be a hex digit) reads as one, and both may
-/// be in one text (`\x1b\x7a…`: QA). Each reading is a view of its own.
+/// be in one text (`\x1b\x7a…`: QA). Each reading is a view of its own. [`XDigits::One`] also reads an
+/// octal escape as one digit, as Rust's `Debug` writes a NUL before a digit.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum XDigits {
     /// Two where there are two, as C and Python read them.
@@ -324,9 +327,16 @@ impl Seen {
             };
             raw.visit_views(&mut visit);
         }
+        let octal = text
+            .as_bytes()
+            .windows(2)
+            .any(|w| w[0] == b'\\' && (b'0'..=b'7').contains(&w[1]));
         for x in [XDigits::Two, XDigits::ControlFirst, XDigits::One] {
-            if x != XDigits::Two && !text.contains("\\x") {
-                break;
+            // The other readings differ only where a `\x` (or, for one digit, an octal escape) is.
+            if x == XDigits::ControlFirst && !text.contains("\\x")
+                || x == XDigits::One && !text.contains("\\x") && !octal
+            {
+                continue;
             }
             if let Some(unescaped) = Self::unescaped(text, x) {
                 visit(&unescaped.ascii());

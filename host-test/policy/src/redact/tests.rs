@@ -367,6 +367,8 @@ fn a_key_cut_by_unseen_characters_is_the_key_also_escaped() {
         r"\a",
         r"\x7",
         r"\U0000200b",
+        // Rust's `Debug` of a NUL, the key's next character a digit after it (`"5\01"`; review).
+        r"\0",
     ] {
         for every in [1, 5] {
             let cut = cut_every(every, escape);
