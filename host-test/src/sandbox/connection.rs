@@ -103,6 +103,12 @@ impl Connection {
             return Err(self.permissions(found));
         }
         let mut report = returned::check_report(report?, self.credential.runs(), self.sent())?;
+        // The mode is the credential's, which the host accepted for this mode: not the component's word
+        // (review: a report could call a test key live).
+        report.mode = match self.credential.credential.mode() {
+            klairr_policy::credential::Mode::Live => wit::Mode::Live,
+            klairr_policy::credential::Mode::Test => wit::Mode::Test,
+        };
         // A table its catalogue lacks is nothing setup could have proven readable (the component's
         // word alone, or another connector's names): the report names only the connector's own.
         report

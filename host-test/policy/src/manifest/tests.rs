@@ -354,6 +354,11 @@ fn every_invalid_field_is_named_with_what_to_write() {
         ("origins = [\"https://api.example.com:443\"]", "origins = [\"https://127.000.000.001:443\"]", "network.origins[0]", "a number a resolver reads as an IPv4 address"),
         ("origins = [\"https://api.example.com:443\"]", "origins = [\"https://api.1:443\"]", "network.origins[0]", "a number a resolver reads as an IPv4 address"),
         ("origins = [\"https://api.example.com:443\"]", "origins = [\"https://localhost:443\"]", "network.origins[0]", "on this machine or its link"),
+        // The usual /etc/hosts names of this machine and its link (review: these four validated).
+        ("origins = [\"https://api.example.com:443\"]", "origins = [\"https://localhost4:443\"]", "network.origins[0]", "on this machine or its link"),
+        ("origins = [\"https://api.example.com:443\"]", "origins = [\"https://localhost4.localdomain4:443\"]", "network.origins[0]", "on this machine or its link"),
+        ("origins = [\"https://api.example.com:443\"]", "origins = [\"https://ip6-allnodes:443\"]", "network.origins[0]", "on this machine or its link"),
+        ("origins = [\"https://api.example.com:443\"]", "origins = [\"https://ip6-allrouters:443\"]", "network.origins[0]", "on this machine or its link"),
         ("origins = [\"https://api.example.com:443\"]", "origins = [\"https://127.0.0.1:443\"]", "network.origins[0]", "on this machine or its link"),
         ("origins = [\"https://api.example.com:443\"]", "origins = [\"https://0.0.0.0:443\"]", "network.origins[0]", "on this machine or its link"),
         ("origins = [\"https://api.example.com:443\"]", "origins = [\"https://169.254.169.254:443\"]", "network.origins[0]", "a cloud's metadata"),

@@ -44,14 +44,21 @@ pub(super) fn usable_host(host: &str) -> Result<(), String> {
             if !dns {
                 return Err(format!("has no usable host: {WRITE}"));
             }
-            // The names every resolver gives this machine (RFC 6761's, and the usual /etc/hosts ones).
+            // The names every resolver gives this machine or its link (RFC 6761's, and the usual
+            // /etc/hosts ones: Fedora's and RHEL's `localhost4`, Debian's link-local multicast names).
             const LOCAL_NAMES: &[&str] = &[
                 "localhost",
+                "localhost4",
                 "localhost6",
                 "ip6-localhost",
                 "ip6-loopback",
                 "localhost.localdomain",
+                "localhost4.localdomain4",
                 "localhost6.localdomain6",
+                "ip6-allnodes",
+                "ip6-allrouters",
+                "ip6-localnet",
+                "ip6-mcastprefix",
             ];
             // `.local` is multicast DNS: a name on the link, answered by whoever claims it there.
             if LOCAL_NAMES.contains(&host)
