@@ -100,16 +100,25 @@ pub(crate) fn is_permission_refusal(response: &Response) -> bool {
         })
 }
 
+/// The most characters of Stripe's own error message passed on.
+const MESSAGE_CHARS: usize = 500;
+
 /// Read Stripe's error body (`{"error":{"type","code","message",…}}`) into an [`UpstreamError`]. A body
 /// that is not Stripe's shape still gives a useful error: the status and the request id. Stripe's own
 /// messages mask keys (`rk_test_****abcd`), so they are safe to pass on.
 pub fn upstream_error(response: &Response) -> UpstreamError {
     let (code, message) = match error_object(response) {
         Some(error) => {
-            let message = error
+            let mut message = error
                 .message
                 .or(error.kind)
                 .unwrap_or_else(|| "Stripe returned an error without a message".to_owned());
+            // Stripe's are a sentence or two; a longer one is cut, so that what the connector adds
+            // after it (the request, the attempts) stays within the 1 KiB the host shows (review).
+            if let Some((cut, _)) = message.char_indices().nth(MESSAGE_CHARS) {
+                message.truncate(cut);
+                message.push('…');
+            }
             (error.code, message)
         }
         None => (

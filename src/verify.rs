@@ -119,6 +119,9 @@ pub const WRITE_PROBES: [WriteProbe; 5] = [
 json_object! {
     /// Just enough of a list page to check `livemode`; every object of the five resources has it.
     struct ProbePage {
+        /// `list` for a list page: a 2xx of another object that happens to hold `data` proves no read
+        /// (review).
+        object: String,
         data: Vec<LiveFlag>,
     }
 }
@@ -273,13 +276,16 @@ fn check_livemode(
     response: &Response,
     probe: &str,
 ) -> Result<(), ConnectorError> {
-    let page: ProbePage = crate::json::from_slice(&response.body).map_err(|_| {
-        failed(
-            probe,
-            response,
-            "the answer is not a Stripe list whose objects carry livemode",
-        )
-    })?;
+    let page: ProbePage = crate::json::from_slice(&response.body)
+        .ok()
+        .filter(|page: &ProbePage| page.object == "list")
+        .ok_or_else(|| {
+            failed(
+                probe,
+                response,
+                "the answer is not a Stripe list whose objects carry livemode",
+            )
+        })?;
     if let Some(obj) = page
         .data
         .iter()

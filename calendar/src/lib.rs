@@ -62,7 +62,8 @@ pub const LAST_SECOND: i64 = 253_402_300_799;
 /// name it (not after 9999-12-31): the bound a query writes for "up to and including that day".
 pub const fn day_after(seconds: i64) -> Option<(i64, i64, i64)> {
     let next = seconds.div_euclid(DAY) + 1;
-    if next * DAY > LAST_SECOND {
+    // Compared in days: `next * DAY` overflows for the last day of `i64`'s seconds (review).
+    if next > LAST_SECOND / DAY {
         return None;
     }
     Some(civil_from_days(next))
@@ -70,6 +71,16 @@ pub const fn day_after(seconds: i64) -> Option<(i64, i64, i64)> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn no_day_after_the_last_one_whatever_the_seconds() {
+        use super::*;
+        assert_eq!(day_after(LAST_SECOND - DAY), Some((9999, 12, 31)));
+        assert_eq!(day_after(LAST_SECOND), None);
+        assert_eq!(day_after(LAST_SECOND + 1), None);
+        assert_eq!(day_after(i64::MAX - DAY), None);
+        assert_eq!(day_after(i64::MAX), None);
+    }
+
     use super::*;
 
     #[test]

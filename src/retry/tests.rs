@@ -657,3 +657,24 @@ fn requests_refused_together_are_not_retried_in_lockstep() {
         .collect();
     assert_eq!(third.len(), 4, "each at its own time: {third:?}");
 }
+
+/// Stripe's error message is quoted first and the connector's context (the request, how many attempts,
+/// the budget) after it; the host shows an upstream message's first 1 KiB, so a long message from
+/// upstream pushed "gave up after 5 attempts" out of sight (review). Stripe's own message is cut.
+#[test]
+fn a_long_stripe_message_does_not_push_out_the_retry_context() {
+    let long = "x".repeat(4000);
+    let mut r = resp(503);
+    r.body = format!(r#"{{"error":{{"type":"api_error","message":"{long}"}}}}"#).into_bytes();
+    let mut s = Script::storm(Ok(r));
+    let err = run(&mut s, &RetryPolicy::default()).expect_err("storm");
+    let ConnectorError::Upstream(up) = &err else {
+        panic!("{err:?}")
+    };
+    assert!(up.message.len() < 1024, "{} bytes", up.message.len());
+    assert!(
+        up.message.contains("gave up after 5 attempts"),
+        "{}",
+        up.message
+    );
+}

@@ -564,3 +564,20 @@ fn every_write_path_sent_has_an_impossible_id() {
         assert!(body.contains('_'), "{w}");
     }
 }
+
+/// A read probe answered 2xx with an object that is not a list, though it holds a `data` array, proves
+/// no read: setup fails closed (review: it was taken as a readable list).
+#[test]
+fn a_2xx_read_probe_that_is_not_a_list_fails_closed() {
+    let not_a_list = |r: &Request, resp: &mut Response| {
+        if r.path_and_query.starts_with("/v1/charges?") {
+            resp.body = br#"{"object":"balance","data":[]}"#.to_vec();
+        }
+    };
+    let key = hint(TEST_KEY, Mode::Test);
+    let result = verify_with(Tampered(Account::read_only(), not_a_list), &key).0;
+    assert!(
+        result.as_ref().is_err_and(|e| e.kind() == "upstream"),
+        "accepted: {result:?}"
+    );
+}

@@ -254,7 +254,7 @@ fn a_reread_keeps_the_name() {
 /// budget is the README's size ("Component size") plus a little room; lower it as the component shrinks.
 #[test]
 fn the_shipped_stripe_component_stays_within_its_size_budget() {
-    const BUDGET_BYTES: usize = 294 * 1024;
+    const BUDGET_BYTES: usize = 295 * 1024;
     if env!("KLAIRR_STRIPE_COMPONENT_PROFILE") != "guest" {
         return; // a debugging build (KLAIRR_GUEST_PROFILE) is not what ships
     }
