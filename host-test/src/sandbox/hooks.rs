@@ -32,14 +32,16 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use wasmtime_wasi_http::{Error, ForbiddenHeaderFilter, WasiBody, WasiHttpHooks};
 
-use super::pool::{Pool, Ready, ResendGate};
+use super::pool::{Pool, Ready};
 
 mod capped_body;
 mod denials;
 mod gates;
+mod sending;
 use capped_body::CappedBody;
 pub(crate) use denials::{reveals, Refusals, ENCODED_CREDENTIAL};
 pub use gates::{SharedGates, OPEN_RESPONSES_PER_IN_FLIGHT};
+use sending::{budget_start, stopped, stopped_before};
 
 /// Where requests that pass the policy are delivered.
 #[derive(Clone, Default)]
@@ -463,33 +465,18 @@ impl WasiHttpHooks for PolicyHooks {
                     // its own, once that connection is ready, and is stopped as any request not on the
                     // wire yet (review: it went out uncounted, two starts within one second under a
                     // budget of one).
-                    let resend: ResendGate = {
-                        let (gates, connector, endpoint) =
-                            (gates.clone(), connector.clone(), endpoint.clone());
-                        let (cancel, closed) = (cancel.clone(), connection_closed.clone());
-                        let (on_the_wire, last_start) = (on_the_wire.clone(), last_start.clone());
-                        let id = credential.id;
-                        Box::new(move |maybe_read| {
-                            Box::pin(async move {
-                                let start =
-                                    budget_start(&gates, id, &connector, limits, &endpoint).await;
-                                if Instant::now() >= deadline {
-                                    return Err(Error::ConnectionTimeout);
-                                }
-                                if cancel.is_cancelled() {
-                                    return Err(stopped(&closed));
-                                }
-                                if let Ok(mut last) = last_start.lock() {
-                                    *last = start;
-                                }
-                                // Counted once more only if the upstream may have read the first.
-                                if maybe_read {
-                                    on_the_wire.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                                }
-                                Ok(())
-                            })
-                        })
-                    };
+                    let resend = sending::resend_gate(sending::Resend {
+                        gates: gates.clone(),
+                        id: credential.id,
+                        connector: connector.clone(),
+                        limits,
+                        endpoint: endpoint.clone(),
+                        deadline,
+                        call: cancel.clone(),
+                        connection: connection_closed.clone(),
+                        on_the_wire: on_the_wire.clone(),
+                        last_start: last_start.clone(),
+                    });
                     // The response head (a resent request on a fresh connection included): bounded
                     // here as a whole, on top of the pool's per-step timeouts.
                     let head = (t.connect + t.first_byte).min(remaining);
@@ -549,53 +536,6 @@ impl WasiHttpHooks for PolicyHooks {
             }
         })
     }
-}
-
-/// The instant the budget lets a request of `endpoint` start, waited for: counted when the request
-/// can go on the wire, its connection ready (see `send_request`).
-async fn budget_start(
-    gates: &SharedGates,
-    id: CredentialId,
-    connector: &str,
-    limits: Limits,
-    endpoint: &str,
-) -> Instant {
-    let now = Instant::now();
-    let start = gates
-        .budget
-        .reserve_for(id, connector, limits, endpoint, now);
-    // Only a request over budget waits: a timer for an instant already past still waits for the
-    // timer driver's next tick (about a millisecond), on every request.
-    if start > now {
-        tokio::time::sleep_until(start.into()).await;
-    }
-    start
-}
-
-/// Resolves when a request must stop: once its call has ended, if it is not on the wire yet; once its
-/// connection is closed, whatever it is doing. A request already sent when its call ends is let finish
-/// (its answer unread, its slots given back), so that it reaches the upstream whole and every request
-/// counted as sent is one the upstream saw. Polled in the request's own task, before the request's
-/// future each time, so the flag cannot change between the two.
-async fn stopped_before(
-    call: CancellationToken,
-    connection: CancellationToken,
-    on_wire: Arc<std::sync::atomic::AtomicBool>,
-) {
-    call.cancelled().await;
-    if on_wire.load(std::sync::atomic::Ordering::Relaxed) {
-        connection.cancelled().await;
-    }
-}
-
-/// What a request stopped before its answer fails with: its connection was closed (`connection`
-/// cancelled), or the call that made it returned (a later call holding its future reads this).
-fn stopped(connection: &CancellationToken) -> Error {
-    Error::InternalError(Some(if connection.is_cancelled() {
-        "the connection was closed".into()
-    } else {
-        "the call that made this request had returned".into()
-    }))
 }
 
 /// What [`PolicyHooks::admit`] found out about a request it lets leave.
