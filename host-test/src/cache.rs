@@ -156,6 +156,10 @@ impl<V: Clone, C: Clock> ResultCache<V, C> {
     /// byte count held it). Cheap: the soonest expiries are the front of the index.
     pub fn drop_expired(&mut self) {
         let now = self.clock.now();
+        self.drop_expired_at(now);
+    }
+
+    fn drop_expired_at(&mut self, now: Instant) {
         while let Some(&(expires, k)) = self.by_expiry.first() {
             if now < expires {
                 break;
@@ -168,19 +172,12 @@ impl<V: Clone, C: Clock> ResultCache<V, C> {
     pub fn get(&mut self, fingerprint: &Fingerprint, canonical_query: &str) -> (Lookup, Option<V>) {
         let key = EntryKey::new(fingerprint, canonical_query);
         let now = self.clock.now();
-        // Checked before the sweep, so that this entry's own expiry is told as such.
-        if self.entries.get(&key).is_some_and(|e| now >= e.expires) {
-            self.remove(&key);
-            self.drop_expired();
-            return (Lookup::Expired, None);
-        }
-        self.drop_expired();
+        // Told before the sweep drops it: this entry's own expiry is a lookup's answer.
+        let expired = self.entries.get(&key).is_some_and(|e| now >= e.expires);
+        self.drop_expired_at(now);
         match self.entries.get(&key) {
-            Some(e) if now < e.expires => (Lookup::Hit, Some(e.value.clone())),
-            Some(_) => {
-                self.remove(&key);
-                (Lookup::Expired, None)
-            }
+            Some(e) => (Lookup::Hit, Some(e.value.clone())),
+            None if expired => (Lookup::Expired, None),
             None => (Lookup::Miss, None),
         }
     }
@@ -196,13 +193,13 @@ impl<V: Clone, C: Clock> ResultCache<V, C> {
         ttl: Duration,
         bytes: usize,
     ) {
-        self.drop_expired();
+        let now = self.clock.now();
+        self.drop_expired_at(now);
         if ttl.is_zero() || bytes > self.max_bytes {
             return;
         }
         let key = EntryKey::new(fingerprint, canonical_query);
         self.remove(&key);
-        let now = self.clock.now();
         let full = |c: &Self| c.entries.len() >= c.max_entries || c.bytes + bytes > c.max_bytes;
         // Expired entries first, then the ones closest to expiry: both from the front of the index.
         while full(self) {
