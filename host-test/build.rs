@@ -20,7 +20,8 @@ fn main() {
         .to_path_buf();
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo"));
 
-    for watched in ["src", "sdk", "wit", "Cargo.toml", "Cargo.lock"] {
+    // Everything the guest is built from, its calendar crate included.
+    for watched in ["src", "sdk", "calendar", "wit", "Cargo.toml", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     println!("cargo:rerun-if-env-changed=KLAIRR_GUEST_PROFILE");
