@@ -41,7 +41,7 @@ mod sending;
 use capped_body::CappedBody;
 pub(crate) use denials::{reveals, Refusals, ENCODED_CREDENTIAL};
 pub use gates::{SharedGates, OPEN_RESPONSES_PER_IN_FLIGHT};
-use sending::{budget_start, stopped, stopped_before};
+use sending::{budget_start, clear_to_send, stopped, stopped_before};
 
 /// Where requests that pass the policy are delivered.
 #[derive(Clone, Default)]
@@ -434,12 +434,7 @@ impl WasiHttpHooks for PolicyHooks {
             let start = budget_start(&gates, credential.id, &connector, limits, &endpoint).await;
             let last_start = Arc::new(std::sync::Mutex::new(start));
 
-            let remaining = left()?;
-            // Last thing before the wire: a request of a connection closed, or of a call ended, while
-            // it waited sends nothing.
-            if cancel.is_cancelled() {
-                return Err(stopped(&connection_closed));
-            }
+            let remaining = clear_to_send(deadline, &cancel, &connection_closed)?;
             put_on_wire.store(true, std::sync::atomic::Ordering::Relaxed);
             on_the_wire.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let options = wasmtime_wasi_http::RequestOptions {

@@ -7,7 +7,7 @@ use crate::sandbox::pool::ResendGate;
 use klairr_policy::budget::{CredentialId, Limits};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use wasmtime_wasi_http::Error;
 
@@ -58,6 +58,24 @@ pub(super) fn stopped(connection: &CancellationToken) -> Error {
     }))
 }
 
+/// The last checks before the wire, once the budget's wait is over: the call's deadline not passed
+/// (the time left is returned), and neither the call ended nor the connection closed while the request
+/// waited — a request stopped so sends nothing.
+pub(super) fn clear_to_send(
+    deadline: Instant,
+    call: &CancellationToken,
+    connection: &CancellationToken,
+) -> Result<Duration, Error> {
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    if remaining.is_zero() {
+        return Err(Error::ConnectionTimeout);
+    }
+    if call.is_cancelled() {
+        return Err(stopped(connection));
+    }
+    Ok(remaining)
+}
+
 /// What a resend on a fresh connection needs of its request ([`resend_gate`]).
 pub(super) struct Resend {
     pub(super) gates: Arc<SharedGates>,
@@ -84,12 +102,7 @@ pub(super) fn resend_gate(r: Resend) -> ResendGate {
     Box::new(move |maybe_read| {
         Box::pin(async move {
             let start = budget_start(&r.gates, r.id, &r.connector, r.limits, &r.endpoint).await;
-            if Instant::now() >= r.deadline {
-                return Err(Error::ConnectionTimeout);
-            }
-            if r.call.is_cancelled() {
-                return Err(stopped(&r.connection));
-            }
+            clear_to_send(r.deadline, &r.call, &r.connection)?;
             if let Ok(mut last) = r.last_start.lock() {
                 *last = start;
             }
