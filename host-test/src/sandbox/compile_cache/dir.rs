@@ -1,10 +1,19 @@
 //! Directory and file safety (this user's own, mode 0700, no symlinks followed), and eviction with the
 //! cleanup of temporary files left behind.
+//!
+//! The directory is opened once and checked on that descriptor; every entry is then opened, written,
+//! renamed, listed and deleted relative to it (`openat`, `renameat`, `unlinkat`, `fstatat`), never
+//! through the path again. A path others can repoint (a symlink, a directory above the cache in a place
+//! others write) cannot send a later step to a directory that was never checked: the descriptor names the
+//! directory that was.
 
 use super::entry::is_entry_name;
 use super::{shell_quote, CompileCacheError, DirCache};
-use std::fs::{self, File, OpenOptions};
+use rustix::fs::{AtFlags, Mode, OFlags};
+use std::ffi::OsStr;
+use std::fs::{self, File};
 use std::io;
+use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -21,7 +30,7 @@ impl DirCache<'_> {
     /// directory copied from another machine) counts as the oldest, so such entries cannot crowd out
     /// the ones in use. Best effort: another process may be evicting the same files.
     pub(super) fn evict(&self, just_written: &str) {
-        let Ok(listing) = fs::read_dir(self.dir) else {
+        let Ok(names) = list(&self.fd, usize::MAX) else {
             return;
         };
         let now = SystemTime::now();
@@ -29,11 +38,15 @@ impl DirCache<'_> {
         // this moment, not a clock set back.
         let present = now + Duration::from_secs(60);
         let mut entries = Vec::new();
-        for item in listing.flatten() {
-            let name = item.file_name();
+        for name in names {
             let Some(name) = name.to_str() else { continue };
-            // `DirEntry::metadata` does not follow symlinks.
-            let Ok(meta) = item.metadata() else { continue };
+            if !is_entry_name(name) && !is_temp_name(name) {
+                continue;
+            }
+            // Not following a symlink: only the directory's own regular files are considered.
+            let Ok(meta) = self.metadata(name) else {
+                continue;
+            };
             if !meta.is_file() {
                 continue;
             }
@@ -49,7 +62,7 @@ impl DirCache<'_> {
                     };
                     entries.push((modified, name.to_owned()));
                 }
-            } else if is_temp_name(name) {
+            } else {
                 // Stale when written over an hour ago, or dated over an hour ahead; a file another
                 // process is writing right now is neither.
                 let age = match now.duration_since(modified) {
@@ -57,15 +70,91 @@ impl DirCache<'_> {
                     Err(ahead) => ahead.duration(),
                 };
                 if age > STALE_TEMP {
-                    let _ = fs::remove_file(item.path());
+                    let _ = self.remove(name);
                 }
             }
         }
         entries.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
         for (_, name) in entries.into_iter().skip(self.keep.saturating_sub(1)) {
-            let _ = fs::remove_file(self.dir.join(name));
+            let _ = self.remove(&name);
         }
     }
+
+    /// Open the entry `name` of this directory for reading, not following a symlink.
+    pub(super) fn open_entry(&self, name: &str) -> io::Result<File> {
+        // Opened for reading only; the hit path then sets the modification time, which the owner may do
+        // through any descriptor.
+        // Non-blocking: a FIFO planted under an entry's name would otherwise block the open until a
+        // writer came; it is then refused as not a regular file. (Regular files ignore the flag.)
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        Ok(File::from(rustix::fs::openat(
+            &self.fd,
+            name,
+            flags,
+            Mode::empty(),
+        )?))
+    }
+
+    /// What the directory's `name` is (a symlink is not followed).
+    fn metadata(&self, name: &str) -> io::Result<fs::Metadata> {
+        // A path-only descriptor on Linux: opening it neither reads the file nor blocks on a FIFO.
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let access = OFlags::PATH;
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        let access = OFlags::RDONLY | OFlags::NONBLOCK;
+        let fd = rustix::fs::openat(
+            &self.fd,
+            name,
+            access | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        File::from(fd).metadata()
+    }
+
+    /// Create the file `name` in this directory, mode 0600; it must not exist yet.
+    pub(super) fn create_private(&self, name: &str) -> io::Result<File> {
+        let flags =
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        Ok(File::from(rustix::fs::openat(
+            &self.fd,
+            name,
+            flags,
+            Mode::from_raw_mode(0o600),
+        )?))
+    }
+
+    /// Rename `from` to `to`, both in this directory (replacing `to`).
+    pub(super) fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+        Ok(rustix::fs::renameat(&self.fd, from, &self.fd, to)?)
+    }
+
+    /// Delete the file `name` of this directory.
+    pub(super) fn remove(&self, name: &str) -> io::Result<()> {
+        Ok(rustix::fs::unlinkat(&self.fd, name, AtFlags::empty())?)
+    }
+}
+
+/// The names in the directory open as `fd` (`.` and `..` left out), at most `limit` of them.
+fn list(fd: &OwnedFd, limit: usize) -> io::Result<Vec<std::ffi::OsString>> {
+    use std::os::unix::ffi::OsStrExt;
+    // The directory itself, opened anew for reading: `fd` may be a path-only descriptor.
+    let readable = rustix::fs::openat(
+        fd,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut names = Vec::new();
+    for item in rustix::fs::Dir::new(readable)? {
+        if names.len() == limit {
+            break;
+        }
+        let name = item?.file_name().to_bytes().to_vec();
+        if name != b"." && name != b".." {
+            names.push(OsStr::from_bytes(&name).to_owned());
+        }
+    }
+    Ok(names)
 }
 
 /// A temporary file's name as `DirCache::store` makes it: `.tmp-<pid>-<nanoseconds>-<sequence>`.
@@ -79,25 +168,55 @@ pub(super) fn is_temp_name(name: &str) -> bool {
     })
 }
 
-/// Create `dir` (mode 0700) if it does not exist, then [`check_dir`] it.
-pub(super) fn prepare_dir(dir: &Path) -> Result<(), CompileCacheError> {
+/// Create `dir` (mode 0700) if it does not exist, open it, and [`check_dir`] what was opened: the
+/// descriptor returned is the directory every later step of the cache goes through.
+pub(super) fn prepare_dir(dir: &Path) -> Result<OwnedFd, CompileCacheError> {
     let io_error = |source| CompileCacheError::io(dir, source);
-    match fs::metadata(dir) {
-        Ok(_) => {}
+    let fd = match open_dir(dir) {
+        Ok(fd) => fd,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            create_dir_private(dir).map_err(io_error)?
+            create_dir_private(dir).map_err(io_error)?;
+            open_dir(dir).map_err(|e| refused_open(dir, e))?
         }
-        Err(e) => return Err(io_error(e)),
-    }
+        Err(e) => return Err(refused_open(dir, e)),
+    };
     // Checked after creating too: another process may have created it first, with other permissions.
-    check_dir(dir, &fs::metadata(dir).map_err(io_error)?)
+    check_dir(dir, &fd)?;
+    Ok(fd)
+}
+
+/// Open the directory `dir` (following a symlink to it, as `ls` does: what is checked is where it leads)
+/// for use as the base of `*at` calls. On Linux a path-only descriptor, so that a directory its owner
+/// cannot read (mode 0300) is still opened and then refused with its mode, not with "permission denied".
+fn open_dir(dir: &Path) -> io::Result<OwnedFd> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let access = OFlags::PATH;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let access = OFlags::RDONLY;
+    Ok(rustix::fs::open(
+        dir,
+        access | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?)
+}
+
+/// Why `dir` could not be opened as a directory: something else stands there, or an I/O error.
+fn refused_open(dir: &Path, e: io::Error) -> CompileCacheError {
+    let not_a_directory = e.kind() == io::ErrorKind::NotADirectory
+        && fs::metadata(dir).is_ok_and(|meta| !meta.is_dir());
+    if not_a_directory {
+        CompileCacheError::NotADirectory {
+            path: dir.to_owned(),
+        }
+    } else {
+        CompileCacheError::io(dir, e)
+    }
 }
 
 /// Create `dir` and every missing directory above it, each with mode 0700, whatever the umask: it may
 /// take bits off (0600 is a directory its owner cannot enter, and under umask 0777 a parent created 000
 /// would stop the next one from being created in it). A directory another process creates meanwhile is
 /// left as it is ([`check_dir`] judges the cache's own).
-#[cfg(unix)]
 fn create_dir_private(dir: &Path) -> io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     let missing: Vec<&Path> = dir
@@ -115,48 +234,24 @@ fn create_dir_private(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
-#[cfg(unix)]
-pub(super) fn create_private(path: &Path) -> io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-}
-
-#[cfg(unix)]
-pub(super) fn open_no_follow(path: &Path) -> io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    OpenOptions::new()
-        .read(true)
-        // Opened for reading only; the hit path then sets the modification time, which the owner may do
-        // through any descriptor.
-        // Non-blocking: a FIFO planted under an entry's name would otherwise block the open until a
-        // writer came; it is then refused as not a regular file. (Regular files ignore the flag.)
-        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
-        .open(path)
-}
-
 /// The directory must be this user's own and closed to group and others (mode 0700).
-#[cfg(unix)]
-fn check_dir(dir: &Path, meta: &fs::Metadata) -> Result<(), CompileCacheError> {
-    use std::os::unix::fs::MetadataExt;
-    if !meta.is_dir() {
+fn check_dir(dir: &Path, fd: &OwnedFd) -> Result<(), CompileCacheError> {
+    let stat = rustix::fs::fstat(fd).map_err(|e| CompileCacheError::io(dir, e.into()))?;
+    if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::Directory {
         return Err(CompileCacheError::NotADirectory {
             path: dir.to_owned(),
         });
     }
     let me = rustix::process::geteuid().as_raw();
-    if meta.uid() != me {
+    if stat.st_uid != me {
         return Err(CompileCacheError::UnsafeDir {
             path: dir.to_owned(),
             why: format!(
                 "belongs to user id {}, not to you (user id {me})",
-                meta.uid()
+                stat.st_uid
             ),
             fix: only_for_a_cache(
-                dir,
+                fd,
                 format!(
                     "its owner (or root) may run `chown {me} {dir} && chmod 700 {dir}`",
                     dir = shell_quote(dir)
@@ -164,12 +259,12 @@ fn check_dir(dir: &Path, meta: &fs::Metadata) -> Result<(), CompileCacheError> {
             ),
         });
     }
-    let mode = meta.mode() & 0o7777;
+    let mode = stat.st_mode & 0o7777;
     if mode & 0o077 != 0 {
         return Err(CompileCacheError::UnsafeDir {
             path: dir.to_owned(),
             why: format!("has mode {mode:04o}, open to other users (it must be 0700)"),
-            fix: only_for_a_cache(dir, format!("run `chmod 700 {}`", shell_quote(dir))),
+            fix: only_for_a_cache(fd, format!("run `chmod 700 {}`", shell_quote(dir))),
         });
     }
     // Safe but unusable (0600, 0500): every entry would fail to open or to be written, one warning
@@ -180,7 +275,7 @@ fn check_dir(dir: &Path, meta: &fs::Metadata) -> Result<(), CompileCacheError> {
             why: format!(
                 "has mode {mode:04o}: you cannot read, write and enter it (it must be 0700)"
             ),
-            fix: only_for_a_cache(dir, format!("run `chmod 700 {}`", shell_quote(dir))),
+            fix: only_for_a_cache(fd, format!("run `chmod 700 {}`", shell_quote(dir))),
         });
     }
     Ok(())
@@ -189,9 +284,8 @@ fn check_dir(dir: &Path, meta: &fs::Metadata) -> Result<(), CompileCacheError> {
 /// `fix` (a `chmod`, a `chown`) when the directory holds nothing but what the cache writes. Any other
 /// (`/`, `/tmp`, a home directory typed by mistake) has other uses, which closing it would break: the
 /// cache wants a directory of its own.
-#[cfg(unix)]
-fn only_for_a_cache(dir: &Path, fix: String) -> String {
-    if holds_only_cache_files(dir) {
+fn only_for_a_cache(fd: &OwnedFd, fix: String) -> String {
+    if holds_only_cache_files(fd) {
         format!("{fix}, or {ELSEWHERE}")
     } else {
         format!(
@@ -202,61 +296,22 @@ fn only_for_a_cache(dir: &Path, fix: String) -> String {
 }
 
 /// The way out of any unsafe directory.
-#[cfg(unix)]
 const ELSEWHERE: &str =
     "choose another directory with --compile-cache DIR (one that does not exist \
      yet is created with mode 0700), or --compile-cache off";
 
-/// Whether `dir` is empty or holds only entries and temporary files (an unreadable directory holds
-/// something else as far as anyone can tell).
-#[cfg(unix)]
-fn holds_only_cache_files(dir: &Path) -> bool {
-    let Ok(listing) = fs::read_dir(dir) else {
-        return false;
-    };
-    listing.take(10_000).all(|item| {
-        item.ok()
-            .and_then(|item| item.file_name().into_string().ok())
-            .is_some_and(|name| is_entry_name(&name) || is_temp_name(&name))
+/// Whether the directory is empty or holds only entries and temporary files (an unreadable directory
+/// holds something else as far as anyone can tell).
+fn holds_only_cache_files(fd: &OwnedFd) -> bool {
+    list(fd, 10_000).is_ok_and(|names| {
+        names.iter().all(|name| {
+            name.to_str()
+                .is_some_and(|name| is_entry_name(name) || is_temp_name(name))
+        })
     })
 }
 
 /// An entry must be a regular file of this user's that nobody else may write.
-#[cfg(unix)]
 pub(super) fn check_entry_file(meta: &fs::Metadata) -> Result<(), String> {
     crate::own_file::check(meta, crate::own_file::ClosedTo::Writes).map_err(|e| e.to_string())
-}
-
-#[cfg(not(unix))]
-fn create_dir_private(_dir: &Path) -> io::Result<()> {
-    Err(io::Error::new(
-        io::ErrorKind::Unsupported,
-        "the compile cache needs Unix permissions",
-    ))
-}
-
-#[cfg(not(unix))]
-pub(super) fn create_private(_path: &Path) -> io::Result<File> {
-    Err(io::Error::new(
-        io::ErrorKind::Unsupported,
-        "the compile cache needs Unix permissions",
-    ))
-}
-
-#[cfg(not(unix))]
-pub(super) fn open_no_follow(_path: &Path) -> io::Result<File> {
-    Err(io::Error::new(
-        io::ErrorKind::Unsupported,
-        "the compile cache needs Unix permissions",
-    ))
-}
-
-#[cfg(not(unix))]
-fn check_dir(_dir: &Path, _meta: &fs::Metadata) -> Result<(), CompileCacheError> {
-    Err(CompileCacheError::Unsupported)
-}
-
-#[cfg(not(unix))]
-pub(super) fn check_entry_file(_meta: &fs::Metadata) -> Result<(), String> {
-    Err("the compile cache needs Unix permissions".to_owned())
 }

@@ -1,13 +1,12 @@
 //! The on-disk entry format: its key and name, its header, the checks before a payload is trusted, and
 //! the write-then-rename that stores one.
 
-use super::dir::{check_entry_file, create_private, open_no_follow, TEMP_PREFIX};
+use super::dir::{check_entry_file, TEMP_PREFIX};
 use super::DirCache;
 use sha2::{Digest, Sha256};
-use std::fs::{self, File};
+use std::fs::File;
 use std::hash::{Hash, Hasher};
 use std::io::{self, Read, Write};
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 use wasmtime::Engine;
@@ -33,7 +32,7 @@ impl DirCache<'_> {
     /// its hash check and is recompiled.
     pub(super) fn store(
         &self,
-        path: &Path,
+        name: &str,
         key: &[u8; 32],
         payload: &[u8],
         max_len: u64,
@@ -49,19 +48,19 @@ impl DirCache<'_> {
         let nanos = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
-        let temp = self.dir.join(format!(
+        let temp = format!(
             "{TEMP_PREFIX}{}-{nanos}-{}",
             std::process::id(),
             SEQUENCE.fetch_add(1, Ordering::Relaxed)
-        ));
-        let written = create_private(&temp).and_then(|mut file| {
+        );
+        let written = self.create_private(&temp).and_then(|mut file| {
             file.write_all(&header(key, payload))?;
             file.write_all(payload)?;
             drop(file);
-            fs::rename(&temp, path)
+            self.rename(&temp, name)
         });
         if written.is_err() {
-            let _ = fs::remove_file(&temp);
+            let _ = self.remove(&temp);
         }
         written
     }
@@ -134,11 +133,12 @@ fn entry_digest(key: &[u8; 32], payload: &[u8]) -> [u8; 32] {
 /// The entry's payload if it is present and whole; `Ok(None)` if there is none; `Err(why)` if it is there
 /// but not to be trusted. The open file comes back too (to bump its modification time on a hit).
 pub(super) fn read_entry(
-    path: &Path,
+    cache: &DirCache<'_>,
+    name: &str,
     key: &[u8; 32],
     max_len: u64,
 ) -> Result<Option<(File, Vec<u8>)>, String> {
-    let mut file = match open_no_follow(path) {
+    let mut file = match cache.open_entry(name) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("it could not be opened ({e})")),

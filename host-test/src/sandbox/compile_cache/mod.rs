@@ -26,14 +26,19 @@
 //! The trust boundary: whoever can write files as this user can forge an entry (with a matching hash), but
 //! could equally replace the `klairr-host` binary; the checks keep out other users, and damage.
 
+// Both work through Unix descriptors, owners and modes; elsewhere the cache is refused (`Unsupported`).
+#[cfg(unix)]
 mod dir;
+#[cfg(unix)]
 mod entry;
 #[cfg(all(test, unix))]
 mod tests;
 
 use super::SandboxError;
 use crate::policy::redact::strip_control;
+#[cfg(unix)]
 use dir::prepare_dir;
+#[cfg(unix)]
 use entry::{entry_key, entry_name, max_entry_bytes, read_entry};
 use std::collections::BTreeSet;
 use std::ffi::OsString;
@@ -207,44 +212,68 @@ impl CompileCache {
             CompileCache::Dir(dir) => (dir, true),
             CompileCache::DefaultDir(dir) => (dir, false),
         };
-        if let Err(e) = prepare_dir(dir) {
-            if explicit {
-                return Err(e);
+        match open_dir_cache(dir) {
+            Ok(cache) => cache.load(engine, component),
+            Err(e) if explicit => Err(e),
+            Err(e) => {
+                warn(&format!("{e}; compiling the component in memory instead"));
+                Ok(Loaded {
+                    component: compile(engine, component)?,
+                    outcome: Outcome::Unusable {
+                        reason: e.to_string(),
+                    },
+                })
             }
-            warn(&format!("{e}; compiling the component in memory instead"));
-            return Ok(Loaded {
-                component: compile(engine, component)?,
-                outcome: Outcome::Unusable {
-                    reason: e.to_string(),
-                },
-            });
         }
-        DirCache {
-            dir,
-            keep: KEEP_ENTRIES,
-        }
-        .load(engine, component)
     }
 }
 
-/// One checked cache directory.
+#[cfg(unix)]
+fn open_dir_cache(dir: &Path) -> Result<DirCache<'_>, CompileCacheError> {
+    DirCache::open(dir, KEEP_ENTRIES)
+}
+
+/// Without Unix ownership and modes there is no telling whether a directory is the user's own.
+#[cfg(not(unix))]
+fn open_dir_cache(_dir: &Path) -> Result<std::convert::Infallible, CompileCacheError> {
+    Err(CompileCacheError::Unsupported)
+}
+
+#[cfg(unix)]
+/// One checked cache directory, held open: every entry is read, written and deleted relative to the
+/// directory that was checked, never through its path again (`dir.rs`).
 struct DirCache<'a> {
+    /// The path the user gave, for messages only.
     dir: &'a Path,
+    /// The directory `prepare_dir` opened and checked.
+    fd: std::os::fd::OwnedFd,
+    /// How many entries to keep.
     keep: usize,
 }
 
-impl DirCache<'_> {
+#[cfg(unix)]
+impl<'a> DirCache<'a> {
+    /// Create `dir` if missing, open it and check it is this user's own with mode 0700.
+    fn open(dir: &'a Path, keep: usize) -> Result<DirCache<'a>, CompileCacheError> {
+        Ok(DirCache {
+            dir,
+            fd: prepare_dir(dir)?,
+            keep,
+        })
+    }
+
     fn load(&self, engine: &Engine, bytes: &[u8]) -> Result<Loaded, CompileCacheError> {
         let key = entry_key(engine, bytes);
-        let path = self.dir.join(entry_name(&key));
+        let name = entry_name(&key);
+        let path = self.dir.join(&name);
         let max_len = max_entry_bytes(bytes.len());
-        let rejected = match read_entry(&path, &key, max_len) {
+        let rejected = match read_entry(self, &name, &key, max_len) {
             Ok(None) => None,
             Ok(Some((file, payload))) => {
                 // SAFETY: `Component::deserialize` must only be given what `Component::serialize` (or
                 // `Engine::precompile_component`) of this wasmtime produced, unmodified. `payload` is:
-                // - from a directory `check_dir` proved is this user's own and closed to everyone else
-                //   (0700), read from a regular file (opened without following symlinks) owned by this
+                // - from the directory `check_dir` proved (on the descriptor it is read through) is this
+                //   user's own and closed to everyone else (0700), read from a regular file (opened without following symlinks) owned by this
                 //   user that nobody else may write: only this user's processes (running this code,
                 //   which writes nothing but `Component::serialize` output) or root can have written it;
                 // - exactly the bytes `store` wrote: `read_entry` checked the header's key (these
@@ -280,10 +309,10 @@ impl DirCache<'_> {
         let stored = match component
             .serialize()
             .map_err(|e| io::Error::other(format!("{e:#}")))
-            .and_then(|payload| self.store(&path, &key, &payload, max_len))
+            .and_then(|payload| self.store(&name, &key, &payload, max_len))
         {
             Ok(()) => {
-                self.evict(&entry_name(&key));
+                self.evict(&name);
                 true
             }
             Err(e) => {

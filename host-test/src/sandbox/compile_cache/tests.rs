@@ -182,7 +182,12 @@ fn compile_cache_bit_flip_under_an_unchanged_header_is_detected() {
         flipped[at] ^= 0x10;
         fs::write(&entry, &flipped).expect("flip");
         assert_eq!(
-            read_entry(&entry, &entry_key(&engine, &bytes), u64::MAX)
+            read_entry(
+                &DirCache::open(&tmp.cache(), KEEP_ENTRIES).expect("dir"),
+                entry.file_name().and_then(|n| n.to_str()).expect("name"),
+                &entry_key(&engine, &bytes),
+                u64::MAX
+            )
                 .err()
                 .as_deref(),
             Some(
@@ -255,8 +260,7 @@ fn eviction_leaves_a_temporary_file_another_process_is_writing() {
     let tmp = TempDir::new("temp-race");
     let dir = tmp.cache();
     let engine = engine();
-    let cache = DirCache { dir: &dir, keep: 3 };
-    prepare_dir(&dir).expect("dir");
+    let cache = DirCache::open(&dir, 3).expect("dir");
     // Written a moment after the evicting process read its clock, and one left an hour ago.
     let writing = dir.join(format!("{TEMP_PREFIX}1-2-3"));
     let left = dir.join(format!("{TEMP_PREFIX}4-5-6"));
@@ -405,8 +409,7 @@ fn compile_cache_eviction_keeps_the_newest() {
     let dir = tmp.cache();
     let engine = engine();
     let keep = 3;
-    let cache = DirCache { dir: &dir, keep };
-    prepare_dir(&dir).expect("dir");
+    let cache = DirCache::open(&dir, keep).expect("dir");
 
     // A stale temporary file (a writer that died) and a fresh one (a writer at work).
     let stale = dir.join(format!("{TEMP_PREFIX}4242-17-0"));
@@ -476,8 +479,7 @@ fn entries_dated_in_the_future_do_not_crowd_out_the_ones_in_use() {
     let tmp = TempDir::new("future");
     let dir = tmp.cache();
     let engine = engine();
-    let cache = DirCache { dir: &dir, keep: 3 };
-    prepare_dir(&dir).expect("dir");
+    let cache = DirCache::open(&dir, 3).expect("dir");
     // Three valid entries dated 2099 (a clock set back, a directory copied from elsewhere).
     for salt in 30..33 {
         let bytes = component(salt);
@@ -642,5 +644,158 @@ fn a_text_file_given_as_a_component_is_not_quoted_back() {
     assert!(
         message.ends_with("nor component text: expected `(` (line 1, column 1)"),
         "{message}"
+    );
+}
+
+// ---- the directory checked is the directory used ----
+
+/// A component that answers 7: the code someone else would like the victim to run.
+fn other_answer_component() -> Vec<u8> {
+    br#"(component
+         (core module $m (func (export "answer") (result i32) i32.const 7))
+         (core instance $i (instantiate $m))
+         (func (export "answer") (result u32) (canon lift (core func $i "answer"))))"#
+        .to_vec()
+}
+
+/// An entry under `victim`'s key holding another component's compiled code: its header's checksum is
+/// computable by anyone (it is not a signature), so only where it lies keeps it out.
+fn forged_entry(engine: &Engine, victim: &[u8]) -> Vec<u8> {
+    let payload = Component::new(engine, other_answer_component())
+        .expect("compile")
+        .serialize()
+        .expect("serialize");
+    [header(&entry_key(engine, victim), &payload), payload].concat()
+}
+
+/// A directory the cache refuses: open to everyone (mode 0777) and, when the tests run as root,
+/// another user's.
+fn foreign_dir(tmp: &TempDir) -> PathBuf {
+    let foreign = tmp.0.join("foreign");
+    fs::create_dir_all(&foreign).expect("mkdir");
+    fs::set_permissions(&foreign, fs::Permissions::from_mode(0o777)).expect("chmod");
+    if rustix::process::geteuid().is_root() {
+        std::os::unix::fs::chown(&foreign, Some(65534), Some(65534)).expect("chown");
+    }
+    assert!(
+        prepare_dir(&foreign).is_err(),
+        "the foreign directory is refused"
+    );
+    foreign
+}
+
+/// The cache path is a symlink someone else can repoint. Once the directory it led to is checked, every
+/// step (reading the entry, writing the new one, evicting) stays in that directory, wherever the path
+/// leads afterwards.
+#[test]
+fn the_directory_checked_is_the_directory_read_and_written() {
+    let tmp = TempDir::new("repointed");
+    let safe = tmp.0.join("safe");
+    prepare_dir(&safe).expect("safe dir");
+    let foreign = foreign_dir(&tmp);
+    let engine = engine();
+    let victim = component(40);
+    let name = entry_name(&entry_key(&engine, &victim));
+    fs::write(foreign.join(&name), forged_entry(&engine, &victim)).expect("plant");
+
+    let link = tmp.0.join("cache");
+    std::os::unix::fs::symlink(&safe, &link).expect("symlink");
+    let cache = DirCache::open(&link, KEEP_ENTRIES).expect("the link leads to the safe directory");
+    // Repointed between the check and the use.
+    fs::remove_file(&link).expect("rm link");
+    std::os::unix::fs::symlink(&foreign, &link).expect("repoint");
+
+    let loaded = cache.load(&engine, &victim).expect("load");
+    assert_eq!(loaded.outcome, Outcome::Miss { stored: true });
+    assert_eq!(answer(&engine, &loaded.component), 42);
+    assert!(
+        safe.join(&name).is_file(),
+        "stored in the directory checked"
+    );
+    let in_foreign: Vec<_> = fs::read_dir(&foreign)
+        .expect("list")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(
+        in_foreign,
+        [std::ffi::OsString::from(&name)],
+        "nothing written there"
+    );
+    // And the hit comes from the safe directory too.
+    let again = cache.load(&engine, &victim).expect("load");
+    assert_eq!(again.outcome, Outcome::Hit);
+    assert_eq!(answer(&engine, &again.component), 42);
+}
+
+/// The same through the public API, raced: a thread repoints the cache path between the user's 0700
+/// directory and a refused one while `CompileCache::load` runs in a loop. Each load is either refused
+/// (its check saw the refused directory) or served from the safe one: never the planted code.
+#[test]
+fn a_cache_path_repointed_during_loads_never_serves_the_refused_directory() {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    let tmp = TempDir::new("repointed-race");
+    let safe = tmp.0.join("safe");
+    prepare_dir(&safe).expect("safe dir");
+    let foreign = foreign_dir(&tmp);
+    let engine = engine();
+    let victim = component(41);
+    let name = entry_name(&entry_key(&engine, &victim));
+    let forged = forged_entry(&engine, &victim);
+    fs::write(foreign.join(&name), &forged).expect("plant");
+    let link = tmp.0.join("cache");
+    std::os::unix::fs::symlink(&safe, &link).expect("symlink");
+    let cache = CompileCache::Dir(link.clone());
+    assert_eq!(
+        load(&cache, &engine, &victim).1,
+        Outcome::Miss { stored: true }
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let swapper = {
+        let (stop, link, safe, foreign) =
+            (stop.clone(), link.clone(), safe.clone(), foreign.clone());
+        let next = tmp.0.join("cache.next");
+        std::thread::spawn(move || {
+            let mut flip = false;
+            while !stop.load(Ordering::Relaxed) {
+                let _ = fs::remove_file(&next);
+                std::os::unix::fs::symlink(if flip { &foreign } else { &safe }, &next)
+                    .expect("symlink");
+                fs::rename(&next, &link).expect("repoint");
+                flip = !flip;
+            }
+        })
+    };
+    let (mut refused, mut safe_hits, mut foreign_hits) = (0, 0, 0);
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(3) {
+        match cache.load(&engine, &victim) {
+            Err(_) => refused += 1,
+            Ok(Loaded {
+                component,
+                outcome: Outcome::Hit,
+            }) => match answer(&engine, &component) {
+                42 => safe_hits += 1,
+                _ => foreign_hits += 1,
+            },
+            Ok(Loaded { outcome, .. }) => panic!("the safe entry is there: {outcome:?}"),
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    swapper.join().expect("swapper");
+    assert_eq!(
+        foreign_hits, 0,
+        "{foreign_hits} loads ran the refused directory's code ({safe_hits} safe, {refused} refused)"
+    );
+    assert!(
+        safe_hits > 0 && refused > 0,
+        "both sides raced: {safe_hits} safe, {refused} refused"
+    );
+    assert_eq!(
+        fs::read(foreign.join(&name)).expect("planted"),
+        forged,
+        "left as planted"
     );
 }
