@@ -2,8 +2,10 @@
 //!
 //! Pages ask for `min(100, rows still wanted)` objects. A page is checked against the request: no more
 //! objects than asked for, every object inside the query's filters, data of the connection's mode, a
-//! cursor that is new and that comes with a non-empty page. Anything else ends the query with an
-//! `upstream` error quoting the request id — never a loop or a wrong answer.
+//! cursor that is new and that comes with a non-empty page, and objects in the API's order (newest
+//! first: `created`, then `id`, descending), each after the last one read — so an object sent again on
+//! the next page (the list shifted under a position cursor) is never returned twice. Anything else ends
+//! the query with an `upstream` error quoting the request id — never a loop or a wrong answer.
 
 use crate::api::{self, DecodedPage};
 use crate::error::{ConnectorError, UpstreamError};
@@ -33,11 +35,13 @@ pub fn fetch<H: Http + ?Sized, C: Clock + ?Sized>(
     let mut rows: Vec<Vec<Cell>> = Vec::with_capacity(target.min(10_000));
     let mut cursor: Option<String> = None;
     let mut seen: Vec<String> = Vec::new();
+    let mut last: Option<(i64, String)> = None;
     loop {
         let want = (target - rows.len()).min(PAGE_SIZE as usize) as u32;
         let response = caller.get(query.table, &query.page_path(want, cursor.as_deref()))?;
         let page = api::decode_page(query.table, &response)?;
         check_page(query, mode, &page, want, &response)?;
+        check_order(&mut last, query.table, &page, &response)?;
         rows.extend(page.rows);
         caller.http.progress(caller.requests, rows.len() as u64);
         let Some(next) = page.next_cursor else {
@@ -143,6 +147,35 @@ pub fn check_mode(
         }
         _ => Ok(()),
     }
+}
+
+/// Each object must come after `last` (the one read before it, on this page or the last) in the API's
+/// order, strictly: a repeat or a step back means the list moved under the cursor or the API is broken,
+/// and the rows read so far could hold an object twice.
+fn check_order(
+    last: &mut Option<(i64, String)>,
+    table: Table,
+    page: &DecodedPage,
+    response: &Response,
+) -> Result<(), ConnectorError> {
+    for (i, (row, &created)) in page.rows.iter().zip(&page.created).enumerate() {
+        let id = text_at(table, row, "id").unwrap_or_default();
+        let after = last
+            .as_ref()
+            .is_none_or(|(c, l)| (created, id) < (*c, l.as_str()));
+        if !after {
+            return Err(bad(
+                response,
+                table,
+                &format!(
+                    "has object {i} ({id}) out of order or sent before (the list is newest first: \
+                     created, then id, descending); it may have changed while it was read: ask again"
+                ),
+            ));
+        }
+        *last = Some((created, id.to_owned()));
+    }
+    Ok(())
 }
 
 fn text_at<'r>(table: Table, row: &'r [Cell], column: &str) -> Option<&'r str> {
@@ -268,6 +301,10 @@ mod tests {
     const ENTRY: &str =
         r#"{"id":"ent_1","account":"acc_1","amount":1,"currency":"eur","created":100}"#;
 
+    /// Next after [`ENTRY`] in the API's order.
+    const OLDER: &str =
+        r#"{"id":"ent_0","account":"acc_1","amount":1,"currency":"eur","created":99}"#;
+
     #[test]
     fn pages_that_break_the_request_end_the_query() {
         let cases: Vec<(Vec<Reply>, &str, &str)> = vec![
@@ -286,7 +323,7 @@ mod tests {
             (
                 vec![
                     page(&format!(r#"{{"data":[{ENTRY}],"next_cursor":"c1"}}"#)),
-                    page(&format!(r#"{{"data":[{ENTRY}],"next_cursor":"c1"}}"#)),
+                    page(&format!(r#"{{"data":[{OLDER}],"next_cursor":"c1"}}"#)),
                 ],
                 r#"{"list":"entries"}"#,
                 "repeats a next_cursor",
@@ -325,5 +362,58 @@ mod tests {
                 .contains("returned live accounts for a test-mode connection"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn an_object_sent_again_on_the_next_page_is_not_returned_twice() {
+        const NEWER: &str =
+            r#"{"id":"ent_2","account":"acc_1","amount":5,"currency":"eur","created":200}"#;
+        let replies = vec![
+            page(&format!(
+                r#"{{"data":[{NEWER}],"next_cursor":"c1","livemode":false}}"#
+            )),
+            page(&format!(
+                r#"{{"data":[{NEWER},{ENTRY}],"next_cursor":null,"livemode":false}}"#
+            )),
+        ];
+        match run(&mut Scripted::new(replies), r#"{"list":"entries"}"#, 1000) {
+            Err(ConnectorError::Upstream(u)) => {
+                assert_eq!(u.request_id.as_deref(), Some("req_x"));
+                assert!(
+                    u.message
+                        .contains("object 0 (ent_2) out of order or sent before"),
+                    "{}",
+                    u.message
+                );
+            }
+            Ok((fetched, _)) => panic!("a wrong answer: {:?}", ids(&fetched.rows)),
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn objects_out_of_the_apis_order_end_the_query() {
+        // Older first on one page; then a tie on `created` with ids ascending.
+        for data in [
+            r#"{"id":"ent_1","account":"acc_1","amount":5,"currency":"eur","created":100},{"id":"ent_2","account":"acc_1","amount":5,"currency":"eur","created":200}"#,
+            r#"{"id":"ent_1","account":"acc_1","amount":5,"currency":"eur","created":100},{"id":"ent_2","account":"acc_1","amount":5,"currency":"eur","created":100}"#,
+        ] {
+            let replies = vec![page(&format!(
+                r#"{{"data":[{data}],"next_cursor":null,"livemode":false}}"#
+            ))];
+            let outcome = run(&mut Scripted::new(replies), r#"{"list":"entries"}"#, 1000);
+            assert!(
+                matches!(&outcome, Err(ConnectorError::Upstream(u)) if u.message.contains("object 1 (ent_2) out of order")),
+                "{outcome:?}"
+            );
+        }
+        // The API's own order passes: a tie on `created`, ids descending.
+        let data = r#"{"id":"ent_2","account":"acc_1","amount":5,"currency":"eur","created":100},{"id":"ent_1","account":"acc_1","amount":5,"currency":"eur","created":100}"#;
+        let replies = vec![page(&format!(
+            r#"{{"data":[{data}],"next_cursor":null,"livemode":false}}"#
+        ))];
+        let (fetched, _) =
+            run(&mut Scripted::new(replies), r#"{"list":"entries"}"#, 1000).expect("in order");
+        assert_eq!(ids(&fetched.rows), ["ent_2", "ent_1"]);
     }
 }

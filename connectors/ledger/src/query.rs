@@ -128,7 +128,7 @@ pub fn parse(text: &str, max_rows: u32) -> Result<Query, ConnectorError> {
         }
         ConnectorError::invalid_query(format!(
             "not a valid query: {}. Write {{\"list\": \"entries\", \"filters\": {{…}}, \"limit\": N}}",
-            said.replace("expected i64", "expected a whole number")
+            said
         ))
     })?;
     let table = Table::from_name(&raw.list).ok_or_else(|| {
@@ -179,20 +179,21 @@ pub fn parse(text: &str, max_rows: u32) -> Result<Query, ConnectorError> {
     }
     if let Some(created) = filters.created {
         let (gte, lt) = created.range()?;
-        if let (Some(lo), Some(hi)) = (gte, lt) {
-            if lo >= hi {
-                return Err(ConnectorError::invalid_query(format!(
-                    "filter created is an empty range (from {lo} up to but not including {hi}): no row can \
-                     match; widen it"
-                )));
-            }
+        // A bound left out is the first or past the last second a row can have: `lt: 0` is as empty
+        // as `gte: 10, lt: 10`.
+        let (lo, hi) = (gte.unwrap_or(0), lt.unwrap_or(MAX_TIMESTAMP + 1));
+        if lo >= hi {
+            return Err(ConnectorError::invalid_query(format!(
+                "filter created is an empty range (from {lo} up to but not including {hi}; rows are created \
+                 from 0 to {MAX_TIMESTAMP}): no row can match; widen it"
+            )));
         }
         query.created_gte = gte;
         query.created_lt = lt;
         query.filter_keys.push("created".into());
     }
     query.filter_keys.sort_unstable();
-    if let Some(limit) = raw.limit {
+    if let Some(Limit(limit)) = raw.limit {
         if limit < 1 {
             return Err(ConnectorError::invalid_query(format!(
                 "limit {limit} is out of range: write an integer of at least 1 (at most {max_rows} rows are \
@@ -227,9 +228,32 @@ fn shown(text: &str) -> String {
 struct RawQuery {
     list: String,
     #[serde(default)]
-    limit: Option<i64>,
+    limit: Option<Limit>,
     #[serde(default)]
     filters: Option<RawFilters>,
+}
+
+/// `limit` as written: any whole number, however large (past 64 bits too: it is then more than any
+/// connection returns, and clamped like any other).
+struct Limit(i64);
+
+impl<'de> Deserialize<'de> for Limit {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Limit;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a whole number")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Limit, E> {
+                Ok(Limit(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Limit, E> {
+                Ok(Limit(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// The filters of every table; which ones a table accepts is checked after the table is known.
@@ -281,7 +305,8 @@ impl<'de> Deserialize<'de> for RawFilters {
 /// A point in time as written: unix seconds or an RFC 3339 UTC date / date-time.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum TimePoint {
-    Seconds(i64),
+    /// Wide enough for any whole number JSON gives (a `u64` past `i64`), so that a refusal quotes it.
+    Seconds(i128),
     Text(String),
 }
 
@@ -289,17 +314,20 @@ impl TimePoint {
     fn seconds(&self, op: &str) -> Result<i64, ConnectorError> {
         let fail =
             |why: String| ConnectorError::invalid_query(format!("filter created.{op}: {why}"));
-        let v = match self {
+        let written = match self {
             TimePoint::Seconds(v) => *v,
-            TimePoint::Text(t) => {
-                parse_date(t).map_err(|why| fail(format!("{:?} {why}", shown(t))))?
-            }
+            TimePoint::Text(t) => parse_date(t)
+                .map_err(|why| fail(format!("{:?} {why}", shown(t))))?
+                .into(),
         };
-        if !(0..=MAX_TIMESTAMP).contains(&v) {
+        let Some(v) = i64::try_from(written)
+            .ok()
+            .filter(|v| (0..=MAX_TIMESTAMP).contains(v))
+        else {
             return Err(fail(format!(
-                "{v} is out of range: write unix seconds from 0 to {MAX_TIMESTAMP} (year 9999)"
+                "{written} is out of range: write unix seconds from 0 to {MAX_TIMESTAMP} (year 9999)"
             )));
-        }
+        };
         // A date is its first second: `lte` of one would leave out the rest of the day and `gt` keep
         // it, silently (the Stripe connector refuses the same, in the same words).
         if let (TimePoint::Text(day), "lte" | "gt") = (self, op) {
@@ -337,10 +365,10 @@ impl Visitor<'_> for PointVisitor {
         f.write_str("unix seconds (a whole number) or a date \"YYYY-MM-DD\"")
     }
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<TimePoint, E> {
-        Ok(TimePoint::Seconds(v))
+        Ok(TimePoint::Seconds(v.into()))
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<TimePoint, E> {
-        Ok(TimePoint::Seconds(i64::try_from(v).unwrap_or(i64::MAX)))
+        Ok(TimePoint::Seconds(v.into()))
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<TimePoint, E> {
         Ok(TimePoint::Text(v.to_owned()))

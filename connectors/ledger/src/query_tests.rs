@@ -244,3 +244,43 @@ fn cursors_are_percent_encoded_whole() {
     assert_eq!(percent_encode("abc-._~XYZ09"), "abc-._~XYZ09");
     assert_eq!(percent_encode("a b&c=d#é"), "a%20b%26c%3Dd%23%C3%A9");
 }
+
+#[test]
+fn numbers_past_64_bits_are_read_as_what_they_are() {
+    assert_eq!(
+        ok(r#"{"list":"entries","limit":18446744073709551615}"#).row_target,
+        1000,
+        "more than any connection returns: clamped"
+    );
+    let m = refused(r#"{"list":"entries","limit":2.5}"#);
+    assert!(m.contains("expected a whole number"), "{m}");
+    let m = refused(r#"{"list":"entries","filters":{"created":{"gte":18446744073709551615}}}"#);
+    assert!(
+        m.contains("18446744073709551615 is out of range") && !m.contains("9223372036854775807"),
+        "{m}"
+    );
+    let m = refused(r#"{"list":"entries","filters":{"created":{"gte":-5}}}"#);
+    assert!(m.contains("-5 is out of range"), "{m}");
+}
+
+#[test]
+fn ranges_no_row_can_satisfy_are_refused_like_explicit_empty_ones() {
+    for text in [
+        r#"{"list":"entries","filters":{"created":{"lt":0}}}"#,
+        r#"{"list":"entries","filters":{"created":{"lt":"1970-01-01"}}}"#,
+        r#"{"list":"entries","filters":{"created":{"gt":253402300799}}}"#,
+        r#"{"list":"entries","filters":{"created":{"gte":10,"lt":10}}}"#,
+    ] {
+        let m = refused(text);
+        assert!(m.contains("empty range"), "{text}: {m}");
+    }
+    // The ends themselves can match.
+    assert_eq!(
+        ok(r#"{"list":"entries","filters":{"created":{"lt":1}}}"#).created_lt,
+        Some(1)
+    );
+    assert_eq!(
+        ok(r#"{"list":"entries","filters":{"created":{"gte":253402300799}}}"#).created_gte,
+        Some(253_402_300_799)
+    );
+}
