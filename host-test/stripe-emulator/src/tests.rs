@@ -194,9 +194,9 @@ fn regular_data_sets_stay_byte_identical() {
     assert_eq!(
         fingerprint(&Store::generate(&EmulatorConfig::default())),
         [
-            "customers 40 568f98115573509a",
+            "customers 40 77533904b1aa7b73",
             "subscriptions 60 1f294de50952fe89",
-            "invoices 120 0a6b559bfdc9e9e6",
+            "invoices 120 2dd876eff1c51c2e",
             "charges 150 3d6653424cc7364e",
             "payouts 30 be00ac1fafa5a375",
         ]
@@ -204,9 +204,9 @@ fn regular_data_sets_stay_byte_identical() {
     assert_eq!(
         fingerprint(&Store::generate(&big)),
         [
-            "customers 3000 5c8fc07756787c18",
+            "customers 3000 0a1d42951ac82acf",
             "subscriptions 2500 c2f9afe0247e00e9",
-            "invoices 4000 829abb3cb2e81e7e",
+            "invoices 4000 b1a30a90fbbfc32c",
             "charges 3500 71cb98193eae96f4",
             "payouts 900 c7f51a201893ff91",
         ]
@@ -1773,4 +1773,55 @@ fn a_log_reader_that_falls_behind_is_told_how_many_it_missed() {
     assert_eq!(from.try_iter().count(), 2);
     assert_eq!(from.missed(), 2);
     assert_eq!(from.missed(), 0);
+}
+
+/// Stripe bills a subscription's period once (another invoice in it is an update's), and marks a
+/// zero-total invoice paid when it is finalized, with no attempt to charge.
+#[test]
+fn each_subscription_period_is_invoiced_once_and_zero_invoices_are_paid() {
+    let s = default_shared();
+    let mut periods = std::collections::BTreeMap::<(String, i64), Vec<String>>::new();
+    let mut zero_unpaid = Vec::new();
+    let invoices = all_objects(&s, Resource::Invoices);
+    for o in &invoices {
+        let id = o["id"].as_str().unwrap_or("").to_string();
+        let reason = o["billing_reason"].as_str().unwrap_or("");
+        let sub = o["parent"]["subscription_details"]["subscription"].as_str();
+        if let Some(sub) = sub.filter(|_| reason != "subscription_update") {
+            let start = o["lines"]["data"][0]["period"]["start"]
+                .as_i64()
+                .unwrap_or(-1);
+            periods
+                .entry((sub.to_string(), start))
+                .or_default()
+                .push(id.clone());
+        }
+        let paid_without_attempts = o["status"] == "paid" && o["attempt_count"] == 0;
+        if o["total"] == 0 && o["status"] != "draft" && !paid_without_attempts {
+            zero_unpaid.push(format!(
+                "{id} {} attempts {}",
+                o["status"], o["attempt_count"]
+            ));
+        }
+    }
+    let twice: Vec<_> = periods.iter().filter(|(_, v)| v.len() > 1).collect();
+    assert!(
+        twice.is_empty() && zero_unpaid.is_empty(),
+        "{} of {} subscription periods invoiced more than once (e.g. {:?}); zero-total invoices not paid: {:?}",
+        twice.len(),
+        periods.len(),
+        twice.first(),
+        zero_unpaid
+    );
+    assert!(
+        periods.len() > 20,
+        "subscriptions are invoiced: {}",
+        periods.len()
+    );
+    for status in ["paid", "open", "draft", "void", "uncollectible"] {
+        assert!(
+            invoices.iter().any(|o| o["status"] == status),
+            "no {status} invoice"
+        );
+    }
 }

@@ -28,11 +28,20 @@ pub(super) fn generate(
         ("uncollectible", 6),
     ];
     let mut inv_rows = Vec::with_capacity(count);
+    // The cycles of each subscription already invoiced: Stripe bills a period once; another invoice in
+    // the same period is an update's (a proration).
+    let mut invoiced = std::collections::HashSet::new();
     for i in 0..count {
         let id = g.uid("in", 24);
-        let status = g.status(i, inv_statuses);
-        let from_sub = !subs.is_empty() && (custs.is_empty() || g.rng.chance(75));
+        let mut status = g.status(i, inv_statuses);
+        // The first invoices, one of each status so that every status is present, are one-off ones: a
+        // subscription's could be a trial's, whose zero total Stripe marks paid at once.
+        let from_sub =
+            i >= inv_statuses.len() && !subs.is_empty() && (custs.is_empty() || g.rng.chance(75));
         let mut orphan_customer = None;
+        // What a subscription invoice's line bills: the period ahead of it (the trial, for a trial's
+        // creation invoice); the invoice's own period is the one behind it, as Stripe has them.
+        let mut line_period = None;
         let (
             ci,
             currency,
@@ -44,7 +53,8 @@ pub(super) fn generate(
             total,
             sub_ref,
         ) = if from_sub {
-            let s = &subs[g.rng.below(subs.len() as u64) as usize];
+            let si = g.rng.below(subs.len() as u64) as usize;
+            let s = &subs[si];
             let first = &prices[s.items[0].price];
             let at = s.ended_at.unwrap_or(NOW).max(s.anchor);
             // On an irregular timeline the invoice is created some time into its cycle (at
@@ -58,27 +68,29 @@ pub(super) fn generate(
                 }
             };
             let created = step(s.anchor, first.interval, first.count, k);
-            let (ps, reason) = if k == 0 {
-                (
-                    if s.anchor > s.created {
-                        s.created
-                    } else {
-                        created
-                    },
-                    "subscription_create",
-                )
-            } else if g.rng.chance(10) {
-                (
-                    step(s.anchor, first.interval, first.count, k - 1),
-                    "subscription_update",
-                )
+            let ps = if k == 0 {
+                if s.anchor > s.created {
+                    s.created
+                } else {
+                    created
+                }
             } else {
-                (
-                    step(s.anchor, first.interval, first.count, k - 1),
-                    "subscription_cycle",
-                )
+                step(s.anchor, first.interval, first.count, k - 1)
+            };
+            let billed_before = !invoiced.insert((si, k));
+            let reason = if billed_before || (k > 0 && g.rng.chance(10)) {
+                "subscription_update"
+            } else if k == 0 {
+                "subscription_create"
+            } else {
+                "subscription_cycle"
             };
             let trial_invoice = k == 0 && s.anchor > s.created;
+            line_period = Some(if trial_invoice {
+                (s.created, s.anchor)
+            } else {
+                (created, step(s.anchor, first.interval, first.count, k + 1))
+            });
             let created = if trial_invoice { s.created } else { created };
             let total: i64 = if trial_invoice {
                 0
@@ -140,6 +152,10 @@ pub(super) fn generate(
                 ci, currency, cm, created, created, created, "manual", total, None,
             )
         };
+        // A zero total is paid the moment it is finalized, with no attempt to charge.
+        if total == 0 && status != "draft" {
+            status = "paid";
+        }
         if status == "draft" {
             created = clamp(NOW - g.rng.range(HOUR, 3 * DAY), created, NOW - 60);
         }
@@ -183,6 +199,7 @@ pub(super) fn generate(
         let uncollectible_at = (status == "uncollectible").then(|| later(&mut g.rng));
         let attempt_count = match (status, collection_method) {
             ("draft", _) => 0,
+            _ if total == 0 => 0,
             ("paid", "send_invoice") => 1,
             (_, "send_invoice") => 0,
             ("paid", _) => {
@@ -237,7 +254,7 @@ pub(super) fn generate(
             "id": g.uid("il", 24), "object": "line_item", "amount": total, "currency": currency,
             "description": line_desc, "discount_amounts": [], "discountable": true, "discounts": [],
             "invoice": id, "livemode": false, "metadata": {}, "parent": line_parent,
-            "period": {"end": period_end, "start": period_start}, "pretax_credit_amounts": [],
+            "period": {"end": line_period.map_or(period_end, |p| p.1), "start": line_period.map_or(period_start, |p| p.0)}, "pretax_credit_amounts": [],
             "pricing": {"price_details": line_price.map(|p| j!({"price": prices[p].id, "product": prices[p].product})),
                         "type": "price_details", "unit_amount_decimal": line_price.and_then(|p| prices[p].unit_amount).map(|a| a.to_string())},
             "quantity": line_qty, "subtotal": total, "taxes": [],
