@@ -367,3 +367,74 @@ fn an_interrupted_query_erases_its_progress_line() {
         &terminal[last_frame..]
     );
 }
+
+/// A warning written while the spinner is drawn (here: the result's shape cannot be appended to the
+/// memory file, a symlink having taken its name while the query ran) is written on a line of its own,
+/// the spinner taken off the screen first (a review found the warning glued to the spinner's last
+/// frame), and the spinner is still cleared before the result.
+#[test]
+fn a_warning_during_a_long_query_is_not_glued_to_the_spinner() {
+    let emu = Emulator::start(EmulatorConfig {
+        customers: 5000,
+        latency: Duration::from_millis(600),
+        ..EmulatorConfig::default()
+    })
+    .expect("the emulator starts");
+    let base = emu.base_url();
+    let dir = std::env::temp_dir().join(format!("klairr-terminal-memory-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a directory");
+    let memory = dir.join("memory.jsonl");
+    // 50 pages (max-rows 5000) at 600 ms each, 8 at a time: several seconds after the first frame.
+    let dsl = r#"{"list":"customers","limit":5000}"#;
+    let mut args = vec!["--memory-file", memory.to_str().expect("a UTF-8 path")];
+    args.extend(query_args(&base, "table", dsl));
+    let pty = Pty::open();
+    let mut command = host(&args, keys::TEST_READ_ONLY);
+    command.stderr(pty.slave()).stdout(pty.slave());
+    let mut child = command.spawn().expect("klairr-host starts");
+    drop(command);
+    let shown = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let reader = {
+        let shown = shown.clone();
+        let mut master = pty.master;
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = master.read(&mut buf) {
+                shown
+                    .lock()
+                    .expect("not poisoned")
+                    .extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    let drawn = || String::from_utf8_lossy(&shown.lock().expect("not poisoned")).contains("so far");
+    let waited = std::time::Instant::now();
+    while !drawn() {
+        assert!(
+            waited.elapsed() < Duration::from_secs(60),
+            "no progress was drawn"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The memory file's name now leads elsewhere: the record is refused, with a warning.
+    std::os::unix::fs::symlink(dir.join("elsewhere"), &memory).expect("a symlink");
+    let status = child.wait().expect("klairr-host ends");
+    reader.join().expect("the terminal reader");
+    let terminal = String::from_utf8_lossy(&shown.lock().expect("not poisoned")).into_owned();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(status.success(), "{status:?}: {terminal:?}");
+    let warning = terminal
+        .find("klairr-host: could not record the result's shape in memory")
+        .unwrap_or_else(|| panic!("the warning was shown: {terminal:?}"));
+    let frame_before = terminal[..warning]
+        .rfind("so far")
+        .expect("the spinner was drawn before the warning");
+    assert!(
+        terminal[frame_before..warning].contains("\u{1b}[2K"),
+        "the spinner's line was erased before the warning: {:?}",
+        &terminal[frame_before..(warning + 60).min(terminal.len())]
+    );
+    let newest = &emu.ids(Resource::Customers)[0];
+    let result_at = terminal.find(newest.as_str()).expect("the result");
+    assert!(!terminal[result_at..].contains("so far"), "{terminal:?}");
+}

@@ -45,7 +45,10 @@ pub(crate) fn log_line(line: std::fmt::Arguments<'_>) {
         }
         text = masks.written.hide_key_like(&text);
     }
-    let _ = writeln!(std::io::stderr(), "{text}");
+    // A spinner drawn on stderr is taken off the screen while the line is written.
+    progress_bar::write_beside(|| {
+        let _ = writeln!(std::io::stderr(), "{text}");
+    });
 }
 
 /// What [`log_line`] masks: the credentials, and what the command line says.

@@ -5,8 +5,22 @@
 
 use crate::sandbox::{Progress, ProgressSink};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+
+/// The spinner on screen, if any: a line logged while it is drawn ([`write_beside`]) is written with
+/// it hidden, so that it is not glued to the spinner's last frame.
+static SHOWN: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+/// Run `write` (a line on stderr) with the spinner, if one is drawn, taken off the screen meanwhile
+/// and drawn again after; without one, just run it. The CLI's warnings go through this (`log_line`).
+pub(crate) fn write_beside(write: impl FnOnce()) {
+    let shown = SHOWN.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    match shown {
+        Some(bar) => bar.suspend(write),
+        None => write(),
+    }
+}
 
 /// A spinner while a call runs; cleared when dropped.
 pub struct Spinner {
@@ -29,6 +43,7 @@ impl Spinner {
         // The first report can take a page's round trip: tick meanwhile so the spinner moves.
         bar.enable_steady_tick(Duration::from_millis(120));
         interrupted::erase_the_line();
+        *SHOWN.lock().unwrap_or_else(PoisonError::into_inner) = Some(bar.clone());
         Some(Spinner { bar })
     }
 
@@ -42,6 +57,7 @@ impl Spinner {
 
 impl Drop for Spinner {
     fn drop(&mut self) {
+        SHOWN.lock().unwrap_or_else(PoisonError::into_inner).take();
         self.bar.finish_and_clear();
         interrupted::leave_the_line();
     }

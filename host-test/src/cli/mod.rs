@@ -70,7 +70,7 @@ pub fn main() -> i32 {
 }
 
 /// Parse `args` (including the program name) and run; returns the exit status.
-pub fn run<I, S>(args: I, io: Io<'_>) -> i32
+pub fn run<I, S>(args: I, mut io: Io<'_>) -> i32
 where
     I: IntoIterator<Item = S>,
     S: Into<OsString> + Clone,
@@ -92,11 +92,8 @@ where
             let message = joined.strip_prefix("error: ").unwrap_or(&joined);
             let specs = credential_specs(connectors_dir_in(&args).as_deref());
             let message = CommandLine::read(&args, &specs).hide_key_like(message);
-            let _ = writeln!(
-                io.stdout,
-                "{}",
-                output::error_json("usage", &cap(&message, MESSAGE_CAP))
-            );
+            let json = output::error_json("usage", &cap(&message, MESSAGE_CAP));
+            say_json_error(&mut io, &json);
             return e.exit_code();
         }
         Err(e) if e.use_stderr() => {
@@ -106,8 +103,16 @@ where
             return e.exit_code();
         }
         Err(e) => {
-            // `--help` and `--version`: what was asked for, so on stdout (`klairr-host --help | less`).
-            let _ = write!(io.stdout, "{e}");
+            // `--help` and `--version`: what was asked for, so on stdout (`klairr-host --help | less`);
+            // when stdout cannot take it, that is an `output` failure like any other command's.
+            if let Err(why) = write!(io.stdout, "{e}").and_then(|()| io.stdout.flush()) {
+                let _ = writeln!(
+                    io.stderr,
+                    "error (output): {}",
+                    Failure::output(why).message
+                );
+                return 1;
+            }
             return e.exit_code();
         }
     };
@@ -146,13 +151,7 @@ where
             match format {
                 Format::Json => {
                     let json = output::error_json(&failure.kind, &message);
-                    // When stdout is what failed, the error can only be told on stderr.
-                    if writeln!(io.stdout, "{json}")
-                        .and_then(|()| io.stdout.flush())
-                        .is_err()
-                    {
-                        let _ = writeln!(io.stderr, "{json}");
-                    }
+                    say_json_error(&mut io, &json);
                 }
                 Format::Table | Format::Csv | Format::Ndjson => {
                     let _ = writeln!(
@@ -387,29 +386,47 @@ fn refuse_given(flags: &[String], message: impl FnOnce(&str) -> String) -> Resul
     }
 }
 
+/// An error object under `--format json`: on stdout, where a program reads it; when stdout is what
+/// failed (`> /dev/full`), the error can only be told on stderr.
+fn say_json_error(io: &mut Io<'_>, json: &str) {
+    if writeln!(io.stdout, "{json}")
+        .and_then(|()| io.stdout.flush())
+        .is_err()
+    {
+        let _ = writeln!(io.stderr, "{json}");
+    }
+}
+
 /// Read a query from standard input; anything past 1 MiB is not a query (the connector caps at 16 KiB).
 /// What editors add around a file's text is not the query's: a leading byte-order mark and the trailing
 /// newline (or any trailing whitespace) are dropped, so they neither break the JSON nor count toward
 /// the cap.
 fn read_query(stdin: &mut dyn Read) -> Result<String, Failure> {
     const MAX_STDIN: u64 = 1 << 20;
-    let mut text = String::new();
+    let mut bytes = Vec::new();
     stdin
         .take(MAX_STDIN + 1)
-        .read_to_string(&mut text)
+        .read_to_end(&mut bytes)
         .map_err(|e| {
             Failure::new(
                 "invalid-query",
                 format!("could not read the query from standard input: {e}"),
             )
         })?;
-    // Refused, not cut: what follows the first MiB could turn a valid query into none.
-    if text.len() as u64 > MAX_STDIN {
+    // Refused, not cut: what follows the first MiB could turn a valid query into none. Judged on bytes
+    // before they are read as text: the cut may fall inside a character of valid UTF-8.
+    if bytes.len() as u64 > MAX_STDIN {
         return Err(Failure::new(
             "invalid-query",
             "standard input holds more than 1 MiB: a query is one JSON object of at most 16 KiB",
         ));
     }
+    let text = String::from_utf8(bytes).map_err(|_| {
+        Failure::new(
+            "invalid-query",
+            "could not read the query from standard input: it is not valid UTF-8 (write the query as UTF-8 JSON)",
+        )
+    })?;
     let query = text.strip_prefix('\u{feff}').unwrap_or(&text).trim_end();
     Ok(query.to_owned())
 }
@@ -572,5 +589,104 @@ mod tests {
         assert_eq!(code, 2, "{out}");
         assert!(out.contains(r#""kind":"usage""#), "{out}");
         assert!(out.contains("is set but is not valid UTF-8"), "{out}");
+    }
+
+    /// A stdout that can never be written (`> /dev/full`).
+    struct Full;
+
+    impl Write for Full {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::from_raw_os_error(libc::ENOSPC))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Err(std::io::Error::from_raw_os_error(libc::ENOSPC))
+        }
+    }
+
+    /// Run with stdout full; (exit status, stderr).
+    fn run_to_full_stdout(args: &[&str]) -> (i32, String) {
+        let env = |_: &str| None;
+        let mut stderr = Vec::new();
+        let code = run(
+            std::iter::once("klairr-host").chain(args.iter().copied()),
+            Io {
+                env: &env,
+                stdin: &mut std::io::empty(),
+                stdout: &mut Full,
+                stderr: &mut stderr,
+                stderr_is_terminal: false,
+            },
+        );
+        (code, String::from_utf8_lossy(&stderr).into_owned())
+    }
+
+    #[test]
+    fn a_refused_command_line_is_said_on_stderr_when_stdout_fails() {
+        let (code, stderr) = run_to_full_stdout(&["--format", "json", "--mode", "bogus", "setup"]);
+        assert_eq!(code, 2);
+        assert!(stderr.contains(r#""kind":"usage""#), "stderr: {stderr:?}");
+    }
+
+    #[test]
+    fn help_or_version_that_cannot_be_written_is_an_output_failure() {
+        for asked in ["--help", "--version"] {
+            let (code, stderr) = run_to_full_stdout(&[asked]);
+            assert_eq!(code, 1, "{asked}: {stderr:?}");
+            assert!(
+                stderr.starts_with("error (output): could not write the output"),
+                "{asked}: {stderr:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn more_than_a_mib_of_valid_utf8_is_refused_for_its_size() {
+        // 1,200,000 bytes: the first MiB ends inside a character.
+        let text = "é".repeat(600_000);
+        let refused =
+            read_query(&mut std::io::Cursor::new(text.into_bytes())).expect_err("more than 1 MiB");
+        assert_eq!(refused.kind, "invalid-query");
+        assert!(
+            refused.message.contains("more than 1 MiB"),
+            "{}",
+            refused.message
+        );
+        let refused =
+            read_query(&mut std::io::Cursor::new(vec![b'{', 0xff, b'}'])).expect_err("not UTF-8");
+        assert!(
+            refused.message.contains("not valid UTF-8"),
+            "{}",
+            refused.message
+        );
+        assert_eq!(
+            read_query(&mut std::io::Cursor::new(
+                "\u{feff}{\"list\":\"customers\"}\n"
+            ))
+            .ok(),
+            Some(r#"{"list":"customers"}"#.to_owned())
+        );
+    }
+
+    #[cfg(feature = "demo")]
+    #[test]
+    fn an_emulator_size_past_its_bound_is_a_usage_error_not_an_abort() {
+        for size in ["18446744073709551615", "1000001"] {
+            let (code, out) = run_with(
+                "UNUSED",
+                OsString::new(),
+                &[
+                    "--format",
+                    "json",
+                    "emulator",
+                    "--port",
+                    "0",
+                    "--charges",
+                    size,
+                ],
+            );
+            assert_eq!(code, 2, "{size}: {out}");
+            assert!(out.contains(r#""kind":"usage""#), "{size}: {out}");
+            assert!(out.contains("1000000"), "the bound is named: {out}");
+        }
     }
 }
