@@ -1385,6 +1385,31 @@ fn the_guest_cannot_follow_a_redirect_to_another_origin() {
     );
 }
 
+/// A setup that fails at the component's own credential check still logs what the component tried
+/// there (review: failing the check hid its attempts), before the error.
+#[test]
+fn a_setup_failing_at_the_credential_check_logs_what_it_tried() {
+    let upstream = Upstream::start(Behaviour::Ok).expect("upstream");
+    // The hostile component refuses a live key in its own check, after trying its two requests.
+    let run = hostile(&upstream, &["--mode", "live", "setup"], &live_key());
+    assert_untouched(&upstream, "a setup refused at the credential's check");
+    assert_eq!(run.code, 2, "{run:?}");
+    let denied = all_denials(&run);
+    assert_eq!(denied.len(), 2, "{}", run.stderr);
+    assert!(
+        denied
+            .iter()
+            .all(|l| l.starts_with(CREDENTIAL_CHECK_DENIAL)),
+        "{denied:?}"
+    );
+    let error = run.stderr.find("error (invalid-key)").expect("the error");
+    assert!(
+        run.stderr.rfind(CREDENTIAL_CHECK_DENIAL) < Some(error),
+        "{}",
+        run.stderr
+    );
+}
+
 /// The CLI logs refused requests as `serve` does: named by connector, the first 64 one by one and the
 /// rest as a count — none vanish without a trace.
 #[test]

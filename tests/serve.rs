@@ -2052,3 +2052,180 @@ fn requests_are_read_as_http_and_json_allow_and_refused_early_when_too_large() {
     );
     server.drain(Duration::from_secs(1));
 }
+
+/// An open whose body arrives after the drain began runs no setup (review: one whose head came before
+/// the drain ran a whole setup, ten requests of the key's budget, and answered 201).
+#[test]
+fn an_open_whose_body_arrives_during_the_drain_runs_no_setup() {
+    let emu = emulator();
+    let server = server_with_limits(&emu, 4, Duration::from_secs(600));
+    let body = stripe_open_body(keys::TEST_READ_ONLY);
+    let (head, tail) = body.split_at(10);
+    let mut client = raw_open(&server, body.len() as u64, head);
+    std::thread::sleep(Duration::from_millis(200));
+    std::thread::scope(|scope| {
+        let drained = scope.spawn(move || server.drain(Duration::from_secs(10)));
+        std::thread::sleep(Duration::from_millis(300));
+        client.write_all(tail.as_bytes()).expect("the body's end");
+        let mut text = String::new();
+        let _ = client.read_to_string(&mut text);
+        let sent = emu.requests().len();
+        drained.join().expect("drain");
+        assert!(
+            text.starts_with("HTTP/1.1 503") && text.contains("shutting-down"),
+            "a setup ran during the drain ({sent} requests upstream): {text}"
+        );
+        assert_eq!(sent, 0, "requests upstream during the drain");
+    });
+}
+
+/// The requests a component tries during the credential's check of a setup that then fails there are
+/// refused, and counted in `klairr_denials_total` (and logged) as any call's (review: a component
+/// failing its check hid its attempts from both).
+#[test]
+fn refusals_of_a_setup_that_fails_at_the_credential_check_are_logged_and_counted() {
+    let emu = emulator();
+    let (dir, _) = hostile_connectors_dir("serve-failed-check-denials", "evil");
+    let server = serve_dir(&emu, &dir);
+    let api = Api::new(&server);
+    let body = json!({"connector": "evil", "credential": keys::LIVE_READ_ONLY, "mode": "live"});
+    let (status, value) = api.json("POST", "/v1/connections", Some(&body.to_string()));
+    assert_eq!((status, kind(&value)), (422, "invalid-key"), "{value}");
+    // The hostile check_credential sends two requests (refused: the credential's check is offline).
+    let denied = metric(&api, "klairr_denials_total{connector=\"evil\"}");
+    server.drain(Duration::from_secs(1));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(
+        denied,
+        Some(2),
+        "denials of the failed setup's credential check"
+    );
+}
+
+/// A setup that runs past its deadline in the component's `open` counts in `klairr_traps_total`, as
+/// one past it in `verify` does.
+#[test]
+fn a_setup_past_its_deadline_in_open_is_counted_as_a_trap() {
+    let emu = emulator();
+    let (dir, server) = two_in_flight_server(&emu, "slowopen", Duration::from_millis(400));
+    let api = Api::new(&server);
+    // max_rows 85: the hostile `open` waits 700 ms, past the 400 ms deadline.
+    let body = json!({"connector": "slowopen", "credential": keys::TEST_READ_ONLY, "max_rows": 85});
+    let (status, value) = api.json("POST", "/v1/connections", Some(&body.to_string()));
+    let traps = metric(&api, "klairr_traps_total{connector=\"slowopen\"}");
+    let (_, m) = api.call("GET", "/metrics", None);
+    server.drain(Duration::from_secs(1));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!((status, kind(&value)), (504, "deadline"), "{value}");
+    assert_eq!(
+        traps,
+        Some(1),
+        "{}",
+        m.lines()
+            .filter(|l| l.contains("slowopen"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+/// A query refused before any call (a pasted key in it) adds nothing to
+/// `klairr_upstream_requests_total` (review: it added the previous query's requests again).
+#[test]
+fn a_query_refused_before_its_call_counts_no_request() {
+    let emu = emulator();
+    let server = Server::start(&Registry::builtin(), options(&emu)).expect("starts");
+    let api = Api::new(&server);
+    let id = api.connect("stripe", keys::TEST_READ_ONLY);
+    let (status, value) = api.query(&id, r#"{"list":"customers","limit":3}"#);
+    assert_eq!(status, 200, "{value}");
+    assert_counted_as_arrived(&api, &emu, "stripe");
+    let before = metric(&api, "klairr_upstream_requests_total{connector=\"stripe\"}");
+    let long = "a".repeat(60);
+    for _ in 0..3 {
+        let (status, value) = api.query(
+            &id,
+            &format!(r#"{{"list":"customers","starting_after":"{long}"}}"#),
+        );
+        assert_eq!((status, kind(&value)), (400, "invalid-query"), "{value}");
+    }
+    let after = metric(&api, "klairr_upstream_requests_total{connector=\"stripe\"}");
+    let arrived = emu.requests().len();
+    server.drain(Duration::from_secs(1));
+    assert_eq!(after, before, "{arrived} requests arrived at the emulator");
+}
+
+/// `Retry-After` while the only connection is busy with a call longer than the idle limit counts that
+/// connection as expiring no sooner than the idle limit from now (review: it said 1 s, again and again).
+#[test]
+fn retry_after_counts_a_busy_connection_from_its_calls_end() {
+    let emu = emulator();
+    let (dir, _) = hostile_connectors_dir("serve-busy-retry", "busy");
+    let registry = Registry::with_dir(&dir).expect("registry");
+    let mut opts = options(&emu);
+    opts.connections = ConnectionLimits {
+        max_open: 1,
+        idle: Duration::from_secs(2),
+    };
+    let server = Server::start(&registry, opts).expect("starts");
+    let api = Api::new(&server);
+    let id = api.connect("busy", keys::TEST_READ_ONLY);
+    std::thread::scope(|scope| {
+        let slow = scope.spawn(|| api.query(&id, r#"{"sleep_ns": 5000000000}"#));
+        std::thread::sleep(Duration::from_secs(3));
+        let (status, headers) = {
+            let request = ureq::http::Request::builder()
+                .method("POST")
+                .uri(format!("{}/v1/connections", api.base))
+                .header("Authorization", format!("Bearer {TOKEN}"))
+                .body(stripe_open_body(keys::TEST_READ_ONLY))
+                .expect("a request");
+            let r = api.agent.run(request).expect("an answer");
+            (r.status().as_u16(), r.headers().clone())
+        };
+        let retry: u64 = headers
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .expect("a Retry-After of whole seconds");
+        assert_eq!(slow.join().expect("the slow query").0, 200);
+        assert_eq!(status, 503);
+        // The call ends at ~5 s and the connection expires 2 s after: how long the call still runs
+        // is unknown, so the idle limit from now is the soonest it can be.
+        assert_eq!(retry, 2, "Retry-After: {retry}");
+    });
+    server.drain(Duration::from_secs(1));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A call still running when the drain's time is up is cut off: it sends nothing after `drain` has
+/// returned (an embedder's process goes on; the review saw 15 requests sent after).
+#[test]
+fn a_call_cut_off_by_the_drain_sends_nothing_after_it() {
+    let emu = emulator();
+    let (dir, _) = hostile_connectors_dir("serve-drain-cut", "cut");
+    let server = serve_dir(&emu, &dir);
+    let api = Api::new(&server);
+    let id = api.connect("cut", keys::TEST_READ_ONLY);
+    emu.set_latency(Duration::from_millis(150));
+    let base = server.addr();
+    let steps: Vec<Value> = (0..20)
+        .map(|_| json!({"http": {"path": "/v1/customers?limit=1"}}))
+        .collect();
+    let q = Value::Array(steps).to_string();
+    let slow = std::thread::spawn(move || {
+        let mut s = std::net::TcpStream::connect(base).expect("connect");
+        write!(s, "POST /v1/connections/{id}/query HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: {}\r\n\r\n{q}", q.len()).expect("the query");
+        let mut text = String::new();
+        let _ = s.read_to_string(&mut text);
+        text
+    });
+    std::thread::sleep(Duration::from_millis(400));
+    let drained = server.drain(Duration::from_millis(200));
+    let at_return = emu.requests().len();
+    std::thread::sleep(Duration::from_secs(3));
+    let later = emu.requests().len();
+    let _ = slow.join();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!drained);
+    assert_eq!(later, at_return, "requests sent after drain returned");
+}

@@ -12,7 +12,7 @@
 
 use crate::cache::{Fingerprint, Lookup, ResultCache};
 use crate::memory::{MemoryFile, ShapeRecord};
-use crate::sandbox::{wit, Connection, ConnectionConfig, Sandbox, SandboxError};
+use crate::sandbox::{wit, Connection, ConnectionConfig, OpenFailure, Sandbox, SandboxError};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -176,7 +176,15 @@ impl Service {
     /// Open a connection. The credential stays in the host; the cache knows the connection by its
     /// fingerprint only.
     pub fn open(&self, config: &ConnectionConfig) -> Result<Session<'_>, SandboxError> {
-        let connection = self.sandbox.open(config)?;
+        Ok(self.open_reporting(config)?)
+    }
+
+    /// [`Service::open`], and when it fails, the requests its component tried that the policy refused
+    /// ([`OpenFailure`]), for the log.
+    pub fn open_reporting(&self, config: &ConnectionConfig) -> Result<Session<'_>, OpenFailure> {
+        let connection = self
+            .sandbox
+            .open_reporting(config, &tokio_util::sync::CancellationToken::new())?;
         Ok(Session {
             service: self,
             connection,

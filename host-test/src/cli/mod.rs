@@ -343,7 +343,7 @@ fn execute(
             let json = cli.format.document_is_json("setup")?;
             let config = config(cli, connector, env)?;
             let service = Service::new(load_sandbox(cli, connector)?, memory);
-            let mut session = service.open(&config)?;
+            let mut session = open_logged(&service, &config, connector, stderr)?;
             let report = session.verify();
             log_denials(stderr, session.denial_log(connector.name()));
             let report = report?;
@@ -365,7 +365,7 @@ fn execute(
             sandbox.check_settings(cli.max_rows, cli.max_scan)?;
             let config = config(cli, connector, env)?;
             let service = Service::new(sandbox, memory);
-            let mut session = service.open(&config)?;
+            let mut session = open_logged(&service, &config, connector, stderr)?;
             let spinner = Spinner::on_stderr(show_progress);
             session.watch(spinner.as_ref().map(Spinner::sink));
             let answer = session.query(&dsl);
@@ -375,6 +375,20 @@ fn execute(
             print_result(cli, &answer.result, answer.cached, stdout, stderr)
         }
     }
+}
+
+/// Open a connection; when that fails, the requests its component tried meanwhile that the policy
+/// refused are logged first, as a connection's are after each call.
+fn open_logged<'s>(
+    service: &'s Service,
+    config: &ConnectionConfig,
+    connector: &Connector,
+    stderr: &mut dyn Write,
+) -> Result<crate::service::Session<'s>, Failure> {
+    service.open_reporting(config).map_err(|failed| {
+        log_denials(stderr, failed.denial_log(connector.name()));
+        Failure::from(failed.error)
+    })
 }
 
 /// A flag the command would ignore is refused instead: `usage`, the message naming every such flag given.

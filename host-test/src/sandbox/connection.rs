@@ -136,6 +136,13 @@ impl Connection {
 
     /// The caller's `texts` (`caller_text::Written::texts`), exempt from the credential's redaction for
     /// this call; a query holding what can only be a pasted key is refused first.
+    /// A call refused before it began sent nothing: what the last one sent is not this one's
+    /// ([`Self::requests_sent`]; review: `serve` counted the last query's requests again for each
+    /// query refused for a pasted key).
+    fn refused_before_calling(&mut self) {
+        self.instance.store.data_mut().hooks.on_the_wire = Default::default();
+    }
+
     fn exempt<'c>(
         credential: &'c ConnectionCredential,
         texts: &[String],
@@ -152,7 +159,8 @@ impl Connection {
     /// The canonical form of a query (for the result cache). Makes no request.
     pub fn canonical_query(&mut self, query: &str) -> Result<String, SandboxError> {
         let credential = self.credential.clone();
-        let _caller = Self::exempt(&credential, &caller_text::caller_texts(query))?;
+        let _caller = Self::exempt(&credential, &caller_text::caller_texts(query))
+            .inspect_err(|_| self.refused_before_calling())?;
         let plugin = self.instance.plugin()?;
         let handle = self.handle;
         let query = query.to_owned();
@@ -191,7 +199,8 @@ impl Connection {
     ) -> Result<(wit::QueryResult, usize), SandboxError> {
         let credential = self.credential.clone();
         let written = caller_text::written(query);
-        let _exempt = Self::exempt(&credential, &written.texts)?;
+        let _exempt = Self::exempt(&credential, &written.texts)
+            .inspect_err(|_| self.refused_before_calling())?;
         let plugin = self.instance.plugin()?;
         let handle = self.handle;
         // The host cannot tell a list query from an aggregate: the ceiling allows either.
@@ -301,24 +310,7 @@ impl Connection {
             .denied_requests()
             .get(mark.logged..)
             .unwrap_or_default();
-        let mut lines: Vec<String> = logged
-            .iter()
-            .map(|reason| {
-                format!(
-                    "klairr-host: denied ({connector}) {}",
-                    klairr_policy::redact::strip_control(reason)
-                )
-            })
-            .collect();
-        let denied = usize::try_from(self.denied_since(mark)).unwrap_or(usize::MAX);
-        if denied > logged.len() {
-            lines.push(format!(
-                "klairr-host: denied ({connector}) {} more requests, not logged one by one (a connection's \
-                 log keeps its first 64)",
-                denied - logged.len()
-            ));
-        }
-        lines
+        hooks::denial_lines(connector, logged, self.denied_since(mark))
     }
 
     /// [`Self::denial_log`] for a log the caller never reads (`serve`'s, the operator's): the credential

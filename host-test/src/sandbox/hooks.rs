@@ -39,7 +39,7 @@ mod denials;
 mod gates;
 mod sending;
 use capped_body::CappedBody;
-pub(crate) use denials::{reveals, Refusals, ENCODED_CREDENTIAL};
+pub(crate) use denials::{denial_lines, reveals, Refusals, ENCODED_CREDENTIAL};
 pub use gates::{SharedGates, OPEN_RESPONSES_PER_IN_FLIGHT};
 use sending::{budget_start, clear_to_send, stopped, stopped_before};
 

@@ -42,6 +42,32 @@ pub fn max_scan_refusal(info: &wit::ConnectorInfo, name: &str, n: u32) -> Option
     }
 }
 
+/// An opening that failed: why, and the requests its component tried meanwhile that the policy
+/// refused (none may leave while a credential is checked or a connection opened).
+#[derive(Debug)]
+pub struct OpenFailure {
+    pub error: SandboxError,
+    refused: Refusals,
+}
+
+impl OpenFailure {
+    /// The log lines of the refused requests, as a connection's ([`Connection::denial_log`]).
+    pub fn denial_log(&self, connector: &str) -> Vec<String> {
+        self.refused.lines(connector)
+    }
+
+    /// How many requests were refused.
+    pub fn denied(&self) -> u64 {
+        self.refused.total()
+    }
+}
+
+impl From<OpenFailure> for SandboxError {
+    fn from(failed: OpenFailure) -> SandboxError {
+        failed.error
+    }
+}
+
 impl Sandbox {
     /// Open a connection: the manifest's credential rules, the component's own offline check in a
     /// throwaway instance, the host's verdict, then `open` in a fresh instance without the credential.
@@ -58,6 +84,31 @@ impl Sandbox {
         &self,
         config: &ConnectionConfig,
         stop: &CancellationToken,
+    ) -> Result<Connection, SandboxError> {
+        self.open_reporting(config, stop)
+            .map_err(|failed| failed.error)
+    }
+
+    /// [`Sandbox::open_until`], and when the opening fails, what its component tried meanwhile that the
+    /// policy refused ([`OpenFailure`]): the CLI and `serve` log and count those as a connection's (a
+    /// component must not hide its attempts by failing the check it makes them in). An opening that
+    /// succeeds hands them to the connection, whose log and count include them.
+    pub fn open_reporting(
+        &self,
+        config: &ConnectionConfig,
+        stop: &CancellationToken,
+    ) -> Result<Connection, OpenFailure> {
+        let mut refused = Refusals::default();
+        self.open_collecting(config, stop, &mut refused)
+            .map_err(|error| OpenFailure { error, refused })
+    }
+
+    /// Open, moving into `refused` the refusals of every instance dropped on the way.
+    fn open_collecting(
+        &self,
+        config: &ConnectionConfig,
+        stop: &CancellationToken,
+        refused: &mut Refusals,
     ) -> Result<Connection, SandboxError> {
         // The connection's settings first: refused the same whatever the credential (QA got
         // `invalid-key` for a `--max-scan` the connector could never take, with a short key).
@@ -88,7 +139,7 @@ impl Sandbox {
                 &refused_runs
             }
         };
-        let checked = self.check_credential(&config.credential, config.mode, runs, stop, by)?;
+        self.check_credential(&config.credential, config.mode, runs, stop, by, refused)?;
         let credential = accepted.map_err(SandboxError::Credential)?;
 
         let fingerprint = self.shared.fingerprinter().fingerprint(
@@ -117,25 +168,46 @@ impl Sandbox {
             id: budget_id,
         });
         let mut instance = self.instantiate(Some(attached.clone()), stop, by)?;
-        instance.store.data_mut().hooks.take_over_denials(checked);
         let plugin = instance.plugin()?;
-        let opened = instance
-            .call(Phase::Offline, 0, move |store| {
-                Box::pin(async move {
-                    plugin
-                        .klairr_connector_connector()
-                        .connection()
-                        .call_open(store, &guest_config)
-                        .await
-                })
+        instance
+            .store
+            .data_mut()
+            .hooks
+            .take_over_denials(std::mem::take(refused));
+        let opened = instance.call(Phase::Offline, 0, move |store| {
+            Box::pin(async move {
+                plugin
+                    .klairr_connector_connector()
+                    .connection()
+                    .call_open(store, &guest_config)
+                    .await
             })
-            .map_err(|e| redact_error(e, attached.runs()))?;
-        let handle = opened.map_err(|e| {
-            SandboxError::Connector(ConnectorFailure(returned::check_error(
-                e,
-                Some(attached.runs()),
-            )))
-        })?;
+        });
+        let opened = opened
+            .map_err(|e| redact_error(e, attached.runs()))
+            .and_then(|opened| {
+                opened.map_err(|e| {
+                    SandboxError::Connector(ConnectorFailure(returned::check_error(
+                        e,
+                        Some(attached.runs()),
+                    )))
+                })
+            });
+        let handle = match opened {
+            Ok(handle) => handle,
+            Err(e) => {
+                // The check's refusals, taken over, and `open`'s own: all the opening's.
+                *refused = instance.store.data_mut().hooks.take_denials();
+                return Err(e);
+            }
+        };
+        let catalogue = match self.catalogue_names() {
+            Ok(catalogue) => catalogue,
+            Err(e) => {
+                *refused = instance.store.data_mut().hooks.take_denials();
+                return Err(e);
+            }
+        };
         // Opened: each later call has a `--call-timeout` of its own.
         instance.opened_by = None;
         let ttl_ceiling = self
@@ -152,7 +224,7 @@ impl Sandbox {
             scan_rows,
             ttl_ceiling,
             manifest: self.manifest.clone(),
-            catalogue: self.catalogue_names()?,
+            catalogue,
         })
     }
 
@@ -161,6 +233,8 @@ impl Sandbox {
     /// instance to take over) leave it. The instance is given the credential's
     /// form (`klairr_policy::credential::form`), never the credential: the verdict is the same, and a
     /// component can smuggle out nothing it never held.
+    /// Its refusals go into `refused` whatever the verdict: a component failing the check does not
+    /// hide what it tried there.
     fn check_credential(
         &self,
         credential: &str,
@@ -168,25 +242,25 @@ impl Sandbox {
         runs: &SecretRuns,
         stop: &CancellationToken,
         by: Instant,
-    ) -> Result<Refusals, SandboxError> {
+        refused: &mut Refusals,
+    ) -> Result<(), SandboxError> {
         let mut instance = self.instantiate(None, stop, by)?;
         let plugin = instance.plugin()?;
         let trimmed = crate::policy::credential::form(credential.trim());
-        let verdict = instance
-            .call(Phase::Offline, 0, move |store| {
-                Box::pin(async move {
-                    plugin
-                        .klairr_connector_connector()
-                        .call_check_credential(store, &trimmed, mode)
-                        .await
-                })
+        let verdict = instance.call(Phase::Offline, 0, move |store| {
+            Box::pin(async move {
+                plugin
+                    .klairr_connector_connector()
+                    .call_check_credential(store, &trimmed, mode)
+                    .await
             })
-            .map_err(|e| redact_error(e, runs))?;
-        verdict.map_err(|e| {
-            SandboxError::Connector(ConnectorFailure(returned::check_error(e, Some(runs))))
-        })?;
+        });
         // Dropped here, whatever it holds (up to a store's memory): only its refusals go on.
-        Ok(instance.store.data_mut().hooks.take_denials())
+        refused.absorb(instance.store.data_mut().hooks.take_denials());
+        drop(instance);
+        verdict.map_err(|e| redact_error(e, runs))?.map_err(|e| {
+            SandboxError::Connector(ConnectorFailure(returned::check_error(e, Some(runs))))
+        })
     }
 
     /// The rows one query may return: the connection's max-rows, else the catalogue's default. A max-rows

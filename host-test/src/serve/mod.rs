@@ -218,6 +218,9 @@ impl Server {
                 }
             }
         }
+        // What still runs is cut off here, before the server's runtime goes: its calls run on the
+        // shared host's threads, which would carry on.
+        self.state.platform.stop_all();
         self.runtime.shutdown_timeout(Duration::from_millis(100));
         drained
     }

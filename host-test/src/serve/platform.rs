@@ -16,7 +16,8 @@ use super::errors::ApiError;
 use super::metrics::{labels, Metrics};
 use crate::registry::{Connector, Registry};
 use crate::sandbox::{
-    wit, Connection, ConnectionConfig, DenialMark, Sandbox, SandboxError, SandboxOptions,
+    wit, Connection, ConnectionConfig, DenialMark, OpenFailure, Sandbox, SandboxError,
+    SandboxOptions,
 };
 use crate::sandbox::{Callers, SharedHost};
 use crate::service::{Answer, Answers};
@@ -106,6 +107,9 @@ pub struct Platform {
     opening: AtomicUsize,
     limits: ConnectionLimits,
     pub metrics: Arc<Metrics>,
+    /// The parent of every connection's token, setups' included: cancelled when the host stops
+    /// ([`Platform::stop_all`]).
+    stopped: CancellationToken,
 }
 
 /// A slot held by an open during its setup (see [`Platform::opening`]); given back when dropped.
@@ -152,7 +156,15 @@ impl Platform {
             opening: Default::default(),
             limits,
             metrics: Arc::new(metrics),
+            stopped: CancellationToken::new(),
         })
+    }
+
+    /// Stop every call still running, setups included, wherever it is: none sends a request after
+    /// this (`Server::drain` when its time is up: the calls run on threads and a runtime of the
+    /// shared host that outlive the server's own, and went on sending in a process that embeds it).
+    pub fn stop_all(&self) {
+        self.stopped.cancel();
     }
 
     pub fn shared(&self) -> &SharedHost {
@@ -215,9 +227,15 @@ impl Platform {
         };
         // The connection's own token, and the setup's: a client that hangs up stops the setup wherever
         // it is (a component spinning in its open included), as it stops a query.
-        let closed = CancellationToken::new();
+        let closed = self.stopped.child_token();
         let setup = CallToken::new(&closed, hung_up);
-        let mut connection = loaded.sandbox.open_until(&config, &setup.token)?;
+        let mut connection = match loaded.sandbox.open_reporting(&config, &setup.token) {
+            Ok(connection) => connection,
+            Err(failed) => {
+                self.count_failed_opening(connector, &failed);
+                return Err(failed.error.into());
+            }
+        };
         connection.cancel_with(setup.token.clone());
         let report = connection.verify();
         connection.cancel_with(closed.clone());
@@ -318,7 +336,15 @@ impl Platform {
             let reopened = loaded
                 .sandbox
                 .carried_over(&entry.config)
-                .and_then(|config| loaded.sandbox.open_until(&config, &call.token));
+                .and_then(|config| {
+                    loaded
+                        .sandbox
+                        .open_reporting(&config, &call.token)
+                        .map_err(|failed| {
+                            self.count_failed_opening(&entry.connector, &failed);
+                            failed.error
+                        })
+                });
             let mut connection = match reopened {
                 Ok(connection) => connection,
                 Err(e) => {
@@ -433,6 +459,29 @@ impl Platform {
         }
     }
 
+    /// An opening that failed is counted as a call that failed: what its component tried that the
+    /// policy refused is logged and counted (the credential's check included), and a trap or a deadline
+    /// there is a trap (review: a component failing its check hid its attempts from both).
+    fn count_failed_opening(&self, connector: &str, failed: &OpenFailure) {
+        for line in failed.denial_log(connector) {
+            crate::log_line(format_args!("{line}"));
+        }
+        if failed.denied() > 0 {
+            self.metrics.add(
+                "klairr_denials_total",
+                labels(&[("connector", connector)]),
+                failed.denied(),
+            );
+        }
+        if matches!(
+            failed.error,
+            SandboxError::Trap(_) | SandboxError::Deadline { .. }
+        ) {
+            self.metrics
+                .add("klairr_traps_total", labels(&[("connector", connector)]), 1);
+        }
+    }
+
     /// Close connections idle longer than the limit.
     pub fn expire_idle(&self) {
         let idle = self.limits.idle;
@@ -493,6 +542,11 @@ fn too_many(open: &HashMap<String, Arc<Open>>, opening: usize, idle: Duration) -
     let soonest = open
         .values()
         .map(|o| {
+            // A connection with a call running or queued expires `idle` after that call ends, so not
+            // before `idle` from now (review: one busy past the idle limit made this 1 s, again and again).
+            if o.turn.try_lock().is_err() {
+                return idle;
+            }
             let used = *o.last_used.lock().unwrap_or_else(|p| p.into_inner());
             idle.saturating_sub(used.elapsed())
         })

@@ -214,6 +214,11 @@ async fn route(
                 Ok(body) => body,
                 Err(e) => return ("/v1/connections", Err(e)),
             };
+            // A drain that began while the body arrived starts no setup (review: one whose head came
+            // before SIGTERM and its body after ran a whole setup, ten requests of the key's budget).
+            if state.draining.load(Ordering::SeqCst) {
+                return ("/v1/connections", Err(shutting_down()));
+            }
             let platform = state.platform.clone();
             // When the client goes away the setup ends without adding a connection nobody knows of.
             let (hung_up, client) = hang_up();

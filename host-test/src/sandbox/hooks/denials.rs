@@ -22,10 +22,55 @@ pub(crate) const MASK_NS_PER_BYTE: u64 = 200;
 const MASK_NS_PER_LINE: u64 = 20_000;
 
 /// The refusals of a store taken out of it ([`PolicyHooks::take_denials`]): why (the first
-/// [`MAX_LOG_LINES`], unmasked) and how many in all.
+/// [`MAX_LOG_LINES`]) and how many in all.
+#[derive(Debug, Default)]
 pub(crate) struct Refusals {
     reasons: Vec<String>,
     total: u64,
+}
+
+impl Refusals {
+    /// Add `other`'s after these (the log keeps its first [`MAX_LOG_LINES`] reasons, the count all).
+    pub(crate) fn absorb(&mut self, other: Refusals) {
+        let room = MAX_LOG_LINES.saturating_sub(self.reasons.len());
+        self.reasons.extend(other.reasons.into_iter().take(room));
+        self.total = self.total.saturating_add(other.total);
+    }
+
+    /// How many requests were refused.
+    pub(crate) fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// The log lines of these refusals ([`denial_lines`]). Taken from stores whose calls have ended,
+    /// so masked already (`PolicyHooks::mask_denials`).
+    pub(crate) fn lines(&self, connector: &str) -> Vec<String> {
+        denial_lines(connector, &self.reasons, self.total)
+    }
+}
+
+/// The log's lines for `logged` reasons of `denied` refusals in all: one per reason (control characters
+/// stripped), then a count of those the log had no room for. Naming the connector, never the
+/// connection or the credential; the CLI and `serve` print the same lines.
+pub(crate) fn denial_lines(connector: &str, logged: &[String], denied: u64) -> Vec<String> {
+    let mut lines: Vec<String> = logged
+        .iter()
+        .map(|reason| {
+            format!(
+                "klairr-host: denied ({connector}) {}",
+                klairr_policy::redact::strip_control(reason)
+            )
+        })
+        .collect();
+    let logged = u64::try_from(logged.len()).unwrap_or(u64::MAX);
+    if denied > logged {
+        lines.push(format!(
+            "klairr-host: denied ({connector}) {} more requests, not logged one by one (a connection's \
+             log keeps its first 64)",
+            denied - logged
+        ));
+    }
+    lines
 }
 
 /// What the log says of a refused request that [`reveals`] the credential.
