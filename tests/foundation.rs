@@ -542,6 +542,13 @@ fn an_unreachable_stripe_base_is_a_network_error() {
     // The user reads what failed, in wasi:http's words.
     let message = json["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("connection-refused"), "{message}");
+    // And what to do about it.
+    assert!(
+        message.ends_with(
+            "check this machine's network (a proxy, a firewall, any --redirect), then try again"
+        ),
+        "{message}"
+    );
 }
 
 #[test]

@@ -2229,3 +2229,99 @@ fn a_call_cut_off_by_the_drain_sends_nothing_after_it() {
     assert!(!drained);
     assert_eq!(later, at_return, "requests sent after drain returned");
 }
+
+/// A client that sends requests and never reads the answers is closed once its answers have waited the
+/// request timeout without leaving: it does not hold its connection (and a slot of the 256) for as long
+/// as it likes (QA: 256 such clients locked every other client out). No token is needed to try.
+#[test]
+fn a_client_that_never_reads_its_answers_is_closed() {
+    use std::io::{Read, Write};
+    let emu = emulator();
+    let mut options = options(&emu);
+    options.request_timeout = Duration::from_millis(800);
+    let server = Server::start(&Registry::builtin(), options).expect("starts");
+    // Far more answers than the two ends' socket buffers hold (~120 bytes each, 36 MB in all).
+    const REQUESTS: usize = 300_000;
+    let mut client = std::net::TcpStream::connect(server.addr()).expect("connect");
+    let mut writer = client.try_clone().expect("a second handle");
+    let sending = std::thread::spawn(move || {
+        let request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".repeat(1000);
+        for _ in 0..REQUESTS / 1000 {
+            // Fails once the server has closed the connection.
+            if writer.write_all(&request).is_err() {
+                break;
+            }
+        }
+    });
+    // Nothing read for several times the timeout.
+    std::thread::sleep(Duration::from_secs(4));
+    client
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut answers = 0usize;
+    let mut buf = vec![0u8; 1 << 16];
+    let mut carried = Vec::new();
+    loop {
+        match client.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                carried.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&carried);
+                answers += text.matches("HTTP/1.1 200").count();
+                // Keep a tail that may hold the start of a status line cut by the read.
+                let keep = carried.len().min(16);
+                carried.drain(..carried.len() - keep);
+                answers -= String::from_utf8_lossy(&carried)
+                    .matches("HTTP/1.1 200")
+                    .count();
+            }
+        }
+    }
+    let _ = client.shutdown(std::net::Shutdown::Both);
+    let _ = sending.join();
+    server.drain(Duration::from_secs(1));
+    assert!(
+        answers < REQUESTS,
+        "every one of {REQUESTS} requests was answered: the connection stayed open"
+    );
+}
+
+/// A request without the Host header HTTP/1.1 requires is `400 invalid-request`; a path with an empty
+/// segment names no route, at its start as anywhere (`//healthz` was served).
+#[test]
+fn requests_without_a_host_or_with_an_empty_path_segment_are_refused() {
+    use std::io::{Read, Write};
+    let emu = emulator();
+    let server = Server::start(&Registry::builtin(), options(&emu)).expect("starts");
+    let send = |request: &str| {
+        let mut stream = std::net::TcpStream::connect(server.addr()).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        stream.write_all(request.as_bytes()).expect("write");
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer).into_owned()
+    };
+    let hostless = send("GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n");
+    assert!(hostless.starts_with("HTTP/1.1 400"), "{hostless}");
+    assert!(hostless.contains("needs a Host header"), "{hostless}");
+    let old = send("GET /healthz HTTP/1.0\r\n\r\n");
+    assert!(
+        old.starts_with("HTTP/1.0 200"),
+        "HTTP/1.0 has no Host to give: {old}"
+    );
+    for path in [
+        "//healthz",
+        "//v1/connectors",
+        "/v1//connectors",
+        "/v1/connectors/",
+    ] {
+        let answer = send(&format!(
+            "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n"
+        ));
+        assert!(answer.starts_with("HTTP/1.1 404"), "{path}: {answer}");
+    }
+    assert!(emu.requests().is_empty(), "nothing was opened");
+    server.drain(Duration::from_secs(1));
+}

@@ -177,8 +177,16 @@ impl std::fmt::Display for ConnectorFailure {
             E::SecretKeyRejected(m)
             | E::InvalidKey(m)
             | E::ModeMismatch(m)
-            | E::InvalidQuery(m)
-            | E::Network(m) => f.write_str(m),
+            | E::InvalidQuery(m) => f.write_str(m),
+            // The connector has retried what it may; what is left is the way to the source (QA: the
+            // message said what failed, not what to do).
+            E::Network(m) => {
+                f.write_str(m)?;
+                f.write_str(
+                    "; the source could not be reached: check this machine's network (a proxy, a \
+                     firewall, any --redirect), then try again",
+                )
+            }
             E::OverPermissioned(_) | E::MissingPermission(_) => f.write_str(
                 &PermissionFailure::of(&self.0)
                     .unwrap_or_default()

@@ -4,6 +4,7 @@
 //! - [`auth`]: the bearer token (`KLAIRR_HOST_TOKEN`), compared in constant time.
 //! - [`platform`]: the connectors (one shared engine, hot swap) and the open connections.
 //! - `routes`: the HTTP API, one function per route.
+//! - `stalled_reader`: a client that stops reading its answers is closed after the request timeout.
 //! - [`errors`]: the error body and the one table from kind to status.
 //! - [`metrics`]: Prometheus text.
 //!
@@ -25,6 +26,7 @@ pub mod errors;
 pub mod metrics;
 pub mod platform;
 mod routes;
+mod stalled_reader;
 
 pub use auth::{Token, TOKEN_ENV};
 pub use errors::{ApiError, STATUS_BY_KIND};
@@ -39,6 +41,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use routes::State;
+use stalled_reader::StalledReaderGuard;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -396,7 +399,10 @@ async fn accept(
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(head_timeout)
-            .serve_connection(TokioIo::new(stream), service);
+            .serve_connection(
+                TokioIo::new(StalledReaderGuard::new(stream, head_timeout)),
+                service,
+            );
         let watched = graceful.watch(connection);
         tokio::spawn(async move {
             let _ = watched.await;

@@ -161,8 +161,21 @@ async fn route(
         &Method::HEAD => Method::GET,
         other => other.clone(),
     };
+    // HTTP/1.1 requires a Host header, and a request without one must be refused (RFC 9112, 3.2).
+    if request.version() == hyper::Version::HTTP_11
+        && !request.headers().contains_key(hyper::header::HOST)
+    {
+        return (
+            "invalid-request",
+            Err(ApiError::new(
+                "invalid-request",
+                "an HTTP/1.1 request needs a Host header (e.g. Host: 127.0.0.1)",
+            )),
+        );
+    }
     let path = request.uri().path().to_owned();
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    // One leading slash, as every path has: `//healthz` is not `/healthz` (an empty segment is no route).
+    let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(&path).split('/').collect();
     if segments == ["healthz"] {
         let reply = if method != Method::GET {
             Err(not_allowed(READS))
@@ -352,7 +365,8 @@ async fn read_body(state: &State, request: Request<Incoming>) -> Result<String, 
             ApiError::new(
                 "request-timeout",
                 format!(
-                    "the body did not arrive within {} s: send it whole, with a Content-Length that matches it",
+                    "the body did not arrive within {} s: send it whole, at once (as many bytes as its \
+                     Content-Length says, or its chunks through the last, empty one)",
                     wait.as_secs()
                 ),
             )
@@ -365,7 +379,10 @@ async fn read_body(state: &State, request: Request<Incoming>) -> Result<String, 
                 // Content-Length): the request's fault, whatever its size.
                 ApiError::new(
                     "invalid-request",
-                    format!("the request body could not be read ({e}): send it whole, with a Content-Length that matches it"),
+                    format!(
+                        "the request body could not be read ({e}): send it whole (as many bytes as its \
+                         Content-Length says, or well-formed chunks ending with an empty one)"
+                    ),
                 )
             }
         })?;
