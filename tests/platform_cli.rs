@@ -434,3 +434,33 @@ fn describe_tells_the_manifests_name_and_ceiling_not_the_components_claims() {
         "{v}"
     );
 }
+
+/// A key pasted into the manifest that fails is not quoted back: the failing manifest's own key prefixes
+/// are known even though it does not validate (review: a ledger key written as `credential.env`, or
+/// as a number's value, was shown in full; Stripe's keys, whose prefixes are built in, were hidden).
+#[test]
+fn a_key_in_a_manifest_that_fails_is_not_quoted_back() {
+    let source =
+        std::fs::read_to_string(klairr_e2e::ledger_manifest_source()).expect("ledger.toml");
+    let key = "lk_test_abcdefghijklmnopqrstuvwx12";
+    for (line, pasted) in [
+        ("env = \"LEDGER_API_KEY\"", format!("env = \"{key}\"")),
+        ("max_in_flight = 2", format!("max_in_flight = \"{key}\"")),
+    ] {
+        assert!(source.contains(line), "ledger.toml has {line}");
+        let dir = temp_dir("cli-key-in-manifest");
+        std::fs::write(dir.join("ledger.toml"), source.replace(line, &pasted)).expect("write");
+        let run = run_cli(
+            &["--connectors", dir.to_str().expect("utf-8"), "connectors"],
+            None,
+        );
+        assert_eq!(run.code, 1, "{run:?}");
+        assert!(run.stderr.contains("connector-config"), "{}", run.stderr);
+        assert!(!run.stderr.contains("abcdefghij"), "{}", run.stderr);
+        assert!(
+            run.stderr.contains("[looks like a key: not shown]"),
+            "{}",
+            run.stderr
+        );
+    }
+}

@@ -89,6 +89,10 @@ fn unknown_connector(name: &str, known: &[String]) -> String {
 #[derive(Clone, Debug)]
 pub struct Connector {
     pub manifest: Manifest,
+    /// The manifest's file as it was found (`None`: built in). A reload reads this path, not
+    /// `manifest.source`, which is for messages and shows a name that is not UTF-8 lossily (review: a
+    /// reload read a look-alike directory's manifest).
+    file: Option<PathBuf>,
 }
 
 impl Connector {
@@ -96,6 +100,7 @@ impl Connector {
     pub fn stripe() -> Connector {
         Connector {
             manifest: Manifest::stripe(),
+            file: None,
         }
     }
 
@@ -130,10 +135,10 @@ impl Connector {
 
     /// This connector as its manifest file says now (a built-in manifest does not change).
     pub fn reread(&self) -> Result<Connector, RegistryError> {
-        if self.manifest.source == klairr_policy::manifest::BUILTIN_SOURCE {
+        let Some(file) = &self.file else {
             return Ok(self.clone());
-        }
-        let manifest = Manifest::load(Path::new(&self.manifest.source))?;
+        };
+        let manifest = Manifest::load(file)?;
         if manifest.name != self.manifest.name {
             return Err(RegistryError::Manifest(ManifestError {
                 manifest: self.manifest.source.clone(),
@@ -144,7 +149,10 @@ impl Connector {
                 ),
             }));
         }
-        Ok(Connector { manifest })
+        Ok(Connector {
+            manifest,
+            file: self.file.clone(),
+        })
     }
 }
 
@@ -162,17 +170,16 @@ pub(crate) fn read_component(path: &Path) -> Result<Vec<u8>, RegistryError> {
         path: path.display().to_string(),
         error,
     };
-    let meta = std::fs::metadata(path).map_err(|e| fail(e.to_string()))?;
-    if !meta.is_file() {
-        return Err(fail("not a file".into()));
-    }
-    if meta.len() > MAX_COMPONENT_BYTES {
-        return Err(fail(format!(
-            "{} bytes is more than the {MAX_COMPONENT_BYTES} a component may have",
-            meta.len()
-        )));
-    }
-    std::fs::read(path).map_err(|e| fail(e.to_string()))
+    use klairr_policy::bounded_file::{read_regular_file, BoundedReadError};
+    // Judged on the file opened, not on a look at the path before: a FIFO or a larger file renamed in
+    // between passed the look (review).
+    read_regular_file(path, MAX_COMPONENT_BYTES).map_err(|e| match e {
+        BoundedReadError::Io(e) => fail(e.to_string()),
+        BoundedReadError::NotAFile => fail("not a file".into()),
+        BoundedReadError::TooLarge { at_least } => fail(format!(
+            "{at_least} bytes or more is more than the {MAX_COMPONENT_BYTES} a component may have"
+        )),
+    })
 }
 
 /// The known connectors, by name.
@@ -247,7 +254,14 @@ impl Registry {
             .map(|entry| entry.map(|e| e.path()))
             .collect::<Result<_, _>>()
             .map_err(directory)?;
-        paths.retain(|p| p.extension().is_some_and(|e| e == "toml"));
+        // `*.toml` as a shell reads it: a hidden file is none (an editor's lock `.#ledger.toml`, a
+        // backup `.ledger.toml.bak.toml`; review: a dangling lock symlink stopped the host starting).
+        paths.retain(|p| {
+            p.extension().is_some_and(|e| e == "toml")
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.as_encoded_bytes().starts_with(b"."))
+        });
         paths.sort();
         // Every *.toml is a manifest: one that is a directory or a FIFO is refused, not skipped (and a
         // FIFO is never opened: reading it would wait for a writer).
@@ -260,6 +274,7 @@ impl Registry {
         for path in paths {
             let connector = Connector {
                 manifest: Manifest::load(&path)?,
+                file: Some(path.clone()),
             };
             // Fail at start, not at the first call: the component must be there.
             if let ComponentSource::Path(component) = &connector.manifest.component {

@@ -16,6 +16,7 @@
 //! - [`redact`]: the credential (any 12-character run of it) out of text, control characters out of what a
 //!   terminal shows, long messages capped.
 
+pub mod bounded_file;
 pub mod budget;
 pub mod credential;
 pub mod key_shapes;

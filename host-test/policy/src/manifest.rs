@@ -399,25 +399,55 @@ impl Manifest {
             field: String::new(),
             problem,
         };
-        let meta = std::fs::metadata(path)
-            .map_err(|e| fail(format!("cannot read the file ({e}): check the path")))?;
-        if !meta.is_file() {
-            return Err(fail(
-                "is not a file: give the path of a .toml manifest".into(),
-            ));
-        }
-        if meta.len() > MAX_MANIFEST_BYTES {
-            return Err(fail(format!(
-                "is {} bytes; a manifest has at most {MAX_MANIFEST_BYTES}: check that this is the right file",
-                meta.len()
-            )));
-        }
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            fail(format!(
-                "cannot read the file as UTF-8 text ({e}): a manifest is a TOML text file"
-            ))
+        let bytes = crate::bounded_file::read_regular_file(path, MAX_MANIFEST_BYTES).map_err(|e| {
+            use crate::bounded_file::BoundedReadError;
+            match e {
+                BoundedReadError::Io(e) => fail(format!(
+                    "cannot read the file ({e}): check the path and its permissions"
+                )),
+                BoundedReadError::NotAFile => {
+                    fail("is not a file: give the path of a .toml manifest".into())
+                }
+                BoundedReadError::TooLarge { at_least } => fail(format!(
+                    "is {at_least} bytes or more; a manifest has at most {MAX_MANIFEST_BYTES}: check that \
+                     this is the right file"
+                )),
+            }
         })?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| fail("is not UTF-8 text: a manifest is a TOML text file".into()))?;
         Manifest::parse(&text, &source, Some(path.parent().unwrap_or(Path::new(""))))
+    }
+
+    /// The key prefixes a manifest's `text` names under `[credential]` (`test_prefix`, `live_prefix`,
+    /// each refused `prefix`), read leniently from a manifest that may not validate: the errors about it
+    /// can then hide what looks like its own keys (review: a ledger key pasted as `credential.env` was
+    /// quoted back, its manifest's prefixes unknown because that manifest was the one failing).
+    pub fn key_prefixes_in(text: &str) -> Vec<String> {
+        let Ok(table) = toml::from_str::<toml::Table>(text) else {
+            return Vec::new();
+        };
+        let Some(credential) = table.get("credential").and_then(toml::Value::as_table) else {
+            return Vec::new();
+        };
+        let refused = credential
+            .get("refused")
+            .and_then(toml::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.get("prefix"));
+        [credential.get("test_prefix"), credential.get("live_prefix")]
+            .into_iter()
+            .flatten()
+            .chain(refused)
+            .filter_map(toml::Value::as_str)
+            .filter(|p| {
+                !p.is_empty()
+                    && p.len() <= 32
+                    && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            })
+            .map(str::to_owned)
+            .collect()
     }
 
     /// The built-in Stripe manifest, `host-test/connectors/stripe.toml`, parsed once.

@@ -78,13 +78,40 @@ pub(super) fn credential_specs(connectors_dir: Option<&Path>) -> Vec<CredentialS
     if let Some(Ok(entries)) = connectors_dir.map(std::fs::read_dir) {
         for path in entries.flatten().map(|e| e.path()) {
             if path.extension().is_some_and(|e| e == "toml") {
-                if let Ok(manifest) = Manifest::load(&path) {
-                    specs.push(manifest.credential);
+                match Manifest::load(&path) {
+                    Ok(manifest) => specs.push(manifest.credential),
+                    // One that does not validate may be the very one the failure is about: the key
+                    // prefixes it names are hidden all the same.
+                    Err(_) => specs.extend(key_shapes_of_file(&path)),
                 }
             }
         }
     }
     specs
+}
+
+/// A credential known only by its key prefixes, from a manifest file that does not validate: for
+/// hiding what looks like its keys, never for reading a variable (its `env` is empty).
+fn key_shapes_of_file(path: &Path) -> Vec<CredentialSpec> {
+    let Ok(bytes) = klairr_policy::bounded_file::read_regular_file(
+        path,
+        klairr_policy::manifest::MAX_MANIFEST_BYTES,
+    ) else {
+        return Vec::new();
+    };
+    Manifest::key_prefixes_in(&String::from_utf8_lossy(&bytes))
+        .into_iter()
+        .map(|prefix| CredentialSpec {
+            env: String::new(),
+            header: String::new(),
+            scheme: String::new(),
+            test_prefix: prefix,
+            live_prefix: String::new(),
+            min_length: usize::MAX,
+            manage: None,
+            refused: Vec::new(),
+        })
+        .collect()
 }
 
 /// `--connectors DIR` as written in a command line clap could not parse (`--connectors=DIR` too;
@@ -115,6 +142,7 @@ pub(super) fn credential_runs(
 ) -> Vec<SecretRuns> {
     specs
         .iter()
+        .filter(|spec| !spec.env.is_empty())
         .filter_map(|spec| {
             let value = env(&spec.env).and_then(|v| v.into_string().ok())?;
             if spec.is_bare_prefix(&value) {

@@ -250,6 +250,49 @@ fn a_reread_keeps_the_name() {
     );
 }
 
+/// A reload reads the very file read at start, even under a directory whose name is not UTF-8 (the
+/// manifest's `source`, for messages, shows it lossily: a reload read a look-alike directory's).
+#[cfg(unix)]
+#[test]
+fn a_reread_reads_the_file_read_at_start() {
+    use std::os::unix::ffi::OsStrExt;
+    let root = TempDir::new("non-utf8");
+    let real = root.0.join(std::ffi::OsStr::from_bytes(b"conn\xff"));
+    let lookalike = root.0.join("conn\u{FFFD}");
+    for (dir, budget) in [
+        (&real, "per_endpoint = 10"),
+        (&lookalike, "per_endpoint = 3"),
+    ] {
+        std::fs::create_dir(dir).expect("dir");
+        std::fs::write(
+            dir.join("x.toml"),
+            manifest("x", "builtin:stripe").replace("per_endpoint = 24", budget),
+        )
+        .expect("write");
+    }
+    let registry = Registry::with_dir(&real).expect("valid");
+    let x = registry.get("x").expect("there");
+    let again = x.reread().expect("the same file, unchanged");
+    assert_eq!(
+        again.manifest.budget.per_endpoint, 10,
+        "reload read {}",
+        again.manifest.source
+    );
+}
+
+/// `*.toml` as a shell reads it: hidden files (an editor's lock, a backup) are no manifests.
+#[cfg(unix)]
+#[test]
+fn hidden_files_are_not_manifests() {
+    let dir = TempDir::new("hidden");
+    dir.write("x.toml", &manifest("x", "builtin:stripe"));
+    // Emacs's lock while a buffer has unsaved edits: a dangling symlink.
+    std::os::unix::fs::symlink("op@box.4242:1700000000", dir.0.join(".#x.toml")).expect("lock");
+    dir.write(".x.toml.bak.toml", &manifest("x", "builtin:stripe"));
+    let registry = Registry::with_dir(&dir.0).expect("the hidden files are not read");
+    assert!(registry.get("x").is_ok());
+}
+
 /// The component ships in every load: growth beyond the budget is a decision, not an accident. The
 /// budget is the README's size ("Component size") plus a little room; lower it as the component shrinks.
 #[test]
