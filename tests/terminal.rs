@@ -151,6 +151,67 @@ fn slow_emulator() -> Emulator {
     .expect("the emulator starts")
 }
 
+/// `command` running with stdout and stderr on a pseudo terminal, what it shows read as it comes: for
+/// tests that act while it runs (a signal, a file changed under it).
+struct Live {
+    child: std::process::Child,
+    shown: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    reader: JoinHandle<()>,
+}
+
+impl Live {
+    fn start(mut command: Command) -> Live {
+        let pty = Pty::open();
+        command.stderr(pty.slave()).stdout(pty.slave());
+        let child = command.spawn().expect("klairr-host starts");
+        // The command held the only other slave handles; they are closed once it is dropped.
+        drop(command);
+        let shown = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let reader = {
+            let shown = shown.clone();
+            let mut master = pty.master;
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = master.read(&mut buf) {
+                    shown
+                        .lock()
+                        .expect("not poisoned")
+                        .extend_from_slice(&buf[..n]);
+                }
+            })
+        };
+        Live {
+            child,
+            shown,
+            reader,
+        }
+    }
+
+    /// Wait (a minute at most) until the terminal has shown a progress frame.
+    fn wait_for_a_frame(&self) {
+        let drawn = || {
+            String::from_utf8_lossy(&self.shown.lock().expect("not poisoned")).contains("so far")
+        };
+        let waited = std::time::Instant::now();
+        while !drawn() {
+            assert!(
+                waited.elapsed() < Duration::from_secs(60),
+                "no progress was drawn"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Wait for the process to end: how it ended, and all the terminal showed.
+    fn finish(mut self) -> (std::process::ExitStatus, String) {
+        let status = self.child.wait().expect("klairr-host ends");
+        self.reader.join().expect("the terminal reader");
+        let terminal =
+            String::from_utf8_lossy(&self.shown.lock().expect("not poisoned")).into_owned();
+        (status, terminal)
+    }
+}
+
 /// A query of `dsl` in `format`; the table shows ids only, so that none is wrapped.
 fn query_args<'a>(base: &'a str, format: &'a str, dsl: &'a str) -> Vec<&'a str> {
     vec![
@@ -319,41 +380,12 @@ fn an_interrupted_query_erases_its_progress_line() {
     let base = emu.base_url();
     // 50 pages (max-rows 5000) at 600 ms each, 8 at a time: several seconds after the first frame.
     let dsl = r#"{"list":"customers","limit":5000}"#;
-    let pty = Pty::open();
-    let mut command = host(&query_args(&base, "table", dsl), keys::TEST_READ_ONLY);
-    command.stderr(pty.slave()).stdout(pty.slave());
-    let mut child = command.spawn().expect("klairr-host starts");
-    drop(command);
-    // What the terminal has shown so far, read as it comes.
-    let shown = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let reader = {
-        let shown = shown.clone();
-        let mut master = pty.master;
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n @ 1..) = master.read(&mut buf) {
-                shown
-                    .lock()
-                    .expect("not poisoned")
-                    .extend_from_slice(&buf[..n]);
-            }
-        })
-    };
-    let drawn = || String::from_utf8_lossy(&shown.lock().expect("not poisoned")).contains("so far");
-    let waited = std::time::Instant::now();
-    while !drawn() {
-        assert!(
-            waited.elapsed() < Duration::from_secs(60),
-            "no progress was drawn"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let pid = libc::pid_t::try_from(child.id()).expect("a pid");
+    let live = Live::start(host(&query_args(&base, "table", dsl), keys::TEST_READ_ONLY));
+    live.wait_for_a_frame();
+    let pid = libc::pid_t::try_from(live.child.id()).expect("a pid");
     // SAFETY: a signal to the child this test started and has not yet waited for.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
-    let status = child.wait().expect("klairr-host ends");
-    reader.join().expect("the terminal reader");
-    let terminal = String::from_utf8_lossy(&shown.lock().expect("not poisoned")).into_owned();
+    let (status, terminal) = live.finish();
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(
         status.signal(),
@@ -388,39 +420,11 @@ fn a_warning_during_a_long_query_is_not_glued_to_the_spinner() {
     let dsl = r#"{"list":"customers","limit":5000}"#;
     let mut args = vec!["--memory-file", memory.to_str().expect("a UTF-8 path")];
     args.extend(query_args(&base, "table", dsl));
-    let pty = Pty::open();
-    let mut command = host(&args, keys::TEST_READ_ONLY);
-    command.stderr(pty.slave()).stdout(pty.slave());
-    let mut child = command.spawn().expect("klairr-host starts");
-    drop(command);
-    let shown = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let reader = {
-        let shown = shown.clone();
-        let mut master = pty.master;
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n @ 1..) = master.read(&mut buf) {
-                shown
-                    .lock()
-                    .expect("not poisoned")
-                    .extend_from_slice(&buf[..n]);
-            }
-        })
-    };
-    let drawn = || String::from_utf8_lossy(&shown.lock().expect("not poisoned")).contains("so far");
-    let waited = std::time::Instant::now();
-    while !drawn() {
-        assert!(
-            waited.elapsed() < Duration::from_secs(60),
-            "no progress was drawn"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let live = Live::start(host(&args, keys::TEST_READ_ONLY));
+    live.wait_for_a_frame();
     // The memory file's name now leads elsewhere: the record is refused, with a warning.
     std::os::unix::fs::symlink(dir.join("elsewhere"), &memory).expect("a symlink");
-    let status = child.wait().expect("klairr-host ends");
-    reader.join().expect("the terminal reader");
-    let terminal = String::from_utf8_lossy(&shown.lock().expect("not poisoned")).into_owned();
+    let (status, terminal) = live.finish();
     let _ = std::fs::remove_dir_all(&dir);
     assert!(status.success(), "{status:?}: {terminal:?}");
     let warning = terminal
