@@ -9,6 +9,7 @@
 //! Every connector loads into one [`SharedHost`] (one engine and epoch ticker) and answers through one
 //! [`Answers`] (the shared result cache); each keeps its own request budget across versions.
 
+mod call_token;
 mod reload;
 pub use reload::Reloaded;
 
@@ -21,6 +22,7 @@ use crate::sandbox::{
 };
 use crate::sandbox::{Callers, SharedHost};
 use crate::service::{Answer, Answers};
+use call_token::CallToken;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -587,35 +589,4 @@ fn unknown_connection() -> ApiError {
         "unknown-connection",
         "no open connection has this id (closed, expired, or never opened): open one with POST /v1/connections",
     )
-}
-
-/// The token of one call made for a client: cancelled when `parent` is (the connection closed) or when
-/// `hung_up` is (the client went away), by a small task that ends when this is dropped.
-struct CallToken {
-    token: CancellationToken,
-    watch: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl CallToken {
-    fn new(parent: &CancellationToken, hung_up: &CancellationToken) -> CallToken {
-        let token = parent.child_token();
-        let watch = tokio::runtime::Handle::try_current().ok().map(|runtime| {
-            let (hung_up, call) = (hung_up.clone(), token.clone());
-            runtime.spawn(async move {
-                tokio::select! {
-                    _ = hung_up.cancelled() => call.cancel(),
-                    _ = call.cancelled() => {}
-                }
-            })
-        });
-        CallToken { token, watch }
-    }
-}
-
-impl Drop for CallToken {
-    fn drop(&mut self) {
-        if let Some(watch) = self.watch.take() {
-            watch.abort();
-        }
-    }
 }
