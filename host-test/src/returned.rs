@@ -246,10 +246,17 @@ pub fn check_info(mut info: wit::ConnectorInfo) -> Result<wit::ConnectorInfo, Sa
 pub fn check_error(e: wit::ConnectorError, runs: Option<&SecretRuns>) -> wit::ConnectorError {
     use wit::ConnectorError as E;
     let m = |s: String| text(s, runs, MESSAGE_CAP);
-    // An identifier may still be a run of the key (`rk_live_51hq`): such a name is left out too.
+    // An identifier may still be a run of the key (`rk_live_51hq`): such a name is left out too, as
+    // written and as a message shows it, its first letter capitalised (review: `fghjkl5zq0wr` was no
+    // run of a key holding `Fghjkl5zq0wr`, and was shown so).
     let names = |list: Vec<String>| -> Vec<String> {
         list.into_iter()
-            .filter(|n| is_identifier(n) && !runs.is_some_and(|r| r.contains(n)))
+            .filter(|n| {
+                is_identifier(n)
+                    && !runs.is_some_and(|r| {
+                        r.contains(n) || r.contains(&crate::sandbox::capitalised(n))
+                    })
+            })
             .take(64)
             .collect()
     };

@@ -367,6 +367,14 @@ fn ceil_char_boundary(text: &str, mut at: usize) -> usize {
     at
 }
 
+/// `text` and every other reading of it redaction searches for a key (as a terminal shows it, its
+/// printable ASCII alone, its escapes decoded: `Seen::each_view`), each handed to `read`: whatever
+/// judges a text as redaction would (the host's refusal of a pasted key) reads it the same ways.
+pub fn each_reading(text: &str, mut read: impl FnMut(&str)) {
+    read(text);
+    terminal::Seen::each_view(text, |seen| read(&seen.text));
+}
+
 /// At most `max_bytes` bytes of `text`, cut on a char boundary, followed by `… [N more bytes]` saying how
 /// much was cut. Text within the cap comes back borrowed. The marker is added on top of `max_bytes`.
 ///

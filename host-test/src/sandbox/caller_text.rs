@@ -9,9 +9,9 @@
 //! and a query holding a token too long to be any id or value, a pasted key, is refused before the
 //! component sees it, without being quoted: a rule about lengths, which says nothing about the key.
 
-use klairr_policy::redact::is_default_ignorable;
+use klairr_policy::redact::{each_reading, is_default_ignorable};
 use klairr_policy::request_rules;
-use serde_json::Value;
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// Letters and digits in a row that no query needs: Stripe's longest ids have 24 after their prefix,
 /// a restricted key's random part has 99.
@@ -33,8 +33,17 @@ pub fn written(query: &str) -> Written {
         texts: vec![query.to_owned()],
         names: Vec::new(),
     };
-    if let Ok(value) = serde_json::from_str::<Value>(query) {
-        collect(&value, &mut written);
+    // Every string and key as it is decoded, duplicates included: a JSON value keeps only the last of
+    // two entries with one key, and the other, decoded, could hold a key escaped past the raw text's
+    // reading (review: `{"list":"\u0072\u006b…","list":"charges"}` reached the component).
+    let mut collected = Written {
+        texts: Vec::new(),
+        names: Vec::new(),
+    };
+    let mut reader = serde_json::Deserializer::from_str(query);
+    if Collect(&mut collected).deserialize(&mut reader).is_ok() && reader.end().is_ok() {
+        written.texts.append(&mut collected.texts);
+        written.names.append(&mut collected.names);
     }
     let decoded: Vec<String> = written
         .texts
@@ -56,18 +65,61 @@ fn caller_names(query: &str) -> Vec<String> {
     written(query).names
 }
 
-fn collect(value: &Value, written: &mut Written) {
-    match value {
-        Value::String(s) => written.texts.push(s.clone()),
-        Value::Array(items) => items.iter().for_each(|v| collect(v, written)),
-        Value::Object(entries) => {
-            for (key, v) in entries {
-                written.texts.push(key.clone());
-                written.names.push(key.clone());
-                collect(v, written);
-            }
+/// Gathers what the caller wrote into a [`Written`], entry by entry, without building the value.
+struct Collect<'w>(&'w mut Written);
+
+impl<'de> DeserializeSeed<'de> for Collect<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Collect<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<(), E> {
+        self.0.texts.push(v.to_owned());
+        Ok(())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Collect(&mut *self.0))?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<String>()? {
+            self.0.texts.push(key.clone());
+            self.0.names.push(key);
+            map.next_value_seed(Collect(&mut *self.0))?;
         }
-        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        Ok(())
     }
 }
 
@@ -84,7 +136,19 @@ pub fn overlong_token(texts: &[String]) -> Option<usize> {
 /// between them — control characters and line breaks (U+2028 and U+2029 too) and zero-width or other
 /// default-ignorable characters — as redaction reads a key: a key wrapped across lines or copied with
 /// a zero-width space in it is still a pasted key (QA: it reached the component and came back).
+/// Every reading redaction makes of the text is read so (its escapes decoded, its printable ASCII
+/// alone, …: `each_reading`), so that what redaction would read through — and so exempt whole, as the
+/// caller's — never ends a row here (review: a key cut by `ESC[0m`, a combining mark or a no-break
+/// space was accepted, and the caller then credited with all of it).
 fn longest_run(text: &str) -> usize {
+    let mut longest = 0;
+    each_reading(text, |reading| {
+        longest = longest.max(longest_plain_run(reading))
+    });
+    longest
+}
+
+fn longest_plain_run(text: &str) -> usize {
     let (mut longest, mut run) = (0, 0);
     for c in text.chars() {
         if c.is_ascii_alphanumeric() {
@@ -140,7 +204,8 @@ mod tests {
         let names = caller_names(
             r#"{"list":"charges","filters":{"customer":"cus_q7secret"},"measures":{"n\u0031":"count"}}"#,
         );
-        assert_eq!(names, ["filters", "customer", "list", "measures", "n1"]);
+        // In the order written (each entry read as it comes, duplicates too).
+        assert_eq!(names, ["list", "filters", "customer", "measures", "n1"]);
         assert!(caller_names("{oops").is_empty());
     }
 
@@ -174,5 +239,70 @@ mod tests {
             Some(45)
         );
         assert!(!overlong_message(100).contains("a1a1"));
+    }
+
+    /// A restricted key's length (99 after its prefix), made up.
+    const KEY99: &str = "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";
+
+    /// A key cut by anything redaction reads through (an escape sequence, a combining mark, an
+    /// invisible or private-use character, a no-break space) is refused as a pasted key: accepted, the
+    /// caller was credited with all of it and the component held it (review).
+    #[test]
+    fn rows_are_read_through_what_redaction_reads_through() {
+        use klairr_policy::redact::SecretRuns;
+        let runs = SecretRuns::new(KEY99);
+        for (what, cut) in [
+            ("ESC [0m", "\\u001b[0m"),
+            ("U+0301", "\\u0301"),
+            ("U+FFF9", "\\ufff9"),
+            ("U+E000", "\\ue000"),
+            ("U+00A0", "\\u00a0"),
+        ] {
+            let b = &KEY99[8..];
+            let k = format!(
+                "rk_live_{}{cut}{}{cut}{}{cut}{}",
+                &b[..25],
+                &b[25..50],
+                &b[50..75],
+                &b[75..]
+            );
+            let texts = caller_texts(&format!(
+                r#"{{"list":"charges","filters":{{"customer":"{k}"}}}}"#
+            ));
+            assert!(overlong_token(&texts).is_some(), "{what}: not refused");
+            let borrowed: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let _caller = runs.caller_wrote(&borrowed);
+            assert_eq!(
+                runs.redact(KEY99),
+                KEY99,
+                "{what}: the caller did write it all"
+            );
+        }
+        // Ordinary queries are not refused: ids, emails, names with accents, dates.
+        for query in [
+            r#"{"list":"charges","filters":{"customer":"cus_1234567890abcdefghijklmn","status":"succeeded"}}"#,
+            r#"{"list":"customers","filters":{"email":"jörg.müller-schmidt@example.com"}}"#,
+            r#"{"list":"invoices","filters":{"created":{"gte":"2026-01-01T10:00:00+02:00"}}}"#,
+        ] {
+            assert_eq!(overlong_token(&caller_texts(query)), None, "{query}");
+        }
+    }
+
+    /// Every entry of the query is read, a key given twice included: a JSON value keeps only the last,
+    /// and an escaped key in the first reached the component (review).
+    #[test]
+    fn an_escaped_key_in_a_duplicate_entry_is_refused() {
+        let escaped: String = KEY99
+            .chars()
+            .map(|c| format!("\\u{:04x}", c as u32))
+            .collect();
+        let query = format!(r#"{{"list":"{escaped}","list":"charges"}}"#);
+        assert!(serde_json::from_str::<serde_json::Value>(&query).is_ok());
+        assert_eq!(overlong_token(&caller_texts(&query)), Some(99));
+        assert_eq!(
+            caller_names(&query),
+            ["list", "list"],
+            "both entries' names are the caller's"
+        );
     }
 }

@@ -50,12 +50,18 @@ pub fn check_imports<'a>(imports: impl IntoIterator<Item = &'a str>) -> Result<(
         .filter(|name| !ALLOWED_IMPORT_PREFIXES.iter().any(|p| name.starts_with(p)))
         .map(str::to_owned)
         .collect();
+    // Another version only: an import of this version that is not allowed (an interface it does not
+    // have, or its `connector` export imported) is named as any forbidden import is (review: it was
+    // told it was "built against klairr:connector@0.2.0, but this host speaks klairr:connector@0.2.0").
     if let Some(found) = forbidden.iter().find_map(|name| {
         let interface = name.strip_prefix("klairr:connector/")?;
-        Some(match interface.split_once('@') {
-            Some((_, version)) => format!("klairr:connector@{version}"),
-            None => "klairr:connector (without a version)".to_owned(),
-        })
+        match interface.split_once('@') {
+            Some((_, version)) => {
+                let found = format!("klairr:connector@{version}");
+                (found != CONTRACT).then_some(found)
+            }
+            None => Some("klairr:connector (without a version)".to_owned()),
+        }
     }) {
         return Err(SandboxError::ContractVersion {
             found,
@@ -213,5 +219,19 @@ mod tests {
             check_exports(["wasi:cli/run@0.2.0"]),
             Err(SandboxError::NotAConnector(_))
         ));
+    }
+
+    #[test]
+    fn an_unknown_interface_of_this_contract_is_named() {
+        for bad in [
+            "klairr:connector/connector@0.2.0",
+            "klairr:connector/secrets@0.2.0",
+        ] {
+            let text = check_imports(["wasi:io/poll@0.2.12", bad])
+                .expect_err(bad)
+                .to_string();
+            assert!(text.contains(bad), "{bad}: {text}");
+            assert!(!text.contains("built against"), "{bad}: {text}");
+        }
     }
 }

@@ -57,6 +57,7 @@ pub use hooks::{InProcessHandler, SharedGates, Upstream, OPEN_RESPONSES_PER_IN_F
 pub use limits::SandboxLimits;
 pub use linker::{check_exports, check_imports, ALLOWED_IMPORT_PREFIXES, CONNECTOR_EXPORT};
 pub use open::{max_rows_refusal, max_scan_refusal, OpenFailure};
+pub(crate) use permissions::capitalised;
 pub use permissions::PermissionFailure;
 pub use pool::{Pool, PoolOptions};
 pub use progress::{Progress, ProgressSink};

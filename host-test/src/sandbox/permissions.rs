@@ -152,7 +152,8 @@ fn in_words<S: AsRef<str>>(items: &[S]) -> String {
     }
 }
 
-fn capitalised(word: &str) -> String {
+/// `word` with its first letter upper-case, as messages show a resource.
+pub(crate) fn capitalised(word: &str) -> String {
     let mut chars = word.chars();
     chars.next().map_or_else(String::new, |first| {
         first.to_uppercase().chain(chars).collect()
@@ -242,5 +243,23 @@ mod tests {
             Some(failure(list(&["a"]), None))
         );
         assert!(!PermissionFailure::default().is_some());
+    }
+
+    /// A resource a message shows capitalised is never a run of the key (review: the name was checked
+    /// as written, and shown capitalised it was 12 characters of the key).
+    #[test]
+    fn a_shown_resource_name_is_never_a_run_of_the_key() {
+        use klairr_policy::redact::SecretRuns;
+        const KEY: &str = "rk_live_51QzXa7Kp2Lm9Nb4Vc8Xd3Fghjkl5zq0wr7et2Yu9Io4Pa8Sd3Fg";
+        let runs = SecretRuns::new(KEY);
+        let error = crate::returned::check_error(
+            wit::ConnectorError::OverPermissioned(vec!["fghjkl5zq0wr".into(), "invoices".into()]),
+            Some(&runs),
+        );
+        let text = PermissionFailure::of(&error)
+            .expect("a permission failure")
+            .text(Some("Edit it"));
+        assert!(!runs.contains(&text), "{text}");
+        assert!(text.contains("Invoices"), "{text}");
     }
 }
