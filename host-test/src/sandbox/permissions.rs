@@ -54,15 +54,37 @@ impl PermissionFailure {
         match (named(&self.can_write), named(&self.cannot_read)) {
             (Some(write), Some(read)) => both(&write, &read, manage),
             (Some(write), None) => can_write(&write, manage),
-            (None, _) if self.can_write.is_some() => {
-                "this credential can write: Klairr only accepts read-only credentials; create one that \
-                 can read the connector's tables and write nothing"
-                    .to_owned()
+            // A write no resource could be named for: still told with what it cannot read, and where
+            // (review: both were dropped).
+            (None, read) if self.can_write.is_some() => {
+                let mut text = match manage {
+                    Some(manage) => format!(
+                        "this credential can write: Klairr only accepts read-only credentials. {manage}: \
+                         set every resource Klairr does not read to None, and the connector's tables to \
+                         Read, then try again."
+                    ),
+                    None => "this credential can write: Klairr only accepts read-only credentials; create \
+                             one that can read the connector's tables and write nothing"
+                        .to_owned(),
+                };
+                if let Some(read) = read {
+                    text.push_str(&format!(
+                        " It also lacks Read permission on {}.",
+                        in_words(&read)
+                    ));
+                }
+                text
             }
             (None, Some(read)) => cannot_read(&read, manage),
-            (None, None) => "this credential lacks a Read permission the connector needs: grant it Read on the \
-                  connector's tables (and nothing more) where the credential was created"
-                .to_owned(),
+            (None, None) => match manage {
+                Some(manage) => format!(
+                    "this credential lacks a Read permission the connector needs. {manage}: set the \
+                     connector's tables to Read (and nothing more), then try again."
+                ),
+                None => "this credential lacks a Read permission the connector needs: grant it Read on \
+                         the connector's tables (and nothing more) where the credential was created"
+                    .to_owned(),
+            },
         }
     }
 }
@@ -225,8 +247,11 @@ mod tests {
     #[test]
     fn a_fault_with_no_resource_named_is_still_a_whole_sentence() {
         assert!(failure(None, list(&[]))
-            .text(Some("M"))
+            .text(None)
             .starts_with("this credential lacks a Read permission the connector needs: grant"));
+        assert!(failure(None, list(&[]))
+            .text(Some("M"))
+            .starts_with("this credential lacks a Read permission the connector needs. M: set"));
         assert!(failure(list(&[]), list(&["x"]))
             .text(None)
             .starts_with("this credential can write: "));
@@ -261,5 +286,22 @@ mod tests {
             .text(Some("Edit it"));
         assert!(!runs.contains(&text), "{text}");
         assert!(text.contains("Invoices"), "{text}");
+    }
+
+    /// A write no resource could be named for keeps the read fault beside it and where to change the
+    /// credential; an unnamed read fault says where too (review).
+    #[test]
+    fn unnamed_faults_keep_the_other_fault_and_where() {
+        let fault = |write: Option<&[&str]>, read: Option<&[&str]>| PermissionFailure {
+            can_write: write.map(|w| w.iter().map(|s| (*s).to_owned()).collect()),
+            cannot_read: read.map(|r| r.iter().map(|s| (*s).to_owned()).collect()),
+        };
+        let text = fault(Some(&[]), Some(&["invoices"])).text(Some("Edit it at the Dashboard"));
+        assert!(text.contains("invoices"), "{text}");
+        assert!(text.contains("Edit it at the Dashboard"), "{text}");
+        for f in [fault(None, Some(&[])), fault(Some(&[]), None)] {
+            let text = f.text(Some("Edit it at the Dashboard"));
+            assert!(text.contains("Edit it at the Dashboard"), "{text}");
+        }
     }
 }
