@@ -684,22 +684,58 @@ fn foreign_dir(tmp: &TempDir) -> PathBuf {
     foreign
 }
 
+/// A user's 0700 cache directory reached through a symlink (`link`), and a refused directory holding
+/// an entry forged under the victim component's key: what the two tests below repoint between.
+struct Planted {
+    tmp: TempDir,
+    safe: PathBuf,
+    foreign: PathBuf,
+    link: PathBuf,
+    engine: Engine,
+    victim: Vec<u8>,
+    name: String,
+    forged: Vec<u8>,
+}
+
+fn planted(label: &str, salt: u32) -> Planted {
+    let tmp = TempDir::new(label);
+    let safe = tmp.0.join("safe");
+    prepare_dir(&safe).expect("safe dir");
+    let foreign = foreign_dir(&tmp);
+    let engine = engine();
+    let victim = component(salt);
+    let name = entry_name(&entry_key(&engine, &victim));
+    let forged = forged_entry(&engine, &victim);
+    fs::write(foreign.join(&name), &forged).expect("plant");
+    let link = tmp.0.join("cache");
+    std::os::unix::fs::symlink(&safe, &link).expect("symlink");
+    Planted {
+        tmp,
+        safe,
+        foreign,
+        link,
+        engine,
+        victim,
+        name,
+        forged,
+    }
+}
+
 /// The cache path is a symlink someone else can repoint. Once the directory it led to is checked, every
 /// step (reading the entry, writing the new one, evicting) stays in that directory, wherever the path
 /// leads afterwards.
 #[test]
 fn the_directory_checked_is_the_directory_read_and_written() {
-    let tmp = TempDir::new("repointed");
-    let safe = tmp.0.join("safe");
-    prepare_dir(&safe).expect("safe dir");
-    let foreign = foreign_dir(&tmp);
-    let engine = engine();
-    let victim = component(40);
-    let name = entry_name(&entry_key(&engine, &victim));
-    fs::write(foreign.join(&name), forged_entry(&engine, &victim)).expect("plant");
-
-    let link = tmp.0.join("cache");
-    std::os::unix::fs::symlink(&safe, &link).expect("symlink");
+    let Planted {
+        safe,
+        foreign,
+        link,
+        engine,
+        victim,
+        name,
+        tmp: _tmp,
+        ..
+    } = planted("repointed", 40);
     let cache = DirCache::open(&link, KEEP_ENTRIES).expect("the link leads to the safe directory");
     // Repointed between the check and the use.
     fs::remove_file(&link).expect("rm link");
@@ -735,17 +771,16 @@ fn the_directory_checked_is_the_directory_read_and_written() {
 fn a_cache_path_repointed_during_loads_never_serves_the_refused_directory() {
     use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
-    let tmp = TempDir::new("repointed-race");
-    let safe = tmp.0.join("safe");
-    prepare_dir(&safe).expect("safe dir");
-    let foreign = foreign_dir(&tmp);
-    let engine = engine();
-    let victim = component(41);
-    let name = entry_name(&entry_key(&engine, &victim));
-    let forged = forged_entry(&engine, &victim);
-    fs::write(foreign.join(&name), &forged).expect("plant");
-    let link = tmp.0.join("cache");
-    std::os::unix::fs::symlink(&safe, &link).expect("symlink");
+    let Planted {
+        tmp,
+        safe,
+        foreign,
+        link,
+        engine,
+        victim,
+        name,
+        forged,
+    } = planted("repointed-race", 41);
     let cache = CompileCache::Dir(link.clone());
     assert_eq!(
         load(&cache, &engine, &victim).1,
