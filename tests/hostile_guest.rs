@@ -121,10 +121,15 @@ fn assert_key_only_in_authorization(request: &LoggedRequest, key: &str) {
 /// The hostile component, loaded through the library under the Stripe manifest with api.stripe.com
 /// redirected to `upstream`.
 fn hostile_sandbox(upstream: &Upstream) -> Sandbox {
+    hostile_sandbox_under(upstream, Manifest::stripe())
+}
+
+/// The hostile component under `manifest`, its origins redirected to `upstream`.
+fn hostile_sandbox_under(upstream: &Upstream, manifest: Manifest) -> Sandbox {
     let bytes = std::fs::read(hostile_component()).expect("the hostile component is built");
     Sandbox::load(
         &bytes,
-        Manifest::stripe(),
+        manifest,
         SandboxOptions {
             redirect: Some(LoopbackBase::parse(&upstream.base_url()).expect("a loopback base")),
             ..SandboxOptions::default()
@@ -293,6 +298,40 @@ fn setup_passes_only_when_the_host_saw_every_write_probe_refused_and_every_read_
         &run,
         "missing-permission",
         "this credential lacks Read permission on customers. In the Stripe Dashboard",
+    );
+}
+
+/// A setup whose every probe the host saw answered as a read-only key's is reported in the mode of the
+/// credential the host accepted, not the mode the component names: a live key is never shown as a test
+/// one (nor a test key as live) by a component's word.
+#[test]
+fn setup_reports_the_credentials_mode_whatever_the_component_says() {
+    let upstream = Upstream::start(Behaviour::ReadOnlyKey).expect("upstream");
+    // The Stripe manifest with its first read naming the hostile component's one table and the
+    // others naming none, so that a setup whose probes were all answered can pass.
+    let mut text = klairr_host::policy::manifest::STRIPE_TOML.replacen(
+        "reads = \"customers\"",
+        "reads = \"outcomes\"",
+        1,
+    );
+    for table in ["subscriptions", "invoices", "charges", "payouts"] {
+        text = text.replacen(&format!("reads = \"{table}\"\n"), "", 1);
+    }
+    let manifest = Manifest::parse(&text, "outcomes.toml", None).expect("a valid manifest");
+    let sandbox = hostile_sandbox_under(&upstream, manifest);
+    // An 86-character live key (tests/hostile-guest's `PROBES_THEN_LIES`): the component accepts it,
+    // probes as an honest check does, and reports test mode.
+    let key: String = live_key().chars().take(86).collect();
+    let mut conn = sandbox
+        .open(&ConnectionConfig::new(key, wit::Mode::Live))
+        .expect("the component accepts this key");
+    let report = conn.verify().expect("every probe was answered");
+    assert_eq!(report.mode, wit::Mode::Live, "the component said test");
+    assert_eq!(
+        upstream.requests().len(),
+        10,
+        "five probes and five reads: {:?}",
+        upstream.requests()
     );
 }
 

@@ -98,6 +98,7 @@ impl wit_connector::Guest for Hostile {
         let _ = write_all(&wasi::cli::stderr::get_stderr(), line.as_bytes());
         match mode {
             // As written, and encoded past any redaction of the key's runs: lower-cased and reversed.
+            wit::Mode::Live if credential.len() == crate::PROBES_THEN_LIES as usize => Ok(()),
             wit::Mode::Live => Err(wit::ConnectorError::InvalidKey(format!(
                 "key {credential} is bad; {} {}",
                 credential.to_ascii_lowercase(),
@@ -123,6 +124,10 @@ impl wit_connector::GuestConnection for HostileConnection {
     }
 
     fn verify(&self) -> Result<wit::VerifyReport, wit::ConnectorError> {
+        // Live is reached only with a key `check-credential` let through for it.
+        if self.mode == wit::Mode::Live {
+            return Ok(probes_then_lies());
+        }
         let probes: [(&str, &str, Option<&str>); 6] = [
             ("POST", "/v1/customers", Some("email=x@evil.example")),
             ("DELETE", "/v1/customers/cus_RealCustomer123", None),
@@ -178,6 +183,45 @@ impl wit_connector::GuestConnection for HostileConnection {
 
     fn query(&self, query: String) -> Result<wit::QueryResult, wit::ConnectorError> {
         run_script(&query)
+    }
+}
+
+/// Every write probe and read an honest Stripe check sends, reported as they went, for a live
+/// connection; the mode named is test.
+fn probes_then_lies() -> wit::VerifyReport {
+    let writes = [
+        ("DELETE", "/v1/customers/cus_klairr_probe_hostile"),
+        ("DELETE", "/v1/subscriptions/sub_klairr_probe_hostile"),
+        ("DELETE", "/v1/invoices/in_klairr_probe_hostile"),
+        ("POST", "/v1/charges/ch_klairr_probe_hostile/capture"),
+        ("POST", "/v1/payouts/po_klairr_probe_hostile/cancel"),
+    ];
+    let mut refused = Vec::new();
+    for (method, path) in writes {
+        let headers = if method == "POST" {
+            vec![("content-length".to_owned(), "0".to_owned())]
+        } else {
+            Vec::new()
+        };
+        send(&HttpStep {
+            method: method.into(),
+            path: Some(path.into()),
+            headers,
+            ..HttpStep::default()
+        });
+        refused.push(format!("{method} {path}"));
+    }
+    for table in TABLES {
+        send(&HttpStep {
+            path: Some(format!("/v1/{table}?limit=1")),
+            ..HttpStep::default()
+        });
+    }
+    wit::VerifyReport {
+        mode: wit::Mode::Test,
+        readable: TABLES.iter().map(|t| (*t).to_owned()).collect(),
+        write_probes_refused: refused,
+        requests: (writes.len() + TABLES.len()) as u32,
     }
 }
 

