@@ -350,8 +350,8 @@ fn connection_bodies_are_checked_and_a_lowered_ttl_is_honoured_by_the_shared_cac
     assert_eq!(status, 404, "{text}");
     assert!(text.contains("unknown-connector"), "{text}");
     klairr_e2e::assert_no_key(key, &text, "unknown connector");
-    // Another key in the connector field (a live secret key, say) is not quoted back either; a name
-    // that could be a connector's is.
+    // Another key in the connector field (a live secret key, say) is not quoted back either, nor a
+    // name that could be a connector's (a manifest's keys may have that shape).
     let other = keys::TEST_SECRET.replace("_test_", "_live_");
     let pasted = serde_json::json!({"connector": other, "credential": key}).to_string();
     let (status, text) = api.call("POST", "/v1/connections", Some(&pasted));
@@ -362,9 +362,16 @@ fn connection_bodies_are_checked_and_a_lowered_ttl_is_honoured_by_the_shared_cac
     let (status, text) = api.call("POST", "/v1/connections", Some(&typo));
     assert_eq!(status, 404, "{text}");
     assert!(
-        text.contains(r#"no connector is named \"strpe\": the connectors are stripe"#),
+        text.contains("no connector has the name given: the connectors are stripe"),
         "{text}"
     );
+    assert!(!text.contains("strpe"), "{text}");
+    // A key of a connector name's shape, in the connector field: not quoted back.
+    let shaped = "k7f3a9c2e8b4d1f6a0c5e9b3d7f2a8c4";
+    let swapped = serde_json::json!({"connector": shaped, "credential": "stripe"}).to_string();
+    let (status, text) = api.call("POST", "/v1/connections", Some(&swapped));
+    assert_eq!(status, 404, "{text}");
+    assert!(!text.contains(shaped), "{text}");
 
     for (body, says) in [
         (
@@ -1924,7 +1931,10 @@ fn a_credential_too_short_to_be_a_key_does_not_garble_the_message() {
     );
     assert_eq!(status, 404, "{value}");
     let message = value["error"]["message"].as_str().unwrap_or_default();
-    assert!(message.starts_with("no connector is named"), "{message}");
+    assert!(
+        message.starts_with("no connector has the name"),
+        "{message}"
+    );
     assert!(!message.contains("[redacted]"), "{message}");
     server.drain(Duration::from_secs(1));
 }
@@ -2323,5 +2333,58 @@ fn requests_without_a_host_or_with_an_empty_path_segment_are_refused() {
         assert!(answer.starts_with("HTTP/1.1 404"), "{path}: {answer}");
     }
     assert!(emu.requests().is_empty(), "nothing was opened");
+    server.drain(Duration::from_secs(1));
+}
+
+/// A path with an empty segment is no route whatever the method (README: "a path with an empty segment
+/// … is no route (`404`)"): the routes that take a name or an id must not read `""` as one — reading
+/// the body of `POST /v1/connections//query` first (a 413 for a large one, a 400 for a broken one), or
+/// looking up a connection or a connector named `""`.
+#[test]
+fn an_empty_segment_is_no_route_whatever_the_method() {
+    use std::io::{Read, Write};
+    let emu = emulator();
+    let server = Server::start(&Registry::builtin(), options(&emu)).expect("starts");
+    let send = |head: &str| {
+        let mut stream = std::net::TcpStream::connect(server.addr()).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        stream.write_all(head.as_bytes()).expect("write");
+        let mut answer = [0u8; 4096];
+        let n = stream.read(&mut answer).unwrap_or(0);
+        String::from_utf8_lossy(&answer[..n]).into_owned()
+    };
+    for (method, path, length) in [
+        ("POST", "/v1/connections//query", 100_000),
+        ("POST", "/v1/connections//query", 2),
+        ("DELETE", "/v1/connections/", 0),
+        ("POST", "/v1/connectors//reload", 0),
+    ] {
+        let answer = send(&format!(
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n{}",
+            if length == 2 { "{}" } else { "" }
+        ));
+        assert!(
+            answer.starts_with("HTTP/1.1 404"),
+            "{method} {path}: {answer}"
+        );
+        assert!(
+            answer.contains(r#""kind":"not-found""#),
+            "{method} {path}: {answer}"
+        );
+    }
+    let api = Api::new(&server);
+    let (_, text) = api.call("GET", "/metrics", None);
+    for route in [
+        "/v1/connections/{id}/query",
+        "/v1/connections/{id}\"",
+        "/v1/connectors/{name}/reload",
+    ] {
+        assert!(
+            !text.contains(&format!("route=\"{route}")),
+            "{route}: {text}"
+        );
+    }
     server.drain(Duration::from_secs(1));
 }

@@ -180,10 +180,11 @@ impl Platform {
     fn slot(&self, name: &str) -> Result<&Slot, ApiError> {
         self.slots.get(name).ok_or_else(|| {
             let known = self.slots.keys().map(String::as_str).collect::<Vec<_>>().join(", ");
-            // Quoted back only when it is a connector's name: what is not may be a key pasted in the
-            // wrong field, and errors end up in clients' and proxies' logs.
+            // Never quoted back: errors end up in clients' and proxies' logs, and a name-shaped string
+            // may still be a key pasted in the wrong field (a manifest's keys need not hold a `_`;
+            // review). The caller has what it sent; the list is what helps.
             let message = if klairr_policy::manifest::is_connector_name(name) {
-                format!("no connector is named {name:?}: the connectors are {known}")
+                format!("no connector has the name given: the connectors are {known}")
             } else {
                 format!(
                     "the name given is not a connector's name (1 to 32 characters: a lower-case letter, then \

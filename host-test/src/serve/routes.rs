@@ -214,13 +214,22 @@ async fn route(
     if state.draining.load(Ordering::SeqCst) && segments != ["metrics"] {
         return ("shutting-down", Err(shutting_down()));
     }
+    // An empty segment (`/v1/connections/`, `/v1/connections//query`) names no connection or
+    // connector, whatever the method: checked before the routes that take one, which would read `""`
+    // as a name or an id (and the body before that).
+    if segments.contains(&"") {
+        return ("not-found", Err(no_route()));
+    }
     match (method.clone(), segments.as_slice()) {
         (Method::GET, ["metrics"]) => ("/metrics", Ok(metrics(state))),
         (Method::GET, ["v1", "connectors"]) => ("/v1/connectors", Ok(connectors(state))),
         (Method::POST, ["v1", "connectors", name, "reload"]) => {
             let name = (*name).to_owned();
             let platform = state.platform.clone();
-            ("/v1/connectors/{name}/reload", blocking(move || reload(&platform, &name)).await)
+            (
+                "/v1/connectors/{name}/reload",
+                blocking(move || reload(&platform, &name)).await,
+            )
         }
         (Method::POST, ["v1", "connections"]) => {
             let body = match read_body(state, request).await {
@@ -276,31 +285,30 @@ async fn route(
                     drop(turn.lock().await);
                     Ok(no_content())
                 }
-                None => Err(ApiError::new("unknown-connection", "no open connection has this id")),
+                None => Err(ApiError::new(
+                    "unknown-connection",
+                    "no open connection has this id",
+                )),
             };
             ("/v1/connections/{id}", reply)
         }
-        // An empty segment (`/v1/connections/`, `//query`) names no connection or connector.
-        _ if segments.contains(&"") => (
-            "not-found",
-            Err(ApiError::new(
-                "not-found",
-                "no such route: see GET /v1/connectors, POST /v1/connections, POST /v1/connections/ID/query",
-            )),
-        ),
         (_, ["metrics"] | ["v1", "connectors"]) => ("method-not-allowed", Err(not_allowed(READS))),
-        (_, ["v1", "connections"] | ["v1", "connectors", _, "reload"] | ["v1", "connections", _, "query"]) => {
-            ("method-not-allowed", Err(not_allowed("POST")))
-        }
+        (
+            _,
+            ["v1", "connections"]
+            | ["v1", "connectors", _, "reload"]
+            | ["v1", "connections", _, "query"],
+        ) => ("method-not-allowed", Err(not_allowed("POST"))),
         (_, ["v1", "connections", _]) => ("method-not-allowed", Err(not_allowed("DELETE"))),
-        _ => (
-            "not-found",
-            Err(ApiError::new(
-                "not-found",
-                "no such route: see GET /v1/connectors, POST /v1/connections, POST /v1/connections/ID/query",
-            )),
-        ),
+        _ => ("not-found", Err(no_route())),
     }
+}
+
+fn no_route() -> ApiError {
+    ApiError::new(
+        "not-found",
+        "no such route: see GET /v1/connectors, POST /v1/connections, POST /v1/connections/ID/query",
+    )
 }
 
 /// What a route that reads takes, as `Allow` says it.
