@@ -291,6 +291,16 @@ fn malformed_secret_and_wrong_mode_keys_are_refused_offline() {
             );
         }
     }
+    // An organisation key is `sk_org…` even when restricted: it is told apart from a secret key, so a
+    // user who made a restricted one learns why it is refused all the same (review).
+    let message = open_err(&sandbox, "sk_org_live_51KlairrMadeUpOrgKey000000000", Live).to_string();
+    assert!(
+        message.starts_with(
+            "organisation keys (sk_ followed by org…) are refused, restricted ones too"
+        ),
+        "{message}"
+    );
+    assert!(message.contains("Create restricted key"), "{message}");
     // A key that is only a published prefix holds no secret: its refusal keeps the advice that names
     // the prefixes, unmasked.
     for (key, says) in [

@@ -165,7 +165,8 @@ fn builtin_stripe_manifest() {
         [
             ("sk_", RefusalKind::SecretKeyRejected),
             ("pk_", RefusalKind::InvalidKey),
-            ("whsec_", RefusalKind::InvalidKey)
+            ("whsec_", RefusalKind::InvalidKey),
+            ("sk_org", RefusalKind::SecretKeyRejected)
         ]
     );
     assert_eq!(
