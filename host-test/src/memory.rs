@@ -100,6 +100,9 @@ pub fn column_type_name(kind: wit::ColumnType) -> &'static str {
     }
 }
 
+/// How often a record opens the file again when the name it opened is gone meanwhile.
+const REOPENS: usize = 16;
+
 /// Appends shape records as JSON lines to a file (`--memory-file PATH`).
 ///
 /// The file is the user's own: created with mode 0600 whatever the umask, and an existing one must be a
@@ -166,9 +169,11 @@ impl MemoryFile {
         // One writer at a time (another command, or `serve`'s other connections), so that the length
         // read below is where this record starts.
         file.lock()?;
-        // Checked under the lock: the name can only go while its holder waits for it. A second look
-        // is enough unless files are removed and created at this path over and over.
-        for _ in 0..3 {
+        // Checked under the lock: the name can only go while its holder waits for it. Each command's
+        // check removes at most the one file it created, so a few more looks are enough unless files
+        // are removed and created at this path over and over (review: with four commands starting at
+        // once, three looks lost records).
+        for _ in 0..REOPENS {
             if still_named(&self.path, &file)? {
                 break;
             }
@@ -215,16 +220,26 @@ impl MemoryFile {
             options.open(&self.path)
         };
         // Shapes hold no rows, but which tables and filters a team asks about is its own business.
-        let (file, created) = match opened(true) {
-            Ok(file) => {
-                // The umask may have taken bits off 0600 (0400 would refuse the next record).
-                file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-                (file, true)
+        // A file found there may be gone by the time it is opened (another command's check removes
+        // the file it created, a rotation renames it away): then it is made again, not a lost record.
+        let mut attempts = 0;
+        let (file, created) = loop {
+            attempts += 1;
+            match opened(true) {
+                Ok(file) => {
+                    // The umask may have taken bits off 0600 (0400 would refuse the next record).
+                    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+                    break (file, true);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => match opened(false) {
+                    Ok(file) => break (file, false),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < REOPENS => {
+                        continue
+                    }
+                    Err(e) => return Err(refusal(&self.path, e)),
+                },
+                Err(e) => return Err(refusal(&self.path, e)),
             }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                (opened(false).map_err(|e| refusal(&self.path, e))?, false)
-            }
-            Err(e) => return Err(refusal(&self.path, e)),
         };
         check_own_file(&self.path, &file.metadata()?)?;
         Ok((file, created))
@@ -528,6 +543,51 @@ mod file_tests {
                 "{device}: {err}"
             );
         }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Commands starting (each one's check creates the file, then removes it) while others record a
+    /// shape (the open finds the file there, then opens it by name): every record must reach the file,
+    /// as the check promises ("none is lost"), where no file was yet (the first use, or a rotation).
+    #[test]
+    fn a_record_racing_another_commands_check_is_not_lost() {
+        const THREADS: usize = 8;
+        const ROUNDS: usize = 1500;
+        let dir = fresh_dir("race");
+        let path = dir.join("memory.jsonl");
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(THREADS));
+        let threads: Vec<_> = (0..THREADS)
+            .map(|i| {
+                let (path, barrier, rotated) = (path.clone(), barrier.clone(), dir.join("rotated"));
+                std::thread::spawn(move || {
+                    let mut lost = Vec::new();
+                    for round in 0..ROUNDS {
+                        // Rotated away (or never made): every round starts with no file.
+                        if i == 0 {
+                            let _ = std::fs::rename(&path, &rotated);
+                        }
+                        barrier.wait();
+                        if i % 2 == 0 {
+                            let _ = MemoryFile::writable(&path);
+                        } else if let Err(e) = MemoryFile::new(&path).append(&record()) {
+                            lost.push(format!("round {round}: {e}"));
+                        }
+                        barrier.wait();
+                    }
+                    lost
+                })
+            })
+            .collect();
+        let lost: Vec<String> = threads
+            .into_iter()
+            .flat_map(|t| t.join().expect("joined"))
+            .collect();
+        assert!(
+            lost.is_empty(),
+            "{} records lost: {:?}",
+            lost.len(),
+            &lost[..lost.len().min(3)]
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

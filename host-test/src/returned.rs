@@ -544,9 +544,11 @@ fn check_aggregate(
         )));
     }
     result.truncated |= stats.partial || stats.groups > returned;
-    // A set, as the columns are (`check_query`); the group columns keep their order, which is the
-    // grouping's.
+    // Sets, as the columns are (`check_query`): the group columns too. Their order is the
+    // component's to choose (any result may come back as an aggregate of catalogue names), and kept
+    // as it chose, it spelled a value in memory as the order of filter keys once did (review).
     let mut shape = shape;
+    shape.group_by.sort();
     shape.measures.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(Some(shape))
 }

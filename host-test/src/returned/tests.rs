@@ -592,3 +592,48 @@ fn a_run_of_the_key_shaped_like_an_identifier_is_not_shown() {
     );
     assert!(e.contains("customers"), "{e}");
 }
+
+/// The order of an aggregate's group columns is the component's choice as much as the order of filter
+/// keys was (QA spelled an email with one-letter filter keys): any list or aggregate result may come
+/// back as an aggregate whose group columns are catalogue names in an order that spells a value —
+/// log2(k!) bits per record for k names, hundreds with the Stripe catalogue's. Memory keeps them as a
+/// set, as it keeps columns, measures and filter keys.
+#[test]
+fn group_columns_in_a_shape_do_not_keep_an_order_the_component_chose() {
+    use wit::ColumnType as T;
+    let runs = SecretRuns::new(KEY);
+    let names = [
+        ("id", T::Id),
+        ("name", T::Text),
+        ("balance", T::Amount),
+        ("currency", T::Currency),
+        ("created", T::Timestamp),
+        ("email", T::Text),
+        ("customer", T::Id),
+    ];
+    let spelling = |order: &[usize]| {
+        let columns: Vec<wit::Column> = order
+            .iter()
+            .map(|&i| column(names[i].0, names[i].1, true))
+            .collect();
+        let mut r = aggregate(0, 0, false);
+        r.columns = columns.clone();
+        r.shape.columns = columns;
+        if let Some(a) = r.shape.aggregate.as_mut() {
+            a.group_by = order.iter().map(|&i| names[i].0.to_owned()).collect();
+            a.measures.clear();
+        }
+        let checked = check_query(r, &expect(&runs)).expect("a valid aggregate");
+        crate::memory::ShapeRecord {
+            recorded_at: 0,
+            ..crate::memory::ShapeRecord::from_shape("stripe", &checked.shape)
+        }
+    };
+    // Two values spelled as two orders of the same names.
+    let one = spelling(&[0, 1, 2, 3, 4, 5, 6]);
+    let other = spelling(&[6, 5, 4, 3, 2, 1, 0]);
+    assert_eq!(
+        one.aggregate, other.aggregate,
+        "memory records the order the component chose"
+    );
+}
