@@ -21,6 +21,7 @@ use klairr_host::sandbox::{
     wit, ConnectionConfig, Sandbox, SandboxError, SandboxOptions, OPEN_RESPONSES_PER_IN_FLIGHT,
 };
 use serde_json::{json, Value};
+use std::alloc::{GlobalAlloc, System};
 use std::time::{Duration, Instant};
 
 // ---- helpers ------------------------------------------------------------------------------------------
@@ -980,6 +981,128 @@ fn an_output_flood_is_a_sandbox_error() {
         json!({"print": {"text": chunk, "times": 6400}}),
         "output limit",
     );
+}
+
+/// The test binary's allocator, counting what each thread holds: a sandbox loaded on its own runs its
+/// calls, their host functions included, on the calling thread (`Callers::One`), so what a call leaves
+/// allocated is that thread's count, whatever tests run beside it. A store's linear memories are mapped
+/// by wasmtime, not allocated here: the count is what the host keeps outside the store's memory limit.
+struct CountingAllocator;
+
+std::thread_local! {
+    static HELD_BY_THIS_THREAD: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
+}
+
+fn count(delta: i64) {
+    let _ = HELD_BY_THIS_THREAD.try_with(|held| held.set(held.get() + delta));
+}
+
+// SAFETY: every call is passed to the system allocator unchanged; only a counter is kept beside it.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            count(layout.size() as i64);
+        }
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            count(layout.size() as i64);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        count(-(layout.size() as i64));
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new: usize) -> *mut u8 {
+        let p = unsafe { System.realloc(ptr, layout, new) };
+        if !p.is_null() {
+            count(new as i64 - layout.size() as i64);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+fn held_by_this_thread() -> i64 {
+    HELD_BY_THIS_THREAD.with(std::cell::Cell::get)
+}
+
+/// A `hoard` step (requests never sent, kept past the call: see tests/hostile-guest) may not make the
+/// host hold more than its handle limit times what each part may hold: what wasi:http keeps of a request lives in the host, outside the
+/// store's memory limit, for as long as the guest holds it. Measured around the call, the connection
+/// (and its hoard) still open.
+fn assert_hoard_is_bounded(step: Value) {
+    let upstream = Upstream::start(Behaviour::Ok).expect("upstream");
+    let sandbox = hostile_sandbox(&upstream);
+    let mut conn = sandbox
+        .open(&ConnectionConfig::new(test_key(), wit::Mode::Test))
+        .expect("open");
+    let before = held_by_this_thread();
+    let outcome = conn.query(&script(&[step]));
+    let grown = held_by_this_thread().saturating_sub(before).max(0) as u64;
+    assert!(
+        !matches!(outcome, Err(SandboxError::Connector(_))),
+        "the hoard ran (a trap or an answer): {outcome:?}"
+    );
+    let bound: u64 = 96 << 20;
+    assert!(
+        grown < bound,
+        "the host holds {} MiB more for one connection's unsent requests ({:?})",
+        grown >> 20,
+        outcome.map(|r| r.rows)
+    );
+    assert!(upstream.requests().is_empty(), "nothing was sent");
+    drop(conn);
+}
+
+#[test]
+fn unsent_requests_with_huge_authorities_do_not_hold_host_memory() {
+    // 24 requests given a 32 MiB authority each: 768 MiB in the host, from 32 MiB of guest memory (a
+    // host call may carry 64 MiB).
+    assert_hoard_is_bounded(json!({"hoard": {"count": 24, "authority_mib": 32}}));
+}
+
+#[test]
+fn unsent_requests_with_huge_methods_do_not_hold_host_memory() {
+    assert_hoard_is_bounded(json!({"hoard": {"count": 24, "method_mib": 32}}));
+}
+
+#[test]
+fn unsent_request_bodies_do_not_hold_host_memory() {
+    // 400 requests whose bodies are written as far as the host lets them and never sent: 2 MiB each
+    // with wasmtime's default buffering (800 MiB), from 1 MiB of guest memory.
+    assert_hoard_is_bounded(json!({"hoard": {"count": 400, "body_kib": 2048}}));
+}
+
+#[test]
+fn unsent_requests_with_full_headers_do_not_hold_host_memory() {
+    // 4,000 requests (the guest may hold 10,000 handles) with 120 KiB of headers each, under wasmtime's
+    // default limit of a fields resource (128 KiB as it counts them): ~470 MiB in the host.
+    assert_hoard_is_bounded(json!({"hoard": {"count": 4000, "fields_kib": 120}}));
+}
+
+#[test]
+fn unsent_requests_with_long_paths_do_not_hold_host_memory() {
+    // 9,000 requests with a 63 KiB path each (the http crate's most): ~550 MiB in the host.
+    assert_hoard_is_bounded(json!({"hoard": {"count": 9000, "path_kib": 63}}));
+}
+
+#[test]
+fn unsent_requests_with_every_part_at_its_cap_do_not_hold_host_memory() {
+    // What each part may still hold, on as many requests as the guest may keep: 12 KiB of headers,
+    // a 16 KiB path and a body written as far as the host buffers it. 9,000 of them were ~300 MiB.
+    assert_hoard_is_bounded(json!({
+        "hoard": {"count": 9000, "fields_kib": 12, "path_kib": 16, "body_kib": 8}
+    }));
 }
 
 /// `klairr-host --component <wat> --format json describe`.

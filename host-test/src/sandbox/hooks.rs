@@ -308,9 +308,24 @@ impl PolicyHooks {
     }
 }
 
+/// The most a guest may write to an outgoing body in one `write` (see `p2_outgoing_body_chunk_size`).
+pub(crate) const OUTGOING_BODY_CHUNK_BYTES: usize = 4 << 10;
+
 impl WasiHttpHooks for PolicyHooks {
     fn forbidden_header_filter(&mut self) -> ForbiddenHeaderFilter {
         self.forbidden.clone()
+    }
+
+    // What a guest writes to an outgoing body waits in the host until the request is sent, and a
+    // request may never be sent: wasmtime's default buffers two 1 MiB chunks per body, so a guest
+    // holding thousands of unsent requests kept gigabytes outside its memory limit. A body the manifest
+    // allows is small (none is ever sent for Stripe): 4 KiB chunks, one buffered.
+    fn p2_outgoing_body_buffer_chunks(&mut self) -> usize {
+        1
+    }
+
+    fn p2_outgoing_body_chunk_size(&mut self) -> usize {
+        OUTGOING_BODY_CHUNK_BYTES
     }
 
     fn send_request(

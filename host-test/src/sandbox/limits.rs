@@ -23,7 +23,10 @@ pub struct SandboxLimits {
     pub call_timeout: Duration,
     /// Bytes of guest stdout/stderr kept (each); the rest is dropped.
     pub guest_output_bytes: usize,
-    /// Resource handles (wasi resources, HTTP futures, streams) a guest may hold at once.
+    /// Resource handles (wasi resources, HTTP futures, streams) a guest may hold at once. Each may keep
+    /// host memory outside the store's memory limit (an unsent request: its headers, path and buffered
+    /// body, ~36 KiB at their caps), so this bounds that too: 2,000 is ~72 MiB, ten times what the
+    /// connectors hold at their busiest (32 open responses, 8 in flight).
     pub max_resources: usize,
     /// Component-model handles live at once in the store.
     pub component_handles: usize,
@@ -42,7 +45,7 @@ impl Default for SandboxLimits {
             memories: 8,
             call_timeout: Duration::from_secs(600),
             guest_output_bytes: 64 << 10,
-            max_resources: 10_000,
+            max_resources: 2_000,
             component_handles: 10_000,
             hostcall_fuel: 64 << 20,
         }

@@ -128,10 +128,73 @@ pub fn connector_linker(engine: &Engine) -> wasmtime::Result<Linker<StoreState>>
     cli::terminal_stderr::add_to_linker::<T, WasiCli>(l, T::cli)?;
 
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(l)?;
+    bound_request_parts(l)?;
     // klairr:connector/types has no functions; the instance only carries types.
     l.instance(TYPES_IMPORT)?;
     super::progress::add_to_linker(l)?;
     Ok(linker)
+}
+
+/// The wasi:http types interface as wasmtime links it (the version the vendored WIT has).
+const HTTP_TYPES: &str = "wasi:http/types@0.2.12";
+
+/// The longest authority a request may be given: a DNS name (253) with a port, brackets and room.
+pub const MAX_AUTHORITY_BYTES: usize = 512;
+/// The longest extension method a request may be given (the standard ones are at most 7 letters).
+pub const MAX_METHOD_BYTES: usize = 32;
+/// The longest path and query a request may be given (the http crate allows 64 KiB; servers commonly
+/// refuse a request line past 8 KiB).
+pub const MAX_PATH_BYTES: usize = 16 << 10;
+
+/// wasi:http keeps what a request is given in the host, outside the guest's linear memory and its
+/// limit, for as long as the guest holds the request (which it may never send). `http` bounds a path to
+/// 64 KiB and fields to their size limit (`StoreState::new`), but an authority or an extension method
+/// only by the 64 MiB a host call may carry: a guest holding a few dozen unsent requests kept gigabytes
+/// in the host, and 10,000 requests with 64 KiB paths 640 MiB. Each is refused (`Err`, as an invalid one
+/// is) past a length no real request needs.
+fn bound_request_parts(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
+    use wasmtime::component::Resource;
+    use wasmtime::StoreContextMut;
+    use wasmtime_wasi_http::p2::bindings::http::types::{HostOutgoingRequest as _, Method};
+    use wasmtime_wasi_http::p2::types::HostOutgoingRequest;
+    use wasmtime_wasi_http::WasiHttpView as _;
+    linker.allow_shadowing(true);
+    let mut types = linker.instance(HTTP_TYPES)?;
+    types.func_wrap(
+        "[method]outgoing-request.set-authority",
+        |mut store: StoreContextMut<'_, StoreState>,
+         (request, authority): (Resource<HostOutgoingRequest>, Option<String>)| {
+            if authority
+                .as_ref()
+                .is_some_and(|a| a.len() > MAX_AUTHORITY_BYTES)
+            {
+                return Ok((Err(()),));
+            }
+            Ok((store.data_mut().http().set_authority(request, authority)?,))
+        },
+    )?;
+    types.func_wrap(
+        "[method]outgoing-request.set-method",
+        |mut store: StoreContextMut<'_, StoreState>,
+         (request, method): (Resource<HostOutgoingRequest>, Method)| {
+            if matches!(&method, Method::Other(m) if m.len() > MAX_METHOD_BYTES) {
+                return Ok((Err(()),));
+            }
+            Ok((store.data_mut().http().set_method(request, method)?,))
+        },
+    )?;
+    types.func_wrap(
+        "[method]outgoing-request.set-path-with-query",
+        |mut store: StoreContextMut<'_, StoreState>,
+         (request, path): (Resource<HostOutgoingRequest>, Option<String>)| {
+            if path.as_ref().is_some_and(|p| p.len() > MAX_PATH_BYTES) {
+                return Ok((Err(()),));
+            }
+            Ok((store.data_mut().http().set_path_with_query(request, path)?,))
+        },
+    )?;
+    linker.allow_shadowing(false);
+    Ok(())
 }
 
 struct HasTable;

@@ -13,6 +13,9 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+/// The most a wasi:http `fields` resource holds (wasmtime's in-memory measure, not the wire size).
+pub(crate) const FIELD_SIZE_LIMIT: usize = 16 << 10;
+
 pub(crate) struct StoreState {
     pub(crate) wasi: WasiCtx,
     pub(crate) http: WasiHttpCtx,
@@ -36,11 +39,15 @@ impl StoreState {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
+        // Fields live in the host for as long as the guest holds them: 16 KiB each (wasmtime's default
+        // is 128 KiB, times the resource handles a guest may hold). A connector's headers are a few.
+        let mut http = WasiHttpCtx::new();
+        http.set_field_size_limit(FIELD_SIZE_LIMIT);
         let mut table = ResourceTable::new();
         table.set_max_capacity(limits.max_resources);
         StoreState {
             wasi,
-            http: WasiHttpCtx::new(),
+            http,
             table,
             hooks,
             limiter: StoreLimiter::new(limits),

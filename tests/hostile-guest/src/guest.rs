@@ -265,6 +265,15 @@ fn run_script(text: &str) -> Result<wit::QueryResult, wit::ConnectorError> {
                 let leave = bool_field(arg, "leave", false)?;
                 flood(count, &path, hold, leave)
             }
+            "hoard" => {
+                let count = u32_field(arg, "count")?.unwrap_or(1);
+                let authority = u32_field(arg, "authority_mib")?.unwrap_or(0);
+                let method = u32_field(arg, "method_mib")?.unwrap_or(0);
+                let body = u32_field(arg, "body_kib")?.unwrap_or(0);
+                let fields = u32_field(arg, "fields_kib")?.unwrap_or(0);
+                let path = u32_field(arg, "path_kib")?.unwrap_or(0);
+                hoard(count, authority, method, body, fields, path)
+            }
             "sleep_ns" => {
                 let nanos = arg
                     .as_u64()
@@ -649,6 +658,89 @@ fn write_all(stream: &OutputStream, bytes: &[u8]) -> Result<(), String> {
             })?;
     }
     Ok(())
+}
+
+std::thread_local! {
+    /// What `hoard` keeps: requests never sent, alive until the instance is dropped.
+    static HOARD: std::cell::RefCell<Vec<OutgoingRequest>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Make `count` requests that are never handed to `outgoing-handler.handle` and keep them all (past the
+/// call): each given an authority of `authority_mib` MiB, a method of `method_mib` MiB, and a body
+/// written as far as the host's `check-write` allows, up to `body_kib` KiB (its stream and body
+/// dropped, the request kept), headers appended 4 KiB at a time up to `fields_kib` KiB, and a path of
+/// `path_kib` KiB. What the host keeps of them lives outside the guest's linear memory.
+fn hoard(
+    count: u32,
+    authority_mib: u32,
+    method_mib: u32,
+    body_kib: u32,
+    fields_kib: u32,
+    path_kib: u32,
+) -> String {
+    let authority = "a".repeat(authority_mib as usize * (1 << 20));
+    let method_name = "A".repeat(method_mib as usize * (1 << 20));
+    let path = format!(
+        "/{}",
+        "p".repeat((path_kib as usize * 1024).saturating_sub(1))
+    );
+    let value = vec![b'v'; 4096];
+    let chunk = vec![b'x'; 1 << 20];
+    let (mut authorities, mut methods, mut body_bytes) = (0u64, 0u64, 0u64);
+    let (mut field_bytes, mut paths) = (0u64, 0u64);
+    for _ in 0..count {
+        let fields = Fields::new();
+        let mut appended = 0u64;
+        while appended < u64::from(fields_kib) << 10 {
+            if fields.append("x-hoard", &value).is_err() {
+                break;
+            }
+            appended += value.len() as u64;
+        }
+        field_bytes += appended;
+        let request = OutgoingRequest::new(fields);
+        if path_kib > 0 && request.set_path_with_query(Some(&path)).is_ok() {
+            paths += path.len() as u64;
+        }
+        if authority_mib > 0 && request.set_authority(Some(&authority)).is_ok() {
+            authorities += authority.len() as u64;
+        }
+        if method_mib > 0
+            && request
+                .set_method(&Method::Other(method_name.clone()))
+                .is_ok()
+        {
+            methods += method_name.len() as u64;
+        }
+        if body_kib > 0 {
+            if let Ok(body) = request.body() {
+                if let Ok(stream) = body.write() {
+                    let goal = u64::from(body_kib) << 10;
+                    let mut written = 0u64;
+                    while written < goal {
+                        let Ok(room) = stream.check_write() else {
+                            break;
+                        };
+                        if room == 0 {
+                            break;
+                        }
+                        let n = room.min(goal - written).min(chunk.len() as u64) as usize;
+                        if stream.write(&chunk[..n]).is_err() {
+                            break;
+                        }
+                        written += n as u64;
+                    }
+                    body_bytes += written;
+                    drop(stream);
+                }
+                drop(body);
+            }
+        }
+        HOARD.with(|h| h.borrow_mut().push(request));
+    }
+    format!(
+        "hoarded {count} requests: {authorities} bytes of authority, {methods} bytes of method, {body_bytes} bytes of body, {field_bytes} bytes of headers, {paths} bytes of path accepted"
+    )
 }
 
 /// Start `count` GETs before waiting for any, then wait for all of them.
