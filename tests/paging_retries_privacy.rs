@@ -7,9 +7,10 @@ use klairr_e2e::{
     temp_dir, upstream_of, TABLES,
 };
 use klairr_host::emulator::{Emulator, EmulatorConfig, Fault, RecordedRequest, Resource};
+use klairr_host::output;
 use klairr_host::sandbox::ConnectionConfig;
 use klairr_host::sandbox::{wit, SandboxError};
-use klairr_host::service::Service;
+use klairr_host::service::{Served, Service};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -360,7 +361,7 @@ fn results_are_cached_per_key_and_canonical_query() {
     let by_seconds = r#"{"limit":5,"filters":{"created":{"gte":1767225600}},"list":"customers"}"#;
 
     let first = test.query(by_date).expect("query");
-    assert!(!first.cached);
+    assert!(!first.served.cached());
     assert_eq!(emu.requests().len(), 1);
     let sent = &emu.requests()[0].query;
     assert_eq!(
@@ -374,7 +375,7 @@ fn results_are_cached_per_key_and_canonical_query() {
     emu.clear_requests();
     for dsl in [by_date, by_seconds] {
         let again = test.query(dsl).expect("query");
-        assert!(again.cached, "{dsl}");
+        assert!(again.served.cached(), "{dsl}");
         assert_eq!(again.result, first.result, "{dsl}");
     }
     // A new session with the same key shares the entry.
@@ -384,14 +385,14 @@ fn results_are_cached_per_key_and_canonical_query() {
             wit::Mode::Test,
         ))
         .expect("open");
-    assert!(same_key.query(by_seconds).expect("query").cached);
+    assert!(same_key.query(by_seconds).expect("query").served.cached());
     assert!(emu.requests().is_empty(), "{:?}", emu.requests());
 
     // A different query is not a hit.
     let other = test
         .query(r#"{"list":"customers","filters":{"created":{"gte":"2026-01-01"}},"limit":6}"#)
         .expect("query");
-    assert!(!other.cached);
+    assert!(!other.served.cached());
     assert_eq!(emu.requests().len(), 1);
 
     // Another key — live, or another test key — never sees the test key's entry.
@@ -402,7 +403,7 @@ fn results_are_cached_per_key_and_canonical_query() {
         emu.clear_requests();
         let mut session = service.open(&config(key, mode)).expect("open");
         let answer = session.query(by_seconds).expect("query");
-        assert!(!answer.cached, "{key}");
+        assert!(!answer.served.cached(), "{key}");
         let seen = emu.requests();
         assert_eq!(seen.len(), 1, "{seen:?}");
         assert!(
@@ -415,9 +416,41 @@ fn results_are_cached_per_key_and_canonical_query() {
         assert_pinned(&emu);
         // ...and its own entry is served to it next time.
         emu.clear_requests();
-        assert!(session.query(by_date).expect("query").cached);
+        assert!(session.query(by_date).expect("query").served.cached());
         assert!(emu.requests().is_empty());
     }
+}
+
+/// An answer from the cache may be kept only for what is left of its TTL: rows never outlive the TTL
+/// counted from when they were read, however many caches they pass through (review: a hit said 3600
+/// s on an answer 59 minutes old, so a client could keep it for two hours).
+#[test]
+fn a_cached_answer_says_how_much_of_its_ttl_is_left() {
+    let emu = emulator();
+    let service = Service::new(sandbox(&emu), None);
+    let mut session = service
+        .open(&config(keys::TEST_READ_ONLY, wit::Mode::Test))
+        .expect("open");
+    let dsl = r#"{"list":"customers","limit":3}"#;
+    let fresh = session.query(dsl).expect("query");
+    assert_eq!(fresh.served, Served::Fresh);
+    let ttl = fresh.served.cache_ttl_seconds(&fresh.result);
+    assert_eq!(ttl, 3600);
+    std::thread::sleep(Duration::from_millis(2100));
+    let again = session.query(dsl).expect("query");
+    assert!(again.served.cached());
+    let left = again.served.cache_ttl_seconds(&again.result);
+    assert!(
+        (ttl - 4..=ttl - 2).contains(&left),
+        "{left} s left of {ttl}"
+    );
+    // As printed: `--format json`'s `cache_ttl_seconds` and the table's footer.
+    let json: serde_json::Value =
+        serde_json::from_str(&output::query_json(&again.result, again.served)).expect("json");
+    assert_eq!(json["cache_ttl_seconds"], left, "{json}");
+    assert_eq!(json["cached"], true, "{json}");
+    let text = output::query_text(&again.result, again.served);
+    assert!(text.contains(&format!("cache TTL {left} s")), "{text}");
 }
 
 #[test]

@@ -62,7 +62,7 @@ fn klairr(base: &str, rows: usize) -> Duration {
             let start = Instant::now();
             let answer = answers.query(&sandbox, &mut conn, &dsl).expect("query");
             let result = &answer.result;
-            let json = output::query_json(result, answer.cached);
+            let json = output::query_json(result, answer.served);
             let took = start.elapsed();
             assert_eq!(result.rows.len(), rows);
             assert!(json.len() > rows * 50);

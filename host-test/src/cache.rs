@@ -182,6 +182,15 @@ impl<V: Clone, C: Clock> ResultCache<V, C> {
         }
     }
 
+    /// How long the live entry for `canonical_query` has left (`None`: no live entry).
+    pub fn time_left(&self, fingerprint: &Fingerprint, canonical_query: &str) -> Option<Duration> {
+        let now = self.clock.now();
+        self.entries
+            .get(&EntryKey::new(fingerprint, canonical_query))
+            .and_then(|e| e.expires.checked_duration_since(now))
+            .filter(|left| !left.is_zero())
+    }
+
     /// Store `value`, which weighs `bytes`, for `ttl`. A zero TTL stores nothing; neither does a value
     /// heavier than the whole cache. Room is made by dropping expired entries, then the ones closest to
     /// expiry.

@@ -159,7 +159,7 @@ pub fn run(
                 .map(|(title, query, a)| DemoQueryJson {
                     title,
                     query,
-                    result: output::query_doc(&a.result, a.cached),
+                    result: output::query_doc(&a.result, a.served),
                 })
                 .collect(),
         };
@@ -193,8 +193,8 @@ pub fn run(
         // An aggregate's columns are its own: all of them are shown.
         let only = demo_columns(&answer.result.table).filter(|_| answer.result.aggregate.is_none());
         out.push_str(&match only {
-            Some(only) => output::query_text_columns(&answer.result, answer.cached, only),
-            None => output::query_text(&answer.result, answer.cached),
+            Some(only) => output::query_text_columns(&answer.result, answer.served, only),
+            None => output::query_text(&answer.result, answer.served),
         });
     }
     out.push_str(

@@ -38,11 +38,37 @@ pub struct Answers {
     misses: AtomicU64,
 }
 
-/// A query result and whether it came from the cache.
+/// A query result and how it was served.
 #[derive(Clone, Debug)]
 pub struct Answer {
     pub result: Arc<wit::QueryResult>,
-    pub cached: bool,
+    pub served: Served,
+}
+
+/// How an answer was served: run now, or taken from the result cache part-way through its TTL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Served {
+    Fresh,
+    /// From the result cache, with `ttl_left` whole seconds of the entry's TTL left.
+    Cached {
+        ttl_left: u32,
+    },
+}
+
+impl Served {
+    pub fn cached(self) -> bool {
+        matches!(self, Served::Cached { .. })
+    }
+
+    /// How long whoever receives `result` served this way may keep it: its TTL when fresh, what the
+    /// cache has left of it when not — so that rows never outlive the TTL from when they were read,
+    /// however many caches they pass through (an answer an hour old must not be kept another hour).
+    pub fn cache_ttl_seconds(self, result: &wit::QueryResult) -> u32 {
+        match self {
+            Served::Fresh => result.cache_ttl_seconds,
+            Served::Cached { ttl_left } => ttl_left.min(result.cache_ttl_seconds),
+        }
+    }
 }
 
 impl Answers {
@@ -72,9 +98,12 @@ impl Answers {
         if let Ok(mut cache) = self.cache.lock() {
             if let (Lookup::Hit, Some(result)) = cache.get(&fingerprint, &key) {
                 self.hits.fetch_add(1, Ordering::Relaxed);
+                // Whole seconds, rounded down: never a moment longer than the entry has.
+                let left = cache.time_left(&fingerprint, &key).unwrap_or_default();
+                let ttl_left = u32::try_from(left.as_secs()).unwrap_or(u32::MAX);
                 return Ok(Answer {
                     result,
-                    cached: true,
+                    served: Served::Cached { ttl_left },
                 });
             }
         }
@@ -99,7 +128,7 @@ impl Answers {
         }
         Ok(Answer {
             result,
-            cached: false,
+            served: Served::Fresh,
         })
     }
 

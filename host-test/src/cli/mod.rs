@@ -373,7 +373,7 @@ fn execute(
             drop(spinner);
             log_denials(stderr, session.denial_log(connector.name()));
             let answer = answer?;
-            print_result(cli, &answer.result, answer.cached, stdout, stderr)
+            print_result(cli, &answer.result, answer.served, stdout, stderr)
         }
     }
 }

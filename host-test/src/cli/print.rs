@@ -5,6 +5,7 @@ use super::failure::Failure;
 use crate::output::{self, Selection};
 use crate::policy::redact::strip_control;
 use crate::sandbox::wit;
+use crate::service::Served;
 use std::io::Write;
 
 /// A query result in the chosen format and columns. Machine formats other than JSON carry no footer:
@@ -12,7 +13,7 @@ use std::io::Write;
 pub(super) fn print_result(
     cli: &Cli,
     result: &wit::QueryResult,
-    cached: bool,
+    served: Served,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> Result<(), Failure> {
@@ -35,10 +36,10 @@ pub(super) fn print_result(
     // A warning of the format's own, for stderr: CSV's amounts left in minor units.
     let mut format_note = None;
     let mut text = match cli.format {
-        Format::Table => output::query_text_selected(result, cached, &selection),
+        Format::Table => output::query_text_selected(result, served, &selection),
         Format::Json => match &cli.columns {
-            None => output::query_json(result, cached),
-            Some(_) => output::query_json(&selection.project(result), cached),
+            None => output::query_json(result, served),
+            Some(_) => output::query_json(&selection.project(result), served),
         },
         Format::Csv => {
             format_note = output::minor_units_note(result, &selection);

@@ -8,6 +8,7 @@ use super::{mode_name, plural};
 use crate::memory::column_type_name;
 use crate::policy::redact::strip_control;
 use crate::sandbox::wit;
+use crate::service::Served;
 use comfy_table::{
     presets::UTF8_FULL_CONDENSED, CellAlignment, ColumnConstraint, ContentArrangement, Table, Width,
 };
@@ -144,35 +145,35 @@ pub fn setup_text(report: &wit::VerifyReport) -> String {
     )
 }
 
-pub fn query_text(result: &wit::QueryResult, cached: bool) -> String {
-    query_text_selected(result, cached, &Selection::all(result))
+pub fn query_text(result: &wit::QueryResult, served: Served) -> String {
+    query_text_selected(result, served, &Selection::all(result))
 }
 
 /// [`query_text`] showing only the named columns (in that order); names the table does not have are
 /// left out. The footer says how many columns were left out.
-pub fn query_text_columns(result: &wit::QueryResult, cached: bool, only: &[&str]) -> String {
+pub fn query_text_columns(result: &wit::QueryResult, served: Served, only: &[&str]) -> String {
     let mut selection = Selection::all(result);
     selection.shown = only
         .iter()
         .filter_map(|n| result.columns.iter().position(|c| c.name == *n))
         .collect();
-    query_text_selected(result, cached, &selection)
+    query_text_selected(result, served, &selection)
 }
 
 /// The result as a table of the selected columns, with a footer: rows, requests, truncation, cache.
 pub fn query_text_selected(
     result: &wit::QueryResult,
-    cached: bool,
+    served: Served,
     selection: &Selection,
 ) -> String {
-    query_text_within(result, cached, selection, None)
+    query_text_within(result, served, selection, None)
 }
 
 /// [`query_text_selected`] laid out for a terminal `width` columns wide (`None`: the real terminal's
 /// width when stdout is one, else unbounded).
 fn query_text_within(
     result: &wit::QueryResult,
-    cached: bool,
+    served: Served,
     selection: &Selection,
     width: Option<u16>,
 ) -> String {
@@ -205,7 +206,7 @@ fn query_text_within(
     }
     let table = t.to_string();
     let too_wide = wider_than(&table, t.width());
-    let source = if cached {
+    let source = if served.cached() {
         "served from the result cache, 0 requests".to_owned()
     } else {
         plural(u64::from(result.requests), "request")
@@ -245,7 +246,7 @@ fn query_text_within(
     };
     out.push_str(&format!(
         "; {source}; cache TTL {} s\n",
-        result.cache_ttl_seconds
+        served.cache_ttl_seconds(result)
     ));
     if shown.len() < result.columns.len() {
         out.push_str(&format!(
@@ -332,7 +333,7 @@ mod tests {
     fn an_amount_cell_stands_alone_even_without_its_currency_column() {
         let r = charges();
         let s = Selection::choose(&r, &["id".to_owned(), "amount".to_owned()]).expect("valid");
-        let text = query_text_selected(&r, false, &s);
+        let text = query_text_selected(&r, Served::Fresh, &s);
         assert!(text.contains("4,211.00 EUR"), "{text}");
         assert!(!text.contains("421100"), "{text}");
         assert!(text.contains("(2 of 4 columns shown"), "{text}");
@@ -385,7 +386,7 @@ mod tests {
             wit::Cell::Text("Annual plan for the whole finance team, billed yearly".into()),
             wit::Cell::Text("cus_QwErTyUiOpAsDfGh".into()),
         ]];
-        let text = query_text_within(&r, false, &Selection::all(&r), Some(80));
+        let text = query_text_within(&r, Served::Fresh, &Selection::all(&r), Some(80));
         assert!(text.contains("wider than the terminal"), "{text}");
         for whole in [
             "ch_3PqRsTuVwXyZ012345678901",
@@ -414,7 +415,7 @@ mod tests {
             ],
         )
         .expect("valid");
-        let text = query_text_within(&r, false, &s, Some(80));
+        let text = query_text_within(&r, Served::Fresh, &s, Some(80));
         assert!(!text.contains("wider than the terminal"), "{text}");
         assert!(text.contains("1,234,567.89 USD"), "{text}");
         assert!(!text.contains("the whole finance team"), "{text}");
@@ -428,7 +429,7 @@ mod tests {
             "Annual plan for the whole\u{200b} finance team, billed yearly, renewed in January"
                 .into(),
         );
-        let text = query_text_within(&r, false, &s, Some(80));
+        let text = query_text_within(&r, Served::Fresh, &s, Some(80));
         assert!(!text.contains("wider than the terminal"), "{text}");
     }
 
@@ -463,7 +464,7 @@ mod tests {
             wit::Cell::Text("US".into()),
             wit::Cell::Text("none".into()),
         ]];
-        let text = query_text_within(&r, false, &Selection::all(&r), Some(60));
+        let text = query_text_within(&r, Served::Fresh, &Selection::all(&r), Some(60));
         assert!(text.contains("┆ address_country ┆ tax_exempt │"), "{text}");
         assert!(text.contains("┆ US              ┆ none       │"), "{text}");
         assert!(!text.contains("wider than the terminal"), "{text}");
@@ -489,7 +490,7 @@ mod tests {
         let code = "x".repeat(256 << 10);
         r.rows = vec![row(&code)];
         r.rows.extend((0..99).map(|_| row("usd")));
-        let text = query_text_within(&r, false, &Selection::all(&r), Some(120));
+        let text = query_text_within(&r, Served::Fresh, &Selection::all(&r), Some(120));
         // The code's first 2,000 characters, wrapped in its own column, and 99 short rows.
         assert!(text.len() < 1 << 20, "{} bytes of table", text.len());
     }

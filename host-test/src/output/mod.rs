@@ -10,6 +10,7 @@
 
 use crate::memory::column_type_name;
 use crate::sandbox::wit;
+use crate::service::Served;
 use serde::ser::{SerializeSeq, Serializer};
 use serde::Serialize;
 
@@ -278,17 +279,18 @@ fn shape_columns(columns: &[wit::Column]) -> Vec<ShapeColumnJson<'_>> {
         .collect()
 }
 
-pub fn query_json(result: &wit::QueryResult, cached: bool) -> String {
-    to_json(&query_doc(result, cached))
+pub fn query_json(result: &wit::QueryResult, served: Served) -> String {
+    to_json(&query_doc(result, served))
 }
 
-pub fn query_doc(result: &wit::QueryResult, cached: bool) -> QueryJson<'_> {
+pub fn query_doc(result: &wit::QueryResult, served: Served) -> QueryJson<'_> {
+    let cached = served.cached();
     QueryJson {
         table: &result.table,
         columns: shape_columns(&result.columns),
         rows: RowsJson(&result.rows),
         truncated: result.truncated,
-        cache_ttl_seconds: result.cache_ttl_seconds,
+        cache_ttl_seconds: served.cache_ttl_seconds(result),
         memory_shape: ShapeJson {
             table: &result.shape.table,
             columns: shape_columns(&result.shape.columns),

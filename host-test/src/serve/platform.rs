@@ -385,7 +385,7 @@ impl Platform {
         let connector = entry.connector.as_str();
         self.record_query(connector, started, answer.as_ref());
         let answer = answer?;
-        let cache = if answer.cached {
+        let cache = if answer.served.cached() {
             "klairr_cache_hits_total"
         } else {
             "klairr_cache_misses_total"

@@ -536,6 +536,6 @@ fn query(
     let answer = platform.query(id, dsl, hung_up)?;
     Ok(json(
         StatusCode::OK,
-        output::query_json(&answer.result, answer.cached),
+        output::query_json(&answer.result, answer.served),
     ))
 }
