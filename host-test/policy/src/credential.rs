@@ -321,6 +321,12 @@ impl CredentialSpec {
 /// (upper, lower, digit): a hostile check could pass it to the connection's instance by timing (QA
 /// decoded three classes per opening from the wall clock), narrowing each character of the key.
 pub fn form(credential: &str) -> String {
+    masked_after(credential, generic_prefix_len(credential))
+}
+
+/// How many leading bytes [`form`] keeps whatever the manifest: up to two runs of at most eight
+/// lower-case letters, each ending in `_`.
+fn generic_prefix_len(credential: &str) -> usize {
     let bytes = credential.as_bytes();
     let mut prefix = 0;
     for _ in 0..2 {
@@ -334,7 +340,13 @@ pub fn form(credential: &str) -> String {
             break;
         }
     }
-    let (kept, rest) = credential.split_at(prefix);
+    prefix
+}
+
+/// `credential`'s first `kept` bytes as written (a char boundary: an ASCII prefix), then every ASCII
+/// letter and digit as `x`.
+fn masked_after(credential: &str, kept: usize) -> String {
+    let (kept, rest) = credential.split_at(kept);
     let mut out = String::with_capacity(credential.len());
     out.push_str(kept);
     out.extend(rest.chars().map(|c| match c {
@@ -342,6 +354,23 @@ pub fn form(credential: &str) -> String {
         other => other,
     }));
     out
+}
+
+impl CredentialSpec {
+    /// [`form`] for this connector: a prefix of its own manifest (accepted or refused) that the
+    /// credential starts with is kept as written too, however it is spelled (`weatherapi_test_`,
+    /// `WK1_`), since the manifest publishes it; without that, a component could never tell the mode
+    /// of a key whose prefix [`form`] alone would mask (review: such a key was refused as invalid).
+    pub fn form(&self, credential: &str) -> String {
+        let own = [&self.test_prefix, &self.live_prefix]
+            .into_iter()
+            .chain(self.refused.iter().map(|r| &r.prefix))
+            .filter(|p| !p.is_empty() && credential.starts_with(p.as_str()))
+            .map(String::len)
+            .max()
+            .unwrap_or(0);
+        masked_after(credential, own.max(generic_prefix_len(credential)))
+    }
 }
 
 #[cfg(test)]

@@ -45,7 +45,7 @@ pub enum SandboxError {
     Deadline { seconds: u64 },
     /// The call tried to make more upstream requests than it can need (for a query: the pages of its row
     /// target plus retries).
-    #[error("the connector asked for more than {ceiling} requests for {call}, the most its manifest's [calls] allow (pages plus retries), and was stopped: narrow the query (a created range, say), or, in a manifest of your own, raise its [calls] limits if the connector needs more (scan_factor, min_scan_rows and max_scan_rows size the pages a query may read; retry_share_percent and extra_requests the margin on top)")]
+    #[error("the connector asked for more than {ceiling} request{} for {call}, the most its manifest's [calls] allow (pages of page_size rows, plus retries), and was stopped: narrow the query (fewer rows, or a narrower filter), or, in a manifest of your own, check that page_size is the rows the connector gets per request and raise its [calls] limits if it needs more (scan_factor, min_scan_rows and max_scan_rows size the pages a query may read; retry_share_percent and extra_requests the margin on top)", if *ceiling == 1 { "" } else { "s" })]
     RequestCeiling { ceiling: u32, call: String },
     /// The call failed with a network error after the host's policy refused one of its requests: the
     /// refusal, not the network, is why (`reason` is the host's log line, redacted).

@@ -231,7 +231,7 @@ impl Sandbox {
     /// The component's verdict on the credential, from an instance that can make no request and is
     /// dropped right after: only the verdict (redacted) and its refusals (returned, for the connection's
     /// instance to take over) leave it. The instance is given the credential's
-    /// form (`klairr_policy::credential::form`), never the credential: the verdict is the same, and a
+    /// form (`CredentialSpec::form`), never the credential: the verdict is the same, and a
     /// component can smuggle out nothing it never held.
     /// Its refusals go into `refused` whatever the verdict: a component failing the check does not
     /// hide what it tried there.
@@ -246,7 +246,7 @@ impl Sandbox {
     ) -> Result<(), SandboxError> {
         let mut instance = self.instantiate(None, stop, by)?;
         let plugin = instance.plugin()?;
-        let trimmed = crate::policy::credential::form(credential.trim());
+        let trimmed = self.manifest.credential.form(credential.trim());
         let verdict = instance.call(Phase::Offline, 0, move |store| {
             Box::pin(async move {
                 plugin

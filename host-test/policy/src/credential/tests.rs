@@ -27,6 +27,29 @@ fn a_credentials_form_keeps_its_prefix_length_and_where_letters_and_digits_are_o
     assert!(!SecretRuns::new(&key).contains(&form(&key)));
 }
 
+/// A connector's own prefixes are kept as written, whatever their spelling (the manifest publishes
+/// them), so its component can tell the mode; nothing past them is.
+#[test]
+fn a_credentials_form_keeps_the_connectors_own_prefixes() {
+    let mut spec = spec();
+    spec.test_prefix = "weatherapi_test_".into();
+    spec.live_prefix = "WK1_live_".into();
+    for (credential, want) in [
+        ("weatherapi_test_ab9Z", "weatherapi_test_xxxx"),
+        ("WK1_live_ab_9", "WK1_live_xx_x"),
+        // The generic rule still reads other connectors' prefixes.
+        ("rk_test_ab9", "rk_test_xxx"),
+        ("weatherapi_tes", "xxxxxxxxxx_xxx"),
+    ] {
+        assert_eq!(spec.form(credential), want, "{credential:?}");
+    }
+    // The refused prefixes are kept too (Stripe's `sk_`, within the generic rule anyway).
+    assert_eq!(
+        Manifest::stripe().credential.form("sk_live_ab"),
+        "sk_live_xx"
+    );
+}
+
 /// A made-up key of real length (Stripe's are ~107 characters).
 fn long_key(mode: Mode) -> String {
     let body: String = (0..100)
