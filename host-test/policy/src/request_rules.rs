@@ -311,7 +311,7 @@ fn check_query(rule: &RequestRule, query: Option<&str>) -> Result<(), String> {
             })?;
         if !rule.query.contains(&name) {
             return Err(format!(
-                "query parameter {} is not allowed on {} (allowed: {})",
+                "query parameter {} is not allowed on {} (allowed: {}; the rule's `query` in the manifest lists them)",
                 quoted(&name),
                 rule.endpoint(),
                 list(rule.query.iter())
@@ -375,7 +375,7 @@ fn check_headers(
         if !rules.allowed.iter().any(|a| a == name) {
             let pinned = rules.pinned.iter().map(|(n, _)| n.as_str());
             return Err(format!(
-                "header {} is not allowed (allowed: {}; pinned: {})",
+                "header {} is not allowed (allowed: {}; pinned: {}; the manifest's [headers] lists them)",
                 quoted(name),
                 list(rules.allowed.iter()),
                 list(pinned)
