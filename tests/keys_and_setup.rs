@@ -295,9 +295,7 @@ fn malformed_secret_and_wrong_mode_keys_are_refused_offline() {
     // user who made a restricted one learns why it is refused all the same (review).
     let message = open_err(&sandbox, "sk_org_live_51KlairrMadeUpOrgKey000000000", Live).to_string();
     assert!(
-        message.starts_with(
-            "organisation keys (sk_ followed by org…) are refused, restricted ones too"
-        ),
+        message.starts_with("organisation keys (sk_org…) are refused, restricted ones too"),
         "{message}"
     );
     assert!(message.contains("Create restricted key"), "{message}");

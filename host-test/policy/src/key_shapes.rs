@@ -64,6 +64,12 @@ impl KeyShapes {
     }
 
     fn push_word(&self, out: &mut String, word: &str) {
+        // A prefix itself holds no key, even one that starts with another (`sk_org` after `sk_`, a
+        // manifest's `wk_test_` beside `wk_`): an error about the prefixes must be able to name them.
+        if self.prefixes.iter().any(|p| p == word) {
+            out.push_str(word);
+            return;
+        }
         // A prefix at the word's start, or after one of its `_`s (a key glued to a word,
         // `old_lk_live_…`: review), hides the word from there on.
         let glued = self
@@ -169,5 +175,25 @@ mod tests {
             format!("{HIDDEN} {HIDDEN}")
         );
         assert_eq!(stripe().hide("lk_test_abc"), "lk_test_abc");
+    }
+
+    /// A prefix that starts with another one is still only a prefix (third-party trial: a manifest's
+    /// overlapping prefixes were named as `[looks like a key: not shown]` in the error about them).
+    #[test]
+    fn a_prefix_that_starts_with_another_is_shown() {
+        let mut weather = Manifest::stripe().credential;
+        weather.test_prefix = "wk_".into();
+        weather.live_prefix = "wk_test_".into();
+        let shapes = KeyShapes::of([&weather]);
+        assert_eq!(
+            shapes.hide("\"wk_test_\" and \"wk_\""),
+            "\"wk_test_\" and \"wk_\""
+        );
+        assert_eq!(shapes.hide("wk_test_abc"), HIDDEN);
+        assert_eq!(
+            stripe().hide("organisation keys (sk_org…)"),
+            "organisation keys (sk_org…)"
+        );
+        assert_eq!(stripe().hide("sk_orgabc"), HIDDEN);
     }
 }
