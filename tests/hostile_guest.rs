@@ -1105,6 +1105,139 @@ fn unsent_requests_with_every_part_at_its_cap_do_not_hold_host_memory() {
     }));
 }
 
+#[test]
+fn unsent_requests_with_many_tiny_headers_do_not_hold_host_memory() {
+    // Every part at its cap again, the headers as 200 empty ones with short names (~15 KiB as wasmtime
+    // counts a fields' size, `FIELD_SIZE_LIMIT` being 16 KiB): each header costs the host a `HeaderMap`
+    // bucket and its index, ~2.5 times what the limit counts for it.
+    assert_hoard_is_bounded(json!({
+        "hoard": {"count": 1990, "tiny_fields": 200, "path_kib": 16, "body_kib": 8}
+    }));
+    // As many as a fields may hold: bounded too.
+    assert_hoard_is_bounded(json!({
+        "hoard": {"count": 1990, "tiny_fields": 64, "path_kib": 16, "body_kib": 8}
+    }));
+}
+
+#[test]
+fn a_fields_given_more_than_64_entries_is_a_sandbox_error() {
+    assert_trap_is_contained(json!({"hoard": {"tiny_fields": 65}}), "header limit");
+}
+
+/// File descriptors this process has open.
+fn open_descriptors() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, Iterator::count)
+}
+
+#[test]
+fn responses_kept_by_many_connections_do_not_take_every_file_descriptor() {
+    // `serve` keeps up to 64 connections open. In each, the component keeps every response it gets,
+    // unread, past the call: 32 per connection (`OPEN_RESPONSES_PER_IN_FLIGHT` times the manifest's 8 in
+    // flight), each holding its upstream connection, 2,048 sockets in all: twice the 1,024 descriptors
+    // a process is given by default (systemd, most shells), which `serve` also needs for its clients,
+    // its memory file and its compile cache. The budget is raised so that only this is measured. The
+    // upstream drips its bodies, as a keep-alive one (Stripe) keeps each connection open: this one
+    // closes every connection once it has answered.
+    let upstream = Upstream::start(Behaviour::Drip {
+        every: Duration::from_millis(500),
+    })
+    .expect("upstream");
+    let mut manifest = Manifest::stripe();
+    manifest.budget.per_endpoint = 100_000;
+    manifest.budget.per_credential_test = 100_000;
+    let per_connection = manifest.network.max_in_flight * OPEN_RESPONSES_PER_IN_FLIGHT;
+    let bytes = std::fs::read(hostile_component()).expect("the hostile component is built");
+    let sandbox = Sandbox::load(
+        &bytes,
+        manifest,
+        SandboxOptions {
+            redirect: Some(LoopbackBase::parse(&upstream.base_url()).expect("a loopback base")),
+            limits: klairr_host::sandbox::SandboxLimits {
+                call_timeout: Duration::from_secs(5),
+                ..Default::default()
+            },
+            ..SandboxOptions::default()
+        },
+    )
+    .expect("loads");
+    let config = ConnectionConfig::new(test_key(), wit::Mode::Test);
+    let before = open_descriptors();
+    let keep = script(&[json!({"flood": {"count": per_connection, "keep": true}})]);
+    let mut connections: Vec<_> = (0..64)
+        .map(|_| sandbox.open(&config).expect("open"))
+        .collect();
+    std::thread::scope(|s| {
+        for connection in &mut connections {
+            let keep = &keep;
+            // Those that find no slot wait for one until their deadline: an error either way.
+            s.spawn(move || {
+                let _ = connection.query(keep);
+            });
+        }
+    });
+    let held = open_descriptors().saturating_sub(before);
+    let kept = upstream.requests().len();
+    drop(connections);
+    // Two descriptors a held response: the host's socket and the test upstream's (in this process).
+    assert!(
+        held / 2 < 512,
+        "64 connections keeping their responses hold {} upstream sockets ({kept} requests answered)",
+        held / 2
+    );
+}
+
+/// The hostile component with its `describe` marker patched (tests/hostile-guest: `DESCRIBE_MARKER`,
+/// `DESCRIBE_MULTIPLIED`), so that its catalogue names one column as a bucketed group column 100,000
+/// times, with 100,000 buckets.
+fn multiplied_catalogue_sandbox(upstream: &Upstream) -> Sandbox {
+    let marker: &[u8] = b"klairr-hostile-describe:honest!!";
+    let mut bytes = std::fs::read(hostile_component()).expect("the hostile component is built");
+    let at: Vec<usize> = bytes
+        .windows(marker.len())
+        .enumerate()
+        .filter(|(_, w)| *w == marker)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(at.len(), 1, "the marker is in the component once");
+    bytes[at[0] + marker.len() - 8..at[0] + marker.len()].copy_from_slice(b"multiply");
+    Sandbox::load(
+        &bytes,
+        Manifest::stripe(),
+        SandboxOptions {
+            redirect: Some(LoopbackBase::parse(&upstream.base_url()).expect("a loopback base")),
+            ..SandboxOptions::default()
+        },
+    )
+    .expect("the patched component loads")
+}
+
+#[test]
+fn a_catalogue_multiplying_buckets_does_not_hold_the_host() {
+    // 100,000 bucket-by entries (all the one column) times 100,000 buckets: ~5 MiB handed back, and
+    // 10^10 `column_bucket` names made one by one on the host's thread once the call had returned
+    // (hours of CPU, no deadline); with distinct buckets and 512 columns, tens of millions of names kept.
+    let upstream = Upstream::start(Behaviour::Ok).expect("upstream");
+    let sandbox = multiplied_catalogue_sandbox(&upstream);
+    let (done, finished) = std::sync::mpsc::channel();
+    let started = Instant::now();
+    std::thread::spawn(move || {
+        // What `serve` asks at load, and every opening: the catalogue's names.
+        let _ = done.send(("names", sandbox.check_reads()));
+        let _ = done.send(("describe", sandbox.describe().map(|_| ())));
+    });
+    for step in ["names", "describe"] {
+        let (what, outcome) = finished
+            .recv_timeout(Duration::from_secs(30).saturating_sub(started.elapsed()))
+            .unwrap_or_else(|_| {
+                panic!("{step} is not done {:?} after the start", started.elapsed())
+            });
+        assert!(
+            matches!(outcome, Err(SandboxError::Malformed(_))),
+            "{what}: a catalogue repeating a bucketed column 100,000 times is refused: {outcome:?}"
+        );
+    }
+}
+
 /// `klairr-host --component <wat> --format json describe`.
 fn describe_wat(component: &str) -> CliRun {
     run_cli(

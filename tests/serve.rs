@@ -478,10 +478,9 @@ fn connection_bodies_are_checked_and_a_lowered_ttl_is_honoured_by_the_shared_cac
     assert_eq!(created["setup"]["mode"], "test", "{created}");
     let nulls = created["id"].as_str().expect("id");
     let (_, hit) = api.query(nulls, dsl);
-    assert_eq!(
-        (hit["cached"].clone(), hit["cache_ttl_seconds"].clone()),
-        (true.into(), 3600.into())
-    );
+    assert_eq!(hit["cached"], true, "{hit}");
+    let left = hit["cache_ttl_seconds"].as_u64().unwrap_or(u64::MAX);
+    assert!((3500..=3599).contains(&left), "{hit}");
     server.drain(Duration::from_secs(1));
 }
 

@@ -119,6 +119,15 @@ impl Expect<'_> {
 
 /// The most columns a table may have; far above any real catalogue, low enough to bound the checks.
 const MAX_COLUMNS: usize = 512;
+/// The most tables a catalogue may have, and the most buckets (`day`, `month`…) its aggregates may
+/// offer; far above any real catalogue (Stripe's: 5 tables, 5 buckets).
+const MAX_TABLES: usize = 256;
+const MAX_BUCKETS: usize = 32;
+/// The most `column_bucket` names a catalogue may make (each bucketed column of each table, times each
+/// bucket): the host makes and keeps every one ([`CatalogueNames::of`]), on its own thread, after the
+/// call has returned. Stripe's make a few dozen.
+const MAX_BUCKETED_NAMES: usize = 4096;
+
 /// Catalogue docs are long-form text meant for an LLM; bounded all the same.
 const DOC_CAP: usize = 4096;
 
@@ -201,6 +210,55 @@ pub const MEASURE_KINDS: [&str; 6] = ["count", "sum", "avg", "min", "max", "coun
 /// table's columns.
 pub fn check_info(mut info: wit::ConnectorInfo) -> Result<wit::ConnectorInfo, SandboxError> {
     identifier("connector name", &info.name, None)?;
+    // Counts first: what follows, and `CatalogueNames::of`, costs the host time and memory in
+    // proportion to them (review: 100,000 bucketed columns times 100,000 buckets, 5 MiB handed back,
+    // made the host build 10^10 names after the call had returned; distinct buckets over 512 columns
+    // kept gigabytes). A list of names names each once.
+    if info.tables.len() > MAX_TABLES {
+        return Err(malformed(format!(
+            "{} tables, more than {MAX_TABLES}",
+            info.tables.len()
+        )));
+    }
+    let buckets = info.aggregates.as_ref().map_or(0, |a| a.buckets.len());
+    if buckets > MAX_BUCKETS {
+        return Err(malformed(format!(
+            "{buckets} aggregate buckets, more than {MAX_BUCKETS}"
+        )));
+    }
+    if let Some(aggregates) = &info.aggregates {
+        once_each("aggregate buckets", &aggregates.buckets)?;
+    }
+    let mut bucketed = 0usize;
+    for t in &info.tables {
+        for (what, count) in [
+            ("filters", t.filters.len()),
+            (
+                "measures",
+                t.aggregate.as_ref().map_or(0, |a| a.measures.len()),
+            ),
+        ] {
+            if count > MAX_COLUMNS {
+                return Err(malformed(format!(
+                    "table {}: {count} {what}, more than {MAX_COLUMNS}",
+                    cap(&t.name, 80)
+                )));
+            }
+        }
+        if let Some(spec) = &t.aggregate {
+            once_each("group-by", &spec.group_by)?;
+            once_each("bucket-by", &spec.bucket_by)?;
+            for m in &spec.measures {
+                once_each("a measure's columns", &m.columns)?;
+            }
+            bucketed = bucketed.saturating_add(spec.bucket_by.len().saturating_mul(buckets));
+        }
+    }
+    if bucketed > MAX_BUCKETED_NAMES {
+        return Err(malformed(format!(
+            "{bucketed} bucketed group columns (columns times buckets), more than {MAX_BUCKETED_NAMES}"
+        )));
+    }
     info.api_version = text(std::mem::take(&mut info.api_version), None, 64);
     info.query_doc = text(std::mem::take(&mut info.query_doc), None, DOC_CAP);
     for t in &mut info.tables {
@@ -213,7 +271,7 @@ pub fn check_info(mut info: wit::ConnectorInfo) -> Result<wit::ConnectorInfo, Sa
             f.doc = text(std::mem::take(&mut f.doc), None, DOC_CAP);
         }
         if let Some(spec) = &mut t.aggregate {
-            let columns: Vec<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
+            let columns: BTreeSet<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
             let of_table = |what: &str, names: &[String]| -> Result<(), SandboxError> {
                 match names.iter().find(|n| !columns.contains(&n.as_str())) {
                     Some(n) => Err(malformed(format!(
@@ -240,6 +298,18 @@ pub fn check_info(mut info: wit::ConnectorInfo) -> Result<wit::ConnectorInfo, Sa
         }
     }
     Ok(info)
+}
+
+/// `names` holds no name twice.
+fn once_each(what: &str, names: &[String]) -> Result<(), SandboxError> {
+    let mut seen = BTreeSet::new();
+    match names.iter().find(|n| !seen.insert(n.as_str())) {
+        Some(n) => Err(malformed(format!(
+            "{what} name {:?} more than once",
+            cap(n, 80)
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// A connector's error: every message redacted and capped; resource lists keep identifiers only.

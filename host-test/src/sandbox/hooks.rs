@@ -420,6 +420,14 @@ impl WasiHttpHooks for PolicyHooks {
                 .acquire_owned()
                 .await
                 .map_err(|_| Error::InternalError(Some("open-response gate closed".into())))?;
+            // Then one of the host's, which every connection shares (`gates::MAX_OPEN_RESPONSES`).
+            let open_here = gates
+                .open_responses
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| Error::InternalError(Some("open-response gate closed".into())))?;
+            let open = (open, open_here);
             let permit = gates
                 .in_flight(credential.id, &connector, max_in_flight)
                 .acquire()

@@ -129,6 +129,7 @@ pub fn connector_linker(engine: &Engine) -> wasmtime::Result<Linker<StoreState>>
 
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(l)?;
     bound_request_parts(l)?;
+    bound_fields(l)?;
     // klairr:connector/types has no functions; the instance only carries types.
     l.instance(TYPES_IMPORT)?;
     super::progress::add_to_linker(l)?;
@@ -191,6 +192,84 @@ fn bound_request_parts(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> 
                 return Ok((Err(()),));
             }
             Ok((store.data_mut().http().set_path_with_query(request, path)?,))
+        },
+    )?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+/// The most entries (values, a repeated name's counted each) one wasi:http `fields` may hold.
+pub const MAX_FIELD_ENTRIES: usize = 64;
+
+/// wasmtime bounds a `fields` by the bytes of its names and values plus a fixed size per entry
+/// (`StoreState::new`: 16 KiB), but an entry costs the host more than it counts: its `HeaderMap`
+/// bucket, index and spare capacity. 200 empty headers with two-letter names (~15 KiB as counted)
+/// held ~42 KiB, and 1,990 unsent requests with such headers, a 16 KiB path and a buffered body 131 MiB
+/// in the host (review), past what the handle limit was set for. A connector sends a handful of headers:
+/// a `fields` given more than [`MAX_FIELD_ENTRIES`] traps, as one past wasmtime's size limit does.
+fn bound_fields(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
+    use wasmtime::component::Resource;
+    use wasmtime::StoreContextMut;
+    use wasmtime_wasi_http::p2::bindings::http::types::{HeaderError, Host as _, HostFields as _};
+    use wasmtime_wasi_http::{FieldMap, WasiHttpView as _};
+    fn too_many(entries: usize) -> wasmtime::Error {
+        wasmtime::format_err!(
+            "header limit: the connector gave one wasi:http fields {entries} entries, more than the sandbox's {MAX_FIELD_ENTRIES}"
+        )
+    }
+    fn entries(
+        store: &mut StoreContextMut<'_, StoreState>,
+        fields: &Resource<FieldMap>,
+    ) -> wasmtime::Result<usize> {
+        Ok(store.data_mut().table.get(fields)?.len())
+    }
+    linker.allow_shadowing(true);
+    let mut types = linker.instance(HTTP_TYPES)?;
+    types.func_wrap(
+        "[static]fields.from-list",
+        |mut store: StoreContextMut<'_, StoreState>, (list,): (Vec<(String, Vec<u8>)>,)| {
+            if list.len() > MAX_FIELD_ENTRIES {
+                return Err(too_many(list.len()));
+            }
+            let mut http = store.data_mut().http();
+            Ok((match http.from_list(list) {
+                Ok(fields) => Ok(fields),
+                Err(e) => Err(http.convert_header_error(e)?),
+            },))
+        },
+    )?;
+    types.func_wrap(
+        "[method]fields.append",
+        |mut store: StoreContextMut<'_, StoreState>,
+         (fields, name, value): (Resource<FieldMap>, String, Vec<u8>)| {
+            let after = entries(&mut store, &fields)?.saturating_add(1);
+            if after > MAX_FIELD_ENTRIES {
+                return Err(too_many(after));
+            }
+            let mut http = store.data_mut().http();
+            Ok((match http.append(fields, name, value) {
+                Ok(()) => Ok(()),
+                Err(e) => Err::<(), HeaderError>(http.convert_header_error(e)?),
+            },))
+        },
+    )?;
+    types.func_wrap(
+        "[method]fields.set",
+        |mut store: StoreContextMut<'_, StoreState>,
+         (fields, name, values): (Resource<FieldMap>, String, Vec<Vec<u8>>)| {
+            // What the name holds now is replaced.
+            let held = store.data_mut().table.get(&fields)?;
+            let replaced = http::HeaderName::from_bytes(name.as_bytes())
+                .map_or(0, |n| held.get_all(&n).iter().count());
+            let after = (held.len() - replaced).saturating_add(values.len());
+            if after > MAX_FIELD_ENTRIES {
+                return Err(too_many(after));
+            }
+            let mut http = store.data_mut().http();
+            Ok((match http.set(fields, name, values) {
+                Ok(()) => Ok(()),
+                Err(e) => Err::<(), HeaderError>(http.convert_header_error(e)?),
+            },))
         },
     )?;
     linker.allow_shadowing(false);

@@ -44,6 +44,9 @@ impl wit_connector::Guest for Hostile {
     type Connection = HostileConnection;
 
     fn describe() -> wit::ConnectorInfo {
+        if describe_mode() == *crate::DESCRIBE_MULTIPLIED {
+            return multiplied_catalogue();
+        }
         wit::ConnectorInfo {
             name: "hostile".into(),
             api_version: "2026-04-22.dahlia".into(),
@@ -263,7 +266,8 @@ fn run_script(text: &str) -> Result<wit::QueryResult, wit::ConnectorError> {
                     str_field(arg, "path")?.unwrap_or_else(|| "/v1/customers?limit=1".into());
                 let hold = bool_field(arg, "hold", false)?;
                 let leave = bool_field(arg, "leave", false)?;
-                flood(count, &path, hold, leave)
+                let keep = bool_field(arg, "keep", false)?;
+                flood(count, &path, hold || keep, leave, keep)
             }
             "hoard" => {
                 let count = u32_field(arg, "count")?.unwrap_or(1);
@@ -272,7 +276,8 @@ fn run_script(text: &str) -> Result<wit::QueryResult, wit::ConnectorError> {
                 let body = u32_field(arg, "body_kib")?.unwrap_or(0);
                 let fields = u32_field(arg, "fields_kib")?.unwrap_or(0);
                 let path = u32_field(arg, "path_kib")?.unwrap_or(0);
-                hoard(count, authority, method, body, fields, path)
+                let tiny = u32_field(arg, "tiny_fields")?.unwrap_or(0);
+                hoard(count, authority, method, body, fields, path, tiny)
             }
             "sleep_ns" => {
                 let nanos = arg
@@ -331,6 +336,53 @@ fn run_script(text: &str) -> Result<wit::QueryResult, wit::ConnectorError> {
         scan_note: None,
         aggregate: None,
     })
+}
+
+/// What `describe` returns: patched in the component's bytes by a test (see `crate::DESCRIBE_MARKER`).
+#[used]
+static DESCRIBE_MARKER: [u8; 32] = *crate::DESCRIBE_MARKER;
+
+/// The mode part of [`DESCRIBE_MARKER`], read as the loaded bytes hold it (volatile: not folded to the
+/// value it was built with).
+fn describe_mode() -> [u8; 8] {
+    let prefix = crate::DESCRIBE_MARKER.len() - 8;
+    let mut mode = [0u8; 8];
+    for (i, b) in mode.iter_mut().enumerate() {
+        // SAFETY: an in-bounds read of a static.
+        *b = unsafe { std::ptr::read_volatile(DESCRIBE_MARKER.as_ptr().add(prefix + i)) };
+    }
+    mode
+}
+
+/// A catalogue whose aggregate spec names the one column as a bucketed group column
+/// [`crate::MULTIPLIED`] times, with [`crate::MULTIPLIED`] buckets: a few MiB, and MULTIPLIED² pairs.
+fn multiplied_catalogue() -> wit::ConnectorInfo {
+    let n = crate::MULTIPLIED as usize;
+    wit::ConnectorInfo {
+        name: "hostile".into(),
+        api_version: "2026-04-22.dahlia".into(),
+        default_cache_ttl_seconds: 0,
+        default_max_rows: 100,
+        max_rows_limit: 1000,
+        query_doc: "multiplied".into(),
+        tables: vec![wit::TableSpec {
+            name: "outcomes".into(),
+            doc: String::new(),
+            columns: vec![outcome_column()],
+            filters: Vec::new(),
+            aggregate: Some(wit::AggregateSpec {
+                group_by: Vec::new(),
+                bucket_by: vec!["outcome".to_owned(); n],
+                measures: Vec::new(),
+            }),
+        }],
+        aggregates: Some(wit::AggregateInfo {
+            doc: String::new(),
+            buckets: vec!["day".to_owned(); n],
+            default_max_scan: 100,
+            max_scan_limit: 1000,
+        }),
+    }
 }
 
 fn outcome_column() -> wit::Column {
@@ -677,6 +729,7 @@ fn hoard(
     body_kib: u32,
     fields_kib: u32,
     path_kib: u32,
+    tiny_fields: u32,
 ) -> String {
     let authority = "a".repeat(authority_mib as usize * (1 << 20));
     let method_name = "A".repeat(method_mib as usize * (1 << 20));
@@ -696,6 +749,12 @@ fn hoard(
                 break;
             }
             appended += value.len() as u64;
+        }
+        for i in 0..tiny_fields {
+            if fields.append(&format!("t{i}"), b"").is_err() {
+                break;
+            }
+            appended += 1;
         }
         field_bytes += appended;
         let request = OutgoingRequest::new(fields);
@@ -743,8 +802,13 @@ fn hoard(
     )
 }
 
+std::thread_local! {
+    /// What `flood` with `keep` keeps: responses never read, alive until the instance is dropped.
+    static KEPT: std::cell::RefCell<Vec<IncomingResponse>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Start `count` GETs before waiting for any, then wait for all of them.
-fn flood(count: u32, path: &str, hold: bool, leave: bool) -> String {
+fn flood(count: u32, path: &str, hold: bool, leave: bool, keep: bool) -> String {
     let mut refused = 0u32;
     let mut pending = Vec::new();
     for _ in 0..count {
@@ -799,7 +863,11 @@ fn flood(count: u32, path: &str, hold: bool, leave: bool) -> String {
             }
         }
     }
-    drop(held);
+    if keep {
+        KEPT.with(|k| k.borrow_mut().extend(held));
+    } else {
+        drop(held);
+    }
     format!(
         "flood: {count} started, {refused} refused at handle, {responses} responses ({ok} 2xx), {errors} errors"
     )

@@ -16,8 +16,8 @@
 //! | step | what it does | outcome recorded |
 //! |---|---|---|
 //! | `{"http": {"method": "POST", "scheme": "https", "authority": "api.stripe.com", "path": "/v1/customers?x=1", "headers": [["authorization", "Bearer rk_test_evil"], ["stripe-account", "acct_1"]], "body": "email=a@b.c"}}` | one outgoing request, then reads the whole response body (with `"reverse": true` the path is sent reversed: text the component made, not the caller's) | `HTTP 200, 44 body bytes`, `refused at handle: …`, `response error: …`, plus notes on headers or request-line parts the host refused |
-//! | `{"flood": {"count": 150, "path": "/v1/customers?limit=1", "hold": false, "leave": false}}` | starts `count` GET requests to `https://api.stripe.com` at once (every `handle` first, then waits for all with `wasi:io/poll`), dropping each response as it comes (its body unread), or with `hold` keeping every one until the last has come; with `leave` it keeps their futures and goes on at once, waiting for none | `flood: 150 started, 0 refused at handle, 150 responses (150 2xx), 0 errors` |
-//! | `{"hoard": {"count": 16, "authority_mib": 32, "method_mib": 0, "body_kib": 2048, "fields_kib": 0, "path_kib": 0}}` | makes `count` requests it never sends and keeps them past the call, each with an authority and a method of that many MiB, a body written as far as `check-write` allows (up to `body_kib` KiB), headers appended 4 KiB at a time up to `fields_kib` KiB and a path of `path_kib` KiB: host memory outside the guest's linear memory | `hoarded 16 requests: N bytes of authority, N bytes of method, N bytes of body, N bytes of headers, N bytes of path accepted` |
+//! | `{"flood": {"count": 150, "path": "/v1/customers?limit=1", "hold": false, "leave": false, "keep": false}}` | starts `count` GET requests to `https://api.stripe.com` at once (every `handle` first, then waits for all with `wasi:io/poll`), dropping each response as it comes (its body unread), or with `hold` keeping every one until the last has come, or with `keep` keeping every one past the call (until the instance is dropped); with `leave` it keeps their futures and goes on at once, waiting for none | `flood: 150 started, 0 refused at handle, 150 responses (150 2xx), 0 errors` |
+//! | `{"hoard": {"count": 16, "authority_mib": 32, "method_mib": 0, "body_kib": 2048, "fields_kib": 0, "path_kib": 0, "tiny_fields": 0}}` | makes `count` requests it never sends and keeps them past the call, each with an authority and a method of that many MiB, a body written as far as `check-write` allows (up to `body_kib` KiB), headers appended 4 KiB at a time up to `fields_kib` KiB, then `tiny_fields` headers with names `t0`, `t1`, … and empty values, and a path of `path_kib` KiB: host memory outside the guest's linear memory | `hoarded 16 requests: N bytes of authority, N bytes of method, N bytes of body, N bytes of headers, N bytes of path accepted` (a tiny header counts 1 byte) |
 //! | `{"sleep_ns": 18446744073709551615}` | `monotonic-clock::subscribe-duration(n).block()` | `slept n ns` |
 //! | `{"spin": true}` | loops forever without a host call | never returns |
 //! | `{"alloc_mib": 300}` | allocates that many MiB and writes every byte (an allocation the host refuses aborts: a trap) | `allocated 300 MiB` |
@@ -81,6 +81,9 @@
 //! - `canonical-query(q)` returns `q` (turned round when `q` holds the word `reverse_in_canonical`); when `q` holds the word `request_in_canonical` it first tries a request (a call that may make none), e.g. with the step `{"print": {"text": "request_in_canonical", "times": 0}}`.
 //! - `describe()` returns one table, `outcomes`, whose docs carry terminal escape sequences
 //!   ([`ESCAPES`]).
+//!   In a copy of the component whose [`DESCRIBE_MARKER`] a test patched to [`DESCRIBE_MULTIPLIED`], it
+//!   returns a catalogue whose one table may group by a bucket of its one column named [`MULTIPLIED`]
+//!   times, with [`MULTIPLIED`] buckets (`day` each time).
 
 /// The credential's length, and the connection's `max_rows`, on which `check-credential` and `open` are
 /// slow.
@@ -90,6 +93,15 @@ pub const SLOW_OPENING: u32 = 85;
 pub const PROBES_THEN_LIES: u32 = 86;
 /// How long `check-credential` and `open` wait when told to be slow.
 pub const SLOW_OPENING_MS: u64 = 700;
+
+/// 32 bytes the component keeps as they are (a `#[used]` static) and reads at run time to choose what
+/// `describe` returns: a test loading a copy whose last 8 bytes it replaced with [`DESCRIBE_MULTIPLIED`]
+/// gets [`MULTIPLIED`] bucketed group columns (all the one column) times [`MULTIPLIED`] buckets.
+pub const DESCRIBE_MARKER: &[u8; 32] = b"klairr-hostile-describe:honest!!";
+/// The mode that makes `describe` multiply (see [`DESCRIBE_MARKER`]).
+pub const DESCRIBE_MULTIPLIED: &[u8; 8] = b"multiply";
+/// How many bucketed group columns and buckets a multiplied catalogue names.
+pub const MULTIPLIED: u32 = 100_000;
 
 /// The terminal escape sequences the catalogue's docs carry: set the window title, then turn text red.
 pub const ESCAPES: &str = "\u{1b}]0;pwned\u{7}\u{1b}[31m";

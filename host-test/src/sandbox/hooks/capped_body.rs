@@ -10,7 +10,11 @@ pub(super) struct CappedBody {
     pub(super) inner: WasiBody,
     pub(super) limit: u64,
     pub(super) seen: u64,
-    pub(super) open: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// The connection's open-response slot and the host's ([`super::gates::MAX_OPEN_RESPONSES`]).
+    pub(super) open: Option<(
+        tokio::sync::OwnedSemaphorePermit,
+        tokio::sync::OwnedSemaphorePermit,
+    )>,
 }
 
 impl http_body::Body for CappedBody {

@@ -11,6 +11,8 @@ use std::time::Duration;
 /// credential. In the CLI one sandbox is one host process, so the budget is per host process.
 pub struct SharedGates {
     pub(super) budget: RequestBudget,
+    /// Responses held open by all the stores together ([`MAX_OPEN_RESPONSES`]).
+    pub(super) open_responses: Arc<tokio::sync::Semaphore>,
     /// Requests from their start until their response head (the manifest's `max_in_flight`).
     in_flight: Mutex<HashMap<CredentialId, InFlightGates>>,
 }
@@ -78,6 +80,16 @@ pub(super) struct InFlightPermit {
 /// connections that use the same key.
 pub const OPEN_RESPONSES_PER_IN_FLIGHT: usize = 4;
 
+/// How many responses all the stores sharing these gates (one CLI process; every connector and
+/// connection of `serve`) may hold open at once. [`OPEN_RESPONSES_PER_IN_FLIGHT`] bounds one
+/// connection, but `serve` keeps 64 open: a component keeping every response it gets in each held
+/// 2,048 upstream sockets (review), twice the 1,024 descriptors a process is commonly given, which
+/// `serve` also needs for its 256 clients, its memory file and its compile cache. Past this, a request
+/// waits for a response of any connection to finish (within its call's deadline), as it waits for one
+/// of its own past the per-connection bound; a component that reads its bodies gives its slots back
+/// within a request's time.
+pub const MAX_OPEN_RESPONSES: usize = 256;
+
 /// How much more than a second the budget keeps between a start and the N-th start after it. The budget
 /// counts the instants requests are ready to go on the wire (their connection made, TLS included); the
 /// upstream sees them later, by a delay that varies with scheduling and the network (tens of
@@ -90,6 +102,7 @@ impl Default for SharedGates {
     fn default() -> Self {
         SharedGates {
             budget: RequestBudget::with_margin(ARRIVAL_MARGIN),
+            open_responses: Arc::new(tokio::sync::Semaphore::new(MAX_OPEN_RESPONSES)),
             in_flight: Mutex::default(),
         }
     }
