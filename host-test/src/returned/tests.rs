@@ -1,4 +1,5 @@
 use super::*;
+use std::collections::BTreeSet;
 
 const KEY: &str = "rk_live_51QxTestOnlyNotARealKey0000aaaaBBBBccccDDDDeeeeFFFFgggghhhhIIIIjjjjKKKKllllMMMMnnnnOOOOpppp1234";
 
