@@ -170,25 +170,27 @@ impl<V: Clone, C: Clock> ResultCache<V, C> {
 
     /// The cached value, if present and not expired (expired entries are dropped).
     pub fn get(&mut self, fingerprint: &Fingerprint, canonical_query: &str) -> (Lookup, Option<V>) {
+        let (lookup, hit) = self.lookup(fingerprint, canonical_query);
+        (lookup, hit.map(|(value, _)| value))
+    }
+
+    /// [`ResultCache::get`] with how long the entry has left (never zero: an entry at its expiry is
+    /// expired).
+    pub fn lookup(
+        &mut self,
+        fingerprint: &Fingerprint,
+        canonical_query: &str,
+    ) -> (Lookup, Option<(V, Duration)>) {
         let key = EntryKey::new(fingerprint, canonical_query);
         let now = self.clock.now();
         // Told before the sweep drops it: this entry's own expiry is a lookup's answer.
         let expired = self.entries.get(&key).is_some_and(|e| now >= e.expires);
         self.drop_expired_at(now);
         match self.entries.get(&key) {
-            Some(e) => (Lookup::Hit, Some(e.value.clone())),
+            Some(e) => (Lookup::Hit, Some((e.value.clone(), e.expires - now))),
             None if expired => (Lookup::Expired, None),
             None => (Lookup::Miss, None),
         }
-    }
-
-    /// How long the live entry for `canonical_query` has left (`None`: no live entry).
-    pub fn time_left(&self, fingerprint: &Fingerprint, canonical_query: &str) -> Option<Duration> {
-        let now = self.clock.now();
-        self.entries
-            .get(&EntryKey::new(fingerprint, canonical_query))
-            .and_then(|e| e.expires.checked_duration_since(now))
-            .filter(|left| !left.is_zero())
     }
 
     /// Store `value`, which weighs `bytes`, for `ttl`. A zero TTL stores nothing; neither does a value

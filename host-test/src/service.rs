@@ -96,10 +96,9 @@ impl Answers {
         let key = cache_key(sandbox, connection, &canonical);
         let fingerprint: Fingerprint = connection.fingerprint();
         if let Ok(mut cache) = self.cache.lock() {
-            if let (Lookup::Hit, Some(result)) = cache.get(&fingerprint, &key) {
+            if let (Lookup::Hit, Some((result, left))) = cache.lookup(&fingerprint, &key) {
                 self.hits.fetch_add(1, Ordering::Relaxed);
                 // Whole seconds, rounded down: never a moment longer than the entry has.
-                let left = cache.time_left(&fingerprint, &key).unwrap_or_default();
                 let ttl_left = u32::try_from(left.as_secs()).unwrap_or(u32::MAX);
                 return Ok(Answer {
                     result,

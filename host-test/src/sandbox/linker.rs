@@ -212,25 +212,21 @@ fn bound_fields(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
     use wasmtime::StoreContextMut;
     use wasmtime_wasi_http::p2::bindings::http::types::{HeaderError, Host as _, HostFields as _};
     use wasmtime_wasi_http::{FieldMap, WasiHttpView as _};
-    fn too_many(entries: usize) -> wasmtime::Error {
-        wasmtime::format_err!(
-            "header limit: the connector gave one wasi:http fields {entries} entries, more than the sandbox's {MAX_FIELD_ENTRIES}"
-        )
-    }
-    fn entries(
-        store: &mut StoreContextMut<'_, StoreState>,
-        fields: &Resource<FieldMap>,
-    ) -> wasmtime::Result<usize> {
-        Ok(store.data_mut().table.get(fields)?.len())
+    /// A trap when a `fields` would hold `entries`, more than [`MAX_FIELD_ENTRIES`].
+    fn at_most(entries: usize) -> wasmtime::Result<()> {
+        if entries > MAX_FIELD_ENTRIES {
+            wasmtime::bail!(
+                "header limit: the connector gave one wasi:http fields {entries} entries, more than the sandbox's {MAX_FIELD_ENTRIES}"
+            );
+        }
+        Ok(())
     }
     linker.allow_shadowing(true);
     let mut types = linker.instance(HTTP_TYPES)?;
     types.func_wrap(
         "[static]fields.from-list",
         |mut store: StoreContextMut<'_, StoreState>, (list,): (Vec<(String, Vec<u8>)>,)| {
-            if list.len() > MAX_FIELD_ENTRIES {
-                return Err(too_many(list.len()));
-            }
+            at_most(list.len())?;
             let mut http = store.data_mut().http();
             Ok((match http.from_list(list) {
                 Ok(fields) => Ok(fields),
@@ -242,10 +238,7 @@ fn bound_fields(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
         "[method]fields.append",
         |mut store: StoreContextMut<'_, StoreState>,
          (fields, name, value): (Resource<FieldMap>, String, Vec<u8>)| {
-            let after = entries(&mut store, &fields)?.saturating_add(1);
-            if after > MAX_FIELD_ENTRIES {
-                return Err(too_many(after));
-            }
+            at_most(store.data_mut().table.get(&fields)?.len().saturating_add(1))?;
             let mut http = store.data_mut().http();
             Ok((match http.append(fields, name, value) {
                 Ok(()) => Ok(()),
@@ -261,10 +254,7 @@ fn bound_fields(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
             let held = store.data_mut().table.get(&fields)?;
             let replaced = http::HeaderName::from_bytes(name.as_bytes())
                 .map_or(0, |n| held.get_all(&n).iter().count());
-            let after = (held.len() - replaced).saturating_add(values.len());
-            if after > MAX_FIELD_ENTRIES {
-                return Err(too_many(after));
-            }
+            at_most((held.len() - replaced).saturating_add(values.len()))?;
             let mut http = store.data_mut().http();
             Ok((match http.set(fields, name, values) {
                 Ok(()) => Ok(()),
