@@ -1307,6 +1307,28 @@ fn a_cache_ttl_past_the_ceiling_is_clamped() {
     assert_eq!(run.json()["cache_ttl_seconds"], 60, "{run:?}");
 }
 
+#[test]
+fn checking_a_huge_result_for_the_credential_keeps_to_the_call_deadline() {
+    // Text a terminal would partly hide (escape sequences, zero-width characters, a BEL, an escaped
+    // byte) is read for the credential in some twenty views of it, as a reader could see it: in a
+    // release build ~150 ms a MiB, several times that here. The component returns 60 MiB of it in
+    // 240 cells of 256 KiB, inside the hostcall fuel and the cell cap; reading it all would keep the
+    // host busy long past the call's deadline, after the component had returned. The deadline covers
+    // the checks of what a call returns too: the call ends there, as any other call that overruns.
+    let unit = "\u{1b}[1ma\u{200b}\\x41\u{7}b";
+    let grow = (256 << 10) / unit.len();
+    let huge = script(&[returning(
+        json!([[unit]]),
+        json!({"grow": grow, "repeat": 240}),
+    )]);
+    let upstream = Upstream::start(Behaviour::Ok).expect("upstream");
+    assert_ends_at_the_deadline(2, &huge, |args| {
+        let mut all = vec!["--max-rows", "1000"];
+        all.extend_from_slice(args);
+        hostile(&upstream, &all, &test_key())
+    });
+}
+
 /// Every string anywhere in `value`.
 fn strings(value: &Value) -> Vec<&str> {
     match value {

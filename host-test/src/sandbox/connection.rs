@@ -234,9 +234,15 @@ impl Connection {
                 runs: self.credential.runs(),
                 catalogue: &self.catalogue,
                 names_written: &written.names,
+                deadline: self.instance.last_deadline(),
             },
-        )?;
-        Ok((checked, weight))
+        );
+        // Past its deadline while its result was checked, the call ends as any call that overruns
+        // (`Instance::call`): with its instance.
+        if let Err(SandboxError::Deadline { .. }) = checked {
+            self.instance.discard();
+        }
+        Ok((checked?, weight))
     }
 
     /// The connection's identity for the result cache: an HMAC of connector, mode and credential under a

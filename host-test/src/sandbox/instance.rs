@@ -136,10 +136,19 @@ impl Instance {
         }
     }
 
+    /// The deadline of the last call, which also bounds the host's checks of what it returned (see
+    /// [`CallDeadline`]).
+    pub(super) fn last_deadline(&self) -> CallDeadline {
+        CallDeadline {
+            at: self.store.data().hooks.call.deadline,
+            seconds: self.timeout.as_secs(),
+        }
+    }
+
     /// The instance answers no call again, and none of the requests its last call left (on tasks of
     /// their own until the store is dropped) goes on the wire: a request still waiting for a slot the
     /// others free as they end would otherwise go out after the call failed, uncounted.
-    fn discard(&mut self) {
+    pub(super) fn discard(&mut self) {
         self.discarded = true;
         self.store.data().hooks.cancel.cancel();
     }
@@ -149,8 +158,44 @@ impl Instance {
     }
 
     fn deadline_error(&self) -> SandboxError {
+        self.last_deadline().error()
+    }
+}
+
+/// A call's deadline, as the host's checks of its result see it. What a component returns is read in
+/// full for the credential after the call (`returned::check_query`), and text made to be read slowly
+/// (escape sequences and invisible characters, read in each of the ways a reader could see them) costs
+/// the host ~150 ms a MiB: the 64 MiB a call may return would keep it busy for seconds after the call
+/// ended. Those checks look at this deadline as they go, so that a call costs the host no more time
+/// than its deadline, whatever it returns.
+#[derive(Clone, Copy)]
+pub struct CallDeadline {
+    at: Instant,
+    seconds: u64,
+}
+
+impl CallDeadline {
+    /// `Deadline` once it has passed.
+    pub fn check(&self) -> Result<(), SandboxError> {
+        if Instant::now() >= self.at {
+            Err(self.error())
+        } else {
+            Ok(())
+        }
+    }
+
+    fn error(&self) -> SandboxError {
         SandboxError::Deadline {
-            seconds: self.timeout.as_secs(),
+            seconds: self.seconds,
+        }
+    }
+
+    /// A deadline `after` from now, for tests of the checks.
+    #[cfg(test)]
+    pub fn after(after: std::time::Duration) -> CallDeadline {
+        CallDeadline {
+            at: Instant::now() + after,
+            seconds: after.as_secs(),
         }
     }
 }

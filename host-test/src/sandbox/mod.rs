@@ -54,6 +54,7 @@ pub use config::{ConnectionConfig, SandboxOptions};
 pub use connection::{Connection, DenialMark};
 pub use error::{ConnectorFailure, SandboxError, REFUSALS};
 pub use hooks::{InProcessHandler, SharedGates, Upstream, OPEN_RESPONSES_PER_IN_FLIGHT};
+pub use instance::CallDeadline;
 pub use limits::SandboxLimits;
 pub use linker::{check_exports, check_imports, ALLOWED_IMPORT_PREFIXES, CONNECTOR_EXPORT};
 pub use open::{max_rows_refusal, max_scan_refusal, OpenFailure};

@@ -996,6 +996,22 @@ fn query_result(arg: &Value) -> Result<wit::QueryResult, wit::ConnectorError> {
     } else {
         rows
     };
+    // Text far larger than a query can carry: every text cell `grow` times over, the rows `repeat`
+    // times over.
+    let grow = u32_field(arg, "grow")?.unwrap_or(1) as usize;
+    let repeat = u32_field(arg, "repeat")?.unwrap_or(1) as usize;
+    let rows: Vec<Vec<wit::Cell>> = rows
+        .into_iter()
+        .map(|row| {
+            row.into_iter()
+                .map(|c| match c {
+                    wit::Cell::Text(t) => wit::Cell::Text(t.repeat(grow)),
+                    other => other,
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect::<Vec<_>>();
+    let rows: Vec<Vec<wit::Cell>> = (0..repeat).flat_map(|_| rows.iter().cloned()).collect();
     let shape = arg.get("shape").unwrap_or(&Value::Null);
     let shape = wit::Shape {
         table: str_field(shape, "table")?.map_or_else(|| table.clone(), named),

@@ -43,7 +43,8 @@
 //! currency`; `nullable` defaults to true, `doc` to ""), `rows` (arrays of JSON values: string → text,
 //! integer → integer, bool → boolean, null → null; cell counts and types are not checked against the
 //! columns; with `"reverse": true` every text cell is turned round: text the component made, not the
-//! caller's), `truncated` (false), `cache_ttl_seconds` (any u32, default 0), `shape` (`{"table", "columns",
+//! caller's; with `"grow": n` every text cell is its text `n` times over and with `"repeat": n` the rows
+//! are `n` times over: results larger than a query can carry), `truncated` (false), `cache_ttl_seconds` (any u32, default 0), `shape` (`{"table", "columns",
 //! "row_count", "filter_keys"}`, each field defaulting to the result's own table, columns, row count and
 //! no keys), `requests` (0), `scan_note` (absent). A table, column or filter key name written `"$upstream"`
 //! is the last response body an `http` step read (its first 4 KiB, trimmed): a value of the source
