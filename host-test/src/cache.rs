@@ -9,20 +9,60 @@
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeSet, HashMap};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-/// A source of "now", injectable so tests can move time.
+/// A source of "now", injectable so tests can move time. It never goes back.
 pub trait Clock {
-    fn now(&self) -> Instant;
+    fn now(&mut self) -> Instant;
 }
 
-/// The real monotonic clock.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SystemClock;
+/// The cache's real clock: monotonic, and counting time the machine spent suspended.
+///
+/// `Instant` alone stops while a machine sleeps (Linux's `CLOCK_MONOTONIC`, macOS's uptime clock): a
+/// `serve` on a laptop closed for a night would have kept serving rows read the evening before as
+/// minutes old, past the hour a result may be kept. The wall clock counts the sleep but may be set back
+/// or forward. This clock moves by whichever of the two moved more since it was last read: a sleep
+/// counts, a wall clock set back changes nothing, and one set forward only ends entries early.
+#[derive(Debug, Default)]
+pub struct SystemClock {
+    readings: Option<Readings>,
+}
 
 impl Clock for SystemClock {
-    fn now(&self) -> Instant {
-        Instant::now()
+    fn now(&mut self) -> Instant {
+        let now = Readings::advance(self.readings, Instant::now(), SystemTime::now());
+        self.readings = Some(now);
+        now.value
+    }
+}
+
+/// A [`SystemClock`]'s last readings and the value it gave then.
+#[derive(Clone, Copy, Debug)]
+struct Readings {
+    monotonic: Instant,
+    wall: SystemTime,
+    value: Instant,
+}
+
+impl Readings {
+    /// The readings after `last`, given the two clocks now: the value moves by the larger of their
+    /// advances (a wall clock set back advanced by nothing).
+    fn advance(last: Option<Readings>, monotonic: Instant, wall: SystemTime) -> Readings {
+        let value = match last {
+            None => monotonic,
+            Some(last) => {
+                let by_monotonic = monotonic.saturating_duration_since(last.monotonic);
+                let by_wall = wall.duration_since(last.wall).unwrap_or(Duration::ZERO);
+                let step = by_monotonic.max(by_wall);
+                // Past the end of `Instant` only after centuries of wall clock set forward.
+                last.value.checked_add(step).unwrap_or(last.value)
+            }
+        };
+        Readings {
+            monotonic,
+            wall,
+            value,
+        }
     }
 }
 
@@ -135,7 +175,7 @@ pub enum Lookup {
 
 impl<V: Clone> ResultCache<V, SystemClock> {
     pub fn new(max_entries: usize, max_bytes: usize) -> Self {
-        ResultCache::with_clock(max_entries, max_bytes, SystemClock)
+        ResultCache::with_clock(max_entries, max_bytes, SystemClock::default())
     }
 }
 
@@ -269,7 +309,7 @@ mod tests {
         offset: Rc<Cell<Duration>>,
     }
     impl Clock for FakeClock {
-        fn now(&self) -> Instant {
+        fn now(&mut self) -> Instant {
             self.start + self.offset.get()
         }
     }
@@ -454,6 +494,74 @@ mod tests {
         offset.set(Duration::from_secs(3010));
         cache.drop_expired();
         assert_eq!((cache.len(), cache.bytes()), (1, 10));
+    }
+
+    /// The real clock counts a machine's sleep (the wall clock's advance while the monotonic one
+    /// stood still) and never goes back, whatever the wall clock does.
+    #[test]
+    fn the_caches_clock_counts_a_suspend_and_never_goes_back() {
+        let (t0, w0) = (
+            Instant::now(),
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+        );
+        let s = Duration::from_secs;
+        let first = Readings::advance(None, t0, w0);
+        assert_eq!(first.value, t0);
+        // Awake: both clocks move together.
+        let awake = Readings::advance(Some(first), t0 + s(10), w0 + s(10));
+        assert_eq!(awake.value, t0 + s(10));
+        // Two hours asleep: the monotonic clock moved 1 s, the wall clock 7,201 s.
+        let slept = Readings::advance(Some(awake), t0 + s(11), w0 + s(7_211));
+        assert_eq!(slept.value, t0 + s(7_211));
+        // The wall clock set back a day: the monotonic clock's 5 s count, nothing goes back.
+        let set_back = Readings::advance(Some(slept), t0 + s(16), w0 - s(86_400));
+        assert_eq!(set_back.value, t0 + s(7_216));
+        // And from there on, the wall clock's advances count again from where it was set.
+        let after = Readings::advance(Some(set_back), t0 + s(17), w0 - s(86_300));
+        assert_eq!(after.value, t0 + s(7_316));
+        // The real clock, read twice, does not go back.
+        let mut clock = SystemClock::default();
+        let (a, b) = (clock.now(), clock.now());
+        assert!(b >= a);
+    }
+
+    /// An entry read before a two-hour sleep is expired after it, though the monotonic clock moved
+    /// only a second (review: `Instant` alone kept such rows for the whole night).
+    #[test]
+    fn an_entry_does_not_outlive_its_ttl_across_a_suspend() {
+        struct Sleeping {
+            real: Readings,
+            monotonic: Rc<Cell<Duration>>,
+            wall: Rc<Cell<Duration>>,
+            start: (Instant, SystemTime),
+        }
+        impl Clock for Sleeping {
+            fn now(&mut self) -> Instant {
+                self.real = Readings::advance(
+                    Some(self.real),
+                    self.start.0 + self.monotonic.get(),
+                    self.start.1 + self.wall.get(),
+                );
+                self.real.value
+            }
+        }
+        let (monotonic, wall) = (
+            Rc::new(Cell::new(Duration::ZERO)),
+            Rc::new(Cell::new(Duration::ZERO)),
+        );
+        let start = (Instant::now(), SystemTime::now());
+        let clock = Sleeping {
+            real: Readings::advance(None, start.0, start.1),
+            monotonic: monotonic.clone(),
+            wall: wall.clone(),
+            start,
+        };
+        let mut cache = ResultCache::with_clock(16, 1 << 20, clock);
+        let fp = Fingerprinter::with_secret([8; 32]).fingerprint("stripe", "test", KEY_A);
+        cache.put(&fp, "rows", 1u32, Duration::from_secs(3600), 10);
+        monotonic.set(Duration::from_secs(1));
+        wall.set(Duration::from_secs(7_201));
+        assert_eq!(cache.get(&fp, "rows"), (Lookup::Expired, None));
     }
 
     /// A TTL past the end of `Instant` is held to a year, not a panic.
