@@ -18,7 +18,7 @@
 //!
 //! Anything else — any other status, a body that is not a Stripe list, retries given up on (a 5xx or 429
 //! storm) — means verification could not prove the key safe: [`ConnectorError::Upstream`] (or
-//! [`ConnectorError::RateLimited`] after a 429 storm) whose message starts `verification failed:` and names the probe, status and `Request-Id` (a transport failure stays
+//! [`ConnectorError::RateLimited`] after a 429, retried or marked not to be) whose message starts `verification failed:` and names the probe, status and `Request-Id` (a transport failure stays
 //! [`ConnectorError::Network`], with the same prefix). Nothing here holds the key (the host attaches it to
 //! each request); a 401 names it by the host's hint (`rk_test_…abcd`), and Stripe's 401/403 messages
 //! (which mention a masked key) are never quoted.
@@ -311,14 +311,20 @@ fn failed(probe: &str, response: &Response, why: &str) -> ConnectorError {
     } else {
         format!(" Stripe said: {}", up.message)
     };
-    ConnectorError::Upstream(UpstreamError {
+    let up = UpstreamError {
         // Status, code and Request-Id follow in UpstreamError's Display.
         message: format!(
             "verification failed: {probe} returned HTTP {}: {why}.{stripe_says}",
             response.status
         ),
         ..up
-    })
+    };
+    // A 429 Stripe said not to retry is still a rate limit, as for a query: try again later.
+    if response.status == 429 {
+        ConnectorError::RateLimited(up)
+    } else {
+        ConnectorError::Upstream(up)
+    }
 }
 
 #[cfg(test)]

@@ -79,8 +79,9 @@ pub enum Behaviour {
     /// `200` declaring `content-length: declared`, then [`EMPTY_LIST`] and nothing more, the connection
     /// held open until the client goes away: a body announced far over any cap.
     Declared { declared: u64 },
-    /// `503` Stripe error with `stripe-should-retry: <value>` (as written: `True`, `TRUE`, `1`, …).
-    ShouldRetry { value: String },
+    /// `503` Stripe error with a `stripe-should-retry` header for each of `values`, in order (as written:
+    /// `True`, `TRUE`, `1`, …).
+    ShouldRetry { values: Vec<String> },
     /// `200` [`EMPTY_LIST`]: for counting the requests that got through.
     Ok,
     /// What Stripe answers a read-only key: `GET` as [`Behaviour::Ok`], any other method a `403`
@@ -540,13 +541,13 @@ fn respond(stream: &mut TcpStream, behaviour: &Behaviour, shared: &Shared) -> io
             while pause(POLL, shared) {}
             Ok(())
         }
-        Behaviour::ShouldRetry { value } => {
+        Behaviour::ShouldRetry { values } => {
             let body = r#"{"error":{"type":"api_error","message":"try later"}}"#;
-            stream.write_all(&json_response(
-                503,
-                body,
-                &[("stripe-should-retry", value.clone())],
-            ))
+            let headers: Vec<(&str, String)> = values
+                .iter()
+                .map(|v| ("stripe-should-retry", v.clone()))
+                .collect();
+            stream.write_all(&json_response(503, body, &headers))
         }
         Behaviour::Ok | Behaviour::ReadOnlyKey => {
             stream.write_all(&json_response(200, EMPTY_LIST, &[]))

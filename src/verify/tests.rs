@@ -581,3 +581,24 @@ fn a_2xx_read_probe_that_is_not_a_list_fails_closed() {
         "accepted: {result:?}"
     );
 }
+
+/// A 429 that Stripe marks not to retry is still a rate limit, as it is for a query
+/// ([`crate::retry::error_for_response`]): setup says "rate-limited" (try again later), not "upstream".
+#[test]
+fn a_429_not_to_be_retried_is_rate_limited_in_setup_too() {
+    for prefix in ["/v1/customers?", "/v1/invoices?", "/v1/charges/"] {
+        let limited = move |r: &Request, resp: &mut Response| {
+            if r.path_and_query.starts_with(prefix) {
+                resp.status = 429;
+                resp.body = br#"{"error":{"type":"invalid_request_error","code":"rate_limit","message":"Request rate limit exceeded."}}"#.to_vec();
+                resp.should_retry = Some(false);
+            }
+        };
+        let key = hint(TEST_KEY, Mode::Test);
+        let err = verify_with(Tampered(Account::read_only(), limited), &key)
+            .0
+            .expect_err("not proven");
+        assert_eq!(err.kind(), "rate-limited", "{prefix}: {err}");
+        assert!(err.to_string().contains("HTTP 429"), "{err}");
+    }
+}

@@ -189,9 +189,10 @@ fn finish(api: &Api, pending: FutureIncomingResponse) -> Result<Response, Transp
         if name == api.request_id_header {
             request_id = Some(value.to_owned());
         } else if Some(name) == api.should_retry_header {
-            should_retry = crate::transport::should_retry(value);
+            // A repeated header's value that says nothing keeps what an earlier one said.
+            should_retry = crate::transport::should_retry(value).or(should_retry);
         } else if name == "retry-after" {
-            retry_after = crate::transport::retry_after(value);
+            retry_after = crate::transport::retry_after(value).or(retry_after);
         } else if name == "content-length" {
             declared_len = crate::transport::content_length(value);
         }
