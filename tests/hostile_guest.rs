@@ -15,7 +15,7 @@ use klairr_e2e::hostile_upstream::{
     LoggedRequest, Upstream,
 };
 use klairr_e2e::{assert_no_key, max_in_window, run_cli, temp_dir, CliRun};
-use klairr_host::policy::manifest::Manifest;
+use klairr_host::policy::manifest::{Manifest, ProbeSender};
 use klairr_host::policy::origin::LoopbackBase;
 use klairr_host::sandbox::{
     wit, ConnectionConfig, Sandbox, SandboxError, SandboxOptions, OPEN_RESPONSES_PER_IN_FLIGHT,
@@ -197,6 +197,35 @@ fn assert_refused(run: &CliRun, kind: &str, says: &str) {
     );
 }
 
+/// (method, path) of the write probes the host sends itself during setup (stripe.toml's
+/// `sent_by = "host"`), sorted.
+fn host_probes() -> Vec<(String, String)> {
+    let mut probes: Vec<(String, String)> = Manifest::stripe()
+        .requests
+        .iter()
+        .filter(|r| {
+            r.probe
+                .as_ref()
+                .is_some_and(|p| p.sent_by == ProbeSender::Host)
+        })
+        .filter_map(|r| Some((r.method.clone(), r.path.literal()?.to_owned())))
+        .collect();
+    probes.sort();
+    assert_eq!(probes.len(), 8, "{probes:?}");
+    probes
+}
+
+/// The requests of `log` past the first `component` ones, as (method, path) sorted: the host's own
+/// probes, which go out once the component's verification is done, in any order among themselves.
+fn after(log: &[LoggedRequest], component: usize) -> Vec<(String, String)> {
+    let mut rest: Vec<(String, String)> = log[component..]
+        .iter()
+        .map(|r| (r.method.clone(), r.path().to_owned()))
+        .collect();
+    rest.sort();
+    rest
+}
+
 #[test]
 fn setup_lets_through_only_the_probe_id_and_only_during_setup() {
     let upstream = Upstream::start(Behaviour::Ok).expect("upstream");
@@ -205,15 +234,16 @@ fn setup_lets_through_only_the_probe_id_and_only_during_setup() {
 
     // The hostile verify tries four real writes, the one probe the manifest allows during setup and a
     // read, then reports every probe refused. The upstream answered the probe 200: the host's own
-    // verdict is that the key can write to customers, whatever the component says.
+    // verdict is that the key can write to customers, whatever the component says — and, from its
+    // own probes, which this upstream answers 200 too, to every resource they try.
     let run = hostile(&upstream, &["--format", "json", "setup"], &key);
     assert_refused(
         &run,
         "over-permissioned",
-        "this credential can write to customers:",
+        "this credential can write to customers, refunds, transfers,",
     );
     let log = upstream.requests();
-    let sent: Vec<(&str, &str)> = log
+    let sent: Vec<(&str, &str)> = log[..2]
         .iter()
         .map(|r| (r.method.as_str(), r.target.as_str()))
         .collect();
@@ -222,8 +252,16 @@ fn setup_lets_through_only_the_probe_id_and_only_during_setup() {
         [("DELETE", probe), ("GET", "/v1/customers?limit=1")],
         "only the probe and the read reached Stripe"
     );
-    assert!(log[0].body.is_empty(), "the probe carries no body");
-    assert_key_only_in_authorization(&log[0], &key);
+    assert_eq!(after(&log, 2), host_probes(), "then the host's own probes");
+    for request in &log {
+        assert!(request.body.is_empty(), "a probe carries no body");
+        assert_key_only_in_authorization(request, &key);
+        assert_eq!(
+            request.header("host"),
+            Some("api.stripe.com"),
+            "{request:?}"
+        );
+    }
     let denied = denials(&run);
     assert_eq!(denied.len(), 4, "{}", run.stderr);
     for what in [
@@ -244,8 +282,8 @@ fn setup_lets_through_only_the_probe_id_and_only_during_setup() {
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(
         upstream.requests().len(),
-        2,
-        "still only the setup's probe and read"
+        10,
+        "still only the setup's probe, read and the host's probes"
     );
     let denied = denials(&run);
     assert_eq!(denied.len(), 1, "{}", run.stderr);
@@ -279,13 +317,19 @@ fn setup_passes_only_when_the_host_saw_every_write_probe_refused_and_every_read_
     ] {
         assert!(message.contains(unproven), "{unproven}: {message}");
     }
-    for proven in ["DELETE /v1/customers/{id}", "GET /v1/customers "] {
+    for proven in [
+        "DELETE /v1/customers/{id}",
+        "GET /v1/customers ",
+        "_klairr_probe_host",
+    ] {
         assert!(
             !message.contains(proven),
-            "the one sent was answered: {message}"
+            "the one sent was answered, and the host's own were refused: {message}"
         );
     }
-    assert_eq!(upstream.requests().len(), 2, "{:?}", upstream.requests());
+    let log = upstream.requests();
+    assert_eq!(log.len(), 10, "{log:?}");
+    assert_eq!(after(&log, 2), host_probes(), "the host's own probes");
 
     // Every read refused (a key without Read): the component reports every table readable, the host
     // says what Stripe said.
@@ -328,12 +372,13 @@ fn setup_reports_the_credentials_mode_whatever_the_component_says() {
         .expect("the component accepts this key");
     let report = conn.verify().expect("every probe was answered");
     assert_eq!(report.mode, wit::Mode::Live, "the component said test");
+    let log = upstream.requests();
     assert_eq!(
-        upstream.requests().len(),
-        10,
-        "five probes and five reads: {:?}",
-        upstream.requests()
+        log.len(),
+        18,
+        "five probes, five reads, the host's eight: {log:?}"
     );
+    assert_eq!(after(&log, 10), host_probes());
 }
 
 // ---- 2. odd requests ----------------------------------------------------------------------------------
@@ -693,16 +738,18 @@ fn the_offline_credential_check_cannot_send_print_or_return_the_key() {
     assert_untouched(&upstream, "the offline credential check");
 
     // Test: the check accepts; setup goes on, and still the only requests out are the allowed probe
-    // (which this upstream answers 200: the host's verdict is over-permissioned) and a read.
+    // (which this upstream answers 200: the host's verdict is over-permissioned), a read and the
+    // host's own probes.
     let key = test_key();
     let run = hostile(&upstream, &["setup"], &key);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("error (over-permissioned)"), "{run:?}");
     assert_no_key(&key, &format!("{}{}", run.stdout, run.stderr), "output");
     let log = upstream.requests();
-    assert_eq!(log.len(), 2, "{log:?}");
+    assert_eq!(log.len(), 10, "{log:?}");
     assert_eq!(log[0].path(), "/v1/customers/cus_klairr_probe_never_exists");
     assert_eq!(log[1].path(), "/v1/customers");
+    assert_eq!(after(&log, 2), host_probes(), "then the host's own probes");
     for request in &log {
         assert_key_only_in_authorization(request, &key);
     }

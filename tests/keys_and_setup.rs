@@ -9,17 +9,42 @@ use klairr_e2e::{
 use klairr_host::emulator::{Emulator, EmulatorConfig, Fault, KeyGrant, RecordedRequest, Resource};
 use klairr_host::policy::origin::LoopbackBase;
 use klairr_host::registry;
-use klairr_host::sandbox::{wit, PermissionFailure, Sandbox, SandboxError, SandboxOptions};
+use klairr_host::sandbox::{wit, Sandbox, SandboxError, SandboxOptions};
 use std::time::{Duration, Instant};
 
 /// The write probes as setup reports them, in table order.
-const PROBES_SHOWN: [&str; 5] = [
+const COMPONENT_PROBES: [&str; 5] = [
     "DELETE /v1/customers/{id}",
     "DELETE /v1/subscriptions/{id}",
     "DELETE /v1/invoices/{id}",
     "POST /v1/charges/{id}/capture",
     "POST /v1/payouts/{id}/cancel",
 ];
+
+/// The write probes the host sends itself, on resources the connector never reads (stripe.toml).
+const HOST_PROBES: [&str; 8] = [
+    "POST /v1/refunds/re_klairr_probe_host",
+    "POST /v1/transfers/tr_klairr_probe_host",
+    "POST /v1/credit_notes/cn_klairr_probe_host",
+    "POST /v1/payment_intents/pi_klairr_probe_host",
+    "POST /v1/disputes/dp_klairr_probe_host",
+    "POST /v1/payment_methods/pm_klairr_probe_host",
+    "POST /v1/checkout/sessions/cs_klairr_probe_host",
+    "POST /v1/webhook_endpoints/we_klairr_probe_host",
+];
+
+/// Every write probe a report lists as refused: the component's, then the host's, in manifest order.
+fn probes_shown() -> Vec<String> {
+    COMPONENT_PROBES
+        .iter()
+        .chain(&HOST_PROBES)
+        .map(|p| (*p).to_owned())
+        .collect()
+}
+
+/// Setup's requests for a read-only key: five reads, five writes of the component's, eight of the
+/// host's.
+const SETUP_REQUESTS: u32 = 18;
 
 /// (method, path before the id, id prefix, path after the id) of each write probe.
 const PROBES_SENT: [(&str, &str, &str, &str); 5] = [
@@ -57,6 +82,7 @@ fn emulator_with_livemode_confusion() -> Emulator {
         livemode: true,
         read: Resource::ALL.into_iter().collect(),
         write: Default::default(),
+        write_elsewhere: Default::default(),
     });
     emulator_with(EmulatorConfig {
         keys,
@@ -65,7 +91,7 @@ fn emulator_with_livemode_confusion() -> Emulator {
 }
 
 #[test]
-fn a_read_only_test_key_is_accepted_after_five_reads_and_five_refused_writes() {
+fn a_read_only_test_key_is_accepted_after_five_reads_and_thirteen_refused_writes() {
     let emu = emulator();
     let sandbox = sandbox(&emu);
     let mut conn = sandbox
@@ -76,13 +102,14 @@ fn a_read_only_test_key_is_accepted_after_five_reads_and_five_refused_writes() {
     let report = conn.verify().expect("a read-only key passes setup");
     assert_eq!(report.mode, wit::Mode::Test);
     assert_eq!(report.readable, TABLES);
-    assert_eq!(report.write_probes_refused, PROBES_SHOWN);
-    assert_eq!(report.requests, 10);
+    assert_eq!(report.write_probes_refused, probes_shown());
+    assert_eq!(report.requests, SETUP_REQUESTS);
 
     let seen = emu.requests();
-    assert_eq!(seen.len(), 10, "{seen:#?}");
-    // Customers alone first, then the other four reads at once, then the five writes at once: within
-    // a group the order is the network's, so each group is put in table order to be checked.
+    assert_eq!(seen.len(), SETUP_REQUESTS as usize, "{seen:#?}");
+    // Customers alone first, then the other four reads at once, then the component's five writes at
+    // once, then the host's eight at once: within a group the order is the network's, so each group
+    // is put in table order to be checked.
     let mut seen: Vec<&RecordedRequest> = seen.iter().collect();
     let table_of = |req: &&RecordedRequest| {
         TABLES.iter().position(|t| {
@@ -92,14 +119,14 @@ fn a_read_only_test_key_is_accepted_after_five_reads_and_five_refused_writes() {
         })
     };
     seen[1..5].sort_by_key(table_of);
-    seen[5..].sort_by_key(table_of);
+    seen[5..10].sort_by_key(table_of);
     for (req, table) in seen[..5].iter().zip(TABLES) {
         assert_eq!(req.method, "GET", "{req:?}");
         assert_eq!(req.path, format!("/v1/{table}"), "{req:?}");
         assert_eq!(req.query, "limit=1", "{req:?}");
         assert_eq!(req.status, 200, "{req:?}");
     }
-    for (req, (method, before, id_prefix, after)) in seen[5..].iter().zip(PROBES_SENT) {
+    for (req, (method, before, id_prefix, after)) in seen[5..10].iter().zip(PROBES_SENT) {
         assert_eq!(req.method, method, "{req:?}");
         assert!(req.query.is_empty(), "{req:?}");
         let id = req
@@ -116,16 +143,29 @@ fn a_read_only_test_key_is_accepted_after_five_reads_and_five_refused_writes() {
         );
         assert_eq!(req.status, 403, "a read-only key is refused: {req:?}");
     }
+    // The host's own: each exactly as the manifest writes it, without a body, refused.
+    let mut host: Vec<String> = seen[10..]
+        .iter()
+        .map(|req| {
+            assert!(req.query.is_empty(), "{req:?}");
+            assert_eq!(req.status, 403, "a read-only key is refused: {req:?}");
+            format!("{} {}", req.method, req.path)
+        })
+        .collect();
+    host.sort();
+    let mut expected = HOST_PROBES.map(str::to_owned).to_vec();
+    expected.sort();
+    assert_eq!(host, expected);
     for req in &seen {
         assert_eq!(req.key_hint.as_deref(), Some("rk_test_…0000"), "{req:?}");
     }
 }
 
 #[test]
-fn setup_sends_its_probes_together_in_three_round_trips() {
-    // At Stripe's latency ten probes one after the other take seconds; setup makes three round trips:
-    // the customers read alone (an unknown key is told by one request), the other four reads at once,
-    // then the five writes at once.
+fn setup_sends_its_probes_together_in_four_round_trips() {
+    // At Stripe's latency eighteen probes one after the other take seconds; setup makes four round
+    // trips: the customers read alone (an unknown key is told by one request), the other four reads at
+    // once, then the component's five writes at once, then the host's eight at once.
     let emu = emulator_with(EmulatorConfig {
         latency: Duration::from_millis(150),
         ..EmulatorConfig::default()
@@ -135,11 +175,11 @@ fn setup_sends_its_probes_together_in_three_round_trips() {
         .open(&config(keys::TEST_READ_ONLY, wit::Mode::Test))
         .expect("open");
     let report = conn.verify().expect("a read-only key passes setup");
-    assert_eq!(report.requests, 10);
+    assert_eq!(report.requests, SETUP_REQUESTS);
     assert_eq!(
         emu.peak_in_flight(),
-        5,
-        "the five write probes were out at once"
+        8,
+        "the host's eight write probes were out at once"
     );
     let seen = emu.requests();
     let at = |path: &str| {
@@ -153,7 +193,8 @@ fn setup_sends_its_probes_together_in_three_round_trips() {
         .iter()
         .map(|t| at(&format!("/v1/{t}")))
         .collect();
-    let writes: Vec<_> = seen[5..].iter().map(|r| r.arrived).collect();
+    let writes: Vec<_> = seen[5..10].iter().map(|r| r.arrived).collect();
+    let host_writes: Vec<_> = seen[10..].iter().map(|r| r.arrived).collect();
     // Each group starts after the one before has been answered, and is sent all at once.
     let latency = Duration::from_millis(150);
     for read in &reads {
@@ -168,6 +209,21 @@ fn setup_sends_its_probes_together_in_three_round_trips() {
         first_write >= last_read + latency,
         "a write went out before the reads were answered"
     );
+    let last_write = writes.iter().max().copied().unwrap_or(first_write);
+    let first_host_write = host_writes.iter().min().copied().unwrap_or(last_write);
+    assert!(
+        first_host_write >= last_write + latency,
+        "a probe of the host's went out before the component's were answered"
+    );
+    let last_host_write = host_writes
+        .iter()
+        .max()
+        .copied()
+        .unwrap_or(first_host_write);
+    assert!(
+        last_host_write < first_host_write + latency,
+        "the host's probes went out together"
+    );
 }
 
 #[test]
@@ -180,8 +236,8 @@ fn a_read_only_live_key_is_accepted_in_live_mode_and_reads_livemode_objects() {
     let report = conn.verify().expect("a live read-only key passes setup");
     assert_eq!(report.mode, wit::Mode::Live);
     assert_eq!(report.readable, TABLES);
-    assert_eq!(report.write_probes_refused, PROBES_SHOWN);
-    assert_eq!(report.requests, 10);
+    assert_eq!(report.write_probes_refused, probes_shown());
+    assert_eq!(report.requests, SETUP_REQUESTS);
 
     for table in TABLES {
         let result = conn
@@ -327,7 +383,7 @@ fn malformed_secret_and_wrong_mode_keys_are_refused_offline() {
     let mut conn = sandbox
         .open(&config(&padded, Test))
         .expect("a padded key opens");
-    assert_eq!(conn.verify().expect("verify").requests, 10);
+    assert_eq!(conn.verify().expect("verify").requests, SETUP_REQUESTS);
 }
 
 /// A value too short to be a key is refused with advice that can be read: masked whole, `e` garbled
@@ -355,14 +411,13 @@ fn a_key_that_cannot_read_invoices_and_payouts_gets_one_missing_permission_namin
     let sandbox = sandbox(&emu);
     let err = verify_err(&sandbox, keys::TEST_NO_INVOICES_PAYOUTS, wit::Mode::Test);
     match &err {
-        SandboxError::Permissions {
-            failure:
-                PermissionFailure {
-                    can_write: None,
-                    cannot_read: Some(r),
-                },
-            ..
-        } => assert_eq!(r, &["invoices", "payouts"]),
+        SandboxError::Permissions { failure, .. } => {
+            assert_eq!(failure.can_write, None);
+            assert_eq!(
+                failure.cannot_read.as_deref(),
+                Some(&["invoices", "payouts"].map(String::from)[..])
+            );
+        }
         other => panic!("{other:?}"),
     }
     assert_eq!(err.kind(), "missing-permission");
@@ -373,7 +428,7 @@ fn a_key_that_cannot_read_invoices_and_payouts_gets_one_missing_permission_namin
          Developers → API keys and edit this restricted key (or create a new one): set Invoices and Payouts \
          to Read (and nothing more), then try again."
     );
-    // All five reads were probed (so both gaps are named at once), then the five writes, refused.
+    // All five reads were probed (so both gaps are named at once), then the thirteen writes, refused.
     // Customers come first, alone; the other four go together, so they may arrive in any order.
     let seen = emu.requests();
     let mut statuses: Vec<(&str, &str, u16)> = seen
@@ -393,7 +448,7 @@ fn a_key_that_cannot_read_invoices_and_payouts_gets_one_missing_permission_namin
             ("GET", "/v1/subscriptions", 200),
         ]
     );
-    assert_eq!(seen.len(), 10, "{seen:#?}");
+    assert_eq!(seen.len(), SETUP_REQUESTS as usize, "{seen:#?}");
     assert!(
         seen[5..]
             .iter()
@@ -421,7 +476,7 @@ fn a_key_that_can_write_and_lacks_a_read_is_told_of_both_at_once() {
          Developers → API keys and edit this restricted key (or create a new one): set Customers and \
          Payouts to Read, and every resource Klairr does not read to None, then try again."
     );
-    assert_eq!(emu.requests().len(), 10);
+    assert_eq!(emu.requests().len(), SETUP_REQUESTS as usize);
 }
 
 /// A query that meets a missing Read (a key narrowed after setup) is told what to change as setup
@@ -456,14 +511,10 @@ fn keys_that_can_write_are_over_permissioned_naming_what_they_can_write() {
         emu.clear_requests();
         let err = verify_err(&sandbox, key, wit::Mode::Test);
         match &err {
-            SandboxError::Permissions {
-                failure:
-                    PermissionFailure {
-                        can_write: Some(r),
-                        cannot_read: None,
-                    },
-                ..
-            } => assert_eq!(r, &[writable], "{key}"),
+            SandboxError::Permissions { failure, .. } => {
+                assert_eq!(failure.can_write, Some(vec![writable.to_owned()]), "{key}");
+                assert_eq!(failure.cannot_read, None, "{key}");
+            }
             other => panic!("{key}: {other:?}"),
         }
         assert_eq!(err.kind(), "over-permissioned");
@@ -482,7 +533,7 @@ fn keys_that_can_write_are_over_permissioned_naming_what_they_can_write() {
         }
         // Every probe was sent; the write-capable one got 404 on an id that cannot exist, the rest 403.
         let seen = emu.requests();
-        assert_eq!(seen.len(), 10, "{seen:#?}");
+        assert_eq!(seen.len(), SETUP_REQUESTS as usize, "{seen:#?}");
         for req in &seen[5..] {
             let expected = if req.path.starts_with(write_path) {
                 404
@@ -492,6 +543,51 @@ fn keys_that_can_write_are_over_permissioned_naming_what_they_can_write() {
             assert_eq!(req.status, expected, "{req:?}");
         }
     }
+}
+
+/// A key that can write where the connector never reads — refunds, webhook endpoints — is caught by
+/// the host's own probes, whatever the component does, and told to set those to None (before, such a
+/// key passed setup: the component probes only what it reads).
+#[test]
+fn a_key_that_can_write_where_klairr_never_reads_is_over_permissioned() {
+    let emu = emulator();
+    let sandbox = sandbox(&emu);
+    let err = verify_err(&sandbox, keys::TEST_WRITE_REFUNDS_WEBHOOKS, wit::Mode::Test);
+    match &err {
+        SandboxError::Permissions { failure, .. } => {
+            assert_eq!(
+                failure.can_write.as_deref(),
+                Some(&["refunds", "webhook_endpoints"].map(String::from)[..])
+            );
+            assert_eq!(failure.cannot_read, None);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(err.kind(), "over-permissioned");
+    assert_eq!(
+        err.to_string(),
+        "this credential can write to refunds and webhook_endpoints: Klairr only accepts read-only \
+         credentials. In the Stripe Dashboard go to Developers → API keys and edit this restricted key \
+         (or create a new one): set Refunds and Webhook endpoints to None, as every resource Klairr does \
+         not read, then try again."
+    );
+    // The two writes got Stripe's 404 on ids that cannot exist; every other probe was refused.
+    let seen = emu.requests();
+    assert_eq!(seen.len(), SETUP_REQUESTS as usize, "{seen:#?}");
+    for req in seen.iter().filter(|r| r.method != "GET") {
+        let expected = if req.path.starts_with("/v1/refunds/")
+            || req.path.starts_with("/v1/webhook_endpoints/")
+        {
+            404
+        } else {
+            403
+        };
+        assert_eq!(req.status, expected, "{req:?}");
+    }
+    // The CLI says the same, with its kind, and exits 2 like any refused key.
+    let run = cli(&emu, "json", &["setup"], keys::TEST_WRITE_REFUNDS_WEBHOOKS);
+    assert_ne!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["error"]["kind"], "over-permissioned", "{run:?}");
 }
 
 #[test]
@@ -645,8 +741,8 @@ fn verification_fails_closed_on_an_unexpected_answer_and_survives_a_transient_on
         .open(&config(keys::TEST_READ_ONLY, wit::Mode::Test))
         .expect("open");
     let report = conn.verify().expect("transient failures are retried");
-    assert_eq!(report.requests, 12);
-    assert_eq!(emu.requests().len(), 12);
+    assert_eq!(report.requests, SETUP_REQUESTS + 2);
+    assert_eq!(emu.requests().len(), SETUP_REQUESTS as usize + 2);
 }
 
 // ---- the CLI ----------------------------------------------------------------------------------------
@@ -667,8 +763,8 @@ fn cli_setup_exits_0_for_a_read_only_key_and_reports_it() {
     assert_eq!(v["ok"], true);
     assert_eq!(v["mode"], "test");
     assert_eq!(v["readable"], serde_json::json!(TABLES));
-    assert_eq!(v["write_probes_refused"], serde_json::json!(PROBES_SHOWN));
-    assert_eq!(v["requests"], 10);
+    assert_eq!(v["write_probes_refused"], serde_json::json!(probes_shown()));
+    assert_eq!(v["requests"], SETUP_REQUESTS);
 
     let run = cli(
         &emu,
@@ -679,7 +775,7 @@ fn cli_setup_exits_0_for_a_read_only_key_and_reports_it() {
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stderr.is_empty(), "{run:?}");
     assert!(run.stdout.contains("live"), "{run:?}");
-    assert_eq!(emu.requests().len(), 20);
+    assert_eq!(emu.requests().len(), 2 * SETUP_REQUESTS as usize);
 }
 
 // ---- the key never leaks ----------------------------------------------------------------------------

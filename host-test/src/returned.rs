@@ -154,7 +154,9 @@ pub fn check_error(e: wit::ConnectorError, runs: Option<&SecretRuns>) -> wit::Co
             .filter(|n| {
                 is_identifier(n)
                     && !runs.is_some_and(|r| {
-                        r.contains(n) || r.contains(&crate::sandbox::capitalised(n))
+                        r.contains(n)
+                            || r.contains(&crate::sandbox::capitalised(n))
+                            || r.contains(&crate::sandbox::shown_name(n))
                     })
             })
             .take(64)

@@ -233,15 +233,30 @@ pub struct RequestRule {
 }
 
 /// A rule that is one of setup's write probes (`probe = { resource = "customers", refused = [403] }`):
-/// setup passes only if, during the verification, the component sent a request under the rule and the
-/// upstream refused it with one of `refused` — the host checks this itself, whatever the component
-/// reports (`crate::probes`).
+/// setup passes only if, during the verification, a request under the rule was sent and the upstream
+/// refused it with one of `refused` — the host checks this itself, whatever the component reports
+/// (`crate::probes`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WriteProbe {
     /// What a credential that is not refused can write, as setup names it (an identifier).
     pub resource: String,
     /// The statuses that mean "this credential may not write here" (4xx, never 429).
     pub refused: Vec<u16>,
+    /// Who sends it (`sent_by`).
+    pub sent_by: ProbeSender,
+}
+
+/// Who sends a write probe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProbeSender {
+    /// `sent_by = "component"` (the default): the connector, during its verification, with ids it makes
+    /// up within the rule's `params`.
+    Component,
+    /// `sent_by = "host"`: the host itself, as the rule's literal path names it, after the component's
+    /// verification — for a resource the connector never touches, whose write access a credential should
+    /// not have either (Stripe's refunds, transfers, webhook endpoints, …). A component cannot leave
+    /// such a probe out.
+    Host,
 }
 
 impl RequestRule {
@@ -305,6 +320,14 @@ impl PathTemplate {
                     Segment::Literal(l) => l == actual,
                     Segment::Param { pattern, .. } => pattern.is_match(actual),
                 })
+    }
+
+    /// The path itself, when it has no parameter: the one path it allows.
+    pub fn literal(&self) -> Option<&str> {
+        self.segments
+            .iter()
+            .all(|s| matches!(s, Segment::Literal(_)))
+            .then_some(self.text.as_str())
     }
 
     /// (name, anchored pattern) of each parameter, in path order.

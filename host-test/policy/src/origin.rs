@@ -34,7 +34,7 @@ impl Scheme {
             Scheme::Https => "https",
         }
     }
-    fn default_port(self) -> u16 {
+    pub fn default_port(self) -> u16 {
         match self {
             Scheme::Http => 80,
             Scheme::Https => 443,

@@ -13,7 +13,7 @@
 //! success during the verification. A 403 is the credential refused that read ([`ReadVerdict::CannotRead`]);
 //! never answered, or only with a temporary failure or another status, proves nothing.
 
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, ProbeSender, WriteProbe};
 
 /// One answer to a request sent under a probe rule: the rule's index in the manifest and the status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,7 +45,7 @@ pub fn judge(manifest: &Manifest, answers: &[ProbeAnswer]) -> ProbeVerdict {
             .filter(|a| a.rule == i)
             .map(|a| a.status)
             .collect();
-        match judge_one(&probe.refused, &statuses) {
+        match judge_one(probe, &statuses) {
             One::Refused => refused.push(rule.endpoint()),
             One::CanWrite => can_write.push(probe.resource.clone()),
             One::Unproven(why) => unproven.push(format!(
@@ -76,7 +76,8 @@ pub(crate) fn temporary(status: u16) -> bool {
     matches!(status, 401 | 408 | 409 | 429 | 500..=599)
 }
 
-fn judge_one(refused: &[u16], statuses: &[u16]) -> One {
+fn judge_one(probe: &WriteProbe, statuses: &[u16]) -> One {
+    let refused = &probe.refused;
     // Any answer other than a refusal or a temporary failure got past the permission check: a success
     // is a write that went through, a missing object or a bad request one that could have.
     if statuses
@@ -86,9 +87,12 @@ fn judge_one(refused: &[u16], statuses: &[u16]) -> One {
         return One::CanWrite;
     }
     match statuses.last() {
-        None => One::Unproven(
-            "never answered: the component did not send it, or it failed on the way".into(),
-        ),
+        None => One::Unproven(match probe.sent_by {
+            ProbeSender::Component => {
+                "never answered: the component did not send it, or it failed on the way".into()
+            }
+            ProbeSender::Host => "never answered: the host's request failed on the way".into(),
+        }),
         Some(s) if refused.contains(s) => One::Refused,
         Some(s) => One::Unproven(format!("last answered HTTP {s}")),
     }

@@ -4,6 +4,7 @@
 use super::caller_text;
 use super::error::{ConnectorFailure, SandboxError};
 use super::hooks::{self, ConnectionCredential};
+use super::host_probes;
 use super::instance::{redact_error, Instance};
 use super::permissions::PermissionFailure;
 use super::wit;
@@ -61,13 +62,25 @@ impl Connection {
         let plugin = self.instance.plugin()?;
         let handle = self.handle;
         let ceiling = self.manifest.calls.verify_requests;
+        let host_probes = host_probes::of(&self.manifest);
         let outcome = self.instance.call(Phase::Verify, ceiling, move |store| {
             Box::pin(async move {
-                plugin
+                let report = plugin
                     .klairr_connector_connector()
                     .connection()
-                    .call_verify(store, handle)
-                    .await
+                    .call_verify(&mut *store, handle)
+                    .await?;
+                // Then the host's own probes, judged with the component's below — unless setup has
+                // failed already for another reason than permissions (a key Stripe does not know
+                // would only meet a 401 at each).
+                let judged = match &report {
+                    Ok(_) => true,
+                    Err(e) => PermissionFailure::of(e).is_some(),
+                };
+                if judged {
+                    host_probes::send(&mut store.data_mut().hooks, &host_probes).await;
+                }
+                Ok(report)
             })
         });
         let report = self.finish(outcome, "setup verification");
@@ -98,6 +111,7 @@ impl Connection {
                 ReadVerdict::CannotRead(resources) => Some(resources.clone()),
                 _ => None,
             },
+            not_read: host_probes::resources(&self.manifest).into(),
         };
         if found.is_some() {
             return Err(self.permissions(found));
@@ -417,7 +431,7 @@ impl Connection {
 
     fn permissions(&self, failure: PermissionFailure) -> SandboxError {
         SandboxError::Permissions {
-            failure,
+            failure: Box::new(failure),
             manage: self.manifest.credential.manage.clone(),
         }
     }

@@ -84,7 +84,8 @@ pub enum SandboxError {
     /// change, and where when the connector's manifest says (`manage`, its `credential.manage`).
     #[error("{}", .failure.text(.manage.as_deref()))]
     Permissions {
-        failure: PermissionFailure,
+        /// Boxed: the lists would make every `SandboxError` (every call's result) larger.
+        failure: Box<PermissionFailure>,
         manage: Option<String>,
     },
 }

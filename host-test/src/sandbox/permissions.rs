@@ -14,6 +14,9 @@ pub struct PermissionFailure {
     pub can_write: Option<Vec<String>>,
     /// Resources whose Read is missing.
     pub cannot_read: Option<Vec<String>>,
+    /// Of `can_write`, the resources the connector never reads (a probe the host sent itself): told to
+    /// be set to None, not Read.
+    pub not_read: Box<[String]>,
 }
 
 impl PermissionFailure {
@@ -22,11 +25,11 @@ impl PermissionFailure {
         match error {
             wit::ConnectorError::OverPermissioned(r) => Some(PermissionFailure {
                 can_write: Some(r.clone()),
-                cannot_read: None,
+                ..PermissionFailure::default()
             }),
             wit::ConnectorError::MissingPermission(r) => Some(PermissionFailure {
-                can_write: None,
                 cannot_read: Some(r.clone()),
+                ..PermissionFailure::default()
             }),
             _ => None,
         }
@@ -52,8 +55,8 @@ impl PermissionFailure {
     pub fn text(&self, manage: Option<&str>) -> String {
         let named = |list: &Option<Vec<String>>| list.as_ref().filter(|r| !r.is_empty()).cloned();
         match (named(&self.can_write), named(&self.cannot_read)) {
-            (Some(write), Some(read)) => both(&write, &read, manage),
-            (Some(write), None) => can_write(&write, manage),
+            (Some(write), Some(read)) => both(&write, &read, &self.not_read, manage),
+            (Some(write), None) => can_write(&write, &self.not_read, manage),
             // A write no resource could be named for: still told with what it cannot read, and where
             // (review: both were dropped).
             (None, read) if self.can_write.is_some() => {
@@ -89,13 +92,37 @@ impl PermissionFailure {
     }
 }
 
-fn can_write(resources: &[String], manage: Option<&str>) -> String {
+/// What to set, in a permissions page's words: the resources to read at Read, those the connector never
+/// reads (`not_read`) at None, and the rest.
+fn settings(resources: &[String], not_read: &[String]) -> String {
+    let (none, read): (Vec<String>, Vec<String>) = resources
+        .iter()
+        .cloned()
+        .partition(|r| not_read.contains(r));
+    match (read.is_empty(), none.is_empty()) {
+        (_, true) => format!(
+            "set {} to Read, and every resource Klairr does not read to None",
+            shown(&read)
+        ),
+        (true, false) => format!(
+            "set {} to None, as every resource Klairr does not read",
+            shown(&none)
+        ),
+        (false, false) => format!(
+            "set {} to Read, {} to None, and every other resource Klairr does not read to None",
+            shown(&read),
+            shown(&none)
+        ),
+    }
+}
+
+fn can_write(resources: &[String], not_read: &[String], manage: Option<&str>) -> String {
     let names = in_words(resources);
     match manage {
         Some(manage) => format!(
             "this credential can write to {names}: Klairr only accepts read-only credentials. {manage}: \
-             set {} to Read, and every resource Klairr does not read to None, then try again.",
-            shown(resources)
+             {}, then try again.",
+            settings(resources, not_read)
         ),
         None => format!(
             "this credential can write to {names}: Klairr only accepts read-only credentials; where the \
@@ -122,7 +149,7 @@ fn cannot_read(resources: &[String], manage: Option<&str>) -> String {
     }
 }
 
-fn both(write: &[String], read: &[String], manage: Option<&str>) -> String {
+fn both(write: &[String], read: &[String], not_read: &[String], manage: Option<&str>) -> String {
     let (writes, reads) = (in_words(write), in_words(read));
     match manage {
         Some(manage) => {
@@ -131,9 +158,9 @@ fn both(write: &[String], read: &[String], manage: Option<&str>) -> String {
             all.extend(read.iter().filter(|r| !write.contains(r)).cloned());
             format!(
                 "this credential can write to {writes} and lacks Read permission on {reads}: Klairr only \
-                 accepts read-only credentials that can read what it needs. {manage}: set {} to Read, \
-                 and every resource Klairr does not read to None, then try again.",
-                shown(&all)
+                 accepts read-only credentials that can read what it needs. {manage}: {}, then try \
+                 again.",
+                settings(&all, not_read)
             )
         }
         None => format!(
@@ -156,10 +183,15 @@ fn it(resources: &[String]) -> &'static str {
     }
 }
 
-/// The resources as a permissions page lists them (Stripe's: Customers, Invoices, …).
+/// The resources as a permissions page lists them (Stripe's: Customers, Invoices, Credit notes, …).
 fn shown(resources: &[String]) -> String {
-    let capitalised: Vec<String> = resources.iter().map(|r| capitalised(r)).collect();
-    in_words(&capitalised)
+    let shown: Vec<String> = resources.iter().map(|r| shown_name(r)).collect();
+    in_words(&shown)
+}
+
+/// One resource as a message shows it: capitalised, `_` read as a space (`credit_notes`: Credit notes).
+pub(crate) fn shown_name(resource: &str) -> String {
+    capitalised(resource).replace('_', " ")
 }
 
 /// `a`, `a and b`, `a, b and c`.
@@ -197,7 +229,32 @@ mod tests {
         PermissionFailure {
             can_write,
             cannot_read,
+            not_read: Box::default(),
         }
+    }
+
+    /// A write to a resource the connector never reads is told to be set to None, not Read.
+    #[test]
+    fn a_resource_never_read_is_set_to_none() {
+        let unread = |write: &[&str], read: Option<Vec<String>>| PermissionFailure {
+            not_read: ["refunds".into(), "transfers".into()].into(),
+            ..failure(list(write), read)
+        };
+        assert_eq!(
+            unread(&["refunds", "transfers"], None).text(Some("Edit it")),
+            "this credential can write to refunds and transfers: Klairr only accepts read-only \
+             credentials. Edit it: set Refunds and Transfers to None, as every resource Klairr does not \
+             read, then try again."
+        );
+        assert_eq!(
+            unread(&["customers", "refunds"], None).text(Some("Edit it")),
+            "this credential can write to customers and refunds: Klairr only accepts read-only \
+             credentials. Edit it: set Customers to Read, Refunds to None, and every other resource \
+             Klairr does not read to None, then try again."
+        );
+        assert!(unread(&["refunds"], list(&["invoices"]))
+            .text(Some("Edit it"))
+            .contains("Edit it: set Invoices to Read, Refunds to None, and every other"));
     }
 
     #[test]
@@ -295,6 +352,7 @@ mod tests {
         let fault = |write: Option<&[&str]>, read: Option<&[&str]>| PermissionFailure {
             can_write: write.map(|w| w.iter().map(|s| (*s).to_owned()).collect()),
             cannot_read: read.map(|r| r.iter().map(|s| (*s).to_owned()).collect()),
+            not_read: Box::default(),
         };
         let text = fault(Some(&[]), Some(&["invoices"])).text(Some("Edit it at the Dashboard"));
         assert!(text.contains("invoices"), "{text}");

@@ -118,6 +118,21 @@ impl Resource {
     }
 }
 
+/// Resources the connector never reads whose write endpoints the emulator knows (the host's own
+/// setup probes): (the URL's name, Stripe's permission name). Each answers an update of one object,
+/// `POST /v1/<name>/{id}` (`POST /v1/checkout/sessions/{id}` for checkout sessions): 403 without the
+/// permission, else 404 `resource_missing` (it holds none of them).
+pub const WRITE_ELSEWHERE: [(&str, &str); 8] = [
+    ("refunds", "refund"),
+    ("transfers", "transfer"),
+    ("credit_notes", "credit_note"),
+    ("payment_intents", "payment_intent"),
+    ("disputes", "dispute"),
+    ("payment_methods", "payment_method"),
+    ("checkout_sessions", "checkout_session"),
+    ("webhook_endpoints", "webhook"),
+];
+
 /// What one API key may do.
 #[derive(Clone, PartialEq, Eq)]
 pub struct KeyGrant {
@@ -125,6 +140,8 @@ pub struct KeyGrant {
     pub livemode: bool,
     pub read: BTreeSet<Resource>,
     pub write: BTreeSet<Resource>,
+    /// Resources of [`WRITE_ELSEWHERE`] (by name) the key may write.
+    pub write_elsewhere: BTreeSet<&'static str>,
 }
 
 impl std::fmt::Debug for KeyGrant {
@@ -134,6 +151,7 @@ impl std::fmt::Debug for KeyGrant {
             .field("livemode", &self.livemode)
             .field("read", &self.read)
             .field("write", &self.write)
+            .field("write_elsewhere", &self.write_elsewhere)
             .finish()
     }
 }
@@ -156,6 +174,9 @@ pub mod keys {
     /// Restricted, test mode: write customers (and read them), read subscriptions, invoices and
     /// charges, not payouts: both of setup's faults at once.
     pub const TEST_WRITE_CUSTOMERS_NO_PAYOUTS: &str = "rk_test_51KlairrEmulatorNoPayoutsWritesCustomersu8jzPde0IgxLd6GncfBAepfJBd0Kh8oOOL8dKLzdocJ2isAjIhKtJ0R0000";
+    /// Restricted, test mode: read all five, and write refunds and webhook endpoints, which the
+    /// connector never reads.
+    pub const TEST_WRITE_REFUNDS_WEBHOOKS: &str = "rk_test_51KlairrEmulatorWritesRefundsWebhooksKy9Pf34qY6Nb3wWD25RQ4F5ZR3qa7yEeeby3abP3E2Zs8IQ9Y7aJZqhB6b0000";
     /// Secret, test mode: full read and write, as Stripe would.
     pub const TEST_SECRET: &str = "sk_test_51KlairrEmulatorSecretKeyFullAccess006FvU76ZOoSFjavXz8v2UhTo19Wy5Sp2GMfXY9l26TNSZnY16rh7suW0rmlss00";
     /// Secret, live mode: full read and write.
@@ -171,6 +192,18 @@ pub mod keys {
             livemode,
             read: set(read),
             write: set(write),
+            write_elsewhere: BTreeSet::new(),
+        }
+    }
+
+    /// A secret key writes everything.
+    fn secret(key: &str, livemode: bool) -> KeyGrant {
+        KeyGrant {
+            write_elsewhere: super::WRITE_ELSEWHERE
+                .iter()
+                .map(|(name, _)| *name)
+                .collect(),
+            ..grant(key, livemode, &Resource::ALL, &Resource::ALL)
         }
     }
 
@@ -195,8 +228,12 @@ pub mod keys {
                 &[Customers, Subscriptions, Invoices, Charges],
                 &[Customers],
             ),
-            grant(TEST_SECRET, false, all, all),
-            grant(LIVE_SECRET, true, all, all),
+            KeyGrant {
+                write_elsewhere: ["refunds", "webhook_endpoints"].into(),
+                ..grant(TEST_WRITE_REFUNDS_WEBHOOKS, false, all, &[])
+            },
+            secret(TEST_SECRET, false),
+            secret(LIVE_SECRET, true),
         ]
     }
 }

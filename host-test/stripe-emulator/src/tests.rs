@@ -21,6 +21,7 @@ const ALL_KEYS: &[&str] = &[
     keys::TEST_WRITE_INVOICES,
     keys::TEST_NO_INVOICES_PAYOUTS,
     keys::TEST_WRITE_CUSTOMERS_NO_PAYOUTS,
+    keys::TEST_WRITE_REFUNDS_WEBHOOKS,
     keys::TEST_SECRET,
     keys::LIVE_SECRET,
 ];
@@ -1112,6 +1113,10 @@ fn write_target(r: Resource, id: &str) -> (&'static str, String) {
     }
 }
 
+fn status_of(s: &Shared, key: &str, path: &str, method: &str) -> u16 {
+    call(s, method, Some(key), path).0.status
+}
+
 #[test]
 fn permission_model_for_every_key() {
     let s = default_shared();
@@ -1178,7 +1183,61 @@ fn permission_model_for_every_key() {
                     .contains(&format!("'rak_{}_write'", r.singular())));
             }
         }
+        // The resources the connector never reads: an update of one object is refused without the
+        // permission, and missing with it (the host's own setup probes).
+        for (name, singular) in crate::WRITE_ELSEWHERE {
+            let p = match name {
+                "checkout_sessions" => "/v1/checkout/sessions/cs_klairr_probe_host".to_owned(),
+                _ => format!("/v1/{name}/x_klairr_probe_host"),
+            };
+            let (resp, v) = call(&s, "POST", Some(&g.key), &p);
+            if g.write_elsewhere.contains(name) {
+                assert_eq!(resp.status, 404, "{:?} {p}", g);
+                assert_eq!(err_of(&v).1, Some("resource_missing"));
+            } else {
+                assert_eq!(resp.status, 403, "{:?} {p}", g);
+                assert!(err_of(&v).3.contains(&format!("'rak_{singular}_write'")));
+            }
+            assert_eq!(
+                crate::router::endpoint("POST", &p).as_deref(),
+                Some(
+                    format!(
+                        "POST {}",
+                        p.replace("x_klairr_probe_host", "{id}")
+                            .replace("cs_klairr_probe_host", "{id}")
+                    )
+                    .as_str()
+                )
+            );
+        }
     }
+    assert_eq!(
+        status_of(
+            &s,
+            keys::TEST_WRITE_REFUNDS_WEBHOOKS,
+            "/v1/refunds/re_x",
+            "POST"
+        ),
+        404
+    );
+    assert_eq!(
+        status_of(
+            &s,
+            keys::TEST_WRITE_REFUNDS_WEBHOOKS,
+            "/v1/transfers/tr_x",
+            "POST"
+        ),
+        403
+    );
+    assert_eq!(
+        status_of(
+            &s,
+            keys::TEST_READ_ONLY,
+            "/v1/webhook_endpoints/we_x",
+            "POST"
+        ),
+        403
+    );
     // The README's key matrix ("Keys and setup"), spelled out.
     let status = |k: &str, t: &str, m: &str| call(&s, m, Some(k), t).0.status;
     assert_eq!(

@@ -118,4 +118,6 @@ pub(super) struct RawRequest {
 pub(super) struct RawProbe {
     pub resource: String,
     pub refused: Vec<i64>,
+    #[serde(default)]
+    pub sent_by: Option<String>,
 }

@@ -143,7 +143,7 @@ fn builtin_stripe_manifest() {
             max_scan_rows: 1_000_000,
             retry_share_percent: 100,
             extra_requests: 30,
-            verify_requests: 60,
+            verify_requests: 80,
         }
     );
     let c = &m.credential;
@@ -196,6 +196,38 @@ fn builtin_stripe_manifest() {
             ("DELETE /v1/invoices/{id}".to_owned(), During::Verify),
             ("POST /v1/charges/{id}/capture".to_owned(), During::Verify),
             ("POST /v1/payouts/{id}/cancel".to_owned(), During::Verify),
+            (
+                "POST /v1/refunds/re_klairr_probe_host".to_owned(),
+                During::Verify
+            ),
+            (
+                "POST /v1/transfers/tr_klairr_probe_host".to_owned(),
+                During::Verify
+            ),
+            (
+                "POST /v1/credit_notes/cn_klairr_probe_host".to_owned(),
+                During::Verify
+            ),
+            (
+                "POST /v1/payment_intents/pi_klairr_probe_host".to_owned(),
+                During::Verify
+            ),
+            (
+                "POST /v1/disputes/dp_klairr_probe_host".to_owned(),
+                During::Verify
+            ),
+            (
+                "POST /v1/payment_methods/pm_klairr_probe_host".to_owned(),
+                During::Verify
+            ),
+            (
+                "POST /v1/checkout/sessions/cs_klairr_probe_host".to_owned(),
+                During::Verify
+            ),
+            (
+                "POST /v1/webhook_endpoints/we_klairr_probe_host".to_owned(),
+                During::Verify
+            ),
         ]
     );
     for rule in &m.requests {
@@ -483,6 +515,9 @@ fn every_invalid_field_is_named_with_what_to_write() {
         ("during = \"verify\"", "during = \"verify\"\nprobe = { resource = \"items\", refused = [200] }", "requests[1].probe.refused[0]", "a 4xx status other than 401, 408, 409 and 429"),
         ("during = \"verify\"", "during = \"verify\"\nprobe = { resource = \"items\", refused = [401] }", "requests[1].probe.refused[0]", "401 is not a refusal"),
         ("during = \"verify\"", "during = \"verify\"\nprobe = { resource = \"items\", refused = [409] }", "requests[1].probe.refused[0]", "409 is not a refusal"),
+        ("during = \"verify\"", "during = \"verify\"\nprobe = { resource = \"items\", refused = [403], sent_by = \"guest\" }", "requests[1].probe.sent_by", "\"guest\" is not who sends a probe: write \"component\""),
+        ("during = \"verify\"", "during = \"verify\"\nprobe = { resource = \"items\", refused = [403], sent_by = \"host\" }", "requests[1].path", "write an id no real object can have in place of the parameter"),
+        ("path = \"/v1/items/{id}\"\nparams = { id = \"item_probe_[a-z]+\" }\nduring = \"verify\"", "path = \"/v1/items/item_probe_host\"\nduring = \"verify\"\nbody = true\nprobe = { resource = \"items\", refused = [403], sent_by = \"host\" }", "requests[1].body", "remove body = true"),
         ("query = [\"limit\"]", "query = [\"limit\"]\nreads = \"It ems\"", "requests[0].reads", "digits and _ (e.g. \"customers\")"),
         ("during = \"verify\"", "during = \"verify\"\nreads = \"items\"", "requests[1].reads", "a DELETE does not read: put reads on the GET rule"),
         ("query = [\"limit\"]", "query = [\"limit\"]\nduring = \"verify\"\nreads = \"items\"", "requests[0].reads", "no query reads through it"),
@@ -506,6 +541,30 @@ fn every_invalid_field_is_named_with_what_to_write() {
             "{err}"
         );
     }
+}
+
+/// A probe the host sends names its one object in a literal path; a component's keeps its parameters.
+#[test]
+fn a_probe_says_who_sends_it() {
+    let host = edited(
+        "path = \"/v1/items/{id}\"\nparams = { id = \"item_probe_[a-z]+\" }\nduring = \"verify\"",
+        "path = \"/v1/items/item_probe_host\"\nduring = \"verify\"\nprobe = { resource = \"items\", refused = [403], sent_by = \"host\" }",
+    );
+    let m = parse(&host).expect("valid");
+    let probe = m.requests[1].probe.as_ref().expect("a probe");
+    assert_eq!(probe.sent_by, ProbeSender::Host);
+    assert_eq!(
+        m.requests[1].path.literal(),
+        Some("/v1/items/item_probe_host")
+    );
+    let component = edited(
+        "during = \"verify\"",
+        "during = \"verify\"\nprobe = { resource = \"items\", refused = [403] }",
+    );
+    let m = parse(&component).expect("valid");
+    let probe = m.requests[1].probe.as_ref().expect("a probe");
+    assert_eq!(probe.sent_by, ProbeSender::Component);
+    assert_eq!(m.requests[1].path.literal(), None);
 }
 
 #[test]

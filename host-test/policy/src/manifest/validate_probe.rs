@@ -4,13 +4,53 @@
 
 use super::raw::RawProbe;
 use super::validate::{show, Cx};
-use super::{During, ManifestError, WriteProbe};
+use super::{During, ManifestError, PathTemplate, ProbeSender, WriteProbe};
 
-/// A write probe: a resource named as an identifier, and the 4xx statuses (never 429, which says
-/// nothing about permissions) that mean the credential may not write there.
-pub(super) fn probe(cx: &Cx<'_>, i: usize, raw: RawProbe) -> Result<WriteProbe, ManifestError> {
+/// A write probe: a resource named as an identifier, the 4xx statuses (never 429, which says nothing
+/// about permissions) that mean the credential may not write there, and who sends it. One the host
+/// sends is sent as the rule's `path` is written, without a body: that path names one object.
+pub(super) fn probe(
+    cx: &Cx<'_>,
+    i: usize,
+    raw: RawProbe,
+    path: &PathTemplate,
+    body: bool,
+) -> Result<WriteProbe, ManifestError> {
     let field = |name: &str| format!("requests[{i}].probe.{name}");
     resource_name(cx, field("resource"), &raw.resource)?;
+    let sent_by = match raw.sent_by.as_deref() {
+        None | Some("component") => ProbeSender::Component,
+        Some("host") => ProbeSender::Host,
+        Some(other) => {
+            return Err(cx.err(
+                field("sent_by"),
+                format!(
+                    "{} is not who sends a probe: write \"component\" (the default: the connector sends it while \
+                     it verifies a credential) or \"host\" (the host sends it itself, as the rule's path is written)",
+                    show(other)
+                ),
+            ))
+        }
+    };
+    if sent_by == ProbeSender::Host {
+        if path.literal().is_none() {
+            return Err(cx.err(
+                format!("requests[{i}].path"),
+                format!(
+                    "the host sends this probe as its path is written, so the path names one object: write \
+                     an id no real object can have in place of the parameter (e.g. /v1/refunds/re_klairr_probe_host), \
+                     not {}",
+                    show(path.as_str())
+                ),
+            ));
+        }
+        if body {
+            return Err(cx.err(
+                format!("requests[{i}].body"),
+                "the host sends its probes without a body: remove body = true",
+            ));
+        }
+    }
     if raw.refused.is_empty() {
         return Err(cx.err(
             field("refused"),
@@ -35,6 +75,7 @@ pub(super) fn probe(cx: &Cx<'_>, i: usize, raw: RawProbe) -> Result<WriteProbe, 
     Ok(WriteProbe {
         resource: raw.resource,
         refused,
+        sent_by,
     })
 }
 

@@ -153,7 +153,7 @@ fn request(cx: &Cx<'_>, i: usize, raw: RawRequest) -> Result<RequestRule, Manife
                 ),
             ))
         }
-        Some(p) => Some(super::validate_probe::probe(cx, i, p)?),
+        Some(p) => Some(super::validate_probe::probe(cx, i, p, &path, raw.body)?),
     };
     let reads = match raw.reads {
         None => None,

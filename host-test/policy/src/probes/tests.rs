@@ -12,7 +12,8 @@ fn rule(m: &Manifest, resource: &str) -> usize {
         .expect("a probe rule")
 }
 
-const RESOURCES: [&str; 5] = [
+/// The connector's tables, which its component probes.
+const TABLES: [&str; 5] = [
     "customers",
     "subscriptions",
     "invoices",
@@ -20,11 +21,19 @@ const RESOURCES: [&str; 5] = [
     "payouts",
 ];
 
+/// The resource of every probe of `m`, the component's and the host's, in manifest order.
+fn every_resource(m: &Manifest) -> Vec<String> {
+    m.requests
+        .iter()
+        .filter_map(|r| Some(r.probe.as_ref()?.resource.clone()))
+        .collect()
+}
+
 /// Every probe of Stripe's manifest answered `every` (in order), then the customers probe `customers`.
 fn answers(m: &Manifest, every: &[u16], customers: &[u16]) -> Vec<ProbeAnswer> {
     let mut all = Vec::new();
     for &status in every {
-        all.extend(RESOURCES.iter().map(|r| ProbeAnswer {
+        all.extend(every_resource(m).iter().map(|r| ProbeAnswer {
             rule: rule(m, r),
             status,
         }));
@@ -39,16 +48,52 @@ fn answers(m: &Manifest, every: &[u16], customers: &[u16]) -> Vec<ProbeAnswer> {
 #[test]
 fn stripes_manifest_has_one_probe_per_table_refused_with_403() {
     let m = stripe();
-    for r in RESOURCES {
+    for r in TABLES {
         let probe = m.requests[rule(&m, r)].probe.as_ref().expect("a probe");
         assert_eq!(probe.refused, [403], "{r}");
+        assert_eq!(probe.sent_by, ProbeSender::Component, "{r}");
     }
+    // And the host's own, on resources the connector never reads.
+    let host: Vec<String> = every_resource(&m)
+        .into_iter()
+        .filter(|r| !TABLES.contains(&r.as_str()))
+        .collect();
+    assert_eq!(host.len(), 8, "{host:?}");
+    for r in &host {
+        let rule = &m.requests[rule(&m, r)];
+        let probe = rule.probe.as_ref().expect("a probe");
+        assert_eq!(
+            (probe.refused.as_slice(), probe.sent_by),
+            (&[403][..], ProbeSender::Host),
+            "{r}"
+        );
+        assert!(
+            rule.path
+                .literal()
+                .is_some_and(|p| p.contains("_klairr_probe_")),
+            "{r}"
+        );
+    }
+}
+
+/// A probe the host sends that was never answered says so, not that the component left it out.
+#[test]
+fn a_host_probe_never_answered_says_the_host_could_not_send_it() {
+    let m = stripe();
+    let mut answered = answers(&m, &[403], &[]);
+    answered.retain(|a| a.rule != rule(&m, "refunds"));
+    assert_eq!(
+        judge(&m, &answered),
+        ProbeVerdict::Unproven(vec![
+            "no refusal of the write probe POST /v1/refunds/re_klairr_probe_host (never answered: the host's request failed on the way)".into()
+        ])
+    );
 }
 
 #[test]
 fn the_verdict_of_each_probe_is_its_answers() {
     let m = stripe();
-    let endpoints: Vec<String> = RESOURCES
+    let endpoints: Vec<String> = every_resource(&m)
         .iter()
         .map(|r| m.requests[rule(&m, r)].endpoint())
         .collect();
@@ -97,12 +142,12 @@ fn the_verdict_of_each_probe_is_its_answers() {
         (
             vec![200],
             vec![],
-            ProbeVerdict::CanWrite(RESOURCES.map(String::from).to_vec()),
+            ProbeVerdict::CanWrite(every_resource(&m)),
         ),
         (
             vec![404, 403],
             vec![],
-            ProbeVerdict::CanWrite(RESOURCES.map(String::from).to_vec()),
+            ProbeVerdict::CanWrite(every_resource(&m)),
         ),
         // A lock conflict or a timeout, then the refusal: refused.
         (
@@ -164,9 +209,17 @@ fn the_verdict_of_each_probe_is_its_answers() {
         ProbeVerdict::CanWrite(vec!["payouts".into()])
     );
     assert_eq!(judge(&m, &[]), {
+        let host = "never answered: the host's request failed on the way";
         let all: Vec<String> = endpoints
             .iter()
-            .map(|e| format!("no refusal of the write probe {e} ({never})"))
+            .map(|e| {
+                let why = if e.contains("_klairr_probe_host") {
+                    host
+                } else {
+                    never
+                };
+                format!("no refusal of the write probe {e} ({why})")
+            })
             .collect();
         ProbeVerdict::Unproven(all)
     });
@@ -192,7 +245,7 @@ fn read_rule(m: &Manifest, resource: &str) -> usize {
 #[test]
 fn stripes_manifest_reads_each_table_through_its_list() {
     let m = stripe();
-    for r in RESOURCES {
+    for r in TABLES {
         let rule = &m.requests[read_rule(&m, r)];
         assert_eq!(rule.endpoint(), format!("GET /v1/{r}"));
     }
@@ -204,14 +257,14 @@ fn the_verdict_of_each_read_is_its_answers() {
     let every = |statuses: &[u16]| -> Vec<ProbeAnswer> {
         statuses
             .iter()
-            .flat_map(|&status| RESOURCES.iter().map(move |r| (r, status)))
+            .flat_map(|&status| TABLES.iter().map(move |r| (r, status)))
             .map(|(r, status)| ProbeAnswer {
                 rule: read_rule(&m, r),
                 status,
             })
             .collect()
     };
-    let all = || RESOURCES.map(String::from).to_vec();
+    let all = || TABLES.map(String::from).to_vec();
     let invoices = |status: u16| ProbeAnswer {
         rule: read_rule(&m, "invoices"),
         status,

@@ -263,7 +263,7 @@ fn every_class_of_denial() {
         ("DELETE", "/v1/customers/cus_klairr_probe_X".into(), PROBE_HEADERS.to_vec(), Some(0), v, "it must match"),
         ("DELETE", "/v1/customers/sub_klairr_probe_never_exists".into(), PROBE_HEADERS.to_vec(), Some(0), v, "it must match"),
         ("DELETE", "/v1/customers/cus_klairr_probe_never_exists/x".into(), PROBE_HEADERS.to_vec(), Some(0), v, "the path is not allowed for DELETE"),
-        ("POST", "/v1/charges/ch_klairr_probe_a/refund".into(), PROBE_HEADERS.to_vec(), Some(0), v, "the path is not allowed for POST (allowed: /v1/charges/{id}/capture, /v1/payouts/{id}/cancel)"),
+        ("POST", "/v1/charges/ch_klairr_probe_a/refund".into(), PROBE_HEADERS.to_vec(), Some(0), v, "the path is not allowed for POST (allowed: /v1/charges/{id}/capture, /v1/payouts/{id}/cancel, /v1/refunds/re_klairr_probe_host,"),
         ("POST", "/v1/charges/ch_klairr_probe_a/capture?amount=100".into(), PROBE_HEADERS.to_vec(), Some(0), v, "query parameter `amount` is not allowed on POST /v1/charges/{id}/capture (allowed: none; the rule's `query` in the manifest lists them)"),
         // Query parameters.
         ("GET", "/v1/customers?expand[]=data.default_source".into(), guest(), None, q, "query parameter `expand[]` is not allowed on GET /v1/customers (allowed: limit, starting_after, created, created[gt], created[gte], created[lt], created[lte]; the rule's `query` in the manifest lists them)"),

@@ -192,6 +192,21 @@ enum Route {
     Write(Resource, String),
 }
 
+/// An update of one object of a resource the connector never reads: (its index in
+/// [`crate::WRITE_ELSEWHERE`], the id).
+fn write_elsewhere_of(method: &str, path: &str) -> Option<(usize, String)> {
+    let parts: Vec<&str> = path.strip_prefix("/v1/")?.split('/').collect();
+    let (name, id) = match (method, parts.as_slice()) {
+        ("POST", ["checkout", "sessions", id]) => ("checkout_sessions", *id),
+        ("POST", [name, id]) if *name != "checkout_sessions" => (*name, *id),
+        _ => return None,
+    };
+    let i = crate::WRITE_ELSEWHERE
+        .iter()
+        .position(|(n, _)| *n == name)?;
+    (!id.is_empty()).then(|| (i, id.to_string()))
+}
+
 fn route_of(method: &str, path: &str) -> Option<Route> {
     let rest = path.strip_prefix("/v1/")?;
     let parts: Vec<&str> = rest.split('/').collect();
@@ -222,6 +237,12 @@ fn route_of(method: &str, path: &str) -> Option<Route> {
 /// The endpoint a request names, as Stripe counts endpoints for its rate limits: the method and
 /// the path template, e.g. `GET /v1/customers` or `GET /v1/customers/{id}`.
 pub(crate) fn endpoint(method: &str, path: &str) -> Option<String> {
+    if let Some((i, _)) = write_elsewhere_of(method, path) {
+        return Some(match crate::WRITE_ELSEWHERE[i].0 {
+            "checkout_sessions" => "POST /v1/checkout/sessions/{id}".to_owned(),
+            name => format!("POST /v1/{name}/{{id}}"),
+        });
+    }
     Some(match route_of(method, path)? {
         Route::List(r) => format!("GET /v1/{}", r.name()),
         Route::Retrieve(r, _) => format!("GET /v1/{}/{{id}}", r.name()),
@@ -232,6 +253,31 @@ pub(crate) fn endpoint(method: &str, path: &str) -> Option<String> {
         }
         Route::Write(r, _) => format!("{method} /v1/{}/{{id}}", r.name()),
     })
+}
+
+/// An update of one object of [`crate::WRITE_ELSEWHERE`]'s `i`: 403 without the key's permission, else
+/// 404 (the emulator holds no such object). Never a change.
+fn write_elsewhere(grant: &KeyGrant, key: &str, i: usize, id: &str) -> Resp {
+    let (name, singular) = crate::WRITE_ELSEWHERE[i];
+    if grant.write_elsewhere.contains(name) {
+        return error(
+            404,
+            "invalid_request_error",
+            Some("resource_missing"),
+            &format!("No such {singular}: '{}'", pct_decode(id)),
+            Some("id"),
+        );
+    }
+    error(
+        403,
+        "invalid_request_error",
+        None,
+        &format!(
+            "The provided key '{}' does not have the required permissions for this endpoint on account '{ACCOUNT}'. Having the 'rak_{singular}_write' permission would allow this request to continue.",
+            mask(key, "***"),
+        ),
+        None,
+    )
 }
 
 fn pct_decode(s: &str) -> String {
@@ -266,6 +312,9 @@ impl Router {
                 None,
             );
         };
+        if let Some((i, id)) = write_elsewhere_of(&req.method, &req.path) {
+            return write_elsewhere(grant, key, i, &id);
+        }
         let Some(route) = route_of(&req.method, &req.path) else {
             return error(
                 404,
