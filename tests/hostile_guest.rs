@@ -960,6 +960,44 @@ fn opening_a_connection_keeps_to_one_call_deadline_however_many_calls_it_makes()
     assert_eq!(run.code, 0, "{run:?}");
 }
 
+#[test]
+fn an_openings_first_describe_keeps_to_the_openings_deadline() {
+    // A component whose `describe` waits 700 ms (its marker patched to `slowdesc`) and whose
+    // `check-credential` waits 700 ms for an 85-character credential: each within a 1 s deadline, both
+    // together past it. The sandbox's first opening runs `describe` too; before, that `describe` had a
+    // deadline of its own and the opening's began after it (review: nearly two `--call-timeout`s).
+    let upstream = Upstream::start(Behaviour::Ok).expect("upstream");
+    let slow_key: String = test_key().chars().take(85).collect();
+    let options = || SandboxOptions {
+        limits: klairr_host::sandbox::SandboxLimits {
+            call_timeout: Duration::from_secs(1),
+            ..klairr_host::sandbox::SandboxLimits::default()
+        },
+        ..SandboxOptions::default()
+    };
+    let sandbox = patched_describe_sandbox(&upstream, b"slowdesc", options());
+    let started = Instant::now();
+    match sandbox.open(&ConnectionConfig::new(slow_key.clone(), wit::Mode::Test)) {
+        Err(SandboxError::Deadline { .. }) => {}
+        Ok(_) => panic!("opened after {:?}", started.elapsed()),
+        Err(e) => panic!("{e:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    // Either alone fits: a fresh sandbox with the slow `describe` opens for another key, and, once
+    // described, the first sandbox opens for the slow key.
+    let sandbox = patched_describe_sandbox(&upstream, b"slowdesc", options());
+    sandbox
+        .open(&ConnectionConfig::new(test_key(), wit::Mode::Test))
+        .expect("a slow describe alone fits");
+    sandbox
+        .open(&ConnectionConfig::new(slow_key, wit::Mode::Test))
+        .expect("a slow check alone fits, describe done");
+}
+
 // ---- 6. resource exhaustion ---------------------------------------------------------------------------
 
 /// One trap, through the CLI (exit 1, a JSON `sandbox` error naming `says`) and through the library: the
@@ -1237,6 +1275,16 @@ fn responses_kept_by_many_connections_do_not_take_every_file_descriptor() {
 /// `DESCRIBE_MULTIPLIED`), so that its catalogue names one column as a bucketed group column 100,000
 /// times, with 100,000 buckets.
 fn multiplied_catalogue_sandbox(upstream: &Upstream) -> Sandbox {
+    patched_describe_sandbox(upstream, b"multiply", SandboxOptions::default())
+}
+
+/// The hostile component with the mode of its `describe` marker patched to `mode`, under Stripe's
+/// manifest, its requests delivered to `upstream`.
+fn patched_describe_sandbox(
+    upstream: &Upstream,
+    mode: &[u8; 8],
+    options: SandboxOptions,
+) -> Sandbox {
     let marker: &[u8] = b"klairr-hostile-describe:honest!!";
     let mut bytes = std::fs::read(hostile_component()).expect("the hostile component is built");
     let at: Vec<usize> = bytes
@@ -1246,13 +1294,13 @@ fn multiplied_catalogue_sandbox(upstream: &Upstream) -> Sandbox {
         .map(|(i, _)| i)
         .collect();
     assert_eq!(at.len(), 1, "the marker is in the component once");
-    bytes[at[0] + marker.len() - 8..at[0] + marker.len()].copy_from_slice(b"multiply");
+    bytes[at[0] + marker.len() - 8..at[0] + marker.len()].copy_from_slice(mode);
     Sandbox::load(
         &bytes,
         Manifest::stripe(),
         SandboxOptions {
             redirect: Some(LoopbackBase::parse(&upstream.base_url()).expect("a loopback base")),
-            ..SandboxOptions::default()
+            ..options
         },
     )
     .expect("the patched component loads")

@@ -256,7 +256,16 @@ impl Sandbox {
     /// Call `describe` in a throwaway instance (no request possible); the catalogue is checked.
     pub fn describe(&self) -> Result<wit::ConnectorInfo, SandboxError> {
         let by = Instant::now() + self.limits.call_timeout;
-        let mut instance = self.instantiate(None, &CancellationToken::new(), by)?;
+        self.describe_until(&CancellationToken::new(), by)
+    }
+
+    /// [`Sandbox::describe`], stopped once `stop` is cancelled and at `by` at the latest.
+    fn describe_until(
+        &self,
+        stop: &CancellationToken,
+        by: Instant,
+    ) -> Result<wit::ConnectorInfo, SandboxError> {
+        let mut instance = self.instantiate(None, stop, by)?;
         let plugin = instance.plugin()?;
         let info = instance.call(Phase::Offline, 0, move |store| {
             Box::pin(async move {
@@ -307,10 +316,23 @@ impl Sandbox {
 
     /// The catalogue, from `describe` once per sandbox.
     fn info(&self) -> Result<&wit::ConnectorInfo, SandboxError> {
+        self.info_until(
+            &CancellationToken::new(),
+            Instant::now() + self.limits.call_timeout,
+        )
+    }
+
+    /// [`Sandbox::info`], its `describe` (the first time) stopped once `stop` is cancelled and at `by`
+    /// at the latest: an opening's, which its first `describe` is part of.
+    fn info_until(
+        &self,
+        stop: &CancellationToken,
+        by: Instant,
+    ) -> Result<&wit::ConnectorInfo, SandboxError> {
         if let Some(info) = self.info.get() {
             return Ok(info);
         }
-        let info = self.describe()?;
+        let info = self.describe_until(stop, by)?;
         Ok(self.info.get_or_init(|| info))
     }
 

@@ -110,14 +110,15 @@ impl Sandbox {
         stop: &CancellationToken,
         refused: &mut Refusals,
     ) -> Result<Connection, SandboxError> {
+        // One deadline for the whole opening — the sandbox's first `describe`, two instances made, the
+        // credential's check, `open` — as for any one call: a component slow in each of them never
+        // holds a setup (or `serve`'s reopening before a query) for several `--call-timeout`s.
+        let by = Instant::now() + self.limits.call_timeout;
+        self.info_until(stop, by)?;
         // The connection's settings first: refused the same whatever the credential (QA got
         // `invalid-key` for a `--max-scan` the connector could never take, with a short key).
         let row_target = self.row_target(config.max_rows)?;
         let scan_rows = self.scan_rows(config.max_scan)?;
-        // One deadline for the whole opening — two instances made, the credential's check, `open` —
-        // as for any one call: a component slow in each of them never holds a setup (or `serve`'s
-        // reopening before a query) for several `--call-timeout`s.
-        let by = Instant::now() + self.limits.call_timeout;
         let spec = &self.manifest.credential;
         if let Some(refusal) = spec.refused_given(&config.credential, config.credential_given) {
             return Err(SandboxError::Credential(refusal));

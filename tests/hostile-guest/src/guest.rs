@@ -47,6 +47,9 @@ impl wit_connector::Guest for Hostile {
         if describe_mode() == *crate::DESCRIBE_MULTIPLIED {
             return multiplied_catalogue();
         }
+        if describe_mode() == *crate::DESCRIBE_SLOW {
+            wait_ms(crate::SLOW_OPENING_MS);
+        }
         wit::ConnectorInfo {
             name: "hostile".into(),
             api_version: "2026-04-22.dahlia".into(),

@@ -84,7 +84,8 @@
 //!   ([`ESCAPES`]).
 //!   In a copy of the component whose [`DESCRIBE_MARKER`] a test patched to [`DESCRIBE_MULTIPLIED`], it
 //!   returns a catalogue whose one table may group by a bucket of its one column named [`MULTIPLIED`]
-//!   times, with [`MULTIPLIED`] buckets (`day` each time).
+//!   times, with [`MULTIPLIED`] buckets (`day` each time); patched to [`DESCRIBE_SLOW`], it first waits
+//!   [`SLOW_OPENING_MS`] ms.
 
 /// The credential's length, and the connection's `max_rows`, on which `check-credential` and `open` are
 /// slow.
@@ -101,6 +102,8 @@ pub const SLOW_OPENING_MS: u64 = 700;
 pub const DESCRIBE_MARKER: &[u8; 32] = b"klairr-hostile-describe:honest!!";
 /// The mode that makes `describe` multiply (see [`DESCRIBE_MARKER`]).
 pub const DESCRIBE_MULTIPLIED: &[u8; 8] = b"multiply";
+/// The mode that makes `describe` wait [`SLOW_OPENING_MS`] ms first (see [`DESCRIBE_MARKER`]).
+pub const DESCRIBE_SLOW: &[u8; 8] = b"slowdesc";
 /// How many bucketed group columns and buckets a multiplied catalogue names.
 pub const MULTIPLIED: u32 = 100_000;
 
