@@ -381,6 +381,76 @@ fn setup_reports_the_credentials_mode_whatever_the_component_says() {
     assert_eq!(after(&log, 10), host_probes());
 }
 
+/// A write probe the host sends itself is the host's alone: a component sending its request is
+/// refused, so no answer of the component's (to a request whose allowed headers it chose, or left in
+/// flight past its verification) is judged as the host's (review: the component's request went out
+/// under the host's rule and counted for it).
+#[test]
+fn a_component_cannot_send_the_hosts_own_probes() {
+    let upstream = Upstream::start(Behaviour::ReadOnlyKey).expect("upstream");
+    // The manifest above, with a host probe on the very path the honest check's first write takes,
+    // before the component's rule for it.
+    let mut text = klairr_host::policy::manifest::STRIPE_TOML.replacen(
+        "reads = \"customers\"",
+        "reads = \"outcomes\"",
+        1,
+    );
+    for table in ["subscriptions", "invoices", "charges", "payouts"] {
+        text = text.replacen(&format!("reads = \"{table}\"\n"), "", 1);
+    }
+    let hosts = "[[requests]]\nmethod = \"DELETE\"\npath = \"/v1/customers/cus_klairr_probe_hostile\"\n\
+                 during = \"verify\"\nprobe = { resource = \"customer_deletions\", refused = [403], sent_by = \"host\" }\n\n";
+    let first_delete = "[[requests]]\nmethod = \"DELETE\"";
+    assert!(text.contains(first_delete));
+    let text = text.replacen(first_delete, &format!("{hosts}{first_delete}"), 1);
+    let manifest = Manifest::parse(&text, "outcomes.toml", None).expect("a valid manifest");
+    let sandbox = hostile_sandbox_under(&upstream, manifest);
+    let key: String = live_key().chars().take(86).collect();
+    let mut conn = sandbox
+        .open(&ConnectionConfig::new(key, wit::Mode::Live))
+        .expect("the component accepts this key");
+    let _ = conn.verify();
+    let sent: Vec<(String, String)> = upstream
+        .requests()
+        .iter()
+        .map(|r| (r.method.clone(), r.path().to_owned()))
+        .collect();
+    let twice = (
+        "DELETE".to_owned(),
+        "/v1/customers/cus_klairr_probe_hostile".to_owned(),
+    );
+    let times = sent.iter().filter(|s| **s == twice).count();
+    assert_eq!(times, 1, "only the host's own: {sent:?}");
+}
+
+/// A component's own word that a key can write where Klairr never reads (a query's, or a setup's the
+/// host found nothing in) is told as the host's verdict is: set it to None, not Read.
+#[test]
+fn a_component_naming_a_resource_klairr_never_reads_is_told_to_set_it_to_none() {
+    let upstream = Upstream::start(Behaviour::Ok).expect("upstream");
+    let query = script(&[
+        json!({"error": {"kind": "over-permissioned", "resources": ["customers", "refunds"]}}),
+    ]);
+    let run = hostile(
+        &upstream,
+        &["--format", "json", "query", &query],
+        &test_key(),
+    );
+    assert_refused(
+        &run,
+        "over-permissioned",
+        "this credential can write to customers and refunds",
+    );
+    let message = run.json()["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        message.contains("set Customers to Read, Refunds to None"),
+        "{message}"
+    );
+}
+
 // ---- 2. odd requests ----------------------------------------------------------------------------------
 
 #[test]

@@ -111,7 +111,7 @@ impl Connection {
                 ReadVerdict::CannotRead(resources) => Some(resources.clone()),
                 _ => None,
             },
-            not_read: host_probes::resources(&self.manifest).into(),
+            not_read: Box::default(),
         };
         if found.is_some() {
             return Err(self.permissions(found));
@@ -429,7 +429,12 @@ impl Connection {
         }
     }
 
-    fn permissions(&self, failure: PermissionFailure) -> SandboxError {
+    fn permissions(&self, mut failure: PermissionFailure) -> SandboxError {
+        // Whoever found the fault (the host's verdict, or the component's own error in a query or a
+        // setup the host found nothing wrong in), a resource the connector never reads is told to be set
+        // to None, not Read (review: a component's `over-permissioned` on refunds said "set Refunds to
+        // Read").
+        failure.not_read = host_probes::resources(&self.manifest).into();
         SandboxError::Permissions {
             failure: Box::new(failure),
             manage: self.manifest.credential.manage.clone(),

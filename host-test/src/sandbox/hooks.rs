@@ -19,7 +19,7 @@
 
 use klairr_policy::budget::{CredentialId, Limits};
 use klairr_policy::credential::Credential;
-use klairr_policy::manifest::Manifest;
+use klairr_policy::manifest::{Manifest, ProbeSender};
 use klairr_policy::origin::{Decision, NetworkPolicy, Origin};
 use klairr_policy::probes::ProbeAnswer;
 use klairr_policy::redact::SecretRuns;
@@ -148,10 +148,15 @@ pub(crate) struct PolicyHooks {
     /// count), some of which may still wait for a slot or the budget when the call ends; this counts
     /// what the upstream can have seen (reports and metrics).
     pub(crate) on_the_wire: Arc<std::sync::atomic::AtomicU32>,
+    /// Set while the host itself sends one of its setup probes ([`PolicyHooks::send_host_probe`]): a
+    /// rule with `sent_by = "host"` admits the host's request only, and the host's request only that
+    /// rule (review: a component could send the host's probes itself, its answers judged as the
+    /// host's; and a host probe shadowed by an earlier rule went out judged under that one).
+    host_probe: bool,
 }
 
-type BodyDone = Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>;
-type ResponseFuture = Box<
+pub(super) type BodyDone = Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>;
+pub(super) type ResponseFuture = Box<
     dyn Future<Output = wasmtime_wasi_http::Result<(http::Response<WasiBody>, BodyDone)>> + Send,
 >;
 
@@ -204,7 +209,17 @@ impl PolicyHooks {
             cancel: CancellationToken::new(),
             call_cancel: CancellationToken::new(),
             ceiling_reached: CancellationToken::new(),
+            host_probe: false,
         }
+    }
+
+    /// Send one of setup's probes that the host sends itself (`host_probes`), through every hook a
+    /// component's request goes through.
+    pub(super) fn send_host_probe(&mut self, request: http::Request<WasiBody>) -> ResponseFuture {
+        self.host_probe = true;
+        let sent = self.send_request(request, None, Box::new(async { Ok(()) }));
+        self.host_probe = false;
+        sent
     }
 
     /// Start `call` with a fresh record: an answer to an earlier call's request never counts for this
@@ -280,6 +295,24 @@ impl PolicyHooks {
         };
         let allowed = request_rules::check(&self.manifest, &view, self.call.phase)
             .map_err(|denial| format!("{shown}: {denial}"))?;
+        let hosts_rule = allowed
+            .rule
+            .probe
+            .as_ref()
+            .is_some_and(|p| p.sent_by == ProbeSender::Host);
+        if hosts_rule && !self.host_probe {
+            return Err(format!(
+                "{shown}: {} is one of the write probes the host sends itself during setup: a component \
+                 may not send it",
+                allowed.endpoint
+            ));
+        }
+        if self.host_probe && !hosts_rule {
+            return Err(format!(
+                "{shown}: the host's own setup probe matched {}, not its own rule",
+                allowed.endpoint
+            ));
+        }
         if self.call.sent >= self.call.ceiling {
             self.ceiling_reached.cancel();
             return Err(format!(

@@ -13,7 +13,7 @@
 use super::hooks::PolicyHooks;
 use klairr_policy::manifest::{Manifest, ProbeSender};
 use std::time::Duration;
-use wasmtime_wasi_http::{Error, WasiBody, WasiHttpHooks};
+use wasmtime_wasi_http::{Error, WasiBody};
 
 /// How many times one probe is sent at most.
 const ATTEMPTS: u32 = 3;
@@ -96,8 +96,7 @@ pub(super) async fn send(hooks: &mut PolicyHooks, probes: &[HostProbe]) {
             let Some(request) = probe.request() else {
                 continue;
             };
-            let answer =
-                Box::into_pin(hooks.send_request(request, None, Box::new(async { Ok(()) })));
+            let answer = Box::into_pin(hooks.send_host_probe(request));
             sent.spawn(async move {
                 // The status and the wait it asks for; the body is dropped unread, which frees its
                 // open-response slot.

@@ -567,6 +567,59 @@ fn a_probe_says_who_sends_it() {
     assert_eq!(m.requests[1].path.literal(), None);
 }
 
+/// A host probe an earlier rule of its method matches would never be judged under its own rule: the
+/// earlier rule takes the host's write, and setup fails for every key, saying the host's request
+/// "failed on the way" (review: such a manifest loaded). Refused at load; before the rule it is fine.
+#[test]
+fn a_host_probe_shadowed_by_an_earlier_rule_is_refused_at_load() {
+    let host = "\n[[requests]]\nmethod = \"DELETE\"\npath = \"/v1/items/item_probe_host\"\nduring = \"verify\"\nprobe = { resource = \"refunds\", refused = [403], sent_by = \"host\" }\n";
+    let shadowed = format!("{MINIMAL}{host}");
+    let err = parse(&shadowed).expect_err("an earlier rule takes the host's probe");
+    assert_eq!(err.field, "requests[2].path", "{err}");
+    assert!(
+        err.to_string()
+            .contains("requests[1] (DELETE /v1/items/{id})"),
+        "{err}"
+    );
+    // Before the parameter rule, the host's probe is its own (and the component's ids are the other's).
+    let first = MINIMAL.replacen(
+        "\n[[requests]]\nmethod = \"DELETE\"",
+        &format!("{host}\n[[requests]]\nmethod = \"DELETE\""),
+        1,
+    );
+    let m = parse(&first).expect("the host's rule first");
+    assert_eq!(
+        m.requests[1].path.literal(),
+        Some("/v1/items/item_probe_host")
+    );
+}
+
+/// Setup tells a key that can write where the host probes to set that resource to None: a resource the
+/// connector reads, or probes itself, would be told to lose its Read (review: loaded, and setup said
+/// "set Items to None" of a table it reads).
+#[test]
+fn a_host_probe_on_a_resource_the_connector_reads_is_refused_at_load() {
+    let reads = edited(
+        "query = [\"limit\"]",
+        "query = [\"limit\"]\nreads = \"items\"",
+    );
+    let host = format!("{reads}\n[[requests]]\nmethod = \"POST\"\npath = \"/v1/items/item_probe_host\"\nduring = \"verify\"\nprobe = {{ resource = \"items\", refused = [403], sent_by = \"host\" }}\n");
+    let err = parse(&host).expect_err("a read resource is no host probe's");
+    assert_eq!(err.field, "requests[2].probe.resource", "{err}");
+    let probed = edited(
+        "during = \"verify\"",
+        "during = \"verify\"\nprobe = { resource = \"widgets\", refused = [403] }",
+    );
+    let host = format!("{probed}\n[[requests]]\nmethod = \"POST\"\npath = \"/v1/widgets/w_probe_host\"\nduring = \"verify\"\nprobe = {{ resource = \"widgets\", refused = [403], sent_by = \"host\" }}\n");
+    let err = parse(&host).expect_err("a resource the component probes is no host probe's");
+    assert_eq!(err.field, "requests[2].probe.resource", "{err}");
+    let elsewhere = host.replace(
+        "resource = \"widgets\", refused = [403], sent_by",
+        "resource = \"refunds\", refused = [403], sent_by",
+    );
+    parse(&elsewhere).expect("a resource the connector never touches");
+}
+
 #[test]
 fn duplicate_rules_are_refused() {
     let twice = format!("{MINIMAL}\n[[requests]]\nmethod = \"GET\"\npath = \"/v1/items\"\n");

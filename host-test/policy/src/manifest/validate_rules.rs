@@ -4,7 +4,7 @@
 
 use super::raw::RawRequest;
 use super::validate::{show, Cx};
-use super::{During, ManifestError, PathTemplate, RequestRule, Segment};
+use super::{During, ManifestError, PathTemplate, ProbeSender, RequestRule, Segment};
 use regex::RegexBuilder;
 use std::collections::BTreeMap;
 
@@ -55,10 +55,63 @@ pub(super) fn requests(
                 ));
             }
         }
+        // The host sends its probe as the path is written, and the first rule of its method whose path
+        // matches decides a request: an earlier rule matching it would take the host's write (judged
+        // under that rule, or not at all) and leave this one never answered, so setup could never pass.
+        if let Some(path) = host_probe(&rule).and(rule.path.literal()) {
+            let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+            if let Some(j) = rules
+                .iter()
+                .position(|o| o.method == rule.method && o.path.matches(&segments))
+            {
+                return Err(cx.err(
+                    format!("requests[{i}].path"),
+                    format!(
+                        "{} is one of the host's own probes, but requests[{j}] ({}) matches its path first and \
+                         would take its request: put this rule before it, or change that rule's pattern",
+                        rule.endpoint(),
+                        rules[j].endpoint()
+                    ),
+                ));
+            }
+        }
         shapes.push(shape);
         rules.push(rule);
     }
+    // A credential that can write where the host probes is told to set that resource to None: not one
+    // the connector reads, or probes itself (which it would be told to set to Read).
+    for (i, rule) in rules.iter().enumerate() {
+        let Some(probe) = host_probe(rule) else {
+            continue;
+        };
+        let theirs = rules.iter().position(|o| {
+            o.reads.as_ref() == Some(&probe.resource)
+                || o.probe.as_ref().is_some_and(|p| {
+                    p.sent_by == ProbeSender::Component && p.resource == probe.resource
+                })
+        });
+        if let Some(j) = theirs {
+            return Err(cx.err(
+                format!("requests[{i}].probe.resource"),
+                format!(
+                    "{} is read or probed by the connector (requests[{j}], {}), and a credential that can \
+                     write where the host probes is told to set that resource to None: the host's own \
+                     probes are for resources the connector never reads; send this one from the component \
+                     (sent_by = \"component\")",
+                    show(&probe.resource),
+                    rules[j].endpoint()
+                ),
+            ));
+        }
+    }
     Ok(rules)
+}
+
+/// The rule's probe, when the host sends it itself.
+fn host_probe(rule: &RequestRule) -> Option<&super::WriteProbe> {
+    rule.probe
+        .as_ref()
+        .filter(|p| p.sent_by == ProbeSender::Host)
 }
 
 /// `/v1/customers/{}`: the template with parameter names left out.
