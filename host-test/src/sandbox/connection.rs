@@ -111,6 +111,7 @@ impl Connection {
                 ReadVerdict::CannotRead(resources) => Some(resources.clone()),
                 _ => None,
             },
+            // Filled in by `permissions`, whoever found the fault.
             not_read: Box::default(),
         };
         if found.is_some() {
