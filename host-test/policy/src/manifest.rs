@@ -264,6 +264,13 @@ impl RequestRule {
     pub fn endpoint(&self) -> String {
         format!("{} {}", self.method, self.path.as_str())
     }
+
+    /// The rule's write probe, when the host sends it itself (`sent_by = "host"`).
+    pub fn host_probe(&self) -> Option<&WriteProbe> {
+        self.probe
+            .as_ref()
+            .filter(|p| p.sent_by == ProbeSender::Host)
+    }
 }
 
 /// A path template: `/`-separated segments, each a literal or a `{name}` parameter whose values must

@@ -11,7 +11,7 @@
 //! rate limit, a server error, a timeout) is tried again, at most [`ATTEMPTS`] times in all.
 
 use super::hooks::PolicyHooks;
-use klairr_policy::manifest::{Manifest, ProbeSender};
+use klairr_policy::manifest::Manifest;
 use std::time::Duration;
 use wasmtime_wasi_http::{Error, WasiBody};
 
@@ -60,11 +60,7 @@ pub(super) fn of(manifest: &Manifest) -> Vec<HostProbe> {
     manifest
         .requests
         .iter()
-        .filter(|rule| {
-            rule.probe
-                .as_ref()
-                .is_some_and(|p| p.sent_by == ProbeSender::Host)
-        })
+        .filter(|rule| rule.host_probe().is_some())
         .filter_map(|rule| {
             Some(HostProbe {
                 method: http::Method::from_bytes(rule.method.as_bytes()).ok()?,
@@ -80,8 +76,7 @@ pub(super) fn resources(manifest: &Manifest) -> Vec<String> {
     manifest
         .requests
         .iter()
-        .filter_map(|rule| rule.probe.as_ref())
-        .filter(|p| p.sent_by == ProbeSender::Host)
+        .filter_map(|rule| rule.host_probe())
         .map(|p| p.resource.clone())
         .collect()
 }
@@ -150,6 +145,7 @@ fn backoff(attempt: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use klairr_policy::manifest::ProbeSender;
 
     #[test]
     fn the_host_sends_only_its_own_probes_as_their_paths_are_written() {

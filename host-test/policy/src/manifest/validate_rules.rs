@@ -58,7 +58,7 @@ pub(super) fn requests(
         // The host sends its probe as the path is written, and the first rule of its method whose path
         // matches decides a request: an earlier rule matching it would take the host's write (judged
         // under that rule, or not at all) and leave this one never answered, so setup could never pass.
-        if let Some(path) = host_probe(&rule).and(rule.path.literal()) {
+        if let Some(path) = rule.host_probe().and(rule.path.literal()) {
             let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
             if let Some(j) = rules
                 .iter()
@@ -81,7 +81,7 @@ pub(super) fn requests(
     // A credential that can write where the host probes is told to set that resource to None: not one
     // the connector reads, or probes itself (which it would be told to set to Read).
     for (i, rule) in rules.iter().enumerate() {
-        let Some(probe) = host_probe(rule) else {
+        let Some(probe) = rule.host_probe() else {
             continue;
         };
         let theirs = rules.iter().position(|o| {
@@ -105,13 +105,6 @@ pub(super) fn requests(
         }
     }
     Ok(rules)
-}
-
-/// The rule's probe, when the host sends it itself.
-fn host_probe(rule: &RequestRule) -> Option<&super::WriteProbe> {
-    rule.probe
-        .as_ref()
-        .filter(|p| p.sent_by == ProbeSender::Host)
 }
 
 /// `/v1/customers/{}`: the template with parameter names left out.

@@ -3,7 +3,6 @@
 //! the call's request ceiling — everything decided before a byte is sent (see the parent module's list).
 
 use super::PolicyHooks;
-use klairr_policy::manifest::ProbeSender;
 use klairr_policy::origin::{Decision, Origin};
 use klairr_policy::request_rules::{self, Phase, RequestView};
 use wasmtime_wasi_http::WasiBody;
@@ -52,11 +51,7 @@ impl PolicyHooks {
         };
         let allowed = request_rules::check(&self.manifest, &view, self.call.phase)
             .map_err(|denial| format!("{shown}: {denial}"))?;
-        let hosts_rule = allowed
-            .rule
-            .probe
-            .as_ref()
-            .is_some_and(|p| p.sent_by == ProbeSender::Host);
+        let hosts_rule = allowed.rule.host_probe().is_some();
         if hosts_rule && !self.host_probe {
             return Err(format!(
                 "{shown}: {} is one of the write probes the host sends itself during setup: a component \
