@@ -571,10 +571,13 @@ fn a_key_that_can_write_where_klairr_never_reads_is_over_permissioned() {
          (or create a new one): set Refunds and Webhook endpoints to None, as every resource Klairr does \
          not read, then try again."
     );
-    // The two writes got Stripe's 404 on ids that cannot exist; every other probe was refused.
+    // The two writes got Stripe's 404 on ids that cannot exist; every other probe was refused. Each
+    // write, the host's as the component's, says its empty body's length: a proxy may answer a POST
+    // without one 411, which would fail every key.
     let seen = emu.requests();
     assert_eq!(seen.len(), SETUP_REQUESTS as usize, "{seen:#?}");
     for req in seen.iter().filter(|r| r.method != "GET") {
+        assert_eq!(req.content_length.as_deref(), Some("0"), "{req:?}");
         let expected = if req.path.starts_with("/v1/refunds/")
             || req.path.starts_with("/v1/webhook_endpoints/")
         {

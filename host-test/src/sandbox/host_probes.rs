@@ -7,8 +7,9 @@
 //! same hooks as a component's requests — the manifest's rules, the request ceiling, the in-flight
 //! limit, the budget, the pool, the credential attached by the host — so their answers are recorded
 //! and judged with the component's (`klairr_policy::probes`). Each is the rule's literal path on the
-//! manifest's first origin, without a body, sent at once beside the others; a temporary failure (a
-//! rate limit, a server error, a timeout) is tried again, at most [`ATTEMPTS`] times in all.
+//! manifest's first origin with an empty body (`Content-Length: 0`), sent at once beside the others;
+//! a temporary failure (a rate limit, a server error, a timeout) is tried again, at most [`ATTEMPTS`]
+//! times in all.
 
 use super::hooks::PolicyHooks;
 use klairr_policy::manifest::Manifest;
@@ -42,6 +43,9 @@ impl HostProbe {
             .method(self.method.clone())
             .uri(&self.url)
             .header(http::header::HOST, &self.host)
+            // Said, not left out: hyper sends no length for an empty body, and a proxy may answer a
+            // POST without one 411 (as Google's front end does), which would fail every key.
+            .header(http::header::CONTENT_LENGTH, "0")
             .body(empty)
             .ok()
     }

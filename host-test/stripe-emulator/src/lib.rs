@@ -555,6 +555,7 @@ async fn handle(
         path: req.uri().path().to_string(),
         query: req.uri().query().unwrap_or("").to_string(),
         host: header(&req, "host").or_else(|| req.uri().authority().map(|a| a.to_string())),
+        content_length: header(&req, "content-length"),
         stripe_version: header(&req, "stripe-version"),
         authorization: header(&req, "authorization"),
     };

@@ -20,6 +20,8 @@ pub struct RecordedRequest {
     /// raw query string after '?', exactly as received (may be empty)
     pub query: String,
     pub host: Option<String>,
+    /// The `Content-Length` header as sent, if any: some proxies refuse a POST without one (411).
+    pub content_length: Option<String>,
     pub stripe_version: Option<String>,
     /// the redacted form only, e.g. "rk_test_…0000", or None if no Authorization header; never store the full key
     pub key_hint: Option<String>,

@@ -230,6 +230,7 @@ impl Shared {
             path: clean(&req.path),
             query: clean(&req.query),
             host: req.host.clone(),
+            content_length: req.content_length.clone(),
             stripe_version: req.stripe_version.clone(),
             key_hint: key.map(|k| mask(k, "…")),
             status: resp.status,

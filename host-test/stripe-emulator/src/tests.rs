@@ -41,6 +41,7 @@ fn req(method: &str, key: Option<&str>, target: &str) -> Req {
         path: path.into(),
         query: query.into(),
         host: Some("api.stripe.com".into()),
+        content_length: None,
         stripe_version: Some("2026-04-22.dahlia".into()),
         authorization: key.map(|k| format!("Bearer {k}")),
     }

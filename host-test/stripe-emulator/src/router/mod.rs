@@ -23,6 +23,7 @@ pub(crate) struct Req {
     pub path: String,
     pub query: String,
     pub host: Option<String>,
+    pub content_length: Option<String>,
     pub stripe_version: Option<String>,
     pub authorization: Option<String>,
 }
