@@ -215,39 +215,51 @@ pub fn check_canonical(canonical: String) -> Result<String, SandboxError> {
     Ok(canonical)
 }
 
-/// Roughly what a result holds in memory, for the cache's bound: its text, a cell's and a row's own
-/// size, and its columns (their docs included: review weighed 512 columns of 4 KiB docs, or 100,000
-/// rows of no cells, at 1 KiB). Weighed as the component returned it, before the credential is masked
-/// in it: a weight that shrank where a guess was a run of the credential would change what the shared
-/// cache evicts, which another call of the component can see (QA read right guesses so).
+/// What a result holds in memory, for the cache's bound: every block the allocator gives its lists and
+/// its text ([`block`]), its columns included (their docs too: review weighed 512 columns of 4 KiB docs,
+/// or 100,000 rows of no cells, at 1 KiB). Weighed as the component returned it, before the credential
+/// is masked in it: a weight that shrank where a guess was a run of the credential would change what the
+/// shared cache evicts, which another call of the component can see (QA read right guesses so).
 pub fn weight(result: &wit::QueryResult) -> usize {
-    use std::mem::size_of;
-    let rows: usize = result
-        .rows
-        .iter()
-        .map(|row| {
-            size_of::<Vec<wit::Cell>>()
-                + row
-                    .iter()
-                    .map(|c| match c {
-                        wit::Cell::Text(t) => size_of::<wit::Cell>() + t.len(),
-                        _ => size_of::<wit::Cell>(),
-                    })
-                    .sum::<usize>()
-        })
-        .sum();
-    let columns: usize = result
-        .columns
-        .iter()
-        .map(|c| size_of::<wit::Column>() + c.name.len() + c.doc.len())
-        .sum();
-    // The memory shape repeats the columns, without their docs.
-    let shape: usize = result
-        .columns
-        .iter()
-        .map(|c| size_of::<wit::Column>() + c.name.len())
-        .sum();
-    rows + columns + shape + 1024
+    use std::mem::size_of_val;
+    let text = |s: &str| block(s.len());
+    let rows: usize = block(size_of_val(result.rows.as_slice()))
+        + result
+            .rows
+            .iter()
+            .map(|row| {
+                block(size_of_val(row.as_slice()))
+                    + row
+                        .iter()
+                        .map(|c| match c {
+                            wit::Cell::Text(t) => text(t),
+                            _ => 0,
+                        })
+                        .sum::<usize>()
+            })
+            .sum::<usize>();
+    let columns = |columns: &[wit::Column], docs: bool| {
+        block(size_of_val(columns))
+            + columns
+                .iter()
+                .map(|c| text(&c.name) + if docs { text(&c.doc) } else { 0 })
+                .sum::<usize>()
+    };
+    // The memory shape repeats the columns, without their docs; the rest (the table's name, the `Arc`
+    // the cache keeps it in, a scan note) is small and bounded.
+    rows + columns(&result.columns, true) + columns(&result.shape.columns, false) + 1024
+}
+
+/// The bytes the allocator takes for a block of `n`: glibc's malloc adds an 8-byte header, rounds to 16
+/// and gives 32 at least, and maps a large block (128 KiB and more) in whole pages. Text alone
+/// undercounted: a one-byte cell takes 56 bytes (its 24-byte cell and a 32-byte block) and was weighed
+/// 25, so a cache of such results held twice its bound (`tests/cache_weight.rs` measures the allocator).
+fn block(n: usize) -> usize {
+    match n {
+        0 => 0,
+        n if n >= 128 << 10 => (n + 16).next_multiple_of(4096),
+        n => (n + 8).max(32).next_multiple_of(16),
+    }
 }
 
 fn cell_fits(cell: &wit::Cell, column: &wit::Column) -> bool {
