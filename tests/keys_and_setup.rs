@@ -22,7 +22,7 @@ const COMPONENT_PROBES: [&str; 5] = [
 ];
 
 /// The write probes the host sends itself, on resources the connector never reads (stripe.toml).
-const HOST_PROBES: [&str; 8] = [
+const HOST_PROBES: [&str; 16] = [
     "POST /v1/refunds/re_klairr_probe_host",
     "POST /v1/transfers/tr_klairr_probe_host",
     "POST /v1/credit_notes/cn_klairr_probe_host",
@@ -31,6 +31,14 @@ const HOST_PROBES: [&str; 8] = [
     "POST /v1/payment_methods/pm_klairr_probe_host",
     "POST /v1/checkout/sessions/cs_klairr_probe_host",
     "POST /v1/webhook_endpoints/we_klairr_probe_host",
+    "POST /v1/products/prod_klairr_probe_host",
+    "POST /v1/prices/price_klairr_probe_host",
+    "POST /v1/coupons/co_klairr_probe_host",
+    "POST /v1/promotion_codes/promo_klairr_probe_host",
+    "POST /v1/tax_rates/txr_klairr_probe_host",
+    "POST /v1/payment_links/plink_klairr_probe_host",
+    "POST /v1/quotes/qt_klairr_probe_host",
+    "POST /v1/setup_intents/seti_klairr_probe_host",
 ];
 
 /// Every write probe a report lists as refused: the component's, then the host's, in manifest order.
@@ -42,9 +50,9 @@ fn probes_shown() -> Vec<String> {
         .collect()
 }
 
-/// Setup's requests for a read-only key: five reads, five writes of the component's, eight of the
+/// Setup's requests for a read-only key: five reads, five writes of the component's, sixteen of the
 /// host's.
-const SETUP_REQUESTS: u32 = 18;
+const SETUP_REQUESTS: u32 = 26;
 
 /// (method, path before the id, id prefix, path after the id) of each write probe.
 const PROBES_SENT: [(&str, &str, &str, &str); 5] = [
@@ -108,8 +116,8 @@ fn a_read_only_test_key_is_accepted_after_five_reads_and_thirteen_refused_writes
     let seen = emu.requests();
     assert_eq!(seen.len(), SETUP_REQUESTS as usize, "{seen:#?}");
     // Customers alone first, then the other four reads at once, then the component's five writes at
-    // once, then the host's eight at once: within a group the order is the network's, so each group
-    // is put in table order to be checked.
+    // once, then the host's sixteen: within a group the order is the network's, so each group is put
+    // in table order to be checked.
     let mut seen: Vec<&RecordedRequest> = seen.iter().collect();
     let table_of = |req: &&RecordedRequest| {
         TABLES.iter().position(|t| {
@@ -162,10 +170,11 @@ fn a_read_only_test_key_is_accepted_after_five_reads_and_thirteen_refused_writes
 }
 
 #[test]
-fn setup_sends_its_probes_together_in_four_round_trips() {
-    // At Stripe's latency eighteen probes one after the other take seconds; setup makes four round
+fn setup_sends_its_probes_together_in_five_round_trips() {
+    // At Stripe's latency twenty-six probes one after the other take seconds; setup makes five round
     // trips: the customers read alone (an unknown key is told by one request), the other four reads at
-    // once, then the component's five writes at once, then the host's eight at once.
+    // once, then the component's five writes at once, then the host's sixteen, eight at once (the
+    // manifest's in-flight limit) and the other eight as those are answered.
     let emu = emulator_with(EmulatorConfig {
         latency: Duration::from_millis(150),
         ..EmulatorConfig::default()
@@ -210,19 +219,23 @@ fn setup_sends_its_probes_together_in_four_round_trips() {
         "a write went out before the reads were answered"
     );
     let last_write = writes.iter().max().copied().unwrap_or(first_write);
-    let first_host_write = host_writes.iter().min().copied().unwrap_or(last_write);
+    let mut host_writes = host_writes;
+    host_writes.sort();
+    assert_eq!(host_writes.len(), 16, "{seen:#?}");
+    let (first_eight, second_eight) = host_writes.split_at(8);
     assert!(
-        first_host_write >= last_write + latency,
+        first_eight[0] >= last_write + latency,
         "a probe of the host's went out before the component's were answered"
     );
-    let last_host_write = host_writes
-        .iter()
-        .max()
-        .copied()
-        .unwrap_or(first_host_write);
     assert!(
-        last_host_write < first_host_write + latency,
-        "the host's probes went out together"
+        first_eight[7] < first_eight[0] + latency,
+        "the host's first eight probes went out together"
+    );
+    // The other eight as the first are answered (the test credential's budget of 24 starts a second
+    // may hold the last two back a little longer).
+    assert!(
+        second_eight[0] >= first_eight[0] + latency,
+        "a ninth probe of the host's went out while eight were in flight"
     );
 }
 
@@ -591,6 +604,53 @@ fn a_key_that_can_write_where_klairr_never_reads_is_over_permissioned() {
     let run = cli(&emu, "json", &["setup"], keys::TEST_WRITE_REFUNDS_WEBHOOKS);
     assert_ne!(run.code, 0, "{run:?}");
     assert_eq!(run.json()["error"]["kind"], "over-permissioned", "{run:?}");
+}
+
+/// A key that can change what customers pay — products and coupons, next to reading all five — is
+/// over-permissioned too, told to set those two to None (before, only eight resources outside the
+/// connector's were probed, and such a key passed setup).
+#[test]
+fn a_key_that_can_write_products_and_coupons_is_over_permissioned() {
+    const KEY: &str = "rk_test_51KlairrMadeUpWritesProductsCoupons004Hq7ZtV2mRkY9cLwB3sXnP6dFgJ1aE8uTo5iKyM0bNvQrWz4hSe7Dj2Gx0004";
+    let mut keys = keys::all();
+    keys.push(KeyGrant {
+        key: KEY.to_owned(),
+        livemode: false,
+        read: Resource::ALL.into_iter().collect(),
+        write: Default::default(),
+        write_elsewhere: ["products", "coupons"].into(),
+    });
+    let emu = emulator_with(EmulatorConfig {
+        keys,
+        ..EmulatorConfig::default()
+    });
+    let sandbox = sandbox(&emu);
+    let err = verify_err(&sandbox, KEY, wit::Mode::Test);
+    assert_eq!(err.kind(), "over-permissioned", "{err}");
+    assert!(
+        err.to_string().contains(
+            "this credential can write to products and coupons: Klairr only accepts read-only credentials."
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("set Products and Coupons to None, as every resource Klairr does not read"),
+        "{err}"
+    );
+    // Both got Stripe's 404 on ids no object has; every other write was refused.
+    let seen = emu.requests();
+    assert_eq!(seen.len(), SETUP_REQUESTS as usize, "{seen:#?}");
+    for req in seen.iter().filter(|r| r.method != "GET") {
+        let expected = if req.path == "/v1/products/prod_klairr_probe_host"
+            || req.path == "/v1/coupons/co_klairr_probe_host"
+        {
+            404
+        } else {
+            403
+        };
+        assert_eq!(req.status, expected, "{req:?}");
+    }
 }
 
 #[test]

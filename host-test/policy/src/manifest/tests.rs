@@ -143,7 +143,7 @@ fn builtin_stripe_manifest() {
             max_scan_rows: 1_000_000,
             retry_share_percent: 100,
             extra_requests: 30,
-            verify_requests: 80,
+            verify_requests: 104,
         }
     );
     let c = &m.credential;
@@ -226,6 +226,38 @@ fn builtin_stripe_manifest() {
             ),
             (
                 "POST /v1/webhook_endpoints/we_klairr_probe_host".to_owned(),
+                During::Verify
+            ),
+            (
+                "POST /v1/products/prod_klairr_probe_host".to_owned(),
+                During::Verify
+            ),
+            (
+                "POST /v1/prices/price_klairr_probe_host".to_owned(),
+                During::Verify
+            ),
+            (
+                "POST /v1/coupons/co_klairr_probe_host".to_owned(),
+                During::Verify
+            ),
+            (
+                "POST /v1/promotion_codes/promo_klairr_probe_host".to_owned(),
+                During::Verify
+            ),
+            (
+                "POST /v1/tax_rates/txr_klairr_probe_host".to_owned(),
+                During::Verify
+            ),
+            (
+                "POST /v1/payment_links/plink_klairr_probe_host".to_owned(),
+                During::Verify
+            ),
+            (
+                "POST /v1/quotes/qt_klairr_probe_host".to_owned(),
+                During::Verify
+            ),
+            (
+                "POST /v1/setup_intents/seti_klairr_probe_host".to_owned(),
                 During::Verify
             ),
         ]
