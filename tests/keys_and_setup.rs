@@ -579,7 +579,7 @@ fn a_key_that_can_write_where_klairr_never_reads_is_over_permissioned() {
     assert_eq!(err.kind(), "over-permissioned");
     assert_eq!(
         err.to_string(),
-        "this credential can write to refunds and webhook_endpoints: Klairr only accepts read-only \
+        "this credential can write to refunds and webhook endpoints: Klairr only accepts read-only \
          credentials. In the Stripe Dashboard go to Developers → API keys and edit this restricted key \
          (or create a new one): set Refunds and Webhook endpoints to None, as every resource Klairr does \
          not read, then try again."

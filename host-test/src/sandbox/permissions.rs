@@ -53,8 +53,8 @@ impl PermissionFailure {
     /// What to change, going on from `manage` (where the credential's permissions are changed) when the
     /// manifest says.
     pub fn text(&self, manage: Option<&str>) -> String {
-        let named = |list: &Option<Vec<String>>| list.as_ref().filter(|r| !r.is_empty()).cloned();
-        match (named(&self.can_write), named(&self.cannot_read)) {
+        let listed = |list: &Option<Vec<String>>| list.as_ref().filter(|r| !r.is_empty()).cloned();
+        match (listed(&self.can_write), listed(&self.cannot_read)) {
             (Some(write), Some(read)) => both(&write, &read, &self.not_read, manage),
             (Some(write), None) => can_write(&write, &self.not_read, manage),
             // A write no resource could be named for: still told with what it cannot read, and where
@@ -73,7 +73,7 @@ impl PermissionFailure {
                 if let Some(read) = read {
                     text.push_str(&format!(
                         " It also lacks Read permission on {}.",
-                        in_words(&read)
+                        named(&read)
                     ));
                 }
                 text
@@ -117,7 +117,7 @@ fn settings(resources: &[String], not_read: &[String]) -> String {
 }
 
 fn can_write(resources: &[String], not_read: &[String], manage: Option<&str>) -> String {
-    let names = in_words(resources);
+    let names = named(resources);
     match manage {
         Some(manage) => format!(
             "this credential can write to {names}: Klairr only accepts read-only credentials. {manage}: \
@@ -134,7 +134,7 @@ fn can_write(resources: &[String], not_read: &[String], manage: Option<&str>) ->
 }
 
 fn cannot_read(resources: &[String], manage: Option<&str>) -> String {
-    let names = in_words(resources);
+    let names = named(resources);
     match manage {
         Some(manage) => format!(
             "this credential lacks Read permission on {names}. {manage}: set {} to Read (and nothing \
@@ -150,7 +150,7 @@ fn cannot_read(resources: &[String], manage: Option<&str>) -> String {
 }
 
 fn both(write: &[String], read: &[String], not_read: &[String], manage: Option<&str>) -> String {
-    let (writes, reads) = (in_words(write), in_words(read));
+    let (writes, reads) = (named(write), named(read));
     match manage {
         Some(manage) => {
             // One list to set to Read: what it writes and what it cannot read, each named once.
@@ -181,6 +181,13 @@ fn it(resources: &[String]) -> &'static str {
     } else {
         "them"
     }
+}
+
+/// The resources as a sentence names them: as the connector spells them, `_` read as a space
+/// (`webhook_endpoints`: webhook endpoints), so a message does not name one resource two ways.
+fn named(resources: &[String]) -> String {
+    let named: Vec<String> = resources.iter().map(|r| r.replace('_', " ")).collect();
+    in_words(&named)
 }
 
 /// The resources as a permissions page lists them (Stripe's: Customers, Invoices, Credit notes, …).
@@ -299,6 +306,18 @@ mod tests {
         // A resource in both lists is named once in what to set.
         let overlap = failure(list(&["a", "b"]), list(&["b"]));
         assert!(overlap.text(Some("M")).contains("M: set A and B to Read,"));
+        // A resource of two words is named one way throughout: `_` read as a space.
+        let words = failure(list(&["credit_notes"]), list(&["line_items"]));
+        assert!(
+            words.text(Some("M")).starts_with(
+                "this credential can write to credit notes and lacks Read permission on line items: "
+            ),
+            "{}",
+            words.text(Some("M"))
+        );
+        assert!(words
+            .text(Some("M"))
+            .contains("M: set Credit notes and Line items to Read"));
     }
 
     #[test]
