@@ -589,8 +589,8 @@ fn demo_runs_without_a_key_and_answers_the_repeated_question_from_the_cache() {
     assert_eq!(run.code, 0, "{run:?}");
     let v = run.json();
     assert_eq!(v["setup"]["ok"], true);
-    // Five reads, five writes of the component's, sixteen of the host's.
-    assert_eq!(v["setup"]["requests"], 26);
+    // Five reads, five writes of the component's, fifteen of the host's.
+    assert_eq!(v["setup"]["requests"], 25);
     let queries = v["queries"].as_array().expect("queries");
     assert_eq!(queries.len(), klairr_host::demo::DEMO_QUERIES.len());
     let first = &queries[0]["result"];

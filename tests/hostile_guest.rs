@@ -211,7 +211,7 @@ fn host_probes() -> Vec<(String, String)> {
         .filter_map(|r| Some((r.method.clone(), r.path.literal()?.to_owned())))
         .collect();
     probes.sort();
-    assert_eq!(probes.len(), 16, "{probes:?}");
+    assert_eq!(probes.len(), 15, "{probes:?}");
     probes
 }
 
@@ -282,7 +282,7 @@ fn setup_lets_through_only_the_probe_id_and_only_during_setup() {
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(
         upstream.requests().len(),
-        18,
+        17,
         "still only the setup's probe, read and the host's probes"
     );
     let denied = denials(&run);
@@ -328,7 +328,7 @@ fn setup_passes_only_when_the_host_saw_every_write_probe_refused_and_every_read_
         );
     }
     let log = upstream.requests();
-    assert_eq!(log.len(), 18, "{log:?}");
+    assert_eq!(log.len(), 17, "{log:?}");
     assert_eq!(after(&log, 2), host_probes(), "the host's own probes");
 
     // Every read refused (a key without Read): the component reports every table readable, the host
@@ -375,8 +375,8 @@ fn setup_reports_the_credentials_mode_whatever_the_component_says() {
     let log = upstream.requests();
     assert_eq!(
         log.len(),
-        26,
-        "five probes, five reads, the host's sixteen: {log:?}"
+        25,
+        "five probes, five reads, the host's fifteen: {log:?}"
     );
     assert_eq!(after(&log, 10), host_probes());
 }
@@ -816,7 +816,7 @@ fn the_offline_credential_check_cannot_send_print_or_return_the_key() {
     assert!(run.stderr.contains("error (over-permissioned)"), "{run:?}");
     assert_no_key(&key, &format!("{}{}", run.stdout, run.stderr), "output");
     let log = upstream.requests();
-    assert_eq!(log.len(), 18, "{log:?}");
+    assert_eq!(log.len(), 17, "{log:?}");
     assert_eq!(log[0].path(), "/v1/customers/cus_klairr_probe_never_exists");
     assert_eq!(log[1].path(), "/v1/customers");
     assert_eq!(after(&log, 2), host_probes(), "then the host's own probes");

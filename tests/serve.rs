@@ -1735,7 +1735,7 @@ fn opens_at_once_past_the_limit_are_refused_before_their_setup() {
         4,
         "{statuses:?}"
     );
-    assert_eq!(emu.requests().len(), 2 * 26, "two setups' probes, no more");
+    assert_eq!(emu.requests().len(), 2 * 25, "two setups' probes, no more");
     server.drain(Duration::from_secs(1));
 }
 

@@ -122,7 +122,7 @@ impl Resource {
 /// setup probes): (the URL's name, Stripe's permission name). Each answers an update of one object,
 /// `POST /v1/<name>/{id}` (`POST /v1/checkout/sessions/{id}` for checkout sessions): 403 without the
 /// permission, else 404 `resource_missing` (it holds none of them).
-pub const WRITE_ELSEWHERE: [(&str, &str); 16] = [
+pub const WRITE_ELSEWHERE: [(&str, &str); 15] = [
     ("refunds", "refund"),
     ("transfers", "transfer"),
     ("credit_notes", "credit_note"),
@@ -137,7 +137,6 @@ pub const WRITE_ELSEWHERE: [(&str, &str); 16] = [
     ("promotion_codes", "promotion_code"),
     ("tax_rates", "tax_rate"),
     ("payment_links", "payment_link"),
-    ("quotes", "quote"),
     ("setup_intents", "setup_intent"),
 ];
 

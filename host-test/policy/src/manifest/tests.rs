@@ -143,7 +143,7 @@ fn builtin_stripe_manifest() {
             max_scan_rows: 1_000_000,
             retry_share_percent: 100,
             extra_requests: 30,
-            verify_requests: 104,
+            verify_requests: 100,
         }
     );
     let c = &m.credential;
@@ -250,10 +250,6 @@ fn builtin_stripe_manifest() {
             ),
             (
                 "POST /v1/payment_links/plink_klairr_probe_host".to_owned(),
-                During::Verify
-            ),
-            (
-                "POST /v1/quotes/qt_klairr_probe_host".to_owned(),
                 During::Verify
             ),
             (

@@ -58,7 +58,7 @@ fn stripes_manifest_has_one_probe_per_table_refused_with_403() {
         .into_iter()
         .filter(|r| !TABLES.contains(&r.as_str()))
         .collect();
-    assert_eq!(host.len(), 16, "{host:?}");
+    assert_eq!(host.len(), 15, "{host:?}");
     for r in &host {
         let rule = &m.requests[rule(&m, r)];
         let probe = rule.probe.as_ref().expect("a probe");
