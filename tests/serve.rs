@@ -2383,3 +2383,69 @@ fn an_empty_segment_is_no_route_whatever_the_method() {
     }
     server.drain(Duration::from_secs(1));
 }
+
+/// A client that hangs up with a second request pipelined behind its query (or its open) stops the
+/// call as one that sent only the one does (QA: hyper had read the second request, so it saw no end of
+/// stream, and the call ran on to its end, spending the key's budget for nobody; a setup so left kept
+/// its connection, and its slot, until it expired).
+#[test]
+fn a_client_that_pipelines_a_request_and_hangs_up_stops_its_call() {
+    use std::io::Write;
+    let emu = emulator();
+    let (dir, server) = two_in_flight_server(&emu, "pipehang", Duration::from_secs(60));
+    let api = Api::new(&server);
+    let one_request = r#"{"http": {"path": "/v1/customers?limit=1"}}"#;
+    // Forty requests one after the other, 150 ms each: 6 s of them.
+    let forty_in_a_row = format!("[{}]", [one_request; 40].join(","));
+    emu.set_latency(Duration::from_millis(150));
+    let id = api.connect("pipehang", keys::TEST_READ_ONLY);
+    let before = emu.requests().len();
+    let mut client = std::net::TcpStream::connect(server.addr()).expect("connects");
+    write!(
+        client,
+        "POST /v1/connections/{id}/query HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Length: {}\r\n\r\n{forty_in_a_row}GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+        forty_in_a_row.len()
+    )
+    .expect("sends");
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(emu.requests().len() > before, "the call had begun");
+    drop(client);
+    std::thread::sleep(Duration::from_millis(500));
+    let after_hang_up = emu.requests().len();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        emu.requests().len(),
+        after_hang_up,
+        "sent after the client left"
+    );
+    assert!(
+        after_hang_up - before < 10,
+        "{} sent",
+        after_hang_up - before
+    );
+    // The connection stays, and answers its next question on a fresh instance.
+    emu.set_latency(Duration::ZERO);
+    let (status, value) = api.query(&id, one_request);
+    assert_eq!(status, 200, "{value}");
+    assert_counted_as_arrived(&api, &emu, "pipehang");
+    server.drain(Duration::from_secs(1));
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // An open, its setup five round trips of 300 ms: the client leaves after the first.
+    let emu = emulator();
+    let server = server_with_limits(&emu, 1, Duration::from_secs(600));
+    emu.set_latency(Duration::from_millis(300));
+    let body = stripe_open_body(keys::TEST_READ_ONLY);
+    let mut client = raw_open(&server, body.len() as u64, &body);
+    write!(client, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").expect("sends");
+    std::thread::sleep(Duration::from_millis(300));
+    drop(client);
+    std::thread::sleep(Duration::from_millis(1500));
+    let sent = emu.requests().len();
+    assert!(sent < 10, "the setup ran to its end: {sent} requests");
+    let api = Api::new(&server);
+    let (_, metrics) = api.call("GET", "/metrics", None);
+    assert!(metrics.contains("klairr_open_connections 0"), "{metrics}");
+    server.drain(Duration::from_secs(1));
+}

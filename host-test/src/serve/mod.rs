@@ -21,6 +21,7 @@
 //! ```
 
 pub mod auth;
+mod client_socket;
 mod connection_body;
 pub mod errors;
 pub mod metrics;
@@ -395,7 +396,12 @@ async fn accept(
         };
         let head_timeout = state.request_timeout;
         let state = state.clone();
-        let service = service_fn(move |request| routes::handle(state.clone(), request));
+        // Each request carries its socket, for the routes that run calls to see the client go.
+        let socket = client_socket::ClientSocket::of(&stream);
+        let service = service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(socket);
+            routes::handle(state.clone(), request)
+        });
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(head_timeout)

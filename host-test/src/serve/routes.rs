@@ -2,6 +2,7 @@
 //! runtime), so they run on tokio's blocking pool and never on the server's event loop.
 
 use super::auth::Token;
+use super::client_socket::ClientSocket;
 use super::connection_body;
 use super::errors::ApiError;
 use super::metrics::labels;
@@ -173,6 +174,7 @@ async fn route(
             )),
         );
     }
+    let socket = request.extensions().get::<ClientSocket>().copied();
     let path = request.uri().path().to_owned();
     // One leading slash, as every path has: `//healthz` is not `/healthz` (an empty segment is no route).
     let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(&path).split('/').collect();
@@ -243,7 +245,7 @@ async fn route(
             }
             let platform = state.platform.clone();
             // When the client goes away the setup ends without adding a connection nobody knows of.
-            let (hung_up, client) = hang_up();
+            let (hung_up, client) = hang_up(socket);
             let reply = blocking(move || connect(&platform, &body, &hung_up)).await;
             client.disarm();
             ("/v1/connections", reply)
@@ -268,7 +270,7 @@ async fn route(
             }
             // When the client hangs up the call stops and sends nothing more (QA: it ran on and
             // spent the key's budget).
-            let (hung_up, client) = hang_up();
+            let (hung_up, client) = hang_up(socket);
             let call = move || {
                 let _turn = turn;
                 query(&platform, &id, &body, &hung_up)
@@ -326,12 +328,43 @@ fn not_allowed(allow: &'static str) -> ApiError {
 }
 
 /// A token cancelled when the guard is dropped with a request's future — hyper drops it when the
-/// client's connection closes — while the call it was handed runs elsewhere; the guard is disarmed
-/// once the call has answered.
-fn hang_up() -> (CancellationToken, DropGuard) {
+/// client's connection closes — or when `socket` shows the client gone (which hyper does not see with
+/// a request pipelined behind this one), while the call it was handed runs elsewhere; the guard is
+/// disarmed once the call has answered.
+fn hang_up(socket: Option<ClientSocket>) -> (CancellationToken, HangUpGuard) {
     let hung_up = CancellationToken::new();
-    let guard = hung_up.clone().drop_guard();
+    let watch = socket.and_then(|socket| socket.watch(hung_up.clone()));
+    let guard = HangUpGuard {
+        dropped: Some(hung_up.clone().drop_guard()),
+        watch,
+    };
     (hung_up, guard)
+}
+
+/// See [`hang_up`]: the watch of the socket ends with the guard, disarmed or dropped.
+struct HangUpGuard {
+    dropped: Option<DropGuard>,
+    watch: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl HangUpGuard {
+    /// The call has answered: the client leaving now stops nothing.
+    fn disarm(mut self) {
+        if let Some(watch) = self.watch.take() {
+            watch.abort();
+        }
+        if let Some(dropped) = self.dropped.take() {
+            dropped.disarm();
+        }
+    }
+}
+
+impl Drop for HangUpGuard {
+    fn drop(&mut self) {
+        if let Some(watch) = self.watch.take() {
+            watch.abort();
+        }
+    }
 }
 
 /// Run a connector call on the blocking pool.
