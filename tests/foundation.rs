@@ -631,6 +631,20 @@ fn demo_runs_without_a_key_and_answers_the_repeated_question_from_the_cache() {
         "{}",
         text.stdout
     );
+    // A table showing some of its columns says `--columns` chooses them, and the command shown above it
+    // is the one that gives it: `--columns` included (the demo itself takes no such flag).
+    let mut hinted = 0;
+    for section in text.stdout.split("\n## ").skip(1) {
+        if section.contains("columns shown; `--columns` chooses them") {
+            hinted += 1;
+            let command = section
+                .lines()
+                .find(|l| l.starts_with("$ klairr-host query "))
+                .unwrap_or_else(|| panic!("no command shown: {section}"));
+            assert!(command.contains("' --columns id,"), "{command}");
+        }
+    }
+    assert!(hinted > 0, "{}", text.stdout);
 }
 
 /// One origin redirected twice is a mistake whichever redirect would win: refused, naming the origin.

@@ -720,3 +720,53 @@ fn output_that_cannot_be_written_is_said_on_stderr() {
         assert!(stderr.contains(want), "{format}: {stderr}");
     }
 }
+
+/// The emulator's banner (its address and keys) that cannot be written is the same `output` failure as
+/// any command's, not a `sandbox` one: the emulator stops at once, exit 1, and says so on stderr.
+#[test]
+fn emulator_whose_banner_cannot_be_written_is_an_output_failure() {
+    for (format, want) in [
+        ("table", "error (output): could not write the output"),
+        (
+            "json",
+            r#"{"error":{"kind":"output","message":"could not write the output"#,
+        ),
+    ] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full");
+        let run = std::process::Command::new(env!("CARGO_BIN_EXE_klairr-host-under-test"))
+            .args(["--format", format, "emulator", "--port", "0"])
+            .stdin(std::process::Stdio::null())
+            .stdout(full)
+            .output()
+            .expect("klairr-host runs");
+        assert_eq!(run.status.code(), Some(1), "{format}: {run:?}");
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(stderr.contains(want), "{format}: {stderr}");
+    }
+}
+
+/// `--help` and `--version` that cannot be written are the `output` failure; under `--format json` it
+/// is said as the error object (on stderr, stdout being what failed), as every other failure is.
+#[test]
+fn help_that_cannot_be_written_under_json_is_the_error_object() {
+    for asked in ["--help", "--version"] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full");
+        let run = std::process::Command::new(env!("CARGO_BIN_EXE_klairr-host-under-test"))
+            .args(["--format", "json", asked])
+            .stdin(std::process::Stdio::null())
+            .stdout(full)
+            .output()
+            .expect("klairr-host runs");
+        assert_eq!(run.status.code(), Some(1), "{asked}: {run:?}");
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        let error: serde_json::Value = serde_json::from_str(stderr.trim())
+            .unwrap_or_else(|e| panic!("{asked}: stderr is not one JSON object ({e}): {stderr}"));
+        assert_eq!(error["error"]["kind"], "output", "{asked}: {stderr}");
+    }
+}

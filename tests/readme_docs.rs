@@ -691,6 +691,17 @@ fn readme_lists_every_emulator_key() {
         .collect();
     let grants = keys::all();
     assert_eq!(rows.len(), grants.len(), "README rows {rows:?}");
+    // The prose before the table counts them too.
+    let words = [
+        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+        "eleven", "twelve",
+    ];
+    let said = format!("It accepts {} made-up keys", words[grants.len()]);
+    assert!(
+        readme.contains(&said),
+        "README.md's CLI section should say \"{said}\" (the emulator accepts {} keys)",
+        grants.len()
+    );
     for grant in &grants {
         let matching: Vec<_> = rows
             .iter()

@@ -203,6 +203,26 @@ fn the_token_guards_everything_but_healthz() {
             "{method} {path}"
         );
     }
+    // Each 405 is counted under its route, as any answer of the route is.
+    let (_, metrics) = api.call("GET", "/metrics", None);
+    for route in [
+        "/v1/connections",
+        "/v1/connections/{id}/query",
+        "/v1/connectors",
+        "/v1/connections/{id}",
+        "/healthz",
+    ] {
+        assert!(
+            metrics.contains(&format!(
+                "klairr_http_requests_total{{route=\"{route}\",status=\"405\"}}"
+            )),
+            "{route}: {metrics}"
+        );
+    }
+    assert!(
+        !metrics.contains("route=\"method-not-allowed\""),
+        "{metrics}"
+    );
     // HEAD is GET without a body, as load balancers' probes expect.
     assert_eq!(
         api.call_as("HEAD", "/healthz", None, None),

@@ -189,9 +189,15 @@ pub fn run(
         Ok(_) => out.push_str("warning: a secret key was not refused\n"),
     }
     for (title, query, answer) in &answers {
-        out.push_str(&format!("\n## {title}\n$ klairr-host query '{query}'\n"));
-        // An aggregate's columns are its own: all of them are shown.
+        // An aggregate's columns are its own: all of them are shown. Otherwise the command shown is the
+        // one that gives the table below, `--columns` included (the footer's hint names that flag).
         let only = demo_columns(&answer.result.table).filter(|_| answer.result.aggregate.is_none());
+        let columns = only
+            .map(|only| format!(" --columns {}", only.join(",")))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "\n## {title}\n$ klairr-host query '{query}'{columns}\n"
+        ));
         out.push_str(&match only {
             Some(only) => output::query_text_columns(&answer.result, answer.served, only),
             None => output::query_text(&answer.result, answer.served),
@@ -288,9 +294,10 @@ pub fn serve_emulator(
             keys.join("\n  ")
         )
     };
+    // Its banner is output like any command's: one that cannot be written is an `output` failure.
     writeln!(stdout, "{text}")
         .and_then(|()| stdout.flush())
-        .map_err(|e| Failure::new("sandbox", e.to_string()))?;
+        .map_err(Failure::output)?;
     if let Some(answered) = answered {
         let started = std::time::Instant::now();
         // The emulator masks the request's own key; anything else that looks like a key (another

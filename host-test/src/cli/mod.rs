@@ -106,12 +106,15 @@ where
         Err(e) => {
             // `--help` and `--version`: what was asked for, so on stdout (`klairr-host --help | less`);
             // when stdout cannot take it, that is an `output` failure like any other command's.
+            // Under `--format json` that failure is the error object, on stderr, as any other's is.
             if let Err(why) = write!(io.stdout, "{e}").and_then(|()| io.stdout.flush()) {
-                let _ = writeln!(
-                    io.stderr,
-                    "error (output): {}",
-                    Failure::output(why).message
-                );
+                let failure = Failure::output(why);
+                if asks_for_json(&args) {
+                    let json = output::error_json(&failure.kind, &failure.message);
+                    let _ = writeln!(io.stderr, "{json}");
+                } else {
+                    let _ = writeln!(io.stderr, "error (output): {}", failure.message);
+                }
                 return 1;
             }
             return e.exit_code();

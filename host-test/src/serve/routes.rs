@@ -294,14 +294,17 @@ async fn route(
             };
             ("/v1/connections/{id}", reply)
         }
-        (_, ["metrics"] | ["v1", "connectors"]) => ("method-not-allowed", Err(not_allowed(READS))),
-        (
-            _,
-            ["v1", "connections"]
-            | ["v1", "connectors", _, "reload"]
-            | ["v1", "connections", _, "query"],
-        ) => ("method-not-allowed", Err(not_allowed("POST"))),
-        (_, ["v1", "connections", _]) => ("method-not-allowed", Err(not_allowed("DELETE"))),
+        // Another method on a route: counted under the route, as `/healthz`'s are.
+        (_, ["metrics"]) => ("/metrics", Err(not_allowed(READS))),
+        (_, ["v1", "connectors"]) => ("/v1/connectors", Err(not_allowed(READS))),
+        (_, ["v1", "connections"]) => ("/v1/connections", Err(not_allowed("POST"))),
+        (_, ["v1", "connectors", _, "reload"]) => {
+            ("/v1/connectors/{name}/reload", Err(not_allowed("POST")))
+        }
+        (_, ["v1", "connections", _, "query"]) => {
+            ("/v1/connections/{id}/query", Err(not_allowed("POST")))
+        }
+        (_, ["v1", "connections", _]) => ("/v1/connections/{id}", Err(not_allowed("DELETE"))),
         _ => ("not-found", Err(no_route())),
     }
 }
