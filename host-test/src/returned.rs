@@ -216,8 +216,8 @@ pub fn check_canonical(canonical: String) -> Result<String, SandboxError> {
 }
 
 /// What a result holds in memory, for the cache's bound: every block the allocator gives its lists and
-/// its text (`block` below), its columns included (their docs too: review weighed 512 columns of 4 KiB docs,
-/// or 100,000 rows of no cells, at 1 KiB). Weighed as the component returned it, before the credential
+/// its text (`block` below), its columns included (their docs too: review weighed 512 columns of 4 KiB
+/// docs, or 100,000 rows of no cells, at 1 KiB). Weighed as the component returned it, before the credential
 /// is masked in it: a weight that shrank where a guess was a run of the credential would change what the
 /// shared cache evicts, which another call of the component can see (QA read right guesses so).
 pub fn weight(result: &wit::QueryResult) -> usize {
