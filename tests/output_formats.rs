@@ -694,6 +694,20 @@ fn csv_is_for_query_results_only() {
     assert!(run.json()["tables"].is_array());
 }
 
+/// `klairr-host` run with `args` and its standard output on `/dev/full`: every write to it fails.
+fn with_stdout_full(args: &[&str]) -> std::process::Output {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    std::process::Command::new(env!("CARGO_BIN_EXE_klairr-host-under-test"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(full)
+        .output()
+        .expect("klairr-host runs")
+}
+
 /// Standard output that cannot be written (a full disk) is the `output` kind, exit 1, said on stderr —
 /// under `--format json` too, where the error object would have gone to the stdout that failed.
 #[test]
@@ -705,16 +719,7 @@ fn output_that_cannot_be_written_is_said_on_stderr() {
             r#"{"error":{"kind":"output","message":"could not write the output"#,
         ),
     ] {
-        let full = std::fs::OpenOptions::new()
-            .write(true)
-            .open("/dev/full")
-            .expect("/dev/full");
-        let run = std::process::Command::new(env!("CARGO_BIN_EXE_klairr-host-under-test"))
-            .args(["--compile-cache", "off", "--format", format, "describe"])
-            .stdin(std::process::Stdio::null())
-            .stdout(full)
-            .output()
-            .expect("klairr-host runs");
+        let run = with_stdout_full(&["--compile-cache", "off", "--format", format, "describe"]);
         assert_eq!(run.status.code(), Some(1), "{format}: {run:?}");
         let stderr = String::from_utf8_lossy(&run.stderr);
         assert!(stderr.contains(want), "{format}: {stderr}");
@@ -732,16 +737,7 @@ fn emulator_whose_banner_cannot_be_written_is_an_output_failure() {
             r#"{"error":{"kind":"output","message":"could not write the output"#,
         ),
     ] {
-        let full = std::fs::OpenOptions::new()
-            .write(true)
-            .open("/dev/full")
-            .expect("/dev/full");
-        let run = std::process::Command::new(env!("CARGO_BIN_EXE_klairr-host-under-test"))
-            .args(["--format", format, "emulator", "--port", "0"])
-            .stdin(std::process::Stdio::null())
-            .stdout(full)
-            .output()
-            .expect("klairr-host runs");
+        let run = with_stdout_full(&["--format", format, "emulator", "--port", "0"]);
         assert_eq!(run.status.code(), Some(1), "{format}: {run:?}");
         let stderr = String::from_utf8_lossy(&run.stderr);
         assert!(stderr.contains(want), "{format}: {stderr}");
@@ -753,16 +749,7 @@ fn emulator_whose_banner_cannot_be_written_is_an_output_failure() {
 #[test]
 fn help_that_cannot_be_written_under_json_is_the_error_object() {
     for asked in ["--help", "--version"] {
-        let full = std::fs::OpenOptions::new()
-            .write(true)
-            .open("/dev/full")
-            .expect("/dev/full");
-        let run = std::process::Command::new(env!("CARGO_BIN_EXE_klairr-host-under-test"))
-            .args(["--format", "json", asked])
-            .stdin(std::process::Stdio::null())
-            .stdout(full)
-            .output()
-            .expect("klairr-host runs");
+        let run = with_stdout_full(&["--format", "json", asked]);
         assert_eq!(run.status.code(), Some(1), "{asked}: {run:?}");
         let stderr = String::from_utf8_lossy(&run.stderr);
         let error: serde_json::Value = serde_json::from_str(stderr.trim())
