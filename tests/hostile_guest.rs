@@ -346,14 +346,9 @@ fn setup_passes_only_when_the_host_saw_every_write_probe_refused_and_every_read_
     );
 }
 
-/// A setup whose every probe the host saw answered as a read-only key's is reported in the mode of the
-/// credential the host accepted, not the mode the component names: a live key is never shown as a test
-/// one (nor a test key as live) by a component's word.
-#[test]
-fn setup_reports_the_credentials_mode_whatever_the_component_says() {
-    let upstream = Upstream::start(Behaviour::ReadOnlyKey).expect("upstream");
-    // The Stripe manifest with its first read naming the hostile component's one table and the
-    // others naming none, so that a setup whose probes were all answered can pass.
+/// The Stripe manifest with its first read naming the hostile component's one table and the others
+/// naming none, so that a setup whose probes were all answered can pass.
+fn outcomes_manifest_text() -> String {
     let mut text = klairr_host::policy::manifest::STRIPE_TOML.replacen(
         "reads = \"customers\"",
         "reads = \"outcomes\"",
@@ -362,6 +357,16 @@ fn setup_reports_the_credentials_mode_whatever_the_component_says() {
     for table in ["subscriptions", "invoices", "charges", "payouts"] {
         text = text.replacen(&format!("reads = \"{table}\"\n"), "", 1);
     }
+    text
+}
+
+/// A setup whose every probe the host saw answered as a read-only key's is reported in the mode of the
+/// credential the host accepted, not the mode the component names: a live key is never shown as a test
+/// one (nor a test key as live) by a component's word.
+#[test]
+fn setup_reports_the_credentials_mode_whatever_the_component_says() {
+    let upstream = Upstream::start(Behaviour::ReadOnlyKey).expect("upstream");
+    let text = outcomes_manifest_text();
     let manifest = Manifest::parse(&text, "outcomes.toml", None).expect("a valid manifest");
     let sandbox = hostile_sandbox_under(&upstream, manifest);
     // An 86-character live key (tests/hostile-guest's `PROBES_THEN_LIES`): the component accepts it,
@@ -390,14 +395,7 @@ fn a_component_cannot_send_the_hosts_own_probes() {
     let upstream = Upstream::start(Behaviour::ReadOnlyKey).expect("upstream");
     // The manifest above, with a host probe on the very path the honest check's first write takes,
     // before the component's rule for it.
-    let mut text = klairr_host::policy::manifest::STRIPE_TOML.replacen(
-        "reads = \"customers\"",
-        "reads = \"outcomes\"",
-        1,
-    );
-    for table in ["subscriptions", "invoices", "charges", "payouts"] {
-        text = text.replacen(&format!("reads = \"{table}\"\n"), "", 1);
-    }
+    let text = outcomes_manifest_text();
     let hosts = "[[requests]]\nmethod = \"DELETE\"\npath = \"/v1/customers/cus_klairr_probe_hostile\"\n\
                  during = \"verify\"\nprobe = { resource = \"customer_deletions\", refused = [403], sent_by = \"host\" }\n\n";
     let first_delete = "[[requests]]\nmethod = \"DELETE\"";

@@ -351,11 +351,8 @@ struct HangUpGuard {
 }
 
 impl HangUpGuard {
-    /// The call has answered: the client leaving now stops nothing.
+    /// The call has answered: the client leaving now stops nothing (the watch ends with the drop).
     fn disarm(mut self) {
-        if let Some(watch) = self.watch.take() {
-            watch.abort();
-        }
         if let Some(dropped) = self.dropped.take() {
             dropped.disarm();
         }
