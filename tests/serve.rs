@@ -504,6 +504,62 @@ fn connection_bodies_are_checked_and_a_lowered_ttl_is_honoured_by_the_shared_cac
     server.drain(Duration::from_secs(1));
 }
 
+/// A result's TTL counts from when its rows were read, not from when its call returned: a connection
+/// at a 2 s TTL whose query takes over 2 s (two pages at 1.1 s each) is told it may keep the answer 0 s
+/// more, and its repeat is read afresh, never served rows older than its TTL from the cache (review:
+/// the entry was stored for the whole TTL after the call, so a 5 s connection got rows 10 s old); a
+/// connection at 60 s is told what is left of its 60 s, and its hit no more.
+#[test]
+fn a_results_ttl_counts_from_when_its_rows_were_read() {
+    let emu = emulator();
+    let server = Server::start(&Registry::builtin(), options(&emu)).expect("starts");
+    let api = Api::new(&server);
+    let open = |ttl: u32| {
+        let body = json!({"connector": "stripe", "credential": keys::TEST_READ_ONLY,
+            "cache_ttl_seconds": ttl});
+        let (status, created) = api.json("POST", "/v1/connections", Some(&body.to_string()));
+        assert_eq!(status, 201, "{created}");
+        created["id"].as_str().expect("id").to_owned()
+    };
+    let (short, long) = (open(2), open(60));
+    // Two pages, one after the other (a small query is one cursor): over 2.2 s.
+    emu.set_latency(Duration::from_millis(1100));
+    let dsl = r#"{"list":"charges","limit":150}"#;
+    let started = Instant::now();
+    let (status, fresh) = api.query(&short, dsl);
+    assert_eq!(status, 200, "{fresh}");
+    assert!(started.elapsed() >= Duration::from_secs(2), "{fresh}");
+    assert_eq!(fresh["cached"], false, "{fresh}");
+    assert_eq!(
+        fresh["cache_ttl_seconds"], 0,
+        "the call took the whole TTL: {fresh}"
+    );
+    let (_, again) = api.query(&short, dsl);
+    assert_eq!(
+        again["cached"], false,
+        "rows read over 2 s ago are not served at 2 s: {again}"
+    );
+
+    let started = Instant::now();
+    let (_, fresh) = api.query(&long, dsl);
+    let took = started.elapsed().as_secs();
+    assert_eq!(fresh["cached"], false, "{fresh}");
+    let told = fresh["cache_ttl_seconds"].as_u64().unwrap_or(u64::MAX);
+    assert!(
+        told <= 60 - took,
+        "{took} s of 60 used, {told} s left: {fresh}"
+    );
+    emu.set_latency(Duration::ZERO);
+    let (_, hit) = api.query(&long, dsl);
+    assert_eq!(hit["cached"], true, "{hit}");
+    let left = hit["cache_ttl_seconds"].as_u64().unwrap_or(u64::MAX);
+    assert!(
+        left < 60 - took,
+        "{took} s of 60 used, {left} s left: {hit}"
+    );
+    server.drain(Duration::from_secs(1));
+}
+
 /// Flags that set up one connection or one component cannot be honoured by `serve` for all of them:
 /// refused, saying where each setting goes, rather than accepted and ignored.
 #[test]

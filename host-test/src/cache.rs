@@ -233,6 +233,11 @@ impl<V: Clone, C: Clock> ResultCache<V, C> {
         }
     }
 
+    /// The cache's clock now: what [`ResultCache::put_since`] counts a TTL from.
+    pub fn now(&mut self) -> Instant {
+        self.clock.now()
+    }
+
     /// Store `value`, which weighs `bytes`, for `ttl`. A zero TTL stores nothing; neither does a value
     /// heavier than the whole cache. Room is made by dropping expired entries, then the ones closest to
     /// expiry.
@@ -245,7 +250,29 @@ impl<V: Clone, C: Clock> ResultCache<V, C> {
         bytes: usize,
     ) {
         let now = self.clock.now();
+        self.put_since(fingerprint, canonical_query, value, ttl, bytes, now);
+    }
+
+    /// [`ResultCache::put`] of a value whose TTL counts from `since` (an earlier [`ResultCache::now`]:
+    /// when the call that read its rows began), not from now: a result whose call took longer than its
+    /// TTL stores nothing, and one that took part of it keeps only the rest (review: an entry counted
+    /// from the end of its call held rows read at its start for the TTL plus the call's length).
+    pub fn put_since(
+        &mut self,
+        fingerprint: &Fingerprint,
+        canonical_query: &str,
+        value: V,
+        ttl: Duration,
+        bytes: usize,
+        since: Instant,
+    ) {
+        let now = self.clock.now();
         self.drop_expired_at(now);
+        // What is left of the TTL counted from `since` (a `since` after now counts from now).
+        let ttl = match since.min(now).checked_add(ttl) {
+            Some(expires) => expires.saturating_duration_since(now),
+            None => ttl,
+        };
         if ttl.is_zero() || bytes > self.max_bytes {
             return;
         }
@@ -333,6 +360,33 @@ mod tests {
         offset.set(Duration::from_secs(3600));
         assert_eq!(cache.get(&fp, "q"), (Lookup::Expired, None));
         assert_eq!(cache.get(&fp, "q").0, Lookup::Miss);
+    }
+
+    /// A TTL counts from when the rows were read (the call's start), not from when the call returned:
+    /// a call that took 40 s of a 60 s TTL leaves its entry 20 s, and one that took the whole TTL
+    /// leaves none.
+    #[test]
+    fn a_ttl_counts_from_when_the_rows_were_read() {
+        let offset = Rc::new(Cell::new(Duration::ZERO));
+        let clock = FakeClock {
+            start: Instant::now(),
+            offset: offset.clone(),
+        };
+        let mut cache = ResultCache::with_clock(16, 1 << 20, clock);
+        let fp = Fingerprinter::with_secret([7; 32]).fingerprint("stripe", "test", KEY_A);
+        let read_from = cache.now();
+        offset.set(Duration::from_secs(40));
+        cache.put_since(&fp, "q", 1u32, Duration::from_secs(60), 4, read_from);
+        let left = cache.lookup(&fp, "q").1.map(|(_, left)| left);
+        assert_eq!(left, Some(Duration::from_secs(20)));
+        offset.set(Duration::from_secs(60));
+        assert_eq!(cache.get(&fp, "q"), (Lookup::Expired, None));
+        // A call as long as its TTL stores nothing.
+        let read_from = cache.now();
+        offset.set(Duration::from_secs(120));
+        cache.put_since(&fp, "q", 2u32, Duration::from_secs(60), 4, read_from);
+        assert_eq!(cache.get(&fp, "q"), (Lookup::Miss, None));
+        assert!(cache.is_empty());
     }
 
     /// The index by expiry agrees with the policy as written, checked against a plain list that scans

@@ -107,12 +107,37 @@ impl Answers {
             }
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
-        let (result, weight) = connection.query_weighed(dsl)?;
-        let result = Arc::new(result);
-        if let Ok(mut cache) = self.cache.lock() {
-            let ttl = Duration::from_secs(u64::from(result.cache_ttl_seconds));
-            cache.put(&fingerprint, &key, Arc::clone(&result), ttl, weight);
+        // The rows are read from here on: their TTL counts from now, not from when the call returns
+        // (review: a call of minutes left rows in the cache, and with whoever kept the answer, for
+        // the TTL plus the call's length; a connection at a 5 s TTL was served rows 10 s old).
+        let read_from = self.cache.lock().ok().map(|mut cache| cache.now());
+        let (mut result, weight) = connection.query_weighed(dsl)?;
+        let ttl = Duration::from_secs(u64::from(result.cache_ttl_seconds));
+        if let Some(read_from) = read_from {
+            if let Ok(mut cache) = self.cache.lock() {
+                // The answer says what is left of its TTL, in whole seconds, as a cached one does.
+                let took = cache.now().saturating_duration_since(read_from).as_secs();
+                result.cache_ttl_seconds = result
+                    .cache_ttl_seconds
+                    .saturating_sub(u32::try_from(took).unwrap_or(u32::MAX));
+                let result = Arc::new(result);
+                cache.put_since(
+                    &fingerprint,
+                    &key,
+                    Arc::clone(&result),
+                    ttl,
+                    weight,
+                    read_from,
+                );
+                drop(cache);
+                return Ok(self.fresh(sandbox, result));
+            }
         }
+        Ok(self.fresh(sandbox, Arc::new(result)))
+    }
+
+    /// A result just fetched from the source: its shape recorded, the answer [`Served::Fresh`].
+    fn fresh(&self, sandbox: &Sandbox, result: Arc<wit::QueryResult>) -> Answer {
         let record = ShapeRecord::from_shape(&sandbox.manifest().name, &result.shape);
         if let Some(memory) = &self.memory {
             // Memory is best-effort: a full disk must not fail the user's query, but it must be visible.
@@ -125,10 +150,10 @@ impl Answers {
         if let Ok(mut remembered) = self.remembered.lock() {
             remember(&mut remembered, record);
         }
-        Ok(Answer {
+        Answer {
             result,
             served: Served::Fresh,
-        })
+        }
     }
 
     /// The latest shapes recorded in this process (at most [`REMEMBERED_SHAPES`]), oldest first.
