@@ -312,6 +312,85 @@ fn an_upstream_echoing_the_key_is_redacted() {
     }
 }
 
+/// A Stripe key's body starts with `5` and its account's id (acct_1PgafTB7WZ01zgkW's keys are
+/// `rk_test_51PgafTB7WZ01zgkW…`), and the ids of the account's charges repeat the account's last 10
+/// characters: one in ~1,300 shares 12 with the key. Those ids come back whole, in every format, while the
+/// key's secret part, echoed in the same page, is still masked.
+#[test]
+fn ids_sharing_the_keys_account_name_come_back_whole_and_its_secret_does_not() {
+    let account = "1PgafTB7WZ01zgkW";
+    let key = xorshift_key(&format!("rk_test_5{account}"), 0x9E37_79B9_7F4A_7C15);
+    let secret = &key["rk_test_5".len() + account.len()..];
+    // Two characters beside the account's last 10 like the key's: "fT" before them, "q8"-like after.
+    let ids = [
+        "ch_3PgbfTB7WZ01zgkW0XYmPNZs".to_owned(),
+        format!("ch_3Pgb9xB7WZ01zgkW{}XYmPNZ", &secret[..2]),
+    ];
+    let emu = emulator();
+    let template = emu
+        .object(Resource::Charges, &emu.ids(Resource::Charges)[0])
+        .expect("the emulator's charge");
+    let data: Vec<Value> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let mut charge = template.clone();
+            charge["id"] = Value::String(id.clone());
+            charge["payment_intent"] = Value::String(id.replace("ch_", "pi_"));
+            charge["created"] = json!(1_767_225_600 - i as i64);
+            charge["failure_message"] = Value::String(format!("echo {}", &secret[20..50]));
+            charge
+        })
+        .collect();
+    let page = json!({"object": "list", "url": "/v1/charges", "has_more": false, "data": data});
+    let upstream = Upstream::start(Behaviour::Json {
+        status: 200,
+        body: page.to_string(),
+    })
+    .expect("upstream");
+    let query = r#"{"list":"charges","limit":2}"#;
+    let args = |format| {
+        [
+            "--stripe-base",
+            &upstream.base_url(),
+            "--format",
+            format,
+            "--columns",
+            "id,payment_intent,failure_message",
+            "query",
+            query,
+        ]
+        .map(str::to_owned)
+    };
+    for format in ["json", "csv", "table"] {
+        let run = run_cli(
+            &args(format).iter().map(String::as_str).collect::<Vec<_>>(),
+            Some(&key),
+        );
+        assert_eq!(run.code, 0, "{run:?}");
+        for id in &ids {
+            assert!(
+                run.stdout.contains(id.as_str()),
+                "{format}: {id} whole in {}",
+                run.stdout
+            );
+            let intent = id.replace("ch_", "pi_");
+            assert!(
+                run.stdout.contains(&intent),
+                "{format}: {intent} whole in {}",
+                run.stdout
+            );
+        }
+        assert!(
+            run.stdout.contains("echo [redacted]"),
+            "{format}: {}",
+            run.stdout
+        );
+        assert_no_key(secret, &run.stdout, "stdout");
+        assert_no_key(secret, &run.stderr, "stderr");
+    }
+}
+
 /// The key cut into pieces by characters no one sees, each piece shorter than the run redaction looks for.
 fn key_cut_by(key: &str, unseen: &str) -> String {
     key.as_bytes()

@@ -286,10 +286,29 @@ pub fn temp_dir(label: &str) -> std::path::PathBuf {
     dir
 }
 
-/// Panics when `text` contains any 12-character run of `key` (trimmed): the host redacts every such run,
-/// so a leak of part of a key is a leak. Keys shorter than 12 characters are checked whole.
+/// What of a Stripe key is secret, as the README's "The sandbox and the manifest" says: a body that
+/// names its account (`51` and the 15 further characters of the account's id, then at least 32
+/// characters) is secret after that name only, since the ids of the account's objects repeat it; any
+/// other key is secret whole.
+pub fn secret_of(key: &str) -> &str {
+    const NAME: usize = "51".len() + 15;
+    let Some(body) = ["rk_test_", "rk_live_"]
+        .iter()
+        .find_map(|prefix| key.strip_prefix(prefix))
+    else {
+        return key;
+    };
+    match body.get(NAME..) {
+        Some(secret) if body.starts_with("51") && secret.len() >= 32 => secret,
+        _ => key,
+    }
+}
+
+/// Panics when `text` contains any 12-character run of `key`'s secret part ([`secret_of`], trimmed): the
+/// host redacts every such run, so a leak of part of a key is a leak. Keys shorter than 12 characters are
+/// checked whole.
 pub fn assert_no_key(key: &str, text: &str, context: &str) {
-    let key = key.trim();
+    let key = secret_of(key.trim());
     if key.len() < 8 {
         return;
     }

@@ -1148,3 +1148,59 @@ fn an_item_priced_in_another_currency_makes_mrr_unknown() {
     let row = one(Table::Subscriptions, sub);
     assert_eq!(cell(Table::Subscriptions, &row, "mrr"), Cell::Integer(2000));
 }
+
+#[test]
+fn real_customers_with_nulls_unicode_unknown_fields_and_any_order() {
+    // Every nullable null, unicode escapes and surrogate pairs, unknown fields of every JSON kind.
+    let body = br#"{
+  "object": "list",
+  "data": [
+    {
+      "id": "cus_A",
+      "object": "customer",
+      "address": null,
+      "balance": 0,
+      "created": 1700000000,
+      "currency": null,
+      "default_source": null,
+      "delinquent": null,
+      "description": "caf\u00e9 \ud83d\ude00 \"q\" \\ \/",
+      "discount": null,
+      "email": null,
+      "invoice_settings": {"custom_fields": [[1, 2.5e-3, -0.0, 1E400], {"a": {"b": [true, false, null]}}]},
+      "livemode": true,
+      "metadata": {"x": "\u0000\u001f", "y": 123456789012345678901234567890, "z": -1.5E+10},
+      "name": "Zo\u00eb \u2603",
+      "tax_exempt": "reverse",
+      "test_clock": null
+    },
+    {
+      "livemode": true, "tax_exempt": null, "name": null, "id": "cus_B", "created": 1600000000,
+      "balance": -9007199254740993, "currency": "kwd", "delinquent": true,
+      "address": {"country": "KW", "city": null}
+    }
+  ],
+  "has_more": false,
+  "url": "/v1/customers"
+}"#;
+    let page = parse_page(Table::Customers, body).unwrap();
+    let (a, b) = (&page.rows[0], &page.rows[1]);
+    let c = |row: &[Cell], column| cell(Table::Customers, row, column);
+    assert_eq!(c(a, "name"), t("Zo\u{eb} \u{2603}"));
+    assert_eq!(c(a, "description"), t("caf\u{e9} \u{1f600} \"q\" \\ /"));
+    assert_eq!(
+        [
+            c(a, "currency"),
+            c(a, "delinquent"),
+            c(a, "address_country"),
+            c(a, "email")
+        ],
+        [Cell::Null, Cell::Null, Cell::Null, Cell::Null]
+    );
+    assert_eq!(c(a, "tax_exempt"), t("reverse"));
+    // Fields in another order, a balance beyond 2^53, a three-decimal currency.
+    assert_eq!(c(b, "balance"), Cell::Integer(-9007199254740993));
+    assert_eq!(c(b, "currency"), t("kwd"));
+    assert_eq!(c(b, "address_country"), t("KW"));
+    assert_eq!(page.last_id.as_deref(), Some("cus_B"));
+}

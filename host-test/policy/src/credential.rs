@@ -18,6 +18,11 @@ use std::fmt;
 /// would be sent whole in a header of every request.
 pub const MAX_CREDENTIAL_LENGTH: usize = 4096;
 
+/// The fewest characters that must follow a credential's account name for the name to be taken as
+/// public ([`crate::manifest::AccountName`]): what is left is then a secret of its own (Stripe's
+/// restricted keys have ~80), not a short key that merely starts like one.
+pub const MIN_SECRET_AFTER_NAME: usize = 32;
+
 /// Test or live data; a credential belongs to exactly one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Mode {
@@ -293,10 +298,32 @@ impl CredentialSpec {
         }
         Ok(Credential {
             hint: hint(key, prefix),
-            runs: SecretRuns::new(key),
+            runs: SecretRuns::new(self.secret_part(key, prefix)),
             secret: key.to_owned(),
             mode,
         })
+    }
+
+    /// The part of an accepted `key` (of mode prefix `prefix`) that redaction looks for. A body that
+    /// names its account ([`crate::manifest::AccountName`]: it starts so, and at least [`MIN_SECRET_AFTER_NAME`] characters
+    /// follow the name) is looked for after the name only: the name is the account's, and the ids of
+    /// the account's objects repeat it (a Stripe key `rk_live_51PgafTB7WZ01zgkW…` and a charge
+    /// `ch_3PgbfTB7WZ01zgkW…` of that account share 12 characters). Any other key is looked for whole:
+    /// an older key's body is random from its first character, and none of it is public.
+    fn secret_part<'k>(&self, key: &'k str, prefix: &str) -> &'k str {
+        let Some(name) = &self.account_name else {
+            return key;
+        };
+        let body = key.strip_prefix(prefix).unwrap_or(key);
+        match body.get(name.length..) {
+            Some(secret)
+                if body.starts_with(name.starts_with.as_str())
+                    && secret.len() >= MIN_SECRET_AFTER_NAME =>
+            {
+                secret
+            }
+            _ => key,
+        }
     }
 
     /// The header the host attaches: (name, value), e.g. `("authorization", "Bearer rk_…")`; with an empty

@@ -169,11 +169,29 @@ pub struct CredentialSpec {
     pub live_prefix: String,
     /// The shortest credential accepted, prefix included.
     pub min_length: usize,
+    /// The start of a credential's body (after its mode prefix) that names the account rather than
+    /// holding its secret, where the connector's keys have one; none: the whole credential is secret.
+    pub account_name: Option<AccountName>,
     /// Where the user changes what a credential may do, as one sentence that setup's permission
     /// messages go on from (`… edit the restricted key: set Invoices to Read`); none: "where the
     /// credential was created".
     pub manage: Option<String>,
     pub refused: Vec<RefusedPrefix>,
+}
+
+/// The start of a credential's body that names its account (`credential.account_name`). A Stripe key's
+/// body starts with `5` and the 16 characters of its account's id after `acct_` (acct_1PgafTB7WZ01zgkW's
+/// keys are `rk_live_51PgafTB7WZ01zgkW…`), and the ids of that account's charges, invoices, subscriptions
+/// and payouts repeat its last 10: redaction, which takes any 12 characters of the credential for the
+/// credential, would otherwise take one such id in ~1,300 for the key. A body is of that kind when it
+/// starts with `starts_with` and at least [`crate::credential::MIN_SECRET_AFTER_NAME`] characters
+/// follow the name; then only what follows is looked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountName {
+    /// What a body that names its account starts with (`51`); a body that does not is secret whole.
+    pub starts_with: String,
+    /// How many characters of the body, from its start, name the account (17).
+    pub length: usize,
 }
 
 /// A credential prefix refused outright, with the error kind and message the user sees.

@@ -108,6 +108,7 @@ fn key_shapes_of_file(path: &Path) -> Vec<CredentialSpec> {
             test_prefix: prefix,
             live_prefix: String::new(),
             min_length: usize::MAX,
+            account_name: None,
             manage: None,
             refused: Vec::new(),
         })

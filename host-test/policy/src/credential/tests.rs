@@ -403,3 +403,65 @@ mod properties {
         }
     }
 }
+
+/// A Stripe key starts with its account's id: `rk_live_5` and the 16 characters after `acct_` (keys of
+/// acct_1PgafTB7WZ01zgkW are `rk_live_51PgafTB7WZ01zgkW…`; Stripe's published pk_/sk_ pairs share that
+/// start). Every id of the account's charges, payment intents, balance transactions, invoices,
+/// subscriptions and payouts holds the account's last 10 characters too (`ch_3` + 5 of its own time +
+/// `B7WZ01zgkW` + 8 random): where the 2 characters beside them also match the key's — about one id in
+/// 1,300, and every id made in the same time unit as the account — that id holds a 12-character run of the
+/// key and the host printed `ch_3Pgb[redacted]0XYmPNZs`. Those characters are the account's public
+/// name, not its secret: ids must come back whole, and the key's secret part is still masked.
+#[test]
+fn ids_of_the_keys_own_account_are_not_the_key() {
+    let key = "rk_live_51PgafTB7WZ01zgkWq8sN2vT5xLmP0aZcY3uE6iR9oW4bK7dH1fJ0gS2Ab3Cd4Ef5Gh6Ij7Kl8Mn9Op0Qr1St2Uv3Wx4Yz5AbCdEfGh";
+    let cred = spec().accept(key, Mode::Live).expect("valid");
+    for id in [
+        // Two time characters like the account's ("fT"): 12 characters in common.
+        "ch_3PgbfTB7WZ01zgkW0XYmPNZs",
+        // One before and one after ("T", then the key's "q").
+        "pi_3Pgb9TB7WZ01zgkWq4XYmPNZ",
+        // Two after ("q8").
+        "txn_3Pgb9xB7WZ01zgkWq8XYmPNZ",
+        // Made in the account's own time unit: all 16.
+        "price_1PgafTB7WZ01zgkW6dKueIc5",
+        "acct_1PgafTB7WZ01zgkW",
+    ] {
+        assert_eq!(cred.runs().redact(id), id, "{id}");
+    }
+    // The secret part is masked as before: any 12 characters of it, the whole key, the account's id
+    // followed by 12 characters of it.
+    for leak in [&key[30..42], key, &key[10..37], &key[key.len() - 12..]] {
+        let shown = cred.runs().redact(leak);
+        assert!(shown.contains(crate::redact::REDACTED), "{leak} → {shown}");
+    }
+}
+
+/// Only a body that names its account has a public start: an older key's body (`rk_live_4eC39…`, random
+/// from its first character) and a short key that merely starts with `51` are secret whole, so any 12
+/// characters of their first 25 are still masked.
+#[test]
+fn a_key_that_names_no_account_is_masked_whole() {
+    let older = "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";
+    // "51", then the 15 characters of a name, then 31: one short of a secret of its own.
+    let short = "rk_live_51PgafTB7WZ01zgkWq8sN2vT5xLmP0aZcY3uE6iR9oW4bK7d";
+    assert_eq!(
+        short.len() - "rk_live_".len() - 17,
+        crate::credential::MIN_SECRET_AFTER_NAME - 1
+    );
+    for key in [older, short] {
+        let cred = spec().accept(key, Mode::Live).expect("valid");
+        for start in [0, 8, 13] {
+            let run = &key[start..start + 12];
+            let shown = cred.runs().redact(run);
+            assert!(shown.contains(crate::redact::REDACTED), "{run} → {shown}");
+        }
+    }
+    // One character more, and the name is the account's.
+    let long_enough = format!("{short}x");
+    let cred = spec().accept(&long_enough, Mode::Live).expect("valid");
+    assert_eq!(
+        cred.runs().redact("acct_1PgafTB7WZ01zgkW"),
+        "acct_1PgafTB7WZ01zgkW"
+    );
+}

@@ -70,9 +70,18 @@ pub(super) struct RawCredential {
     pub live_prefix: String,
     pub min_length: i64,
     #[serde(default)]
+    pub account_name: Option<RawAccountName>,
+    #[serde(default)]
     pub manage: Option<String>,
     #[serde(default)]
     pub refused: Vec<RawRefused>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAccountName {
+    pub starts_with: String,
+    pub length: i64,
 }
 
 #[derive(Debug, Deserialize)]

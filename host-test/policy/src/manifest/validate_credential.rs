@@ -2,9 +2,9 @@
 //! prefixes, refusals) and its header lists (pinned, allowed, refused). See [`super::validate`] for the
 //! conventions of the messages.
 
-use super::raw::{RawCredential, RawHeaders};
+use super::raw::{RawAccountName, RawCredential, RawHeaders};
 use super::validate::{int, show, Cx};
-use super::{CredentialSpec, HeaderRules, ManifestError, RefusedPrefix};
+use super::{AccountName, CredentialSpec, HeaderRules, ManifestError, RefusedPrefix};
 use crate::credential::RefusalKind;
 use std::collections::BTreeMap;
 
@@ -40,6 +40,40 @@ fn key_prefix(cx: &Cx<'_>, field: &str, value: &str) -> Result<(), ManifestError
             show(value)
         ),
     ))
+}
+
+/// The longest account name a manifest may declare (`credential.account_name.length`): a name, never
+/// most of a key.
+const MAX_ACCOUNT_NAME_LENGTH: usize = 64;
+
+/// `credential.account_name`: what a body naming its account starts with (1 to 16 letters or digits) and
+/// how many characters name it (at least that many, at most [`MAX_ACCOUNT_NAME_LENGTH`]).
+fn account_name(cx: &Cx<'_>, raw: RawAccountName) -> Result<AccountName, ManifestError> {
+    let field = "credential.account_name.starts_with";
+    if raw.starts_with.is_empty()
+        || raw.starts_with.len() > 16
+        || !raw.starts_with.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
+        return Err(cx.err(
+            field,
+            format!(
+                "{} cannot start a key's body: write 1 to 16 letters or digits, what a body naming its \
+                 account starts with (e.g. \"51\")",
+                show(&raw.starts_with)
+            ),
+        ));
+    }
+    let length = int::<usize>(
+        cx,
+        "credential.account_name.length",
+        raw.length,
+        (raw.starts_with.len() as i64)..=MAX_ACCOUNT_NAME_LENGTH as i64,
+        " (characters of the key's body, after its prefix, that name the account: starts_with included)",
+    )?;
+    Ok(AccountName {
+        starts_with: raw.starts_with,
+        length,
+    })
 }
 
 pub(super) fn credential(cx: &Cx<'_>, raw: RawCredential) -> Result<CredentialSpec, ManifestError> {
@@ -143,6 +177,10 @@ pub(super) fn credential(cx: &Cx<'_>, raw: RawCredential) -> Result<CredentialSp
         (longest as i64 + 1)..=crate::credential::MAX_CREDENTIAL_LENGTH as i64,
         " (characters, prefix included: longer than the prefixes)",
     )?;
+    let account_name = raw
+        .account_name
+        .map(|name| account_name(cx, name))
+        .transpose()?;
     let mut refused: Vec<RefusedPrefix> = Vec::with_capacity(raw.refused.len());
     for (i, r) in raw.refused.into_iter().enumerate() {
         let field = |name: &str| format!("credential.refused[{i}].{name}");
@@ -215,6 +253,7 @@ pub(super) fn credential(cx: &Cx<'_>, raw: RawCredential) -> Result<CredentialSp
         test_prefix: raw.test_prefix,
         live_prefix: raw.live_prefix,
         min_length,
+        account_name,
         manage: raw.manage,
         refused,
     })
