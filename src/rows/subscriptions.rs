@@ -150,9 +150,18 @@ impl Project for Subscription {
         let items: &[Item] = self.items.as_ref().map_or(&[], |l| &l.data);
         // Since 2025-03-31.basil the period lives on each item; Stripe's own list filters read the
         // subscription's period as the latest item start and the earliest item end.
-        let period_start = items.iter().filter_map(|i| i.current_period_start).max();
-        let period_end = items.iter().filter_map(|i| i.current_period_end).min();
         let partial = self.items.as_ref().is_some_and(|l| l.has_more);
+        // The latest start and the earliest end over the items listed are the subscription's only
+        // when every item is listed: with `items.has_more` an item not embedded may start later or end
+        // earlier (Stripe's own filters read all of them), so the period is unknown, like `mrr`.
+        let (period_start, period_end) = if partial {
+            (None, None)
+        } else {
+            (
+                items.iter().filter_map(|i| i.current_period_start).max(),
+                items.iter().filter_map(|i| i.current_period_end).min(),
+            )
+        };
         let mrr = if partial {
             None
         } else {

@@ -420,6 +420,19 @@ fn subscription_without_items_and_partial_items() {
         Cell::Null,
         "a partial item list gives no mrr"
     );
+    // Nor a period: an item Stripe did not embed may start later or end earlier than those listed
+    // (Stripe's current_period_start/end filters read every item), so the latest start and the
+    // earliest end of the listed ones are not the subscription's.
+    assert_eq!(
+        cell(Table::Subscriptions, &row, "current_period_start"),
+        Cell::Null,
+        "a partial item list gives no current_period_start"
+    );
+    assert_eq!(
+        cell(Table::Subscriptions, &row, "current_period_end"),
+        Cell::Null,
+        "a partial item list gives no current_period_end"
+    );
 }
 
 #[test]

@@ -76,13 +76,13 @@ pub(super) const SUBSCRIPTION_COLUMNS: &[ColumnSpec] = &[
         "current_period_start",
         Timestamp,
         true,
-        "Start of the current billing period: the latest start among the subscription's items; null without items.",
+        "Start of the current billing period: the latest start among the subscription's items; null without items, or when Stripe embedded only the first of them (items.has_more).",
     ),
     ColumnSpec::new(
         "current_period_end",
         Timestamp,
         true,
-        "End of the current billing period: the earliest end among the subscription's items; null without items.",
+        "End of the current billing period: the earliest end among the subscription's items; null without items, or when Stripe embedded only the first of them (items.has_more).",
     ),
     ColumnSpec::new("trial_end", Timestamp, true, "When the trial ends (or ended), unix seconds; null without a trial."),
     ColumnSpec::new(
