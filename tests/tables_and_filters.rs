@@ -758,17 +758,18 @@ fn payouts_filters() {
         }),
     );
 
-    // status: a value with '_' goes unescaped, the brackets of a range key are always encoded.
-    for status in ["paid", "in_transit", "canceled"] {
+    // status: applied by the connector, never sent (Stripe's list takes no in_transit, and the emulator
+    // answers it as Stripe has been reported to: with every payout).
+    for status in ["in_transit", "paid", "canceled"] {
         let ran = w.query(&format!(
             r#"{{"list":"payouts","filters":{{"status":"{status}"}}}}"#
         ));
-        assert_eq!(ran.queries, [format!("status={status}&limit=100")]);
         ran.all_text("status", status);
         assert_rows(
             &ran,
             &w.expected(Resource::Payouts, |p| str_of(p, "status") == Some(status)),
         );
+        assert_eq!(ran.queries, ["limit=100"]);
     }
 
     // All three.
@@ -779,7 +780,7 @@ fn payouts_filters() {
     assert_eq!(
         ran.queries,
         [format!(
-            "created%5Bgt%5D={jun_1_2025}&arrival_date%5Blte%5D={hi}&status=paid&limit=100"
+            "created%5Bgt%5D={jun_1_2025}&arrival_date%5Blte%5D={hi}&limit=100"
         )]
     );
     ran.all_text("status", "paid");

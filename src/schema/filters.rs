@@ -46,7 +46,7 @@ enumeration! {
     CHARGE_STATUSES, CHARGE_STATUS = ["succeeded", "pending", "failed"]
 }
 enumeration! {
-    /// Values of the payouts `status` filter.
+    /// Values of the payouts `status` filter (applied by the connector: Stripe's list filters four of them).
     PAYOUT_STATUSES, PAYOUT_STATUS = ["paid", "pending", "in_transit", "canceled", "failed"]
 }
 
@@ -236,6 +236,11 @@ pub(super) const PAYOUT_FILTERS: &[FilterSpec] = &[
         RANGE,
         "When the payout is expected to arrive (or arrived) in the bank.",
     ),
-    filter("status", PAYOUT_STATUS, "Payout status."),
+    filter(
+        "status",
+        PAYOUT_STATUS,
+        "Payout status, applied by the connector after fetching (Stripe's list takes no in_transit).",
+    )
+    .by_connector(),
     CURRENCY,
 ];
