@@ -194,6 +194,7 @@ fn filter_kinds_say_how_each_filter_is_read_and_sent() {
             "charges.refunded",
             "charges.disputed",
             "charges.currency",
+            "payouts.status",
             "payouts.currency"
         ]
     );

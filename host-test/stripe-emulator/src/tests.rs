@@ -521,6 +521,23 @@ fn default_limit_and_ending_before() {
     assert_eq!(v["has_more"], false);
 }
 
+/// Stripe's charges list: "If you provide a non-existent customer ID, this call throws an error."
+#[test]
+fn charges_of_a_customer_that_does_not_exist_are_an_error() {
+    let s = default_shared();
+    let (st, v) = get(&s, "/v1/charges?customer=cus_DoesNotExist0&limit=3");
+    assert_eq!(st, 400);
+    assert_eq!(
+        err_of(&v),
+        (
+            "invalid_request_error",
+            Some("resource_missing"),
+            Some("customer"),
+            "No such customer: 'cus_DoesNotExist0'"
+        )
+    );
+}
+
 #[test]
 fn cursor_errors() {
     let s = default_shared();

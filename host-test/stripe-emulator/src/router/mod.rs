@@ -11,7 +11,7 @@ use crate::{KeyGrant, Resource};
 
 mod query;
 
-use query::{created_bounds, expand_value, parse_list_query, split_key, unknown};
+use query::{created_bounds, expand_value, parse_list_query, split_key, unknown, Filter};
 
 /// The made-up account every key belongs to.
 pub(crate) const ACCOUNT: &str = "acct_1KlairrEmulator00";
@@ -400,6 +400,17 @@ impl Router {
                 .copied()
                 .ok_or_else(|| missing(r, id, param, 400))
         };
+        // Stripe's charges list: "If you provide a non-existent customer ID, this call throws an error".
+        if r == Resource::Charges {
+            let customers = self.store.table(Resource::Customers);
+            for f in &q.filters {
+                if let Filter::Customer(c) = f {
+                    if !customers.index.contains_key(c.as_str()) {
+                        return missing(Resource::Customers, c, "customer", 400);
+                    }
+                }
+            }
+        }
         if mode.loop_page {
             q.starting_after = None;
             q.ending_before = None;
