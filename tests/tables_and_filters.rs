@@ -1096,3 +1096,29 @@ fn the_currency_filter_of_every_table_is_applied_by_the_connector() {
         );
     }
 }
+
+/// Charges of a customer Stripe does not know are Stripe's error, as its reference documents ("If you
+/// provide a non-existent customer ID, this call throws an error"), not an empty list: the connector says
+/// so with Stripe's message, after one request.
+#[test]
+fn charges_of_a_customer_stripe_does_not_know_are_an_error_not_an_empty_list() {
+    let w = world();
+    w.emu.clear_requests();
+    let mut conn = w
+        .sandbox
+        .open(&config(keys::TEST_READ_ONLY, wit::Mode::Test))
+        .expect("open");
+    let dsl = r#"{"list":"charges","filters":{"customer":"cus_DoesNotExist0"}}"#;
+    match conn.query(dsl) {
+        Err(SandboxError::Connector(f)) => {
+            assert_eq!(f.kind(), "upstream", "{f}");
+            assert!(
+                f.to_string()
+                    .contains("No such customer: 'cus_DoesNotExist0'"),
+                "{f}"
+            );
+        }
+        other => panic!("{dsl}: expected Stripe's error, got {other:?}"),
+    }
+    assert_eq!(w.emu.requests().len(), 1);
+}

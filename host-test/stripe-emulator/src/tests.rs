@@ -631,12 +631,20 @@ fn unknown_parameters_are_rejected() {
             "{target}"
         );
     }
-    // Every list parameter Stripe documents for these endpoints is accepted.
+    // Every list parameter Stripe documents for these endpoints is accepted (the charges list by a customer
+    // that exists: of one that does not, Stripe's reference documents an error).
+    let customer = all_objects(&s, Resource::Customers)[0]["id"]
+        .as_str()
+        .expect("a customer id")
+        .to_owned();
+    let charges = format!(
+        "/v1/charges?created[gte]=1&customer={customer}&payment_intent=pi_a&transfer_group=g"
+    );
     for target in [
         "/v1/customers?created=1&email=x@example.com&test_clock=clock_1",
         "/v1/subscriptions?created[gt]=1&current_period_start[gte]=1&current_period_end[lt]=2000000000&customer=cus_a&customer_account=acct_1&plan=price_a&price=price_a&test_clock=clock_1&automatic_tax[enabled]=false&collection_method=send_invoice&status=all",
         "/v1/invoices?created[lte]=2000000000&due_date[gt]=1&customer=cus_a&customer_account=acct_1&subscription=sub_a&status=paid&collection_method=charge_automatically",
-        "/v1/charges?created[gte]=1&customer=cus_a&payment_intent=pi_a&transfer_group=g",
+        charges.as_str(),
         "/v1/payouts?created[lt]=2000000000&arrival_date[gte]=1&destination=ba_a&status=paid",
     ] {
         let (st, v) = get(&s, target);
