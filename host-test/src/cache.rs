@@ -341,17 +341,29 @@ mod tests {
         }
     }
 
-    const KEY_A: &str = "rk_test_51KlairrEmulatorReadOnlyAllFive0000OX9YIMtCFIPzgNZpBdfdYfkM51ZFfOwBsRhae56YuHqQG0EYn1YGqDVPsFf50000";
-    const KEY_B: &str = "rk_test_51KlairrEmulatorWritesCustomers000siOWP6ASVORCbQYT1t5aLqZHK7q2BMxKTHAywYV1Kkb5OIakcaaFlEStGCFqGs000";
-
-    #[test]
-    fn hit_miss_and_expiry_at_the_ttl() {
+    /// A cache of `max_entries` and `max_bytes` on a clock the test moves: the offset it returns is how
+    /// long after the cache's start "now" is.
+    fn cache_at_zero(
+        max_entries: usize,
+        max_bytes: usize,
+    ) -> (ResultCache<u32, FakeClock>, Rc<Cell<Duration>>) {
         let offset = Rc::new(Cell::new(Duration::ZERO));
         let clock = FakeClock {
             start: Instant::now(),
             offset: offset.clone(),
         };
-        let mut cache = ResultCache::with_clock(16, 1 << 20, clock);
+        (
+            ResultCache::with_clock(max_entries, max_bytes, clock),
+            offset,
+        )
+    }
+
+    const KEY_A: &str = "rk_test_51KlairrEmulatorReadOnlyAllFive0000OX9YIMtCFIPzgNZpBdfdYfkM51ZFfOwBsRhae56YuHqQG0EYn1YGqDVPsFf50000";
+    const KEY_B: &str = "rk_test_51KlairrEmulatorWritesCustomers000siOWP6ASVORCbQYT1t5aLqZHK7q2BMxKTHAywYV1Kkb5OIakcaaFlEStGCFqGs000";
+
+    #[test]
+    fn hit_miss_and_expiry_at_the_ttl() {
+        let (mut cache, offset) = cache_at_zero(16, 1 << 20);
         let fp = Fingerprinter::with_secret([7; 32]).fingerprint("stripe", "test", KEY_A);
         assert_eq!(cache.get(&fp, "q").0, Lookup::Miss);
         cache.put(&fp, "q", 42u32, Duration::from_secs(3600), 4);
@@ -367,12 +379,7 @@ mod tests {
     /// leaves none.
     #[test]
     fn a_ttl_counts_from_when_the_rows_were_read() {
-        let offset = Rc::new(Cell::new(Duration::ZERO));
-        let clock = FakeClock {
-            start: Instant::now(),
-            offset: offset.clone(),
-        };
-        let mut cache = ResultCache::with_clock(16, 1 << 20, clock);
+        let (mut cache, offset) = cache_at_zero(16, 1 << 20);
         let fp = Fingerprinter::with_secret([7; 32]).fingerprint("stripe", "test", KEY_A);
         let read_from = cache.now();
         offset.set(Duration::from_secs(40));
@@ -528,12 +535,7 @@ mod tests {
     /// 10 s TTL was held, and counted, while only hits and TTL-0 results followed).
     #[test]
     fn expired_entries_do_not_outlive_their_ttl() {
-        let offset = Rc::new(Cell::new(Duration::ZERO));
-        let clock = FakeClock {
-            start: Instant::now(),
-            offset: offset.clone(),
-        };
-        let mut cache = ResultCache::with_clock(16, 1 << 20, clock);
+        let (mut cache, offset) = cache_at_zero(16, 1 << 20);
         let fp = Fingerprinter::with_secret([5; 32]).fingerprint("stripe", "test", KEY_A);
         cache.put(&fp, "customer rows", 1u32, Duration::from_secs(10), 600);
         cache.put(&fp, "hot", 2u32, Duration::from_secs(3600), 10);
