@@ -238,9 +238,9 @@ impl<V: Clone, C: Clock> ResultCache<V, C> {
         self.clock.now()
     }
 
-    /// Store `value`, which weighs `bytes`, for `ttl`. A zero TTL stores nothing; neither does a value
-    /// heavier than the whole cache. Room is made by dropping expired entries, then the ones closest to
-    /// expiry.
+    /// Store `value`, which weighs `bytes`, for `ttl` from now: [`ResultCache::put_since`] of now, the
+    /// tests' shorthand (a result is stored from when its rows were read).
+    #[cfg(test)]
     pub fn put(
         &mut self,
         fingerprint: &Fingerprint,
@@ -253,10 +253,12 @@ impl<V: Clone, C: Clock> ResultCache<V, C> {
         self.put_since(fingerprint, canonical_query, value, ttl, bytes, now);
     }
 
-    /// [`ResultCache::put`] of a value whose TTL counts from `since` (an earlier [`ResultCache::now`]:
-    /// when the call that read its rows began), not from now: a result whose call took longer than its
-    /// TTL stores nothing, and one that took part of it keeps only the rest (review: an entry counted
-    /// from the end of its call held rows read at its start for the TTL plus the call's length).
+    /// Store `value`, which weighs `bytes`, for `ttl` counted from `since` (an earlier
+    /// [`ResultCache::now`]: when the call that read its rows began), not from now: a result whose call
+    /// took longer than its TTL stores nothing, and one that took part of it keeps only the rest (review:
+    /// an entry counted from the end of its call held rows read at its start for the TTL plus the call's
+    /// length). Neither does a value heavier than the whole cache. Room is made by dropping expired
+    /// entries, then the ones closest to expiry.
     pub fn put_since(
         &mut self,
         fingerprint: &Fingerprint,
@@ -310,7 +312,7 @@ impl<V: Clone, C: Clock> ResultCache<V, C> {
         }
     }
 
-    /// Bytes held, as weighed by the callers of [`ResultCache::put`].
+    /// Bytes held, as weighed by the callers of [`ResultCache::put_since`].
     pub fn bytes(&self) -> usize {
         self.bytes
     }
