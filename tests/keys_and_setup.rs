@@ -98,7 +98,7 @@ fn emulator_with_livemode_confusion() -> Emulator {
 }
 
 #[test]
-fn a_read_only_test_key_is_accepted_after_five_reads_and_thirteen_refused_writes() {
+fn a_read_only_test_key_is_accepted_after_five_reads_and_twenty_refused_writes() {
     let emu = emulator();
     let sandbox = sandbox(&emu);
     let mut conn = sandbox
@@ -165,6 +165,15 @@ fn a_read_only_test_key_is_accepted_after_five_reads_and_thirteen_refused_writes
     assert_eq!(host, expected);
     for req in &seen {
         assert_eq!(req.key_hint.as_deref(), Some("rk_test_…0000"), "{req:?}");
+        // The setup page: "Stripe API version is pinned to 2026-04-22.dahlia" — setup's probes too,
+        // the host's own fifteen included (a probe answered under another version proves nothing of
+        // this one), each addressed to api.stripe.com however the request was redirected.
+        assert_eq!(
+            req.stripe_version.as_deref(),
+            Some("2026-04-22.dahlia"),
+            "{req:?}"
+        );
+        assert_eq!(req.host.as_deref(), Some("api.stripe.com"), "{req:?}");
     }
 }
 
@@ -440,7 +449,7 @@ fn a_key_that_cannot_read_invoices_and_payouts_gets_one_missing_permission_namin
          Developers → API keys and edit this restricted key (or create a new one): set Invoices and Payouts \
          to Read (and nothing more), then try again."
     );
-    // All five reads were probed (so both gaps are named at once), then the thirteen writes, refused.
+    // All five reads were probed (so both gaps are named at once), then the twenty writes, refused.
     // Customers come first, alone; the other four go together, so they may arrive in any order.
     let seen = emu.requests();
     let mut statuses: Vec<(&str, &str, u16)> = seen
