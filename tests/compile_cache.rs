@@ -352,3 +352,60 @@ fn no_place_for_the_default_cache_is_said() {
     assert!(quiet.status.success(), "{quiet:?}");
     assert!(quiet.stderr.is_empty(), "{quiet:?}");
 }
+
+/// `KLAIRR_CACHE_DIR` set but empty: refused where it would be the setting (README: the variable is
+/// read "where the flag is not given; an empty variable is refused only then"), so a `--compile-cache`
+/// on the command line takes precedence over it, as over any other value of the variable, and the
+/// emulator, which uses no cache, runs (a4: both were
+/// refused with "invalid value '' for '--compile-cache'", a flag the user never gave empty).
+#[test]
+fn an_empty_cache_variable_yields_to_the_flag_and_to_commands_without_a_cache() {
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_klairr-host-under-test"))
+            .args(args)
+            .env("KLAIRR_CACHE_DIR", "")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("klairr-host runs")
+    };
+    // Without the flag: refused, exit 2, saying what to do.
+    let refused = run(&["--format", "json", "describe"]);
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    let out = String::from_utf8_lossy(&refused.stdout);
+    assert!(out.contains(r#""kind":"usage""#), "{out}");
+    assert!(out.contains("KLAIRR_CACHE_DIR"), "{out}");
+    // The flag, before or after the command, wins over the variable.
+    for args in [
+        &["--compile-cache", "off", "--format", "json", "describe"][..],
+        &["--format", "json", "describe", "--compile-cache", "off"][..],
+    ] {
+        let taken = run(args);
+        assert!(taken.status.success(), "{args:?}: {taken:?}");
+        assert!(
+            String::from_utf8_lossy(&taken.stdout).contains(r#""connector":"stripe""#),
+            "{taken:?}"
+        );
+    }
+    // The emulator uses no cache (it refuses --compile-cache): the variable is nothing to it.
+    let mut emulator = std::process::Command::new(env!("CARGO_BIN_EXE_klairr-host-under-test"))
+        .args(["emulator", "--port", "0"])
+        .env("KLAIRR_CACHE_DIR", "")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("klairr-host runs");
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(emulator.stdout.take().expect("stdout")),
+        &mut first,
+    )
+    .expect("read");
+    let _ = emulator.kill();
+    let ended = emulator.wait_with_output().expect("wait");
+    assert!(
+        first.starts_with("Stripe emulator listening on http://127.0.0.1:"),
+        "{first:?} {}",
+        String::from_utf8_lossy(&ended.stderr)
+    );
+}

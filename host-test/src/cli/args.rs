@@ -173,9 +173,23 @@ fn refused_by(name: &str) -> Vec<&'static str> {
     }
 }
 
+/// The variable that gives `--compile-cache` when the flag is not given.
+const CACHE_ENV: &str = "KLAIRR_CACHE_DIR";
+
+/// `KLAIRR_CACHE_DIR` is set but empty. clap would refuse it as a value of `--compile-cache` even where
+/// the flag itself is given (which takes precedence over the variable) and for a command that uses no
+/// cache (the emulator): so clap does not read it then, and [`parse`] refuses it only where it would be
+/// the setting.
+fn cache_env_is_empty() -> bool {
+    std::env::var_os(CACHE_ENV).is_some_and(|value| value.is_empty())
+}
+
 /// clap's command for [`Cli`], with each command's `--help` listing only the shared flags it takes.
 fn command() -> clap::Command {
     let mut cli = Cli::command();
+    if cache_env_is_empty() {
+        cli = cli.mut_arg("compile_cache", |arg| arg.env(None::<&'static str>));
+    }
     let names: Vec<String> = cli
         .get_subcommands()
         .map(|c| c.get_name().to_owned())
@@ -203,6 +217,23 @@ pub(super) fn parse(args: &[OsString]) -> Result<(Cli, Vec<String>), clap::Error
     let mut command = command();
     let matches = command.try_get_matches_from_mut(args)?;
     given_on_both_sides(&mut command, args)?;
+    if cache_env_is_empty() {
+        let given = |m: &clap::ArgMatches| {
+            m.value_source("compile_cache") == Some(ValueSource::CommandLine)
+        };
+        let uses_cache = matches
+            .subcommand()
+            .is_some_and(|(name, sub)| !refused_by(name).contains(&"compile_cache") && !given(sub));
+        if uses_cache && !given(&matches) {
+            return Err(command.error(
+                clap::error::ErrorKind::InvalidValue,
+                format!(
+                    "{CACHE_ENV} is set but empty: set it to a directory or `off`, or unset it \
+                     (--compile-cache DIR|off on the command line takes precedence over it)"
+                ),
+            ));
+        }
+    }
     let cli = Cli::from_arg_matches(&matches)?;
     let refused = match matches.subcommand() {
         Some((name, command)) => refused_by(name)

@@ -107,7 +107,16 @@ impl CompileCacheError {
     fn io(path: &Path, source: io::Error) -> CompileCacheError {
         let quoted = shell_quote(path);
         let fix = match source.kind() {
-            io::ErrorKind::NotFound => format!("create it with `mkdir -p -m 700 {quoted}`, or "),
+            // `mkdir -p` cannot create through a symlink to nothing ("File exists"): that link is
+            // named instead, not offered for removal.
+            io::ErrorKind::NotFound => match dangling_link_on(path) {
+                Some(link) => format!(
+                    "{} is a symbolic link to something that does not exist (a dangling link): \
+                     make it lead to a directory, or ",
+                    shell_quote(link)
+                ),
+                None => format!("create it with `mkdir -p -m 700 {quoted}`, or "),
+            },
             // It (or a directory above it) is there but not this user's to read or write.
             io::ErrorKind::PermissionDenied => {
                 "use a directory of your own (`mkdir -p -m 700 DIR`), or ".to_owned()
@@ -393,6 +402,17 @@ fn default_dir(xdg_cache_home: Option<OsString>, home: Option<OsString>) -> Opti
             .join(".cache"),
     };
     Some(base.join("klairr").join("components"))
+}
+
+/// The first of `path` and the directories above it that is a symbolic link leading nowhere, if any
+/// (for a message only: what the cache opens is checked on its descriptor).
+fn dangling_link_on(path: &Path) -> Option<&Path> {
+    path.ancestors()
+        .filter(|p| !p.as_os_str().is_empty())
+        .find(|p| {
+            std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink())
+                && matches!(std::fs::metadata(p), Err(e) if e.kind() == io::ErrorKind::NotFound)
+        })
 }
 
 /// A path as a shell word, for the commands the errors suggest.

@@ -834,3 +834,49 @@ fn a_cache_path_repointed_during_loads_never_serves_the_refused_directory() {
         "left as planted"
     );
 }
+
+/// A cache path that is (or runs through) a symlink leading nowhere cannot be made with `mkdir -p`
+/// ("File exists"): the error names the link instead of offering that command (a4: the default
+/// `~/.cache` linked to an unmounted disk was told to `mkdir -p` a path it could not create).
+#[test]
+fn a_dangling_symlink_on_the_cache_path_is_named_not_offered_a_mkdir() {
+    let tmp = TempDir::new("dangling");
+    fs::create_dir_all(&tmp.0).expect("mkdir");
+    let link = tmp.0.join("link");
+    std::os::unix::fs::symlink(tmp.0.join("gone"), &link).expect("symlink");
+    let engine = engine();
+    let bytes = component(17);
+    for dir in [link.clone(), link.join("klairr").join("components")] {
+        let text = CompileCache::Dir(dir.clone())
+            .load(&engine, &bytes)
+            .err()
+            .expect("a cache path through a dangling link cannot be used")
+            .to_string();
+        assert!(!text.contains("mkdir -p"), "{}: {text}", dir.display());
+        assert!(
+            text.contains(&format!(
+                "{} is a symbolic link to something that does not exist",
+                link.display()
+            )),
+            "{}: {text}",
+            dir.display()
+        );
+        // The default location says the same, as a warning, and compiles in memory.
+        let (component, outcome) = load(&CompileCache::DefaultDir(dir.clone()), &engine, &bytes);
+        assert!(
+            matches!(&outcome, Outcome::Unusable { reason } if reason.contains("dangling link")),
+            "{outcome:?}"
+        );
+        assert_eq!(answer(&engine, &component), 42);
+    }
+    assert!(fs::symlink_metadata(&link)
+        .expect("the link is left")
+        .file_type()
+        .is_symlink());
+    // A path that simply does not exist yet is still created (and a missing one under a plain
+    // directory is still offered `mkdir -p` only when it cannot be created: not here).
+    assert_eq!(
+        load(&CompileCache::Dir(tmp.0.join("fresh")), &engine, &bytes).1,
+        Outcome::Miss { stored: true }
+    );
+}
