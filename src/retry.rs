@@ -300,7 +300,7 @@ impl Retrier {
                     // Only the part of the wait no other request's already covers is lost.
                     if self.uncharged_wait(now, wait) > remaining {
                         let why = format!(
-                            "gave up after {attempts} {}: waiting {} more would exceed this query's {} retry budget",
+                            "gave up after {attempts} {}: waiting {} more would exceed this call's {} retry budget",
                             plural(attempts),
                             seconds(wait),
                             seconds(self.policy.total_budget)

@@ -184,8 +184,8 @@ impl std::fmt::Display for ConnectorFailure {
             E::Network(m) => {
                 f.write_str(m)?;
                 f.write_str(
-                    "; the source could not be reached: check this machine's network (a proxy, a \
-                     firewall, any --redirect), then try again",
+                    "; the source could not be reached or did not answer in time: check this \
+                     machine's network (a proxy, a firewall, any --redirect), then try again",
                 )
             }
             E::OverPermissioned(_) | E::MissingPermission(_) => f.write_str(
