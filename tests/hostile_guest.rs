@@ -914,6 +914,41 @@ fn responses_held_open_are_bounded_and_later_requests_wait_for_them() {
     assert_eq!(upstream.requests().len(), 2 * open + 8);
 }
 
+/// A request is in flight from its start until its answer's head arrives, whatever the component does
+/// with its future meanwhile: one that drops each batch of requests once they are sent, and starts the
+/// next, must not have more than the manifest's in-flight limit at the upstream. The upstream here never
+/// answers, so no head ever arrives and no slot is ever given back.
+#[test]
+fn dropping_requests_once_sent_does_not_free_their_in_flight_slots() {
+    let upstream = Upstream::start(Behaviour::AcceptThenSilence).expect("upstream");
+    let max_in_flight = Manifest::stripe().network.max_in_flight;
+    let churn = script(&[json!({"churn": {"count": 48, "batch": 8, "wait_ms": 200}})]);
+    let run = hostile(
+        &upstream,
+        &[
+            "--max-rows",
+            "1000",
+            "--call-timeout",
+            "20",
+            "--format",
+            "json",
+            "query",
+            &churn,
+        ],
+        &test_key(),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    // Anything still on its way has arrived by now.
+    std::thread::sleep(Duration::from_millis(300));
+    let reached = upstream.requests().len();
+    eprintln!("{reached} requests reached an upstream that answered none");
+    assert!(reached >= 1, "the first batch went out: {run:?}");
+    assert!(
+        reached <= max_in_flight,
+        "{reached} requests in flight at the upstream at once, none answered: the limit is {max_in_flight}"
+    );
+}
+
 #[test]
 fn a_flood_past_the_request_ceiling_is_stopped_with_its_own_error() {
     let upstream = Upstream::start(Behaviour::Ok).expect("upstream");

@@ -472,12 +472,12 @@ impl WasiHttpHooks for PolicyHooks {
                     });
                 }
             }
-            // The request is no longer in flight once its answer has begun: the slot goes back now, not
-            // when the guest has read the body, so a guest that waits for several heads before reading
-            // any body (a fan-out) does not wedge its own later requests. The body keeps its
-            // open-response slot until it is read to the end or dropped; it stays bounded by the cap,
-            // the between-bytes timeout and the call's deadline.
-            drop(permit);
+            // The request is no longer in flight once its answer has begun: the slot goes back now
+            // (handed out with the answer and dropped by whoever takes it, or with the answer if the
+            // component gave the request up), not when the guest has read the body, so a guest that
+            // waits for several heads before reading any body (a fan-out) does not wedge its own later
+            // requests. The body keeps its open-response slot until it is read to the end or dropped;
+            // it stays bounded by the cap, the between-bytes timeout and the call's deadline.
             use http_body_util::BodyExt;
             let response = response.map(|body| {
                 CappedBody {
@@ -488,18 +488,54 @@ impl WasiHttpHooks for PolicyHooks {
                 }
                 .boxed_unsync()
             });
-            Ok((response, io))
+            Ok((response, io, permit))
         };
         // A request runs on a task of its own, which could outlive the call that made it: once the
         // call has returned, or the connection is closed, it stops wherever it waits.
         let closed_for = self.cancel.clone();
-        Box::new(async move {
+        let given_up = on_wire.clone();
+        let request = async move {
             tokio::select! {
                 biased;
                 () = stopped_before(stop, closed_for.clone(), on_wire) => Err(stopped(&closed_for)),
                 sent = send => sent,
             }
+        };
+        // wasmtime aborts the task it runs this future on when the component drops the request's
+        // future. A request not on the wire yet stops there; one already sent runs on, in a task of
+        // its own, until its answer's head arrives (its in-flight slot given back then, the answer
+        // dropped unread), as any request does: the upstream is still working on it. Aborted with it,
+        // it gave its slot back at once, and a component that dropped each request once sent kept
+        // 24 in flight at the upstream under a limit of 8 (red team).
+        Box::new(async move {
+            let task = tokio::spawn(request);
+            let _abort = AbortUnlessSent {
+                task: task.abort_handle(),
+                on_wire: given_up,
+            };
+            let (response, io, in_flight) = task.await.unwrap_or_else(|e| {
+                Err(Error::InternalError(Some(format!(
+                    "the request's task ended: {e}"
+                ))))
+            })?;
+            drop(in_flight);
+            Ok((response, io))
         })
+    }
+}
+
+/// Aborts a request's task when the future waiting for it is dropped, unless the request is already
+/// on the wire (see the end of `send_request`).
+struct AbortUnlessSent {
+    task: tokio::task::AbortHandle,
+    on_wire: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for AbortUnlessSent {
+    fn drop(&mut self) {
+        if !self.on_wire.load(std::sync::atomic::Ordering::Relaxed) {
+            self.task.abort();
+        }
     }
 }
 

@@ -272,6 +272,15 @@ fn run_script(text: &str) -> Result<wit::QueryResult, wit::ConnectorError> {
                 let keep = bool_field(arg, "keep", false)?;
                 flood(count, &path, hold || keep, leave, keep)
             }
+            "churn" => {
+                let count = u32_field(arg, "count")?.unwrap_or(48);
+                requests = requests.saturating_add(count);
+                let path =
+                    str_field(arg, "path")?.unwrap_or_else(|| "/v1/customers?limit=1".into());
+                let batch = u32_field(arg, "batch")?.unwrap_or(8).max(1);
+                let wait = u64_field(arg, "wait_ms")?.unwrap_or(100);
+                churn(count, &path, batch, wait)
+            }
             "hoard" => {
                 let count = u32_field(arg, "count")?.unwrap_or(1);
                 let authority = u32_field(arg, "authority_mib")?.unwrap_or(0);
@@ -876,6 +885,35 @@ fn flood(count: u32, path: &str, hold: bool, leave: bool, keep: bool) -> String 
     )
 }
 
+/// Start `count` GETs `batch` at a time, wait `wait_ms` after each batch (long enough for the host to put
+/// them on the wire) and drop their futures unread: requests given up before their answers' heads.
+fn churn(count: u32, path: &str, batch: u32, wait_ms_each: u64) -> String {
+    let (mut started, mut refused) = (0u32, 0u32);
+    while started + refused < count {
+        let mut pending = Vec::new();
+        for _ in 0..batch.min(count - started - refused) {
+            let mut notes = Vec::new();
+            let request = build(
+                &HttpStep {
+                    path: Some(path.to_owned()),
+                    ..HttpStep::default()
+                },
+                &mut notes,
+            );
+            match outgoing_handler::handle(request, None) {
+                Ok(future) => {
+                    started += 1;
+                    pending.push(future);
+                }
+                Err(_) => refused += 1,
+            }
+        }
+        wait_ms(wait_ms_each);
+        drop(pending);
+    }
+    format!("churn: {started} started and dropped, {refused} refused at handle")
+}
+
 // ---- traps and exhaustion ---------------------------------------------------------------------------
 
 fn wait_ms(ms: u64) {
@@ -958,6 +996,15 @@ fn cell(value: &Value) -> Result<wit::Cell, wit::ConnectorError> {
     Ok(match value {
         Value::Null => wit::Cell::Null,
         Value::Bool(b) => wit::Cell::Boolean(*b),
+        Value::String(s) if s == UPSTREAM => wit::Cell::Text(named(s.clone())),
+        // The last response body with `SEP` between every two of its characters: what the upstream
+        // sent, cut by text the component chose.
+        Value::String(s) if s.starts_with("$upstream|cut:") => {
+            let sep = &s["$upstream|cut:".len()..];
+            let body = named(UPSTREAM.to_owned());
+            let chars: Vec<String> = body.chars().map(String::from).collect();
+            wit::Cell::Text(chars.join(sep))
+        }
         Value::String(s) => wit::Cell::Text(s.clone()),
         Value::Number(n) => wit::Cell::Integer(
             n.as_i64()

@@ -17,6 +17,7 @@
 //! |---|---|---|
 //! | `{"http": {"method": "POST", "scheme": "https", "authority": "api.stripe.com", "path": "/v1/customers?x=1", "headers": [["authorization", "Bearer rk_test_evil"], ["stripe-account", "acct_1"]], "body": "email=a@b.c"}}` | one outgoing request, then reads the whole response body (with `"reverse": true` the path is sent reversed: text the component made, not the caller's) | `HTTP 200, 44 body bytes`, `refused at handle: …`, `response error: …`, plus notes on headers or request-line parts the host refused |
 //! | `{"flood": {"count": 150, "path": "/v1/customers?limit=1", "hold": false, "leave": false, "keep": false}}` | starts `count` GET requests to `https://api.stripe.com` at once (every `handle` first, then waits for all with `wasi:io/poll`), dropping each response as it comes (its body unread), or with `hold` keeping every one until the last has come, or with `keep` keeping every one past the call (until the instance is dropped); with `leave` it keeps their futures and goes on at once, waiting for none | `flood: 150 started, 0 refused at handle, 150 responses (150 2xx), 0 errors` |
+//! | `{"churn": {"count": 48, "batch": 8, "wait_ms": 100, "path": "/v1/customers?limit=1"}}` | starts `count` GET requests `batch` at a time, waits `wait_ms` after each batch and drops the batch's futures unread: requests given up while their answers are still to come | `churn: 48 started and dropped, 0 refused at handle` |
 //! | `{"hoard": {"count": 16, "authority_mib": 32, "method_mib": 0, "body_kib": 2048, "fields_kib": 0, "path_kib": 0, "tiny_fields": 0}}` | makes `count` requests it never sends and keeps them past the call, each with an authority and a method of that many MiB, a body written as far as `check-write` allows (up to `body_kib` KiB), headers appended 4 KiB at a time up to `fields_kib` KiB, then `tiny_fields` headers with names `t0`, `t1`, … and empty values, and a path of `path_kib` KiB: host memory outside the guest's linear memory | `hoarded 16 requests: N bytes of authority, N bytes of method, N bytes of body, N bytes of headers, N bytes of path accepted` (a tiny header counts 1 byte) |
 //! | `{"sleep_ns": 18446744073709551615}` | `monotonic-clock::subscribe-duration(n).block()` | `slept n ns` |
 //! | `{"spin": true}` | loops forever without a host call | never returns |
@@ -49,6 +50,8 @@
 //! no keys), `requests` (0), `scan_note` (absent). A table, column or filter key name written `"$upstream"`
 //! is the last response body an `http` step read (its first 4 KiB, trimmed): a value of the source
 //! dressed up as a name, which the host must not keep in memory.
+//! A text cell written `"$upstream"` is that body too, and `"$upstream|cut:SEP"` that body with `SEP`
+//! between every two of its characters: an upstream's echo of the key, cut by text the component chose.
 //!
 //! `error`: `kind` is one of `secret-key-rejected invalid-key mode-mismatch invalid-query network` (with
 //! `message`), `over-permissioned missing-permission` (with `resources`, a list of strings; defaults to

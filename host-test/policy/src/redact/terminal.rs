@@ -83,6 +83,22 @@ fn escape_len(rest: &str) -> Option<usize> {
     }
 }
 
+/// How many columns a cursor-left sequence (`ESC [ n D`, `CSI n D`; `n` 1 when left out) moves back, at
+/// most a line's worth; `None` for any other sequence.
+fn cursor_left(sequence: &str) -> Option<usize> {
+    let params = sequence
+        .strip_prefix("\u{1b}[")
+        .or_else(|| sequence.strip_prefix('\u{9b}'))?
+        .strip_suffix('D')?;
+    if params.is_empty() {
+        return Some(1);
+    }
+    if !params.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(params.parse::<usize>().unwrap_or(4096).clamp(1, 4096))
+}
+
 /// Whether `rest` starts a control string (OSC, DCS, SOS, PM, APC), which runs to a terminator.
 fn is_control_string(rest: &str) -> bool {
     let mut chars = rest.chars();
@@ -365,6 +381,70 @@ impl Seen {
                 visit(&terminal);
             }
         }
+        // What a terminal draws over: `Z`, a backspace, then the key's next character shows that
+        // character where `Z` was (red team: a key cut by `Z\u{8}` was shown whole by a terminal).
+        if let Some(overwritten) = self.as_overwritten() {
+            visit(&overwritten.ascii());
+            visit(&overwritten);
+        }
+    }
+
+    /// This view as a terminal leaves it when what follows a backspace, or a cursor-left `CSI n D`,
+    /// is drawn over what it moved back across: the characters moved back over are taken out (what
+    /// comes next takes their place), escape sequences and unseen characters too. `None` when the view
+    /// moves the cursor back nowhere.
+    fn as_overwritten(&self) -> Option<Seen> {
+        let text = &self.text;
+        if !text.contains(['\u{8}', '\u{1b}', '\u{9b}']) {
+            return None;
+        }
+        let mut seen = Seen {
+            text: String::with_capacity(text.len()),
+            origin: Vec::with_capacity(text.len()),
+        };
+        let mut moved = false;
+        let back = |seen: &mut Seen, n: usize| {
+            for _ in 0..n {
+                let Some(c) = seen.text.pop() else { break };
+                seen.origin
+                    .truncate(seen.origin.len().saturating_sub(c.len_utf8()));
+            }
+        };
+        let mut at = 0;
+        // As in `walk`: a control string without a terminator is the last looked for (one pass).
+        let mut unterminated = false;
+        while let Some(c) = text[at..].chars().next() {
+            if matches!(
+                c,
+                '\u{1b}' | '\u{90}' | '\u{98}' | '\u{9b}' | '\u{9d}'..='\u{9f}'
+            ) {
+                let string = is_control_string(&text[at..]);
+                let len = if string && unterminated {
+                    None
+                } else {
+                    escape_len(&text[at..])
+                };
+                unterminated |= string && len.is_none();
+                if let Some(len) = len {
+                    if let Some(n) = cursor_left(&text[at..at + len]) {
+                        back(&mut seen, n);
+                        moved = true;
+                    }
+                    at += len;
+                    continue;
+                }
+            }
+            if c == '\u{8}' {
+                back(&mut seen, 1);
+                moved = true;
+            } else if !matches!(classify(c), Shown::Drop) && !is_default_ignorable(c) {
+                seen.text.push(c);
+                seen.origin
+                    .extend((0..c.len_utf8()).map(|i| self.origin[at + i]));
+            }
+            at += c.len_utf8();
+        }
+        moved.then_some(seen)
     }
 
     /// This view's printable ASCII alone, mapped to the same original bytes.

@@ -445,6 +445,42 @@ fn a_key_cut_by_characters_no_one_sees_is_still_the_key() {
     }
 }
 
+/// A terminal draws over what a backspace or a cursor-left sequence moved back across: `Z`, a backspace,
+/// then the key's next character shows that character where `Z` was, and the line reads as the key
+/// (red team: a key so cut came back whole in `--format json`, which a reader's terminal, or `col -b`,
+/// shows as the key). Escaped as a quote writes it too.
+#[test]
+fn a_key_cut_by_characters_a_terminal_draws_over_is_still_the_key() {
+    let runs = SecretRuns::new(KEY);
+    for overwritten in [
+        "Z\u{8}",
+        "Z\x1b[D",
+        "Z\x1b[1D",
+        "ZZ\x1b[2D",
+        "Z\u{9b}D",
+        r"Z\b",
+        r"Z\u0008",
+        r"Z\x1b[D",
+    ] {
+        for every in [1, 5] {
+            let cut = cut_every(every, overwritten);
+            let text = format!("name: {cut} (HTTP 400)");
+            assert!(runs.contains(&text), "{overwritten:?} every {every}");
+            let out = runs.redact(&text);
+            assert!(
+                out.contains(REDACTED),
+                "{overwritten:?} every {every}: {out:?}"
+            );
+        }
+    }
+    // A backspace that nothing follows, or one over text that is not the key, hides nothing.
+    assert_eq!(runs.redact("abc\u{8}"), "abc\u{8}");
+    assert_eq!(
+        runs.redact("progress 10%\x1b[3D20%"),
+        "progress 10%\x1b[3D20%"
+    );
+}
+
 #[test]
 fn a_visible_separator_is_not_unseen() {
     let runs = SecretRuns::new(KEY);
