@@ -1527,6 +1527,32 @@ fn checking_a_huge_result_for_the_credential_keeps_to_the_call_deadline() {
     });
 }
 
+#[test]
+fn a_result_past_what_one_call_may_carry_says_so_and_what_to_ask_instead() {
+    // 280 cells of 256 KiB: 70 MiB handed to the host in one call, past the 64 MiB a call may carry
+    // (each cell inside the 1 MiB cap, the rows inside max-rows). The user is told which limit and
+    // what to ask instead, not only wasmtime's words.
+    let huge = script(&[returning(
+        json!([["a"]]),
+        json!({"grow": 256 << 10, "repeat": 280}),
+    )]);
+    let upstream = Upstream::start(Behaviour::Ok).expect("upstream");
+    let run = hostile(
+        &upstream,
+        &["--max-rows", "1000", "--format", "json", "query", &huge],
+        &test_key(),
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    let json = run.json();
+    assert_eq!(json["error"]["kind"], "sandbox", "{run:?}");
+    let message = json["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("more than the 64 MiB one call may carry")
+            && message.ends_with("ask for fewer rows (a smaller limit or --max-rows)"),
+        "{message}"
+    );
+}
+
 /// Every string anywhere in `value`.
 fn strings(value: &Value) -> Vec<&str> {
     match value {

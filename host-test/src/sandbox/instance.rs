@@ -124,8 +124,13 @@ impl Instance {
                         klairr_policy::redact::cap(&trap_message(&trap), 1024).into_owned(),
                     ))
                 } else {
+                    let message = trap_message(&trap);
+                    let message = match past_hostcall_fuel(&message, self.store.hostcall_fuel()) {
+                        Some(said) => said,
+                        None => message,
+                    };
                     Err(SandboxError::Trap(
-                        klairr_policy::redact::cap(&trap_message(&trap), 1024).into_owned(),
+                        klairr_policy::redact::cap(&message, 1024).into_owned(),
                     ))
                 }
             }
@@ -212,6 +217,23 @@ fn trap_message(trap: &wasmtime::Error) -> String {
         .filter(|cause| Some(cause) != backtrace.as_ref())
         .collect();
     causes.join(": ")
+}
+
+/// wasmtime's words for a call that handed the host more than its hostcall fuel (`hostcall_fuel` in
+/// [`super::SandboxLimits`]) allows.
+const HOSTCALL_FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
+
+/// A trap past the hostcall fuel, told as what happened and what to ask instead (review: a result of
+/// 3,000 rows with 70 KB descriptions was told only in wasmtime's words, as if the connector had
+/// crashed); `None` for any other trap.
+fn past_hostcall_fuel(message: &str, fuel: usize) -> Option<String> {
+    message.contains(HOSTCALL_FUEL_EXHAUSTED).then(|| {
+        format!(
+            "{message}: the connector handed the host more than the {} MiB one call may carry (a \
+             result of many long rows, say): ask for fewer rows (a smaller limit or --max-rows)",
+            fuel >> 20
+        )
+    })
 }
 
 /// Host errors quote guest text (trap messages): redact the credential from them.
