@@ -115,6 +115,9 @@ pub struct Credential {
     hint: String,
     /// Every run of the secret, indexed once: every request the component makes is searched for them.
     runs: SecretRuns,
+    /// The mode's prefix and the account's name, where the body names its account (`rk_test_51Pgaf…`
+    /// for acct_1Pgaf…: see [`CredentialSpec::account_part`]).
+    account: Option<String>,
 }
 
 impl Credential {
@@ -136,6 +139,15 @@ impl Credential {
 
     pub fn mode(&self) -> Mode {
         self.mode
+    }
+
+    /// The account the credential names, as the mode's prefix and the name (`rk_live_51PgafTB7WZ01zgkW`
+    /// for acct_1PgafTB7WZ01zgkW's live keys), where its body names one (`credential.account_name`);
+    /// none for a body that is secret whole. Not a secret (Stripe's own messages quote the account).
+    /// Stripe counts its rate limits per account and mode, whichever of the account's keys is used, so
+    /// the host's budget and in-flight gates are keyed by this where there is one.
+    pub fn account(&self) -> Option<&str> {
+        self.account.as_deref()
     }
 }
 
@@ -299,6 +311,7 @@ impl CredentialSpec {
         Ok(Credential {
             hint: hint(key, prefix),
             runs: SecretRuns::new(self.secret_part(key, prefix)),
+            account: self.account_part(key, prefix).map(str::to_owned),
             secret: key.to_owned(),
             mode,
         })
@@ -311,19 +324,21 @@ impl CredentialSpec {
     /// `ch_3PgbfTB7WZ01zgkW…` of that account share 12 characters). Any other key is looked for whole:
     /// an older key's body is random from its first character, and none of it is public.
     fn secret_part<'k>(&self, key: &'k str, prefix: &str) -> &'k str {
-        let Some(name) = &self.account_name else {
-            return key;
-        };
-        let body = key.strip_prefix(prefix).unwrap_or(key);
-        match body.get(name.length..) {
-            Some(secret)
-                if body.starts_with(name.starts_with.as_str())
-                    && secret.len() >= MIN_SECRET_AFTER_NAME =>
-            {
-                secret
-            }
-            _ => key,
+        match self.account_part(key, prefix) {
+            Some(account) => &key[account.len()..],
+            None => key,
         }
+    }
+
+    /// The start of an accepted `key` (of mode prefix `prefix`) that names its account: the prefix and
+    /// the name, where the body names its account (as [`CredentialSpec::secret_part`] reads it); none
+    /// where the key is secret whole.
+    fn account_part<'k>(&self, key: &'k str, prefix: &str) -> Option<&'k str> {
+        let name = self.account_name.as_ref()?;
+        let body = key.strip_prefix(prefix)?;
+        let secret = body.get(name.length..)?;
+        (body.starts_with(name.starts_with.as_str()) && secret.len() >= MIN_SECRET_AFTER_NAME)
+            .then(|| &key[..prefix.len() + name.length])
     }
 
     /// The header the host attaches: (name, value), e.g. `("authorization", "Bearer rk_…")`; with an empty

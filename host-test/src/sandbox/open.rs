@@ -157,13 +157,23 @@ impl Sandbox {
             // manifest's, below the component's own).
             max_scan: (scan_rows > 0).then_some(scan_rows),
         };
-        // The budget's and the gates' key: the credential alone (an empty name, which no connector
-        // has), so a key given to two connectors is held to one budget where they share gates (`serve`).
-        let budget_id = self
-            .shared
-            .fingerprinter()
-            .fingerprint("", mode.as_str(), credential.expose())
-            .bytes();
+        // The budget's and the gates' key: the account the key names, where it names one (a name no
+        // connector has: Stripe counts its limits per account and mode, whichever of its keys is used,
+        // so two keys of one account spend one budget), else the credential alone (an empty name,
+        // which no connector has either), so a key given to two connectors is held to one budget where
+        // they share gates (`serve`).
+        let budget_id = match credential.account() {
+            Some(account) => {
+                self.shared
+                    .fingerprinter()
+                    .fingerprint("@account", mode.as_str(), account)
+            }
+            None => self
+                .shared
+                .fingerprinter()
+                .fingerprint("", mode.as_str(), credential.expose()),
+        }
+        .bytes();
         let attached = Arc::new(ConnectionCredential {
             credential,
             id: budget_id,

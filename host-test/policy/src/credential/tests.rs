@@ -465,3 +465,40 @@ fn a_key_that_names_no_account_is_masked_whole() {
         "acct_1PgafTB7WZ01zgkW"
     );
 }
+
+/// Stripe counts its rate limits per account and mode, whichever of the account's keys is used: the
+/// host keys its budget by the account a key names (its mode's prefix and the name), the same for two
+/// keys of one account, another for the other mode or another account, and none for a key that names
+/// no account (keyed by the whole key, as before).
+#[test]
+fn a_key_names_its_account_for_the_budget() {
+    let one = "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";
+    let other_key = "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";
+    let test_key = "rk_test_51PgafTB7WZ01zgkWq8sN2vT5xLmP0aZcY3uE6iR9oW4bK7dH1fJ0gS2Ab3Cd4Ef5Gh6Ij7Kl8Mn9Op0Qr1St2Uv3Wx4";
+    let other_account = "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";
+    let account = |key: &str, mode| {
+        spec()
+            .accept(key, mode)
+            .expect("valid")
+            .account()
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        account(one, Mode::Live).as_deref(),
+        Some("rk_live_51PgafTB7WZ01zgkW")
+    );
+    assert_eq!(account(other_key, Mode::Live), account(one, Mode::Live));
+    assert_eq!(
+        account(test_key, Mode::Test).as_deref(),
+        Some("rk_test_51PgafTB7WZ01zgkW")
+    );
+    assert_eq!(
+        account(other_account, Mode::Live).as_deref(),
+        Some("rk_live_51QgafTB7WZ01zgkW")
+    );
+    // Secret whole: an older key, and one too short to have a secret after the name.
+    let older = "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";
+    let short = "rk_live_51PgafTB7WZ01zgkWq8sN2vT5xLmP0aZcY3uE6iR9oW4bK7d";
+    assert_eq!(account(older, Mode::Live), None);
+    assert_eq!(account(short, Mode::Live), None);
+}
