@@ -91,7 +91,10 @@ fn main() {
     let manifest = STRIPE_TOML
         .replace("name = \"stripe\"", "name = \"stripe-load\"")
         .replace("per_endpoint = 24", "per_endpoint = 1000")
-        .replace("per_credential_test = 24", "per_credential_test = 1000");
+        .replace("per_credential_test = 24", "per_credential_test = 1000")
+        // Each connector reads its own variable (the built-in one has STRIPE_API_KEY); serve's
+        // connections are given their keys in the request anyway.
+        .replace("env = \"STRIPE_API_KEY\"", "env = \"STRIPE_LOAD_API_KEY\"");
     std::fs::write(dir.join("stripe-load.toml"), manifest).expect("manifest");
 
     let mut server = Command::new(env!("CARGO_BIN_EXE_klairr-host"))
