@@ -993,6 +993,39 @@ fn a_trap_leaves_the_connection_and_the_other_connectors_serving() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Rows a call read are not held past it in the connection's instance: an instance keeps its linear
+/// memory from call to call (an honest component's freed heap still holds the pages it read; this
+/// one keeps the last body on purpose), and a connection lives `--idle-seconds` (900 by default),
+/// well past a result's TTL. A call that read from the source leaves its instance behind; the next
+/// call gets a fresh one, with nothing of the last one's rows (review b2: an email read by a call
+/// whose result had a TTL of 0 came back in the next call).
+#[test]
+fn rows_a_call_read_are_not_held_in_its_instance_after_it() {
+    let emu = emulator();
+    let (dir, _) = hostile_connectors_dir("serve-b2-rows-held", "keeper");
+    let server = serve_dir(&emu, &dir);
+    let api = Api::new(&server);
+    let keeper = api.connect("keeper", keys::TEST_READ_ONLY);
+    // The first call reads a page of customers (emails and names) and returns only its outcome,
+    // with a TTL of 0: nothing of it may be kept once it is answered.
+    let (status, value) = api.query(&keeper, r#"{"http": {"path": "/v1/customers?limit=3"}}"#);
+    assert_eq!(status, 200, "{value}");
+    assert!(value.to_string().contains("HTTP 200"), "{value}");
+    assert_eq!(value["cache_ttl_seconds"], 0, "{value}");
+    // The next call reads nothing and returns what its instance still holds of the last body.
+    let (status, value) = api.query(
+        &keeper,
+        r#"{"return": {"columns": [{"name": "outcome", "kind": "text"}], "rows": [["$upstream"]]}}"#,
+    );
+    assert_eq!(status, 200, "{value}");
+    assert!(
+        !value.to_string().contains("@example."),
+        "a customer's email read by the call before came back: {value}"
+    );
+    server.drain(Duration::from_secs(1));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn a_call_holding_its_responses_until_its_deadline_leaves_nothing_held() {
     let emu = emulator();

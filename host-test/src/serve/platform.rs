@@ -376,7 +376,13 @@ impl Platform {
         *entry.last_used.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
         self.count_call(&entry.connector, connection, denied_before, &answer);
         connection.wait_out_masking();
-        if connection.is_discarded() {
+        // A call that ran the query (anything but an answer from the cache) read from the source, and
+        // its instance's memory keeps what it read — pages, rows, freed but never cleared — for as
+        // long as the instance lives: the connection's, up to `--idle-seconds`, far past the result's
+        // TTL (review b2). It is dropped now, its memory with it; the next call opens a fresh one
+        // offline, as after a trap.
+        let read_rows = !matches!(&answer, Ok(a) if a.served.cached());
+        if connection.is_discarded() || read_rows {
             // The instance is gone (whatever the call reported: a call stopped at its request ceiling
             // may then have run into its deadline); the connection is not: the next call opens a fresh
             // one, and dropping this one frees what its store held (responses left open among them).
