@@ -1646,6 +1646,54 @@ fn drain_lets_the_call_in_flight_finish_and_refuses_new_ones() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A query waiting for its connection's turn when the drain begins is answered `503 shutting-down` at
+/// once, as the README says, also when the call ahead of it outlasts the drain (red team b1: it got no
+/// answer at all, its client cut off when the drain's time was up, having waited all of it).
+#[test]
+fn a_query_queued_behind_a_call_that_outlasts_the_drain_is_answered_503_at_once() {
+    let emu = emulator();
+    let (dir, _) = hostile_connectors_dir("serve-drain-queued", "slow");
+    let registry = Registry::with_dir(Path::new(&dir)).expect("registry");
+    let server = Server::start(&registry, options(&emu)).expect("starts");
+    let api = Api::new(&server);
+    let id = api.connect("slow", keys::TEST_READ_ONLY);
+    let addr = server.addr();
+    // A query sent on a connection of its own, its answer read later (none, if it is cut off).
+    let send = |query: &str| {
+        let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+        write!(
+            stream,
+            "POST /v1/connections/{id}/query HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{query}",
+            query.len()
+        )
+        .expect("a query");
+        stream
+    };
+    // Runs for 20 s, far past the drain's 2 s: cut off when the drain's time is up.
+    let _slow = send(r#"{"sleep_ns": 20000000000}"#);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut queued = send(r#"{"sleep_ns": 1}"#);
+    std::thread::sleep(Duration::from_millis(200));
+    std::thread::scope(|scope| {
+        let began = Instant::now();
+        let drained = scope.spawn(move || server.drain(Duration::from_secs(2)));
+        let mut text = String::new();
+        let _ = queued.read_to_string(&mut text);
+        let waited = began.elapsed();
+        assert!(
+            text.starts_with("HTTP/1.1 503") && text.contains("shutting-down"),
+            "the queued query after {waited:?}: {text:?}"
+        );
+        assert!(
+            waited < Duration::from_secs(1),
+            "answered once the drain began, not at its end: {waited:?}"
+        );
+        assert!(!drained.join().expect("drain"), "the slow call was cut off");
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn server_drain(server: Server) -> bool {
     server.drain(Duration::from_secs(10))
 }

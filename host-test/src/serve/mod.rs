@@ -155,6 +155,7 @@ impl Server {
             max_body_bytes: options.max_body_bytes,
             request_timeout: options.request_timeout,
             draining: AtomicBool::new(false),
+            drain_begun: tokio_util::sync::CancellationToken::new(),
         });
         let (stop, stopped) = tokio::sync::oneshot::channel();
         runtime.spawn(accept(listener, state.clone(), stopped));
@@ -200,6 +201,7 @@ impl Server {
     fn drain_unless(self, wait: Duration, interrupted: &mut dyn FnMut() -> bool) -> bool {
         use std::sync::mpsc::RecvTimeoutError;
         self.state.draining.store(true, Ordering::SeqCst);
+        self.state.drain_begun.cancel();
         let (tx, rx) = std::sync::mpsc::channel();
         let stop = self.stop.lock().ok().and_then(|mut s| s.take());
         let sent = stop.is_some_and(|stop| stop.send((wait, tx)).is_ok());

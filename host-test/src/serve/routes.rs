@@ -29,6 +29,10 @@ pub struct State {
     pub request_timeout: std::time::Duration,
     /// Set when a drain begins: new calls are refused with `shutting-down`.
     pub draining: AtomicBool,
+    /// Cancelled when a drain begins (with `draining` set first): a query waiting for its connection's
+    /// turn is answered `shutting-down` then, not when the call ahead of it ends (which may be never,
+    /// within the drain: it was then cut off unanswered, having waited the whole drain).
+    pub drain_begun: CancellationToken,
 }
 
 pub type Reply = Response<Full<Bytes>>;
@@ -259,8 +263,15 @@ async fn route(
             let platform = state.platform.clone();
             // The connection's turn is awaited here, on the event loop: a queue of calls on one
             // connection must not hold the threads that every other connection's calls run on.
+            // A drain that begins meanwhile answers it at once: it would start no call anyway.
             let turn = match platform.turn(&id) {
-                Ok(turn) => turn.lock_owned().await,
+                Ok(turn) => tokio::select! {
+                    biased;
+                    turn = turn.lock_owned() => turn,
+                    () = state.drain_begun.cancelled() => {
+                        return ("/v1/connections/{id}/query", Err(shutting_down()));
+                    }
+                },
                 Err(e) => return ("/v1/connections/{id}/query", Err(e)),
             };
             // A drain that began while this query waited its turn starts no new call (review: queued
