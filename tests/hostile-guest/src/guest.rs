@@ -820,19 +820,23 @@ std::thread_local! {
 }
 
 /// Start `count` GETs before waiting for any, then wait for all of them.
+/// A GET of `path` on the default origin, as an `http` step without options builds it.
+fn get(path: &str) -> OutgoingRequest {
+    let mut notes = Vec::new();
+    build(
+        &HttpStep {
+            path: Some(path.to_owned()),
+            ..HttpStep::default()
+        },
+        &mut notes,
+    )
+}
+
 fn flood(count: u32, path: &str, hold: bool, leave: bool, keep: bool) -> String {
     let mut refused = 0u32;
     let mut pending = Vec::new();
     for _ in 0..count {
-        let mut notes = Vec::new();
-        let request = build(
-            &HttpStep {
-                path: Some(path.to_owned()),
-                ..HttpStep::default()
-            },
-            &mut notes,
-        );
-        match outgoing_handler::handle(request, None) {
+        match outgoing_handler::handle(get(path), None) {
             Ok(future) => pending.push(future),
             Err(_) => refused += 1,
         }
@@ -892,15 +896,7 @@ fn churn(count: u32, path: &str, batch: u32, wait_ms_each: u64) -> String {
     while started + refused < count {
         let mut pending = Vec::new();
         for _ in 0..batch.min(count - started - refused) {
-            let mut notes = Vec::new();
-            let request = build(
-                &HttpStep {
-                    path: Some(path.to_owned()),
-                    ..HttpStep::default()
-                },
-                &mut notes,
-            );
-            match outgoing_handler::handle(request, None) {
+            match outgoing_handler::handle(get(path), None) {
                 Ok(future) => {
                     started += 1;
                     pending.push(future);

@@ -99,6 +99,29 @@ fn cursor_left(sequence: &str) -> Option<usize> {
     Some(params.parse::<usize>().unwrap_or(4096).clamp(1, 4096))
 }
 
+/// Whether `c` may begin an escape sequence or a control string (ESC, or a C1 introducer).
+fn introduces_sequence(c: char) -> bool {
+    matches!(
+        c,
+        '\u{1b}' | '\u{90}' | '\u{98}' | '\u{9b}' | '\u{9d}'..='\u{9f}'
+    )
+}
+
+/// The length of the escape sequence or control string `rest` starts with (`rest` begins with an
+/// introducer), `None` where it is not one. A control string without a terminator is looked for once
+/// a pass (`unterminated`): after one is found unterminated, every later one is too, and a text of
+/// many is read in one pass, not quadratically.
+fn sequence_len(rest: &str, unterminated: &mut bool) -> Option<usize> {
+    let string = is_control_string(rest);
+    let len = if string && *unterminated {
+        None
+    } else {
+        escape_len(rest)
+    };
+    *unterminated |= string && len.is_none();
+    len
+}
+
 /// Whether `rest` starts a control string (OSC, DCS, SOS, PM, APC), which runs to a terminator.
 fn is_control_string(rest: &str) -> bool {
     let mut chars = rest.chars();
@@ -138,19 +161,8 @@ fn walk(text: &str, lone_finals: bool, mut each: impl FnMut(usize, char, Shown))
     // megabyte, in the host after the call's deadline).
     let mut unterminated = false;
     while let Some(c) = text[at..].chars().next() {
-        let introduces = matches!(
-            c,
-            '\u{1b}' | '\u{90}' | '\u{98}' | '\u{9b}' | '\u{9d}'..='\u{9f}'
-        );
-        if introduces {
-            let string = is_control_string(&text[at..]);
-            let len = if string && unterminated {
-                None
-            } else {
-                escape_len(&text[at..])
-            };
-            unterminated |= string && len.is_none();
-            match len {
+        if introduces_sequence(c) {
+            match sequence_len(&text[at..], &mut unterminated) {
                 Some(2) if lone_finals && c == '\u{1b}' => {}
                 Some(len) => {
                     at += len;
@@ -414,18 +426,8 @@ impl Seen {
         // As in `walk`: a control string without a terminator is the last looked for (one pass).
         let mut unterminated = false;
         while let Some(c) = text[at..].chars().next() {
-            if matches!(
-                c,
-                '\u{1b}' | '\u{90}' | '\u{98}' | '\u{9b}' | '\u{9d}'..='\u{9f}'
-            ) {
-                let string = is_control_string(&text[at..]);
-                let len = if string && unterminated {
-                    None
-                } else {
-                    escape_len(&text[at..])
-                };
-                unterminated |= string && len.is_none();
-                if let Some(len) = len {
+            if introduces_sequence(c) {
+                if let Some(len) = sequence_len(&text[at..], &mut unterminated) {
                     if let Some(n) = cursor_left(&text[at..at + len]) {
                         back(&mut seen, n);
                         moved = true;
