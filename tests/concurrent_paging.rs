@@ -8,8 +8,7 @@
 
 use klairr_e2e::{config, emulator_with, ids, keys, param, run_cli, sandbox};
 use klairr_host::emulator::{
-    max_in_any_window, Emulator, EmulatorConfig, KeyGrant, RateLimit, RecordedRequest, Resource,
-    Timeline,
+    max_in_any_window, Emulator, EmulatorConfig, RateLimit, RecordedRequest, Resource, Timeline,
 };
 use klairr_host::sandbox::{wit, Connection, ConnectionConfig, Progress, Sandbox};
 use std::collections::BTreeMap;
@@ -110,13 +109,7 @@ const SECOND_KEY_OF_THE_ACCOUNT: &str = "rk_test_51KlairrEmulatorReadOnlyAllFive
 #[test]
 fn two_keys_of_one_account_given_to_two_connections_spend_one_budget() {
     let mut keys_accepted = keys::all();
-    keys_accepted.push(KeyGrant {
-        key: SECOND_KEY_OF_THE_ACCOUNT.to_owned(),
-        livemode: false,
-        read: Resource::ALL.into_iter().collect(),
-        write: Default::default(),
-        write_elsewhere: Default::default(),
-    });
+    keys_accepted.push(keys::read_only(SECOND_KEY_OF_THE_ACCOUNT, false));
     let emu = emulator_with(EmulatorConfig {
         customers: 6000,
         charges: 6000,

@@ -84,13 +84,7 @@ fn verify_err(sandbox: &Sandbox, key: &str, mode: wit::Mode) -> SandboxError {
 /// An emulator that also knows [`LIVEMODE_OBJECTS_TEST_KEY`].
 fn emulator_with_livemode_confusion() -> Emulator {
     let mut keys = keys::all();
-    keys.push(KeyGrant {
-        key: LIVEMODE_OBJECTS_TEST_KEY.to_owned(),
-        livemode: true,
-        read: Resource::ALL.into_iter().collect(),
-        write: Default::default(),
-        write_elsewhere: Default::default(),
-    });
+    keys.push(keys::read_only(LIVEMODE_OBJECTS_TEST_KEY, true));
     emulator_with(EmulatorConfig {
         keys,
         ..EmulatorConfig::default()

@@ -214,6 +214,11 @@ pub mod keys {
         }
     }
 
+    /// A key of this mode that reads all five and writes nothing: a read-only key of the caller's own.
+    pub fn read_only(key: &str, livemode: bool) -> KeyGrant {
+        grant(key, livemode, &Resource::ALL, &[])
+    }
+
     /// Every key above with its grant.
     pub fn all() -> Vec<KeyGrant> {
         use Resource::*;
